@@ -1,0 +1,154 @@
+//! The union server's HTTP API, as the device calls it.
+
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+use serde::de::DeserializeOwned;
+use unionpass_core::api::{
+    ApiError, KeysResponse, LoginRequest, LoginResponse, PushRequest, PushResponse, SyncResponse,
+};
+use unionpass_core::ErrorCode;
+
+use crate::error::{ClientError, Result};
+use crate::secrets::Sensitive;
+
+/// A validated server base URL (`http://host:port/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerUrl(Url);
+
+impl ServerUrl {
+    pub fn parse(s: &str) -> Result<ServerUrl> {
+        let mut url = Url::parse(s.trim()).map_err(|_| ClientError::InvalidServerUrl)?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(ClientError::InvalidServerUrl);
+        }
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        url.set_query(None);
+        url.set_fragment(None);
+        Ok(ServerUrl(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    fn join(&self, path: &str) -> Url {
+        self.0.join(path).expect("relative API paths join")
+    }
+}
+
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: ServerUrl,
+}
+
+fn transport(e: reqwest::Error) -> ClientError {
+    if e.is_decode() {
+        ClientError::BadResponse(e.to_string())
+    } else {
+        // connect refused, DNS, timeouts, resets: all mean "not reachable now"
+        ClientError::Offline(e.without_url().to_string())
+    }
+}
+
+async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
+    let status = resp.status();
+    if status.is_success() {
+        return resp.json::<T>().await.map_err(transport);
+    }
+    let bytes = resp.bytes().await.map_err(transport)?;
+    match serde_json::from_slice::<ApiError>(&bytes) {
+        Ok(e) => Err(ClientError::Server { status: status.as_u16(), code: e.code, message: e.message }),
+        Err(_) => Err(ClientError::Server {
+            status: status.as_u16(),
+            code: match status {
+                StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+                StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+                s if s.is_server_error() => ErrorCode::Unavailable,
+                _ => ErrorCode::BadResponse,
+            },
+            message: format!("HTTP {status}"),
+        }),
+    }
+}
+
+impl Api {
+    pub fn new(base: ServerUrl) -> Api {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .user_agent(concat!("UnionPass/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("HTTP client builds");
+        Api { http, base }
+    }
+
+    pub fn base(&self) -> &ServerUrl {
+        &self.base
+    }
+
+    pub async fn login(&self, req: &LoginRequest) -> Result<LoginResponse> {
+        let resp = self.http.post(self.base.join("v1/login")).json(req).send().await.map_err(transport)?;
+        read(resp).await
+    }
+
+    pub async fn logout(&self, token: &Sensitive<String>) -> Result<()> {
+        let resp = self
+            .http
+            .post(self.base.join("v1/logout"))
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(transport)?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            read::<serde_json::Value>(resp).await.map(|_| ())
+        }
+    }
+
+    pub async fn sync(&self, token: &Sensitive<String>, cursor: i64) -> Result<SyncResponse> {
+        let mut url = self.base.join("v1/sync");
+        url.query_pairs_mut().append_pair("cursor", &cursor.to_string());
+        let resp = self.http.get(url).bearer_auth(token.expose()).send().await.map_err(transport)?;
+        read(resp).await
+    }
+
+    pub async fn push(&self, token: &Sensitive<String>, req: &PushRequest) -> Result<PushResponse> {
+        let resp = self
+            .http
+            .post(self.base.join("v1/sync/push"))
+            .bearer_auth(token.expose())
+            .json(req)
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
+    }
+
+    pub async fn keys(&self) -> Result<KeysResponse> {
+        let resp = self.http.get(self.base.join("v1/keys")).send().await.map_err(transport)?;
+        read(resp).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_are_validated_and_normalised() {
+        assert_eq!(ServerUrl::parse("http://127.0.0.1:8080").unwrap().as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(
+            ServerUrl::parse(" https://union.example/api ").unwrap().as_str(),
+            "https://union.example/api/"
+        );
+        for bad in ["", "127.0.0.1:8080", "ftp://x", "http://", "not a url"] {
+            assert!(matches!(ServerUrl::parse(bad), Err(ClientError::InvalidServerUrl)), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Secrets (the session token) live in the OS keyring only: never in SQLite, logs or files.
+//!
+//! On Linux the store is the Secret Service (GNOME Keyring, KWallet) over D-Bus. There is no
+//! plaintext fallback: without a keyring, login fails with [`crate::ClientError::Keyring`].
+
+use std::sync::Once;
+
+use uuid::Uuid;
+
+use crate::error::{ClientError, Result};
+
+const SERVICE: &str = "unionpass";
+
+/// A value that must not be printed. `Debug` shows `<redacted>`; read it with [`Sensitive::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sensitive<T>(T);
+
+impl<T> Sensitive<T> {
+    pub fn new(value: T) -> Self {
+        Sensitive(value)
+    }
+
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn choose_backend() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Explicit, so a build never silently falls back to a non-persistent mock store.
+        #[cfg(target_os = "linux")]
+        keyring::set_default_credential_builder(keyring::secret_service::default_credential_builder());
+    });
+}
+
+fn keyring_err(e: keyring::Error) -> ClientError {
+    ClientError::Keyring(e.to_string())
+}
+
+/// The keyring entry holding one device's session token.
+pub struct SessionSecret {
+    entry: keyring::Entry,
+}
+
+impl SessionSecret {
+    /// The entry for this installation (`device_id` comes from the local store).
+    pub fn for_device(device_id: Uuid) -> Result<SessionSecret> {
+        choose_backend();
+        let entry = keyring::Entry::new(SERVICE, &format!("session:{device_id}")).map_err(keyring_err)?;
+        Ok(SessionSecret { entry })
+    }
+
+    pub fn store(&self, token: &Sensitive<String>) -> Result<()> {
+        self.entry.set_password(token.expose()).map_err(keyring_err)
+    }
+
+    /// The token, or `None` when none is stored.
+    pub fn load(&self) -> Result<Option<Sensitive<String>>> {
+        match self.entry.get_password() {
+            Ok(t) => Ok(Some(Sensitive::new(t))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keyring_err(e)),
+        }
+    }
+
+    /// Remove the token; removing a missing one is not an error.
+    pub fn delete(&self) -> Result<()> {
+        match self.entry.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keyring_err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_debug_is_redacted() {
+        let s = Sensitive::new("tok-123".to_string());
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert_eq!(s.expose(), "tok-123");
+    }
+}

@@ -1,0 +1,431 @@
+//! The local SQLite store. One file per signed-in device; everything the UI shows is read here.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use unionpass_core::api::{Change, ChangeKind, Mutation, MutationOp, PassportInfo, Profile, Role, SyncResponse, Union};
+use unionpass_core::{ErrorCode, Lang};
+use unionpass_sqlite::{migrate, Migration};
+use uuid::Uuid;
+
+use crate::error::Result;
+
+/// The store's schema. Append only.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    name: "0001_foundation",
+    sql: "
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE profile (
+            id         INTEGER PRIMARY KEY CHECK (id = 1),
+            member_id  INTEGER NOT NULL,
+            member_no  TEXT NOT NULL,
+            name       TEXT NOT NULL,
+            role       TEXT NOT NULL,
+            union_id   INTEGER NOT NULL,
+            union_name TEXT NOT NULL,
+            language   TEXT
+        ) STRICT;
+        CREATE TABLE passport (
+            id          INTEGER PRIMARY KEY CHECK (id = 1),
+            credential  TEXT NOT NULL,
+            kid         TEXT NOT NULL,
+            valid_from  TEXT NOT NULL,
+            valid_until TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        ) STRICT;
+        -- mutations waiting to reach the server; id is the idempotency key
+        CREATE TABLE outbox (
+            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+            id         TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            body       TEXT NOT NULL,
+            attempts   INTEGER NOT NULL DEFAULT 0,
+            state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected')),
+            error_code TEXT,
+            error_message TEXT
+        ) STRICT;
+        CREATE TABLE sync_log (
+            id      INTEGER PRIMARY KEY AUTOINCREMENT,
+            at      TEXT NOT NULL,
+            ok      INTEGER NOT NULL,
+            code    TEXT,
+            pushed  INTEGER NOT NULL,
+            pulled  INTEGER NOT NULL
+        ) STRICT;
+    ",
+}];
+
+const K_DEVICE_ID: &str = "device_id";
+const K_SERVER_URL: &str = "server_url";
+const K_MEMBER_ID: &str = "member_id";
+const K_CURSOR: &str = "cursor";
+const K_LAST_SYNC_OK: &str = "last_sync_ok_at";
+const K_LAST_SYNC_ERR: &str = "last_sync_error";
+const K_LANGUAGE: &str = "language";
+
+/// A mutation waiting in the outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxEntry {
+    pub mutation: Mutation,
+    pub attempts: i64,
+}
+
+/// A mutation the server refused; kept so the member sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejected {
+    pub mutation: Mutation,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The outcome of the last sync attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncLogEntry {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub code: Option<ErrorCode>,
+    pub pushed: i64,
+    pub pulled: i64,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: String) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn code_from_str(s: &str) -> Option<ErrorCode> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+}
+
+impl Store {
+    /// Open (creating if needed) the store at `path` and bring its schema up to date. A store
+    /// written by a newer app is refused with [`ErrorCode::DatabaseTooNew`] and left untouched.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL for readers during writes; FULL so that an acknowledged outbox write survives power
+        // loss; secure_delete so that logout overwrites what it removes.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn, MIGRATIONS)?;
+        let store = Store { conn };
+        store.device_id()?; // created on first open
+        Ok(store)
+    }
+
+    fn get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// This installation's random id; names the keyring entry. Not a secret.
+    pub fn device_id(&self) -> Result<Uuid> {
+        if let Some(v) = self.get(K_DEVICE_ID)? {
+            if let Ok(id) = v.parse() {
+                return Ok(id);
+            }
+        }
+        let id = Uuid::new_v4();
+        self.set(K_DEVICE_ID, &id.to_string())?;
+        Ok(id)
+    }
+
+    pub fn server_url(&self) -> Result<Option<String>> {
+        self.get(K_SERVER_URL)
+    }
+
+    pub fn member_id(&self) -> Result<Option<i64>> {
+        Ok(self.get(K_MEMBER_ID)?.and_then(|v| v.parse().ok()))
+    }
+
+    /// Record who signed in where. The token itself goes to the keyring, never here.
+    pub fn set_account(&self, server_url: &str, member_id: i64) -> Result<()> {
+        self.set(K_SERVER_URL, server_url)?;
+        self.set(K_MEMBER_ID, &member_id.to_string())
+    }
+
+    /// The UI language chosen on this device, if any.
+    pub fn language(&self) -> Result<Option<Lang>> {
+        Ok(self.get(K_LANGUAGE)?.and_then(|v| Lang::from_tag(&v)))
+    }
+
+    pub fn set_language(&self, lang: Lang) -> Result<()> {
+        self.set(K_LANGUAGE, lang.tag())
+    }
+
+    pub fn cursor(&self) -> Result<i64> {
+        Ok(self.get(K_CURSOR)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
+
+    pub fn profile(&self) -> Result<Option<Profile>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT member_id, member_no, name, role, union_id, union_name, language FROM profile",
+                [],
+                |r| {
+                    Ok(Profile {
+                        member_id: r.get(0)?,
+                        member_no: r.get(1)?,
+                        name: r.get(2)?,
+                        role: Role::parse(&r.get::<_, String>(3)?).unwrap_or(Role::Member),
+                        union: Union { id: r.get(4)?, name: r.get(5)? },
+                        language: r.get::<_, Option<String>>(6)?.and_then(|l| Lang::from_tag(&l)),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn passport(&self) -> Result<Option<PassportInfo>> {
+        Ok(self
+            .conn
+            .query_row("SELECT credential, kid, valid_from, valid_until FROM passport", [], |r| {
+                Ok(PassportInfo {
+                    credential: r.get(0)?,
+                    kid: r.get(1)?,
+                    valid_from: parse_ts(r.get(2)?)?,
+                    valid_until: parse_ts(r.get(3)?)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Store one page of a sync answer in a single transaction: profile, passport, changes and
+    /// the new cursor land together or not at all. Returns how many changes were applied.
+    pub fn apply_sync(&mut self, resp: &SyncResponse, now: DateTime<Utc>) -> Result<usize> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let p = &resp.profile;
+        tx.execute(
+            "INSERT INTO profile(id, member_id, member_no, name, role, union_id, union_name, language)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(id) DO UPDATE SET member_id = excluded.member_id, member_no = excluded.member_no,
+               name = excluded.name, role = excluded.role, union_id = excluded.union_id,
+               union_name = excluded.union_name, language = excluded.language",
+            params![
+                p.member_id,
+                p.member_no,
+                p.name,
+                p.role.as_str(),
+                p.union.id,
+                p.union.name,
+                p.language.map(Lang::tag)
+            ],
+        )?;
+        let pp = &resp.passport;
+        tx.execute(
+            "INSERT INTO passport(id, credential, kid, valid_from, valid_until, received_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(id) DO UPDATE SET credential = excluded.credential, kid = excluded.kid,
+               valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+               received_at = excluded.received_at",
+            params![pp.credential, pp.kid, ts(pp.valid_from), ts(pp.valid_until), ts(now)],
+        )?;
+        let language_pending: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'pending' AND body LIKE '%\"set_language\"%')",
+            [],
+            |r| r.get(0),
+        )?;
+        for change in &resp.changes {
+            apply_change(&tx, change, language_pending)?;
+        }
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![K_CURSOR, resp.cursor.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(resp.changes.len())
+    }
+
+    /// Queue a mutation. It is durable when this returns; its id is the idempotency key.
+    pub fn enqueue(&self, op: MutationOp, now: DateTime<Utc>) -> Result<Mutation> {
+        let mutation = Mutation { id: Uuid::new_v4(), created_at: now, op };
+        let body = serde_json::to_string(&mutation).expect("mutations serialize");
+        self.conn.execute(
+            "INSERT INTO outbox(id, created_at, body) VALUES (?1, ?2, ?3)",
+            params![mutation.id.to_string(), ts(now), body],
+        )?;
+        Ok(mutation)
+    }
+
+    /// Pending mutations, oldest first.
+    pub fn pending(&self) -> Result<Vec<OutboxEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body, attempts FROM outbox WHERE state = 'pending' ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, attempts) = row?;
+            match serde_json::from_str(&body) {
+                Ok(mutation) => out.push(OutboxEntry { mutation, attempts }),
+                Err(e) => tracing::warn!(error = %e, "skipping an outbox entry this version cannot read"),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn pending_count(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0))?)
+    }
+
+    pub fn rejected(&self) -> Result<Vec<Rejected>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT body, error_code, error_message FROM outbox WHERE state = 'rejected' ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, code, message) = row?;
+            if let Ok(mutation) = serde_json::from_str(&body) {
+                out.push(Rejected {
+                    mutation,
+                    code: code.as_deref().and_then(code_from_str).unwrap_or(ErrorCode::Internal),
+                    message: message.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn mark_attempted(&self, ids: &[Uuid]) -> Result<()> {
+        for id in ids {
+            self.conn
+                .execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1", [id.to_string()])?;
+        }
+        Ok(())
+    }
+
+    /// The server applied this mutation (now or on an earlier delivery): drop it.
+    pub fn remove_applied(&self, id: Uuid) -> Result<()> {
+        self.conn.execute("DELETE FROM outbox WHERE id = ?1", [id.to_string()])?;
+        Ok(())
+    }
+
+    /// The server refused this mutation: keep it, marked, for the member to see.
+    pub fn mark_rejected(&self, id: Uuid, code: ErrorCode, message: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET state = 'rejected', error_code = ?2, error_message = ?3 WHERE id = ?1",
+            params![id.to_string(), code.as_str(), message],
+        )?;
+        Ok(())
+    }
+
+    pub fn log_sync(&self, entry: &SyncLogEntry) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO sync_log(at, ok, code, pushed, pulled) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ts(entry.at), entry.ok, entry.code.map(ErrorCode::as_str), entry.pushed, entry.pulled],
+        )?;
+        // keep the log short
+        self.conn.execute(
+            "DELETE FROM sync_log WHERE id <= (SELECT max(id) FROM sync_log) - 200",
+            [],
+        )?;
+        if entry.ok {
+            self.set(K_LAST_SYNC_OK, &ts(entry.at))?;
+            self.conn.execute("DELETE FROM meta WHERE key = ?1", [K_LAST_SYNC_ERR])?;
+        } else if let Some(code) = entry.code {
+            self.set(K_LAST_SYNC_ERR, code.as_str())?;
+        }
+        Ok(())
+    }
+
+    pub fn last_sync_ok_at(&self) -> Result<Option<DateTime<Utc>>> {
+        match self.get(K_LAST_SYNC_OK)? {
+            Some(v) => Ok(Some(parse_ts(v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The error of the last sync attempt, when it failed.
+    pub fn last_sync_error(&self) -> Result<Option<ErrorCode>> {
+        Ok(self.get(K_LAST_SYNC_ERR)?.as_deref().and_then(code_from_str))
+    }
+
+    pub fn sync_log(&self, limit: usize) -> Result<Vec<SyncLogEntry>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT at, ok, code, pushed, pulled FROM sync_log ORDER BY id DESC LIMIT ?1")?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(SyncLogEntry {
+                at: parse_ts(r.get(0)?)?,
+                ok: r.get(1)?,
+                code: r.get::<_, Option<String>>(2)?.as_deref().and_then(code_from_str),
+                pushed: r.get(3)?,
+                pulled: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Remove every trace of the signed-in member (logout). The device id and the language
+    /// choice stay: they belong to the device, not the member. Freed pages are overwritten
+    /// (`secure_delete`) and the WAL is truncated.
+    pub fn wipe_member_data(&mut self) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DELETE FROM profile; DELETE FROM passport; DELETE FROM outbox; DELETE FROM sync_log;",
+        )?;
+        tx.execute(
+            "DELETE FROM meta WHERE key NOT IN (?1, ?2)",
+            params![K_DEVICE_ID, K_LANGUAGE],
+        )?;
+        tx.commit()?;
+        self.conn.execute_batch("VACUUM;")?;
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn apply_change(tx: &rusqlite::Transaction<'_>, change: &Change, language_pending: bool) -> Result<()> {
+    match &change.kind {
+        ChangeKind::Preferences { language } => {
+            // A choice made on this device and not yet pushed wins over an older one from the server.
+            if let (Some(lang), false) = (language, language_pending) {
+                tx.execute(
+                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![K_LANGUAGE, lang.tag()],
+                )?;
+            }
+        }
+        ChangeKind::Unknown => {
+            tracing::debug!(seq = change.seq, "ignoring a change kind this version does not know");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Wire types of the union server's HTTP API (`/v1/...`), shared by server, client and UI.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::ErrorCode;
+use crate::i18n::Lang;
+
+/// The role a member account has on the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Member,
+    Staff,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Staff => "staff",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "member" => Some(Role::Member),
+            "staff" => Some(Role::Staff),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/login` body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub member_no: String,
+    pub password: String,
+    /// A human label for the device ("王芳的笔记本"), shown in the member's device list later.
+    pub device_name: String,
+}
+
+/// `POST /v1/login` answer. The token is a bearer secret: the client keeps it in the OS keyring only.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    pub member_id: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("token", &"<redacted>")
+            .field("member_id", &self.member_id)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A workplace union (基层工会).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Union {
+    pub id: i64,
+    pub name: String,
+}
+
+/// What the member sees about themself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub member_id: i64,
+    pub member_no: String,
+    pub name: String,
+    pub role: Role,
+    pub union: Union,
+    /// The member's chosen UI language, synced across devices; `None` until they pick one.
+    pub language: Option<Lang>,
+}
+
+/// The server-issued passport credential (see [`crate::passport`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassportInfo {
+    /// The text encoded in the QR code (`UP1:` + Base45).
+    pub credential: String,
+    pub kid: String,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+}
+
+/// One entry of the server's change log, delivered in order of `seq`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Change {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub kind: ChangeKind,
+}
+
+/// What changed. Clients ignore kinds they do not know (a newer server may send more).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// The member's preferences changed (from this or another device).
+    Preferences { language: Option<Lang> },
+    #[serde(other)]
+    Unknown,
+}
+
+impl ChangeKind {
+    /// Read a change from its wire parts; a kind this version does not know (or cannot read)
+    /// becomes [`ChangeKind::Unknown`] instead of failing the whole sync.
+    pub fn from_parts(kind: &str, data: serde_json::Value) -> ChangeKind {
+        serde_json::from_value(serde_json::json!({ "kind": kind, "data": data })).unwrap_or(ChangeKind::Unknown)
+    }
+}
+
+impl<'de> Deserialize<'de> for Change {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            seq: i64,
+            at: DateTime<Utc>,
+            kind: String,
+            #[serde(default)]
+            data: serde_json::Value,
+        }
+        let raw = Raw::deserialize(d)?;
+        Ok(Change { seq: raw.seq, at: raw.at, kind: ChangeKind::from_parts(&raw.kind, raw.data) })
+    }
+}
+
+/// `GET /v1/sync?cursor=N` answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// Pass this back as `cursor` next time.
+    pub cursor: i64,
+    pub server_time: DateTime<Utc>,
+    pub profile: Profile,
+    pub passport: PassportInfo,
+    /// Changes with `seq > cursor` (the request's), oldest first.
+    pub changes: Vec<Change>,
+    /// More changes are waiting: call again with the new cursor.
+    pub more: bool,
+}
+
+/// A mutation made on a device, carried to the server by the outbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mutation {
+    /// Idempotency key, generated on the device before the first send.
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub op: MutationOp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", content = "args", rename_all = "snake_case")]
+pub enum MutationOp {
+    SetLanguage { language: Lang },
+}
+
+/// `POST /v1/sync/push` body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub mutations: Vec<Mutation>,
+}
+
+/// `POST /v1/sync/push` answer: one result per mutation, in request order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub results: Vec<MutationResult>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MutationResult {
+    pub id: Uuid,
+    pub outcome: MutationOutcome,
+    /// True when this answer is the stored first answer of an earlier delivery.
+    pub replayed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum MutationOutcome {
+    Applied,
+    Rejected { code: ErrorCode, message: String },
+}
+
+/// One public union signing key, as published at `GET /v1/keys`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnionKey {
+    pub kid: String,
+    pub alg: String,
+    /// The raw 32-byte Ed25519 public key, base64url without padding.
+    pub public_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysResponse {
+    pub keys: Vec<UnionKey>,
+}
+
+/// `GET /v1/time` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeResponse {
+    pub now: DateTime<Utc>,
+}
+
+/// The one error body every endpoint answers with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_change_kinds_are_tolerated() {
+        let json = r#"{"seq":7,"at":"2026-11-29T08:00:00Z","kind":"coupon_granted","data":{"x":1}}"#;
+        let c: Change = serde_json::from_str(json).unwrap();
+        assert_eq!(c.seq, 7);
+        assert_eq!(c.kind, ChangeKind::Unknown);
+        let known = Change {
+            seq: 8,
+            at: "2026-11-29T08:00:00Z".parse().unwrap(),
+            kind: ChangeKind::Preferences { language: Some(Lang::En) },
+        };
+        let back: Change = serde_json::from_str(&serde_json::to_string(&known).unwrap()).unwrap();
+        assert_eq!(back, known);
+    }
+
+    #[test]
+    fn mutation_wire_shape_is_stable() {
+        let m = Mutation {
+            id: Uuid::nil(),
+            created_at: "2026-11-29T08:00:00Z".parse().unwrap(),
+            op: MutationOp::SetLanguage { language: Lang::En },
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["op"], "set_language");
+        assert_eq!(v["args"]["language"], "en");
+        let back: Mutation = serde_json::from_value(v).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn login_response_debug_hides_token() {
+        let r = LoginResponse {
+            token: "very-secret".into(),
+            member_id: 1,
+            expires_at: "2026-11-29T08:00:00Z".parse().unwrap(),
+        };
+        assert!(!format!("{r:?}").contains("very-secret"));
+    }
+}

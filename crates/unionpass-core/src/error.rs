@@ -1,0 +1,130 @@
+//! Stable error codes. The server sends them in `{code, message}`; the client library maps its own
+//! failures to them; the UI chooses the words to show from the code alone, never from a message.
+
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::Msg;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    // --- answered by the server ---
+    /// The request was malformed (a missing field, a bad cursor).
+    BadRequest,
+    /// Member number or password is wrong.
+    InvalidCredentials,
+    /// The session token is missing, unknown, revoked or expired: log in again.
+    Unauthenticated,
+    /// The token is valid but may not see this.
+    Forbidden,
+    NotFound,
+    /// Too many attempts; wait and retry.
+    RateLimited,
+    /// The server failed; nothing the member did wrong.
+    Internal,
+    /// The server is up but cannot serve right now (maintenance, overload).
+    Unavailable,
+    /// The server does not know this kind of mutation (the app is newer than the server).
+    UnsupportedMutation,
+    // --- raised on the device ---
+    /// No connection to the server (offline, DNS, refused, timed out).
+    Offline,
+    /// The server answered something this app does not understand.
+    BadResponse,
+    /// The server address typed at login is not a valid http(s) URL.
+    InvalidServerUrl,
+    /// There is no signed-in member on this device.
+    NotLoggedIn,
+    /// The OS secure store (keyring) is missing or locked.
+    KeyringUnavailable,
+    /// The local database could not be read or written.
+    Storage,
+    /// The disk is full: free some space.
+    StorageFull,
+    /// The local data was written by a newer version of the app.
+    DatabaseTooNew,
+    /// A field typed by the member is not acceptable (empty member number, …).
+    InvalidInput,
+}
+
+impl ErrorCode {
+    /// The stable string form, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::UnsupportedMutation => "unsupported_mutation",
+            ErrorCode::Offline => "offline",
+            ErrorCode::BadResponse => "bad_response",
+            ErrorCode::InvalidServerUrl => "invalid_server_url",
+            ErrorCode::NotLoggedIn => "not_logged_in",
+            ErrorCode::KeyringUnavailable => "keyring_unavailable",
+            ErrorCode::Storage => "storage",
+            ErrorCode::StorageFull => "storage_full",
+            ErrorCode::DatabaseTooNew => "database_too_new",
+            ErrorCode::InvalidInput => "invalid_input",
+        }
+    }
+
+    /// The words the member reads for this code: what happened and what to do next.
+    pub fn message(self) -> Msg {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::BadResponse | ErrorCode::UnsupportedMutation => {
+                Msg::ErrUpdateApp
+            }
+            ErrorCode::InvalidCredentials => Msg::ErrInvalidCredentials,
+            ErrorCode::Unauthenticated => Msg::ErrSessionExpired,
+            ErrorCode::Forbidden | ErrorCode::NotFound => Msg::ErrForbidden,
+            ErrorCode::RateLimited => Msg::ErrRateLimited,
+            ErrorCode::Internal | ErrorCode::Unavailable => Msg::ErrServer,
+            ErrorCode::Offline => Msg::ErrOffline,
+            ErrorCode::InvalidServerUrl => Msg::ErrServerUrl,
+            ErrorCode::NotLoggedIn => Msg::ErrNotLoggedIn,
+            ErrorCode::KeyringUnavailable => Msg::ErrKeyring,
+            ErrorCode::Storage => Msg::ErrStorage,
+            ErrorCode::StorageFull => Msg::ErrStorageFull,
+            ErrorCode::DatabaseTooNew => Msg::ErrDatabaseTooNew,
+            ErrorCode::InvalidInput => Msg::ErrInvalidInput,
+        }
+    }
+
+    /// Whether retrying the same request later may succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Offline | ErrorCode::RateLimited | ErrorCode::Internal | ErrorCode::Unavailable
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_form_matches_as_str() {
+        for code in [
+            ErrorCode::BadRequest,
+            ErrorCode::InvalidCredentials,
+            ErrorCode::Unauthenticated,
+            ErrorCode::Offline,
+            ErrorCode::DatabaseTooNew,
+            ErrorCode::UnsupportedMutation,
+        ] {
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! UnionPass core: the wire protocol, the passport credential format, stable error codes,
+//! the i18n message table and time display rules.
+//!
+//! This crate is shared by the server, the client library, the Tauri shell and the wasm UI.
+//! It performs no IO and never reads the system clock: every instant is passed in.
+
+pub mod api;
+pub mod error;
+pub mod i18n;
+pub mod passport;
+pub mod time;
+pub mod view;
+
+pub use error::ErrorCode;
+pub use i18n::{Lang, Msg};

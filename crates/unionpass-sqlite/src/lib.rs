@@ -1,0 +1,99 @@
+//! Append-only SQLite migrations, shared by the app's local store and the union server.
+//!
+//! A schema is a list of [`Migration`]s; `PRAGMA user_version` records how many are applied. On
+//! open, the pending ones run inside one `BEGIN IMMEDIATE` transaction together with the version
+//! bump, so a crash leaves either the old schema or the new one. A database whose version is
+//! higher than the list is long was written by a newer binary: it is refused, never touched.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// One schema step. Never edit or remove a released step: append a new one.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("the database is at schema version {found}, newer than this program knows ({known}); update the program")]
+    TooNew { found: u32, known: u32 },
+    #[error("migration {name} failed: {source}")]
+    Step {
+        name: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// Bring `conn` up to date with `migrations`. Returns the number of steps applied.
+pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize, MigrateError> {
+    let known = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(MigrateError::TooNew { found, known });
+    }
+    let pending = &migrations[found as usize..];
+    for m in pending {
+        tx.execute_batch(m.sql)
+            .map_err(|source| MigrateError::Step { name: m.name, source })?;
+    }
+    if !pending.is_empty() {
+        tx.pragma_update(None, "user_version", known)?;
+    }
+    tx.commit()?;
+    Ok(pending.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &[Migration] = &[Migration { name: "t", sql: "CREATE TABLE t(a INTEGER);" }];
+    const V2: &[Migration] = &[
+        Migration { name: "t", sql: "CREATE TABLE t(a INTEGER);" },
+        Migration { name: "u", sql: "CREATE TABLE u(b INTEGER);" },
+    ];
+
+    fn open(dir: &tempfile::TempDir) -> Connection {
+        Connection::open(dir.path().join("db.sqlite")).unwrap()
+    }
+
+    #[test]
+    fn applies_pending_steps_once() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(migrate(&mut open(&dir), V1).unwrap(), 1);
+        assert_eq!(migrate(&mut open(&dir), V1).unwrap(), 0);
+        assert_eq!(migrate(&mut open(&dir), V2).unwrap(), 1);
+        let v: u32 = open(&dir).query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 2);
+    }
+
+    #[test]
+    fn newer_database_refuses_older_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        migrate(&mut open(&dir), V2).unwrap();
+        let err = migrate(&mut open(&dir), V1).unwrap_err();
+        assert!(matches!(err, MigrateError::TooNew { found: 2, known: 1 }), "{err}");
+    }
+
+    #[test]
+    fn a_failing_step_rolls_back_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = &[
+            Migration { name: "t", sql: "CREATE TABLE t(a INTEGER);" },
+            Migration { name: "broken", sql: "CREATE TABLE nope(" },
+        ];
+        assert!(matches!(migrate(&mut open(&dir), bad), Err(MigrateError::Step { name: "broken", .. })));
+        let conn = open(&dir);
+        let v: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 0);
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 't'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0, "the first step was rolled back too");
+    }
+}

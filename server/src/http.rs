@@ -1,0 +1,162 @@
+//! Routes and handlers. Each handler reads the clock once and passes `now` down.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use tower_http::trace::TraceLayer;
+use unionpass_core::api::{
+    KeysResponse, LoginRequest, LoginResponse, PushRequest, PushResponse, SyncResponse, TimeResponse,
+};
+use unionpass_core::ErrorCode;
+
+use crate::auth::{self, AuthMember};
+use crate::error::AppError;
+use crate::passport;
+use crate::store::NewSession;
+use crate::AppState;
+
+/// Changes per sync page.
+pub const PAGE: usize = 500;
+/// Mutations per push request.
+pub const MAX_PUSH: usize = 500;
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/time", get(time))
+        .route("/v1/keys", get(keys))
+        .route("/v1/login", post(login))
+        .route("/v1/logout", post(logout))
+        .route("/v1/sync", get(sync))
+        .route("/v1/sync/push", post(push))
+        .fallback(not_found)
+        // The trace layer logs method, path and status; never headers (they carry the token).
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn bad_json(e: JsonRejection) -> AppError {
+    AppError::new(ErrorCode::BadRequest, format!("The request body is not acceptable: {}", e.body_text()))
+}
+
+async fn not_found() -> AppError {
+    AppError::new(ErrorCode::NotFound, "No such endpoint.")
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "ok": true }))
+}
+
+async fn time(State(s): State<AppState>) -> Json<TimeResponse> {
+    Json(TimeResponse { now: s.clock.now() })
+}
+
+async fn keys(State(s): State<AppState>) -> Json<KeysResponse> {
+    Json(KeysResponse { keys: s.keys.public() })
+}
+
+async fn login(
+    State(s): State<AppState>,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Json<LoginResponse>, AppError> {
+    let Json(req) = body.map_err(bad_json)?;
+    let now = s.clock.now();
+    let member_no = req.member_no.trim().to_string();
+    if member_no.is_empty() || req.password.is_empty() {
+        return Err(AppError::new(ErrorCode::InvalidInput, "Enter the member number and the password."));
+    }
+    if s.limiter.is_blocked(&member_no, now) {
+        return Err(AppError::new(ErrorCode::RateLimited, "Too many failed sign-ins; wait a few minutes."));
+    }
+    let member = s.store.member_auth(&member_no).await?;
+    let hash = member.as_ref().map(|m| m.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
+    let password = req.password.clone();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let member = match (member, ok) {
+        (Some(m), true) => m,
+        _ => {
+            s.limiter.record_failure(&member_no, now);
+            tracing::info!("sign-in refused");
+            return Err(AppError::new(ErrorCode::InvalidCredentials, "The member number or password is wrong."));
+        }
+    };
+    s.limiter.clear(&member_no);
+    let token = auth::new_token();
+    let expires_at = now + auth::SESSION_TTL;
+    s.store
+        .create_session(NewSession {
+            token_hash: auth::token_hash(&token),
+            member_id: member.member_id,
+            device_name: req.device_name.chars().take(100).collect(),
+            created_at: now,
+            expires_at,
+        })
+        .await?;
+    tracing::info!(member_id = member.member_id, "signed in");
+    Ok(Json(LoginResponse { token, member_id: member.member_id, expires_at }))
+}
+
+async fn logout(State(s): State<AppState>, who: AuthMember) -> Result<Json<serde_json::Value>, AppError> {
+    s.store.delete_session(&who.token_hash).await?;
+    tracing::info!(member_id = who.member_id, "signed out");
+    Ok(Json(serde_json::json!({ "ok": true })))
+}
+
+#[derive(Deserialize)]
+struct SyncQuery {
+    #[serde(default)]
+    cursor: i64,
+}
+
+async fn sync(
+    State(s): State<AppState>,
+    who: AuthMember,
+    query: Result<Query<SyncQuery>, QueryRejection>,
+) -> Result<Json<SyncResponse>, AppError> {
+    let Query(q) = query.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
+    if q.cursor < 0 {
+        return Err(AppError::new(ErrorCode::BadRequest, "The cursor must not be negative."));
+    }
+    let now = s.clock.now();
+    let profile = s
+        .store
+        .profile(who.member_id)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated, "This account no longer exists."))?;
+    let current = s.store.passport(who.member_id).await?;
+    let passport = match current {
+        Some(p) if !passport::needs_issue(Some(&p), &s.keys, now) => p,
+        _ => {
+            let p = passport::issue_for(&profile, &s.keys, now);
+            s.store.save_passport(who.member_id, &p, now).await?;
+            tracing::info!(member_id = who.member_id, kid = %p.kid, "issued a passport credential");
+            p
+        }
+    };
+    let mut changes = s.store.changes_since(who.member_id, q.cursor, PAGE + 1).await?;
+    let more = changes.len() > PAGE;
+    changes.truncate(PAGE);
+    let cursor = changes.last().map(|c| c.seq).unwrap_or(q.cursor);
+    Ok(Json(SyncResponse { cursor, server_time: now, profile, passport, changes, more }))
+}
+
+async fn push(
+    State(s): State<AppState>,
+    who: AuthMember,
+    body: Result<Json<PushRequest>, JsonRejection>,
+) -> Result<Json<PushResponse>, AppError> {
+    let Json(req) = body.map_err(bad_json)?;
+    if req.mutations.len() > MAX_PUSH {
+        return Err(AppError::new(ErrorCode::BadRequest, format!("Send at most {MAX_PUSH} changes at once.")));
+    }
+    let now = s.clock.now();
+    let mut results = Vec::with_capacity(req.mutations.len());
+    for m in &req.mutations {
+        results.push(s.store.apply_mutation(who.member_id, m, now).await?);
+    }
+    Ok(Json(PushResponse { results }))
+}

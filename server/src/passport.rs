@@ -1,0 +1,71 @@
+//! Passport issuance: when a member's credential must be (re)issued, and what it says.
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use unionpass_core::api::{PassportInfo, Profile};
+use unionpass_core::passport::{issue, Claims};
+
+use crate::keys::UnionKeys;
+
+/// How long a credential is valid.
+pub const VALIDITY: Duration = Duration::days(30);
+/// Reissue when less than this is left, so a device that syncs weekly never holds an expired one.
+pub const RENEW_BEFORE: Duration = Duration::days(7);
+/// Tolerance for scanners whose clocks run a little behind.
+pub const BACKDATE: Duration = Duration::minutes(5);
+
+/// Whether `current` can still be handed out at `now`, or a new credential is needed.
+pub fn needs_issue(current: Option<&PassportInfo>, keys: &UnionKeys, now: DateTime<Utc>) -> bool {
+    match current {
+        None => true,
+        Some(p) => p.kid != keys.current().kid.to_hex() || p.valid_until - now < RENEW_BEFORE,
+    }
+}
+
+/// A new credential for the member, signed with the current union key.
+pub fn issue_for(profile: &Profile, keys: &UnionKeys, now: DateTime<Utc>) -> PassportInfo {
+    let key = keys.current();
+    let start = now.duration_trunc(Duration::seconds(1)).unwrap_or(now) - BACKDATE;
+    let claims = Claims {
+        kid: key.kid,
+        member_id: profile.member_id as u64,
+        union_id: profile.union.id as u32,
+        role: profile.role,
+        valid_from: start,
+        valid_until: start + BACKDATE + VALIDITY,
+    };
+    PassportInfo {
+        credential: issue(&claims, &key.signing),
+        kid: key.kid.to_hex(),
+        valid_from: claims.valid_from,
+        valid_until: claims.valid_until,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unionpass_core::api::{Role, Union};
+    use unionpass_core::passport::decode;
+
+    #[test]
+    fn issued_credentials_verify_and_renew_before_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: DateTime<Utc> = "2026-11-29T08:00:00.250Z".parse().unwrap();
+        let keys = UnionKeys::load_or_create(dir.path(), now).unwrap();
+        let profile = Profile {
+            member_id: 42,
+            member_no: "M10042".into(),
+            name: "王芳".into(),
+            role: Role::Staff,
+            union: Union { id: 3, name: "星河互联工会".into() },
+            language: None,
+        };
+        assert!(needs_issue(None, &keys, now));
+        let p = issue_for(&profile, &keys, now);
+        let claims = decode(&p.credential).unwrap().verify(&keys.verifying_keys(), now).unwrap();
+        assert_eq!((claims.member_id, claims.union_id, claims.role), (42, 3, Role::Staff));
+        assert_eq!(claims.valid_until, p.valid_until);
+        assert!(!needs_issue(Some(&p), &keys, now + Duration::days(22)));
+        assert!(needs_issue(Some(&p), &keys, now + Duration::days(24)));
+    }
+}

@@ -1,0 +1,87 @@
+//! Demo data: three workplace unions at science-park companies, twenty members, one staff account.
+
+use chrono::{DateTime, Utc};
+use unionpass_core::api::Role;
+
+use crate::auth::hash_password;
+use crate::store::{NewMember, Store, StoreError};
+
+/// The password of every demo account.
+pub const DEMO_PASSWORD: &str = "demo1234";
+
+pub struct DemoAccount {
+    pub member_no: &'static str,
+    pub name: &'static str,
+    pub union: &'static str,
+    pub role: Role,
+}
+
+const UNIONS: [&str; 3] = [
+    "智云科技有限公司工会",
+    "星河互联网络技术有限公司工会",
+    "北辰生物医药股份有限公司工会",
+];
+
+const MEMBERS: [(&str, &str, usize); 20] = [
+    ("M10001", "王芳", 0),
+    ("M10002", "李强", 0),
+    ("M10003", "张伟", 0),
+    ("M10004", "刘洋", 0),
+    ("M10005", "陈静", 0),
+    ("M10006", "杨磊", 0),
+    ("M10007", "赵敏", 0),
+    ("M10008", "黄晓东", 1),
+    ("M10009", "周婷", 1),
+    ("M10010", "吴昊", 1),
+    ("M10011", "徐丽娜", 1),
+    ("M10012", "孙鹏", 1),
+    ("M10013", "马晓燕", 1),
+    ("M10014", "朱建国", 2),
+    ("M10015", "胡雪", 2),
+    ("M10016", "郭志强", 2),
+    ("M10017", "何佳怡", 2),
+    ("M10018", "高远", 2),
+    ("M10019", "林晨", 2),
+    ("M10020", "罗思琪", 2),
+];
+
+const STAFF: (&str, &str, usize) = ("S20001", "郑晓梅", 0);
+
+pub fn demo_accounts() -> Vec<DemoAccount> {
+    MEMBERS
+        .iter()
+        .map(|&(no, name, u)| DemoAccount { member_no: no, name, union: UNIONS[u], role: Role::Member })
+        .chain(std::iter::once(DemoAccount {
+            member_no: STAFF.0,
+            name: STAFF.1,
+            union: UNIONS[STAFF.2],
+            role: Role::Staff,
+        }))
+        .collect()
+}
+
+/// Create the demo unions and accounts. Running it again adds nothing and fails nothing.
+/// Returns how many accounts were created.
+pub async fn seed_demo(store: &dyn Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    // one hash for all: every demo account has the same password, and argon2 is slow on purpose
+    let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+    let mut created = 0;
+    for a in demo_accounts() {
+        let union_id = store.ensure_union(a.union).await?;
+        let member = NewMember {
+            member_no: a.member_no.into(),
+            name: a.name.into(),
+            union_id,
+            role: a.role,
+            password_hash: hash.clone(),
+        };
+        match store.insert_member(member, now).await {
+            Ok(_) => created += 1,
+            Err(StoreError::Duplicate(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(created)
+}

@@ -1,0 +1,339 @@
+//! The embedded SQLite backend: one connection in WAL mode, used from blocking tasks.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use unionpass_core::api::{
+    Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult, PassportInfo, Profile, Role,
+    Union,
+};
+use unionpass_core::Lang;
+use unionpass_sqlite::{migrate, Migration};
+
+use super::{MemberAuth, NewMember, NewSession, Store, StoreError};
+
+/// The server's SQLite schema. Append only.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    name: "0001_foundation",
+    sql: "
+        CREATE TABLE unions (
+            id   INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        ) STRICT;
+        CREATE TABLE members (
+            id            INTEGER PRIMARY KEY,
+            member_no     TEXT NOT NULL UNIQUE,
+            name          TEXT NOT NULL,
+            union_id      INTEGER NOT NULL REFERENCES unions(id),
+            role          TEXT NOT NULL CHECK (role IN ('member', 'staff')),
+            password_hash TEXT NOT NULL,
+            language      TEXT,
+            created_at    TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE sessions (
+            token_hash  TEXT PRIMARY KEY,
+            member_id   INTEGER NOT NULL REFERENCES members(id),
+            device_name TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            expires_at  TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX sessions_member ON sessions(member_id);
+        CREATE TABLE passports (
+            member_id   INTEGER PRIMARY KEY REFERENCES members(id),
+            credential  TEXT NOT NULL,
+            kid         TEXT NOT NULL,
+            valid_from  TEXT NOT NULL,
+            valid_until TEXT NOT NULL,
+            issued_at   TEXT NOT NULL
+        ) STRICT;
+        -- what sync delivers; member_id NULL means every member sees it
+        CREATE TABLE change_log (
+            seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+            member_id INTEGER REFERENCES members(id),
+            at        TEXT NOT NULL,
+            kind      TEXT NOT NULL,
+            data      TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX change_log_member ON change_log(member_id, seq);
+        -- idempotency: the first result of every applied mutation id
+        CREATE TABLE applied_mutations (
+            id         TEXT PRIMARY KEY,
+            member_id  INTEGER NOT NULL REFERENCES members(id),
+            applied_at TEXT NOT NULL,
+            result     TEXT NOT NULL
+        ) STRICT;
+    ",
+}];
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Open or create the database file and migrate it. A database from a newer server is refused.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn, MIGRATIONS)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+fn change_kind_row(kind: &str, data: &str) -> ChangeKind {
+    ChangeKind::from_parts(kind, serde_json::from_str(data).unwrap_or_default())
+}
+
+fn apply_op(
+    tx: &rusqlite::Transaction<'_>,
+    member_id: i64,
+    op: &MutationOp,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    match op {
+        MutationOp::SetLanguage { language } => {
+            tx.execute("UPDATE members SET language = ?2 WHERE id = ?1", params![member_id, language.tag()])?;
+            tx.execute(
+                "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, 'preferences', ?3)",
+                params![member_id, ts(now), serde_json::json!({ "language": language }).to_string()],
+            )?;
+            Ok(MutationOutcome::Applied)
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn member_auth(&self, member_no: &str) -> Result<Option<MemberAuth>, StoreError> {
+        let member_no = member_no.to_string();
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT id, password_hash FROM members WHERE member_no = ?1",
+                [member_no],
+                |r| Ok(MemberAuth { member_id: r.get(0)?, password_hash: r.get(1)? }),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![s.token_hash, s.member_id, s.device_name, ts(s.created_at), ts(s.expires_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_member(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
+        let token_hash = token_hash.to_string();
+        self.with(move |c| {
+            Ok(c.query_row(
+                "SELECT member_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+                params![token_hash, ts(now)],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        let token_hash = token_hash.to_string();
+        self.with(move |c| {
+            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError> {
+        self.with(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
+                     FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = ?1",
+                    [member_id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, String>(5)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((member_no, name, role, language, union_id, union_name)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(Profile {
+                member_id,
+                member_no,
+                name,
+                role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+                union: Union { id: union_id, name: union_name },
+                language: language.as_deref().and_then(Lang::from_tag),
+            }))
+        })
+        .await
+    }
+
+    async fn passport(&self, member_id: i64) -> Result<Option<PassportInfo>, StoreError> {
+        self.with(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT credential, kid, valid_from, valid_until FROM passports WHERE member_id = ?1",
+                    [member_id],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
+                )
+                .optional()?;
+            row.map(|(credential, kid, from, until)| {
+                Ok(PassportInfo { credential, kid, valid_from: parse_ts(&from)?, valid_until: parse_ts(&until)? })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn save_passport(
+        &self,
+        member_id: i64,
+        p: &PassportInfo,
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let p = p.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO passports(member_id, credential, kid, valid_from, valid_until, issued_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(member_id) DO UPDATE SET credential = excluded.credential, kid = excluded.kid,
+                   valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+                   issued_at = excluded.issued_at",
+                params![member_id, p.credential, p.kid, ts(p.valid_from), ts(p.valid_until), ts(issued_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn changes_since(&self, member_id: i64, cursor: i64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        self.with(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, at, kind, data FROM change_log
+                 WHERE seq > ?2 AND (member_id = ?1 OR member_id IS NULL)
+                 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![member_id, cursor, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, at, kind, data) = row?;
+                out.push(Change { seq, at: parse_ts(&at)?, kind: change_kind_row(&kind, &data) });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn apply_mutation(
+        &self,
+        member_id: i64,
+        mutation: &Mutation,
+        now: DateTime<Utc>,
+    ) -> Result<MutationResult, StoreError> {
+        let mutation = mutation.clone();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = mutation.id.to_string();
+            let earlier: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT member_id, result FROM applied_mutations WHERE id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((owner, result)) = earlier {
+                let outcome = if owner == member_id {
+                    serde_json::from_str(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?
+                } else {
+                    // Another member's id: refuse without saying anything about it.
+                    MutationOutcome::Rejected {
+                        code: unionpass_core::ErrorCode::Forbidden,
+                        message: "This change id is already used; create a new change.".into(),
+                    }
+                };
+                return Ok(MutationResult { id: mutation.id, outcome, replayed: true });
+            }
+            let outcome = apply_op(&tx, member_id, &mutation.op, now)?;
+            tx.execute(
+                "INSERT INTO applied_mutations(id, member_id, applied_at, result) VALUES (?1, ?2, ?3, ?4)",
+                params![id, member_id, ts(now), serde_json::to_string(&outcome).expect("outcome serializes")],
+            )?;
+            tx.commit()?;
+            Ok(MutationResult { id: mutation.id, outcome, replayed: false })
+        })
+        .await
+    }
+
+    async fn ensure_union(&self, name: &str) -> Result<i64, StoreError> {
+        let name = name.to_string();
+        self.with(move |c| {
+            c.execute("INSERT INTO unions(name) VALUES (?1) ON CONFLICT(name) DO NOTHING", [&name])?;
+            Ok(c.query_row("SELECT id FROM unions WHERE name = ?1", [&name], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn insert_member(&self, m: NewMember, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        self.with(move |c| {
+            let n = c.execute(
+                "INSERT INTO members(member_no, name, union_id, role, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(member_no) DO NOTHING",
+                params![m.member_no, m.name, m.union_id, m.role.as_str(), m.password_hash, ts(now)],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Duplicate(format!("member {}", m.member_no)));
+            }
+            Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+}
