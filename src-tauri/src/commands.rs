@@ -1,0 +1,124 @@
+//! The IPC commands. Each one reads `now`, calls the client library, and answers a fresh
+//! [`Snapshot`] or a [`CmdError`] carrying a stable code (the UI never reads messages).
+
+use serde::Serialize;
+use tauri::{AppHandle, State};
+use unionpass_client::{ClientError, Snapshot};
+use unionpass_core::view::CommandError;
+use unionpass_core::{ErrorCode, Lang};
+
+use crate::Shell;
+
+/// A command's error as the UI receives it.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct CmdError(CommandError);
+
+impl CmdError {
+    pub fn code(code: ErrorCode) -> CmdError {
+        CmdError(CommandError { code, detail: String::new() })
+    }
+}
+
+impl From<ClientError> for CmdError {
+    fn from(e: ClientError) -> CmdError {
+        tracing::warn!(code = %e.code(), error = %e, "command failed");
+        CmdError(CommandError { code: e.code(), detail: e.to_string() })
+    }
+}
+
+type CmdResult<T> = Result<T, CmdError>;
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn snapshot_of(shell: &Shell) -> CmdResult<Snapshot> {
+    let mut snap = shell.client()?.snapshot(now())?;
+    if snap.server_url.is_none() {
+        snap.server_url = Some(shell.default_server.clone());
+    }
+    Ok(snap)
+}
+
+/// Everything the screens show, from the local store.
+#[tauri::command]
+pub fn snapshot(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
+    snapshot_of(&shell)
+}
+
+fn device_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let host = host.trim();
+    if host.is_empty() {
+        "UnionPass".to_string()
+    } else {
+        format!("UnionPass @ {host}")
+    }
+}
+
+#[tauri::command]
+pub async fn login(
+    shell: State<'_, Shell>,
+    server_url: String,
+    member_no: String,
+    password: String,
+) -> CmdResult<Snapshot> {
+    let client = shell.client()?.clone();
+    let _guard = shell.sync_lock.lock().await;
+    match client.login(&server_url, &member_no, &password, &device_name(), now()).await {
+        // signed in; a failed first sync shows in the snapshot's sync state
+        Ok(_) => {}
+        Err(e) if client.is_logged_in().unwrap_or(false) => {
+            tracing::info!(code = %e.code(), "signed in, first sync failed");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    snapshot_of(&shell)
+}
+
+#[tauri::command]
+pub async fn logout(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
+    let client = shell.client()?.clone();
+    let _guard = shell.sync_lock.lock().await;
+    client.logout().await?;
+    snapshot_of(&shell)
+}
+
+/// Sync and answer the new state; a failed sync is not a command error (the snapshot says it).
+#[tauri::command]
+pub async fn sync_now(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
+    let client = shell.client()?.clone();
+    {
+        let _guard = shell.sync_lock.lock().await;
+        if let Err(e) = client.sync(now()).await {
+            if !matches!(e.code(), ErrorCode::Offline | ErrorCode::Unauthenticated | ErrorCode::NotLoggedIn)
+                && !e.code().is_transient()
+            {
+                return Err(e.into());
+            }
+        }
+    }
+    snapshot_of(&shell)
+}
+
+#[tauri::command]
+pub async fn set_language(app: AppHandle, shell: State<'_, Shell>, language: Lang) -> CmdResult<Snapshot> {
+    shell.client()?.set_language(language, now())?;
+    tauri::async_runtime::spawn(crate::background_sync(app));
+    snapshot_of(&shell)
+}
+
+/// The UI reports a milestone (e.g. the passport QR is on screen). Logged; when
+/// `UNIONPASS_READY_FILE` is set, the wall-clock time in ms is written there for the startup bench.
+#[tauri::command]
+pub fn ui_ready(what: String) {
+    tracing::info!(%what, "ui ready");
+    if let Some(path) = std::env::var_os("UNIONPASS_READY_FILE") {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let _ = std::fs::write(path, format!("{what} {ms}\n"));
+    }
+}

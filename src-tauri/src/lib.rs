@@ -1,0 +1,88 @@
+//! The Tauri shell: thin. Commands translate IPC calls into `unionpass-client` calls, read the
+//! clock (the shell is the edge where `now` comes from), and map errors to stable codes.
+
+mod commands;
+mod logging;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tauri::{Emitter, Manager};
+use unionpass_client::Client;
+use unionpass_core::ErrorCode;
+
+/// How often the shell syncs in the background while running.
+const SYNC_EVERY: Duration = Duration::from_secs(300);
+/// The event the UI listens to; it then asks for a fresh snapshot.
+pub const STATE_CHANGED: &str = "state-changed";
+
+pub struct Shell {
+    /// `Err` when the local store cannot be opened (e.g. written by a newer app): the UI shows it.
+    client: Result<Arc<Client>, ErrorCode>,
+    /// Prefills the login form: `UNIONPASS_SERVER`, else the local demo server.
+    default_server: String,
+    /// One sync at a time.
+    sync_lock: tokio::sync::Mutex<()>,
+}
+
+impl Shell {
+    fn client(&self) -> Result<&Arc<Client>, commands::CmdError> {
+        self.client.as_ref().map_err(|code| commands::CmdError::code(*code))
+    }
+}
+
+fn data_dir(app: &tauri::App) -> PathBuf {
+    match std::env::var_os("UNIONPASS_DATA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => app.path().app_data_dir().unwrap_or_else(|_| PathBuf::from(".unionpass")),
+    }
+}
+
+/// Sync now (unless one is running), telling the UI when it starts and ends.
+pub async fn background_sync(app: tauri::AppHandle) {
+    let shell = app.state::<Shell>();
+    let Ok(client) = shell.client() else { return };
+    let Ok(_guard) = shell.sync_lock.try_lock() else { return };
+    if !client.is_logged_in().unwrap_or(false) {
+        return;
+    }
+    let client = client.clone();
+    let _ = app.emit(STATE_CHANGED, ());
+    let _ = client.sync(chrono::Utc::now()).await;
+    let _ = app.emit(STATE_CHANGED, ());
+}
+
+#[cfg_attr(mobile, tauri::mobile_entry_point)]
+pub fn run() {
+    tauri::Builder::default()
+        .setup(|app| {
+            let dir = data_dir(app);
+            logging::init(&dir.join("logs"));
+            let client = Client::open(&dir).map(Arc::new).map_err(|e| {
+                tracing::error!(error = %e, dir = %dir.display(), "cannot open the local store");
+                e.code()
+            });
+            let default_server =
+                std::env::var("UNIONPASS_SERVER").unwrap_or_else(|_| "http://127.0.0.1:8080".to_string());
+            app.manage(Shell { client, default_server, sync_lock: tokio::sync::Mutex::new(()) });
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    background_sync(handle.clone()).await;
+                    tokio::time::sleep(SYNC_EVERY).await;
+                }
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::snapshot,
+            commands::login,
+            commands::logout,
+            commands::sync_now,
+            commands::set_language,
+            commands::ui_ready,
+        ])
+        .run(tauri::generate_context!("../tauri.conf.json"))
+        .expect("error while running the UnionPass window");
+}
