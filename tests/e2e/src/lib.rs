@@ -1,0 +1,216 @@
+//! The E2E harness: a real union server process, the real app window driven through
+//! tauri-driver, screenshots, and QR decoding of what the window shows.
+//!
+//! `cargo xtask test` sets `APP_BIN` and `SERVER_BIN` to the binaries it just built, `E2E_SHOTS`
+//! to the screenshot folder, and runs everything under Xvfb with a private keyring.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+fn bin(var: &str, name: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug").join(name)
+    });
+    std::fs::canonicalize(&path).unwrap_or(path)
+}
+
+/// SIGTERM, then wait: tauri-driver must stop its WebKitWebDriver, the server its listener.
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The union server binary, seeded with demo data, on 127.0.0.1 port 0.
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl Server {
+    pub fn start(dir: &Path) -> Result<Server> {
+        let server = bin("SERVER_BIN", "unionpass-server");
+        let db = dir.join("server.sqlite");
+        let seed = Command::new(&server).args(["seed", "--demo", "--db"]).arg(&db).output()?;
+        if !seed.status.success() {
+            bail!("seed failed: {}", String::from_utf8_lossy(&seed.stderr));
+        }
+        let log = dir.join("server.log");
+        let mut child = Command::new(&server)
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(&db)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .with_context(|| format!("starting {}", server.display()))?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+        let url = line.trim().rsplit(' ').next().unwrap_or_default().to_string();
+        if !url.starts_with("http://") {
+            bail!("the server did not start: {line:?}");
+        }
+        Ok(Server { child: Some(child), url, log })
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            terminate(&mut c);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One app window, through its own tauri-driver.
+pub struct App {
+    driver: Child,
+    pub c: Client,
+}
+
+impl App {
+    /// Start the app on `data_dir` (its store, logs and WebKit data) talking to `server_url`.
+    /// `port` and `port + 1` are the WebDriver ports; give each window its own.
+    pub async fn launch(data_dir: &Path, server_url: &str, port: u16) -> Result<App> {
+        std::fs::create_dir_all(data_dir)?;
+        let app = bin("APP_BIN", "unionpass-app");
+        let driver = Command::new("tauri-driver")
+            .args(["--port", &port.to_string(), "--native-port", &(port + 1).to_string()])
+            // inherited by WebKitWebDriver and then by the app
+            .env("UNIONPASS_DATA_DIR", data_dir)
+            .env("UNIONPASS_SERVER", server_url)
+            .env("XDG_DATA_HOME", data_dir.join("xdg"))
+            .env("RUST_LOG", "debug")
+            .spawn()
+            .context("starting tauri-driver (run the suite through `cargo xtask test`)")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("tauri-driver did not listen on {port}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert("tauri:options".into(), serde_json::json!({ "application": app }));
+        let c = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .context("opening a WebDriver session on the app")?;
+        Ok(App { driver, c })
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.c.clone().close().await;
+        terminate(&mut self.driver);
+    }
+
+    /// The element's text once it equals `want` (or fail after `secs`).
+    pub async fn wait_text(&self, css: &str, want: &str, secs: u64) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = String::new();
+        loop {
+            if let Ok(e) = self.c.find(Locator::Css(css)).await {
+                if let Ok(t) = e.text().await {
+                    if t.trim() == want {
+                        return Ok(());
+                    }
+                    last = t;
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("{css}: wanted {want:?}, last saw {last:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_for(&self, css: &str, secs: u64) -> Result<fantoccini::elements::Element> {
+        self.c
+            .wait()
+            .at_most(Duration::from_secs(secs))
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("waiting for {css}"))
+    }
+
+    pub async fn text(&self, css: &str) -> Result<String> {
+        Ok(self.c.find(Locator::Css(css)).await?.text().await?.trim().to_string())
+    }
+
+    pub async fn click(&self, css: &str) -> Result<()> {
+        self.wait_for(css, 10).await?.click().await?;
+        Ok(())
+    }
+
+    /// Sign in through the login form (the server address is prefilled from `UNIONPASS_SERVER`).
+    pub async fn sign_in(&self, member_no: &str, password: &str) -> Result<()> {
+        self.wait_for("#member-no", 30).await?.send_keys(member_no).await?;
+        self.c.find(Locator::Css("#password")).await?.send_keys(password).await?;
+        self.click("#login-submit").await
+    }
+
+    /// A screenshot under `E2E_SHOTS` (default `target/e2e-shots`); returns the PNG bytes.
+    pub async fn shot(&self, name: &str) -> Result<Vec<u8>> {
+        tokio::time::sleep(Duration::from_millis(800)).await; // the screenshot can lag a frame
+        let png = self.c.screenshot().await?;
+        let dir = std::env::var_os("E2E_SHOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-shots"));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(format!("{name}.png")), &png)?;
+        Ok(png)
+    }
+}
+
+/// Every QR code found in a PNG, decoded.
+pub fn decode_qr(png: &[u8]) -> Result<Vec<String>> {
+    let img = image::load_from_memory(png)?.to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(img);
+    Ok(prepared.detect_grids().into_iter().filter_map(|g| g.decode().ok().map(|(_, text)| text)).collect())
+}
+
+/// The paths of files under `dir` (recursively) whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    hits.push(p);
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// The session token the app stored in the keyring for the device in `data_dir`.
+pub fn token_of(data_dir: &Path) -> Result<String> {
+    let store = unionpass_client::store::Store::open(&data_dir.join(unionpass_client::client::DB_FILE))?;
+    let secret = unionpass_client::secrets::SessionSecret::for_device(store.device_id()?)?;
+    Ok(secret.load()?.context("no token in the keyring")?.expose().clone())
+}

@@ -1,0 +1,86 @@
+//! `cargo xtask demo`: a local union server with demo data and the app signed in as a member.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{bail, Context};
+
+use crate::util::{profile_dir, root};
+
+/// A child process killed when dropped.
+pub struct Guard(pub Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SIGTERM first so it can shut down cleanly
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Seed and start a union server on `listen`; returns it and its URL.
+pub fn start_server(bin: &Path, db: &Path, listen: &str, log: &Path) -> anyhow::Result<(Guard, String)> {
+    let seed = Command::new(bin).args(["seed", "--demo", "--db"]).arg(db).output()?;
+    if !seed.status.success() {
+        bail!("seeding failed: {}", String::from_utf8_lossy(&seed.stderr));
+    }
+    print!("{}", String::from_utf8_lossy(&seed.stdout));
+    let mut child = Command::new(bin)
+        .args(["serve", "--listen", listen, "--db"])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .context("starting the union server")?;
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut first)?;
+    let url = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .with_context(|| format!("the server did not start (see {})", log.display()))?
+        .to_string();
+    Ok((Guard(child), url))
+}
+
+/// Sign `member` in on a device data dir through the client library (token into the keyring).
+pub fn sign_in(data_dir: &Path, url: &str, member: &str) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let client = unionpass_client::Client::open(data_dir)?;
+    rt.block_on(client.login(url, member, "demo1234", "xtask demo", chrono::Utc::now()))
+        .with_context(|| format!("signing in {member}"))?;
+    Ok(())
+}
+
+pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
+    let demo = root().join(".demo");
+    let app_dir = demo.join("app");
+    let _ = std::fs::remove_dir_all(&app_dir); // a fresh device each time; the server data stays
+    std::fs::create_dir_all(&app_dir)?;
+    let bin = profile_dir(false);
+    let (_server, url) = start_server(
+        &bin.join("unionpass-server"),
+        &demo.join("server.sqlite"),
+        &format!("127.0.0.1:{port}"),
+        &demo.join("server.log"),
+    )?;
+    sign_in(&app_dir, &url, member)?;
+    println!();
+    println!("union server: {url}   (log: .demo/server.log)");
+    println!("app signed in as {member}; every demo account's password is demo1234");
+    println!("staff account: S20001");
+    if let Some(display) = std::env::var_os("DISPLAY") {
+        let display = display.to_string_lossy();
+        println!("window on DISPLAY={display}; screenshot: DISPLAY={display} import -window root shot.png");
+    }
+    println!("close the window (or Ctrl-C) to stop");
+    let status = Command::new(bin.join("unionpass-app"))
+        .env("UNIONPASS_DATA_DIR", &app_dir)
+        .env("UNIONPASS_SERVER", &url)
+        .status()
+        .context("starting the app")?;
+    println!("app exited ({status})");
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Idempotent installs for a fresh Debian 12 machine (only the package registries are reachable).
+
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use crate::util::{have, output, root, run as sh};
+
+/// Debian packages: WebKitGTK and friends for Tauri, Debian's rustc-web + std source + lld for the
+/// wasm build, Xvfb/D-Bus/gnome-keyring for a headless window and keyring, WebKitWebDriver for
+/// E2E, ImageMagick for screenshots and icons, a CJK font so Chinese renders.
+const APT: &[&str] = &[
+    "build-essential", "pkg-config", "libssl-dev", "libdbus-1-dev",
+    "libwebkit2gtk-4.1-dev", "libsoup-3.0-dev", "libjavascriptcoregtk-4.1-dev", "librsvg2-dev",
+    "libayatana-appindicator3-dev", "libxdo-dev",
+    "rustc-web", "cargo-web", "rust-web-src", "lld-22",
+    "xvfb", "xauth", "dbus", "dbus-x11", "gnome-keyring", "webkit2gtk-driver",
+    "imagemagick", "fonts-wqy-zenhei",
+];
+
+const TAURI_DRIVER: &str = "2.1.0";
+
+fn missing_packages() -> Vec<&'static str> {
+    APT.iter()
+        .copied()
+        .filter(|p| {
+            output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                .is_none_or(|s| !s.contains("install ok installed"))
+        })
+        .collect()
+}
+
+fn apt() -> anyhow::Result<()> {
+    let missing = missing_packages();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("[xtask] installing Debian packages: {}", missing.join(" "));
+    let sudo: &[&str] = if output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0") {
+        &[]
+    } else {
+        &["sudo"]
+    };
+    let apt_get = |args: &[&str]| {
+        let mut all: Vec<&str> = sudo.to_vec();
+        all.push("apt-get");
+        all.extend_from_slice(args);
+        let mut c = Command::new(all[0]);
+        c.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    sh(&mut apt_get(&["update", "-qq"]))?;
+    let mut install = apt_get(&["install", "-y", "-qq"]);
+    install.args(&missing);
+    sh(&mut install)
+}
+
+/// The wasm-bindgen version pinned in ui/Cargo.lock: the CLI must be exactly this one.
+pub fn wasm_bindgen_version() -> anyhow::Result<String> {
+    let lock = std::fs::read_to_string(root().join("ui/Cargo.lock")).context("reading ui/Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_string());
+            }
+        }
+    }
+    bail!("ui/Cargo.lock names no wasm-bindgen version")
+}
+
+fn cargo_install(krate: &str, version: &str) -> anyhow::Result<()> {
+    // --locked can fail when the registry mirror lacks a newest pinned dependency: retry without
+    let locked = Command::new("cargo")
+        .args(["install", krate, "--version", version, "--locked"])
+        .status()?;
+    if locked.success() {
+        return Ok(());
+    }
+    sh(Command::new("cargo").args(["install", krate, "--version", version]))
+}
+
+fn tools() -> anyhow::Result<()> {
+    let wb = wasm_bindgen_version()?;
+    let have_wb = output(Command::new("wasm-bindgen").arg("--version"))
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(wb.as_str()));
+    if !have_wb {
+        cargo_install("wasm-bindgen-cli", &wb)?;
+    }
+    let have_td = output(Command::new("tauri-driver").arg("--help")).is_some()
+        || (have("tauri-driver"));
+    if !have_td {
+        cargo_install("tauri-driver", TAURI_DRIVER)?;
+    }
+    if !root().join("node_modules/.bin/wasm-opt").exists() {
+        sh(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root()))?;
+    }
+    Ok(())
+}
+
+pub fn run() -> anyhow::Result<()> {
+    if cfg!(target_os = "linux") && have("apt-get") {
+        apt()?;
+        // Node.js comes with these machines; Debian's npm conflicts with it, so only add it if absent
+        if !have("npm") {
+            sh(Command::new("apt-get").args(["install", "-y", "-qq", "npm"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        }
+    } else {
+        eprintln!("[xtask] not a Debian machine: install WebKitGTK, Xvfb and a wasm32 toolchain yourself");
+    }
+    tools()
+}
