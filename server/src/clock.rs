@@ -23,6 +23,10 @@ impl ManualClock {
         ManualClock(std::sync::Mutex::new(t))
     }
 
+    pub fn now_utc(&self) -> DateTime<Utc> {
+        Clock::now(self)
+    }
+
     pub fn set(&self, t: DateTime<Utc>) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = t;
     }

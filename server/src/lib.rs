@@ -43,3 +43,6 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+#[cfg(feature = "testing")]
+pub mod testing;

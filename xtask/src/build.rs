@@ -89,7 +89,8 @@ pub const FEATURES: &str = "unionpass-app/custom-protocol";
 
 pub fn native(release: bool) -> anyhow::Result<()> {
     let mut c = cargo();
-    c.args(["build", "--workspace", "--bins", "--features", FEATURES]);
+    // not xtask: rebuilding the running xtask binary would delete it under our feet
+    c.args(["build", "--workspace", "--exclude", "xtask", "--bins", "--features", FEATURES]);
     if release {
         c.arg("--release");
     }

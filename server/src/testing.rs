@@ -1,0 +1,103 @@
+//! A real server for tests: 127.0.0.1 port 0, a real SQLite file in a temp dir, demo data, and
+//! a hand-set clock. Enabled by the `testing` feature (the server's and the client's tests use it).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::ManualClock;
+use crate::keys::UnionKeys;
+use crate::store::{SqliteStore, Store};
+use crate::{seed, AppState};
+
+/// The instant a test server's clock starts at.
+pub fn t0() -> DateTime<Utc> {
+    "2026-11-29T08:00:00Z".parse().expect("valid instant")
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub addr: SocketAddr,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// A seeded server on a free port.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("server.sqlite")).expect("open store");
+        seed::seed_demo(&store as &dyn Store, t0()).await.expect("seed");
+        drop(store);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut s = TestServer {
+            url: format!("http://{addr}"),
+            addr,
+            clock: Arc::new(ManualClock::new(t0())),
+            dir,
+            http: reqwest::Client::new(),
+            shutdown: None,
+            task: None,
+        };
+        s.serve(listener);
+        s
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let store = SqliteStore::open(&self.dir.path().join("server.sqlite")).expect("open store");
+        let keys = UnionKeys::load_or_create(&self.dir.path().join("keys"), self.clock.now_utc()).expect("keys");
+        let state = AppState::new(Arc::new(store), keys, self.clock.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        self.shutdown = Some(tx);
+        self.task = Some(tokio::spawn(crate::serve(listener, state, async move {
+            let _ = rx.await;
+        })));
+    }
+
+    /// Stop serving (connections are then refused), keeping the data.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Serve again on the same address with the same data and keys.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.addr).await.expect("rebind the same port");
+        self.serve(listener);
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    /// Log a demo member in over HTTP and return the token.
+    pub async fn login(&self, member_no: &str) -> String {
+        let resp = self
+            .http
+            .post(self.at("/v1/login"))
+            .json(&serde_json::json!({"member_no": member_no, "password": seed::DEMO_PASSWORD, "device_name": "test"}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(resp.status(), 200);
+        resp.json::<serde_json::Value>().await.expect("json")["token"].as_str().expect("token").to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
