@@ -42,7 +42,7 @@ fn snapshot_of(shell: &Shell) -> CmdResult<Snapshot> {
 }
 
 /// Everything the screens show, from the local store.
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub fn snapshot(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
     snapshot_of(&shell)
 }
@@ -57,7 +57,7 @@ fn device_name() -> String {
     }
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn login(
     shell: State<'_, Shell>,
     server_url: String,
@@ -77,7 +77,7 @@ pub async fn login(
     snapshot_of(&shell)
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn logout(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
     let client = shell.client()?.clone();
     let _guard = shell.sync_lock.lock().await;
@@ -86,7 +86,7 @@ pub async fn logout(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
 }
 
 /// Sync and answer the new state; a failed sync is not a command error (the snapshot says it).
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn sync_now(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
     let client = shell.client()?.clone();
     {
@@ -102,7 +102,7 @@ pub async fn sync_now(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
     snapshot_of(&shell)
 }
 
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub async fn set_language(app: AppHandle, shell: State<'_, Shell>, language: Lang) -> CmdResult<Snapshot> {
     shell.client()?.set_language(language, now())?;
     tauri::async_runtime::spawn(crate::background_sync(app));
@@ -111,7 +111,7 @@ pub async fn set_language(app: AppHandle, shell: State<'_, Shell>, language: Lan
 
 /// The UI reports a milestone (e.g. the passport QR is on screen). Logged; when
 /// `UNIONPASS_READY_FILE` is set, the wall-clock time in ms is written there for the startup bench.
-#[tauri::command]
+#[tauri::command(rename_all = "snake_case")]
 pub fn ui_ready(what: String) {
     tracing::info!(%what, "ui ready");
     if let Some(path) = std::env::var_os("UNIONPASS_READY_FILE") {

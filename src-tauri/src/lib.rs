@@ -59,6 +59,7 @@ pub fn run() {
         .setup(|app| {
             let dir = data_dir(app);
             logging::init(&dir.join("logs"));
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), data_dir = %dir.display(), "UnionPass starting");
             let client = Client::open(&dir).map(Arc::new).map_err(|e| {
                 tracing::error!(error = %e, dir = %dir.display(), "cannot open the local store");
                 e.code()

@@ -7,7 +7,8 @@ use leptos::task::spawn_local;
 use serde::Serialize;
 use unionpass_core::api::Role;
 use unionpass_core::i18n::{fill, Lang, Msg};
-use unionpass_core::time::{format_date, format_minute, Zone};
+use chrono::{DateTime, Utc};
+use unionpass_core::time::{format_clock, format_date, format_minute, Zone};
 use unionpass_core::view::Snapshot;
 use unionpass_core::ErrorCode;
 
@@ -15,6 +16,20 @@ use crate::ipc;
 
 /// Members see times in their zone; Asia/Shanghai until a zone setting exists.
 const ZONE: Zone = Zone::AsiaShanghai;
+
+/// The page's clock (the UI is an edge: it reads the time only to choose how to show one).
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
+}
+
+/// `16:05` for today, `2026-11-28 16:05` otherwise, in the member's zone.
+fn when(t: DateTime<Utc>) -> String {
+    if format_date(t, ZONE) == format_date(now(), ZONE) {
+        format_clock(t, ZONE)
+    } else {
+        format_minute(t, ZONE)
+    }
+}
 
 #[derive(Clone, Copy)]
 struct Ctx {
@@ -273,7 +288,7 @@ fn SyncStatus() -> impl IntoView {
             return fill(Msg::ChangesWaiting.text(lang), &[("n", &s.pending.to_string())]);
         }
         match s.last_ok_at {
-            Some(t) => fill(Msg::SyncedAt.text(lang), &[("time", &format_minute(t, ZONE))]),
+            Some(t) => fill(Msg::SyncedAt.text(lang), &[("time", &when(t))]),
             None => Msg::NeverSynced.text(lang).to_string(),
         }
     };
@@ -376,7 +391,7 @@ fn MeView() -> impl IntoView {
     let profile = move || c.snap.with(|s| s.as_ref().and_then(|s| s.profile.clone()));
     let server = move || c.snap.with(|s| s.as_ref().and_then(|s| s.server_url.clone()).unwrap_or_default());
     let last_ok = move || {
-        c.snap.with(|s| s.as_ref().and_then(|s| s.sync.last_ok_at)).map(|t| format_minute(t, ZONE))
+        c.snap.with(|s| s.as_ref().and_then(|s| s.sync.last_ok_at)).map(when)
     };
     let last_error = move || c.snap.with(|s| s.as_ref().and_then(|s| s.sync.last_error));
     let confirming = RwSignal::new(false);

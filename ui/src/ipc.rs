@@ -17,9 +17,10 @@ extern "C" {
 }
 
 fn code_of(err: JsValue) -> ErrorCode {
+    // anything but our `{code, detail}` means the UI and the shell disagree about a command
     serde_wasm_bindgen::from_value::<CommandError>(err)
         .map(|e| e.code)
-        .unwrap_or(ErrorCode::Internal)
+        .unwrap_or(ErrorCode::BadResponse)
 }
 
 /// Invoke a shell command with named arguments.

@@ -83,6 +83,7 @@ impl Drop for Server {
 pub struct App {
     driver: Child,
     pub c: Client,
+    data_dir: PathBuf,
 }
 
 impl App {
@@ -115,7 +116,7 @@ impl App {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .context("opening a WebDriver session on the app")?;
-        Ok(App { driver, c })
+        Ok(App { driver, c, data_dir: data_dir.to_path_buf() })
     }
 
     pub async fn close(mut self) {
@@ -137,10 +138,18 @@ impl App {
                 }
             }
             if Instant::now() > deadline {
-                bail!("{css}: wanted {want:?}, last saw {last:?}");
+                let _ = self.shot(&format!("failed-{}", css.replace(|c: char| !c.is_alphanumeric(), "_"))).await;
+                bail!("{css}: wanted {want:?}, last saw {last:?}\n--- app log ---\n{}", self.log_tail());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The last lines of the app's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.data_dir.join("logs/unionpass.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
     pub async fn wait_for(&self, css: &str, secs: u64) -> Result<fantoccini::elements::Element> {
