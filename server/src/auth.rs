@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -19,12 +21,19 @@ use crate::AppState;
 
 pub fn hash_password(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).expect("argon2 hashes").to_string()
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashes")
+        .to_string()
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -44,7 +53,10 @@ pub fn new_token() -> String {
 
 /// What the database keeps instead of the token.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// How long a session lives.
@@ -59,14 +71,25 @@ pub struct AuthMember {
 impl FromRequestParts<AppState> for AuthMember {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let unauthenticated = || AppError::new(ErrorCode::Unauthenticated, "Sign in again: the session is missing or has ended.");
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthenticated = || {
+            AppError::new(
+                ErrorCode::Unauthenticated,
+                "Sign in again: the session is missing or has ended.",
+            )
+        };
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(unauthenticated)?;
-        let token = header.strip_prefix("Bearer ").ok_or_else(unauthenticated)?.trim();
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(unauthenticated)?
+            .trim();
         if token.is_empty() {
             return Err(unauthenticated());
         }
@@ -76,7 +99,10 @@ impl FromRequestParts<AppState> for AuthMember {
             .session_member(&hash, state.clock.now())
             .await?
             .ok_or_else(unauthenticated)?;
-        Ok(AuthMember { member_id, token_hash: hash })
+        Ok(AuthMember {
+            member_id,
+            token_hash: hash,
+        })
     }
 }
 
@@ -89,12 +115,21 @@ pub struct LoginLimiter {
 
 impl Default for LoginLimiter {
     fn default() -> Self {
-        LoginLimiter { failures: Mutex::new(HashMap::new()), max_failures: 10, window: Duration::minutes(5) }
+        LoginLimiter {
+            failures: Mutex::new(HashMap::new()),
+            max_failures: 10,
+            window: Duration::minutes(5),
+        }
     }
 }
 
 impl LoginLimiter {
-    fn recent<'a>(&self, map: &'a mut HashMap<String, Vec<DateTime<Utc>>>, key: &str, now: DateTime<Utc>) -> &'a mut Vec<DateTime<Utc>> {
+    fn recent<'a>(
+        &self,
+        map: &'a mut HashMap<String, Vec<DateTime<Utc>>>,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> &'a mut Vec<DateTime<Utc>> {
         let list = map.entry(key.to_string()).or_default();
         list.retain(|t| now - *t < self.window);
         list
@@ -114,7 +149,10 @@ impl LoginLimiter {
     }
 
     pub fn clear(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 }
 
@@ -137,7 +175,10 @@ mod tests {
 
     #[test]
     fn limiter_blocks_after_max_failures_then_forgets() {
-        let l = LoginLimiter { max_failures: 3, ..Default::default() };
+        let l = LoginLimiter {
+            max_failures: 3,
+            ..Default::default()
+        };
         let t0: DateTime<Utc> = "2026-11-29T08:00:00Z".parse().unwrap();
         for i in 0..3 {
             assert!(!l.is_blocked("M1", t0));
@@ -145,6 +186,9 @@ mod tests {
         }
         assert!(l.is_blocked("M1", t0 + Duration::seconds(3)));
         assert!(!l.is_blocked("M2", t0), "other members are not affected");
-        assert!(!l.is_blocked("M1", t0 + Duration::minutes(6)), "the window slides");
+        assert!(
+            !l.is_blocked("M1", t0 + Duration::minutes(6)),
+            "the window slides"
+        );
     }
 }

@@ -18,7 +18,10 @@ pub enum AppError {
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> AppError {
-        AppError::Api { code, message: message.into() }
+        AppError::Api {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -48,7 +51,10 @@ impl IntoResponse for AppError {
             AppError::Api { code, message } => (code, message),
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                (ErrorCode::Internal, "The server failed to handle the request; try again later.".into())
+                (
+                    ErrorCode::Internal,
+                    "The server failed to handle the request; try again later.".into(),
+                )
             }
         };
         (status(code), Json(ApiError { code, message })).into_response()

@@ -7,7 +7,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use tower_http::trace::TraceLayer;
 use unionpass_core::api::{
-    KeysResponse, LoginRequest, LoginResponse, PushRequest, PushResponse, SyncResponse, TimeResponse,
+    KeysResponse, LoginRequest, LoginResponse, PushRequest, PushResponse, SyncResponse,
+    TimeResponse,
 };
 use unionpass_core::ErrorCode;
 
@@ -38,7 +39,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 fn bad_json(e: JsonRejection) -> AppError {
-    AppError::new(ErrorCode::BadRequest, format!("The request body is not acceptable: {}", e.body_text()))
+    AppError::new(
+        ErrorCode::BadRequest,
+        format!("The request body is not acceptable: {}", e.body_text()),
+    )
 }
 
 async fn not_found() -> AppError {
@@ -54,7 +58,9 @@ async fn time(State(s): State<AppState>) -> Json<TimeResponse> {
 }
 
 async fn keys(State(s): State<AppState>) -> Json<KeysResponse> {
-    Json(KeysResponse { keys: s.keys.public() })
+    Json(KeysResponse {
+        keys: s.keys.public(),
+    })
 }
 
 async fn login(
@@ -65,13 +71,22 @@ async fn login(
     let now = s.clock.now();
     let member_no = req.member_no.trim().to_string();
     if member_no.is_empty() || req.password.is_empty() {
-        return Err(AppError::new(ErrorCode::InvalidInput, "Enter the member number and the password."));
+        return Err(AppError::new(
+            ErrorCode::InvalidInput,
+            "Enter the member number and the password.",
+        ));
     }
     if s.limiter.is_blocked(&member_no, now) {
-        return Err(AppError::new(ErrorCode::RateLimited, "Too many failed sign-ins; wait a few minutes."));
+        return Err(AppError::new(
+            ErrorCode::RateLimited,
+            "Too many failed sign-ins; wait a few minutes.",
+        ));
     }
     let member = s.store.member_auth(&member_no).await?;
-    let hash = member.as_ref().map(|m| m.password_hash.clone()).unwrap_or_else(|| auth::dummy_hash().to_string());
+    let hash = member
+        .as_ref()
+        .map(|m| m.password_hash.clone())
+        .unwrap_or_else(|| auth::dummy_hash().to_string());
     let password = req.password.clone();
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
         .await
@@ -81,7 +96,10 @@ async fn login(
         _ => {
             s.limiter.record_failure(&member_no, now);
             tracing::info!("sign-in refused");
-            return Err(AppError::new(ErrorCode::InvalidCredentials, "The member number or password is wrong."));
+            return Err(AppError::new(
+                ErrorCode::InvalidCredentials,
+                "The member number or password is wrong.",
+            ));
         }
     };
     s.limiter.clear(&member_no);
@@ -97,10 +115,17 @@ async fn login(
         })
         .await?;
     tracing::info!(member_id = member.member_id, "signed in");
-    Ok(Json(LoginResponse { token, member_id: member.member_id, expires_at }))
+    Ok(Json(LoginResponse {
+        token,
+        member_id: member.member_id,
+        expires_at,
+    }))
 }
 
-async fn logout(State(s): State<AppState>, who: AuthMember) -> Result<Json<serde_json::Value>, AppError> {
+async fn logout(
+    State(s): State<AppState>,
+    who: AuthMember,
+) -> Result<Json<serde_json::Value>, AppError> {
     s.store.delete_session(&who.token_hash).await?;
     tracing::info!(member_id = who.member_id, "signed out");
     Ok(Json(serde_json::json!({ "ok": true })))
@@ -119,14 +144,15 @@ async fn sync(
 ) -> Result<Json<SyncResponse>, AppError> {
     let Query(q) = query.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
     if q.cursor < 0 {
-        return Err(AppError::new(ErrorCode::BadRequest, "The cursor must not be negative."));
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "The cursor must not be negative.",
+        ));
     }
     let now = s.clock.now();
-    let profile = s
-        .store
-        .profile(who.member_id)
-        .await?
-        .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated, "This account no longer exists."))?;
+    let profile = s.store.profile(who.member_id).await?.ok_or_else(|| {
+        AppError::new(ErrorCode::Unauthenticated, "This account no longer exists.")
+    })?;
     let current = s.store.passport(who.member_id).await?;
     let passport = match current {
         Some(p) if !passport::needs_issue(Some(&p), &s.keys, now) => p,
@@ -137,11 +163,21 @@ async fn sync(
             p
         }
     };
-    let mut changes = s.store.changes_since(who.member_id, q.cursor, PAGE + 1).await?;
+    let mut changes = s
+        .store
+        .changes_since(who.member_id, q.cursor, PAGE + 1)
+        .await?;
     let more = changes.len() > PAGE;
     changes.truncate(PAGE);
     let cursor = changes.last().map(|c| c.seq).unwrap_or(q.cursor);
-    Ok(Json(SyncResponse { cursor, server_time: now, profile, passport, changes, more }))
+    Ok(Json(SyncResponse {
+        cursor,
+        server_time: now,
+        profile,
+        passport,
+        changes,
+        more,
+    }))
 }
 
 async fn push(
@@ -151,7 +187,10 @@ async fn push(
 ) -> Result<Json<PushResponse>, AppError> {
     let Json(req) = body.map_err(bad_json)?;
     if req.mutations.len() > MAX_PUSH {
-        return Err(AppError::new(ErrorCode::BadRequest, format!("Send at most {MAX_PUSH} changes at once.")));
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            format!("Send at most {MAX_PUSH} changes at once."),
+        ));
     }
     let now = s.clock.now();
     let mut results = Vec::with_capacity(req.mutations.len());

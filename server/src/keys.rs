@@ -49,7 +49,10 @@ pub struct UnionKeys {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io { path: path.to_path_buf(), source }
+    move |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -93,34 +96,62 @@ impl UnionKeys {
             return Err(KeyError::TooOpen(path.to_path_buf()));
         }
         let text = std::fs::read_to_string(path).map_err(io(path))?;
-        let damaged = |reason: String| KeyError::Damaged { path: path.to_path_buf(), reason };
+        let damaged = |reason: String| KeyError::Damaged {
+            path: path.to_path_buf(),
+            reason,
+        };
         let file: KeyFile = serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
-        let secret = unhex32(&file.secret).ok_or_else(|| damaged("secret is not 32 hex bytes".into()))?;
+        let secret =
+            unhex32(&file.secret).ok_or_else(|| damaged("secret is not 32 hex bytes".into()))?;
         let signing = SigningKey::from_bytes(&secret);
         let kid = Kid::of(&signing.verifying_key());
         if kid.to_hex() != file.kid {
-            return Err(damaged(format!("kid {} does not match the key ({})", file.kid, kid.to_hex())));
+            return Err(damaged(format!(
+                "kid {} does not match the key ({})",
+                file.kid,
+                kid.to_hex()
+            )));
         }
-        Ok(LoadedKey { kid, created_at: file.created_at, signing })
+        Ok(LoadedKey {
+            kid,
+            created_at: file.created_at,
+            signing,
+        })
     }
 
     /// Create a new key file; it becomes the signing key on the next load.
     pub fn create(dir: &Path, now: DateTime<Utc>) -> Result<LoadedKey, KeyError> {
         let signing = SigningKey::generate(&mut rand::rngs::OsRng);
         let kid = Kid::of(&signing.verifying_key());
-        let file = KeyFile { kid: kid.to_hex(), created_at: now, secret: hex(signing.as_bytes()) };
-        let path = dir.join(format!("union-{}-{}.key", now.format("%Y%m%d%H%M%S"), kid.to_hex()));
+        let file = KeyFile {
+            kid: kid.to_hex(),
+            created_at: now,
+            secret: hex(signing.as_bytes()),
+        };
+        let path = dir.join(format!(
+            "union-{}-{}.key",
+            now.format("%Y%m%d%H%M%S"),
+            kid.to_hex()
+        ));
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&path)
             .map_err(io(&path))?;
-        f.write_all(serde_json::to_string_pretty(&file).expect("key file serializes").as_bytes())
-            .and_then(|_| f.sync_all())
-            .map_err(io(&path))?;
+        f.write_all(
+            serde_json::to_string_pretty(&file)
+                .expect("key file serializes")
+                .as_bytes(),
+        )
+        .and_then(|_| f.sync_all())
+        .map_err(io(&path))?;
         tracing::info!(kid = %kid.to_hex(), "created a new union signing key");
-        Ok(LoadedKey { kid, created_at: now, signing })
+        Ok(LoadedKey {
+            kid,
+            created_at: now,
+            signing,
+        })
     }
 
     /// The key that signs new credentials.
@@ -129,7 +160,10 @@ impl UnionKeys {
     }
 
     pub fn verifying_keys(&self) -> Vec<VerifyingKey> {
-        self.keys.iter().map(|k| k.signing.verifying_key()).collect()
+        self.keys
+            .iter()
+            .map(|k| k.signing.verifying_key())
+            .collect()
     }
 
     /// The public keys, as `/v1/keys` publishes them.
@@ -157,13 +191,26 @@ mod tests {
         let t0: DateTime<Utc> = "2026-11-29T00:00:00Z".parse().unwrap();
         let first = UnionKeys::load_or_create(dir.path(), t0).unwrap();
         let kid = first.current().kid;
-        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         assert_eq!(files.len(), 1);
-        assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
 
         let again = UnionKeys::load_or_create(dir.path(), t0).unwrap();
-        assert_eq!(again.current().kid, kid, "the same key is loaded, not a new one");
+        assert_eq!(
+            again.current().kid,
+            kid,
+            "the same key is loaded, not a new one"
+        );
 
         UnionKeys::create(dir.path(), "2026-12-01T00:00:00Z".parse().unwrap()).unwrap();
         let rotated = UnionKeys::load_or_create(dir.path(), t0).unwrap();
@@ -176,8 +223,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t0: DateTime<Utc> = "2026-11-29T00:00:00Z".parse().unwrap();
         UnionKeys::load_or_create(dir.path(), t0).unwrap();
-        let file = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(UnionKeys::load_or_create(dir.path(), t0), Err(KeyError::TooOpen(_))));
+        assert!(matches!(
+            UnionKeys::load_or_create(dir.path(), t0),
+            Err(KeyError::TooOpen(_))
+        ));
     }
 }

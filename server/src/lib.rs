@@ -28,8 +28,17 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn store::Store>, keys: keys::UnionKeys, clock: Arc<dyn Clock>) -> AppState {
-        AppState { store, keys: Arc::new(keys), clock, limiter: Arc::new(auth::LoginLimiter::default()) }
+    pub fn new(
+        store: Arc<dyn store::Store>,
+        keys: keys::UnionKeys,
+        clock: Arc<dyn Clock>,
+    ) -> AppState {
+        AppState {
+            store,
+            keys: Arc::new(keys),
+            clock,
+            limiter: Arc::new(auth::LoginLimiter::default()),
+        }
     }
 }
 
@@ -39,9 +48,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 #[cfg(feature = "testing")]

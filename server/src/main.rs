@@ -11,7 +11,11 @@ use unionpass_server::store::{SqliteStore, Store};
 use unionpass_server::{seed, AppState, Clock, SystemClock};
 
 #[derive(Parser)]
-#[command(name = "unionpass-server", version, about = "The UnionPass union server")]
+#[command(
+    name = "unionpass-server",
+    version,
+    about = "The UnionPass union server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,8 +69,15 @@ async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
     match cli.command {
-        Command::Serve { db, listen, keys, json_logs } => {
-            let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        Command::Serve {
+            db,
+            listen,
+            keys,
+            json_logs,
+        } => {
+            let builder = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr);
             if json_logs {
                 builder.json().init();
             } else {
@@ -87,13 +98,26 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("stopped");
         }
         Command::Seed { db, demo } => {
-            tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
             anyhow::ensure!(demo, "nothing to seed: pass --demo");
             let store = open_store(&db)?;
             let created = seed::seed_demo(&store as &dyn Store, SystemClock.now()).await?;
-            println!("created {created} demo accounts in {}; every password is {}", db.display(), seed::DEMO_PASSWORD);
+            println!(
+                "created {created} demo accounts in {}; every password is {}",
+                db.display(),
+                seed::DEMO_PASSWORD
+            );
             for a in seed::demo_accounts() {
-                println!("  {}  {}  {}  ({})", a.member_no, a.name, a.union, a.role.as_str());
+                println!(
+                    "  {}  {}  {}  ({})",
+                    a.member_no,
+                    a.name,
+                    a.union,
+                    a.role.as_str()
+                );
             }
         }
     }

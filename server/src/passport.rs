@@ -57,13 +57,22 @@ mod tests {
             member_no: "M10042".into(),
             name: "王芳".into(),
             role: Role::Staff,
-            union: Union { id: 3, name: "星河互联工会".into() },
+            union: Union {
+                id: 3,
+                name: "星河互联工会".into(),
+            },
             language: None,
         };
         assert!(needs_issue(None, &keys, now));
         let p = issue_for(&profile, &keys, now);
-        let claims = decode(&p.credential).unwrap().verify(&keys.verifying_keys(), now).unwrap();
-        assert_eq!((claims.member_id, claims.union_id, claims.role), (42, 3, Role::Staff));
+        let claims = decode(&p.credential)
+            .unwrap()
+            .verify(&keys.verifying_keys(), now)
+            .unwrap();
+        assert_eq!(
+            (claims.member_id, claims.union_id, claims.role),
+            (42, 3, Role::Staff)
+        );
         assert_eq!(claims.valid_until, p.valid_until);
         assert!(!needs_issue(Some(&p), &keys, now + Duration::days(22)));
         assert!(needs_issue(Some(&p), &keys, now + Duration::days(24)));

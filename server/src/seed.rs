@@ -50,7 +50,12 @@ const STAFF: (&str, &str, usize) = ("S20001", "郑晓梅", 0);
 pub fn demo_accounts() -> Vec<DemoAccount> {
     MEMBERS
         .iter()
-        .map(|&(no, name, u)| DemoAccount { member_no: no, name, union: UNIONS[u], role: Role::Member })
+        .map(|&(no, name, u)| DemoAccount {
+            member_no: no,
+            name,
+            union: UNIONS[u],
+            role: Role::Member,
+        })
         .chain(std::iter::once(DemoAccount {
             member_no: STAFF.0,
             name: STAFF.1,

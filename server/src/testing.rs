@@ -31,9 +31,13 @@ impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(&dir.path().join("server.sqlite")).expect("open store");
-        seed::seed_demo(&store as &dyn Store, t0()).await.expect("seed");
+        seed::seed_demo(&store as &dyn Store, t0())
+            .await
+            .expect("seed");
         drop(store);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut s = TestServer {
             url: format!("http://{addr}"),
@@ -50,7 +54,8 @@ impl TestServer {
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
         let store = SqliteStore::open(&self.dir.path().join("server.sqlite")).expect("open store");
-        let keys = UnionKeys::load_or_create(&self.dir.path().join("keys"), self.clock.now_utc()).expect("keys");
+        let keys = UnionKeys::load_or_create(&self.dir.path().join("keys"), self.clock.now_utc())
+            .expect("keys");
         let state = AppState::new(Arc::new(store), keys, self.clock.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.shutdown = Some(tx);
@@ -72,7 +77,9 @@ impl TestServer {
     /// Serve again on the same address with the same data and keys.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let listener = tokio::net::TcpListener::bind(self.addr).await.expect("rebind the same port");
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("rebind the same port");
         self.serve(listener);
     }
 
@@ -90,7 +97,10 @@ impl TestServer {
             .await
             .expect("login request");
         assert_eq!(resp.status(), 200);
-        resp.json::<serde_json::Value>().await.expect("json")["token"].as_str().expect("token").to_string()
+        resp.json::<serde_json::Value>().await.expect("json")["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
     }
 }
 

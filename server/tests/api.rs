@@ -6,19 +6,32 @@ use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use unionpass_core::api::{KeysResponse, PushResponse, SyncResponse, MutationOutcome};
+use unionpass_core::api::{KeysResponse, MutationOutcome, PushResponse, SyncResponse};
 use unionpass_core::passport;
 use unionpass_core::{ErrorCode, Lang};
 use util::{t0, LogCapture, TestServer};
 
 async fn sync(s: &TestServer, token: &str, cursor: i64) -> SyncResponse {
-    let resp = s.http.get(s.at(&format!("/v1/sync?cursor={cursor}"))).bearer_auth(token).send().await.unwrap();
+    let resp = s
+        .http
+        .get(s.at(&format!("/v1/sync?cursor={cursor}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
 
 async fn push(s: &TestServer, token: &str, body: &Value) -> PushResponse {
-    let resp = s.http.post(s.at("/v1/sync/push")).bearer_auth(token).json(body).send().await.unwrap();
+    let resp = s
+        .http
+        .post(s.at("/v1/sync/push"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
@@ -30,8 +43,14 @@ fn set_language(id: &str, lang: &str) -> Value {
 async fn error_of(resp: reqwest::Response) -> (StatusCode, ErrorCode) {
     let status = resp.status();
     let body: Value = resp.json().await.unwrap();
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-    (status, serde_json::from_value(body["code"].clone()).unwrap())
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    (
+        status,
+        serde_json::from_value(body["code"].clone()).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -44,16 +63,29 @@ async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_publish
     assert_eq!(page.profile.union.name, "智云科技有限公司工会");
     assert_eq!(page.server_time, t0());
 
-    let keys: KeysResponse = s.http.get(s.at("/v1/keys")).send().await.unwrap().json().await.unwrap();
+    let keys: KeysResponse = s
+        .http
+        .get(s.at("/v1/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let vks: Vec<VerifyingKey> = keys
         .keys
         .iter()
         .map(|k| {
-            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&k.public_key).unwrap();
+            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&k.public_key)
+                .unwrap();
             VerifyingKey::from_bytes(&raw.try_into().unwrap()).unwrap()
         })
         .collect();
-    let claims = passport::decode(&page.passport.credential).unwrap().verify(&vks, t0()).unwrap();
+    let claims = passport::decode(&page.passport.credential)
+        .unwrap()
+        .verify(&vks, t0())
+        .unwrap();
     assert_eq!(claims.member_id as i64, page.profile.member_id);
     assert_eq!(claims.union_id as i64, page.profile.union.id);
     assert_eq!(claims.kid.to_hex(), page.passport.kid);
@@ -70,39 +102,96 @@ async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_publish
 async fn wrong_password_unknown_member_and_rate_limit_have_stable_codes() {
     let s = TestServer::start().await;
     let login = |no: &str, pw: &str| {
-        s.http.post(s.at("/v1/login")).json(&json!({"member_no": no, "password": pw, "device_name": "t"})).send()
+        s.http
+            .post(s.at("/v1/login"))
+            .json(&json!({"member_no": no, "password": pw, "device_name": "t"}))
+            .send()
     };
-    assert_eq!(error_of(login("M10002", "wrong").await.unwrap()).await, (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials));
-    assert_eq!(error_of(login("NOPE", "demo1234").await.unwrap()).await, (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials));
-    assert_eq!(error_of(login("", "").await.unwrap()).await.1, ErrorCode::InvalidInput);
-    let bad = s.http.post(s.at("/v1/login")).header("content-type", "application/json").body("{").send().await.unwrap();
-    assert_eq!(error_of(bad).await, (StatusCode::BAD_REQUEST, ErrorCode::BadRequest));
+    assert_eq!(
+        error_of(login("M10002", "wrong").await.unwrap()).await,
+        (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials)
+    );
+    assert_eq!(
+        error_of(login("NOPE", "demo1234").await.unwrap()).await,
+        (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials)
+    );
+    assert_eq!(
+        error_of(login("", "").await.unwrap()).await.1,
+        ErrorCode::InvalidInput
+    );
+    let bad = s
+        .http
+        .post(s.at("/v1/login"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(bad).await,
+        (StatusCode::BAD_REQUEST, ErrorCode::BadRequest)
+    );
     for _ in 0..10 {
         login("M10003", "wrong").await.unwrap();
     }
     // the 11th attempt is refused even with the right password
-    assert_eq!(error_of(login("M10003", "demo1234").await.unwrap()).await, (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited));
-    assert_eq!(error_of(s.http.get(s.at("/v1/nowhere")).send().await.unwrap()).await.1, ErrorCode::NotFound);
+    assert_eq!(
+        error_of(login("M10003", "demo1234").await.unwrap()).await,
+        (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited)
+    );
+    assert_eq!(
+        error_of(s.http.get(s.at("/v1/nowhere")).send().await.unwrap())
+            .await
+            .1,
+        ErrorCode::NotFound
+    );
 }
 
 #[tokio::test]
 async fn sessions_are_required_expire_and_end_at_logout() {
     let s = TestServer::start().await;
     let no_token = s.http.get(s.at("/v1/sync")).send().await.unwrap();
-    assert_eq!(error_of(no_token).await, (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated));
-    let forged = s.http.get(s.at("/v1/sync")).bearer_auth("forged").send().await.unwrap();
+    assert_eq!(
+        error_of(no_token).await,
+        (StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated)
+    );
+    let forged = s
+        .http
+        .get(s.at("/v1/sync"))
+        .bearer_auth("forged")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(forged).await.1, ErrorCode::Unauthenticated);
 
     let token = s.login("M10004").await;
     sync(&s, &token, 0).await;
-    let out = s.http.post(s.at("/v1/logout")).bearer_auth(&token).send().await.unwrap();
+    let out = s
+        .http
+        .post(s.at("/v1/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), 200);
-    let after = s.http.get(s.at("/v1/sync")).bearer_auth(&token).send().await.unwrap();
+    let after = s
+        .http
+        .get(s.at("/v1/sync"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(after).await.1, ErrorCode::Unauthenticated);
 
     let token = s.login("M10004").await;
     s.clock.set(t0() + unionpass_server::auth::SESSION_TTL);
-    let expired = s.http.get(s.at("/v1/sync")).bearer_auth(&token).send().await.unwrap();
+    let expired = s
+        .http
+        .get(s.at("/v1/sync"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(expired).await.1, ErrorCode::Unauthenticated);
 }
 
@@ -112,19 +201,41 @@ async fn a_token_reaches_only_its_own_members_data() {
     let a = s.login("M10005").await;
     let b = s.login("M10014").await;
     let id = "6f0c1a52-5d1e-4f7e-9d55-3a0f9b7c0001";
-    assert_eq!(push(&s, &b, &set_language(id, "en")).await.results[0].outcome, MutationOutcome::Applied);
+    assert_eq!(
+        push(&s, &b, &set_language(id, "en")).await.results[0].outcome,
+        MutationOutcome::Applied
+    );
 
     let page_a = sync(&s, &a, 0).await;
-    assert_eq!(page_a.profile.member_no, "M10005", "a query parameter cannot pick another member");
-    assert!(page_a.changes.is_empty(), "A sees none of B's changes: {:?}", page_a.changes);
+    assert_eq!(
+        page_a.profile.member_no, "M10005",
+        "a query parameter cannot pick another member"
+    );
+    assert!(
+        page_a.changes.is_empty(),
+        "A sees none of B's changes: {:?}",
+        page_a.changes
+    );
     assert_eq!(page_a.profile.language, None);
-    let with_param = s.http.get(s.at("/v1/sync?cursor=0&member_id=14")).bearer_auth(&a).send().await.unwrap();
+    let with_param = s
+        .http
+        .get(s.at("/v1/sync?cursor=0&member_id=14"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
     let page: SyncResponse = with_param.json().await.unwrap();
     assert_eq!(page.profile.member_no, "M10005");
 
     // A replaying B's mutation id changes nothing of A's or B's.
     let r = push(&s, &a, &set_language(id, "zh-CN")).await;
-    assert!(matches!(r.results[0].outcome, MutationOutcome::Rejected { code: ErrorCode::Forbidden, .. }));
+    assert!(matches!(
+        r.results[0].outcome,
+        MutationOutcome::Rejected {
+            code: ErrorCode::Forbidden,
+            ..
+        }
+    ));
     assert_eq!(sync(&s, &b, 0).await.profile.language, Some(Lang::En));
     assert_eq!(sync(&s, &a, 0).await.profile.language, None);
 }
@@ -144,12 +255,24 @@ async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer
 
     let page = sync(&s, &token, 0).await;
     assert_eq!(page.profile.language, Some(Lang::En));
-    assert_eq!(page.changes.len(), 1, "one change for one mutation: {:?}", page.changes);
+    assert_eq!(
+        page.changes.len(),
+        1,
+        "one change for one mutation: {:?}",
+        page.changes
+    );
     // Nothing new after the cursor.
     assert!(sync(&s, &token, page.cursor).await.changes.is_empty());
 
     let unknown = json!({"mutations": [{"id": "6f0c1a52-5d1e-4f7e-9d55-3a0f9b7c0003", "created_at": "2026-11-29T08:00:00Z", "op": "launch_rocket", "args": {}}]});
-    let resp = s.http.post(s.at("/v1/sync/push")).bearer_auth(&token).json(&unknown).send().await.unwrap();
+    let resp = s
+        .http
+        .post(s.at("/v1/sync/push"))
+        .bearer_auth(&token)
+        .json(&unknown)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(resp).await.1, ErrorCode::BadRequest);
 }
 
@@ -157,13 +280,32 @@ async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer
 async fn time_endpoint_and_no_token_in_the_logs() {
     let logs = LogCapture::install();
     let s = TestServer::start().await;
-    let t: Value = s.http.get(s.at("/v1/time")).send().await.unwrap().json().await.unwrap();
+    let t: Value = s
+        .http
+        .get(s.at("/v1/time"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(t["now"], "2026-11-29T08:00:00Z");
     let token = s.login("M10007").await;
     sync(&s, &token, 0).await;
-    s.http.post(s.at("/v1/logout")).bearer_auth(&token).send().await.unwrap();
+    s.http
+        .post(s.at("/v1/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     let text = logs.text();
     assert!(text.contains("signed in"), "the capture works: {text}");
-    assert!(!text.contains(&token), "the session token leaked into the logs");
-    assert!(!text.contains(unionpass_server::seed::DEMO_PASSWORD), "a password leaked into the logs");
+    assert!(
+        !text.contains(&token),
+        "the session token leaked into the logs"
+    );
+    assert!(
+        !text.contains(unionpass_server::seed::DEMO_PASSWORD),
+        "a password leaked into the logs"
+    );
 }

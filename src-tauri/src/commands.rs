@@ -16,14 +16,20 @@ pub struct CmdError(CommandError);
 
 impl CmdError {
     pub fn code(code: ErrorCode) -> CmdError {
-        CmdError(CommandError { code, detail: String::new() })
+        CmdError(CommandError {
+            code,
+            detail: String::new(),
+        })
     }
 }
 
 impl From<ClientError> for CmdError {
     fn from(e: ClientError) -> CmdError {
         tracing::warn!(code = %e.code(), error = %e, "command failed");
-        CmdError(CommandError { code: e.code(), detail: e.to_string() })
+        CmdError(CommandError {
+            code: e.code(),
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -66,7 +72,10 @@ pub async fn login(
 ) -> CmdResult<Snapshot> {
     let client = shell.client()?.clone();
     let _guard = shell.sync_lock.lock().await;
-    match client.login(&server_url, &member_no, &password, &device_name(), now()).await {
+    match client
+        .login(&server_url, &member_no, &password, &device_name(), now())
+        .await
+    {
         // signed in; a failed first sync shows in the snapshot's sync state
         Ok(_) => {}
         Err(e) if client.is_logged_in().unwrap_or(false) => {
@@ -92,8 +101,10 @@ pub async fn sync_now(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
     {
         let _guard = shell.sync_lock.lock().await;
         if let Err(e) = client.sync(now()).await {
-            if !matches!(e.code(), ErrorCode::Offline | ErrorCode::Unauthenticated | ErrorCode::NotLoggedIn)
-                && !e.code().is_transient()
+            if !matches!(
+                e.code(),
+                ErrorCode::Offline | ErrorCode::Unauthenticated | ErrorCode::NotLoggedIn
+            ) && !e.code().is_transient()
             {
                 return Err(e.into());
             }
@@ -103,7 +114,11 @@ pub async fn sync_now(shell: State<'_, Shell>) -> CmdResult<Snapshot> {
 }
 
 #[tauri::command(rename_all = "snake_case")]
-pub async fn set_language(app: AppHandle, shell: State<'_, Shell>, language: Lang) -> CmdResult<Snapshot> {
+pub async fn set_language(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    language: Lang,
+) -> CmdResult<Snapshot> {
     shell.client()?.set_language(language, now())?;
     tauri::async_runtime::spawn(crate::background_sync(app));
     snapshot_of(&shell)

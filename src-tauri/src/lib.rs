@@ -28,14 +28,19 @@ pub struct Shell {
 
 impl Shell {
     fn client(&self) -> Result<&Arc<Client>, commands::CmdError> {
-        self.client.as_ref().map_err(|code| commands::CmdError::code(*code))
+        self.client
+            .as_ref()
+            .map_err(|code| commands::CmdError::code(*code))
     }
 }
 
 fn data_dir(app: &tauri::App) -> PathBuf {
     match std::env::var_os("UNIONPASS_DATA_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => app.path().app_data_dir().unwrap_or_else(|_| PathBuf::from(".unionpass")),
+        None => app
+            .path()
+            .app_data_dir()
+            .unwrap_or_else(|_| PathBuf::from(".unionpass")),
     }
 }
 
@@ -43,7 +48,9 @@ fn data_dir(app: &tauri::App) -> PathBuf {
 pub async fn background_sync(app: tauri::AppHandle) {
     let shell = app.state::<Shell>();
     let Ok(client) = shell.client() else { return };
-    let Ok(_guard) = shell.sync_lock.try_lock() else { return };
+    let Ok(_guard) = shell.sync_lock.try_lock() else {
+        return;
+    };
     if !client.is_logged_in().unwrap_or(false) {
         return;
     }
@@ -53,8 +60,20 @@ pub async fn background_sync(app: tauri::AppHandle) {
     let _ = app.emit(STATE_CHANGED, ());
 }
 
+/// WebKitGTK's accelerated compositing costs ~70 MB in the web process and buys nothing for
+/// these screens (no 3D, no heavy animation); it is also the usual source of blank windows on
+/// Linux GPU drivers. Off unless the user has set the variable themself. Called first in
+/// `run()`, before any thread exists.
+fn tune_webkit() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
+}
+
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
+    tune_webkit();
     tauri::Builder::default()
         .setup(|app| {
             let dir = data_dir(app);

@@ -2,12 +2,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Serialize;
 use unionpass_core::api::Role;
 use unionpass_core::i18n::{fill, Lang, Msg};
-use chrono::{DateTime, Utc};
 use unionpass_core::time::{format_clock, format_date, format_minute, Zone};
 use unionpass_core::view::Snapshot;
 use unionpass_core::ErrorCode;
@@ -77,7 +77,8 @@ fn refresh(snap: RwSignal<Option<Snapshot>>, failed: RwSignal<Option<ErrorCode>>
 pub fn App() -> impl IntoView {
     let snap = RwSignal::new(None::<Snapshot>);
     let failed = RwSignal::new(None::<ErrorCode>);
-    let lang = Memo::new(move |_| snap.with(|s| s.as_ref().map(|s| s.language).unwrap_or_default()));
+    let lang =
+        Memo::new(move |_| snap.with(|s| s.as_ref().map(|s| s.language).unwrap_or_default()));
     provide_context(Ctx { snap, lang });
 
     refresh(snap, failed);
@@ -90,17 +91,21 @@ pub fn App() -> impl IntoView {
         document().set_title(Msg::AppName.text(lang.get()));
     });
 
-    let screen = Memo::new(move |_| {
-        match (failed.get(), snap.with(|s| s.as_ref().map(|s| s.logged_in))) {
-            (_, Some(true)) => Screen::Main,
-            (_, Some(false)) => Screen::Login,
-            (Some(code), None) => Screen::Failed(code),
-            (None, None) => Screen::Loading,
-        }
-    });
+    let screen =
+        Memo::new(
+            move |_| match (failed.get(), snap.with(|s| s.as_ref().map(|s| s.logged_in))) {
+                (_, Some(true)) => Screen::Main,
+                (_, Some(false)) => Screen::Login,
+                (Some(code), None) => Screen::Failed(code),
+                (None, None) => Screen::Loading,
+            },
+        );
 
     move || match screen.get() {
-        Screen::Loading => view! { <p class="loading" role="status">{move || ctx().t(Msg::Loading)}</p> }.into_any(),
+        Screen::Loading => {
+            view! { <p class="loading" role="status">{move || ctx().t(Msg::Loading)}</p> }
+                .into_any()
+        }
         Screen::Failed(code) => view! { <FailedView code/> }.into_any(),
         Screen::Login => view! { <LoginView/> }.into_any(),
         Screen::Main => view! { <MainView/> }.into_any(),
@@ -126,7 +131,9 @@ struct LanguageArgs {
 fn choose_language(lang: Lang) {
     let c = ctx();
     spawn_local(async move {
-        if let Ok(s) = ipc::call::<_, Snapshot>("set_language", &LanguageArgs { language: lang }).await {
+        if let Ok(s) =
+            ipc::call::<_, Snapshot>("set_language", &LanguageArgs { language: lang }).await
+        {
             c.snap.set(Some(s));
         }
     });
@@ -163,7 +170,11 @@ struct LoginArgs {
 #[component]
 fn LoginView() -> impl IntoView {
     let c = ctx();
-    let server = RwSignal::new(c.snap.with_untracked(|s| s.as_ref().and_then(|s| s.server_url.clone()).unwrap_or_default()));
+    let server = RwSignal::new(c.snap.with_untracked(|s| {
+        s.as_ref()
+            .and_then(|s| s.server_url.clone())
+            .unwrap_or_default()
+    }));
     let member_no = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
@@ -183,7 +194,10 @@ fn LoginView() -> impl IntoView {
             None
         };
         if let Some(field) = missing {
-            error.set(Some(fill(Msg::ErrFieldRequired.text(lang), &[("field", field.text(lang))])));
+            error.set(Some(fill(
+                Msg::ErrFieldRequired.text(lang),
+                &[("field", field.text(lang))],
+            )));
             return;
         }
         busy.set(true);
@@ -197,7 +211,9 @@ fn LoginView() -> impl IntoView {
             match ipc::call::<_, Snapshot>("login", &args).await {
                 Ok(s) => c.snap.set(Some(s)),
                 Err(code) => {
-                    error.set(Some(code.message().text(c.lang.get_untracked()).to_string()));
+                    error.set(Some(
+                        code.message().text(c.lang.get_untracked()).to_string(),
+                    ));
                     busy.set(false);
                 }
             }
@@ -277,7 +293,10 @@ fn MainView() -> impl IntoView {
 #[component]
 fn SyncStatus() -> impl IntoView {
     let c = ctx();
-    let sync = move || c.snap.with(|s| s.as_ref().map(|s| s.sync.clone()).unwrap_or_default());
+    let sync = move || {
+        c.snap
+            .with(|s| s.as_ref().map(|s| s.sync.clone()).unwrap_or_default())
+    };
     let text = move || {
         let s = sync();
         let lang = c.lang.get();
@@ -285,7 +304,10 @@ fn SyncStatus() -> impl IntoView {
             return Msg::Syncing.text(lang).to_string();
         }
         if s.pending > 0 {
-            return fill(Msg::ChangesWaiting.text(lang), &[("n", &s.pending.to_string())]);
+            return fill(
+                Msg::ChangesWaiting.text(lang),
+                &[("n", &s.pending.to_string())],
+            );
         }
         match s.last_ok_at {
             Some(t) => fill(Msg::SyncedAt.text(lang), &[("time", &when(t))]),
@@ -389,9 +411,17 @@ fn PassportView() -> impl IntoView {
 fn MeView() -> impl IntoView {
     let c = ctx();
     let profile = move || c.snap.with(|s| s.as_ref().and_then(|s| s.profile.clone()));
-    let server = move || c.snap.with(|s| s.as_ref().and_then(|s| s.server_url.clone()).unwrap_or_default());
+    let server = move || {
+        c.snap.with(|s| {
+            s.as_ref()
+                .and_then(|s| s.server_url.clone())
+                .unwrap_or_default()
+        })
+    };
     let last_ok = move || {
-        c.snap.with(|s| s.as_ref().and_then(|s| s.sync.last_ok_at)).map(when)
+        c.snap
+            .with(|s| s.as_ref().and_then(|s| s.sync.last_ok_at))
+            .map(when)
     };
     let last_error = move || c.snap.with(|s| s.as_ref().and_then(|s| s.sync.last_error));
     let confirming = RwSignal::new(false);

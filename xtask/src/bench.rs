@@ -31,7 +31,10 @@ pub fn run(which: Which) -> anyhow::Result<()> {
 }
 
 fn now_ms() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
 }
 
 /// Every process whose parent chain leads to `pid` (WebKit's web and network processes).
@@ -39,11 +42,17 @@ fn descendants(pid: u32) -> Vec<u32> {
     let mut parent_of = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
-            let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
             if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
                 // the field after the ")" that closes the command name: state, then ppid
                 if let Some(after) = stat.rsplit_once(')').map(|(_, a)| a) {
-                    if let Some(ppid) = after.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok()) {
+                    if let Some(ppid) = after
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|s| s.parse::<u32>().ok())
+                    {
                         parent_of.push((p, ppid));
                     }
                 }
@@ -54,7 +63,12 @@ fn descendants(pid: u32) -> Vec<u32> {
     let mut i = 0;
     while i < out.len() {
         let cur = out[i];
-        out.extend(parent_of.iter().filter(|(_, pp)| *pp == cur).map(|(p, _)| *p));
+        out.extend(
+            parent_of
+                .iter()
+                .filter(|(_, pp)| *pp == cur)
+                .map(|(p, _)| *p),
+        );
         i += 1;
     }
     out
@@ -76,7 +90,13 @@ fn median(mut v: Vec<u128>) -> u128 {
     v[v.len() / 2]
 }
 
-fn one_start(app: &Path, data: &Path, url: &str, ready: &Path, keep: bool) -> anyhow::Result<(u128, Option<Guard>)> {
+fn one_start(
+    app: &Path,
+    data: &Path,
+    url: &str,
+    ready: &Path,
+    keep: bool,
+) -> anyhow::Result<(u128, Option<Guard>)> {
     let _ = std::fs::remove_file(ready);
     let t0 = now_ms();
     let child = Command::new(app)
@@ -89,7 +109,11 @@ fn one_start(app: &Path, data: &Path, url: &str, ready: &Path, keep: bool) -> an
     let started = Instant::now();
     let ts = loop {
         if let Ok(text) = std::fs::read_to_string(ready) {
-            if let Some(ms) = text.split_whitespace().nth(1).and_then(|s| s.parse::<u128>().ok()) {
+            if let Some(ms) = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u128>().ok())
+            {
                 break ms;
             }
         }
@@ -128,10 +152,17 @@ fn startup() -> anyhow::Result<()> {
     let guard = guard.context("the last start is kept")?;
     let pids = descendants(guard.0.id());
     let mem_kb: u64 = pids.iter().map(|p| pss_kb(*p)).sum();
+    for p in &pids {
+        let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        eprintln!("[bench] pid {p} {}: PSS {} kB", name.trim(), pss_kb(*p));
+    }
     drop(guard);
     let binary = std::fs::metadata(&app)?.len();
     let wasm = std::fs::metadata(root().join("ui/dist/unionpass-ui_bg.wasm"))?.len();
-    eprintln!("[bench] starts (ms): {times:?}; processes measured: {}", pids.len());
+    eprintln!(
+        "[bench] starts (ms): {times:?}; processes measured: {}",
+        pids.len()
+    );
     println!(
         "{}",
         serde_json::json!({

@@ -31,7 +31,13 @@ fn ui_cargo() -> Command {
     let mut c;
     if rustup_has_wasm32() {
         c = Command::new("cargo");
-        c.args(["+stable", "build", "--release", "--target", "wasm32-unknown-unknown"]);
+        c.args([
+            "+stable",
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+        ]);
     } else {
         // Debian's rustc-web builds std for wasm32 itself (ui/.cargo/config.toml). RUSTC_BOOTSTRAP is
         // set for this process only: exported around the native build it would rebuild everything.
@@ -39,7 +45,13 @@ fn ui_cargo() -> Command {
         c.args(["build", "--release"]);
         c.env("RUSTC_BOOTSTRAP", "1").env("RUSTC", "/usr/bin/rustc");
     }
-    for var in ["RUSTUP_TOOLCHAIN", "CARGO", "RUSTDOC", "RUSTC_WRAPPER", "CARGO_TARGET_DIR"] {
+    for var in [
+        "RUSTUP_TOOLCHAIN",
+        "CARGO",
+        "RUSTDOC",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+    ] {
         c.env_remove(var);
     }
     c.arg("--target-dir").arg(&target).current_dir(ui);
@@ -62,13 +74,24 @@ pub fn ui() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
     run(Command::new("wasm-bindgen")
-        .args(["--target", "web", "--no-typescript", "--out-name", "unionpass-ui", "--out-dir"])
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "unionpass-ui",
+            "--out-dir",
+        ])
         .arg(&staging)
         .arg(&wasm))?;
     let bg = staging.join("unionpass-ui_bg.wasm");
     let wasm_opt = root().join("node_modules/.bin/wasm-opt");
     if wasm_opt.exists() {
-        run(Command::new(&wasm_opt).args(WASM_OPT_FLAGS).arg(&bg).arg("-o").arg(&bg))?;
+        run(Command::new(&wasm_opt)
+            .args(WASM_OPT_FLAGS)
+            .arg(&bg)
+            .arg("-o")
+            .arg(&bg))?;
     } else {
         eprintln!("[xtask] wasm-opt (npm binaryen) missing: shipping the unoptimised wasm");
     }
@@ -76,10 +99,16 @@ pub fn ui() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dist)?;
     for entry in std::fs::read_dir(&staging)? {
         let path = entry?.path();
-        write_if_changed(&dist.join(path.file_name().expect("file")), &std::fs::read(&path)?)?;
+        write_if_changed(
+            &dist.join(path.file_name().expect("file")),
+            &std::fs::read(&path)?,
+        )?;
     }
     for asset in ASSETS {
-        write_if_changed(&dist.join(asset), &std::fs::read(root().join("assets").join(asset))?)?;
+        write_if_changed(
+            &dist.join(asset),
+            &std::fs::read(root().join("assets").join(asset))?,
+        )?;
     }
     Ok(())
 }
@@ -90,7 +119,15 @@ pub const FEATURES: &str = "unionpass-app/custom-protocol";
 pub fn native(release: bool) -> anyhow::Result<()> {
     let mut c = cargo();
     // not xtask: rebuilding the running xtask binary would delete it under our feet
-    c.args(["build", "--workspace", "--exclude", "xtask", "--bins", "--features", FEATURES]);
+    c.args([
+        "build",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--bins",
+        "--features",
+        FEATURES,
+    ]);
     if release {
         c.arg("--release");
     }

@@ -20,8 +20,16 @@ impl Drop for Guard {
 }
 
 /// Seed and start a union server on `listen`; returns it and its URL.
-pub fn start_server(bin: &Path, db: &Path, listen: &str, log: &Path) -> anyhow::Result<(Guard, String)> {
-    let seed = Command::new(bin).args(["seed", "--demo", "--db"]).arg(db).output()?;
+pub fn start_server(
+    bin: &Path,
+    db: &Path,
+    listen: &str,
+    log: &Path,
+) -> anyhow::Result<(Guard, String)> {
+    let seed = Command::new(bin)
+        .args(["seed", "--demo", "--db"])
+        .arg(db)
+        .output()?;
     if !seed.status.success() {
         bail!("seeding failed: {}", String::from_utf8_lossy(&seed.stderr));
     }

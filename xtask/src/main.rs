@@ -82,7 +82,13 @@ fn main() -> anyhow::Result<()> {
         Cmd::Demo { member, port } => {
             setup::run()?;
             build::all(false)?;
-            session::reexec(&["demo-inner", "--member", &member, "--port", &port.to_string()])
+            session::reexec(&[
+                "demo-inner",
+                "--member",
+                &member,
+                "--port",
+                &port.to_string(),
+            ])
         }
         Cmd::DemoInner { member, port } => demo::run(&member, port),
         Cmd::Test { filter } => {

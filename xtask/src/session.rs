@@ -9,16 +9,28 @@ use crate::util::{root, run};
 pub fn reexec(args: &[&str]) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
     let script = root().join("xtask/session.sh");
-    let mut c = if std::env::var_os("DISPLAY").is_some() && !args.first().is_some_and(|a| a.starts_with("test")) {
+    let mut c = if std::env::var_os("DISPLAY").is_some()
+        && !args.first().is_some_and(|a| a.starts_with("test"))
+    {
         // a desktop: show the window there
         let mut c = Command::new("dbus-run-session");
         c.arg("--");
         c
     } else {
         let mut c = Command::new("xvfb-run");
-        c.args(["-a", "-s", "-screen 0 1280x800x24", "dbus-run-session", "--"]);
+        c.args([
+            "-a",
+            "-s",
+            "-screen 0 1280x800x24",
+            "dbus-run-session",
+            "--",
+        ]);
         c
     };
-    c.arg(script).arg(me).args(args).env("NO_AT_BRIDGE", "1").current_dir(root());
+    c.arg(script)
+        .arg(me)
+        .args(args)
+        .env("NO_AT_BRIDGE", "1")
+        .current_dir(root());
     run(&mut c)
 }

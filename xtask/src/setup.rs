@@ -10,12 +10,28 @@ use crate::util::{have, output, root, run as sh};
 /// wasm build, Xvfb/D-Bus/gnome-keyring for a headless window and keyring, WebKitWebDriver for
 /// E2E, ImageMagick for screenshots and icons, a CJK font so Chinese renders.
 const APT: &[&str] = &[
-    "build-essential", "pkg-config", "libssl-dev", "libdbus-1-dev",
-    "libwebkit2gtk-4.1-dev", "libsoup-3.0-dev", "libjavascriptcoregtk-4.1-dev", "librsvg2-dev",
-    "libayatana-appindicator3-dev", "libxdo-dev",
-    "rustc-web", "cargo-web", "rust-web-src", "lld-22",
-    "xvfb", "xauth", "dbus", "dbus-x11", "gnome-keyring", "webkit2gtk-driver",
-    "imagemagick", "fonts-wqy-zenhei",
+    "build-essential",
+    "pkg-config",
+    "libssl-dev",
+    "libdbus-1-dev",
+    "libwebkit2gtk-4.1-dev",
+    "libsoup-3.0-dev",
+    "libjavascriptcoregtk-4.1-dev",
+    "librsvg2-dev",
+    "libayatana-appindicator3-dev",
+    "libxdo-dev",
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
+    "lld-22",
+    "xvfb",
+    "xauth",
+    "dbus",
+    "dbus-x11",
+    "gnome-keyring",
+    "webkit2gtk-driver",
+    "imagemagick",
+    "fonts-wqy-zenhei",
 ];
 
 const TAURI_DRIVER: &str = "2.1.0";
@@ -57,7 +73,8 @@ fn apt() -> anyhow::Result<()> {
 
 /// The wasm-bindgen version pinned in ui/Cargo.lock: the CLI must be exactly this one.
 pub fn wasm_bindgen_version() -> anyhow::Result<String> {
-    let lock = std::fs::read_to_string(root().join("ui/Cargo.lock")).context("reading ui/Cargo.lock")?;
+    let lock =
+        std::fs::read_to_string(root().join("ui/Cargo.lock")).context("reading ui/Cargo.lock")?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line == "name = \"wasm-bindgen\"" {
@@ -87,13 +104,15 @@ fn tools() -> anyhow::Result<()> {
     if !have_wb {
         cargo_install("wasm-bindgen-cli", &wb)?;
     }
-    let have_td = output(Command::new("tauri-driver").arg("--help")).is_some()
-        || (have("tauri-driver"));
+    let have_td =
+        output(Command::new("tauri-driver").arg("--help")).is_some() || (have("tauri-driver"));
     if !have_td {
         cargo_install("tauri-driver", TAURI_DRIVER)?;
     }
     if !root().join("node_modules/.bin/wasm-opt").exists() {
-        sh(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root()))?;
+        sh(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(root()))?;
     }
     Ok(())
 }
@@ -103,10 +122,14 @@ pub fn run() -> anyhow::Result<()> {
         apt()?;
         // Node.js comes with these machines; Debian's npm conflicts with it, so only add it if absent
         if !have("npm") {
-            sh(Command::new("apt-get").args(["install", "-y", "-qq", "npm"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+            sh(Command::new("apt-get")
+                .args(["install", "-y", "-qq", "npm"])
+                .env("DEBIAN_FRONTEND", "noninteractive"))?;
         }
     } else {
-        eprintln!("[xtask] not a Debian machine: install WebKitGTK, Xvfb and a wasm32 toolchain yourself");
+        eprintln!(
+            "[xtask] not a Debian machine: install WebKitGTK, Xvfb and a wasm32 toolchain yourself"
+        );
     }
     tools()
 }

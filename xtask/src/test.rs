@@ -14,7 +14,11 @@ fn counts(line: &str) -> Option<(u64, u64)> {
     let rest = line.trim().strip_prefix("test result: ")?;
     let num = |word: &str| {
         rest.split(';')
-            .find_map(|part| part.trim().strip_suffix(word).map(|n| n.trim().rsplit(' ').next().unwrap_or("")))
+            .find_map(|part| {
+                part.trim()
+                    .strip_suffix(word)
+                    .map(|n| n.trim().rsplit(' ').next().unwrap_or(""))
+            })
             .and_then(|n| n.parse::<u64>().ok())
     };
     Some((num(" passed")?, num(" failed")?))
@@ -25,7 +29,14 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let shots = target_dir().join("e2e-shots");
     std::fs::create_dir_all(&shots)?;
     let mut c = cargo();
-    c.args(["test", "--workspace", "--no-fail-fast", "--features", FEATURES, "--"]);
+    c.args([
+        "test",
+        "--workspace",
+        "--no-fail-fast",
+        "--features",
+        FEATURES,
+        "--",
+    ]);
     // one test at a time: the E2E tests drive one window each through one WebDriver port
     c.arg("--test-threads=1");
     if let Some(f) = filter {

@@ -5,7 +5,10 @@ use anyhow::{bail, Context};
 
 /// The repository root (xtask lives one level below it).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
 }
 
 /// The cargo target dir shared by the native build and (under `ui/`) the wasm build.
@@ -13,7 +16,11 @@ pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) => {
             let d = PathBuf::from(d);
-            if d.is_absolute() { d } else { root().join(d) }
+            if d.is_absolute() {
+                d
+            } else {
+                root().join(d)
+            }
         }
         None => root().join("target"),
     }
@@ -26,7 +33,9 @@ pub fn profile_dir(release: bool) -> PathBuf {
 /// Run a command, echoing it; fail with its exit status.
 pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("[xtask] $ {}", show(cmd));
-    let status = cmd.status().with_context(|| format!("starting {}", show(cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {}", show(cmd)))?;
     if !status.success() {
         bail!("{} failed with {status}", show(cmd));
     }
@@ -45,7 +54,9 @@ pub fn show(cmd: &Command) -> String {
 /// The stdout of a command, or None when it cannot run or fails.
 pub fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 pub fn have(program: &str) -> bool {

@@ -62,7 +62,11 @@ async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
     }
     let bytes = resp.bytes().await.map_err(transport)?;
     match serde_json::from_slice::<ApiError>(&bytes) {
-        Ok(e) => Err(ClientError::Server { status: status.as_u16(), code: e.code, message: e.message }),
+        Ok(e) => Err(ClientError::Server {
+            status: status.as_u16(),
+            code: e.code,
+            message: e.message,
+        }),
         Err(_) => Err(ClientError::Server {
             status: status.as_u16(),
             code: match status {
@@ -92,7 +96,13 @@ impl Api {
     }
 
     pub async fn login(&self, req: &LoginRequest) -> Result<LoginResponse> {
-        let resp = self.http.post(self.base.join("v1/login")).json(req).send().await.map_err(transport)?;
+        let resp = self
+            .http
+            .post(self.base.join("v1/login"))
+            .json(req)
+            .send()
+            .await
+            .map_err(transport)?;
         read(resp).await
     }
 
@@ -113,8 +123,15 @@ impl Api {
 
     pub async fn sync(&self, token: &Sensitive<String>, cursor: i64) -> Result<SyncResponse> {
         let mut url = self.base.join("v1/sync");
-        url.query_pairs_mut().append_pair("cursor", &cursor.to_string());
-        let resp = self.http.get(url).bearer_auth(token.expose()).send().await.map_err(transport)?;
+        url.query_pairs_mut()
+            .append_pair("cursor", &cursor.to_string());
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(transport)?;
         read(resp).await
     }
 
@@ -131,7 +148,12 @@ impl Api {
     }
 
     pub async fn keys(&self) -> Result<KeysResponse> {
-        let resp = self.http.get(self.base.join("v1/keys")).send().await.map_err(transport)?;
+        let resp = self
+            .http
+            .get(self.base.join("v1/keys"))
+            .send()
+            .await
+            .map_err(transport)?;
         read(resp).await
     }
 }
@@ -142,13 +164,21 @@ mod tests {
 
     #[test]
     fn server_urls_are_validated_and_normalised() {
-        assert_eq!(ServerUrl::parse("http://127.0.0.1:8080").unwrap().as_str(), "http://127.0.0.1:8080/");
         assert_eq!(
-            ServerUrl::parse(" https://union.example/api ").unwrap().as_str(),
+            ServerUrl::parse("http://127.0.0.1:8080").unwrap().as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            ServerUrl::parse(" https://union.example/api ")
+                .unwrap()
+                .as_str(),
             "https://union.example/api/"
         );
         for bad in ["", "127.0.0.1:8080", "ftp://x", "http://", "not a url"] {
-            assert!(matches!(ServerUrl::parse(bad), Err(ClientError::InvalidServerUrl)), "{bad}");
+            assert!(
+                matches!(ServerUrl::parse(bad), Err(ClientError::InvalidServerUrl)),
+                "{bad}"
+            );
         }
     }
 }

@@ -11,7 +11,7 @@ use unionpass_core::Lang;
 
 use crate::api::{Api, ServerUrl};
 use crate::error::{ClientError, Result};
-use crate::secrets::{SessionSecret, Sensitive};
+use crate::secrets::{Sensitive, SessionSecret};
 use crate::store::{Store, SyncLogEntry};
 use crate::sync::{self, SyncReport};
 
@@ -39,7 +39,11 @@ impl Client {
     /// Open the device's store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Client> {
         let store = Store::open(&data_dir.join(DB_FILE))?;
-        Ok(Client { store: Mutex::new(store), data_dir: data_dir.to_path_buf(), syncing: AtomicBool::new(false) })
+        Ok(Client {
+            store: Mutex::new(store),
+            data_dir: data_dir.to_path_buf(),
+            syncing: AtomicBool::new(false),
+        })
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -77,7 +81,10 @@ impl Client {
         });
         Ok(Snapshot {
             logged_in: s.member_id()?.is_some(),
-            language: s.language()?.or(profile.as_ref().and_then(|p| p.language)).unwrap_or_default(),
+            language: s
+                .language()?
+                .or(profile.as_ref().and_then(|p| p.language))
+                .unwrap_or_default(),
             server_url: s.server_url()?,
             profile,
             passport,
@@ -119,7 +126,10 @@ impl Client {
             })
             .await?;
         if self.is_logged_in()? {
-            self.store.lock().unwrap_or_else(|p| p.into_inner()).wipe_member_data()?;
+            self.store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .wipe_member_data()?;
         }
         secret.store(&Sensitive::new(resp.token))?;
         self.store().set_account(url.as_str(), resp.member_id)?;
@@ -138,12 +148,29 @@ impl Client {
         let _guard = SyncingGuard(&self.syncing);
         let result = sync::run(&self.store, &api, &token, now).await;
         let entry = match &result {
-            Ok(r) => SyncLogEntry { at: now, ok: true, code: None, pushed: r.pushed as i64, pulled: r.pulled as i64 },
-            Err(e) => SyncLogEntry { at: now, ok: false, code: Some(e.code()), pushed: 0, pulled: 0 },
+            Ok(r) => SyncLogEntry {
+                at: now,
+                ok: true,
+                code: None,
+                pushed: r.pushed as i64,
+                pulled: r.pulled as i64,
+            },
+            Err(e) => SyncLogEntry {
+                at: now,
+                ok: false,
+                code: Some(e.code()),
+                pushed: 0,
+                pulled: 0,
+            },
         };
         self.store().log_sync(&entry)?;
         match &result {
-            Ok(r) => tracing::info!(pushed = r.pushed, pulled = r.pulled, rejected = r.rejected, "synced"),
+            Ok(r) => tracing::info!(
+                pushed = r.pushed,
+                pulled = r.pulled,
+                rejected = r.rejected,
+                "synced"
+            ),
             Err(e) => tracing::warn!(code = %e.code(), error = %e, "sync failed"),
         }
         result

@@ -7,7 +7,11 @@ pub enum ClientError {
     #[error("cannot reach the server: {0}")]
     Offline(String),
     #[error("the server answered {status} {code}: {message}")]
-    Server { status: u16, code: ErrorCode, message: String },
+    Server {
+        status: u16,
+        code: ErrorCode,
+        message: String,
+    },
     #[error("the server's answer could not be understood: {0}")]
     BadResponse(String),
     #[error("the server address is not a valid http(s) URL")]
@@ -45,7 +49,9 @@ impl ClientError {
                 ErrorCode::DatabaseTooNew
             }
             ClientError::Migrate(_) => ErrorCode::Storage,
-            ClientError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => ErrorCode::StorageFull,
+            ClientError::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                ErrorCode::StorageFull
+            }
             ClientError::Io(_) => ErrorCode::Storage,
             ClientError::InvalidInput(_) => ErrorCode::InvalidInput,
         }

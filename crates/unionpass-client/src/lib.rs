@@ -18,5 +18,5 @@ pub mod store;
 pub mod sync;
 
 pub use client::{Client, Snapshot};
-pub use unionpass_core::view::SyncState;
 pub use error::ClientError;
+pub use unionpass_core::view::SyncState;

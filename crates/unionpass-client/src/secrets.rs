@@ -36,7 +36,9 @@ fn choose_backend() {
     ONCE.call_once(|| {
         // Explicit, so a build never silently falls back to a non-persistent mock store.
         #[cfg(target_os = "linux")]
-        keyring::set_default_credential_builder(keyring::secret_service::default_credential_builder());
+        keyring::set_default_credential_builder(
+            keyring::secret_service::default_credential_builder(),
+        );
     });
 }
 
@@ -53,7 +55,8 @@ impl SessionSecret {
     /// The entry for this installation (`device_id` comes from the local store).
     pub fn for_device(device_id: Uuid) -> Result<SessionSecret> {
         choose_backend();
-        let entry = keyring::Entry::new(SERVICE, &format!("session:{device_id}")).map_err(keyring_err)?;
+        let entry =
+            keyring::Entry::new(SERVICE, &format!("session:{device_id}")).map_err(keyring_err)?;
         Ok(SessionSecret { entry })
     }
 

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use unionpass_core::api::{Change, ChangeKind, Mutation, MutationOp, PassportInfo, Profile, Role, SyncResponse, Union};
+use unionpass_core::api::{
+    Change, ChangeKind, Mutation, MutationOp, PassportInfo, Profile, Role, SyncResponse, Union,
+};
 use unionpass_core::{ErrorCode, Lang};
 use unionpass_sqlite::{migrate, Migration};
 use uuid::Uuid;
@@ -103,7 +105,9 @@ fn ts(t: DateTime<Utc>) -> String {
 fn parse_ts(s: String) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
 }
 
 fn code_from_str(s: &str) -> Option<ErrorCode> {
@@ -183,7 +187,10 @@ impl Store {
     }
 
     pub fn cursor(&self) -> Result<i64> {
-        Ok(self.get(K_CURSOR)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+        Ok(self
+            .get(K_CURSOR)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
     }
 
     pub fn profile(&self) -> Result<Option<Profile>> {
@@ -209,21 +216,27 @@ impl Store {
     pub fn passport(&self) -> Result<Option<PassportInfo>> {
         Ok(self
             .conn
-            .query_row("SELECT credential, kid, valid_from, valid_until FROM passport", [], |r| {
-                Ok(PassportInfo {
-                    credential: r.get(0)?,
-                    kid: r.get(1)?,
-                    valid_from: parse_ts(r.get(2)?)?,
-                    valid_until: parse_ts(r.get(3)?)?,
-                })
-            })
+            .query_row(
+                "SELECT credential, kid, valid_from, valid_until FROM passport",
+                [],
+                |r| {
+                    Ok(PassportInfo {
+                        credential: r.get(0)?,
+                        kid: r.get(1)?,
+                        valid_from: parse_ts(r.get(2)?)?,
+                        valid_until: parse_ts(r.get(3)?)?,
+                    })
+                },
+            )
             .optional()?)
     }
 
     /// Store one page of a sync answer in a single transaction: profile, passport, changes and
     /// the new cursor land together or not at all. Returns how many changes were applied.
     pub fn apply_sync(&mut self, resp: &SyncResponse, now: DateTime<Utc>) -> Result<usize> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let p = &resp.profile;
         tx.execute(
             "INSERT INTO profile(id, member_id, member_no, name, role, union_id, union_name, language)
@@ -248,7 +261,13 @@ impl Store {
              ON CONFLICT(id) DO UPDATE SET credential = excluded.credential, kid = excluded.kid,
                valid_from = excluded.valid_from, valid_until = excluded.valid_until,
                received_at = excluded.received_at",
-            params![pp.credential, pp.kid, ts(pp.valid_from), ts(pp.valid_until), ts(now)],
+            params![
+                pp.credential,
+                pp.kid,
+                ts(pp.valid_from),
+                ts(pp.valid_until),
+                ts(now)
+            ],
         )?;
         let language_pending: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'pending' AND body LIKE '%\"set_language\"%')",
@@ -269,7 +288,11 @@ impl Store {
 
     /// Queue a mutation. It is durable when this returns; its id is the idempotency key.
     pub fn enqueue(&self, op: MutationOp, now: DateTime<Utc>) -> Result<Mutation> {
-        let mutation = Mutation { id: Uuid::new_v4(), created_at: now, op };
+        let mutation = Mutation {
+            id: Uuid::new_v4(),
+            created_at: now,
+            op,
+        };
         let body = serde_json::to_string(&mutation).expect("mutations serialize");
         self.conn.execute(
             "INSERT INTO outbox(id, created_at, body) VALUES (?1, ?2, ?3)",
@@ -289,16 +312,20 @@ impl Store {
             let (body, attempts) = row?;
             match serde_json::from_str(&body) {
                 Ok(mutation) => out.push(OutboxEntry { mutation, attempts }),
-                Err(e) => tracing::warn!(error = %e, "skipping an outbox entry this version cannot read"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an outbox entry this version cannot read")
+                }
             }
         }
         Ok(out)
     }
 
     pub fn pending_count(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT count(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0))?)
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     pub fn rejected(&self) -> Result<Vec<Rejected>> {
@@ -306,7 +333,11 @@ impl Store {
             "SELECT body, error_code, error_message FROM outbox WHERE state = 'rejected' ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<String>>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -314,7 +345,10 @@ impl Store {
             if let Ok(mutation) = serde_json::from_str(&body) {
                 out.push(Rejected {
                     mutation,
-                    code: code.as_deref().and_then(code_from_str).unwrap_or(ErrorCode::Internal),
+                    code: code
+                        .as_deref()
+                        .and_then(code_from_str)
+                        .unwrap_or(ErrorCode::Internal),
                     message: message.unwrap_or_default(),
                 });
             }
@@ -324,15 +358,18 @@ impl Store {
 
     pub fn mark_attempted(&self, ids: &[Uuid]) -> Result<()> {
         for id in ids {
-            self.conn
-                .execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1", [id.to_string()])?;
+            self.conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1",
+                [id.to_string()],
+            )?;
         }
         Ok(())
     }
 
     /// The server applied this mutation (now or on an earlier delivery): drop it.
     pub fn remove_applied(&self, id: Uuid) -> Result<()> {
-        self.conn.execute("DELETE FROM outbox WHERE id = ?1", [id.to_string()])?;
+        self.conn
+            .execute("DELETE FROM outbox WHERE id = ?1", [id.to_string()])?;
         Ok(())
     }
 
@@ -348,7 +385,13 @@ impl Store {
     pub fn log_sync(&self, entry: &SyncLogEntry) -> Result<()> {
         self.conn.execute(
             "INSERT INTO sync_log(at, ok, code, pushed, pulled) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![ts(entry.at), entry.ok, entry.code.map(ErrorCode::as_str), entry.pushed, entry.pulled],
+            params![
+                ts(entry.at),
+                entry.ok,
+                entry.code.map(ErrorCode::as_str),
+                entry.pushed,
+                entry.pulled
+            ],
         )?;
         // keep the log short
         self.conn.execute(
@@ -357,7 +400,8 @@ impl Store {
         )?;
         if entry.ok {
             self.set(K_LAST_SYNC_OK, &ts(entry.at))?;
-            self.conn.execute("DELETE FROM meta WHERE key = ?1", [K_LAST_SYNC_ERR])?;
+            self.conn
+                .execute("DELETE FROM meta WHERE key = ?1", [K_LAST_SYNC_ERR])?;
         } else if let Some(code) = entry.code {
             self.set(K_LAST_SYNC_ERR, code.as_str())?;
         }
@@ -373,18 +417,24 @@ impl Store {
 
     /// The error of the last sync attempt, when it failed.
     pub fn last_sync_error(&self) -> Result<Option<ErrorCode>> {
-        Ok(self.get(K_LAST_SYNC_ERR)?.as_deref().and_then(code_from_str))
+        Ok(self
+            .get(K_LAST_SYNC_ERR)?
+            .as_deref()
+            .and_then(code_from_str))
     }
 
     pub fn sync_log(&self, limit: usize) -> Result<Vec<SyncLogEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT at, ok, code, pushed, pulled FROM sync_log ORDER BY id DESC LIMIT ?1")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT at, ok, code, pushed, pulled FROM sync_log ORDER BY id DESC LIMIT ?1",
+        )?;
         let rows = stmt.query_map([limit as i64], |r| {
             Ok(SyncLogEntry {
                 at: parse_ts(r.get(0)?)?,
                 ok: r.get(1)?,
-                code: r.get::<_, Option<String>>(2)?.as_deref().and_then(code_from_str),
+                code: r
+                    .get::<_, Option<String>>(2)?
+                    .as_deref()
+                    .and_then(code_from_str),
                 pushed: r.get(3)?,
                 pulled: r.get(4)?,
             })
@@ -396,7 +446,9 @@ impl Store {
     /// choice stay: they belong to the device, not the member. Freed pages are overwritten
     /// (`secure_delete`) and the WAL is truncated.
     pub fn wipe_member_data(&mut self) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM profile; DELETE FROM passport; DELETE FROM outbox; DELETE FROM sync_log;",
         )?;
@@ -406,12 +458,17 @@ impl Store {
         )?;
         tx.commit()?;
         self.conn.execute_batch("VACUUM;")?;
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 }
 
-fn apply_change(tx: &rusqlite::Transaction<'_>, change: &Change, language_pending: bool) -> Result<()> {
+fn apply_change(
+    tx: &rusqlite::Transaction<'_>,
+    change: &Change,
+    language_pending: bool,
+) -> Result<()> {
     match &change.kind {
         ChangeKind::Preferences { language } => {
             // A choice made on this device and not yet pushed wins over an older one from the server.
@@ -424,7 +481,10 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &Change, language_pendin
             }
         }
         ChangeKind::Unknown => {
-            tracing::debug!(seq = change.seq, "ignoring a change kind this version does not know");
+            tracing::debug!(
+                seq = change.seq,
+                "ignoring a change kind this version does not know"
+            );
         }
     }
     Ok(())

@@ -25,7 +25,9 @@ pub const MAX_PAGES: usize = 1000;
 pub fn push_batches(pending: &[OutboxEntry]) -> Vec<PushRequest> {
     pending
         .chunks(PUSH_BATCH)
-        .map(|chunk| PushRequest { mutations: chunk.iter().map(|e| e.mutation.clone()).collect() })
+        .map(|chunk| PushRequest {
+            mutations: chunk.iter().map(|e| e.mutation.clone()).collect(),
+        })
         .collect()
 }
 
@@ -35,7 +37,11 @@ pub enum OutboxAction {
     /// Applied (now or before): remove it.
     Remove(Uuid),
     /// Refused for good: keep it, marked, so the member sees why.
-    Reject { id: Uuid, code: ErrorCode, message: String },
+    Reject {
+        id: Uuid,
+        code: ErrorCode,
+        message: String,
+    },
     /// The answer did not mention it: leave it pending and send it again next time.
     Keep(Uuid),
 }
@@ -46,9 +52,11 @@ pub fn outbox_actions(sent: &[Mutation], resp: &PushResponse) -> Vec<OutboxActio
         .map(|m| match resp.results.iter().find(|r| r.id == m.id) {
             Some(r) => match &r.outcome {
                 MutationOutcome::Applied => OutboxAction::Remove(m.id),
-                MutationOutcome::Rejected { code, message } => {
-                    OutboxAction::Reject { id: m.id, code: *code, message: message.clone() }
-                }
+                MutationOutcome::Rejected { code, message } => OutboxAction::Reject {
+                    id: m.id,
+                    code: *code,
+                    message: message.clone(),
+                },
             },
             None => OutboxAction::Keep(m.id),
         })
@@ -128,10 +136,20 @@ mod tests {
 
     #[test]
     fn batches_keep_order_and_size() {
-        let pending: Vec<OutboxEntry> =
-            (0..250).map(|n| OutboxEntry { mutation: m(n), attempts: 0 }).collect();
+        let pending: Vec<OutboxEntry> = (0..250)
+            .map(|n| OutboxEntry {
+                mutation: m(n),
+                attempts: 0,
+            })
+            .collect();
         let batches = push_batches(&pending);
-        assert_eq!(batches.iter().map(|b| b.mutations.len()).collect::<Vec<_>>(), vec![100, 100, 50]);
+        assert_eq!(
+            batches
+                .iter()
+                .map(|b| b.mutations.len())
+                .collect::<Vec<_>>(),
+            vec![100, 100, 50]
+        );
         assert_eq!(batches[1].mutations[0].id, Uuid::from_u128(100));
         assert!(push_batches(&[]).is_empty());
     }
@@ -143,17 +161,28 @@ mod tests {
             results: vec![
                 MutationResult {
                     id: Uuid::from_u128(2),
-                    outcome: MutationOutcome::Rejected { code: ErrorCode::Forbidden, message: "no".into() },
+                    outcome: MutationOutcome::Rejected {
+                        code: ErrorCode::Forbidden,
+                        message: "no".into(),
+                    },
                     replayed: false,
                 },
-                MutationResult { id: Uuid::from_u128(1), outcome: MutationOutcome::Applied, replayed: true },
+                MutationResult {
+                    id: Uuid::from_u128(1),
+                    outcome: MutationOutcome::Applied,
+                    replayed: true,
+                },
             ],
         };
         assert_eq!(
             outbox_actions(&sent, &resp),
             vec![
                 OutboxAction::Remove(Uuid::from_u128(1)),
-                OutboxAction::Reject { id: Uuid::from_u128(2), code: ErrorCode::Forbidden, message: "no".into() },
+                OutboxAction::Reject {
+                    id: Uuid::from_u128(2),
+                    code: ErrorCode::Forbidden,
+                    message: "no".into()
+                },
                 OutboxAction::Keep(Uuid::from_u128(3)),
             ]
         );

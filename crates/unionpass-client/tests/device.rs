@@ -17,7 +17,13 @@ fn now() -> DateTime<Utc> {
 
 fn token_of(dir: &Path) -> String {
     let store = Store::open(&dir.join(DB_FILE)).unwrap();
-    SessionSecret::for_device(store.device_id().unwrap()).unwrap().load().unwrap().unwrap().expose().clone()
+    SessionSecret::for_device(store.device_id().unwrap())
+        .unwrap()
+        .load()
+        .unwrap()
+        .unwrap()
+        .expose()
+        .clone()
 }
 
 /// Every file under `dir` whose bytes contain `needle`.
@@ -27,7 +33,11 @@ fn files_containing(dir: &Path, needle: &str) -> Vec<std::path::PathBuf> {
         let p = entry.path();
         if p.is_dir() {
             hits.extend(files_containing(&p, needle));
-        } else if std::fs::read(&p).unwrap().windows(needle.len()).any(|w| w == needle.as_bytes()) {
+        } else if std::fs::read(&p)
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+        {
             hits.push(p);
         }
     }
@@ -41,19 +51,28 @@ async fn login_stores_the_member_locally_and_the_token_only_in_the_keyring() {
     let client = Client::open(dir.path()).unwrap();
     assert!(!client.snapshot(now()).unwrap().logged_in);
 
-    let report = client.login(&server.url, "M10009", "demo1234", "test device", now()).await.unwrap();
+    let report = client
+        .login(&server.url, "M10009", "demo1234", "test device", now())
+        .await
+        .unwrap();
     assert_eq!(report.pushed, 0);
     let snap = client.snapshot(now()).unwrap();
     assert!(snap.logged_in);
     let profile = snap.profile.unwrap();
-    assert_eq!((profile.member_no.as_str(), profile.name.as_str()), ("M10009", "周婷"));
+    assert_eq!(
+        (profile.member_no.as_str(), profile.name.as_str()),
+        ("M10009", "周婷")
+    );
     let passport = snap.passport.unwrap();
     assert!(passport.qr_svg.starts_with("<?xml") || passport.qr_svg.contains("<svg"));
     assert!(!passport.expired);
     assert_eq!(snap.sync.last_ok_at, Some(now()));
 
     let token = token_of(dir.path());
-    assert_eq!(files_containing(dir.path(), &token), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        files_containing(dir.path(), &token),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
 
 #[tokio::test]
@@ -61,25 +80,41 @@ async fn wrong_password_and_bad_server_address_leave_nothing_behind() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let client = Client::open(dir.path()).unwrap();
-    let err = client.login(&server.url, "M10009", "nope", "d", now()).await.unwrap_err();
+    let err = client
+        .login(&server.url, "M10009", "nope", "d", now())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidCredentials);
-    let err = client.login("ftp://x", "M10009", "demo1234", "d", now()).await.unwrap_err();
+    let err = client
+        .login("ftp://x", "M10009", "demo1234", "d", now())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidServerUrl);
-    let err = client.login(&server.url, "  ", "demo1234", "d", now()).await.unwrap_err();
+    let err = client
+        .login(&server.url, "  ", "demo1234", "d", now())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidInput);
     // nothing is listening on port 9 of loopback
-    let err = client.login("http://127.0.0.1:9", "M10009", "demo1234", "d", now()).await.unwrap_err();
+    let err = client
+        .login("http://127.0.0.1:9", "M10009", "demo1234", "d", now())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), ErrorCode::Offline);
     assert!(!client.is_logged_in().unwrap());
 }
 
 #[tokio::test]
-async fn offline_the_passport_still_shows_and_changes_wait_in_the_outbox_until_the_server_is_back() {
+async fn offline_the_passport_still_shows_and_changes_wait_in_the_outbox_until_the_server_is_back()
+{
     let mut server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     {
         let client = Client::open(dir.path()).unwrap();
-        client.login(&server.url, "M10010", "demo1234", "d", now()).await.unwrap();
+        client
+            .login(&server.url, "M10010", "demo1234", "d", now())
+            .await
+            .unwrap();
     }
     server.stop().await;
 
@@ -91,7 +126,11 @@ async fn offline_the_passport_still_shows_and_changes_wait_in_the_outbox_until_t
     let snap = client.snapshot(later).unwrap();
     assert!(snap.passport.is_some(), "the passport shows from the store");
     assert!(snap.sync.offline());
-    assert_eq!(snap.sync.last_ok_at, Some(now()), "the last good sync is still known");
+    assert_eq!(
+        snap.sync.last_ok_at,
+        Some(now()),
+        "the last good sync is still known"
+    );
 
     client.set_language(Lang::En, later).unwrap();
     let snap = client.snapshot(later).unwrap();
@@ -104,9 +143,20 @@ async fn offline_the_passport_still_shows_and_changes_wait_in_the_outbox_until_t
     let snap = client.snapshot(later).unwrap();
     assert_eq!(snap.sync.pending, 0);
     assert!(!snap.sync.offline());
-    assert_eq!(snap.profile.unwrap().language, Some(Lang::En), "the server has it");
+    assert_eq!(
+        snap.profile.unwrap().language,
+        Some(Lang::En),
+        "the server has it"
+    );
     // syncing again applies nothing twice
-    assert_eq!(client.sync(later + Duration::minutes(2)).await.unwrap().pushed, 0);
+    assert_eq!(
+        client
+            .sync(later + Duration::minutes(2))
+            .await
+            .unwrap()
+            .pushed,
+        0
+    );
 }
 
 #[tokio::test]
@@ -114,17 +164,32 @@ async fn a_mutation_whose_answer_was_lost_is_applied_once_when_resent() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let client = Client::open(dir.path()).unwrap();
-    client.login(&server.url, "M10011", "demo1234", "d", now()).await.unwrap();
+    client
+        .login(&server.url, "M10011", "demo1234", "d", now())
+        .await
+        .unwrap();
     client.set_language(Lang::En, now()).unwrap();
 
     // Deliver the queued mutation behind the client's back, as if the first push reached the
     // server but its answer was lost: the outbox still holds it.
-    let pending = Store::open(&dir.path().join(DB_FILE)).unwrap().pending().unwrap();
+    let pending = Store::open(&dir.path().join(DB_FILE))
+        .unwrap()
+        .pending()
+        .unwrap();
     assert_eq!(pending.len(), 1);
     let token = token_of(dir.path());
     let body = serde_json::json!({ "mutations": [pending[0].mutation] });
-    let first: serde_json::Value =
-        server.http.post(server.at("/v1/sync/push")).bearer_auth(&token).json(&body).send().await.unwrap().json().await.unwrap();
+    let first: serde_json::Value = server
+        .http
+        .post(server.at("/v1/sync/push"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(first["results"][0]["replayed"], false);
 
     // The client's own retry is answered from the first result and empties the outbox.
@@ -150,20 +215,45 @@ async fn logout_deletes_the_token_and_the_member_data() {
     let server = TestServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let client = Client::open(dir.path()).unwrap();
-    client.login(&server.url, "M10012", "demo1234", "d", now()).await.unwrap();
+    client
+        .login(&server.url, "M10012", "demo1234", "d", now())
+        .await
+        .unwrap();
     let token = token_of(dir.path());
-    let device = Store::open(&dir.path().join(DB_FILE)).unwrap().device_id().unwrap();
+    let device = Store::open(&dir.path().join(DB_FILE))
+        .unwrap()
+        .device_id()
+        .unwrap();
 
     client.logout().await.unwrap();
-    assert!(SessionSecret::for_device(device).unwrap().load().unwrap().is_none(), "token deleted");
+    assert!(
+        SessionSecret::for_device(device)
+            .unwrap()
+            .load()
+            .unwrap()
+            .is_none(),
+        "token deleted"
+    );
     let snap = client.snapshot(now()).unwrap();
     assert!(!snap.logged_in);
     assert!(snap.profile.is_none() && snap.passport.is_none());
-    assert!(files_containing(dir.path(), "M10012").is_empty(), "no trace of the member on disk");
+    assert!(
+        files_containing(dir.path(), "M10012").is_empty(),
+        "no trace of the member on disk"
+    );
     // the server ended the session too
-    let resp = server.http.get(server.at("/v1/sync")).bearer_auth(&token).send().await.unwrap();
+    let resp = server
+        .http
+        .get(server.at("/v1/sync"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
-    assert!(matches!(client.sync(now()).await, Err(ClientError::NotLoggedIn)));
+    assert!(matches!(
+        client.sync(now()).await,
+        Err(ClientError::NotLoggedIn)
+    ));
 }
 
 #[test]
@@ -171,9 +261,15 @@ fn a_store_written_by_a_newer_app_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     drop(Client::open(dir.path()).unwrap());
     let path = dir.path().join(DB_FILE);
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
     let err = Client::open(dir.path()).err().expect("refused");
     assert_eq!(err.code(), ErrorCode::DatabaseTooNew);
-    let v: u32 = rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let v: u32 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, 99);
 }

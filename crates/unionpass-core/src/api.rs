@@ -111,7 +111,8 @@ impl ChangeKind {
     /// Read a change from its wire parts; a kind this version does not know (or cannot read)
     /// becomes [`ChangeKind::Unknown`] instead of failing the whole sync.
     pub fn from_parts(kind: &str, data: serde_json::Value) -> ChangeKind {
-        serde_json::from_value(serde_json::json!({ "kind": kind, "data": data })).unwrap_or(ChangeKind::Unknown)
+        serde_json::from_value(serde_json::json!({ "kind": kind, "data": data }))
+            .unwrap_or(ChangeKind::Unknown)
     }
 }
 
@@ -126,7 +127,11 @@ impl<'de> Deserialize<'de> for Change {
             data: serde_json::Value,
         }
         let raw = Raw::deserialize(d)?;
-        Ok(Change { seq: raw.seq, at: raw.at, kind: ChangeKind::from_parts(&raw.kind, raw.data) })
+        Ok(Change {
+            seq: raw.seq,
+            at: raw.at,
+            kind: ChangeKind::from_parts(&raw.kind, raw.data),
+        })
     }
 }
 
@@ -221,14 +226,17 @@ mod tests {
 
     #[test]
     fn unknown_change_kinds_are_tolerated() {
-        let json = r#"{"seq":7,"at":"2026-11-29T08:00:00Z","kind":"coupon_granted","data":{"x":1}}"#;
+        let json =
+            r#"{"seq":7,"at":"2026-11-29T08:00:00Z","kind":"coupon_granted","data":{"x":1}}"#;
         let c: Change = serde_json::from_str(json).unwrap();
         assert_eq!(c.seq, 7);
         assert_eq!(c.kind, ChangeKind::Unknown);
         let known = Change {
             seq: 8,
             at: "2026-11-29T08:00:00Z".parse().unwrap(),
-            kind: ChangeKind::Preferences { language: Some(Lang::En) },
+            kind: ChangeKind::Preferences {
+                language: Some(Lang::En),
+            },
         };
         let back: Change = serde_json::from_str(&serde_json::to_string(&known).unwrap()).unwrap();
         assert_eq!(back, known);

@@ -98,7 +98,10 @@ impl ErrorCode {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            ErrorCode::Offline | ErrorCode::RateLimited | ErrorCode::Internal | ErrorCode::Unavailable
+            ErrorCode::Offline
+                | ErrorCode::RateLimited
+                | ErrorCode::Internal
+                | ErrorCode::Unavailable
         )
     }
 }

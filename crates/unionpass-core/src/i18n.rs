@@ -153,15 +153,24 @@ mod tests {
 
     #[test]
     fn fill_replaces_named_placeholders() {
-        assert_eq!(fill(Msg::ChangesWaiting.text(Lang::En), &[("n", "3")]), "3 changes waiting");
-        assert_eq!(fill(Msg::SyncedAt.text(Lang::ZhCn), &[("time", "08:05")]), "已同步 08:05");
+        assert_eq!(
+            fill(Msg::ChangesWaiting.text(Lang::En), &[("n", "3")]),
+            "3 changes waiting"
+        );
+        assert_eq!(
+            fill(Msg::SyncedAt.text(Lang::ZhCn), &[("time", "08:05")]),
+            "已同步 08:05"
+        );
     }
 
     #[test]
     fn lang_tags_round_trip() {
         for l in Lang::ALL {
             assert_eq!(Lang::from_tag(l.tag()), Some(l));
-            assert_eq!(serde_json::to_string(&l).unwrap(), format!("\"{}\"", l.tag()));
+            assert_eq!(
+                serde_json::to_string(&l).unwrap(),
+                format!("\"{}\"", l.tag())
+            );
         }
         assert_eq!(Lang::default(), Lang::ZhCn);
     }

@@ -134,12 +134,17 @@ fn read_i64(b: &[u8]) -> i64 {
 }
 
 fn time(secs: i64) -> Result<DateTime<Utc>, PassportError> {
-    Utc.timestamp_opt(secs, 0).single().ok_or(PassportError::BadTime)
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .ok_or(PassportError::BadTime)
 }
 
 /// Parse the QR text. Never panics, whatever the input.
 pub fn decode(text: &str) -> Result<Unverified, PassportError> {
-    let payload = text.trim().strip_prefix(PREFIX).ok_or(PassportError::BadPrefix)?;
+    let payload = text
+        .trim()
+        .strip_prefix(PREFIX)
+        .ok_or(PassportError::BadPrefix)?;
     let bytes = base45::decode(payload).map_err(|_| PassportError::BadEncoding)?;
     if bytes.len() != CREDENTIAL_LEN {
         return Err(PassportError::BadLength(bytes.len()));
@@ -214,11 +219,14 @@ mod tests {
         assert!(text.starts_with(PREFIX));
         assert!(text.len() < 160, "compact: {} chars", text.len());
         // QR alphanumeric mode: digits, upper-case letters and " $%*+-./:"
-        assert!(text.chars().all(|ch| ch.is_ascii_digit()
-            || ch.is_ascii_uppercase()
-            || " $%*+-./:".contains(ch)));
+        assert!(text
+            .chars()
+            .all(|ch| ch.is_ascii_digit() || ch.is_ascii_uppercase() || " $%*+-./:".contains(ch)));
         let now = "2026-11-29T08:00:00Z".parse().unwrap();
-        let got = decode(&text).unwrap().verify([&key.verifying_key()], now).unwrap();
+        let got = decode(&text)
+            .unwrap()
+            .verify([&key.verifying_key()], now)
+            .unwrap();
         assert_eq!(got, c);
     }
 
@@ -238,7 +246,9 @@ mod tests {
             Err(PassportError::UnknownKey(_))
         ));
         assert_eq!(
-            decode(&text).unwrap().verify([&key.verifying_key()], c.valid_until),
+            decode(&text)
+                .unwrap()
+                .verify([&key.verifying_key()], c.valid_until),
             Err(PassportError::Expired)
         );
         let early = "2026-10-31T23:59:59Z".parse().unwrap();

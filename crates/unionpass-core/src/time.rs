@@ -38,12 +38,16 @@ impl Zone {
 
 /// `2026-11-29 16:05` in the zone.
 pub fn format_minute(t: DateTime<Utc>, zone: Zone) -> String {
-    t.with_timezone(&zone.offset()).format("%Y-%m-%d %H:%M").to_string()
+    t.with_timezone(&zone.offset())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// `2026-11-29` in the zone.
 pub fn format_date(t: DateTime<Utc>, zone: Zone) -> String {
-    t.with_timezone(&zone.offset()).format("%Y-%m-%d").to_string()
+    t.with_timezone(&zone.offset())
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// `16:05` in the zone.

@@ -39,7 +39,10 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize,
     let pending = &migrations[found as usize..];
     for m in pending {
         tx.execute_batch(m.sql)
-            .map_err(|source| MigrateError::Step { name: m.name, source })?;
+            .map_err(|source| MigrateError::Step {
+                name: m.name,
+                source,
+            })?;
     }
     if !pending.is_empty() {
         tx.pragma_update(None, "user_version", known)?;
@@ -52,10 +55,19 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize,
 mod tests {
     use super::*;
 
-    const V1: &[Migration] = &[Migration { name: "t", sql: "CREATE TABLE t(a INTEGER);" }];
+    const V1: &[Migration] = &[Migration {
+        name: "t",
+        sql: "CREATE TABLE t(a INTEGER);",
+    }];
     const V2: &[Migration] = &[
-        Migration { name: "t", sql: "CREATE TABLE t(a INTEGER);" },
-        Migration { name: "u", sql: "CREATE TABLE u(b INTEGER);" },
+        Migration {
+            name: "t",
+            sql: "CREATE TABLE t(a INTEGER);",
+        },
+        Migration {
+            name: "u",
+            sql: "CREATE TABLE u(b INTEGER);",
+        },
     ];
 
     fn open(dir: &tempfile::TempDir) -> Connection {
@@ -68,7 +80,9 @@ mod tests {
         assert_eq!(migrate(&mut open(&dir), V1).unwrap(), 1);
         assert_eq!(migrate(&mut open(&dir), V1).unwrap(), 0);
         assert_eq!(migrate(&mut open(&dir), V2).unwrap(), 1);
-        let v: u32 = open(&dir).query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: u32 = open(&dir)
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, 2);
     }
 
@@ -77,22 +91,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         migrate(&mut open(&dir), V2).unwrap();
         let err = migrate(&mut open(&dir), V1).unwrap_err();
-        assert!(matches!(err, MigrateError::TooNew { found: 2, known: 1 }), "{err}");
+        assert!(
+            matches!(err, MigrateError::TooNew { found: 2, known: 1 }),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_failing_step_rolls_back_everything() {
         let dir = tempfile::tempdir().unwrap();
         let bad = &[
-            Migration { name: "t", sql: "CREATE TABLE t(a INTEGER);" },
-            Migration { name: "broken", sql: "CREATE TABLE nope(" },
+            Migration {
+                name: "t",
+                sql: "CREATE TABLE t(a INTEGER);",
+            },
+            Migration {
+                name: "broken",
+                sql: "CREATE TABLE nope(",
+            },
         ];
-        assert!(matches!(migrate(&mut open(&dir), bad), Err(MigrateError::Step { name: "broken", .. })));
+        assert!(matches!(
+            migrate(&mut open(&dir), bad),
+            Err(MigrateError::Step { name: "broken", .. })
+        ));
         let conn = open(&dir);
-        let v: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, 0);
         let tables: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 't'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 't'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(tables, 0, "the first step was rolled back too");
     }

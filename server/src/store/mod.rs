@@ -54,7 +54,11 @@ pub trait Store: Send + Sync + 'static {
     async fn member_auth(&self, member_no: &str) -> Result<Option<MemberAuth>, StoreError>;
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
     /// The member a live (unexpired) session belongs to.
-    async fn session_member(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<i64>, StoreError>;
+    async fn session_member(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError>;
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
     async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError>;
@@ -67,7 +71,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Changes visible to the member with `seq > cursor`, oldest first, at most `limit`.
-    async fn changes_since(&self, member_id: i64, cursor: i64, limit: usize) -> Result<Vec<Change>, StoreError>;
+    async fn changes_since(
+        &self,
+        member_id: i64,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError>;
 
     /// Apply a device's mutation exactly once: a repeated id returns the first result, marked
     /// `replayed`, and changes nothing.
@@ -80,5 +89,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Create the workplace union if missing; returns its id.
     async fn ensure_union(&self, name: &str) -> Result<i64, StoreError>;
-    async fn insert_member(&self, member: NewMember, now: DateTime<Utc>) -> Result<i64, StoreError>;
+    async fn insert_member(&self, member: NewMember, now: DateTime<Utc>)
+        -> Result<i64, StoreError>;
 }

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use unionpass_core::api::{
-    Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult, PassportInfo, Profile, Role,
-    Union,
+    Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult, PassportInfo,
+    Profile, Role, Union,
 };
 use unionpass_core::Lang;
 use unionpass_sqlite::{migrate, Migration};
@@ -92,7 +92,9 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn, MIGRATIONS)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -122,7 +124,10 @@ fn apply_op(
 ) -> Result<MutationOutcome, StoreError> {
     match op {
         MutationOp::SetLanguage { language } => {
-            tx.execute("UPDATE members SET language = ?2 WHERE id = ?1", params![member_id, language.tag()])?;
+            tx.execute(
+                "UPDATE members SET language = ?2 WHERE id = ?1",
+                params![member_id, language.tag()],
+            )?;
             tx.execute(
                 "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, 'preferences', ?3)",
                 params![member_id, ts(now), serde_json::json!({ "language": language }).to_string()],
@@ -140,7 +145,12 @@ impl Store for SqliteStore {
             Ok(c.query_row(
                 "SELECT id, password_hash FROM members WHERE member_no = ?1",
                 [member_no],
-                |r| Ok(MemberAuth { member_id: r.get(0)?, password_hash: r.get(1)? }),
+                |r| {
+                    Ok(MemberAuth {
+                        member_id: r.get(0)?,
+                        password_hash: r.get(1)?,
+                    })
+                },
             )
             .optional()?)
         })
@@ -152,14 +162,24 @@ impl Store for SqliteStore {
             c.execute(
                 "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![s.token_hash, s.member_id, s.device_name, ts(s.created_at), ts(s.expires_at)],
+                params![
+                    s.token_hash,
+                    s.member_id,
+                    s.device_name,
+                    ts(s.created_at),
+                    ts(s.expires_at)
+                ],
             )?;
             Ok(())
         })
         .await
     }
 
-    async fn session_member(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
+    async fn session_member(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
         let token_hash = token_hash.to_string();
         self.with(move |c| {
             Ok(c.query_row(
@@ -207,8 +227,12 @@ impl Store for SqliteStore {
                 member_id,
                 member_no,
                 name,
-                role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-                union: Union { id: union_id, name: union_name },
+                role: Role::parse(&role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+                union: Union {
+                    id: union_id,
+                    name: union_name,
+                },
                 language: language.as_deref().and_then(Lang::from_tag),
             }))
         })
@@ -253,7 +277,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn changes_since(&self, member_id: i64, cursor: i64, limit: usize) -> Result<Vec<Change>, StoreError> {
+    async fn changes_since(
+        &self,
+        member_id: i64,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
         self.with(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT seq, at, kind, data FROM change_log
@@ -261,12 +290,21 @@ impl Store for SqliteStore {
                  ORDER BY seq LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![member_id, cursor, limit as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
             })?;
             let mut out = Vec::new();
             for row in rows {
                 let (seq, at, kind, data) = row?;
-                out.push(Change { seq, at: parse_ts(&at)?, kind: change_kind_row(&kind, &data) });
+                out.push(Change {
+                    seq,
+                    at: parse_ts(&at)?,
+                    kind: change_kind_row(&kind, &data),
+                });
             }
             Ok(out)
         })
@@ -316,8 +354,15 @@ impl Store for SqliteStore {
     async fn ensure_union(&self, name: &str) -> Result<i64, StoreError> {
         let name = name.to_string();
         self.with(move |c| {
-            c.execute("INSERT INTO unions(name) VALUES (?1) ON CONFLICT(name) DO NOTHING", [&name])?;
-            Ok(c.query_row("SELECT id FROM unions WHERE name = ?1", [&name], |r| r.get(0))?)
+            c.execute(
+                "INSERT INTO unions(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+                [&name],
+            )?;
+            Ok(
+                c.query_row("SELECT id FROM unions WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })?,
+            )
         })
         .await
     }
@@ -327,7 +372,14 @@ impl Store for SqliteStore {
             let n = c.execute(
                 "INSERT INTO members(member_no, name, union_id, role, password_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(member_no) DO NOTHING",
-                params![m.member_no, m.name, m.union_id, m.role.as_str(), m.password_hash, ts(now)],
+                params![
+                    m.member_no,
+                    m.name,
+                    m.union_id,
+                    m.role.as_str(),
+                    m.password_hash,
+                    ts(now)
+                ],
             )?;
             if n == 0 {
                 return Err(StoreError::Duplicate(format!("member {}", m.member_no)));

@@ -14,7 +14,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 
 fn bin(var: &str, name: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/debug")
+            .join(name)
     });
     std::fs::canonicalize(&path).unwrap_or(path)
 }
@@ -44,7 +46,10 @@ impl Server {
     pub fn start(dir: &Path) -> Result<Server> {
         let server = bin("SERVER_BIN", "unionpass-server");
         let db = dir.join("server.sqlite");
-        let seed = Command::new(&server).args(["seed", "--demo", "--db"]).arg(&db).output()?;
+        let seed = Command::new(&server)
+            .args(["seed", "--demo", "--db"])
+            .arg(&db)
+            .output()?;
         if !seed.status.success() {
             bail!("seed failed: {}", String::from_utf8_lossy(&seed.stderr));
         }
@@ -59,11 +64,20 @@ impl Server {
             .with_context(|| format!("starting {}", server.display()))?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-        let url = line.trim().rsplit(' ').next().unwrap_or_default().to_string();
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         if !url.starts_with("http://") {
             bail!("the server did not start: {line:?}");
         }
-        Ok(Server { child: Some(child), url, log })
+        Ok(Server {
+            child: Some(child),
+            url,
+            log,
+        })
     }
 
     pub fn stop(&mut self) {
@@ -93,7 +107,12 @@ impl App {
         std::fs::create_dir_all(data_dir)?;
         let app = bin("APP_BIN", "unionpass-app");
         let driver = Command::new("tauri-driver")
-            .args(["--port", &port.to_string(), "--native-port", &(port + 1).to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &(port + 1).to_string(),
+            ])
             // inherited by WebKitWebDriver and then by the app
             .env("UNIONPASS_DATA_DIR", data_dir)
             .env("UNIONPASS_SERVER", server_url)
@@ -110,13 +129,20 @@ impl App {
         }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), "wry".into());
-        caps.insert("tauri:options".into(), serde_json::json!({ "application": app }));
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": app }),
+        );
         let c = ClientBuilder::native()
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .context("opening a WebDriver session on the app")?;
-        Ok(App { driver, c, data_dir: data_dir.to_path_buf() })
+        Ok(App {
+            driver,
+            c,
+            data_dir: data_dir.to_path_buf(),
+        })
     }
 
     pub async fn close(mut self) {
@@ -138,8 +164,16 @@ impl App {
                 }
             }
             if Instant::now() > deadline {
-                let _ = self.shot(&format!("failed-{}", css.replace(|c: char| !c.is_alphanumeric(), "_"))).await;
-                bail!("{css}: wanted {want:?}, last saw {last:?}\n--- app log ---\n{}", self.log_tail());
+                let _ = self
+                    .shot(&format!(
+                        "failed-{}",
+                        css.replace(|c: char| !c.is_alphanumeric(), "_")
+                    ))
+                    .await;
+                bail!(
+                    "{css}: wanted {want:?}, last saw {last:?}\n--- app log ---\n{}",
+                    self.log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -147,7 +181,8 @@ impl App {
 
     /// The last lines of the app's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.data_dir.join("logs/unionpass.log")).unwrap_or_default();
+        let log =
+            std::fs::read_to_string(self.data_dir.join("logs/unionpass.log")).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
@@ -162,7 +197,14 @@ impl App {
     }
 
     pub async fn text(&self, css: &str) -> Result<String> {
-        Ok(self.c.find(Locator::Css(css)).await?.text().await?.trim().to_string())
+        Ok(self
+            .c
+            .find(Locator::Css(css))
+            .await?
+            .text()
+            .await?
+            .trim()
+            .to_string())
     }
 
     pub async fn click(&self, css: &str) -> Result<()> {
@@ -172,8 +214,15 @@ impl App {
 
     /// Sign in through the login form (the server address is prefilled from `UNIONPASS_SERVER`).
     pub async fn sign_in(&self, member_no: &str, password: &str) -> Result<()> {
-        self.wait_for("#member-no", 30).await?.send_keys(member_no).await?;
-        self.c.find(Locator::Css("#password")).await?.send_keys(password).await?;
+        self.wait_for("#member-no", 30)
+            .await?
+            .send_keys(member_no)
+            .await?;
+        self.c
+            .find(Locator::Css("#password"))
+            .await?
+            .send_keys(password)
+            .await?;
         self.click("#login-submit").await
     }
 
@@ -183,7 +232,9 @@ impl App {
         let png = self.c.screenshot().await?;
         let dir = std::env::var_os("E2E_SHOTS")
             .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-shots"));
+            .unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-shots")
+            });
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join(format!("{name}.png")), &png)?;
         Ok(png)
@@ -194,7 +245,11 @@ impl App {
 pub fn decode_qr(png: &[u8]) -> Result<Vec<String>> {
     let img = image::load_from_memory(png)?.to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(img);
-    Ok(prepared.detect_grids().into_iter().filter_map(|g| g.decode().ok().map(|(_, text)| text)).collect())
+    Ok(prepared
+        .detect_grids()
+        .into_iter()
+        .filter_map(|g| g.decode().ok().map(|(_, text)| text))
+        .collect())
 }
 
 /// The paths of files under `dir` (recursively) whose bytes contain `needle`.
@@ -202,7 +257,9 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -219,7 +276,12 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 
 /// The session token the app stored in the keyring for the device in `data_dir`.
 pub fn token_of(data_dir: &Path) -> Result<String> {
-    let store = unionpass_client::store::Store::open(&data_dir.join(unionpass_client::client::DB_FILE))?;
+    let store =
+        unionpass_client::store::Store::open(&data_dir.join(unionpass_client::client::DB_FILE))?;
     let secret = unionpass_client::secrets::SessionSecret::for_device(store.device_id()?)?;
-    Ok(secret.load()?.context("no token in the keyring")?.expose().clone())
+    Ok(secret
+        .load()?
+        .context("no token in the keyring")?
+        .expose()
+        .clone())
 }

@@ -27,7 +27,6 @@ async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyho
     let data = dir.path().join("device");
     let app = App::launch(&data, &server.url, 4444).await?;
     let result = async {
-        app.wait_text("#passport-title", "", 0).await.ok(); // not there before sign-in
         app.sign_in("M10001", "demo1234").await?;
         app.wait_text("#passport-name", "王芳", 30).await?;
         assert_eq!(app.text("#passport-member-no").await?, "M10001");
@@ -43,12 +42,17 @@ async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyho
         let seen = decode_qr(&png)?;
         assert_eq!(seen, vec![issued.clone()], "the QR in the window");
         // ...and it verifies with the union key the server publishes.
-        let keys: KeysResponse = reqwest::get(format!("{}/v1/keys", server.url)).await?.json().await?;
+        let keys: KeysResponse = reqwest::get(format!("{}/v1/keys", server.url))
+            .await?
+            .json()
+            .await?;
         let vks: Vec<VerifyingKey> = keys
             .keys
             .iter()
             .map(|k| {
-                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&k.public_key).unwrap();
+                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(&k.public_key)
+                    .unwrap();
                 VerifyingKey::from_bytes(&raw.try_into().unwrap()).unwrap()
             })
             .collect();
@@ -58,7 +62,10 @@ async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyho
         // The token is in the keyring only: not in the SQLite file, the logs, WebKit's data, or
         // anything else under the app's data dir, nor in the server's log.
         assert!(token.len() >= 40);
-        assert_eq!(files_containing(&data, token.as_bytes()), Vec::<std::path::PathBuf>::new());
+        assert_eq!(
+            files_containing(&data, token.as_bytes()),
+            Vec::<std::path::PathBuf>::new()
+        );
         assert!(data.join("unionpass.sqlite").exists() && data.join("logs/unionpass.log").exists());
         assert!(!std::fs::read_to_string(&server.log)?.contains(&token));
         Ok::<_, anyhow::Error>(())
@@ -73,7 +80,8 @@ fn chrono_now() -> chrono::DateTime<chrono::Utc> {
 }
 
 #[tokio::test]
-async fn restarted_with_the_server_down_the_passport_shows_from_the_store_offline() -> anyhow::Result<()> {
+async fn restarted_with_the_server_down_the_passport_shows_from_the_store_offline(
+) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut server = Server::start(dir.path())?;
     let data = dir.path().join("device");
@@ -96,6 +104,28 @@ async fn restarted_with_the_server_down_the_passport_shows_from_the_store_offlin
         app.wait_for("#offline-badge", 20).await?;
         assert_eq!(app.text("#offline-badge").await?, "离线");
         app.shot("02-offline-restart").await?;
+
+        // Down to a 360 px wide phone: the tabs move from a side rail to the bottom.
+        let rail = app.wait_for("#tab-me", 5).await?.rectangle().await?;
+        app.c.set_window_size(360, 740).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let tab = app.wait_for("#tab-me", 5).await?.rectangle().await?;
+        let title = app
+            .wait_for("#passport-title", 5)
+            .await?
+            .rectangle()
+            .await?;
+        assert!(
+            rail.1 < title.1 + 200.0,
+            "wide: the tabs are a rail at the top left ({rail:?})"
+        );
+        assert!(
+            tab.1 > title.1 + 300.0,
+            "narrow: the tabs are at the bottom ({tab:?} vs title {title:?})"
+        );
+        let qr = app.wait_for("#passport-qr", 5).await?.rectangle().await?;
+        assert!(qr.2 <= 360.0, "the QR fits the narrow window ({qr:?})");
+        app.shot("04-narrow-360").await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -114,8 +144,10 @@ async fn switching_to_english_relabels_the_screen_and_syncs_the_choice() -> anyh
         app.wait_text("#passport-name", "黄晓东", 30).await?;
         app.wait_text("#passport-title", "电子护照", 5).await?;
         app.click("#lang-toggle").await?;
-        app.wait_text("#passport-title", "Electronic passport", 10).await?;
-        app.wait_text("#tab-passport .tab-label", "Passport", 5).await?;
+        app.wait_text("#passport-title", "Electronic passport", 10)
+            .await?;
+        app.wait_text("#tab-passport .tab-label", "Passport", 5)
+            .await?;
         app.wait_text("#tab-me .tab-label", "Me", 5).await?;
         app.shot("03-english").await?;
         // The choice went through the outbox to the server.
