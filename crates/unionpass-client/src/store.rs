@@ -480,6 +480,10 @@ fn apply_change(
                 )?;
             }
         }
+        ChangeKind::Campaign(_) | ChangeKind::CouponGranted(_) => {
+            // Not kept on the device yet: the wallet and grab screens will store them, and their
+            // migration resets the cursor so that these changes are fetched again.
+        }
         ChangeKind::Unknown => {
             tracing::debug!(
                 seq = change.seq,

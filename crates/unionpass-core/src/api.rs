@@ -103,6 +103,10 @@ pub struct Change {
 pub enum ChangeKind {
     /// The member's preferences changed (from this or another device).
     Preferences { language: Option<Lang> },
+    /// A campaign was announced or changed (every member receives it; eligibility is inside).
+    Campaign(crate::campaign::Campaign),
+    /// The member was granted a coupon.
+    CouponGranted(crate::campaign::Coupon),
     #[serde(other)]
     Unknown,
 }

@@ -5,6 +5,7 @@
 //! It performs no IO and never reads the system clock: every instant is passed in.
 
 pub mod api;
+pub mod campaign;
 pub mod error;
 pub mod i18n;
 pub mod passport;
