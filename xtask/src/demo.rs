@@ -81,7 +81,13 @@ pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
     println!("staff account: S20001");
     if let Some(display) = std::env::var_os("DISPLAY") {
         let display = display.to_string_lossy();
-        println!("window on DISPLAY={display}; screenshot: DISPLAY={display} import -window root shot.png");
+        match std::env::var_os("XAUTHORITY") {
+            Some(auth) => println!(
+                "window on the virtual display {display}; screenshot from another shell:\n  XAUTHORITY={} DISPLAY={display} import -window root shot.png",
+                auth.to_string_lossy()
+            ),
+            None => println!("window on DISPLAY={display}"),
+        }
     }
     println!("close the window (or Ctrl-C) to stop");
     let status = Command::new(bin.join("unionpass-app"))

@@ -109,10 +109,15 @@ pub struct GrabRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum GrabOutcome {
-    Granted { coupon: Coupon },
+    Granted {
+        coupon: Coupon,
+    },
     SoldOut,
     LimitReached,
-    NotStarted { server_time: DateTime<Utc>, release_at: DateTime<Utc> },
+    NotStarted {
+        server_time: DateTime<Utc>,
+        release_at: DateTime<Utc>,
+    },
     Ended,
     NotEligible,
 }
@@ -145,7 +150,10 @@ pub fn precheck(c: &Campaign, member_union: i64, now: DateTime<Utc>) -> Option<G
     if !c.eligible_unions.is_empty() && !c.eligible_unions.contains(&member_union) {
         Some(GrabOutcome::NotEligible)
     } else if now < c.release_at {
-        Some(GrabOutcome::NotStarted { server_time: now, release_at: c.release_at })
+        Some(GrabOutcome::NotStarted {
+            server_time: now,
+            release_at: c.release_at,
+        })
     } else if now >= c.end_at {
         Some(GrabOutcome::Ended)
     } else {
@@ -156,7 +164,12 @@ pub fn precheck(c: &Campaign, member_union: i64, now: DateTime<Utc>) -> Option<G
 /// A coupon's usage code: campaign, member's grant number and a checksum-free random part are
 /// combined by the server; this formats them in groups a cashier can read aloud.
 pub fn usage_code(campaign_id: i64, grant_id: i64, random: u32) -> String {
-    format!("{:04}-{:06}-{:04}", campaign_id % 10_000, grant_id % 1_000_000, random % 10_000)
+    format!(
+        "{:04}-{:06}-{:04}",
+        campaign_id % 10_000,
+        grant_id % 1_000_000,
+        random % 10_000
+    )
 }
 
 #[cfg(test)]
@@ -188,12 +201,29 @@ mod tests {
         let before = c.release_at - chrono::Duration::milliseconds(1);
         assert_eq!(
             precheck(&c, 1, before),
-            Some(GrabOutcome::NotStarted { server_time: before, release_at: c.release_at })
+            Some(GrabOutcome::NotStarted {
+                server_time: before,
+                release_at: c.release_at
+            })
         );
-        assert_eq!(precheck(&c, 1, c.release_at), None, "open exactly at release");
-        assert_eq!(precheck(&c, 1, c.end_at), Some(GrabOutcome::Ended), "closed exactly at end");
-        let only = Campaign { eligible_unions: vec![2, 3], ..c };
-        assert_eq!(precheck(&only, 1, only.release_at), Some(GrabOutcome::NotEligible));
+        assert_eq!(
+            precheck(&c, 1, c.release_at),
+            None,
+            "open exactly at release"
+        );
+        assert_eq!(
+            precheck(&c, 1, c.end_at),
+            Some(GrabOutcome::Ended),
+            "closed exactly at end"
+        );
+        let only = Campaign {
+            eligible_unions: vec![2, 3],
+            ..c
+        };
+        assert_eq!(
+            precheck(&only, 1, only.release_at),
+            Some(GrabOutcome::NotEligible)
+        );
         assert_eq!(precheck(&only, 3, only.release_at), None);
     }
 
