@@ -1,7 +1,7 @@
 //! Routes and handlers. Each handler reads the clock once and passes `now` down.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -15,8 +15,9 @@ use unionpass_core::ErrorCode;
 use crate::auth::{self, AuthMember};
 use crate::error::AppError;
 use crate::passport;
-use crate::store::NewSession;
+use crate::store::{GrabJob, NewSession, StoreError};
 use crate::AppState;
+use unionpass_core::campaign::{Campaign, GrabRequest, GrabResponse};
 
 /// Changes per sync page.
 pub const PAGE: usize = 500;
@@ -32,6 +33,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/logout", post(logout))
         .route("/v1/sync", get(sync))
         .route("/v1/sync/push", post(push))
+        .route("/v1/campaigns", get(campaigns))
+        .route("/v1/campaigns/{id}/grab", post(grab))
         .fallback(not_found)
         // The trace layer logs method, path and status; never headers (they carry the token).
         .layer(TraceLayer::new_for_http())
@@ -198,4 +201,58 @@ async fn push(
         results.push(s.store.apply_mutation(who.member_id, m, now).await?);
     }
     Ok(Json(PushResponse { results }))
+}
+
+async fn campaigns(
+    State(s): State<AppState>,
+    _who: AuthMember,
+) -> Result<Json<Vec<Campaign>>, AppError> {
+    Ok(Json(s.store.campaigns().await?))
+}
+
+async fn grab(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<i64>,
+    who: AuthMember,
+    body: Result<Json<GrabRequest>, JsonRejection>,
+) -> Result<Json<GrabResponse>, AppError> {
+    let Json(req) = body.map_err(bad_json)?;
+    let now = s.clock.now();
+    if !s.grab_per_address.allow(&peer.ip().to_string(), now)
+        || !s.grab_per_member.allow(&who.member_id.to_string(), now)
+    {
+        return Err(AppError::new(
+            ErrorCode::RateLimited,
+            "Too many grab requests; wait a second and try again.",
+        ));
+    }
+    let union_id = s
+        .store
+        .profile(who.member_id)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated, "This account no longer exists."))?
+        .union
+        .id;
+    match s
+        .store
+        .grab(GrabJob {
+            member_id: who.member_id,
+            union_id,
+            campaign_id: id,
+            key: req.key,
+            now,
+        })
+        .await
+    {
+        Ok(answer) => Ok(Json(answer)),
+        Err(StoreError::NoCampaign(_)) => {
+            Err(AppError::new(ErrorCode::NotFound, "No such campaign."))
+        }
+        Err(StoreError::Duplicate(_)) => Err(AppError::new(
+            ErrorCode::BadRequest,
+            "This grab key is already used; make a new key.",
+        )),
+        Err(e) => Err(e.into()),
+    }
 }

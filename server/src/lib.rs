@@ -9,6 +9,7 @@ pub mod clock;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod limit;
 pub mod passport;
 pub mod seed;
 pub mod store;
@@ -25,6 +26,10 @@ pub struct AppState {
     pub keys: Arc<keys::UnionKeys>,
     pub clock: Arc<dyn Clock>,
     pub limiter: Arc<auth::LoginLimiter>,
+    /// Grab requests per member.
+    pub grab_per_member: Arc<limit::Buckets>,
+    /// Grab requests per client address.
+    pub grab_per_address: Arc<limit::Buckets>,
 }
 
 impl AppState {
@@ -38,7 +43,17 @@ impl AppState {
             keys: Arc::new(keys),
             clock,
             limiter: Arc::new(auth::LoginLimiter::default()),
+            // a member presses a few times at most; an address may be a whole office behind NAT
+            grab_per_member: Arc::new(limit::Buckets::new(2.0, 5.0)),
+            grab_per_address: Arc::new(limit::Buckets::new(500.0, 1000.0)),
         }
+    }
+
+    /// Set the per-address grab limit (requests per second; 0 turns it off, as the load bench
+    /// does, since all its traffic comes from one address).
+    pub fn with_grab_address_rate(mut self, rate: f64) -> AppState {
+        self.grab_per_address = Arc::new(limit::Buckets::new(rate, rate * 2.0));
+        self
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use unionpass_core::campaign::{Campaign, Category};
 use unionpass_server::keys::UnionKeys;
 use unionpass_server::store::{SqliteStore, Store};
 use unionpass_server::{seed, AppState, Clock, SystemClock};
@@ -37,6 +38,9 @@ enum Command {
         /// Log as JSON lines instead of text.
         #[arg(long)]
         json_logs: bool,
+        /// Grab requests per second allowed from one address (0: no limit, for load tests).
+        #[arg(long, default_value_t = 500.0)]
+        grab_address_rate: f64,
     },
     /// Create data in the database.
     Seed {
@@ -46,6 +50,92 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Coupon campaigns: create, list, stats.
+    Campaign {
+        #[command(subcommand)]
+        action: CampaignCmd,
+    },
+    /// (benchmarks) create N members with sessions and write their tokens, one per line.
+    #[command(hide = true)]
+    BenchSeed {
+        #[arg(long, env = "UNIONPASS_DB")]
+        db: PathBuf,
+        #[arg(long)]
+        members: usize,
+        #[arg(long)]
+        tokens_out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CampaignCmd {
+    /// Create a campaign; it reaches the apps with their next sync.
+    Create {
+        #[arg(long, env = "UNIONPASS_DB")]
+        db: PathBuf,
+        #[arg(long)]
+        title_zh: String,
+        #[arg(long)]
+        title_en: String,
+        /// bike, meal, taxi, cleaning, laundry, cinema or other
+        #[arg(long)]
+        category: String,
+        /// Face value in yuan, e.g. 5 or 12.50
+        #[arg(long)]
+        face_value: String,
+        #[arg(long, default_value = "")]
+        terms_zh: String,
+        #[arg(long, default_value = "")]
+        terms_en: String,
+        #[arg(long)]
+        stock: i64,
+        /// Coupons one member may get
+        #[arg(long, default_value_t = 1)]
+        limit: i64,
+        /// Release instant, RFC 3339 (e.g. 2026-12-01T12:00:00+08:00)
+        #[arg(long)]
+        release_at: chrono::DateTime<chrono::FixedOffset>,
+        /// End of the campaign, RFC 3339
+        #[arg(long)]
+        end_at: chrono::DateTime<chrono::FixedOffset>,
+        /// Days a granted coupon stays usable, from the release
+        #[arg(long, default_value_t = 30)]
+        valid_days: i64,
+        /// Only members of these workplace union ids (comma separated); default everyone
+        #[arg(long, value_delimiter = ',')]
+        unions: Vec<i64>,
+    },
+    /// List every campaign.
+    List {
+        #[arg(long, env = "UNIONPASS_DB")]
+        db: PathBuf,
+    },
+    /// Stock, grants and answers of one campaign, counted from the database.
+    Stats {
+        #[arg(long, env = "UNIONPASS_DB")]
+        db: PathBuf,
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+/// "12.50" yuan -> 1250 fen.
+fn parse_yuan(s: &str) -> anyhow::Result<i64> {
+    let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+    anyhow::ensure!(
+        frac.len() <= 2 && !whole.is_empty(),
+        "face value {s:?}: use yuan with at most 2 decimals"
+    );
+    let whole: i64 = whole
+        .parse()
+        .map_err(|_| anyhow::anyhow!("face value {s:?} is not a number"))?;
+    let frac: i64 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<2}").parse()?
+    };
+    anyhow::ensure!(whole >= 0, "face value must not be negative");
+    Ok(whole * 100 + frac)
 }
 
 fn keys_dir(db: &Path, keys: Option<PathBuf>) -> PathBuf {
@@ -74,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             keys,
             json_logs,
+            grab_address_rate,
         } => {
             let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
@@ -93,9 +184,30 @@ async fn main() -> anyhow::Result<()> {
             // The first line on stdout is the address: scripts and tests read it (port 0).
             println!("unionpass-server listening on http://{addr}");
             tracing::info!(%addr, db = %db.display(), kid = %keys.current().kid.to_hex(), "serving");
-            let state = AppState::new(Arc::new(store), keys, clock);
+            let state = AppState::new(Arc::new(store), keys, clock)
+                .with_grab_address_rate(grab_address_rate);
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
+        }
+        Command::Campaign { action } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            campaign(action).await?;
+        }
+        Command::BenchSeed {
+            db,
+            members,
+            tokens_out,
+        } => {
+            let store = open_store(&db)?;
+            let tokens = store.bench_members(members, SystemClock.now()).await?;
+            std::fs::write(&tokens_out, tokens.join("\n") + "\n")?;
+            println!(
+                "created {members} members with sessions; tokens in {}",
+                tokens_out.display()
+            );
         }
         Command::Seed { db, demo } => {
             tracing_subscriber::fmt()
@@ -119,6 +231,83 @@ async fn main() -> anyhow::Result<()> {
                     a.role.as_str()
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
+    match action {
+        CampaignCmd::Create {
+            db,
+            title_zh,
+            title_en,
+            category,
+            face_value,
+            terms_zh,
+            terms_en,
+            stock,
+            limit,
+            release_at,
+            end_at,
+            valid_days,
+            unions,
+        } => {
+            let category = Category::parse(&category)
+                .with_context(|| format!("unknown category {category:?}: bike, meal, taxi, cleaning, laundry, cinema, other"))?;
+            let release_at = release_at.with_timezone(&chrono::Utc);
+            let end_at = end_at.with_timezone(&chrono::Utc);
+            anyhow::ensure!(
+                end_at > release_at,
+                "the campaign must end after its release"
+            );
+            anyhow::ensure!(
+                stock >= 0 && limit >= 1,
+                "stock must be >= 0 and limit >= 1"
+            );
+            let store = open_store(&db)?;
+            let c = store
+                .create_campaign(
+                    Campaign {
+                        id: 0,
+                        title_zh,
+                        title_en,
+                        category,
+                        face_value_cents: parse_yuan(&face_value)?,
+                        terms_zh,
+                        terms_en,
+                        coupon_valid_from: release_at,
+                        coupon_valid_until: release_at + chrono::Duration::days(valid_days),
+                        stock,
+                        per_member_limit: limit,
+                        release_at,
+                        end_at,
+                        eligible_unions: unions,
+                    },
+                    SystemClock.now(),
+                )
+                .await?;
+            println!("{}", serde_json::to_string(&c)?);
+        }
+        CampaignCmd::List { db } => {
+            for c in open_store(&db)?.campaigns().await? {
+                println!(
+                    "{:>5}  {:<8} stock {:>6}  limit {}  release {}  end {}  {}",
+                    c.id,
+                    c.category.as_str(),
+                    c.stock,
+                    c.per_member_limit,
+                    c.release_at.to_rfc3339(),
+                    c.end_at.to_rfc3339(),
+                    c.title_zh
+                );
+            }
+        }
+        CampaignCmd::Stats { db, id } => {
+            println!(
+                "{}",
+                serde_json::to_string(&open_store(&db)?.audit(id).await?)?
+            );
         }
     }
     Ok(())

@@ -17,6 +17,7 @@ pub fn t0() -> DateTime<Utc> {
 }
 
 pub struct TestServer {
+    pub store: Arc<dyn Store>,
     pub url: String,
     pub addr: SocketAddr,
     pub clock: Arc<ManualClock>,
@@ -27,19 +28,22 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// A seeded server on a free port.
+    /// A seeded server on a free port, on a SQLite file.
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(&dir.path().join("server.sqlite")).expect("open store");
-        seed::seed_demo(&store as &dyn Store, t0())
-            .await
-            .expect("seed");
-        drop(store);
+        Self::start_with(Arc::new(store), dir).await
+    }
+
+    /// A seeded server on a free port over `store`; `dir` holds the union keys.
+    pub async fn start_with(store: Arc<dyn Store>, dir: tempfile::TempDir) -> TestServer {
+        seed::seed_demo(store.as_ref(), t0()).await.expect("seed");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut s = TestServer {
+            store,
             url: format!("http://{addr}"),
             addr,
             clock: Arc::new(ManualClock::new(t0())),
@@ -53,10 +57,10 @@ impl TestServer {
     }
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let store = SqliteStore::open(&self.dir.path().join("server.sqlite")).expect("open store");
+        let store = self.store.clone();
         let keys = UnionKeys::load_or_create(&self.dir.path().join("keys"), self.clock.now_utc())
             .expect("keys");
-        let state = AppState::new(Arc::new(store), keys, self.clock.clone());
+        let state = AppState::new(store, keys, self.clock.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.shutdown = Some(tx);
         self.task = Some(tokio::spawn(crate::serve(listener, state, async move {

@@ -2,10 +2,13 @@
 //! (several stateless servers) serve the same handlers and pass the same test story.
 
 pub mod sqlite;
+mod sqlite_grab;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use unionpass_core::api::{Change, Mutation, MutationResult, PassportInfo, Profile, Role};
+use unionpass_core::campaign::{Campaign, GrabResponse};
+use uuid::Uuid;
 
 pub use sqlite::SqliteStore;
 
@@ -21,6 +24,10 @@ pub enum StoreError {
     Task(String),
     #[error("{0} already exists")]
     Duplicate(String),
+    #[error("no campaign {0}")]
+    NoCampaign(i64),
+    #[error("the grab writer has stopped")]
+    WriterGone,
 }
 
 /// What login needs to know about a member.
@@ -91,4 +98,53 @@ pub trait Store: Send + Sync + 'static {
     async fn ensure_union(&self, name: &str) -> Result<i64, StoreError>;
     async fn insert_member(&self, member: NewMember, now: DateTime<Utc>)
         -> Result<i64, StoreError>;
+
+    /// Create a campaign (its id is assigned) and announce it to every member through sync.
+    async fn create_campaign(
+        &self,
+        campaign: Campaign,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign, StoreError>;
+    async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
+    async fn campaign(&self, id: i64) -> Result<Option<Campaign>, StoreError>;
+
+    /// One grab, decided and made durable before this returns: exactly the stock is granted, no
+    /// member gets more than the limit, and a repeated key returns the first answer (`replayed`).
+    async fn grab(&self, grab: GrabJob) -> Result<GrabResponse, StoreError>;
+
+    /// Counts straight from the stored rows, for `campaign stats` and the bench's audit.
+    async fn audit(&self, campaign_id: i64) -> Result<Audit, StoreError>;
+
+    /// Bench support: create `n` members (`B000001`…) in one union, each with a session; returns
+    /// the tokens in member order. Only the hidden `bench-seed` command calls it.
+    async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+}
+
+/// A member's grab request, as the store sees it.
+#[derive(Clone, Debug)]
+pub struct GrabJob {
+    pub member_id: i64,
+    pub union_id: i64,
+    pub campaign_id: i64,
+    pub key: Uuid,
+    pub now: DateTime<Utc>,
+}
+
+/// What the database holds for one campaign.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Audit {
+    pub campaign_id: i64,
+    pub stock: i64,
+    /// Grant rows.
+    pub granted: i64,
+    /// The campaign's own counter of granted stock (must equal `granted`).
+    pub counter: i64,
+    /// Members holding a grant.
+    pub members: i64,
+    /// Grants beyond the stock.
+    pub oversold: i64,
+    /// Grants beyond a member's limit, summed over members.
+    pub double_grants: i64,
+    /// Answers stored under idempotency keys.
+    pub answers: i64,
 }

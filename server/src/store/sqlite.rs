@@ -13,12 +13,15 @@ use unionpass_core::api::{
 use unionpass_core::Lang;
 use unionpass_sqlite::{migrate, Migration};
 
-use super::{MemberAuth, NewMember, NewSession, Store, StoreError};
+use super::sqlite_grab::GrabWriter;
+use super::{Audit, GrabJob, MemberAuth, NewMember, NewSession, Store, StoreError};
+use unionpass_core::campaign::{Campaign, GrabResponse};
 
 /// The server's SQLite schema. Append only.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_foundation",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_foundation",
+        sql: "
         CREATE TABLE unions (
             id   INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE
@@ -66,9 +69,47 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             result     TEXT NOT NULL
         ) STRICT;
     ",
-}];
+    },
+    Migration {
+        name: "0002_campaigns",
+        sql: "
+        -- body: the campaign's descriptive fields as JSON; counters and limits are columns
+        CREATE TABLE campaigns (
+            id               INTEGER PRIMARY KEY,
+            body             TEXT NOT NULL,
+            stock            INTEGER NOT NULL CHECK (stock >= 0),
+            granted          INTEGER NOT NULL DEFAULT 0,
+            per_member_limit INTEGER NOT NULL CHECK (per_member_limit >= 1),
+            release_at       TEXT NOT NULL,
+            end_at           TEXT NOT NULL,
+            created_at       TEXT NOT NULL,
+            CHECK (granted <= stock)
+        ) STRICT;
+        -- one row per granted coupon; (campaign, member, n) unique is the last defence against
+        -- a double grant, the CHECK on campaigns.granted the last defence against overselling
+        CREATE TABLE grants (
+            id          INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+            member_id   INTEGER NOT NULL REFERENCES members(id),
+            n           INTEGER NOT NULL CHECK (n >= 1),
+            code        TEXT NOT NULL,
+            granted_at  TEXT NOT NULL,
+            grab_key    TEXT NOT NULL UNIQUE,
+            UNIQUE (campaign_id, member_id, n)
+        ) STRICT;
+        -- the first answer to every grab key
+        CREATE TABLE grab_keys (
+            key         TEXT PRIMARY KEY,
+            member_id   INTEGER NOT NULL,
+            campaign_id INTEGER NOT NULL,
+            response    TEXT NOT NULL,
+            at          TEXT NOT NULL
+        ) STRICT;
+    ",
+    },
+];
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -80,7 +121,38 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
 
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Every write goes through this connection (SQLite has one writer at a time).
     conn: Arc<Mutex<Connection>>,
+    /// Reads (sessions, profiles, sync pages) use their own connection: in WAL mode they see the
+    /// last commit without waiting for a grab group that holds the writer.
+    read: Arc<Mutex<Connection>>,
+    writer: Arc<GrabWriter>,
+}
+
+/// The campaign with id `id`, read inside whatever transaction `conn` is in.
+pub(crate) fn load_campaign(conn: &Connection, id: i64) -> Result<Option<Campaign>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT body, stock, per_member_limit FROM campaigns WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(body, stock, limit)| {
+        let mut c: Campaign =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        c.id = id;
+        c.stock = stock;
+        c.per_member_limit = limit;
+        Ok(c)
+    })
+    .transpose()
 }
 
 impl SqliteStore {
@@ -92,8 +164,14 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn, MIGRATIONS)?;
+        let read = Connection::open(path)?;
+        read.busy_timeout(std::time::Duration::from_secs(5))?;
+        read.pragma_update(None, "query_only", "ON")?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: Arc::new(GrabWriter::start(conn.clone())),
+            conn,
+            read: Arc::new(Mutex::new(read)),
         })
     }
 
@@ -102,7 +180,23 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
+        Self::on(self.conn.clone(), f).await
+    }
+
+    /// Like `with`, on the read-only connection.
+    async fn with_read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        Self::on(self.read.clone(), f).await
+    }
+
+    async fn on<T, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
             f(&mut guard)
@@ -141,7 +235,7 @@ fn apply_op(
 impl Store for SqliteStore {
     async fn member_auth(&self, member_no: &str) -> Result<Option<MemberAuth>, StoreError> {
         let member_no = member_no.to_string();
-        self.with(move |c| {
+        self.with_read(move |c| {
             Ok(c.query_row(
                 "SELECT id, password_hash FROM members WHERE member_no = ?1",
                 [member_no],
@@ -181,7 +275,7 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let token_hash = token_hash.to_string();
-        self.with(move |c| {
+        self.with_read(move |c| {
             Ok(c.query_row(
                 "SELECT member_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
                 params![token_hash, ts(now)],
@@ -202,7 +296,7 @@ impl Store for SqliteStore {
     }
 
     async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError> {
-        self.with(move |c| {
+        self.with_read(move |c| {
             let row = c
                 .query_row(
                     "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
@@ -240,7 +334,7 @@ impl Store for SqliteStore {
     }
 
     async fn passport(&self, member_id: i64) -> Result<Option<PassportInfo>, StoreError> {
-        self.with(move |c| {
+        self.with_read(move |c| {
             let row = c
                 .query_row(
                     "SELECT credential, kid, valid_from, valid_until FROM passports WHERE member_id = ?1",
@@ -283,7 +377,7 @@ impl Store for SqliteStore {
         cursor: i64,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
-        self.with(move |c| {
+        self.with_read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT seq, at, kind, data FROM change_log
                  WHERE seq > ?2 AND (member_id = ?1 OR member_id IS NULL)
@@ -385,6 +479,124 @@ impl Store for SqliteStore {
                 return Err(StoreError::Duplicate(format!("member {}", m.member_no)));
             }
             Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn create_campaign(
+        &self,
+        c: Campaign,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign, StoreError> {
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO campaigns(body, stock, per_member_limit, release_at, end_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    serde_json::to_string(&c).expect("serializes"),
+                    c.stock,
+                    c.per_member_limit,
+                    ts(c.release_at),
+                    ts(c.end_at),
+                    ts(now)
+                ],
+            )?;
+            let created = Campaign { id: tx.last_insert_rowid(), ..c };
+            tx.execute(
+                "INSERT INTO change_log(member_id, at, kind, data) VALUES (NULL, ?1, 'campaign', ?2)",
+                params![ts(now), serde_json::to_string(&created).expect("serializes")],
+            )?;
+            tx.commit()?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
+        self.with_read(|conn| {
+            let ids: Vec<i64> = conn
+                .prepare("SELECT id FROM campaigns ORDER BY release_at, id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            ids.into_iter()
+                .filter_map(|id| load_campaign(conn, id).transpose())
+                .collect()
+        })
+        .await
+    }
+
+    async fn campaign(&self, id: i64) -> Result<Option<Campaign>, StoreError> {
+        self.with_read(move |conn| load_campaign(conn, id)).await
+    }
+
+    async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
+        self.writer.grab(job).await
+    }
+
+    async fn audit(&self, campaign_id: i64) -> Result<Audit, StoreError> {
+        self.with_read(move |conn| {
+            let (stock, counter, limit): (i64, i64, i64) = conn
+                .query_row(
+                    "SELECT stock, granted, per_member_limit FROM campaigns WHERE id = ?1",
+                    [campaign_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?
+                .ok_or(StoreError::NoCampaign(campaign_id))?;
+            let (granted, members): (i64, i64) = conn.query_row(
+                "SELECT count(*), count(DISTINCT member_id) FROM grants WHERE campaign_id = ?1",
+                [campaign_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let double_grants: i64 = conn.query_row(
+                "SELECT coalesce(sum(c - ?2), 0) FROM
+                   (SELECT count(*) AS c FROM grants WHERE campaign_id = ?1 GROUP BY member_id) WHERE c > ?2",
+                params![campaign_id, limit],
+                |r| r.get(0),
+            )?;
+            let answers: i64 =
+                conn.query_row("SELECT count(*) FROM grab_keys WHERE campaign_id = ?1", [campaign_id], |r| r.get(0))?;
+            Ok(Audit {
+                campaign_id,
+                stock,
+                granted,
+                counter,
+                members,
+                oversold: (granted - stock).max(0),
+                double_grants,
+                answers,
+            })
+        })
+        .await
+    }
+
+    async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("INSERT INTO unions(name) VALUES ('压测工会') ON CONFLICT(name) DO NOTHING", [])?;
+            let union_id: i64 = tx.query_row("SELECT id FROM unions WHERE name = '压测工会'", [], |r| r.get(0))?;
+            let mut tokens = Vec::with_capacity(n);
+            {
+                let mut member = tx.prepare(
+                    "INSERT INTO members(member_no, name, union_id, role, password_hash, created_at)
+                     VALUES (?1, ?2, ?3, 'member', '!', ?4)",
+                )?;
+                let mut session = tx.prepare(
+                    "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at)
+                     VALUES (?1, ?2, 'bench', ?3, ?4)",
+                )?;
+                let expires = now + crate::auth::SESSION_TTL;
+                for i in 0..n {
+                    member.execute(params![format!("B{:07}", i + 1), format!("压测会员{}", i + 1), union_id, ts(now)])?;
+                    let id = tx.last_insert_rowid();
+                    let token = crate::auth::new_token();
+                    session.execute(params![crate::auth::token_hash(&token), id, ts(now), ts(expires)])?;
+                    tokens.push(token);
+                }
+            }
+            tx.commit()?;
+            Ok(tokens)
         })
         .await
     }

@@ -1,0 +1,287 @@
+//! The grab story: campaign lifecycle, concurrency, idempotency, limits. Every test runs against
+//! each storage backend, over real HTTP.
+
+#[allow(dead_code)] // the log capture is for api.rs
+mod util;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use futures_util::future::join_all;
+use serde_json::Value;
+use unionpass_core::campaign::{Campaign, Category, GrabOutcome, GrabResponse};
+use unionpass_core::ErrorCode;
+use util::{t0, TestServer};
+use uuid::Uuid;
+
+fn campaign(stock: i64, limit: i64) -> Campaign {
+    Campaign {
+        id: 0,
+        title_zh: "共享单车骑行券".into(),
+        title_en: "Bike ride coupon".into(),
+        category: Category::Bike,
+        face_value_cents: 500,
+        terms_zh: "仅限骑行".into(),
+        terms_en: "Rides only".into(),
+        coupon_valid_from: t0(),
+        coupon_valid_until: t0() + Duration::days(30),
+        stock,
+        per_member_limit: limit,
+        release_at: t0() + Duration::minutes(10),
+        end_at: t0() + Duration::hours(1),
+        eligible_unions: vec![],
+    }
+}
+
+/// POST a grab; Ok(answer) for 200, Err(code) otherwise.
+async fn grab(
+    s: &TestServer,
+    token: &str,
+    campaign: i64,
+    key: Uuid,
+) -> Result<GrabResponse, ErrorCode> {
+    let resp = s
+        .http
+        .post(s.at(&format!("/v1/campaigns/{campaign}/grab")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "key": key }))
+        .send()
+        .await
+        .expect("request");
+    if resp.status() == 200 {
+        Ok(resp.json().await.expect("grab answer"))
+    } else {
+        let body: Value = resp.json().await.expect("error body");
+        Err(serde_json::from_value(body["code"].clone()).expect("code"))
+    }
+}
+
+async fn lifecycle(s: TestServer) {
+    let c = s.store.create_campaign(campaign(5, 1), t0()).await.unwrap();
+    let token = s.login("M10001").await;
+
+    let early = grab(&s, &token, c.id, Uuid::new_v4()).await.unwrap();
+    assert_eq!(
+        early.outcome,
+        GrabOutcome::NotStarted {
+            server_time: t0(),
+            release_at: c.release_at
+        }
+    );
+
+    s.clock.set(c.release_at);
+    let got = grab(&s, &token, c.id, Uuid::new_v4()).await.unwrap();
+    let GrabOutcome::Granted { coupon } = got.outcome else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        (coupon.campaign_id, coupon.face_value_cents, coupon.category),
+        (c.id, 500, Category::Bike)
+    );
+
+    // The grant is in the member's next sync, and the campaign was announced to everyone.
+    let page: Value = s
+        .http
+        .get(s.at("/v1/sync?cursor=0"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["campaign", "coupon_granted"]);
+    assert_eq!(page["changes"][1]["data"]["code"], coupon.code.as_str());
+
+    s.clock.set(c.end_at);
+    let late = grab(&s, &s.login("M10002").await, c.id, Uuid::new_v4())
+        .await
+        .unwrap();
+    assert_eq!(late.outcome, GrabOutcome::Ended);
+
+    let only = s
+        .store
+        .create_campaign(
+            Campaign {
+                eligible_unions: vec![9999],
+                release_at: t0(),
+                end_at: t0() + Duration::days(1),
+                ..campaign(5, 1)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    s.clock.set(t0() + Duration::minutes(1));
+    assert_eq!(
+        grab(&s, &token, only.id, Uuid::new_v4())
+            .await
+            .unwrap()
+            .outcome,
+        GrabOutcome::NotEligible
+    );
+    assert_eq!(
+        grab(&s, &token, 424242, Uuid::new_v4()).await.unwrap_err(),
+        ErrorCode::NotFound
+    );
+}
+
+async fn exact_stock_under_concurrency(s: TestServer) {
+    let c = s
+        .store
+        .create_campaign(
+            Campaign {
+                release_at: t0(),
+                ..campaign(25, 1)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let tokens = s.store.bench_members(80, t0()).await.unwrap();
+    let s = Arc::new(s);
+    let answers = join_all(tokens.iter().map(|t| {
+        let (s, t) = (s.clone(), t.clone());
+        async move { grab(&s, &t, c.id, Uuid::new_v4()).await.unwrap() }
+    }))
+    .await;
+    let granted = answers
+        .iter()
+        .filter(|a| matches!(a.outcome, GrabOutcome::Granted { .. }))
+        .count();
+    let sold_out = answers
+        .iter()
+        .filter(|a| a.outcome == GrabOutcome::SoldOut)
+        .count();
+    assert_eq!((granted, sold_out), (25, 55));
+    let audit = s.store.audit(c.id).await.unwrap();
+    assert_eq!((audit.granted, audit.counter, audit.members), (25, 25, 25));
+    assert_eq!(
+        (audit.oversold, audit.double_grants, audit.answers),
+        (0, 0, 80)
+    );
+}
+
+async fn a_key_is_answered_once(s: TestServer) {
+    let c = s
+        .store
+        .create_campaign(
+            Campaign {
+                release_at: t0(),
+                ..campaign(10, 3)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let token = s.login("M10003").await;
+    let key = Uuid::new_v4();
+    let s = Arc::new(s);
+    // a burst of double taps with one key (within the per-member burst allowance)
+    let answers = join_all((0..5).map(|_| {
+        let (s, token) = (s.clone(), token.clone());
+        async move { grab(&s, &token, c.id, key).await.unwrap() }
+    }))
+    .await;
+    let firsts = answers.iter().filter(|a| !a.replayed).count();
+    assert_eq!(firsts, 1, "exactly one answer is the first: {answers:?}");
+    assert!(
+        answers.iter().all(|a| a.outcome == answers[0].outcome),
+        "every retry gets the first answer"
+    );
+    let audit = s.store.audit(c.id).await.unwrap();
+    assert_eq!(audit.granted, 1);
+
+    // Another member cannot use that key.
+    let other = s.login("M10004").await;
+    assert_eq!(
+        grab(&s, &other, c.id, key).await.unwrap_err(),
+        ErrorCode::BadRequest
+    );
+}
+
+async fn per_member_limit_and_rate_limit(s: TestServer) {
+    let c = s
+        .store
+        .create_campaign(
+            Campaign {
+                release_at: t0(),
+                ..campaign(100, 2)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let token = s.login("M10005").await;
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        outcomes.push(
+            grab(&s, &token, c.id, Uuid::new_v4())
+                .await
+                .unwrap()
+                .outcome
+                .code(),
+        );
+    }
+    assert_eq!(outcomes, vec!["granted", "granted", "limit_reached"]);
+    // the burst allowance is 5 a member: the next ones are refused until the bucket refills
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        codes.push(
+            grab(&s, &token, c.id, Uuid::new_v4())
+                .await
+                .map(|a| a.outcome.code().to_string()),
+        );
+    }
+    assert_eq!(
+        codes,
+        vec![
+            Ok("limit_reached".to_string()),
+            Ok("limit_reached".to_string()),
+            Err(ErrorCode::RateLimited)
+        ]
+    );
+    s.clock.set(t0() + Duration::seconds(2));
+    assert!(
+        grab(&s, &token, c.id, Uuid::new_v4()).await.is_ok(),
+        "refilled after a while"
+    );
+    let audit = s.store.audit(c.id).await.unwrap();
+    assert_eq!((audit.granted, audit.double_grants), (2, 0));
+}
+
+macro_rules! story {
+    ($backend:ident, $start:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn lifecycle() {
+                super::lifecycle($start).await
+            }
+
+            #[tokio::test]
+            async fn exact_stock_under_concurrency() {
+                super::exact_stock_under_concurrency($start).await
+            }
+
+            #[tokio::test]
+            async fn a_key_is_answered_once() {
+                super::a_key_is_answered_once($start).await
+            }
+
+            #[tokio::test]
+            async fn per_member_limit_and_rate_limit() {
+                super::per_member_limit_and_rate_limit($start).await
+            }
+        }
+    };
+}
+
+story!(sqlite, TestServer::start().await);
