@@ -1,14 +1,14 @@
 //! `unionpass-server`: serve the union API, or seed demo data.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use unionpass_core::campaign::{Campaign, Category};
 use unionpass_server::keys::UnionKeys;
-use unionpass_server::store::{SqliteStore, Store};
+use unionpass_server::store::{PgStore, SqliteStore, Store};
 use unionpass_server::{seed, AppState, Clock, SystemClock};
 
 #[derive(Parser)]
@@ -26,9 +26,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Serve {
-        /// The SQLite database file (created if missing).
-        #[arg(long, env = "UNIONPASS_DB")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: StoreArgs,
         /// Address to listen on; port 0 picks a free port (printed on start).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
@@ -44,8 +43,8 @@ enum Command {
     },
     /// Create data in the database.
     Seed {
-        #[arg(long, env = "UNIONPASS_DB")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: StoreArgs,
         /// Demo unions and members (idempotent).
         #[arg(long)]
         demo: bool,
@@ -58,8 +57,8 @@ enum Command {
     /// (benchmarks) create N members with sessions and write their tokens, one per line.
     #[command(hide = true)]
     BenchSeed {
-        #[arg(long, env = "UNIONPASS_DB")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: StoreArgs,
         #[arg(long)]
         members: usize,
         #[arg(long)]
@@ -71,8 +70,8 @@ enum Command {
 enum CampaignCmd {
     /// Create a campaign; it reaches the apps with their next sync.
     Create {
-        #[arg(long, env = "UNIONPASS_DB")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: StoreArgs,
         #[arg(long)]
         title_zh: String,
         #[arg(long)]
@@ -107,13 +106,13 @@ enum CampaignCmd {
     },
     /// List every campaign.
     List {
-        #[arg(long, env = "UNIONPASS_DB")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: StoreArgs,
     },
     /// Stock, grants and answers of one campaign, counted from the database.
     Stats {
-        #[arg(long, env = "UNIONPASS_DB")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: StoreArgs,
         #[arg(long)]
         id: i64,
     },
@@ -138,19 +137,67 @@ fn parse_yuan(s: &str) -> anyhow::Result<i64> {
     Ok(whole * 100 + frac)
 }
 
-fn keys_dir(db: &Path, keys: Option<PathBuf>) -> PathBuf {
-    keys.unwrap_or_else(|| {
-        let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-        name.push(".keys");
-        db.with_file_name(name)
-    })
+/// Where the data lives: an embedded SQLite file (the default) or a PostgreSQL database.
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// The SQLite database file (created if missing).
+    #[arg(long, env = "UNIONPASS_DB", required_unless_present = "database")]
+    db: Option<PathBuf>,
+    /// A PostgreSQL URL (postgres://user@host:port/dbname), for several server instances.
+    #[arg(long, env = "UNIONPASS_DATABASE_URL", conflicts_with = "db")]
+    database: Option<String>,
+    /// Connections per server instance (PostgreSQL).
+    #[arg(long, default_value_t = 32)]
+    pool: usize,
 }
 
-fn open_store(db: &Path) -> anyhow::Result<SqliteStore> {
-    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+impl StoreArgs {
+    fn describe(&self) -> String {
+        match (&self.db, &self.database) {
+            (Some(db), _) => db.display().to_string(),
+            (None, Some(url)) => {
+                // never print a password that may be in the URL
+                url.split_once('@')
+                    .map(|(_, host)| format!("postgres://…@{host}"))
+                    .unwrap_or_else(|| url.clone())
+            }
+            (None, None) => String::new(),
+        }
     }
-    SqliteStore::open(db).with_context(|| format!("opening the database {}", db.display()))
+
+    /// The union keys folder: given, or next to the SQLite file (`<db>.keys`).
+    fn keys_dir(&self, keys: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+        match (keys, &self.db) {
+            (Some(k), _) => Ok(k),
+            (None, Some(db)) => {
+                let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+                name.push(".keys");
+                Ok(db.with_file_name(name))
+            }
+            (None, None) => anyhow::bail!(
+                "with --database, pass --keys DIR: every instance must use the same union keys"
+            ),
+        }
+    }
+
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        if let Some(url) = &self.database {
+            let store = PgStore::connect(url, self.pool)
+                .await
+                .with_context(|| format!("connecting to {}", self.describe()))?;
+            return Ok(Arc::new(store));
+        }
+        let db = self
+            .db
+            .as_ref()
+            .context("pass --db FILE or --database URL")?;
+        if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(Arc::new(SqliteStore::open(db).with_context(|| {
+            format!("opening the database {}", db.display())
+        })?))
+    }
 }
 
 #[tokio::main]
@@ -175,17 +222,20 @@ async fn main() -> anyhow::Result<()> {
                 builder.init();
             }
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            let store = open_store(&db)?;
-            let keys = UnionKeys::load_or_create(&keys_dir(&db, keys), clock.now())?;
+            let store = db.open().await?;
+            if let Some(url) = &db.database {
+                // number change-log rows in commit order (one sequencer across instances)
+                PgStore::connect(url, 2).await?.spawn_sequencer();
+            }
+            let keys = UnionKeys::load_or_create(&db.keys_dir(keys)?, clock.now())?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("listening on {listen}"))?;
             let addr = listener.local_addr()?;
             // The first line on stdout is the address: scripts and tests read it (port 0).
             println!("unionpass-server listening on http://{addr}");
-            tracing::info!(%addr, db = %db.display(), kid = %keys.current().kid.to_hex(), "serving");
-            let state = AppState::new(Arc::new(store), keys, clock)
-                .with_grab_address_rate(grab_address_rate);
+            tracing::info!(%addr, db = %db.describe(), kid = %keys.current().kid.to_hex(), "serving");
+            let state = AppState::new(store, keys, clock).with_grab_address_rate(grab_address_rate);
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
@@ -201,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
             members,
             tokens_out,
         } => {
-            let store = open_store(&db)?;
+            let store = db.open().await?;
             let tokens = store.bench_members(members, SystemClock.now()).await?;
             std::fs::write(&tokens_out, tokens.join("\n") + "\n")?;
             println!(
@@ -215,11 +265,11 @@ async fn main() -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .init();
             anyhow::ensure!(demo, "nothing to seed: pass --demo");
-            let store = open_store(&db)?;
-            let created = seed::seed_demo(&store as &dyn Store, SystemClock.now()).await?;
+            let store = db.open().await?;
+            let created = seed::seed_demo(store.as_ref(), SystemClock.now()).await?;
             println!(
                 "created {created} demo accounts in {}; every password is {}",
-                db.display(),
+                db.describe(),
                 seed::DEMO_PASSWORD
             );
             for a in seed::demo_accounts() {
@@ -265,7 +315,7 @@ async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
                 stock >= 0 && limit >= 1,
                 "stock must be >= 0 and limit >= 1"
             );
-            let store = open_store(&db)?;
+            let store = db.open().await?;
             let c = store
                 .create_campaign(
                     Campaign {
@@ -290,7 +340,7 @@ async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&c)?);
         }
         CampaignCmd::List { db } => {
-            for c in open_store(&db)?.campaigns().await? {
+            for c in db.open().await?.campaigns().await? {
                 println!(
                     "{:>5}  {:<8} stock {:>6}  limit {}  release {}  end {}  {}",
                     c.id,
@@ -306,7 +356,7 @@ async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
         CampaignCmd::Stats { db, id } => {
             println!(
                 "{}",
-                serde_json::to_string(&open_store(&db)?.audit(id).await?)?
+                serde_json::to_string(&db.open().await?.audit(id).await?)?
             );
         }
     }

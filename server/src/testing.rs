@@ -18,6 +18,8 @@ pub fn t0() -> DateTime<Utc> {
 
 pub struct TestServer {
     pub store: Arc<dyn Store>,
+    /// The PostgreSQL database made for this server, dropped with it.
+    pg: Option<PgTestDb>,
     pub url: String,
     pub addr: SocketAddr,
     pub clock: Arc<ManualClock>,
@@ -43,6 +45,7 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut s = TestServer {
+            pg: None,
             store,
             url: format!("http://{addr}"),
             addr,
@@ -53,6 +56,18 @@ impl TestServer {
             task: None,
         };
         s.serve(listener);
+        s
+    }
+
+    /// A seeded server on a free port over a fresh PostgreSQL database (dropped afterwards) on
+    /// the server at `UNIONPASS_TEST_PG` (default: postgres@127.0.0.1:5432).
+    pub async fn start_postgres() -> TestServer {
+        let db = PgTestDb::create().await;
+        let store = crate::store::PgStore::connect(&db.url, 16)
+            .await
+            .expect("connect to the test database");
+        let mut s = Self::start_with(Arc::new(store), tempfile::tempdir().expect("temp dir")).await;
+        s.pg = Some(db);
         s
     }
 
@@ -113,5 +128,69 @@ impl Drop for TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// The PostgreSQL server tests use.
+pub fn pg_admin_url() -> String {
+    std::env::var("UNIONPASS_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A uniquely named database, created for one test and dropped (with its connections) after it.
+pub struct PgTestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgTestDb {
+    pub async fn create() -> PgTestDb {
+        use rand::Rng;
+        let name = format!(
+            "unionpass_test_{}_{:08x}",
+            std::process::id(),
+            rand::thread_rng().gen::<u32>()
+        );
+        let admin = pg_admin_url();
+        let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+            .await
+            .expect("PostgreSQL must run on 127.0.0.1:5432 (user postgres); `cargo xtask test` starts it");
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin.clone());
+        PgTestDb {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        let (admin, name) = (pg_admin_url(), self.name.clone());
+        // Drop runs inside or outside a runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            })
+        })
+        .join();
     }
 }

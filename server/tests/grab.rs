@@ -285,3 +285,4 @@ macro_rules! story {
 }
 
 story!(sqlite, TestServer::start().await);
+story!(postgres, TestServer::start_postgres().await);

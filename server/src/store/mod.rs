@@ -1,6 +1,7 @@
 //! The server's storage, behind one trait so that SQLite (embedded, the default) and PostgreSQL
 //! (several stateless servers) serve the same handlers and pass the same test story.
 
+pub mod postgres;
 pub mod sqlite;
 mod sqlite_grab;
 
@@ -10,6 +11,7 @@ use unionpass_core::api::{Change, Mutation, MutationResult, PassportInfo, Profil
 use unionpass_core::campaign::{Campaign, GrabResponse};
 use uuid::Uuid;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,8 @@ pub enum StoreError {
     Task(String),
     #[error("{0} already exists")]
     Duplicate(String),
+    #[error("postgres: {0}")]
+    Postgres(String),
     #[error("no campaign {0}")]
     NoCampaign(i64),
     #[error("the grab writer has stopped")]
