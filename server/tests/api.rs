@@ -53,9 +53,9 @@ async fn error_of(resp: reqwest::Response) -> (StatusCode, ErrorCode) {
     )
 }
 
-#[tokio::test]
-async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_published_keys() {
-    let s = TestServer::start().await;
+async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_published_keys(
+    s: TestServer,
+) {
     let token = s.login("M10001").await;
     let page = sync(&s, &token, 0).await;
     assert_eq!(page.profile.member_no, "M10001");
@@ -98,9 +98,7 @@ async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_publish
     assert!(renewed.valid_until > page.passport.valid_until);
 }
 
-#[tokio::test]
-async fn wrong_password_unknown_member_and_rate_limit_have_stable_codes() {
-    let s = TestServer::start().await;
+async fn wrong_password_unknown_member_and_rate_limit_have_stable_codes(s: TestServer) {
     let login = |no: &str, pw: &str| {
         s.http
             .post(s.at("/v1/login"))
@@ -147,9 +145,7 @@ async fn wrong_password_unknown_member_and_rate_limit_have_stable_codes() {
     );
 }
 
-#[tokio::test]
-async fn sessions_are_required_expire_and_end_at_logout() {
-    let s = TestServer::start().await;
+async fn sessions_are_required_expire_and_end_at_logout(s: TestServer) {
     let no_token = s.http.get(s.at("/v1/sync")).send().await.unwrap();
     assert_eq!(
         error_of(no_token).await,
@@ -195,9 +191,7 @@ async fn sessions_are_required_expire_and_end_at_logout() {
     assert_eq!(error_of(expired).await.1, ErrorCode::Unauthenticated);
 }
 
-#[tokio::test]
-async fn a_token_reaches_only_its_own_members_data() {
-    let s = TestServer::start().await;
+async fn a_token_reaches_only_its_own_members_data(s: TestServer) {
     let a = s.login("M10005").await;
     let b = s.login("M10014").await;
     let id = "6f0c1a52-5d1e-4f7e-9d55-3a0f9b7c0001";
@@ -240,9 +234,7 @@ async fn a_token_reaches_only_its_own_members_data() {
     assert_eq!(sync(&s, &a, 0).await.profile.language, None);
 }
 
-#[tokio::test]
-async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer() {
-    let s = TestServer::start().await;
+async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer(s: TestServer) {
     let token = s.login("M10006").await;
     let id = "6f0c1a52-5d1e-4f7e-9d55-3a0f9b7c0002";
     let first = push(&s, &token, &set_language(id, "en")).await;
@@ -276,10 +268,8 @@ async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer
     assert_eq!(error_of(resp).await.1, ErrorCode::BadRequest);
 }
 
-#[tokio::test]
-async fn time_endpoint_and_no_token_in_the_logs() {
+async fn time_endpoint_and_no_token_in_the_logs(s: TestServer) {
     let logs = LogCapture::install();
-    let s = TestServer::start().await;
     let t: Value = s
         .http
         .get(s.at("/v1/time"))
@@ -309,3 +299,45 @@ async fn time_endpoint_and_no_token_in_the_logs() {
         "a password leaked into the logs"
     );
 }
+
+macro_rules! story {
+    ($backend:ident, $start:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_published_keys() {
+                super::login_then_sync_gives_profile_and_a_passport_that_verifies_with_published_keys($start).await
+            }
+
+            #[tokio::test]
+            async fn wrong_password_unknown_member_and_rate_limit_have_stable_codes() {
+                super::wrong_password_unknown_member_and_rate_limit_have_stable_codes($start).await
+            }
+
+            #[tokio::test]
+            async fn sessions_are_required_expire_and_end_at_logout() {
+                super::sessions_are_required_expire_and_end_at_logout($start).await
+            }
+
+            #[tokio::test]
+            async fn a_token_reaches_only_its_own_members_data() {
+                super::a_token_reaches_only_its_own_members_data($start).await
+            }
+
+            #[tokio::test]
+            async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer() {
+                super::pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer($start).await
+            }
+
+            #[tokio::test]
+            async fn time_endpoint_and_no_token_in_the_logs() {
+                super::time_endpoint_and_no_token_in_the_logs($start).await
+            }
+
+        }
+    };
+}
+
+story!(sqlite, TestServer::start().await);
+story!(postgres, TestServer::start_postgres().await);

@@ -19,15 +19,21 @@ impl std::io::Write for LogCapture {
 }
 
 impl LogCapture {
+    /// The process-wide capture (a subscriber can be installed once per test binary).
     pub fn install() -> LogCapture {
-        let cap = LogCapture::default();
-        let writer = cap.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("trace")
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .try_init();
-        cap
+        static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        CAPTURE
+            .get_or_init(|| {
+                let cap = LogCapture::default();
+                let writer = cap.clone();
+                let _ = tracing_subscriber::fmt()
+                    .with_env_filter("trace")
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false)
+                    .try_init();
+                cap
+            })
+            .clone()
     }
 
     pub fn text(&self) -> String {
