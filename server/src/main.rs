@@ -115,6 +115,10 @@ enum CampaignCmd {
         db: StoreArgs,
         #[arg(long)]
         id: i64,
+        /// A file of grab keys (one per line) whose grants clients saw acknowledged: the answer
+        /// then also counts `lost_acks`, the ones without a grant row.
+        #[arg(long)]
+        acked: Option<PathBuf>,
     },
 }
 
@@ -353,11 +357,20 @@ async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
                 );
             }
         }
-        CampaignCmd::Stats { db, id } => {
-            println!(
-                "{}",
-                serde_json::to_string(&db.open().await?.audit(id).await?)?
-            );
+        CampaignCmd::Stats { db, id, acked } => {
+            let store = db.open().await?;
+            let mut v = serde_json::to_value(store.audit(id).await?)?;
+            if let Some(file) = acked {
+                let keys = std::fs::read_to_string(&file)?
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| l.trim().parse::<uuid::Uuid>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .context("reading acknowledged keys")?;
+                v["acked"] = keys.len().into();
+                v["lost_acks"] = store.missing_grants(keys).await?.into();
+            }
+            println!("{v}");
         }
     }
     Ok(())

@@ -117,6 +117,42 @@ fn tools() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The tests need PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth), as these machines
+/// have it; start the cluster when it is installed but down.
+fn postgres() -> anyhow::Result<()> {
+    let ready = || {
+        Command::new("pg_isready")
+            .args(["-q", "-h", "127.0.0.1", "-p", "5432"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ready() {
+        return Ok(());
+    }
+    let versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if versions.is_empty() {
+        bail!("PostgreSQL is not installed: install it (apt-get install postgresql) with trust auth for user postgres on 127.0.0.1:5432, or set UNIONPASS_TEST_PG to a server where tests may create databases");
+    }
+    for v in &versions {
+        let _ = Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", v, "main", "start"])
+            .status();
+    }
+    for _ in 0..50 {
+        if ready() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    bail!("PostgreSQL did not come up on 127.0.0.1:5432")
+}
+
 pub fn run() -> anyhow::Result<()> {
     if cfg!(target_os = "linux") && have("apt-get") {
         apt()?;
@@ -131,5 +167,9 @@ pub fn run() -> anyhow::Result<()> {
             "[xtask] not a Debian machine: install WebKitGTK, Xvfb and a wasm32 toolchain yourself"
         );
     }
-    tools()
+    tools()?;
+    if std::env::var_os("UNIONPASS_TEST_PG").is_none() {
+        postgres()?;
+    }
+    Ok(())
 }

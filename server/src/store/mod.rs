@@ -119,6 +119,9 @@ pub trait Store: Send + Sync + 'static {
     /// Counts straight from the stored rows, for `campaign stats` and the bench's audit.
     async fn audit(&self, campaign_id: i64) -> Result<Audit, StoreError>;
 
+    /// How many of these grab keys have no grant row (acknowledged grants that were lost).
+    async fn missing_grants(&self, keys: Vec<Uuid>) -> Result<i64, StoreError>;
+
     /// Bench support: create `n` members (`B000001`…) in one union, each with a session; returns
     /// the tokens in member order. Only the hidden `bench-seed` command calls it.
     async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;

@@ -784,6 +784,18 @@ impl Store for PgStore {
         })
     }
 
+    async fn missing_grants(&self, keys: Vec<Uuid>) -> Result<i64, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM unnest($1::UUID[]) AS k(key) WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.grab_key = k.key)",
+                &[&keys],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.get(0))
+    }
+
     async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         let union_id = self.ensure_union("压测工会").await?;
         let tokens: Vec<String> = (0..n).map(|_| crate::auth::new_token()).collect();

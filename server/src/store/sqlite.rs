@@ -16,6 +16,7 @@ use unionpass_sqlite::{migrate, Migration};
 use super::sqlite_grab::GrabWriter;
 use super::{Audit, GrabJob, MemberAuth, NewMember, NewSession, Store, StoreError};
 use unionpass_core::campaign::{Campaign, GrabResponse};
+use uuid::Uuid;
 
 /// The server's SQLite schema. Append only.
 pub const MIGRATIONS: &[Migration] = &[
@@ -567,6 +568,21 @@ impl Store for SqliteStore {
                 double_grants,
                 answers,
             })
+        })
+        .await
+    }
+
+    async fn missing_grants(&self, keys: Vec<Uuid>) -> Result<i64, StoreError> {
+        self.with_read(move |conn| {
+            let mut stmt =
+                conn.prepare("SELECT EXISTS(SELECT 1 FROM grants WHERE grab_key = ?1)")?;
+            let mut missing = 0;
+            for k in keys {
+                if !stmt.query_row([k.to_string()], |r| r.get::<_, bool>(0))? {
+                    missing += 1;
+                }
+            }
+            Ok(missing)
         })
         .await
     }
