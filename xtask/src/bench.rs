@@ -11,23 +11,32 @@ use anyhow::{bail, Context};
 use crate::demo::{sign_in, start_server, Guard};
 use crate::util::{profile_dir, root, target_dir};
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(clap::Subcommand)]
 pub enum Which {
+    /// The release app: cold start to the passport QR, memory, sizes.
     Startup,
+    /// The grab: one grab per member at release against the release server, then the same load
+    /// on a trivial endpoint; audited from the database.
+    Grab(GrabArgs),
 }
 
-impl Which {
-    pub fn name(self) -> &'static str {
-        match self {
-            Which::Startup => "startup",
-        }
-    }
+#[derive(clap::Args)]
+pub struct GrabArgs {
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: Backend,
+    #[arg(long, default_value_t = 110_000)]
+    pub members: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub stock: i64,
+    /// Connections the load generator keeps busy.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
 }
 
-pub fn run(which: Which) -> anyhow::Result<()> {
-    match which {
-        Which::Startup => startup(),
-    }
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
 fn now_ms() -> u128 {
@@ -125,7 +134,7 @@ fn one_start(
     Ok((ts.saturating_sub(t0), keep.then_some(guard)))
 }
 
-fn startup() -> anyhow::Result<()> {
+pub fn startup() -> anyhow::Result<()> {
     let bin = profile_dir(true);
     let work = target_dir().join("bench-startup");
     let _ = std::fs::remove_dir_all(&work);
@@ -171,6 +180,128 @@ fn startup() -> anyhow::Result<()> {
             "mem_mb": (mem_kb as f64 / 1024.0 * 10.0).round() / 10.0,
             "binary_mb": (binary as f64 / 1048576.0 * 100.0).round() / 100.0,
             "wasm_kb": (wasm as f64 / 1024.0).round() as u64,
+        })
+    );
+    Ok(())
+}
+
+fn server_cli(bin: &Path, args: &[&str], store: &[String]) -> anyhow::Result<String> {
+    let out = Command::new(bin).args(args).args(store).output()?;
+    if !out.status.success() {
+        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn psql(sql: &str) -> anyhow::Result<()> {
+    crate::util::run(Command::new("psql").args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql]))
+}
+
+fn loadgen(bin: &Path, url: &str, tokens: &Path, extra: &[&str], concurrency: usize) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(bin.join("unionpass-loadgen"))
+        .args(["--url", url, "--concurrency", &concurrency.to_string(), "--tokens"])
+        .arg(tokens)
+        .args(extra)
+        .output()?;
+    if !out.status.success() {
+        bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("loadgen output")?;
+    eprintln!("[bench] loadgen {}: {v}", extra.first().copied().unwrap_or(""));
+    Ok(v)
+}
+
+pub fn grab(args: &GrabArgs) -> anyhow::Result<()> {
+    let bin = profile_dir(true);
+    let server = bin.join("unionpass-server");
+    let work = target_dir().join("bench-grab");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let pg_name = format!("unionpass_bench_{}", std::process::id());
+    let store: Vec<String> = match args.backend {
+        Backend::Sqlite => vec!["--db".into(), work.join("union.sqlite").to_string_lossy().into_owned()],
+        Backend::Postgres => {
+            psql(&format!("CREATE DATABASE {pg_name}"))?;
+            vec!["--database".into(), format!("postgres://postgres@127.0.0.1:5432/{pg_name}")]
+        }
+    };
+    let result = grab_on(args, &bin, &server, &work, &store);
+    if args.backend == Backend::Postgres {
+        let _ = psql(&format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"));
+    }
+    result
+}
+
+fn grab_on(args: &GrabArgs, bin: &Path, server: &Path, work: &Path, store: &[String]) -> anyhow::Result<()> {
+    let tokens = work.join("tokens");
+    let t = Instant::now();
+    server_cli(
+        server,
+        &["bench-seed", "--members", &args.members.to_string(), "--tokens-out", &tokens.to_string_lossy()],
+        store,
+    )?;
+    eprintln!("[bench] {} members with sessions in {:.1} s", args.members, t.elapsed().as_secs_f64());
+    let keys = work.join("keys");
+    let mut serve = Command::new(server);
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0", "--grab-address-rate", "0", "--keys"])
+        .arg(&keys)
+        .args(store)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(work.join("server.log"))?);
+    let mut child = serve.spawn()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().context("stdout")?), &mut line)?;
+    let _server = Guard(child);
+    let url = line.trim().rsplit(' ').next().unwrap_or_default().to_string();
+    anyhow::ensure!(url.starts_with("http://"), "the server did not start: {line:?}");
+
+    let release = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let created: serde_json::Value = serde_json::from_str(&server_cli(
+        server,
+        &[
+            "campaign", "create", "--title-zh", "共享单车骑行券", "--title-en", "Bike ride coupon",
+            "--category", "bike", "--face-value", "5", "--stock", &args.stock.to_string(), "--limit", "1",
+            "--release-at", &release.to_rfc3339(),
+            "--end-at", &(release + chrono::Duration::hours(1)).to_rfc3339(),
+        ],
+        store,
+    )?)?;
+    let id = created["id"].as_i64().context("campaign id")?;
+    let acked = work.join("acked");
+    let grab = loadgen(
+        bin,
+        &url,
+        &tokens,
+        &["--mode", "grab", "--campaign", &id.to_string(), "--start-at", &release.to_rfc3339(), "--acked-out", &acked.to_string_lossy()],
+        args.concurrency,
+    )?;
+    let noop = loadgen(bin, &url, &tokens, &["--mode", "noop"], args.concurrency)?;
+    let audit: serde_json::Value = serde_json::from_str(&server_cli(
+        server,
+        &["campaign", "stats", "--id", &id.to_string(), "--acked", &acked.to_string_lossy()],
+        store,
+    )?)?;
+    eprintln!("[bench] audit: {audit}");
+    let grab_rps = grab["rps"].as_f64().unwrap_or(0.0);
+    let noop_rps = noop["rps"].as_f64().unwrap_or(0.0);
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "grab",
+            "backend": match args.backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" },
+            "members": args.members,
+            "stock": args.stock,
+            "granted": audit["granted"],
+            "oversold": audit["oversold"],
+            "double_grants": audit["double_grants"],
+            "lost_acks": audit["lost_acks"],
+            "grab_rps": grab_rps,
+            "noop_rps": noop_rps,
+            "ratio": if noop_rps > 0.0 { (grab_rps / noop_rps * 1000.0).round() / 1000.0 } else { 0.0 },
+            "p50_ms": grab["p50_ms"],
+            "p99_ms": grab["p99_ms"],
         })
     );
     Ok(())

@@ -50,7 +50,7 @@ enum Cmd {
     },
     /// Run a benchmark and print its JSON line.
     Bench {
-        #[arg(value_enum)]
+        #[command(subcommand)]
         which: bench::Which,
     },
     /// (internal) the part of `demo` that runs inside the headless session
@@ -64,12 +64,9 @@ enum Cmd {
     /// (internal) the part of `test` that runs inside the headless session
     #[command(hide = true)]
     TestInner { filter: Option<String> },
-    /// (internal) the part of `bench` that runs inside the headless session
+    /// (internal) the part of `bench startup` that runs inside the headless session
     #[command(hide = true)]
-    BenchInner {
-        #[arg(value_enum)]
-        which: bench::Which,
-    },
+    BenchStartupInner,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,11 +96,16 @@ fn main() -> anyhow::Result<()> {
             session::reexec(&args.iter().map(String::as_str).collect::<Vec<_>>())
         }
         Cmd::TestInner { filter } => test::run(filter.as_deref()),
-        Cmd::Bench { which } => {
+        Cmd::Bench { which: bench::Which::Startup } => {
             setup::run()?;
             build::all(true)?;
-            session::reexec(&["bench-inner", which.name()])
+            session::reexec(&["bench-startup-inner"])
         }
-        Cmd::BenchInner { which } => bench::run(which),
+        Cmd::Bench { which: bench::Which::Grab(args) } => {
+            setup::run()?;
+            build::server_release()?;
+            bench::grab(&args)
+        }
+        Cmd::BenchStartupInner => bench::startup(),
     }
 }
