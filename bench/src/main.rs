@@ -80,17 +80,29 @@ async fn main() -> anyhow::Result<()> {
         w.await?;
     }
     if let Some(at) = args.start_at {
-        let wait = (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).to_std().unwrap_or_default();
+        let wait = (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
         tokio::time::sleep(wait).await;
     }
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (http, tokens, next, url, mode, campaign) =
-            (http.clone(), tokens.clone(), next.clone(), args.url.clone(), args.mode, args.campaign);
+        let (http, tokens, next, url, mode, campaign) = (
+            http.clone(),
+            tokens.clone(),
+            next.clone(),
+            args.url.clone(),
+            args.mode,
+            args.campaign,
+        );
         workers.push(tokio::spawn(async move {
-            let mut done = Done { latency_us: Vec::new(), outcomes: BTreeMap::new(), acked: Vec::new() };
+            let mut done = Done {
+                latency_us: Vec::new(),
+                outcomes: BTreeMap::new(),
+                acked: Vec::new(),
+            };
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(token) = tokens.get(i) else { break };
@@ -110,15 +122,17 @@ async fn main() -> anyhow::Result<()> {
                             .send()
                             .await;
                         match resp {
-                            Ok(r) if r.status().is_success() => match r.json::<GrabResponse>().await {
-                                Ok(a) => {
-                                    if matches!(a.outcome, GrabOutcome::Granted { .. }) {
-                                        done.acked.push(a.key.to_string());
+                            Ok(r) if r.status().is_success() => {
+                                match r.json::<GrabResponse>().await {
+                                    Ok(a) => {
+                                        if matches!(a.outcome, GrabOutcome::Granted { .. }) {
+                                            done.acked.push(a.key.to_string());
+                                        }
+                                        a.outcome.code().to_string()
                                     }
-                                    a.outcome.code().to_string()
+                                    Err(_) => "bad_body".to_string(),
                                 }
-                                Err(_) => "bad_body".to_string(),
-                            },
+                            }
                             Ok(r) => format!("http_{}", r.status().as_u16()),
                             Err(_) => "error".to_string(),
                         }
@@ -130,7 +144,11 @@ async fn main() -> anyhow::Result<()> {
             done
         }));
     }
-    let mut all = Done { latency_us: Vec::new(), outcomes: BTreeMap::new(), acked: Vec::new() };
+    let mut all = Done {
+        latency_us: Vec::new(),
+        outcomes: BTreeMap::new(),
+        acked: Vec::new(),
+    };
     for w in workers {
         let d = w.await?;
         all.latency_us.extend(d.latency_us);

@@ -60,20 +60,8 @@ pub async fn background_sync(app: tauri::AppHandle) {
     let _ = app.emit(STATE_CHANGED, ());
 }
 
-/// WebKitGTK's accelerated compositing costs ~70 MB in the web process and buys nothing for
-/// these screens (no 3D, no heavy animation); it is also the usual source of blank windows on
-/// Linux GPU drivers. Off unless the user has set the variable themself. Called first in
-/// `run()`, before any thread exists.
-fn tune_webkit() {
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
-        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
-    }
-}
-
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
-    tune_webkit();
     tauri::Builder::default()
         .setup(|app| {
             let dir = data_dir(app);

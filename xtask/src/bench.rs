@@ -194,12 +194,34 @@ fn server_cli(bin: &Path, args: &[&str], store: &[String]) -> anyhow::Result<Str
 }
 
 fn psql(sql: &str) -> anyhow::Result<()> {
-    crate::util::run(Command::new("psql").args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-c", sql]))
+    crate::util::run(Command::new("psql").args([
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-c",
+        sql,
+    ]))
 }
 
-fn loadgen(bin: &Path, url: &str, tokens: &Path, extra: &[&str], concurrency: usize) -> anyhow::Result<serde_json::Value> {
+fn loadgen(
+    bin: &Path,
+    url: &str,
+    tokens: &Path,
+    extra: &[&str],
+    concurrency: usize,
+) -> anyhow::Result<serde_json::Value> {
     let out = Command::new(bin.join("unionpass-loadgen"))
-        .args(["--url", url, "--concurrency", &concurrency.to_string(), "--tokens"])
+        .args([
+            "--url",
+            url,
+            "--concurrency",
+            &concurrency.to_string(),
+            "--tokens",
+        ])
         .arg(tokens)
         .args(extra)
         .output()?;
@@ -207,7 +229,10 @@ fn loadgen(bin: &Path, url: &str, tokens: &Path, extra: &[&str], concurrency: us
         bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("loadgen output")?;
-    eprintln!("[bench] loadgen {}: {v}", extra.first().copied().unwrap_or(""));
+    eprintln!(
+        "[bench] loadgen {}: {v}",
+        extra.first().copied().unwrap_or("")
+    );
     Ok(v)
 }
 
@@ -219,10 +244,16 @@ pub fn grab(args: &GrabArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work)?;
     let pg_name = format!("unionpass_bench_{}", std::process::id());
     let store: Vec<String> = match args.backend {
-        Backend::Sqlite => vec!["--db".into(), work.join("union.sqlite").to_string_lossy().into_owned()],
+        Backend::Sqlite => vec![
+            "--db".into(),
+            work.join("union.sqlite").to_string_lossy().into_owned(),
+        ],
         Backend::Postgres => {
             psql(&format!("CREATE DATABASE {pg_name}"))?;
-            vec!["--database".into(), format!("postgres://postgres@127.0.0.1:5432/{pg_name}")]
+            vec![
+                "--database".into(),
+                format!("postgres://postgres@127.0.0.1:5432/{pg_name}"),
+            ]
         }
     };
     let result = grab_on(args, &bin, &server, &work, &store);
@@ -232,19 +263,42 @@ pub fn grab(args: &GrabArgs) -> anyhow::Result<()> {
     result
 }
 
-fn grab_on(args: &GrabArgs, bin: &Path, server: &Path, work: &Path, store: &[String]) -> anyhow::Result<()> {
+fn grab_on(
+    args: &GrabArgs,
+    bin: &Path,
+    server: &Path,
+    work: &Path,
+    store: &[String],
+) -> anyhow::Result<()> {
     let tokens = work.join("tokens");
     let t = Instant::now();
     server_cli(
         server,
-        &["bench-seed", "--members", &args.members.to_string(), "--tokens-out", &tokens.to_string_lossy()],
+        &[
+            "bench-seed",
+            "--members",
+            &args.members.to_string(),
+            "--tokens-out",
+            &tokens.to_string_lossy(),
+        ],
         store,
     )?;
-    eprintln!("[bench] {} members with sessions in {:.1} s", args.members, t.elapsed().as_secs_f64());
+    eprintln!(
+        "[bench] {} members with sessions in {:.1} s",
+        args.members,
+        t.elapsed().as_secs_f64()
+    );
     let keys = work.join("keys");
     let mut serve = Command::new(server);
     serve
-        .args(["serve", "--listen", "127.0.0.1:0", "--grab-address-rate", "0", "--keys"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--grab-address-rate",
+            "0",
+            "--keys",
+        ])
         .arg(&keys)
         .args(store)
         .env("RUST_LOG", "warn")
@@ -252,19 +306,44 @@ fn grab_on(args: &GrabArgs, bin: &Path, server: &Path, work: &Path, store: &[Str
         .stderr(std::fs::File::create(work.join("server.log"))?);
     let mut child = serve.spawn()?;
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().context("stdout")?), &mut line)?;
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().context("stdout")?),
+        &mut line,
+    )?;
     let _server = Guard(child);
-    let url = line.trim().rsplit(' ').next().unwrap_or_default().to_string();
-    anyhow::ensure!(url.starts_with("http://"), "the server did not start: {line:?}");
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    anyhow::ensure!(
+        url.starts_with("http://"),
+        "the server did not start: {line:?}"
+    );
 
     let release = chrono::Utc::now() + chrono::Duration::seconds(4);
     let created: serde_json::Value = serde_json::from_str(&server_cli(
         server,
         &[
-            "campaign", "create", "--title-zh", "共享单车骑行券", "--title-en", "Bike ride coupon",
-            "--category", "bike", "--face-value", "5", "--stock", &args.stock.to_string(), "--limit", "1",
-            "--release-at", &release.to_rfc3339(),
-            "--end-at", &(release + chrono::Duration::hours(1)).to_rfc3339(),
+            "campaign",
+            "create",
+            "--title-zh",
+            "共享单车骑行券",
+            "--title-en",
+            "Bike ride coupon",
+            "--category",
+            "bike",
+            "--face-value",
+            "5",
+            "--stock",
+            &args.stock.to_string(),
+            "--limit",
+            "1",
+            "--release-at",
+            &release.to_rfc3339(),
+            "--end-at",
+            &(release + chrono::Duration::hours(1)).to_rfc3339(),
         ],
         store,
     )?)?;
@@ -274,13 +353,29 @@ fn grab_on(args: &GrabArgs, bin: &Path, server: &Path, work: &Path, store: &[Str
         bin,
         &url,
         &tokens,
-        &["--mode", "grab", "--campaign", &id.to_string(), "--start-at", &release.to_rfc3339(), "--acked-out", &acked.to_string_lossy()],
+        &[
+            "--mode",
+            "grab",
+            "--campaign",
+            &id.to_string(),
+            "--start-at",
+            &release.to_rfc3339(),
+            "--acked-out",
+            &acked.to_string_lossy(),
+        ],
         args.concurrency,
     )?;
     let noop = loadgen(bin, &url, &tokens, &["--mode", "noop"], args.concurrency)?;
     let audit: serde_json::Value = serde_json::from_str(&server_cli(
         server,
-        &["campaign", "stats", "--id", &id.to_string(), "--acked", &acked.to_string_lossy()],
+        &[
+            "campaign",
+            "stats",
+            "--id",
+            &id.to_string(),
+            "--acked",
+            &acked.to_string_lossy(),
+        ],
         store,
     )?)?;
     eprintln!("[bench] audit: {audit}");

@@ -141,5 +141,12 @@ pub fn all(release: bool) -> anyhow::Result<()> {
 
 /// Only what the grab bench runs: the server and the load generator, release.
 pub fn server_release() -> anyhow::Result<()> {
-    run(cargo().args(["build", "--release", "-p", "unionpass-server", "-p", "unionpass-loadgen"]))
+    run(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "unionpass-server",
+        "-p",
+        "unionpass-loadgen",
+    ]))
 }

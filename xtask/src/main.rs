@@ -96,12 +96,16 @@ fn main() -> anyhow::Result<()> {
             session::reexec(&args.iter().map(String::as_str).collect::<Vec<_>>())
         }
         Cmd::TestInner { filter } => test::run(filter.as_deref()),
-        Cmd::Bench { which: bench::Which::Startup } => {
+        Cmd::Bench {
+            which: bench::Which::Startup,
+        } => {
             setup::run()?;
             build::all(true)?;
             session::reexec(&["bench-startup-inner"])
         }
-        Cmd::Bench { which: bench::Which::Grab(args) } => {
+        Cmd::Bench {
+            which: bench::Which::Grab(args),
+        } => {
             setup::run()?;
             build::server_release()?;
             bench::grab(&args)

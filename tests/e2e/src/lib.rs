@@ -104,6 +104,16 @@ impl App {
     /// Start the app on `data_dir` (its store, logs and WebKit data) talking to `server_url`.
     /// `port` and `port + 1` are the WebDriver ports; give each window its own.
     pub async fn launch(data_dir: &Path, server_url: &str, port: u16) -> Result<App> {
+        Self::launch_sized(data_dir, server_url, port, None).await
+    }
+
+    /// Like `launch`, with the window started at `size` (`"360x740"`).
+    pub async fn launch_sized(
+        data_dir: &Path,
+        server_url: &str,
+        port: u16,
+        size: Option<&str>,
+    ) -> Result<App> {
         std::fs::create_dir_all(data_dir)?;
         let app = bin("APP_BIN", "unionpass-app");
         let driver = Command::new("tauri-driver")
@@ -146,7 +156,8 @@ impl App {
     }
 
     pub async fn close(mut self) {
-        let _ = self.c.clone().close().await;
+        // bounded: if the session does not end, stopping tauri-driver ends the app too
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.c.clone().close()).await;
         terminate(&mut self.driver);
     }
 
@@ -229,7 +240,9 @@ impl App {
     /// A screenshot under `E2E_SHOTS` (default `target/e2e-shots`); returns the PNG bytes.
     pub async fn shot(&self, name: &str) -> Result<Vec<u8>> {
         tokio::time::sleep(Duration::from_millis(800)).await; // the screenshot can lag a frame
-        let png = self.c.screenshot().await?;
+        let png = tokio::time::timeout(Duration::from_secs(30), self.c.screenshot())
+            .await
+            .with_context(|| format!("screenshot {name} timed out"))??;
         let dir = std::env::var_os("E2E_SHOTS")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
