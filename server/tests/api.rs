@@ -1,8 +1,8 @@
 //! The union server over real HTTP on 127.0.0.1 port 0, on a real SQLite file.
 
+#[macro_use]
 mod util;
 
-use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -75,12 +75,7 @@ async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_publish
     let vks: Vec<VerifyingKey> = keys
         .keys
         .iter()
-        .map(|k| {
-            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(&k.public_key)
-                .unwrap();
-            VerifyingKey::from_bytes(&raw.try_into().unwrap()).unwrap()
-        })
+        .map(|k| k.verifying_key().expect("a valid published key"))
         .collect();
     let claims = passport::decode(&page.passport.credential)
         .unwrap()
@@ -300,44 +295,11 @@ async fn time_endpoint_and_no_token_in_the_logs(s: TestServer) {
     );
 }
 
-macro_rules! story {
-    ($backend:ident, $start:expr) => {
-        mod $backend {
-            use super::*;
-
-            #[tokio::test]
-            async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_published_keys() {
-                super::login_then_sync_gives_profile_and_a_passport_that_verifies_with_published_keys($start).await
-            }
-
-            #[tokio::test]
-            async fn wrong_password_unknown_member_and_rate_limit_have_stable_codes() {
-                super::wrong_password_unknown_member_and_rate_limit_have_stable_codes($start).await
-            }
-
-            #[tokio::test]
-            async fn sessions_are_required_expire_and_end_at_logout() {
-                super::sessions_are_required_expire_and_end_at_logout($start).await
-            }
-
-            #[tokio::test]
-            async fn a_token_reaches_only_its_own_members_data() {
-                super::a_token_reaches_only_its_own_members_data($start).await
-            }
-
-            #[tokio::test]
-            async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer() {
-                super::pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer($start).await
-            }
-
-            #[tokio::test]
-            async fn time_endpoint_and_no_token_in_the_logs() {
-                super::time_endpoint_and_no_token_in_the_logs($start).await
-            }
-
-        }
-    };
-}
-
-story!(sqlite, TestServer::start().await);
-story!(postgres, TestServer::start_postgres().await);
+on_every_backend!(
+    login_then_sync_gives_profile_and_a_passport_that_verifies_with_published_keys,
+    wrong_password_unknown_member_and_rate_limit_have_stable_codes,
+    sessions_are_required_expire_and_end_at_logout,
+    a_token_reaches_only_its_own_members_data,
+    pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer,
+    time_endpoint_and_no_token_in_the_logs,
+);

@@ -2,6 +2,7 @@
 //! each storage backend, over real HTTP.
 
 #[allow(dead_code)] // the log capture is for api.rs
+#[macro_use]
 mod util;
 
 use std::sync::Arc;
@@ -256,33 +257,9 @@ async fn per_member_limit_and_rate_limit(s: TestServer) {
     assert_eq!((audit.granted, audit.double_grants), (2, 0));
 }
 
-macro_rules! story {
-    ($backend:ident, $start:expr) => {
-        mod $backend {
-            use super::*;
-
-            #[tokio::test]
-            async fn lifecycle() {
-                super::lifecycle($start).await
-            }
-
-            #[tokio::test]
-            async fn exact_stock_under_concurrency() {
-                super::exact_stock_under_concurrency($start).await
-            }
-
-            #[tokio::test]
-            async fn a_key_is_answered_once() {
-                super::a_key_is_answered_once($start).await
-            }
-
-            #[tokio::test]
-            async fn per_member_limit_and_rate_limit() {
-                super::per_member_limit_and_rate_limit($start).await
-            }
-        }
-    };
-}
-
-story!(sqlite, TestServer::start().await);
-story!(postgres, TestServer::start_postgres().await);
+on_every_backend!(
+    lifecycle,
+    exact_stock_under_concurrency,
+    a_key_is_answered_once,
+    per_member_limit_and_rate_limit,
+);

@@ -206,6 +206,17 @@ pub struct UnionKey {
     pub created_at: DateTime<Utc>,
 }
 
+impl UnionKey {
+    /// The Ed25519 key, when `public_key` is base64url of 32 bytes that form a valid key.
+    pub fn verifying_key(&self) -> Option<ed25519_dalek::VerifyingKey> {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&self.public_key)
+            .ok()?;
+        ed25519_dalek::VerifyingKey::from_bytes(&raw.try_into().ok()?).ok()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeysResponse {
     pub keys: Vec<UnionKey>,

@@ -40,3 +40,28 @@ impl LogCapture {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
+
+/// Define one `#[tokio::test]` per story function and backend: `mod sqlite { … }` runs each on a
+/// SQLite file, `mod postgres { … }` on a fresh PostgreSQL database. Each function takes the
+/// started `TestServer`.
+macro_rules! on_every_backend {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    super::$story(super::util::TestServer::start().await).await
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $story() {
+                    super::$story(super::util::TestServer::start_postgres().await).await
+                }
+            )*
+        }
+    };
+}

@@ -104,16 +104,6 @@ impl App {
     /// Start the app on `data_dir` (its store, logs and WebKit data) talking to `server_url`.
     /// `port` and `port + 1` are the WebDriver ports; give each window its own.
     pub async fn launch(data_dir: &Path, server_url: &str, port: u16) -> Result<App> {
-        Self::launch_sized(data_dir, server_url, port, None).await
-    }
-
-    /// Like `launch`, with the window started at `size` (`"360x740"`).
-    pub async fn launch_sized(
-        data_dir: &Path,
-        server_url: &str,
-        port: u16,
-        size: Option<&str>,
-    ) -> Result<App> {
         std::fs::create_dir_all(data_dir)?;
         let app = bin("APP_BIN", "unionpass-app");
         let driver = Command::new("tauri-driver")

@@ -1,7 +1,6 @@
 //! The real app window: sign in and see the passport; restart offline; switch language.
 //! Each test saves a screenshot. Run through `cargo xtask test` (one test at a time).
 
-use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use unionpass_core::api::{KeysResponse, SyncResponse};
 use unionpass_core::passport;
@@ -49,12 +48,7 @@ async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyho
         let vks: Vec<VerifyingKey> = keys
             .keys
             .iter()
-            .map(|k| {
-                let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(&k.public_key)
-                    .unwrap();
-                VerifyingKey::from_bytes(&raw.try_into().unwrap()).unwrap()
-            })
+            .map(|k| k.verifying_key().expect("a valid published key"))
             .collect();
         let claims = passport::decode(&seen[0])?.verify(&vks, chrono_now())?;
         assert_eq!(claims.member_id, 1);
