@@ -71,6 +71,11 @@ impl TestServer {
         s
     }
 
+    /// The PostgreSQL URL of this server's database, if it runs on one.
+    pub fn database_url(&self) -> Option<&str> {
+        self.pg.as_ref().map(|d| d.url.as_str())
+    }
+
     fn serve(&mut self, listener: tokio::net::TcpListener) {
         let store = self.store.clone();
         let keys = UnionKeys::load_or_create(&self.dir.path().join("keys"), self.clock.now_utc())

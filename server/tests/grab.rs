@@ -257,6 +257,73 @@ async fn per_member_limit_and_rate_limit(s: TestServer) {
     assert_eq!((audit.granted, audit.double_grants), (2, 0));
 }
 
+/// Two server instances over one PostgreSQL database hand out exactly the stock between them.
+#[tokio::test]
+async fn postgres_instances_share_the_stock_exactly() {
+    let a = TestServer::start_postgres().await;
+    let store = unionpass_server::store::PgStore::connect(a.database_url().unwrap(), 8)
+        .await
+        .unwrap();
+    let b = TestServer::start_with(Arc::new(store), tempfile::tempdir().unwrap()).await;
+    let c = a
+        .store
+        .create_campaign(
+            Campaign {
+                release_at: t0(),
+                ..campaign(30, 1)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let tokens = a.store.bench_members(90, t0()).await.unwrap();
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let answers = join_all(tokens.iter().enumerate().map(|(i, t)| {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let t = t.clone();
+        async move { grab(&s, &t, c.id, Uuid::new_v4()).await.unwrap() }
+    }))
+    .await;
+    let granted = answers
+        .iter()
+        .filter(|x| matches!(x.outcome, GrabOutcome::Granted { .. }))
+        .count();
+    assert_eq!(granted, 30);
+    let audit = a.store.audit(c.id).await.unwrap();
+    assert_eq!(
+        (
+            audit.granted,
+            audit.counter,
+            audit.oversold,
+            audit.double_grants
+        ),
+        (30, 30, 0, 0)
+    );
+    // a grant made through one instance reaches the member's sync through the other
+    let winner = answers
+        .iter()
+        .position(|x| matches!(x.outcome, GrabOutcome::Granted { .. }))
+        .unwrap();
+    let other = if winner % 2 == 0 { &b } else { &a };
+    let page: Value = other
+        .http
+        .get(other.at("/v1/sync?cursor=0"))
+        .bearer_auth(&tokens[winner])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["campaign", "coupon_granted"]);
+}
+
 on_every_backend!(
     lifecycle,
     exact_stock_under_concurrency,
