@@ -65,7 +65,42 @@ pub const SESSION_TTL: Duration = Duration::days(180);
 /// The member behind a valid `Authorization: Bearer` token, plus the token's hash.
 pub struct AuthMember {
     pub member_id: i64,
+    /// The member's workplace union.
+    pub union_id: i64,
     pub token_hash: String,
+}
+
+/// How long a checked session is trusted without asking the database again. A logout on this
+/// instance takes effect at once; one made through another instance, within this time.
+pub const SESSION_CACHE_TTL: Duration = Duration::seconds(30);
+
+/// Recently checked sessions: token hash -> (member, union, checked at). In a flash sale every
+/// member sends a few requests within seconds; this keeps the database for the grabs.
+#[derive(Default)]
+pub struct SessionCache(Mutex<HashMap<String, (i64, i64, DateTime<Utc>)>>);
+
+impl SessionCache {
+    pub fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<(i64, i64)> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(hash)
+            .filter(|(_, _, at)| now >= *at && now - *at < SESSION_CACHE_TTL)
+            .map(|(m, u, _)| (*m, *u))
+    }
+
+    pub fn put(&self, hash: &str, member: i64, union: i64, now: DateTime<Utc>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 500_000 {
+            map.retain(|_, (_, _, at)| now - *at < SESSION_CACHE_TTL);
+        }
+        map.insert(hash.to_string(), (member, union, now));
+    }
+
+    pub fn evict(&self, hash: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(hash);
+    }
 }
 
 impl FromRequestParts<AppState> for AuthMember {
@@ -94,13 +129,30 @@ impl FromRequestParts<AppState> for AuthMember {
             return Err(unauthenticated());
         }
         let hash = token_hash(token);
+        let now = state.clock.now();
+        if let Some((member_id, union_id)) = state.sessions.get(&hash, now) {
+            return Ok(AuthMember {
+                member_id,
+                union_id,
+                token_hash: hash,
+            });
+        }
         let member_id = state
             .store
-            .session_member(&hash, state.clock.now())
+            .session_member(&hash, now)
             .await?
             .ok_or_else(unauthenticated)?;
+        let union_id = state
+            .store
+            .profile(member_id)
+            .await?
+            .ok_or_else(unauthenticated)?
+            .union
+            .id;
+        state.sessions.put(&hash, member_id, union_id, now);
         Ok(AuthMember {
             member_id,
+            union_id,
             token_hash: hash,
         })
     }

@@ -130,6 +130,7 @@ async fn logout(
     who: AuthMember,
 ) -> Result<Json<serde_json::Value>, AppError> {
     s.store.delete_session(&who.token_hash).await?;
+    s.sessions.evict(&who.token_hash);
     tracing::info!(member_id = who.member_id, "signed out");
     Ok(Json(serde_json::json!({ "ok": true })))
 }
@@ -227,13 +228,7 @@ async fn grab(
             "Too many grab requests; wait a second and try again.",
         ));
     }
-    let union_id = s
-        .store
-        .profile(who.member_id)
-        .await?
-        .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated, "This account no longer exists."))?
-        .union
-        .id;
+    let union_id = who.union_id;
     match s
         .store
         .grab(GrabJob {

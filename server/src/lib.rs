@@ -26,6 +26,7 @@ pub struct AppState {
     pub keys: Arc<keys::UnionKeys>,
     pub clock: Arc<dyn Clock>,
     pub limiter: Arc<auth::LoginLimiter>,
+    pub sessions: Arc<auth::SessionCache>,
     /// Grab requests per member.
     pub grab_per_member: Arc<limit::Buckets>,
     /// Grab requests per client address.
@@ -43,6 +44,7 @@ impl AppState {
             keys: Arc::new(keys),
             clock,
             limiter: Arc::new(auth::LoginLimiter::default()),
+            sessions: Arc::new(auth::SessionCache::default()),
             // a member presses a few times at most; an address may be a whole office behind NAT
             grab_per_member: Arc::new(limit::Buckets::new(2.0, 5.0)),
             grab_per_address: Arc::new(limit::Buckets::new(500.0, 1000.0)),

@@ -6,7 +6,7 @@
 //! only then answers every request of the group. An answer is never sent before the grant it
 //! reports is on disk, and a failed commit answers the whole group with an error.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -47,8 +47,16 @@ impl GrabWriter {
     }
 }
 
+/// What the writer remembers between groups.
+#[derive(Default)]
+struct Memo {
+    campaigns: HashMap<i64, Campaign>,
+    /// Campaigns whose stock is gone (it never comes back): skip the stock queries.
+    sold_out: HashSet<i64>,
+}
+
 fn run(conn: Arc<Mutex<Connection>>, rx: mpsc::Receiver<(GrabJob, Reply)>) {
-    let mut campaigns: HashMap<i64, Campaign> = HashMap::new();
+    let mut campaigns = Memo::default();
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -81,7 +89,7 @@ fn run(conn: Arc<Mutex<Connection>>, rx: mpsc::Receiver<(GrabJob, Reply)>) {
 /// transaction committed).
 fn decide_group(
     conn: &mut Connection,
-    campaigns: &mut HashMap<i64, Campaign>,
+    campaigns: &mut Memo,
     group: &[(GrabJob, Reply)],
 ) -> Result<Vec<Result<GrabResponse, StoreError>>, StoreError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -116,11 +124,7 @@ fn campaign<'a>(
     Ok(&campaigns[&id])
 }
 
-fn decide(
-    conn: &Connection,
-    campaigns: &mut HashMap<i64, Campaign>,
-    job: &GrabJob,
-) -> Result<GrabResponse, StoreError> {
+fn decide(conn: &Connection, memo: &mut Memo, job: &GrabJob) -> Result<GrabResponse, StoreError> {
     let key = job.key.to_string();
     let earlier: Option<(i64, String)> = conn
         .query_row(
@@ -139,10 +143,17 @@ fn decide(
         first.replayed = true;
         return Ok(first);
     }
-    let c = campaign(conn, campaigns, job.campaign_id)?.clone();
+    let c = campaign(conn, &mut memo.campaigns, job.campaign_id)?.clone();
     let outcome = match precheck(&c, job.union_id, job.now) {
         Some(outcome) => outcome,
-        None => take_one(conn, &c, job)?,
+        None if memo.sold_out.contains(&c.id) => GrabOutcome::SoldOut,
+        None => {
+            let outcome = take_one(conn, &c, job)?;
+            if outcome == GrabOutcome::SoldOut {
+                memo.sold_out.insert(c.id);
+            }
+            outcome
+        }
     };
     let response = GrabResponse {
         key: job.key,
