@@ -153,6 +153,10 @@ fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, 
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Campaigns are not changed after creation: read each once per instance.
+    campaigns: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, Campaign>>>,
+    /// Campaigns this instance saw sold out (stock never comes back): no stock queries for them.
+    sold_out: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
 
 impl PgStore {
@@ -170,7 +174,11 @@ impl PgStore {
             .max_size(pool_size)
             .build()
             .map_err(|e| StoreError::Postgres(e.to_string()))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            campaigns: Default::default(),
+            sold_out: Default::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -332,11 +340,33 @@ impl PgStore {
             first.replayed = true;
             return Ok(first);
         }
-        let c = Self::campaign_row(&tx, job.campaign_id)
-            .await?
-            .ok_or(StoreError::NoCampaign(job.campaign_id))?;
+        let cached = self
+            .campaigns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&job.campaign_id)
+            .cloned();
+        let c = match cached {
+            Some(c) => c,
+            None => {
+                let c = Self::campaign_row(&tx, job.campaign_id)
+                    .await?
+                    .ok_or(StoreError::NoCampaign(job.campaign_id))?;
+                self.campaigns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(c.id, c.clone());
+                c
+            }
+        };
+        let known_sold_out = self
+            .sold_out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&c.id);
         let outcome = match precheck(&c, job.union_id, job.now) {
             Some(o) => o,
+            None if known_sold_out => GrabOutcome::SoldOut,
             None => {
                 // the member's count first: a member over the limit never touches the stock rows
                 let n = tx
@@ -374,6 +404,10 @@ impl PgStore {
                             GrabOutcome::Granted { coupon }
                         } else {
                             // undo the count increment with the answer below: sold out
+                            self.sold_out
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(c.id);
                             tx.execute(
                                 "UPDATE member_grants SET n = n - 1 WHERE campaign_id = $1 AND member_id = $2",
                                 &[&c.id, &job.member_id],
