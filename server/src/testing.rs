@@ -107,6 +107,24 @@ impl TestServer {
         self.serve(listener);
     }
 
+    /// GET `path`, with the bearer `token` when given, and read the JSON answer (any status).
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> T {
+        let mut req = self.http.get(self.at(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
     }

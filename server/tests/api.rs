@@ -63,15 +63,7 @@ async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_publish
     assert_eq!(page.profile.union.name, "智云科技有限公司工会");
     assert_eq!(page.server_time, t0());
 
-    let keys: KeysResponse = s
-        .http
-        .get(s.at("/v1/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: KeysResponse = s.get_json("/v1/keys", None).await;
     let vks: Vec<VerifyingKey> = keys
         .keys
         .iter()
@@ -265,15 +257,7 @@ async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer
 
 async fn time_endpoint_and_no_token_in_the_logs(s: TestServer) {
     let logs = LogCapture::install();
-    let t: Value = s
-        .http
-        .get(s.at("/v1/time"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value = s.get_json("/v1/time", None).await;
     assert_eq!(t["now"], "2026-11-29T08:00:00Z");
     let token = s.login("M10007").await;
     sync(&s, &token, 0).await;

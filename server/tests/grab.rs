@@ -81,16 +81,7 @@ async fn lifecycle(s: TestServer) {
     );
 
     // The grant is in the member's next sync, and the campaign was announced to everyone.
-    let page: Value = s
-        .http
-        .get(s.at("/v1/sync?cursor=0"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = s.get_json("/v1/sync?cursor=0", Some(&token)).await;
     let kinds: Vec<&str> = page["changes"]
         .as_array()
         .unwrap()
@@ -306,15 +297,8 @@ async fn postgres_instances_share_the_stock_exactly() {
         .unwrap();
     let other = if winner % 2 == 0 { &b } else { &a };
     let page: Value = other
-        .http
-        .get(other.at("/v1/sync?cursor=0"))
-        .bearer_auth(&tokens[winner])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/sync?cursor=0", Some(&tokens[winner]))
+        .await;
     let kinds: Vec<&str> = page["changes"]
         .as_array()
         .unwrap()

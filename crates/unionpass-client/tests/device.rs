@@ -197,16 +197,7 @@ async fn a_mutation_whose_answer_was_lost_is_applied_once_when_resent() {
     assert_eq!(report.pushed, 1);
     assert_eq!(client.snapshot(now()).unwrap().sync.pending, 0);
     // and the server logged one change, not two
-    let page: serde_json::Value = server
-        .http
-        .get(server.at("/v1/sync?cursor=0"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: serde_json::Value = server.get_json("/v1/sync?cursor=0", Some(&token)).await;
     assert_eq!(page["changes"].as_array().unwrap().len(), 1);
 }
 
