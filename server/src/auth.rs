@@ -77,7 +77,10 @@ pub const SESSION_CACHE_TTL: Duration = Duration::seconds(30);
 /// Recently checked sessions: token hash -> (member, union, checked at). In a flash sale every
 /// member sends a few requests within seconds; this keeps the database for the grabs.
 #[derive(Default)]
-pub struct SessionCache(Mutex<HashMap<String, (i64, i64, DateTime<Utc>)>>);
+pub struct SessionCache(Mutex<HashMap<String, CachedSession>>);
+
+/// (member id, union id, checked at)
+type CachedSession = (i64, i64, DateTime<Utc>);
 
 impl SessionCache {
     pub fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<(i64, i64)> {

@@ -18,7 +18,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rand::Rng;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use unionpass_core::api::{
     Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult, PassportInfo,
@@ -866,16 +865,4 @@ impl Store for PgStore {
             .map_err(pg)?;
         Ok(tokens)
     }
-}
-
-/// Whether an error is a unique violation (used by callers that race on inserts).
-pub fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-}
-
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn check<T: Send + Sync>() {}
-    check::<PgStore>();
-    let _ = Uuid::nil();
 }

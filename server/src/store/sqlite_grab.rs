@@ -117,11 +117,12 @@ fn campaign<'a>(
     campaigns: &'a mut HashMap<i64, Campaign>,
     id: i64,
 ) -> Result<&'a Campaign, StoreError> {
-    if !campaigns.contains_key(&id) {
-        let c = load_campaign(conn, id)?.ok_or(StoreError::NoCampaign(id))?;
-        campaigns.insert(id, c);
+    match campaigns.entry(id) {
+        std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            Ok(e.insert(load_campaign(conn, id)?.ok_or(StoreError::NoCampaign(id))?))
+        }
     }
-    Ok(&campaigns[&id])
 }
 
 fn decide(conn: &Connection, memo: &mut Memo, job: &GrabJob) -> Result<GrabResponse, StoreError> {
