@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 
-use crate::demo::{sign_in, start_server, Guard};
+use crate::demo::{sign_in, spawn_server, start_server, Guard};
 use crate::util::{profile_dir, root, target_dir};
 
 #[derive(clap::Subcommand)]
@@ -288,39 +288,18 @@ fn grab_on(
         args.members,
         t.elapsed().as_secs_f64()
     );
-    let keys = work.join("keys");
-    let mut serve = Command::new(server);
-    serve
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--grab-address-rate",
-            "0",
-            "--keys",
-        ])
-        .arg(&keys)
-        .args(store)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(work.join("server.log"))?);
-    let mut child = serve.spawn()?;
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().context("stdout")?),
-        &mut line,
-    )?;
-    let _server = Guard(child);
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    anyhow::ensure!(
-        url.starts_with("http://"),
-        "the server did not start: {line:?}"
-    );
+    let mut serve_args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--grab-address-rate",
+        "0",
+        "--keys",
+    ]
+    .map(String::from)
+    .to_vec();
+    serve_args.push(work.join("keys").to_string_lossy().into_owned());
+    serve_args.extend(store.iter().cloned());
+    let (_server, url) = spawn_server(server, &serve_args, "warn", &work.join("server.log"))?;
 
     let release = chrono::Utc::now() + chrono::Duration::seconds(4);
     let created: serde_json::Value = serde_json::from_str(&server_cli(

@@ -19,7 +19,36 @@ impl Drop for Guard {
     }
 }
 
-/// Seed and start a union server on `listen`; returns it and its URL.
+/// Start `unionpass-server serve <args>` logging at `level` (stderr to `log`); returns it and the
+/// URL it prints first.
+pub fn spawn_server(
+    bin: &Path,
+    args: &[String],
+    level: &str,
+    log: &Path,
+) -> anyhow::Result<(Guard, String)> {
+    let mut child = Command::new(bin)
+        .args(["serve"])
+        .args(args)
+        .env("RUST_LOG", level)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .context("starting the union server")?;
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut first)?;
+    let guard = Guard(child);
+    let url = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .with_context(|| format!("the server did not start (see {})", log.display()))?
+        .to_string();
+    Ok((guard, url))
+}
+
+/// Seed demo data into the SQLite file `db` and serve it on `listen`.
 pub fn start_server(
     bin: &Path,
     db: &Path,
@@ -34,23 +63,13 @@ pub fn start_server(
         bail!("seeding failed: {}", String::from_utf8_lossy(&seed.stderr));
     }
     print!("{}", String::from_utf8_lossy(&seed.stdout));
-    let mut child = Command::new(bin)
-        .args(["serve", "--listen", listen, "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log)?)
-        .spawn()
-        .context("starting the union server")?;
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut first)?;
-    let url = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|u| u.starts_with("http://"))
-        .with_context(|| format!("the server did not start (see {})", log.display()))?
-        .to_string();
-    Ok((Guard(child), url))
+    let args = [
+        "--listen".to_string(),
+        listen.to_string(),
+        "--db".to_string(),
+        db.to_string_lossy().into_owned(),
+    ];
+    spawn_server(bin, &args, "info", log)
 }
 
 /// Sign `member` in on a device data dir through the client library (token into the keyring).
