@@ -67,6 +67,8 @@ pub struct AuthMember {
     pub member_id: i64,
     /// The member's workplace union.
     pub union_id: i64,
+    /// The device this session enrolled (its passport key), if any.
+    pub device_id: Option<i64>,
     pub token_hash: String,
 }
 
@@ -79,23 +81,38 @@ pub const SESSION_CACHE_TTL: Duration = Duration::seconds(30);
 #[derive(Default)]
 pub struct SessionCache(Mutex<HashMap<String, CachedSession>>);
 
-/// (member id, union id, checked at)
-type CachedSession = (i64, i64, DateTime<Utc>);
+/// A checked session and when it was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CachedSession {
+    pub member_id: i64,
+    pub union_id: i64,
+    pub device_id: Option<i64>,
+    pub checked_at: DateTime<Utc>,
+}
 
 impl SessionCache {
-    pub fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<(i64, i64)> {
+    pub fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<CachedSession> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.get(hash)
-            .filter(|(_, _, at)| now >= *at && now - *at < SESSION_CACHE_TTL)
-            .map(|(m, u, _)| (*m, *u))
+            .filter(|c| now >= c.checked_at && now - c.checked_at < SESSION_CACHE_TTL)
+            .copied()
     }
 
-    pub fn put(&self, hash: &str, member: i64, union: i64, now: DateTime<Utc>) {
+    pub fn put(&self, hash: &str, session: CachedSession) {
+        let now = session.checked_at;
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 500_000 {
-            map.retain(|_, (_, _, at)| now - *at < SESSION_CACHE_TTL);
+            map.retain(|_, c| now - c.checked_at < SESSION_CACHE_TTL);
         }
-        map.insert(hash.to_string(), (member, union, now));
+        map.insert(hash.to_string(), session);
+    }
+
+    /// Forget the sessions of a revoked device.
+    pub fn evict_device(&self, device_id: i64) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, c| c.device_id != Some(device_id));
     }
 
     pub fn evict(&self, hash: &str) {
@@ -133,29 +150,39 @@ impl FromRequestParts<AppState> for AuthMember {
         }
         let hash = token_hash(token);
         let now = state.clock.now();
-        if let Some((member_id, union_id)) = state.sessions.get(&hash, now) {
+        if let Some(c) = state.sessions.get(&hash, now) {
             return Ok(AuthMember {
-                member_id,
-                union_id,
+                member_id: c.member_id,
+                union_id: c.union_id,
+                device_id: c.device_id,
                 token_hash: hash,
             });
         }
-        let member_id = state
+        let session = state
             .store
             .session_member(&hash, now)
             .await?
             .ok_or_else(unauthenticated)?;
         let union_id = state
             .store
-            .profile(member_id)
+            .profile(session.member_id)
             .await?
             .ok_or_else(unauthenticated)?
             .union
             .id;
-        state.sessions.put(&hash, member_id, union_id, now);
+        state.sessions.put(
+            &hash,
+            CachedSession {
+                member_id: session.member_id,
+                union_id,
+                device_id: session.device_id,
+                checked_at: now,
+            },
+        );
         Ok(AuthMember {
-            member_id,
+            member_id: session.member_id,
             union_id,
+            device_id: session.device_id,
             token_hash: hash,
         })
     }

@@ -15,9 +15,11 @@ use unionpass_core::ErrorCode;
 use crate::auth::{self, AuthMember};
 use crate::error::AppError;
 use crate::passport;
-use crate::store::{GrabJob, NewSession, StoreError};
+use crate::store::{GrabJob, NewDevice, NewSession, StoreError};
 use crate::AppState;
+use unionpass_core::api::{DeviceInfo, MutationOp, Role};
 use unionpass_core::campaign::{Campaign, GrabRequest, GrabResponse};
+use unionpass_core::checkin::ScannerBundle;
 
 /// Changes per sync page.
 pub const PAGE: usize = 500;
@@ -35,6 +37,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sync/push", post(push))
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/campaigns/{id}/grab", post(grab))
+        .route("/v1/scanner", get(scanner))
         .fallback(not_found)
         // The trace layer logs method, path and status; never headers (they carry the token).
         .layer(TraceLayer::new_for_http())
@@ -79,6 +82,15 @@ async fn login(
             "Enter the member number and the password.",
         ));
     }
+    let device_key = match req.device_key.as_deref() {
+        None => None,
+        Some(text) => Some(parse_device_key(text).ok_or_else(|| {
+            AppError::new(
+                ErrorCode::InvalidInput,
+                "The device key is not a valid Ed25519 public key; update the app.",
+            )
+        })?),
+    };
     if s.limiter.is_blocked(&member_no, now) {
         return Err(AppError::new(
             ErrorCode::RateLimited,
@@ -106,17 +118,39 @@ async fn login(
         }
     };
     s.limiter.clear(&member_no);
+    if member.suspended {
+        tracing::info!(member_id = member.member_id, "sign-in refused: suspended");
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "This membership is suspended; contact your workplace union.",
+        ));
+    }
     let token = auth::new_token();
     let expires_at = now + auth::SESSION_TTL;
-    s.store
+    let device_name: String = req.device_name.chars().take(100).collect();
+    let created = s
+        .store
         .create_session(NewSession {
             token_hash: auth::token_hash(&token),
             member_id: member.member_id,
-            device_name: req.device_name.chars().take(100).collect(),
+            device_name: device_name.clone(),
             created_at: now,
             expires_at,
+            device: device_key.map(|public_key| NewDevice {
+                name: device_name,
+                public_key,
+            }),
         })
-        .await?;
+        .await;
+    match created {
+        Err(StoreError::Duplicate(_)) => {
+            return Err(AppError::new(
+                ErrorCode::InvalidInput,
+                "This device key is already enrolled; sign in again to make a new one.",
+            ))
+        }
+        other => other?,
+    }
     tracing::info!(member_id = member.member_id, "signed in");
     Ok(Json(LoginResponse {
         token,
@@ -129,7 +163,9 @@ async fn logout(
     State(s): State<AppState>,
     who: AuthMember,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    s.store.delete_session(&who.token_hash).await?;
+    s.store
+        .delete_session(&who.token_hash, s.clock.now())
+        .await?;
     s.sessions.evict(&who.token_hash);
     tracing::info!(member_id = who.member_id, "signed out");
     Ok(Json(serde_json::json!({ "ok": true })))
@@ -157,16 +193,44 @@ async fn sync(
     let profile = s.store.profile(who.member_id).await?.ok_or_else(|| {
         AppError::new(ErrorCode::Unauthenticated, "This account no longer exists.")
     })?;
-    let current = s.store.passport(who.member_id).await?;
-    let passport = match current {
-        Some(p) if !passport::needs_issue(Some(&p), &s.keys, now) => p,
-        _ => {
-            let p = passport::issue_for(&profile, &s.keys, now);
-            s.store.save_passport(who.member_id, &p, now).await?;
-            tracing::info!(member_id = who.member_id, kid = %p.kid, "issued a passport credential");
-            p
+    let passport = match who.device_id {
+        None => None,
+        Some(device_id) => {
+            let device = s
+                .store
+                .device_passport(device_id)
+                .await?
+                .filter(|d| !d.revoked)
+                .ok_or_else(|| {
+                    AppError::new(
+                        ErrorCode::Unauthenticated,
+                        "This device was revoked; sign in again.",
+                    )
+                })?;
+            match device.passport {
+                Some(p) if !passport::needs_issue(Some(&p), &s.keys, now) => Some(p),
+                _ => {
+                    let p = passport::issue_for(&profile, device.public_key, &s.keys, now);
+                    s.store.save_device_passport(device_id, &p, now).await?;
+                    tracing::info!(member_id = who.member_id, device_id, kid = %p.kid, "issued a passport credential");
+                    Some(p)
+                }
+            }
         }
     };
+    let devices = s
+        .store
+        .devices(who.member_id)
+        .await?
+        .into_iter()
+        .map(|d| DeviceInfo {
+            current: Some(d.id) == who.device_id,
+            id: d.id,
+            name: d.name,
+            device_kid: d.device_kid,
+            created_at: d.created_at,
+        })
+        .collect();
     let mut changes = s
         .store
         .changes_since(who.member_id, q.cursor, PAGE + 1)
@@ -179,6 +243,7 @@ async fn sync(
         server_time: now,
         profile,
         passport,
+        devices,
         changes,
         more,
     }))
@@ -200,8 +265,49 @@ async fn push(
     let mut results = Vec::with_capacity(req.mutations.len());
     for m in &req.mutations {
         results.push(s.store.apply_mutation(who.member_id, m, now).await?);
+        if let MutationOp::RevokeDevice { device_id } = m.op {
+            s.sessions.evict_device(device_id);
+        }
     }
     Ok(Json(PushResponse { results }))
+}
+
+fn parse_device_key(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine;
+    let raw: [u8; 32] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?
+        .try_into()
+        .ok()?;
+    ed25519_dalek::VerifyingKey::from_bytes(&raw).ok()?;
+    Some(raw)
+}
+
+/// Everything a staff scanner needs offline: keys, revocations, events, check-ins, conflicts.
+async fn scanner(
+    State(s): State<AppState>,
+    who: AuthMember,
+) -> Result<Json<ScannerBundle>, AppError> {
+    let now = s.clock.now();
+    let profile = s.store.profile(who.member_id).await?.ok_or_else(|| {
+        AppError::new(ErrorCode::Unauthenticated, "This account no longer exists.")
+    })?;
+    if profile.role != Role::Staff {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "Only staff accounts can scan passports.",
+        ));
+    }
+    let data = s.store.scanner_data(who.member_id, now).await?;
+    Ok(Json(ScannerBundle {
+        generated_at: now,
+        keys: s.keys.public(),
+        revoked_devices: data.revoked_devices,
+        revoked_members: data.revoked_members,
+        events: data.events,
+        checkins: data.checkins,
+        conflicts: data.conflicts,
+    }))
 }
 
 async fn campaigns(

@@ -54,6 +54,16 @@ enum Command {
         #[command(subcommand)]
         action: CampaignCmd,
     },
+    /// Offline events that staff check members in to: create, list.
+    Event {
+        #[command(subcommand)]
+        action: EventCmd,
+    },
+    /// Member accounts.
+    Member {
+        #[command(subcommand)]
+        action: MemberCmd,
+    },
     /// (benchmarks) create N members with sessions and write their tokens, one per line.
     #[command(hide = true)]
     BenchSeed {
@@ -119,6 +129,45 @@ enum CampaignCmd {
         /// then also counts `lost_acks`, the ones without a grant row.
         #[arg(long)]
         acked: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventCmd {
+    /// Create an event; staff scanners receive it with their next sync.
+    Create {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        place: String,
+        /// Start, RFC 3339 (e.g. 2026-12-05T09:00:00+08:00)
+        #[arg(long)]
+        starts_at: chrono::DateTime<chrono::FixedOffset>,
+        /// End, RFC 3339
+        #[arg(long)]
+        ends_at: chrono::DateTime<chrono::FixedOffset>,
+        #[arg(long)]
+        capacity: i64,
+        /// Only members of this workplace union id; default: open to the whole district
+        #[arg(long)]
+        union: Option<i64>,
+    },
+    /// List every event.
+    List {
+        #[command(flatten)]
+        db: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberCmd {
+    /// Suspend a member: sign-in refused, sessions ended, passport on the revocation list.
+    Suspend {
+        #[command(flatten)]
+        db: StoreArgs,
+        member_no: String,
     },
 }
 
@@ -249,6 +298,53 @@ async fn main() -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .init();
             campaign(action).await?;
+        }
+        Command::Event { action } => match action {
+            EventCmd::Create {
+                db,
+                title,
+                place,
+                starts_at,
+                ends_at,
+                capacity,
+                union,
+            } => {
+                anyhow::ensure!(ends_at > starts_at, "the event must end after it starts");
+                anyhow::ensure!(capacity >= 0, "capacity must not be negative");
+                let e = db
+                    .open()
+                    .await?
+                    .create_event(
+                        unionpass_core::checkin::Event {
+                            id: 0,
+                            title,
+                            place,
+                            starts_at: starts_at.with_timezone(&chrono::Utc),
+                            ends_at: ends_at.with_timezone(&chrono::Utc),
+                            capacity,
+                            union_id: union,
+                        },
+                        SystemClock.now(),
+                    )
+                    .await?;
+                println!("{}", serde_json::to_string(&e)?);
+            }
+            EventCmd::List { db } => {
+                for e in db.open().await?.events().await? {
+                    println!("{}", serde_json::to_string(&e)?);
+                }
+            }
+        },
+        Command::Member {
+            action: MemberCmd::Suspend { db, member_no },
+        } => {
+            let found = db
+                .open()
+                .await?
+                .suspend_member(&member_no, SystemClock.now())
+                .await?;
+            anyhow::ensure!(found, "no member {member_no}");
+            println!("suspended {member_no}; scanners see it after their next sync");
         }
         Command::BenchSeed {
             db,

@@ -1,8 +1,9 @@
-//! Passport issuance: when a member's credential must be (re)issued, and what it says.
+//! Passport issuance: when a device's level-1 credential must be (re)issued, and what it says.
 
+use base64::Engine;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use unionpass_core::api::{PassportInfo, Profile};
-use unionpass_core::passport::{issue, Claims};
+use unionpass_core::passport::{issue, Claims, MAX_MEMBER_NO};
 
 use crate::keys::UnionKeys;
 
@@ -21,8 +22,13 @@ pub fn needs_issue(current: Option<&PassportInfo>, keys: &UnionKeys, now: DateTi
     }
 }
 
-/// A new credential for the member, signed with the current union key.
-pub fn issue_for(profile: &Profile, keys: &UnionKeys, now: DateTime<Utc>) -> PassportInfo {
+/// A new credential for the member's enrolled device, signed with the current union key.
+pub fn issue_for(
+    profile: &Profile,
+    device_key: [u8; 32],
+    keys: &UnionKeys,
+    now: DateTime<Utc>,
+) -> PassportInfo {
     let key = keys.current();
     let start = now.duration_trunc(Duration::seconds(1)).unwrap_or(now) - BACKDATE;
     let claims = Claims {
@@ -32,9 +38,15 @@ pub fn issue_for(profile: &Profile, keys: &UnionKeys, now: DateTime<Utc>) -> Pas
         role: profile.role,
         valid_from: start,
         valid_until: start + BACKDATE + VALIDITY,
+        device_key,
+        // member numbers are short ASCII ("M10001"); anything else is left off rather than cut
+        member_no: Some(profile.member_no.clone())
+            .filter(|n| n.is_ascii() && n.len() <= MAX_MEMBER_NO)
+            .unwrap_or_default(),
     };
     PassportInfo {
-        credential: issue(&claims, &key.signing),
+        credential: base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(issue(&claims, &key.signing)),
         kid: key.kid.to_hex(),
         valid_from: claims.valid_from,
         valid_until: claims.valid_until,
@@ -45,7 +57,7 @@ pub fn issue_for(profile: &Profile, keys: &UnionKeys, now: DateTime<Utc>) -> Pas
 mod tests {
     use super::*;
     use unionpass_core::api::{Role, Union};
-    use unionpass_core::passport::decode;
+    use unionpass_core::passport::Credential;
 
     #[test]
     fn issued_credentials_verify_and_renew_before_expiry() {
@@ -64,15 +76,23 @@ mod tests {
             language: None,
         };
         assert!(needs_issue(None, &keys, now));
-        let p = issue_for(&profile, &keys, now);
-        let claims = decode(&p.credential)
-            .unwrap()
-            .verify(&keys.verifying_keys(), now)
+        let p = issue_for(&profile, [7; 32], &keys, now);
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&p.credential)
             .unwrap();
+        let cred = Credential::parse(&bytes).unwrap();
+        cred.verify_union(&keys.verifying_keys()).unwrap();
+        let claims = cred.claims;
         assert_eq!(
-            (claims.member_id, claims.union_id, claims.role),
-            (42, 3, Role::Staff)
+            (
+                claims.member_id,
+                claims.union_id,
+                claims.role,
+                claims.device_key
+            ),
+            (42, 3, Role::Staff, [7; 32])
         );
+        assert_eq!(claims.member_no, "M10042");
         assert_eq!(claims.valid_until, p.valid_until);
         assert!(!needs_issue(Some(&p), &keys, now + Duration::days(22)));
         assert!(needs_issue(Some(&p), &keys, now + Duration::days(24)));

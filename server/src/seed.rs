@@ -1,7 +1,8 @@
 //! Demo data: three workplace unions at science-park companies, twenty members, one staff account.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use unionpass_core::api::Role;
+use unionpass_core::checkin::Event;
 
 use crate::auth::hash_password;
 use crate::store::{NewMember, Store, StoreError};
@@ -88,5 +89,36 @@ pub async fn seed_demo(store: &dyn Store, now: DateTime<Utc>) -> Result<usize, S
             Err(e) => return Err(e),
         }
     }
+    if store.events().await?.is_empty() {
+        let first_union = store.ensure_union(UNIONS[0]).await?;
+        for e in demo_events(first_union, now) {
+            store.create_event(e, now).await?;
+        }
+    }
     Ok(created)
+}
+
+/// Two events around `now`: one for the first union (running today), one for the whole district.
+pub fn demo_events(first_union: i64, now: DateTime<Utc>) -> Vec<Event> {
+    let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    vec![
+        Event {
+            id: 0,
+            title: "智云科技职工趣味运动会".into(),
+            place: "科学城体育中心 2 号馆".into(),
+            starts_at: hour - Duration::hours(1),
+            ends_at: hour + Duration::hours(8),
+            capacity: 200,
+            union_id: Some(first_union),
+        },
+        Event {
+            id: 0,
+            title: "园区职工心理健康讲座".into(),
+            place: "职工服务中心 301 报告厅".into(),
+            starts_at: hour + Duration::days(1),
+            ends_at: hour + Duration::days(1) + Duration::hours(2),
+            capacity: 120,
+            union_id: None,
+        },
+    ]
 }

@@ -129,20 +129,33 @@ impl TestServer {
         format!("{}{}", self.url, path)
     }
 
-    /// Log a demo member in over HTTP and return the token.
+    /// Log a demo member in over HTTP, enrolling a fresh device key, and return the token.
     pub async fn login(&self, member_no: &str) -> String {
+        self.login_device(member_no).await.0
+    }
+
+    /// Log a demo member in, enrolling a new device key; returns the token and the device's key.
+    pub async fn login_device(&self, member_no: &str) -> (String, ed25519_dalek::SigningKey) {
+        use base64::Engine;
+        let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let public =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
         let resp = self
             .http
             .post(self.at("/v1/login"))
-            .json(&serde_json::json!({"member_no": member_no, "password": seed::DEMO_PASSWORD, "device_name": "test"}))
+            .json(
+                &serde_json::json!({"member_no": member_no, "password": seed::DEMO_PASSWORD,
+                "device_name": "test", "device_key": public}),
+            )
             .send()
             .await
             .expect("login request");
         assert_eq!(resp.status(), 200);
-        resp.json::<serde_json::Value>().await.expect("json")["token"]
+        let token = resp.json::<serde_json::Value>().await.expect("json")["token"]
             .as_str()
             .expect("token")
-            .to_string()
+            .to_string();
+        (token, key)
     }
 }
 

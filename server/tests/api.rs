@@ -69,20 +69,34 @@ async fn login_then_sync_gives_profile_and_a_passport_that_verifies_with_publish
         .iter()
         .map(|k| k.verifying_key().expect("a valid published key"))
         .collect();
-    let claims = passport::decode(&page.passport.credential)
-        .unwrap()
-        .verify(&vks, t0())
-        .unwrap();
+    let issued = page
+        .passport
+        .clone()
+        .expect("an enrolled device gets a credential");
+    let cred = passport::Credential::parse(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            &issued.credential,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    cred.verify_union(&vks).unwrap();
+    let claims = cred.claims;
     assert_eq!(claims.member_id as i64, page.profile.member_id);
     assert_eq!(claims.union_id as i64, page.profile.union.id);
-    assert_eq!(claims.kid.to_hex(), page.passport.kid);
+    assert_eq!(claims.kid.to_hex(), issued.kid);
+    assert_eq!(claims.member_no, "M10001");
 
     // The same credential comes back until renewal is due.
-    assert_eq!(sync(&s, &token, page.cursor).await.passport, page.passport);
+    assert_eq!(
+        sync(&s, &token, page.cursor).await.passport,
+        Some(issued.clone())
+    );
     s.clock.set(t0() + chrono::Duration::days(24));
-    let renewed = sync(&s, &token, page.cursor).await.passport;
-    assert_ne!(renewed.credential, page.passport.credential);
-    assert!(renewed.valid_until > page.passport.valid_until);
+    let renewed = sync(&s, &token, page.cursor).await.passport.unwrap();
+    assert_ne!(renewed.credential, issued.credential);
+    assert!(renewed.valid_until > issued.valid_until);
 }
 
 async fn wrong_password_unknown_member_and_rate_limit_have_stable_codes(s: TestServer) {

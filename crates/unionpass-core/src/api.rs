@@ -37,8 +37,12 @@ impl Role {
 pub struct LoginRequest {
     pub member_no: String,
     pub password: String,
-    /// A human label for the device ("王芳的笔记本"), shown in the member's device list later.
+    /// A human label for the device ("王芳的笔记本"), shown in the member's device list.
     pub device_name: String,
+    /// The device's Ed25519 public key (32 bytes, base64url without padding), made on the device
+    /// at login: the server enrols it and binds it into the passport credential.
+    #[serde(default)]
+    pub device_key: Option<String>,
 }
 
 /// `POST /v1/login` answer. The token is a bearer secret: the client keeps it in the OS keyring only.
@@ -78,10 +82,10 @@ pub struct Profile {
     pub language: Option<Lang>,
 }
 
-/// The server-issued passport credential (see [`crate::passport`]).
+/// The server-issued level-1 passport credential (see [`crate::passport`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PassportInfo {
-    /// The text encoded in the QR code (`UP1:` + Base45).
+    /// The level-1 bytes, base64url without padding. The device adds level 2 to make the QR.
     pub credential: String,
     pub kid: String,
     pub valid_from: DateTime<Utc>,
@@ -146,11 +150,28 @@ pub struct SyncResponse {
     pub cursor: i64,
     pub server_time: DateTime<Utc>,
     pub profile: Profile,
-    pub passport: PassportInfo,
+    /// The credential for the device this session enrolled; `None` for a session without a
+    /// device key (sign in again to enrol).
+    pub passport: Option<PassportInfo>,
+    /// The member's enrolled devices (not revoked).
+    #[serde(default)]
+    pub devices: Vec<DeviceInfo>,
     /// Changes with `seq > cursor` (the request's), oldest first.
     pub changes: Vec<Change>,
     /// More changes are waiting: call again with the new cursor.
     pub more: bool,
+}
+
+/// One enrolled device of a member, for the account screen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub id: i64,
+    pub name: String,
+    /// [`crate::passport::DeviceKid`] in hex.
+    pub device_kid: String,
+    pub created_at: DateTime<Utc>,
+    /// The device this sync answer was made for.
+    pub current: bool,
 }
 
 /// A mutation made on a device, carried to the server by the outbox.
@@ -166,7 +187,26 @@ pub struct Mutation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", content = "args", rename_all = "snake_case")]
 pub enum MutationOp {
-    SetLanguage { language: Lang },
+    SetLanguage {
+        language: Lang,
+    },
+    /// Revoke one of the member's enrolled devices: its session ends and its passport is listed
+    /// as revoked for scanners.
+    RevokeDevice {
+        device_id: i64,
+    },
+    /// A staff scanner's check-in (see [`crate::checkin`]).
+    CheckIn(crate::checkin::CheckIn),
+}
+
+impl MutationOp {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MutationOp::SetLanguage { .. } => "set_language",
+            MutationOp::RevokeDevice { .. } => "revoke_device",
+            MutationOp::CheckIn(_) => "check_in",
+        }
+    }
 }
 
 /// `POST /v1/sync/push` body.

@@ -45,6 +45,21 @@ pub enum ErrorCode {
     DatabaseTooNew,
     /// A field typed by the member is not acceptable (empty member number, …).
     InvalidInput,
+    /// This device has no enrolled passport key (signed in before enrolment existed): sign in again.
+    DeviceNotEnrolled,
+    // --- a scanned passport, checked offline on the scanner ---
+    PassportBadFormat,
+    PassportUnknownKey,
+    PassportBadSignature,
+    PassportBadDeviceSignature,
+    PassportNotYetValid,
+    PassportExpired,
+    /// The code is from another time step: a screenshot, or a clock far off.
+    PassportStale,
+    PassportRevokedDevice,
+    PassportRevokedMember,
+    NotEligible,
+    AlreadyCheckedIn,
 }
 
 impl ErrorCode {
@@ -69,6 +84,18 @@ impl ErrorCode {
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::DatabaseTooNew => "database_too_new",
             ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::DeviceNotEnrolled => "device_not_enrolled",
+            ErrorCode::PassportBadFormat => "passport_bad_format",
+            ErrorCode::PassportUnknownKey => "passport_unknown_key",
+            ErrorCode::PassportBadSignature => "passport_bad_signature",
+            ErrorCode::PassportBadDeviceSignature => "passport_bad_device_signature",
+            ErrorCode::PassportNotYetValid => "passport_not_yet_valid",
+            ErrorCode::PassportExpired => "passport_expired",
+            ErrorCode::PassportStale => "passport_stale",
+            ErrorCode::PassportRevokedDevice => "passport_revoked_device",
+            ErrorCode::PassportRevokedMember => "passport_revoked_member",
+            ErrorCode::NotEligible => "not_eligible",
+            ErrorCode::AlreadyCheckedIn => "already_checked_in",
         }
     }
 
@@ -91,6 +118,18 @@ impl ErrorCode {
             ErrorCode::StorageFull => Msg::ErrStorageFull,
             ErrorCode::DatabaseTooNew => Msg::ErrDatabaseTooNew,
             ErrorCode::InvalidInput => Msg::ErrInvalidInput,
+            ErrorCode::DeviceNotEnrolled => Msg::ErrDeviceNotEnrolled,
+            ErrorCode::PassportBadFormat => Msg::ScanBadFormat,
+            ErrorCode::PassportUnknownKey => Msg::ScanUnknownKey,
+            ErrorCode::PassportBadSignature => Msg::ScanBadSignature,
+            ErrorCode::PassportBadDeviceSignature => Msg::ScanBadDeviceSignature,
+            ErrorCode::PassportNotYetValid => Msg::ScanNotYetValid,
+            ErrorCode::PassportExpired => Msg::ScanExpired,
+            ErrorCode::PassportStale => Msg::ScanStale,
+            ErrorCode::PassportRevokedDevice => Msg::ScanRevokedDevice,
+            ErrorCode::PassportRevokedMember => Msg::ScanRevokedMember,
+            ErrorCode::NotEligible => Msg::ScanNotEligible,
+            ErrorCode::AlreadyCheckedIn => Msg::ScanAlreadyCheckedIn,
         }
     }
 
@@ -125,6 +164,8 @@ mod tests {
             ErrorCode::Offline,
             ErrorCode::DatabaseTooNew,
             ErrorCode::UnsupportedMutation,
+            ErrorCode::PassportBadDeviceSignature,
+            ErrorCode::AlreadyCheckedIn,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

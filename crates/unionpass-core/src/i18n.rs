@@ -115,6 +115,57 @@ messages! {
     ErrDatabaseTooNew => "本机数据来自更新版本的应用，请将应用更新到最新版本。", "The data on this device was written by a newer version of the app. Please update the app.";
     ErrInvalidInput => "请检查填写的内容。", "Please check what you entered.";
     ErrFieldRequired => "请填写{field}。", "Please enter your {field}.";
+    ErrDeviceNotEnrolled => "本机尚未登记护照密钥，请退出后重新登录。", "This device has no passport key yet. Sign out and sign in again.";
+    // live passport
+    PassportLiveHint => "二维码每 30 秒更新一次，截图无效。", "The code changes every 30 seconds; screenshots do not work.";
+    PassportRefreshIn => "{s} 秒后更新", "Refreshes in {s} s";
+    // devices
+    DevicesSection => "已登记的设备", "Enrolled devices";
+    ThisDevice => "本机", "This device";
+    EnrolledAt => "登记于 {time}", "Enrolled {time}";
+    Revoke => "注销", "Revoke";
+    RevokeConfirm => "注销后，该设备上的电子护照立即失效。确定注销吗？", "The passport on that device stops working at once. Revoke it?";
+    RevokeQueued => "已提交注销，联网后生效。", "Revocation queued; it takes effect when online.";
+    NoDevices => "联网同步后显示设备列表。", "Sync to see your devices.";
+    // scanner
+    TabScanner => "扫码签到", "Check-in";
+    ScannerTitle => "活动签到", "Event check-in";
+    PickEvent => "选择活动", "Choose an event";
+    NoEvents => "暂无可签到的活动，请联网同步。", "No events to check in to. Connect and sync.";
+    TrustAge => "验证数据更新于 {age} 前", "Verification data is {age} old";
+    TrustNever => "尚未获取验证数据，请联网同步。", "No verification data yet. Connect and sync.";
+    TrustStale => "验证数据已超过 {days} 天未更新，请尽快联网同步，以获取最新的注销名单。", "Verification data is older than {days} days. Sync soon to get the latest revocations.";
+    TrustMaxAge => "提醒阈值", "Warn after";
+    Days => "{n} 天", "{n} days";
+    Hours => "{n} 小时", "{n} hours";
+    Minutes => "{n} 分钟", "{n} minutes";
+    ScanInputLabel => "扫码枪输入", "Scanner gun input";
+    ScanInputHint => "连接扫码枪后在此处扫描，或粘贴二维码内容后按回车。", "Scan here with a hardware scanner, or paste the code and press Enter.";
+    ScanImage => "从图片识别", "Scan an image";
+    ScanCamera => "打开摄像头", "Start camera";
+    StopCamera => "关闭摄像头", "Stop camera";
+    CameraUnavailable => "无法使用摄像头，请检查权限，或改用扫码枪、图片。", "The camera is unavailable. Check permissions, or use a scanner or an image.";
+    NoQrFound => "图片中未找到二维码，请重试。", "No QR code found in the image. Try again.";
+    CheckedIn => "签到成功", "Checked in";
+    CheckedInCount => "已签到 {n} / {cap}", "{n} / {cap} checked in";
+    CheckInLog => "签到记录", "Check-ins";
+    NotUploaded => "待上传", "Not uploaded";
+    Uploaded => "已上传", "Uploaded";
+    ConflictsTitle => "重复签到（不同设备）", "Checked in on two scanners";
+    ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: {first} by {a}, again {second} by {b}";
+    ScanFailed => "签到未通过", "Not checked in";
+    ScanBadFormat => "这不是工会通护照二维码。", "This is not a UnionPass passport code.";
+    ScanUnknownKey => "无法识别签发密钥，请联网同步验证数据后重试。", "Unknown issuing key. Sync the verification data and try again.";
+    ScanBadSignature => "护照签名无效，可能是伪造的。", "The passport signature is invalid; it may be forged.";
+    ScanBadDeviceSignature => "设备签名无效：该护照不是由其登记设备出示的。", "Invalid device signature: the passport is not shown by its enrolled device.";
+    ScanNotYetValid => "护照尚未生效。", "The passport is not valid yet.";
+    ScanExpired => "护照已过期，请会员联网更新。", "The passport has expired; the member should connect to renew it.";
+    ScanStale => "二维码已过时（可能是截图），请会员出示手机上的实时二维码。", "The code is out of date (a screenshot?). Ask for the live code on the member's phone.";
+    ScanRevokedDevice => "该设备已被注销，请会员使用已登记的设备。", "This device was revoked; the member must use an enrolled device.";
+    ScanRevokedMember => "该会员的护照已被注销。", "This member's passport was revoked.";
+    ScanNotEligible => "该会员不属于本活动的参加范围。", "This member is not eligible for this event.";
+    ScanAlreadyCheckedIn => "已于 {time} 由 {device} 签到，请勿重复签到。", "Already checked in at {time} by {device}.";
+    ScannerThis => "本机", "this scanner";
 }
 
 /// Replace each `{name}` in `text` with its value.

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod campaign;
+pub mod checkin;
 pub mod error;
 pub mod i18n;
 pub mod passport;

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use unionpass_core::api::{Change, Mutation, MutationResult, PassportInfo, Profile, Role};
 use unionpass_core::campaign::{Campaign, GrabResponse};
+use unionpass_core::checkin::{CheckIn, Conflict, Event, RevokedDevice};
 use uuid::Uuid;
 
 pub use postgres::PgStore;
@@ -39,6 +40,8 @@ pub enum StoreError {
 pub struct MemberAuth {
     pub member_id: i64,
     pub password_hash: String,
+    /// Suspended members cannot sign in, and their passports are on the revocation list.
+    pub suspended: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -58,28 +61,93 @@ pub struct NewSession {
     pub device_name: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The device to enrol with this session (its passport key), if the client sent one.
+    pub device: Option<NewDevice>,
 }
+
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    pub name: String,
+    /// The device's Ed25519 public key.
+    pub public_key: [u8; 32],
+}
+
+/// Who a live session belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub member_id: i64,
+    /// The device enrolled with the session.
+    pub device_id: Option<i64>,
+}
+
+/// An enrolled device and the credential last issued to it.
+#[derive(Clone, Debug)]
+pub struct DevicePassport {
+    pub public_key: [u8; 32],
+    pub revoked: bool,
+    pub passport: Option<PassportInfo>,
+}
+
+/// An enrolled, unrevoked device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRow {
+    pub id: i64,
+    pub name: String,
+    pub device_kid: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a scanner of one staff member's union needs (the keys are added by the handler).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScannerData {
+    pub events: Vec<Event>,
+    pub checkins: Vec<CheckIn>,
+    pub conflicts: Vec<Conflict>,
+    pub revoked_devices: Vec<RevokedDevice>,
+    pub revoked_members: Vec<i64>,
+}
+
+/// Events listed to a scanner: those not ended more than this long ago.
+pub const EVENT_GRACE: chrono::Duration = chrono::Duration::days(1);
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn member_auth(&self, member_no: &str) -> Result<Option<MemberAuth>, StoreError>;
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
-    /// The member a live (unexpired) session belongs to.
+    /// The member (and enrolled device) a live (unexpired) session belongs to.
     async fn session_member(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError>;
-    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+    ) -> Result<Option<SessionInfo>, StoreError>;
+    /// End a session (logout); the device it enrolled is revoked with it.
+    async fn delete_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
 
     async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError>;
-    async fn passport(&self, member_id: i64) -> Result<Option<PassportInfo>, StoreError>;
-    async fn save_passport(
+
+    async fn device_passport(&self, device_id: i64) -> Result<Option<DevicePassport>, StoreError>;
+    async fn save_device_passport(
         &self,
-        member_id: i64,
+        device_id: i64,
         passport: &PassportInfo,
         issued_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// The member's enrolled devices that are not revoked, oldest first.
+    async fn devices(&self, member_id: i64) -> Result<Vec<DeviceRow>, StoreError>;
+    /// Suspend a member: sign-in refused, sessions ended, passport revoked. False if unknown.
+    async fn suspend_member(&self, member_no: &str, now: DateTime<Utc>)
+        -> Result<bool, StoreError>;
+
+    /// Create an event (its id is assigned).
+    async fn create_event(&self, event: Event, now: DateTime<Utc>) -> Result<Event, StoreError>;
+    async fn events(&self) -> Result<Vec<Event>, StoreError>;
+    /// The scanner data for a staff member: their union's events and district-wide ones,
+    /// check-ins and conflicts at them, and the revocation list.
+    async fn scanner_data(
+        &self,
+        staff_member_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<ScannerData, StoreError>;
 
     /// Changes visible to the member with `seq > cursor`, oldest first, at most `limit`.
     async fn changes_since(
@@ -154,4 +222,69 @@ pub struct Audit {
     pub double_grants: i64,
     /// Answers stored under idempotency keys.
     pub answers: i64,
+}
+
+/// A device public key as stored: base64url without padding.
+pub(crate) fn key_text(key: &[u8; 32]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+pub(crate) fn key_bytes(text: &str) -> Result<[u8; 32], StoreError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt(format!("device key {text:?}")))
+}
+
+/// Whether a member may upload a check-in for an event, decided the same way by every backend:
+/// `staff` is the uploader's (role, union), `event_union` the event's union (`None`: no such
+/// event; `Some(None)`: district-wide). `None` means allowed.
+pub(crate) fn checkin_refusal(
+    staff: (Role, i64),
+    event_union: Option<Option<i64>>,
+) -> Option<unionpass_core::api::MutationOutcome> {
+    use unionpass_core::api::MutationOutcome::Rejected;
+    use unionpass_core::ErrorCode;
+    if staff.0 != Role::Staff {
+        return Some(Rejected {
+            code: ErrorCode::Forbidden,
+            message: "Only staff accounts can check members in.".into(),
+        });
+    }
+    match event_union {
+        None => Some(Rejected {
+            code: ErrorCode::NotFound,
+            message: "No such event.".into(),
+        }),
+        Some(Some(u)) if u != staff.1 => Some(Rejected {
+            code: ErrorCode::Forbidden,
+            message: "This event belongs to another workplace union.".into(),
+        }),
+        Some(_) => None,
+    }
+}
+
+/// The answer to revoking a device that is not the member's.
+pub(crate) fn no_such_device() -> unionpass_core::api::MutationOutcome {
+    unionpass_core::api::MutationOutcome::Rejected {
+        code: unionpass_core::ErrorCode::NotFound,
+        message: "No such device.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkin_uploads_need_staff_and_the_right_union() {
+        assert!(checkin_refusal((Role::Staff, 1), Some(Some(1))).is_none());
+        assert!(checkin_refusal((Role::Staff, 1), Some(None)).is_none());
+        assert!(checkin_refusal((Role::Staff, 1), Some(Some(2))).is_some());
+        assert!(checkin_refusal((Role::Staff, 1), None).is_some());
+        assert!(checkin_refusal((Role::Member, 1), Some(None)).is_some());
+    }
 }

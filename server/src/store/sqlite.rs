@@ -14,8 +14,12 @@ use unionpass_core::Lang;
 use unionpass_sqlite::{migrate, Migration};
 
 use super::sqlite_grab::GrabWriter;
-use super::{Audit, GrabJob, MemberAuth, NewMember, NewSession, Store, StoreError};
+use super::{
+    checkin_refusal, no_such_device, Audit, DevicePassport, DeviceRow, GrabJob, MemberAuth,
+    NewMember, NewSession, ScannerData, SessionInfo, Store, StoreError, EVENT_GRACE,
+};
 use unionpass_core::campaign::{Campaign, GrabResponse};
+use unionpass_core::checkin::{CheckIn, Conflict, Event, RevokedDevice};
 use uuid::Uuid;
 
 /// The server's SQLite schema. Append only.
@@ -105,6 +109,64 @@ pub const MIGRATIONS: &[Migration] = &[
             campaign_id INTEGER NOT NULL,
             response    TEXT NOT NULL,
             at          TEXT NOT NULL
+        ) STRICT;
+    ",
+    },
+    Migration {
+        name: "0003_passport_v2_events",
+        sql: "
+        -- enrolled devices; each holds the level-1 credential issued to it (the 0001 passports
+        -- table is no longer used)
+        CREATE TABLE devices (
+            id          INTEGER PRIMARY KEY,
+            member_id   INTEGER NOT NULL REFERENCES members(id),
+            name        TEXT NOT NULL,
+            public_key  TEXT NOT NULL UNIQUE,
+            device_kid  TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            revoked_at  TEXT,
+            credential  TEXT,
+            kid         TEXT,
+            valid_from  TEXT,
+            valid_until TEXT,
+            issued_at   TEXT
+        ) STRICT;
+        CREATE INDEX devices_member ON devices(member_id);
+        CREATE INDEX devices_revoked ON devices(revoked_at, valid_until);
+        ALTER TABLE sessions ADD COLUMN device_id INTEGER REFERENCES devices(id);
+        CREATE INDEX sessions_device ON sessions(device_id);
+        ALTER TABLE members ADD COLUMN suspended_at TEXT;
+        CREATE TABLE events (
+            id         INTEGER PRIMARY KEY,
+            title      TEXT NOT NULL,
+            place      TEXT NOT NULL,
+            starts_at  TEXT NOT NULL,
+            ends_at    TEXT NOT NULL,
+            capacity   INTEGER NOT NULL CHECK (capacity >= 0),
+            union_id   INTEGER REFERENCES unions(id),
+            created_at TEXT NOT NULL
+        ) STRICT;
+        -- the first check-in of a member at an event
+        CREATE TABLE checkins (
+            event_id    INTEGER NOT NULL REFERENCES events(id),
+            member_id   INTEGER NOT NULL,
+            member_no   TEXT NOT NULL,
+            scanned_at  TEXT NOT NULL,
+            scanner     TEXT NOT NULL,
+            nonce       TEXT NOT NULL UNIQUE,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (event_id, member_id)
+        ) STRICT;
+        -- later check-ins of the same member at the same event, from another scan
+        CREATE TABLE checkin_conflicts (
+            id          INTEGER PRIMARY KEY,
+            event_id    INTEGER NOT NULL REFERENCES events(id),
+            member_id   INTEGER NOT NULL,
+            member_no   TEXT NOT NULL,
+            scanned_at  TEXT NOT NULL,
+            scanner     TEXT NOT NULL,
+            nonce       TEXT NOT NULL UNIQUE,
+            received_at TEXT NOT NULL
         ) STRICT;
     ",
     },
@@ -229,8 +291,139 @@ fn apply_op(
             )?;
             Ok(MutationOutcome::Applied)
         }
+        MutationOp::RevokeDevice { device_id } => {
+            let owned: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM devices WHERE id = ?1 AND member_id = ?2)",
+                params![device_id, member_id],
+                |r| r.get(0),
+            )?;
+            if !owned {
+                return Ok(no_such_device());
+            }
+            tx.execute(
+                "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![device_id, ts(now)],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE device_id = ?1", [device_id])?;
+            Ok(MutationOutcome::Applied)
+        }
+        MutationOp::CheckIn(c) => {
+            let (role, union_id): (String, i64) = tx.query_row(
+                "SELECT role, union_id FROM members WHERE id = ?1",
+                [member_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let role = Role::parse(&role).unwrap_or(Role::Member);
+            let event_union: Option<Option<i64>> = tx
+                .query_row(
+                    "SELECT union_id FROM events WHERE id = ?1",
+                    [c.event_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(refused) = checkin_refusal((role, union_id), event_union) {
+                return Ok(refused);
+            }
+            let row = params![
+                c.event_id,
+                c.member_id,
+                c.member_no,
+                ts(c.scanned_at),
+                c.scanner.to_string(),
+                c.nonce.to_string(),
+                ts(now)
+            ];
+            let first = tx.execute(
+                "INSERT INTO checkins(event_id, member_id, member_no, scanned_at, scanner, nonce, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                row,
+            )?;
+            let same_scan: bool = tx.query_row(
+                "SELECT EXISTS(SELECT 1 FROM checkins WHERE nonce = ?1)",
+                [c.nonce.to_string()],
+                |r| r.get(0),
+            )?;
+            if first == 0 && !same_scan {
+                tx.execute(
+                    "INSERT INTO checkin_conflicts(event_id, member_id, member_no, scanned_at, scanner, nonce, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                    row,
+                )?;
+            }
+            Ok(MutationOutcome::Applied)
+        }
     }
 }
+
+fn uuid_col(s: String) -> Result<Uuid, StoreError> {
+    s.parse()
+        .map_err(|e| StoreError::Corrupt(format!("uuid {s:?}: {e}")))
+}
+
+fn checkin_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<[String; 6]> {
+    Ok([
+        r.get::<_, i64>(0)?.to_string(),
+        r.get::<_, i64>(1)?.to_string(),
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ])
+}
+
+fn checkin_of(row: [String; 6]) -> Result<CheckIn, StoreError> {
+    let [event_id, member_id, member_no, scanned_at, scanner, nonce] = row;
+    Ok(CheckIn {
+        event_id: event_id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(event_id))?,
+        member_id: member_id
+            .parse()
+            .map_err(|_| StoreError::Corrupt(member_id))?,
+        member_no,
+        scanned_at: parse_ts(&scanned_at)?,
+        scanner: uuid_col(scanner)?,
+        nonce: uuid_col(nonce)?,
+    })
+}
+
+fn event_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, String, String, String, String, i64, Option<i64>)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn event_of(
+    (id, title, place, starts_at, ends_at, capacity, union_id): (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        Option<i64>,
+    ),
+) -> Result<Event, StoreError> {
+    Ok(Event {
+        id,
+        title,
+        place,
+        starts_at: parse_ts(&starts_at)?,
+        ends_at: parse_ts(&ends_at)?,
+        capacity,
+        union_id,
+    })
+}
+
+const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -238,12 +431,13 @@ impl Store for SqliteStore {
         let member_no = member_no.to_string();
         self.with_read(move |c| {
             Ok(c.query_row(
-                "SELECT id, password_hash FROM members WHERE member_no = ?1",
+                "SELECT id, password_hash, suspended_at IS NOT NULL FROM members WHERE member_no = ?1",
                 [member_no],
                 |r| {
                     Ok(MemberAuth {
                         member_id: r.get(0)?,
                         password_hash: r.get(1)?,
+                        suspended: r.get(2)?,
                     })
                 },
             )
@@ -254,17 +448,36 @@ impl Store for SqliteStore {
 
     async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
         self.with(move |c| {
-            c.execute(
-                "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let device_id = match &s.device {
+                Some(d) => {
+                    let key = super::key_text(&d.public_key);
+                    let kid = unionpass_core::passport::DeviceKid::of(&d.public_key).to_hex();
+                    let n = tx.execute(
+                        "INSERT INTO devices(member_id, name, public_key, device_kid, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(public_key) DO NOTHING",
+                        params![s.member_id, d.name, key, kid, ts(s.created_at)],
+                    )?;
+                    if n == 0 {
+                        return Err(StoreError::Duplicate("device key".into()));
+                    }
+                    Some(tx.last_insert_rowid())
+                }
+                None => None,
+            };
+            tx.execute(
+                "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at, device_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     s.token_hash,
                     s.member_id,
                     s.device_name,
                     ts(s.created_at),
-                    ts(s.expires_at)
+                    ts(s.expires_at),
+                    device_id
                 ],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -274,23 +487,35 @@ impl Store for SqliteStore {
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<SessionInfo>, StoreError> {
         let token_hash = token_hash.to_string();
         self.with_read(move |c| {
             Ok(c.query_row(
-                "SELECT member_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+                "SELECT member_id, device_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
                 params![token_hash, ts(now)],
-                |r| r.get(0),
+                |r| {
+                    Ok(SessionInfo {
+                        member_id: r.get(0)?,
+                        device_id: r.get(1)?,
+                    })
+                },
             )
             .optional()?)
         })
         .await
     }
 
-    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let token_hash = token_hash.to_string();
         self.with(move |c| {
-            c.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE devices SET revoked_at = ?2 WHERE revoked_at IS NULL
+                   AND id = (SELECT device_id FROM sessions WHERE token_hash = ?1)",
+                params![token_hash, ts(now)],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -334,40 +559,185 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn passport(&self, member_id: i64) -> Result<Option<PassportInfo>, StoreError> {
+    async fn device_passport(&self, device_id: i64) -> Result<Option<DevicePassport>, StoreError> {
         self.with_read(move |c| {
-            let row = c
+            type Row = (String, bool, Option<String>, Option<String>, Option<String>, Option<String>);
+            let row: Option<Row> = c
                 .query_row(
-                    "SELECT credential, kid, valid_from, valid_until FROM passports WHERE member_id = ?1",
-                    [member_id],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)),
+                    "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from, valid_until
+                     FROM devices WHERE id = ?1",
+                    [device_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
                 )
                 .optional()?;
-            row.map(|(credential, kid, from, until)| {
-                Ok(PassportInfo { credential, kid, valid_from: parse_ts(&from)?, valid_until: parse_ts(&until)? })
-            })
-            .transpose()
+            let Some((key, revoked, credential, kid, from, until)) = row else {
+                return Ok(None);
+            };
+            let passport = match (credential, kid, from, until) {
+                (Some(credential), Some(kid), Some(from), Some(until)) => Some(PassportInfo {
+                    credential,
+                    kid,
+                    valid_from: parse_ts(&from)?,
+                    valid_until: parse_ts(&until)?,
+                }),
+                _ => None,
+            };
+            Ok(Some(DevicePassport { public_key: super::key_bytes(&key)?, revoked, passport }))
         })
         .await
     }
 
-    async fn save_passport(
+    async fn save_device_passport(
         &self,
-        member_id: i64,
+        device_id: i64,
         p: &PassportInfo,
         issued_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let p = p.clone();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO passports(member_id, credential, kid, valid_from, valid_until, issued_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(member_id) DO UPDATE SET credential = excluded.credential, kid = excluded.kid,
-                   valid_from = excluded.valid_from, valid_until = excluded.valid_until,
-                   issued_at = excluded.issued_at",
-                params![member_id, p.credential, p.kid, ts(p.valid_from), ts(p.valid_until), ts(issued_at)],
+                "UPDATE devices SET credential = ?2, kid = ?3, valid_from = ?4, valid_until = ?5, issued_at = ?6
+                 WHERE id = ?1",
+                params![device_id, p.credential, p.kid, ts(p.valid_from), ts(p.valid_until), ts(issued_at)],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn devices(&self, member_id: i64) -> Result<Vec<DeviceRow>, StoreError> {
+        self.with_read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, name, device_kid, created_at FROM devices
+                 WHERE member_id = ?1 AND revoked_at IS NULL ORDER BY id",
+            )?;
+            let rows = stmt.query_map([member_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, name, device_kid, created_at) = row?;
+                out.push(DeviceRow {
+                    id,
+                    name,
+                    device_kid,
+                    created_at: parse_ts(&created_at)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn suspend_member(
+        &self,
+        member_no: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let member_no = member_no.to_string();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM members WHERE member_no = ?1",
+                    [&member_no],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else { return Ok(false) };
+            tx.execute(
+                "UPDATE members SET suspended_at = coalesce(suspended_at, ?2) WHERE id = ?1",
+                params![id, ts(now)],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE member_id = ?1", [id])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn create_event(&self, e: Event, now: DateTime<Utc>) -> Result<Event, StoreError> {
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![e.title, e.place, ts(e.starts_at), ts(e.ends_at), e.capacity, e.union_id, ts(now)],
+            )?;
+            Ok(Event { id: c.last_insert_rowid(), ..e })
+        })
+        .await
+    }
+
+    async fn events(&self) -> Result<Vec<Event>, StoreError> {
+        self.with_read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {EVENT_COLS} FROM events ORDER BY starts_at, id"
+            ))?;
+            let rows: Vec<_> = stmt
+                .query_map([], event_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            rows.into_iter().map(event_of).collect()
+        })
+        .await
+    }
+
+    async fn scanner_data(
+        &self,
+        staff_member_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<ScannerData, StoreError> {
+        self.with_read(move |c| {
+            let union_id: i64 =
+                c.query_row("SELECT union_id FROM members WHERE id = ?1", [staff_member_id], |r| r.get(0))?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {EVENT_COLS} FROM events WHERE ends_at > ?1 AND (union_id IS NULL OR union_id = ?2)
+                 ORDER BY starts_at, id"
+            ))?;
+            let rows: Vec<_> = stmt
+                .query_map(params![ts(now - EVENT_GRACE), union_id], event_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            let events: Vec<Event> = rows.into_iter().map(event_of).collect::<Result<_, _>>()?;
+            let mut data = ScannerData { events, ..Default::default() };
+            let mut first = c.prepare(
+                "SELECT event_id, member_id, member_no, scanned_at, scanner, nonce FROM checkins
+                 WHERE event_id = ?1 ORDER BY scanned_at",
+            )?;
+            let mut later = c.prepare(
+                "SELECT event_id, member_id, member_no, scanned_at, scanner, nonce FROM checkin_conflicts
+                 WHERE event_id = ?1 ORDER BY id",
+            )?;
+            for e in &data.events {
+                let rows: Vec<_> = first.query_map([e.id], checkin_row)?.collect::<rusqlite::Result<_>>()?;
+                let firsts: Vec<CheckIn> = rows.into_iter().map(checkin_of).collect::<Result<_, _>>()?;
+                let rows: Vec<_> = later.query_map([e.id], checkin_row)?.collect::<rusqlite::Result<_>>()?;
+                for row in rows {
+                    let second = checkin_of(row)?;
+                    if let Some(f) = firsts.iter().find(|f| f.member_id == second.member_id) {
+                        data.conflicts.push(Conflict { first: f.clone(), second });
+                    }
+                }
+                data.checkins.extend(firsts);
+            }
+            let mut stmt = c.prepare(
+                "SELECT device_kid, valid_until FROM devices
+                 WHERE revoked_at IS NOT NULL AND valid_until > ?1 ORDER BY id",
+            )?;
+            let rows: Vec<(String, String)> = stmt
+                .query_map([ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (device_kid, until) in rows {
+                data.revoked_devices.push(RevokedDevice { device_kid, until: parse_ts(&until)? });
+            }
+            data.revoked_members = c
+                .prepare("SELECT id FROM members WHERE suspended_at IS NOT NULL ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(data)
         })
         .await
     }

@@ -1,0 +1,191 @@
+//! Offline events and check-in: the event model, what a scanner syncs, and the pure decision
+//! taken when a staff member scans a passport.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::UnionKey;
+use crate::passport::{Claims, PassportError};
+use crate::ErrorCode;
+
+/// An offline event (sports day, training, show) that staff check members in to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: i64,
+    pub title: String,
+    pub place: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub capacity: i64,
+    /// The workplace union whose members may attend; `None`: open to every member of the district.
+    pub union_id: Option<i64>,
+}
+
+impl Event {
+    pub fn admits(&self, claims: &Claims) -> bool {
+        self.union_id.map_or(true, |u| u == claims.union_id as i64)
+    }
+}
+
+/// One check-in, as the scanner records it and uploads it through the outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckIn {
+    pub event_id: i64,
+    pub member_id: i64,
+    pub member_no: String,
+    pub scanned_at: DateTime<Utc>,
+    /// The scanning installation's device id.
+    pub scanner: Uuid,
+    /// Unique per scan; the server keeps the first check-in of a member at an event.
+    pub nonce: Uuid,
+}
+
+/// The same member checked in to one event by two scanners; the server keeps `first`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub first: CheckIn,
+    pub second: CheckIn,
+}
+
+/// A revoked device, until its credential would have expired anyway.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedDevice {
+    /// [`crate::passport::DeviceKid`] in hex.
+    pub device_kid: String,
+    pub until: DateTime<Utc>,
+}
+
+/// `GET /v1/scanner` answer (staff only): everything a scanner needs to work offline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScannerBundle {
+    pub generated_at: DateTime<Utc>,
+    pub keys: Vec<UnionKey>,
+    pub revoked_devices: Vec<RevokedDevice>,
+    pub revoked_members: Vec<i64>,
+    /// Events of the staff member's union, and district-wide ones, that have not ended.
+    pub events: Vec<Event>,
+    /// Check-ins the server holds for those events (from every scanner).
+    pub checkins: Vec<CheckIn>,
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Why a scan did not check the member in.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Passport(#[from] PassportError),
+    #[error("the member is not eligible for this event")]
+    NotEligible,
+    #[error("already checked in at {} by scanner {}", .0.scanned_at, .0.scanner)]
+    AlreadyCheckedIn(Box<CheckIn>),
+}
+
+impl ScanError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ScanError::Passport(p) => match p {
+                PassportError::BadFormat(_) => ErrorCode::PassportBadFormat,
+                PassportError::UnknownKey(_) => ErrorCode::PassportUnknownKey,
+                PassportError::BadUnionSignature => ErrorCode::PassportBadSignature,
+                PassportError::BadDeviceSignature => ErrorCode::PassportBadDeviceSignature,
+                PassportError::NotYetValid => ErrorCode::PassportNotYetValid,
+                PassportError::Expired => ErrorCode::PassportExpired,
+                PassportError::Stale { .. } => ErrorCode::PassportStale,
+                PassportError::RevokedDevice => ErrorCode::PassportRevokedDevice,
+                PassportError::RevokedMember => ErrorCode::PassportRevokedMember,
+            },
+            ScanError::NotEligible => ErrorCode::NotEligible,
+            ScanError::AlreadyCheckedIn(_) => ErrorCode::AlreadyCheckedIn,
+        }
+    }
+}
+
+/// After the passport verified: may this member be checked in to `event`? `earlier` is the
+/// member's first check-in at the event that this scanner knows of (its own, or synced).
+pub fn admit(claims: &Claims, event: &Event, earlier: Option<&CheckIn>) -> Result<(), ScanError> {
+    if !event.admits(claims) {
+        return Err(ScanError::NotEligible);
+    }
+    if let Some(c) = earlier {
+        return Err(ScanError::AlreadyCheckedIn(Box::new(c.clone())));
+    }
+    Ok(())
+}
+
+/// The trust list's age, and whether it is past the limit the scanner warns at.
+pub fn trust_age(
+    synced_at: Option<DateTime<Utc>>,
+    max_age_days: i64,
+    now: DateTime<Utc>,
+) -> (Option<chrono::Duration>, bool) {
+    match synced_at {
+        None => (None, true),
+        Some(t) => {
+            let age = now - t;
+            (Some(age), age > chrono::Duration::days(max_age_days))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Role;
+    use crate::passport::Kid;
+
+    fn claims(union_id: u32) -> Claims {
+        Claims {
+            kid: Kid([0; 4]),
+            member_id: 5,
+            union_id,
+            role: Role::Member,
+            valid_from: "2026-11-01T00:00:00Z".parse().unwrap(),
+            valid_until: "2026-12-01T00:00:00Z".parse().unwrap(),
+            device_key: [0; 32],
+            member_no: "M10005".into(),
+        }
+    }
+
+    fn event(union_id: Option<i64>) -> Event {
+        Event {
+            id: 1,
+            title: "职工运动会".into(),
+            place: "体育中心".into(),
+            starts_at: "2026-11-29T01:00:00Z".parse().unwrap(),
+            ends_at: "2026-11-29T09:00:00Z".parse().unwrap(),
+            capacity: 300,
+            union_id,
+        }
+    }
+
+    #[test]
+    fn eligibility_and_duplicates() {
+        assert_eq!(admit(&claims(1), &event(Some(1)), None), Ok(()));
+        assert_eq!(admit(&claims(2), &event(None), None), Ok(()));
+        assert_eq!(
+            admit(&claims(2), &event(Some(1)), None),
+            Err(ScanError::NotEligible)
+        );
+        let first = CheckIn {
+            event_id: 1,
+            member_id: 5,
+            member_no: "M10005".into(),
+            scanned_at: "2026-11-29T02:00:00Z".parse().unwrap(),
+            scanner: Uuid::from_u128(9),
+            nonce: Uuid::from_u128(10),
+        };
+        let e = admit(&claims(1), &event(Some(1)), Some(&first)).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::AlreadyCheckedIn);
+        assert_eq!(e, ScanError::AlreadyCheckedIn(Box::new(first)));
+    }
+
+    #[test]
+    fn trust_list_age_warns_past_the_limit() {
+        let now: DateTime<Utc> = "2026-11-29T08:00:00Z".parse().unwrap();
+        assert_eq!(trust_age(None, 7, now), (None, true));
+        let (age, warn) = trust_age(Some(now - chrono::Duration::days(7)), 7, now);
+        assert_eq!((age.unwrap().num_days(), warn), (7, false));
+        assert!(trust_age(Some(now - chrono::Duration::hours(169)), 7, now).1);
+    }
+}

@@ -1,0 +1,336 @@
+//! Two-level passports, device enrolment and revocation, the scanner bundle and check-in upload,
+//! over real HTTP, on SQLite and on PostgreSQL.
+
+#[macro_use]
+#[allow(dead_code)]
+mod util;
+
+use base64::Engine;
+use ed25519_dalek::VerifyingKey;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use unionpass_core::api::{PushResponse, SyncResponse};
+use unionpass_core::checkin::{CheckIn, ScannerBundle};
+use unionpass_core::passport::{self, TrustList};
+use unionpass_core::ErrorCode;
+use util::{t0, TestServer};
+use uuid::Uuid;
+
+async fn sync(s: &TestServer, token: &str) -> reqwest::Response {
+    s.http
+        .get(s.at("/v1/sync?cursor=0"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn synced(s: &TestServer, token: &str) -> SyncResponse {
+    let resp = sync(s, token).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn push(s: &TestServer, token: &str, mutations: Value) -> PushResponse {
+    let resp = s
+        .http
+        .post(s.at("/v1/sync/push"))
+        .bearer_auth(token)
+        .json(&json!({ "mutations": mutations }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn bundle(s: &TestServer, token: &str) -> ScannerBundle {
+    let resp = s
+        .http
+        .get(s.at("/v1/scanner"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+fn trust(b: &ScannerBundle) -> TrustList {
+    TrustList {
+        keys: b.keys.iter().filter_map(|k| k.verifying_key()).collect(),
+        revoked_devices: b
+            .revoked_devices
+            .iter()
+            .filter_map(|d| passport::DeviceKid::from_hex(&d.device_kid))
+            .collect(),
+        revoked_members: b.revoked_members.iter().map(|m| *m as u64).collect(),
+    }
+}
+
+fn l1(page: &SyncResponse) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&page.passport.as_ref().expect("a credential").credential)
+        .unwrap()
+}
+
+fn check_in(event_id: i64, member_id: i64, scanner: u128, at: &str) -> (Uuid, Value) {
+    let nonce = Uuid::new_v4();
+    let c = CheckIn {
+        event_id,
+        member_id,
+        member_no: "M10001".into(),
+        scanned_at: at.parse().unwrap(),
+        scanner: Uuid::from_u128(scanner),
+        nonce,
+    };
+    let id = Uuid::new_v4();
+    (
+        id,
+        json!({"id": id, "created_at": at, "op": "check_in", "args": c}),
+    )
+}
+
+async fn an_enrolled_device_presents_a_passport_a_scanner_verifies_offline(s: TestServer) {
+    let (member, device) = s.login_device("M10001").await;
+    let page = synced(&s, &member).await;
+    let staff = s.login("S20001").await;
+    let b = bundle(&s, &staff).await;
+    let text = passport::present(&l1(&page), &device, passport::step_of(t0()));
+    let claims = passport::decode(&text)
+        .unwrap()
+        .verify(&trust(&b), t0())
+        .unwrap();
+    assert_eq!(claims.member_id as i64, page.profile.member_id);
+    assert_eq!(claims.device_key, device.verifying_key().to_bytes());
+    // the member's device list names this device as the current one
+    assert_eq!(page.devices.len(), 1);
+    assert!(page.devices[0].current);
+    assert_eq!(
+        page.devices[0].device_kid,
+        claims.device_kid().to_hex(),
+        "the listed device is the one bound into the credential"
+    );
+}
+
+async fn a_revoked_device_loses_its_session_and_lands_on_the_revocation_list(s: TestServer) {
+    let (phone, phone_key) = s.login_device("M10002").await;
+    let phone_page = synced(&s, &phone).await;
+    let laptop = s.login("M10002").await;
+    let page = synced(&s, &laptop).await;
+    assert_eq!(page.devices.len(), 2);
+    let phone_id = page.devices.iter().find(|d| !d.current).unwrap().id;
+
+    let id = Uuid::new_v4();
+    let revoke = json!([{"id": id, "created_at": "2026-11-29T08:00:00Z", "op": "revoke_device", "args": {"device_id": phone_id}}]);
+    let r = push(&s, &laptop, revoke.clone()).await;
+    assert_eq!(
+        r.results[0].outcome,
+        unionpass_core::api::MutationOutcome::Applied
+    );
+    assert!(push(&s, &laptop, revoke).await.results[0].replayed);
+    // the phone's session ended at once (the cache is evicted too)
+    assert_eq!(sync(&s, &phone).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(synced(&s, &laptop).await.devices.len(), 1);
+
+    let staff = s.login("S20001").await;
+    let b = bundle(&s, &staff).await;
+    let text = passport::present(&l1(&phone_page), &phone_key, passport::step_of(t0()));
+    assert_eq!(
+        passport::decode(&text).unwrap().verify(&trust(&b), t0()),
+        Err(passport::PassportError::RevokedDevice)
+    );
+    // someone else's device cannot be revoked
+    let other = s.login("M10003").await;
+    let r = push(
+        &s,
+        &other,
+        json!([{"id": Uuid::new_v4(), "created_at": "2026-11-29T08:00:00Z", "op": "revoke_device", "args": {"device_id": page.devices[0].id}}]),
+    )
+    .await;
+    assert!(matches!(
+        r.results[0].outcome,
+        unionpass_core::api::MutationOutcome::Rejected {
+            code: ErrorCode::NotFound,
+            ..
+        }
+    ));
+    assert_eq!(sync(&s, &laptop).await.status(), StatusCode::OK);
+}
+
+async fn logout_revokes_the_device_and_a_bad_device_key_is_refused(s: TestServer) {
+    let (token, key) = s.login_device("M10004").await;
+    synced(&s, &token).await;
+    s.http
+        .post(s.at("/v1/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let staff = s.login("S20001").await;
+    let b = bundle(&s, &staff).await;
+    let kid = passport::DeviceKid::of(&key.verifying_key().to_bytes()).to_hex();
+    assert!(b.revoked_devices.iter().any(|d| d.device_kid == kid));
+    assert!(b.revoked_devices.iter().all(|d| d.until > t0()));
+
+    let resp = s
+        .http
+        .post(s.at("/v1/login"))
+        .json(&json!({"member_no": "M10004", "password": "demo1234", "device_name": "t", "device_key": "not-a-key"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_input");
+    // an old client without a device key signs in but gets no credential
+    let resp = s
+        .http
+        .post(s.at("/v1/login"))
+        .json(&json!({"member_no": "M10004", "password": "demo1234", "device_name": "old"}))
+        .send()
+        .await
+        .unwrap();
+    let token: Value = resp.json().await.unwrap();
+    let page = synced(&s, token["token"].as_str().unwrap()).await;
+    assert!(page.passport.is_none());
+}
+
+async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
+    let member = s.login("M10001").await;
+    let resp = s
+        .http
+        .get(s.at("/v1/scanner"))
+        .bearer_auth(&member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    let staff = s.login("S20001").await;
+    let b = bundle(&s, &staff).await;
+    assert_eq!(b.generated_at, t0());
+    assert!(!b.keys.is_empty());
+    // the demo seed has one event of the staff's union and one for the whole district
+    assert_eq!(b.events.len(), 2, "{:?}", b.events);
+    let own = b.events.iter().find(|e| e.union_id.is_some()).unwrap();
+    let district = b.events.iter().find(|e| e.union_id.is_none()).unwrap();
+    // an event of another union is not listed, and uploads to it are refused
+    let other_union = s
+        .store
+        .ensure_union("星河互联网络技术有限公司工会")
+        .await
+        .unwrap();
+    let foreign = s
+        .store
+        .create_event(
+            unionpass_core::checkin::Event {
+                union_id: Some(other_union),
+                id: 0,
+                ..own.clone()
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bundle(&s, &staff).await.events.len(), 2);
+    let (_, m) = check_in(foreign.id, 1, 1, "2026-11-29T08:00:00Z");
+    let r = push(&s, &staff, json!([m])).await;
+    assert!(matches!(
+        r.results[0].outcome,
+        unionpass_core::api::MutationOutcome::Rejected {
+            code: ErrorCode::Forbidden,
+            ..
+        }
+    ));
+    // members cannot upload check-ins
+    let (_, m) = check_in(district.id, 1, 1, "2026-11-29T08:00:00Z");
+    let r = push(&s, &member, json!([m])).await;
+    assert!(matches!(
+        r.results[0].outcome,
+        unionpass_core::api::MutationOutcome::Rejected {
+            code: ErrorCode::Forbidden,
+            ..
+        }
+    ));
+}
+
+async fn the_first_check_in_wins_and_a_second_scanner_is_reported_as_a_conflict(s: TestServer) {
+    let staff = s.login("S20001").await;
+    let event = bundle(&s, &staff).await.events[0].clone();
+    let member_id = synced(&s, &s.login("M10001").await).await.profile.member_id;
+
+    let (id_a, a) = check_in(event.id, member_id, 1, "2026-11-29T08:00:01Z");
+    let (_, b) = check_in(event.id, member_id, 2, "2026-11-29T08:00:05Z");
+    assert_eq!(
+        push(&s, &staff, json!([a.clone()])).await.results[0].id,
+        id_a
+    );
+    // the same upload again (a retry) changes nothing
+    assert!(push(&s, &staff, json!([a.clone()])).await.results[0].replayed);
+    let r = push(&s, &staff, json!([b])).await;
+    assert_eq!(
+        r.results[0].outcome,
+        unionpass_core::api::MutationOutcome::Applied
+    );
+
+    let bundle = bundle(&s, &staff).await;
+    let ours: Vec<_> = bundle
+        .checkins
+        .iter()
+        .filter(|c| c.event_id == event.id)
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(
+        ours[0].scanner,
+        Uuid::from_u128(1),
+        "the first check-in is kept"
+    );
+    assert_eq!(bundle.conflicts.len(), 1);
+    assert_eq!(bundle.conflicts[0].first.scanner, Uuid::from_u128(1));
+    assert_eq!(bundle.conflicts[0].second.scanner, Uuid::from_u128(2));
+
+    // the same scan (same nonce) under a new mutation id is not a conflict with itself
+    let mut again = a;
+    again["id"] = json!(Uuid::new_v4());
+    push(&s, &staff, json!([again])).await;
+    assert_eq!(conflict_count(&s, &staff).await, 1);
+}
+
+async fn conflict_count(s: &TestServer, token: &str) -> usize {
+    bundle(s, token).await.conflicts.len()
+}
+
+async fn a_suspended_member_cannot_sign_in_and_is_revoked_for_scanners(s: TestServer) {
+    let (token, key) = s.login_device("M10005").await;
+    let page = synced(&s, &token).await;
+    assert!(s.store.suspend_member("M10005", t0()).await.unwrap());
+    assert!(!s.store.suspend_member("NOPE", t0()).await.unwrap());
+    let resp = s
+        .http
+        .post(s.at("/v1/login"))
+        .json(&json!({"member_no": "M10005", "password": "demo1234", "device_name": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let staff = s.login("S20001").await;
+    let b = bundle(&s, &staff).await;
+    assert!(b.revoked_members.contains(&page.profile.member_id));
+    let text = passport::present(&l1(&page), &key, passport::step_of(t0()));
+    let vks: Vec<VerifyingKey> = b.keys.iter().filter_map(|k| k.verifying_key()).collect();
+    assert!(!vks.is_empty());
+    assert_eq!(
+        passport::decode(&text).unwrap().verify(&trust(&b), t0()),
+        Err(passport::PassportError::RevokedMember)
+    );
+}
+
+on_every_backend!(
+    an_enrolled_device_presents_a_passport_a_scanner_verifies_offline,
+    a_revoked_device_loses_its_session_and_lands_on_the_revocation_list,
+    logout_revokes_the_device_and_a_bad_device_key_is_refused,
+    scanners_are_staff_only_and_see_their_unions_events,
+    the_first_check_in_wins_and_a_second_scanner_is_reported_as_a_conflict,
+    a_suspended_member_cannot_sign_in_and_is_revoked_for_scanners,
+);
