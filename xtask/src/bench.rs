@@ -146,7 +146,7 @@ pub fn startup() -> anyhow::Result<()> {
         &work.join("server.log"),
     )?;
     let data = work.join("app");
-    sign_in(&data, &url, "M10001")?;
+    sign_in(&bin, &data, &url, "M10001")?;
     let app = bin.join("unionpass-app");
     let ready = work.join("ready");
     // one warm-up start (WebKit's caches), then five measured ones

@@ -72,12 +72,19 @@ pub fn start_server(
     spawn_server(bin, &args, "info", log)
 }
 
-/// Sign `member` in on a device data dir through the client library (token into the keyring).
-pub fn sign_in(data_dir: &Path, url: &str, member: &str) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Runtime::new()?;
-    let client = unionpass_client::Client::open(data_dir)?;
-    rt.block_on(client.login(url, member, "demo1234", "xtask demo", chrono::Utc::now()))
-        .with_context(|| format!("signing in {member}"))?;
+/// Sign `member` in on a device data dir through the client library (token and device key into
+/// the keyring), with the `unionpass-signin` tool built next to the app.
+pub fn sign_in(bin: &Path, data_dir: &Path, url: &str, member: &str) -> anyhow::Result<()> {
+    let status = Command::new(bin.join("unionpass-signin"))
+        .arg(data_dir)
+        .arg(url)
+        .arg(member)
+        .env("UNIONPASS_PASSWORD", "demo1234")
+        .status()
+        .context("running unionpass-signin (built by `cargo xtask build`)")?;
+    if !status.success() {
+        bail!("signing in {member} failed ({status})");
+    }
     Ok(())
 }
 
@@ -93,7 +100,7 @@ pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
         &format!("127.0.0.1:{port}"),
         &demo.join("server.log"),
     )?;
-    sign_in(&app_dir, &url, member)?;
+    sign_in(&bin, &app_dir, &url, member)?;
     println!();
     println!("union server: {url}   (log: .demo/server.log)");
     println!("app signed in as {member}; every demo account's password is demo1234");

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use unionpass_core::api::{
     ApiError, KeysResponse, LoginRequest, LoginResponse, PushRequest, PushResponse, SyncResponse,
 };
+use unionpass_core::checkin::ScannerBundle;
 use unionpass_core::ErrorCode;
 
 use crate::error::{ClientError, Result};
@@ -141,6 +142,18 @@ impl Api {
             .post(self.base.join("v1/sync/push"))
             .bearer_auth(token.expose())
             .json(req)
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
+    }
+
+    /// The scanner bundle (staff accounts only).
+    pub async fn scanner(&self, token: &Sensitive<String>) -> Result<ScannerBundle> {
+        let resp = self
+            .http
+            .get(self.base.join("v1/scanner"))
+            .bearer_auth(token.expose())
             .send()
             .await
             .map_err(transport)?;

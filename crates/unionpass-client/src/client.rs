@@ -4,14 +4,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use base64::Engine;
 use chrono::{DateTime, Utc};
 use unionpass_core::api::{LoginRequest, MutationOp};
-use unionpass_core::view::{PassportView, SyncState};
-use unionpass_core::Lang;
+use unionpass_core::passport;
+use unionpass_core::view::{LivePassport, PassportView, ScanOutcome, ScannerView, SyncState};
+use unionpass_core::{ErrorCode, Lang};
 
 use crate::api::{Api, ServerUrl};
 use crate::error::{ClientError, Result};
-use crate::secrets::{Sensitive, SessionSecret};
+use crate::secrets::{DeviceKeySecret, Sensitive, SessionSecret};
 use crate::store::{Store, SyncLogEntry};
 use crate::sync::{self, SyncReport};
 
@@ -24,6 +26,19 @@ pub struct Client {
     store: Mutex<Store>,
     data_dir: PathBuf,
     syncing: AtomicBool,
+    /// The device's passport key, read from the keyring once per run (it signs every 30 s).
+    device_key: Mutex<Option<ed25519_dalek::SigningKey>>,
+}
+
+fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
+    ScanOutcome {
+        ok: false,
+        code: Some(ErrorCode::NoQrFound),
+        member_no: None,
+        at: now,
+        earlier_at: None,
+        earlier_scanner: None,
+    }
 }
 
 /// Clears the `syncing` flag however the sync ends.
@@ -43,6 +58,7 @@ impl Client {
             store: Mutex::new(store),
             data_dir: data_dir.to_path_buf(),
             syncing: AtomicBool::new(false),
+            device_key: Mutex::new(None),
         })
     }
 
@@ -73,9 +89,7 @@ impl Client {
         let s = self.store();
         let profile = s.profile()?;
         let passport = s.passport()?.map(|p| PassportView {
-            qr_svg: crate::qr::svg(&p.credential).unwrap_or_default(),
             expired: now >= p.valid_until,
-            credential: p.credential,
             valid_from: p.valid_from,
             valid_until: p.valid_until,
         });
@@ -88,6 +102,7 @@ impl Client {
             server_url: s.server_url()?,
             profile,
             passport,
+            devices: s.devices()?,
             sync: SyncState {
                 syncing: self.syncing.load(Ordering::SeqCst),
                 last_ok_at: s.last_sync_ok_at()?,
@@ -118,13 +133,29 @@ impl Client {
         let url = ServerUrl::parse(server_url)?;
         let api = Api::new(url.clone());
         let secret = self.secret()?;
+        // A fresh passport key for this sign-in: the private half goes to the keyring first, the
+        // public half to the server, which binds it into the credential.
+        let device_secret = self.device_secret()?;
+        let key = device_secret.create()?;
+        *self.device_key.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let resp = api
             .login(&LoginRequest {
                 member_no: member_no.to_string(),
                 password: password.to_string(),
                 device_name: device_name.to_string(),
+                device_key: Some(
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .encode(key.verifying_key().as_bytes()),
+                ),
             })
-            .await?;
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = device_secret.delete();
+                return Err(e);
+            }
+        };
         if self.is_logged_in()? {
             self.store
                 .lock()
@@ -196,8 +227,101 @@ impl Client {
             }
         }
         secret.delete()?;
+        self.device_secret()?.delete()?;
+        *self.device_key.lock().unwrap_or_else(|p| p.into_inner()) = None;
         self.store().wipe_member_data()?;
         tracing::info!("signed out");
         Ok(())
+    }
+
+    fn device_secret(&self) -> Result<DeviceKeySecret> {
+        DeviceKeySecret::for_device(self.store().device_id()?)
+    }
+
+    fn signing_key(&self) -> Result<ed25519_dalek::SigningKey> {
+        let mut cached = self.device_key.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = cached.as_ref() {
+            return Ok(k.clone());
+        }
+        let key = self
+            .device_secret()?
+            .load()?
+            .ok_or(ClientError::DeviceNotEnrolled)?;
+        *cached = Some(key.clone());
+        Ok(key)
+    }
+
+    /// The passport QR for the time step `now` falls in, signed by this device's key.
+    pub fn live_passport(&self, now: DateTime<Utc>) -> Result<LivePassport> {
+        let p = self
+            .store()
+            .passport()?
+            .ok_or(ClientError::DeviceNotEnrolled)?;
+        let l1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&p.credential)
+            .map_err(|_| ClientError::DeviceNotEnrolled)?;
+        let cred = passport::Credential::parse(&l1).map_err(|_| ClientError::DeviceNotEnrolled)?;
+        let key = self.signing_key()?;
+        if cred.claims.device_key != key.verifying_key().to_bytes() {
+            // the credential belongs to another key (e.g. the keyring was restored elsewhere)
+            return Err(ClientError::DeviceNotEnrolled);
+        }
+        let step = passport::step_of(now);
+        let text = passport::present(&l1, &key, step);
+        Ok(LivePassport {
+            qr_svg: crate::qr::svg(&text).unwrap_or_default(),
+            text,
+            step_starts_at: passport::step_start(step),
+            step_ends_at: passport::step_start(step + 1),
+        })
+    }
+
+    /// Queue the revocation of one of the member's devices (sent with the next sync).
+    pub fn revoke_device(&self, device_id: i64, now: DateTime<Utc>) -> Result<()> {
+        self.store().revoke_device(device_id, now)?;
+        Ok(())
+    }
+
+    /// Scanner mode: the screen for an event (or the last chosen one).
+    pub fn scanner_view(&self, event_id: Option<i64>, now: DateTime<Utc>) -> Result<ScannerView> {
+        self.store().scanner_view(event_id, now)
+    }
+
+    pub fn set_trust_max_age_days(&self, days: i64) -> Result<()> {
+        self.store().set_trust_max_age_days(days)
+    }
+
+    /// Check a code typed or read by a hardware scanner; see [`Store::scan`].
+    pub fn scan_text(&self, event_id: i64, text: &str, now: DateTime<Utc>) -> Result<ScanOutcome> {
+        let mut s = self.store();
+        let scanner = s.device_id()?;
+        s.scan(event_id, text, scanner, now)
+    }
+
+    /// Check the QR code in an image file (PNG or JPEG).
+    pub fn scan_image(
+        &self,
+        event_id: i64,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<ScanOutcome> {
+        match crate::qr::decode_image(bytes) {
+            Some(text) => self.scan_text(event_id, &text, now),
+            None => Ok(no_qr(now)),
+        }
+    }
+
+    /// Check the QR code in a grey-scale camera frame.
+    pub fn scan_frame(
+        &self,
+        event_id: i64,
+        width: usize,
+        height: usize,
+        luma: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<ScanOutcome>> {
+        crate::qr::decode_luma(width, height, luma)
+            .map(|text| self.scan_text(event_id, &text, now))
+            .transpose()
     }
 }

@@ -28,6 +28,8 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+    #[error("this device has no enrolled passport key; sign in again")]
+    DeviceNotEnrolled,
 }
 
 fn is_disk_full(e: &rusqlite::Error) -> bool {
@@ -54,6 +56,7 @@ impl ClientError {
             }
             ClientError::Io(_) => ErrorCode::Storage,
             ClientError::InvalidInput(_) => ErrorCode::InvalidInput,
+            ClientError::DeviceNotEnrolled => ErrorCode::DeviceNotEnrolled,
         }
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! - [`store`]: the local SQLite store (profile, passport, outbox, sync log) with append-only
 //!   migrations; everything the app shows comes from here, so it works offline.
-//! - [`secrets`]: the session token in the OS keyring, nowhere else.
+//! - [`secrets`]: the session token and the device's passport key in the OS keyring, nowhere else.
+//! - [`scanner`]: scanner mode for staff: trust list, events, offline passport checks, check-ins.
+//! - [`qr`]: the QR drawn for the screen and read back from images and camera frames.
 //! - [`api`]: the union server's HTTP API.
 //! - [`sync`]: push the outbox, then pull changes; the planning steps are pure functions.
 //! - [`client`]: the facade the Tauri shell calls.
@@ -13,6 +15,7 @@ pub mod api;
 pub mod client;
 pub mod error;
 pub mod qr;
+pub mod scanner;
 pub mod secrets;
 pub mod store;
 pub mod sync;

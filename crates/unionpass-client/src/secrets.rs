@@ -1,9 +1,12 @@
-//! Secrets (the session token) live in the OS keyring only: never in SQLite, logs or files.
+//! Secrets (the session token and the device's passport signing key) live in the OS keyring
+//! only: never in SQLite, logs or files.
 //!
 //! On Linux the store is the Secret Service (GNOME Keyring, KWallet) over D-Bus. There is no
 //! plaintext fallback: without a keyring, login fails with [`crate::ClientError::Keyring`].
 
 use std::sync::Once;
+
+use base64::Engine;
 
 use uuid::Uuid;
 
@@ -74,6 +77,56 @@ impl SessionSecret {
     }
 
     /// Remove the token; removing a missing one is not an error.
+    pub fn delete(&self) -> Result<()> {
+        match self.entry.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keyring_err(e)),
+        }
+    }
+}
+
+/// The keyring entry holding the device's Ed25519 passport key (the private half of the key the
+/// server bound into the level-1 credential). Made at login, deleted at logout.
+pub struct DeviceKeySecret {
+    entry: keyring::Entry,
+}
+
+impl DeviceKeySecret {
+    pub fn for_device(device_id: Uuid) -> Result<DeviceKeySecret> {
+        choose_backend();
+        let entry = keyring::Entry::new(SERVICE, &format!("device-key:{device_id}"))
+            .map_err(keyring_err)?;
+        Ok(DeviceKeySecret { entry })
+    }
+
+    /// Make a new key and keep it in the keyring; returns it.
+    pub fn create(&self) -> Result<ed25519_dalek::SigningKey> {
+        let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+        let seed = Sensitive::new(base64::engine::general_purpose::STANDARD.encode(key.to_bytes()));
+        self.entry
+            .set_password(seed.expose())
+            .map_err(keyring_err)?;
+        Ok(key)
+    }
+
+    pub fn load(&self) -> Result<Option<ed25519_dalek::SigningKey>> {
+        match self.entry.get_password() {
+            Ok(text) => {
+                let text = Sensitive::new(text);
+                let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
+                    .decode(text.expose())
+                    .ok()
+                    .and_then(|v| v.try_into().ok())
+                    .ok_or_else(|| {
+                        ClientError::Keyring("the stored device key is damaged".into())
+                    })?;
+                Ok(Some(ed25519_dalek::SigningKey::from_bytes(&bytes)))
+            }
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keyring_err(e)),
+        }
+    }
+
     pub fn delete(&self) -> Result<()> {
         match self.entry.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),

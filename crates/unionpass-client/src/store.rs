@@ -5,7 +5,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use unionpass_core::api::{
-    Change, ChangeKind, Mutation, MutationOp, PassportInfo, Profile, Role, SyncResponse, Union,
+    Change, ChangeKind, DeviceInfo, Mutation, MutationOp, PassportInfo, Profile, Role,
+    SyncResponse, Union,
 };
 use unionpass_core::{ErrorCode, Lang};
 use unionpass_sqlite::{migrate, Migration};
@@ -14,9 +15,10 @@ use uuid::Uuid;
 use crate::error::Result;
 
 /// The store's schema. Append only.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_foundation",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_foundation",
+        sql: "
         CREATE TABLE meta (
             key   TEXT PRIMARY KEY,
             value TEXT NOT NULL
@@ -59,7 +61,62 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             pulled  INTEGER NOT NULL
         ) STRICT;
     ",
-}];
+    },
+    Migration {
+        name: "0002_passport_v2_scanner",
+        sql: "
+        -- format 1 credentials are no longer shown; the next sync brings a format 2 one
+        DELETE FROM passport;
+        CREATE TABLE devices (
+            id         INTEGER PRIMARY KEY,
+            name       TEXT NOT NULL,
+            device_kid TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            current    INTEGER NOT NULL
+        ) STRICT;
+        -- the scanner's trust list, replaced as a whole by each sync
+        CREATE TABLE trust_keys (
+            kid        TEXT PRIMARY KEY,
+            public_key TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE revoked_devices (
+            device_kid TEXT PRIMARY KEY,
+            until      TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE revoked_members (
+            member_id INTEGER PRIMARY KEY
+        ) STRICT;
+        CREATE TABLE events (
+            id        INTEGER PRIMARY KEY,
+            title     TEXT NOT NULL,
+            place     TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            ends_at   TEXT NOT NULL,
+            capacity  INTEGER NOT NULL,
+            union_id  INTEGER
+        ) STRICT;
+        -- check-ins made here (ours = 1) or synced from other scanners; nonce identifies a scan
+        CREATE TABLE checkins (
+            nonce      TEXT PRIMARY KEY,
+            event_id   INTEGER NOT NULL,
+            member_id  INTEGER NOT NULL,
+            member_no  TEXT NOT NULL,
+            scanned_at TEXT NOT NULL,
+            scanner    TEXT NOT NULL,
+            ours       INTEGER NOT NULL,
+            uploaded   INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        CREATE INDEX checkins_member ON checkins(event_id, member_id, scanned_at);
+        CREATE INDEX checkins_event ON checkins(event_id, scanned_at);
+        CREATE TABLE checkin_conflicts (
+            second_nonce TEXT PRIMARY KEY,
+            event_id     INTEGER NOT NULL,
+            body         TEXT NOT NULL
+        ) STRICT;
+    ",
+    },
+];
 
 const K_DEVICE_ID: &str = "device_id";
 const K_SERVER_URL: &str = "server_url";
@@ -95,14 +152,14 @@ pub struct SyncLogEntry {
 }
 
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn parse_ts(s: String) -> rusqlite::Result<DateTime<Utc>> {
+pub(crate) fn parse_ts(s: String) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
@@ -135,14 +192,14 @@ impl Store {
         Ok(store)
     }
 
-    fn get(&self, key: &str) -> Result<Option<String>> {
+    pub(crate) fn get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
     }
 
-    fn set(&self, key: &str, value: &str) -> Result<()> {
+    pub(crate) fn set(&self, key: &str, value: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO meta(key, value) VALUES (?1, ?2)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -254,21 +311,34 @@ impl Store {
                 p.language.map(Lang::tag)
             ],
         )?;
-        let pp = &resp.passport;
-        tx.execute(
-            "INSERT INTO passport(id, credential, kid, valid_from, valid_until, received_at)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(id) DO UPDATE SET credential = excluded.credential, kid = excluded.kid,
-               valid_from = excluded.valid_from, valid_until = excluded.valid_until,
-               received_at = excluded.received_at",
-            params![
-                pp.credential,
-                pp.kid,
-                ts(pp.valid_from),
-                ts(pp.valid_until),
-                ts(now)
-            ],
-        )?;
+        match &resp.passport {
+            Some(pp) => {
+                tx.execute(
+                    "INSERT INTO passport(id, credential, kid, valid_from, valid_until, received_at)
+                     VALUES (1, ?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(id) DO UPDATE SET credential = excluded.credential, kid = excluded.kid,
+                       valid_from = excluded.valid_from, valid_until = excluded.valid_until,
+                       received_at = excluded.received_at",
+                    params![
+                        pp.credential,
+                        pp.kid,
+                        ts(pp.valid_from),
+                        ts(pp.valid_until),
+                        ts(now)
+                    ],
+                )?;
+            }
+            None => {
+                tx.execute("DELETE FROM passport", [])?;
+            }
+        }
+        tx.execute("DELETE FROM devices", [])?;
+        for d in &resp.devices {
+            tx.execute(
+                "INSERT INTO devices(id, name, device_kid, created_at, current) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![d.id, d.name, d.device_kid, ts(d.created_at), d.current],
+            )?;
+        }
         let language_pending: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'pending' AND body LIKE '%\"set_language\"%')",
             [],
@@ -288,17 +358,35 @@ impl Store {
 
     /// Queue a mutation. It is durable when this returns; its id is the idempotency key.
     pub fn enqueue(&self, op: MutationOp, now: DateTime<Utc>) -> Result<Mutation> {
-        let mutation = Mutation {
-            id: Uuid::new_v4(),
-            created_at: now,
-            op,
-        };
-        let body = serde_json::to_string(&mutation).expect("mutations serialize");
-        self.conn.execute(
-            "INSERT INTO outbox(id, created_at, body) VALUES (?1, ?2, ?3)",
-            params![mutation.id.to_string(), ts(now), body],
-        )?;
-        Ok(mutation)
+        enqueue_in(&self.conn, op, now)
+    }
+
+    /// The member's enrolled devices, as last synced.
+    pub fn devices(&self) -> Result<Vec<DeviceInfo>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, name, device_kid, created_at, current FROM devices ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DeviceInfo {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                device_kid: r.get(2)?,
+                created_at: parse_ts(r.get(3)?)?,
+                current: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Queue the revocation of one of the member's devices and hide it from the list at once.
+    pub fn revoke_device(&mut self, device_id: i64, now: DateTime<Utc>) -> Result<Mutation> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let m = enqueue_in(&tx, MutationOp::RevokeDevice { device_id }, now)?;
+        tx.execute("DELETE FROM devices WHERE id = ?1", [device_id])?;
+        tx.commit()?;
+        Ok(m)
     }
 
     /// Pending mutations, oldest first.
@@ -368,6 +456,12 @@ impl Store {
 
     /// The server applied this mutation (now or on an earlier delivery): drop it.
     pub fn remove_applied(&self, id: Uuid) -> Result<()> {
+        // a check-in the server now holds
+        self.conn.execute(
+            "UPDATE checkins SET uploaded = 1 WHERE nonce =
+               (SELECT json_extract(body, '$.args.nonce') FROM outbox WHERE id = ?1 AND body LIKE '%\"check_in\"%')",
+            [id.to_string()],
+        )?;
         self.conn
             .execute("DELETE FROM outbox WHERE id = ?1", [id.to_string()])?;
         Ok(())
@@ -450,7 +544,10 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
-            "DELETE FROM profile; DELETE FROM passport; DELETE FROM outbox; DELETE FROM sync_log;",
+            "DELETE FROM profile; DELETE FROM passport; DELETE FROM outbox; DELETE FROM sync_log;
+             DELETE FROM devices; DELETE FROM trust_keys; DELETE FROM revoked_devices;
+             DELETE FROM revoked_members; DELETE FROM events; DELETE FROM checkins;
+             DELETE FROM checkin_conflicts;",
         )?;
         tx.execute(
             "DELETE FROM meta WHERE key NOT IN (?1, ?2)",
@@ -462,6 +559,25 @@ impl Store {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+/// Queue a mutation on `conn` (which may be inside a transaction).
+pub(crate) fn enqueue_in(
+    conn: &Connection,
+    op: MutationOp,
+    now: DateTime<Utc>,
+) -> Result<Mutation> {
+    let mutation = Mutation {
+        id: Uuid::new_v4(),
+        created_at: now,
+        op,
+    };
+    let body = serde_json::to_string(&mutation).expect("mutations serialize");
+    conn.execute(
+        "INSERT INTO outbox(id, created_at, body) VALUES (?1, ?2, ?3)",
+        params![mutation.id.to_string(), ts(now), body],
+    )?;
+    Ok(mutation)
 }
 
 fn apply_change(

@@ -117,6 +117,14 @@ pub async fn run(
             break;
         }
     }
+    // A staff device is a scanner: refresh its trust list, events and check-ins.
+    let staff = lock(store)
+        .profile()?
+        .is_some_and(|p| p.role == unionpass_core::api::Role::Staff);
+    if staff {
+        let bundle = api.scanner(token).await?;
+        lock(store).apply_bundle(&bundle, now)?;
+    }
     Ok(report)
 }
 

@@ -64,15 +64,37 @@ async fn login_stores_the_member_locally_and_the_token_only_in_the_keyring() {
         ("M10009", "周婷")
     );
     let passport = snap.passport.unwrap();
-    assert!(passport.qr_svg.starts_with("<?xml") || passport.qr_svg.contains("<svg"));
     assert!(!passport.expired);
     assert_eq!(snap.sync.last_ok_at, Some(now()));
+    let live = client.live_passport(now()).unwrap();
+    assert!(live.qr_svg.contains("<svg"));
+    assert!(live.text.starts_with("UP2:"));
+    assert!(live.step_starts_at <= now() && now() < live.step_ends_at);
+    assert_eq!(snap.devices.len(), 1);
+    assert!(snap.devices[0].current);
 
     let token = token_of(dir.path());
     assert_eq!(
         files_containing(dir.path(), &token),
         Vec::<std::path::PathBuf>::new()
     );
+    // the device's private passport key is in the keyring only, in no file
+    let store = Store::open(&dir.path().join(DB_FILE)).unwrap();
+    let key = unionpass_client::secrets::DeviceKeySecret::for_device(store.device_id().unwrap())
+        .unwrap()
+        .load()
+        .unwrap()
+        .expect("a device key in the keyring");
+    use base64::Engine;
+    for encoded in [
+        base64::engine::general_purpose::STANDARD.encode(key.to_bytes()),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.to_bytes()),
+    ] {
+        assert_eq!(
+            files_containing(dir.path(), &encoded),
+            Vec::<std::path::PathBuf>::new()
+        );
+    }
 }
 
 #[tokio::test]

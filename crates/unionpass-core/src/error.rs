@@ -60,6 +60,8 @@ pub enum ErrorCode {
     PassportRevokedMember,
     NotEligible,
     AlreadyCheckedIn,
+    /// No QR code was found in the image or camera frame.
+    NoQrFound,
 }
 
 impl ErrorCode {
@@ -96,6 +98,7 @@ impl ErrorCode {
             ErrorCode::PassportRevokedMember => "passport_revoked_member",
             ErrorCode::NotEligible => "not_eligible",
             ErrorCode::AlreadyCheckedIn => "already_checked_in",
+            ErrorCode::NoQrFound => "no_qr_found",
         }
     }
 
@@ -130,6 +133,7 @@ impl ErrorCode {
             ErrorCode::PassportRevokedMember => Msg::ScanRevokedMember,
             ErrorCode::NotEligible => Msg::ScanNotEligible,
             ErrorCode::AlreadyCheckedIn => Msg::ScanAlreadyCheckedIn,
+            ErrorCode::NoQrFound => Msg::NoQrFound,
         }
     }
 

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::Profile;
+use crate::api::{DeviceInfo, Profile};
+use crate::checkin::Event;
 use crate::error::ErrorCode;
 use crate::i18n::Lang;
 
@@ -16,16 +17,79 @@ pub struct Snapshot {
     pub server_url: Option<String>,
     pub profile: Option<Profile>,
     pub passport: Option<PassportView>,
+    /// The member's enrolled devices, as last synced.
+    pub devices: Vec<DeviceInfo>,
     pub sync: SyncState,
 }
 
+/// The level-1 credential held on the device (the QR itself comes from [`LivePassport`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PassportView {
-    pub credential: String,
-    pub qr_svg: String,
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     pub expired: bool,
+}
+
+/// The QR for the current time step, made on the device with its key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LivePassport {
+    pub text: String,
+    pub qr_svg: String,
+    pub step_starts_at: DateTime<Utc>,
+    /// When this code is replaced by the next one.
+    pub step_ends_at: DateTime<Utc>,
+}
+
+/// One check-in in the scanner's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckInRow {
+    pub member_no: String,
+    pub member_id: i64,
+    pub scanned_at: DateTime<Utc>,
+    /// Made by this scanner (otherwise synced from another one).
+    pub ours: bool,
+    /// The server has it.
+    pub uploaded: bool,
+    /// The scanner's device id, shortened for display.
+    pub scanner_short: String,
+}
+
+/// A member checked in to the same event by two scanners, as reported by the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictRow {
+    pub member_no: String,
+    pub first_at: DateTime<Utc>,
+    pub first_scanner: String,
+    pub second_at: DateTime<Utc>,
+    pub second_scanner: String,
+}
+
+/// The scanner screen: events, the trust list's age, and the log of the chosen event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScannerView {
+    pub events: Vec<Event>,
+    pub event: Option<Event>,
+    pub trust_synced_at: Option<DateTime<Utc>>,
+    /// The trust list is older than `max_age_days` (or missing): warn the staff member.
+    pub trust_stale: bool,
+    pub max_age_days: i64,
+    /// Check-ins at the chosen event, newest first.
+    pub checkins: Vec<CheckInRow>,
+    pub checked_in: i64,
+    pub conflicts: Vec<ConflictRow>,
+}
+
+/// The answer to one scan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScanOutcome {
+    pub ok: bool,
+    /// Why it failed (a stable code; the UI picks the words).
+    pub code: Option<ErrorCode>,
+    pub member_no: Option<String>,
+    pub at: DateTime<Utc>,
+    /// For `already_checked_in`: when, and by which scanner (`None`: this one).
+    pub earlier_at: Option<DateTime<Utc>>,
+    pub earlier_scanner: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,361 @@
+//! Scanner mode on a staff device: the synced trust list, events and check-in log, and the
+//! offline check of a scanned passport. All decisions come from `unionpass_core`
+//! ([`unionpass_core::passport`], [`unionpass_core::checkin`]); this module reads and writes the
+//! store around them.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use unionpass_core::api::MutationOp;
+use unionpass_core::checkin::{
+    admit, trust_age, CheckIn, Conflict, Event, ScanError, ScannerBundle,
+};
+use unionpass_core::passport::{self, DeviceKid, TrustList};
+use unionpass_core::view::{CheckInRow, ConflictRow, ScanOutcome, ScannerView};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::store::{enqueue_in, parse_ts, ts, Store};
+
+const K_TRUST_SYNCED: &str = "trust_synced_at";
+const K_TRUST_MAX_AGE: &str = "trust_max_age_days";
+const K_EVENT: &str = "scanner_event";
+/// The trust list's age the scanner warns past, unless the staff member chose another.
+pub const DEFAULT_MAX_AGE_DAYS: i64 = 7;
+/// Rows in the check-in list.
+const LOG_ROWS: i64 = 500;
+
+fn short(id: &Uuid) -> String {
+    id.simple().to_string()[..8].to_string()
+}
+
+fn checkin_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckIn> {
+    let uuid = |i: usize| -> rusqlite::Result<Uuid> {
+        r.get::<_, String>(i)?.parse().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
+    };
+    Ok(CheckIn {
+        event_id: r.get(0)?,
+        member_id: r.get(1)?,
+        member_no: r.get(2)?,
+        scanned_at: parse_ts(r.get(3)?)?,
+        scanner: uuid(4)?,
+        nonce: uuid(5)?,
+    })
+}
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        place: r.get(2)?,
+        starts_at: parse_ts(r.get(3)?)?,
+        ends_at: parse_ts(r.get(4)?)?,
+        capacity: r.get(5)?,
+        union_id: r.get(6)?,
+    })
+}
+
+const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id";
+const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
+
+impl Store {
+    /// Replace the trust list, events and server-side check-ins with a fresh bundle, in one
+    /// transaction; check-ins made here and not yet uploaded stay.
+    pub fn apply_bundle(&mut self, b: &ScannerBundle, now: DateTime<Utc>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "DELETE FROM trust_keys; DELETE FROM revoked_devices; DELETE FROM revoked_members;
+             DELETE FROM events; DELETE FROM checkin_conflicts; DELETE FROM checkins WHERE ours = 0;",
+        )?;
+        for k in &b.keys {
+            tx.execute(
+                "INSERT OR REPLACE INTO trust_keys(kid, public_key, created_at) VALUES (?1, ?2, ?3)",
+                params![k.kid, k.public_key, ts(k.created_at)],
+            )?;
+        }
+        for d in &b.revoked_devices {
+            tx.execute(
+                "INSERT OR REPLACE INTO revoked_devices(device_kid, until) VALUES (?1, ?2)",
+                params![d.device_kid, ts(d.until)],
+            )?;
+        }
+        for m in &b.revoked_members {
+            tx.execute(
+                "INSERT OR IGNORE INTO revoked_members(member_id) VALUES (?1)",
+                [m],
+            )?;
+        }
+        for e in &b.events {
+            tx.execute(
+                &format!("INSERT INTO events({EVENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    e.id,
+                    e.title,
+                    e.place,
+                    ts(e.starts_at),
+                    ts(e.ends_at),
+                    e.capacity,
+                    e.union_id
+                ],
+            )?;
+        }
+        for c in &b.checkins {
+            // ours and already known: now confirmed as uploaded
+            let known = tx.execute(
+                "UPDATE checkins SET uploaded = 1 WHERE nonce = ?1",
+                [c.nonce.to_string()],
+            )?;
+            if known == 0 {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO checkins({CHECKIN_COLS}, ours, uploaded)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 1)"
+                    ),
+                    params![
+                        c.event_id,
+                        c.member_id,
+                        c.member_no,
+                        ts(c.scanned_at),
+                        c.scanner.to_string(),
+                        c.nonce.to_string()
+                    ],
+                )?;
+            }
+        }
+        for c in &b.conflicts {
+            tx.execute(
+                "INSERT OR REPLACE INTO checkin_conflicts(second_nonce, event_id, body) VALUES (?1, ?2, ?3)",
+                params![
+                    c.second.nonce.to_string(),
+                    c.second.event_id,
+                    serde_json::to_string(c).expect("serializes")
+                ],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![K_TRUST_SYNCED, ts(now)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The trust list as the verifier needs it. Revocations past their `until` are dropped.
+    pub fn trust_list(&self, now: DateTime<Utc>) -> Result<TrustList> {
+        let mut t = TrustList::default();
+        let mut stmt = self.conn.prepare("SELECT public_key FROM trust_keys")?;
+        for key in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            let k = unionpass_core::api::UnionKey {
+                kid: String::new(),
+                alg: "Ed25519".into(),
+                public_key: key?,
+                created_at: now,
+            };
+            if let Some(vk) = k.verifying_key() {
+                t.keys.push(vk);
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT device_kid FROM revoked_devices WHERE until > ?1")?;
+        for kid in stmt.query_map([ts(now)], |r| r.get::<_, String>(0))? {
+            if let Some(k) = DeviceKid::from_hex(&kid?) {
+                t.revoked_devices.insert(k);
+            }
+        }
+        let mut stmt = self.conn.prepare("SELECT member_id FROM revoked_members")?;
+        for m in stmt.query_map([], |r| r.get::<_, i64>(0))? {
+            t.revoked_members.insert(m? as u64);
+        }
+        Ok(t)
+    }
+
+    pub fn trust_max_age_days(&self) -> Result<i64> {
+        Ok(self
+            .get(K_TRUST_MAX_AGE)?
+            .and_then(|v| v.parse().ok())
+            .filter(|d| *d >= 1)
+            .unwrap_or(DEFAULT_MAX_AGE_DAYS))
+    }
+
+    pub fn set_trust_max_age_days(&self, days: i64) -> Result<()> {
+        if !(1..=365).contains(&days) {
+            return Err(crate::ClientError::InvalidInput("days"));
+        }
+        self.set(K_TRUST_MAX_AGE, &days.to_string())
+    }
+
+    pub fn event(&self, id: i64) -> Result<Option<Event>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {EVENT_COLS} FROM events WHERE id = ?1"),
+                [id],
+                event_row,
+            )
+            .optional()?)
+    }
+
+    /// Check a scanned code against the trust list and the check-in log, and record the check-in
+    /// (log + outbox, in one transaction) when it passes. Every failure is an answer, not an
+    /// error: the staff member sees why.
+    pub fn scan(
+        &mut self,
+        event_id: i64,
+        text: &str,
+        scanner: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<ScanOutcome> {
+        let trust = self.trust_list(now)?;
+        let event = self
+            .event(event_id)?
+            .ok_or(crate::ClientError::InvalidInput("event"))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let fail = |e: ScanError, member_no: Option<String>| {
+            let (earlier_at, earlier_scanner) = match &e {
+                ScanError::AlreadyCheckedIn(c) => (
+                    Some(c.scanned_at),
+                    (c.scanner != scanner).then(|| short(&c.scanner)),
+                ),
+                _ => (None, None),
+            };
+            tracing::info!(code = %e.code(), "scan refused");
+            ScanOutcome {
+                ok: false,
+                code: Some(e.code()),
+                member_no,
+                at: now,
+                earlier_at,
+                earlier_scanner,
+            }
+        };
+        let claims = match passport::decode(text).and_then(|p| p.verify(&trust, now)) {
+            Ok(c) => c,
+            Err(e) => return Ok(fail(e.into(), None)),
+        };
+        let earlier: Option<CheckIn> = tx
+            .query_row(
+                &format!(
+                    "SELECT {CHECKIN_COLS} FROM checkins WHERE event_id = ?1 AND member_id = ?2
+                     ORDER BY scanned_at LIMIT 1"
+                ),
+                params![event_id, claims.member_id as i64],
+                checkin_row,
+            )
+            .optional()?;
+        if let Err(e) = admit(&claims, &event, earlier.as_ref()) {
+            return Ok(fail(e, Some(claims.member_no)));
+        }
+        let checkin = CheckIn {
+            event_id,
+            member_id: claims.member_id as i64,
+            member_no: claims.member_no.clone(),
+            scanned_at: now,
+            scanner,
+            nonce: Uuid::new_v4(),
+        };
+        tx.execute(
+            &format!(
+                "INSERT INTO checkins({CHECKIN_COLS}, ours, uploaded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 0)"
+            ),
+            params![
+                checkin.event_id,
+                checkin.member_id,
+                checkin.member_no,
+                ts(checkin.scanned_at),
+                checkin.scanner.to_string(),
+                checkin.nonce.to_string()
+            ],
+        )?;
+        enqueue_in(&tx, MutationOp::CheckIn(checkin), now)?;
+        tx.commit()?;
+        tracing::info!(event_id, "checked a member in");
+        Ok(ScanOutcome {
+            ok: true,
+            code: None,
+            member_no: Some(claims.member_no),
+            at: now,
+            earlier_at: None,
+            earlier_scanner: None,
+        })
+    }
+
+    /// The scanner screen for `event_id` (or the last chosen event, or the first one).
+    pub fn scanner_view(&self, event_id: Option<i64>, now: DateTime<Utc>) -> Result<ScannerView> {
+        let events: Vec<Event> = self
+            .conn
+            .prepare(&format!(
+                "SELECT {EVENT_COLS} FROM events ORDER BY starts_at, id"
+            ))?
+            .query_map([], event_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        if let Some(id) = event_id {
+            self.set(K_EVENT, &id.to_string())?;
+        }
+        let chosen = event_id.or(self.get(K_EVENT)?.and_then(|v| v.parse().ok()));
+        let event = chosen
+            .and_then(|id| events.iter().find(|e| e.id == id))
+            .or(events.first())
+            .cloned();
+        let synced_at = self.get(K_TRUST_SYNCED)?.map(parse_ts).transpose()?;
+        let max_age_days = self.trust_max_age_days()?;
+        let (_, trust_stale) = trust_age(synced_at, max_age_days, now);
+        let mut view = ScannerView {
+            events,
+            event: event.clone(),
+            trust_synced_at: synced_at,
+            trust_stale,
+            max_age_days,
+            checkins: Vec::new(),
+            checked_in: 0,
+            conflicts: Vec::new(),
+        };
+        let Some(event) = event else {
+            return Ok(view);
+        };
+        view.checked_in = self.conn.query_row(
+            "SELECT count(DISTINCT member_id) FROM checkins WHERE event_id = ?1",
+            [event.id],
+            |r| r.get(0),
+        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {CHECKIN_COLS}, ours, uploaded FROM checkins WHERE event_id = ?1
+             ORDER BY scanned_at DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![event.id, LOG_ROWS], |r| {
+            Ok((checkin_row(r)?, r.get::<_, bool>(6)?, r.get::<_, bool>(7)?))
+        })?;
+        for row in rows {
+            let (c, ours, uploaded) = row?;
+            view.checkins.push(CheckInRow {
+                member_no: c.member_no,
+                member_id: c.member_id,
+                scanned_at: c.scanned_at,
+                ours,
+                uploaded,
+                scanner_short: short(&c.scanner),
+            });
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM checkin_conflicts WHERE event_id = ?1")?;
+        for body in stmt.query_map([event.id], |r| r.get::<_, String>(0))? {
+            if let Ok(c) = serde_json::from_str::<Conflict>(&body?) {
+                view.conflicts.push(ConflictRow {
+                    member_no: c.first.member_no,
+                    first_at: c.first.scanned_at,
+                    first_scanner: short(&c.first.scanner),
+                    second_at: c.second.scanned_at,
+                    second_scanner: short(&c.second.scanner),
+                });
+            }
+        }
+        Ok(view)
+    }
+}

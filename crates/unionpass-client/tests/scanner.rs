@@ -1,0 +1,218 @@
+//! Scanner mode: a member device and a staff device, each with its own data dir and keyring
+//! entries, against a real server; the scanning itself happens with the server down.
+
+use chrono::{DateTime, Duration, Utc};
+use unionpass_client::Client;
+use unionpass_core::ErrorCode;
+use unionpass_server::testing::{t0, TestServer};
+
+fn now() -> DateTime<Utc> {
+    t0() + Duration::minutes(1)
+}
+
+/// The live QR as a PNG, the way a screenshot of the member's screen would carry it.
+fn png_of(text: &str) -> Vec<u8> {
+    let code =
+        qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::Q).unwrap();
+    let (n, scale, quiet) = (code.width() as u32, 4u32, 4u32);
+    let size = (n + 2 * quiet) * scale;
+    let colors = code.to_colors();
+    let img = image::GrayImage::from_fn(size, size, |x, y| {
+        let (mx, my) = (x / scale, y / scale);
+        let dark = mx >= quiet
+            && my >= quiet
+            && mx < n + quiet
+            && my < n + quiet
+            && colors[((my - quiet) * n + (mx - quiet)) as usize] == qrcode::Color::Dark;
+        image::Luma([if dark { 0 } else { 255 }])
+    });
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+struct Devices {
+    server: TestServer,
+    member: Client,
+    staff: Client,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+async fn devices(member_no: &str) -> Devices {
+    let server = TestServer::start().await;
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let member = Client::open(md.path()).unwrap();
+    member
+        .login(&server.url, member_no, "demo1234", "member phone", now())
+        .await
+        .unwrap();
+    let staff = Client::open(sd.path()).unwrap();
+    staff
+        .login(&server.url, "S20001", "demo1234", "scanner", now())
+        .await
+        .unwrap();
+    Devices {
+        server,
+        member,
+        staff,
+        _dirs: (md, sd),
+    }
+}
+
+#[tokio::test]
+async fn offline_check_in_from_an_image_then_duplicate_stale_and_upload() {
+    let mut d = devices("M10001").await;
+    let view = d.staff.scanner_view(None, now()).unwrap();
+    assert_eq!(view.events.len(), 2);
+    assert!(!view.trust_stale);
+    let event = view
+        .events
+        .iter()
+        .find(|e| e.union_id.is_some())
+        .unwrap()
+        .clone();
+
+    // the network is cut: everything below happens offline
+    d.server.stop().await;
+    let shot = png_of(&d.member.live_passport(now()).unwrap().text);
+    let first = d.staff.scan_image(event.id, &shot, now()).unwrap();
+    assert!(first.ok, "{first:?}");
+    assert_eq!(first.member_no.as_deref(), Some("M10001"));
+
+    let again = d
+        .staff
+        .scan_image(event.id, &shot, now() + Duration::seconds(5))
+        .unwrap();
+    assert_eq!(again.code, Some(ErrorCode::AlreadyCheckedIn));
+    assert_eq!(again.earlier_at, Some(now()));
+    assert_eq!(again.earlier_scanner, None, "it was this scanner");
+
+    let later = now() + Duration::seconds(90);
+    let stale = d.staff.scan_image(event.id, &shot, later).unwrap();
+    assert_eq!(stale.code, Some(ErrorCode::PassportStale));
+    // a fresh code 90 s later is fine as a passport, but the member is already in
+    let fresh = d.member.live_passport(later).unwrap().text;
+    assert_eq!(
+        d.staff.scan_text(event.id, &fresh, later).unwrap().code,
+        Some(ErrorCode::AlreadyCheckedIn)
+    );
+    assert_eq!(
+        d.staff
+            .scan_image(event.id, b"not a picture", later)
+            .unwrap()
+            .code,
+        Some(ErrorCode::NoQrFound)
+    );
+    assert_eq!(
+        d.staff.scan_text(event.id, "HELLO", later).unwrap().code,
+        Some(ErrorCode::PassportBadFormat)
+    );
+
+    let view = d.staff.scanner_view(Some(event.id), later).unwrap();
+    assert_eq!(view.checked_in, 1);
+    assert_eq!(view.checkins.len(), 1);
+    assert!(view.checkins[0].ours && !view.checkins[0].uploaded);
+    assert_eq!(d.staff.snapshot(later).unwrap().sync.pending, 1);
+
+    // back online: the check-in is uploaded exactly once and confirmed by the server
+    d.server.restart().await;
+    d.staff.sync(later).await.unwrap();
+    let view = d.staff.scanner_view(Some(event.id), later).unwrap();
+    assert!(view.checkins[0].uploaded);
+    assert_eq!(d.staff.snapshot(later).unwrap().sync.pending, 0);
+    let token = d.server.login("S20001").await;
+    let bundle: unionpass_core::checkin::ScannerBundle =
+        d.server.get_json("/v1/scanner", Some(&token)).await;
+    assert_eq!(
+        bundle
+            .checkins
+            .iter()
+            .filter(|c| c.event_id == event.id)
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_second_scanner_learns_of_check_ins_through_sync_and_conflicts_are_shown() {
+    let d = devices("M10002").await;
+    let sd2 = tempfile::tempdir().unwrap();
+    let staff2 = Client::open(sd2.path()).unwrap();
+    staff2
+        .login(&d.server.url, "S20001", "demo1234", "scanner 2", now())
+        .await
+        .unwrap();
+    let event = d.staff.scanner_view(None, now()).unwrap().events[0].clone();
+    let code = d.member.live_passport(now()).unwrap().text;
+    // both scan the member before either has synced: the server keeps the first, reports both
+    assert!(d.staff.scan_text(event.id, &code, now()).unwrap().ok);
+    let t2 = now() + Duration::seconds(3);
+    assert!(staff2.scan_text(event.id, &code, t2).unwrap().ok);
+    d.staff.sync(now()).await.unwrap();
+    staff2.sync(t2).await.unwrap();
+    d.staff.sync(t2).await.unwrap();
+    for s in [&d.staff, &staff2] {
+        let v = s.scanner_view(Some(event.id), t2).unwrap();
+        assert_eq!(v.conflicts.len(), 1, "{v:?}");
+        assert_eq!(v.checked_in, 1);
+    }
+    // a third scan on scanner 2 now names scanner 1's earlier check-in
+    let t3 = now() + Duration::seconds(10);
+    let code = d.member.live_passport(t3).unwrap().text;
+    let third = staff2.scan_text(event.id, &code, t3).unwrap();
+    assert_eq!(third.code, Some(ErrorCode::AlreadyCheckedIn));
+    assert_eq!(third.earlier_at, Some(now()));
+}
+
+#[tokio::test]
+async fn a_revoked_device_and_an_ineligible_member_are_refused_offline() {
+    let d = devices("M10008").await; // a member of the second union
+    let events = d.staff.scanner_view(None, now()).unwrap().events;
+    let own = events.iter().find(|e| e.union_id.is_some()).unwrap();
+    let open = events.iter().find(|e| e.union_id.is_none()).unwrap();
+    let code = d.member.live_passport(now()).unwrap().text;
+    assert_eq!(
+        d.staff.scan_text(own.id, &code, now()).unwrap().code,
+        Some(ErrorCode::NotEligible)
+    );
+
+    // the member revokes this phone from another device; the scanner syncs the revocation
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Client::open(other_dir.path()).unwrap();
+    other
+        .login(&d.server.url, "M10008", "demo1234", "laptop", now())
+        .await
+        .unwrap();
+    let snap = other.snapshot(now()).unwrap();
+    assert_eq!(snap.devices.len(), 2);
+    let phone = snap.devices.iter().find(|x| !x.current).unwrap();
+    other.revoke_device(phone.id, now()).unwrap();
+    assert_eq!(other.snapshot(now()).unwrap().devices.len(), 1);
+    other.sync(now()).await.unwrap();
+    d.staff.sync(now()).await.unwrap();
+    assert_eq!(
+        d.staff.scan_text(open.id, &code, now()).unwrap().code,
+        Some(ErrorCode::PassportRevokedDevice)
+    );
+    // and the revoked phone's session is over
+    assert_eq!(
+        d.member.sync(now()).await.unwrap_err().code(),
+        ErrorCode::Unauthenticated
+    );
+}
+
+#[tokio::test]
+async fn the_trust_list_age_warning_follows_the_chosen_limit() {
+    let d = devices("M10003").await;
+    assert!(!d.staff.scanner_view(None, now()).unwrap().trust_stale);
+    let later = now() + Duration::days(8);
+    let v = d.staff.scanner_view(None, later).unwrap();
+    assert!(v.trust_stale);
+    assert_eq!(v.max_age_days, 7);
+    d.staff.set_trust_max_age_days(10).unwrap();
+    assert!(!d.staff.scanner_view(None, later).unwrap().trust_stale);
+    assert!(d.staff.set_trust_max_age_days(0).is_err());
+    // a member device has no trust list at all
+    assert!(d.member.scanner_view(None, now()).unwrap().trust_stale);
+}
