@@ -4,7 +4,7 @@
 use serde::Serialize;
 use tauri::{AppHandle, State};
 use unionpass_client::{ClientError, Snapshot};
-use unionpass_core::view::CommandError;
+use unionpass_core::view::{CommandError, LivePassport, ScanOutcome, ScannerView};
 use unionpass_core::{ErrorCode, Lang};
 
 use crate::Shell;
@@ -136,4 +136,98 @@ pub fn ui_ready(what: String) {
             .unwrap_or(0);
         let _ = std::fs::write(path, format!("{what} {ms}\n"));
     }
+}
+
+/// The passport QR for the current 30-second step, signed with this device's key.
+#[tauri::command(rename_all = "snake_case")]
+pub fn live_passport(shell: State<'_, Shell>) -> CmdResult<LivePassport> {
+    Ok(shell.client()?.live_passport(now())?)
+}
+
+/// Queue the revocation of one of the member's devices and sync it right away if possible.
+#[tauri::command(rename_all = "snake_case")]
+pub fn revoke_device(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    device_id: i64,
+) -> CmdResult<Snapshot> {
+    shell.client()?.revoke_device(device_id, now())?;
+    tauri::async_runtime::spawn(crate::background_sync(app));
+    snapshot_of(&shell)
+}
+
+/// Scanner mode: events, the trust list's age, and the check-in log of `event_id` (or the last
+/// chosen event).
+#[tauri::command(rename_all = "snake_case")]
+pub fn scanner_view(shell: State<'_, Shell>, event_id: Option<i64>) -> CmdResult<ScannerView> {
+    Ok(shell.client()?.scanner_view(event_id, now())?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_trust_max_age(shell: State<'_, Shell>, days: i64) -> CmdResult<ScannerView> {
+    let client = shell.client()?;
+    client.set_trust_max_age_days(days)?;
+    Ok(client.scanner_view(None, now())?)
+}
+
+/// After a check-in, upload it at once when the network is there (the outbox keeps it if not).
+fn upload_soon(app: AppHandle, outcome: &ScanOutcome) {
+    if outcome.ok {
+        tauri::async_runtime::spawn(crate::background_sync(app));
+    }
+}
+
+/// A code typed, pasted or sent by a hardware scanner acting as a keyboard.
+#[tauri::command(rename_all = "snake_case")]
+pub fn scan_text(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    event_id: i64,
+    text: String,
+) -> CmdResult<ScanOutcome> {
+    let outcome = shell.client()?.scan_text(event_id, &text, now())?;
+    upload_soon(app, &outcome);
+    Ok(outcome)
+}
+
+fn base64_arg(data: &str) -> CmdResult<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| CmdError::code(ErrorCode::BadRequest))
+}
+
+/// An image file (PNG or JPEG), base64.
+#[tauri::command(rename_all = "snake_case")]
+pub fn scan_image(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    event_id: i64,
+    data: String,
+) -> CmdResult<ScanOutcome> {
+    let outcome = shell
+        .client()?
+        .scan_image(event_id, &base64_arg(&data)?, now())?;
+    upload_soon(app, &outcome);
+    Ok(outcome)
+}
+
+/// A grey-scale camera frame (one byte per pixel, base64); `None` when it holds no QR code.
+#[tauri::command(rename_all = "snake_case")]
+pub fn scan_frame(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    event_id: i64,
+    width: usize,
+    height: usize,
+    luma: String,
+) -> CmdResult<Option<ScanOutcome>> {
+    let outcome =
+        shell
+            .client()?
+            .scan_frame(event_id, width, height, &base64_arg(&luma)?, now())?;
+    if let Some(o) = &outcome {
+        upload_soon(app, o);
+    }
+    Ok(outcome)
 }

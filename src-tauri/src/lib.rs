@@ -90,6 +90,13 @@ pub fn run() {
             commands::sync_now,
             commands::set_language,
             commands::ui_ready,
+            commands::live_passport,
+            commands::revoke_device,
+            commands::scanner_view,
+            commands::set_trust_max_age,
+            commands::scan_text,
+            commands::scan_image,
+            commands::scan_frame,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

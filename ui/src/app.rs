@@ -9,21 +9,21 @@ use serde::Serialize;
 use unionpass_core::api::Role;
 use unionpass_core::i18n::{fill, Lang, Msg};
 use unionpass_core::time::{format_clock, format_date, format_minute, Zone};
-use unionpass_core::view::Snapshot;
+use unionpass_core::view::{LivePassport, Snapshot};
 use unionpass_core::ErrorCode;
 
 use crate::ipc;
 
 /// Members see times in their zone; Asia/Shanghai until a zone setting exists.
-const ZONE: Zone = Zone::AsiaShanghai;
+pub(crate) const ZONE: Zone = Zone::AsiaShanghai;
 
 /// The page's clock (the UI is an edge: it reads the time only to choose how to show one).
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
 }
 
 /// `16:05` for today, `2026-11-28 16:05` otherwise, in the member's zone.
-fn when(t: DateTime<Utc>) -> String {
+pub(crate) fn when(t: DateTime<Utc>) -> String {
     if format_date(t, ZONE) == format_date(now(), ZONE) {
         format_clock(t, ZONE)
     } else {
@@ -32,18 +32,18 @@ fn when(t: DateTime<Utc>) -> String {
 }
 
 #[derive(Clone, Copy)]
-struct Ctx {
-    snap: RwSignal<Option<Snapshot>>,
-    lang: Memo<Lang>,
+pub(crate) struct Ctx {
+    pub snap: RwSignal<Option<Snapshot>>,
+    pub lang: Memo<Lang>,
 }
 
 impl Ctx {
-    fn t(&self, m: Msg) -> &'static str {
+    pub fn t(&self, m: Msg) -> &'static str {
         m.text(self.lang.get())
     }
 }
 
-fn ctx() -> Ctx {
+pub(crate) fn ctx() -> Ctx {
     expect_context::<Ctx>()
 }
 
@@ -58,6 +58,7 @@ enum Screen {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tab {
     Passport,
+    Scanner,
     Me,
 }
 
@@ -258,6 +259,13 @@ fn LoginView() -> impl IntoView {
 fn MainView() -> impl IntoView {
     let c = ctx();
     let tab = RwSignal::new(Tab::Passport);
+    let is_staff = move || {
+        c.snap.with(|s| {
+            s.as_ref()
+                .and_then(|s| s.profile.as_ref())
+                .is_some_and(|p| p.role == Role::Staff)
+        })
+    };
     let tab_button = move |which: Tab, id: &'static str, icon: &'static str, label: Msg| {
         view! {
             <button id=id type="button" class="tab" class:active=move || tab.get() == which
@@ -277,11 +285,15 @@ fn MainView() -> impl IntoView {
             </header>
             <nav class="tabs" aria-label=move || c.t(Msg::AppName)>
                 {tab_button(Tab::Passport, "tab-passport", "▣", Msg::TabPassport)}
+                <Show when=is_staff>
+                    {tab_button(Tab::Scanner, "tab-scanner", "◎", Msg::TabScanner)}
+                </Show>
                 {tab_button(Tab::Me, "tab-me", "◉", Msg::TabMe)}
             </nav>
             <main class="content">
                 {move || match tab.get() {
                     Tab::Passport => view! { <PassportView/> }.into_any(),
+                    Tab::Scanner => view! { <crate::scanner::ScannerTab/> }.into_any(),
                     Tab::Me => view! { <MeView/> }.into_any(),
                 }}
             </main>
@@ -349,12 +361,76 @@ struct ReadyArgs {
     what: &'static str,
 }
 
+/// The circumference of the countdown ring (r = 16).
+const RING: f64 = 100.53;
+
 #[component]
 fn PassportView() -> impl IntoView {
     let c = ctx();
     let profile = move || c.snap.with(|s| s.as_ref().and_then(|s| s.profile.clone()));
     let passport = move || c.snap.with(|s| s.as_ref().and_then(|s| s.passport.clone()));
-    let qr_svg = Memo::new(move |_| passport().map(|p| p.qr_svg).unwrap_or_default());
+    let live = RwSignal::new(None::<LivePassport>);
+    let live_error = RwSignal::new(None::<ErrorCode>);
+    let clock = RwSignal::new(now());
+    let fetching = StoredValue::new(false);
+    let fetch = move || {
+        if fetching.get_value() {
+            return;
+        }
+        fetching.set_value(true);
+        spawn_local(async move {
+            match ipc::call0::<LivePassport>("live_passport").await {
+                Ok(l) => {
+                    live.set(Some(l));
+                    live_error.set(None);
+                }
+                Err(code) => {
+                    live.set(None);
+                    live_error.set(Some(code));
+                }
+            }
+            fetching.set_value(false);
+        });
+    };
+    // a new credential from sync (or the first one): make a code for it
+    Effect::new(move |_| {
+        if passport().is_some() {
+            fetch();
+        }
+    });
+    // every step: a fresh code, made on this device
+    let ticker = set_interval_with_handle(
+        move || {
+            let t = now();
+            clock.set(t);
+            let due = live.with_untracked(|l| l.as_ref().is_some_and(|l| t >= l.step_ends_at));
+            if due {
+                fetch();
+            }
+        },
+        std::time::Duration::from_millis(250),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(h) = ticker {
+            h.clear();
+        }
+    });
+    let qr_svg = Memo::new(move |_| {
+        live.with(|l| l.as_ref().map(|l| l.qr_svg.clone()))
+            .unwrap_or_default()
+    });
+    let left_ms = move || {
+        live.with(|l| {
+            l.as_ref()
+                .map(|l| {
+                    (l.step_ends_at - clock.get())
+                        .num_milliseconds()
+                        .clamp(0, 30_000)
+                })
+                .unwrap_or(0)
+        })
+    };
 
     Effect::new(move |_| {
         if !qr_svg.get().is_empty() && !QR_REPORTED.swap(true, Ordering::SeqCst) {
@@ -392,11 +468,30 @@ fn PassportView() -> impl IntoView {
                 </div>
                 <Show
                     when=move || !qr_svg.get().is_empty()
-                    fallback=move || view! { <p id="passport-missing" class="notice">{move || c.t(Msg::PassportMissing)}</p> }
+                    fallback=move || view! {
+                        <p id="passport-missing" class="notice">
+                            {move || match live_error.get() {
+                                Some(code) if passport().is_some() => c.t(code.message()),
+                                _ => c.t(Msg::PassportMissing),
+                            }}
+                        </p>
+                    }
                 >
                     <div id="passport-qr" class="qr" role="img"
                         aria-label=move || c.t(Msg::PassportQrLabel)
                         inner_html=move || qr_svg.get()></div>
+                    <div class="countdown" aria-live="off">
+                        <svg class="ring" viewBox="0 0 36 36" aria-hidden="true">
+                            <circle class="ring-bg" cx="18" cy="18" r="16"/>
+                            <circle class="ring-fg" cx="18" cy="18" r="16"
+                                stroke-dasharray=RING.to_string()
+                                stroke-dashoffset=move || format!("{:.2}", RING * (1.0 - left_ms() as f64 / 30_000.0))/>
+                        </svg>
+                        <span id="passport-countdown">
+                            {move || fill(c.t(Msg::PassportRefreshIn), &[("s", &((left_ms() + 999) / 1000).to_string())])}
+                        </span>
+                    </div>
+                    <p class="hint">{move || c.t(Msg::PassportLiveHint)}</p>
                 </Show>
                 <Show when=move || passport().is_some_and(|p| p.expired)>
                     <p id="passport-expired" class="notice warn" role="alert">{move || c.t(Msg::PassportExpired)}</p>
@@ -404,6 +499,76 @@ fn PassportView() -> impl IntoView {
                 <p class="hint">{move || c.t(Msg::PassportHint)}</p>
             </div>
         </section>
+    }
+}
+
+#[derive(Serialize)]
+struct RevokeArgs {
+    device_id: i64,
+}
+
+/// The member's enrolled devices; any but this one can be revoked here.
+#[component]
+fn DevicesCard() -> impl IntoView {
+    let c = ctx();
+    let devices = move || {
+        c.snap
+            .with(|s| s.as_ref().map(|s| s.devices.clone()).unwrap_or_default())
+    };
+    let confirming = RwSignal::new(None::<i64>);
+    let notice = RwSignal::new(false);
+    let revoke = move |id: i64| {
+        spawn_local(async move {
+            if let Ok(s) =
+                ipc::call::<_, Snapshot>("revoke_device", &RevokeArgs { device_id: id }).await
+            {
+                c.snap.set(Some(s));
+                notice.set(true);
+            }
+            confirming.set(None);
+        });
+    };
+    view! {
+        <div class="card">
+            <h2>{move || c.t(Msg::DevicesSection)}</h2>
+            <Show when=move || !devices().is_empty()
+                fallback=move || view! { <p class="muted">{move || c.t(Msg::NoDevices)}</p> }>
+                <ul id="devices" class="list">
+                    <For each=devices key=|d| d.id let:d>
+                        <li class="device">
+                            <div>
+                                <span class="device-name">{d.name.clone()}</span>
+                                {d.current.then(|| view! { <span class="badge">{move || c.t(Msg::ThisDevice)}</span> })}
+                                <div class="muted small">
+                                    {let at = d.created_at; move || fill(c.t(Msg::EnrolledAt), &[("time", &when(at))])}
+                                    " · " <span class="mono">{d.device_kid.clone()}</span>
+                                </div>
+                            </div>
+                            {(!d.current).then(|| {
+                                let id = d.id;
+                                view! {
+                                    <Show when=move || confirming.get() == Some(id)
+                                        fallback=move || view! {
+                                            <button type="button" class="danger" id=format!("revoke-{id}")
+                                                on:click=move |_| confirming.set(Some(id))>{move || c.t(Msg::Revoke)}</button>
+                                        }>
+                                        <p role="alert" class="small">{move || c.t(Msg::RevokeConfirm)}</p>
+                                        <div class="row">
+                                            <button type="button" class="danger" id=format!("revoke-confirm-{id}")
+                                                on:click=move |_| revoke(id)>{move || c.t(Msg::Revoke)}</button>
+                                            <button type="button" on:click=move |_| confirming.set(None)>{move || c.t(Msg::Cancel)}</button>
+                                        </div>
+                                    </Show>
+                                }
+                            })}
+                        </li>
+                    </For>
+                </ul>
+            </Show>
+            <Show when=move || notice.get()>
+                <p class="notice" role="status">{move || c.t(Msg::RevokeQueued)}</p>
+            </Show>
+        </div>
     }
 }
 
@@ -446,6 +611,7 @@ fn MeView() -> impl IntoView {
                 <p class="name">{move || profile().map(|p| p.name).unwrap_or_default()}</p>
                 <p class="muted">{move || profile().map(|p| format!("{} · {}", p.member_no, p.union.name)).unwrap_or_default()}</p>
             </div>
+            <DevicesCard/>
             <div class="card">
                 <h2 id="language-heading">{move || c.t(Msg::Language)}</h2>
                 <div class="choices" role="radiogroup" aria-labelledby="language-heading">

@@ -4,6 +4,7 @@
 
 mod app;
 mod ipc;
+mod scanner;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -15,6 +15,8 @@ use crate::util::{profile_dir, root, target_dir};
 pub enum Which {
     /// The release app: cold start to the passport QR, memory, sizes.
     Startup,
+    /// Passport checks on a scanner: verify time per code, QR decode time per 640×480 frame.
+    Passport,
     /// The grab: one grab per member at release against the release server, then the same load
     /// on a trivial endpoint; audited from the database.
     Grab(GrabArgs),
@@ -379,4 +381,17 @@ fn grab_on(
         })
     );
     Ok(())
+}
+
+/// `bench passport`: the release `passport-bench` binary; its last line is the JSON result.
+pub fn passport() -> anyhow::Result<()> {
+    crate::util::run(crate::util::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "unionpass-loadgen",
+        "--bin",
+        "passport-bench",
+    ]))?;
+    crate::util::run(&mut Command::new(profile_dir(true).join("passport-bench")))
 }

@@ -110,6 +110,12 @@ fn main() -> anyhow::Result<()> {
             build::server_release()?;
             bench::grab(&args)
         }
+        Cmd::Bench {
+            which: bench::Which::Passport,
+        } => {
+            setup::run()?;
+            bench::passport()
+        }
         Cmd::BenchStartupInner => bench::startup(),
     }
 }

@@ -132,7 +132,9 @@ messages! {
     ScannerTitle => "活动签到", "Event check-in";
     PickEvent => "选择活动", "Choose an event";
     NoEvents => "暂无可签到的活动，请联网同步。", "No events to check in to. Connect and sync.";
-    TrustAge => "验证数据更新于 {age} 前", "Verification data is {age} old";
+    TrustAge => "验证数据更新于 {age}前", "Verification data is {age} old";
+    TrustJustNow => "验证数据刚刚更新", "Verification data was just updated";
+    ScannerSettings => "扫码设置", "Scanner settings";
     TrustNever => "尚未获取验证数据，请联网同步。", "No verification data yet. Connect and sync.";
     TrustStale => "验证数据已超过 {days} 天未更新，请尽快联网同步，以获取最新的注销名单。", "Verification data is older than {days} days. Sync soon to get the latest revocations.";
     TrustMaxAge => "提醒阈值", "Warn after";

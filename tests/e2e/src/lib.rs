@@ -40,9 +40,52 @@ pub struct Server {
     child: Option<Child>,
     pub url: String,
     pub log: PathBuf,
+    db: PathBuf,
+}
+
+fn serve(server: &Path, db: &Path, listen: &str, log: &Path) -> Result<(Child, String)> {
+    let mut child = Command::new(server)
+        .args(["serve", "--listen", listen, "--db"])
+        .arg(db)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)?,
+        )
+        .spawn()
+        .with_context(|| format!("starting {}", server.display()))?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if !url.starts_with("http://") {
+        bail!("the server did not start: {line:?}");
+    }
+    Ok((child, url))
 }
 
 impl Server {
+    /// Serve again on the same address and data (after [`Server::stop`]).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        let (child, _) = serve(
+            &bin("SERVER_BIN", "unionpass-server"),
+            &self.db,
+            &listen,
+            &self.log,
+        )?;
+        self.child = Some(child);
+        Ok(())
+    }
+
     pub fn start(dir: &Path) -> Result<Server> {
         let server = bin("SERVER_BIN", "unionpass-server");
         let db = dir.join("server.sqlite");
@@ -54,29 +97,12 @@ impl Server {
             bail!("seed failed: {}", String::from_utf8_lossy(&seed.stderr));
         }
         let log = dir.join("server.log");
-        let mut child = Command::new(&server)
-            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-            .arg(&db)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .with_context(|| format!("starting {}", server.display()))?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if !url.starts_with("http://") {
-            bail!("the server did not start: {line:?}");
-        }
+        let (child, url) = serve(&server, &db, "127.0.0.1:0", &log)?;
         Ok(Server {
             child: Some(child),
             url,
             log,
+            db,
         })
     }
 
@@ -188,6 +214,38 @@ impl App {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// Wait until the element's text contains `needle` (or fail after `secs`); returns the text.
+    pub async fn wait_contains(&self, css: &str, needle: &str, secs: u64) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = String::new();
+        loop {
+            if let Ok(e) = self.c.find(Locator::Css(css)).await {
+                if let Ok(t) = e.text().await {
+                    if t.contains(needle) {
+                        return Ok(t);
+                    }
+                    last = t;
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{css}: wanted text containing {needle:?}, last saw {last:?}\n--- app log ---\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Give a file to an `<input type=file>` (as a person choosing it would).
+    pub async fn choose_file(&self, css: &str, path: &Path) -> Result<()> {
+        self.wait_for(css, 10)
+            .await?
+            .send_keys(&path.to_string_lossy())
+            .await?;
+        Ok(())
+    }
+
     pub async fn wait_for(&self, css: &str, secs: u64) -> Result<fantoccini::elements::Element> {
         self.c
             .wait()
@@ -287,4 +345,16 @@ pub fn token_of(data_dir: &Path) -> Result<String> {
         .context("no token in the keyring")?
         .expose()
         .clone())
+}
+
+/// The device's passport signing key in the keyring, base64 as stored there.
+pub fn device_key_of(data_dir: &Path) -> Result<Vec<u8>> {
+    let store =
+        unionpass_client::store::Store::open(&data_dir.join(unionpass_client::client::DB_FILE))?;
+    let secret = unionpass_client::secrets::DeviceKeySecret::for_device(store.device_id()?)?;
+    Ok(secret
+        .load()?
+        .context("no device key in the keyring")?
+        .to_bytes()
+        .to_vec())
 }

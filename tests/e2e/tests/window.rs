@@ -1,11 +1,12 @@
 //! The real app window: sign in and see the passport; restart offline; switch language.
 //! Each test saves a screenshot. Run through `cargo xtask test` (one test at a time).
 
+use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use unionpass_core::api::{KeysResponse, SyncResponse};
 use unionpass_core::passport;
 use unionpass_core::Lang;
-use unionpass_e2e::{decode_qr, files_containing, token_of, App, Server};
+use unionpass_e2e::{decode_qr, device_key_of, files_containing, token_of, App, Server};
 
 async fn sync_as(server: &Server, token: &str) -> SyncResponse {
     reqwest::Client::new()
@@ -35,23 +36,59 @@ async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyho
         app.wait_for("#sync-status", 5).await?;
         let png = app.shot("01-passport").await?;
 
-        // What a standard QR reader sees on screen is the credential the server issued...
+        // What a standard QR reader sees on screen is a level-2 code over the credential the
+        // server issued to this device...
         let token = token_of(&data)?;
-        let issued = sync_as(&server, &token).await.passport.credential;
+        let issued = sync_as(&server, &token)
+            .await
+            .passport
+            .expect("a credential for this device")
+            .credential;
         let seen = decode_qr(&png)?;
-        assert_eq!(seen, vec![issued.clone()], "the QR in the window");
-        // ...and it verifies with the union key the server publishes.
+        assert_eq!(seen.len(), 1, "one QR in the window");
+        let shown = passport::decode(&seen[0])?;
+        assert_eq!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&shown.credential.bytes),
+            issued
+        );
+        // ...and it verifies with the union key the server publishes and the device's own key.
         let keys: KeysResponse = reqwest::get(format!("{}/v1/keys", server.url))
             .await?
             .json()
             .await?;
-        let vks: Vec<VerifyingKey> = keys
-            .keys
-            .iter()
-            .map(|k| k.verifying_key().expect("a valid published key"))
-            .collect();
-        let claims = passport::decode(&seen[0])?.verify(&vks, chrono_now())?;
-        assert_eq!(claims.member_id, 1);
+        let trust = passport::TrustList {
+            keys: keys
+                .keys
+                .iter()
+                .map(|k| k.verifying_key().expect("a valid published key"))
+                .collect::<Vec<VerifyingKey>>(),
+            ..Default::default()
+        };
+        let claims = shown.verify(&trust, chrono_now())?;
+        assert_eq!((claims.member_id, claims.member_no.as_str()), (1, "M10001"));
+        let device_key = device_key_of(&data)?;
+        let public = ed25519_dalek::SigningKey::from_bytes(&device_key.clone().try_into().unwrap())
+            .verifying_key();
+        assert_eq!(
+            claims.device_key,
+            public.to_bytes(),
+            "signed by this device's key"
+        );
+
+        // The code rotates with the time step, and each one verifies.
+        let next = passport::step_start(shown.step + 1) - chrono_now();
+        tokio::time::sleep(
+            next.to_std().unwrap_or_default() + std::time::Duration::from_millis(1500),
+        )
+        .await;
+        let png = app.shot("01b-passport-rotated").await?;
+        let rotated = passport::decode(&decode_qr(&png)?[0])?;
+        assert!(
+            rotated.step > shown.step,
+            "a new code after the step changed"
+        );
+        rotated.verify(&trust, chrono_now())?;
+        assert!(app.text("#passport-countdown").await?.contains("秒后更新"));
 
         // The token is in the keyring only: not in the SQLite file, the logs, WebKit's data, or
         // anything else under the app's data dir, nor in the server's log.
@@ -62,6 +99,16 @@ async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyho
         );
         assert!(data.join("unionpass.sqlite").exists() && data.join("logs/unionpass.log").exists());
         assert!(!std::fs::read_to_string(&server.log)?.contains(&token));
+        // Nor is the device's private passport key anywhere on disk.
+        for encoded in [
+            base64::engine::general_purpose::STANDARD.encode(&device_key),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&device_key),
+        ] {
+            assert_eq!(
+                files_containing(&data, encoded.as_bytes()),
+                Vec::<std::path::PathBuf>::new()
+            );
+        }
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -138,5 +185,82 @@ async fn switching_to_english_relabels_the_screen_and_syncs_the_choice() -> anyh
     }
     .await;
     app.close().await;
+    result
+}
+
+#[tokio::test]
+async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays(
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut server = Server::start(dir.path())?;
+
+    // the member's device shows the live code; a screenshot of it is what gets passed around
+    let member = App::launch(&dir.path().join("member"), &server.url, 4484).await?;
+    let shot = async {
+        member.sign_in("M10001", "demo1234").await?;
+        member.wait_text("#passport-name", "王芳", 30).await?;
+        member.wait_for("#passport-qr svg", 10).await?;
+        let png = member.shot("04-member-live-qr").await?;
+        assert_eq!(decode_qr(&png)?.len(), 1);
+        Ok::<_, anyhow::Error>(png)
+    }
+    .await;
+    member.close().await;
+    let screenshot = dir.path().join("screenshot.png");
+    std::fs::write(&screenshot, shot?)?;
+
+    let staff_dir = dir.path().join("staff");
+    let staff = App::launch(&staff_dir, &server.url, 4494).await?;
+    let result = async {
+        staff.sign_in("S20001", "demo1234").await?;
+        staff.wait_text("#passport-name", "郑晓梅", 30).await?;
+        staff.click("#tab-scanner").await?;
+        staff.wait_for("#scanner-event", 15).await?;
+        staff.wait_contains("#checkin-count", "0 / 200", 10).await?;
+        assert_eq!(staff.text("#trust-age").await?, "验证数据刚刚更新");
+
+        // the network is cut: the check happens on the scanner alone
+        server.stop();
+        staff.choose_file("#scan-file", &screenshot).await?;
+        staff.wait_contains("#scan-result", "签到成功", 20).await?;
+        assert!(staff.text("#scan-result-text").await?.contains("M10001"));
+        staff.wait_contains("#checkin-count", "1 / 200", 10).await?;
+        staff.wait_contains("#checkin-log", "待上传", 10).await?;
+        staff.shot("05-scanner-checked-in").await?;
+
+        // the same screenshot again: already checked in, by this scanner
+        staff.choose_file("#scan-file", &screenshot).await?;
+        staff
+            .wait_contains("#scan-result-text", "请勿重复签到", 20)
+            .await?;
+        assert!(staff.text("#scan-result-text").await?.contains("本机"));
+
+        // 90 s later the screenshot is stale
+        tokio::time::sleep(std::time::Duration::from_secs(90)).await;
+        staff.choose_file("#scan-file", &screenshot).await?;
+        staff
+            .wait_contains("#scan-result-text", "二维码已过时", 20)
+            .await?;
+        staff.shot("06-scanner-stale-screenshot").await?;
+        staff.wait_contains("#checkin-count", "1 / 200", 5).await?;
+
+        // back online: the check-in is uploaded through the outbox
+        server.restart()?;
+        staff.click("#sync-now").await?;
+        staff.wait_contains("#checkin-log", "已上传", 30).await?;
+        let token = token_of(&staff_dir)?;
+        let bundle: unionpass_core::checkin::ScannerBundle = reqwest::Client::new()
+            .get(format!("{}/v1/scanner", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        assert_eq!(bundle.checkins.len(), 1);
+        assert_eq!(bundle.checkins[0].member_no, "M10001");
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    staff.close().await;
     result
 }

@@ -1,0 +1,453 @@
+//! Scanner mode (staff): choose an event, then check members in from a hardware scanner (it types
+//! the code and Enter), an image file, or the camera. Every check runs offline in the shell; this
+//! screen shows the answer, the check-in log and the trust list's age.
+
+use base64::Engine;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::Serialize;
+use unionpass_core::i18n::{fill, Msg};
+use unionpass_core::view::{ScanOutcome, ScannerView};
+use unionpass_core::ErrorCode;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::app::{ctx, now, when, Ctx};
+use crate::ipc;
+
+#[derive(Serialize)]
+struct ViewArgs {
+    event_id: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct DaysArgs {
+    days: i64,
+}
+
+#[derive(Serialize)]
+struct TextArgs {
+    event_id: i64,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct ImageArgs {
+    event_id: i64,
+    data: String,
+}
+
+#[derive(Serialize)]
+struct FrameArgs {
+    event_id: i64,
+    width: usize,
+    height: usize,
+    luma: String,
+}
+
+/// What a scan sends to the shell.
+enum Req {
+    Text(String),
+    Image(String),
+}
+
+const FRAME_W: u32 = 640;
+const FRAME_H: u32 = 480;
+
+fn load(view: RwSignal<Option<ScannerView>>, event_id: Option<i64>) {
+    spawn_local(async move {
+        if let Ok(v) = ipc::call::<_, ScannerView>("scanner_view", &ViewArgs { event_id }).await {
+            view.set(Some(v));
+        }
+    });
+}
+
+/// The words for a scan's answer.
+fn outcome_text(c: Ctx, o: &ScanOutcome) -> String {
+    let lang = c.lang.get();
+    if o.ok {
+        return format!(
+            "{} {}",
+            Msg::MemberNo.text(lang),
+            o.member_no.clone().unwrap_or_default()
+        );
+    }
+    let code = o.code.unwrap_or(ErrorCode::Internal);
+    let text = match code {
+        ErrorCode::AlreadyCheckedIn => fill(
+            code.message().text(lang),
+            &[
+                ("time", &o.earlier_at.map(when).unwrap_or_default()),
+                (
+                    "device",
+                    &o.earlier_scanner
+                        .clone()
+                        .unwrap_or_else(|| Msg::ScannerThis.text(lang).to_string()),
+                ),
+            ],
+        ),
+        other => other.message().text(lang).to_string(),
+    };
+    match &o.member_no {
+        Some(no) => format!("{no} · {text}"),
+        None => text,
+    }
+}
+
+fn age_text(c: Ctx, minutes: i64) -> String {
+    let lang = c.lang.get();
+    let (msg, n) = if minutes >= 48 * 60 {
+        (Msg::Days, minutes / (24 * 60))
+    } else if minutes >= 60 {
+        (Msg::Hours, minutes / 60)
+    } else {
+        (Msg::Minutes, minutes.max(0))
+    };
+    fill(msg.text(lang), &[("n", &n.to_string())])
+}
+
+/// RGBA pixels to one grey byte each (ITU-R BT.601 weights).
+fn luma_of(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .map(|p| ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114) / 1000) as u8)
+        .collect()
+}
+
+#[component]
+pub fn ScannerTab() -> impl IntoView {
+    let c = ctx();
+    let view = RwSignal::new(None::<ScannerView>);
+    let result = RwSignal::new(None::<ScanOutcome>);
+    let busy = RwSignal::new(false);
+    let typed = RwSignal::new(String::new());
+    load(view, None);
+    // a sync (from the button or in the background) may bring events, check-ins, conflicts
+    Effect::new(move |_| {
+        c.snap.track();
+        let id = view.with_untracked(|v| v.as_ref().and_then(|v| v.event.as_ref().map(|e| e.id)));
+        load(view, id);
+    });
+
+    let event_id = move || view.with(|v| v.as_ref().and_then(|v| v.event.as_ref().map(|e| e.id)));
+    let show = move |o: ScanOutcome| {
+        result.set(Some(o));
+        let id = event_id();
+        load(view, id);
+    };
+    let scan = move |req: Req| {
+        let Some(event_id) = event_id() else { return };
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        spawn_local(async move {
+            let answer = match req {
+                Req::Text(text) => {
+                    ipc::call::<_, ScanOutcome>("scan_text", &TextArgs { event_id, text }).await
+                }
+                Req::Image(data) => {
+                    ipc::call::<_, ScanOutcome>("scan_image", &ImageArgs { event_id, data }).await
+                }
+            };
+            match answer {
+                Ok(o) => show(o),
+                Err(code) => result.set(Some(ScanOutcome {
+                    ok: false,
+                    code: Some(code),
+                    member_no: None,
+                    at: now(),
+                    earlier_at: None,
+                    earlier_scanner: None,
+                })),
+            }
+            busy.set(false);
+        });
+    };
+
+    let on_typed = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let text = typed.get_untracked();
+        if text.trim().is_empty() {
+            return;
+        }
+        typed.set(String::new());
+        scan(Req::Text(text));
+    };
+
+    let on_file = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(file) = input.files().and_then(|f| f.get(0)) else {
+            return;
+        };
+        input.set_value(""); // the same file can be chosen again
+        spawn_local(async move {
+            let Ok(buf) = JsFuture::from(file.array_buffer()).await else {
+                return;
+            };
+            let data = base64::engine::general_purpose::STANDARD
+                .encode(js_sys::Uint8Array::new(&buf).to_vec());
+            scan(Req::Image(data));
+        });
+    };
+
+    // camera: frames are grabbed into a canvas, reduced to grey and decoded in the shell
+    let video_ref = NodeRef::<leptos::html::Video>::new();
+    let camera_on = RwSignal::new(false);
+    let camera_error = RwSignal::new(false);
+    let stream = StoredValue::new_local(None::<web_sys::MediaStream>);
+    let ticker = StoredValue::new(None::<IntervalHandle>);
+    let stop_camera = move || {
+        if let Some(h) = ticker.get_value() {
+            h.clear();
+        }
+        ticker.set_value(None);
+        if let Some(s) = stream.get_value() {
+            for t in s.get_tracks().iter() {
+                if let Ok(t) = t.dyn_into::<web_sys::MediaStreamTrack>() {
+                    t.stop();
+                }
+            }
+        }
+        stream.set_value(None);
+        camera_on.set(false);
+    };
+    on_cleanup(stop_camera);
+    let grab_frame = move || {
+        let (Some(video), Some(id)) = (video_ref.get_untracked(), event_id()) else {
+            return;
+        };
+        if busy.get_untracked() || video.video_width() == 0 {
+            return;
+        }
+        let Ok(canvas) = document()
+            .create_element("canvas")
+            .map(|e| e.unchecked_into::<web_sys::HtmlCanvasElement>())
+        else {
+            return;
+        };
+        canvas.set_width(FRAME_W);
+        canvas.set_height(FRAME_H);
+        let Some(ctx2d) = canvas
+            .get_context("2d")
+            .ok()
+            .flatten()
+            .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+        else {
+            return;
+        };
+        let video_el: &web_sys::HtmlVideoElement = &video;
+        if ctx2d
+            .draw_image_with_html_video_element_and_dw_and_dh(
+                video_el,
+                0.0,
+                0.0,
+                FRAME_W as f64,
+                FRAME_H as f64,
+            )
+            .is_err()
+        {
+            return;
+        }
+        let Ok(img) = ctx2d.get_image_data(0.0, 0.0, FRAME_W as f64, FRAME_H as f64) else {
+            return;
+        };
+        let luma = base64::engine::general_purpose::STANDARD.encode(luma_of(&img.data().0));
+        busy.set(true);
+        spawn_local(async move {
+            let args = FrameArgs {
+                event_id: id,
+                width: FRAME_W as usize,
+                height: FRAME_H as usize,
+                luma,
+            };
+            if let Ok(Some(o)) = ipc::call::<_, Option<ScanOutcome>>("scan_frame", &args).await {
+                show(o);
+                // leave the answer on screen before the next member steps up
+                gloo_pause(1500).await;
+            }
+            busy.set(false);
+        });
+    };
+    let start_camera = move |_| {
+        camera_error.set(false);
+        spawn_local(async move {
+            let media = window().navigator().media_devices().ok();
+            let constraints = web_sys::MediaStreamConstraints::new();
+            constraints.set_video(&wasm_bindgen::JsValue::TRUE);
+            let promise = media.and_then(|m| m.get_user_media_with_constraints(&constraints).ok());
+            let Some(promise) = promise else {
+                camera_error.set(true);
+                return;
+            };
+            let Ok(s) = JsFuture::from(promise)
+                .await
+                .and_then(|s| s.dyn_into::<web_sys::MediaStream>())
+            else {
+                camera_error.set(true);
+                return;
+            };
+            if let Some(video) = video_ref.get_untracked() {
+                video.set_src_object(Some(&s));
+                let _ = video.play();
+            }
+            stream.set_value(Some(s));
+            camera_on.set(true);
+            ticker.set_value(
+                set_interval_with_handle(grab_frame, std::time::Duration::from_millis(400)).ok(),
+            );
+        });
+    };
+
+    let trust_line = move || {
+        view.with(|v| match v.as_ref().and_then(|v| v.trust_synced_at) {
+            None => c.t(Msg::TrustNever).to_string(),
+            Some(t) if (now() - t).num_minutes() < 1 => c.t(Msg::TrustJustNow).to_string(),
+            Some(t) => fill(
+                c.t(Msg::TrustAge),
+                &[("age", &age_text(c, (now() - t).num_minutes()))],
+            ),
+        })
+    };
+    let stale = move || view.with(|v| v.as_ref().is_some_and(|v| v.trust_stale));
+    let max_age = move || view.with(|v| v.as_ref().map(|v| v.max_age_days).unwrap_or(7));
+    let events = move || view.with(|v| v.as_ref().map(|v| v.events.clone()).unwrap_or_default());
+    let count = move || {
+        view.with(|v| {
+            v.as_ref()
+                .and_then(|v| v.event.as_ref().map(|e| (v.checked_in, e.capacity)))
+                .unwrap_or((0, 0))
+        })
+    };
+    let checkins =
+        move || view.with(|v| v.as_ref().map(|v| v.checkins.clone()).unwrap_or_default());
+    let conflicts =
+        move || view.with(|v| v.as_ref().map(|v| v.conflicts.clone()).unwrap_or_default());
+
+    view! {
+        <section class="scanner">
+            <h1>{move || c.t(Msg::ScannerTitle)}</h1>
+            <Show when=stale>
+                <p id="trust-stale" class="notice warn" role="alert">
+                    {move || fill(c.t(Msg::TrustStale), &[("days", &max_age().to_string())])}
+                </p>
+            </Show>
+            <Show when=move || !events().is_empty()
+                fallback=move || view! { <p id="no-events" class="notice">{move || c.t(Msg::NoEvents)}</p> }>
+                <div class="card">
+                    <label for="scanner-event">{move || c.t(Msg::PickEvent)}</label>
+                    <select id="scanner-event" on:change=move |ev| {
+                        if let Ok(id) = event_target_value(&ev).parse::<i64>() {
+                            result.set(None);
+                            load(view, Some(id));
+                        }
+                    }>
+                        {move || events().into_iter().map(|e| {
+                            let id = e.id;
+                            view! {
+                                <option value=id.to_string() selected=move || event_id() == Some(id)>
+                                    {format!("{} · {} · {}", e.title, e.place, when(e.starts_at))}
+                                </option>
+                            }
+                        }).collect_view()}
+                    </select>
+                    <p id="checkin-count" class="count">
+                        {move || { let (n, cap) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
+                    </p>
+                </div>
+                <div class="card">
+                    <form on:submit=on_typed>
+                        <label for="scan-input">{move || c.t(Msg::ScanInputLabel)}</label>
+                        <input id="scan-input" autocomplete="off" autocapitalize="off" spellcheck="false"
+                            prop:value=move || typed.get()
+                            on:input=move |ev| typed.set(event_target_value(&ev))/>
+                        <p class="muted small">{move || c.t(Msg::ScanInputHint)}</p>
+                    </form>
+                    <div class="row">
+                        <label class="button" for="scan-file">{move || c.t(Msg::ScanImage)}</label>
+                        <input id="scan-file" class="visually-hidden" type="file" accept="image/*" on:change=on_file/>
+                        <Show when=move || camera_on.get()
+                            fallback=move || view! {
+                                <button id="scan-camera" type="button" on:click=start_camera>{move || c.t(Msg::ScanCamera)}</button>
+                            }>
+                            <button id="scan-camera-stop" type="button" on:click=move |_| stop_camera()>{move || c.t(Msg::StopCamera)}</button>
+                        </Show>
+                    </div>
+                    <video node_ref=video_ref class="camera" class:hidden=move || !camera_on.get()
+                        autoplay=true playsinline=true muted=true></video>
+                    <Show when=move || camera_error.get()>
+                        <p class="notice warn" role="alert">{move || c.t(Msg::CameraUnavailable)}</p>
+                    </Show>
+                    <div id="scan-result" role="status" aria-live="assertive"
+                        class=move || match result.get() { Some(o) if o.ok => "result ok", Some(_) => "result fail", None => "result" }>
+                        {move || result.get().map(|o| view! {
+                            <strong>{if o.ok { c.t(Msg::CheckedIn) } else { c.t(Msg::ScanFailed) }}</strong>
+                            <span id="scan-result-text">{outcome_text(c, &o)}</span>
+                            <span id="scan-result-code" class="visually-hidden">{o.code.map(|c| c.as_str()).unwrap_or("ok")}</span>
+                        })}
+                    </div>
+                </div>
+                <Show when=move || !conflicts().is_empty()>
+                    <div class="card warn-card">
+                        <h2>{move || c.t(Msg::ConflictsTitle)}</h2>
+                        <ul id="conflicts" class="list">
+                            {move || conflicts().into_iter().map(|x| view! {
+                                <li>{fill(c.t(Msg::ConflictLine), &[
+                                    ("member", &x.member_no), ("first", &when(x.first_at)), ("a", &x.first_scanner),
+                                    ("second", &when(x.second_at)), ("b", &x.second_scanner),
+                                ])}</li>
+                            }).collect_view()}
+                        </ul>
+                    </div>
+                </Show>
+                <div class="card">
+                    <h2>{move || c.t(Msg::CheckInLog)}</h2>
+                    <ul id="checkin-log" class="list">
+                        {move || checkins().into_iter().map(|r| view! {
+                            <li class="checkin">
+                                <span class="mono">{r.member_no.clone()}</span>
+                                <span class="muted">{when(r.scanned_at)}</span>
+                                <span class="muted small">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { r.scanner_short.clone() }}</span>
+                                <span class=if r.uploaded { "badge" } else { "badge offline" }>
+                                    {if r.uploaded { c.t(Msg::Uploaded) } else { c.t(Msg::NotUploaded) }}
+                                </span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                </div>
+            </Show>
+            <div class="card">
+                <h2>{move || c.t(Msg::ScannerSettings)}</h2>
+                <p id="trust-age" class="muted small">{trust_line}</p>
+                <label for="trust-max-age">{move || c.t(Msg::TrustMaxAge)}</label>
+                <select id="trust-max-age" on:change=move |ev| {
+                    if let Ok(days) = event_target_value(&ev).parse::<i64>() {
+                        spawn_local(async move {
+                            if let Ok(v) = ipc::call::<_, ScannerView>("set_trust_max_age", &DaysArgs { days }).await {
+                                view.set(Some(v));
+                            }
+                        });
+                    }
+                }>
+                    {[1i64, 3, 7, 14, 30].into_iter().map(|d| view! {
+                        <option value=d.to_string() selected=move || max_age() == d>
+                            {move || fill(c.t(Msg::Days), &[("n", &d.to_string())])}
+                        </option>
+                    }).collect_view()}
+                </select>
+            </div>
+        </section>
+    }
+}
+
+/// Wait `ms` milliseconds (a resolved-later promise on the page's timer).
+async fn gloo_pause(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    });
+    let _ = JsFuture::from(promise).await;
+}
