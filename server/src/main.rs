@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         action: EventCmd,
     },
+    /// Union signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCmd,
+    },
     /// Member accounts.
     Member {
         #[command(subcommand)]
@@ -158,6 +163,26 @@ enum EventCmd {
     List {
         #[command(flatten)]
         db: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create a new union signing key. Servers sign new credentials with it after their next
+    /// start; older keys stay published, so credentials they signed verify until they expire.
+    Rotate {
+        #[command(flatten)]
+        db: StoreArgs,
+        /// Folder of the union signing keys [default: next to the database, `<db>.keys`].
+        #[arg(long)]
+        keys: Option<PathBuf>,
+    },
+    /// List the union keys (public parts only).
+    List {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        keys: Option<PathBuf>,
     },
 }
 
@@ -332,6 +357,24 @@ async fn main() -> anyhow::Result<()> {
             EventCmd::List { db } => {
                 for e in db.open().await?.events().await? {
                     println!("{}", serde_json::to_string(&e)?);
+                }
+            }
+        },
+        Command::Keys { action } => match action {
+            KeysCmd::Rotate { db, keys } => {
+                let dir = db.keys_dir(keys)?;
+                UnionKeys::load_or_create(&dir, SystemClock.now())?;
+                let key = UnionKeys::create(&dir, SystemClock.now())?;
+                println!(
+                    "created union key {} in {}; restart the servers to sign with it",
+                    key.kid.to_hex(),
+                    dir.display()
+                );
+            }
+            KeysCmd::List { db, keys } => {
+                let keys = UnionKeys::load_or_create(&db.keys_dir(keys)?, SystemClock.now())?;
+                for k in keys.public() {
+                    println!("{}", serde_json::to_string(&k)?);
                 }
             }
         },

@@ -326,7 +326,41 @@ async fn a_suspended_member_cannot_sign_in_and_is_revoked_for_scanners(s: TestSe
     );
 }
 
+async fn after_a_key_rotation_new_credentials_use_the_new_key_and_old_ones_still_verify(
+    mut s: TestServer,
+) {
+    let (token, key) = s.login_device("M10006").await;
+    let old = synced(&s, &token).await;
+    let later = t0() + chrono::Duration::days(1);
+    s.clock.set(later);
+    let new_key =
+        unionpass_server::keys::UnionKeys::create(&s.dir.path().join("keys"), later).unwrap();
+    s.restart().await;
+
+    let staff = s.login("S20001").await;
+    let b = bundle(&s, &staff).await;
+    assert_eq!(b.keys.len(), 2, "both keys are published");
+    // the credential signed by the old key still verifies
+    let text = passport::present(&l1(&old), &key, passport::step_of(later));
+    passport::decode(&text)
+        .unwrap()
+        .verify(&trust(&b), later)
+        .unwrap();
+    // and the next sync brings one signed by the new key
+    let new = synced(&s, &token).await;
+    let new_kid = new.passport.as_ref().unwrap().kid.clone();
+    assert_eq!(new_kid, new_key.kid.to_hex());
+    assert_ne!(new_kid, old.passport.unwrap().kid);
+    let text = passport::present(&l1(&new), &key, passport::step_of(later));
+    let claims = passport::decode(&text)
+        .unwrap()
+        .verify(&trust(&b), later)
+        .unwrap();
+    assert_eq!(claims.kid, new_key.kid);
+}
+
 on_every_backend!(
+    after_a_key_rotation_new_credentials_use_the_new_key_and_old_ones_still_verify,
     an_enrolled_device_presents_a_passport_a_scanner_verifies_offline,
     a_revoked_device_loses_its_session_and_lands_on_the_revocation_list,
     logout_revokes_the_device_and_a_bad_device_key_is_refused,

@@ -60,6 +60,21 @@ pub async fn background_sync(app: tauri::AppHandle) {
     let _ = app.emit(STATE_CHANGED, ());
 }
 
+/// WebKitGTK ships with `getUserMedia` switched off; the scanner's camera input needs it.
+fn enable_camera(app: &tauri::App) {
+    #[cfg(target_os = "linux")]
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.with_webview(|webview| {
+            use webkit2gtk::{SettingsExt, WebViewExt};
+            if let Some(settings) = webview.inner().settings() {
+                settings.set_enable_media_stream(true);
+            }
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}
+
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
     tauri::Builder::default()
@@ -74,6 +89,7 @@ pub fn run() {
             let default_server =
                 std::env::var("UNIONPASS_SERVER").unwrap_or_else(|_| "http://127.0.0.1:8080".to_string());
             app.manage(Shell { client, default_server, sync_lock: tokio::sync::Mutex::new(()) });
+            enable_camera(app);
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 loop {
@@ -82,6 +98,11 @@ pub fn run() {
                 }
             });
             Ok(())
+        })
+        // the scanner's camera: granted to our own page (the CSP keeps everything else out)
+        .on_permission_request(|_, kind| match kind {
+            tauri::webview::PermissionKind::Camera => tauri::webview::PermissionResponse::Allow,
+            _ => tauri::webview::PermissionResponse::Default,
         })
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,

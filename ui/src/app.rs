@@ -369,6 +369,10 @@ fn PassportView() -> impl IntoView {
     let c = ctx();
     let profile = move || c.snap.with(|s| s.as_ref().and_then(|s| s.profile.clone()));
     let passport = move || c.snap.with(|s| s.as_ref().and_then(|s| s.passport.clone()));
+    let synced_once = move || {
+        c.snap
+            .with(|s| s.as_ref().is_some_and(|s| s.sync.last_ok_at.is_some()))
+    };
     let live = RwSignal::new(None::<LivePassport>);
     let live_error = RwSignal::new(None::<ErrorCode>);
     let clock = RwSignal::new(now());
@@ -470,10 +474,13 @@ fn PassportView() -> impl IntoView {
                     when=move || !qr_svg.get().is_empty()
                     fallback=move || view! {
                         <p id="passport-missing" class="notice">
-                            {move || match live_error.get() {
-                                Some(code) if passport().is_some() => c.t(code.message()),
-                                _ => c.t(Msg::PassportMissing),
-                            }}
+                            {move || match (passport().is_some(), live_error.get()) {
+                                    (true, Some(code)) => c.t(code.message()),
+                                    (true, None) => c.t(Msg::Loading),
+                                    // synced, yet no credential: a session from before device enrolment
+                                    (false, _) if synced_once() => c.t(ErrorCode::DeviceNotEnrolled.message()),
+                                    (false, _) => c.t(Msg::PassportMissing),
+                                }}
                         </p>
                     }
                 >

@@ -164,8 +164,21 @@ pub fn ScannerTab() -> impl IntoView {
         });
     };
 
+    // a hardware scanner types into whatever has focus: keep it on the input
+    let input_ref = NodeRef::<leptos::html::Input>::new();
+    let refocus = move || {
+        if let Some(i) = input_ref.get_untracked() {
+            let _ = i.focus();
+        }
+    };
+    Effect::new(move |_| {
+        if input_ref.get().is_some() {
+            refocus();
+        }
+    });
     let on_typed = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        refocus();
         let text = typed.get_untracked();
         if text.trim().is_empty() {
             return;
@@ -362,7 +375,7 @@ pub fn ScannerTab() -> impl IntoView {
                 <div class="card">
                     <form on:submit=on_typed>
                         <label for="scan-input">{move || c.t(Msg::ScanInputLabel)}</label>
-                        <input id="scan-input" autocomplete="off" autocapitalize="off" spellcheck="false"
+                        <input id="scan-input" node_ref=input_ref autocomplete="off" autocapitalize="off" spellcheck="false"
                             prop:value=move || typed.get()
                             on:input=move |ev| typed.set(event_target_value(&ev))/>
                         <p class="muted small">{move || c.t(Msg::ScanInputHint)}</p>

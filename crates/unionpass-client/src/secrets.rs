@@ -49,89 +49,97 @@ fn keyring_err(e: keyring::Error) -> ClientError {
     ClientError::Keyring(e.to_string())
 }
 
-/// The keyring entry holding one device's session token.
-pub struct SessionSecret {
-    entry: keyring::Entry,
-}
+/// One named entry of this app in the OS keyring.
+struct Entry(keyring::Entry);
 
-impl SessionSecret {
-    /// The entry for this installation (`device_id` comes from the local store).
-    pub fn for_device(device_id: Uuid) -> Result<SessionSecret> {
+impl Entry {
+    fn new(name: &str) -> Result<Entry> {
         choose_backend();
-        let entry =
-            keyring::Entry::new(SERVICE, &format!("session:{device_id}")).map_err(keyring_err)?;
-        Ok(SessionSecret { entry })
+        Ok(Entry(
+            keyring::Entry::new(SERVICE, name).map_err(keyring_err)?,
+        ))
     }
 
-    pub fn store(&self, token: &Sensitive<String>) -> Result<()> {
-        self.entry.set_password(token.expose()).map_err(keyring_err)
+    fn set(&self, secret: &Sensitive<String>) -> Result<()> {
+        self.0.set_password(secret.expose()).map_err(keyring_err)
     }
 
-    /// The token, or `None` when none is stored.
-    pub fn load(&self) -> Result<Option<Sensitive<String>>> {
-        match self.entry.get_password() {
+    /// The stored secret, or `None` when there is none.
+    fn get(&self) -> Result<Option<Sensitive<String>>> {
+        match self.0.get_password() {
             Ok(t) => Ok(Some(Sensitive::new(t))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(keyring_err(e)),
         }
     }
 
-    /// Remove the token; removing a missing one is not an error.
-    pub fn delete(&self) -> Result<()> {
-        match self.entry.delete_credential() {
+    /// Remove the secret; removing a missing one is not an error.
+    fn delete(&self) -> Result<()> {
+        match self.0.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(keyring_err(e)),
         }
+    }
+}
+
+/// The keyring entry holding one device's session token.
+pub struct SessionSecret(Entry);
+
+impl SessionSecret {
+    /// The entry for this installation (`device_id` comes from the local store).
+    pub fn for_device(device_id: Uuid) -> Result<SessionSecret> {
+        Ok(SessionSecret(Entry::new(&format!("session:{device_id}"))?))
+    }
+
+    pub fn store(&self, token: &Sensitive<String>) -> Result<()> {
+        self.0.set(token)
+    }
+
+    /// The token, or `None` when none is stored.
+    pub fn load(&self) -> Result<Option<Sensitive<String>>> {
+        self.0.get()
+    }
+
+    /// Remove the token; removing a missing one is not an error.
+    pub fn delete(&self) -> Result<()> {
+        self.0.delete()
     }
 }
 
 /// The keyring entry holding the device's Ed25519 passport key (the private half of the key the
 /// server bound into the level-1 credential). Made at login, deleted at logout.
-pub struct DeviceKeySecret {
-    entry: keyring::Entry,
-}
+pub struct DeviceKeySecret(Entry);
 
 impl DeviceKeySecret {
     pub fn for_device(device_id: Uuid) -> Result<DeviceKeySecret> {
-        choose_backend();
-        let entry = keyring::Entry::new(SERVICE, &format!("device-key:{device_id}"))
-            .map_err(keyring_err)?;
-        Ok(DeviceKeySecret { entry })
+        Ok(DeviceKeySecret(Entry::new(&format!(
+            "device-key:{device_id}"
+        ))?))
     }
 
     /// Make a new key and keep it in the keyring; returns it.
     pub fn create(&self) -> Result<ed25519_dalek::SigningKey> {
         let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-        let seed = Sensitive::new(base64::engine::general_purpose::STANDARD.encode(key.to_bytes()));
-        self.entry
-            .set_password(seed.expose())
-            .map_err(keyring_err)?;
+        self.0.set(&Sensitive::new(
+            base64::engine::general_purpose::STANDARD.encode(key.to_bytes()),
+        ))?;
         Ok(key)
     }
 
     pub fn load(&self) -> Result<Option<ed25519_dalek::SigningKey>> {
-        match self.entry.get_password() {
-            Ok(text) => {
-                let text = Sensitive::new(text);
-                let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
-                    .decode(text.expose())
-                    .ok()
-                    .and_then(|v| v.try_into().ok())
-                    .ok_or_else(|| {
-                        ClientError::Keyring("the stored device key is damaged".into())
-                    })?;
-                Ok(Some(ed25519_dalek::SigningKey::from_bytes(&bytes)))
-            }
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(keyring_err(e)),
-        }
+        let Some(text) = self.0.get()? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(text.expose())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| ClientError::Keyring("the stored device key is damaged".into()))?;
+        Ok(Some(ed25519_dalek::SigningKey::from_bytes(&bytes)))
     }
 
     pub fn delete(&self) -> Result<()> {
-        match self.entry.delete_credential() {
-            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-            Err(e) => Err(keyring_err(e)),
-        }
+        self.0.delete()
     }
 }
 
