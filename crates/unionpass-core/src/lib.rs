@@ -10,6 +10,7 @@ pub mod checkin;
 pub mod error;
 pub mod i18n;
 pub mod passport;
+pub mod points;
 pub mod time;
 pub mod view;
 

@@ -28,11 +28,78 @@ impl Zone {
         }
     }
 
-    fn offset(self) -> FixedOffset {
+    pub fn offset(self) -> FixedOffset {
         match self {
             Zone::AsiaShanghai => FixedOffset::east_opt(8 * 3600).expect("valid offset"),
             Zone::Utc => FixedOffset::east_opt(0).expect("valid offset"),
         }
+    }
+}
+
+/// A calendar month in some zone (for monthly caps, expiry schedules, history charts).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct YearMonth {
+    pub year: i32,
+    /// 1…12
+    pub month: u32,
+}
+
+impl YearMonth {
+    /// The month `t` falls in, in `zone`.
+    pub fn of(t: DateTime<Utc>, zone: Zone) -> YearMonth {
+        use chrono::Datelike;
+        let local = t.with_timezone(&zone.offset());
+        YearMonth {
+            year: local.year(),
+            month: local.month(),
+        }
+    }
+
+    /// The month after this one.
+    pub fn next(self) -> YearMonth {
+        if self.month == 12 {
+            YearMonth {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            YearMonth {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+
+    /// The month before this one.
+    pub fn prev(self) -> YearMonth {
+        if self.month == 1 {
+            YearMonth {
+                year: self.year - 1,
+                month: 12,
+            }
+        } else {
+            YearMonth {
+                year: self.year,
+                month: self.month - 1,
+            }
+        }
+    }
+
+    /// The first instant of the month in `zone` (local midnight on the 1st), in UTC.
+    pub fn start(self, zone: Zone) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        zone.offset()
+            .with_ymd_and_hms(self.year, self.month, 1, 0, 0, 0)
+            .single()
+            .expect("a fixed offset has one local midnight")
+            .with_timezone(&Utc)
+    }
+
+    /// `2026-12`
+    pub fn label(self) -> String {
+        format!("{:04}-{:02}", self.year, self.month)
     }
 }
 
