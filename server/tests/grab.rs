@@ -308,7 +308,87 @@ async fn postgres_instances_share_the_stock_exactly() {
     assert_eq!(kinds, vec!["campaign", "coupon_granted"]);
 }
 
+async fn push_use(
+    s: &TestServer,
+    token: &str,
+    coupon_id: i64,
+    used_at: chrono::DateTime<chrono::Utc>,
+) -> unionpass_core::api::MutationResult {
+    let resp = s
+        .http
+        .post(s.at("/v1/sync/push"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"mutations": [{
+            "id": Uuid::new_v4(), "created_at": used_at, "op": "use_coupon",
+            "args": {"coupon_id": coupon_id, "used_at": used_at}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut r: unionpass_core::api::PushResponse = resp.json().await.unwrap();
+    r.results.remove(0)
+}
+
+async fn used_count(s: &TestServer, token: &str) -> usize {
+    let page: unionpass_core::api::SyncResponse =
+        s.get_json("/v1/sync?cursor=0", Some(token)).await;
+    page.changes
+        .iter()
+        .filter(|c| matches!(c.kind, unionpass_core::api::ChangeKind::CouponUsed { .. }))
+        .count()
+}
+
+async fn coupons_are_used_once_in_their_validity_and_only_by_their_holder(s: TestServer) {
+    use unionpass_core::api::MutationOutcome::{Applied, Rejected};
+    let c = s.store.create_campaign(campaign(5, 1), t0()).await.unwrap();
+    let (a, b) = (s.login("M10001").await, s.login("M10002").await);
+    s.clock.set(c.release_at);
+    let coupon_of = |r: GrabResponse| match r.outcome {
+        GrabOutcome::Granted { coupon } => coupon,
+        other => panic!("{other:?}"),
+    };
+    let mine = coupon_of(grab(&s, &a, c.id, Uuid::new_v4()).await.unwrap());
+    let theirs = coupon_of(grab(&s, &b, c.id, Uuid::new_v4()).await.unwrap());
+
+    let at = c.release_at + Duration::minutes(1);
+    assert_eq!(push_use(&s, &a, mine.id, at).await.outcome, Applied);
+    assert_eq!(
+        used_count(&s, &a).await,
+        1,
+        "other devices learn it through sync"
+    );
+    // marking it again (another device, a retry with a new id) changes nothing
+    assert_eq!(push_use(&s, &a, mine.id, at).await.outcome, Applied);
+    assert_eq!(used_count(&s, &a).await, 1);
+    // someone else's coupon
+    assert!(matches!(
+        push_use(&s, &a, theirs.id, at).await.outcome,
+        Rejected {
+            code: ErrorCode::NotFound,
+            ..
+        }
+    ));
+    // after the validity: refused, unless it was used in time (offline) and synced late
+    s.clock.set(theirs.valid_until + Duration::seconds(1));
+    assert!(matches!(
+        push_use(&s, &b, theirs.id, theirs.valid_until)
+            .await
+            .outcome,
+        Rejected {
+            code: ErrorCode::CouponExpired,
+            ..
+        }
+    ));
+    assert_eq!(
+        push_use(&s, &b, theirs.id, theirs.valid_until - Duration::hours(1))
+            .await
+            .outcome,
+        Applied
+    );
+}
+
 on_every_backend!(
+    coupons_are_used_once_in_their_validity_and_only_by_their_holder,
     lifecycle,
     exact_stock_under_concurrency,
     a_key_is_answered_once,

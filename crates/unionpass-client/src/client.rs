@@ -276,6 +276,39 @@ impl Client {
         })
     }
 
+    /// The wallet: expiring soon, then up to `limit` coupons matching `filter`.
+    pub fn wallet(
+        &self,
+        filter: &unionpass_core::wallet::WalletFilter,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::view::WalletView> {
+        self.store().wallet(filter, limit, now)
+    }
+
+    /// One coupon and the QR of its usage code, for showing at a merchant.
+    pub fn coupon(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(unionpass_core::view::CouponView, String)> {
+        let view = self
+            .store()
+            .coupon(id, now)?
+            .ok_or(ClientError::InvalidInput("coupon"))?;
+        let svg = crate::qr::svg(&view.coupon.code).unwrap_or_default();
+        Ok((view, svg))
+    }
+
+    /// Mark a coupon used (works offline; sent with the next sync).
+    pub fn use_coupon(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::view::CouponView> {
+        self.store().use_coupon(id, now)
+    }
+
     /// Queue the revocation of one of the member's devices (sent with the next sync).
     pub fn revoke_device(&self, device_id: i64, now: DateTime<Utc>) -> Result<()> {
         self.store().revoke_device(device_id, now)?;

@@ -30,6 +30,9 @@ pub enum ClientError {
     InvalidInput(&'static str),
     #[error("this device has no enrolled passport key; sign in again")]
     DeviceNotEnrolled,
+    /// A rule refused the action on the device (e.g. an expired coupon); the code says which.
+    #[error("refused: {0}")]
+    Refused(ErrorCode),
 }
 
 fn is_disk_full(e: &rusqlite::Error) -> bool {
@@ -57,6 +60,7 @@ impl ClientError {
             ClientError::Io(_) => ErrorCode::Storage,
             ClientError::InvalidInput(_) => ErrorCode::InvalidInput,
             ClientError::DeviceNotEnrolled => ErrorCode::DeviceNotEnrolled,
+            ClientError::Refused(code) => *code,
         }
     }
 }

@@ -4,6 +4,7 @@
 //!   migrations; everything the app shows comes from here, so it works offline.
 //! - [`secrets`]: the session token and the device's passport key in the OS keyring, nowhere else.
 //! - [`scanner`]: scanner mode for staff: trust list, events, offline passport checks, check-ins.
+//! - [`wallet`]: the coupons a member holds, filtered and paged from SQLite, marked used offline.
 //! - [`qr`]: the QR drawn for the screen and read back from images and camera frames.
 //! - [`api`]: the union server's HTTP API.
 //! - [`sync`]: push the outbox, then pull changes; the planning steps are pure functions.
@@ -19,6 +20,7 @@ pub mod scanner;
 pub mod secrets;
 pub mod store;
 pub mod sync;
+pub mod wallet;
 
 pub use client::{Client, Snapshot};
 pub use error::ClientError;

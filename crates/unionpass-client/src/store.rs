@@ -116,6 +116,38 @@ pub const MIGRATIONS: &[Migration] = &[
         ) STRICT;
     ",
     },
+    Migration {
+        name: "0003_wallet",
+        sql: "
+        -- campaigns as last synced (the grab calendar reads them)
+        CREATE TABLE campaigns (
+            id         INTEGER PRIMARY KEY,
+            release_at TEXT NOT NULL,
+            end_at     TEXT NOT NULL,
+            body       TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE coupons (
+            id          INTEGER PRIMARY KEY,
+            campaign_id INTEGER NOT NULL,
+            category    TEXT NOT NULL,
+            title_zh    TEXT NOT NULL,
+            title_en    TEXT NOT NULL,
+            code        TEXT NOT NULL,
+            face_value_cents INTEGER NOT NULL,
+            valid_from  TEXT NOT NULL,
+            valid_until TEXT NOT NULL,
+            granted_at  TEXT NOT NULL,
+            used_at     TEXT,
+            -- marked used here, not yet confirmed by the server
+            use_pending INTEGER NOT NULL DEFAULT 0,
+            body        TEXT NOT NULL
+        ) STRICT;
+        CREATE INDEX coupons_until ON coupons(valid_until);
+        CREATE INDEX coupons_category ON coupons(category, valid_until);
+        -- earlier versions skipped campaign and coupon changes: fetch the log again
+        DELETE FROM meta WHERE key = 'cursor';
+    ",
+    },
 ];
 
 const K_DEVICE_ID: &str = "device_id";
@@ -462,6 +494,12 @@ impl Store {
                (SELECT json_extract(body, '$.args.nonce') FROM outbox WHERE id = ?1 AND body LIKE '%\"check_in\"%')",
             [id.to_string()],
         )?;
+        // a coupon use the server took (also when it was already used from another device)
+        self.conn.execute(
+            "UPDATE coupons SET use_pending = 0 WHERE id =
+               (SELECT json_extract(body, '$.args.coupon_id') FROM outbox WHERE id = ?1 AND body LIKE '%\"use_coupon\"%')",
+            [id.to_string()],
+        )?;
         self.conn
             .execute("DELETE FROM outbox WHERE id = ?1", [id.to_string()])?;
         Ok(())
@@ -469,6 +507,12 @@ impl Store {
 
     /// The server refused this mutation: keep it, marked, for the member to see.
     pub fn mark_rejected(&self, id: Uuid, code: ErrorCode, message: &str) -> Result<()> {
+        // a coupon use the server refused (e.g. expired): it was not used after all
+        self.conn.execute(
+            "UPDATE coupons SET used_at = NULL, use_pending = 0 WHERE use_pending = 1 AND id =
+               (SELECT json_extract(body, '$.args.coupon_id') FROM outbox WHERE id = ?1 AND body LIKE '%\"use_coupon\"%')",
+            [id.to_string()],
+        )?;
         self.conn.execute(
             "UPDATE outbox SET state = 'rejected', error_code = ?2, error_message = ?3 WHERE id = ?1",
             params![id.to_string(), code.as_str(), message],
@@ -547,7 +591,7 @@ impl Store {
             "DELETE FROM profile; DELETE FROM passport; DELETE FROM outbox; DELETE FROM sync_log;
              DELETE FROM devices; DELETE FROM trust_keys; DELETE FROM revoked_devices;
              DELETE FROM revoked_members; DELETE FROM events; DELETE FROM checkins;
-             DELETE FROM checkin_conflicts;",
+             DELETE FROM checkin_conflicts; DELETE FROM campaigns; DELETE FROM coupons;",
         )?;
         tx.execute(
             "DELETE FROM meta WHERE key NOT IN (?1, ?2)",
@@ -596,9 +640,25 @@ fn apply_change(
                 )?;
             }
         }
-        ChangeKind::Campaign(_) | ChangeKind::CouponGranted(_) => {
-            // Not kept on the device yet: the wallet and grab screens will store them, and their
-            // migration resets the cursor so that these changes are fetched again.
+        ChangeKind::Campaign(c) => {
+            tx.execute(
+                "INSERT INTO campaigns(id, release_at, end_at, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET release_at = excluded.release_at,
+                   end_at = excluded.end_at, body = excluded.body",
+                params![
+                    c.id,
+                    ts(c.release_at),
+                    ts(c.end_at),
+                    serde_json::to_string(c).expect("serializes")
+                ],
+            )?;
+        }
+        ChangeKind::CouponGranted(c) => crate::wallet::insert_coupon(tx, c)?,
+        ChangeKind::CouponUsed { coupon_id, used_at } => {
+            tx.execute(
+                "UPDATE coupons SET used_at = ?2, use_pending = 0 WHERE id = ?1",
+                params![coupon_id, ts(*used_at)],
+            )?;
         }
         ChangeKind::Unknown => {
             tracing::debug!(

@@ -111,6 +111,11 @@ pub enum ChangeKind {
     Campaign(crate::campaign::Campaign),
     /// The member was granted a coupon.
     CouponGranted(crate::campaign::Coupon),
+    /// One of the member's coupons was used (from this or another device).
+    CouponUsed {
+        coupon_id: i64,
+        used_at: DateTime<Utc>,
+    },
     #[serde(other)]
     Unknown,
 }
@@ -197,6 +202,11 @@ pub enum MutationOp {
     },
     /// A staff scanner's check-in (see [`crate::checkin`]).
     CheckIn(crate::checkin::CheckIn),
+    /// The member used a coupon at a merchant (marked on the device, possibly offline).
+    UseCoupon {
+        coupon_id: i64,
+        used_at: DateTime<Utc>,
+    },
 }
 
 impl MutationOp {
@@ -205,6 +215,7 @@ impl MutationOp {
             MutationOp::SetLanguage { .. } => "set_language",
             MutationOp::RevokeDevice { .. } => "revoke_device",
             MutationOp::CheckIn(_) => "check_in",
+            MutationOp::UseCoupon { .. } => "use_coupon",
         }
     }
 }

@@ -62,6 +62,10 @@ pub enum ErrorCode {
     AlreadyCheckedIn,
     /// No QR code was found in the image or camera frame.
     NoQrFound,
+    /// The coupon's validity has ended.
+    CouponExpired,
+    /// The coupon cannot be used yet.
+    CouponNotYetValid,
 }
 
 impl ErrorCode {
@@ -99,6 +103,8 @@ impl ErrorCode {
             ErrorCode::NotEligible => "not_eligible",
             ErrorCode::AlreadyCheckedIn => "already_checked_in",
             ErrorCode::NoQrFound => "no_qr_found",
+            ErrorCode::CouponExpired => "coupon_expired",
+            ErrorCode::CouponNotYetValid => "coupon_not_yet_valid",
         }
     }
 
@@ -134,6 +140,8 @@ impl ErrorCode {
             ErrorCode::NotEligible => Msg::ScanNotEligible,
             ErrorCode::AlreadyCheckedIn => Msg::ScanAlreadyCheckedIn,
             ErrorCode::NoQrFound => Msg::NoQrFound,
+            ErrorCode::CouponExpired => Msg::ErrCouponExpired,
+            ErrorCode::CouponNotYetValid => Msg::ErrCouponNotYetValid,
         }
     }
 

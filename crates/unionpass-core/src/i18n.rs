@@ -168,6 +168,38 @@ messages! {
     ScanNotEligible => "该会员不属于本活动的参加范围。", "This member is not eligible for this event.";
     ScanAlreadyCheckedIn => "已于 {time} 由 {device} 签到，请勿重复签到。", "Already checked in at {time} by {device}.";
     ScannerThis => "本机", "this scanner";
+    // wallet
+    TabWallet => "卡券", "Wallet";
+    WalletTitle => "我的卡券", "My coupons";
+    ExpiringSoon => "即将过期", "Expiring soon";
+    AllCategories => "全部", "All";
+    CatBike => "单车", "Bike";
+    CatMeal => "餐饮", "Meals";
+    CatTaxi => "打车", "Taxi";
+    CatCleaning => "保洁", "Cleaning";
+    CatLaundry => "洗衣", "Laundry";
+    CatCinema => "观影", "Cinema";
+    CatOther => "其他", "Other";
+    StatusUsable => "可使用", "Usable";
+    StatusNotYetValid => "未生效", "Not yet valid";
+    StatusUsed => "已使用", "Used";
+    StatusExpired => "已过期", "Expired";
+    WalletSearch => "搜索卡券名称或券码", "Search by name or code";
+    WalletEmpty => "没有符合条件的卡券。", "No coupons match.";
+    WalletCount => "共 {n} 张", "{n} coupons";
+    FaceValue => "{v} 元", "¥{v}";
+    ValidPeriod => "{from} 至 {until}", "{from} to {until}";
+    UsageCode => "券码", "Code";
+    UsageHint => "向商家出示此二维码或券码。", "Show this QR code or the code to the merchant.";
+    MarkUsed => "标记为已使用", "Mark as used";
+    MarkUsedConfirm => "确定已在商家使用这张券吗？", "Did you use this coupon at the merchant?";
+    UsePending => "已使用（待同步）", "Used (waiting to sync)";
+    UsedAt => "使用于 {time}", "Used {time}";
+    Terms => "使用说明", "Terms";
+    Back => "返回", "Back";
+    LoadMore => "加载更多", "Show more";
+    ErrCouponExpired => "这张券已过期，无法使用。", "This coupon has expired and cannot be used.";
+    ErrCouponNotYetValid => "这张券尚未生效，请在有效期内使用。", "This coupon is not valid yet; use it within its validity.";
 }
 
 /// Replace each `{name}` in `text` with its value.

@@ -14,6 +14,7 @@ pub mod points;
 pub mod reminder;
 pub mod time;
 pub mod view;
+pub mod wallet;
 
 pub use error::ErrorCode;
 pub use i18n::{Lang, Msg};

@@ -116,3 +116,25 @@ pub struct CommandError {
     pub code: ErrorCode,
     pub detail: String,
 }
+
+/// One coupon as the wallet shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponView {
+    pub coupon: crate::campaign::Coupon,
+    pub status: crate::wallet::CouponStatus,
+    pub used_at: Option<DateTime<Utc>>,
+    /// Marked used on this device, not yet confirmed by the server.
+    pub use_pending: bool,
+    pub expiring_soon: bool,
+}
+
+/// The wallet screen: "expiring soon" on top, then one page of the filtered list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletView {
+    pub expiring: Vec<CouponView>,
+    pub items: Vec<CouponView>,
+    /// How many coupons match the filter (the list may show fewer: ask for more).
+    pub matching: i64,
+    /// Usable coupons per category, for the filter chips.
+    pub usable_by_category: Vec<(crate::campaign::Category, i64)>,
+}

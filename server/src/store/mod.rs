@@ -267,6 +267,31 @@ pub(crate) fn checkin_refusal(
     }
 }
 
+/// Whether a coupon may be marked used at `at` (the device's time of use, never later than the
+/// server's now): `None` means yes. Coupons of other members are answered "no such coupon".
+pub(crate) fn coupon_use_refusal(
+    validity: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    at: DateTime<Utc>,
+) -> Option<unionpass_core::api::MutationOutcome> {
+    use unionpass_core::api::MutationOutcome::Rejected;
+    use unionpass_core::ErrorCode;
+    match validity {
+        None => Some(Rejected {
+            code: ErrorCode::NotFound,
+            message: "No such coupon.".into(),
+        }),
+        Some((_, until)) if at >= until => Some(Rejected {
+            code: ErrorCode::CouponExpired,
+            message: "This coupon has expired.".into(),
+        }),
+        Some((from, _)) if at < from => Some(Rejected {
+            code: ErrorCode::CouponNotYetValid,
+            message: "This coupon is not valid yet.".into(),
+        }),
+        Some(_) => None,
+    }
+}
+
 /// The answer to revoking a device that is not the member's.
 pub(crate) fn no_such_device() -> unionpass_core::api::MutationOutcome {
     unionpass_core::api::MutationOutcome::Rejected {

@@ -190,6 +190,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         );
         ",
     ),
+    (
+        "0004_coupon_use",
+        "ALTER TABLE grants ADD COLUMN used_at TIMESTAMPTZ;",
+    ),
 ];
 
 const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id";
@@ -952,6 +956,44 @@ impl Store for PgStore {
                     MutationOutcome::Applied
                 } else {
                     no_such_device()
+                }
+            }
+            MutationOp::UseCoupon { coupon_id, used_at } => {
+                let row = tx
+                    .query_opt(
+                        "SELECT campaign_id, used_at FROM grants WHERE id = $1 AND member_id = $2",
+                        &[coupon_id, &member_id],
+                    )
+                    .await
+                    .map_err(pg)?;
+                let mut validity = None;
+                let mut already: Option<DateTime<Utc>> = None;
+                if let Some(r) = &row {
+                    already = r.get(1);
+                    validity = Self::campaign_row(&tx, r.get(0))
+                        .await?
+                        .map(|c| (c.coupon_valid_from, c.coupon_valid_until));
+                }
+                let at = (*used_at).min(now);
+                match super::coupon_use_refusal(validity, at) {
+                    Some(refused) => refused,
+                    None => {
+                        if already.is_none() {
+                            tx.execute(
+                                "UPDATE grants SET used_at = $2 WHERE id = $1",
+                                &[coupon_id, &at],
+                            )
+                            .await
+                            .map_err(pg)?;
+                            tx.execute(
+                                "INSERT INTO change_log(member_id, at, kind, data) VALUES ($1, $2, 'coupon_used', $3)",
+                                &[&member_id, &now, &serde_json::json!({ "coupon_id": coupon_id, "used_at": at })],
+                            )
+                            .await
+                            .map_err(pg)?;
+                        }
+                        MutationOutcome::Applied
+                    }
                 }
             }
             MutationOp::CheckIn(c) => {

@@ -170,6 +170,10 @@ pub const MIGRATIONS: &[Migration] = &[
         ) STRICT;
     ",
     },
+    Migration {
+        name: "0004_coupon_use",
+        sql: "ALTER TABLE grants ADD COLUMN used_at TEXT;",
+    },
 ];
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -307,6 +311,9 @@ fn apply_op(
             tx.execute("DELETE FROM sessions WHERE device_id = ?1", [device_id])?;
             Ok(MutationOutcome::Applied)
         }
+        MutationOp::UseCoupon { coupon_id, used_at } => {
+            use_coupon(tx, member_id, *coupon_id, *used_at, now)
+        }
         MutationOp::CheckIn(c) => {
             let (role, union_id): (String, i64) = tx.query_row(
                 "SELECT role, union_id FROM members WHERE id = ?1",
@@ -353,6 +360,47 @@ fn apply_op(
             Ok(MutationOutcome::Applied)
         }
     }
+}
+
+fn use_coupon(
+    tx: &rusqlite::Transaction<'_>,
+    member_id: i64,
+    coupon_id: i64,
+    used_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let row: Option<(i64, Option<String>)> = tx
+        .query_row(
+            "SELECT campaign_id, used_at FROM grants WHERE id = ?1 AND member_id = ?2",
+            params![coupon_id, member_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let validity = match &row {
+        Some((campaign_id, _)) => {
+            load_campaign(tx, *campaign_id)?.map(|c| (c.coupon_valid_from, c.coupon_valid_until))
+        }
+        None => None,
+    };
+    let at = used_at.min(now);
+    if let Some(refused) = super::coupon_use_refusal(validity, at) {
+        return Ok(refused);
+    }
+    if let Some((_, None)) = row {
+        tx.execute(
+            "UPDATE grants SET used_at = ?2 WHERE id = ?1",
+            params![coupon_id, ts(at)],
+        )?;
+        tx.execute(
+            "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, 'coupon_used', ?3)",
+            params![
+                member_id,
+                ts(now),
+                serde_json::json!({ "coupon_id": coupon_id, "used_at": at }).to_string()
+            ],
+        )?;
+    }
+    Ok(MutationOutcome::Applied)
 }
 
 fn uuid_col(s: String) -> Result<Uuid, StoreError> {

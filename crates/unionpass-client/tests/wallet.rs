@@ -1,0 +1,296 @@
+//! The wallet: the store's SQL against the pure rules on a large wallet, and the whole path with
+//! a real server (grab, sync into the wallet, use offline, sync the use).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use unionpass_client::store::Store;
+use unionpass_client::Client;
+use unionpass_core::api::{Change, ChangeKind, Profile, Role, SyncResponse, Union};
+use unionpass_core::campaign::{Campaign, Category, Coupon, GrabOutcome, GrabResponse};
+use unionpass_core::wallet::{sort_key, status, CouponStatus, WalletFilter};
+use unionpass_core::ErrorCode;
+use unionpass_server::testing::{t0, TestServer};
+use uuid::Uuid;
+
+fn now() -> DateTime<Utc> {
+    t0() + Duration::minutes(1)
+}
+
+fn coupon(i: i64) -> Coupon {
+    let cat = Category::ALL[(i % 7) as usize];
+    // spread validity around `now`: expired, usable (some expiring soon), not yet valid
+    let from = now() + Duration::hours((i % 11) * 24 - 200);
+    Coupon {
+        id: i,
+        campaign_id: i % 13,
+        code: format!("{:04}-{:06}-{:04}", i % 13, i, (i * 7919) % 10_000),
+        category: cat,
+        title_zh: format!(
+            "{}券{}",
+            ["单车", "午餐", "打车", "保洁", "洗衣", "电影", "其他"][(i % 7) as usize],
+            i
+        ),
+        title_en: format!("Coupon {i}"),
+        face_value_cents: 500 + i,
+        terms_zh: String::new(),
+        terms_en: String::new(),
+        valid_from: from,
+        valid_until: from + Duration::hours(24 * (i % 5) + 30),
+        granted_at: from - Duration::hours(1),
+    }
+}
+
+fn page(changes: Vec<ChangeKind>) -> SyncResponse {
+    SyncResponse {
+        cursor: changes.len() as i64,
+        server_time: now(),
+        profile: Profile {
+            member_id: 1,
+            member_no: "M10001".into(),
+            name: "王芳".into(),
+            role: Role::Member,
+            union: Union {
+                id: 1,
+                name: "工会".into(),
+            },
+            language: None,
+        },
+        passport: None,
+        devices: vec![],
+        changes: changes
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| Change {
+                seq: i as i64 + 1,
+                at: now(),
+                kind,
+            })
+            .collect(),
+        more: false,
+    }
+}
+
+#[test]
+fn the_stores_filters_and_order_agree_with_the_rules_on_a_large_wallet() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("w.sqlite")).unwrap();
+    let coupons: Vec<Coupon> = (1..=2000).map(coupon).collect();
+    let mut changes: Vec<ChangeKind> = coupons
+        .iter()
+        .cloned()
+        .map(ChangeKind::CouponGranted)
+        .collect();
+    // some used (from another device)
+    for c in coupons.iter().filter(|c| c.id % 9 == 0) {
+        changes.push(ChangeKind::CouponUsed {
+            coupon_id: c.id,
+            used_at: c.valid_from + Duration::minutes(5),
+        });
+    }
+    store.apply_sync(&page(changes), now()).unwrap();
+    let used = |c: &Coupon| (c.id % 9 == 0).then(|| c.valid_from + Duration::minutes(5));
+
+    let mut filters = vec![WalletFilter::default()];
+    for cat in Category::ALL {
+        filters.push(WalletFilter {
+            category: Some(cat),
+            ..Default::default()
+        });
+    }
+    for st in CouponStatus::ALL {
+        filters.push(WalletFilter {
+            status: Some(st),
+            ..Default::default()
+        });
+        filters.push(WalletFilter {
+            category: Some(Category::Meal),
+            status: Some(st),
+            ..Default::default()
+        });
+    }
+    for q in ["午餐", "COUPON 12", "0003-", "%", "_"] {
+        filters.push(WalletFilter {
+            query: q.into(),
+            ..Default::default()
+        });
+    }
+    for f in &filters {
+        let view = store.wallet(f, 10_000, now()).unwrap();
+        let want: BTreeSet<i64> = coupons
+            .iter()
+            .filter(|c| f.matches(c, used(c), now()))
+            .map(|c| c.id)
+            .collect();
+        let got: BTreeSet<i64> = view.items.iter().map(|v| v.coupon.id).collect();
+        assert_eq!(got, want, "{f:?}");
+        assert_eq!(view.matching, want.len() as i64, "{f:?}");
+        // order: by the rules' sort key
+        let keys: Vec<_> = view
+            .items
+            .iter()
+            .map(|v| sort_key(&v.coupon, v.used_at, now()))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "{f:?}");
+        for v in &view.items {
+            assert_eq!(v.status, status(&v.coupon, v.used_at, now()));
+        }
+    }
+    let all = store.wallet(&WalletFilter::default(), 50, now()).unwrap();
+    assert_eq!(all.items.len(), 50, "a page");
+    assert_eq!(all.matching, 2000);
+    assert!(all.expiring.iter().all(|v| v.expiring_soon));
+    assert!(!all.expiring.is_empty());
+    // using an expired or not yet valid coupon is refused on the device, with the reason
+    let expired = coupons
+        .iter()
+        .find(|c| status(c, used(c), now()) == CouponStatus::Expired)
+        .unwrap();
+    assert_eq!(
+        store.use_coupon(expired.id, now()).unwrap_err().code(),
+        ErrorCode::CouponExpired
+    );
+    let early = coupons
+        .iter()
+        .find(|c| status(c, used(c), now()) == CouponStatus::NotYetValid)
+        .unwrap();
+    assert_eq!(
+        store.use_coupon(early.id, now()).unwrap_err().code(),
+        ErrorCode::CouponNotYetValid
+    );
+    assert_eq!(store.pending_count().unwrap(), 0);
+    let usable: i64 = all.usable_by_category.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        usable,
+        coupons
+            .iter()
+            .filter(|c| status(c, used(c), now()) == CouponStatus::Usable)
+            .count() as i64
+    );
+}
+
+#[tokio::test]
+async fn a_grabbed_coupon_reaches_the_wallet_and_is_used_offline_exactly_once() {
+    let mut server = TestServer::start().await;
+    let campaign = server
+        .store
+        .create_campaign(
+            Campaign {
+                id: 0,
+                title_zh: "工会午餐券".into(),
+                title_en: "Union lunch voucher".into(),
+                category: Category::Meal,
+                face_value_cents: 1500,
+                terms_zh: "限工作日".into(),
+                terms_en: "Weekdays".into(),
+                coupon_valid_from: t0(),
+                coupon_valid_until: t0() + Duration::days(2),
+                stock: 10,
+                per_member_limit: 1,
+                release_at: t0(),
+                end_at: t0() + Duration::hours(1),
+                eligible_unions: vec![],
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let phone = Client::open(d1.path()).unwrap();
+    let laptop = Client::open(d2.path()).unwrap();
+    phone
+        .login(&server.url, "M10003", "demo1234", "phone", now())
+        .await
+        .unwrap();
+    laptop
+        .login(&server.url, "M10003", "demo1234", "laptop", now())
+        .await
+        .unwrap();
+    // grab over HTTP with the phone's session
+    let token = {
+        let store = Store::open(&d1.path().join(unionpass_client::client::DB_FILE)).unwrap();
+        unionpass_client::secrets::SessionSecret::for_device(store.device_id().unwrap())
+            .unwrap()
+            .load()
+            .unwrap()
+            .unwrap()
+    };
+    let resp: GrabResponse = server
+        .http
+        .post(server.at(&format!("/v1/campaigns/{}/grab", campaign.id)))
+        .bearer_auth(token.expose())
+        .json(&serde_json::json!({ "key": Uuid::new_v4() }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let GrabOutcome::Granted { coupon } = resp.outcome else {
+        panic!("{resp:?}")
+    };
+
+    phone.sync(now()).await.unwrap();
+    let w = phone.wallet(&WalletFilter::default(), 100, now()).unwrap();
+    assert_eq!(w.items.len(), 1);
+    assert_eq!(w.items[0].coupon, coupon);
+    assert_eq!(w.items[0].status, CouponStatus::Usable);
+    assert!(
+        w.expiring.iter().any(|v| v.coupon.id == coupon.id),
+        "two days left"
+    );
+    let (_, qr) = phone.coupon(coupon.id, now()).unwrap();
+    assert!(qr.contains("<svg"));
+
+    // at the merchant, offline: marked used at once, a double tap changes nothing
+    server.stop().await;
+    let used = phone.use_coupon(coupon.id, now()).unwrap();
+    assert_eq!((used.status, used.use_pending), (CouponStatus::Used, true));
+    phone.use_coupon(coupon.id, now()).unwrap();
+    assert_eq!(phone.snapshot(now()).unwrap().sync.pending, 1);
+    let filter = WalletFilter {
+        status: Some(CouponStatus::Used),
+        ..Default::default()
+    };
+    assert_eq!(phone.wallet(&filter, 100, now()).unwrap().matching, 1);
+
+    server.restart().await;
+    phone.sync(now()).await.unwrap();
+    let after = phone.coupon(coupon.id, now()).unwrap().0;
+    assert_eq!(
+        (after.status, after.use_pending),
+        (CouponStatus::Used, false)
+    );
+    laptop.sync(now()).await.unwrap();
+    assert_eq!(
+        laptop.coupon(coupon.id, now()).unwrap().0.status,
+        CouponStatus::Used
+    );
+    // the laptop cannot use it again, and an expired coupon is refused on the device
+    assert_eq!(
+        laptop.use_coupon(coupon.id, now()).unwrap().status,
+        CouponStatus::Used
+    );
+    let later = coupon.valid_until;
+    assert_eq!(
+        phone
+            .wallet(
+                &WalletFilter {
+                    status: Some(CouponStatus::Expired),
+                    ..Default::default()
+                },
+                10,
+                later
+            )
+            .unwrap()
+            .matching,
+        0,
+        "used stays used after the validity"
+    );
+    assert!(matches!(
+        phone.use_coupon(999_999, now()).unwrap_err().code(),
+        ErrorCode::InvalidInput
+    ));
+}

@@ -1,0 +1,170 @@
+//! The coupon wallet's rules: a coupon's status at an instant, what counts as "expiring soon",
+//! and the filters the wallet screen offers. Pure: the client's store runs the same rules in SQL
+//! for large wallets, and tests compare the two.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::campaign::{Category, Coupon};
+
+/// A usable coupon that expires within this span is listed on top as "expiring soon".
+pub const EXPIRING_SOON: Duration = Duration::days(3);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CouponStatus {
+    /// Can be shown to a merchant now.
+    Usable,
+    /// Valid later (a campaign whose coupons start after the grab).
+    NotYetValid,
+    Used,
+    Expired,
+}
+
+impl CouponStatus {
+    pub const ALL: [CouponStatus; 4] = [
+        CouponStatus::Usable,
+        CouponStatus::NotYetValid,
+        CouponStatus::Used,
+        CouponStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CouponStatus::Usable => "usable",
+            CouponStatus::NotYetValid => "not_yet_valid",
+            CouponStatus::Used => "used",
+            CouponStatus::Expired => "expired",
+        }
+    }
+}
+
+/// A coupon's status at `now`. Used wins over expired: a coupon used in time stays "used".
+pub fn status(c: &Coupon, used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> CouponStatus {
+    if used_at.is_some() {
+        CouponStatus::Used
+    } else if now >= c.valid_until {
+        CouponStatus::Expired
+    } else if now < c.valid_from {
+        CouponStatus::NotYetValid
+    } else {
+        CouponStatus::Usable
+    }
+}
+
+pub fn expiring_soon(c: &Coupon, used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    status(c, used_at, now) == CouponStatus::Usable && c.valid_until - now <= EXPIRING_SOON
+}
+
+/// What the wallet screen asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletFilter {
+    pub category: Option<Category>,
+    pub status: Option<CouponStatus>,
+    /// Matched against both titles and the usage code, case-insensitively.
+    #[serde(default)]
+    pub query: String,
+}
+
+impl WalletFilter {
+    pub fn matches(&self, c: &Coupon, used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        let q = self.query.trim().to_lowercase();
+        self.category.is_none_or_eq(c.category)
+            && self.status.is_none_or_eq(status(c, used_at, now))
+            && (q.is_empty()
+                || c.title_zh.to_lowercase().contains(&q)
+                || c.title_en.to_lowercase().contains(&q)
+                || c.code.to_lowercase().contains(&q))
+    }
+}
+
+trait NoneOrEq<T> {
+    fn is_none_or_eq(&self, v: T) -> bool;
+}
+
+impl<T: PartialEq> NoneOrEq<T> for Option<T> {
+    fn is_none_or_eq(&self, v: T) -> bool {
+        self.as_ref().map_or(true, |x| *x == v)
+    }
+}
+
+/// The order of the list: usable first (soonest expiry first), then not yet valid, then used and
+/// expired (most recent first).
+pub fn sort_key(c: &Coupon, used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> (u8, i64) {
+    match status(c, used_at, now) {
+        CouponStatus::Usable => (0, c.valid_until.timestamp()),
+        CouponStatus::NotYetValid => (1, c.valid_from.timestamp()),
+        CouponStatus::Used => (2, -used_at.map_or(0, |t| t.timestamp())),
+        CouponStatus::Expired => (2, -c.valid_until.timestamp()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coupon(from: &str, until: &str) -> Coupon {
+        Coupon {
+            id: 1,
+            campaign_id: 1,
+            code: "0001-000001-1234".into(),
+            category: Category::Meal,
+            title_zh: "工会午餐券".into(),
+            title_en: "Union lunch voucher".into(),
+            face_value_cents: 1500,
+            terms_zh: String::new(),
+            terms_en: String::new(),
+            valid_from: from.parse().unwrap(),
+            valid_until: until.parse().unwrap(),
+            granted_at: from.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn status_on_the_boundaries() {
+        let c = coupon("2026-12-01T00:00:00Z", "2026-12-31T16:00:00Z");
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            status(&c, None, t("2026-11-30T23:59:59Z")),
+            CouponStatus::NotYetValid
+        );
+        assert_eq!(
+            status(&c, None, t("2026-12-01T00:00:00Z")),
+            CouponStatus::Usable
+        );
+        assert_eq!(
+            status(&c, None, t("2026-12-31T15:59:59Z")),
+            CouponStatus::Usable
+        );
+        assert_eq!(
+            status(&c, None, t("2026-12-31T16:00:00Z")),
+            CouponStatus::Expired
+        );
+        let used = Some(t("2026-12-05T04:00:00Z"));
+        assert_eq!(
+            status(&c, used, t("2027-01-10T00:00:00Z")),
+            CouponStatus::Used
+        );
+        assert!(!expiring_soon(&c, None, t("2026-12-28T15:59:59Z")));
+        assert!(expiring_soon(&c, None, t("2026-12-28T16:00:00Z")));
+        assert!(!expiring_soon(&c, used, t("2026-12-30T00:00:00Z")));
+    }
+
+    #[test]
+    fn filters_combine_and_search_titles_and_codes() {
+        let c = coupon("2026-12-01T00:00:00Z", "2026-12-31T16:00:00Z");
+        let now = "2026-12-10T00:00:00Z".parse().unwrap();
+        let f = |category, status, query: &str| WalletFilter {
+            category,
+            status,
+            query: query.into(),
+        };
+        assert!(f(None, None, "").matches(&c, None, now));
+        assert!(f(Some(Category::Meal), Some(CouponStatus::Usable), "午餐").matches(&c, None, now));
+        assert!(f(None, None, "LUNCH").matches(&c, None, now));
+        assert!(f(None, None, "000001").matches(&c, None, now));
+        assert!(!f(Some(Category::Bike), None, "").matches(&c, None, now));
+        assert!(!f(None, Some(CouponStatus::Used), "").matches(&c, None, now));
+        assert!(!f(None, None, "taxi").matches(&c, None, now));
+    }
+}
