@@ -231,3 +231,38 @@ pub fn scan_frame(
     }
     Ok(outcome)
 }
+
+/// The wallet: expiring soon, then up to `limit` coupons matching `filter`, from the local store.
+#[tauri::command(rename_all = "snake_case")]
+pub fn wallet(
+    shell: State<'_, Shell>,
+    filter: unionpass_core::wallet::WalletFilter,
+    limit: i64,
+) -> CmdResult<unionpass_core::view::WalletView> {
+    Ok(shell.client()?.wallet(&filter, limit, now())?)
+}
+
+/// One coupon with the QR of its usage code.
+#[derive(Debug, Serialize)]
+pub struct CouponDetail {
+    pub view: unionpass_core::view::CouponView,
+    pub qr_svg: String,
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn coupon(shell: State<'_, Shell>, id: i64) -> CmdResult<CouponDetail> {
+    let (view, qr_svg) = shell.client()?.coupon(id, now())?;
+    Ok(CouponDetail { view, qr_svg })
+}
+
+/// Mark a coupon used; sent to the server right away when online, else with the next sync.
+#[tauri::command(rename_all = "snake_case")]
+pub fn use_coupon(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    id: i64,
+) -> CmdResult<unionpass_core::view::CouponView> {
+    let view = shell.client()?.use_coupon(id, now())?;
+    tauri::async_runtime::spawn(crate::background_sync(app));
+    Ok(view)
+}

@@ -118,6 +118,9 @@ pub fn run() {
             commands::scan_text,
             commands::scan_image,
             commands::scan_frame,
+            commands::wallet,
+            commands::coupon,
+            commands::use_coupon,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

@@ -5,6 +5,7 @@
 mod app;
 mod ipc;
 mod scanner;
+mod wallet;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -86,6 +86,20 @@ impl Server {
         Ok(())
     }
 
+    /// Run an admin command of the server binary on this server's database (e.g. `campaign
+    /// create …`); returns its stdout.
+    pub fn admin(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(bin("SERVER_BIN", "unionpass-server"))
+            .args(args)
+            .arg("--db")
+            .arg(&self.db)
+            .output()?;
+        if !out.status.success() {
+            bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     pub fn start(dir: &Path) -> Result<Server> {
         let server = bin("SERVER_BIN", "unionpass-server");
         let db = dir.join("server.sqlite");
@@ -228,6 +242,12 @@ impl App {
                 }
             }
             if Instant::now() > deadline {
+                let _ = self
+                    .shot(&format!(
+                        "failed-{}",
+                        css.replace(|c: char| !c.is_alphanumeric(), "_")
+                    ))
+                    .await;
                 bail!(
                     "{css}: wanted text containing {needle:?}, last saw {last:?}\n--- app log ---\n{}",
                     self.log_tail()

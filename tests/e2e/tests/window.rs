@@ -264,3 +264,98 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
     staff.close().await;
     result
 }
+
+#[tokio::test]
+async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut server = Server::start(dir.path())?;
+    let now = chrono_now();
+    let created = server.admin(&[
+        "campaign",
+        "create",
+        "--title-zh",
+        "工会午餐券",
+        "--title-en",
+        "Union lunch voucher",
+        "--category",
+        "meal",
+        "--face-value",
+        "15",
+        "--stock",
+        "10",
+        "--limit",
+        "1",
+        "--terms-zh",
+        "限工作日午餐使用",
+        "--terms-en",
+        "Weekday lunches only",
+        "--release-at",
+        &(now - chrono::Duration::minutes(1)).to_rfc3339(),
+        "--end-at",
+        &(now + chrono::Duration::hours(1)).to_rfc3339(),
+        "--valid-days",
+        "2",
+    ])?;
+    let campaign: serde_json::Value = serde_json::from_str(created.trim())?;
+    let data = dir.path().join("device");
+    let app = App::launch(&data, &server.url, 4504).await?;
+    let result = async {
+        app.sign_in("M10005", "demo1234").await?;
+        app.wait_text("#passport-name", "陈静", 30).await?;
+        // grab with this device's session (the in-app grab button is not built yet)
+        let token = token_of(&data)?;
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!(
+                "{}/v1/campaigns/{}/grab",
+                server.url, campaign["id"]
+            ))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "key": uuid::Uuid::new_v4() }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        assert_eq!(answer["result"], "granted", "{answer}");
+        let code = answer["coupon"]["code"].as_str().unwrap().to_string();
+
+        app.click("#sync-now").await?;
+        app.click("#tab-wallet").await?;
+        app.wait_contains("#wallet-list", "工会午餐券", 20).await?;
+        app.wait_contains("#wallet-expiring", "工会午餐券", 5)
+            .await?;
+        app.wait_contains("#wallet-count", "共 1 张", 5).await?;
+        app.shot("07-wallet").await?;
+        app.click(".coupon-row .coupon").await?;
+        app.wait_text("#coupon-code", &code, 10).await?;
+        let png = app.shot("08-coupon-detail").await?;
+        assert_eq!(
+            decode_qr(&png)?,
+            vec![code.clone()],
+            "the usage QR carries the code"
+        );
+
+        // at the merchant with no network: used at once, synced later
+        server.stop();
+        app.click("#coupon-use").await?;
+        app.click("#coupon-use-confirm").await?;
+        app.wait_text("#coupon-status", "已使用（待同步）", 10)
+            .await?;
+        server.restart()?;
+        app.click("#sync-now").await?;
+        app.click("#coupon-back").await?;
+        app.click("#status-used").await?;
+        app.wait_contains("#wallet-list", "已使用", 20).await?;
+        for _ in 0..100 {
+            if !app.text("#wallet-list").await?.contains("待同步") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            app.click("#status-used").await?;
+        }
+        assert!(!app.text("#wallet-list").await?.contains("待同步"));
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    result
+}

@@ -1,0 +1,288 @@
+//! The coupon wallet: "expiring soon" on top, filters by category and status, search, and a
+//! coupon's detail with the usage QR to show a merchant. Everything comes from the local store,
+//! so it works offline; marking a coupon used goes through the outbox.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::{Deserialize, Serialize};
+use unionpass_core::campaign::Category;
+use unionpass_core::i18n::{fill, Lang, Msg};
+use unionpass_core::time::format_date;
+use unionpass_core::view::{CouponView, WalletView};
+use unionpass_core::wallet::{CouponStatus, WalletFilter};
+use unionpass_core::ErrorCode;
+
+use crate::app::{ctx, when, Ctx, ZONE};
+use crate::ipc;
+
+const PAGE: i64 = 100;
+
+#[derive(Serialize)]
+struct WalletArgs {
+    filter: WalletFilter,
+    limit: i64,
+}
+
+#[derive(Serialize)]
+struct IdArgs {
+    id: i64,
+}
+
+#[derive(Clone, Deserialize)]
+struct CouponDetail {
+    view: CouponView,
+    qr_svg: String,
+}
+
+fn category_msg(c: Category) -> Msg {
+    match c {
+        Category::Bike => Msg::CatBike,
+        Category::Meal => Msg::CatMeal,
+        Category::Taxi => Msg::CatTaxi,
+        Category::Cleaning => Msg::CatCleaning,
+        Category::Laundry => Msg::CatLaundry,
+        Category::Cinema => Msg::CatCinema,
+        Category::Other => Msg::CatOther,
+    }
+}
+
+fn status_msg(s: CouponStatus) -> Msg {
+    match s {
+        CouponStatus::Usable => Msg::StatusUsable,
+        CouponStatus::NotYetValid => Msg::StatusNotYetValid,
+        CouponStatus::Used => Msg::StatusUsed,
+        CouponStatus::Expired => Msg::StatusExpired,
+    }
+}
+
+fn yuan(cents: i64) -> String {
+    if cents % 100 == 0 {
+        format!("{}", cents / 100)
+    } else {
+        format!("{}.{:02}", cents / 100, cents % 100)
+    }
+}
+
+fn title(v: &CouponView, lang: Lang) -> String {
+    match lang {
+        Lang::ZhCn => v.coupon.title_zh.clone(),
+        Lang::En => v.coupon.title_en.clone(),
+    }
+}
+
+fn validity(c: Ctx, v: &CouponView) -> String {
+    fill(
+        c.t(Msg::ValidPeriod),
+        &[
+            ("from", &format_date(v.coupon.valid_from, ZONE)),
+            ("until", &format_date(v.coupon.valid_until, ZONE)),
+        ],
+    )
+}
+
+fn load(view: RwSignal<Option<WalletView>>, filter: WalletFilter, limit: i64) {
+    spawn_local(async move {
+        if let Ok(v) = ipc::call::<_, WalletView>("wallet", &WalletArgs { filter, limit }).await {
+            view.set(Some(v));
+        }
+    });
+}
+
+#[component]
+fn CouponRow(v: CouponView, open: WriteSignal<Option<i64>>) -> impl IntoView {
+    let c = ctx();
+    let id = v.coupon.id;
+    let status = v.status;
+    let v2 = v.clone();
+    view! {
+        <li class="coupon-row" class:dim=move || status != CouponStatus::Usable>
+            <button type="button" class="coupon" id=format!("coupon-{id}") on:click=move |_| open.set(Some(id))>
+                <span class="coupon-value">{move || fill(c.t(Msg::FaceValue), &[("v", &yuan(v2.coupon.face_value_cents))])}</span>
+                <span class="coupon-main">
+                    <span class="coupon-title">{let v = v.clone(); move || title(&v, c.lang.get())}</span>
+                    <span class="muted small">{let v = v.clone(); move || validity(c, &v)}</span>
+                </span>
+                <span class="badge" class:offline=move || status == CouponStatus::Usable && v.expiring_soon>
+                    {move || if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}
+                </span>
+            </button>
+        </li>
+    }
+}
+
+#[component]
+pub fn WalletTab() -> impl IntoView {
+    let c = ctx();
+    let view = RwSignal::new(None::<WalletView>);
+    let category = RwSignal::new(None::<Category>);
+    let status = RwSignal::new(None::<CouponStatus>);
+    let query = RwSignal::new(String::new());
+    let limit = RwSignal::new(PAGE);
+    let open = RwSignal::new(None::<i64>);
+    let filter = move || WalletFilter {
+        category: category.get(),
+        status: status.get(),
+        query: query.get(),
+    };
+    // a sync may bring coupons; a filter change reloads
+    Effect::new(move |_| {
+        c.snap.track();
+        load(view, filter(), limit.get());
+    });
+    let filtered = move || {
+        category.get().is_some() || status.get().is_some() || !query.get().trim().is_empty()
+    };
+
+    let list = move || view.with(|v| v.as_ref().map(|v| v.items.clone()).unwrap_or_default());
+    let expiring =
+        move || view.with(|v| v.as_ref().map(|v| v.expiring.clone()).unwrap_or_default());
+    let matching = move || view.with(|v| v.as_ref().map(|v| v.matching).unwrap_or(0));
+    let usable_in = move |cat: Category| {
+        view.with(|v| {
+            v.as_ref()
+                .and_then(|v| {
+                    v.usable_by_category
+                        .iter()
+                        .find(|(c, _)| *c == cat)
+                        .map(|(_, n)| *n)
+                })
+                .unwrap_or(0)
+        })
+    };
+
+    view! {
+        <Show when=move || open.get().is_none()
+            fallback=move || view! { <CouponDetailView id=open.get().unwrap_or_default() close=open.write_only()/> }>
+            <section class="wallet">
+                <h1>{move || c.t(Msg::WalletTitle)}</h1>
+                <Show when=move || !filtered() && !expiring().is_empty()>
+                    <div class="card warn-card">
+                        <h2>{move || c.t(Msg::ExpiringSoon)}</h2>
+                        <ul id="wallet-expiring" class="list">
+                            {move || expiring().into_iter().map(|v| view! { <CouponRow v open=open.write_only()/> }).collect_view()}
+                        </ul>
+                    </div>
+                </Show>
+                <div class="card">
+                    <input id="wallet-search" type="search" placeholder=move || c.t(Msg::WalletSearch)
+                        aria-label=move || c.t(Msg::WalletSearch)
+                        prop:value=move || query.get()
+                        on:input=move |ev| { limit.set(PAGE); query.set(event_target_value(&ev)) }/>
+                    <div class="chips" role="group" aria-label=move || c.t(Msg::AllCategories)>
+                        <button type="button" class="chip" id="cat-all" class:active=move || category.get().is_none()
+                            on:click=move |_| { limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
+                        {Category::ALL.into_iter().map(|cat| view! {
+                            <button type="button" class="chip" id=format!("cat-{}", cat.as_str())
+                                class:active=move || category.get() == Some(cat)
+                                on:click=move |_| { limit.set(PAGE); category.set(Some(cat)) }>
+                                {move || c.t(category_msg(cat))}
+                                <Show when=move || { usable_in(cat) > 0 }>
+                                    <span class="chip-count">{move || usable_in(cat)}</span>
+                                </Show>
+                            </button>
+                        }).collect_view()}
+                    </div>
+                    <div class="chips" role="group">
+                        <button type="button" class="chip" id="status-all" class:active=move || status.get().is_none()
+                            on:click=move |_| { limit.set(PAGE); status.set(None) }>{move || c.t(Msg::AllCategories)}</button>
+                        {CouponStatus::ALL.into_iter().map(|st| view! {
+                            <button type="button" class="chip" id=format!("status-{}", st.as_str())
+                                class:active=move || status.get() == Some(st)
+                                on:click=move |_| { limit.set(PAGE); status.set(Some(st)) }>{move || c.t(status_msg(st))}</button>
+                        }).collect_view()}
+                    </div>
+                    <p id="wallet-count" class="muted small">{move || fill(c.t(Msg::WalletCount), &[("n", &matching().to_string())])}</p>
+                    <Show when=move || !list().is_empty()
+                        fallback=move || view! { <p id="wallet-empty" class="notice">{move || c.t(Msg::WalletEmpty)}</p> }>
+                        <ul id="wallet-list" class="list">
+                            <For each=list key=|v| (v.coupon.id, v.status, v.use_pending) let:v>
+                                <CouponRow v open=open.write_only()/>
+                            </For>
+                        </ul>
+                    </Show>
+                    <Show when=move || { (list().len() as i64) < matching() }>
+                        <button type="button" id="wallet-more" on:click=move |_| limit.update(|l| *l += PAGE)>{move || c.t(Msg::LoadMore)}</button>
+                    </Show>
+                </div>
+            </section>
+        </Show>
+    }
+}
+
+#[component]
+fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
+    let c = ctx();
+    let detail = RwSignal::new(None::<CouponDetail>);
+    let error = RwSignal::new(None::<ErrorCode>);
+    let confirming = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+    spawn_local(async move {
+        match ipc::call::<_, CouponDetail>("coupon", &IdArgs { id }).await {
+            Ok(d) => detail.set(Some(d)),
+            Err(code) => error.set(Some(code)),
+        }
+    });
+    let use_it = move |_| {
+        if busy.get_untracked() {
+            return; // a double tap marks it once
+        }
+        busy.set(true);
+        spawn_local(async move {
+            match ipc::call::<_, CouponView>("use_coupon", &IdArgs { id }).await {
+                Ok(v) => detail.update(|d| {
+                    if let Some(d) = d {
+                        d.view = v;
+                    }
+                }),
+                Err(code) => error.set(Some(code)),
+            }
+            confirming.set(false);
+            busy.set(false);
+        });
+    };
+    let v = move || detail.with(|d| d.as_ref().map(|d| d.view.clone()));
+    view! {
+        <section id="coupon-detail" class="coupon-detail">
+            <button type="button" id="coupon-back" class="link" on:click=move |_| close.set(None)>{move || format!("‹ {}", c.t(Msg::Back))}</button>
+            {move || v().map(|v| {
+                let status = v.status;
+                let code = v.coupon.code.clone();
+                let terms = match c.lang.get() { Lang::ZhCn => v.coupon.terms_zh.clone(), Lang::En => v.coupon.terms_en.clone() };
+                view! {
+                    <div class="card">
+                        <h1 id="coupon-title">{title(&v, c.lang.get())}</h1>
+                        <p class="coupon-value big">{fill(c.t(Msg::FaceValue), &[("v", &yuan(v.coupon.face_value_cents))])}</p>
+                        <p class="muted">{validity(c, &v)}</p>
+                        <p><span id="coupon-status" class="badge">{if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}</span></p>
+                        <Show when=move || status == CouponStatus::Usable>
+                            <div id="coupon-qr" class="qr" role="img" aria-label=move || c.t(Msg::UsageCode)
+                                inner_html=move || detail.with(|d| d.as_ref().map(|d| d.qr_svg.clone()).unwrap_or_default())></div>
+                            <p class="hint">{move || c.t(Msg::UsageHint)}</p>
+                        </Show>
+                        <p><span class="muted">{c.t(Msg::UsageCode)}</span>" "<span id="coupon-code" class="mono big">{code.clone()}</span></p>
+                        {v.used_at.map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when(t))])}</p> })}
+                        <Show when={let terms = terms.clone(); move || !terms.is_empty()}>
+                            <h2>{move || c.t(Msg::Terms)}</h2>
+                            <p>{terms.clone()}</p>
+                        </Show>
+                        <Show when=move || status == CouponStatus::Usable>
+                            <Show when=move || confirming.get()
+                                fallback=move || view! {
+                                    <button type="button" id="coupon-use" class="primary" on:click=move |_| confirming.set(true)>{move || c.t(Msg::MarkUsed)}</button>
+                                }>
+                                <p role="alert">{move || c.t(Msg::MarkUsedConfirm)}</p>
+                                <div class="row">
+                                    <button type="button" id="coupon-use-confirm" class="primary" prop:disabled=move || busy.get() on:click=use_it>{move || c.t(Msg::MarkUsed)}</button>
+                                    <button type="button" on:click=move |_| confirming.set(false)>{move || c.t(Msg::Cancel)}</button>
+                                </div>
+                            </Show>
+                        </Show>
+                    </div>
+                }
+            })}
+            <Show when=move || error.get().is_some()>
+                <p class="notice warn" role="alert">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
+            </Show>
+        </section>
+    }
+}
