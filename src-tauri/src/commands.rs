@@ -124,17 +124,22 @@ pub async fn set_language(
     snapshot_of(&shell)
 }
 
-/// The UI reports a milestone (e.g. the passport QR is on screen). Logged; when
-/// `UNIONPASS_READY_FILE` is set, the wall-clock time in ms is written there for the startup bench.
+/// The UI reports a milestone (the passport QR is on screen; the wallet's rows, with the time
+/// they took). Logged at debug level; when `UNIONPASS_READY_FILE` is set, a line with the
+/// wall-clock time in ms is appended there for the benches.
 #[tauri::command(rename_all = "snake_case")]
 pub fn ui_ready(what: String) {
-    tracing::info!(%what, "ui ready");
+    tracing::debug!(%what, "ui ready");
     if let Some(path) = std::env::var_os("UNIONPASS_READY_FILE") {
+        use std::io::Write;
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let _ = std::fs::write(path, format!("{what} {ms}\n"));
+        // one line per milestone, appended (the benches read them in order)
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(f, "{what} {ms}");
+        }
     }
 }
 

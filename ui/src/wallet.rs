@@ -15,7 +15,8 @@ use unionpass_core::ErrorCode;
 use crate::app::{ctx, when, Ctx, ZONE};
 use crate::ipc;
 
-const PAGE: i64 = 100;
+/// Rows per page: more than a screenful; "show more" adds the next page.
+const PAGE: i64 = 40;
 
 #[derive(Serialize)]
 struct WalletArgs {
@@ -80,31 +81,77 @@ fn validity(c: Ctx, v: &CouponView) -> String {
     )
 }
 
-fn load(view: RwSignal<Option<WalletView>>, filter: WalletFilter, limit: i64) {
+fn perf_now() -> f64 {
+    window().performance().map(|p| p.now()).unwrap_or(0.0)
+}
+
+#[derive(Serialize)]
+struct ReadyArgs {
+    what: String,
+}
+
+/// Load the wallet; once its rows are on screen, report how long it took since `started`
+/// (`what` names the measurement, for the wallet bench).
+fn load(
+    view: RwSignal<Option<WalletView>>,
+    filter: WalletFilter,
+    limit: i64,
+    started: f64,
+    what: &'static str,
+) {
     spawn_local(async move {
         if let Ok(v) = ipc::call::<_, WalletView>("wallet", &WalletArgs { filter, limit }).await {
+            let answered = perf_now() - started;
+            let rows = v.items.len() as u32;
             view.set(Some(v));
+            // The rows are rendered by effects queued as microtasks: yield until they are all in
+            // the page, then take the time (layout and paint follow in the same frame).
+            for _ in 0..100 {
+                let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(
+                    &wasm_bindgen::JsValue::NULL,
+                ))
+                .await;
+                let shown = document()
+                    .query_selector_all("#wallet-list > li")
+                    .map(|l| l.length())
+                    .unwrap_or(0);
+                if shown == rows {
+                    break;
+                }
+            }
+            let what = format!("{what}={:.1} ipc={answered:.1}", perf_now() - started);
+            let _ = ipc::call::<_, ()>("ui_ready", &ReadyArgs { what }).await;
         }
     });
 }
 
+/// One row. Its words are computed once (a language switch reloads the list, and the row key
+/// includes the language), so a page of rows renders without a reactive closure per field.
 #[component]
 fn CouponRow(v: CouponView, open: WriteSignal<Option<i64>>) -> impl IntoView {
     let c = ctx();
+    let lang = c.lang.get_untracked();
     let id = v.coupon.id;
-    let status = v.status;
-    let v2 = v.clone();
+    let dim = v.status != CouponStatus::Usable;
+    let warn = v.status == CouponStatus::Usable && v.expiring_soon;
+    let value = fill(
+        Msg::FaceValue.text(lang),
+        &[("v", &yuan(v.coupon.face_value_cents))],
+    );
+    let badge = if v.use_pending {
+        Msg::UsePending.text(lang)
+    } else {
+        status_msg(v.status).text(lang)
+    };
     view! {
-        <li class="coupon-row" class:dim=move || status != CouponStatus::Usable>
+        <li class="coupon-row" class:dim=dim>
             <button type="button" class="coupon" id=format!("coupon-{id}") on:click=move |_| open.set(Some(id))>
-                <span class="coupon-value">{move || fill(c.t(Msg::FaceValue), &[("v", &yuan(v2.coupon.face_value_cents))])}</span>
+                <span class="coupon-value">{value}</span>
                 <span class="coupon-main">
-                    <span class="coupon-title">{let v = v.clone(); move || title(&v, c.lang.get())}</span>
-                    <span class="muted small">{let v = v.clone(); move || validity(c, &v)}</span>
+                    <span class="coupon-title">{title(&v, lang)}</span>
+                    <span class="muted small">{validity(c, &v)}</span>
                 </span>
-                <span class="badge" class:offline=move || status == CouponStatus::Usable && v.expiring_soon>
-                    {move || if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}
-                </span>
+                <span class="badge" class:offline=warn>{badge}</span>
             </button>
         </li>
     }
@@ -119,15 +166,23 @@ pub fn WalletTab() -> impl IntoView {
     let query = RwSignal::new(String::new());
     let limit = RwSignal::new(PAGE);
     let open = RwSignal::new(None::<i64>);
+    // when a filter chip was pressed (for the timing report)
+    let pressed = StoredValue::new(None::<f64>);
     let filter = move || WalletFilter {
         category: category.get(),
         status: status.get(),
         query: query.get(),
     };
     // a sync may bring coupons; a filter change reloads
-    Effect::new(move |_| {
+    Effect::new(move |first: Option<()>| {
         c.snap.track();
-        load(view, filter(), limit.get());
+        let (started, what) = match (first, pressed.get_value()) {
+            (None, _) => (perf_now(), "wallet_first_rows"),
+            (Some(_), Some(t)) => (t, "wallet_filter"),
+            (Some(_), None) => (perf_now(), "wallet_reload"),
+        };
+        pressed.set_value(None);
+        load(view, filter(), limit.get(), started, what);
     });
     let filtered = move || {
         category.get().is_some() || status.get().is_some() || !query.get().trim().is_empty()
@@ -170,11 +225,11 @@ pub fn WalletTab() -> impl IntoView {
                         on:input=move |ev| { limit.set(PAGE); query.set(event_target_value(&ev)) }/>
                     <div class="chips" role="group" aria-label=move || c.t(Msg::AllCategories)>
                         <button type="button" class="chip" id="cat-all" class:active=move || category.get().is_none()
-                            on:click=move |_| { limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
+                            on:click=move |_| { pressed.set_value(Some(perf_now())); limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
                         {Category::ALL.into_iter().map(|cat| view! {
                             <button type="button" class="chip" id=format!("cat-{}", cat.as_str())
                                 class:active=move || category.get() == Some(cat)
-                                on:click=move |_| { limit.set(PAGE); category.set(Some(cat)) }>
+                                on:click=move |_| { pressed.set_value(Some(perf_now())); limit.set(PAGE); category.set(Some(cat)) }>
                                 {move || c.t(category_msg(cat))}
                                 <Show when=move || { usable_in(cat) > 0 }>
                                     <span class="chip-count">{move || usable_in(cat)}</span>
@@ -195,7 +250,7 @@ pub fn WalletTab() -> impl IntoView {
                     <Show when=move || !list().is_empty()
                         fallback=move || view! { <p id="wallet-empty" class="notice">{move || c.t(Msg::WalletEmpty)}</p> }>
                         <ul id="wallet-list" class="list">
-                            <For each=list key=|v| (v.coupon.id, v.status, v.use_pending) let:v>
+                            <For each=list key=move |v| (v.coupon.id, v.status, v.use_pending, c.lang.get_untracked()) let:v>
                                 <CouponRow v open=open.write_only()/>
                             </For>
                         </ul>

@@ -15,6 +15,8 @@ use crate::util::{profile_dir, root, target_dir};
 pub enum Which {
     /// The release app: cold start to the passport QR, memory, sizes.
     Startup,
+    /// The release app with 5,000 coupons: wallet first rows and category filter times.
+    Wallet,
     /// Passport checks on a scanner: verify time per code, QR decode time per 640×480 frame.
     Passport,
     /// The grab: one grab per member at release against the release server, then the same load
@@ -394,4 +396,17 @@ pub fn passport() -> anyhow::Result<()> {
         "passport-bench",
     ]))?;
     crate::util::run(&mut Command::new(profile_dir(true).join("passport-bench")))
+}
+
+/// `bench wallet` (inside the headless session): the release app driven by the `wallet-bench`
+/// WebDriver program of the E2E crate; its last line is the JSON result.
+pub fn wallet() -> anyhow::Result<()> {
+    let bin = profile_dir(true);
+    crate::util::run(
+        crate::util::cargo()
+            .args(["run", "--quiet", "-p", "unionpass-e2e", "--bin", "wallet-bench"])
+            .env("APP_BIN", bin.join("unionpass-app"))
+            .env("SERVER_BIN", bin.join("unionpass-server"))
+            .env("E2E_SHOTS", target_dir().join("e2e-shots")),
+    )
 }

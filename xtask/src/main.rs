@@ -67,6 +67,9 @@ enum Cmd {
     /// (internal) the part of `bench startup` that runs inside the headless session
     #[command(hide = true)]
     BenchStartupInner,
+    /// (internal) the part of `bench wallet` that runs inside the headless session
+    #[command(hide = true)]
+    BenchWalletInner,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -116,6 +119,14 @@ fn main() -> anyhow::Result<()> {
             setup::run()?;
             bench::passport()
         }
+        Cmd::Bench {
+            which: bench::Which::Wallet,
+        } => {
+            setup::run()?;
+            build::all(true)?;
+            session::reexec(&["bench-wallet-inner"])
+        }
         Cmd::BenchStartupInner => bench::startup(),
+        Cmd::BenchWalletInner => bench::wallet(),
     }
 }
