@@ -137,7 +137,11 @@ pub fn ui_ready(what: String) {
             .map(|d| d.as_millis())
             .unwrap_or(0);
         // one line per milestone, appended (the benches read them in order)
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{what} {ms}");
         }
     }

@@ -404,7 +404,14 @@ pub fn wallet() -> anyhow::Result<()> {
     let bin = profile_dir(true);
     crate::util::run(
         crate::util::cargo()
-            .args(["run", "--quiet", "-p", "unionpass-e2e", "--bin", "wallet-bench"])
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "unionpass-e2e",
+                "--bin",
+                "wallet-bench",
+            ])
             .env("APP_BIN", bin.join("unionpass-app"))
             .env("SERVER_BIN", bin.join("unionpass-server"))
             .env("E2E_SHOTS", target_dir().join("e2e-shots")),

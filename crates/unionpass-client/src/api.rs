@@ -160,6 +160,33 @@ impl Api {
         read(resp).await
     }
 
+    pub async fn time(&self) -> Result<unionpass_core::api::TimeResponse> {
+        let resp = self
+            .http
+            .get(self.base.join("v1/time"))
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
+    }
+
+    pub async fn grab(
+        &self,
+        token: &Sensitive<String>,
+        campaign_id: i64,
+        key: uuid::Uuid,
+    ) -> Result<unionpass_core::campaign::GrabResponse> {
+        let resp = self
+            .http
+            .post(self.base.join(&format!("v1/campaigns/{campaign_id}/grab")))
+            .bearer_auth(token.expose())
+            .json(&unionpass_core::campaign::GrabRequest { key })
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
+    }
+
     pub async fn keys(&self) -> Result<KeysResponse> {
         let resp = self
             .http

@@ -276,6 +276,56 @@ impl Client {
         })
     }
 
+    /// The grab calendar from the store (campaigns not ended, the last answers, the clock offset).
+    pub fn calendar(&self, now: DateTime<Utc>) -> Result<crate::grab::Calendar> {
+        self.store().calendar(now)
+    }
+
+    /// Measure the device's offset from the server clock (5 exchanges) and keep it. `clock` is
+    /// the device clock, read around each exchange.
+    pub async fn measure_clock(
+        &self,
+        clock: impl Fn() -> DateTime<Utc>,
+    ) -> Result<Option<unionpass_core::reminder::ClockOffset>> {
+        let api = self.api()?;
+        let offset = crate::grab::measure_offset(&api, clock, 5).await?;
+        if let Some(o) = &offset {
+            self.store().set_clock_offset(o)?;
+        }
+        Ok(offset)
+    }
+
+    /// Grab a coupon of `campaign_id`. The key is stored before sending; a network error is
+    /// retried with the same key (twice, then the error is returned and the next tap retries
+    /// it again). A granted coupon is in the wallet when this returns.
+    pub async fn grab(
+        &self,
+        campaign_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::campaign::GrabOutcome> {
+        let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
+        let api = self.api()?;
+        let key = self.store().grab_key(campaign_id, now)?;
+        let mut tries = 0;
+        let answer = loop {
+            match api.grab(&token, campaign_id, key).await {
+                Err(e) if e.code() == ErrorCode::Offline && tries < 2 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(300 * tries)).await;
+                }
+                other => break other?,
+            }
+        };
+        self.store().record_grab(&answer)?;
+        tracing::info!(
+            campaign_id,
+            result = answer.outcome.code(),
+            replayed = answer.replayed,
+            "grab answered"
+        );
+        Ok(answer.outcome)
+    }
+
     /// The wallet: expiring soon, then up to `limit` coupons matching `filter`.
     pub fn wallet(
         &self,

@@ -4,6 +4,7 @@
 //!   migrations; everything the app shows comes from here, so it works offline.
 //! - [`secrets`]: the session token and the device's passport key in the OS keyring, nowhere else.
 //! - [`scanner`]: scanner mode for staff: trust list, events, offline passport checks, check-ins.
+//! - [`grab`]: the grab calendar, the server clock offset, grabs with a key stored first.
 //! - [`wallet`]: the coupons a member holds, filtered and paged from SQLite, marked used offline.
 //! - [`qr`]: the QR drawn for the screen and read back from images and camera frames.
 //! - [`api`]: the union server's HTTP API.
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod client;
 pub mod error;
+pub mod grab;
 pub mod qr;
 pub mod scanner;
 pub mod secrets;

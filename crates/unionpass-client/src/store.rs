@@ -148,6 +148,20 @@ pub const MIGRATIONS: &[Migration] = &[
         DELETE FROM meta WHERE key = 'cursor';
     ",
     },
+    Migration {
+        name: "0004_grabs",
+        sql: "
+        -- grab keys, stored before the request leaves; answer is the server's final answer
+        CREATE TABLE grabs (
+            seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+            campaign_id INTEGER NOT NULL,
+            key         TEXT NOT NULL UNIQUE,
+            created_at  TEXT NOT NULL,
+            answer      TEXT
+        ) STRICT;
+        CREATE INDEX grabs_campaign ON grabs(campaign_id, seq);
+    ",
+    },
 ];
 
 const K_DEVICE_ID: &str = "device_id";
@@ -591,7 +605,8 @@ impl Store {
             "DELETE FROM profile; DELETE FROM passport; DELETE FROM outbox; DELETE FROM sync_log;
              DELETE FROM devices; DELETE FROM trust_keys; DELETE FROM revoked_devices;
              DELETE FROM revoked_members; DELETE FROM events; DELETE FROM checkins;
-             DELETE FROM checkin_conflicts; DELETE FROM campaigns; DELETE FROM coupons;",
+             DELETE FROM checkin_conflicts; DELETE FROM campaigns; DELETE FROM coupons;
+             DELETE FROM grabs;",
         )?;
         tx.execute(
             "DELETE FROM meta WHERE key NOT IN (?1, ?2)",

@@ -97,7 +97,13 @@ async fn main() -> anyhow::Result<()> {
     let data = dir.path().join("device");
     let client = unionpass_client::Client::open(&data)?;
     client
-        .login(&server.url, "M10001", "demo1234", "wallet bench", Utc::now())
+        .login(
+            &server.url,
+            "M10001",
+            "demo1234",
+            "wallet bench",
+            Utc::now(),
+        )
         .await?;
     drop(client);
     inject(&data, coupons(COUPONS))?;
@@ -108,17 +114,21 @@ async fn main() -> anyhow::Result<()> {
         app.wait_for("#passport-name", 30).await?;
         let mut first = Vec::new();
         let mut filter = Vec::new();
-        let cats = ["meal", "bike", "taxi", "cinema", "cleaning", "laundry", "other"];
+        let cats = [
+            "meal", "bike", "taxi", "cinema", "cleaning", "laundry", "other",
+        ];
         for round in 1..=ROUNDS {
             app.click("#tab-wallet").await?;
             first.push(reported(&ready, "wallet_first_rows", round).await?);
             app.wait_for("#wallet-list li", 10).await?;
-            app.click(&format!("#cat-{}", cats[(round - 1) % cats.len()])).await?;
+            app.click(&format!("#cat-{}", cats[(round - 1) % cats.len()]))
+                .await?;
             filter.push(reported(&ready, "wallet_filter", round).await?);
             app.click("#tab-passport").await?;
         }
         app.click("#tab-wallet").await?;
-        app.wait_contains("#wallet-count", &format!("{COUPONS}"), 10).await?;
+        app.wait_contains("#wallet-count", &format!("{COUPONS}"), 10)
+            .await?;
         // the share of the command call (IPC, SQL, serialization) in each measurement
         let ipc: Vec<String> = std::fs::read_to_string(&ready)?
             .lines()
