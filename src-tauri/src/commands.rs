@@ -275,3 +275,30 @@ pub fn use_coupon(
     tauri::async_runtime::spawn(crate::background_sync(app));
     Ok(view)
 }
+
+/// The grab calendar from the local store.
+#[tauri::command(rename_all = "snake_case")]
+pub fn calendar(shell: State<'_, Shell>) -> CmdResult<unionpass_client::grab::Calendar> {
+    Ok(shell.client()?.calendar(now())?)
+}
+
+/// Grab a coupon (one request; the key is stored first, so a retry cannot grant twice).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn grab(
+    shell: State<'_, Shell>,
+    campaign_id: i64,
+) -> CmdResult<unionpass_core::campaign::GrabOutcome> {
+    let client = shell.client()?.clone();
+    Ok(client.grab(campaign_id, now()).await?)
+}
+
+/// Measure the offset from the server clock now (the calendar asks when it opens); answers the
+/// calendar with it. Offline, the stored offset stays.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn measure_clock(shell: State<'_, Shell>) -> CmdResult<unionpass_client::grab::Calendar> {
+    let client = shell.client()?.clone();
+    if let Err(e) = client.measure_clock(chrono::Utc::now).await {
+        tracing::debug!(code = %e.code(), "clock offset not measured");
+    }
+    Ok(client.calendar(now())?)
+}

@@ -57,6 +57,10 @@ pub async fn background_sync(app: tauri::AppHandle) {
     let client = client.clone();
     let _ = app.emit(STATE_CHANGED, ());
     let _ = client.sync(chrono::Utc::now()).await;
+    // the grab button follows the server's clock: measure the offset while online
+    if let Err(e) = client.measure_clock(chrono::Utc::now).await {
+        tracing::debug!(code = %e.code(), "clock offset not measured");
+    }
     let _ = app.emit(STATE_CHANGED, ());
 }
 
@@ -121,6 +125,9 @@ pub fn run() {
             commands::wallet,
             commands::coupon,
             commands::use_coupon,
+            commands::calendar,
+            commands::grab,
+            commands::measure_clock,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

@@ -58,6 +58,7 @@ enum Screen {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tab {
     Passport,
+    Grab,
     Wallet,
     Scanner,
     Me,
@@ -286,6 +287,7 @@ fn MainView() -> impl IntoView {
             </header>
             <nav class="tabs" aria-label=move || c.t(Msg::AppName)>
                 {tab_button(Tab::Passport, "tab-passport", "▣", Msg::TabPassport)}
+                {tab_button(Tab::Grab, "tab-grab", "◷", Msg::TabGrab)}
                 {tab_button(Tab::Wallet, "tab-wallet", "▤", Msg::TabWallet)}
                 <Show when=is_staff>
                     {tab_button(Tab::Scanner, "tab-scanner", "◎", Msg::TabScanner)}
@@ -295,6 +297,7 @@ fn MainView() -> impl IntoView {
             <main class="content">
                 {move || match tab.get() {
                     Tab::Passport => view! { <PassportView/> }.into_any(),
+                    Tab::Grab => view! { <crate::calendar::CalendarTab/> }.into_any(),
                     Tab::Wallet => view! { <crate::wallet::WalletTab/> }.into_any(),
                     Tab::Scanner => view! { <crate::scanner::ScannerTab/> }.into_any(),
                     Tab::Me => view! { <MeView/> }.into_any(),

@@ -3,6 +3,7 @@
 //! i18n table in `unionpass-core`.
 
 mod app;
+mod calendar;
 mod ipc;
 mod scanner;
 mod wallet;

@@ -35,7 +35,7 @@ struct CouponDetail {
     qr_svg: String,
 }
 
-fn category_msg(c: Category) -> Msg {
+pub(crate) fn category_msg(c: Category) -> Msg {
     match c {
         Category::Bike => Msg::CatBike,
         Category::Meal => Msg::CatMeal,

@@ -16,24 +16,9 @@ use uuid::Uuid;
 
 use crate::error::Result;
 use crate::store::{ts, Store};
+pub use unionpass_core::view::{Calendar, CalendarEntry};
 
 const K_OFFSET: &str = "clock_offset";
-
-/// One campaign in the calendar, with this member's last grab answer for it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CalendarEntry {
-    pub campaign: Campaign,
-    /// The last final answer this device got for it (`None`: not grabbed, or no answer yet).
-    pub answer: Option<GrabOutcome>,
-    /// A grab was sent and its answer did not arrive (it will be retried with the same key).
-    pub unanswered: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Calendar {
-    pub entries: Vec<CalendarEntry>,
-    pub offset: Option<ClockOffset>,
-}
 
 impl Store {
     pub fn clock_offset(&self) -> Result<Option<ClockOffset>> {

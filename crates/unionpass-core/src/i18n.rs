@@ -198,6 +198,25 @@ messages! {
     Terms => "使用说明", "Terms";
     Back => "返回", "Back";
     LoadMore => "加载更多", "Show more";
+    // grab calendar
+    TabGrab => "抢券", "Grab";
+    GrabTitle => "福利抢券", "Welfare coupons";
+    NoCampaigns => "暂无即将开抢的福利券，请联网同步。", "No upcoming coupons. Connect and sync.";
+    ReleaseAt => "{time} 开抢", "Opens {time}";
+    StartsIn => "距开抢 {left}", "Opens in {left}";
+    LiveNow => "抢券进行中", "Open now";
+    TotalStock => "共 {n} 张", "{n} in total";
+    GrabButton => "立即抢", "Grab";
+    Grabbing => "正在抢…", "Grabbing…";
+    GrabGranted => "抢到了！已放入卡券。", "Got it! It is in your wallet.";
+    GrabSoldOut => "已抢光，下次早点来。", "Sold out. Try earlier next time.";
+    GrabLimit => "您已领取过这张券，已达上限。", "You have reached the limit for this coupon.";
+    GrabNotStarted => "还没开始，请在开抢后再试。", "Not open yet; try again when it opens.";
+    GrabEnded => "活动已结束。", "This campaign has ended.";
+    GrabNotEligible => "您不在本次福利的领取范围内。", "You are not eligible for this campaign.";
+    GrabRetry => "网络异常，请求已保存，再点一次会用同一请求重试，不会重复领取。", "Network error. The request is saved; tap again to retry it (you will not get two).";
+    ClockOffset => "与服务器时间相差 {s} 秒", "{s} s from server time";
+    ClockUnknown => "尚未校准服务器时间", "Server time not measured yet";
     ErrCouponExpired => "这张券已过期，无法使用。", "This coupon has expired and cannot be used.";
     ErrCouponNotYetValid => "这张券尚未生效，请在有效期内使用。", "This coupon is not valid yet; use it within its validity.";
 }

@@ -138,3 +138,20 @@ pub struct WalletView {
     /// Usable coupons per category, for the filter chips.
     pub usable_by_category: Vec<(crate::campaign::Category, i64)>,
 }
+
+/// One campaign in the grab calendar, with this device's last grab answer for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarEntry {
+    pub campaign: crate::campaign::Campaign,
+    /// The last final answer this device got for it (`None`: not grabbed, or no answer yet).
+    pub answer: Option<crate::campaign::GrabOutcome>,
+    /// A grab was sent and its answer did not arrive (the next tap retries the same key).
+    pub unanswered: bool,
+}
+
+/// The grab calendar: campaigns not ended, soonest release first, and the server clock offset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Calendar {
+    pub entries: Vec<CalendarEntry>,
+    pub offset: Option<crate::reminder::ClockOffset>,
+}

@@ -359,3 +359,84 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
     app.close().await;
     result
 }
+
+#[tokio::test]
+async fn the_grab_button_opens_at_release_and_grants_once() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let release = chrono_now() + chrono::Duration::seconds(25);
+    let created = server.admin(&[
+        "campaign",
+        "create",
+        "--title-zh",
+        "共享单车骑行券",
+        "--title-en",
+        "Bike ride coupon",
+        "--category",
+        "bike",
+        "--face-value",
+        "5",
+        "--stock",
+        "3",
+        "--limit",
+        "1",
+        "--release-at",
+        &release.to_rfc3339(),
+        "--end-at",
+        &(release + chrono::Duration::hours(1)).to_rfc3339(),
+    ])?;
+    let campaign: serde_json::Value = serde_json::from_str(created.trim())?;
+    let id = campaign["id"].as_i64().unwrap();
+    let data = dir.path().join("device");
+    let app = App::launch(&data, &server.url, 4514).await?;
+    let result = async {
+        app.sign_in("M10006", "demo1234").await?;
+        app.wait_text("#passport-name", "杨磊", 30).await?;
+        app.click("#tab-grab").await?;
+        app.wait_contains(&format!("#campaign-{id}"), "共享单车骑行券", 15)
+            .await?;
+        app.wait_contains(&format!("#countdown-{id}"), "距开抢", 5)
+            .await?;
+        app.wait_contains("#clock-offset", "与服务器时间相差", 15)
+            .await?;
+        let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
+        assert!(!button.is_enabled().await?, "closed before release");
+        app.shot("10-grab-calendar-countdown").await?;
+
+        // the button opens at release (by the server's clock) and one tap gets the coupon
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+        while !button.is_enabled().await? {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the button never opened"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let opened_late = chrono_now() - release;
+        assert!(
+            opened_late < chrono::Duration::milliseconds(1500),
+            "opened {opened_late} after release"
+        );
+        button.click().await?;
+        let _ = button.click().await; // a double tap
+        app.wait_contains(&format!("#grab-answer-{id}"), "抢到了", 15)
+            .await?;
+        app.shot("11-grab-granted").await?;
+        let stats: serde_json::Value = serde_json::from_str(
+            server
+                .admin(&["campaign", "stats", "--id", &id.to_string()])?
+                .trim(),
+        )?;
+        assert_eq!(
+            (stats["granted"].as_i64(), stats["double_grants"].as_i64()),
+            (Some(1), Some(0))
+        );
+        app.click("#tab-wallet").await?;
+        app.wait_contains("#wallet-list", "共享单车骑行券", 10)
+            .await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    result
+}
