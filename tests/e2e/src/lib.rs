@@ -193,13 +193,27 @@ impl App {
 
     /// The element's text once it equals `want` (or fail after `secs`).
     pub async fn wait_text(&self, css: &str, want: &str, secs: u64) -> Result<()> {
+        self.wait_until(css, secs, &format!("{want:?}"), |t| t.trim() == want)
+            .await
+            .map(|_| ())
+    }
+
+    /// Poll the element's text until `ok` holds; on timeout, save a screenshot and fail with the
+    /// last text seen and the app's log.
+    async fn wait_until(
+        &self,
+        css: &str,
+        secs: u64,
+        wanted: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> Result<String> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         let mut last = String::new();
         loop {
             if let Ok(e) = self.c.find(Locator::Css(css)).await {
                 if let Ok(t) = e.text().await {
-                    if t.trim() == want {
-                        return Ok(());
+                    if ok(&t) {
+                        return Ok(t);
                     }
                     last = t;
                 }
@@ -212,7 +226,7 @@ impl App {
                     ))
                     .await;
                 bail!(
-                    "{css}: wanted {want:?}, last saw {last:?}\n--- app log ---\n{}",
+                    "{css}: wanted {wanted}, last saw {last:?}\n--- app log ---\n{}",
                     self.log_tail()
                 );
             }
@@ -230,31 +244,10 @@ impl App {
 
     /// Wait until the element's text contains `needle` (or fail after `secs`); returns the text.
     pub async fn wait_contains(&self, css: &str, needle: &str, secs: u64) -> Result<String> {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let mut last = String::new();
-        loop {
-            if let Ok(e) = self.c.find(Locator::Css(css)).await {
-                if let Ok(t) = e.text().await {
-                    if t.contains(needle) {
-                        return Ok(t);
-                    }
-                    last = t;
-                }
-            }
-            if Instant::now() > deadline {
-                let _ = self
-                    .shot(&format!(
-                        "failed-{}",
-                        css.replace(|c: char| !c.is_alphanumeric(), "_")
-                    ))
-                    .await;
-                bail!(
-                    "{css}: wanted text containing {needle:?}, last saw {last:?}\n--- app log ---\n{}",
-                    self.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.wait_until(css, secs, &format!("text containing {needle:?}"), |t| {
+            t.contains(needle)
+        })
+        .await
     }
 
     /// Give a file to an `<input type=file>` (as a person choosing it would).
