@@ -228,9 +228,8 @@ impl Store {
 fn renumber(sql: &str, first: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut n = first;
-    let mut chars = sql.chars().peekable();
     let mut in_quote = false;
-    while let Some(c) = chars.next() {
+    for c in sql.chars() {
         if c == '\'' {
             in_quote = !in_quote;
         }

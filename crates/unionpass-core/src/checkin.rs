@@ -24,7 +24,7 @@ pub struct Event {
 
 impl Event {
     pub fn admits(&self, claims: &Claims) -> bool {
-        self.union_id.map_or(true, |u| u == claims.union_id as i64)
+        self.union_id.is_none_or(|u| u == claims.union_id as i64)
     }
 }
 

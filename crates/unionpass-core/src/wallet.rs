@@ -69,22 +69,12 @@ pub struct WalletFilter {
 impl WalletFilter {
     pub fn matches(&self, c: &Coupon, used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
         let q = self.query.trim().to_lowercase();
-        self.category.is_none_or_eq(c.category)
-            && self.status.is_none_or_eq(status(c, used_at, now))
+        self.category.is_none_or(|x| x == c.category)
+            && self.status.is_none_or(|x| x == status(c, used_at, now))
             && (q.is_empty()
                 || c.title_zh.to_lowercase().contains(&q)
                 || c.title_en.to_lowercase().contains(&q)
                 || c.code.to_lowercase().contains(&q))
-    }
-}
-
-trait NoneOrEq<T> {
-    fn is_none_or_eq(&self, v: T) -> bool;
-}
-
-impl<T: PartialEq> NoneOrEq<T> for Option<T> {
-    fn is_none_or_eq(&self, v: T) -> bool {
-        self.as_ref().map_or(true, |x| *x == v)
     }
 }
 

@@ -435,9 +435,10 @@ fn checkin_of(row: [String; 6]) -> Result<CheckIn, StoreError> {
     })
 }
 
-fn event_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(i64, String, String, String, String, i64, Option<i64>)> {
+/// An event row as read: id, title, place, starts_at, ends_at, capacity, union_id.
+type EventRow = (i64, String, String, String, String, i64, Option<i64>);
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -450,15 +451,7 @@ fn event_row(
 }
 
 fn event_of(
-    (id, title, place, starts_at, ends_at, capacity, union_id): (
-        i64,
-        String,
-        String,
-        String,
-        String,
-        i64,
-        Option<i64>,
-    ),
+    (id, title, place, starts_at, ends_at, capacity, union_id): EventRow,
 ) -> Result<Event, StoreError> {
     Ok(Event {
         id,
