@@ -238,6 +238,7 @@ async fn sync(
     let more = changes.len() > PAGE;
     changes.truncate(PAGE);
     let cursor = changes.last().map(|c| c.seq).unwrap_or(q.cursor);
+    let stock_left = s.store.stock_left(now).await?;
     Ok(Json(SyncResponse {
         cursor,
         server_time: now,
@@ -246,6 +247,7 @@ async fn sync(
         devices,
         changes,
         more,
+        stock_left,
     }))
 }
 

@@ -350,6 +350,15 @@ async fn coupons_are_used_once_in_their_validity_and_only_by_their_holder(s: Tes
     let mine = coupon_of(grab(&s, &a, c.id, Uuid::new_v4()).await.unwrap());
     let theirs = coupon_of(grab(&s, &b, c.id, Uuid::new_v4()).await.unwrap());
 
+    // sync tells the stock left: 5 in stock, 2 granted
+    let page: unionpass_core::api::SyncResponse = s.get_json("/v1/sync?cursor=0", Some(&a)).await;
+    assert_eq!(
+        page.stock_left,
+        vec![unionpass_core::api::StockLeft {
+            campaign_id: c.id,
+            left: 3
+        }]
+    );
     let at = c.release_at + Duration::minutes(1);
     assert_eq!(push_use(&s, &a, mine.id, at).await.outcome, Applied);
     assert_eq!(

@@ -285,11 +285,15 @@ pub fn calendar(shell: State<'_, Shell>) -> CmdResult<unionpass_client::grab::Ca
 /// Grab a coupon (one request; the key is stored first, so a retry cannot grant twice).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn grab(
+    app: AppHandle,
     shell: State<'_, Shell>,
     campaign_id: i64,
 ) -> CmdResult<unionpass_core::campaign::GrabOutcome> {
     let client = shell.client()?.clone();
-    Ok(client.grab(campaign_id, now()).await?)
+    let outcome = client.grab(campaign_id, now()).await?;
+    // the stock changed: refresh the calendar's figures
+    tauri::async_runtime::spawn(crate::background_sync(app));
+    Ok(outcome)
 }
 
 /// Measure the offset from the server clock now (the calendar asks when it opens); answers the

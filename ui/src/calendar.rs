@@ -62,6 +62,7 @@ fn CampaignCard(
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<ErrorCode>);
     let answer = RwSignal::new(entry.answer.clone());
+    let stock_left = entry.stock_left;
     let offset = move || cal.with(|c| c.as_ref().and_then(|c| c.offset));
     let open = move || grab_open(camp.release_at, camp.end_at, tick.get(), offset());
     let left = move || (camp.release_at - server_now(tick.get(), offset())).num_milliseconds();
@@ -96,7 +97,12 @@ fn CampaignCard(
                     <span class="muted small">
                         {move || fill(c.t(Msg::ReleaseAt), &[("time", &when(camp.release_at))])}
                         " · "
-                        {move || fill(c.t(Msg::TotalStock), &[("n", &camp.stock.to_string())])}
+                        <span id=format!("stock-{id}")>
+                            {move || match stock_left {
+                                Some(left) => fill(c.t(Msg::StockLeft), &[("left", &left.to_string()), ("n", &camp.stock.to_string())]),
+                                None => fill(c.t(Msg::TotalStock), &[("n", &camp.stock.to_string())]),
+                            }}
+                        </span>
                     </span>
                 </div>
                 <span class="coupon-value">{move || fill(c.t(Msg::FaceValue), &[("v", &(camp.face_value_cents / 100).to_string())])}</span>
@@ -164,7 +170,7 @@ pub fn CalendarTab() -> impl IntoView {
             <Show when=move || !entries().is_empty()
                 fallback=move || view! { <p id="no-campaigns" class="notice">{move || c.t(Msg::NoCampaigns)}</p> }>
                 <ul id="campaigns" class="list cards">
-                    <For each=entries key=|e| e.campaign.id let:entry>
+                    <For each=entries key=|e| (e.campaign.id, e.stock_left) let:entry>
                         <CampaignCard entry cal tick/>
                     </For>
                 </ul>

@@ -34,7 +34,8 @@ impl Store {
     /// Campaigns that have not ended, soonest release first.
     pub fn calendar(&self, now: DateTime<Utc>) -> Result<Calendar> {
         let mut stmt = self.conn.prepare(
-            "SELECT c.body, g.answer, g.key IS NOT NULL AND g.answer IS NULL
+            "SELECT c.body, g.answer, g.key IS NOT NULL AND g.answer IS NULL, c.stock_left,
+                    c.stock_synced_at
              FROM campaigns c LEFT JOIN grabs g ON g.campaign_id = c.id AND g.seq =
                (SELECT max(seq) FROM grabs WHERE campaign_id = c.id)
              WHERE c.end_at > ?1 ORDER BY c.release_at, c.id",
@@ -44,11 +45,13 @@ impl Store {
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<String>>(1)?,
                 r.get::<_, bool>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
             ))
         })?;
         let mut entries = Vec::new();
         for row in rows {
-            let (body, answer, unanswered) = row?;
+            let (body, answer, unanswered, stock_left, synced) = row?;
             let Ok(campaign) = serde_json::from_str::<Campaign>(&body) else {
                 continue;
             };
@@ -56,6 +59,8 @@ impl Store {
                 campaign,
                 answer: answer.and_then(|a| serde_json::from_str(&a).ok()),
                 unanswered,
+                stock_left,
+                stock_synced_at: synced.map(crate::store::parse_ts).transpose()?,
             });
         }
         Ok(Calendar {

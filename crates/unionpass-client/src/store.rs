@@ -162,6 +162,14 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX grabs_campaign ON grabs(campaign_id, seq);
     ",
     },
+    Migration {
+        name: "0005_stock_left",
+        sql: "
+        -- stock left as last synced (NULL: not known yet)
+        ALTER TABLE campaigns ADD COLUMN stock_left INTEGER;
+        ALTER TABLE campaigns ADD COLUMN stock_synced_at TEXT;
+    ",
+    },
 ];
 
 const K_DEVICE_ID: &str = "device_id";
@@ -392,6 +400,12 @@ impl Store {
         )?;
         for change in &resp.changes {
             apply_change(&tx, change, language_pending)?;
+        }
+        for s in &resp.stock_left {
+            tx.execute(
+                "UPDATE campaigns SET stock_left = ?2, stock_synced_at = ?3 WHERE id = ?1",
+                params![s.campaign_id, s.left, ts(now)],
+            )?;
         }
         tx.execute(
             "INSERT INTO meta(key, value) VALUES (?1, ?2)

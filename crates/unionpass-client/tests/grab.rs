@@ -48,6 +48,7 @@ async fn double_taps_and_retries_grant_once_and_the_coupon_lands_in_the_wallet()
     // the calendar lists it from the store; the server clock runs 2.5 s ahead of the device
     let cal = app.calendar(now()).unwrap();
     assert_eq!(cal.entries.len(), 1);
+    assert_eq!(cal.entries[0].stock_left, Some(3), "synced at sign-in");
     assert_eq!(cal.entries[0].campaign.id, c.id);
     let offset = app
         .measure_clock(|| t0() - Duration::milliseconds(2500))
@@ -92,8 +93,11 @@ async fn double_taps_and_retries_grant_once_and_the_coupon_lands_in_the_wallet()
         app.grab(c.id, now()).await.unwrap(),
         GrabOutcome::LimitReached
     );
-    // the sync brings the same coupon again: still one in the wallet
+    // the sync brings the same coupon again (still one in the wallet) and the stock left
     app.sync(now()).await.unwrap();
+    let entry = &app.calendar(now()).unwrap().entries[0];
+    assert_eq!(entry.stock_left, Some(2), "3 in stock, 1 granted");
+    assert_eq!(entry.stock_synced_at, Some(now()));
     assert_eq!(
         app.wallet(&WalletFilter::default(), 10, now())
             .unwrap()

@@ -68,6 +68,7 @@ fn page(changes: Vec<ChangeKind>) -> SyncResponse {
             })
             .collect(),
         more: false,
+        stock_left: vec![],
     }
 }
 

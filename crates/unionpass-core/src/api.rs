@@ -165,6 +165,16 @@ pub struct SyncResponse {
     pub changes: Vec<Change>,
     /// More changes are waiting: call again with the new cursor.
     pub more: bool,
+    /// Stock left now, for campaigns that have not ended (for the grab calendar).
+    #[serde(default)]
+    pub stock_left: Vec<StockLeft>,
+}
+
+/// How many coupons of a campaign are left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLeft {
+    pub campaign_id: i64,
+    pub left: i64,
 }
 
 /// One enrolled device of a member, for the account screen.

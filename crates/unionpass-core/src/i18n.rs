@@ -206,6 +206,7 @@ messages! {
     StartsIn => "距开抢 {left}", "Opens in {left}";
     LiveNow => "抢券进行中", "Open now";
     TotalStock => "共 {n} 张", "{n} in total";
+    StockLeft => "剩余 {left} / {n} 张", "{left} of {n} left";
     GrabButton => "立即抢", "Grab";
     Grabbing => "正在抢…", "Grabbing…";
     GrabGranted => "抢到了！已放入卡券。", "Got it! It is in your wallet.";

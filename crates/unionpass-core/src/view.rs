@@ -147,6 +147,11 @@ pub struct CalendarEntry {
     pub answer: Option<crate::campaign::GrabOutcome>,
     /// A grab was sent and its answer did not arrive (the next tap retries the same key).
     pub unanswered: bool,
+    /// Stock left as last synced, and when (`None`: not known yet).
+    #[serde(default)]
+    pub stock_left: Option<i64>,
+    #[serde(default)]
+    pub stock_synced_at: Option<DateTime<Utc>>,
 }
 
 /// The grab calendar: campaigns not ended, soonest release first, and the server clock offset.

@@ -178,6 +178,11 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Campaign, StoreError>;
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
+    /// Stock left of the campaigns that have not ended at `now`.
+    async fn stock_left(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<unionpass_core::api::StockLeft>, StoreError>;
     async fn campaign(&self, id: i64) -> Result<Option<Campaign>, StoreError>;
 
     /// One grab, decided and made durable before this returns: exactly the stock is granted, no

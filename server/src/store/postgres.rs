@@ -1128,6 +1128,29 @@ impl Store for PgStore {
         Ok(created)
     }
 
+    async fn stock_left(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<unionpass_core::api::StockLeft>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let rows = client
+            .query(
+                "SELECT c.id, coalesce(sum(s.remaining), 0)::BIGINT FROM campaigns c
+                 LEFT JOIN campaign_stock s ON s.campaign_id = c.id
+                 WHERE c.end_at > $1 GROUP BY c.id ORDER BY c.id",
+                &[&now],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| unionpass_core::api::StockLeft {
+                campaign_id: r.get(0),
+                left: r.get(1),
+            })
+            .collect())
+    }
+
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
         let client = self.pool.get().await.map_err(pool_err)?;
         let ids = client

@@ -925,6 +925,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn stock_left(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<unionpass_core::api::StockLeft>, StoreError> {
+        self.with_read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, stock - granted FROM campaigns WHERE end_at > ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([ts(now)], |r| {
+                Ok(unionpass_core::api::StockLeft {
+                    campaign_id: r.get(0)?,
+                    left: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
         self.with_read(|conn| {
             let ids: Vec<i64> = conn

@@ -421,6 +421,9 @@ async fn the_grab_button_opens_at_release_and_grants_once() -> anyhow::Result<()
         let _ = button.click().await; // a double tap
         app.wait_contains(&format!("#grab-answer-{id}"), "抢到了", 15)
             .await?;
+        // the stock left comes with the sync that follows the grab
+        app.wait_contains(&format!("#stock-{id}"), "剩余 2 / 3 张", 20)
+            .await?;
         app.shot("11-grab-granted").await?;
         let stats: serde_json::Value = serde_json::from_str(
             server

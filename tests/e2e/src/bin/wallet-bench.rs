@@ -60,6 +60,7 @@ fn inject(data: &Path, list: Vec<Coupon>) -> anyhow::Result<()> {
             })
             .collect(),
         more: false,
+        stock_left: vec![],
     };
     store.apply_sync(&page, Utc::now())?;
     Ok(())
