@@ -238,7 +238,12 @@ async fn sync(
     let more = changes.len() > PAGE;
     changes.truncate(PAGE);
     let cursor = changes.last().map(|c| c.seq).unwrap_or(q.cursor);
-    let stock_left = s.store.stock_left(now).await?;
+    // once per sync, with its last page
+    let stock_left = if more {
+        Vec::new()
+    } else {
+        s.store.stock_left(now).await?
+    };
     Ok(Json(SyncResponse {
         cursor,
         server_time: now,

@@ -9,7 +9,7 @@ use unionpass_core::api::MutationOp;
 use unionpass_core::checkin::{
     admit, trust_age, CheckIn, Conflict, Event, ScanError, ScannerBundle,
 };
-use unionpass_core::passport::{self, DeviceKid, TrustList};
+use unionpass_core::passport::{self, Claims, TrustList};
 use unionpass_core::view::{CheckInRow, ConflictRow, ScanOutcome, ScannerView};
 use uuid::Uuid;
 
@@ -144,10 +144,14 @@ impl Store {
         Ok(())
     }
 
-    /// The trust list as the verifier needs it. Revocations past their `until` are dropped.
-    pub fn trust_list(&self, now: DateTime<Utc>) -> Result<TrustList> {
+    /// The part of the trust list one code needs: every union key, and whether its device or
+    /// member is revoked (an indexed lookup each, not the whole list per scan). Revocations past
+    /// their `until` no longer count.
+    fn trust_for(&self, claims: &Claims, now: DateTime<Utc>) -> Result<TrustList> {
         let mut t = TrustList::default();
-        let mut stmt = self.conn.prepare("SELECT public_key FROM trust_keys")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT public_key FROM trust_keys")?;
         for key in stmt.query_map([], |r| r.get::<_, String>(0))? {
             let k = unionpass_core::api::UnionKey {
                 kid: String::new(),
@@ -159,17 +163,22 @@ impl Store {
                 t.keys.push(vk);
             }
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT device_kid FROM revoked_devices WHERE until > ?1")?;
-        for kid in stmt.query_map([ts(now)], |r| r.get::<_, String>(0))? {
-            if let Some(k) = DeviceKid::from_hex(&kid?) {
-                t.revoked_devices.insert(k);
-            }
+        let device = claims.device_kid();
+        let device_revoked: bool = self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM revoked_devices WHERE device_kid = ?1 AND until > ?2)",
+            params![device.to_hex(), ts(now)],
+            |r| r.get(0),
+        )?;
+        if device_revoked {
+            t.revoked_devices.insert(device);
         }
-        let mut stmt = self.conn.prepare("SELECT member_id FROM revoked_members")?;
-        for m in stmt.query_map([], |r| r.get::<_, i64>(0))? {
-            t.revoked_members.insert(m? as u64);
+        let member_revoked: bool = self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM revoked_members WHERE member_id = ?1)",
+            [claims.member_id as i64],
+            |r| r.get(0),
+        )?;
+        if member_revoked {
+            t.revoked_members.insert(claims.member_id);
         }
         Ok(t)
     }
@@ -210,13 +219,9 @@ impl Store {
         scanner: Uuid,
         now: DateTime<Utc>,
     ) -> Result<ScanOutcome> {
-        let trust = self.trust_list(now)?;
         let event = self
             .event(event_id)?
             .ok_or(crate::ClientError::InvalidInput("event"))?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let fail = |e: ScanError, member_no: Option<String>| {
             let (earlier_at, earlier_scanner) = match &e {
                 ScanError::AlreadyCheckedIn(c) => (
@@ -235,10 +240,18 @@ impl Store {
                 earlier_scanner,
             }
         };
-        let claims = match passport::decode(text).and_then(|p| p.verify(&trust, now)) {
+        let code = match passport::decode(text) {
+            Ok(p) => p,
+            Err(e) => return Ok(fail(e.into(), None)),
+        };
+        let trust = self.trust_for(&code.credential.claims, now)?;
+        let claims = match code.verify(&trust, now) {
             Ok(c) => c,
             Err(e) => return Ok(fail(e.into(), None)),
         };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let earlier: Option<CheckIn> = tx
             .query_row(
                 &format!(

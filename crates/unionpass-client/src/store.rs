@@ -209,9 +209,7 @@ pub struct Store {
     pub(crate) conn: Connection,
 }
 
-pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub(crate) use unionpass_sqlite::ts;
 
 pub(crate) fn parse_ts(s: String) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&s)

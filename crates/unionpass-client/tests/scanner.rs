@@ -215,4 +215,13 @@ async fn the_trust_list_age_warning_follows_the_chosen_limit() {
     assert!(d.staff.set_trust_max_age_days(0).is_err());
     // a member device has no trust list at all
     assert!(d.member.scanner_view(None, now()).unwrap().trust_stale);
+    // a suspended member reaches the scanner's revocation list with its next sync
+    let event = d.staff.scanner_view(None, now()).unwrap().events[0].id;
+    let code = d.member.live_passport(now()).unwrap().text;
+    assert!(d.server.store.suspend_member("M10003", t0()).await.unwrap());
+    d.staff.sync(now()).await.unwrap();
+    assert_eq!(
+        d.staff.scan_text(event, &code, now()).unwrap().code,
+        Some(ErrorCode::PassportRevokedMember)
+    );
 }

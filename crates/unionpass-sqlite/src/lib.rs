@@ -7,6 +7,12 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
+/// How instants are stored in SQLite text columns, by every store: RFC 3339 in UTC with
+/// milliseconds, so that text order is time order.
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// One schema step. Never edit or remove a released step: append a new one.
 #[derive(Clone, Copy, Debug)]
 pub struct Migration {

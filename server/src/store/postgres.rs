@@ -197,6 +197,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
 ];
 
 const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id";
+const CHECKIN_COLS: &str =
+    "event_id, member_id, member_no, scanned_at, scanner, nonce, received_at";
 
 fn event_of(r: &tokio_postgres::Row) -> Event {
     Event {
@@ -1013,27 +1015,34 @@ impl Store for PgStore {
                 match checkin_refusal((role, staff.get(1)), event_union) {
                     Some(refused) => refused,
                     None => {
-                        let first = tx
-                            .execute(
-                                "INSERT INTO checkins(event_id, member_id, member_no, scanned_at, scanner, nonce, received_at)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                                &[&c.event_id, &c.member_id, &c.member_no, &c.scanned_at, &c.scanner, &c.nonce, &now],
+                        let row: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+                            &c.event_id,
+                            &c.member_id,
+                            &c.member_no,
+                            &c.scanned_at,
+                            &c.scanner,
+                            &c.nonce,
+                            &now,
+                        ];
+                        let insert = |table: &str| {
+                            format!(
+                                "INSERT INTO {table}({CHECKIN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                 ON CONFLICT DO NOTHING"
                             )
-                            .await
-                            .map_err(pg)?;
-                        let same_scan = tx
-                            .query_opt("SELECT 1 FROM checkins WHERE nonce = $1", &[&c.nonce])
-                            .await
-                            .map_err(pg)?
-                            .is_some();
-                        if first == 0 && !same_scan {
-                            tx.execute(
-                                "INSERT INTO checkin_conflicts(event_id, member_id, member_no, scanned_at, scanner, nonce, received_at)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                                &[&c.event_id, &c.member_id, &c.member_no, &c.scanned_at, &c.scanner, &c.nonce, &now],
-                            )
-                            .await
-                            .map_err(pg)?;
+                        };
+                        let first = tx.execute(&insert("checkins"), &row).await.map_err(pg)?;
+                        // not the first check-in of this member here: a conflict, unless it is
+                        // this very scan delivered again under another mutation id
+                        if first == 0
+                            && tx
+                                .query_opt("SELECT 1 FROM checkins WHERE nonce = $1", &[&c.nonce])
+                                .await
+                                .map_err(pg)?
+                                .is_none()
+                        {
+                            tx.execute(&insert("checkin_conflicts"), &row)
+                                .await
+                                .map_err(pg)?;
                         }
                         MutationOutcome::Applied
                     }

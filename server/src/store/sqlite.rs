@@ -176,9 +176,7 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub(crate) use unionpass_sqlite::ts;
 
 fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
@@ -340,22 +338,23 @@ fn apply_op(
                 c.nonce.to_string(),
                 ts(now)
             ];
-            let first = tx.execute(
-                "INSERT INTO checkins(event_id, member_id, member_no, scanned_at, scanner, nonce, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-                row,
-            )?;
-            let same_scan: bool = tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM checkins WHERE nonce = ?1)",
-                [c.nonce.to_string()],
-                |r| r.get(0),
-            )?;
-            if first == 0 && !same_scan {
-                tx.execute(
-                    "INSERT INTO checkin_conflicts(event_id, member_id, member_no, scanned_at, scanner, nonce, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-                    row,
-                )?;
+            let insert = |table: &str| {
+                format!(
+                    "INSERT INTO {table}(event_id, member_id, member_no, scanned_at, scanner, nonce, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"
+                )
+            };
+            let first = tx.execute(&insert("checkins"), row)?;
+            // not the first check-in of this member here: a conflict, unless it is this very
+            // scan delivered again under another mutation id
+            if first == 0
+                && !tx.query_row(
+                    "SELECT EXISTS(SELECT 1 FROM checkins WHERE nonce = ?1)",
+                    [c.nonce.to_string()],
+                    |r| r.get::<_, bool>(0),
+                )?
+            {
+                tx.execute(&insert("checkin_conflicts"), row)?;
             }
             Ok(MutationOutcome::Applied)
         }
