@@ -119,6 +119,26 @@ enum CampaignCmd {
         #[arg(long, value_delimiter = ',')]
         unions: Vec<i64>,
     },
+    /// Move a campaign to a new release (and end) time; apps re-schedule their reminders.
+    Move {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        id: i64,
+        /// New release instant, RFC 3339
+        #[arg(long)]
+        release_at: chrono::DateTime<chrono::FixedOffset>,
+        /// New end, RFC 3339
+        #[arg(long)]
+        end_at: chrono::DateTime<chrono::FixedOffset>,
+    },
+    /// Withdraw a campaign: no more grabs; apps remove its reminders and say so.
+    Cancel {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        id: i64,
+    },
     /// List every campaign.
     List {
         #[command(flatten)]
@@ -476,9 +496,35 @@ async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
                         release_at,
                         end_at,
                         eligible_unions: unions,
+                        cancelled_at: None,
                     },
                     SystemClock.now(),
                 )
+                .await?;
+            println!("{}", serde_json::to_string(&c)?);
+        }
+        CampaignCmd::Move {
+            db,
+            id,
+            release_at,
+            end_at,
+        } => {
+            let change = unionpass_core::campaign::Reschedule::Move {
+                release_at: release_at.with_timezone(&chrono::Utc),
+                end_at: end_at.with_timezone(&chrono::Utc),
+            };
+            let c = db
+                .open()
+                .await?
+                .reschedule_campaign(id, change, SystemClock.now())
+                .await?;
+            println!("{}", serde_json::to_string(&c)?);
+        }
+        CampaignCmd::Cancel { db, id } => {
+            let c = db
+                .open()
+                .await?
+                .reschedule_campaign(id, unionpass_core::campaign::Reschedule::Cancel, SystemClock.now())
                 .await?;
             println!("{}", serde_json::to_string(&c)?);
         }

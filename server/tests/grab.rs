@@ -31,6 +31,7 @@ fn campaign(stock: i64, limit: i64) -> Campaign {
         release_at: t0() + Duration::minutes(10),
         end_at: t0() + Duration::hours(1),
         eligible_unions: vec![],
+        cancelled_at: None,
     }
 }
 
@@ -102,6 +103,7 @@ async fn lifecycle(s: TestServer) {
         .create_campaign(
             Campaign {
                 eligible_unions: vec![9999],
+                cancelled_at: None,
                 release_at: t0(),
                 end_at: t0() + Duration::days(1),
                 ..campaign(5, 1)
@@ -396,7 +398,114 @@ async fn coupons_are_used_once_in_their_validity_and_only_by_their_holder(s: Tes
     );
 }
 
+/// A moved campaign opens at its new time on running servers (after their cache age), a cancelled
+/// one takes no grabs; both reach the apps as new versions of the campaign, and the last minute
+/// before release is frozen.
+async fn moved_and_cancelled_campaigns(s: TestServer) {
+    use unionpass_core::campaign::{Reschedule, RescheduleError, CACHE_FOR};
+    let c = s.store.create_campaign(campaign(5, 1), t0()).await.unwrap();
+    let other = s.store.create_campaign(campaign(5, 1), t0()).await.unwrap();
+    let token = s.login("M10001").await;
+    // the running server reads both campaigns into memory
+    for id in [c.id, other.id] {
+        let early = grab(&s, &token, id, Uuid::new_v4()).await.unwrap();
+        assert!(matches!(early.outcome, GrabOutcome::NotStarted { .. }));
+    }
+    let later = c.release_at + Duration::minutes(20);
+    let moved = s
+        .store
+        .reschedule_campaign(
+            c.id,
+            Reschedule::Move {
+                release_at: later,
+                end_at: later + Duration::hours(1),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.release_at, later);
+    let cancelled = s
+        .store
+        .reschedule_campaign(other.id, Reschedule::Cancel, t0())
+        .await
+        .unwrap();
+    assert_eq!(cancelled.cancelled_at, Some(t0()));
+    assert_eq!(
+        s.store
+            .reschedule_campaign(other.id, Reschedule::Cancel, t0())
+            .await
+            .unwrap_err()
+            .to_string(),
+        RescheduleError::Cancelled.to_string()
+    );
+
+    // at the old release (long after the cache age) the moved one is not open, the cancelled
+    // one is over
+    s.clock.set(c.release_at + CACHE_FOR);
+    let at_old = grab(&s, &token, c.id, Uuid::new_v4()).await.unwrap();
+    assert_eq!(
+        at_old.outcome,
+        GrabOutcome::NotStarted {
+            server_time: c.release_at + CACHE_FOR,
+            release_at: later
+        }
+    );
+    let gone = grab(&s, &token, other.id, Uuid::new_v4()).await.unwrap();
+    assert_eq!(gone.outcome, GrabOutcome::Ended);
+    s.clock.set(later);
+    let got = grab(&s, &token, c.id, Uuid::new_v4()).await.unwrap();
+    assert!(matches!(got.outcome, GrabOutcome::Granted { .. }), "{got:?}");
+
+    // every app learns both versions through sync; the last one wins
+    let page: Value = s.get_json("/v1/sync?cursor=0", Some(&token)).await;
+    let versions: Vec<(i64, Value, Value)> = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|ch| ch["kind"] == "campaign")
+        .map(|ch| {
+            (
+                ch["data"]["id"].as_i64().unwrap(),
+                ch["data"]["release_at"].clone(),
+                ch["data"]["cancelled_at"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(versions.len(), 4, "{versions:?}");
+    let last_of = |id| versions.iter().rev().find(|v| v.0 == id).unwrap().clone();
+    assert_eq!(
+        serde_json::from_value::<chrono::DateTime<chrono::Utc>>(last_of(c.id).1).unwrap(),
+        later
+    );
+    assert!(!last_of(other.id).2.is_null());
+    // the cancelled campaign no longer counts as running
+    let left: Vec<i64> = s
+        .store
+        .stock_left(t0())
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.campaign_id)
+        .collect();
+    assert_eq!(left, vec![c.id]);
+
+    // frozen in the last minute before release
+    let third = s
+        .store
+        .create_campaign(campaign(1, 1), later)
+        .await
+        .unwrap();
+    let frozen = s
+        .store
+        .reschedule_campaign(third.id, Reschedule::Cancel, third.release_at - Duration::seconds(59))
+        .await
+        .unwrap_err();
+    assert_eq!(frozen.to_string(), RescheduleError::TooLate.to_string());
+}
+
 on_every_backend!(
+    moved_and_cancelled_campaigns,
     coupons_are_used_once_in_their_validity_and_only_by_their_holder,
     lifecycle,
     exact_stock_under_concurrency,

@@ -28,6 +28,7 @@ fn campaign(stock: i64) -> Campaign {
         release_at: t0() + Duration::minutes(5),
         end_at: t0() + Duration::hours(1),
         eligible_unions: vec![],
+        cancelled_at: None,
     }
 }
 

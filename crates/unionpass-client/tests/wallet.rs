@@ -193,6 +193,7 @@ async fn a_grabbed_coupon_reaches_the_wallet_and_is_used_offline_exactly_once() 
                 release_at: t0(),
                 end_at: t0() + Duration::hours(1),
                 eligible_unions: vec![],
+                cancelled_at: None,
             },
             t0(),
         )

@@ -69,6 +69,9 @@ pub struct Campaign {
     pub end_at: DateTime<Utc>,
     /// Workplace unions whose members may grab; empty means every member.
     pub eligible_unions: Vec<i64>,
+    /// Withdrawn by the union (no grabs from then on; reminders are removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 impl Campaign {
@@ -154,11 +157,65 @@ pub fn precheck(c: &Campaign, member_union: i64, now: DateTime<Utc>) -> Option<G
             server_time: now,
             release_at: c.release_at,
         })
-    } else if now >= c.end_at {
+    } else if now >= c.end_at || c.cancelled_at.is_some_and(|at| now >= at) {
         Some(GrabOutcome::Ended)
     } else {
         None
     }
+}
+
+/// How close to its release a campaign can still be moved or cancelled. Running servers keep a
+/// campaign in memory for up to [`CACHE_FOR`], so a change this late could not reach every grab.
+pub const FREEZE_BEFORE_RELEASE: chrono::Duration = chrono::Duration::minutes(1);
+/// How long a server instance may answer grabs from its in-memory copy of a campaign.
+pub const CACHE_FOR: chrono::Duration = chrono::Duration::seconds(5);
+
+/// A change of schedule made by the union after a campaign was announced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reschedule {
+    /// New release (and end) time.
+    Move {
+        release_at: DateTime<Utc>,
+        end_at: DateTime<Utc>,
+    },
+    /// Withdraw it.
+    Cancel,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RescheduleError {
+    #[error("the campaign was cancelled already")]
+    Cancelled,
+    #[error("too late: the campaign releases in less than a minute, or has released")]
+    TooLate,
+    #[error("the new release must be at least a minute from now, and before the end")]
+    BadTimes,
+}
+
+/// The campaign after `change` made at `now`, or why it cannot be made.
+pub fn reschedule(
+    c: &Campaign,
+    change: Reschedule,
+    now: DateTime<Utc>,
+) -> Result<Campaign, RescheduleError> {
+    if c.cancelled_at.is_some() {
+        return Err(RescheduleError::Cancelled);
+    }
+    if now + FREEZE_BEFORE_RELEASE > c.release_at {
+        return Err(RescheduleError::TooLate);
+    }
+    let mut out = c.clone();
+    match change {
+        Reschedule::Move { release_at, end_at } => {
+            if now + FREEZE_BEFORE_RELEASE > release_at || end_at <= release_at {
+                return Err(RescheduleError::BadTimes);
+            }
+            out.release_at = release_at;
+            out.end_at = end_at;
+        }
+        Reschedule::Cancel => out.cancelled_at = Some(now),
+    }
+    Ok(out)
 }
 
 /// A coupon's usage code: campaign, member's grant number and a checksum-free random part are
@@ -192,7 +249,58 @@ mod tests {
             release_at: "2026-12-01T04:00:00Z".parse().unwrap(),
             end_at: "2026-12-02T04:00:00Z".parse().unwrap(),
             eligible_unions: vec![],
+            cancelled_at: None,
         }
+    }
+
+    #[test]
+    fn reschedule_rules() {
+        let c = campaign();
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let early = c.release_at - chrono::Duration::hours(1);
+        let moved = reschedule(
+            &c,
+            Reschedule::Move {
+                release_at: t("2026-12-01T05:00:00Z"),
+                end_at: t("2026-12-01T06:00:00Z"),
+            },
+            early,
+        )
+        .unwrap();
+        assert_eq!(moved.release_at, t("2026-12-01T05:00:00Z"));
+        assert_eq!(moved.end_at, t("2026-12-01T06:00:00Z"));
+        // the last minute before release is frozen: running servers may still hold the old times
+        let last_minute = c.release_at - FREEZE_BEFORE_RELEASE + chrono::Duration::seconds(1);
+        assert_eq!(
+            reschedule(&c, Reschedule::Cancel, last_minute),
+            Err(RescheduleError::TooLate)
+        );
+        assert!(reschedule(&c, Reschedule::Cancel, c.release_at - FREEZE_BEFORE_RELEASE).is_ok());
+        // a move into the frozen minute, or an end before the release, is refused
+        for (release_at, end_at) in [
+            (early + chrono::Duration::seconds(30), c.end_at),
+            (c.release_at, c.release_at),
+        ] {
+            assert_eq!(
+                reschedule(&c, Reschedule::Move { release_at, end_at }, early),
+                Err(RescheduleError::BadTimes)
+            );
+        }
+        let cancelled = reschedule(&c, Reschedule::Cancel, early).unwrap();
+        assert_eq!(cancelled.cancelled_at, Some(early));
+        assert_eq!(
+            precheck(&cancelled, 1, c.release_at),
+            Some(GrabOutcome::Ended),
+            "no grab once cancelled"
+        );
+        assert_eq!(
+            reschedule(&cancelled, Reschedule::Cancel, early),
+            Err(RescheduleError::Cancelled)
+        );
+        // older apps' bodies have no cancelled_at; new bodies without it stay the same
+        let v = serde_json::to_value(&c).unwrap();
+        assert!(v.get("cancelled_at").is_none());
+        assert_eq!(serde_json::from_value::<Campaign>(v).unwrap(), c);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum StoreError {
     Postgres(String),
     #[error("no campaign {0}")]
     NoCampaign(i64),
+    #[error(transparent)]
+    Reschedule(#[from] unionpass_core::campaign::RescheduleError),
     #[error("the grab writer has stopped")]
     WriterGone,
 }
@@ -178,6 +180,15 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Campaign, StoreError>;
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
+    /// Move or cancel a campaign (rules in `unionpass_core::campaign::reschedule`) and announce
+    /// the new version to every member through sync. Running servers pick it up within
+    /// `campaign::CACHE_FOR`.
+    async fn reschedule_campaign(
+        &self,
+        id: i64,
+        change: unionpass_core::campaign::Reschedule,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign, StoreError>;
     /// Stock left of the campaigns that have not ended at `now`.
     async fn stock_left(
         &self,

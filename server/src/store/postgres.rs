@@ -242,8 +242,11 @@ fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, 
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
-    /// Campaigns are not changed after creation: read each once per instance.
-    campaigns: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, Campaign>>>,
+    /// Campaigns as read, and when: reused for `campaign::CACHE_FOR`, so a moved or cancelled
+    /// campaign is picked up within that.
+    campaigns: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<i64, (Campaign, DateTime<Utc>)>>,
+    >,
     /// Campaigns this instance saw sold out (stock never comes back): no stock queries for them.
     sold_out: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
@@ -434,7 +437,8 @@ impl PgStore {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&job.campaign_id)
-            .cloned();
+            .filter(|(_, read_at)| job.now - *read_at < unionpass_core::campaign::CACHE_FOR)
+            .map(|(c, _)| c.clone());
         let c = match cached {
             Some(c) => c,
             None => {
@@ -444,7 +448,7 @@ impl PgStore {
                 self.campaigns
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(c.id, c.clone());
+                    .insert(c.id, (c.clone(), job.now));
                 c
             }
         };
@@ -1135,6 +1139,39 @@ impl Store for PgStore {
         .map_err(pg)?;
         tx.commit().await.map_err(pg)?;
         Ok(created)
+    }
+
+    async fn reschedule_campaign(
+        &self,
+        id: i64,
+        change: unionpass_core::campaign::Reschedule,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        tx.execute("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE", &[&id])
+            .await
+            .map_err(pg)?;
+        let old = Self::campaign_row(&tx, id)
+            .await?
+            .ok_or(StoreError::NoCampaign(id))?;
+        let new = unionpass_core::campaign::reschedule(&old, change, now)?;
+        // a cancelled campaign ends now: it leaves the stock-left list
+        let end_at = new.cancelled_at.unwrap_or(new.end_at);
+        tx.execute(
+            "UPDATE campaigns SET body = $2, release_at = $3, end_at = $4 WHERE id = $1",
+            &[&id, &json(&new), &new.release_at, &end_at],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "INSERT INTO change_log(member_id, at, kind, data) VALUES (NULL, $1, 'campaign', $2)",
+            &[&now, &json(&new)],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        Ok(new)
     }
 
     async fn stock_left(

@@ -924,6 +924,37 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn reschedule_campaign(
+        &self,
+        id: i64,
+        change: unionpass_core::campaign::Reschedule,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign, StoreError> {
+        self.with(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let old = load_campaign(&tx, id)?.ok_or(StoreError::NoCampaign(id))?;
+            let new = unionpass_core::campaign::reschedule(&old, change, now)?;
+            // a cancelled campaign ends now: it leaves the stock-left list
+            let end_at = new.cancelled_at.unwrap_or(new.end_at);
+            tx.execute(
+                "UPDATE campaigns SET body = ?2, release_at = ?3, end_at = ?4 WHERE id = ?1",
+                params![
+                    id,
+                    serde_json::to_string(&new).expect("serializes"),
+                    ts(new.release_at),
+                    ts(end_at)
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO change_log(member_id, at, kind, data) VALUES (NULL, ?1, 'campaign', ?2)",
+                params![ts(now), serde_json::to_string(&new).expect("serializes")],
+            )?;
+            tx.commit()?;
+            Ok(new)
+        })
+        .await
+    }
+
     async fn stock_left(
         &self,
         now: DateTime<Utc>,

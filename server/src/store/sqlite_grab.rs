@@ -50,7 +50,7 @@ impl GrabWriter {
 /// What the writer remembers between groups.
 #[derive(Default)]
 struct Memo {
-    campaigns: HashMap<i64, Campaign>,
+    campaigns: HashMap<i64, (Campaign, DateTime<Utc>)>,
     /// Campaigns whose stock is gone (it never comes back): skip the stock queries.
     sold_out: HashSet<i64>,
 }
@@ -112,17 +112,22 @@ fn decide_group(
     Ok(answers)
 }
 
+/// The campaign, from memory when it was read less than `campaign::CACHE_FOR` ago (a moved or
+/// cancelled campaign is picked up within that).
 fn campaign<'a>(
     conn: &Connection,
-    campaigns: &'a mut HashMap<i64, Campaign>,
+    campaigns: &'a mut HashMap<i64, (Campaign, DateTime<Utc>)>,
     id: i64,
+    now: DateTime<Utc>,
 ) -> Result<&'a Campaign, StoreError> {
-    match campaigns.entry(id) {
-        std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
-        std::collections::hash_map::Entry::Vacant(e) => {
-            Ok(e.insert(load_campaign(conn, id)?.ok_or(StoreError::NoCampaign(id))?))
-        }
+    let fresh = campaigns
+        .get(&id)
+        .is_some_and(|(_, read_at)| now - *read_at < unionpass_core::campaign::CACHE_FOR);
+    if !fresh {
+        let c = load_campaign(conn, id)?.ok_or(StoreError::NoCampaign(id))?;
+        campaigns.insert(id, (c, now));
     }
+    Ok(&campaigns[&id].0)
 }
 
 fn decide(conn: &Connection, memo: &mut Memo, job: &GrabJob) -> Result<GrabResponse, StoreError> {
@@ -144,7 +149,7 @@ fn decide(conn: &Connection, memo: &mut Memo, job: &GrabJob) -> Result<GrabRespo
         first.replayed = true;
         return Ok(first);
     }
-    let c = campaign(conn, &mut memo.campaigns, job.campaign_id)?.clone();
+    let c = campaign(conn, &mut memo.campaigns, job.campaign_id, job.now)?.clone();
     let outcome = match precheck(&c, job.union_id, job.now) {
         Some(outcome) => outcome,
         None if memo.sold_out.contains(&c.id) => GrabOutcome::SoldOut,
