@@ -120,6 +120,7 @@ pub async fn set_language(
     language: Lang,
 ) -> CmdResult<Snapshot> {
     shell.client()?.set_language(language, now())?;
+    crate::reminders::relabel_tray(&app, language);
     tauri::async_runtime::spawn(crate::background_sync(app));
     snapshot_of(&shell)
 }
@@ -305,4 +306,63 @@ pub async fn measure_clock(shell: State<'_, Shell>) -> CmdResult<unionpass_clien
         tracing::debug!(code = %e.code(), "clock offset not measured");
     }
     Ok(client.calendar(now())?)
+}
+
+/// Set (or change) the reminder for a campaign; answers the calendar with it.
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_reminder(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    campaign_id: i64,
+    lead_minutes: i64,
+) -> CmdResult<unionpass_client::grab::Calendar> {
+    let client = shell.client()?;
+    client.set_reminder(campaign_id, lead_minutes, client.server_now(now())?)?;
+    crate::reminders::wake(&app);
+    Ok(client.calendar(now())?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn clear_reminder(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    campaign_id: i64,
+) -> CmdResult<unionpass_client::grab::Calendar> {
+    let client = shell.client()?;
+    client.clear_reminder(campaign_id)?;
+    crate::reminders::wake(&app);
+    Ok(client.calendar(now())?)
+}
+
+/// The member read these reminder notices.
+#[tauri::command(rename_all = "snake_case")]
+pub fn dismiss_notices(shell: State<'_, Shell>, ids: Vec<i64>) -> CmdResult<Snapshot> {
+    shell.client()?.dismiss_notices(&ids)?;
+    snapshot_of(&shell)
+}
+
+/// Whether the app starts at login (in the tray, window hidden).
+#[tauri::command(rename_all = "snake_case")]
+pub fn autostart(app: AppHandle) -> CmdResult<bool> {
+    use tauri_plugin_autostart::ManagerExt;
+    app.autolaunch().is_enabled().map_err(|e| {
+        tracing::warn!(error = %e, "autostart state unknown");
+        CmdError::code(ErrorCode::AutostartUnavailable)
+    })
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_autostart(app: AppHandle, enabled: bool) -> CmdResult<bool> {
+    use tauri_plugin_autostart::ManagerExt;
+    let manager = app.autolaunch();
+    let done = if enabled {
+        manager.enable()
+    } else {
+        manager.disable()
+    };
+    done.map_err(|e| {
+        tracing::warn!(error = %e, enabled, "autostart not changed");
+        CmdError::code(ErrorCode::AutostartUnavailable)
+    })?;
+    autostart(app)
 }

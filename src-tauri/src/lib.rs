@@ -3,6 +3,7 @@
 
 mod commands;
 mod logging;
+mod reminders;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +17,9 @@ use unionpass_core::ErrorCode;
 const SYNC_EVERY: Duration = Duration::from_secs(300);
 /// The event the UI listens to; it then asks for a fresh snapshot.
 pub const STATE_CHANGED: &str = "state-changed";
+
+/// Whether closing the window keeps the app running (there is a tray icon to come back from).
+struct KeepRunning(bool);
 
 pub struct Shell {
     /// `Err` when the local store cannot be opened (e.g. written by a newer app): the UI shows it.
@@ -57,6 +61,8 @@ pub async fn background_sync(app: tauri::AppHandle) {
     let client = client.clone();
     let _ = app.emit(STATE_CHANGED, ());
     let _ = client.sync(chrono::Utc::now()).await;
+    // moved or cancelled campaigns: the scheduler re-plans
+    reminders::wake(&app);
     // the grab button follows the server's clock: measure the offset while online
     if let Err(e) = client.measure_clock(chrono::Utc::now).await {
         tracing::debug!(code = %e.code(), "clock offset not measured");
@@ -92,8 +98,31 @@ pub fn run() {
             });
             let default_server =
                 std::env::var("UNIONPASS_SERVER").unwrap_or_else(|_| "http://127.0.0.1:8080".to_string());
+            let lang = client
+                .as_ref()
+                .ok()
+                .and_then(|c| c.snapshot(chrono::Utc::now()).ok())
+                .map(|s| s.language)
+                .unwrap_or_default();
+            if let Ok(c) = &client {
+                reminders::start(app.handle(), c.clone());
+            }
             app.manage(Shell { client, default_server, sync_lock: tokio::sync::Mutex::new(()) });
             enable_camera(app);
+            // the tray keeps reminders running with the window closed; without a tray (no
+            // status-notifier host) closing the window quits, as it would otherwise be lost
+            match reminders::tray(app.handle(), lang) {
+                Ok(_) => app.manage(KeepRunning(true)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no tray icon: closing the window quits");
+                    app.manage(KeepRunning(false))
+                }
+            };
+            if std::env::args().any(|a| a == reminders::HIDDEN_ARG) {
+                if let Some(w) = app.get_webview_window("main") {
+                    let _ = w.hide();
+                }
+            }
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 loop {
@@ -102,6 +131,21 @@ pub fn run() {
                 }
             });
             Ok(())
+        })
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![reminders::HIDDEN_ARG]),
+        ))
+        // closing the window hides it: the app stays in the tray so reminders still fire
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                if window.app_handle().state::<KeepRunning>().0 {
+                    api.prevent_close();
+                    let _ = window.hide();
+                    tracing::info!("window closed: still running in the tray");
+                }
+            }
         })
         // the scanner's camera: granted to our own page (the CSP keeps everything else out)
         .on_permission_request(|_, kind| match kind {
@@ -128,6 +172,11 @@ pub fn run() {
             commands::calendar,
             commands::grab,
             commands::measure_clock,
+            commands::set_reminder,
+            commands::clear_reminder,
+            commands::dismiss_notices,
+            commands::autostart,
+            commands::set_autostart,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

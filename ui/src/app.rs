@@ -35,6 +35,8 @@ pub(crate) fn when(t: DateTime<Utc>) -> String {
 pub(crate) struct Ctx {
     pub snap: RwSignal<Option<Snapshot>>,
     pub lang: Memo<Lang>,
+    /// The campaign a clicked reminder asked to show.
+    pub focus: RwSignal<Option<i64>>,
 }
 
 impl Ctx {
@@ -82,10 +84,15 @@ pub fn App() -> impl IntoView {
     let failed = RwSignal::new(None::<ErrorCode>);
     let lang =
         Memo::new(move |_| snap.with(|s| s.as_ref().map(|s| s.language).unwrap_or_default()));
-    provide_context(Ctx { snap, lang });
+    let focus = RwSignal::new(None::<i64>);
+    provide_context(Ctx { snap, lang, focus });
 
     refresh(snap, failed);
     spawn_local(async move { ipc::on_event("state-changed", move || refresh(snap, failed)).await });
+    // a click on a reminder's notification: show that campaign
+    spawn_local(async move {
+        ipc::on_event_payload::<i64>("open-campaign", move |id| focus.set(Some(id))).await
+    });
 
     Effect::new(move |_| {
         if let Some(root) = document().document_element() {
@@ -260,7 +267,12 @@ fn LoginView() -> impl IntoView {
 #[component]
 fn MainView() -> impl IntoView {
     let c = ctx();
-    let tab = RwSignal::new(Tab::Passport);
+    let tab = RwSignal::new(if c.focus.get_untracked().is_some() { Tab::Grab } else { Tab::Passport });
+    Effect::new(move |_| {
+        if c.focus.get().is_some() {
+            tab.set(Tab::Grab);
+        }
+    });
     let is_staff = move || {
         c.snap.with(|s| {
             s.as_ref()
@@ -295,6 +307,7 @@ fn MainView() -> impl IntoView {
                 {tab_button(Tab::Me, "tab-me", "◉", Msg::TabMe)}
             </nav>
             <main class="content">
+                <crate::calendar::Notices/>
                 {move || match tab.get() {
                     Tab::Passport => view! { <PassportView/> }.into_any(),
                     Tab::Grab => view! { <crate::calendar::CalendarTab/> }.into_any(),
@@ -625,6 +638,7 @@ fn MeView() -> impl IntoView {
                 <p class="muted">{move || profile().map(|p| format!("{} · {}", p.member_no, p.union.name)).unwrap_or_default()}</p>
             </div>
             <DevicesCard/>
+            <crate::calendar::AutostartCard/>
             <div class="card">
                 <h2 id="language-heading">{move || c.t(Msg::Language)}</h2>
                 <div class="choices" role="radiogroup" aria-labelledby="language-heading">

@@ -8,16 +8,189 @@ use leptos::task::spawn_local;
 use serde::Serialize;
 use unionpass_core::campaign::GrabOutcome;
 use unionpass_core::i18n::{fill, Lang, Msg};
-use unionpass_core::reminder::{grab_open, server_now};
-use unionpass_core::view::{Calendar, CalendarEntry};
+use unionpass_core::reminder::{grab_open, server_now, Reminder, ReminderState, LEADS};
+use unionpass_core::view::{Calendar, CalendarEntry, NoticeKind, ReminderNotice, Snapshot};
 use unionpass_core::ErrorCode;
 
 use crate::app::{ctx, now, when, Ctx};
+use leptos::prelude::document;
 use crate::ipc;
 
 #[derive(Serialize)]
 struct GrabArgs {
     campaign_id: i64,
+}
+
+#[derive(Serialize)]
+struct ReminderArgs {
+    campaign_id: i64,
+    lead_minutes: i64,
+}
+
+#[derive(Serialize)]
+struct DismissArgs {
+    ids: Vec<i64>,
+}
+
+#[derive(Serialize)]
+struct AutostartArgs {
+    enabled: bool,
+}
+
+/// "提醒我": the lead times, the reminder's state, and "cancel reminder". A lead whose time has
+/// passed by the server clock cannot be chosen.
+#[component]
+fn ReminderRow(
+    id: i64,
+    release_at: DateTime<Utc>,
+    initial: Option<Reminder>,
+    cal: RwSignal<Option<Calendar>>,
+    tick: RwSignal<DateTime<Utc>>,
+) -> impl IntoView {
+    let c = ctx();
+    let reminder = RwSignal::new(initial);
+    let error = RwSignal::new(None::<ErrorCode>);
+    let offset = move || cal.with(|c| c.as_ref().and_then(|c| c.offset));
+    let apply = move |cmd: &'static str, lead: i64| {
+        error.set(None);
+        spawn_local(async move {
+            let args = ReminderArgs { campaign_id: id, lead_minutes: lead };
+            match ipc::call::<_, Calendar>(cmd, &args).await {
+                Ok(new) => {
+                    reminder.set(
+                        new.entries
+                            .iter()
+                            .find(|e| e.campaign.id == id)
+                            .and_then(|e| e.reminder.clone()),
+                    );
+                }
+                Err(code) => error.set(Some(code)),
+            }
+        });
+    };
+    let state_text = move || match reminder.get() {
+        None => c.t(Msg::RemindMe).to_string(),
+        Some(r) => match r.state {
+            ReminderState::Pending => fill(c.t(Msg::ReminderSet), &[("n", &r.lead_minutes.to_string())]),
+            ReminderState::Fired { .. } => c.t(Msg::ReminderFired).to_string(),
+            ReminderState::Missed { .. } => c.t(Msg::ReminderMissedShort).to_string(),
+            ReminderState::Cancelled => String::new(),
+        },
+    };
+    let pending = move || reminder.with(|r| r.as_ref().is_some_and(|r| r.state == ReminderState::Pending));
+    view! {
+        <div class="reminder" id=format!("reminder-{id}")>
+            <span class="small" id=format!("reminder-state-{id}") class:ok=pending>{state_text}</span>
+            <div class="choices small-choices" role="group">
+                {LEADS.into_iter().map(|lead| view! {
+                    <button type="button" class="choice" id=format!("remind-{id}-{lead}")
+                        class:active=move || pending() && reminder.with(|r| r.as_ref().is_some_and(|r| r.lead_minutes == lead))
+                        prop:disabled=move || release_at - chrono::Duration::minutes(lead) <= server_now(tick.get(), offset())
+                        on:click=move |_| apply("set_reminder", lead)>
+                        {move || fill(c.t(Msg::ReminderLead), &[("n", &lead.to_string())])}
+                    </button>
+                }).collect_view()}
+                <Show when=move || reminder.with(|r| r.is_some())>
+                    <button type="button" class="link" id=format!("remind-off-{id}")
+                        on:click=move |_| apply("clear_reminder", 0)>{move || c.t(Msg::ReminderOff)}</button>
+                </Show>
+            </div>
+            <Show when=move || error.get().is_some()>
+                <p class="notice warn small" role="alert">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
+            </Show>
+        </div>
+    }
+}
+
+fn notice_text(n: &ReminderNotice, lang: Lang) -> String {
+    let title = match lang {
+        Lang::ZhCn => &n.title_zh,
+        Lang::En => &n.title_en,
+    };
+    match n.kind {
+        NoticeKind::Missed { due_at, release_at } => fill(
+            Msg::NoticeMissed.text(lang),
+            &[("title", title), ("time", &when(due_at)), ("release", &when(release_at))],
+        ),
+        NoticeKind::Moved { release_at, due_at } => fill(
+            Msg::NoticeMoved.text(lang),
+            &[("title", title), ("time", &when(due_at)), ("release", &when(release_at))],
+        ),
+        NoticeKind::Cancelled => fill(Msg::NoticeCancelled.text(lang), &[("title", title)]),
+    }
+}
+
+/// Reminder notices (missed, moved, cancelled), on every screen until the member dismisses them.
+#[component]
+pub fn Notices() -> impl IntoView {
+    let c = ctx();
+    let notices = move || c.snap.with(|s| s.as_ref().map(|s| s.notices.clone()).unwrap_or_default());
+    let dismiss = move |_| {
+        let ids = notices().iter().map(|n| n.id).collect();
+        spawn_local(async move {
+            if let Ok(s) = ipc::call::<_, Snapshot>("dismiss_notices", &DismissArgs { ids }).await {
+                c.snap.set(Some(s));
+            }
+        });
+    };
+    view! {
+        <Show when=move || !notices().is_empty()>
+            <section id="notices" class="notices" role="alert">
+                <h2 class="small">{move || c.t(Msg::NoticesTitle)}</h2>
+                <ul>
+                    {move || notices().into_iter().map(|n| {
+                        let missed = matches!(n.kind, NoticeKind::Missed { .. });
+                        view! {
+                            <li class="notice-item" class:warn=missed id=format!("notice-{}", n.id)>
+                                {notice_text(&n, c.lang.get())}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+                <button type="button" id="notices-dismiss" on:click=dismiss>{move || c.t(Msg::Dismiss)}</button>
+            </section>
+        </Show>
+    }
+}
+
+/// "Start at login", with why it matters for reminders.
+#[component]
+pub fn AutostartCard() -> impl IntoView {
+    let c = ctx();
+    let on = RwSignal::new(None::<bool>);
+    let error = RwSignal::new(None::<ErrorCode>);
+    spawn_local(async move {
+        match ipc::call0::<bool>("autostart").await {
+            Ok(v) => on.set(Some(v)),
+            Err(code) => error.set(Some(code)),
+        }
+    });
+    let toggle = move |_| {
+        let enabled = !on.get_untracked().unwrap_or(false);
+        spawn_local(async move {
+            match ipc::call::<_, bool>("set_autostart", &AutostartArgs { enabled }).await {
+                Ok(v) => {
+                    on.set(Some(v));
+                    error.set(None);
+                }
+                Err(code) => error.set(Some(code)),
+            }
+        });
+    };
+    view! {
+        <div class="card">
+            <h2>{move || c.t(Msg::RemindMe)}</h2>
+            <p class="muted small">{move || c.t(Msg::ReminderKeepRunning)}</p>
+            <label class="check">
+                <input type="checkbox" id="autostart" prop:checked=move || on.get().unwrap_or(false)
+                    prop:disabled=move || on.get().is_none() on:change=toggle/>
+                {move || c.t(Msg::Autostart)}
+            </label>
+            <Show when=move || error.get().is_some()>
+                <p class="notice warn small">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
+            </Show>
+        </div>
+    }
 }
 
 fn answer_msg(o: &GrabOutcome) -> Msg {
@@ -88,8 +261,19 @@ fn CampaignCard(
         });
     };
     let granted = move || matches!(answer.get(), Some(GrabOutcome::Granted { .. }));
+    let focused = move || c.focus.get() == Some(id);
+    // a clicked reminder opens this campaign: bring it into view
+    Effect::new(move |_| {
+        if focused() {
+            if let Some(el) = document().get_element_by_id(&format!("campaign-{id}")) {
+                el.scroll_into_view();
+            }
+        }
+    });
+    let upcoming = move || server_now(tick.get(), offset()) < camp.release_at;
+    let reminder = entry.reminder.clone();
     view! {
-        <li class="campaign" id=format!("campaign-{id}")>
+        <li class="campaign" id=format!("campaign-{id}") class:focus=focused>
             <div class="campaign-head">
                 <span class="badge campaign-cat">{move || c.t(crate::wallet::category_msg(camp.category))}</span>
                 <div class="campaign-main">
@@ -126,6 +310,9 @@ fn CampaignCard(
                     (None, None) => String::new(),
                 }}
             </p>
+            <Show when=upcoming>
+                <ReminderRow id release_at=camp.release_at initial=reminder.clone() cal tick/>
+            </Show>
         </li>
     }
 }

@@ -103,6 +103,7 @@ impl Client {
             profile,
             passport,
             devices: s.devices()?,
+            notices: s.notices()?,
             sync: SyncState {
                 syncing: self.syncing.load(Ordering::SeqCst),
                 last_ok_at: s.last_sync_ok_at()?,
@@ -279,6 +280,47 @@ impl Client {
     /// The grab calendar from the store (campaigns not ended, the last answers, the clock offset).
     pub fn calendar(&self, now: DateTime<Utc>) -> Result<crate::grab::Calendar> {
         self.store().calendar(now)
+    }
+
+    /// Set the reminder for a campaign, due `lead_minutes` before its release. The release is
+    /// the server's instant: the shell's scheduler ticks with [`Client::server_now`].
+    pub fn set_reminder(
+        &self,
+        campaign_id: i64,
+        lead_minutes: i64,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::reminder::Reminder> {
+        self.store().set_reminder(campaign_id, lead_minutes, now)
+    }
+
+    pub fn reminders(&self) -> Result<Vec<unionpass_core::reminder::Reminder>> {
+        self.store().reminders()
+    }
+
+    pub fn clear_reminder(&self, campaign_id: i64) -> Result<()> {
+        self.store().clear_reminder(campaign_id)
+    }
+
+    /// One scheduler tick (see `reminders`): the actions to carry out and the next wake-up.
+    pub fn reminder_tick(&self, now: DateTime<Utc>) -> Result<unionpass_core::reminder::Plan> {
+        self.store().reminder_tick(now)
+    }
+
+    pub fn dismiss_notices(&self, ids: &[i64]) -> Result<()> {
+        self.store().dismiss_notices(ids)
+    }
+
+    /// The server's time now by this device's clock and the last measured offset.
+    pub fn server_now(&self, device_now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+        Ok(unionpass_core::reminder::server_now(
+            device_now,
+            self.store().clock_offset()?,
+        ))
+    }
+
+    /// A campaign as last synced.
+    pub fn campaign(&self, id: i64) -> Result<Option<unionpass_core::campaign::Campaign>> {
+        self.store().campaign(id)
     }
 
     /// Measure the device's offset from the server clock (5 exchanges) and keep it. `clock` is

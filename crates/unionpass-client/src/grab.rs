@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse};
-use unionpass_core::reminder::{estimate_offset, ClockOffset, TimeSample};
+use unionpass_core::reminder::{estimate_offset, ClockOffset, Reminder, TimeSample};
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -35,9 +35,10 @@ impl Store {
     pub fn calendar(&self, now: DateTime<Utc>) -> Result<Calendar> {
         let mut stmt = self.conn.prepare(
             "SELECT c.body, g.answer, g.key IS NOT NULL AND g.answer IS NULL, c.stock_left,
-                    c.stock_synced_at
+                    c.stock_synced_at, r.lead_minutes, r.due_at, r.state
              FROM campaigns c LEFT JOIN grabs g ON g.campaign_id = c.id AND g.seq =
                (SELECT max(seq) FROM grabs WHERE campaign_id = c.id)
+             LEFT JOIN reminders r ON r.campaign_id = c.id
              WHERE c.end_at > ?1 ORDER BY c.release_at, c.id",
         )?;
         let rows = stmt.query_map([ts(now)], |r| {
@@ -47,20 +48,33 @@ impl Store {
                 r.get::<_, bool>(2)?,
                 r.get::<_, Option<i64>>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
             ))
         })?;
         let mut entries = Vec::new();
         for row in rows {
-            let (body, answer, unanswered, stock_left, synced) = row?;
+            let (body, answer, unanswered, stock_left, synced, lead, due, state) = row?;
             let Ok(campaign) = serde_json::from_str::<Campaign>(&body) else {
                 continue;
             };
             entries.push(CalendarEntry {
-                campaign,
                 answer: answer.and_then(|a| serde_json::from_str(&a).ok()),
                 unanswered,
                 stock_left,
                 stock_synced_at: synced.map(crate::store::parse_ts).transpose()?,
+                reminder: match (lead, due, state) {
+                    (Some(lead_minutes), Some(due), Some(state)) => Some(Reminder {
+                        campaign_id: campaign.id,
+                        lead_minutes,
+                        due_at: crate::store::parse_ts(due)?,
+                        state: serde_json::from_str(&state)
+                            .unwrap_or(unionpass_core::reminder::ReminderState::Pending),
+                    }),
+                    _ => None,
+                },
+                campaign,
             });
         }
         Ok(Calendar {

@@ -18,6 +18,7 @@ pub mod client;
 pub mod error;
 pub mod grab;
 pub mod qr;
+pub mod reminders;
 pub mod scanner;
 pub mod secrets;
 pub mod store;

@@ -66,6 +66,12 @@ pub enum ErrorCode {
     CouponExpired,
     /// The coupon cannot be used yet.
     CouponNotYetValid,
+    /// The chosen lead time is already past (the release is too close).
+    ReminderTooLate,
+    /// The campaign was cancelled, or is not known to this device.
+    CampaignGone,
+    /// The system's login items could not be read or changed.
+    AutostartUnavailable,
 }
 
 impl ErrorCode {
@@ -105,6 +111,9 @@ impl ErrorCode {
             ErrorCode::NoQrFound => "no_qr_found",
             ErrorCode::CouponExpired => "coupon_expired",
             ErrorCode::CouponNotYetValid => "coupon_not_yet_valid",
+            ErrorCode::ReminderTooLate => "reminder_too_late",
+            ErrorCode::CampaignGone => "campaign_gone",
+            ErrorCode::AutostartUnavailable => "autostart_unavailable",
         }
     }
 
@@ -142,6 +151,9 @@ impl ErrorCode {
             ErrorCode::NoQrFound => Msg::NoQrFound,
             ErrorCode::CouponExpired => Msg::ErrCouponExpired,
             ErrorCode::CouponNotYetValid => Msg::ErrCouponNotYetValid,
+            ErrorCode::ReminderTooLate => Msg::ErrReminderTooLate,
+            ErrorCode::CampaignGone => Msg::ErrCampaignGone,
+            ErrorCode::AutostartUnavailable => Msg::ErrAutostart,
         }
     }
 

@@ -220,6 +220,27 @@ messages! {
     ClockUnknown => "尚未校准服务器时间", "Server time not measured yet";
     ErrCouponExpired => "这张券已过期，无法使用。", "This coupon has expired and cannot be used.";
     ErrCouponNotYetValid => "这张券尚未生效，请在有效期内使用。", "This coupon is not valid yet; use it within its validity.";
+    ErrReminderTooLate => "离开抢已不足所选提前时间，请选更短的提前量。", "The release is closer than that lead time; choose a shorter one.";
+    ErrCampaignGone => "该活动已取消或已不在日历中，请同步后再看。", "This campaign was cancelled or is no longer in the calendar; sync and look again.";
+    ErrAutostart => "无法更改开机启动设置，请在系统设置的“启动项”中手动添加工会通。", "Could not change the start-at-login setting; add UnionPass to your system's startup items yourself.";
+    RemindMe => "提醒我", "Remind me";
+    ReminderLead => "提前 {n} 分钟", "{n} min before";
+    ReminderSet => "已设提醒：开抢前 {n} 分钟", "Reminder set: {n} min before release";
+    ReminderOff => "取消提醒", "Cancel reminder";
+    ReminderFired => "已提醒", "Reminded";
+    ReminderMissedShort => "提醒已错过", "Reminder missed";
+    ReminderKeepRunning => "提醒需要应用在后台运行：关闭窗口后它会留在托盘里。", "Reminders need the app running: closing the window keeps it in the tray.";
+    NoticeMissed => "错过的提醒：「{title}」应在 {time} 提醒你（{release} 开抢），当时应用未在运行。", "Missed reminder: \"{title}\" was due at {time} (release {release}), but the app was not running.";
+    NoticeMoved => "「{title}」改期至 {release}，提醒已改到 {time}。", "\"{title}\" moved to {release}; the reminder now comes at {time}.";
+    NoticeCancelled => "「{title}」已被工会取消，它的提醒已删除。", "\"{title}\" was cancelled by the union; its reminder was removed.";
+    NoticesTitle => "提醒通知", "Reminder notices";
+    Dismiss => "知道了", "Got it";
+    NotifTitle => "{title} 即将开抢", "{title} releases soon";
+    NotifBody => "{release} 开抢，还有 {n} 分钟。点击打开。", "Releases at {release}, in {n} min. Click to open.";
+    TrayOpen => "打开工会通", "Open UnionPass";
+    TrayQuit => "退出", "Quit";
+    TrayTooltip => "工会通：提醒在后台运行", "UnionPass: reminders running";
+    Autostart => "登录电脑时自动启动（让提醒按时送达）", "Start at login (so reminders arrive on time)";
 }
 
 /// Replace each `{name}` in `text` with its value.

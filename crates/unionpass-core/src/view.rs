@@ -20,6 +20,39 @@ pub struct Snapshot {
     /// The member's enrolled devices, as last synced.
     pub devices: Vec<DeviceInfo>,
     pub sync: SyncState,
+    /// Reminder notices not yet dismissed: missed, moved, cancelled.
+    #[serde(default)]
+    pub notices: Vec<ReminderNotice>,
+}
+
+/// Something the member must be told about a reminder, kept until dismissed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReminderNotice {
+    pub id: i64,
+    pub campaign_id: i64,
+    pub title_zh: String,
+    pub title_en: String,
+    #[serde(flatten)]
+    pub kind: NoticeKind,
+    /// When the app noticed.
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// Its time passed while the app could not fire it.
+    Missed {
+        due_at: DateTime<Utc>,
+        release_at: DateTime<Utc>,
+    },
+    /// The campaign moved; the reminder moved with it.
+    Moved {
+        release_at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+    },
+    /// The campaign was withdrawn; the reminder is removed.
+    Cancelled,
 }
 
 /// The level-1 credential held on the device (the QR itself comes from [`LivePassport`]).
@@ -152,6 +185,9 @@ pub struct CalendarEntry {
     pub stock_left: Option<i64>,
     #[serde(default)]
     pub stock_synced_at: Option<DateTime<Utc>>,
+    /// The member's reminder for it, if set.
+    #[serde(default)]
+    pub reminder: Option<crate::reminder::Reminder>,
 }
 
 /// The grab calendar: campaigns not ended, soonest release first, and the server clock offset.

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use fantoccini::{Client, ClientBuilder, Locator};
 
+pub mod desktop;
+
 fn bin(var: &str, name: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -183,6 +185,11 @@ impl App {
             c,
             data_dir: data_dir.to_path_buf(),
         })
+    }
+
+    /// The app's process id (it runs under WebKitWebDriver).
+    pub fn pid(&self) -> Option<u32> {
+        desktop::app_pid(&self.data_dir)
     }
 
     pub async fn close(mut self) {

@@ -6,6 +6,7 @@ use ed25519_dalek::VerifyingKey;
 use unionpass_core::api::{KeysResponse, SyncResponse};
 use unionpass_core::passport;
 use unionpass_core::Lang;
+use anyhow::Context;
 use unionpass_e2e::{decode_qr, device_key_of, files_containing, token_of, App, Server};
 
 async fn sync_as(server: &Server, token: &str) -> SyncResponse {
@@ -360,11 +361,35 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
     result
 }
 
+/// Open the grab calendar and set "1 min before" on campaign `id`.
+async fn set_reminder(app: &App, id: i64) -> anyhow::Result<()> {
+    app.click("#tab-grab").await?;
+    app.wait_contains(&format!("#campaign-{id}"), "共享单车骑行券", 20)
+        .await?;
+    app.wait_for(&format!("#remind-{id}-1"), 5)
+        .await?
+        .click()
+        .await?;
+    app.wait_contains(&format!("#reminder-state-{id}"), "已设提醒：开抢前 1 分钟", 5)
+        .await
+        .map(|_| ())
+}
+
+/// Reminders, end to end: a member sets "1 min before" for a campaign releasing in 90 s and
+/// closes the window; the notification arrives within 1 s of its time (recorded on the test's
+/// session bus); clicking it opens the campaign, whose grab button opens at release and grants
+/// once, even after a double tap. A second member's app, stopped before its reminder came due,
+/// shows the reminder as missed at its next start.
 #[tokio::test]
-async fn the_grab_button_opens_at_release_and_grants_once() -> anyhow::Result<()> {
+async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_once(
+) -> anyhow::Result<()> {
+    use std::time::Duration;
+    use unionpass_e2e::desktop::{self, Notifications};
+    let mut notes = Notifications::start().await?;
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path())?;
-    let release = chrono_now() + chrono::Duration::seconds(25);
+    let release = chrono_now() + chrono::Duration::seconds(90);
+    let due = release - chrono::Duration::minutes(1);
     let created = server.admin(&[
         "campaign",
         "create",
@@ -387,14 +412,33 @@ async fn the_grab_button_opens_at_release_and_grants_once() -> anyhow::Result<()
     ])?;
     let campaign: serde_json::Value = serde_json::from_str(created.trim())?;
     let id = campaign["id"].as_i64().unwrap();
-    let data = dir.path().join("device");
-    let app = App::launch(&data, &server.url, 4514).await?;
+    let member_dir = dir.path().join("member");
+    let away_dir = dir.path().join("away");
+    let app = App::launch(&member_dir, &server.url, 4514).await?;
+    let away = match App::launch(&away_dir, &server.url, 4516).await {
+        Ok(a) => a,
+        Err(e) => {
+            app.close().await;
+            return Err(e);
+        }
+    };
+    // the second member sets the same reminder, then their app stops before it is due
+    let away_result = async {
+        away.sign_in("M10005", "demo1234").await?;
+        away.wait_text("#passport-name", "陈静", 30).await?;
+        set_reminder(&away, id).await
+    }
+    .await;
+    away.close().await;
+    if let Err(e) = away_result {
+        app.close().await;
+        return Err(e);
+    }
+
     let result = async {
         app.sign_in("M10006", "demo1234").await?;
         app.wait_text("#passport-name", "杨磊", 30).await?;
-        app.click("#tab-grab").await?;
-        app.wait_contains(&format!("#campaign-{id}"), "共享单车骑行券", 15)
-            .await?;
+        set_reminder(&app, id).await?;
         app.wait_contains(&format!("#countdown-{id}"), "距开抢", 5)
             .await?;
         app.wait_contains("#clock-offset", "与服务器时间相差", 15)
@@ -402,15 +446,55 @@ async fn the_grab_button_opens_at_release_and_grants_once() -> anyhow::Result<()
         let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
         assert!(!button.is_enabled().await?, "closed before release");
         app.shot("10-grab-calendar-countdown").await?;
+        anyhow::ensure!(
+            app.c.find(fantoccini::Locator::Css("#notices")).await.is_err(),
+            "a reminder just set raised a notice"
+        );
+        assert!(chrono_now() < due - chrono::Duration::seconds(3), "set up too slowly");
+
+        // the title bar's close hides the window; the app keeps running in the tray
+        let pid = app.pid().context("the app's process")?;
+        desktop::close_window(pid)?;
+        let hidden_by = std::time::Instant::now() + Duration::from_secs(5);
+        while desktop::visible_windows(pid)? > 0 {
+            anyhow::ensure!(std::time::Instant::now() < hidden_by, "the window did not close");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::ensure!(app.pid() == Some(pid), "closing the window ended the app");
+
+        // the reminder arrives on time, with sound, and only once
+        let note = notes
+            .next(Duration::from_secs(75))
+            .await
+            .context("no notification arrived")?;
+        let off = (note.received - due).num_milliseconds();
+        assert!(off.abs() <= 1000, "notification {off} ms from its time");
+        assert_eq!(note.summary, "共享单车骑行券 即将开抢");
+        assert!(note.body.contains("还有 1 分钟"), "{}", note.body);
+        assert_eq!(note.sound.as_deref(), Some("alarm-clock-elapsed"));
+        assert!(note.actions.iter().any(|a| a == "default"), "clickable");
+        assert_eq!(desktop::visible_windows(pid)?, 0, "the window stays closed");
+
+        // a click on it shows the window on that campaign
+        notes.click(note.id).await?;
+        let shown_by = std::time::Instant::now() + Duration::from_secs(10);
+        while desktop::visible_windows(pid)? == 0 {
+            anyhow::ensure!(std::time::Instant::now() < shown_by, "the click did not open the window");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        app.wait_for(&format!("#campaign-{id}.focus"), 10).await?;
+        app.wait_contains(&format!("#reminder-state-{id}"), "已提醒", 5)
+            .await?;
 
         // the button opens at release (by the server's clock) and one tap gets the coupon
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+        let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(70);
         while !button.is_enabled().await? {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the button never opened"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let opened_late = chrono_now() - release;
         assert!(
@@ -441,5 +525,30 @@ async fn the_grab_button_opens_at_release_and_grants_once() -> anyhow::Result<()
     }
     .await;
     app.close().await;
+    result?;
+
+    // the second member's app starts again after the reminder's time: it says it was missed,
+    // and fires nothing
+    while chrono_now() < due + chrono::Duration::seconds(65) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let away = App::launch(&away_dir, &server.url, 4516).await?;
+    let result = async {
+        away.wait_contains("#notices", "错过的提醒", 30).await?;
+        away.wait_contains("#notices", "共享单车骑行券", 1).await?;
+        away.shot("12-missed-reminder-notice").await?;
+        away.click("#notices-dismiss").await?;
+        let gone_by = std::time::Instant::now() + Duration::from_secs(5);
+        while away.c.find(fantoccini::Locator::Css("#notices")).await.is_ok() {
+            anyhow::ensure!(std::time::Instant::now() < gone_by, "the notice stayed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(extra) = notes.next(Duration::from_secs(1)).await {
+            anyhow::bail!("a missed reminder fired late: {extra:?}");
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    away.close().await;
     result
 }

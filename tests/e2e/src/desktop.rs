@@ -1,0 +1,205 @@
+//! The desktop around the app window in tests: a notification server on the test's private
+//! session bus that records every `org.freedesktop.Notifications.Notify` call (and can click a
+//! notification), and the window manager's "close" (`WM_DELETE_WINDOW`, as the title bar's ×
+//! sends it) over X11.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use x11rb::connection::Connection as _;
+use x11rb::protocol::xproto::{
+    AtomEnum, ClientMessageEvent, ConnectionExt as _, EventMask, MapState, Window,
+};
+use zbus::object_server::SignalEmitter;
+use zbus::zvariant::OwnedValue;
+
+/// One notification as the app sent it, and when it arrived.
+#[derive(Clone, Debug)]
+pub struct Note {
+    pub id: u32,
+    pub app_name: String,
+    pub summary: String,
+    pub body: String,
+    pub actions: Vec<String>,
+    /// The `sound-name` hint, if any.
+    pub sound: Option<String>,
+    pub received: DateTime<Utc>,
+}
+
+struct Recorder {
+    next: AtomicU32,
+    tx: mpsc::UnboundedSender<Note>,
+}
+
+#[zbus::interface(name = "org.freedesktop.Notifications")]
+impl Recorder {
+    #[allow(clippy::too_many_arguments)]
+    async fn notify(
+        &self,
+        app_name: String,
+        replaces_id: u32,
+        _app_icon: String,
+        summary: String,
+        body: String,
+        actions: Vec<String>,
+        hints: HashMap<String, OwnedValue>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let received = Utc::now();
+        let id = if replaces_id != 0 {
+            replaces_id
+        } else {
+            self.next.fetch_add(1, Ordering::SeqCst)
+        };
+        let sound = hints
+            .get("sound-name")
+            .and_then(|v| String::try_from(v.try_clone().ok()?).ok());
+        let _ = self.tx.send(Note {
+            id,
+            app_name,
+            summary,
+            body,
+            actions,
+            sound,
+            received,
+        });
+        id
+    }
+
+    fn close_notification(&self, _id: u32) {}
+
+    fn get_capabilities(&self) -> Vec<String> {
+        ["actions", "body", "sound"].map(String::from).to_vec()
+    }
+
+    fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "unionpass-e2e".into(),
+            "UnionPass".into(),
+            "1".into(),
+            "1.2".into(),
+        )
+    }
+
+    #[zbus(signal)]
+    async fn action_invoked(emitter: &SignalEmitter<'_>, id: u32, key: &str) -> zbus::Result<()>;
+}
+
+const PATH: &str = "/org/freedesktop/Notifications";
+
+/// The notification server on the session bus (the one the app inherits).
+pub struct Notifications {
+    conn: zbus::Connection,
+    rx: mpsc::UnboundedReceiver<Note>,
+}
+
+impl Notifications {
+    pub async fn start() -> Result<Notifications> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let recorder = Recorder {
+            next: AtomicU32::new(1),
+            tx,
+        };
+        let conn = zbus::connection::Builder::session()?
+            .name("org.freedesktop.Notifications")?
+            .serve_at(PATH, recorder)?
+            .build()
+            .await
+            .context("owning org.freedesktop.Notifications on the session bus")?;
+        Ok(Notifications { conn, rx })
+    }
+
+    /// The next notification, waiting up to `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<Note> {
+        tokio::time::timeout(within, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// The member clicks the notification (the spec's `default` action).
+    pub async fn click(&self, id: u32) -> Result<()> {
+        let iface = self
+            .conn
+            .object_server()
+            .interface::<_, Recorder>(PATH)
+            .await?;
+        Recorder::action_invoked(iface.signal_emitter(), id, "default").await?;
+        Ok(())
+    }
+}
+
+fn atom(conn: &impl x11rb::connection::Connection, name: &str) -> Result<u32> {
+    Ok(conn.intern_atom(false, name.as_bytes())?.reply()?.atom)
+}
+
+/// The visible top-level windows of process `pid` that accept `WM_DELETE_WINDOW`.
+fn windows_of(conn: &impl x11rb::connection::Connection, root: Window, pid: u32) -> Result<Vec<Window>> {
+    let pid_atom = atom(conn, "_NET_WM_PID")?;
+    let protocols = atom(conn, "WM_PROTOCOLS")?;
+    let delete = atom(conn, "WM_DELETE_WINDOW")?;
+    let mut out = Vec::new();
+    for w in conn.query_tree(root)?.reply()?.children {
+        let owner = conn
+            .get_property(false, w, pid_atom, AtomEnum::CARDINAL, 0, 1)?
+            .reply()?;
+        if owner.value32().and_then(|mut v| v.next()) != Some(pid) {
+            continue;
+        }
+        let accepts = conn
+            .get_property(false, w, protocols, AtomEnum::ATOM, 0, 32)?
+            .reply()?;
+        if !accepts.value32().is_some_and(|mut v| v.any(|a| a == delete)) {
+            continue;
+        }
+        if conn.get_window_attributes(w)?.reply()?.map_state == MapState::VIEWABLE {
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+/// How many visible windows process `pid` has.
+pub fn visible_windows(pid: u32) -> Result<usize> {
+    let (conn, screen) = x11rb::connect(None)?;
+    let root = conn.setup().roots[screen].root;
+    Ok(windows_of(&conn, root, pid)?.len())
+}
+
+/// Close process `pid`'s window as the × in its title bar does.
+pub fn close_window(pid: u32) -> Result<()> {
+    let (conn, screen) = x11rb::connect(None)?;
+    let root = conn.setup().roots[screen].root;
+    let windows = windows_of(&conn, root, pid)?;
+    if windows.is_empty() {
+        bail!("process {pid} shows no window to close");
+    }
+    let protocols = atom(&conn, "WM_PROTOCOLS")?;
+    let delete = atom(&conn, "WM_DELETE_WINDOW")?;
+    for w in windows {
+        let ev = ClientMessageEvent::new(32, w, protocols, [delete, x11rb::CURRENT_TIME, 0, 0, 0]);
+        conn.send_event(false, w, EventMask::NO_EVENT, ev)?;
+    }
+    conn.flush()?;
+    Ok(())
+}
+
+/// The pid of the app process running on `data_dir` (found by its environment).
+pub fn app_pid(data_dir: &std::path::Path) -> Option<u32> {
+    let want = format!("UNIONPASS_DATA_DIR={}", data_dir.display());
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        if comm.trim() != "unionpass-app" {
+            return None;
+        }
+        let env = std::fs::read(e.path().join("environ")).ok()?;
+        env.split(|b| *b == 0)
+            .any(|kv| kv == want.as_bytes())
+            .then_some(pid)
+    })
+}
