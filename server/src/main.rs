@@ -524,7 +524,11 @@ async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
             let c = db
                 .open()
                 .await?
-                .reschedule_campaign(id, unionpass_core::campaign::Reschedule::Cancel, SystemClock.now())
+                .reschedule_campaign(
+                    id,
+                    unionpass_core::campaign::Reschedule::Cancel,
+                    SystemClock.now(),
+                )
                 .await?;
             println!("{}", serde_json::to_string(&c)?);
         }

@@ -455,7 +455,10 @@ async fn moved_and_cancelled_campaigns(s: TestServer) {
     assert_eq!(gone.outcome, GrabOutcome::Ended);
     s.clock.set(later);
     let got = grab(&s, &token, c.id, Uuid::new_v4()).await.unwrap();
-    assert!(matches!(got.outcome, GrabOutcome::Granted { .. }), "{got:?}");
+    assert!(
+        matches!(got.outcome, GrabOutcome::Granted { .. }),
+        "{got:?}"
+    );
 
     // every app learns both versions through sync; the last one wins
     let page: Value = s.get_json("/v1/sync?cursor=0", Some(&token)).await;
@@ -498,7 +501,11 @@ async fn moved_and_cancelled_campaigns(s: TestServer) {
         .unwrap();
     let frozen = s
         .store
-        .reschedule_campaign(third.id, Reschedule::Cancel, third.release_at - Duration::seconds(59))
+        .reschedule_campaign(
+            third.id,
+            Reschedule::Cancel,
+            third.release_at - Duration::seconds(59),
+        )
         .await
         .unwrap_err();
     assert_eq!(frozen.to_string(), RescheduleError::TooLate.to_string());

@@ -128,7 +128,10 @@ pub fn start(app: &AppHandle, client: Arc<Client>) {
                         let _ = app.emit(STATE_CHANGED, ());
                     }
                     if let Some(at) = plan.wake_at {
-                        sleep = (at - server_now).to_std().unwrap_or_default().min(MAX_SLEEP);
+                        sleep = (at - server_now)
+                            .to_std()
+                            .unwrap_or_default()
+                            .min(MAX_SLEEP);
                     }
                 }
                 Err(e) => tracing::error!(code = %e.code(), error = %e, "reminder tick failed"),

@@ -267,7 +267,11 @@ fn LoginView() -> impl IntoView {
 #[component]
 fn MainView() -> impl IntoView {
     let c = ctx();
-    let tab = RwSignal::new(if c.focus.get_untracked().is_some() { Tab::Grab } else { Tab::Passport });
+    let tab = RwSignal::new(if c.focus.get_untracked().is_some() {
+        Tab::Grab
+    } else {
+        Tab::Passport
+    });
     Effect::new(move |_| {
         if c.focus.get().is_some() {
             tab.set(Tab::Grab);

@@ -13,8 +13,8 @@ use unionpass_core::view::{Calendar, CalendarEntry, NoticeKind, ReminderNotice, 
 use unionpass_core::ErrorCode;
 
 use crate::app::{ctx, now, when, Ctx};
-use leptos::prelude::document;
 use crate::ipc;
+use leptos::prelude::document;
 
 #[derive(Serialize)]
 struct GrabArgs {
@@ -54,7 +54,10 @@ fn ReminderRow(
     let apply = move |cmd: &'static str, lead: i64| {
         error.set(None);
         spawn_local(async move {
-            let args = ReminderArgs { campaign_id: id, lead_minutes: lead };
+            let args = ReminderArgs {
+                campaign_id: id,
+                lead_minutes: lead,
+            };
             match ipc::call::<_, Calendar>(cmd, &args).await {
                 Ok(new) => {
                     reminder.set(
@@ -71,13 +74,20 @@ fn ReminderRow(
     let state_text = move || match reminder.get() {
         None => c.t(Msg::RemindMe).to_string(),
         Some(r) => match r.state {
-            ReminderState::Pending => fill(c.t(Msg::ReminderSet), &[("n", &r.lead_minutes.to_string())]),
+            ReminderState::Pending => {
+                fill(c.t(Msg::ReminderSet), &[("n", &r.lead_minutes.to_string())])
+            }
             ReminderState::Fired { .. } => c.t(Msg::ReminderFired).to_string(),
             ReminderState::Missed { .. } => c.t(Msg::ReminderMissedShort).to_string(),
             ReminderState::Cancelled => String::new(),
         },
     };
-    let pending = move || reminder.with(|r| r.as_ref().is_some_and(|r| r.state == ReminderState::Pending));
+    let pending = move || {
+        reminder.with(|r| {
+            r.as_ref()
+                .is_some_and(|r| r.state == ReminderState::Pending)
+        })
+    };
     view! {
         <div class="reminder" id=format!("reminder-{id}")>
             <span class="small" id=format!("reminder-state-{id}") class:ok=pending>{state_text}</span>
@@ -110,11 +120,19 @@ fn notice_text(n: &ReminderNotice, lang: Lang) -> String {
     match n.kind {
         NoticeKind::Missed { due_at, release_at } => fill(
             Msg::NoticeMissed.text(lang),
-            &[("title", title), ("time", &when(due_at)), ("release", &when(release_at))],
+            &[
+                ("title", title),
+                ("time", &when(due_at)),
+                ("release", &when(release_at)),
+            ],
         ),
         NoticeKind::Moved { release_at, due_at } => fill(
             Msg::NoticeMoved.text(lang),
-            &[("title", title), ("time", &when(due_at)), ("release", &when(release_at))],
+            &[
+                ("title", title),
+                ("time", &when(due_at)),
+                ("release", &when(release_at)),
+            ],
         ),
         NoticeKind::Cancelled => fill(Msg::NoticeCancelled.text(lang), &[("title", title)]),
     }
@@ -124,7 +142,10 @@ fn notice_text(n: &ReminderNotice, lang: Lang) -> String {
 #[component]
 pub fn Notices() -> impl IntoView {
     let c = ctx();
-    let notices = move || c.snap.with(|s| s.as_ref().map(|s| s.notices.clone()).unwrap_or_default());
+    let notices = move || {
+        c.snap
+            .with(|s| s.as_ref().map(|s| s.notices.clone()).unwrap_or_default())
+    };
     let dismiss = move |_| {
         let ids = notices().iter().map(|n| n.id).collect();
         spawn_local(async move {
@@ -179,7 +200,7 @@ pub fn AutostartCard() -> impl IntoView {
     };
     view! {
         <div class="card">
-            <h2>{move || c.t(Msg::RemindMe)}</h2>
+            <h2>{move || c.t(Msg::RemindersSection)}</h2>
             <p class="muted small">{move || c.t(Msg::ReminderKeepRunning)}</p>
             <label class="check">
                 <input type="checkbox" id="autostart" prop:checked=move || on.get().unwrap_or(false)

@@ -54,10 +54,14 @@ pub async fn on_event(event: &str, f: impl FnMut() + 'static) {
 
 /// Run `f` with the payload every time the shell emits `event`, for the life of the page.
 /// Payloads that do not parse are ignored.
-pub async fn on_event_payload<T: DeserializeOwned + 'static>(event: &str, f: impl FnMut(T) + 'static) {
+pub async fn on_event_payload<T: DeserializeOwned + 'static>(
+    event: &str,
+    f: impl FnMut(T) + 'static,
+) {
     let mut f = f;
     let closure = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        let payload = js_sys::Reflect::get(&e, &JsValue::from_str("payload")).unwrap_or(JsValue::NULL);
+        let payload =
+            js_sys::Reflect::get(&e, &JsValue::from_str("payload")).unwrap_or(JsValue::NULL);
         if let Ok(v) = serde_wasm_bindgen::from_value::<T>(payload) {
             f(v);
         }

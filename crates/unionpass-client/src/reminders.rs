@@ -38,7 +38,9 @@ fn to_reminder((campaign_id, lead, due, state): (i64, i64, String, String)) -> R
 /// stored due time compares equal to the one computed from the campaign again.
 fn load_campaign(conn: &rusqlite::Connection, id: i64) -> Result<Option<Campaign>> {
     let body: Option<String> = conn
-        .query_row("SELECT body FROM campaigns WHERE id = ?1", [id], |r| r.get(0))
+        .query_row("SELECT body FROM campaigns WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
         .optional()?;
     let Some(mut c) = body.and_then(|b| serde_json::from_str::<Campaign>(&b).ok()) else {
         return Ok(None);
@@ -84,8 +86,10 @@ impl Store {
     }
 
     pub fn clear_reminder(&self, campaign_id: i64) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM reminders WHERE campaign_id = ?1", [campaign_id])?;
+        self.conn.execute(
+            "DELETE FROM reminders WHERE campaign_id = ?1",
+            [campaign_id],
+        )?;
         Ok(())
     }
 
@@ -153,9 +157,7 @@ impl Store {
                     campaign_id,
                     due_at,
                 } => {
-                    let release_at = campaigns
-                        .get(&campaign_id)
-                        .map_or(due_at, |c| c.release_at);
+                    let release_at = campaigns.get(&campaign_id).map_or(due_at, |c| c.release_at);
                     (campaign_id, NoticeKind::Missed { due_at, release_at })
                 }
                 Action::Moved {

@@ -162,7 +162,12 @@ async fn reminders_fire_once_move_with_their_campaign_and_are_never_dropped_sile
         }]
     );
     assert_eq!(plan.wake_at, None);
-    let states: Vec<ReminderState> = app.reminders().unwrap().into_iter().map(|r| r.state).collect();
+    let states: Vec<ReminderState> = app
+        .reminders()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.state)
+        .collect();
     assert_eq!(
         states,
         vec![

@@ -223,6 +223,7 @@ messages! {
     ErrReminderTooLate => "离开抢已不足所选提前时间，请选更短的提前量。", "The release is closer than that lead time; choose a shorter one.";
     ErrCampaignGone => "该活动已取消或已不在日历中，请同步后再看。", "This campaign was cancelled or is no longer in the calendar; sync and look again.";
     ErrAutostart => "无法更改开机启动设置，请在系统设置的“启动项”中手动添加工会通。", "Could not change the start-at-login setting; add UnionPass to your system's startup items yourself.";
+    RemindersSection => "抢券提醒", "Grab reminders";
     RemindMe => "提醒我", "Remind me";
     ReminderLead => "提前 {n} 分钟", "{n} min before";
     ReminderSet => "已设提醒：开抢前 {n} 分钟", "Reminder set: {n} min before release";

@@ -244,9 +244,8 @@ pub struct PgStore {
     pool: Pool,
     /// Campaigns as read, and when: reused for `campaign::CACHE_FOR`, so a moved or cancelled
     /// campaign is picked up within that.
-    campaigns: std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<i64, (Campaign, DateTime<Utc>)>>,
-    >,
+    campaigns:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, (Campaign, DateTime<Utc>)>>>,
     /// Campaigns this instance saw sold out (stock never comes back): no stock queries for them.
     sold_out: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }

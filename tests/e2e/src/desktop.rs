@@ -138,7 +138,11 @@ fn atom(conn: &impl x11rb::connection::Connection, name: &str) -> Result<u32> {
 }
 
 /// The visible top-level windows of process `pid` that accept `WM_DELETE_WINDOW`.
-fn windows_of(conn: &impl x11rb::connection::Connection, root: Window, pid: u32) -> Result<Vec<Window>> {
+fn windows_of(
+    conn: &impl x11rb::connection::Connection,
+    root: Window,
+    pid: u32,
+) -> Result<Vec<Window>> {
     let pid_atom = atom(conn, "_NET_WM_PID")?;
     let protocols = atom(conn, "WM_PROTOCOLS")?;
     let delete = atom(conn, "WM_DELETE_WINDOW")?;
@@ -153,7 +157,10 @@ fn windows_of(conn: &impl x11rb::connection::Connection, root: Window, pid: u32)
         let accepts = conn
             .get_property(false, w, protocols, AtomEnum::ATOM, 0, 32)?
             .reply()?;
-        if !accepts.value32().is_some_and(|mut v| v.any(|a| a == delete)) {
+        if !accepts
+            .value32()
+            .is_some_and(|mut v| v.any(|a| a == delete))
+        {
             continue;
         }
         if conn.get_window_attributes(w)?.reply()?.map_state == MapState::VIEWABLE {

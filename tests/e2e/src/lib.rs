@@ -159,6 +159,8 @@ impl App {
             .env("UNIONPASS_DATA_DIR", data_dir)
             .env("UNIONPASS_SERVER", server_url)
             .env("XDG_DATA_HOME", data_dir.join("xdg"))
+            // the app's own home: autostart entries and the like stay in the test's folder
+            .env("HOME", data_dir.join("home"))
             .env("RUST_LOG", "debug")
             .spawn()
             .context("starting tauri-driver (run the suite through `cargo xtask test`)")?;
@@ -207,7 +209,7 @@ impl App {
 
     /// Poll the element's text until `ok` holds; on timeout, save a screenshot and fail with the
     /// last text seen and the app's log.
-    async fn wait_until(
+    pub async fn wait_until(
         &self,
         css: &str,
         secs: u64,

@@ -1,12 +1,12 @@
 //! The real app window: sign in and see the passport; restart offline; switch language.
 //! Each test saves a screenshot. Run through `cargo xtask test` (one test at a time).
 
+use anyhow::Context;
 use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use unionpass_core::api::{KeysResponse, SyncResponse};
 use unionpass_core::passport;
 use unionpass_core::Lang;
-use anyhow::Context;
 use unionpass_e2e::{decode_qr, device_key_of, files_containing, token_of, App, Server};
 
 async fn sync_as(server: &Server, token: &str) -> SyncResponse {
@@ -182,6 +182,34 @@ async fn switching_to_english_relabels_the_screen_and_syncs_the_choice() -> anyh
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         assert_eq!(language, Some(Lang::En));
+
+        // "start at login" writes the desktop's autostart entry (window hidden, in the tray),
+        // and switching it off removes it
+        let autostart_dir = data.join("home/.config/autostart");
+        let entries = || -> Vec<String> {
+            std::fs::read_dir(&autostart_dir)
+                .map(|d| {
+                    d.flatten()
+                        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        app.click("#tab-me").await?;
+        app.wait_contains(".me", "Start at login", 10).await?;
+        let toggle = app.wait_for("#autostart", 5).await?;
+        assert!(entries().is_empty());
+        toggle.click().await?;
+        app.wait_until("#autostart", 5, "checked", |_| !entries().is_empty())
+            .await?;
+        let entry = entries().remove(0);
+        assert!(
+            entry.contains("unionpass-app --hidden"),
+            "autostart entry: {entry}"
+        );
+        toggle.click().await?;
+        app.wait_until("#autostart", 5, "unchecked", |_| entries().is_empty())
+            .await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -370,9 +398,13 @@ async fn set_reminder(app: &App, id: i64) -> anyhow::Result<()> {
         .await?
         .click()
         .await?;
-    app.wait_contains(&format!("#reminder-state-{id}"), "已设提醒：开抢前 1 分钟", 5)
-        .await
-        .map(|_| ())
+    app.wait_contains(
+        &format!("#reminder-state-{id}"),
+        "已设提醒：开抢前 1 分钟",
+        5,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Reminders, end to end: a member sets "1 min before" for a campaign releasing in 90 s and
@@ -447,17 +479,26 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         assert!(!button.is_enabled().await?, "closed before release");
         app.shot("10-grab-calendar-countdown").await?;
         anyhow::ensure!(
-            app.c.find(fantoccini::Locator::Css("#notices")).await.is_err(),
+            app.c
+                .find(fantoccini::Locator::Css("#notices"))
+                .await
+                .is_err(),
             "a reminder just set raised a notice"
         );
-        assert!(chrono_now() < due - chrono::Duration::seconds(3), "set up too slowly");
+        assert!(
+            chrono_now() < due - chrono::Duration::seconds(3),
+            "set up too slowly"
+        );
 
         // the title bar's close hides the window; the app keeps running in the tray
         let pid = app.pid().context("the app's process")?;
         desktop::close_window(pid)?;
         let hidden_by = std::time::Instant::now() + Duration::from_secs(5);
         while desktop::visible_windows(pid)? > 0 {
-            anyhow::ensure!(std::time::Instant::now() < hidden_by, "the window did not close");
+            anyhow::ensure!(
+                std::time::Instant::now() < hidden_by,
+                "the window did not close"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         anyhow::ensure!(app.pid() == Some(pid), "closing the window ended the app");
@@ -479,7 +520,10 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         notes.click(note.id).await?;
         let shown_by = std::time::Instant::now() + Duration::from_secs(10);
         while desktop::visible_windows(pid)? == 0 {
-            anyhow::ensure!(std::time::Instant::now() < shown_by, "the click did not open the window");
+            anyhow::ensure!(
+                std::time::Instant::now() < shown_by,
+                "the click did not open the window"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         app.wait_for(&format!("#campaign-{id}.focus"), 10).await?;
@@ -539,7 +583,12 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         away.shot("12-missed-reminder-notice").await?;
         away.click("#notices-dismiss").await?;
         let gone_by = std::time::Instant::now() + Duration::from_secs(5);
-        while away.c.find(fantoccini::Locator::Css("#notices")).await.is_ok() {
+        while away
+            .c
+            .find(fantoccini::Locator::Css("#notices"))
+            .await
+            .is_ok()
+        {
             anyhow::ensure!(std::time::Instant::now() < gone_by, "the notice stayed");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
