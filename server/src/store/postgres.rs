@@ -239,13 +239,15 @@ fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, 
     serde_json::from_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Campaigns by id, with when they were read.
+type CampaignCache = std::collections::HashMap<i64, (Campaign, DateTime<Utc>)>;
+
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
     /// Campaigns as read, and when: reused for `campaign::CACHE_FOR`, so a moved or cancelled
     /// campaign is picked up within that.
-    campaigns:
-        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<i64, (Campaign, DateTime<Utc>)>>>,
+    campaigns: std::sync::Arc<std::sync::Mutex<CampaignCache>>,
     /// Campaigns this instance saw sold out (stock never comes back): no stock queries for them.
     sold_out: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
