@@ -116,6 +116,10 @@ pub enum ChangeKind {
         coupon_id: i64,
         used_at: DateTime<Utc>,
     },
+    /// A new entry in the member's points ledger.
+    PointsEntry(crate::points::Entry),
+    /// A redemption was held, settled or refunded.
+    Redemption(crate::redeem::Redemption),
     #[serde(other)]
     Unknown,
 }
@@ -168,6 +172,10 @@ pub struct SyncResponse {
     /// Stock left now, for campaigns that have not ended (for the grab calendar).
     #[serde(default)]
     pub stock_left: Vec<StockLeft>,
+    /// What points can be redeemed for (rate, amounts, caps, catalog with stock), with the last
+    /// page.
+    #[serde(default)]
+    pub points_offer: Option<crate::redeem::PointsOffer>,
 }
 
 /// How many coupons of a campaign are left.
@@ -217,6 +225,8 @@ pub enum MutationOp {
         coupon_id: i64,
         used_at: DateTime<Utc>,
     },
+    /// Redeem points (the mutation id is the redemption's id).
+    Redeem(crate::redeem::RedeemRequest),
 }
 
 impl MutationOp {
@@ -226,6 +236,7 @@ impl MutationOp {
             MutationOp::RevokeDevice { .. } => "revoke_device",
             MutationOp::CheckIn(_) => "check_in",
             MutationOp::UseCoupon { .. } => "use_coupon",
+            MutationOp::Redeem(_) => "redeem",
         }
     }
 }

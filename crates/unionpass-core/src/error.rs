@@ -72,6 +72,14 @@ pub enum ErrorCode {
     CampaignGone,
     /// The system's login items could not be read or changed.
     AutostartUnavailable,
+    InvalidMobile,
+    InvalidAccount,
+    AmountNotOffered,
+    OutOfStock,
+    CapReached,
+    InsufficientPoints,
+    ReauthRequired,
+    PriceChanged,
 }
 
 impl ErrorCode {
@@ -114,6 +122,14 @@ impl ErrorCode {
             ErrorCode::ReminderTooLate => "reminder_too_late",
             ErrorCode::CampaignGone => "campaign_gone",
             ErrorCode::AutostartUnavailable => "autostart_unavailable",
+            ErrorCode::InvalidMobile => "invalid_mobile",
+            ErrorCode::InvalidAccount => "invalid_account",
+            ErrorCode::AmountNotOffered => "amount_not_offered",
+            ErrorCode::OutOfStock => "out_of_stock",
+            ErrorCode::CapReached => "cap_reached",
+            ErrorCode::InsufficientPoints => "insufficient_points",
+            ErrorCode::ReauthRequired => "reauth_required",
+            ErrorCode::PriceChanged => "price_changed",
         }
     }
 
@@ -154,6 +170,14 @@ impl ErrorCode {
             ErrorCode::ReminderTooLate => Msg::ErrReminderTooLate,
             ErrorCode::CampaignGone => Msg::ErrCampaignGone,
             ErrorCode::AutostartUnavailable => Msg::ErrAutostart,
+            ErrorCode::InvalidMobile => Msg::ErrInvalidMobile,
+            ErrorCode::InvalidAccount => Msg::ErrInvalidAccount,
+            ErrorCode::AmountNotOffered => Msg::ErrAmountNotOffered,
+            ErrorCode::OutOfStock => Msg::ErrOutOfStock,
+            ErrorCode::CapReached => Msg::ErrCapReached,
+            ErrorCode::InsufficientPoints => Msg::ErrInsufficientPoints,
+            ErrorCode::ReauthRequired => Msg::ErrReauthRequired,
+            ErrorCode::PriceChanged => Msg::ErrPriceChanged,
         }
     }
 

@@ -223,6 +223,14 @@ messages! {
     ErrReminderTooLate => "离开抢已不足所选提前时间，请选更短的提前量。", "The release is closer than that lead time; choose a shorter one.";
     ErrCampaignGone => "该活动已取消或已不在日历中，请同步后再看。", "This campaign was cancelled or is no longer in the calendar; sync and look again.";
     ErrAutostart => "无法更改开机启动设置，请在系统设置的“启动项”中手动添加工会通。", "Could not change the start-at-login setting; add UnionPass to your system's startup items yourself.";
+    ErrInvalidMobile => "请输入正确的 11 位手机号。", "Enter a valid 11-digit mainland mobile number.";
+    ErrInvalidAccount => "请输入电费单上的 10 位户号。", "Enter the 10-digit account number from your electricity bill.";
+    ErrAmountNotOffered => "请从列出的金额中选择。", "Choose one of the listed amounts.";
+    ErrOutOfStock => "这件商品已兑完，请选择其他商品。", "This item is out of stock; choose another.";
+    ErrCapReached => "本月该项兑换已达上限，下月 1 日起可再兑换。", "This month's limit for this kind is reached; try again from the 1st.";
+    ErrInsufficientPoints => "可用积分不足，兑换未进行，积分未扣除。", "Not enough available points; nothing was redeemed or deducted.";
+    ErrReauthRequired => "大额兑换需要再次输入密码（需联网）。", "Large redemptions need your password again (online).";
+    ErrPriceChanged => "兑换价格已调整，请查看新价格后重新提交。", "The price changed; check the new price and submit again.";
     RemindersSection => "抢券提醒", "Grab reminders";
     RemindMe => "提醒我", "Remind me";
     ReminderLead => "提前 {n} 分钟", "{n} min before";

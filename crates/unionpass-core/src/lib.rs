@@ -11,6 +11,7 @@ pub mod error;
 pub mod i18n;
 pub mod passport;
 pub mod points;
+pub mod redeem;
 pub mod reminder;
 pub mod time;
 pub mod view;
