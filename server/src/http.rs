@@ -38,6 +38,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/campaigns/{id}/grab", post(grab))
         .route("/v1/scanner", get(scanner))
+        .route("/v1/reauth", post(reauth))
         .fallback(not_found)
         // The trace layer logs method, path and status; never headers (they carry the token).
         .layer(TraceLayer::new_for_http())
@@ -239,10 +240,13 @@ async fn sync(
     changes.truncate(PAGE);
     let cursor = changes.last().map(|c| c.seq).unwrap_or(q.cursor);
     // once per sync, with its last page
-    let stock_left = if more {
-        Vec::new()
+    let (stock_left, points_offer) = if more {
+        (Vec::new(), None)
     } else {
-        s.store.stock_left(now).await?
+        (
+            s.store.stock_left(now).await?,
+            Some(s.store.points_offer().await?),
+        )
     };
     Ok(Json(SyncResponse {
         cursor,
@@ -253,7 +257,54 @@ async fn sync(
         changes,
         more,
         stock_left,
+        points_offer,
     }))
+}
+
+/// How long a password given again lets one redemption through.
+const REAUTH_FOR: chrono::Duration = chrono::Duration::minutes(10);
+
+async fn reauth(
+    State(s): State<AppState>,
+    who: AuthMember,
+    body: Result<Json<unionpass_core::api::ReauthRequest>, JsonRejection>,
+) -> Result<axum::http::StatusCode, AppError> {
+    let Json(req) = body.map_err(bad_json)?;
+    let now = s.clock.now();
+    let profile = s
+        .store
+        .profile(who.member_id)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated, "Sign in again."))?;
+    let member_no = profile.member_no;
+    if s.limiter.is_blocked(&member_no, now) {
+        return Err(AppError::new(
+            ErrorCode::RateLimited,
+            "Too many wrong passwords; wait a few minutes.",
+        ));
+    }
+    let hash = s
+        .store
+        .member_auth(&member_no)
+        .await?
+        .map(|m| m.password_hash)
+        .unwrap_or_else(|| auth::dummy_hash().to_string());
+    let password = req.password.clone();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    if !ok {
+        s.limiter.record_failure(&member_no, now);
+        return Err(AppError::new(
+            ErrorCode::InvalidCredentials,
+            "The password is wrong.",
+        ));
+    }
+    s.limiter.clear(&member_no);
+    s.store
+        .grant_reauth(who.member_id, req.redemption_id, now + REAUTH_FOR)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 async fn push(

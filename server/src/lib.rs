@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod fulfil;
 pub mod http;
 pub mod keys;
 pub mod limit;

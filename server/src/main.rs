@@ -40,6 +40,13 @@ enum Command {
         /// Grab requests per second allowed from one address (0: no limit, for load tests).
         #[arg(long, default_value_t = 500.0)]
         grab_address_rate: f64,
+        /// The fulfilment provider for redemptions (e.g. a `unionpass-provider` at
+        /// http://127.0.0.1:8090); without one, redemptions stay held.
+        #[arg(long, env = "UNIONPASS_PROVIDER")]
+        provider: Option<String>,
+        /// How long the provider may take to answer before the redemption is refunded.
+        #[arg(long, default_value_t = 5000)]
+        provider_timeout_ms: u64,
     },
     /// Create data in the database.
     Seed {
@@ -64,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysCmd,
     },
+    /// Points: grant to a member, stock the catalog.
+    Points {
+        #[command(subcommand)]
+        action: PointsCmd,
+    },
     /// Member accounts.
     Member {
         #[command(subcommand)]
@@ -78,6 +90,40 @@ enum Command {
         members: usize,
         #[arg(long)]
         tokens_out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PointsCmd {
+    /// Add a batch of points to a member (it reaches their app with the next sync).
+    Grant {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        points: i64,
+        /// Days until the batch expires
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// What earned them (shown in the history)
+        #[arg(long, default_value = "grant")]
+        source: String,
+    },
+    /// Add a catalog item or change one (price, stock).
+    Catalog {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        title_zh: String,
+        #[arg(long)]
+        title_en: String,
+        #[arg(long)]
+        points: i64,
+        #[arg(long)]
+        stock: i64,
     },
 }
 
@@ -310,6 +356,8 @@ async fn main() -> anyhow::Result<()> {
             keys,
             json_logs,
             grab_address_rate,
+            provider,
+            provider_timeout_ms,
         } => {
             let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
@@ -333,10 +381,77 @@ async fn main() -> anyhow::Result<()> {
             // The first line on stdout is the address: scripts and tests read it (port 0).
             println!("unionpass-server listening on http://{addr}");
             tracing::info!(%addr, db = %db.describe(), kid = %keys.current().kid.to_hex(), "serving");
+            match provider {
+                Some(url) => {
+                    let p: Arc<dyn unionpass_server::fulfil::Provider> =
+                        Arc::new(unionpass_server::fulfil::HttpProvider::new(
+                            &url,
+                            std::time::Duration::from_millis(provider_timeout_ms),
+                        ));
+                    tracing::info!(%url, "fulfilling redemptions");
+                    unionpass_server::fulfil::spawn(
+                        store.clone(),
+                        p,
+                        clock.clone(),
+                        std::time::Duration::from_millis(500),
+                    );
+                }
+                None => tracing::warn!("no --provider: redemptions stay held until one is set"),
+            }
             let state = AppState::new(store, keys, clock).with_grab_address_rate(grab_address_rate);
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
+        Command::Points { action } => match action {
+            PointsCmd::Grant {
+                db,
+                member,
+                points,
+                days,
+                source,
+            } => {
+                anyhow::ensure!(points > 0 && days > 0, "points and days must be positive");
+                let store = db.open().await?;
+                let m = store
+                    .member_auth(&member)
+                    .await?
+                    .with_context(|| format!("no member {member}"))?;
+                let now = SystemClock.now();
+                let e = store
+                    .accrue_points(
+                        m.member_id,
+                        points,
+                        now + chrono::Duration::days(days),
+                        &source,
+                        now,
+                    )
+                    .await?;
+                println!("{}", serde_json::to_string(&e)?);
+            }
+            PointsCmd::Catalog {
+                db,
+                id,
+                title_zh,
+                title_en,
+                points,
+                stock,
+            } => {
+                anyhow::ensure!(
+                    points > 0 && stock >= 0,
+                    "points must be positive, stock not negative"
+                );
+                db.open()
+                    .await?
+                    .put_catalog_item(unionpass_core::redeem::CatalogItem {
+                        id,
+                        title_zh,
+                        title_en,
+                        points,
+                        stock,
+                    })
+                    .await?;
+            }
+        },
         Command::Campaign { action } => {
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
@@ -430,6 +545,7 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(demo, "nothing to seed: pass --demo");
             let store = db.open().await?;
             let created = seed::seed_demo(store.as_ref(), SystemClock.now()).await?;
+            seed::seed_demo_points(store.as_ref(), SystemClock.now()).await?;
             println!(
                 "created {created} demo accounts in {}; every password is {}",
                 db.describe(),

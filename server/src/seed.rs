@@ -122,3 +122,52 @@ pub fn demo_events(first_union: i64, now: DateTime<Utc>) -> Vec<Event> {
         },
     ]
 }
+
+/// The demo union's points: the offer (rates, amounts, caps), a small catalog, and three batches
+/// of points for every demo account, earned over the last months with staggered expiry, so the
+/// points screen has a history and something expiring. Idempotent.
+pub async fn seed_demo_points(store: &dyn Store, now: DateTime<Utc>) -> Result<(), StoreError> {
+    use unionpass_core::redeem::{CatalogItem, PointsOffer};
+    if store.points_offer().await?.phone.amounts_cents.is_empty() {
+        store.set_points_offer(PointsOffer::demo()).await?;
+        for (id, zh, en, points, stock) in [
+            (1, "职工书屋借阅卡", "Staff library card", 800, 50),
+            (2, "保温杯", "Thermos flask", 1500, 30),
+            (3, "体检套餐（基础）", "Basic health check", 6000, 10),
+        ] {
+            store
+                .put_catalog_item(CatalogItem {
+                    id,
+                    title_zh: zh.into(),
+                    title_en: en.into(),
+                    points,
+                    stock,
+                })
+                .await?;
+        }
+    }
+    for a in demo_accounts() {
+        let Some(m) = store.member_auth(a.member_no).await? else {
+            continue;
+        };
+        if !store.points_entries(m.member_id).await?.is_empty() {
+            continue;
+        }
+        for (days_ago, points, expires_in_days, source) in [
+            (150, 4000, 30, "activity"),
+            (60, 3000, 150, "campaign"),
+            (5, 2500, 330, "grant"),
+        ] {
+            store
+                .accrue_points(
+                    m.member_id,
+                    points,
+                    now + Duration::days(expires_in_days),
+                    source,
+                    now - Duration::days(days_ago),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}

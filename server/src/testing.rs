@@ -16,6 +16,91 @@ pub fn t0() -> DateTime<Utc> {
     "2026-11-29T08:00:00Z".parse().expect("valid instant")
 }
 
+/// The demo provider (`unionpass-provider`) as its own process on a free loopback port, killed
+/// on drop. The binary is looked up next to the test executable (cargo builds it with the
+/// workspace), or at `UNIONPASS_PROVIDER_BIN`.
+pub struct ProviderProcess {
+    child: std::process::Child,
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl ProviderProcess {
+    pub fn start() -> ProviderProcess {
+        use std::io::BufRead;
+        let bin = std::env::var_os("UNIONPASS_PROVIDER_BIN")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                let exe = std::env::current_exe().expect("test executable");
+                // target/<profile>/deps/<test> → target/<profile>/unionpass-provider
+                exe.parent()
+                    .and_then(|d| d.parent())
+                    .expect("target dir")
+                    .join("unionpass-provider")
+            });
+        let mut child = std::process::Command::new(&bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "starting {} ({e}); build it with `cargo build -p unionpass-server`",
+                    bin.display()
+                )
+            });
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the provider's first line");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected provider output {line:?}"))
+            .to_string();
+        ProviderProcess {
+            child,
+            url: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `succeed`, `fail` (with the provider's reason) or `timeout`.
+    pub async fn set_mode(&self, mode: &str, reason: Option<&str>) {
+        let resp = self
+            .http
+            .put(format!("{}/v1/mode", self.url))
+            .json(&serde_json::json!({ "mode": mode, "reason": reason }))
+            .send()
+            .await
+            .expect("provider mode");
+        assert!(resp.status().is_success());
+    }
+
+    /// Every order the provider saw: `{order, times, answer}`.
+    pub async fn orders(&self) -> Vec<serde_json::Value> {
+        self.http
+            .get(format!("{}/v1/orders", self.url))
+            .send()
+            .await
+            .expect("provider orders")
+            .json()
+            .await
+            .expect("orders JSON")
+    }
+
+    /// A client of it, as the server uses, with `timeout`.
+    pub fn provider(&self, timeout: std::time::Duration) -> Arc<dyn crate::fulfil::Provider> {
+        Arc::new(crate::fulfil::HttpProvider::new(&self.url, timeout))
+    }
+}
+
+impl Drop for ProviderProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct TestServer {
     pub store: Arc<dyn Store>,
     /// The PostgreSQL database made for this server, dropped with it.
@@ -96,6 +181,14 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+
+    /// One fulfilment round with `provider` at the server's clock; how many redemptions ended.
+    pub async fn fulfil(&self, provider: &Arc<dyn crate::fulfil::Provider>) -> usize {
+        let clock: Arc<dyn crate::Clock> = self.clock.clone();
+        crate::fulfil::tick(&self.store, provider, &clock)
+            .await
+            .expect("fulfilment tick")
     }
 
     /// Serve again on the same address with the same data and keys.

@@ -241,6 +241,14 @@ impl MutationOp {
     }
 }
 
+/// `POST /v1/reauth`: the member's password again, for one large redemption (its id). The
+/// `redeem` mutation with that id then passes the password check for 10 minutes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReauthRequest {
+    pub password: String,
+    pub redemption_id: Uuid,
+}
+
 /// `POST /v1/sync/push` body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PushRequest {

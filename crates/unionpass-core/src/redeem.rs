@@ -56,6 +56,23 @@ pub struct PointsOffer {
 }
 
 impl PointsOffer {
+    /// Nothing to redeem (a server whose union has not set an offer yet).
+    pub fn none() -> PointsOffer {
+        PointsOffer {
+            points_per_yuan: 100,
+            phone: BillOffer {
+                amounts_cents: Vec::new(),
+                monthly_cap_cents: 0,
+            },
+            power: BillOffer {
+                amounts_cents: Vec::new(),
+                monthly_cap_cents: 0,
+            },
+            reauth_above_points: 0,
+            catalog: Vec::new(),
+        }
+    }
+
     /// The demo union's offer.
     pub fn demo() -> PointsOffer {
         PointsOffer {
@@ -230,6 +247,33 @@ pub fn check_cap(
         }
         _ => Ok(()),
     }
+}
+
+/// Every check a redemption passes before its points are held, in order: the target and its
+/// price (`agreed` is what the member saw), the password when the price needs it, the monthly
+/// cap, and the available balance (`ledger` folded at `now`). Stock is the caller's last check
+/// (a conditional update where it is kept). Answers the normalized quote.
+pub fn check(
+    offer: &PointsOffer,
+    ledger: &crate::points::Ledger,
+    used: &[(DateTime<Utc>, i64)],
+    reauthenticated: bool,
+    req: &RedeemRequest,
+    now: DateTime<Utc>,
+    zone: Zone,
+) -> Result<Quote, ErrorCode> {
+    let q = quote(offer, &req.target)?;
+    if q.points != req.points {
+        return Err(ErrorCode::PriceChanged);
+    }
+    if q.needs_reauth && !reauthenticated {
+        return Err(ErrorCode::ReauthRequired);
+    }
+    check_cap(offer, &q.target, used, now, zone)?;
+    if ledger.balance(now).available < q.points {
+        return Err(ErrorCode::InsufficientPoints);
+    }
+    Ok(q)
 }
 
 /// Where a redemption is.
@@ -427,6 +471,54 @@ mod tests {
                 Zone::AsiaShanghai
             ),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn checks_in_order_price_password_cap_balance() {
+        use crate::points::{Entry, EntryKind, Ledger};
+        let offer = PointsOffer::demo();
+        let now = t("2026-11-29T08:00:00Z");
+        let ledger = Ledger::fold(&[Entry {
+            seq: 1,
+            at: t("2026-11-01T00:00:00Z"),
+            kind: EntryKind::Accrual {
+                points: 6000,
+                expires_at: t("2027-01-01T00:00:00Z"),
+                source: "grant".into(),
+            },
+        }])
+        .unwrap();
+        let req = |amount: i64, points: i64| RedeemRequest {
+            target: Target::PhoneBill {
+                mobile: "13800138000".into(),
+                amount_cents: amount,
+            },
+            points,
+        };
+        let z = Zone::AsiaShanghai;
+        assert_eq!(
+            check(&offer, &ledger, &[], false, &req(3000, 3000), now, z)
+                .unwrap()
+                .points,
+            3000
+        );
+        assert_eq!(
+            check(&offer, &ledger, &[], false, &req(3000, 2000), now, z),
+            Err(ErrorCode::PriceChanged)
+        );
+        assert_eq!(
+            check(&offer, &ledger, &[], false, &req(10000, 10000), now, z),
+            Err(ErrorCode::ReauthRequired)
+        );
+        assert_eq!(
+            check(&offer, &ledger, &[], true, &req(10000, 10000), now, z),
+            Err(ErrorCode::InsufficientPoints)
+        );
+        let used = [(now, 8000)];
+        assert_eq!(
+            check(&offer, &ledger, &used, false, &req(3000, 3000), now, z),
+            Err(ErrorCode::CapReached)
         );
     }
 

@@ -2,8 +2,10 @@
 //! (several stateless servers) serve the same handlers and pass the same test story.
 
 pub mod postgres;
+mod postgres_points;
 pub mod sqlite;
 mod sqlite_grab;
+mod sqlite_points;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -112,6 +114,20 @@ pub struct ScannerData {
 /// Events listed to a scanner: those not ended more than this long ago.
 pub const EVENT_GRACE: chrono::Duration = chrono::Duration::days(1);
 
+/// How a held redemption ended at the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fulfilment {
+    Settled { reference: String },
+    Refunded(unionpass_core::redeem::RefundReason),
+}
+
+/// A redemption claimed for fulfilment, with its member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub member_id: i64,
+    pub redemption: unionpass_core::redeem::Redemption,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn member_auth(&self, member_no: &str) -> Result<Option<MemberAuth>, StoreError>;
@@ -195,6 +211,64 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Vec<unionpass_core::api::StockLeft>, StoreError>;
     async fn campaign(&self, id: i64) -> Result<Option<Campaign>, StoreError>;
+
+    // --- points ---
+    /// What points can be redeemed for now (the catalog with its stock left).
+    async fn points_offer(&self) -> Result<unionpass_core::redeem::PointsOffer, StoreError>;
+    /// Set the rate, amounts, caps and password limit (`offer.catalog` is ignored: see
+    /// [`Store::put_catalog_item`]).
+    async fn set_points_offer(
+        &self,
+        offer: unionpass_core::redeem::PointsOffer,
+    ) -> Result<(), StoreError>;
+    /// Add a catalog item, or change one (its stock is set to `item.stock`).
+    async fn put_catalog_item(
+        &self,
+        item: unionpass_core::redeem::CatalogItem,
+    ) -> Result<(), StoreError>;
+    /// Add a batch of points to a member's ledger; the member's apps get it with their next sync.
+    async fn accrue_points(
+        &self,
+        member_id: i64,
+        points: i64,
+        expires_at: DateTime<Utc>,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::points::Entry, StoreError>;
+    /// A member's ledger, in order.
+    async fn points_entries(
+        &self,
+        member_id: i64,
+    ) -> Result<Vec<unionpass_core::points::Entry>, StoreError>;
+    /// The member gave their password again for redemption `id`: its `redeem` mutation passes
+    /// the password check until `until`.
+    async fn grant_reauth(
+        &self,
+        member_id: i64,
+        id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Take up to `limit` held redemptions for fulfilment, oldest first, each for `lease` (another
+    /// worker takes it only after that).
+    async fn claim_redemptions(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError>;
+    /// Settle or refund a held redemption, in one transaction with its ledger entry. `false` when
+    /// it is not held (any more): nothing changes.
+    async fn finish_redemption(
+        &self,
+        id: Uuid,
+        how: Fulfilment,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Every redemption of a member (for tests and support).
+    async fn redemptions(
+        &self,
+        member_id: i64,
+    ) -> Result<Vec<unionpass_core::redeem::Redemption>, StoreError>;
 
     /// One grab, decided and made durable before this returns: exactly the stock is granted, no
     /// member gets more than the limit, and a repeated key returns the first answer (`replayed`).
@@ -305,6 +379,62 @@ pub(crate) fn coupon_use_refusal(
             message: "This coupon is not valid yet.".into(),
         }),
         Some(_) => None,
+    }
+}
+
+/// A redemption refused before anything was held.
+pub(crate) fn redeem_refusal(
+    code: unionpass_core::ErrorCode,
+) -> unionpass_core::api::MutationOutcome {
+    unionpass_core::api::MutationOutcome::Rejected {
+        code,
+        message: code.message().text(unionpass_core::Lang::En).to_string(),
+    }
+}
+
+/// The ledger entry and the new state of a held redemption that ended `how`.
+pub(crate) fn finished(
+    r: &unionpass_core::redeem::Redemption,
+    how: &Fulfilment,
+    now: DateTime<Utc>,
+) -> (
+    unionpass_core::points::EntryKind,
+    unionpass_core::redeem::Redemption,
+) {
+    use unionpass_core::points::EntryKind;
+    use unionpass_core::redeem::RedemptionStatus;
+    let (entry, status) = match how {
+        Fulfilment::Settled { reference } => (
+            EntryKind::Settle { redemption: r.id },
+            RedemptionStatus::Settled {
+                reference: reference.clone(),
+            },
+        ),
+        Fulfilment::Refunded(reason) => (
+            EntryKind::Refund {
+                redemption: r.id,
+                reason: reason.code().to_string(),
+            },
+            RedemptionStatus::Refunded {
+                reason: reason.clone(),
+            },
+        ),
+    };
+    let mut done = r.clone();
+    done.status = status;
+    done.updated_at = now;
+    (entry, done)
+}
+
+/// The status column's value.
+pub(crate) fn status_text(s: &unionpass_core::redeem::RedemptionStatus) -> &'static str {
+    use unionpass_core::redeem::RedemptionStatus as S;
+    match s {
+        S::Queued => "queued",
+        S::Held => "held",
+        S::Settled { .. } => "settled",
+        S::Refunded { .. } => "refunded",
+        S::Rejected { .. } => "rejected",
     }
 }
 

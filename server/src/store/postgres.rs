@@ -194,6 +194,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_coupon_use",
         "ALTER TABLE grants ADD COLUMN used_at TIMESTAMPTZ;",
     ),
+    ("0005_points", super::postgres_points::MIGRATION),
 ];
 
 const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id";
@@ -223,7 +224,7 @@ fn checkin_of(r: &tokio_postgres::Row) -> CheckIn {
     }
 }
 
-fn pg(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Postgres(e.to_string())
 }
 
@@ -231,11 +232,13 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
     StoreError::Postgres(e.to_string())
 }
 
-fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).expect("serializes")
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+) -> Result<T, StoreError> {
     serde_json::from_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
@@ -926,6 +929,9 @@ impl Store for PgStore {
             });
         }
         let outcome = match &m.op {
+            MutationOp::Redeem(req) => {
+                super::postgres_points::redeem(&tx, member_id, m.id, req, now).await?
+            }
             MutationOp::SetLanguage { language } => {
                 tx.execute(
                     "UPDATE members SET language = $2 WHERE id = $1",
@@ -1173,6 +1179,102 @@ impl Store for PgStore {
         .map_err(pg)?;
         tx.commit().await.map_err(pg)?;
         Ok(new)
+    }
+
+    async fn points_offer(&self) -> Result<unionpass_core::redeem::PointsOffer, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        super::postgres_points::offer(&**client).await
+    }
+
+    async fn set_points_offer(
+        &self,
+        offer: unionpass_core::redeem::PointsOffer,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        super::postgres_points::set_offer(&**client, &offer).await
+    }
+
+    async fn put_catalog_item(
+        &self,
+        item: unionpass_core::redeem::CatalogItem,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        super::postgres_points::put_item(&**client, &item).await
+    }
+
+    async fn accrue_points(
+        &self,
+        member_id: i64,
+        points: i64,
+        expires_at: DateTime<Utc>,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::points::Entry, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        super::postgres_points::lock_member(&tx, member_id).await?;
+        let e = super::postgres_points::append(
+            &tx,
+            member_id,
+            unionpass_core::points::EntryKind::Accrual {
+                points,
+                expires_at,
+                source: source.to_string(),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(e)
+    }
+
+    async fn points_entries(
+        &self,
+        member_id: i64,
+    ) -> Result<Vec<unionpass_core::points::Entry>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        super::postgres_points::entries(&**client, member_id).await
+    }
+
+    async fn grant_reauth(
+        &self,
+        member_id: i64,
+        id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        super::postgres_points::grant_reauth(&**client, member_id, id, until).await
+    }
+
+    async fn claim_redemptions(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<super::Claimed>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        super::postgres_points::claim(&**client, now, lease, limit).await
+    }
+
+    async fn finish_redemption(
+        &self,
+        id: Uuid,
+        how: super::Fulfilment,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let done = super::postgres_points::finish(&tx, id, &how, now).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(done)
+    }
+
+    async fn redemptions(
+        &self,
+        member_id: i64,
+    ) -> Result<Vec<unionpass_core::redeem::Redemption>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        super::postgres_points::redemptions(&**client, member_id).await
     }
 
     async fn stock_left(

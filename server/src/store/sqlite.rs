@@ -174,11 +174,15 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_coupon_use",
         sql: "ALTER TABLE grants ADD COLUMN used_at TEXT;",
     },
+    Migration {
+        name: "0005_points",
+        sql: super::sqlite_points::MIGRATION,
+    },
 ];
 
 pub(crate) use unionpass_sqlite::ts;
 
-fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
@@ -278,10 +282,12 @@ fn change_kind_row(kind: &str, data: &str) -> ChangeKind {
 fn apply_op(
     tx: &rusqlite::Transaction<'_>,
     member_id: i64,
+    id: Uuid,
     op: &MutationOp,
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
     match op {
+        MutationOp::Redeem(req) => super::sqlite_points::redeem(tx, member_id, id, req, now),
         MutationOp::SetLanguage { language } => {
             tx.execute(
                 "UPDATE members SET language = ?2 WHERE id = ?1",
@@ -845,7 +851,7 @@ impl Store for SqliteStore {
                 };
                 return Ok(MutationResult { id: mutation.id, outcome, replayed: true });
             }
-            let outcome = apply_op(&tx, member_id, &mutation.op, now)?;
+            let outcome = apply_op(&tx, member_id, mutation.id, &mutation.op, now)?;
             tx.execute(
                 "INSERT INTO applied_mutations(id, member_id, applied_at, result) VALUES (?1, ?2, ?3, ?4)",
                 params![id, member_id, ts(now), serde_json::to_string(&outcome).expect("outcome serializes")],
@@ -953,6 +959,104 @@ impl Store for SqliteStore {
             Ok(new)
         })
         .await
+    }
+
+    async fn points_offer(&self) -> Result<unionpass_core::redeem::PointsOffer, StoreError> {
+        self.with_read(|c| super::sqlite_points::offer(c)).await
+    }
+
+    async fn set_points_offer(
+        &self,
+        offer: unionpass_core::redeem::PointsOffer,
+    ) -> Result<(), StoreError> {
+        self.with(move |c| super::sqlite_points::set_offer(c, &offer))
+            .await
+    }
+
+    async fn put_catalog_item(
+        &self,
+        item: unionpass_core::redeem::CatalogItem,
+    ) -> Result<(), StoreError> {
+        self.with(move |c| super::sqlite_points::put_item(c, &item))
+            .await
+    }
+
+    async fn accrue_points(
+        &self,
+        member_id: i64,
+        points: i64,
+        expires_at: DateTime<Utc>,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::points::Entry, StoreError> {
+        let source = source.to_string();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let e = super::sqlite_points::append(
+                &tx,
+                member_id,
+                unionpass_core::points::EntryKind::Accrual {
+                    points,
+                    expires_at,
+                    source,
+                },
+                now,
+            )?;
+            tx.commit()?;
+            Ok(e)
+        })
+        .await
+    }
+
+    async fn points_entries(
+        &self,
+        member_id: i64,
+    ) -> Result<Vec<unionpass_core::points::Entry>, StoreError> {
+        self.with_read(move |c| super::sqlite_points::entries(c, member_id))
+            .await
+    }
+
+    async fn grant_reauth(
+        &self,
+        member_id: i64,
+        id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(move |c| super::sqlite_points::grant_reauth(c, member_id, id, until))
+            .await
+    }
+
+    async fn claim_redemptions(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<super::Claimed>, StoreError> {
+        self.with(move |c| super::sqlite_points::claim(c, now, lease, limit))
+            .await
+    }
+
+    async fn finish_redemption(
+        &self,
+        id: Uuid,
+        how: super::Fulfilment,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let done = super::sqlite_points::finish(&tx, id, &how, now)?;
+            tx.commit()?;
+            Ok(done)
+        })
+        .await
+    }
+
+    async fn redemptions(
+        &self,
+        member_id: i64,
+    ) -> Result<Vec<unionpass_core::redeem::Redemption>, StoreError> {
+        self.with_read(move |c| super::sqlite_points::redemptions(c, member_id))
+            .await
     }
 
     async fn stock_left(

@@ -1,0 +1,347 @@
+//! The points ledger and redemptions on SQLite. Every write of a member's ledger happens in the
+//! one writer connection's transactions, so a member's entries are folded and appended in order.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use unionpass_core::api::MutationOutcome;
+use unionpass_core::points::{Entry, EntryKind, Ledger};
+use unionpass_core::redeem::{
+    self, PointsOffer, RedeemRequest, Redemption, RedemptionStatus, Target,
+};
+use unionpass_core::time::Zone;
+use unionpass_core::ErrorCode;
+use uuid::Uuid;
+
+use super::sqlite::ts;
+use super::{finished, redeem_refusal, status_text, Claimed, Fulfilment, StoreError};
+
+pub(crate) const MIGRATION: &str = "
+    -- the ledger: append-only; seq orders each member's entries
+    CREATE TABLE points_entries (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        member_id INTEGER NOT NULL REFERENCES members(id),
+        at        TEXT NOT NULL,
+        body      TEXT NOT NULL
+    );
+    CREATE INDEX points_entries_member ON points_entries(member_id, seq);
+    -- one row per redemption (its id is the device-made idempotency key); body: Redemption JSON
+    CREATE TABLE redemptions (
+        id            TEXT PRIMARY KEY,
+        member_id     INTEGER NOT NULL REFERENCES members(id),
+        kind          TEXT NOT NULL,
+        amount_cents  INTEGER NOT NULL,
+        status        TEXT NOT NULL,
+        body          TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        claimed_until TEXT
+    );
+    CREATE INDEX redemptions_member ON redemptions(member_id, kind, created_at);
+    CREATE INDEX redemptions_status ON redemptions(status, created_at);
+    CREATE TABLE catalog (
+        id       INTEGER PRIMARY KEY,
+        title_zh TEXT NOT NULL,
+        title_en TEXT NOT NULL,
+        points   INTEGER NOT NULL CHECK (points > 0),
+        stock    INTEGER NOT NULL CHECK (stock >= 0)
+    );
+    -- the rate, amounts, caps and password limit (PointsOffer JSON without the catalog)
+    CREATE TABLE points_offer (
+        id   INTEGER PRIMARY KEY CHECK (id = 1),
+        body TEXT NOT NULL
+    );
+    CREATE TABLE reauth_grants (
+        redemption_id TEXT PRIMARY KEY,
+        member_id     INTEGER NOT NULL,
+        until         TEXT NOT NULL
+    );
+";
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serializes")
+}
+
+pub(crate) fn offer(conn: &Connection) -> Result<PointsOffer, StoreError> {
+    let body: Option<String> = conn
+        .query_row("SELECT body FROM points_offer WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let mut offer = match body {
+        Some(b) => serde_json::from_str(&b).map_err(corrupt)?,
+        None => PointsOffer::none(),
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, title_zh, title_en, points, stock FROM catalog ORDER BY points, id",
+    )?;
+    offer.catalog = stmt
+        .query_map([], |r| {
+            Ok(redeem::CatalogItem {
+                id: r.get(0)?,
+                title_zh: r.get(1)?,
+                title_en: r.get(2)?,
+                points: r.get(3)?,
+                stock: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(offer)
+}
+
+pub(crate) fn set_offer(conn: &Connection, offer: &PointsOffer) -> Result<(), StoreError> {
+    let bare = PointsOffer {
+        catalog: Vec::new(),
+        ..offer.clone()
+    };
+    conn.execute(
+        "INSERT INTO points_offer(id, body) VALUES (1, ?1)
+         ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+        [json(&bare)],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn put_item(conn: &Connection, item: &redeem::CatalogItem) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO catalog(id, title_zh, title_en, points, stock) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET title_zh = excluded.title_zh, title_en = excluded.title_en,
+           points = excluded.points, stock = excluded.stock",
+        params![
+            item.id,
+            item.title_zh,
+            item.title_en,
+            item.points,
+            item.stock
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn entries(conn: &Connection, member_id: i64) -> Result<Vec<Entry>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, body FROM points_entries WHERE member_id = ?1 ORDER BY seq")?;
+    let rows = stmt.query_map([member_id], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, body) = row?;
+        let e: Entry = serde_json::from_str(&body).map_err(corrupt)?;
+        out.push(Entry { seq, ..e });
+    }
+    Ok(out)
+}
+
+/// Append an entry to a member's ledger and announce it to the member's apps.
+pub(crate) fn append(
+    conn: &Connection,
+    member_id: i64,
+    kind: EntryKind,
+    now: DateTime<Utc>,
+) -> Result<Entry, StoreError> {
+    conn.execute(
+        "INSERT INTO points_entries(member_id, at, body) VALUES (?1, ?2, '{}')",
+        params![member_id, ts(now)],
+    )?;
+    let entry = Entry {
+        seq: conn.last_insert_rowid(),
+        at: now,
+        kind,
+    };
+    conn.execute(
+        "UPDATE points_entries SET body = ?2 WHERE seq = ?1",
+        params![entry.seq, json(&entry)],
+    )?;
+    conn.execute(
+        "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, 'points_entry', ?3)",
+        params![member_id, ts(now), json(&entry)],
+    )?;
+    Ok(entry)
+}
+
+fn save_redemption(conn: &Connection, member_id: i64, r: &Redemption) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO redemptions(id, member_id, kind, amount_cents, status, body, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(id) DO UPDATE SET status = excluded.status, body = excluded.body",
+        params![
+            r.id.to_string(),
+            member_id,
+            r.target.kind(),
+            r.target.amount_cents(),
+            status_text(&r.status),
+            json(r),
+            ts(r.created_at)
+        ],
+    )?;
+    conn.execute(
+        "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, 'redemption', ?3)",
+        params![member_id, ts(r.updated_at), json(r)],
+    )?;
+    Ok(())
+}
+
+/// The `redeem` mutation, inside the mutation's transaction.
+pub(crate) fn redeem(
+    tx: &Connection,
+    member_id: i64,
+    id: Uuid,
+    req: &RedeemRequest,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let offer = offer(tx)?;
+    let ledger = Ledger::fold(&entries(tx, member_id)?).map_err(corrupt)?;
+    let used: Vec<(DateTime<Utc>, i64)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT created_at, amount_cents FROM redemptions
+             WHERE member_id = ?1 AND kind = ?2 AND status IN ('held', 'settled')
+               AND created_at >= ?3",
+        )?;
+        let since = ts(now - chrono::Duration::days(32));
+        let rows = stmt.query_map(params![member_id, req.target.kind(), since], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut used = Vec::new();
+        for row in rows {
+            let (at, amount) = row?;
+            used.push((super::sqlite::parse_ts(&at)?, amount));
+        }
+        used
+    };
+    let reauthenticated: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM reauth_grants WHERE redemption_id = ?1 AND member_id = ?2
+           AND until > ?3)",
+        params![id.to_string(), member_id, ts(now)],
+        |r| r.get(0),
+    )?;
+    let q = match redeem::check(
+        &offer,
+        &ledger,
+        &used,
+        reauthenticated,
+        req,
+        now,
+        Zone::AsiaShanghai,
+    ) {
+        Ok(q) => q,
+        Err(code) => return Ok(redeem_refusal(code)),
+    };
+    if let Target::Catalog { item_id } = q.target {
+        let taken = tx.execute(
+            "UPDATE catalog SET stock = stock - 1 WHERE id = ?1 AND stock > 0",
+            [item_id],
+        )?;
+        if taken == 0 {
+            return Ok(redeem_refusal(ErrorCode::OutOfStock));
+        }
+    }
+    append(
+        tx,
+        member_id,
+        EntryKind::Hold {
+            redemption: id,
+            points: q.points,
+        },
+        now,
+    )?;
+    save_redemption(
+        tx,
+        member_id,
+        &Redemption {
+            id,
+            target: q.target,
+            points: q.points,
+            created_at: now,
+            updated_at: now,
+            status: RedemptionStatus::Held,
+        },
+    )?;
+    Ok(MutationOutcome::Applied)
+}
+
+pub(crate) fn grant_reauth(
+    conn: &Connection,
+    member_id: i64,
+    id: Uuid,
+    until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO reauth_grants(redemption_id, member_id, until) VALUES (?1, ?2, ?3)
+         ON CONFLICT(redemption_id) DO UPDATE SET until = excluded.until
+         WHERE reauth_grants.member_id = excluded.member_id",
+        params![id.to_string(), member_id, ts(until)],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn claim(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    limit: i64,
+) -> Result<Vec<Claimed>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE redemptions SET claimed_until = ?2 WHERE id IN (
+           SELECT id FROM redemptions WHERE status = 'held'
+             AND (claimed_until IS NULL OR claimed_until <= ?1)
+           ORDER BY created_at LIMIT ?3)
+         RETURNING member_id, body",
+    )?;
+    let rows = stmt.query_map(params![ts(now), ts(now + lease), limit], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (member_id, body) = row?;
+        out.push(Claimed {
+            member_id,
+            redemption: serde_json::from_str(&body).map_err(corrupt)?,
+        });
+    }
+    out.sort_by_key(|c| c.redemption.created_at);
+    Ok(out)
+}
+
+pub(crate) fn finish(
+    tx: &Connection,
+    id: Uuid,
+    how: &Fulfilment,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let row: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT member_id, body FROM redemptions WHERE id = ?1 AND status = 'held'",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((member_id, body)) = row else {
+        return Ok(false);
+    };
+    let held: Redemption = serde_json::from_str(&body).map_err(corrupt)?;
+    let (entry, done) = finished(&held, how, now);
+    append(tx, member_id, entry, now)?;
+    if let (Fulfilment::Refunded(_), Target::Catalog { item_id }) = (how, &held.target) {
+        tx.execute(
+            "UPDATE catalog SET stock = stock + 1 WHERE id = ?1",
+            [item_id],
+        )?;
+    }
+    save_redemption(tx, member_id, &done)?;
+    Ok(true)
+}
+
+pub(crate) fn redemptions(
+    conn: &Connection,
+    member_id: i64,
+) -> Result<Vec<Redemption>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT body FROM redemptions WHERE member_id = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map([member_id], |r| r.get::<_, String>(0))?;
+    rows.map(|b| serde_json::from_str(&b?).map_err(corrupt))
+        .collect()
+}

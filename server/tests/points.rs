@@ -1,0 +1,258 @@
+//! The points story on every backend, over real HTTP, with the demo provider as its own process:
+//! the ledger and the offer reach the app through sync; a redemption is checked (number, amount,
+//! price, password, cap, balance, stock), held exactly once, then settled or refunded by what
+//! the provider answers (done, refused, no answer).
+
+#[allow(dead_code)]
+#[macro_use]
+mod util;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use unionpass_core::api::{MutationOutcome, MutationResult, PushResponse, SyncResponse};
+use unionpass_core::points::{EntryKind, Ledger};
+use unionpass_core::redeem::{RedemptionStatus, RefundReason};
+use unionpass_core::ErrorCode;
+use unionpass_server::testing::ProviderProcess;
+use util::{t0, TestServer};
+use uuid::Uuid;
+
+async fn redeem(
+    s: &TestServer,
+    token: &str,
+    id: Uuid,
+    target: Value,
+    points: i64,
+) -> MutationResult {
+    let resp = s
+        .http
+        .post(s.at("/v1/sync/push"))
+        .bearer_auth(token)
+        .json(&json!({"mutations": [{
+            "id": id, "created_at": t0(), "op": "redeem",
+            "args": {"target": target, "points": points}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut r: PushResponse = resp.json().await.unwrap();
+    r.results.remove(0)
+}
+
+fn refused(r: &MutationResult) -> Option<ErrorCode> {
+    match &r.outcome {
+        MutationOutcome::Rejected { code, .. } => Some(*code),
+        MutationOutcome::Applied => None,
+    }
+}
+
+fn phone(mobile: &str, yuan: i64) -> Value {
+    json!({"kind": "phone_bill", "mobile": mobile, "amount_cents": yuan * 100})
+}
+
+async fn ledger_of(s: &TestServer, member_no: &str) -> Ledger {
+    let m = s.store.member_auth(member_no).await.unwrap().unwrap();
+    Ledger::fold(&s.store.points_entries(m.member_id).await.unwrap()).expect("a consistent ledger")
+}
+
+async fn redemptions_of(
+    s: &TestServer,
+    member_no: &str,
+) -> Vec<unionpass_core::redeem::Redemption> {
+    let m = s.store.member_auth(member_no).await.unwrap().unwrap();
+    s.store.redemptions(m.member_id).await.unwrap()
+}
+
+async fn redemption_story(s: TestServer) {
+    unionpass_server::seed::seed_demo_points(s.store.as_ref(), t0())
+        .await
+        .unwrap();
+    let token = s.login("M10001").await;
+
+    // sync brings the offer and the member's three batches (9,500 points)
+    let page: SyncResponse = s.get_json("/v1/sync?cursor=0", Some(&token)).await;
+    let offer = page.points_offer.expect("the offer, with the last page");
+    assert_eq!(
+        offer.phone.amounts_cents,
+        vec![1000, 2000, 3000, 5000, 10000]
+    );
+    assert_eq!(offer.catalog.len(), 3);
+    let accruals = page
+        .changes
+        .iter()
+        .filter(|c| matches!(c.kind, unionpass_core::api::ChangeKind::PointsEntry(_)))
+        .count();
+    assert_eq!(accruals, 3);
+    assert_eq!(ledger_of(&s, "M10001").await.balance(t0()).available, 9500);
+
+    // refusals say why, hold nothing, and are final for their id
+    let bad_number = redeem(&s, &token, Uuid::new_v4(), phone("1380013800", 30), 3000).await;
+    assert_eq!(refused(&bad_number), Some(ErrorCode::InvalidMobile));
+    let odd_amount = redeem(&s, &token, Uuid::new_v4(), phone("13800138000", 25), 2500).await;
+    assert_eq!(refused(&odd_amount), Some(ErrorCode::AmountNotOffered));
+    let cheaper = redeem(&s, &token, Uuid::new_v4(), phone("13800138000", 30), 2000).await;
+    assert_eq!(refused(&cheaper), Some(ErrorCode::PriceChanged));
+
+    // a phone top-up of 30 yuan: held once, however often it is sent
+    let first = Uuid::new_v4();
+    let a = redeem(&s, &token, first, phone("138 0013 8000", 30), 3000).await;
+    assert_eq!((refused(&a), a.replayed), (None, false));
+    let again = redeem(&s, &token, first, phone("138 0013 8000", 30), 3000).await;
+    assert_eq!((refused(&again), again.replayed), (None, true));
+    let l = ledger_of(&s, "M10001").await;
+    assert_eq!(
+        (l.balance(t0()).available, l.balance(t0()).pending),
+        (6500, 3000)
+    );
+    assert_eq!(l.holds.len(), 1);
+
+    // the phone cap is 100 yuan a month: 30 + 50 fit, another 30 does not
+    let b = redeem(&s, &token, Uuid::new_v4(), phone("13800138000", 50), 5000).await;
+    assert_eq!(refused(&b), None);
+    let c = redeem(&s, &token, Uuid::new_v4(), phone("13800138000", 30), 3000).await;
+    assert_eq!(refused(&c), Some(ErrorCode::CapReached));
+    let poor = redeem(
+        &s,
+        &token,
+        Uuid::new_v4(),
+        json!({"kind": "power_bill", "account": "0123456789", "amount_cents": 2000}),
+        2000,
+    )
+    .await;
+    assert_eq!(
+        refused(&poor),
+        Some(ErrorCode::InsufficientPoints),
+        "1,500 left"
+    );
+
+    // above 5,000 points the password is asked again (another member with points to spare)
+    let rich = s.login("M10002").await;
+    let check = Uuid::new_v4();
+    let exam = json!({"kind": "catalog", "item_id": 3});
+    let r = redeem(&s, &rich, check, exam.clone(), 6000).await;
+    assert_eq!(refused(&r), Some(ErrorCode::ReauthRequired));
+    let reauth = |password: &'static str, id: Uuid| {
+        s.http
+            .post(s.at("/v1/reauth"))
+            .bearer_auth(&rich)
+            .json(&json!({"password": password, "redemption_id": id}))
+            .send()
+    };
+    assert_eq!(reauth("wrong", check).await.unwrap().status(), 401);
+    assert_eq!(reauth("demo1234", check).await.unwrap().status(), 204);
+    // the answer for `check` was final: the member submits it again under a new id
+    let exam_id = Uuid::new_v4();
+    assert_eq!(reauth("demo1234", exam_id).await.unwrap().status(), 204);
+    let r = redeem(&s, &rich, exam_id, exam.clone(), 6000).await;
+    assert_eq!(refused(&r), None);
+    let stock = |s: &TestServer| {
+        let store = s.store.clone();
+        async move {
+            store
+                .points_offer()
+                .await
+                .unwrap()
+                .catalog
+                .iter()
+                .find(|i| i.id == 3)
+                .unwrap()
+                .stock
+        }
+    };
+    assert_eq!(stock(&s).await, 9);
+
+    // fulfilment: the provider does the first two, refuses the next, does not answer the last
+    let provider = ProviderProcess::start();
+    let client = provider.provider(Duration::from_millis(400));
+    assert_eq!(s.fulfil(&client).await, 3);
+    let settled: Vec<_> = redemptions_of(&s, "M10001").await;
+    assert!(settled
+        .iter()
+        .all(|r| matches!(r.status, RedemptionStatus::Settled { .. })));
+    let l = ledger_of(&s, "M10001").await;
+    assert_eq!(
+        (l.balance(t0()).available, l.balance(t0()).pending, l.spent),
+        (1500, 0, 8000)
+    );
+
+    provider
+        .set_mode("fail", Some("空号 / no such number"))
+        .await;
+    let failing = Uuid::new_v4();
+    let power = json!({"kind": "power_bill", "account": "0123456789", "amount_cents": 2000});
+    assert_eq!(
+        refused(&redeem(&s, &rich, failing, power, 2000).await),
+        None
+    );
+    assert_eq!(s.fulfil(&client).await, 1, "refused at once");
+    provider.set_mode("timeout", None).await;
+    let timing_out = Uuid::new_v4();
+    let top_up = phone("13900139000", 10);
+    assert_eq!(
+        refused(&redeem(&s, &rich, timing_out, top_up, 1000).await),
+        None
+    );
+    assert_eq!(s.fulfil(&client).await, 1, "refunded after the timeout");
+    assert_eq!(s.fulfil(&client).await, 0, "nothing held any more");
+
+    let mine = redemptions_of(&s, "M10002").await;
+    let status_of = |id: Uuid| mine.iter().find(|r| r.id == id).unwrap().status.clone();
+    assert!(matches!(
+        status_of(exam_id),
+        RedemptionStatus::Settled { .. }
+    ));
+    assert_eq!(
+        status_of(failing),
+        RedemptionStatus::Refunded {
+            reason: RefundReason::ProviderFailed {
+                message: "空号 / no such number".into()
+            }
+        }
+    );
+    assert_eq!(
+        status_of(timing_out),
+        RedemptionStatus::Refunded {
+            reason: RefundReason::ProviderTimeout
+        }
+    );
+    // the refunds gave the points back; the settled exam is spent
+    let l = ledger_of(&s, "M10002").await;
+    assert_eq!((l.balance(t0()).available, l.spent), (9500 - 6000, 6000));
+    // the provider fulfilled exactly the settled ones, once each
+    let orders = provider.orders().await;
+    let fulfilled: Vec<&Value> = orders
+        .iter()
+        .filter(|o| o["answer"]["status"] == "done")
+        .collect();
+    assert_eq!(fulfilled.len(), 3);
+    assert!(orders.iter().all(|o| o["times"] == 1));
+
+    // the app learns every step: holds, settles, refunds, and the redemptions' states
+    let page: SyncResponse = s.get_json("/v1/sync?cursor=0", Some(&rich)).await;
+    let kinds: Vec<String> = page
+        .changes
+        .iter()
+        .filter_map(|c| {
+            match c.kind.clone() {
+                unionpass_core::api::ChangeKind::PointsEntry(e) => Some(
+                    match e.kind {
+                        EntryKind::Accrual { .. } => "accrual",
+                        EntryKind::Hold { .. } => "hold",
+                        EntryKind::Settle { .. } => "settle",
+                        EntryKind::Refund { .. } => "refund",
+                        _ => "other",
+                    }
+                    .to_string(),
+                ),
+                _ => None,
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["accrual", "accrual", "accrual", "hold", "settle", "hold", "refund", "hold", "refund"]
+    );
+}
+
+on_every_backend!(redemption_story);
