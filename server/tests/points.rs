@@ -233,20 +233,18 @@ async fn redemption_story(s: TestServer) {
     let kinds: Vec<String> = page
         .changes
         .iter()
-        .filter_map(|c| {
-            match c.kind.clone() {
-                unionpass_core::api::ChangeKind::PointsEntry(e) => Some(
-                    match e.kind {
-                        EntryKind::Accrual { .. } => "accrual",
-                        EntryKind::Hold { .. } => "hold",
-                        EntryKind::Settle { .. } => "settle",
-                        EntryKind::Refund { .. } => "refund",
-                        _ => "other",
-                    }
-                    .to_string(),
-                ),
-                _ => None,
-            }
+        .filter_map(|c| match c.kind.clone() {
+            unionpass_core::api::ChangeKind::PointsEntry(e) => Some(
+                match e.kind {
+                    EntryKind::Accrual { .. } => "accrual",
+                    EntryKind::Hold { .. } => "hold",
+                    EntryKind::Settle { .. } => "settle",
+                    EntryKind::Refund { .. } => "refund",
+                    _ => "other",
+                }
+                .to_string(),
+            ),
+            _ => None,
         })
         .collect();
     assert_eq!(

@@ -148,6 +148,27 @@ impl Api {
         read(resp).await
     }
 
+    /// The password again, for one large redemption.
+    pub async fn reauth(
+        &self,
+        token: &Sensitive<String>,
+        req: &unionpass_core::api::ReauthRequest,
+    ) -> Result<()> {
+        let resp = self
+            .http
+            .post(self.base.join("v1/reauth"))
+            .bearer_auth(token.expose())
+            .json(req)
+            .send()
+            .await
+            .map_err(transport)?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            read::<serde_json::Value>(resp).await.map(|_| ())
+        }
+    }
+
     /// The scanner bundle (staff accounts only).
     pub async fn scanner(&self, token: &Sensitive<String>) -> Result<ScannerBundle> {
         let resp = self

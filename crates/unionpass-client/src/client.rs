@@ -282,6 +282,67 @@ impl Client {
         self.store().calendar(now)
     }
 
+    /// The points screen, from the store.
+    pub fn points_view(&self, now: DateTime<Utc>) -> Result<unionpass_core::view::PointsView> {
+        self.store().points_view(now)
+    }
+
+    /// Every redemption kept on this device, newest first.
+    pub fn redemptions(&self) -> Result<Vec<unionpass_core::redeem::Redemption>> {
+        self.store().redemptions()
+    }
+
+    /// Check a redemption (offline, by the synced offer and ledger): its price, and whether it
+    /// needs the password again.
+    pub fn quote_redemption(
+        &self,
+        target: &unionpass_core::redeem::Target,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::redeem::Quote> {
+        self.store().quote_redemption(target, now)
+    }
+
+    /// Queue a redemption (works offline); it goes to the server with the next sync. A price
+    /// that needs the password again must go through [`Client::redeem_with_password`].
+    pub fn redeem(
+        &self,
+        target: &unionpass_core::redeem::Target,
+        agreed_points: i64,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::redeem::Redemption> {
+        let q = self.quote_redemption(target, now)?;
+        if q.needs_reauth {
+            return Err(ClientError::Refused(ErrorCode::ReauthRequired));
+        }
+        self.store()
+            .queue_redemption(uuid::Uuid::new_v4(), target, agreed_points, now)
+    }
+
+    /// A large redemption: the password goes to the server first (online only) for this
+    /// redemption's id, then it is queued like any other. The password is never stored.
+    pub async fn redeem_with_password(
+        &self,
+        target: &unionpass_core::redeem::Target,
+        agreed_points: i64,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::redeem::Redemption> {
+        self.quote_redemption(target, now)?;
+        let id = uuid::Uuid::new_v4();
+        let api = self.api()?;
+        let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
+        api.reauth(
+            &token,
+            &unionpass_core::api::ReauthRequest {
+                password: password.to_string(),
+                redemption_id: id,
+            },
+        )
+        .await?;
+        self.store()
+            .queue_redemption(id, target, agreed_points, now)
+    }
+
     /// Set the reminder for a campaign, due `lead_minutes` before its release. The release is
     /// the server's instant: the shell's scheduler ticks with [`Client::server_now`].
     pub fn set_reminder(

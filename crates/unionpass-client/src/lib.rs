@@ -17,6 +17,7 @@ pub mod api;
 pub mod client;
 pub mod error;
 pub mod grab;
+pub mod points;
 pub mod qr;
 pub mod reminders;
 pub mod scanner;

@@ -196,6 +196,10 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX reminder_notices_open ON reminder_notices(dismissed, id);
     ",
     },
+    Migration {
+        name: "0007_points",
+        sql: crate::points::MIGRATION,
+    },
 ];
 
 const K_DEVICE_ID: &str = "device_id";
@@ -425,6 +429,9 @@ impl Store {
         for change in &resp.changes {
             apply_change(&tx, change, language_pending)?;
         }
+        if let Some(offer) = &resp.points_offer {
+            crate::points::set_offer(&tx, offer)?;
+        }
         for s in &resp.stock_left {
             tx.execute(
                 "UPDATE campaigns SET stock_left = ?2, stock_synced_at = ?3 WHERE id = ?1",
@@ -565,6 +572,8 @@ impl Store {
                (SELECT json_extract(body, '$.args.coupon_id') FROM outbox WHERE id = ?1 AND body LIKE '%\"use_coupon\"%')",
             [id.to_string()],
         )?;
+        // a redemption the server refused: kept, with the reason (nothing was held)
+        crate::points::reject(&self.conn, id, code)?;
         self.conn.execute(
             "UPDATE outbox SET state = 'rejected', error_code = ?2, error_message = ?3 WHERE id = ?1",
             params![id.to_string(), code.as_str(), message],
@@ -664,8 +673,19 @@ pub(crate) fn enqueue_in(
     op: MutationOp,
     now: DateTime<Utc>,
 ) -> Result<Mutation> {
+    enqueue_as(conn, Uuid::new_v4(), op, now)
+}
+
+/// Queue a mutation under an id the caller made (and may have used already, e.g. for the
+/// password check of a redemption).
+pub(crate) fn enqueue_as(
+    conn: &Connection,
+    id: Uuid,
+    op: MutationOp,
+    now: DateTime<Utc>,
+) -> Result<Mutation> {
     let mutation = Mutation {
-        id: Uuid::new_v4(),
+        id,
         created_at: now,
         op,
     };
@@ -713,6 +733,8 @@ fn apply_change(
                 params![coupon_id, ts(*used_at)],
             )?;
         }
+        ChangeKind::PointsEntry(e) => crate::points::insert_entry(tx, e)?,
+        ChangeKind::Redemption(r) => crate::points::upsert_redemption(tx, r)?,
         ChangeKind::Unknown => {
             tracing::debug!(
                 seq = change.seq,

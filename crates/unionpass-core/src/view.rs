@@ -196,3 +196,34 @@ pub struct Calendar {
     pub entries: Vec<CalendarEntry>,
     pub offset: Option<crate::reminder::ClockOffset>,
 }
+
+/// Free points expiring in one month (`2026-12`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryMonth {
+    pub month: String,
+    pub points: i64,
+}
+
+/// One month of the points history chart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryMonth {
+    pub month: String,
+    pub earned: i64,
+    pub spent: i64,
+    pub expired: i64,
+}
+
+/// The points screen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsView {
+    pub balance: crate::points::Balance,
+    /// Points of redemptions queued on this device, not yet held by the server.
+    pub queued: i64,
+    /// The next 12 months, this one first.
+    pub expiry: Vec<ExpiryMonth>,
+    /// The last 12 months, oldest first.
+    pub history: Vec<HistoryMonth>,
+    /// Newest first.
+    pub redemptions: Vec<crate::redeem::Redemption>,
+    pub offer: crate::redeem::PointsOffer,
+}
