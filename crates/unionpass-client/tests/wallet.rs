@@ -69,6 +69,7 @@ fn page(changes: Vec<ChangeKind>) -> SyncResponse {
             .collect(),
         more: false,
         stock_left: vec![],
+        points_offer: None,
     }
 }
 

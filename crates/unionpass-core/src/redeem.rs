@@ -157,7 +157,7 @@ pub fn normalize_power_account(input: &str) -> Result<String, ErrorCode> {
     let digits: String = input.chars().filter(|c| *c != ' ').collect();
     let ok = digits.len() == 10
         && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.chars().all(|c| Some(c) == digits.chars().next());
+        && !digits.chars().all(|c| digits.starts_with(c));
     if ok {
         Ok(digits)
     } else {

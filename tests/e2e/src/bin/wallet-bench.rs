@@ -61,6 +61,7 @@ fn inject(data: &Path, list: Vec<Coupon>) -> anyhow::Result<()> {
             .collect(),
         more: false,
         stock_left: vec![],
+        points_offer: None,
     };
     store.apply_sync(&page, Utc::now())?;
     Ok(())
