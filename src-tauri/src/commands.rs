@@ -366,3 +366,52 @@ pub fn set_autostart(app: AppHandle, enabled: bool) -> CmdResult<bool> {
     })?;
     autostart(app)
 }
+
+/// The points screen, from the local store.
+#[tauri::command(rename_all = "snake_case")]
+pub fn points(shell: State<'_, Shell>) -> CmdResult<unionpass_core::view::PointsView> {
+    Ok(shell.client()?.points_view(now())?)
+}
+
+/// Check a redemption by the synced offer and ledger: its price and whether it needs the
+/// password again (`{points, needs_reauth}`).
+#[tauri::command(rename_all = "snake_case")]
+pub fn quote_redemption(
+    shell: State<'_, Shell>,
+    target: unionpass_core::redeem::Target,
+) -> CmdResult<Quoted> {
+    let q = shell.client()?.quote_redemption(&target, now())?;
+    Ok(Quoted {
+        points: q.points,
+        needs_reauth: q.needs_reauth,
+    })
+}
+
+#[derive(Serialize)]
+pub struct Quoted {
+    points: i64,
+    needs_reauth: bool,
+}
+
+/// Queue a redemption (offline works); a sync is started to send it. `password` only for one
+/// that needs it (sent once to the server, never kept).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn redeem(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    target: unionpass_core::redeem::Target,
+    points: i64,
+    password: Option<String>,
+) -> CmdResult<unionpass_core::view::PointsView> {
+    let client = shell.client()?.clone();
+    match password {
+        Some(p) => {
+            client
+                .redeem_with_password(&target, points, &p, now())
+                .await?
+        }
+        None => client.redeem(&target, points, now())?,
+    };
+    tauri::async_runtime::spawn(crate::follow_redemptions(app));
+    Ok(client.points_view(now())?)
+}

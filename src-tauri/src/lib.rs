@@ -70,6 +70,26 @@ pub async fn background_sync(app: tauri::AppHandle) {
     let _ = app.emit(STATE_CHANGED, ());
 }
 
+/// After a redemption: sync every few seconds while one is queued or in progress, so the member
+/// sees it held, then settled or refunded, without waiting for the periodic sync. Gives up after
+/// two minutes (the periodic sync carries on).
+pub async fn follow_redemptions(app: tauri::AppHandle) {
+    use unionpass_core::redeem::RedemptionStatus;
+    for _ in 0..40 {
+        background_sync(app.clone()).await;
+        let shell = app.state::<Shell>();
+        let Ok(client) = shell.client() else { return };
+        let open = client.redemptions().is_ok_and(|rs| {
+            rs.iter()
+                .any(|r| matches!(r.status, RedemptionStatus::Queued | RedemptionStatus::Held))
+        });
+        if !open {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+}
+
 /// WebKitGTK ships with `getUserMedia` switched off; the scanner's camera input needs it.
 fn enable_camera(app: &tauri::App) {
     #[cfg(target_os = "linux")]
@@ -177,6 +197,9 @@ pub fn run() {
             commands::dismiss_notices,
             commands::autostart,
             commands::set_autostart,
+            commands::points,
+            commands::quote_redemption,
+            commands::redeem,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

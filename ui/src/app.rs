@@ -62,6 +62,7 @@ enum Tab {
     Passport,
     Grab,
     Wallet,
+    Points,
     Scanner,
     Me,
 }
@@ -305,6 +306,7 @@ fn MainView() -> impl IntoView {
                 {tab_button(Tab::Passport, "tab-passport", "▣", Msg::TabPassport)}
                 {tab_button(Tab::Grab, "tab-grab", "◷", Msg::TabGrab)}
                 {tab_button(Tab::Wallet, "tab-wallet", "▤", Msg::TabWallet)}
+                {tab_button(Tab::Points, "tab-points", "◆", Msg::TabPoints)}
                 <Show when=is_staff>
                     {tab_button(Tab::Scanner, "tab-scanner", "◎", Msg::TabScanner)}
                 </Show>
@@ -316,6 +318,7 @@ fn MainView() -> impl IntoView {
                     Tab::Passport => view! { <PassportView/> }.into_any(),
                     Tab::Grab => view! { <crate::calendar::CalendarTab/> }.into_any(),
                     Tab::Wallet => view! { <crate::wallet::WalletTab/> }.into_any(),
+                    Tab::Points => view! { <crate::points::PointsTab/> }.into_any(),
                     Tab::Scanner => view! { <crate::scanner::ScannerTab/> }.into_any(),
                     Tab::Me => view! { <MeView/> }.into_any(),
                 }}

@@ -5,6 +5,7 @@
 mod app;
 mod calendar;
 mod ipc;
+mod points;
 mod scanner;
 mod wallet;
 

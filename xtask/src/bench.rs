@@ -414,6 +414,7 @@ pub fn wallet() -> anyhow::Result<()> {
             ])
             .env("APP_BIN", bin.join("unionpass-app"))
             .env("SERVER_BIN", bin.join("unionpass-server"))
+            .env("PROVIDER_BIN", bin.join("unionpass-provider"))
             .env("E2E_SHOTS", target_dir().join("e2e-shots")),
     )
 }

@@ -44,6 +44,7 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     }
     c.env("APP_BIN", bin.join("unionpass-app"))
         .env("SERVER_BIN", bin.join("unionpass-server"))
+        .env("PROVIDER_BIN", bin.join("unionpass-provider"))
         .env("E2E_SHOTS", &shots)
         .stdout(Stdio::piped());
     eprintln!("[xtask] $ {}", show(&c));

@@ -37,17 +37,52 @@ fn terminate(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// The union server binary, seeded with demo data, on 127.0.0.1 port 0.
+/// The union server binary, seeded with demo data, on 127.0.0.1 port 0, fulfilling redemptions
+/// through the demo provider (its own process, on loopback too).
 pub struct Server {
     child: Option<Child>,
     pub url: String,
     pub log: PathBuf,
     db: PathBuf,
+    provider: Child,
+    pub provider_url: String,
 }
 
-fn serve(server: &Path, db: &Path, listen: &str, log: &Path) -> Result<(Child, String)> {
+/// Start the demo provider on a free port; answers it and its URL.
+fn start_provider() -> Result<(Child, String)> {
+    let bin = bin("PROVIDER_BIN", "unionpass-provider");
+    let mut child = Command::new(&bin)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .with_context(|| format!("the provider did not start: {line:?}"))?;
+    Ok((child, format!("http://{addr}")))
+}
+
+fn serve(
+    server: &Path,
+    db: &Path,
+    listen: &str,
+    log: &Path,
+    provider: &str,
+) -> Result<(Child, String)> {
     let mut child = Command::new(server)
-        .args(["serve", "--listen", listen, "--db"])
+        .args([
+            "serve",
+            "--listen",
+            listen,
+            "--provider",
+            provider,
+            "--provider-timeout-ms",
+            "1500",
+            "--db",
+        ])
         .arg(db)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
@@ -83,6 +118,7 @@ impl Server {
             &self.db,
             &listen,
             &self.log,
+            &self.provider_url,
         )?;
         self.child = Some(child);
         Ok(())
@@ -113,13 +149,31 @@ impl Server {
             bail!("seed failed: {}", String::from_utf8_lossy(&seed.stderr));
         }
         let log = dir.join("server.log");
-        let (child, url) = serve(&server, &db, "127.0.0.1:0", &log)?;
+        let (provider, provider_url) = start_provider()?;
+        let (child, url) = serve(&server, &db, "127.0.0.1:0", &log, &provider_url)?;
         Ok(Server {
             child: Some(child),
             url,
             log,
             db,
+            provider,
+            provider_url,
         })
+    }
+
+    /// Tell the provider to `succeed`, `fail` (with `reason`) or `timeout` from now on.
+    pub async fn provider_mode(&self, mode: &str, reason: Option<&str>) -> Result<()> {
+        let resp = reqwest::Client::new()
+            .put(format!("{}/v1/mode", self.provider_url))
+            .json(&serde_json::json!({ "mode": mode, "reason": reason }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status().is_success(),
+            "provider mode: {}",
+            resp.status()
+        );
+        Ok(())
     }
 
     pub fn stop(&mut self) {
@@ -132,6 +186,8 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+        let _ = self.provider.kill();
+        let _ = self.provider.wait();
     }
 }
 

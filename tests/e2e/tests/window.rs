@@ -601,3 +601,74 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
     away.close().await;
     result
 }
+
+/// Points, end to end: the balance, what expires and the chart from the store; a phone top-up
+/// made offline is queued, then held and settled once the server is back; an electricity bill
+/// the provider refuses is refunded, with its reason, and the points are back.
+#[tokio::test]
+async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut server = Server::start(dir.path())?;
+    let data = dir.path().join("device");
+    let app = App::launch(&data, &server.url, 4524).await?;
+    let result = async {
+        app.sign_in("M10007", "demo1234").await?;
+        app.wait_text("#passport-name", "赵敏", 30).await?;
+        app.click("#tab-points").await?;
+        app.wait_text("#points-available", "9,500", 15).await?;
+        app.wait_contains("#points-expiry", "4,000 分到期", 5)
+            .await?;
+        app.wait_for("#points-chart rect.bar-earned", 5).await?;
+
+        // a wrong number is caught as it is typed
+        let mobile = app.wait_for("#redeem-mobile", 5).await?;
+        mobile.send_keys("1380013800").await?;
+        app.wait_contains("#redeem-field-error", "11 位手机号", 5)
+            .await?;
+        mobile.send_keys("0").await?;
+
+        // offline: the top-up is queued, its points set aside
+        server.stop();
+        app.click("#amount-3000").await?;
+        app.wait_text("#redeem-price", "需 3,000 积分", 5).await?;
+        app.click("#redeem-submit").await?;
+        app.wait_for("#redeem-done", 10).await?;
+        app.wait_contains("#redemptions", "已排队，等待联网提交", 10)
+            .await?;
+        app.wait_text("#points-available", "6,500", 5).await?;
+        app.wait_contains("#points-detail", "待提交 3,000", 5)
+            .await?;
+        app.c
+            .execute("document.getElementById('redemptions').scrollIntoView()", vec![])
+            .await?;
+        app.shot("13-points-queued-offline").await?;
+
+        // back online: sent, held, fulfilled by the provider, settled
+        server.restart()?;
+        app.wait_contains("#redemptions", "已完成", 60).await?;
+        app.wait_contains("#points-detail", "账面 6,500", 10)
+            .await?;
+
+        // the provider refuses an electricity bill: refunded with its reason, points back
+        server.provider_mode("fail", Some("户号不存在")).await?;
+        app.click("#redeem-kind-power").await?;
+        app.wait_for("#redeem-account", 5)
+            .await?
+            .send_keys("0123456789")
+            .await?;
+        app.click("#amount-2000").await?;
+        app.wait_text("#redeem-price", "需 2,000 积分", 5).await?;
+        app.click("#redeem-submit").await?;
+        app.wait_contains("#redemptions", "未成功，2,000 积分已退回：户号不存在", 60)
+            .await?;
+        app.wait_text("#points-available", "6,500", 10).await?;
+        app.c
+            .execute("document.getElementById('redemptions').scrollIntoView()", vec![])
+            .await?;
+        app.shot("14-points-refunded").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    result
+}

@@ -1,0 +1,450 @@
+//! The points screen: the balance (available, posted, pending, queued), what expires when, the
+//! 12-month history as an SVG chart, the redemption form (phone bill, electricity, catalog) and
+//! the redemptions with their states. Everything reads the local store; a redemption made offline
+//! is queued and shown as such.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::{Deserialize, Serialize};
+use unionpass_core::i18n::{fill, Msg};
+use unionpass_core::redeem::{
+    normalize_mobile, normalize_power_account, Redemption, RedemptionStatus, RefundReason, Target,
+};
+use unionpass_core::view::{HistoryMonth, PointsView};
+use unionpass_core::ErrorCode;
+
+use crate::app::{ctx, when, Ctx};
+use crate::ipc;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Phone,
+    Power,
+    Catalog,
+}
+
+#[derive(Serialize)]
+struct TargetArgs {
+    target: Target,
+}
+
+#[derive(Serialize)]
+struct RedeemArgs {
+    target: Target,
+    points: i64,
+    password: Option<String>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+struct Quoted {
+    points: i64,
+    needs_reauth: bool,
+}
+
+fn yuan(cents: i64) -> String {
+    format!("{}", cents / 100)
+}
+
+fn thousands(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn load(view: RwSignal<Option<PointsView>>) {
+    spawn_local(async move {
+        if let Ok(v) = ipc::call0::<PointsView>("points").await {
+            view.set(Some(v));
+        }
+    });
+}
+
+/// What a redemption was for, in words.
+fn describe(c: Ctx, r: &Redemption, v: &PointsView) -> String {
+    match &r.target {
+        Target::PhoneBill {
+            mobile,
+            amount_cents,
+        } => format!(
+            "{} {} · {}",
+            c.t(Msg::KindPhone),
+            fill(c.t(Msg::AmountYuan), &[("v", &yuan(*amount_cents))]),
+            mobile
+        ),
+        Target::PowerBill {
+            account,
+            amount_cents,
+        } => format!(
+            "{} {} · {}",
+            c.t(Msg::KindPower),
+            fill(c.t(Msg::AmountYuan), &[("v", &yuan(*amount_cents))]),
+            account
+        ),
+        Target::Catalog { item_id } => v
+            .offer
+            .catalog
+            .iter()
+            .find(|i| i.id == *item_id)
+            .map(|i| i.title(c.lang.get()).to_string())
+            .unwrap_or_else(|| c.t(Msg::KindCatalog).to_string()),
+    }
+}
+
+fn status_text(c: Ctx, r: &Redemption) -> String {
+    match &r.status {
+        RedemptionStatus::Queued => c.t(Msg::RStatusQueued).to_string(),
+        RedemptionStatus::Held => c.t(Msg::RStatusHeld).to_string(),
+        RedemptionStatus::Settled { .. } => c.t(Msg::RStatusSettled).to_string(),
+        RedemptionStatus::Refunded { reason } => {
+            let why = match reason {
+                RefundReason::ProviderFailed { message } => message.clone(),
+                RefundReason::ProviderTimeout => c.t(Msg::RefundTimeout).to_string(),
+            };
+            fill(
+                c.t(Msg::RStatusRefunded),
+                &[("n", &thousands(r.points)), ("reason", &why)],
+            )
+        }
+        RedemptionStatus::Rejected { code } => fill(
+            c.t(Msg::RStatusRejected),
+            &[("reason", c.t(code.message()))],
+        ),
+    }
+}
+
+/// Earned (up) and spent (down) per month, drawn as bars around a middle line.
+#[component]
+fn HistoryChart(history: Vec<HistoryMonth>) -> impl IntoView {
+    let c = ctx();
+    const W: f64 = 360.0;
+    const H: f64 = 160.0;
+    const MID: f64 = 80.0;
+    let top = history
+        .iter()
+        .map(|m| m.earned.max(m.spent + m.expired))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let slot = W / history.len().max(1) as f64;
+    let bar = slot * 0.6;
+    let scale = (MID - 14.0) / top;
+    let bars = history
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let x = i as f64 * slot + (slot - bar) / 2.0;
+            let up = m.earned as f64 * scale;
+            let down = (m.spent + m.expired) as f64 * scale;
+            let label = m.month.get(5..).unwrap_or(&m.month).trim_start_matches('0').to_string();
+            let tip = format!(
+                "{}: +{} / -{}",
+                m.month,
+                thousands(m.earned),
+                thousands(m.spent + m.expired)
+            );
+            view! {
+                <g>
+                    <title>{tip}</title>
+                    <rect class="bar-earned" x=format!("{x:.1}") y=format!("{:.1}", MID - up)
+                        width=format!("{bar:.1}") height=format!("{up:.1}")/>
+                    <rect class="bar-spent" x=format!("{x:.1}") y=format!("{MID:.1}")
+                        width=format!("{bar:.1}") height=format!("{down:.1}")/>
+                    <text class="chart-label" x=format!("{:.1}", x + bar / 2.0) y=format!("{:.1}", H - 2.0)
+                        text-anchor="middle">{label}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    view! {
+        <figure class="chart">
+            <svg id="points-chart" viewBox=format!("0 0 {W} {H}") role="img"
+                aria-label=move || c.t(Msg::HistoryTitle)>
+                <line class="chart-axis" x1="0" x2=format!("{W}") y1=format!("{MID}") y2=format!("{MID}")/>
+                {bars}
+            </svg>
+            <figcaption class="legend small">
+                <span class="key key-earned"></span>{move || c.t(Msg::HistoryEarned)}
+                <span class="key key-spent"></span>{move || c.t(Msg::HistorySpent)}" / "{move || c.t(Msg::HistoryExpired)}
+            </figcaption>
+        </figure>
+    }
+}
+
+#[component]
+fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
+    let c = ctx();
+    let kind = RwSignal::new(Kind::Phone);
+    let mobile = RwSignal::new(String::new());
+    let account = RwSignal::new(String::new());
+    let amount = RwSignal::new(None::<i64>);
+    let item = RwSignal::new(None::<i64>);
+    let password = RwSignal::new(String::new());
+    let quote = RwSignal::new(None::<Quoted>);
+    let error = RwSignal::new(None::<ErrorCode>);
+    let busy = RwSignal::new(false);
+    let done = RwSignal::new(false);
+    let offer = move || view.with(|v| v.as_ref().map(|v| v.offer.clone()));
+    let amounts = move || {
+        offer()
+            .map(|o| match kind.get() {
+                Kind::Phone => o.phone.amounts_cents,
+                Kind::Power => o.power.amounts_cents,
+                Kind::Catalog => Vec::new(),
+            })
+            .unwrap_or_default()
+    };
+    // the target as typed so far, or the first thing wrong with it
+    let target = move || -> Result<Target, ErrorCode> {
+        match kind.get() {
+            Kind::Phone => Ok(Target::PhoneBill {
+                mobile: normalize_mobile(&mobile.get())?,
+                amount_cents: amount.get().ok_or(ErrorCode::AmountNotOffered)?,
+            }),
+            Kind::Power => Ok(Target::PowerBill {
+                account: normalize_power_account(&account.get())?,
+                amount_cents: amount.get().ok_or(ErrorCode::AmountNotOffered)?,
+            }),
+            Kind::Catalog => Ok(Target::Catalog {
+                item_id: item.get().ok_or(ErrorCode::OutOfStock)?,
+            }),
+        }
+    };
+    // price it whenever the form is complete (by the synced offer and balance, offline)
+    Effect::new(move |_| {
+        let t = target();
+        view.track();
+        quote.set(None);
+        match t {
+            Ok(t) => spawn_local(async move {
+                match ipc::call::<_, Quoted>("quote_redemption", &TargetArgs { target: t }).await {
+                    Ok(q) => {
+                        quote.set(Some(q));
+                        error.set(None);
+                    }
+                    Err(code) => error.set(Some(code)),
+                }
+            }),
+            Err(_) => error.set(None),
+        }
+    });
+    // shown under the field once something was typed
+    let field_error = move || match (kind.get(), target()) {
+        (Kind::Phone, Err(ErrorCode::InvalidMobile)) if !mobile.get().trim().is_empty() => {
+            Some(ErrorCode::InvalidMobile)
+        }
+        (Kind::Power, Err(ErrorCode::InvalidAccount)) if !account.get().trim().is_empty() => {
+            Some(ErrorCode::InvalidAccount)
+        }
+        _ => None,
+    };
+    let needs_password = move || quote.get().is_some_and(|q| q.needs_reauth);
+    let submit = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
+        let (Ok(t), Some(q)) = (target(), quote.get_untracked()) else {
+            return;
+        };
+        let pw = needs_password().then(|| password.get_untracked());
+        busy.set(true);
+        done.set(false);
+        spawn_local(async move {
+            let args = RedeemArgs {
+                target: t,
+                points: q.points,
+                password: pw,
+            };
+            match ipc::call::<_, PointsView>("redeem", &args).await {
+                Ok(v) => {
+                    view.set(Some(v));
+                    done.set(true);
+                    password.set(String::new());
+                    amount.set(None);
+                    item.set(None);
+                }
+                Err(code) => error.set(Some(code)),
+            }
+            busy.set(false);
+        });
+    };
+    let kind_chip = move |k: Kind, id: &'static str, label: Msg| {
+        view! {
+            <button type="button" class="choice" id=id class:active=move || kind.get() == k
+                on:click=move |_| { kind.set(k); amount.set(None); done.set(false); }>
+                {move || c.t(label)}
+            </button>
+        }
+    };
+    view! {
+        <div class="card" id="redeem">
+            <h2>{move || c.t(Msg::RedeemTitle)}</h2>
+            <div class="choices" role="group">
+                {kind_chip(Kind::Phone, "redeem-kind-phone", Msg::KindPhone)}
+                {kind_chip(Kind::Power, "redeem-kind-power", Msg::KindPower)}
+                {kind_chip(Kind::Catalog, "redeem-kind-catalog", Msg::KindCatalog)}
+            </div>
+            <Show when=move || kind.get() == Kind::Phone>
+                <label for="redeem-mobile">{move || c.t(Msg::MobileLabel)}</label>
+                <input id="redeem-mobile" type="tel" inputmode="numeric" autocomplete="tel"
+                    prop:value=move || mobile.get()
+                    on:input=move |ev| { mobile.set(event_target_value(&ev)); done.set(false); }/>
+            </Show>
+            <Show when=move || kind.get() == Kind::Power>
+                <label for="redeem-account">{move || c.t(Msg::AccountLabel)}</label>
+                <input id="redeem-account" type="text" inputmode="numeric"
+                    prop:value=move || account.get()
+                    on:input=move |ev| { account.set(event_target_value(&ev)); done.set(false); }/>
+            </Show>
+            <Show when=move || field_error().is_some()>
+                <p class="field-error" id="redeem-field-error" role="alert">
+                    {move || field_error().map(|e| c.t(e.message())).unwrap_or_default()}
+                </p>
+            </Show>
+            <Show when=move || kind.get() != Kind::Catalog>
+                <div class="choices amounts" role="group">
+                    {move || amounts().into_iter().map(|a| view! {
+                        <button type="button" class="choice" id=format!("amount-{a}")
+                            class:active=move || amount.get() == Some(a)
+                            on:click=move |_| { amount.set(Some(a)); done.set(false); }>
+                            {move || fill(c.t(Msg::AmountYuan), &[("v", &yuan(a))])}
+                        </button>
+                    }).collect_view()}
+                </div>
+            </Show>
+            <Show when=move || kind.get() == Kind::Catalog>
+                <ul class="list catalog" id="catalog">
+                    {move || offer().map(|o| o.catalog).unwrap_or_default().into_iter().map(|i| {
+                        let id = i.id;
+                        let stock = i.stock;
+                        view! {
+                            <li>
+                                <button type="button" class="choice item" id=format!("item-{id}")
+                                    class:active=move || item.get() == Some(id)
+                                    prop:disabled=stock <= 0
+                                    on:click=move |_| { item.set(Some(id)); done.set(false); }>
+                                    <span>{i.title(c.lang.get()).to_string()}</span>
+                                    <span class="muted small">{fill(c.t(Msg::ItemStock), &[("points", &thousands(i.points)), ("n", &stock.to_string())])}</span>
+                                </button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </Show>
+            <p class="price" id="redeem-price">
+                {move || quote.get().map(|q| fill(c.t(Msg::PricePoints), &[("n", &thousands(q.points))])).unwrap_or_default()}
+            </p>
+            <Show when=needs_password>
+                <label for="redeem-password">
+                    {move || fill(c.t(Msg::PasswordAgain), &[("n", &offer().map(|o| thousands(o.reauth_above_points)).unwrap_or_default())])}
+                </label>
+                <input id="redeem-password" type="password" autocomplete="current-password"
+                    prop:value=move || password.get()
+                    on:input=move |ev| password.set(event_target_value(&ev))/>
+            </Show>
+            <Show when=move || error.get().is_some()>
+                <p class="notice warn" id="redeem-error" role="alert">
+                    {move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}
+                </p>
+            </Show>
+            <Show when=move || done.get()>
+                <p class="notice ok" id="redeem-done" role="status">{move || c.t(Msg::RedeemQueuedNote)}</p>
+            </Show>
+            <button type="button" class="primary" id="redeem-submit"
+                prop:disabled=move || busy.get() || quote.get().is_none()
+                    || (needs_password() && password.get().is_empty())
+                on:click=submit>
+                {move || if busy.get() { c.t(Msg::Redeeming) } else { c.t(Msg::RedeemButton) }}
+            </button>
+        </div>
+    }
+}
+
+#[component]
+pub fn PointsTab() -> impl IntoView {
+    let c = ctx();
+    let view = RwSignal::new(None::<PointsView>);
+    Effect::new(move |_| {
+        c.snap.track();
+        load(view);
+    });
+    let v = move || view.get();
+    let expiring = move || {
+        v().map(|v| {
+            v.expiry
+                .into_iter()
+                .filter(|m| m.points > 0)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+    };
+    view! {
+        <section class="points">
+            <h1>{move || c.t(Msg::PointsTitle)}</h1>
+            <div class="card balance">
+                <p class="muted small">{move || c.t(Msg::PointsAvailable)}</p>
+                <p class="big" id="points-available">
+                    {move || v().map(|v| thousands(v.balance.available - v.queued)).unwrap_or_default()}
+                </p>
+                <p class="muted small" id="points-detail">
+                    {move || v().map(|v| {
+                        let mut parts = vec![
+                            fill(c.t(Msg::PointsPosted), &[("n", &thousands(v.balance.posted))]),
+                            fill(c.t(Msg::PointsPending), &[("n", &thousands(v.balance.pending))]),
+                        ];
+                        if v.queued > 0 {
+                            parts.push(fill(c.t(Msg::PointsQueued), &[("n", &thousands(v.queued))]));
+                        }
+                        parts.join(" · ")
+                    }).unwrap_or_default()}
+                </p>
+            </div>
+            <div class="card">
+                <h2>{move || c.t(Msg::ExpiryTitle)}</h2>
+                <Show when=move || !expiring().is_empty()
+                    fallback=move || view! { <p class="muted">{move || c.t(Msg::NothingExpiring)}</p> }>
+                    <ul class="list expiry" id="points-expiry">
+                        {move || expiring().into_iter().map(|m| view! {
+                            <li>{fill(c.t(Msg::ExpiryMonth), &[("month", &m.month), ("n", &thousands(m.points))])}</li>
+                        }).collect_view()}
+                    </ul>
+                </Show>
+            </div>
+            <div class="card">
+                <h2>{move || c.t(Msg::HistoryTitle)}</h2>
+                {move || v().map(|v| view! { <HistoryChart history=v.history/> })}
+            </div>
+            <RedeemForm view/>
+            <div class="card">
+                <h2>{move || c.t(Msg::RedemptionsTitle)}</h2>
+                <Show when=move || v().is_some_and(|v| !v.redemptions.is_empty())
+                    fallback=move || view! { <p class="muted">{move || c.t(Msg::NoRedemptions)}</p> }>
+                    <ul class="list" id="redemptions">
+                        {move || v().map(|pv| pv.redemptions.iter().map(|r| {
+                            let bad = matches!(r.status, RedemptionStatus::Refunded { .. } | RedemptionStatus::Rejected { .. });
+                            let ok = matches!(r.status, RedemptionStatus::Settled { .. });
+                            view! {
+                                <li class="redemption" id=format!("redemption-{}", r.id)>
+                                    <div class="redemption-main">
+                                        <span>{describe(c, r, &pv)}</span>
+                                        <span class="muted small">{when(r.created_at)}" · "{thousands(r.points)}</span>
+                                    </div>
+                                    <span class="redemption-status small" class:warn=bad class:ok=ok>{status_text(c, r)}</span>
+                                </li>
+                            }
+                        }).collect_view())}
+                    </ul>
+                </Show>
+            </div>
+        </section>
+    }
+}
