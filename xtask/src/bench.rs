@@ -19,6 +19,8 @@ pub enum Which {
     Wallet,
     /// Passport checks on a scanner: verify time per code, QR decode time per 640×480 frame.
     Passport,
+    /// A member with 10,000 ledger entries in the app's store: balance and expiry view times.
+    Points,
     /// The grab: one grab per member at release against the release server, then the same load
     /// on a trivial endpoint; audited from the database.
     Grab(GrabArgs),
@@ -396,6 +398,19 @@ pub fn passport() -> anyhow::Result<()> {
         "passport-bench",
     ]))?;
     crate::util::run(&mut Command::new(profile_dir(true).join("passport-bench")))
+}
+
+/// `bench points`: the release `points-bench` binary; its last line is the JSON result.
+pub fn points() -> anyhow::Result<()> {
+    crate::util::run(crate::util::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "unionpass-loadgen",
+        "--bin",
+        "points-bench",
+    ]))?;
+    crate::util::run(&mut Command::new(profile_dir(true).join("points-bench")))
 }
 
 /// `bench wallet` (inside the headless session): the release app driven by the `wallet-bench`

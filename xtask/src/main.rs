@@ -120,6 +120,12 @@ fn main() -> anyhow::Result<()> {
             bench::passport()
         }
         Cmd::Bench {
+            which: bench::Which::Points,
+        } => {
+            setup::run()?;
+            bench::points()
+        }
+        Cmd::Bench {
             which: bench::Which::Wallet,
         } => {
             setup::run()?;
