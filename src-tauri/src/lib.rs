@@ -150,6 +150,8 @@ pub fn run() {
                     tokio::time::sleep(SYNC_EVERY).await;
                 }
             });
+            // redemptions left queued or in progress last time: follow them to the end
+            tauri::async_runtime::spawn(follow_redemptions(app.handle().clone()));
             Ok(())
         })
         .plugin(tauri_plugin_notification::init())

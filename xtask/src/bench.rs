@@ -150,6 +150,7 @@ pub fn startup() -> anyhow::Result<()> {
         &work.join("server.sqlite"),
         "127.0.0.1:0",
         &work.join("server.log"),
+        None,
     )?;
     let data = work.join("app");
     sign_in(&bin, &data, &url, "M10001")?;

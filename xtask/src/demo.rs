@@ -48,12 +48,33 @@ pub fn spawn_server(
     Ok((guard, url))
 }
 
-/// Seed demo data into the SQLite file `db` and serve it on `listen`.
+/// Start the demo fulfilment provider (`unionpass-provider`, next to the server binary) on a free
+/// loopback port; returns it and its URL.
+pub fn start_provider(server_bin: &Path) -> anyhow::Result<(Guard, String)> {
+    let bin = server_bin.with_file_name("unionpass-provider");
+    let mut child = Command::new(&bin)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut first)?;
+    let guard = Guard(child);
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .with_context(|| format!("the provider did not start: {first:?}"))?;
+    Ok((guard, format!("http://{addr}")))
+}
+
+/// Seed demo data into the SQLite file `db` and serve it on `listen`, with `provider` fulfilling
+/// redemptions.
 pub fn start_server(
     bin: &Path,
     db: &Path,
     listen: &str,
     log: &Path,
+    provider: Option<&str>,
 ) -> anyhow::Result<(Guard, String)> {
     let seed = Command::new(bin)
         .args(["seed", "--demo", "--db"])
@@ -63,12 +84,15 @@ pub fn start_server(
         bail!("seeding failed: {}", String::from_utf8_lossy(&seed.stderr));
     }
     print!("{}", String::from_utf8_lossy(&seed.stdout));
-    let args = [
+    let mut args = vec![
         "--listen".to_string(),
         listen.to_string(),
         "--db".to_string(),
         db.to_string_lossy().into_owned(),
     ];
+    if let Some(p) = provider {
+        args.extend(["--provider".to_string(), p.to_string()]);
+    }
     spawn_server(bin, &args, "info", log)
 }
 
@@ -94,15 +118,20 @@ pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&app_dir); // a fresh device each time; the server data stays
     std::fs::create_dir_all(&app_dir)?;
     let bin = profile_dir(false);
+    let (_provider, provider_url) = start_provider(&bin.join("unionpass-server"))?;
     let (_server, url) = start_server(
         &bin.join("unionpass-server"),
         &demo.join("server.sqlite"),
         &format!("127.0.0.1:{port}"),
         &demo.join("server.log"),
+        Some(&provider_url),
     )?;
     sign_in(&bin, &app_dir, &url, member)?;
     println!();
     println!("union server: {url}   (log: .demo/server.log)");
+    println!(
+        "demo provider (phone/electricity/catalog): {provider_url}; make it refuse with\n  curl -X PUT -H 'content-type: application/json' -d '{{\"mode\":\"fail\"}}' {provider_url}/v1/mode"
+    );
     println!("app signed in as {member}; every demo account's password is demo1234");
     println!("staff account: S20001");
     if let Some(display) = std::env::var_os("DISPLAY") {
@@ -115,7 +144,7 @@ pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
             None => println!("window on DISPLAY={display}"),
         }
     }
-    println!("close the window (or Ctrl-C) to stop");
+    println!("closing the window keeps the app in the tray (reminders); quit from the tray, or Ctrl-C");
     let status = Command::new(bin.join("unionpass-app"))
         .env("UNIONPASS_DATA_DIR", &app_dir)
         .env("UNIONPASS_SERVER", &url)
