@@ -159,3 +159,27 @@ pub fn spawn(
         }
     })
 }
+
+/// The expiry sweep: every `every`, write down the points that expired (expiration entries, for
+/// the members' history). Balances never wait for it: expiry follows from the time.
+pub fn spawn_expiry(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            loop {
+                match store.record_expirations(clock.now(), 100).await {
+                    Ok(0) => break,
+                    Ok(n) => tracing::info!(entries = n, "expired points written down"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "expiry sweep failed");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}

@@ -398,6 +398,11 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => tracing::warn!("no --provider: redemptions stay held until one is set"),
             }
+            unionpass_server::fulfil::spawn_expiry(
+                store.clone(),
+                clock.clone(),
+                std::time::Duration::from_secs(60),
+            );
             let state = AppState::new(store, keys, clock).with_grab_address_rate(grab_address_rate);
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");

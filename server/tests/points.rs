@@ -253,4 +253,72 @@ async fn redemption_story(s: TestServer) {
     );
 }
 
-on_every_backend!(redemption_story);
+/// Expired points are written down once by the sweep; points refunded into a batch that expired
+/// meanwhile are written down as they come back.
+async fn expired_points_are_written_down_once(s: TestServer) {
+    unionpass_server::seed::seed_demo_points(s.store.as_ref(), t0())
+        .await
+        .unwrap();
+    let m = s.store.member_auth("M10005").await.unwrap().unwrap();
+    let soon = s
+        .store
+        .accrue_points(
+            m.member_id,
+            1000,
+            t0() + chrono::Duration::days(1),
+            "grant",
+            t0(),
+        )
+        .await
+        .unwrap();
+    let token = s.login("M10005").await;
+    // 3,000 points held at t0: taken from the oldest batch (4,000, expiring in 30 days)
+    let id = Uuid::new_v4();
+    assert_eq!(
+        refused(&redeem(&s, &token, id, phone("13800138000", 30), 3000).await),
+        None
+    );
+    assert_eq!(
+        s.store.record_expirations(t0(), 100).await.unwrap(),
+        0,
+        "nothing due"
+    );
+
+    // two days on, the 1,000 have expired: written down once
+    let later = t0() + chrono::Duration::days(2);
+    assert_eq!(s.store.record_expirations(later, 100).await.unwrap(), 1);
+    assert_eq!(s.store.record_expirations(later, 100).await.unwrap(), 0);
+    // forty days on, the first batch expired with 1,000 free; then the redemption fails, and its
+    // 3,000 go back to that expired batch: expired too, and written down as they come back
+    let much_later = t0() + chrono::Duration::days(40);
+    assert_eq!(
+        s.store.record_expirations(much_later, 100).await.unwrap(),
+        unionpass_server::seed::demo_accounts().len(),
+        "every demo account's first batch"
+    );
+    s.clock.set(much_later);
+    let provider = ProviderProcess::start();
+    provider.set_mode("fail", None).await;
+    assert_eq!(
+        s.fulfil(&provider.provider(Duration::from_secs(2))).await,
+        1
+    );
+    let entries = s.store.points_entries(m.member_id).await.unwrap();
+    let expired: Vec<(i64, i64)> = entries
+        .iter()
+        .filter_map(|e| match e.kind {
+            EntryKind::Expiration { batch, points } => Some((batch, points)),
+            _ => None,
+        })
+        .collect();
+    let first_batch = entries[0].seq;
+    assert_eq!(
+        expired,
+        vec![(soon.seq, 1000), (first_batch, 1000), (first_batch, 3000)]
+    );
+    let l = Ledger::fold(&entries).unwrap();
+    assert_eq!(l.balance(much_later).available, 3000 + 2500);
+    assert!(l.unrecorded_expirations(much_later).is_empty());
+}
+
+on_every_backend!(redemption_story, expired_points_are_written_down_once);

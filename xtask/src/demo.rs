@@ -144,7 +144,9 @@ pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
             None => println!("window on DISPLAY={display}"),
         }
     }
-    println!("closing the window keeps the app in the tray (reminders); quit from the tray, or Ctrl-C");
+    println!(
+        "closing the window keeps the app in the tray (reminders); quit from the tray, or Ctrl-C"
+    );
     let status = Command::new(bin.join("unionpass-app"))
         .env("UNIONPASS_DATA_DIR", &app_dir)
         .env("UNIONPASS_SERVER", &url)

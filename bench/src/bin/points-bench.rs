@@ -118,7 +118,10 @@ fn main() -> anyhow::Result<()> {
     let first = store.ledger()?.balance(now);
     let first_fold_ms = ms(t);
     let folded = Ledger::fold(&entries).expect("folds");
-    anyhow::ensure!(first == folded.balance(now), "the store's balance differs from the fold");
+    anyhow::ensure!(
+        first == folded.balance(now),
+        "the store's balance differs from the fold"
+    );
 
     let mut balance = Vec::new();
     let mut expiry = Vec::new();

@@ -58,6 +58,20 @@ pub enum EntryKind {
     Expiration { batch: i64, points: i64 },
 }
 
+impl EntryKind {
+    /// When the batch this entry creates expires (accruals, and positive adjustments that
+    /// expire); `None` for entries that create no batch.
+    pub fn new_batch_expiry(&self) -> Option<DateTime<Utc>> {
+        match self {
+            EntryKind::Accrual { expires_at, .. } => Some(*expires_at),
+            EntryKind::Adjustment {
+                points, expires_at, ..
+            } if *points > 0 => *expires_at,
+            _ => None,
+        }
+    }
+}
+
 /// A batch of earned points.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
@@ -67,6 +81,9 @@ pub struct Batch {
     /// Not spent, not held (may be expired: see [`Batch::usable`]).
     pub free: i64,
     pub expires_at: DateTime<Utc>,
+    /// Points of it already written down as expired (by expiration entries).
+    #[serde(default)]
+    pub recorded_expired: i64,
 }
 
 impl Batch {
@@ -186,7 +203,12 @@ impl Ledger {
                 }
                 Ok(())
             }
-            EntryKind::Expiration { .. } => Ok(()),
+            EntryKind::Expiration { batch, points } => {
+                if let Some(b) = self.batches.iter_mut().find(|b| b.id == *batch) {
+                    b.recorded_expired += points;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -204,6 +226,7 @@ impl Ledger {
             earned: points,
             free: points,
             expires_at,
+            recorded_expired: 0,
         });
         Ok(())
     }
@@ -254,6 +277,20 @@ impl Ledger {
             }
         }
         Ok(from)
+    }
+
+    /// Expiration entries the server still has to write at `now`: for each expired batch, the
+    /// free points not yet written down as expired (a refund into a batch that had expired adds
+    /// some after the first record).
+    pub fn unrecorded_expirations(&self, now: DateTime<Utc>) -> Vec<EntryKind> {
+        self.batches
+            .iter()
+            .filter(|b| !b.usable(now) && b.free > b.recorded_expired)
+            .map(|b| EntryKind::Expiration {
+                batch: b.id,
+                points: b.free - b.recorded_expired,
+            })
+            .collect()
     }
 
     pub fn balance(&self, now: DateTime<Utc>) -> Balance {
@@ -630,6 +667,47 @@ mod tests {
             cap_left(cap, &used, t("2026-11-30T16:00:00Z"), Zone::Utc),
             0
         );
+    }
+
+    #[test]
+    fn expirations_to_record_once_and_again_after_a_late_refund() {
+        let mut log = Log(vec![]);
+        log.earn("2026-01-01T00:00:00Z", 100, "2026-06-01T00:00:00Z")
+            .earn("2026-02-01T00:00:00Z", 50, "2027-02-01T00:00:00Z")
+            .hold("2026-05-01T00:00:00Z", 1, 30);
+        let before = t("2026-05-31T23:59:59Z");
+        let at = t("2026-06-01T00:00:00Z");
+        assert!(log.ledger().unrecorded_expirations(before).is_empty());
+        let due = log.ledger().unrecorded_expirations(at);
+        assert_eq!(
+            due,
+            vec![EntryKind::Expiration {
+                batch: 1,
+                points: 70
+            }]
+        );
+        log.push("2026-06-01T00:00:00Z", due[0].clone());
+        assert!(
+            log.ledger().unrecorded_expirations(at).is_empty(),
+            "written once"
+        );
+        // the redemption fails after the expiry: its 30 points went back to the expired batch
+        log.push(
+            "2026-06-02T00:00:00Z",
+            EntryKind::Refund {
+                redemption: Uuid::from_u128(1),
+                reason: "provider_failed".into(),
+            },
+        );
+        let l = log.ledger();
+        assert_eq!(
+            l.unrecorded_expirations(t("2026-06-02T00:00:00Z")),
+            vec![EntryKind::Expiration {
+                batch: 1,
+                points: 30
+            }]
+        );
+        assert_eq!(l.balance(t("2026-06-02T00:00:00Z")).available, 50);
     }
 
     #[test]

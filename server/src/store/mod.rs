@@ -264,6 +264,10 @@ pub trait Store: Send + Sync + 'static {
         how: Fulfilment,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// The expiry sweep: write expiration entries for batches that expired by `now` (for up to
+    /// `limit` members); answers how many entries were written.
+    async fn record_expirations(&self, now: DateTime<Utc>, limit: i64)
+        -> Result<usize, StoreError>;
     /// Every redemption of a member (for tests and support).
     async fn redemptions(
         &self,

@@ -1269,6 +1269,23 @@ impl Store for PgStore {
         Ok(done)
     }
 
+    async fn record_expirations(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<usize, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let members = super::postgres_points::members_with_expiry(&**client, now, limit).await?;
+        let mut written = 0;
+        for m in members {
+            let tx = client.transaction().await.map_err(pg)?;
+            super::postgres_points::lock_member(&tx, m).await?;
+            written += super::postgres_points::record_member_expirations(&tx, m, now).await?;
+            tx.commit().await.map_err(pg)?;
+        }
+        Ok(written)
+    }
+
     async fn redemptions(
         &self,
         member_id: i64,

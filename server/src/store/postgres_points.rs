@@ -52,6 +52,13 @@ pub(crate) const MIGRATION: &str = "
         member_id     BIGINT NOT NULL,
         until         TIMESTAMPTZ NOT NULL
     );
+    CREATE TABLE points_expiry (
+        batch_seq  BIGINT PRIMARY KEY,
+        member_id  BIGINT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL,
+        done       BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX points_expiry_due ON points_expiry(done, expires_at);
 ";
 
 pub(crate) async fn offer(c: &impl GenericClient) -> Result<PointsOffer, StoreError> {
@@ -178,7 +185,54 @@ pub(crate) async fn append(
     )
     .await
     .map_err(pg)?;
+    if let Some(expires_at) = entry.kind.new_batch_expiry() {
+        tx.execute(
+            "INSERT INTO points_expiry(batch_seq, member_id, expires_at) VALUES ($1, $2, $3)",
+            &[&entry.seq, &member_id, &expires_at],
+        )
+        .await
+        .map_err(pg)?;
+    }
     Ok(entry)
+}
+
+/// Write down what has expired in a member's ledger at `now` (the member's row is locked).
+pub(crate) async fn record_member_expirations(
+    tx: &Transaction<'_>,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let ledger = Ledger::fold(&entries(tx, member_id).await?)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let due = ledger.unrecorded_expirations(now);
+    for kind in &due {
+        append(tx, member_id, kind.clone(), now).await?;
+    }
+    tx.execute(
+        "UPDATE points_expiry SET done = true WHERE member_id = $1 AND expires_at <= $2",
+        &[&member_id, &now],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(due.len())
+}
+
+/// Members with expired batches not written down yet, up to `limit`.
+pub(crate) async fn members_with_expiry(
+    c: &impl GenericClient,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(c.query(
+        "SELECT DISTINCT member_id FROM points_expiry WHERE NOT done AND expires_at <= $1
+             LIMIT $2",
+        &[&now, &limit],
+    )
+    .await
+    .map_err(pg)?
+    .iter()
+    .map(|r| r.get(0))
+    .collect())
 }
 
 async fn save_redemption(
@@ -382,6 +436,10 @@ pub(crate) async fn finish(
         .map_err(pg)?;
     }
     save_redemption(tx, member_id, &done).await?;
+    if matches!(how, Fulfilment::Refunded(_)) {
+        // points refunded into a batch that has expired meanwhile expire at once, on record
+        record_member_expirations(tx, member_id, now).await?;
+    }
     Ok(true)
 }
 

@@ -1051,6 +1051,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn record_expirations(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<usize, StoreError> {
+        self.with(move |c| super::sqlite_points::record_expirations(c, now, limit))
+            .await
+    }
+
     async fn redemptions(
         &self,
         member_id: i64,

@@ -54,6 +54,14 @@ pub(crate) const MIGRATION: &str = "
         member_id     INTEGER NOT NULL,
         until         TEXT NOT NULL
     );
+    -- batches and when they expire, so the expiry sweep finds them without reading the ledger
+    CREATE TABLE points_expiry (
+        batch_seq  INTEGER PRIMARY KEY,
+        member_id  INTEGER NOT NULL,
+        expires_at TEXT NOT NULL,
+        done       INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX points_expiry_due ON points_expiry(done, expires_at);
 ";
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -159,7 +167,54 @@ pub(crate) fn append(
         "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, 'points_entry', ?3)",
         params![member_id, ts(now), json(&entry)],
     )?;
+    if let Some(expires_at) = entry.kind.new_batch_expiry() {
+        conn.execute(
+            "INSERT INTO points_expiry(batch_seq, member_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![entry.seq, member_id, ts(expires_at)],
+        )?;
+    }
     Ok(entry)
+}
+
+/// Write down what has expired in a member's ledger at `now` (nothing when it is all written).
+fn record_member_expirations(
+    tx: &Connection,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let ledger = Ledger::fold(&entries(tx, member_id)?).map_err(corrupt)?;
+    let due = ledger.unrecorded_expirations(now);
+    for kind in &due {
+        append(tx, member_id, kind.clone(), now)?;
+    }
+    tx.execute(
+        "UPDATE points_expiry SET done = 1 WHERE member_id = ?1 AND expires_at <= ?2",
+        params![member_id, ts(now)],
+    )?;
+    Ok(due.len())
+}
+
+/// The expiry sweep: members with batches that expired and are not written down yet, up to
+/// `limit` of them, each in its own transaction. Answers how many entries were written.
+pub(crate) fn record_expirations(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    let members: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT DISTINCT member_id FROM points_expiry WHERE done = 0 AND expires_at <= ?1
+             LIMIT ?2",
+        )?
+        .query_map(params![ts(now), limit], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut written = 0;
+    for m in members {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        written += record_member_expirations(&tx, m, now)?;
+        tx.commit()?;
+    }
+    Ok(written)
 }
 
 fn save_redemption(conn: &Connection, member_id: i64, r: &Redemption) -> Result<(), StoreError> {
@@ -331,6 +386,10 @@ pub(crate) fn finish(
         )?;
     }
     save_redemption(tx, member_id, &done)?;
+    if matches!(how, Fulfilment::Refunded(_)) {
+        // points refunded into a batch that has expired meanwhile expire at once, on record
+        record_member_expirations(tx, member_id, now)?;
+    }
     Ok(true)
 }
 

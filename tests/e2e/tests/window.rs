@@ -639,7 +639,10 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         app.wait_contains("#points-detail", "待提交 3,000", 5)
             .await?;
         app.c
-            .execute("document.getElementById('redemptions').scrollIntoView()", vec![])
+            .execute(
+                "document.getElementById('redemptions').scrollIntoView()",
+                vec![],
+            )
             .await?;
         app.shot("13-points-queued-offline").await?;
 
@@ -663,7 +666,10 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             .await?;
         app.wait_text("#points-available", "6,500", 10).await?;
         app.c
-            .execute("document.getElementById('redemptions').scrollIntoView()", vec![])
+            .execute(
+                "document.getElementById('redemptions').scrollIntoView()",
+                vec![],
+            )
             .await?;
         app.shot("14-points-refunded").await?;
         Ok::<_, anyhow::Error>(())
