@@ -224,6 +224,9 @@ enum EventCmd {
         /// Only members of this workplace union id; default: open to the whole district
         #[arg(long)]
         union: Option<i64>,
+        /// Points a member earns for checking in
+        #[arg(long, default_value_t = 0)]
+        points: i64,
     },
     /// List every event.
     List {
@@ -473,9 +476,11 @@ async fn main() -> anyhow::Result<()> {
                 ends_at,
                 capacity,
                 union,
+                points,
             } => {
                 anyhow::ensure!(ends_at > starts_at, "the event must end after it starts");
                 anyhow::ensure!(capacity >= 0, "capacity must not be negative");
+                anyhow::ensure!(points >= 0, "points must not be negative");
                 let e = db
                     .open()
                     .await?
@@ -488,6 +493,7 @@ async fn main() -> anyhow::Result<()> {
                             ends_at: ends_at.with_timezone(&chrono::Utc),
                             capacity,
                             union_id: union,
+                            points,
                         },
                         SystemClock.now(),
                     )

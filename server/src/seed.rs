@@ -109,6 +109,7 @@ pub fn demo_events(first_union: i64, now: DateTime<Utc>) -> Vec<Event> {
             starts_at: hour - Duration::hours(1),
             ends_at: hour + Duration::hours(8),
             capacity: 200,
+            points: 200,
             union_id: Some(first_union),
         },
         Event {
@@ -118,6 +119,7 @@ pub fn demo_events(first_union: i64, now: DateTime<Utc>) -> Vec<Event> {
             starts_at: hour + Duration::days(1),
             ends_at: hour + Duration::days(1) + Duration::hours(2),
             capacity: 120,
+            points: 100,
             union_id: None,
         },
     ]

@@ -321,4 +321,68 @@ async fn expired_points_are_written_down_once(s: TestServer) {
     assert!(l.unrecorded_expirations(much_later).is_empty());
 }
 
-on_every_backend!(redemption_story, expired_points_are_written_down_once);
+/// A member's first check-in at an event earns its points, once: not again for the same scan
+/// delivered twice, nor for a second scan by another scanner (a conflict).
+async fn a_first_check_in_earns_the_event_points_once(s: TestServer) {
+    let member = s.store.member_auth("M10001").await.unwrap().unwrap();
+    let profile = s.store.profile(member.member_id).await.unwrap().unwrap();
+    let event = s
+        .store
+        .create_event(
+            unionpass_core::checkin::Event {
+                id: 0,
+                title: "职工运动会".into(),
+                place: "体育中心".into(),
+                starts_at: t0(),
+                ends_at: t0() + chrono::Duration::hours(8),
+                capacity: 100,
+                union_id: Some(profile.union.id),
+                points: 300,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let staff = s.login("S20001").await;
+    let scan = |scanner: Uuid, nonce: Uuid| {
+        json!({"event_id": event.id, "member_id": member.member_id, "member_no": "M10001",
+               "scanned_at": t0(), "scanner": scanner, "nonce": nonce})
+    };
+    let push = |body: Value| {
+        s.http
+            .post(s.at("/v1/sync/push"))
+            .bearer_auth(&staff)
+            .json(
+                &json!({"mutations": [{"id": Uuid::new_v4(), "created_at": t0(),
+                                          "op": "check_in", "args": body}]}),
+            )
+            .send()
+    };
+    let (gate, nonce) = (Uuid::new_v4(), Uuid::new_v4());
+    for body in [
+        scan(gate, nonce),
+        scan(gate, nonce),
+        scan(Uuid::new_v4(), Uuid::new_v4()),
+    ] {
+        let r: PushResponse = push(body).await.unwrap().json().await.unwrap();
+        assert_eq!(r.results[0].outcome, MutationOutcome::Applied);
+    }
+    let earned: Vec<(i64, String)> = s
+        .store
+        .points_entries(member.member_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EntryKind::Accrual { points, source, .. } => Some((points, source)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(earned, vec![(300, format!("activity:{}", event.id))]);
+}
+
+on_every_backend!(
+    redemption_story,
+    expired_points_are_written_down_once,
+    a_first_check_in_earns_the_event_points_once
+);

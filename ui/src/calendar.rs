@@ -8,7 +8,9 @@ use leptos::task::spawn_local;
 use serde::Serialize;
 use unionpass_core::campaign::GrabOutcome;
 use unionpass_core::i18n::{fill, Lang, Msg};
-use unionpass_core::reminder::{grab_open, server_now, Reminder, ReminderState, LEADS};
+use unionpass_core::reminder::{
+    grab_open, server_now, Reminder, ReminderState, DEFAULT_LEAD, LEADS,
+};
 use unionpass_core::view::{Calendar, CalendarEntry, NoticeKind, ReminderNotice, Snapshot};
 use unionpass_core::ErrorCode;
 
@@ -72,7 +74,7 @@ fn ReminderRow(
         });
     };
     let state_text = move || match reminder.get() {
-        None => c.t(Msg::RemindMe).to_string(),
+        None => String::new(),
         Some(r) => match r.state {
             ReminderState::Pending => {
                 fill(c.t(Msg::ReminderSet), &[("n", &r.lead_minutes.to_string())])
@@ -88,8 +90,26 @@ fn ReminderRow(
                 .is_some_and(|r| r.state == ReminderState::Pending)
         })
     };
+    // "提醒我" sets the default lead, or 1 minute when the release is closer than that
+    let quick_lead = move || {
+        let now = server_now(tick.get(), offset());
+        [DEFAULT_LEAD, 1]
+            .into_iter()
+            .find(|l| release_at - chrono::Duration::minutes(*l) > now)
+    };
     view! {
         <div class="reminder" id=format!("reminder-{id}")>
+            <Show when=move || reminder.with(|r| r.is_none())>
+                <button type="button" class="remind" id=format!("remind-{id}")
+                    prop:disabled=move || quick_lead().is_none()
+                    on:click=move |_| {
+                        if let Some(lead) = quick_lead() {
+                            apply("set_reminder", lead);
+                        }
+                    }>
+                    {move || c.t(Msg::RemindMe)}
+                </button>
+            </Show>
             <span class="small" id=format!("reminder-state-{id}") class:ok=pending>{state_text}</span>
             <div class="choices small-choices" role="group">
                 {LEADS.into_iter().map(|lead| view! {

@@ -53,10 +53,11 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         ends_at: parse_ts(r.get(4)?)?,
         capacity: r.get(5)?,
         union_id: r.get(6)?,
+        points: r.get(7)?,
     })
 }
 
-const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id";
+const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
 
 impl Store {
@@ -90,7 +91,9 @@ impl Store {
         }
         for e in &b.events {
             tx.execute(
-                &format!("INSERT INTO events({EVENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                &format!(
+                    "INSERT INTO events({EVENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
                 params![
                     e.id,
                     e.title,
@@ -98,7 +101,8 @@ impl Store {
                     ts(e.starts_at),
                     ts(e.ends_at),
                     e.capacity,
-                    e.union_id
+                    e.union_id,
+                    e.points
                 ],
             )?;
         }

@@ -200,6 +200,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_points",
         sql: crate::points::MIGRATION,
     },
+    Migration {
+        name: "0008_event_points",
+        sql: "ALTER TABLE events ADD COLUMN points INTEGER NOT NULL DEFAULT 0;",
+    },
 ];
 
 const K_DEVICE_ID: &str = "device_id";

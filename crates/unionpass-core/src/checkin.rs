@@ -20,6 +20,9 @@ pub struct Event {
     pub capacity: i64,
     /// The workplace union whose members may attend; `None`: open to every member of the district.
     pub union_id: Option<i64>,
+    /// Points a member earns for checking in (once per event).
+    #[serde(default)]
+    pub points: i64,
 }
 
 impl Event {
@@ -155,6 +158,7 @@ mod tests {
             starts_at: "2026-11-29T01:00:00Z".parse().unwrap(),
             ends_at: "2026-11-29T09:00:00Z".parse().unwrap(),
             capacity: 300,
+            points: 0,
             union_id,
         }
     }

@@ -72,6 +72,19 @@ impl EntryKind {
     }
 }
 
+/// How long points earned at an activity stay usable.
+pub const ACTIVITY_POINTS_VALID: chrono::Duration = chrono::Duration::days(365);
+
+/// The accrual for a member's first check-in at event `event_id` worth `points` (none for an
+/// event worth nothing).
+pub fn activity_accrual(event_id: i64, points: i64, now: DateTime<Utc>) -> Option<EntryKind> {
+    (points > 0).then(|| EntryKind::Accrual {
+        points,
+        expires_at: now + ACTIVITY_POINTS_VALID,
+        source: format!("activity:{event_id}"),
+    })
+}
+
 /// A batch of earned points.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {

@@ -197,7 +197,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_points", super::postgres_points::MIGRATION),
 ];
 
-const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id";
+const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points";
 const CHECKIN_COLS: &str =
     "event_id, member_id, member_no, scanned_at, scanner, nonce, received_at";
 
@@ -210,6 +210,7 @@ fn event_of(r: &tokio_postgres::Row) -> Event {
         ends_at: r.get(4),
         capacity: r.get(5),
         union_id: r.get(6),
+        points: r.get(7),
     }
 }
 
@@ -749,9 +750,9 @@ impl Store for PgStore {
         let client = self.pool.get().await.map_err(pool_err)?;
         let id: i64 = client
             .query_one(
-                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                &[&e.title, &e.place, &e.starts_at, &e.ends_at, &e.capacity, &e.union_id, &now],
+                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &[&e.title, &e.place, &e.starts_at, &e.ends_at, &e.capacity, &e.union_id, &now, &e.points],
             )
             .await
             .map_err(pg)?
@@ -1054,6 +1055,25 @@ impl Store for PgStore {
                             tx.execute(&insert("checkin_conflicts"), &row)
                                 .await
                                 .map_err(pg)?;
+                        }
+                        if first == 1 {
+                            // the member's first check-in here earns the event's points
+                            let r = tx
+                                .query_one(
+                                    "SELECT e.points, EXISTS(SELECT 1 FROM members WHERE id = $2)
+                                     FROM events e WHERE e.id = $1",
+                                    &[&c.event_id, &c.member_id],
+                                )
+                                .await
+                                .map_err(pg)?;
+                            let (points, known): (i64, bool) = (r.get(0), r.get(1));
+                            if let (Some(kind), true) = (
+                                unionpass_core::points::activity_accrual(c.event_id, points, now),
+                                known,
+                            ) {
+                                super::postgres_points::lock_member(&tx, c.member_id).await?;
+                                super::postgres_points::append(&tx, c.member_id, kind, now).await?;
+                            }
                         }
                         MutationOutcome::Applied
                     }

@@ -59,6 +59,7 @@ pub(crate) const MIGRATION: &str = "
         done       BOOLEAN NOT NULL DEFAULT false
     );
     CREATE INDEX points_expiry_due ON points_expiry(done, expires_at);
+    ALTER TABLE events ADD COLUMN points BIGINT NOT NULL DEFAULT 0;
 ";
 
 pub(crate) async fn offer(c: &impl GenericClient) -> Result<PointsOffer, StoreError> {

@@ -362,6 +362,21 @@ fn apply_op(
             {
                 tx.execute(&insert("checkin_conflicts"), row)?;
             }
+            if first == 1 {
+                // the member's first check-in here earns the event's points
+                let (points, known): (i64, bool) = tx.query_row(
+                    "SELECT e.points, EXISTS(SELECT 1 FROM members WHERE id = ?2)
+                     FROM events e WHERE e.id = ?1",
+                    params![c.event_id, c.member_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                if let (Some(kind), true) = (
+                    unionpass_core::points::activity_accrual(c.event_id, points, now),
+                    known,
+                ) {
+                    super::sqlite_points::append(tx, c.member_id, kind, now)?;
+                }
+            }
             Ok(MutationOutcome::Applied)
         }
     }
@@ -441,7 +456,7 @@ fn checkin_of(row: [String; 6]) -> Result<CheckIn, StoreError> {
 }
 
 /// An event row as read: id, title, place, starts_at, ends_at, capacity, union_id.
-type EventRow = (i64, String, String, String, String, i64, Option<i64>);
+type EventRow = (i64, String, String, String, String, i64, Option<i64>, i64);
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     Ok((
@@ -452,11 +467,12 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
 fn event_of(
-    (id, title, place, starts_at, ends_at, capacity, union_id): EventRow,
+    (id, title, place, starts_at, ends_at, capacity, union_id, points): EventRow,
 ) -> Result<Event, StoreError> {
     Ok(Event {
         id,
@@ -466,10 +482,11 @@ fn event_of(
         ends_at: parse_ts(&ends_at)?,
         capacity,
         union_id,
+        points,
     })
 }
 
-const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id";
+const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -710,9 +727,9 @@ impl Store for SqliteStore {
     async fn create_event(&self, e: Event, now: DateTime<Utc>) -> Result<Event, StoreError> {
         self.with(move |c| {
             c.execute(
-                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![e.title, e.place, ts(e.starts_at), ts(e.ends_at), e.capacity, e.union_id, ts(now)],
+                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![e.title, e.place, ts(e.starts_at), ts(e.ends_at), e.capacity, e.union_id, ts(now), e.points],
             )?;
             Ok(Event { id: c.last_insert_rowid(), ..e })
         })

@@ -62,6 +62,8 @@ pub(crate) const MIGRATION: &str = "
         done       INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX points_expiry_due ON points_expiry(done, expires_at);
+    -- points a member earns for checking in at an event
+    ALTER TABLE events ADD COLUMN points INTEGER NOT NULL DEFAULT 0;
 ";
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
