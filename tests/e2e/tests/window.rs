@@ -609,6 +609,26 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
 async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut server = Server::start(dir.path())?;
+    // a campaign an hour ahead, so the narrow calendar below has a card with its reminder row
+    let release = chrono_now() + chrono::Duration::hours(1);
+    server.admin(&[
+        "campaign",
+        "create",
+        "--title-zh",
+        "家政保洁服务券",
+        "--title-en",
+        "Home cleaning coupon",
+        "--category",
+        "cleaning",
+        "--face-value",
+        "50",
+        "--stock",
+        "200",
+        "--release-at",
+        &release.to_rfc3339(),
+        "--end-at",
+        &(release + chrono::Duration::hours(2)).to_rfc3339(),
+    ])?;
     let data = dir.path().join("device");
     let app = App::launch(&data, &server.url, 4524).await?;
     let result = async {
@@ -672,6 +692,32 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             )
             .await?;
         app.shot("14-points-refunded").await?;
+
+        // a 360 px wide phone: every tab fits the width (nothing scrolls sideways)
+        app.c.set_window_size(360, 740).await?;
+        for (tab, shot) in [
+            ("#tab-points", "15-narrow-points"),
+            ("#tab-grab", "16-narrow-grab"),
+            ("#tab-wallet", "17-narrow-wallet"),
+            ("#tab-passport", "18-narrow-passport"),
+            ("#tab-me", "19-narrow-me"),
+        ] {
+            app.click(tab).await?;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let widths = app
+                .c
+                .execute(
+                    "return [document.documentElement.scrollWidth, window.innerWidth]",
+                    vec![],
+                )
+                .await?;
+            let (scroll, inner) = (widths[0].as_i64(), widths[1].as_i64());
+            anyhow::ensure!(
+                scroll <= inner,
+                "{tab} is wider than the window at 360 px: {widths}"
+            );
+            app.shot(shot).await?;
+        }
         Ok::<_, anyhow::Error>(())
     }
     .await;
