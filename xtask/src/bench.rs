@@ -390,28 +390,25 @@ fn grab_on(
 
 /// `bench passport`: the release `passport-bench` binary; its last line is the JSON result.
 pub fn passport() -> anyhow::Result<()> {
+    release_bench("passport-bench")
+}
+
+/// Build one of `bench/`'s programs in release and run it.
+fn release_bench(bin: &str) -> anyhow::Result<()> {
     crate::util::run(crate::util::cargo().args([
         "build",
         "--release",
         "-p",
         "unionpass-loadgen",
         "--bin",
-        "passport-bench",
+        bin,
     ]))?;
-    crate::util::run(&mut Command::new(profile_dir(true).join("passport-bench")))
+    crate::util::run(&mut Command::new(profile_dir(true).join(bin)))
 }
 
 /// `bench points`: the release `points-bench` binary; its last line is the JSON result.
 pub fn points() -> anyhow::Result<()> {
-    crate::util::run(crate::util::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "unionpass-loadgen",
-        "--bin",
-        "points-bench",
-    ]))?;
-    crate::util::run(&mut Command::new(profile_dir(true).join("points-bench")))
+    release_bench("points-bench")
 }
 
 /// `bench wallet` (inside the headless session): the release app driven by the `wallet-bench`

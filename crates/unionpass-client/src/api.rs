@@ -115,11 +115,7 @@ impl Api {
             .send()
             .await
             .map_err(transport)?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            read::<serde_json::Value>(resp).await.map(|_| ())
-        }
+        no_content(resp).await
     }
 
     pub async fn sync(&self, token: &Sensitive<String>, cursor: i64) -> Result<SyncResponse> {
@@ -162,11 +158,7 @@ impl Api {
             .send()
             .await
             .map_err(transport)?;
-        if resp.status().is_success() {
-            Ok(())
-        } else {
-            read::<serde_json::Value>(resp).await.map(|_| ())
-        }
+        no_content(resp).await
     }
 
     /// The scanner bundle (staff accounts only).
@@ -241,5 +233,14 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+}
+
+/// An answer with no body: success, or the server's error.
+async fn no_content(resp: reqwest::Response) -> Result<()> {
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        read::<serde_json::Value>(resp).await.map(|_| ())
     }
 }
