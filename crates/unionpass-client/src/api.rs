@@ -211,6 +211,15 @@ impl Api {
     }
 }
 
+/// An answer with no body: success, or the server's error.
+async fn no_content(resp: reqwest::Response) -> Result<()> {
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        read::<serde_json::Value>(resp).await.map(|_| ())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,14 +242,5 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-}
-
-/// An answer with no body: success, or the server's error.
-async fn no_content(resp: reqwest::Response) -> Result<()> {
-    if resp.status().is_success() {
-        Ok(())
-    } else {
-        read::<serde_json::Value>(resp).await.map(|_| ())
     }
 }
