@@ -657,7 +657,8 @@ impl Store {
              DELETE FROM devices; DELETE FROM trust_keys; DELETE FROM revoked_devices;
              DELETE FROM revoked_members; DELETE FROM events; DELETE FROM checkins;
              DELETE FROM checkin_conflicts; DELETE FROM campaigns; DELETE FROM coupons;
-             DELETE FROM grabs;",
+             DELETE FROM grabs; DELETE FROM reminders; DELETE FROM reminder_notices;
+             DELETE FROM points_entries; DELETE FROM redemptions;",
         )?;
         tx.execute(
             "DELETE FROM meta WHERE key NOT IN (?1, ?2)",

@@ -226,12 +226,47 @@ async fn a_mutation_whose_answer_was_lost_is_applied_once_when_resent() {
 #[tokio::test]
 async fn logout_deletes_the_token_and_the_member_data() {
     let server = TestServer::start().await;
+    unionpass_server::seed::seed_demo_points(server.store.as_ref(), now())
+        .await
+        .unwrap();
+    let campaign = server
+        .store
+        .create_campaign(
+            unionpass_core::campaign::Campaign {
+                id: 0,
+                title_zh: "观影券".into(),
+                title_en: "Cinema ticket".into(),
+                category: unionpass_core::campaign::Category::Cinema,
+                face_value_cents: 3000,
+                terms_zh: String::new(),
+                terms_en: String::new(),
+                coupon_valid_from: now(),
+                coupon_valid_until: now() + chrono::Duration::days(30),
+                stock: 5,
+                per_member_limit: 1,
+                release_at: now() + chrono::Duration::hours(1),
+                end_at: now() + chrono::Duration::hours(2),
+                eligible_unions: vec![],
+                cancelled_at: None,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let client = Client::open(dir.path()).unwrap();
     client
         .login(&server.url, "M10012", "demo1234", "d", now())
         .await
         .unwrap();
+    // the member's reminders, points and a queued redemption are on the device too
+    client.set_reminder(campaign.id, 5, now()).unwrap();
+    let top_up = unionpass_core::redeem::Target::PhoneBill {
+        mobile: "13912345678".into(),
+        amount_cents: 1000,
+    };
+    client.redeem(&top_up, 1000, now()).unwrap();
+    assert_eq!(client.points_view(now()).unwrap().balance.available, 9500);
     let token = token_of(dir.path());
     let device = Store::open(&dir.path().join(DB_FILE))
         .unwrap()
@@ -254,6 +289,11 @@ async fn logout_deletes_the_token_and_the_member_data() {
         files_containing(dir.path(), "M10012").is_empty(),
         "no trace of the member on disk"
     );
+    assert!(files_containing(dir.path(), "13912345678").is_empty());
+    assert!(client.reminders().unwrap().is_empty());
+    assert!(client.redemptions().unwrap().is_empty());
+    let points = client.points_view(now()).unwrap();
+    assert_eq!((points.balance.posted, points.offer.catalog.len()), (0, 0));
     // the server ended the session too
     let resp = server
         .http
