@@ -256,7 +256,7 @@ messages! {
     PasswordAgain => "兑换超过 {n} 积分，请再次输入登录密码（需联网）。", "Over {n} points: enter your password again (needs the network).";
     RedeemButton => "确认兑换", "Redeem";
     Redeeming => "提交中…", "Sending…";
-    RedeemQueuedNote => "已记下，联网后自动提交；积分先为你预留。", "Saved; it goes out when you are online. The points are set aside.";
+    RedeemQueuedNote => "已记下，积分已为你预留：有网络时自动提交，结果见下方兑换记录。", "Saved, and the points are set aside: it is sent whenever there is a network; the result shows under Redemptions.";
     RedemptionsTitle => "兑换记录", "Redemptions";
     NoRedemptions => "还没有兑换记录。", "No redemptions yet.";
     RStatusQueued => "已排队，等待联网提交", "Queued, waiting for the network";
