@@ -70,6 +70,42 @@ async fn keys(State(s): State<AppState>) -> Json<KeysResponse> {
     })
 }
 
+/// The member's account when `password` is theirs; `None` (recorded as a failure) when the
+/// member number or the password is wrong. Refused outright while too many recent failures are
+/// on record for that member number. An unknown number costs the same hashing time.
+async fn check_password(
+    s: &AppState,
+    member_no: &str,
+    password: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<crate::store::MemberAuth>, AppError> {
+    if s.limiter.is_blocked(member_no, now) {
+        return Err(AppError::new(
+            ErrorCode::RateLimited,
+            "Too many wrong passwords; wait a few minutes.",
+        ));
+    }
+    let member = s.store.member_auth(member_no).await?;
+    let hash = member
+        .as_ref()
+        .map(|m| m.password_hash.clone())
+        .unwrap_or_else(|| auth::dummy_hash().to_string());
+    let password = password.to_string();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    match member {
+        Some(m) if ok => {
+            s.limiter.clear(member_no);
+            Ok(Some(m))
+        }
+        _ => {
+            s.limiter.record_failure(member_no, now);
+            Ok(None)
+        }
+    }
+}
+
 async fn login(
     State(s): State<AppState>,
     body: Result<Json<LoginRequest>, JsonRejection>,
@@ -92,33 +128,15 @@ async fn login(
             )
         })?),
     };
-    if s.limiter.is_blocked(&member_no, now) {
-        return Err(AppError::new(
-            ErrorCode::RateLimited,
-            "Too many failed sign-ins; wait a few minutes.",
-        ));
-    }
-    let member = s.store.member_auth(&member_no).await?;
-    let hash = member
-        .as_ref()
-        .map(|m| m.password_hash.clone())
-        .unwrap_or_else(|| auth::dummy_hash().to_string());
-    let password = req.password.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let member = match (member, ok) {
-        (Some(m), true) => m,
-        _ => {
-            s.limiter.record_failure(&member_no, now);
+    let member = check_password(&s, &member_no, &req.password, now)
+        .await?
+        .ok_or_else(|| {
             tracing::info!("sign-in refused");
-            return Err(AppError::new(
+            AppError::new(
                 ErrorCode::InvalidCredentials,
                 "The member number or password is wrong.",
-            ));
-        }
-    };
-    s.limiter.clear(&member_no);
+            )
+        })?;
     if member.suspended {
         tracing::info!(member_id = member.member_id, "sign-in refused: suspended");
         return Err(AppError::new(
@@ -276,31 +294,15 @@ async fn reauth(
         .profile(who.member_id)
         .await?
         .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated, "Sign in again."))?;
-    let member_no = profile.member_no;
-    if s.limiter.is_blocked(&member_no, now) {
-        return Err(AppError::new(
-            ErrorCode::RateLimited,
-            "Too many wrong passwords; wait a few minutes.",
-        ));
-    }
-    let hash = s
-        .store
-        .member_auth(&member_no)
+    if check_password(&s, &profile.member_no, &req.password, now)
         .await?
-        .map(|m| m.password_hash)
-        .unwrap_or_else(|| auth::dummy_hash().to_string());
-    let password = req.password.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    if !ok {
-        s.limiter.record_failure(&member_no, now);
+        .is_none()
+    {
         return Err(AppError::new(
             ErrorCode::InvalidCredentials,
             "The password is wrong.",
         ));
     }
-    s.limiter.clear(&member_no);
     s.store
         .grant_reauth(who.member_id, req.redemption_id, now + REAUTH_FOR)
         .await?;
