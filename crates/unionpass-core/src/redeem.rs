@@ -292,6 +292,20 @@ pub enum RedemptionStatus {
     Rejected { code: ErrorCode },
 }
 
+impl RedemptionStatus {
+    /// The state's name (`queued`, `held`, `settled`, `refunded`, `rejected`), as stored in the
+    /// status columns that queries filter on.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RedemptionStatus::Queued => "queued",
+            RedemptionStatus::Held => "held",
+            RedemptionStatus::Settled { .. } => "settled",
+            RedemptionStatus::Refunded { .. } => "refunded",
+            RedemptionStatus::Rejected { .. } => "rejected",
+        }
+    }
+}
+
 /// Why held points went back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "why", rename_all = "snake_case")]

@@ -430,18 +430,6 @@ pub(crate) fn finished(
     (entry, done)
 }
 
-/// The status column's value.
-pub(crate) fn status_text(s: &unionpass_core::redeem::RedemptionStatus) -> &'static str {
-    use unionpass_core::redeem::RedemptionStatus as S;
-    match s {
-        S::Queued => "queued",
-        S::Held => "held",
-        S::Settled { .. } => "settled",
-        S::Refunded { .. } => "refunded",
-        S::Rejected { .. } => "rejected",
-    }
-}
-
 /// The answer to revoking a device that is not the member's.
 pub(crate) fn no_such_device() -> unionpass_core::api::MutationOutcome {
     unionpass_core::api::MutationOutcome::Rejected {

@@ -14,7 +14,7 @@ use unionpass_core::ErrorCode;
 use uuid::Uuid;
 
 use super::postgres::{from_json, json, pg};
-use super::{finished, redeem_refusal, status_text, Claimed, Fulfilment, StoreError};
+use super::{finished, redeem_refusal, Claimed, Fulfilment, StoreError};
 
 pub(crate) const MIGRATION: &str = "
     CREATE TABLE points_entries (
@@ -250,7 +250,7 @@ async fn save_redemption(
             &member_id,
             &r.target.kind(),
             &r.target.amount_cents(),
-            &status_text(&r.status),
+            &r.status.as_str(),
             &json(r),
             &r.created_at,
         ],

@@ -13,7 +13,7 @@ use unionpass_core::ErrorCode;
 use uuid::Uuid;
 
 use super::sqlite::ts;
-use super::{finished, redeem_refusal, status_text, Claimed, Fulfilment, StoreError};
+use super::{finished, redeem_refusal, Claimed, Fulfilment, StoreError};
 
 pub(crate) const MIGRATION: &str = "
     -- the ledger: append-only; seq orders each member's entries
@@ -229,7 +229,7 @@ fn save_redemption(conn: &Connection, member_id: i64, r: &Redemption) -> Result<
             member_id,
             r.target.kind(),
             r.target.amount_cents(),
-            status_text(&r.status),
+            r.status.as_str(),
             json(r),
             ts(r.created_at)
         ],
