@@ -74,16 +74,11 @@ pub async fn background_sync(app: tauri::AppHandle) {
 /// sees it held, then settled or refunded, without waiting for the periodic sync. Gives up after
 /// two minutes (the periodic sync carries on).
 pub async fn follow_redemptions(app: tauri::AppHandle) {
-    use unionpass_core::redeem::RedemptionStatus;
     for _ in 0..40 {
         background_sync(app.clone()).await;
         let shell = app.state::<Shell>();
         let Ok(client) = shell.client() else { return };
-        let open = client.redemptions().is_ok_and(|rs| {
-            rs.iter()
-                .any(|r| matches!(r.status, RedemptionStatus::Queued | RedemptionStatus::Held))
-        });
-        if !open {
+        if !client.has_open_redemptions().unwrap_or(false) {
             return;
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -121,8 +116,7 @@ pub fn run() {
             let lang = client
                 .as_ref()
                 .ok()
-                .and_then(|c| c.snapshot(chrono::Utc::now()).ok())
-                .map(|s| s.language)
+                .and_then(|c| c.language().ok())
                 .unwrap_or_default();
             if let Ok(c) = &client {
                 reminders::start(app.handle(), c.clone());
@@ -150,8 +144,19 @@ pub fn run() {
                     tokio::time::sleep(SYNC_EVERY).await;
                 }
             });
-            // redemptions left queued or in progress last time: follow them to the end
-            tauri::async_runtime::spawn(follow_redemptions(app.handle().clone()));
+            // redemptions left queued or in progress last time: follow them to the end (after
+            // the start-up sync above)
+            let open = app
+                .state::<Shell>()
+                .client()
+                .is_ok_and(|c| c.has_open_redemptions().unwrap_or(false));
+            if open {
+                let handle = app.handle().clone();
+                tauri::async_runtime::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    follow_redemptions(handle).await;
+                });
+            }
             Ok(())
         })
         .plugin(tauri_plugin_notification::init())

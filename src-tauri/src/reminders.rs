@@ -51,14 +51,10 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-fn language(client: &Client, now: DateTime<Utc>) -> Lang {
-    client.snapshot(now).map(|s| s.language).unwrap_or_default()
-}
-
 /// The notification for a reminder that came due: the campaign's name, its release in China
 /// time and the minutes left; a click opens the campaign.
 fn notify(app: &AppHandle, client: &Client, campaign_id: i64, server_now: DateTime<Utc>) {
-    let lang = language(client, server_now);
+    let lang = client.language().unwrap_or_default();
     let Ok(Some(c)) = client.campaign(campaign_id) else {
         return;
     };

@@ -84,6 +84,13 @@ impl Client {
         Ok(self.store().member_id()?.is_some())
     }
 
+    /// The member's language: chosen on this device, else from their profile, else Chinese.
+    pub fn language(&self) -> Result<Lang> {
+        let s = self.store();
+        let profile = s.profile()?;
+        language_of(&s, profile.as_ref())
+    }
+
     /// Everything the screens show, from the local store only (no network).
     pub fn snapshot(&self, now: DateTime<Utc>) -> Result<Snapshot> {
         let s = self.store();
@@ -95,10 +102,7 @@ impl Client {
         });
         Ok(Snapshot {
             logged_in: s.member_id()?.is_some(),
-            language: s
-                .language()?
-                .or(profile.as_ref().and_then(|p| p.language))
-                .unwrap_or_default(),
+            language: language_of(&s, profile.as_ref())?,
             server_url: s.server_url()?,
             profile,
             passport,
@@ -285,6 +289,11 @@ impl Client {
     /// The points screen, from the store.
     pub fn points_view(&self, now: DateTime<Utc>) -> Result<unionpass_core::view::PointsView> {
         self.store().points_view(now)
+    }
+
+    /// Whether a redemption is queued here or in progress at the server.
+    pub fn has_open_redemptions(&self) -> Result<bool> {
+        self.store().has_open_redemptions()
     }
 
     /// Every redemption kept on this device, newest first.
@@ -510,4 +519,11 @@ impl Client {
             .map(|text| self.scan_text(event_id, &text, now))
             .transpose()
     }
+}
+
+fn language_of(s: &Store, profile: Option<&unionpass_core::api::Profile>) -> Result<Lang> {
+    Ok(s
+        .language()?
+        .or(profile.and_then(|p| p.language))
+        .unwrap_or_default())
 }

@@ -23,10 +23,13 @@ use unionpass_core::ErrorCode;
 use uuid::Uuid;
 
 use crate::error::{ClientError, Result};
-use crate::store::{parse_ts, ts, Store};
+use crate::store::{meta_get, meta_set, parse_ts, ts, Store};
 
 const K_OFFER: &str = "points_offer";
 const K_LEDGER: &str = "points_ledger";
+/// The last entry folded into `K_LEDGER`, kept apart so that taking an entry in does not read
+/// the whole folded ledger.
+const K_LEDGER_SEQ: &str = "points_ledger_seq";
 /// The member's zone (the union's: Asia/Shanghai).
 const ZONE: Zone = Zone::AsiaShanghai;
 /// Redemptions listed on the points screen.
@@ -61,21 +64,6 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serializes")
 }
 
-fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?)
-}
-
-fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.execute(
-        "INSERT INTO meta(key, value) VALUES (?1, ?2)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )?;
-    Ok(())
-}
-
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 struct Folded {
     /// The last entry folded in.
@@ -86,15 +74,19 @@ struct Folded {
 /// Keep an entry from sync. An entry older than the folded ledger (never expected: the server
 /// appends one member's entries in order) makes the next read fold from the start.
 pub(crate) fn insert_entry(conn: &Connection, e: &Entry) -> Result<()> {
-    conn.execute(
+    let new = conn.execute(
         "INSERT INTO points_entries(seq, at, body) VALUES (?1, ?2, ?3) ON CONFLICT(seq) DO NOTHING",
         params![e.seq, ts(e.at), json(e)],
-    )?;
-    let folded_to: Option<i64> = get_meta(conn, K_LEDGER)?
-        .and_then(|v| serde_json::from_str::<Folded>(&v).ok())
-        .map(|f| f.seq);
+    )? == 1;
+    if !new {
+        return Ok(()); // sent again (e.g. after a cursor reset): nothing changes
+    }
+    let folded_to: Option<i64> = meta_get(conn, K_LEDGER_SEQ)?.and_then(|v| v.parse().ok());
     if folded_to.is_some_and(|s| e.seq <= s) {
-        conn.execute("DELETE FROM meta WHERE key = ?1", [K_LEDGER])?;
+        conn.execute(
+            "DELETE FROM meta WHERE key IN (?1, ?2)",
+            params![K_LEDGER, K_LEDGER_SEQ],
+        )?;
     }
     Ok(())
 }
@@ -110,7 +102,7 @@ pub(crate) fn upsert_redemption(conn: &Connection, r: &Redemption) -> Result<()>
             r.target.kind(),
             r.target.amount_cents(),
             r.points,
-            status_text(&r.status),
+            r.status.as_str(),
             json(r),
             ts(r.created_at)
         ],
@@ -119,7 +111,7 @@ pub(crate) fn upsert_redemption(conn: &Connection, r: &Redemption) -> Result<()>
 }
 
 pub(crate) fn set_offer(conn: &Connection, offer: &PointsOffer) -> Result<()> {
-    set_meta(conn, K_OFFER, &json(offer))
+    meta_set(conn, K_OFFER, &json(offer))
 }
 
 /// The server refused a queued redemption: keep it, with the reason.
@@ -139,26 +131,16 @@ pub(crate) fn reject(conn: &Connection, id: Uuid, code: ErrorCode) -> Result<()>
     Ok(())
 }
 
-fn status_text(s: &RedemptionStatus) -> &'static str {
-    match s {
-        RedemptionStatus::Queued => "queued",
-        RedemptionStatus::Held => "held",
-        RedemptionStatus::Settled { .. } => "settled",
-        RedemptionStatus::Refunded { .. } => "refunded",
-        RedemptionStatus::Rejected { .. } => "rejected",
-    }
-}
-
 impl Store {
     pub fn points_offer(&self) -> Result<PointsOffer> {
-        Ok(get_meta(&self.conn, K_OFFER)?
+        Ok(meta_get(&self.conn, K_OFFER)?
             .and_then(|v| serde_json::from_str(&v).ok())
             .unwrap_or_else(PointsOffer::none))
     }
 
     /// The ledger folded up to the last entry kept (and that fold remembered).
     pub fn ledger(&self) -> Result<Ledger> {
-        let mut folded: Folded = get_meta(&self.conn, K_LEDGER)?
+        let mut folded: Folded = meta_get(&self.conn, K_LEDGER)?
             .and_then(|v| serde_json::from_str(&v).ok())
             .unwrap_or_default();
         let mut stmt = self
@@ -173,7 +155,17 @@ impl Store {
             moved = true;
         }
         if moved {
-            set_meta(&self.conn, K_LEDGER, &json(&folded))?;
+            // one statement: the fold and its position change together
+            self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2), (?3, ?4)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![
+                    K_LEDGER,
+                    json(&folded),
+                    K_LEDGER_SEQ,
+                    folded.seq.to_string()
+                ],
+            )?;
         }
         Ok(folded.ledger)
     }
@@ -250,6 +242,15 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(r)
+    }
+
+    /// Whether a redemption is queued here or in progress at the server.
+    pub fn has_open_redemptions(&self) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM redemptions WHERE status IN ('queued', 'held'))",
+            [],
+            |r| r.get(0),
+        )?)
     }
 
     /// Every redemption kept on this device, newest first.

@@ -139,11 +139,7 @@ impl Store {
                 ],
             )?;
         }
-        tx.execute(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![K_TRUST_SYNCED, ts(now)],
-        )?;
+        crate::store::meta_set(&tx, K_TRUST_SYNCED, &ts(now))?;
         tx.commit()?;
         Ok(())
     }

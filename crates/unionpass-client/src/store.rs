@@ -279,19 +279,11 @@ impl Store {
     }
 
     pub(crate) fn get(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        meta_get(&self.conn, key)
     }
 
     pub(crate) fn set(&self, key: &str, value: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        Ok(())
+        meta_set(&self.conn, key, value)
     }
 
     /// This installation's random id; names the keyring entry. Not a secret.
@@ -442,11 +434,7 @@ impl Store {
                 params![s.campaign_id, s.left, ts(now)],
             )?;
         }
-        tx.execute(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![K_CURSOR, resp.cursor.to_string()],
-        )?;
+        meta_set(&tx, K_CURSOR, &resp.cursor.to_string())?;
         tx.commit()?;
         Ok(resp.changes.len())
     }
@@ -673,6 +661,22 @@ impl Store {
 }
 
 /// Queue a mutation on `conn` (which may be inside a transaction).
+/// A value of the `meta` table, read inside whatever transaction `conn` is in.
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn enqueue_in(
     conn: &Connection,
     op: MutationOp,
@@ -711,11 +715,7 @@ fn apply_change(
         ChangeKind::Preferences { language } => {
             // A choice made on this device and not yet pushed wins over an older one from the server.
             if let (Some(lang), false) = (language, language_pending) {
-                tx.execute(
-                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    params![K_LANGUAGE, lang.tag()],
-                )?;
+                meta_set(tx, K_LANGUAGE, lang.tag())?;
             }
         }
         ChangeKind::Campaign(c) => {
