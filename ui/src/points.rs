@@ -15,6 +15,7 @@ use unionpass_core::ErrorCode;
 
 use crate::app::{ctx, when, Ctx};
 use crate::ipc;
+use crate::wallet::yuan;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -39,10 +40,6 @@ struct RedeemArgs {
 struct Quoted {
     points: i64,
     needs_reauth: bool,
-}
-
-fn yuan(cents: i64) -> String {
-    format!("{}", cents / 100)
 }
 
 fn thousands(n: i64) -> String {

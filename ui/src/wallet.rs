@@ -56,7 +56,7 @@ fn status_msg(s: CouponStatus) -> Msg {
     }
 }
 
-fn yuan(cents: i64) -> String {
+pub(crate) fn yuan(cents: i64) -> String {
     if cents % 100 == 0 {
         format!("{}", cents / 100)
     } else {

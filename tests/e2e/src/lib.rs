@@ -161,6 +161,46 @@ impl Server {
         })
     }
 
+    /// `campaign create` with one coupon per member unless `extra` says otherwise; answers its id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_campaign(
+        &self,
+        title_zh: &str,
+        title_en: &str,
+        category: &str,
+        face_value_yuan: u32,
+        stock: u32,
+        release: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+        extra: &[&str],
+    ) -> Result<i64> {
+        let (face, stock) = (face_value_yuan.to_string(), stock.to_string());
+        let (release, end) = (release.to_rfc3339(), end.to_rfc3339());
+        let mut args = vec![
+            "campaign",
+            "create",
+            "--title-zh",
+            title_zh,
+            "--title-en",
+            title_en,
+            "--category",
+            category,
+            "--face-value",
+            &face,
+            "--stock",
+            &stock,
+            "--release-at",
+            &release,
+            "--end-at",
+            &end,
+        ];
+        args.extend_from_slice(extra);
+        let created: serde_json::Value = serde_json::from_str(self.admin(&args)?.trim())?;
+        created["id"]
+            .as_i64()
+            .context("campaign create printed no id")
+    }
+
     /// Tell the provider to `succeed`, `fail` (with `reason`) or `timeout` from now on.
     pub async fn provider_mode(&self, mode: &str, reason: Option<&str>) -> Result<()> {
         let resp = reqwest::Client::new()
