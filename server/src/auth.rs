@@ -14,6 +14,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
 use unionpass_core::ErrorCode;
 
 use crate::error::AppError;

@@ -12,8 +12,24 @@ use crate::store::StoreError;
 pub enum AppError {
     #[error("{message}")]
     Api { code: ErrorCode, message: String },
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A storage failure: logged with its sources, answered as `internal`.
+    #[error("storage failed")]
+    Store(#[from] StoreError),
+    /// A blocking task (password hashing) did not finish.
+    #[error("a task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// An error and its sources, one after the other (`a: b: c`), for the logs.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 impl AppError {
@@ -22,12 +38,6 @@ impl AppError {
             code,
             message: message.into(),
         }
-    }
-}
-
-impl From<StoreError> for AppError {
-    fn from(e: StoreError) -> AppError {
-        AppError::Internal(e.to_string())
     }
 }
 
@@ -49,8 +59,8 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (code, message) = match self {
             AppError::Api { code, message } => (code, message),
-            AppError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
+            internal => {
+                tracing::error!(error = %chain(&internal), "internal error");
                 (
                     ErrorCode::Internal,
                     "The server failed to handle the request; try again later.".into(),

@@ -20,7 +20,8 @@ use unionpass_core::redeem::{RefundReason, Target};
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::store::{Fulfilment, Store, StoreError};
+use crate::store::prelude::*;
+use crate::store::{Fulfilment, StoreError};
 
 /// What the provider is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

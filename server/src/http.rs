@@ -15,7 +15,7 @@ use unionpass_core::ErrorCode;
 use crate::auth::{self, AuthMember};
 use crate::error::AppError;
 use crate::passport;
-use crate::store::{GrabJob, NewDevice, NewSession, StoreError};
+use crate::store::{GrabJob, NewDevice, NewSession, StoreError, Taken};
 use crate::AppState;
 use unionpass_core::api::{DeviceInfo, MutationOp, Role};
 use unionpass_core::campaign::{Campaign, GrabRequest, GrabResponse};
@@ -91,9 +91,7 @@ async fn check_password(
         .map(|m| m.password_hash.clone())
         .unwrap_or_else(|| auth::dummy_hash().to_string());
     let password = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await?;
     match member {
         Some(m) if ok => {
             s.limiter.clear(member_no);
@@ -162,7 +160,7 @@ async fn login(
         })
         .await;
     match created {
-        Err(StoreError::Duplicate(_)) => {
+        Err(StoreError::Duplicate(Taken::DeviceKey)) => {
             return Err(AppError::new(
                 ErrorCode::InvalidInput,
                 "This device key is already enrolled; sign in again to make a new one.",
@@ -410,7 +408,7 @@ async fn grab(
         Err(StoreError::NoCampaign(_)) => {
             Err(AppError::new(ErrorCode::NotFound, "No such campaign."))
         }
-        Err(StoreError::Duplicate(_)) => Err(AppError::new(
+        Err(StoreError::Duplicate(Taken::GrabKey(_))) => Err(AppError::new(
             ErrorCode::BadRequest,
             "This grab key is already used; make a new key.",
         )),

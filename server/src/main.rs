@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use unionpass_core::campaign::{Campaign, Category};
 use unionpass_server::keys::UnionKeys;
-use unionpass_server::store::{PgStore, SqliteStore, Store};
+use unionpass_server::store::prelude::*;
+use unionpass_server::store::{PgStore, SqliteStore};
 use unionpass_server::{seed, AppState, Clock, SystemClock};
 
 #[derive(Parser)]
@@ -327,7 +328,7 @@ impl StoreArgs {
         }
     }
 
-    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+    async fn open(&self) -> anyhow::Result<Arc<dyn Ops>> {
         if let Some(url) = &self.database {
             let store = PgStore::connect(url, self.pool)
                 .await
@@ -371,7 +372,7 @@ async fn main() -> anyhow::Result<()> {
                 builder.init();
             }
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            let store = db.open().await?;
+            let store: Arc<dyn Store> = db.open().await?;
             if let Some(url) = &db.database {
                 // number change-log rows in commit order (one sequencer across instances)
                 PgStore::connect(url, 2).await?.spawn_sequencer();

@@ -5,7 +5,8 @@ use unionpass_core::api::Role;
 use unionpass_core::checkin::Event;
 
 use crate::auth::hash_password;
-use crate::store::{NewMember, Store, StoreError};
+use crate::store::prelude::*;
+use crate::store::{NewMember, StoreError, Taken};
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "demo1234";
@@ -70,9 +71,7 @@ pub fn demo_accounts() -> Vec<DemoAccount> {
 /// Returns how many accounts were created.
 pub async fn seed_demo(store: &dyn Store, now: DateTime<Utc>) -> Result<usize, StoreError> {
     // one hash for all: every demo account has the same password, and argon2 is slow on purpose
-    let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD))
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?;
+    let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD)).await?;
     let mut created = 0;
     for a in demo_accounts() {
         let union_id = store.ensure_union(a.union).await?;
@@ -85,7 +84,7 @@ pub async fn seed_demo(store: &dyn Store, now: DateTime<Utc>) -> Result<usize, S
         };
         match store.insert_member(member, now).await {
             Ok(_) => created += 1,
-            Err(StoreError::Duplicate(_)) => {}
+            Err(StoreError::Duplicate(Taken::Member(_))) => {}
             Err(e) => return Err(e),
         }
     }

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::ManualClock;
 use crate::keys::UnionKeys;
-use crate::store::{SqliteStore, Store};
+use crate::store::prelude::*;
+use crate::store::SqliteStore;
 use crate::{seed, AppState};
 
 /// The instant a test server's clock starts at.
@@ -102,7 +103,8 @@ impl Drop for ProviderProcess {
 }
 
 pub struct TestServer {
-    pub store: Arc<dyn Store>,
+    /// The server's store, with the ops and bench helpers the tests use.
+    pub store: Arc<dyn Ops>,
     /// The PostgreSQL database made for this server, dropped with it.
     pg: Option<PgTestDb>,
     pub url: String,
@@ -123,7 +125,7 @@ impl TestServer {
     }
 
     /// A seeded server on a free port over `store`; `dir` holds the union keys.
-    pub async fn start_with(store: Arc<dyn Store>, dir: tempfile::TempDir) -> TestServer {
+    pub async fn start_with(store: Arc<dyn Ops>, dir: tempfile::TempDir) -> TestServer {
         seed::seed_demo(store.as_ref(), t0()).await.expect("seed");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -162,7 +164,7 @@ impl TestServer {
     }
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let store = self.store.clone();
+        let store: Arc<dyn Store> = self.store.clone();
         let keys = UnionKeys::load_or_create(&self.dir.path().join("keys"), self.clock.now_utc())
             .expect("keys");
         let state = AppState::new(store, keys, self.clock.clone());
@@ -186,7 +188,8 @@ impl TestServer {
     /// One fulfilment round with `provider` at the server's clock; how many redemptions ended.
     pub async fn fulfil(&self, provider: &Arc<dyn crate::fulfil::Provider>) -> usize {
         let clock: Arc<dyn crate::Clock> = self.clock.clone();
-        crate::fulfil::tick(&self.store, provider, &clock)
+        let store: Arc<dyn Store> = self.store.clone();
+        crate::fulfil::tick(&store, provider, &clock)
             .await
             .expect("fulfilment tick")
     }

@@ -20,6 +20,61 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// The migrations kept as `<crate>/<dir>/<name>.sql`, in order:
+/// `schema!("src/schema"; "0001_foundation", "0002_more")`. (PostgreSQL schemas use it too.)
+#[macro_export]
+macro_rules! schema {
+    ($dir:literal; $($name:literal),+ $(,)?) => {
+        &[$($crate::Migration {
+            name: $name,
+            sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $name, ".sql")),
+        }),+]
+    };
+}
+
+/// What is wrong with a schema folder, for its tests: every `.sql` file in `dir` must be a listed
+/// migration, in order, and nothing else; every released step (`pinned`: the SHA-256 of each
+/// released step's text, in order) must be unchanged. Empty when all is well.
+pub fn schema_problems(
+    dir: &std::path::Path,
+    migrations: &[Migration],
+    pinned: &[&str],
+) -> Vec<String> {
+    use sha2::{Digest, Sha256};
+    let mut problems = Vec::new();
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let listed: Vec<String> = migrations
+        .iter()
+        .map(|m| format!("{}.sql", m.name))
+        .collect();
+    if files != listed {
+        problems.push(format!(
+            "{} holds {files:?}, the list names {listed:?}",
+            dir.display()
+        ));
+    }
+    if migrations.len() < pinned.len() {
+        problems.push("a released migration was removed".into());
+    }
+    for (m, want) in migrations.iter().zip(pinned) {
+        let actual = format!("{:x}", Sha256::digest(m.sql.as_bytes()));
+        if actual != *want {
+            problems.push(format!(
+                "migration {} changed after release (now {actual}); append a new one instead",
+                m.name
+            ));
+        }
+    }
+    problems
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     #[error("the database is at schema version {found}, newer than this program knows ({known}); update the program")]
@@ -100,6 +155,29 @@ mod tests {
         assert!(
             matches!(err, MigrateError::TooNew { found: 2, known: 1 }),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn schema_problems_name_unlisted_files_and_changed_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t.sql"), "CREATE TABLE t(a INTEGER);").unwrap();
+        std::fs::write(dir.path().join("u.sql"), "CREATE TABLE u(b INTEGER);").unwrap();
+        let t_hash = "d3a5f8f2f40ef3e4a4d4c1f1c1bf4fe5a6fdc1a8b36c3b0c0e0db2fdd2d8ce1b";
+        let problems = schema_problems(dir.path(), V1, &[t_hash]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("u.sql"), "{problems:?}");
+        assert!(
+            problems[1].contains("changed after release"),
+            "{problems:?}"
+        );
+        use sha2::{Digest, Sha256};
+        let real = format!("{:x}", Sha256::digest(V2[0].sql.as_bytes()));
+        assert!(schema_problems(dir.path(), V2, &[&real]).is_empty());
+        assert_eq!(
+            schema_problems(dir.path(), V2, &[&real, "x", "y"]).len(),
+            2,
+            "a removed step and a changed one"
         );
     }
 

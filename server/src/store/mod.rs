@@ -1,135 +1,116 @@
-//! The server's storage, behind one trait so that SQLite (embedded, the default) and PostgreSQL
-//! (several stateless servers) serve the same handlers and pass the same test story.
+//! The server's storage: one set of domain traits, two backends that pass the same test story.
+//!
+//! - The traits ([`Accounts`], [`Events`], [`Changes`], [`Campaigns`], [`Points`]) say what each
+//!   domain needs from storage; [`Store`] is all of them, and is what the handlers hold.
+//!   [`Ops`] (audits, bench seeding) is for the command line and the tests, not for handlers.
+//! - [`model`] holds the rows and jobs passed across the traits; [`rules`] the decisions both
+//!   backends share (refusals, replaying a stored first answer, the usage-code rule, the
+//!   campaign cache with its sold-out memo). Neither holds SQL.
+//! - [`sqlite`] (embedded, the default) and [`postgres`] (several instances over one database)
+//!   have one module per domain and their migrations as `schema/NNNN_name.sql`. Domain modules
+//!   take the transaction they work in and never open one of their own, so a mutation that
+//!   touches several domains (a check-in that earns points) stays in one transaction. Neither
+//!   backend imports the other.
 
+pub mod model;
 pub mod postgres;
-mod postgres_points;
+pub mod rules;
 pub mod sqlite;
-mod sqlite_grab;
-mod sqlite_points;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use unionpass_core::api::{Change, Mutation, MutationResult, PassportInfo, Profile, Role};
-use unionpass_core::campaign::{Campaign, GrabResponse};
-use unionpass_core::checkin::{CheckIn, Conflict, Event, RevokedDevice};
+use unionpass_core::api::{Change, Mutation, MutationResult, PassportInfo, Profile, StockLeft};
+use unionpass_core::campaign::{Campaign, GrabResponse, Reschedule};
+use unionpass_core::checkin::Event;
+use unionpass_core::points::Entry;
+use unionpass_core::redeem::{CatalogItem, PointsOffer, Redemption};
 use uuid::Uuid;
 
+pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+/// What a store can fail with. Database errors keep their typed source; callers decide on the
+/// variant (and [`StoreError::is_retryable`]), never on the text.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database: {0}")]
+    #[error("SQLite")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL connection pool")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("PostgreSQL connection pool set-up")]
+    PoolSetup(#[from] deadpool_postgres::BuildError),
+    #[error("the database URL is not valid")]
+    BadUrl(#[source] tokio_postgres::Error),
     #[error(transparent)]
     Migrate(#[from] unionpass_sqlite::MigrateError),
+    #[error("migration {name} failed")]
+    PgMigration {
+        name: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("a storage task failed: {0}")]
-    Task(String),
+    #[error("stored JSON is corrupt")]
+    CorruptJson(#[from] serde_json::Error),
+    #[error("a storage task failed")]
+    Task(#[from] tokio::task::JoinError),
     #[error("{0} already exists")]
-    Duplicate(String),
-    #[error("postgres: {0}")]
-    Postgres(String),
+    Duplicate(Taken),
     #[error("no campaign {0}")]
     NoCampaign(i64),
     #[error(transparent)]
     Reschedule(#[from] unionpass_core::campaign::RescheduleError),
     #[error("the grab writer has stopped")]
     WriterGone,
+    /// The grab group this request was decided in failed to commit (nothing of it was kept).
+    #[error("the grab group failed to commit")]
+    GroupFailed(#[source] Arc<StoreError>),
 }
 
-/// What login needs to know about a member.
-#[derive(Clone, Debug)]
-pub struct MemberAuth {
-    pub member_id: i64,
-    pub password_hash: String,
-    /// Suspended members cannot sign in, and their passports are on the revocation list.
-    pub suspended: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct NewMember {
-    pub member_no: String,
-    pub name: String,
-    pub union_id: i64,
-    pub role: Role,
-    pub password_hash: String,
-}
-
-#[derive(Clone, Debug)]
-pub struct NewSession {
-    /// SHA-256 of the token, hex; the token itself is never stored.
-    pub token_hash: String,
-    pub member_id: i64,
-    pub device_name: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    /// The device to enrol with this session (its passport key), if the client sent one.
-    pub device: Option<NewDevice>,
-}
-
-#[derive(Clone, Debug)]
-pub struct NewDevice {
-    pub name: String,
-    /// The device's Ed25519 public key.
-    pub public_key: [u8; 32],
-}
-
-/// Who a live session belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SessionInfo {
-    pub member_id: i64,
-    /// The device enrolled with the session.
-    pub device_id: Option<i64>,
-}
-
-/// An enrolled device and the credential last issued to it.
-#[derive(Clone, Debug)]
-pub struct DevicePassport {
-    pub public_key: [u8; 32],
-    pub revoked: bool,
-    pub passport: Option<PassportInfo>,
-}
-
-/// An enrolled, unrevoked device.
+/// What a [`StoreError::Duplicate`] is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceRow {
-    pub id: i64,
-    pub name: String,
-    pub device_kid: String,
-    pub created_at: DateTime<Utc>,
+pub enum Taken {
+    Member(String),
+    DeviceKey,
+    /// A grab key that another member used first.
+    GrabKey(Uuid),
 }
 
-/// What a scanner of one staff member's union needs (the keys are added by the handler).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ScannerData {
-    pub events: Vec<Event>,
-    pub checkins: Vec<CheckIn>,
-    pub conflicts: Vec<Conflict>,
-    pub revoked_devices: Vec<RevokedDevice>,
-    pub revoked_members: Vec<i64>,
+impl std::fmt::Display for Taken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Taken::Member(no) => write!(f, "member {no}"),
+            Taken::DeviceKey => f.write_str("device key"),
+            Taken::GrabKey(k) => write!(f, "grab key {k}"),
+        }
+    }
 }
 
-/// Events listed to a scanner: those not ended more than this long ago.
-pub const EVENT_GRACE: chrono::Duration = chrono::Duration::days(1);
-
-/// How a held redemption ended at the provider.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fulfilment {
-    Settled { reference: String },
-    Refunded(unionpass_core::redeem::RefundReason),
+impl StoreError {
+    /// Whether the transaction failed only because of concurrent ones (PostgreSQL deadlock or
+    /// serialization failure, by SQLSTATE): running it again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        match self {
+            StoreError::Postgres(e) => matches!(
+                e.code(),
+                Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            ),
+            _ => false,
+        }
+    }
 }
 
-/// A redemption claimed for fulfilment, with its member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Claimed {
-    pub member_id: i64,
-    pub redemption: unionpass_core::redeem::Redemption,
-}
-
+/// Sign-in, sessions, devices and their credentials, members and unions.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Accounts: Send + Sync {
     async fn member_auth(&self, member_no: &str) -> Result<Option<MemberAuth>, StoreError>;
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
     /// The member (and enrolled device) a live (unexpired) session belongs to.
@@ -140,9 +121,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<SessionInfo>, StoreError>;
     /// End a session (logout); the device it enrolled is revoked with it.
     async fn delete_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
-
     async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError>;
-
     async fn device_passport(&self, device_id: i64) -> Result<Option<DevicePassport>, StoreError>;
     async fn save_device_passport(
         &self,
@@ -155,7 +134,15 @@ pub trait Store: Send + Sync + 'static {
     /// Suspend a member: sign-in refused, sessions ended, passport revoked. False if unknown.
     async fn suspend_member(&self, member_no: &str, now: DateTime<Utc>)
         -> Result<bool, StoreError>;
+    /// Create the workplace union if missing; returns its id.
+    async fn ensure_union(&self, name: &str) -> Result<i64, StoreError>;
+    async fn insert_member(&self, member: NewMember, now: DateTime<Utc>)
+        -> Result<i64, StoreError>;
+}
 
+/// Events, and what a staff scanner needs offline.
+#[async_trait]
+pub trait Events: Send + Sync {
     /// Create an event (its id is assigned).
     async fn create_event(&self, event: Event, now: DateTime<Utc>) -> Result<Event, StoreError>;
     async fn events(&self) -> Result<Vec<Event>, StoreError>;
@@ -166,7 +153,11 @@ pub trait Store: Send + Sync + 'static {
         staff_member_id: i64,
         now: DateTime<Utc>,
     ) -> Result<ScannerData, StoreError>;
+}
 
+/// Sync: the change log members pull, and the mutations their devices push.
+#[async_trait]
+pub trait Changes: Send + Sync {
     /// Changes visible to the member with `seq > cursor`, oldest first, at most `limit`.
     async fn changes_since(
         &self,
@@ -174,21 +165,19 @@ pub trait Store: Send + Sync + 'static {
         cursor: i64,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError>;
-
-    /// Apply a device's mutation exactly once: a repeated id returns the first result, marked
-    /// `replayed`, and changes nothing.
+    /// Apply a device's mutation exactly once, in one transaction whatever domains it touches:
+    /// a repeated id returns the first result, marked `replayed`, and changes nothing.
     async fn apply_mutation(
         &self,
         member_id: i64,
         mutation: &Mutation,
         now: DateTime<Utc>,
     ) -> Result<MutationResult, StoreError>;
+}
 
-    /// Create the workplace union if missing; returns its id.
-    async fn ensure_union(&self, name: &str) -> Result<i64, StoreError>;
-    async fn insert_member(&self, member: NewMember, now: DateTime<Utc>)
-        -> Result<i64, StoreError>;
-
+/// Coupon campaigns and the grab.
+#[async_trait]
+pub trait Campaigns: Send + Sync {
     /// Create a campaign (its id is assigned) and announce it to every member through sync.
     async fn create_campaign(
         &self,
@@ -196,36 +185,33 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Campaign, StoreError>;
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError>;
+    async fn campaign(&self, id: i64) -> Result<Option<Campaign>, StoreError>;
     /// Move or cancel a campaign (rules in `unionpass_core::campaign::reschedule`) and announce
     /// the new version to every member through sync. Running servers pick it up within
     /// `campaign::CACHE_FOR`.
     async fn reschedule_campaign(
         &self,
         id: i64,
-        change: unionpass_core::campaign::Reschedule,
+        change: Reschedule,
         now: DateTime<Utc>,
     ) -> Result<Campaign, StoreError>;
     /// Stock left of the campaigns that have not ended at `now`.
-    async fn stock_left(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<unionpass_core::api::StockLeft>, StoreError>;
-    async fn campaign(&self, id: i64) -> Result<Option<Campaign>, StoreError>;
+    async fn stock_left(&self, now: DateTime<Utc>) -> Result<Vec<StockLeft>, StoreError>;
+    /// One grab, decided and made durable before this returns: exactly the stock is granted, no
+    /// member gets more than the limit, and a repeated key returns the first answer (`replayed`).
+    async fn grab(&self, grab: GrabJob) -> Result<GrabResponse, StoreError>;
+}
 
-    // --- points ---
+/// The points ledger, the offer, redemptions and their fulfilment.
+#[async_trait]
+pub trait Points: Send + Sync {
     /// What points can be redeemed for now (the catalog with its stock left).
-    async fn points_offer(&self) -> Result<unionpass_core::redeem::PointsOffer, StoreError>;
+    async fn points_offer(&self) -> Result<PointsOffer, StoreError>;
     /// Set the rate, amounts, caps and password limit (`offer.catalog` is ignored: see
-    /// [`Store::put_catalog_item`]).
-    async fn set_points_offer(
-        &self,
-        offer: unionpass_core::redeem::PointsOffer,
-    ) -> Result<(), StoreError>;
+    /// [`Points::put_catalog_item`]).
+    async fn set_points_offer(&self, offer: PointsOffer) -> Result<(), StoreError>;
     /// Add a catalog item, or change one (its stock is set to `item.stock`).
-    async fn put_catalog_item(
-        &self,
-        item: unionpass_core::redeem::CatalogItem,
-    ) -> Result<(), StoreError>;
+    async fn put_catalog_item(&self, item: CatalogItem) -> Result<(), StoreError>;
     /// Add a batch of points to a member's ledger; the member's apps get it with their next sync.
     async fn accrue_points(
         &self,
@@ -234,12 +220,9 @@ pub trait Store: Send + Sync + 'static {
         expires_at: DateTime<Utc>,
         source: &str,
         now: DateTime<Utc>,
-    ) -> Result<unionpass_core::points::Entry, StoreError>;
+    ) -> Result<Entry, StoreError>;
     /// A member's ledger, in order.
-    async fn points_entries(
-        &self,
-        member_id: i64,
-    ) -> Result<Vec<unionpass_core::points::Entry>, StoreError>;
+    async fn points_entries(&self, member_id: i64) -> Result<Vec<Entry>, StoreError>;
     /// The member gave their password again for redemption `id`: its `redeem` mutation passes
     /// the password check until `until`.
     async fn grant_reauth(
@@ -268,186 +251,50 @@ pub trait Store: Send + Sync + 'static {
     /// `limit` members); answers how many entries were written.
     async fn record_expirations(&self, now: DateTime<Utc>, limit: i64)
         -> Result<usize, StoreError>;
-    /// Every redemption of a member (for tests and support).
-    async fn redemptions(
-        &self,
-        member_id: i64,
-    ) -> Result<Vec<unionpass_core::redeem::Redemption>, StoreError>;
+    /// Every redemption of a member (for support and tests).
+    async fn redemptions(&self, member_id: i64) -> Result<Vec<Redemption>, StoreError>;
+}
 
-    /// One grab, decided and made durable before this returns: exactly the stock is granted, no
-    /// member gets more than the limit, and a repeated key returns the first answer (`replayed`).
-    async fn grab(&self, grab: GrabJob) -> Result<GrabResponse, StoreError>;
+/// Everything the handlers need: every domain.
+pub trait Store: Accounts + Events + Changes + Campaigns + Points + Send + Sync + 'static {}
 
-    /// Counts straight from the stored rows, for `campaign stats` and the bench's audit.
+impl<T: Accounts + Events + Changes + Campaigns + Points + Send + Sync + 'static> Store for T {}
+
+/// Operations and bench support: counts straight from the stored rows and bulk seeding. Used by
+/// the command line (`campaign stats`, `bench-seed`) and the tests, never by a handler.
+#[async_trait]
+pub trait Ops: Store {
+    /// What the database holds for one campaign (for `campaign stats` and the bench's audit).
     async fn audit(&self, campaign_id: i64) -> Result<Audit, StoreError>;
-
     /// How many of these grab keys have no grant row (acknowledged grants that were lost).
     async fn missing_grants(&self, keys: Vec<Uuid>) -> Result<i64, StoreError>;
-
-    /// Bench support: create `n` members (`B000001`…) in one union, each with a session; returns
-    /// the tokens in member order. Only the hidden `bench-seed` command calls it.
+    /// Create `n` members (`B000001`…) in one union, each with a session; returns the tokens in
+    /// member order.
     async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
 }
 
-/// A member's grab request, as the store sees it.
-#[derive(Clone, Debug)]
-pub struct GrabJob {
-    pub member_id: i64,
-    pub union_id: i64,
-    pub campaign_id: i64,
-    pub key: Uuid,
-    pub now: DateTime<Utc>,
-}
-
-/// What the database holds for one campaign.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Audit {
-    pub campaign_id: i64,
-    pub stock: i64,
-    /// Grant rows.
-    pub granted: i64,
-    /// The campaign's own counter of granted stock (must equal `granted`).
-    pub counter: i64,
-    /// Members holding a grant.
-    pub members: i64,
-    /// Grants beyond the stock.
-    pub oversold: i64,
-    /// Grants beyond a member's limit, summed over members.
-    pub double_grants: i64,
-    /// Answers stored under idempotency keys.
-    pub answers: i64,
-}
-
-/// A device public key as stored: base64url without padding.
-pub(crate) fn key_text(key: &[u8; 32]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
-}
-
-pub(crate) fn key_bytes(text: &str) -> Result<[u8; 32], StoreError> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| StoreError::Corrupt(format!("device key {text:?}")))
-}
-
-/// Whether a member may upload a check-in for an event, decided the same way by every backend:
-/// `staff` is the uploader's (role, union), `event_union` the event's union (`None`: no such
-/// event; `Some(None)`: district-wide). `None` means allowed.
-pub(crate) fn checkin_refusal(
-    staff: (Role, i64),
-    event_union: Option<Option<i64>>,
-) -> Option<unionpass_core::api::MutationOutcome> {
-    use unionpass_core::api::MutationOutcome::Rejected;
-    use unionpass_core::ErrorCode;
-    if staff.0 != Role::Staff {
-        return Some(Rejected {
-            code: ErrorCode::Forbidden,
-            message: "Only staff accounts can check members in.".into(),
-        });
-    }
-    match event_union {
-        None => Some(Rejected {
-            code: ErrorCode::NotFound,
-            message: "No such event.".into(),
-        }),
-        Some(Some(u)) if u != staff.1 => Some(Rejected {
-            code: ErrorCode::Forbidden,
-            message: "This event belongs to another workplace union.".into(),
-        }),
-        Some(_) => None,
-    }
-}
-
-/// Whether a coupon may be marked used at `at` (the device's time of use, never later than the
-/// server's now): `None` means yes. Coupons of other members are answered "no such coupon".
-pub(crate) fn coupon_use_refusal(
-    validity: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    at: DateTime<Utc>,
-) -> Option<unionpass_core::api::MutationOutcome> {
-    use unionpass_core::api::MutationOutcome::Rejected;
-    use unionpass_core::ErrorCode;
-    match validity {
-        None => Some(Rejected {
-            code: ErrorCode::NotFound,
-            message: "No such coupon.".into(),
-        }),
-        Some((_, until)) if at >= until => Some(Rejected {
-            code: ErrorCode::CouponExpired,
-            message: "This coupon has expired.".into(),
-        }),
-        Some((from, _)) if at < from => Some(Rejected {
-            code: ErrorCode::CouponNotYetValid,
-            message: "This coupon is not valid yet.".into(),
-        }),
-        Some(_) => None,
-    }
-}
-
-/// A redemption refused before anything was held.
-pub(crate) fn redeem_refusal(
-    code: unionpass_core::ErrorCode,
-) -> unionpass_core::api::MutationOutcome {
-    unionpass_core::api::MutationOutcome::Rejected {
-        code,
-        message: code.message().text(unionpass_core::Lang::En).to_string(),
-    }
-}
-
-/// The ledger entry and the new state of a held redemption that ended `how`.
-pub(crate) fn finished(
-    r: &unionpass_core::redeem::Redemption,
-    how: &Fulfilment,
-    now: DateTime<Utc>,
-) -> (
-    unionpass_core::points::EntryKind,
-    unionpass_core::redeem::Redemption,
-) {
-    use unionpass_core::points::EntryKind;
-    use unionpass_core::redeem::RedemptionStatus;
-    let (entry, status) = match how {
-        Fulfilment::Settled { reference } => (
-            EntryKind::Settle { redemption: r.id },
-            RedemptionStatus::Settled {
-                reference: reference.clone(),
-            },
-        ),
-        Fulfilment::Refunded(reason) => (
-            EntryKind::Refund {
-                redemption: r.id,
-                reason: reason.code().to_string(),
-            },
-            RedemptionStatus::Refunded {
-                reason: reason.clone(),
-            },
-        ),
-    };
-    let mut done = r.clone();
-    done.status = status;
-    done.updated_at = now;
-    (entry, done)
-}
-
-/// The answer to revoking a device that is not the member's.
-pub(crate) fn no_such_device() -> unionpass_core::api::MutationOutcome {
-    unionpass_core::api::MutationOutcome::Rejected {
-        code: unionpass_core::ErrorCode::NotFound,
-        message: "No such device.".into(),
-    }
+/// Every store trait, for callers that hold a `dyn Store` (methods of a supertrait need it in
+/// scope).
+pub mod prelude {
+    pub use super::{Accounts, Campaigns, Changes, Events, Ops, Points, Store};
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checkin_uploads_need_staff_and_the_right_union() {
-        assert!(checkin_refusal((Role::Staff, 1), Some(Some(1))).is_none());
-        assert!(checkin_refusal((Role::Staff, 1), Some(None)).is_none());
-        assert!(checkin_refusal((Role::Staff, 1), Some(Some(2))).is_some());
-        assert!(checkin_refusal((Role::Staff, 1), None).is_some());
-        assert!(checkin_refusal((Role::Member, 1), Some(None)).is_some());
-    }
+pub(crate) mod tests {
+    /// SHA-256 of each released SQLite migration, in order.
+    pub const SQLITE_PINNED: [&str; 5] = [
+        "8b624c05cd25af67b2c71f98c4a1ce6bf53cb9158f990754af4bc5aa8066326f",
+        "b5a2026d3b2083d0c3951b4891ac2694bb622c65c032690c6a528db778155c81",
+        "20a0cf13b89739a810e597549120f199f8a82a4e28d5864adbaa9a08e8749c47",
+        "5b7d66ccc0d0e941253b8ecde3e381b29e65937952cf001ede1ffcd003760368",
+        "b5b956fec055084de57288a20b219324715704b1a63c0392ea7f591fc573272d",
+    ];
+    /// SHA-256 of each released PostgreSQL migration, in order.
+    pub const POSTGRES_PINNED: [&str; 5] = [
+        "2987b2efb86df5d871fcdb3778f76ed92299b4a1cb7ab9bed7f196f64fa66a56",
+        "31e6f6a441197f4abd10c559cc0c5f229763e309cb4ec284a113e1a05a530e13",
+        "329a4889d3b63561a3c959833dc6fb01e8efbf6f17c5fd9801aaeeb5cb23d090",
+        "63a700de401b2c78d432d0f5b6f73d5403271aaa5fc6edcb1e4df8ec7aef2b26",
+        "0cdd53e11c3e98de3cd2231b7b6fe6c3a3cf7428e901152a35ccbe20a1b84121",
+    ];
 }

@@ -1,15 +1,12 @@
 //! The union server over real HTTP on 127.0.0.1 port 0, on a real SQLite file.
 
-#[macro_use]
-mod util;
-
+use crate::util::{t0, LogCapture, TestServer};
 use ed25519_dalek::VerifyingKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use unionpass_core::api::{KeysResponse, MutationOutcome, PushResponse, SyncResponse};
 use unionpass_core::passport;
 use unionpass_core::{ErrorCode, Lang};
-use util::{t0, LogCapture, TestServer};
 
 async fn sync(s: &TestServer, token: &str, cursor: i64) -> SyncResponse {
     let resp = s

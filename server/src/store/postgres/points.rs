@@ -1,72 +1,26 @@
-//! The points ledger and redemptions on PostgreSQL. A member's ledger writes lock the member's
-//! row first, so concurrent instances fold and append one member's entries one at a time.
+//! The points ledger, the offer and redemptions on PostgreSQL. A member's ledger writes lock the
+//! member's row first, so concurrent instances fold and append one member's entries one at a time.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio_postgres::GenericClient;
-use tokio_postgres::Transaction;
-use unionpass_core::api::MutationOutcome;
+use deadpool_postgres::GenericClient;
+use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::points::{Entry, EntryKind, Ledger};
 use unionpass_core::redeem::{
-    self, PointsOffer, RedeemRequest, Redemption, RedemptionStatus, Target,
+    self, CatalogItem, PointsOffer, RedeemRequest, Redemption, RedemptionStatus, Target,
 };
 use unionpass_core::time::Zone;
 use unionpass_core::ErrorCode;
 use uuid::Uuid;
 
-use super::postgres::{from_json, json, pg};
-use super::{finished, redeem_refusal, Claimed, Fulfilment, StoreError};
+use super::{from_json, json, log_change, PgStore};
+use crate::store::rules::{finished, redeem_refusal, CAP_WINDOW};
+use crate::store::{Claimed, Fulfilment, Points, StoreError};
 
-pub(crate) const MIGRATION: &str = "
-    CREATE TABLE points_entries (
-        seq       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        member_id BIGINT NOT NULL REFERENCES members(id),
-        at        TIMESTAMPTZ NOT NULL,
-        body      JSONB NOT NULL
-    );
-    CREATE INDEX points_entries_member ON points_entries(member_id, seq);
-    CREATE TABLE redemptions (
-        id            UUID PRIMARY KEY,
-        member_id     BIGINT NOT NULL REFERENCES members(id),
-        kind          TEXT NOT NULL,
-        amount_cents  BIGINT NOT NULL,
-        status        TEXT NOT NULL,
-        body          JSONB NOT NULL,
-        created_at    TIMESTAMPTZ NOT NULL,
-        claimed_until TIMESTAMPTZ
-    );
-    CREATE INDEX redemptions_member ON redemptions(member_id, kind, created_at);
-    CREATE INDEX redemptions_status ON redemptions(status, created_at);
-    CREATE TABLE catalog (
-        id       BIGINT PRIMARY KEY,
-        title_zh TEXT NOT NULL,
-        title_en TEXT NOT NULL,
-        points   BIGINT NOT NULL CHECK (points > 0),
-        stock    BIGINT NOT NULL CHECK (stock >= 0)
-    );
-    CREATE TABLE points_offer (
-        id   INT PRIMARY KEY CHECK (id = 1),
-        body JSONB NOT NULL
-    );
-    CREATE TABLE reauth_grants (
-        redemption_id UUID PRIMARY KEY,
-        member_id     BIGINT NOT NULL,
-        until         TIMESTAMPTZ NOT NULL
-    );
-    CREATE TABLE points_expiry (
-        batch_seq  BIGINT PRIMARY KEY,
-        member_id  BIGINT NOT NULL,
-        expires_at TIMESTAMPTZ NOT NULL,
-        done       BOOLEAN NOT NULL DEFAULT false
-    );
-    CREATE INDEX points_expiry_due ON points_expiry(done, expires_at);
-    ALTER TABLE events ADD COLUMN points BIGINT NOT NULL DEFAULT 0;
-";
-
-pub(crate) async fn offer(c: &impl GenericClient) -> Result<PointsOffer, StoreError> {
+pub(super) async fn offer(c: &impl GenericClient) -> Result<PointsOffer, StoreError> {
     let row = c
         .query_opt("SELECT body FROM points_offer WHERE id = 1", &[])
-        .await
-        .map_err(pg)?;
+        .await?;
     let mut offer = match row {
         Some(r) => from_json(r.get(0))?,
         None => PointsOffer::none(),
@@ -76,8 +30,7 @@ pub(crate) async fn offer(c: &impl GenericClient) -> Result<PointsOffer, StoreEr
             "SELECT id, title_zh, title_en, points, stock FROM catalog ORDER BY points, id",
             &[],
         )
-        .await
-        .map_err(pg)?
+        .await?
         .iter()
         .map(|r| redeem::CatalogItem {
             id: r.get(0),
@@ -90,7 +43,7 @@ pub(crate) async fn offer(c: &impl GenericClient) -> Result<PointsOffer, StoreEr
     Ok(offer)
 }
 
-pub(crate) async fn set_offer(
+pub(super) async fn set_offer(
     c: &impl GenericClient,
     offer: &PointsOffer,
 ) -> Result<(), StoreError> {
@@ -103,15 +56,11 @@ pub(crate) async fn set_offer(
          ON CONFLICT (id) DO UPDATE SET body = excluded.body",
         &[&json(&bare)],
     )
-    .await
-    .map_err(pg)?;
+    .await?;
     Ok(())
 }
 
-pub(crate) async fn put_item(
-    c: &impl GenericClient,
-    item: &redeem::CatalogItem,
-) -> Result<(), StoreError> {
+pub(super) async fn put_item(c: &impl GenericClient, item: &CatalogItem) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO catalog(id, title_zh, title_en, points, stock) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (id) DO UPDATE SET title_zh = excluded.title_zh,
@@ -124,12 +73,11 @@ pub(crate) async fn put_item(
             &item.stock,
         ],
     )
-    .await
-    .map_err(pg)?;
+    .await?;
     Ok(())
 }
 
-pub(crate) async fn entries(
+pub(super) async fn entries(
     c: &impl GenericClient,
     member_id: i64,
 ) -> Result<Vec<Entry>, StoreError> {
@@ -137,8 +85,7 @@ pub(crate) async fn entries(
         "SELECT seq, body FROM points_entries WHERE member_id = $1 ORDER BY seq",
         &[&member_id],
     )
-    .await
-    .map_err(pg)?
+    .await?
     .iter()
     .map(|r| {
         let e: Entry = from_json(r.get(1))?;
@@ -148,19 +95,18 @@ pub(crate) async fn entries(
 }
 
 /// Take the member's row lock: ledger writes of one member happen one at a time.
-pub(crate) async fn lock_member(tx: &Transaction<'_>, member_id: i64) -> Result<(), StoreError> {
+pub(super) async fn lock_member(tx: &impl GenericClient, member_id: i64) -> Result<(), StoreError> {
     tx.execute(
         "SELECT 1 FROM members WHERE id = $1 FOR UPDATE",
         &[&member_id],
     )
-    .await
-    .map_err(pg)?;
+    .await?;
     Ok(())
 }
 
 /// Append an entry to a member's ledger (the member's row is locked) and announce it.
-pub(crate) async fn append(
-    tx: &Transaction<'_>,
+pub(super) async fn append(
+    tx: &impl GenericClient,
     member_id: i64,
     kind: EntryKind,
     now: DateTime<Utc>,
@@ -170,36 +116,34 @@ pub(crate) async fn append(
             "INSERT INTO points_entries(member_id, at, body) VALUES ($1, $2, '{}') RETURNING seq",
             &[&member_id, &now],
         )
-        .await
-        .map_err(pg)?
+        .await?
         .get(0);
     let entry = Entry { seq, at: now, kind };
     tx.execute(
         "UPDATE points_entries SET body = $2 WHERE seq = $1",
         &[&seq, &json(&entry)],
     )
-    .await
-    .map_err(pg)?;
-    tx.execute(
-        "INSERT INTO change_log(member_id, at, kind, data) VALUES ($1, $2, 'points_entry', $3)",
-        &[&member_id, &now, &json(&entry)],
+    .await?;
+    log_change(
+        tx,
+        Some(member_id),
+        now,
+        &ChangeKind::PointsEntry(entry.clone()),
     )
-    .await
-    .map_err(pg)?;
+    .await?;
     if let Some(expires_at) = entry.kind.new_batch_expiry() {
         tx.execute(
             "INSERT INTO points_expiry(batch_seq, member_id, expires_at) VALUES ($1, $2, $3)",
             &[&entry.seq, &member_id, &expires_at],
         )
-        .await
-        .map_err(pg)?;
+        .await?;
     }
     Ok(entry)
 }
 
 /// Write down what has expired in a member's ledger at `now` (the member's row is locked).
-pub(crate) async fn record_member_expirations(
-    tx: &Transaction<'_>,
+pub(super) async fn record_member_expirations(
+    tx: &impl GenericClient,
     member_id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
@@ -213,13 +157,12 @@ pub(crate) async fn record_member_expirations(
         "UPDATE points_expiry SET done = true WHERE member_id = $1 AND expires_at <= $2",
         &[&member_id, &now],
     )
-    .await
-    .map_err(pg)?;
+    .await?;
     Ok(due.len())
 }
 
 /// Members with expired batches not written down yet, up to `limit`.
-pub(crate) async fn members_with_expiry(
+pub(super) async fn members_with_expiry(
     c: &impl GenericClient,
     now: DateTime<Utc>,
     limit: i64,
@@ -229,15 +172,14 @@ pub(crate) async fn members_with_expiry(
              LIMIT $2",
         &[&now, &limit],
     )
-    .await
-    .map_err(pg)?
+    .await?
     .iter()
     .map(|r| r.get(0))
     .collect())
 }
 
 async fn save_redemption(
-    tx: &Transaction<'_>,
+    tx: &impl GenericClient,
     member_id: i64,
     r: &Redemption,
 ) -> Result<(), StoreError> {
@@ -255,20 +197,20 @@ async fn save_redemption(
             &r.created_at,
         ],
     )
-    .await
-    .map_err(pg)?;
-    tx.execute(
-        "INSERT INTO change_log(member_id, at, kind, data) VALUES ($1, $2, 'redemption', $3)",
-        &[&member_id, &r.updated_at, &json(r)],
+    .await?;
+    log_change(
+        tx,
+        Some(member_id),
+        r.updated_at,
+        &ChangeKind::Redemption(r.clone()),
     )
-    .await
-    .map_err(pg)?;
+    .await?;
     Ok(())
 }
 
 /// The `redeem` mutation, inside the mutation's transaction.
-pub(crate) async fn redeem(
-    tx: &Transaction<'_>,
+pub(super) async fn redeem(
+    tx: &impl GenericClient,
     member_id: i64,
     id: Uuid,
     req: &RedeemRequest,
@@ -278,7 +220,7 @@ pub(crate) async fn redeem(
     let offer = offer(tx).await?;
     let ledger = Ledger::fold(&entries(tx, member_id).await?)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let since = now - chrono::Duration::days(32);
+    let since = now - CAP_WINDOW;
     let used: Vec<(DateTime<Utc>, i64)> = tx
         .query(
             "SELECT created_at, amount_cents FROM redemptions
@@ -286,8 +228,7 @@ pub(crate) async fn redeem(
                AND created_at >= $3",
             &[&member_id, &req.target.kind(), &since],
         )
-        .await
-        .map_err(pg)?
+        .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
@@ -296,8 +237,7 @@ pub(crate) async fn redeem(
             "SELECT 1 FROM reauth_grants WHERE redemption_id = $1 AND member_id = $2 AND until > $3",
             &[&id, &member_id, &now],
         )
-        .await
-        .map_err(pg)?
+        .await?
         .is_some();
     let q = match redeem::check(
         &offer,
@@ -317,8 +257,7 @@ pub(crate) async fn redeem(
                 "UPDATE catalog SET stock = stock - 1 WHERE id = $1 AND stock > 0",
                 &[&item_id],
             )
-            .await
-            .map_err(pg)?;
+            .await?;
         if taken == 0 {
             return Ok(redeem_refusal(ErrorCode::OutOfStock));
         }
@@ -349,7 +288,7 @@ pub(crate) async fn redeem(
     Ok(MutationOutcome::Applied)
 }
 
-pub(crate) async fn grant_reauth(
+pub(super) async fn grant_reauth(
     c: &impl GenericClient,
     member_id: i64,
     id: Uuid,
@@ -361,12 +300,11 @@ pub(crate) async fn grant_reauth(
          WHERE reauth_grants.member_id = excluded.member_id",
         &[&id, &member_id, &until],
     )
-    .await
-    .map_err(pg)?;
+    .await?;
     Ok(())
 }
 
-pub(crate) async fn claim(
+pub(super) async fn claim(
     c: &impl GenericClient,
     now: DateTime<Utc>,
     lease: chrono::Duration,
@@ -382,8 +320,7 @@ pub(crate) async fn claim(
              RETURNING member_id, body",
             &[&now, &until, &limit],
         )
-        .await
-        .map_err(pg)?
+        .await?
         .iter()
         .map(|r| {
             Ok(Claimed {
@@ -396,8 +333,8 @@ pub(crate) async fn claim(
     Ok(out)
 }
 
-pub(crate) async fn finish(
-    tx: &Transaction<'_>,
+pub(super) async fn finish(
+    tx: &impl GenericClient,
     id: Uuid,
     how: &Fulfilment,
     now: DateTime<Utc>,
@@ -407,8 +344,7 @@ pub(crate) async fn finish(
             "SELECT member_id FROM redemptions WHERE id = $1 AND status = 'held'",
             &[&id],
         )
-        .await
-        .map_err(pg)?
+        .await?
     else {
         return Ok(false);
     };
@@ -420,8 +356,7 @@ pub(crate) async fn finish(
             "SELECT body FROM redemptions WHERE id = $1 AND status = 'held' FOR UPDATE",
             &[&id],
         )
-        .await
-        .map_err(pg)?
+        .await?
     else {
         return Ok(false);
     };
@@ -433,8 +368,7 @@ pub(crate) async fn finish(
             "UPDATE catalog SET stock = stock + 1 WHERE id = $1",
             &[item_id],
         )
-        .await
-        .map_err(pg)?;
+        .await?;
     }
     save_redemption(tx, member_id, &done).await?;
     if matches!(how, Fulfilment::Refunded(_)) {
@@ -444,7 +378,7 @@ pub(crate) async fn finish(
     Ok(true)
 }
 
-pub(crate) async fn redemptions(
+pub(super) async fn redemptions(
     c: &impl GenericClient,
     member_id: i64,
 ) -> Result<Vec<Redemption>, StoreError> {
@@ -452,9 +386,112 @@ pub(crate) async fn redemptions(
         "SELECT body FROM redemptions WHERE member_id = $1 ORDER BY created_at, id",
         &[&member_id],
     )
-    .await
-    .map_err(pg)?
+    .await?
     .iter()
     .map(|r| from_json(r.get(0)))
     .collect()
+}
+
+#[async_trait]
+impl Points for PgStore {
+    async fn points_offer(&self) -> Result<PointsOffer, StoreError> {
+        let client = self.pool.get().await?;
+        offer(&client).await
+    }
+
+    async fn set_points_offer(&self, o: PointsOffer) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        set_offer(&client, &o).await
+    }
+
+    async fn put_catalog_item(&self, item: CatalogItem) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        put_item(&client, &item).await
+    }
+
+    async fn accrue_points(
+        &self,
+        member_id: i64,
+        points: i64,
+        expires_at: DateTime<Utc>,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Entry, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        lock_member(&tx, member_id).await?;
+        let e = append(
+            &tx,
+            member_id,
+            EntryKind::Accrual {
+                points,
+                expires_at,
+                source: source.to_string(),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    async fn points_entries(&self, member_id: i64) -> Result<Vec<Entry>, StoreError> {
+        let client = self.pool.get().await?;
+        entries(&client, member_id).await
+    }
+
+    async fn grant_reauth(
+        &self,
+        member_id: i64,
+        id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        grant_reauth(&client, member_id, id, until).await
+    }
+
+    async fn claim_redemptions(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let client = self.pool.get().await?;
+        claim(&client, now, lease, limit).await
+    }
+
+    async fn finish_redemption(
+        &self,
+        id: Uuid,
+        how: Fulfilment,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let done = finish(&tx, id, &how, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn record_expirations(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<usize, StoreError> {
+        let mut client = self.pool.get().await?;
+        let members = members_with_expiry(&client, now, limit).await?;
+        let mut written = 0;
+        for m in members {
+            let tx = client.transaction().await?;
+            lock_member(&tx, m).await?;
+            written += record_member_expirations(&tx, m, now).await?;
+            tx.commit().await?;
+        }
+        Ok(written)
+    }
+
+    async fn redemptions(&self, member_id: i64) -> Result<Vec<Redemption>, StoreError> {
+        let client = self.pool.get().await?;
+        redemptions(&client, member_id).await
+    }
 }

@@ -1,18 +1,15 @@
 //! The grab story: campaign lifecycle, concurrency, idempotency, limits. Every test runs against
 //! each storage backend, over real HTTP.
 
-#[allow(dead_code)] // the log capture is for api.rs
-#[macro_use]
-mod util;
-
 use std::sync::Arc;
 
+use crate::util::{t0, TestServer};
 use chrono::Duration;
 use futures_util::future::join_all;
 use serde_json::Value;
 use unionpass_core::campaign::{Campaign, Category, GrabOutcome, GrabResponse};
 use unionpass_core::ErrorCode;
-use util::{t0, TestServer};
+use unionpass_server::store::StoreError;
 use uuid::Uuid;
 
 fn campaign(stock: i64, limit: i64) -> Campaign {
@@ -124,6 +121,49 @@ async fn lifecycle(s: TestServer) {
         grab(&s, &token, 424242, Uuid::new_v4()).await.unwrap_err(),
         ErrorCode::NotFound
     );
+}
+
+/// One usage-code rule on every backend: `CCCC-GGGGGG-RRRR`, the campaign, the grant's id (the
+/// coupon id the member sees) and random digits.
+async fn usage_codes_name_the_campaign_and_the_grant(s: TestServer) {
+    let c = s
+        .store
+        .create_campaign(
+            Campaign {
+                release_at: t0(),
+                ..campaign(3, 1)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    s.clock.set(t0() + Duration::seconds(1));
+    let mut codes = Vec::new();
+    for member in ["M10001", "M10002", "M10003"] {
+        let token = s.login(member).await;
+        let got = grab(&s, &token, c.id, Uuid::new_v4()).await.unwrap();
+        let GrabOutcome::Granted { coupon } = got.outcome else {
+            panic!("{got:?}")
+        };
+        let parts: Vec<&str> = coupon.code.split('-').collect();
+        assert_eq!(parts.len(), 3, "{}", coupon.code);
+        assert_eq!(parts[0], format!("{:04}", c.id % 10_000), "{}", coupon.code);
+        assert_eq!(
+            parts[1],
+            format!("{:06}", coupon.id % 1_000_000),
+            "{}",
+            coupon.code
+        );
+        assert!(
+            parts[2].len() == 4 && parts[2].bytes().all(|b| b.is_ascii_digit()),
+            "{}",
+            coupon.code
+        );
+        codes.push(coupon.code);
+    }
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), 3, "one code per grant");
 }
 
 async fn exact_stock_under_concurrency(s: TestServer) {
@@ -431,14 +471,13 @@ async fn moved_and_cancelled_campaigns(s: TestServer) {
         .await
         .unwrap();
     assert_eq!(cancelled.cancelled_at, Some(t0()));
-    assert_eq!(
+    assert!(matches!(
         s.store
             .reschedule_campaign(other.id, Reschedule::Cancel, t0())
             .await
-            .unwrap_err()
-            .to_string(),
-        RescheduleError::Cancelled.to_string()
-    );
+            .unwrap_err(),
+        StoreError::Reschedule(RescheduleError::Cancelled)
+    ));
 
     // at the old release (long after the cache age) the moved one is not open, the cancelled
     // one is over
@@ -508,10 +547,14 @@ async fn moved_and_cancelled_campaigns(s: TestServer) {
         )
         .await
         .unwrap_err();
-    assert_eq!(frozen.to_string(), RescheduleError::TooLate.to_string());
+    assert!(
+        matches!(frozen, StoreError::Reschedule(RescheduleError::TooLate)),
+        "{frozen:?}"
+    );
 }
 
 on_every_backend!(
+    usage_codes_name_the_campaign_and_the_grant,
     moved_and_cancelled_campaigns,
     coupons_are_used_once_in_their_validity_and_only_by_their_holder,
     lifecycle,

@@ -3,19 +3,15 @@
 //! price, password, cap, balance, stock), held exactly once, then settled or refunded by what
 //! the provider answers (done, refused, no answer).
 
-#[allow(dead_code)]
-#[macro_use]
-mod util;
-
 use std::time::Duration;
 
+use crate::util::{t0, TestServer};
 use serde_json::{json, Value};
 use unionpass_core::api::{MutationOutcome, MutationResult, PushResponse, SyncResponse};
 use unionpass_core::points::{EntryKind, Ledger};
 use unionpass_core::redeem::{RedemptionStatus, RefundReason};
 use unionpass_core::ErrorCode;
 use unionpass_server::testing::ProviderProcess;
-use util::{t0, TestServer};
 use uuid::Uuid;
 
 async fn redeem(

@@ -1,10 +1,7 @@
 //! Two-level passports, device enrolment and revocation, the scanner bundle and check-in upload,
 //! over real HTTP, on SQLite and on PostgreSQL.
 
-#[macro_use]
-#[allow(dead_code)]
-mod util;
-
+use crate::util::{t0, TestServer};
 use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use reqwest::StatusCode;
@@ -13,7 +10,6 @@ use unionpass_core::api::{PushResponse, SyncResponse};
 use unionpass_core::checkin::{CheckIn, ScannerBundle};
 use unionpass_core::passport::{self, TrustList};
 use unionpass_core::ErrorCode;
-use util::{t0, TestServer};
 use uuid::Uuid;
 
 async fn sync(s: &TestServer, token: &str) -> reqwest::Response {

@@ -1,87 +1,35 @@
-//! The points ledger and redemptions on SQLite. Every write of a member's ledger happens in the
-//! one writer connection's transactions, so a member's entries are folded and appended in order.
+//! The points ledger, the offer and redemptions on SQLite. Every write of a member's ledger happens
+//! in the one writer connection's transactions, so a member's entries are folded and appended in
+//! order.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
-use unionpass_core::api::MutationOutcome;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::points::{Entry, EntryKind, Ledger};
 use unionpass_core::redeem::{
-    self, PointsOffer, RedeemRequest, Redemption, RedemptionStatus, Target,
+    self, CatalogItem, PointsOffer, RedeemRequest, Redemption, RedemptionStatus, Target,
 };
 use unionpass_core::time::Zone;
 use unionpass_core::ErrorCode;
 use uuid::Uuid;
 
-use super::sqlite::ts;
-use super::{finished, redeem_refusal, Claimed, Fulfilment, StoreError};
-
-pub(crate) const MIGRATION: &str = "
-    -- the ledger: append-only; seq orders each member's entries
-    CREATE TABLE points_entries (
-        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-        member_id INTEGER NOT NULL REFERENCES members(id),
-        at        TEXT NOT NULL,
-        body      TEXT NOT NULL
-    );
-    CREATE INDEX points_entries_member ON points_entries(member_id, seq);
-    -- one row per redemption (its id is the device-made idempotency key); body: Redemption JSON
-    CREATE TABLE redemptions (
-        id            TEXT PRIMARY KEY,
-        member_id     INTEGER NOT NULL REFERENCES members(id),
-        kind          TEXT NOT NULL,
-        amount_cents  INTEGER NOT NULL,
-        status        TEXT NOT NULL,
-        body          TEXT NOT NULL,
-        created_at    TEXT NOT NULL,
-        claimed_until TEXT
-    );
-    CREATE INDEX redemptions_member ON redemptions(member_id, kind, created_at);
-    CREATE INDEX redemptions_status ON redemptions(status, created_at);
-    CREATE TABLE catalog (
-        id       INTEGER PRIMARY KEY,
-        title_zh TEXT NOT NULL,
-        title_en TEXT NOT NULL,
-        points   INTEGER NOT NULL CHECK (points > 0),
-        stock    INTEGER NOT NULL CHECK (stock >= 0)
-    );
-    -- the rate, amounts, caps and password limit (PointsOffer JSON without the catalog)
-    CREATE TABLE points_offer (
-        id   INTEGER PRIMARY KEY CHECK (id = 1),
-        body TEXT NOT NULL
-    );
-    CREATE TABLE reauth_grants (
-        redemption_id TEXT PRIMARY KEY,
-        member_id     INTEGER NOT NULL,
-        until         TEXT NOT NULL
-    );
-    -- batches and when they expire, so the expiry sweep finds them without reading the ledger
-    CREATE TABLE points_expiry (
-        batch_seq  INTEGER PRIMARY KEY,
-        member_id  INTEGER NOT NULL,
-        expires_at TEXT NOT NULL,
-        done       INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX points_expiry_due ON points_expiry(done, expires_at);
-    -- points a member earns for checking in at an event
-    ALTER TABLE events ADD COLUMN points INTEGER NOT NULL DEFAULT 0;
-";
+use super::{json, log_change, parse_ts, ts, SqliteStore};
+use crate::store::rules::{finished, redeem_refusal, CAP_WINDOW};
+use crate::store::{Claimed, Fulfilment, Points, StoreError};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("serializes")
-}
-
-pub(crate) fn offer(conn: &Connection) -> Result<PointsOffer, StoreError> {
+pub(super) fn offer(conn: &Connection) -> Result<PointsOffer, StoreError> {
     let body: Option<String> = conn
         .query_row("SELECT body FROM points_offer WHERE id = 1", [], |r| {
             r.get(0)
         })
         .optional()?;
     let mut offer = match body {
-        Some(b) => serde_json::from_str(&b).map_err(corrupt)?,
+        Some(b) => serde_json::from_str(&b)?,
         None => PointsOffer::none(),
     };
     let mut stmt = conn.prepare_cached(
@@ -101,7 +49,7 @@ pub(crate) fn offer(conn: &Connection) -> Result<PointsOffer, StoreError> {
     Ok(offer)
 }
 
-pub(crate) fn set_offer(conn: &Connection, offer: &PointsOffer) -> Result<(), StoreError> {
+pub(super) fn set_offer(conn: &Connection, offer: &PointsOffer) -> Result<(), StoreError> {
     let bare = PointsOffer {
         catalog: Vec::new(),
         ..offer.clone()
@@ -114,7 +62,7 @@ pub(crate) fn set_offer(conn: &Connection, offer: &PointsOffer) -> Result<(), St
     Ok(())
 }
 
-pub(crate) fn put_item(conn: &Connection, item: &redeem::CatalogItem) -> Result<(), StoreError> {
+pub(super) fn put_item(conn: &Connection, item: &CatalogItem) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO catalog(id, title_zh, title_en, points, stock) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(id) DO UPDATE SET title_zh = excluded.title_zh, title_en = excluded.title_en,
@@ -130,7 +78,7 @@ pub(crate) fn put_item(conn: &Connection, item: &redeem::CatalogItem) -> Result<
     Ok(())
 }
 
-pub(crate) fn entries(conn: &Connection, member_id: i64) -> Result<Vec<Entry>, StoreError> {
+pub(super) fn entries(conn: &Connection, member_id: i64) -> Result<Vec<Entry>, StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT seq, body FROM points_entries WHERE member_id = ?1 ORDER BY seq")?;
     let rows = stmt.query_map([member_id], |r| {
@@ -139,14 +87,14 @@ pub(crate) fn entries(conn: &Connection, member_id: i64) -> Result<Vec<Entry>, S
     let mut out = Vec::new();
     for row in rows {
         let (seq, body) = row?;
-        let e: Entry = serde_json::from_str(&body).map_err(corrupt)?;
+        let e: Entry = serde_json::from_str(&body)?;
         out.push(Entry { seq, ..e });
     }
     Ok(out)
 }
 
 /// Append an entry to a member's ledger and announce it to the member's apps.
-pub(crate) fn append(
+pub(super) fn append(
     conn: &Connection,
     member_id: i64,
     kind: EntryKind,
@@ -165,9 +113,11 @@ pub(crate) fn append(
         "UPDATE points_entries SET body = ?2 WHERE seq = ?1",
         params![entry.seq, json(&entry)],
     )?;
-    conn.execute(
-        "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, 'points_entry', ?3)",
-        params![member_id, ts(now), json(&entry)],
+    log_change(
+        conn,
+        Some(member_id),
+        now,
+        &ChangeKind::PointsEntry(entry.clone()),
     )?;
     if let Some(expires_at) = entry.kind.new_batch_expiry() {
         conn.execute(
@@ -198,7 +148,7 @@ fn record_member_expirations(
 
 /// The expiry sweep: members with batches that expired and are not written down yet, up to
 /// `limit` of them, each in its own transaction. Answers how many entries were written.
-pub(crate) fn record_expirations(
+pub(super) fn record_expirations(
     conn: &mut Connection,
     now: DateTime<Utc>,
     limit: i64,
@@ -212,7 +162,7 @@ pub(crate) fn record_expirations(
         .collect::<Result<_, _>>()?;
     let mut written = 0;
     for m in members {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         written += record_member_expirations(&tx, m, now)?;
         tx.commit()?;
     }
@@ -234,15 +184,17 @@ fn save_redemption(conn: &Connection, member_id: i64, r: &Redemption) -> Result<
             ts(r.created_at)
         ],
     )?;
-    conn.execute(
-        "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, 'redemption', ?3)",
-        params![member_id, ts(r.updated_at), json(r)],
+    log_change(
+        conn,
+        Some(member_id),
+        r.updated_at,
+        &ChangeKind::Redemption(r.clone()),
     )?;
     Ok(())
 }
 
 /// The `redeem` mutation, inside the mutation's transaction.
-pub(crate) fn redeem(
+pub(super) fn redeem(
     tx: &Connection,
     member_id: i64,
     id: Uuid,
@@ -257,14 +209,14 @@ pub(crate) fn redeem(
              WHERE member_id = ?1 AND kind = ?2 AND status IN ('held', 'settled')
                AND created_at >= ?3",
         )?;
-        let since = ts(now - chrono::Duration::days(32));
+        let since = ts(now - CAP_WINDOW);
         let rows = stmt.query_map(params![member_id, req.target.kind(), since], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })?;
         let mut used = Vec::new();
         for row in rows {
             let (at, amount) = row?;
-            used.push((super::sqlite::parse_ts(&at)?, amount));
+            used.push((parse_ts(&at)?, amount));
         }
         used
     };
@@ -319,7 +271,7 @@ pub(crate) fn redeem(
     Ok(MutationOutcome::Applied)
 }
 
-pub(crate) fn grant_reauth(
+pub(super) fn grant_reauth(
     conn: &Connection,
     member_id: i64,
     id: Uuid,
@@ -334,7 +286,7 @@ pub(crate) fn grant_reauth(
     Ok(())
 }
 
-pub(crate) fn claim(
+pub(super) fn claim(
     conn: &Connection,
     now: DateTime<Utc>,
     lease: chrono::Duration,
@@ -355,14 +307,14 @@ pub(crate) fn claim(
         let (member_id, body) = row?;
         out.push(Claimed {
             member_id,
-            redemption: serde_json::from_str(&body).map_err(corrupt)?,
+            redemption: serde_json::from_str(&body)?,
         });
     }
     out.sort_by_key(|c| c.redemption.created_at);
     Ok(out)
 }
 
-pub(crate) fn finish(
+pub(super) fn finish(
     tx: &Connection,
     id: Uuid,
     how: &Fulfilment,
@@ -378,7 +330,7 @@ pub(crate) fn finish(
     let Some((member_id, body)) = row else {
         return Ok(false);
     };
-    let held: Redemption = serde_json::from_str(&body).map_err(corrupt)?;
+    let held: Redemption = serde_json::from_str(&body)?;
     let (entry, done) = finished(&held, how, now);
     append(tx, member_id, entry, now)?;
     if let (Fulfilment::Refunded(_), Target::Catalog { item_id }) = (how, &held.target) {
@@ -395,7 +347,7 @@ pub(crate) fn finish(
     Ok(true)
 }
 
-pub(crate) fn redemptions(
+pub(super) fn redemptions(
     conn: &Connection,
     member_id: i64,
 ) -> Result<Vec<Redemption>, StoreError> {
@@ -403,6 +355,88 @@ pub(crate) fn redemptions(
         "SELECT body FROM redemptions WHERE member_id = ?1 ORDER BY created_at, id",
     )?;
     let rows = stmt.query_map([member_id], |r| r.get::<_, String>(0))?;
-    rows.map(|b| serde_json::from_str(&b?).map_err(corrupt))
-        .collect()
+    rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
+}
+
+#[async_trait]
+impl Points for SqliteStore {
+    async fn points_offer(&self) -> Result<PointsOffer, StoreError> {
+        self.with_read(|c| offer(c)).await
+    }
+
+    async fn set_points_offer(&self, o: PointsOffer) -> Result<(), StoreError> {
+        self.with(move |c| set_offer(c, &o)).await
+    }
+
+    async fn put_catalog_item(&self, item: CatalogItem) -> Result<(), StoreError> {
+        self.with(move |c| put_item(c, &item)).await
+    }
+
+    async fn accrue_points(
+        &self,
+        member_id: i64,
+        points: i64,
+        expires_at: DateTime<Utc>,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Entry, StoreError> {
+        let source = source.to_string();
+        self.in_tx(move |tx| {
+            append(
+                tx,
+                member_id,
+                EntryKind::Accrual {
+                    points,
+                    expires_at,
+                    source,
+                },
+                now,
+            )
+        })
+        .await
+    }
+
+    async fn points_entries(&self, member_id: i64) -> Result<Vec<Entry>, StoreError> {
+        self.with_read(move |c| entries(c, member_id)).await
+    }
+
+    async fn grant_reauth(
+        &self,
+        member_id: i64,
+        id: Uuid,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(move |c| grant_reauth(c, member_id, id, until))
+            .await
+    }
+
+    async fn claim_redemptions(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.with(move |c| claim(c, now, lease, limit)).await
+    }
+
+    async fn finish_redemption(
+        &self,
+        id: Uuid,
+        how: Fulfilment,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.in_tx(move |tx| finish(tx, id, &how, now)).await
+    }
+
+    async fn record_expirations(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<usize, StoreError> {
+        self.with(move |c| record_expirations(c, now, limit)).await
+    }
+
+    async fn redemptions(&self, member_id: i64) -> Result<Vec<Redemption>, StoreError> {
+        self.with_read(move |c| redemptions(c, member_id)).await
+    }
 }

@@ -1,4 +1,4 @@
-//! Helpers for the server's integration tests.
+//! Helpers shared by the server's integration tests.
 
 use std::sync::{Arc, Mutex};
 
@@ -50,7 +50,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test]
                 async fn $story() {
-                    super::$story(super::util::TestServer::start().await).await
+                    super::$story(crate::util::TestServer::start().await).await
                 }
             )*
         }
@@ -59,7 +59,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test]
                 async fn $story() {
-                    super::$story(super::util::TestServer::start_postgres().await).await
+                    super::$story(crate::util::TestServer::start_postgres().await).await
                 }
             )*
         }

@@ -1,0 +1,121 @@
+//! The rows and jobs passed across the store traits.
+
+use chrono::{DateTime, Utc};
+use unionpass_core::api::{PassportInfo, Role};
+use unionpass_core::checkin::{CheckIn, Conflict, Event, RevokedDevice};
+use uuid::Uuid;
+
+/// What login needs to know about a member.
+#[derive(Clone, Debug)]
+pub struct MemberAuth {
+    pub member_id: i64,
+    pub password_hash: String,
+    /// Suspended members cannot sign in, and their passports are on the revocation list.
+    pub suspended: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewMember {
+    pub member_no: String,
+    pub name: String,
+    pub union_id: i64,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// SHA-256 of the token, hex; the token itself is never stored.
+    pub token_hash: String,
+    pub member_id: i64,
+    pub device_name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The device to enrol with this session (its passport key), if the client sent one.
+    pub device: Option<NewDevice>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewDevice {
+    pub name: String,
+    /// The device's Ed25519 public key.
+    pub public_key: [u8; 32],
+}
+
+/// Who a live session belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub member_id: i64,
+    /// The device enrolled with the session.
+    pub device_id: Option<i64>,
+}
+
+/// An enrolled device and the credential last issued to it.
+#[derive(Clone, Debug)]
+pub struct DevicePassport {
+    pub public_key: [u8; 32],
+    pub revoked: bool,
+    pub passport: Option<PassportInfo>,
+}
+
+/// An enrolled, unrevoked device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRow {
+    pub id: i64,
+    pub name: String,
+    pub device_kid: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a scanner of one staff member's union needs (the keys are added by the handler).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScannerData {
+    pub events: Vec<Event>,
+    pub checkins: Vec<CheckIn>,
+    pub conflicts: Vec<Conflict>,
+    pub revoked_devices: Vec<RevokedDevice>,
+    pub revoked_members: Vec<i64>,
+}
+
+/// How a held redemption ended at the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fulfilment {
+    Settled { reference: String },
+    Refunded(unionpass_core::redeem::RefundReason),
+}
+
+/// A redemption claimed for fulfilment, with its member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub member_id: i64,
+    pub redemption: unionpass_core::redeem::Redemption,
+}
+
+/// A member's grab request, as the store sees it.
+#[derive(Clone, Debug)]
+pub struct GrabJob {
+    pub member_id: i64,
+    pub union_id: i64,
+    pub campaign_id: i64,
+    pub key: Uuid,
+    pub now: DateTime<Utc>,
+}
+
+/// What the database holds for one campaign.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Audit {
+    pub campaign_id: i64,
+    pub stock: i64,
+    /// Grant rows.
+    pub granted: i64,
+    /// The campaign's own counter of granted stock (must equal `granted`).
+    pub counter: i64,
+    /// Members holding a grant.
+    pub members: i64,
+    /// Grants beyond the stock.
+    pub oversold: i64,
+    /// Grants beyond a member's limit, summed over members.
+    pub double_grants: i64,
+    /// Answers stored under idempotency keys.
+    pub answers: i64,
+}

@@ -1,0 +1,306 @@
+//! Members, unions, sessions and devices on PostgreSQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use unionpass_core::api::{ChangeKind, MutationOutcome, PassportInfo, Profile, Role, Union};
+use unionpass_core::Lang;
+
+use super::{log_change, PgStore};
+use crate::store::rules::{key_bytes, key_text, no_such_device};
+use crate::store::{
+    Accounts, DevicePassport, DeviceRow, MemberAuth, NewMember, NewSession, SessionInfo,
+    StoreError, Taken,
+};
+
+/// The `set_language` mutation, inside the mutation's transaction.
+pub(super) async fn set_language(
+    tx: &impl GenericClient,
+    member_id: i64,
+    language: Lang,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    tx.execute(
+        "UPDATE members SET language = $2 WHERE id = $1",
+        &[&member_id, &language.tag()],
+    )
+    .await?;
+    log_change(
+        tx,
+        Some(member_id),
+        now,
+        &ChangeKind::Preferences {
+            language: Some(language),
+        },
+    )
+    .await?;
+    Ok(MutationOutcome::Applied)
+}
+
+/// The `revoke_device` mutation: only the member's own devices; their sessions end with it.
+pub(super) async fn revoke_device(
+    tx: &impl GenericClient,
+    member_id: i64,
+    device_id: i64,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let owned = tx
+        .query_opt(
+            "SELECT 1 FROM devices WHERE id = $1 AND member_id = $2",
+            &[&device_id, &member_id],
+        )
+        .await?
+        .is_some();
+    if !owned {
+        return Ok(no_such_device());
+    }
+    tx.execute(
+        "UPDATE devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        &[&device_id, &now],
+    )
+    .await?;
+    tx.execute("DELETE FROM sessions WHERE device_id = $1", &[&device_id])
+        .await?;
+    Ok(MutationOutcome::Applied)
+}
+
+/// The uploader's role and union (for the check-in rule).
+pub(super) async fn role_and_union(
+    tx: &impl GenericClient,
+    member_id: i64,
+) -> Result<(Role, i64), StoreError> {
+    let r = tx
+        .query_one(
+            "SELECT role, union_id FROM members WHERE id = $1",
+            &[&member_id],
+        )
+        .await?;
+    Ok((Role::parse(r.get(0)).unwrap_or(Role::Member), r.get(1)))
+}
+
+#[async_trait]
+impl Accounts for PgStore {
+    async fn member_auth(&self, member_no: &str) -> Result<Option<MemberAuth>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT id, password_hash, suspended_at IS NOT NULL FROM members WHERE member_no = $1",
+                &[&member_no],
+            )
+            .await?;
+        Ok(row.map(|r| MemberAuth {
+            member_id: r.get(0),
+            password_hash: r.get(1),
+            suspended: r.get(2),
+        }))
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let device_id: Option<i64> = match &s.device {
+            Some(d) => {
+                let kid = unionpass_core::passport::DeviceKid::of(&d.public_key).to_hex();
+                let row = tx
+                    .query_opt(
+                        "INSERT INTO devices(member_id, name, public_key, device_kid, created_at)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (public_key) DO NOTHING RETURNING id",
+                        &[&s.member_id, &d.name, &key_text(&d.public_key), &kid, &s.created_at],
+                    )
+                    .await?;
+                Some(row.ok_or(StoreError::Duplicate(Taken::DeviceKey))?.get(0))
+            }
+            None => None,
+        };
+        tx.execute(
+            "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at, device_id)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&s.token_hash, &s.member_id, &s.device_name, &s.created_at, &s.expires_at, &device_id],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_member(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT member_id, device_id FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+                &[&token_hash, &now],
+            )
+            .await?;
+        Ok(row.map(|r| SessionInfo {
+            member_id: r.get(0),
+            device_id: r.get(1),
+        }))
+    }
+
+    async fn delete_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "UPDATE devices SET revoked_at = $2 WHERE revoked_at IS NULL
+               AND id = (SELECT device_id FROM sessions WHERE token_hash = $1)",
+            &[&token_hash, &now],
+        )
+        .await?;
+        tx.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
+                 FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = $1",
+                &[&member_id],
+            )
+            .await?;
+        row.map(|r| {
+            let role: String = r.get(2);
+            let language: Option<String> = r.get(3);
+            Ok(Profile {
+                member_id,
+                member_no: r.get(0),
+                name: r.get(1),
+                role: Role::parse(&role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+                union: Union {
+                    id: r.get(4),
+                    name: r.get(5),
+                },
+                language: language.as_deref().and_then(Lang::from_tag),
+            })
+        })
+        .transpose()
+    }
+
+    async fn device_passport(&self, device_id: i64) -> Result<Option<DevicePassport>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from, valid_until
+                 FROM devices WHERE id = $1",
+                &[&device_id],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let key: String = r.get(0);
+        let passport = match (r.get(2), r.get(3), r.get(4), r.get(5)) {
+            (Some(credential), Some(kid), Some(valid_from), Some(valid_until)) => {
+                Some(PassportInfo {
+                    credential,
+                    kid,
+                    valid_from,
+                    valid_until,
+                })
+            }
+            _ => None,
+        };
+        Ok(Some(DevicePassport {
+            public_key: key_bytes(&key)?,
+            revoked: r.get(1),
+            passport,
+        }))
+    }
+
+    async fn save_device_passport(
+        &self,
+        device_id: i64,
+        p: &PassportInfo,
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE devices SET credential = $2, kid = $3, valid_from = $4, valid_until = $5, issued_at = $6
+                 WHERE id = $1",
+                &[&device_id, &p.credential, &p.kid, &p.valid_from, &p.valid_until, &issued_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn devices(&self, member_id: i64) -> Result<Vec<DeviceRow>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT id, name, device_kid, created_at FROM devices
+                 WHERE member_id = $1 AND revoked_at IS NULL ORDER BY id",
+                &[&member_id],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeviceRow {
+                id: r.get(0),
+                name: r.get(1),
+                device_kid: r.get(2),
+                created_at: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn suspend_member(
+        &self,
+        member_no: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "UPDATE members SET suspended_at = coalesce(suspended_at, $2) WHERE member_no = $1 RETURNING id",
+                &[&member_no, &now],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(false) };
+        let id: i64 = r.get(0);
+        tx.execute("DELETE FROM sessions WHERE member_id = $1", &[&id])
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn ensure_union(&self, name: &str) -> Result<i64, StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO unions(name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                &[&name],
+            )
+            .await?;
+        Ok(client
+            .query_one("SELECT id FROM unions WHERE name = $1", &[&name])
+            .await?
+            .get(0))
+    }
+
+    async fn insert_member(&self, m: NewMember, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "INSERT INTO members(member_no, name, union_id, role, password_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (member_no) DO NOTHING RETURNING id",
+                &[
+                    &m.member_no,
+                    &m.name,
+                    &m.union_id,
+                    &m.role.as_str(),
+                    &m.password_hash,
+                    &now,
+                ],
+            )
+            .await?;
+        row.map(|r| r.get(0))
+            .ok_or(StoreError::Duplicate(Taken::Member(m.member_no)))
+    }
+}

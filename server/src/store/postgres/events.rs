@@ -1,0 +1,214 @@
+//! Events, check-ins and the scanner's data on PostgreSQL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use unionpass_core::api::MutationOutcome;
+use unionpass_core::checkin::{CheckIn, Conflict, Event, RevokedDevice};
+
+use super::PgStore;
+use crate::store::rules::{checkin_refusal, EVENT_GRACE};
+use crate::store::{Events, ScannerData, StoreError};
+
+const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points";
+const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
+
+fn event_of(r: &tokio_postgres::Row) -> Event {
+    Event {
+        id: r.get(0),
+        title: r.get(1),
+        place: r.get(2),
+        starts_at: r.get(3),
+        ends_at: r.get(4),
+        capacity: r.get(5),
+        union_id: r.get(6),
+        points: r.get(7),
+    }
+}
+
+fn checkin_of(r: &tokio_postgres::Row) -> CheckIn {
+    CheckIn {
+        event_id: r.get(0),
+        member_id: r.get(1),
+        member_no: r.get(2),
+        scanned_at: r.get(3),
+        scanner: r.get(4),
+        nonce: r.get(5),
+    }
+}
+
+/// The `check_in` mutation, inside the mutation's transaction: staff of the event's union (or a
+/// district-wide event) only; the first check-in of a member at an event is kept and earns the
+/// event's points, a later one from another scan is kept as a conflict.
+pub(super) async fn check_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    member_id: i64,
+    c: &CheckIn,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let staff = super::accounts::role_and_union(tx, member_id).await?;
+    let event_union: Option<Option<i64>> = tx
+        .query_opt("SELECT union_id FROM events WHERE id = $1", &[&c.event_id])
+        .await?
+        .map(|r| r.get(0));
+    if let Some(refused) = checkin_refusal(staff, event_union) {
+        return Ok(refused);
+    }
+    let row: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        &c.event_id,
+        &c.member_id,
+        &c.member_no,
+        &c.scanned_at,
+        &c.scanner,
+        &c.nonce,
+        &now,
+    ];
+    let insert = |table: &str| {
+        format!(
+            "INSERT INTO {table}({CHECKIN_COLS}, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT DO NOTHING"
+        )
+    };
+    let first = tx.execute(&insert("checkins"), &row).await?;
+    // not the first check-in of this member here: a conflict, unless it is this very scan
+    // delivered again under another mutation id
+    if first == 0
+        && tx
+            .query_opt("SELECT 1 FROM checkins WHERE nonce = $1", &[&c.nonce])
+            .await?
+            .is_none()
+    {
+        tx.execute(&insert("checkin_conflicts"), &row).await?;
+    }
+    if first == 1 {
+        // the member's first check-in here earns the event's points
+        let r = tx
+            .query_one(
+                "SELECT e.points, EXISTS(SELECT 1 FROM members WHERE id = $2)
+                 FROM events e WHERE e.id = $1",
+                &[&c.event_id, &c.member_id],
+            )
+            .await?;
+        let (points, known): (i64, bool) = (r.get(0), r.get(1));
+        if let (Some(kind), true) = (
+            unionpass_core::points::activity_accrual(c.event_id, points, now),
+            known,
+        ) {
+            super::points::lock_member(tx, c.member_id).await?;
+            super::points::append(tx, c.member_id, kind, now).await?;
+        }
+    }
+    Ok(MutationOutcome::Applied)
+}
+
+#[async_trait]
+impl Events for PgStore {
+    async fn create_event(&self, e: Event, now: DateTime<Utc>) -> Result<Event, StoreError> {
+        let client = self.pool.get().await?;
+        let id: i64 = client
+            .query_one(
+                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &[&e.title, &e.place, &e.starts_at, &e.ends_at, &e.capacity, &e.union_id, &now, &e.points],
+            )
+            .await?
+            .get(0);
+        Ok(Event { id, ..e })
+    }
+
+    async fn events(&self) -> Result<Vec<Event>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                &format!("SELECT {EVENT_COLS} FROM events ORDER BY starts_at, id"),
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(event_of).collect())
+    }
+
+    async fn scanner_data(
+        &self,
+        staff_member_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<ScannerData, StoreError> {
+        let client = self.pool.get().await?;
+        let union_id: i64 = client
+            .query_one(
+                "SELECT union_id FROM members WHERE id = $1",
+                &[&staff_member_id],
+            )
+            .await?
+            .get(0);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {EVENT_COLS} FROM events WHERE ends_at > $1 AND (union_id IS NULL OR union_id = $2)
+                     ORDER BY starts_at, id"
+                ),
+                &[&(now - EVENT_GRACE), &union_id],
+            )
+            .await?;
+        let mut data = ScannerData {
+            events: rows.iter().map(event_of).collect(),
+            ..Default::default()
+        };
+        let ids: Vec<i64> = data.events.iter().map(|e| e.id).collect();
+        let firsts: Vec<CheckIn> = client
+            .query(
+                &format!(
+                    "SELECT {CHECKIN_COLS} FROM checkins WHERE event_id = ANY($1)
+                     ORDER BY event_id, scanned_at"
+                ),
+                &[&ids],
+            )
+            .await?
+            .iter()
+            .map(checkin_of)
+            .collect();
+        let later = client
+            .query(
+                &format!(
+                    "SELECT {CHECKIN_COLS} FROM checkin_conflicts WHERE event_id = ANY($1) ORDER BY id"
+                ),
+                &[&ids],
+            )
+            .await?;
+        for r in &later {
+            let second = checkin_of(r);
+            if let Some(f) = firsts
+                .iter()
+                .find(|f| f.event_id == second.event_id && f.member_id == second.member_id)
+            {
+                data.conflicts.push(Conflict {
+                    first: f.clone(),
+                    second,
+                });
+            }
+        }
+        data.checkins = firsts;
+        data.revoked_devices = client
+            .query(
+                "SELECT device_kid, valid_until FROM devices
+                 WHERE revoked_at IS NOT NULL AND valid_until > $1 ORDER BY id",
+                &[&now],
+            )
+            .await?
+            .iter()
+            .map(|r| RevokedDevice {
+                device_kid: r.get(0),
+                until: r.get(1),
+            })
+            .collect();
+        data.revoked_members = client
+            .query(
+                "SELECT id FROM members WHERE suspended_at IS NOT NULL ORDER BY id",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        Ok(data)
+    }
+}

@@ -1,0 +1,217 @@
+//! The PostgreSQL backend, for several stateless server instances over one database.
+//!
+//! - **Grab** ([`grab`]): one transaction per request; stock split over [`SHARDS`] rows taken with
+//!   single conditional updates; the idempotency key claimed first.
+//! - **Change log ordering**: with concurrent writers, identity values are not handed out in
+//!   commit order, so a reader could pass over a row that commits late. Rows are therefore
+//!   written without a sequence number; a sequencer (one at a time, under an advisory lock)
+//!   numbers the committed ones in one transaction, and sync reads only numbered rows.
+//! - **Migrations**: `schema/NNNN_name.sql`, append-only, applied in one transaction under an
+//!   advisory lock (several instances may start at once); a database newer than the binary is
+//!   refused.
+//! - **Errors** keep their `tokio_postgres::Error`; a transaction that failed on a deadlock or a
+//!   serialization failure (by SQLSTATE) is run again ([`StoreError::is_retryable`]).
+
+mod accounts;
+mod events;
+mod grab;
+mod ops;
+mod points;
+mod sync;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use unionpass_core::api::ChangeKind;
+use unionpass_core::campaign::Campaign;
+use unionpass_sqlite::Migration;
+
+use super::rules::{self, CampaignCache};
+use super::StoreError;
+pub use grab::SHARDS;
+
+const MIGRATION_LOCK: i64 = 0x554e_494f_4e50_0001;
+const SEQUENCER_LOCK: i64 = 0x554e_494f_4e50_0002;
+
+/// The server's PostgreSQL schema, `schema/NNNN_name.sql`. Append only.
+pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
+    "src/store/postgres/schema";
+    "0001_foundation",
+    "0002_campaigns",
+    "0003_passport_v2_events",
+    "0004_coupon_use",
+    "0005_points",
+);
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("serializes")
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+) -> Result<T, StoreError> {
+    Ok(serde_json::from_value(v)?)
+}
+
+/// Append a change to the log (unnumbered until the sequencer numbers it), for one member or
+/// (`None`) for everyone.
+pub(crate) async fn log_change(
+    c: &impl GenericClient,
+    member_id: Option<i64>,
+    at: DateTime<Utc>,
+    change: &ChangeKind,
+) -> Result<(), StoreError> {
+    let (kind, data) = rules::change_parts(change);
+    c.execute(
+        "INSERT INTO change_log(member_id, at, kind, data) VALUES ($1, $2, $3, $4)",
+        &[&member_id, &at, &kind, &data],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The campaign with id `id`, read with `client` (inside its transaction, if any).
+pub(crate) async fn campaign_row(
+    client: &impl GenericClient,
+    id: i64,
+) -> Result<Option<Campaign>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT body, stock, per_member_limit FROM campaigns WHERE id = $1",
+            &[&id],
+        )
+        .await?;
+    row.map(|r| {
+        let mut c: Campaign = from_json(r.get(0))?;
+        c.id = id;
+        c.stock = r.get(1);
+        c.per_member_limit = r.get(2);
+        Ok(c)
+    })
+    .transpose()
+}
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    /// The grab's campaign cache and sold-out memo, shared by this instance's requests.
+    campaigns: Arc<Mutex<CampaignCache>>,
+}
+
+impl PgStore {
+    /// Connect (`postgres://user@host:port/db`) and migrate.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<PgStore, StoreError> {
+        let config: tokio_postgres::Config = url.parse().map_err(StoreError::BadUrl)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager).max_size(pool_size).build()?;
+        let store = PgStore {
+            pool,
+            campaigns: Default::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .await?;
+        let found: i32 = match tx
+            .query_opt("SELECT version FROM schema_version", &[])
+            .await?
+        {
+            Some(row) => row.get(0),
+            None => {
+                tx.execute("INSERT INTO schema_version VALUES (0)", &[])
+                    .await?;
+                0
+            }
+        };
+        let known = MIGRATIONS.len() as i32;
+        if found > known {
+            return Err(StoreError::Migrate(
+                unionpass_sqlite::MigrateError::TooNew {
+                    found: found as u32,
+                    known: known as u32,
+                },
+            ));
+        }
+        for m in &MIGRATIONS[found as usize..] {
+            tx.batch_execute(m.sql)
+                .await
+                .map_err(|source| StoreError::PgMigration {
+                    name: m.name,
+                    source,
+                })?;
+        }
+        tx.execute("UPDATE schema_version SET version = $1", &[&known])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Number the committed, unnumbered change-log rows in id order. One sequencer at a time
+    /// (advisory lock); returns false when another one is running.
+    pub async fn sequence(&self) -> Result<bool, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let locked: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&SEQUENCER_LOCK])
+            .await?
+            .get(0);
+        if !locked {
+            return Ok(false);
+        }
+        tx.execute(
+            "WITH base AS (SELECT coalesce(max(seq), 0) AS top FROM change_log),
+                  pending AS (SELECT id, row_number() OVER (ORDER BY id) AS rn
+                              FROM change_log WHERE seq IS NULL ORDER BY id LIMIT 50000)
+             UPDATE change_log c SET seq = base.top + pending.rn
+             FROM pending, base WHERE c.id = pending.id",
+            &[],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Keep numbering new change-log rows in the background.
+    pub fn spawn_sequencer(&self) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = store.sequence().await {
+                    tracing::warn!(error = %crate::error::chain(&e), "change-log sequencer");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every file in `schema/` is a listed migration, in order; released ones are unchanged.
+    #[test]
+    fn the_schema_folder_is_the_migration_list_and_released_steps_are_pinned() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/postgres/schema");
+        let problems = unionpass_sqlite::schema_problems(
+            &dir,
+            super::MIGRATIONS,
+            &crate::store::tests::POSTGRES_PINNED,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+}

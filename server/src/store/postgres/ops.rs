@@ -1,0 +1,109 @@
+//! Audits and bench seeding on PostgreSQL (the command line and the tests; no handler calls these).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::PgStore;
+use crate::store::{Accounts, Audit, Ops, StoreError};
+
+#[async_trait]
+impl Ops for PgStore {
+    async fn audit(&self, campaign_id: i64) -> Result<Audit, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT stock, per_member_limit FROM campaigns WHERE id = $1",
+                &[&campaign_id],
+            )
+            .await?
+            .ok_or(StoreError::NoCampaign(campaign_id))?;
+        let (stock, limit): (i64, i64) = (row.get(0), row.get(1));
+        let remaining: i64 = client
+            .query_one(
+                "SELECT coalesce(sum(remaining), 0)::BIGINT FROM campaign_stock WHERE campaign_id = $1",
+                &[&campaign_id],
+            )
+            .await?
+            .get(0);
+        let r = client
+            .query_one(
+                "SELECT count(*), count(DISTINCT member_id) FROM grants WHERE campaign_id = $1",
+                &[&campaign_id],
+            )
+            .await?;
+        let (granted, members): (i64, i64) = (r.get(0), r.get(1));
+        let double_grants: i64 = client
+            .query_one(
+                "SELECT coalesce(sum(c - $2), 0)::BIGINT FROM
+                   (SELECT count(*) AS c FROM grants WHERE campaign_id = $1 GROUP BY member_id) t WHERE c > $2",
+                &[&campaign_id, &limit],
+            )
+            .await?
+            .get(0);
+        let answers: i64 = client
+            .query_one(
+                "SELECT count(*) FROM grab_keys WHERE campaign_id = $1 AND response IS NOT NULL",
+                &[&campaign_id],
+            )
+            .await?
+            .get(0);
+        Ok(Audit {
+            campaign_id,
+            stock,
+            granted,
+            counter: stock - remaining,
+            members,
+            oversold: (granted - stock).max(0),
+            double_grants,
+            answers,
+        })
+    }
+
+    async fn missing_grants(&self, keys: Vec<Uuid>) -> Result<i64, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM unnest($1::UUID[]) AS k(key)
+                 WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.grab_key = k.key)",
+                &[&keys],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let union_id = self.ensure_union("压测工会").await?;
+        let tokens: Vec<String> = (0..n).map(|_| crate::auth::new_token()).collect();
+        let hashes: Vec<String> = tokens.iter().map(|t| crate::auth::token_hash(t)).collect();
+        let client = self.pool.get().await?;
+        // numbered after any bench members already there
+        let base: i64 = client
+            .query_one(
+                "SELECT count(*) FROM members WHERE member_no LIKE 'B%'",
+                &[],
+            )
+            .await?
+            .get(0);
+        let nos: Vec<String> = (0..n as i64)
+            .map(|i| format!("B{:07}", base + i + 1))
+            .collect();
+        let names: Vec<String> = (0..n as i64)
+            .map(|i| format!("压测会员{}", base + i + 1))
+            .collect();
+        let expires = now + crate::auth::SESSION_TTL;
+        client
+            .execute(
+                "WITH m AS (
+                   INSERT INTO members(member_no, name, union_id, role, password_hash, created_at)
+                   SELECT no, name, $3, 'member', '!', $4 FROM unnest($1::TEXT[], $2::TEXT[]) AS t(no, name)
+                   RETURNING id, member_no)
+                 INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at)
+                 SELECT h, m.id, 'bench', $4, $5 FROM unnest($1::TEXT[], $6::TEXT[]) AS t(no, h)
+                 JOIN m ON m.member_no = t.no",
+                &[&nos, &names, &union_id, &now, &expires, &hashes],
+            )
+            .await?;
+        Ok(tokens)
+    }
+}

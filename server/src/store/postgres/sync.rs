@@ -1,0 +1,116 @@
+//! Sync on PostgreSQL: numbered change-log pages, and mutations applied exactly once in one
+//! transaction (the id is claimed first, so a concurrent duplicate waits for the first and then
+//! reads its answer).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use unionpass_core::api::{
+    Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult,
+};
+
+use super::{from_json, json, PgStore};
+use crate::store::rules::{replay_mutation, RETRIES};
+use crate::store::{Changes, StoreError};
+
+impl PgStore {
+    async fn apply_once(
+        &self,
+        member_id: i64,
+        m: &Mutation,
+        now: DateTime<Utc>,
+    ) -> Result<MutationResult, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let claimed = tx
+            .execute(
+                "INSERT INTO applied_mutations(id, member_id, applied_at, result) VALUES ($1, $2, $3, 'null')
+                 ON CONFLICT (id) DO NOTHING",
+                &[&m.id, &member_id, &now],
+            )
+            .await?;
+        if claimed == 0 {
+            let row = tx
+                .query_one(
+                    "SELECT member_id, result FROM applied_mutations WHERE id = $1",
+                    &[&m.id],
+                )
+                .await?;
+            return replay_mutation(m.id, member_id, row.get(0), || from_json(row.get(1)));
+        }
+        // each domain does its own part, inside this transaction
+        let outcome = match &m.op {
+            MutationOp::Redeem(req) => {
+                super::points::redeem(&tx, member_id, m.id, req, now).await?
+            }
+            MutationOp::SetLanguage { language } => {
+                super::accounts::set_language(&tx, member_id, *language, now).await?
+            }
+            MutationOp::RevokeDevice { device_id } => {
+                super::accounts::revoke_device(&tx, member_id, *device_id, now).await?
+            }
+            MutationOp::UseCoupon { coupon_id, used_at } => {
+                super::grab::use_coupon(&tx, member_id, *coupon_id, *used_at, now).await?
+            }
+            MutationOp::CheckIn(c) => super::events::check_in(&tx, member_id, c, now).await?,
+        };
+        tx.execute(
+            "UPDATE applied_mutations SET result = $2 WHERE id = $1",
+            &[&m.id, &json::<MutationOutcome>(&outcome)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(MutationResult {
+            id: m.id,
+            outcome,
+            replayed: false,
+        })
+    }
+}
+
+#[async_trait]
+impl Changes for PgStore {
+    async fn changes_since(
+        &self,
+        member_id: i64,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        // number what has committed so far (unless another sequencer is at it right now)
+        self.sequence().await?;
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT seq, at, kind, data FROM change_log
+                 WHERE seq > $2 AND (member_id = $1 OR member_id IS NULL) ORDER BY seq LIMIT $3",
+                &[&member_id, &cursor, &(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let kind: String = r.get(2);
+                Change {
+                    seq: r.get(0),
+                    at: r.get(1),
+                    kind: ChangeKind::from_parts(&kind, r.get(3)),
+                }
+            })
+            .collect())
+    }
+
+    async fn apply_mutation(
+        &self,
+        member_id: i64,
+        m: &Mutation,
+        now: DateTime<Utc>,
+    ) -> Result<MutationResult, StoreError> {
+        // a transaction that lost a deadlock was rolled back whole: running it again is safe
+        let mut tries = 0;
+        loop {
+            match self.apply_once(member_id, m, now).await {
+                Err(e) if e.is_retryable() && tries < RETRIES => tries += 1,
+                other => return other,
+            }
+        }
+    }
+}

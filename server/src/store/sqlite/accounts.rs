@@ -1,0 +1,336 @@
+//! Members, unions, sessions and devices on SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use unionpass_core::api::{ChangeKind, MutationOutcome, PassportInfo, Profile, Role, Union};
+use unionpass_core::Lang;
+
+use super::{log_change, parse_ts, ts, SqliteStore};
+use crate::store::rules::{key_bytes, key_text, no_such_device};
+use crate::store::{
+    Accounts, DevicePassport, DeviceRow, MemberAuth, NewMember, NewSession, SessionInfo,
+    StoreError, Taken,
+};
+
+/// The `set_language` mutation, inside the mutation's transaction.
+pub(super) fn set_language(
+    tx: &Connection,
+    member_id: i64,
+    language: Lang,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    tx.execute(
+        "UPDATE members SET language = ?2 WHERE id = ?1",
+        params![member_id, language.tag()],
+    )?;
+    log_change(
+        tx,
+        Some(member_id),
+        now,
+        &ChangeKind::Preferences {
+            language: Some(language),
+        },
+    )?;
+    Ok(MutationOutcome::Applied)
+}
+
+/// The `revoke_device` mutation: only the member's own devices; their sessions end with it.
+pub(super) fn revoke_device(
+    tx: &Connection,
+    member_id: i64,
+    device_id: i64,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let owned: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM devices WHERE id = ?1 AND member_id = ?2)",
+        params![device_id, member_id],
+        |r| r.get(0),
+    )?;
+    if !owned {
+        return Ok(no_such_device());
+    }
+    tx.execute(
+        "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![device_id, ts(now)],
+    )?;
+    tx.execute("DELETE FROM sessions WHERE device_id = ?1", [device_id])?;
+    Ok(MutationOutcome::Applied)
+}
+
+/// The uploader's role and union (for the check-in rule).
+pub(super) fn role_and_union(tx: &Connection, member_id: i64) -> Result<(Role, i64), StoreError> {
+    let (role, union_id): (String, i64) = tx.query_row(
+        "SELECT role, union_id FROM members WHERE id = ?1",
+        [member_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok((Role::parse(&role).unwrap_or(Role::Member), union_id))
+}
+
+#[async_trait]
+impl Accounts for SqliteStore {
+    async fn member_auth(&self, member_no: &str) -> Result<Option<MemberAuth>, StoreError> {
+        let member_no = member_no.to_string();
+        self.with_read(move |c| {
+            Ok(c
+                .prepare_cached(
+                    "SELECT id, password_hash, suspended_at IS NOT NULL FROM members WHERE member_no = ?1",
+                )?
+                .query_row([member_no], |r| {
+                    Ok(MemberAuth {
+                        member_id: r.get(0)?,
+                        password_hash: r.get(1)?,
+                        suspended: r.get(2)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<(), StoreError> {
+        self.in_tx(move |tx| {
+            let device_id = match &s.device {
+                Some(d) => {
+                    let kid = unionpass_core::passport::DeviceKid::of(&d.public_key).to_hex();
+                    let n = tx.execute(
+                        "INSERT INTO devices(member_id, name, public_key, device_kid, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(public_key) DO NOTHING",
+                        params![s.member_id, d.name, key_text(&d.public_key), kid, ts(s.created_at)],
+                    )?;
+                    if n == 0 {
+                        return Err(StoreError::Duplicate(Taken::DeviceKey));
+                    }
+                    Some(tx.last_insert_rowid())
+                }
+                None => None,
+            };
+            tx.execute(
+                "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at, device_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    s.token_hash,
+                    s.member_id,
+                    s.device_name,
+                    ts(s.created_at),
+                    ts(s.expires_at),
+                    device_id
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_member(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionInfo>, StoreError> {
+        let token_hash = token_hash.to_string();
+        self.with_read(move |c| {
+            Ok(c
+                .prepare_cached(
+                    "SELECT member_id, device_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+                )?
+                .query_row(params![token_hash, ts(now)], |r| {
+                    Ok(SessionInfo {
+                        member_id: r.get(0)?,
+                        device_id: r.get(1)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let token_hash = token_hash.to_string();
+        self.in_tx(move |tx| {
+            tx.execute(
+                "UPDATE devices SET revoked_at = ?2 WHERE revoked_at IS NULL
+                   AND id = (SELECT device_id FROM sessions WHERE token_hash = ?1)",
+                params![token_hash, ts(now)],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError> {
+        self.with_read(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
+                     FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = ?1",
+                )?
+                .query_row([member_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                })
+                .optional()?;
+            let Some((member_no, name, role, language, union_id, union_name)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(Profile {
+                member_id,
+                member_no,
+                name,
+                role: Role::parse(&role)
+                    .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+                union: Union {
+                    id: union_id,
+                    name: union_name,
+                },
+                language: language.as_deref().and_then(Lang::from_tag),
+            }))
+        })
+        .await
+    }
+
+    async fn device_passport(&self, device_id: i64) -> Result<Option<DevicePassport>, StoreError> {
+        self.with_read(move |c| {
+            type Row = (String, bool, Option<String>, Option<String>, Option<String>, Option<String>);
+            let row: Option<Row> = c
+                .query_row(
+                    "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from, valid_until
+                     FROM devices WHERE id = ?1",
+                    [device_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                )
+                .optional()?;
+            let Some((key, revoked, credential, kid, from, until)) = row else {
+                return Ok(None);
+            };
+            let passport = match (credential, kid, from, until) {
+                (Some(credential), Some(kid), Some(from), Some(until)) => Some(PassportInfo {
+                    credential,
+                    kid,
+                    valid_from: parse_ts(&from)?,
+                    valid_until: parse_ts(&until)?,
+                }),
+                _ => None,
+            };
+            Ok(Some(DevicePassport { public_key: key_bytes(&key)?, revoked, passport }))
+        })
+        .await
+    }
+
+    async fn save_device_passport(
+        &self,
+        device_id: i64,
+        p: &PassportInfo,
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let p = p.clone();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE devices SET credential = ?2, kid = ?3, valid_from = ?4, valid_until = ?5, issued_at = ?6
+                 WHERE id = ?1",
+                params![device_id, p.credential, p.kid, ts(p.valid_from), ts(p.valid_until), ts(issued_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn devices(&self, member_id: i64) -> Result<Vec<DeviceRow>, StoreError> {
+        self.with_read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, name, device_kid, created_at FROM devices
+                 WHERE member_id = ?1 AND revoked_at IS NULL ORDER BY id",
+            )?;
+            let rows = stmt.query_map([member_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, name, device_kid, created_at) = row?;
+                out.push(DeviceRow {
+                    id,
+                    name,
+                    device_kid,
+                    created_at: parse_ts(&created_at)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn suspend_member(
+        &self,
+        member_no: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let member_no = member_no.to_string();
+        self.in_tx(move |tx| {
+            let id: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM members WHERE member_no = ?1",
+                    [&member_no],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else { return Ok(false) };
+            tx.execute(
+                "UPDATE members SET suspended_at = coalesce(suspended_at, ?2) WHERE id = ?1",
+                params![id, ts(now)],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE member_id = ?1", [id])?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn ensure_union(&self, name: &str) -> Result<i64, StoreError> {
+        let name = name.to_string();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO unions(name) VALUES (?1) ON CONFLICT(name) DO NOTHING",
+                [&name],
+            )?;
+            Ok(
+                c.query_row("SELECT id FROM unions WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+    }
+
+    async fn insert_member(&self, m: NewMember, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        self.with(move |c| {
+            let n = c.execute(
+                "INSERT INTO members(member_no, name, union_id, role, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(member_no) DO NOTHING",
+                params![
+                    m.member_no,
+                    m.name,
+                    m.union_id,
+                    m.role.as_str(),
+                    m.password_hash,
+                    ts(now)
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::Duplicate(Taken::Member(m.member_no)));
+            }
+            Ok(c.last_insert_rowid())
+        })
+        .await
+    }
+}

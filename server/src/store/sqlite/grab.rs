@@ -1,0 +1,315 @@
+//! Campaigns, the grab and coupon use on SQLite.
+//!
+//! The grab path is a group commit. SQLite has one writer, and a durable commit costs an fsync. A
+//! burst of grabs therefore goes through one writer thread: it takes every request waiting in its
+//! queue (up to [`MAX_GROUP`]), decides each in order inside one transaction (each in its own
+//! savepoint), commits once, and only then answers every request of the group. An answer is never
+//! sent before the grant it reports is on disk, and a failed commit answers the whole group with
+//! an error.
+
+use std::sync::{mpsc, Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use unionpass_core::api::{ChangeKind, MutationOutcome, StockLeft};
+use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
+
+use super::{json, load_campaign, log_change, ts, SqliteStore};
+use crate::store::rules::{
+    coupon_of, coupon_use_refusal, grab_answer, replay_grab, usage_code, CampaignCache,
+};
+use crate::store::{Campaigns, GrabJob, StoreError};
+
+/// The most grabs decided in one transaction.
+pub const MAX_GROUP: usize = 512;
+
+type Reply = tokio::sync::oneshot::Sender<Result<GrabResponse, StoreError>>;
+
+pub(super) struct GrabWriter {
+    tx: Mutex<mpsc::Sender<(GrabJob, Reply)>>,
+}
+
+impl GrabWriter {
+    pub fn start(conn: Arc<Mutex<Connection>>) -> GrabWriter {
+        let (tx, rx) = mpsc::channel::<(GrabJob, Reply)>();
+        std::thread::Builder::new()
+            .name("grab-writer".into())
+            .spawn(move || run(conn, rx))
+            .expect("spawn the grab writer");
+        GrabWriter { tx: Mutex::new(tx) }
+    }
+
+    pub async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send((job, reply))
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+fn run(conn: Arc<Mutex<Connection>>, rx: mpsc::Receiver<(GrabJob, Reply)>) {
+    let mut cache = CampaignCache::default();
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        let decided = decide_group(&mut guard, &mut cache, &group);
+        drop(guard);
+        match decided {
+            Ok(answers) => {
+                for ((_, reply), answer) in group.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, size = group.len(), "a grab group failed to commit");
+                let e = Arc::new(e);
+                for (_, reply) in group {
+                    let _ = reply.send(Err(StoreError::GroupFailed(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Decide every job in one transaction; the answers are valid only if this returns `Ok` (the
+/// transaction committed).
+fn decide_group(
+    conn: &mut Connection,
+    cache: &mut CampaignCache,
+    group: &[(GrabJob, Reply)],
+) -> Result<Vec<Result<GrabResponse, StoreError>>, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut answers = Vec::with_capacity(group.len());
+    for (job, _) in group {
+        let mut sp = tx.savepoint()?;
+        match decide(&sp, cache, job) {
+            Ok(answer) => {
+                sp.commit()?;
+                answers.push(Ok(answer));
+            }
+            Err(e) => {
+                sp.rollback()?;
+                drop(sp);
+                answers.push(Err(e));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(answers)
+}
+
+fn decide(
+    conn: &Connection,
+    cache: &mut CampaignCache,
+    job: &GrabJob,
+) -> Result<GrabResponse, StoreError> {
+    let key = job.key.to_string();
+    let earlier: Option<(i64, String)> = conn
+        .prepare_cached("SELECT member_id, response FROM grab_keys WHERE key = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((owner, response)) = earlier {
+        return replay_grab(job, owner, || Ok(serde_json::from_str(&response)?));
+    }
+    let c = match cache.fresh(job.campaign_id, job.now) {
+        Some(c) => c.clone(),
+        None => {
+            let c = load_campaign(conn, job.campaign_id)?
+                .ok_or(StoreError::NoCampaign(job.campaign_id))?;
+            cache.put(c.clone(), job.now);
+            c
+        }
+    };
+    let outcome = match cache.decide_without_stock(&c, job.union_id, job.now) {
+        Some(outcome) => outcome,
+        None => {
+            let outcome = take_one(conn, &c, job)?;
+            if outcome == GrabOutcome::SoldOut {
+                cache.mark_sold_out(c.id);
+            }
+            outcome
+        }
+    };
+    let response = grab_answer(job, outcome);
+    conn.prepare_cached(
+        "INSERT INTO grab_keys(key, member_id, campaign_id, response, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![key, job.member_id, c.id, json(&response), ts(job.now)])?;
+    Ok(response)
+}
+
+fn take_one(conn: &Connection, c: &Campaign, job: &GrabJob) -> Result<GrabOutcome, StoreError> {
+    let held: i64 = conn
+        .prepare_cached("SELECT count(*) FROM grants WHERE campaign_id = ?1 AND member_id = ?2")?
+        .query_row(params![c.id, job.member_id], |r| r.get(0))?;
+    if held >= c.per_member_limit {
+        return Ok(GrabOutcome::LimitReached);
+    }
+    let took = conn
+        .prepare_cached(
+            "UPDATE campaigns SET granted = granted + 1 WHERE id = ?1 AND granted < stock",
+        )?
+        .execute([c.id])?;
+    if took == 0 {
+        return Ok(GrabOutcome::SoldOut);
+    }
+    conn.prepare_cached(
+        "INSERT INTO grants(campaign_id, member_id, n, code, granted_at, grab_key) VALUES (?1, ?2, ?3, '', ?4, ?5)",
+    )?
+    .execute(params![c.id, job.member_id, held + 1, ts(job.now), job.key.to_string()])?;
+    let id = conn.last_insert_rowid();
+    let code = usage_code(c.id, id);
+    conn.prepare_cached("UPDATE grants SET code = ?2 WHERE id = ?1")?
+        .execute(params![id, code])?;
+    let coupon = coupon_of(c, id, code, job.now);
+    log_change(
+        conn,
+        Some(job.member_id),
+        job.now,
+        &ChangeKind::CouponGranted(coupon.clone()),
+    )?;
+    Ok(GrabOutcome::Granted { coupon })
+}
+
+/// The `use_coupon` mutation, inside the mutation's transaction. A use is accepted when it was
+/// made (by the device's clock, never later than the server's) inside the coupon's validity.
+pub(super) fn use_coupon(
+    tx: &Connection,
+    member_id: i64,
+    coupon_id: i64,
+    used_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let row: Option<(i64, Option<String>)> = tx
+        .query_row(
+            "SELECT campaign_id, used_at FROM grants WHERE id = ?1 AND member_id = ?2",
+            params![coupon_id, member_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let validity = match &row {
+        Some((campaign_id, _)) => {
+            load_campaign(tx, *campaign_id)?.map(|c| (c.coupon_valid_from, c.coupon_valid_until))
+        }
+        None => None,
+    };
+    let at = used_at.min(now);
+    if let Some(refused) = coupon_use_refusal(validity, at) {
+        return Ok(refused);
+    }
+    if let Some((_, None)) = row {
+        tx.execute(
+            "UPDATE grants SET used_at = ?2 WHERE id = ?1",
+            params![coupon_id, ts(at)],
+        )?;
+        log_change(
+            tx,
+            Some(member_id),
+            now,
+            &ChangeKind::CouponUsed {
+                coupon_id,
+                used_at: at,
+            },
+        )?;
+    }
+    Ok(MutationOutcome::Applied)
+}
+
+#[async_trait]
+impl Campaigns for SqliteStore {
+    async fn create_campaign(
+        &self,
+        c: Campaign,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign, StoreError> {
+        self.in_tx(move |tx| {
+            tx.execute(
+                "INSERT INTO campaigns(body, stock, per_member_limit, release_at, end_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    json(&c),
+                    c.stock,
+                    c.per_member_limit,
+                    ts(c.release_at),
+                    ts(c.end_at),
+                    ts(now)
+                ],
+            )?;
+            let created = Campaign {
+                id: tx.last_insert_rowid(),
+                ..c
+            };
+            log_change(tx, None, now, &ChangeKind::Campaign(created.clone()))?;
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
+        self.with_read(|conn| {
+            let ids: Vec<i64> = conn
+                .prepare("SELECT id FROM campaigns ORDER BY release_at, id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            ids.into_iter()
+                .filter_map(|id| load_campaign(conn, id).transpose())
+                .collect()
+        })
+        .await
+    }
+
+    async fn campaign(&self, id: i64) -> Result<Option<Campaign>, StoreError> {
+        self.with_read(move |conn| load_campaign(conn, id)).await
+    }
+
+    async fn reschedule_campaign(
+        &self,
+        id: i64,
+        change: Reschedule,
+        now: DateTime<Utc>,
+    ) -> Result<Campaign, StoreError> {
+        self.in_tx(move |tx| {
+            let old = load_campaign(tx, id)?.ok_or(StoreError::NoCampaign(id))?;
+            let new = unionpass_core::campaign::reschedule(&old, change, now)?;
+            // a cancelled campaign ends now: it leaves the stock-left list
+            let end_at = new.cancelled_at.unwrap_or(new.end_at);
+            tx.execute(
+                "UPDATE campaigns SET body = ?2, release_at = ?3, end_at = ?4 WHERE id = ?1",
+                params![id, json(&new), ts(new.release_at), ts(end_at)],
+            )?;
+            log_change(tx, None, now, &ChangeKind::Campaign(new.clone()))?;
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn stock_left(&self, now: DateTime<Utc>) -> Result<Vec<StockLeft>, StoreError> {
+        self.with_read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, stock - granted FROM campaigns WHERE end_at > ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([ts(now)], |r| {
+                Ok(StockLeft {
+                    campaign_id: r.get(0)?,
+                    left: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
+        self.writer.grab(job).await
+    }
+}

@@ -1,0 +1,179 @@
+//! The embedded SQLite backend: one writer connection in WAL mode (every write and the grab
+//! writer's groups), one read-only connection (sessions, profiles, sync pages), both used from
+//! blocking tasks. One module per domain; each works on the connection or transaction it is given.
+
+mod accounts;
+mod events;
+mod grab;
+mod ops;
+mod points;
+mod sync;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use unionpass_core::api::ChangeKind;
+use unionpass_core::campaign::Campaign;
+use unionpass_sqlite::{migrate, Migration};
+use uuid::Uuid;
+
+use super::rules;
+use super::StoreError;
+pub use grab::MAX_GROUP;
+
+/// The server's SQLite schema, `schema/NNNN_name.sql`. Append only.
+pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
+    "src/store/sqlite/schema";
+    "0001_foundation",
+    "0002_campaigns",
+    "0003_passport_v2_events",
+    "0004_coupon_use",
+    "0005_points",
+);
+
+pub(crate) use unionpass_sqlite::ts;
+
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+pub(crate) fn uuid_col(s: &str) -> Result<Uuid, StoreError> {
+    s.parse()
+        .map_err(|e| StoreError::Corrupt(format!("uuid {s:?}: {e}")))
+}
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serializes")
+}
+
+/// Append a change to the log, for one member or (`None`) for everyone.
+pub(crate) fn log_change(
+    conn: &Connection,
+    member_id: Option<i64>,
+    at: DateTime<Utc>,
+    change: &ChangeKind,
+) -> Result<(), StoreError> {
+    let (kind, data) = rules::change_parts(change);
+    conn.prepare_cached(
+        "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![member_id, ts(at), kind, data.to_string()])?;
+    Ok(())
+}
+
+/// The campaign with id `id`, read inside whatever transaction `conn` is in.
+pub(crate) fn load_campaign(conn: &Connection, id: i64) -> Result<Option<Campaign>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT body, stock, per_member_limit FROM campaigns WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(body, stock, limit)| {
+        let mut c: Campaign = serde_json::from_str(&body)?;
+        c.id = id;
+        c.stock = stock;
+        c.per_member_limit = limit;
+        Ok(c)
+    })
+    .transpose()
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    /// Every write goes through this connection (SQLite has one writer at a time).
+    conn: Arc<Mutex<Connection>>,
+    /// Reads (sessions, profiles, sync pages) use their own connection: in WAL mode they see the
+    /// last commit without waiting for a grab group that holds the writer.
+    read: Arc<Mutex<Connection>>,
+    writer: Arc<grab::GrabWriter>,
+}
+
+impl SqliteStore {
+    /// Open or create the database file and migrate it. A database from a newer server is refused.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn, MIGRATIONS)?;
+        let read = Connection::open(path)?;
+        read.busy_timeout(std::time::Duration::from_secs(5))?;
+        read.pragma_update(None, "query_only", "ON")?;
+        let conn = Arc::new(Mutex::new(conn));
+        Ok(SqliteStore {
+            writer: Arc::new(grab::GrabWriter::start(conn.clone())),
+            conn,
+            read: Arc::new(Mutex::new(read)),
+        })
+    }
+
+    /// Run `f` on the writer connection, off the async runtime.
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        Self::on(self.conn.clone(), f).await
+    }
+
+    /// Like `with`, on the read-only connection.
+    async fn with_read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        Self::on(self.read.clone(), f).await
+    }
+
+    /// Like `with`, inside one `BEGIN IMMEDIATE` transaction committed when `f` succeeds.
+    async fn in_tx<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn on<T, F>(conn: Arc<Mutex<Connection>>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every file in `schema/` is a listed migration, in order; released ones are unchanged.
+    #[test]
+    fn the_schema_folder_is_the_migration_list_and_released_steps_are_pinned() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/sqlite/schema");
+        let problems = unionpass_sqlite::schema_problems(
+            &dir,
+            super::MIGRATIONS,
+            &crate::store::tests::SQLITE_PINNED,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+}

@@ -1,0 +1,117 @@
+//! Audits and bench seeding on SQLite (the command line and the tests; no handler calls these).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+use uuid::Uuid;
+
+use super::{ts, SqliteStore};
+use crate::store::{Audit, Ops, StoreError};
+
+#[async_trait]
+impl Ops for SqliteStore {
+    async fn audit(&self, campaign_id: i64) -> Result<Audit, StoreError> {
+        self.with_read(move |conn| {
+            let (stock, counter, limit): (i64, i64, i64) = conn
+                .query_row(
+                    "SELECT stock, granted, per_member_limit FROM campaigns WHERE id = ?1",
+                    [campaign_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?
+                .ok_or(StoreError::NoCampaign(campaign_id))?;
+            let (granted, members): (i64, i64) = conn.query_row(
+                "SELECT count(*), count(DISTINCT member_id) FROM grants WHERE campaign_id = ?1",
+                [campaign_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let double_grants: i64 = conn.query_row(
+                "SELECT coalesce(sum(c - ?2), 0) FROM
+                   (SELECT count(*) AS c FROM grants WHERE campaign_id = ?1 GROUP BY member_id) WHERE c > ?2",
+                params![campaign_id, limit],
+                |r| r.get(0),
+            )?;
+            let answers: i64 = conn.query_row(
+                "SELECT count(*) FROM grab_keys WHERE campaign_id = ?1",
+                [campaign_id],
+                |r| r.get(0),
+            )?;
+            Ok(Audit {
+                campaign_id,
+                stock,
+                granted,
+                counter,
+                members,
+                oversold: (granted - stock).max(0),
+                double_grants,
+                answers,
+            })
+        })
+        .await
+    }
+
+    async fn missing_grants(&self, keys: Vec<Uuid>) -> Result<i64, StoreError> {
+        self.with_read(move |conn| {
+            let mut stmt =
+                conn.prepare("SELECT EXISTS(SELECT 1 FROM grants WHERE grab_key = ?1)")?;
+            let mut missing = 0;
+            for k in keys {
+                if !stmt.query_row([k.to_string()], |r| r.get::<_, bool>(0))? {
+                    missing += 1;
+                }
+            }
+            Ok(missing)
+        })
+        .await
+    }
+
+    async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.in_tx(move |tx| {
+            tx.execute(
+                "INSERT INTO unions(name) VALUES ('压测工会') ON CONFLICT(name) DO NOTHING",
+                [],
+            )?;
+            let union_id: i64 = tx.query_row(
+                "SELECT id FROM unions WHERE name = '压测工会'",
+                [],
+                |r| r.get(0),
+            )?;
+            // numbered after any bench members already there
+            let base: i64 = tx.query_row(
+                "SELECT count(*) FROM members WHERE member_no LIKE 'B%'",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut tokens = Vec::with_capacity(n);
+            let mut member = tx.prepare(
+                "INSERT INTO members(member_no, name, union_id, role, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, 'member', '!', ?4)",
+            )?;
+            let mut session = tx.prepare(
+                "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at)
+                 VALUES (?1, ?2, 'bench', ?3, ?4)",
+            )?;
+            let expires = now + crate::auth::SESSION_TTL;
+            for i in 0..n as i64 {
+                let no = base + i + 1;
+                member.execute(params![
+                    format!("B{no:07}"),
+                    format!("压测会员{no}"),
+                    union_id,
+                    ts(now)
+                ])?;
+                let id = tx.last_insert_rowid();
+                let token = crate::auth::new_token();
+                session.execute(params![
+                    crate::auth::token_hash(&token),
+                    id,
+                    ts(now),
+                    ts(expires)
+                ])?;
+                tokens.push(token);
+            }
+            Ok(tokens)
+        })
+        .await
+    }
+}

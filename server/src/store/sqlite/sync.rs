@@ -1,0 +1,107 @@
+//! Sync on SQLite: change-log pages, and mutations applied exactly once in one transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use unionpass_core::api::{
+    Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult,
+};
+use uuid::Uuid;
+
+use super::{json, parse_ts, ts, SqliteStore};
+use crate::store::rules::replay_mutation;
+use crate::store::{Changes, StoreError};
+
+/// One mutation's effect, inside its transaction; each domain does its own part.
+fn apply_op(
+    tx: &Connection,
+    member_id: i64,
+    id: Uuid,
+    op: &MutationOp,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    match op {
+        MutationOp::Redeem(req) => super::points::redeem(tx, member_id, id, req, now),
+        MutationOp::SetLanguage { language } => {
+            super::accounts::set_language(tx, member_id, *language, now)
+        }
+        MutationOp::RevokeDevice { device_id } => {
+            super::accounts::revoke_device(tx, member_id, *device_id, now)
+        }
+        MutationOp::UseCoupon { coupon_id, used_at } => {
+            super::grab::use_coupon(tx, member_id, *coupon_id, *used_at, now)
+        }
+        MutationOp::CheckIn(c) => super::events::check_in(tx, member_id, c, now),
+    }
+}
+
+#[async_trait]
+impl Changes for SqliteStore {
+    async fn changes_since(
+        &self,
+        member_id: i64,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        self.with_read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, at, kind, data FROM change_log
+                 WHERE seq > ?2 AND (member_id = ?1 OR member_id IS NULL)
+                 ORDER BY seq LIMIT ?3",
+            )?;
+            let mut rows = stmt.query(params![member_id, cursor, limit as i64])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let kind: String = r.get(2)?;
+                let data: String = r.get(3)?;
+                out.push(Change {
+                    seq: r.get(0)?,
+                    at: parse_ts(&r.get::<_, String>(1)?)?,
+                    kind: ChangeKind::from_parts(
+                        &kind,
+                        serde_json::from_str(&data).unwrap_or_default(),
+                    ),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn apply_mutation(
+        &self,
+        member_id: i64,
+        mutation: &Mutation,
+        now: DateTime<Utc>,
+    ) -> Result<MutationResult, StoreError> {
+        let mutation = mutation.clone();
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = mutation.id.to_string();
+            let earlier: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT member_id, result FROM applied_mutations WHERE id = ?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((owner, result)) = earlier {
+                return replay_mutation(mutation.id, member_id, owner, || {
+                    Ok(serde_json::from_str(&result)?)
+                });
+            }
+            let outcome = apply_op(&tx, member_id, mutation.id, &mutation.op, now)?;
+            tx.execute(
+                "INSERT INTO applied_mutations(id, member_id, applied_at, result) VALUES (?1, ?2, ?3, ?4)",
+                params![id, member_id, ts(now), json(&outcome)],
+            )?;
+            tx.commit()?;
+            Ok(MutationResult {
+                id: mutation.id,
+                outcome,
+                replayed: false,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,57 @@
+//! What the store decides from a database error: retries by SQLSTATE, never by message text.
+
+use std::time::Duration;
+
+use unionpass_server::store::StoreError;
+use unionpass_server::testing::PgTestDb;
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+/// Two transactions lock two rows in opposite orders: PostgreSQL breaks the deadlock by failing
+/// one of them (SQLSTATE 40P01), which the store runs again. A unique violation is not retried.
+#[tokio::test]
+async fn a_deadlock_is_retryable_by_its_sqlstate_and_a_unique_violation_is_not() {
+    let db = PgTestDb::create().await;
+    let setup = connect(&db.url).await;
+    setup
+        .batch_execute(
+            "CREATE TABLE t (id INT PRIMARY KEY, v INT);
+             INSERT INTO t VALUES (1, 0), (2, 0);",
+        )
+        .await
+        .unwrap();
+    let a = connect(&db.url).await;
+    let b = connect(&db.url).await;
+    a.batch_execute("BEGIN; UPDATE t SET v = 1 WHERE id = 1")
+        .await
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE t SET v = 2 WHERE id = 2")
+        .await
+        .unwrap();
+    let (ra, rb) = tokio::join!(a.execute("UPDATE t SET v = 1 WHERE id = 2", &[]), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b.execute("UPDATE t SET v = 2 WHERE id = 1", &[]).await
+    });
+    let failed: Vec<StoreError> = [ra, rb]
+        .into_iter()
+        .filter_map(|r| r.err())
+        .map(StoreError::from)
+        .collect();
+    assert_eq!(failed.len(), 1, "PostgreSQL fails exactly one of them");
+    assert!(failed[0].is_retryable(), "{failed:?}");
+    a.batch_execute("ROLLBACK").await.unwrap();
+    b.batch_execute("ROLLBACK").await.unwrap();
+
+    let dup = setup
+        .execute("INSERT INTO t VALUES (1, 9)", &[])
+        .await
+        .unwrap_err();
+    assert!(!StoreError::from(dup).is_retryable());
+    drop((a, b, setup));
+}
