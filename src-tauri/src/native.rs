@@ -1,46 +1,22 @@
-//! The reminder scheduler, the tray and the autostart option: what keeps reminders firing while
-//! the window is closed.
-//!
-//! The scheduler only carries out `Client::reminder_tick` (the rules are pure, in
-//! `unionpass_core::reminder`): it ticks at start (which re-arms every stored reminder and
-//! reports the ones missed while the app was not running), at the plan's next wake-up, after
-//! every sync and whenever the member changes a reminder. A tick uses the server's time (the
-//! device clock corrected by the measured offset), since releases are server instants. It also
-//! ticks at least every minute, so a device clock that jumps is noticed.
+//! The desktop around the window: native notifications for due reminders (a click shows the
+//! window on that campaign), the tray icon that keeps the app and its reminders running with the
+//! window closed, "start at login", and the camera switch of WebKitGTK. Translation only: when to
+//! notify and what it says come from `unionpass_client::background`.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 use tauri::menu::{Menu, MenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
-use unionpass_client::Client;
-use unionpass_core::i18n::{fill, Msg};
-use unionpass_core::reminder::Action;
-use unionpass_core::time::Zone;
-use unionpass_core::Lang;
+use unionpass_client::background::Notification;
+use unionpass_core::i18n::Msg;
+use unionpass_core::ipc::{Event, OpenCampaign};
+use unionpass_core::{ErrorCode, Lang};
 
-use crate::STATE_CHANGED;
+use crate::commands::CmdError;
 
-/// The event that asks the UI to show one campaign (payload: its id).
-pub const OPEN_CAMPAIGN: &str = "open-campaign";
-/// The longest the scheduler sleeps between ticks.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// The argument autostart launches the app with: start in the tray, window hidden.
 pub const HIDDEN_ARG: &str = "--hidden";
 const TRAY_ID: &str = "main";
-
-/// Wakes the scheduler early (a reminder changed, a sync brought moved campaigns).
-#[derive(Default)]
-pub struct Wake(tokio::sync::Notify);
-
-pub fn wake(app: &AppHandle) {
-    if let Some(w) = app.try_state::<Wake>() {
-        w.0.notify_one();
-    }
-}
 
 /// Show the main window and bring it to the front.
 pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
@@ -51,20 +27,8 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// The notification for a reminder that came due: the campaign's name, its release in China
-/// time and the minutes left; a click opens the campaign.
-fn notify(app: &AppHandle, client: &Client, campaign_id: i64, server_now: DateTime<Utc>) {
-    let lang = client.language().unwrap_or_default();
-    let Ok(Some(c)) = client.campaign(campaign_id) else {
-        return;
-    };
-    let minutes = ((c.release_at - server_now).num_seconds() + 59) / 60;
-    let release = unionpass_core::time::format_clock(c.release_at, Zone::AsiaShanghai);
-    let title = fill(Msg::NotifTitle.text(lang), &[("title", c.title(lang))]);
-    let body = fill(
-        Msg::NotifBody.text(lang),
-        &[("release", &release), ("n", &minutes.max(0).to_string())],
-    );
+/// Show a due reminder natively, with the platform's alarm sound.
+pub fn notify(app: &AppHandle, n: &Notification) {
     // freedesktop sound naming on Linux; the platform's default sound elsewhere
     let sound = if cfg!(target_os = "linux") {
         "alarm-clock-elapsed"
@@ -74,15 +38,17 @@ fn notify(app: &AppHandle, client: &Client, campaign_id: i64, server_now: DateTi
     let shown = app
         .notification()
         .builder()
-        .id(i32::try_from(campaign_id).unwrap_or(i32::MAX))
-        .title(title)
-        .body(body)
+        .id(i32::try_from(n.campaign_id).unwrap_or(i32::MAX))
+        .title(&n.title)
+        .body(&n.body)
         .sound(sound)
-        .extra("campaign_id", campaign_id)
+        .extra("campaign_id", n.campaign_id)
         .show();
     match shown {
-        Ok(()) => tracing::info!(campaign_id, "reminder notification shown"),
-        Err(e) => tracing::error!(campaign_id, error = %e, "reminder notification failed"),
+        Ok(()) => tracing::info!(campaign_id = n.campaign_id, "reminder notification shown"),
+        Err(e) => {
+            tracing::error!(campaign_id = n.campaign_id, error = %e, "reminder notification failed")
+        }
     }
 }
 
@@ -95,50 +61,55 @@ fn clicked_campaign(a: &tauri_plugin_notification::ActionPerformed) -> Option<i6
         .or(Some(i64::from(n.id())))
 }
 
-/// Start the scheduler (call once, after the client is managed).
-pub fn start(app: &AppHandle, client: Arc<Client>) {
-    app.manage(Wake::default());
+/// A click on a reminder shows the window on its campaign.
+pub fn on_notification_click(app: &AppHandle) {
     let handle = app.clone();
     let _ = app.notification().on_action(move |a| {
         if let Some(id) = clicked_campaign(a) {
             tracing::info!(campaign_id = id, action = a.action_id(), "reminder clicked");
             show_main(&handle);
-            let _ = handle.emit(OPEN_CAMPAIGN, id);
+            let _ = handle.emit(OpenCampaign::NAME, id);
         }
     });
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            let device_now = Utc::now();
-            let server_now = client.server_now(device_now).unwrap_or(device_now);
-            let mut sleep = MAX_SLEEP;
-            match client.reminder_tick(server_now) {
-                Ok(plan) => {
-                    for action in &plan.actions {
-                        tracing::info!(?action, "reminder");
-                        if let Action::Fire { campaign_id, .. } = action {
-                            notify(&app, &client, *campaign_id, server_now);
-                        }
-                    }
-                    if !plan.actions.is_empty() {
-                        let _ = app.emit(STATE_CHANGED, ());
-                    }
-                    if let Some(at) = plan.wake_at {
-                        sleep = (at - server_now)
-                            .to_std()
-                            .unwrap_or_default()
-                            .min(MAX_SLEEP);
-                    }
-                }
-                Err(e) => tracing::error!(code = %e.code(), error = %e, "reminder tick failed"),
+}
+
+/// WebKitGTK ships with `getUserMedia` switched off; the scanner's camera input needs it.
+pub fn enable_camera(app: &tauri::App) {
+    #[cfg(target_os = "linux")]
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.with_webview(|webview| {
+            use webkit2gtk::{SettingsExt, WebViewExt};
+            if let Some(settings) = webview.inner().settings() {
+                settings.set_enable_media_stream(true);
             }
-            let wake = app.state::<Wake>();
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = wake.0.notified() => {}
-            }
-        }
-    });
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}
+
+/// Whether the app starts at login (in the tray, window hidden).
+pub fn autostart(app: &AppHandle) -> Result<bool, CmdError> {
+    use tauri_plugin_autostart::ManagerExt;
+    app.autolaunch().is_enabled().map_err(|e| {
+        tracing::warn!(error = %e, "autostart state unknown");
+        CmdError::code(ErrorCode::AutostartUnavailable)
+    })
+}
+
+pub fn set_autostart(app: &AppHandle, enabled: bool) -> Result<bool, CmdError> {
+    use tauri_plugin_autostart::ManagerExt;
+    let manager = app.autolaunch();
+    let done = if enabled {
+        manager.enable()
+    } else {
+        manager.disable()
+    };
+    done.map_err(|e| {
+        tracing::warn!(error = %e, enabled, "autostart not changed");
+        CmdError::code(ErrorCode::AutostartUnavailable)
+    })?;
+    autostart(app)
 }
 
 fn tray_menu<R: Runtime>(app: &AppHandle<R>, lang: Lang) -> tauri::Result<Menu<R>> {

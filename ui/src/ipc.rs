@@ -1,7 +1,11 @@
-//! Calls into the Tauri shell. Errors arrive as `{code, detail}` and are reduced to the code.
+//! Calls into the Tauri shell through the typed contract of `unionpass_core::ipc`: a request
+//! struct names its command and its answer, so no command name is spelled here. Errors arrive as
+//! `{code, detail}` and are reduced to the code.
 
+use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use unionpass_core::ipc::{Answer, Command, Event};
 use unionpass_core::view::CommandError;
 use unionpass_core::ErrorCode;
 use wasm_bindgen::prelude::*;
@@ -24,49 +28,53 @@ fn code_of(err: JsValue) -> ErrorCode {
         .unwrap_or(ErrorCode::BadResponse)
 }
 
-/// Invoke a shell command with named arguments.
-pub async fn call<A: Serialize, T: DeserializeOwned>(cmd: &str, args: &A) -> Result<T, ErrorCode> {
-    let args = serde_wasm_bindgen::to_value(args).map_err(|_| ErrorCode::Internal)?;
-    let value = invoke(cmd, args).await.map_err(code_of)?;
+/// The one argument every command takes (`unionpass_core::ipc::ARG`).
+#[derive(Serialize)]
+struct Args<'a, C> {
+    req: &'a C,
+}
+
+/// Invoke command `C` with `req`.
+pub async fn call<C: Command>(req: &C) -> Result<Answer<C>, ErrorCode> {
+    debug_assert_eq!(unionpass_core::ipc::ARG, "req");
+    let args = serde_wasm_bindgen::to_value(&Args { req }).map_err(|_| ErrorCode::Internal)?;
+    let value = invoke(C::NAME, args).await.map_err(code_of)?;
     serde_wasm_bindgen::from_value(value).map_err(|_| ErrorCode::BadResponse)
 }
 
-/// Invoke a shell command that takes no arguments.
-pub async fn call0<T: DeserializeOwned>(cmd: &str) -> Result<T, ErrorCode> {
-    call(cmd, &serde_json_empty()).await
+/// An action running `run` with each request dispatched to it; its `pending()` is the busy flag.
+/// Dispatch with [`dispatch_once`] so that a double tap sends one request.
+pub fn action<I, F, Fut>(run: F) -> Action<I, ()>
+where
+    I: Clone + 'static,
+    F: Fn(I) -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    Action::new_local(move |req: &I| run(req.clone()))
 }
 
-#[derive(Serialize)]
-struct Empty {}
-
-fn serde_json_empty() -> Empty {
-    Empty {}
-}
-
-/// Run `f` every time the shell emits `event`, for the life of the page.
-pub async fn on_event(event: &str, f: impl FnMut() + 'static) {
-    let mut f = f;
-    let closure = Closure::<dyn FnMut(JsValue)>::new(move |_| f());
-    if listen(event, &closure).await.is_ok() {
-        closure.forget(); // the listener lives as long as the page
+/// Dispatch `req` unless the action is still running (a double tap sends one request).
+pub fn dispatch_once<I: 'static>(action: Action<I, ()>, req: I) {
+    if !action.pending().get_untracked() {
+        action.dispatch_local(req);
     }
 }
 
-/// Run `f` with the payload every time the shell emits `event`, for the life of the page.
-/// Payloads that do not parse are ignored.
-pub async fn on_event_payload<T: DeserializeOwned + 'static>(
-    event: &str,
-    f: impl FnMut(T) + 'static,
-) {
+/// Run `f` with the payload every time the shell emits `E`, for the life of the page. Payloads
+/// that do not parse are ignored.
+pub async fn on_event<E: Event>(f: impl FnMut(E::Payload) + 'static)
+where
+    E::Payload: DeserializeOwned + 'static,
+{
     let mut f = f;
     let closure = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
         let payload =
             js_sys::Reflect::get(&e, &JsValue::from_str("payload")).unwrap_or(JsValue::NULL);
-        if let Ok(v) = serde_wasm_bindgen::from_value::<T>(payload) {
+        if let Ok(v) = serde_wasm_bindgen::from_value::<E::Payload>(payload) {
             f(v);
         }
     });
-    if listen(event, &closure).await.is_ok() {
-        closure.forget();
+    if listen(E::NAME, &closure).await.is_ok() {
+        closure.forget(); // the listener lives as long as the page
     }
 }

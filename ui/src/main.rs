@@ -1,13 +1,20 @@
 //! UnionPass UI: Leptos, client-side rendered, compiled to wasm32 and shown by the Tauri shell.
-//! It reads and writes only through the shell's commands (see `ipc`); every word comes from the
-//! i18n table in `unionpass-core`.
+//! It reads and writes only through the shell's commands (`ipc`, typed by
+//! `unionpass_core::ipc`); every word comes from the i18n table in `unionpass-core`.
+//!
+//! - `app`: the root (which screen, the tab bar); nothing imports it.
+//! - `screens`: one module per screen.
+//! - `widgets`: pieces shown on several screens.
+//! - `ctx` (the snapshot and language every screen shares), `fmt` (times, money), `ipc` (the
+//!   shell), `bench` (benchmark milestones).
 
 mod app;
-mod calendar;
+mod bench;
+mod ctx;
+mod fmt;
 mod ipc;
-mod points;
-mod scanner;
-mod wallet;
+mod screens;
+mod widgets;
 
 fn main() {
     console_error_panic_hook::set_once();

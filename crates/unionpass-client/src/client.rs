@@ -25,6 +25,8 @@ pub const DB_FILE: &str = "unionpass.sqlite";
 pub struct Client {
     store: Mutex<Store>,
     data_dir: PathBuf,
+    /// One sync (or sign-in, or sign-out) at a time.
+    sync_lock: tokio::sync::Mutex<()>,
     syncing: AtomicBool,
     /// The device's passport key, read from the keyring once per run (it signs every 30 s).
     device_key: Mutex<Option<ed25519_dalek::SigningKey>>,
@@ -41,12 +43,26 @@ fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
     }
 }
 
-/// Clears the `syncing` flag however the sync ends.
-struct SyncingGuard<'a>(&'a AtomicBool);
+/// This caller's turn to sync (or sign in or out): no other sync runs while it is held. While it
+/// is held, the snapshot says "syncing".
+pub struct SyncTurn<'a> {
+    _lock: tokio::sync::MutexGuard<'a, ()>,
+    syncing: &'a AtomicBool,
+}
 
-impl Drop for SyncingGuard<'_> {
+impl<'a> SyncTurn<'a> {
+    fn new(lock: tokio::sync::MutexGuard<'a, ()>, syncing: &'a AtomicBool) -> SyncTurn<'a> {
+        syncing.store(true, Ordering::SeqCst);
+        SyncTurn {
+            _lock: lock,
+            syncing,
+        }
+    }
+}
+
+impl Drop for SyncTurn<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.syncing.store(false, Ordering::SeqCst);
     }
 }
 
@@ -57,6 +73,7 @@ impl Client {
         Ok(Client {
             store: Mutex::new(store),
             data_dir: data_dir.to_path_buf(),
+            sync_lock: tokio::sync::Mutex::new(()),
             syncing: AtomicBool::new(false),
             device_key: Mutex::new(None),
         })
@@ -137,6 +154,7 @@ impl Client {
         }
         let url = ServerUrl::parse(server_url)?;
         let api = Api::new(url.clone());
+        let turn = self.sync_turn().await;
         let secret = self.secret()?;
         // A fresh passport key for this sign-in: the private half goes to the keyring first, the
         // public half to the server, which binds it into the credential.
@@ -170,18 +188,35 @@ impl Client {
         secret.store(&Sensitive::new(resp.token))?;
         self.store().set_account(url.as_str(), resp.member_id)?;
         tracing::info!(member_id = resp.member_id, "signed in");
-        self.sync(now).await
+        self.sync_in_turn(turn, now).await
     }
 
-    /// Push the outbox and pull changes. The outcome is logged in the store either way.
+    /// Wait for this caller's turn to sync (a running sync ends first).
+    pub async fn sync_turn(&self) -> SyncTurn<'_> {
+        SyncTurn::new(self.sync_lock.lock().await, &self.syncing)
+    }
+
+    /// This caller's turn to sync, unless a sync is running right now.
+    pub fn sync_turn_if_idle(&self) -> Option<SyncTurn<'_>> {
+        let lock = self.sync_lock.try_lock().ok()?;
+        Some(SyncTurn::new(lock, &self.syncing))
+    }
+
+    /// Push the outbox and pull changes, after any running sync. The outcome is logged in the
+    /// store either way.
     pub async fn sync(&self, now: DateTime<Utc>) -> Result<SyncReport> {
+        let turn = self.sync_turn().await;
+        self.sync_in_turn(turn, now).await
+    }
+
+    /// Sync in a turn already taken ([`Client::sync_turn`]).
+    pub async fn sync_in_turn(&self, turn: SyncTurn<'_>, now: DateTime<Utc>) -> Result<SyncReport> {
+        let _turn = turn;
         if !self.is_logged_in()? {
             return Err(ClientError::NotLoggedIn);
         }
         let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
         let api = self.api()?;
-        self.syncing.store(true, Ordering::SeqCst);
-        let _guard = SyncingGuard(&self.syncing);
         let result = sync::run(&self.store, &api, &token, now).await;
         let entry = match &result {
             Ok(r) => SyncLogEntry {
@@ -224,7 +259,9 @@ impl Client {
     }
 
     /// Sign out: tell the server (best effort), delete the token, wipe the member's local data.
+    /// Waits for a running sync to end first.
     pub async fn logout(&self) -> Result<()> {
+        let _turn = self.sync_turn().await;
         let secret = self.secret()?;
         if let (Ok(api), Ok(Some(token))) = (self.api(), secret.load()) {
             if let Err(e) = api.logout(&token).await {
@@ -522,8 +559,7 @@ impl Client {
 }
 
 fn language_of(s: &Store, profile: Option<&unionpass_core::api::Profile>) -> Result<Lang> {
-    Ok(s
-        .language()?
+    Ok(s.language()?
         .or(profile.and_then(|p| p.language))
         .unwrap_or_default())
 }

@@ -14,6 +14,7 @@
 //! Nothing here reads the system clock: callers pass `now`.
 
 pub mod api;
+pub mod background;
 pub mod client;
 pub mod error;
 pub mod grab;
@@ -26,6 +27,6 @@ pub mod store;
 pub mod sync;
 pub mod wallet;
 
-pub use client::{Client, Snapshot};
+pub use client::{Client, Snapshot, SyncTurn};
 pub use error::ClientError;
 pub use unionpass_core::view::SyncState;

@@ -14,197 +14,18 @@ use uuid::Uuid;
 
 use crate::error::Result;
 
-/// The store's schema. Append only.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        name: "0001_foundation",
-        sql: "
-        CREATE TABLE meta (
-            key   TEXT PRIMARY KEY,
-            value TEXT NOT NULL
-        ) STRICT;
-        CREATE TABLE profile (
-            id         INTEGER PRIMARY KEY CHECK (id = 1),
-            member_id  INTEGER NOT NULL,
-            member_no  TEXT NOT NULL,
-            name       TEXT NOT NULL,
-            role       TEXT NOT NULL,
-            union_id   INTEGER NOT NULL,
-            union_name TEXT NOT NULL,
-            language   TEXT
-        ) STRICT;
-        CREATE TABLE passport (
-            id          INTEGER PRIMARY KEY CHECK (id = 1),
-            credential  TEXT NOT NULL,
-            kid         TEXT NOT NULL,
-            valid_from  TEXT NOT NULL,
-            valid_until TEXT NOT NULL,
-            received_at TEXT NOT NULL
-        ) STRICT;
-        -- mutations waiting to reach the server; id is the idempotency key
-        CREATE TABLE outbox (
-            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-            id         TEXT NOT NULL UNIQUE,
-            created_at TEXT NOT NULL,
-            body       TEXT NOT NULL,
-            attempts   INTEGER NOT NULL DEFAULT 0,
-            state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected')),
-            error_code TEXT,
-            error_message TEXT
-        ) STRICT;
-        CREATE TABLE sync_log (
-            id      INTEGER PRIMARY KEY AUTOINCREMENT,
-            at      TEXT NOT NULL,
-            ok      INTEGER NOT NULL,
-            code    TEXT,
-            pushed  INTEGER NOT NULL,
-            pulled  INTEGER NOT NULL
-        ) STRICT;
-    ",
-    },
-    Migration {
-        name: "0002_passport_v2_scanner",
-        sql: "
-        -- format 1 credentials are no longer shown; the next sync brings a format 2 one
-        DELETE FROM passport;
-        CREATE TABLE devices (
-            id         INTEGER PRIMARY KEY,
-            name       TEXT NOT NULL,
-            device_kid TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            current    INTEGER NOT NULL
-        ) STRICT;
-        -- the scanner's trust list, replaced as a whole by each sync
-        CREATE TABLE trust_keys (
-            kid        TEXT PRIMARY KEY,
-            public_key TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        ) STRICT;
-        CREATE TABLE revoked_devices (
-            device_kid TEXT PRIMARY KEY,
-            until      TEXT NOT NULL
-        ) STRICT;
-        CREATE TABLE revoked_members (
-            member_id INTEGER PRIMARY KEY
-        ) STRICT;
-        CREATE TABLE events (
-            id        INTEGER PRIMARY KEY,
-            title     TEXT NOT NULL,
-            place     TEXT NOT NULL,
-            starts_at TEXT NOT NULL,
-            ends_at   TEXT NOT NULL,
-            capacity  INTEGER NOT NULL,
-            union_id  INTEGER
-        ) STRICT;
-        -- check-ins made here (ours = 1) or synced from other scanners; nonce identifies a scan
-        CREATE TABLE checkins (
-            nonce      TEXT PRIMARY KEY,
-            event_id   INTEGER NOT NULL,
-            member_id  INTEGER NOT NULL,
-            member_no  TEXT NOT NULL,
-            scanned_at TEXT NOT NULL,
-            scanner    TEXT NOT NULL,
-            ours       INTEGER NOT NULL,
-            uploaded   INTEGER NOT NULL DEFAULT 0
-        ) STRICT;
-        CREATE INDEX checkins_member ON checkins(event_id, member_id, scanned_at);
-        CREATE INDEX checkins_event ON checkins(event_id, scanned_at);
-        CREATE TABLE checkin_conflicts (
-            second_nonce TEXT PRIMARY KEY,
-            event_id     INTEGER NOT NULL,
-            body         TEXT NOT NULL
-        ) STRICT;
-    ",
-    },
-    Migration {
-        name: "0003_wallet",
-        sql: "
-        -- campaigns as last synced (the grab calendar reads them)
-        CREATE TABLE campaigns (
-            id         INTEGER PRIMARY KEY,
-            release_at TEXT NOT NULL,
-            end_at     TEXT NOT NULL,
-            body       TEXT NOT NULL
-        ) STRICT;
-        CREATE TABLE coupons (
-            id          INTEGER PRIMARY KEY,
-            campaign_id INTEGER NOT NULL,
-            category    TEXT NOT NULL,
-            title_zh    TEXT NOT NULL,
-            title_en    TEXT NOT NULL,
-            code        TEXT NOT NULL,
-            face_value_cents INTEGER NOT NULL,
-            valid_from  TEXT NOT NULL,
-            valid_until TEXT NOT NULL,
-            granted_at  TEXT NOT NULL,
-            used_at     TEXT,
-            -- marked used here, not yet confirmed by the server
-            use_pending INTEGER NOT NULL DEFAULT 0,
-            body        TEXT NOT NULL
-        ) STRICT;
-        CREATE INDEX coupons_until ON coupons(valid_until);
-        CREATE INDEX coupons_category ON coupons(category, valid_until);
-        -- earlier versions skipped campaign and coupon changes: fetch the log again
-        DELETE FROM meta WHERE key = 'cursor';
-    ",
-    },
-    Migration {
-        name: "0004_grabs",
-        sql: "
-        -- grab keys, stored before the request leaves; answer is the server's final answer
-        CREATE TABLE grabs (
-            seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-            campaign_id INTEGER NOT NULL,
-            key         TEXT NOT NULL UNIQUE,
-            created_at  TEXT NOT NULL,
-            answer      TEXT
-        ) STRICT;
-        CREATE INDEX grabs_campaign ON grabs(campaign_id, seq);
-    ",
-    },
-    Migration {
-        name: "0005_stock_left",
-        sql: "
-        -- stock left as last synced (NULL: not known yet)
-        ALTER TABLE campaigns ADD COLUMN stock_left INTEGER;
-        ALTER TABLE campaigns ADD COLUMN stock_synced_at TEXT;
-    ",
-    },
-    Migration {
-        name: "0006_reminders",
-        sql: "
-        -- one reminder per campaign; state: unionpass_core::reminder::ReminderState as JSON,
-        -- pending: whether the scheduler still has to act on it
-        CREATE TABLE reminders (
-            campaign_id  INTEGER PRIMARY KEY,
-            lead_minutes INTEGER NOT NULL,
-            due_at       TEXT NOT NULL,
-            state        TEXT NOT NULL,
-            pending      INTEGER NOT NULL,
-            set_at       TEXT NOT NULL
-        ) STRICT;
-        CREATE INDEX reminders_pending ON reminders(pending, due_at);
-        -- what the member must be told (missed, moved, cancelled), kept until dismissed
-        CREATE TABLE reminder_notices (
-            id          INTEGER PRIMARY KEY,
-            campaign_id INTEGER NOT NULL,
-            kind        TEXT NOT NULL,
-            body        TEXT NOT NULL,
-            at          TEXT NOT NULL,
-            dismissed   INTEGER NOT NULL DEFAULT 0
-        ) STRICT;
-        CREATE INDEX reminder_notices_open ON reminder_notices(dismissed, id);
-    ",
-    },
-    Migration {
-        name: "0007_points",
-        sql: crate::points::MIGRATION,
-    },
-    Migration {
-        name: "0008_event_points",
-        sql: "ALTER TABLE events ADD COLUMN points INTEGER NOT NULL DEFAULT 0;",
-    },
-];
+/// The store's schema, `schema/NNNN_name.sql`. Append only.
+pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
+    "src/schema";
+    "0001_foundation",
+    "0002_passport_v2_scanner",
+    "0003_wallet",
+    "0004_grabs",
+    "0005_stock_left",
+    "0006_reminders",
+    "0007_points",
+    "0008_event_points",
+);
 
 const K_DEVICE_ID: &str = "device_id";
 const K_SERVER_URL: &str = "server_url";
@@ -748,4 +569,27 @@ fn apply_change(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod schema_tests {
+    /// SHA-256 of each released migration, in order.
+    const PINNED: [&str; 8] = [
+        "1fb3f23bbf68d6d0843e203556f286214bcd1bd66ba5f0c50803adfde38ab1da",
+        "6c285388f0986f677940ab6362bcffe191ff11b2e8542552a9b5cc6148333842",
+        "f60a0603419fc4330a7d0965d456f525a174c9cc3a9af4009f8b613f67152278",
+        "ad59d3d4c2b50c3e7253e0338bdd7879cb46fd861c559bca61fb969a61ecef81",
+        "ba8d4eecfba1b2fa36d3d70cca8502e184ebdb1aee5cc31fa13f9b4b2f4413d6",
+        "6d309a36038bbf9f63c0dd1e2e350faabb5e83e31e50292a56211e09ec5a3f81",
+        "50eb6138c9ba22108be8be99c5df4d0f5e40e3cf236b793cc5dc609e7cfc5bc4",
+        "130b8c2b417c0991306b61114dffeffcd53e3e21c97169803634fb7b24c2d1ee",
+    ];
+
+    /// Every file in `schema/` is a listed migration, in order; released ones are unchanged.
+    #[test]
+    fn the_schema_folder_is_the_migration_list_and_released_steps_are_pinned() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/schema");
+        let problems = unionpass_sqlite::schema_problems(&dir, super::MIGRATIONS, &PINNED);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
 }

@@ -9,6 +9,7 @@ pub mod campaign;
 pub mod checkin;
 pub mod error;
 pub mod i18n;
+pub mod ipc;
 pub mod passport;
 pub mod points;
 pub mod redeem;

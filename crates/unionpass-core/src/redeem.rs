@@ -166,7 +166,7 @@ pub fn normalize_power_account(input: &str) -> Result<String, ErrorCode> {
 }
 
 /// A request checked and priced against the offer: the normalized target and its points.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quote {
     pub target: Target,
     pub points: i64,

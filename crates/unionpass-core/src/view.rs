@@ -161,6 +161,13 @@ pub struct CouponView {
     pub expiring_soon: bool,
 }
 
+/// One coupon with the QR of its usage code, for showing at a merchant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponDetail {
+    pub view: CouponView,
+    pub qr_svg: String,
+}
+
 /// The wallet screen: "expiring soon" on top, then one page of the filtered list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletView {

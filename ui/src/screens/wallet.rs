@@ -4,48 +4,21 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::{Deserialize, Serialize};
 use unionpass_core::campaign::Category;
 use unionpass_core::i18n::{fill, Lang, Msg};
+use unionpass_core::ipc::{GetCoupon, GetWallet, UseCoupon};
 use unionpass_core::time::format_date;
-use unionpass_core::view::{CouponView, WalletView};
+use unionpass_core::view::{CouponDetail, CouponView, WalletView};
 use unionpass_core::wallet::{CouponStatus, WalletFilter};
 use unionpass_core::ErrorCode;
 
-use crate::app::{ctx, when, Ctx, ZONE};
+use crate::bench;
+use crate::ctx::{ctx, Ctx};
+use crate::fmt::{category_msg, when, yuan, ZONE};
 use crate::ipc;
 
 /// Rows per page: more than a screenful; "show more" adds the next page.
 const PAGE: i64 = 40;
-
-#[derive(Serialize)]
-struct WalletArgs {
-    filter: WalletFilter,
-    limit: i64,
-}
-
-#[derive(Serialize)]
-struct IdArgs {
-    id: i64,
-}
-
-#[derive(Clone, Deserialize)]
-struct CouponDetail {
-    view: CouponView,
-    qr_svg: String,
-}
-
-pub(crate) fn category_msg(c: Category) -> Msg {
-    match c {
-        Category::Bike => Msg::CatBike,
-        Category::Meal => Msg::CatMeal,
-        Category::Taxi => Msg::CatTaxi,
-        Category::Cleaning => Msg::CatCleaning,
-        Category::Laundry => Msg::CatLaundry,
-        Category::Cinema => Msg::CatCinema,
-        Category::Other => Msg::CatOther,
-    }
-}
 
 fn status_msg(s: CouponStatus) -> Msg {
     match s {
@@ -53,14 +26,6 @@ fn status_msg(s: CouponStatus) -> Msg {
         CouponStatus::NotYetValid => Msg::StatusNotYetValid,
         CouponStatus::Used => Msg::StatusUsed,
         CouponStatus::Expired => Msg::StatusExpired,
-    }
-}
-
-pub(crate) fn yuan(cents: i64) -> String {
-    if cents % 100 == 0 {
-        format!("{}", cents / 100)
-    } else {
-        format!("{}.{:02}", cents / 100, cents % 100)
     }
 }
 
@@ -81,15 +46,6 @@ fn validity(c: Ctx, v: &CouponView) -> String {
     )
 }
 
-fn perf_now() -> f64 {
-    window().performance().map(|p| p.now()).unwrap_or(0.0)
-}
-
-#[derive(Serialize)]
-struct ReadyArgs {
-    what: String,
-}
-
 /// Load the wallet; once its rows are on screen, report how long it took since `started`
 /// (`what` names the measurement, for the wallet bench).
 fn load(
@@ -100,27 +56,11 @@ fn load(
     what: &'static str,
 ) {
     spawn_local(async move {
-        if let Ok(v) = ipc::call::<_, WalletView>("wallet", &WalletArgs { filter, limit }).await {
-            let answered = perf_now() - started;
+        if let Ok(v) = ipc::call(&GetWallet { filter, limit }).await {
+            let answered = bench::perf_now() - started;
             let rows = v.items.len() as u32;
             view.set(Some(v));
-            // The rows are rendered by effects queued as microtasks: yield until they are all in
-            // the page, then take the time (layout and paint follow in the same frame).
-            for _ in 0..100 {
-                let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(
-                    &wasm_bindgen::JsValue::NULL,
-                ))
-                .await;
-                let shown = document()
-                    .query_selector_all("#wallet-list > li")
-                    .map(|l| l.length())
-                    .unwrap_or(0);
-                if shown == rows {
-                    break;
-                }
-            }
-            let what = format!("{what}={:.1} ipc={answered:.1}", perf_now() - started);
-            let _ = ipc::call::<_, ()>("ui_ready", &ReadyArgs { what }).await;
+            bench::wallet_rows_shown(what, started, answered, rows).await;
         }
     });
 }
@@ -177,9 +117,9 @@ pub fn WalletTab() -> impl IntoView {
     Effect::new(move |first: Option<()>| {
         c.snap.track();
         let (started, what) = match (first, pressed.get_value()) {
-            (None, _) => (perf_now(), "wallet_first_rows"),
+            (None, _) => (bench::perf_now(), "wallet_first_rows"),
             (Some(_), Some(t)) => (t, "wallet_filter"),
-            (Some(_), None) => (perf_now(), "wallet_reload"),
+            (Some(_), None) => (bench::perf_now(), "wallet_reload"),
         };
         pressed.set_value(None);
         load(view, filter(), limit.get(), started, what);
@@ -225,11 +165,11 @@ pub fn WalletTab() -> impl IntoView {
                         on:input=move |ev| { limit.set(PAGE); query.set(event_target_value(&ev)) }/>
                     <div class="chips" role="group" aria-label=move || c.t(Msg::AllCategories)>
                         <button type="button" class="chip" id="cat-all" class:active=move || category.get().is_none()
-                            on:click=move |_| { pressed.set_value(Some(perf_now())); limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
+                            on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
                         {Category::ALL.into_iter().map(|cat| view! {
                             <button type="button" class="chip" id=format!("cat-{}", cat.as_str())
                                 class:active=move || category.get() == Some(cat)
-                                on:click=move |_| { pressed.set_value(Some(perf_now())); limit.set(PAGE); category.set(Some(cat)) }>
+                                on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(Some(cat)) }>
                                 {move || c.t(category_msg(cat))}
                                 <Show when=move || { usable_in(cat) > 0 }>
                                     <span class="chip-count">{move || usable_in(cat)}</span>
@@ -270,31 +210,26 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
     let detail = RwSignal::new(None::<CouponDetail>);
     let error = RwSignal::new(None::<ErrorCode>);
     let confirming = RwSignal::new(false);
-    let busy = RwSignal::new(false);
     spawn_local(async move {
-        match ipc::call::<_, CouponDetail>("coupon", &IdArgs { id }).await {
+        match ipc::call(&GetCoupon { id }).await {
             Ok(d) => detail.set(Some(d)),
             Err(code) => error.set(Some(code)),
         }
     });
-    let use_it = move |_| {
-        if busy.get_untracked() {
-            return; // a double tap marks it once
+    let use_coupon = ipc::action(move |req: UseCoupon| async move {
+        match ipc::call(&req).await {
+            Ok(v) => detail.update(|d| {
+                if let Some(d) = d {
+                    d.view = v;
+                }
+            }),
+            Err(code) => error.set(Some(code)),
         }
-        busy.set(true);
-        spawn_local(async move {
-            match ipc::call::<_, CouponView>("use_coupon", &IdArgs { id }).await {
-                Ok(v) => detail.update(|d| {
-                    if let Some(d) = d {
-                        d.view = v;
-                    }
-                }),
-                Err(code) => error.set(Some(code)),
-            }
-            confirming.set(false);
-            busy.set(false);
-        });
-    };
+        confirming.set(false);
+    });
+    let busy = use_coupon.pending();
+    // a double tap marks it once
+    let use_it = move |_| ipc::dispatch_once(use_coupon, UseCoupon { id });
     let v = move || detail.with(|d| d.as_ref().map(|d| d.view.clone()));
     view! {
         <section id="coupon-detail" class="coupon-detail">

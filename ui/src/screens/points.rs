@@ -5,17 +5,18 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::{Deserialize, Serialize};
 use unionpass_core::i18n::{fill, Msg};
+use unionpass_core::ipc::{GetPoints, QuoteRedemption, Redeem};
 use unionpass_core::redeem::{
-    normalize_mobile, normalize_power_account, Redemption, RedemptionStatus, RefundReason, Target,
+    normalize_mobile, normalize_power_account, Quote, Redemption, RedemptionStatus, RefundReason,
+    Target,
 };
 use unionpass_core::view::{HistoryMonth, PointsView};
 use unionpass_core::ErrorCode;
 
-use crate::app::{ctx, when, Ctx};
+use crate::ctx::{ctx, Ctx};
+use crate::fmt::{thousands, when, yuan};
 use crate::ipc;
-use crate::wallet::yuan;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -24,43 +25,9 @@ enum Kind {
     Catalog,
 }
 
-#[derive(Serialize)]
-struct TargetArgs {
-    target: Target,
-}
-
-#[derive(Serialize)]
-struct RedeemArgs {
-    target: Target,
-    points: i64,
-    password: Option<String>,
-}
-
-#[derive(Clone, Copy, Deserialize)]
-struct Quoted {
-    points: i64,
-    needs_reauth: bool,
-}
-
-fn thousands(n: i64) -> String {
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
 fn load(view: RwSignal<Option<PointsView>>) {
     spawn_local(async move {
-        if let Ok(v) = ipc::call0::<PointsView>("points").await {
+        if let Ok(v) = ipc::call(&GetPoints {}).await {
             view.set(Some(v));
         }
     });
@@ -186,9 +153,8 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
     let amount = RwSignal::new(None::<i64>);
     let item = RwSignal::new(None::<i64>);
     let password = RwSignal::new(String::new());
-    let quote = RwSignal::new(None::<Quoted>);
+    let quote = RwSignal::new(None::<Quote>);
     let error = RwSignal::new(None::<ErrorCode>);
-    let busy = RwSignal::new(false);
     let done = RwSignal::new(false);
     let offer = move || view.with(|v| v.as_ref().map(|v| v.offer.clone()));
     let amounts = move || {
@@ -223,7 +189,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
         quote.set(None);
         match t {
             Ok(t) => spawn_local(async move {
-                match ipc::call::<_, Quoted>("quote_redemption", &TargetArgs { target: t }).await {
+                match ipc::call(&QuoteRedemption { target: t }).await {
                     Ok(q) => {
                         quote.set(Some(q));
                         error.set(None);
@@ -244,35 +210,34 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
         }
         _ => None,
     };
-    let needs_password = move || quote.get().is_some_and(|q| q.needs_reauth);
-    let submit = move |_| {
-        if busy.get_untracked() {
-            return;
+    let needs_password = move || quote.with(|q| q.as_ref().is_some_and(|q| q.needs_reauth));
+    let redeem = ipc::action(move |req: Redeem| async move {
+        done.set(false);
+        match ipc::call(&req).await {
+            Ok(v) => {
+                view.set(Some(v));
+                done.set(true);
+                password.set(String::new());
+                amount.set(None);
+                item.set(None);
+            }
+            Err(code) => error.set(Some(code)),
         }
+    });
+    let busy = redeem.pending();
+    let submit = move |_| {
         let (Ok(t), Some(q)) = (target(), quote.get_untracked()) else {
             return;
         };
         let pw = needs_password().then(|| password.get_untracked());
-        busy.set(true);
-        done.set(false);
-        spawn_local(async move {
-            let args = RedeemArgs {
+        ipc::dispatch_once(
+            redeem,
+            Redeem {
                 target: t,
                 points: q.points,
                 password: pw,
-            };
-            match ipc::call::<_, PointsView>("redeem", &args).await {
-                Ok(v) => {
-                    view.set(Some(v));
-                    done.set(true);
-                    password.set(String::new());
-                    amount.set(None);
-                    item.set(None);
-                }
-                Err(code) => error.set(Some(code)),
-            }
-            busy.set(false);
-        });
+            },
+        );
     };
     let kind_chip = move |k: Kind, id: &'static str, label: Msg| {
         view! {
@@ -338,7 +303,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                 </ul>
             </Show>
             <p class="price" id="redeem-price">
-                {move || quote.get().map(|q| fill(c.t(Msg::PricePoints), &[("n", &thousands(q.points))])).unwrap_or_default()}
+                {move || quote.with(|q| q.as_ref().map(|q| fill(c.t(Msg::PricePoints), &[("n", &thousands(q.points))]))).unwrap_or_default()}
             </p>
             <Show when=needs_password>
                 <label for="redeem-password">
@@ -357,7 +322,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                 <p class="notice ok" id="redeem-done" role="status">{move || c.t(Msg::RedeemQueuedNote)}</p>
             </Show>
             <button type="button" class="primary" id="redeem-submit"
-                prop:disabled=move || busy.get() || quote.get().is_none()
+                prop:disabled=move || busy.get() || quote.with(|q| q.is_none())
                     || (needs_password() && password.get().is_empty())
                 on:click=submit>
                 {move || if busy.get() { c.t(Msg::Redeeming) } else { c.t(Msg::RedeemButton) }}

@@ -5,45 +5,16 @@
 use base64::Engine;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Serialize;
 use unionpass_core::i18n::{fill, Msg};
+use unionpass_core::ipc::{GetScannerView, ScanFrame, ScanImage, ScanText, SetTrustMaxAge};
 use unionpass_core::view::{ScanOutcome, ScannerView};
 use unionpass_core::ErrorCode;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::app::{ctx, now, when, Ctx};
+use crate::ctx::{ctx, Ctx};
+use crate::fmt::{now, when};
 use crate::ipc;
-
-#[derive(Serialize)]
-struct ViewArgs {
-    event_id: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct DaysArgs {
-    days: i64,
-}
-
-#[derive(Serialize)]
-struct TextArgs {
-    event_id: i64,
-    text: String,
-}
-
-#[derive(Serialize)]
-struct ImageArgs {
-    event_id: i64,
-    data: String,
-}
-
-#[derive(Serialize)]
-struct FrameArgs {
-    event_id: i64,
-    width: usize,
-    height: usize,
-    luma: String,
-}
 
 /// What a scan sends to the shell.
 enum Req {
@@ -56,7 +27,7 @@ const FRAME_H: u32 = 480;
 
 fn load(view: RwSignal<Option<ScannerView>>, event_id: Option<i64>) {
     spawn_local(async move {
-        if let Ok(v) = ipc::call::<_, ScannerView>("scanner_view", &ViewArgs { event_id }).await {
+        if let Ok(v) = ipc::call(&GetScannerView { event_id }).await {
             view.set(Some(v));
         }
     });
@@ -142,12 +113,8 @@ pub fn ScannerTab() -> impl IntoView {
         busy.set(true);
         spawn_local(async move {
             let answer = match req {
-                Req::Text(text) => {
-                    ipc::call::<_, ScanOutcome>("scan_text", &TextArgs { event_id, text }).await
-                }
-                Req::Image(data) => {
-                    ipc::call::<_, ScanOutcome>("scan_image", &ImageArgs { event_id, data }).await
-                }
+                Req::Text(text) => ipc::call(&ScanText { event_id, text }).await,
+                Req::Image(data) => ipc::call(&ScanImage { event_id, data }).await,
             };
             match answer {
                 Ok(o) => show(o),
@@ -272,13 +239,13 @@ pub fn ScannerTab() -> impl IntoView {
         let luma = base64::engine::general_purpose::STANDARD.encode(luma_of(&img.data().0));
         busy.set(true);
         spawn_local(async move {
-            let args = FrameArgs {
+            let req = ScanFrame {
                 event_id: id,
                 width: FRAME_W as usize,
                 height: FRAME_H as usize,
                 luma,
             };
-            if let Ok(Some(o)) = ipc::call::<_, Option<ScanOutcome>>("scan_frame", &args).await {
+            if let Ok(Some(o)) = ipc::call(&req).await {
                 show(o);
                 // leave the answer on screen before the next member steps up
                 gloo_pause(1500).await;
@@ -440,7 +407,7 @@ pub fn ScannerTab() -> impl IntoView {
                 <select id="trust-max-age" on:change=move |ev| {
                     if let Ok(days) = event_target_value(&ev).parse::<i64>() {
                         spawn_local(async move {
-                            if let Ok(v) = ipc::call::<_, ScannerView>("set_trust_max_age", &DaysArgs { days }).await {
+                            if let Ok(v) = ipc::call(&SetTrustMaxAge { days }).await {
                                 view.set(Some(v));
                             }
                         });

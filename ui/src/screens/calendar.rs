@@ -5,39 +5,18 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::Serialize;
 use unionpass_core::campaign::GrabOutcome;
 use unionpass_core::i18n::{fill, Lang, Msg};
+use unionpass_core::ipc::{ClearReminder, GetCalendar, Grab, MeasureClock, SetReminder};
 use unionpass_core::reminder::{
     grab_open, server_now, Reminder, ReminderState, DEFAULT_LEAD, LEADS,
 };
-use unionpass_core::view::{Calendar, CalendarEntry, NoticeKind, ReminderNotice, Snapshot};
+use unionpass_core::view::{Calendar, CalendarEntry};
 use unionpass_core::ErrorCode;
 
-use crate::app::{ctx, now, when, Ctx};
+use crate::ctx::{ctx, Ctx};
+use crate::fmt::{category_msg, clock_left, now, when};
 use crate::ipc;
-use leptos::prelude::document;
-
-#[derive(Serialize)]
-struct GrabArgs {
-    campaign_id: i64,
-}
-
-#[derive(Serialize)]
-struct ReminderArgs {
-    campaign_id: i64,
-    lead_minutes: i64,
-}
-
-#[derive(Serialize)]
-struct DismissArgs {
-    ids: Vec<i64>,
-}
-
-#[derive(Serialize)]
-struct AutostartArgs {
-    enabled: bool,
-}
 
 /// "提醒我": the lead times, the reminder's state, and "cancel reminder". A lead whose time has
 /// passed by the server clock cannot be chosen.
@@ -53,14 +32,21 @@ fn ReminderRow(
     let reminder = RwSignal::new(initial);
     let error = RwSignal::new(None::<ErrorCode>);
     let offset = move || cal.with(|c| c.as_ref().and_then(|c| c.offset));
-    let apply = move |cmd: &'static str, lead: i64| {
+    // `Some(lead)` sets (or changes) the reminder, `None` clears it
+    let apply = move |lead: Option<i64>| {
         error.set(None);
         spawn_local(async move {
-            let args = ReminderArgs {
-                campaign_id: id,
-                lead_minutes: lead,
+            let answer = match lead {
+                Some(lead_minutes) => {
+                    ipc::call(&SetReminder {
+                        campaign_id: id,
+                        lead_minutes,
+                    })
+                    .await
+                }
+                None => ipc::call(&ClearReminder { campaign_id: id }).await,
             };
-            match ipc::call::<_, Calendar>(cmd, &args).await {
+            match answer {
                 Ok(new) => {
                     reminder.set(
                         new.entries
@@ -104,7 +90,7 @@ fn ReminderRow(
                     prop:disabled=move || quick_lead().is_none()
                     on:click=move |_| {
                         if let Some(lead) = quick_lead() {
-                            apply("set_reminder", lead);
+                            apply(Some(lead));
                         }
                     }>
                     {move || c.t(Msg::RemindMe)}
@@ -116,119 +102,17 @@ fn ReminderRow(
                     <button type="button" class="choice" id=format!("remind-{id}-{lead}")
                         class:active=move || pending() && reminder.with(|r| r.as_ref().is_some_and(|r| r.lead_minutes == lead))
                         prop:disabled=move || release_at - chrono::Duration::minutes(lead) <= server_now(tick.get(), offset())
-                        on:click=move |_| apply("set_reminder", lead)>
+                        on:click=move |_| apply(Some(lead))>
                         {move || fill(c.t(Msg::ReminderLead), &[("n", &lead.to_string())])}
                     </button>
                 }).collect_view()}
                 <Show when=move || reminder.with(|r| r.is_some())>
                     <button type="button" class="link" id=format!("remind-off-{id}")
-                        on:click=move |_| apply("clear_reminder", 0)>{move || c.t(Msg::ReminderOff)}</button>
+                        on:click=move |_| apply(None)>{move || c.t(Msg::ReminderOff)}</button>
                 </Show>
             </div>
             <Show when=move || error.get().is_some()>
                 <p class="notice warn small" role="alert">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
-            </Show>
-        </div>
-    }
-}
-
-fn notice_text(n: &ReminderNotice, lang: Lang) -> String {
-    let title = match lang {
-        Lang::ZhCn => &n.title_zh,
-        Lang::En => &n.title_en,
-    };
-    match n.kind {
-        NoticeKind::Missed { due_at, release_at } => fill(
-            Msg::NoticeMissed.text(lang),
-            &[
-                ("title", title),
-                ("time", &when(due_at)),
-                ("release", &when(release_at)),
-            ],
-        ),
-        NoticeKind::Moved { release_at, due_at } => fill(
-            Msg::NoticeMoved.text(lang),
-            &[
-                ("title", title),
-                ("time", &when(due_at)),
-                ("release", &when(release_at)),
-            ],
-        ),
-        NoticeKind::Cancelled => fill(Msg::NoticeCancelled.text(lang), &[("title", title)]),
-    }
-}
-
-/// Reminder notices (missed, moved, cancelled), on every screen until the member dismisses them.
-#[component]
-pub fn Notices() -> impl IntoView {
-    let c = ctx();
-    let notices = move || {
-        c.snap
-            .with(|s| s.as_ref().map(|s| s.notices.clone()).unwrap_or_default())
-    };
-    let dismiss = move |_| {
-        let ids = notices().iter().map(|n| n.id).collect();
-        spawn_local(async move {
-            if let Ok(s) = ipc::call::<_, Snapshot>("dismiss_notices", &DismissArgs { ids }).await {
-                c.snap.set(Some(s));
-            }
-        });
-    };
-    view! {
-        <Show when=move || !notices().is_empty()>
-            <section id="notices" class="notices" role="alert">
-                <h2 class="small">{move || c.t(Msg::NoticesTitle)}</h2>
-                <ul>
-                    {move || notices().into_iter().map(|n| {
-                        let missed = matches!(n.kind, NoticeKind::Missed { .. });
-                        view! {
-                            <li class="notice-item" class:warn=missed id=format!("notice-{}", n.id)>
-                                {notice_text(&n, c.lang.get())}
-                            </li>
-                        }
-                    }).collect_view()}
-                </ul>
-                <button type="button" id="notices-dismiss" on:click=dismiss>{move || c.t(Msg::Dismiss)}</button>
-            </section>
-        </Show>
-    }
-}
-
-/// "Start at login", with why it matters for reminders.
-#[component]
-pub fn AutostartCard() -> impl IntoView {
-    let c = ctx();
-    let on = RwSignal::new(None::<bool>);
-    let error = RwSignal::new(None::<ErrorCode>);
-    spawn_local(async move {
-        match ipc::call0::<bool>("autostart").await {
-            Ok(v) => on.set(Some(v)),
-            Err(code) => error.set(Some(code)),
-        }
-    });
-    let toggle = move |_| {
-        let enabled = !on.get_untracked().unwrap_or(false);
-        spawn_local(async move {
-            match ipc::call::<_, bool>("set_autostart", &AutostartArgs { enabled }).await {
-                Ok(v) => {
-                    on.set(Some(v));
-                    error.set(None);
-                }
-                Err(code) => error.set(Some(code)),
-            }
-        });
-    };
-    view! {
-        <div class="card">
-            <h2>{move || c.t(Msg::RemindersSection)}</h2>
-            <p class="muted small">{move || c.t(Msg::ReminderKeepRunning)}</p>
-            <label class="check">
-                <input type="checkbox" id="autostart" prop:checked=move || on.get().unwrap_or(false)
-                    prop:disabled=move || on.get().is_none() on:change=toggle/>
-                {move || c.t(Msg::Autostart)}
-            </label>
-            <Show when=move || error.get().is_some()>
-                <p class="notice warn small">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
             </Show>
         </div>
     }
@@ -245,20 +129,9 @@ fn answer_msg(o: &GrabOutcome) -> Msg {
     }
 }
 
-/// `01:02:03` (or `2:03` under an hour).
-fn clock_left(ms: i64) -> String {
-    let s = (ms.max(0) + 999) / 1000;
-    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-    if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else {
-        format!("{m}:{s:02}")
-    }
-}
-
 fn load(cal: RwSignal<Option<Calendar>>) {
     spawn_local(async move {
-        if let Ok(c) = ipc::call0::<Calendar>("calendar").await {
+        if let Ok(c) = ipc::call(&GetCalendar {}).await {
             cal.set(Some(c));
         }
     });
@@ -273,7 +146,6 @@ fn CampaignCard(
     let c: Ctx = ctx();
     let camp = entry.campaign.clone();
     let id = camp.id;
-    let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<ErrorCode>);
     let answer = RwSignal::new(entry.answer.clone());
     let stock_left = entry.stock_left;
@@ -287,20 +159,16 @@ fn CampaignCard(
             Lang::En => camp.title_en.clone(),
         }
     };
-    let press = move |_| {
-        if busy.get_untracked() {
-            return; // a double tap sends one request
-        }
-        busy.set(true);
+    let grab = ipc::action(move |req: Grab| async move {
         error.set(None);
-        spawn_local(async move {
-            match ipc::call::<_, GrabOutcome>("grab", &GrabArgs { campaign_id: id }).await {
-                Ok(o) => answer.set(Some(o)),
-                Err(code) => error.set(Some(code)),
-            }
-            busy.set(false);
-        });
-    };
+        match ipc::call(&req).await {
+            Ok(o) => answer.set(Some(o)),
+            Err(code) => error.set(Some(code)),
+        }
+    });
+    let busy = grab.pending();
+    // a double tap sends one request
+    let press = move |_| ipc::dispatch_once(grab, Grab { campaign_id: id });
     let granted = move || matches!(answer.get(), Some(GrabOutcome::Granted { .. }));
     let focused = move || c.focus.get() == Some(id);
     // a clicked reminder opens this campaign: bring it into view
@@ -316,7 +184,7 @@ fn CampaignCard(
     view! {
         <li class="campaign" id=format!("campaign-{id}") class:focus=focused>
             <div class="campaign-head">
-                <span class="badge campaign-cat">{move || c.t(crate::wallet::category_msg(camp.category))}</span>
+                <span class="badge campaign-cat">{move || c.t(category_msg(camp.category))}</span>
                 <div class="campaign-main">
                     <span class="coupon-title">{title}</span>
                     <span class="muted small">
@@ -369,7 +237,7 @@ pub fn CalendarTab() -> impl IntoView {
     });
     // measure the offset from the server clock each time the calendar opens
     spawn_local(async move {
-        if let Ok(c) = ipc::call0::<Calendar>("measure_clock").await {
+        if let Ok(c) = ipc::call(&MeasureClock {}).await {
             cal.set(Some(c));
         }
     });

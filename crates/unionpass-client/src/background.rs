@@ -1,0 +1,392 @@
+//! What the app does on its own while it runs, window or not: the policies that used to sit in
+//! the shell, here so that they are tested without a window.
+//!
+//! - **Sync**: one at a time ([`Client::sync_turn`]); in the background at start and every
+//!   [`Timing::sync_every`], skipped when one is already running; after each background sync the
+//!   server clock offset is measured and the reminder scheduler re-plans.
+//! - **Following redemptions**: after a redemption (and at start when one is open) the app syncs
+//!   every [`Timing::follow_every`] until none is queued or held, at most
+//!   [`Timing::follow_rounds`] times (the periodic sync carries on after that).
+//! - **Reminders**: the scheduler ticks at start, at the plan's next due time, when woken (a
+//!   reminder changed, a sync brought moved campaigns) and at least every
+//!   [`Timing::reminder_max_sleep`], in server time (the device clock corrected by the measured
+//!   offset), since releases are server instants. A due reminder becomes a [`Notification`] that
+//!   the [`Host`] shows.
+//! - **Benign sync errors** ([`benign`]): offline, signed out, or transient ones are reported in
+//!   the sync state, not as a failed command.
+//!
+//! The device clock is an input ([`DeviceClock`]); nothing here reads the system clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use unionpass_core::campaign::Campaign;
+use unionpass_core::i18n::{fill, Msg};
+use unionpass_core::reminder::Action;
+use unionpass_core::time::Zone;
+use unionpass_core::{ErrorCode, Lang};
+
+use crate::Client;
+
+/// The device's clock, read by the background tasks (the shell passes the system clock).
+pub type DeviceClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// What the app's shell does for the background tasks.
+pub trait Host: Send + Sync + 'static {
+    /// The local store changed (a sync started or ended, a reminder fired): the UI refreshes.
+    fn state_changed(&self);
+    /// A reminder came due: show it natively, with sound; a click opens `n.campaign_id`.
+    fn notify(&self, n: &Notification);
+}
+
+/// A due reminder, worded in the member's language.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub campaign_id: i64,
+    pub title: String,
+    pub body: String,
+}
+
+impl Notification {
+    /// The campaign's name, its release in China time and the whole minutes left (rounded up).
+    pub fn for_campaign(c: &Campaign, server_now: DateTime<Utc>, lang: Lang) -> Notification {
+        let minutes = ((c.release_at - server_now).num_seconds() + 59) / 60;
+        let release = unionpass_core::time::format_clock(c.release_at, Zone::AsiaShanghai);
+        Notification {
+            campaign_id: c.id,
+            title: fill(Msg::NotifTitle.text(lang), &[("title", c.title(lang))]),
+            body: fill(
+                Msg::NotifBody.text(lang),
+                &[("release", &release), ("n", &minutes.max(0).to_string())],
+            ),
+        }
+    }
+}
+
+/// How often the background tasks run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    pub sync_every: Duration,
+    pub follow_every: Duration,
+    pub follow_rounds: usize,
+    pub reminder_max_sleep: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            sync_every: Duration::from_secs(300),
+            follow_every: Duration::from_secs(3),
+            // two minutes of following
+            follow_rounds: 40,
+            reminder_max_sleep: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Whether a failed sync is only a state to show (offline, signed out, a transient server
+/// error), not an error for the member to act on.
+pub fn benign(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Offline | ErrorCode::Unauthenticated | ErrorCode::NotLoggedIn
+    ) || code.is_transient()
+}
+
+/// The background tasks of one running app.
+pub struct Background {
+    client: Arc<Client>,
+    host: Arc<dyn Host>,
+    clock: DeviceClock,
+    timing: Timing,
+    wake: tokio::sync::Notify,
+}
+
+impl Background {
+    pub fn new(client: Arc<Client>, host: Arc<dyn Host>, clock: DeviceClock) -> Arc<Background> {
+        Self::with_timing(client, host, clock, Timing::default())
+    }
+
+    pub fn with_timing(
+        client: Arc<Client>,
+        host: Arc<dyn Host>,
+        clock: DeviceClock,
+        timing: Timing,
+    ) -> Arc<Background> {
+        Arc::new(Background {
+            client,
+            host,
+            clock,
+            timing,
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// Everything that runs for the life of the app: the periodic sync, the reminder scheduler,
+    /// and following redemptions left open last time. Never returns.
+    pub async fn run(self: Arc<Self>) {
+        let open_at_start = self.client.has_open_redemptions().unwrap_or(false);
+        let follow = async {
+            if open_at_start {
+                // after the start-up sync
+                tokio::time::sleep(self.timing.follow_every).await;
+                self.follow_redemptions().await;
+            }
+        };
+        tokio::join!(self.sync_periodically(), self.reminders(), follow);
+    }
+
+    /// Sync now unless a sync is running or nobody is signed in; tells the host when it starts
+    /// and ends. Afterwards the reminder scheduler re-plans (campaigns may have moved) and the
+    /// server clock offset is measured (the grab button follows the server's clock). Answers
+    /// whether a sync ran.
+    pub async fn sync_soon(&self) -> bool {
+        if !self.client.is_logged_in().unwrap_or(false) {
+            return false;
+        }
+        let Some(turn) = self.client.sync_turn_if_idle() else {
+            return false;
+        };
+        self.host.state_changed();
+        let _ = self.client.sync_in_turn(turn, (self.clock)()).await;
+        self.wake_reminders();
+        let clock = self.clock.clone();
+        if let Err(e) = self.client.measure_clock(move || clock()).await {
+            tracing::debug!(code = %e.code(), "clock offset not measured");
+        }
+        self.host.state_changed();
+        true
+    }
+
+    /// Sync now, waiting for a running sync to end first; a benign failure ([`benign`]) is not an
+    /// error (the sync state shows it).
+    pub async fn sync_now(&self) -> crate::error::Result<()> {
+        match self.client.sync((self.clock)()).await {
+            Err(e) if !benign(e.code()) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sign in with this device's name; the first sync follows. A failed first sync does not
+    /// undo the sign-in (the member is signed in, just not synced; the sync state says why).
+    pub async fn sign_in(
+        &self,
+        server_url: &str,
+        member_no: &str,
+        password: &str,
+    ) -> crate::error::Result<()> {
+        let result = self
+            .client
+            .login(
+                server_url,
+                member_no,
+                password,
+                &device_name(),
+                (self.clock)(),
+            )
+            .await;
+        self.wake_reminders();
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if self.client.is_logged_in().unwrap_or(false) => {
+                tracing::info!(code = %e.code(), "signed in, first sync failed");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Queue a redemption at the price the member saw (offline works). One that needs the
+    /// password again sends it to the server first (online only; never kept). Follow it with
+    /// [`Background::follow_redemptions`].
+    pub async fn redeem(
+        &self,
+        target: &unionpass_core::redeem::Target,
+        points: i64,
+        password: Option<&str>,
+    ) -> crate::error::Result<unionpass_core::redeem::Redemption> {
+        let now = (self.clock)();
+        match password {
+            Some(p) => {
+                self.client
+                    .redeem_with_password(target, points, p, now)
+                    .await
+            }
+            None => self.client.redeem(target, points, now),
+        }
+    }
+
+    async fn sync_periodically(&self) {
+        loop {
+            self.sync_soon().await;
+            tokio::time::sleep(self.timing.sync_every).await;
+        }
+    }
+
+    /// Sync every `follow_every` while a redemption is queued here or in progress at the
+    /// server, so the member sees it held, then settled or refunded; at most `follow_rounds`
+    /// times. Answers whether none was left open.
+    pub async fn follow_redemptions(&self) -> bool {
+        for round in 0..self.timing.follow_rounds {
+            if round > 0 {
+                tokio::time::sleep(self.timing.follow_every).await;
+            }
+            self.sync_soon().await;
+            if !self.client.has_open_redemptions().unwrap_or(false) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Wake the reminder scheduler now (a reminder changed, campaigns may have moved).
+    pub fn wake_reminders(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Set (or change) a reminder; `lead_minutes` count back from the release, a server instant,
+    /// so the device clock is corrected by the measured offset first. The scheduler re-plans.
+    pub fn set_reminder(
+        &self,
+        campaign_id: i64,
+        lead_minutes: i64,
+    ) -> crate::error::Result<unionpass_core::reminder::Reminder> {
+        let server_now = self.client.server_now((self.clock)())?;
+        let r = self
+            .client
+            .set_reminder(campaign_id, lead_minutes, server_now)?;
+        self.wake_reminders();
+        Ok(r)
+    }
+
+    pub fn clear_reminder(&self, campaign_id: i64) -> crate::error::Result<()> {
+        self.client.clear_reminder(campaign_id)?;
+        self.wake_reminders();
+        Ok(())
+    }
+
+    /// One scheduler tick, now in server time: due reminders are shown, the host is told of any
+    /// change. Answers how long to sleep before the next tick.
+    pub fn reminder_tick(&self) -> Duration {
+        let device_now = (self.clock)();
+        let server_now = self.client.server_now(device_now).unwrap_or(device_now);
+        let max = self.timing.reminder_max_sleep;
+        let plan = match self.client.reminder_tick(server_now) {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::error!(code = %e.code(), error = %e, "reminder tick failed");
+                return max;
+            }
+        };
+        let lang = self.client.language().unwrap_or_default();
+        for action in &plan.actions {
+            tracing::info!(?action, "reminder");
+            if let Action::Fire { campaign_id, .. } = action {
+                match self.client.campaign(*campaign_id) {
+                    Ok(Some(c)) => self
+                        .host
+                        .notify(&Notification::for_campaign(&c, server_now, lang)),
+                    _ => tracing::warn!(campaign_id, "a due reminder's campaign is not known"),
+                }
+            }
+        }
+        if !plan.actions.is_empty() {
+            self.host.state_changed();
+        }
+        plan.wake_at
+            .map(|at| (at - server_now).to_std().unwrap_or_default().min(max))
+            .unwrap_or(max)
+    }
+
+    async fn reminders(&self) {
+        loop {
+            let sleep = self.reminder_tick();
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+}
+
+/// This device's name as members see it in their device list: the computer's or phone's own
+/// name where the platform gives one.
+pub fn device_name() -> String {
+    device_label(whoami::devicename().ok().as_deref())
+}
+
+/// `UnionPass @ <name>`, or `UnionPass` without a usable name.
+pub fn device_label(name: Option<&str>) -> String {
+    let name: String = name
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(60)
+        .collect();
+    if name.is_empty() {
+        "UnionPass".to_string()
+    } else {
+        format!("UnionPass @ {name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn benign_sync_errors_are_states_not_failures() {
+        assert!(benign(ErrorCode::Offline));
+        assert!(benign(ErrorCode::NotLoggedIn));
+        assert!(benign(ErrorCode::Unauthenticated));
+        assert!(!benign(ErrorCode::DatabaseTooNew));
+        assert!(!benign(ErrorCode::KeyringUnavailable));
+    }
+
+    #[test]
+    fn device_labels_are_short_and_printable() {
+        assert_eq!(device_label(None), "UnionPass");
+        assert_eq!(device_label(Some("  ")), "UnionPass");
+        assert_eq!(device_label(Some("王芳的电脑\n")), "UnionPass @ 王芳的电脑");
+        assert_eq!(
+            device_label(Some(&"x".repeat(200))).len(),
+            "UnionPass @ ".len() + 60
+        );
+        // whatever this machine is called, it gives a label
+        assert!(device_name().starts_with("UnionPass"));
+    }
+
+    #[test]
+    fn a_notification_names_the_campaign_and_the_minutes_left() {
+        let t: DateTime<Utc> = "2026-12-01T02:00:00Z".parse().unwrap();
+        let c = Campaign {
+            id: 5,
+            title_zh: "午餐券".into(),
+            title_en: "Lunch coupon".into(),
+            category: unionpass_core::campaign::Category::Meal,
+            face_value_cents: 1500,
+            terms_zh: String::new(),
+            terms_en: String::new(),
+            coupon_valid_from: t,
+            coupon_valid_until: t,
+            stock: 1,
+            per_member_limit: 1,
+            release_at: t,
+            end_at: t + chrono::Duration::hours(1),
+            eligible_unions: vec![],
+            cancelled_at: None,
+        };
+        let n = Notification::for_campaign(&c, t - chrono::Duration::seconds(241), Lang::ZhCn);
+        assert_eq!(n.campaign_id, 5);
+        assert!(n.title.contains("午餐券"), "{n:?}");
+        assert!(n.body.contains("10:00") && n.body.contains('5'), "{n:?}");
+        let en = Notification::for_campaign(&c, t - chrono::Duration::seconds(60), Lang::En);
+        assert!(en.body.contains("in 1 min"), "{en:?}");
+    }
+}

@@ -1,0 +1,298 @@
+//! The app's background policies, without a window, against a real server: one sync at a time,
+//! benign sync errors, following a redemption until it ends (and giving up after the last
+//! round), and the reminder scheduler ticking in server time.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use unionpass_client::background::{Background, DeviceClock, Host, Notification, Timing};
+use unionpass_client::Client;
+use unionpass_core::campaign::{Campaign, Category};
+use unionpass_core::redeem::{RedemptionStatus, Target};
+use unionpass_core::ErrorCode;
+use unionpass_server::store::prelude::*;
+use unionpass_server::testing::{t0, ProviderProcess, TestServer};
+
+/// Records what the background tasks asked of the shell.
+#[derive(Default)]
+struct Recorder {
+    state_changed: Mutex<usize>,
+    notified: Mutex<Vec<Notification>>,
+}
+
+impl Host for Recorder {
+    fn state_changed(&self) {
+        *self.state_changed.lock().unwrap() += 1;
+    }
+    fn notify(&self, n: &Notification) {
+        self.notified.lock().unwrap().push(n.clone());
+    }
+}
+
+impl Recorder {
+    fn changes(&self) -> usize {
+        *self.state_changed.lock().unwrap()
+    }
+}
+
+/// A device clock the test sets.
+#[derive(Clone)]
+struct Hand(Arc<Mutex<DateTime<Utc>>>);
+
+impl Hand {
+    fn new(t: DateTime<Utc>) -> Hand {
+        Hand(Arc::new(Mutex::new(t)))
+    }
+    fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+    fn clock(&self) -> DeviceClock {
+        let me = self.clone();
+        Arc::new(move || *me.0.lock().unwrap())
+    }
+}
+
+struct App {
+    bg: Arc<Background>,
+    host: Arc<Recorder>,
+    hand: Hand,
+    _dir: tempfile::TempDir,
+}
+
+fn fast() -> Timing {
+    Timing {
+        sync_every: Duration::from_secs(3600),
+        follow_every: Duration::from_millis(100),
+        follow_rounds: 60,
+        reminder_max_sleep: Duration::from_secs(60),
+    }
+}
+
+async fn signed_in(server: &TestServer, member_no: &str, timing: Timing) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let client = Arc::new(Client::open(dir.path()).unwrap());
+    let host = Arc::new(Recorder::default());
+    let hand = Hand::new(t0() + chrono::Duration::minutes(1));
+    let bg = Background::with_timing(client, host.clone(), hand.clock(), timing);
+    bg.sign_in(&server.url, member_no, "demo1234")
+        .await
+        .unwrap();
+    assert!(bg.client().is_logged_in().unwrap());
+    App {
+        bg,
+        host,
+        hand,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn one_sync_runs_at_a_time_and_a_background_sync_skips_a_running_one() {
+    let server = TestServer::start().await;
+    let app = signed_in(&server, "M10001", fast()).await;
+    let client = app.bg.client().clone();
+
+    let turn = client.sync_turn().await;
+    assert!(client.snapshot(t0()).unwrap().sync.syncing);
+    let before = app.host.changes();
+    assert!(!app.bg.sync_soon().await, "skipped: a sync is running");
+    assert_eq!(app.host.changes(), before, "nothing to tell the UI");
+
+    // "sync now" waits for the running sync instead
+    let waiter = {
+        let bg = app.bg.clone();
+        tokio::spawn(async move { bg.sync_now().await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "sync now waits its turn");
+    drop(turn);
+    waiter.await.unwrap().unwrap();
+    assert!(!client.snapshot(t0()).unwrap().sync.syncing);
+
+    assert!(app.bg.sync_soon().await);
+    assert_eq!(
+        app.host.changes(),
+        before + 2,
+        "told when it started and ended"
+    );
+    assert!(
+        client.calendar(t0()).unwrap().offset.is_some(),
+        "a background sync measures the server clock"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_sync_state_not_a_failed_command() {
+    let mut server = TestServer::start().await;
+    let app = signed_in(&server, "M10002", fast()).await;
+    server.stop().await;
+    app.bg.sync_now().await.expect("offline is benign");
+    let snap = app.bg.client().snapshot(t0()).unwrap();
+    assert_eq!(snap.sync.last_error, Some(ErrorCode::Offline));
+    // and nobody signed in: nothing to sync, nothing to report
+    let dir = tempfile::tempdir().unwrap();
+    let nobody = Background::with_timing(
+        Arc::new(Client::open(dir.path()).unwrap()),
+        Arc::new(Recorder::default()),
+        Hand::new(t0()).clock(),
+        fast(),
+    );
+    assert!(!nobody.sync_soon().await);
+    nobody.sync_now().await.expect("signed out is benign");
+}
+
+#[tokio::test]
+async fn a_redemption_is_followed_until_it_settles_and_given_up_after_the_last_round() {
+    let server = TestServer::start().await;
+    unionpass_server::seed::seed_demo_points(server.store.as_ref(), t0())
+        .await
+        .unwrap();
+    let provider = ProviderProcess::start();
+    let fulfil = provider.provider(Duration::from_millis(500));
+    let app = signed_in(&server, "M10003", fast()).await;
+    let phone = Target::PhoneBill {
+        mobile: "13800138000".into(),
+        amount_cents: 3000,
+    };
+
+    // nobody fulfils it: following gives up after its rounds, having synced each time
+    let short = Background::with_timing(
+        app.bg.client().clone(),
+        app.host.clone(),
+        app.hand.clock(),
+        Timing {
+            follow_rounds: 3,
+            follow_every: Duration::from_millis(50),
+            ..fast()
+        },
+    );
+    let r = short.redeem(&phone, 3000, None).await.unwrap();
+    let before = app.host.changes();
+    assert!(
+        !short.follow_redemptions().await,
+        "still held at the server"
+    );
+    assert_eq!(
+        app.host.changes(),
+        before + 6,
+        "three syncs, each started and ended"
+    );
+    let held = |c: &Client| {
+        c.redemptions()
+            .unwrap()
+            .into_iter()
+            .find(|x| x.id == r.id)
+            .unwrap()
+            .status
+    };
+    assert_eq!(held(short.client()), RedemptionStatus::Held);
+
+    // the server fulfils it meanwhile: following ends as soon as the app sees it settled
+    let worker = {
+        let server_store = server.store.clone();
+        let clock: Arc<dyn unionpass_server::Clock> = server.clock.clone();
+        let store: Arc<dyn Store> = server_store;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            unionpass_server::fulfil::tick(&store, &fulfil, &clock)
+                .await
+                .unwrap()
+        })
+    };
+    let started = std::time::Instant::now();
+    assert!(app.bg.follow_redemptions().await);
+    assert_eq!(worker.await.unwrap(), 1);
+    assert!(matches!(
+        held(app.bg.client()),
+        RedemptionStatus::Settled { .. }
+    ));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped once settled, not after all {} rounds",
+        fast().follow_rounds
+    );
+}
+
+fn campaign(release_at: DateTime<Utc>) -> Campaign {
+    Campaign {
+        id: 0,
+        title_zh: "洗衣券".into(),
+        title_en: "Laundry coupon".into(),
+        category: Category::Laundry,
+        face_value_cents: 1000,
+        terms_zh: String::new(),
+        terms_en: String::new(),
+        coupon_valid_from: t0(),
+        coupon_valid_until: t0() + chrono::Duration::days(30),
+        stock: 10,
+        per_member_limit: 1,
+        release_at,
+        end_at: release_at + chrono::Duration::hours(1),
+        eligible_unions: vec![],
+        cancelled_at: None,
+    }
+}
+
+#[tokio::test]
+async fn reminders_are_set_and_fired_in_server_time() {
+    let server = TestServer::start().await;
+    let release = t0() + chrono::Duration::minutes(10);
+    let c = server
+        .store
+        .create_campaign(campaign(release), t0())
+        .await
+        .unwrap();
+    let app = signed_in(&server, "M10004", fast()).await;
+    // this device's clock is two minutes behind the server's (which reads t0)
+    app.hand.set(t0() - chrono::Duration::minutes(2));
+    let offset = app
+        .bg
+        .client()
+        .measure_clock({
+            let clock = app.hand.clock();
+            move || clock()
+        })
+        .await
+        .unwrap()
+        .expect("measured");
+    assert_eq!(offset.offset_ms, 120_000);
+    app.bg.sync_now().await.unwrap();
+
+    // at device t0+4 (server t0+6) a 5-minute lead is already past: refused
+    app.hand.set(t0() + chrono::Duration::minutes(4));
+    assert_eq!(
+        app.bg.set_reminder(c.id, 5).unwrap_err().code(),
+        ErrorCode::ReminderTooLate
+    );
+    // at device t0+1 (server t0+3) it is not
+    app.hand.set(t0() + chrono::Duration::minutes(1));
+    let r = app.bg.set_reminder(c.id, 5).unwrap();
+    assert_eq!(r.due_at, release - chrono::Duration::minutes(5));
+    // the scheduler sleeps until the due time by the server's clock (two minutes), not the
+    // device's (four)
+    let sleep = app.bg.reminder_tick();
+    assert!(app.host.notified.lock().unwrap().is_empty());
+    assert_eq!(sleep, Duration::from_secs(60), "at most a minute at a time");
+    app.hand
+        .set(t0() + chrono::Duration::minutes(2) + chrono::Duration::seconds(30));
+    let sleep = app.bg.reminder_tick();
+    assert!(app.host.notified.lock().unwrap().is_empty());
+    assert_eq!(sleep, Duration::from_secs(30), "due at server t0+5");
+
+    // device t0+3 is server t0+5: it fires, once, naming the campaign
+    app.hand.set(t0() + chrono::Duration::minutes(3));
+    let before = app.host.changes();
+    app.bg.reminder_tick();
+    app.bg.reminder_tick();
+    let notified = app.host.notified.lock().unwrap().clone();
+    assert_eq!(notified.len(), 1, "{notified:?}");
+    assert_eq!(notified[0].campaign_id, c.id);
+    assert!(notified[0].title.contains("洗衣券"), "{:?}", notified[0]);
+    assert!(
+        notified[0].body.contains("还有 5 分钟"),
+        "{:?}",
+        notified[0]
+    );
+    assert_eq!(app.host.changes(), before + 1, "the UI refreshes once");
+}

@@ -1,0 +1,354 @@
+//! The typed contract between the UI and the shell: one request struct per command, with its
+//! name and the type of its answer, and the events the shell sends to the UI.
+//!
+//! The shell's `#[tauri::command]` for `C` takes one argument named [`ARG`] of type `C` and answers
+//! `Result<C::Answer, CommandError>`; the UI calls `call::<C>(&req)`. Nothing about a command is
+//! typed twice, and no command name is spelled anywhere else. The shell checks at compile time
+//! that it registers exactly [`ALL`], each under its own name ([`same`], [`covers`]).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::campaign::GrabOutcome;
+use crate::i18n::Lang;
+use crate::redeem::{Quote, Target};
+use crate::view::{
+    Calendar, CouponDetail, CouponView, LivePassport, PointsView, ScanOutcome, ScannerView,
+    Snapshot, WalletView,
+};
+use crate::wallet::WalletFilter;
+
+/// A command the UI can invoke.
+pub trait Command: Serialize + DeserializeOwned {
+    /// Its name on the IPC bridge (the shell's function has this name).
+    const NAME: &'static str;
+    /// What it answers when it succeeds.
+    type Answer: Serialize + DeserializeOwned;
+}
+
+/// What command `C` answers.
+pub type Answer<C> = <C as Command>::Answer;
+
+/// The name of the one argument every command takes.
+pub const ARG: &str = "req";
+
+/// An event the shell emits to the UI.
+pub trait Event {
+    const NAME: &'static str;
+    type Payload: Serialize + DeserializeOwned;
+}
+
+/// Something in the local store changed (a sync started or ended, a reminder fired): ask for a
+/// fresh snapshot.
+pub struct StateChanged;
+impl Event for StateChanged {
+    const NAME: &'static str = "state-changed";
+    type Payload = ();
+}
+
+/// A reminder's notification was clicked: show this campaign.
+pub struct OpenCampaign;
+impl Event for OpenCampaign {
+    const NAME: &'static str = "open-campaign";
+    type Payload = i64;
+}
+
+macro_rules! commands {
+    ($( $(#[$doc:meta])* $ty:ident = $name:literal -> $answer:ty ;)*) => {
+        $(
+            impl Command for $ty {
+                const NAME: &'static str = $name;
+                type Answer = $answer;
+            }
+        )*
+        /// Every command's name.
+        pub const ALL: &[&str] = &[$($name),*];
+    };
+}
+
+commands! {
+    GetSnapshot = "snapshot" -> Snapshot;
+    Login = "login" -> Snapshot;
+    Logout = "logout" -> Snapshot;
+    SyncNow = "sync_now" -> Snapshot;
+    SetLanguage = "set_language" -> Snapshot;
+    UiReady = "ui_ready" -> ();
+    GetLivePassport = "live_passport" -> LivePassport;
+    RevokeDevice = "revoke_device" -> Snapshot;
+    GetScannerView = "scanner_view" -> ScannerView;
+    SetTrustMaxAge = "set_trust_max_age" -> ScannerView;
+    ScanText = "scan_text" -> ScanOutcome;
+    ScanImage = "scan_image" -> ScanOutcome;
+    ScanFrame = "scan_frame" -> Option<ScanOutcome>;
+    GetWallet = "wallet" -> WalletView;
+    GetCoupon = "coupon" -> CouponDetail;
+    UseCoupon = "use_coupon" -> CouponView;
+    GetCalendar = "calendar" -> Calendar;
+    Grab = "grab" -> GrabOutcome;
+    MeasureClock = "measure_clock" -> Calendar;
+    SetReminder = "set_reminder" -> Calendar;
+    ClearReminder = "clear_reminder" -> Calendar;
+    DismissNotices = "dismiss_notices" -> Snapshot;
+    GetAutostart = "autostart" -> bool;
+    SetAutostart = "set_autostart" -> bool;
+    GetPoints = "points" -> PointsView;
+    QuoteRedemption = "quote_redemption" -> Quote;
+    Redeem = "redeem" -> PointsView;
+}
+
+/// Everything the screens show, from the local store.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetSnapshot {}
+
+/// Sign in; the first sync follows. A failed first sync is not an error (the snapshot says it).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Login {
+    pub server_url: String,
+    pub member_no: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("server_url", &self.server_url)
+            .field("member_no", &self.member_no)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Sign out: the server is told (best effort), the token, the key and the member's data go.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Logout {}
+
+/// Sync now and answer the new state; a failed sync is not an error (the snapshot says it).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncNow {}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetLanguage {
+    pub language: Lang,
+}
+
+/// A milestone the UI reached (the passport QR is on screen; the wallet's rows, with timings),
+/// for the logs and the benches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UiReady {
+    pub what: String,
+}
+
+/// The passport QR for the current 30-second step, signed with this device's key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetLivePassport {}
+
+/// Queue the revocation of one of the member's other devices.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RevokeDevice {
+    pub device_id: i64,
+}
+
+/// Scanner mode for `event_id` (or the last chosen event).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetScannerView {
+    pub event_id: Option<i64>,
+}
+
+/// How old the trust list may be before the scanner warns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetTrustMaxAge {
+    pub days: i64,
+}
+
+/// A code typed, pasted or sent by a hardware scanner acting as a keyboard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScanText {
+    pub event_id: i64,
+    pub text: String,
+}
+
+/// An image file (PNG or JPEG), base64.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScanImage {
+    pub event_id: i64,
+    pub data: String,
+}
+
+/// A grey-scale camera frame (one byte per pixel, base64); answers `None` when it holds no QR.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScanFrame {
+    pub event_id: i64,
+    pub width: usize,
+    pub height: usize,
+    pub luma: String,
+}
+
+/// The wallet: expiring soon, then up to `limit` coupons matching `filter`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GetWallet {
+    pub filter: WalletFilter,
+    pub limit: i64,
+}
+
+/// One coupon with the QR of its usage code.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GetCoupon {
+    pub id: i64,
+}
+
+/// Mark a coupon used (offline works; sent with the next sync).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UseCoupon {
+    pub id: i64,
+}
+
+/// The grab calendar from the local store.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetCalendar {}
+
+/// Grab a coupon: one request whose key is stored first, so a retry cannot grant twice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grab {
+    pub campaign_id: i64,
+}
+
+/// Measure the offset from the server clock now; answers the calendar with it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeasureClock {}
+
+/// Set (or change) the reminder for a campaign.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetReminder {
+    pub campaign_id: i64,
+    pub lead_minutes: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClearReminder {
+    pub campaign_id: i64,
+}
+
+/// The member read these reminder notices.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DismissNotices {
+    pub ids: Vec<i64>,
+}
+
+/// Whether the app starts at login (in the tray, window hidden).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetAutostart {}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetAutostart {
+    pub enabled: bool,
+}
+
+/// The points screen, from the local store.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetPoints {}
+
+/// Check a redemption by the synced offer and ledger: its price, and whether it needs the
+/// password again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuoteRedemption {
+    pub target: Target,
+}
+
+/// Queue a redemption at the price the member saw (offline works). `password` only for one that
+/// needs it: it is sent once to the server and never kept.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Redeem {
+    pub target: Target,
+    pub points: i64,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Redeem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redeem")
+            .field("target", &self.target)
+            .field("points", &self.points)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Whether two names are the same (usable in `const` checks).
+pub const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `registered` holds every command of [`ALL`] and nothing else (usable in `const`).
+pub const fn covers(registered: &[&str]) -> bool {
+    if registered.len() != ALL.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < ALL.len() {
+        let mut found = false;
+        let mut j = 0;
+        while j < registered.len() {
+            if same(ALL[i], registered[j]) {
+                found = true;
+            }
+            j += 1;
+        }
+        if !found {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names = ALL.to_vec();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+        assert!(covers(ALL));
+        assert!(!covers(&ALL[1..]));
+        assert!(same(Login::NAME, "login") && !same("login", "logout"));
+    }
+
+    #[test]
+    fn passwords_stay_out_of_debug_output() {
+        let l = Login {
+            server_url: "https://u.example".into(),
+            member_no: "M1".into(),
+            password: "hunter2".into(),
+        };
+        assert!(!format!("{l:?}").contains("hunter2"));
+        let r = Redeem {
+            target: Target::Catalog { item_id: 1 },
+            points: 10,
+            password: Some("hunter2".into()),
+        };
+        assert!(!format!("{r:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_request_without_fields_is_an_object() {
+        // the bridge passes arguments as a JSON object; `null` would not reach the shell
+        assert_eq!(
+            serde_json::to_value(GetSnapshot {}).unwrap(),
+            serde_json::json!({})
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! What every screen shares: the snapshot of the local store, the member's language, and the
+//! campaign a clicked reminder asked to show.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use unionpass_core::i18n::{Lang, Msg};
+use unionpass_core::ipc::{GetSnapshot, SetLanguage};
+use unionpass_core::view::Snapshot;
+use unionpass_core::ErrorCode;
+
+use crate::ipc;
+
+#[derive(Clone, Copy)]
+pub struct Ctx {
+    pub snap: RwSignal<Option<Snapshot>>,
+    pub lang: Memo<Lang>,
+    /// The campaign a clicked reminder asked to show.
+    pub focus: RwSignal<Option<i64>>,
+}
+
+impl Ctx {
+    /// Provide the context for the page; `snap` starts empty.
+    pub fn provide() -> Ctx {
+        let snap = RwSignal::new(None::<Snapshot>);
+        let lang =
+            Memo::new(move |_| snap.with(|s| s.as_ref().map(|s| s.language).unwrap_or_default()));
+        let c = Ctx {
+            snap,
+            lang,
+            focus: RwSignal::new(None),
+        };
+        provide_context(c);
+        c
+    }
+
+    /// A message in the member's language.
+    pub fn t(&self, m: Msg) -> &'static str {
+        m.text(self.lang.get())
+    }
+
+    /// Read the snapshot again; `failed` gets the code when the store cannot be read.
+    pub fn refresh(self, failed: RwSignal<Option<ErrorCode>>) {
+        spawn_local(async move {
+            match ipc::call(&GetSnapshot {}).await {
+                Ok(s) => {
+                    self.snap.set(Some(s));
+                    failed.set(None);
+                }
+                Err(code) => failed.set(Some(code)),
+            }
+        });
+    }
+
+    /// Switch the language (at once; the server learns it with the next sync).
+    pub fn choose_language(self, language: Lang) {
+        spawn_local(async move {
+            if let Ok(s) = ipc::call(&SetLanguage { language }).await {
+                self.snap.set(Some(s));
+            }
+        });
+    }
+}
+
+pub fn ctx() -> Ctx {
+    expect_context::<Ctx>()
+}

@@ -1,0 +1,73 @@
+//! How times, money and counts are shown: in the member's zone (Asia/Shanghai until a zone
+//! setting exists), yuan with fen only when there are some, thousands separated.
+
+use chrono::{DateTime, Utc};
+use unionpass_core::campaign::Category;
+use unionpass_core::i18n::Msg;
+use unionpass_core::time::{format_clock, format_date, format_minute, Zone};
+
+/// Members see times in their zone; Asia/Shanghai until a zone setting exists.
+pub const ZONE: Zone = Zone::AsiaShanghai;
+
+/// The page's clock (the UI is an edge: it reads the time only to choose how to show one).
+pub fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
+}
+
+/// `16:05` for today, `2026-11-28 16:05` otherwise, in the member's zone.
+pub fn when(t: DateTime<Utc>) -> String {
+    if format_date(t, ZONE) == format_date(now(), ZONE) {
+        format_clock(t, ZONE)
+    } else {
+        format_minute(t, ZONE)
+    }
+}
+
+/// `12`, `12.50`, `8.80`: whole yuan without decimals, otherwise with fen.
+pub fn yuan(cents: i64) -> String {
+    if cents % 100 == 0 {
+        format!("{}", cents / 100)
+    } else {
+        format!("{}.{:02}", cents / 100, (cents % 100).abs())
+    }
+}
+
+/// `12,345`.
+pub fn thousands(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// `01:02:03` (or `2:03` under an hour).
+pub fn clock_left(ms: i64) -> String {
+    let s = (ms.max(0) + 999) / 1000;
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+pub fn category_msg(c: Category) -> Msg {
+    match c {
+        Category::Bike => Msg::CatBike,
+        Category::Meal => Msg::CatMeal,
+        Category::Taxi => Msg::CatTaxi,
+        Category::Cleaning => Msg::CatCleaning,
+        Category::Laundry => Msg::CatLaundry,
+        Category::Cinema => Msg::CatCinema,
+        Category::Other => Msg::CatOther,
+    }
+}

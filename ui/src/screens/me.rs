@@ -1,0 +1,194 @@
+//! "Me": the account, the enrolled devices (any other can be revoked), start at login, the
+//! language, the sync state, and signing out.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use unionpass_core::i18n::{fill, Lang, Msg};
+use unionpass_core::ipc::{GetAutostart, Logout, RevokeDevice, SetAutostart};
+use unionpass_core::ErrorCode;
+
+use crate::ctx::ctx;
+use crate::fmt::when;
+use crate::ipc;
+
+/// The member's enrolled devices; any but this one can be revoked here.
+#[component]
+fn DevicesCard() -> impl IntoView {
+    let c = ctx();
+    let devices = move || {
+        c.snap
+            .with(|s| s.as_ref().map(|s| s.devices.clone()).unwrap_or_default())
+    };
+    let confirming = RwSignal::new(None::<i64>);
+    let notice = RwSignal::new(false);
+    let revoke = move |id: i64| {
+        spawn_local(async move {
+            if let Ok(s) = ipc::call(&RevokeDevice { device_id: id }).await {
+                c.snap.set(Some(s));
+                notice.set(true);
+            }
+            confirming.set(None);
+        });
+    };
+    view! {
+        <div class="card">
+            <h2>{move || c.t(Msg::DevicesSection)}</h2>
+            <Show when=move || !devices().is_empty()
+                fallback=move || view! { <p class="muted">{move || c.t(Msg::NoDevices)}</p> }>
+                <ul id="devices" class="list">
+                    <For each=devices key=|d| d.id let:d>
+                        <li class="device">
+                            <div>
+                                <span class="device-name">{d.name.clone()}</span>
+                                {d.current.then(|| view! { <span class="badge">{move || c.t(Msg::ThisDevice)}</span> })}
+                                <div class="muted small">
+                                    {let at = d.created_at; move || fill(c.t(Msg::EnrolledAt), &[("time", &when(at))])}
+                                    " · " <span class="mono">{d.device_kid.clone()}</span>
+                                </div>
+                            </div>
+                            {(!d.current).then(|| {
+                                let id = d.id;
+                                view! {
+                                    <Show when=move || confirming.get() == Some(id)
+                                        fallback=move || view! {
+                                            <button type="button" class="danger" id=format!("revoke-{id}")
+                                                on:click=move |_| confirming.set(Some(id))>{move || c.t(Msg::Revoke)}</button>
+                                        }>
+                                        <p role="alert" class="small">{move || c.t(Msg::RevokeConfirm)}</p>
+                                        <div class="row">
+                                            <button type="button" class="danger" id=format!("revoke-confirm-{id}")
+                                                on:click=move |_| revoke(id)>{move || c.t(Msg::Revoke)}</button>
+                                            <button type="button" on:click=move |_| confirming.set(None)>{move || c.t(Msg::Cancel)}</button>
+                                        </div>
+                                    </Show>
+                                }
+                            })}
+                        </li>
+                    </For>
+                </ul>
+            </Show>
+            <Show when=move || notice.get()>
+                <p class="notice" role="status">{move || c.t(Msg::RevokeQueued)}</p>
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+pub fn MeView() -> impl IntoView {
+    let c = ctx();
+    let profile = move || c.snap.with(|s| s.as_ref().and_then(|s| s.profile.clone()));
+    let server = move || {
+        c.snap.with(|s| {
+            s.as_ref()
+                .and_then(|s| s.server_url.clone())
+                .unwrap_or_default()
+        })
+    };
+    let last_ok = move || {
+        c.snap
+            .with(|s| s.as_ref().and_then(|s| s.sync.last_ok_at))
+            .map(when)
+    };
+    let last_error = move || c.snap.with(|s| s.as_ref().and_then(|s| s.sync.last_error));
+    let confirming = RwSignal::new(false);
+    let logout = ipc::action(move |req: Logout| async move {
+        if let Ok(s) = ipc::call(&req).await {
+            c.snap.set(Some(s));
+        }
+    });
+    let busy = logout.pending();
+    view! {
+        <section class="me">
+            <h1>{move || c.t(Msg::TabMe)}</h1>
+            <div class="card">
+                <h2>{move || c.t(Msg::Account)}</h2>
+                <p class="name">{move || profile().map(|p| p.name).unwrap_or_default()}</p>
+                <p class="muted">{move || profile().map(|p| format!("{} · {}", p.member_no, p.union.name)).unwrap_or_default()}</p>
+            </div>
+            <DevicesCard/>
+            <AutostartCard/>
+            <div class="card">
+                <h2 id="language-heading">{move || c.t(Msg::Language)}</h2>
+                <div class="choices" role="radiogroup" aria-labelledby="language-heading">
+                    {Lang::ALL.into_iter().map(|l| view! {
+                        <button type="button" role="radio" class="choice"
+                            id=format!("lang-{}", l.tag())
+                            class:active=move || c.lang.get() == l
+                            aria-checked=move || (c.lang.get() == l).to_string()
+                            on:click=move |_| c.choose_language(l)>{l.native_name()}</button>
+                    }).collect_view()}
+                </div>
+            </div>
+            <div class="card">
+                <h2>{move || c.t(Msg::SyncSection)}</h2>
+                <p>{move || last_ok().map(|t| fill(c.t(Msg::SyncedAt), &[("time", &t)])).unwrap_or_else(|| c.t(Msg::NeverSynced).to_string())}</p>
+                <Show when=move || last_error().is_some()>
+                    <p class="notice warn">{move || last_error().map(|e| c.t(e.message())).unwrap_or_default()}</p>
+                </Show>
+                <h2>{move || c.t(Msg::ServerSection)}</h2>
+                <p class="muted mono">{server}</p>
+            </div>
+            <div class="card">
+                <Show
+                    when=move || confirming.get()
+                    fallback=move || view! {
+                        <button id="logout" type="button" class="danger" on:click=move |_| confirming.set(true)>
+                            {move || c.t(Msg::Logout)}
+                        </button>
+                    }
+                >
+                    <p role="alert">{move || c.t(Msg::LogoutConfirm)}</p>
+                    <div class="row">
+                        <button id="logout-confirm" type="button" class="danger" prop:disabled=move || busy.get() on:click=move |_| ipc::dispatch_once(logout, Logout {})>
+                            {move || c.t(Msg::Logout)}
+                        </button>
+                        <button id="logout-cancel" type="button" on:click=move |_| confirming.set(false)>
+                            {move || c.t(Msg::Cancel)}
+                        </button>
+                    </div>
+                </Show>
+            </div>
+        </section>
+    }
+}
+
+/// "Start at login", with why it matters for reminders.
+#[component]
+fn AutostartCard() -> impl IntoView {
+    let c = ctx();
+    let on = RwSignal::new(None::<bool>);
+    let error = RwSignal::new(None::<ErrorCode>);
+    spawn_local(async move {
+        match ipc::call(&GetAutostart {}).await {
+            Ok(v) => on.set(Some(v)),
+            Err(code) => error.set(Some(code)),
+        }
+    });
+    let toggle = move |_| {
+        let enabled = !on.get_untracked().unwrap_or(false);
+        spawn_local(async move {
+            match ipc::call(&SetAutostart { enabled }).await {
+                Ok(v) => {
+                    on.set(Some(v));
+                    error.set(None);
+                }
+                Err(code) => error.set(Some(code)),
+            }
+        });
+    };
+    view! {
+        <div class="card">
+            <h2>{move || c.t(Msg::RemindersSection)}</h2>
+            <p class="muted small">{move || c.t(Msg::ReminderKeepRunning)}</p>
+            <label class="check">
+                <input type="checkbox" id="autostart" prop:checked=move || on.get().unwrap_or(false)
+                    prop:disabled=move || on.get().is_none() on:change=toggle/>
+                {move || c.t(Msg::Autostart)}
+            </label>
+            <Show when=move || error.get().is_some()>
+                <p class="notice warn small">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
+            </Show>
+        </div>
+    }
+}

@@ -1,0 +1,9 @@
+//! Pieces shown on several screens.
+
+mod lang_toggle;
+mod notices;
+mod sync_status;
+
+pub use lang_toggle::LangToggle;
+pub use notices::Notices;
+pub use sync_status::SyncStatus;
