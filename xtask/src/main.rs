@@ -8,6 +8,8 @@
 //! - `test`: setup + build, then every test, the E2E suite in the real window included.
 //! - `bench startup`: the release app's cold start, memory and sizes.
 
+#[cfg(test)]
+mod arch;
 mod bench;
 mod build;
 mod demo;

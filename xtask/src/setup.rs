@@ -1,4 +1,5 @@
-//! Idempotent installs for a fresh Debian 12 machine (only the package registries are reachable).
+//! Idempotent installs for a fresh Debian 12 machine (only the package registries are reachable):
+//! Debian packages, wasm-bindgen-cli, tauri-driver, cargo-nextest, wasm-opt, and PostgreSQL up.
 
 use std::process::Command;
 
@@ -35,6 +36,8 @@ const APT: &[&str] = &[
 ];
 
 const TAURI_DRIVER: &str = "2.1.0";
+/// cargo-nextest runs the tests (test groups, time limits, a JUnit report); any 0.9 release.
+const NEXTEST: &str = "^0.9";
 
 fn missing_packages() -> Vec<&'static str> {
     APT.iter()
@@ -108,6 +111,9 @@ fn tools() -> anyhow::Result<()> {
         output(Command::new("tauri-driver").arg("--help")).is_some() || (have("tauri-driver"));
     if !have_td {
         cargo_install("tauri-driver", TAURI_DRIVER)?;
+    }
+    if output(Command::new("cargo").args(["nextest", "--version"])).is_none() {
+        cargo_install("cargo-nextest", NEXTEST)?;
     }
     if !root().join("node_modules/.bin/wasm-opt").exists() {
         sh(Command::new("npm")

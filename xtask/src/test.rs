@@ -1,81 +1,179 @@
-//! `cargo xtask test`: every test in one cargo run (same features as the build, so nothing is
-//! built twice), with the E2E suite pointed at the binaries just built. Ends with a total line.
+//! `cargo xtask test`: every test through cargo-nextest (same features as the build, so nothing is
+//! built twice), with the E2E suite pointed at the binaries just built. Test groups
+//! (`.config/nextest.toml`) run the window tests one at a time and everything else in parallel,
+//! each with a time limit. An ignored test fails the run, named; the totals are read from
+//! nextest's JUnit report.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::path::Path;
+use std::process::Command;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 
 use crate::build::FEATURES;
-use crate::util::{cargo, profile_dir, show, target_dir};
+use crate::util::{cargo, output, profile_dir, show, target_dir};
 
-/// Reads `test result: ok. 12 passed; 0 failed; 1 ignored; …`.
-fn counts(line: &str) -> Option<(u64, u64)> {
-    let rest = line.trim().strip_prefix("test result: ")?;
-    let num = |word: &str| {
-        rest.split(';')
-            .find_map(|part| {
-                part.trim()
-                    .strip_suffix(word)
-                    .map(|n| n.trim().rsplit(' ').next().unwrap_or(""))
-            })
-            .and_then(|n| n.parse::<u64>().ok())
-    };
-    Some((num(" passed")?, num(" failed")?))
+fn nextest(sub: &str, filter: Option<&str>) -> Command {
+    let mut c = cargo();
+    c.args(["nextest", sub, "--workspace", "--features", FEATURES]);
+    if let Some(f) = filter {
+        c.arg(f);
+    }
+    c
+}
+
+/// Tests marked `#[ignore]` would stop running unnoticed: name them.
+fn ignored(filter: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let mut c = nextest("list", filter);
+    c.args(["--message-format", "json"]);
+    eprintln!("[xtask] $ {}", show(&c));
+    let out = output(&mut c).context("cargo nextest list failed")?;
+    let list: serde_json::Value = serde_json::from_str(&out).context("reading nextest's list")?;
+    let mut names = Vec::new();
+    if let Some(suites) = list["rust-suites"].as_object() {
+        for (binary, suite) in suites {
+            if let Some(cases) = suite["testcases"].as_object() {
+                for (name, case) in cases {
+                    if case["ignored"].as_bool() == Some(true) {
+                        names.push(format!("{binary} {name}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The totals of a JUnit report: tests, failures, errors, and the names of failed tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub tests: u64,
+    pub failures: u64,
+    pub errors: u64,
+    pub failed: Vec<String>,
+}
+
+pub fn junit_totals(xml: &str) -> anyhow::Result<Totals> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut totals = Totals::default();
+    let mut seen_root = false;
+    let mut current: Option<String> = None;
+    loop {
+        match reader.read_event()? {
+            Event::Start(e) | Event::Empty(e) => {
+                let attr = |key: &str| -> anyhow::Result<Option<String>> {
+                    for a in e.attributes() {
+                        let a = a?;
+                        if a.key.as_ref() == key {
+                            return Ok(Some(quick_xml::escape::unescape(&a.value)?.into_owned()));
+                        }
+                    }
+                    Ok(None)
+                };
+                let num = |key: &str| -> anyhow::Result<u64> {
+                    Ok(attr(key)?.map(|v| v.parse()).transpose()?.unwrap_or(0))
+                };
+                match e.name().as_ref() {
+                    "testsuites" => {
+                        seen_root = true;
+                        totals.tests = num("tests")?;
+                        totals.failures = num("failures")?;
+                        totals.errors = num("errors")?;
+                    }
+                    "testcase" => {
+                        current = Some(format!(
+                            "{} {}",
+                            attr("classname")?.unwrap_or_default(),
+                            attr("name")?.unwrap_or_default()
+                        ));
+                    }
+                    "failure" | "error" => {
+                        if let Some(name) = current.take() {
+                            totals.failed.push(name);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !seen_root {
+        bail!("the JUnit report has no <testsuites>");
+    }
+    Ok(totals)
 }
 
 pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let bin = profile_dir(false);
     let shots = target_dir().join("e2e-shots");
     std::fs::create_dir_all(&shots)?;
-    let mut c = cargo();
-    c.args([
-        "test",
-        "--workspace",
-        "--no-fail-fast",
-        "--features",
-        FEATURES,
-        "--",
-    ]);
-    // one test at a time: the E2E tests drive one window each through one WebDriver port
-    c.arg("--test-threads=1");
-    if let Some(f) = filter {
-        c.arg(f);
+
+    let ignored = ignored(filter)?;
+    if !ignored.is_empty() {
+        bail!(
+            "ignored tests would not run: {}; run them or remove them",
+            ignored.join(", ")
+        );
     }
-    c.env("APP_BIN", bin.join("unionpass-app"))
+
+    // `[store] dir` in .config/nextest.toml
+    let report = crate::util::root().join("target/nextest/default/junit.xml");
+    let _ = std::fs::remove_file(&report);
+    let mut c = nextest("run", filter);
+    c.arg("--no-fail-fast")
+        .env("APP_BIN", bin.join("unionpass-app"))
         .env("SERVER_BIN", bin.join("unionpass-server"))
         .env("PROVIDER_BIN", bin.join("unionpass-provider"))
-        .env("E2E_SHOTS", &shots)
-        .stdout(Stdio::piped());
+        .env("E2E_SHOTS", &shots);
     eprintln!("[xtask] $ {}", show(&c));
-    let mut child = c.spawn()?;
-    let (mut passed, mut failed) = (0, 0);
-    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
-        let line = line?;
-        println!("{line}");
-        if let Some((p, f)) = counts(&line) {
-            passed += p;
-            failed += f;
-        }
-    }
-    let status = child.wait()?;
+    let status = c.status().context("running cargo nextest")?;
+
+    let totals = read_report(&report)?;
     println!("screenshots: {}", shots.display());
-    println!("all tests: {passed} passed, {failed} failed");
-    if !status.success() || failed > 0 {
+    println!(
+        "all tests: {} passed, {} failed",
+        totals.tests - totals.failures - totals.errors,
+        totals.failures + totals.errors
+    );
+    for name in &totals.failed {
+        println!("  failed: {name}");
+    }
+    if !status.success() || totals.failures + totals.errors > 0 {
         bail!("tests failed");
     }
-    if passed == 0 {
+    if totals.tests == 0 {
         bail!("no test ran");
     }
     Ok(())
 }
 
+fn read_report(path: &Path) -> anyhow::Result<Totals> {
+    let xml = std::fs::read_to_string(path)
+        .with_context(|| format!("nextest wrote no report at {}", path.display()))?;
+    junit_totals(&xml)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn reads_cargo_test_summaries() {
-        let line = "test result: ok. 12 passed; 3 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.04s";
-        assert_eq!(super::counts(line), Some((12, 3)));
-        assert_eq!(super::counts("running 3 tests"), None);
+    fn reads_nextest_junit_totals_and_failed_names() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="3" failures="1" errors="0" uuid="x" timestamp="t" time="1.0">
+  <testsuite name="unionpass-core" tests="3" disabled="0" errors="0" failures="1">
+    <testcase name="a::ok" classname="unionpass-core" timestamp="t" time="0.1"></testcase>
+    <testcase name="a::bad" classname="unionpass-core" timestamp="t" time="0.1">
+      <failure type="test failure">boom</failure>
+    </testcase>
+    <testcase name="a::fine" classname="unionpass-core" timestamp="t" time="0.1"/>
+  </testsuite>
+</testsuites>"#;
+        let t = junit_totals(xml).unwrap();
+        assert_eq!((t.tests, t.failures, t.errors), (3, 1, 0));
+        assert_eq!(t.failed, vec!["unionpass-core a::bad".to_string()]);
+        assert!(junit_totals("<nothing/>").is_err());
     }
 }
