@@ -37,11 +37,15 @@ pub fn missing(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for (heading, lib) in CRATES {
         let source = std::fs::read_to_string(root.join(lib)).unwrap_or_default();
+        let modules = public_modules(&source);
+        if modules.is_empty() {
+            out.push(format!("{heading}: no public module found in {lib}"));
+        }
         let Some(text) = section(&doc, heading) else {
             out.push(format!("{heading}: no section"));
             continue;
         };
-        for m in public_modules(&source) {
+        for m in modules {
             if !text.contains(&format!("`{m}`")) {
                 out.push(format!("{heading}: {m}"));
             }
@@ -61,6 +65,47 @@ mod tests {
         let doc = "# A\n### `crates/x`\nhas `api`\n### `server`\nhas `time`\n## Later\n";
         assert_eq!(section(doc, "crates/x"), Some("`crates/x`\nhas `api`\n"));
         assert_eq!(section(doc, "server"), Some("`server`\nhas `time`\n"));
+    }
+
+    #[test]
+    fn a_module_left_out_of_the_code_map_is_named() {
+        let root = tempfile_dir();
+        for (_, lib) in CRATES {
+            let path = root.join(lib);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "pub mod named;\npub mod forgotten;\n").unwrap();
+        }
+        let doc: String = CRATES
+            .iter()
+            .map(|(h, _)| format!("### `{h}`\nholds `named`\n"))
+            .collect();
+        std::fs::write(root.join("ARCHITECTURE.md"), doc).unwrap();
+        let left_out = missing(&root);
+        assert_eq!(left_out.len(), CRATES.len(), "{left_out:?}");
+        assert!(
+            left_out.iter().all(|m| m.ends_with(": forgotten")),
+            "{left_out:?}"
+        );
+        // a crate root that moved away is a problem, not an empty pass
+        std::fs::remove_file(root.join(CRATES[0].1)).unwrap();
+        assert!(missing(&root)
+            .iter()
+            .any(|m| m.contains("no public module")));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A fresh folder under the system's temp dir.
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-arch-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

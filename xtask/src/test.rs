@@ -27,16 +27,25 @@ fn ignored(filter: Option<&str>) -> anyhow::Result<Vec<String>> {
     c.args(["--message-format", "json"]);
     eprintln!("[xtask] $ {}", show(&c));
     let out = output(&mut c).context("cargo nextest list failed")?;
-    let list: serde_json::Value = serde_json::from_str(&out).context("reading nextest's list")?;
+    ignored_in(&out)
+}
+
+/// The ignored tests (that the filter selects) in the output of `nextest list
+/// --message-format json`, as `binary name`.
+pub fn ignored_in(list: &str) -> anyhow::Result<Vec<String>> {
+    let list: serde_json::Value = serde_json::from_str(list).context("reading nextest's list")?;
+    let suites = list["rust-suites"]
+        .as_object()
+        .context("nextest's list has no rust-suites")?;
     let mut names = Vec::new();
-    if let Some(suites) = list["rust-suites"].as_object() {
-        for (binary, suite) in suites {
-            if let Some(cases) = suite["testcases"].as_object() {
-                for (name, case) in cases {
-                    if case["ignored"].as_bool() == Some(true) {
-                        names.push(format!("{binary} {name}"));
-                    }
-                }
+    for (binary, suite) in suites {
+        let cases = suite["testcases"]
+            .as_object()
+            .with_context(|| format!("nextest's list has no testcases for {binary}"))?;
+        for (name, case) in cases {
+            let selected = case["filter-match"]["status"].as_str() == Some("matches");
+            if selected && case["ignored"].as_bool() == Some(true) {
+                names.push(format!("{binary} {name}"));
             }
         }
     }
@@ -160,20 +169,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_the_ignored_tests_the_filter_selects() {
+        let list = r#"{"test-count": 3, "rust-suites": {
+          "unionpass-core": {"binary-id": "unionpass-core", "testcases": {
+            "a::runs": {"kind": "test", "ignored": false, "filter-match": {"status": "matches"}},
+            "a::skipped": {"kind": "test", "ignored": true, "filter-match": {"status": "matches"}}
+          }},
+          "unionpass-server::it": {"binary-id": "unionpass-server::it", "testcases": {
+            "b::not_selected": {"kind": "test", "ignored": true,
+              "filter-match": {"status": "mismatch", "reason": "string"}}
+          }}
+        }}"#;
+        assert_eq!(
+            ignored_in(list).unwrap(),
+            vec!["unionpass-core a::skipped".to_string()]
+        );
+        // another shape than expected is an error, not "nothing ignored"
+        assert!(ignored_in(r#"{"suites": {}}"#).is_err());
+        assert!(ignored_in(r#"{"rust-suites": {"x": {"cases": {}}}}"#).is_err());
+    }
+
+    #[test]
     fn reads_nextest_junit_totals_and_failed_names() {
         let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="nextest-run" tests="3" failures="1" errors="0" uuid="x" timestamp="t" time="1.0">
-  <testsuite name="unionpass-core" tests="3" disabled="0" errors="0" failures="1">
+<testsuites name="nextest-run" tests="4" failures="1" errors="1" uuid="x" timestamp="t" time="1.0">
+  <testsuite name="unionpass-core" tests="4" disabled="0" errors="1" failures="1">
     <testcase name="a::ok" classname="unionpass-core" timestamp="t" time="0.1"></testcase>
     <testcase name="a::bad" classname="unionpass-core" timestamp="t" time="0.1">
       <failure type="test failure">boom</failure>
     </testcase>
     <testcase name="a::fine" classname="unionpass-core" timestamp="t" time="0.1"/>
+    <testcase name="a::&lt;crashed&gt;" classname="unionpass-core" timestamp="t" time="0.1">
+      <error type="SIGSEGV"/>
+    </testcase>
   </testsuite>
 </testsuites>"#;
         let t = junit_totals(xml).unwrap();
-        assert_eq!((t.tests, t.failures, t.errors), (3, 1, 0));
-        assert_eq!(t.failed, vec!["unionpass-core a::bad".to_string()]);
+        assert_eq!((t.tests, t.failures, t.errors), (4, 1, 1));
+        assert_eq!(
+            t.failed,
+            vec![
+                "unionpass-core a::bad".to_string(),
+                "unionpass-core a::<crashed>".to_string()
+            ]
+        );
         assert!(junit_totals("<nothing/>").is_err());
     }
 }

@@ -345,8 +345,15 @@ mod tests {
         assert!(benign(ErrorCode::Offline));
         assert!(benign(ErrorCode::NotLoggedIn));
         assert!(benign(ErrorCode::Unauthenticated));
+        // transient server trouble: the next sync tries again
+        assert!(benign(ErrorCode::RateLimited));
+        assert!(benign(ErrorCode::Internal));
+        assert!(benign(ErrorCode::Unavailable));
+        // something the member (or an update) must fix
+        assert!(!benign(ErrorCode::BadResponse));
         assert!(!benign(ErrorCode::DatabaseTooNew));
         assert!(!benign(ErrorCode::KeyringUnavailable));
+        assert!(!benign(ErrorCode::StorageFull));
     }
 
     #[test]
@@ -382,11 +389,18 @@ mod tests {
             eligible_unions: vec![],
             cancelled_at: None,
         };
+        // 4 min 1 s before a 10:00 (China time) release: 5 minutes, rounded up
         let n = Notification::for_campaign(&c, t - chrono::Duration::seconds(241), Lang::ZhCn);
-        assert_eq!(n.campaign_id, 5);
-        assert!(n.title.contains("午餐券"), "{n:?}");
-        assert!(n.body.contains("10:00") && n.body.contains('5'), "{n:?}");
+        assert_eq!(
+            n,
+            Notification {
+                campaign_id: 5,
+                title: "午餐券 即将开抢".into(),
+                body: "10:00 开抢，还有 5 分钟。点击打开。".into(),
+            }
+        );
         let en = Notification::for_campaign(&c, t - chrono::Duration::seconds(60), Lang::En);
-        assert!(en.body.contains("in 1 min"), "{en:?}");
+        assert_eq!(en.title, "Lunch coupon releases soon");
+        assert_eq!(en.body, "Releases at 10:00, in 1 min. Click to open.");
     }
 }

@@ -323,8 +323,14 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), ALL.len());
         assert!(covers(ALL));
-        assert!(!covers(&ALL[1..]));
-        assert!(same(Login::NAME, "login") && !same("login", "logout"));
+        assert!(!covers(&ALL[1..]), "one left out");
+        // one name misspelt, with the same length: only the letters can tell
+        let mut misspelt = ALL.to_vec();
+        let i = ALL.iter().position(|n| *n == "login").unwrap();
+        misspelt[i] = "logon";
+        assert!(!covers(&misspelt));
+        assert!(same(Login::NAME, "login"));
+        assert!(!same("login", "logon") && !same("login", "logout"));
     }
 
     #[test]

@@ -159,25 +159,41 @@ mod tests {
     }
 
     #[test]
-    fn schema_problems_name_unlisted_files_and_changed_steps() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("t.sql"), "CREATE TABLE t(a INTEGER);").unwrap();
-        std::fs::write(dir.path().join("u.sql"), "CREATE TABLE u(b INTEGER);").unwrap();
-        let t_hash = "d3a5f8f2f40ef3e4a4d4c1f1c1bf4fe5a6fdc1a8b36c3b0c0e0db2fdd2d8ce1b";
-        let problems = schema_problems(dir.path(), V1, &[t_hash]);
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("u.sql"), "{problems:?}");
-        assert!(
-            problems[1].contains("changed after release"),
-            "{problems:?}"
-        );
+    fn schema_problems_name_unlisted_files_reordered_lists_and_changed_steps() {
         use sha2::{Digest, Sha256};
-        let real = format!("{:x}", Sha256::digest(V2[0].sql.as_bytes()));
-        assert!(schema_problems(dir.path(), V2, &[&real]).is_empty());
-        assert_eq!(
-            schema_problems(dir.path(), V2, &[&real, "x", "y"]).len(),
-            2,
-            "a removed step and a changed one"
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t.sql"), V2[0].sql).unwrap();
+        std::fs::write(dir.path().join("u.sql"), V2[1].sql).unwrap();
+        let pins: Vec<String> = V2
+            .iter()
+            .map(|m| format!("{:x}", Sha256::digest(m.sql.as_bytes())))
+            .collect();
+        let pinned: Vec<&str> = pins.iter().map(String::as_str).collect();
+        assert!(schema_problems(dir.path(), V2, &pinned).is_empty());
+
+        // a file the list does not name
+        let problems = schema_problems(dir.path(), V1, &pinned[..1]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("u.sql"), "{problems:?}");
+        // the list out of order
+        let swapped = [V2[1], V2[0]];
+        assert!(!schema_problems(dir.path(), &swapped, &[]).is_empty());
+        // a released step edited
+        let edited = [
+            V2[0],
+            Migration {
+                name: "u",
+                sql: "CREATE TABLE u(b INTEGER, c TEXT);",
+            },
+        ];
+        let problems = schema_problems(dir.path(), &edited, &pinned);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("migration u changed"), "{problems:?}");
+        // a released step removed
+        let problems = schema_problems(dir.path(), V1, &pinned);
+        assert!(
+            problems.iter().any(|p| p.contains("removed")),
+            "{problems:?}"
         );
     }
 

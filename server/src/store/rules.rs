@@ -23,6 +23,34 @@ pub const EVENT_GRACE: chrono::Duration = chrono::Duration::days(1);
 /// ([`StoreError::is_retryable`]).
 pub const RETRIES: usize = 5;
 
+/// A failure that may say running the same work again could succeed.
+pub trait Retryable {
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for StoreError {
+    fn is_retryable(&self) -> bool {
+        StoreError::is_retryable(self)
+    }
+}
+
+/// Run `attempt`, and again after each retryable failure, at most [`RETRIES`] more times. Only
+/// for work that a failure rolls back whole (one transaction).
+pub async fn retrying<T, E, F, Fut>(mut attempt: F) -> Result<T, E>
+where
+    E: Retryable,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_retryable() && tries < RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
 /// A device public key as stored: base64url without padding.
 pub fn key_text(key: &[u8; 32]) -> String {
     use base64::Engine;
@@ -325,11 +353,25 @@ mod tests {
 
     #[test]
     fn checkin_uploads_need_staff_and_the_right_union() {
-        assert!(checkin_refusal((Role::Staff, 1), Some(Some(1))).is_none());
-        assert!(checkin_refusal((Role::Staff, 1), Some(None)).is_none());
-        assert!(checkin_refusal((Role::Staff, 1), Some(Some(2))).is_some());
-        assert!(checkin_refusal((Role::Staff, 1), None).is_some());
-        assert!(checkin_refusal((Role::Member, 1), Some(None)).is_some());
+        let code = |r: Option<MutationOutcome>| match r {
+            None => None,
+            Some(MutationOutcome::Rejected { code, .. }) => Some(code),
+            Some(other) => panic!("{other:?}"),
+        };
+        assert_eq!(code(checkin_refusal((Role::Staff, 1), Some(Some(1)))), None);
+        assert_eq!(code(checkin_refusal((Role::Staff, 1), Some(None))), None);
+        assert_eq!(
+            code(checkin_refusal((Role::Staff, 1), Some(Some(2)))),
+            Some(ErrorCode::Forbidden)
+        );
+        assert_eq!(
+            code(checkin_refusal((Role::Staff, 1), None)),
+            Some(ErrorCode::NotFound)
+        );
+        assert_eq!(
+            code(checkin_refusal((Role::Member, 1), Some(None))),
+            Some(ErrorCode::Forbidden)
+        );
     }
 
     #[test]
@@ -354,6 +396,13 @@ mod tests {
         assert_eq!(parts.len(), 3, "{code}");
         assert_eq!((parts[0], parts[1]), ("0012", "000345"));
         assert!(parts[2].len() == 4 && parts[2].bytes().all(|b| b.is_ascii_digit()));
+        // large ids keep their last digits
+        assert!(usage_code(12_345, 1_234_567).starts_with("2345-234567-"));
+        // the last part is random
+        let tails: std::collections::HashSet<String> = (0..50)
+            .map(|_| usage_code(1, 1)[12..].to_string())
+            .collect();
+        assert!(tails.len() > 10, "{tails:?}");
     }
 
     #[test]
@@ -396,6 +445,52 @@ mod tests {
             cache.put(campaign(id), later);
         }
         assert!(cache.len() <= CampaignCache::MAX, "{}", cache.len());
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Failed {
+        retryable: bool,
+    }
+
+    impl Retryable for Failed {
+        fn is_retryable(&self) -> bool {
+            self.retryable
+        }
+    }
+
+    #[tokio::test]
+    async fn work_is_run_again_only_after_a_retryable_failure_and_not_forever() {
+        let mut runs = 0;
+        let ok = retrying(|| {
+            runs += 1;
+            let n = runs;
+            async move {
+                if n < 3 {
+                    Err(Failed { retryable: true })
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!((ok, runs), (Ok(3), 3));
+
+        let mut runs = 0;
+        let refused: Result<(), Failed> = retrying(|| {
+            runs += 1;
+            async { Err(Failed { retryable: false }) }
+        })
+        .await;
+        assert_eq!((refused, runs), (Err(Failed { retryable: false }), 1));
+
+        let mut runs = 0;
+        let gave_up: Result<(), Failed> = retrying(|| {
+            runs += 1;
+            async { Err(Failed { retryable: true }) }
+        })
+        .await;
+        assert!(gave_up.is_err());
+        assert_eq!(runs, RETRIES + 1);
     }
 
     #[test]

@@ -14,9 +14,11 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 }
 
 /// Two transactions lock two rows in opposite orders: PostgreSQL breaks the deadlock by failing
-/// one of them (SQLSTATE 40P01), which the store runs again. A unique violation is not retried.
+/// one of them (SQLSTATE 40P01); a concurrent update under REPEATABLE READ fails with 40001. Both
+/// are retryable (the store runs such a transaction again, `rules::retrying`); a unique violation
+/// is not.
 #[tokio::test]
-async fn a_deadlock_is_retryable_by_its_sqlstate_and_a_unique_violation_is_not() {
+async fn deadlocks_and_serialization_failures_are_retryable_by_sqlstate_unique_violations_not() {
     let db = PgTestDb::create().await;
     let setup = connect(&db.url).await;
     setup
@@ -47,6 +49,25 @@ async fn a_deadlock_is_retryable_by_its_sqlstate_and_a_unique_violation_is_not()
     assert!(failed[0].is_retryable(), "{failed:?}");
     a.batch_execute("ROLLBACK").await.unwrap();
     b.batch_execute("ROLLBACK").await.unwrap();
+
+    // a concurrent update under REPEATABLE READ: a serialization failure (40001), retryable too
+    a.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT v FROM t WHERE id = 1")
+        .await
+        .unwrap();
+    setup
+        .execute("UPDATE t SET v = 5 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let lost = a
+        .execute("UPDATE t SET v = 6 WHERE id = 1", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        lost.code(),
+        Some(&tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE)
+    );
+    assert!(StoreError::from(lost).is_retryable());
+    a.batch_execute("ROLLBACK").await.unwrap();
 
     let dup = setup
         .execute("INSERT INTO t VALUES (1, 9)", &[])

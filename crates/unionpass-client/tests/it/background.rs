@@ -132,14 +132,46 @@ async fn an_unreachable_server_is_a_sync_state_not_a_failed_command() {
     assert_eq!(snap.sync.last_error, Some(ErrorCode::Offline));
     // and nobody signed in: nothing to sync, nothing to report
     let dir = tempfile::tempdir().unwrap();
+    let quiet = Arc::new(Recorder::default());
     let nobody = Background::with_timing(
         Arc::new(Client::open(dir.path()).unwrap()),
-        Arc::new(Recorder::default()),
+        quiet.clone(),
         Hand::new(t0()).clock(),
         fast(),
     );
     assert!(!nobody.sync_soon().await);
     nobody.sync_now().await.expect("signed out is benign");
+    assert_eq!(quiet.changes(), 0);
+}
+
+/// Something that answers every request with `200 {}`: not a union server.
+async fn not_a_union_server(addr: std::net::SocketAddr) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                    )
+                    .await;
+            });
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_server_that_answers_nonsense_is_an_error_for_the_member() {
+    let mut server = TestServer::start().await;
+    let app = signed_in(&server, "M10005", fast()).await;
+    server.stop().await;
+    let imposter = not_a_union_server(server.addr).await;
+    let err = app.bg.sync_now().await.expect_err("not benign");
+    assert_eq!(err.code(), ErrorCode::BadResponse);
+    imposter.abort();
 }
 
 #[tokio::test]
@@ -243,7 +275,16 @@ async fn reminders_are_set_and_fired_in_server_time() {
         .create_campaign(campaign(release), t0())
         .await
         .unwrap();
-    let app = signed_in(&server, "M10004", fast()).await;
+    // sleeps up to 10 minutes, so the first tick shows which clock it counts in
+    let app = signed_in(
+        &server,
+        "M10004",
+        Timing {
+            reminder_max_sleep: Duration::from_secs(600),
+            ..fast()
+        },
+    )
+    .await;
     // this device's clock is two minutes behind the server's (which reads t0)
     app.hand.set(t0() - chrono::Duration::minutes(2));
     let offset = app
@@ -273,7 +314,7 @@ async fn reminders_are_set_and_fired_in_server_time() {
     // device's (four)
     let sleep = app.bg.reminder_tick();
     assert!(app.host.notified.lock().unwrap().is_empty());
-    assert_eq!(sleep, Duration::from_secs(60), "at most a minute at a time");
+    assert_eq!(sleep, Duration::from_secs(120));
     app.hand
         .set(t0() + chrono::Duration::minutes(2) + chrono::Duration::seconds(30));
     let sleep = app.bg.reminder_tick();

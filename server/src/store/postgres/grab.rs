@@ -16,7 +16,7 @@ use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 
 use super::{campaign_row, from_json, json, log_change, PgStore};
 use crate::store::rules::{
-    coupon_of, coupon_use_refusal, grab_answer, replay_grab, usage_code, RETRIES,
+    coupon_of, coupon_use_refusal, grab_answer, replay_grab, retrying, usage_code,
 };
 use crate::store::{Campaigns, GrabJob, StoreError};
 
@@ -313,12 +313,6 @@ impl Campaigns for PgStore {
     }
 
     async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
-        let mut tries = 0;
-        loop {
-            match self.grab_once(&job).await {
-                Err(e) if e.is_retryable() && tries < RETRIES => tries += 1,
-                other => return other,
-            }
-        }
+        retrying(|| self.grab_once(&job)).await
     }
 }

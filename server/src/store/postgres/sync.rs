@@ -9,7 +9,7 @@ use unionpass_core::api::{
 };
 
 use super::{from_json, json, PgStore};
-use crate::store::rules::{replay_mutation, RETRIES};
+use crate::store::rules::{replay_mutation, retrying};
 use crate::store::{Changes, StoreError};
 
 impl PgStore {
@@ -105,12 +105,6 @@ impl Changes for PgStore {
         now: DateTime<Utc>,
     ) -> Result<MutationResult, StoreError> {
         // a transaction that lost a deadlock was rolled back whole: running it again is safe
-        let mut tries = 0;
-        loop {
-            match self.apply_once(member_id, m, now).await {
-                Err(e) if e.is_retryable() && tries < RETRIES => tries += 1,
-                other => return other,
-            }
-        }
+        retrying(|| self.apply_once(member_id, m, now)).await
     }
 }
