@@ -1,8 +1,5 @@
-//! Passwords (argon2), session tokens (random, stored as SHA-256), the bearer-token extractor and
-//! a login attempt limiter.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Passwords (argon2), session tokens (random, stored as SHA-256), sessions that end when idle,
+//! and the bearer-token extractor. How many password checks may run is `crate::guard`'s.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -38,13 +35,6 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A hash of nothing in particular: checked against when the member number is unknown, so that
-/// a wrong number takes as long to refuse as a wrong password.
-pub fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password("not a real password"))
-}
-
 /// A fresh session token: 32 random bytes, base64url.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -60,68 +50,42 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
-/// How long a session lives.
-pub const SESSION_TTL: Duration = Duration::days(180);
+/// A session ends when it has not been used for this long; each use keeps it alive this long.
+pub const SESSION_IDLE: Duration = Duration::days(30);
+/// However much it is used, a session ends this long after sign-in.
+pub const SESSION_MAX_AGE: Duration = Duration::days(365);
+/// A session in use is renewed at most once this often (a write), not on every request.
+pub const RENEW_EVERY: Duration = Duration::days(1);
 
-/// The member behind a valid `Authorization: Bearer` token, plus the token's hash.
+/// When a session used at `now` should expire now (its renewed end), if it should change.
+pub fn renewal(
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let renewed = (now + SESSION_IDLE).min(created_at + SESSION_MAX_AGE);
+    (renewed - expires_at >= RENEW_EVERY).then_some(renewed)
+}
+
+/// Whether `token` has the shape of one this server hands out (43 characters of base64url).
+fn well_formed(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The member behind a valid `Authorization: Bearer` token, plus the token's hash. Checked
+/// against the database on every request, so a session ended anywhere (sign-out, sign-out
+/// everywhere, a revoked device, a changed password, a suspension) stops at once on every
+/// instance.
 pub struct AuthMember {
     pub member_id: i64,
     /// The member's workplace union.
     pub union_id: i64,
-    /// The device this session enrolled (its passport key), if any.
-    pub device_id: Option<i64>,
+    /// The device this session enrolled (its passport key).
+    pub device_id: i64,
     pub token_hash: String,
-}
-
-/// How long a checked session is trusted without asking the database again. A logout on this
-/// instance takes effect at once; one made through another instance, within this time.
-pub const SESSION_CACHE_TTL: Duration = Duration::seconds(30);
-
-/// Recently checked sessions: token hash -> (member, union, checked at). In a flash sale every
-/// member sends a few requests within seconds; this keeps the database for the grabs.
-#[derive(Default)]
-pub struct SessionCache(Mutex<HashMap<String, CachedSession>>);
-
-/// A checked session and when it was checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CachedSession {
-    pub member_id: i64,
-    pub union_id: i64,
-    pub device_id: Option<i64>,
-    pub checked_at: DateTime<Utc>,
-}
-
-impl SessionCache {
-    pub fn get(&self, hash: &str, now: DateTime<Utc>) -> Option<CachedSession> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(hash)
-            .filter(|c| now >= c.checked_at && now - c.checked_at < SESSION_CACHE_TTL)
-            .copied()
-    }
-
-    pub fn put(&self, hash: &str, session: CachedSession) {
-        let now = session.checked_at;
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 500_000 {
-            map.retain(|_, c| now - c.checked_at < SESSION_CACHE_TTL);
-        }
-        map.insert(hash.to_string(), session);
-    }
-
-    /// Forget the sessions of a revoked device.
-    pub fn evict_device(&self, device_id: i64) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, c| c.device_id != Some(device_id));
-    }
-
-    pub fn evict(&self, hash: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(hash);
-    }
 }
 
 impl FromRequestParts<AppState> for AuthMember {
@@ -131,113 +95,51 @@ impl FromRequestParts<AppState> for AuthMember {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let unauthenticated = || {
+        let missing = || {
             AppError::new(
                 ErrorCode::Unauthenticated,
-                "Sign in again: the session is missing or has ended.",
+                "Sign in: this request carries no valid session token.",
             )
         };
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(unauthenticated)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .ok_or_else(unauthenticated)?
-            .trim();
-        if token.is_empty() {
-            return Err(unauthenticated());
+            .ok_or_else(missing)?;
+        let token = header.strip_prefix("Bearer ").ok_or_else(missing)?.trim();
+        if !well_formed(token) {
+            return Err(missing());
         }
         let hash = token_hash(token);
         let now = state.clock.now();
-        if let Some(c) = state.sessions.get(&hash, now) {
-            return Ok(AuthMember {
-                member_id: c.member_id,
-                union_id: c.union_id,
-                device_id: c.device_id,
-                token_hash: hash,
-            });
+        let Some(session) = state.store.session_member(&hash, now).await? else {
+            return Err(AppError::new(
+                ErrorCode::SessionEnded,
+                "This session has ended (signed out, revoked, expired or suspended); sign in again.",
+            ));
+        };
+        if let Some(until) = renewal(session.created_at, session.expires_at, now) {
+            state.store.renew_session(&hash, until).await?;
         }
-        let session = state
-            .store
-            .session_member(&hash, now)
-            .await?
-            .ok_or_else(unauthenticated)?;
-        let union_id = state
-            .store
-            .profile(session.member_id)
-            .await?
-            .ok_or_else(unauthenticated)?
-            .union
-            .id;
-        state.sessions.put(
-            &hash,
-            CachedSession {
-                member_id: session.member_id,
-                union_id,
-                device_id: session.device_id,
-                checked_at: now,
-            },
-        );
         Ok(AuthMember {
             member_id: session.member_id,
-            union_id,
+            union_id: session.union_id,
             device_id: session.device_id,
             token_hash: hash,
         })
     }
 }
 
-/// Failed logins per member number in a sliding window; past the limit, answer `rate_limited`.
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, Vec<DateTime<Utc>>>>,
-    pub max_failures: usize,
-    pub window: Duration,
+/// Whether a new password is acceptable: 8 to 128 characters, not the member number.
+pub fn password_acceptable(member_no: &str, password: &str) -> bool {
+    let n = password.chars().count();
+    (8..=MAX_PASSWORD).contains(&n) && !password.eq_ignore_ascii_case(member_no)
 }
 
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter {
-            failures: Mutex::new(HashMap::new()),
-            max_failures: 10,
-            window: Duration::minutes(5),
-        }
-    }
-}
-
-impl LoginLimiter {
-    fn recent<'a>(
-        &self,
-        map: &'a mut HashMap<String, Vec<DateTime<Utc>>>,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> &'a mut Vec<DateTime<Utc>> {
-        let list = map.entry(key.to_string()).or_default();
-        list.retain(|t| now - *t < self.window);
-        list
-    }
-
-    pub fn is_blocked(&self, key: &str, now: DateTime<Utc>) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        self.recent(&mut map, key, now).len() >= self.max_failures
-    }
-
-    pub fn record_failure(&self, key: &str, now: DateTime<Utc>) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        self.recent(&mut map, key, now).push(now);
-        if map.len() > 100_000 {
-            map.retain(|_, v| !v.is_empty());
-        }
-    }
-
-    pub fn clear(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-}
+/// The longest member number and password a request may carry (longer ones are refused before
+/// anything is looked up or hashed).
+pub const MAX_MEMBER_NO: usize = 32;
+pub const MAX_PASSWORD: usize = 128;
 
 #[cfg(test)]
 mod tests {
@@ -257,21 +159,36 @@ mod tests {
     }
 
     #[test]
-    fn limiter_blocks_after_max_failures_then_forgets() {
-        let l = LoginLimiter {
-            max_failures: 3,
-            ..Default::default()
-        };
+    fn sessions_in_use_are_renewed_once_a_day_up_to_their_maximum_age() {
         let t0: DateTime<Utc> = "2026-11-29T08:00:00Z".parse().unwrap();
-        for i in 0..3 {
-            assert!(!l.is_blocked("M1", t0));
-            l.record_failure("M1", t0 + Duration::seconds(i));
-        }
-        assert!(l.is_blocked("M1", t0 + Duration::seconds(3)));
-        assert!(!l.is_blocked("M2", t0), "other members are not affected");
+        let expires = t0 + SESSION_IDLE;
+        assert_eq!(renewal(t0, expires, t0 + Duration::hours(23)), None);
+        assert_eq!(
+            renewal(t0, expires, t0 + Duration::days(2)),
+            Some(t0 + Duration::days(2) + SESSION_IDLE)
+        );
+        // near the maximum age: no longer than that
+        let old = t0 - SESSION_MAX_AGE + Duration::days(10);
+        assert_eq!(
+            renewal(old, t0 + Duration::days(3), t0),
+            Some(old + SESSION_MAX_AGE)
+        );
+        assert_eq!(renewal(old, old + SESSION_MAX_AGE, t0), None);
+    }
+
+    #[test]
+    fn tokens_and_passwords_have_a_shape() {
+        assert!(well_formed(&new_token()));
+        assert!(!well_formed("forged"));
+        assert!(!well_formed(&"a".repeat(44)));
+        assert!(!well_formed(&format!("{}=", &new_token()[..42])));
+        assert!(password_acceptable("M10001", "correct horse"));
+        assert!(!password_acceptable("M10001", "short"));
+        assert!(!password_acceptable("M10001", "m10001"));
+        assert!(!password_acceptable("M10001", &"x".repeat(129)));
         assert!(
-            !l.is_blocked("M1", t0 + Duration::minutes(6)),
-            "the window slides"
+            password_acceptable("M10001", &"密".repeat(8)),
+            "characters, not bytes"
         );
     }
 }

@@ -1,6 +1,10 @@
-//! One error type for every handler; it answers `{code, message}` and hides internals.
+//! One error type for every handler; it answers `{code, message}` as JSON with the status that
+//! goes with the code (and `Retry-After` when the member should come back later), and hides
+//! internals. Extractor rejections (a bad body, path or query) are turned into it too, so no
+//! answer is plain text.
 
-use axum::http::StatusCode;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use unionpass_core::api::ApiError;
@@ -11,7 +15,12 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{message}")]
-    Api { code: ErrorCode, message: String },
+    Api {
+        code: ErrorCode,
+        message: String,
+        /// Seconds after which trying again makes sense (`Retry-After`).
+        retry_after: Option<u64>,
+    },
     /// A storage failure: logged with its sources, answered as `internal`.
     #[error("storage failed")]
     Store(#[from] StoreError),
@@ -37,18 +46,46 @@ impl AppError {
         AppError::Api {
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same error, telling the client when to try again.
+    pub fn retry_after(self, after: chrono::Duration) -> AppError {
+        match self {
+            AppError::Api { code, message, .. } => AppError::Api {
+                code,
+                message,
+                retry_after: Some(after.num_seconds().max(1) as u64),
+            },
+            other => other,
+        }
+    }
+
+    /// The stable code this error answers with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppError::Api { code, .. } => *code,
+            _ => ErrorCode::Internal,
         }
     }
 }
 
-fn status(code: ErrorCode) -> StatusCode {
+/// The HTTP status for a code.
+pub fn status(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::BadRequest | ErrorCode::InvalidInput | ErrorCode::UnsupportedMutation => {
+        ErrorCode::BadRequest | ErrorCode::InvalidInput | ErrorCode::WeakPassword => {
             StatusCode::BAD_REQUEST
         }
-        ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated | ErrorCode::SessionEnded => {
+            StatusCode::UNAUTHORIZED
+        }
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::IdempotencyKeyReused => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UnsupportedMutation => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -57,16 +94,75 @@ fn status(code: ErrorCode) -> StatusCode {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (code, message) = match self {
-            AppError::Api { code, message } => (code, message),
+        let (code, message, retry_after) = match self {
+            AppError::Api {
+                code,
+                message,
+                retry_after,
+            } => (code, message, retry_after),
             internal => {
                 tracing::error!(error = %chain(&internal), "internal error");
                 (
                     ErrorCode::Internal,
                     "The server failed to handle the request; try again later.".into(),
+                    None,
                 )
             }
         };
-        (status(code), Json(ApiError { code, message })).into_response()
+        let mut resp = (status(code), Json(ApiError { code, message })).into_response();
+        let retry_after = retry_after.or(match code {
+            ErrorCode::RateLimited | ErrorCode::Unavailable => Some(1),
+            _ => None,
+        });
+        if let Some(s) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        resp
     }
 }
+
+impl From<JsonRejection> for AppError {
+    fn from(e: JsonRejection) -> AppError {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return AppError::new(ErrorCode::PayloadTooLarge, "The request body is too large.");
+        }
+        AppError::new(
+            ErrorCode::BadRequest,
+            format!("The request body is not acceptable: {}", e.body_text()),
+        )
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(e: PathRejection) -> AppError {
+        AppError::new(
+            ErrorCode::BadRequest,
+            format!("The address is not acceptable: {}", e.body_text()),
+        )
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(e: QueryRejection) -> AppError {
+        AppError::new(
+            ErrorCode::BadRequest,
+            format!("The query is not acceptable: {}", e.body_text()),
+        )
+    }
+}
+
+/// `Json<T>` whose rejections answer as [`AppError`] (JSON, with the right status).
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct Body<T>(pub T);
+
+/// `Path<T>` whose rejections answer as [`AppError`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct PathParam<T>(pub T);
+
+/// `Query<T>` whose rejections answer as [`AppError`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct QueryParam<T>(pub T);

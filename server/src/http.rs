@@ -1,150 +1,360 @@
-//! Routes and handlers. Each handler reads the clock once and passes `now` down.
+//! Routes and handlers. Each handler reads the clock once and passes `now` down. Every answer,
+//! errors included (unknown routes, wrong methods, bad paths, oversized bodies), is JSON.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, State};
+use axum::http::header;
+use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use unionpass_core::api::{
-    KeysResponse, LoginRequest, LoginResponse, PushRequest, PushResponse, SyncResponse,
-    TimeResponse,
+    ChangePasswordRequest, DeviceInfo, EndedSessions, KeysResponse, LoginRequest, LoginResponse,
+    Mutation, MutationOp, MutationOutcome, MutationResult, PushRequest, PushResponse,
+    ReauthRequest, Role, SyncResponse, TimeResponse,
 };
+use unionpass_core::campaign::{Campaign, GrabRequest, GrabResponse};
+use unionpass_core::checkin::ScannerBundle;
 use unionpass_core::ErrorCode;
 
 use crate::auth::{self, AuthMember};
-use crate::error::AppError;
+use crate::error::{AppError, Body, PathParam, QueryParam};
+use crate::guard::{HashError, Refused};
 use crate::passport;
-use crate::store::{GrabJob, NewDevice, NewSession, StoreError, Taken};
+use crate::store::{GrabJob, NewDevice, NewSession, Proven, StoreError, Taken};
 use crate::AppState;
-use unionpass_core::api::{DeviceInfo, MutationOp, Role};
-use unionpass_core::campaign::{Campaign, GrabRequest, GrabResponse};
-use unionpass_core::checkin::ScannerBundle;
 
 /// Changes per sync page.
 pub const PAGE: usize = 500;
 /// Mutations per push request.
 pub const MAX_PUSH: usize = 500;
+/// The largest request body (a push of [`MAX_PUSH`] mutations with check-in proofs fits).
+pub const MAX_BODY: usize = 1024 * 1024;
+/// The largest body of any other request.
+pub const MAX_SMALL_BODY: usize = 16 * 1024;
+
+/// The longest a request may take before it is answered `unavailable`.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let small = DefaultBodyLimit::max(MAX_SMALL_BODY);
+    let routes = Router::new();
+    // the tests need a handler that panics (never in a build without the `testing` feature)
+    #[cfg(feature = "testing")]
+    let routes = routes.route(
+        "/v1/testing/panic",
+        get(|| async {
+            if true {
+                panic!("a test asked for a panic");
+            }
+        }),
+    );
+    routes
         .route("/v1/health", get(health))
         .route("/v1/time", get(time))
         .route("/v1/keys", get(keys))
-        .route("/v1/login", post(login))
+        .route("/v1/openapi.json", get(openapi_json))
+        .route("/v1/login", post(login).layer(small))
         .route("/v1/logout", post(logout))
+        .route("/v1/sessions/end-all", post(end_all_sessions))
+        .route("/v1/password", post(change_password).layer(small))
         .route("/v1/sync", get(sync))
-        .route("/v1/sync/push", post(push))
+        .route(
+            "/v1/sync/push",
+            post(push).layer(DefaultBodyLimit::max(MAX_BODY)),
+        )
         .route("/v1/campaigns", get(campaigns))
-        .route("/v1/campaigns/{id}/grab", post(grab))
+        .route("/v1/campaigns/{id}/grab", post(grab).layer(small))
         .route("/v1/scanner", get(scanner))
-        .route("/v1/reauth", post(reauth))
+        .route("/v1/reauth", post(reauth).layer(small))
         .fallback(not_found)
-        // The trace layer logs method, path and status; never headers (they carry the token).
-        .layer(TraceLayer::new_for_http())
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
+        // Around every route, outermost first: the `Authorization` header is marked sensitive
+        // (never logged); each request gets an `x-request-id` (in its log lines, and sent back);
+        // an access log line at INFO with method, path, status and time (never headers or query
+        // strings: they may carry tokens); a panicking handler is answered 500 and the server
+        // keeps serving; a request taking longer than REQUEST_TIMEOUT is answered
+        // `unavailable`; answers are gzipped when the client accepts it.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(
+                    tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
+                        header::AUTHORIZATION,
+                        header::COOKIE,
+                        header::PROXY_AUTHORIZATION,
+                    ]),
+                )
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &axum::extract::Request| {
+                            let id = req
+                                .headers()
+                                .get(&REQUEST_ID)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                        })
+                        .on_response(
+                            tower_http::trace::DefaultOnResponse::new()
+                                .level(tracing::Level::INFO)
+                                .latency_unit(tower_http::LatencyUnit::Millis),
+                        ),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+                .layer(axum::error_handling::HandleErrorLayer::new(timed_out))
+                .layer(tower::timeout::TimeoutLayer::new(REQUEST_TIMEOUT))
+                .layer(tower_http::compression::CompressionLayer::new()),
+        )
         .with_state(state)
 }
 
-fn bad_json(e: JsonRejection) -> AppError {
+static REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// A handler panicked: logged, answered 500 as JSON; the server goes on.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = %what, "a handler panicked");
     AppError::new(
-        ErrorCode::BadRequest,
-        format!("The request body is not acceptable: {}", e.body_text()),
+        ErrorCode::Internal,
+        "The server failed to handle the request; try again later.",
     )
+    .into_response()
+}
+
+async fn timed_out(err: tower::BoxError) -> AppError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        AppError::new(
+            ErrorCode::Unavailable,
+            "The server took too long; try again in a moment.",
+        )
+    } else {
+        tracing::error!(error = %err, "a request failed in the middleware");
+        AppError::new(ErrorCode::Internal, "The server failed; try again later.")
+    }
 }
 
 async fn not_found() -> AppError {
     AppError::new(ErrorCode::NotFound, "No such endpoint.")
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "ok": true }))
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        ErrorCode::MethodNotAllowed,
+        "This endpoint does not take this method.",
+    )
 }
 
-async fn time(State(s): State<AppState>) -> Json<TimeResponse> {
+/// The address a request comes from: the peer, or what a trusted proxy says the client was
+/// (`serve --trusted-proxy`). Never a header from anyone else.
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, AppError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(ClientAddr(crate::guard::client_addr(
+            peer,
+            forwarded,
+            &s.trusted_proxies,
+        )))
+    }
+}
+
+/// A member number as logged: enough to follow one account through the logs, not the number.
+pub fn hashed(member_no: &str) -> String {
+    let digest = Sha256::digest(format!("unionpass-log:{member_no}").as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `{"ok": true}`: the request did what it asked.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Done {
+    pub ok: bool,
+}
+
+#[utoipa::path(get, path = "/v1/health", tag = "server",
+    responses((status = 200, description = "The server is up", body = Done), crate::openapi::Errors))]
+pub(crate) async fn health() -> Json<Done> {
+    Json(Done { ok: true })
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "server",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object), crate::openapi::Errors))]
+pub(crate) async fn openapi_json() -> axum::response::Response {
+    crate::openapi::answer()
+}
+
+#[utoipa::path(get, path = "/v1/time", tag = "server",
+    responses((status = 200, description = "The server's clock (apps measure their offset)", body = TimeResponse), crate::openapi::Errors))]
+pub(crate) async fn time(State(s): State<AppState>) -> Json<TimeResponse> {
     Json(TimeResponse { now: s.clock.now() })
 }
 
-async fn keys(State(s): State<AppState>) -> Json<KeysResponse> {
+#[utoipa::path(get, path = "/v1/keys", tag = "server",
+    responses((status = 200, description = "The union's public passport keys", body = KeysResponse), crate::openapi::Errors))]
+pub(crate) async fn keys(State(s): State<AppState>) -> Json<KeysResponse> {
     Json(KeysResponse {
         keys: s.keys.public(),
     })
 }
 
-/// The member's account when `password` is theirs; `None` (recorded as a failure) when the
-/// member number or the password is wrong. Refused outright while too many recent failures are
-/// on record for that member number. An unknown number costs the same hashing time.
-async fn check_password(
-    s: &AppState,
-    member_no: &str,
-    password: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<crate::store::MemberAuth>, AppError> {
-    if s.limiter.is_blocked(member_no, now) {
-        return Err(AppError::new(
+fn refused(r: Refused) -> AppError {
+    match r {
+        Refused::TooMany { retry_after } => AppError::new(
             ErrorCode::RateLimited,
-            "Too many wrong passwords; wait a few minutes.",
-        ));
-    }
-    let member = s.store.member_auth(member_no).await?;
-    let hash = member
-        .as_ref()
-        .map(|m| m.password_hash.clone())
-        .unwrap_or_else(|| auth::dummy_hash().to_string());
-    let password = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await?;
-    match member {
-        Some(m) if ok => {
-            s.limiter.clear(member_no);
-            Ok(Some(m))
-        }
-        _ => {
-            s.limiter.record_failure(member_no, now);
-            Ok(None)
-        }
+            "Too many attempts; wait a moment and try again.",
+        )
+        .retry_after(retry_after),
+        Refused::Busy { retry_after } => AppError::new(
+            ErrorCode::Unavailable,
+            "The server is busy checking passwords; try again in a moment.",
+        )
+        .retry_after(retry_after),
     }
 }
 
-async fn login(
-    State(s): State<AppState>,
-    body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Result<Json<LoginResponse>, AppError> {
-    let Json(req) = body.map_err(bad_json)?;
-    let now = s.clock.now();
-    let member_no = req.member_no.trim().to_string();
-    if member_no.is_empty() || req.password.is_empty() {
+/// Check `password` against the account of `member_no` (an unknown number takes as long, without
+/// a hash), counted under `key` from `addr` before the hash (`crate::guard`). `None` when
+/// the number or the password is wrong.
+async fn check_password(
+    s: &AppState,
+    key: &str,
+    member_no: &str,
+    password: &str,
+    addr: IpAddr,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<crate::store::MemberAuth>, AppError> {
+    let ticket = s.guard.begin(key, addr, now).map_err(|r| {
+        tracing::warn!(target: "security", event = "password_attempt_refused", %addr, member = %hashed(member_no), "too many attempts");
+        refused(r)
+    })?;
+    let clean = ticket.clean();
+    let result = async {
+        let Some(member) = s.store.member_auth(member_no).await? else {
+            // no such number: no hash, the same wait (see `crate::guard`)
+            s.guard.imitate().await;
+            return Ok(None);
+        };
+        let (password, hash) = (password.to_string(), member.password_hash.clone());
+        let ok = match s
+            .guard
+            .hash(clean, move || auth::verify_password(&password, &hash))
+            .await
+        {
+            Ok(ok) => ok,
+            Err(HashError::Refused(r)) => return Err(refused(r)),
+            Err(HashError::Task(e)) => return Err(e.into()),
+        };
+        Ok(Some(member).filter(|_| ok))
+    }
+    .await;
+    let ok = matches!(result, Ok(Some(_)));
+    // a refusal to hash (busy) is neither a failure nor a success of the password
+    if let Err(AppError::Api {
+        code: ErrorCode::Unavailable,
+        ..
+    }) = &result
+    {
+        s.guard.finish(ticket, true, now);
+    } else {
+        s.guard.finish(ticket, ok, now);
+    }
+    if matches!(result, Ok(None)) {
+        tracing::warn!(target: "security", event = "password_wrong", %addr, member = %hashed(member_no), "wrong member number or password");
+    }
+    result
+}
+
+fn normalise_member_no(raw: &str) -> Result<String, AppError> {
+    let n = raw.trim();
+    if n.is_empty() || n.chars().count() > auth::MAX_MEMBER_NO {
         return Err(AppError::new(
             ErrorCode::InvalidInput,
-            "Enter the member number and the password.",
+            "Enter the member number (at most 32 characters).",
         ));
     }
-    let device_key = match req.device_key.as_deref() {
-        None => None,
-        Some(text) => Some(parse_device_key(text).ok_or_else(|| {
+    Ok(n.to_string())
+}
+
+fn check_password_length(p: &str) -> Result<(), AppError> {
+    if p.is_empty() || p.chars().count() > auth::MAX_PASSWORD {
+        return Err(AppError::new(
+            ErrorCode::InvalidInput,
+            "Enter the password (at most 128 characters).",
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/v1/login", tag = "session", request_body = LoginRequest,
+    description = "Sign in on a device: its passport key is enrolled with the session. Attempts \
+        are counted before the password is checked, per member number, per address and \
+        server-wide; past the free ones they wait (429, `Retry-After`). 503 when too many \
+        passwords are being checked at once.",
+    responses((status = 200, description = "Signed in", body = LoginResponse), crate::openapi::Errors))]
+pub(crate) async fn login(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Body(req): Body<LoginRequest>,
+) -> Result<Json<LoginResponse>, AppError> {
+    let now = s.clock.now();
+    let member_no = normalise_member_no(&req.member_no)?;
+    check_password_length(&req.password)?;
+    // every session belongs to an enrolled device: that is what a revocation reaches
+    let device_key = req
+        .device_key
+        .as_deref()
+        .and_then(parse_device_key)
+        .ok_or_else(|| {
             AppError::new(
                 ErrorCode::InvalidInput,
-                "The device key is not a valid Ed25519 public key; update the app.",
+                "Sign-in needs this device's passport key; update the app.",
             )
-        })?),
-    };
-    let member = check_password(&s, &member_no, &req.password, now)
+        })?;
+    let member = check_password(&s, &member_no, &member_no, &req.password, addr, now)
         .await?
         .ok_or_else(|| {
-            tracing::info!("sign-in refused");
             AppError::new(
                 ErrorCode::InvalidCredentials,
                 "The member number or password is wrong.",
             )
         })?;
     if member.suspended {
-        tracing::info!(member_id = member.member_id, "sign-in refused: suspended");
+        tracing::warn!(target: "security", event = "sign_in_suspended", %addr, member = %hashed(&member_no), "suspended member tried to sign in");
         return Err(AppError::new(
             ErrorCode::Forbidden,
             "This membership is suspended; contact your workplace union.",
         ));
     }
     let token = auth::new_token();
-    let expires_at = now + auth::SESSION_TTL;
-    let device_name: String = req.device_name.chars().take(100).collect();
+    let expires_at = now + auth::SESSION_IDLE;
+    let device_name: String = req
+        .device_name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
     let created = s
         .store
         .create_session(NewSession {
@@ -153,9 +363,9 @@ async fn login(
             device_name: device_name.clone(),
             created_at: now,
             expires_at,
-            device: device_key.map(|public_key| NewDevice {
+            device: Some(NewDevice {
                 name: device_name,
-                public_key,
+                public_key: device_key,
             }),
         })
         .await;
@@ -168,7 +378,7 @@ async fn login(
         }
         other => other?,
     }
-    tracing::info!(member_id = member.member_id, "signed in");
+    tracing::info!(member_id = member.member_id, %addr, "signed in");
     Ok(Json(LoginResponse {
         token,
         member_id: member.member_id,
@@ -176,30 +386,107 @@ async fn login(
     }))
 }
 
-async fn logout(
+#[utoipa::path(post, path = "/v1/logout", tag = "session", security(("session" = [])),
+    responses((status = 200, description = "This session ended", body = Done), crate::openapi::Errors))]
+pub(crate) async fn logout(
     State(s): State<AppState>,
     who: AuthMember,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<Done>, AppError> {
     s.store
         .delete_session(&who.token_hash, s.clock.now())
         .await?;
-    s.sessions.evict(&who.token_hash);
     tracing::info!(member_id = who.member_id, "signed out");
-    Ok(Json(serde_json::json!({ "ok": true })))
+    Ok(Json(Done { ok: true }))
 }
 
-#[derive(Deserialize)]
-struct SyncQuery {
+/// Sign out everywhere: every session of the member ends (this one too), and the devices they
+/// enrolled are revoked.
+#[utoipa::path(post, path = "/v1/sessions/end-all", tag = "session", security(("session" = [])),
+    description = "Sign out everywhere: every session of the member ends, this one too, and \
+        their devices are revoked.",
+    responses((status = 200, description = "How many sessions ended", body = EndedSessions), crate::openapi::Errors))]
+pub(crate) async fn end_all_sessions(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    who: AuthMember,
+) -> Result<Json<EndedSessions>, AppError> {
+    let ended = s
+        .store
+        .end_sessions(who.member_id, None, s.clock.now())
+        .await?;
+    tracing::warn!(target: "security", event = "signed_out_everywhere", %addr, member_id = who.member_id, ended, "every session ended");
+    Ok(Json(EndedSessions { ended }))
+}
+
+/// A new password, given the current one; every other session ends (a thief's with them).
+#[utoipa::path(post, path = "/v1/password", tag = "session", security(("session" = [])),
+    request_body = ChangePasswordRequest,
+    description = "A new password, given the current one; the member's other sessions end.",
+    responses((status = 200, description = "Changed; how many other sessions ended", body = EndedSessions), crate::openapi::Errors))]
+pub(crate) async fn change_password(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    who: AuthMember,
+    Body(req): Body<ChangePasswordRequest>,
+) -> Result<Json<EndedSessions>, AppError> {
+    let now = s.clock.now();
+    check_password_length(&req.current_password)?;
+    let profile = s
+        .store
+        .profile(who.member_id)
+        .await?
+        .ok_or_else(|| AppError::new(ErrorCode::SessionEnded, "Sign in again."))?;
+    if !auth::password_acceptable(&profile.member_no, &req.new_password) {
+        return Err(AppError::new(
+            ErrorCode::WeakPassword,
+            "The new password needs 8 to 128 characters and must differ from the member number.",
+        ));
+    }
+    // guesses through a stolen session are counted against that session, not the member's sign-in
+    let key = format!("session:{}", &who.token_hash[..16]);
+    if check_password(
+        &s,
+        &key,
+        &profile.member_no,
+        &req.current_password,
+        addr,
+        now,
+    )
+    .await?
+    .is_none()
+    {
+        return Err(AppError::new(
+            ErrorCode::InvalidCredentials,
+            "The current password is wrong.",
+        ));
+    }
+    let new = req.new_password.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new)).await?;
+    s.store.set_password(who.member_id, &hash).await?;
+    let ended = s
+        .store
+        .end_sessions(who.member_id, Some(&who.token_hash), now)
+        .await?;
+    tracing::warn!(target: "security", event = "password_changed", %addr, member_id = who.member_id, ended, "password changed; other sessions ended");
+    Ok(Json(EndedSessions { ended }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SyncQuery {
+    /// The `cursor` of the last page applied; 0 (or absent) for everything.
     #[serde(default)]
+    #[param(minimum = 0)]
     cursor: i64,
 }
 
-async fn sync(
+#[utoipa::path(get, path = "/v1/sync", tag = "sync", security(("session" = [])), params(SyncQuery),
+    responses((status = 200, description = "Changes after the cursor, a page at a time", body = SyncResponse), crate::openapi::Errors))]
+pub(crate) async fn sync(
     State(s): State<AppState>,
     who: AuthMember,
-    query: Result<Query<SyncQuery>, QueryRejection>,
+    QueryParam(q): QueryParam<SyncQuery>,
 ) -> Result<Json<SyncResponse>, AppError> {
-    let Query(q) = query.map_err(|e| AppError::new(ErrorCode::BadRequest, e.body_text()))?;
     if q.cursor < 0 {
         return Err(AppError::new(
             ErrorCode::BadRequest,
@@ -207,32 +494,28 @@ async fn sync(
         ));
     }
     let now = s.clock.now();
-    let profile = s.store.profile(who.member_id).await?.ok_or_else(|| {
-        AppError::new(ErrorCode::Unauthenticated, "This account no longer exists.")
-    })?;
-    let passport = match who.device_id {
-        None => None,
-        Some(device_id) => {
-            let device = s
-                .store
-                .device_passport(device_id)
-                .await?
-                .filter(|d| !d.revoked)
-                .ok_or_else(|| {
-                    AppError::new(
-                        ErrorCode::Unauthenticated,
-                        "This device was revoked; sign in again.",
-                    )
-                })?;
-            match device.passport {
-                Some(p) if !passport::needs_issue(Some(&p), &s.keys, now) => Some(p),
-                _ => {
-                    let p = passport::issue_for(&profile, device.public_key, &s.keys, now);
-                    s.store.save_device_passport(device_id, &p, now).await?;
-                    tracing::info!(member_id = who.member_id, device_id, kid = %p.kid, "issued a passport credential");
-                    Some(p)
-                }
-            }
+    let profile =
+        s.store.profile(who.member_id).await?.ok_or_else(|| {
+            AppError::new(ErrorCode::SessionEnded, "This account no longer exists.")
+        })?;
+    let device = s
+        .store
+        .device_passport(who.device_id)
+        .await?
+        .filter(|d| !d.revoked)
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::SessionEnded,
+                "This device was revoked; sign in again.",
+            )
+        })?;
+    let passport = match device.passport {
+        Some(p) if !passport::needs_issue(Some(&p), &s.keys, now) => Some(p),
+        _ => {
+            let p = passport::issue_for(&profile, device.public_key, &s.keys, now);
+            s.store.save_device_passport(who.device_id, &p, now).await?;
+            tracing::info!(member_id = who.member_id, device_id = who.device_id, kid = %p.kid, "issued a passport credential");
+            Some(p)
         }
     };
     let devices = s
@@ -241,7 +524,7 @@ async fn sync(
         .await?
         .into_iter()
         .map(|d| DeviceInfo {
-            current: Some(d.id) == who.device_id,
+            current: d.id == who.device_id,
             id: d.id,
             name: d.name,
             device_kid: d.device_kid,
@@ -280,19 +563,26 @@ async fn sync(
 /// How long a password given again lets one redemption through.
 const REAUTH_FOR: chrono::Duration = chrono::Duration::minutes(10);
 
-async fn reauth(
+#[utoipa::path(post, path = "/v1/reauth", tag = "session", security(("session" = [])),
+    request_body = ReauthRequest,
+    description = "The password again, for one large redemption: its `redeem` passes for 10 minutes.",
+    responses((status = 204, description = "Accepted"), crate::openapi::Errors))]
+pub(crate) async fn reauth(
     State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     who: AuthMember,
-    body: Result<Json<unionpass_core::api::ReauthRequest>, JsonRejection>,
+    Body(req): Body<ReauthRequest>,
 ) -> Result<axum::http::StatusCode, AppError> {
-    let Json(req) = body.map_err(bad_json)?;
     let now = s.clock.now();
+    check_password_length(&req.password)?;
     let profile = s
         .store
         .profile(who.member_id)
         .await?
-        .ok_or_else(|| AppError::new(ErrorCode::Unauthenticated, "Sign in again."))?;
-    if check_password(&s, &profile.member_no, &req.password, now)
+        .ok_or_else(|| AppError::new(ErrorCode::SessionEnded, "Sign in again."))?;
+    // guesses through a stolen session slow that session only, never the member's sign-in
+    let key = format!("session:{}", &who.token_hash[..16]);
+    if check_password(&s, &key, &profile.member_no, &req.password, addr, now)
         .await?
         .is_none()
     {
@@ -307,12 +597,47 @@ async fn reauth(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-async fn push(
+/// The result for a change this server cannot read: an unknown kind (the app is newer), or a
+/// known kind with arguments it cannot accept.
+fn unreadable(id: uuid::Uuid, v: &serde_json::Value, e: &serde_json::Error) -> MutationResult {
+    const KNOWN: [&str; 5] = [
+        "set_language",
+        "revoke_device",
+        "check_in",
+        "use_coupon",
+        "redeem",
+    ];
+    let known = v["op"].as_str().is_some_and(|op| KNOWN.contains(&op));
+    let (code, message) = if known {
+        (
+            ErrorCode::BadRequest,
+            format!("This change cannot be read: {e}"),
+        )
+    } else {
+        (
+            ErrorCode::UnsupportedMutation,
+            "This server does not know this kind of change.".to_string(),
+        )
+    };
+    MutationResult {
+        id,
+        outcome: MutationOutcome::Rejected { code, message },
+        replayed: false,
+    }
+}
+
+#[utoipa::path(post, path = "/v1/sync/push", tag = "sync", security(("session" = [])),
+    request_body = PushRequest,
+    description = "The device's outbox: each change is applied exactly once under its id, and \
+        answered on its own (a change this server does not know is `unsupported_mutation`, \
+        the others still apply). An id used again with other contents is refused \
+        (`idempotency_key_reused`). A check-in carries the scanned passport as proof.",
+    responses((status = 200, description = "One result per change, in order", body = PushResponse), crate::openapi::Errors))]
+pub(crate) async fn push(
     State(s): State<AppState>,
     who: AuthMember,
-    body: Result<Json<PushRequest>, JsonRejection>,
+    Body(req): Body<PushRequest<serde_json::Value>>,
 ) -> Result<Json<PushResponse>, AppError> {
-    let Json(req) = body.map_err(bad_json)?;
     if req.mutations.len() > MAX_PUSH {
         return Err(AppError::new(
             ErrorCode::BadRequest,
@@ -321,11 +646,38 @@ async fn push(
     }
     let now = s.clock.now();
     let mut results = Vec::with_capacity(req.mutations.len());
-    for m in &req.mutations {
-        results.push(s.store.apply_mutation(who.member_id, m, now).await?);
-        if let MutationOp::RevokeDevice { device_id } = m.op {
-            s.sessions.evict_device(device_id);
+    for raw in req.mutations {
+        let id: uuid::Uuid = raw
+            .get("id")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| {
+                AppError::new(ErrorCode::BadRequest, "Every change needs its id (a UUID).")
+            })?;
+        let m: Mutation = match serde_json::from_value(raw.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                results.push(unreadable(id, &raw, &e));
+                continue;
+            }
+        };
+        // what the device says it did is proved here first
+        let proven = Proven {
+            checkin: match &m.op {
+                MutationOp::CheckIn(c) => Some(passport::prove_checkin(c, &s.keys)),
+                _ => None,
+            },
+        };
+        let result = s
+            .store
+            .apply_mutation(who.member_id, &m, &proven, now)
+            .await?;
+        if let (MutationOp::CheckIn(c), MutationOutcome::Rejected { code, .. }) =
+            (&m.op, &result.outcome)
+        {
+            tracing::warn!(target: "security", event = "check_in_refused", staff = who.member_id, event_id = c.event_id, %code, "an uploaded check-in was refused");
         }
+        results.push(result);
     }
     Ok(Json(PushResponse { results }))
 }
@@ -342,14 +694,17 @@ fn parse_device_key(text: &str) -> Option<[u8; 32]> {
 }
 
 /// Everything a staff scanner needs offline: keys, revocations, events, check-ins, conflicts.
-async fn scanner(
+#[utoipa::path(get, path = "/v1/scanner", tag = "scanner", security(("session" = [])),
+    responses((status = 200, description = "What a staff scanner needs offline", body = ScannerBundle), crate::openapi::Errors))]
+pub(crate) async fn scanner(
     State(s): State<AppState>,
     who: AuthMember,
 ) -> Result<Json<ScannerBundle>, AppError> {
     let now = s.clock.now();
-    let profile = s.store.profile(who.member_id).await?.ok_or_else(|| {
-        AppError::new(ErrorCode::Unauthenticated, "This account no longer exists.")
-    })?;
+    let profile =
+        s.store.profile(who.member_id).await?.ok_or_else(|| {
+            AppError::new(ErrorCode::SessionEnded, "This account no longer exists.")
+        })?;
     if profile.role != Role::Staff {
         return Err(AppError::new(
             ErrorCode::Forbidden,
@@ -368,23 +723,29 @@ async fn scanner(
     }))
 }
 
-async fn campaigns(
+#[utoipa::path(get, path = "/v1/campaigns", tag = "grab", security(("session" = [])),
+    responses((status = 200, description = "Every campaign", body = Vec<Campaign>), crate::openapi::Errors))]
+pub(crate) async fn campaigns(
     State(s): State<AppState>,
     _who: AuthMember,
 ) -> Result<Json<Vec<Campaign>>, AppError> {
     Ok(Json(s.store.campaigns().await?))
 }
 
-async fn grab(
+#[utoipa::path(post, path = "/v1/campaigns/{id}/grab", tag = "grab", security(("session" = [])),
+    params(("id" = i64, Path, description = "The campaign", example = 1)), request_body = GrabRequest,
+    description = "Grab one coupon. The key is the grab's idempotency key: the same key again \
+        answers the first answer (`replayed`); on another campaign it is refused with 409.",
+    responses((status = 200, description = "Granted, or why not", body = GrabResponse), crate::openapi::Errors))]
+pub(crate) async fn grab(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
-    Path(id): Path<i64>,
+    ClientAddr(addr): ClientAddr,
+    PathParam(id): PathParam<i64>,
     who: AuthMember,
-    body: Result<Json<GrabRequest>, JsonRejection>,
+    Body(req): Body<GrabRequest>,
 ) -> Result<Json<GrabResponse>, AppError> {
-    let Json(req) = body.map_err(bad_json)?;
     let now = s.clock.now();
-    if !s.grab_per_address.allow(&peer.ip().to_string(), now)
+    if !s.grab_per_address.allow(&addr.to_string(), now)
         || !s.grab_per_member.allow(&who.member_id.to_string(), now)
     {
         return Err(AppError::new(
@@ -392,12 +753,11 @@ async fn grab(
             "Too many grab requests; wait a second and try again.",
         ));
     }
-    let union_id = who.union_id;
     match s
         .store
         .grab(GrabJob {
             member_id: who.member_id,
-            union_id,
+            union_id: who.union_id,
             campaign_id: id,
             key: req.key,
             now,
@@ -409,8 +769,12 @@ async fn grab(
             Err(AppError::new(ErrorCode::NotFound, "No such campaign."))
         }
         Err(StoreError::Duplicate(Taken::GrabKey(_))) => Err(AppError::new(
-            ErrorCode::BadRequest,
+            ErrorCode::IdempotencyKeyReused,
             "This grab key is already used; make a new key.",
+        )),
+        Err(StoreError::KeyReused(_)) => Err(AppError::new(
+            ErrorCode::IdempotencyKeyReused,
+            "This grab key was first used for another campaign; make a new key.",
         )),
         Err(e) => Err(e.into()),
     }

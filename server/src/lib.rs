@@ -8,9 +8,11 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod fulfil;
+pub mod guard;
 pub mod http;
 pub mod keys;
 pub mod limit;
+pub mod openapi;
 pub mod passport;
 pub mod seed;
 pub mod store;
@@ -26,8 +28,10 @@ pub struct AppState {
     pub store: Arc<dyn store::Store>,
     pub keys: Arc<keys::UnionKeys>,
     pub clock: Arc<dyn Clock>,
-    pub limiter: Arc<auth::LoginLimiter>,
-    pub sessions: Arc<auth::SessionCache>,
+    /// Who may try a password now, and how many hashes run at once.
+    pub guard: Arc<guard::Guard>,
+    /// Proxies whose `X-Forwarded-For` is believed (`serve --trusted-proxy`); none by default.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// Grab requests per member.
     pub grab_per_member: Arc<limit::Buckets>,
     /// Grab requests per client address.
@@ -44,12 +48,24 @@ impl AppState {
             store,
             keys: Arc::new(keys),
             clock,
-            limiter: Arc::new(auth::LoginLimiter::default()),
-            sessions: Arc::new(auth::SessionCache::default()),
+            guard: Arc::new(guard::Guard::default()),
+            trusted_proxies: Arc::new(Vec::new()),
             // a member presses a few times at most; an address may be a whole office behind NAT
             grab_per_member: Arc::new(limit::Buckets::new(2.0, 5.0)),
             grab_per_address: Arc::new(limit::Buckets::new(500.0, 1000.0)),
         }
+    }
+
+    /// Other limits on password checks (tests use small ones).
+    pub fn with_guard(mut self, guard: guard::Guard) -> AppState {
+        self.guard = Arc::new(guard);
+        self
+    }
+
+    /// Believe `X-Forwarded-For` from these proxies (the address they report is the client's).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> AppState {
+        self.trusted_proxies = Arc::new(proxies);
+        self
     }
 
     /// Set the per-address grab limit (requests per second; 0 turns it off, as the load bench

@@ -41,13 +41,20 @@ enum Command {
         /// Grab requests per second allowed from one address (0: no limit, for load tests).
         #[arg(long, default_value_t = 500.0)]
         grab_address_rate: f64,
+        /// A reverse proxy (address or CIDR, repeatable) whose `X-Forwarded-For` names the real
+        /// client; from anyone else the header is ignored. None by default.
+        #[arg(long = "trusted-proxy", value_name = "ADDR_OR_CIDR", value_parser = parse_net)]
+        trusted_proxies: Vec<ipnet::IpNet>,
         /// The fulfilment provider for redemptions (e.g. a `unionpass-provider` at
         /// http://127.0.0.1:8090); without one, redemptions stay held.
         #[arg(long, env = "UNIONPASS_PROVIDER")]
         provider: Option<String>,
-        /// How long the provider may take to answer before the redemption is refunded.
+        /// How long the provider may take to answer before it is asked what became of the order.
         #[arg(long, default_value_t = 5000)]
         provider_timeout_ms: u64,
+        /// The provider channel's shared secret (every request and answer is signed with it).
+        #[arg(long, env = "UNIONPASS_PROVIDER_SECRET", hide_env_values = true)]
+        provider_secret: Option<String>,
     },
     /// Create data in the database.
     Seed {
@@ -91,6 +98,9 @@ enum Command {
         members: usize,
         #[arg(long)]
         tokens_out: PathBuf,
+        /// Also sessions (on new devices) for these existing accounts, written after the others.
+        #[arg(long = "also", value_name = "MEMBER_NO")]
+        also: Vec<String>,
     },
 }
 
@@ -267,6 +277,13 @@ enum MemberCmd {
 }
 
 /// "12.50" yuan -> 1250 fen.
+/// `10.0.0.5` or `10.0.0.0/8`.
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an address nor a CIDR block"))
+}
+
 fn parse_yuan(s: &str) -> anyhow::Result<i64> {
     let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
     anyhow::ensure!(
@@ -360,8 +377,10 @@ async fn main() -> anyhow::Result<()> {
             keys,
             json_logs,
             grab_address_rate,
+            trusted_proxies,
             provider,
             provider_timeout_ms,
+            provider_secret,
         } => {
             let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
@@ -387,11 +406,17 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(%addr, db = %db.describe(), kid = %keys.current().kid.to_hex(), "serving");
             match provider {
                 Some(url) => {
-                    let p: Arc<dyn unionpass_server::fulfil::Provider> =
-                        Arc::new(unionpass_server::fulfil::HttpProvider::new(
+                    let secret = provider_secret.context(
+                        "--provider needs the channel's secret (UNIONPASS_PROVIDER_SECRET)",
+                    )?;
+                    let p: Arc<dyn unionpass_server::fulfil::Provider> = Arc::new(
+                        unionpass_server::fulfil::HttpProvider::new(
                             &url,
+                            secret.as_bytes(),
                             std::time::Duration::from_millis(provider_timeout_ms),
-                        ));
+                        )
+                        .with_context(|| format!("the provider at {url}"))?,
+                    );
                     tracing::info!(%url, "fulfilling redemptions");
                     unionpass_server::fulfil::spawn(
                         store.clone(),
@@ -407,7 +432,9 @@ async fn main() -> anyhow::Result<()> {
                 clock.clone(),
                 std::time::Duration::from_secs(60),
             );
-            let state = AppState::new(store, keys, clock).with_grab_address_rate(grab_address_rate);
+            let state = AppState::new(store, keys, clock)
+                .with_grab_address_rate(grab_address_rate)
+                .with_trusted_proxies(trusted_proxies);
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
@@ -540,9 +567,34 @@ async fn main() -> anyhow::Result<()> {
             db,
             members,
             tokens_out,
+            also,
         } => {
             let store = db.open().await?;
-            let tokens = store.bench_members(members, SystemClock.now()).await?;
+            let now = SystemClock.now();
+            let mut tokens = store.bench_members(members, now).await?;
+            for member_no in also {
+                let member = store
+                    .member_auth(&member_no)
+                    .await?
+                    .with_context(|| format!("no member {member_no}"))?;
+                let token = unionpass_server::auth::new_token();
+                store
+                    .create_session(unionpass_server::store::NewSession {
+                        token_hash: unionpass_server::auth::token_hash(&token),
+                        member_id: member.member_id,
+                        device_name: "bench".into(),
+                        created_at: now,
+                        expires_at: now + unionpass_server::auth::SESSION_IDLE,
+                        device: Some(unionpass_server::store::NewDevice {
+                            name: "bench".into(),
+                            public_key: ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng)
+                                .verifying_key()
+                                .to_bytes(),
+                        }),
+                    })
+                    .await?;
+                tokens.push(token);
+            }
             std::fs::write(&tokens_out, tokens.join("\n") + "\n")?;
             println!(
                 "created {members} members with sessions; tokens in {}",

@@ -1,4 +1,5 @@
-//! Passport issuance: when a device's level-1 credential must be (re)issued, and what it says.
+//! Passports on the server: when a device's level-1 credential must be (re)issued and what it
+//! says, and the proof behind an uploaded check-in (the scanned code, verified again here).
 
 use base64::Engine;
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -51,6 +52,26 @@ pub fn issue_for(
         valid_from: claims.valid_from,
         valid_until: claims.valid_until,
     }
+}
+
+/// The scanned passport behind an uploaded check-in, verified again with the union's keys at the
+/// scan's time (the scanner's word is not taken): the holder's claims, or why not. Revocations are
+/// checked by the store, against the database as of the scan.
+pub fn prove_checkin(
+    c: &unionpass_core::checkin::CheckIn,
+    keys: &UnionKeys,
+) -> Result<Claims, unionpass_core::ErrorCode> {
+    use unionpass_core::checkin::ScanError;
+    use unionpass_core::passport::{decode, TrustList};
+    use unionpass_core::ErrorCode;
+    let text = c.proof.as_deref().ok_or(ErrorCode::CheckinProofMissing)?;
+    let trust = TrustList {
+        keys: keys.verifying_keys(),
+        ..TrustList::default()
+    };
+    decode(text)
+        .and_then(|p| p.verify(&trust, c.scanned_at))
+        .map_err(|e| ScanError::Passport(e).code())
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub fn t0() -> DateTime<Utc> {
 pub struct ProviderProcess {
     child: std::process::Child,
     pub url: String,
+    /// The channel's shared secret (random per process).
+    pub secret: String,
     http: reqwest::Client,
 }
 
@@ -39,8 +41,10 @@ impl ProviderProcess {
                     .expect("target dir")
                     .join("unionpass-provider")
             });
+        let secret = crate::auth::new_token();
         let mut child = std::process::Command::new(&bin)
             .args(["--listen", "127.0.0.1:0"])
+            .env("UNIONPASS_PROVIDER_SECRET", &secret)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| {
@@ -61,29 +65,45 @@ impl ProviderProcess {
         ProviderProcess {
             child,
             url: format!("http://{addr}"),
+            secret,
             http: reqwest::Client::new(),
         }
     }
 
-    /// `succeed`, `fail` (with the provider's reason) or `timeout`.
-    pub async fn set_mode(&self, mode: &str, reason: Option<&str>) {
-        let resp = self
-            .http
-            .put(format!("{}/v1/mode", self.url))
-            .json(&serde_json::json!({ "mode": mode, "reason": reason }))
+    /// A request signed with the channel's secret (the provider refuses any other).
+    async fn signed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let now = chrono::Utc::now().timestamp();
+        let sig =
+            crate::fulfil::channel::sign(self.secret.as_bytes(), method.as_str(), path, now, &body);
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .header(crate::fulfil::channel::TIMESTAMP, now)
+            .header(crate::fulfil::channel::SIGNATURE, sig)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
             .send()
             .await
-            .expect("provider mode");
+            .expect("provider request")
+    }
+
+    /// `succeed`, `fail` (with the provider's reason) or `timeout`.
+    pub async fn set_mode(&self, mode: &str, reason: Option<&str>) {
+        let body = serde_json::json!({ "mode": mode, "reason": reason }).to_string();
+        let resp = self
+            .signed(reqwest::Method::PUT, "/v1/mode", body.into_bytes())
+            .await;
         assert!(resp.status().is_success());
     }
 
     /// Every order the provider saw: `{order, times, answer}`.
     pub async fn orders(&self) -> Vec<serde_json::Value> {
-        self.http
-            .get(format!("{}/v1/orders", self.url))
-            .send()
+        self.signed(reqwest::Method::GET, "/v1/orders", Vec::new())
             .await
-            .expect("provider orders")
             .json()
             .await
             .expect("orders JSON")
@@ -91,7 +111,10 @@ impl ProviderProcess {
 
     /// A client of it, as the server uses, with `timeout`.
     pub fn provider(&self, timeout: std::time::Duration) -> Arc<dyn crate::fulfil::Provider> {
-        Arc::new(crate::fulfil::HttpProvider::new(&self.url, timeout))
+        Arc::new(
+            crate::fulfil::HttpProvider::new(&self.url, self.secret.as_bytes(), timeout)
+                .expect("a loopback provider with a secret"),
+        )
     }
 }
 
@@ -114,7 +137,12 @@ pub struct TestServer {
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Changes to the server's state (limits, trusted proxies) for one test.
+    tweak: Option<Tweak>,
 }
+
+/// A change to the server's state, applied each time it serves.
+type Tweak = Arc<dyn Fn(AppState) -> AppState + Send + Sync>;
 
 impl TestServer {
     /// A seeded server on a free port, on a SQLite file.
@@ -141,9 +169,21 @@ impl TestServer {
             http: reqwest::Client::new(),
             shutdown: None,
             task: None,
+            tweak: None,
         };
         s.serve(listener);
         s
+    }
+
+    /// Serve again on the same address with `tweak` applied to the state (e.g. other limits,
+    /// a trusted proxy).
+    pub async fn tweaked(
+        mut self,
+        tweak: impl Fn(AppState) -> AppState + Send + Sync + 'static,
+    ) -> TestServer {
+        self.tweak = Some(Arc::new(tweak));
+        self.restart().await;
+        self
     }
 
     /// A seeded server on a free port over a fresh PostgreSQL database (dropped afterwards) on
@@ -167,7 +207,10 @@ impl TestServer {
         let store: Arc<dyn Store> = self.store.clone();
         let keys = UnionKeys::load_or_create(&self.dir.path().join("keys"), self.clock.now_utc())
             .expect("keys");
-        let state = AppState::new(store, keys, self.clock.clone());
+        let mut state = AppState::new(store, keys, self.clock.clone());
+        if let Some(t) = &self.tweak {
+            state = t(state);
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.shutdown = Some(tx);
         self.task = Some(tokio::spawn(crate::serve(listener, state, async move {

@@ -9,6 +9,7 @@ use crate::i18n::Lang;
 
 /// The role a member account has on the platform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Member,
@@ -33,20 +34,42 @@ impl Role {
 }
 
 /// `POST /v1/login` body.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
+    /// At most 32 characters (the server refuses longer ones before anything else).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 32))]
     pub member_no: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub password: String,
     /// A human label for the device ("王芳的笔记本"), shown in the member's device list.
     pub device_name: String,
     /// The device's Ed25519 public key (32 bytes, base64url without padding), made on the device
-    /// at login: the server enrols it and binds it into the passport credential.
+    /// at login: the server enrols it and binds it into the passport credential. Required: a
+    /// sign-in without one is refused (`invalid_input`), so that every session belongs to a
+    /// device a revocation reaches.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 43, max_length = 43)
+    )]
     pub device_key: Option<String>,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("member_no", &self.member_no)
+            .field("password", &"<redacted>")
+            .field("device_name", &self.device_name)
+            .field("device_key", &self.device_key)
+            .finish()
+    }
 }
 
 /// `POST /v1/login` answer. The token is a bearer secret: the client keeps it in the OS keyring only.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub token: String,
     pub member_id: i64,
@@ -65,6 +88,7 @@ impl std::fmt::Debug for LoginResponse {
 
 /// A workplace union (基层工会).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Union {
     pub id: i64,
     pub name: String,
@@ -72,6 +96,7 @@ pub struct Union {
 
 /// What the member sees about themself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Profile {
     pub member_id: i64,
     pub member_no: String,
@@ -84,6 +109,7 @@ pub struct Profile {
 
 /// The server-issued level-1 passport credential (see [`crate::passport`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PassportInfo {
     /// The level-1 bytes, base64url without padding. The device adds level 2 to make the QR.
     pub credential: String,
@@ -94,6 +120,7 @@ pub struct PassportInfo {
 
 /// One entry of the server's change log, delivered in order of `seq`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     pub seq: i64,
     pub at: DateTime<Utc>,
@@ -103,6 +130,7 @@ pub struct Change {
 
 /// What changed. Clients ignore kinds they do not know (a newer server may send more).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "data", rename_all = "snake_case")]
 pub enum ChangeKind {
     /// The member's preferences changed (from this or another device).
@@ -154,13 +182,14 @@ impl<'de> Deserialize<'de> for Change {
 
 /// `GET /v1/sync?cursor=N` answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncResponse {
     /// Pass this back as `cursor` next time.
     pub cursor: i64,
     pub server_time: DateTime<Utc>,
     pub profile: Profile,
-    /// The credential for the device this session enrolled; `None` for a session without a
-    /// device key (sign in again to enrol).
+    /// The credential for the device this session enrolled. (Every session has a device since
+    /// sign-in requires its key; `None` is kept for answers of older servers.)
     pub passport: Option<PassportInfo>,
     /// The member's enrolled devices (not revoked).
     #[serde(default)]
@@ -180,6 +209,7 @@ pub struct SyncResponse {
 
 /// How many coupons of a campaign are left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StockLeft {
     pub campaign_id: i64,
     pub left: i64,
@@ -187,6 +217,7 @@ pub struct StockLeft {
 
 /// One enrolled device of a member, for the account screen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceInfo {
     pub id: i64,
     pub name: String,
@@ -199,6 +230,7 @@ pub struct DeviceInfo {
 
 /// A mutation made on a device, carried to the server by the outbox.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Mutation {
     /// Idempotency key, generated on the device before the first send.
     pub id: Uuid,
@@ -208,6 +240,7 @@ pub struct Mutation {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "op", content = "args", rename_all = "snake_case")]
 pub enum MutationOp {
     SetLanguage {
@@ -243,25 +276,64 @@ impl MutationOp {
 
 /// `POST /v1/reauth`: the member's password again, for one large redemption (its id). The
 /// `redeem` mutation with that id then passes the password check for 10 minutes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReauthRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub password: String,
     pub redemption_id: Uuid,
 }
 
-/// `POST /v1/sync/push` body.
+impl std::fmt::Debug for ReauthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReauthRequest")
+            .field("password", &"<redacted>")
+            .field("redemption_id", &self.redemption_id)
+            .finish()
+    }
+}
+
+/// `POST /v1/sync/push` body. (The server reads each mutation on its own, `M = Value`, so that
+/// one it cannot read is answered alone.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PushRequest {
-    pub mutations: Vec<Mutation>,
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushRequest<M = Mutation> {
+    pub mutations: Vec<M>,
+}
+
+/// `POST /v1/password`: a new password, given the current one. Every other session ends.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePasswordRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
+    pub current_password: String,
+    /// 8 to 128 characters, not the member number (`weak_password` otherwise).
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 128))]
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePasswordRequest { <redacted> }")
+    }
+}
+
+/// The answer to `POST /v1/sessions/end-all` and `POST /v1/password`: how many sessions ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EndedSessions {
+    pub ended: usize,
 }
 
 /// `POST /v1/sync/push` answer: one result per mutation, in request order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     pub results: Vec<MutationResult>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MutationResult {
     pub id: Uuid,
     pub outcome: MutationOutcome,
@@ -270,6 +342,7 @@ pub struct MutationResult {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum MutationOutcome {
     Applied,
@@ -278,6 +351,7 @@ pub enum MutationOutcome {
 
 /// One public union signing key, as published at `GET /v1/keys`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnionKey {
     pub kid: String,
     pub alg: String,
@@ -298,18 +372,21 @@ impl UnionKey {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeysResponse {
     pub keys: Vec<UnionKey>,
 }
 
 /// `GET /v1/time` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimeResponse {
     pub now: DateTime<Utc>,
 }
 
 /// The one error body every endpoint answers with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,

@@ -10,6 +10,7 @@ use crate::i18n::Lang;
 
 /// What the coupon is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Bike,
@@ -51,6 +52,7 @@ impl Category {
 
 /// A release of limited coupons.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Campaign {
     pub id: i64,
     pub title_zh: String,
@@ -85,6 +87,7 @@ impl Campaign {
 
 /// A coupon a member holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Coupon {
     pub id: i64,
     pub campaign_id: i64,
@@ -104,12 +107,14 @@ pub struct Coupon {
 /// `POST /v1/campaigns/{id}/grab` body: the idempotency key, made on the device and stored there
 /// before the first send; a retry sends the same key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrabRequest {
     pub key: Uuid,
 }
 
 /// Every answer a grab can get. Each is final for its key: a retry returns the same answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum GrabOutcome {
     Granted {
@@ -139,6 +144,7 @@ impl GrabOutcome {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrabResponse {
     pub key: Uuid,
     pub campaign_id: i64,
@@ -216,17 +222,6 @@ pub fn reschedule(
         Reschedule::Cancel => out.cancelled_at = Some(now),
     }
     Ok(out)
-}
-
-/// A coupon's usage code: campaign, member's grant number and a checksum-free random part are
-/// combined by the server; this formats them in groups a cashier can read aloud.
-pub fn usage_code(campaign_id: i64, grant_id: i64, random: u32) -> String {
-    format!(
-        "{:04}-{:06}-{:04}",
-        campaign_id % 10_000,
-        grant_id % 1_000_000,
-        random % 10_000
-    )
 }
 
 #[cfg(test)]
@@ -347,6 +342,5 @@ mod tests {
         assert_eq!(v["result"], "sold_out");
         assert_eq!(serde_json::from_value::<GrabResponse>(v).unwrap(), r);
         assert_eq!(Category::parse("cinema"), Some(Category::Cinema));
-        assert_eq!(usage_code(12, 345, 6789), "0012-000345-6789");
     }
 }

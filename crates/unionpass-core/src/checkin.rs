@@ -11,6 +11,7 @@ use crate::ErrorCode;
 
 /// An offline event (sports day, training, show) that staff check members in to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub id: i64,
     pub title: String,
@@ -33,6 +34,7 @@ impl Event {
 
 /// One check-in, as the scanner records it and uploads it through the outbox.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckIn {
     pub event_id: i64,
     pub member_id: i64,
@@ -42,10 +44,15 @@ pub struct CheckIn {
     pub scanner: Uuid,
     /// Unique per scan; the server keeps the first check-in of a member at an event.
     pub nonce: Uuid,
+    /// The scanned passport (the QR text), uploaded as proof: the server verifies it again and
+    /// takes the member from it. Not sent back to scanners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// The same member checked in to one event by two scanners; the server keeps `first`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Conflict {
     pub first: CheckIn,
     pub second: CheckIn,
@@ -53,6 +60,7 @@ pub struct Conflict {
 
 /// A revoked device, until its credential would have expired anyway.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedDevice {
     /// [`crate::passport::DeviceKid`] in hex.
     pub device_kid: String,
@@ -61,6 +69,7 @@ pub struct RevokedDevice {
 
 /// `GET /v1/scanner` answer (staff only): everything a scanner needs to work offline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScannerBundle {
     pub generated_at: DateTime<Utc>,
     pub keys: Vec<UnionKey>,
@@ -178,6 +187,7 @@ mod tests {
             scanned_at: "2026-11-29T02:00:00Z".parse().unwrap(),
             scanner: Uuid::from_u128(9),
             nonce: Uuid::from_u128(10),
+            proof: None,
         };
         let e = admit(&claims(1), &event(Some(1)), Some(&first)).unwrap_err();
         assert_eq!(e.code(), ErrorCode::AlreadyCheckedIn);

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::i18n::Msg;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     // --- answered by the server ---
@@ -26,6 +27,22 @@ pub enum ErrorCode {
     Unavailable,
     /// The server does not know this kind of mutation (the app is newer than the server).
     UnsupportedMutation,
+    /// The session was ended: signed out (here or everywhere), the device revoked, the password
+    /// changed, the membership suspended, or unused for too long. The app clears the member's
+    /// data and asks to sign in again.
+    SessionEnded,
+    /// An idempotency key (a grab key, a change id) came back with different contents.
+    IdempotencyKeyReused,
+    /// The request body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The address exists, but not for this method.
+    MethodNotAllowed,
+    /// A check-in uploaded without the scanned passport (an older scanner app).
+    CheckinProofMissing,
+    /// A check-in whose scan time is outside the event's hours, or not plausible.
+    CheckinOutsideEvent,
+    /// A new password that is too short or too easy.
+    WeakPassword,
     // --- raised on the device ---
     /// No connection to the server (offline, DNS, refused, timed out).
     Offline,
@@ -33,6 +50,8 @@ pub enum ErrorCode {
     BadResponse,
     /// The server address typed at login is not a valid http(s) URL.
     InvalidServerUrl,
+    /// The server address is `http://` to another computer: the password would travel in clear.
+    InsecureServerUrl,
     /// There is no signed-in member on this device.
     NotLoggedIn,
     /// The OS secure store (keyring) is missing or locked.
@@ -83,6 +102,62 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code (for tests and the API description).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::BadRequest,
+        ErrorCode::InvalidCredentials,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::RateLimited,
+        ErrorCode::Internal,
+        ErrorCode::Unavailable,
+        ErrorCode::UnsupportedMutation,
+        ErrorCode::SessionEnded,
+        ErrorCode::IdempotencyKeyReused,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::CheckinProofMissing,
+        ErrorCode::CheckinOutsideEvent,
+        ErrorCode::WeakPassword,
+        ErrorCode::Offline,
+        ErrorCode::BadResponse,
+        ErrorCode::InvalidServerUrl,
+        ErrorCode::InsecureServerUrl,
+        ErrorCode::NotLoggedIn,
+        ErrorCode::KeyringUnavailable,
+        ErrorCode::Storage,
+        ErrorCode::StorageFull,
+        ErrorCode::DatabaseTooNew,
+        ErrorCode::InvalidInput,
+        ErrorCode::DeviceNotEnrolled,
+        ErrorCode::PassportBadFormat,
+        ErrorCode::PassportUnknownKey,
+        ErrorCode::PassportBadSignature,
+        ErrorCode::PassportBadDeviceSignature,
+        ErrorCode::PassportNotYetValid,
+        ErrorCode::PassportExpired,
+        ErrorCode::PassportStale,
+        ErrorCode::PassportRevokedDevice,
+        ErrorCode::PassportRevokedMember,
+        ErrorCode::NotEligible,
+        ErrorCode::AlreadyCheckedIn,
+        ErrorCode::NoQrFound,
+        ErrorCode::CouponExpired,
+        ErrorCode::CouponNotYetValid,
+        ErrorCode::ReminderTooLate,
+        ErrorCode::CampaignGone,
+        ErrorCode::AutostartUnavailable,
+        ErrorCode::InvalidMobile,
+        ErrorCode::InvalidAccount,
+        ErrorCode::AmountNotOffered,
+        ErrorCode::OutOfStock,
+        ErrorCode::CapReached,
+        ErrorCode::InsufficientPoints,
+        ErrorCode::ReauthRequired,
+        ErrorCode::PriceChanged,
+    ];
+
     /// The stable string form, as on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -95,9 +170,17 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::UnsupportedMutation => "unsupported_mutation",
+            ErrorCode::SessionEnded => "session_ended",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::CheckinProofMissing => "checkin_proof_missing",
+            ErrorCode::CheckinOutsideEvent => "checkin_outside_event",
+            ErrorCode::WeakPassword => "weak_password",
             ErrorCode::Offline => "offline",
             ErrorCode::BadResponse => "bad_response",
             ErrorCode::InvalidServerUrl => "invalid_server_url",
+            ErrorCode::InsecureServerUrl => "insecure_server_url",
             ErrorCode::NotLoggedIn => "not_logged_in",
             ErrorCode::KeyringUnavailable => "keyring_unavailable",
             ErrorCode::Storage => "storage",
@@ -136,9 +219,17 @@ impl ErrorCode {
     /// The words the member reads for this code: what happened and what to do next.
     pub fn message(self) -> Msg {
         match self {
-            ErrorCode::BadRequest | ErrorCode::BadResponse | ErrorCode::UnsupportedMutation => {
-                Msg::ErrUpdateApp
-            }
+            ErrorCode::BadRequest
+            | ErrorCode::BadResponse
+            | ErrorCode::UnsupportedMutation
+            | ErrorCode::MethodNotAllowed => Msg::ErrUpdateApp,
+            ErrorCode::SessionEnded => Msg::ErrSessionEnded,
+            ErrorCode::IdempotencyKeyReused => Msg::ErrKeyReused,
+            ErrorCode::PayloadTooLarge => Msg::ErrTooLarge,
+            ErrorCode::CheckinProofMissing => Msg::ErrCheckinProof,
+            ErrorCode::CheckinOutsideEvent => Msg::ErrCheckinOutsideEvent,
+            ErrorCode::WeakPassword => Msg::ErrWeakPassword,
+            ErrorCode::InsecureServerUrl => Msg::ErrInsecureServerUrl,
             ErrorCode::InvalidCredentials => Msg::ErrInvalidCredentials,
             ErrorCode::Unauthenticated => Msg::ErrSessionExpired,
             ErrorCode::Forbidden | ErrorCode::NotFound => Msg::ErrForbidden,
@@ -204,19 +295,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wire_form_matches_as_str() {
-        for code in [
-            ErrorCode::BadRequest,
-            ErrorCode::InvalidCredentials,
-            ErrorCode::Unauthenticated,
-            ErrorCode::Offline,
-            ErrorCode::DatabaseTooNew,
-            ErrorCode::UnsupportedMutation,
-            ErrorCode::PassportBadDeviceSignature,
-            ErrorCode::AlreadyCheckedIn,
-        ] {
-            let json = serde_json::to_string(&code).unwrap();
+    fn wire_form_matches_as_str_for_every_code() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert!(seen.insert(code.as_str()), "{code:?} twice");
+            let back: ErrorCode = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, *code);
         }
     }
 }

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Lang {
     #[default]
     #[serde(rename = "zh-CN")]
@@ -99,6 +100,18 @@ messages! {
     Logout => "退出登录", "Sign out";
     LogoutConfirm => "退出后，本机保存的会员数据将被清除。确定退出吗？", "Signing out removes your member data from this device. Sign out?";
     Cancel => "取消", "Cancel";
+    SecuritySection => "账户安全", "Account security";
+    ChangePassword => "修改密码", "Change password";
+    CurrentPassword => "当前密码", "Current password";
+    NewPassword => "新密码（至少 8 位）", "New password (8 characters or more)";
+    NewPasswordAgain => "再次输入新密码", "New password again";
+    PasswordsDiffer => "两次输入的新密码不一致。", "The two new passwords differ.";
+    PasswordChanged => "密码已修改；其他设备上的登录已结束：{n}。", "Password changed; sessions ended on other devices: {n}.";
+    SignOutEverywhere => "退出所有设备", "Sign out everywhere";
+    SignOutEverywhereHint => "手机丢了？这会结束你在所有设备（包括本机）上的登录。", "Lost a phone? This ends your sessions on every device, this one included.";
+    SignOutEverywhereConfirm => "确定结束所有设备上的登录吗？之后需要重新登录。", "End your sessions on every device? You will need to sign in again.";
+    OnlineOnly => "需要联网。", "Needs the network.";
+    CheckinRefused => "未记入：{reason}", "Not recorded: {reason}";
     // errors: what happened, and what to do next
     ErrInvalidCredentials => "会员号或密码不正确，请重新输入。", "The member number or password is wrong. Please try again.";
     ErrSessionExpired => "登录已失效，请重新登录。", "Your session has ended. Please sign in again.";
@@ -115,6 +128,13 @@ messages! {
     ErrDatabaseTooNew => "本机数据来自更新版本的应用，请将应用更新到最新版本。", "The data on this device was written by a newer version of the app. Please update the app.";
     ErrInvalidInput => "请检查填写的内容。", "Please check what you entered.";
     ErrFieldRequired => "请填写{field}。", "Please enter your {field}.";
+    ErrSessionEnded => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），本机的会员数据已清除，请重新登录。", "Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long); this device's member data was cleared. Please sign in again.";
+    ErrKeyReused => "这次操作的编号已被另一项操作使用过，请重新操作一次。", "This action's id was already used for a different action; please do it again.";
+    ErrTooLarge => "发送的内容过大，请减少后重试。", "What was sent is too large; send less and try again.";
+    ErrCheckinProof => "这条签到来自旧版扫码应用，缺少护照凭证，服务器未记入；请更新应用后重新扫码。", "This check-in came from an older scanner app without the passport proof and was not recorded; update the app and scan the member again.";
+    ErrCheckinOutsideEvent => "扫码时间不在活动时间内（或扫码设备的时间不准），签到未记入。", "The scan time is outside the event's hours (or the scanner's clock is wrong); the check-in was not recorded.";
+    ErrWeakPassword => "新密码至少 8 位，且不能与会员号相同。", "The new password needs at least 8 characters and must differ from your member number.";
+    ErrInsecureServerUrl => "为保护你的密码，服务器地址必须以 https:// 开头（本机上的服务器除外）。", "To protect your password, the server address must start with https:// (except a server on this computer).";
     ErrDeviceNotEnrolled => "本机尚未登记护照密钥，请退出后重新登录。", "This device has no passport key yet. Sign out and sign in again.";
     // live passport
     PassportLiveHint => "二维码每 30 秒更新一次，截图无效。", "The code changes every 30 seconds; screenshots do not work.";

@@ -9,6 +9,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::api::EndedSessions;
 use crate::campaign::GrabOutcome;
 use crate::i18n::Lang;
 use crate::redeem::{Quote, Target};
@@ -94,6 +95,8 @@ commands! {
     GetPoints = "points" -> PointsView;
     QuoteRedemption = "quote_redemption" -> Quote;
     Redeem = "redeem" -> PointsView;
+    SignOutEverywhere = "sign_out_everywhere" -> Snapshot;
+    ChangePassword = "change_password" -> EndedSessions;
 }
 
 /// Everything the screens show, from the local store.
@@ -270,6 +273,23 @@ impl std::fmt::Debug for Redeem {
             .field("points", &self.points)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .finish()
+    }
+}
+
+/// Sign out everywhere (online): every session of the member ends, this one too.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignOutEverywhere {}
+
+/// A new password, given the current one (online); the member's other sessions end.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePassword { <redacted> }")
     }
 }
 

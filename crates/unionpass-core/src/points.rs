@@ -25,6 +25,7 @@ use crate::time::{YearMonth, Zone};
 
 /// One ledger entry. Entries are append-only and applied in `seq` order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {
     pub seq: i64,
     pub at: DateTime<Utc>,
@@ -33,6 +34,7 @@ pub struct Entry {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EntryKind {
     /// Points earned (check-in, campaign, staff grant): a new batch.

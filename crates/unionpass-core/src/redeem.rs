@@ -17,6 +17,7 @@ use crate::ErrorCode;
 
 /// What a bill redemption may be: the amounts offered and the monthly cap, in fen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BillOffer {
     pub amounts_cents: Vec<i64>,
     /// Most a member may redeem of this kind per calendar month (China time), in fen.
@@ -25,6 +26,7 @@ pub struct BillOffer {
 
 /// One catalog item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CatalogItem {
     pub id: i64,
     pub title_zh: String,
@@ -45,6 +47,7 @@ impl CatalogItem {
 
 /// Everything the member may redeem, as the union set it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PointsOffer {
     /// Points per yuan of a bill.
     pub points_per_yuan: i64,
@@ -93,6 +96,7 @@ impl PointsOffer {
 
 /// What a member redeems points for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
     PhoneBill { mobile: String, amount_cents: i64 },
@@ -123,6 +127,7 @@ impl Target {
 /// The `redeem` mutation: its id is the redemption's idempotency key, made on the device before
 /// anything is sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RedeemRequest {
     pub target: Target,
     /// The points the member agreed to pay (the price they saw). A price changed since is
@@ -278,6 +283,7 @@ pub fn check(
 
 /// Where a redemption is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum RedemptionStatus {
     /// Made on the device, not yet accepted by the server (maybe offline).
@@ -308,6 +314,7 @@ impl RedemptionStatus {
 
 /// Why held points went back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "why", rename_all = "snake_case")]
 pub enum RefundReason {
     /// The carrier or power company refused it; `message` is theirs.
@@ -328,6 +335,7 @@ impl RefundReason {
 
 /// One redemption as the member sees it (also the `redemption` change the server sends).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Redemption {
     pub id: Uuid,
     pub target: Target,

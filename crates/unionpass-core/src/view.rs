@@ -23,6 +23,9 @@ pub struct Snapshot {
     /// Reminder notices not yet dismissed: missed, moved, cancelled.
     #[serde(default)]
     pub notices: Vec<ReminderNotice>,
+    /// Why the member was signed out without asking (`session_ended`), until the next sign-in.
+    #[serde(default)]
+    pub signed_out: Option<ErrorCode>,
 }
 
 /// Something the member must be told about a reminder, kept until dismissed.
@@ -85,6 +88,10 @@ pub struct CheckInRow {
     pub uploaded: bool,
     /// The scanner's device id, shortened for display.
     pub scanner_short: String,
+    /// The server did not record it, and why (e.g. `checkin_proof_missing` for a check-in made by
+    /// an older app).
+    #[serde(default)]
+    pub refused: Option<crate::ErrorCode>,
 }
 
 /// A member checked in to the same event by two scanners, as reported by the server.

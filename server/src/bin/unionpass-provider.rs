@@ -1,10 +1,16 @@
 //! The demo and test fulfilment provider: stands in for the phone carrier, the power company and
 //! the catalog warehouse, which are outside our control. Its own process on loopback.
 //!
+//! Every request must be signed with the shared secret (`UNIONPASS_PROVIDER_SECRET`, see
+//! `unionpass_server::fulfil::channel`); unsigned ones are answered 401 and do nothing. Every
+//! answer is signed too.
+//!
 //! - `POST /v1/orders` (an `Order`): answers by its mode. `succeed` fulfils it once and answers a
 //!   reference; `fail` refuses it with a reason; `timeout` never answers (and, as the contract
-//!   says, does not fulfil an order it did not confirm). An order id seen before gets its first
-//!   answer again and is never fulfilled twice.
+//!   says, cancels an order it did not confirm: it is never fulfilled); `slow` fulfils it but
+//!   answers only after 5 s. An order id seen before gets its first answer again and is never
+//!   fulfilled twice.
+//! - `GET /v1/orders/{id}`: what became of an order: done, failed, cancelled, or unknown.
 //! - `PUT /v1/mode` `{"mode": "succeed" | "fail" | "timeout", "reason": "…"}` switches the mode.
 //! - `GET /v1/orders`: every order seen, how often, and what was fulfilled (for tests).
 //!
@@ -14,11 +20,15 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use unionpass_server::fulfil::{Order, OrderAnswer};
+use unionpass_server::fulfil::{channel, Order, OrderState};
 use uuid::Uuid;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -28,6 +38,8 @@ enum Mode {
     Succeed,
     Fail,
     Timeout,
+    /// Fulfils the order, then answers only after 5 s (a carrier that did top up, late).
+    Slow,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -41,12 +53,12 @@ struct SetMode {
 struct Seen {
     order: Order,
     times: u32,
-    /// The answer it gets (an order that timed out is failed, never fulfilled).
-    answer: Option<OrderAnswer>,
+    /// What became of it.
+    answer: OrderState,
 }
 
-#[derive(Default)]
 struct Provider {
+    secret: Vec<u8>,
     mode: Mode,
     reason: String,
     orders: HashMap<Uuid, Seen>,
@@ -59,43 +71,104 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Provider> {
     s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn order(State(s): State<Shared>, Json(order): Json<Order>) -> Json<OrderAnswer> {
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Refuse unsigned requests; sign every answer.
+async fn signed(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let secret = lock(&s).secret.clone();
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let path = parts.uri.path().to_string();
+    let header = |h: &HeaderMap, name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if !channel::verify(
+        &secret,
+        parts.method.as_str(),
+        &path,
+        header(&parts.headers, channel::TIMESTAMP).as_deref(),
+        header(&parts.headers, channel::SIGNATURE).as_deref(),
+        &bytes,
+        now(),
+    ) {
+        return (StatusCode::UNAUTHORIZED, "unsigned").into_response();
+    }
+    let resp = next
+        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await;
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let ts = now();
+    let sig = channel::sign(&secret, "ANSWER", &path, ts, &bytes);
+    parts
+        .headers
+        .insert(channel::TIMESTAMP, HeaderValue::from(ts));
+    if let Ok(v) = HeaderValue::from_str(&sig) {
+        parts.headers.insert(channel::SIGNATURE, v);
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+async fn order(State(s): State<Shared>, body: Bytes) -> Response {
+    let Ok(order) = serde_json::from_slice::<Order>(&body) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
     let decided = {
         let mut p = lock(&s);
         let mode = p.mode.clone();
         let reason = p.reason.clone();
         p.next_ref += 1;
         let reference = format!("P{:08}", p.next_ref);
+        let first = !p.orders.contains_key(&order.id);
+        let hold = first && mode == Mode::Timeout;
+        let slow = first && mode == Mode::Slow;
         let seen = p.orders.entry(order.id).or_insert(Seen {
             order,
             times: 0,
-            answer: None,
+            answer: OrderState::Pending,
         });
         seen.times += 1;
-        match (&seen.answer, mode) {
-            (Some(first), _) => Some(first.clone()),
-            (None, Mode::Succeed) => {
-                seen.answer = Some(OrderAnswer::Done { reference });
-                seen.answer.clone()
-            }
-            (None, Mode::Fail) => {
-                seen.answer = Some(OrderAnswer::Failed { reason });
-                seen.answer.clone()
-            }
-            (None, Mode::Timeout) => {
-                // never confirmed, so never fulfilled: a later retry is told so
-                seen.answer = Some(OrderAnswer::Failed {
-                    reason: "订单未及时确认，已取消 / the order timed out and was cancelled".into(),
-                });
-                None
-            }
+        if first {
+            seen.answer = match mode {
+                Mode::Succeed | Mode::Slow => OrderState::Done { reference },
+                Mode::Fail => OrderState::Failed { reason },
+                // never confirmed, so never fulfilled
+                Mode::Timeout => OrderState::Cancelled,
+            };
+        }
+        if hold {
+            None
+        } else {
+            Some((seen.answer.clone(), slow))
         }
     };
     match decided {
-        Some(a) => Json(a),
+        Some((a, true)) => {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            Json(a).into_response()
+        }
+        Some((a, false)) => Json(a).into_response(),
         // no answer: hold the connection until the caller gives up
         None => std::future::pending().await,
     }
+}
+
+async fn status(State(s): State<Shared>, Path(id): Path<Uuid>) -> Json<OrderState> {
+    Json(
+        lock(&s)
+            .orders
+            .get(&id)
+            .map(|o| o.answer.clone())
+            .unwrap_or(OrderState::Unknown),
+    )
 }
 
 async fn set_mode(State(s): State<Shared>, Json(m): Json<SetMode>) -> Json<Mode> {
@@ -126,11 +199,25 @@ async fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument {other:?} (usage: --listen ADDR)"),
         }
     }
-    let state: Shared = Arc::default();
+    let secret = std::env::var("UNIONPASS_PROVIDER_SECRET").map_err(|_| {
+        anyhow::anyhow!("set UNIONPASS_PROVIDER_SECRET (the channel's shared secret)")
+    })?;
+    anyhow::ensure!(
+        secret.len() >= 16,
+        "the shared secret needs at least 16 bytes"
+    );
+    let state: Shared = Arc::new(Mutex::new(Provider {
+        secret: secret.into_bytes(),
+        mode: Mode::default(),
+        reason: String::new(),
+        orders: HashMap::new(),
+        next_ref: 0,
+    }));
     let app = Router::new()
-        .route("/v1/orders", post(order))
-        .route("/v1/orders", get(orders))
+        .route("/v1/orders", post(order).get(orders))
+        .route("/v1/orders/{id}", get(status))
         .route("/v1/mode", put(set_mode))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), signed))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     println!("listening on {}", listener.local_addr()?);

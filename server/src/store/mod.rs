@@ -44,8 +44,8 @@ pub enum StoreError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("PostgreSQL connection pool set-up")]
     PoolSetup(#[from] deadpool_postgres::BuildError),
-    #[error("the database URL is not valid")]
-    BadUrl(#[source] tokio_postgres::Error),
+    #[error("TLS to PostgreSQL")]
+    PgTls(#[from] postgres::tls::TlsSetupError),
     #[error(transparent)]
     Migrate(#[from] unionpass_sqlite::MigrateError),
     #[error("migration {name} failed")]
@@ -64,6 +64,9 @@ pub enum StoreError {
     Duplicate(Taken),
     #[error("no campaign {0}")]
     NoCampaign(i64),
+    /// An idempotency key came back with other contents (a grab key for another campaign).
+    #[error("idempotency key {0} was first used for something else")]
+    KeyReused(Uuid),
     #[error(transparent)]
     Reschedule(#[from] unionpass_core::campaign::RescheduleError),
     #[error("the grab writer has stopped")]
@@ -113,12 +116,29 @@ impl StoreError {
 pub trait Accounts: Send + Sync {
     async fn member_auth(&self, member_no: &str) -> Result<Option<MemberAuth>, StoreError>;
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
-    /// The member (and enrolled device) a live (unexpired) session belongs to.
+    /// The member (with their union) and the enrolled device a live session belongs to: not
+    /// expired, its device not revoked, the member not suspended. Read from the database on every
+    /// request, so an ended session stops working at once on every instance.
     async fn session_member(
         &self,
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionInfo>, StoreError>;
+    /// Keep a session in use alive until `expires_at`.
+    async fn renew_session(
+        &self,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// End every session of the member but `keep` (a token hash; `None`: all of them); the
+    /// devices they enrolled are revoked with them. Answers how many ended.
+    async fn end_sessions(
+        &self,
+        member_id: i64,
+        keep: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+    async fn set_password(&self, member_id: i64, password_hash: &str) -> Result<(), StoreError>;
     /// End a session (logout); the device it enrolled is revoked with it.
     async fn delete_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
     async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError>;
@@ -166,13 +186,19 @@ pub trait Changes: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Change>, StoreError>;
     /// Apply a device's mutation exactly once, in one transaction whatever domains it touches:
-    /// a repeated id returns the first result, marked `replayed`, and changes nothing.
+    /// a repeated id with the same contents returns the first result, marked `replayed`, and
+    /// changes nothing; with other contents it is refused (`idempotency_key_reused`). `proven`
+    /// is what the server verified itself (a check-in's passport).
     async fn apply_mutation(
         &self,
         member_id: i64,
         mutation: &Mutation,
+        proven: &Proven,
         now: DateTime<Utc>,
     ) -> Result<MutationResult, StoreError>;
+    /// Forget idempotency records (first answers of mutations and grab keys) made before
+    /// `before`; answers how many went. A device must not resend older ones.
+    async fn forget_idempotency(&self, before: DateTime<Utc>) -> Result<usize, StoreError>;
 }
 
 /// Coupon campaigns and the grab.
@@ -271,6 +297,8 @@ pub trait Ops: Store {
     /// Create `n` members (`B000001`…) in one union, each with a session; returns the tokens in
     /// member order.
     async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    /// The newest `limit` audit records (what staff scans credited), newest first.
+    async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError>;
 }
 
 /// Every store trait, for callers that hold a `dyn Store` (methods of a supertrait need it in

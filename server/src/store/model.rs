@@ -46,8 +46,12 @@ pub struct NewDevice {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionInfo {
     pub member_id: i64,
+    /// The member's workplace union.
+    pub union_id: i64,
     /// The device enrolled with the session.
-    pub device_id: Option<i64>,
+    pub device_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// An enrolled device and the credential last issued to it.
@@ -89,6 +93,14 @@ pub enum Fulfilment {
 pub struct Claimed {
     pub member_id: i64,
     pub redemption: unionpass_core::redeem::Redemption,
+}
+
+/// What the server proved about a mutation before applying it (a device's word is not taken).
+#[derive(Clone, Debug, Default)]
+pub struct Proven {
+    /// For a check-in: the claims of the scanned passport, verified with the union keys at the
+    /// scan's time (`crate::passport::prove_checkin`), or the code saying why not.
+    pub checkin: Option<Result<unionpass_core::passport::Claims, unionpass_core::ErrorCode>>,
 }
 
 /// A member's grab request, as the store sees it.

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use unionpass_core::api::{ChangeKind, MutationOutcome, MutationResult, Role};
 use unionpass_core::campaign::{precheck, Campaign, Coupon, GrabOutcome, GrabResponse};
+use unionpass_core::passport::Claims;
 use unionpass_core::points::EntryKind;
 use unionpass_core::redeem::{Redemption, RedemptionStatus};
 use unionpass_core::ErrorCode;
@@ -82,38 +83,70 @@ pub fn change_parts(kind: &ChangeKind) -> (String, serde_json::Value) {
     (name, data)
 }
 
-/// The answer to a mutation id seen before: the first outcome when it is this member's, a refusal
-/// that says nothing about it when it is another member's.
+/// How long first answers are kept under their idempotency keys (mutation ids, grab keys). A
+/// device resends a change long before this (the outbox retries at every sync).
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::days(90);
+
+/// What a mutation id was first used for: the SHA-256 of its operation's JSON.
+pub fn fingerprint(op: &unionpass_core::api::MutationOp) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(op).expect("a mutation serializes");
+    format!("{:x}", Sha256::digest(json))
+}
+
+/// The answer to a mutation id seen before: the first outcome when it is this member's and the
+/// same change (`stored`: the first one's fingerprint; `None` for ids kept before fingerprints);
+/// a refusal when the id comes back with another change; a refusal that says nothing about it
+/// when it is another member's.
 pub fn replay_mutation(
     id: Uuid,
     member_id: i64,
     owner: i64,
+    stored: Option<&str>,
+    this: &str,
     first: impl FnOnce() -> Result<MutationOutcome, StoreError>,
 ) -> Result<MutationResult, StoreError> {
-    let outcome = if owner == member_id {
-        first()?
-    } else {
-        MutationOutcome::Rejected {
-            code: ErrorCode::Forbidden,
-            message: "This change id is already used; create a new change.".into(),
-        }
-    };
+    if owner != member_id {
+        return Ok(MutationResult {
+            id,
+            outcome: rejected(
+                ErrorCode::Forbidden,
+                "This change id is already used; create a new change.",
+            ),
+            replayed: true,
+        });
+    }
+    if stored.is_some_and(|s| s != this) {
+        return Ok(MutationResult {
+            id,
+            outcome: rejected(
+                ErrorCode::IdempotencyKeyReused,
+                "This change id was first used for another change; create a new change.",
+            ),
+            replayed: false,
+        });
+    }
     Ok(MutationResult {
         id,
-        outcome,
+        outcome: first()?,
         replayed: true,
     })
 }
 
 /// The answer to a grab key seen before: the first answer, marked `replayed`, when it is this
-/// member's; another member's key is refused without saying anything about it.
+/// member's for the same campaign; the key reused for another campaign is refused; another
+/// member's key is refused without saying anything about it.
 pub fn replay_grab(
     job: &GrabJob,
     owner: i64,
+    campaign_id: i64,
     first: impl FnOnce() -> Result<GrabResponse, StoreError>,
 ) -> Result<GrabResponse, StoreError> {
     if owner != job.member_id {
         return Err(StoreError::Duplicate(Taken::GrabKey(job.key)));
+    }
+    if campaign_id != job.campaign_id {
+        return Err(StoreError::KeyReused(job.key));
     }
     let mut first = first()?;
     first.replayed = true;
@@ -130,10 +163,22 @@ pub fn grab_answer(job: &GrabJob, outcome: GrabOutcome) -> GrabResponse {
     }
 }
 
-/// The usage code of a granted coupon: the campaign, the grant's id (the coupon id the member
-/// sees) and four random digits, `CCCC-GGGGGG-RRRR`. One rule for every backend.
-pub fn usage_code(campaign_id: i64, grant_id: i64) -> String {
-    unionpass_core::campaign::usage_code(campaign_id, grant_id, rand::thread_rng().gen())
+/// The usage code of a granted coupon, what a merchant types or scans: the campaign's last four
+/// digits, then 80 random bits in Crockford base32 (no I, L, O or U), in groups of four:
+/// `0012-7K3M-9QXD-2RFA-W8PT`. Unguessable (a code cannot be derived from another), and the
+/// same rule on every backend.
+pub fn usage_code(campaign_id: i64) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let bits: u128 = rand::thread_rng().gen::<u128>() >> 48; // 80 bits
+    let mut out = format!("{:04}", campaign_id.rem_euclid(10_000));
+    for i in 0..16 {
+        if i % 4 == 0 {
+            out.push('-');
+        }
+        let digit = (bits >> (5 * (15 - i))) & 31;
+        out.push(ALPHABET[digit as usize] as char);
+    }
+    out
 }
 
 /// The coupon a grant row stands for.
@@ -231,31 +276,119 @@ impl CampaignCache {
     }
 }
 
-/// Whether a member may upload a check-in for an event, decided the same way by every backend:
-/// `staff` is the uploader's (role, union), `event_union` the event's union (`None`: no such
-/// event; `Some(None)`: district-wide). `None` means allowed.
-pub fn checkin_refusal(
-    staff: (Role, i64),
-    event_union: Option<Option<i64>>,
-) -> Option<MutationOutcome> {
-    use MutationOutcome::Rejected;
-    if staff.0 != Role::Staff {
-        return Some(Rejected {
-            code: ErrorCode::Forbidden,
-            message: "Only staff accounts can check members in.".into(),
-        });
+/// A check-in may have been scanned this long before its event starts (doors open early)…
+pub const CHECKIN_EARLY: chrono::Duration = chrono::Duration::hours(2);
+/// …or this long after it ends.
+pub const CHECKIN_LATE: chrono::Duration = chrono::Duration::hours(2);
+/// How far a scanner's clock may run ahead of the server's.
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// What the database says about an uploaded check-in, read by the backend inside the mutation's
+/// transaction.
+#[derive(Clone, Debug)]
+pub struct CheckinFacts {
+    /// The uploader's role and workplace union.
+    pub staff: (Role, i64),
+    /// The event: its union (`None`: district-wide), start and end; `None`: no such event.
+    pub event: Option<(Option<i64>, DateTime<Utc>, DateTime<Utc>)>,
+    /// When the scanned device was revoked, if it was.
+    pub device_revoked_at: Option<DateTime<Utc>>,
+    /// When the scanned member was suspended, if they were; `None` in the outer option: no such
+    /// member.
+    pub member: Option<Option<DateTime<Utc>>>,
+}
+
+fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
+    MutationOutcome::Rejected {
+        code,
+        message: message.into(),
     }
-    match event_union {
-        None => Some(Rejected {
-            code: ErrorCode::NotFound,
-            message: "No such event.".into(),
-        }),
-        Some(Some(u)) if u != staff.1 => Some(Rejected {
-            code: ErrorCode::Forbidden,
-            message: "This event belongs to another workplace union.".into(),
-        }),
+}
+
+/// Whether an uploaded check-in is recorded, decided the same way by every backend: the uploader
+/// is staff of the event's union (or the event is district-wide); the scanned passport was
+/// proved (`claims`: verified with the union keys at the scan's time); its holder belongs where
+/// the event admits; the scan time is plausible (not ahead of the server, inside the event's
+/// hours with [`CHECKIN_EARLY`] and [`CHECKIN_LATE`]); the device and the member were not
+/// revoked by then. `None` means record it, for the member the passport names.
+pub fn checkin_refusal(
+    facts: &CheckinFacts,
+    claims: &Result<Claims, ErrorCode>,
+    scanned_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+) -> Option<MutationOutcome> {
+    let (role, staff_union) = facts.staff;
+    if role != Role::Staff {
+        return Some(rejected(
+            ErrorCode::Forbidden,
+            "Only staff accounts can check members in.",
+        ));
+    }
+    let Some((event_union, starts_at, ends_at)) = facts.event else {
+        return Some(rejected(ErrorCode::NotFound, "No such event."));
+    };
+    if event_union.is_some_and(|u| u != staff_union) {
+        return Some(rejected(
+            ErrorCode::Forbidden,
+            "This event belongs to another workplace union.",
+        ));
+    }
+    let claims = match claims {
+        Ok(c) => c,
+        Err(code) => {
+            return Some(rejected(
+                *code,
+                "The scanned passport does not prove this check-in.",
+            ))
+        }
+    };
+    if event_union.is_some_and(|u| u != i64::from(claims.union_id)) {
+        return Some(rejected(
+            ErrorCode::NotEligible,
+            "The member is not eligible for this event.",
+        ));
+    }
+    if scanned_at > received_at + CLOCK_SKEW
+        || scanned_at < starts_at - CHECKIN_EARLY
+        || scanned_at > ends_at + CHECKIN_LATE
+    {
+        return Some(rejected(
+            ErrorCode::CheckinOutsideEvent,
+            "The scan time is outside the event's hours.",
+        ));
+    }
+    if facts.device_revoked_at.is_some_and(|t| t <= scanned_at) {
+        return Some(rejected(
+            ErrorCode::PassportRevokedDevice,
+            "The scanned device was revoked.",
+        ));
+    }
+    match facts.member {
+        None => Some(rejected(ErrorCode::NotFound, "No such member.")),
+        Some(Some(t)) if t <= scanned_at => Some(rejected(
+            ErrorCode::PassportRevokedMember,
+            "The member was suspended.",
+        )),
         Some(_) => None,
     }
+}
+
+/// The audit record of points a staff member's scan credited.
+pub fn accrual_audit(
+    staff_member_id: i64,
+    c: &unionpass_core::checkin::CheckIn,
+    member_id: i64,
+    points: i64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "staff": staff_member_id,
+        "member": member_id,
+        "event": c.event_id,
+        "scanner": c.scanner,
+        "nonce": c.nonce,
+        "scanned_at": c.scanned_at,
+        "points": points,
+    })
 }
 
 /// Whether a coupon may be marked used at `at` (the device's time of use, never later than the
@@ -351,26 +484,179 @@ mod tests {
         }
     }
 
+    fn claims(union_id: u32) -> Claims {
+        let t: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
+        Claims {
+            kid: unionpass_core::passport::Kid([0; 4]),
+            member_id: 7,
+            union_id,
+            role: Role::Member,
+            valid_from: t,
+            valid_until: t + chrono::Duration::days(30),
+            device_key: [1; 32],
+            member_no: "M10007".into(),
+        }
+    }
+
     #[test]
-    fn checkin_uploads_need_staff_and_the_right_union() {
-        let code = |r: Option<MutationOutcome>| match r {
+    fn a_check_in_needs_staff_of_the_union_a_proof_a_plausible_time_and_no_revocation() {
+        let start: DateTime<Utc> = "2026-12-05T01:00:00Z".parse().unwrap();
+        let end = start + chrono::Duration::hours(8);
+        let facts = CheckinFacts {
+            staff: (Role::Staff, 1),
+            event: Some((Some(1), start, end)),
+            device_revoked_at: None,
+            member: Some(None),
+        };
+        let during = start + chrono::Duration::hours(1);
+        let code = |f: &CheckinFacts, c: &Result<Claims, ErrorCode>, at, now| match checkin_refusal(
+            f, c, at, now,
+        ) {
             None => None,
             Some(MutationOutcome::Rejected { code, .. }) => Some(code),
             Some(other) => panic!("{other:?}"),
         };
-        assert_eq!(code(checkin_refusal((Role::Staff, 1), Some(Some(1)))), None);
-        assert_eq!(code(checkin_refusal((Role::Staff, 1), Some(None))), None);
+        let ok = Ok(claims(1));
+        assert_eq!(code(&facts, &ok, during, during), None);
+        // uploaded later (offline scanner): fine
         assert_eq!(
-            code(checkin_refusal((Role::Staff, 1), Some(Some(2)))),
+            code(&facts, &ok, during, end + chrono::Duration::days(3)),
+            None
+        );
+        let not_staff = CheckinFacts {
+            staff: (Role::Member, 1),
+            ..facts.clone()
+        };
+        assert_eq!(
+            code(&not_staff, &ok, during, during),
             Some(ErrorCode::Forbidden)
         );
+        let other_union = CheckinFacts {
+            staff: (Role::Staff, 2),
+            ..facts.clone()
+        };
         assert_eq!(
-            code(checkin_refusal((Role::Staff, 1), None)),
+            code(&other_union, &ok, during, during),
+            Some(ErrorCode::Forbidden)
+        );
+        let no_event = CheckinFacts {
+            event: None,
+            ..facts.clone()
+        };
+        assert_eq!(
+            code(&no_event, &ok, during, during),
             Some(ErrorCode::NotFound)
         );
+        // the proof: missing, or not verifying, is what the rejection says
         assert_eq!(
-            code(checkin_refusal((Role::Member, 1), Some(None))),
-            Some(ErrorCode::Forbidden)
+            code(&facts, &Err(ErrorCode::CheckinProofMissing), during, during),
+            Some(ErrorCode::CheckinProofMissing)
+        );
+        assert_eq!(
+            code(
+                &facts,
+                &Err(ErrorCode::PassportBadSignature),
+                during,
+                during
+            ),
+            Some(ErrorCode::PassportBadSignature)
+        );
+        // the passport's holder belongs to another union
+        assert_eq!(
+            code(&facts, &Ok(claims(2)), during, during),
+            Some(ErrorCode::NotEligible)
+        );
+        // a district-wide event admits every union
+        let district = CheckinFacts {
+            event: Some((None, start, end)),
+            ..facts.clone()
+        };
+        assert_eq!(code(&district, &Ok(claims(2)), during, during), None);
+        // the scan time: before the doors, after the end, ahead of the server
+        let early = start - CHECKIN_EARLY - chrono::Duration::seconds(1);
+        let late = end + CHECKIN_LATE + chrono::Duration::seconds(1);
+        for at in [early, late] {
+            assert_eq!(
+                code(&facts, &ok, at, during),
+                Some(ErrorCode::CheckinOutsideEvent),
+                "{at}"
+            );
+        }
+        assert_eq!(
+            code(&facts, &ok, during + chrono::Duration::minutes(6), during),
+            Some(ErrorCode::CheckinOutsideEvent),
+            "more than the clock skew ahead"
+        );
+        // revoked or suspended by the time of the scan (not after)
+        let revoked = CheckinFacts {
+            device_revoked_at: Some(during - chrono::Duration::minutes(1)),
+            ..facts.clone()
+        };
+        assert_eq!(
+            code(&revoked, &ok, during, during),
+            Some(ErrorCode::PassportRevokedDevice)
+        );
+        let revoked_later = CheckinFacts {
+            device_revoked_at: Some(during + chrono::Duration::minutes(1)),
+            ..facts.clone()
+        };
+        assert_eq!(code(&revoked_later, &ok, during, during), None);
+        let suspended = CheckinFacts {
+            member: Some(Some(during - chrono::Duration::minutes(1))),
+            ..facts.clone()
+        };
+        assert_eq!(
+            code(&suspended, &ok, during, during),
+            Some(ErrorCode::PassportRevokedMember)
+        );
+        let unknown = CheckinFacts {
+            member: None,
+            ..facts.clone()
+        };
+        assert_eq!(
+            code(&unknown, &ok, during, during),
+            Some(ErrorCode::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_mutation_id_replays_only_the_same_change_of_the_same_member() {
+        use unionpass_core::api::MutationOp;
+        let en = fingerprint(&MutationOp::SetLanguage {
+            language: unionpass_core::Lang::En,
+        });
+        let zh = fingerprint(&MutationOp::SetLanguage {
+            language: unionpass_core::Lang::ZhCn,
+        });
+        assert_ne!(en, zh);
+        let id = Uuid::nil();
+        let first = || Ok(MutationOutcome::Applied);
+        let same = replay_mutation(id, 1, 1, Some(&en), &en, first).unwrap();
+        assert_eq!(
+            (same.outcome, same.replayed),
+            (MutationOutcome::Applied, true)
+        );
+        let other = replay_mutation(id, 1, 1, Some(&en), &zh, first).unwrap();
+        assert!(matches!(
+            other.outcome,
+            MutationOutcome::Rejected {
+                code: ErrorCode::IdempotencyKeyReused,
+                ..
+            }
+        ));
+        let theirs = replay_mutation(id, 1, 2, Some(&en), &en, || panic!("not theirs")).unwrap();
+        assert!(matches!(
+            theirs.outcome,
+            MutationOutcome::Rejected {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ));
+        // kept before fingerprints: the first answer
+        assert!(
+            replay_mutation(id, 1, 1, None, &zh, first)
+                .unwrap()
+                .replayed
         );
     }
 
@@ -390,19 +676,31 @@ mod tests {
     }
 
     #[test]
-    fn usage_codes_name_the_campaign_and_the_grant() {
-        let code = usage_code(12, 345);
+    fn usage_codes_name_the_campaign_and_carry_80_random_bits() {
+        let code = usage_code(12);
         let parts: Vec<&str> = code.split('-').collect();
-        assert_eq!(parts.len(), 3, "{code}");
-        assert_eq!((parts[0], parts[1]), ("0012", "000345"));
-        assert!(parts[2].len() == 4 && parts[2].bytes().all(|b| b.is_ascii_digit()));
-        // large ids keep their last digits
-        assert!(usage_code(12_345, 1_234_567).starts_with("2345-234567-"));
-        // the last part is random
-        let tails: std::collections::HashSet<String> = (0..50)
-            .map(|_| usage_code(1, 1)[12..].to_string())
-            .collect();
-        assert!(tails.len() > 10, "{tails:?}");
+        assert_eq!(parts.len(), 5, "{code}");
+        assert_eq!(parts[0], "0012");
+        for p in &parts[1..] {
+            assert_eq!(p.len(), 4, "{code}");
+            assert!(
+                p.bytes()
+                    .all(|b| b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(&b)),
+                "{code}"
+            );
+        }
+        assert!(usage_code(12_345).starts_with("2345-"));
+        // 1,000 codes of one campaign: all different, and every character position varies
+        let codes: std::collections::HashSet<String> = (0..1000).map(|_| usage_code(1)).collect();
+        assert_eq!(codes.len(), 1000);
+        for pos in 5..24 {
+            if code.as_bytes()[pos] == b'-' {
+                continue;
+            }
+            let seen: std::collections::HashSet<u8> =
+                codes.iter().map(|c| c.as_bytes()[pos]).collect();
+            assert!(seen.len() > 16, "position {pos}: {}", seen.len());
+        }
     }
 
     #[test]
@@ -502,9 +800,15 @@ mod tests {
             key: Uuid::nil(),
             now: "2026-12-01T04:00:00Z".parse().unwrap(),
         };
-        let err = replay_grab(&job, 2, || panic!("must not read another member's answer"));
+        let err = replay_grab(&job, 2, 1, || {
+            panic!("must not read another member's answer")
+        });
         assert!(matches!(err, Err(StoreError::Duplicate(Taken::GrabKey(_)))));
-        let mine = replay_grab(&job, 1, || Ok(grab_answer(&job, GrabOutcome::SoldOut))).unwrap();
+        let other = replay_grab(&job, 1, 2, || {
+            panic!("must not answer for another campaign")
+        });
+        assert!(matches!(other, Err(StoreError::KeyReused(_))));
+        let mine = replay_grab(&job, 1, 1, || Ok(grab_answer(&job, GrabOutcome::SoldOut))).unwrap();
         assert!(mine.replayed);
     }
 }

@@ -1,13 +1,13 @@
 //! Two-level passports, device enrolment and revocation, the scanner bundle and check-in upload,
 //! over real HTTP, on SQLite and on PostgreSQL.
 
-use crate::util::{t0, TestServer};
+use crate::util::{check_in, t0, Holder, TestServer};
 use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use unionpass_core::api::{PushResponse, SyncResponse};
-use unionpass_core::checkin::{CheckIn, ScannerBundle};
+use unionpass_core::checkin::ScannerBundle;
 use unionpass_core::passport::{self, TrustList};
 use unionpass_core::ErrorCode;
 use uuid::Uuid;
@@ -68,23 +68,6 @@ fn l1(page: &SyncResponse) -> Vec<u8> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(&page.passport.as_ref().expect("a credential").credential)
         .unwrap()
-}
-
-fn check_in(event_id: i64, member_id: i64, scanner: u128, at: &str) -> (Uuid, Value) {
-    let nonce = Uuid::new_v4();
-    let c = CheckIn {
-        event_id,
-        member_id,
-        member_no: "M10001".into(),
-        scanned_at: at.parse().unwrap(),
-        scanner: Uuid::from_u128(scanner),
-        nonce,
-    };
-    let id = Uuid::new_v4();
-    (
-        id,
-        json!({"id": id, "created_at": at, "op": "check_in", "args": c}),
-    )
 }
 
 async fn an_enrolled_device_presents_a_passport_a_scanner_verifies_offline(s: TestServer) {
@@ -179,7 +162,8 @@ async fn logout_revokes_the_device_and_a_bad_device_key_is_refused(s: TestServer
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "invalid_input");
-    // an old client without a device key signs in but gets no credential
+    // an old client without a device key is refused: every session belongs to a device that a
+    // revocation reaches
     let resp = s
         .http
         .post(s.at("/v1/login"))
@@ -187,9 +171,10 @@ async fn logout_revokes_the_device_and_a_bad_device_key_is_refused(s: TestServer
         .send()
         .await
         .unwrap();
-    let token: Value = resp.json().await.unwrap();
-    let page = synced(&s, token["token"].as_str().unwrap()).await;
-    assert!(page.passport.is_none());
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_input");
+    assert!(body.get("token").is_none());
 }
 
 async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
@@ -230,7 +215,14 @@ async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
         .await
         .unwrap();
     assert_eq!(bundle(&s, &staff).await.events.len(), 2);
-    let (_, m) = check_in(foreign.id, 1, 1, "2026-11-29T08:00:00Z");
+    let holder = Holder::of(&s, "M10001").await;
+    let (_, m) = check_in(
+        foreign.id,
+        &holder,
+        Uuid::from_u128(1),
+        Uuid::new_v4(),
+        t0(),
+    );
     let r = push(&s, &staff, json!([m])).await;
     assert!(matches!(
         r.results[0].outcome,
@@ -240,7 +232,13 @@ async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
         }
     ));
     // members cannot upload check-ins
-    let (_, m) = check_in(district.id, 1, 1, "2026-11-29T08:00:00Z");
+    let (_, m) = check_in(
+        district.id,
+        &holder,
+        Uuid::from_u128(1),
+        Uuid::new_v4(),
+        district.starts_at,
+    );
     let r = push(&s, &member, json!([m])).await;
     assert!(matches!(
         r.results[0].outcome,
@@ -254,10 +252,16 @@ async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
 async fn the_first_check_in_wins_and_a_second_scanner_is_reported_as_a_conflict(s: TestServer) {
     let staff = s.login("S20001").await;
     let event = bundle(&s, &staff).await.events[0].clone();
-    let member_id = synced(&s, &s.login("M10001").await).await.profile.member_id;
-
-    let (id_a, a) = check_in(event.id, member_id, 1, "2026-11-29T08:00:01Z");
-    let (_, b) = check_in(event.id, member_id, 2, "2026-11-29T08:00:05Z");
+    let holder = Holder::of(&s, "M10001").await;
+    let at = t0() + chrono::Duration::seconds(1);
+    let (id_a, a) = check_in(event.id, &holder, Uuid::from_u128(1), Uuid::new_v4(), at);
+    let (_, b) = check_in(
+        event.id,
+        &holder,
+        Uuid::from_u128(2),
+        Uuid::new_v4(),
+        at + chrono::Duration::seconds(4),
+    );
     assert_eq!(
         push(&s, &staff, json!([a.clone()])).await.results[0].id,
         id_a
@@ -305,7 +309,10 @@ async fn a_suspended_member_cannot_sign_in_and_is_revoked_for_scanners(s: TestSe
     let resp = s
         .http
         .post(s.at("/v1/login"))
-        .json(&json!({"member_no": "M10005", "password": "demo1234", "device_name": "t"}))
+        .json(
+            &json!({"member_no": "M10005", "password": "demo1234", "device_name": "t",
+            "device_key": crate::util::device_key()}),
+        )
         .send()
         .await
         .unwrap();

@@ -3,6 +3,7 @@
 //! price, password, cap, balance, stock), held exactly once, then settled or refunded by what
 //! the provider answers (done, refused, no answer).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::util::{t0, TestServer};
@@ -189,7 +190,19 @@ async fn redemption_story(s: TestServer) {
         refused(&redeem(&s, &rich, timing_out, top_up, 1000).await),
         None
     );
-    assert_eq!(s.fulfil(&client).await, 1, "refunded after the timeout");
+    assert_eq!(
+        s.fulfil(&client).await,
+        1,
+        "asked after the timeout: cancelled, refunded"
+    );
+    // a carrier that did top up but answered too late: asked, it says done; never refunded
+    provider.set_mode("slow", None).await;
+    let late = Uuid::new_v4();
+    assert_eq!(
+        refused(&redeem(&s, &rich, late, phone("13900139001", 10), 1000).await),
+        None
+    );
+    assert_eq!(s.fulfil(&client).await, 1, "settled after asking");
     assert_eq!(s.fulfil(&client).await, 0, "nothing held any more");
 
     let mine = redemptions_of(&s, "M10002").await;
@@ -212,16 +225,20 @@ async fn redemption_story(s: TestServer) {
             reason: RefundReason::ProviderTimeout
         }
     );
-    // the refunds gave the points back; the settled exam is spent
+    assert!(matches!(status_of(late), RedemptionStatus::Settled { .. }));
+    // the refunds gave the points back; the settled exam and the late top-up are spent
     let l = ledger_of(&s, "M10002").await;
-    assert_eq!((l.balance(t0()).available, l.spent), (9500 - 6000, 6000));
+    assert_eq!(
+        (l.balance(t0()).available, l.spent),
+        (9500 - 6000 - 1000, 7000)
+    );
     // the provider fulfilled exactly the settled ones, once each
     let orders = provider.orders().await;
     let fulfilled: Vec<&Value> = orders
         .iter()
         .filter(|o| o["answer"]["status"] == "done")
         .collect();
-    assert_eq!(fulfilled.len(), 3);
+    assert_eq!(fulfilled.len(), 4);
     assert!(orders.iter().all(|o| o["times"] == 1));
 
     // the app learns every step: holds, settles, refunds, and the redemptions' states
@@ -245,7 +262,10 @@ async fn redemption_story(s: TestServer) {
         .collect();
     assert_eq!(
         kinds,
-        ["accrual", "accrual", "accrual", "hold", "settle", "hold", "refund", "hold", "refund"]
+        [
+            "accrual", "accrual", "accrual", "hold", "settle", "hold", "refund", "hold", "refund",
+            "hold", "settle"
+        ]
     );
 }
 
@@ -340,27 +360,24 @@ async fn a_first_check_in_earns_the_event_points_once(s: TestServer) {
         .await
         .unwrap();
     let staff = s.login("S20001").await;
+    let holder = crate::util::Holder::of(&s, "M10001").await;
     let scan = |scanner: Uuid, nonce: Uuid| {
-        json!({"event_id": event.id, "member_id": member.member_id, "member_no": "M10001",
-               "scanned_at": t0(), "scanner": scanner, "nonce": nonce})
+        crate::util::check_in(event.id, &holder, scanner, nonce, t0()).1
     };
-    let push = |body: Value| {
+    let push = |m: Value| {
         s.http
             .post(s.at("/v1/sync/push"))
             .bearer_auth(&staff)
-            .json(
-                &json!({"mutations": [{"id": Uuid::new_v4(), "created_at": t0(),
-                                          "op": "check_in", "args": body}]}),
-            )
+            .json(&json!({ "mutations": [m] }))
             .send()
     };
     let (gate, nonce) = (Uuid::new_v4(), Uuid::new_v4());
-    for body in [
+    for m in [
         scan(gate, nonce),
         scan(gate, nonce),
         scan(Uuid::new_v4(), Uuid::new_v4()),
     ] {
-        let r: PushResponse = push(body).await.unwrap().json().await.unwrap();
+        let r: PushResponse = push(m).await.unwrap().json().await.unwrap();
         assert_eq!(r.results[0].outcome, MutationOutcome::Applied);
     }
     let earned: Vec<(i64, String)> = s
@@ -377,7 +394,112 @@ async fn a_first_check_in_earns_the_event_points_once(s: TestServer) {
     assert_eq!(earned, vec![(300, format!("activity:{}", event.id))]);
 }
 
+/// The provider channel is signed both ways: a request or an answer without the shared secret's
+/// signature changes nothing (the redemption stays held, nothing is placed, nothing refunded),
+/// and the channel must be https outside this computer.
+async fn the_provider_channel_is_signed_both_ways(s: TestServer) {
+    use unionpass_server::fulfil::{HttpProvider, Provider, ProviderSetupError};
+    let secret = b"a-shared-secret-of-32-bytes-long";
+    assert!(matches!(
+        HttpProvider::new("http://carrier.example.com", secret, Duration::from_secs(1)),
+        Err(ProviderSetupError::Insecure)
+    ));
+    assert!(matches!(
+        HttpProvider::new(
+            "https://carrier.example.com",
+            b"short",
+            Duration::from_secs(1)
+        ),
+        Err(ProviderSetupError::NoSecret)
+    ));
+    assert!(HttpProvider::new(
+        "https://carrier.example.com",
+        secret,
+        Duration::from_secs(1)
+    )
+    .is_ok());
+    assert!(HttpProvider::new("http://127.0.0.1:9", secret, Duration::from_secs(1)).is_ok());
+
+    unionpass_server::seed::seed_demo_points(s.store.as_ref(), t0())
+        .await
+        .unwrap();
+    let token = s.login("M10001").await;
+    let id = Uuid::new_v4();
+    assert_eq!(
+        refused(&redeem(&s, &token, id, phone("13800138000", 30), 3000).await),
+        None
+    );
+    let held = |l: Ledger| (l.balance(t0()).available, l.balance(t0()).pending);
+    assert_eq!(held(ledger_of(&s, "M10001").await), (6500, 3000));
+
+    // requests signed with another secret: the provider refuses them, nothing is placed
+    let provider = ProviderProcess::start();
+    let unsigned = reqwest::Client::new()
+        .post(format!("{}/v1/orders", provider.url))
+        .json(&json!({"id": id, "target": phone("13800138000", 30), "points": 3000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let impostor: Arc<dyn Provider> =
+        Arc::new(HttpProvider::new(&provider.url, secret, Duration::from_millis(400)).unwrap());
+    assert_eq!(s.fulfil(&impostor).await, 0);
+    assert!(provider.orders().await.is_empty(), "no order was placed");
+    assert_eq!(
+        held(ledger_of(&s, "M10001").await),
+        (6500, 3000),
+        "still held"
+    );
+
+    // an answer that is not signed (a carrier impostor saying "done") settles nothing
+    // (each round below starts after the last one's lease on the redemption ran out)
+    let after_lease =
+        |n: i32| t0() + (unionpass_server::fulfil::LEASE + chrono::Duration::seconds(1)) * n;
+    s.clock.set(after_lease(1));
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    let fake = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { axum::Json(json!({"status": "done", "reference": "forged"})) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, fake).await });
+    let forged: Arc<dyn Provider> = Arc::new(
+        HttpProvider::new(
+            &fake_url,
+            provider.secret.as_bytes(),
+            Duration::from_millis(400),
+        )
+        .unwrap(),
+    );
+    assert_eq!(s.fulfil(&forged).await, 0);
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "placed, then asked for its status; both answers unsigned"
+    );
+    assert_eq!(
+        held(ledger_of(&s, "M10001").await),
+        (6500, 3000),
+        "still held"
+    );
+    s.clock.set(after_lease(2));
+
+    // the real channel settles it, once
+    assert_eq!(
+        s.fulfil(&provider.provider(Duration::from_secs(2))).await,
+        1
+    );
+    let l = ledger_of(&s, "M10001").await;
+    assert_eq!((held(l.clone()), l.spent), ((6500, 0), 3000));
+    let orders = provider.orders().await;
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0]["times"], 1);
+}
+
 on_every_backend!(
+    the_provider_channel_is_signed_both_ways,
     redemption_story,
     expired_points_are_written_down_once,
     a_first_check_in_earns_the_event_points_once

@@ -65,3 +65,70 @@ macro_rules! on_every_backend {
         }
     };
 }
+
+/// A member signed in on a device of their own: what a scanner reads off their screen.
+pub struct Holder {
+    pub member_id: i64,
+    pub member_no: String,
+    pub token: String,
+    l1: Vec<u8>,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl Holder {
+    /// Sign `member_no` in with a fresh device key and fetch its credential.
+    pub async fn of(s: &TestServer, member_no: &str) -> Holder {
+        use base64::Engine;
+        let (token, key) = s.login_device(member_no).await;
+        let page: unionpass_core::api::SyncResponse =
+            s.get_json("/v1/sync?cursor=0", Some(&token)).await;
+        let l1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&page.passport.expect("a credential").credential)
+            .unwrap();
+        Holder {
+            member_id: page.profile.member_id,
+            member_no: member_no.into(),
+            token,
+            l1,
+            key,
+        }
+    }
+
+    /// The QR text this member's screen shows at `at`.
+    pub fn code_at(&self, at: chrono::DateTime<chrono::Utc>) -> String {
+        use unionpass_core::passport;
+        passport::present(&self.l1, &self.key, passport::step_of(at))
+    }
+}
+
+/// A `check_in` mutation for `holder` scanned at `at` by `scanner`, with its proof; returns its
+/// id and the JSON.
+pub fn check_in(
+    event_id: i64,
+    holder: &Holder,
+    scanner: uuid::Uuid,
+    nonce: uuid::Uuid,
+    at: chrono::DateTime<chrono::Utc>,
+) -> (uuid::Uuid, serde_json::Value) {
+    let c = unionpass_core::checkin::CheckIn {
+        event_id,
+        member_id: holder.member_id,
+        member_no: holder.member_no.clone(),
+        scanned_at: at,
+        scanner,
+        nonce,
+        proof: Some(holder.code_at(at)),
+    };
+    let id = uuid::Uuid::new_v4();
+    (
+        id,
+        serde_json::json!({"id": id, "created_at": at, "op": "check_in", "args": c}),
+    )
+}
+
+/// A fresh device public key, as the app sends at sign-in.
+pub fn device_key() -> String {
+    use base64::Engine;
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes())
+}

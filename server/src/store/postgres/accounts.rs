@@ -130,14 +130,72 @@ impl Accounts for PgStore {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT member_id, device_id FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+                "SELECT s.member_id, m.union_id, s.device_id, s.created_at, s.expires_at
+                 FROM sessions s JOIN members m ON m.id = s.member_id
+                 JOIN devices d ON d.id = s.device_id
+                 WHERE s.token_hash = $1 AND s.expires_at > $2
+                   AND m.suspended_at IS NULL AND d.revoked_at IS NULL",
                 &[&token_hash, &now],
             )
             .await?;
         Ok(row.map(|r| SessionInfo {
             member_id: r.get(0),
-            device_id: r.get(1),
+            union_id: r.get(1),
+            device_id: r.get(2),
+            created_at: r.get(3),
+            expires_at: r.get(4),
         }))
+    }
+
+    async fn renew_session(
+        &self,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE sessions SET expires_at = $2 WHERE token_hash = $1",
+                &[&token_hash, &expires_at],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn end_sessions(
+        &self,
+        member_id: i64,
+        keep: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "UPDATE devices SET revoked_at = $3 WHERE revoked_at IS NULL AND id IN
+               (SELECT device_id FROM sessions WHERE member_id = $1
+                  AND ($2::TEXT IS NULL OR token_hash <> $2))",
+            &[&member_id, &keep, &now],
+        )
+        .await?;
+        let n = tx
+            .execute(
+                "DELETE FROM sessions WHERE member_id = $1 AND ($2::TEXT IS NULL OR token_hash <> $2)",
+                &[&member_id, &keep],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n as usize)
+    }
+
+    async fn set_password(&self, member_id: i64, password_hash: &str) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE members SET password_hash = $2 WHERE id = $1",
+                &[&member_id, &password_hash],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn delete_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {

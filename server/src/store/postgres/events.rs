@@ -5,9 +5,11 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use unionpass_core::api::MutationOutcome;
 use unionpass_core::checkin::{CheckIn, Conflict, Event, RevokedDevice};
+use unionpass_core::passport::Claims;
+use unionpass_core::ErrorCode;
 
 use super::PgStore;
-use crate::store::rules::{checkin_refusal, EVENT_GRACE};
+use crate::store::rules::{accrual_audit, checkin_refusal, CheckinFacts, EVENT_GRACE};
 use crate::store::{Events, ScannerData, StoreError};
 
 const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points";
@@ -34,39 +36,77 @@ fn checkin_of(r: &tokio_postgres::Row) -> CheckIn {
         scanned_at: r.get(3),
         scanner: r.get(4),
         nonce: r.get(5),
+        proof: None,
     }
 }
 
-/// The `check_in` mutation, inside the mutation's transaction: staff of the event's union (or a
-/// district-wide event) only; the first check-in of a member at an event is kept and earns the
-/// event's points, a later one from another scan is kept as a conflict.
+/// The `check_in` mutation, inside the mutation's transaction. The rule is
+/// `rules::checkin_refusal`; the member is the one the proved passport names (not the one the
+/// scanner says). The first check-in of a member at an event is kept, earns the event's points
+/// (written to the audit log with the staff member and scanner), and a later one from another
+/// scan is kept as a conflict.
 pub(super) async fn check_in(
     tx: &deadpool_postgres::Transaction<'_>,
-    member_id: i64,
+    staff_id: i64,
     c: &CheckIn,
+    claims: &Result<Claims, ErrorCode>,
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
-    let staff = super::accounts::role_and_union(tx, member_id).await?;
-    let event_union: Option<Option<i64>> = tx
-        .query_opt("SELECT union_id FROM events WHERE id = $1", &[&c.event_id])
+    let staff = super::accounts::role_and_union(tx, staff_id).await?;
+    let event = tx
+        .query_opt(
+            "SELECT union_id, starts_at, ends_at FROM events WHERE id = $1",
+            &[&c.event_id],
+        )
         .await?
-        .map(|r| r.get(0));
-    if let Some(refused) = checkin_refusal(staff, event_union) {
+        .map(|r| (r.get(0), r.get(1), r.get(2)));
+    let (device_revoked_at, member) = match claims {
+        Ok(cl) => {
+            let revoked: Option<DateTime<Utc>> = tx
+                .query_one(
+                    "SELECT min(revoked_at) FROM devices WHERE device_kid = $1",
+                    &[&cl.device_kid().to_hex()],
+                )
+                .await?
+                .get(0);
+            let member: Option<Option<DateTime<Utc>>> = tx
+                .query_opt(
+                    "SELECT suspended_at FROM members WHERE id = $1",
+                    &[&(cl.member_id as i64)],
+                )
+                .await?
+                .map(|r| r.get(0));
+            (revoked, member)
+        }
+        Err(_) => (None, None),
+    };
+    let facts = CheckinFacts {
+        staff,
+        event,
+        device_revoked_at,
+        member,
+    };
+    if let Some(refused) = checkin_refusal(&facts, claims, c.scanned_at, now) {
         return Ok(refused);
     }
-    let row: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+    let Ok(claims) = claims else {
+        unreachable!("refused above")
+    };
+    let member_id = claims.member_id as i64;
+    let row: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
         &c.event_id,
-        &c.member_id,
-        &c.member_no,
+        &member_id,
+        &claims.member_no,
         &c.scanned_at,
         &c.scanner,
         &c.nonce,
         &now,
+        &c.proof,
     ];
     let insert = |table: &str| {
         format!(
-            "INSERT INTO {table}({CHECKIN_COLS}, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT DO NOTHING"
+            "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
         )
     };
     let first = tx.execute(&insert("checkins"), &row).await?;
@@ -82,20 +122,24 @@ pub(super) async fn check_in(
     }
     if first == 1 {
         // the member's first check-in here earns the event's points
-        let r = tx
-            .query_one(
-                "SELECT e.points, EXISTS(SELECT 1 FROM members WHERE id = $2)
-                 FROM events e WHERE e.id = $1",
-                &[&c.event_id, &c.member_id],
+        let points: i64 = tx
+            .query_one("SELECT points FROM events WHERE id = $1", &[&c.event_id])
+            .await?
+            .get(0);
+        if let Some(kind) = unionpass_core::points::activity_accrual(c.event_id, points, now) {
+            super::points::lock_member(tx, member_id).await?;
+            super::points::append(tx, member_id, kind, now).await?;
+            tx.execute(
+                "INSERT INTO audit_log(at, actor, action, subject, detail)
+                 VALUES ($1, $2, 'checkin_points', $3, $4)",
+                &[
+                    &now,
+                    &staff_id,
+                    &member_id,
+                    &accrual_audit(staff_id, c, member_id, points),
+                ],
             )
             .await?;
-        let (points, known): (i64, bool) = (r.get(0), r.get(1));
-        if let (Some(kind), true) = (
-            unionpass_core::points::activity_accrual(c.event_id, points, now),
-            known,
-        ) {
-            super::points::lock_member(tx, c.member_id).await?;
-            super::points::append(tx, c.member_id, kind, now).await?;
         }
     }
     Ok(MutationOutcome::Applied)

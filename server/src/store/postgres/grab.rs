@@ -85,12 +85,12 @@ impl PgStore {
         if claimed == 0 {
             let row = tx
                 .query_one(
-                    "SELECT member_id, response FROM grab_keys WHERE key = $1",
+                    "SELECT member_id, campaign_id, response FROM grab_keys WHERE key = $1",
                     &[&job.key],
                 )
                 .await?;
-            return replay_grab(job, row.get(0), || {
-                let response: Option<serde_json::Value> = row.get(1);
+            return replay_grab(job, row.get(0), row.get(1), || {
+                let response: Option<serde_json::Value> = row.get(2);
                 from_json(response.ok_or_else(|| StoreError::Corrupt("unanswered key".into()))?)
             });
         }
@@ -146,17 +146,15 @@ impl PgStore {
             .await?;
             return Ok(GrabOutcome::SoldOut);
         }
+        let code = usage_code(c.id);
         let id: i64 = tx
             .query_one(
                 "INSERT INTO grants(campaign_id, member_id, n, code, granted_at, grab_key)
-                 VALUES ($1, $2, $3, '', $4, $5) RETURNING id",
-                &[&c.id, &job.member_id, &n, &job.now, &job.key],
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[&c.id, &job.member_id, &n, &code, &job.now, &job.key],
             )
             .await?
             .get(0);
-        let code = usage_code(c.id, id);
-        tx.execute("UPDATE grants SET code = $2 WHERE id = $1", &[&id, &code])
-            .await?;
         let coupon = coupon_of(c, id, code, job.now);
         log_change(
             tx,

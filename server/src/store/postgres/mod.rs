@@ -22,8 +22,9 @@ mod sync;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+pub mod tls;
+
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
 use unionpass_core::api::ChangeKind;
 use unionpass_core::campaign::Campaign;
 use unionpass_sqlite::Migration;
@@ -43,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0003_passport_v2_events",
     "0004_coupon_use",
     "0005_points",
+    "0006_security",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
@@ -101,12 +103,20 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connect (`postgres://user@host:port/db`) and migrate.
+    /// Connect (`postgres://user@host:port/db`, TLS as [`tls`] reads the URL) and migrate.
     pub async fn connect(url: &str, pool_size: usize) -> Result<PgStore, StoreError> {
-        let config: tokio_postgres::Config = url.parse().map_err(StoreError::BadUrl)?;
+        let target = tls::target(url)?;
+        if target.check == tls::Check::Nothing
+            && target.config.get_ssl_mode() != tokio_postgres::config::SslMode::Disable
+        {
+            tracing::warn!(
+                "PostgreSQL: the server's certificate is not checked; set sslmode=verify-full \
+                 and sslrootcert in the database URL when the database is on another machine"
+            );
+        }
         let manager = Manager::from_config(
-            config,
-            NoTls,
+            target.config,
+            target.tls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

@@ -91,19 +91,45 @@ impl Ops for PgStore {
         let names: Vec<String> = (0..n as i64)
             .map(|i| format!("压测会员{}", base + i + 1))
             .collect();
-        let expires = now + crate::auth::SESSION_TTL;
+        // every session belongs to a device (random keys: bench members never sync)
+        let keys: Vec<[u8; 32]> = (0..n).map(|_| rand::random()).collect();
+        let key_texts: Vec<String> = keys.iter().map(crate::store::rules::key_text).collect();
+        let kids: Vec<String> = keys
+            .iter()
+            .map(|k| unionpass_core::passport::DeviceKid::of(k).to_hex())
+            .collect();
+        let expires = now + crate::auth::SESSION_IDLE;
         client
             .execute(
                 "WITH m AS (
                    INSERT INTO members(member_no, name, union_id, role, password_hash, created_at)
                    SELECT no, name, $3, 'member', '!', $4 FROM unnest($1::TEXT[], $2::TEXT[]) AS t(no, name)
-                   RETURNING id, member_no)
-                 INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at)
-                 SELECT h, m.id, 'bench', $4, $5 FROM unnest($1::TEXT[], $6::TEXT[]) AS t(no, h)
-                 JOIN m ON m.member_no = t.no",
-                &[&nos, &names, &union_id, &now, &expires, &hashes],
+                   RETURNING id, member_no),
+                 d AS (
+                   INSERT INTO devices(member_id, name, public_key, device_kid, created_at)
+                   SELECT m.id, 'bench', k, kid, $4
+                   FROM unnest($1::TEXT[], $7::TEXT[], $8::TEXT[]) AS t(no, k, kid)
+                   JOIN m ON m.member_no = t.no
+                   RETURNING id, member_id)
+                 INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at, device_id)
+                 SELECT h, m.id, 'bench', $4, $5, d.id FROM unnest($1::TEXT[], $6::TEXT[]) AS t(no, h)
+                 JOIN m ON m.member_no = t.no JOIN d ON d.member_id = m.id",
+                &[&nos, &names, &union_id, &now, &expires, &hashes, &key_texts, &kids],
             )
             .await?;
         Ok(tokens)
+    }
+
+    async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(
+                "SELECT detail FROM audit_log ORDER BY id DESC LIMIT $1",
+                &[&limit],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
     }
 }

@@ -9,33 +9,44 @@ use unionpass_core::api::{
 };
 
 use super::{from_json, json, PgStore};
-use crate::store::rules::{replay_mutation, retrying};
-use crate::store::{Changes, StoreError};
+use crate::store::rules::{fingerprint, replay_mutation, retrying};
+use crate::store::{Changes, Proven, StoreError};
+use unionpass_core::ErrorCode;
 
 impl PgStore {
     async fn apply_once(
         &self,
         member_id: i64,
         m: &Mutation,
+        proven: &Proven,
         now: DateTime<Utc>,
     ) -> Result<MutationResult, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        let this = fingerprint(&m.op);
         let claimed = tx
             .execute(
-                "INSERT INTO applied_mutations(id, member_id, applied_at, result) VALUES ($1, $2, $3, 'null')
-                 ON CONFLICT (id) DO NOTHING",
-                &[&m.id, &member_id, &now],
+                "INSERT INTO applied_mutations(id, member_id, applied_at, result, fingerprint)
+                 VALUES ($1, $2, $3, 'null', $4) ON CONFLICT (id) DO NOTHING",
+                &[&m.id, &member_id, &now, &this],
             )
             .await?;
         if claimed == 0 {
             let row = tx
                 .query_one(
-                    "SELECT member_id, result FROM applied_mutations WHERE id = $1",
+                    "SELECT member_id, result, fingerprint FROM applied_mutations WHERE id = $1",
                     &[&m.id],
                 )
                 .await?;
-            return replay_mutation(m.id, member_id, row.get(0), || from_json(row.get(1)));
+            let stored: Option<String> = row.get(2);
+            return replay_mutation(
+                m.id,
+                member_id,
+                row.get(0),
+                stored.as_deref(),
+                &this,
+                || from_json(row.get(1)),
+            );
         }
         // each domain does its own part, inside this transaction
         let outcome = match &m.op {
@@ -51,7 +62,13 @@ impl PgStore {
             MutationOp::UseCoupon { coupon_id, used_at } => {
                 super::grab::use_coupon(&tx, member_id, *coupon_id, *used_at, now).await?
             }
-            MutationOp::CheckIn(c) => super::events::check_in(&tx, member_id, c, now).await?,
+            MutationOp::CheckIn(c) => {
+                let claims = proven
+                    .checkin
+                    .clone()
+                    .unwrap_or(Err(ErrorCode::CheckinProofMissing));
+                super::events::check_in(&tx, member_id, c, &claims, now).await?
+            }
         };
         tx.execute(
             "UPDATE applied_mutations SET result = $2 WHERE id = $1",
@@ -102,9 +119,24 @@ impl Changes for PgStore {
         &self,
         member_id: i64,
         m: &Mutation,
+        proven: &Proven,
         now: DateTime<Utc>,
     ) -> Result<MutationResult, StoreError> {
         // a transaction that lost a deadlock was rolled back whole: running it again is safe
-        retrying(|| self.apply_once(member_id, m, now)).await
+        retrying(|| self.apply_once(member_id, m, proven, now)).await
+    }
+
+    async fn forget_idempotency(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let client = self.pool.get().await?;
+        let a = client
+            .execute(
+                "DELETE FROM applied_mutations WHERE applied_at < $1",
+                &[&before],
+            )
+            .await?;
+        let b = client
+            .execute("DELETE FROM grab_keys WHERE at < $1", &[&before])
+            .await?;
+        Ok((a + b) as usize)
     }
 }

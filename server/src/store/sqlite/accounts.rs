@@ -130,17 +130,84 @@ impl Accounts for SqliteStore {
     ) -> Result<Option<SessionInfo>, StoreError> {
         let token_hash = token_hash.to_string();
         self.with_read(move |c| {
-            Ok(c
+            let row = c
                 .prepare_cached(
-                    "SELECT member_id, device_id FROM sessions WHERE token_hash = ?1 AND expires_at > ?2",
+                    "SELECT s.member_id, m.union_id, s.device_id, s.created_at, s.expires_at
+                     FROM sessions s JOIN members m ON m.id = s.member_id
+                     JOIN devices d ON d.id = s.device_id
+                     WHERE s.token_hash = ?1 AND s.expires_at > ?2
+                       AND m.suspended_at IS NULL AND d.revoked_at IS NULL",
                 )?
                 .query_row(params![token_hash, ts(now)], |r| {
-                    Ok(SessionInfo {
-                        member_id: r.get(0)?,
-                        device_id: r.get(1)?,
-                    })
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
                 })
-                .optional()?)
+                .optional()?;
+            row.map(|(member_id, union_id, device_id, created, expires)| {
+                Ok(SessionInfo {
+                    member_id,
+                    union_id,
+                    device_id,
+                    created_at: parse_ts(&created)?,
+                    expires_at: parse_ts(&expires)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn renew_session(
+        &self,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let token_hash = token_hash.to_string();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE sessions SET expires_at = ?2 WHERE token_hash = ?1",
+                params![token_hash, ts(expires_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_sessions(
+        &self,
+        member_id: i64,
+        keep: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let keep = keep.map(str::to_string);
+        self.in_tx(move |tx| {
+            tx.execute(
+                "UPDATE devices SET revoked_at = ?3 WHERE revoked_at IS NULL AND id IN
+                   (SELECT device_id FROM sessions WHERE member_id = ?1
+                      AND (?2 IS NULL OR token_hash <> ?2))",
+                params![member_id, keep, ts(now)],
+            )?;
+            Ok(tx.execute(
+                "DELETE FROM sessions WHERE member_id = ?1 AND (?2 IS NULL OR token_hash <> ?2)",
+                params![member_id, keep],
+            )?)
+        })
+        .await
+    }
+
+    async fn set_password(&self, member_id: i64, password_hash: &str) -> Result<(), StoreError> {
+        let hash = password_hash.to_string();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE members SET password_hash = ?2 WHERE id = ?1",
+                params![member_id, hash],
+            )?;
+            Ok(())
         })
         .await
     }

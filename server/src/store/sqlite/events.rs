@@ -5,9 +5,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use unionpass_core::api::MutationOutcome;
 use unionpass_core::checkin::{CheckIn, Conflict, Event, RevokedDevice};
+use unionpass_core::passport::Claims;
+use unionpass_core::ErrorCode;
 
 use super::{parse_ts, ts, uuid_col, SqliteStore};
-use crate::store::rules::{checkin_refusal, EVENT_GRACE};
+use crate::store::rules::{accrual_audit, checkin_refusal, CheckinFacts, EVENT_GRACE};
 use crate::store::{Events, ScannerData, StoreError};
 
 const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points";
@@ -34,6 +36,7 @@ fn checkin_of(r: &rusqlite::Row<'_>) -> Result<CheckIn, StoreError> {
         scanned_at: parse_ts(&r.get::<_, String>(3)?)?,
         scanner: uuid_col(&r.get::<_, String>(4)?)?,
         nonce: uuid_col(&r.get::<_, String>(5)?)?,
+        proof: None,
     })
 }
 
@@ -51,39 +54,87 @@ fn rows<T>(
     Ok(out)
 }
 
-/// The `check_in` mutation, inside the mutation's transaction: staff of the event's union (or a
-/// district-wide event) only; the first check-in of a member at an event is kept and earns the
-/// event's points, a later one from another scan is kept as a conflict.
+/// The `check_in` mutation, inside the mutation's transaction. The rule is
+/// `rules::checkin_refusal`; the member is the one the proved passport names (not the one the
+/// scanner says). The first check-in of a member at an event is kept, earns the event's points
+/// (written to the audit log with the staff member and scanner), and a later one from another
+/// scan is kept as a conflict.
 pub(super) fn check_in(
     tx: &Connection,
-    member_id: i64,
+    staff_id: i64,
     c: &CheckIn,
+    claims: &Result<Claims, ErrorCode>,
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
-    let staff = super::accounts::role_and_union(tx, member_id)?;
-    let event_union: Option<Option<i64>> = tx
+    let staff = super::accounts::role_and_union(tx, staff_id)?;
+    let event = tx
         .query_row(
-            "SELECT union_id FROM events WHERE id = ?1",
+            "SELECT union_id, starts_at, ends_at FROM events WHERE id = ?1",
             [c.event_id],
-            |r| r.get(0),
+            |r| {
+                Ok((
+                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
         )
-        .optional()?;
-    if let Some(refused) = checkin_refusal(staff, event_union) {
+        .optional()?
+        .map(|(u, s, e)| Ok::<_, StoreError>((u, parse_ts(&s)?, parse_ts(&e)?)))
+        .transpose()?;
+    let (device_revoked_at, member) = match claims {
+        Ok(cl) => {
+            let revoked: Option<String> = tx
+                .query_row(
+                    "SELECT min(revoked_at) FROM devices WHERE device_kid = ?1",
+                    [cl.device_kid().to_hex()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            let member: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT suspended_at FROM members WHERE id = ?1",
+                    [cl.member_id as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            (
+                revoked.map(|t| parse_ts(&t)).transpose()?,
+                member
+                    .map(|m| m.map(|t| parse_ts(&t)).transpose())
+                    .transpose()?,
+            )
+        }
+        Err(_) => (None, None),
+    };
+    let facts = CheckinFacts {
+        staff,
+        event,
+        device_revoked_at,
+        member,
+    };
+    if let Some(refused) = checkin_refusal(&facts, claims, c.scanned_at, now) {
         return Ok(refused);
     }
+    let Ok(claims) = claims else {
+        unreachable!("refused above")
+    };
+    let member_id = claims.member_id as i64;
     let row = params![
         c.event_id,
-        c.member_id,
-        c.member_no,
+        member_id,
+        claims.member_no,
         ts(c.scanned_at),
         c.scanner.to_string(),
         c.nonce.to_string(),
-        ts(now)
+        ts(now),
+        c.proof
     ];
     let insert = |table: &str| {
         format!(
-            "INSERT INTO {table}({CHECKIN_COLS}, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"
+            "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
         )
     };
     let first = tx.execute(&insert("checkins"), row)?;
@@ -100,17 +151,23 @@ pub(super) fn check_in(
     }
     if first == 1 {
         // the member's first check-in here earns the event's points
-        let (points, known): (i64, bool) = tx.query_row(
-            "SELECT e.points, EXISTS(SELECT 1 FROM members WHERE id = ?2)
-             FROM events e WHERE e.id = ?1",
-            params![c.event_id, c.member_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+        let points: i64 = tx.query_row(
+            "SELECT points FROM events WHERE id = ?1",
+            [c.event_id],
+            |r| r.get(0),
         )?;
-        if let (Some(kind), true) = (
-            unionpass_core::points::activity_accrual(c.event_id, points, now),
-            known,
-        ) {
-            super::points::append(tx, c.member_id, kind, now)?;
+        if let Some(kind) = unionpass_core::points::activity_accrual(c.event_id, points, now) {
+            super::points::append(tx, member_id, kind, now)?;
+            tx.execute(
+                "INSERT INTO audit_log(at, actor, action, subject, detail)
+                 VALUES (?1, ?2, 'checkin_points', ?3, ?4)",
+                params![
+                    ts(now),
+                    staff_id,
+                    member_id,
+                    accrual_audit(staff_id, c, member_id, points).to_string()
+                ],
+            )?;
         }
     }
     Ok(MutationOutcome::Applied)

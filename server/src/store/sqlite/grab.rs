@@ -114,12 +114,14 @@ fn decide(
     job: &GrabJob,
 ) -> Result<GrabResponse, StoreError> {
     let key = job.key.to_string();
-    let earlier: Option<(i64, String)> = conn
-        .prepare_cached("SELECT member_id, response FROM grab_keys WHERE key = ?1")?
-        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+    let earlier: Option<(i64, i64, String)> = conn
+        .prepare_cached("SELECT member_id, campaign_id, response FROM grab_keys WHERE key = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    if let Some((owner, response)) = earlier {
-        return replay_grab(job, owner, || Ok(serde_json::from_str(&response)?));
+    if let Some((owner, campaign_id, response)) = earlier {
+        return replay_grab(job, owner, campaign_id, || {
+            Ok(serde_json::from_str(&response)?)
+        });
     }
     let c = match cache.fresh(job.campaign_id, job.now) {
         Some(c) => c.clone(),
@@ -163,14 +165,12 @@ fn take_one(conn: &Connection, c: &Campaign, job: &GrabJob) -> Result<GrabOutcom
     if took == 0 {
         return Ok(GrabOutcome::SoldOut);
     }
+    let code = usage_code(c.id);
     conn.prepare_cached(
-        "INSERT INTO grants(campaign_id, member_id, n, code, granted_at, grab_key) VALUES (?1, ?2, ?3, '', ?4, ?5)",
+        "INSERT INTO grants(campaign_id, member_id, n, code, granted_at, grab_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![c.id, job.member_id, held + 1, ts(job.now), job.key.to_string()])?;
+    .execute(params![c.id, job.member_id, held + 1, code, ts(job.now), job.key.to_string()])?;
     let id = conn.last_insert_rowid();
-    let code = usage_code(c.id, id);
-    conn.prepare_cached("UPDATE grants SET code = ?2 WHERE id = ?1")?
-        .execute(params![id, code])?;
     let coupon = coupon_of(c, id, code, job.now);
     log_change(
         conn,

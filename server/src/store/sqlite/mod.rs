@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0003_passport_v2_events",
     "0004_coupon_use",
     "0005_points",
+    "0006_security",
 );
 
 pub(crate) use unionpass_sqlite::ts;

@@ -87,11 +87,16 @@ impl Ops for SqliteStore {
                 "INSERT INTO members(member_no, name, union_id, role, password_hash, created_at)
                  VALUES (?1, ?2, ?3, 'member', '!', ?4)",
             )?;
-            let mut session = tx.prepare(
-                "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at)
-                 VALUES (?1, ?2, 'bench', ?3, ?4)",
+            // every session belongs to a device (random keys: bench members never sync)
+            let mut device = tx.prepare(
+                "INSERT INTO devices(member_id, name, public_key, device_kid, created_at)
+                 VALUES (?1, 'bench', ?2, ?3, ?4)",
             )?;
-            let expires = now + crate::auth::SESSION_TTL;
+            let mut session = tx.prepare(
+                "INSERT INTO sessions(token_hash, member_id, device_name, created_at, expires_at, device_id)
+                 VALUES (?1, ?2, 'bench', ?3, ?4, ?5)",
+            )?;
+            let expires = now + crate::auth::SESSION_IDLE;
             for i in 0..n as i64 {
                 let no = base + i + 1;
                 member.execute(params![
@@ -101,16 +106,38 @@ impl Ops for SqliteStore {
                     ts(now)
                 ])?;
                 let id = tx.last_insert_rowid();
+                let key: [u8; 32] = rand::random();
+                device.execute(params![
+                    id,
+                    crate::store::rules::key_text(&key),
+                    unionpass_core::passport::DeviceKid::of(&key).to_hex(),
+                    ts(now)
+                ])?;
+                let device_id = tx.last_insert_rowid();
                 let token = crate::auth::new_token();
                 session.execute(params![
                     crate::auth::token_hash(&token),
                     id,
                     ts(now),
-                    ts(expires)
+                    ts(expires),
+                    device_id
                 ])?;
                 tokens.push(token);
             }
             Ok(tokens)
+        })
+        .await
+    }
+
+    async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        self.with_read(move |c| {
+            let mut stmt = c.prepare("SELECT detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
+            let rows = stmt.query_map([limit], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(serde_json::from_str(&r?)?);
+            }
+            Ok(out)
         })
         .await
     }

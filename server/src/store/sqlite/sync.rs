@@ -9,8 +9,9 @@ use unionpass_core::api::{
 use uuid::Uuid;
 
 use super::{json, parse_ts, ts, SqliteStore};
-use crate::store::rules::replay_mutation;
-use crate::store::{Changes, StoreError};
+use crate::store::rules::{fingerprint, replay_mutation};
+use crate::store::{Changes, Proven, StoreError};
+use unionpass_core::ErrorCode;
 
 /// One mutation's effect, inside its transaction; each domain does its own part.
 fn apply_op(
@@ -18,6 +19,7 @@ fn apply_op(
     member_id: i64,
     id: Uuid,
     op: &MutationOp,
+    proven: &Proven,
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
     match op {
@@ -31,7 +33,13 @@ fn apply_op(
         MutationOp::UseCoupon { coupon_id, used_at } => {
             super::grab::use_coupon(tx, member_id, *coupon_id, *used_at, now)
         }
-        MutationOp::CheckIn(c) => super::events::check_in(tx, member_id, c, now),
+        MutationOp::CheckIn(c) => {
+            let claims = proven
+                .checkin
+                .clone()
+                .unwrap_or(Err(ErrorCode::CheckinProofMissing));
+            super::events::check_in(tx, member_id, c, &claims, now)
+        }
     }
 }
 
@@ -72,28 +80,37 @@ impl Changes for SqliteStore {
         &self,
         member_id: i64,
         mutation: &Mutation,
+        proven: &Proven,
         now: DateTime<Utc>,
     ) -> Result<MutationResult, StoreError> {
         let mutation = mutation.clone();
+        let proven = proven.clone();
         self.with(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let id = mutation.id.to_string();
-            let earlier: Option<(i64, String)> = tx
+            let this = fingerprint(&mutation.op);
+            let earlier: Option<(i64, String, Option<String>)> = tx
                 .query_row(
-                    "SELECT member_id, result FROM applied_mutations WHERE id = ?1",
+                    "SELECT member_id, result, fingerprint FROM applied_mutations WHERE id = ?1",
                     [&id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            if let Some((owner, result)) = earlier {
-                return replay_mutation(mutation.id, member_id, owner, || {
-                    Ok(serde_json::from_str(&result)?)
-                });
+            if let Some((owner, result, stored)) = earlier {
+                return replay_mutation(
+                    mutation.id,
+                    member_id,
+                    owner,
+                    stored.as_deref(),
+                    &this,
+                    || Ok(serde_json::from_str(&result)?),
+                );
             }
-            let outcome = apply_op(&tx, member_id, mutation.id, &mutation.op, now)?;
+            let outcome = apply_op(&tx, member_id, mutation.id, &mutation.op, &proven, now)?;
             tx.execute(
-                "INSERT INTO applied_mutations(id, member_id, applied_at, result) VALUES (?1, ?2, ?3, ?4)",
-                params![id, member_id, ts(now), json(&outcome)],
+                "INSERT INTO applied_mutations(id, member_id, applied_at, result, fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, member_id, ts(now), json(&outcome), this],
             )?;
             tx.commit()?;
             Ok(MutationResult {
@@ -101,6 +118,18 @@ impl Changes for SqliteStore {
                 outcome,
                 replayed: false,
             })
+        })
+        .await
+    }
+
+    async fn forget_idempotency(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.in_tx(move |tx| {
+            let a = tx.execute(
+                "DELETE FROM applied_mutations WHERE applied_at < ?1",
+                [ts(before)],
+            )?;
+            let b = tx.execute("DELETE FROM grab_keys WHERE at < ?1", [ts(before)])?;
+            Ok(a + b)
         })
         .await
     }

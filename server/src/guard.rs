@@ -1,0 +1,676 @@
+//! Password checks under attack: who may try a password now, and how many hashes run at once.
+//!
+//! An attempt is counted **before** its password is hashed (so parallel guesses cannot pass the
+//! limit), under three keys: the member number from this address, the member number from
+//! anywhere, and the address. Each key has a number of free failures in a sliding window; past
+//! it, one attempt at a time, each after a delay that doubles with every failure, up to a cap.
+//! The member-wide cap is short (a minute), so an attacker elsewhere can slow a member down but
+//! not lock them out; the caps for one address are long. Failures are also counted server-wide:
+//! past a budget per minute (an attack from many addresses), every key with a recent failure
+//! waits the base delay between attempts, while members and addresses without one go on as
+//! before. Every map is bounded by size and time.
+//!
+//! Hashing is bounded separately: at most one hash per core runs at once (argon2 takes about
+//! 19 MiB and a good fraction of a second each), a few requests may wait briefly for a turn, and
+//! the rest are answered `unavailable` with a `Retry-After` at once. One more slot is kept for
+//! attempts with no recent failure on any key, so that a flood of wrong guesses cannot keep an
+//! honest member from signing in. A member number that does not exist costs no hash at all: the
+//! answer waits as long as a recent real check took (member numbers are sequential and printed on
+//! cards, so whether one exists is not a secret; what matters is that asking costs the server
+//! nothing).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+
+/// The limits. [`Policy::default`] is what the server runs with.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Failures of one member number from one address before delays start.
+    pub free_per_pair: u32,
+    /// Failures of one member number from any address before delays start.
+    pub free_per_member: u32,
+    /// Failures from one address (any member numbers: password spraying) before delays start.
+    pub free_per_address: u32,
+    /// Attempts one address may have in progress at once.
+    pub in_flight_per_address: u32,
+    /// Failures older than this are forgotten.
+    pub window: Duration,
+    /// The first delay past the free failures; it doubles with each further failure.
+    pub base_delay: Duration,
+    pub max_delay_pair: Duration,
+    /// Short on purpose: the owner is never locked out for long by someone else's guesses.
+    pub max_delay_member: Duration,
+    pub max_delay_address: Duration,
+    /// The most keys each map holds; past it, idle ones are forgotten.
+    pub max_keys: usize,
+    /// Failures per minute, server-wide, past which keys with a recent failure are slowed.
+    pub global_failures_per_minute: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            free_per_pair: 5,
+            free_per_member: 20,
+            free_per_address: 30,
+            in_flight_per_address: 4,
+            window: Duration::minutes(15),
+            base_delay: Duration::seconds(2),
+            max_delay_pair: Duration::minutes(15),
+            max_delay_member: Duration::minutes(1),
+            max_delay_address: Duration::minutes(15),
+            max_keys: 100_000,
+            global_failures_per_minute: 600,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Record {
+    failures: u32,
+    last_failure: Option<DateTime<Utc>>,
+    in_flight: u32,
+}
+
+impl Record {
+    fn forget_old(&mut self, now: DateTime<Utc>, window: Duration) {
+        if self.last_failure.is_some_and(|t| now - t >= window) {
+            self.failures = 0;
+            self.last_failure = None;
+        }
+    }
+
+    /// How long until one more attempt may start (zero: now).
+    fn wait(&self, free: u32, base: Duration, max: Duration, now: DateTime<Utc>) -> Duration {
+        if self.failures + self.in_flight < free {
+            return Duration::zero();
+        }
+        if self.in_flight > 0 {
+            // past the free ones, one attempt at a time
+            return Duration::seconds(1);
+        }
+        let over = self.failures.saturating_sub(free).min(20);
+        let delay = (base * 2i32.pow(over)).min(max);
+        match self.last_failure {
+            Some(t) if now < t + delay => t + delay - now,
+            _ => Duration::zero(),
+        }
+    }
+}
+
+struct Keyed<K> {
+    map: HashMap<K, Record>,
+}
+
+impl<K: Hash + Eq + Clone> Keyed<K> {
+    fn new() -> Self {
+        Keyed {
+            map: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, key: &K, now: DateTime<Utc>, window: Duration) -> Record {
+        match self.map.get_mut(key) {
+            Some(r) => {
+                r.forget_old(now, window);
+                *r
+            }
+            None => Record::default(),
+        }
+    }
+
+    fn update(
+        &mut self,
+        key: &K,
+        max_keys: usize,
+        now: DateTime<Utc>,
+        window: Duration,
+        f: impl FnOnce(&mut Record),
+    ) {
+        if self.map.len() >= max_keys && !self.map.contains_key(key) {
+            self.map.retain(|_, r| {
+                r.forget_old(now, window);
+                r.failures > 0 || r.in_flight > 0
+            });
+            if self.map.len() >= max_keys {
+                // still full: keep only what is in progress (the rest is forgotten, not kept
+                // without bound)
+                self.map.retain(|_, r| r.in_flight > 0);
+            }
+        }
+        let r = self.map.entry(key.clone()).or_default();
+        r.forget_old(now, window);
+        f(r);
+        if r.failures == 0 && r.in_flight == 0 {
+            self.map.remove(key);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+struct Attempts {
+    pairs: Keyed<(String, IpAddr)>,
+    members: Keyed<String>,
+    addresses: Keyed<IpAddr>,
+    /// Server-wide failures: a level that drains at the budget's rate (a leaky bucket).
+    global: f64,
+    global_at: Option<DateTime<Utc>>,
+}
+
+impl Attempts {
+    /// The server-wide level at `now`, drained since it was last looked at.
+    fn global_level(&mut self, now: DateTime<Utc>, per_minute: u32) -> f64 {
+        if let Some(at) = self.global_at {
+            let elapsed = (now - at).num_milliseconds().max(0) as f64 / 60_000.0;
+            self.global = (self.global - elapsed * per_minute as f64).max(0.0);
+        }
+        self.global_at = Some(now);
+        self.global
+    }
+}
+
+/// Why an attempt may not start now, and when to come back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Too many recent failures (or attempts in progress) for this member or address.
+    TooMany { retry_after: Duration },
+    /// Too many passwords are being checked right now.
+    Busy { retry_after: Duration },
+}
+
+impl Refused {
+    pub fn retry_after(self) -> Duration {
+        match self {
+            Refused::TooMany { retry_after } | Refused::Busy { retry_after } => retry_after,
+        }
+    }
+}
+
+/// A counted attempt; give it back with [`Guard::finish`].
+#[derive(Debug)]
+pub struct Ticket {
+    member: String,
+    addr: IpAddr,
+    /// No recent failure on any of its keys when it began: it may use the kept hashing slot.
+    clean: bool,
+}
+
+impl Ticket {
+    pub fn clean(&self) -> bool {
+        self.clean
+    }
+}
+
+pub struct Guard {
+    policy: Policy,
+    attempts: Mutex<Attempts>,
+    hashing: tokio::sync::Semaphore,
+    /// The slot kept for attempts without recent failures.
+    kept: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    max_wait: std::time::Duration,
+    /// How long a recent real check took, in microseconds (what an unknown number waits).
+    typical_us: AtomicUsize,
+}
+
+impl Default for Guard {
+    fn default() -> Guard {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 8);
+        Guard::new(Policy::default(), cores)
+    }
+}
+
+impl Guard {
+    /// `hashers`: how many passwords may be hashed at once (about one per core).
+    pub fn new(policy: Policy, hashers: usize) -> Guard {
+        Guard {
+            policy,
+            attempts: Mutex::new(Attempts {
+                pairs: Keyed::new(),
+                members: Keyed::new(),
+                addresses: Keyed::new(),
+                global: 0.0,
+                global_at: None,
+            }),
+            hashing: tokio::sync::Semaphore::new(hashers.max(1)),
+            kept: tokio::sync::Semaphore::new(1),
+            waiting: AtomicUsize::new(0),
+            max_waiting: hashers.max(1) * 4,
+            max_wait: std::time::Duration::from_secs(3),
+            typical_us: AtomicUsize::new(300_000),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Count an attempt for `member` (a normalised member number, or another key such as a
+    /// session for the password asked again) from `addr`, or say why it may not start now.
+    pub fn begin(&self, member: &str, addr: IpAddr, now: DateTime<Utc>) -> Result<Ticket, Refused> {
+        let p = &self.policy;
+        let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let pair_key = (member.to_string(), addr);
+        let pair = a.pairs.get(&pair_key, now, p.window);
+        let whole = a.members.get(&member.to_string(), now, p.window);
+        let address = a.addresses.get(&addr, now, p.window);
+        let mut wait = pair
+            .wait(p.free_per_pair, p.base_delay, p.max_delay_pair, now)
+            .max(whole.wait(p.free_per_member, p.base_delay, p.max_delay_member, now))
+            .max(address.wait(p.free_per_address, p.base_delay, p.max_delay_address, now));
+        if address.in_flight >= p.in_flight_per_address {
+            wait = wait.max(Duration::seconds(1));
+        }
+        let failed_before = [pair, whole, address]
+            .iter()
+            .filter_map(|r| r.last_failure)
+            .max();
+        if let Some(last) = failed_before {
+            // under a server-wide attack, every key with a failure waits between attempts
+            if a.global_level(now, p.global_failures_per_minute)
+                >= p.global_failures_per_minute as f64
+                && now < last + p.base_delay
+            {
+                wait = wait.max(last + p.base_delay - now);
+            }
+        }
+        if wait > Duration::zero() {
+            return Err(Refused::TooMany {
+                retry_after: round_up(wait),
+            });
+        }
+        let (max, window) = (p.max_keys, p.window);
+        a.pairs
+            .update(&pair_key, max, now, window, |r| r.in_flight += 1);
+        a.members
+            .update(&member.to_string(), max, now, window, |r| r.in_flight += 1);
+        a.addresses
+            .update(&addr, max, now, window, |r| r.in_flight += 1);
+        Ok(Ticket {
+            member: member.to_string(),
+            addr,
+            clean: failed_before.is_none() && whole.in_flight == 0,
+        })
+    }
+
+    /// The attempt ended: a failure counts against every key; a success clears the failures of
+    /// this member number from this address (not those made from elsewhere).
+    pub fn finish(&self, t: Ticket, ok: bool, now: DateTime<Utc>) {
+        let p = &self.policy;
+        let (max, window) = (p.max_keys, p.window);
+        let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let fail = |r: &mut Record| {
+            r.in_flight = r.in_flight.saturating_sub(1);
+            if !ok {
+                r.failures += 1;
+                r.last_failure = Some(now);
+            }
+        };
+        let pair_key = (t.member.clone(), t.addr);
+        a.pairs.update(&pair_key, max, now, window, |r| {
+            fail(r);
+            if ok {
+                r.failures = 0;
+                r.last_failure = None;
+            }
+        });
+        a.members.update(&t.member, max, now, window, fail);
+        a.addresses.update(&t.addr, max, now, window, fail);
+        if !ok {
+            a.global_level(now, p.global_failures_per_minute);
+            // capped, so that the level drains within a minute of the attack's end
+            a.global = (a.global + 1.0).min(2.0 * p.global_failures_per_minute as f64);
+        }
+    }
+
+    /// Whether the server-wide failure budget is spent (for tests and the logs).
+    pub fn under_attack(&self, now: DateTime<Utc>) -> bool {
+        let p = &self.policy;
+        let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        a.global_level(now, p.global_failures_per_minute) >= p.global_failures_per_minute as f64
+    }
+
+    /// Run `check` (a password hash) when a hashing slot is free: wait a little for one, or be
+    /// refused at once when too many are already waiting. A `clean` attempt (see [`Ticket`]) may
+    /// also take the kept slot.
+    pub async fn hash<T: Send + 'static>(
+        &self,
+        clean: bool,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let busy = || {
+            HashError::Refused(Refused::Busy {
+                retry_after: Duration::seconds(2),
+            })
+        };
+        let kept = if clean {
+            self.kept.try_acquire().ok()
+        } else {
+            None
+        };
+        let general = match kept {
+            Some(_) => None,
+            None => {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(busy());
+                }
+                let acquired = if clean {
+                    // whichever frees first: a general slot or the kept one
+                    tokio::time::timeout(self.max_wait, async {
+                        tokio::select! {
+                            p = self.hashing.acquire() => p.map(Lane::General),
+                            p = self.kept.acquire() => p.map(Lane::Kept),
+                        }
+                    })
+                    .await
+                } else {
+                    tokio::time::timeout(self.max_wait, async {
+                        self.hashing.acquire().await.map(Lane::General)
+                    })
+                    .await
+                };
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                match acquired {
+                    Ok(Ok(p)) => Some(p),
+                    _ => return Err(busy()),
+                }
+            }
+        };
+        let started = std::time::Instant::now();
+        let out = tokio::task::spawn_blocking(check).await?;
+        drop((kept, general));
+        // a moving average of real checks: what an unknown number's answer waits
+        let took = started.elapsed().as_micros().min(10_000_000) as usize;
+        let before = self.typical_us.load(Ordering::Relaxed);
+        self.typical_us
+            .store((before * 7 + took) / 8, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// Take as long as a password check, without one (a member number that does not exist).
+    pub async fn imitate(&self) {
+        let typical = self.typical_us.load(Ordering::Relaxed) as u64;
+        // a little spread, as real checks have
+        let jitter = rand::random::<u64>() % (typical / 10 + 1);
+        tokio::time::sleep(std::time::Duration::from_micros(typical * 19 / 20 + jitter)).await;
+    }
+
+    /// How many keys the limiter holds (for tests and the logs).
+    pub fn keys(&self) -> usize {
+        let a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        a.pairs.len() + a.members.len() + a.addresses.len()
+    }
+}
+
+/// A hashing slot held while a check runs.
+enum Lane<'a> {
+    General(#[allow(dead_code)] tokio::sync::SemaphorePermit<'a>),
+    Kept(#[allow(dead_code)] tokio::sync::SemaphorePermit<'a>),
+}
+
+/// Why a password could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("refused: {0:?}")]
+    Refused(Refused),
+    #[error("the hashing task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Whole seconds, at least one (for `Retry-After`).
+fn round_up(d: Duration) -> Duration {
+    let ms = d.num_milliseconds().max(1);
+    Duration::seconds((ms + 999) / 1000)
+}
+
+/// The address a request comes from: the peer, unless the peer is a trusted proxy, in which case
+/// the nearest address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_addr(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |a: &IpAddr| trusted.iter().any(|n| n.contains(a));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let Some(list) = forwarded_for else {
+        return peer;
+    };
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for part in list.split(',') {
+        match part.trim().parse::<IpAddr>() {
+            Ok(a) => hops.push(a),
+            // a hop we cannot read: trust nothing before it
+            Err(_) => hops.clear(),
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|a| !is_trusted(a))
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t0() -> DateTime<Utc> {
+        "2026-12-01T02:00:00Z".parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn attempts_in_progress_count_before_their_result() {
+        let g = Guard::new(Policy::default(), 2);
+        let a = ip("10.0.0.1");
+        // 40 guesses at once for one member from one address: only the free ones start
+        let tickets: Vec<_> = (0..40)
+            .filter_map(|_| g.begin("M10001", a, t0()).ok())
+            .collect();
+        assert_eq!(tickets.len(), 4, "the address may have 4 in progress");
+        for t in tickets {
+            g.finish(t, false, t0());
+        }
+        // one more free failure for the pair (5), then delays
+        let t = g.begin("M10001", a, t0()).unwrap();
+        g.finish(t, false, t0());
+        match g.begin("M10001", a, t0()) {
+            Err(Refused::TooMany { retry_after }) => {
+                assert_eq!(retry_after, Duration::seconds(2))
+            }
+            other => panic!("{other:?}"),
+        }
+        // after the delay, one attempt; each failure doubles the next delay
+        let t = g.begin("M10001", a, t0() + Duration::seconds(2)).unwrap();
+        g.finish(t, false, t0() + Duration::seconds(2));
+        assert_eq!(
+            g.begin("M10001", a, t0() + Duration::seconds(3))
+                .unwrap_err()
+                .retry_after(),
+            Duration::seconds(3),
+            "4 s after the last failure"
+        );
+    }
+
+    #[test]
+    fn guesses_from_elsewhere_slow_the_owner_but_do_not_lock_them_out() {
+        let g = Guard::new(Policy::default(), 2);
+        // an attacker spreads 60 guesses for one member over many addresses
+        for i in 0..60u32 {
+            let addr = ip(&format!("10.1.{}.{}", i / 200, i % 200));
+            if let Ok(t) = g.begin("M10001", addr, t0()) {
+                g.finish(t, false, t0());
+            }
+        }
+        // the owner, from home, waits at most the member-wide cap
+        let home = ip("192.0.2.7");
+        let wait = g.begin("M10001", home, t0()).unwrap_err().retry_after();
+        assert!(wait <= Duration::minutes(1), "{wait}");
+        let t = g.begin("M10001", home, t0() + wait).unwrap();
+        g.finish(t, true, t0() + wait);
+        // other members are not affected
+        assert!(g.begin("M10002", home, t0()).is_ok());
+    }
+
+    #[test]
+    fn one_address_spraying_many_member_numbers_is_slowed() {
+        let g = Guard::new(Policy::default(), 2);
+        let a = ip("10.0.0.9");
+        let mut checked = 0;
+        for i in 0..60 {
+            if let Ok(t) = g.begin(&format!("M{}", 10_000 + i), a, t0()) {
+                checked += 1;
+                g.finish(t, false, t0());
+            }
+        }
+        assert_eq!(checked, 30, "the address's free failures, then delays");
+        // another address is not affected
+        assert!(g.begin("M10099", ip("10.0.0.10"), t0()).is_ok());
+        // failures are forgotten after the window
+        assert!(g.begin("M10099", a, t0() + Duration::minutes(16)).is_ok());
+    }
+
+    #[test]
+    fn the_maps_stay_bounded() {
+        let g = Guard::new(
+            Policy {
+                max_keys: 100,
+                ..Policy::default()
+            },
+            2,
+        );
+        for i in 0..1000u32 {
+            let addr = ip(&format!("10.{}.{}.1", i / 250, i % 250));
+            if let Ok(t) = g.begin(&format!("X{i}"), addr, t0()) {
+                g.finish(t, false, t0());
+            }
+        }
+        assert!(g.keys() <= 300, "{}", g.keys());
+    }
+
+    #[tokio::test]
+    async fn hashing_is_bounded_and_refuses_when_too_many_wait() {
+        let g = std::sync::Arc::new(Guard::new(Policy::default(), 1));
+        let slow = |ms: u64| move || std::thread::sleep(std::time::Duration::from_millis(ms));
+        let running = {
+            let g = g.clone();
+            tokio::spawn(async move { g.hash(false, slow(500)).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // one runs, four may wait; the sixth is refused at once
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let g = g.clone();
+                tokio::spawn(async move { g.hash(false, slow(10)).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(matches!(
+            g.hash(false, slow(10)).await,
+            Err(HashError::Refused(Refused::Busy { .. }))
+        ));
+        // an attempt without recent failures still gets the kept slot, at once
+        let t = std::time::Instant::now();
+        assert!(g.hash(true, slow(10)).await.is_ok());
+        assert!(t.elapsed() < std::time::Duration::from_millis(300));
+        assert!(running.await.unwrap().is_ok());
+        for w in waiters {
+            assert!(w.await.unwrap().is_ok());
+        }
+    }
+
+    #[test]
+    fn a_clean_ticket_has_no_recent_failure_on_any_key() {
+        let g = Guard::new(Policy::default(), 2);
+        let (a, b) = (ip("10.0.0.1"), ip("10.0.0.2"));
+        let t = g.begin("M10001", a, t0()).unwrap();
+        assert!(t.clean());
+        g.finish(t, false, t0());
+        // the member failed from a: not clean from b either, nor the address a for others
+        assert!(!g.begin("M10001", b, t0()).unwrap().clean());
+        assert!(!g.begin("M10002", a, t0()).unwrap().clean());
+        assert!(g.begin("M10003", b, t0()).unwrap().clean());
+    }
+
+    #[test]
+    fn past_the_server_wide_budget_keys_with_failures_wait() {
+        let g = Guard::new(
+            Policy {
+                global_failures_per_minute: 50,
+                ..Policy::default()
+            },
+            2,
+        );
+        // 50 failures from 50 addresses on 50 numbers: each key is within its own limits
+        for i in 0..50u32 {
+            let t = g
+                .begin(
+                    &format!("M{}", 20_000 + i),
+                    ip(&format!("10.9.0.{i}")),
+                    t0(),
+                )
+                .unwrap();
+            g.finish(t, false, t0());
+        }
+        assert!(g.under_attack(t0()));
+        // a key with a failure now waits the base delay; a clean one does not
+        let again = g.begin("M20000", ip("10.8.0.1"), t0()).unwrap_err();
+        assert_eq!(again.retry_after(), Duration::seconds(2));
+        assert!(g.begin("M30000", ip("10.8.0.2"), t0()).is_ok());
+        // the level drains: a minute later, no longer under attack
+        assert!(!g.under_attack(t0() + Duration::seconds(61)));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_number_waits_about_as_long_as_a_real_check() {
+        let g = Guard::new(Policy::default(), 2);
+        for _ in 0..20 {
+            g.hash(false, || {
+                std::thread::sleep(std::time::Duration::from_millis(40))
+            })
+            .await
+            .unwrap();
+        }
+        let t = std::time::Instant::now();
+        g.imitate().await;
+        let took = t.elapsed().as_millis();
+        assert!((30..200).contains(&took), "{took} ms");
+    }
+
+    #[test]
+    fn the_client_address_comes_from_a_trusted_proxy_only() {
+        let trusted: Vec<ipnet::IpNet> = vec!["127.0.0.1/32".parse().unwrap()];
+        let peer = ip("127.0.0.1");
+        assert_eq!(
+            client_addr(peer, Some("203.0.113.5, 127.0.0.1"), &trusted),
+            ip("203.0.113.5")
+        );
+        // a forged first hop does not matter: the nearest untrusted one counts
+        assert_eq!(
+            client_addr(peer, Some("1.1.1.1, 203.0.113.5"), &trusted),
+            ip("203.0.113.5")
+        );
+        // not from the proxy: the header is ignored
+        assert_eq!(
+            client_addr(ip("198.51.100.2"), Some("203.0.113.5"), &trusted),
+            ip("198.51.100.2")
+        );
+        // no proxy configured: the header is ignored
+        assert_eq!(client_addr(peer, Some("203.0.113.5"), &[]), peer);
+        // garbage: the proxy itself
+        assert_eq!(client_addr(peer, Some("nonsense"), &trusted), peer);
+    }
+}

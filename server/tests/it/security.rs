@@ -1,0 +1,654 @@
+//! The server against a hostile network, over real HTTP: forged check-ins, password guessing
+//! (sprayed, in parallel, from elsewhere), sessions that end at once, idempotency keys bound to
+//! their request, and JSON errors for whatever arrives. The stories that touch the store run on
+//! SQLite and PostgreSQL.
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use unionpass_core::api::{MutationOutcome, PushResponse};
+use unionpass_core::ErrorCode;
+use unionpass_server::guard::{Guard, Policy};
+use uuid::Uuid;
+
+use crate::util::{check_in, t0, Holder, TestServer};
+
+/// The status, the code and the `Retry-After` of an error answer; also checks it is JSON.
+async fn error_of(resp: reqwest::Response) -> (StatusCode, ErrorCode, Option<u64>) {
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(ctype.starts_with("application/json"), "{status}: {ctype}");
+    let body: Value = resp.json().await.expect("a JSON error");
+    let code = serde_json::from_value(body["code"].clone()).expect("a stable code");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    (status, code, retry)
+}
+
+fn outcome_code(o: &MutationOutcome) -> Option<ErrorCode> {
+    match o {
+        MutationOutcome::Applied => None,
+        MutationOutcome::Rejected { code, .. } => Some(*code),
+    }
+}
+
+async fn push(s: &TestServer, token: &str, mutations: Value) -> PushResponse {
+    let resp = s
+        .http
+        .post(s.at("/v1/sync/push"))
+        .bearer_auth(token)
+        .json(&json!({ "mutations": mutations }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// A staff token cannot credit points by saying it scanned someone: each check-in carries the
+/// scanned passport, which the server verifies again and takes the member from.
+async fn a_check_in_is_recorded_only_with_a_proof_of_the_member_scanned(s: TestServer) {
+    let staff = s.login("S20001").await;
+    let own_event = s
+        .store
+        .events()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.union_id.is_some())
+        .unwrap();
+    let wang = Holder::of(&s, "M10001").await;
+    let other_union = Holder::of(&s, "M10008").await;
+    let points = |id: i64| {
+        let store = s.store.clone();
+        async move {
+            unionpass_core::points::Ledger::fold(&store.points_entries(id).await.unwrap())
+                .unwrap()
+                .balance(t0())
+                .available
+        }
+    };
+    let before = points(wang.member_id).await;
+    let gate = Uuid::new_v4();
+
+    // no proof (an older app): refused, nothing credited
+    let (_, mut bare) = check_in(own_event.id, &wang, gate, Uuid::new_v4(), t0());
+    bare["args"]["proof"] = Value::Null;
+    // a proof with one character changed: forged
+    let (_, mut forged) = check_in(own_event.id, &wang, gate, Uuid::new_v4(), t0());
+    let text = forged["args"]["proof"].as_str().unwrap().to_string();
+    let mid = text.len() / 2;
+    let flipped = if &text[mid..mid + 1] == "A" { "B" } else { "A" };
+    forged["args"]["proof"] = json!(format!("{}{}{}", &text[..mid], flipped, &text[mid + 1..]));
+    // a member of another workplace union, at this union's event
+    let (_, foreign) = check_in(own_event.id, &other_union, gate, Uuid::new_v4(), t0());
+    // a valid scan now, uploaded for an event of the union that starts in two days
+    let tomorrow = s
+        .store
+        .create_event(
+            unionpass_core::checkin::Event {
+                id: 0,
+                starts_at: t0() + chrono::Duration::days(2),
+                ends_at: t0() + chrono::Duration::days(2) + chrono::Duration::hours(3),
+                ..own_event.clone()
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let (_, early) = check_in(tomorrow.id, &wang, gate, Uuid::new_v4(), t0());
+    // scanned "in the future"
+    let (_, ahead) = check_in(
+        own_event.id,
+        &wang,
+        gate,
+        Uuid::new_v4(),
+        t0() + chrono::Duration::hours(1),
+    );
+    let r = push(&s, &staff, json!([bare, forged, foreign, early, ahead])).await;
+    let codes: Vec<_> = r.results.iter().map(|r| outcome_code(&r.outcome)).collect();
+    assert_eq!(
+        codes,
+        vec![
+            Some(ErrorCode::CheckinProofMissing),
+            Some(ErrorCode::PassportBadSignature),
+            Some(ErrorCode::NotEligible),
+            Some(ErrorCode::CheckinOutsideEvent),
+            Some(ErrorCode::CheckinOutsideEvent),
+        ]
+    );
+    assert_eq!(points(wang.member_id).await, before, "nothing credited");
+
+    // the member is the one the passport names, whatever the upload says
+    let (_, mut lie) = check_in(own_event.id, &wang, gate, Uuid::new_v4(), t0());
+    let staff_id = s
+        .store
+        .member_auth("S20001")
+        .await
+        .unwrap()
+        .unwrap()
+        .member_id;
+    lie["args"]["member_id"] = json!(staff_id);
+    lie["args"]["member_no"] = json!("S20001");
+    let r = push(&s, &staff, json!([lie])).await;
+    assert_eq!(r.results[0].outcome, MutationOutcome::Applied);
+    assert_eq!(
+        points(wang.member_id).await,
+        before + own_event.points,
+        "credited to the scanned member"
+    );
+    assert_eq!(points(staff_id).await, 0, "not to the one the upload named");
+
+    // a revoked device's passport: refused (revoked before the scan)
+    let phone = Holder::of(&s, "M10002").await;
+    let phone_device = {
+        let page: unionpass_core::api::SyncResponse =
+            s.get_json("/v1/sync?cursor=0", Some(&phone.token)).await;
+        page.devices.iter().find(|d| d.current).unwrap().id
+    };
+    let laptop = s.login("M10002").await;
+    let revoke = json!([{"id": Uuid::new_v4(), "created_at": t0(), "op": "revoke_device",
+                          "args": {"device_id": phone_device}}]);
+    assert_eq!(
+        push(&s, &laptop, revoke).await.results[0].outcome,
+        MutationOutcome::Applied
+    );
+    let (_, stolen) = check_in(
+        own_event.id,
+        &phone,
+        gate,
+        Uuid::new_v4(),
+        t0() + chrono::Duration::seconds(30),
+    );
+    let r = push(&s, &staff, json!([stolen])).await;
+    assert_eq!(
+        outcome_code(&r.results[0].outcome),
+        Some(ErrorCode::PassportRevokedDevice)
+    );
+
+    // the accrual is on record: who, which scanner, which member
+    let log = s.store.audit_log(10).await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["staff"], staff_id);
+    assert_eq!(log[0]["member"], wang.member_id);
+    assert_eq!(log[0]["scanner"], json!(gate));
+    assert_eq!(log[0]["points"], own_event.points);
+}
+
+/// Idempotency keys are bound to what they were first used for.
+async fn a_key_reused_for_something_else_is_refused(s: TestServer) {
+    use unionpass_core::campaign::{Campaign, Category};
+    let make = |title: &str| Campaign {
+        id: 0,
+        title_zh: title.into(),
+        title_en: title.into(),
+        category: Category::Meal,
+        face_value_cents: 1000,
+        terms_zh: String::new(),
+        terms_en: String::new(),
+        coupon_valid_from: t0(),
+        coupon_valid_until: t0() + chrono::Duration::days(30),
+        stock: 10,
+        per_member_limit: 1,
+        release_at: t0(),
+        end_at: t0() + chrono::Duration::hours(1),
+        eligible_unions: vec![],
+        cancelled_at: None,
+    };
+    let a = s.store.create_campaign(make("A"), t0()).await.unwrap();
+    let b = s.store.create_campaign(make("B"), t0()).await.unwrap();
+    s.clock.set(t0() + chrono::Duration::seconds(1));
+    let token = s.login("M10003").await;
+    let key = Uuid::new_v4();
+    let grab = |campaign: i64| {
+        s.http
+            .post(s.at(&format!("/v1/campaigns/{campaign}/grab")))
+            .bearer_auth(&token)
+            .json(&json!({ "key": key }))
+            .send()
+    };
+    assert_eq!(grab(a.id).await.unwrap().status(), 200);
+    let again = grab(a.id).await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["replayed"], true);
+    let (status, code, _) = error_of(grab(b.id).await.unwrap()).await;
+    assert_eq!(
+        (status, code),
+        (StatusCode::CONFLICT, ErrorCode::IdempotencyKeyReused)
+    );
+
+    // a change id reused for another change
+    let id = Uuid::new_v4();
+    let lang = |l: &str| json!([{"id": id, "created_at": t0(), "op": "set_language", "args": {"language": l}}]);
+    assert_eq!(
+        push(&s, &token, lang("en")).await.results[0].outcome,
+        MutationOutcome::Applied
+    );
+    assert!(push(&s, &token, lang("en")).await.results[0].replayed);
+    let r = push(&s, &token, lang("zh-CN")).await;
+    assert_eq!(
+        outcome_code(&r.results[0].outcome),
+        Some(ErrorCode::IdempotencyKeyReused)
+    );
+    assert!(!r.results[0].replayed);
+
+    // records older than the stated time are forgotten
+    let later = t0() + unionpass_server::store::rules::IDEMPOTENCY_TTL + chrono::Duration::days(1);
+    assert!(s.store.forget_idempotency(later).await.unwrap() >= 2);
+}
+
+/// Suspension, revocation, sign-out everywhere, a changed password and expiry end a session on
+/// the very next request (no cache window).
+async fn an_ended_session_stops_on_the_next_request(s: TestServer) {
+    let ended = |token: String| {
+        let s = &s;
+        async move {
+            let resp = s
+                .http
+                .get(s.at("/v1/sync"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            resp.status() == StatusCode::UNAUTHORIZED
+                && error_of(resp).await.1 == ErrorCode::SessionEnded
+        }
+    };
+    // suspension
+    let token = s.login("M10004").await;
+    assert!(!ended(token.clone()).await);
+    assert!(s.store.suspend_member("M10004", t0()).await.unwrap());
+    assert!(ended(token).await, "suspended: refused at once");
+
+    // sign out everywhere ends every session, this one too, and revokes their devices
+    let phone = s.login("M10005").await;
+    let laptop = s.login("M10005").await;
+    let resp = s
+        .http
+        .post(s.at("/v1/sessions/end-all"))
+        .bearer_auth(&laptop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap()["ended"], 2);
+    assert!(ended(phone).await && ended(laptop).await);
+
+    // a changed password ends the other sessions, not this one
+    let thief = s.login("M10006").await;
+    let owner = s.login("M10006").await;
+    let change = |current: &str, new: &str| {
+        s.http
+            .post(s.at("/v1/password"))
+            .bearer_auth(&owner)
+            .json(&json!({"current_password": current, "new_password": new}))
+            .send()
+    };
+    let (status, code, _) = error_of(change("wrong one", "a new secret").await.unwrap()).await;
+    assert_eq!(
+        (status, code),
+        (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials)
+    );
+    let (_, code, _) = error_of(change("demo1234", "short").await.unwrap()).await;
+    assert_eq!(code, ErrorCode::WeakPassword);
+    let resp = change("demo1234", "a new secret").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["ended"], 1);
+    assert!(ended(thief).await);
+    assert!(!ended(owner.clone()).await);
+    // the new password signs in; the old one no longer does
+    let login = |password: &str| {
+        s.http
+            .post(s.at("/v1/login"))
+            .json(
+                &json!({"member_no": "M10006", "password": password, "device_name": "t",
+                          "device_key": crate::util::device_key()}),
+            )
+            .send()
+    };
+    assert_eq!(login("a new secret").await.unwrap().status(), 200);
+    assert_eq!(login("demo1234").await.unwrap().status(), 401);
+
+    // idle expiry: used within the idle time, a session lives on; unused, it ends
+    let idle = unionpass_server::auth::SESSION_IDLE;
+    s.clock.set(t0() + idle - chrono::Duration::seconds(1));
+    assert!(!ended(owner.clone()).await, "used just in time: renewed");
+    s.clock.set(t0() + idle + idle - chrono::Duration::days(2));
+    assert!(!ended(owner.clone()).await, "renewed by the last use");
+    s.clock.set(t0() + idle * 3);
+    assert!(ended(owner).await, "unused for longer than the idle time");
+}
+
+/// Every answer is JSON with a stable code and the right status.
+async fn errors_are_json_everywhere(s: TestServer) {
+    let token = s.login("M10007").await;
+    let cases = [
+        (
+            s.http.get(s.at("/v1/login")).send().await.unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::MethodNotAllowed,
+        ),
+        (
+            s.http
+                .post(s.at("/v1/campaigns/abc/grab"))
+                .bearer_auth(&token)
+                .json(&json!({"key": Uuid::new_v4()}))
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+        ),
+        (
+            s.http
+                .post(s.at("/v1/sync/push"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 3 * 1024 * 1024])
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+        ),
+        (
+            s.http.get(s.at("/v2/nothing")).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+        ),
+        (
+            s.http
+                .get(s.at("/v1/sync?cursor=minus"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+        ),
+        (
+            s.http
+                .post(s.at("/v1/login"))
+                .header("content-type", "application/json")
+                .body("{not json")
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+        ),
+    ];
+    for (resp, status, code) in cases {
+        let (got_status, got_code, _) = error_of(resp).await;
+        assert_eq!((got_status, got_code), (status, code));
+    }
+    // a change of an unknown kind is refused alone; the others in the push are applied
+    let r = push(
+        &s,
+        &token,
+        json!([
+            {"id": Uuid::new_v4(), "created_at": t0(), "op": "teleport", "args": {"to": "moon"}},
+            {"id": Uuid::new_v4(), "created_at": t0(), "op": "set_language", "args": {"language": 7}},
+            {"id": Uuid::new_v4(), "created_at": t0(), "op": "set_language", "args": {"language": "en"}},
+        ]),
+    )
+    .await;
+    let codes: Vec<_> = r.results.iter().map(|r| outcome_code(&r.outcome)).collect();
+    assert_eq!(
+        codes,
+        vec![
+            Some(ErrorCode::UnsupportedMutation),
+            Some(ErrorCode::BadRequest),
+            None
+        ]
+    );
+    // a panicking handler is answered 500 as JSON, and the server keeps serving
+    let (status, code, _) =
+        error_of(s.http.get(s.at("/v1/testing/panic")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code),
+        (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
+    );
+    assert_eq!(
+        s.http
+            .get(s.at("/v1/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // each answer carries a request id
+    let resp = s.http.get(s.at("/v1/time")).send().await.unwrap();
+    assert!(resp.headers().contains_key("x-request-id"));
+}
+
+/// A login from `addr` (through the trusted proxy on 127.0.0.1).
+async fn login_from(
+    s: &TestServer,
+    addr: &str,
+    member_no: &str,
+    password: &str,
+) -> reqwest::Response {
+    s.http
+        .post(s.at("/v1/login"))
+        .header("x-forwarded-for", addr)
+        .json(
+            &json!({"member_no": member_no, "password": password, "device_name": "t",
+                      "device_key": crate::util::device_key()}),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A server that believes the proxy on 127.0.0.1, with small limits (fewer hashes to wait for).
+async fn guarded(s: TestServer) -> TestServer {
+    s.tweaked(|state| {
+        state
+            .with_trusted_proxies(vec!["127.0.0.1/32".parse().unwrap()])
+            .with_guard(Guard::new(
+                Policy {
+                    free_per_pair: 3,
+                    free_per_member: 6,
+                    free_per_address: 8,
+                    in_flight_per_address: 3,
+                    ..Policy::default()
+                },
+                2,
+            ))
+    })
+    .await
+}
+
+/// Guesses are counted before they are checked: 40 at once for one member get at most the
+/// allowed checks; the rest are told when to come back.
+async fn parallel_guesses_are_counted_before_they_are_checked(s: TestServer) {
+    let s = guarded(s).await;
+    let answers = join_all((0..40).map(|_| login_from(&s, "203.0.113.9", "M10009", "guess"))).await;
+    let mut checked = 0;
+    let mut limited = 0;
+    for resp in answers {
+        let (status, code, retry) = error_of(resp).await;
+        match code {
+            ErrorCode::InvalidCredentials => checked += 1,
+            ErrorCode::RateLimited => {
+                assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+                assert!(retry.is_some_and(|r| r >= 1), "Retry-After");
+                limited += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(checked <= 3, "{checked} passwords checked");
+    assert_eq!(checked + limited, 40);
+    // the owner, elsewhere, is not locked out
+    assert_eq!(
+        login_from(&s, "198.51.100.4", "M10009", "demo1234")
+            .await
+            .status(),
+        200
+    );
+}
+
+/// One wrong password tried across many member numbers from one address is slowed down there,
+/// and only there.
+async fn password_spraying_from_one_address_is_limited(s: TestServer) {
+    let s = guarded(s).await;
+    let mut checked = 0;
+    for n in 0..20 {
+        let resp = login_from(&s, "203.0.113.50", &format!("M1{:04}", n + 1), "spring2026").await;
+        match error_of(resp).await.1 {
+            ErrorCode::InvalidCredentials => checked += 1,
+            ErrorCode::RateLimited => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(checked, 8, "the address's free failures, then delays");
+    // another address signs in as usual
+    assert_eq!(
+        login_from(&s, "198.51.100.77", "M10010", "demo1234")
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Ten wrong passwords from an attacker, and a stolen session guessing at `/v1/reauth`, do not
+/// keep the owner out.
+async fn an_attacker_cannot_lock_the_owner_out(s: TestServer) {
+    let s = guarded(s).await;
+    for _ in 0..10 {
+        login_from(&s, "203.0.113.66", "M10011", "nope").await;
+    }
+    // the member-wide delay is short; the owner's own address has no failures
+    let resp = login_from(&s, "198.51.100.11", "M10011", "demo1234").await;
+    let status = resp.status();
+    if status != 200 {
+        let (_, code, retry) = error_of(resp).await;
+        assert_eq!(code, ErrorCode::RateLimited);
+        assert!(retry.unwrap() <= 60, "at most a minute: {retry:?}");
+    }
+    // a stolen session guessing the password again slows down that session only
+    let stolen = s.login("M10012").await;
+    for _ in 0..10 {
+        s.http
+            .post(s.at("/v1/reauth"))
+            .bearer_auth(&stolen)
+            .header("x-forwarded-for", "203.0.113.67")
+            .json(&json!({"password": "nope", "redemption_id": Uuid::new_v4()}))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        login_from(&s, "198.51.100.12", "M10012", "demo1234")
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Every session belongs to an enrolled device; oversized fields are refused before hashing.
+async fn a_login_needs_a_device_key_and_sane_lengths(s: TestServer) {
+    let resp = s
+        .http
+        .post(s.at("/v1/login"))
+        .json(&json!({"member_no": "M10013", "password": "demo1234", "device_name": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(resp).await.1, ErrorCode::InvalidInput);
+    for (no, pw) in [
+        ("M".repeat(33), "demo1234".to_string()),
+        ("M10013".into(), "x".repeat(129)),
+    ] {
+        let resp = login_from(&s, "192.0.2.1", &no, &pw).await;
+        assert_eq!(error_of(resp).await.1, ErrorCode::InvalidInput);
+    }
+}
+
+/// Without a trusted proxy, `X-Forwarded-For` is ignored: an attacker cannot pick the address
+/// the limits count against.
+async fn forwarded_addresses_count_only_from_a_trusted_proxy(s: TestServer) {
+    let s = s
+        .tweaked(|state| {
+            state.with_guard(Guard::new(
+                Policy {
+                    free_per_address: 2,
+                    ..Policy::default()
+                },
+                2,
+            ))
+        })
+        .await;
+    let mut codes = Vec::new();
+    for i in 0..4 {
+        // a different forged address each time: all still count against 127.0.0.1
+        let resp = login_from(
+            &s,
+            &format!("203.0.113.{i}"),
+            &format!("M1{:04}", i + 1),
+            "x",
+        )
+        .await;
+        codes.push(error_of(resp).await.1);
+    }
+    assert_eq!(
+        codes,
+        vec![
+            ErrorCode::InvalidCredentials,
+            ErrorCode::InvalidCredentials,
+            ErrorCode::RateLimited,
+            ErrorCode::RateLimited
+        ]
+    );
+}
+
+on_every_backend!(
+    a_check_in_is_recorded_only_with_a_proof_of_the_member_scanned,
+    a_key_reused_for_something_else_is_refused,
+    an_ended_session_stops_on_the_next_request,
+);
+
+mod sqlite_only {
+    use super::*;
+
+    #[tokio::test]
+    async fn errors() {
+        errors_are_json_everywhere(TestServer::start().await).await
+    }
+
+    #[tokio::test]
+    async fn parallel_guesses() {
+        parallel_guesses_are_counted_before_they_are_checked(TestServer::start().await).await
+    }
+
+    #[tokio::test]
+    async fn spraying() {
+        password_spraying_from_one_address_is_limited(TestServer::start().await).await
+    }
+
+    #[tokio::test]
+    async fn no_lock_out() {
+        an_attacker_cannot_lock_the_owner_out(TestServer::start().await).await
+    }
+
+    #[tokio::test]
+    async fn login_shape() {
+        a_login_needs_a_device_key_and_sane_lengths(TestServer::start().await).await
+    }
+
+    #[tokio::test]
+    async fn forwarded() {
+        forwarded_addresses_count_only_from_a_trusted_proxy(TestServer::start().await).await
+    }
+}
