@@ -319,3 +319,25 @@ pub async fn redeem(shell: State<'_, Shell>, req: ipc::Redeem) -> CmdResult<ipc:
     });
     Ok(bg.client().points_view(now())?)
 }
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sign_out_everywhere(
+    shell: State<'_, Shell>,
+    req: ipc::SignOutEverywhere,
+) -> CmdResult<ipc::SignOutEverywhere> {
+    let ipc::SignOutEverywhere {} = req;
+    shell.client()?.sign_out_everywhere().await?;
+    snapshot_of(&shell)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn change_password(
+    shell: State<'_, Shell>,
+    req: ipc::ChangePassword,
+) -> CmdResult<ipc::ChangePassword> {
+    let ended = shell
+        .client()?
+        .change_password(&req.current_password, &req.new_password)
+        .await?;
+    Ok(unionpass_core::api::EndedSessions { ended })
+}

@@ -181,6 +181,8 @@ pub fn run() {
             points: GetPoints,
             quote_redemption: QuoteRedemption,
             redeem: Redeem,
+            sign_out_everywhere: SignOutEverywhere,
+            change_password: ChangePassword,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

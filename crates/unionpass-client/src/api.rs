@@ -13,15 +13,31 @@ use unionpass_core::ErrorCode;
 use crate::error::{ClientError, Result};
 use crate::secrets::Sensitive;
 
-/// A validated server base URL (`http://host:port/`).
+/// A validated server base URL (`https://host/`, or `http://` to this computer only: the password
+/// and the session token must not cross a network in clear).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerUrl(Url);
+
+/// Whether `host` (as a URL writes it: `[::1]` for IPv6) is this computer.
+fn loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+}
 
 impl ServerUrl {
     pub fn parse(s: &str) -> Result<ServerUrl> {
         let mut url = Url::parse(s.trim()).map_err(|_| ClientError::InvalidServerUrl)?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        if !matches!(url.scheme(), "http" | "https") {
             return Err(ClientError::InvalidServerUrl);
+        }
+        let Some(host) = url.host_str() else {
+            return Err(ClientError::InvalidServerUrl);
+        };
+        if url.scheme() == "http" && !loopback(host) {
+            return Err(ClientError::InsecureServerUrl);
         }
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());
@@ -87,6 +103,7 @@ impl Api {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
             .user_agent(concat!("UnionPass/", env!("CARGO_PKG_VERSION")))
+            .gzip(true)
             .build()
             .expect("HTTP client builds");
         Api { http, base }
@@ -96,15 +113,33 @@ impl Api {
         &self.base
     }
 
+    /// Sign in. When the server is too busy checking passwords (503 with a short `Retry-After`,
+    /// as under a flood of guesses), wait as told and ask again, for up to about 15 s.
     pub async fn login(&self, req: &LoginRequest) -> Result<LoginResponse> {
-        let resp = self
-            .http
-            .post(self.base.join("v1/login"))
-            .json(req)
-            .send()
-            .await
-            .map_err(transport)?;
-        read(resp).await
+        let mut waited = Duration::ZERO;
+        loop {
+            let resp = self
+                .http
+                .post(self.base.join("v1/login"))
+                .json(req)
+                .send()
+                .await
+                .map_err(transport)?;
+            let retry_after = (resp.status() == StatusCode::SERVICE_UNAVAILABLE)
+                .then(|| resp.headers().get(reqwest::header::RETRY_AFTER))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+                .filter(|d| *d <= Duration::from_secs(5));
+            match retry_after {
+                Some(d) if waited + d <= Duration::from_secs(15) => {
+                    waited += d;
+                    tokio::time::sleep(d).await;
+                }
+                _ => return read(resp).await,
+            }
+        }
     }
 
     pub async fn logout(&self, token: &Sensitive<String>) -> Result<()> {
@@ -159,6 +194,38 @@ impl Api {
             .await
             .map_err(transport)?;
         no_content(resp).await
+    }
+
+    /// Sign out everywhere: every session of the member ends, this one too.
+    pub async fn end_all_sessions(
+        &self,
+        token: &Sensitive<String>,
+    ) -> Result<unionpass_core::api::EndedSessions> {
+        let resp = self
+            .http
+            .post(self.base.join("v1/sessions/end-all"))
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
+    }
+
+    /// A new password; the member's other sessions end.
+    pub async fn change_password(
+        &self,
+        token: &Sensitive<String>,
+        req: &unionpass_core::api::ChangePasswordRequest,
+    ) -> Result<unionpass_core::api::EndedSessions> {
+        let resp = self
+            .http
+            .post(self.base.join("v1/password"))
+            .bearer_auth(token.expose())
+            .json(req)
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
     }
 
     /// The scanner bundle (staff accounts only).
@@ -240,6 +307,28 @@ mod tests {
             assert!(
                 matches!(ServerUrl::parse(bad), Err(ClientError::InvalidServerUrl)),
                 "{bad}"
+            );
+        }
+        // in clear only to this computer
+        for local in [
+            "http://localhost:8080",
+            "http://127.0.0.2/",
+            "http://[::1]:9000",
+        ] {
+            assert!(ServerUrl::parse(local).is_ok(), "{local}");
+        }
+        for remote in [
+            "http://union.example",
+            "http://192.168.1.20:8080",
+            "http://[2001:db8::1]/",
+            "http://localhost.example.com",
+        ] {
+            assert!(
+                matches!(
+                    ServerUrl::parse(remote),
+                    Err(ClientError::InsecureServerUrl)
+                ),
+                "{remote}"
             );
         }
     }

@@ -13,7 +13,9 @@
 //!   offset), since releases are server instants. A due reminder becomes a [`Notification`] that
 //!   the [`Host`] shows.
 //! - **Benign sync errors** ([`benign`]): offline, signed out, or transient ones are reported in
-//!   the sync state, not as a failed command.
+//!   the sync state, not as a failed command. A session the server ended makes the client forget
+//!   the member (see `Client::sync`); the snapshot then says why.
+//! - **Sign-outs made offline** are sent when the server can be reached again.
 //!
 //! The device clock is an input ([`DeviceClock`]); nothing here reads the system clock.
 
@@ -223,6 +225,10 @@ impl Background {
 
     async fn sync_periodically(&self) {
         loop {
+            // a sign-out made offline reaches the server as soon as it can
+            if let Err(e) = self.client.finish_pending_sign_out().await {
+                tracing::warn!(code = %e.code(), "an earlier sign-out could not be sent");
+            }
             self.sync_soon().await;
             tokio::time::sleep(self.timing.sync_every).await;
         }

@@ -125,6 +125,7 @@ impl Client {
             passport,
             devices: s.devices()?,
             notices: s.notices()?,
+            signed_out: s.signed_out_reason()?,
             sync: SyncState {
                 syncing: self.syncing.load(Ordering::SeqCst),
                 last_ok_at: s.last_sync_ok_at()?,
@@ -235,6 +236,9 @@ impl Client {
             },
         };
         self.store().log_sync(&entry)?;
+        if let Err(e) = &result {
+            self.ended_if(e);
+        }
         match &result {
             Ok(r) => tracing::info!(
                 pushed = r.pushed,
@@ -260,20 +264,111 @@ impl Client {
 
     /// Sign out: tell the server (best effort), delete the token, wipe the member's local data.
     /// Waits for a running sync to end first.
+    /// Sign out: the server is told (when it cannot be reached, the ended session waits in the
+    /// keyring and the server is told later, [`Client::finish_pending_sign_out`]); the token,
+    /// the device key and the member's local data go at once.
     pub async fn logout(&self) -> Result<()> {
         let _turn = self.sync_turn().await;
         let secret = self.secret()?;
         if let (Ok(api), Ok(Some(token))) = (self.api(), secret.load()) {
-            if let Err(e) = api.logout(&token).await {
-                tracing::info!(code = %e.code(), "server logout failed; the token is deleted locally anyway");
+            match api.logout(&token).await {
+                Ok(()) => {}
+                Err(e) if e.code().is_transient() => {
+                    tracing::info!(code = %e.code(), "server not told of the sign-out yet; it is kept to be sent later");
+                    self.pending_sign_out()?
+                        .store(api.base().as_str(), &token)?;
+                }
+                // already ended there (or refused): nothing left to tell
+                Err(e) => tracing::info!(code = %e.code(), "server sign-out answered"),
             }
         }
-        secret.delete()?;
-        self.device_secret()?.delete()?;
-        *self.device_key.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.store().wipe_member_data()?;
+        self.end_locally(None)?;
         tracing::info!("signed out");
         Ok(())
+    }
+
+    /// Tell the server of a sign-out made while it could not be reached. Answers whether nothing
+    /// is left waiting.
+    pub async fn finish_pending_sign_out(&self) -> Result<bool> {
+        let pending = self.pending_sign_out()?;
+        let Some((server, token)) = pending.load()? else {
+            return Ok(true);
+        };
+        let api = Api::new(ServerUrl::parse(&server)?);
+        match api.logout(&token).await {
+            Err(e) if e.code().is_transient() => Ok(false),
+            _ => {
+                pending.delete()?;
+                tracing::info!("an earlier sign-out reached the server");
+                Ok(true)
+            }
+        }
+    }
+
+    fn pending_sign_out(&self) -> Result<crate::secrets::PendingSignOut> {
+        crate::secrets::PendingSignOut::for_device(self.store().device_id()?)
+    }
+
+    /// Forget the member on this device: token and device key out of the keyring, local data
+    /// wiped; `reason` (why the server ended the session) is shown at the next sign-in.
+    fn end_locally(&self, reason: Option<ErrorCode>) -> Result<()> {
+        self.secret()?.delete()?;
+        self.device_secret()?.delete()?;
+        *self.device_key.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut store = self.store();
+        store.wipe_member_data()?;
+        if let Some(code) = reason {
+            store.set_signed_out_reason(code)?;
+        }
+        Ok(())
+    }
+
+    /// The server says the session has ended (signed out elsewhere or everywhere, the device
+    /// revoked, the password changed, the membership suspended): this device forgets the member,
+    /// and the reason is shown at the next sign-in. Other errors are left as they are.
+    fn ended_if(&self, e: &ClientError) {
+        if e.code() == ErrorCode::SessionEnded {
+            tracing::warn!("the server ended this session; forgetting the member here");
+            if let Err(w) = self.end_locally(Some(ErrorCode::SessionEnded)) {
+                tracing::error!(error = %w, "could not forget the member after the session ended");
+            }
+        }
+    }
+
+    /// Sign out everywhere (online only): every session of the member ends, this one too, and
+    /// this device forgets the member.
+    pub async fn sign_out_everywhere(&self) -> Result<usize> {
+        let _turn = self.sync_turn().await;
+        let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
+        let ended = match self.api()?.end_all_sessions(&token).await {
+            Ok(e) => e.ended,
+            Err(e) => {
+                self.ended_if(&e);
+                return Err(e);
+            }
+        };
+        self.end_locally(None)?;
+        tracing::info!(ended, "signed out everywhere");
+        Ok(ended)
+    }
+
+    /// Change the password (online only); the member's other sessions end, this one stays.
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<usize> {
+        if new.chars().count() < 8 {
+            return Err(ClientError::Refused(ErrorCode::WeakPassword));
+        }
+        let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
+        let req = unionpass_core::api::ChangePasswordRequest {
+            current_password: current.to_string(),
+            new_password: new.to_string(),
+        };
+        match self.api()?.change_password(&token, &req).await {
+            Ok(e) => Ok(e.ended),
+            Err(e) => {
+                self.ended_if(&e);
+                Err(e)
+            }
+        }
     }
 
     fn device_secret(&self) -> Result<DeviceKeySecret> {
@@ -462,7 +557,11 @@ impl Client {
                     tries += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(300 * tries)).await;
                 }
-                other => break other?,
+                Err(e) => {
+                    self.ended_if(&e);
+                    return Err(e);
+                }
+                Ok(answer) => break answer,
             }
         };
         self.store().record_grab(&answer)?;

@@ -16,6 +16,10 @@ pub enum ClientError {
     BadResponse(String),
     #[error("the server address is not a valid http(s) URL")]
     InvalidServerUrl,
+    #[error(
+        "the server address is http:// to another computer; the password would travel in clear"
+    )]
+    InsecureServerUrl,
     #[error("no member is signed in on this device")]
     NotLoggedIn,
     #[error("the OS keyring is unavailable: {0}")]
@@ -46,6 +50,7 @@ impl ClientError {
             ClientError::Server { code, .. } => *code,
             ClientError::BadResponse(_) => ErrorCode::BadResponse,
             ClientError::InvalidServerUrl => ErrorCode::InvalidServerUrl,
+            ClientError::InsecureServerUrl => ErrorCode::InsecureServerUrl,
             ClientError::NotLoggedIn => ErrorCode::NotLoggedIn,
             ClientError::Keyring(_) => ErrorCode::KeyringUnavailable,
             ClientError::Db(e) if is_disk_full(e) => ErrorCode::StorageFull,

@@ -41,6 +41,7 @@ fn checkin_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckIn> {
         scanned_at: parse_ts(r.get(3)?)?,
         scanner: uuid(4)?,
         nonce: uuid(5)?,
+        proof: None,
     })
 }
 
@@ -272,6 +273,8 @@ impl Store {
             scanned_at: now,
             scanner,
             nonce: Uuid::new_v4(),
+            // the server checks the same code again before it records anything
+            proof: Some(text.trim().to_string()),
         };
         tx.execute(
             &format!(
@@ -333,19 +336,24 @@ impl Store {
             return Ok(view);
         };
         view.checked_in = self.conn.query_row(
-            "SELECT count(DISTINCT member_id) FROM checkins WHERE event_id = ?1",
+            "SELECT count(DISTINCT member_id) FROM checkins WHERE event_id = ?1 AND refused IS NULL",
             [event.id],
             |r| r.get(0),
         )?;
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {CHECKIN_COLS}, ours, uploaded FROM checkins WHERE event_id = ?1
+            "SELECT {CHECKIN_COLS}, ours, uploaded, refused FROM checkins WHERE event_id = ?1
              ORDER BY scanned_at DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![event.id, LOG_ROWS], |r| {
-            Ok((checkin_row(r)?, r.get::<_, bool>(6)?, r.get::<_, bool>(7)?))
+            Ok((
+                checkin_row(r)?,
+                r.get::<_, bool>(6)?,
+                r.get::<_, bool>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
         })?;
         for row in rows {
-            let (c, ours, uploaded) = row?;
+            let (c, ours, uploaded, refused) = row?;
             view.checkins.push(CheckInRow {
                 member_no: c.member_no,
                 member_id: c.member_id,
@@ -353,6 +361,8 @@ impl Store {
                 ours,
                 uploaded,
                 scanner_short: short(&c.scanner),
+                refused: refused
+                    .and_then(|code| serde_json::from_value(serde_json::Value::String(code)).ok()),
             });
         }
         let mut stmt = self

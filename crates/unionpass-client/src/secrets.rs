@@ -106,6 +106,37 @@ impl SessionSecret {
     }
 }
 
+/// A sign-out made while the server was out of reach: the ended session's token and its server,
+/// kept in the keyring until the server has been told (`Client::finish_pending_sign_out`).
+pub struct PendingSignOut(Entry);
+
+impl PendingSignOut {
+    pub fn for_device(device_id: Uuid) -> Result<PendingSignOut> {
+        Ok(PendingSignOut(Entry::new(&format!(
+            "pending-sign-out:{device_id}"
+        ))?))
+    }
+
+    /// Keep `token` (of `server`) until the server is told.
+    pub fn store(&self, server: &str, token: &Sensitive<String>) -> Result<()> {
+        self.0
+            .set(&Sensitive::new(format!("{server}\n{}", token.expose())))
+    }
+
+    /// The server and token waiting to be signed out, if any.
+    pub fn load(&self) -> Result<Option<(String, Sensitive<String>)>> {
+        Ok(self.0.get()?.and_then(|v| {
+            v.expose()
+                .split_once('\n')
+                .map(|(server, token)| (server.to_string(), Sensitive::new(token.to_string())))
+        }))
+    }
+
+    pub fn delete(&self) -> Result<()> {
+        self.0.delete()
+    }
+}
+
 /// The keyring entry holding the device's Ed25519 passport key (the private half of the key the
 /// server bound into the level-1 credential). Made at login, deleted at logout.
 pub struct DeviceKeySecret(Entry);

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0006_reminders",
     "0007_points",
     "0008_event_points",
+    "0009_checkin_refusals",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -34,6 +35,8 @@ const K_CURSOR: &str = "cursor";
 const K_LAST_SYNC_OK: &str = "last_sync_ok_at";
 const K_LAST_SYNC_ERR: &str = "last_sync_error";
 const K_LANGUAGE: &str = "language";
+/// Why the member was signed out without asking (a stable code), shown at the next sign-in.
+const K_SIGNED_OUT: &str = "signed_out_reason";
 
 /// A mutation waiting in the outbox.
 #[derive(Clone, Debug, PartialEq)]
@@ -130,7 +133,20 @@ impl Store {
     /// Record who signed in where. The token itself goes to the keyring, never here.
     pub fn set_account(&self, server_url: &str, member_id: i64) -> Result<()> {
         self.set(K_SERVER_URL, server_url)?;
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [K_SIGNED_OUT])?;
         self.set(K_MEMBER_ID, &member_id.to_string())
+    }
+
+    /// Why the member was signed out without asking, until they sign in again.
+    pub fn signed_out_reason(&self) -> Result<Option<ErrorCode>> {
+        Ok(self
+            .get(K_SIGNED_OUT)?
+            .and_then(|c| serde_json::from_value(serde_json::Value::String(c)).ok()))
+    }
+
+    pub fn set_signed_out_reason(&self, code: ErrorCode) -> Result<()> {
+        self.set(K_SIGNED_OUT, code.as_str())
     }
 
     /// The UI language chosen on this device, if any.
@@ -379,6 +395,12 @@ impl Store {
 
     /// The server refused this mutation: keep it, marked, for the member to see.
     pub fn mark_rejected(&self, id: Uuid, code: ErrorCode, message: &str) -> Result<()> {
+        // a check-in the server did not record: the scanner's log says why
+        self.conn.execute(
+            "UPDATE checkins SET refused = ?2 WHERE nonce =
+               (SELECT json_extract(body, '$.args.nonce') FROM outbox WHERE id = ?1 AND body LIKE '%\"check_in\"%')",
+            params![id.to_string(), code.as_str()],
+        )?;
         // a coupon use the server refused (e.g. expired): it was not used after all
         self.conn.execute(
             "UPDATE coupons SET used_at = NULL, use_pending = 0 WHERE use_pending = 1 AND id =

@@ -46,13 +46,16 @@ pub struct Server {
     db: PathBuf,
     provider: Child,
     pub provider_url: String,
+    /// The provider channel's shared secret (random per server).
+    provider_secret: String,
 }
 
 /// Start the demo provider on a free port; answers it and its URL.
-fn start_provider() -> Result<(Child, String)> {
+fn start_provider(secret: &str) -> Result<(Child, String)> {
     let bin = bin("PROVIDER_BIN", "unionpass-provider");
     let mut child = Command::new(&bin)
         .args(["--listen", "127.0.0.1:0"])
+        .env("UNIONPASS_PROVIDER_SECRET", secret)
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
@@ -71,6 +74,7 @@ fn serve(
     listen: &str,
     log: &Path,
     provider: &str,
+    secret: &str,
 ) -> Result<(Child, String)> {
     let mut child = Command::new(server)
         .args([
@@ -85,6 +89,7 @@ fn serve(
         ])
         .arg(db)
         .env("RUST_LOG", "debug")
+        .env("UNIONPASS_PROVIDER_SECRET", secret)
         .stdout(Stdio::piped())
         .stderr(
             std::fs::OpenOptions::new()
@@ -119,6 +124,7 @@ impl Server {
             &listen,
             &self.log,
             &self.provider_url,
+            &self.provider_secret,
         )?;
         self.child = Some(child);
         Ok(())
@@ -149,8 +155,16 @@ impl Server {
             bail!("seed failed: {}", String::from_utf8_lossy(&seed.stderr));
         }
         let log = dir.join("server.log");
-        let (provider, provider_url) = start_provider()?;
-        let (child, url) = serve(&server, &db, "127.0.0.1:0", &log, &provider_url)?;
+        let provider_secret = uuid::Uuid::new_v4().to_string();
+        let (provider, provider_url) = start_provider(&provider_secret)?;
+        let (child, url) = serve(
+            &server,
+            &db,
+            "127.0.0.1:0",
+            &log,
+            &provider_url,
+            &provider_secret,
+        )?;
         Ok(Server {
             child: Some(child),
             url,
@@ -158,6 +172,7 @@ impl Server {
             db,
             provider,
             provider_url,
+            provider_secret,
         })
     }
 
@@ -203,9 +218,22 @@ impl Server {
 
     /// Tell the provider to `succeed`, `fail` (with `reason`) or `timeout` from now on.
     pub async fn provider_mode(&self, mode: &str, reason: Option<&str>) -> Result<()> {
+        use unionpass_server::fulfil::channel;
+        let body = serde_json::json!({ "mode": mode, "reason": reason }).to_string();
+        let now = chrono::Utc::now().timestamp();
+        let sig = channel::sign(
+            self.provider_secret.as_bytes(),
+            "PUT",
+            "/v1/mode",
+            now,
+            body.as_bytes(),
+        );
         let resp = reqwest::Client::new()
             .put(format!("{}/v1/mode", self.provider_url))
-            .json(&serde_json::json!({ "mode": mode, "reason": reason }))
+            .header(channel::TIMESTAMP, now)
+            .header(channel::SIGNATURE, sig)
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await?;
         anyhow::ensure!(

@@ -65,6 +65,9 @@ pub fn LoginView() -> impl IntoView {
                 <p class="tagline">{move || c.t(Msg::Tagline)}</p>
                 <form on:submit=submit novalidate=true>
                     <h2>{move || c.t(Msg::LoginTitle)}</h2>
+                    {move || c.snap.with(|s| s.as_ref().and_then(|s| s.signed_out)).map(|code| view! {
+                        <p id="signed-out" class="notice warn" role="alert">{move || c.t(code.message())}</p>
+                    })}
                     <label for="member-no">{move || c.t(Msg::MemberNo)}</label>
                     <input id="member-no" name="member-no" autocomplete="username" inputmode="text"
                         prop:value=move || member_no.get()

@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::i18n::{fill, Lang, Msg};
-use unionpass_core::ipc::{GetAutostart, Logout, RevokeDevice, SetAutostart};
+use unionpass_core::ipc::{
+    ChangePassword, GetAutostart, Logout, RevokeDevice, SetAutostart, SignOutEverywhere,
+};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::ctx;
@@ -107,6 +109,7 @@ pub fn MeView() -> impl IntoView {
                 <p class="muted">{move || profile().map(|p| format!("{} · {}", p.member_no, p.union.name)).unwrap_or_default()}</p>
             </div>
             <DevicesCard/>
+            <SecurityCard/>
             <AutostartCard/>
             <div class="card">
                 <h2 id="language-heading">{move || c.t(Msg::Language)}</h2>
@@ -188,6 +191,107 @@ fn AutostartCard() -> impl IntoView {
             </label>
             <Show when=move || error.get().is_some()>
                 <p class="notice warn small">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
+            </Show>
+        </div>
+    }
+}
+
+/// Change the password (other devices are signed out) and sign out everywhere (a lost phone).
+/// Both need the network.
+#[component]
+fn SecurityCard() -> impl IntoView {
+    let c = ctx();
+    let current = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let again = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let done = RwSignal::new(None::<usize>);
+    let change = ipc::action(move |req: ChangePassword| async move {
+        match ipc::call(&req).await {
+            Ok(ended) => {
+                done.set(Some(ended.ended));
+                current.set(String::new());
+                new.set(String::new());
+                again.set(String::new());
+            }
+            Err(code) => error.set(Some(c.t(code.message()).to_string())),
+        }
+    });
+    let changing = change.pending();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        done.set(None);
+        if new.get_untracked() != again.get_untracked() {
+            error.set(Some(c.t(Msg::PasswordsDiffer).to_string()));
+            return;
+        }
+        error.set(None);
+        ipc::dispatch_once(
+            change,
+            ChangePassword {
+                current_password: current.get_untracked(),
+                new_password: new.get_untracked(),
+            },
+        );
+    };
+    let confirming = RwSignal::new(false);
+    let everywhere_error = RwSignal::new(None::<ErrorCode>);
+    let everywhere = ipc::action(move |req: SignOutEverywhere| async move {
+        match ipc::call(&req).await {
+            Ok(s) => c.snap.set(Some(s)),
+            Err(code) => everywhere_error.set(Some(code)),
+        }
+        confirming.set(false);
+    });
+    let ending = everywhere.pending();
+    view! {
+        <div class="card" id="security">
+            <h2>{move || c.t(Msg::SecuritySection)}</h2>
+            <form on:submit=submit novalidate=true>
+                <h3 class="small">{move || c.t(Msg::ChangePassword)}</h3>
+                <label for="current-password">{move || c.t(Msg::CurrentPassword)}</label>
+                <input id="current-password" type="password" autocomplete="current-password"
+                    prop:value=move || current.get()
+                    on:input=move |ev| current.set(event_target_value(&ev))/>
+                <label for="new-password">{move || c.t(Msg::NewPassword)}</label>
+                <input id="new-password" type="password" autocomplete="new-password"
+                    prop:value=move || new.get()
+                    on:input=move |ev| new.set(event_target_value(&ev))/>
+                <label for="new-password-again">{move || c.t(Msg::NewPasswordAgain)}</label>
+                <input id="new-password-again" type="password" autocomplete="new-password"
+                    prop:value=move || again.get()
+                    on:input=move |ev| again.set(event_target_value(&ev))/>
+                <p id="password-error" class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
+                <Show when=move || done.get().is_some()>
+                    <p id="password-changed" class="notice ok" role="status">
+                        {move || fill(c.t(Msg::PasswordChanged), &[("n", &done.get().unwrap_or(0).to_string())])}
+                    </p>
+                </Show>
+                <button id="change-password" type="submit"
+                    prop:disabled=move || changing.get() || current.get().is_empty() || new.get().is_empty()>
+                    {move || c.t(Msg::ChangePassword)}
+                </button>
+                <p class="muted small">{move || c.t(Msg::OnlineOnly)}</p>
+            </form>
+            <h3 class="small">{move || c.t(Msg::SignOutEverywhere)}</h3>
+            <p class="muted small">{move || c.t(Msg::SignOutEverywhereHint)}</p>
+            <Show when=move || confirming.get()
+                fallback=move || view! {
+                    <button id="sign-out-everywhere" type="button" class="danger"
+                        on:click=move |_| confirming.set(true)>{move || c.t(Msg::SignOutEverywhere)}</button>
+                }>
+                <p role="alert">{move || c.t(Msg::SignOutEverywhereConfirm)}</p>
+                <div class="row">
+                    <button id="sign-out-everywhere-confirm" type="button" class="danger"
+                        prop:disabled=move || ending.get()
+                        on:click=move |_| ipc::dispatch_once(everywhere, SignOutEverywhere {})>
+                        {move || c.t(Msg::SignOutEverywhere)}
+                    </button>
+                    <button type="button" on:click=move |_| confirming.set(false)>{move || c.t(Msg::Cancel)}</button>
+                </div>
+            </Show>
+            <Show when=move || everywhere_error.get().is_some()>
+                <p class="notice warn" role="alert">{move || everywhere_error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
             </Show>
         </div>
     }

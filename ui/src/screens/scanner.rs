@@ -392,9 +392,18 @@ pub fn ScannerTab() -> impl IntoView {
                                 <span class="mono">{r.member_no.clone()}</span>
                                 <span class="muted">{when(r.scanned_at)}</span>
                                 <span class="muted small">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { r.scanner_short.clone() }}</span>
-                                <span class=if r.uploaded { "badge" } else { "badge offline" }>
-                                    {if r.uploaded { c.t(Msg::Uploaded) } else { c.t(Msg::NotUploaded) }}
-                                </span>
+                                {match r.refused {
+                                    Some(code) => view! {
+                                        <span class="badge offline checkin-refused">
+                                            {fill(c.t(Msg::CheckinRefused), &[("reason", c.t(code.message()))])}
+                                        </span>
+                                    }.into_any(),
+                                    None => view! {
+                                        <span class=if r.uploaded { "badge" } else { "badge offline" }>
+                                            {if r.uploaded { c.t(Msg::Uploaded) } else { c.t(Msg::NotUploaded) }}
+                                        </span>
+                                    }.into_any(),
+                                }}
                             </li>
                         }).collect_view()}
                     </ul>

@@ -326,3 +326,108 @@ fn a_store_written_by_a_newer_app_is_refused_untouched() {
         .unwrap();
     assert_eq!(v, 99);
 }
+
+#[tokio::test]
+async fn a_sign_out_made_offline_reaches_the_server_later() {
+    let mut server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::open(dir.path()).unwrap();
+    client
+        .login(&server.url, "M10013", "demo1234", "d", now())
+        .await
+        .unwrap();
+    let token = token_of(dir.path());
+    server.stop().await;
+    client.logout().await.unwrap();
+    assert!(
+        !client.snapshot(now()).unwrap().logged_in,
+        "signed out here at once"
+    );
+    assert!(
+        !client.finish_pending_sign_out().await.unwrap(),
+        "still waiting"
+    );
+    server.restart().await;
+    // the session still works at the server until it is told
+    let alive = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .http
+                .get(server.at("/v1/sync"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 200
+        }
+    };
+    assert!(alive(token.clone()).await);
+    assert!(client.finish_pending_sign_out().await.unwrap());
+    assert!(!alive(token).await, "ended at the server");
+    // nothing left waiting, and the keyring holds no token
+    assert!(client.finish_pending_sign_out().await.unwrap());
+    assert!(files_containing(dir.path(), "M10013").is_empty());
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_and_a_new_password_end_the_other_devices() {
+    let server = TestServer::start().await;
+    let (phone_dir, laptop_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let phone = Client::open(phone_dir.path()).unwrap();
+    let laptop = Client::open(laptop_dir.path()).unwrap();
+    for c in [&phone, &laptop] {
+        c.login(&server.url, "M10014", "demo1234", "d", now())
+            .await
+            .unwrap();
+    }
+    // a new password: the other device is signed out at its next sync, and says why
+    assert_eq!(
+        laptop
+            .change_password("demo1234", "short")
+            .await
+            .unwrap_err()
+            .code(),
+        ErrorCode::WeakPassword
+    );
+    assert_eq!(
+        laptop
+            .change_password("not it", "a much better one")
+            .await
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidCredentials
+    );
+    assert_eq!(
+        laptop
+            .change_password("demo1234", "a much better one")
+            .await
+            .unwrap(),
+        1
+    );
+    laptop.sync(now()).await.unwrap();
+    assert_eq!(
+        phone.sync(now()).await.unwrap_err().code(),
+        ErrorCode::SessionEnded
+    );
+    let snap = phone.snapshot(now()).unwrap();
+    assert!(!snap.logged_in);
+    assert_eq!(snap.signed_out, Some(ErrorCode::SessionEnded));
+    assert!(files_containing(phone_dir.path(), "M10014").is_empty());
+    // signing in again clears the notice
+    phone
+        .login(&server.url, "M10014", "a much better one", "d", now())
+        .await
+        .unwrap();
+    assert_eq!(phone.snapshot(now()).unwrap().signed_out, None);
+
+    // sign out everywhere (a lost laptop): both end; this device forgets the member at once
+    assert_eq!(phone.sign_out_everywhere().await.unwrap(), 2);
+    assert!(!phone.snapshot(now()).unwrap().logged_in);
+    assert_eq!(
+        laptop.sync(now()).await.unwrap_err().code(),
+        ErrorCode::SessionEnded
+    );
+    assert!(!laptop.snapshot(now()).unwrap().logged_in);
+}

@@ -195,10 +195,17 @@ async fn a_revoked_device_and_an_ineligible_member_are_refused_offline() {
         d.staff.scan_text(open.id, &code, now()).unwrap().code,
         Some(ErrorCode::PassportRevokedDevice)
     );
-    // and the revoked phone's session is over
+    // and the revoked phone's session is over: the phone forgets the member, and says why
     assert_eq!(
         d.member.sync(now()).await.unwrap_err().code(),
-        ErrorCode::Unauthenticated
+        ErrorCode::SessionEnded
+    );
+    let snap = d.member.snapshot(now()).unwrap();
+    assert!(!snap.logged_in);
+    assert_eq!(snap.signed_out, Some(ErrorCode::SessionEnded));
+    assert!(
+        d.member.live_passport(now()).is_err(),
+        "the passport went with it"
     );
 }
 
