@@ -2,7 +2,11 @@
 //! `--start-at`, and print one JSON summary line (throughput, latency percentiles, outcomes).
 //! `--mode grab` posts grabs (each with a fresh idempotency key) and writes the keys of the
 //! acknowledged grants to `--acked-out`; `--mode noop` asks the trivial health endpoint, to
-//! compare against.
+//! compare against. `--mode login-flood` keeps `--concurrency` sign-ins with wrong passwords in
+//! flight for `--duration-s` seconds, each from a different `X-Forwarded-For` address (a botnet,
+//! seen through a trusted proxy), while one honest member signs in once a second from their own
+//! address; it prints what the flood got back and how long each honest sign-in took, retries after
+//! `Retry-After` included, first without the flood (the baseline) and then during it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,15 +21,16 @@ use unionpass_core::campaign::{GrabOutcome, GrabResponse};
 enum Mode {
     Grab,
     Noop,
+    LoginFlood,
 }
 
 #[derive(Parser)]
 struct Args {
     #[arg(long)]
     url: String,
-    /// Session tokens, one per line (one request each).
-    #[arg(long)]
-    tokens: std::path::PathBuf,
+    /// Session tokens, one per line (one request each; not for `login-flood`).
+    #[arg(long, required_unless_present = "honest_member")]
+    tokens: Option<std::path::PathBuf>,
     #[arg(long, value_enum)]
     mode: Mode,
     #[arg(long, default_value_t = 0)]
@@ -38,6 +43,18 @@ struct Args {
     /// Where to write the keys of acknowledged grants.
     #[arg(long)]
     acked_out: Option<std::path::PathBuf>,
+    /// `login-flood`: the honest member's number and password.
+    #[arg(long)]
+    honest_member: Option<String>,
+    #[arg(long, default_value = "")]
+    honest_password: String,
+    /// `login-flood`: member numbers the flood guesses at, comma separated; unknown numbers when
+    /// empty.
+    #[arg(long, default_value = "")]
+    flood_members: String,
+    /// `login-flood`: how long the flood lasts.
+    #[arg(long, default_value_t = 20)]
+    duration_s: u64,
 }
 
 struct Done {
@@ -57,8 +74,12 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if matches!(args.mode, Mode::LoginFlood) {
+        return login_flood(&args).await;
+    }
+    let tokens_path = args.tokens.clone().context("--tokens")?;
     let tokens: Arc<Vec<String>> = Arc::new(
-        std::fs::read_to_string(&args.tokens)
+        std::fs::read_to_string(&tokens_path)
             .context("reading tokens")?
             .lines()
             .filter(|l| !l.is_empty())
@@ -113,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
                         Ok(r) => format!("http_{}", r.status().as_u16()),
                         Err(_) => "error".to_string(),
                     },
+                    Mode::LoginFlood => unreachable!("handled above"),
                     Mode::Grab => {
                         let key = uuid::Uuid::new_v4();
                         let resp = http
@@ -173,6 +195,189 @@ async fn main() -> anyhow::Result<()> {
             "p99_ms": (percentile(&all.latency_us, 0.99) * 10.0).round() / 10.0,
             "outcomes": all.outcomes,
             "acked": all.acked.len(),
+        })
+    );
+    Ok(())
+}
+
+fn device_key() -> String {
+    use base64::Engine;
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes())
+}
+
+fn login_body(member_no: &str, password: &str, device_key: &str) -> serde_json::Value {
+    serde_json::json!({
+        "member_no": member_no,
+        "password": password,
+        "device_key": device_key,
+        "device_name": "loadgen",
+    })
+}
+
+/// One honest sign-in, waiting out `Retry-After` as the app does: its time until success, or
+/// `None` after 60 s.
+async fn honest_login(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    addr: &str,
+) -> (Option<f64>, u32) {
+    let t = Instant::now();
+    let mut refusals = 0;
+    while t.elapsed() < Duration::from_secs(60) {
+        let resp = http
+            .post(format!("{url}/v1/login"))
+            .header("x-forwarded-for", addr)
+            .json(body)
+            .send()
+            .await;
+        match resp {
+            Ok(r) if r.status().is_success() => {
+                return (Some(t.elapsed().as_secs_f64() * 1000.0), refusals)
+            }
+            Ok(r) => {
+                refusals += 1;
+                let wait = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(wait.min(10))).await;
+            }
+            Err(_) => {
+                refusals += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    (None, refusals)
+}
+
+/// Honest sign-ins, one a second for `duration`, each on the member's one device.
+async fn honest_run(
+    http: reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+    duration: Duration,
+) -> serde_json::Value {
+    let started = Instant::now();
+    let (mut times, mut failed, mut refusals) = (Vec::new(), 0u32, 0u32);
+    while started.elapsed() < duration {
+        let t = Instant::now();
+        match honest_login(&http, &url, &body, "198.51.100.7").await {
+            (Some(ms), r) => {
+                times.push(ms);
+                refusals += r;
+            }
+            (None, r) => {
+                failed += 1;
+                refusals += r;
+            }
+        }
+        if let Some(rest) = Duration::from_secs(1).checked_sub(t.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let pick = |p: f64| {
+        times
+            .get(((times.len() as f64 - 1.0) * p).round() as usize)
+            .map(|ms| (ms * 10.0).round() / 10.0)
+            .unwrap_or(0.0)
+    };
+    serde_json::json!({
+        "ok": times.len(),
+        "failed": failed,
+        "refusals": refusals,
+        "median_ms": pick(0.5),
+        "max_ms": pick(1.0),
+    })
+}
+
+async fn login_flood(args: &Args) -> anyhow::Result<()> {
+    let member = args.honest_member.clone().context("--honest-member")?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency + 4)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let honest_body = login_body(&member, &args.honest_password, &device_key());
+    let duration = Duration::from_secs(args.duration_s);
+    // the baseline: the same honest sign-ins with nothing else going on
+    let baseline = honest_run(
+        http.clone(),
+        args.url.clone(),
+        honest_body.clone(),
+        Duration::from_secs(5),
+    )
+    .await;
+    let targets: Arc<Vec<String>> = Arc::new(
+        args.flood_members
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(String::from)
+            .collect(),
+    );
+    let deadline = Instant::now() + duration;
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut flood = Vec::new();
+    for _ in 0..args.concurrency {
+        let (http, url, targets, next) = (
+            http.clone(),
+            args.url.clone(),
+            targets.clone(),
+            next.clone(),
+        );
+        flood.push(tokio::spawn(async move {
+            let key = device_key();
+            let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let member = match targets.get(i % targets.len().max(1)) {
+                    Some(m) if !targets.is_empty() => m.clone(),
+                    _ => format!("X{}", 900_000 + i),
+                };
+                // a different address each time: no per-address limit can stop this
+                let addr = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+                let resp = http
+                    .post(format!("{url}/v1/login"))
+                    .header("x-forwarded-for", addr)
+                    .json(&login_body(&member, "not-the-password", &key))
+                    .send()
+                    .await;
+                let outcome = match resp {
+                    Ok(r) => format!("http_{}", r.status().as_u16()),
+                    Err(_) => "error".to_string(),
+                };
+                *outcomes.entry(outcome).or_default() += 1;
+            }
+            outcomes
+        }));
+    }
+    // let the flood fill the server before the first honest sign-in
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = honest_run(
+        http.clone(),
+        args.url.clone(),
+        honest_body,
+        duration.saturating_sub(Duration::from_millis(500)),
+    )
+    .await;
+    let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+    for f in flood {
+        for (k, v) in f.await? {
+            *outcomes.entry(k).or_default() += v;
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "flood_requests": outcomes.values().sum::<u64>(),
+            "flood_outcomes": outcomes,
+            "honest_baseline": baseline,
+            "honest_during": during,
         })
     );
     Ok(())

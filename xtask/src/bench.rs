@@ -24,6 +24,20 @@ pub enum Which {
     /// The grab: one grab per member at release against the release server, then the same load
     /// on a trivial endpoint; audited from the database.
     Grab(GrabArgs),
+    /// Sign-ins under a flood: wrong passwords from many addresses at once against the release
+    /// server; its peak memory, and how long an honest member's sign-in takes during the flood
+    /// against the same sign-in without it.
+    LoginFlood(FloodArgs),
+}
+
+#[derive(clap::Args)]
+pub struct FloodArgs {
+    /// Flood requests in flight at once.
+    #[arg(long, default_value_t = 120)]
+    pub concurrency: usize,
+    /// Seconds each flood lasts (one with unknown member numbers, one with real ones).
+    #[arg(long, default_value_t = 20)]
+    pub duration_s: u64,
 }
 
 #[derive(clap::Args)]
@@ -430,4 +444,98 @@ pub fn wallet() -> anyhow::Result<()> {
             .env("PROVIDER_BIN", bin.join("unionpass-provider"))
             .env("E2E_SHOTS", target_dir().join("e2e-shots")),
     )
+}
+
+/// Peak and current resident memory of a process (`VmHWM`, `VmRSS`), in MiB.
+fn rss_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse::<f64>().ok())
+            .map(|kb| (kb / 1024.0 * 10.0).round() / 10.0)
+            .unwrap_or(0.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// `bench login-flood`: the release server on SQLite with the demo accounts, behind a "proxy"
+/// (loopback is trusted, so each flood request can claim its own address); two floods in turn,
+/// unknown member numbers and then the demo members' numbers with wrong passwords, while M10001
+/// signs in with the right one once a second.
+pub fn login_flood(args: &FloodArgs) -> anyhow::Result<()> {
+    let bin = profile_dir(true);
+    let server = bin.join("unionpass-server");
+    let work = target_dir().join("bench-login-flood");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let store = vec![
+        "--db".to_string(),
+        work.join("union.sqlite").to_string_lossy().into_owned(),
+    ];
+    server_cli(&server, &["seed", "--demo"], &store)?;
+    let mut serve_args: Vec<String> = ["--listen", "127.0.0.1:0", "--trusted-proxy", "127.0.0.1"]
+        .map(String::from)
+        .to_vec();
+    serve_args.extend(store.iter().cloned());
+    let (guard, url) = spawn_server(&server, &serve_args, "warn", &work.join("server.log"))?;
+    let pid = guard.0.id();
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = rss_mb(pid).1;
+    let others: Vec<String> = (2..=20).map(|n| format!("M{}", 10_000 + n)).collect();
+    let mut runs = Vec::new();
+    for (name, targets) in [("unknown", String::new()), ("members", others.join(","))] {
+        let out = Command::new(bin.join("unionpass-loadgen"))
+            .args(["--url", &url, "--mode", "login-flood"])
+            .args(["--concurrency", &args.concurrency.to_string()])
+            .args(["--duration-s", &args.duration_s.to_string()])
+            .args(["--honest-member", "M10001", "--honest-password", "demo1234"])
+            .args(["--flood-members", &targets])
+            .output()?;
+        if !out.status.success() {
+            bail!("loadgen failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("loadgen output")?;
+        eprintln!("[bench] login flood ({name}): {v}");
+        runs.push((name, v));
+    }
+    let (peak, now) = rss_mb(pid);
+    drop(guard);
+    let worst = |key: &str| {
+        runs.iter()
+            .map(|(_, v)| v["honest_during"][key].as_f64().unwrap_or(f64::MAX))
+            .fold(0.0, f64::max)
+    };
+    let baseline = runs
+        .iter()
+        .map(|(_, v)| v["honest_baseline"]["median_ms"].as_f64().unwrap_or(0.0))
+        .fold(0.0, f64::max);
+    let failed: u64 = runs
+        .iter()
+        .map(|(_, v)| v["honest_during"]["failed"].as_u64().unwrap_or(1))
+        .sum();
+    let flood_requests: u64 = runs
+        .iter()
+        .map(|(_, v)| v["flood_requests"].as_u64().unwrap_or(0))
+        .sum();
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "login_flood",
+            "concurrency": args.concurrency,
+            "flood_requests": flood_requests,
+            "idle_rss_mb": idle,
+            "peak_rss_mb": peak,
+            "end_rss_mb": now,
+            "honest_failed": failed,
+            "honest_baseline_ms": baseline,
+            "honest_median_ms": worst("median_ms"),
+            "honest_max_ms": worst("max_ms"),
+            "ratio_median": if baseline > 0.0 { (worst("median_ms") / baseline * 100.0).round() / 100.0 } else { 0.0 },
+        })
+    );
+    anyhow::ensure!(failed == 0, "{failed} honest sign-ins did not get through");
+    Ok(())
 }

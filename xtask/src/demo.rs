@@ -8,6 +8,16 @@ use anyhow::{bail, Context};
 
 use crate::util::{profile_dir, root};
 
+/// 32 random hex characters from the OS.
+fn uuid_like() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("reading /dev/urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A child process killed when dropped.
 pub struct Guard(pub Child);
 
@@ -118,6 +128,9 @@ pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&app_dir); // a fresh device each time; the server data stays
     std::fs::create_dir_all(&app_dir)?;
     let bin = profile_dir(false);
+    // the provider channel's shared secret, for this demo's provider and server (children
+    // inherit it)
+    std::env::set_var("UNIONPASS_PROVIDER_SECRET", uuid_like());
     let (_provider, provider_url) = start_provider(&bin.join("unionpass-server"))?;
     let (_server, url) = start_server(
         &bin.join("unionpass-server"),
@@ -130,7 +143,7 @@ pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
     println!();
     println!("union server: {url}   (log: .demo/server.log)");
     println!(
-        "demo provider (phone/electricity/catalog): {provider_url}; make it refuse with\n  curl -X PUT -H 'content-type: application/json' -d '{{\"mode\":\"fail\"}}' {provider_url}/v1/mode"
+        "demo provider (phone/electricity/catalog): {provider_url} (requests are signed with a secret made for this demo)"
     );
     println!("app signed in as {member}; every demo account's password is demo1234");
     println!("staff account: S20001");

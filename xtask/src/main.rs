@@ -13,6 +13,7 @@ mod arch;
 mod bench;
 mod build;
 mod demo;
+mod fuzz;
 mod session;
 mod setup;
 mod test;
@@ -114,6 +115,13 @@ fn main() -> anyhow::Result<()> {
             setup::run()?;
             build::server_release()?;
             bench::grab(&args)
+        }
+        Cmd::Bench {
+            which: bench::Which::LoginFlood(args),
+        } => {
+            setup::run()?;
+            build::server_release()?;
+            bench::login_flood(&args)
         }
         Cmd::Bench {
             which: bench::Which::Passport,

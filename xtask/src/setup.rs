@@ -1,15 +1,17 @@
 //! Idempotent installs for a fresh Debian 12 machine (only the package registries are reachable):
-//! Debian packages, wasm-bindgen-cli, tauri-driver, cargo-nextest, wasm-opt, and PostgreSQL up.
+//! Debian packages, wasm-bindgen-cli, tauri-driver, cargo-nextest, wasm-opt, the API fuzz's Python
+//! tools, and PostgreSQL up.
 
 use std::process::Command;
 
 use anyhow::{bail, Context};
 
-use crate::util::{have, output, root, run as sh};
+use crate::util::{have, output, root, run as sh, target_dir};
 
 /// Debian packages: WebKitGTK and friends for Tauri, Debian's rustc-web + std source + lld for the
 /// wasm build, Xvfb/D-Bus/gnome-keyring for a headless window and keyring, WebKitWebDriver for
-/// E2E, ImageMagick for screenshots and icons, a CJK font so Chinese renders.
+/// E2E, ImageMagick for screenshots and icons, a CJK font so Chinese renders, Python's venv for the
+/// API fuzz's tools.
 const APT: &[&str] = &[
     "build-essential",
     "pkg-config",
@@ -33,11 +35,39 @@ const APT: &[&str] = &[
     "webkit2gtk-driver",
     "imagemagick",
     "fonts-wqy-zenhei",
+    "python3-venv",
 ];
 
 const TAURI_DRIVER: &str = "2.1.0";
 /// cargo-nextest runs the tests (test groups, time limits, a JUnit report); any 0.9 release.
 const NEXTEST: &str = "^0.9";
+
+/// The API fuzz (`crate::fuzz`): schemathesis and openapi-spec-validator, from PyPI, pinned.
+const PYTHON_TOOLS: &[&str] = &["schemathesis==4.32.5", "openapi-spec-validator==0.9.0"];
+
+/// The virtualenv the Python tools live in (under the target dir, out of the system's way).
+pub fn venv() -> std::path::PathBuf {
+    target_dir().join("py")
+}
+
+/// Make the virtualenv and install the pinned tools into it, unless they are there already.
+fn python_tools() -> anyhow::Result<()> {
+    let venv = venv();
+    let pip = venv.join("bin/pip");
+    let installed = output(Command::new(&pip).args(["freeze"])).unwrap_or_default();
+    if PYTHON_TOOLS
+        .iter()
+        .all(|t| installed.lines().any(|l| l == *t))
+    {
+        return Ok(());
+    }
+    if !pip.exists() {
+        sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    sh(Command::new(&pip)
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PYTHON_TOOLS))
+}
 
 fn missing_packages() -> Vec<&'static str> {
     APT.iter()
@@ -174,6 +204,7 @@ pub fn run() -> anyhow::Result<()> {
         );
     }
     tools()?;
+    python_tools()?;
     if std::env::var_os("UNIONPASS_TEST_PG").is_none() {
         postgres()?;
     }

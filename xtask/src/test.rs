@@ -115,6 +115,9 @@ pub fn junit_totals(xml: &str) -> anyhow::Result<Totals> {
 }
 
 pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
+    if filter == Some("api_fuzz") {
+        return crate::fuzz::run();
+    }
     let bin = profile_dir(false);
     let shots = target_dir().join("e2e-shots");
     std::fs::create_dir_all(&shots)?;
@@ -154,6 +157,10 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     }
     if totals.tests == 0 {
         bail!("no test ran");
+    }
+    // the API fuzz, with the whole run (alone: `cargo xtask test api_fuzz`)
+    if filter.is_none() {
+        crate::fuzz::run()?;
     }
     Ok(())
 }
