@@ -236,6 +236,11 @@ async fn honest_login(
             Ok(r) if r.status().is_success() => {
                 return (Some(t.elapsed().as_secs_f64() * 1000.0), refusals)
             }
+            // only "not now" (429, 503) is worth waiting out; anything else is a failure
+            Ok(r) if !matches!(r.status().as_u16(), 429 | 503) => {
+                eprintln!("honest sign-in refused: {}", r.status());
+                return (None, refusals + 1);
+            }
             Ok(r) => {
                 refusals += 1;
                 let wait = r
@@ -255,17 +260,18 @@ async fn honest_login(
     (None, refusals)
 }
 
-/// Honest sign-ins, one a second for `duration`, each on the member's one device.
+/// Honest sign-ins, one a second for `duration`, each as the app makes one: with a new device key.
 async fn honest_run(
     http: reqwest::Client,
     url: String,
-    body: serde_json::Value,
+    (member, password): (String, String),
     duration: Duration,
 ) -> serde_json::Value {
     let started = Instant::now();
     let (mut times, mut failed, mut refusals) = (Vec::new(), 0u32, 0u32);
     while started.elapsed() < duration {
         let t = Instant::now();
+        let body = login_body(&member, &password, &device_key());
         match honest_login(&http, &url, &body, "198.51.100.7").await {
             (Some(ms), r) => {
                 times.push(ms);
@@ -302,13 +308,13 @@ async fn login_flood(args: &Args) -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.concurrency + 4)
         .timeout(Duration::from_secs(60))
         .build()?;
-    let honest_body = login_body(&member, &args.honest_password, &device_key());
+    let honest = (member.clone(), args.honest_password.clone());
     let duration = Duration::from_secs(args.duration_s);
     // the baseline: the same honest sign-ins with nothing else going on
     let baseline = honest_run(
         http.clone(),
         args.url.clone(),
-        honest_body.clone(),
+        honest.clone(),
         Duration::from_secs(5),
     )
     .await;
@@ -361,7 +367,7 @@ async fn login_flood(args: &Args) -> anyhow::Result<()> {
     let during = honest_run(
         http.clone(),
         args.url.clone(),
-        honest_body,
+        honest,
         duration.saturating_sub(Duration::from_millis(500)),
     )
     .await;

@@ -1,9 +1,7 @@
 //! Passwords (argon2), session tokens (random, stored as SHA-256), sessions that end when idle,
 //! and the bearer-token extractor. How many password checks may run is `crate::guard`'s.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -25,14 +23,69 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// Whether `password` matches its PHC string `hash`. Argon2's work area (19 MiB with the
+/// default parameters) comes from a small pool and goes back to it, so checks under a flood
+/// allocate nothing large: with the hashing slots bounded by the guard, the memory for hashing
+/// is bounded too (the allocator would otherwise keep freed work areas around per thread).
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|h| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(params), Ok(algorithm)) = (
+        argon2::Params::try_from(&parsed),
+        argon2::Algorithm::try_from(parsed.algorithm),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let mut work = work_area::take(blocks);
+    let got = argon2::password_hash::Output::init_with(expected.len(), |out| {
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut work[..blocks])
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    });
+    work_area::give_back(work);
+    // `Output`'s equality is constant-time
+    got.is_ok_and(|got| got == expected)
+}
+
+/// Argon2 work areas kept for reuse: at most a few (one per hashing slot is what is used).
+mod work_area {
+    use std::sync::Mutex;
+
+    const KEEP: usize = 8;
+    static POOL: Mutex<Vec<Vec<argon2::Block>>> = Mutex::new(Vec::new());
+
+    pub fn take(blocks: usize) -> Vec<argon2::Block> {
+        let mut area = POOL
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        if area.len() < blocks {
+            area.resize(blocks, argon2::Block::default());
+        }
+        area
+    }
+
+    pub fn give_back(area: Vec<argon2::Block>) {
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < KEEP {
+            pool.push(area);
+        }
+    }
 }
 
 /// A fresh session token: 32 random bytes, base64url.
@@ -151,6 +204,27 @@ mod tests {
         assert!(verify_password("demo1234", &h));
         assert!(!verify_password("demo12345", &h));
         assert!(!verify_password("x", "not a hash"));
+        // hashes made with other parameters (older or tuned ones) check the same as argon2's
+        // own verifier says, with the pooled work area
+        use argon2::password_hash::PasswordVerifier;
+        let tuned = Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(4096, 2, 2, Some(24)).unwrap(),
+        );
+        let salt = SaltString::generate(&mut OsRng);
+        let other = tuned.hash_password(b"s3cret", &salt).unwrap().to_string();
+        for (pw, ok) in [("s3cret", true), ("s3creT", false), ("", false)] {
+            assert_eq!(verify_password(pw, &other), ok, "{pw}");
+            let theirs = Argon2::default()
+                .verify_password(pw.as_bytes(), &PasswordHash::new(&other).unwrap())
+                .is_ok();
+            assert_eq!(theirs, ok);
+        }
+        assert!(
+            verify_password("demo1234", &h),
+            "the default hash after a smaller one"
+        );
         let (a, b) = (new_token(), new_token());
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);

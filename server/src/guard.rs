@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -212,9 +212,9 @@ impl Ticket {
 pub struct Guard {
     policy: Policy,
     attempts: Mutex<Attempts>,
-    hashing: tokio::sync::Semaphore,
+    hashing: Arc<tokio::sync::Semaphore>,
     /// The slot kept for attempts without recent failures.
-    kept: tokio::sync::Semaphore,
+    kept: Arc<tokio::sync::Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
     max_wait: std::time::Duration,
@@ -244,8 +244,8 @@ impl Guard {
                 global: 0.0,
                 global_at: None,
             }),
-            hashing: tokio::sync::Semaphore::new(hashers.max(1)),
-            kept: tokio::sync::Semaphore::new(1),
+            hashing: Arc::new(tokio::sync::Semaphore::new(hashers.max(1))),
+            kept: Arc::new(tokio::sync::Semaphore::new(1)),
             waiting: AtomicUsize::new(0),
             max_waiting: hashers.max(1) * 4,
             max_wait: std::time::Duration::from_secs(3),
@@ -356,42 +356,46 @@ impl Guard {
             })
         };
         let kept = if clean {
-            self.kept.try_acquire().ok()
+            self.kept.clone().try_acquire_owned().ok()
         } else {
             None
         };
-        let general = match kept {
-            Some(_) => None,
+        let permit = match kept {
+            Some(p) => p,
             None => {
                 if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
                     self.waiting.fetch_sub(1, Ordering::SeqCst);
                     return Err(busy());
                 }
+                // counted down however this ends, also when the request is dropped meanwhile
+                let _waiting = Waiting(&self.waiting);
                 let acquired = if clean {
                     // whichever frees first: a general slot or the kept one
                     tokio::time::timeout(self.max_wait, async {
                         tokio::select! {
-                            p = self.hashing.acquire() => p.map(Lane::General),
-                            p = self.kept.acquire() => p.map(Lane::Kept),
+                            p = self.hashing.clone().acquire_owned() => p,
+                            p = self.kept.clone().acquire_owned() => p,
                         }
                     })
                     .await
                 } else {
-                    tokio::time::timeout(self.max_wait, async {
-                        self.hashing.acquire().await.map(Lane::General)
-                    })
-                    .await
+                    tokio::time::timeout(self.max_wait, self.hashing.clone().acquire_owned()).await
                 };
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
                 match acquired {
-                    Ok(Ok(p)) => Some(p),
+                    Ok(Ok(p)) => p,
                     _ => return Err(busy()),
                 }
             }
         };
         let started = std::time::Instant::now();
-        let out = tokio::task::spawn_blocking(check).await?;
-        drop((kept, general));
+        // the slot goes with the hash: if the request is dropped, the hash still runs to its end
+        // and holds its slot until then, so dropped requests cannot add hashes
+        let out = tokio::task::spawn_blocking(move || {
+            let out = check();
+            drop(permit);
+            out
+        })
+        .await?;
         // a moving average of real checks: what an unknown number's answer waits
         let took = started.elapsed().as_micros().min(10_000_000) as usize;
         let before = self.typical_us.load(Ordering::Relaxed);
@@ -415,10 +419,13 @@ impl Guard {
     }
 }
 
-/// A hashing slot held while a check runs.
-enum Lane<'a> {
-    General(#[allow(dead_code)] tokio::sync::SemaphorePermit<'a>),
-    Kept(#[allow(dead_code)] tokio::sync::SemaphorePermit<'a>),
+/// One request waiting for a hashing slot (counted down on drop).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Why a password could not be checked.
@@ -590,6 +597,38 @@ mod tests {
         for w in waiters {
             assert!(w.await.unwrap().is_ok());
         }
+    }
+
+    #[tokio::test]
+    async fn dropped_requests_neither_add_hashes_nor_hold_waiting_places() {
+        let g = std::sync::Arc::new(Guard::new(Policy::default(), 1));
+        let now_running = std::sync::Arc::new(AtomicUsize::new(0));
+        let most = std::sync::Arc::new(AtomicUsize::new(0));
+        let check = || {
+            let (now_running, most) = (now_running.clone(), most.clone());
+            move || {
+                let n = now_running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                now_running.fetch_sub(1, Ordering::SeqCst);
+            }
+        };
+        // twenty requests in a row, each given up (dropped) after 20 ms, as a client that
+        // disconnects or a server timeout does
+        for _ in 0..20 {
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_millis(20), g.hash(false, check()))
+                    .await;
+        }
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            1,
+            "one hash at a time, dropped or not"
+        );
+        // and no waiting place leaked: a request now waits for its turn and gets it
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        assert!(g.hash(false, check()).await.is_ok());
+        assert_eq!(g.waiting.load(Ordering::SeqCst), 0);
     }
 
     #[test]
