@@ -255,11 +255,13 @@ impl Api {
         token: &Sensitive<String>,
         campaign_id: i64,
         key: uuid::Uuid,
+        timeout: Duration,
     ) -> Result<unionpass_core::campaign::GrabResponse> {
         let resp = self
             .http
             .post(self.base.join(&format!("v1/campaigns/{campaign_id}/grab")))
             .bearer_auth(token.expose())
+            .timeout(timeout)
             .json(&unionpass_core::campaign::GrabRequest { key })
             .send()
             .await

@@ -22,6 +22,9 @@ pub use unionpass_core::view::Snapshot;
 /// The file name of the local store inside the data dir.
 pub const DB_FILE: &str = "unionpass.sqlite";
 
+/// How long a grab may take before the member is told (and the UI retries with the same key).
+pub const GRAB_DEADLINE: std::time::Duration = std::time::Duration::from_millis(4500);
+
 pub struct Client {
     store: Mutex<Store>,
     data_dir: PathBuf,
@@ -542,6 +545,8 @@ impl Client {
     /// Grab a coupon of `campaign_id`. The key is stored before sending; a network error is
     /// retried with the same key (twice, then the error is returned and the next tap retries
     /// it again). A granted coupon is in the wallet when this returns.
+    /// Grab a coupon of `campaign_id`: the answer, or `offline` within [`GRAB_DEADLINE`] (the
+    /// key stays stored, so trying again cannot be granted twice).
     pub async fn grab(
         &self,
         campaign_id: i64,
@@ -550,12 +555,18 @@ impl Client {
         let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
         let api = self.api()?;
         let key = self.store().grab_key(campaign_id, now)?;
-        let mut tries = 0;
+        // a member in a 30-second rush is told within GRAB_DEADLINE; the key is kept, so the
+        // next try (the UI retries by itself) is the same request
+        let deadline = tokio::time::Instant::now() + GRAB_DEADLINE;
         let answer = loop {
-            match api.grab(&token, campaign_id, key).await {
-                Err(e) if e.code() == ErrorCode::Offline && tries < 2 => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(300 * tries)).await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match api.grab(&token, campaign_id, key, left).await {
+                Err(e)
+                    if e.code() == ErrorCode::Offline
+                        && deadline.saturating_duration_since(tokio::time::Instant::now())
+                            > std::time::Duration::from_millis(600) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 }
                 Err(e) => {
                     self.ended_if(&e);

@@ -35,11 +35,13 @@ impl Store {
     pub fn calendar(&self, now: DateTime<Utc>) -> Result<Calendar> {
         let mut stmt = self.conn.prepare(
             "SELECT c.body, g.answer, g.key IS NOT NULL AND g.answer IS NULL, c.stock_left,
-                    c.stock_synced_at, r.lead_minutes, r.due_at, r.state
+                    c.stock_synced_at, r.lead_minutes, r.due_at, r.state,
+                    (SELECT count(*) FROM coupons k WHERE k.campaign_id = c.id)
              FROM campaigns c LEFT JOIN grabs g ON g.campaign_id = c.id AND g.seq =
                (SELECT max(seq) FROM grabs WHERE campaign_id = c.id)
              LEFT JOIN reminders r ON r.campaign_id = c.id
-             WHERE c.end_at > ?1 ORDER BY c.release_at, c.id",
+             WHERE c.end_at > ?1 AND json_extract(c.body, '$.cancelled_at') IS NULL
+             ORDER BY c.release_at, c.id",
         )?;
         let rows = stmt.query_map([ts(now)], |r| {
             Ok((
@@ -51,15 +53,23 @@ impl Store {
                 r.get::<_, Option<i64>>(5)?,
                 r.get::<_, Option<String>>(6)?,
                 r.get::<_, Option<String>>(7)?,
+                r.get::<_, i64>(8)?,
             ))
         })?;
+        let union: Option<i64> = self
+            .conn
+            .query_row("SELECT union_id FROM profile", [], |r| r.get(0))
+            .optional()?;
         let mut entries = Vec::new();
         for row in rows {
-            let (body, answer, unanswered, stock_left, synced, lead, due, state) = row?;
+            let (body, answer, unanswered, stock_left, synced, lead, due, state, held) = row?;
             let Ok(campaign) = serde_json::from_str::<Campaign>(&body) else {
                 continue;
             };
             entries.push(CalendarEntry {
+                held,
+                eligible: campaign.eligible_unions.is_empty()
+                    || union.is_some_and(|u| campaign.eligible_unions.contains(&u)),
                 answer: answer.and_then(|a| serde_json::from_str(&a).ok()),
                 unanswered,
                 stock_left,
@@ -116,8 +126,24 @@ impl Store {
                 serde_json::to_string(&answer.outcome).expect("serializes")
             ],
         )?;
-        if let GrabOutcome::Granted { coupon } = &answer.outcome {
-            crate::wallet::insert_coupon(&tx, coupon)?;
+        // the stock as this answer shows it, until the next sync says otherwise
+        match &answer.outcome {
+            GrabOutcome::Granted { coupon } => {
+                crate::wallet::insert_coupon(&tx, coupon)?;
+                tx.execute(
+                    "UPDATE campaigns SET stock_left = max(stock_left - 1, 0)
+                     WHERE id = ?1 AND stock_left IS NOT NULL",
+                    [coupon.campaign_id],
+                )?;
+            }
+            GrabOutcome::SoldOut => {
+                tx.execute(
+                    "UPDATE campaigns SET stock_left = 0 WHERE id =
+                       (SELECT campaign_id FROM grabs WHERE key = ?1)",
+                    [answer.key.to_string()],
+                )?;
+            }
+            _ => {}
         }
         tx.commit()?;
         Ok(())

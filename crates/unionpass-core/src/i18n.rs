@@ -221,22 +221,37 @@ messages! {
     // grab calendar
     TabGrab => "抢券", "Grab";
     GrabTitle => "福利抢券", "Welfare coupons";
-    NoCampaigns => "暂无即将开抢的福利券，请联网同步。", "No upcoming coupons. Connect and sync.";
+    NoCampaigns => "暂无即将开抢的福利券。新的福利发布后会出现在这里，可以设提醒。", "No upcoming coupons. New ones appear here when published, and you can set a reminder.";
     ReleaseAt => "{time} 开抢", "Opens {time}";
     StartsIn => "距开抢 {left}", "Opens in {left}";
+    EndsAt => "{time} 截止", "Ends {time}";
+    PerMemberLimit => "每人限 {n} 张", "Limit {n} per member";
+    StockGone => "已抢光", "None left";
+    CountdownDays => "{d} 天 {h} 小时", "{d} d {h} h";
+    CountdownHours => "{h} 小时 {m} 分", "{h} h {m} min";
+    CountdownMinutes => "{m} 分 {s} 秒", "{m} min {s} s";
+    CountdownSeconds => "{s} 秒", "{s} s";
+    DayToday => "今天 {time}", "today {time}";
+    DayTomorrow => "明天 {time}", "tomorrow {time}";
+    GrabSoldOutButton => "已抢光", "Sold out";
+    GrabHeldButton => "已领取 · 去卡券", "Got it · Wallet";
+    GrabNotEligibleButton => "仅限指定工会", "Other unions only";
+    GrabEndedButton => "已结束", "Ended";
+    GrabOffline => "当前离线，联网后才能抢券。", "You are offline; connect to grab.";
+    NoCampaignsOffline => "暂无福利券信息。联网后会自动同步。", "No coupons to show yet. They sync when you are online.";
     LiveNow => "抢券进行中", "Open now";
     TotalStock => "共 {n} 张", "{n} in total";
     StockLeft => "剩余 {left} / {n} 张", "{left} of {n} left";
     GrabButton => "立即抢", "Grab";
     Grabbing => "正在抢…", "Grabbing…";
     GrabGranted => "抢到了！已放入卡券。", "Got it! It is in your wallet.";
-    GrabSoldOut => "已抢光，下次早点来。", "Sold out. Try earlier next time.";
+    GrabSoldOut => "本轮已全部领完。", "All coupons of this round have been taken.";
     GrabLimit => "您已领取过这张券，已达上限。", "You have reached the limit for this coupon.";
     GrabNotStarted => "还没开始，请在开抢后再试。", "Not open yet; try again when it opens.";
     GrabEnded => "活动已结束。", "This campaign has ended.";
     GrabNotEligible => "您不在本次福利的领取范围内。", "You are not eligible for this campaign.";
-    GrabRetry => "网络异常，请求已保存，再点一次会用同一请求重试，不会重复领取。", "Network error. The request is saved; tap again to retry it (you will not get two).";
-    ClockOffset => "与服务器时间相差 {s} 秒", "{s} s from server time";
+    GrabRetry => "服务器没有及时回应。请求已保存，正在用同一请求自动重试，不会重复领取。", "The server did not answer in time. Your request is saved and is being retried as the same request; you cannot get two.";
+    ClockOffset => "倒计时已按服务器时间校准", "Countdowns follow the server's clock";
     ClockUnknown => "尚未校准服务器时间", "Server time not measured yet";
     ErrCouponExpired => "这张券已过期，无法使用。", "This coupon has expired and cannot be used.";
     ErrCouponNotYetValid => "这张券尚未生效，请在有效期内使用。", "This coupon is not valid yet; use it within its validity.";
@@ -307,6 +322,50 @@ messages! {
     Autostart => "登录电脑时自动启动（让提醒按时送达）", "Start at login (so reminders arrive on time)";
 }
 
+/// "5 分 20 秒", "2 小时 05 分", "3 天 4 小时": a time left with its units, to the second under
+/// an hour (rounded up, so "0 秒" only at the end).
+pub fn countdown(ms: i64, lang: Lang) -> String {
+    let s = (ms.max(0) + 999) / 1000;
+    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    let (msg, args): (Msg, Vec<(&str, String)>) = if d > 0 {
+        (
+            Msg::CountdownDays,
+            vec![("d", d.to_string()), ("h", h.to_string())],
+        )
+    } else if h > 0 {
+        (
+            Msg::CountdownHours,
+            vec![("h", h.to_string()), ("m", format!("{m:02}"))],
+        )
+    } else if m > 0 {
+        (
+            Msg::CountdownMinutes,
+            vec![("m", m.to_string()), ("s", format!("{sec:02}"))],
+        )
+    } else {
+        (Msg::CountdownSeconds, vec![("s", sec.to_string())])
+    };
+    let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fill(msg.text(lang), &args)
+}
+
+/// "今天 17:00", "明天 09:30", or "2026-12-05 09:30": an instant by its day relative to `now`, in
+/// `zone`.
+pub fn day_time(
+    t: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    zone: crate::time::Zone,
+    lang: Lang,
+) -> String {
+    let day = |x: chrono::DateTime<chrono::Utc>| x.with_timezone(&zone.offset()).date_naive();
+    let clock = crate::time::format_clock(t, zone);
+    match (day(t) - day(now)).num_days() {
+        0 => fill(Msg::DayToday.text(lang), &[("time", &clock)]),
+        1 => fill(Msg::DayTomorrow.text(lang), &[("time", &clock)]),
+        _ => crate::time::format_minute(t, zone),
+    }
+}
+
 /// Replace each `{name}` in `text` with its value.
 pub fn fill(text: &str, args: &[(&str, &str)]) -> String {
     let mut out = text.to_string();
@@ -339,6 +398,57 @@ mod tests {
             assert_ne!(zh, en, "{m:?} is not translated");
             assert_eq!(placeholders(zh), placeholders(en), "{m:?}");
         }
+    }
+
+    #[test]
+    fn countdowns_say_their_units() {
+        let ms = |d: i64, h: i64, m: i64, s: i64| ((d * 24 + h) * 60 + m) * 60_000 + s * 1000;
+        assert_eq!(countdown(ms(0, 0, 5, 20), Lang::ZhCn), "5 分 20 秒");
+        assert_eq!(countdown(ms(0, 0, 5, 20), Lang::En), "5 min 20 s");
+        assert_eq!(countdown(ms(0, 2, 5, 59), Lang::ZhCn), "2 小时 05 分");
+        assert_eq!(countdown(ms(3, 4, 0, 0), Lang::En), "3 d 4 h");
+        assert_eq!(
+            countdown(ms(0, 0, 0, 9) - 500, Lang::ZhCn),
+            "9 秒",
+            "rounded up"
+        );
+        assert_eq!(countdown(-5, Lang::En), "0 s");
+    }
+
+    #[test]
+    fn times_say_today_and_tomorrow_in_the_zone() {
+        use crate::time::Zone;
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        // 23:30 in Shanghai on 1 December
+        let now = at("2026-12-01T15:30:00Z");
+        assert_eq!(
+            day_time(
+                at("2026-12-01T15:50:00Z"),
+                now,
+                Zone::AsiaShanghai,
+                Lang::ZhCn
+            ),
+            "今天 23:50"
+        );
+        // 00:10 on 2 December in Shanghai is tomorrow there, though still 1 December in UTC
+        assert_eq!(
+            day_time(
+                at("2026-12-01T16:10:00Z"),
+                now,
+                Zone::AsiaShanghai,
+                Lang::En
+            ),
+            "tomorrow 00:10"
+        );
+        assert_eq!(
+            day_time(
+                at("2026-12-03T01:00:00Z"),
+                now,
+                Zone::AsiaShanghai,
+                Lang::ZhCn
+            ),
+            "2026-12-03 09:00"
+        );
     }
 
     #[test]

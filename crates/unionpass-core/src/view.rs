@@ -202,6 +202,59 @@ pub struct CalendarEntry {
     /// The member's reminder for it, if set.
     #[serde(default)]
     pub reminder: Option<crate::reminder::Reminder>,
+    /// Coupons of this campaign the member holds (used ones too: they count against the limit).
+    #[serde(default)]
+    pub held: i64,
+    /// Whether the member's workplace union is among those the campaign is for.
+    #[serde(default = "yes")]
+    pub eligible: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What a grab card's button can honestly offer, at one instant of the server's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CardState {
+    /// Not released yet: counting down.
+    Upcoming,
+    /// Released, with stock as last known: the button grabs.
+    Open,
+    /// No stock left (as last synced or answered).
+    SoldOut,
+    /// The member holds as many as the limit allows: the button goes to the wallet.
+    Held,
+    /// For other workplace unions' members.
+    NotEligible,
+    /// Past its end, or withdrawn.
+    Ended,
+}
+
+impl CalendarEntry {
+    /// The card's state at `server_now`. What the member can do nothing about comes first
+    /// (ended, not eligible), then what they already have, then the stock, then the clock.
+    pub fn state(&self, server_now: DateTime<Utc>) -> CardState {
+        let c = &self.campaign;
+        if c.cancelled_at.is_some() || server_now >= c.end_at {
+            CardState::Ended
+        } else if !self.eligible {
+            CardState::NotEligible
+        } else if self.held >= c.per_member_limit
+            || matches!(
+                self.answer,
+                Some(crate::campaign::GrabOutcome::LimitReached)
+            )
+        {
+            CardState::Held
+        } else if self.stock_left == Some(0) {
+            CardState::SoldOut
+        } else if server_now < c.release_at {
+            CardState::Upcoming
+        } else {
+            CardState::Open
+        }
+    }
 }
 
 /// The grab calendar: campaigns not ended, soonest release first, and the server clock offset.
@@ -240,4 +293,94 @@ pub struct PointsView {
     /// Newest first.
     pub redemptions: Vec<crate::redeem::Redemption>,
     pub offer: crate::redeem::PointsOffer,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::{Campaign, Category, GrabOutcome};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn entry() -> CalendarEntry {
+        CalendarEntry {
+            campaign: Campaign {
+                id: 1,
+                title_zh: "午餐券".into(),
+                title_en: "Lunch".into(),
+                category: Category::Meal,
+                face_value_cents: 1250,
+                terms_zh: String::new(),
+                terms_en: String::new(),
+                coupon_valid_from: at("2026-12-01T09:00:00Z"),
+                coupon_valid_until: at("2026-12-31T09:00:00Z"),
+                stock: 10,
+                per_member_limit: 2,
+                release_at: at("2026-12-01T09:00:00Z"),
+                end_at: at("2026-12-01T12:00:00Z"),
+                eligible_unions: vec![],
+                cancelled_at: None,
+            },
+            answer: None,
+            unanswered: false,
+            stock_left: Some(3),
+            stock_synced_at: None,
+            reminder: None,
+            held: 0,
+            eligible: true,
+        }
+    }
+
+    #[test]
+    fn a_card_tells_its_true_state() {
+        let before = at("2026-12-01T08:59:59Z");
+        let during = at("2026-12-01T09:00:00Z");
+        let after = at("2026-12-01T12:00:00Z");
+        let e = entry();
+        assert_eq!(e.state(before), CardState::Upcoming);
+        assert_eq!(e.state(during), CardState::Open);
+        assert_eq!(e.state(after), CardState::Ended);
+
+        let gone = CalendarEntry {
+            stock_left: Some(0),
+            ..entry()
+        };
+        assert_eq!(gone.state(during), CardState::SoldOut);
+        assert_eq!(
+            gone.state(before),
+            CardState::SoldOut,
+            "sold out shows before a re-release too"
+        );
+
+        // one of two held: still open; two: held, even when the stock is gone
+        let one = CalendarEntry { held: 1, ..entry() };
+        assert_eq!(one.state(during), CardState::Open);
+        let two = CalendarEntry {
+            held: 2,
+            stock_left: Some(0),
+            ..entry()
+        };
+        assert_eq!(two.state(during), CardState::Held);
+        let told = CalendarEntry {
+            answer: Some(GrabOutcome::LimitReached),
+            ..entry()
+        };
+        assert_eq!(told.state(during), CardState::Held);
+
+        // another union's campaign says so before anything else but its end
+        let other = CalendarEntry {
+            eligible: false,
+            held: 0,
+            stock_left: Some(0),
+            ..entry()
+        };
+        assert_eq!(other.state(before), CardState::NotEligible);
+        assert_eq!(other.state(after), CardState::Ended);
+
+        let mut cancelled = entry();
+        cancelled.campaign.cancelled_at = Some(before);
+        assert_eq!(cancelled.state(before), CardState::Ended);
+    }
 }
