@@ -9,7 +9,7 @@ use unionpass_core::i18n::Msg;
 use unionpass_core::ipc::{OpenCampaign, StateChanged};
 use unionpass_core::ErrorCode;
 
-use crate::ctx::{ctx, Ctx};
+use crate::ctx::{ctx, Ctx, Place};
 use crate::ipc;
 use crate::screens::calendar::CalendarTab;
 use crate::screens::failed::FailedView;
@@ -92,6 +92,14 @@ fn MainView() -> impl IntoView {
     Effect::new(move |_| {
         if c.focus.get().is_some() {
             tab.set(Tab::Grab);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(place) = c.go.get() {
+            tab.set(match place {
+                Place::Wallet => Tab::Wallet,
+            });
+            c.go.set(None);
         }
     });
     let is_staff = move || {

@@ -16,6 +16,14 @@ pub struct Ctx {
     pub lang: Memo<Lang>,
     /// The campaign a clicked reminder asked to show.
     pub focus: RwSignal<Option<i64>>,
+    /// A screen asked to show another tab (the root switches and clears it).
+    pub go: RwSignal<Option<Place>>,
+}
+
+/// Where a screen may send the member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Wallet,
 }
 
 impl Ctx {
@@ -28,6 +36,7 @@ impl Ctx {
             snap,
             lang,
             focus: RwSignal::new(None),
+            go: RwSignal::new(None),
         };
         provide_context(c);
         c

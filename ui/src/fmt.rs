@@ -49,15 +49,19 @@ pub fn thousands(n: i64) -> String {
     }
 }
 
-/// `01:02:03` (or `2:03` under an hour).
-pub fn clock_left(ms: i64) -> String {
-    let s = (ms.max(0) + 999) / 1000;
-    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
-    if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else {
-        format!("{m}:{s:02}")
-    }
+/// "今天 17:00", "明天 09:30" or the date, in the member's zone and language.
+pub fn day_time(t: DateTime<Utc>, lang: unionpass_core::i18n::Lang) -> String {
+    unionpass_core::i18n::day_time(t, now(), ZONE, lang)
+}
+
+/// "5 分 20 秒": a time left with its units.
+pub fn countdown(ms: i64, lang: unionpass_core::i18n::Lang) -> String {
+    unionpass_core::i18n::countdown(ms, lang)
+}
+
+/// `2026-11-28 16:05` in the member's zone, whatever the day (for records kept long).
+pub fn full(t: DateTime<Utc>) -> String {
+    format_minute(t, ZONE)
 }
 
 pub fn category_msg(c: Category) -> Msg {

@@ -376,6 +376,162 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
     result
 }
 
+/// Each grab card says what is true for this member before any tap: sold out, already held (and
+/// the button goes to the wallet), for another union, cancelled (gone), face value with fen,
+/// countdowns with units.
+#[tokio::test]
+async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let now = chrono_now();
+    let (open_at, end) = (
+        now - chrono::Duration::minutes(1),
+        now + chrono::Duration::hours(2),
+    );
+    let one = server.create_campaign(
+        "电影票",
+        "Cinema ticket",
+        "cinema",
+        30,
+        1,
+        open_at,
+        end,
+        &[],
+    )?;
+    let mine = server.create_campaign(
+        "洗衣券",
+        "Laundry coupon",
+        "laundry",
+        10,
+        5,
+        open_at,
+        end,
+        &[],
+    )?;
+    let other = server.create_campaign(
+        "外单位专享券",
+        "Other union's coupon",
+        "meal",
+        20,
+        5,
+        open_at,
+        end,
+        &["--unions", "987654"],
+    )?;
+    let later = now + chrono::Duration::minutes(30);
+    let (release, ends) = (
+        later.to_rfc3339(),
+        (later + chrono::Duration::hours(1)).to_rfc3339(),
+    );
+    let created: serde_json::Value = serde_json::from_str(
+        server
+            .admin(&[
+                "campaign",
+                "create",
+                "--title-zh",
+                "早餐券",
+                "--title-en",
+                "Breakfast coupon",
+                "--category",
+                "meal",
+                "--face-value",
+                "12.50",
+                "--stock",
+                "50",
+                "--release-at",
+                &release,
+                "--end-at",
+                &ends,
+            ])?
+            .trim(),
+    )?;
+    let cheap = created["id"].as_i64().context("campaign id")?;
+    let gone = server.create_campaign(
+        "已取消券",
+        "Withdrawn coupon",
+        "taxi",
+        8,
+        50,
+        later,
+        later + chrono::Duration::hours(1),
+        &[],
+    )?;
+    server.admin(&["campaign", "cancel", "--id", &gone.to_string()])?;
+
+    // another member takes the only cinema ticket; this member already holds a laundry coupon
+    let tokens = dir.path().join("tokens");
+    server.admin(&[
+        "bench-seed",
+        "--members",
+        "0",
+        "--also",
+        "M10006",
+        "--also",
+        "M10005",
+        "--tokens-out",
+        tokens.to_str().context("utf-8 path")?,
+    ])?;
+    let tokens = std::fs::read_to_string(&tokens)?;
+    let tokens: Vec<&str> = tokens.lines().collect();
+    let http = reqwest::Client::new();
+    for (token, id) in [(tokens[0], one), (tokens[1], mine)] {
+        let answer: serde_json::Value = http
+            .post(format!("{}/v1/campaigns/{id}/grab", server.url))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "key": uuid::Uuid::new_v4() }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(answer["result"] == "granted", "{answer}");
+    }
+
+    let data = dir.path().join("device");
+    let app = App::launch(&data, &server.url, 4518).await?;
+    let result = async {
+        app.sign_in("M10005", "demo1234").await?;
+        app.wait_text("#passport-name", "陈静", 30).await?;
+        app.click("#tab-grab").await?;
+        app.wait_for(&format!("#campaign-{one}"), 20).await?;
+        let button = |id: i64| format!("#grab-{id}");
+        app.wait_text(&button(one), "已抢光", 10).await?;
+        assert!(!app.wait_for(&button(one), 1).await?.is_enabled().await?);
+        app.wait_text(&button(other), "仅限指定工会", 5).await?;
+        assert!(!app.wait_for(&button(other), 1).await?.is_enabled().await?);
+        app.wait_text(&button(mine), "已领取 · 去卡券", 5).await?;
+        app.wait_text(&format!("#face-{cheap}"), "12.50 元", 5)
+            .await?;
+        app.wait_contains(&format!("#countdown-{cheap}"), "分", 5)
+            .await?;
+        // the release day said in words, in Shanghai's day
+        let shanghai = chrono::FixedOffset::east_opt(8 * 3600).context("offset")?;
+        let day = if later.with_timezone(&shanghai).date_naive()
+            == now.with_timezone(&shanghai).date_naive()
+        {
+            "今天"
+        } else {
+            "明天"
+        };
+        app.wait_contains(&format!("#campaign-times-{cheap}"), day, 5)
+            .await?;
+        anyhow::ensure!(
+            app.c
+                .find(fantoccini::Locator::Css(&format!("#campaign-{gone}")))
+                .await
+                .is_err(),
+            "a cancelled campaign is still in the calendar"
+        );
+        app.shot("13-grab-card-states").await?;
+        // the held card's button opens the wallet
+        app.click(&button(mine)).await?;
+        app.wait_contains("#wallet-list", "洗衣券", 10).await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    result
+}
+
 /// Open the grab calendar and set "1 min before" on campaign `id`.
 async fn set_reminder(app: &App, id: i64) -> anyhow::Result<()> {
     app.click("#tab-grab").await?;
@@ -448,7 +604,7 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         set_reminder(&app, id).await?;
         app.wait_contains(&format!("#countdown-{id}"), "距开抢", 5)
             .await?;
-        app.wait_contains("#clock-offset", "与服务器时间相差", 15)
+        app.wait_contains("#clock-offset", "倒计时已按服务器时间校准", 15)
             .await?;
         let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
         assert!(!button.is_enabled().await?, "closed before release");

@@ -8,14 +8,12 @@ use leptos::task::spawn_local;
 use unionpass_core::campaign::GrabOutcome;
 use unionpass_core::i18n::{fill, Lang, Msg};
 use unionpass_core::ipc::{ClearReminder, GetCalendar, Grab, MeasureClock, SetReminder};
-use unionpass_core::reminder::{
-    grab_open, server_now, Reminder, ReminderState, DEFAULT_LEAD, LEADS,
-};
-use unionpass_core::view::{Calendar, CalendarEntry};
+use unionpass_core::reminder::{server_now, Reminder, ReminderState, DEFAULT_LEAD, LEADS};
+use unionpass_core::view::{Calendar, CalendarEntry, CardState};
 use unionpass_core::ErrorCode;
 
-use crate::ctx::{ctx, Ctx};
-use crate::fmt::{category_msg, clock_left, now, when};
+use crate::ctx::{ctx, Ctx, Place};
+use crate::fmt::{category_msg, countdown, day_time, now, yuan};
 use crate::ipc;
 
 /// "提醒我": the lead times, the reminder's state, and "cancel reminder". A lead whose time has
@@ -137,6 +135,10 @@ fn load(cal: RwSignal<Option<Calendar>>) {
     });
 }
 
+/// How often a grab whose answer did not come is sent again (same key) while the card is open.
+const AUTO_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
+const AUTO_RETRIES: u32 = 5;
+
 #[component]
 fn CampaignCard(
     entry: CalendarEntry,
@@ -148,10 +150,13 @@ fn CampaignCard(
     let id = camp.id;
     let error = RwSignal::new(None::<ErrorCode>);
     let answer = RwSignal::new(entry.answer.clone());
+    let retries = RwSignal::new(0u32);
     let stock_left = entry.stock_left;
     let offset = move || cal.with(|c| c.as_ref().and_then(|c| c.offset));
-    let open = move || grab_open(camp.release_at, camp.end_at, tick.get(), offset());
-    let left = move || (camp.release_at - server_now(tick.get(), offset())).num_milliseconds();
+    let server_time = move || server_now(tick.get(), offset());
+    let stored = StoredValue::new(entry.clone());
+    let state = move || stored.with_value(|e| e.state(server_time()));
+    let left = move || (camp.release_at - server_time()).num_milliseconds();
     let title = {
         let camp = camp.clone();
         move || match c.lang.get() {
@@ -162,13 +167,37 @@ fn CampaignCard(
     let grab = ipc::action(move |req: Grab| async move {
         error.set(None);
         match ipc::call(&req).await {
-            Ok(o) => answer.set(Some(o)),
+            Ok(o) => {
+                retries.set(0);
+                answer.set(Some(o));
+                // the stock and the card's state follow the answer at once
+                load(cal);
+            }
             Err(code) => error.set(Some(code)),
         }
     });
     let busy = grab.pending();
     // a double tap sends one request
-    let press = move |_| ipc::dispatch_once(grab, Grab { campaign_id: id });
+    let press = move |_| {
+        retries.set(0);
+        ipc::dispatch_once(grab, Grab { campaign_id: id })
+    };
+    // an answer that did not come: sent again with the same key, a few times, while still open
+    Effect::new(move |_| {
+        if error.get() == Some(ErrorCode::Offline) && retries.get_untracked() < AUTO_RETRIES {
+            set_timeout(
+                move || {
+                    if error.get_untracked() == Some(ErrorCode::Offline)
+                        && !grab.pending().get_untracked()
+                    {
+                        retries.update(|n| *n += 1);
+                        ipc::dispatch_once(grab, Grab { campaign_id: id });
+                    }
+                },
+                AUTO_RETRY,
+            );
+        }
+    });
     let granted = move || matches!(answer.get(), Some(GrabOutcome::Granted { .. }));
     let focused = move || c.focus.get() == Some(id);
     // a clicked reminder opens this campaign: bring it into view
@@ -179,35 +208,89 @@ fn CampaignCard(
             }
         }
     });
-    let upcoming = move || server_now(tick.get(), offset()) < camp.release_at;
+    let upcoming = move || server_time() < camp.release_at;
     let reminder = entry.reminder.clone();
+    let offline = move || {
+        c.snap
+            .with(|s| s.as_ref().is_some_and(|s| s.sync.offline()))
+    };
+    let button_text = move || {
+        if busy.get() {
+            return c.t(Msg::Grabbing);
+        }
+        match state() {
+            CardState::Upcoming | CardState::Open => c.t(Msg::GrabButton),
+            CardState::SoldOut => c.t(Msg::GrabSoldOutButton),
+            CardState::Held => c.t(Msg::GrabHeldButton),
+            CardState::NotEligible => c.t(Msg::GrabNotEligibleButton),
+            CardState::Ended => c.t(Msg::GrabEndedButton),
+        }
+    };
+    let button_enabled = move || match state() {
+        CardState::Open => !busy.get() && !offline(),
+        CardState::Held => true,
+        _ => false,
+    };
+    let on_button = move |ev| {
+        if state() == CardState::Held {
+            c.go.set(Some(Place::Wallet));
+        } else {
+            press(ev);
+        }
+    };
+    let stock_text = move || match stock_left {
+        Some(0) => c.t(Msg::StockGone).to_string(),
+        Some(left) => fill(
+            c.t(Msg::StockLeft),
+            &[("left", &left.to_string()), ("n", &camp.stock.to_string())],
+        ),
+        None => fill(c.t(Msg::TotalStock), &[("n", &camp.stock.to_string())]),
+    };
+    let times = move || {
+        if upcoming() {
+            fill(
+                c.t(Msg::ReleaseAt),
+                &[("time", &day_time(camp.release_at, c.lang.get()))],
+            )
+        } else {
+            fill(
+                c.t(Msg::EndsAt),
+                &[("time", &day_time(camp.end_at, c.lang.get()))],
+            )
+        }
+    };
+    let countdown_text = move || match state() {
+        CardState::Upcoming => fill(
+            c.t(Msg::StartsIn),
+            &[("left", &countdown(left(), c.lang.get()))],
+        ),
+        CardState::Open => c.t(Msg::LiveNow).to_string(),
+        _ => String::new(),
+    };
     view! {
-        <li class="campaign" id=format!("campaign-{id}") class:focus=focused>
+        <li class="campaign" id=format!("campaign-{id}") class:focus=focused
+            class:inactive=move || !matches!(state(), CardState::Upcoming | CardState::Open)>
             <div class="campaign-head">
                 <span class="badge campaign-cat">{move || c.t(category_msg(camp.category))}</span>
                 <div class="campaign-main">
                     <span class="coupon-title">{title}</span>
-                    <span class="muted small">
-                        {move || fill(c.t(Msg::ReleaseAt), &[("time", &when(camp.release_at))])}
+                    <span class="muted small" id=format!("campaign-times-{id}")>
+                        {times}
                         " · "
-                        <span id=format!("stock-{id}")>
-                            {move || match stock_left {
-                                Some(left) => fill(c.t(Msg::StockLeft), &[("left", &left.to_string()), ("n", &camp.stock.to_string())]),
-                                None => fill(c.t(Msg::TotalStock), &[("n", &camp.stock.to_string())]),
-                            }}
-                        </span>
+                        <span id=format!("stock-{id}")>{stock_text}</span>
+                        " · "
+                        {move || fill(c.t(Msg::PerMemberLimit), &[("n", &camp.per_member_limit.to_string())])}
                     </span>
                 </div>
-                <span class="coupon-value">{move || fill(c.t(Msg::FaceValue), &[("v", &(camp.face_value_cents / 100).to_string())])}</span>
+                <span class="coupon-value" id=format!("face-{id}")>{move || fill(c.t(Msg::FaceValue), &[("v", &yuan(camp.face_value_cents))])}</span>
             </div>
             <div class="campaign-action">
-                <span class="countdown-text" id=format!("countdown-{id}")>
-                    {move || if open() { c.t(Msg::LiveNow).to_string() } else { fill(c.t(Msg::StartsIn), &[("left", &clock_left(left()))]) }}
-                </span>
+                <span class="countdown-text" id=format!("countdown-{id}")>{countdown_text}</span>
                 <button type="button" class="primary grab" id=format!("grab-{id}")
-                    prop:disabled=move || !open() || busy.get() || granted()
-                    on:click=press>
-                    {move || if busy.get() { c.t(Msg::Grabbing) } else { c.t(Msg::GrabButton) }}
+                    class:secondary=move || state() == CardState::Held
+                    prop:disabled=move || !button_enabled()
+                    on:click=on_button>
+                    {button_text}
                 </button>
             </div>
             <p class="grab-answer" id=format!("grab-answer-{id}") role="status"
@@ -216,6 +299,7 @@ fn CampaignCard(
                     (Some(ErrorCode::Offline), _) => c.t(Msg::GrabRetry).to_string(),
                     (Some(code), _) => c.t(code.message()).to_string(),
                     (None, Some(a)) => c.t(answer_msg(&a)).to_string(),
+                    (None, None) if offline() && state() == CardState::Open => c.t(Msg::GrabOffline).to_string(),
                     (None, None) => String::new(),
                 }}
             </p>
@@ -253,10 +337,7 @@ pub fn CalendarTab() -> impl IntoView {
     });
     let entries = move || cal.with(|c| c.as_ref().map(|c| c.entries.clone()).unwrap_or_default());
     let offset_text = move || match cal.with(|c| c.as_ref().and_then(|c| c.offset)) {
-        Some(o) => fill(
-            c.t(Msg::ClockOffset),
-            &[("s", &format!("{:+.1}", o.offset_ms as f64 / 1000.0))],
-        ),
+        Some(_) => c.t(Msg::ClockOffset).to_string(),
         None => c.t(Msg::ClockUnknown).to_string(),
     };
     view! {
@@ -264,9 +345,9 @@ pub fn CalendarTab() -> impl IntoView {
             <h1>{move || c.t(Msg::GrabTitle)}</h1>
             <p id="clock-offset" class="muted small">{offset_text}</p>
             <Show when=move || !entries().is_empty()
-                fallback=move || view! { <p id="no-campaigns" class="notice">{move || c.t(Msg::NoCampaigns)}</p> }>
+                fallback=move || view! { <p id="no-campaigns" class="notice">{move || if c.snap.with(|s| s.as_ref().is_some_and(|s| s.sync.offline())) { c.t(Msg::NoCampaignsOffline) } else { c.t(Msg::NoCampaigns) }}</p> }>
                 <ul id="campaigns" class="list cards">
-                    <For each=entries key=|e| (e.campaign.id, e.stock_left) let:entry>
+                    <For each=entries key=|e| (e.campaign.id, e.stock_left, e.held, e.answer.as_ref().map(|a| a.code()), e.campaign.release_at) let:entry>
                         <CampaignCard entry cal tick/>
                     </For>
                 </ul>

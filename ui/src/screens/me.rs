@@ -10,7 +10,7 @@ use unionpass_core::ipc::{
 use unionpass_core::ErrorCode;
 
 use crate::ctx::ctx;
-use crate::fmt::when;
+use crate::fmt::{full, when};
 use crate::ipc;
 
 /// The member's enrolled devices; any but this one can be revoked here.
@@ -44,7 +44,7 @@ fn DevicesCard() -> impl IntoView {
                                 <span class="device-name">{d.name.clone()}</span>
                                 {d.current.then(|| view! { <span class="badge">{move || c.t(Msg::ThisDevice)}</span> })}
                                 <div class="muted small">
-                                    {let at = d.created_at; move || fill(c.t(Msg::EnrolledAt), &[("time", &when(at))])}
+                                    {let at = d.created_at; move || fill(c.t(Msg::EnrolledAt), &[("time", &full(at))])}
                                     " · " <span class="mono">{d.device_kid.clone()}</span>
                                 </div>
                             </div>
