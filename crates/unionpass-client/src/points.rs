@@ -249,6 +249,11 @@ impl Store {
     pub fn points_view(&self, now: DateTime<Utc>) -> Result<PointsView> {
         let ledger = self.ledger()?;
         let queued = self.queued_points()?;
+        let expiring_soon = ledger.expiring_soon(
+            now,
+            chrono::Duration::days(unionpass_core::view::EXPIRY_WARNING_DAYS),
+            ZONE,
+        );
         let expiry = ledger
             .expiry_schedule(now, ZONE)
             .into_iter()
@@ -298,6 +303,7 @@ impl Store {
             balance: ledger.balance(now),
             queued,
             expiry,
+            expiring_soon,
             history,
             redemptions,
             offer: self.points_offer()?,

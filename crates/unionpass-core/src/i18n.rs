@@ -269,9 +269,10 @@ messages! {
     TabPoints => "积分", "Points";
     PointsTitle => "我的积分", "My points";
     PointsAvailable => "可用积分", "Available points";
-    PointsPosted => "账面 {n}", "Posted {n}";
-    PointsPending => "处理中 {n}", "Pending {n}";
-    PointsQueued => "待提交 {n}", "Waiting to send {n}";
+    PointsPosted => "合计 {n}", "Total {n}";
+    PointsPending => "兑换办理中 {n}", "In redemptions being processed {n}";
+    PointsExpiringSoon => "{n} 积分的有效期到 {time} 为止，兑换时会先用这些积分。", "{n} points are valid until {time}; redemptions use these first.";
+    PointsQueued => "等待联网提交 {n}", "Waiting for a connection {n}";
     ExpiryTitle => "积分到期", "What expires when";
     ExpiryMonth => "{month}：{n} 分到期", "{month}: {n} points expire";
     NothingExpiring => "未来 12 个月没有积分到期。", "No points expire in the next 12 months.";

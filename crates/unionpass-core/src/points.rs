@@ -4,12 +4,14 @@
 //!
 //! - Every **accrual** is a batch with its own expiry. A batch is usable up to the second before
 //!   `expires_at`; at `expires_at` whatever is left of it has expired.
-//! - A **hold** reserves points for a redemption, taken from the unexpired batches oldest first
-//!   (by accrual order). A **settle** makes the hold final. A **refund** gives the held points back
+//! - A **hold** reserves points for a redemption, taken from the unexpired batches that expire
+//!   soonest (ties: accrual order), so points about to lapse are used rather than lost. Spends
+//!   before [`soonest_expiring_from`] took the oldest-accrued batches first; folding keeps that
+//!   rule for them, so no balance already shown changes. A **settle** makes the hold final. A **refund** gives the held points back
 //!   to the batches they came from; points that went back to a batch that has since expired are
 //!   expired too (a refund never extends an expiry).
-//! - An **adjustment** by staff adds a batch (positive, with an expiry) or removes points oldest
-//!   first (negative).
+//! - An **adjustment** by staff adds a batch (positive, with an expiry) or removes points as a
+//!   spend does (negative).
 //! - **Expiration** entries are written by the server for the history; the balance does not depend
 //!   on them (expiry follows from `now`), so a late expiration job changes nothing shown.
 //!
@@ -157,6 +159,12 @@ pub struct Balance {
     pub pending: i64,
 }
 
+/// When spends began to take the soonest-expiring batches first (2026-12-01T00:00:00Z); spends
+/// before it are folded as they were made, oldest accrued first.
+pub fn soonest_expiring_from() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_796_083_200, 0).expect("a valid instant")
+}
+
 impl Ledger {
     /// Apply entries in order. Holds, settles and refunds are checked as the server checks them,
     /// so a ledger that folds without error is a consistent one.
@@ -255,7 +263,7 @@ impl Ledger {
         Ok(self.holds.remove(i))
     }
 
-    /// Take `points` from usable batches, oldest first.
+    /// Take `points` from usable batches, in the spending order at `now`.
     fn take(&mut self, points: i64, now: DateTime<Utc>) -> Result<Vec<Allocation>, LedgerError> {
         let from = self.plan(points, now)?;
         for a in &from {
@@ -266,7 +274,8 @@ impl Ledger {
         Ok(from)
     }
 
-    /// Which batches a spend of `points` at `now` would take from (oldest first), without taking.
+    /// Which batches a spend of `points` at `now` would take from, without taking: soonest
+    /// expiring first (from [`soonest_expiring_from`]; before it, oldest accrued first).
     pub fn plan(&self, points: i64, now: DateTime<Utc>) -> Result<Vec<Allocation>, LedgerError> {
         if points <= 0 {
             return Err(LedgerError::NotPositive);
@@ -278,9 +287,18 @@ impl Ledger {
                 wanted: points,
             });
         }
+        let mut usable: Vec<&Batch> = self
+            .batches
+            .iter()
+            .filter(|b| b.usable(now) && b.free > 0)
+            .collect();
+        if now >= soonest_expiring_from() {
+            // stable: batches expiring at the same instant keep their accrual order
+            usable.sort_by_key(|b| b.expires_at);
+        }
         let mut left = points;
         let mut from = Vec::new();
-        for b in self.batches.iter().filter(|b| b.usable(now) && b.free > 0) {
+        for b in usable {
             let n = left.min(b.free);
             from.push(Allocation {
                 batch: b.id,
@@ -325,6 +343,27 @@ impl Ledger {
 
     /// Free points that expire in each of the 12 months starting with `now`'s month (in `zone`).
     /// Held points are not listed: they are spoken for.
+    /// The soonest expiry within `within` of `now`: when it is, and the free points that lapse
+    /// on that day (in `zone`), for the warning on the balance.
+    pub fn expiring_soon(
+        &self,
+        now: DateTime<Utc>,
+        within: chrono::Duration,
+        zone: Zone,
+    ) -> Option<(DateTime<Utc>, i64)> {
+        let usable = || self.batches.iter().filter(|b| b.usable(now) && b.free > 0);
+        let first = usable().map(|b| b.expires_at).min()?;
+        if first - now > within {
+            return None;
+        }
+        let day = |t: DateTime<Utc>| t.with_timezone(&zone.offset()).date_naive();
+        let points = usable()
+            .filter(|b| day(b.expires_at) == day(first))
+            .map(|b| b.free)
+            .sum();
+        Some((first, points))
+    }
+
     pub fn expiry_schedule(&self, now: DateTime<Utc>, zone: Zone) -> Vec<(YearMonth, i64)> {
         let first = YearMonth::of(now, zone);
         let mut months = Vec::with_capacity(12);
@@ -466,6 +505,73 @@ mod tests {
 
     fn free_of(l: &Ledger) -> Vec<i64> {
         l.batches.iter().map(|b| b.free).collect()
+    }
+
+    #[test]
+    fn from_the_change_spends_take_the_soonest_expiring_batches_first() {
+        // a 2027 batch accrued first, one expiring on 21 December accrued later
+        let mut log = Log(vec![]);
+        log.earn("2026-06-01T00:00:00Z", 3000, "2027-06-01T00:00:00Z")
+            .earn("2026-09-01T00:00:00Z", 500, "2026-12-21T00:00:00Z")
+            .earn("2026-10-01T00:00:00Z", 1000, "2027-03-01T00:00:00Z")
+            .hold("2026-12-05T00:00:00Z", 1, 1000);
+        let l = log.ledger();
+        assert_eq!(
+            free_of(&l),
+            vec![3000, 0, 500],
+            "December's 500 first, then March's"
+        );
+        assert_eq!(
+            l.holds[0].from,
+            vec![
+                Allocation {
+                    batch: 2,
+                    points: 500
+                },
+                Allocation {
+                    batch: 3,
+                    points: 500
+                }
+            ]
+        );
+        // nothing is lost on 21 December any more
+        assert_eq!(l.balance(t("2026-12-22T00:00:00Z")).available, 3500);
+
+        // the same spend made before the change is folded as it was made: oldest accrued first,
+        // and the balance shown then is the balance shown now
+        let mut before = Log(vec![]);
+        before
+            .earn("2026-06-01T00:00:00Z", 3000, "2027-06-01T00:00:00Z")
+            .earn("2026-09-01T00:00:00Z", 500, "2026-12-21T00:00:00Z")
+            .earn("2026-10-01T00:00:00Z", 1000, "2027-03-01T00:00:00Z")
+            .hold("2026-11-30T23:59:59Z", 1, 1000);
+        let l = before.ledger();
+        assert_eq!(free_of(&l), vec![2000, 500, 1000]);
+        assert_eq!(l.balance(t("2026-12-22T00:00:00Z")).available, 3000);
+    }
+
+    #[test]
+    fn points_about_to_lapse_are_announced_with_their_day() {
+        let mut log = Log(vec![]);
+        log.earn("2026-06-01T00:00:00Z", 3000, "2027-06-01T00:00:00Z")
+            .earn("2026-09-01T00:00:00Z", 500, "2026-12-20T16:00:00Z")
+            .earn("2026-09-02T00:00:00Z", 200, "2026-12-20T20:00:00Z")
+            .hold("2026-12-05T00:00:00Z", 1, 100);
+        let l = log.ledger();
+        let sixty = chrono::Duration::days(60);
+        let soon = l.expiring_soon(t("2026-12-05T00:00:00Z"), sixty, Zone::AsiaShanghai);
+        // both lapse on 21 December in Shanghai; the spend took 100 of the first
+        assert_eq!(soon, Some((t("2026-12-20T16:00:00Z"), 600)));
+        assert_eq!(
+            l.expiring_soon(t("2026-10-01T00:00:00Z"), sixty, Zone::AsiaShanghai),
+            None,
+            "more than 60 days away"
+        );
+        assert_eq!(
+            l.expiring_soon(t("2026-12-20T17:00:00Z"), sixty, Zone::AsiaShanghai),
+            Some((t("2026-12-20T20:00:00Z"), 200)),
+            "the first batch has lapsed"
+        );
     }
 
     #[test]

@@ -280,6 +280,9 @@ pub struct HistoryMonth {
     pub expired: i64,
 }
 
+/// How far ahead the points screen warns of points about to lapse.
+pub const EXPIRY_WARNING_DAYS: i64 = 60;
+
 /// The points screen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PointsView {
@@ -288,6 +291,9 @@ pub struct PointsView {
     pub queued: i64,
     /// The next 12 months, this one first.
     pub expiry: Vec<ExpiryMonth>,
+    /// The soonest expiry within [`EXPIRY_WARNING_DAYS`]: its instant and the points lapsing that day.
+    #[serde(default)]
+    pub expiring_soon: Option<(DateTime<Utc>, i64)>,
     /// The last 12 months, oldest first.
     pub history: Vec<HistoryMonth>,
     /// Newest first.

@@ -521,7 +521,7 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
                 .is_err(),
             "a cancelled campaign is still in the calendar"
         );
-        app.shot("13-grab-card-states").await?;
+        app.shot("20-grab-card-states").await?;
         // the held card's button opens the wallet
         app.click(&button(mine)).await?;
         app.wait_contains("#wallet-list", "洗衣券", 10).await?;
@@ -752,15 +752,27 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         release + chrono::Duration::hours(2),
         &[],
     )?;
+    // besides the demo points (4,000 of them lapse in 30 days), 500 granted today that lapse in
+    // 10 days: accrued last, they are the first to be spent
+    server.admin(&[
+        "points", "grant", "--member", "M10007", "--points", "500", "--days", "10",
+    ])?;
     let data = dir.path().join("device");
     let app = App::launch(&data, &server.url, 4524).await?;
+    let expiring_first = |text: String, n: &str| {
+        anyhow::ensure!(text.starts_with(&format!("{n} 积分的有效期到")), "{text}");
+        Ok(())
+    };
     let result = async {
         app.sign_in("M10007", "demo1234").await?;
         app.wait_text("#passport-name", "赵敏", 30).await?;
         app.click("#tab-points").await?;
-        app.wait_text("#points-available", "9,500", 15).await?;
-        app.wait_contains("#points-expiry", "4,000 分到期", 5)
-            .await?;
+        app.wait_text("#points-available", "10,000", 15).await?;
+        expiring_first(
+            app.wait_contains("#points-expiring-soon", "积分", 5)
+                .await?,
+            "500",
+        )?;
         app.wait_for("#points-chart rect.bar-earned", 5).await?;
 
         // a wrong number is caught as it is typed
@@ -778,8 +790,8 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         app.wait_for("#redeem-done", 10).await?;
         app.wait_contains("#redemptions", "已排队，等待联网提交", 10)
             .await?;
-        app.wait_text("#points-available", "6,500", 5).await?;
-        app.wait_contains("#points-detail", "待提交 3,000", 5)
+        app.wait_text("#points-available", "7,000", 5).await?;
+        app.wait_contains("#points-detail", "等待联网提交 3,000", 5)
             .await?;
         app.c
             .execute(
@@ -792,8 +804,15 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         // back online: sent, held, fulfilled by the provider, settled
         server.restart()?;
         app.wait_contains("#redemptions", "已完成", 60).await?;
-        app.wait_contains("#points-detail", "账面 6,500", 10)
+        app.wait_contains("#points-detail", "合计 7,000", 10)
             .await?;
+        // the top-up took the 500 lapsing in 10 days first, then 2,500 of the 4,000: what lapses
+        // next is the 1,500 left of those (oldest-first would have left the 500 to lapse)
+        expiring_first(
+            app.wait_contains("#points-expiring-soon", "1,500", 10)
+                .await?,
+            "1,500",
+        )?;
 
         // the provider refuses an electricity bill: refunded with its reason, points back
         server.provider_mode("fail", Some("户号不存在")).await?;
@@ -807,7 +826,7 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         app.click("#redeem-submit").await?;
         app.wait_contains("#redemptions", "未成功，2,000 积分已退回：户号不存在", 60)
             .await?;
-        app.wait_text("#points-available", "6,500", 10).await?;
+        app.wait_text("#points-available", "7,000", 10).await?;
         app.c
             .execute(
                 "document.getElementById('redemptions').scrollIntoView()",

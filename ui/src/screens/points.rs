@@ -15,7 +15,7 @@ use unionpass_core::view::{HistoryMonth, PointsView};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{thousands, when, yuan};
+use crate::fmt::{full, thousands, when, yuan};
 use crate::ipc;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -369,6 +369,14 @@ pub fn PointsTab() -> impl IntoView {
                         parts.join(" · ")
                     }).unwrap_or_default()}
                 </p>
+                {move || v().and_then(|v| v.expiring_soon).map(|(at, n)| view! {
+                    <p class="notice warn small" id="points-expiring-soon" role="status">
+                        {move || fill(c.t(Msg::PointsExpiringSoon), &[
+                            ("n", &thousands(n)),
+                            ("time", &full(at - chrono::Duration::seconds(1))),
+                        ])}
+                    </p>
+                })}
             </div>
             <div class="card">
                 <h2>{move || c.t(Msg::ExpiryTitle)}</h2>
