@@ -142,15 +142,25 @@ impl Api {
         }
     }
 
-    pub async fn logout(&self, token: &Sensitive<String>) -> Result<()> {
-        let resp = self
+    /// POST `path` with the session token, and a JSON body when there is one.
+    async fn post_as(
+        &self,
+        token: &Sensitive<String>,
+        path: &str,
+        body: Option<&(impl serde::Serialize + ?Sized)>,
+    ) -> Result<reqwest::Response> {
+        let mut req = self
             .http
-            .post(self.base.join("v1/logout"))
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(transport)?;
-        no_content(resp).await
+            .post(self.base.join(path))
+            .bearer_auth(token.expose());
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send().await.map_err(transport)
+    }
+
+    pub async fn logout(&self, token: &Sensitive<String>) -> Result<()> {
+        no_content(self.post_as(token, "v1/logout", None::<&()>).await?).await
     }
 
     pub async fn sync(&self, token: &Sensitive<String>, cursor: i64) -> Result<SyncResponse> {
@@ -168,15 +178,7 @@ impl Api {
     }
 
     pub async fn push(&self, token: &Sensitive<String>, req: &PushRequest) -> Result<PushResponse> {
-        let resp = self
-            .http
-            .post(self.base.join("v1/sync/push"))
-            .bearer_auth(token.expose())
-            .json(req)
-            .send()
-            .await
-            .map_err(transport)?;
-        read(resp).await
+        read(self.post_as(token, "v1/sync/push", Some(req)).await?).await
     }
 
     /// The password again, for one large redemption.
@@ -185,15 +187,7 @@ impl Api {
         token: &Sensitive<String>,
         req: &unionpass_core::api::ReauthRequest,
     ) -> Result<()> {
-        let resp = self
-            .http
-            .post(self.base.join("v1/reauth"))
-            .bearer_auth(token.expose())
-            .json(req)
-            .send()
-            .await
-            .map_err(transport)?;
-        no_content(resp).await
+        no_content(self.post_as(token, "v1/reauth", Some(req)).await?).await
     }
 
     /// Sign out everywhere: every session of the member ends, this one too.
@@ -201,14 +195,11 @@ impl Api {
         &self,
         token: &Sensitive<String>,
     ) -> Result<unionpass_core::api::EndedSessions> {
-        let resp = self
-            .http
-            .post(self.base.join("v1/sessions/end-all"))
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(transport)?;
-        read(resp).await
+        read(
+            self.post_as(token, "v1/sessions/end-all", None::<&()>)
+                .await?,
+        )
+        .await
     }
 
     /// A new password; the member's other sessions end.
@@ -217,15 +208,7 @@ impl Api {
         token: &Sensitive<String>,
         req: &unionpass_core::api::ChangePasswordRequest,
     ) -> Result<unionpass_core::api::EndedSessions> {
-        let resp = self
-            .http
-            .post(self.base.join("v1/password"))
-            .bearer_auth(token.expose())
-            .json(req)
-            .send()
-            .await
-            .map_err(transport)?;
-        read(resp).await
+        read(self.post_as(token, "v1/password", Some(req)).await?).await
     }
 
     /// The scanner bundle (staff accounts only).

@@ -1,12 +1,12 @@
 //! Two-level passports, device enrolment and revocation, the scanner bundle and check-in upload,
 //! over real HTTP, on SQLite and on PostgreSQL.
 
-use crate::util::{check_in, t0, Holder, TestServer};
+use crate::util::{check_in, push, t0, Holder, TestServer};
 use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use unionpass_core::api::{PushResponse, SyncResponse};
+use unionpass_core::api::SyncResponse;
 use unionpass_core::checkin::ScannerBundle;
 use unionpass_core::passport::{self, TrustList};
 use unionpass_core::ErrorCode;
@@ -23,19 +23,6 @@ async fn sync(s: &TestServer, token: &str) -> reqwest::Response {
 
 async fn synced(s: &TestServer, token: &str) -> SyncResponse {
     let resp = sync(s, token).await;
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
-async fn push(s: &TestServer, token: &str, mutations: Value) -> PushResponse {
-    let resp = s
-        .http
-        .post(s.at("/v1/sync/push"))
-        .bearer_auth(token)
-        .json(&json!({ "mutations": mutations }))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }

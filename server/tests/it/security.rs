@@ -6,12 +6,12 @@
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use unionpass_core::api::{MutationOutcome, PushResponse};
+use unionpass_core::api::MutationOutcome;
 use unionpass_core::ErrorCode;
 use unionpass_server::guard::{Guard, Policy};
 use uuid::Uuid;
 
-use crate::util::{check_in, t0, Holder, TestServer};
+use crate::util::{check_in, push, t0, Holder, TestServer};
 
 /// The status, the code and the `Retry-After` of an error answer; also checks it is JSON.
 async fn error_of(resp: reqwest::Response) -> (StatusCode, ErrorCode, Option<u64>) {
@@ -39,19 +39,6 @@ fn outcome_code(o: &MutationOutcome) -> Option<ErrorCode> {
         MutationOutcome::Applied => None,
         MutationOutcome::Rejected { code, .. } => Some(*code),
     }
-}
-
-async fn push(s: &TestServer, token: &str, mutations: Value) -> PushResponse {
-    let resp = s
-        .http
-        .post(s.at("/v1/sync/push"))
-        .bearer_auth(token)
-        .json(&json!({ "mutations": mutations }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
 }
 
 /// A staff token cannot credit points by saying it scanned someone: each check-in carries the

@@ -132,3 +132,21 @@ pub fn device_key() -> String {
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes())
 }
+
+/// Push `mutations` (a JSON array) with `token`; the push itself must be accepted (200).
+pub async fn push(
+    s: &TestServer,
+    token: &str,
+    mutations: serde_json::Value,
+) -> unionpass_core::api::PushResponse {
+    let resp = s
+        .http
+        .post(s.at("/v1/sync/push"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "mutations": mutations }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
