@@ -98,6 +98,7 @@ fn MainView() -> impl IntoView {
         if let Some(place) = c.go.get() {
             tab.set(match place {
                 Place::Wallet => Tab::Wallet,
+                Place::Grab => Tab::Grab,
             });
             c.go.set(None);
         }

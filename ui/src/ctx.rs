@@ -24,6 +24,7 @@ pub struct Ctx {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Place {
     Wallet,
+    Grab,
 }
 
 impl Ctx {

@@ -137,7 +137,7 @@ messages! {
     ErrInsecureServerUrl => "为保护你的密码，服务器地址必须以 https:// 开头（本机上的服务器除外）。", "To protect your password, the server address must start with https:// (except a server on this computer).";
     ErrDeviceNotEnrolled => "本机尚未登记护照密钥，请退出后重新登录。", "This device has no passport key yet. Sign out and sign in again.";
     // live passport
-    PassportLiveHint => "二维码每 30 秒更新一次，截图无效。", "The code changes every 30 seconds; screenshots do not work.";
+    PassportLiveHint => "二维码每 30 秒更新一次，截图很快失效。", "The code changes every 30 seconds; a screenshot stops working soon.";
     PassportRefreshIn => "{s} 秒后更新", "Refreshes in {s} s";
     // devices
     DevicesSection => "已登记的设备", "Enrolled devices";
@@ -176,6 +176,7 @@ messages! {
     ConflictsTitle => "重复签到（不同设备）", "Checked in on two scanners";
     ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: {first} by {a}, again {second} by {b}";
     ScanFailed => "签到未通过", "Not checked in";
+    ScanRepeat => "已签到过", "Already checked in";
     ScanBadFormat => "这不是工会通护照二维码。", "This is not a UnionPass passport code.";
     ScanUnknownKey => "无法识别签发密钥，请联网同步验证数据后重试。", "Unknown issuing key. Sync the verification data and try again.";
     ScanBadSignature => "护照签名无效，可能是伪造的。", "The passport signature is invalid; it may be forged.";
@@ -192,7 +193,13 @@ messages! {
     TabWallet => "卡券", "Wallet";
     WalletTitle => "我的卡券", "My coupons";
     ExpiringSoon => "即将过期", "Expiring soon";
-    AllCategories => "全部", "All";
+    AllCategories => "全部类别", "All categories";
+    AllStatuses => "全部状态", "All statuses";
+    FilterCategory => "类别", "Category";
+    FilterStatus => "状态", "Status";
+    ClearFilters => "清除筛选", "Clear filters";
+    GoGrab => "去抢券", "Go grab coupons";
+    WalletNone => "卡券包还是空的。抢到的券会放在这里。", "Your wallet is empty. Coupons you grab land here.";
     CatBike => "单车", "Bike";
     CatMeal => "餐饮", "Meals";
     CatTaxi => "打车", "Taxi";
@@ -205,7 +212,7 @@ messages! {
     StatusUsed => "已使用", "Used";
     StatusExpired => "已过期", "Expired";
     WalletSearch => "搜索卡券名称或券码", "Search by name or code";
-    WalletEmpty => "没有符合条件的卡券。", "No coupons match.";
+    WalletEmpty => "没有符合条件的卡券。换个条件试试，或清除筛选。", "No coupons match. Try other filters, or clear them.";
     WalletCount => "共 {n} 张", "{n} coupons";
     FaceValue => "{v} 元", "¥{v}";
     ValidPeriod => "{from} 至 {until}", "{from} to {until}";

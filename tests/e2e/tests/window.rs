@@ -263,6 +263,17 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             .wait_contains("#scan-result-text", "请勿重复签到", 20)
             .await?;
         assert!(staff.text("#scan-result-text").await?.contains("本机"));
+        // shown as a repeat (amber), not as a failure
+        staff
+            .wait_text("#scan-result strong", "已签到过", 5)
+            .await?;
+        let class = staff
+            .wait_for("#scan-result", 1)
+            .await?
+            .attr("class")
+            .await?
+            .unwrap_or_default();
+        anyhow::ensure!(class.contains("repeat"), "{class}");
 
         // 90 s later the screenshot is stale
         tokio::time::sleep(std::time::Duration::from_secs(90)).await;
@@ -341,6 +352,43 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
             .await?;
         app.wait_contains("#wallet-count", "共 1 张", 5).await?;
         app.shot("07-wallet").await?;
+
+        // filtering keeps the filters where they are (nothing moves under the cursor), and an
+        // empty result offers a way out
+        let top = |css: &'static str| {
+            let app = &app;
+            async move {
+                let v = app
+                    .c
+                    .execute(
+                        &format!(
+                            "return document.querySelector('{css}').getBoundingClientRect().top"
+                        ),
+                        vec![],
+                    )
+                    .await?;
+                v.as_f64().context("a position")
+            }
+        };
+        let before = top("#cat-meal").await?;
+        app.click("#cat-meal").await?;
+        app.wait_contains("#wallet-list", "工会午餐券", 10).await?;
+        let after = top("#cat-meal").await?;
+        anyhow::ensure!(
+            (before - after).abs() < 1.0,
+            "the chips moved from {before} to {after}"
+        );
+        app.wait_contains("#wallet-expiring", "工会午餐券", 5)
+            .await?;
+        app.click("#cat-taxi").await?;
+        app.wait_contains("#wallet-empty", "清除筛选", 10).await?;
+        anyhow::ensure!(
+            (top("#cat-meal").await? - before).abs() < 1.0,
+            "the chips moved"
+        );
+        app.click("#wallet-clear").await?;
+        app.wait_contains("#wallet-list", "工会午餐券", 10).await?;
+        app.wait_contains("#wallet-count", "共 1 张", 5).await?;
         app.click(".coupon-row .coupon").await?;
         app.wait_text("#coupon-code", &code, 10).await?;
         let png = app.shot("08-coupon-detail").await?;

@@ -325,6 +325,8 @@ pub fn ScannerTab() -> impl IntoView {
                             result.set(None);
                             load(view, Some(id));
                         }
+                        // back to the scan input, where a scan gun types
+                        refocus();
                     }>
                         {move || events().into_iter().map(|e| {
                             let id = e.id;
@@ -363,9 +365,21 @@ pub fn ScannerTab() -> impl IntoView {
                         <p class="notice warn" role="alert">{move || c.t(Msg::CameraUnavailable)}</p>
                     </Show>
                     <div id="scan-result" role="status" aria-live="assertive"
-                        class=move || match result.get() { Some(o) if o.ok => "result ok", Some(_) => "result fail", None => "result" }>
+                        class=move || match result.get() {
+                            Some(o) if o.ok => "result ok",
+                            // a repeat is not a failure: the member is in
+                            Some(o) if o.code == Some(ErrorCode::AlreadyCheckedIn) => "result repeat",
+                            Some(_) => "result fail",
+                            None => "result",
+                        }>
                         {move || result.get().map(|o| view! {
-                            <strong>{if o.ok { c.t(Msg::CheckedIn) } else { c.t(Msg::ScanFailed) }}</strong>
+                            <strong>{if o.ok {
+                                c.t(Msg::CheckedIn)
+                            } else if o.code == Some(ErrorCode::AlreadyCheckedIn) {
+                                c.t(Msg::ScanRepeat)
+                            } else {
+                                c.t(Msg::ScanFailed)
+                            }}</strong>
                             <span id="scan-result-text">{outcome_text(c, &o)}</span>
                             <span id="scan-result-code" class="visually-hidden">{o.code.map(|c| c.as_str()).unwrap_or("ok")}</span>
                         })}

@@ -13,7 +13,7 @@ use unionpass_core::wallet::{CouponStatus, WalletFilter};
 use unionpass_core::ErrorCode;
 
 use crate::bench;
-use crate::ctx::{ctx, Ctx};
+use crate::ctx::{ctx, Ctx, Place};
 use crate::fmt::{category_msg, when, yuan, ZONE};
 use crate::ipc;
 
@@ -150,7 +150,8 @@ pub fn WalletTab() -> impl IntoView {
             fallback=move || view! { <CouponDetailView id=open.get().unwrap_or_default() close=open.write_only()/> }>
             <section class="wallet">
                 <h1>{move || c.t(Msg::WalletTitle)}</h1>
-                <Show when=move || !filtered() && !expiring().is_empty()>
+                // shown whatever the filters, so the filters below never move under the cursor
+                <Show when=move || !expiring().is_empty()>
                     <div class="card warn-card">
                         <h2>{move || c.t(Msg::ExpiringSoon)}</h2>
                         <ul id="wallet-expiring" class="list">
@@ -163,7 +164,8 @@ pub fn WalletTab() -> impl IntoView {
                         aria-label=move || c.t(Msg::WalletSearch)
                         prop:value=move || query.get()
                         on:input=move |ev| { limit.set(PAGE); query.set(event_target_value(&ev)) }/>
-                    <div class="chips" role="group" aria-label=move || c.t(Msg::AllCategories)>
+                    <p class="chips-label small muted" id="cat-label">{move || c.t(Msg::FilterCategory)}</p>
+                    <div class="chips" role="group" aria-labelledby="cat-label">
                         <button type="button" class="chip" id="cat-all" class:active=move || category.get().is_none()
                             on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
                         {Category::ALL.into_iter().map(|cat| view! {
@@ -177,9 +179,10 @@ pub fn WalletTab() -> impl IntoView {
                             </button>
                         }).collect_view()}
                     </div>
-                    <div class="chips" role="group">
+                    <p class="chips-label small muted" id="status-label">{move || c.t(Msg::FilterStatus)}</p>
+                    <div class="chips" role="group" aria-labelledby="status-label">
                         <button type="button" class="chip" id="status-all" class:active=move || status.get().is_none()
-                            on:click=move |_| { limit.set(PAGE); status.set(None) }>{move || c.t(Msg::AllCategories)}</button>
+                            on:click=move |_| { limit.set(PAGE); status.set(None) }>{move || c.t(Msg::AllStatuses)}</button>
                         {CouponStatus::ALL.into_iter().map(|st| view! {
                             <button type="button" class="chip" id=format!("status-{}", st.as_str())
                                 class:active=move || status.get() == Some(st)
@@ -188,7 +191,23 @@ pub fn WalletTab() -> impl IntoView {
                     </div>
                     <p id="wallet-count" class="muted small">{move || fill(c.t(Msg::WalletCount), &[("n", &matching().to_string())])}</p>
                     <Show when=move || !list().is_empty()
-                        fallback=move || view! { <p id="wallet-empty" class="notice">{move || c.t(Msg::WalletEmpty)}</p> }>
+                        fallback=move || view! {
+                            <div id="wallet-empty" class="notice">
+                                <p>{move || if filtered() { c.t(Msg::WalletEmpty) } else { c.t(Msg::WalletNone) }}</p>
+                                // a way out: clear the filters, or go and grab some
+                                <Show when=filtered
+                                    fallback=move || view! {
+                                        <button type="button" id="wallet-go-grab" on:click=move |_| c.go.set(Some(Place::Grab))>{move || c.t(Msg::GoGrab)}</button>
+                                    }>
+                                    <button type="button" id="wallet-clear" on:click=move |_| {
+                                        limit.set(PAGE);
+                                        category.set(None);
+                                        status.set(None);
+                                        query.set(String::new());
+                                    }>{move || c.t(Msg::ClearFilters)}</button>
+                                </Show>
+                            </div>
+                        }>
                         <ul id="wallet-list" class="list">
                             <For each=list key=move |v| (v.coupon.id, v.status, v.use_pending, c.lang.get_untracked()) let:v>
                                 <CouponRow v open=open.write_only()/>
