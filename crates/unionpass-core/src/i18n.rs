@@ -86,6 +86,7 @@ messages! {
     Loading => "正在加载…", "Loading…";
     // sync status
     SyncedAt => "已同步 {time}", "Synced at {time}";
+    LastSyncedAt => "上次同步 {time}", "Last synced {time}";
     Syncing => "正在同步…", "Syncing…";
     Offline => "离线", "Offline";
     ChangesWaiting => "{n} 项更改待同步", "{n} changes waiting";

@@ -145,6 +145,27 @@ async fn restarted_with_the_server_down_the_passport_shows_from_the_store_offlin
         app.wait_for("#passport-qr svg", 5).await?;
         app.wait_for("#offline-badge", 20).await?;
         assert_eq!(app.text("#offline-badge").await?, "离线");
+        // offline, the status does not claim "synced": it says when it last was
+        // (read as the page's text: WebDriver's rendered text of this squeezable span is unreliable)
+        let mut status = String::new();
+        for _ in 0..50 {
+            status = app
+                .c
+                .execute(
+                    "const e = document.getElementById('sync-status'); return e ? e.textContent : '';",
+                    vec![],
+                )
+                .await?
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if status.contains("上次同步") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        anyhow::ensure!(status.contains("上次同步"), "sync status offline: {status:?}");
+        anyhow::ensure!(!status.contains("已同步"), "{status:?}");
         app.shot("02-offline-restart").await?;
 
         Ok::<_, anyhow::Error>(())

@@ -14,10 +14,17 @@ pub fn SyncStatus() -> impl IntoView {
         c.snap
             .with(|s| s.as_ref().map(|s| s.sync.clone()).unwrap_or_default())
     };
+    let sync_now = ipc::action(move |req: SyncNow| async move {
+        if let Ok(s) = ipc::call(&req).await {
+            c.snap.set(Some(s));
+        }
+    });
+    let busy = sync_now.pending();
     let text = move || {
         let s = sync();
         let lang = c.lang.get();
-        if s.syncing {
+        // a sync started here shows at once, before the shell's state says so
+        if s.syncing || busy.get() {
             return Msg::Syncing.text(lang).to_string();
         }
         if s.pending > 0 {
@@ -27,16 +34,12 @@ pub fn SyncStatus() -> impl IntoView {
             );
         }
         match s.last_ok_at {
+            // offline, "synced" would not be true now: say when it last was
+            Some(t) if s.offline() => fill(Msg::LastSyncedAt.text(lang), &[("time", &when(t))]),
             Some(t) => fill(Msg::SyncedAt.text(lang), &[("time", &when(t))]),
             None => Msg::NeverSynced.text(lang).to_string(),
         }
     };
-    let sync_now = ipc::action(move |req: SyncNow| async move {
-        if let Ok(s) = ipc::call(&req).await {
-            c.snap.set(Some(s));
-        }
-    });
-    let busy = sync_now.pending();
     view! {
         <div class="sync" role="status" aria-live="polite">
             <Show when=move || sync().offline()>
