@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0007_points",
     "0008_event_points",
     "0009_checkin_refusals",
+    "0010_coupons_by_campaign",
 );
 
 const K_DEVICE_ID: &str = "device_id";

@@ -310,25 +310,25 @@ fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
 /// proved (`claims`: verified with the union keys at the scan's time); its holder belongs where
 /// the event admits; the scan time is plausible (not ahead of the server, inside the event's
 /// hours with [`CHECKIN_EARLY`] and [`CHECKIN_LATE`]); the device and the member were not
-/// revoked by then. `None` means record it, for the member the passport names.
-pub fn checkin_refusal(
+/// revoked by then. `Ok` gives the proved claims: record it, for the member they name.
+pub fn admit_checkin<'a>(
     facts: &CheckinFacts,
-    claims: &Result<Claims, ErrorCode>,
+    claims: &'a Result<Claims, ErrorCode>,
     scanned_at: DateTime<Utc>,
     received_at: DateTime<Utc>,
-) -> Option<MutationOutcome> {
+) -> Result<&'a Claims, MutationOutcome> {
     let (role, staff_union) = facts.staff;
     if role != Role::Staff {
-        return Some(rejected(
+        return Err(rejected(
             ErrorCode::Forbidden,
             "Only staff accounts can check members in.",
         ));
     }
     let Some((event_union, starts_at, ends_at)) = facts.event else {
-        return Some(rejected(ErrorCode::NotFound, "No such event."));
+        return Err(rejected(ErrorCode::NotFound, "No such event."));
     };
     if event_union.is_some_and(|u| u != staff_union) {
-        return Some(rejected(
+        return Err(rejected(
             ErrorCode::Forbidden,
             "This event belongs to another workplace union.",
         ));
@@ -336,14 +336,14 @@ pub fn checkin_refusal(
     let claims = match claims {
         Ok(c) => c,
         Err(code) => {
-            return Some(rejected(
+            return Err(rejected(
                 *code,
                 "The scanned passport does not prove this check-in.",
             ))
         }
     };
     if event_union.is_some_and(|u| u != i64::from(claims.union_id)) {
-        return Some(rejected(
+        return Err(rejected(
             ErrorCode::NotEligible,
             "The member is not eligible for this event.",
         ));
@@ -352,24 +352,24 @@ pub fn checkin_refusal(
         || scanned_at < starts_at - CHECKIN_EARLY
         || scanned_at > ends_at + CHECKIN_LATE
     {
-        return Some(rejected(
+        return Err(rejected(
             ErrorCode::CheckinOutsideEvent,
             "The scan time is outside the event's hours.",
         ));
     }
     if facts.device_revoked_at.is_some_and(|t| t <= scanned_at) {
-        return Some(rejected(
+        return Err(rejected(
             ErrorCode::PassportRevokedDevice,
             "The scanned device was revoked.",
         ));
     }
     match facts.member {
-        None => Some(rejected(ErrorCode::NotFound, "No such member.")),
-        Some(Some(t)) if t <= scanned_at => Some(rejected(
+        None => Err(rejected(ErrorCode::NotFound, "No such member.")),
+        Some(Some(t)) if t <= scanned_at => Err(rejected(
             ErrorCode::PassportRevokedMember,
             "The member was suspended.",
         )),
-        Some(_) => None,
+        Some(_) => Ok(claims),
     }
 }
 
@@ -509,12 +509,12 @@ mod tests {
             member: Some(None),
         };
         let during = start + chrono::Duration::hours(1);
-        let code = |f: &CheckinFacts, c: &Result<Claims, ErrorCode>, at, now| match checkin_refusal(
+        let code = |f: &CheckinFacts, c: &Result<Claims, ErrorCode>, at, now| match admit_checkin(
             f, c, at, now,
         ) {
-            None => None,
-            Some(MutationOutcome::Rejected { code, .. }) => Some(code),
-            Some(other) => panic!("{other:?}"),
+            Ok(_) => None,
+            Err(MutationOutcome::Rejected { code, .. }) => Some(code),
+            Err(other) => panic!("{other:?}"),
         };
         let ok = Ok(claims(1));
         assert_eq!(code(&facts, &ok, during, during), None);

@@ -361,8 +361,11 @@ pub fn PointsTab() -> impl IntoView {
                     {move || v().map(|v| {
                         let mut parts = vec![
                             fill(c.t(Msg::PointsPosted), &[("n", &thousands(v.balance.posted))]),
-                            fill(c.t(Msg::PointsPending), &[("n", &thousands(v.balance.pending))]),
                         ];
+                        // only what is there: "in process 0" says nothing
+                        if v.balance.pending > 0 {
+                            parts.push(fill(c.t(Msg::PointsPending), &[("n", &thousands(v.balance.pending))]));
+                        }
                         if v.queued > 0 {
                             parts.push(fill(c.t(Msg::PointsQueued), &[("n", &thousands(v.queued))]));
                         }

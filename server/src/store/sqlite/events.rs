@@ -9,7 +9,7 @@ use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
 
 use super::{parse_ts, ts, uuid_col, SqliteStore};
-use crate::store::rules::{accrual_audit, checkin_refusal, CheckinFacts, EVENT_GRACE};
+use crate::store::rules::{accrual_audit, admit_checkin, CheckinFacts, EVENT_GRACE};
 use crate::store::{Events, ScannerData, StoreError};
 
 const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points";
@@ -55,7 +55,7 @@ fn rows<T>(
 }
 
 /// The `check_in` mutation, inside the mutation's transaction. The rule is
-/// `rules::checkin_refusal`; the member is the one the proved passport names (not the one the
+/// `rules::admit_checkin`; the member is the one the proved passport names (not the one the
 /// scanner says). The first check-in of a member at an event is kept, earns the event's points
 /// (written to the audit log with the staff member and scanner), and a later one from another
 /// scan is kept as a conflict.
@@ -114,11 +114,9 @@ pub(super) fn check_in(
         device_revoked_at,
         member,
     };
-    if let Some(refused) = checkin_refusal(&facts, claims, c.scanned_at, now) {
-        return Ok(refused);
-    }
-    let Ok(claims) = claims else {
-        unreachable!("refused above")
+    let claims = match admit_checkin(&facts, claims, c.scanned_at, now) {
+        Ok(claims) => claims,
+        Err(refused) => return Ok(refused),
     };
     let member_id = claims.member_id as i64;
     let row = params![

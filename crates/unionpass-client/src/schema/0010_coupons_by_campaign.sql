@@ -1,0 +1,2 @@
+-- the grab calendar counts the coupons a member holds per campaign
+CREATE INDEX coupons_campaign ON coupons(campaign_id);
