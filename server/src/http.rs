@@ -720,6 +720,8 @@ pub(crate) async fn scanner(
         events: data.events,
         checkins: data.checkins,
         conflicts: data.conflicts,
+        unions: data.unions,
+        roster: data.roster,
     }))
 }
 

@@ -659,6 +659,15 @@ async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
                 "stock must be >= 0 and limit >= 1"
             );
             let store = db.open().await?;
+            let mut union_names = Vec::with_capacity(unions.len());
+            for id in &unions {
+                union_names.push(
+                    store
+                        .union_name(*id)
+                        .await?
+                        .with_context(|| format!("there is no workplace union with id {id}"))?,
+                );
+            }
             let c = store
                 .create_campaign(
                     Campaign {
@@ -676,6 +685,7 @@ async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
                         release_at,
                         end_at,
                         eligible_unions: unions,
+                        eligible_union_names: union_names,
                         cancelled_at: None,
                     },
                     SystemClock.now(),

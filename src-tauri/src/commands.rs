@@ -311,13 +311,17 @@ pub fn quote_redemption(
 #[tauri::command(rename_all = "snake_case")]
 pub async fn redeem(shell: State<'_, Shell>, req: ipc::Redeem) -> CmdResult<ipc::Redeem> {
     let bg = shell.background()?.clone();
-    bg.redeem(&req.target, req.points, req.password.as_deref())
+    let made = bg
+        .redeem(&req.target, req.points, req.password.as_deref())
         .await?;
     let follow = bg.clone();
     crate::spawn(async move {
         follow.follow_redemptions().await;
     });
-    Ok(bg.client().points_view(now())?)
+    Ok(ipc::Redeemed {
+        id: made.id,
+        view: bg.client().points_view(now())?,
+    })
 }
 
 #[tauri::command(rename_all = "snake_case")]

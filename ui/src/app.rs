@@ -103,6 +103,14 @@ fn MainView() -> impl IntoView {
             c.go.set(None);
         }
     });
+    // the content scrolls under a fixed top bar and tab bar; each tab opens at its top
+    let main_ref = NodeRef::<leptos::html::Main>::new();
+    Effect::new(move |_| {
+        tab.track();
+        if let Some(el) = main_ref.get_untracked() {
+            el.set_scroll_top(0);
+        }
+    });
     let is_staff = move || {
         c.snap.with(|s| {
             s.as_ref()
@@ -114,7 +122,12 @@ fn MainView() -> impl IntoView {
         view! {
             <button id=id type="button" class="tab" class:active=move || tab.get() == which
                 aria-current=move || if tab.get() == which { "page" } else { "false" }
-                on:click=move |_| tab.set(which)>
+                on:click=move |_| {
+                    tab.set(which);
+                    if let Some(el) = main_ref.get_untracked() {
+                        el.set_scroll_top(0);
+                    }
+                }>
                 <span class="tab-icon" aria-hidden="true">{icon}</span>
                 <span class="tab-label">{move || c.t(label)}</span>
             </button>
@@ -137,16 +150,18 @@ fn MainView() -> impl IntoView {
                 </Show>
                 {tab_button(Tab::Me, "tab-me", "◉", Msg::TabMe)}
             </nav>
-            <main class="content">
-                <Notices/>
-                {move || match tab.get() {
-                    Tab::Passport => view! { <PassportView/> }.into_any(),
-                    Tab::Grab => view! { <CalendarTab/> }.into_any(),
-                    Tab::Wallet => view! { <WalletTab/> }.into_any(),
-                    Tab::Points => view! { <PointsTab/> }.into_any(),
-                    Tab::Scanner => view! { <ScannerTab/> }.into_any(),
-                    Tab::Me => view! { <MeView/> }.into_any(),
-                }}
+            <main class="content" id="content" node_ref=main_ref>
+                <div class="page">
+                    <Notices/>
+                    {move || match tab.get() {
+                        Tab::Passport => view! { <PassportView/> }.into_any(),
+                        Tab::Grab => view! { <CalendarTab/> }.into_any(),
+                        Tab::Wallet => view! { <WalletTab/> }.into_any(),
+                        Tab::Points => view! { <PointsTab/> }.into_any(),
+                        Tab::Scanner => view! { <ScannerTab/> }.into_any(),
+                        Tab::Me => view! { <MeView/> }.into_any(),
+                    }}
+                </div>
             </main>
         </div>
     }

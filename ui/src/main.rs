@@ -19,4 +19,12 @@ mod widgets;
 fn main() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(app::App);
+    // from here on the screens say what went wrong (assets/boot.js only speaks before this)
+    if let Some(w) = web_sys::window() {
+        let _ = js_sys::Reflect::set(
+            &w,
+            &wasm_bindgen::JsValue::from_str("__unionpassStarted"),
+            &wasm_bindgen::JsValue::TRUE,
+        );
+    }
 }

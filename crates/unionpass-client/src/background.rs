@@ -393,6 +393,7 @@ mod tests {
             release_at: t,
             end_at: t + chrono::Duration::hours(1),
             eligible_unions: vec![],
+            eligible_union_names: vec![],
             cancelled_at: None,
         };
         // 4 min 1 s before a 10:00 (China time) release: 5 minutes, rounded up

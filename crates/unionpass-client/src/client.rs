@@ -43,6 +43,8 @@ fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
         at: now,
         earlier_at: None,
         earlier_scanner: None,
+        name: None,
+        union_name: None,
     }
 }
 

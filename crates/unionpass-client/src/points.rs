@@ -18,7 +18,7 @@ use unionpass_core::redeem::{
     self, PointsOffer, Quote, RedeemRequest, Redemption, RedemptionStatus, Target,
 };
 use unionpass_core::time::Zone;
-use unionpass_core::view::{ExpiryMonth, HistoryMonth, PointsView};
+use unionpass_core::view::{CapLeft, ExpiryDay, HistoryMonth, PointsView};
 use unionpass_core::ErrorCode;
 use uuid::Uuid;
 
@@ -158,27 +158,31 @@ impl Store {
         )?)
     }
 
+    /// Redemptions of `kind` that count against its monthly cap (queued, held, settled), from
+    /// a little over a month before `now`: when, and the amount in fen.
+    fn cap_used(&self, kind: &str, now: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT created_at, amount_cents FROM redemptions
+             WHERE kind = ?1 AND status IN ('queued', 'held', 'settled') AND created_at >= ?2",
+        )?;
+        let since = ts(now - chrono::Duration::days(32));
+        let rows = stmt.query_map(params![kind, since], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut used = Vec::new();
+        for row in rows {
+            let (at, amount) = row?;
+            used.push((parse_ts(at)?, amount));
+        }
+        Ok(used)
+    }
+
     /// Check a redemption as the server will (the password aside), counting what is queued
     /// here. Answers its price and whether it needs the password again.
     pub fn quote_redemption(&self, target: &Target, now: DateTime<Utc>) -> Result<Quote> {
         let offer = self.points_offer()?;
         let q = redeem::quote(&offer, target).map_err(ClientError::Refused)?;
-        let used: Vec<(DateTime<Utc>, i64)> = {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT created_at, amount_cents FROM redemptions
-                 WHERE kind = ?1 AND status IN ('queued', 'held', 'settled') AND created_at >= ?2",
-            )?;
-            let since = ts(now - chrono::Duration::days(32));
-            let rows = stmt.query_map(params![target.kind(), since], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })?;
-            let mut used = Vec::new();
-            for row in rows {
-                let (at, amount) = row?;
-                used.push((parse_ts(at)?, amount));
-            }
-            used
-        };
+        let used = self.cap_used(target.kind(), now)?;
         redeem::check_cap(&offer, &q.target, &used, now, ZONE).map_err(ClientError::Refused)?;
         let available = self.ledger()?.balance(now).available - self.queued_points()?;
         if available < q.points {
@@ -255,10 +259,10 @@ impl Store {
             ZONE,
         );
         let expiry = ledger
-            .expiry_schedule(now, ZONE)
+            .expiry_days(now, ZONE)
             .into_iter()
-            .map(|(m, points)| ExpiryMonth {
-                month: m.label(),
+            .map(|(d, points)| ExpiryDay {
+                date: d.format("%Y-%m-%d").to_string(),
                 points,
             })
             .collect();
@@ -299,6 +303,14 @@ impl Store {
             }
             v
         };
+        let offer = self.points_offer()?;
+        let cap = |kind: &str, cap_cents: i64| -> Result<CapLeft> {
+            let used = self.cap_used(kind, now)?;
+            Ok(CapLeft {
+                left_cents: points::cap_left(cap_cents, &used, now, ZONE),
+                cap_cents,
+            })
+        };
         Ok(PointsView {
             balance: ledger.balance(now),
             queued,
@@ -306,7 +318,9 @@ impl Store {
             expiring_soon,
             history,
             redemptions,
-            offer: self.points_offer()?,
+            phone_cap: cap("phone_bill", offer.phone.monthly_cap_cents)?,
+            power_cap: cap("power_bill", offer.power.monthly_cap_cents)?,
+            offer,
         })
     }
 }

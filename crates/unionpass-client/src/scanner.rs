@@ -70,8 +70,23 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM trust_keys; DELETE FROM revoked_devices; DELETE FROM revoked_members;
-             DELETE FROM events; DELETE FROM checkin_conflicts; DELETE FROM checkins WHERE ours = 0;",
+             DELETE FROM events; DELETE FROM checkin_conflicts; DELETE FROM checkins WHERE ours = 0;
+             DELETE FROM scanner_unions; DELETE FROM scanner_roster;",
         )?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO scanner_unions(id, name) VALUES (?1, ?2)",
+            )?;
+            for u in &b.unions {
+                put.execute(params![u.id, u.name])?;
+            }
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO scanner_roster(member_id, name) VALUES (?1, ?2)",
+            )?;
+            for p in &b.roster {
+                put.execute(params![p.member_id, p.name])?;
+            }
+        }
         for k in &b.keys {
             tx.execute(
                 "INSERT OR REPLACE INTO trust_keys(kid, public_key, created_at) VALUES (?1, ?2, ?3)",
@@ -223,6 +238,26 @@ impl Store {
         let event = self
             .event(event_id)?
             .ok_or(crate::ClientError::InvalidInput("event"))?;
+        // who the code says is standing there, in words: the name (own union's members) and union
+        let who = |claims: &Claims| -> Result<(Option<String>, Option<String>)> {
+            let name = self
+                .conn
+                .query_row(
+                    "SELECT name FROM scanner_roster WHERE member_id = ?1",
+                    [claims.member_id as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let union_name = self
+                .conn
+                .query_row(
+                    "SELECT name FROM scanner_unions WHERE id = ?1",
+                    [claims.union_id as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok((name, union_name))
+        };
         let fail = |e: ScanError, member_no: Option<String>| {
             let (earlier_at, earlier_scanner) = match &e {
                 ScanError::AlreadyCheckedIn(c) => (
@@ -239,6 +274,8 @@ impl Store {
                 at: now,
                 earlier_at,
                 earlier_scanner,
+                name: None,
+                union_name: None,
             }
         };
         let code = match passport::decode(text) {
@@ -250,6 +287,7 @@ impl Store {
             Ok(c) => c,
             Err(e) => return Ok(fail(e.into(), None)),
         };
+        let (name, union_name) = who(&claims)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -264,7 +302,11 @@ impl Store {
             )
             .optional()?;
         if let Err(e) = admit(&claims, &event, earlier.as_ref()) {
-            return Ok(fail(e, Some(claims.member_no)));
+            return Ok(ScanOutcome {
+                name,
+                union_name,
+                ..fail(e, Some(claims.member_no))
+            });
         }
         let checkin = CheckIn {
             event_id,
@@ -299,6 +341,8 @@ impl Store {
             at: now,
             earlier_at: None,
             earlier_scanner: None,
+            name,
+            union_name,
         })
     }
 

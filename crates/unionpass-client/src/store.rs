@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0008_event_points",
     "0009_checkin_refusals",
     "0010_coupons_by_campaign",
+    "0011_scanner_names",
 );
 
 const K_DEVICE_ID: &str = "device_id";

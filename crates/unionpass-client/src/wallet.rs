@@ -95,12 +95,10 @@ impl Store {
             .query_map(params![now_s, ts(now + EXPIRING_SOON)], |r| row(r, now))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
 
+        // the status and search filters; the category's comes last, so that the chip counts can
+        // be taken with the rest alone
         let mut conds: Vec<String> = Vec::new();
         let mut args: Vec<String> = Vec::new();
-        if let Some(c) = filter.category {
-            conds.push("category = ?".into());
-            args.push(c.as_str().into());
-        }
         if let Some(s) = filter.status {
             conds.push(status_sql(s, &now_s, &mut args).into());
         }
@@ -117,6 +115,16 @@ impl Store {
                     .into(),
             );
             args.extend([like.clone(), like.clone(), like]);
+        }
+        let others = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let others_args = args.clone();
+        if let Some(c) = filter.category {
+            conds.push("category = ?".into());
+            args.push(c.as_str().into());
         }
         let where_ = if conds.is_empty() {
             String::new()
@@ -149,25 +157,24 @@ impl Store {
             .query_map(params_from_iter(all_args.iter()), |r| row(r, now))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
 
-        let mut usable_by_category = Vec::new();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT category, count(*) FROM coupons
-             WHERE used_at IS NULL AND valid_from <= ?1 AND valid_until > ?1 GROUP BY category",
-        )?;
-        for r in stmt.query_map([&now_s], |r| {
+        let mut by_category = Vec::new();
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT category, count(*) FROM coupons {others} GROUP BY category"
+        ))?;
+        for r in stmt.query_map(params_from_iter(others_args.iter()), |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })? {
             let (cat, n) = r?;
             if let Some(c) = Category::parse(&cat) {
-                usable_by_category.push((c, n));
+                by_category.push((c, n));
             }
         }
-        usable_by_category.sort_by_key(|(c, _)| Category::ALL.iter().position(|x| x == c));
+        by_category.sort_by_key(|(c, _)| Category::ALL.iter().position(|x| x == c));
         Ok(WalletView {
             expiring,
             items,
             matching,
-            usable_by_category,
+            by_category,
         })
     }
 

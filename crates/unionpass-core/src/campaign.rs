@@ -71,6 +71,9 @@ pub struct Campaign {
     pub end_at: DateTime<Utc>,
     /// Workplace unions whose members may grab; empty means every member.
     pub eligible_unions: Vec<i64>,
+    /// Their names, in the same order, so a card can say "仅限××工会" to members of others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eligible_union_names: Vec<String>,
     /// Withdrawn by the union (no grabs from then on; reminders are removed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<DateTime<Utc>>,
@@ -244,6 +247,7 @@ mod tests {
             release_at: "2026-12-01T04:00:00Z".parse().unwrap(),
             end_at: "2026-12-02T04:00:00Z".parse().unwrap(),
             eligible_unions: vec![],
+            eligible_union_names: vec![],
             cancelled_at: None,
         }
     }
@@ -321,6 +325,7 @@ mod tests {
         );
         let only = Campaign {
             eligible_unions: vec![2, 3],
+            eligible_union_names: vec![],
             ..c
         };
         assert_eq!(

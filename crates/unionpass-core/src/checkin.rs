@@ -67,6 +67,22 @@ pub struct RevokedDevice {
     pub until: DateTime<Utc>,
 }
 
+/// A member's name as staff see it at the door.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Person {
+    pub member_id: i64,
+    pub name: String,
+}
+
+/// A workplace union's name, by the id a passport carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UnionName {
+    pub id: i64,
+    pub name: String,
+}
+
 /// `GET /v1/scanner` answer (staff only): everything a scanner needs to work offline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -80,6 +96,13 @@ pub struct ScannerBundle {
     /// Check-ins the server holds for those events (from every scanner).
     pub checkins: Vec<CheckIn>,
     pub conflicts: Vec<Conflict>,
+    /// Every workplace union's name: a scan shows the member's union in words.
+    #[serde(default)]
+    pub unions: Vec<UnionName>,
+    /// The names of the staff member's own union's members, so that a scan shows who should be
+    /// standing there (members of other unions show their number and union).
+    #[serde(default)]
+    pub roster: Vec<Person>,
 }
 
 /// Why a scan did not check the member in.

@@ -89,7 +89,7 @@ messages! {
     LastSyncedAt => "上次同步 {time}", "Last synced {time}";
     Syncing => "正在同步…", "Syncing…";
     Offline => "离线", "Offline";
-    ChangesWaiting => "{n} 项更改待同步", "{n} changes waiting";
+    ChangesWaiting => "{n} 项更改待同步", "{n} change waiting|{n} changes waiting";
     NeverSynced => "尚未同步", "Not synced yet";
     SyncNow => "立即同步", "Sync now";
     OfflineHint => "当前无法连接服务器，显示的是本机保存的数据。", "The server cannot be reached; you are seeing the data saved on this device.";
@@ -144,9 +144,9 @@ messages! {
     DevicesSection => "已登记的设备", "Enrolled devices";
     ThisDevice => "本机", "This device";
     EnrolledAt => "登记于 {time}", "Enrolled {time}";
-    Revoke => "注销", "Revoke";
-    RevokeConfirm => "注销后，该设备上的电子护照立即失效。确定注销吗？", "The passport on that device stops working at once. Revoke it?";
-    RevokeQueued => "已提交注销，联网后生效。", "Revocation queued; it takes effect when online.";
+    Revoke => "移除此设备", "Remove device";
+    RevokeConfirm => "移除后，该设备上的电子护照立即失效，那台设备需要重新登录才能再用。你的账户不受影响。确定移除吗？", "The passport on that device stops working at once, and it must sign in again to be used. Your account is not affected. Remove it?";
+    RevokeQueued => "已提交移除，联网后生效。", "Removal queued; it takes effect when online.";
     NoDevices => "联网同步后显示设备列表。", "Sync to see your devices.";
     // scanner
     TabScanner => "扫码签到", "Check-in";
@@ -159,9 +159,9 @@ messages! {
     TrustNever => "尚未获取验证数据，请联网同步。", "No verification data yet. Connect and sync.";
     TrustStale => "验证数据已超过 {days} 天未更新，请尽快联网同步，以获取最新的注销名单。", "Verification data is older than {days} days. Sync soon to get the latest revocations.";
     TrustMaxAge => "提醒阈值", "Warn after";
-    Days => "{n} 天", "{n} days";
-    Hours => "{n} 小时", "{n} hours";
-    Minutes => "{n} 分钟", "{n} minutes";
+    Days => "{n} 天", "{n} day|{n} days";
+    Hours => "{n} 小时", "{n} hour|{n} hours";
+    Minutes => "{n} 分钟", "{n} minute|{n} minutes";
     ScanInputLabel => "扫码枪输入", "Scanner gun input";
     ScanInputHint => "连接扫码枪后在此处扫描，或粘贴二维码内容后按回车。", "Scan here with a hardware scanner, or paste the code and press Enter.";
     ScanImage => "从图片识别", "Scan an image";
@@ -185,7 +185,7 @@ messages! {
     ScanNotYetValid => "护照尚未生效。", "The passport is not valid yet.";
     ScanExpired => "护照已过期，请会员联网更新。", "The passport has expired; the member should connect to renew it.";
     ScanStale => "二维码已过时（可能是截图），请会员出示手机上的实时二维码。", "The code is out of date (a screenshot?). Ask for the live code on the member's phone.";
-    ScanRevokedDevice => "该设备已被注销，请会员使用已登记的设备。", "This device was revoked; the member must use an enrolled device.";
+    ScanRevokedDevice => "该设备已被移除，请会员用仍登记的设备出示护照。", "This device was revoked; the member must use an enrolled device.";
     ScanRevokedMember => "该会员的护照已被注销。", "This member's passport was revoked.";
     ScanNotEligible => "该会员不属于本活动的参加范围。", "This member is not eligible for this event.";
     ScanAlreadyCheckedIn => "已于 {time} 由 {device} 签到，请勿重复签到。", "Already checked in at {time} by {device}.";
@@ -214,13 +214,22 @@ messages! {
     StatusExpired => "已过期", "Expired";
     WalletSearch => "搜索卡券名称或券码", "Search by name or code";
     WalletEmpty => "没有符合条件的卡券。换个条件试试，或清除筛选。", "No coupons match. Try other filters, or clear them.";
-    WalletCount => "共 {n} 张", "{n} coupons";
+    WalletCount => "共 {n} 张", "{n} coupon|{n} coupons";
     FaceValue => "{v} 元", "¥{v}";
     ValidPeriod => "{from} 至 {until}", "{from} to {until}";
     UsageCode => "券码", "Code";
     UsageHint => "向商家出示此二维码或券码。", "Show this QR code or the code to the merchant.";
     MarkUsed => "标记为已使用", "Mark as used";
-    MarkUsedConfirm => "确定已在商家使用这张券吗？", "Did you use this coupon at the merchant?";
+    MarkUsedConfirm => "标记后这张券就不能再用了，而且无法撤销。确定已在商家用掉了吗？", "Once marked, this coupon cannot be used again, and this cannot be undone. Did you use it at the merchant?";
+    MarkUsedYes => "确定，已使用", "Yes, I used it";
+    ExpiresToday => "今天到期", "Expires today";
+    DaysLeft => "还剩 {n} 天", "{n} day left|{n} days left";
+    ValidUntilDate => "有效期至 {date}", "Valid until {date}";
+    UsableFrom => "{date} 起可用", "Usable from {date}";
+    ExpiredOn => "已于 {date} 过期", "Expired on {date}";
+    Copy => "复制", "Copy";
+    Copied => "已复制", "Copied";
+    CopyByHand => "已选中，请按 Ctrl+C 复制", "Selected; press Ctrl+C to copy";
     UsePending => "已使用（待同步）", "Used (waiting to sync)";
     UsedAt => "使用于 {time}", "Used {time}";
     Terms => "使用说明", "Terms";
@@ -244,6 +253,9 @@ messages! {
     GrabSoldOutButton => "已抢光", "Sold out";
     GrabHeldButton => "已领取 · 去卡券", "Got it · Wallet";
     GrabNotEligibleButton => "仅限指定工会", "Other unions only";
+    GrabOnlyFor => "仅限{union}", "Only for {union}";
+    GrabOnlyForMany => "仅限{union}等 {n} 家工会", "Only for {union} and others ({n} unions)";
+    GrabTooEarly => "还没开抢，{left}后按钮变红再点；现在点不会提交。", "Not open yet: tap again when the button turns red in {left}; nothing was sent.";
     GrabEndedButton => "已结束", "Ended";
     GrabOffline => "当前离线，联网后才能抢券。", "You are offline; connect to grab.";
     NoCampaignsOffline => "暂无福利券信息。联网后会自动同步。", "No coupons to show yet. They sync when you are online.";
@@ -282,7 +294,28 @@ messages! {
     PointsExpiringSoon => "{n} 积分的有效期到 {time} 为止，兑换时会先用这些积分。", "{n} points are valid until {time}; redemptions use these first.";
     PointsQueued => "等待联网提交 {n}", "Waiting for a connection {n}";
     ExpiryTitle => "积分到期", "What expires when";
-    ExpiryMonth => "{month}：{n} 分到期", "{month}: {n} points expire";
+    ExpiryDay => "{n} 积分可用到 {date}", "{n} point usable until {date}|{n} points usable until {date}";
+    PointsN => "{n} 积分", "{n} point|{n} points";
+    AmountChip => "{v} 元 · {points} 积分", "¥{v} · {points} pts";
+    CapLeftLine => "本月还可兑 {left} 元（每月上限 {cap} 元）", "This month: ¥{left} of the ¥{cap} limit left";
+    CapNotEnough => "本月额度只剩 {left} 元，请选不超过它的金额，或下月 1 日起再兑换。", "Only ¥{left} of this month's limit is left; choose an amount within it, or redeem from the 1st.";
+    OverCap => "超出本月额度", "over this month's limit";
+    ConfirmTitle => "请确认兑换", "Confirm the redemption";
+    ConfirmCost => "将使用 {n} 积分，兑换后可用 {after} 积分。", "Uses {n} points; {after} available after.";
+    ConfirmFinal => "提交后不能撤销；如果没有办成，积分会自动退回。", "It cannot be undone once sent; if it cannot be done, the points come back.";
+    ConfirmGo => "确认，使用 {n} 积分", "Confirm, use {n} points";
+    BackToEdit => "返回修改", "Back to edit";
+    ReauthWrongPassword => "密码不正确，请重新输入你的登录密码。", "The password is wrong; enter your sign-in password again.";
+    RedeemNoteQueued => "已保存，积分已为你预留。现在连不上服务器，联网后会自动提交。", "Saved, and the points are set aside. The server cannot be reached now; it is sent when you are online.";
+    RedeemNoteHeld => "已提交，正在办理，办好后这里会显示结果。", "Sent and being processed; the result shows here.";
+    RedeemNoteSettled => "兑换成功：{what}。", "Done: {what}.";
+    RedeemNoteRefunded => "没有办成，{n} 积分已退回：{reason}。", "Not done; {n} points returned: {reason}.";
+    RedeemNoteRejected => "未受理，积分没有扣除：{reason}", "Not accepted, no points taken: {reason}";
+    RefundPhone => "运营商没有完成充值，请核对手机号是否正确、是否停机后再试", "the carrier did not top up; check the number is right and in service, then try again";
+    RefundPower => "电力公司没有完成缴费，请核对户号后再试", "the power company did not take the payment; check the account number and try again";
+    RefundCatalog => "商家没有完成发货，请稍后再试或换一件", "the merchant could not deliver; try later or choose another item";
+    ChartValues => "各月明细", "Month by month";
+    ChartRow => "{month}：获得 {earned}，使用 {spent}，过期 {expired}", "{month}: earned {earned}, spent {spent}, expired {expired}";
     NothingExpiring => "未来 12 个月没有积分到期。", "No points expire in the next 12 months.";
     HistoryTitle => "近 12 个月积分", "Points over 12 months";
     HistoryEarned => "获得", "Earned";
@@ -298,9 +331,8 @@ messages! {
     PricePoints => "需 {n} 积分", "Costs {n} points";
     ItemStock => "{points} 积分 · 剩 {n} 件", "{points} points · {n} left";
     PasswordAgain => "兑换超过 {n} 积分，请再次输入登录密码（需联网）。", "Over {n} points: enter your password again (needs the network).";
-    RedeemButton => "确认兑换", "Redeem";
+    RedeemButton => "兑换…", "Redeem…";
     Redeeming => "提交中…", "Sending…";
-    RedeemQueuedNote => "已记下，积分已为你预留：有网络时自动提交，结果见下方兑换记录。", "Saved, and the points are set aside: it is sent whenever there is a network; the result shows under Redemptions.";
     RedemptionsTitle => "兑换记录", "Redemptions";
     NoRedemptions => "还没有兑换记录。", "No redemptions yet.";
     RStatusQueued => "已排队，等待联网提交", "Queued, waiting for the network";
@@ -375,8 +407,23 @@ pub fn day_time(
     }
 }
 
-/// Replace each `{name}` in `text` with its value.
+/// Replace each `{name}` in `text` with its value. A text with plural forms (`one|other`, in
+/// English) is first cut to the form `{n}` needs: the first for 1, the second otherwise.
 pub fn fill(text: &str, args: &[(&str, &str)]) -> String {
+    let text = match text.split_once('|') {
+        Some((one, other)) => {
+            let n = args
+                .iter()
+                .find(|(k, _)| *k == "n")
+                .map(|(_, v)| v.replace(',', ""));
+            if n.as_deref() == Some("1") {
+                one
+            } else {
+                other
+            }
+        }
+        None => text,
+    };
     let mut out = text.to_string();
     for (name, value) in args {
         out = out.replace(&format!("{{{name}}}"), value);
@@ -395,6 +442,7 @@ mod tests {
             .filter_map(|p| p.split_once('}').map(|(n, _)| n.to_string()))
             .collect();
         v.sort();
+        v.dedup();
         v
     }
 
@@ -458,6 +506,26 @@ mod tests {
             ),
             "2026-12-03 09:00"
         );
+    }
+
+    #[test]
+    fn plural_forms_follow_n() {
+        for m in Msg::ALL {
+            let en = m.text(Lang::En);
+            if en.contains('|') {
+                assert!(en.contains("{n}"), "{m:?} has plural forms but no {{n}}");
+                assert!(!m.text(Lang::ZhCn).contains('|'), "{m:?}");
+            }
+        }
+        let waiting = Msg::ChangesWaiting.text(Lang::En);
+        assert_eq!(fill(waiting, &[("n", "1")]), "1 change waiting");
+        assert_eq!(fill(waiting, &[("n", "2")]), "2 changes waiting");
+        assert_eq!(fill(waiting, &[("n", "0")]), "0 changes waiting");
+        assert_eq!(
+            fill(Msg::PointsN.text(Lang::En), &[("n", "1,000")]),
+            "1,000 points"
+        );
+        assert_eq!(fill(Msg::PointsN.text(Lang::ZhCn), &[("n", "1")]), "1 积分");
     }
 
     #[test]

@@ -94,7 +94,7 @@ commands! {
     SetAutostart = "set_autostart" -> bool;
     GetPoints = "points" -> PointsView;
     QuoteRedemption = "quote_redemption" -> Quote;
-    Redeem = "redeem" -> PointsView;
+    Redeem = "redeem" -> Redeemed;
     SignOutEverywhere = "sign_out_everywhere" -> Snapshot;
     ChangePassword = "change_password" -> EndedSessions;
 }
@@ -264,6 +264,13 @@ pub struct Redeem {
     pub target: Target,
     pub points: i64,
     pub password: Option<String>,
+}
+
+/// A redemption made: its id (the screen follows its state by it) and the points screen after.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Redeemed {
+    pub id: uuid::Uuid,
+    pub view: PointsView,
 }
 
 impl std::fmt::Debug for Redeem {

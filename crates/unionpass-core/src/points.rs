@@ -380,6 +380,28 @@ impl Ledger {
         }
         months
     }
+
+    /// Free points by the last day they can be used (in `zone`), for batches lapsing within a
+    /// year of `now`, soonest first: what the member reads as "valid until 2026-12-21".
+    pub fn expiry_days(&self, now: DateTime<Utc>, zone: Zone) -> Vec<(chrono::NaiveDate, i64)> {
+        let mut days: Vec<(chrono::NaiveDate, i64)> = Vec::new();
+        let horizon = now + chrono::Duration::days(365);
+        for b in self
+            .batches
+            .iter()
+            .filter(|b| b.usable(now) && b.free > 0 && b.expires_at <= horizon)
+        {
+            let last = (b.expires_at - chrono::Duration::seconds(1))
+                .with_timezone(&zone.offset())
+                .date_naive();
+            match days.iter_mut().find(|(d, _)| *d == last) {
+                Some(slot) => slot.1 += b.free,
+                None => days.push((last, b.free)),
+            }
+        }
+        days.sort();
+        days
+    }
 }
 
 /// Earned and spent points per month for the 12 months ending with `now`'s month (in `zone`), for
@@ -720,6 +742,23 @@ mod tests {
             l.balance(t("2030-01-01T00:00:00Z")).available,
             20,
             "no expiry"
+        );
+    }
+
+    #[test]
+    fn expiry_days_name_the_last_usable_day_in_china_time() {
+        let mut log = Log(vec![]);
+        // lapses at 00:00 on 22 December in Shanghai: the 21st is its last day
+        log.earn("2026-01-01T00:00:00Z", 10, "2026-12-21T16:00:00Z")
+            .earn("2026-01-02T00:00:00Z", 20, "2026-12-21T15:00:00Z") // 23:00 on the 21st: same day
+            .earn("2026-01-03T00:00:00Z", 40, "2027-03-01T16:00:00Z")
+            .earn("2026-01-04T00:00:00Z", 80, "2028-01-01T00:00:00Z") // more than a year away
+            .earn("2026-01-05T00:00:00Z", 5, "2026-11-01T00:00:00Z"); // already lapsed
+        let l = log.ledger();
+        let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            l.expiry_days(t("2026-12-01T00:00:00Z"), Zone::AsiaShanghai),
+            vec![(d("2026-12-21"), 30), (d("2027-03-01"), 40)]
         );
     }
 

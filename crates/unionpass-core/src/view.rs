@@ -130,6 +130,12 @@ pub struct ScanOutcome {
     /// For `already_checked_in`: when, and by which scanner (`None`: this one).
     pub earlier_at: Option<DateTime<Utc>>,
     pub earlier_scanner: Option<String>,
+    /// The member's name, when the scanner knows it (members of the staff member's union).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The member's workplace union, in words.
+    #[serde(default)]
+    pub union_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -168,6 +174,14 @@ pub struct CouponView {
     pub expiring_soon: bool,
 }
 
+impl CouponView {
+    /// The last instant the coupon works (`valid_until` is the first it does not): its date is
+    /// the one to print after "valid until".
+    pub fn last_day(&self) -> DateTime<Utc> {
+        self.coupon.valid_until - chrono::Duration::seconds(1)
+    }
+}
+
 /// One coupon with the QR of its usage code, for showing at a merchant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CouponDetail {
@@ -182,8 +196,9 @@ pub struct WalletView {
     pub items: Vec<CouponView>,
     /// How many coupons match the filter (the list may show fewer: ask for more).
     pub matching: i64,
-    /// Usable coupons per category, for the filter chips.
-    pub usable_by_category: Vec<(crate::campaign::Category, i64)>,
+    /// Per category, the coupons the other filters (status, search) let through: the count each
+    /// category chip shows.
+    pub by_category: Vec<(crate::campaign::Category, i64)>,
 }
 
 /// One campaign in the grab calendar, with this device's last grab answer for it.
@@ -264,11 +279,18 @@ pub struct Calendar {
     pub offset: Option<crate::reminder::ClockOffset>,
 }
 
-/// Free points expiring in one month (`2026-12`).
+/// Free points whose last usable day is `date` (`2026-12-21`, in the member's zone).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExpiryMonth {
-    pub month: String,
+pub struct ExpiryDay {
+    pub date: String,
     pub points: i64,
+}
+
+/// What is left of a bill kind's monthly cap this month, in fen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapLeft {
+    pub left_cents: i64,
+    pub cap_cents: i64,
 }
 
 /// One month of the points history chart.
@@ -289,8 +311,8 @@ pub struct PointsView {
     pub balance: crate::points::Balance,
     /// Points of redemptions queued on this device, not yet held by the server.
     pub queued: i64,
-    /// The next 12 months, this one first.
-    pub expiry: Vec<ExpiryMonth>,
+    /// Free points by their last usable day, within a year, soonest first.
+    pub expiry: Vec<ExpiryDay>,
     /// The soonest expiry within [`EXPIRY_WARNING_DAYS`]: its instant and the points lapsing that day.
     #[serde(default)]
     pub expiring_soon: Option<(DateTime<Utc>, i64)>,
@@ -299,6 +321,12 @@ pub struct PointsView {
     /// Newest first.
     pub redemptions: Vec<crate::redeem::Redemption>,
     pub offer: crate::redeem::PointsOffer,
+    /// This month's phone-bill and electricity caps and what is left of them (queued, held and
+    /// settled redemptions count).
+    #[serde(default)]
+    pub phone_cap: CapLeft,
+    #[serde(default)]
+    pub power_cap: CapLeft,
 }
 
 #[cfg(test)]
@@ -327,6 +355,7 @@ mod tests {
                 release_at: at("2026-12-01T09:00:00Z"),
                 end_at: at("2026-12-01T12:00:00Z"),
                 eligible_unions: vec![],
+                eligible_union_names: vec![],
                 cancelled_at: None,
             },
             answer: None,

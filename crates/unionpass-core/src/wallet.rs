@@ -56,6 +56,13 @@ pub fn expiring_soon(c: &Coupon, used_at: Option<DateTime<Utc>>, now: DateTime<U
     status(c, used_at, now) == CouponStatus::Usable && c.valid_until - now <= EXPIRING_SOON
 }
 
+/// Whole days from `now`'s day to the coupon's last usable day, in `zone`: 0 when it lapses
+/// today ("今天到期"), 1 tomorrow. `valid_until` is the first instant it no longer works.
+pub fn days_left(valid_until: DateTime<Utc>, now: DateTime<Utc>, zone: crate::time::Zone) -> i64 {
+    let day = |t: DateTime<Utc>| t.with_timezone(&zone.offset()).date_naive();
+    (day(valid_until - Duration::seconds(1)) - day(now)).num_days()
+}
+
 /// What the wallet screen asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletFilter {
@@ -92,6 +99,28 @@ pub fn sort_key(c: &Coupon, used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_left_count_calendar_days_in_the_zone() {
+        use crate::time::Zone;
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // 23:00 on 1 December in Shanghai
+        let now = t("2026-12-01T15:00:00Z");
+        // ends at midnight there: today is its last day
+        assert_eq!(
+            days_left(t("2026-12-01T16:00:00Z"), now, Zone::AsiaShanghai),
+            0
+        );
+        // one second later it still works on the 2nd
+        assert_eq!(
+            days_left(t("2026-12-01T16:00:01Z"), now, Zone::AsiaShanghai),
+            1
+        );
+        assert_eq!(
+            days_left(t("2026-12-08T16:00:00Z"), now, Zone::AsiaShanghai),
+            7
+        );
+    }
 
     fn coupon(from: &str, until: &str) -> Coupon {
         Coupon {

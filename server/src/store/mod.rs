@@ -156,6 +156,8 @@ pub trait Accounts: Send + Sync {
         -> Result<bool, StoreError>;
     /// Create the workplace union if missing; returns its id.
     async fn ensure_union(&self, name: &str) -> Result<i64, StoreError>;
+    /// A workplace union's name, if it exists.
+    async fn union_name(&self, id: i64) -> Result<Option<String>, StoreError>;
     async fn insert_member(&self, member: NewMember, now: DateTime<Utc>)
         -> Result<i64, StoreError>;
 }

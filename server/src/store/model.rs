@@ -79,6 +79,8 @@ pub struct ScannerData {
     pub conflicts: Vec<Conflict>,
     pub revoked_devices: Vec<RevokedDevice>,
     pub revoked_members: Vec<i64>,
+    pub unions: Vec<unionpass_core::checkin::UnionName>,
+    pub roster: Vec<unionpass_core::checkin::Person>,
 }
 
 /// How a held redemption ended at the provider.

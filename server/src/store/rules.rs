@@ -480,6 +480,7 @@ mod tests {
             release_at: t,
             end_at: t + chrono::Duration::hours(1),
             eligible_unions: vec![],
+            eligible_union_names: vec![],
             cancelled_at: None,
         }
     }

@@ -28,6 +28,7 @@ fn campaign(stock: i64, limit: i64) -> Campaign {
         release_at: t0() + Duration::minutes(10),
         end_at: t0() + Duration::hours(1),
         eligible_unions: vec![],
+        eligible_union_names: vec![],
         cancelled_at: None,
     }
 }
@@ -100,6 +101,7 @@ async fn lifecycle(s: TestServer) {
         .create_campaign(
             Campaign {
                 eligible_unions: vec![9999],
+                eligible_union_names: vec![],
                 cancelled_at: None,
                 release_at: t0(),
                 end_at: t0() + Duration::days(1),

@@ -183,6 +183,25 @@ async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
     assert_eq!(b.events.len(), 2, "{:?}", b.events);
     let own = b.events.iter().find(|e| e.union_id.is_some()).unwrap();
     let district = b.events.iter().find(|e| e.union_id.is_none()).unwrap();
+    // names for the door: every union's, and the staff member's own union's members only
+    let names: Vec<&str> = b.unions.iter().map(|u| u.name.as_str()).collect();
+    assert!(
+        names.contains(&"智云科技有限公司工会") && names.contains(&"北辰生物医药股份有限公司工会"),
+        "{names:?}"
+    );
+    let m1 = synced(&s, &member).await.profile;
+    assert!(b
+        .roster
+        .iter()
+        .any(|p| p.member_id == m1.member_id && p.name == "王芳"));
+    let outsider = synced(&s, &s.login("M10020").await).await.profile;
+    assert_ne!(outsider.union.id, m1.union.id, "M10020 is of another union");
+    assert!(b.roster.iter().all(|p| p.member_id != outsider.member_id));
+    assert!(
+        !b.roster.is_empty() && b.roster.len() < 21,
+        "{}",
+        b.roster.len()
+    );
     // an event of another union is not listed, and uploads to it are refused
     let other_union = s
         .store

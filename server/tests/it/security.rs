@@ -189,6 +189,7 @@ async fn a_key_reused_for_something_else_is_refused(s: TestServer) {
         release_at: t0(),
         end_at: t0() + chrono::Duration::hours(1),
         eligible_unions: vec![],
+        eligible_union_names: vec![],
         cancelled_at: None,
     };
     let a = s.store.create_campaign(make("A"), t0()).await.unwrap();

@@ -249,6 +249,26 @@ impl Server {
             terminate(&mut c);
         }
     }
+
+    /// Freeze the server (SIGSTOP): connections are accepted by the kernel and never answered,
+    /// a hanging server as the app meets it. `resume` lets it go on.
+    pub fn pause(&self) -> Result<()> {
+        self.signal("-STOP")
+    }
+
+    pub fn resume(&self) -> Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, sig: &str) -> Result<()> {
+        let child = self.child.as_ref().context("the server is not running")?;
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()?
+            .success();
+        anyhow::ensure!(ok, "kill {sig} failed");
+        Ok(())
+    }
 }
 
 impl Drop for Server {

@@ -269,11 +269,40 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         staff.wait_contains("#checkin-count", "0 / 200", 10).await?;
         assert_eq!(staff.text("#trust-age").await?, "验证数据刚刚更新");
 
+        // choosing an event hands the focus back to the scan input, where a scan gun types
+        let focused = || async {
+            let id = staff
+                .c
+                .execute(
+                    "return document.activeElement && document.activeElement.id",
+                    vec![],
+                )
+                .await?;
+            Ok::<_, anyhow::Error>(id)
+        };
+        let select = staff.wait_for("#scanner-event", 5).await?;
+        select.clone().select_by_index(1).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(focused().await?, serde_json::json!("scan-input"));
+        staff
+            .wait_for("#scanner-event", 5)
+            .await?
+            .select_by_index(0)
+            .await?;
+        staff.wait_contains("#checkin-count", "0 / 200", 10).await?;
+        assert_eq!(focused().await?, serde_json::json!("scan-input"));
+
         // the network is cut: the check happens on the scanner alone
         server.stop();
         staff.choose_file("#scan-file", &screenshot).await?;
         staff.wait_contains("#scan-result", "签到成功", 20).await?;
         assert!(staff.text("#scan-result-text").await?.contains("M10001"));
+        // the name and union, large, to match the person standing there
+        assert_eq!(staff.text("#scan-result-name").await?, "王芳");
+        assert_eq!(
+            staff.text("#scan-result-union").await?,
+            "智云科技有限公司工会"
+        );
         staff.wait_contains("#checkin-count", "1 / 200", 10).await?;
         staff.wait_contains("#checkin-log", "待上传", 10).await?;
         staff.shot("05-scanner-checked-in").await?;
@@ -295,6 +324,12 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             .await?
             .unwrap_or_default();
         anyhow::ensure!(class.contains("repeat"), "{class}");
+        assert_eq!(staff.text("#scan-result-name").await?, "王芳");
+        assert_eq!(
+            staff.text("#scan-result-union").await?,
+            "智云科技有限公司工会"
+        );
+        staff.shot("05b-scanner-repeat").await?;
 
         // 90 s later the screenshot is stale
         tokio::time::sleep(std::time::Duration::from_secs(90)).await;
@@ -319,6 +354,19 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             .await?;
         assert_eq!(bundle.checkins.len(), 1);
         assert_eq!(bundle.checkins[0].member_no, "M10001");
+
+        // the scanner in English, at desktop size and on a 360 px phone
+        staff.click("#lang-toggle").await?;
+        staff.wait_text("#lang-toggle", "简体中文", 5).await?;
+        staff
+            .wait_contains("#scan-result", "Not checked in", 5)
+            .await?;
+        staff.shot("06b-scanner-en").await?;
+        staff.c.set_window_size(360, 740).await?;
+        staff.shot("06c-scanner-en-360").await?;
+        staff.click("#lang-toggle").await?;
+        staff.wait_text("#lang-toggle", "English", 5).await?;
+        staff.shot("06d-scanner-zh-360").await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -372,6 +420,12 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         app.wait_contains("#wallet-expiring", "工会午餐券", 5)
             .await?;
         app.wait_contains("#wallet-count", "共 1 张", 5).await?;
+        // the row says how long it is left, in days, not as a date range
+        app.wait_contains("#wallet-list .coupon-when", "还剩", 5)
+            .await?;
+        // every category chip counts what the other filters let through
+        app.wait_text("#cat-meal .chip-count", "1", 5).await?;
+        app.wait_text("#cat-taxi .chip-count", "0", 5).await?;
         app.shot("07-wallet").await?;
 
         // filtering keeps the filters where they are (nothing moves under the cursor), and an
@@ -419,14 +473,35 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
             "the usage QR carries the code"
         );
 
-        // at the merchant with no network: used at once, synced later
+        // the code can be copied (or is selected for copying by hand where the clipboard is shut)
+        app.click("#coupon-copy").await?;
+        let copied = app.wait_contains("#coupon-copy", "复制", 5).await?;
+        anyhow::ensure!(copied == "已复制" || copied.contains("已选中"), "{copied}");
+
+        // at the merchant with no network: used at once, synced later. Marking is irreversible:
+        // the confirmation says so, and both its buttons are in view
         server.stop();
         app.click("#coupon-use").await?;
+        app.wait_contains("#coupon-confirm", "无法撤销", 5).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let in_view = app
+            .c
+            .execute(
+                "const b = document.getElementById('coupon-use-cancel').getBoundingClientRect();
+                 const y = document.getElementById('coupon-use-confirm').getBoundingClientRect();
+                 return b.bottom <= window.innerHeight && y.bottom <= window.innerHeight && b.top >= 0",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(in_view == serde_json::json!(true), "the confirmation's buttons are not both in view");
+        app.shot("08b-coupon-confirm").await?;
         app.click("#coupon-use-confirm").await?;
         app.wait_text("#coupon-status", "已使用（待同步）", 10)
             .await?;
+        // back online: the page itself drops "待同步" once the server has it
         server.restart()?;
         app.click("#sync-now").await?;
+        app.wait_text("#coupon-status", "已使用", 30).await?;
         app.click("#coupon-back").await?;
         app.click("#status-used").await?;
         app.wait_contains("#wallet-list", "已使用", 20).await?;
@@ -485,7 +560,8 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
         5,
         open_at,
         end,
-        &["--unions", "987654"],
+        // the demo's second union (星河), not this member's
+        &["--unions", "2"],
     )?;
     let later = now + chrono::Duration::minutes(30);
     let (release, ends) = (
@@ -526,6 +602,8 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
         &[],
     )?;
     server.admin(&["campaign", "cancel", "--id", &gone.to_string()])?;
+    let taxi =
+        server.create_campaign("打车券", "Taxi coupon", "taxi", 10, 10, open_at, end, &[])?;
 
     // another member takes the only cinema ticket; this member already holds a laundry coupon
     let tokens = dir.path().join("tokens");
@@ -565,7 +643,8 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
         let button = |id: i64| format!("#grab-{id}");
         app.wait_text(&button(one), "已抢光", 10).await?;
         assert!(!app.wait_for(&button(one), 1).await?.is_enabled().await?);
-        app.wait_text(&button(other), "仅限指定工会", 5).await?;
+        app.wait_text(&button(other), "仅限星河互联网络技术有限公司工会", 5)
+            .await?;
         assert!(!app.wait_for(&button(other), 1).await?.is_enabled().await?);
         app.wait_text(&button(mine), "已领取 · 去卡券", 5).await?;
         app.wait_text(&format!("#face-{cheap}"), "12.50 元", 5)
@@ -591,9 +670,30 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
             "a cancelled campaign is still in the calendar"
         );
         app.shot("20-grab-card-states").await?;
+
+        // the server hangs: the tap is answered within 5 s, and the same request, sent again by
+        // itself under its key, is granted once the server wakes up, once
+        server.pause()?;
+        let tapped = std::time::Instant::now();
+        app.click(&button(taxi)).await?;
+        let said = app
+            .wait_contains(&format!("#grab-answer-{taxi}"), "服务器没有及时回应", 6)
+            .await;
+        let waited = tapped.elapsed();
+        server.resume()?;
+        said?;
+        anyhow::ensure!(
+            waited < std::time::Duration::from_secs(5),
+            "the hanging server was told after {waited:?}"
+        );
+        app.wait_contains(&format!("#grab-answer-{taxi}"), "抢到了", 40)
+            .await?;
+        app.wait_text(&button(taxi), "已领取 · 去卡券", 10).await?;
+
         // the held card's button opens the wallet
         app.click(&button(mine)).await?;
         app.wait_contains("#wallet-list", "洗衣券", 10).await?;
+        app.wait_text("#cat-taxi .chip-count", "1", 10).await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -676,7 +776,17 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         app.wait_contains("#clock-offset", "倒计时已按服务器时间校准", 15)
             .await?;
         let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
-        assert!(!button.is_enabled().await?, "closed before release");
+        let closed = |b: &fantoccini::elements::Element| {
+            let b = b.clone();
+            async move {
+                Ok::<_, anyhow::Error>(b.attr("aria-disabled").await?.as_deref() == Some("true"))
+            }
+        };
+        assert!(closed(&button).await?, "closed before release");
+        // a tap before the release is answered, not dropped: nothing is sent
+        button.click().await?;
+        app.wait_contains(&format!("#grab-answer-{id}"), "还没开抢", 5)
+            .await?;
         app.shot("10-grab-calendar-countdown").await?;
         anyhow::ensure!(
             app.c
@@ -733,7 +843,7 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         // the button opens at release (by the server's clock) and one tap gets the coupon
         let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
         let deadline = std::time::Instant::now() + Duration::from_secs(70);
-        while !button.is_enabled().await? {
+        while closed(&button).await? || !button.is_enabled().await? {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the button never opened"
@@ -826,6 +936,10 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
     server.admin(&[
         "points", "grant", "--member", "M10007", "--points", "500", "--days", "10",
     ])?;
+    // and 10,000 lapsing in a year, for a redemption large enough to ask for the password
+    server.admin(&[
+        "points", "grant", "--member", "M10007", "--points", "10000", "--days", "365",
+    ])?;
     let data = dir.path().join("device");
     let app = App::launch(&data, &server.url, 4524).await?;
     let expiring_first = |text: String, n: &str| {
@@ -836,7 +950,7 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         app.sign_in("M10007", "demo1234").await?;
         app.wait_text("#passport-name", "赵敏", 30).await?;
         app.click("#tab-points").await?;
-        app.wait_text("#points-available", "10,000", 15).await?;
+        app.wait_text("#points-available", "20,000", 15).await?;
         expiring_first(
             app.wait_contains("#points-expiring-soon", "积分", 5)
                 .await?,
@@ -844,22 +958,68 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         )?;
         app.wait_for("#points-chart rect.bar-earned", 5).await?;
 
-        // a wrong number is caught as it is typed
+        // expiry lines name the day; the chart's values can be read without hovering
+        app.wait_contains("#points-expiry", "积分可用到 20", 5)
+            .await?;
+        app.click("#points-chart-values summary").await?;
+        // this month: the two grants, and the demo's 2,500 of five days ago if that was this month
+        let shanghai = chrono::FixedOffset::east_opt(8 * 3600).context("offset")?;
+        let month = |t: chrono::DateTime<chrono::Utc>| {
+            t.with_timezone(&shanghai).format("%Y-%m").to_string()
+        };
+        let now = chrono_now();
+        let earned = if month(now - chrono::Duration::days(5)) == month(now) {
+            "13,000"
+        } else {
+            "10,500"
+        };
+        app.wait_contains(
+            "#points-chart-values",
+            &format!("{}：获得 {earned}", month(now)),
+            5,
+        )
+        .await?;
+
+        // a number is judged once it is complete, not while it is typed
         let mobile = app.wait_for("#redeem-mobile", 5).await?;
         mobile.send_keys("1380013800").await?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(
+            app.text("#redeem-field-error").await?,
+            "",
+            "judged at the 10th digit"
+        );
+        mobile.send_keys("01").await?;
         app.wait_contains("#redeem-field-error", "11 位手机号", 5)
             .await?;
-        mobile.send_keys("0").await?;
+        mobile.send_keys("\u{E003}").await?; // backspace: 11 digits again
+        app.wait_text("#redeem-field-error", "", 5).await?;
+        // the amounts say their price; the month's cap is in plain view
+        app.wait_contains("#amount-3000", "3,000 积分", 5).await?;
+        app.wait_contains("#redeem-cap", "本月还可兑 100 元", 5)
+            .await?;
 
-        // offline: the top-up is queued, its points set aside
+        // offline: confirmed first, then queued, its points set aside
         server.stop();
         app.click("#amount-3000").await?;
         app.wait_text("#redeem-price", "需 3,000 积分", 5).await?;
         app.click("#redeem-submit").await?;
-        app.wait_for("#redeem-done", 10).await?;
+        app.wait_contains("#redeem-confirm-what", "话费 30 元 · 13800138000", 5)
+            .await?;
+        app.wait_contains(
+            "#redeem-confirm-cost",
+            "将使用 3,000 积分，兑换后可用 17,000 积分",
+            5,
+        )
+        .await?;
+        app.shot("12b-points-confirm").await?;
+        app.click("#redeem-go").await?;
+        app.wait_contains("#redeem-done", "联网后会自动提交", 10)
+            .await?;
         app.wait_contains("#redemptions", "已排队，等待联网提交", 10)
             .await?;
-        app.wait_text("#points-available", "7,000", 5).await?;
+        app.wait_contains("#redemptions", "3,000 积分", 5).await?;
+        app.wait_text("#points-available", "17,000", 5).await?;
         app.wait_contains("#points-detail", "等待联网提交 3,000", 5)
             .await?;
         app.c
@@ -870,11 +1030,17 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             .await?;
         app.shot("13-points-queued-offline").await?;
 
-        // back online: sent, held, fulfilled by the provider, settled
+        // back online: sent, held, fulfilled by the provider, settled; the note follows it
         server.restart()?;
         app.wait_contains("#redemptions", "已完成", 60).await?;
-        app.wait_contains("#points-detail", "合计 7,000", 10)
+        app.wait_contains("#redeem-done", "兑换成功：话费 30 元", 10)
             .await?;
+        app.wait_contains("#points-detail", "合计 17,000", 10)
+            .await?;
+        // 30 of the month's 100 yuan used: the 100 yuan amount is out of reach, and says so
+        app.wait_contains("#redeem-cap", "本月还可兑 70 元", 10)
+            .await?;
+        assert!(!app.wait_for("#amount-10000", 5).await?.is_enabled().await?);
         // the top-up took the 500 lapsing in 10 days first, then 2,500 of the 4,000: what lapses
         // next is the 1,500 left of those (oldest-first would have left the 500 to lapse)
         expiring_first(
@@ -883,19 +1049,39 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             "1,500",
         )?;
 
-        // the provider refuses an electricity bill: refunded with its reason, points back
-        server.provider_mode("fail", Some("户号不存在")).await?;
+        // a 10,000-point electricity bill asks for the password; Enter submits; a wrong one is
+        // said as such; the provider refuses the bill: refunded, in the app's words, points back
+        server
+            .provider_mode("fail", Some("ERR_4041 户号不存在 / account not found"))
+            .await?;
         app.click("#redeem-kind-power").await?;
-        app.wait_for("#redeem-account", 5)
+        let account = app.wait_for("#redeem-account", 5).await?;
+        account.send_keys("0123456789").await?;
+        app.click("#amount-10000").await?;
+        app.wait_text("#redeem-price", "需 10,000 积分", 5).await?;
+        account.send_keys("\u{E007}").await?; // Enter: on to the confirmation
+        let password = app.wait_for("#redeem-password", 5).await?;
+        password.send_keys("wrong-password\u{E007}").await?;
+        app.wait_contains("#redeem-error", "密码不正确，请重新输入你的登录密码", 15)
+            .await?;
+        let error = app.text("#redeem-error").await?;
+        anyhow::ensure!(!error.contains("会员号"), "{error}");
+        app.wait_for("#redeem-password", 5)
             .await?
-            .send_keys("0123456789")
+            .send_keys("demo1234\u{E007}")
             .await?;
-        app.click("#amount-2000").await?;
-        app.wait_text("#redeem-price", "需 2,000 积分", 5).await?;
-        app.click("#redeem-submit").await?;
-        app.wait_contains("#redemptions", "未成功，2,000 积分已退回：户号不存在", 60)
-            .await?;
-        app.wait_text("#points-available", "7,000", 10).await?;
+        app.wait_contains(
+            "#redeem-done",
+            "没有办成，10,000 积分已退回：电力公司没有完成缴费",
+            60,
+        )
+        .await?;
+        let page = app.text("#redeem").await? + &app.text("#redemptions").await?;
+        anyhow::ensure!(
+            !page.contains("ERR_4041") && !page.contains("account not found"),
+            "the provider's own words reached the screen: {page}"
+        );
+        app.wait_text("#points-available", "17,000", 10).await?;
         app.c
             .execute(
                 "document.getElementById('redemptions').scrollIntoView()",
@@ -904,30 +1090,89 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             .await?;
         app.shot("14-points-refunded").await?;
 
-        // a 360 px wide phone: every tab fits the width (nothing scrolls sideways)
-        app.c.set_window_size(360, 740).await?;
-        for (tab, shot) in [
-            ("#tab-points", "15-narrow-points"),
-            ("#tab-grab", "16-narrow-grab"),
-            ("#tab-wallet", "17-narrow-wallet"),
-            ("#tab-passport", "18-narrow-passport"),
-            ("#tab-me", "19-narrow-me"),
-        ] {
-            app.click(tab).await?;
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            let widths = app
-                .c
-                .execute(
-                    "return [document.documentElement.scrollWidth, window.innerWidth]",
-                    vec![],
-                )
-                .await?;
-            let (scroll, inner) = (widths[0].as_i64(), widths[1].as_i64());
-            anyhow::ensure!(
-                scroll <= inner,
-                "{tab} is wider than the window at 360 px: {widths}"
-            );
-            app.shot(shot).await?;
+        // every tab in both languages, at desktop size and on a 360 px phone: nothing scrolls
+        // sideways, the content never runs under the tab bar, the bars stay put while the
+        // content scrolls, and each tab opens at its top
+        for (lang, tag) in [("zh", "简体中文"), ("en", "English")] {
+            if lang == "en" {
+                app.c.set_window_size(1024, 720).await?;
+                app.click("#lang-toggle").await?;
+                app.wait_text("#lang-toggle", "简体中文", 5).await?;
+            } else {
+                assert_eq!(app.text("#lang-toggle").await?, "English", "{tag}");
+            }
+            for (w, h) in [(1024, 720), (360, 740)] {
+                app.c.set_window_size(w, h).await?;
+                for tab in ["points", "grab", "wallet", "passport", "me"] {
+                    app.click(&format!("#tab-{tab}")).await?;
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    // the tab before was left scrolled to its end: this one opens at its top
+                    let scrolled = app
+                        .c
+                        .execute(
+                            "return document.getElementById('content').scrollTop",
+                            vec![],
+                        )
+                        .await?;
+                    anyhow::ensure!(
+                        scrolled.as_f64() == Some(0.0),
+                        "{lang} {tab} did not open at its top: {scrolled}"
+                    );
+                    app.shot(&format!("30-{lang}-{w}-{tab}")).await?;
+                    if tab == "passport" && w == 1024 {
+                        // the live code's countdown is above the fold at 1024×720
+                        let fits = app
+                            .c
+                            .execute(
+                                "return document.getElementById('passport-countdown')
+                                    .getBoundingClientRect().bottom <= window.innerHeight",
+                                vec![],
+                            )
+                            .await?;
+                        anyhow::ensure!(
+                            fits == serde_json::json!(true),
+                            "{lang}: the passport countdown is below the fold"
+                        );
+                    }
+                    let layout = app
+                        .c
+                        .execute(
+                            "const c = document.getElementById('content');
+                             c.scrollTop = c.scrollHeight;
+                             const tabs = document.querySelector('.tabs').getBoundingClientRect();
+                             return [document.documentElement.scrollWidth, window.innerWidth,
+                                     c.getBoundingClientRect().bottom, tabs.top,
+                                     document.querySelector('.topbar').getBoundingClientRect().top,
+                                     tabs.bottom, window.innerHeight];",
+                            vec![],
+                        )
+                        .await?;
+                    let n = |i: usize| layout[i].as_f64().unwrap_or(f64::NAN);
+                    anyhow::ensure!(n(0) <= n(1), "{lang} {tab} is wider than {w} px: {layout}");
+                    if w < 720 {
+                        anyhow::ensure!(
+                            n(2) <= n(3) + 0.5,
+                            "{lang} {tab}: content under the tab bar: {layout}"
+                        );
+                        anyhow::ensure!(
+                            (n(5) - n(6)).abs() < 1.0,
+                            "{lang} {tab}: the tab bar left the bottom: {layout}"
+                        );
+                    }
+                    anyhow::ensure!(
+                        n(4) == 0.0,
+                        "{lang} {tab}: the top bar scrolled away: {layout}"
+                    );
+                    // no raw platform message on screen (a script error banner)
+                    anyhow::ensure!(
+                        app.c
+                            .find(fantoccini::Locator::Css(".jserr"))
+                            .await
+                            .is_err(),
+                        "{lang} {tab}: a script error is shown"
+                    );
+                }
+            }
         }
         Ok::<_, anyhow::Error>(())
     }

@@ -57,9 +57,27 @@ fn ReminderRow(
             }
         });
     };
+    // a reminder fired (or moved, or removed) in the background shows as such once the calendar
+    // is read again
+    Effect::new(move |_| {
+        cal.with(|cal| {
+            if let Some(e) = cal
+                .as_ref()
+                .and_then(|cal| cal.entries.iter().find(|e| e.campaign.id == id))
+            {
+                if reminder.with_untracked(|r| r != &e.reminder) {
+                    reminder.set(e.reminder.clone());
+                }
+            }
+        })
+    });
     let state_text = move || match reminder.get() {
         None => String::new(),
         Some(r) => match r.state {
+            // its time has come by the server's clock: it fires now, whatever the last read said
+            ReminderState::Pending if r.due_at <= server_now(tick.get(), offset()) => {
+                c.t(Msg::ReminderFired).to_string()
+            }
             ReminderState::Pending => {
                 fill(c.t(Msg::ReminderSet), &[("n", &r.lead_minutes.to_string())])
             }
@@ -69,9 +87,10 @@ fn ReminderRow(
         },
     };
     let pending = move || {
+        let now = server_now(tick.get(), offset());
         reminder.with(|r| {
             r.as_ref()
-                .is_some_and(|r| r.state == ReminderState::Pending)
+                .is_some_and(|r| r.state == ReminderState::Pending && r.due_at > now)
         })
     };
     // "提醒我" sets the default lead, or 1 minute when the release is closer than that
@@ -151,6 +170,8 @@ fn CampaignCard(
     let error = RwSignal::new(None::<ErrorCode>);
     let answer = RwSignal::new(entry.answer.clone());
     let retries = RwSignal::new(0u32);
+    // a tap before the release: answered at once, nothing is sent
+    let early = RwSignal::new(false);
     let stock_left = entry.stock_left;
     let offset = move || cal.with(|c| c.as_ref().and_then(|c| c.offset));
     let server_time = move || server_now(tick.get(), offset());
@@ -214,16 +235,32 @@ fn CampaignCard(
         c.snap
             .with(|s| s.as_ref().is_some_and(|s| s.sync.offline()))
     };
+    Effect::new(move |_| {
+        if state() != CardState::Upcoming && early.get_untracked() {
+            early.set(false);
+        }
+    });
+    let only_for = {
+        let names = camp.eligible_union_names.clone();
+        move || match names.as_slice() {
+            [] => c.t(Msg::GrabNotEligibleButton).to_string(),
+            [one] => fill(c.t(Msg::GrabOnlyFor), &[("union", one)]),
+            [first, ..] => fill(
+                c.t(Msg::GrabOnlyForMany),
+                &[("union", first), ("n", &names.len().to_string())],
+            ),
+        }
+    };
     let button_text = move || {
         if busy.get() {
-            return c.t(Msg::Grabbing);
+            return c.t(Msg::Grabbing).to_string();
         }
         match state() {
-            CardState::Upcoming | CardState::Open => c.t(Msg::GrabButton),
-            CardState::SoldOut => c.t(Msg::GrabSoldOutButton),
-            CardState::Held => c.t(Msg::GrabHeldButton),
-            CardState::NotEligible => c.t(Msg::GrabNotEligibleButton),
-            CardState::Ended => c.t(Msg::GrabEndedButton),
+            CardState::Upcoming | CardState::Open => c.t(Msg::GrabButton).to_string(),
+            CardState::SoldOut => c.t(Msg::GrabSoldOutButton).to_string(),
+            CardState::Held => c.t(Msg::GrabHeldButton).to_string(),
+            CardState::NotEligible => only_for(),
+            CardState::Ended => c.t(Msg::GrabEndedButton).to_string(),
         }
     };
     let button_enabled = move || match state() {
@@ -231,12 +268,13 @@ fn CampaignCard(
         CardState::Held => true,
         _ => false,
     };
-    let on_button = move |ev| {
-        if state() == CardState::Held {
-            c.go.set(Some(Place::Wallet));
-        } else {
-            press(ev);
-        }
+    // before the release the button looks closed but still hears a tap, to say why nothing
+    // happened (a disabled button would swallow it silently)
+    let waiting = move || state() == CardState::Upcoming && !offline();
+    let on_button = move |ev| match state() {
+        CardState::Held => c.go.set(Some(Place::Wallet)),
+        CardState::Upcoming => early.set(true),
+        _ => press(ev),
     };
     let stock_text = move || match stock_left {
         Some(0) => c.t(Msg::StockGone).to_string(),
@@ -288,7 +326,9 @@ fn CampaignCard(
                 <span class="countdown-text" id=format!("countdown-{id}")>{countdown_text}</span>
                 <button type="button" class="primary grab" id=format!("grab-{id}")
                     class:secondary=move || state() == CardState::Held
-                    prop:disabled=move || !button_enabled()
+                    class:waiting=waiting
+                    aria-disabled=move || if waiting() { "true" } else { "false" }
+                    prop:disabled=move || !button_enabled() && !waiting()
                     on:click=on_button>
                     {button_text}
                 </button>
@@ -300,6 +340,10 @@ fn CampaignCard(
                     (Some(code), _) => c.t(code.message()).to_string(),
                     (None, Some(a)) => c.t(answer_msg(&a)).to_string(),
                     (None, None) if offline() && state() == CardState::Open => c.t(Msg::GrabOffline).to_string(),
+                    (None, None) if early.get() && state() == CardState::Upcoming => fill(
+                        c.t(Msg::GrabTooEarly),
+                        &[("left", &countdown(left(), c.lang.get()))],
+                    ),
                     (None, None) => String::new(),
                 }}
             </p>

@@ -34,8 +34,8 @@ fn load(view: RwSignal<Option<PointsView>>) {
 }
 
 /// What a redemption was for, in words.
-fn describe(c: Ctx, r: &Redemption, v: &PointsView) -> String {
-    match &r.target {
+fn describe(c: Ctx, target: &Target, v: &PointsView) -> String {
+    match target {
         Target::PhoneBill {
             mobile,
             amount_cents,
@@ -64,21 +64,56 @@ fn describe(c: Ctx, r: &Redemption, v: &PointsView) -> String {
     }
 }
 
+/// Why the points came back, in the member's words: the provider's own text (a carrier's,
+/// often bilingual) is kept for staff and never shown.
+fn refund_reason(c: Ctx, r: &Redemption, reason: &RefundReason) -> String {
+    match reason {
+        RefundReason::ProviderFailed { .. } => c
+            .t(match r.target {
+                Target::PhoneBill { .. } => Msg::RefundPhone,
+                Target::PowerBill { .. } => Msg::RefundPower,
+                Target::Catalog { .. } => Msg::RefundCatalog,
+            })
+            .to_string(),
+        RefundReason::ProviderTimeout => c.t(Msg::RefundTimeout).to_string(),
+    }
+}
+
+/// The note under the form after a redemption: what its state is now (it follows syncs).
+fn note_text(c: Ctx, r: &Redemption, v: &PointsView) -> String {
+    match &r.status {
+        RedemptionStatus::Queued => c.t(Msg::RedeemNoteQueued).to_string(),
+        RedemptionStatus::Held => c.t(Msg::RedeemNoteHeld).to_string(),
+        RedemptionStatus::Settled { .. } => fill(
+            c.t(Msg::RedeemNoteSettled),
+            &[("what", &describe(c, &r.target, v))],
+        ),
+        RedemptionStatus::Refunded { reason } => fill(
+            c.t(Msg::RedeemNoteRefunded),
+            &[
+                ("n", &thousands(r.points)),
+                ("reason", &refund_reason(c, r, reason)),
+            ],
+        ),
+        RedemptionStatus::Rejected { code } => fill(
+            c.t(Msg::RedeemNoteRejected),
+            &[("reason", c.t(code.message()))],
+        ),
+    }
+}
+
 fn status_text(c: Ctx, r: &Redemption) -> String {
     match &r.status {
         RedemptionStatus::Queued => c.t(Msg::RStatusQueued).to_string(),
         RedemptionStatus::Held => c.t(Msg::RStatusHeld).to_string(),
         RedemptionStatus::Settled { .. } => c.t(Msg::RStatusSettled).to_string(),
-        RedemptionStatus::Refunded { reason } => {
-            let why = match reason {
-                RefundReason::ProviderFailed { message } => message.clone(),
-                RefundReason::ProviderTimeout => c.t(Msg::RefundTimeout).to_string(),
-            };
-            fill(
-                c.t(Msg::RStatusRefunded),
-                &[("n", &thousands(r.points)), ("reason", &why)],
-            )
-        }
+        RedemptionStatus::Refunded { reason } => fill(
+            c.t(Msg::RStatusRefunded),
+            &[
+                ("n", &thousands(r.points)),
+                ("reason", &refund_reason(c, r, reason)),
+            ],
+        ),
         RedemptionStatus::Rejected { code } => fill(
             c.t(Msg::RStatusRejected),
             &[("reason", c.t(code.message()))],
@@ -100,6 +135,23 @@ fn HistoryChart(history: Vec<HistoryMonth>) -> impl IntoView {
         .unwrap_or(0)
         .max(1) as f64;
     let slot = W / history.len().max(1) as f64;
+    // the values in words, newest month first, for those who cannot hover (touch, screen readers)
+    let rows = history
+        .iter()
+        .rev()
+        .filter(|m| m.earned + m.spent + m.expired > 0)
+        .map(|m| {
+            let m = m.clone();
+            view! {
+                <li>{move || fill(c.t(Msg::ChartRow), &[
+                    ("month", &m.month),
+                    ("earned", &thousands(m.earned)),
+                    ("spent", &thousands(m.spent)),
+                    ("expired", &thousands(m.expired)),
+                ])}</li>
+            }
+        })
+        .collect_view();
     let bar = slot * 0.6;
     let scale = (MID - 14.0) / top;
     let bars = history
@@ -125,6 +177,10 @@ fn HistoryChart(history: Vec<HistoryMonth>) -> impl IntoView {
                         width=format!("{bar:.1}") height=format!("{down:.1}")/>
                     <text class="chart-label" x=format!("{:.1}", x + bar / 2.0) y=format!("{:.1}", H - 2.0)
                         text-anchor="middle">{label}</text>
+                    {(m.earned > 0).then(|| view! {
+                        <text class="chart-value" x=format!("{:.1}", x + bar / 2.0)
+                            y=format!("{:.1}", MID - up - 2.0) text-anchor="middle">{thousands(m.earned)}</text>
+                    })}
                 </g>
             }
         })
@@ -140,6 +196,12 @@ fn HistoryChart(history: Vec<HistoryMonth>) -> impl IntoView {
                 <span class="key key-earned"></span>{move || c.t(Msg::HistoryEarned)}
                 <span class="key key-spent"></span>{move || c.t(Msg::HistorySpent)}" / "{move || c.t(Msg::HistoryExpired)}
             </figcaption>
+            <details class="chart-values small" id="points-chart-values">
+                <summary>{move || c.t(Msg::ChartValues)}</summary>
+                <ul class="list">
+                    {rows}
+                </ul>
+            </details>
         </figure>
     }
 }
@@ -149,14 +211,29 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
     let c = ctx();
     let kind = RwSignal::new(Kind::Phone);
     let mobile = RwSignal::new(String::new());
+    // the number is judged once it is complete or the field is left, not at every digit
+    let mobile_left = RwSignal::new(false);
     let account = RwSignal::new(String::new());
+    let account_left = RwSignal::new(false);
     let amount = RwSignal::new(None::<i64>);
     let item = RwSignal::new(None::<i64>);
     let password = RwSignal::new(String::new());
     let quote = RwSignal::new(None::<Quote>);
     let error = RwSignal::new(None::<ErrorCode>);
-    let done = RwSignal::new(false);
+    // the confirmation step, between the form and the request
+    let confirming = RwSignal::new(false);
+    // the redemption made last: the note under the form follows its state
+    let made = RwSignal::new(None);
     let offer = move || view.with(|v| v.as_ref().map(|v| v.offer.clone()));
+    let cap = move || {
+        view.with(|v| {
+            v.as_ref().and_then(|v| match kind.get() {
+                Kind::Phone => Some(v.phone_cap),
+                Kind::Power => Some(v.power_cap),
+                Kind::Catalog => None,
+            })
+        })
+    };
     let amounts = move || {
         offer()
             .map(|o| match kind.get() {
@@ -165,6 +242,11 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                 Kind::Catalog => Vec::new(),
             })
             .unwrap_or_default()
+    };
+    let points_of = move |cents: i64| offer().map(|o| cents * o.points_per_yuan / 100);
+    let edited = move || {
+        made.set(None);
+        confirming.set(false);
     };
     // the target as typed so far, or the first thing wrong with it
     let target = move || -> Result<Target, ErrorCode> {
@@ -200,35 +282,64 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
             Err(_) => error.set(None),
         }
     });
-    // shown under the field once something was typed
+    let digits = |s: &str| s.chars().filter(|c| c.is_ascii_digit()).count();
+    // shown under the field once the number is complete or the field was left
     let field_error = move || match (kind.get(), target()) {
-        (Kind::Phone, Err(ErrorCode::InvalidMobile)) if !mobile.get().trim().is_empty() => {
+        (Kind::Phone, Err(ErrorCode::InvalidMobile))
+            if !mobile.get().trim().is_empty()
+                && (mobile_left.get() || digits(&mobile.get()) >= 11) =>
+        {
             Some(ErrorCode::InvalidMobile)
         }
-        (Kind::Power, Err(ErrorCode::InvalidAccount)) if !account.get().trim().is_empty() => {
+        (Kind::Power, Err(ErrorCode::InvalidAccount))
+            if !account.get().trim().is_empty()
+                && (account_left.get() || digits(&account.get()) >= 10) =>
+        {
             Some(ErrorCode::InvalidAccount)
         }
         _ => None,
     };
+    // a refusal said in the words this form can be most precise in
+    let error_text = move |e: ErrorCode| -> String {
+        match e {
+            ErrorCode::CapReached => match cap() {
+                Some(cl) => fill(c.t(Msg::CapNotEnough), &[("left", &yuan(cl.left_cents))]),
+                None => c.t(e.message()).to_string(),
+            },
+            // the only password asked here is the member's own: no member number was typed
+            ErrorCode::InvalidCredentials => c.t(Msg::ReauthWrongPassword).to_string(),
+            _ => c.t(e.message()).to_string(),
+        }
+    };
     let needs_password = move || quote.with(|q| q.as_ref().is_some_and(|q| q.needs_reauth));
     let redeem = ipc::action(move |req: Redeem| async move {
-        done.set(false);
         match ipc::call(&req).await {
-            Ok(v) => {
-                view.set(Some(v));
-                done.set(true);
+            Ok(done) => {
+                view.set(Some(done.view));
+                made.set(Some(done.id));
+                confirming.set(false);
                 password.set(String::new());
                 amount.set(None);
                 item.set(None);
             }
-            Err(code) => error.set(Some(code)),
+            Err(code) => {
+                error.set(Some(code));
+                if code == ErrorCode::InvalidCredentials {
+                    password.set(String::new());
+                } else {
+                    confirming.set(false);
+                }
+            }
         }
     });
     let busy = redeem.pending();
-    let submit = move |_| {
+    let submit = move || {
         let (Ok(t), Some(q)) = (target(), quote.get_untracked()) else {
             return;
         };
+        if needs_password() && password.get_untracked().is_empty() {
+            return;
+        }
         let pw = needs_password().then(|| password.get_untracked());
         ipc::dispatch_once(
             redeem,
@@ -242,13 +353,33 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
     let kind_chip = move |k: Kind, id: &'static str, label: Msg| {
         view! {
             <button type="button" class="choice" id=id class:active=move || kind.get() == k
-                on:click=move |_| { kind.set(k); amount.set(None); done.set(false); }>
+                on:click=move |_| { kind.set(k); amount.set(None); edited(); }>
                 {move || c.t(label)}
             </button>
         }
     };
+    // what the member is about to get, in words, for the confirmation
+    let summary = move || {
+        let (Ok(t), Some(v)) = (target(), view.get()) else {
+            return String::new();
+        };
+        describe(c, &t, &v)
+    };
+    let made_note = move || {
+        let id = made.get()?;
+        view.with(|v| {
+            let v = v.as_ref()?;
+            let r = v.redemptions.iter().find(|r| r.id == id)?;
+            let tone = match r.status {
+                RedemptionStatus::Settled { .. } => "ok",
+                RedemptionStatus::Refunded { .. } | RedemptionStatus::Rejected { .. } => "warn",
+                _ => "info",
+            };
+            Some((tone, note_text(c, r, v)))
+        })
+    };
     view! {
-        <div class="card" id="redeem">
+        <form class="card" id="redeem" on:submit=move |ev| { ev.prevent_default(); if confirming.get_untracked() { submit() } else if quote.get_untracked().is_some() { confirming.set(true) } }>
             <h2>{move || c.t(Msg::RedeemTitle)}</h2>
             <div class="choices" role="group">
                 {kind_chip(Kind::Phone, "redeem-kind-phone", Msg::KindPhone)}
@@ -258,28 +389,42 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
             <Show when=move || kind.get() == Kind::Phone>
                 <label for="redeem-mobile">{move || c.t(Msg::MobileLabel)}</label>
                 <input id="redeem-mobile" type="tel" inputmode="numeric" autocomplete="tel"
-                    prop:value=move || mobile.get()
-                    on:input=move |ev| { mobile.set(event_target_value(&ev)); done.set(false); }/>
+                    prop:value=move || mobile.get() prop:disabled=move || confirming.get()
+                    on:blur=move |_| mobile_left.set(true)
+                    on:input=move |ev| { mobile.set(event_target_value(&ev)); mobile_left.set(false); edited(); }/>
             </Show>
             <Show when=move || kind.get() == Kind::Power>
                 <label for="redeem-account">{move || c.t(Msg::AccountLabel)}</label>
                 <input id="redeem-account" type="text" inputmode="numeric"
-                    prop:value=move || account.get()
-                    on:input=move |ev| { account.set(event_target_value(&ev)); done.set(false); }/>
+                    prop:value=move || account.get() prop:disabled=move || confirming.get()
+                    on:blur=move |_| account_left.set(true)
+                    on:input=move |ev| { account.set(event_target_value(&ev)); account_left.set(false); edited(); }/>
             </Show>
-            <Show when=move || field_error().is_some()>
-                <p class="field-error" id="redeem-field-error" role="alert">
-                    {move || field_error().map(|e| c.t(e.message())).unwrap_or_default()}
-                </p>
-            </Show>
+            <p class="field-error" id="redeem-field-error" role="alert">
+                {move || field_error().map(|e| c.t(e.message())).unwrap_or_default()}
+            </p>
             <Show when=move || kind.get() != Kind::Catalog>
+                <p class="muted small" id="redeem-cap">
+                    {move || cap().map(|cl| fill(c.t(Msg::CapLeftLine), &[
+                        ("left", &yuan(cl.left_cents)),
+                        ("cap", &yuan(cl.cap_cents)),
+                    ]))}
+                </p>
                 <div class="choices amounts" role="group">
-                    {move || amounts().into_iter().map(|a| view! {
-                        <button type="button" class="choice" id=format!("amount-{a}")
-                            class:active=move || amount.get() == Some(a)
-                            on:click=move |_| { amount.set(Some(a)); done.set(false); }>
-                            {move || fill(c.t(Msg::AmountYuan), &[("v", &yuan(a))])}
-                        </button>
+                    {move || amounts().into_iter().map(|a| {
+                        let over = move || cap().is_some_and(|cl| a > cl.left_cents);
+                        view! {
+                            <button type="button" class="choice" id=format!("amount-{a}")
+                                class:active=move || amount.get() == Some(a)
+                                prop:disabled=move || over() || confirming.get()
+                                title=move || if over() { c.t(Msg::OverCap).to_string() } else { String::new() }
+                                on:click=move |_| { amount.set(Some(a)); edited(); }>
+                                {move || fill(c.t(Msg::AmountChip), &[
+                                    ("v", &yuan(a)),
+                                    ("points", &points_of(a).map(thousands).unwrap_or_default()),
+                                ])}
+                            </button>
+                        }
                     }).collect_view()}
                 </div>
             </Show>
@@ -292,8 +437,8 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                             <li>
                                 <button type="button" class="choice item" id=format!("item-{id}")
                                     class:active=move || item.get() == Some(id)
-                                    prop:disabled=stock <= 0
-                                    on:click=move |_| { item.set(Some(id)); done.set(false); }>
+                                    prop:disabled=move || stock <= 0 || confirming.get()
+                                    on:click=move |_| { item.set(Some(id)); edited(); }>
                                     <span>{i.title(c.lang.get()).to_string()}</span>
                                     <span class="muted small">{fill(c.t(Msg::ItemStock), &[("points", &thousands(i.points)), ("n", &stock.to_string())])}</span>
                                 </button>
@@ -305,29 +450,56 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
             <p class="price" id="redeem-price">
                 {move || quote.with(|q| q.as_ref().map(|q| fill(c.t(Msg::PricePoints), &[("n", &thousands(q.points))]))).unwrap_or_default()}
             </p>
-            <Show when=needs_password>
-                <label for="redeem-password">
-                    {move || fill(c.t(Msg::PasswordAgain), &[("n", &offer().map(|o| thousands(o.reauth_above_points)).unwrap_or_default())])}
-                </label>
-                <input id="redeem-password" type="password" autocomplete="current-password"
-                    prop:value=move || password.get()
-                    on:input=move |ev| password.set(event_target_value(&ev))/>
-            </Show>
             <Show when=move || error.get().is_some()>
                 <p class="notice warn" id="redeem-error" role="alert">
-                    {move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}
+                    {move || error.get().map(error_text).unwrap_or_default()}
                 </p>
             </Show>
-            <Show when=move || done.get()>
-                <p class="notice ok" id="redeem-done" role="status">{move || c.t(Msg::RedeemQueuedNote)}</p>
+            <Show when=move || !confirming.get()>
+                <button type="submit" class="primary" id="redeem-submit"
+                    prop:disabled=move || quote.with(|q| q.is_none())>
+                    {move || c.t(Msg::RedeemButton)}
+                </button>
             </Show>
-            <button type="button" class="primary" id="redeem-submit"
-                prop:disabled=move || busy.get() || quote.with(|q| q.is_none())
-                    || (needs_password() && password.get().is_empty())
-                on:click=submit>
-                {move || if busy.get() { c.t(Msg::Redeeming) } else { c.t(Msg::RedeemButton) }}
-            </button>
-        </div>
+            <Show when=move || confirming.get()>
+                <div class="confirm" id="redeem-confirm" role="group" aria-labelledby="redeem-confirm-title">
+                    <h3 id="redeem-confirm-title">{move || c.t(Msg::ConfirmTitle)}</h3>
+                    <p class="confirm-what" id="redeem-confirm-what">{summary}</p>
+                    <p id="redeem-confirm-cost">{move || {
+                        let n = quote.with(|q| q.as_ref().map(|q| q.points)).unwrap_or(0);
+                        let available = view.with(|v| v.as_ref().map(|v| v.balance.available - v.queued)).unwrap_or(0);
+                        fill(c.t(Msg::ConfirmCost), &[("n", &thousands(n)), ("after", &thousands(available - n))])
+                    }}</p>
+                    <p class="muted small">{move || c.t(Msg::ConfirmFinal)}</p>
+                    <Show when=needs_password>
+                        <label for="redeem-password">
+                            {move || fill(c.t(Msg::PasswordAgain), &[("n", &offer().map(|o| thousands(o.reauth_above_points)).unwrap_or_default())])}
+                        </label>
+                        <input id="redeem-password" type="password" autocomplete="current-password"
+                            prop:value=move || password.get()
+                            on:input=move |ev| password.set(event_target_value(&ev))/>
+                    </Show>
+                    <div class="actions">
+                        <button type="submit" class="primary" id="redeem-go"
+                            prop:disabled=move || busy.get() || (needs_password() && password.get().is_empty())>
+                            {move || if busy.get() {
+                                c.t(Msg::Redeeming).to_string()
+                            } else {
+                                fill(c.t(Msg::ConfirmGo), &[("n", &quote.with(|q| q.as_ref().map(|q| thousands(q.points))).unwrap_or_default())])
+                            }}
+                        </button>
+                        <button type="button" class="secondary" id="redeem-back"
+                            prop:disabled=move || busy.get()
+                            on:click=move |_| { confirming.set(false); error.set(None); }>
+                            {move || c.t(Msg::BackToEdit)}
+                        </button>
+                    </div>
+                </div>
+            </Show>
+            {move || made_note().map(|(tone, text)| view! {
+                <p class=format!("notice {tone}") id="redeem-done" role="status">{text}</p>
+            })}
+        </form>
     }
 }
 
@@ -386,8 +558,8 @@ pub fn PointsTab() -> impl IntoView {
                 <Show when=move || !expiring().is_empty()
                     fallback=move || view! { <p class="muted">{move || c.t(Msg::NothingExpiring)}</p> }>
                     <ul class="list expiry" id="points-expiry">
-                        {move || expiring().into_iter().map(|m| view! {
-                            <li>{fill(c.t(Msg::ExpiryMonth), &[("month", &m.month), ("n", &thousands(m.points))])}</li>
+                        {move || expiring().into_iter().map(|d| view! {
+                            <li>{fill(c.t(Msg::ExpiryDay), &[("date", &d.date), ("n", &thousands(d.points))])}</li>
                         }).collect_view()}
                     </ul>
                 </Show>
@@ -408,8 +580,8 @@ pub fn PointsTab() -> impl IntoView {
                             view! {
                                 <li class="redemption" id=format!("redemption-{}", r.id)>
                                     <div class="redemption-main">
-                                        <span>{describe(c, r, &pv)}</span>
-                                        <span class="muted small">{when(r.created_at)}" · "{thousands(r.points)}</span>
+                                        <span>{describe(c, &r.target, &pv)}</span>
+                                        <span class="muted small">{when(r.created_at)}" · "{fill(c.t(Msg::PointsN), &[("n", &thousands(r.points))])}</span>
                                     </div>
                                     <span class="redemption-status small" class:warn=bad class:ok=ok>{status_text(c, r)}</span>
                                 </li>

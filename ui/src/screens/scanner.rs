@@ -125,6 +125,8 @@ pub fn ScannerTab() -> impl IntoView {
                     at: now(),
                     earlier_at: None,
                     earlier_scanner: None,
+                    name: None,
+                    union_name: None,
                 })),
             }
             busy.set(false);
@@ -380,6 +382,13 @@ pub fn ScannerTab() -> impl IntoView {
                             } else {
                                 c.t(Msg::ScanFailed)
                             }}</strong>
+                            // who should be standing there: large, to match the person
+                            {(o.name.is_some() || o.union_name.is_some()).then(|| view! {
+                                <span class="scan-who">
+                                    <span id="scan-result-name" class="scan-name">{o.name.clone().unwrap_or_default()}</span>
+                                    <span id="scan-result-union" class="scan-union">{o.union_name.clone().unwrap_or_default()}</span>
+                                </span>
+                            })}
                             <span id="scan-result-text">{outcome_text(c, &o)}</span>
                             <span id="scan-result-code" class="visually-hidden">{o.code.map(|c| c.as_str()).unwrap_or("ok")}</span>
                         })}

@@ -9,13 +9,14 @@ use unionpass_core::i18n::{fill, Lang, Msg};
 use unionpass_core::ipc::{GetCoupon, GetWallet, UseCoupon};
 use unionpass_core::time::format_date;
 use unionpass_core::view::{CouponDetail, CouponView, WalletView};
-use unionpass_core::wallet::{CouponStatus, WalletFilter};
+use unionpass_core::wallet::{days_left, CouponStatus, WalletFilter};
 use unionpass_core::ErrorCode;
 
 use crate::bench;
 use crate::ctx::{ctx, Ctx, Place};
-use crate::fmt::{category_msg, when, yuan, ZONE};
+use crate::fmt::{category_msg, now, when, yuan, ZONE};
 use crate::ipc;
+use crate::widgets::CopyButton;
 
 /// Rows per page: more than a screenful; "show more" adds the next page.
 const PAGE: i64 = 40;
@@ -41,9 +42,39 @@ fn validity(c: Ctx, v: &CouponView) -> String {
         c.t(Msg::ValidPeriod),
         &[
             ("from", &format_date(v.coupon.valid_from, ZONE)),
-            ("until", &format_date(v.coupon.valid_until, ZONE)),
+            ("until", &format_date(v.last_day(), ZONE)),
         ],
     )
+}
+
+/// The line a member acts on: "今天到期", "还剩 3 天", "12-05 起可用", "已于 … 过期", "使用于 …".
+fn when_line(lang: Lang, v: &CouponView) -> String {
+    let until = format_date(v.last_day(), ZONE);
+    match v.status {
+        CouponStatus::Usable => {
+            let left = days_left(v.coupon.valid_until, now(), ZONE);
+            if left <= 0 {
+                Msg::ExpiresToday.text(lang).to_string()
+            } else if left <= 30 {
+                format!(
+                    "{} · {}",
+                    fill(Msg::DaysLeft.text(lang), &[("n", &left.to_string())]),
+                    fill(Msg::ValidUntilDate.text(lang), &[("date", &until)])
+                )
+            } else {
+                fill(Msg::ValidUntilDate.text(lang), &[("date", &until)])
+            }
+        }
+        CouponStatus::NotYetValid => fill(
+            Msg::UsableFrom.text(lang),
+            &[("date", &format_date(v.coupon.valid_from, ZONE))],
+        ),
+        CouponStatus::Expired => fill(Msg::ExpiredOn.text(lang), &[("date", &until)]),
+        CouponStatus::Used => match v.used_at {
+            Some(t) => fill(Msg::UsedAt.text(lang), &[("time", &when(t))]),
+            None => Msg::StatusUsed.text(lang).to_string(),
+        },
+    }
 }
 
 /// Load the wallet; once its rows are on screen, report how long it took since `started`
@@ -89,7 +120,7 @@ fn CouponRow(v: CouponView, open: WriteSignal<Option<i64>>) -> impl IntoView {
                 <span class="coupon-value">{value}</span>
                 <span class="coupon-main">
                     <span class="coupon-title">{title(&v, lang)}</span>
-                    <span class="muted small">{validity(c, &v)}</span>
+                    <span class="muted small coupon-when" class:soon=warn>{when_line(lang, &v)}</span>
                 </span>
                 <span class="badge" class:offline=warn>{badge}</span>
             </button>
@@ -132,11 +163,11 @@ pub fn WalletTab() -> impl IntoView {
     let expiring =
         move || view.with(|v| v.as_ref().map(|v| v.expiring.clone()).unwrap_or_default());
     let matching = move || view.with(|v| v.as_ref().map(|v| v.matching).unwrap_or(0));
-    let usable_in = move |cat: Category| {
+    let count_in = move |cat: Category| {
         view.with(|v| {
             v.as_ref()
                 .and_then(|v| {
-                    v.usable_by_category
+                    v.by_category
                         .iter()
                         .find(|(c, _)| *c == cat)
                         .map(|(_, n)| *n)
@@ -173,9 +204,7 @@ pub fn WalletTab() -> impl IntoView {
                                 class:active=move || category.get() == Some(cat)
                                 on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(Some(cat)) }>
                                 {move || c.t(category_msg(cat))}
-                                <Show when=move || { usable_in(cat) > 0 }>
-                                    <span class="chip-count">{move || usable_in(cat)}</span>
-                                </Show>
+                                <span class="chip-count">{move || count_in(cat)}</span>
                             </button>
                         }).collect_view()}
                     </div>
@@ -229,10 +258,27 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
     let detail = RwSignal::new(None::<CouponDetail>);
     let error = RwSignal::new(None::<ErrorCode>);
     let confirming = RwSignal::new(false);
-    spawn_local(async move {
-        match ipc::call(&GetCoupon { id }).await {
-            Ok(d) => detail.set(Some(d)),
-            Err(code) => error.set(Some(code)),
+    // loaded again after every sync: "待同步" goes once the server has it
+    Effect::new(move |_| {
+        c.snap.track();
+        spawn_local(async move {
+            match ipc::call(&GetCoupon { id }).await {
+                Ok(d) => detail.set(Some(d)),
+                Err(code) => error.set(Some(code)),
+            }
+        });
+    });
+    // the confirmation comes into view with both its buttons
+    Effect::new(move |_| {
+        if confirming.get() {
+            // after the confirmation is drawn
+            request_animation_frame(|| {
+                if let Some(el) = document().get_element_by_id("coupon-confirm") {
+                    let opts = web_sys::ScrollIntoViewOptions::new();
+                    opts.set_block(web_sys::ScrollLogicalPosition::Center);
+                    el.scroll_into_view_with_scroll_into_view_options(&opts);
+                }
+            });
         }
     });
     let use_coupon = ipc::action(move |req: UseCoupon| async move {
@@ -268,21 +314,28 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                                 inner_html=move || detail.with(|d| d.as_ref().map(|d| d.qr_svg.clone()).unwrap_or_default())></div>
                             <p class="hint">{move || c.t(Msg::UsageHint)}</p>
                         </Show>
-                        <p><span class="muted">{c.t(Msg::UsageCode)}</span>" "<span id="coupon-code" class="mono big">{code.clone()}</span></p>
+                        <p class="code-line">
+                            <span class="muted">{c.t(Msg::UsageCode)}</span>" "
+                            <span id="coupon-code" class="mono big selectable">{code.clone()}</span>
+                            <CopyButton id="coupon-copy" text=code.clone() target="coupon-code"/>
+                        </p>
                         {v.used_at.map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when(t))])}</p> })}
                         <Show when={let terms = terms.clone(); move || !terms.is_empty()}>
                             <h2>{move || c.t(Msg::Terms)}</h2>
                             <p>{terms.clone()}</p>
                         </Show>
-                        <Show when=move || status == CouponStatus::Usable>
+                        // marking is irreversible, so it is a quiet button that asks first
+                        <Show when=move || status == CouponStatus::Usable && !v.use_pending>
                             <Show when=move || confirming.get()
                                 fallback=move || view! {
-                                    <button type="button" id="coupon-use" class="primary" on:click=move |_| confirming.set(true)>{move || c.t(Msg::MarkUsed)}</button>
+                                    <button type="button" id="coupon-use" class="secondary" on:click=move |_| confirming.set(true)>{move || c.t(Msg::MarkUsed)}</button>
                                 }>
-                                <p role="alert">{move || c.t(Msg::MarkUsedConfirm)}</p>
-                                <div class="row">
-                                    <button type="button" id="coupon-use-confirm" class="primary" prop:disabled=move || busy.get() on:click=use_it>{move || c.t(Msg::MarkUsed)}</button>
-                                    <button type="button" on:click=move |_| confirming.set(false)>{move || c.t(Msg::Cancel)}</button>
+                                <div class="confirm" id="coupon-confirm">
+                                    <p role="alert">{move || c.t(Msg::MarkUsedConfirm)}</p>
+                                    <div class="actions">
+                                        <button type="button" id="coupon-use-cancel" class="secondary" on:click=move |_| confirming.set(false)>{move || c.t(Msg::Cancel)}</button>
+                                        <button type="button" id="coupon-use-confirm" class="danger" prop:disabled=move || busy.get() on:click=use_it>{move || c.t(Msg::MarkUsedYes)}</button>
+                                    </div>
                                 </div>
                             </Show>
                         </Show>

@@ -1,9 +1,11 @@
 //! Pieces shown on several screens.
 
+mod copy;
 mod lang_toggle;
 mod notices;
 mod sync_status;
 
+pub use copy::CopyButton;
 pub use lang_toggle::LangToggle;
 pub use notices::Notices;
 pub use sync_status::SyncStatus;

@@ -262,6 +262,7 @@ fn campaign(release_at: DateTime<Utc>) -> Campaign {
         release_at,
         end_at: release_at + chrono::Duration::hours(1),
         eligible_unions: vec![],
+        eligible_union_names: vec![],
         cancelled_at: None,
     }
 }

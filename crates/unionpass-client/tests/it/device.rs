@@ -247,6 +247,7 @@ async fn logout_deletes_the_token_and_the_member_data() {
                 release_at: now() + chrono::Duration::hours(1),
                 end_at: now() + chrono::Duration::hours(2),
                 eligible_unions: vec![],
+                eligible_union_names: vec![],
                 cancelled_at: None,
             },
             now(),

@@ -28,6 +28,7 @@ fn campaign(stock: i64) -> Campaign {
         release_at: t0() + Duration::minutes(5),
         end_at: t0() + Duration::hours(1),
         eligible_unions: vec![],
+        eligible_union_names: vec![],
         cancelled_at: None,
     }
 }
@@ -126,6 +127,7 @@ async fn cards_know_their_state_and_a_hanging_server_is_told_within_seconds() {
         .create_campaign(
             Campaign {
                 eligible_unions: vec![987_654],
+                eligible_union_names: vec![],
                 ..campaign(5)
             },
             t0(),

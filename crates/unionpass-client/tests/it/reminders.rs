@@ -36,6 +36,7 @@ fn campaign(title: &str, release_in_minutes: i64) -> Campaign {
         release_at: t0() + Duration::minutes(release_in_minutes) + Duration::nanoseconds(123_456),
         end_at: t0() + Duration::hours(3),
         eligible_unions: vec![],
+        eligible_union_names: vec![],
         cancelled_at: None,
     }
 }

@@ -163,13 +163,34 @@ fn the_stores_filters_and_order_agree_with_the_rules_on_a_large_wallet() {
         ErrorCode::CouponNotYetValid
     );
     assert_eq!(store.pending_count().unwrap(), 0);
-    let usable: i64 = all.usable_by_category.iter().map(|(_, n)| n).sum();
+    // the chips count what the other filters let through
+    let all = store.wallet(&WalletFilter::default(), 1, now()).unwrap();
+    assert_eq!(all.by_category.iter().map(|(_, n)| n).sum::<i64>(), 2000);
+    let usable_only = WalletFilter {
+        status: Some(CouponStatus::Usable),
+        ..WalletFilter::default()
+    };
+    let usable = store.wallet(&usable_only, 1, now()).unwrap();
+    for (cat, n) in &usable.by_category {
+        assert_eq!(
+            *n,
+            coupons
+                .iter()
+                .filter(|c| c.category == *cat && status(c, used(c), now()) == CouponStatus::Usable)
+                .count() as i64,
+            "{cat:?}"
+        );
+    }
+    let usable_n: i64 = usable.by_category.iter().map(|(_, n)| n).sum();
+    assert_eq!(usable_n, usable.matching);
+    // choosing a category keeps every chip's count
+    let one_cat = WalletFilter {
+        category: usable.by_category.first().map(|(c, _)| *c),
+        ..usable_only
+    };
     assert_eq!(
-        usable,
-        coupons
-            .iter()
-            .filter(|c| status(c, used(c), now()) == CouponStatus::Usable)
-            .count() as i64
+        store.wallet(&one_cat, 1, now()).unwrap().by_category,
+        usable.by_category
     );
 }
 
@@ -194,6 +215,7 @@ async fn a_grabbed_coupon_reaches_the_wallet_and_is_used_offline_exactly_once() 
                 release_at: t0(),
                 end_at: t0() + Duration::hours(1),
                 eligible_unions: vec![],
+                eligible_union_names: vec![],
                 cancelled_at: None,
             },
             t0(),

@@ -342,6 +342,14 @@ impl Accounts for PgStore {
             .get(0))
     }
 
+    async fn union_name(&self, id: i64) -> Result<Option<String>, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt("SELECT name FROM unions WHERE id = $1", &[&id])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
     async fn insert_member(&self, m: NewMember, now: DateTime<Utc>) -> Result<i64, StoreError> {
         let client = self.pool.get().await?;
         let row = client

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use unionpass_core::api::MutationOutcome;
-use unionpass_core::checkin::{CheckIn, Conflict, Event, RevokedDevice};
+use unionpass_core::checkin::{CheckIn, Conflict, Event, Person, RevokedDevice, UnionName};
 use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
 
@@ -250,6 +250,27 @@ impl Events for PgStore {
             .await?
             .iter()
             .map(|r| r.get(0))
+            .collect();
+        data.unions = client
+            .query("SELECT id, name FROM unions ORDER BY id", &[])
+            .await?
+            .iter()
+            .map(|r| UnionName {
+                id: r.get(0),
+                name: r.get(1),
+            })
+            .collect();
+        data.roster = client
+            .query(
+                "SELECT id, name FROM members WHERE union_id = $1 AND suspended_at IS NULL ORDER BY id",
+                &[&union_id],
+            )
+            .await?
+            .iter()
+            .map(|r| Person {
+                member_id: r.get(0),
+                name: r.get(1),
+            })
             .collect();
         Ok(data)
     }

@@ -379,6 +379,16 @@ impl Accounts for SqliteStore {
         .await
     }
 
+    async fn union_name(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.with_read(move |c| {
+            Ok(
+                c.query_row("SELECT name FROM unions WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
     async fn insert_member(&self, m: NewMember, now: DateTime<Utc>) -> Result<i64, StoreError> {
         self.with(move |c| {
             let n = c.execute(

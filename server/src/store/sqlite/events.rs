@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use unionpass_core::api::MutationOutcome;
-use unionpass_core::checkin::{CheckIn, Conflict, Event, RevokedDevice};
+use unionpass_core::checkin::{CheckIn, Conflict, Event, Person, RevokedDevice, UnionName};
 use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
 
@@ -246,6 +246,22 @@ impl Events for SqliteStore {
             let mut stmt =
                 c.prepare("SELECT id FROM members WHERE suspended_at IS NOT NULL ORDER BY id")?;
             data.revoked_members = rows(&mut stmt, [], |r| Ok(r.get(0)?))?;
+            let mut stmt = c.prepare("SELECT id, name FROM unions ORDER BY id")?;
+            data.unions = rows(&mut stmt, [], |r| {
+                Ok(UnionName {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                })
+            })?;
+            let mut stmt = c.prepare(
+                "SELECT id, name FROM members WHERE union_id = ?1 AND suspended_at IS NULL ORDER BY id",
+            )?;
+            data.roster = rows(&mut stmt, [union_id], |r| {
+                Ok(Person {
+                    member_id: r.get(0)?,
+                    name: r.get(1)?,
+                })
+            })?;
             Ok(data)
         })
         .await
