@@ -83,7 +83,10 @@ pub fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::IdempotencyKeyReused => StatusCode::CONFLICT,
+        ErrorCode::IdempotencyKeyReused
+        | ErrorCode::CancelTooLate
+        | ErrorCode::ActivityCancelled
+        | ErrorCode::FeedbackLocked => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMutation => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,

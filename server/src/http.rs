@@ -25,8 +25,9 @@ use crate::auth::{self, AuthMember};
 use crate::error::{AppError, Body, PathParam, QueryParam};
 use crate::guard::{HashError, Refused};
 use crate::passport;
-use crate::store::{GrabJob, NewDevice, NewSession, Proven, StoreError, Taken};
+use crate::store::{GrabJob, NewDevice, NewSession, Proven, SignupJob, StoreError, Taken};
 use crate::AppState;
+use unionpass_core::activity::{Activity, MySignup, SignupAnswer, SignupRequest};
 
 /// Changes per sync page.
 pub const PAGE: usize = 500;
@@ -69,6 +70,9 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/campaigns", get(campaigns))
         .route("/v1/campaigns/{id}/grab", post(grab).layer(small))
+        .route("/v1/activities", get(activities))
+        .route("/v1/activities/{id}/signup", post(sign_up).layer(small))
+        .route("/v1/activities/{id}/cancel", post(cancel_signup).layer(small))
         .route("/v1/scanner", get(scanner))
         .route("/v1/reauth", post(reauth).layer(small))
         .fallback(not_found)
@@ -732,6 +736,96 @@ pub(crate) async fn campaigns(
     _who: AuthMember,
 ) -> Result<Json<Vec<Campaign>>, AppError> {
     Ok(Json(s.store.campaigns().await?))
+}
+
+#[utoipa::path(get, path = "/v1/activities", tag = "activities", security(("session" = [])),
+    description = "Every activity, soonest first (members also receive them by sync).",
+    responses((status = 200, description = "Every activity", body = Vec<Activity>), crate::openapi::Errors))]
+pub(crate) async fn activities(
+    State(s): State<AppState>,
+    _who: AuthMember,
+) -> Result<Json<Vec<Activity>>, AppError> {
+    Ok(Json(s.store.activities().await?))
+}
+
+/// The answer to a store failure of the activity routes.
+fn activity_error(e: StoreError) -> AppError {
+    match e {
+        StoreError::NoActivity(_) => AppError::new(ErrorCode::NotFound, "No such activity."),
+        StoreError::KeyReused(_) => AppError::new(
+            ErrorCode::IdempotencyKeyReused,
+            "This sign-up key was first used for another request; make a new key.",
+        ),
+        StoreError::Refused(code) => AppError::new(
+            code,
+            "This activity takes no sign-up: eligible members just come.",
+        ),
+        e => e.into(),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/activities/{id}/signup", tag = "activities", security(("session" = [])),
+    params(("id" = i64, Path, description = "The activity", example = 1)), request_body = SignupRequest,
+    description = "Sign up, with companions. Judged in the order received: seats, else the         waitlist, else refused with the reason (and, for a window not open or a no-show ban, until         when). Answered once the sign-up is durable. The key is the request's idempotency key: the         same key again answers the sign-up as it stands (`replayed`); with other contents, 409.",
+    responses((status = 200, description = "Accepted (confirmed or waitlisted), or why not", body = SignupAnswer), crate::openapi::Errors))]
+pub(crate) async fn sign_up(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    PathParam(id): PathParam<i64>,
+    who: AuthMember,
+    Body(req): Body<SignupRequest>,
+) -> Result<Json<SignupAnswer>, AppError> {
+    let now = s.clock.now();
+    // the same buckets as the grab: both are races at an opening instant
+    if !s.grab_per_address.allow(&addr.to_string(), now)
+        || !s.grab_per_member.allow(&who.member_id.to_string(), now)
+    {
+        return Err(AppError::new(
+            ErrorCode::RateLimited,
+            "Too many sign-up requests; wait a second and try again.",
+        ));
+    }
+    s.store
+        .sign_up(SignupJob {
+            member_id: who.member_id,
+            union_id: who.union_id,
+            activity_id: id,
+            key: req.key,
+            companions: req.companions,
+            now,
+            no_show: s.no_show,
+        })
+        .await
+        .map(Json)
+        .map_err(activity_error)
+}
+
+#[utoipa::path(post, path = "/v1/activities/{id}/cancel", tag = "activities", security(("session" = [])),
+    params(("id" = i64, Path, description = "The activity", example = 1)),
+    description = "Cancel the member's sign-up before the activity's deadline; the seats go to         the waitlist in order. 404 when there is no live sign-up, 409 after the deadline.",
+    responses((status = 200, description = "The cancelled sign-up", body = MySignup), crate::openapi::Errors))]
+pub(crate) async fn cancel_signup(
+    State(s): State<AppState>,
+    PathParam(id): PathParam<i64>,
+    who: AuthMember,
+) -> Result<Json<MySignup>, AppError> {
+    let now = s.clock.now();
+    match s
+        .store
+        .cancel_signup(who.member_id, id, now)
+        .await
+        .map_err(activity_error)?
+    {
+        Ok(mine) => Ok(Json(mine)),
+        Err(ErrorCode::CancelTooLate) => Err(AppError::new(
+            ErrorCode::CancelTooLate,
+            "The cancellation deadline has passed.",
+        )),
+        Err(code) => Err(AppError::new(
+            code,
+            "You have no sign-up for this activity.",
+        )),
+    }
 }
 
 #[utoipa::path(post, path = "/v1/campaigns/{id}/grab", tag = "grab", security(("session" = [])),

@@ -36,6 +36,8 @@ pub struct AppState {
     pub grab_per_member: Arc<limit::Buckets>,
     /// Grab requests per client address.
     pub grab_per_address: Arc<limit::Buckets>,
+    /// The no-show rule for popular activities (`serve --no-show-*`).
+    pub no_show: unionpass_core::activity::NoShowRule,
 }
 
 impl AppState {
@@ -53,7 +55,14 @@ impl AppState {
             // a member presses a few times at most; an address may be a whole office behind NAT
             grab_per_member: Arc::new(limit::Buckets::new(2.0, 5.0)),
             grab_per_address: Arc::new(limit::Buckets::new(500.0, 1000.0)),
+            no_show: Default::default(),
         }
+    }
+
+    /// Another no-show rule (configuration).
+    pub fn with_no_show(mut self, rule: unionpass_core::activity::NoShowRule) -> AppState {
+        self.no_show = rule;
+        self
     }
 
     /// Other limits on password checks (tests use small ones).

@@ -1,5 +1,7 @@
 //! `unionpass-server`: serve the union API, or seed demo data.
 
+mod activity_cmd;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +43,16 @@ enum Command {
         /// Grab requests per second allowed from one address (0: no limit, for load tests).
         #[arg(long, default_value_t = 500.0)]
         grab_address_rate: f64,
+        /// No-shows (signed up, did not check in) that close popular activities to a member
+        /// (0: the rule is off).
+        #[arg(long, default_value_t = 2)]
+        no_show_misses: u32,
+        /// How far back no-shows count, in days.
+        #[arg(long, default_value_t = 90)]
+        no_show_window_days: i64,
+        /// How long popular activities stay closed after the last no-show, in days.
+        #[arg(long, default_value_t = 30)]
+        no_show_ban_days: i64,
         /// A reverse proxy (address or CIDR, repeatable) whose `X-Forwarded-For` names the real
         /// client; from anyone else the header is ignored. None by default.
         #[arg(long = "trusted-proxy", value_name = "ADDR_OR_CIDR", value_parser = parse_net)]
@@ -68,6 +80,11 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         action: CampaignCmd,
+    },
+    /// Activities members sign up for: create, move, cancel, list, sign-ups.
+    Activity {
+        #[command(subcommand)]
+        action: activity_cmd::ActivityCmd,
     },
     /// Offline events that staff check members in to: create, list.
     Event {
@@ -377,6 +394,9 @@ async fn main() -> anyhow::Result<()> {
             keys,
             json_logs,
             grab_address_rate,
+            no_show_misses,
+            no_show_window_days,
+            no_show_ban_days,
             trusted_proxies,
             provider,
             provider_timeout_ms,
@@ -434,7 +454,12 @@ async fn main() -> anyhow::Result<()> {
             );
             let state = AppState::new(store, keys, clock)
                 .with_grab_address_rate(grab_address_rate)
-                .with_trusted_proxies(trusted_proxies);
+                .with_trusted_proxies(trusted_proxies)
+                .with_no_show(unionpass_core::activity::NoShowRule {
+                    misses: no_show_misses,
+                    window_days: no_show_window_days,
+                    ban_days: no_show_ban_days,
+                });
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
@@ -494,6 +519,13 @@ async fn main() -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .init();
             campaign(action).await?;
+        }
+        Command::Activity { action } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            activity_cmd::run(action).await?;
         }
         Command::Event { action } => match action {
             EventCmd::Create {

@@ -95,6 +95,9 @@ impl utoipa::Modify for SessionAuth {
         crate::http::push,
         crate::http::campaigns,
         crate::http::grab,
+        crate::http::activities,
+        crate::http::sign_up,
+        crate::http::cancel_signup,
         crate::http::scanner,
         crate::http::reauth,
     ),
@@ -105,6 +108,7 @@ impl utoipa::Modify for SessionAuth {
         (name = "session", description = "Signing in and out"),
         (name = "sync", description = "The member's data down, their changes up"),
         (name = "grab", description = "Coupon campaigns and the grab"),
+        (name = "activities", description = "Activities: the sign-up race, the waitlist, cancelling"),
         (name = "scanner", description = "Staff devices checking passports at activities"),
     )
 )]

@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0009_checkin_refusals",
     "0010_coupons_by_campaign",
     "0011_scanner_names",
+    "0012_activities",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -585,6 +586,25 @@ fn apply_change(
         }
         ChangeKind::PointsEntry(e) => crate::points::insert_entry(tx, e)?,
         ChangeKind::Redemption(r) => crate::points::upsert_redemption(tx, r)?,
+        ChangeKind::Activity(a) => {
+            tx.execute(
+                "INSERT INTO activities(id, starts_at, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET starts_at = excluded.starts_at, body = excluded.body",
+                params![a.id, ts(a.starts_at), serde_json::to_string(a).expect("serializes")],
+            )?;
+        }
+        ChangeKind::Signup(s) => {
+            // a later state wins; the log is in order, so the last change is the latest
+            tx.execute(
+                "INSERT INTO my_signups(activity_id, state, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(activity_id) DO UPDATE SET state = excluded.state, body = excluded.body",
+                params![
+                    s.activity_id,
+                    s.state.as_str(),
+                    serde_json::to_string(s).expect("serializes")
+                ],
+            )?;
+        }
         ChangeKind::Unknown => {
             tracing::debug!(
                 seq = change.seq,

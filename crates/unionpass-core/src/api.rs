@@ -148,6 +148,10 @@ pub enum ChangeKind {
     PointsEntry(crate::points::Entry),
     /// A redemption was held, settled or refunded.
     Redemption(crate::redeem::Redemption),
+    /// An activity was published or changed, moved or cancelled (every member receives it).
+    Activity(crate::activity::Activity),
+    /// The member's sign-up changed (made, promoted from the waitlist, cancelled).
+    Signup(crate::activity::MySignup),
     #[serde(other)]
     Unknown,
 }

@@ -99,6 +99,17 @@ pub enum ErrorCode {
     InsufficientPoints,
     ReauthRequired,
     PriceChanged,
+    // --- activities ---
+    SignupNotOpen,
+    SignupClosed,
+    SignupFull,
+    TooManyCompanions,
+    AlreadySignedUp,
+    NoShowBanned,
+    CancelTooLate,
+    ActivityCancelled,
+    FeedbackNotAttended,
+    FeedbackLocked,
 }
 
 impl ErrorCode {
@@ -156,6 +167,16 @@ impl ErrorCode {
         ErrorCode::InsufficientPoints,
         ErrorCode::ReauthRequired,
         ErrorCode::PriceChanged,
+        ErrorCode::SignupNotOpen,
+        ErrorCode::SignupClosed,
+        ErrorCode::SignupFull,
+        ErrorCode::TooManyCompanions,
+        ErrorCode::AlreadySignedUp,
+        ErrorCode::NoShowBanned,
+        ErrorCode::CancelTooLate,
+        ErrorCode::ActivityCancelled,
+        ErrorCode::FeedbackNotAttended,
+        ErrorCode::FeedbackLocked,
     ];
 
     /// The stable string form, as on the wire.
@@ -213,6 +234,16 @@ impl ErrorCode {
             ErrorCode::InsufficientPoints => "insufficient_points",
             ErrorCode::ReauthRequired => "reauth_required",
             ErrorCode::PriceChanged => "price_changed",
+            ErrorCode::SignupNotOpen => "signup_not_open",
+            ErrorCode::SignupClosed => "signup_closed",
+            ErrorCode::SignupFull => "signup_full",
+            ErrorCode::TooManyCompanions => "too_many_companions",
+            ErrorCode::AlreadySignedUp => "already_signed_up",
+            ErrorCode::NoShowBanned => "no_show_banned",
+            ErrorCode::CancelTooLate => "cancel_too_late",
+            ErrorCode::ActivityCancelled => "activity_cancelled",
+            ErrorCode::FeedbackNotAttended => "feedback_not_attended",
+            ErrorCode::FeedbackLocked => "feedback_locked",
         }
     }
 
@@ -269,6 +300,16 @@ impl ErrorCode {
             ErrorCode::InsufficientPoints => Msg::ErrInsufficientPoints,
             ErrorCode::ReauthRequired => Msg::ErrReauthRequired,
             ErrorCode::PriceChanged => Msg::ErrPriceChanged,
+            ErrorCode::SignupNotOpen => Msg::ErrSignupNotOpen,
+            ErrorCode::SignupClosed => Msg::ErrSignupClosed,
+            ErrorCode::SignupFull => Msg::ErrSignupFull,
+            ErrorCode::TooManyCompanions => Msg::ErrTooManyCompanions,
+            ErrorCode::AlreadySignedUp => Msg::ErrAlreadySignedUp,
+            ErrorCode::NoShowBanned => Msg::ErrNoShowBanned,
+            ErrorCode::CancelTooLate => Msg::ErrCancelTooLate,
+            ErrorCode::ActivityCancelled => Msg::ErrActivityCancelled,
+            ErrorCode::FeedbackNotAttended => Msg::ErrFeedbackNotAttended,
+            ErrorCode::FeedbackLocked => Msg::ErrFeedbackLocked,
         }
     }
 

@@ -286,6 +286,16 @@ messages! {
     ErrInsufficientPoints => "可用积分不足，兑换未进行，积分未扣除。", "Not enough available points; nothing was redeemed or deducted.";
     ErrReauthRequired => "大额兑换需要再次输入密码（需联网）。", "Large redemptions need your password again (online).";
     ErrPriceChanged => "兑换价格已调整，请查看新价格后重新提交。", "The price changed; check the new price and submit again.";
+    ErrSignupNotOpen => "报名还没开始，请在开始报名后再试。", "Sign-up has not opened yet; try again when it opens.";
+    ErrSignupClosed => "报名已截止。", "Sign-up has closed.";
+    ErrSignupFull => "名额和候补都已满，这次报不上了；可以看看其他活动。", "All places and the waitlist are taken; have a look at other activities.";
+    ErrTooManyCompanions => "携带家属人数超出本活动允许的范围，请减少后再报名。", "More companions than this activity allows; bring fewer and sign up again.";
+    ErrAlreadySignedUp => "你已经报名了这个活动（或在候补中），无需重复报名。", "You are already signed up (or on the waitlist) for this activity.";
+    ErrNoShowBanned => "你近期报名后多次未到场，暂时不能报名热门活动。", "You recently signed up and did not come more than once, so popular activities are closed to you for now.";
+    ErrCancelTooLate => "已过取消截止时间，不能再取消；如不能到场，请联系工会。", "The cancellation deadline has passed; if you cannot come, tell your union.";
+    ErrActivityCancelled => "这个活动已被工会取消。", "This activity was cancelled by the union.";
+    ErrFeedbackNotAttended => "签到参加过活动后才能评价。", "You can rate an activity after checking in to it.";
+    ErrFeedbackLocked => "评价提交超过 7 天，已不能修改。", "Feedback can be changed for 7 days; that time has passed.";
     TabPoints => "积分", "Points";
     PointsTitle => "我的积分", "My points";
     PointsAvailable => "可用积分", "Available points";

@@ -4,6 +4,7 @@
 //! This crate is shared by the server, the client library, the Tauri shell and the wasm UI.
 //! It performs no IO and never reads the system clock: every instant is passed in.
 
+pub mod activity;
 pub mod api;
 pub mod campaign;
 pub mod checkin;

@@ -21,11 +21,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use unionpass_core::activity::{Activity, MySignup, SignupAnswer};
 use unionpass_core::api::{Change, Mutation, MutationResult, PassportInfo, Profile, StockLeft};
 use unionpass_core::campaign::{Campaign, GrabResponse, Reschedule};
 use unionpass_core::checkin::Event;
 use unionpass_core::points::Entry;
 use unionpass_core::redeem::{CatalogItem, PointsOffer, Redemption};
+use unionpass_core::ErrorCode;
 use uuid::Uuid;
 
 pub use model::*;
@@ -64,6 +66,11 @@ pub enum StoreError {
     Duplicate(Taken),
     #[error("no campaign {0}")]
     NoCampaign(i64),
+    #[error("no activity {0}")]
+    NoActivity(i64),
+    /// The request breaks a rule of the domain (an activity that ends before it starts).
+    #[error("refused: {0}")]
+    Refused(ErrorCode),
     /// An idempotency key came back with other contents (a grab key for another campaign).
     #[error("idempotency key {0} was first used for something else")]
     KeyReused(Uuid),
@@ -284,9 +291,51 @@ pub trait Points: Send + Sync {
 }
 
 /// Everything the handlers need: every domain.
-pub trait Store: Accounts + Events + Changes + Campaigns + Points + Send + Sync + 'static {}
+pub trait Store:
+    Accounts + Events + Changes + Campaigns + Points + Activities + Send + Sync + 'static
+{
+}
 
-impl<T: Accounts + Events + Changes + Campaigns + Points + Send + Sync + 'static> Store for T {}
+impl<T: Accounts + Events + Changes + Campaigns + Points + Activities + Send + Sync + 'static> Store
+    for T
+{
+}
+
+/// Activities (an event with words, a category and maybe a sign-up) and their sign-ups. Every
+/// sign-up is decided by `unionpass_core::activity::decide` inside the transaction that counts
+/// the seats; a freed seat goes to the waitlist's head by `activity::promotions`.
+#[async_trait]
+pub trait Activities: Send + Sync {
+    /// Publish an activity (its event is created with it; the id is assigned); every member
+    /// receives it by sync.
+    async fn create_activity(
+        &self,
+        activity: Activity,
+        now: DateTime<Utc>,
+    ) -> Result<Activity, StoreError>;
+    async fn activities(&self) -> Result<Vec<Activity>, StoreError>;
+    /// Decide one sign-up request and, when accepted, make it durable before answering. A key
+    /// seen before answers its sign-up as it stands now (`replayed`), or `KeyReused` when it came
+    /// with other contents. A refusal writes nothing.
+    async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError>;
+    /// Cancel the member's sign-up (before the deadline); freed seats go to the waitlist in
+    /// order, and each promoted member is told by sync.
+    async fn cancel_signup(
+        &self,
+        member_id: i64,
+        activity_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Result<MySignup, ErrorCode>, StoreError>;
+    /// Move or cancel an activity; members receive the changed activity by sync.
+    async fn change_activity(
+        &self,
+        id: i64,
+        change: ActivityChange,
+        now: DateTime<Utc>,
+    ) -> Result<Activity, StoreError>;
+    /// Every sign-up of an activity, in the order received.
+    async fn signups(&self, activity_id: i64) -> Result<Vec<SignupRow>, StoreError>;
+}
 
 /// Operations and bench support: counts straight from the stored rows and bulk seeding. Used by
 /// the command line (`campaign stats`, `bench-seed`) and the tests, never by a handler.
@@ -306,7 +355,7 @@ pub trait Ops: Store {
 /// Every store trait, for callers that hold a `dyn Store` (methods of a supertrait need it in
 /// scope).
 pub mod prelude {
-    pub use super::{Accounts, Campaigns, Changes, Events, Ops, Points, Store};
+    pub use super::{Accounts, Activities, Campaigns, Changes, Events, Ops, Points, Store};
 }
 
 #[cfg(test)]

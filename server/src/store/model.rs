@@ -133,3 +133,40 @@ pub struct Audit {
     /// Answers stored under idempotency keys.
     pub answers: i64,
 }
+
+/// One sign-up request, as the handler hands it to the store: the member and union come from the
+/// session, never from the request.
+#[derive(Clone, Debug)]
+pub struct SignupJob {
+    pub member_id: i64,
+    pub union_id: i64,
+    pub activity_id: i64,
+    pub key: Uuid,
+    pub companions: i64,
+    pub now: DateTime<Utc>,
+    /// The server's no-show rule (configuration).
+    pub no_show: unionpass_core::activity::NoShowRule,
+}
+
+/// What the union does to a published activity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivityChange {
+    Move {
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    },
+    Cancel,
+}
+
+/// One sign-up as staff list it (`activity signups`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignupRow {
+    /// The order received (the waitlist's order).
+    pub seq: i64,
+    pub member_no: String,
+    pub name: String,
+    pub companions: i64,
+    pub state: unionpass_core::activity::SignupState,
+    pub checked_in: bool,
+    pub created_at: DateTime<Utc>,
+}

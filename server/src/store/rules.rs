@@ -83,6 +83,47 @@ pub fn change_parts(kind: &ChangeKind) -> (String, serde_json::Value) {
     (name, data)
 }
 
+/// A sign-up key seen before: the same request (member, activity, companions) is answered again;
+/// the key with anything else is a reused key.
+pub fn signup_replay(
+    stored: (i64, i64, i64),
+    job: &crate::store::SignupJob,
+) -> Result<(), StoreError> {
+    if stored == (job.member_id, job.activity_id, job.companions) {
+        Ok(())
+    } else {
+        Err(StoreError::KeyReused(job.key))
+    }
+}
+
+/// An activity after the union's change: moved (a sign-up window or deadline past the new start
+/// is brought back to it) or cancelled (once; the first instant stays).
+pub fn changed_activity(
+    mut a: unionpass_core::activity::Activity,
+    change: crate::store::ActivityChange,
+    now: DateTime<Utc>,
+) -> Result<unionpass_core::activity::Activity, StoreError> {
+    use crate::store::ActivityChange;
+    match change {
+        ActivityChange::Move { starts_at, ends_at } => {
+            if starts_at >= ends_at {
+                return Err(StoreError::Refused(ErrorCode::BadRequest));
+            }
+            a.starts_at = starts_at;
+            a.ends_at = ends_at;
+            if let Some(r) = a.signup.as_mut() {
+                r.closes_at = r.closes_at.min(starts_at);
+                r.cancel_until = r.cancel_until.min(starts_at);
+                r.opens_at = r.opens_at.min(r.closes_at - chrono::Duration::minutes(1));
+            }
+        }
+        ActivityChange::Cancel => {
+            a.cancelled_at.get_or_insert(now);
+        }
+    }
+    Ok(a)
+}
+
 /// How long first answers are kept under their idempotency keys (mutation ids, grab keys). A
 /// device resends a change long before this (the outbox retries at every sync).
 pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::days(90);

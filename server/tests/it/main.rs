@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod activities;
 mod api;
 mod crash;
 mod grab;

@@ -13,6 +13,7 @@
 //!   serialization failure (by SQLSTATE) is run again ([`StoreError::is_retryable`]).
 
 mod accounts;
+mod activities;
 mod events;
 mod grab;
 mod ops;
@@ -45,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0004_coupon_use",
     "0005_points",
     "0006_security",
+    "0007_activities",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

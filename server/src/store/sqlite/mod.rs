@@ -3,6 +3,7 @@
 //! blocking tasks. One module per domain; each works on the connection or transaction it is given.
 
 mod accounts;
+mod activities;
 mod events;
 mod grab;
 mod ops;
@@ -32,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0004_coupon_use",
     "0005_points",
     "0006_security",
+    "0007_activities",
 );
 
 pub(crate) use unionpass_sqlite::ts;

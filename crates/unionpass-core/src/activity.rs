@@ -1,0 +1,706 @@
+//! Activities (心悦活动): what a member can sign up for, and the pure rules of a fair sign-up.
+//!
+//! An activity extends an offline [`crate::checkin::Event`] with words, a category and, when it
+//! needs one, a sign-up: a window, seats (companions take seats too), a waitlist of a stated
+//! length and a cancellation deadline. The server decides every sign-up with [`decide`] inside
+//! the transaction that counts the seats, so both backends apply the same rule; the app calls
+//! the same function to explain a refusal offline.
+//!
+//! Fairness has two parts. The race: requests are judged in the order the server receives them,
+//! the waitlist keeps that order, and a freed seat goes to the head of the waitlist
+//! ([`promotions`]: strictly in order, the head is never jumped). No-shows (爽约): a member who
+//! signed up and did not come [`NoShowRule::misses`] times within [`NoShowRule::window_days`]
+//! cannot sign up for popular activities for [`NoShowRule::ban_days`] after the last miss
+//! ([`no_show_ban`]).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorCode;
+
+/// An activity as members see it (the `activity` change every member receives; eligibility is
+/// inside). Its id is the id of the offline event staff check members in to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Activity {
+    pub id: i64,
+    pub title_zh: String,
+    pub title_en: String,
+    pub description_zh: String,
+    pub description_en: String,
+    pub category: ActivityCategory,
+    pub place: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// The workplace union it belongs to; `None`: district-wide.
+    pub union_id: Option<i64>,
+    /// Points for checking in.
+    pub points: i64,
+    /// `None`: no sign-up, eligible members walk in.
+    pub signup: Option<SignupRules>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+impl Activity {
+    pub fn title(&self, lang: crate::Lang) -> &str {
+        match lang {
+            crate::Lang::ZhCn => &self.title_zh,
+            crate::Lang::En => &self.title_en,
+        }
+    }
+
+    pub fn admits_union(&self, union_id: i64) -> bool {
+        self.union_id.is_none_or(|u| u == union_id)
+    }
+
+    /// Seats for a walk-in activity are the event's capacity, with no sign-up needed.
+    pub fn check(&self) -> Result<(), ErrorCode> {
+        let ok = self.starts_at < self.ends_at
+            && !self.title_zh.trim().is_empty()
+            && self.points >= 0
+            && self.title_zh.chars().count() <= 100
+            && self.description_zh.chars().count() <= 4000
+            && self.description_en.chars().count() <= 4000;
+        if !ok {
+            return Err(ErrorCode::BadRequest);
+        }
+        match &self.signup {
+            Some(r) => r.check(self.starts_at),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `POST /v1/activities/{id}/signup`: the key is made on the device and stored before the
+/// first send, so a double tap or a retry is the same request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignupRequest {
+    pub key: uuid::Uuid,
+    #[serde(default)]
+    pub companions: i64,
+}
+
+/// One member's sign-up as they see it (the answer to a sign-up or a cancellation, and the
+/// `signup` change their devices receive when it changes, e.g. on promotion).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MySignup {
+    pub activity_id: i64,
+    pub state: SignupState,
+    pub companions: i64,
+    /// Place on the waitlist (1 = next), while waitlisted, as of `updated_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The answer to a sign-up request: the sign-up, or why not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum SignupAnswer {
+    Accepted {
+        signup: MySignup,
+        /// This key was answered before: the same answer again, nothing new happened.
+        #[serde(default)]
+        replayed: bool,
+    },
+    Refused {
+        refusal: Refusal,
+    },
+}
+
+/// What kind of activity it is (the filter chips).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityCategory {
+    /// 体育
+    Sports,
+    /// 文化
+    Culture,
+    /// 教培
+    Training,
+    /// 亲子
+    Family,
+    /// 公益
+    Volunteering,
+    /// 健康
+    Health,
+    /// 其他
+    Other,
+}
+
+impl ActivityCategory {
+    pub const ALL: [ActivityCategory; 7] = [
+        ActivityCategory::Sports,
+        ActivityCategory::Culture,
+        ActivityCategory::Training,
+        ActivityCategory::Family,
+        ActivityCategory::Volunteering,
+        ActivityCategory::Health,
+        ActivityCategory::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivityCategory::Sports => "sports",
+            ActivityCategory::Culture => "culture",
+            ActivityCategory::Training => "training",
+            ActivityCategory::Family => "family",
+            ActivityCategory::Volunteering => "volunteering",
+            ActivityCategory::Health => "health",
+            ActivityCategory::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ActivityCategory> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// How an activity takes sign-ups. Seats count people: a member and each companion take one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignupRules {
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    /// Seats, companions included.
+    pub seats: i64,
+    /// Sign-ups kept waiting once the seats are taken (0: none).
+    pub waitlist: i64,
+    /// Companions a member may bring (家属), each taking a seat.
+    pub max_companions: i64,
+    /// Until when a sign-up can be cancelled (its seats go to the waitlist).
+    pub cancel_until: DateTime<Utc>,
+    /// Popular activities are closed to members under a no-show ban.
+    pub popular: bool,
+}
+
+impl SignupRules {
+    /// Whether these rules hold together: a window that opens before it closes and before the
+    /// activity starts, seats, a waitlist and companions that are not negative.
+    pub fn check(&self, starts_at: DateTime<Utc>) -> Result<(), ErrorCode> {
+        let ok = self.opens_at < self.closes_at
+            && self.closes_at <= starts_at
+            && self.cancel_until <= starts_at
+            && self.seats >= 1
+            && self.waitlist >= 0
+            && (0..=MAX_COMPANIONS).contains(&self.max_companions);
+        if ok {
+            Ok(())
+        } else {
+            Err(ErrorCode::BadRequest)
+        }
+    }
+}
+
+/// The most companions any activity may allow per member.
+pub const MAX_COMPANIONS: i64 = 5;
+
+/// Where one member's sign-up stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SignupState {
+    /// Has seats.
+    Confirmed,
+    /// Waiting, in the order received.
+    Waitlisted,
+    /// Was waiting, now has seats (a cancellation freed them).
+    Promoted,
+    /// Cancelled by the member before the deadline, or by the union with the activity.
+    Cancelled,
+}
+
+impl SignupState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignupState::Confirmed => "confirmed",
+            SignupState::Waitlisted => "waitlisted",
+            SignupState::Promoted => "promoted",
+            SignupState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SignupState> {
+        [
+            SignupState::Confirmed,
+            SignupState::Waitlisted,
+            SignupState::Promoted,
+            SignupState::Cancelled,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    /// Holds seats (and is expected at the door).
+    pub fn has_seats(self) -> bool {
+        matches!(self, SignupState::Confirmed | SignupState::Promoted)
+    }
+
+    /// Counts as a live sign-up (a second one is refused).
+    pub fn is_active(self) -> bool {
+        self != SignupState::Cancelled
+    }
+}
+
+/// What the server knows when it judges one sign-up request, read in the same transaction that
+/// will write the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignupFacts {
+    /// Seats taken by confirmed and promoted sign-ups, companions included.
+    pub seats_taken: i64,
+    /// Sign-ups waiting.
+    pub waitlisted: i64,
+    /// The member's live sign-up for this activity, if any.
+    pub existing: Option<SignupState>,
+    /// The member's no-show ban, if one runs (see [`no_show_ban`]).
+    pub banned_until: Option<DateTime<Utc>>,
+    /// Whether the member's union may take part.
+    pub eligible: bool,
+    pub cancelled: bool,
+}
+
+/// Why a sign-up was refused, with what the member needs to know to act on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Refusal {
+    pub code: ErrorCode,
+    /// For a no-show ban: when it ends. For a window not yet open: when it opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Refusal {
+    fn of(code: ErrorCode) -> Refusal {
+        Refusal { code, until: None }
+    }
+}
+
+/// Judge one sign-up for `companions` companions at `now`: seats if there are enough for the
+/// member and the companions, else a place on the waitlist if it has room, else a refusal. The
+/// checks run in this order, so the member hears the most useful reason first.
+pub fn decide(
+    rules: &SignupRules,
+    facts: &SignupFacts,
+    companions: i64,
+    now: DateTime<Utc>,
+) -> Result<SignupState, Refusal> {
+    if facts.cancelled {
+        return Err(Refusal::of(ErrorCode::ActivityCancelled));
+    }
+    if !facts.eligible {
+        return Err(Refusal::of(ErrorCode::NotEligible));
+    }
+    if now < rules.opens_at {
+        return Err(Refusal {
+            code: ErrorCode::SignupNotOpen,
+            until: Some(rules.opens_at),
+        });
+    }
+    if now >= rules.closes_at {
+        return Err(Refusal::of(ErrorCode::SignupClosed));
+    }
+    if !(0..=rules.max_companions).contains(&companions) {
+        return Err(Refusal::of(ErrorCode::TooManyCompanions));
+    }
+    if facts.existing.is_some_and(SignupState::is_active) {
+        return Err(Refusal::of(ErrorCode::AlreadySignedUp));
+    }
+    if rules.popular {
+        if let Some(until) = facts.banned_until.filter(|u| *u > now) {
+            return Err(Refusal {
+                code: ErrorCode::NoShowBanned,
+                until: Some(until),
+            });
+        }
+    }
+    if facts.seats_taken + 1 + companions <= rules.seats {
+        Ok(SignupState::Confirmed)
+    } else if facts.waitlisted < rules.waitlist {
+        Ok(SignupState::Waitlisted)
+    } else {
+        Err(Refusal::of(ErrorCode::SignupFull))
+    }
+}
+
+/// Whether a sign-up may be cancelled by its member at `now`.
+pub fn may_cancel(
+    rules: &SignupRules,
+    state: SignupState,
+    now: DateTime<Utc>,
+) -> Result<(), ErrorCode> {
+    if !state.is_active() {
+        return Err(ErrorCode::NotFound);
+    }
+    if now >= rules.cancel_until {
+        return Err(ErrorCode::CancelTooLate);
+    }
+    Ok(())
+}
+
+/// Which waiting sign-ups get seats when `free` seats are there: the waitlist in the order
+/// received (`(id, companions)`, head first), each taking 1 + companions, strictly in order (a
+/// head that does not fit keeps its place, and nobody behind it jumps ahead). Answers the ids.
+pub fn promotions(waitlist: &[(i64, i64)], mut free: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    for &(id, companions) in waitlist {
+        let need = 1 + companions;
+        if need > free {
+            break;
+        }
+        free -= need;
+        out.push(id);
+    }
+    out
+}
+
+/// The no-show rule's numbers (configuration, the server's `--no-show-*` options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NoShowRule {
+    /// Misses that start a ban.
+    pub misses: u32,
+    /// How far back misses count.
+    pub window_days: i64,
+    /// How long a ban lasts, from the last miss that counts.
+    pub ban_days: i64,
+}
+
+impl Default for NoShowRule {
+    fn default() -> NoShowRule {
+        NoShowRule {
+            misses: 2,
+            window_days: 90,
+            ban_days: 30,
+        }
+    }
+}
+
+/// Until when a member is banned from popular activities at `now`, given the end times of the
+/// activities they had seats for and did not check in to (misses). A ban runs `ban_days` from
+/// the latest miss, once at least `misses` misses fall within `window_days` before that miss.
+pub fn no_show_ban(
+    rule: &NoShowRule,
+    missed_ends: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if rule.misses == 0 {
+        return None;
+    }
+    let mut ends: Vec<DateTime<Utc>> = missed_ends.iter().copied().filter(|e| *e <= now).collect();
+    ends.sort();
+    // the latest miss that completes a run of `misses` within the window starts the ban
+    let n = rule.misses as usize;
+    let window = Duration::days(rule.window_days);
+    let mut until = None;
+    for i in (n - 1)..ends.len() {
+        if ends[i] - ends[i + 1 - n] <= window {
+            until = Some(ends[i] + Duration::days(rule.ban_days));
+        }
+    }
+    until.filter(|u| *u > now)
+}
+
+/// Feedback after an activity: a rating 1–5 and a comment of at most this many characters.
+pub const MAX_COMMENT_CHARS: usize = 500;
+/// How long feedback stays editable after it was first given.
+pub const FEEDBACK_EDITABLE: Duration = Duration::days(7);
+
+/// Whether a member may give (or change) feedback at `now`: only after checking in, the rating
+/// 1–5 and the comment within [`MAX_COMMENT_CHARS`]; once given, editable for
+/// [`FEEDBACK_EDITABLE`].
+pub fn may_give_feedback(
+    checked_in: bool,
+    first_given_at: Option<DateTime<Utc>>,
+    rating: i64,
+    comment: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ErrorCode> {
+    if !(1..=5).contains(&rating) || comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(ErrorCode::BadRequest);
+    }
+    if !checked_in {
+        return Err(ErrorCode::FeedbackNotAttended);
+    }
+    if first_given_at.is_some_and(|t| now - t > FEEDBACK_EDITABLE) {
+        return Err(ErrorCode::FeedbackLocked);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn rules() -> SignupRules {
+        SignupRules {
+            opens_at: t("2026-12-01T02:00:00Z"),
+            closes_at: t("2026-12-05T00:00:00Z"),
+            seats: 10,
+            waitlist: 2,
+            max_companions: 2,
+            cancel_until: t("2026-12-05T00:00:00Z"),
+            popular: true,
+        }
+    }
+
+    fn facts() -> SignupFacts {
+        SignupFacts {
+            seats_taken: 0,
+            waitlisted: 0,
+            existing: None,
+            banned_until: None,
+            eligible: true,
+            cancelled: false,
+        }
+    }
+
+    const OPEN: &str = "2026-12-01T02:00:00Z";
+
+    #[test]
+    fn the_window_opens_on_its_instant_and_closes_on_its_instant() {
+        let r = rules();
+        let early = decide(&r, &facts(), 0, t("2026-12-01T01:59:59.999Z")).unwrap_err();
+        assert_eq!(early.code, ErrorCode::SignupNotOpen);
+        assert_eq!(early.until, Some(r.opens_at), "says when it opens");
+        assert_eq!(decide(&r, &facts(), 0, t(OPEN)), Ok(SignupState::Confirmed));
+        assert_eq!(
+            decide(&r, &facts(), 0, r.closes_at).unwrap_err().code,
+            ErrorCode::SignupClosed
+        );
+    }
+
+    #[test]
+    fn companions_take_seats_then_the_waitlist_then_full() {
+        let r = rules();
+        let f = |seats_taken, waitlisted| SignupFacts {
+            seats_taken,
+            waitlisted,
+            ..facts()
+        };
+        // 8 taken: a member with one companion fits exactly, with two does not
+        assert_eq!(decide(&r, &f(8, 0), 1, t(OPEN)), Ok(SignupState::Confirmed));
+        assert_eq!(
+            decide(&r, &f(8, 0), 2, t(OPEN)),
+            Ok(SignupState::Waitlisted)
+        );
+        assert_eq!(
+            decide(&r, &f(10, 1), 0, t(OPEN)),
+            Ok(SignupState::Waitlisted)
+        );
+        assert_eq!(
+            decide(&r, &f(10, 2), 0, t(OPEN)).unwrap_err().code,
+            ErrorCode::SignupFull
+        );
+        assert_eq!(
+            decide(&r, &facts(), 3, t(OPEN)).unwrap_err().code,
+            ErrorCode::TooManyCompanions
+        );
+        assert_eq!(
+            decide(&r, &facts(), -1, t(OPEN)).unwrap_err().code,
+            ErrorCode::TooManyCompanions
+        );
+    }
+
+    #[test]
+    fn one_live_sign_up_per_member_and_the_reasons_come_in_order() {
+        let r = rules();
+        let again = SignupFacts {
+            existing: Some(SignupState::Waitlisted),
+            ..facts()
+        };
+        assert_eq!(
+            decide(&r, &again, 0, t(OPEN)).unwrap_err().code,
+            ErrorCode::AlreadySignedUp
+        );
+        let after_cancel = SignupFacts {
+            existing: Some(SignupState::Cancelled),
+            ..facts()
+        };
+        assert_eq!(
+            decide(&r, &after_cancel, 0, t(OPEN)),
+            Ok(SignupState::Confirmed)
+        );
+        // a cancelled activity says so before anything else, then eligibility
+        let both = SignupFacts {
+            cancelled: true,
+            eligible: false,
+            ..facts()
+        };
+        assert_eq!(
+            decide(&r, &both, 0, t(OPEN)).unwrap_err().code,
+            ErrorCode::ActivityCancelled
+        );
+        let other_union = SignupFacts {
+            eligible: false,
+            ..facts()
+        };
+        assert_eq!(
+            decide(&r, &other_union, 0, t("2026-11-01T00:00:00Z"))
+                .unwrap_err()
+                .code,
+            ErrorCode::NotEligible
+        );
+    }
+
+    #[test]
+    fn a_ban_closes_popular_activities_only_and_says_until_when() {
+        let until = t("2026-12-20T00:00:00Z");
+        let banned = SignupFacts {
+            banned_until: Some(until),
+            ..facts()
+        };
+        let refused = decide(&rules(), &banned, 0, t(OPEN)).unwrap_err();
+        assert_eq!(
+            (refused.code, refused.until),
+            (ErrorCode::NoShowBanned, Some(until))
+        );
+        let ordinary = SignupRules {
+            popular: false,
+            ..rules()
+        };
+        assert_eq!(
+            decide(&ordinary, &banned, 0, t(OPEN)),
+            Ok(SignupState::Confirmed)
+        );
+        // a ban that has run out does not count
+        let over = SignupFacts {
+            banned_until: Some(t(OPEN)),
+            ..facts()
+        };
+        assert_eq!(
+            decide(&rules(), &over, 0, t(OPEN)),
+            Ok(SignupState::Confirmed)
+        );
+    }
+
+    #[test]
+    fn misses_within_the_window_ban_from_the_last_one() {
+        let rule = NoShowRule::default(); // 2 misses in 90 days: 30 days
+        let now = t("2026-12-01T00:00:00Z");
+        assert_eq!(no_show_ban(&rule, &[t("2026-11-20T00:00:00Z")], now), None);
+        assert_eq!(
+            no_show_ban(
+                &rule,
+                &[t("2026-11-25T00:00:00Z"), t("2026-10-01T00:00:00Z")],
+                now
+            ),
+            Some(t("2026-12-25T00:00:00Z"))
+        );
+        // too far apart: no run of two within 90 days
+        assert_eq!(
+            no_show_ban(
+                &rule,
+                &[t("2026-11-25T00:00:00Z"), t("2026-07-01T00:00:00Z")],
+                now
+            ),
+            None
+        );
+        // a ban that has run its course
+        assert_eq!(
+            no_show_ban(
+                &rule,
+                &[t("2026-10-01T00:00:00Z"), t("2026-10-20T00:00:00Z")],
+                now
+            ),
+            None
+        );
+        // misses in the future (an activity not ended yet) do not count
+        assert_eq!(
+            no_show_ban(
+                &rule,
+                &[t("2026-11-25T00:00:00Z"), t("2026-12-02T00:00:00Z")],
+                now
+            ),
+            None
+        );
+        let off = NoShowRule { misses: 0, ..rule };
+        assert_eq!(no_show_ban(&off, &[now, now, now], now), None);
+    }
+
+    #[test]
+    fn freed_seats_go_to_the_head_of_the_waitlist_in_order() {
+        let waitlist = [(1, 0), (2, 2), (3, 0)];
+        assert_eq!(promotions(&waitlist, 1), vec![1]);
+        // the second needs 3 seats: with 3 free, 1 and 2 would need 4, so only 1 goes, and 3
+        // does not jump ahead of 2
+        assert_eq!(promotions(&waitlist, 3), vec![1]);
+        assert_eq!(promotions(&waitlist, 4), vec![1, 2]);
+        assert_eq!(promotions(&waitlist, 10), vec![1, 2, 3]);
+        assert_eq!(promotions(&waitlist, 0), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn cancelling_ends_at_the_deadline() {
+        let r = rules();
+        let before = r.cancel_until - Duration::milliseconds(1);
+        assert_eq!(may_cancel(&r, SignupState::Confirmed, before), Ok(()));
+        assert_eq!(may_cancel(&r, SignupState::Waitlisted, before), Ok(()));
+        assert_eq!(
+            may_cancel(&r, SignupState::Confirmed, r.cancel_until),
+            Err(ErrorCode::CancelTooLate)
+        );
+        assert_eq!(
+            may_cancel(&r, SignupState::Cancelled, before),
+            Err(ErrorCode::NotFound)
+        );
+    }
+
+    #[test]
+    fn feedback_after_attending_once_and_editable_for_a_week() {
+        let now = t("2026-12-10T00:00:00Z");
+        assert_eq!(may_give_feedback(true, None, 5, "很好", now), Ok(()));
+        assert_eq!(
+            may_give_feedback(false, None, 5, "", now),
+            Err(ErrorCode::FeedbackNotAttended)
+        );
+        assert_eq!(
+            may_give_feedback(true, None, 0, "", now),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            may_give_feedback(true, None, 4, &"好".repeat(501), now),
+            Err(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            may_give_feedback(true, None, 4, &"好".repeat(500), now),
+            Ok(())
+        );
+        let first = now - FEEDBACK_EDITABLE;
+        assert_eq!(may_give_feedback(true, Some(first), 3, "", now), Ok(()));
+        assert_eq!(
+            may_give_feedback(true, Some(first - Duration::seconds(1)), 3, "", now),
+            Err(ErrorCode::FeedbackLocked)
+        );
+    }
+
+    #[test]
+    fn rules_that_do_not_hold_together_are_refused() {
+        let starts = t("2026-12-06T00:00:00Z");
+        assert_eq!(rules().check(starts), Ok(()));
+        let backwards = SignupRules {
+            closes_at: rules().opens_at,
+            ..rules()
+        };
+        assert_eq!(backwards.check(starts), Err(ErrorCode::BadRequest));
+        let after_start = SignupRules {
+            closes_at: starts + Duration::hours(1),
+            ..rules()
+        };
+        assert_eq!(after_start.check(starts), Err(ErrorCode::BadRequest));
+        let many = SignupRules {
+            max_companions: MAX_COMPANIONS + 1,
+            ..rules()
+        };
+        assert_eq!(many.check(starts), Err(ErrorCode::BadRequest));
+    }
+}

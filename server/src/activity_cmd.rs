@@ -1,0 +1,281 @@
+//! `unionpass-server activity …`: publish, move, cancel and list activities; who signed up.
+
+use anyhow::Context;
+use chrono::{DateTime, FixedOffset, Utc};
+use clap::Subcommand;
+use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
+use unionpass_server::store::ActivityChange;
+use unionpass_server::{Clock, SystemClock};
+
+use crate::StoreArgs;
+
+#[derive(Subcommand)]
+pub enum ActivityCmd {
+    /// Publish an activity (its check-in event is created with it); apps receive it by sync.
+    Create(Box<CreateArgs>),
+    /// Move an activity; signed-up members see the new time at their next sync.
+    Move {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        starts_at: DateTime<FixedOffset>,
+        #[arg(long)]
+        ends_at: DateTime<FixedOffset>,
+    },
+    /// Cancel an activity; members see it cancelled at their next sync.
+    Cancel {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        id: i64,
+    },
+    /// List every activity.
+    List {
+        #[command(flatten)]
+        db: StoreArgs,
+    },
+    /// Who signed up for an activity, in the order received: companions, state, checked in.
+    Signups {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        id: i64,
+        /// Comma-separated values with a header row, for a spreadsheet
+        #[arg(long)]
+        csv: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    db: StoreArgs,
+    #[arg(long)]
+    title_zh: String,
+    #[arg(long)]
+    title_en: String,
+    #[arg(long, default_value = "")]
+    description_zh: String,
+    #[arg(long, default_value = "")]
+    description_en: String,
+    /// sports, culture, training, family, volunteering, health or other
+    #[arg(long)]
+    category: String,
+    #[arg(long)]
+    place: String,
+    /// Start, RFC 3339 (e.g. 2026-12-12T09:00:00+08:00)
+    #[arg(long)]
+    starts_at: DateTime<FixedOffset>,
+    #[arg(long)]
+    ends_at: DateTime<FixedOffset>,
+    /// Only members of this workplace union id; default the whole district
+    #[arg(long)]
+    union: Option<i64>,
+    /// Points for checking in
+    #[arg(long, default_value_t = 0)]
+    points: i64,
+    /// Seats (companions included); without it the activity takes walk-ins, no sign-up
+    #[arg(long)]
+    seats: Option<i64>,
+    /// When sign-up opens, RFC 3339 (default: now)
+    #[arg(long)]
+    signup_opens_at: Option<DateTime<FixedOffset>>,
+    /// When sign-up closes (default: the start)
+    #[arg(long)]
+    signup_closes_at: Option<DateTime<FixedOffset>>,
+    /// Sign-ups kept waiting once the seats are taken
+    #[arg(long, default_value_t = 0)]
+    waitlist: i64,
+    /// Companions (家属) a member may bring, each taking a seat
+    #[arg(long, default_value_t = 0)]
+    companions: i64,
+    /// Last moment to cancel (default: a day before the start, or sign-up's close if later)
+    #[arg(long)]
+    cancel_until: Option<DateTime<FixedOffset>>,
+    /// Popular: closed to members under a no-show ban
+    #[arg(long)]
+    popular: bool,
+}
+
+fn utc(t: DateTime<FixedOffset>) -> DateTime<Utc> {
+    t.with_timezone(&Utc)
+}
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub async fn run(action: ActivityCmd) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    match action {
+        ActivityCmd::Create(args) => {
+            let CreateArgs {
+                db,
+                title_zh,
+                title_en,
+                description_zh,
+                description_en,
+                category,
+                place,
+                starts_at,
+                ends_at,
+                union,
+                points,
+                seats,
+                signup_opens_at,
+                signup_closes_at,
+                waitlist,
+                companions,
+                cancel_until,
+                popular,
+            } = *args;
+            let category = ActivityCategory::parse(&category).with_context(|| {
+                format!("unknown category {category:?}: sports, culture, training, family, volunteering, health, other")
+            })?;
+            let (starts_at, ends_at) = (utc(starts_at), utc(ends_at));
+            let signup = seats.map(|seats| {
+                let closes_at = signup_closes_at.map(utc).unwrap_or(starts_at);
+                SignupRules {
+                    opens_at: signup_opens_at.map(utc).unwrap_or(now),
+                    closes_at,
+                    seats,
+                    waitlist,
+                    max_companions: companions,
+                    cancel_until: cancel_until.map(utc).unwrap_or_else(|| {
+                        (starts_at - chrono::Duration::days(1)).max(closes_at.min(starts_at))
+                    }),
+                    popular,
+                }
+            });
+            let store = db.open().await?;
+            if let Some(u) = union {
+                store
+                    .union_name(u)
+                    .await?
+                    .with_context(|| format!("there is no workplace union with id {u}"))?;
+            }
+            let a = Activity {
+                id: 0,
+                title_zh,
+                title_en,
+                description_zh,
+                description_en,
+                category,
+                place,
+                starts_at,
+                ends_at,
+                union_id: union,
+                points,
+                signup,
+                cancelled_at: None,
+            };
+            a.check().map_err(|_| {
+                anyhow::anyhow!(
+                    "these times or numbers do not hold together: the activity must end after it \
+                     starts; sign-up must open before it closes, and close (and cancelling end) by \
+                     the start; seats at least 1; companions 0 to {}",
+                    unionpass_core::activity::MAX_COMPANIONS
+                )
+            })?;
+            let a = store.create_activity(a, now).await?;
+            println!("{}", serde_json::to_string(&a)?);
+        }
+        ActivityCmd::Move {
+            db,
+            id,
+            starts_at,
+            ends_at,
+        } => {
+            anyhow::ensure!(ends_at > starts_at, "the activity must end after it starts");
+            let a = db
+                .open()
+                .await?
+                .change_activity(
+                    id,
+                    ActivityChange::Move {
+                        starts_at: utc(starts_at),
+                        ends_at: utc(ends_at),
+                    },
+                    now,
+                )
+                .await?;
+            println!("{}", serde_json::to_string(&a)?);
+        }
+        ActivityCmd::Cancel { db, id } => {
+            let a = db
+                .open()
+                .await?
+                .change_activity(id, ActivityChange::Cancel, now)
+                .await?;
+            println!("{}", serde_json::to_string(&a)?);
+        }
+        ActivityCmd::List { db } => {
+            for a in db.open().await?.activities().await? {
+                let signup = match &a.signup {
+                    Some(r) => format!(
+                        "seats {} waitlist {} companions {} opens {}{}",
+                        r.seats,
+                        r.waitlist,
+                        r.max_companions,
+                        r.opens_at.to_rfc3339(),
+                        if r.popular { " popular" } else { "" }
+                    ),
+                    None => "walk-in".into(),
+                };
+                println!(
+                    "{:>5}  {:<12} {}  {}  {}{}  {}",
+                    a.id,
+                    a.category.as_str(),
+                    a.starts_at.to_rfc3339(),
+                    signup,
+                    a.title_zh,
+                    if a.cancelled_at.is_some() {
+                        " (cancelled)"
+                    } else {
+                        ""
+                    },
+                    a.place
+                );
+            }
+        }
+        ActivityCmd::Signups { db, id, csv } => {
+            let rows = db.open().await?.signups(id).await?;
+            if csv {
+                println!("seq,member_no,name,companions,state,checked_in,signed_up_at");
+                for r in rows {
+                    println!(
+                        "{},{},{},{},{},{},{}",
+                        r.seq,
+                        csv_field(&r.member_no),
+                        csv_field(&r.name),
+                        r.companions,
+                        r.state.as_str(),
+                        r.checked_in,
+                        r.created_at.to_rfc3339()
+                    );
+                }
+            } else {
+                for r in rows {
+                    println!(
+                        "{:>6}  {:<8} {:<10} +{}  {:<10} {}  {}",
+                        r.seq,
+                        r.member_no,
+                        r.name,
+                        r.companions,
+                        r.state.as_str(),
+                        if r.checked_in { "checked in" } else { "-" },
+                        r.created_at.to_rfc3339()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}

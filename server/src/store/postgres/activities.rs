@@ -1,0 +1,442 @@
+//! Activities and their sign-ups on PostgreSQL. A sign-up or a cancellation locks its
+//! activity's row (`FOR UPDATE`), so requests for one activity are judged one at a time across
+//! every instance, in the order they take the lock; that order is the waitlist's (`signups.id`).
+//! Deadlocks and serialization failures are retried (`rules::retrying`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use deadpool_postgres::GenericClient;
+use unionpass_core::activity::{
+    decide, may_cancel, no_show_ban, promotions, Activity, MySignup, SignupAnswer, SignupFacts,
+    SignupState,
+};
+use unionpass_core::api::ChangeKind;
+use unionpass_core::ErrorCode;
+
+use super::{from_json, log_change, PgStore};
+use crate::store::rules::{changed_activity, retrying, signup_replay};
+use crate::store::{Activities, ActivityChange, SignupJob, SignupRow, StoreError};
+
+fn activity_of(body: serde_json::Value, id: i64) -> Result<Activity, StoreError> {
+    let mut a: Activity = from_json(body)?;
+    a.id = id;
+    Ok(a)
+}
+
+struct Row {
+    activity: Activity,
+    seats_taken: i64,
+    waiting: i64,
+}
+
+/// The activity and its counters, its row locked for the rest of the transaction.
+async fn lock(c: &impl GenericClient, id: i64) -> Result<Option<Row>, StoreError> {
+    c.query_opt(
+        "SELECT body, seats_taken, waiting FROM activities WHERE event_id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .await?
+    .map(|r| {
+        Ok(Row {
+            activity: activity_of(r.get(0), id)?,
+            seats_taken: r.get(1),
+            waiting: r.get(2),
+        })
+    })
+    .transpose()
+}
+
+fn state_of(s: &str) -> Result<SignupState, StoreError> {
+    SignupState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("sign-up state {s:?}")))
+}
+
+async fn my_signup(c: &impl GenericClient, signup_id: i64) -> Result<MySignup, StoreError> {
+    let r = c
+        .query_one(
+            "SELECT activity_id, state, companions, created_at, updated_at,
+                    CASE WHEN state = 'waitlisted' THEN
+                      (SELECT count(*) FROM signups w
+                       WHERE w.activity_id = s.activity_id AND w.state = 'waitlisted' AND w.id <= s.id)
+                    END
+             FROM signups s WHERE id = $1",
+            &[&signup_id],
+        )
+        .await?;
+    Ok(MySignup {
+        activity_id: r.get(0),
+        state: state_of(r.get(1))?,
+        companions: r.get(2),
+        created_at: r.get(3),
+        updated_at: r.get(4),
+        position: r.get(5),
+    })
+}
+
+async fn misses(
+    c: &impl GenericClient,
+    member_id: i64,
+    now: DateTime<Utc>,
+    days: i64,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    let since = now - Duration::days(days);
+    Ok(c
+        .query(
+            "SELECT e.ends_at FROM signups s
+             JOIN events e ON e.id = s.activity_id
+             JOIN activities a ON a.event_id = s.activity_id
+             WHERE s.member_id = $1 AND s.state IN ('confirmed', 'promoted') AND a.cancelled_at IS NULL
+               AND e.ends_at <= $2 AND e.ends_at > $3
+               AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id)",
+            &[&member_id, &now, &since],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
+    // the activity's lock first: a retried key waits for its first answer's transaction
+    let row = lock(c, job.activity_id)
+        .await?
+        .ok_or(StoreError::NoActivity(job.activity_id))?;
+    if let Some(r) = c
+        .query_opt(
+            "SELECT id, member_id, activity_id, companions FROM signups WHERE key = $1",
+            &[&job.key],
+        )
+        .await?
+    {
+        signup_replay((r.get(1), r.get(2), r.get(3)), job)?;
+        return Ok(SignupAnswer::Accepted {
+            signup: my_signup(c, r.get(0)).await?,
+            replayed: true,
+        });
+    }
+    let Some(rules) = row.activity.signup.clone() else {
+        return Err(StoreError::Refused(ErrorCode::BadRequest));
+    };
+    let existing: Option<String> = c
+        .query_opt(
+            "SELECT state FROM signups WHERE activity_id = $1 AND member_id = $2 AND state <> 'cancelled'",
+            &[&job.activity_id, &job.member_id],
+        )
+        .await?
+        .map(|r| r.get(0));
+    let banned_until = if rules.popular {
+        let window = job.no_show.window_days + job.no_show.ban_days;
+        no_show_ban(
+            &job.no_show,
+            &misses(c, job.member_id, job.now, window).await?,
+            job.now,
+        )
+    } else {
+        None
+    };
+    let facts = SignupFacts {
+        seats_taken: row.seats_taken,
+        waitlisted: row.waiting,
+        existing: existing.as_deref().and_then(SignupState::parse),
+        banned_until,
+        eligible: row.activity.admits_union(job.union_id),
+        cancelled: row.activity.cancelled_at.is_some(),
+    };
+    let state = match decide(&rules, &facts, job.companions, job.now) {
+        Ok(s) => s,
+        Err(refusal) => return Ok(SignupAnswer::Refused { refusal }),
+    };
+    let id: i64 = c
+        .query_one(
+            "INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            &[
+                &job.activity_id,
+                &job.member_id,
+                &job.companions,
+                &state.as_str(),
+                &job.key,
+                &job.now,
+            ],
+        )
+        .await?
+        .get(0);
+    if state.has_seats() {
+        c.execute(
+            "UPDATE activities SET seats_taken = seats_taken + $2 WHERE event_id = $1",
+            &[&job.activity_id, &(1 + job.companions)],
+        )
+        .await?;
+    } else {
+        c.execute(
+            "UPDATE activities SET waiting = waiting + 1 WHERE event_id = $1",
+            &[&job.activity_id],
+        )
+        .await?;
+    }
+    let signup = my_signup(c, id).await?;
+    log_change(
+        c,
+        Some(job.member_id),
+        job.now,
+        &ChangeKind::Signup(signup.clone()),
+    )
+    .await?;
+    Ok(SignupAnswer::Accepted {
+        signup,
+        replayed: false,
+    })
+}
+
+async fn cancel_in(
+    c: &impl GenericClient,
+    member_id: i64,
+    activity_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Result<MySignup, ErrorCode>, StoreError> {
+    let row = lock(c, activity_id)
+        .await?
+        .ok_or(StoreError::NoActivity(activity_id))?;
+    let Some(rules) = row.activity.signup.clone() else {
+        return Ok(Err(ErrorCode::NotFound));
+    };
+    let Some(live) = c
+        .query_opt(
+            "SELECT id, state, companions FROM signups
+             WHERE activity_id = $1 AND member_id = $2 AND state <> 'cancelled'",
+            &[&activity_id, &member_id],
+        )
+        .await?
+    else {
+        return Ok(Err(ErrorCode::NotFound));
+    };
+    let (id, state, companions): (i64, SignupState, i64) =
+        (live.get(0), state_of(live.get(1))?, live.get(2));
+    if let Err(code) = may_cancel(&rules, state, now) {
+        return Ok(Err(code));
+    }
+    c.execute(
+        "UPDATE signups SET state = 'cancelled', updated_at = $2 WHERE id = $1",
+        &[&id, &now],
+    )
+    .await?;
+    if state.has_seats() {
+        c.execute(
+            "UPDATE activities SET seats_taken = seats_taken - $2 WHERE event_id = $1",
+            &[&activity_id, &(1 + companions)],
+        )
+        .await?;
+    } else {
+        c.execute(
+            "UPDATE activities SET waiting = waiting - 1 WHERE event_id = $1",
+            &[&activity_id],
+        )
+        .await?;
+    }
+    let mine = my_signup(c, id).await?;
+    log_change(c, Some(member_id), now, &ChangeKind::Signup(mine.clone())).await?;
+    if row.activity.cancelled_at.is_none() && now < row.activity.starts_at {
+        promote(c, activity_id, rules.seats, now).await?;
+    }
+    Ok(Ok(mine))
+}
+
+async fn promote(
+    c: &impl GenericClient,
+    activity_id: i64,
+    seats: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let taken: i64 = c
+        .query_one(
+            "SELECT seats_taken FROM activities WHERE event_id = $1",
+            &[&activity_id],
+        )
+        .await?
+        .get(0);
+    let free = seats - taken;
+    if free <= 0 {
+        return Ok(());
+    }
+    let waitlist: Vec<(i64, i64, i64)> = c
+        .query(
+            "SELECT id, companions, member_id FROM signups
+             WHERE activity_id = $1 AND state = 'waitlisted' ORDER BY id LIMIT $2",
+            &[&activity_id, &free],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let order: Vec<(i64, i64)> = waitlist.iter().map(|(id, c, _)| (*id, *c)).collect();
+    for id in promotions(&order, free) {
+        let (_, companions, member) = waitlist
+            .iter()
+            .find(|(w, _, _)| *w == id)
+            .copied()
+            .expect("promoted from the list");
+        c.execute(
+            "UPDATE signups SET state = 'promoted', updated_at = $2 WHERE id = $1",
+            &[&id, &now],
+        )
+        .await?;
+        c.execute(
+            "UPDATE activities SET seats_taken = seats_taken + $2, waiting = waiting - 1
+             WHERE event_id = $1",
+            &[&activity_id, &(1 + companions)],
+        )
+        .await?;
+        let theirs = my_signup(c, id).await?;
+        log_change(c, Some(member), now, &ChangeKind::Signup(theirs)).await?;
+    }
+    Ok(())
+}
+
+impl PgStore {
+    async fn sign_up_once(&self, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let answer = sign_up_in(&tx, job).await?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    async fn cancel_once(
+        &self,
+        member_id: i64,
+        activity_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Result<MySignup, ErrorCode>, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let answer = cancel_in(&tx, member_id, activity_id, now).await?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+}
+
+#[async_trait]
+impl Activities for PgStore {
+    async fn create_activity(
+        &self,
+        activity: Activity,
+        now: DateTime<Utc>,
+    ) -> Result<Activity, StoreError> {
+        activity.check().map_err(StoreError::Refused)?;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let seats = activity.signup.as_ref().map(|r| r.seats);
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &[
+                    &activity.title_zh,
+                    &activity.place,
+                    &activity.starts_at,
+                    &activity.ends_at,
+                    &seats.unwrap_or(0),
+                    &activity.union_id,
+                    &now,
+                    &activity.points,
+                ],
+            )
+            .await?
+            .get(0);
+        let a = Activity { id, ..activity };
+        let r = a.signup.as_ref();
+        tx.execute(
+            "INSERT INTO activities(event_id, body, seats, waitlist, popular, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &a.id,
+                &serde_json::to_value(&a)?,
+                &seats,
+                &r.map(|r| r.waitlist).unwrap_or(0),
+                &r.is_some_and(|r| r.popular),
+                &now,
+            ],
+        )
+        .await?;
+        log_change(&tx, None, now, &ChangeKind::Activity(a.clone())).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    async fn activities(&self) -> Result<Vec<Activity>, StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .query(
+                "SELECT a.event_id, a.body FROM activities a JOIN events e ON e.id = a.event_id
+                 ORDER BY e.starts_at, a.event_id",
+                &[],
+            )
+            .await?
+            .into_iter()
+            .map(|r| activity_of(r.get(1), r.get(0)))
+            .collect()
+    }
+
+    async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
+        retrying(|| self.sign_up_once(&job)).await
+    }
+
+    async fn cancel_signup(
+        &self,
+        member_id: i64,
+        activity_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Result<MySignup, ErrorCode>, StoreError> {
+        retrying(|| self.cancel_once(member_id, activity_id, now)).await
+    }
+
+    async fn change_activity(
+        &self,
+        id: i64,
+        change: ActivityChange,
+        now: DateTime<Utc>,
+    ) -> Result<Activity, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = lock(&tx, id).await?.ok_or(StoreError::NoActivity(id))?;
+        let a = changed_activity(row.activity, change, now)?;
+        tx.execute(
+            "UPDATE activities SET body = $2, cancelled_at = $3 WHERE event_id = $1",
+            &[&id, &serde_json::to_value(&a)?, &a.cancelled_at],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE events SET starts_at = $2, ends_at = $3 WHERE id = $1",
+            &[&id, &a.starts_at, &a.ends_at],
+        )
+        .await?;
+        log_change(&tx, None, now, &ChangeKind::Activity(a.clone())).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    async fn signups(&self, activity_id: i64) -> Result<Vec<SignupRow>, StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .query(
+                "SELECT s.id, m.member_no, m.name, s.companions, s.state, s.created_at,
+                        EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id)
+                 FROM signups s JOIN members m ON m.id = s.member_id
+                 WHERE s.activity_id = $1 ORDER BY s.id",
+                &[&activity_id],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(SignupRow {
+                    seq: r.get(0),
+                    member_no: r.get(1),
+                    name: r.get(2),
+                    companions: r.get(3),
+                    state: state_of(r.get(4))?,
+                    created_at: r.get(5),
+                    checked_in: r.get(6),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,406 @@
+//! Activities and their sign-ups on SQLite. Every sign-up and cancellation runs in one
+//! `BEGIN IMMEDIATE` transaction on the writer connection, so requests are judged one at a time
+//! in the order they reach it; that order is the waitlist's (`signups.id`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+use unionpass_core::activity::{
+    decide, may_cancel, no_show_ban, promotions, Activity, MySignup, SignupAnswer, SignupFacts,
+    SignupState,
+};
+use unionpass_core::api::ChangeKind;
+use unionpass_core::ErrorCode;
+
+use super::{json, log_change, parse_ts, ts, SqliteStore};
+use crate::store::rules::{changed_activity, signup_replay};
+use crate::store::{Activities, ActivityChange, SignupJob, SignupRow, StoreError};
+
+fn activity_of(body: &str, id: i64) -> Result<Activity, StoreError> {
+    let mut a: Activity = serde_json::from_str(body)?;
+    a.id = id;
+    Ok(a)
+}
+
+/// The activity's body and its counters, read in the transaction.
+struct Row {
+    activity: Activity,
+    seats_taken: i64,
+    waiting: i64,
+}
+
+fn load(tx: &Transaction<'_>, id: i64) -> Result<Option<Row>, StoreError> {
+    tx.prepare_cached("SELECT body, seats_taken, waiting FROM activities WHERE event_id = ?1")?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .optional()?
+        .map(|(body, seats_taken, waiting)| {
+            Ok(Row {
+                activity: activity_of(&body, id)?,
+                seats_taken,
+                waiting,
+            })
+        })
+        .transpose()
+}
+
+/// A member's sign-up row as they see it, with its waitlist place when waiting.
+fn my_signup(tx: &Transaction<'_>, signup_id: i64) -> Result<MySignup, StoreError> {
+    let (activity_id, state, companions, created, updated): (i64, String, i64, String, String) = tx
+        .prepare_cached(
+            "SELECT activity_id, state, companions, created_at, updated_at FROM signups WHERE id = ?1",
+        )?
+        .query_row([signup_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+    let state = SignupState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("sign-up state {state:?}")))?;
+    let position = if state == SignupState::Waitlisted {
+        Some(tx.prepare_cached(
+            "SELECT count(*) FROM signups WHERE activity_id = ?1 AND state = 'waitlisted' AND id <= ?2",
+        )?
+        .query_row(params![activity_id, signup_id], |r| r.get(0))?)
+    } else {
+        None
+    };
+    Ok(MySignup {
+        activity_id,
+        state,
+        companions,
+        position,
+        created_at: parse_ts(&created)?,
+        updated_at: parse_ts(&updated)?,
+    })
+}
+
+/// End times of the member's activities they had seats for and did not check in to, that ended
+/// in the last `days` (cancelled activities do not count).
+fn misses(
+    tx: &Transaction<'_>,
+    member_id: i64,
+    now: DateTime<Utc>,
+    days: i64,
+) -> Result<Vec<DateTime<Utc>>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT e.ends_at FROM signups s
+         JOIN events e ON e.id = s.activity_id
+         JOIN activities a ON a.event_id = s.activity_id
+         WHERE s.member_id = ?1 AND s.state IN ('confirmed', 'promoted') AND a.cancelled_at IS NULL
+           AND e.ends_at <= ?2 AND e.ends_at > ?3
+           AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id)",
+    )?;
+    let mut rows = stmt.query(params![member_id, ts(now), ts(now - Duration::days(days))])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(parse_ts(&r.get::<_, String>(0)?)?);
+    }
+    Ok(out)
+}
+
+fn sign_up_in(tx: &Transaction<'_>, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
+    let key = job.key.to_string();
+    let seen: Option<(i64, i64, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT id, member_id, activity_id, companions FROM signups WHERE key = ?1",
+        )?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    if let Some((id, member, activity, companions)) = seen {
+        signup_replay((member, activity, companions), job)?;
+        return Ok(SignupAnswer::Accepted {
+            signup: my_signup(tx, id)?,
+            replayed: true,
+        });
+    }
+    let row = load(tx, job.activity_id)?.ok_or(StoreError::NoActivity(job.activity_id))?;
+    let Some(rules) = row.activity.signup.clone() else {
+        return Err(StoreError::Refused(ErrorCode::BadRequest));
+    };
+    let existing: Option<String> = tx
+        .prepare_cached(
+            "SELECT state FROM signups WHERE activity_id = ?1 AND member_id = ?2 AND state <> 'cancelled'",
+        )?
+        .query_row(params![job.activity_id, job.member_id], |r| r.get(0))
+        .optional()?;
+    let banned_until = if rules.popular {
+        let window = job.no_show.window_days + job.no_show.ban_days;
+        no_show_ban(
+            &job.no_show,
+            &misses(tx, job.member_id, job.now, window)?,
+            job.now,
+        )
+    } else {
+        None
+    };
+    let facts = SignupFacts {
+        seats_taken: row.seats_taken,
+        waitlisted: row.waiting,
+        existing: existing.as_deref().and_then(SignupState::parse),
+        banned_until,
+        eligible: row.activity.admits_union(job.union_id),
+        cancelled: row.activity.cancelled_at.is_some(),
+    };
+    let state = match decide(&rules, &facts, job.companions, job.now) {
+        Ok(s) => s,
+        Err(refusal) => return Ok(SignupAnswer::Refused { refusal }),
+    };
+    tx.prepare_cached(
+        "INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )?
+    .execute(params![
+        job.activity_id,
+        job.member_id,
+        job.companions,
+        state.as_str(),
+        key,
+        ts(job.now)
+    ])?;
+    let id = tx.last_insert_rowid();
+    if state.has_seats() {
+        tx.prepare_cached(
+            "UPDATE activities SET seats_taken = seats_taken + ?2 WHERE event_id = ?1",
+        )?
+        .execute(params![job.activity_id, 1 + job.companions])?;
+    } else {
+        tx.prepare_cached("UPDATE activities SET waiting = waiting + 1 WHERE event_id = ?1")?
+            .execute([job.activity_id])?;
+    }
+    let signup = my_signup(tx, id)?;
+    log_change(
+        tx,
+        Some(job.member_id),
+        job.now,
+        &ChangeKind::Signup(signup.clone()),
+    )?;
+    Ok(SignupAnswer::Accepted {
+        signup,
+        replayed: false,
+    })
+}
+
+fn cancel_in(
+    tx: &Transaction<'_>,
+    member_id: i64,
+    activity_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Result<MySignup, ErrorCode>, StoreError> {
+    let row = load(tx, activity_id)?.ok_or(StoreError::NoActivity(activity_id))?;
+    let Some(rules) = row.activity.signup.clone() else {
+        return Ok(Err(ErrorCode::NotFound));
+    };
+    let live: Option<(i64, String, i64)> = tx
+        .prepare_cached(
+            "SELECT id, state, companions FROM signups
+             WHERE activity_id = ?1 AND member_id = ?2 AND state <> 'cancelled'",
+        )?
+        .query_row(params![activity_id, member_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((id, state, companions)) = live else {
+        return Ok(Err(ErrorCode::NotFound));
+    };
+    let state = SignupState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("sign-up state {state:?}")))?;
+    if let Err(code) = may_cancel(&rules, state, now) {
+        return Ok(Err(code));
+    }
+    tx.prepare_cached("UPDATE signups SET state = 'cancelled', updated_at = ?2 WHERE id = ?1")?
+        .execute(params![id, ts(now)])?;
+    if state.has_seats() {
+        tx.prepare_cached(
+            "UPDATE activities SET seats_taken = seats_taken - ?2 WHERE event_id = ?1",
+        )?
+        .execute(params![activity_id, 1 + companions])?;
+    } else {
+        tx.prepare_cached("UPDATE activities SET waiting = waiting - 1 WHERE event_id = ?1")?
+            .execute([activity_id])?;
+    }
+    let mine = my_signup(tx, id)?;
+    log_change(tx, Some(member_id), now, &ChangeKind::Signup(mine.clone()))?;
+    // freed seats go to the head of the waitlist, strictly in order (not after the activity
+    // was cancelled or has started: nobody would be told in time)
+    if row.activity.cancelled_at.is_none() && now < row.activity.starts_at {
+        promote(tx, activity_id, rules.seats, now)?;
+    }
+    Ok(Ok(mine))
+}
+
+/// Give free seats to the waitlist's head, in order; each promoted member is told by sync.
+fn promote(
+    tx: &Transaction<'_>,
+    activity_id: i64,
+    seats: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let taken: i64 = tx
+        .prepare_cached("SELECT seats_taken FROM activities WHERE event_id = ?1")?
+        .query_row([activity_id], |r| r.get(0))?;
+    let free = seats - taken;
+    if free <= 0 {
+        return Ok(());
+    }
+    let waitlist: Vec<(i64, i64, i64)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, companions, member_id FROM signups
+             WHERE activity_id = ?1 AND state = 'waitlisted' ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![activity_id, free], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let order: Vec<(i64, i64)> = waitlist.iter().map(|(id, c, _)| (*id, *c)).collect();
+    for id in promotions(&order, free) {
+        let (_, companions, member) = waitlist
+            .iter()
+            .find(|(w, _, _)| *w == id)
+            .copied()
+            .expect("promoted from the list");
+        tx.prepare_cached("UPDATE signups SET state = 'promoted', updated_at = ?2 WHERE id = ?1")?
+            .execute(params![id, ts(now)])?;
+        tx.prepare_cached(
+            "UPDATE activities SET seats_taken = seats_taken + ?2, waiting = waiting - 1
+             WHERE event_id = ?1",
+        )?
+        .execute(params![activity_id, 1 + companions])?;
+        let theirs = my_signup(tx, id)?;
+        log_change(tx, Some(member), now, &ChangeKind::Signup(theirs))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Activities for SqliteStore {
+    async fn create_activity(
+        &self,
+        activity: Activity,
+        now: DateTime<Utc>,
+    ) -> Result<Activity, StoreError> {
+        activity.check().map_err(StoreError::Refused)?;
+        self.in_tx(move |tx| {
+            let seats = activity.signup.as_ref().map(|r| r.seats);
+            tx.execute(
+                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    activity.title_zh,
+                    activity.place,
+                    ts(activity.starts_at),
+                    ts(activity.ends_at),
+                    seats.unwrap_or(0),
+                    activity.union_id,
+                    ts(now),
+                    activity.points
+                ],
+            )?;
+            let a = Activity {
+                id: tx.last_insert_rowid(),
+                ..activity
+            };
+            let r = a.signup.as_ref();
+            tx.execute(
+                "INSERT INTO activities(event_id, body, seats, waitlist, popular, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    a.id,
+                    json(&a),
+                    seats,
+                    r.map(|r| r.waitlist).unwrap_or(0),
+                    r.is_some_and(|r| r.popular),
+                    ts(now)
+                ],
+            )?;
+            log_change(tx, None, now, &ChangeKind::Activity(a.clone()))?;
+            Ok(a)
+        })
+        .await
+    }
+
+    async fn activities(&self) -> Result<Vec<Activity>, StoreError> {
+        self.with_read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT a.event_id, a.body FROM activities a JOIN events e ON e.id = a.event_id
+                 ORDER BY e.starts_at, a.event_id",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(activity_of(&r.get::<_, String>(1)?, r.get(0)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
+        self.in_tx(move |tx| sign_up_in(tx, &job)).await
+    }
+
+    async fn cancel_signup(
+        &self,
+        member_id: i64,
+        activity_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Result<MySignup, ErrorCode>, StoreError> {
+        self.in_tx(move |tx| cancel_in(tx, member_id, activity_id, now))
+            .await
+    }
+
+    async fn change_activity(
+        &self,
+        id: i64,
+        change: ActivityChange,
+        now: DateTime<Utc>,
+    ) -> Result<Activity, StoreError> {
+        self.in_tx(move |tx| {
+            let row = load(tx, id)?.ok_or(StoreError::NoActivity(id))?;
+            let a = changed_activity(row.activity, change, now)?;
+            tx.execute(
+                "UPDATE activities SET body = ?2, cancelled_at = ?3 WHERE event_id = ?1",
+                params![id, json(&a), a.cancelled_at.map(ts)],
+            )?;
+            tx.execute(
+                "UPDATE events SET starts_at = ?2, ends_at = ?3 WHERE id = ?1",
+                params![id, ts(a.starts_at), ts(a.ends_at)],
+            )?;
+            log_change(tx, None, now, &ChangeKind::Activity(a.clone()))?;
+            Ok(a)
+        })
+        .await
+    }
+
+    async fn signups(&self, activity_id: i64) -> Result<Vec<SignupRow>, StoreError> {
+        self.with_read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT s.id, m.member_no, m.name, s.companions, s.state, s.created_at,
+                        EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id)
+                 FROM signups s JOIN members m ON m.id = s.member_id
+                 WHERE s.activity_id = ?1 ORDER BY s.id",
+            )?;
+            let mut rows = stmt.query([activity_id])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let state: String = r.get(4)?;
+                out.push(SignupRow {
+                    seq: r.get(0)?,
+                    member_no: r.get(1)?,
+                    name: r.get(2)?,
+                    companions: r.get(3)?,
+                    state: SignupState::parse(&state)
+                        .ok_or_else(|| StoreError::Corrupt(format!("sign-up state {state:?}")))?,
+                    created_at: parse_ts(&r.get::<_, String>(5)?)?,
+                    checked_in: r.get(6)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

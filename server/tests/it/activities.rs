@@ -1,0 +1,469 @@
+//! The activity story: the sign-up window, seats with companions, the waitlist in the order
+//! received, promotion on cancel (strictly in order), the cancel deadline, eligibility, a
+//! cancelled activity, walk-ins, the no-show ban, idempotent retries, a crowd at the opening.
+//! Every story runs against each storage backend, over real HTTP.
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use unionpass_core::activity::{
+    Activity, ActivityCategory, MySignup, SignupAnswer, SignupRules, SignupState,
+};
+use unionpass_core::api::{ChangeKind, SyncResponse};
+use unionpass_core::ErrorCode;
+use unionpass_server::store::ActivityChange;
+use uuid::Uuid;
+
+use crate::util::{t0, TestServer};
+
+fn activity(seats: i64, waitlist: i64, companions: i64) -> Activity {
+    let starts_at = t0() + Duration::days(3);
+    Activity {
+        id: 0,
+        title_zh: "亲子手工日".into(),
+        title_en: "Family craft day".into(),
+        description_zh: "带孩子一起做手工".into(),
+        description_en: "Crafts with the children".into(),
+        category: ActivityCategory::Family,
+        place: "职工之家".into(),
+        starts_at,
+        ends_at: starts_at + Duration::hours(3),
+        union_id: None,
+        points: 50,
+        signup: Some(SignupRules {
+            opens_at: t0() + Duration::minutes(10),
+            closes_at: t0() + Duration::days(2),
+            seats,
+            waitlist,
+            max_companions: companions,
+            cancel_until: t0() + Duration::days(2),
+            popular: false,
+        }),
+        cancelled_at: None,
+    }
+}
+
+async fn create(s: &TestServer, a: Activity) -> Activity {
+    s.store.create_activity(a, s.clock.now_utc()).await.unwrap()
+}
+
+/// Sign up over HTTP: the status and the body.
+async fn sign_up_raw(
+    s: &TestServer,
+    token: &str,
+    id: i64,
+    key: Uuid,
+    companions: i64,
+) -> (StatusCode, serde_json::Value) {
+    let resp = s
+        .http
+        .post(s.at(&format!("/v1/activities/{id}/signup")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "key": key, "companions": companions }))
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
+async fn sign_up(s: &TestServer, token: &str, id: i64, key: Uuid, companions: i64) -> SignupAnswer {
+    let (status, body) = sign_up_raw(s, token, id, key, companions).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_value(body).unwrap()
+}
+
+fn accepted(a: &SignupAnswer) -> &MySignup {
+    match a {
+        SignupAnswer::Accepted { signup, .. } => signup,
+        other => panic!("refused: {other:?}"),
+    }
+}
+
+fn refused(a: &SignupAnswer) -> (ErrorCode, Option<DateTime<Utc>>) {
+    match a {
+        SignupAnswer::Refused { refusal } => (refusal.code, refusal.until),
+        other => panic!("accepted: {other:?}"),
+    }
+}
+
+async fn cancel(s: &TestServer, token: &str, id: i64) -> (StatusCode, serde_json::Value) {
+    let resp = s
+        .http
+        .post(s.at(&format!("/v1/activities/{id}/cancel")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
+async fn synced(s: &TestServer, token: &str) -> SyncResponse {
+    let resp = s
+        .http
+        .get(s.at("/v1/sync?cursor=0"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn sign_up_window_seats_companions_and_the_waitlist_in_order(s: TestServer) {
+    let a = create(&s, activity(4, 2, 2)).await;
+    let [m1, m2, m3, m4, m5, m6] = {
+        let mut t = Vec::new();
+        for no in ["M10001", "M10002", "M10003", "M10004", "M10005", "M10006"] {
+            t.push(s.login(no).await);
+        }
+        <[String; 6]>::try_from(t).unwrap()
+    };
+    let rules = a.signup.clone().unwrap();
+
+    // before the opening instant: refused, with when it opens
+    let k1 = Uuid::new_v4();
+    assert_eq!(
+        refused(&sign_up(&s, &m1, a.id, k1, 1).await),
+        (ErrorCode::SignupNotOpen, Some(rules.opens_at))
+    );
+
+    s.clock.set(rules.opens_at);
+    // m1 and a companion: 2 of 4 seats
+    let first = sign_up(&s, &m1, a.id, k1, 1).await;
+    assert_eq!(accepted(&first).state, SignupState::Confirmed);
+    // m2 with two companions needs 3: only 2 left, so the waitlist's first place
+    let w2 = sign_up(&s, &m2, a.id, Uuid::new_v4(), 2).await;
+    assert_eq!(
+        (accepted(&w2).state, accepted(&w2).position),
+        (SignupState::Waitlisted, Some(1))
+    );
+    assert_eq!(
+        accepted(&sign_up(&s, &m3, a.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Confirmed
+    );
+    assert_eq!(
+        refused(&sign_up(&s, &m4, a.id, Uuid::new_v4(), 3).await).0,
+        ErrorCode::TooManyCompanions
+    );
+    assert_eq!(
+        accepted(&sign_up(&s, &m4, a.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Confirmed,
+        "the fourth seat"
+    );
+    let w5 = sign_up(&s, &m5, a.id, Uuid::new_v4(), 0).await;
+    assert_eq!(
+        (accepted(&w5).state, accepted(&w5).position),
+        (SignupState::Waitlisted, Some(2))
+    );
+    assert_eq!(
+        refused(&sign_up(&s, &m6, a.id, Uuid::new_v4(), 0).await).0,
+        ErrorCode::SignupFull
+    );
+
+    // the same key again: the same sign-up, replayed; with other contents: 409
+    match sign_up(&s, &m1, a.id, k1, 1).await {
+        SignupAnswer::Accepted { signup, replayed } => {
+            assert!(replayed);
+            assert_eq!(signup, *accepted(&first));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (status, body) = sign_up_raw(&s, &m1, a.id, k1, 0).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
+    // a second sign-up under a new key is refused: one per member
+    assert_eq!(
+        refused(&sign_up(&s, &m1, a.id, Uuid::new_v4(), 0).await).0,
+        ErrorCode::AlreadySignedUp
+    );
+
+    // m3 cancels: one seat is free, but the head (m2) needs 3; nobody jumps ahead of m2
+    s.clock.set(rules.opens_at + Duration::hours(1));
+    let (status, body) = cancel(&s, &m3, a.id).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "cancelled");
+    let list = s.store.signups(a.id).await.unwrap();
+    let state_of = |no: &str| {
+        list.iter()
+            .find(|r| r.member_no == no)
+            .map(|r| r.state)
+            .unwrap()
+    };
+    assert_eq!(state_of("M10002"), SignupState::Waitlisted);
+    assert_eq!(state_of("M10005"), SignupState::Waitlisted);
+    // m1 cancels too (2 seats): 3 free, m2 and companions take them; m5 is next, now first
+    assert_eq!(cancel(&s, &m1, a.id).await.0, StatusCode::OK);
+    let list = s.store.signups(a.id).await.unwrap();
+    let states: Vec<(&str, SignupState)> = list
+        .iter()
+        .map(|r| (r.member_no.as_str(), r.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            ("M10001", SignupState::Cancelled),
+            ("M10002", SignupState::Promoted),
+            ("M10003", SignupState::Cancelled),
+            ("M10004", SignupState::Confirmed),
+            ("M10005", SignupState::Waitlisted),
+        ],
+        "in the order received"
+    );
+    assert!(list.windows(2).all(|w| w[0].seq < w[1].seq));
+    // the promoted member hears it by sync: their last sign-up change says promoted
+    let theirs: Vec<MySignup> = synced(&s, &m2)
+        .await
+        .changes
+        .into_iter()
+        .filter_map(|c| match c.kind {
+            ChangeKind::Signup(x) => Some(x),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        theirs.iter().map(|x| x.state).collect::<Vec<_>>(),
+        vec![SignupState::Waitlisted, SignupState::Promoted]
+    );
+    // and the waitlist's new head sees place 1 when they sign up again... no: they are still on it
+    assert_eq!(
+        refused(&sign_up(&s, &m5, a.id, Uuid::new_v4(), 0).await).0,
+        ErrorCode::AlreadySignedUp
+    );
+    // m1 may sign up again after cancelling: the seat is back (m2 took 3, m4 has 1: full), so
+    // the waitlist, behind m5
+    let again = sign_up(&s, &m1, a.id, Uuid::new_v4(), 0).await;
+    assert_eq!(
+        (accepted(&again).state, accepted(&again).position),
+        (SignupState::Waitlisted, Some(2))
+    );
+
+    // past the deadline nobody cancels; nothing without a sign-up either
+    s.clock.set(rules.cancel_until);
+    let (status, body) = cancel(&s, &m4, a.id).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("cancel_too_late"))
+    );
+    assert_eq!(cancel(&s, &m6, a.id).await.0, StatusCode::NOT_FOUND);
+    // and sign-up has closed
+    assert_eq!(
+        refused(&sign_up(&s, &m6, a.id, Uuid::new_v4(), 0).await).0,
+        ErrorCode::SignupClosed
+    );
+}
+
+async fn eligibility_a_cancelled_activity_and_walk_ins(s: TestServer) {
+    let member = s.login("M10001").await;
+    let own_union = synced(&s, &member).await.profile.union.id;
+    let other = s.login("M10020").await;
+    let mut only_ours = activity(10, 0, 0);
+    only_ours.union_id = Some(own_union);
+    let ours = create(&s, only_ours).await;
+    s.clock.set(t0() + Duration::minutes(10));
+    assert_eq!(
+        refused(&sign_up(&s, &other, ours.id, Uuid::new_v4(), 0).await).0,
+        ErrorCode::NotEligible
+    );
+    assert_eq!(
+        accepted(&sign_up(&s, &member, ours.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Confirmed
+    );
+
+    // the union cancels it: members receive the activity, cancelled; sign-ups are refused
+    let cancelled = s
+        .store
+        .change_activity(ours.id, ActivityChange::Cancel, s.clock.now_utc())
+        .await
+        .unwrap();
+    assert!(cancelled.cancelled_at.is_some());
+    let seen: Vec<Activity> = synced(&s, &other)
+        .await
+        .changes
+        .into_iter()
+        .filter_map(|c| match c.kind {
+            ChangeKind::Activity(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen.len(), 2, "published, then cancelled");
+    assert_eq!(seen[1].cancelled_at, cancelled.cancelled_at);
+    assert_eq!(
+        refused(&sign_up(&s, &s.login("M10002").await, ours.id, Uuid::new_v4(), 0).await).0,
+        ErrorCode::ActivityCancelled
+    );
+
+    // moving one reaches members with its new time
+    let moved_to = t0() + Duration::days(5);
+    let moved = s
+        .store
+        .change_activity(
+            create(&s, activity(5, 0, 0)).await.id,
+            ActivityChange::Move {
+                starts_at: moved_to,
+                ends_at: moved_to + Duration::hours(2),
+            },
+            s.clock.now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.starts_at, moved_to);
+    let last = synced(&s, &member)
+        .await
+        .changes
+        .into_iter()
+        .filter_map(|c| match c.kind {
+            ChangeKind::Activity(a) if a.id == moved.id => Some(a),
+            _ => None,
+        })
+        .next_back()
+        .unwrap();
+    assert_eq!(last.starts_at, moved_to);
+
+    // a walk-in activity takes no sign-up; an unknown one is 404
+    let mut walk_in = activity(1, 0, 0);
+    walk_in.signup = None;
+    let walk_in = create(&s, walk_in).await;
+    let (status, body) = sign_up_raw(&s, &member, walk_in.id, Uuid::new_v4(), 0).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    let (status, _) = sign_up_raw(&s, &member, 999_999, Uuid::new_v4(), 0).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // an activity whose times do not hold together is refused by the store
+    let mut backwards = activity(1, 0, 0);
+    backwards.ends_at = backwards.starts_at;
+    assert!(s.store.create_activity(backwards, t0()).await.is_err());
+}
+
+async fn no_shows_close_popular_activities_until_the_ban_ends(s: TestServer) {
+    let member = s.login("M10003").await;
+    // two activities the member signs up for and does not come to
+    let mut missed = Vec::new();
+    for day in [1, 8] {
+        let mut a = activity(10, 0, 0);
+        a.starts_at = t0() + Duration::days(day);
+        a.ends_at = a.starts_at + Duration::hours(2);
+        let r = a.signup.as_mut().unwrap();
+        r.opens_at = t0();
+        r.closes_at = a.starts_at;
+        r.cancel_until = a.starts_at;
+        missed.push(create(&s, a).await);
+    }
+    for a in &missed {
+        assert_eq!(
+            accepted(&sign_up(&s, &member, a.id, Uuid::new_v4(), 0).await).state,
+            SignupState::Confirmed
+        );
+    }
+    // a popular activity and an ordinary one, open after both have ended
+    let later = |popular: bool| {
+        let mut a = activity(10, 0, 0);
+        a.starts_at = t0() + Duration::days(20);
+        a.ends_at = a.starts_at + Duration::hours(2);
+        let r = a.signup.as_mut().unwrap();
+        r.opens_at = t0();
+        r.closes_at = a.starts_at;
+        r.cancel_until = a.starts_at;
+        r.popular = popular;
+        a
+    };
+    let popular = create(&s, later(true)).await;
+    let ordinary = create(&s, later(false)).await;
+    let now = missed[1].ends_at + Duration::days(1);
+    s.clock.set(now);
+    // two misses within 90 days: popular activities close for 30 days after the last one
+    assert_eq!(
+        refused(&sign_up(&s, &member, popular.id, Uuid::new_v4(), 0).await),
+        (
+            ErrorCode::NoShowBanned,
+            Some(missed[1].ends_at + Duration::days(30))
+        )
+    );
+    assert_eq!(
+        accepted(&sign_up(&s, &member, ordinary.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Confirmed
+    );
+    // another member with no misses signs up for the popular one
+    assert_eq!(
+        accepted(&sign_up(&s, &s.login("M10004").await, popular.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Confirmed
+    );
+}
+
+async fn a_crowd_at_the_opening_never_overfills_and_keeps_the_order(s: TestServer) {
+    let mut a = activity(7, 5, 1);
+    a.signup.as_mut().unwrap().opens_at = t0();
+    let a = create(&s, a).await;
+    let mut tokens = Vec::new();
+    for i in 1..=20 {
+        tokens.push(s.login(&format!("M1{i:04}")).await);
+    }
+    // all at once, every third with a companion, each sent twice under the same key (a retry)
+    let keys: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
+    let answers = join_all((0..40).map(|n| {
+        let i = n % 20;
+        let (s, t, k) = (&s, &tokens[i], keys[i]);
+        async move { (i, sign_up(s, t, a.id, k, i64::from(i % 3 == 0)).await) }
+    }))
+    .await;
+    let list = s.store.signups(a.id).await.unwrap();
+    let seats: i64 = list
+        .iter()
+        .filter(|r| r.state.has_seats())
+        .map(|r| 1 + r.companions)
+        .sum();
+    assert!(seats <= 7, "{seats} seats for 7");
+    let waiting: Vec<_> = list
+        .iter()
+        .filter(|r| r.state == SignupState::Waitlisted)
+        .collect();
+    assert_eq!(waiting.len(), 5, "the waitlist fills");
+    let mut members: Vec<&str> = list.iter().map(|r| r.member_no.as_str()).collect();
+    members.sort();
+    members.dedup();
+    assert_eq!(members.len(), list.len(), "one sign-up per member");
+    // both answers under one key agree (the second replays the first, or both were refused)
+    let answers_of = |i: usize| -> Vec<&SignupAnswer> {
+        answers
+            .iter()
+            .filter(|(j, _)| *j == i)
+            .map(|(_, x)| x)
+            .collect()
+    };
+    for i in 0..20 {
+        let states: Vec<Option<SignupState>> = answers_of(i)
+            .iter()
+            .map(|x| match x {
+                SignupAnswer::Accepted { signup, .. } => Some(signup.state),
+                SignupAnswer::Refused { refusal } => {
+                    assert_eq!(refusal.code, ErrorCode::SignupFull);
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(states[0], states[1], "member {i}");
+    }
+    // each waitlisted member was told the place that is their rank in the order recorded
+    for (rank, r) in waiting.iter().enumerate() {
+        let i: usize = r.member_no[1..].parse::<usize>().unwrap() - 10_001;
+        for x in answers_of(i) {
+            assert_eq!(
+                accepted(x).position,
+                Some(rank as i64 + 1),
+                "{}: told {:?}",
+                r.member_no,
+                accepted(x).position
+            );
+        }
+    }
+}
+
+on_every_backend!(
+    sign_up_window_seats_companions_and_the_waitlist_in_order,
+    eligibility_a_cancelled_activity_and_walk_ins,
+    no_shows_close_popular_activities_until_the_ban_ends,
+    a_crowd_at_the_opening_never_overfills_and_keeps_the_order,
+);
