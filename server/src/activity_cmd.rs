@@ -217,11 +217,14 @@ pub async fn run(action: ActivityCmd) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&a)?);
         }
         ActivityCmd::List { db } => {
-            for a in db.open().await?.activities().await? {
+            for live in db.open().await?.activities().await? {
+                let a = live.activity;
                 let signup = match &a.signup {
                     Some(r) => format!(
-                        "seats {} waitlist {} companions {} opens {}{}",
+                        "seats {}/{} waitlist {}/{} companions {} opens {}{}",
+                        live.seats_taken,
                         r.seats,
+                        live.waiting,
                         r.waitlist,
                         r.max_companions,
                         r.opens_at.to_rfc3339(),

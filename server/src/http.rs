@@ -27,7 +27,7 @@ use crate::guard::{HashError, Refused};
 use crate::passport;
 use crate::store::{GrabJob, NewDevice, NewSession, Proven, SignupJob, StoreError, Taken};
 use crate::AppState;
-use unionpass_core::activity::{Activity, MySignup, SignupAnswer, SignupRequest};
+use unionpass_core::activity::{ActivityLive, MySignup, SignupAnswer, SignupRequest};
 
 /// Changes per sync page.
 pub const PAGE: usize = 500;
@@ -739,12 +739,13 @@ pub(crate) async fn campaigns(
 }
 
 #[utoipa::path(get, path = "/v1/activities", tag = "activities", security(("session" = [])),
-    description = "Every activity, soonest first (members also receive them by sync).",
-    responses((status = 200, description = "Every activity", body = Vec<Activity>), crate::openapi::Errors))]
+    description = "Every activity, soonest first, with its seats taken and sign-ups waiting now \
+        (members receive the activities by sync; the counts change with every sign-up).",
+    responses((status = 200, description = "Every activity with its live counts", body = Vec<ActivityLive>), crate::openapi::Errors))]
 pub(crate) async fn activities(
     State(s): State<AppState>,
     _who: AuthMember,
-) -> Result<Json<Vec<Activity>>, AppError> {
+) -> Result<Json<Vec<ActivityLive>>, AppError> {
     Ok(Json(s.store.activities().await?))
 }
 

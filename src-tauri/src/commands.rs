@@ -242,6 +242,54 @@ pub async fn grab(shell: State<'_, Shell>, req: ipc::Grab) -> CmdResult<ipc::Gra
     Ok(outcome)
 }
 
+#[tauri::command(rename_all = "snake_case")]
+pub fn activities(
+    shell: State<'_, Shell>,
+    req: ipc::GetActivities,
+) -> CmdResult<ipc::GetActivities> {
+    let ipc::GetActivities {} = req;
+    Ok(shell.client()?.activities(now())?)
+}
+
+/// Offline, the counts as last fetched stay (the screen says as of when).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn refresh_activities(
+    shell: State<'_, Shell>,
+    req: ipc::RefreshActivities,
+) -> CmdResult<ipc::RefreshActivities> {
+    let ipc::RefreshActivities {} = req;
+    let client = shell.client()?.clone();
+    if let Err(e) = client.refresh_activities(now()).await {
+        tracing::debug!(code = %e.code(), "activity counts not refreshed");
+    }
+    if let Err(e) = client.measure_clock(chrono::Utc::now).await {
+        tracing::debug!(code = %e.code(), "clock offset not measured");
+    }
+    Ok(client.activities(now())?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sign_up(shell: State<'_, Shell>, req: ipc::SignUp) -> CmdResult<ipc::SignUp> {
+    let bg = shell.background()?.clone();
+    let answer = bg
+        .client()
+        .sign_up(req.activity_id, req.companions, now())
+        .await?;
+    sync_soon(&bg);
+    Ok(answer)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn cancel_signup(
+    shell: State<'_, Shell>,
+    req: ipc::CancelSignup,
+) -> CmdResult<ipc::CancelSignup> {
+    let bg = shell.background()?.clone();
+    let mine = bg.client().cancel_signup(req.activity_id).await?;
+    sync_soon(&bg);
+    Ok(mine)
+}
+
 /// Offline, the stored offset stays.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn measure_clock(

@@ -183,6 +183,10 @@ pub fn run() {
             redeem: Redeem,
             sign_out_everywhere: SignOutEverywhere,
             change_password: ChangePassword,
+            activities: GetActivities,
+            refresh_activities: RefreshActivities,
+            sign_up: SignUp,
+            cancel_signup: CancelSignup,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

@@ -7,9 +7,9 @@ use tauri::menu::{Menu, MenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
-use unionpass_client::background::Notification;
+use unionpass_client::background::{Notification, Opens};
 use unionpass_core::i18n::Msg;
-use unionpass_core::ipc::{Event, OpenCampaign};
+use unionpass_core::ipc::{Event, OpenActivity, OpenCampaign};
 use unionpass_core::{ErrorCode, Lang};
 
 use crate::commands::CmdError;
@@ -27,8 +27,17 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// Show a due reminder natively, with the platform's alarm sound.
+/// Show a due reminder or a promotion natively, with the platform's alarm sound.
 pub fn notify(app: &AppHandle, n: &Notification) {
+    // one notification per campaign and per activity (negative ids), replaced if shown again
+    let (id, key, value) = match n.opens {
+        Opens::Campaign(c) => (i32::try_from(c).unwrap_or(i32::MAX), "campaign_id", c),
+        Opens::Activity(a) => (
+            i32::try_from(a).map(|x| -x).unwrap_or(i32::MIN),
+            "activity_id",
+            a,
+        ),
+    };
     // freedesktop sound naming on Linux; the platform's default sound elsewhere
     let sound = if cfg!(target_os = "linux") {
         "alarm-clock-elapsed"
@@ -38,37 +47,43 @@ pub fn notify(app: &AppHandle, n: &Notification) {
     let shown = app
         .notification()
         .builder()
-        .id(i32::try_from(n.campaign_id).unwrap_or(i32::MAX))
+        .id(id)
         .title(&n.title)
         .body(&n.body)
         .sound(sound)
-        .extra("campaign_id", n.campaign_id)
+        .extra(key, value)
         .show();
     match shown {
-        Ok(()) => tracing::info!(campaign_id = n.campaign_id, "reminder notification shown"),
-        Err(e) => {
-            tracing::error!(campaign_id = n.campaign_id, error = %e, "reminder notification failed")
-        }
+        Ok(()) => tracing::info!(opens = ?n.opens, "notification shown"),
+        Err(e) => tracing::error!(opens = ?n.opens, error = %e, "notification failed"),
     }
 }
 
-/// The campaign a clicked notification belongs to.
-fn clicked_campaign(a: &tauri_plugin_notification::ActionPerformed) -> Option<i64> {
+/// What a clicked notification opens.
+fn clicked(a: &tauri_plugin_notification::ActionPerformed) -> Option<Opens> {
     let n = a.notification()?;
-    n.extra()
+    let extra = n.extra();
+    if let Some(id) = extra.get("activity_id").and_then(|v| v.as_i64()) {
+        return Some(Opens::Activity(id));
+    }
+    let id = extra
         .get("campaign_id")
         .and_then(|v| v.as_i64())
-        .or(Some(i64::from(n.id())))
+        .unwrap_or(i64::from(n.id()));
+    (id > 0).then_some(Opens::Campaign(id))
 }
 
-/// A click on a reminder shows the window on its campaign.
+/// A click on a notification shows the window on its campaign or the activities.
 pub fn on_notification_click(app: &AppHandle) {
     let handle = app.clone();
     let _ = app.notification().on_action(move |a| {
-        if let Some(id) = clicked_campaign(a) {
-            tracing::info!(campaign_id = id, action = a.action_id(), "reminder clicked");
+        if let Some(opens) = clicked(a) {
+            tracing::info!(?opens, action = a.action_id(), "notification clicked");
             show_main(&handle);
-            let _ = handle.emit(OpenCampaign::NAME, id);
+            let _ = match opens {
+                Opens::Campaign(id) => handle.emit(OpenCampaign::NAME, id),
+                Opens::Activity(id) => handle.emit(OpenActivity::NAME, id),
+            };
         }
     });
 }

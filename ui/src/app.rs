@@ -6,11 +6,12 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::api::Role;
 use unionpass_core::i18n::Msg;
-use unionpass_core::ipc::{OpenCampaign, StateChanged};
+use unionpass_core::ipc::{OpenActivity, OpenCampaign, StateChanged};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx, Place};
 use crate::ipc;
+use crate::screens::activities::ActivitiesList;
 use crate::screens::calendar::CalendarTab;
 use crate::screens::failed::FailedView;
 use crate::screens::login::LoginView;
@@ -29,14 +30,24 @@ enum Screen {
     Main,
 }
 
+/// Five tabs at most, so the bottom bar fits a phone. Activities, coupon grabs and (for staff)
+/// the scanner share one tab, as on the union's platform where grabs live on the 心悦活动 page:
+/// they are all about showing up at the right moment.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Tab {
     Passport,
-    Grab,
+    Activities,
     Wallet,
     Points,
-    Scanner,
     Me,
+}
+
+/// The parts of the activities tab.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    SignUps,
+    Grab,
+    Scanner,
 }
 
 #[component]
@@ -50,6 +61,10 @@ pub fn App() -> impl IntoView {
     spawn_local(
         async move { ipc::on_event::<OpenCampaign>(move |id| c.focus.set(Some(id))).await },
     );
+    // a click on a promotion's notification: show the activities
+    spawn_local(async move {
+        ipc::on_event::<OpenActivity>(move |_| c.go.set(Some(Place::Activities))).await
+    });
 
     Effect::new(move |_| {
         if let Some(root) = document().document_element() {
@@ -85,21 +100,34 @@ pub fn App() -> impl IntoView {
 fn MainView() -> impl IntoView {
     let c = ctx();
     let tab = RwSignal::new(if c.focus.get_untracked().is_some() {
-        Tab::Grab
+        Tab::Activities
     } else {
         Tab::Passport
     });
+    let part = RwSignal::new(if c.focus.get_untracked().is_some() {
+        Part::Grab
+    } else {
+        Part::SignUps
+    });
     Effect::new(move |_| {
         if c.focus.get().is_some() {
-            tab.set(Tab::Grab);
+            tab.set(Tab::Activities);
+            part.set(Part::Grab);
         }
     });
     Effect::new(move |_| {
         if let Some(place) = c.go.get() {
-            tab.set(match place {
-                Place::Wallet => Tab::Wallet,
-                Place::Grab => Tab::Grab,
-            });
+            match place {
+                Place::Wallet => tab.set(Tab::Wallet),
+                Place::Activities => {
+                    tab.set(Tab::Activities);
+                    part.set(Part::SignUps);
+                }
+                Place::Grab => {
+                    tab.set(Tab::Activities);
+                    part.set(Part::Grab);
+                }
+            }
             c.go.set(None);
         }
     });
@@ -133,6 +161,20 @@ fn MainView() -> impl IntoView {
             </button>
         }
     };
+    let part_button = move |which: Part, id: &'static str, label: Msg| {
+        view! {
+            <button id=id type="button" role="tab" class="part" class:active=move || part.get() == which
+                aria-selected=move || (part.get() == which).to_string()
+                on:click=move |_| {
+                    part.set(which);
+                    if let Some(el) = main_ref.get_untracked() {
+                        el.set_scroll_top(0);
+                    }
+                }>
+                {move || c.t(label)}
+            </button>
+        }
+    };
     view! {
         <div class="shell">
             <header class="topbar">
@@ -142,12 +184,9 @@ fn MainView() -> impl IntoView {
             </header>
             <nav class="tabs" aria-label=move || c.t(Msg::AppName)>
                 {tab_button(Tab::Passport, "tab-passport", "▣", Msg::TabPassport)}
-                {tab_button(Tab::Grab, "tab-grab", "◷", Msg::TabGrab)}
+                {tab_button(Tab::Activities, "tab-activities", "◷", Msg::TabActivities)}
                 {tab_button(Tab::Wallet, "tab-wallet", "▤", Msg::TabWallet)}
                 {tab_button(Tab::Points, "tab-points", "◆", Msg::TabPoints)}
-                <Show when=is_staff>
-                    {tab_button(Tab::Scanner, "tab-scanner", "◎", Msg::TabScanner)}
-                </Show>
                 {tab_button(Tab::Me, "tab-me", "◉", Msg::TabMe)}
             </nav>
             <main class="content" id="content" node_ref=main_ref>
@@ -155,10 +194,22 @@ fn MainView() -> impl IntoView {
                     <Notices/>
                     {move || match tab.get() {
                         Tab::Passport => view! { <PassportView/> }.into_any(),
-                        Tab::Grab => view! { <CalendarTab/> }.into_any(),
+                        Tab::Activities => view! {
+                            <div class="parts" role="tablist">
+                                {part_button(Part::SignUps, "part-signups", Msg::SegActivities)}
+                                {part_button(Part::Grab, "part-grab", Msg::SegGrab)}
+                                <Show when=is_staff>
+                                    {part_button(Part::Scanner, "part-scanner", Msg::SegScanner)}
+                                </Show>
+                            </div>
+                            {move || match part.get() {
+                                Part::SignUps => view! { <ActivitiesList/> }.into_any(),
+                                Part::Grab => view! { <CalendarTab/> }.into_any(),
+                                Part::Scanner => view! { <ScannerTab/> }.into_any(),
+                            }}
+                        }.into_any(),
                         Tab::Wallet => view! { <WalletTab/> }.into_any(),
                         Tab::Points => view! { <PointsTab/> }.into_any(),
-                        Tab::Scanner => view! { <ScannerTab/> }.into_any(),
                         Tab::Me => view! { <MeView/> }.into_any(),
                     }}
                 </div>

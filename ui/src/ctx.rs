@@ -25,6 +25,7 @@ pub struct Ctx {
 pub enum Place {
     Wallet,
     Grab,
+    Activities,
 }
 
 impl Ctx {

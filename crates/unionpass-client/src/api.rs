@@ -223,6 +223,61 @@ impl Api {
         read(resp).await
     }
 
+    /// Every activity with its live counts.
+    pub async fn activities(
+        &self,
+        token: &Sensitive<String>,
+    ) -> Result<Vec<unionpass_core::activity::ActivityLive>> {
+        let resp = self
+            .http
+            .get(self.base.join("v1/activities"))
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
+    }
+
+    pub async fn sign_up(
+        &self,
+        token: &Sensitive<String>,
+        activity_id: i64,
+        req: &unionpass_core::activity::SignupRequest,
+        timeout: Duration,
+    ) -> Result<unionpass_core::activity::SignupAnswer> {
+        let resp = self
+            .http
+            .post(
+                self.base
+                    .join(&format!("v1/activities/{activity_id}/signup")),
+            )
+            .bearer_auth(token.expose())
+            .timeout(timeout)
+            .json(req)
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
+    }
+
+    pub async fn cancel_signup(
+        &self,
+        token: &Sensitive<String>,
+        activity_id: i64,
+    ) -> Result<unionpass_core::activity::MySignup> {
+        let resp = self
+            .http
+            .post(
+                self.base
+                    .join(&format!("v1/activities/{activity_id}/cancel")),
+            )
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
+    }
+
     pub async fn time(&self) -> Result<unionpass_core::api::TimeResponse> {
         let resp = self
             .http

@@ -38,14 +38,22 @@ pub type DeviceClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 pub trait Host: Send + Sync + 'static {
     /// The local store changed (a sync started or ended, a reminder fired): the UI refreshes.
     fn state_changed(&self);
-    /// A reminder came due: show it natively, with sound; a click opens `n.campaign_id`.
+    /// A reminder came due, or a sign-up moved up from the waitlist: show it natively, with
+    /// sound; a click opens what `n.opens` names.
     fn notify(&self, n: &Notification);
 }
 
-/// A due reminder, worded in the member's language.
+/// What a click on a notification opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opens {
+    Campaign(i64),
+    Activity(i64),
+}
+
+/// A due reminder or a promotion, worded in the member's language.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
-    pub campaign_id: i64,
+    pub opens: Opens,
     pub title: String,
     pub body: String,
 }
@@ -56,11 +64,29 @@ impl Notification {
         let minutes = ((c.release_at - server_now).num_seconds() + 59) / 60;
         let release = unionpass_core::time::format_clock(c.release_at, Zone::AsiaShanghai);
         Notification {
-            campaign_id: c.id,
+            opens: Opens::Campaign(c.id),
             title: fill(Msg::NotifTitle.text(lang), &[("title", c.title(lang))]),
             body: fill(
                 Msg::NotifBody.text(lang),
                 &[("release", &release), ("n", &minutes.max(0).to_string())],
+            ),
+        }
+    }
+}
+
+impl Notification {
+    /// A place at an activity came free and is now the member's: its name, time and place.
+    pub fn for_promotion(a: &unionpass_core::activity::Activity, lang: Lang) -> Notification {
+        let when = unionpass_core::time::format_minute(a.starts_at, Zone::AsiaShanghai);
+        Notification {
+            opens: Opens::Activity(a.id),
+            title: fill(
+                Msg::NotifPromotedTitle.text(lang),
+                &[("title", a.title(lang))],
+            ),
+            body: fill(
+                Msg::NotifPromotedBody.text(lang),
+                &[("time", &when), ("place", &a.place)],
             ),
         }
     }
@@ -156,6 +182,7 @@ impl Background {
         };
         self.host.state_changed();
         let _ = self.client.sync_in_turn(turn, (self.clock)()).await;
+        self.announce_promotions();
         self.wake_reminders();
         let clock = self.clock.clone();
         if let Err(e) = self.client.measure_clock(move || clock()).await {
@@ -168,9 +195,32 @@ impl Background {
     /// Sync now, waiting for a running sync to end first; a benign failure ([`benign`]) is not an
     /// error (the sync state shows it).
     pub async fn sync_now(&self) -> crate::error::Result<()> {
-        match self.client.sync((self.clock)()).await {
+        let synced = self.client.sync((self.clock)()).await;
+        self.announce_promotions();
+        match synced {
             Err(e) if !benign(e.code()) => Err(e),
             _ => Ok(()),
+        }
+    }
+
+    /// Tell the member, natively, of each sign-up a sync found moved up from the waitlist (once
+    /// each; not for an activity already over).
+    pub fn announce_promotions(&self) {
+        let now = (self.clock)();
+        let promoted = match self.client.take_promotions(now) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(code = %e.code(), "promotions not read");
+                return;
+            }
+        };
+        let lang = self.client.language().unwrap_or_default();
+        for a in &promoted {
+            tracing::info!(activity_id = a.id, "promoted from the waitlist");
+            self.host.notify(&Notification::for_promotion(a, lang));
+        }
+        if !promoted.is_empty() {
+            self.host.state_changed();
         }
     }
 
@@ -401,7 +451,7 @@ mod tests {
         assert_eq!(
             n,
             Notification {
-                campaign_id: 5,
+                opens: Opens::Campaign(5),
                 title: "午餐券 即将开抢".into(),
                 body: "10:00 开抢，还有 5 分钟。点击打开。".into(),
             }

@@ -587,6 +587,86 @@ impl Client {
         Ok(answer.outcome)
     }
 
+    /// Promotions found by sync and not announced yet (see `Background::announce_promotions`).
+    pub fn take_promotions(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<unionpass_core::activity::Activity>> {
+        self.store().take_promotions(now)
+    }
+
+    /// The activities screen from the store.
+    pub fn activities(&self, now: DateTime<Utc>) -> Result<unionpass_core::view::ActivitiesView> {
+        self.store().activities(now)
+    }
+
+    /// Fetch the live seat counts and keep them (online); the screen from the store either way
+    /// is the caller's next step.
+    pub async fn refresh_activities(&self, now: DateTime<Utc>) -> Result<()> {
+        let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
+        let live = match self.api()?.activities(&token).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.ended_if(&e);
+                return Err(e);
+            }
+        };
+        self.store().set_activity_counts(&live, now)
+    }
+
+    /// Sign up: the key is stored before the request leaves, and answered within
+    /// [`GRAB_DEADLINE`] (the same race, the same patience); a retry sends the same key.
+    pub async fn sign_up(
+        &self,
+        activity_id: i64,
+        companions: i64,
+        now: DateTime<Utc>,
+    ) -> Result<unionpass_core::activity::SignupAnswer> {
+        let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
+        let api = self.api()?;
+        let key = self.store().signup_key(activity_id, companions, now)?;
+        let req = unionpass_core::activity::SignupRequest { key, companions };
+        let deadline = tokio::time::Instant::now() + GRAB_DEADLINE;
+        let answer = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match api.sign_up(&token, activity_id, &req, left).await {
+                Err(e)
+                    if e.code() == ErrorCode::Offline
+                        && deadline.saturating_duration_since(tokio::time::Instant::now())
+                            > std::time::Duration::from_millis(600) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                Err(e) => {
+                    self.ended_if(&e);
+                    return Err(e);
+                }
+                Ok(answer) => break answer,
+            }
+        };
+        self.store().record_signup(activity_id, &answer)?;
+        tracing::info!(activity_id, "sign-up answered");
+        Ok(answer)
+    }
+
+    /// Cancel the member's sign-up (online); the freed seats go to the waitlist on the server.
+    pub async fn cancel_signup(
+        &self,
+        activity_id: i64,
+    ) -> Result<unionpass_core::activity::MySignup> {
+        let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
+        match self.api()?.cancel_signup(&token, activity_id).await {
+            Ok(mine) => {
+                self.store().record_cancel(&mine)?;
+                Ok(mine)
+            }
+            Err(e) => {
+                self.ended_if(&e);
+                Err(e)
+            }
+        }
+    }
+
     /// The wallet: expiring soon, then up to `limit` coupons matching `filter`.
     pub fn wallet(
         &self,

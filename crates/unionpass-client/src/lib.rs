@@ -5,6 +5,8 @@
 //! - [`secrets`]: the session token and the device's passport key in the OS keyring, nowhere else.
 //! - [`scanner`]: scanner mode for staff: trust list, events, offline passport checks, check-ins.
 //! - [`grab`]: the grab calendar, the server clock offset, grabs with a key stored first.
+//! - [`activities`]: activities and the member's sign-ups as synced, live seat counts, sign-ups
+//!   with a key stored first.
 //! - [`wallet`]: the coupons a member holds, filtered and paged from SQLite, marked used offline.
 //! - [`qr`]: the QR drawn for the screen and read back from images and camera frames.
 //! - [`api`]: the union server's HTTP API.
@@ -13,6 +15,7 @@
 //!
 //! Nothing here reads the system clock: callers pass `now`.
 
+pub mod activities;
 pub mod api;
 pub mod background;
 pub mod client;

@@ -396,9 +396,13 @@ impl Store {
                 r.get::<_, Option<String>>(8)?,
             ))
         })?;
+        let mut name_of = self
+            .conn
+            .prepare_cached("SELECT name FROM scanner_roster WHERE member_id = ?1")?;
         for row in rows {
             let (c, ours, uploaded, refused) = row?;
             view.checkins.push(CheckInRow {
+                name: name_of.query_row([c.member_id], |r| r.get(0)).optional()?,
                 member_no: c.member_no,
                 member_id: c.member_id,
                 scanned_at: c.scanned_at,

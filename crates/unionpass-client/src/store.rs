@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0010_coupons_by_campaign",
     "0011_scanner_names",
     "0012_activities",
+    "0013_signup_keys",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -594,6 +595,13 @@ fn apply_change(
             )?;
         }
         ChangeKind::Signup(s) => {
+            // a promotion is announced natively once (Background::announce_promotions)
+            if s.state == unionpass_core::activity::SignupState::Promoted {
+                tx.execute(
+                    "INSERT OR IGNORE INTO signup_notices(activity_id) VALUES (?1)",
+                    [s.activity_id],
+                )?;
+            }
             // a later state wins; the log is in order, so the last change is the latest
             tx.execute(
                 "INSERT INTO my_signups(activity_id, state, body) VALUES (?1, ?2, ?3)

@@ -72,6 +72,16 @@ impl Activity {
     }
 }
 
+/// An activity with its live counts (`GET /v1/activities`): seats taken and sign-ups waiting
+/// change with every sign-up, so they are not in the synced activity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActivityLive {
+    pub activity: Activity,
+    pub seats_taken: i64,
+    pub waiting: i64,
+}
+
 /// `POST /v1/activities/{id}/signup`: the key is made on the device and stored before the
 /// first send, so a double tap or a retry is the same request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

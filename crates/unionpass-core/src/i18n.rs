@@ -141,7 +141,7 @@ messages! {
     PassportLiveHint => "二维码每 30 秒更新一次，截图很快失效。", "The code changes every 30 seconds; a screenshot stops working soon.";
     PassportRefreshIn => "{s} 秒后更新", "Refreshes in {s} s";
     // devices
-    DevicesSection => "已登记的设备", "Enrolled devices";
+    DevicesSection => "登录过的设备", "Signed-in devices";
     ThisDevice => "本机", "This device";
     EnrolledAt => "登记于 {time}", "Enrolled {time}";
     Revoke => "移除此设备", "Remove device";
@@ -162,7 +162,7 @@ messages! {
     Days => "{n} 天", "{n} day|{n} days";
     Hours => "{n} 小时", "{n} hour|{n} hours";
     Minutes => "{n} 分钟", "{n} minute|{n} minutes";
-    ScanInputLabel => "扫码枪输入", "Scanner gun input";
+    ScanInputLabel => "扫码枪输入", "Barcode scanner input";
     ScanInputHint => "连接扫码枪后在此处扫描，或粘贴二维码内容后按回车。", "Scan here with a hardware scanner, or paste the code and press Enter.";
     ScanImage => "从图片识别", "Scan an image";
     ScanCamera => "打开摄像头", "Start camera";
@@ -172,7 +172,7 @@ messages! {
     CheckedIn => "签到成功", "Checked in";
     CheckedInCount => "已签到 {n} / {cap}", "{n} / {cap} checked in";
     CheckInLog => "签到记录", "Check-ins";
-    NotUploaded => "待上传", "Not uploaded";
+    NotUploaded => "待同步", "Waiting to sync";
     Uploaded => "已上传", "Uploaded";
     ConflictsTitle => "重复签到（不同设备）", "Checked in on two scanners";
     ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: {first} by {a}, again {second} by {b}";
@@ -188,7 +188,7 @@ messages! {
     ScanRevokedDevice => "该设备已被移除，请会员用仍登记的设备出示护照。", "This device was revoked; the member must use an enrolled device.";
     ScanRevokedMember => "该会员的护照已被注销。", "This member's passport was revoked.";
     ScanNotEligible => "该会员不属于本活动的参加范围。", "This member is not eligible for this event.";
-    ScanAlreadyCheckedIn => "已于 {time} 由 {device} 签到，请勿重复签到。", "Already checked in at {time} by {device}.";
+    ScanAlreadyCheckedIn => "{time} 已由{device}签到过，可直接放行，无需再扫。", "Already checked in at {time} by {device}; let them in, no need to scan again.";
     ScannerThis => "本机", "this scanner";
     // wallet
     TabWallet => "卡券", "Wallet";
@@ -237,7 +237,7 @@ messages! {
     LoadMore => "加载更多", "Show more";
     // grab calendar
     TabGrab => "抢券", "Grab";
-    GrabTitle => "福利抢券", "Welfare coupons";
+    GrabTitle => "福利抢券", "Member perks";
     NoCampaigns => "暂无即将开抢的福利券。新的福利发布后会出现在这里，可以设提醒。", "No upcoming coupons. New ones appear here when published, and you can set a reminder.";
     ReleaseAt => "{time} 开抢", "Opens {time}";
     StartsIn => "距开抢 {left}", "Opens in {left}";
@@ -263,8 +263,11 @@ messages! {
     TotalStock => "共 {n} 张", "{n} in total";
     StockLeft => "剩余 {left} / {n} 张", "{left} of {n} left";
     GrabButton => "立即抢", "Grab";
+    GrabWaitButton => "等待开抢", "Not open yet";
+    RedeemFillFirst => "填好号码并选择金额", "Enter the number and choose an amount";
+    AmountsOutOfReach => "置灰的金额超出本月额度或可用积分。", "Greyed amounts are over this month's limit or your available points.";
     Grabbing => "正在抢…", "Grabbing…";
-    GrabGranted => "抢到了！已放入卡券。", "Got it! It is in your wallet.";
+    GrabGranted => "抢到了！已放入卡券包。", "Got it! It is in your wallet.";
     GrabSoldOut => "本轮已全部领完。", "All coupons of this round have been taken.";
     GrabLimit => "您已领取过这张券，已达上限。", "You have reached the limit for this coupon.";
     GrabNotStarted => "还没开始，请在开抢后再试。", "Not open yet; try again when it opens.";
@@ -352,8 +355,59 @@ messages! {
     RStatusRejected => "未受理：{reason}", "Not accepted: {reason}";
     RefundTimeout => "服务商未及时确认", "the provider did not confirm in time";
     ChooseItem => "请选择商品", "Choose an item";
+    // activities
+    TabActivities => "活动", "Activities";
+    TodayActivity => "今天的活动：{time} {title}，{place}。入场时出示本页二维码。", "Today: {title}, {time}, {place}. Show this page's code at the door.";
+    SegActivities => "活动报名", "Sign-ups";
+    SegGrab => "福利抢券", "Coupons";
+    SegScanner => "扫码签到", "Check-in";
+    ActivitiesTitle => "心悦活动", "Activities";
+    NoActivities => "暂时没有活动。工会发布新活动后会出现在这里。", "No activities yet. New ones appear here when the union publishes them.";
+    NoMatchingActivities => "没有符合条件的活动，换个条件试试。", "No activities match; try other filters.";
+    ActCatSports => "体育", "Sports";
+    ActCatCulture => "文化", "Culture";
+    ActCatTraining => "教培", "Training";
+    ActCatFamily => "亲子", "Family";
+    ActCatVolunteering => "公益", "Volunteering";
+    ActCatHealth => "健康", "Health";
+    ActCatOther => "其他", "Other";
+    ScopeAll => "全部", "All";
+    ScopeMyUnion => "本单位", "My union";
+    ScopeDistrict => "全区", "District-wide";
+    OnlyMine => "我报名的", "Mine";
+    ActivityPlace => "地点：{place}", "Place: {place}";
+    ActivityTime => "{start} 至 {end}", "{start} to {end}";
+    SeatsLeft => "剩余 {left} / {seats} 个名额", "{left} of {seats} places left";
+    SeatsFullWaitlist => "名额已满，候补还剩 {n} 位", "Full; {n} waitlist place left|Full; {n} waitlist places left";
+    SeatsAllTaken => "名额和候补都已满", "Full, waitlist full";
+    CountsAsOf => "（{time} 时）", " (as of {time})";
+    WalkIn => "无需报名，符合条件的会员直接到场签到", "No sign-up: eligible members just come and check in";
+    CompanionsAllowed => "可携带家属 0–{n} 人（每人占 1 个名额）", "Up to {n} companions (each takes a place)";
+    SignupOpensIn => "距开始报名 {left}", "Sign-up opens in {left}";
+    SignupOpensAt => "{time} 开始报名", "Sign-up opens {time}";
+    SignupClosesAt => "{time} 截止报名", "Sign-up closes {time}";
+    SignupButton => "报名", "Sign up";
+    SignupWaitButton => "等待开始报名", "Not open yet";
+    SigningUp => "正在报名…", "Signing up…";
+    CompanionsLabel => "携带家属", "Companions";
+    CompanionsN => "携带 {n} 人", "with {n} companion|with {n} companions";
+    MyConfirmed => "已报名", "Signed up";
+    MyWaitlisted => "候补第 {n} 位", "Waitlist place {n}";
+    MyPromoted => "已由候补转为正式报名", "Moved up from the waitlist: you have a place";
+    MyCancelled => "已取消报名", "Sign-up cancelled";
+    CancelSignup => "取消报名", "Cancel sign-up";
+    CancelSignupConfirm => "取消后名额会让给候补的会员，不能恢复。确定取消吗？", "Your place goes to the waitlist and cannot be got back. Cancel?";
+    CancelSignupYes => "确定取消", "Yes, cancel";
+    CancelUntil => "{time} 前可取消", "Can be cancelled until {time}";
+    ActivityNotEligible => "仅限所属工会的会员参加", "For members of its union only";
+    ActivityCancelledNote => "此活动已被工会取消", "This activity was cancelled by the union";
+    ActivityPopular => "热门", "Popular";
+    BannedUntil => "因近期报名后多次未到场，{time} 前不能报名热门活动。", "After recent no-shows, popular activities are closed to you until {time}.";
+    OpensAtNote => "{time} 开始报名，届时再来。", "Sign-up opens {time}; come back then.";
+    SignupRetry => "服务器没有及时回应。请求已保存，正在用同一请求自动重试，不会重复报名。", "The server did not answer in time. Your request is saved and is being retried as the same request; you cannot be signed up twice.";
+    TooEarlySignup => "还没开始报名，{left}后按钮变红再点；现在点不会提交。", "Sign-up is not open yet: tap again when the button turns red in {left}; nothing was sent.";
     RemindersSection => "抢券提醒", "Grab reminders";
-    RemindMe => "提醒我", "Remind me";
+    RemindMe => "提醒我（开抢前 {n} 分钟）", "Remind me ({n} min before)";
     ReminderLead => "提前 {n} 分钟", "{n} min before";
     ReminderSet => "已设提醒：开抢前 {n} 分钟", "Reminder set: {n} min before release";
     ReminderOff => "取消提醒", "Cancel reminder";
@@ -365,6 +419,8 @@ messages! {
     NoticeCancelled => "「{title}」已被工会取消，它的提醒已删除。", "\"{title}\" was cancelled by the union; its reminder was removed.";
     NoticesTitle => "提醒通知", "Reminder notices";
     Dismiss => "知道了", "Got it";
+    NotifPromotedTitle => "候补成功：{title}", "You have a place: {title}";
+    NotifPromotedBody => "{time}，{place}。名额已为你保留，不能参加请及时取消。", "{time}, {place}. Your place is kept; cancel in time if you cannot come.";
     NotifTitle => "{title} 即将开抢", "{title} releases soon";
     NotifBody => "{release} 开抢，还有 {n} 分钟。点击打开。", "Releases at {release}, in {n} min. Click to open.";
     TrayOpen => "打开工会通", "Open UnionPass";

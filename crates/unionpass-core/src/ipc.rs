@@ -9,13 +9,14 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::activity::{MySignup, SignupAnswer};
 use crate::api::EndedSessions;
 use crate::campaign::GrabOutcome;
 use crate::i18n::Lang;
 use crate::redeem::{Quote, Target};
 use crate::view::{
-    Calendar, CouponDetail, CouponView, LivePassport, PointsView, ScanOutcome, ScannerView,
-    Snapshot, WalletView,
+    ActivitiesView, Calendar, CouponDetail, CouponView, LivePassport, PointsView, ScanOutcome,
+    ScannerView, Snapshot, WalletView,
 };
 use crate::wallet::WalletFilter;
 
@@ -51,6 +52,13 @@ impl Event for StateChanged {
 pub struct OpenCampaign;
 impl Event for OpenCampaign {
     const NAME: &'static str = "open-campaign";
+    type Payload = i64;
+}
+
+/// A sign-up's notification (promoted from the waitlist) was clicked: show the activities.
+pub struct OpenActivity;
+impl Event for OpenActivity {
+    const NAME: &'static str = "open-activity";
     type Payload = i64;
 }
 
@@ -96,6 +104,10 @@ commands! {
     QuoteRedemption = "quote_redemption" -> Quote;
     Redeem = "redeem" -> Redeemed;
     SignOutEverywhere = "sign_out_everywhere" -> Snapshot;
+    GetActivities = "activities" -> ActivitiesView;
+    RefreshActivities = "refresh_activities" -> ActivitiesView;
+    SignUp = "sign_up" -> SignupAnswer;
+    CancelSignup = "cancel_signup" -> MySignup;
     ChangePassword = "change_password" -> EndedSessions;
 }
 
@@ -264,6 +276,27 @@ pub struct Redeem {
     pub target: Target,
     pub points: i64,
     pub password: Option<String>,
+}
+
+/// The activities screen from the store (offline works).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GetActivities {}
+
+/// Fetch the live seat counts (online), then the activities screen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefreshActivities {}
+
+/// Sign up for an activity with `companions`; the key is kept before the request leaves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignUp {
+    pub activity_id: i64,
+    pub companions: i64,
+}
+
+/// Cancel the member's sign-up (online).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CancelSignup {
+    pub activity_id: i64,
 }
 
 /// A redemption made: its id (the screen follows its state by it) and the points screen after.

@@ -80,6 +80,9 @@ pub struct LivePassport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckInRow {
     pub member_no: String,
+    /// The member's name, when the scanner knows it (its own union's members).
+    #[serde(default)]
+    pub name: Option<String>,
     pub member_id: i64,
     pub scanned_at: DateTime<Utc>,
     /// Made by this scanner (otherwise synced from another one).
@@ -276,6 +279,30 @@ impl CalendarEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Calendar {
     pub entries: Vec<CalendarEntry>,
+    pub offset: Option<crate::reminder::ClockOffset>,
+}
+
+/// One activity on the activities screen, with the member's sign-up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityCard {
+    pub activity: crate::activity::Activity,
+    pub mine: Option<crate::activity::MySignup>,
+    /// The member's union may take part.
+    pub eligible: bool,
+    /// Seats and waitlist places left, as last fetched (`counted_at`); `None` for walk-ins or
+    /// before the first fetch.
+    pub seats_left: Option<i64>,
+    pub waitlist_left: Option<i64>,
+    pub counted_at: Option<DateTime<Utc>>,
+    /// A sign-up request was sent and has no answer yet (its key is kept for the retry).
+    pub pending: bool,
+}
+
+/// The activities screen: every activity not long over, soonest first, and the server clock's
+/// offset (the sign-up button opens by the server's clock).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivitiesView {
+    pub cards: Vec<ActivityCard>,
     pub offset: Option<crate::reminder::ClockOffset>,
 }
 

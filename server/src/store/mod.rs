@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use unionpass_core::activity::{Activity, MySignup, SignupAnswer};
+use unionpass_core::activity::{Activity, ActivityLive, MySignup, SignupAnswer};
 use unionpass_core::api::{Change, Mutation, MutationResult, PassportInfo, Profile, StockLeft};
 use unionpass_core::campaign::{Campaign, GrabResponse, Reschedule};
 use unionpass_core::checkin::Event;
@@ -313,7 +313,8 @@ pub trait Activities: Send + Sync {
         activity: Activity,
         now: DateTime<Utc>,
     ) -> Result<Activity, StoreError>;
-    async fn activities(&self) -> Result<Vec<Activity>, StoreError>;
+    /// Every activity with its live counts, soonest first.
+    async fn activities(&self) -> Result<Vec<ActivityLive>, StoreError>;
     /// Decide one sign-up request and, when accepted, make it durable before answering. A key
     /// seen before answers its sign-up as it stands now (`replayed`), or `KeyReused` when it came
     /// with other contents. A refusal writes nothing.

@@ -159,6 +159,20 @@ async fn sign_up_window_seats_companions_and_the_waitlist_in_order(s: TestServer
         refused(&sign_up(&s, &m6, a.id, Uuid::new_v4(), 0).await).0,
         ErrorCode::SignupFull
     );
+    // the live counts members fetch: 4 seats taken, 2 waiting
+    let live: Vec<unionpass_core::activity::ActivityLive> = s
+        .http
+        .get(s.at("/v1/activities"))
+        .bearer_auth(&m6)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let this = live.iter().find(|l| l.activity.id == a.id).unwrap();
+    assert_eq!((this.seats_taken, this.waiting), (4, 2));
+    assert_eq!(this.activity, a);
 
     // the same key again: the same sign-up, replayed; with other contents: 409
     match sign_up(&s, &m1, a.id, k1, 1).await {

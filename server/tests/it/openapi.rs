@@ -8,7 +8,7 @@ use unionpass_core::ErrorCode;
 use crate::util::TestServer;
 
 /// Every route the server serves, as (method, path template).
-const ROUTES: [(&str, &str); 14] = [
+const ROUTES: [(&str, &str); 17] = [
     ("get", "/v1/health"),
     ("get", "/v1/time"),
     ("get", "/v1/keys"),
@@ -23,6 +23,9 @@ const ROUTES: [(&str, &str); 14] = [
     ("post", "/v1/campaigns/{id}/grab"),
     ("get", "/v1/scanner"),
     ("post", "/v1/reauth"),
+    ("get", "/v1/activities"),
+    ("post", "/v1/activities/{id}/signup"),
+    ("post", "/v1/activities/{id}/cancel"),
 ];
 
 #[tokio::test]

@@ -264,7 +264,8 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
     let result = async {
         staff.sign_in("S20001", "demo1234").await?;
         staff.wait_text("#passport-name", "郑晓梅", 30).await?;
-        staff.click("#tab-scanner").await?;
+        staff.click("#tab-activities").await?;
+        staff.click("#part-scanner").await?;
         staff.wait_for("#scanner-event", 15).await?;
         staff.wait_contains("#checkin-count", "0 / 200", 10).await?;
         assert_eq!(staff.text("#trust-age").await?, "验证数据刚刚更新");
@@ -304,13 +305,13 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             "智云科技有限公司工会"
         );
         staff.wait_contains("#checkin-count", "1 / 200", 10).await?;
-        staff.wait_contains("#checkin-log", "待上传", 10).await?;
+        staff.wait_contains("#checkin-log", "待同步", 10).await?;
         staff.shot("05-scanner-checked-in").await?;
 
         // the same screenshot again: already checked in, by this scanner
         staff.choose_file("#scan-file", &screenshot).await?;
         staff
-            .wait_contains("#scan-result-text", "请勿重复签到", 20)
+            .wait_contains("#scan-result-text", "可直接放行", 20)
             .await?;
         assert!(staff.text("#scan-result-text").await?.contains("本机"));
         // shown as a repeat (amber), not as a failure
@@ -638,7 +639,8 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
     let result = async {
         app.sign_in("M10005", "demo1234").await?;
         app.wait_text("#passport-name", "陈静", 30).await?;
-        app.click("#tab-grab").await?;
+        app.click("#tab-activities").await?;
+        app.click("#part-grab").await?;
         app.wait_for(&format!("#campaign-{one}"), 20).await?;
         let button = |id: i64| format!("#grab-{id}");
         app.wait_text(&button(one), "已抢光", 10).await?;
@@ -703,7 +705,8 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
 
 /// Open the grab calendar and set "1 min before" on campaign `id`.
 async fn set_reminder(app: &App, id: i64) -> anyhow::Result<()> {
-    app.click("#tab-grab").await?;
+    app.click("#tab-activities").await?;
+    app.click("#part-grab").await?;
     app.wait_contains(&format!("#campaign-{id}"), "共享单车骑行券", 20)
         .await?;
     app.wait_for(&format!("#remind-{id}-1"), 5)
@@ -1035,8 +1038,9 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         app.wait_contains("#redemptions", "已完成", 60).await?;
         app.wait_contains("#redeem-done", "兑换成功：话费 30 元", 10)
             .await?;
-        app.wait_contains("#points-detail", "合计 17,000", 10)
-            .await?;
+        // nothing set aside any more: the total, equal to the big number, is not repeated
+        app.wait_text("#points-detail", "", 10).await?;
+        app.wait_text("#points-available", "17,000", 5).await?;
         // 30 of the month's 100 yuan used: the 100 yuan amount is out of reach, and says so
         app.wait_contains("#redeem-cap", "本月还可兑 70 元", 10)
             .await?;
@@ -1103,8 +1107,18 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             }
             for (w, h) in [(1024, 720), (360, 740)] {
                 app.c.set_window_size(w, h).await?;
-                for tab in ["points", "grab", "wallet", "passport", "me"] {
-                    app.click(&format!("#tab-{tab}")).await?;
+                for tab in ["points", "activities", "grab", "wallet", "passport", "me"] {
+                    match tab {
+                        "activities" => {
+                            app.click("#tab-activities").await?;
+                            app.click("#part-signups").await?;
+                        }
+                        "grab" => {
+                            app.click("#tab-activities").await?;
+                            app.click("#part-grab").await?;
+                        }
+                        _ => app.click(&format!("#tab-{tab}")).await?,
+                    }
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                     // the tab before was left scrolled to its end: this one opens at its top
                     let scrolled = app
@@ -1174,6 +1188,271 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
                 }
             }
         }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    result
+}
+
+/// Activities, end to end: the list arrives by sync with seats "as of" when they were counted;
+/// the sign-up button opens at the opening instant by the server's clock (a tap before it is
+/// answered, not dropped); one tap signs up with a companion; a full activity shows its
+/// waitlist; a cancel, confirmed first, gives the seats to the waitlist's head, who hears it by
+/// sync; and the app's member, waiting in another activity, is moved up when a place frees and
+/// is told by a native notification. Screens in both languages at desktop size and 360 px.
+#[tokio::test]
+async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -> anyhow::Result<()>
+{
+    use unionpass_e2e::desktop::Notifications;
+    let mut notes = Notifications::start().await?;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let now = chrono_now();
+    let opens = now + chrono::Duration::seconds(45);
+    let starts = now + chrono::Duration::days(2);
+    let created: serde_json::Value = serde_json::from_str(
+        server
+            .admin(&[
+                "activity",
+                "create",
+                "--title-zh",
+                "亲子手工日",
+                "--title-en",
+                "Family craft day",
+                "--description-zh",
+                "带孩子一起做花灯",
+                "--description-en",
+                "Make lanterns with the children",
+                "--category",
+                "family",
+                "--place",
+                "职工之家 3 楼",
+                "--starts-at",
+                &starts.to_rfc3339(),
+                "--ends-at",
+                &(starts + chrono::Duration::hours(3)).to_rfc3339(),
+                "--seats",
+                "2",
+                "--waitlist",
+                "2",
+                "--companions",
+                "2",
+                "--signup-opens-at",
+                &opens.to_rfc3339(),
+            ])?
+            .trim(),
+    )?;
+    let id = created["id"].as_i64().context("activity id")?;
+    server.admin(&[
+        "activity",
+        "create",
+        "--title-zh",
+        "健步走",
+        "--title-en",
+        "Staff walk",
+        "--category",
+        "health",
+        "--place",
+        "滨江绿道",
+        "--starts-at",
+        &(starts + chrono::Duration::days(1)).to_rfc3339(),
+        "--ends-at",
+        &(starts + chrono::Duration::days(1) + chrono::Duration::hours(2)).to_rfc3339(),
+    ])?;
+    // one place, one waitlist place, already taken by another member
+    let small: serde_json::Value = serde_json::from_str(
+        server
+            .admin(&[
+                "activity",
+                "create",
+                "--title-zh",
+                "插花课",
+                "--title-en",
+                "Flower arranging",
+                "--category",
+                "culture",
+                "--place",
+                "工人文化宫",
+                "--starts-at",
+                &(starts + chrono::Duration::hours(5)).to_rfc3339(),
+                "--ends-at",
+                &(starts + chrono::Duration::hours(7)).to_rfc3339(),
+                "--seats",
+                "1",
+                "--waitlist",
+                "1",
+            ])?
+            .trim(),
+    )?;
+    let small = small["id"].as_i64().context("activity id")?;
+    let tokens = dir.path().join("tokens");
+    server.admin(&[
+        "bench-seed",
+        "--members",
+        "0",
+        "--also",
+        "M10002",
+        "--tokens-out",
+        tokens.to_str().context("utf-8 path")?,
+    ])?;
+    let other = std::fs::read_to_string(&tokens)?.trim().to_string();
+    let http = reqwest::Client::new();
+    let taken: serde_json::Value = http
+        .post(format!("{}/v1/activities/{small}/signup", server.url))
+        .bearer_auth(&other)
+        .json(&serde_json::json!({ "key": uuid::Uuid::new_v4() }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(taken["signup"]["state"] == "confirmed", "{taken}");
+
+    let data = dir.path().join("device");
+    let app = App::launch(&data, &server.url, 4530).await?;
+    let result = async {
+        app.sign_in("M10001", "demo1234").await?;
+        app.wait_text("#passport-name", "王芳", 30).await?;
+        app.click("#tab-activities").await?;
+        app.wait_contains(&format!("#activity-{id}"), "亲子手工日", 20)
+            .await?;
+        app.wait_contains("#activities", "无需报名", 5).await?;
+        app.wait_contains(&format!("#activity-seats-{id}"), "剩余 2 / 2 个名额", 10)
+            .await?;
+        app.wait_contains(&format!("#activity-window-{id}"), "距开始报名", 5)
+            .await?;
+        let button = app.wait_for(&format!("#signup-{id}"), 5).await?;
+        let closed = |b: &fantoccini::elements::Element| {
+            let b = b.clone();
+            async move {
+                Ok::<_, anyhow::Error>(b.attr("aria-disabled").await?.as_deref() == Some("true"))
+            }
+        };
+        assert!(closed(&button).await?, "closed before the opening");
+        // a tap before the opening is answered; nothing is sent
+        button.click().await?;
+        app.wait_contains(&format!("#activity-answer-{id}"), "还没开始报名", 5)
+            .await?;
+        app.shot("39-activities-list").await?;
+        app.click(&format!("#companions-more-{id}")).await?;
+        app.wait_text(&format!("#companions-{id}"), "1", 5).await?;
+        app.shot("40-activities-before-opening").await?;
+
+        // the button opens at the opening (by the server's clock); one tap signs up
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(70);
+        while closed(&button).await? || !button.is_enabled().await? {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the button never opened"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let late = chrono_now() - opens;
+        anyhow::ensure!(
+            late < chrono::Duration::milliseconds(1500),
+            "opened {late} after the opening"
+        );
+        button.click().await?;
+        app.wait_contains(&format!("#activity-status-{id}"), "已报名 · 携带 1 人", 10)
+            .await?;
+
+        // both seats are taken: the other member waits, first in line
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/activities/{id}/signup", server.url))
+            .bearer_auth(&other)
+            .json(&serde_json::json!({ "key": uuid::Uuid::new_v4(), "companions": 0 }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(
+            answer["signup"]["state"] == "waitlisted" && answer["signup"]["position"] == 1,
+            "{answer}"
+        );
+        // opening the list again counts the seats again
+        app.click("#part-grab").await?;
+        app.click("#part-signups").await?;
+        app.wait_contains(
+            &format!("#activity-seats-{id}"),
+            "名额已满，候补还剩 1 位",
+            10,
+        )
+        .await?;
+        app.shot("41-activities-signed-up").await?;
+
+        // cancelling asks first, then gives the seats to the waitlist's head
+        app.click(&format!("#cancel-signup-{id}")).await?;
+        app.wait_contains(&format!("#cancel-confirm-{id}"), "让给候补", 5)
+            .await?;
+        app.click(&format!("#cancel-signup-yes-{id}")).await?;
+        app.wait_contains(&format!("#activity-status-{id}"), "已取消报名", 10)
+            .await?;
+        let synced: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/v1/sync?cursor=0", server.url))
+            .bearer_auth(&other)
+            .send()
+            .await?
+            .json()
+            .await?;
+        let states: Vec<&str> = synced["changes"]
+            .as_array()
+            .context("changes")?
+            .iter()
+            .filter(|c| c["kind"] == "signup" && c["data"]["activity_id"] == id)
+            .filter_map(|c| c["data"]["state"].as_str())
+            .collect();
+        assert_eq!(states, vec!["waitlisted", "promoted"]);
+
+        // the app's member waits for the one-place activity; the other member lets it go: the
+        // next sync moves the app's member up, and a native notification says so
+        app.click(&format!("#signup-{small}")).await?;
+        app.wait_contains(&format!("#activity-status-{small}"), "候补第 1 位", 10)
+            .await?;
+        let freed = http
+            .post(format!("{}/v1/activities/{small}/cancel", server.url))
+            .bearer_auth(&other)
+            .send()
+            .await?;
+        anyhow::ensure!(freed.status() == 200, "{}", freed.status());
+        app.click("#sync-now").await?;
+        let note = notes
+            .next(std::time::Duration::from_secs(30))
+            .await
+            .context("no notification of the promotion")?;
+        assert_eq!(note.summary, "候补成功：插花课");
+        assert!(note.body.contains("工人文化宫"), "{}", note.body);
+        app.wait_contains(
+            &format!("#activity-status-{small}"),
+            "已由候补转为正式报名",
+            10,
+        )
+        .await?;
+
+        // the screen in both languages, at desktop size and on a phone
+        for (lang, w) in [("zh", 1024), ("zh", 360), ("en", 360), ("en", 1024)] {
+            if lang == "en" && w == 360 {
+                app.click("#lang-toggle").await?;
+                app.wait_text("#lang-toggle", "简体中文", 5).await?;
+            }
+            app.c
+                .set_window_size(w, if w == 360 { 740 } else { 720 })
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            let widths = app
+                .c
+                .execute(
+                    "return [document.documentElement.scrollWidth, window.innerWidth]",
+                    vec![],
+                )
+                .await?;
+            anyhow::ensure!(
+                widths[0].as_i64() <= widths[1].as_i64(),
+                "{lang} {w}: {widths}"
+            );
+            app.shot(&format!("42-{lang}-{w}-activities")).await?;
+        }
+        app.wait_contains(&format!("#activity-{id}"), "Family craft day", 5)
+            .await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;

@@ -110,7 +110,7 @@ fn ReminderRow(
                             apply(Some(lead));
                         }
                     }>
-                    {move || c.t(Msg::RemindMe)}
+                    {move || fill(c.t(Msg::RemindMe), &[("n", &quick_lead().unwrap_or(DEFAULT_LEAD).to_string())])}
                 </button>
             </Show>
             <span class="small" id=format!("reminder-state-{id}") class:ok=pending>{state_text}</span>
@@ -256,7 +256,8 @@ fn CampaignCard(
             return c.t(Msg::Grabbing).to_string();
         }
         match state() {
-            CardState::Upcoming | CardState::Open => c.t(Msg::GrabButton).to_string(),
+            CardState::Upcoming => c.t(Msg::GrabWaitButton).to_string(),
+            CardState::Open => c.t(Msg::GrabButton).to_string(),
             CardState::SoldOut => c.t(Msg::GrabSoldOutButton).to_string(),
             CardState::Held => c.t(Msg::GrabHeldButton).to_string(),
             CardState::NotEligible => only_for(),
@@ -313,11 +314,11 @@ fn CampaignCard(
                 <div class="campaign-main">
                     <span class="coupon-title">{title}</span>
                     <span class="muted small" id=format!("campaign-times-{id}")>
-                        {times}
+                        <span class="nowrap">{times}</span>
                         " · "
-                        <span id=format!("stock-{id}")>{stock_text}</span>
+                        <span class="nowrap" id=format!("stock-{id}")>{stock_text}</span>
                         " · "
-                        {move || fill(c.t(Msg::PerMemberLimit), &[("n", &camp.per_member_limit.to_string())])}
+                        <span class="nowrap">{move || fill(c.t(Msg::PerMemberLimit), &[("n", &camp.per_member_limit.to_string())])}</span>
                     </span>
                 </div>
                 <span class="coupon-value" id=format!("face-{id}")>{move || fill(c.t(Msg::FaceValue), &[("v", &yuan(camp.face_value_cents))])}</span>
@@ -334,7 +335,8 @@ fn CampaignCard(
                 </button>
             </div>
             <p class="grab-answer" id=format!("grab-answer-{id}") role="status"
-                class:ok=granted>
+                class:ok=granted
+                class:room=move || matches!(state(), CardState::Upcoming | CardState::Open) || answer.with(|a| a.is_some()) || error.get().is_some()>
                 {move || match (error.get(), answer.get()) {
                     (Some(ErrorCode::Offline), _) => c.t(Msg::GrabRetry).to_string(),
                     (Some(code), _) => c.t(code.message()).to_string(),

@@ -108,9 +108,6 @@ pub fn MeView() -> impl IntoView {
                 <p class="name">{move || profile().map(|p| p.name).unwrap_or_default()}</p>
                 <p class="muted">{move || profile().map(|p| format!("{} · {}", p.member_no, p.union.name)).unwrap_or_default()}</p>
             </div>
-            <DevicesCard/>
-            <SecurityCard/>
-            <AutostartCard/>
             <div class="card">
                 <h2 id="language-heading">{move || c.t(Msg::Language)}</h2>
                 <div class="choices" role="radiogroup" aria-labelledby="language-heading">
@@ -132,6 +129,9 @@ pub fn MeView() -> impl IntoView {
                 <h2>{move || c.t(Msg::ServerSection)}</h2>
                 <p class="muted mono">{server}</p>
             </div>
+            <DevicesCard/>
+            <AutostartCard/>
+            <SecurityCard/>
             <div class="card">
                 <Show
                     when=move || confirming.get()
@@ -247,8 +247,10 @@ fn SecurityCard() -> impl IntoView {
     view! {
         <div class="card" id="security">
             <h2>{move || c.t(Msg::SecuritySection)}</h2>
+            // folded: members come to 我的 for the language or the devices far more often
+            <details class="advanced" id="change-password-section">
+            <summary>{move || c.t(Msg::ChangePassword)}</summary>
             <form on:submit=submit novalidate=true>
-                <h3 class="small">{move || c.t(Msg::ChangePassword)}</h3>
                 <label for="current-password">{move || c.t(Msg::CurrentPassword)}</label>
                 <input id="current-password" type="password" autocomplete="current-password"
                     prop:value=move || current.get()
@@ -273,6 +275,7 @@ fn SecurityCard() -> impl IntoView {
                 </button>
                 <p class="muted small">{move || c.t(Msg::OnlineOnly)}</p>
             </form>
+            </details>
             <h3 class="small">{move || c.t(Msg::SignOutEverywhere)}</h3>
             <p class="muted small">{move || c.t(Msg::SignOutEverywhereHint)}</p>
             <Show when=move || confirming.get()

@@ -1,6 +1,7 @@
 //! One module per screen. Screens use the shared modules (`ctx`, `fmt`, `ipc`, `bench`,
 //! `widgets`), never the root (`app`) or each other.
 
+pub mod activities;
 pub mod calendar;
 pub mod failed;
 pub mod login;

@@ -5,14 +5,14 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::api::Role;
 use unionpass_core::i18n::{fill, Msg};
-use unionpass_core::ipc::GetLivePassport;
+use unionpass_core::ipc::{GetActivities, GetLivePassport};
 use unionpass_core::time::format_date;
 use unionpass_core::view::LivePassport;
 use unionpass_core::ErrorCode;
 
 use crate::bench;
 use crate::ctx::ctx;
-use crate::fmt::{now, ZONE};
+use crate::fmt::{day_time, now, ZONE};
 use crate::ipc;
 
 /// The circumference of the countdown ring (r = 16).
@@ -27,6 +27,33 @@ pub fn PassportView() -> impl IntoView {
         c.snap
             .with(|s| s.as_ref().is_some_and(|s| s.sync.last_ok_at.is_some()))
     };
+    // today's activity the member has a place at: the passport is what gets them in
+    let today =
+        RwSignal::new(Vec::<(chrono::DateTime<chrono::Utc>, String, String, String)>::new());
+    Effect::new(move |_| {
+        c.snap.track();
+        spawn_local(async move {
+            if let Ok(v) = ipc::call(&GetActivities {}).await {
+                let t = now();
+                let day = |x: chrono::DateTime<chrono::Utc>| format_date(x, ZONE);
+                today.set(
+                    v.cards
+                        .into_iter()
+                        .filter(|card| {
+                            card.mine.as_ref().is_some_and(|m| m.state.has_seats())
+                                && card.activity.cancelled_at.is_none()
+                                && day(card.activity.starts_at) == day(t)
+                                && card.activity.ends_at > t
+                        })
+                        .map(|card| {
+                            let a = card.activity;
+                            (a.starts_at, a.title_zh, a.title_en, a.place)
+                        })
+                        .collect(),
+                );
+            }
+        });
+    });
     let live = RwSignal::new(None::<LivePassport>);
     let live_error = RwSignal::new(None::<ErrorCode>);
     let clock = RwSignal::new(now());
@@ -118,6 +145,18 @@ pub fn PassportView() -> impl IntoView {
                         <dt>{move || c.t(Msg::ValidUntil)}</dt>
                         <dd id="passport-valid-until">{move || passport().map(|p| format_date(p.valid_until, ZONE)).unwrap_or_default()}</dd>
                     </dl>
+                    {move || today.get().into_iter().map(|(at, zh, en, place)| {
+                        let title = match c.lang.get() { unionpass_core::Lang::ZhCn => zh, unionpass_core::Lang::En => en };
+                        view! {
+                            <p class="notice info passport-today" id="passport-today">
+                                {fill(c.t(Msg::TodayActivity), &[
+                                    ("time", &day_time(at, c.lang.get())),
+                                    ("title", &title),
+                                    ("place", &place),
+                                ])}
+                            </p>
+                        }
+                    }).collect_view()}
                 </div>
                 <Show
                     when=move || !qr_svg.get().is_empty()

@@ -15,8 +15,9 @@ use unionpass_core::view::{HistoryMonth, PointsView};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{full, thousands, when, yuan};
+use crate::fmt::{thousands, when, yuan, ZONE};
 use crate::ipc;
+use unionpass_core::time::format_date;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -244,6 +245,19 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
             .unwrap_or_default()
     };
     let points_of = move |cents: i64| offer().map(|o| cents * o.points_per_yuan / 100);
+    let available = move || {
+        view.with(|v| {
+            v.as_ref()
+                .map(|v| v.balance.available - v.queued)
+                .unwrap_or(0)
+        })
+    };
+    let some_out_of_reach = move || {
+        amounts().into_iter().any(|a| {
+            cap().is_some_and(|cl| a > cl.left_cents)
+                || points_of(a).is_some_and(|p| p > available())
+        })
+    };
     let edited = move || {
         made.set(None);
         confirming.set(false);
@@ -365,6 +379,18 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
         };
         describe(c, &t, &v)
     };
+    // the confirmation comes into view with its buttons
+    Effect::new(move |_| {
+        if confirming.get() {
+            request_animation_frame(|| {
+                if let Some(el) = document().get_element_by_id("redeem-confirm") {
+                    let opts = web_sys::ScrollIntoViewOptions::new();
+                    opts.set_block(web_sys::ScrollLogicalPosition::Center);
+                    el.scroll_into_view_with_scroll_into_view_options(&opts);
+                }
+            });
+        }
+    });
     let made_note = move || {
         let id = made.get()?;
         view.with(|v| {
@@ -412,7 +438,11 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                 </p>
                 <div class="choices amounts" role="group">
                     {move || amounts().into_iter().map(|a| {
-                        let over = move || cap().is_some_and(|cl| a > cl.left_cents);
+                        // over the month's cap, or more points than are available
+                        let over = move || {
+                            cap().is_some_and(|cl| a > cl.left_cents)
+                                || points_of(a).is_some_and(|p| p > available())
+                        };
                         view! {
                             <button type="button" class="choice" id=format!("amount-{a}")
                                 class:active=move || amount.get() == Some(a)
@@ -427,6 +457,9 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                         }
                     }).collect_view()}
                 </div>
+                <Show when=some_out_of_reach>
+                    <p class="muted small" id="redeem-out-of-reach">{move || c.t(Msg::AmountsOutOfReach)}</p>
+                </Show>
             </Show>
             <Show when=move || kind.get() == Kind::Catalog>
                 <ul class="list catalog" id="catalog">
@@ -458,7 +491,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
             <Show when=move || !confirming.get()>
                 <button type="submit" class="primary" id="redeem-submit"
                     prop:disabled=move || quote.with(|q| q.is_none())>
-                    {move || c.t(Msg::RedeemButton)}
+                    {move || if quote.with(|q| q.is_some()) { c.t(Msg::RedeemButton) } else { c.t(Msg::RedeemFillFirst) }}
                 </button>
             </Show>
             <Show when=move || confirming.get()>
@@ -531,9 +564,11 @@ pub fn PointsTab() -> impl IntoView {
                 </p>
                 <p class="muted small" id="points-detail">
                     {move || v().map(|v| {
-                        let mut parts = vec![
-                            fill(c.t(Msg::PointsPosted), &[("n", &thousands(v.balance.posted))]),
-                        ];
+                        // the total only when it differs from the big number above
+                        let mut parts = Vec::new();
+                        if v.balance.posted != v.balance.available - v.queued {
+                            parts.push(fill(c.t(Msg::PointsPosted), &[("n", &thousands(v.balance.posted))]));
+                        }
                         // only what is there: "in process 0" says nothing
                         if v.balance.pending > 0 {
                             parts.push(fill(c.t(Msg::PointsPending), &[("n", &thousands(v.balance.pending))]));
@@ -548,25 +583,10 @@ pub fn PointsTab() -> impl IntoView {
                     <p class="notice warn small" id="points-expiring-soon" role="status">
                         {move || fill(c.t(Msg::PointsExpiringSoon), &[
                             ("n", &thousands(n)),
-                            ("time", &full(at - chrono::Duration::seconds(1))),
+                            ("time", &format_date(at - chrono::Duration::seconds(1), ZONE)),
                         ])}
                     </p>
                 })}
-            </div>
-            <div class="card">
-                <h2>{move || c.t(Msg::ExpiryTitle)}</h2>
-                <Show when=move || !expiring().is_empty()
-                    fallback=move || view! { <p class="muted">{move || c.t(Msg::NothingExpiring)}</p> }>
-                    <ul class="list expiry" id="points-expiry">
-                        {move || expiring().into_iter().map(|d| view! {
-                            <li>{fill(c.t(Msg::ExpiryDay), &[("date", &d.date), ("n", &thousands(d.points))])}</li>
-                        }).collect_view()}
-                    </ul>
-                </Show>
-            </div>
-            <div class="card">
-                <h2>{move || c.t(Msg::HistoryTitle)}</h2>
-                {move || v().map(|v| view! { <HistoryChart history=v.history/> })}
             </div>
             <RedeemForm view/>
             <div class="card">
@@ -589,6 +609,21 @@ pub fn PointsTab() -> impl IntoView {
                         }).collect_view())}
                     </ul>
                 </Show>
+            </div>
+            <div class="card">
+                <h2>{move || c.t(Msg::ExpiryTitle)}</h2>
+                <Show when=move || !expiring().is_empty()
+                    fallback=move || view! { <p class="muted">{move || c.t(Msg::NothingExpiring)}</p> }>
+                    <ul class="list expiry" id="points-expiry">
+                        {move || expiring().into_iter().map(|d| view! {
+                            <li>{fill(c.t(Msg::ExpiryDay), &[("date", &d.date), ("n", &thousands(d.points))])}</li>
+                        }).collect_view()}
+                    </ul>
+                </Show>
+            </div>
+            <div class="card">
+                <h2>{move || c.t(Msg::HistoryTitle)}</h2>
+                {move || v().map(|v| view! { <HistoryChart history=v.history/> })}
             </div>
         </section>
     }

@@ -334,7 +334,7 @@ pub fn ScannerTab() -> impl IntoView {
                             let id = e.id;
                             view! {
                                 <option value=id.to_string() selected=move || event_id() == Some(id)>
-                                    {format!("{} · {} · {}", e.title, e.place, when(e.starts_at))}
+                                    {format!("{} · {} · {}", when(e.starts_at), e.title, e.place)}
                                 </option>
                             }
                         }).collect_view()}
@@ -412,7 +412,7 @@ pub fn ScannerTab() -> impl IntoView {
                     <ul id="checkin-log" class="list">
                         {move || checkins().into_iter().map(|r| view! {
                             <li class="checkin">
-                                <span class="mono">{r.member_no.clone()}</span>
+                                <span><strong>{r.name.clone().unwrap_or_default()}</strong>" "<span class="mono">{r.member_no.clone()}</span></span>
                                 <span class="muted">{when(r.scanned_at)}</span>
                                 <span class="muted small">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { r.scanner_short.clone() }}</span>
                                 {match r.refused {

@@ -105,6 +105,7 @@ fn CouponRow(v: CouponView, open: WriteSignal<Option<i64>>) -> impl IntoView {
     let id = v.coupon.id;
     let dim = v.status != CouponStatus::Usable;
     let warn = v.status == CouponStatus::Usable && v.expiring_soon;
+    let usable = v.status == CouponStatus::Usable && !v.use_pending;
     let value = fill(
         Msg::FaceValue.text(lang),
         &[("v", &yuan(v.coupon.face_value_cents))],
@@ -122,7 +123,7 @@ fn CouponRow(v: CouponView, open: WriteSignal<Option<i64>>) -> impl IntoView {
                     <span class="coupon-title">{title(&v, lang)}</span>
                     <span class="muted small coupon-when" class:soon=warn>{when_line(lang, &v)}</span>
                 </span>
-                <span class="badge" class:offline=warn>{badge}</span>
+                <span class="badge" class:usable=usable>{badge}</span>
             </button>
         </li>
     }
@@ -191,33 +192,36 @@ pub fn WalletTab() -> impl IntoView {
                     </div>
                 </Show>
                 <div class="card">
+                    // an empty wallet has nothing to filter: the way out comes first
+                    <Show when=move || { filtered() || matching() > 0 }>
                     <input id="wallet-search" type="search" placeholder=move || c.t(Msg::WalletSearch)
-                        aria-label=move || c.t(Msg::WalletSearch)
-                        prop:value=move || query.get()
-                        on:input=move |ev| { limit.set(PAGE); query.set(event_target_value(&ev)) }/>
-                    <p class="chips-label small muted" id="cat-label">{move || c.t(Msg::FilterCategory)}</p>
-                    <div class="chips" role="group" aria-labelledby="cat-label">
-                        <button type="button" class="chip" id="cat-all" class:active=move || category.get().is_none()
-                            on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
-                        {Category::ALL.into_iter().map(|cat| view! {
-                            <button type="button" class="chip" id=format!("cat-{}", cat.as_str())
-                                class:active=move || category.get() == Some(cat)
-                                on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(Some(cat)) }>
-                                {move || c.t(category_msg(cat))}
-                                <span class="chip-count">{move || count_in(cat)}</span>
-                            </button>
-                        }).collect_view()}
-                    </div>
-                    <p class="chips-label small muted" id="status-label">{move || c.t(Msg::FilterStatus)}</p>
-                    <div class="chips" role="group" aria-labelledby="status-label">
-                        <button type="button" class="chip" id="status-all" class:active=move || status.get().is_none()
-                            on:click=move |_| { limit.set(PAGE); status.set(None) }>{move || c.t(Msg::AllStatuses)}</button>
-                        {CouponStatus::ALL.into_iter().map(|st| view! {
-                            <button type="button" class="chip" id=format!("status-{}", st.as_str())
-                                class:active=move || status.get() == Some(st)
-                                on:click=move |_| { limit.set(PAGE); status.set(Some(st)) }>{move || c.t(status_msg(st))}</button>
-                        }).collect_view()}
-                    </div>
+                            aria-label=move || c.t(Msg::WalletSearch)
+                            prop:value=move || query.get()
+                            on:input=move |ev| { limit.set(PAGE); query.set(event_target_value(&ev)) }/>
+                        <p class="chips-label small muted" id="cat-label">{move || c.t(Msg::FilterCategory)}</p>
+                        <div class="chips" role="group" aria-labelledby="cat-label">
+                            <button type="button" class="chip" id="cat-all" class:active=move || category.get().is_none()
+                                on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
+                            {Category::ALL.into_iter().map(|cat| view! {
+                                <button type="button" class="chip" id=format!("cat-{}", cat.as_str())
+                                    class:active=move || category.get() == Some(cat)
+                                    on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(Some(cat)) }>
+                                    {move || c.t(category_msg(cat))}
+                                    <span class="chip-count">{move || count_in(cat)}</span>
+                                </button>
+                            }).collect_view()}
+                        </div>
+                        <p class="chips-label small muted" id="status-label">{move || c.t(Msg::FilterStatus)}</p>
+                        <div class="chips" role="group" aria-labelledby="status-label">
+                            <button type="button" class="chip" id="status-all" class:active=move || status.get().is_none()
+                                on:click=move |_| { limit.set(PAGE); status.set(None) }>{move || c.t(Msg::AllStatuses)}</button>
+                            {CouponStatus::ALL.into_iter().map(|st| view! {
+                                <button type="button" class="chip" id=format!("status-{}", st.as_str())
+                                    class:active=move || status.get() == Some(st)
+                                    on:click=move |_| { limit.set(PAGE); status.set(Some(st)) }>{move || c.t(status_msg(st))}</button>
+                            }).collect_view()}
+                        </div>
+                    </Show>
                     <p id="wallet-count" class="muted small">{move || fill(c.t(Msg::WalletCount), &[("n", &matching().to_string())])}</p>
                     <Show when=move || !list().is_empty()
                         fallback=move || view! {
@@ -308,6 +312,7 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                         <h1 id="coupon-title">{title(&v, c.lang.get())}</h1>
                         <p class="coupon-value big">{fill(c.t(Msg::FaceValue), &[("v", &yuan(v.coupon.face_value_cents))])}</p>
                         <p class="muted">{validity(c, &v)}</p>
+                        <p class="coupon-when" class:soon=v.expiring_soon>{when_line(c.lang.get(), &v)}</p>
                         <p><span id="coupon-status" class="badge">{if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}</span></p>
                         <Show when=move || status == CouponStatus::Usable>
                             <div id="coupon-qr" class="qr" role="img" aria-label=move || c.t(Msg::UsageCode)

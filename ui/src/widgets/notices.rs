@@ -4,7 +4,7 @@ use unionpass_core::i18n::{fill, Lang, Msg};
 use unionpass_core::ipc::DismissNotices;
 use unionpass_core::view::{NoticeKind, ReminderNotice};
 
-use crate::ctx::ctx;
+use crate::ctx::{ctx, Place};
 use crate::fmt::when;
 use crate::ipc;
 
@@ -64,7 +64,14 @@ pub fn Notices() -> impl IntoView {
                         }
                     }).collect_view()}
                 </ul>
-                <button type="button" id="notices-dismiss" on:click=dismiss>{move || c.t(Msg::Dismiss)}</button>
+                <div class="row">
+                    // a missed or moved reminder is about a campaign: the way to it
+                    <Show when=move || notices().iter().any(|n| !matches!(n.kind, NoticeKind::Cancelled))>
+                        <button type="button" class="secondary" id="notices-go-grab"
+                            on:click=move |_| c.go.set(Some(Place::Grab))>{move || c.t(Msg::GoGrab)}</button>
+                    </Show>
+                    <button type="button" id="notices-dismiss" on:click=dismiss>{move || c.t(Msg::Dismiss)}</button>
+                </div>
             </section>
         </Show>
     }

@@ -329,7 +329,10 @@ async fn reminders_are_set_and_fired_in_server_time() {
     app.bg.reminder_tick();
     let notified = app.host.notified.lock().unwrap().clone();
     assert_eq!(notified.len(), 1, "{notified:?}");
-    assert_eq!(notified[0].campaign_id, c.id);
+    assert_eq!(
+        notified[0].opens,
+        unionpass_client::background::Opens::Campaign(c.id)
+    );
     assert!(notified[0].title.contains("洗衣券"), "{:?}", notified[0]);
     assert!(
         notified[0].body.contains("还有 5 分钟"),
@@ -337,4 +340,64 @@ async fn reminders_are_set_and_fired_in_server_time() {
         notified[0]
     );
     assert_eq!(app.host.changes(), before + 1, "the UI refreshes once");
+}
+
+/// A member waiting for a place hears natively, once, when a cancellation moves them up: the
+/// notification names the activity, its time and place, and opens the activities.
+#[tokio::test]
+async fn a_promotion_from_the_waitlist_is_announced_once() {
+    use unionpass_client::background::Opens;
+    use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
+    let server = TestServer::start().await;
+    let starts_at = t0() + chrono::Duration::days(2);
+    let a = server
+        .store
+        .create_activity(
+            Activity {
+                id: 0,
+                title_zh: "插花课".into(),
+                title_en: "Flower arranging".into(),
+                description_zh: String::new(),
+                description_en: String::new(),
+                category: ActivityCategory::Culture,
+                place: "工人文化宫".into(),
+                starts_at,
+                ends_at: starts_at + chrono::Duration::hours(2),
+                union_id: None,
+                points: 0,
+                signup: Some(SignupRules {
+                    opens_at: t0(),
+                    closes_at: starts_at,
+                    seats: 1,
+                    waitlist: 1,
+                    max_companions: 0,
+                    cancel_until: starts_at,
+                    popular: false,
+                }),
+                cancelled_at: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let alice = signed_in(&server, "M10004", fast()).await;
+    let bob = signed_in(&server, "M10005", fast()).await;
+    let now = t0() + chrono::Duration::minutes(1);
+    alice.bg.client().sign_up(a.id, 0, now).await.unwrap();
+    bob.bg.client().sign_up(a.id, 0, now).await.unwrap();
+    bob.bg.sync_now().await.unwrap();
+    assert!(
+        bob.host.notified.lock().unwrap().is_empty(),
+        "waiting is not news"
+    );
+
+    alice.bg.client().cancel_signup(a.id).await.unwrap();
+    bob.bg.sync_now().await.unwrap();
+    bob.bg.sync_now().await.unwrap();
+    let notified = bob.host.notified.lock().unwrap().clone();
+    assert_eq!(notified.len(), 1, "once: {notified:?}");
+    assert_eq!(notified[0].opens, Opens::Activity(a.id));
+    assert_eq!(notified[0].title, "候补成功：插花课");
+    assert!(notified[0].body.contains("工人文化宫"), "{:?}", notified[0]);
+    assert!(alice.host.notified.lock().unwrap().is_empty());
 }

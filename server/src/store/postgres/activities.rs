@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::GenericClient;
 use unionpass_core::activity::{
-    decide, may_cancel, no_show_ban, promotions, Activity, MySignup, SignupAnswer, SignupFacts,
-    SignupState,
+    decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
+    SignupFacts, SignupState,
 };
 use unionpass_core::api::ChangeKind;
 use unionpass_core::ErrorCode;
@@ -362,17 +362,24 @@ impl Activities for PgStore {
         Ok(a)
     }
 
-    async fn activities(&self) -> Result<Vec<Activity>, StoreError> {
+    async fn activities(&self) -> Result<Vec<ActivityLive>, StoreError> {
         let client = self.pool.get().await?;
         client
             .query(
-                "SELECT a.event_id, a.body FROM activities a JOIN events e ON e.id = a.event_id
+                "SELECT a.event_id, a.body, a.seats_taken, a.waiting
+                 FROM activities a JOIN events e ON e.id = a.event_id
                  ORDER BY e.starts_at, a.event_id",
                 &[],
             )
             .await?
             .into_iter()
-            .map(|r| activity_of(r.get(1), r.get(0)))
+            .map(|r| {
+                Ok(ActivityLive {
+                    activity: activity_of(r.get(1), r.get(0))?,
+                    seats_taken: r.get(2),
+                    waiting: r.get(3),
+                })
+            })
             .collect()
     }
 

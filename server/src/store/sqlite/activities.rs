@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 use unionpass_core::activity::{
-    decide, may_cancel, no_show_ban, promotions, Activity, MySignup, SignupAnswer, SignupFacts,
-    SignupState,
+    decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
+    SignupFacts, SignupState,
 };
 use unionpass_core::api::ChangeKind;
 use unionpass_core::ErrorCode;
@@ -323,16 +323,21 @@ impl Activities for SqliteStore {
         .await
     }
 
-    async fn activities(&self) -> Result<Vec<Activity>, StoreError> {
+    async fn activities(&self) -> Result<Vec<ActivityLive>, StoreError> {
         self.with_read(|c| {
             let mut stmt = c.prepare(
-                "SELECT a.event_id, a.body FROM activities a JOIN events e ON e.id = a.event_id
+                "SELECT a.event_id, a.body, a.seats_taken, a.waiting
+                 FROM activities a JOIN events e ON e.id = a.event_id
                  ORDER BY e.starts_at, a.event_id",
             )?;
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(activity_of(&r.get::<_, String>(1)?, r.get(0)?)?);
+                out.push(ActivityLive {
+                    activity: activity_of(&r.get::<_, String>(1)?, r.get(0)?)?,
+                    seats_taken: r.get(2)?,
+                    waiting: r.get(3)?,
+                });
             }
             Ok(out)
         })

@@ -1,0 +1,192 @@
+//! Activities in the app: the list as last synced (with seats left as last fetched), the
+//! member's sign-ups, and the sign-up race.
+//!
+//! - Activities and the member's sign-ups arrive by sync (`activity`, `signup` changes); seats
+//!   taken and the waitlist's length change with every sign-up, so they are fetched with
+//!   `GET /v1/activities` when the screen opens and kept with their time ("as of 10:02").
+//! - A sign-up's key is written to the store before the request leaves. A tap while a request for
+//!   the activity has no answer sends the same key (and companions) again: a double tap or a
+//!   retry can never sign up twice. The answer is kept until the next sync brings the sign-up.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+use unionpass_core::activity::{Activity, ActivityLive, MySignup, SignupAnswer};
+use unionpass_core::view::{ActivitiesView, ActivityCard};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::store::{parse_ts, ts, Store};
+
+impl Store {
+    /// Every activity not ended more than a week ago, soonest first, with this member's
+    /// sign-up, eligibility and the last fetched counts.
+    pub fn activities(&self, now: DateTime<Utc>) -> Result<ActivitiesView> {
+        let union: Option<i64> = self.profile()?.map(|p| p.union.id);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT a.body, s.body, c.seats_taken, c.waiting, c.at, k.key IS NOT NULL
+             FROM activities a
+             LEFT JOIN my_signups s ON s.activity_id = a.id
+             LEFT JOIN activity_counts c ON c.activity_id = a.id
+             LEFT JOIN signup_keys k ON k.activity_id = a.id
+             WHERE json_extract(a.body, '$.ends_at') > ?1
+             ORDER BY a.starts_at, a.id",
+        )?;
+        let since = ts(now - chrono::Duration::days(7));
+        let rows = stmt.query_map([since], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, bool>(5)?,
+            ))
+        })?;
+        let mut cards = Vec::new();
+        for row in rows {
+            let (body, mine, taken, waiting, at, pending) = row?;
+            let activity: Activity = serde_json::from_str(&body).map_err(bad)?;
+            let mine: Option<MySignup> = mine
+                .map(|m| serde_json::from_str(&m))
+                .transpose()
+                .map_err(bad)?;
+            let (seats_left, waitlist_left) = match (&activity.signup, taken, waiting) {
+                (Some(r), Some(t), Some(w)) => {
+                    (Some((r.seats - t).max(0)), Some((r.waitlist - w).max(0)))
+                }
+                _ => (None, None),
+            };
+            cards.push(ActivityCard {
+                eligible: union.is_some_and(|u| activity.admits_union(u)),
+                activity,
+                mine,
+                seats_left,
+                waitlist_left,
+                counted_at: at.map(parse_ts).transpose()?,
+                pending,
+            });
+        }
+        Ok(ActivitiesView {
+            cards,
+            offset: self.clock_offset()?,
+        })
+    }
+
+    /// Keep the live counts fetched from the server, as of `now`.
+    pub fn set_activity_counts(&mut self, live: &[ActivityLive], now: DateTime<Utc>) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for l in live {
+            tx.execute(
+                "INSERT INTO activity_counts(activity_id, seats_taken, waiting, at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(activity_id) DO UPDATE SET seats_taken = excluded.seats_taken,
+                   waiting = excluded.waiting, at = excluded.at",
+                params![l.activity.id, l.seats_taken, l.waiting, ts(now)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The key for a sign-up request: the open one for this activity when its companions are the
+    /// same (a double tap, a retry), else a new one, stored before anything is sent.
+    pub fn signup_key(
+        &self,
+        activity_id: i64,
+        companions: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid> {
+        let open: Option<(String, i64)> = self
+            .conn
+            .query_row(
+                "SELECT key, companions FROM signup_keys WHERE activity_id = ?1",
+                [activity_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((k, c)) = open {
+            if c == companions {
+                if let Ok(k) = k.parse() {
+                    return Ok(k);
+                }
+            }
+        }
+        let key = Uuid::new_v4();
+        self.conn.execute(
+            "INSERT INTO signup_keys(activity_id, key, companions, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(activity_id) DO UPDATE SET key = excluded.key,
+               companions = excluded.companions, created_at = excluded.created_at",
+            params![activity_id, key.to_string(), companions, ts(now)],
+        )?;
+        Ok(key)
+    }
+
+    /// The final answer to a sign-up request: its key is done with; an accepted sign-up is kept
+    /// as the member's (the next sync brings the same).
+    pub fn record_signup(&mut self, activity_id: i64, answer: &SignupAnswer) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM signup_keys WHERE activity_id = ?1",
+            [activity_id],
+        )?;
+        if let SignupAnswer::Accepted { signup, .. } = answer {
+            put_signup(&tx, signup)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A cancellation the server confirmed.
+    pub fn record_cancel(&mut self, signup: &MySignup) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        put_signup(&tx, signup)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The activities of promotions not announced yet, marked announced; an activity already
+    /// over is marked without being returned.
+    pub fn take_promotions(&mut self, now: DateTime<Utc>) -> Result<Vec<Activity>> {
+        let tx = self.conn.transaction()?;
+        let bodies: Vec<String> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT a.body FROM signup_notices n JOIN activities a ON a.id = n.activity_id
+                 WHERE n.notified = 0 ORDER BY n.activity_id",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        tx.execute(
+            "UPDATE signup_notices SET notified = 1 WHERE notified = 0",
+            [],
+        )?;
+        tx.commit()?;
+        let mut out = Vec::new();
+        for b in bodies {
+            let a: Activity = serde_json::from_str(&b).map_err(bad)?;
+            if a.ends_at > now && a.cancelled_at.is_none() {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn put_signup(tx: &rusqlite::Transaction<'_>, s: &MySignup) -> Result<()> {
+    tx.execute(
+        "INSERT INTO my_signups(activity_id, state, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT(activity_id) DO UPDATE SET state = excluded.state, body = excluded.body",
+        params![
+            s.activity_id,
+            s.state.as_str(),
+            serde_json::to_string(s).expect("serializes")
+        ],
+    )?;
+    Ok(())
+}
+
+fn bad(e: serde_json::Error) -> crate::ClientError {
+    crate::ClientError::BadResponse(format!("stored activity data: {e}"))
+}

@@ -1,0 +1,483 @@
+//! Activities (心悦活动): the list as last synced, filters, and each card with its sign-up. The
+//! sign-up button opens exactly when sign-up opens by the server's clock, like the grab; before
+//! that it hears a tap and says when. One tap sends one request; the shell keeps the key, so a
+//! double tap or a retry is the same request.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use unionpass_core::activity::{ActivityCategory, SignupAnswer, SignupState};
+use unionpass_core::i18n::{fill, Lang, Msg};
+use unionpass_core::ipc::{CancelSignup, GetActivities, RefreshActivities, SignUp};
+use unionpass_core::reminder::server_now;
+use unionpass_core::view::{ActivitiesView, ActivityCard};
+use unionpass_core::ErrorCode;
+
+use crate::ctx::{ctx, Ctx};
+use crate::fmt::{countdown, day_time, now, when, ZONE};
+use crate::ipc;
+use unionpass_core::time::{format_clock, format_date};
+
+fn category_msg(c: ActivityCategory) -> Msg {
+    match c {
+        ActivityCategory::Sports => Msg::ActCatSports,
+        ActivityCategory::Culture => Msg::ActCatCulture,
+        ActivityCategory::Training => Msg::ActCatTraining,
+        ActivityCategory::Family => Msg::ActCatFamily,
+        ActivityCategory::Volunteering => Msg::ActCatVolunteering,
+        ActivityCategory::Health => Msg::ActCatHealth,
+        ActivityCategory::Other => Msg::ActCatOther,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    All,
+    MyUnion,
+    District,
+}
+
+fn load(view: RwSignal<Option<ActivitiesView>>) {
+    spawn_local(async move {
+        if let Ok(v) = ipc::call(&GetActivities {}).await {
+            view.set(Some(v));
+        }
+    });
+}
+
+/// The words for a refusal, with its "until when" where it has one.
+fn refusal_text(c: Ctx, code: ErrorCode, until: Option<DateTime<Utc>>) -> String {
+    let lang = c.lang.get();
+    match (code, until) {
+        (ErrorCode::NoShowBanned, Some(t)) => {
+            fill(c.t(Msg::BannedUntil), &[("time", &day_time(t, lang))])
+        }
+        (ErrorCode::SignupNotOpen, Some(t)) => {
+            fill(c.t(Msg::OpensAtNote), &[("time", &day_time(t, lang))])
+        }
+        (code, _) => c.t(code.message()).to_string(),
+    }
+}
+
+/// Where the member's sign-up stands, in words.
+fn mine_text(c: Ctx, card: &ActivityCard) -> Option<String> {
+    let m = card.mine.as_ref()?;
+    let with = (m.companions > 0)
+        .then(|| {
+            format!(
+                " · {}",
+                fill(c.t(Msg::CompanionsN), &[("n", &m.companions.to_string())])
+            )
+        })
+        .unwrap_or_default();
+    Some(match m.state {
+        SignupState::Confirmed => format!("{}{with}", c.t(Msg::MyConfirmed)),
+        SignupState::Promoted => format!("{}{with}", c.t(Msg::MyPromoted)),
+        SignupState::Waitlisted => format!(
+            "{}{with}",
+            fill(
+                c.t(Msg::MyWaitlisted),
+                &[("n", &m.position.unwrap_or(0).to_string())]
+            )
+        ),
+        SignupState::Cancelled => c.t(Msg::MyCancelled).to_string(),
+    })
+}
+
+#[component]
+fn ActivityItem(
+    card: ActivityCard,
+    view: RwSignal<Option<ActivitiesView>>,
+    tick: RwSignal<DateTime<Utc>>,
+) -> impl IntoView {
+    let c = ctx();
+    let a = card.activity.clone();
+    let id = a.id;
+    let rules = a.signup.clone();
+    let offset = move || view.with(|v| v.as_ref().and_then(|v| v.offset));
+    let server_time = move || server_now(tick.get(), offset());
+    let companions = RwSignal::new(0i64);
+    let answer = RwSignal::new(None::<SignupAnswer>);
+    let error = RwSignal::new(None::<ErrorCode>);
+    let early = RwSignal::new(false);
+    let confirming = RwSignal::new(false);
+    let live = card.mine.as_ref().is_some_and(|m| m.state.is_active());
+    let has_seats = card.mine.as_ref().is_some_and(|m| m.state.has_seats());
+    let cancelled = a.cancelled_at.is_some();
+    let eligible = card.eligible;
+    let title = {
+        let a = a.clone();
+        move || a.title(c.lang.get()).to_string()
+    };
+    let description = {
+        let a = a.clone();
+        move || match c.lang.get() {
+            Lang::ZhCn => a.description_zh.clone(),
+            Lang::En => a.description_en.clone(),
+        }
+    };
+    let sign_up = ipc::action(move |req: SignUp| async move {
+        error.set(None);
+        match ipc::call(&req).await {
+            Ok(x) => {
+                answer.set(Some(x));
+                load(view);
+            }
+            Err(code) => error.set(Some(code)),
+        }
+    });
+    let busy = sign_up.pending();
+    let cancel = ipc::action(move |req: CancelSignup| async move {
+        error.set(None);
+        match ipc::call(&req).await {
+            Ok(_) => {
+                confirming.set(false);
+                answer.set(None);
+                load(view);
+            }
+            Err(code) => error.set(Some(code)),
+        }
+    });
+    let cancelling = cancel.pending();
+    // where the window stands by the server's clock
+    let (opens_at, closes_at) = rules
+        .as_ref()
+        .map(|r| (Some(r.opens_at), Some(r.closes_at)))
+        .unwrap_or((None, None));
+    let before_open = move || opens_at.is_some_and(|o| server_time() < o);
+    let open = move || {
+        opens_at.is_some_and(|o| server_time() >= o) && closes_at.is_some_and(|c| server_time() < c)
+    };
+    let offline = move || {
+        c.snap
+            .with(|s| s.as_ref().is_some_and(|s| s.sync.offline()))
+    };
+    let can_sign_up = rules.is_some() && !live && !cancelled && eligible;
+    let waiting = move || can_sign_up && before_open();
+    Effect::new(move |_| {
+        if !before_open() && early.get_untracked() {
+            early.set(false);
+        }
+    });
+    let press = move |_| {
+        if waiting() {
+            early.set(true);
+        } else {
+            ipc::dispatch_once(
+                sign_up,
+                SignUp {
+                    activity_id: id,
+                    companions: companions.get_untracked(),
+                },
+            );
+        }
+    };
+    // an answer that did not come: sent again (the same key) a few times while the card is open
+    let retries = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if error.get() == Some(ErrorCode::Offline) && retries.get_untracked() < 5 {
+            set_timeout(
+                move || {
+                    if error.get_untracked() == Some(ErrorCode::Offline)
+                        && !sign_up.pending().get_untracked()
+                    {
+                        retries.update(|n| *n += 1);
+                        ipc::dispatch_once(
+                            sign_up,
+                            SignUp {
+                                activity_id: id,
+                                companions: companions.get_untracked(),
+                            },
+                        );
+                    }
+                },
+                std::time::Duration::from_secs(3),
+            );
+        }
+    });
+    // the counts change with every refresh; the row (and the companions chosen) stays
+    let seats_text = {
+        let first = card.clone();
+        move || {
+            let card = view
+                .with(|v| {
+                    v.as_ref()
+                        .and_then(|v| v.cards.iter().find(|x| x.activity.id == id).cloned())
+                })
+                .unwrap_or_else(|| first.clone());
+            let Some(r) = &card.activity.signup else {
+                return c.t(Msg::WalkIn).to_string();
+            };
+            let counts = match (card.seats_left, card.waitlist_left) {
+                (Some(0), Some(0)) => c.t(Msg::SeatsAllTaken).to_string(),
+                (Some(0), Some(w)) => fill(c.t(Msg::SeatsFullWaitlist), &[("n", &w.to_string())]),
+                (Some(left), _) => fill(
+                    c.t(Msg::SeatsLeft),
+                    &[("left", &left.to_string()), ("seats", &r.seats.to_string())],
+                ),
+                _ => fill(
+                    c.t(Msg::SeatsLeft),
+                    &[("left", "–"), ("seats", &r.seats.to_string())],
+                ),
+            };
+            let as_of = card
+                .counted_at
+                .map(|t| fill(c.t(Msg::CountsAsOf), &[("time", &when(t))]))
+                .unwrap_or_default();
+            format!("{counts}{as_of}")
+        }
+    };
+    let window_text = move || {
+        let lang = c.lang.get();
+        match (opens_at, closes_at) {
+            (Some(o), _) if before_open() => {
+                if (o - server_time()).num_hours() < 24 {
+                    fill(
+                        c.t(Msg::SignupOpensIn),
+                        &[(
+                            "left",
+                            &countdown((o - server_time()).num_milliseconds(), lang),
+                        )],
+                    )
+                } else {
+                    fill(c.t(Msg::SignupOpensAt), &[("time", &day_time(o, lang))])
+                }
+            }
+            (_, Some(cl)) => fill(c.t(Msg::SignupClosesAt), &[("time", &day_time(cl, lang))]),
+            _ => String::new(),
+        }
+    };
+    let status_text = {
+        let card = card.clone();
+        move || {
+            if cancelled {
+                return Some(c.t(Msg::ActivityCancelledNote).to_string());
+            }
+            if !eligible {
+                return Some(c.t(Msg::ActivityNotEligible).to_string());
+            }
+            mine_text(c, &card)
+        }
+    };
+    let answer_text = move || match (error.get(), answer.get()) {
+        (Some(ErrorCode::Offline), _) => Some(c.t(Msg::SignupRetry).to_string()),
+        (Some(code), _) => Some(c.t(code.message()).to_string()),
+        (None, Some(SignupAnswer::Refused { refusal })) => {
+            Some(refusal_text(c, refusal.code, refusal.until))
+        }
+        _ if early.get() && before_open() => Some(fill(
+            c.t(Msg::TooEarlySignup),
+            &[(
+                "left",
+                &countdown(
+                    opens_at
+                        .map(|o| (o - server_time()).num_milliseconds())
+                        .unwrap_or(0),
+                    c.lang.get(),
+                ),
+            )],
+        )),
+        _ => None,
+    };
+    let max_companions = rules.as_ref().map(|r| r.max_companions).unwrap_or(0);
+    let cancel_until = rules.as_ref().map(|r| r.cancel_until);
+    let can_cancel = move || live && !cancelled && cancel_until.is_some_and(|u| server_time() < u);
+    let popular = rules.as_ref().is_some_and(|r| r.popular);
+    let start = a.starts_at;
+    let end = a.ends_at;
+    let place = a.place.clone();
+    view! {
+        <li class="activity campaign" id=format!("activity-{id}") class:inactive=cancelled || !eligible>
+            <div class="campaign-head">
+                <span class="badge campaign-cat">{move || c.t(category_msg(a.category))}</span>
+                <div class="campaign-main">
+                    <span class="coupon-title">{title}
+                        {popular.then(|| view! { <span class="badge hot">{move || c.t(Msg::ActivityPopular)}</span> })}
+                    </span>
+                    <span class="muted small" id=format!("activity-when-{id}")>
+                        {move || fill(c.t(Msg::ActivityTime), &[
+                            ("start", &day_time(start, c.lang.get())),
+                            // the same day: the end's clock is enough
+                            ("end", &if format_date(start, ZONE) == format_date(end, ZONE) {
+                                format_clock(end, ZONE)
+                            } else {
+                                day_time(end, c.lang.get())
+                            }),
+                        ])}
+                    </span>
+                    <span class="muted small">{move || fill(c.t(Msg::ActivityPlace), &[("place", &place)])}</span>
+                </div>
+            </div>
+            <p class="small activity-desc">{description}</p>
+            <p class="small" id=format!("activity-seats-{id}")>{seats_text}</p>
+            {(max_companions > 0).then(|| view! {
+                <p class="muted small">{move || fill(c.t(Msg::CompanionsAllowed), &[("n", &max_companions.to_string())])}</p>
+            })}
+            <p class="activity-status" id=format!("activity-status-{id}") class:ok=has_seats>{status_text}</p>
+            <Show when=move || can_sign_up>
+                <div class="campaign-action">
+                    <span class="countdown-text" id=format!("activity-window-{id}")>{window_text}</span>
+                    <div class="signup-controls">
+                        {(max_companions > 0).then(|| view! {
+                            <span class="stepper" role="group" aria-label=move || c.t(Msg::CompanionsLabel)>
+                                <span class="small">{move || c.t(Msg::CompanionsLabel)}</span>
+                                <button type="button" class="step" id=format!("companions-less-{id}")
+                                    prop:disabled=move || { companions.get() <= 0 || busy.get() }
+                                    on:click=move |_| companions.update(|n| *n = (*n - 1).max(0))>"−"</button>
+                                <span class="step-value" id=format!("companions-{id}")>{move || companions.get()}</span>
+                                <button type="button" class="step" id=format!("companions-more-{id}")
+                                    prop:disabled=move || { companions.get() >= max_companions || busy.get() }
+                                    on:click=move |_| companions.update(|n| *n = (*n + 1).min(max_companions))>"+"</button>
+                            </span>
+                        })}
+                        <button type="button" class="primary grab" id=format!("signup-{id}")
+                            class:waiting=waiting
+                            aria-disabled=move || if waiting() { "true" } else { "false" }
+                            prop:disabled=move || !waiting() && (!open() || busy.get() || offline())
+                            on:click=press>
+                            {move || if busy.get() {
+                                c.t(Msg::SigningUp)
+                            } else if waiting() {
+                                c.t(Msg::SignupWaitButton)
+                            } else {
+                                c.t(Msg::SignupButton)
+                            }}
+                        </button>
+                    </div>
+                </div>
+            </Show>
+            <p class="grab-answer" class:room=move || can_sign_up id=format!("activity-answer-{id}") role="status">
+                {move || answer_text().unwrap_or_default()}
+            </p>
+            <Show when=can_cancel>
+                <div class="activity-cancel">
+                    <span class="muted small">{move || cancel_until.map(|u| fill(c.t(Msg::CancelUntil), &[("time", &day_time(u, c.lang.get()))])).unwrap_or_default()}</span>
+                    <Show when=move || confirming.get()
+                        fallback=move || view! {
+                            <button type="button" class="secondary" id=format!("cancel-signup-{id}")
+                                on:click=move |_| confirming.set(true)>{move || c.t(Msg::CancelSignup)}</button>
+                        }>
+                        <div class="confirm" id=format!("cancel-confirm-{id}")>
+                            <p role="alert">{move || c.t(Msg::CancelSignupConfirm)}</p>
+                            <div class="actions">
+                                <button type="button" class="secondary" on:click=move |_| confirming.set(false)>{move || c.t(Msg::Back)}</button>
+                                <button type="button" class="danger" id=format!("cancel-signup-yes-{id}")
+                                    prop:disabled=move || cancelling.get()
+                                    on:click=move |_| ipc::dispatch_once(cancel, CancelSignup { activity_id: id })>
+                                    {move || c.t(Msg::CancelSignupYes)}
+                                </button>
+                            </div>
+                        </div>
+                    </Show>
+                </div>
+            </Show>
+        </li>
+    }
+}
+
+#[component]
+pub fn ActivitiesList() -> impl IntoView {
+    let c = ctx();
+    let view = RwSignal::new(None::<ActivitiesView>);
+    let tick = RwSignal::new(now());
+    let category = RwSignal::new(None::<ActivityCategory>);
+    let scope = RwSignal::new(Scope::All);
+    let only_mine = RwSignal::new(false);
+    Effect::new(move |_| {
+        c.snap.track();
+        load(view);
+    });
+    // live seat counts and the server clock, each time the screen opens (offline: as last known)
+    spawn_local(async move {
+        if let Ok(v) = ipc::call(&RefreshActivities {}).await {
+            view.set(Some(v));
+        }
+    });
+    let ticker = set_interval_with_handle(
+        move || tick.set(now()),
+        std::time::Duration::from_millis(200),
+    )
+    .ok();
+    on_cleanup(move || {
+        if let Some(h) = ticker {
+            h.clear();
+        }
+    });
+    let all = move || view.with(|v| v.as_ref().map(|v| v.cards.clone()).unwrap_or_default());
+    let my_union = move || {
+        c.snap.with(|s| {
+            s.as_ref()
+                .and_then(|s| s.profile.as_ref())
+                .map(|p| p.union.id)
+        })
+    };
+    let shown = move || {
+        all()
+            .into_iter()
+            .filter(|card| {
+                category
+                    .get()
+                    .is_none_or(|cat| card.activity.category == cat)
+            })
+            .filter(|card| match scope.get() {
+                Scope::All => true,
+                Scope::MyUnion => {
+                    card.activity.union_id.is_some() && card.activity.union_id == my_union()
+                }
+                Scope::District => card.activity.union_id.is_none(),
+            })
+            .filter(|card| {
+                !only_mine.get() || card.mine.as_ref().is_some_and(|m| m.state.is_active())
+            })
+            .collect::<Vec<_>>()
+    };
+    let scope_chip = move |s: Scope, id: &'static str, label: Msg| {
+        view! {
+            <button type="button" class="chip" id=id class:active=move || scope.get() == s
+                on:click=move |_| scope.set(s)>{move || c.t(label)}</button>
+        }
+    };
+    view! {
+        <section class="activities">
+            <h1>{move || c.t(Msg::ActivitiesTitle)}</h1>
+            <Show when=move || !all().is_empty()>
+                <div class="chips scroll" role="group">
+                    <button type="button" class="chip" id="act-cat-all" class:active=move || category.get().is_none()
+                        on:click=move |_| category.set(None)>{move || c.t(Msg::AllCategories)}</button>
+                    {ActivityCategory::ALL.into_iter().map(|cat| view! {
+                        <button type="button" class="chip" id=format!("act-cat-{}", cat.as_str())
+                            class:active=move || category.get() == Some(cat)
+                            on:click=move |_| category.set(Some(cat))>{move || c.t(category_msg(cat))}</button>
+                    }).collect_view()}
+                </div>
+                <div class="chips scroll" role="group">
+                    {scope_chip(Scope::All, "act-scope-all", Msg::ScopeAll)}
+                    {scope_chip(Scope::MyUnion, "act-scope-union", Msg::ScopeMyUnion)}
+                    {scope_chip(Scope::District, "act-scope-district", Msg::ScopeDistrict)}
+                    <button type="button" class="chip" id="act-mine" class:active=move || only_mine.get()
+                        on:click=move |_| only_mine.update(|m| *m = !*m)>{move || c.t(Msg::OnlyMine)}</button>
+                </div>
+            </Show>
+            <Show when=move || !shown().is_empty()
+                fallback=move || view! {
+                    <p id="no-activities" class="notice">
+                        {move || if all().is_empty() { c.t(Msg::NoActivities) } else { c.t(Msg::NoMatchingActivities) }}
+                    </p>
+                }>
+                <ul id="activities" class="list cards">
+                    <For each=shown
+                        key=|card| (
+                            card.activity.id,
+                            card.activity.starts_at,
+                            card.activity.cancelled_at,
+                            card.mine.as_ref().map(|m| (m.state.as_str(), m.position, m.companions)),
+                            card.eligible,
+                        )
+                        let:card>
+                        <ActivityItem card view tick/>
+                    </For>
+                </ul>
+            </Show>
+        </section>
+    }
+}
