@@ -726,6 +726,8 @@ pub(crate) async fn scanner(
         conflicts: data.conflicts,
         unions: data.unions,
         roster: data.roster,
+        signup_events: data.signup_events,
+        signups: data.signups,
     }))
 }
 

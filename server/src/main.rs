@@ -75,6 +75,10 @@ enum Command {
         /// Demo unions and members (idempotent).
         #[arg(long)]
         demo: bool,
+        /// With --demo: activities in every state too (sign-up opening in two minutes, full with
+        /// a waitlist, one today M10001 has a place at, a walk-in); `cargo xtask demo` adds them.
+        #[arg(long)]
+        activities: bool,
     },
     /// Coupon campaigns: create, list, stats.
     Campaign {
@@ -633,7 +637,11 @@ async fn main() -> anyhow::Result<()> {
                 tokens_out.display()
             );
         }
-        Command::Seed { db, demo } => {
+        Command::Seed {
+            db,
+            demo,
+            activities,
+        } => {
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr)
@@ -642,6 +650,9 @@ async fn main() -> anyhow::Result<()> {
             let store = db.open().await?;
             let created = seed::seed_demo(store.as_ref(), SystemClock.now()).await?;
             seed::seed_demo_points(store.as_ref(), SystemClock.now()).await?;
+            if activities {
+                seed::seed_demo_activities(store.as_ref(), SystemClock.now()).await?;
+            }
             println!(
                 "created {created} demo accounts in {}; every password is {}",
                 db.describe(),

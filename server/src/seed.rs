@@ -172,3 +172,161 @@ pub async fn seed_demo_points(store: &dyn Store, now: DateTime<Utc>) -> Result<(
     }
     Ok(())
 }
+
+/// Demo activities in every state, relative to `now` (once: nothing is added if any exist): a
+/// popular one whose sign-up opens two minutes from now, a family day that is full with a
+/// waitlist, a talk later today that M10001 has a place at (the passport shows it), and a
+/// walk-in volunteering day.
+pub async fn seed_demo_activities(store: &dyn Store, now: DateTime<Utc>) -> Result<(), StoreError> {
+    use unionpass_core::activity::{Activity, ActivityCategory, NoShowRule, SignupRules};
+    if !store.activities().await?.is_empty() {
+        return Ok(());
+    }
+    let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    let signup = |opens_at: DateTime<Utc>,
+                  starts_at: DateTime<Utc>,
+                  seats,
+                  waitlist,
+                  companions,
+                  popular| {
+        Some(SignupRules {
+            opens_at,
+            closes_at: starts_at - Duration::hours(1),
+            seats,
+            waitlist,
+            max_companions: companions,
+            cancel_until: starts_at - Duration::hours(2),
+            popular,
+        })
+    };
+    let make = |title_zh: &str,
+                title_en: &str,
+                description_zh: &str,
+                description_en: &str,
+                category,
+                place: &str,
+                starts_at: DateTime<Utc>,
+                hours: i64,
+                points,
+                signup| Activity {
+        id: 0,
+        title_zh: title_zh.into(),
+        title_en: title_en.into(),
+        description_zh: description_zh.into(),
+        description_en: description_en.into(),
+        category,
+        place: place.into(),
+        starts_at,
+        ends_at: starts_at + Duration::hours(hours),
+        union_id: None,
+        points,
+        signup,
+        cancelled_at: None,
+    };
+    let badminton = hour + Duration::days(3) + Duration::hours(2);
+    store
+        .create_activity(
+            make(
+                "园区职工羽毛球联赛",
+                "Science park badminton league",
+                "单打、双打均可报名，自备球拍。",
+                "Singles and doubles; bring your own racket.",
+                ActivityCategory::Sports,
+                "科学城体育中心 3 号馆",
+                badminton,
+                4,
+                150,
+                signup(now + Duration::minutes(2), badminton, 40, 10, 0, true),
+            ),
+            now,
+        )
+        .await?;
+    let family = hour + Duration::days(5);
+    let family = store
+        .create_activity(
+            make(
+                "亲子手工日：做花灯",
+                "Family craft day: lanterns",
+                "带孩子一起做花灯，材料由工会准备。",
+                "Make lanterns with your children; the union brings the materials.",
+                ActivityCategory::Family,
+                "职工之家 3 楼",
+                family,
+                3,
+                80,
+                signup(now - Duration::days(1), family, 4, 3, 2, false),
+            ),
+            now,
+        )
+        .await?;
+    let talk = (hour + Duration::hours(3)).max(now + Duration::hours(2));
+    let talk = store
+        .create_activity(
+            make(
+                "职工心理健康讲座",
+                "Staff mental health talk",
+                "如何应对工作压力，讲座后有答疑。",
+                "Coping with stress at work, with questions after.",
+                ActivityCategory::Health,
+                "职工服务中心 301 报告厅",
+                talk,
+                2,
+                100,
+                Some(SignupRules {
+                    opens_at: now - Duration::days(2),
+                    closes_at: talk,
+                    seats: 200,
+                    waitlist: 0,
+                    max_companions: 0,
+                    cancel_until: talk,
+                    popular: false,
+                }),
+            ),
+            now,
+        )
+        .await?;
+    store
+        .create_activity(
+            make(
+                "城市骑行志愿服务",
+                "City cycling volunteers",
+                "在绿道站点引导骑行，无需报名，直接到场签到。",
+                "Guide riders at greenway stops; no sign-up, just come and check in.",
+                ActivityCategory::Volunteering,
+                "滨江绿道 1 号驿站",
+                hour + Duration::days(7),
+                4,
+                120,
+                None,
+            ),
+            now,
+        )
+        .await?;
+    // the family day fills up and two wait; M10001 has a place at today's talk
+    for (member_no, activity, companions) in [
+        ("M10002", family.id, 1),
+        ("M10003", family.id, 1),
+        ("M10004", family.id, 0),
+        ("M10005", family.id, 0),
+        ("M10001", talk.id, 0),
+    ] {
+        let Some(m) = store.member_auth(member_no).await? else {
+            continue;
+        };
+        let Some(p) = store.profile(m.member_id).await? else {
+            continue;
+        };
+        store
+            .sign_up(crate::store::SignupJob {
+                member_id: m.member_id,
+                union_id: p.union.id,
+                activity_id: activity,
+                key: uuid::Uuid::new_v4(),
+                companions,
+                now,
+                no_show: NoShowRule::default(),
+            })
+            .await?;
+    }
+    Ok(())
+}

@@ -165,6 +165,7 @@ pub fn startup() -> anyhow::Result<()> {
         "127.0.0.1:0",
         &work.join("server.log"),
         None,
+        false,
     )?;
     let data = work.join("app");
     sign_in(&bin, &data, &url, "M10001")?;

@@ -85,11 +85,14 @@ pub fn start_server(
     listen: &str,
     log: &Path,
     provider: Option<&str>,
+    activities: bool,
 ) -> anyhow::Result<(Guard, String)> {
-    let seed = Command::new(bin)
-        .args(["seed", "--demo", "--db"])
-        .arg(db)
-        .output()?;
+    let mut seed = Command::new(bin);
+    seed.args(["seed", "--demo", "--db"]).arg(db);
+    if activities {
+        seed.arg("--activities");
+    }
+    let seed = seed.output()?;
     if !seed.status.success() {
         bail!("seeding failed: {}", String::from_utf8_lossy(&seed.stderr));
     }
@@ -138,6 +141,7 @@ pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
         &format!("127.0.0.1:{port}"),
         &demo.join("server.log"),
         Some(&provider_url),
+        true,
     )?;
     sign_in(&bin, &app_dir, &url, member)?;
     println!();

@@ -45,6 +45,7 @@ fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
         earlier_scanner: None,
         name: None,
         union_name: None,
+        companions: None,
     }
 }
 

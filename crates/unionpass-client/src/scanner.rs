@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use unionpass_core::api::MutationOp;
 use unionpass_core::checkin::{
-    admit, trust_age, CheckIn, Conflict, Event, ScanError, ScannerBundle,
+    admit, trust_age, CheckIn, Conflict, Door, Event, ScanError, ScannerBundle,
 };
 use unionpass_core::passport::{self, Claims, TrustList};
 use unionpass_core::view::{CheckInRow, ConflictRow, ScanOutcome, ScannerView};
@@ -71,8 +71,24 @@ impl Store {
         tx.execute_batch(
             "DELETE FROM trust_keys; DELETE FROM revoked_devices; DELETE FROM revoked_members;
              DELETE FROM events; DELETE FROM checkin_conflicts; DELETE FROM checkins WHERE ours = 0;
-             DELETE FROM scanner_unions; DELETE FROM scanner_roster;",
+             DELETE FROM scanner_unions; DELETE FROM scanner_roster;
+             DELETE FROM scanner_signup_events; DELETE FROM scanner_signups;",
         )?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR IGNORE INTO scanner_signup_events(event_id) VALUES (?1)",
+            )?;
+            for e in &b.signup_events {
+                put.execute([e])?;
+            }
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO scanner_signups(event_id, member_id, companions, waitlisted)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for s in &b.signups {
+                put.execute(params![s.event_id, s.member_id, s.companions, s.waitlisted])?;
+            }
+        }
         {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO scanner_unions(id, name) VALUES (?1, ?2)",
@@ -276,6 +292,7 @@ impl Store {
                 earlier_scanner,
                 name: None,
                 union_name: None,
+                companions: None,
             }
         };
         let code = match passport::decode(text) {
@@ -301,13 +318,43 @@ impl Store {
                 checkin_row,
             )
             .optional()?;
-        if let Err(e) = admit(&claims, &event, earlier.as_ref()) {
-            return Ok(ScanOutcome {
-                name,
-                union_name,
-                ..fail(e, Some(claims.member_no))
-            });
-        }
+        // an activity that takes sign-ups lets in those with a place (and their companions)
+        let door = if tx
+            .query_row(
+                "SELECT 1 FROM scanner_signup_events WHERE event_id = ?1",
+                [event_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some()
+        {
+            tx.query_row(
+                "SELECT companions, waitlisted FROM scanner_signups WHERE event_id = ?1 AND member_id = ?2",
+                params![event_id, claims.member_id as i64],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)),
+            )
+            .optional()?
+            .map(|(companions, waiting)| {
+                if waiting {
+                    Door::Waitlisted
+                } else {
+                    Door::SignedUp { companions }
+                }
+            })
+            .unwrap_or(Door::NotSignedUp)
+        } else {
+            Door::Open
+        };
+        let companions = match admit(&claims, &event, earlier.as_ref(), door) {
+            Ok(n) => n,
+            Err(e) => {
+                return Ok(ScanOutcome {
+                    name,
+                    union_name,
+                    ..fail(e, Some(claims.member_no))
+                })
+            }
+        };
         let checkin = CheckIn {
             event_id,
             member_id: claims.member_id as i64,
@@ -343,6 +390,7 @@ impl Store {
             earlier_scanner: None,
             name,
             union_name,
+            companions: (companions > 0).then_some(companions),
         })
     }
 

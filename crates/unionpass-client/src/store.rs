@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0011_scanner_names",
     "0012_activities",
     "0013_signup_keys",
+    "0014_scanner_signups",
 );
 
 const K_DEVICE_ID: &str = "device_id";

@@ -67,6 +67,32 @@ pub struct RevokedDevice {
     pub until: DateTime<Utc>,
 }
 
+/// What is known at the door of one member's sign-up for an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "door", rename_all = "snake_case")]
+pub enum Door {
+    /// The event takes no sign-up: an eligible member walks in.
+    Open,
+    /// Has a place, bringing `companions`.
+    SignedUp { companions: i64 },
+    /// Still on the waitlist: no place.
+    Waitlisted,
+    /// Sign-up is required and the member has none.
+    NotSignedUp,
+}
+
+/// One sign-up as a scanner keeps it (events that take sign-ups only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DoorEntry {
+    pub event_id: i64,
+    pub member_id: i64,
+    pub companions: i64,
+    /// On the waitlist (no place) rather than signed up with one.
+    pub waitlisted: bool,
+}
+
 /// A member's name as staff see it at the door.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -103,6 +129,12 @@ pub struct ScannerBundle {
     /// standing there (members of other unions show their number and union).
     #[serde(default)]
     pub roster: Vec<Person>,
+    /// Of those events, the ones that take sign-ups (only signed-up members come in)...
+    #[serde(default)]
+    pub signup_events: Vec<i64>,
+    /// ...and their live sign-ups (with places, or waiting).
+    #[serde(default)]
+    pub signups: Vec<DoorEntry>,
 }
 
 /// Why a scan did not check the member in.
@@ -114,6 +146,10 @@ pub enum ScanError {
     NotEligible,
     #[error("already checked in at {} by scanner {}", .0.scanned_at, .0.scanner)]
     AlreadyCheckedIn(Box<CheckIn>),
+    #[error("the event takes sign-ups and the member has none")]
+    NotSignedUp,
+    #[error("the member is still on the waitlist")]
+    StillWaitlisted,
 }
 
 impl ScanError {
@@ -132,20 +168,39 @@ impl ScanError {
             },
             ScanError::NotEligible => ErrorCode::NotEligible,
             ScanError::AlreadyCheckedIn(_) => ErrorCode::AlreadyCheckedIn,
+            ScanError::NotSignedUp => ErrorCode::NotSignedUp,
+            ScanError::StillWaitlisted => ErrorCode::StillWaitlisted,
         }
     }
 }
 
 /// After the passport verified: may this member be checked in to `event`? `earlier` is the
-/// member's first check-in at the event that this scanner knows of (its own, or synced).
-pub fn admit(claims: &Claims, event: &Event, earlier: Option<&CheckIn>) -> Result<(), ScanError> {
+/// member's first check-in at the event that this scanner knows of (its own, or synced); `door`
+/// their sign-up. Answers the companions who come in with them.
+pub fn admit(
+    claims: &Claims,
+    event: &Event,
+    earlier: Option<&CheckIn>,
+    door: Door,
+) -> Result<i64, ScanError> {
     if !event.admits(claims) {
         return Err(ScanError::NotEligible);
     }
     if let Some(c) = earlier {
         return Err(ScanError::AlreadyCheckedIn(Box::new(c.clone())));
     }
-    Ok(())
+    door_rule(door)
+}
+
+/// The sign-up part of admission, shared by the scanner and the server: a place lets the member
+/// (and their companions) in; waiting or no sign-up does not, each with its reason.
+pub fn door_rule(door: Door) -> Result<i64, ScanError> {
+    match door {
+        Door::Open => Ok(0),
+        Door::SignedUp { companions } => Ok(companions),
+        Door::Waitlisted => Err(ScanError::StillWaitlisted),
+        Door::NotSignedUp => Err(ScanError::NotSignedUp),
+    }
 }
 
 /// The trust list's age, and whether it is past the limit the scanner warns at.
@@ -196,11 +251,37 @@ mod tests {
     }
 
     #[test]
-    fn eligibility_and_duplicates() {
-        assert_eq!(admit(&claims(1), &event(Some(1)), None), Ok(()));
-        assert_eq!(admit(&claims(2), &event(None), None), Ok(()));
+    fn sign_ups_decide_the_door_of_an_event_that_takes_them() {
+        let e = event(None);
+        assert_eq!(admit(&claims(1), &e, None, Door::Open), Ok(0));
         assert_eq!(
-            admit(&claims(2), &event(Some(1)), None),
+            admit(&claims(1), &e, None, Door::SignedUp { companions: 2 }),
+            Ok(2),
+            "with two companions"
+        );
+        assert_eq!(
+            admit(&claims(1), &e, None, Door::Waitlisted),
+            Err(ScanError::StillWaitlisted)
+        );
+        assert_eq!(
+            admit(&claims(1), &e, None, Door::NotSignedUp)
+                .unwrap_err()
+                .code(),
+            ErrorCode::NotSignedUp
+        );
+        // eligibility is said first
+        assert_eq!(
+            admit(&claims(2), &event(Some(1)), None, Door::NotSignedUp),
+            Err(ScanError::NotEligible)
+        );
+    }
+
+    #[test]
+    fn eligibility_and_duplicates() {
+        assert_eq!(admit(&claims(1), &event(Some(1)), None, Door::Open), Ok(0));
+        assert_eq!(admit(&claims(2), &event(None), None, Door::Open), Ok(0));
+        assert_eq!(
+            admit(&claims(2), &event(Some(1)), None, Door::Open),
             Err(ScanError::NotEligible)
         );
         let first = CheckIn {
@@ -212,7 +293,7 @@ mod tests {
             nonce: Uuid::from_u128(10),
             proof: None,
         };
-        let e = admit(&claims(1), &event(Some(1)), Some(&first)).unwrap_err();
+        let e = admit(&claims(1), &event(Some(1)), Some(&first), Door::Open).unwrap_err();
         assert_eq!(e.code(), ErrorCode::AlreadyCheckedIn);
         assert_eq!(e, ScanError::AlreadyCheckedIn(Box::new(first)));
     }

@@ -110,6 +110,8 @@ pub enum ErrorCode {
     ActivityCancelled,
     FeedbackNotAttended,
     FeedbackLocked,
+    NotSignedUp,
+    StillWaitlisted,
 }
 
 impl ErrorCode {
@@ -177,6 +179,8 @@ impl ErrorCode {
         ErrorCode::ActivityCancelled,
         ErrorCode::FeedbackNotAttended,
         ErrorCode::FeedbackLocked,
+        ErrorCode::NotSignedUp,
+        ErrorCode::StillWaitlisted,
     ];
 
     /// The stable string form, as on the wire.
@@ -244,6 +248,8 @@ impl ErrorCode {
             ErrorCode::ActivityCancelled => "activity_cancelled",
             ErrorCode::FeedbackNotAttended => "feedback_not_attended",
             ErrorCode::FeedbackLocked => "feedback_locked",
+            ErrorCode::NotSignedUp => "not_signed_up",
+            ErrorCode::StillWaitlisted => "still_waitlisted",
         }
     }
 
@@ -310,6 +316,8 @@ impl ErrorCode {
             ErrorCode::ActivityCancelled => Msg::ErrActivityCancelled,
             ErrorCode::FeedbackNotAttended => Msg::ErrFeedbackNotAttended,
             ErrorCode::FeedbackLocked => Msg::ErrFeedbackLocked,
+            ErrorCode::NotSignedUp => Msg::ErrNotSignedUp,
+            ErrorCode::StillWaitlisted => Msg::ErrStillWaitlisted,
         }
     }
 

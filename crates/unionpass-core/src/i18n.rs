@@ -178,6 +178,7 @@ messages! {
     ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: {first} by {a}, again {second} by {b}";
     ScanFailed => "签到未通过", "Not checked in";
     ScanRepeat => "已签到过", "Already checked in";
+    ScanCompanions => "+{n} 位家属", "+{n} companion|+{n} companions";
     ScanBadFormat => "这不是工会通护照二维码。", "This is not a UnionPass passport code.";
     ScanUnknownKey => "无法识别签发密钥，请联网同步验证数据后重试。", "Unknown issuing key. Sync the verification data and try again.";
     ScanBadSignature => "护照签名无效，可能是伪造的。", "The passport signature is invalid; it may be forged.";
@@ -299,6 +300,8 @@ messages! {
     ErrActivityCancelled => "这个活动已被工会取消。", "This activity was cancelled by the union.";
     ErrFeedbackNotAttended => "签到参加过活动后才能评价。", "You can rate an activity after checking in to it.";
     ErrFeedbackLocked => "评价提交超过 7 天，已不能修改。", "Feedback can be changed for 7 days; that time has passed.";
+    ErrNotSignedUp => "该会员没有报名这个活动（本活动须报名），不能入场。", "This member did not sign up for this activity, which needs a sign-up.";
+    ErrStillWaitlisted => "该会员仍在候补中，没有名额，不能入场。", "This member is still on the waitlist and has no place.";
     TabPoints => "积分", "Points";
     PointsTitle => "我的积分", "My points";
     PointsAvailable => "可用积分", "Available points";

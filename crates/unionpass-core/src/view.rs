@@ -139,6 +139,9 @@ pub struct ScanOutcome {
     /// The member's workplace union, in words.
     #[serde(default)]
     pub union_name: Option<String>,
+    /// Companions who come in with the member (an activity's sign-up).
+    #[serde(default)]
+    pub companions: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -81,6 +81,8 @@ pub struct ScannerData {
     pub revoked_members: Vec<i64>,
     pub unions: Vec<unionpass_core::checkin::UnionName>,
     pub roster: Vec<unionpass_core::checkin::Person>,
+    pub signup_events: Vec<i64>,
+    pub signups: Vec<unionpass_core::checkin::DoorEntry>,
 }
 
 /// How a held redemption ended at the provider.

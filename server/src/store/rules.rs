@@ -337,6 +337,8 @@ pub struct CheckinFacts {
     /// When the scanned member was suspended, if they were; `None` in the outer option: no such
     /// member.
     pub member: Option<Option<DateTime<Utc>>>,
+    /// The scanned member's sign-up, when the event is an activity that takes them.
+    pub door: unionpass_core::checkin::Door,
 }
 
 fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
@@ -387,6 +389,12 @@ pub fn admit_checkin<'a>(
         return Err(rejected(
             ErrorCode::NotEligible,
             "The member is not eligible for this event.",
+        ));
+    }
+    if let Err(e) = unionpass_core::checkin::door_rule(facts.door) {
+        return Err(rejected(
+            e.code(),
+            "The activity takes sign-ups and the member has no place.",
         ));
     }
     if scanned_at > received_at + CLOCK_SKEW
@@ -549,6 +557,7 @@ mod tests {
             event: Some((Some(1), start, end)),
             device_revoked_at: None,
             member: Some(None),
+            door: unionpass_core::checkin::Door::Open,
         };
         let during = start + chrono::Duration::hours(1);
         let code = |f: &CheckinFacts, c: &Result<Claims, ErrorCode>, at, now| match admit_checkin(
@@ -614,6 +623,19 @@ mod tests {
             ..facts.clone()
         };
         assert_eq!(code(&district, &Ok(claims(2)), during, during), None);
+        // an activity that takes sign-ups: a place lets in, waiting or none does not
+        use unionpass_core::checkin::Door;
+        for (door, want) in [
+            (Door::SignedUp { companions: 1 }, None),
+            (Door::Waitlisted, Some(ErrorCode::StillWaitlisted)),
+            (Door::NotSignedUp, Some(ErrorCode::NotSignedUp)),
+        ] {
+            let f = CheckinFacts {
+                door,
+                ..facts.clone()
+            };
+            assert_eq!(code(&f, &ok, during, during), want, "{door:?}");
+        }
         // the scan time: before the doors, after the end, ahead of the server
         let early = start - CHECKIN_EARLY - chrono::Duration::seconds(1);
         let late = end + CHECKIN_LATE + chrono::Duration::seconds(1);

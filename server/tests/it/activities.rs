@@ -475,9 +475,118 @@ async fn a_crowd_at_the_opening_never_overfills_and_keeps_the_order(s: TestServe
     }
 }
 
+/// At the door of an activity that takes sign-ups: the scanner bundle carries who has a place
+/// (with companions) and who waits; the server records a check-in only for a member with a
+/// place, and refuses the others with their reason, whatever the scanner says.
+async fn the_door_admits_those_with_a_place_and_says_why_not(s: TestServer) {
+    use crate::util::{check_in, push, Holder};
+    let mut a = activity(2, 2, 2);
+    a.starts_at = t0() + Duration::hours(2);
+    a.ends_at = a.starts_at + Duration::hours(3);
+    let r = a.signup.as_mut().unwrap();
+    r.opens_at = t0();
+    r.closes_at = t0() + Duration::hours(1);
+    r.cancel_until = t0() + Duration::hours(1);
+    let a = create(&s, a).await;
+    let (placed, waiting, stranger) = (
+        Holder::of(&s, "M10001").await,
+        Holder::of(&s, "M10002").await,
+        Holder::of(&s, "M10003").await,
+    );
+    assert_eq!(
+        accepted(&sign_up(&s, &placed.token, a.id, Uuid::new_v4(), 1).await).state,
+        SignupState::Confirmed
+    );
+    assert_eq!(
+        accepted(&sign_up(&s, &waiting.token, a.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Waitlisted
+    );
+    let staff = s.login("S20001").await;
+    let bundle: unionpass_core::checkin::ScannerBundle =
+        s.get_json("/v1/scanner", Some(&staff)).await;
+    assert!(bundle.signup_events.contains(&a.id));
+    let door: Vec<(i64, i64, bool)> = bundle
+        .signups
+        .iter()
+        .filter(|d| d.event_id == a.id)
+        .map(|d| (d.member_id, d.companions, d.waitlisted))
+        .collect();
+    assert_eq!(
+        door,
+        vec![(placed.member_id, 1, false), (waiting.member_id, 0, true)]
+    );
+
+    let at = a.starts_at + Duration::minutes(10);
+    s.clock.set(at);
+    let scanner = Uuid::new_v4();
+    let mut outcomes = Vec::new();
+    for h in [&placed, &waiting, &stranger] {
+        let (_, m) = check_in(a.id, h, scanner, Uuid::new_v4(), at);
+        let r = push(&s, &staff, serde_json::json!([m])).await;
+        outcomes.push(match &r.results[0].outcome {
+            unionpass_core::api::MutationOutcome::Rejected { code, .. } => Some(*code),
+            _ => None,
+        });
+    }
+    assert_eq!(
+        outcomes,
+        vec![
+            None,
+            Some(ErrorCode::StillWaitlisted),
+            Some(ErrorCode::NotSignedUp)
+        ]
+    );
+    let list = s.store.signups(a.id).await.unwrap();
+    assert!(list.iter().any(|r| r.member_no == "M10001" && r.checked_in));
+    assert!(list
+        .iter()
+        .all(|r| r.member_no == "M10001" || !r.checked_in));
+}
+
+/// The demo's activities show every state: an opening two minutes away, a full one with a
+/// waitlist, one today with M10001's place, a walk-in; seeding again adds nothing.
+async fn the_demo_has_activities_in_every_state(s: TestServer) {
+    let now = s.clock.now_utc();
+    unionpass_server::seed::seed_demo_activities(s.store.as_ref(), now)
+        .await
+        .unwrap();
+    unionpass_server::seed::seed_demo_activities(s.store.as_ref(), now)
+        .await
+        .unwrap();
+    let all = s.store.activities().await.unwrap();
+    assert_eq!(all.len(), 4);
+    let opening = all
+        .iter()
+        .find(|l| l.activity.signup.as_ref().is_some_and(|r| r.opens_at > now))
+        .unwrap();
+    assert_eq!(
+        opening.activity.signup.as_ref().unwrap().opens_at,
+        now + Duration::minutes(2)
+    );
+    let full = all
+        .iter()
+        .find(|l| l.activity.category == ActivityCategory::Family)
+        .unwrap();
+    assert_eq!((full.seats_taken, full.waiting), (4, 2));
+    assert!(all.iter().any(|l| l.activity.signup.is_none()), "a walk-in");
+    let talk = all
+        .iter()
+        .find(|l| l.activity.category == ActivityCategory::Health)
+        .unwrap();
+    let list = s.store.signups(talk.activity.id).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].member_no.as_str(), list[0].state),
+        ("M10001", SignupState::Confirmed)
+    );
+    assert!(talk.activity.starts_at > now && talk.activity.starts_at - now <= Duration::hours(3));
+}
+
 on_every_backend!(
     sign_up_window_seats_companions_and_the_waitlist_in_order,
     eligibility_a_cancelled_activity_and_walk_ins,
     no_shows_close_popular_activities_until_the_ban_ends,
     a_crowd_at_the_opening_never_overfills_and_keeps_the_order,
+    the_door_admits_those_with_a_place_and_says_why_not,
+    the_demo_has_activities_in_every_state,
 );

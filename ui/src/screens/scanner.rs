@@ -127,6 +127,7 @@ pub fn ScannerTab() -> impl IntoView {
                     earlier_scanner: None,
                     name: None,
                     union_name: None,
+                    companions: None,
                 })),
             }
             busy.set(false);
@@ -387,6 +388,11 @@ pub fn ScannerTab() -> impl IntoView {
                                 <span class="scan-who">
                                     <span id="scan-result-name" class="scan-name">{o.name.clone().unwrap_or_default()}</span>
                                     <span id="scan-result-union" class="scan-union">{o.union_name.clone().unwrap_or_default()}</span>
+                                    {o.companions.map(|n| view! {
+                                        <span id="scan-result-companions" class="scan-companions">
+                                            {fill(c.t(Msg::ScanCompanions), &[("n", &n.to_string())])}
+                                        </span>
+                                    })}
                                 </span>
                             })}
                             <span id="scan-result-text">{outcome_text(c, &o)}</span>

@@ -232,3 +232,68 @@ async fn the_trust_list_age_warning_follows_the_chosen_limit() {
         Some(ErrorCode::PassportRevokedMember)
     );
 }
+
+/// At the door of an activity that takes sign-ups, offline: a member with a place comes in with
+/// their companions shown; one without a sign-up is refused, saying so.
+#[tokio::test]
+async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
+    use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
+    let mut d = devices("M10001").await;
+    let starts_at = t0() + Duration::hours(1);
+    let a = d
+        .server
+        .store
+        .create_activity(
+            Activity {
+                id: 0,
+                title_zh: "亲子运动会".into(),
+                title_en: "Family sports day".into(),
+                description_zh: String::new(),
+                description_en: String::new(),
+                category: ActivityCategory::Family,
+                place: "体育中心".into(),
+                starts_at,
+                ends_at: starts_at + Duration::hours(4),
+                union_id: None,
+                points: 0,
+                signup: Some(SignupRules {
+                    opens_at: t0(),
+                    closes_at: starts_at,
+                    seats: 100,
+                    waitlist: 0,
+                    max_companions: 2,
+                    cancel_until: starts_at,
+                    popular: false,
+                }),
+                cancelled_at: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    d.member.sign_up(a.id, 2, now()).await.unwrap();
+    let od = tempfile::tempdir().unwrap();
+    let other = Client::open(od.path()).unwrap();
+    other
+        .login(&d.server.url, "M10002", "demo1234", "phone", now())
+        .await
+        .unwrap();
+    d.staff.sync(now()).await.unwrap();
+
+    d.server.stop().await;
+    let placed = d
+        .staff
+        .scan_text(a.id, &d.member.live_passport(now()).unwrap().text, now())
+        .unwrap();
+    assert!(placed.ok, "{placed:?}");
+    assert_eq!(
+        (placed.companions, placed.name.as_deref()),
+        (Some(2), Some("王芳"))
+    );
+    let refused = d
+        .staff
+        .scan_text(a.id, &other.live_passport(now()).unwrap().text, now())
+        .unwrap();
+    assert_eq!(refused.code, Some(ErrorCode::NotSignedUp));
+    assert!(!refused.ok);
+}

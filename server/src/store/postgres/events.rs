@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use unionpass_core::api::MutationOutcome;
-use unionpass_core::checkin::{CheckIn, Conflict, Event, Person, RevokedDevice, UnionName};
+use unionpass_core::checkin::{
+    CheckIn, Conflict, Door, DoorEntry, Event, Person, RevokedDevice, UnionName,
+};
 use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
 
@@ -45,6 +47,39 @@ fn checkin_of(r: &tokio_postgres::Row) -> CheckIn {
 /// scanner says). The first check-in of a member at an event is kept, earns the event's points
 /// (written to the audit log with the staff member and scanner), and a later one from another
 /// scan is kept as a conflict.
+/// A member's sign-up for an event, as the door sees it: `Open` unless the event is an activity
+/// that takes sign-ups.
+async fn door_of(
+    tx: &impl GenericClient,
+    event_id: i64,
+    member_id: i64,
+) -> Result<Door, StoreError> {
+    let takes: Option<bool> = tx
+        .query_opt(
+            "SELECT seats IS NOT NULL FROM activities WHERE event_id = $1",
+            &[&event_id],
+        )
+        .await?
+        .map(|r| r.get(0));
+    if takes != Some(true) {
+        return Ok(Door::Open);
+    }
+    let live = tx
+        .query_opt(
+            "SELECT state, companions FROM signups
+             WHERE activity_id = $1 AND member_id = $2 AND state <> 'cancelled'",
+            &[&event_id, &member_id],
+        )
+        .await?;
+    Ok(match live {
+        Some(r) if r.get::<_, &str>(0) == "waitlisted" => Door::Waitlisted,
+        Some(r) => Door::SignedUp {
+            companions: r.get(1),
+        },
+        None => Door::NotSignedUp,
+    })
+}
+
 pub(super) async fn check_in(
     tx: &deadpool_postgres::Transaction<'_>,
     staff_id: i64,
@@ -80,7 +115,12 @@ pub(super) async fn check_in(
         }
         Err(_) => (None, None),
     };
+    let door = match claims {
+        Ok(cl) => door_of(tx, c.event_id, cl.member_id as i64).await?,
+        Err(_) => Door::Open,
+    };
     let facts = CheckinFacts {
+        door,
         staff,
         event,
         device_revoked_at,
@@ -260,6 +300,34 @@ impl Events for PgStore {
                 name: r.get(1),
             })
             .collect();
+        for e in &data.events {
+            let takes: Option<bool> = client
+                .query_opt(
+                    "SELECT seats IS NOT NULL FROM activities WHERE event_id = $1",
+                    &[&e.id],
+                )
+                .await?
+                .map(|r| r.get(0));
+            if takes != Some(true) {
+                continue;
+            }
+            data.signup_events.push(e.id);
+            for r in client
+                .query(
+                    "SELECT member_id, companions, state = 'waitlisted' FROM signups
+                     WHERE activity_id = $1 AND state <> 'cancelled' ORDER BY id",
+                    &[&e.id],
+                )
+                .await?
+            {
+                data.signups.push(DoorEntry {
+                    event_id: e.id,
+                    member_id: r.get(0),
+                    companions: r.get(1),
+                    waitlisted: r.get(2),
+                });
+            }
+        }
         data.roster = client
             .query(
                 "SELECT id, name FROM members WHERE union_id = $1 AND suspended_at IS NULL ORDER BY id",

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use unionpass_core::api::MutationOutcome;
-use unionpass_core::checkin::{CheckIn, Conflict, Event, Person, RevokedDevice, UnionName};
+use unionpass_core::checkin::{
+    CheckIn, Conflict, Door, DoorEntry, Event, Person, RevokedDevice, UnionName,
+};
 use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
 
@@ -52,6 +54,35 @@ fn rows<T>(
         out.push(read(r)?);
     }
     Ok(out)
+}
+
+/// A member's sign-up for an event, as the door sees it: `Open` unless the event is an activity
+/// that takes sign-ups.
+fn door_of(tx: &Connection, event_id: i64, member_id: i64) -> Result<Door, StoreError> {
+    let takes_signups: bool = tx
+        .query_row(
+            "SELECT seats IS NOT NULL FROM activities WHERE event_id = ?1",
+            [event_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false);
+    if !takes_signups {
+        return Ok(Door::Open);
+    }
+    let live: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT state, companions FROM signups
+             WHERE activity_id = ?1 AND member_id = ?2 AND state <> 'cancelled'",
+            params![event_id, member_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match live {
+        Some((s, _)) if s == "waitlisted" => Door::Waitlisted,
+        Some((_, companions)) => Door::SignedUp { companions },
+        None => Door::NotSignedUp,
+    })
 }
 
 /// The `check_in` mutation, inside the mutation's transaction. The rule is
@@ -108,11 +139,16 @@ pub(super) fn check_in(
         }
         Err(_) => (None, None),
     };
+    let door = match claims {
+        Ok(cl) => door_of(tx, c.event_id, cl.member_id as i64)?,
+        Err(_) => Door::Open,
+    };
     let facts = CheckinFacts {
         staff,
         event,
         device_revoked_at,
         member,
+        door,
     };
     let claims = match admit_checkin(&facts, claims, c.scanned_at, now) {
         Ok(claims) => claims,
@@ -262,6 +298,33 @@ impl Events for SqliteStore {
                     name: r.get(1)?,
                 })
             })?;
+            // the events that take sign-ups, and who has a place or waits
+            let mut takes = c.prepare_cached(
+                "SELECT seats IS NOT NULL FROM activities WHERE event_id = ?1",
+            )?;
+            let mut live = c.prepare_cached(
+                "SELECT member_id, companions, state = 'waitlisted' FROM signups
+                 WHERE activity_id = ?1 AND state <> 'cancelled' ORDER BY id",
+            )?;
+            for e in &data.events {
+                let signups: bool = takes
+                    .query_row([e.id], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(false);
+                if !signups {
+                    continue;
+                }
+                data.signup_events.push(e.id);
+                let event_id = e.id;
+                data.signups.extend(rows(&mut live, [e.id], |r| {
+                    Ok(DoorEntry {
+                        event_id,
+                        member_id: r.get(0)?,
+                        companions: r.get(1)?,
+                        waitlisted: r.get(2)?,
+                    })
+                })?);
+            }
             Ok(data)
         })
         .await
