@@ -36,6 +36,13 @@ pub enum ActivityCmd {
         #[command(flatten)]
         db: StoreArgs,
     },
+    /// What members said after an activity: the average, the spread of ratings, the comments.
+    Feedback {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        id: i64,
+    },
     /// Who signed up for an activity, in the order received: companions, state, checked in.
     Signups {
         #[command(flatten)]
@@ -101,6 +108,22 @@ pub struct CreateArgs {
 
 fn utc(t: DateTime<FixedOffset>) -> DateTime<Utc> {
     t.with_timezone(&Utc)
+}
+
+/// The average rating and how many gave each of 1 to 5 stars.
+fn summary(rows: &[unionpass_server::store::FeedbackRow]) -> (f64, [usize; 5]) {
+    let mut spread = [0usize; 5];
+    for r in rows {
+        if (1..=5).contains(&r.rating) {
+            spread[(r.rating - 1) as usize] += 1;
+        }
+    }
+    let average = if rows.is_empty() {
+        0.0
+    } else {
+        rows.iter().map(|r| r.rating as f64).sum::<f64>() / rows.len() as f64
+    };
+    (average, spread)
 }
 
 /// A CSV field: quoted when it holds a comma, a quote or a line break.
@@ -245,6 +268,29 @@ pub async fn run(action: ActivityCmd) -> anyhow::Result<()> {
                         ""
                     },
                     a.place
+                );
+            }
+        }
+        ActivityCmd::Feedback { db, id } => {
+            let rows = db.open().await?.feedback(id).await?;
+            let (average, spread) = summary(&rows);
+            println!(
+                "{} ratings, average {:.2}; 1★ {} · 2★ {} · 3★ {} · 4★ {} · 5★ {}",
+                rows.len(),
+                average,
+                spread[0],
+                spread[1],
+                spread[2],
+                spread[3],
+                spread[4]
+            );
+            for r in rows.iter().filter(|r| !r.comment.trim().is_empty()) {
+                println!(
+                    "  {}★ {}  {}  {}",
+                    r.rating,
+                    r.member_no,
+                    r.at.to_rfc3339(),
+                    r.comment.replace('\n', " ")
                 );
             }
         }

@@ -290,6 +290,19 @@ pub async fn cancel_signup(
     Ok(mine)
 }
 
+/// Queued (offline works) and sent with the next sync.
+#[tauri::command(rename_all = "snake_case")]
+pub fn give_feedback(
+    shell: State<'_, Shell>,
+    req: ipc::GiveFeedback,
+) -> CmdResult<ipc::GiveFeedback> {
+    let bg = shell.background()?.clone();
+    bg.client()
+        .give_feedback(req.activity_id, req.rating, &req.comment, now())?;
+    sync_soon(&bg);
+    Ok(bg.client().activities(now())?)
+}
+
 /// Offline, the stored offset stays.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn measure_clock(

@@ -187,6 +187,7 @@ pub fn run() {
             refresh_activities: RefreshActivities,
             sign_up: SignUp,
             cancel_signup: CancelSignup,
+            give_feedback: GiveFeedback,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

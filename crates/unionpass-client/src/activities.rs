@@ -10,7 +10,10 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
-use unionpass_core::activity::{Activity, ActivityLive, MySignup, SignupAnswer};
+use unionpass_core::activity::{
+    may_give_feedback, Activity, ActivityLive, Feedback, FeedbackGiven, MySignup, SignupAnswer,
+};
+use unionpass_core::api::MutationOp;
 use unionpass_core::view::{ActivitiesView, ActivityCard};
 use uuid::Uuid;
 
@@ -23,28 +26,53 @@ impl Store {
     pub fn activities(&self, now: DateTime<Utc>) -> Result<ActivitiesView> {
         let union: Option<i64> = self.profile()?.map(|p| p.union.id);
         let mut stmt = self.conn.prepare_cached(
-            "SELECT a.body, s.body, c.seats_taken, c.waiting, c.at, k.key IS NOT NULL
+            "SELECT a.body, s.body, c.seats_taken, c.waiting, c.at, k.key IS NOT NULL,
+                    t.activity_id IS NOT NULL, f.rating, f.comment, f.first_given_at,
+                    f.updated_at, coalesce(f.pending, 0)
              FROM activities a
              LEFT JOIN my_signups s ON s.activity_id = a.id
              LEFT JOIN activity_counts c ON c.activity_id = a.id
              LEFT JOIN signup_keys k ON k.activity_id = a.id
+             LEFT JOIN attended t ON t.activity_id = a.id
+             LEFT JOIN my_feedback f ON f.activity_id = a.id
              WHERE json_extract(a.body, '$.ends_at') > ?1
              ORDER BY a.starts_at, a.id",
         )?;
         let since = ts(now - chrono::Duration::days(7));
         let rows = stmt.query_map([since], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, bool>(5)?,
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, bool>(5)?,
+                ),
+                (
+                    r.get::<_, bool>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                    r.get::<_, bool>(11)?,
+                ),
             ))
         })?;
         let mut cards = Vec::new();
         for row in rows {
-            let (body, mine, taken, waiting, at, pending) = row?;
+            let ((body, mine, taken, waiting, at, pending), fb) = row?;
+            let (attended, rating, comment, first, updated, feedback_pending) = fb;
+            let feedback = match (rating, comment, first, updated) {
+                (Some(rating), Some(comment), Some(first), Some(updated)) => Some(FeedbackGiven {
+                    activity_id: 0,
+                    rating,
+                    comment,
+                    first_given_at: parse_ts(first)?,
+                    updated_at: parse_ts(updated)?,
+                }),
+                _ => None,
+            };
             let activity: Activity = serde_json::from_str(&body).map_err(bad)?;
             let mine: Option<MySignup> = mine
                 .map(|m| serde_json::from_str(&m))
@@ -56,7 +84,14 @@ impl Store {
                 }
                 _ => (None, None),
             };
+            let feedback = feedback.map(|f| FeedbackGiven {
+                activity_id: activity.id,
+                ..f
+            });
             cards.push(ActivityCard {
+                attended,
+                feedback,
+                feedback_pending,
                 eligible: union.is_some_and(|u| activity.admits_union(u)),
                 activity,
                 mine,
@@ -132,6 +167,56 @@ impl Store {
         if let SignupAnswer::Accepted { signup, .. } = answer {
             put_signup(&tx, signup)?;
         }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Give (or change) feedback on an activity, offline: checked as the server will (checked in,
+    /// rating 1–5, comment within bounds, within the week), kept as pending and queued.
+    pub fn give_feedback(
+        &mut self,
+        activity_id: i64,
+        rating: i64,
+        comment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let attended: bool = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM attended WHERE activity_id = ?1",
+                [activity_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        let first: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT first_given_at FROM my_feedback WHERE activity_id = ?1",
+                [activity_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let first = first.map(parse_ts).transpose()?;
+        may_give_feedback(attended, first, rating, comment, now)
+            .map_err(crate::ClientError::Refused)?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO my_feedback(activity_id, rating, comment, first_given_at, updated_at, pending)
+             VALUES (?1, ?2, ?3, ?4, ?4, 1)
+             ON CONFLICT(activity_id) DO UPDATE SET rating = excluded.rating,
+               comment = excluded.comment, updated_at = excluded.updated_at, pending = 1",
+            params![activity_id, rating, comment, ts(now)],
+        )?;
+        crate::store::enqueue_in(
+            &tx,
+            MutationOp::Feedback(Feedback {
+                activity_id,
+                rating,
+                comment: comment.to_string(),
+            }),
+            now,
+        )?;
         tx.commit()?;
         Ok(())
     }

@@ -596,6 +596,18 @@ impl Client {
         self.store().take_promotions(now)
     }
 
+    /// Rate an activity the member attended (offline works; queued for the server).
+    pub fn give_feedback(
+        &self,
+        activity_id: i64,
+        rating: i64,
+        comment: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.store()
+            .give_feedback(activity_id, rating, comment, now)
+    }
+
     /// The activities screen from the store.
     pub fn activities(&self, now: DateTime<Utc>) -> Result<unionpass_core::view::ActivitiesView> {
         self.store().activities(now)

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0012_activities",
     "0013_signup_keys",
     "0014_scanner_signups",
+    "0015_feedback",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -611,6 +612,28 @@ fn apply_change(
                     s.activity_id,
                     s.state.as_str(),
                     serde_json::to_string(s).expect("serializes")
+                ],
+            )?;
+        }
+        ChangeKind::Attended { activity_id, at } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO attended(activity_id, at) VALUES (?1, ?2)",
+                params![activity_id, ts(*at)],
+            )?;
+        }
+        ChangeKind::Feedback(f) => {
+            tx.execute(
+                "INSERT INTO my_feedback(activity_id, rating, comment, first_given_at, updated_at, pending)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0)
+                 ON CONFLICT(activity_id) DO UPDATE SET rating = excluded.rating,
+                   comment = excluded.comment, first_given_at = excluded.first_given_at,
+                   updated_at = excluded.updated_at, pending = 0",
+                params![
+                    f.activity_id,
+                    f.rating,
+                    f.comment,
+                    ts(f.first_given_at),
+                    ts(f.updated_at)
                 ],
             )?;
         }

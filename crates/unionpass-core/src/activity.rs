@@ -416,6 +416,28 @@ pub fn no_show_ban(
     until.filter(|u| *u > now)
 }
 
+/// The `feedback` mutation: a member's rating and comment on an activity they checked in to
+/// (queued offline like every change; sent again, it replaces the earlier one within the week).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Feedback {
+    pub activity_id: i64,
+    pub rating: i64,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// The member's feedback as kept (the `feedback` change their devices receive).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FeedbackGiven {
+    pub activity_id: i64,
+    pub rating: i64,
+    pub comment: String,
+    pub first_given_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Feedback after an activity: a rating 1–5 and a comment of at most this many characters.
 pub const MAX_COMMENT_CHARS: usize = 500;
 /// How long feedback stays editable after it was first given.

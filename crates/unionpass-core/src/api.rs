@@ -152,6 +152,10 @@ pub enum ChangeKind {
     Activity(crate::activity::Activity),
     /// The member's sign-up changed (made, promoted from the waitlist, cancelled).
     Signup(crate::activity::MySignup),
+    /// The member was checked in to an activity (or event): they may give feedback.
+    Attended { activity_id: i64, at: DateTime<Utc> },
+    /// The member's feedback on an activity, as kept.
+    Feedback(crate::activity::FeedbackGiven),
     #[serde(other)]
     Unknown,
 }
@@ -264,6 +268,8 @@ pub enum MutationOp {
     },
     /// Redeem points (the mutation id is the redemption's id).
     Redeem(crate::redeem::RedeemRequest),
+    /// Rate and comment on an activity the member checked in to.
+    Feedback(crate::activity::Feedback),
 }
 
 impl MutationOp {
@@ -274,6 +280,7 @@ impl MutationOp {
             MutationOp::CheckIn(_) => "check_in",
             MutationOp::UseCoupon { .. } => "use_coupon",
             MutationOp::Redeem(_) => "redeem",
+            MutationOp::Feedback(_) => "feedback",
         }
     }
 }

@@ -360,6 +360,14 @@ messages! {
     ChooseItem => "请选择商品", "Choose an item";
     // activities
     TabActivities => "活动", "Activities";
+    FeedbackTitle => "活动评价", "How was it?";
+    FeedbackStars => "{n} 星", "{n} star|{n} stars";
+    FeedbackComment => "想说的话（选填，500 字以内）", "Anything to add (optional, up to 500 characters)";
+    FeedbackSubmit => "提交评价", "Send feedback";
+    FeedbackUpdate => "修改评价", "Update feedback";
+    FeedbackGivenNote => "你的评价：{n} 星。{time} 前可以修改。", "You rated it {n} of 5; you can change it until {time}.";
+    FeedbackPendingNote => "评价已保存，联网后自动提交。", "Saved; it is sent when you are online.";
+    CharsLeft => "还可输入 {n} 字", "{n} character left|{n} characters left";
     TodayActivity => "今天的活动：{time} {title}，{place}。入场时出示本页二维码。", "Today: {title}, {time}, {place}. Show this page's code at the door.";
     SegActivities => "活动报名", "Sign-ups";
     SegGrab => "福利抢券", "Coupons";

@@ -108,6 +108,7 @@ commands! {
     RefreshActivities = "refresh_activities" -> ActivitiesView;
     SignUp = "sign_up" -> SignupAnswer;
     CancelSignup = "cancel_signup" -> MySignup;
+    GiveFeedback = "give_feedback" -> ActivitiesView;
     ChangePassword = "change_password" -> EndedSessions;
 }
 
@@ -291,6 +292,14 @@ pub struct RefreshActivities {}
 pub struct SignUp {
     pub activity_id: i64,
     pub companions: i64,
+}
+
+/// Rate an activity the member attended, with an optional comment (offline works).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GiveFeedback {
+    pub activity_id: i64,
+    pub rating: i64,
+    pub comment: String,
 }
 
 /// Cancel the member's sign-up (online).

@@ -299,6 +299,15 @@ pub struct ActivityCard {
     pub counted_at: Option<DateTime<Utc>>,
     /// A sign-up request was sent and has no answer yet (its key is kept for the retry).
     pub pending: bool,
+    /// The member was checked in to it: feedback is open.
+    #[serde(default)]
+    pub attended: bool,
+    /// The member's feedback, as given on this device or synced.
+    #[serde(default)]
+    pub feedback: Option<crate::activity::FeedbackGiven>,
+    /// That feedback is queued and the server does not have it yet.
+    #[serde(default)]
+    pub feedback_pending: bool,
 }
 
 /// The activities screen: every activity not long over, soonest first, and the server clock's

@@ -336,6 +336,8 @@ pub trait Activities: Send + Sync {
     ) -> Result<Activity, StoreError>;
     /// Every sign-up of an activity, in the order received.
     async fn signups(&self, activity_id: i64) -> Result<Vec<SignupRow>, StoreError>;
+    /// Every member's feedback on an activity, oldest first.
+    async fn feedback(&self, activity_id: i64) -> Result<Vec<FeedbackRow>, StoreError>;
 }
 
 /// Operations and bench support: counts straight from the stored rows and bulk seeding. Used by

@@ -172,3 +172,12 @@ pub struct SignupRow {
     pub checked_in: bool,
     pub created_at: DateTime<Utc>,
 }
+
+/// One member's feedback on an activity (`activity feedback`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedbackRow {
+    pub member_no: String,
+    pub rating: i64,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}

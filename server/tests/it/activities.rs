@@ -582,6 +582,86 @@ async fn the_demo_has_activities_in_every_state(s: TestServer) {
     assert!(talk.activity.starts_at > now && talk.activity.starts_at - now <= Duration::hours(3));
 }
 
+/// After the activity: feedback only from a member who checked in, rating 1–5, changeable for a
+/// week, and the member's other devices learn of it (and of the attendance) by sync.
+async fn feedback_comes_from_those_who_came_and_can_be_changed_for_a_week(s: TestServer) {
+    use crate::util::{check_in, push, Holder};
+    use unionpass_core::activity::Feedback;
+    use unionpass_core::api::MutationOutcome;
+    let mut a = activity(10, 0, 0);
+    a.signup = None;
+    a.starts_at = t0() + Duration::hours(1);
+    a.ends_at = a.starts_at + Duration::hours(2);
+    let a = create(&s, a).await;
+    let (came, away) = (
+        Holder::of(&s, "M10001").await,
+        Holder::of(&s, "M10002").await,
+    );
+    let staff = s.login("S20001").await;
+    let at = a.starts_at + Duration::minutes(5);
+    s.clock.set(at);
+    let (_, m) = check_in(a.id, &came, Uuid::new_v4(), Uuid::new_v4(), at);
+    assert!(matches!(
+        push(&s, &staff, serde_json::json!([m])).await.results[0].outcome,
+        MutationOutcome::Applied
+    ));
+    let rate = |h: &Holder, rating: i64, comment: &str| {
+        let m = serde_json::json!({
+            "id": Uuid::new_v4(),
+            "created_at": s.clock.now_utc(),
+            "op": "feedback",
+            "args": Feedback { activity_id: a.id, rating, comment: comment.into() },
+        });
+        let token = h.token.clone();
+        let s = &s;
+        async move {
+            match push(s, &token, serde_json::json!([m])).await.results[0]
+                .outcome
+                .clone()
+            {
+                MutationOutcome::Rejected { code, .. } => Some(code),
+                _ => None,
+            }
+        }
+    };
+    let after = a.ends_at + Duration::hours(1);
+    s.clock.set(after);
+    assert_eq!(
+        rate(&away, 5, "").await,
+        Some(ErrorCode::FeedbackNotAttended)
+    );
+    assert_eq!(rate(&came, 6, "").await, Some(ErrorCode::BadRequest));
+    assert_eq!(rate(&came, 4, "场地很好").await, None);
+    s.clock.set(after + Duration::days(6));
+    assert_eq!(
+        rate(&came, 5, "场地很好，希望多办").await,
+        None,
+        "changed within the week"
+    );
+    s.clock.set(after + Duration::days(8));
+    assert_eq!(rate(&came, 3, "").await, Some(ErrorCode::FeedbackLocked));
+    let rows = s.store.feedback(a.id).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].rating, rows[0].comment.as_str()),
+        (5, "场地很好，希望多办")
+    );
+    let changes = synced(&s, &came.token).await.changes;
+    assert!(changes.iter().any(|c| matches!(
+        &c.kind,
+        ChangeKind::Attended { activity_id, .. } if *activity_id == a.id
+    )));
+    let last = changes
+        .iter()
+        .filter_map(|c| match &c.kind {
+            ChangeKind::Feedback(f) => Some(f.clone()),
+            _ => None,
+        })
+        .next_back()
+        .unwrap();
+    assert_eq!((last.rating, last.first_given_at), (5, after));
+}
+
 on_every_backend!(
     sign_up_window_seats_companions_and_the_waitlist_in_order,
     eligibility_a_cancelled_activity_and_walk_ins,
@@ -589,4 +669,5 @@ on_every_backend!(
     a_crowd_at_the_opening_never_overfills_and_keeps_the_order,
     the_door_admits_those_with_a_place_and_says_why_not,
     the_demo_has_activities_in_every_state,
+    feedback_comes_from_those_who_came_and_can_be_changed_for_a_week,
 );

@@ -503,6 +503,21 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         server.restart()?;
         app.click("#sync-now").await?;
         app.wait_text("#coupon-status", "已使用", 30).await?;
+        // the coupon page in both languages, at desktop size and on a phone
+        for (lang, w) in [("zh", 360), ("en", 360), ("en", 1024)] {
+            if lang == "en" && w == 360 {
+                app.click("#lang-toggle").await?;
+                app.wait_text("#lang-toggle", "简体中文", 5).await?;
+                app.wait_text("#coupon-status", "Used", 10).await?;
+            }
+            app.c
+                .set_window_size(w, if w == 360 { 740 } else { 720 })
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            app.shot(&format!("08c-{lang}-{w}-coupon")).await?;
+        }
+        app.click("#lang-toggle").await?;
+        app.wait_text("#lang-toggle", "English", 5).await?;
         app.click("#coupon-back").await?;
         app.click("#status-used").await?;
         app.wait_contains("#wallet-list", "已使用", 20).await?;
@@ -1293,10 +1308,37 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         "0",
         "--also",
         "M10002",
+        "--also",
+        "S20001",
         "--tokens-out",
         tokens.to_str().context("utf-8 path")?,
     ])?;
-    let other = std::fs::read_to_string(&tokens)?.trim().to_string();
+    let tokens = std::fs::read_to_string(&tokens)?;
+    let mut lines = tokens.lines();
+    let other = lines.next().context("a token")?.trim().to_string();
+    let staff = lines.next().context("the staff token")?.trim().to_string();
+    // a walk-in going on now: the member comes, staff check them in, then they say how it was
+    let walk: serde_json::Value = serde_json::from_str(
+        server
+            .admin(&[
+                "activity",
+                "create",
+                "--title-zh",
+                "午间健步走",
+                "--title-en",
+                "Lunchtime walk",
+                "--category",
+                "health",
+                "--place",
+                "园区中心湖",
+                "--starts-at",
+                &(now - chrono::Duration::minutes(30)).to_rfc3339(),
+                "--ends-at",
+                &(now + chrono::Duration::hours(2)).to_rfc3339(),
+            ])?
+            .trim(),
+    )?;
+    let walk = walk["id"].as_i64().context("activity id")?;
     let http = reqwest::Client::new();
     let taken: serde_json::Value = http
         .post(format!("{}/v1/activities/{small}/signup", server.url))
@@ -1427,6 +1469,49 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
             10,
         )
         .await?;
+
+        // at the walk-in: staff scan the member's live code; the member's app learns they came
+        // and offers feedback, which is kept and sent
+        app.click("#tab-passport").await?;
+        app.wait_for("#passport-qr svg", 10).await?;
+        let code = decode_qr(&app.shot("43-passport-at-the-walk").await?)?
+            .into_iter()
+            .next()
+            .context("the live code")?;
+        let scanned_at = chrono_now();
+        let pushed: serde_json::Value = http
+            .post(format!("{}/v1/sync/push", server.url))
+            .bearer_auth(&staff)
+            .json(&serde_json::json!({ "mutations": [{
+                "id": uuid::Uuid::new_v4(),
+                "created_at": scanned_at,
+                "op": "check_in",
+                "args": {
+                    "event_id": walk, "member_id": 1, "member_no": "M10001",
+                    "scanned_at": scanned_at, "scanner": uuid::Uuid::new_v4(),
+                    "nonce": uuid::Uuid::new_v4(), "proof": code,
+                },
+            }]}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(
+            pushed["results"][0]["outcome"]["status"] == "applied",
+            "{pushed}"
+        );
+        app.click("#tab-activities").await?;
+        app.click("#sync-now").await?;
+        app.wait_for(&format!("#feedback-{walk}"), 20).await?;
+        app.click(&format!("#star-{walk}-4")).await?;
+        app.wait_for(&format!("#feedback-comment-{walk}"), 5)
+            .await?
+            .send_keys("路线很舒服")
+            .await?;
+        app.click(&format!("#feedback-send-{walk}")).await?;
+        app.wait_contains(&format!("#feedback-note-{walk}"), "你的评价：4 星", 30)
+            .await?;
+        app.shot("44-activity-feedback").await?;
 
         // the screen in both languages, at desktop size and on a phone
         for (lang, w) in [("zh", 1024), ("zh", 360), ("en", 360), ("en", 1024)] {

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::activity::{ActivityCategory, SignupAnswer, SignupState};
 use unionpass_core::i18n::{fill, Lang, Msg};
-use unionpass_core::ipc::{CancelSignup, GetActivities, RefreshActivities, SignUp};
+use unionpass_core::ipc::{CancelSignup, GetActivities, GiveFeedback, RefreshActivities, SignUp};
 use unionpass_core::reminder::server_now;
 use unionpass_core::view::{ActivitiesView, ActivityCard};
 use unionpass_core::ErrorCode;
@@ -82,6 +82,100 @@ fn mine_text(c: Ctx, card: &ActivityCard) -> Option<String> {
         ),
         SignupState::Cancelled => c.t(Msg::MyCancelled).to_string(),
     })
+}
+
+/// After the activity: the member who attended rates it 1–5 and may say more; queued offline,
+/// editable for a week after it was first given.
+#[component]
+fn FeedbackBlock(card: ActivityCard, view: RwSignal<Option<ActivitiesView>>) -> impl IntoView {
+    let c = ctx();
+    let id = card.activity.id;
+    let given = card.feedback.clone();
+    let rating = RwSignal::new(given.as_ref().map(|f| f.rating).unwrap_or(0));
+    let comment = RwSignal::new(given.as_ref().map(|f| f.comment.clone()).unwrap_or_default());
+    let error = RwSignal::new(None::<ErrorCode>);
+    let editable_until = given
+        .as_ref()
+        .map(|f| f.first_given_at + unionpass_core::activity::FEEDBACK_EDITABLE);
+    let locked = editable_until.is_some_and(|u| now() > u);
+    let left = move || {
+        unionpass_core::activity::MAX_COMMENT_CHARS as i64 - comment.with(|t| t.chars().count()) as i64
+    };
+    let send = ipc::action(move |req: GiveFeedback| async move {
+        match ipc::call(&req).await {
+            Ok(v) => {
+                error.set(None);
+                view.set(Some(v));
+            }
+            Err(code) => error.set(Some(code)),
+        }
+    });
+    let busy = send.pending();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        ipc::dispatch_once(
+            send,
+            GiveFeedback {
+                activity_id: id,
+                rating: rating.get_untracked(),
+                comment: comment.get_untracked(),
+            },
+        );
+    };
+    let note = {
+        let given = given.clone();
+        move || {
+            let f = given.as_ref()?;
+            Some(if card.feedback_pending {
+                c.t(Msg::FeedbackPendingNote).to_string()
+            } else {
+                fill(
+                    c.t(Msg::FeedbackGivenNote),
+                    &[
+                        ("n", &f.rating.to_string()),
+                        (
+                            "time",
+                            &day_time(
+                                f.first_given_at + unionpass_core::activity::FEEDBACK_EDITABLE,
+                                c.lang.get(),
+                            ),
+                        ),
+                    ],
+                )
+            })
+        }
+    };
+    let has_given = given.is_some();
+    view! {
+        <form class="feedback" id=format!("feedback-{id}") on:submit=submit>
+            <h3 class="small">{move || c.t(Msg::FeedbackTitle)}</h3>
+            <div class="stars" role="radiogroup" aria-label=move || c.t(Msg::FeedbackTitle)>
+                {(1..=5i64).map(|n| view! {
+                    <button type="button" role="radio" class="star" id=format!("star-{id}-{n}")
+                        class:on=move || { rating.get() >= n }
+                        aria-checked=move || (rating.get() == n).to_string()
+                        aria-label=move || fill(c.t(Msg::FeedbackStars), &[("n", &n.to_string())])
+                        prop:disabled=locked
+                        on:click=move |_| rating.set(n)>"★"</button>
+                }).collect_view()}
+            </div>
+            <label for=format!("feedback-comment-{id}")>{move || c.t(Msg::FeedbackComment)}</label>
+            <textarea id=format!("feedback-comment-{id}") maxlength="500" rows="3"
+                prop:value=move || comment.get() prop:disabled=locked
+                on:input=move |ev| comment.set(event_target_value(&ev))></textarea>
+            <p class="muted small">{move || fill(c.t(Msg::CharsLeft), &[("n", &left().max(0).to_string())])}</p>
+            <p class="small" id=format!("feedback-note-{id}") role="status">{note}</p>
+            <Show when=move || error.get().is_some()>
+                <p class="notice warn" role="alert">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
+            </Show>
+            <Show when=move || !locked>
+                <button type="submit" class="secondary" id=format!("feedback-send-{id}")
+                    prop:disabled=move || { rating.get() == 0 || busy.get() }>
+                    {move || if has_given { c.t(Msg::FeedbackUpdate) } else { c.t(Msg::FeedbackSubmit) }}
+                </button>
+            </Show>
+        </form>
+    }
 }
 
 #[component]
@@ -349,6 +443,7 @@ fn ActivityItem(
             <p class="grab-answer" class:room=move || can_sign_up id=format!("activity-answer-{id}") role="status">
                 {move || answer_text().unwrap_or_default()}
             </p>
+            {card.attended.then(|| view! { <FeedbackBlock card=card.clone() view/> })}
             <Show when=can_cancel>
                 <div class="activity-cancel">
                     <span class="muted small">{move || cancel_until.map(|u| fill(c.t(Msg::CancelUntil), &[("time", &day_time(u, c.lang.get()))])).unwrap_or_default()}</span>
@@ -472,6 +567,9 @@ pub fn ActivitiesList() -> impl IntoView {
                             card.activity.cancelled_at,
                             card.mine.as_ref().map(|m| (m.state.as_str(), m.position, m.companions)),
                             card.eligible,
+                            card.attended,
+                            card.feedback.as_ref().map(|f| (f.rating, f.updated_at)),
+                            card.feedback_pending,
                         )
                         let:card>
                         <ActivityItem card view tick/>

@@ -296,4 +296,41 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
         .unwrap();
     assert_eq!(refused.code, Some(ErrorCode::NotSignedUp));
     assert!(!refused.ok);
+
+    // back online: the check-in is uploaded; the member's app learns they came, and their
+    // feedback (given offline, pending at first) reaches the server
+    d.server.restart().await;
+    d.staff.sync(now()).await.unwrap();
+    let card = |app: &Client| {
+        app.activities(now())
+            .unwrap()
+            .cards
+            .into_iter()
+            .find(|c| c.activity.id == a.id)
+            .unwrap()
+    };
+    assert_eq!(
+        d.member
+            .give_feedback(a.id, 5, "", now())
+            .unwrap_err()
+            .code(),
+        ErrorCode::FeedbackNotAttended,
+        "not before the app knows they came"
+    );
+    d.member.sync(now()).await.unwrap();
+    assert!(card(&d.member).attended);
+    d.member.give_feedback(a.id, 4, "很热闹", now()).unwrap();
+    let pending = card(&d.member);
+    assert!(pending.feedback_pending);
+    assert_eq!(pending.feedback.map(|f| f.rating), Some(4));
+    d.member.sync(now()).await.unwrap();
+    let kept = card(&d.member);
+    assert!(!kept.feedback_pending);
+    let rows = d.server.store.feedback(a.id).await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.rating, r.comment.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(4, "很热闹")]
+    );
 }

@@ -10,12 +10,13 @@ use unionpass_core::activity::{
     decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
     SignupFacts, SignupState,
 };
-use unionpass_core::api::ChangeKind;
+use unionpass_core::activity::{may_give_feedback, Feedback, FeedbackGiven};
+use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::ErrorCode;
 
 use super::{from_json, log_change, PgStore};
 use crate::store::rules::{changed_activity, retrying, signup_replay};
-use crate::store::{Activities, ActivityChange, SignupJob, SignupRow, StoreError};
+use crate::store::{Activities, ActivityChange, FeedbackRow, SignupJob, SignupRow, StoreError};
 
 fn activity_of(body: serde_json::Value, id: i64) -> Result<Activity, StoreError> {
     let mut a: Activity = from_json(body)?;
@@ -291,6 +292,80 @@ async fn promote(
     Ok(())
 }
 
+/// The `feedback` mutation, inside the mutation's transaction (see the SQLite twin; the rule is
+/// `activity::may_give_feedback`).
+pub(super) async fn give_feedback(
+    tx: &impl GenericClient,
+    member_id: i64,
+    f: &Feedback,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let known = tx
+        .query_opt(
+            "SELECT 1 FROM activities WHERE event_id = $1",
+            &[&f.activity_id],
+        )
+        .await?
+        .is_some();
+    if !known {
+        return Ok(rejected(ErrorCode::NotFound, "No such activity."));
+    }
+    let checked_in = tx
+        .query_opt(
+            "SELECT 1 FROM checkins WHERE event_id = $1 AND member_id = $2",
+            &[&f.activity_id, &member_id],
+        )
+        .await?
+        .is_some();
+    let first: Option<DateTime<Utc>> = tx
+        .query_opt(
+            "SELECT first_given_at FROM feedback WHERE activity_id = $1 AND member_id = $2 FOR UPDATE",
+            &[&f.activity_id, &member_id],
+        )
+        .await?
+        .map(|r| r.get(0));
+    if let Err(code) = may_give_feedback(checked_in, first, f.rating, &f.comment, now) {
+        return Ok(rejected(code, "This feedback cannot be given."));
+    }
+    let first_given_at = first.unwrap_or(now);
+    tx.execute(
+        "INSERT INTO feedback(activity_id, member_id, rating, comment, first_given_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (activity_id, member_id) DO UPDATE SET rating = excluded.rating,
+           comment = excluded.comment, updated_at = excluded.updated_at",
+        &[
+            &f.activity_id,
+            &member_id,
+            &f.rating,
+            &f.comment,
+            &first_given_at,
+            &now,
+        ],
+    )
+    .await?;
+    log_change(
+        tx,
+        Some(member_id),
+        now,
+        &ChangeKind::Feedback(FeedbackGiven {
+            activity_id: f.activity_id,
+            rating: f.rating,
+            comment: f.comment.clone(),
+            first_given_at,
+            updated_at: now,
+        }),
+    )
+    .await?;
+    Ok(MutationOutcome::Applied)
+}
+
+fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
+    MutationOutcome::Rejected {
+        code,
+        message: message.into(),
+    }
+}
+
 impl PgStore {
     async fn sign_up_once(&self, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
         let mut client = self.pool.get().await?;
@@ -419,6 +494,26 @@ impl Activities for PgStore {
         log_change(&tx, None, now, &ChangeKind::Activity(a.clone())).await?;
         tx.commit().await?;
         Ok(a)
+    }
+
+    async fn feedback(&self, activity_id: i64) -> Result<Vec<FeedbackRow>, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(
+                "SELECT m.member_no, f.rating, f.comment, f.updated_at
+                 FROM feedback f JOIN members m ON m.id = f.member_id
+                 WHERE f.activity_id = $1 ORDER BY f.updated_at, m.member_no",
+                &[&activity_id],
+            )
+            .await?
+            .iter()
+            .map(|r| FeedbackRow {
+                member_no: r.get(0),
+                rating: r.get(1),
+                comment: r.get(2),
+                at: r.get(3),
+            })
+            .collect())
     }
 
     async fn signups(&self, activity_id: i64) -> Result<Vec<SignupRow>, StoreError> {

@@ -159,6 +159,17 @@ pub(super) async fn check_in(
         tx.execute(&insert("checkin_conflicts"), &row).await?;
     }
     if first == 1 {
+        // the member's devices learn they attended (feedback opens)
+        super::log_change(
+            tx,
+            Some(member_id),
+            now,
+            &unionpass_core::api::ChangeKind::Attended {
+                activity_id: c.event_id,
+                at: c.scanned_at,
+            },
+        )
+        .await?;
         // the member's first check-in here earns the event's points
         let points: i64 = tx
             .query_one("SELECT points FROM events WHERE id = $1", &[&c.event_id])

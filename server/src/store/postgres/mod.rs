@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0005_points",
     "0006_security",
     "0007_activities",
+    "0008_feedback",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

@@ -53,6 +53,9 @@ impl PgStore {
             MutationOp::Redeem(req) => {
                 super::points::redeem(&tx, member_id, m.id, req, now).await?
             }
+            MutationOp::Feedback(f) => {
+                super::activities::give_feedback(&tx, member_id, f, now).await?
+            }
             MutationOp::SetLanguage { language } => {
                 super::accounts::set_language(&tx, member_id, *language, now).await?
             }

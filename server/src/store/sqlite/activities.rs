@@ -9,12 +9,13 @@ use unionpass_core::activity::{
     decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
     SignupFacts, SignupState,
 };
-use unionpass_core::api::ChangeKind;
+use unionpass_core::activity::{may_give_feedback, Feedback, FeedbackGiven};
+use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::ErrorCode;
 
 use super::{json, log_change, parse_ts, ts, SqliteStore};
 use crate::store::rules::{changed_activity, signup_replay};
-use crate::store::{Activities, ActivityChange, SignupJob, SignupRow, StoreError};
+use crate::store::{Activities, ActivityChange, FeedbackRow, SignupJob, SignupRow, StoreError};
 
 fn activity_of(body: &str, id: i64) -> Result<Activity, StoreError> {
     let mut a: Activity = serde_json::from_str(body)?;
@@ -276,6 +277,82 @@ fn promote(
     Ok(())
 }
 
+/// The `feedback` mutation, inside the mutation's transaction: only after checking in, rating
+/// 1–5, comment within bounds, editable for a week after it was first given
+/// (`activity::may_give_feedback`).
+pub(super) fn give_feedback(
+    tx: &rusqlite::Connection,
+    member_id: i64,
+    f: &Feedback,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let known: bool = tx
+        .query_row(
+            "SELECT 1 FROM activities WHERE event_id = ?1",
+            [f.activity_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !known {
+        return Ok(rejected(ErrorCode::NotFound, "No such activity."));
+    }
+    let checked_in: bool = tx
+        .query_row(
+            "SELECT 1 FROM checkins WHERE event_id = ?1 AND member_id = ?2",
+            params![f.activity_id, member_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    let first: Option<String> = tx
+        .query_row(
+            "SELECT first_given_at FROM feedback WHERE activity_id = ?1 AND member_id = ?2",
+            params![f.activity_id, member_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let first = first.map(|t| parse_ts(&t)).transpose()?;
+    if let Err(code) = may_give_feedback(checked_in, first, f.rating, &f.comment, now) {
+        return Ok(rejected(code, "This feedback cannot be given."));
+    }
+    let first_given_at = first.unwrap_or(now);
+    tx.execute(
+        "INSERT INTO feedback(activity_id, member_id, rating, comment, first_given_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(activity_id, member_id) DO UPDATE SET rating = excluded.rating,
+           comment = excluded.comment, updated_at = excluded.updated_at",
+        params![
+            f.activity_id,
+            member_id,
+            f.rating,
+            f.comment,
+            ts(first_given_at),
+            ts(now)
+        ],
+    )?;
+    log_change(
+        tx,
+        Some(member_id),
+        now,
+        &ChangeKind::Feedback(FeedbackGiven {
+            activity_id: f.activity_id,
+            rating: f.rating,
+            comment: f.comment.clone(),
+            first_given_at,
+            updated_at: now,
+        }),
+    )?;
+    Ok(MutationOutcome::Applied)
+}
+
+fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
+    MutationOutcome::Rejected {
+        code,
+        message: message.into(),
+    }
+}
+
 #[async_trait]
 impl Activities for SqliteStore {
     async fn create_activity(
@@ -377,6 +454,28 @@ impl Activities for SqliteStore {
             )?;
             log_change(tx, None, now, &ChangeKind::Activity(a.clone()))?;
             Ok(a)
+        })
+        .await
+    }
+
+    async fn feedback(&self, activity_id: i64) -> Result<Vec<FeedbackRow>, StoreError> {
+        self.with_read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT m.member_no, f.rating, f.comment, f.updated_at
+                 FROM feedback f JOIN members m ON m.id = f.member_id
+                 WHERE f.activity_id = ?1 ORDER BY f.updated_at, m.member_no",
+            )?;
+            let mut rows = stmt.query([activity_id])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(FeedbackRow {
+                    member_no: r.get(0)?,
+                    rating: r.get(1)?,
+                    comment: r.get(2)?,
+                    at: parse_ts(&r.get::<_, String>(3)?)?,
+                });
+            }
+            Ok(out)
         })
         .await
     }

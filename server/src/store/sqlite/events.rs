@@ -184,6 +184,16 @@ pub(super) fn check_in(
         tx.execute(&insert("checkin_conflicts"), row)?;
     }
     if first == 1 {
+        // the member's devices learn they attended (feedback opens)
+        super::log_change(
+            tx,
+            Some(member_id),
+            now,
+            &unionpass_core::api::ChangeKind::Attended {
+                activity_id: c.event_id,
+                at: c.scanned_at,
+            },
+        )?;
         // the member's first check-in here earns the event's points
         let points: i64 = tx.query_row(
             "SELECT points FROM events WHERE id = ?1",

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0005_points",
     "0006_security",
     "0007_activities",
+    "0008_feedback",
 );
 
 pub(crate) use unionpass_sqlite::ts;

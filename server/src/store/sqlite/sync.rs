@@ -24,6 +24,7 @@ fn apply_op(
 ) -> Result<MutationOutcome, StoreError> {
     match op {
         MutationOp::Redeem(req) => super::points::redeem(tx, member_id, id, req, now),
+        MutationOp::Feedback(f) => super::activities::give_feedback(tx, member_id, f, now),
         MutationOp::SetLanguage { language } => {
             super::accounts::set_language(tx, member_id, *language, now)
         }
