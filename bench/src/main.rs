@@ -2,7 +2,9 @@
 //! `--start-at`, and print one JSON summary line (throughput, latency percentiles, outcomes).
 //! `--mode grab` posts grabs (each with a fresh idempotency key) and writes the keys of the
 //! acknowledged grants to `--acked-out`; `--mode noop` asks the trivial health endpoint, to
-//! compare against. `--mode login-flood` keeps `--concurrency` sign-ins with wrong passwords in
+//! compare against. `--mode signup` signs each member up for `--activity` (every fourth with one
+//! companion) and writes each acknowledged sign-up (`key state position index`) to `--acked-out`;
+//! `--mode cancel` cancels each member's sign-up. `--mode login-flood` keeps `--concurrency` sign-ins with wrong passwords in
 //! flight for `--duration-s` seconds, each from a different `X-Forwarded-For` address (a botnet,
 //! seen through a trusted proxy), while one honest member signs in once a second from their own
 //! address; it prints what the flood got back and how long each honest sign-in took, retries after
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use unionpass_core::activity::SignupAnswer;
 use unionpass_core::campaign::{GrabOutcome, GrabResponse};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -22,6 +25,10 @@ enum Mode {
     Grab,
     Noop,
     LoginFlood,
+    /// Sign up for `--activity` (every fourth member with one companion), a fresh key each.
+    Signup,
+    /// Cancel the sign-up for `--activity`.
+    Cancel,
 }
 
 #[derive(Parser)]
@@ -35,6 +42,8 @@ struct Args {
     mode: Mode,
     #[arg(long, default_value_t = 0)]
     campaign: i64,
+    #[arg(long, default_value_t = 0)]
+    activity: i64,
     /// When to fire (RFC 3339); now if absent.
     #[arg(long)]
     start_at: Option<chrono::DateTime<chrono::FixedOffset>>,
@@ -110,13 +119,14 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (http, tokens, next, url, mode, campaign) = (
+        let (http, tokens, next, url, mode, campaign, activity) = (
             http.clone(),
             tokens.clone(),
             next.clone(),
             args.url.clone(),
             args.mode,
             args.campaign,
+            args.activity,
         );
         workers.push(tokio::spawn(async move {
             let mut done = Done {
@@ -135,6 +145,49 @@ async fn main() -> anyhow::Result<()> {
                         Err(_) => "error".to_string(),
                     },
                     Mode::LoginFlood => unreachable!("handled above"),
+                    Mode::Signup => {
+                        let key = uuid::Uuid::new_v4();
+                        let companions = i64::from(i % 4 == 0);
+                        let resp = http
+                            .post(format!("{url}/v1/activities/{activity}/signup"))
+                            .bearer_auth(token)
+                            .json(&serde_json::json!({ "key": key, "companions": companions }))
+                            .send()
+                            .await;
+                        match resp {
+                            Ok(r) if r.status().is_success() => {
+                                match r.json::<SignupAnswer>().await {
+                                    Ok(SignupAnswer::Accepted { signup, .. }) => {
+                                        let state = signup.state.as_str();
+                                        let position = signup
+                                            .position
+                                            .map(|p| p.to_string())
+                                            .unwrap_or_else(|| "-".into());
+                                        done.acked.push(format!("{key} {state} {position} {i}"));
+                                        state.to_string()
+                                    }
+                                    Ok(SignupAnswer::Refused { refusal }) => {
+                                        refusal.code.as_str().to_string()
+                                    }
+                                    Err(_) => "bad_body".to_string(),
+                                }
+                            }
+                            Ok(r) => format!("http_{}", r.status().as_u16()),
+                            Err(_) => "error".to_string(),
+                        }
+                    }
+                    Mode::Cancel => {
+                        match http
+                            .post(format!("{url}/v1/activities/{activity}/cancel"))
+                            .bearer_auth(token)
+                            .send()
+                            .await
+                        {
+                            Ok(r) if r.status().is_success() => "cancelled".to_string(),
+                            Ok(r) => format!("http_{}", r.status().as_u16()),
+                            Err(_) => "error".to_string(),
+                        }
+                    }
                     Mode::Grab => {
                         let key = uuid::Uuid::new_v4();
                         let resp = http
@@ -185,10 +238,19 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, all.acked.join("\n") + "\n")?;
     }
     let n = all.latency_us.len();
+    // what the server answered as asked (not 429/5xx/transport errors): the throughput that counts
+    let failed: u64 = all
+        .outcomes
+        .iter()
+        .filter(|(k, _)| k.starts_with("http_") || *k == "error" || *k == "bad_body")
+        .map(|(_, v)| *v)
+        .sum();
     println!(
         "{}",
         serde_json::json!({
             "requests": n,
+            "failed": failed,
+            "answered_rps": ((n as u64 - failed) as f64 / elapsed).round(),
             "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
             "rps": (n as f64 / elapsed).round(),
             "p50_ms": (percentile(&all.latency_us, 0.50) * 10.0).round() / 10.0,

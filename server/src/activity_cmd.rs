@@ -43,6 +43,18 @@ pub enum ActivityCmd {
         #[arg(long)]
         id: i64,
     },
+    /// The sign-up bench's audit, as one JSON line: seats beyond capacity, members signed up
+    /// twice, acknowledged sign-ups the database does not have, waitlist places told that differ
+    /// from the order recorded, promotions out of order.
+    Audit {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        id: i64,
+        /// Acknowledged sign-ups, one per line: `key state [position]`.
+        #[arg(long)]
+        acked: std::path::PathBuf,
+    },
     /// Who signed up for an activity, in the order received: companions, state, checked in.
     Signups {
         #[command(flatten)]
@@ -108,6 +120,79 @@ pub struct CreateArgs {
 
 fn utc(t: DateTime<FixedOffset>) -> DateTime<Utc> {
     t.with_timezone(&Utc)
+}
+
+/// The sign-up bench's audit of the rows the database holds against what was acknowledged.
+fn audit(
+    seats: i64,
+    rows: &[unionpass_server::store::SignupRow],
+    acked: &str,
+) -> serde_json::Value {
+    use std::collections::{HashMap, HashSet};
+    use unionpass_core::activity::SignupState;
+    let held: i64 = rows
+        .iter()
+        .filter(|r| r.state.has_seats())
+        .map(|r| 1 + r.companions)
+        .sum();
+    let mut live_per_member: HashMap<&str, usize> = HashMap::new();
+    for r in rows.iter().filter(|r| r.state.is_active()) {
+        *live_per_member.entry(r.member_no.as_str()).or_default() += 1;
+    }
+    let double = live_per_member.values().filter(|n| **n > 1).count();
+    // the waitlist in the order recorded: every row that waited (still waiting, or promoted)
+    let waited: Vec<&unionpass_server::store::SignupRow> = rows
+        .iter()
+        .filter(|r| matches!(r.state, SignupState::Waitlisted | SignupState::Promoted))
+        .collect();
+    let rank: HashMap<uuid::Uuid, i64> = waited
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.key, i as i64 + 1))
+        .collect();
+    let keys: HashSet<uuid::Uuid> = rows.iter().map(|r| r.key).collect();
+    let (mut lost, mut out_of_order, mut n_acked) = (0, 0, 0);
+    for line in acked.lines().filter(|l| !l.trim().is_empty()) {
+        let mut parts = line.split_whitespace();
+        let Some(key) = parts.next().and_then(|k| k.parse::<uuid::Uuid>().ok()) else {
+            continue;
+        };
+        n_acked += 1;
+        if !keys.contains(&key) {
+            lost += 1;
+            continue;
+        }
+        let state = parts.next().unwrap_or("");
+        let position = parts.next().and_then(|p| p.parse::<i64>().ok());
+        if state == "waitlisted" && rank.get(&key).copied() != position {
+            out_of_order += 1;
+        }
+    }
+    // strictly in order: no promoted sign-up came after one still waiting
+    let first_waiting = rows
+        .iter()
+        .filter(|r| r.state == SignupState::Waitlisted)
+        .map(|r| r.seq)
+        .min();
+    let promotions_out_of_order = rows
+        .iter()
+        .filter(|r| r.state == SignupState::Promoted && first_waiting.is_some_and(|w| r.seq > w))
+        .count();
+    let count = |s: SignupState| rows.iter().filter(|r| r.state == s).count();
+    serde_json::json!({
+        "seats": seats,
+        "seats_held": held,
+        "over_capacity": (held - seats).max(0),
+        "double_signups": double,
+        "acked": n_acked,
+        "lost_acks": lost,
+        "waitlist_out_of_order": out_of_order,
+        "promotions_out_of_order": promotions_out_of_order,
+        "confirmed": count(SignupState::Confirmed),
+        "waitlisted": count(SignupState::Waitlisted),
+        "promoted": count(SignupState::Promoted),
+        "cancelled": count(SignupState::Cancelled),
+    })
 }
 
 /// The average rating and how many gave each of 1 to 5 stars.
@@ -271,6 +356,19 @@ pub async fn run(action: ActivityCmd) -> anyhow::Result<()> {
                 );
             }
         }
+        ActivityCmd::Audit { db, id, acked } => {
+            let store = db.open().await?;
+            let seats = store
+                .activities()
+                .await?
+                .into_iter()
+                .find(|l| l.activity.id == id)
+                .and_then(|l| l.activity.signup.map(|r| r.seats))
+                .with_context(|| format!("activity {id} takes no sign-ups"))?;
+            let rows = store.signups(id).await?;
+            let acked = std::fs::read_to_string(&acked)?;
+            println!("{}", audit(seats, &rows, &acked));
+        }
         ActivityCmd::Feedback { db, id } => {
             let rows = db.open().await?.feedback(id).await?;
             let (average, spread) = summary(&rows);
@@ -327,4 +425,73 @@ pub async fn run(action: ActivityCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unionpass_core::activity::SignupState;
+    use unionpass_server::store::SignupRow;
+
+    fn row(seq: i64, no: &str, companions: i64, state: SignupState) -> SignupRow {
+        SignupRow {
+            seq,
+            member_no: no.into(),
+            name: String::new(),
+            companions,
+            state,
+            checked_in: false,
+            created_at: chrono::DateTime::default(),
+            key: uuid::Uuid::from_u128(seq as u128),
+        }
+    }
+
+    #[test]
+    fn the_audit_finds_each_kind_of_wrong() {
+        use SignupState::*;
+        let good = [
+            row(1, "a", 1, Confirmed),
+            row(2, "b", 0, Promoted),
+            row(3, "c", 0, Waitlisted),
+            row(4, "d", 0, Cancelled),
+        ];
+        let k = |n: u128| uuid::Uuid::from_u128(n);
+        let acked = format!(
+            "{} confirmed\n{} waitlisted 1\n{} waitlisted 2\n",
+            k(1),
+            k(2),
+            k(3)
+        );
+        let a = audit(3, &good, &acked);
+        assert_eq!(
+            (
+                a["over_capacity"].as_i64(),
+                a["lost_acks"].as_i64(),
+                a["waitlist_out_of_order"].as_i64(),
+                a["promotions_out_of_order"].as_i64(),
+                a["double_signups"].as_i64()
+            ),
+            (Some(0), Some(0), Some(0), Some(0), Some(0))
+        );
+        // too many seats, a lost acknowledgement, a wrong place, a promotion out of order, a
+        // member twice
+        let bad = [
+            row(1, "a", 2, Confirmed),
+            row(2, "b", 0, Waitlisted),
+            row(3, "c", 0, Promoted),
+            row(4, "a", 0, Waitlisted),
+        ];
+        let acked = format!(
+            "{} confirmed\n{} waitlisted 2\n{} confirmed\n",
+            k(1),
+            k(2),
+            k(99)
+        );
+        let a = audit(3, &bad, &acked);
+        assert_eq!(a["over_capacity"], 1);
+        assert_eq!(a["lost_acks"], 1);
+        assert_eq!(a["waitlist_out_of_order"], 1);
+        assert_eq!(a["promotions_out_of_order"], 1);
+        assert_eq!(a["double_signups"], 1);
+    }
 }

@@ -117,6 +117,13 @@ fn main() -> anyhow::Result<()> {
             bench::grab(&args)
         }
         Cmd::Bench {
+            which: bench::Which::Signup(args),
+        } => {
+            setup::run()?;
+            build::server_release()?;
+            bench::signup(&args)
+        }
+        Cmd::Bench {
             which: bench::Which::LoginFlood(args),
         } => {
             setup::run()?;

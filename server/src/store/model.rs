@@ -171,6 +171,8 @@ pub struct SignupRow {
     pub state: unionpass_core::activity::SignupState,
     pub checked_in: bool,
     pub created_at: DateTime<Utc>,
+    /// The request's idempotency key (the bench's audit matches acknowledgements to it).
+    pub key: Uuid,
 }
 
 /// One member's feedback on an activity (`activity feedback`).

@@ -96,11 +96,33 @@ async fn misses(
         .collect())
 }
 
-async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
+/// A sign-up request judged on what `c` sees: a key seen before, or the decision. With `lock`,
+/// the activity's row is locked first (the transaction that will write the answer).
+enum Judged {
+    Seen(i64, (i64, i64, i64)),
+    Decision(Result<SignupState, unionpass_core::activity::Refusal>),
+}
+
+async fn judge(c: &impl GenericClient, job: &SignupJob, lock: bool) -> Result<Judged, StoreError> {
     // the activity's lock first: a retried key waits for its first answer's transaction
-    let row = lock(c, job.activity_id)
+    let row = if lock {
+        self::lock(c, job.activity_id).await?
+    } else {
+        c.query_opt(
+            "SELECT body, seats_taken, waiting FROM activities WHERE event_id = $1",
+            &[&job.activity_id],
+        )
         .await?
-        .ok_or(StoreError::NoActivity(job.activity_id))?;
+        .map(|r| {
+            Ok::<_, StoreError>(Row {
+                activity: activity_of(r.get(0), job.activity_id)?,
+                seats_taken: r.get(1),
+                waiting: r.get(2),
+            })
+        })
+        .transpose()?
+    }
+    .ok_or(StoreError::NoActivity(job.activity_id))?;
     if let Some(r) = c
         .query_opt(
             "SELECT id, member_id, activity_id, companions FROM signups WHERE key = $1",
@@ -108,11 +130,7 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
         )
         .await?
     {
-        signup_replay((r.get(1), r.get(2), r.get(3)), job)?;
-        return Ok(SignupAnswer::Accepted {
-            signup: my_signup(c, r.get(0)).await?,
-            replayed: true,
-        });
+        return Ok(Judged::Seen(r.get(0), (r.get(1), r.get(2), r.get(3))));
     }
     let Some(rules) = row.activity.signup.clone() else {
         return Err(StoreError::Refused(ErrorCode::BadRequest));
@@ -142,9 +160,25 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
         eligible: row.activity.admits_union(job.union_id),
         cancelled: row.activity.cancelled_at.is_some(),
     };
-    let state = match decide(&rules, &facts, job.companions, job.now) {
-        Ok(s) => s,
-        Err(refusal) => return Ok(SignupAnswer::Refused { refusal }),
+    Ok(Judged::Decision(decide(
+        &rules,
+        &facts,
+        job.companions,
+        job.now,
+    )))
+}
+
+async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
+    let state = match judge(c, job, true).await? {
+        Judged::Seen(id, stored) => {
+            signup_replay(stored, job)?;
+            return Ok(SignupAnswer::Accepted {
+                signup: my_signup(c, id).await?,
+                replayed: true,
+            });
+        }
+        Judged::Decision(Err(refusal)) => return Ok(SignupAnswer::Refused { refusal }),
+        Judged::Decision(Ok(state)) => state,
     };
     let id: i64 = c
         .query_one(
@@ -459,6 +493,14 @@ impl Activities for PgStore {
     }
 
     async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
+        // judged without the lock first: a refusal needs no write (at a full activity nearly
+        // every request is one) and waits for no one; the rest are judged again under the lock
+        {
+            let client = self.pool.get().await?;
+            if let Judged::Decision(Err(refusal)) = judge(&client, &job, false).await? {
+                return Ok(SignupAnswer::Refused { refusal });
+            }
+        }
         retrying(|| self.sign_up_once(&job)).await
     }
 
@@ -521,7 +563,8 @@ impl Activities for PgStore {
         client
             .query(
                 "SELECT s.id, m.member_no, m.name, s.companions, s.state, s.created_at,
-                        EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id)
+                        EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id),
+                        s.key
                  FROM signups s JOIN members m ON m.id = s.member_id
                  WHERE s.activity_id = $1 ORDER BY s.id",
                 &[&activity_id],
@@ -537,6 +580,7 @@ impl Activities for PgStore {
                     state: state_of(r.get(4))?,
                     created_at: r.get(5),
                     checked_in: r.get(6),
+                    key: r.get(7),
                 })
             })
             .collect()

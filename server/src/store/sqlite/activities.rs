@@ -103,7 +103,13 @@ fn misses(
     Ok(out)
 }
 
-fn sign_up_in(tx: &Transaction<'_>, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
+/// A sign-up request judged on what `tx` sees: a key seen before, or the decision.
+enum Judged {
+    Seen(i64, (i64, i64, i64)),
+    Decision(Result<SignupState, unionpass_core::activity::Refusal>),
+}
+
+fn judge(tx: &Transaction<'_>, job: &SignupJob) -> Result<Judged, StoreError> {
     let key = job.key.to_string();
     let seen: Option<(i64, i64, i64, i64)> = tx
         .prepare_cached(
@@ -112,11 +118,7 @@ fn sign_up_in(tx: &Transaction<'_>, job: &SignupJob) -> Result<SignupAnswer, Sto
         .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     if let Some((id, member, activity, companions)) = seen {
-        signup_replay((member, activity, companions), job)?;
-        return Ok(SignupAnswer::Accepted {
-            signup: my_signup(tx, id)?,
-            replayed: true,
-        });
+        return Ok(Judged::Seen(id, (member, activity, companions)));
     }
     let row = load(tx, job.activity_id)?.ok_or(StoreError::NoActivity(job.activity_id))?;
     let Some(rules) = row.activity.signup.clone() else {
@@ -146,9 +148,38 @@ fn sign_up_in(tx: &Transaction<'_>, job: &SignupJob) -> Result<SignupAnswer, Sto
         eligible: row.activity.admits_union(job.union_id),
         cancelled: row.activity.cancelled_at.is_some(),
     };
-    let state = match decide(&rules, &facts, job.companions, job.now) {
-        Ok(s) => s,
-        Err(refusal) => return Ok(SignupAnswer::Refused { refusal }),
+    Ok(Judged::Decision(decide(
+        &rules,
+        &facts,
+        job.companions,
+        job.now,
+    )))
+}
+
+/// Judged on the read connection first: a refusal needs no write (at a full activity nearly
+/// every request is one), so it is answered without waiting for the writer. A request that
+/// could be accepted, or a key seen before, goes on to the writer, where it is judged again.
+/// A refusal from this snapshot is one the member could have had a moment later anyway (counts
+/// only fall when someone cancels).
+fn precheck(tx: &Transaction<'_>, job: &SignupJob) -> Result<Option<SignupAnswer>, StoreError> {
+    Ok(match judge(tx, job)? {
+        Judged::Decision(Err(refusal)) => Some(SignupAnswer::Refused { refusal }),
+        _ => None,
+    })
+}
+
+fn sign_up_in(tx: &Transaction<'_>, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
+    let key = job.key.to_string();
+    let state = match judge(tx, job)? {
+        Judged::Seen(id, stored) => {
+            signup_replay(stored, job)?;
+            return Ok(SignupAnswer::Accepted {
+                signup: my_signup(tx, id)?,
+                replayed: true,
+            });
+        }
+        Judged::Decision(Err(refusal)) => return Ok(SignupAnswer::Refused { refusal }),
+        Judged::Decision(Ok(state)) => state,
     };
     tx.prepare_cached(
         "INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
@@ -422,6 +453,16 @@ impl Activities for SqliteStore {
     }
 
     async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
+        let snapshot = job.clone();
+        let refused = self
+            .with_read(move |c| {
+                let tx = c.transaction()?;
+                precheck(&tx, &snapshot)
+            })
+            .await?;
+        if let Some(answer) = refused {
+            return Ok(answer);
+        }
         self.in_tx(move |tx| sign_up_in(tx, &job)).await
     }
 
@@ -484,7 +525,8 @@ impl Activities for SqliteStore {
         self.with_read(move |c| {
             let mut stmt = c.prepare(
                 "SELECT s.id, m.member_no, m.name, s.companions, s.state, s.created_at,
-                        EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id)
+                        EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id),
+                        s.key
                  FROM signups s JOIN members m ON m.id = s.member_id
                  WHERE s.activity_id = ?1 ORDER BY s.id",
             )?;
@@ -501,6 +543,7 @@ impl Activities for SqliteStore {
                         .ok_or_else(|| StoreError::Corrupt(format!("sign-up state {state:?}")))?,
                     created_at: parse_ts(&r.get::<_, String>(5)?)?,
                     checked_in: r.get(6)?,
+                    key: super::uuid_col(&r.get::<_, String>(7)?)?,
                 });
             }
             Ok(out)
