@@ -10,6 +10,112 @@ use unionpass_server::{Clock, SystemClock};
 use crate::StoreArgs;
 
 #[derive(Subcommand)]
+pub enum PollCmd {
+    /// Publish a needs poll; apps receive it by sync.
+    Create {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        question_zh: String,
+        #[arg(long)]
+        question_en: String,
+        /// An option as `中文|English` (repeat, 2 to 10)
+        #[arg(long = "option", required = true)]
+        options: Vec<String>,
+        /// When voting ends, RFC 3339
+        #[arg(long)]
+        closes_at: DateTime<FixedOffset>,
+        /// Only members of this workplace union id; default the whole district
+        #[arg(long)]
+        union: Option<i64>,
+    },
+    /// List every poll.
+    List {
+        #[command(flatten)]
+        db: StoreArgs,
+    },
+    /// The votes per option.
+    Results {
+        #[command(flatten)]
+        db: StoreArgs,
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+pub async fn run_poll(action: PollCmd) -> anyhow::Result<()> {
+    use unionpass_core::activity::{Poll, PollOption};
+    let now = SystemClock.now();
+    match action {
+        PollCmd::Create {
+            db,
+            question_zh,
+            question_en,
+            options,
+            closes_at,
+            union,
+        } => {
+            let options = options
+                .iter()
+                .map(|o| {
+                    let (zh, en) = o.split_once('|').unwrap_or((o, o));
+                    PollOption {
+                        zh: zh.trim().into(),
+                        en: en.trim().into(),
+                    }
+                })
+                .collect();
+            let poll = Poll {
+                id: 0,
+                question_zh,
+                question_en,
+                options,
+                union_id: union,
+                closes_at: utc(closes_at),
+            };
+            poll.check().map_err(|_| {
+                anyhow::anyhow!(
+                    "a poll needs a question and 2 to {} options",
+                    unionpass_core::activity::MAX_POLL_OPTIONS
+                )
+            })?;
+            anyhow::ensure!(poll.closes_at > now, "the poll must close in the future");
+            let p = db.open().await?.create_poll(poll, now).await?;
+            println!("{}", serde_json::to_string(&p)?);
+        }
+        PollCmd::List { db } => {
+            for p in db.open().await?.polls().await? {
+                println!(
+                    "{:>5}  closes {}  {} options  {}",
+                    p.id,
+                    p.closes_at.to_rfc3339(),
+                    p.options.len(),
+                    p.question_zh
+                );
+            }
+        }
+        PollCmd::Results { db, id } => {
+            let store = db.open().await?;
+            let poll = store
+                .polls()
+                .await?
+                .into_iter()
+                .find(|p| p.id == id)
+                .with_context(|| format!("no poll {id}"))?;
+            let r = store
+                .poll_results(id, 0)
+                .await?
+                .with_context(|| format!("no poll {id}"))?;
+            println!("{}", poll.question_zh);
+            for (o, n) in poll.options.iter().zip(r.counts) {
+                println!("  {n:>6}  {}", o.zh);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
 pub enum ActivityCmd {
     /// Publish an activity (its check-in event is created with it); apps receive it by sync.
     Create(Box<CreateArgs>),

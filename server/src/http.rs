@@ -27,7 +27,7 @@ use crate::guard::{HashError, Refused};
 use crate::passport;
 use crate::store::{GrabJob, NewDevice, NewSession, Proven, SignupJob, StoreError, Taken};
 use crate::AppState;
-use unionpass_core::activity::{ActivityLive, MySignup, SignupAnswer, SignupRequest};
+use unionpass_core::activity::{ActivityLive, MySignup, PollResults, SignupAnswer, SignupRequest};
 
 /// Changes per sync page.
 pub const PAGE: usize = 500;
@@ -73,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/activities", get(activities))
         .route("/v1/activities/{id}/signup", post(sign_up).layer(small))
         .route("/v1/activities/{id}/cancel", post(cancel_signup).layer(small))
+        .route("/v1/polls/{id}/results", get(poll_results))
         .route("/v1/scanner", get(scanner))
         .route("/v1/reauth", post(reauth).layer(small))
         .fallback(not_found)
@@ -828,6 +829,26 @@ pub(crate) async fn cancel_signup(
             code,
             "You have no sign-up for this activity.",
         )),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/polls/{id}/results", tag = "activities", security(("session" = [])),
+    params(("id" = i64, Path, description = "The poll", example = 1)),
+    description = "The count per option and the member's own vote; only for a member who voted \
+        (403 before), so that the results do not sway the vote.",
+    responses((status = 200, description = "The results", body = PollResults), crate::openapi::Errors))]
+pub(crate) async fn poll_results(
+    State(s): State<AppState>,
+    PathParam(id): PathParam<i64>,
+    who: AuthMember,
+) -> Result<Json<PollResults>, AppError> {
+    match s.store.poll_results(id, who.member_id).await? {
+        None => Err(AppError::new(ErrorCode::NotFound, "No such poll.")),
+        Some(r) if r.mine.is_none() => Err(AppError::new(
+            ErrorCode::Forbidden,
+            "The results show after you vote.",
+        )),
+        Some(r) => Ok(Json(r)),
     }
 }
 

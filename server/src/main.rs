@@ -90,6 +90,11 @@ enum Command {
         #[command(subcommand)]
         action: activity_cmd::ActivityCmd,
     },
+    /// Needs polls before activities: create, list, results.
+    Poll {
+        #[command(subcommand)]
+        action: activity_cmd::PollCmd,
+    },
     /// Offline events that staff check members in to: create, list.
     Event {
         #[command(subcommand)]
@@ -530,6 +535,13 @@ async fn main() -> anyhow::Result<()> {
                 .with_writer(std::io::stderr)
                 .init();
             activity_cmd::run(action).await?;
+        }
+        Command::Poll { action } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            activity_cmd::run_poll(action).await?;
         }
         Command::Event { action } => match action {
             EventCmd::Create {

@@ -98,6 +98,7 @@ impl utoipa::Modify for SessionAuth {
         crate::http::activities,
         crate::http::sign_up,
         crate::http::cancel_signup,
+        crate::http::poll_results,
         crate::http::scanner,
         crate::http::reauth,
     ),

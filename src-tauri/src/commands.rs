@@ -290,6 +290,20 @@ pub async fn cancel_signup(
     Ok(mine)
 }
 
+/// Queued (offline works) and sent with the next sync; the results are fetched after it.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn vote(shell: State<'_, Shell>, req: ipc::CastVote) -> CmdResult<ipc::CastVote> {
+    let bg = shell.background()?.clone();
+    bg.client().vote(req.poll_id, req.option, now())?;
+    // sent now when online, then the results, so the member sees them at once
+    if bg.sync_now().await.is_ok() {
+        if let Err(e) = bg.client().refresh_activities(now()).await {
+            tracing::debug!(code = %e.code(), "poll results not fetched");
+        }
+    }
+    Ok(bg.client().activities(now())?)
+}
+
 /// Queued (offline works) and sent with the next sync.
 #[tauri::command(rename_all = "snake_case")]
 pub fn give_feedback(

@@ -188,6 +188,7 @@ pub fn run() {
             sign_up: SignUp,
             cancel_signup: CancelSignup,
             give_feedback: GiveFeedback,
+            vote: CastVote,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

@@ -11,10 +11,11 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use unionpass_core::activity::{
-    may_give_feedback, Activity, ActivityLive, Feedback, FeedbackGiven, MySignup, SignupAnswer,
+    may_give_feedback, may_vote, Activity, ActivityLive, Feedback, FeedbackGiven, MySignup, Poll,
+    PollResults, SignupAnswer, Vote,
 };
 use unionpass_core::api::MutationOp;
-use unionpass_core::view::{ActivitiesView, ActivityCard};
+use unionpass_core::view::{ActivitiesView, ActivityCard, PollCard};
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -103,8 +104,95 @@ impl Store {
         }
         Ok(ActivitiesView {
             cards,
+            polls: self.poll_cards(union, now)?,
             offset: self.clock_offset()?,
         })
+    }
+
+    /// Open polls (and those closed within a week, for their results), soonest close first.
+    fn poll_cards(&self, union: Option<i64>, now: DateTime<Utc>) -> Result<Vec<PollCard>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.body, v.option, coalesce(v.pending, 0), r.counts, r.at
+             FROM polls p LEFT JOIN my_votes v ON v.poll_id = p.id
+             LEFT JOIN poll_results r ON r.poll_id = p.id
+             WHERE p.closes_at > ?1 ORDER BY p.closes_at, p.id",
+        )?;
+        let rows = stmt.query_map([ts(now - chrono::Duration::days(7))], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, mine, pending, counts, at) = row?;
+            let poll: Poll = serde_json::from_str(&body).map_err(bad)?;
+            out.push(PollCard {
+                eligible: union.is_some_and(|u| poll.union_id.is_none_or(|p| p == u)),
+                poll,
+                mine,
+                pending,
+                counts: counts
+                    .map(|c| serde_json::from_str(&c))
+                    .transpose()
+                    .map_err(bad)?,
+                counted_at: at.map(parse_ts).transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Vote (or change the vote), offline: checked as the server will, kept as pending and
+    /// queued.
+    pub fn vote(&mut self, poll_id: i64, option: i64, now: DateTime<Utc>) -> Result<()> {
+        let body: String = self
+            .conn
+            .query_row("SELECT body FROM polls WHERE id = ?1", [poll_id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or(crate::ClientError::Refused(
+                unionpass_core::ErrorCode::NotFound,
+            ))?;
+        let poll: Poll = serde_json::from_str(&body).map_err(bad)?;
+        let union = self.profile()?.map(|p| p.union.id).unwrap_or(-1);
+        may_vote(&poll, union, option, now).map_err(crate::ClientError::Refused)?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO my_votes(poll_id, option, pending) VALUES (?1, ?2, 1)
+             ON CONFLICT(poll_id) DO UPDATE SET option = excluded.option, pending = 1",
+            params![poll_id, option],
+        )?;
+        crate::store::enqueue_in(&tx, MutationOp::Vote(Vote { poll_id, option }), now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Keep a poll's results fetched after voting, as of `now`.
+    pub fn set_poll_results(&self, r: &PollResults, now: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO poll_results(poll_id, counts, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(poll_id) DO UPDATE SET counts = excluded.counts, at = excluded.at",
+            params![
+                r.poll_id,
+                serde_json::to_string(&r.counts).expect("serializes"),
+                ts(now)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Polls the member voted in (and the server has the vote): their results can be fetched.
+    pub fn voted_polls(&self, now: DateTime<Utc>) -> Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT v.poll_id FROM my_votes v JOIN polls p ON p.id = v.poll_id
+             WHERE v.pending = 0 AND p.closes_at > ?1",
+        )?;
+        let rows = stmt.query_map([ts(now - chrono::Duration::days(7))], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Keep the live counts fetched from the server, as of `now`.

@@ -260,6 +260,21 @@ impl Api {
         read(resp).await
     }
 
+    pub async fn poll_results(
+        &self,
+        token: &Sensitive<String>,
+        poll_id: i64,
+    ) -> Result<unionpass_core::activity::PollResults> {
+        let resp = self
+            .http
+            .get(self.base.join(&format!("v1/polls/{poll_id}/results")))
+            .bearer_auth(token.expose())
+            .send()
+            .await
+            .map_err(transport)?;
+        read(resp).await
+    }
+
     pub async fn cancel_signup(
         &self,
         token: &Sensitive<String>,

@@ -613,18 +613,32 @@ impl Client {
         self.store().activities(now)
     }
 
-    /// Fetch the live seat counts and keep them (online); the screen from the store either way
-    /// is the caller's next step.
+    /// Fetch the live seat counts, and the results of the polls the member voted in, and keep
+    /// them (online); the screen from the store either way is the caller's next step.
     pub async fn refresh_activities(&self, now: DateTime<Utc>) -> Result<()> {
         let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
-        let live = match self.api()?.activities(&token).await {
+        let api = self.api()?;
+        let live = match api.activities(&token).await {
             Ok(l) => l,
             Err(e) => {
                 self.ended_if(&e);
                 return Err(e);
             }
         };
-        self.store().set_activity_counts(&live, now)
+        self.store().set_activity_counts(&live, now)?;
+        let voted = self.store().voted_polls(now)?;
+        for poll_id in voted {
+            match api.poll_results(&token, poll_id).await {
+                Ok(r) => self.store().set_poll_results(&r, now)?,
+                Err(e) => tracing::debug!(poll_id, code = %e.code(), "poll results not fetched"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Vote in a needs poll (offline works; queued for the server).
+    pub fn vote(&self, poll_id: i64, option: i64, now: DateTime<Utc>) -> Result<()> {
+        self.store().vote(poll_id, option, now)
     }
 
     /// Sign up: the key is stored before the request leaves, and answered within

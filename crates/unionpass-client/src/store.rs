@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0013_signup_keys",
     "0014_scanner_signups",
     "0015_feedback",
+    "0016_polls",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -635,6 +636,20 @@ fn apply_change(
                     ts(f.first_given_at),
                     ts(f.updated_at)
                 ],
+            )?;
+        }
+        ChangeKind::Poll(p) => {
+            tx.execute(
+                "INSERT INTO polls(id, closes_at, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET closes_at = excluded.closes_at, body = excluded.body",
+                params![p.id, ts(p.closes_at), serde_json::to_string(p).expect("serializes")],
+            )?;
+        }
+        ChangeKind::Voted { poll_id, option } => {
+            tx.execute(
+                "INSERT INTO my_votes(poll_id, option, pending) VALUES (?1, ?2, 0)
+                 ON CONFLICT(poll_id) DO UPDATE SET option = excluded.option, pending = 0",
+                params![poll_id, option],
             )?;
         }
         ChangeKind::Unknown => {

@@ -438,6 +438,82 @@ pub struct FeedbackGiven {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A needs poll (征集) before activities: what the union should organise next. Members of its
+/// union (or everyone) vote once for one option, and may change the vote until it closes; they
+/// see the results after voting.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Poll {
+    pub id: i64,
+    pub question_zh: String,
+    pub question_en: String,
+    pub options: Vec<PollOption>,
+    pub union_id: Option<i64>,
+    pub closes_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PollOption {
+    pub zh: String,
+    pub en: String,
+}
+
+/// The `vote` mutation: one option of a poll (by index), queued offline like every change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Vote {
+    pub poll_id: i64,
+    pub option: i64,
+}
+
+/// The count per option (`GET /v1/polls/{id}/results`, for members who voted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PollResults {
+    pub poll_id: i64,
+    pub counts: Vec<i64>,
+    /// The member's own vote.
+    pub mine: Option<i64>,
+}
+
+impl Poll {
+    /// A poll that holds together: a question, 2 to 10 options, each with words.
+    pub fn check(&self) -> Result<(), ErrorCode> {
+        let ok = !self.question_zh.trim().is_empty()
+            && (2..=MAX_POLL_OPTIONS).contains(&self.options.len())
+            && self.options.iter().all(|o| !o.zh.trim().is_empty());
+        if ok {
+            Ok(())
+        } else {
+            Err(ErrorCode::BadRequest)
+        }
+    }
+}
+
+/// The most options a poll may offer.
+pub const MAX_POLL_OPTIONS: usize = 10;
+
+/// Whether a member of `union_id` may vote `option` at `now` (a vote before the close replaces
+/// the earlier one).
+pub fn may_vote(
+    poll: &Poll,
+    union_id: i64,
+    option: i64,
+    now: DateTime<Utc>,
+) -> Result<(), ErrorCode> {
+    if poll.union_id.is_some_and(|u| u != union_id) {
+        return Err(ErrorCode::NotEligible);
+    }
+    if now >= poll.closes_at {
+        return Err(ErrorCode::PollClosed);
+    }
+    if !(0..poll.options.len() as i64).contains(&option) {
+        return Err(ErrorCode::BadRequest);
+    }
+    Ok(())
+}
+
 /// Feedback after an activity: a rating 1–5 and a comment of at most this many characters.
 pub const MAX_COMMENT_CHARS: usize = 500;
 /// How long feedback stays editable after it was first given.
@@ -713,6 +789,42 @@ mod tests {
             may_give_feedback(true, Some(first - Duration::seconds(1)), 3, "", now),
             Err(ErrorCode::FeedbackLocked)
         );
+    }
+
+    #[test]
+    fn votes_until_the_close_for_an_offered_option_by_an_eligible_member() {
+        let poll = Poll {
+            id: 1,
+            question_zh: "下个月办什么？".into(),
+            question_en: "What next month?".into(),
+            options: vec![
+                PollOption {
+                    zh: "羽毛球".into(),
+                    en: "Badminton".into(),
+                },
+                PollOption {
+                    zh: "读书会".into(),
+                    en: "Book club".into(),
+                },
+            ],
+            union_id: Some(1),
+            closes_at: t("2026-12-10T00:00:00Z"),
+        };
+        assert_eq!(poll.check(), Ok(()));
+        let before = t("2026-12-09T23:59:59Z");
+        assert_eq!(may_vote(&poll, 1, 1, before), Ok(()));
+        assert_eq!(may_vote(&poll, 2, 1, before), Err(ErrorCode::NotEligible));
+        assert_eq!(may_vote(&poll, 1, 2, before), Err(ErrorCode::BadRequest));
+        assert_eq!(may_vote(&poll, 1, -1, before), Err(ErrorCode::BadRequest));
+        assert_eq!(
+            may_vote(&poll, 1, 0, poll.closes_at),
+            Err(ErrorCode::PollClosed)
+        );
+        let one = Poll {
+            options: poll.options[..1].to_vec(),
+            ..poll.clone()
+        };
+        assert_eq!(one.check(), Err(ErrorCode::BadRequest));
     }
 
     #[test]

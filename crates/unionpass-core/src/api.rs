@@ -156,6 +156,10 @@ pub enum ChangeKind {
     Attended { activity_id: i64, at: DateTime<Utc> },
     /// The member's feedback on an activity, as kept.
     Feedback(crate::activity::FeedbackGiven),
+    /// A needs poll was published (every member receives it; eligibility is inside).
+    Poll(crate::activity::Poll),
+    /// The member's vote, as kept.
+    Voted { poll_id: i64, option: i64 },
     #[serde(other)]
     Unknown,
 }
@@ -270,6 +274,8 @@ pub enum MutationOp {
     Redeem(crate::redeem::RedeemRequest),
     /// Rate and comment on an activity the member checked in to.
     Feedback(crate::activity::Feedback),
+    /// Vote in a needs poll (changeable until it closes).
+    Vote(crate::activity::Vote),
 }
 
 impl MutationOp {
@@ -281,6 +287,7 @@ impl MutationOp {
             MutationOp::UseCoupon { .. } => "use_coupon",
             MutationOp::Redeem(_) => "redeem",
             MutationOp::Feedback(_) => "feedback",
+            MutationOp::Vote(_) => "vote",
         }
     }
 }

@@ -112,6 +112,7 @@ pub enum ErrorCode {
     FeedbackLocked,
     NotSignedUp,
     StillWaitlisted,
+    PollClosed,
 }
 
 impl ErrorCode {
@@ -181,6 +182,7 @@ impl ErrorCode {
         ErrorCode::FeedbackLocked,
         ErrorCode::NotSignedUp,
         ErrorCode::StillWaitlisted,
+        ErrorCode::PollClosed,
     ];
 
     /// The stable string form, as on the wire.
@@ -250,6 +252,7 @@ impl ErrorCode {
             ErrorCode::FeedbackLocked => "feedback_locked",
             ErrorCode::NotSignedUp => "not_signed_up",
             ErrorCode::StillWaitlisted => "still_waitlisted",
+            ErrorCode::PollClosed => "poll_closed",
         }
     }
 
@@ -318,6 +321,7 @@ impl ErrorCode {
             ErrorCode::FeedbackLocked => Msg::ErrFeedbackLocked,
             ErrorCode::NotSignedUp => Msg::ErrNotSignedUp,
             ErrorCode::StillWaitlisted => Msg::ErrStillWaitlisted,
+            ErrorCode::PollClosed => Msg::ErrPollClosed,
         }
     }
 

@@ -302,6 +302,16 @@ messages! {
     ErrFeedbackLocked => "评价提交超过 7 天，已不能修改。", "Feedback can be changed for 7 days; that time has passed.";
     ErrNotSignedUp => "该会员没有报名这个活动（本活动须报名），不能入场。", "This member did not sign up for this activity, which needs a sign-up.";
     ErrStillWaitlisted => "该会员仍在候补中，没有名额，不能入场。", "This member is still on the waitlist and has no place.";
+    ErrPollClosed => "这个征集已经结束，不能再投票了。", "This poll has closed; votes are no longer taken.";
+    PollsTitle => "需求征集", "What should we organise?";
+    PollClosesAt => "{time} 截止", "Closes {time}";
+    PollVote => "投票", "Vote";
+    PollChange => "改投", "Change my vote";
+    PollVotes => "{n} 票", "{n} vote|{n} votes";
+    PollYourVote => "你的选择", "your choice";
+    PollPending => "已保存，联网后提交", "Saved; sent when you are online";
+    PollResultsAfter => "投票后可以看到大家的选择。", "You see everyone's choices after voting.";
+    PollResultsOffline => "联网后显示投票结果。", "Results show when you are online.";
     TabPoints => "积分", "Points";
     PointsTitle => "我的积分", "My points";
     PointsAvailable => "可用积分", "Available points";

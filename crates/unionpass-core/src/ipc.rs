@@ -109,6 +109,7 @@ commands! {
     SignUp = "sign_up" -> SignupAnswer;
     CancelSignup = "cancel_signup" -> MySignup;
     GiveFeedback = "give_feedback" -> ActivitiesView;
+    CastVote = "vote" -> ActivitiesView;
     ChangePassword = "change_password" -> EndedSessions;
 }
 
@@ -300,6 +301,13 @@ pub struct GiveFeedback {
     pub activity_id: i64,
     pub rating: i64,
     pub comment: String,
+}
+
+/// Vote in a needs poll (offline works; changeable until it closes).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CastVote {
+    pub poll_id: i64,
+    pub option: i64,
 }
 
 /// Cancel the member's sign-up (online).

@@ -310,11 +310,27 @@ pub struct ActivityCard {
     pub feedback_pending: bool,
 }
 
-/// The activities screen: every activity not long over, soonest first, and the server clock's
-/// offset (the sign-up button opens by the server's clock).
+/// One needs poll on the activities screen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollCard {
+    pub poll: crate::activity::Poll,
+    /// The member's union may vote.
+    pub eligible: bool,
+    /// The member's vote, and whether it still waits to be sent.
+    pub mine: Option<i64>,
+    pub pending: bool,
+    /// The count per option as last fetched (after voting), with when.
+    pub counts: Option<Vec<i64>>,
+    pub counted_at: Option<DateTime<Utc>>,
+}
+
+/// The activities screen: every activity not long over, soonest first, the open needs polls,
+/// and the server clock's offset (the sign-up button opens by the server's clock).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivitiesView {
     pub cards: Vec<ActivityCard>,
+    #[serde(default)]
+    pub polls: Vec<PollCard>,
     pub offset: Option<crate::reminder::ClockOffset>,
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use unionpass_core::activity::{Activity, ActivityLive, MySignup, SignupAnswer};
+use unionpass_core::activity::{Activity, ActivityLive, MySignup, Poll, PollResults, SignupAnswer};
 use unionpass_core::api::{Change, Mutation, MutationResult, PassportInfo, Profile, StockLeft};
 use unionpass_core::campaign::{Campaign, GrabResponse, Reschedule};
 use unionpass_core::checkin::Event;
@@ -338,6 +338,15 @@ pub trait Activities: Send + Sync {
     async fn signups(&self, activity_id: i64) -> Result<Vec<SignupRow>, StoreError>;
     /// Every member's feedback on an activity, oldest first.
     async fn feedback(&self, activity_id: i64) -> Result<Vec<FeedbackRow>, StoreError>;
+    /// Publish a needs poll (id assigned); every member receives it by sync.
+    async fn create_poll(&self, poll: Poll, now: DateTime<Utc>) -> Result<Poll, StoreError>;
+    async fn polls(&self) -> Result<Vec<Poll>, StoreError>;
+    /// The count per option, with `member_id`'s vote; `None` for no such poll.
+    async fn poll_results(
+        &self,
+        poll_id: i64,
+        member_id: i64,
+    ) -> Result<Option<PollResults>, StoreError>;
 }
 
 /// Operations and bench support: counts straight from the stored rows and bulk seeding. Used by

@@ -662,6 +662,104 @@ async fn feedback_comes_from_those_who_came_and_can_be_changed_for_a_week(s: Tes
     assert_eq!((last.rating, last.first_given_at), (5, after));
 }
 
+/// Before activities: a needs poll reaches every member; members of its union vote once for an
+/// offered option and may change it until the close; results only for those who voted.
+async fn a_poll_takes_one_changeable_vote_per_member_until_it_closes(s: TestServer) {
+    use crate::util::push;
+    use unionpass_core::activity::{Poll, PollOption, PollResults, Vote};
+    use unionpass_core::api::MutationOutcome;
+    let member = s.login("M10001").await;
+    let own = synced(&s, &member).await.profile.union.id;
+    let poll = s
+        .store
+        .create_poll(
+            Poll {
+                id: 0,
+                question_zh: "下个月想参加什么活动？".into(),
+                question_en: "What next month?".into(),
+                options: vec![
+                    PollOption {
+                        zh: "羽毛球".into(),
+                        en: "Badminton".into(),
+                    },
+                    PollOption {
+                        zh: "读书会".into(),
+                        en: "Book club".into(),
+                    },
+                    PollOption {
+                        zh: "亲子游".into(),
+                        en: "Family trip".into(),
+                    },
+                ],
+                union_id: Some(own),
+                closes_at: t0() + Duration::days(7),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let vote = |token: String, option: i64| {
+        let s = &s;
+        async move {
+            let m = serde_json::json!({
+                "id": Uuid::new_v4(),
+                "created_at": s.clock.now_utc(),
+                "op": "vote",
+                "args": Vote { poll_id: poll.id, option },
+            });
+            match push(s, &token, serde_json::json!([m])).await.results[0]
+                .outcome
+                .clone()
+            {
+                MutationOutcome::Rejected { code, .. } => Some(code),
+                _ => None,
+            }
+        }
+    };
+    let results = |token: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .http
+                .get(s.at(&format!("/v1/polls/{}/results", poll.id)))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // every member receives it; results wait for a vote
+    assert!(synced(&s, &member)
+        .await
+        .changes
+        .iter()
+        .any(|c| matches!(&c.kind, ChangeKind::Poll(p) if p.id == poll.id)));
+    assert_eq!(results(member.clone()).await.0, StatusCode::FORBIDDEN);
+    let second = s.login("M10002").await;
+    let outsider = s.login("M10020").await;
+    assert_eq!(vote(member.clone(), 1).await, None);
+    assert_eq!(vote(second.clone(), 1).await, None);
+    assert_eq!(
+        vote(outsider.clone(), 0).await,
+        Some(ErrorCode::NotEligible)
+    );
+    assert_eq!(vote(member.clone(), 5).await, Some(ErrorCode::BadRequest));
+    // changed before the close: counted once, where it is now
+    assert_eq!(vote(member.clone(), 2).await, None);
+    let (status, body) = results(member.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let r: PollResults = serde_json::from_value(body).unwrap();
+    assert_eq!((r.counts, r.mine), (vec![0, 1, 1], Some(2)));
+    s.clock.set(poll.closes_at);
+    assert_eq!(vote(second.clone(), 0).await, Some(ErrorCode::PollClosed));
+    assert!(synced(&s, &member).await.changes.iter().any(|c| matches!(
+        &c.kind,
+        ChangeKind::Voted { poll_id, option: 2 } if *poll_id == poll.id
+    )));
+}
+
 on_every_backend!(
     sign_up_window_seats_companions_and_the_waitlist_in_order,
     eligibility_a_cancelled_activity_and_walk_ins,
@@ -670,4 +768,5 @@ on_every_backend!(
     the_door_admits_those_with_a_place_and_says_why_not,
     the_demo_has_activities_in_every_state,
     feedback_comes_from_those_who_came_and_can_be_changed_for_a_week,
+    a_poll_takes_one_changeable_vote_per_member_until_it_closes,
 );

@@ -8,7 +8,7 @@ use unionpass_core::ErrorCode;
 use crate::util::TestServer;
 
 /// Every route the server serves, as (method, path template).
-const ROUTES: [(&str, &str); 17] = [
+const ROUTES: [(&str, &str); 18] = [
     ("get", "/v1/health"),
     ("get", "/v1/time"),
     ("get", "/v1/keys"),
@@ -26,6 +26,7 @@ const ROUTES: [(&str, &str); 17] = [
     ("get", "/v1/activities"),
     ("post", "/v1/activities/{id}/signup"),
     ("post", "/v1/activities/{id}/cancel"),
+    ("get", "/v1/polls/{id}/results"),
 ];
 
 #[tokio::test]

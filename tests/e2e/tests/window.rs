@@ -1339,6 +1339,27 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
             .trim(),
     )?;
     let walk = walk["id"].as_i64().context("activity id")?;
+    let poll: serde_json::Value = serde_json::from_str(
+        server
+            .admin(&[
+                "poll",
+                "create",
+                "--question-zh",
+                "下个月想参加什么活动？",
+                "--question-en",
+                "What should we organise next month?",
+                "--option",
+                "羽毛球|Badminton",
+                "--option",
+                "读书会|Book club",
+                "--option",
+                "亲子游|Family trip",
+                "--closes-at",
+                &(now + chrono::Duration::days(7)).to_rfc3339(),
+            ])?
+            .trim(),
+    )?;
+    let poll = poll["id"].as_i64().context("poll id")?;
     let http = reqwest::Client::new();
     let taken: serde_json::Value = http
         .post(format!("{}/v1/activities/{small}/signup", server.url))
@@ -1359,6 +1380,19 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.wait_contains(&format!("#activity-{id}"), "亲子手工日", 20)
             .await?;
         app.wait_contains("#activities", "无需报名", 5).await?;
+
+        // the needs poll: results only after voting; one vote, then the counts
+        app.wait_contains(&format!("#poll-{poll}"), "投票后可以看到大家的选择", 10)
+            .await?;
+        app.click(&format!("#poll-{poll}-1")).await?;
+        app.click(&format!("#poll-vote-{poll}")).await?;
+        app.wait_contains(&format!("#poll-{poll}-1"), "1 票", 20)
+            .await?;
+        app.wait_contains(&format!("#poll-{poll}-1"), "你的选择", 5)
+            .await?;
+        app.wait_contains(&format!("#poll-{poll}-0"), "0 票", 5)
+            .await?;
+        app.shot("39b-activities-poll").await?;
         app.wait_contains(&format!("#activity-seats-{id}"), "剩余 2 / 2 个名额", 10)
             .await?;
         app.wait_contains(&format!("#activity-window-{id}"), "距开始报名", 5)

@@ -8,9 +8,11 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::activity::{ActivityCategory, SignupAnswer, SignupState};
 use unionpass_core::i18n::{fill, Lang, Msg};
-use unionpass_core::ipc::{CancelSignup, GetActivities, GiveFeedback, RefreshActivities, SignUp};
+use unionpass_core::ipc::{
+    CancelSignup, CastVote, GetActivities, GiveFeedback, RefreshActivities, SignUp,
+};
 use unionpass_core::reminder::server_now;
-use unionpass_core::view::{ActivitiesView, ActivityCard};
+use unionpass_core::view::{ActivitiesView, ActivityCard, PollCard};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
@@ -82,6 +84,92 @@ fn mine_text(c: Ctx, card: &ActivityCard) -> Option<String> {
         ),
         SignupState::Cancelled => c.t(Msg::MyCancelled).to_string(),
     })
+}
+
+/// A needs poll: one option, changeable until the close; the results after voting.
+#[component]
+fn PollItem(card: PollCard, view: RwSignal<Option<ActivitiesView>>) -> impl IntoView {
+    let c = ctx();
+    let id = card.poll.id;
+    let chosen = RwSignal::new(card.mine);
+    let error = RwSignal::new(None::<ErrorCode>);
+    let open = now() < card.poll.closes_at;
+    let send = ipc::action(move |req: CastVote| async move {
+        match ipc::call(&req).await {
+            Ok(v) => {
+                error.set(None);
+                view.set(Some(v));
+            }
+            Err(code) => error.set(Some(code)),
+        }
+    });
+    let busy = send.pending();
+    let total: i64 = card.counts.as_ref().map(|c| c.iter().sum()).unwrap_or(0);
+    let question = {
+        let p = card.poll.clone();
+        move || match c.lang.get() {
+            Lang::ZhCn => p.question_zh.clone(),
+            Lang::En => p.question_en.clone(),
+        }
+    };
+    let voted = card.mine.is_some();
+    let closes = card.poll.closes_at;
+    let counts = card.counts.clone();
+    let mine = card.mine;
+    view! {
+        <li class="poll campaign" id=format!("poll-{id}")>
+            <p class="coupon-title">{question}</p>
+            <p class="muted small">{move || fill(c.t(Msg::PollClosesAt), &[("time", &day_time(closes, c.lang.get()))])}</p>
+            <div class="poll-options" role="radiogroup">
+                {card.poll.options.iter().enumerate().map(|(i, o)| {
+                    let i = i as i64;
+                    let (zh, en) = (o.zh.clone(), o.en.clone());
+                    let n = counts.as_ref().and_then(|c| c.get(i as usize).copied());
+                    let share = n.map(|n| if total > 0 { n * 100 / total } else { 0 });
+                    view! {
+                        <button type="button" role="radio" class="choice poll-option" id=format!("poll-{id}-{i}")
+                            class:active=move || chosen.get() == Some(i)
+                            aria-checked=move || (chosen.get() == Some(i)).to_string()
+                            prop:disabled=!open
+                            on:click=move |_| chosen.set(Some(i))>
+                            <span class="poll-label">{move || match c.lang.get() { Lang::ZhCn => zh.clone(), Lang::En => en.clone() }}
+                                {(mine == Some(i)).then(|| view! { <span class="muted small">" · "{move || c.t(Msg::PollYourVote)}</span> })}
+                            </span>
+                            {n.map(|n| view! {
+                                <span class="poll-count small">{move || fill(c.t(Msg::PollVotes), &[("n", &n.to_string())])}</span>
+                                <span class="poll-bar" style=format!("width: {}%", share.unwrap_or(0))></span>
+                            })}
+                        </button>
+                    }
+                }).collect_view()}
+            </div>
+            <p class="muted small" id=format!("poll-note-{id}")>
+                {move || if card.pending {
+                    c.t(Msg::PollPending).to_string()
+                } else if !voted {
+                    c.t(Msg::PollResultsAfter).to_string()
+                } else if card.counts.is_none() {
+                    c.t(Msg::PollResultsOffline).to_string()
+                } else {
+                    String::new()
+                }}
+            </p>
+            <Show when=move || error.get().is_some()>
+                <p class="notice warn" role="alert">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
+            </Show>
+            <Show when=move || open>
+                <button type="button" class="secondary" id=format!("poll-vote-{id}")
+                    prop:disabled=move || { chosen.get().is_none() || chosen.get() == mine || busy.get() }
+                    on:click=move |_| {
+                        if let Some(option) = chosen.get_untracked() {
+                            ipc::dispatch_once(send, CastVote { poll_id: id, option });
+                        }
+                    }>
+                    {move || if voted { c.t(Msg::PollChange) } else { c.t(Msg::PollVote) }}
+                </button>
+            </Show>
+        </li>
+    }
 }
 
 /// After the activity: the member who attended rates it 1–5 and may say more; queued offline,
@@ -499,6 +587,13 @@ pub fn ActivitiesList() -> impl IntoView {
         }
     });
     let all = move || view.with(|v| v.as_ref().map(|v| v.cards.clone()).unwrap_or_default());
+    let polls = move || {
+        view.with(|v| {
+            v.as_ref()
+                .map(|v| v.polls.iter().filter(|p| p.eligible).cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    };
     let my_union = move || {
         c.snap.with(|s| {
             s.as_ref()
@@ -535,6 +630,16 @@ pub fn ActivitiesList() -> impl IntoView {
     view! {
         <section class="activities">
             <h1>{move || c.t(Msg::ActivitiesTitle)}</h1>
+            <Show when=move || !polls().is_empty()>
+                <h2>{move || c.t(Msg::PollsTitle)}</h2>
+                <ul id="polls" class="list cards">
+                    <For each=polls
+                        key=|p| (p.poll.id, p.mine, p.pending, p.counts.clone(), p.counted_at)
+                        let:card>
+                        <PollItem card view/>
+                    </For>
+                </ul>
+            </Show>
             <Show when=move || !all().is_empty()>
                 <div class="chips scroll" role="group">
                     <button type="button" class="chip" id="act-cat-all" class:active=move || category.get().is_none()

@@ -10,7 +10,9 @@ use unionpass_core::activity::{
     decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
     SignupFacts, SignupState,
 };
-use unionpass_core::activity::{may_give_feedback, Feedback, FeedbackGiven};
+use unionpass_core::activity::{
+    may_give_feedback, may_vote, Feedback, FeedbackGiven, Poll, PollResults, Vote,
+};
 use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::ErrorCode;
 
@@ -393,6 +395,45 @@ pub(super) async fn give_feedback(
     Ok(MutationOutcome::Applied)
 }
 
+/// The `vote` mutation, inside the mutation's transaction (see the SQLite twin; the rule is
+/// `activity::may_vote`).
+pub(super) async fn vote(
+    tx: &impl GenericClient,
+    member_id: i64,
+    v: &Vote,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let Some(row) = tx
+        .query_opt("SELECT body FROM polls WHERE id = $1", &[&v.poll_id])
+        .await?
+    else {
+        return Ok(rejected(ErrorCode::NotFound, "No such poll."));
+    };
+    let mut poll: Poll = from_json(row.get(0))?;
+    poll.id = v.poll_id;
+    let union_id = super::accounts::role_and_union(tx, member_id).await?.1;
+    if let Err(code) = may_vote(&poll, union_id, v.option, now) {
+        return Ok(rejected(code, "This vote cannot be taken."));
+    }
+    tx.execute(
+        "INSERT INTO poll_votes(poll_id, member_id, option, at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (poll_id, member_id) DO UPDATE SET option = excluded.option, at = excluded.at",
+        &[&v.poll_id, &member_id, &v.option, &now],
+    )
+    .await?;
+    log_change(
+        tx,
+        Some(member_id),
+        now,
+        &ChangeKind::Voted {
+            poll_id: v.poll_id,
+            option: v.option,
+        },
+    )
+    .await?;
+    Ok(MutationOutcome::Applied)
+}
+
 fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
     MutationOutcome::Rejected {
         code,
@@ -536,6 +577,88 @@ impl Activities for PgStore {
         log_change(&tx, None, now, &ChangeKind::Activity(a.clone())).await?;
         tx.commit().await?;
         Ok(a)
+    }
+
+    async fn create_poll(&self, poll: Poll, now: DateTime<Utc>) -> Result<Poll, StoreError> {
+        poll.check().map_err(StoreError::Refused)?;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO polls(body, union_id, closes_at, created_at) VALUES ($1, $2, $3, $4)
+                 RETURNING id",
+                &[
+                    &serde_json::to_value(&poll)?,
+                    &poll.union_id,
+                    &poll.closes_at,
+                    &now,
+                ],
+            )
+            .await?
+            .get(0);
+        let p = Poll { id, ..poll };
+        tx.execute(
+            "UPDATE polls SET body = $2 WHERE id = $1",
+            &[&id, &serde_json::to_value(&p)?],
+        )
+        .await?;
+        log_change(&tx, None, now, &ChangeKind::Poll(p.clone())).await?;
+        tx.commit().await?;
+        Ok(p)
+    }
+
+    async fn polls(&self) -> Result<Vec<Poll>, StoreError> {
+        let client = self.pool.get().await?;
+        client
+            .query("SELECT id, body FROM polls ORDER BY closes_at, id", &[])
+            .await?
+            .into_iter()
+            .map(|r| {
+                let mut p: Poll = from_json(r.get(1))?;
+                p.id = r.get(0);
+                Ok(p)
+            })
+            .collect()
+    }
+
+    async fn poll_results(
+        &self,
+        poll_id: i64,
+        member_id: i64,
+    ) -> Result<Option<PollResults>, StoreError> {
+        let client = self.pool.get().await?;
+        let Some(row) = client
+            .query_opt("SELECT body FROM polls WHERE id = $1", &[&poll_id])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let poll: Poll = from_json(row.get(0))?;
+        let mut counts = vec![0i64; poll.options.len()];
+        for r in client
+            .query(
+                "SELECT option, count(*) FROM poll_votes WHERE poll_id = $1 GROUP BY option",
+                &[&poll_id],
+            )
+            .await?
+        {
+            let (o, n): (i64, i64) = (r.get(0), r.get(1));
+            if let Some(slot) = counts.get_mut(o as usize) {
+                *slot = n;
+            }
+        }
+        let mine = client
+            .query_opt(
+                "SELECT option FROM poll_votes WHERE poll_id = $1 AND member_id = $2",
+                &[&poll_id, &member_id],
+            )
+            .await?
+            .map(|r| r.get(0));
+        Ok(Some(PollResults {
+            poll_id,
+            counts,
+            mine,
+        }))
     }
 
     async fn feedback(&self, activity_id: i64) -> Result<Vec<FeedbackRow>, StoreError> {

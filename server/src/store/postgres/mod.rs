@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0006_security",
     "0007_activities",
     "0008_feedback",
+    "0009_polls",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

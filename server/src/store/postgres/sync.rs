@@ -56,6 +56,7 @@ impl PgStore {
             MutationOp::Feedback(f) => {
                 super::activities::give_feedback(&tx, member_id, f, now).await?
             }
+            MutationOp::Vote(v) => super::activities::vote(&tx, member_id, v, now).await?,
             MutationOp::SetLanguage { language } => {
                 super::accounts::set_language(&tx, member_id, *language, now).await?
             }

@@ -9,7 +9,9 @@ use unionpass_core::activity::{
     decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
     SignupFacts, SignupState,
 };
-use unionpass_core::activity::{may_give_feedback, Feedback, FeedbackGiven};
+use unionpass_core::activity::{
+    may_give_feedback, may_vote, Feedback, FeedbackGiven, Poll, PollResults, Vote,
+};
 use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::ErrorCode;
 
@@ -377,6 +379,45 @@ pub(super) fn give_feedback(
     Ok(MutationOutcome::Applied)
 }
 
+/// The `vote` mutation, inside the mutation's transaction: `activity::may_vote` (its union, before
+/// the close, an offered option); a later vote replaces the earlier one.
+pub(super) fn vote(
+    tx: &rusqlite::Connection,
+    member_id: i64,
+    v: &Vote,
+    now: DateTime<Utc>,
+) -> Result<MutationOutcome, StoreError> {
+    let body: Option<String> = tx
+        .query_row("SELECT body FROM polls WHERE id = ?1", [v.poll_id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(body) = body else {
+        return Ok(rejected(ErrorCode::NotFound, "No such poll."));
+    };
+    let mut poll: Poll = serde_json::from_str(&body)?;
+    poll.id = v.poll_id;
+    let union_id = super::accounts::role_and_union(tx, member_id)?.1;
+    if let Err(code) = may_vote(&poll, union_id, v.option, now) {
+        return Ok(rejected(code, "This vote cannot be taken."));
+    }
+    tx.execute(
+        "INSERT INTO poll_votes(poll_id, member_id, option, at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(poll_id, member_id) DO UPDATE SET option = excluded.option, at = excluded.at",
+        params![v.poll_id, member_id, v.option, ts(now)],
+    )?;
+    log_change(
+        tx,
+        Some(member_id),
+        now,
+        &ChangeKind::Voted {
+            poll_id: v.poll_id,
+            option: v.option,
+        },
+    )?;
+    Ok(MutationOutcome::Applied)
+}
+
 fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
     MutationOutcome::Rejected {
         code,
@@ -495,6 +536,84 @@ impl Activities for SqliteStore {
             )?;
             log_change(tx, None, now, &ChangeKind::Activity(a.clone()))?;
             Ok(a)
+        })
+        .await
+    }
+
+    async fn create_poll(&self, poll: Poll, now: DateTime<Utc>) -> Result<Poll, StoreError> {
+        poll.check().map_err(StoreError::Refused)?;
+        self.in_tx(move |tx| {
+            tx.execute(
+                "INSERT INTO polls(body, union_id, closes_at, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![json(&poll), poll.union_id, ts(poll.closes_at), ts(now)],
+            )?;
+            let p = Poll {
+                id: tx.last_insert_rowid(),
+                ..poll
+            };
+            tx.execute(
+                "UPDATE polls SET body = ?2 WHERE id = ?1",
+                params![p.id, json(&p)],
+            )?;
+            log_change(tx, None, now, &ChangeKind::Poll(p.clone()))?;
+            Ok(p)
+        })
+        .await
+    }
+
+    async fn polls(&self) -> Result<Vec<Poll>, StoreError> {
+        self.with_read(|c| {
+            let mut stmt = c.prepare("SELECT id, body FROM polls ORDER BY closes_at, id")?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let mut p: Poll = serde_json::from_str(&r.get::<_, String>(1)?)?;
+                p.id = r.get(0)?;
+                out.push(p);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn poll_results(
+        &self,
+        poll_id: i64,
+        member_id: i64,
+    ) -> Result<Option<PollResults>, StoreError> {
+        self.with_read(move |c| {
+            let body: Option<String> = c
+                .query_row("SELECT body FROM polls WHERE id = ?1", [poll_id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let Some(body) = body else {
+                return Ok(None);
+            };
+            let poll: Poll = serde_json::from_str(&body)?;
+            let mut counts = vec![0i64; poll.options.len()];
+            let mut stmt = c.prepare(
+                "SELECT option, count(*) FROM poll_votes WHERE poll_id = ?1 GROUP BY option",
+            )?;
+            let mut rows = stmt.query([poll_id])?;
+            while let Some(r) = rows.next()? {
+                let (o, n): (i64, i64) = (r.get(0)?, r.get(1)?);
+                if let Some(slot) = counts.get_mut(o as usize) {
+                    *slot = n;
+                }
+            }
+            let mine = c
+                .query_row(
+                    "SELECT option FROM poll_votes WHERE poll_id = ?1 AND member_id = ?2",
+                    params![poll_id, member_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(Some(PollResults {
+                poll_id,
+                counts,
+                mine,
+            }))
         })
         .await
     }

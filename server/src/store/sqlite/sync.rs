@@ -25,6 +25,7 @@ fn apply_op(
     match op {
         MutationOp::Redeem(req) => super::points::redeem(tx, member_id, id, req, now),
         MutationOp::Feedback(f) => super::activities::give_feedback(tx, member_id, f, now),
+        MutationOp::Vote(v) => super::activities::vote(tx, member_id, v, now),
         MutationOp::SetLanguage { language } => {
             super::accounts::set_language(tx, member_id, *language, now)
         }
