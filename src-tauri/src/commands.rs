@@ -290,6 +290,34 @@ pub async fn cancel_signup(
     Ok(mine)
 }
 
+/// Written to the Downloads folder (the home folder where there is none); the path is answered
+/// for the screen to show.
+#[tauri::command(rename_all = "snake_case")]
+pub fn export_ics(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    req: ipc::ExportIcs,
+) -> CmdResult<ipc::ExportIcs> {
+    use tauri::Manager;
+    let text = shell.client()?.activity_ics(req.activity_id, now())?;
+    let dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|_| CmdError::code(ErrorCode::Storage))?;
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join(format!("unionpass-activity-{}.ics", req.activity_id));
+    std::fs::write(&path, text).map_err(|e| {
+        tracing::warn!(error = %e, "the calendar file could not be written");
+        CmdError::code(if e.raw_os_error() == Some(28) {
+            ErrorCode::StorageFull
+        } else {
+            ErrorCode::Storage
+        })
+    })?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
 /// Queued (offline works) and sent with the next sync; the results are fetched after it.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn vote(shell: State<'_, Shell>, req: ipc::CastVote) -> CmdResult<ipc::CastVote> {

@@ -189,6 +189,7 @@ pub fn run() {
             cancel_signup: CancelSignup,
             give_feedback: GiveFeedback,
             vote: CastVote,
+            export_ics: ExportIcs,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

@@ -195,6 +195,18 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// One activity as synced.
+    pub fn activity(&self, id: i64) -> Result<Option<Activity>> {
+        let body: Option<String> = self
+            .conn
+            .query_row("SELECT body FROM activities WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(bad))
+            .transpose()
+    }
+
     /// Keep the live counts fetched from the server, as of `now`.
     pub fn set_activity_counts(&mut self, live: &[ActivityLive], now: DateTime<Utc>) -> Result<()> {
         let tx = self.conn.transaction()?;

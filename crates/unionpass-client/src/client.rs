@@ -636,6 +636,15 @@ impl Client {
         Ok(())
     }
 
+    /// The activity as an iCalendar file in the member's language, to add to a calendar.
+    pub fn activity_ics(&self, id: i64, now: DateTime<Utc>) -> Result<String> {
+        let a = self
+            .store()
+            .activity(id)?
+            .ok_or(ClientError::Refused(ErrorCode::NotFound))?;
+        Ok(unionpass_core::activity::ics(&a, self.language()?, now))
+    }
+
     /// Vote in a needs poll (offline works; queued for the server).
     pub fn vote(&self, poll_id: i64, option: i64, now: DateTime<Utc>) -> Result<()> {
         self.store().vote(poll_id, option, now)

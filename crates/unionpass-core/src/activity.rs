@@ -514,6 +514,67 @@ pub fn may_vote(
     Ok(())
 }
 
+/// The activity as an iCalendar file (RFC 5545) to add to a phone's or computer's calendar:
+/// times in UTC, the title and description in `lang`, the place, a reminder an hour before, and
+/// a stable UID so adding it again updates the same entry. `now` stamps it.
+pub fn ics(a: &Activity, lang: crate::Lang, now: DateTime<Utc>) -> String {
+    let stamp = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    // TEXT values escape backslash, semicolon, comma and line breaks (RFC 5545 3.3.11)
+    let text = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace(';', "\\;")
+            .replace(',', "\\,")
+            .replace("\r\n", "\\n")
+            .replace('\n', "\\n")
+    };
+    let description = match lang {
+        crate::Lang::ZhCn => &a.description_zh,
+        crate::Lang::En => &a.description_en,
+    };
+    let lines = [
+        "BEGIN:VCALENDAR".to_string(),
+        "VERSION:2.0".into(),
+        "PRODID:-//UnionPass//Activities//ZH".into(),
+        "CALSCALE:GREGORIAN".into(),
+        "BEGIN:VEVENT".into(),
+        format!("UID:activity-{}@unionpass", a.id),
+        format!("DTSTAMP:{}", stamp(now)),
+        format!("DTSTART:{}", stamp(a.starts_at)),
+        format!("DTEND:{}", stamp(a.ends_at)),
+        format!("SUMMARY:{}", text(a.title(lang))),
+        format!("LOCATION:{}", text(&a.place)),
+        format!("DESCRIPTION:{}", text(description)),
+        if a.cancelled_at.is_some() {
+            "STATUS:CANCELLED".into()
+        } else {
+            "STATUS:CONFIRMED".into()
+        },
+        "BEGIN:VALARM".into(),
+        "ACTION:DISPLAY".into(),
+        "TRIGGER:-PT1H".into(),
+        format!("DESCRIPTION:{}", text(a.title(lang))),
+        "END:VALARM".into(),
+        "END:VEVENT".into(),
+        "END:VCALENDAR".into(),
+    ];
+    // lines of at most 75 octets, folded with CRLF and a space (RFC 5545 3.1), never inside a
+    // UTF-8 character
+    let mut out = String::new();
+    for line in lines {
+        let mut width = 0;
+        for ch in line.chars() {
+            if width + ch.len_utf8() > 75 {
+                out.push_str("\r\n ");
+                width = 1;
+            }
+            out.push(ch);
+            width += ch.len_utf8();
+        }
+        out.push_str("\r\n");
+    }
+    out
+}
+
 /// Feedback after an activity: a rating 1–5 and a comment of at most this many characters.
 pub const MAX_COMMENT_CHARS: usize = 500;
 /// How long feedback stays editable after it was first given.
@@ -825,6 +886,48 @@ mod tests {
             ..poll.clone()
         };
         assert_eq!(one.check(), Err(ErrorCode::BadRequest));
+    }
+
+    #[test]
+    fn an_ics_file_names_the_event_in_utc_escapes_text_and_folds_long_lines() {
+        let a = Activity {
+            id: 7,
+            title_zh: "亲子手工日，做花灯".into(),
+            title_en: "Family craft day".into(),
+            description_zh: "材料由工会准备；带孩子来".repeat(6),
+            description_en: String::new(),
+            category: ActivityCategory::Family,
+            place: "职工之家 3 楼".into(),
+            starts_at: t("2026-12-12T06:00:00Z"),
+            ends_at: t("2026-12-12T09:00:00Z"),
+            union_id: None,
+            points: 0,
+            signup: None,
+            cancelled_at: None,
+        };
+        let f = ics(&a, crate::Lang::ZhCn, t("2026-12-01T00:00:00Z"));
+        assert!(f.starts_with("BEGIN:VCALENDAR\r\n"));
+        assert!(f.ends_with("END:VCALENDAR\r\n"));
+        assert!(f.contains("\r\nUID:activity-7@unionpass\r\n"));
+        assert!(f.contains("\r\nDTSTART:20261212T060000Z\r\n"));
+        assert!(f.contains("\r\nDTEND:20261212T090000Z\r\n"));
+        // full-width punctuation is text; only ASCII , ; \ are escaped
+        assert!(f.contains("\r\nSUMMARY:亲子手工日，做花灯\r\n"));
+        assert!(f.contains("TRIGGER:-PT1H"));
+        // every physical line fits 75 octets, and unfolding gives the escaped description back
+        assert!(f.split("\r\n").all(|l| l.len() <= 75), "{f}");
+        let unfolded = f.replace("\r\n ", "");
+        assert!(unfolded.contains(&format!(
+            "\r\nDESCRIPTION:{}\r\n",
+            "材料由工会准备；带孩子来".repeat(6)
+        )));
+        // a comma and a semicolon in ASCII are escaped
+        let b = Activity {
+            place: "Hall 3, floor 2; east".into(),
+            ..a
+        };
+        assert!(ics(&b, crate::Lang::En, t("2026-12-01T00:00:00Z"))
+            .contains("LOCATION:Hall 3\\, floor 2\\; east"));
     }
 
     #[test]

@@ -110,6 +110,7 @@ commands! {
     CancelSignup = "cancel_signup" -> MySignup;
     GiveFeedback = "give_feedback" -> ActivitiesView;
     CastVote = "vote" -> ActivitiesView;
+    ExportIcs = "export_ics" -> String;
     ChangePassword = "change_password" -> EndedSessions;
 }
 
@@ -308,6 +309,12 @@ pub struct GiveFeedback {
 pub struct CastVote {
     pub poll_id: i64,
     pub option: i64,
+}
+
+/// Save the activity as an `.ics` file in the Downloads folder; answers the file's path.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExportIcs {
+    pub activity_id: i64,
 }
 
 /// Cancel the member's sign-up (online).

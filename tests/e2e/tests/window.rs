@@ -1547,6 +1547,26 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
             .await?;
         app.shot("44-activity-feedback").await?;
 
+        // the walk-in goes into the member's calendar as an .ics file
+        app.click(&format!("#ics-{walk}")).await?;
+        let note = app
+            .wait_contains(&format!("#ics-note-{walk}"), ".ics", 10)
+            .await?;
+        // the path runs from the last space before ".ics" to its end
+        let end = note.find(".ics").context("a path in the note")? + ".ics".len();
+        let path = note[..end]
+            .rsplit(char::is_whitespace)
+            .next()
+            .context("a path in the note")?
+            .to_string();
+        let ics = std::fs::read_to_string(&path).with_context(|| path.clone())?;
+        anyhow::ensure!(
+            ics.contains("SUMMARY:午间健步走")
+                && ics.contains(&format!("UID:activity-{walk}@unionpass")),
+            "{ics}"
+        );
+        let _ = std::fs::remove_file(&path);
+
         // the screen in both languages, at desktop size and on a phone
         for (lang, w) in [("zh", 1024), ("zh", 360), ("en", 360), ("en", 1024)] {
             if lang == "en" && w == 360 {

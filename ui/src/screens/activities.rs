@@ -9,7 +9,7 @@ use leptos::task::spawn_local;
 use unionpass_core::activity::{ActivityCategory, SignupAnswer, SignupState};
 use unionpass_core::i18n::{fill, Lang, Msg};
 use unionpass_core::ipc::{
-    CancelSignup, CastVote, GetActivities, GiveFeedback, RefreshActivities, SignUp,
+    CancelSignup, CastVote, ExportIcs, GetActivities, GiveFeedback, RefreshActivities, SignUp,
 };
 use unionpass_core::reminder::server_now;
 use unionpass_core::view::{ActivitiesView, ActivityCard, PollCard};
@@ -283,6 +283,8 @@ fn ActivityItem(
     let error = RwSignal::new(None::<ErrorCode>);
     let early = RwSignal::new(false);
     let confirming = RwSignal::new(false);
+    let saved = RwSignal::new(None::<String>);
+    let rules_none = a.signup.is_none();
     let live = card.mine.as_ref().is_some_and(|m| m.state.is_active());
     let has_seats = card.mine.as_ref().is_some_and(|m| m.state.has_seats());
     let cancelled = a.cancelled_at.is_some();
@@ -531,6 +533,23 @@ fn ActivityItem(
             <p class="grab-answer" class:room=move || can_sign_up id=format!("activity-answer-{id}") role="status">
                 {move || answer_text().unwrap_or_default()}
             </p>
+            // a place (or a walk-in) is worth a calendar entry
+            <Show when=move || (has_seats || rules_none) && !cancelled>
+                <div class="row calendar-export">
+                    <button type="button" class="secondary small-button" id=format!("ics-{id}")
+                        on:click=move |_| {
+                            spawn_local(async move {
+                                match ipc::call(&ExportIcs { activity_id: id }).await {
+                                    Ok(path) => saved.set(Some(path)),
+                                    Err(code) => error.set(Some(code)),
+                                }
+                            });
+                        }>{move || c.t(Msg::AddToCalendar)}</button>
+                    <span class="muted small" id=format!("ics-note-{id}")>
+                        {move || saved.get().map(|p| fill(c.t(Msg::CalendarSaved), &[("path", &p)])).unwrap_or_default()}
+                    </span>
+                </div>
+            </Show>
             {card.attended.then(|| view! { <FeedbackBlock card=card.clone() view/> })}
             <Show when=can_cancel>
                 <div class="activity-cancel">
