@@ -290,6 +290,16 @@ pub async fn cancel_signup(
     Ok(mine)
 }
 
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_opening_reminder(
+    shell: State<'_, Shell>,
+    req: ipc::SetOpeningReminder,
+) -> CmdResult<ipc::SetOpeningReminder> {
+    let bg = shell.background()?.clone();
+    bg.set_opening_reminder(req.activity_id, req.on)?;
+    Ok(bg.client().activities(now())?)
+}
+
 /// Written to the Downloads folder (the home folder where there is none); the path is answered
 /// for the screen to show.
 #[tauri::command(rename_all = "snake_case")]

@@ -190,6 +190,7 @@ pub fn run() {
             give_feedback: GiveFeedback,
             vote: CastVote,
             export_ics: ExportIcs,
+            set_opening_reminder: SetOpeningReminder,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running the UnionPass window");

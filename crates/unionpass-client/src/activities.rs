@@ -11,8 +11,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use unionpass_core::activity::{
-    may_give_feedback, may_vote, Activity, ActivityLive, Feedback, FeedbackGiven, MySignup, Poll,
-    PollResults, SignupAnswer, Vote,
+    may_give_feedback, may_vote, opening_reminder_at, Activity, ActivityLive, Feedback,
+    FeedbackGiven, MySignup, Poll, PollResults, SignupAnswer, SignupState, Vote, OPENING_LEAD,
+    START_LEAD,
 };
 use unionpass_core::api::MutationOp;
 use unionpass_core::view::{ActivitiesView, ActivityCard, PollCard};
@@ -29,7 +30,9 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT a.body, s.body, c.seats_taken, c.waiting, c.at, k.key IS NOT NULL,
                     t.activity_id IS NOT NULL, f.rating, f.comment, f.first_given_at,
-                    f.updated_at, coalesce(f.pending, 0)
+                    f.updated_at, coalesce(f.pending, 0),
+                    EXISTS (SELECT 1 FROM activity_reminders r
+                            WHERE r.activity_id = a.id AND r.kind = 'opens' AND r.fired = 0)
              FROM activities a
              LEFT JOIN my_signups s ON s.activity_id = a.id
              LEFT JOIN activity_counts c ON c.activity_id = a.id
@@ -57,13 +60,15 @@ impl Store {
                     r.get::<_, Option<String>>(9)?,
                     r.get::<_, Option<String>>(10)?,
                     r.get::<_, bool>(11)?,
+                    r.get::<_, bool>(12)?,
                 ),
             ))
         })?;
         let mut cards = Vec::new();
         for row in rows {
             let ((body, mine, taken, waiting, at, pending), fb) = row?;
-            let (attended, rating, comment, first, updated, feedback_pending) = fb;
+            let (attended, rating, comment, first, updated, feedback_pending, opening_reminder) =
+                fb;
             let feedback = match (rating, comment, first, updated) {
                 (Some(rating), Some(comment), Some(first), Some(updated)) => Some(FeedbackGiven {
                     activity_id: 0,
@@ -90,6 +95,7 @@ impl Store {
                 ..f
             });
             cards.push(ActivityCard {
+                opening_reminder,
                 attended,
                 feedback,
                 feedback_pending,
@@ -359,7 +365,130 @@ impl Store {
     }
 }
 
+/// A place at an activity brings the automatic reminder [`START_LEAD`] before it starts; a
+/// cancelled sign-up takes it away (unless it already fired).
+pub(crate) fn schedule_start_reminder(tx: &rusqlite::Transaction<'_>, s: &MySignup) -> Result<()> {
+    if s.state.has_seats() {
+        let starts: Option<String> = tx
+            .query_row(
+                "SELECT json_extract(body, '$.starts_at') FROM activities WHERE id = ?1",
+                [s.activity_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(starts) = starts {
+            let due = parse_ts(starts)? - START_LEAD;
+            tx.execute(
+                "INSERT OR IGNORE INTO activity_reminders(activity_id, kind, due_at) VALUES (?1, 'starts', ?2)",
+                params![s.activity_id, ts(due)],
+            )?;
+        }
+    } else if s.state == SignupState::Cancelled {
+        tx.execute(
+            "DELETE FROM activity_reminders WHERE activity_id = ?1 AND kind = 'starts' AND fired = 0",
+            [s.activity_id],
+        )?;
+    }
+    Ok(())
+}
+
+/// A moved activity moves its unfired reminders; a cancelled one drops them.
+pub(crate) fn reschedule_reminders(tx: &rusqlite::Transaction<'_>, a: &Activity) -> Result<()> {
+    if a.cancelled_at.is_some() {
+        tx.execute(
+            "DELETE FROM activity_reminders WHERE activity_id = ?1 AND fired = 0",
+            [a.id],
+        )?;
+        return Ok(());
+    }
+    tx.execute(
+        "UPDATE activity_reminders SET due_at = ?2 WHERE activity_id = ?1 AND kind = 'starts' AND fired = 0",
+        params![a.id, ts(a.starts_at - START_LEAD)],
+    )?;
+    if let Some(r) = &a.signup {
+        tx.execute(
+            "UPDATE activity_reminders SET due_at = ?2 WHERE activity_id = ?1 AND kind = 'opens' AND fired = 0",
+            params![a.id, ts(r.opens_at - OPENING_LEAD)],
+        )?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// "Remind me before sign-up opens" for `activity_id`, at `now` (server time).
+    pub fn set_opening_reminder(&self, activity_id: i64, now: DateTime<Utc>) -> Result<()> {
+        let a = self
+            .activity(activity_id)?
+            .ok_or(crate::ClientError::Refused(
+                unionpass_core::ErrorCode::NotFound,
+            ))?;
+        let opens = a
+            .signup
+            .as_ref()
+            .map(|r| r.opens_at)
+            .ok_or(crate::ClientError::Refused(
+                unionpass_core::ErrorCode::BadRequest,
+            ))?;
+        let due = opening_reminder_at(opens, now).ok_or(crate::ClientError::Refused(
+            unionpass_core::ErrorCode::ReminderTooLate,
+        ))?;
+        self.conn.execute(
+            "INSERT INTO activity_reminders(activity_id, kind, due_at, fired) VALUES (?1, 'opens', ?2, 0)
+             ON CONFLICT(activity_id, kind) DO UPDATE SET due_at = excluded.due_at, fired = 0",
+            params![activity_id, ts(due)],
+        )?;
+        Ok(())
+    }
+
+    pub fn clear_opening_reminder(&self, activity_id: i64) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM activity_reminders WHERE activity_id = ?1 AND kind = 'opens'",
+            [activity_id],
+        )?;
+        Ok(())
+    }
+
+    /// The activity reminders due at `now` (server time), marked fired: the activity and
+    /// whether it is the opening (`true`) or the start. Those for a cancelled or ended
+    /// activity are marked without being returned.
+    pub fn due_activity_reminders(&mut self, now: DateTime<Utc>) -> Result<Vec<(Activity, bool)>> {
+        let tx = self.conn.transaction()?;
+        let due: Vec<(String, String)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT a.body, r.kind FROM activity_reminders r JOIN activities a ON a.id = r.activity_id
+                 WHERE r.fired = 0 AND r.due_at <= ?1 ORDER BY r.due_at",
+            )?;
+            let rows = stmt.query_map([ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        tx.execute(
+            "UPDATE activity_reminders SET fired = 1 WHERE fired = 0 AND due_at <= ?1",
+            [ts(now)],
+        )?;
+        tx.commit()?;
+        let mut out = Vec::new();
+        for (body, kind) in due {
+            let a: Activity = serde_json::from_str(&body).map_err(bad)?;
+            if a.cancelled_at.is_none() && a.ends_at > now {
+                out.push((a, kind == "opens"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the next unfired activity reminder is due.
+    pub fn next_activity_reminder(&self) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<String> = self.conn.query_row(
+            "SELECT min(due_at) FROM activity_reminders WHERE fired = 0",
+            [],
+            |r| r.get(0),
+        )?;
+        t.map(parse_ts).transpose().map_err(Into::into)
+    }
+}
+
 pub(crate) fn put_signup(tx: &rusqlite::Transaction<'_>, s: &MySignup) -> Result<()> {
+    schedule_start_reminder(tx, s)?;
     tx.execute(
         "INSERT INTO my_signups(activity_id, state, body) VALUES (?1, ?2, ?3)
          ON CONFLICT(activity_id) DO UPDATE SET state = excluded.state, body = excluded.body",

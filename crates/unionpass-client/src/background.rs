@@ -75,6 +75,50 @@ impl Notification {
 }
 
 impl Notification {
+    /// Sign-up for an activity opens soon (the member asked), or an activity they have a place
+    /// at starts in an hour.
+    pub fn for_activity(
+        a: &unionpass_core::activity::Activity,
+        opening: bool,
+        lang: Lang,
+    ) -> Notification {
+        let (title, body) = if opening {
+            let opens = a.signup.as_ref().map(|r| r.opens_at).unwrap_or(a.starts_at);
+            (
+                fill(Msg::NotifOpensTitle.text(lang), &[("title", a.title(lang))]),
+                fill(
+                    Msg::NotifOpensBody.text(lang),
+                    &[(
+                        "time",
+                        &unionpass_core::time::format_clock(opens, Zone::AsiaShanghai),
+                    )],
+                ),
+            )
+        } else {
+            (
+                fill(
+                    Msg::NotifStartsTitle.text(lang),
+                    &[("title", a.title(lang))],
+                ),
+                fill(
+                    Msg::NotifStartsBody.text(lang),
+                    &[
+                        (
+                            "time",
+                            &unionpass_core::time::format_clock(a.starts_at, Zone::AsiaShanghai),
+                        ),
+                        ("place", &a.place),
+                    ],
+                ),
+            )
+        };
+        Notification {
+            opens: Opens::Activity(a.id),
+            title,
+            body,
+        }
+    }
+
     /// A place at an activity came free and is now the member's: its name, time and place.
     pub fn for_promotion(a: &unionpass_core::activity::Activity, lang: Lang) -> Notification {
         let when = unionpass_core::time::format_minute(a.starts_at, Zone::AsiaShanghai);
@@ -320,6 +364,16 @@ impl Background {
         Ok(r)
     }
 
+    /// "Remind me before sign-up opens" on or off; the scheduler wakes for it.
+    pub fn set_opening_reminder(&self, activity_id: i64, on: bool) -> crate::error::Result<()> {
+        let device_now = (self.clock)();
+        let server_now = self.client.server_now(device_now).unwrap_or(device_now);
+        self.client
+            .set_opening_reminder(activity_id, on, server_now)?;
+        self.wake_reminders();
+        Ok(())
+    }
+
     pub fn clear_reminder(&self, campaign_id: i64) -> crate::error::Result<()> {
         self.client.clear_reminder(campaign_id)?;
         self.wake_reminders();
@@ -351,10 +405,27 @@ impl Background {
                 }
             }
         }
-        if !plan.actions.is_empty() {
+        // the activities' reminders: before sign-up opens, and an hour before one with a place
+        let activity_due = match self.client.due_activity_reminders(server_now) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(code = %e.code(), "activity reminders not read");
+                Vec::new()
+            }
+        };
+        for (a, opening) in &activity_due {
+            tracing::info!(activity_id = a.id, opening, "activity reminder");
+            self.host
+                .notify(&Notification::for_activity(a, *opening, lang));
+        }
+        if !plan.actions.is_empty() || !activity_due.is_empty() {
             self.host.state_changed();
         }
-        plan.wake_at
+        let next_activity = self.client.next_activity_reminder().ok().flatten();
+        [plan.wake_at, next_activity]
+            .into_iter()
+            .flatten()
+            .min()
             .map(|at| (at - server_now).to_std().unwrap_or_default().min(max))
             .unwrap_or(max)
     }

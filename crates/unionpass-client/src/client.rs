@@ -645,6 +645,32 @@ impl Client {
         Ok(unionpass_core::activity::ics(&a, self.language()?, now))
     }
 
+    /// "Remind me before sign-up opens" on (at `server_now`) or off.
+    pub fn set_opening_reminder(
+        &self,
+        activity_id: i64,
+        on: bool,
+        server_now: DateTime<Utc>,
+    ) -> Result<()> {
+        if on {
+            self.store().set_opening_reminder(activity_id, server_now)
+        } else {
+            self.store().clear_opening_reminder(activity_id)
+        }
+    }
+
+    /// Activity reminders due at `server_now`, marked fired (see `Store::due_activity_reminders`).
+    pub fn due_activity_reminders(
+        &self,
+        server_now: DateTime<Utc>,
+    ) -> Result<Vec<(unionpass_core::activity::Activity, bool)>> {
+        self.store().due_activity_reminders(server_now)
+    }
+
+    pub fn next_activity_reminder(&self) -> Result<Option<DateTime<Utc>>> {
+        self.store().next_activity_reminder()
+    }
+
     /// Vote in a needs poll (offline works; queued for the server).
     pub fn vote(&self, poll_id: i64, option: i64, now: DateTime<Utc>) -> Result<()> {
         self.store().vote(poll_id, option, now)

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0014_scanner_signups",
     "0015_feedback",
     "0016_polls",
+    "0017_activity_reminders",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -591,6 +592,7 @@ fn apply_change(
         ChangeKind::PointsEntry(e) => crate::points::insert_entry(tx, e)?,
         ChangeKind::Redemption(r) => crate::points::upsert_redemption(tx, r)?,
         ChangeKind::Activity(a) => {
+            crate::activities::reschedule_reminders(tx, a)?;
             tx.execute(
                 "INSERT INTO activities(id, starts_at, body) VALUES (?1, ?2, ?3)
                  ON CONFLICT(id) DO UPDATE SET starts_at = excluded.starts_at, body = excluded.body",
@@ -598,6 +600,7 @@ fn apply_change(
             )?;
         }
         ChangeKind::Signup(s) => {
+            crate::activities::schedule_start_reminder(tx, s)?;
             // a promotion is announced natively once (Background::announce_promotions)
             if s.state == unionpass_core::activity::SignupState::Promoted {
                 tx.execute(

@@ -208,6 +208,21 @@ impl SignupRules {
     }
 }
 
+/// How long before sign-up opens the member's "remind me" comes (or a minute before, when the
+/// opening is closer than that).
+pub const OPENING_LEAD: Duration = Duration::minutes(5);
+/// How long before an activity the member has a place at the app reminds them.
+pub const START_LEAD: Duration = Duration::hours(1);
+
+/// When the "remind me before sign-up opens" comes, at `now`: [`OPENING_LEAD`] before, or a
+/// minute before when that has passed; `None` when even that is past.
+pub fn opening_reminder_at(opens_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    [OPENING_LEAD, Duration::minutes(1)]
+        .into_iter()
+        .map(|lead| opens_at - lead)
+        .find(|due| *due > now)
+}
+
 /// The most companions any activity may allow per member.
 pub const MAX_COMPANIONS: i64 = 5;
 
@@ -928,6 +943,20 @@ mod tests {
         };
         assert!(ics(&b, crate::Lang::En, t("2026-12-01T00:00:00Z"))
             .contains("LOCATION:Hall 3\\, floor 2\\; east"));
+    }
+
+    #[test]
+    fn the_opening_reminder_comes_five_minutes_before_or_one_when_closer() {
+        let opens = t("2026-12-01T10:00:00Z");
+        assert_eq!(
+            opening_reminder_at(opens, t("2026-12-01T09:00:00Z")),
+            Some(t("2026-12-01T09:55:00Z"))
+        );
+        assert_eq!(
+            opening_reminder_at(opens, t("2026-12-01T09:57:00Z")),
+            Some(t("2026-12-01T09:59:00Z"))
+        );
+        assert_eq!(opening_reminder_at(opens, t("2026-12-01T09:59:30Z")), None);
     }
 
     #[test]

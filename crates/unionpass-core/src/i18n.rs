@@ -444,6 +444,12 @@ messages! {
     Dismiss => "知道了", "Got it";
     NotifPromotedTitle => "候补成功：{title}", "You have a place: {title}";
     NotifPromotedBody => "{time}，{place}。名额已为你保留，不能参加请及时取消。", "{time}, {place}. Your place is kept; cancel in time if you cannot come.";
+    NotifOpensTitle => "「{title}」即将开始报名", "Sign-up for \"{title}\" opens soon";
+    NotifOpensBody => "{time} 开始报名，名额有限。点击打开。", "Sign-up opens at {time}; places are limited. Click to open.";
+    NotifStartsTitle => "「{title}」一小时后开始", "\"{title}\" starts in an hour";
+    NotifStartsBody => "{time}，{place}。入场时出示电子护照。", "{time}, {place}. Show your passport at the door.";
+    RemindOpening => "开始报名前提醒我", "Remind me before sign-up opens";
+    OpeningReminderSet => "已设提醒：开始报名前会通知你", "Reminder set: you are told before sign-up opens";
     NotifTitle => "{title} 即将开抢", "{title} releases soon";
     NotifBody => "{release} 开抢，还有 {n} 分钟。点击打开。", "Releases at {release}, in {n} min. Click to open.";
     TrayOpen => "打开工会通", "Open UnionPass";

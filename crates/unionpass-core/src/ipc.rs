@@ -111,6 +111,7 @@ commands! {
     GiveFeedback = "give_feedback" -> ActivitiesView;
     CastVote = "vote" -> ActivitiesView;
     ExportIcs = "export_ics" -> String;
+    SetOpeningReminder = "set_opening_reminder" -> ActivitiesView;
     ChangePassword = "change_password" -> EndedSessions;
 }
 
@@ -315,6 +316,13 @@ pub struct CastVote {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExportIcs {
     pub activity_id: i64,
+}
+
+/// "Remind me before sign-up opens" on or off.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetOpeningReminder {
+    pub activity_id: i64,
+    pub on: bool,
 }
 
 /// Cancel the member's sign-up (online).

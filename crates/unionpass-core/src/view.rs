@@ -308,6 +308,9 @@ pub struct ActivityCard {
     /// That feedback is queued and the server does not have it yet.
     #[serde(default)]
     pub feedback_pending: bool,
+    /// "Remind me before sign-up opens" is set and has not fired.
+    #[serde(default)]
+    pub opening_reminder: bool,
 }
 
 /// One needs poll on the activities screen.

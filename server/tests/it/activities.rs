@@ -760,6 +760,150 @@ async fn a_poll_takes_one_changeable_vote_per_member_until_it_closes(s: TestServ
     )));
 }
 
+/// A cancel gives its seats to as many waiting as fit, strictly in order; a retried key tells the
+/// sign-up as it stands now (promoted, or its new place); a waiting member's cancel frees a
+/// waitlist place and promotes nobody.
+async fn a_cancel_promotes_as_many_as_fit_and_a_retry_tells_the_state_now(s: TestServer) {
+    let a = create(&s, activity(3, 3, 2)).await;
+    s.clock.set(a.signup.as_ref().unwrap().opens_at);
+    let tokens = [
+        s.login("M10001").await,
+        s.login("M10002").await,
+        s.login("M10003").await,
+        s.login("M10004").await,
+    ];
+    let keys = [
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    ];
+    let companions = [2, 0, 1, 0];
+    let mut first = Vec::new();
+    for i in 0..4 {
+        first.push(sign_up(&s, &tokens[i], a.id, keys[i], companions[i]).await);
+    }
+    let states: Vec<(SignupState, Option<i64>)> = first
+        .iter()
+        .map(|x| (accepted(x).state, accepted(x).position))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (SignupState::Confirmed, None),
+            (SignupState::Waitlisted, Some(1)),
+            (SignupState::Waitlisted, Some(2)),
+            (SignupState::Waitlisted, Some(3)),
+        ]
+    );
+    // the first cancels: 3 seats free, the next two (1 + 2 seats) move up, the last stays
+    assert_eq!(cancel(&s, &tokens[0], a.id).await.0, StatusCode::OK);
+    let now_state = |i: usize| {
+        let (s, t, k) = (&s, tokens[i].clone(), keys[i]);
+        async move {
+            match sign_up(s, &t, a.id, k, companions[i]).await {
+                SignupAnswer::Accepted { signup, replayed } => {
+                    assert!(replayed);
+                    (signup.state, signup.position)
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert_eq!(now_state(1).await, (SignupState::Promoted, None));
+    assert_eq!(now_state(2).await, (SignupState::Promoted, None));
+    assert_eq!(now_state(3).await, (SignupState::Waitlisted, Some(1)));
+    async fn live(s: &TestServer, token: &str, id: i64) -> (i64, i64) {
+        let all: Vec<unionpass_core::activity::ActivityLive> =
+            s.get_json("/v1/activities", Some(token)).await;
+        let l = all.into_iter().find(|l| l.activity.id == id).unwrap();
+        (l.seats_taken, l.waiting)
+    }
+    assert_eq!(live(&s, &tokens[3], a.id).await, (3, 1));
+    // the waiting member leaves: a waitlist place frees, nobody moves
+    assert_eq!(cancel(&s, &tokens[3], a.id).await.0, StatusCode::OK);
+    assert_eq!(live(&s, &tokens[0], a.id).await, (3, 0));
+    let list = s.store.signups(a.id).await.unwrap();
+    assert_eq!(
+        list.iter().map(|r| r.state).collect::<Vec<_>>(),
+        vec![
+            SignupState::Cancelled,
+            SignupState::Promoted,
+            SignupState::Promoted,
+            SignupState::Cancelled
+        ]
+    );
+}
+
+/// Only seats at ended, uncancelled activities without a check-in are misses; the ban ends on
+/// its instant.
+async fn cancelled_activities_and_check_ins_are_not_no_shows(s: TestServer) {
+    use crate::util::{check_in, push, Holder};
+    let member = Holder::of(&s, "M10005").await;
+    let staff = s.login("S20001").await;
+    let mut ids = Vec::new();
+    for day in [1, 2, 3, 4] {
+        let mut a = activity(10, 0, 0);
+        a.starts_at = t0() + Duration::days(day);
+        a.ends_at = a.starts_at + Duration::hours(2);
+        let r = a.signup.as_mut().unwrap();
+        r.opens_at = t0();
+        r.closes_at = a.starts_at;
+        r.cancel_until = a.starts_at;
+        let a = create(&s, a).await;
+        assert_eq!(
+            accepted(&sign_up(&s, &member.token, a.id, Uuid::new_v4(), 0).await).state,
+            SignupState::Confirmed
+        );
+        ids.push(a);
+    }
+    // the first is cancelled by the union; the member comes to the second
+    s.store
+        .change_activity(ids[0].id, ActivityChange::Cancel, t0())
+        .await
+        .unwrap();
+    let at = ids[1].starts_at + Duration::minutes(10);
+    s.clock.set(at);
+    let (_, m) = check_in(ids[1].id, &member, Uuid::new_v4(), Uuid::new_v4(), at);
+    assert!(matches!(
+        push(&s, &staff, serde_json::json!([m])).await.results[0].outcome,
+        unionpass_core::api::MutationOutcome::Applied
+    ));
+    let popular = || {
+        let mut a = activity(10, 0, 0);
+        a.starts_at = t0() + Duration::days(60);
+        a.ends_at = a.starts_at + Duration::hours(2);
+        let r = a.signup.as_mut().unwrap();
+        r.opens_at = t0();
+        r.closes_at = a.starts_at;
+        r.cancel_until = a.starts_at;
+        r.popular = true;
+        a
+    };
+    // after the third ended: one miss only (the cancelled and the attended do not count)
+    s.clock.set(ids[2].ends_at + Duration::hours(1));
+    let p1 = create(&s, popular()).await;
+    let try_popular = |id: i64| {
+        let (s, t) = (&s, member.token.clone());
+        async move { sign_up(s, &t, id, Uuid::new_v4(), 0).await }
+    };
+    let first = try_popular(p1.id).await;
+    assert_eq!(accepted(&first).state, SignupState::Confirmed);
+    // the fourth is missed too: two misses, banned for 30 days after it, then free again
+    s.clock.set(ids[3].ends_at + Duration::hours(1));
+    let p2 = create(&s, popular()).await;
+    let until = ids[3].ends_at + Duration::days(30);
+    assert_eq!(
+        refused(&try_popular(p2.id).await),
+        (ErrorCode::NoShowBanned, Some(until))
+    );
+    s.clock.set(until);
+    assert_eq!(
+        accepted(&try_popular(p2.id).await).state,
+        SignupState::Confirmed
+    );
+}
+
 on_every_backend!(
     sign_up_window_seats_companions_and_the_waitlist_in_order,
     eligibility_a_cancelled_activity_and_walk_ins,
@@ -769,4 +913,6 @@ on_every_backend!(
     the_demo_has_activities_in_every_state,
     feedback_comes_from_those_who_came_and_can_be_changed_for_a_week,
     a_poll_takes_one_changeable_vote_per_member_until_it_closes,
+    a_cancel_promotes_as_many_as_fit_and_a_retry_tells_the_state_now,
+    cancelled_activities_and_check_ins_are_not_no_shows,
 );

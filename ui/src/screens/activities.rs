@@ -9,7 +9,8 @@ use leptos::task::spawn_local;
 use unionpass_core::activity::{ActivityCategory, SignupAnswer, SignupState};
 use unionpass_core::i18n::{fill, Lang, Msg};
 use unionpass_core::ipc::{
-    CancelSignup, CastVote, ExportIcs, GetActivities, GiveFeedback, RefreshActivities, SignUp,
+    CancelSignup, CastVote, ExportIcs, GetActivities, GiveFeedback, RefreshActivities,
+    SetOpeningReminder, SignUp,
 };
 use unionpass_core::reminder::server_now;
 use unionpass_core::view::{ActivitiesView, ActivityCard, PollCard};
@@ -284,6 +285,15 @@ fn ActivityItem(
     let early = RwSignal::new(false);
     let confirming = RwSignal::new(false);
     let saved = RwSignal::new(None::<String>);
+    let opening_reminder = card.opening_reminder;
+    let remind = move |on: bool| {
+        spawn_local(async move {
+            match ipc::call(&SetOpeningReminder { activity_id: id, on }).await {
+                Ok(v) => view.set(Some(v)),
+                Err(code) => error.set(Some(code)),
+            }
+        });
+    };
     let rules_none = a.signup.is_none();
     let live = card.mine.as_ref().is_some_and(|m| m.state.is_active());
     let has_seats = card.mine.as_ref().is_some_and(|m| m.state.has_seats());
@@ -530,6 +540,23 @@ fn ActivityItem(
                     </div>
                 </div>
             </Show>
+            // a native reminder before sign-up opens (with the window closed too)
+            <Show when=move || can_sign_up && before_open()>
+                <div class="row reminder">
+                    {move || if opening_reminder {
+                        view! {
+                            <span class="small ok" id=format!("remind-open-state-{id}")>{move || c.t(Msg::OpeningReminderSet)}</span>
+                            <button type="button" class="link" id=format!("remind-open-off-{id}")
+                                on:click=move |_| remind(false)>{move || c.t(Msg::ReminderOff)}</button>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <button type="button" class="remind" id=format!("remind-open-{id}")
+                                on:click=move |_| remind(true)>{move || c.t(Msg::RemindOpening)}</button>
+                        }.into_any()
+                    }}
+                </div>
+            </Show>
             <p class="grab-answer" class:room=move || can_sign_up id=format!("activity-answer-{id}") role="status">
                 {move || answer_text().unwrap_or_default()}
             </p>
@@ -694,6 +721,7 @@ pub fn ActivitiesList() -> impl IntoView {
                             card.attended,
                             card.feedback.as_ref().map(|f| (f.rating, f.updated_at)),
                             card.feedback_pending,
+                            card.opening_reminder,
                         )
                         let:card>
                         <ActivityItem card view tick/>

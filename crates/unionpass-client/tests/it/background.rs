@@ -401,3 +401,88 @@ async fn a_promotion_from_the_waitlist_is_announced_once() {
     assert!(notified[0].body.contains("工人文化宫"), "{:?}", notified[0]);
     assert!(alice.host.notified.lock().unwrap().is_empty());
 }
+
+/// Activities remind natively, by the server's clock: five minutes before sign-up opens when the
+/// member asked, and an hour before one they have a place at, each once; a cancelled sign-up
+/// takes its reminder away.
+#[tokio::test]
+async fn activities_remind_before_the_opening_and_before_the_start() {
+    use unionpass_client::background::Opens;
+    use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
+    let server = TestServer::start().await;
+    let app = signed_in(&server, "M10004", fast()).await;
+    let start = t0() + chrono::Duration::hours(5);
+    let make = |opens_at| Activity {
+        id: 0,
+        title_zh: "羽毛球赛".into(),
+        title_en: "Badminton".into(),
+        description_zh: String::new(),
+        description_en: String::new(),
+        category: ActivityCategory::Sports,
+        place: "体育馆".into(),
+        starts_at: start,
+        ends_at: start + chrono::Duration::hours(2),
+        union_id: None,
+        points: 0,
+        signup: Some(SignupRules {
+            opens_at,
+            closes_at: start,
+            seats: 10,
+            waitlist: 0,
+            max_companions: 0,
+            cancel_until: start,
+            popular: false,
+        }),
+        cancelled_at: None,
+    };
+    let later = server
+        .store
+        .create_activity(make(t0() + chrono::Duration::hours(2)), t0())
+        .await
+        .unwrap();
+    let open_now = server
+        .store
+        .create_activity(make(t0()), t0())
+        .await
+        .unwrap();
+    app.bg.sync_now().await.unwrap();
+    app.bg.set_opening_reminder(later.id, true).unwrap();
+    let now = t0() + chrono::Duration::minutes(1);
+    app.bg.client().sign_up(open_now.id, 0, now).await.unwrap();
+
+    // nothing is due yet; the scheduler sleeps until the opening reminder (capped)
+    app.hand.set(now);
+    app.bg.reminder_tick();
+    assert!(app.host.notified.lock().unwrap().is_empty());
+    // five minutes before sign-up opens
+    app.hand
+        .set(t0() + chrono::Duration::hours(2) - chrono::Duration::minutes(5));
+    app.bg.reminder_tick();
+    app.bg.reminder_tick();
+    {
+        let n = app.host.notified.lock().unwrap().clone();
+        assert_eq!(n.len(), 1, "{n:?}");
+        assert_eq!(n[0].opens, Opens::Activity(later.id));
+        assert_eq!(n[0].title, "「羽毛球赛」即将开始报名");
+    }
+    // an hour before the start: the one with a place only (the other has no sign-up)
+    app.hand.set(start - chrono::Duration::hours(1));
+    app.bg.reminder_tick();
+    let n = app.host.notified.lock().unwrap().clone();
+    assert_eq!(n.len(), 2, "{n:?}");
+    assert_eq!(n[1].opens, Opens::Activity(open_now.id));
+    assert!(n[1].body.contains("体育馆"), "{:?}", n[1]);
+
+    // a cancelled sign-up's reminder goes with it
+    let other = signed_in(&server, "M10005", fast()).await;
+    other
+        .bg
+        .client()
+        .sign_up(open_now.id, 0, now)
+        .await
+        .unwrap();
+    other.bg.client().cancel_signup(open_now.id).await.unwrap();
+    other.hand.set(start - chrono::Duration::hours(1));
+    other.bg.reminder_tick();
+    assert!(other.host.notified.lock().unwrap().is_empty());
+}
