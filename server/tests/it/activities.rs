@@ -904,6 +904,44 @@ async fn cancelled_activities_and_check_ins_are_not_no_shows(s: TestServer) {
     );
 }
 
+/// At the door after a cancel: the member moved up from the waitlist passes; the one who
+/// cancelled is refused as not signed up.
+async fn the_door_follows_promotions_and_cancels(s: TestServer) {
+    use crate::util::{check_in, push, Holder};
+    let mut a = activity(1, 1, 0);
+    a.starts_at = t0() + Duration::hours(2);
+    a.ends_at = a.starts_at + Duration::hours(3);
+    let r = a.signup.as_mut().unwrap();
+    r.opens_at = t0();
+    r.closes_at = t0() + Duration::hours(1);
+    r.cancel_until = t0() + Duration::hours(1);
+    let a = create(&s, a).await;
+    let (left, moved_up) = (
+        Holder::of(&s, "M10001").await,
+        Holder::of(&s, "M10002").await,
+    );
+    sign_up(&s, &left.token, a.id, Uuid::new_v4(), 0).await;
+    assert_eq!(
+        accepted(&sign_up(&s, &moved_up.token, a.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Waitlisted
+    );
+    assert_eq!(cancel(&s, &left.token, a.id).await.0, StatusCode::OK);
+    let staff = s.login("S20001").await;
+    let at = a.starts_at + Duration::minutes(5);
+    s.clock.set(at);
+    let mut outcomes = Vec::new();
+    for h in [&moved_up, &left] {
+        let (_, m) = check_in(a.id, h, Uuid::new_v4(), Uuid::new_v4(), at);
+        outcomes.push(
+            match &push(&s, &staff, serde_json::json!([m])).await.results[0].outcome {
+                unionpass_core::api::MutationOutcome::Rejected { code, .. } => Some(*code),
+                _ => None,
+            },
+        );
+    }
+    assert_eq!(outcomes, vec![None, Some(ErrorCode::NotSignedUp)]);
+}
+
 on_every_backend!(
     sign_up_window_seats_companions_and_the_waitlist_in_order,
     eligibility_a_cancelled_activity_and_walk_ins,
@@ -915,4 +953,5 @@ on_every_backend!(
     a_poll_takes_one_changeable_vote_per_member_until_it_closes,
     a_cancel_promotes_as_many_as_fit_and_a_retry_tells_the_state_now,
     cancelled_activities_and_check_ins_are_not_no_shows,
+    the_door_follows_promotions_and_cancels,
 );

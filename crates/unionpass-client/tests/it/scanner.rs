@@ -334,3 +334,63 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
         vec![(4, "很热闹")]
     );
 }
+
+/// Offline at the door, a member still on the waitlist is refused as such (no place yet).
+#[tokio::test]
+async fn a_member_still_waiting_is_refused_at_the_door_offline() {
+    use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
+    let mut d = devices("M10001").await;
+    let starts_at = t0() + Duration::hours(1);
+    let a = d
+        .server
+        .store
+        .create_activity(
+            Activity {
+                id: 0,
+                title_zh: "插花课".into(),
+                title_en: "Flower arranging".into(),
+                description_zh: String::new(),
+                description_en: String::new(),
+                category: ActivityCategory::Culture,
+                place: "工人文化宫".into(),
+                starts_at,
+                ends_at: starts_at + Duration::hours(2),
+                union_id: None,
+                points: 0,
+                signup: Some(SignupRules {
+                    opens_at: t0(),
+                    closes_at: starts_at,
+                    seats: 1,
+                    waitlist: 1,
+                    max_companions: 0,
+                    cancel_until: starts_at,
+                    popular: false,
+                }),
+                cancelled_at: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let od = tempfile::tempdir().unwrap();
+    let first = Client::open(od.path()).unwrap();
+    first
+        .login(&d.server.url, "M10002", "demo1234", "phone", now())
+        .await
+        .unwrap();
+    first.sign_up(a.id, 0, now()).await.unwrap();
+    d.member.sign_up(a.id, 0, now()).await.unwrap();
+    d.staff.sync(now()).await.unwrap();
+    d.server.stop().await;
+    let waiting = d
+        .staff
+        .scan_text(a.id, &d.member.live_passport(now()).unwrap().text, now())
+        .unwrap();
+    assert_eq!(waiting.code, Some(ErrorCode::StillWaitlisted));
+    assert_eq!(waiting.name.as_deref(), Some("王芳"));
+    let placed = d
+        .staff
+        .scan_text(a.id, &first.live_passport(now()).unwrap().text, now())
+        .unwrap();
+    assert!(placed.ok, "{placed:?}");
+}
