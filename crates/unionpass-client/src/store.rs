@@ -601,10 +601,16 @@ fn apply_change(
         }
         ChangeKind::Signup(s) => {
             crate::activities::schedule_start_reminder(tx, s)?;
-            // a promotion is announced natively once (Background::announce_promotions)
+            // a promotion is announced natively once (Background::announce_promotions); a later
+            // sign-up for the same activity (after a cancel) may be promoted and announced again
             if s.state == unionpass_core::activity::SignupState::Promoted {
                 tx.execute(
                     "INSERT OR IGNORE INTO signup_notices(activity_id) VALUES (?1)",
+                    [s.activity_id],
+                )?;
+            } else {
+                tx.execute(
+                    "DELETE FROM signup_notices WHERE activity_id = ?1 AND notified = 1",
                     [s.activity_id],
                 )?;
             }

@@ -955,3 +955,59 @@ on_every_backend!(
     cancelled_activities_and_check_ins_are_not_no_shows,
     the_door_follows_promotions_and_cancels,
 );
+
+/// PostgreSQL: a sign-up waits for the activity's row lock, and is judged on what the holder
+/// committed (several instances over one database decide one at a time per activity).
+#[tokio::test]
+async fn postgres_a_sign_up_waits_for_the_activity_lock_and_sees_what_was_committed() {
+    let s = TestServer::start_postgres().await;
+    let a = create(&s, activity(2, 1, 0)).await;
+    s.clock.set(a.signup.as_ref().unwrap().opens_at);
+    let token = s.login("M10001").await;
+    let (mut holder, conn) = tokio_postgres::connect(
+        s.database_url().expect("a PostgreSQL server"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let tx = holder.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM activities WHERE event_id = $1 FOR UPDATE",
+        &[&a.id],
+    )
+    .await
+    .unwrap();
+    // another instance fills the seats while holding the lock
+    tx.execute(
+        "UPDATE activities SET seats_taken = seats WHERE event_id = $1",
+        &[&a.id],
+    )
+    .await
+    .unwrap();
+    let url = s.at(&format!("/v1/activities/{}/signup", a.id));
+    let http = s.http.clone();
+    let request = tokio::spawn(async move {
+        http.post(url)
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "key": Uuid::new_v4(), "companions": 0 }))
+            .send()
+            .await
+            .unwrap()
+            .json::<SignupAnswer>()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(
+        !request.is_finished(),
+        "the sign-up did not wait for the lock"
+    );
+    tx.commit().await.unwrap();
+    let answer = request.await.unwrap();
+    assert_eq!(
+        (accepted(&answer).state, accepted(&answer).position),
+        (SignupState::Waitlisted, Some(1)),
+        "judged on the committed seats"
+    );
+}

@@ -400,6 +400,15 @@ async fn a_promotion_from_the_waitlist_is_announced_once() {
     assert_eq!(notified[0].title, "候补成功：插花课");
     assert!(notified[0].body.contains("工人文化宫"), "{:?}", notified[0]);
     assert!(alice.host.notified.lock().unwrap().is_empty());
+
+    // bob lets the place go, waits again behind alice's return, and is moved up again: told again
+    bob.bg.client().cancel_signup(a.id).await.unwrap();
+    alice.bg.client().sign_up(a.id, 0, now).await.unwrap();
+    bob.bg.client().sign_up(a.id, 0, now).await.unwrap();
+    bob.bg.sync_now().await.unwrap();
+    alice.bg.client().cancel_signup(a.id).await.unwrap();
+    bob.bg.sync_now().await.unwrap();
+    assert_eq!(bob.host.notified.lock().unwrap().len(), 2);
 }
 
 /// Activities remind natively, by the server's clock: five minutes before sign-up opens when the
