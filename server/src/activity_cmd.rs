@@ -284,6 +284,13 @@ fn audit(
         .iter()
         .filter(|r| r.state == SignupState::Promoted && first_waiting.is_some_and(|w| r.seq > w))
         .count();
+    // freed seats left unused while someone at the head of the waitlist would fit
+    let waiting: Vec<(i64, i64)> = rows
+        .iter()
+        .filter(|r| r.state == SignupState::Waitlisted)
+        .map(|r| (r.seq, r.companions))
+        .collect();
+    let unpromoted = unionpass_core::activity::promotions(&waiting, (seats - held).max(0)).len();
     let count = |s: SignupState| rows.iter().filter(|r| r.state == s).count();
     serde_json::json!({
         "seats": seats,
@@ -294,6 +301,7 @@ fn audit(
         "lost_acks": lost,
         "waitlist_out_of_order": out_of_order,
         "promotions_out_of_order": promotions_out_of_order,
+        "unpromoted": unpromoted,
         "confirmed": count(SignupState::Confirmed),
         "waitlisted": count(SignupState::Waitlisted),
         "promoted": count(SignupState::Promoted),
@@ -599,5 +607,9 @@ mod tests {
         assert_eq!(a["waitlist_out_of_order"], 1);
         assert_eq!(a["promotions_out_of_order"], 1);
         assert_eq!(a["double_signups"], 1);
+        // a free seat and someone waiting who fits: a promotion that did not happen
+        let stuck = [row(1, "a", 0, Confirmed), row(2, "b", 0, Waitlisted)];
+        assert_eq!(audit(2, &stuck, "")["unpromoted"], 1);
+        assert_eq!(audit(1, &stuck, "")["unpromoted"], 0);
     }
 }

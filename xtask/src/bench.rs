@@ -605,6 +605,7 @@ fn signup_on(
         "lost_acks": audit["lost_acks"],
         "waitlist_out_of_order": audit["waitlist_out_of_order"],
         "promotions_out_of_order": audit["promotions_out_of_order"],
+        "unpromoted": audit["unpromoted"],
         "promoted": audit["promoted"],
         "failed_requests": rush["failed"],
         "signup_rps": signup_rps,
@@ -621,6 +622,7 @@ fn signup_on(
         "lost_acks",
         "waitlist_out_of_order",
         "promotions_out_of_order",
+        "unpromoted",
     ] {
         if line[k].as_i64() != Some(0) {
             bail!("sign-up bench: {k} = {}", line[k]);
