@@ -334,14 +334,8 @@ impl Store {
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)),
             )
             .optional()?
-            .map(|(companions, waiting)| {
-                if waiting {
-                    Door::Waitlisted
-                } else {
-                    Door::SignedUp { companions }
-                }
-            })
-            .unwrap_or(Door::NotSignedUp)
+            .map(|(companions, waiting)| Door::of(true, Some((waiting, companions))))
+            .unwrap_or(Door::of(true, None))
         } else {
             Door::Open
         };

@@ -82,6 +82,20 @@ pub enum Door {
     NotSignedUp,
 }
 
+impl Door {
+    /// The door of an event for one member: `Open` unless the event takes sign-ups; then their
+    /// live sign-up (`Some((waiting, companions))`) or none. The scanner and both server backends
+    /// read their rows into this.
+    pub fn of(takes_signups: bool, live: Option<(bool, i64)>) -> Door {
+        match (takes_signups, live) {
+            (false, _) => Door::Open,
+            (true, Some((true, _))) => Door::Waitlisted,
+            (true, Some((false, companions))) => Door::SignedUp { companions },
+            (true, None) => Door::NotSignedUp,
+        }
+    }
+}
+
 /// One sign-up as a scanner keeps it (events that take sign-ups only).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -248,6 +262,17 @@ mod tests {
             points: 0,
             union_id,
         }
+    }
+
+    #[test]
+    fn the_door_is_read_from_whether_the_event_takes_sign_ups_and_the_members_one() {
+        assert_eq!(Door::of(false, Some((true, 0))), Door::Open);
+        assert_eq!(Door::of(true, Some((true, 1))), Door::Waitlisted);
+        assert_eq!(
+            Door::of(true, Some((false, 2))),
+            Door::SignedUp { companions: 2 }
+        );
+        assert_eq!(Door::of(true, None), Door::NotSignedUp);
     }
 
     #[test]

@@ -83,6 +83,43 @@ pub fn change_parts(kind: &ChangeKind) -> (String, serde_json::Value) {
     (name, data)
 }
 
+/// The `feedback` mutation's decision, the same on every backend: the activity must exist, the
+/// rest is `activity::may_give_feedback`. `Ok` gives the instant it was first given (kept when
+/// it is changed).
+pub fn judge_feedback(
+    known: bool,
+    checked_in: bool,
+    first_given_at: Option<DateTime<Utc>>,
+    f: &unionpass_core::activity::Feedback,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, MutationOutcome> {
+    if !known {
+        return Err(rejected(ErrorCode::NotFound, "No such activity."));
+    }
+    unionpass_core::activity::may_give_feedback(
+        checked_in,
+        first_given_at,
+        f.rating,
+        &f.comment,
+        now,
+    )
+    .map_err(|code| rejected(code, "This feedback cannot be given."))?;
+    Ok(first_given_at.unwrap_or(now))
+}
+
+/// The `vote` mutation's decision, the same on every backend: the poll must exist, the rest is
+/// `activity::may_vote` for the voter's union.
+pub fn judge_vote(
+    poll: Option<&unionpass_core::activity::Poll>,
+    union_id: i64,
+    v: &unionpass_core::activity::Vote,
+    now: DateTime<Utc>,
+) -> Result<(), MutationOutcome> {
+    let poll = poll.ok_or_else(|| rejected(ErrorCode::NotFound, "No such poll."))?;
+    unionpass_core::activity::may_vote(poll, union_id, v.option, now)
+        .map_err(|code| rejected(code, "This vote cannot be taken."))
+}
+
 /// A sign-up key seen before: the same request (member, activity, companions) is answered again;
 /// the key with anything else is a reused key.
 pub fn signup_replay(
@@ -341,7 +378,7 @@ pub struct CheckinFacts {
     pub door: unionpass_core::checkin::Door,
 }
 
-fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
+pub(crate) fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
     MutationOutcome::Rejected {
         code,
         message: message.into(),

@@ -10,14 +10,12 @@ use unionpass_core::activity::{
     decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
     SignupFacts, SignupState,
 };
-use unionpass_core::activity::{
-    may_give_feedback, may_vote, Feedback, FeedbackGiven, Poll, PollResults, Vote,
-};
+use unionpass_core::activity::{Feedback, FeedbackGiven, Poll, PollResults, Vote};
 use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::ErrorCode;
 
 use super::{from_json, log_change, PgStore};
-use crate::store::rules::{changed_activity, retrying, signup_replay};
+use crate::store::rules::{changed_activity, judge_feedback, judge_vote, retrying, signup_replay};
 use crate::store::{Activities, ActivityChange, FeedbackRow, SignupJob, SignupRow, StoreError};
 
 fn activity_of(body: serde_json::Value, id: i64) -> Result<Activity, StoreError> {
@@ -343,9 +341,6 @@ pub(super) async fn give_feedback(
         )
         .await?
         .is_some();
-    if !known {
-        return Ok(rejected(ErrorCode::NotFound, "No such activity."));
-    }
     let checked_in = tx
         .query_opt(
             "SELECT 1 FROM checkins WHERE event_id = $1 AND member_id = $2",
@@ -360,10 +355,10 @@ pub(super) async fn give_feedback(
         )
         .await?
         .map(|r| r.get(0));
-    if let Err(code) = may_give_feedback(checked_in, first, f.rating, &f.comment, now) {
-        return Ok(rejected(code, "This feedback cannot be given."));
-    }
-    let first_given_at = first.unwrap_or(now);
+    let first_given_at = match judge_feedback(known, checked_in, first, f, now) {
+        Ok(t) => t,
+        Err(refused) => return Ok(refused),
+    };
     tx.execute(
         "INSERT INTO feedback(activity_id, member_id, rating, comment, first_given_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -403,17 +398,14 @@ pub(super) async fn vote(
     v: &Vote,
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
-    let Some(row) = tx
+    let poll: Option<Poll> = tx
         .query_opt("SELECT body FROM polls WHERE id = $1", &[&v.poll_id])
         .await?
-    else {
-        return Ok(rejected(ErrorCode::NotFound, "No such poll."));
-    };
-    let mut poll: Poll = from_json(row.get(0))?;
-    poll.id = v.poll_id;
+        .map(|row| from_json(row.get(0)))
+        .transpose()?;
     let union_id = super::accounts::role_and_union(tx, member_id).await?.1;
-    if let Err(code) = may_vote(&poll, union_id, v.option, now) {
-        return Ok(rejected(code, "This vote cannot be taken."));
+    if let Err(refused) = judge_vote(poll.as_ref(), union_id, v, now) {
+        return Ok(refused);
     }
     tx.execute(
         "INSERT INTO poll_votes(poll_id, member_id, option, at) VALUES ($1, $2, $3, $4)
@@ -432,13 +424,6 @@ pub(super) async fn vote(
     )
     .await?;
     Ok(MutationOutcome::Applied)
-}
-
-fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
-    MutationOutcome::Rejected {
-        code,
-        message: message.into(),
-    }
 }
 
 impl PgStore {

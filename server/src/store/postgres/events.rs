@@ -64,20 +64,15 @@ async fn door_of(
     if takes != Some(true) {
         return Ok(Door::Open);
     }
-    let live = tx
+    let live: Option<(bool, i64)> = tx
         .query_opt(
-            "SELECT state, companions FROM signups
+            "SELECT state = 'waitlisted', companions FROM signups
              WHERE activity_id = $1 AND member_id = $2 AND state <> 'cancelled'",
             &[&event_id, &member_id],
         )
-        .await?;
-    Ok(match live {
-        Some(r) if r.get::<_, &str>(0) == "waitlisted" => Door::Waitlisted,
-        Some(r) => Door::SignedUp {
-            companions: r.get(1),
-        },
-        None => Door::NotSignedUp,
-    })
+        .await?
+        .map(|r| (r.get(0), r.get(1)));
+    Ok(Door::of(true, live))
 }
 
 pub(super) async fn check_in(

@@ -9,14 +9,12 @@ use unionpass_core::activity::{
     decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
     SignupFacts, SignupState,
 };
-use unionpass_core::activity::{
-    may_give_feedback, may_vote, Feedback, FeedbackGiven, Poll, PollResults, Vote,
-};
+use unionpass_core::activity::{Feedback, FeedbackGiven, Poll, PollResults, Vote};
 use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::ErrorCode;
 
 use super::{json, log_change, parse_ts, ts, SqliteStore};
-use crate::store::rules::{changed_activity, signup_replay};
+use crate::store::rules::{changed_activity, judge_feedback, judge_vote, signup_replay};
 use crate::store::{Activities, ActivityChange, FeedbackRow, SignupJob, SignupRow, StoreError};
 
 fn activity_of(body: &str, id: i64) -> Result<Activity, StoreError> {
@@ -327,9 +325,6 @@ pub(super) fn give_feedback(
         )
         .optional()?
         .is_some();
-    if !known {
-        return Ok(rejected(ErrorCode::NotFound, "No such activity."));
-    }
     let checked_in: bool = tx
         .query_row(
             "SELECT 1 FROM checkins WHERE event_id = ?1 AND member_id = ?2",
@@ -346,10 +341,10 @@ pub(super) fn give_feedback(
         )
         .optional()?;
     let first = first.map(|t| parse_ts(&t)).transpose()?;
-    if let Err(code) = may_give_feedback(checked_in, first, f.rating, &f.comment, now) {
-        return Ok(rejected(code, "This feedback cannot be given."));
-    }
-    let first_given_at = first.unwrap_or(now);
+    let first_given_at = match judge_feedback(known, checked_in, first, f, now) {
+        Ok(t) => t,
+        Err(refused) => return Ok(refused),
+    };
     tx.execute(
         "INSERT INTO feedback(activity_id, member_id, rating, comment, first_given_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -392,14 +387,10 @@ pub(super) fn vote(
             r.get(0)
         })
         .optional()?;
-    let Some(body) = body else {
-        return Ok(rejected(ErrorCode::NotFound, "No such poll."));
-    };
-    let mut poll: Poll = serde_json::from_str(&body)?;
-    poll.id = v.poll_id;
+    let poll: Option<Poll> = body.map(|b| serde_json::from_str(&b)).transpose()?;
     let union_id = super::accounts::role_and_union(tx, member_id)?.1;
-    if let Err(code) = may_vote(&poll, union_id, v.option, now) {
-        return Ok(rejected(code, "This vote cannot be taken."));
+    if let Err(refused) = judge_vote(poll.as_ref(), union_id, v, now) {
+        return Ok(refused);
     }
     tx.execute(
         "INSERT INTO poll_votes(poll_id, member_id, option, at) VALUES (?1, ?2, ?3, ?4)
@@ -416,13 +407,6 @@ pub(super) fn vote(
         },
     )?;
     Ok(MutationOutcome::Applied)
-}
-
-fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
-    MutationOutcome::Rejected {
-        code,
-        message: message.into(),
-    }
 }
 
 #[async_trait]

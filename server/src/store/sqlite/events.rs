@@ -70,19 +70,15 @@ fn door_of(tx: &Connection, event_id: i64, member_id: i64) -> Result<Door, Store
     if !takes_signups {
         return Ok(Door::Open);
     }
-    let live: Option<(String, i64)> = tx
+    let live: Option<(bool, i64)> = tx
         .query_row(
-            "SELECT state, companions FROM signups
+            "SELECT state = 'waitlisted', companions FROM signups
              WHERE activity_id = ?1 AND member_id = ?2 AND state <> 'cancelled'",
             params![event_id, member_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(match live {
-        Some((s, _)) if s == "waitlisted" => Door::Waitlisted,
-        Some((_, companions)) => Door::SignedUp { companions },
-        None => Door::NotSignedUp,
-    })
+    Ok(Door::of(true, live))
 }
 
 /// The `check_in` mutation, inside the mutation's transaction. The rule is
