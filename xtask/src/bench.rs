@@ -286,19 +286,7 @@ pub fn grab(args: &GrabArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let pg_name = format!("unionpass_bench_{}", std::process::id());
-    let store: Vec<String> = match args.backend {
-        Backend::Sqlite => vec![
-            "--db".into(),
-            work.join("union.sqlite").to_string_lossy().into_owned(),
-        ],
-        Backend::Postgres => {
-            psql(&format!("CREATE DATABASE {pg_name}"))?;
-            vec![
-                "--database".into(),
-                format!("postgres://postgres@127.0.0.1:5432/{pg_name}"),
-            ]
-        }
-    };
+    let store = bench_store(args.backend, &work, &pg_name)?;
     let result = grab_on(args, &bin, &server, &work, &store);
     if args.backend == Backend::Postgres {
         let _ = psql(&format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"));
@@ -306,13 +294,16 @@ pub fn grab(args: &GrabArgs) -> anyhow::Result<()> {
     result
 }
 
-fn grab_on(
-    args: &GrabArgs,
-    bin: &Path,
+/// Members with sessions (their tokens in `work/tokens`) and the release server on a free
+/// loopback port over `store`, with the per-address limit off: the load generator is one client
+/// on one address, and the limit would be measured instead of the endpoint (the per-member
+/// limit stays on).
+fn seed_and_serve(
     server: &Path,
     work: &Path,
     store: &[String],
-) -> anyhow::Result<()> {
+    members: usize,
+) -> anyhow::Result<(std::path::PathBuf, Guard, String)> {
     let tokens = work.join("tokens");
     let t = Instant::now();
     server_cli(
@@ -320,15 +311,14 @@ fn grab_on(
         &[
             "bench-seed",
             "--members",
-            &args.members.to_string(),
+            &members.to_string(),
             "--tokens-out",
             &tokens.to_string_lossy(),
         ],
         store,
     )?;
     eprintln!(
-        "[bench] {} members with sessions in {:.1} s",
-        args.members,
+        "[bench] {members} members with sessions in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let mut serve_args: Vec<String> = [
@@ -342,8 +332,18 @@ fn grab_on(
     .to_vec();
     serve_args.push(work.join("keys").to_string_lossy().into_owned());
     serve_args.extend(store.iter().cloned());
-    let (_server, url) = spawn_server(server, &serve_args, "warn", &work.join("server.log"))?;
+    let (guard, url) = spawn_server(server, &serve_args, "warn", &work.join("server.log"))?;
+    Ok((tokens, guard, url))
+}
 
+fn grab_on(
+    args: &GrabArgs,
+    bin: &Path,
+    server: &Path,
+    work: &Path,
+    store: &[String],
+) -> anyhow::Result<()> {
+    let (tokens, _server, url) = seed_and_serve(server, work, store, args.members)?;
     let release = chrono::Utc::now() + chrono::Duration::seconds(4);
     let created: serde_json::Value = serde_json::from_str(&server_cli(
         server,
@@ -464,39 +464,7 @@ fn signup_on(
     work: &Path,
     store: &[String],
 ) -> anyhow::Result<()> {
-    let tokens = work.join("tokens");
-    let t = Instant::now();
-    server_cli(
-        server,
-        &[
-            "bench-seed",
-            "--members",
-            &args.members.to_string(),
-            "--tokens-out",
-            &tokens.to_string_lossy(),
-        ],
-        store,
-    )?;
-    eprintln!(
-        "[bench] {} members with sessions in {:.1} s",
-        args.members,
-        t.elapsed().as_secs_f64()
-    );
-    // the load generator is one client on one address: the per-address limit would be measured,
-    // not the sign-up (the per-member limit stays on)
-    let mut serve_args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--grab-address-rate",
-        "0",
-        "--keys",
-    ]
-    .map(String::from)
-    .to_vec();
-    serve_args.push(work.join("keys").to_string_lossy().into_owned());
-    serve_args.extend(store.iter().cloned());
-    let (_server, url) = spawn_server(server, &serve_args, "warn", &work.join("server.log"))?;
-
+    let (tokens, _server, url) = seed_and_serve(server, work, store, args.members)?;
     let opens = chrono::Utc::now() + chrono::Duration::seconds(4);
     let starts = opens + chrono::Duration::days(3);
     let created: serde_json::Value = serde_json::from_str(&server_cli(
