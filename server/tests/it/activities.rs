@@ -43,6 +43,19 @@ fn activity(seats: i64, waitlist: i64, companions: i64) -> Activity {
     }
 }
 
+/// An activity that takes sign-ups starting at `starts_at` for two hours: sign-up open from
+/// t0 until the start, cancelling too.
+fn activity_at(starts_at: DateTime<Utc>, seats: i64, waitlist: i64, companions: i64) -> Activity {
+    let mut a = activity(seats, waitlist, companions);
+    a.starts_at = starts_at;
+    a.ends_at = starts_at + Duration::hours(2);
+    let r = a.signup.as_mut().unwrap();
+    r.opens_at = t0();
+    r.closes_at = starts_at;
+    r.cancel_until = starts_at;
+    a
+}
+
 async fn create(s: &TestServer, a: Activity) -> Activity {
     s.store.create_activity(a, s.clock.now_utc()).await.unwrap()
 }
@@ -357,13 +370,7 @@ async fn no_shows_close_popular_activities_until_the_ban_ends(s: TestServer) {
     // two activities the member signs up for and does not come to
     let mut missed = Vec::new();
     for day in [1, 8] {
-        let mut a = activity(10, 0, 0);
-        a.starts_at = t0() + Duration::days(day);
-        a.ends_at = a.starts_at + Duration::hours(2);
-        let r = a.signup.as_mut().unwrap();
-        r.opens_at = t0();
-        r.closes_at = a.starts_at;
-        r.cancel_until = a.starts_at;
+        let a = activity_at(t0() + Duration::days(day), 10, 0, 0);
         missed.push(create(&s, a).await);
     }
     for a in &missed {
@@ -374,13 +381,8 @@ async fn no_shows_close_popular_activities_until_the_ban_ends(s: TestServer) {
     }
     // a popular activity and an ordinary one, open after both have ended
     let later = |popular: bool| {
-        let mut a = activity(10, 0, 0);
-        a.starts_at = t0() + Duration::days(20);
-        a.ends_at = a.starts_at + Duration::hours(2);
+        let mut a = activity_at(t0() + Duration::days(20), 10, 0, 0);
         let r = a.signup.as_mut().unwrap();
-        r.opens_at = t0();
-        r.closes_at = a.starts_at;
-        r.cancel_until = a.starts_at;
         r.popular = popular;
         a
     };
@@ -480,13 +482,7 @@ async fn a_crowd_at_the_opening_never_overfills_and_keeps_the_order(s: TestServe
 /// place, and refuses the others with their reason, whatever the scanner says.
 async fn the_door_admits_those_with_a_place_and_says_why_not(s: TestServer) {
     use crate::util::{check_in, push, Holder};
-    let mut a = activity(2, 2, 2);
-    a.starts_at = t0() + Duration::hours(2);
-    a.ends_at = a.starts_at + Duration::hours(3);
-    let r = a.signup.as_mut().unwrap();
-    r.opens_at = t0();
-    r.closes_at = t0() + Duration::hours(1);
-    r.cancel_until = t0() + Duration::hours(1);
+    let a = activity_at(t0() + Duration::hours(2), 2, 2, 2);
     let a = create(&s, a).await;
     let (placed, waiting, stranger) = (
         Holder::of(&s, "M10001").await,
@@ -843,13 +839,7 @@ async fn cancelled_activities_and_check_ins_are_not_no_shows(s: TestServer) {
     let staff = s.login("S20001").await;
     let mut ids = Vec::new();
     for day in [1, 2, 3, 4] {
-        let mut a = activity(10, 0, 0);
-        a.starts_at = t0() + Duration::days(day);
-        a.ends_at = a.starts_at + Duration::hours(2);
-        let r = a.signup.as_mut().unwrap();
-        r.opens_at = t0();
-        r.closes_at = a.starts_at;
-        r.cancel_until = a.starts_at;
+        let a = activity_at(t0() + Duration::days(day), 10, 0, 0);
         let a = create(&s, a).await;
         assert_eq!(
             accepted(&sign_up(&s, &member.token, a.id, Uuid::new_v4(), 0).await).state,
@@ -870,13 +860,8 @@ async fn cancelled_activities_and_check_ins_are_not_no_shows(s: TestServer) {
         unionpass_core::api::MutationOutcome::Applied
     ));
     let popular = || {
-        let mut a = activity(10, 0, 0);
-        a.starts_at = t0() + Duration::days(60);
-        a.ends_at = a.starts_at + Duration::hours(2);
+        let mut a = activity_at(t0() + Duration::days(60), 10, 0, 0);
         let r = a.signup.as_mut().unwrap();
-        r.opens_at = t0();
-        r.closes_at = a.starts_at;
-        r.cancel_until = a.starts_at;
         r.popular = true;
         a
     };
@@ -908,13 +893,7 @@ async fn cancelled_activities_and_check_ins_are_not_no_shows(s: TestServer) {
 /// cancelled is refused as not signed up.
 async fn the_door_follows_promotions_and_cancels(s: TestServer) {
     use crate::util::{check_in, push, Holder};
-    let mut a = activity(1, 1, 0);
-    a.starts_at = t0() + Duration::hours(2);
-    a.ends_at = a.starts_at + Duration::hours(3);
-    let r = a.signup.as_mut().unwrap();
-    r.opens_at = t0();
-    r.closes_at = t0() + Duration::hours(1);
-    r.cancel_until = t0() + Duration::hours(1);
+    let a = activity_at(t0() + Duration::hours(2), 1, 1, 0);
     let a = create(&s, a).await;
     let (left, moved_up) = (
         Holder::of(&s, "M10001").await,

@@ -21,6 +21,20 @@ async fn sync_as(server: &Server, token: &str) -> SyncResponse {
         .unwrap()
 }
 
+/// A button that looks closed (before a release or an opening) but still hears a tap.
+async fn closed(b: &fantoccini::elements::Element) -> anyhow::Result<bool> {
+    Ok(b.attr("aria-disabled").await?.as_deref() == Some("true"))
+}
+
+/// The window at a phone's width (360 px) or the desktop size, given a moment to lay out.
+async fn resize(app: &App, w: u32) -> anyhow::Result<()> {
+    app.c
+        .set_window_size(w, if w == 360 { 740 } else { 720 })
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -510,10 +524,7 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
                 app.wait_text("#lang-toggle", "简体中文", 5).await?;
                 app.wait_text("#coupon-status", "Used", 10).await?;
             }
-            app.c
-                .set_window_size(w, if w == 360 { 740 } else { 720 })
-                .await?;
-            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            resize(&app, w).await?;
             app.shot(&format!("08c-{lang}-{w}-coupon")).await?;
         }
         app.click("#lang-toggle").await?;
@@ -794,12 +805,6 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         app.wait_contains("#clock-offset", "倒计时已按服务器时间校准", 15)
             .await?;
         let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
-        let closed = |b: &fantoccini::elements::Element| {
-            let b = b.clone();
-            async move {
-                Ok::<_, anyhow::Error>(b.attr("aria-disabled").await?.as_deref() == Some("true"))
-            }
-        };
         assert!(closed(&button).await?, "closed before release");
         // a tap before the release is answered, not dropped: nothing is sent
         button.click().await?;
@@ -1399,12 +1404,6 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.wait_contains(&format!("#activity-window-{id}"), "距开始报名", 5)
             .await?;
         let button = app.wait_for(&format!("#signup-{id}"), 5).await?;
-        let closed = |b: &fantoccini::elements::Element| {
-            let b = b.clone();
-            async move {
-                Ok::<_, anyhow::Error>(b.attr("aria-disabled").await?.as_deref() == Some("true"))
-            }
-        };
         assert!(closed(&button).await?, "closed before the opening");
         // a tap before the opening is answered; nothing is sent
         button.click().await?;
@@ -1579,10 +1578,7 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
                 app.click("#lang-toggle").await?;
                 app.wait_text("#lang-toggle", "简体中文", 5).await?;
             }
-            app.c
-                .set_window_size(w, if w == 360 { 740 } else { 720 })
-                .await?;
-            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            resize(&app, w).await?;
             let widths = app
                 .c
                 .execute(

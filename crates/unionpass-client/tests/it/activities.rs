@@ -4,9 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use unionpass_client::Client;
-use unionpass_core::activity::{
-    Activity, ActivityCategory, SignupAnswer, SignupRules, SignupState,
-};
+use unionpass_core::activity::{Activity, SignupAnswer, SignupState};
 use unionpass_core::ErrorCode;
 use unionpass_server::testing::{t0, TestServer};
 
@@ -16,29 +14,7 @@ fn now() -> DateTime<Utc> {
 
 fn activity() -> Activity {
     let starts_at = t0() + Duration::days(2);
-    Activity {
-        id: 0,
-        title_zh: "职工健步走".into(),
-        title_en: "Staff walk".into(),
-        description_zh: String::new(),
-        description_en: String::new(),
-        category: ActivityCategory::Health,
-        place: "滨江绿道".into(),
-        starts_at,
-        ends_at: starts_at + Duration::hours(2),
-        union_id: None,
-        points: 20,
-        signup: Some(SignupRules {
-            opens_at: t0(),
-            closes_at: starts_at,
-            seats: 2,
-            waitlist: 1,
-            max_companions: 1,
-            cancel_until: starts_at,
-            popular: false,
-        }),
-        cancelled_at: None,
-    }
+    crate::activity("职工健步走", "滨江绿道", starts_at, t0(), (2, 1, 1))
 }
 
 #[tokio::test]

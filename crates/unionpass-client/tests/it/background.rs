@@ -347,35 +347,12 @@ async fn reminders_are_set_and_fired_in_server_time() {
 #[tokio::test]
 async fn a_promotion_from_the_waitlist_is_announced_once() {
     use unionpass_client::background::Opens;
-    use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
     let server = TestServer::start().await;
     let starts_at = t0() + chrono::Duration::days(2);
     let a = server
         .store
         .create_activity(
-            Activity {
-                id: 0,
-                title_zh: "插花课".into(),
-                title_en: "Flower arranging".into(),
-                description_zh: String::new(),
-                description_en: String::new(),
-                category: ActivityCategory::Culture,
-                place: "工人文化宫".into(),
-                starts_at,
-                ends_at: starts_at + chrono::Duration::hours(2),
-                union_id: None,
-                points: 0,
-                signup: Some(SignupRules {
-                    opens_at: t0(),
-                    closes_at: starts_at,
-                    seats: 1,
-                    waitlist: 1,
-                    max_companions: 0,
-                    cancel_until: starts_at,
-                    popular: false,
-                }),
-                cancelled_at: None,
-            },
+            crate::activity("插花课", "工人文化宫", starts_at, t0(), (1, 1, 0)),
             t0(),
         )
         .await
@@ -417,33 +394,10 @@ async fn a_promotion_from_the_waitlist_is_announced_once() {
 #[tokio::test]
 async fn activities_remind_before_the_opening_and_before_the_start() {
     use unionpass_client::background::Opens;
-    use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
     let server = TestServer::start().await;
     let app = signed_in(&server, "M10004", fast()).await;
     let start = t0() + chrono::Duration::hours(5);
-    let make = |opens_at| Activity {
-        id: 0,
-        title_zh: "羽毛球赛".into(),
-        title_en: "Badminton".into(),
-        description_zh: String::new(),
-        description_en: String::new(),
-        category: ActivityCategory::Sports,
-        place: "体育馆".into(),
-        starts_at: start,
-        ends_at: start + chrono::Duration::hours(2),
-        union_id: None,
-        points: 0,
-        signup: Some(SignupRules {
-            opens_at,
-            closes_at: start,
-            seats: 10,
-            waitlist: 0,
-            max_companions: 0,
-            cancel_until: start,
-            popular: false,
-        }),
-        cancelled_at: None,
-    };
+    let make = |opens_at| crate::activity("羽毛球赛", "体育馆", start, opens_at, (10, 0, 0));
     let later = server
         .store
         .create_activity(make(t0() + chrono::Duration::hours(2)), t0())

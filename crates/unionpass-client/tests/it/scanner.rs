@@ -237,36 +237,13 @@ async fn the_trust_list_age_warning_follows_the_chosen_limit() {
 /// their companions shown; one without a sign-up is refused, saying so.
 #[tokio::test]
 async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
-    use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
     let mut d = devices("M10001").await;
     let starts_at = t0() + Duration::hours(1);
     let a = d
         .server
         .store
         .create_activity(
-            Activity {
-                id: 0,
-                title_zh: "亲子运动会".into(),
-                title_en: "Family sports day".into(),
-                description_zh: String::new(),
-                description_en: String::new(),
-                category: ActivityCategory::Family,
-                place: "体育中心".into(),
-                starts_at,
-                ends_at: starts_at + Duration::hours(4),
-                union_id: None,
-                points: 0,
-                signup: Some(SignupRules {
-                    opens_at: t0(),
-                    closes_at: starts_at,
-                    seats: 100,
-                    waitlist: 0,
-                    max_companions: 2,
-                    cancel_until: starts_at,
-                    popular: false,
-                }),
-                cancelled_at: None,
-            },
+            crate::activity("亲子运动会", "体育中心", starts_at, t0(), (100, 0, 2)),
             t0(),
         )
         .await
@@ -338,36 +315,13 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
 /// Offline at the door, a member still on the waitlist is refused as such (no place yet).
 #[tokio::test]
 async fn a_member_still_waiting_is_refused_at_the_door_offline() {
-    use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
     let mut d = devices("M10001").await;
     let starts_at = t0() + Duration::hours(1);
     let a = d
         .server
         .store
         .create_activity(
-            Activity {
-                id: 0,
-                title_zh: "插花课".into(),
-                title_en: "Flower arranging".into(),
-                description_zh: String::new(),
-                description_en: String::new(),
-                category: ActivityCategory::Culture,
-                place: "工人文化宫".into(),
-                starts_at,
-                ends_at: starts_at + Duration::hours(2),
-                union_id: None,
-                points: 0,
-                signup: Some(SignupRules {
-                    opens_at: t0(),
-                    closes_at: starts_at,
-                    seats: 1,
-                    waitlist: 1,
-                    max_companions: 0,
-                    cancel_until: starts_at,
-                    popular: false,
-                }),
-                cancelled_at: None,
-            },
+            crate::activity("插花课", "工人文化宫", starts_at, t0(), (1, 1, 0)),
             t0(),
         )
         .await
