@@ -14,6 +14,19 @@ pub fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
 }
 
+/// The page's clock, read every `every` while the calling screen is shown (countdowns).
+pub fn ticking(every: std::time::Duration) -> leptos::prelude::RwSignal<DateTime<Utc>> {
+    use leptos::prelude::*;
+    let tick = RwSignal::new(now());
+    let handle = set_interval_with_handle(move || tick.set(now()), every).ok();
+    on_cleanup(move || {
+        if let Some(h) = handle {
+            h.clear();
+        }
+    });
+    tick
+}
+
 /// `16:05` for today, `2026-11-28 16:05` otherwise, in the member's zone.
 pub fn when(t: DateTime<Utc>) -> String {
     if format_date(t, ZONE) == format_date(now(), ZONE) {

@@ -17,7 +17,7 @@ use unionpass_core::view::{ActivitiesView, ActivityCard, PollCard};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{countdown, day_time, now, when, ZONE};
+use crate::fmt::{countdown, day_time, now, ticking, when, ZONE};
 use crate::ipc;
 use unionpass_core::time::{format_clock, format_date};
 
@@ -181,14 +181,20 @@ fn FeedbackBlock(card: ActivityCard, view: RwSignal<Option<ActivitiesView>>) -> 
     let id = card.activity.id;
     let given = card.feedback.clone();
     let rating = RwSignal::new(given.as_ref().map(|f| f.rating).unwrap_or(0));
-    let comment = RwSignal::new(given.as_ref().map(|f| f.comment.clone()).unwrap_or_default());
+    let comment = RwSignal::new(
+        given
+            .as_ref()
+            .map(|f| f.comment.clone())
+            .unwrap_or_default(),
+    );
     let error = RwSignal::new(None::<ErrorCode>);
     let editable_until = given
         .as_ref()
         .map(|f| f.first_given_at + unionpass_core::activity::FEEDBACK_EDITABLE);
     let locked = editable_until.is_some_and(|u| now() > u);
     let left = move || {
-        unionpass_core::activity::MAX_COMMENT_CHARS as i64 - comment.with(|t| t.chars().count()) as i64
+        unionpass_core::activity::MAX_COMMENT_CHARS as i64
+            - comment.with(|t| t.chars().count()) as i64
     };
     let send = ipc::action(move |req: GiveFeedback| async move {
         match ipc::call(&req).await {
@@ -288,7 +294,12 @@ fn ActivityItem(
     let opening_reminder = card.opening_reminder;
     let remind = move |on: bool| {
         spawn_local(async move {
-            match ipc::call(&SetOpeningReminder { activity_id: id, on }).await {
+            match ipc::call(&SetOpeningReminder {
+                activity_id: id,
+                on,
+            })
+            .await
+            {
                 Ok(v) => view.set(Some(v)),
                 Err(code) => error.set(Some(code)),
             }
@@ -608,7 +619,7 @@ fn ActivityItem(
 pub fn ActivitiesList() -> impl IntoView {
     let c = ctx();
     let view = RwSignal::new(None::<ActivitiesView>);
-    let tick = RwSignal::new(now());
+    let tick = ticking(std::time::Duration::from_millis(200));
     let category = RwSignal::new(None::<ActivityCategory>);
     let scope = RwSignal::new(Scope::All);
     let only_mine = RwSignal::new(false);
@@ -622,21 +633,17 @@ pub fn ActivitiesList() -> impl IntoView {
             view.set(Some(v));
         }
     });
-    let ticker = set_interval_with_handle(
-        move || tick.set(now()),
-        std::time::Duration::from_millis(200),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(h) = ticker {
-            h.clear();
-        }
-    });
     let all = move || view.with(|v| v.as_ref().map(|v| v.cards.clone()).unwrap_or_default());
     let polls = move || {
         view.with(|v| {
             v.as_ref()
-                .map(|v| v.polls.iter().filter(|p| p.eligible).cloned().collect::<Vec<_>>())
+                .map(|v| {
+                    v.polls
+                        .iter()
+                        .filter(|p| p.eligible)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default()
         })
     };

@@ -13,7 +13,7 @@ use unionpass_core::view::{Calendar, CalendarEntry, CardState};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx, Place};
-use crate::fmt::{category_msg, countdown, day_time, now, yuan};
+use crate::fmt::{category_msg, countdown, day_time, ticking, yuan};
 use crate::ipc;
 
 /// "提醒我": the lead times, the reminder's state, and "cancel reminder". A lead whose time has
@@ -360,7 +360,7 @@ fn CampaignCard(
 pub fn CalendarTab() -> impl IntoView {
     let c = ctx();
     let cal = RwSignal::new(None::<Calendar>);
-    let tick = RwSignal::new(now());
+    let tick = ticking(std::time::Duration::from_millis(200));
     Effect::new(move |_| {
         c.snap.track();
         load(cal);
@@ -369,16 +369,6 @@ pub fn CalendarTab() -> impl IntoView {
     spawn_local(async move {
         if let Ok(c) = ipc::call(&MeasureClock {}).await {
             cal.set(Some(c));
-        }
-    });
-    let ticker = set_interval_with_handle(
-        move || tick.set(now()),
-        std::time::Duration::from_millis(200),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(h) = ticker {
-            h.clear();
         }
     });
     let entries = move || cal.with(|c| c.as_ref().map(|c| c.entries.clone()).unwrap_or_default());
