@@ -764,6 +764,11 @@ fn activity_error(e: StoreError) -> AppError {
             code,
             "This activity takes no sign-up: eligible members just come.",
         ),
+        StoreError::Busy => AppError::new(
+            ErrorCode::Unavailable,
+            "Very many members are signing up right now; your request was not taken. Try again in a second.",
+        )
+        .retry_after(chrono::Duration::seconds(1)),
         e => e.into(),
     }
 }

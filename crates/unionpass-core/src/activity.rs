@@ -756,6 +756,16 @@ mod tests {
             decide(&ordinary, &banned, 0, t(OPEN)),
             Ok(SignupState::Confirmed)
         );
+        // a banned member hears of the ban, not that the activity is full
+        let full = SignupFacts {
+            seats_taken: rules().seats,
+            waitlisted: rules().waitlist,
+            ..banned.clone()
+        };
+        assert_eq!(
+            decide(&rules(), &full, 0, t(OPEN)).unwrap_err().code,
+            ErrorCode::NoShowBanned
+        );
         // a ban that has run out does not count
         let over = SignupFacts {
             banned_until: Some(t(OPEN)),
@@ -803,6 +813,20 @@ mod tests {
             no_show_ban(
                 &rule,
                 &[t("2026-11-25T00:00:00Z"), t("2026-12-02T00:00:00Z")],
+                now
+            ),
+            None
+        );
+        // exactly 90 days apart still counts; a second more does not
+        let last = t("2026-11-25T00:00:00Z");
+        assert_eq!(
+            no_show_ban(&rule, &[last, last - Duration::days(90)], now),
+            Some(t("2026-12-25T00:00:00Z"))
+        );
+        assert_eq!(
+            no_show_ban(
+                &rule,
+                &[last, last - Duration::days(90) - Duration::seconds(1)],
                 now
             ),
             None
@@ -941,8 +965,23 @@ mod tests {
             place: "Hall 3, floor 2; east".into(),
             ..a
         };
-        assert!(ics(&b, crate::Lang::En, t("2026-12-01T00:00:00Z"))
-            .contains("LOCATION:Hall 3\\, floor 2\\; east"));
+        let f = ics(&b, crate::Lang::En, t("2026-12-01T00:00:00Z"));
+        assert!(f.contains("LOCATION:Hall 3\\, floor 2\\; east"));
+        assert!(f.contains("\r\nSTATUS:CONFIRMED\r\n"));
+        // a backslash is doubled first, line breaks become \n: one physical line each
+        let c = Activity {
+            description_en: "Bring C:\\shoes\r\nand water\nthat's all".into(),
+            cancelled_at: Some(t("2026-12-05T00:00:00Z")),
+            ..b
+        };
+        let f = ics(&c, crate::Lang::En, t("2026-12-06T00:00:00Z"));
+        assert!(
+            f.contains("\r\nDESCRIPTION:Bring C:\\\\shoes\\nand water\\nthat's all\r\n"),
+            "{f}"
+        );
+        // a cancelled activity updates the calendar entry of the same UID to cancelled
+        assert!(f.contains("\r\nSTATUS:CANCELLED\r\n"));
+        assert!(f.contains("\r\nUID:activity-7@unionpass\r\n"));
     }
 
     #[test]

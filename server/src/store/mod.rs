@@ -76,11 +76,14 @@ pub enum StoreError {
     KeyReused(Uuid),
     #[error(transparent)]
     Reschedule(#[from] unionpass_core::campaign::RescheduleError),
-    #[error("the grab writer has stopped")]
+    #[error("the group writer has stopped")]
     WriterGone,
-    /// The grab group this request was decided in failed to commit (nothing of it was kept).
-    #[error("the grab group failed to commit")]
+    /// The write group this request was decided in failed to commit (nothing of it was kept).
+    #[error("the write group failed to commit")]
     GroupFailed(#[source] Arc<StoreError>),
+    /// Too many requests already wait for the writer: try again in a moment.
+    #[error("too many writes are waiting")]
+    Busy,
 }
 
 /// What a [`StoreError::Duplicate`] is about.

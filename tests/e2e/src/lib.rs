@@ -524,3 +524,57 @@ pub fn device_key_of(data_dir: &Path) -> Result<Vec<u8>> {
         .to_bytes()
         .to_vec())
 }
+
+/// A member signed in over HTTP on a device of the test's own (a fresh key registered at login),
+/// whose live passport code the test can make: what a second phone would show.
+pub struct Phone {
+    pub member_id: i64,
+    pub token: String,
+    credential: Vec<u8>,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl Phone {
+    pub async fn sign_in(server_url: &str, member_no: &str) -> Result<Phone> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut seed = [0u8; 32];
+        seed[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        seed[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let http = reqwest::Client::new();
+        let login: serde_json::Value = http
+            .post(format!("{server_url}/v1/login"))
+            .json(&serde_json::json!({
+                "member_no": member_no, "password": "demo1234", "device_name": "e2e phone",
+                "device_key": b64.encode(key.verifying_key().as_bytes()),
+            }))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = login["token"].as_str().context("a token")?.to_string();
+        let page: unionpass_core::api::SyncResponse = http
+            .get(format!("{server_url}/v1/sync?cursor=0"))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let credential = b64.decode(&page.passport.context("a credential")?.credential)?;
+        Ok(Phone {
+            member_id: page.profile.member_id,
+            token,
+            credential,
+            key,
+        })
+    }
+
+    /// The QR text this phone shows at `at`.
+    pub fn code_at(&self, at: chrono::DateTime<chrono::Utc>) -> String {
+        use unionpass_core::passport;
+        passport::present(&self.credential, &self.key, passport::step_of(at))
+    }
+}

@@ -27,6 +27,12 @@ async fn closed(b: &fantoccini::elements::Element) -> anyhow::Result<bool> {
 }
 
 /// The window at a phone's width (360 px) or the desktop size, given a moment to lay out.
+/// The text of an element kept in the page but hidden from sight (WebDriver's text is empty).
+async fn hidden_text(app: &App, css: &str) -> anyhow::Result<String> {
+    let el = app.wait_for(css, 5).await?;
+    Ok(el.prop("textContent").await?.unwrap_or_default())
+}
+
 async fn resize(app: &App, w: u32) -> anyhow::Result<()> {
     app.c
         .set_window_size(w, if w == 360 { 740 } else { 720 })
@@ -1598,5 +1604,161 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
     }
     .await;
     app.close().await;
+    result
+}
+
+/// At the door of an activity that takes sign-ups, with the network gone: the staff app lets in
+/// a member who signed up with two companions (and shows "+2"), refuses one who did not sign up
+/// and one still on the waitlist, each with its reason, and uploads the check-in when back online.
+#[tokio::test]
+async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_refuses_the_rest(
+) -> anyhow::Result<()> {
+    use unionpass_e2e::Phone;
+    let dir = tempfile::tempdir()?;
+    let mut server = Server::start(dir.path())?;
+    let now = chrono_now();
+    let starts = now + chrono::Duration::hours(1);
+    let created: serde_json::Value = serde_json::from_str(
+        server
+            .admin(&[
+                "activity",
+                "create",
+                "--title-zh",
+                "亲子运动会",
+                "--title-en",
+                "Family sports day",
+                "--category",
+                "family",
+                "--place",
+                "区体育中心",
+                "--starts-at",
+                &starts.to_rfc3339(),
+                "--ends-at",
+                &(starts + chrono::Duration::hours(4)).to_rfc3339(),
+                "--seats",
+                "3",
+                "--waitlist",
+                "2",
+                "--companions",
+                "2",
+            ])?
+            .trim(),
+    )?;
+    let id = created["id"].as_i64().context("activity id")?;
+    let http = reqwest::Client::new();
+    let sign_up = |phone: &Phone, companions: i64| {
+        let req = http
+            .post(format!("{}/v1/activities/{id}/signup", server.url))
+            .bearer_auth(&phone.token)
+            .json(&serde_json::json!({ "key": uuid::Uuid::new_v4(), "companions": companions }));
+        async move {
+            let v: serde_json::Value = req.send().await?.error_for_status()?.json().await?;
+            Ok::<_, anyhow::Error>(
+                v["signup"]["state"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        }
+    };
+    // 王芳 takes all three seats with two companions; 李强 waits; 张伟 never signs up
+    let wang = Phone::sign_in(&server.url, "M10001").await?;
+    let li = Phone::sign_in(&server.url, "M10003").await?;
+    let zhang = Phone::sign_in(&server.url, "M10002").await?;
+    assert_eq!(sign_up(&wang, 2).await?, "confirmed");
+    assert_eq!(sign_up(&li, 0).await?, "waitlisted");
+
+    let staff_dir = dir.path().join("staff");
+    let staff = App::launch(&staff_dir, &server.url, 4540).await?;
+    let result = async {
+        staff.sign_in("S20001", "demo1234").await?;
+        staff.wait_text("#passport-name", "郑晓梅", 30).await?;
+        staff.click("#tab-activities").await?;
+        staff.click("#part-scanner").await?;
+        staff
+            .wait_for("#scanner-event", 15)
+            .await?
+            .select_by_value(&id.to_string())
+            .await?;
+        staff.wait_contains("#checkin-count", "0 / 3", 10).await?;
+
+        // the network is cut: every answer below comes from the scanner's own copy
+        server.stop();
+        let staff = &staff;
+        let scan = |code: String| async move {
+            let input = staff.wait_for("#scan-input", 5).await?;
+            // a scan gun types the text and Enter (WebDriver's U+E007)
+            input.send_keys(&format!("{code}\u{E007}")).await?;
+            Ok::<_, anyhow::Error>(())
+        };
+        scan(wang.code_at(chrono_now())).await?;
+        staff.wait_contains("#scan-result", "签到成功", 20).await?;
+        assert_eq!(staff.text("#scan-result-name").await?, "王芳");
+        assert_eq!(staff.text("#scan-result-companions").await?, "+2 位家属");
+        staff.wait_contains("#checkin-count", "1 / 3", 10).await?;
+        staff.shot("45-door-signed-up-with-companions").await?;
+
+        scan(zhang.code_at(chrono_now())).await?;
+        staff
+            .wait_contains("#scan-result-text", "没有报名这个活动", 20)
+            .await?;
+        assert_eq!(
+            hidden_text(staff, "#scan-result-code").await?,
+            "not_signed_up"
+        );
+        let class = staff
+            .wait_for("#scan-result", 1)
+            .await?
+            .attr("class")
+            .await?
+            .unwrap_or_default();
+        anyhow::ensure!(class.contains("fail"), "a refusal shown as {class}");
+        staff.shot("46-door-not-signed-up").await?;
+
+        scan(li.code_at(chrono_now())).await?;
+        staff
+            .wait_contains("#scan-result-text", "仍在候补", 20)
+            .await?;
+        assert_eq!(
+            hidden_text(staff, "#scan-result-code").await?,
+            "still_waitlisted"
+        );
+        staff.wait_contains("#checkin-count", "1 / 3", 5).await?;
+        staff.shot("47-door-still-waitlisted").await?;
+
+        // in English, at desktop size and on a 360 px phone
+        staff.click("#lang-toggle").await?;
+        staff.wait_text("#lang-toggle", "简体中文", 5).await?;
+        staff
+            .wait_contains("#scan-result-text", "still on the waitlist", 5)
+            .await?;
+        staff.shot("47b-door-en-1024").await?;
+        resize(staff, 360).await?;
+        scan(wang.code_at(chrono_now())).await?;
+        staff
+            .wait_contains("#scan-result", "Already checked in", 20)
+            .await?;
+        staff.shot("47c-door-en-360").await?;
+        staff.click("#lang-toggle").await?;
+        staff.wait_text("#lang-toggle", "English", 5).await?;
+        staff.shot("47d-door-zh-360").await?;
+
+        // back online: the one check-in reaches the server, which checks the sign-up again
+        server.restart()?;
+        staff.click("#sync-now").await?;
+        staff.wait_contains("#checkin-log", "已上传", 30).await?;
+        let rows = server.admin(&["activity", "signups", "--id", &id.to_string(), "--csv"])?;
+        let wang_row = rows
+            .lines()
+            .find(|l| l.contains("M10001"))
+            .context("王芳's row")?;
+        anyhow::ensure!(
+            wang_row.contains(",2,") && wang_row.contains("true"),
+            "{rows}"
+        );
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    staff.close().await;
     result
 }

@@ -2,10 +2,17 @@
 //! activity's row (`FOR UPDATE`), so requests for one activity are judged one at a time across
 //! every instance, in the order they take the lock; that order is the waitlist's (`signups.id`).
 //! Deadlocks and serialization failures are retried (`rules::retrying`).
+//!
+//! Sign-ups are a group commit, as on SQLite: each instance has one task that takes every
+//! sign-up waiting in its queue (up to [`MAX_GROUP`]), judges them in order in one transaction
+//! and commits once; only then is each answered. A request that can only be refused (the activity
+//! full, the window shut) is answered before it queues, from a judgment without the lock.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use deadpool_postgres::GenericClient;
+use deadpool_postgres::{GenericClient, Pool};
 use unionpass_core::activity::{
     decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
     SignupFacts, SignupState,
@@ -426,15 +433,80 @@ pub(super) async fn vote(
     Ok(MutationOutcome::Applied)
 }
 
-impl PgStore {
-    async fn sign_up_once(&self, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let answer = sign_up_in(&tx, job).await?;
-        tx.commit().await?;
-        Ok(answer)
+/// The most sign-ups judged in one transaction.
+pub const MAX_GROUP: usize = 256;
+/// Sign-ups waiting for their group; beyond this a request is answered busy at once.
+const QUEUE: usize = 8192;
+
+type Reply = tokio::sync::oneshot::Sender<Result<SignupAnswer, StoreError>>;
+
+/// This instance's sign-up groups: a queue and the task that commits them.
+#[derive(Clone)]
+pub(super) struct SignupGroups {
+    queue: tokio::sync::mpsc::Sender<(SignupJob, Reply)>,
+}
+
+impl SignupGroups {
+    /// Start the task; it ends when the store (the queue's sender) is dropped.
+    pub fn start(pool: Pool) -> SignupGroups {
+        let (queue, rx) = tokio::sync::mpsc::channel(QUEUE);
+        tokio::spawn(run_groups(pool, rx));
+        SignupGroups { queue }
     }
 
+    async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue.try_send((job, reply)).map_err(|e| match e {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
+        })?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+async fn run_groups(pool: Pool, mut rx: tokio::sync::mpsc::Receiver<(SignupJob, Reply)>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let jobs: Vec<&SignupJob> = group.iter().map(|(job, _)| job).collect();
+        match retrying(|| sign_up_group(&pool, &jobs)).await {
+            Ok(answers) => {
+                for ((_, reply), answer) in group.drain(..).zip(answers) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, size = group.len(), "a sign-up group failed to commit");
+                let e = Arc::new(e);
+                for (_, reply) in group.drain(..) {
+                    let _ = reply.send(Err(StoreError::GroupFailed(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Judge every job in order in one transaction; the answers hold only if this returns `Ok` (the
+/// transaction committed). A database error fails the group (nothing of it is kept); an error of
+/// one request's own (a key reused for another activity, an activity that does not exist) is
+/// that request's answer, and is found before it writes anything.
+async fn sign_up_group(
+    pool: &Pool,
+    jobs: &[&SignupJob],
+) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let mut answers = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match sign_up_in(&tx, job).await {
+            Err(e @ (StoreError::Postgres(_) | StoreError::Pool(_))) => return Err(e),
+            answer => answers.push(answer),
+        }
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+impl PgStore {
     async fn cancel_once(
         &self,
         member_id: i64,
@@ -527,7 +599,7 @@ impl Activities for PgStore {
                 return Ok(SignupAnswer::Refused { refusal });
             }
         }
-        retrying(|| self.sign_up_once(&job)).await
+        self.signups.sign_up(job).await
     }
 
     async fn cancel_signup(

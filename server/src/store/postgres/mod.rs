@@ -104,6 +104,8 @@ pub struct PgStore {
     pool: Pool,
     /// The grab's campaign cache and sold-out memo, shared by this instance's requests.
     campaigns: Arc<Mutex<CampaignCache>>,
+    /// Sign-ups this instance decides in groups, one transaction each.
+    signups: activities::SignupGroups,
 }
 
 impl PgStore {
@@ -127,6 +129,7 @@ impl PgStore {
         );
         let pool = Pool::builder(manager).max_size(pool_size).build()?;
         let store = PgStore {
+            signups: activities::SignupGroups::start(pool.clone()),
             pool,
             campaigns: Default::default(),
         };

@@ -1,10 +1,11 @@
-//! Activities and their sign-ups on SQLite. Every sign-up and cancellation runs in one
-//! `BEGIN IMMEDIATE` transaction on the writer connection, so requests are judged one at a time
-//! in the order they reach it; that order is the waitlist's (`signups.id`).
+//! Activities and their sign-ups on SQLite. Sign-ups are decided in the writer's group commit
+//! ([`super::writer`]) and cancellations in their own `BEGIN IMMEDIATE` transaction, both on the
+//! one writer connection, so requests are judged one at a time in the order they reach it; that
+//! order is the waitlist's (`signups.id`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use unionpass_core::activity::{
     decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
     SignupFacts, SignupState,
@@ -30,7 +31,7 @@ struct Row {
     waiting: i64,
 }
 
-fn load(tx: &Transaction<'_>, id: i64) -> Result<Option<Row>, StoreError> {
+fn load(tx: &Connection, id: i64) -> Result<Option<Row>, StoreError> {
     tx.prepare_cached("SELECT body, seats_taken, waiting FROM activities WHERE event_id = ?1")?
         .query_row([id], |r| {
             Ok((
@@ -51,7 +52,7 @@ fn load(tx: &Transaction<'_>, id: i64) -> Result<Option<Row>, StoreError> {
 }
 
 /// A member's sign-up row as they see it, with its waitlist place when waiting.
-fn my_signup(tx: &Transaction<'_>, signup_id: i64) -> Result<MySignup, StoreError> {
+fn my_signup(tx: &Connection, signup_id: i64) -> Result<MySignup, StoreError> {
     let (activity_id, state, companions, created, updated): (i64, String, i64, String, String) = tx
         .prepare_cached(
             "SELECT activity_id, state, companions, created_at, updated_at FROM signups WHERE id = ?1",
@@ -82,7 +83,7 @@ fn my_signup(tx: &Transaction<'_>, signup_id: i64) -> Result<MySignup, StoreErro
 /// End times of the member's activities they had seats for and did not check in to, that ended
 /// in the last `days` (cancelled activities do not count).
 fn misses(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     member_id: i64,
     now: DateTime<Utc>,
     days: i64,
@@ -109,7 +110,7 @@ enum Judged {
     Decision(Result<SignupState, unionpass_core::activity::Refusal>),
 }
 
-fn judge(tx: &Transaction<'_>, job: &SignupJob) -> Result<Judged, StoreError> {
+fn judge(tx: &Connection, job: &SignupJob) -> Result<Judged, StoreError> {
     let key = job.key.to_string();
     let seen: Option<(i64, i64, i64, i64)> = tx
         .prepare_cached(
@@ -156,7 +157,7 @@ fn judge(tx: &Transaction<'_>, job: &SignupJob) -> Result<Judged, StoreError> {
     )))
 }
 
-fn sign_up_in(tx: &Transaction<'_>, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
+pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
     let key = job.key.to_string();
     let state = match judge(tx, job)? {
         Judged::Seen(id, stored) => {
@@ -466,9 +467,9 @@ impl Activities for SqliteStore {
     }
 
     async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
-        // one writer judges every request in order (a snapshot judged first on the read
-        // connection was measured: no faster, and every accepted request judged twice)
-        self.in_tx(move |tx| sign_up_in(tx, &job)).await
+        // the writer's group commit judges every request in order (a snapshot judged first on
+        // the read connection was measured: no faster, and every accepted request judged twice)
+        self.writer.sign_up(job).await
     }
 
     async fn cancel_signup(

@@ -1,17 +1,9 @@
-//! Campaigns, the grab and coupon use on SQLite.
-//!
-//! The grab path is a group commit. SQLite has one writer, and a durable commit costs an fsync. A
-//! burst of grabs therefore goes through one writer thread: it takes every request waiting in its
-//! queue (up to [`MAX_GROUP`]), decides each in order inside one transaction (each in its own
-//! savepoint), commits once, and only then answers every request of the group. An answer is never
-//! sent before the grant it reports is on disk, and a failed commit answers the whole group with
-//! an error.
-
-use std::sync::{mpsc, Arc, Mutex};
+//! Campaigns, the grab and coupon use on SQLite. A grab is decided in the writer's group
+//! commit ([`super::writer`]): [`decide`] runs inside its group's transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use unionpass_core::api::{ChangeKind, MutationOutcome, StockLeft};
 use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 
@@ -21,94 +13,8 @@ use crate::store::rules::{
 };
 use crate::store::{Campaigns, GrabJob, StoreError};
 
-/// The most grabs decided in one transaction.
-pub const MAX_GROUP: usize = 512;
-
-type Reply = tokio::sync::oneshot::Sender<Result<GrabResponse, StoreError>>;
-
-pub(super) struct GrabWriter {
-    tx: Mutex<mpsc::Sender<(GrabJob, Reply)>>,
-}
-
-impl GrabWriter {
-    pub fn start(conn: Arc<Mutex<Connection>>) -> GrabWriter {
-        let (tx, rx) = mpsc::channel::<(GrabJob, Reply)>();
-        std::thread::Builder::new()
-            .name("grab-writer".into())
-            .spawn(move || run(conn, rx))
-            .expect("spawn the grab writer");
-        GrabWriter { tx: Mutex::new(tx) }
-    }
-
-    pub async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.tx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send((job, reply))
-            .map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
-    }
-}
-
-fn run(conn: Arc<Mutex<Connection>>, rx: mpsc::Receiver<(GrabJob, Reply)>) {
-    let mut cache = CampaignCache::default();
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-        let decided = decide_group(&mut guard, &mut cache, &group);
-        drop(guard);
-        match decided {
-            Ok(answers) => {
-                for ((_, reply), answer) in group.into_iter().zip(answers) {
-                    let _ = reply.send(answer);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, size = group.len(), "a grab group failed to commit");
-                let e = Arc::new(e);
-                for (_, reply) in group {
-                    let _ = reply.send(Err(StoreError::GroupFailed(e.clone())));
-                }
-            }
-        }
-    }
-}
-
-/// Decide every job in one transaction; the answers are valid only if this returns `Ok` (the
-/// transaction committed).
-fn decide_group(
-    conn: &mut Connection,
-    cache: &mut CampaignCache,
-    group: &[(GrabJob, Reply)],
-) -> Result<Vec<Result<GrabResponse, StoreError>>, StoreError> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut answers = Vec::with_capacity(group.len());
-    for (job, _) in group {
-        let mut sp = tx.savepoint()?;
-        match decide(&sp, cache, job) {
-            Ok(answer) => {
-                sp.commit()?;
-                answers.push(Ok(answer));
-            }
-            Err(e) => {
-                sp.rollback()?;
-                drop(sp);
-                answers.push(Err(e));
-            }
-        }
-    }
-    tx.commit()?;
-    Ok(answers)
-}
-
-fn decide(
+/// One grab, inside the writer group's transaction (in its own savepoint).
+pub(super) fn decide(
     conn: &Connection,
     cache: &mut CampaignCache,
     job: &GrabJob,

@@ -1,5 +1,5 @@
-//! The embedded SQLite backend: one writer connection in WAL mode (every write and the grab
-//! writer's groups), one read-only connection (sessions, profiles, sync pages), both used from
+//! The embedded SQLite backend: one writer connection in WAL mode (every write, and the group
+//! commit of grabs and sign-ups in [`writer`]), one read-only connection (sessions, profiles, sync pages), both used from
 //! blocking tasks. One module per domain; each works on the connection or transaction it is given.
 
 mod accounts;
@@ -9,6 +9,7 @@ mod grab;
 mod ops;
 mod points;
 mod sync;
+mod writer;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,7 @@ use uuid::Uuid;
 
 use super::rules;
 use super::StoreError;
-pub use grab::MAX_GROUP;
+pub use writer::MAX_GROUP;
 
 /// The server's SQLite schema, `schema/NNNN_name.sql`. Append only.
 pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
@@ -97,9 +98,9 @@ pub struct SqliteStore {
     /// Every write goes through this connection (SQLite has one writer at a time).
     conn: Arc<Mutex<Connection>>,
     /// Reads (sessions, profiles, sync pages) use their own connection: in WAL mode they see the
-    /// last commit without waiting for a grab group that holds the writer.
+    /// last commit without waiting for a write group that holds the writer.
     read: Arc<Mutex<Connection>>,
-    writer: Arc<grab::GrabWriter>,
+    writer: Arc<writer::Writer>,
 }
 
 impl SqliteStore {
@@ -116,7 +117,7 @@ impl SqliteStore {
         read.pragma_update(None, "query_only", "ON")?;
         let conn = Arc::new(Mutex::new(conn));
         Ok(SqliteStore {
-            writer: Arc::new(grab::GrabWriter::start(conn.clone())),
+            writer: Arc::new(writer::Writer::start(conn.clone())),
             conn,
             read: Arc::new(Mutex::new(read)),
         })

@@ -1,0 +1,145 @@
+//! The group commit. SQLite has one writer, and a durable commit costs an fsync. A burst of grabs
+//! and sign-ups therefore goes through one writer thread: it takes every request waiting in its
+//! queue (up to [`MAX_GROUP`]), decides each in order inside one transaction (each in its own
+//! savepoint, so a failed one leaves the others), commits once, and only then answers every
+//! request of the group. An answer is never sent before what it reports is on disk, and a failed
+//! commit answers the whole group with an error.
+
+use std::sync::{mpsc, Arc, Mutex};
+
+use rusqlite::{Connection, TransactionBehavior};
+use unionpass_core::activity::SignupAnswer;
+use unionpass_core::campaign::GrabResponse;
+
+use crate::store::rules::CampaignCache;
+use crate::store::{GrabJob, SignupJob, StoreError};
+
+/// The most requests decided in one transaction.
+pub const MAX_GROUP: usize = 512;
+
+type Reply<T> = tokio::sync::oneshot::Sender<Result<T, StoreError>>;
+
+/// One request for the writer, with where its answer goes once the group committed.
+enum Job {
+    Grab(GrabJob, Reply<GrabResponse>),
+    Signup(SignupJob, Reply<SignupAnswer>),
+}
+
+enum Answer {
+    Grab(Result<GrabResponse, StoreError>),
+    Signup(Result<SignupAnswer, StoreError>),
+}
+
+impl Answer {
+    fn failed(&self) -> bool {
+        match self {
+            Answer::Grab(a) => a.is_err(),
+            Answer::Signup(a) => a.is_err(),
+        }
+    }
+}
+
+pub(super) struct Writer {
+    tx: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Writer {
+    pub fn start(conn: Arc<Mutex<Connection>>) -> Writer {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("group-writer".into())
+            .spawn(move || run(conn, rx))
+            .expect("spawn the group writer");
+        Writer { tx: Mutex::new(tx) }
+    }
+
+    async fn send<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job(reply))
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    pub async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
+        self.send(|reply| Job::Grab(job, reply)).await
+    }
+
+    pub async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
+        self.send(|reply| Job::Signup(job, reply)).await
+    }
+}
+
+fn run(conn: Arc<Mutex<Connection>>, rx: mpsc::Receiver<Job>) {
+    let mut cache = CampaignCache::default();
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+        let decided = decide_group(&mut guard, &mut cache, &group);
+        drop(guard);
+        match decided {
+            Ok(answers) => {
+                for (job, answer) in group.into_iter().zip(answers) {
+                    match (job, answer) {
+                        (Job::Grab(_, reply), Answer::Grab(a)) => {
+                            let _ = reply.send(a);
+                        }
+                        (Job::Signup(_, reply), Answer::Signup(a)) => {
+                            let _ = reply.send(a);
+                        }
+                        _ => unreachable!("answers follow their jobs"),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, size = group.len(), "a write group failed to commit");
+                let e = Arc::new(e);
+                for job in group {
+                    let failed = StoreError::GroupFailed(e.clone());
+                    match job {
+                        Job::Grab(_, reply) => {
+                            let _ = reply.send(Err(failed));
+                        }
+                        Job::Signup(_, reply) => {
+                            let _ = reply.send(Err(failed));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decide every job in one transaction; the answers are valid only if this returns `Ok` (the
+/// transaction committed).
+fn decide_group(
+    conn: &mut Connection,
+    cache: &mut CampaignCache,
+    group: &[Job],
+) -> Result<Vec<Answer>, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut answers = Vec::with_capacity(group.len());
+    for job in group {
+        let mut sp = tx.savepoint()?;
+        let answer = match job {
+            Job::Grab(job, _) => Answer::Grab(super::grab::decide(&sp, cache, job)),
+            Job::Signup(job, _) => Answer::Signup(super::activities::sign_up_in(&sp, job)),
+        };
+        if answer.failed() {
+            sp.rollback()?;
+        } else {
+            sp.commit()?;
+        }
+        answers.push(answer);
+    }
+    tx.commit()?;
+    Ok(answers)
+}
