@@ -130,11 +130,15 @@ impl Accounts for PgStore {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT s.member_id, m.union_id, s.device_id, s.created_at, s.expires_at
+                &client
+                    .prepare_cached(
+                        "SELECT s.member_id, m.union_id, s.device_id, s.created_at, s.expires_at
                  FROM sessions s JOIN members m ON m.id = s.member_id
                  JOIN devices d ON d.id = s.device_id
                  WHERE s.token_hash = $1 AND s.expires_at > $2
                    AND m.suspended_at IS NULL AND d.revoked_at IS NULL",
+                    )
+                    .await?,
                 &[&token_hash, &now],
             )
             .await?;

@@ -40,7 +40,10 @@ struct Row {
 /// The activity and its counters, its row locked for the rest of the transaction.
 async fn lock(c: &impl GenericClient, id: i64) -> Result<Option<Row>, StoreError> {
     c.query_opt(
-        "SELECT body, seats_taken, waiting FROM activities WHERE event_id = $1 FOR UPDATE",
+        &c.prepare_cached(
+            "SELECT body, seats_taken, waiting FROM activities WHERE event_id = $1 FOR UPDATE",
+        )
+        .await?,
         &[&id],
     )
     .await?
@@ -61,12 +64,12 @@ fn state_of(s: &str) -> Result<SignupState, StoreError> {
 async fn my_signup(c: &impl GenericClient, signup_id: i64) -> Result<MySignup, StoreError> {
     let r = c
         .query_one(
-            "SELECT activity_id, state, companions, created_at, updated_at,
+            &c.prepare_cached("SELECT activity_id, state, companions, created_at, updated_at,
                     CASE WHEN state = 'waitlisted' THEN
                       (SELECT count(*) FROM signups w
                        WHERE w.activity_id = s.activity_id AND w.state = 'waitlisted' AND w.id <= s.id)
                     END
-             FROM signups s WHERE id = $1",
+             FROM signups s WHERE id = $1").await?,
             &[&signup_id],
         )
         .await?;
@@ -89,12 +92,12 @@ async fn misses(
     let since = now - Duration::days(days);
     Ok(c
         .query(
-            "SELECT e.ends_at FROM signups s
+            &c.prepare_cached("SELECT e.ends_at FROM signups s
              JOIN events e ON e.id = s.activity_id
              JOIN activities a ON a.event_id = s.activity_id
              WHERE s.member_id = $1 AND s.state IN ('confirmed', 'promoted') AND a.cancelled_at IS NULL
                AND e.ends_at <= $2 AND e.ends_at > $3
-               AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id)",
+               AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id)").await?,
             &[&member_id, &now, &since],
         )
         .await?
@@ -111,44 +114,59 @@ enum Judged {
 }
 
 async fn judge(c: &impl GenericClient, job: &SignupJob, lock: bool) -> Result<Judged, StoreError> {
-    // the activity's lock first: a retried key waits for its first answer's transaction
-    let row = if lock {
-        self::lock(c, job.activity_id).await?
+    let (row, seen, existing) = if lock {
+        // the activity's lock first: a retried key waits for its first answer's transaction,
+        // and then the key and the member's sign-up are read as it left them
+        let row = self::lock(c, job.activity_id)
+            .await?
+            .ok_or(StoreError::NoActivity(job.activity_id))?;
+        let seen = c
+            .query_opt(
+                &c.prepare_cached(
+                    "SELECT id, member_id, activity_id, companions FROM signups WHERE key = $1",
+                )
+                .await?,
+                &[&job.key],
+            )
+            .await?
+            .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))));
+        let existing: Option<String> = c
+            .query_opt(
+                &c.prepare_cached("SELECT state FROM signups WHERE activity_id = $1 AND member_id = $2 AND state <> 'cancelled'").await?,
+                &[&job.activity_id, &job.member_id],
+            )
+            .await?
+            .map(|r| r.get(0));
+        (row, seen, existing)
     } else {
-        c.query_opt(
-            "SELECT body, seats_taken, waiting FROM activities WHERE event_id = $1",
-            &[&job.activity_id],
-        )
-        .await?
-        .map(|r| {
-            Ok::<_, StoreError>(Row {
-                activity: activity_of(r.get(0), job.activity_id)?,
-                seats_taken: r.get(1),
-                waiting: r.get(2),
-            })
-        })
-        .transpose()?
-    }
-    .ok_or(StoreError::NoActivity(job.activity_id))?;
-    if let Some(r) = c
-        .query_opt(
-            "SELECT id, member_id, activity_id, companions FROM signups WHERE key = $1",
-            &[&job.key],
-        )
-        .await?
-    {
-        return Ok(Judged::Seen(r.get(0), (r.get(1), r.get(2), r.get(3))));
+        // without the lock, one round trip: the activity, the key and the member's sign-up
+        let r = c
+            .query_opt(
+                &c.prepare_cached("SELECT a.body, a.seats_taken, a.waiting, k.id, k.member_id, k.activity_id, k.companions,
+                        (SELECT state FROM signups m
+                         WHERE m.activity_id = a.event_id AND m.member_id = $3 AND m.state <> 'cancelled')
+                 FROM activities a LEFT JOIN signups k ON k.key = $2
+                 WHERE a.event_id = $1").await?,
+                &[&job.activity_id, &job.key, &job.member_id],
+            )
+            .await?
+            .ok_or(StoreError::NoActivity(job.activity_id))?;
+        let row = Row {
+            activity: activity_of(r.get(0), job.activity_id)?,
+            seats_taken: r.get(1),
+            waiting: r.get(2),
+        };
+        let seen = r
+            .get::<_, Option<i64>>(3)
+            .map(|id| (id, (r.get(4), r.get(5), r.get(6))));
+        (row, seen, r.get(7))
+    };
+    if let Some((id, stored)) = seen {
+        return Ok(Judged::Seen(id, stored));
     }
     let Some(rules) = row.activity.signup.clone() else {
         return Err(StoreError::Refused(ErrorCode::BadRequest));
     };
-    let existing: Option<String> = c
-        .query_opt(
-            "SELECT state FROM signups WHERE activity_id = $1 AND member_id = $2 AND state <> 'cancelled'",
-            &[&job.activity_id, &job.member_id],
-        )
-        .await?
-        .map(|r| r.get(0));
     let banned_until = if rules.popular {
         let window = job.no_show.window_days + job.no_show.ban_days;
         no_show_ban(
@@ -189,8 +207,8 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
     };
     let id: i64 = c
         .query_one(
-            "INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            &c.prepare_cached("INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id").await?,
             &[
                 &job.activity_id,
                 &job.member_id,
@@ -204,13 +222,17 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
         .get(0);
     if state.has_seats() {
         c.execute(
-            "UPDATE activities SET seats_taken = seats_taken + $2 WHERE event_id = $1",
+            &c.prepare_cached(
+                "UPDATE activities SET seats_taken = seats_taken + $2 WHERE event_id = $1",
+            )
+            .await?,
             &[&job.activity_id, &(1 + job.companions)],
         )
         .await?;
     } else {
         c.execute(
-            "UPDATE activities SET waiting = waiting + 1 WHERE event_id = $1",
+            &c.prepare_cached("UPDATE activities SET waiting = waiting + 1 WHERE event_id = $1")
+                .await?,
             &[&job.activity_id],
         )
         .await?;
@@ -243,8 +265,11 @@ async fn cancel_in(
     };
     let Some(live) = c
         .query_opt(
-            "SELECT id, state, companions FROM signups
+            &c.prepare_cached(
+                "SELECT id, state, companions FROM signups
              WHERE activity_id = $1 AND member_id = $2 AND state <> 'cancelled'",
+            )
+            .await?,
             &[&activity_id, &member_id],
         )
         .await?
@@ -257,19 +282,24 @@ async fn cancel_in(
         return Ok(Err(code));
     }
     c.execute(
-        "UPDATE signups SET state = 'cancelled', updated_at = $2 WHERE id = $1",
+        &c.prepare_cached("UPDATE signups SET state = 'cancelled', updated_at = $2 WHERE id = $1")
+            .await?,
         &[&id, &now],
     )
     .await?;
     if state.has_seats() {
         c.execute(
-            "UPDATE activities SET seats_taken = seats_taken - $2 WHERE event_id = $1",
+            &c.prepare_cached(
+                "UPDATE activities SET seats_taken = seats_taken - $2 WHERE event_id = $1",
+            )
+            .await?,
             &[&activity_id, &(1 + companions)],
         )
         .await?;
     } else {
         c.execute(
-            "UPDATE activities SET waiting = waiting - 1 WHERE event_id = $1",
+            &c.prepare_cached("UPDATE activities SET waiting = waiting - 1 WHERE event_id = $1")
+                .await?,
             &[&activity_id],
         )
         .await?;
@@ -290,7 +320,8 @@ async fn promote(
 ) -> Result<(), StoreError> {
     let taken: i64 = c
         .query_one(
-            "SELECT seats_taken FROM activities WHERE event_id = $1",
+            &c.prepare_cached("SELECT seats_taken FROM activities WHERE event_id = $1")
+                .await?,
             &[&activity_id],
         )
         .await?
@@ -301,8 +332,11 @@ async fn promote(
     }
     let waitlist: Vec<(i64, i64, i64)> = c
         .query(
-            "SELECT id, companions, member_id FROM signups
+            &c.prepare_cached(
+                "SELECT id, companions, member_id FROM signups
              WHERE activity_id = $1 AND state = 'waitlisted' ORDER BY id LIMIT $2",
+            )
+            .await?,
             &[&activity_id, &free],
         )
         .await?
@@ -317,13 +351,19 @@ async fn promote(
             .copied()
             .expect("promoted from the list");
         c.execute(
-            "UPDATE signups SET state = 'promoted', updated_at = $2 WHERE id = $1",
+            &c.prepare_cached(
+                "UPDATE signups SET state = 'promoted', updated_at = $2 WHERE id = $1",
+            )
+            .await?,
             &[&id, &now],
         )
         .await?;
         c.execute(
-            "UPDATE activities SET seats_taken = seats_taken + $2, waiting = waiting - 1
+            &c.prepare_cached(
+                "UPDATE activities SET seats_taken = seats_taken + $2, waiting = waiting - 1
              WHERE event_id = $1",
+            )
+            .await?,
             &[&activity_id, &(1 + companions)],
         )
         .await?;
@@ -343,21 +383,23 @@ pub(super) async fn give_feedback(
 ) -> Result<MutationOutcome, StoreError> {
     let known = tx
         .query_opt(
-            "SELECT 1 FROM activities WHERE event_id = $1",
+            &tx.prepare_cached("SELECT 1 FROM activities WHERE event_id = $1")
+                .await?,
             &[&f.activity_id],
         )
         .await?
         .is_some();
     let checked_in = tx
         .query_opt(
-            "SELECT 1 FROM checkins WHERE event_id = $1 AND member_id = $2",
+            &tx.prepare_cached("SELECT 1 FROM checkins WHERE event_id = $1 AND member_id = $2")
+                .await?,
             &[&f.activity_id, &member_id],
         )
         .await?
         .is_some();
     let first: Option<DateTime<Utc>> = tx
         .query_opt(
-            "SELECT first_given_at FROM feedback WHERE activity_id = $1 AND member_id = $2 FOR UPDATE",
+            &tx.prepare_cached("SELECT first_given_at FROM feedback WHERE activity_id = $1 AND member_id = $2 FOR UPDATE").await?,
             &[&f.activity_id, &member_id],
         )
         .await?
@@ -367,10 +409,10 @@ pub(super) async fn give_feedback(
         Err(refused) => return Ok(refused),
     };
     tx.execute(
-        "INSERT INTO feedback(activity_id, member_id, rating, comment, first_given_at, updated_at)
+        &tx.prepare_cached("INSERT INTO feedback(activity_id, member_id, rating, comment, first_given_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (activity_id, member_id) DO UPDATE SET rating = excluded.rating,
-           comment = excluded.comment, updated_at = excluded.updated_at",
+           comment = excluded.comment, updated_at = excluded.updated_at").await?,
         &[
             &f.activity_id,
             &member_id,
@@ -406,7 +448,11 @@ pub(super) async fn vote(
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
     let poll: Option<Poll> = tx
-        .query_opt("SELECT body FROM polls WHERE id = $1", &[&v.poll_id])
+        .query_opt(
+            &tx.prepare_cached("SELECT body FROM polls WHERE id = $1")
+                .await?,
+            &[&v.poll_id],
+        )
         .await?
         .map(|row| from_json(row.get(0)))
         .transpose()?;
@@ -415,8 +461,11 @@ pub(super) async fn vote(
         return Ok(refused);
     }
     tx.execute(
-        "INSERT INTO poll_votes(poll_id, member_id, option, at) VALUES ($1, $2, $3, $4)
+        &tx.prepare_cached(
+            "INSERT INTO poll_votes(poll_id, member_id, option, at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (poll_id, member_id) DO UPDATE SET option = excluded.option, at = excluded.at",
+        )
+        .await?,
         &[&v.poll_id, &member_id, &v.option, &now],
     )
     .await?;
@@ -534,8 +583,8 @@ impl Activities for PgStore {
         let seats = activity.signup.as_ref().map(|r| r.seats);
         let id: i64 = tx
             .query_one(
-                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &tx.prepare_cached("INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id").await?,
                 &[
                     &activity.title_zh,
                     &activity.place,
@@ -552,8 +601,11 @@ impl Activities for PgStore {
         let a = Activity { id, ..activity };
         let r = a.signup.as_ref();
         tx.execute(
-            "INSERT INTO activities(event_id, body, seats, waitlist, popular, created_at)
+            &tx.prepare_cached(
+                "INSERT INTO activities(event_id, body, seats, waitlist, popular, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .await?,
             &[
                 &a.id,
                 &serde_json::to_value(&a)?,
@@ -573,9 +625,13 @@ impl Activities for PgStore {
         let client = self.pool.get().await?;
         client
             .query(
-                "SELECT a.event_id, a.body, a.seats_taken, a.waiting
+                &client
+                    .prepare_cached(
+                        "SELECT a.event_id, a.body, a.seats_taken, a.waiting
                  FROM activities a JOIN events e ON e.id = a.event_id
                  ORDER BY e.starts_at, a.event_id",
+                    )
+                    .await?,
                 &[],
             )
             .await?
@@ -622,12 +678,16 @@ impl Activities for PgStore {
         let row = lock(&tx, id).await?.ok_or(StoreError::NoActivity(id))?;
         let a = changed_activity(row.activity, change, now)?;
         tx.execute(
-            "UPDATE activities SET body = $2, cancelled_at = $3 WHERE event_id = $1",
+            &tx.prepare_cached(
+                "UPDATE activities SET body = $2, cancelled_at = $3 WHERE event_id = $1",
+            )
+            .await?,
             &[&id, &serde_json::to_value(&a)?, &a.cancelled_at],
         )
         .await?;
         tx.execute(
-            "UPDATE events SET starts_at = $2, ends_at = $3 WHERE id = $1",
+            &tx.prepare_cached("UPDATE events SET starts_at = $2, ends_at = $3 WHERE id = $1")
+                .await?,
             &[&id, &a.starts_at, &a.ends_at],
         )
         .await?;
@@ -642,8 +702,8 @@ impl Activities for PgStore {
         let tx = client.transaction().await?;
         let id: i64 = tx
             .query_one(
-                "INSERT INTO polls(body, union_id, closes_at, created_at) VALUES ($1, $2, $3, $4)
-                 RETURNING id",
+                &tx.prepare_cached("INSERT INTO polls(body, union_id, closes_at, created_at) VALUES ($1, $2, $3, $4)
+                 RETURNING id").await?,
                 &[
                     &serde_json::to_value(&poll)?,
                     &poll.union_id,
@@ -655,7 +715,8 @@ impl Activities for PgStore {
             .get(0);
         let p = Poll { id, ..poll };
         tx.execute(
-            "UPDATE polls SET body = $2 WHERE id = $1",
+            &tx.prepare_cached("UPDATE polls SET body = $2 WHERE id = $1")
+                .await?,
             &[&id, &serde_json::to_value(&p)?],
         )
         .await?;
@@ -667,7 +728,12 @@ impl Activities for PgStore {
     async fn polls(&self) -> Result<Vec<Poll>, StoreError> {
         let client = self.pool.get().await?;
         client
-            .query("SELECT id, body FROM polls ORDER BY closes_at, id", &[])
+            .query(
+                &client
+                    .prepare_cached("SELECT id, body FROM polls ORDER BY closes_at, id")
+                    .await?,
+                &[],
+            )
             .await?
             .into_iter()
             .map(|r| {
@@ -685,7 +751,12 @@ impl Activities for PgStore {
     ) -> Result<Option<PollResults>, StoreError> {
         let client = self.pool.get().await?;
         let Some(row) = client
-            .query_opt("SELECT body FROM polls WHERE id = $1", &[&poll_id])
+            .query_opt(
+                &client
+                    .prepare_cached("SELECT body FROM polls WHERE id = $1")
+                    .await?,
+                &[&poll_id],
+            )
             .await?
         else {
             return Ok(None);
@@ -694,7 +765,7 @@ impl Activities for PgStore {
         let mut counts = vec![0i64; poll.options.len()];
         for r in client
             .query(
-                "SELECT option, count(*) FROM poll_votes WHERE poll_id = $1 GROUP BY option",
+                &client.prepare_cached("SELECT option, count(*) FROM poll_votes WHERE poll_id = $1 GROUP BY option").await?,
                 &[&poll_id],
             )
             .await?
@@ -706,7 +777,11 @@ impl Activities for PgStore {
         }
         let mine = client
             .query_opt(
-                "SELECT option FROM poll_votes WHERE poll_id = $1 AND member_id = $2",
+                &client
+                    .prepare_cached(
+                        "SELECT option FROM poll_votes WHERE poll_id = $1 AND member_id = $2",
+                    )
+                    .await?,
                 &[&poll_id, &member_id],
             )
             .await?
@@ -722,9 +797,13 @@ impl Activities for PgStore {
         let client = self.pool.get().await?;
         Ok(client
             .query(
-                "SELECT m.member_no, f.rating, f.comment, f.updated_at
+                &client
+                    .prepare_cached(
+                        "SELECT m.member_no, f.rating, f.comment, f.updated_at
                  FROM feedback f JOIN members m ON m.id = f.member_id
                  WHERE f.activity_id = $1 ORDER BY f.updated_at, m.member_no",
+                    )
+                    .await?,
                 &[&activity_id],
             )
             .await?
@@ -742,11 +821,11 @@ impl Activities for PgStore {
         let client = self.pool.get().await?;
         client
             .query(
-                "SELECT s.id, m.member_no, m.name, s.companions, s.state, s.created_at,
+                &client.prepare_cached("SELECT s.id, m.member_no, m.name, s.companions, s.state, s.created_at,
                         EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id),
                         s.key
                  FROM signups s JOIN members m ON m.id = s.member_id
-                 WHERE s.activity_id = $1 ORDER BY s.id",
+                 WHERE s.activity_id = $1 ORDER BY s.id").await?,
                 &[&activity_id],
             )
             .await?

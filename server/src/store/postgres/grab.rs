@@ -33,8 +33,11 @@ async fn take_stock(
         let shard = (start + i) % SHARDS;
         let n = tx
             .execute(
-                "UPDATE campaign_stock SET remaining = remaining - 1
+                &tx.prepare_cached(
+                    "UPDATE campaign_stock SET remaining = remaining - 1
                  WHERE campaign_id = $1 AND shard = $2 AND remaining > 0",
+                )
+                .await?,
                 &[&campaign, &shard],
             )
             .await?;
@@ -77,15 +80,18 @@ impl PgStore {
         // Claim the key; a concurrent request with the same key waits here for the first to end.
         let claimed = tx
             .execute(
-                "INSERT INTO grab_keys(key, member_id, campaign_id, response, at) VALUES ($1, $2, $3, NULL, $4)
-                 ON CONFLICT (key) DO NOTHING",
+                &tx.prepare_cached("INSERT INTO grab_keys(key, member_id, campaign_id, response, at) VALUES ($1, $2, $3, NULL, $4)
+                 ON CONFLICT (key) DO NOTHING").await?,
                 &[&job.key, &job.member_id, &job.campaign_id, &job.now],
             )
             .await?;
         if claimed == 0 {
             let row = tx
                 .query_one(
-                    "SELECT member_id, campaign_id, response FROM grab_keys WHERE key = $1",
+                    &tx.prepare_cached(
+                        "SELECT member_id, campaign_id, response FROM grab_keys WHERE key = $1",
+                    )
+                    .await?,
                     &[&job.key],
                 )
                 .await?;
@@ -106,7 +112,8 @@ impl PgStore {
         };
         let response = grab_answer(job, outcome);
         tx.execute(
-            "UPDATE grab_keys SET response = $2 WHERE key = $1",
+            &tx.prepare_cached("UPDATE grab_keys SET response = $2 WHERE key = $1")
+                .await?,
             &[&job.key, &json(&response)],
         )
         .await?;
@@ -123,9 +130,12 @@ impl PgStore {
         // the member's count first: a member over the limit never touches the stock rows
         let n = tx
             .query_opt(
-                "INSERT INTO member_grants(campaign_id, member_id, n) VALUES ($1, $2, 1)
+                &tx.prepare_cached(
+                    "INSERT INTO member_grants(campaign_id, member_id, n) VALUES ($1, $2, 1)
                  ON CONFLICT (campaign_id, member_id) DO UPDATE SET n = member_grants.n + 1
                  WHERE member_grants.n < $3 RETURNING n",
+                )
+                .await?,
                 &[&c.id, &job.member_id, &c.per_member_limit],
             )
             .await?
@@ -140,7 +150,10 @@ impl PgStore {
                 .mark_sold_out(c.id);
             // undo the count increment: sold out
             tx.execute(
-                "UPDATE member_grants SET n = n - 1 WHERE campaign_id = $1 AND member_id = $2",
+                &tx.prepare_cached(
+                    "UPDATE member_grants SET n = n - 1 WHERE campaign_id = $1 AND member_id = $2",
+                )
+                .await?,
                 &[&c.id, &job.member_id],
             )
             .await?;
@@ -149,8 +162,11 @@ impl PgStore {
         let code = usage_code(c.id);
         let id: i64 = tx
             .query_one(
-                "INSERT INTO grants(campaign_id, member_id, n, code, granted_at, grab_key)
+                &tx.prepare_cached(
+                    "INSERT INTO grants(campaign_id, member_id, n, code, granted_at, grab_key)
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .await?,
                 &[&c.id, &job.member_id, &n, &code, &job.now, &job.key],
             )
             .await?
@@ -178,7 +194,10 @@ pub(super) async fn use_coupon(
 ) -> Result<MutationOutcome, StoreError> {
     let row = tx
         .query_opt(
-            "SELECT campaign_id, used_at FROM grants WHERE id = $1 AND member_id = $2",
+            &tx.prepare_cached(
+                "SELECT campaign_id, used_at FROM grants WHERE id = $1 AND member_id = $2",
+            )
+            .await?,
             &[&coupon_id, &member_id],
         )
         .await?;
@@ -196,7 +215,8 @@ pub(super) async fn use_coupon(
     }
     if already.is_none() {
         tx.execute(
-            "UPDATE grants SET used_at = $2 WHERE id = $1",
+            &tx.prepare_cached("UPDATE grants SET used_at = $2 WHERE id = $1")
+                .await?,
             &[&coupon_id, &at],
         )
         .await?;
@@ -225,8 +245,8 @@ impl Campaigns for PgStore {
         let tx = client.transaction().await?;
         let id: i64 = tx
             .query_one(
-                "INSERT INTO campaigns(body, stock, per_member_limit, release_at, end_at, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &tx.prepare_cached("INSERT INTO campaigns(body, stock, per_member_limit, release_at, end_at, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id").await?,
                 &[&json(&c), &c.stock, &c.per_member_limit, &c.release_at, &c.end_at, &now],
             )
             .await?
@@ -235,7 +255,10 @@ impl Campaigns for PgStore {
         for shard in 0..SHARDS {
             let part = c.stock / SHARDS + i64::from(shard < c.stock % SHARDS);
             tx.execute(
-                "INSERT INTO campaign_stock(campaign_id, shard, remaining) VALUES ($1, $2, $3)",
+                &tx.prepare_cached(
+                    "INSERT INTO campaign_stock(campaign_id, shard, remaining) VALUES ($1, $2, $3)",
+                )
+                .await?,
                 &[&id, &shard, &part],
             )
             .await?;
@@ -249,7 +272,12 @@ impl Campaigns for PgStore {
     async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
         let client = self.pool.get().await?;
         let ids = client
-            .query("SELECT id FROM campaigns ORDER BY release_at, id", &[])
+            .query(
+                &client
+                    .prepare_cached("SELECT id FROM campaigns ORDER BY release_at, id")
+                    .await?,
+                &[],
+            )
             .await?;
         let mut out = Vec::with_capacity(ids.len());
         for r in ids {
@@ -273,8 +301,12 @@ impl Campaigns for PgStore {
     ) -> Result<Campaign, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE", &[&id])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE")
+                .await?,
+            &[&id],
+        )
+        .await?;
         let old = campaign_row(&tx, id)
             .await?
             .ok_or(StoreError::NoCampaign(id))?;
@@ -282,7 +314,10 @@ impl Campaigns for PgStore {
         // a cancelled campaign ends now: it leaves the stock-left list
         let end_at = new.cancelled_at.unwrap_or(new.end_at);
         tx.execute(
-            "UPDATE campaigns SET body = $2, release_at = $3, end_at = $4 WHERE id = $1",
+            &tx.prepare_cached(
+                "UPDATE campaigns SET body = $2, release_at = $3, end_at = $4 WHERE id = $1",
+            )
+            .await?,
             &[&id, &json(&new), &new.release_at, &end_at],
         )
         .await?;
@@ -295,9 +330,13 @@ impl Campaigns for PgStore {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT c.id, coalesce(sum(s.remaining), 0)::BIGINT FROM campaigns c
+                &client
+                    .prepare_cached(
+                        "SELECT c.id, coalesce(sum(s.remaining), 0)::BIGINT FROM campaigns c
                  LEFT JOIN campaign_stock s ON s.campaign_id = c.id
                  WHERE c.end_at > $1 GROUP BY c.id ORDER BY c.id",
+                    )
+                    .await?,
                 &[&now],
             )
             .await?;

@@ -71,7 +71,10 @@ pub(crate) async fn log_change(
 ) -> Result<(), StoreError> {
     let (kind, data) = rules::change_parts(change);
     c.execute(
-        "INSERT INTO change_log(member_id, at, kind, data) VALUES ($1, $2, $3, $4)",
+        &c.prepare_cached(
+            "INSERT INTO change_log(member_id, at, kind, data) VALUES ($1, $2, $3, $4)",
+        )
+        .await?,
         &[&member_id, &at, &kind, &data],
     )
     .await?;
