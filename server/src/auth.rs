@@ -97,10 +97,7 @@ pub fn new_token() -> String {
 
 /// What the database keeps instead of the token.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// A session ends when it has not been used for this long; each use keeps it alive this long.
@@ -148,21 +145,7 @@ impl FromRequestParts<AppState> for AuthMember {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let missing = || {
-            AppError::new(
-                ErrorCode::Unauthenticated,
-                "Sign in: this request carries no valid session token.",
-            )
-        };
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(missing)?;
-        let token = header.strip_prefix("Bearer ").ok_or_else(missing)?.trim();
-        if !well_formed(token) {
-            return Err(missing());
-        }
+        let token = bearer(parts)?;
         let hash = token_hash(token);
         let now = state.clock.now();
         let Some(session) = state.store.session_member(&hash, now).await? else {
@@ -171,9 +154,18 @@ impl FromRequestParts<AppState> for AuthMember {
                 "This session has ended (signed out, revoked, expired or suspended); sign in again.",
             ));
         };
-        if let Some(until) = renewal(session.created_at, session.expires_at, now) {
-            state.store.renew_session(&hash, until).await?;
-        }
+        let session = match renewal(session.created_at, session.expires_at, now) {
+            Some(until) => {
+                state.store.renew_session(&hash, until).await?;
+                crate::store::SessionInfo {
+                    expires_at: until,
+                    ..session
+                }
+            }
+            None => session,
+        };
+        // the races read it from memory next time
+        state.sessions.put(&hash, session);
         Ok(AuthMember {
             member_id: session.member_id,
             union_id: session.union_id,
@@ -181,6 +173,149 @@ impl FromRequestParts<AppState> for AuthMember {
             token_hash: hash,
         })
     }
+}
+
+/// Live sessions kept in memory for the races (the grab and sign-up at an opening instant), so
+/// that 110,000 members pressing at once are not 110,000 database reads before they are judged.
+/// Filled when the server starts (`AppState::warm_sessions`), at each sign-in through this
+/// instance and at each miss (read from the database like [`AuthMember`]); bounded.
+///
+/// It may be stale: a session ended through another instance or the admin command is still in
+/// it. That is safe because it only lets a request be *judged*: whatever the race would give (a
+/// coupon, a seat) is given only inside the transaction that writes it, after the session is
+/// checked there again (`GrabJob::session`, `SignupJob::session`); a refusal from memory gives
+/// nothing away. Every other route reads the session from the database on each request.
+pub struct SessionTable {
+    map: std::sync::RwLock<std::collections::HashMap<[u8; 32], crate::store::SessionInfo>>,
+    cap: usize,
+}
+
+/// Sessions the table holds at most (about 100 bytes each): every member with a phone and a
+/// computer, with room to spare.
+pub const SESSION_TABLE_CAP: usize = 500_000;
+
+impl SessionTable {
+    pub fn new(cap: usize) -> SessionTable {
+        SessionTable {
+            map: Default::default(),
+            cap,
+        }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<crate::store::SessionInfo> {
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied()
+    }
+
+    /// Keep `info` for the session whose token hash (hex, as stored) is `hash`; past the cap,
+    /// nothing new is kept (those sessions are read from the database each time).
+    pub fn put(&self, hash: &str, info: crate::store::SessionInfo) {
+        let Some(key) = raw_hash(hash) else { return };
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() < self.cap || map.contains_key(&key) {
+            map.insert(key, info);
+        }
+    }
+
+    /// Forget one session (signed out through this instance).
+    pub fn forget(&self, hash: &str) {
+        if let Some(key) = raw_hash(hash) {
+            self.map
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&key);
+        }
+    }
+
+    /// Forget every session of a member (signed out everywhere, password changed).
+    pub fn forget_member(&self, member_id: i64) {
+        self.map
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, s| s.member_id != member_id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn raw_hash(hex: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The token of a request's `Authorization: Bearer` header, if it has the shape of one.
+fn bearer(parts: &Parts) -> Result<&str, AppError> {
+    let missing = || {
+        AppError::new(
+            ErrorCode::Unauthenticated,
+            "Sign in: this request carries no valid session token.",
+        )
+    };
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(missing)?;
+    let token = header.strip_prefix("Bearer ").ok_or_else(missing)?.trim();
+    if !well_formed(token) {
+        return Err(missing());
+    }
+    Ok(token)
+}
+
+/// The member of a race request (grab, sign-up): from [`SessionTable`] when it holds the
+/// session (unexpired, not due for renewal), else as [`AuthMember`] from the database, then
+/// kept. What the race grants is checked against the database again where it is written.
+pub struct RaceMember(pub AuthMember);
+
+impl FromRequestParts<AppState> for RaceMember {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        let raw: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = state.clock.now();
+        if let Some(s) = state.sessions.get(&raw) {
+            if s.expires_at > now && renewal(s.created_at, s.expires_at, now).is_none() {
+                return Ok(RaceMember(AuthMember {
+                    member_id: s.member_id,
+                    union_id: s.union_id,
+                    device_id: s.device_id,
+                    token_hash: hex(&raw),
+                }));
+            }
+        }
+        AuthMember::from_request_parts(parts, state)
+            .await
+            .map(RaceMember)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// Whether a new password is acceptable: 8 to 128 characters, not the member number.

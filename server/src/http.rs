@@ -21,7 +21,7 @@ use unionpass_core::campaign::{Campaign, GrabRequest, GrabResponse};
 use unionpass_core::checkin::ScannerBundle;
 use unionpass_core::ErrorCode;
 
-use crate::auth::{self, AuthMember};
+use crate::auth::{self, AuthMember, RaceMember};
 use crate::error::{AppError, Body, PathParam, QueryParam};
 use crate::guard::{HashError, Refused};
 use crate::passport;
@@ -400,6 +400,7 @@ pub(crate) async fn logout(
     s.store
         .delete_session(&who.token_hash, s.clock.now())
         .await?;
+    s.sessions.forget(&who.token_hash);
     tracing::info!(member_id = who.member_id, "signed out");
     Ok(Json(Done { ok: true }))
 }
@@ -419,6 +420,7 @@ pub(crate) async fn end_all_sessions(
         .store
         .end_sessions(who.member_id, None, s.clock.now())
         .await?;
+    s.sessions.forget_member(who.member_id);
     tracing::warn!(target: "security", event = "signed_out_everywhere", %addr, member_id = who.member_id, ended, "every session ended");
     Ok(Json(EndedSessions { ended }))
 }
@@ -472,6 +474,7 @@ pub(crate) async fn change_password(
         .store
         .end_sessions(who.member_id, Some(&who.token_hash), now)
         .await?;
+    s.sessions.forget_member(who.member_id);
     tracing::warn!(target: "security", event = "password_changed", %addr, member_id = who.member_id, ended, "password changed; other sessions ended");
     Ok(Json(EndedSessions { ended }))
 }
@@ -752,6 +755,14 @@ pub(crate) async fn activities(
     Ok(Json(s.store.activities().await?))
 }
 
+/// A race request judged with a session that had ended by the time its grant was written.
+fn session_ended() -> AppError {
+    AppError::new(
+        ErrorCode::SessionEnded,
+        "This session has ended (signed out, revoked, expired or suspended); sign in again.",
+    )
+}
+
 /// The answer to a store failure of the activity routes.
 fn activity_error(e: StoreError) -> AppError {
     match e {
@@ -764,6 +775,7 @@ fn activity_error(e: StoreError) -> AppError {
             code,
             "This activity takes no sign-up: eligible members just come.",
         ),
+        StoreError::SessionEnded => session_ended(),
         StoreError::Busy => AppError::new(
             ErrorCode::Unavailable,
             "Very many members are signing up right now; your request was not taken. Try again in a second.",
@@ -781,7 +793,7 @@ pub(crate) async fn sign_up(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
     PathParam(id): PathParam<i64>,
-    who: AuthMember,
+    RaceMember(who): RaceMember,
     Body(req): Body<SignupRequest>,
 ) -> Result<Json<SignupAnswer>, AppError> {
     let now = s.clock.now();
@@ -803,6 +815,7 @@ pub(crate) async fn sign_up(
             companions: req.companions,
             now,
             no_show: s.no_show,
+            session: Some(who.token_hash.clone()),
         })
         .await
         .map(Json)
@@ -866,7 +879,7 @@ pub(crate) async fn grab(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
     PathParam(id): PathParam<i64>,
-    who: AuthMember,
+    RaceMember(who): RaceMember,
     Body(req): Body<GrabRequest>,
 ) -> Result<Json<GrabResponse>, AppError> {
     let now = s.clock.now();
@@ -886,6 +899,7 @@ pub(crate) async fn grab(
             campaign_id: id,
             key: req.key,
             now,
+            session: Some(who.token_hash.clone()),
         })
         .await
     {
@@ -901,6 +915,7 @@ pub(crate) async fn grab(
             ErrorCode::IdempotencyKeyReused,
             "This grab key was first used for another campaign; make a new key.",
         )),
+        Err(StoreError::SessionEnded) => Err(session_ended()),
         Err(e) => Err(e.into()),
     }
 }

@@ -38,6 +38,8 @@ pub struct AppState {
     pub grab_per_address: Arc<limit::Buckets>,
     /// The no-show rule for popular activities (`serve --no-show-*`).
     pub no_show: unionpass_core::activity::NoShowRule,
+    /// Live sessions in memory, for the grab's and sign-up's judgments only.
+    pub sessions: Arc<auth::SessionTable>,
 }
 
 impl AppState {
@@ -56,7 +58,23 @@ impl AppState {
             grab_per_member: Arc::new(limit::Buckets::new(2.0, 5.0)),
             grab_per_address: Arc::new(limit::Buckets::new(500.0, 1000.0)),
             no_show: Default::default(),
+            sessions: Arc::new(auth::SessionTable::new(auth::SESSION_TABLE_CAP)),
         }
+    }
+
+    /// Read the live sessions into [`auth::SessionTable`] (at start, before serving), up to its
+    /// cap; answers how many.
+    pub async fn warm_sessions(&self) -> Result<usize, store::StoreError> {
+        let now = self.clock.now();
+        let live = self
+            .store
+            .live_sessions(now, auth::SESSION_TABLE_CAP)
+            .await?;
+        let n = live.len();
+        for (hash, info) in live {
+            self.sessions.put(&hash, info);
+        }
+        Ok(n)
     }
 
     /// Another no-show rule (configuration).

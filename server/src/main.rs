@@ -469,6 +469,8 @@ async fn main() -> anyhow::Result<()> {
                     window_days: no_show_window_days,
                     ban_days: no_show_ban_days,
                 });
+            let warm = state.warm_sessions().await?;
+            tracing::info!(sessions = warm, "live sessions read into memory");
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
             tracing::info!("stopped");
         }

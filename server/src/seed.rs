@@ -325,6 +325,7 @@ pub async fn seed_demo_activities(store: &dyn Store, now: DateTime<Utc>) -> Resu
                 companions,
                 now,
                 no_show: NoShowRule::default(),
+                session: None,
             })
             .await?;
     }

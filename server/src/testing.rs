@@ -213,9 +213,15 @@ impl TestServer {
         }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.shutdown = Some(tx);
-        self.task = Some(tokio::spawn(crate::serve(listener, state, async move {
-            let _ = rx.await;
-        })));
+        self.task = Some(tokio::spawn(async move {
+            // as the binary does, before the first request is answered (the listener is bound:
+            // requests wait for it)
+            state.warm_sessions().await.expect("live sessions read");
+            crate::serve(listener, state, async move {
+                let _ = rx.await;
+            })
+            .await
+        }));
     }
 
     /// Stop serving (connections are then refused), keeping the data.

@@ -81,6 +81,9 @@ pub enum StoreError {
     /// The write group this request was decided in failed to commit (nothing of it was kept).
     #[error("the write group failed to commit")]
     GroupFailed(#[source] Arc<StoreError>),
+    /// The session a race request was judged with has ended (checked where the grant is written).
+    #[error("the session has ended")]
+    SessionEnded,
     /// Too many requests already wait for the writer: try again in a moment.
     #[error("too many writes are waiting")]
     Busy,
@@ -134,6 +137,13 @@ pub trait Accounts: Send + Sync {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionInfo>, StoreError>;
+    /// The live sessions (as [`Accounts::session_member`] would find each at `now`), up to
+    /// `limit`, most recently renewed first, with their token hashes.
+    async fn live_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, SessionInfo)>, StoreError>;
     /// Keep a session in use alive until `expires_at`.
     async fn renew_session(
         &self,

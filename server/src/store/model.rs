@@ -115,6 +115,11 @@ pub struct GrabJob {
     pub campaign_id: i64,
     pub key: Uuid,
     pub now: DateTime<Utc>,
+    /// The token hash of the session the request came with: what it is granted (a coupon, a
+    /// seat) is granted only if this session is still live in the transaction that writes it
+    /// (the request may have been judged from memory, `auth::SessionTable`). `None`: the
+    /// server's own callers (the demo seed).
+    pub session: Option<String>,
 }
 
 /// What the database holds for one campaign.
@@ -148,6 +153,11 @@ pub struct SignupJob {
     pub now: DateTime<Utc>,
     /// The server's no-show rule (configuration).
     pub no_show: unionpass_core::activity::NoShowRule,
+    /// The token hash of the session the request came with: what it is granted (a coupon, a
+    /// seat) is granted only if this session is still live in the transaction that writes it
+    /// (the request may have been judged from memory, `auth::SessionTable`). `None`: the
+    /// server's own callers (the demo seed).
+    pub session: Option<String>,
 }
 
 /// What the union does to a published activity.

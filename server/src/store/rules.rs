@@ -900,6 +900,7 @@ mod tests {
             campaign_id: 1,
             key: Uuid::nil(),
             now: "2026-12-01T04:00:00Z".parse().unwrap(),
+            session: None,
         };
         let err = replay_grab(&job, 2, 1, || {
             panic!("must not read another member's answer")

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::util::{t0, TestServer};
 
-fn activity(seats: i64, waitlist: i64, companions: i64) -> Activity {
+pub(crate) fn activity(seats: i64, waitlist: i64, companions: i64) -> Activity {
     let starts_at = t0() + Duration::days(3);
     Activity {
         id: 0,

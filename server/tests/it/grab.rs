@@ -12,7 +12,7 @@ use unionpass_core::ErrorCode;
 use unionpass_server::store::StoreError;
 use uuid::Uuid;
 
-fn campaign(stock: i64, limit: i64) -> Campaign {
+pub(crate) fn campaign(stock: i64, limit: i64) -> Campaign {
     Campaign {
         id: 0,
         title_zh: "共享单车骑行券".into(),
@@ -34,7 +34,7 @@ fn campaign(stock: i64, limit: i64) -> Campaign {
 }
 
 /// POST a grab; Ok(answer) for 200, Err(code) otherwise.
-async fn grab(
+pub(crate) async fn grab(
     s: &TestServer,
     token: &str,
     campaign: i64,

@@ -601,7 +601,89 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy(s: TestServer) {
     );
 }
 
+/// The grab and sign-up judge their requests with sessions kept in memory (so a burst is not a
+/// database read each), and what they give is given only where it is written: a session ended
+/// behind the server's back (the admin command suspends the member, here through the store) is
+/// still in memory, and gets neither a coupon nor a seat.
+async fn a_session_ended_elsewhere_wins_no_coupon_and_no_seat(s: TestServer) {
+    let token = s.login("M10007").await;
+    let c = s
+        .store
+        .create_campaign(crate::grab::campaign(5, 1), t0())
+        .await
+        .unwrap();
+    let a = s
+        .store
+        .create_activity(crate::activities::activity(10, 0, 0), t0())
+        .await
+        .unwrap();
+    // before the release: judged, nothing given; the session is now in memory
+    let early = crate::grab::grab(&s, &token, c.id, Uuid::new_v4()).await;
+    assert!(
+        matches!(
+            early.map(|r| r.outcome),
+            Ok(unionpass_core::campaign::GrabOutcome::NotStarted { .. })
+        ),
+        "judged before the release"
+    );
+    assert!(s.store.suspend_member("M10007", t0()).await.unwrap());
+    // still judged from memory: a refusal gives nothing away (every other route refuses the
+    // session at once, `an_ended_session_stops_on_the_next_request`)
+    let again = crate::grab::grab(&s, &token, c.id, Uuid::new_v4()).await;
+    assert!(
+        matches!(
+            again.map(|r| r.outcome),
+            Ok(unionpass_core::campaign::GrabOutcome::NotStarted { .. })
+        ),
+        "judged from memory"
+    );
+
+    s.clock
+        .set(c.release_at.max(a.signup.as_ref().unwrap().opens_at));
+    let (status, code, _) = error_of(
+        s.http
+            .post(s.at(&format!("/v1/campaigns/{}/grab", c.id)))
+            .bearer_auth(&token)
+            .json(&json!({ "key": Uuid::new_v4() }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code),
+        (StatusCode::UNAUTHORIZED, ErrorCode::SessionEnded)
+    );
+    let (status, code, _) = error_of(
+        s.http
+            .post(s.at(&format!("/v1/activities/{}/signup", a.id)))
+            .bearer_auth(&token)
+            .json(&json!({ "key": Uuid::new_v4() }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code),
+        (StatusCode::UNAUTHORIZED, ErrorCode::SessionEnded)
+    );
+    // nothing was written for them: the stock is whole, the activity empty
+    assert_eq!(s.store.audit(c.id).await.unwrap().granted, 0);
+    assert!(s.store.signups(a.id).await.unwrap().is_empty());
+    // another member's session still wins
+    let other = s.login("M10008").await;
+    let won = crate::grab::grab(&s, &other, c.id, Uuid::new_v4())
+        .await
+        .unwrap();
+    assert!(matches!(
+        won.outcome,
+        unionpass_core::campaign::GrabOutcome::Granted { .. }
+    ));
+}
+
 on_every_backend!(
+    a_session_ended_elsewhere_wins_no_coupon_and_no_seat,
     a_check_in_is_recorded_only_with_a_proof_of_the_member_scanned,
     a_key_reused_for_something_else_is_refused,
     an_ended_session_stops_on_the_next_request,

@@ -151,6 +151,39 @@ impl Accounts for PgStore {
         }))
     }
 
+    async fn live_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, SessionInfo)>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT s.token_hash, s.member_id, m.union_id, s.device_id, s.created_at, s.expires_at
+                 FROM sessions s JOIN members m ON m.id = s.member_id
+                 JOIN devices d ON d.id = s.device_id
+                 WHERE s.expires_at > $1 AND m.suspended_at IS NULL AND d.revoked_at IS NULL
+                 ORDER BY s.expires_at DESC LIMIT $2",
+                &[&now, &(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    SessionInfo {
+                        member_id: r.get(1),
+                        union_id: r.get(2),
+                        device_id: r.get(3),
+                        created_at: r.get(4),
+                        expires_at: r.get(5),
+                    },
+                )
+            })
+            .collect())
+    }
+
     async fn renew_session(
         &self,
         token_hash: &str,
@@ -373,4 +406,26 @@ impl Accounts for PgStore {
         row.map(|r| r.get(0))
             .ok_or(StoreError::Duplicate(Taken::Member(m.member_no)))
     }
+}
+
+/// Whether the session with token hash `hash` is still live for `member_id` at `now`: read inside
+/// the transaction that grants something (a coupon, a seat) to a request judged from memory.
+pub(super) async fn session_live(
+    c: &impl GenericClient,
+    hash: &str,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(c.query_one(
+        &c.prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM sessions s JOIN members m ON m.id = s.member_id
+                 JOIN devices d ON d.id = s.device_id
+                 WHERE s.token_hash = $1 AND s.member_id = $2 AND s.expires_at > $3
+                   AND m.suspended_at IS NULL AND d.revoked_at IS NULL)",
+        )
+        .await?,
+        &[&hash, &member_id, &now],
+    )
+    .await?
+    .get(0))
 }

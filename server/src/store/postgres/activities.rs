@@ -205,6 +205,11 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
         Judged::Decision(Err(refusal)) => return Ok(SignupAnswer::Refused { refusal }),
         Judged::Decision(Ok(state)) => state,
     };
+    if let Some(hash) = &job.session {
+        if !super::accounts::session_live(c, hash, job.member_id, job.now).await? {
+            return Err(StoreError::SessionEnded);
+        }
+    }
     let id: i64 = c
         .query_one(
             &c.prepare_cached("INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)

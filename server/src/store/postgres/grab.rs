@@ -143,6 +143,11 @@ impl PgStore {
         let Some(n) = n else {
             return Ok(GrabOutcome::LimitReached);
         };
+        if let Some(hash) = &job.session {
+            if !super::accounts::session_live(tx, hash, job.member_id, job.now).await? {
+                return Err(StoreError::SessionEnded);
+            }
+        }
         if !take_stock(tx, c.id).await? {
             self.campaigns
                 .lock()

@@ -162,6 +162,38 @@ impl Accounts for SqliteStore {
         .await
     }
 
+    async fn live_sessions(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, SessionInfo)>, StoreError> {
+        self.with_read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT s.token_hash, s.member_id, m.union_id, s.device_id, s.created_at, s.expires_at
+                 FROM sessions s JOIN members m ON m.id = s.member_id
+                 JOIN devices d ON d.id = s.device_id
+                 WHERE s.expires_at > ?1 AND m.suspended_at IS NULL AND d.revoked_at IS NULL
+                 ORDER BY s.expires_at DESC LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(params![ts(now), limit as i64])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push((
+                    r.get::<_, String>(0)?,
+                    SessionInfo {
+                        member_id: r.get(1)?,
+                        union_id: r.get(2)?,
+                        device_id: r.get(3)?,
+                        created_at: parse_ts(&r.get::<_, String>(4)?)?,
+                        expires_at: parse_ts(&r.get::<_, String>(5)?)?,
+                    },
+                ));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn renew_session(
         &self,
         token_hash: &str,
@@ -410,4 +442,22 @@ impl Accounts for SqliteStore {
         })
         .await
     }
+}
+
+/// Whether the session with token hash `hash` is still live for `member_id` at `now`: read inside
+/// the transaction that grants something (a coupon, a seat) to a request judged from memory.
+pub(super) fn session_live(
+    conn: &Connection,
+    hash: &str,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM sessions s JOIN members m ON m.id = s.member_id
+             JOIN devices d ON d.id = s.device_id
+             WHERE s.token_hash = ?1 AND s.member_id = ?2 AND s.expires_at > ?3
+               AND m.suspended_at IS NULL AND d.revoked_at IS NULL)",
+        )?
+        .query_row(params![hash, member_id, ts(now)], |r| r.get(0))?)
 }

@@ -170,6 +170,11 @@ pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswe
         Judged::Decision(Err(refusal)) => return Ok(SignupAnswer::Refused { refusal }),
         Judged::Decision(Ok(state)) => state,
     };
+    if let Some(hash) = &job.session {
+        if !super::accounts::session_live(tx, hash, job.member_id, job.now)? {
+            return Err(StoreError::SessionEnded);
+        }
+    }
     tx.prepare_cached(
         "INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",

@@ -63,6 +63,11 @@ fn take_one(conn: &Connection, c: &Campaign, job: &GrabJob) -> Result<GrabOutcom
     if held >= c.per_member_limit {
         return Ok(GrabOutcome::LimitReached);
     }
+    if let Some(hash) = &job.session {
+        if !super::accounts::session_live(conn, hash, job.member_id, job.now)? {
+            return Err(StoreError::SessionEnded);
+        }
+    }
     let took = conn
         .prepare_cached(
             "UPDATE campaigns SET granted = granted + 1 WHERE id = ?1 AND granted < stock",
