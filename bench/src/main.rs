@@ -1,6 +1,8 @@
 //! `unionpass-loadgen`: fire one request per member token, `--concurrency` at a time, starting at
 //! `--start-at`, and print one JSON summary line (throughput, latency percentiles, outcomes).
-//! `--mode grab` posts grabs (each with a fresh idempotency key) and writes the keys of the
+//! `--mode grab` posts grabs (each member one fresh idempotency key; every tenth member double
+//! taps, sending it twice at once, and every tenth from the fifth sends it again after the answer,
+//! as a retry, which must be answered `replayed` with the same outcome) and writes the keys of the
 //! acknowledged grants to `--acked-out`; `--mode noop` asks the trivial health endpoint, to
 //! compare against. `--mode signup` signs each member up for `--activity` (every fourth with one
 //! companion) and writes each acknowledged sign-up (`key state position index`) to `--acked-out`;
@@ -70,6 +72,49 @@ struct Done {
     latency_us: Vec<u64>,
     outcomes: BTreeMap<String, u64>,
     acked: Vec<String>,
+    /// Requests beyond one per member (double taps, retries).
+    extra: u64,
+    /// Double taps or retries answered other than the first answer.
+    mismatched: u64,
+}
+
+/// Whether an outcome label is a failure (not an answer the client asked for).
+fn failure(outcome: &str) -> bool {
+    outcome.starts_with("http_") || outcome == "error" || outcome == "bad_body"
+}
+
+/// Whether `again` answers the same key as `first` should: a grant is replayed with the same
+/// coupon; a refusal is not kept, so the key is judged again and refused the same way (in this
+/// load no stock comes back).
+fn same_answer(first: &GrabResponse, again: &GrabResponse) -> bool {
+    match &first.outcome {
+        GrabOutcome::Granted { .. } => again.replayed && again.outcome == first.outcome,
+        refused => !first.replayed && again.outcome.code() == refused.code(),
+    }
+}
+
+/// One grab request: the answer, or the failure's label.
+async fn grab_once(
+    http: &reqwest::Client,
+    url: &str,
+    campaign: i64,
+    token: &str,
+    key: uuid::Uuid,
+) -> Result<GrabResponse, String> {
+    let resp = http
+        .post(format!("{url}/v1/campaigns/{campaign}/grab"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "key": key }))
+        .send()
+        .await;
+    match resp {
+        Ok(r) if r.status().is_success() => r
+            .json::<GrabResponse>()
+            .await
+            .map_err(|_| "bad_body".to_string()),
+        Ok(r) => Err(format!("http_{}", r.status().as_u16())),
+        Err(_) => Err("error".to_string()),
+    }
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -133,6 +178,8 @@ async fn main() -> anyhow::Result<()> {
                 latency_us: Vec::new(),
                 outcomes: BTreeMap::new(),
                 acked: Vec::new(),
+                extra: 0,
+                mismatched: 0,
             };
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -190,30 +237,53 @@ async fn main() -> anyhow::Result<()> {
                     }
                     Mode::Grab => {
                         let key = uuid::Uuid::new_v4();
-                        let resp = http
-                            .post(format!("{url}/v1/campaigns/{campaign}/grab"))
-                            .bearer_auth(token)
-                            .json(&serde_json::json!({ "key": key }))
-                            .send()
-                            .await;
-                        match resp {
-                            Ok(r) if r.status().is_success() => {
-                                match r.json::<GrabResponse>().await {
-                                    Ok(a) => {
-                                        if matches!(a.outcome, GrabOutcome::Granted { .. }) {
-                                            done.acked.push(a.key.to_string());
-                                        }
-                                        a.outcome.code().to_string()
+                        let once = || grab_once(&http, &url, campaign, token, key);
+                        let first = if i % 10 == 0 {
+                            // a double tap: the same key twice at once; one is the first answer
+                            let (a, b) = tokio::join!(once(), once());
+                            done.extra += 1;
+                            match (a, b) {
+                                (Ok(a), Ok(b)) => {
+                                    if !same_answer(&a, &b) && !same_answer(&b, &a) {
+                                        done.mismatched += 1;
                                     }
-                                    Err(_) => "bad_body".to_string(),
+                                    Ok(if a.replayed { b } else { a })
+                                }
+                                (Err(e), _) | (_, Err(e)) => Err(e),
+                            }
+                        } else {
+                            once().await
+                        };
+                        let first = match (first, i % 10 == 5) {
+                            (Ok(a), true) => {
+                                // a retry of the same key after its answer: replayed, the same
+                                done.extra += 1;
+                                match once().await {
+                                    Ok(again) if same_answer(&a, &again) => Ok(a),
+                                    Ok(_) => {
+                                        done.mismatched += 1;
+                                        Ok(a)
+                                    }
+                                    Err(e) => Err(e),
                                 }
                             }
-                            Ok(r) => format!("http_{}", r.status().as_u16()),
-                            Err(_) => "error".to_string(),
+                            (other, _) => other,
+                        };
+                        match first {
+                            Ok(a) => {
+                                if matches!(a.outcome, GrabOutcome::Granted { .. }) {
+                                    done.acked.push(a.key.to_string());
+                                }
+                                a.outcome.code().to_string()
+                            }
+                            Err(e) => e,
                         }
                     }
                 };
-                done.latency_us.push(t.elapsed().as_micros() as u64);
+                // latency counts well-formed answers only: a fast error is not a fast answer
+                if !failure(&outcome) {
+                    done.latency_us.push(t.elapsed().as_micros() as u64);
+                }
                 *done.outcomes.entry(outcome).or_default() += 1;
             }
             done
@@ -223,6 +293,8 @@ async fn main() -> anyhow::Result<()> {
         latency_us: Vec::new(),
         outcomes: BTreeMap::new(),
         acked: Vec::new(),
+        extra: 0,
+        mismatched: 0,
     };
     for w in workers {
         let d = w.await?;
@@ -231,18 +303,20 @@ async fn main() -> anyhow::Result<()> {
             *all.outcomes.entry(k).or_default() += v;
         }
         all.acked.extend(d.acked);
+        all.extra += d.extra;
+        all.mismatched += d.mismatched;
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.latency_us.sort_unstable();
     if let Some(path) = &args.acked_out {
         std::fs::write(path, all.acked.join("\n") + "\n")?;
     }
-    let n = all.latency_us.len();
+    let n: u64 = all.outcomes.values().sum();
     // what the server answered as asked (not 429/5xx/transport errors): the throughput that counts
     let failed: u64 = all
         .outcomes
         .iter()
-        .filter(|(k, _)| k.starts_with("http_") || *k == "error" || *k == "bad_body")
+        .filter(|(k, _)| failure(k))
         .map(|(_, v)| *v)
         .sum();
     println!(
@@ -250,7 +324,9 @@ async fn main() -> anyhow::Result<()> {
         serde_json::json!({
             "requests": n,
             "failed": failed,
-            "answered_rps": ((n as u64 - failed) as f64 / elapsed).round(),
+            "answered_rps": ((n - failed) as f64 / elapsed).round(),
+            "extra_requests": all.extra,
+            "mismatched_replays": all.mismatched,
             "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
             "rps": (n as f64 / elapsed).round(),
             "p50_ms": (percentile(&all.latency_us, 0.50) * 10.0).round() / 10.0,

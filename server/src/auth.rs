@@ -165,7 +165,7 @@ impl FromRequestParts<AppState> for AuthMember {
             None => session,
         };
         // the races read it from memory next time
-        state.sessions.put(&hash, session);
+        state.sessions.put(&hash, session, now);
         Ok(AuthMember {
             member_id: session.member_id,
             union_id: session.union_id,
@@ -210,11 +210,15 @@ impl SessionTable {
             .copied()
     }
 
-    /// Keep `info` for the session whose token hash (hex, as stored) is `hash`; past the cap,
-    /// nothing new is kept (those sessions are read from the database each time).
-    pub fn put(&self, hash: &str, info: crate::store::SessionInfo) {
+    /// Keep `info` for the session whose token hash (hex, as stored) is `hash`. At the cap the
+    /// sessions expired by `now` are dropped first; if it is still full, nothing new is kept
+    /// (those sessions are read from the database each time).
+    pub fn put(&self, hash: &str, info: crate::store::SessionInfo, now: DateTime<Utc>) {
         let Some(key) = raw_hash(hash) else { return };
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.cap && !map.contains_key(&key) {
+            map.retain(|_, s| s.expires_at > now);
+        }
         if map.len() < self.cap || map.contains_key(&key) {
             map.insert(key, info);
         }
@@ -332,6 +336,41 @@ pub const MAX_PASSWORD: usize = 128;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_session_table_is_bounded_drops_the_expired_first_and_forgets() {
+        let t0: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
+        let info = |member_id: i64, expires_at: DateTime<Utc>| crate::store::SessionInfo {
+            member_id,
+            union_id: 1,
+            device_id: member_id,
+            created_at: t0,
+            expires_at,
+        };
+        let hash = |token: &str| token_hash(token);
+        let table = SessionTable::new(2);
+        table.put(&hash("a"), info(1, t0 + Duration::days(1)), t0);
+        table.put(&hash("b"), info(2, t0 + Duration::hours(1)), t0);
+        // full: a third is not kept while both live...
+        table.put(&hash("c"), info(3, t0 + Duration::days(1)), t0);
+        assert_eq!(table.len(), 2);
+        let raw = |token: &str| -> [u8; 32] { Sha256::digest(token.as_bytes()).into() };
+        assert!(table.get(&raw("c")).is_none());
+        // ...and is once one of them has expired
+        let later = t0 + Duration::hours(2);
+        table.put(&hash("c"), info(3, t0 + Duration::days(1)), later);
+        assert_eq!(table.get(&raw("c")).map(|s| s.member_id), Some(3));
+        assert!(table.get(&raw("b")).is_none(), "the expired one went");
+        // each token finds its own member only
+        assert_eq!(table.get(&raw("a")).map(|s| s.member_id), Some(1));
+        table.forget(&hash("a"));
+        assert!(table.get(&raw("a")).is_none());
+        table.forget_member(3);
+        assert!(table.is_empty());
+        // a hash that is not 64 hex digits is never kept
+        table.put("not hex", info(4, t0 + Duration::days(1)), t0);
+        assert!(table.is_empty());
+    }
 
     #[test]
     fn passwords_and_tokens() {

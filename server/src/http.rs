@@ -763,6 +763,15 @@ fn session_ended() -> AppError {
     )
 }
 
+/// The writer's queue is full: the request was not taken.
+fn busy() -> AppError {
+    AppError::new(
+        ErrorCode::Unavailable,
+        "Very many members are pressing at this moment; your request was not taken. Try again in a second.",
+    )
+    .retry_after(chrono::Duration::seconds(1))
+}
+
 /// The answer to a store failure of the activity routes.
 fn activity_error(e: StoreError) -> AppError {
     match e {
@@ -776,11 +785,7 @@ fn activity_error(e: StoreError) -> AppError {
             "This activity takes no sign-up: eligible members just come.",
         ),
         StoreError::SessionEnded => session_ended(),
-        StoreError::Busy => AppError::new(
-            ErrorCode::Unavailable,
-            "Very many members are signing up right now; your request was not taken. Try again in a second.",
-        )
-        .retry_after(chrono::Duration::seconds(1)),
+        StoreError::Busy => busy(),
         e => e.into(),
     }
 }
@@ -916,6 +921,7 @@ pub(crate) async fn grab(
             "This grab key was first used for another campaign; make a new key.",
         )),
         Err(StoreError::SessionEnded) => Err(session_ended()),
+        Err(StoreError::Busy) => Err(busy()),
         Err(e) => Err(e.into()),
     }
 }

@@ -72,7 +72,7 @@ impl AppState {
             .await?;
         let n = live.len();
         for (hash, info) in live {
-            self.sessions.put(&hash, info);
+            self.sessions.put(&hash, info, now);
         }
         Ok(n)
     }

@@ -360,8 +360,10 @@ fn grab_on(
             "5",
             "--stock",
             &args.stock.to_string(),
+            // 2, so that a retried or double-tapped key granted twice would not be stopped by
+            // the limit and would show in the audit
             "--limit",
-            "1",
+            "2",
             "--release-at",
             &release.to_rfc3339(),
             "--end-at",
@@ -401,26 +403,56 @@ fn grab_on(
         store,
     )?)?;
     eprintln!("[bench] audit: {audit}");
-    let grab_rps = grab["rps"].as_f64().unwrap_or(0.0);
-    let noop_rps = noop["rps"].as_f64().unwrap_or(0.0);
-    println!(
-        "{}",
-        serde_json::json!({
+    // well-formed answers only (a 429, 5xx or transport error is not throughput)
+    let grab_rps = grab["answered_rps"].as_f64().unwrap_or(0.0);
+    let noop_rps = noop["answered_rps"].as_f64().unwrap_or(0.0);
+    let n = |v: &serde_json::Value| v.as_i64().unwrap_or(-1);
+    // each member sends one key (some twice): a member holding two grants got one key twice
+    let key_double = n(&audit["granted"]) - n(&audit["members"]);
+    let line = serde_json::json!({
             "bench": "grab",
             "backend": match args.backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" },
             "members": args.members,
             "stock": args.stock,
             "granted": audit["granted"],
             "oversold": audit["oversold"],
-            "double_grants": audit["double_grants"],
+            "double_grants": n(&audit["double_grants"]) + key_double,
             "lost_acks": audit["lost_acks"],
+            "errors": grab["failed"],
+            "noop_errors": noop["failed"],
+            "mismatched_replays": grab["mismatched_replays"],
+            "extra_requests": grab["extra_requests"],
+            "outcomes": grab["outcomes"],
             "grab_rps": grab_rps,
             "noop_rps": noop_rps,
             "ratio": if noop_rps > 0.0 { (grab_rps / noop_rps * 1000.0).round() / 1000.0 } else { 0.0 },
             "p50_ms": grab["p50_ms"],
             "p99_ms": grab["p99_ms"],
-        })
-    );
+            "limits": "per-member 2/s burst 5; per-address off",
+    });
+    println!("{line}");
+    let wrong: Vec<&str> = [
+        "oversold",
+        "double_grants",
+        "lost_acks",
+        "errors",
+        "noop_errors",
+        "mismatched_replays",
+    ]
+    .into_iter()
+    .filter(|k| line[*k].as_i64() != Some(0))
+    .collect();
+    let short = n(&audit["granted"]) != args.stock.min(args.members as i64);
+    if !wrong.is_empty() || short {
+        bail!(
+            "the grab bench's audit failed: {wrong:?} not 0{}",
+            if short {
+                "; not all the stock was granted"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(())
 }
 

@@ -290,10 +290,15 @@ struct Cached {
     campaign: Campaign,
     read_at: DateTime<Utc>,
     sold_out: bool,
+    /// Once sold out: every key that holds a grant of it (read when the stock was seen gone, so
+    /// no grant comes after). `None`: not known (a retried key is then judged by the store).
+    granted_keys: Option<std::sync::Arc<std::collections::HashSet<Uuid>>>,
 }
 
 impl CampaignCache {
     pub const MAX: usize = 4096;
+    /// Granted keys kept for a sold-out campaign at most (beyond, retries go to the store).
+    pub const MAX_KEYS: usize = 200_000;
 
     /// The campaign if it was read less than `CACHE_FOR` before `now`.
     pub fn fresh(&self, id: i64, now: DateTime<Utc>) -> Option<&Campaign> {
@@ -312,20 +317,56 @@ impl CampaignCache {
                 self.entries.clear();
             }
         }
-        let sold_out = self.entries.get(&campaign.id).is_some_and(|e| e.sold_out);
+        let (sold_out, granted_keys) = self
+            .entries
+            .get(&campaign.id)
+            .map(|e| (e.sold_out, e.granted_keys.clone()))
+            .unwrap_or_default();
         self.entries.insert(
             campaign.id,
             Cached {
                 campaign,
                 read_at: now,
                 sold_out,
+                granted_keys,
             },
         );
     }
 
-    pub fn mark_sold_out(&mut self, id: i64) {
+    /// The stock of `id` was seen gone; `granted_keys`, if read then, are the keys holding its
+    /// grants (kept only up to [`CampaignCache::MAX_KEYS`]).
+    pub fn mark_sold_out(
+        &mut self,
+        id: i64,
+        granted_keys: Option<std::collections::HashSet<Uuid>>,
+    ) {
         if let Some(e) = self.entries.get_mut(&id) {
             e.sold_out = true;
+            e.granted_keys = granted_keys
+                .filter(|k| k.len() <= Self::MAX_KEYS)
+                .map(std::sync::Arc::new);
+        }
+    }
+
+    /// A grab answered from memory, before the store (no write, no database read): not started
+    /// (no grant exists before the release: a campaign cannot be moved in its last minute, longer
+    /// than a copy is kept), or sold out as this server saw it, for a key that holds no grant. A
+    /// refusal is not kept under its key: the same key again is judged again, and can only be
+    /// refused again, or granted if stock came back. `None`: the store judges (ended or not
+    /// eligible may concern a key granted earlier).
+    pub fn refusal_from_memory(&self, job: &GrabJob) -> Option<GrabOutcome> {
+        let e = self
+            .entries
+            .get(&job.campaign_id)
+            .filter(|e| job.now - e.read_at < unionpass_core::campaign::CACHE_FOR)?;
+        match precheck(&e.campaign, job.union_id, job.now) {
+            Some(o @ GrabOutcome::NotStarted { .. }) => Some(o),
+            Some(_) => None,
+            None => e
+                .granted_keys
+                .as_ref()
+                .filter(|keys| e.sold_out && !keys.contains(&job.key))
+                .map(|_| GrabOutcome::SoldOut),
         }
     }
 
@@ -814,7 +855,7 @@ mod tests {
             .fresh(1, t + unionpass_core::campaign::CACHE_FOR)
             .is_none());
         assert_eq!(cache.decide_without_stock(&campaign(1), 9, t), None);
-        cache.mark_sold_out(1);
+        cache.mark_sold_out(1, None);
         assert_eq!(
             cache.decide_without_stock(&campaign(1), 9, t),
             Some(GrabOutcome::SoldOut)
@@ -825,6 +866,53 @@ mod tests {
             cache.decide_without_stock(&campaign(1), 9, t),
             Some(GrabOutcome::SoldOut)
         );
+    }
+
+    #[test]
+    fn refusals_from_memory_only_where_no_key_can_hold_a_grant() {
+        let t: DateTime<Utc> = "2026-12-01T04:00:00Z".parse().unwrap();
+        let job = |key: u128, now: DateTime<Utc>, union_id: i64| GrabJob {
+            member_id: 1,
+            union_id,
+            campaign_id: 1,
+            key: Uuid::from_u128(key),
+            now,
+            session: None,
+        };
+        let mut cache = CampaignCache::default();
+        // nothing known: the store judges
+        assert_eq!(cache.refusal_from_memory(&job(1, t, 9)), None);
+        cache.put(campaign(1), t - chrono::Duration::seconds(2));
+        // before the release: nobody holds a grant yet
+        assert!(matches!(
+            cache.refusal_from_memory(&job(1, t - chrono::Duration::seconds(1), 9)),
+            Some(GrabOutcome::NotStarted { .. })
+        ));
+        // open, not sold out: the store takes stock
+        assert_eq!(cache.refusal_from_memory(&job(1, t, 9)), None);
+        // sold out with the keys unknown: the store (a retried granted key must be replayed)
+        cache.mark_sold_out(1, None);
+        assert_eq!(cache.refusal_from_memory(&job(1, t, 9)), None);
+        // sold out with the granted keys: those go to the store, the rest are refused here
+        cache.mark_sold_out(1, Some([Uuid::from_u128(7)].into_iter().collect()));
+        assert_eq!(cache.refusal_from_memory(&job(7, t, 9)), None);
+        assert_eq!(
+            cache.refusal_from_memory(&job(8, t, 9)),
+            Some(GrabOutcome::SoldOut)
+        );
+        // the keys survive a fresh read of the campaign
+        cache.put(campaign(1), t);
+        assert_eq!(
+            cache.refusal_from_memory(&job(8, t, 9)),
+            Some(GrabOutcome::SoldOut)
+        );
+        // ended: a key may hold a grant from before the end; the store answers
+        let ended = t + chrono::Duration::hours(1);
+        cache.put(campaign(1), ended);
+        assert_eq!(cache.refusal_from_memory(&job(8, ended, 9)), None);
+        // a copy older than CACHE_FOR is not used
+        let stale = ended + unionpass_core::campaign::CACHE_FOR;
+        assert_eq!(cache.refusal_from_memory(&job(8, stale, 9)), None);
     }
 
     #[test]

@@ -211,10 +211,32 @@ async fn exact_stock_under_concurrency(s: TestServer) {
     assert_eq!((granted, sold_out), (25, 55));
     let audit = s.store.audit(c.id).await.unwrap();
     assert_eq!((audit.granted, audit.counter, audit.members), (25, 25, 25));
+    // only grants are kept under their keys; the 55 refusals wrote nothing
     assert_eq!(
         (audit.oversold, audit.double_grants, audit.answers),
-        (0, 0, 80)
+        (0, 0, 25)
     );
+    // once sold out, refusals come from memory, and a granted key asked again still gets its
+    // coupon, replayed; a refused key asked again is refused again
+    let granted = answers
+        .iter()
+        .zip(&tokens)
+        .find(|(a, _)| matches!(a.outcome, GrabOutcome::Granted { .. }))
+        .unwrap();
+    let again = grab(&s, granted.1, c.id, granted.0.key).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.outcome, granted.0.outcome);
+    let refused = answers
+        .iter()
+        .zip(&tokens)
+        .find(|(a, _)| a.outcome == GrabOutcome::SoldOut)
+        .unwrap();
+    let again = grab(&s, refused.1, c.id, refused.0.key).await.unwrap();
+    assert_eq!(
+        (again.outcome, again.replayed),
+        (GrabOutcome::SoldOut, false)
+    );
+    assert_eq!(s.store.audit(c.id).await.unwrap().answers, 25);
 }
 
 async fn a_key_is_answered_once(s: TestServer) {

@@ -640,34 +640,26 @@ async fn a_session_ended_elsewhere_wins_no_coupon_and_no_seat(s: TestServer) {
 
     s.clock
         .set(c.release_at.max(a.signup.as_ref().unwrap().opens_at));
-    let (status, code, _) = error_of(
-        s.http
-            .post(s.at(&format!("/v1/campaigns/{}/grab", c.id)))
+    // the race's answer is refused where the coupon or the seat would be written
+    for path in [
+        format!("/v1/campaigns/{}/grab", c.id),
+        format!("/v1/activities/{}/signup", a.id),
+    ] {
+        let resp = s
+            .http
+            .post(s.at(&path))
             .bearer_auth(&token)
             .json(&json!({ "key": Uuid::new_v4() }))
             .send()
             .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, code),
-        (StatusCode::UNAUTHORIZED, ErrorCode::SessionEnded)
-    );
-    let (status, code, _) = error_of(
-        s.http
-            .post(s.at(&format!("/v1/activities/{}/signup", a.id)))
-            .bearer_auth(&token)
-            .json(&json!({ "key": Uuid::new_v4() }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, code),
-        (StatusCode::UNAUTHORIZED, ErrorCode::SessionEnded)
-    );
+            .unwrap();
+        let (status, code, _) = error_of(resp).await;
+        assert_eq!(
+            (status, code),
+            (StatusCode::UNAUTHORIZED, ErrorCode::SessionEnded),
+            "{path}"
+        );
+    }
     // nothing was written for them: the stock is whole, the activity empty
     assert_eq!(s.store.audit(c.id).await.unwrap().granted, 0);
     assert!(s.store.signups(a.id).await.unwrap().is_empty());

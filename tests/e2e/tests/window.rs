@@ -1698,33 +1698,34 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff.wait_contains("#checkin-count", "1 / 3", 10).await?;
         staff.shot("45-door-signed-up-with-companions").await?;
 
-        scan(zhang.code_at(chrono_now())).await?;
-        staff
-            .wait_contains("#scan-result-text", "没有报名这个活动", 20)
-            .await?;
-        assert_eq!(
-            hidden_text(staff, "#scan-result-code").await?,
-            "not_signed_up"
-        );
-        let class = staff
-            .wait_for("#scan-result", 1)
-            .await?
-            .attr("class")
-            .await?
-            .unwrap_or_default();
-        anyhow::ensure!(class.contains("fail"), "a refusal shown as {class}");
-        staff.shot("46-door-not-signed-up").await?;
-
-        scan(li.code_at(chrono_now())).await?;
-        staff
-            .wait_contains("#scan-result-text", "仍在候补", 20)
-            .await?;
-        assert_eq!(
-            hidden_text(staff, "#scan-result-code").await?,
-            "still_waitlisted"
-        );
-        staff.wait_contains("#checkin-count", "1 / 3", 5).await?;
-        staff.shot("47-door-still-waitlisted").await?;
+        // refused, each with its reason, its stable code, shown as a failure; nobody counted
+        for (phone, reason, code, shot) in [
+            (
+                &zhang,
+                "没有报名这个活动",
+                "not_signed_up",
+                "46-door-not-signed-up",
+            ),
+            (
+                &li,
+                "仍在候补",
+                "still_waitlisted",
+                "47-door-still-waitlisted",
+            ),
+        ] {
+            scan(phone.code_at(chrono_now())).await?;
+            staff.wait_contains("#scan-result-text", reason, 20).await?;
+            assert_eq!(hidden_text(staff, "#scan-result-code").await?, code);
+            let class = staff
+                .wait_for("#scan-result", 1)
+                .await?
+                .attr("class")
+                .await?
+                .unwrap_or_default();
+            anyhow::ensure!(class.contains("fail"), "{code} shown as {class}");
+            staff.wait_contains("#checkin-count", "1 / 3", 5).await?;
+            staff.shot(shot).await?;
+        }
 
         // in English, at desktop size and on a 360 px phone
         staff.click("#lang-toggle").await?;

@@ -210,10 +210,12 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
             return Err(StoreError::SessionEnded);
         }
     }
+    // the key may have been taken at this moment for another activity (another instance's
+    // group, holding another activity's lock): then nothing is written and the request is told
     let id: i64 = c
-        .query_one(
+        .query_opt(
             &c.prepare_cached("INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id").await?,
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (key) DO NOTHING RETURNING id").await?,
             &[
                 &job.activity_id,
                 &job.member_id,
@@ -224,6 +226,7 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
             ],
         )
         .await?
+        .ok_or(StoreError::KeyReused(job.key))?
         .get(0);
     if state.has_seats() {
         c.execute(
@@ -501,7 +504,9 @@ pub(super) struct SignupGroups {
 }
 
 impl SignupGroups {
-    /// Start the task; it ends when the store (the queue's sender) is dropped.
+    /// Start the task, on `pool` (its own: a burst of first judgments on the store's pool must
+    /// not keep the groups waiting for a connection); it ends when the store (the queue's sender)
+    /// is dropped.
     pub fn start(pool: Pool) -> SignupGroups {
         let (queue, rx) = tokio::sync::mpsc::channel(QUEUE);
         tokio::spawn(run_groups(pool, rx));
@@ -521,38 +526,75 @@ impl SignupGroups {
 async fn run_groups(pool: Pool, mut rx: tokio::sync::mpsc::Receiver<(SignupJob, Reply)>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let jobs: Vec<&SignupJob> = group.iter().map(|(job, _)| job).collect();
-        match retrying(|| sign_up_group(&pool, &jobs)).await {
-            Ok(answers) => {
-                for ((_, reply), answer) in group.drain(..).zip(answers) {
-                    let _ = reply.send(answer);
+        // each group in a task of its own: a panic answers its requests with an error (their
+        // reply senders drop) and the next group goes on
+        let pool = pool.clone();
+        let batch: Vec<(SignupJob, Reply)> = std::mem::take(&mut group);
+        let done = tokio::spawn(async move {
+            let jobs: Vec<&SignupJob> = batch.iter().map(|(job, _)| job).collect();
+            let decided = retrying(|| sign_up_group(&pool, &jobs)).await;
+            drop(jobs);
+            match decided {
+                Ok(answers) => {
+                    for ((_, reply), answer) in batch.into_iter().zip(answers) {
+                        let _ = reply.send(answer);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, size = batch.len(), "a sign-up group failed to commit");
+                    let e = Arc::new(e);
+                    for (_, reply) in batch {
+                        let _ = reply.send(Err(StoreError::GroupFailed(e.clone())));
+                    }
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, size = group.len(), "a sign-up group failed to commit");
-                let e = Arc::new(e);
-                for (_, reply) in group.drain(..) {
-                    let _ = reply.send(Err(StoreError::GroupFailed(e.clone())));
-                }
-            }
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::error!(error = %e, "a sign-up group's task failed");
         }
     }
 }
 
+/// Whether an error of one request was found before it wrote anything (its answer alone); any
+/// other error fails the group, so that no half-written request is committed with the rest.
+fn before_any_write(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::KeyReused(_)
+            | StoreError::NoActivity(_)
+            | StoreError::Refused(_)
+            | StoreError::SessionEnded
+    )
+}
+
 /// Judge every job in order in one transaction; the answers hold only if this returns `Ok` (the
-/// transaction committed). A database error fails the group (nothing of it is kept); an error of
-/// one request's own (a key reused for another activity, an activity that does not exist) is
-/// that request's answer, and is found before it writes anything.
+/// transaction committed). The group's activities are locked first, in id order, so two
+/// instances' groups never wait for each other in a cycle; then each request is judged in the
+/// order received. An error of one request's own (a key reused for another activity, an activity
+/// that does not exist, an ended session) is that request's answer, found before it writes
+/// anything; any other error fails the group (nothing of it is kept).
 async fn sign_up_group(
     pool: &Pool,
     jobs: &[&SignupJob],
 ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    let mut ids: Vec<i64> = jobs.iter().map(|j| j.activity_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    tx.query(
+        &tx.prepare_cached(
+            "SELECT event_id FROM activities WHERE event_id = ANY($1) ORDER BY event_id FOR UPDATE",
+        )
+        .await?,
+        &[&ids],
+    )
+    .await?;
     let mut answers = Vec::with_capacity(jobs.len());
     for job in jobs {
         match sign_up_in(&tx, job).await {
-            Err(e @ (StoreError::Postgres(_) | StoreError::Pool(_))) => return Err(e),
+            Err(e) if !before_any_write(&e) => return Err(e),
             answer => answers.push(answer),
         }
     }

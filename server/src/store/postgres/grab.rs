@@ -1,7 +1,10 @@
 //! Campaigns, the grab and coupon use on PostgreSQL.
 //!
-//! The grab is one transaction per request. The key is claimed first (`INSERT … ON CONFLICT DO
-//! NOTHING`; a concurrent duplicate waits, then reads the first answer); the member's count is a
+//! A refusal the cache can give (not started; sold out, for a key holding no grant) is answered
+//! from memory (`rules::CampaignCache::refusal_from_memory`). Otherwise the grab is one
+//! transaction per request. The key is claimed first (`INSERT … ON CONFLICT DO NOTHING`; a
+//! concurrent duplicate waits, then reads the first answer; the claim of a refusal is dropped,
+//! only grants stay under their keys); the member's count is a
 //! conditional upsert, so a member over the limit never touches the stock rows; stock is split
 //! over [`SHARDS`] rows and taken with one conditional `UPDATE … WHERE remaining > 0` on a random
 //! shard (the next ones only when it is empty), never read-then-write; `UNIQUE (campaign_id,
@@ -111,12 +114,22 @@ impl PgStore {
             None => self.take_one(&tx, &c, job).await?,
         };
         let response = grab_answer(job, outcome);
-        tx.execute(
-            &tx.prepare_cached("UPDATE grab_keys SET response = $2 WHERE key = $1")
-                .await?,
-            &[&job.key, &json(&response)],
-        )
-        .await?;
+        if matches!(response.outcome, GrabOutcome::Granted { .. }) {
+            tx.execute(
+                &tx.prepare_cached("UPDATE grab_keys SET response = $2 WHERE key = $1")
+                    .await?,
+                &[&job.key, &json(&response)],
+            )
+            .await?;
+        } else {
+            // only a grant is kept under its key (a refusal asked again is judged again)
+            tx.execute(
+                &tx.prepare_cached("DELETE FROM grab_keys WHERE key = $1")
+                    .await?,
+                &[&job.key],
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(response)
     }
@@ -149,10 +162,22 @@ impl PgStore {
             }
         }
         if !take_stock(tx, c.id).await? {
+            // every key holding a grant, complete: a grant commits with the stock it took, and
+            // each shard was seen empty after any transaction holding it ended
+            let keys: std::collections::HashSet<uuid::Uuid> = tx
+                .query(
+                    &tx.prepare_cached("SELECT grab_key FROM grants WHERE campaign_id = $1")
+                        .await?,
+                    &[&c.id],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
             self.campaigns
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .mark_sold_out(c.id);
+                .mark_sold_out(c.id, Some(keys));
             // undo the count increment: sold out
             tx.execute(
                 &tx.prepare_cached(
@@ -355,6 +380,15 @@ impl Campaigns for PgStore {
     }
 
     async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
+        // most of a burst is refused (not started, sold out): from memory, no transaction
+        let known = self
+            .campaigns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refusal_from_memory(&job);
+        if let Some(outcome) = known {
+            return Ok(grab_answer(&job, outcome));
+        }
         retrying(|| self.grab_once(&job)).await
     }
 }

@@ -131,8 +131,19 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager).max_size(pool_size).build()?;
+        // the sign-up groups' own connection (one group at a time per instance)
+        let groups = tls::target(url)?;
+        let groups = Pool::builder(Manager::from_config(
+            groups.config,
+            groups.tls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        ))
+        .max_size(1)
+        .build()?;
         let store = PgStore {
-            signups: activities::SignupGroups::start(pool.clone()),
+            signups: activities::SignupGroups::start(groups),
             pool,
             campaigns: Default::default(),
         };

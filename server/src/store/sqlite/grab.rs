@@ -1,6 +1,8 @@
 //! Campaigns, the grab and coupon use on SQLite. A grab is decided in the writer's group
 //! commit ([`super::writer`]): [`decide`] runs inside its group's transaction.
 
+use std::sync::Mutex;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -16,9 +18,12 @@ use crate::store::{Campaigns, GrabJob, StoreError};
 /// One grab, inside the writer group's transaction (in its own savepoint).
 pub(super) fn decide(
     conn: &Connection,
-    cache: &mut CampaignCache,
+    cache: &Mutex<CampaignCache>,
     job: &GrabJob,
 ) -> Result<GrabResponse, StoreError> {
+    // the cache is locked for each look, never across a statement: grabs answered from memory
+    // (`SqliteStore::grab`) wait for no group
+    let cache = || cache.lock().unwrap_or_else(|p| p.into_inner());
     let key = job.key.to_string();
     let earlier: Option<(i64, i64, String)> = conn
         .prepare_cached("SELECT member_id, campaign_id, response FROM grab_keys WHERE key = ?1")?
@@ -29,30 +34,44 @@ pub(super) fn decide(
             Ok(serde_json::from_str(&response)?)
         });
     }
-    let c = match cache.fresh(job.campaign_id, job.now) {
-        Some(c) => c.clone(),
+    let cached = cache().fresh(job.campaign_id, job.now).cloned();
+    let c = match cached {
+        Some(c) => c,
         None => {
             let c = load_campaign(conn, job.campaign_id)?
                 .ok_or(StoreError::NoCampaign(job.campaign_id))?;
-            cache.put(c.clone(), job.now);
+            cache().put(c.clone(), job.now);
             c
         }
     };
-    let outcome = match cache.decide_without_stock(&c, job.union_id, job.now) {
+    let decided = cache().decide_without_stock(&c, job.union_id, job.now);
+    let outcome = match decided {
         Some(outcome) => outcome,
         None => {
             let outcome = take_one(conn, &c, job)?;
             if outcome == GrabOutcome::SoldOut {
-                cache.mark_sold_out(c.id);
+                // every key holding a grant, complete: this is the only writer and the stock
+                // is gone (if the group fails to commit, the writer forgets the cache)
+                let keys = conn
+                    .prepare_cached(
+                        "SELECT grab_key FROM grants WHERE campaign_id = ?1 AND grab_key IS NOT NULL",
+                    )?
+                    .query_map([c.id], |r| r.get::<_, String>(0))?
+                    .map(|k| crate::store::sqlite::uuid_col(&k?))
+                    .collect::<Result<std::collections::HashSet<_>, StoreError>>()?;
+                cache().mark_sold_out(c.id, Some(keys));
             }
             outcome
         }
     };
     let response = grab_answer(job, outcome);
-    conn.prepare_cached(
-        "INSERT INTO grab_keys(key, member_id, campaign_id, response, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![key, job.member_id, c.id, json(&response), ts(job.now)])?;
+    // only a grant is kept under its key (a refusal asked again is judged again)
+    if matches!(response.outcome, GrabOutcome::Granted { .. }) {
+        conn.prepare_cached(
+            "INSERT INTO grab_keys(key, member_id, campaign_id, response, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![key, job.member_id, c.id, json(&response), ts(job.now)])?;
+    }
     Ok(response)
 }
 
@@ -221,6 +240,15 @@ impl Campaigns for SqliteStore {
     }
 
     async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
+        // most of a burst is refused (not started, sold out): from memory, without the writer
+        let known = self
+            .campaigns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .refusal_from_memory(&job);
+        if let Some(outcome) = known {
+            return Ok(grab_answer(&job, outcome));
+        }
         self.writer.grab(job).await
     }
 }

@@ -101,6 +101,9 @@ pub struct SqliteStore {
     /// last commit without waiting for a write group that holds the writer.
     read: Arc<Mutex<Connection>>,
     writer: Arc<writer::Writer>,
+    /// The grab's campaign cache, sold-out memo and granted keys, shared by the writer and the
+    /// grabs answered from memory.
+    campaigns: Arc<Mutex<rules::CampaignCache>>,
 }
 
 impl SqliteStore {
@@ -116,8 +119,10 @@ impl SqliteStore {
         read.busy_timeout(std::time::Duration::from_secs(5))?;
         read.pragma_update(None, "query_only", "ON")?;
         let conn = Arc::new(Mutex::new(conn));
+        let campaigns = Arc::new(Mutex::new(rules::CampaignCache::default()));
         Ok(SqliteStore {
-            writer: Arc::new(writer::Writer::start(conn.clone())),
+            writer: Arc::new(writer::Writer::start(conn.clone(), campaigns.clone())),
+            campaigns,
             conn,
             read: Arc::new(Mutex::new(read)),
         })

@@ -16,6 +16,8 @@ use crate::store::{GrabJob, SignupJob, StoreError};
 
 /// The most requests decided in one transaction.
 pub const MAX_GROUP: usize = 512;
+/// Requests waiting for the writer at most; past this a request is answered busy at once.
+const QUEUE: usize = 16_384;
 
 type Reply<T> = tokio::sync::oneshot::Sender<Result<T, StoreError>>;
 
@@ -40,15 +42,15 @@ impl Answer {
 }
 
 pub(super) struct Writer {
-    tx: Mutex<mpsc::Sender<Job>>,
+    tx: Mutex<mpsc::SyncSender<Job>>,
 }
 
 impl Writer {
-    pub fn start(conn: Arc<Mutex<Connection>>) -> Writer {
-        let (tx, rx) = mpsc::channel::<Job>();
+    pub fn start(conn: Arc<Mutex<Connection>>, cache: Arc<Mutex<CampaignCache>>) -> Writer {
+        let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("group-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, cache, rx))
             .expect("spawn the group writer");
         Writer { tx: Mutex::new(tx) }
     }
@@ -58,8 +60,11 @@ impl Writer {
         self.tx
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .send(job(reply))
-            .map_err(|_| StoreError::WriterGone)?;
+            .try_send(job(reply))
+            .map_err(|e| match e {
+                mpsc::TrySendError::Full(_) => StoreError::Busy,
+                mpsc::TrySendError::Disconnected(_) => StoreError::WriterGone,
+            })?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -72,8 +77,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Arc<Mutex<Connection>>, rx: mpsc::Receiver<Job>) {
-    let mut cache = CampaignCache::default();
+fn run(conn: Arc<Mutex<Connection>>, cache: Arc<Mutex<CampaignCache>>, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -83,8 +87,17 @@ fn run(conn: Arc<Mutex<Connection>>, rx: mpsc::Receiver<Job>) {
             }
         }
         let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-        let decided = decide_group(&mut guard, &mut cache, &group);
+        // a panic in one group answers it with an error (its transaction rolls back) and the
+        // writer goes on
+        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            decide_group(&mut guard, &cache, &group)
+        }))
+        .unwrap_or_else(|_| Err(StoreError::Corrupt("a write group panicked".into())));
         drop(guard);
+        if decided.is_err() {
+            // what the failed group taught the cache (a sold-out mark) was never committed
+            *cache.lock().unwrap_or_else(|p| p.into_inner()) = CampaignCache::default();
+        }
         match decided {
             Ok(answers) => {
                 for (job, answer) in group.into_iter().zip(answers) {
@@ -122,7 +135,7 @@ fn run(conn: Arc<Mutex<Connection>>, rx: mpsc::Receiver<Job>) {
 /// transaction committed).
 fn decide_group(
     conn: &mut Connection,
-    cache: &mut CampaignCache,
+    cache: &Mutex<CampaignCache>,
     group: &[Job],
 ) -> Result<Vec<Answer>, StoreError> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
