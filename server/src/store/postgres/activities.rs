@@ -259,6 +259,308 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
     })
 }
 
+/// A group of sign-ups judged together, in a handful of round trips whatever its size: the
+/// group's activities (locked), the keys already used, the members' live sign-ups and sessions
+/// are read at once; each request is then decided in the order received by
+/// [`unionpass_core::activity::decide`], the counters kept as it goes; the accepted ones are
+/// written at once, their ids taken in that order (the waitlist's order). `None`: a key was
+/// taken at this moment for another activity (another instance's group): the caller judges the
+/// group one request at a time instead.
+async fn sign_up_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    jobs: &[&SignupJob],
+) -> Result<Option<Vec<Result<SignupAnswer, StoreError>>>, StoreError> {
+    use std::collections::HashMap;
+    let mut ids: Vec<i64> = jobs.iter().map(|j| j.activity_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut acts: HashMap<i64, Row> = HashMap::new();
+    for r in tx
+        .query(
+            &tx.prepare_cached(
+                "SELECT event_id, body, seats_taken, waiting FROM activities
+                 WHERE event_id = ANY($1) ORDER BY event_id FOR UPDATE",
+            )
+            .await?,
+            &[&ids],
+        )
+        .await?
+    {
+        let id: i64 = r.get(0);
+        acts.insert(
+            id,
+            Row {
+                activity: activity_of(r.get(1), id)?,
+                seats_taken: r.get(2),
+                waiting: r.get(3),
+            },
+        );
+    }
+    let keys: Vec<uuid::Uuid> = jobs.iter().map(|j| j.key).collect();
+    let seen: HashMap<uuid::Uuid, (i64, (i64, i64, i64))> = tx
+        .query(
+            &tx.prepare_cached(
+                "SELECT key, id, member_id, activity_id, companions FROM signups WHERE key = ANY($1)",
+            )
+            .await?,
+            &[&keys],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), (r.get(2), r.get(3), r.get(4)))))
+        .collect();
+    let members: Vec<i64> = jobs.iter().map(|j| j.member_id).collect();
+    let mut live: HashMap<(i64, i64), String> = tx
+        .query(
+            &tx.prepare_cached(
+                "SELECT activity_id, member_id, state FROM signups
+                 WHERE activity_id = ANY($1) AND member_id = ANY($2) AND state <> 'cancelled'",
+            )
+            .await?,
+            &[&ids, &members],
+        )
+        .await?
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    let hashes: Vec<&str> = jobs.iter().filter_map(|j| j.session.as_deref()).collect();
+    let sessions: HashMap<(String, i64), DateTime<Utc>> = tx
+        .query(
+            &tx.prepare_cached(
+                "SELECT s.token_hash, s.member_id, s.expires_at
+                 FROM sessions s JOIN members m ON m.id = s.member_id
+                 JOIN devices d ON d.id = s.device_id
+                 WHERE s.token_hash = ANY($1) AND m.suspended_at IS NULL AND d.revoked_at IS NULL",
+            )
+            .await?,
+            &[&hashes],
+        )
+        .await?
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+
+    // decide in order; what is accepted is written below
+    enum Verdict {
+        Answer(Result<SignupAnswer, StoreError>),
+        /// The n-th accepted request of this group.
+        New(usize),
+        /// The same key as the n-th accepted request of this group (a double tap).
+        Again(usize, usize),
+    }
+    struct Accepted<'a> {
+        job: &'a SignupJob,
+        state: SignupState,
+        position: Option<i64>,
+    }
+    let mut accepted: Vec<Accepted> = Vec::new();
+    let mut in_group: HashMap<uuid::Uuid, usize> = HashMap::new();
+    let mut verdicts = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        if let Some(&n) = in_group.get(&job.key) {
+            verdicts.push(Verdict::Again(n, i));
+            continue;
+        }
+        if let Some(&(id, stored)) = seen.get(&job.key) {
+            let answer = match signup_replay(stored, job) {
+                Ok(()) => my_signup(tx, id)
+                    .await
+                    .map(|signup| SignupAnswer::Accepted {
+                        signup,
+                        replayed: true,
+                    }),
+                Err(e) => Err(e),
+            };
+            verdicts.push(Verdict::Answer(answer));
+            continue;
+        }
+        let Some(row) = acts.get_mut(&job.activity_id) else {
+            verdicts.push(Verdict::Answer(Err(StoreError::NoActivity(
+                job.activity_id,
+            ))));
+            continue;
+        };
+        let Some(rules) = row.activity.signup.clone() else {
+            verdicts.push(Verdict::Answer(Err(StoreError::Refused(
+                ErrorCode::BadRequest,
+            ))));
+            continue;
+        };
+        let banned_until = if rules.popular {
+            let window = job.no_show.window_days + job.no_show.ban_days;
+            no_show_ban(
+                &job.no_show,
+                &misses(tx, job.member_id, job.now, window).await?,
+                job.now,
+            )
+        } else {
+            None
+        };
+        let facts = SignupFacts {
+            seats_taken: row.seats_taken,
+            waitlisted: row.waiting,
+            existing: live
+                .get(&(job.activity_id, job.member_id))
+                .and_then(|s| SignupState::parse(s)),
+            banned_until,
+            eligible: row.activity.admits_union(job.union_id),
+            cancelled: row.activity.cancelled_at.is_some(),
+        };
+        let state = match decide(&rules, &facts, job.companions, job.now) {
+            Err(refusal) => {
+                verdicts.push(Verdict::Answer(Ok(SignupAnswer::Refused { refusal })));
+                continue;
+            }
+            Ok(state) => state,
+        };
+        if let Some(hash) = &job.session {
+            let ok = sessions
+                .get(&(hash.clone(), job.member_id))
+                .is_some_and(|until| *until > job.now);
+            if !ok {
+                verdicts.push(Verdict::Answer(Err(StoreError::SessionEnded)));
+                continue;
+            }
+        }
+        let position = if state.has_seats() {
+            row.seats_taken += 1 + job.companions;
+            None
+        } else {
+            row.waiting += 1;
+            Some(row.waiting)
+        };
+        live.insert((job.activity_id, job.member_id), state.as_str().to_string());
+        in_group.insert(job.key, accepted.len());
+        verdicts.push(Verdict::New(accepted.len()));
+        accepted.push(Accepted {
+            job,
+            state,
+            position,
+        });
+    }
+
+    if !accepted.is_empty() {
+        // ids in the order received, taken from the table's own sequence
+        let mut new_ids: Vec<i64> = tx
+            .query(
+                &tx.prepare_cached(
+                    "SELECT nextval(pg_get_serial_sequence('signups', 'id')) FROM generate_series(1::bigint, $1::bigint)",
+                )
+                .await?,
+                &[&(accepted.len() as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        new_ids.sort_unstable();
+        let col = |f: &dyn Fn(&Accepted) -> i64| accepted.iter().map(f).collect::<Vec<i64>>();
+        let activity_ids = col(&|a| a.job.activity_id);
+        let member_ids = col(&|a| a.job.member_id);
+        let companions = col(&|a| a.job.companions);
+        let states: Vec<&str> = accepted.iter().map(|a| a.state.as_str()).collect();
+        let keys: Vec<uuid::Uuid> = accepted.iter().map(|a| a.job.key).collect();
+        // as the database keeps them (microseconds), so a later replay reads back the same
+        let times: Vec<DateTime<Utc>> = accepted
+            .iter()
+            .map(|a| {
+                DateTime::from_timestamp_micros(a.job.now.timestamp_micros()).unwrap_or(a.job.now)
+            })
+            .collect();
+        let written = tx
+            .execute(
+                &tx.prepare_cached(
+                    "INSERT INTO signups(id, activity_id, member_id, companions, state, key, created_at, updated_at)
+                     OVERRIDING SYSTEM VALUE
+                     SELECT i, a, m, c, s, k, t, t
+                     FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::uuid[], $7::timestamptz[])
+                       AS x(i, a, m, c, s, k, t)
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .await?,
+                &[&new_ids, &activity_ids, &member_ids, &companions, &states, &keys, &times],
+            )
+            .await?;
+        if written as usize != accepted.len() {
+            return Ok(None);
+        }
+        for id in &ids {
+            if let Some(row) = acts.get(id) {
+                tx.execute(
+                    &tx.prepare_cached(
+                        "UPDATE activities SET seats_taken = $2, waiting = $3 WHERE event_id = $1",
+                    )
+                    .await?,
+                    &[id, &row.seats_taken, &row.waiting],
+                )
+                .await?;
+            }
+        }
+        let mine: Vec<MySignup> = accepted
+            .iter()
+            .zip(&times)
+            .map(|(a, at)| MySignup {
+                activity_id: a.job.activity_id,
+                state: a.state,
+                companions: a.job.companions,
+                position: a.position,
+                created_at: *at,
+                updated_at: *at,
+            })
+            .collect();
+        let mut kinds = Vec::with_capacity(mine.len());
+        let mut data = Vec::with_capacity(mine.len());
+        for m in &mine {
+            let (kind, d) = crate::store::rules::change_parts(&ChangeKind::Signup(m.clone()));
+            kinds.push(kind);
+            data.push(d);
+        }
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO change_log(member_id, at, kind, data)
+                 SELECT m, t, k, d FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::jsonb[])
+                   WITH ORDINALITY AS x(m, t, k, d, n) ORDER BY n",
+            )
+            .await?,
+            &[&member_ids, &times, &kinds, &data],
+        )
+        .await?;
+        return Ok(Some(
+            verdicts
+                .into_iter()
+                .map(|v| match v {
+                    Verdict::Answer(a) => a,
+                    Verdict::New(n) => Ok(SignupAnswer::Accepted {
+                        signup: mine[n].clone(),
+                        replayed: false,
+                    }),
+                    Verdict::Again(n, i) => signup_replay(
+                        (
+                            accepted[n].job.member_id,
+                            accepted[n].job.activity_id,
+                            accepted[n].job.companions,
+                        ),
+                        jobs[i],
+                    )
+                    .map(|()| SignupAnswer::Accepted {
+                        signup: mine[n].clone(),
+                        replayed: true,
+                    }),
+                })
+                .collect(),
+        ));
+    }
+    Ok(Some(
+        verdicts
+            .into_iter()
+            .map(|v| match v {
+                Verdict::Answer(a) => a,
+                Verdict::New(_) | Verdict::Again(..) => unreachable!("nothing was accepted"),
+            })
+            .collect(),
+    ))
+}
+
 async fn cancel_in(
     c: &impl GenericClient,
     member_id: i64,
@@ -579,6 +881,15 @@ async fn sign_up_group(
     jobs: &[&SignupJob],
 ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
     let mut client = pool.get().await?;
+    {
+        let tx = client.transaction().await?;
+        if let Some(answers) = sign_up_batch(&tx, jobs).await? {
+            tx.commit().await?;
+            return Ok(answers);
+        }
+        // a key was taken elsewhere at this moment: nothing of the batch is kept; one by one
+        tx.rollback().await?;
+    }
     let tx = client.transaction().await?;
     let mut ids: Vec<i64> = jobs.iter().map(|j| j.activity_id).collect();
     ids.sort_unstable();
