@@ -990,3 +990,77 @@ async fn postgres_a_sign_up_waits_for_the_activity_lock_and_sees_what_was_commit
         "judged on the committed seats"
     );
 }
+
+/// PostgreSQL: a key taken at the same moment for another activity (another instance's group,
+/// not committed yet) is refused to that request alone; the others of its group keep their
+/// seats, and the counters match the rows.
+#[tokio::test]
+async fn postgres_a_key_taken_elsewhere_at_that_moment_is_refused_alone() {
+    let s = TestServer::start_postgres().await;
+    let a = create(&s, activity(10, 0, 0)).await;
+    let b = create(&s, activity(10, 0, 0)).await;
+    s.clock.set(a.signup.as_ref().unwrap().opens_at);
+    let key = Uuid::new_v4();
+    let (mut holder, conn) = tokio_postgres::connect(
+        s.database_url().expect("a PostgreSQL server"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let tx = holder.transaction().await.unwrap();
+    // "another instance" signs M10009 up for b under that key, and has not committed yet
+    tx.execute(
+        "INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
+         SELECT $1, id, 0, 'confirmed', $2, now(), now() FROM members WHERE member_no = 'M10009'",
+        &[&b.id, &key],
+    )
+    .await
+    .unwrap();
+    let mut requests = Vec::new();
+    for (i, member) in ["M10001", "M10002", "M10003", "M10004", "M10005"]
+        .into_iter()
+        .enumerate()
+    {
+        let token = s.login(member).await;
+        let url = s.at(&format!("/v1/activities/{}/signup", a.id));
+        let http = s.http.clone();
+        // the first member reuses the key being taken for b
+        let k = if i == 0 { key } else { Uuid::new_v4() };
+        requests.push(tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "key": k, "companions": 0 }))
+                .send()
+                .await
+                .unwrap();
+            (
+                resp.status(),
+                resp.json::<serde_json::Value>().await.unwrap(),
+            )
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    tx.commit().await.unwrap();
+    let answers = join_all(requests).await;
+    let (status, body) = &answers[0].as_ref().unwrap();
+    assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "idempotency_key_reused");
+    for answer in &answers[1..] {
+        let (status, body) = answer.as_ref().unwrap();
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["signup"]["state"], "confirmed", "{body}");
+    }
+    let rows = s.store.signups(a.id).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    let live = s
+        .store
+        .activities()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.activity.id == a.id)
+        .unwrap();
+    assert_eq!(live.seats_taken, 4);
+}
