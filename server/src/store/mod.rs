@@ -375,6 +375,10 @@ pub trait Ops: Store {
     async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
     /// The newest `limit` audit records (what staff scans credited), newest first.
     async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError>;
+    /// The settings an acknowledgement rests on ("answered once durable"), as the live writing
+    /// connection reports them: SQLite `journal_mode` and `synchronous`, PostgreSQL `fsync` and
+    /// `synchronous_commit`.
+    async fn durability(&self) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// Every store trait, for callers that hold a `dyn Store` (methods of a supertrait need it in

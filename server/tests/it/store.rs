@@ -76,3 +76,24 @@ async fn deadlocks_and_serialization_failures_are_retryable_by_sqlstate_unique_v
     assert!(!StoreError::from(dup).is_retryable());
     drop((a, b, setup));
 }
+
+/// The promise "answered only once durable" rests on these settings of the live connection: a
+/// commit that returns is on disk (SQLite: WAL with `synchronous = FULL`, 2; PostgreSQL: `fsync`
+/// and `synchronous_commit` on). A change of them anywhere (a pragma dropped, a connection string
+/// that turns commits asynchronous) fails here.
+async fn acknowledgements_rest_on_durable_commits(s: crate::util::TestServer) {
+    let got = s.store.durability().await.unwrap();
+    let want: Vec<(String, String)> = match s.database_url() {
+        None => vec![
+            ("journal_mode".into(), "wal".into()),
+            ("synchronous".into(), "2".into()),
+        ],
+        Some(_) => vec![
+            ("fsync".into(), "on".into()),
+            ("synchronous_commit".into(), "on".into()),
+        ],
+    };
+    assert_eq!(got, want);
+}
+
+on_every_backend!(acknowledgements_rest_on_durable_commits);

@@ -120,6 +120,19 @@ impl Ops for PgStore {
         Ok(tokens)
     }
 
+    async fn durability(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let client = self.pool.get().await?;
+        let mut out = Vec::new();
+        for setting in ["fsync", "synchronous_commit"] {
+            let v: String = client
+                .query_one(&format!("SHOW {setting}"), &[])
+                .await?
+                .get(0);
+            out.push((setting.to_string(), v));
+        }
+        Ok(out)
+    }
+
     async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
         let client = self.pool.get().await?;
         Ok(client

@@ -129,6 +129,24 @@ impl Ops for SqliteStore {
         .await
     }
 
+    async fn durability(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(|c| {
+            let mut out = Vec::new();
+            for setting in ["journal_mode", "synchronous"] {
+                let v: rusqlite::types::Value =
+                    c.query_row(&format!("PRAGMA {setting}"), [], |r| r.get(0))?;
+                let v = match v {
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    other => format!("{other:?}"),
+                };
+                out.push((setting.to_string(), v));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
         self.with_read(move |c| {
             let mut stmt = c.prepare("SELECT detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
