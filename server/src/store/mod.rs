@@ -381,6 +381,17 @@ pub trait Ops: Store {
     async fn durability(&self) -> Result<Vec<(String, String)>, StoreError>;
 }
 
+/// Test-only (the `testing` feature): with `UNIONPASS_TEST_EXIT_AFTER_GRANT_COMMIT` set, the
+/// process exits right after a commit that granted a coupon and before the answer is sent — the
+/// crash test's deterministic window between "durable" and "acknowledged". Without the feature
+/// this does nothing.
+pub(crate) fn exit_after_grant_commit() {
+    #[cfg(feature = "testing")]
+    if std::env::var_os("UNIONPASS_TEST_EXIT_AFTER_GRANT_COMMIT").is_some() {
+        std::process::exit(86);
+    }
+}
+
 /// Every store trait, for callers that hold a `dyn Store` (methods of a supertrait need it in
 /// scope).
 pub mod prelude {

@@ -131,6 +131,9 @@ impl PgStore {
             .await?;
         }
         tx.commit().await?;
+        if matches!(response.outcome, GrabOutcome::Granted { .. }) {
+            crate::store::exit_after_grant_commit();
+        }
         Ok(response)
     }
 

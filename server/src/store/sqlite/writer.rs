@@ -100,6 +100,11 @@ fn run(conn: Arc<Mutex<Connection>>, cache: Arc<Mutex<CampaignCache>>, rx: mpsc:
         }
         match decided {
             Ok(answers) => {
+                if answers.iter().any(|a| {
+                    matches!(a, Answer::Grab(Ok(r)) if matches!(r.outcome, unionpass_core::campaign::GrabOutcome::Granted { .. }))
+                }) {
+                    crate::store::exit_after_grant_commit();
+                }
                 for (job, answer) in group.into_iter().zip(answers) {
                     match (job, answer) {
                         (Job::Grab(_, reply), Answer::Grab(a)) => {
