@@ -8,6 +8,7 @@ mod activities;
 mod api;
 mod crash;
 mod grab;
+mod instances;
 mod openapi;
 mod passport;
 mod pg_tls;

@@ -1,0 +1,123 @@
+//! Several server instances over one PostgreSQL database, tested together: each instance has its
+//! own memory (sessions, campaign copies), so what one instance learns the others must learn from
+//! the database, in time.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::Value;
+use unionpass_core::campaign::{GrabOutcome, Reschedule};
+use unionpass_core::ErrorCode;
+use unionpass_server::store::PgStore;
+use unionpass_server::testing::PgTestDb;
+use uuid::Uuid;
+
+use crate::grab::{campaign, grab};
+use crate::util::{t0, TestServer};
+
+/// A second instance over the first one's database, its clock at the same time.
+async fn second(a: &TestServer) -> TestServer {
+    let store = PgStore::connect(a.database_url().expect("PostgreSQL"), 8)
+        .await
+        .unwrap();
+    let b = TestServer::start_with(Arc::new(store), tempfile::tempdir().unwrap()).await;
+    b.clock.set(a.clock.now_utc());
+    b
+}
+
+/// Sign-out everywhere through one instance: the other refuses the session on its next request,
+/// and its race path, which judges from memory, gives no coupon.
+#[tokio::test]
+async fn a_session_ended_through_one_instance_is_refused_by_the_other() {
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    let c = a.store.create_campaign(campaign(5, 1), t0()).await.unwrap();
+    let token = a.login("M10002").await;
+    // b knows the session (it judged a grab with it) before it ends
+    assert!(matches!(
+        grab(&b, &token, c.id, Uuid::new_v4())
+            .await
+            .map(|r| r.outcome),
+        Ok(GrabOutcome::NotStarted { .. })
+    ));
+    let ended: Value = a
+        .http
+        .post(a.at("/v1/sessions/end-all"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ended["ended"], 1);
+    let sync = b
+        .http
+        .get(b.at("/v1/sync?cursor=0"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sync.status(), StatusCode::UNAUTHORIZED);
+    a.clock.set(c.release_at);
+    b.clock.set(c.release_at);
+    assert_eq!(
+        grab(&b, &token, c.id, Uuid::new_v4()).await.unwrap_err(),
+        ErrorCode::SessionEnded
+    );
+    assert_eq!(a.store.audit(c.id).await.unwrap().granted, 0);
+}
+
+/// A campaign cancelled through one instance (the admin command's store call) is obeyed by every
+/// instance from its release: each keeps its copy at most `CACHE_FOR`, and a campaign cannot be
+/// changed in its last minute.
+#[tokio::test]
+async fn a_campaign_cancelled_through_one_instance_is_obeyed_by_every_instance() {
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    let c = a.store.create_campaign(campaign(5, 1), t0()).await.unwrap();
+    let (ta, tb) = (a.login("M10003").await, a.login("M10004").await);
+    // both instances hold a copy of the campaign
+    for (s, t) in [(&a, &ta), (&b, &tb)] {
+        assert!(matches!(
+            grab(s, t, c.id, Uuid::new_v4()).await.map(|r| r.outcome),
+            Ok(GrabOutcome::NotStarted { .. })
+        ));
+    }
+    b.store
+        .reschedule_campaign(c.id, Reschedule::Cancel, t0() + Duration::minutes(2))
+        .await
+        .unwrap();
+    for (s, t) in [(&a, &ta), (&b, &tb)] {
+        s.clock.set(c.release_at);
+        let answer = grab(s, t, c.id, Uuid::new_v4()).await.unwrap();
+        assert_eq!(answer.outcome, GrabOutcome::Ended, "{answer:?}");
+    }
+    assert_eq!(a.store.audit(c.id).await.unwrap().granted, 0);
+}
+
+/// Two instances starting at once on a fresh database migrate it once: both connect, and the
+/// schema is at the last version, recorded once.
+#[tokio::test]
+async fn two_instances_starting_at_once_migrate_once() {
+    let db = PgTestDb::create().await;
+    let (a, b) = tokio::join!(PgStore::connect(&db.url, 2), PgStore::connect(&db.url, 2));
+    a.unwrap();
+    b.unwrap();
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM schema_version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        versions,
+        vec![unionpass_server::store::postgres::MIGRATIONS.len() as i32]
+    );
+}
