@@ -121,3 +121,63 @@ async fn two_instances_starting_at_once_migrate_once() {
         vec![unionpass_server::store::postgres::MIGRATIONS.len() as i32]
     );
 }
+
+/// Fulfilment run by two instances at the same moment: each redemption reaches the provider once
+/// (the claim is a lease in the database, not a lock in one process) and is settled once.
+#[tokio::test]
+async fn fulfilment_on_two_instances_at_once_reaches_the_provider_once_per_order() {
+    use unionpass_core::api::PushResponse;
+    use unionpass_core::redeem::RedemptionStatus;
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    unionpass_server::seed::seed_demo_points(a.store.as_ref(), t0())
+        .await
+        .unwrap();
+    let token = a.login("M10001").await;
+    let ids: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
+    let mutations: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            serde_json::json!({"id": id, "created_at": t0(), "op": "redeem", "args": {
+                "target": {"kind": "phone_bill", "mobile": format!("1380013800{i}"), "amount_cents": 1000},
+                "points": 1000}})
+        })
+        .collect();
+    let pushed: PushResponse = a
+        .http
+        .post(a.at("/v1/sync/push"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "mutations": mutations }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        pushed
+            .results
+            .iter()
+            .all(|r| matches!(r.outcome, unionpass_core::api::MutationOutcome::Applied)),
+        "{pushed:?}"
+    );
+    let provider = unionpass_server::testing::ProviderProcess::start();
+    let client = provider.provider(std::time::Duration::from_secs(2));
+    let (on_a, on_b) = tokio::join!(a.fulfil(&client), b.fulfil(&client));
+    assert_eq!(on_a + on_b, ids.len(), "each settled once: {on_a} + {on_b}");
+    let orders = provider.orders().await;
+    assert_eq!(orders.len(), ids.len());
+    assert!(
+        orders.iter().all(|o| o["times"] == 1),
+        "one request per order: {orders:?}"
+    );
+    // and nothing is left for either
+    assert_eq!(a.fulfil(&client).await + b.fulfil(&client).await, 0);
+    let member = a.store.member_auth("M10001").await.unwrap().unwrap();
+    let all = a.store.redemptions(member.member_id).await.unwrap();
+    assert!(all
+        .iter()
+        .filter(|r| ids.contains(&r.id))
+        .all(|r| matches!(r.status, RedemptionStatus::Settled { .. })));
+}
