@@ -181,3 +181,94 @@ async fn fulfilment_on_two_instances_at_once_reaches_the_provider_once_per_order
         .filter(|r| ids.contains(&r.id))
         .all(|r| matches!(r.status, RedemptionStatus::Settled { .. })));
 }
+
+/// Two instances writing a member's changes at the same time while the member's app pulls: the
+/// pages, followed by their cursors, carry every change once — none skipped (a change committed
+/// late with a smaller number) and none twice.
+#[tokio::test]
+async fn writers_on_two_instances_while_a_client_pulls_skip_and_repeat_nothing() {
+    use unionpass_core::api::{ChangeKind, SyncResponse};
+    use unionpass_core::campaign::Campaign;
+    use unionpass_server::store::GrabJob;
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    let grants = 40usize;
+    let c = a
+        .store
+        .create_campaign(
+            Campaign {
+                release_at: t0(),
+                ..campaign(grants as i64, grants as i64)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let token = a.login("M10005").await;
+    let member = a.store.member_auth("M10005").await.unwrap().unwrap();
+    let page0: SyncResponse = a.get_json("/v1/sync?cursor=0", Some(&token)).await;
+    let union_id = page0.profile.union.id;
+    let writers = (0..grants).map(|i| {
+        let store = if i % 2 == 0 {
+            a.store.clone()
+        } else {
+            b.store.clone()
+        };
+        async move {
+            store
+                .grab(GrabJob {
+                    member_id: member.member_id,
+                    union_id,
+                    campaign_id: c.id,
+                    key: Uuid::new_v4(),
+                    now: t0(),
+                    session: None,
+                })
+                .await
+                .unwrap()
+        }
+    });
+    let writing = tokio::spawn(futures_util::future::join_all(writers));
+    let mut cursor = page0.cursor;
+    let mut seen: Vec<i64> = Vec::new();
+    let pull = |cursor: i64| {
+        let (s, token) = (if cursor % 2 == 0 { &a } else { &b }, token.clone());
+        async move {
+            s.get_json::<SyncResponse>(&format!("/v1/sync?cursor={cursor}"), Some(&token))
+                .await
+        }
+    };
+    let mut pulled_while_writing = 0;
+    while !writing.is_finished() {
+        pulled_while_writing += 1;
+        let page = pull(cursor).await;
+        for ch in &page.changes {
+            if let ChangeKind::CouponGranted(coupon) = &ch.kind {
+                seen.push(coupon.id);
+            }
+        }
+        cursor = page.cursor;
+    }
+    assert!(pulled_while_writing > 0, "the pulls ran during the writes");
+    let answers = writing.await.unwrap();
+    assert!(answers
+        .iter()
+        .all(|r| matches!(r.outcome, GrabOutcome::Granted { .. })));
+    loop {
+        let page = pull(cursor).await;
+        for ch in &page.changes {
+            if let ChangeKind::CouponGranted(coupon) = &ch.kind {
+                seen.push(coupon.id);
+            }
+        }
+        cursor = page.cursor;
+        if !page.more {
+            break;
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a change came twice: {seen:?}");
+    assert_eq!(seen.len(), grants, "a change was skipped: {seen:?}");
+}
