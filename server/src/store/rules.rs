@@ -395,6 +395,19 @@ impl CampaignCache {
     }
 }
 
+/// The answer to a grab from this server's memory, when [`CampaignCache::refusal_from_memory`]
+/// has one (the same on every backend).
+pub fn answer_from_memory(
+    cache: &std::sync::Mutex<CampaignCache>,
+    job: &GrabJob,
+) -> Option<GrabResponse> {
+    let outcome = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .refusal_from_memory(job)?;
+    Some(grab_answer(job, outcome))
+}
+
 /// A check-in may have been scanned this long before its event starts (doors open early)…
 pub const CHECKIN_EARLY: chrono::Duration = chrono::Duration::hours(2);
 /// …or this long after it ends.

@@ -357,16 +357,16 @@ async fn exit_between_commit_and_answer(store: Vec<String>, dir: &Path) {
     assert!(coupon.id > 0);
 }
 
+/// The server's `--db` arguments for a SQLite file in `dir`.
+fn sqlite_store(dir: &Path) -> Vec<String> {
+    let db = dir.join("union.sqlite");
+    vec!["--db".to_string(), db.to_string_lossy().into_owned()]
+}
+
 #[tokio::test]
 async fn sqlite_a_grant_committed_but_unanswered_is_replayed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = vec![
-        "--db".to_string(),
-        dir.path()
-            .join("union.sqlite")
-            .to_string_lossy()
-            .into_owned(),
-    ];
+    let store = sqlite_store(dir.path());
     exit_between_commit_and_answer(store, dir.path()).await;
 }
 
@@ -381,13 +381,7 @@ async fn postgres_a_grant_committed_but_unanswered_is_replayed() {
 #[tokio::test]
 async fn sqlite_survives_kill_9_mid_burst() {
     let dir = tempfile::tempdir().unwrap();
-    let store = vec![
-        "--db".to_string(),
-        dir.path()
-            .join("union.sqlite")
-            .to_string_lossy()
-            .into_owned(),
-    ];
+    let store = sqlite_store(dir.path());
     crash_story(store, dir.path()).await;
 }
 

@@ -19,7 +19,8 @@ use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 
 use super::{campaign_row, from_json, json, log_change, PgStore};
 use crate::store::rules::{
-    coupon_of, coupon_use_refusal, grab_answer, replay_grab, retrying, usage_code,
+    answer_from_memory, coupon_of, coupon_use_refusal, grab_answer, replay_grab, retrying,
+    usage_code,
 };
 use crate::store::{Campaigns, GrabJob, StoreError};
 
@@ -384,13 +385,8 @@ impl Campaigns for PgStore {
 
     async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
         // most of a burst is refused (not started, sold out): from memory, no transaction
-        let known = self
-            .campaigns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .refusal_from_memory(&job);
-        if let Some(outcome) = known {
-            return Ok(grab_answer(&job, outcome));
+        if let Some(answer) = answer_from_memory(&self.campaigns, &job) {
+            return Ok(answer);
         }
         retrying(|| self.grab_once(&job)).await
     }

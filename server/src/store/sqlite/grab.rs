@@ -11,7 +11,8 @@ use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 
 use super::{json, load_campaign, log_change, ts, SqliteStore};
 use crate::store::rules::{
-    coupon_of, coupon_use_refusal, grab_answer, replay_grab, usage_code, CampaignCache,
+    answer_from_memory, coupon_of, coupon_use_refusal, grab_answer, replay_grab, usage_code,
+    CampaignCache,
 };
 use crate::store::{Campaigns, GrabJob, StoreError};
 
@@ -241,13 +242,8 @@ impl Campaigns for SqliteStore {
 
     async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
         // most of a burst is refused (not started, sold out): from memory, without the writer
-        let known = self
-            .campaigns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .refusal_from_memory(&job);
-        if let Some(outcome) = known {
-            return Ok(grab_answer(&job, outcome));
+        if let Some(answer) = answer_from_memory(&self.campaigns, &job) {
+            return Ok(answer);
         }
         self.writer.grab(job).await
     }
