@@ -120,22 +120,23 @@ async fn burst(
     out
 }
 
-async fn crash_story(store: Vec<String>, dir: &Path) {
-    let keys = dir.join("keys");
+/// Seed `members` members with sessions (their tokens, one per line, in `dir/tokens`) and a
+/// campaign released a minute ago with `stock` coupons, one per member; answers its id.
+fn seed_and_release(store: &[String], dir: &Path, members: usize, stock: i64) -> i64 {
     let tokens_file = dir.join("tokens");
     cli(
-        &store,
+        store,
         &[
             "bench-seed",
             "--members",
-            &MEMBERS.to_string(),
+            &members.to_string(),
             "--tokens-out",
             tokens_file.to_str().unwrap(),
         ],
     );
     let now = chrono::Utc::now();
     let created: Value = serde_json::from_str(&cli(
-        &store,
+        store,
         &[
             "campaign",
             "create",
@@ -148,7 +149,7 @@ async fn crash_story(store: Vec<String>, dir: &Path) {
             "--face-value",
             "20",
             "--stock",
-            &STOCK.to_string(),
+            &stock.to_string(),
             "--limit",
             "1",
             "--release-at",
@@ -158,7 +159,13 @@ async fn crash_story(store: Vec<String>, dir: &Path) {
         ],
     ))
     .expect("campaign json");
-    let campaign = created["id"].as_i64().expect("id");
+    created["id"].as_i64().expect("id")
+}
+
+async fn crash_story(store: Vec<String>, dir: &Path) {
+    let keys = dir.join("keys");
+    let tokens_file = dir.join("tokens");
+    let campaign = seed_and_release(&store, dir, MEMBERS, STOCK);
     let mut members: Vec<Member> = std::fs::read_to_string(&tokens_file)
         .unwrap()
         .lines()
@@ -272,42 +279,7 @@ async fn crash_story(store: Vec<String>, dir: &Path) {
 async fn exit_between_commit_and_answer(store: Vec<String>, dir: &Path) {
     let keys = dir.join("keys");
     let tokens_file = dir.join("tokens");
-    cli(
-        &store,
-        &[
-            "bench-seed",
-            "--members",
-            "1",
-            "--tokens-out",
-            tokens_file.to_str().unwrap(),
-        ],
-    );
-    let now = chrono::Utc::now();
-    let created: Value = serde_json::from_str(&cli(
-        &store,
-        &[
-            "campaign",
-            "create",
-            "--title-zh",
-            "洗衣券",
-            "--title-en",
-            "Laundry coupon",
-            "--category",
-            "laundry",
-            "--face-value",
-            "10",
-            "--stock",
-            "5",
-            "--limit",
-            "1",
-            "--release-at",
-            &(now - chrono::Duration::minutes(1)).to_rfc3339(),
-            "--end-at",
-            &(now + chrono::Duration::hours(1)).to_rfc3339(),
-        ],
-    ))
-    .expect("campaign json");
-    let campaign = created["id"].as_i64().expect("id");
+    let campaign = seed_and_release(&store, dir, 1, 5);
     let token = std::fs::read_to_string(&tokens_file)
         .unwrap()
         .trim()
