@@ -1661,12 +1661,12 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             )
         }
     };
-    // 王芳 takes all three seats with two companions; 李强 waits; 张伟 never signs up
+    // 王芳 (M10001) takes all three seats with two companions; M10003 waits; M10002 never signs up
     let wang = Phone::sign_in(&server.url, "M10001").await?;
-    let li = Phone::sign_in(&server.url, "M10003").await?;
-    let zhang = Phone::sign_in(&server.url, "M10002").await?;
+    let waiting = Phone::sign_in(&server.url, "M10003").await?;
+    let unsigned = Phone::sign_in(&server.url, "M10002").await?;
     assert_eq!(sign_up(&wang, 2).await?, "confirmed");
-    assert_eq!(sign_up(&li, 0).await?, "waitlisted");
+    assert_eq!(sign_up(&waiting, 0).await?, "waitlisted");
 
     let staff_dir = dir.path().join("staff");
     let staff = App::launch(&staff_dir, &server.url, 4540).await?;
@@ -1701,13 +1701,13 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         // refused, each with its reason, its stable code, shown as a failure; nobody counted
         for (phone, reason, code, shot) in [
             (
-                &zhang,
+                &unsigned,
                 "没有报名这个活动",
                 "not_signed_up",
                 "46-door-not-signed-up",
             ),
             (
-                &li,
+                &waiting,
                 "仍在候补",
                 "still_waitlisted",
                 "47-door-still-waitlisted",
