@@ -97,6 +97,21 @@ async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
     }
 }
 
+/// Send a request that may be sent twice (a read, or mutations that carry their ids). A kept-alive
+/// connection the server closed a moment ago (a restart, an idle timeout) fails the first send
+/// although the server is there: such a failure, not a timeout, is tried once more at once on a
+/// fresh connection.
+async fn send_idempotent(request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    let again = request.try_clone();
+    match request.send().await {
+        Err(e) if (e.is_request() || e.is_connect()) && !e.is_timeout() => match again {
+            Some(again) => again.send().await.map_err(transport),
+            None => Err(transport(e)),
+        },
+        other => other.map_err(transport),
+    }
+}
+
 impl Api {
     pub fn new(base: ServerUrl) -> Api {
         let http = reqwest::Client::builder()
@@ -167,18 +182,18 @@ impl Api {
         let mut url = self.base.join("v1/sync");
         url.query_pairs_mut()
             .append_pair("cursor", &cursor.to_string());
-        let resp = self
-            .http
-            .get(url)
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(transport)?;
-        read(resp).await
+        read(send_idempotent(self.http.get(url).bearer_auth(token.expose())).await?).await
     }
 
+    /// Push queued mutations; each carries its id, so the server applies it once however often
+    /// it is sent.
     pub async fn push(&self, token: &Sensitive<String>, req: &PushRequest) -> Result<PushResponse> {
-        read(self.post_as(token, "v1/sync/push", Some(req)).await?).await
+        let request = self
+            .http
+            .post(self.base.join("v1/sync/push"))
+            .bearer_auth(token.expose())
+            .json(req);
+        read(send_idempotent(request).await?).await
     }
 
     /// The password again, for one large redemption.
