@@ -120,6 +120,52 @@ pub fn judge_vote(
         .map_err(|code| rejected(code, "This vote cannot be taken."))
 }
 
+/// How many days of the member's misses a sign-up to `activity` needs read (`None`: none; the
+/// no-show rule closes popular activities only): the rule's window and the ban after it.
+pub fn misses_lookback(
+    activity: &unionpass_core::activity::Activity,
+    job: &crate::store::SignupJob,
+) -> Option<i64> {
+    activity
+        .signup
+        .as_ref()
+        .filter(|r| r.popular)
+        .map(|_| job.no_show.window_days + job.no_show.ban_days)
+}
+
+/// One sign-up request judged on what the store read under the activity's lock: its seats taken
+/// and sign-ups waiting, the member's live sign-up (its state's name), and their misses (read for
+/// [`misses_lookback`] days). The same on every backend, and for one request or a group.
+pub fn judge_signup(
+    activity: &unionpass_core::activity::Activity,
+    seats_taken: i64,
+    waiting: i64,
+    existing: Option<&str>,
+    misses: &[DateTime<Utc>],
+    job: &crate::store::SignupJob,
+) -> Result<
+    Result<unionpass_core::activity::SignupState, unionpass_core::activity::Refusal>,
+    StoreError,
+> {
+    use unionpass_core::activity::{decide, no_show_ban, SignupFacts, SignupState};
+    let rules = activity
+        .signup
+        .as_ref()
+        .ok_or(StoreError::Refused(ErrorCode::BadRequest))?;
+    let facts = SignupFacts {
+        seats_taken,
+        waitlisted: waiting,
+        existing: existing.and_then(SignupState::parse),
+        banned_until: rules
+            .popular
+            .then(|| no_show_ban(&job.no_show, misses, job.now))
+            .flatten(),
+        eligible: activity.admits_union(job.union_id),
+        cancelled: activity.cancelled_at.is_some(),
+    };
+    Ok(decide(rules, &facts, job.companions, job.now))
+}
+
 /// A sign-up key seen before: the same request (member, activity, companions) is answered again;
 /// the key with anything else is a reused key.
 pub fn signup_replay(
@@ -346,6 +392,13 @@ impl CampaignCache {
                 .filter(|k| k.len() <= Self::MAX_KEYS)
                 .map(std::sync::Arc::new);
         }
+    }
+
+    /// Whether `id` is already known sold out with its granted keys (they need no reading again).
+    pub fn knows_granted_keys(&self, id: i64) -> bool {
+        self.entries
+            .get(&id)
+            .is_some_and(|e| e.sold_out && e.granted_keys.is_some())
     }
 
     /// A grab answered from memory, before the store (no write, no database read): not started

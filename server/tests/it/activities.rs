@@ -935,6 +935,18 @@ on_every_backend!(
     the_door_follows_promotions_and_cancels,
 );
 
+/// A connection of its own to the test server's database: what another instance would do.
+async fn another_instance(s: &TestServer) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        s.database_url().expect("a PostgreSQL server"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
 /// PostgreSQL: a sign-up waits for the activity's row lock, and is judged on what the holder
 /// committed (several instances over one database decide one at a time per activity).
 #[tokio::test]
@@ -943,13 +955,7 @@ async fn postgres_a_sign_up_waits_for_the_activity_lock_and_sees_what_was_commit
     let a = create(&s, activity(2, 1, 0)).await;
     s.clock.set(a.signup.as_ref().unwrap().opens_at);
     let token = s.login("M10001").await;
-    let (mut holder, conn) = tokio_postgres::connect(
-        s.database_url().expect("a PostgreSQL server"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut holder = another_instance(&s).await;
     let tx = holder.transaction().await.unwrap();
     tx.execute(
         "SELECT 1 FROM activities WHERE event_id = $1 FOR UPDATE",
@@ -1001,13 +1007,7 @@ async fn postgres_a_key_taken_elsewhere_at_that_moment_is_refused_alone() {
     let b = create(&s, activity(10, 0, 0)).await;
     s.clock.set(a.signup.as_ref().unwrap().opens_at);
     let key = Uuid::new_v4();
-    let (mut holder, conn) = tokio_postgres::connect(
-        s.database_url().expect("a PostgreSQL server"),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(conn);
+    let mut holder = another_instance(&s).await;
     let tx = holder.transaction().await.unwrap();
     // "another instance" signs M10009 up for b under that key, and has not committed yet
     tx.execute(

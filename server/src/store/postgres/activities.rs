@@ -14,15 +14,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::{GenericClient, Pool};
 use unionpass_core::activity::{
-    decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
-    SignupFacts, SignupState,
+    may_cancel, promotions, Activity, ActivityLive, MySignup, SignupAnswer, SignupState,
 };
 use unionpass_core::activity::{Feedback, FeedbackGiven, Poll, PollResults, Vote};
 use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::ErrorCode;
 
 use super::{from_json, log_change, PgStore};
-use crate::store::rules::{changed_activity, judge_feedback, judge_vote, retrying, signup_replay};
+use crate::store::rules::{
+    changed_activity, judge_feedback, judge_signup, judge_vote, misses_lookback, retrying,
+    signup_replay,
+};
 use crate::store::{Activities, ActivityChange, FeedbackRow, SignupJob, SignupRow, StoreError};
 
 fn activity_of(body: serde_json::Value, id: i64) -> Result<Activity, StoreError> {
@@ -164,33 +166,18 @@ async fn judge(c: &impl GenericClient, job: &SignupJob, lock: bool) -> Result<Ju
     if let Some((id, stored)) = seen {
         return Ok(Judged::Seen(id, stored));
     }
-    let Some(rules) = row.activity.signup.clone() else {
-        return Err(StoreError::Refused(ErrorCode::BadRequest));
+    let missed = match misses_lookback(&row.activity, job) {
+        Some(days) => misses(c, job.member_id, job.now, days).await?,
+        None => Vec::new(),
     };
-    let banned_until = if rules.popular {
-        let window = job.no_show.window_days + job.no_show.ban_days;
-        no_show_ban(
-            &job.no_show,
-            &misses(c, job.member_id, job.now, window).await?,
-            job.now,
-        )
-    } else {
-        None
-    };
-    let facts = SignupFacts {
-        seats_taken: row.seats_taken,
-        waitlisted: row.waiting,
-        existing: existing.as_deref().and_then(SignupState::parse),
-        banned_until,
-        eligible: row.activity.admits_union(job.union_id),
-        cancelled: row.activity.cancelled_at.is_some(),
-    };
-    Ok(Judged::Decision(decide(
-        &rules,
-        &facts,
-        job.companions,
-        job.now,
-    )))
+    Ok(Judged::Decision(judge_signup(
+        &row.activity,
+        row.seats_taken,
+        row.waiting,
+        existing.as_deref(),
+        &missed,
+        job,
+    )?))
 }
 
 async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
@@ -380,38 +367,29 @@ async fn sign_up_batch(
             ))));
             continue;
         };
-        let Some(rules) = row.activity.signup.clone() else {
-            verdicts.push(Verdict::Answer(Err(StoreError::Refused(
-                ErrorCode::BadRequest,
-            ))));
-            continue;
+        let missed = match misses_lookback(&row.activity, job) {
+            Some(days) => misses(tx, job.member_id, job.now, days).await?,
+            None => Vec::new(),
         };
-        let banned_until = if rules.popular {
-            let window = job.no_show.window_days + job.no_show.ban_days;
-            no_show_ban(
-                &job.no_show,
-                &misses(tx, job.member_id, job.now, window).await?,
-                job.now,
-            )
-        } else {
-            None
-        };
-        let facts = SignupFacts {
-            seats_taken: row.seats_taken,
-            waitlisted: row.waiting,
-            existing: live
-                .get(&(job.activity_id, job.member_id))
-                .and_then(|s| SignupState::parse(s)),
-            banned_until,
-            eligible: row.activity.admits_union(job.union_id),
-            cancelled: row.activity.cancelled_at.is_some(),
-        };
-        let state = match decide(&rules, &facts, job.companions, job.now) {
-            Err(refusal) => {
+        let judged = judge_signup(
+            &row.activity,
+            row.seats_taken,
+            row.waiting,
+            live.get(&(job.activity_id, job.member_id))
+                .map(String::as_str),
+            &missed,
+            job,
+        );
+        let state = match judged {
+            Err(e) => {
+                verdicts.push(Verdict::Answer(Err(e)));
+                continue;
+            }
+            Ok(Err(refusal)) => {
                 verdicts.push(Verdict::Answer(Ok(SignupAnswer::Refused { refusal })));
                 continue;
             }
-            Ok(state) => state,
+            Ok(Ok(state)) => state,
         };
         if let Some(hash) = &job.session {
             let ok = sessions

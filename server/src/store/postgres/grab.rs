@@ -167,21 +167,29 @@ impl PgStore {
         }
         if !take_stock(tx, c.id).await? {
             // every key holding a grant, complete: a grant commits with the stock it took, and
-            // each shard was seen empty after any transaction holding it ended
-            let keys: std::collections::HashSet<uuid::Uuid> = tx
-                .query(
-                    &tx.prepare_cached("SELECT grab_key FROM grants WHERE campaign_id = $1")
-                        .await?,
-                    &[&c.id],
-                )
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            self.campaigns
+            // each shard was seen empty after any transaction holding it ended; read once (the
+            // requests racing to the same empty stock find it known)
+            let known = self
+                .campaigns
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .mark_sold_out(c.id, Some(keys));
+                .knows_granted_keys(c.id);
+            if !known {
+                let keys: std::collections::HashSet<uuid::Uuid> = tx
+                    .query(
+                        &tx.prepare_cached("SELECT grab_key FROM grants WHERE campaign_id = $1")
+                            .await?,
+                        &[&c.id],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                self.campaigns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .mark_sold_out(c.id, Some(keys));
+            }
             // undo the count increment: sold out
             tx.execute(
                 &tx.prepare_cached(

@@ -7,15 +7,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use unionpass_core::activity::{
-    decide, may_cancel, no_show_ban, promotions, Activity, ActivityLive, MySignup, SignupAnswer,
-    SignupFacts, SignupState,
+    may_cancel, promotions, Activity, ActivityLive, MySignup, SignupAnswer, SignupState,
 };
 use unionpass_core::activity::{Feedback, FeedbackGiven, Poll, PollResults, Vote};
 use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::ErrorCode;
 
 use super::{json, log_change, parse_ts, ts, SqliteStore};
-use crate::store::rules::{changed_activity, judge_feedback, judge_vote, signup_replay};
+use crate::store::rules::{
+    changed_activity, judge_feedback, judge_signup, judge_vote, misses_lookback, signup_replay,
+};
 use crate::store::{Activities, ActivityChange, FeedbackRow, SignupJob, SignupRow, StoreError};
 
 fn activity_of(body: &str, id: i64) -> Result<Activity, StoreError> {
@@ -122,39 +123,24 @@ fn judge(tx: &Connection, job: &SignupJob) -> Result<Judged, StoreError> {
         return Ok(Judged::Seen(id, (member, activity, companions)));
     }
     let row = load(tx, job.activity_id)?.ok_or(StoreError::NoActivity(job.activity_id))?;
-    let Some(rules) = row.activity.signup.clone() else {
-        return Err(StoreError::Refused(ErrorCode::BadRequest));
-    };
     let existing: Option<String> = tx
         .prepare_cached(
             "SELECT state FROM signups WHERE activity_id = ?1 AND member_id = ?2 AND state <> 'cancelled'",
         )?
         .query_row(params![job.activity_id, job.member_id], |r| r.get(0))
         .optional()?;
-    let banned_until = if rules.popular {
-        let window = job.no_show.window_days + job.no_show.ban_days;
-        no_show_ban(
-            &job.no_show,
-            &misses(tx, job.member_id, job.now, window)?,
-            job.now,
-        )
-    } else {
-        None
+    let missed = match misses_lookback(&row.activity, job) {
+        Some(days) => misses(tx, job.member_id, job.now, days)?,
+        None => Vec::new(),
     };
-    let facts = SignupFacts {
-        seats_taken: row.seats_taken,
-        waitlisted: row.waiting,
-        existing: existing.as_deref().and_then(SignupState::parse),
-        banned_until,
-        eligible: row.activity.admits_union(job.union_id),
-        cancelled: row.activity.cancelled_at.is_some(),
-    };
-    Ok(Judged::Decision(decide(
-        &rules,
-        &facts,
-        job.companions,
-        job.now,
-    )))
+    Ok(Judged::Decision(judge_signup(
+        &row.activity,
+        row.seats_taken,
+        row.waiting,
+        existing.as_deref(),
+        &missed,
+        job,
+    )?))
 }
 
 pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
