@@ -10,9 +10,10 @@ convert -size 1024x1024 xc:none \
   -draw 'roundrectangle 472,312 552,712 24,24' \
   -draw 'roundrectangle 232,672 792,752 24,24' \
   -depth 8 -define png:color-type=6 master.png
-for s in 32 128 256 512; do
+# every size a desktop's icon theme asks for (the .deb and .rpm install each under hicolor)
+for s in 16 24 32 48 64 128 256 512; do
   convert master.png -resize ${s}x${s} -depth 8 -define png:color-type=6 "${s}x${s}.png"
 done
-mv 256x256.png 128x128@2x.png
+cp 256x256.png 128x128@2x.png
 mv 512x512.png icon.png
 rm master.png

@@ -1,5 +1,4 @@
 fn main() {
-    // The one tauri.conf.json lives at the repository root.
-    tauri_build::try_build(tauri_build::Attributes::new().config_path("../tauri.conf.json"))
-        .expect("tauri build script failed");
+    // src-tauri/tauri.conf.json: the one Tauri config, read here and by the bundler
+    tauri_build::build()
 }

@@ -91,6 +91,7 @@ pub fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::UnsupportedMutation => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ClientTooOld => StatusCode::UPGRADE_REQUIRED,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

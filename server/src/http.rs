@@ -57,6 +57,7 @@ pub fn app(state: AppState) -> Router {
     routes
         .route("/v1/health", get(health))
         .route("/v1/time", get(time))
+        .route("/v1/version", get(version))
         .route("/v1/keys", get(keys))
         .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/login", post(login).layer(small))
@@ -78,6 +79,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/reauth", post(reauth).layer(small))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refuse_old_apps,
+        ))
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
         // Around every route, outermost first: the `Authorization` header is marked sensitive
         // (never logged); each request gets an `x-request-id` (in its log lines, and sent back);
@@ -214,6 +219,48 @@ pub(crate) async fn openapi_json() -> axum::response::Response {
     responses((status = 200, description = "The server's clock (apps measure their offset)", body = TimeResponse), crate::openapi::Errors))]
 pub(crate) async fn time(State(s): State<AppState>) -> Json<TimeResponse> {
     Json(TimeResponse { now: s.clock.now() })
+}
+
+#[utoipa::path(get, path = "/v1/version", tag = "server",
+    responses((status = 200, description = "The app versions served, the newest, and where to download it per platform", body = unionpass_core::api::VersionInfo), crate::openapi::Errors))]
+pub(crate) async fn version(State(s): State<AppState>) -> Json<unionpass_core::api::VersionInfo> {
+    Json((*s.versions).clone())
+}
+
+/// An app older than the oldest served (its `User-Agent: UnionPass/<version>`) is answered
+/// `client_too_old` (426) on everything but `/v1/version`, `/v1/time` and `/v1/health`, so it can
+/// tell the member to update instead of failing in other ways. Other clients are not affected.
+async fn refuse_old_apps(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    let open = matches!(path, "/v1/version" | "/v1/time" | "/v1/health");
+    let too_old = !open
+        && req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(unionpass_core::api::app_version_of)
+            .is_some_and(|v| {
+                matches!(
+                    s.versions.update_for(v, ""),
+                    unionpass_core::api::UpdateState::Required { .. }
+                )
+            });
+    if too_old {
+        return AppError::new(
+            ErrorCode::ClientTooOld,
+            format!(
+                "This version of UnionPass is no longer served; install {} or newer (see GET /v1/version).",
+                s.versions.min_supported
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 #[utoipa::path(get, path = "/v1/keys", tag = "server",

@@ -40,6 +40,18 @@ pub struct AppState {
     pub no_show: unionpass_core::activity::NoShowRule,
     /// Live sessions in memory, for the grab's and sign-up's judgments only.
     pub sessions: Arc<auth::SessionTable>,
+    /// The app versions served and where to get a newer one (`serve --client-*`).
+    pub versions: Arc<unionpass_core::api::VersionInfo>,
+}
+
+/// Every app version is served and the newest is this server's own release, unless `serve`
+/// says otherwise.
+pub fn default_versions() -> unionpass_core::api::VersionInfo {
+    unionpass_core::api::VersionInfo {
+        min_supported: "0.0.0".into(),
+        latest: env!("CARGO_PKG_VERSION").into(),
+        downloads: Default::default(),
+    }
 }
 
 impl AppState {
@@ -59,6 +71,7 @@ impl AppState {
             grab_per_address: Arc::new(limit::Buckets::new(500.0, 1000.0)),
             no_show: Default::default(),
             sessions: Arc::new(auth::SessionTable::new(auth::SESSION_TABLE_CAP)),
+            versions: Arc::new(default_versions()),
         }
     }
 

@@ -67,6 +67,18 @@ enum Command {
         /// The provider channel's shared secret (every request and answer is signed with it).
         #[arg(long, env = "UNIONPASS_PROVIDER_SECRET", hide_env_values = true)]
         provider_secret: Option<String>,
+        /// The oldest app version served; older apps are told to update (`client_too_old`).
+        #[arg(long, default_value = "0.0.0", value_parser = parse_version)]
+        client_min_version: String,
+        /// The newest app version available (the app offers it in 我的) [default: this
+        /// server's version].
+        #[arg(long, value_parser = parse_version)]
+        client_latest_version: Option<String>,
+        /// Where a platform's members download the app (`PLATFORM=URL`, repeatable; platforms
+        /// as `GET /v1/version` names them: linux-x86_64, windows-x86_64, macos-aarch64,
+        /// android, ios).
+        #[arg(long = "client-download", value_name = "PLATFORM=URL", value_parser = parse_download)]
+        client_downloads: Vec<(String, String)>,
     },
     /// Create data in the database.
     Seed {
@@ -79,6 +91,11 @@ enum Command {
         /// a waitlist, one today M10001 has a place at, a walk-in); `cargo xtask demo` adds them.
         #[arg(long)]
         activities: bool,
+        /// With --demo: the grab calendar in every state (releasing in two minutes, live, sold
+        /// out, ended), every member's wallet with a coupon in each category and status, and
+        /// redemptions settled, refunded and held; `cargo xtask demo` adds them.
+        #[arg(long)]
+        campaigns: bool,
     },
     /// Coupon campaigns: create, list, stats.
     Campaign {
@@ -410,6 +427,9 @@ async fn main() -> anyhow::Result<()> {
             provider,
             provider_timeout_ms,
             provider_secret,
+            client_min_version,
+            client_latest_version,
+            client_downloads,
         } => {
             let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
@@ -469,6 +489,13 @@ async fn main() -> anyhow::Result<()> {
                     window_days: no_show_window_days,
                     ban_days: no_show_ban_days,
                 });
+            let mut state = state;
+            state.versions = Arc::new(unionpass_core::api::VersionInfo {
+                min_supported: client_min_version,
+                latest: client_latest_version
+                    .unwrap_or_else(|| unionpass_server::default_versions().latest),
+                downloads: client_downloads.into_iter().collect(),
+            });
             let warm = state.warm_sessions().await?;
             tracing::info!(sessions = warm, "live sessions read into memory");
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
@@ -655,6 +682,7 @@ async fn main() -> anyhow::Result<()> {
             db,
             demo,
             activities,
+            campaigns,
         } => {
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
@@ -666,6 +694,9 @@ async fn main() -> anyhow::Result<()> {
             seed::seed_demo_points(store.as_ref(), SystemClock.now()).await?;
             if activities {
                 seed::seed_demo_activities(store.as_ref(), SystemClock.now()).await?;
+            }
+            if campaigns {
+                seed::seed_demo_campaigns(store.as_ref(), SystemClock.now()).await?;
             }
             println!(
                 "created {created} demo accounts in {}; every password is {}",
@@ -825,4 +856,23 @@ async fn shutdown_signal() {
         }
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// A semver version (`serve --client-*-version`).
+fn parse_version(s: &str) -> Result<String, String> {
+    semver::Version::parse(s.trim())
+        .map(|v| v.to_string())
+        .map_err(|e| format!("not a version like 1.2.3: {e}"))
+}
+
+/// `PLATFORM=URL` (`serve --client-download`), the URL http(s).
+fn parse_download(s: &str) -> Result<(String, String), String> {
+    let (platform, url) = s
+        .split_once('=')
+        .ok_or_else(|| "expected PLATFORM=URL".to_string())?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "https" | "http") || platform.trim().is_empty() {
+        return Err("expected PLATFORM=https://…".into());
+    }
+    Ok((platform.trim().to_string(), url.to_string()))
 }

@@ -85,6 +85,7 @@ impl utoipa::Modify for SessionAuth {
     paths(
         crate::http::health,
         crate::http::time,
+        crate::http::version,
         crate::http::keys,
         crate::http::openapi_json,
         crate::http::login,

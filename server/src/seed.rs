@@ -331,3 +331,327 @@ pub async fn seed_demo_activities(store: &dyn Store, now: DateTime<Utc>) -> Resu
     }
     Ok(())
 }
+
+/// One demo campaign: what it is and when it runs, relative to the seed's `now`.
+struct DemoCampaign {
+    title_zh: &'static str,
+    title_en: &'static str,
+    category: unionpass_core::campaign::Category,
+    face_yuan: i64,
+    terms_zh: &'static str,
+    terms_en: &'static str,
+    /// Release and end, from `now`.
+    window: (Duration, Duration),
+    /// Coupon validity, from `now`.
+    valid: (Duration, Duration),
+    stock: i64,
+}
+
+impl DemoCampaign {
+    fn campaign(&self, now: DateTime<Utc>) -> unionpass_core::campaign::Campaign {
+        unionpass_core::campaign::Campaign {
+            id: 0,
+            title_zh: self.title_zh.into(),
+            title_en: self.title_en.into(),
+            category: self.category,
+            face_value_cents: self.face_yuan * 100,
+            terms_zh: self.terms_zh.into(),
+            terms_en: self.terms_en.into(),
+            coupon_valid_from: now + self.valid.0,
+            coupon_valid_until: now + self.valid.1,
+            stock: self.stock,
+            per_member_limit: 1,
+            release_at: now + self.window.0,
+            end_at: now + self.window.1,
+            eligible_unions: Vec::new(),
+            eligible_union_names: Vec::new(),
+            cancelled_at: None,
+        }
+    }
+}
+
+/// Grab campaign `id` for `member_no` at `at` (the seed's own call: no session); answers the
+/// coupon when granted.
+async fn demo_grab(
+    store: &dyn Store,
+    member_no: &str,
+    campaign_id: i64,
+    at: DateTime<Utc>,
+) -> Result<Option<unionpass_core::campaign::Coupon>, StoreError> {
+    use unionpass_core::campaign::GrabOutcome;
+    let Some(m) = store.member_auth(member_no).await? else {
+        return Ok(None);
+    };
+    let Some(p) = store.profile(m.member_id).await? else {
+        return Ok(None);
+    };
+    let answer = store
+        .grab(crate::store::GrabJob {
+            member_id: m.member_id,
+            union_id: p.union.id,
+            campaign_id,
+            key: uuid::Uuid::new_v4(),
+            now: at,
+            session: None,
+        })
+        .await?;
+    Ok(match answer.outcome {
+        GrabOutcome::Granted { coupon } => Some(coupon),
+        _ => None,
+    })
+}
+
+/// The grab calendar and the wallet of a fresh demo, relative to `now` (once: nothing is added if
+/// any campaign exists).
+///
+/// - The calendar: a taxi campaign releasing two minutes from now (set an alarm, watch the
+///   countdown, grab), a live meal campaign with stock, a cinema campaign sold out an hour ago
+///   (to five members of the third union, so M10001 sees "sold out"), a bike campaign that ended
+///   yesterday.
+/// - Every member's wallet: one coupon in each category (grabbed in the past from campaigns
+///   that have ended), one in each status: usable, expiring in two days, not yet valid, used
+///   yesterday, expired.
+/// - Every member's redemptions: a phone top-up settled, a power bill refunded with the
+///   carrier's reason, a catalog item held (the demo's provider settles it a moment after the
+///   server starts, as it would in real life).
+pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Result<(), StoreError> {
+    use unionpass_core::api::{Mutation, MutationOp, MutationOutcome};
+    use unionpass_core::campaign::Category;
+    use unionpass_core::redeem::{quote, RedeemRequest, RefundReason, Target};
+    if !store.campaigns().await?.is_empty() {
+        return Ok(());
+    }
+    let (d, h, m) = (Duration::days, Duration::hours, Duration::minutes);
+    let calendar = [
+        DemoCampaign {
+            title_zh: "周末打车立减券",
+            title_en: "Weekend taxi discount",
+            category: Category::Taxi,
+            face_yuan: 15,
+            terms_zh: "单笔满 30 元可用，限本市行程。",
+            terms_en: "On rides of ¥30 or more within the city.",
+            window: (m(2), d(1)),
+            valid: (m(2), d(14)),
+            stock: 100,
+        },
+        DemoCampaign {
+            title_zh: "职工食堂午餐券",
+            title_en: "Staff canteen lunch",
+            category: Category::Meal,
+            face_yuan: 12,
+            terms_zh: "园区职工食堂午餐时段可用。",
+            terms_en: "At the park's staff canteens at lunchtime.",
+            window: (-m(30), d(2)),
+            valid: (Duration::zero(), d(10)),
+            stock: 500,
+        },
+        DemoCampaign {
+            title_zh: "影院观影 5 折券",
+            title_en: "Half-price cinema ticket",
+            category: Category::Cinema,
+            face_yuan: 30,
+            terms_zh: "合作影院 2D/3D 场次可用，节假日除外。",
+            terms_en: "At partner cinemas, 2D and 3D, not on public holidays.",
+            window: (-h(1), d(1)),
+            valid: (Duration::zero(), d(30)),
+            stock: 5,
+        },
+        DemoCampaign {
+            title_zh: "共享单车月卡",
+            title_en: "Bike share monthly pass",
+            category: Category::Bike,
+            face_yuan: 20,
+            terms_zh: "30 天内不限次骑行，每次 2 小时内免费。",
+            terms_en: "Unlimited rides for 30 days, each free for 2 hours.",
+            window: (-d(3), -d(1)),
+            valid: (-d(3), d(27)),
+            stock: 200,
+        },
+    ];
+    let mut created = Vec::new();
+    for c in &calendar {
+        created.push(store.create_campaign(c.campaign(now), now - d(4)).await?);
+    }
+    // the cinema campaign went in its first minute, to members of the third union
+    for no in ["M10014", "M10015", "M10016", "M10017", "M10018"] {
+        demo_grab(
+            store,
+            no,
+            created[2].id,
+            created[2].release_at + Duration::seconds(3),
+        )
+        .await?;
+    }
+
+    // the wallet: campaigns of the past weeks, each grabbed by every member at its release
+    let wallet = [
+        DemoCampaign {
+            title_zh: "共享单车 7 天骑行卡",
+            title_en: "Bike share 7-day pass",
+            category: Category::Bike,
+            face_yuan: 10,
+            terms_zh: "7 天内不限次骑行。",
+            terms_en: "Unlimited rides for 7 days.",
+            window: (-d(12), -d(11)),
+            valid: (-d(12), d(20)),
+            stock: 100,
+        },
+        DemoCampaign {
+            title_zh: "工作日午餐补贴券",
+            title_en: "Weekday lunch subsidy",
+            category: Category::Meal,
+            face_yuan: 10,
+            terms_zh: "工作日午餐时段可用。",
+            terms_en: "On weekdays at lunchtime.",
+            window: (-d(20), -d(19)),
+            valid: (-d(20), d(2)),
+            stock: 100,
+        },
+        DemoCampaign {
+            title_zh: "家政保洁 2 小时",
+            title_en: "Home cleaning, 2 hours",
+            category: Category::Cleaning,
+            face_yuan: 80,
+            terms_zh: "下周起可预约，需提前一天预约。",
+            terms_en: "Bookable from next week, one day ahead.",
+            window: (-d(6), -d(5)),
+            valid: (d(3), d(33)),
+            stock: 100,
+        },
+        DemoCampaign {
+            title_zh: "洗衣店满减券",
+            title_en: "Laundry discount",
+            category: Category::Laundry,
+            face_yuan: 20,
+            terms_zh: "满 50 元可用。",
+            terms_en: "On orders of ¥50 or more.",
+            window: (-d(9), -d(8)),
+            valid: (-d(9), d(21)),
+            stock: 100,
+        },
+        DemoCampaign {
+            title_zh: "周末影院观影券",
+            title_en: "Weekend cinema ticket",
+            category: Category::Cinema,
+            face_yuan: 35,
+            terms_zh: "周末场次可用。",
+            terms_en: "For weekend screenings.",
+            window: (-d(40), -d(39)),
+            valid: (-d(40), -d(1)),
+            stock: 100,
+        },
+        DemoCampaign {
+            title_zh: "机场出行打车券",
+            title_en: "Airport taxi ride",
+            category: Category::Taxi,
+            face_yuan: 25,
+            terms_zh: "往返机场行程可用。",
+            terms_en: "On rides to or from the airport.",
+            window: (-d(4), -d(3)),
+            valid: (-d(4), d(26)),
+            stock: 100,
+        },
+        DemoCampaign {
+            title_zh: "职工书屋咖啡券",
+            title_en: "Staff library café",
+            category: Category::Other,
+            face_yuan: 15,
+            terms_zh: "职工书屋咖啡吧可用。",
+            terms_en: "At the staff library's café.",
+            window: (-d(7), -d(6)),
+            valid: (-d(7), d(23)),
+            stock: 100,
+        },
+    ];
+    let members: Vec<&str> = MEMBERS.iter().map(|(no, _, _)| *no).collect();
+    for c in &wallet {
+        let campaign = store
+            .create_campaign(c.campaign(now), now + c.window.0 - d(1))
+            .await?;
+        for (i, no) in members.iter().enumerate() {
+            let at = campaign.release_at + Duration::seconds(1 + i as i64);
+            let coupon = demo_grab(store, no, campaign.id, at).await?;
+            // the laundry coupon was used yesterday
+            if let (Category::Laundry, Some(coupon)) = (c.category, coupon) {
+                let Some(auth) = store.member_auth(no).await? else {
+                    continue;
+                };
+                let used_at = now - d(1);
+                let mutation = Mutation {
+                    id: uuid::Uuid::new_v4(),
+                    created_at: used_at,
+                    op: MutationOp::UseCoupon {
+                        coupon_id: coupon.id,
+                        used_at,
+                    },
+                };
+                store
+                    .apply_mutation(auth.member_id, &mutation, &Default::default(), used_at)
+                    .await?;
+            }
+        }
+    }
+
+    // redemptions: settled, refunded, held
+    let offer = store.points_offer().await?;
+    for no in &members {
+        let Some(auth) = store.member_auth(no).await? else {
+            continue;
+        };
+        for (target, outcome, ago) in [
+            (
+                Target::PhoneBill {
+                    mobile: "13800138000".into(),
+                    amount_cents: 2000,
+                },
+                Some(crate::store::Fulfilment::Settled {
+                    reference: "CM-DEMO-20".into(),
+                }),
+                d(6),
+            ),
+            (
+                Target::PowerBill {
+                    account: "0101234567".into(),
+                    amount_cents: 5000,
+                },
+                Some(crate::store::Fulfilment::Refunded(
+                    RefundReason::ProviderFailed {
+                        message: "户号与户名不符".into(),
+                    },
+                )),
+                d(2),
+            ),
+            (Target::Catalog { item_id: 1 }, None, m(1)),
+        ] {
+            let Ok(price) = quote(&offer, &target) else {
+                continue;
+            };
+            let at = now - ago;
+            let mutation = Mutation {
+                id: uuid::Uuid::new_v4(),
+                created_at: at,
+                op: MutationOp::Redeem(RedeemRequest {
+                    target,
+                    points: price.points,
+                }),
+            };
+            let result = store
+                .apply_mutation(auth.member_id, &mutation, &Default::default(), at)
+                .await?;
+            if let MutationOutcome::Rejected { code, .. } = result.outcome {
+                tracing::warn!(
+                    member = no,
+                    code = code.as_str(),
+                    "a demo redemption was refused"
+                );
+                continue;
+            }
+            if let Some(how) = outcome {
+                store
+                    .finish_redemption(mutation.id, how, at + Duration::minutes(1))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -110,6 +110,21 @@ pub fn set_language(
     snapshot_of(&shell)
 }
 
+/// The UI panicked: written to the log (`target: unionpass::ui`), cut to `LogUiPanic::MAX` bytes.
+#[tauri::command(rename_all = "snake_case")]
+pub fn log_ui_panic(req: ipc::LogUiPanic) -> CmdResult<ipc::LogUiPanic> {
+    let mut message = req.message;
+    if message.len() > ipc::LogUiPanic::MAX {
+        let mut end = ipc::LogUiPanic::MAX;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+    }
+    tracing::error!(target: "unionpass::ui", %message, "the UI panicked");
+    Ok(())
+}
+
 /// Logged at debug level; when `UNIONPASS_READY_FILE` is set, a line with the wall-clock time in
 /// ms is appended there for the benches.
 #[tauri::command(rename_all = "snake_case")]

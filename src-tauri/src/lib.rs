@@ -83,10 +83,49 @@ macro_rules! handlers {
     }};
 }
 
+/// One app per data directory. The desktop's single-instance guard is keyed by the app's
+/// identifier; a data directory set by `UNIONPASS_DATA_DIR` (a second profile, the tests, the
+/// demo) gets its own key, so two profiles can run side by side while a second launch on the
+/// same data still finds the first.
+fn instance_identifier(base: &str, data_dir: Option<&std::ffi::OsStr>) -> String {
+    match data_dir {
+        None => base.to_string(),
+        Some(dir) => {
+            // FNV-1a: stable across builds and runs (std's hasher is not promised to be)
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in dir.as_encoded_bytes() {
+                h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("{base}.p{h:016x}")
+        }
+    }
+}
+
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
     use unionpass_core::ipc::*;
-    tauri::Builder::default()
+    let mut context = tauri::generate_context!();
+    let identifier = instance_identifier(
+        &context.config().identifier,
+        std::env::var_os("UNIONPASS_DATA_DIR").as_deref(),
+    );
+    context.config_mut().identifier = identifier;
+    let builder = tauri::Builder::default();
+    // first: a second launch hands over to the running app (showing its window) and exits
+    #[cfg(desktop)]
+    let builder = builder.plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+        if args.iter().any(|a| a == native::HIDDEN_ARG) {
+            return; // "start at login" while already running: stay in the tray
+        }
+        tracing::info!("launched again: showing the window");
+        native::show_main(app);
+    }));
+    #[cfg(desktop)]
+    let builder = builder.plugin(tauri_plugin_autostart::init(
+        tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+        Some(vec![native::HIDDEN_ARG]),
+    ));
+    builder
         .setup(|app| {
             let dir = data_dir(app);
             logging::init(&dir.join("logs"));
@@ -134,10 +173,6 @@ pub fn run() {
             Ok(())
         })
         .plugin(tauri_plugin_notification::init())
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            Some(vec![native::HIDDEN_ARG]),
-        ))
         // closing the window hides it: the app stays in the tray so reminders still fire
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::CloseRequested { api, .. } = event {
@@ -160,6 +195,7 @@ pub fn run() {
             sync_now: SyncNow,
             set_language: SetLanguage,
             ui_ready: UiReady,
+            log_ui_panic: LogUiPanic,
             live_passport: GetLivePassport,
             revoke_device: RevokeDevice,
             scanner_view: GetScannerView,
@@ -192,6 +228,26 @@ pub fn run() {
             export_ics: ExportIcs,
             set_opening_reminder: SetOpeningReminder,
         ])
-        .run(tauri::generate_context!("../tauri.conf.json"))
+        .run(context)
         .expect("error while running the UnionPass window");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instance_identifier;
+
+    #[test]
+    fn each_data_directory_is_its_own_instance() {
+        let base = "cn.unionpass.app";
+        assert_eq!(instance_identifier(base, None), base);
+        let a = instance_identifier(base, Some("/home/a/profile".as_ref()));
+        let b = instance_identifier(base, Some("/home/b/profile".as_ref()));
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            instance_identifier(base, Some("/home/a/profile".as_ref()))
+        );
+        // a valid D-Bus name element once dots become underscores: no leading digit
+        assert!(a.starts_with("cn.unionpass.app.p") && a.len() == base.len() + 18);
+    }
 }

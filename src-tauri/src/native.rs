@@ -2,9 +2,14 @@
 //! window on that campaign), the tray icon that keeps the app and its reminders running with the
 //! window closed, "start at login", and the camera switch of WebKitGTK. Translation only: when to
 //! notify and what it says come from `unionpass_client::background`.
+//!
+//! The tray and "start at login" exist on desktops only (`cfg(desktop)`); on phones the
+//! reminders are the notification plugin's scheduled notifications (see ARCHITECTURE.md).
 
+#[cfg(desktop)]
 use tauri::menu::{Menu, MenuItem};
-use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
+#[cfg(desktop)]
+use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
 use unionpass_client::background::{Notification, Opens};
@@ -104,6 +109,7 @@ pub fn enable_camera(app: &tauri::App) {
 }
 
 /// Whether the app starts at login (in the tray, window hidden).
+#[cfg(desktop)]
 pub fn autostart(app: &AppHandle) -> Result<bool, CmdError> {
     use tauri_plugin_autostart::ManagerExt;
     app.autolaunch().is_enabled().map_err(|e| {
@@ -112,6 +118,7 @@ pub fn autostart(app: &AppHandle) -> Result<bool, CmdError> {
     })
 }
 
+#[cfg(desktop)]
 pub fn set_autostart(app: &AppHandle, enabled: bool) -> Result<bool, CmdError> {
     use tauri_plugin_autostart::ManagerExt;
     let manager = app.autolaunch();
@@ -127,6 +134,18 @@ pub fn set_autostart(app: &AppHandle, enabled: bool) -> Result<bool, CmdError> {
     autostart(app)
 }
 
+/// Phones start apps themselves: there is no "start at login".
+#[cfg(mobile)]
+pub fn autostart(_app: &AppHandle) -> Result<bool, CmdError> {
+    Err(CmdError::code(ErrorCode::AutostartUnavailable))
+}
+
+#[cfg(mobile)]
+pub fn set_autostart(_app: &AppHandle, _enabled: bool) -> Result<bool, CmdError> {
+    Err(CmdError::code(ErrorCode::AutostartUnavailable))
+}
+
+#[cfg(desktop)]
 fn tray_menu<R: Runtime>(app: &AppHandle<R>, lang: Lang) -> tauri::Result<Menu<R>> {
     let open = MenuItem::with_id(app, "open", Msg::TrayOpen.text(lang), true, None::<&str>)?;
     let quit = MenuItem::with_id(app, "quit", Msg::TrayQuit.text(lang), true, None::<&str>)?;
@@ -135,7 +154,8 @@ fn tray_menu<R: Runtime>(app: &AppHandle<R>, lang: Lang) -> tauri::Result<Menu<R
 
 /// The tray icon with "open" and "quit". Closing the window hides it; the app (and its
 /// reminders) keep running until "quit".
-pub fn tray(app: &AppHandle, lang: Lang) -> tauri::Result<TrayIcon> {
+#[cfg(desktop)]
+pub fn tray(app: &AppHandle, lang: Lang) -> tauri::Result<()> {
     let mut builder = TrayIconBuilder::with_id(TRAY_ID)
         .menu(&tray_menu(app, lang)?)
         .tooltip(Msg::TrayTooltip.text(lang))
@@ -158,10 +178,21 @@ pub fn tray(app: &AppHandle, lang: Lang) -> tauri::Result<TrayIcon> {
     if let Some(icon) = app.default_window_icon() {
         builder = builder.icon(icon.clone());
     }
-    builder.build(app)
+    builder.build(app).map(|_| ())
+}
+
+/// Phones have no tray: the system keeps (or ends) the app, and scheduled notifications fire
+/// without it.
+#[cfg(mobile)]
+pub fn tray(_app: &AppHandle, _lang: Lang) -> tauri::Result<()> {
+    Err(tauri::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "no tray on phones",
+    )))
 }
 
 /// The tray's words follow the member's language.
+#[cfg(desktop)]
 pub fn relabel_tray(app: &AppHandle, lang: Lang) {
     if let Some(tray) = app.tray_by_id(TRAY_ID) {
         if let Ok(menu) = tray_menu(app, lang) {
@@ -170,3 +201,6 @@ pub fn relabel_tray(app: &AppHandle, lang: Lang) {
         let _ = tray.set_tooltip(Some(Msg::TrayTooltip.text(lang)));
     }
 }
+
+#[cfg(mobile)]
+pub fn relabel_tray(_app: &AppHandle, _lang: Lang) {}

@@ -20,7 +20,7 @@ use crate::screens::passport::PassportView;
 use crate::screens::points::PointsTab;
 use crate::screens::scanner::ScannerTab;
 use crate::screens::wallet::WalletTab;
-use crate::widgets::{LangToggle, Notices, SyncStatus};
+use crate::widgets::{LangToggle, Notices, SyncStatus, UpdateBanner};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Screen {
@@ -191,6 +191,7 @@ fn MainView() -> impl IntoView {
             </nav>
             <main class="content" id="content" node_ref=main_ref>
                 <div class="page">
+                    <UpdateBanner/>
                     <Notices/>
                     {move || match tab.get() {
                         Tab::Passport => view! { <PassportView/> }.into_any(),

@@ -16,6 +16,10 @@ extern "C" {
     #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "core"], catch)]
     async fn invoke(cmd: &str, args: JsValue) -> Result<JsValue, JsValue>;
 
+    /// The same `invoke`, not awaited: a panic hook cannot wait (the wasm instance stops).
+    #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "core"], js_name = invoke, catch)]
+    fn invoke_now(cmd: &str, args: JsValue) -> Result<js_sys::Promise, JsValue>;
+
     #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "event"], catch)]
     async fn listen(event: &str, handler: &Closure<dyn FnMut(JsValue)>)
         -> Result<JsValue, JsValue>;
@@ -40,6 +44,14 @@ pub async fn call<C: Command>(req: &C) -> Result<Answer<C>, ErrorCode> {
     let args = serde_wasm_bindgen::to_value(&Args { req }).map_err(|_| ErrorCode::Internal)?;
     let value = invoke(C::NAME, args).await.map_err(code_of)?;
     serde_wasm_bindgen::from_value(value).map_err(|_| ErrorCode::BadResponse)
+}
+
+/// Send a command without waiting for its answer (from a panic hook: the request leaves before
+/// the wasm instance stops).
+pub fn send_now<C: Command>(req: &C) {
+    if let Ok(args) = serde_wasm_bindgen::to_value(&Args { req }) {
+        let _ = invoke_now(C::NAME, args);
+    }
 }
 
 /// An action running `run` with each request dispatched to it; its `pending()` is the busy flag.

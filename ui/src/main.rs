@@ -17,7 +17,13 @@ mod screens;
 mod widgets;
 
 fn main() {
-    console_error_panic_hook::set_once();
+    // a panic is a bug: to the console, and to the app's log file through the shell
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        ipc::send_now(&unionpass_core::ipc::LogUiPanic {
+            message: info.to_string(),
+        });
+    }));
     leptos::mount::mount_to_body(app::App);
     // from here on the screens say what went wrong (assets/boot.js only speaks before this)
     if let Some(w) = web_sys::window() {

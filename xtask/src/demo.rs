@@ -77,7 +77,8 @@ pub fn start_provider(server_bin: &Path) -> anyhow::Result<(Guard, String)> {
     Ok((guard, format!("http://{addr}")))
 }
 
-/// Seed demo data into the SQLite file `db` and serve it on `listen`, with `provider` fulfilling
+/// Seed demo data into the SQLite file `db` (with `everything`: activities, campaigns, coupons and
+/// redemptions too) and serve it on `listen`, with `provider` fulfilling
 /// redemptions.
 pub fn start_server(
     bin: &Path,
@@ -85,12 +86,12 @@ pub fn start_server(
     listen: &str,
     log: &Path,
     provider: Option<&str>,
-    activities: bool,
+    everything: bool,
 ) -> anyhow::Result<(Guard, String)> {
     let mut seed = Command::new(bin);
     seed.args(["seed", "--demo", "--db"]).arg(db);
-    if activities {
-        seed.arg("--activities");
+    if everything {
+        seed.args(["--activities", "--campaigns"]);
     }
     let seed = seed.output()?;
     if !seed.status.success() {

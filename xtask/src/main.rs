@@ -6,12 +6,15 @@
 //! - `demo`: setup + build, a local union server with demo data, and the app signed in as a demo
 //!   member (under Xvfb when there is no display).
 //! - `test`: setup + build, then every test, the E2E suite in the real window included.
+//! - `bundle`: the `.deb` and `.rpm` members install (Tauri's bundler).
+//! - `ui`: the wasm UI only (the bundler's `beforeBuildCommand`).
 //! - `bench startup`: the release app's cold start, memory and sizes.
 
 #[cfg(test)]
 mod arch;
 mod bench;
 mod build;
+mod bundle;
 mod demo;
 mod fuzz;
 mod session;
@@ -37,6 +40,10 @@ enum Cmd {
         #[arg(long)]
         release: bool,
     },
+    /// Build the release packages (.deb and .rpm) with the Tauri bundler; prints their paths.
+    Bundle,
+    /// Build the wasm UI into ui/dist (the bundler runs this before it builds the app).
+    Ui,
     /// Run a local union server with demo data and the app signed in as a demo member.
     Demo {
         /// The demo member to sign in.
@@ -78,6 +85,14 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Setup => setup::run(),
+        Cmd::Bundle => {
+            setup::run()?;
+            for p in bundle::release()? {
+                println!("{}", p.display());
+            }
+            Ok(())
+        }
+        Cmd::Ui => build::ui(),
         Cmd::Build { release } => {
             setup::run()?;
             build::all(release)

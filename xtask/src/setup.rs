@@ -145,7 +145,9 @@ fn tools() -> anyhow::Result<()> {
     if output(Command::new("cargo").args(["nextest", "--version"])).is_none() {
         cargo_install("cargo-nextest", NEXTEST)?;
     }
-    if !root().join("node_modules/.bin/wasm-opt").exists() {
+    if !root().join("node_modules/.bin/wasm-opt").exists()
+        || !root().join("node_modules/.bin/tauri").exists()
+    {
         sh(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(root()))?;

@@ -114,6 +114,9 @@ pub fn junit_totals(xml: &str) -> anyhow::Result<Totals> {
     Ok(totals)
 }
 
+/// The E2E test that installs the `.deb` (it needs the package built first).
+const INSTALL_TEST: &str = "the_installed_package_signs_in_and_leaves_nothing_behind";
+
 pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     if filter == Some("api_fuzz") {
         return crate::fuzz::run();
@@ -134,6 +137,10 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let report = crate::util::root().join("target/nextest/default/junit.xml");
     let _ = std::fs::remove_file(&report);
     let mut c = nextest("run", filter);
+    // the install test's package, made from this build by the Tauri bundler
+    if filter.is_none_or(|f| INSTALL_TEST.contains(f)) {
+        c.env("UNIONPASS_DEB", crate::bundle::deb_of_test_build()?);
+    }
     c.arg("--no-fail-fast")
         .env("APP_BIN", bin.join("unionpass-app"))
         .env("SERVER_BIN", bin.join("unionpass-server"))

@@ -112,15 +112,29 @@ async fn send_idempotent(request: reqwest::RequestBuilder) -> Result<reqwest::Re
     }
 }
 
+/// The app's one HTTP client: its connection pool (kept-alive connections, TLS sessions) is shared
+/// by every request, so a grab at the moment of release does not pay a new handshake. Pages
+/// are asked for gzip.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(20))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("UnionPass/", env!("CARGO_PKG_VERSION")))
+        .gzip(true)
+        .build()
+        .expect("HTTP client builds")
+}
+
 impl Api {
+    /// An API of `base` on its own HTTP client (tools and tests; the app shares one, see
+    /// [`Api::over`]).
     pub fn new(base: ServerUrl) -> Api {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
-            .user_agent(concat!("UnionPass/", env!("CARGO_PKG_VERSION")))
-            .gzip(true)
-            .build()
-            .expect("HTTP client builds");
+        Api::over(http_client(), base)
+    }
+
+    /// An API of `base` over `http` (a clone shares its connection pool).
+    pub fn over(http: reqwest::Client, base: ServerUrl) -> Api {
         Api { http, base }
     }
 
@@ -334,6 +348,12 @@ impl Api {
             .send()
             .await
             .map_err(transport)?;
+        read(resp).await
+    }
+
+    /// Which app versions the server serves (open to any app, even one too old for the rest).
+    pub async fn version(&self) -> Result<unionpass_core::api::VersionInfo> {
+        let resp = send_idempotent(self.http.get(self.base.join("v1/version"))).await?;
         read(resp).await
     }
 

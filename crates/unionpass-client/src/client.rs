@@ -25,6 +25,9 @@ pub const DB_FILE: &str = "unionpass.sqlite";
 /// How long a grab may take before the member is told (and the UI retries with the same key).
 pub const GRAB_DEADLINE: std::time::Duration = std::time::Duration::from_millis(4500);
 
+/// How often the app asks the server which app versions it serves.
+pub const VERSION_CHECK_EVERY: chrono::Duration = chrono::Duration::hours(6);
+
 pub struct Client {
     store: Mutex<Store>,
     data_dir: PathBuf,
@@ -33,6 +36,8 @@ pub struct Client {
     syncing: AtomicBool,
     /// The device's passport key, read from the keyring once per run (it signs every 30 s).
     device_key: Mutex<Option<ed25519_dalek::SigningKey>>,
+    /// The one HTTP client of this device: every request reuses its connections.
+    http: reqwest::Client,
 }
 
 fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
@@ -82,6 +87,7 @@ impl Client {
             sync_lock: tokio::sync::Mutex::new(()),
             syncing: AtomicBool::new(false),
             device_key: Mutex::new(None),
+            http: crate::api::http_client(),
         })
     }
 
@@ -99,7 +105,7 @@ impl Client {
 
     fn api(&self) -> Result<Api> {
         let url = self.store().server_url()?.ok_or(ClientError::NotLoggedIn)?;
-        Ok(Api::new(ServerUrl::parse(&url)?))
+        Ok(Api::over(self.http.clone(), ServerUrl::parse(&url)?))
     }
 
     /// Whether a member is signed in on this device (their data is in the store).
@@ -139,6 +145,13 @@ impl Client {
                 pending: s.pending_count()?,
                 rejected: s.rejected()?.len() as i64,
             },
+            app_version: env!("CARGO_PKG_VERSION").to_string(),
+            update: s
+                .versions()?
+                .map(|info| {
+                    info.update_for(env!("CARGO_PKG_VERSION"), &unionpass_core::api::platform())
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -160,7 +173,7 @@ impl Client {
             return Err(ClientError::InvalidInput("password"));
         }
         let url = ServerUrl::parse(server_url)?;
-        let api = Api::new(url.clone());
+        let api = Api::over(self.http.clone(), url.clone());
         let turn = self.sync_turn().await;
         let secret = self.secret()?;
         // A fresh passport key for this sign-in: the private half goes to the keyring first, the
@@ -183,6 +196,9 @@ impl Client {
             Ok(r) => r,
             Err(e) => {
                 let _ = device_secret.delete();
+                // too old to sign in: learn where the update is, so the screen can say
+                self.check_version(&api, e.code() == ErrorCode::ClientTooOld, now)
+                    .await;
                 return Err(e);
             }
         };
@@ -245,6 +261,8 @@ impl Client {
         if let Err(e) = &result {
             self.ended_if(e);
         }
+        let refused = matches!(&result, Err(e) if e.code() == ErrorCode::ClientTooOld);
+        self.check_version(&api, refused, now).await;
         match &result {
             Ok(r) => tracing::info!(
                 pushed = r.pushed,
@@ -255,6 +273,40 @@ impl Client {
             Err(e) => tracing::warn!(code = %e.code(), error = %e, "sync failed"),
         }
         result
+    }
+
+    /// Ask the server which app versions it serves: every [`VERSION_CHECK_EVERY`], and at once
+    /// when it refused this version. Best effort (the answer only informs the member).
+    async fn check_version(&self, api: &Api, refused: bool, now: DateTime<Utc>) {
+        let due = refused
+            || self
+                .store()
+                .versions_checked_at()
+                .ok()
+                .flatten()
+                .is_none_or(|at| now - at >= VERSION_CHECK_EVERY || at > now);
+        if !due {
+            return;
+        }
+        match api.version().await {
+            Ok(info) => {
+                if let Err(e) = self.store().set_versions(&info, now) {
+                    tracing::warn!(error = %e, "the server's versions were not kept");
+                }
+            }
+            Err(e) => tracing::info!(code = %e.code(), "the server's versions are unknown"),
+        }
+    }
+
+    /// What to tell the member about this app's version, from the last answer kept.
+    pub fn update_state(&self) -> Result<unionpass_core::api::UpdateState> {
+        Ok(self
+            .store()
+            .versions()?
+            .map(|info| {
+                info.update_for(env!("CARGO_PKG_VERSION"), &unionpass_core::api::platform())
+            })
+            .unwrap_or_default())
     }
 
     /// Choose the UI language. Takes effect at once; when signed in it is also queued for the
@@ -300,7 +352,7 @@ impl Client {
         let Some((server, token)) = pending.load()? else {
             return Ok(true);
         };
-        let api = Api::new(ServerUrl::parse(&server)?);
+        let api = Api::over(self.http.clone(), ServerUrl::parse(&server)?);
         match api.logout(&token).await {
             Err(e) if e.code().is_transient() => Ok(false),
             _ => {

@@ -24,6 +24,9 @@ pub enum ClientError {
     NotLoggedIn,
     #[error("the OS keyring is unavailable: {0}")]
     Keyring(String),
+    /// This platform has no secure store the app is built with (see `secrets::SECURE_STORE`).
+    #[error("this device has no secure store for the sign-in")]
+    NoSecureStore,
     #[error("local database: {0}")]
     Db(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -53,6 +56,7 @@ impl ClientError {
             ClientError::InsecureServerUrl => ErrorCode::InsecureServerUrl,
             ClientError::NotLoggedIn => ErrorCode::NotLoggedIn,
             ClientError::Keyring(_) => ErrorCode::KeyringUnavailable,
+            ClientError::NoSecureStore => ErrorCode::NoSecureStore,
             ClientError::Db(e) if is_disk_full(e) => ErrorCode::StorageFull,
             ClientError::Db(_) => ErrorCode::Storage,
             ClientError::Migrate(unionpass_sqlite::MigrateError::TooNew { .. }) => {

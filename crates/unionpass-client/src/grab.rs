@@ -31,7 +31,9 @@ impl Store {
         self.set(K_OFFSET, &serde_json::to_string(o).expect("serializes"))
     }
 
-    /// Campaigns that have not ended, soonest release first.
+    /// Campaigns that have not ended, soonest release first, then those that ended within
+    /// [`unionpass_core::campaign::SHOW_ENDED_FOR`] (a member who missed one sees it ended
+    /// rather than gone), latest end first. Withdrawn ones are not shown.
     pub fn calendar(&self, now: DateTime<Utc>) -> Result<Calendar> {
         let mut stmt = self.conn.prepare(
             "SELECT c.body, g.answer, g.key IS NOT NULL AND g.answer IS NULL, c.stock_left,
@@ -41,9 +43,12 @@ impl Store {
                (SELECT max(seq) FROM grabs WHERE campaign_id = c.id)
              LEFT JOIN reminders r ON r.campaign_id = c.id
              WHERE c.end_at > ?1 AND json_extract(c.body, '$.cancelled_at') IS NULL
-             ORDER BY c.release_at, c.id",
+             ORDER BY c.end_at <= ?2,
+                      CASE WHEN c.end_at <= ?2 THEN '' ELSE c.release_at END,
+                      c.end_at DESC, c.id",
         )?;
-        let rows = stmt.query_map([ts(now)], |r| {
+        let since = now - unionpass_core::campaign::SHOW_ENDED_FOR;
+        let rows = stmt.query_map([ts(since), ts(now)], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<String>>(1)?,

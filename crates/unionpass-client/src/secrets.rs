@@ -1,8 +1,10 @@
 //! Secrets (the session token and the device's passport signing key) live in the OS keyring
 //! only: never in SQLite, logs or files.
 //!
-//! On Linux the store is the Secret Service (GNOME Keyring, KWallet) over D-Bus. There is no
-//! plaintext fallback: without a keyring, login fails with [`crate::ClientError::Keyring`].
+//! On Linux the store is the Secret Service (GNOME Keyring, KWallet) over D-Bus; on macOS and iOS
+//! the Keychain; on Windows the Credential Manager. There is no plaintext or in-memory fallback:
+//! without a keyring, login fails with [`crate::ClientError::Keyring`], and on a platform without
+//! a secure store at all with [`crate::ClientError::NoSecureStore`].
 
 use std::sync::Once;
 
@@ -34,14 +36,31 @@ impl<T> std::fmt::Debug for Sensitive<T> {
     }
 }
 
+/// Whether this platform has a secure store the app is built with: the Secret Service on Linux,
+/// the Keychain on macOS and iOS, the Credential Manager on Windows. Elsewhere (Android, until
+/// its Keystore is wired in: see ARCHITECTURE.md) the app refuses to sign in rather than keep
+/// the secrets where they would not survive or would not be safe.
+pub const SECURE_STORE: bool = cfg!(any(
+    target_os = "linux",
+    target_os = "macos",
+    target_os = "ios",
+    windows
+));
+
 fn choose_backend() {
     static ONCE: Once = Once::new();
+    // Explicit, so a build never silently falls back to keyring's non-persistent mock store.
     ONCE.call_once(|| {
-        // Explicit, so a build never silently falls back to a non-persistent mock store.
         #[cfg(target_os = "linux")]
         keyring::set_default_credential_builder(
             keyring::secret_service::default_credential_builder(),
         );
+        #[cfg(target_os = "macos")]
+        keyring::set_default_credential_builder(keyring::macos::default_credential_builder());
+        #[cfg(target_os = "ios")]
+        keyring::set_default_credential_builder(keyring::ios::default_credential_builder());
+        #[cfg(windows)]
+        keyring::set_default_credential_builder(keyring::windows::default_credential_builder());
     });
 }
 
@@ -54,6 +73,9 @@ struct Entry(keyring::Entry);
 
 impl Entry {
     fn new(name: &str) -> Result<Entry> {
+        if !SECURE_STORE {
+            return Err(ClientError::NoSecureStore);
+        }
         choose_backend();
         Ok(Entry(
             keyring::Entry::new(SERVICE, name).map_err(keyring_err)?,

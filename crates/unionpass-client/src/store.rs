@@ -45,6 +45,9 @@ const K_LAST_SYNC_ERR: &str = "last_sync_error";
 const K_LANGUAGE: &str = "language";
 /// Why the member was signed out without asking (a stable code), shown at the next sign-in.
 const K_SIGNED_OUT: &str = "signed_out_reason";
+/// The server's last `GET /v1/version` answer, and when it came.
+const K_VERSIONS: &str = "server_versions";
+const K_VERSIONS_AT: &str = "server_versions_at";
 
 /// A mutation waiting in the outbox.
 #[derive(Clone, Debug, PartialEq)]
@@ -448,6 +451,29 @@ impl Store {
             self.set(K_LAST_SYNC_ERR, code.as_str())?;
         }
         Ok(())
+    }
+
+    /// The app versions the server last said it serves.
+    pub fn versions(&self) -> Result<Option<unionpass_core::api::VersionInfo>> {
+        Ok(self
+            .get(K_VERSIONS)?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    pub fn versions_checked_at(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.get(K_VERSIONS_AT)?.map(parse_ts).transpose()?)
+    }
+
+    pub fn set_versions(
+        &self,
+        info: &unionpass_core::api::VersionInfo,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.set(
+            K_VERSIONS,
+            &serde_json::to_string(info).expect("serializes"),
+        )?;
+        self.set(K_VERSIONS_AT, &ts(now))
     }
 
     pub fn last_sync_ok_at(&self) -> Result<Option<DateTime<Utc>>> {

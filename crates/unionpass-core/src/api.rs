@@ -402,6 +402,84 @@ pub struct TimeResponse {
     pub now: DateTime<Utc>,
 }
 
+/// `GET /v1/version`: which app versions this server serves, and where a newer one is. Apps
+/// older than `min_supported` are refused on every other endpoint (`client_too_old`, 426).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VersionInfo {
+    /// The oldest app version served (semver).
+    pub min_supported: String,
+    /// The newest app version available (semver).
+    pub latest: String,
+    /// Where to get it, per platform ([`platform`]: `linux-x86_64`, `windows-x86_64`,
+    /// `macos-aarch64`, `android`, `ios`, …).
+    #[serde(default)]
+    pub downloads: std::collections::BTreeMap<String, String>,
+}
+
+/// This build's platform key for [`VersionInfo::downloads`].
+pub fn platform() -> String {
+    match std::env::consts::OS {
+        os @ ("android" | "ios") => os.to_string(),
+        os => format!("{os}-{}", std::env::consts::ARCH),
+    }
+}
+
+/// What the app should tell the member about its version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum UpdateState {
+    /// Up to date (or nothing known yet).
+    #[default]
+    Current,
+    /// A newer version can be installed; this one still works.
+    Available {
+        latest: String,
+        download: Option<String>,
+    },
+    /// This version is no longer served: only an update helps.
+    Required {
+        min_supported: String,
+        latest: String,
+        download: Option<String>,
+    },
+}
+
+impl VersionInfo {
+    /// What `own` (this app's version) should say, on `platform`. A version that does not
+    /// parse (ours or the server's) says nothing rather than something wrong.
+    pub fn update_for(&self, own: &str, platform: &str) -> UpdateState {
+        let parse = |v: &str| semver::Version::parse(v.trim()).ok();
+        let (Some(own), Some(min), Some(latest)) =
+            (parse(own), parse(&self.min_supported), parse(&self.latest))
+        else {
+            return UpdateState::Current;
+        };
+        let download = self.downloads.get(platform).cloned();
+        if own < min {
+            UpdateState::Required {
+                min_supported: min.to_string(),
+                latest: latest.to_string(),
+                download,
+            }
+        } else if own < latest {
+            UpdateState::Available {
+                latest: latest.to_string(),
+                download,
+            }
+        } else {
+            UpdateState::Current
+        }
+    }
+}
+
+/// The app's version as its requests say it: `User-Agent: UnionPass/<version>`.
+pub fn app_version_of(user_agent: &str) -> Option<&str> {
+    user_agent
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("UnionPass/"))
+}
+
 /// The one error body every endpoint answers with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -454,5 +532,71 @@ mod tests {
             expires_at: "2026-11-29T08:00:00Z".parse().unwrap(),
         };
         assert!(!format!("{r:?}").contains("very-secret"));
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    fn info(min: &str, latest: &str) -> VersionInfo {
+        VersionInfo {
+            min_supported: min.into(),
+            latest: latest.into(),
+            downloads: [(
+                "linux-x86_64".to_string(),
+                "https://example.org/up.deb".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn an_app_is_current_can_update_or_must_update() {
+        assert_eq!(
+            info("0.1.0", "0.1.0").update_for("0.1.0", "linux-x86_64"),
+            UpdateState::Current
+        );
+        assert_eq!(
+            info("0.1.0", "0.1.0").update_for("0.2.0", "linux-x86_64"),
+            UpdateState::Current
+        );
+        assert_eq!(
+            info("0.1.0", "0.10.0").update_for("0.9.3", "linux-x86_64"),
+            UpdateState::Available {
+                latest: "0.10.0".into(),
+                download: Some("https://example.org/up.deb".into())
+            },
+            "compared as versions, not as text"
+        );
+        assert_eq!(
+            info("1.0.0", "1.2.0").update_for("0.9.9", "windows-x86_64"),
+            UpdateState::Required {
+                min_supported: "1.0.0".into(),
+                latest: "1.2.0".into(),
+                download: None
+            }
+        );
+        // a pre-release is older than its release
+        assert!(matches!(
+            info("1.0.0", "1.0.0").update_for("1.0.0-rc.1", "linux-x86_64"),
+            UpdateState::Required { .. }
+        ));
+        assert_eq!(
+            info("x", "1.0.0").update_for("0.1.0", "linux-x86_64"),
+            UpdateState::Current
+        );
+    }
+
+    #[test]
+    fn the_version_is_read_from_the_user_agent() {
+        assert_eq!(app_version_of("UnionPass/0.3.1"), Some("0.3.1"));
+        assert_eq!(
+            app_version_of("Mozilla/5.0 UnionPass/1.0.0 (X11)"),
+            Some("1.0.0")
+        );
+        assert_eq!(app_version_of("curl/8.0"), None);
+        assert!(platform().contains(std::env::consts::OS));
     }
 }

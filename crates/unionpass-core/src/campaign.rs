@@ -8,6 +8,9 @@ use uuid::Uuid;
 
 use crate::i18n::Lang;
 
+/// How long an ended campaign stays on the grab calendar (marked ended).
+pub const SHOW_ENDED_FOR: chrono::Duration = chrono::Duration::days(2);
+
 /// What the coupon is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

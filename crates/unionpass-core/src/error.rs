@@ -56,6 +56,10 @@ pub enum ErrorCode {
     NotLoggedIn,
     /// The OS secure store (keyring) is missing or locked.
     KeyringUnavailable,
+    /// This device has no secure store the app can keep the sign-in in: it refuses to sign in.
+    NoSecureStore,
+    /// This app version is older than the oldest the server serves: update the app.
+    ClientTooOld,
     /// The local database could not be read or written.
     Storage,
     /// The disk is full: free some space.
@@ -140,6 +144,8 @@ impl ErrorCode {
         ErrorCode::InsecureServerUrl,
         ErrorCode::NotLoggedIn,
         ErrorCode::KeyringUnavailable,
+        ErrorCode::NoSecureStore,
+        ErrorCode::ClientTooOld,
         ErrorCode::Storage,
         ErrorCode::StorageFull,
         ErrorCode::DatabaseTooNew,
@@ -210,6 +216,8 @@ impl ErrorCode {
             ErrorCode::InsecureServerUrl => "insecure_server_url",
             ErrorCode::NotLoggedIn => "not_logged_in",
             ErrorCode::KeyringUnavailable => "keyring_unavailable",
+            ErrorCode::NoSecureStore => "no_secure_store",
+            ErrorCode::ClientTooOld => "client_too_old",
             ErrorCode::Storage => "storage",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::DatabaseTooNew => "database_too_new",
@@ -279,6 +287,8 @@ impl ErrorCode {
             ErrorCode::InvalidServerUrl => Msg::ErrServerUrl,
             ErrorCode::NotLoggedIn => Msg::ErrNotLoggedIn,
             ErrorCode::KeyringUnavailable => Msg::ErrKeyring,
+            ErrorCode::NoSecureStore => Msg::ErrNoSecureStore,
+            ErrorCode::ClientTooOld => Msg::ErrClientTooOld,
             ErrorCode::Storage => Msg::ErrStorage,
             ErrorCode::StorageFull => Msg::ErrStorageFull,
             ErrorCode::DatabaseTooNew => Msg::ErrDatabaseTooNew,

@@ -123,6 +123,13 @@ messages! {
     ErrUpdateApp => "服务器的回复无法识别，请将应用更新到最新版本。", "The server's answer was not understood. Please update the app.";
     ErrServerUrl => "服务器地址格式不正确，应以 http:// 或 https:// 开头。", "The server address is not valid; it must start with http:// or https://.";
     ErrNotLoggedIn => "请先登录。", "Please sign in first.";
+    ErrNoSecureStore => "此设备没有可用的安全存储，无法安全保存登录信息，因此不能登录。请在手机或电脑的正式版本上使用。", "This device has no secure store to keep your sign-in safe, so you cannot sign in here. Use the app on a supported phone or computer.";
+    ErrClientTooOld => "此版本的工会通已停止服务，请到“我的”页面查看下载地址，更新后即可继续使用。已保存的数据不会丢失。", "This version of UnionPass is no longer served. See Me for where to download the update; nothing saved is lost.";
+    UpdateAvailable => "发现新版本 {version}", "New version {version} available";
+    UpdateRequired => "需要更新：此版本已停止服务，请安装 {version} 或更高版本。", "Update needed: this version is no longer served. Install {version} or newer.";
+    UpdateDownload => "下载地址", "Download";
+    UpdateNoDownload => "请向所在工会索取安装包。", "Ask your union for the installer.";
+    AppVersion => "当前版本 {version}", "Version {version}";
     ErrKeyring => "系统安全存储（钥匙串）不可用，请解锁后重试。", "The system's secure store (keyring) is unavailable. Unlock it and try again.";
     ErrStorage => "本机数据读写失败，请重启应用；若仍失败，请退出登录后重新登录。", "Local data could not be read or written. Restart the app; if it persists, sign out and in again.";
     ErrStorageFull => "存储空间已满，请清理空间后重试，已保存的数据不会丢失。", "The disk is full. Free some space and try again; nothing saved is lost.";
@@ -519,10 +526,31 @@ pub fn fill(text: &str, args: &[(&str, &str)]) -> String {
         }
         None => text,
     };
-    let mut out = text.to_string();
-    for (name, value) in args {
-        out = out.replace(&format!("{{{name}}}"), value);
+    // one pass over the text: a value is copied as it is, so a `{name}` inside a member's own
+    // words (a title, a comment) is never filled in its turn
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            args.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v, close))
+        });
+        match value {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -633,6 +661,22 @@ mod tests {
             fill(Msg::SyncedAt.text(Lang::ZhCn), &[("time", "08:05")]),
             "已同步 08:05"
         );
+    }
+
+    #[test]
+    fn a_filled_value_is_never_filled_again() {
+        let text = "{title} starts at {time}";
+        assert_eq!(
+            fill(text, &[("title", "Talk {time}"), ("time", "09:00")]),
+            "Talk {time} starts at 09:00"
+        );
+        assert_eq!(
+            fill(text, &[("time", "{title}"), ("title", "A")]),
+            "A starts at {title}"
+        );
+        // unknown and unclosed braces stay as they are
+        assert_eq!(fill("{x} {n} {", &[("n", "2")]), "{x} 2 {");
+        assert_eq!(fill("费用 {n} 元", &[("n", "5")]), "费用 5 元");
     }
 
     #[test]

@@ -82,6 +82,7 @@ commands! {
     SyncNow = "sync_now" -> Snapshot;
     SetLanguage = "set_language" -> Snapshot;
     UiReady = "ui_ready" -> ();
+    LogUiPanic = "log_ui_panic" -> ();
     GetLivePassport = "live_passport" -> LivePassport;
     RevokeDevice = "revoke_device" -> Snapshot;
     GetScannerView = "scanner_view" -> ScannerView;
@@ -155,6 +156,17 @@ pub struct SetLanguage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UiReady {
     pub what: String,
+}
+
+/// The UI panicked (a bug): its message, for the app's log file. The shell keeps at most
+/// [`LogUiPanic::MAX`] bytes of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogUiPanic {
+    pub message: String,
+}
+
+impl LogUiPanic {
+    pub const MAX: usize = 4096;
 }
 
 /// The passport QR for the current 30-second step, signed with this device's key.

@@ -26,6 +26,12 @@ pub struct Snapshot {
     /// Why the member was signed out without asking (`session_ended`), until the next sign-in.
     #[serde(default)]
     pub signed_out: Option<ErrorCode>,
+    /// This app's version.
+    #[serde(default)]
+    pub app_version: String,
+    /// Whether a newer version is available, or needed (as the server last said).
+    #[serde(default)]
+    pub update: crate::api::UpdateState,
 }
 
 /// Something the member must be told about a reminder, kept until dismissed.
@@ -236,7 +242,7 @@ fn yes() -> bool {
 }
 
 /// What a grab card's button can honestly offer, at one instant of the server's clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CardState {
     /// Not released yet: counting down.
     Upcoming,

@@ -312,3 +312,72 @@ on_every_backend!(
     pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer,
     time_endpoint_and_no_token_in_the_logs,
 );
+
+/// Apps older than the oldest served are answered `client_too_old` (426) everywhere but the
+/// version, time and health endpoints; newer apps and other clients are served.
+#[tokio::test]
+async fn apps_older_than_the_oldest_served_are_told_to_update() {
+    use std::sync::Arc;
+    use unionpass_core::api::VersionInfo;
+    let s = TestServer::start()
+        .await
+        .tweaked(|mut st| {
+            st.versions = Arc::new(VersionInfo {
+                min_supported: "0.5.0".into(),
+                latest: "0.6.1".into(),
+                downloads: [(
+                    "android".to_string(),
+                    "https://example.org/up.apk".to_string(),
+                )]
+                .into_iter()
+                .collect(),
+            });
+            st
+        })
+        .await;
+    let get = |path: &str, ua: &str| {
+        s.http
+            .get(format!("{}{path}", s.url))
+            .header(reqwest::header::USER_AGENT, ua)
+            .send()
+    };
+    let old = get("/v1/keys", "UnionPass/0.4.9").await.unwrap();
+    assert_eq!(old.status(), StatusCode::UPGRADE_REQUIRED);
+    let body: Value = old.json().await.unwrap();
+    assert_eq!(body["code"], "client_too_old");
+    assert!(body["message"].as_str().unwrap().contains("0.5.0"));
+    let login = s
+        .http
+        .post(format!("{}/v1/login", s.url))
+        .header(reqwest::header::USER_AGENT, "UnionPass/0.1.0")
+        .json(&json!({"member_no": "M10001", "password": "demo1234", "device_name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::UPGRADE_REQUIRED);
+    for open in ["/v1/version", "/v1/time", "/v1/health"] {
+        assert_eq!(
+            get(open, "UnionPass/0.4.9").await.unwrap().status(),
+            StatusCode::OK,
+            "{open}"
+        );
+    }
+    let info: VersionInfo = get("/v1/version", "UnionPass/0.4.9")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (info.min_supported.as_str(), info.latest.as_str()),
+        ("0.5.0", "0.6.1")
+    );
+    assert_eq!(info.downloads["android"], "https://example.org/up.apk");
+    for served in ["UnionPass/0.5.0", "UnionPass/1.0.0", "curl/8.0"] {
+        assert_eq!(
+            get("/v1/keys", served).await.unwrap().status(),
+            StatusCode::OK,
+            "{served}"
+        );
+    }
+}

@@ -197,16 +197,27 @@ pub fn close_window(pid: u32) -> Result<()> {
 
 /// The pid of the app process running on `data_dir` (found by its environment).
 pub fn app_pid(data_dir: &std::path::Path) -> Option<u32> {
+    app_pids(data_dir).into_iter().next()
+}
+
+/// Every app process running on `data_dir`.
+pub fn app_pids(data_dir: &std::path::Path) -> Vec<u32> {
     let want = format!("UNIONPASS_DATA_DIR={}", data_dir.display());
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
-        if comm.trim() != "unionpass-app" {
-            return None;
-        }
-        let env = std::fs::read(e.path().join("environ")).ok()?;
-        env.split(|b| *b == 0)
-            .any(|kv| kv == want.as_bytes())
-            .then_some(pid)
-    })
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            if comm.trim() != "unionpass-app" {
+                return None;
+            }
+            let env = std::fs::read(e.path().join("environ")).ok()?;
+            env.split(|b| *b == 0)
+                .any(|kv| kv == want.as_bytes())
+                .then_some(pid)
+        })
+        .collect()
 }

@@ -23,6 +23,11 @@ fn bin(var: &str, name: &str) -> PathBuf {
     std::fs::canonicalize(&path).unwrap_or(path)
 }
 
+/// The app binary the tests drive (`APP_BIN`, set by `cargo xtask test`).
+pub fn app_bin() -> PathBuf {
+    bin("APP_BIN", "unionpass-app")
+}
+
 /// SIGTERM, then wait: tauri-driver must stop its WebKitWebDriver, the server its listener.
 fn terminate(child: &mut Child) {
     let _ = Command::new("kill").arg(child.id().to_string()).status();
@@ -290,8 +295,17 @@ impl App {
     /// Start the app on `data_dir` (its store, logs and WebKit data) talking to `server_url`.
     /// `port` and `port + 1` are the WebDriver ports; give each window its own.
     pub async fn launch(data_dir: &Path, server_url: &str, port: u16) -> Result<App> {
+        Self::launch_program(&app_bin(), data_dir, server_url, port).await
+    }
+
+    /// [`App::launch`] of another build of the app (the installed package's).
+    pub async fn launch_program(
+        app: &Path,
+        data_dir: &Path,
+        server_url: &str,
+        port: u16,
+    ) -> Result<App> {
         std::fs::create_dir_all(data_dir)?;
-        let app = bin("APP_BIN", "unionpass-app");
         let driver = Command::new("tauri-driver")
             .args([
                 "--port",
@@ -387,10 +401,18 @@ impl App {
         }
     }
 
+    /// Everything the app logged to its files (one per day: `logs/unionpass.<date>.log`), oldest
+    /// first.
+    pub fn log_text(&self) -> String {
+        log_files(&self.data_dir)
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .collect()
+    }
+
     /// The last lines of the app's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let log =
-            std::fs::read_to_string(self.data_dir.join("logs/unionpass.log")).unwrap_or_default();
+        let log = self.log_text();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
@@ -577,4 +599,21 @@ impl Phone {
         use unionpass_core::passport;
         passport::present(&self.credential, &self.key, passport::step_of(at))
     }
+}
+
+/// The app's daily log files under `data_dir`, oldest first.
+pub fn log_files(data_dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir.join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("unionpass.") && n.ends_with(".log"))
+        })
+        .collect();
+    files.sort();
+    files
 }

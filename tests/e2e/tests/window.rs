@@ -118,7 +118,9 @@ async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyho
             files_containing(&data, token.as_bytes()),
             Vec::<std::path::PathBuf>::new()
         );
-        assert!(data.join("unionpass.sqlite").exists() && data.join("logs/unionpass.log").exists());
+        assert!(
+            data.join("unionpass.sqlite").exists() && !unionpass_e2e::log_files(&data).is_empty()
+        );
         assert!(!std::fs::read_to_string(&server.log)?.contains(&token));
         // Nor is the device's private passport key anywhere on disk.
         for encoded in [
@@ -1763,4 +1765,220 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
     .await;
     staff.close().await;
     result
+}
+
+/// One app per data directory: a second launch while the first is hidden in the tray shows the
+/// first one's window and exits, leaving exactly one process.
+#[tokio::test]
+async fn a_second_launch_shows_the_running_app_and_exits() -> anyhow::Result<()> {
+    use std::time::Duration;
+    use unionpass_e2e::desktop;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let data = dir.path().join("app");
+    let app = App::launch(&data, &server.url, 4560).await?;
+    let result = async {
+        app.wait_for("#member-no", 30).await?;
+        let pid = app.pid().context("the app's process")?;
+        desktop::close_window(pid)?;
+        let hidden_by = std::time::Instant::now() + Duration::from_secs(15);
+        while desktop::visible_windows(pid)? > 0 {
+            anyhow::ensure!(
+                std::time::Instant::now() < hidden_by,
+                "the window did not close"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // the member opens the app again, as from the desktop's menu
+        let mut second = std::process::Command::new(unionpass_e2e::app_bin())
+            .env("UNIONPASS_DATA_DIR", &data)
+            .env("UNIONPASS_SERVER", &server.url)
+            .env("XDG_DATA_HOME", data.join("xdg"))
+            .env("HOME", data.join("home"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let exited_by = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = second.try_wait()? {
+                break status;
+            }
+            if std::time::Instant::now() > exited_by {
+                let _ = second.kill();
+                anyhow::bail!("the second launch kept running beside the first");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(status.success(), "the second launch ended with {status}");
+        let shown_by = std::time::Instant::now() + Duration::from_secs(10);
+        while desktop::visible_windows(pid)? == 0 {
+            anyhow::ensure!(
+                std::time::Instant::now() < shown_by,
+                "the first app's window was not shown"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            desktop::app_pids(&data),
+            vec![pid],
+            "exactly one app process"
+        );
+        // and it still works: its window answers
+        app.wait_for("#member-no", 5).await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    result
+}
+
+/// Root's `apt-get`/`dpkg` (through `sudo -n` when not root), failing with its output.
+fn as_root(args: &[&str]) -> anyhow::Result<String> {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let mut c = if root {
+        let mut c = std::process::Command::new(args[0]);
+        c.args(&args[1..]);
+        c
+    } else {
+        let mut c = std::process::Command::new("sudo");
+        c.arg("-n").args(args);
+        c
+    };
+    let out = c.env("DEBIAN_FRONTEND", "noninteractive").output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Files under the system's folders whose names mention the app (what a package could leave).
+fn system_files_named_unionpass() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let name = e.file_name().to_string_lossy().to_lowercase();
+            if name.contains("unionpass") || name.contains("cn.unionpass") {
+                out.push(path.clone());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&path, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for dir in [
+        "/usr/bin",
+        "/usr/lib",
+        "/usr/share",
+        "/usr/local",
+        "/etc",
+        "/opt",
+        "/var/lib/dpkg/info",
+    ] {
+        walk(std::path::Path::new(dir), &mut out);
+    }
+    out
+}
+
+/// The package members install: `apt-get install ./UnionPass….deb` (made by the Tauri bundler
+/// from this build, `cargo xtask test` passes it as `UNIONPASS_DEB`), then the **installed**
+/// program signs in and shows the passport; removing the package leaves nothing of it outside
+/// the member's data.
+#[tokio::test]
+async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::Result<()> {
+    let deb = std::env::var_os("UNIONPASS_DEB")
+        .map(std::path::PathBuf::from)
+        .context("UNIONPASS_DEB is not set: run through `cargo xtask test`")?;
+    let field = |name: &str| -> anyhow::Result<String> {
+        let out = std::process::Command::new("dpkg-deb")
+            .args(["-f"])
+            .arg(&deb)
+            .arg(name)
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let package = field("Package")?;
+    assert_eq!(
+        field("Version")?,
+        env!("CARGO_PKG_VERSION"),
+        "the version from Cargo"
+    );
+    assert!(
+        field("Depends")?.contains("libwebkit2gtk-4.1-0"),
+        "its libraries"
+    );
+    let before = system_files_named_unionpass();
+    assert_eq!(
+        before,
+        Vec::<std::path::PathBuf>::new(),
+        "installed before the test"
+    );
+
+    as_root(&[
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        &deb.display().to_string(),
+    ])?;
+    let result = async {
+        let files = as_root(&["dpkg", "-L", &package])?;
+        for want in [
+            "/usr/bin/unionpass-app",
+            "/usr/share/applications/UnionPass.desktop",
+            "/usr/share/icons/hicolor/32x32/apps/unionpass-app.png",
+            "/usr/share/icons/hicolor/256x256/apps/unionpass-app.png",
+        ] {
+            anyhow::ensure!(
+                files.lines().any(|l| l == want),
+                "{want} not in the package:\n{files}"
+            );
+        }
+        let entry = std::fs::read_to_string("/usr/share/applications/UnionPass.desktop")?;
+        assert!(
+            entry.contains("Exec=unionpass-app") && entry.contains("Name[zh_CN]=工会通"),
+            "{entry}"
+        );
+
+        let dir = tempfile::tempdir()?;
+        let server = Server::start(dir.path())?;
+        let data = dir.path().join("member");
+        let app = App::launch_program(
+            std::path::Path::new("/usr/bin/unionpass-app"),
+            &data,
+            &server.url,
+            4570,
+        )
+        .await?;
+        let run = async {
+            app.sign_in("M10001", "demo1234").await?;
+            app.wait_text("#passport-name", "王芳", 30).await?;
+            app.wait_for("#passport-qr svg", 10).await?;
+            app.shot("60-installed-package-passport").await?;
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        app.close().await;
+        run
+    }
+    .await;
+    let removed = as_root(&["apt-get", "purge", "-y", "-qq", &package]);
+    result?;
+    removed?;
+    assert_eq!(
+        system_files_named_unionpass(),
+        Vec::<std::path::PathBuf>::new(),
+        "left behind by the package"
+    );
+    Ok(())
 }

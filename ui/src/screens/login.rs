@@ -4,7 +4,7 @@ use unionpass_core::ipc::Login;
 
 use crate::ctx::ctx;
 use crate::ipc;
-use crate::widgets::LangToggle;
+use crate::widgets::{LangToggle, UpdateBanner};
 
 #[component]
 pub fn LoginView() -> impl IntoView {
@@ -68,6 +68,7 @@ pub fn LoginView() -> impl IntoView {
                     {move || c.snap.with(|s| s.as_ref().and_then(|s| s.signed_out)).map(|code| view! {
                         <p id="signed-out" class="notice warn" role="alert">{move || c.t(code.message())}</p>
                     })}
+                    <UpdateBanner/>
                     <label for="member-no">{move || c.t(Msg::MemberNo)}</label>
                     <input id="member-no" name="member-no" autocomplete="username" inputmode="text"
                         prop:value=move || member_no.get()

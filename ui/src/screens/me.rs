@@ -12,6 +12,7 @@ use unionpass_core::ErrorCode;
 use crate::ctx::ctx;
 use crate::fmt::{full, when};
 use crate::ipc;
+use crate::widgets::VersionCard;
 
 /// The member's enrolled devices; any but this one can be revoked here.
 #[component]
@@ -108,6 +109,7 @@ pub fn MeView() -> impl IntoView {
                 <p class="name">{move || profile().map(|p| p.name).unwrap_or_default()}</p>
                 <p class="muted">{move || profile().map(|p| format!("{} · {}", p.member_no, p.union.name)).unwrap_or_default()}</p>
             </div>
+            <VersionCard/>
             <div class="card">
                 <h2 id="language-heading">{move || c.t(Msg::Language)}</h2>
                 <div class="choices" role="radiogroup" aria-labelledby="language-heading">

@@ -4,8 +4,10 @@ mod copy;
 mod lang_toggle;
 mod notices;
 mod sync_status;
+mod update;
 
 pub use copy::CopyButton;
 pub use lang_toggle::LangToggle;
 pub use notices::Notices;
 pub use sync_status::SyncStatus;
+pub use update::{UpdateBanner, VersionCard};

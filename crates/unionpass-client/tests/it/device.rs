@@ -432,3 +432,64 @@ async fn signing_out_everywhere_and_a_new_password_end_the_other_devices() {
     );
     assert!(!laptop.snapshot(now()).unwrap().logged_in);
 }
+
+/// The version handshake: the app learns a newer version exists (with this platform's download
+/// address), and when the union stops serving this version, sync and sign-in say so plainly.
+#[tokio::test]
+async fn the_app_learns_of_a_new_version_and_is_told_plainly_when_too_old() {
+    use std::sync::Arc;
+    use unionpass_core::api::{platform, UpdateState, VersionInfo};
+    let own = env!("CARGO_PKG_VERSION");
+    let serving = |min: &str| {
+        let info = VersionInfo {
+            min_supported: min.to_string(),
+            latest: "99.0.0".into(),
+            downloads: [(platform(), "https://example.org/unionpass.deb".to_string())]
+                .into_iter()
+                .collect(),
+        };
+        move |mut s: unionpass_server::AppState| {
+            s.versions = Arc::new(info.clone());
+            s
+        }
+    };
+    let server = TestServer::start().await.tweaked(serving(own)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Client::open(dir.path()).unwrap();
+    app.login(&server.url, "M10001", "demo1234", "phone", now())
+        .await
+        .unwrap();
+    let snap = app.snapshot(now()).unwrap();
+    assert_eq!(snap.app_version, own);
+    assert_eq!(
+        snap.update,
+        UpdateState::Available {
+            latest: "99.0.0".into(),
+            download: Some("https://example.org/unionpass.deb".into())
+        }
+    );
+
+    // the union stops serving this version: the next sync is refused with the plain reason
+    let server = server.tweaked(serving("98.0.0")).await;
+    let err = app.sync(now() + Duration::minutes(1)).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ClientTooOld);
+    let snap = app.snapshot(now()).unwrap();
+    assert_eq!(snap.sync.last_error, Some(ErrorCode::ClientTooOld));
+    assert!(
+        matches!(&snap.update, UpdateState::Required { min_supported, download: Some(_), .. } if min_supported == "98.0.0"),
+        "{:?}",
+        snap.update
+    );
+    // a new device cannot sign in, and learns where the update is
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = Client::open(fresh_dir.path()).unwrap();
+    let err = fresh
+        .login(&server.url, "M10002", "demo1234", "laptop", now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ClientTooOld);
+    assert!(matches!(
+        fresh.snapshot(now()).unwrap().update,
+        UpdateState::Required { .. }
+    ));
+}

@@ -175,10 +175,12 @@ async fn a_redemption_made_offline_is_queued_then_settled_or_refunded_with_its_r
     assert_eq!(view.balance.available, 500);
 }
 
-/// A loopback TCP proxy in front of the server: per connection, at random, it resets it at once,
-/// delays it, or forwards the request and then drops the answer (the server has committed).
-/// Otherwise it forwards both ways.
+/// A loopback TCP proxy in front of the server. The app keeps its connections alive, so faults
+/// are rolled per request, not per connection: each time the app sends on a connection, at
+/// random, the proxy resets the connection at once, delays the bytes, or forwards them and then
+/// drops the answer as it starts (the server has committed). Otherwise it forwards both ways.
 async fn flaky_proxy(to: std::net::SocketAddr, seed: u64) -> std::net::SocketAddr {
+    use std::sync::atomic::{AtomicBool, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -187,44 +189,65 @@ async fn flaky_proxy(to: std::net::SocketAddr, seed: u64) -> std::net::SocketAdd
     )));
     tokio::spawn(async move {
         loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
+            let Ok((inbound, _)) = listener.accept().await else {
                 return;
             };
-            let (roll, delay) = {
-                let mut r = rng.lock().unwrap();
-                (r.gen_range(0..100u32), r.gen_range(20..150u64))
-            };
+            let rng = rng.clone();
             tokio::spawn(async move {
-                if roll < 10 {
-                    return; // reset: dropped before anything is read
-                }
-                if roll < 25 {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                }
-                let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await else {
+                let Ok(outbound) = tokio::net::TcpStream::connect(to).await else {
                     return;
                 };
-                if roll < 45 {
-                    // forward the request; once the answer starts, the server has committed:
-                    // drop it and the connection
-                    let (mut ri, _wi) = inbound.split();
-                    let (mut ro, mut wo) = outbound.split();
-                    let mut buf = vec![0u8; 64 * 1024];
-                    let mut answer = [0u8; 1];
-                    tokio::select! {
-                        _ = async {
-                            loop {
-                                match ri.read(&mut buf).await {
-                                    Ok(0) | Err(_) => break,
-                                    Ok(n) => if wo.write_all(&buf[..n]).await.is_err() { break },
+                let (mut ri, mut wi) = inbound.into_split();
+                let (mut ro, mut wo) = outbound.into_split();
+                let drop_answer = Arc::new(AtomicBool::new(false));
+                // answers back to the app, unless the request was marked to lose its answer
+                let answers = {
+                    let drop_answer = drop_answer.clone();
+                    async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            match ro.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) if drop_answer.load(Ordering::SeqCst) => return,
+                                Ok(n) => {
+                                    if wi.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
                                 }
                             }
-                        } => {}
-                        _ = ro.read(&mut answer) => {}
+                        }
                     }
-                    return;
+                };
+                // requests to the server, each send rolling its fault
+                let requests = async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match ri.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let (roll, delay) = {
+                            let mut r = rng.lock().unwrap();
+                            (r.gen_range(0..100u32), r.gen_range(20..150u64))
+                        };
+                        if roll < 10 {
+                            return; // reset: dropped before the server sees it
+                        }
+                        if roll < 25 {
+                            tokio::time::sleep(Duration::from_millis(delay)).await;
+                        } else if roll < 45 {
+                            drop_answer.store(true, Ordering::SeqCst);
+                        }
+                        if wo.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                // whichever side ends first ends the connection (both halves are dropped)
+                tokio::select! {
+                    _ = answers => {}
+                    _ = requests => {}
                 }
-                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
             });
         }
     });
