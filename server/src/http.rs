@@ -224,7 +224,7 @@ pub(crate) async fn time(State(s): State<AppState>) -> Json<TimeResponse> {
 #[utoipa::path(get, path = "/v1/version", tag = "server",
     responses((status = 200, description = "The app versions served, the newest, and where to download it per platform", body = unionpass_core::api::VersionInfo), crate::openapi::Errors))]
 pub(crate) async fn version(State(s): State<AppState>) -> Json<unionpass_core::api::VersionInfo> {
-    Json((*s.versions).clone())
+    Json(s.versions.info.clone())
 }
 
 /// An app older than the oldest served (its `User-Agent: UnionPass/<version>`) is answered
@@ -244,18 +244,13 @@ async fn refuse_old_apps(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .and_then(unionpass_core::api::app_version_of)
-            .is_some_and(|v| {
-                matches!(
-                    s.versions.update_for(v, ""),
-                    unionpass_core::api::UpdateState::Required { .. }
-                )
-            });
+            .is_some_and(|v| s.versions.refuses(v));
     if too_old {
         return AppError::new(
             ErrorCode::ClientTooOld,
             format!(
                 "This version of UnionPass is no longer served; install {} or newer (see GET /v1/version).",
-                s.versions.min_supported
+                s.versions.info.min_supported
             ),
         )
         .into_response();

@@ -40,8 +40,30 @@ pub struct AppState {
     pub no_show: unionpass_core::activity::NoShowRule,
     /// Live sessions in memory, for the grab's and sign-up's judgments only.
     pub sessions: Arc<auth::SessionTable>,
-    /// The app versions served and where to get a newer one (`serve --client-*`).
-    pub versions: Arc<unionpass_core::api::VersionInfo>,
+    /// The app versions served and where to get a newer one (`serve --client-*`); set with
+    /// [`AppState::with_versions`].
+    pub versions: Arc<Versions>,
+}
+
+/// What `GET /v1/version` answers, with its minimum parsed once (every request's `User-Agent`
+/// is compared with it).
+pub struct Versions {
+    pub info: unionpass_core::api::VersionInfo,
+    min: Option<semver::Version>,
+}
+
+impl Versions {
+    pub fn new(info: unionpass_core::api::VersionInfo) -> Versions {
+        let min = unionpass_core::api::parse_version(&info.min_supported);
+        Versions { info, min }
+    }
+
+    /// Whether an app stating version `app` is older than the oldest served.
+    pub fn refuses(&self, app: &str) -> bool {
+        self.min
+            .as_ref()
+            .is_some_and(|min| unionpass_core::api::older_than(app, min))
+    }
 }
 
 /// Every app version is served and the newest is this server's own release, unless `serve`
@@ -71,8 +93,14 @@ impl AppState {
             grab_per_address: Arc::new(limit::Buckets::new(500.0, 1000.0)),
             no_show: Default::default(),
             sessions: Arc::new(auth::SessionTable::new(auth::SESSION_TABLE_CAP)),
-            versions: Arc::new(default_versions()),
+            versions: Arc::new(Versions::new(default_versions())),
         }
+    }
+
+    /// The app versions this server serves (`serve --client-*`).
+    pub fn with_versions(mut self, info: unionpass_core::api::VersionInfo) -> AppState {
+        self.versions = Arc::new(Versions::new(info));
+        self
     }
 
     /// Read the live sessions into [`auth::SessionTable`] (at start, before serving), up to its

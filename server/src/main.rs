@@ -489,8 +489,7 @@ async fn main() -> anyhow::Result<()> {
                     window_days: no_show_window_days,
                     ban_days: no_show_ban_days,
                 });
-            let mut state = state;
-            state.versions = Arc::new(unionpass_core::api::VersionInfo {
+            let state = state.with_versions(unionpass_core::api::VersionInfo {
                 min_supported: client_min_version,
                 latest: client_latest_version
                     .unwrap_or_else(|| unionpass_server::default_versions().latest),

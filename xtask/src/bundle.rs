@@ -1,6 +1,7 @@
 //! Packages members install: the `.deb` and the `.rpm`, made by the official Tauri bundler
 //! (`tauri-cli`, prebuilt from npm: `@tauri-apps/cli` in package.json). Its configuration is
-//! `src-tauri/tauri.conf.json`; its `beforeBuildCommand` is `cargo xtask ui`, this tool's wasm step.
+//! `src-tauri/tauri.conf.json`; its `beforeBuildCommand` is `cargo xtask ui`, this tool's wasm
+//! step, for anyone who runs `tauri build` there.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,15 +27,15 @@ fn tauri() -> anyhow::Result<Command> {
 fn packages(release: bool, kinds: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     let dir = profile_dir(release).join("bundle");
     let mut found = Vec::new();
+    let version = env!("CARGO_PKG_VERSION");
     for &kind in kinds {
-        let (sub, ext) = (kind, kind);
-        let version = env!("CARGO_PKG_VERSION");
-        let mut these: Vec<PathBuf> = std::fs::read_dir(dir.join(sub))
-            .with_context(|| format!("the bundler wrote no {sub} folder in {}", dir.display()))?
+        // the bundler writes bundle/<kind>/…<version>….<kind>
+        let mut these: Vec<PathBuf> = std::fs::read_dir(dir.join(kind))
+            .with_context(|| format!("the bundler wrote no {kind} folder in {}", dir.display()))?
             .flatten()
             .map(|e| e.path())
             .filter(|p| {
-                p.extension().is_some_and(|e| e == ext)
+                p.extension().is_some_and(|e| e == kind)
                     && p.file_name()
                         .and_then(|n| n.to_str())
                         .is_some_and(|n| n.contains(version))
@@ -42,7 +43,7 @@ fn packages(release: bool, kinds: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
             .collect();
         if these.len() != 1 {
             bail!(
-                "expected one .{ext} of version {version} in {}, found {these:?}",
+                "expected one .{kind} of version {version} in {}, found {these:?}",
                 dir.display()
             );
         }
@@ -51,11 +52,16 @@ fn packages(release: bool, kinds: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// `cargo xtask bundle`: `tauri build` (the wasm step, the release app, then the packages).
+/// `cargo xtask bundle`: the release build every other release command shares (`cargo xtask
+/// build --release`: the wasm step, then the workspace with the app's features), then `tauri
+/// bundle` packs that binary. (`tauri build` from `src-tauri/` gives the same packages: its
+/// `beforeBuildCommand` is the same wasm step, but it builds the app alone, with other features
+/// for the shared dependencies, so everything would compile twice on this 2-core machine.)
 pub fn release() -> anyhow::Result<Vec<PathBuf>> {
+    crate::build::all(true)?;
     let _ = std::fs::remove_dir_all(profile_dir(true).join("bundle"));
     run(tauri()?.args([
-        "build",
+        "bundle",
         "--bundles",
         "deb,rpm",
         "--features",

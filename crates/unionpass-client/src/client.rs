@@ -25,6 +25,9 @@ pub const DB_FILE: &str = "unionpass.sqlite";
 /// How long a grab may take before the member is told (and the UI retries with the same key).
 pub const GRAB_DEADLINE: std::time::Duration = std::time::Duration::from_millis(4500);
 
+/// This app's version (the one its requests state in `User-Agent`).
+pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// How often the app asks the server which app versions it serves.
 pub const VERSION_CHECK_EVERY: chrono::Duration = chrono::Duration::hours(6);
 
@@ -145,12 +148,10 @@ impl Client {
                 pending: s.pending_count()?,
                 rejected: s.rejected()?.len() as i64,
             },
-            app_version: env!("CARGO_PKG_VERSION").to_string(),
+            app_version: APP_VERSION.to_string(),
             update: s
                 .versions()?
-                .map(|info| {
-                    info.update_for(env!("CARGO_PKG_VERSION"), &unionpass_core::api::platform())
-                })
+                .map(|info| info.update_for(APP_VERSION, &unionpass_core::api::platform()))
                 .unwrap_or_default(),
         })
     }
@@ -296,17 +297,6 @@ impl Client {
             }
             Err(e) => tracing::info!(code = %e.code(), "the server's versions are unknown"),
         }
-    }
-
-    /// What to tell the member about this app's version, from the last answer kept.
-    pub fn update_state(&self) -> Result<unionpass_core::api::UpdateState> {
-        Ok(self
-            .store()
-            .versions()?
-            .map(|info| {
-                info.update_for(env!("CARGO_PKG_VERSION"), &unionpass_core::api::platform())
-            })
-            .unwrap_or_default())
     }
 
     /// Choose the UI language. Takes effect at once; when signed in it is also queued for the

@@ -445,24 +445,36 @@ pub enum UpdateState {
     },
 }
 
+/// A version as the handshake reads it (semver; `None` when it does not parse).
+pub fn parse_version(v: &str) -> Option<semver::Version> {
+    semver::Version::parse(v.trim()).ok()
+}
+
+/// Whether app version `app` is older than `min` (the one rule for the app and the server; an
+/// unreadable version is not called old).
+pub fn older_than(app: &str, min: &semver::Version) -> bool {
+    parse_version(app).is_some_and(|v| &v < min)
+}
+
 impl VersionInfo {
     /// What `own` (this app's version) should say, on `platform`. A version that does not
     /// parse (ours or the server's) says nothing rather than something wrong.
     pub fn update_for(&self, own: &str, platform: &str) -> UpdateState {
-        let parse = |v: &str| semver::Version::parse(v.trim()).ok();
-        let (Some(own), Some(min), Some(latest)) =
-            (parse(own), parse(&self.min_supported), parse(&self.latest))
-        else {
+        let (Some(own_v), Some(min), Some(latest)) = (
+            parse_version(own),
+            parse_version(&self.min_supported),
+            parse_version(&self.latest),
+        ) else {
             return UpdateState::Current;
         };
         let download = self.downloads.get(platform).cloned();
-        if own < min {
+        if older_than(own, &min) {
             UpdateState::Required {
                 min_supported: min.to_string(),
                 latest: latest.to_string(),
                 download,
             }
-        } else if own < latest {
+        } else if own_v < latest {
             UpdateState::Available {
                 latest: latest.to_string(),
                 download,

@@ -317,12 +317,11 @@ on_every_backend!(
 /// version, time and health endpoints; newer apps and other clients are served.
 #[tokio::test]
 async fn apps_older_than_the_oldest_served_are_told_to_update() {
-    use std::sync::Arc;
     use unionpass_core::api::VersionInfo;
     let s = TestServer::start()
         .await
-        .tweaked(|mut st| {
-            st.versions = Arc::new(VersionInfo {
+        .tweaked(|st| {
+            st.with_versions(VersionInfo {
                 min_supported: "0.5.0".into(),
                 latest: "0.6.1".into(),
                 downloads: [(
@@ -331,8 +330,7 @@ async fn apps_older_than_the_oldest_served_are_told_to_update() {
                 )]
                 .into_iter()
                 .collect(),
-            });
-            st
+            })
         })
         .await;
     let get = |path: &str, ua: &str| {

@@ -177,6 +177,19 @@ pub fn visible_windows(pid: u32) -> Result<usize> {
     Ok(windows_of(&conn, root, pid)?.len())
 }
 
+/// Wait until process `pid` shows a window (`shown`) or none (`!shown`), for up to `secs`;
+/// `what` names the failure.
+pub async fn wait_windows(pid: u32, shown: bool, secs: u64, what: &str) -> Result<()> {
+    let by = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while (visible_windows(pid)? > 0) != shown {
+        if std::time::Instant::now() > by {
+            bail!("{what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 /// Close process `pid`'s window as the × in its title bar does.
 pub fn close_window(pid: u32) -> Result<()> {
     let (conn, screen) = x11rb::connect(None)?;

@@ -835,14 +835,7 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         let pid = app.pid().context("the app's process")?;
         desktop::close_window(pid)?;
         // (generous: the server tests run beside the window and the window manager is slow then)
-        let hidden_by = std::time::Instant::now() + Duration::from_secs(15);
-        while desktop::visible_windows(pid)? > 0 {
-            anyhow::ensure!(
-                std::time::Instant::now() < hidden_by,
-                "the window did not close"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        desktop::wait_windows(pid, false, 15, "the window did not close").await?;
         anyhow::ensure!(app.pid() == Some(pid), "closing the window ended the app");
 
         // the reminder arrives on time, with sound, and only once
@@ -860,14 +853,7 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
 
         // a click on it shows the window on that campaign
         notes.click(note.id).await?;
-        let shown_by = std::time::Instant::now() + Duration::from_secs(10);
-        while desktop::visible_windows(pid)? == 0 {
-            anyhow::ensure!(
-                std::time::Instant::now() < shown_by,
-                "the click did not open the window"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        desktop::wait_windows(pid, true, 10, "the click did not open the window").await?;
         app.wait_for(&format!("#campaign-{id}.focus"), 10).await?;
         app.wait_contains(&format!("#reminder-state-{id}"), "已提醒", 5)
             .await?;
@@ -1781,14 +1767,7 @@ async fn a_second_launch_shows_the_running_app_and_exits() -> anyhow::Result<()>
         app.wait_for("#member-no", 30).await?;
         let pid = app.pid().context("the app's process")?;
         desktop::close_window(pid)?;
-        let hidden_by = std::time::Instant::now() + Duration::from_secs(15);
-        while desktop::visible_windows(pid)? > 0 {
-            anyhow::ensure!(
-                std::time::Instant::now() < hidden_by,
-                "the window did not close"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        desktop::wait_windows(pid, false, 15, "the window did not close").await?;
 
         // the member opens the app again, as from the desktop's menu
         let mut second = std::process::Command::new(unionpass_e2e::app_bin())
@@ -1811,14 +1790,7 @@ async fn a_second_launch_shows_the_running_app_and_exits() -> anyhow::Result<()>
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
         assert!(status.success(), "the second launch ended with {status}");
-        let shown_by = std::time::Instant::now() + Duration::from_secs(10);
-        while desktop::visible_windows(pid)? == 0 {
-            anyhow::ensure!(
-                std::time::Instant::now() < shown_by,
-                "the first app's window was not shown"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        desktop::wait_windows(pid, true, 10, "the first app's window was not shown").await?;
         assert_eq!(
             desktop::app_pids(&data),
             vec![pid],

@@ -437,7 +437,6 @@ async fn signing_out_everywhere_and_a_new_password_end_the_other_devices() {
 /// address), and when the union stops serving this version, sync and sign-in say so plainly.
 #[tokio::test]
 async fn the_app_learns_of_a_new_version_and_is_told_plainly_when_too_old() {
-    use std::sync::Arc;
     use unionpass_core::api::{platform, UpdateState, VersionInfo};
     let own = env!("CARGO_PKG_VERSION");
     let serving = |min: &str| {
@@ -448,10 +447,7 @@ async fn the_app_learns_of_a_new_version_and_is_told_plainly_when_too_old() {
                 .into_iter()
                 .collect(),
         };
-        move |mut s: unionpass_server::AppState| {
-            s.versions = Arc::new(info.clone());
-            s
-        }
+        move |s: unionpass_server::AppState| s.with_versions(info.clone())
     };
     let server = TestServer::start().await.tweaked(serving(own)).await;
     let dir = tempfile::tempdir().unwrap();
