@@ -310,16 +310,13 @@ pub async fn seed_demo_activities(store: &dyn Store, now: DateTime<Utc>) -> Resu
         ("M10005", family.id, 0),
         ("M10001", talk.id, 0),
     ] {
-        let Some(m) = store.member_auth(member_no).await? else {
-            continue;
-        };
-        let Some(p) = store.profile(m.member_id).await? else {
+        let Some((member_id, union_id)) = demo_member(store, member_no).await? else {
             continue;
         };
         store
             .sign_up(crate::store::SignupJob {
-                member_id: m.member_id,
-                union_id: p.union.id,
+                member_id,
+                union_id,
                 activity_id: activity,
                 key: uuid::Uuid::new_v4(),
                 companions,
@@ -370,25 +367,30 @@ impl DemoCampaign {
     }
 }
 
-/// Grab campaign `id` for `member_no` at `at` (the seed's own call: no session); answers the
-/// coupon when granted.
+/// A demo account's member id and union, when it exists.
+async fn demo_member(store: &dyn Store, member_no: &str) -> Result<Option<(i64, i64)>, StoreError> {
+    let Some(m) = store.member_auth(member_no).await? else {
+        return Ok(None);
+    };
+    Ok(store
+        .profile(m.member_id)
+        .await?
+        .map(|p| (m.member_id, p.union.id)))
+}
+
+/// Grab campaign `id` for a member (`demo_member`) at `at` (the seed's own call: no session);
+/// answers the coupon when granted.
 async fn demo_grab(
     store: &dyn Store,
-    member_no: &str,
+    (member_id, union_id): (i64, i64),
     campaign_id: i64,
     at: DateTime<Utc>,
 ) -> Result<Option<unionpass_core::campaign::Coupon>, StoreError> {
     use unionpass_core::campaign::GrabOutcome;
-    let Some(m) = store.member_auth(member_no).await? else {
-        return Ok(None);
-    };
-    let Some(p) = store.profile(m.member_id).await? else {
-        return Ok(None);
-    };
     let answer = store
         .grab(crate::store::GrabJob {
-            member_id: m.member_id,
-            union_id: p.union.id,
+            member_id,
+            union_id,
             campaign_id,
             key: uuid::Uuid::new_v4(),
             now: at,
@@ -473,10 +475,17 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
         created.push(store.create_campaign(c.campaign(now), now - d(4)).await?);
     }
     // the cinema campaign went in its first minute, to members of the third union
-    for no in ["M10014", "M10015", "M10016", "M10017", "M10018"] {
+    let mut members = Vec::new();
+    for (no, _, _) in MEMBERS {
+        if let Some(m) = demo_member(store, no).await? {
+            members.push((no, m));
+        }
+    }
+    let cinema = ["M10014", "M10015", "M10016", "M10017", "M10018"];
+    for (_, m) in members.iter().filter(|(no, _)| cinema.contains(no)) {
         demo_grab(
             store,
-            no,
+            *m,
             created[2].id,
             created[2].release_at + Duration::seconds(3),
         )
@@ -563,19 +572,15 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
             stock: 100,
         },
     ];
-    let members: Vec<&str> = MEMBERS.iter().map(|(no, _, _)| *no).collect();
     for c in &wallet {
         let campaign = store
             .create_campaign(c.campaign(now), now + c.window.0 - d(1))
             .await?;
-        for (i, no) in members.iter().enumerate() {
+        for (i, (_, m)) in members.iter().enumerate() {
             let at = campaign.release_at + Duration::seconds(1 + i as i64);
-            let coupon = demo_grab(store, no, campaign.id, at).await?;
+            let coupon = demo_grab(store, *m, campaign.id, at).await?;
             // the laundry coupon was used yesterday
             if let (Category::Laundry, Some(coupon)) = (c.category, coupon) {
-                let Some(auth) = store.member_auth(no).await? else {
-                    continue;
-                };
                 let used_at = now - d(1);
                 let mutation = Mutation {
                     id: uuid::Uuid::new_v4(),
@@ -586,7 +591,7 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
                     },
                 };
                 store
-                    .apply_mutation(auth.member_id, &mutation, &Default::default(), used_at)
+                    .apply_mutation(m.0, &mutation, &Default::default(), used_at)
                     .await?;
             }
         }
@@ -594,10 +599,7 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
 
     // redemptions: settled, refunded, held
     let offer = store.points_offer().await?;
-    for no in &members {
-        let Some(auth) = store.member_auth(no).await? else {
-            continue;
-        };
+    for (no, (member_id, _)) in &members {
         for (target, outcome, ago) in [
             (
                 Target::PhoneBill {
@@ -636,7 +638,7 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
                 }),
             };
             let result = store
-                .apply_mutation(auth.member_id, &mutation, &Default::default(), at)
+                .apply_mutation(*member_id, &mutation, &Default::default(), at)
                 .await?;
             if let MutationOutcome::Rejected { code, .. } = result.outcome {
                 tracing::warn!(

@@ -8,9 +8,10 @@ use unionpass_core::ErrorCode;
 use crate::util::TestServer;
 
 /// Every route the server serves, as (method, path template).
-const ROUTES: [(&str, &str); 18] = [
+const ROUTES: [(&str, &str); 19] = [
     ("get", "/v1/health"),
     ("get", "/v1/time"),
+    ("get", "/v1/version"),
     ("get", "/v1/keys"),
     ("get", "/v1/openapi.json"),
     ("post", "/v1/login"),
