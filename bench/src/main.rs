@@ -143,6 +143,8 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .timeout(Duration::from_secs(60))
+        // as the app states itself: every request passes the server's app-version check
+        .user_agent(concat!("UnionPass/", env!("CARGO_PKG_VERSION")))
         .build()?;
     // open the connections before the start, as phones already online would be
     let warm: Vec<_> = (0..args.concurrency)
