@@ -129,6 +129,7 @@ messages! {
     UpdateRequired => "需要更新：此版本已停止服务，请安装 {version} 或更高版本。", "Update needed: this version is no longer served. Install {version} or newer.";
     UpdateDownload => "下载地址", "Download";
     UpdateNoDownload => "请向所在工会索取安装包。", "Ask your union for the installer.";
+    AboutApp => "关于工会通", "About UnionPass";
     AppVersion => "当前版本 {version}", "Version {version}";
     ErrKeyring => "系统安全存储（钥匙串）不可用，请解锁后重试。", "The system's secure store (keyring) is unavailable. Unlock it and try again.";
     ErrStorage => "本机数据读写失败，请重启应用；若仍失败，请退出登录后重新登录。", "Local data could not be read or written. Restart the app; if it persists, sign out and in again.";

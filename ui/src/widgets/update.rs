@@ -62,6 +62,7 @@ pub fn VersionCard() -> impl IntoView {
     };
     view! {
         <div class="card" id="version">
+            <h2>{move || c.t(Msg::AboutApp)}</h2>
             <p class="muted" id="app-version">{move || fill(c.t(Msg::AppVersion), &[("version", &own())])}</p>
             {move || match update() {
                 UpdateState::Available { latest, download: url } => Some(view! {
