@@ -210,15 +210,38 @@ pub fn scan_image(shell: State<'_, Shell>, req: ipc::ScanImage) -> CmdResult<ipc
     Ok(outcome)
 }
 
+/// A command whose payload is the raw IPC body: its request from the [`ipc::RAW_REQ_HEADER`]
+/// header, and the bytes.
+fn raw_request<C: ipc::Command>(
+    request: tauri::ipc::Request<'_>,
+) -> Result<(C, Vec<u8>), CmdError> {
+    let bad = || CmdError::code(ErrorCode::BadRequest);
+    let req = request
+        .headers()
+        .get(ipc::RAW_REQ_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| serde_json::from_str::<C>(v).ok())
+        .ok_or_else(bad)?;
+    match request.body() {
+        tauri::ipc::InvokeBody::Raw(bytes) => Ok((req, bytes.clone())),
+        tauri::ipc::InvokeBody::Json(_) => Err(bad()),
+    }
+}
+
+/// A camera frame: raw bytes in, decoded off the main thread (every 400 ms while the camera
+/// runs).
 #[tauri::command(rename_all = "snake_case")]
-pub fn scan_frame(shell: State<'_, Shell>, req: ipc::ScanFrame) -> CmdResult<ipc::ScanFrame> {
-    let outcome = shell.client()?.scan_frame(
-        req.event_id,
-        req.width,
-        req.height,
-        &base64_arg(&req.luma)?,
-        now(),
-    )?;
+pub async fn scan_frame(
+    shell: State<'_, Shell>,
+    request: tauri::ipc::Request<'_>,
+) -> CmdResult<ipc::ScanFrame> {
+    let (req, luma) = raw_request::<ipc::ScanFrame>(request)?;
+    let client = shell.client()?.clone();
+    let outcome = tauri::async_runtime::spawn_blocking(move || {
+        client.scan_frame(req.event_id, req.width, req.height, &luma, now())
+    })
+    .await
+    .map_err(|_| CmdError::code(ErrorCode::Internal))??;
     upload_if_ok(&shell, outcome.as_ref().is_some_and(|o| o.ok))?;
     Ok(outcome)
 }

@@ -16,6 +16,10 @@ extern "C" {
     #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "core"], catch)]
     async fn invoke(cmd: &str, args: JsValue) -> Result<JsValue, JsValue>;
 
+    /// `invoke` with options (headers), for a raw byte payload.
+    #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "core"], js_name = invoke, catch)]
+    async fn invoke_with(cmd: &str, args: JsValue, options: JsValue) -> Result<JsValue, JsValue>;
+
     /// The same `invoke`, not awaited: a panic hook cannot wait (the wasm instance stops).
     #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "core"], js_name = invoke, catch)]
     fn invoke_now(cmd: &str, args: JsValue) -> Result<js_sys::Promise, JsValue>;
@@ -43,6 +47,28 @@ pub async fn call<C: Command>(req: &C) -> Result<Answer<C>, ErrorCode> {
     debug_assert_eq!(unionpass_core::ipc::ARG, "req");
     let args = serde_wasm_bindgen::to_value(&Args { req }).map_err(|_| ErrorCode::Internal)?;
     let value = invoke(C::NAME, args).await.map_err(code_of)?;
+    serde_wasm_bindgen::from_value(value).map_err(|_| ErrorCode::BadResponse)
+}
+
+/// Invoke command `C` with `bytes` as the raw IPC body (no JSON, no base64) and `req` in the
+/// [`unionpass_core::ipc::RAW_REQ_HEADER`] header.
+pub async fn call_raw<C: Command>(req: &C, bytes: &[u8]) -> Result<Answer<C>, ErrorCode> {
+    let header = serde_wasm_bindgen::to_value(req)
+        .ok()
+        .and_then(|v| js_sys::JSON::stringify(&v).ok())
+        .ok_or(ErrorCode::Internal)?;
+    let headers = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(
+        &headers,
+        &JsValue::from_str(unionpass_core::ipc::RAW_REQ_HEADER),
+        &header,
+    );
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &JsValue::from_str("headers"), &headers);
+    let body = js_sys::Uint8Array::from(bytes);
+    let value = invoke_with(C::NAME, body.into(), options.into())
+        .await
+        .map_err(code_of)?;
     serde_wasm_bindgen::from_value(value).map_err(|_| ErrorCode::BadResponse)
 }
 

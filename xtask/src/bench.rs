@@ -124,7 +124,7 @@ fn descendants(pid: u32) -> Vec<u32> {
     out
 }
 
-fn pss_kb(pid: u32) -> u64 {
+fn pss_kb(pid: u32) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .ok()
         .and_then(|s| {
@@ -132,7 +132,6 @@ fn pss_kb(pid: u32) -> u64 {
                 .find(|l| l.starts_with("Pss:"))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         })
-        .unwrap_or(0)
 }
 
 fn median(mut v: Vec<u128>) -> u128 {
@@ -203,10 +202,24 @@ pub fn startup() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(10));
     let guard = guard.context("the last start is kept")?;
     let pids = descendants(guard.0.id());
-    let mem_kb: u64 = pids.iter().map(|p| pss_kb(*p)).sum();
+    // the app and both of WebKit's processes, each with a readable, non-zero PSS: a process
+    // missed or unreadable would make the figure look better than it is
+    let mut mem_kb = 0;
+    let mut seen = Vec::new();
     for p in &pids {
         let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-        eprintln!("[bench] pid {p} {}: PSS {} kB", name.trim(), pss_kb(*p));
+        let pss = pss_kb(*p).with_context(|| format!("no PSS for pid {p} ({})", name.trim()))?;
+        anyhow::ensure!(pss > 0, "pid {p} ({}) reads a PSS of 0", name.trim());
+        eprintln!("[bench] pid {p} {}: PSS {pss} kB", name.trim());
+        mem_kb += pss;
+        seen.push(name.trim().to_string());
+    }
+    // /proc/…/comm keeps 15 bytes: WebKitWebProces, WebKitNetworkPr
+    for want in ["unionpass-app", "WebKitWebProces", "WebKitNetworkPr"] {
+        anyhow::ensure!(
+            seen.iter().any(|s| s == want),
+            "{want} was not found among the app's processes {seen:?}"
+        );
     }
     drop(guard);
     let binary = std::fs::metadata(&app)?.len();

@@ -23,8 +23,14 @@ pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(Some(_))) {
+            return; // already ended (and reaped: its pid may be someone else's now)
+        }
         // SIGTERM first so it can shut down cleanly
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.0.id().to_string())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -126,8 +132,21 @@ pub fn sign_in(bin: &Path, data_dir: &Path, url: &str, member: &str) -> anyhow::
     Ok(())
 }
 
+/// Where the demo's inner xtask writes its pid, for the outer one to ask it to stop.
+pub fn pid_file() -> std::path::PathBuf {
+    root().join(".demo/inner.pid")
+}
+
 pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    // asked to stop (SIGTERM from the outer xtask on Ctrl-C): end the app, then the servers
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
     let demo = root().join(".demo");
+    std::fs::create_dir_all(&demo)?;
+    std::fs::write(pid_file(), std::process::id().to_string())?;
     let app_dir = demo.join("app");
     let _ = std::fs::remove_dir_all(&app_dir); // a fresh device each time; the server data stays
     std::fs::create_dir_all(&app_dir)?;
@@ -165,11 +184,23 @@ pub fn run(member: &str, port: u16) -> anyhow::Result<()> {
     println!(
         "closing the window keeps the app in the tray (reminders); quit from the tray, or Ctrl-C"
     );
-    let status = Command::new(bin.join("unionpass-app"))
+    let app = Command::new(bin.join("unionpass-app"))
         .env("UNIONPASS_DATA_DIR", &app_dir)
         .env("UNIONPASS_SERVER", &url)
-        .status()
+        .spawn()
         .context("starting the app")?;
-    println!("app exited ({status})");
+    let mut app = Guard(app);
+    loop {
+        if let Some(status) = app.0.try_wait()? {
+            println!("app exited ({status})");
+            break;
+        }
+        if stop.load(Ordering::SeqCst) {
+            drop(app); // SIGTERM, then wait for it
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(pid_file());
     Ok(())
 }

@@ -100,13 +100,16 @@ fn main() -> anyhow::Result<()> {
         Cmd::Demo { member, port } => {
             setup::run()?;
             build::all(false)?;
-            session::reexec(&[
-                "demo-inner",
-                "--member",
-                &member,
-                "--port",
-                &port.to_string(),
-            ])
+            session::reexec_until_interrupted(
+                &[
+                    "demo-inner",
+                    "--member",
+                    &member,
+                    "--port",
+                    &port.to_string(),
+                ],
+                &demo::pid_file(),
+            )
         }
         Cmd::DemoInner { member, port } => demo::run(&member, port),
         Cmd::Test { filter } => {

@@ -147,6 +147,7 @@ fn tools() -> anyhow::Result<()> {
     }
     if !root().join("node_modules/.bin/wasm-opt").exists()
         || !root().join("node_modules/.bin/tauri").exists()
+        || !root().join("node_modules/axe-core/axe.min.js").exists()
     {
         sh(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])

@@ -205,14 +205,18 @@ pub struct ScanImage {
     pub data: String,
 }
 
-/// A grey-scale camera frame (one byte per pixel, base64); answers `None` when it holds no QR.
+/// A grey-scale camera frame, one byte per pixel, `width` × `height`; answers `None` when it
+/// holds no QR. The pixels travel as the raw IPC body (no JSON, no base64: a frame is 300 KB
+/// every 400 ms); this request itself travels as JSON in the [`RAW_REQ_HEADER`] header.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScanFrame {
     pub event_id: i64,
     pub width: usize,
     pub height: usize,
-    pub luma: String,
 }
+
+/// For a command whose payload is raw bytes (the IPC body): the header carrying its request.
+pub const RAW_REQ_HEADER: &str = "x-unionpass-req";
 
 /// The wallet: expiring soon, then up to `limit` coupons matching `filter`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 pub mod desktop;
+pub mod tour;
 
 fn bin(var: &str, name: &str) -> PathBuf {
     let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
@@ -150,10 +151,22 @@ impl Server {
     }
 
     pub fn start(dir: &Path) -> Result<Server> {
+        Self::start_seeded(dir, &[])
+    }
+
+    /// A server on the full demo data, as `cargo xtask demo` serves it: campaigns in every
+    /// state, full wallets, activities and polls.
+    pub fn start_demo(dir: &Path) -> Result<Server> {
+        Self::start_seeded(dir, &["--activities", "--campaigns"])
+    }
+
+    fn start_seeded(dir: &Path, extra: &[&str]) -> Result<Server> {
         let server = bin("SERVER_BIN", "unionpass-server");
         let db = dir.join("server.sqlite");
         let seed = Command::new(&server)
-            .args(["seed", "--demo", "--db"])
+            .args(["seed", "--demo"])
+            .args(extra)
+            .arg("--db")
             .arg(&db)
             .output()?;
         if !seed.status.success() {
@@ -454,8 +467,16 @@ impl App {
             .to_string())
     }
 
+    /// Click the element once it is there and enabled, as a person waits for a greyed-out
+    /// button (e.g. "sync now" during a background sync) before tapping it; after 10 s it is
+    /// clicked as it is.
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.wait_for(css, 10).await?.click().await?;
+        let el = self.wait_for(css, 10).await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !el.is_enabled().await.unwrap_or(true) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        el.click().await?;
         Ok(())
     }
 

@@ -239,16 +239,15 @@ pub fn ScannerTab() -> impl IntoView {
         let Ok(img) = ctx2d.get_image_data(0.0, 0.0, FRAME_W as f64, FRAME_H as f64) else {
             return;
         };
-        let luma = base64::engine::general_purpose::STANDARD.encode(luma_of(&img.data().0));
+        let luma = luma_of(&img.data().0);
         busy.set(true);
         spawn_local(async move {
             let req = ScanFrame {
                 event_id: id,
                 width: FRAME_W as usize,
                 height: FRAME_H as usize,
-                luma,
             };
-            if let Ok(Some(o)) = ipc::call(&req).await {
+            if let Ok(Some(o)) = ipc::call_raw(&req, &luma).await {
                 show(o);
                 // leave the answer on screen before the next member steps up
                 gloo_pause(1500).await;
