@@ -189,7 +189,9 @@ fn MainView() -> impl IntoView {
                 {tab_button(Tab::Points, "tab-points", "◆", Msg::TabPoints)}
                 {tab_button(Tab::Me, "tab-me", "◉", Msg::TabMe)}
             </nav>
-            <main class="content" id="content" node_ref=main_ref>
+            // focusable: a screen with nothing to press (the passport on a phone) still scrolls
+            // with the keyboard
+            <main class="content" id="content" tabindex="0" node_ref=main_ref>
                 <div class="page">
                     <UpdateBanner/>
                     <Notices/>

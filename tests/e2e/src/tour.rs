@@ -97,7 +97,7 @@ pub async fn judge(app: &App, name: &str, ready: &str) -> Result<()> {
     );
 
     // sideways: the page, every box that clips or scrolls, and every visible element's right
-    // edge; rows meant to scroll sideways (`.chips.scroll`) and visually hidden labels aside
+    // edge
     let wide = app
         .c
         .execute(
@@ -109,13 +109,42 @@ pub async fn judge(app: &App, name: &str, ready: &str) -> Result<()> {
              const label = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
                (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '');
              for (const e of document.querySelectorAll('body *')) {
-               if (e.closest('.chips.scroll, .visually-hidden, .sync-text, svg')) continue;
+               // rows meant to scroll sideways, hidden labels, and one-line texts cut with an
+               // ellipsis (the sync line, a native select showing a long choice)
+               if (e.closest('.chips.scroll, .visually-hidden, .sync-text, svg, select')) continue;
                const r = e.getBoundingClientRect();
                if (r.width === 0 || r.height === 0) continue;
                const s = getComputedStyle(e);
                if (s.visibility === 'hidden') continue;
                if (s.overflowX !== 'visible' && e.scrollWidth > e.clientWidth + 1) {
-                 out.push(label(e) + ' hides ' + (e.scrollWidth - e.clientWidth) + ' px sideways');
+                 const edge = e.getBoundingClientRect().right;
+                 const past = [...e.querySelectorAll('*')]
+                   .filter(d => d.getBoundingClientRect().right > edge + 0.5)
+                   .slice(-3).map(d => label(d) + ' to ' + Math.round(d.getBoundingClientRect().right));
+                 // text running out of its box (e.g. a line that does not wrap)
+                 const walk = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+                 for (let t = walk.nextNode(); t && past.length < 6; t = walk.nextNode()) {
+                   const range = document.createRange();
+                   range.selectNodeContents(t);
+                   const right = range.getBoundingClientRect().right;
+                   if (right > edge + 0.5) {
+                     past.push('text ' + JSON.stringify(t.textContent.slice(0, 40)) + ' in ' +
+                               label(t.parentElement) + ' to ' + Math.round(right));
+                   }
+                 }
+                 // still nothing named: which element, taken out, ends the overflow
+                 if (past.length === 0) {
+                   for (const d of e.querySelectorAll('*')) {
+                     const was = d.style.display;
+                     d.style.display = 'none';
+                     const fits = e.scrollWidth <= e.clientWidth + 1;
+                     d.style.display = was;
+                     if (fits) past.push('without ' + label(d) + ' it fits');
+                   }
+                   past.splice(0, Math.max(0, past.length - 3));
+                 }
+                 out.push(label(e) + ' hides ' + (e.scrollWidth - e.clientWidth) +
+                          ' px sideways (past its edge: ' + past.join(', ') + ')');
                }
                if (r.right > vw + 0.5 || r.left < -0.5) {
                  out.push(label(e) + ' runs off the side: ' + Math.round(r.left) + '..' + Math.round(r.right));

@@ -1967,6 +1967,7 @@ const STAFF_TOUR: &[Stop] = &[Stop {
 /// scrolls, and (at desktop size, in Chinese) is walked with the Tab key. Saves every screen.
 async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
     use unionpass_e2e::tour;
+    let mut problems = Vec::new();
     for lang in ["zh", "en"] {
         if lang == "en" {
             app.click("#lang-toggle").await?;
@@ -1996,9 +1997,14 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                     top.as_f64() == Some(0.0),
                     "{name}: opened at {top}, not its top"
                 );
-                tour::judge(app, &name, stop.ready).await?;
+                // every screen is judged before failing, so one run lists every problem
+                if let Err(e) = tour::judge(app, &name, stop.ready).await {
+                    problems.push(format!("{e:#}"));
+                }
                 if lang == "zh" && w == 1024 {
-                    tour::keyboard(app, &name).await?;
+                    if let Err(e) = tour::keyboard(app, &name).await {
+                        problems.push(format!("{e:#}"));
+                    }
                 }
                 app.shot(&format!("50-{who}-{lang}-{w}-{}", stop.name))
                     .await?;
@@ -2047,6 +2053,7 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
             }
         }
     }
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n\n"));
     Ok(())
 }
 
