@@ -27,7 +27,11 @@ pub fn reexec_until_interrupted(args: &[&str], pid_file: &Path) -> anyhow::Resul
         if flag.swap(true, Ordering::SeqCst) {
             return; // asked once already
         }
-        eprintln!("\n[xtask] stopping the demo…");
+        // not eprintln!: with stderr gone (a closed pipe) it would panic before the kill
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            "\n[xtask] stopping the demo…\n".as_bytes(),
+        );
         if let Ok(pid) = std::fs::read_to_string(&file) {
             let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
         }
