@@ -104,6 +104,14 @@ fn instance_identifier(base: &str, data_dir: Option<&std::ffi::OsStr>) -> String
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
     use unionpass_core::ipc::*;
+    // before anything starts a thread or WebKit reads it: no accelerated compositing (see
+    // `native::configure_webview`; set here, the web process never creates its compositor,
+    // which the setting alone, applied once the window exists, does not prevent: 233 MB
+    // against 239 MB). A member's own setting wins.
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
     let mut context = tauri::generate_context!();
     let identifier = instance_identifier(
         &context.config().identifier,
@@ -155,7 +163,7 @@ pub fn run() {
                 spawn(b.clone().run());
             }
             app.manage(Shell { background, default_server });
-            native::enable_camera(app);
+            native::configure_webview(app);
             // the tray keeps reminders running with the window closed; without a tray (no
             // status-notifier host) closing the window quits, as it would otherwise be lost
             match native::tray(app.handle(), lang) {

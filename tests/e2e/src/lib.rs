@@ -366,6 +366,7 @@ impl App {
     }
 
     pub async fn close(mut self) {
+        let _ = self.keep_painting().await;
         // bounded: if the session does not end, stopping tauri-driver ends the app too
         let _ = tokio::time::timeout(Duration::from_secs(15), self.c.clone().close()).await;
         terminate(&mut self.driver);
@@ -494,8 +495,34 @@ impl App {
         self.click("#login-submit").await
     }
 
+    /// Keep frames coming while WebDriver waits for one. The app paints without accelerated
+    /// compositing (as it ships: `native::configure_webview`), and then WebKitWebDriver's
+    /// screenshot and session close wait for the page's next paint, which a still page never
+    /// makes after a resize; they hung. A 1-px mark animated by the Web Animations API (the
+    /// CSP allows no inline style sheet) paints a frame every few milliseconds. Test-only: the
+    /// app is not changed for it.
+    pub async fn keep_painting(&self) -> Result<()> {
+        self.c
+            .execute(
+                "if (!document.getElementById('e2e-heartbeat')) {
+                   const m = document.createElement('div');
+                   m.id = 'e2e-heartbeat';
+                   m.setAttribute('aria-hidden', 'true');
+                   Object.assign(m.style, { position: 'fixed', left: '0', bottom: '0',
+                     width: '1px', height: '1px', background: '#000', pointerEvents: 'none' });
+                   document.body.appendChild(m);
+                   m.animate([{ opacity: 0.01 }, { opacity: 0.02 }],
+                             { duration: 200, iterations: Infinity, direction: 'alternate' });
+                 }",
+                vec![],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// A screenshot under `E2E_SHOTS` (default `target/e2e-shots`); returns the PNG bytes.
     pub async fn shot(&self, name: &str) -> Result<Vec<u8>> {
+        self.keep_painting().await?;
         tokio::time::sleep(Duration::from_millis(800)).await; // the screenshot can lag a frame
         let png = tokio::time::timeout(Duration::from_secs(30), self.c.screenshot())
             .await
