@@ -436,8 +436,14 @@ impl Client {
         Ok(key)
     }
 
-    /// The passport QR for the time step `now` falls in, signed by this device's key.
-    pub fn live_passport(&self, now: DateTime<Utc>) -> Result<LivePassport> {
+    /// The passport QR for the time step the **server's** time falls in (this device's
+    /// `device_now` corrected by the last measured clock offset: a phone whose clock is two
+    /// minutes off would otherwise show codes every scanner calls stale), signed by this
+    /// device's key. The step's start and end are given back in this device's time, for its
+    /// countdown.
+    pub fn live_passport(&self, device_now: DateTime<Utc>) -> Result<LivePassport> {
+        let now = self.server_now(device_now)?;
+        let ahead = now - device_now;
         let p = self
             .store()
             .passport()?
@@ -456,8 +462,8 @@ impl Client {
         Ok(LivePassport {
             qr_svg: crate::qr::svg(&text).unwrap_or_default(),
             text,
-            step_starts_at: passport::step_start(step),
-            step_ends_at: passport::step_start(step + 1),
+            step_starts_at: passport::step_start(step) - ahead,
+            step_ends_at: passport::step_start(step + 1) - ahead,
         })
     }
 
@@ -820,7 +826,14 @@ impl Client {
     }
 
     /// Check a code typed or read by a hardware scanner; see [`Store::scan`].
-    pub fn scan_text(&self, event_id: i64, text: &str, now: DateTime<Utc>) -> Result<ScanOutcome> {
+    pub fn scan_text(
+        &self,
+        event_id: i64,
+        text: &str,
+        device_now: DateTime<Utc>,
+    ) -> Result<ScanOutcome> {
+        // judged, and the check-in stamped, by the server's time (see `live_passport`)
+        let now = self.server_now(device_now)?;
         let mut s = self.store();
         let scanner = s.device_id()?;
         s.scan(event_id, text, scanner, now)

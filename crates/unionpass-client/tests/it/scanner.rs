@@ -348,3 +348,57 @@ async fn a_member_still_waiting_is_refused_at_the_door_offline() {
         .unwrap();
     assert!(placed.ok, "{placed:?}");
 }
+
+/// Clocks that lie: the member's phone and the staff scanner each run fast or slow (45 s and
+/// 2 minutes, both directions). Each app measured its offset from the server when it was
+/// online, so the code the phone shows is the one for the server's time step, and the scanner
+/// judges it by the server's time too: accepted. Before the phone measured, its 2-minute error
+/// made its code stale at the same scanner.
+#[tokio::test]
+async fn codes_from_a_phone_whose_clock_is_off_pass_a_scanner_whose_clock_is_off_too() {
+    for (phone, scanner) in [(120, -45), (-120, 45), (45, 120), (-45, -120)] {
+        let d = devices("M10001").await;
+        let event = d
+            .staff
+            .scanner_view(None, now())
+            .unwrap()
+            .events
+            .into_iter()
+            .find(|e| e.union_id.is_some())
+            .unwrap();
+        let phone_at = |t: DateTime<Utc>| t + Duration::seconds(phone);
+        let scanner_at = |t: DateTime<Utc>| t + Duration::seconds(scanner);
+        if phone.abs() == 120 {
+            // not measured yet: the phone's own clock picks a step the scanner refuses
+            let code = d.member.live_passport(phone_at(now())).unwrap().text;
+            let refused = d.staff.scan_text(event.id, &code, now()).unwrap();
+            assert_eq!(
+                refused.code,
+                Some(ErrorCode::PassportStale),
+                "{phone}: {refused:?}"
+            );
+        }
+        // the test server's clock stands at t0: each device reads its own skewed clock then
+        d.member
+            .measure_clock(move || phone_at(t0()))
+            .await
+            .unwrap();
+        d.staff
+            .measure_clock(move || scanner_at(t0()))
+            .await
+            .unwrap();
+        let live = d.member.live_passport(phone_at(now())).unwrap();
+        // the countdown runs on the phone's clock: the step ends within 30 s of the phone's now
+        let left = live.step_ends_at - phone_at(now());
+        assert!(
+            left > Duration::zero() && left <= Duration::seconds(30),
+            "{phone}: {left}"
+        );
+        let out = d
+            .staff
+            .scan_text(event.id, &live.text, scanner_at(now()))
+            .unwrap();
+        assert!(out.ok, "phone {phone:+} s, scanner {scanner:+} s: {out:?}");
+        assert_eq!(out.member_no.as_deref(), Some("M10001"));
+    }
+}
