@@ -251,6 +251,7 @@ messages! {
     ReleaseAt => "{time} 开抢", "Opens {time}";
     StartsIn => "距开抢 {left}", "Opens in {left}";
     EndsAt => "{time} 截止", "Ends {time}";
+    EndedAt => "已于 {time} 结束", "Ended {time}";
     PerMemberLimit => "每人限 {n} 张", "Limit {n} per member";
     StockGone => "已抢光", "None left";
     CountdownDays => "{d} 天 {h} 小时", "{d} d {h} h";

@@ -2005,6 +2005,14 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                     if let Err(e) = tour::keyboard(app, &name).await {
                         problems.push(format!("{e:#}"));
                     }
+                    // the screenshot shows the screen as it opens, not where the walk ended
+                    app.c
+                        .execute(
+                            "document.activeElement && document.activeElement.blur();
+                             document.getElementById('content').scrollTop = 0;",
+                            vec![],
+                        )
+                        .await?;
                 }
                 app.shot(&format!("50-{who}-{lang}-{w}-{}", stop.name))
                     .await?;

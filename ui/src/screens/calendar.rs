@@ -291,6 +291,12 @@ fn CampaignCard(
                 c.t(Msg::ReleaseAt),
                 &[("time", &day_time(camp.release_at, c.lang.get()))],
             )
+        } else if state() == CardState::Ended {
+            // past, not a deadline still to come
+            fill(
+                c.t(Msg::EndedAt),
+                &[("time", &day_time(camp.end_at, c.lang.get()))],
+            )
         } else {
             fill(
                 c.t(Msg::EndsAt),
