@@ -104,10 +104,11 @@ fn instance_identifier(base: &str, data_dir: Option<&std::ffi::OsStr>) -> String
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
     use unionpass_core::ipc::*;
-    // before anything starts a thread or WebKit reads it: no accelerated compositing (see
-    // `native::configure_webview`; set here, the web process never creates its compositor,
-    // which the setting alone, applied once the window exists, does not prevent: 233 MB
-    // against 239 MB). A member's own setting wins.
+    // before anything starts a thread or WebKit reads it: no accelerated compositing. The
+    // screens are still cards and lists that software painting draws at full speed, and the
+    // compositor costs about 70 MB (`cargo xtask bench startup`: 305 MB with it, 233 without;
+    // WebKit's hardware-acceleration setting, applied once the window exists, comes too late:
+    // 239 MB). A member's own setting wins.
     #[cfg(target_os = "linux")]
     if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
         std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");

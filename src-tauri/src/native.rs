@@ -94,22 +94,17 @@ pub fn on_notification_click(app: &AppHandle) {
 }
 
 /// WebKitGTK, set up for this app: the camera on (`getUserMedia` ships switched off; the
-/// scanner needs it), and a small footprint. Accelerated compositing is off: the screens are
-/// static cards and lists that software painting draws at full speed, and compositing costs
-/// the web process about 70 MB (`cargo xtask bench startup`: 305 MB with it, 233 MB
-/// without). One page that never navigates needs no back-forward page cache, and a document
-/// viewer's cache model keeps WebKit's memory caches at their smallest.
+/// scanner needs it), and a small footprint: one page that never navigates needs no
+/// back-forward page cache, and a document viewer's cache model keeps WebKit's memory caches at
+/// their smallest. (Accelerated compositing is switched off in `run()`, before WebKit starts.)
 pub fn configure_webview(app: &tauri::App) {
     #[cfg(target_os = "linux")]
     if let Some(window) = app.get_webview_window("main") {
         let _ = window.with_webview(|webview| {
-            use webkit2gtk::{
-                CacheModel, HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt,
-            };
+            use webkit2gtk::{CacheModel, SettingsExt, WebContextExt, WebViewExt};
             let view = webview.inner();
             if let Some(settings) = view.settings() {
                 settings.set_enable_media_stream(true);
-                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
                 settings.set_enable_page_cache(false);
             }
             if let Some(context) = view.context() {

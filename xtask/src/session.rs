@@ -8,7 +8,7 @@ use crate::util::{root, run};
 
 /// Re-run this xtask binary with `args` inside the session.
 pub fn reexec(args: &[&str]) -> anyhow::Result<()> {
-    run(&mut session(args))
+    run(&mut session(args)?)
 }
 
 /// [`reexec`] for the demo, which runs until Ctrl-C: the session gets its own process group, so
@@ -36,7 +36,7 @@ pub fn reexec_until_interrupted(args: &[&str], pid_file: &Path) -> anyhow::Resul
             let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
         }
     })?;
-    let mut c = session(args);
+    let mut c = session(args)?;
     c.process_group(0);
     eprintln!("[xtask] $ {}", crate::util::show(&c));
     let status = c.status()?;
@@ -48,8 +48,8 @@ pub fn reexec_until_interrupted(args: &[&str], pid_file: &Path) -> anyhow::Resul
     Ok(())
 }
 
-fn session(args: &[&str]) -> Command {
-    let me = std::env::current_exe().unwrap_or_else(|_| "xtask".into());
+fn session(args: &[&str]) -> anyhow::Result<Command> {
+    let me = std::env::current_exe()?;
     let script = root().join("xtask/session.sh");
     let mut c = if std::env::var_os("DISPLAY").is_some()
         && !args.first().is_some_and(|a| a.starts_with("test"))
@@ -74,5 +74,5 @@ fn session(args: &[&str]) -> Command {
         .args(args)
         .env("NO_AT_BRIDGE", "1")
         .current_dir(root());
-    c
+    Ok(c)
 }

@@ -442,12 +442,12 @@ impl Client {
     /// device's key. The step's start and end are given back in this device's time, for its
     /// countdown.
     pub fn live_passport(&self, device_now: DateTime<Utc>) -> Result<LivePassport> {
-        let now = self.server_now(device_now)?;
+        let (p, now) = {
+            let s = self.store();
+            let now = unionpass_core::reminder::server_now(device_now, s.clock_offset()?);
+            (s.passport()?.ok_or(ClientError::DeviceNotEnrolled)?, now)
+        };
         let ahead = now - device_now;
-        let p = self
-            .store()
-            .passport()?
-            .ok_or(ClientError::DeviceNotEnrolled)?;
         let l1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(&p.credential)
             .map_err(|_| ClientError::DeviceNotEnrolled)?;
@@ -832,9 +832,9 @@ impl Client {
         text: &str,
         device_now: DateTime<Utc>,
     ) -> Result<ScanOutcome> {
-        // judged, and the check-in stamped, by the server's time (see `live_passport`)
-        let now = self.server_now(device_now)?;
         let mut s = self.store();
+        // judged, and the check-in stamped, by the server's time (see `live_passport`)
+        let now = unionpass_core::reminder::server_now(device_now, s.clock_offset()?);
         let scanner = s.device_id()?;
         s.scan(event_id, text, scanner, now)
     }

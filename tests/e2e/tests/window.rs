@@ -26,13 +26,13 @@ async fn closed(b: &fantoccini::elements::Element) -> anyhow::Result<bool> {
     Ok(b.attr("aria-disabled").await?.as_deref() == Some("true"))
 }
 
-/// The window at a phone's width (360 px) or the desktop size, given a moment to lay out.
 /// The text of an element kept in the page but hidden from sight (WebDriver's text is empty).
 async fn hidden_text(app: &App, css: &str) -> anyhow::Result<String> {
     let el = app.wait_for(css, 5).await?;
     Ok(el.prop("textContent").await?.unwrap_or_default())
 }
 
+/// The window at a phone's width (360 px) or the desktop size, given a moment to lay out.
 async fn resize(app: &App, w: u32) -> anyhow::Result<()> {
     app.c
         .set_window_size(w, if w == 360 { 740 } else { 720 })
