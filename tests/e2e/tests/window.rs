@@ -1721,6 +1721,10 @@ async fn a_second_launch_shows_the_running_app_and_exits() -> anyhow::Result<()>
     let result = async {
         app.wait_for("#member-no", 30).await?;
         let pid = app.pid().context("the app's process")?;
+        // the page can be ready before the window is on screen (a slow, loaded machine): a
+        // person closes a window they can see, and a close handled before the window is first
+        // shown would be undone by that showing
+        desktop::wait_windows(pid, true, 15, "the window never showed").await?;
         desktop::close_window(pid)?;
         desktop::wait_windows(pid, false, 15, "the window did not close").await?;
 
