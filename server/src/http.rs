@@ -530,6 +530,20 @@ pub(crate) struct SyncQuery {
     cursor: i64,
 }
 
+/// The per-member sync limit: past it, `rate_limited` with the seconds until the next request
+/// is taken.
+fn sync_allowed(s: &AppState, member_id: i64, now: chrono::DateTime<chrono::Utc>) -> Result<(), AppError> {
+    s.sync_per_member
+        .take(&member_id.to_string(), now)
+        .map_err(|wait| {
+            AppError::new(
+                ErrorCode::RateLimited,
+                "Too many sync requests from this account; the app tries again by itself.",
+            )
+            .retry_after(wait + chrono::Duration::milliseconds(999))
+        })
+}
+
 #[utoipa::path(get, path = "/v1/sync", tag = "sync", security(("session" = [])), params(SyncQuery),
     responses((status = 200, description = "Changes after the cursor, a page at a time", body = SyncResponse), crate::openapi::Errors))]
 pub(crate) async fn sync(
@@ -544,6 +558,7 @@ pub(crate) async fn sync(
         ));
     }
     let now = s.clock.now();
+    sync_allowed(&s, who.member_id, now)?;
     let profile =
         s.store.profile(who.member_id).await?.ok_or_else(|| {
             AppError::new(ErrorCode::SessionEnded, "This account no longer exists.")
@@ -695,6 +710,7 @@ pub(crate) async fn push(
         ));
     }
     let now = s.clock.now();
+    sync_allowed(&s, who.member_id, now)?;
     let mut results = Vec::with_capacity(req.mutations.len());
     for raw in req.mutations {
         let id: uuid::Uuid = raw

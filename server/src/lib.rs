@@ -22,6 +22,10 @@ use std::sync::Arc;
 pub use clock::{Clock, SystemClock};
 pub use http::app;
 
+/// Sync requests per member and second, and the burst: 120 pages is a first sync of about
+/// 60,000 rows on a new phone; an app syncs every few minutes.
+pub const DEFAULT_SYNC_RATE: (f64, f64) = (2.0, 120.0);
+
 /// Shared by all handlers.
 #[derive(Clone)]
 pub struct AppState {
@@ -36,6 +40,9 @@ pub struct AppState {
     pub grab_per_member: Arc<limit::Buckets>,
     /// Grab requests per client address.
     pub grab_per_address: Arc<limit::Buckets>,
+    /// Sync requests (pages and pushes) per member: a first sync on a new phone takes a burst of
+    /// pages; an app stuck in a loop is told when to come back (`Retry-After`).
+    pub sync_per_member: Arc<limit::Buckets>,
     /// The no-show rule for popular activities (`serve --no-show-*`).
     pub no_show: unionpass_core::activity::NoShowRule,
     /// Live sessions in memory, for the grab's and sign-up's judgments only.
@@ -91,6 +98,10 @@ impl AppState {
             // a member presses a few times at most; an address may be a whole office behind NAT
             grab_per_member: Arc::new(limit::Buckets::new(2.0, 5.0)),
             grab_per_address: Arc::new(limit::Buckets::new(500.0, 1000.0)),
+            sync_per_member: Arc::new(limit::Buckets::new(
+                DEFAULT_SYNC_RATE.0,
+                DEFAULT_SYNC_RATE.1,
+            )),
             no_show: Default::default(),
             sessions: Arc::new(auth::SessionTable::new(auth::SESSION_TABLE_CAP)),
             versions: Arc::new(Versions::new(default_versions())),
@@ -133,6 +144,12 @@ impl AppState {
     /// Believe `X-Forwarded-For` from these proxies (the address they report is the client's).
     pub fn with_trusted_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> AppState {
         self.trusted_proxies = Arc::new(proxies);
+        self
+    }
+
+    /// Set the per-member sync limit: requests per second and the burst (0 turns it off).
+    pub fn with_sync_rate(mut self, rate: f64, burst: f64) -> AppState {
+        self.sync_per_member = Arc::new(limit::Buckets::new(rate, burst));
         self
     }
 

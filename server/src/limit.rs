@@ -24,8 +24,14 @@ impl Buckets {
 
     /// Take one token for `key` at `now`; false when the key has none left.
     pub fn allow(&self, key: &str, now: DateTime<Utc>) -> bool {
+        self.take(key, now).is_ok()
+    }
+
+    /// Take one token for `key` at `now`, or answer how long until the key has one again (what
+    /// a refusal's `Retry-After` says).
+    pub fn take(&self, key: &str, now: DateTime<Utc>) -> Result<(), chrono::Duration> {
         if self.rate <= 0.0 {
-            return true;
+            return Ok(());
         }
         let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > 200_000 {
@@ -41,9 +47,10 @@ impl Buckets {
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            let wait_ms = ((1.0 - *tokens) / self.rate * 1000.0).ceil() as i64;
+            Err(chrono::Duration::milliseconds(wait_ms.max(1)))
         }
     }
 }
@@ -52,6 +59,19 @@ impl Buckets {
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    #[test]
+    fn a_refusal_says_how_long_until_the_next_token() {
+        let b = Buckets::new(0.5, 2.0);
+        let t0: DateTime<Utc> = "2026-11-29T08:00:00Z".parse().unwrap();
+        assert_eq!(b.take("m", t0), Ok(()));
+        assert_eq!(b.take("m", t0), Ok(()));
+        assert_eq!(b.take("m", t0), Err(Duration::seconds(2)));
+        // half a token later: one more second
+        assert_eq!(b.take("m", t0 + Duration::seconds(1)), Err(Duration::seconds(1)));
+        assert_eq!(b.take("m", t0 + Duration::seconds(2)), Ok(()));
+        assert_eq!(Buckets::new(0.0, 0.0).take("m", t0), Ok(()), "0 turns it off");
+    }
 
     #[test]
     fn bursts_then_refills_at_the_rate() {

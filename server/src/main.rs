@@ -43,6 +43,12 @@ enum Command {
         /// Grab requests per second allowed from one address (0: no limit, for load tests).
         #[arg(long, default_value_t = 500.0)]
         grab_address_rate: f64,
+        /// Sync requests (pages and pushes) per second allowed for one member, after a burst of
+        /// `--sync-burst` (0: no limit). Past it the app is told when to come back.
+        #[arg(long, default_value_t = unionpass_server::DEFAULT_SYNC_RATE.0)]
+        sync_rate: f64,
+        #[arg(long, default_value_t = unionpass_server::DEFAULT_SYNC_RATE.1)]
+        sync_burst: f64,
         /// No-shows (signed up, did not check in) that close popular activities to a member
         /// (0: the rule is off).
         #[arg(long, default_value_t = 2)]
@@ -244,6 +250,17 @@ enum CampaignCmd {
         #[command(flatten)]
         db: StoreArgs,
     },
+    /// Withdraw one granted coupon (granted in error, or its merchant left): from now on a use
+    /// is refused, and the member's app shows it as withdrawn after its next sync. A used coupon
+    /// cannot be withdrawn.
+    VoidCoupon {
+        #[command(flatten)]
+        db: StoreArgs,
+        /// The coupon's usage code, as the member or the merchant reads it
+        /// (`0012-7K3M-9QXD-2RFA-W8PT`)
+        #[arg(long)]
+        code: String,
+    },
     /// Stock, grants and answers of one campaign, counted from the database.
     Stats {
         #[command(flatten)]
@@ -420,6 +437,8 @@ async fn main() -> anyhow::Result<()> {
             keys,
             json_logs,
             grab_address_rate,
+            sync_rate,
+            sync_burst,
             no_show_misses,
             no_show_window_days,
             no_show_ban_days,
@@ -483,6 +502,7 @@ async fn main() -> anyhow::Result<()> {
             );
             let state = AppState::new(store, keys, clock)
                 .with_grab_address_rate(grab_address_rate)
+                .with_sync_rate(sync_rate, sync_burst)
                 .with_trusted_proxies(trusted_proxies)
                 .with_no_show(unionpass_core::activity::NoShowRule {
                     misses: no_show_misses,
@@ -808,6 +828,14 @@ async fn campaign(action: CampaignCmd) -> anyhow::Result<()> {
                 )
                 .await?;
             println!("{}", serde_json::to_string(&c)?);
+        }
+        CampaignCmd::VoidCoupon { db, code } => {
+            let v = db
+                .open()
+                .await?
+                .void_coupon(&code, SystemClock.now())
+                .await?;
+            println!("{}", serde_json::to_string(&v)?);
         }
         CampaignCmd::List { db } => {
             for c in db.open().await?.campaigns().await? {

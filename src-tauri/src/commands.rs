@@ -434,6 +434,15 @@ pub fn dismiss_notices(
 }
 
 #[tauri::command(rename_all = "snake_case")]
+pub fn rejections_seen(
+    shell: State<'_, Shell>,
+    req: ipc::RejectionsSeen,
+) -> CmdResult<ipc::RejectionsSeen> {
+    shell.client()?.rejections_seen(&req.ids)?;
+    snapshot_of(&shell)
+}
+
+#[tauri::command(rename_all = "snake_case")]
 pub fn autostart(app: AppHandle, req: ipc::GetAutostart) -> CmdResult<ipc::GetAutostart> {
     let ipc::GetAutostart {} = req;
     crate::native::autostart(&app)

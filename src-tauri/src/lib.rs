@@ -221,6 +221,7 @@ pub fn run() {
             set_reminder: SetReminder,
             clear_reminder: ClearReminder,
             dismiss_notices: DismissNotices,
+            rejections_seen: RejectionsSeen,
             autostart: GetAutostart,
             set_autostart: SetAutostart,
             points: GetPoints,

@@ -20,7 +20,7 @@ use crate::screens::passport::PassportView;
 use crate::screens::points::PointsTab;
 use crate::screens::scanner::ScannerTab;
 use crate::screens::wallet::WalletTab;
-use crate::widgets::{LangToggle, Notices, SyncStatus, UpdateBanner};
+use crate::widgets::{LangToggle, Notices, Rejections, SyncStatus, UpdateBanner};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Screen {
@@ -195,6 +195,7 @@ fn MainView() -> impl IntoView {
                 <div class="page">
                     <UpdateBanner/>
                     <Notices/>
+                    <Rejections/>
                     {move || match tab.get() {
                         Tab::Passport => view! { <PassportView/> }.into_any(),
                         Tab::Activities => view! {

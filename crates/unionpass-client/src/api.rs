@@ -72,17 +72,32 @@ fn transport(e: reqwest::Error) -> ClientError {
     }
 }
 
+/// The seconds a `Retry-After` header asks for (the seconds form; an HTTP date is not used by
+/// the union server), at most an hour.
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s.min(3600)))
+}
+
 async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
     let status = resp.status();
     if status.is_success() {
         return resp.json::<T>().await.map_err(transport);
     }
+    let retry_after = retry_after(&resp);
     let bytes = resp.bytes().await.map_err(transport)?;
     match serde_json::from_slice::<ApiError>(&bytes) {
         Ok(e) => Err(ClientError::Server {
             status: status.as_u16(),
             code: e.code,
             message: e.message,
+            retry_after,
         }),
         Err(_) => Err(ClientError::Server {
             status: status.as_u16(),
@@ -93,6 +108,7 @@ async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
                 _ => ErrorCode::BadResponse,
             },
             message: format!("HTTP {status}"),
+            retry_after,
         }),
     }
 }
@@ -155,11 +171,8 @@ impl Api {
                 .await
                 .map_err(transport)?;
             let retry_after = (resp.status() == StatusCode::SERVICE_UNAVAILABLE)
-                .then(|| resp.headers().get(reqwest::header::RETRY_AFTER))
+                .then(|| retry_after(&resp))
                 .flatten()
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs)
                 .filter(|d| *d <= Duration::from_secs(5));
             match retry_after {
                 Some(d) if waited + d <= Duration::from_secs(15) => {

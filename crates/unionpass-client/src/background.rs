@@ -139,7 +139,11 @@ impl Notification {
 /// How often the background tasks run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
+    /// Between background syncs that worked (each wait spread by ±20 %).
     pub sync_every: Duration,
+    /// The first wait after a failed sync; it doubles with each failure in a row, up to
+    /// `sync_every` (each wait spread between half and all of it).
+    pub retry_first: Duration,
     pub follow_every: Duration,
     pub follow_rounds: usize,
     pub reminder_max_sleep: Duration,
@@ -149,6 +153,7 @@ impl Default for Timing {
     fn default() -> Timing {
         Timing {
             sync_every: Duration::from_secs(300),
+            retry_first: Duration::from_secs(10),
             follow_every: Duration::from_secs(3),
             // two minutes of following
             follow_rounds: 40,
@@ -164,6 +169,61 @@ pub fn benign(code: ErrorCode) -> bool {
         code,
         ErrorCode::Offline | ErrorCode::Unauthenticated | ErrorCode::NotLoggedIn
     ) || code.is_transient()
+}
+
+/// The longest `Retry-After` the app honours (a server asking for more is waited on this long).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// How the last background sync went, for [`next_sync_in`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LastSync {
+    Worked,
+    /// It failed for a reason that may pass (offline, overloaded, rate limited): `failures` in a
+    /// row so far, and the server's `Retry-After` if it sent one.
+    Failed {
+        failures: u32,
+        retry_after: Option<Duration>,
+    },
+    /// It failed for a reason retrying soon will not fix (signed out, this version refused).
+    Stuck,
+}
+
+/// How long the periodic sync waits before its next attempt, `spread` being a random number in
+/// [0, 1) (drawn per wait, so that 110,000 apps started by the same announcement drift apart
+/// instead of syncing in lockstep):
+/// - after a sync that worked (or one that retrying will not fix), `sync_every` ±20 %;
+/// - after a failure that may pass, exponential back-off: `retry_first` doubled per failure in
+///   a row, capped at `sync_every`, of which a random half to all is waited ("equal jitter");
+///   never less than the server's `Retry-After` (itself capped at [`MAX_RETRY_AFTER`]).
+pub fn next_sync_in(last: LastSync, timing: &Timing, spread: f64) -> Duration {
+    let spread = spread.clamp(0.0, 1.0);
+    match last {
+        LastSync::Worked | LastSync::Stuck => timing.sync_every.mul_f64(0.8 + 0.4 * spread),
+        LastSync::Failed {
+            failures,
+            retry_after,
+        } => {
+            let doublings = failures.saturating_sub(1).min(20);
+            let ceiling = timing
+                .retry_first
+                .saturating_mul(1 << doublings)
+                .min(timing.sync_every);
+            let backoff = ceiling.mul_f64(0.5 + 0.5 * spread);
+            backoff.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
+        }
+    }
+}
+
+/// What a failed sync says about the next one (see [`LastSync`]).
+pub fn after_failure(e: &crate::error::ClientError, failures_before: u32) -> LastSync {
+    if e.code().is_transient() {
+        LastSync::Failed {
+            failures: failures_before + 1,
+            retry_after: e.retry_after(),
+        }
+    } else {
+        LastSync::Stuck
+    }
 }
 
 /// The background tasks of one running app.
@@ -218,14 +278,17 @@ impl Background {
     /// server clock offset is measured (the grab button follows the server's clock). Answers
     /// whether a sync ran.
     pub async fn sync_soon(&self) -> bool {
+        self.sync_if_idle().await.is_some()
+    }
+
+    /// [`Background::sync_soon`], answering how the sync went (`None`: none ran).
+    async fn sync_if_idle(&self) -> Option<crate::error::Result<crate::sync::SyncReport>> {
         if !self.client.is_logged_in().unwrap_or(false) {
-            return false;
+            return None;
         }
-        let Some(turn) = self.client.sync_turn_if_idle() else {
-            return false;
-        };
+        let turn = self.client.sync_turn_if_idle()?;
         self.host.state_changed();
-        let _ = self.client.sync_in_turn(turn, (self.clock)()).await;
+        let result = self.client.sync_in_turn(turn, (self.clock)()).await;
         self.announce_promotions();
         self.wake_reminders();
         let clock = self.clock.clone();
@@ -233,7 +296,7 @@ impl Background {
             tracing::debug!(code = %e.code(), "clock offset not measured");
         }
         self.host.state_changed();
-        true
+        Some(result)
     }
 
     /// Sync now, waiting for a running sync to end first; a benign failure ([`benign`]) is not an
@@ -317,14 +380,34 @@ impl Background {
         }
     }
 
+    /// Sync at start, then again after [`next_sync_in`]: spread, and backing off while the
+    /// server cannot be reached or asks for time. The status bar shows when the next try is.
     async fn sync_periodically(&self) {
+        let mut failures = 0;
         loop {
             // a sign-out made offline reaches the server as soon as it can
             if let Err(e) = self.client.finish_pending_sign_out().await {
                 tracing::warn!(code = %e.code(), "an earlier sign-out could not be sent");
             }
-            self.sync_soon().await;
-            tokio::time::sleep(self.timing.sync_every).await;
+            let last = match self.sync_if_idle().await {
+                Some(Err(e)) => after_failure(&e, failures),
+                // none ran (another was running, or nobody is signed in), or it worked
+                _ => LastSync::Worked,
+            };
+            failures = match last {
+                LastSync::Failed { failures, .. } => failures,
+                _ => 0,
+            };
+            let wait = next_sync_in(last, &self.timing, rand::random::<f64>());
+            let retry = matches!(last, LastSync::Failed { .. });
+            self.client.set_retry_at(retry.then(|| {
+                (self.clock)() + chrono::Duration::from_std(wait).unwrap_or_default()
+            }));
+            if retry {
+                tracing::info!(failures, wait_s = wait.as_secs_f64(), "sync failed; trying again later");
+                self.host.state_changed();
+            }
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -481,6 +564,73 @@ mod tests {
         assert!(!benign(ErrorCode::DatabaseTooNew));
         assert!(!benign(ErrorCode::KeyringUnavailable));
         assert!(!benign(ErrorCode::StorageFull));
+    }
+
+    #[test]
+    fn syncs_spread_out_and_back_off_after_failures_honouring_retry_after() {
+        let t = Timing::default();
+        let s = |d: Duration| d.as_secs_f64();
+        // a sync that worked: five minutes, ±20 %
+        assert_eq!(s(next_sync_in(LastSync::Worked, &t, 0.0)), 240.0);
+        assert_eq!(s(next_sync_in(LastSync::Worked, &t, 0.5)), 300.0);
+        assert_eq!(s(next_sync_in(LastSync::Worked, &t, 0.999_999)).round(), 360.0);
+        assert_eq!(next_sync_in(LastSync::Stuck, &t, 0.5), t.sync_every);
+        // failures in a row: 10 s doubled each time, capped at five minutes; half to all of it
+        let failed = |failures, retry_after| LastSync::Failed {
+            failures,
+            retry_after,
+        };
+        let ceilings: Vec<f64> = (1..=8)
+            .map(|n| s(next_sync_in(failed(n, None), &t, 1.0)))
+            .collect();
+        assert_eq!(ceilings, vec![10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]);
+        assert_eq!(s(next_sync_in(failed(3, None), &t, 0.0)), 20.0);
+        assert_eq!(s(next_sync_in(failed(u32::MAX, None), &t, 0.0)), 150.0);
+        // the server's Retry-After is a floor, at most an hour
+        let asked = Some(Duration::from_secs(120));
+        assert_eq!(s(next_sync_in(failed(1, asked), &t, 0.3)), 120.0);
+        assert_eq!(
+            s(next_sync_in(failed(6, Some(Duration::from_secs(30))), &t, 0.0)),
+            150.0,
+            "the back-off is longer than asked"
+        );
+        let greedy = Some(Duration::from_secs(86_400));
+        assert_eq!(next_sync_in(failed(1, greedy), &t, 0.0), MAX_RETRY_AFTER);
+        // apps that synced at the same moment do not come back together: 1,000 draws cover
+        // most of the two-minute window
+        let waits: Vec<f64> = (0..1000)
+            .map(|_| s(next_sync_in(LastSync::Worked, &t, rand::random())))
+            .collect();
+        let (lo, hi) = waits
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), w| (lo.min(*w), hi.max(*w)));
+        assert!(lo >= 240.0 && hi < 360.0 && hi - lo > 100.0, "{lo}..{hi}");
+    }
+
+    #[test]
+    fn which_failures_back_off_and_which_wait_the_usual_time() {
+        use crate::error::ClientError;
+        let busy = ClientError::Server {
+            status: 429,
+            code: ErrorCode::RateLimited,
+            message: String::new(),
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(
+            after_failure(&busy, 2),
+            LastSync::Failed {
+                failures: 3,
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        assert_eq!(
+            after_failure(&ClientError::Offline("down".into()), 0),
+            LastSync::Failed {
+                failures: 1,
+                retry_after: None
+            }
+        );
+        assert_eq!(after_failure(&ClientError::NotLoggedIn, 4), LastSync::Stuck);
     }
 
     #[test]

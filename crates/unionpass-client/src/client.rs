@@ -41,6 +41,9 @@ pub struct Client {
     device_key: Mutex<Option<ed25519_dalek::SigningKey>>,
     /// The one HTTP client of this device: every request reuses its connections.
     http: reqwest::Client,
+    /// When the background sync tries again after a failed one (device time), for the status
+    /// bar; `None` when the last one worked or none is planned.
+    retry_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
@@ -91,6 +94,7 @@ impl Client {
             syncing: AtomicBool::new(false),
             device_key: Mutex::new(None),
             http: crate::api::http_client(),
+            retry_at: Mutex::new(None),
         })
     }
 
@@ -132,6 +136,8 @@ impl Client {
             valid_from: p.valid_from,
             valid_until: p.valid_until,
         });
+        let rejections = s.unseen_rejections()?;
+        let last_error = s.last_sync_error()?;
         Ok(Snapshot {
             logged_in: s.member_id()?.is_some(),
             language: language_of(&s, profile.as_ref())?,
@@ -144,10 +150,13 @@ impl Client {
             sync: SyncState {
                 syncing: self.syncing.load(Ordering::SeqCst),
                 last_ok_at: s.last_sync_ok_at()?,
-                last_error: s.last_sync_error()?,
+                last_error,
                 pending: s.pending_count()?,
-                rejected: s.rejected()?.len() as i64,
+                rejected: rejections.len() as i64,
+                retry_at: last_error
+                    .and(*self.retry_at.lock().unwrap_or_else(|p| p.into_inner())),
             },
+            rejections,
             app_version: APP_VERSION.to_string(),
             update: s
                 .versions()?
@@ -564,6 +573,16 @@ impl Client {
 
     pub fn dismiss_notices(&self, ids: &[i64]) -> Result<()> {
         self.store().dismiss_notices(ids)
+    }
+
+    /// When the background sync will try again after a failure (`None`: not waiting to retry).
+    pub fn set_retry_at(&self, at: Option<DateTime<Utc>>) {
+        *self.retry_at.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    /// The member has read these refused changes: they stop counting in the status bar.
+    pub fn rejections_seen(&self, ids: &[uuid::Uuid]) -> Result<()> {
+        self.store().rejections_seen(ids)
     }
 
     /// The server's time now by this device's clock and the last measured offset.

@@ -11,6 +11,8 @@ pub enum ClientError {
         status: u16,
         code: ErrorCode,
         message: String,
+        /// How long the server asked us to wait (`Retry-After`), if it said.
+        retry_after: Option<std::time::Duration>,
     },
     #[error("the server's answer could not be understood: {0}")]
     BadResponse(String),
@@ -47,6 +49,14 @@ fn is_disk_full(e: &rusqlite::Error) -> bool {
 }
 
 impl ClientError {
+    /// How long the server asked the app to wait before trying again, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ClientError::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             ClientError::Offline(_) => ErrorCode::Offline,

@@ -8,6 +8,7 @@ use unionpass_core::api::{
     Change, ChangeKind, DeviceInfo, Mutation, MutationOp, PassportInfo, Profile, Role,
     SyncResponse, Union,
 };
+use unionpass_core::view::{RejectedChange, RejectionView};
 use unionpass_core::{ErrorCode, Lang};
 use unionpass_sqlite::{migrate, Migration};
 use uuid::Uuid;
@@ -34,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0015_feedback",
     "0016_polls",
     "0017_activity_reminders",
+    "0018_rejections_and_voids",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -54,14 +56,6 @@ const K_VERSIONS_AT: &str = "server_versions_at";
 pub struct OutboxEntry {
     pub mutation: Mutation,
     pub attempts: i64,
-}
-
-/// A mutation the server refused; kept so the member sees it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Rejected {
-    pub mutation: Mutation,
-    pub code: ErrorCode,
-    pub message: String,
 }
 
 /// The outcome of the last sync attempt.
@@ -347,32 +341,117 @@ impl Store {
         )?)
     }
 
-    pub fn rejected(&self) -> Result<Vec<Rejected>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT body, error_code, error_message FROM outbox WHERE state = 'rejected' ORDER BY seq",
+    /// The refused changes the member has not seen yet, oldest first, each described with what
+    /// this device knows of its subject (a coupon's title, an activity's, a device's name).
+    pub fn unseen_rejections(&self) -> Result<Vec<RejectionView>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body, error_code FROM outbox WHERE state = 'rejected' AND seen = 0 ORDER BY seq",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        })?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut out = Vec::new();
-        for row in rows {
-            let (body, code, message) = row?;
-            if let Ok(mutation) = serde_json::from_str(&body) {
-                out.push(Rejected {
-                    mutation,
-                    code: code
-                        .as_deref()
-                        .and_then(code_from_str)
-                        .unwrap_or(ErrorCode::Internal),
-                    message: message.unwrap_or_default(),
-                });
-            }
+        for (body, code) in rows {
+            let Ok(mutation) = serde_json::from_str::<Mutation>(&body) else {
+                continue; // a change this version cannot read: nothing it could say about it
+            };
+            out.push(RejectionView {
+                id: mutation.id,
+                made_at: mutation.created_at,
+                what: self.describe(&mutation.op)?,
+                code: code
+                    .as_deref()
+                    .and_then(code_from_str)
+                    .unwrap_or(ErrorCode::Internal),
+            });
         }
         Ok(out)
+    }
+
+    /// A refused change in the member's terms.
+    fn describe(&self, op: &MutationOp) -> Result<RejectedChange> {
+        let titles = |sql: &str, id: i64| -> Result<(String, String)> {
+            Ok(self
+                .conn
+                .query_row(sql, [id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .unwrap_or_default())
+        };
+        Ok(match op {
+            MutationOp::UseCoupon { coupon_id, .. } => {
+                let (title_zh, title_en) = titles(
+                    "SELECT title_zh, title_en FROM coupons WHERE id = ?1",
+                    *coupon_id,
+                )?;
+                RejectedChange::UseCoupon {
+                    coupon_id: *coupon_id,
+                    title_zh,
+                    title_en,
+                }
+            }
+            MutationOp::CheckIn(c) => RejectedChange::CheckIn {
+                member_no: c.member_no.clone(),
+                event_title: self
+                    .conn
+                    .query_row("SELECT title FROM events WHERE id = ?1", [c.event_id], |r| {
+                        r.get(0)
+                    })
+                    .optional()?
+                    .unwrap_or_default(),
+            },
+            MutationOp::SetLanguage { language } => RejectedChange::SetLanguage {
+                language: *language,
+            },
+            MutationOp::RevokeDevice { device_id } => RejectedChange::RevokeDevice {
+                device_id: *device_id,
+                name: self
+                    .conn
+                    .query_row("SELECT name FROM devices WHERE id = ?1", [device_id], |r| {
+                        r.get(0)
+                    })
+                    .optional()?
+                    .unwrap_or_default(),
+            },
+            MutationOp::Redeem(r) => RejectedChange::Redeem { points: r.points },
+            MutationOp::Feedback(f) => {
+                let (title_zh, title_en) = titles(
+                    "SELECT json_extract(body, '$.title_zh'), json_extract(body, '$.title_en')
+                     FROM activities WHERE id = ?1",
+                    f.activity_id,
+                )?;
+                RejectedChange::Feedback {
+                    activity_id: f.activity_id,
+                    title_zh,
+                    title_en,
+                }
+            }
+            MutationOp::Vote(v) => {
+                let (question_zh, question_en) = titles(
+                    "SELECT json_extract(body, '$.question_zh'), json_extract(body, '$.question_en')
+                     FROM polls WHERE id = ?1",
+                    v.poll_id,
+                )?;
+                RejectedChange::Vote {
+                    poll_id: v.poll_id,
+                    question_zh,
+                    question_en,
+                }
+            }
+        })
+    }
+
+    /// The member has seen these refusals: they no longer count or show (the rows stay, with
+    /// their reasons, for the screens that list them, like a refused redemption on 积分).
+    pub fn rejections_seen(&self, ids: &[Uuid]) -> Result<()> {
+        for id in ids {
+            self.conn.execute(
+                "UPDATE outbox SET seen = 1 WHERE id = ?1 AND state = 'rejected'",
+                [id.to_string()],
+            )?;
+        }
+        Ok(())
     }
 
     pub fn mark_attempted(&self, ids: &[Uuid]) -> Result<()> {
@@ -613,6 +692,12 @@ fn apply_change(
             tx.execute(
                 "UPDATE coupons SET used_at = ?2, use_pending = 0 WHERE id = ?1",
                 params![coupon_id, ts(*used_at)],
+            )?;
+        }
+        ChangeKind::CouponVoided { coupon_id, at } => {
+            tx.execute(
+                "UPDATE coupons SET voided_at = ?2 WHERE id = ?1",
+                params![coupon_id, ts(*at)],
             )?;
         }
         ChangeKind::PointsEntry(e) => crate::points::insert_entry(tx, e)?,

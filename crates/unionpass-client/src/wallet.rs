@@ -42,9 +42,10 @@ pub(crate) fn insert_coupon(conn: &rusqlite::Connection, c: &Coupon) -> Result<(
 
 fn row(r: &rusqlite::Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<CouponView> {
     let body: String = r.get(0)?;
-    let coupon: Coupon = serde_json::from_str(&body).map_err(|e| {
+    let mut coupon: Coupon = serde_json::from_str(&body).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })?;
+    coupon.voided_at = r.get::<_, Option<String>>(3)?.map(parse_ts).transpose()?;
     let used_at = r.get::<_, Option<String>>(1)?.map(parse_ts).transpose()?;
     Ok(CouponView {
         status: status(&coupon, used_at, now),
@@ -59,19 +60,20 @@ fn row(r: &rusqlite::Row<'_>, now: DateTime<Utc>) -> rusqlite::Result<CouponView
 fn status_sql(s: CouponStatus, now: &str, args: &mut Vec<String>) -> &'static str {
     match s {
         CouponStatus::Used => "used_at IS NOT NULL",
+        CouponStatus::Voided => "used_at IS NULL AND voided_at IS NOT NULL",
         CouponStatus::Expired => {
             args.push(now.to_string());
-            "used_at IS NULL AND valid_until <= ?"
+            "used_at IS NULL AND voided_at IS NULL AND valid_until <= ?"
         }
         CouponStatus::NotYetValid => {
             args.push(now.to_string());
             args.push(now.to_string());
-            "used_at IS NULL AND valid_until > ? AND valid_from > ?"
+            "used_at IS NULL AND voided_at IS NULL AND valid_until > ? AND valid_from > ?"
         }
         CouponStatus::Usable => {
             args.push(now.to_string());
             args.push(now.to_string());
-            "used_at IS NULL AND valid_until > ? AND valid_from <= ?"
+            "used_at IS NULL AND voided_at IS NULL AND valid_until > ? AND valid_from <= ?"
         }
     }
 }
@@ -87,8 +89,9 @@ impl Store {
     ) -> Result<WalletView> {
         let now_s = ts(now);
         let mut expiring_stmt = self.conn.prepare_cached(
-            "SELECT body, used_at, use_pending FROM coupons
-             WHERE used_at IS NULL AND valid_from <= ?1 AND valid_until > ?1 AND valid_until <= ?2
+            "SELECT body, used_at, use_pending, voided_at FROM coupons
+             WHERE used_at IS NULL AND voided_at IS NULL
+               AND valid_from <= ?1 AND valid_until > ?1 AND valid_until <= ?2
              ORDER BY valid_until, id",
         )?;
         let expiring = expiring_stmt
@@ -138,15 +141,15 @@ impl Store {
         )?;
         // usable first (soonest expiry first), then not yet valid, then used/expired newest first
         let order = "ORDER BY CASE
-                WHEN used_at IS NULL AND valid_until > ?1 AND valid_from <= ?1 THEN 0
-                WHEN used_at IS NULL AND valid_from > ?1 THEN 1
+                WHEN used_at IS NULL AND voided_at IS NULL AND valid_until > ?1 AND valid_from <= ?1 THEN 0
+                WHEN used_at IS NULL AND voided_at IS NULL AND valid_from > ?1 THEN 1
                 ELSE 2 END,
-              CASE WHEN used_at IS NULL AND valid_until > ?1 AND valid_from <= ?1 THEN valid_until
-                   WHEN used_at IS NULL AND valid_from > ?1 THEN valid_from END,
-              coalesce(used_at, valid_until) DESC, id DESC";
+              CASE WHEN used_at IS NULL AND voided_at IS NULL AND valid_until > ?1 AND valid_from <= ?1 THEN valid_until
+                   WHEN used_at IS NULL AND voided_at IS NULL AND valid_from > ?1 THEN valid_from END,
+              coalesce(used_at, voided_at, valid_until) DESC, id DESC";
         // ?1 is `now`; the filter's own placeholders come after it
         let sql = format!(
-            "SELECT body, used_at, use_pending FROM coupons {} {order} LIMIT {}",
+            "SELECT body, used_at, use_pending, voided_at FROM coupons {} {order} LIMIT {}",
             renumber(&where_, 2),
             limit.clamp(1, 10_000)
         );
@@ -183,7 +186,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT body, used_at, use_pending FROM coupons WHERE id = ?1",
+                "SELECT body, used_at, use_pending, voided_at FROM coupons WHERE id = ?1",
                 [id],
                 |r| row(r, now),
             )
@@ -207,6 +210,11 @@ impl Store {
             CouponStatus::NotYetValid => {
                 return Err(ClientError::Refused(
                     unionpass_core::ErrorCode::CouponNotYetValid,
+                ))
+            }
+            CouponStatus::Voided => {
+                return Err(ClientError::Refused(
+                    unionpass_core::ErrorCode::CouponVoided,
                 ))
             }
         }

@@ -144,6 +144,8 @@ pub enum ChangeKind {
         coupon_id: i64,
         used_at: DateTime<Utc>,
     },
+    /// The union withdrew one of the member's coupons (`at`): unusable from then on.
+    CouponVoided { coupon_id: i64, at: DateTime<Utc> },
     /// A new entry in the member's points ledger.
     PointsEntry(crate::points::Entry),
     /// A redemption was held, settled or refunded.

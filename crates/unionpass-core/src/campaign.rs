@@ -108,6 +108,10 @@ pub struct Coupon {
     pub valid_from: DateTime<Utc>,
     pub valid_until: DateTime<Utc>,
     pub granted_at: DateTime<Utc>,
+    /// When the union withdrew it (granted in error, or its merchant left); it cannot be used
+    /// from then on. Absent on the wire until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided_at: Option<DateTime<Utc>>,
 }
 
 /// `POST /v1/campaigns/{id}/grab` body: the idempotency key, made on the device and stored there

@@ -89,6 +89,8 @@ pub enum ErrorCode {
     CouponExpired,
     /// The coupon cannot be used yet.
     CouponNotYetValid,
+    /// The union withdrew the coupon (granted in error, or its merchant left) before this use.
+    CouponVoided,
     /// The chosen lead time is already past (the release is too close).
     ReminderTooLate,
     /// The campaign was cancelled, or is not known to this device.
@@ -165,6 +167,7 @@ impl ErrorCode {
         ErrorCode::NoQrFound,
         ErrorCode::CouponExpired,
         ErrorCode::CouponNotYetValid,
+        ErrorCode::CouponVoided,
         ErrorCode::ReminderTooLate,
         ErrorCode::CampaignGone,
         ErrorCode::AutostartUnavailable,
@@ -237,6 +240,7 @@ impl ErrorCode {
             ErrorCode::NoQrFound => "no_qr_found",
             ErrorCode::CouponExpired => "coupon_expired",
             ErrorCode::CouponNotYetValid => "coupon_not_yet_valid",
+            ErrorCode::CouponVoided => "coupon_voided",
             ErrorCode::ReminderTooLate => "reminder_too_late",
             ErrorCode::CampaignGone => "campaign_gone",
             ErrorCode::AutostartUnavailable => "autostart_unavailable",
@@ -308,6 +312,7 @@ impl ErrorCode {
             ErrorCode::NoQrFound => Msg::NoQrFound,
             ErrorCode::CouponExpired => Msg::ErrCouponExpired,
             ErrorCode::CouponNotYetValid => Msg::ErrCouponNotYetValid,
+            ErrorCode::CouponVoided => Msg::ErrCouponVoided,
             ErrorCode::ReminderTooLate => Msg::ErrReminderTooLate,
             ErrorCode::CampaignGone => Msg::ErrCampaignGone,
             ErrorCode::AutostartUnavailable => Msg::ErrAutostart,

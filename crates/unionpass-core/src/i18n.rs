@@ -221,6 +221,8 @@ messages! {
     StatusNotYetValid => "未生效", "Not yet valid";
     StatusUsed => "已使用", "Used";
     StatusExpired => "已过期", "Expired";
+    StatusVoided => "已作废", "Withdrawn";
+    VoidedAt => "工会已于 {time} 作废，不能再使用", "Withdrawn by the union {time}; it can no longer be used";
     WalletSearch => "搜索卡券名称或券码", "Search by name or code";
     WalletEmpty => "没有符合条件的卡券。换个条件试试，或清除筛选。", "No coupons match. Try other filters, or clear them.";
     WalletCount => "共 {n} 张", "{n} coupon|{n} coupons";
@@ -287,6 +289,7 @@ messages! {
     ClockOffset => "倒计时已按服务器时间校准", "Countdowns follow the server's clock";
     ClockUnknown => "尚未校准服务器时间", "Server time not measured yet";
     ErrCouponExpired => "这张券已过期，无法使用。", "This coupon has expired and cannot be used.";
+    ErrCouponVoided => "工会已作废这张券，不能再使用。如有疑问，请联系所在工会。", "Your union has withdrawn this coupon; it can no longer be used. Ask your union if you have questions.";
     ErrCouponNotYetValid => "这张券尚未生效，请在有效期内使用。", "This coupon is not valid yet; use it within its validity.";
     ErrReminderTooLate => "离开抢已不足所选提前时间，请选更短的提前量。", "The release is closer than that lead time; choose a shorter one.";
     ErrCampaignGone => "该活动已取消或已不在日历中，请同步后再看。", "This campaign was cancelled or is no longer in the calendar; sync and look again.";
@@ -451,6 +454,19 @@ messages! {
     NoticeCancelled => "「{title}」已被工会取消，它的提醒已删除。", "\"{title}\" was cancelled by the union; its reminder was removed.";
     NoticesTitle => "提醒通知", "Reminder notices";
     Dismiss => "知道了", "Got it";
+    RetryAt => "· {time} 重试", "· retry {time}";
+    RejectionsTitle => "没有被受理的更改", "Changes that were not accepted";
+    RejectionsCount => "{n} 项未受理", "{n} not accepted";
+    RejectionsHint => "有更改没有被服务器受理，点此查看原因", "Some changes were not accepted by the server; open to see why";
+    GoWallet => "查看卡券", "Open the wallet";
+    RejUseCoupon => "「{title}」没有记为已使用：{reason}", "\"{title}\" was not marked as used: {reason}";
+    RejCheckIn => "{member} 在「{event}」的签到没有记录：{reason}", "The check-in of {member} at \"{event}\" was not recorded: {reason}";
+    RejLanguage => "语言设置没有保存到账户：{reason}", "Your language choice was not saved to your account: {reason}";
+    RejRevokeDevice => "移除设备「{name}」没有完成：{reason}", "Removing the device \"{name}\" did not go through: {reason}";
+    RejRedeem => "{n} 积分的兑换未受理，积分没有扣除：{reason}", "A redemption of {n} point was not accepted; no points were taken: {reason}|A redemption of {n} points was not accepted; no points were taken: {reason}";
+    RejFeedback => "对「{title}」的评价没有保存：{reason}", "Your feedback on \"{title}\" was not kept: {reason}";
+    RejVote => "「{title}」的投票没有计入：{reason}", "Your vote on \"{title}\" was not counted: {reason}";
+    RejMadeAt => "{time} 的操作", "Made {time}";
     NotifPromotedTitle => "候补成功：{title}", "You have a place: {title}";
     NotifPromotedBody => "{time}，{place}。名额已为你保留，不能参加请及时取消。", "{time}, {place}. Your place is kept; cancel in time if you cannot come.";
     NotifOpensTitle => "「{title}」即将开始报名", "Sign-up for \"{title}\" opens soon";

@@ -99,6 +99,7 @@ commands! {
     SetReminder = "set_reminder" -> Calendar;
     ClearReminder = "clear_reminder" -> Calendar;
     DismissNotices = "dismiss_notices" -> Snapshot;
+    RejectionsSeen = "rejections_seen" -> Snapshot;
     GetAutostart = "autostart" -> bool;
     SetAutostart = "set_autostart" -> bool;
     GetPoints = "points" -> PointsView;
@@ -267,6 +268,12 @@ pub struct ClearReminder {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DismissNotices {
     pub ids: Vec<i64>,
+}
+
+/// The member read these refused changes (`Snapshot::rejections`): stop counting them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RejectionsSeen {
+    pub ids: Vec<uuid::Uuid>,
 }
 
 /// Whether the app starts at login (in the tray, window hidden).

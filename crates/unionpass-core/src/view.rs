@@ -23,6 +23,9 @@ pub struct Snapshot {
     /// Reminder notices not yet dismissed: missed, moved, cancelled.
     #[serde(default)]
     pub notices: Vec<ReminderNotice>,
+    /// Changes the server refused that the member has not seen yet, oldest first.
+    #[serde(default)]
+    pub rejections: Vec<RejectionView>,
     /// Why the member was signed out without asking (`session_ended`), until the next sign-in.
     #[serde(default)]
     pub signed_out: Option<ErrorCode>,
@@ -32,6 +35,54 @@ pub struct Snapshot {
     /// Whether a newer version is available, or needed (as the server last said).
     #[serde(default)]
     pub update: crate::api::UpdateState,
+}
+
+/// A change made on this device that the server refused: what it was, in the member's terms,
+/// and why (the code picks the words and what to do next). Shown until the member has seen it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectionView {
+    /// The change's id (its idempotency key).
+    pub id: uuid::Uuid,
+    /// When the member made it.
+    pub made_at: DateTime<Utc>,
+    pub what: RejectedChange,
+    pub code: ErrorCode,
+}
+
+/// What a refused change was about. Titles are as this device last knew them (empty if it never
+/// did).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RejectedChange {
+    UseCoupon {
+        coupon_id: i64,
+        title_zh: String,
+        title_en: String,
+    },
+    CheckIn {
+        member_no: String,
+        event_title: String,
+    },
+    SetLanguage {
+        language: Lang,
+    },
+    RevokeDevice {
+        device_id: i64,
+        name: String,
+    },
+    Redeem {
+        points: i64,
+    },
+    Feedback {
+        activity_id: i64,
+        title_zh: String,
+        title_en: String,
+    },
+    Vote {
+        poll_id: i64,
+        question_zh: String,
+        question_en: String,
+    },
 }
 
 /// Something the member must be told about a reminder, kept until dismissed.
@@ -158,8 +209,11 @@ pub struct SyncState {
     pub last_error: Option<ErrorCode>,
     /// Mutations waiting in the outbox.
     pub pending: i64,
-    /// Mutations the server refused, kept for the member to see.
+    /// Mutations the server refused that the member has not seen yet.
     pub rejected: i64,
+    /// After a failed sync: when the app tries again by itself (device time).
+    #[serde(default)]
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 impl SyncState {

@@ -19,14 +19,17 @@ pub enum CouponStatus {
     NotYetValid,
     Used,
     Expired,
+    /// Withdrawn by the union before it was used.
+    Voided,
 }
 
 impl CouponStatus {
-    pub const ALL: [CouponStatus; 4] = [
+    pub const ALL: [CouponStatus; 5] = [
         CouponStatus::Usable,
         CouponStatus::NotYetValid,
         CouponStatus::Used,
         CouponStatus::Expired,
+        CouponStatus::Voided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,14 +38,18 @@ impl CouponStatus {
             CouponStatus::NotYetValid => "not_yet_valid",
             CouponStatus::Used => "used",
             CouponStatus::Expired => "expired",
+            CouponStatus::Voided => "voided",
         }
     }
 }
 
-/// A coupon's status at `now`. Used wins over expired: a coupon used in time stays "used".
+/// A coupon's status at `now`. Used wins over voided and expired: a coupon used in time stays
+/// "used"; one withdrawn before it was used is "voided" whatever its dates.
 pub fn status(c: &Coupon, used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> CouponStatus {
     if used_at.is_some() {
         CouponStatus::Used
+    } else if c.voided_at.is_some() {
+        CouponStatus::Voided
     } else if now >= c.valid_until {
         CouponStatus::Expired
     } else if now < c.valid_from {
@@ -85,14 +92,15 @@ impl WalletFilter {
     }
 }
 
-/// The order of the list: usable first (soonest expiry first), then not yet valid, then used and
-/// expired (most recent first).
+/// The order of the list: usable first (soonest expiry first), then not yet valid, then used,
+/// withdrawn and expired (most recent first).
 pub fn sort_key(c: &Coupon, used_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> (u8, i64) {
     match status(c, used_at, now) {
         CouponStatus::Usable => (0, c.valid_until.timestamp()),
         CouponStatus::NotYetValid => (1, c.valid_from.timestamp()),
         CouponStatus::Used => (2, -used_at.map_or(0, |t| t.timestamp())),
         CouponStatus::Expired => (2, -c.valid_until.timestamp()),
+        CouponStatus::Voided => (2, -c.voided_at.map_or(0, |t| t.timestamp())),
     }
 }
 
@@ -136,6 +144,7 @@ mod tests {
             valid_from: from.parse().unwrap(),
             valid_until: until.parse().unwrap(),
             granted_at: from.parse().unwrap(),
+            voided_at: None,
         }
     }
 
@@ -167,6 +176,19 @@ mod tests {
         assert!(!expiring_soon(&c, None, t("2026-12-28T15:59:59Z")));
         assert!(expiring_soon(&c, None, t("2026-12-28T16:00:00Z")));
         assert!(!expiring_soon(&c, used, t("2026-12-30T00:00:00Z")));
+        // withdrawn: voided inside its dates and after them; a use before the withdrawal stays
+        let voided = Coupon {
+            voided_at: Some(t("2026-12-10T00:00:00Z")),
+            ..c.clone()
+        };
+        for now in ["2026-12-20T00:00:00Z", "2027-01-10T00:00:00Z"] {
+            assert_eq!(status(&voided, None, t(now)), CouponStatus::Voided);
+        }
+        assert_eq!(
+            status(&voided, used, t("2026-12-20T00:00:00Z")),
+            CouponStatus::Used
+        );
+        assert!(!expiring_soon(&voided, None, t("2026-12-30T00:00:00Z")));
     }
 
     #[test]

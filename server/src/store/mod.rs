@@ -68,6 +68,11 @@ pub enum StoreError {
     NoCampaign(i64),
     #[error("no activity {0}")]
     NoActivity(i64),
+    #[error("no coupon with the usage code {0}")]
+    NoCoupon(String),
+    /// A used coupon cannot be withdrawn: the use happened.
+    #[error("coupon {0} was used already")]
+    CouponUsed(String),
     /// The request breaks a rule of the domain (an activity that ends before it starts).
     #[error("refused: {0}")]
     Refused(ErrorCode),
@@ -243,6 +248,12 @@ pub trait Campaigns: Send + Sync {
         change: Reschedule,
         now: DateTime<Utc>,
     ) -> Result<Campaign, StoreError>;
+    /// Withdraw a granted coupon (granted in error, or its merchant left): a use at or after
+    /// `now` is refused (`coupon_voided`) and the member's devices get a `coupon_voided` change.
+    /// Withdrawing it again answers the first withdrawal; a used coupon cannot be withdrawn.
+    /// The coupon is named by its usage code (what the member and the merchant see).
+    async fn void_coupon(&self, code: &str, now: DateTime<Utc>)
+        -> Result<VoidedCoupon, StoreError>;
     /// Stock left of the campaigns that have not ended at `now`.
     async fn stock_left(&self, now: DateTime<Utc>) -> Result<Vec<StockLeft>, StoreError>;
     /// One grab, decided and made durable before this returns: exactly the stock is granted, no

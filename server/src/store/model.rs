@@ -193,3 +193,11 @@ pub struct FeedbackRow {
     pub comment: String,
     pub at: DateTime<Utc>,
 }
+
+/// A coupon the union withdrew (`coupon void`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VoidedCoupon {
+    pub coupon_id: i64,
+    pub member_id: i64,
+    pub voided_at: DateTime<Utc>,
+}

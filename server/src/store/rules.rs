@@ -320,6 +320,7 @@ pub fn coupon_of(c: &Campaign, id: i64, code: String, granted_at: DateTime<Utc>)
         valid_from: c.coupon_valid_from,
         valid_until: c.coupon_valid_until,
         granted_at,
+        voided_at: None,
     }
 }
 
@@ -585,9 +586,12 @@ pub fn accrual_audit(
 }
 
 /// Whether a coupon may be marked used at `at` (the device's time of use, never later than the
-/// server's now): `None` means yes. Coupons of other members are answered "no such coupon".
+/// server's now): `None` means yes. Coupons of other members are answered "no such coupon"; a
+/// coupon the union withdrew is refused for a use at or after the withdrawal (one used before it,
+/// offline, is still recorded: it happened).
 pub fn coupon_use_refusal(
     validity: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    voided_at: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
 ) -> Option<MutationOutcome> {
     use MutationOutcome::Rejected;
@@ -595,6 +599,10 @@ pub fn coupon_use_refusal(
         None => Some(Rejected {
             code: ErrorCode::NotFound,
             message: "No such coupon.".into(),
+        }),
+        Some(_) if voided_at.is_some_and(|v| at >= v) => Some(Rejected {
+            code: ErrorCode::CouponVoided,
+            message: "The union withdrew this coupon.".into(),
         }),
         Some((_, until)) if at >= until => Some(Rejected {
             code: ErrorCode::CouponExpired,
@@ -605,6 +613,36 @@ pub fn coupon_use_refusal(
             message: "This coupon is not valid yet.".into(),
         }),
         Some(_) => None,
+    }
+}
+
+/// The campaign digits a usage code starts with (its campaign id modulo 10,000), so a coupon is
+/// found by its code among that campaign's grants without an index on codes.
+pub fn code_campaign_digits(code: &str) -> Option<i64> {
+    let digits = code.trim().get(..4)?;
+    digits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// A grant row's `(used_at, voided_at)`.
+pub type UseState = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// Withdrawing the coupon with usage code `code` whose grant row reads `row` (`None`: no such
+/// coupon): the instant it counts as withdrawn, and whether that is `now` (a change to write) or
+/// an earlier withdrawal (nothing to do).
+pub fn void_at(
+    code: &str,
+    row: Option<UseState>,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, bool), StoreError> {
+    match row {
+        None => Err(StoreError::NoCoupon(code.to_string())),
+        Some((Some(_), _)) => Err(StoreError::CouponUsed(code.to_string())),
+        Some((None, Some(earlier))) => Ok((earlier, false)),
+        Some((None, None)) => Ok((now, true)),
     }
 }
 

@@ -477,6 +477,95 @@ async fn coupons_are_used_once_in_their_validity_and_only_by_their_holder(s: Tes
     );
 }
 
+/// The union withdraws a coupon by its usage code: a use made before (offline, synced late) is
+/// still recorded, a use at or after is refused `coupon_voided`, the member's devices learn it
+/// through sync, a second withdrawal answers the first, and a used or unknown coupon cannot be
+/// withdrawn.
+async fn a_withdrawn_coupon_is_refused_from_then_and_its_holder_is_told(s: TestServer) {
+    use unionpass_core::api::ChangeKind;
+    use unionpass_core::api::MutationOutcome::{Applied, Rejected};
+    let c = s.store.create_campaign(campaign(5, 3), t0()).await.unwrap();
+    let a = s.login("M10001").await;
+    s.clock.set(c.release_at);
+    let coupon_of = |r: GrabResponse| match r.outcome {
+        GrabOutcome::Granted { coupon } => coupon,
+        other => panic!("{other:?}"),
+    };
+    let first = coupon_of(grab(&s, &a, c.id, Uuid::new_v4()).await.unwrap());
+    let second = coupon_of(grab(&s, &a, c.id, Uuid::new_v4()).await.unwrap());
+    let third = coupon_of(grab(&s, &a, c.id, Uuid::new_v4()).await.unwrap());
+    let void_time = c.release_at + Duration::minutes(10);
+    s.clock.set(void_time);
+    // the code as a member reads it out, with spaces around
+    let v = s
+        .store
+        .void_coupon(&format!(" {} ", first.code), void_time)
+        .await
+        .unwrap();
+    assert_eq!(v.coupon_id, first.id);
+    assert_eq!(v.voided_at, void_time);
+    s.store.void_coupon(&second.code, void_time).await.unwrap();
+    // again, later: the first withdrawal stands, and no second change is logged
+    let again = s
+        .store
+        .void_coupon(&first.code, void_time + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(again.voided_at, void_time);
+
+    // used offline before the withdrawal and synced after: it happened, so it is recorded
+    s.clock.set(void_time + Duration::minutes(30));
+    assert_eq!(
+        push_use(&s, &a, second.id, void_time - Duration::minutes(1)).await.outcome,
+        Applied
+    );
+    // used after (or at) the withdrawal: refused with the code the app explains
+    assert!(matches!(
+        push_use(&s, &a, first.id, void_time).await.outcome,
+        Rejected {
+            code: ErrorCode::CouponVoided,
+            ..
+        }
+    ));
+    // the holder's devices learn it: one coupon_voided per withdrawn coupon
+    let page: unionpass_core::api::SyncResponse = s.get_json("/v1/sync?cursor=0", Some(&a)).await;
+    let voided: Vec<(i64, chrono::DateTime<chrono::Utc>)> = page
+        .changes
+        .iter()
+        .filter_map(|ch| match ch.kind {
+            ChangeKind::CouponVoided { coupon_id, at } => Some((coupon_id, at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(voided, vec![(first.id, void_time), (second.id, void_time)]);
+    // another member's devices hear nothing of it
+    let b = s.login("M10002").await;
+    let page: unionpass_core::api::SyncResponse = s.get_json("/v1/sync?cursor=0", Some(&b)).await;
+    assert!(!page
+        .changes
+        .iter()
+        .any(|ch| matches!(ch.kind, ChangeKind::CouponVoided { .. })));
+
+    // a used coupon cannot be withdrawn; nor one that does not exist
+    assert_eq!(
+        push_use(&s, &a, third.id, void_time + Duration::minutes(31)).await.outcome,
+        Applied
+    );
+    assert!(matches!(
+        s.store.void_coupon(&third.code, void_time).await,
+        Err(StoreError::CouponUsed(_))
+    ));
+    for bad in ["0000-AAAA-AAAA-AAAA-AAAA", "not a code", ""] {
+        assert!(
+            matches!(
+                s.store.void_coupon(bad, void_time).await,
+                Err(StoreError::NoCoupon(_))
+            ),
+            "{bad:?}"
+        );
+    }
+}
+
 /// A moved campaign opens at its new time on running servers (after their cache age), a cancelled
 /// one takes no grabs; both reach the apps as new versions of the campaign, and the last minute
 /// before release is frozen.
@@ -594,6 +683,7 @@ async fn moved_and_cancelled_campaigns(s: TestServer) {
 
 on_every_backend!(
     usage_codes_name_the_campaign_and_are_unguessable,
+    a_withdrawn_coupon_is_refused_from_then_and_its_holder_is_told,
     moved_and_cancelled_campaigns,
     coupons_are_used_once_in_their_validity_and_only_by_their_holder,
     lifecycle,

@@ -604,6 +604,123 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
     result
 }
 
+/// The union withdraws a coupon while the phone is offline; the member marks it used at the
+/// merchant anyway. Back online, the server refuses the use: the app does not quietly turn the
+/// coupon back, it says which change was refused and why, counts it in the status bar until read,
+/// and shows the coupon as withdrawn.
+#[tokio::test]
+async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut server = Server::start(dir.path())?;
+    let now = chrono_now();
+    let campaign_id = server.create_campaign(
+        "家政保洁券",
+        "Home cleaning coupon",
+        "cleaning",
+        30,
+        10,
+        now - chrono::Duration::minutes(1),
+        now + chrono::Duration::hours(1),
+        &["--valid-days", "5"],
+    )?;
+    let data = dir.path().join("device");
+    let app = App::launch(&data, &server.url, 4590).await?;
+    let result = async {
+        app.sign_in("M10006", "demo1234").await?;
+        app.wait_for("#passport-name", 30).await?;
+        let token = token_of(&data)?;
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/campaigns/{}/grab", server.url, campaign_id))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "key": uuid::Uuid::new_v4() }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        assert_eq!(answer["result"], "granted", "{answer}");
+        let code = answer["coupon"]["code"].as_str().context("a code")?.to_string();
+        app.click("#sync-now").await?;
+        app.click("#tab-wallet").await?;
+        app.wait_contains("#wallet-list", "家政保洁券", 20).await?;
+        app.click(".coupon-row .coupon").await?;
+        app.wait_text("#coupon-code", &code, 10).await?;
+
+        // no network; meanwhile the union withdraws the coupon (by its usage code)
+        server.stop();
+        let voided: serde_json::Value =
+            serde_json::from_str(server.admin(&["campaign", "void-coupon", "--code", &code])?.trim())?;
+        assert_eq!(voided["coupon_id"], answer["coupon"]["id"], "{voided}");
+        app.click("#coupon-use").await?;
+        app.click("#coupon-use-confirm").await?;
+        app.wait_text("#coupon-status", "已使用（待同步）", 10).await?;
+        anyhow::ensure!(
+            app.c.find_all(fantoccini::Locator::Css("#rejected-badge")).await?.is_empty(),
+            "nothing was refused yet"
+        );
+
+        // back online: refused, and said so
+        server.restart()?;
+        app.click("#sync-now").await?;
+        app.wait_text("#rejected-badge", "1 项未受理", 30).await?;
+        let notice = app
+            .wait_contains("#rejections", "「家政保洁券」没有记为已使用", 10)
+            .await?;
+        anyhow::ensure!(
+            notice.contains("工会已作废这张券") && notice.contains("联系所在工会"),
+            "the notice says why and what to do: {notice:?}"
+        );
+        // the coupon is not quietly usable again: it is withdrawn, with no way to mark it
+        app.wait_text("#coupon-status", "已作废", 10).await?;
+        app.wait_contains("#coupon-detail .coupon-when", "工会已于", 5).await?;
+        anyhow::ensure!(
+            app.c.find_all(fantoccini::Locator::Css("#coupon-use")).await?.is_empty(),
+            "a withdrawn coupon offers no 'mark as used'"
+        );
+        unionpass_e2e::tour::judge(&app, "rejection-zh-1024", "#rejections").await?;
+        app.shot("09-rejection-zh").await?;
+        // the status bar's count leads to the notice
+        app.c.execute("document.getElementById('content').scrollTop = 10000", vec![]).await?;
+        app.click("#rejected-badge").await?;
+        let focused = app
+            .c
+            .execute("return document.activeElement && document.activeElement.id", vec![])
+            .await?;
+        assert_eq!(focused, serde_json::json!("rejections"));
+        // in English, on a phone
+        app.click("#lang-toggle").await?;
+        app.wait_text("#rejected-badge", "1 not accepted", 10).await?;
+        app.wait_contains("#rejections", "\"Home cleaning coupon\" was not marked as used", 10)
+            .await?;
+        unionpass_e2e::tour::size(&app, 360, 740).await?;
+        unionpass_e2e::tour::judge(&app, "rejection-en-360", "#rejections").await?;
+        app.shot("09-rejection-en-360").await?;
+        app.click("#lang-toggle").await?;
+        app.wait_text("#rejected-badge", "1 项未受理", 10).await?;
+        // read: the notice and the count go, and stay gone after the next sync
+        app.click("#rejections-seen").await?;
+        let mut gone = false;
+        for _ in 0..100 {
+            if app.c.find_all(fantoccini::Locator::Css("#rejections, #rejected-badge")).await?.is_empty() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        anyhow::ensure!(gone, "the notice and the count stayed after 知道了");
+        app.click("#sync-now").await?;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        anyhow::ensure!(
+            app.c.find_all(fantoccini::Locator::Css("#rejections, #rejected-badge")).await?.is_empty(),
+            "a read refusal came back"
+        );
+        app.wait_text("#coupon-status", "已作废", 5).await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    result
+}
+
 /// Each grab card says what is true for this member before any tap: sold out, already held (and
 /// the button goes to the wallet), for another union, cancelled (gone), face value with fen,
 /// countdowns with units.

@@ -27,6 +27,7 @@ fn status_msg(s: CouponStatus) -> Msg {
         CouponStatus::NotYetValid => Msg::StatusNotYetValid,
         CouponStatus::Used => Msg::StatusUsed,
         CouponStatus::Expired => Msg::StatusExpired,
+        CouponStatus::Voided => Msg::StatusVoided,
     }
 }
 
@@ -70,6 +71,10 @@ fn when_line(lang: Lang, v: &CouponView) -> String {
             &[("date", &format_date(v.coupon.valid_from, ZONE))],
         ),
         CouponStatus::Expired => fill(Msg::ExpiredOn.text(lang), &[("date", &until)]),
+        CouponStatus::Voided => match v.coupon.voided_at {
+            Some(t) => fill(Msg::VoidedAt.text(lang), &[("time", &when(t))]),
+            None => Msg::StatusVoided.text(lang).to_string(),
+        },
         CouponStatus::Used => match v.used_at {
             Some(t) => fill(Msg::UsedAt.text(lang), &[("time", &when(t))]),
             None => Msg::StatusUsed.text(lang).to_string(),

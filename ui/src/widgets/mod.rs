@@ -3,11 +3,13 @@
 mod copy;
 mod lang_toggle;
 mod notices;
+mod rejections;
 mod sync_status;
 mod update;
 
 pub use copy::CopyButton;
 pub use lang_toggle::LangToggle;
 pub use notices::Notices;
+pub use rejections::Rejections;
 pub use sync_status::SyncStatus;
 pub use update::{UpdateBanner, VersionCard};

@@ -47,7 +47,32 @@ pub fn SyncStatus() -> impl IntoView {
                     {move || c.t(Msg::Offline)}
                 </span>
             </Show>
+            // refused changes are counted until the member has read why
+            <Show when=move || { sync().rejected > 0 }>
+                <button id="rejected-badge" type="button" class="badge warn"
+                    title=move || c.t(Msg::RejectionsHint)
+                    on:click=move |_| {
+                        if let Some(el) = leptos::prelude::document().get_element_by_id("rejections") {
+                            el.scroll_into_view();
+                            if let Ok(el) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(el) {
+                                let _ = el.focus();
+                            }
+                        }
+                    }>
+                    {move || fill(c.t(Msg::RejectionsCount), &[("n", &sync().rejected.to_string())])}
+                </button>
+            </Show>
             <span id="sync-status" class="sync-text">{text}</span>
+            // after a failure: when the app tries again by itself (kept whole; the text before
+            // it gives way on a narrow screen)
+            {move || {
+                let s = sync();
+                s.retry_at.filter(|_| !s.syncing && !busy.get()).map(|t| view! {
+                    <span id="sync-retry" class="sync-retry">
+                        {fill(c.t(Msg::RetryAt), &[("time", &when(t))])}
+                    </span>
+                })
+            }}
             <button id="sync-now" type="button" class="link"
                 prop:disabled=move || busy.get() || sync().syncing
                 on:click=move |_| ipc::dispatch_once(sync_now, SyncNow {})>{move || c.t(Msg::SyncNow)}</button>

@@ -63,6 +63,7 @@ struct App {
 fn fast() -> Timing {
     Timing {
         sync_every: Duration::from_secs(3600),
+        retry_first: Duration::from_millis(200),
         follow_every: Duration::from_millis(100),
         follow_rounds: 60,
         reminder_max_sleep: Duration::from_secs(60),
@@ -448,4 +449,82 @@ async fn activities_remind_before_the_opening_and_before_the_start() {
     other.hand.set(start - chrono::Duration::hours(1));
     other.bg.reminder_tick();
     assert!(other.host.notified.lock().unwrap().is_empty());
+}
+
+/// While the server cannot be reached the periodic sync backs off (each wait longer, the status
+/// says when the next try is), and syncs again on its own once the server is back; a server that
+/// answers "too many requests" with `Retry-After` is waited for that long, not the short back-off.
+#[tokio::test]
+async fn the_periodic_sync_backs_off_says_when_it_retries_and_honours_retry_after() {
+    let mut server = TestServer::start()
+        .await
+        .tweaked(|s| s.with_sync_rate(0.05, 4.0))
+        .await;
+    let app = signed_in(&server, "M10002", fast()).await;
+    let client = app.bg.client().clone();
+    let now = t0() + chrono::Duration::minutes(1);
+
+    server.stop().await;
+    let task = tokio::spawn(app.bg.clone().run());
+    // watch the retries: each wait (from the device's fixed clock) within half to all of
+    // 200 ms doubled per failure
+    let mut waits: Vec<chrono::Duration> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    while waits.len() < 4 && std::time::Instant::now() < deadline {
+        let sync = client.snapshot(now).unwrap().sync;
+        if let Some(at) = sync.retry_at {
+            assert_eq!(sync.last_error, Some(ErrorCode::Offline));
+            let wait = at - now;
+            if waits.last() != Some(&wait) {
+                waits.push(wait);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(waits.len() >= 4, "retries seen: {waits:?}");
+    for (i, w) in waits.iter().enumerate() {
+        let ceiling = 200 << i;
+        let ms = w.num_milliseconds();
+        assert!(
+            ms >= ceiling / 2 && ms <= ceiling,
+            "retry {i}: waited {ms} ms, not within {}..={ceiling}: {waits:?}",
+            ceiling / 2
+        );
+    }
+    // back: the next try works without the member doing anything, and the retry note goes
+    server.restart().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sync = client.snapshot(now).unwrap().sync;
+        if sync.last_error.is_none() && sync.last_ok_at.is_some() {
+            assert_eq!(sync.retry_at, None);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never synced again: {sync:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+
+    // the server's limit (4 at once, then one every 20 s on its fixed clock): syncs until
+    // refused, then the loop waits as long as the server said, not 200 ms
+    let refused = loop {
+        match client.sync(now).await {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(refused.code(), ErrorCode::RateLimited);
+    assert_eq!(refused.retry_after(), Some(Duration::from_secs(20)));
+    let task = tokio::spawn(app.bg.clone().run());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let wait = loop {
+        let sync = client.snapshot(now).unwrap().sync;
+        if let (Some(ErrorCode::RateLimited), Some(at)) = (sync.last_error, sync.retry_at) {
+            break at - now;
+        }
+        assert!(std::time::Instant::now() < deadline, "no retry planned: {sync:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    task.abort();
+    assert_eq!(wait, chrono::Duration::seconds(20), "Retry-After is the floor");
 }

@@ -9,6 +9,7 @@ use unionpass_client::Client;
 use unionpass_core::api::{Change, ChangeKind, Profile, Role, SyncResponse, Union};
 use unionpass_core::campaign::{Campaign, Category, Coupon, GrabOutcome, GrabResponse};
 use unionpass_core::wallet::{sort_key, status, CouponStatus, WalletFilter};
+use unionpass_core::view::RejectedChange;
 use unionpass_core::ErrorCode;
 use unionpass_server::testing::{t0, TestServer};
 use uuid::Uuid;
@@ -38,6 +39,7 @@ fn coupon(i: i64) -> Coupon {
         valid_from: from,
         valid_until: from + Duration::hours(24 * (i % 5) + 30),
         granted_at: from - Duration::hours(1),
+        voided_at: None,
     }
 }
 
@@ -90,7 +92,24 @@ fn the_stores_filters_and_order_agree_with_the_rules_on_a_large_wallet() {
             used_at: c.valid_from + Duration::minutes(5),
         });
     }
+    // some withdrawn by the union (a few of them used before: used wins)
+    let voided_at = |c: &Coupon| (c.id % 17 == 0).then(|| c.granted_at + Duration::minutes(30));
+    for c in &coupons {
+        if let Some(at) = voided_at(c) {
+            changes.push(ChangeKind::CouponVoided { coupon_id: c.id, at });
+        }
+    }
     store.apply_sync(&page(changes), now()).unwrap();
+    let coupons: Vec<Coupon> = coupons
+        .into_iter()
+        .map(|c| Coupon {
+            voided_at: voided_at(&c),
+            ..c
+        })
+        .collect();
+    assert!(coupons
+        .iter()
+        .any(|c| c.voided_at.is_some() && c.id % 9 != 0));
     let used = |c: &Coupon| (c.id % 9 == 0).then(|| c.valid_from + Duration::minutes(5));
 
     let mut filters = vec![WalletFilter::default()];
@@ -161,6 +180,14 @@ fn the_stores_filters_and_order_agree_with_the_rules_on_a_large_wallet() {
     assert_eq!(
         store.use_coupon(early.id, now()).unwrap_err().code(),
         ErrorCode::CouponNotYetValid
+    );
+    let voided = coupons
+        .iter()
+        .find(|c| status(c, used(c), now()) == CouponStatus::Voided)
+        .unwrap();
+    assert_eq!(
+        store.use_coupon(voided.id, now()).unwrap_err().code(),
+        ErrorCode::CouponVoided
     );
     assert_eq!(store.pending_count().unwrap(), 0);
     // the chips count what the other filters let through
@@ -318,4 +345,114 @@ async fn a_grabbed_coupon_reaches_the_wallet_and_is_used_offline_exactly_once() 
         phone.use_coupon(999_999, now()).unwrap_err().code(),
         ErrorCode::InvalidInput
     ));
+}
+
+/// The union withdrew a coupon while the member's phone was offline; the member marks it used at
+/// the merchant anyway (the phone did not know). At the next sync the server refuses the use:
+/// the coupon shows as withdrawn, not used, and the refusal is kept, counted and described (which
+/// coupon, why) until the member has read it.
+#[tokio::test]
+async fn a_use_the_server_refuses_is_told_to_the_member_until_read() {
+    let mut server = TestServer::start().await;
+    let campaign = server
+        .store
+        .create_campaign(
+            Campaign {
+                id: 0,
+                title_zh: "洗衣券".into(),
+                title_en: "Laundry coupon".into(),
+                category: Category::Laundry,
+                face_value_cents: 800,
+                terms_zh: String::new(),
+                terms_en: String::new(),
+                coupon_valid_from: t0(),
+                coupon_valid_until: t0() + Duration::days(7),
+                stock: 10,
+                per_member_limit: 1,
+                release_at: t0(),
+                end_at: t0() + Duration::hours(1),
+                eligible_unions: vec![],
+                eligible_union_names: vec![],
+                cancelled_at: None,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let phone = Client::open(dir.path()).unwrap();
+    phone
+        .login(&server.url, "M10004", "demo1234", "phone", now())
+        .await
+        .unwrap();
+    let token = {
+        let store = Store::open(&dir.path().join(unionpass_client::client::DB_FILE)).unwrap();
+        unionpass_client::secrets::SessionSecret::for_device(store.device_id().unwrap())
+            .unwrap()
+            .load()
+            .unwrap()
+            .unwrap()
+    };
+    let resp: GrabResponse = server
+        .http
+        .post(server.at(&format!("/v1/campaigns/{}/grab", campaign.id)))
+        .bearer_auth(token.expose())
+        .json(&serde_json::json!({ "key": Uuid::new_v4() }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let GrabOutcome::Granted { coupon } = resp.outcome else {
+        panic!("{resp:?}")
+    };
+    phone.sync(now()).await.unwrap();
+    assert_eq!(
+        phone.coupon(coupon.id, now()).unwrap().0.status,
+        CouponStatus::Usable
+    );
+
+    // offline at the merchant; meanwhile the union withdraws the coupon
+    server.stop().await;
+    phone.use_coupon(coupon.id, now()).unwrap();
+    server.restart().await;
+    // (the server's clock reads t0, the phone's a minute later: the server dates the use t0)
+    server.store.void_coupon(&coupon.code, t0()).await.unwrap();
+    let snap = phone.snapshot(now()).unwrap();
+    assert_eq!((snap.sync.pending, snap.sync.rejected), (1, 0));
+
+    phone.sync(now()).await.unwrap();
+    let snap = phone.snapshot(now()).unwrap();
+    assert_eq!((snap.sync.pending, snap.sync.rejected), (0, 1));
+    assert_eq!(snap.rejections.len(), 1);
+    let r = &snap.rejections[0];
+    assert_eq!(r.code, ErrorCode::CouponVoided);
+    assert_eq!(r.made_at, now());
+    assert_eq!(
+        r.what,
+        RejectedChange::UseCoupon {
+            coupon_id: coupon.id,
+            title_zh: "洗衣券".into(),
+            title_en: "Laundry coupon".into(),
+        }
+    );
+    // the coupon is not "used" (the use did not count) but withdrawn, and cannot be used again
+    let (v, _) = phone.coupon(coupon.id, now()).unwrap();
+    assert_eq!((v.status, v.use_pending, v.used_at), (CouponStatus::Voided, false, None));
+    assert_eq!(v.coupon.voided_at, Some(t0()));
+    assert_eq!(
+        phone.use_coupon(coupon.id, now()).unwrap_err().code(),
+        ErrorCode::CouponVoided
+    );
+    // still there after another sync and a restart of the app, until read
+    phone.sync(now()).await.unwrap();
+    drop(phone);
+    let phone = Client::open(dir.path()).unwrap();
+    assert_eq!(phone.snapshot(now()).unwrap().sync.rejected, 1);
+    phone.rejections_seen(&[r.id]).unwrap();
+    let snap = phone.snapshot(now()).unwrap();
+    assert_eq!((snap.sync.rejected, snap.rejections.len()), (0, 0));
+    phone.sync(now()).await.unwrap();
+    assert_eq!(phone.snapshot(now()).unwrap().sync.rejected, 0);
 }

@@ -20,9 +20,9 @@ use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 use super::{campaign_row, from_json, json, log_change, PgStore};
 use crate::store::rules::{
     answer_from_memory, coupon_of, coupon_use_refusal, grab_answer, replay_grab, retrying,
-    usage_code,
+    usage_code, void_at, code_campaign_digits,
 };
-use crate::store::{Campaigns, GrabJob, StoreError};
+use crate::store::{Campaigns, GrabJob, StoreError, VoidedCoupon};
 
 /// Rows a campaign's stock is split over.
 pub const SHARDS: i64 = 16;
@@ -237,7 +237,7 @@ pub(super) async fn use_coupon(
     let row = tx
         .query_opt(
             &tx.prepare_cached(
-                "SELECT campaign_id, used_at FROM grants WHERE id = $1 AND member_id = $2",
+                "SELECT campaign_id, used_at, voided_at FROM grants WHERE id = $1 AND member_id = $2",
             )
             .await?,
             &[&coupon_id, &member_id],
@@ -245,14 +245,16 @@ pub(super) async fn use_coupon(
         .await?;
     let mut validity = None;
     let mut already: Option<DateTime<Utc>> = None;
+    let mut voided_at: Option<DateTime<Utc>> = None;
     if let Some(r) = &row {
         already = r.get(1);
+        voided_at = r.get(2);
         validity = campaign_row(tx, r.get(0))
             .await?
             .map(|c| (c.coupon_valid_from, c.coupon_valid_until));
     }
     let at = used_at.min(now);
-    if let Some(refused) = coupon_use_refusal(validity, at) {
+    if let Some(refused) = coupon_use_refusal(validity, voided_at, at) {
         return Ok(refused);
     }
     if already.is_none() {
@@ -366,6 +368,57 @@ impl Campaigns for PgStore {
         log_change(&tx, None, now, &ChangeKind::Campaign(new.clone())).await?;
         tx.commit().await?;
         Ok(new)
+    }
+
+    async fn void_coupon(
+        &self,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<VoidedCoupon, StoreError> {
+        let code = code.trim();
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = match code_campaign_digits(code) {
+            None => None,
+            Some(d) => {
+                tx.query_opt(
+                    &tx.prepare_cached(
+                        "SELECT id, member_id, used_at, voided_at FROM grants
+                         WHERE campaign_id IN (SELECT id FROM campaigns WHERE id % 10000 = $1)
+                           AND code = $2
+                         FOR UPDATE",
+                    )
+                    .await?,
+                    &[&d, &code],
+                )
+                .await?
+            }
+        };
+        let (coupon_id, member_id): (i64, i64) =
+            row.as_ref().map_or((0, 0), |r| (r.get(0), r.get(1)));
+        let state = row.as_ref().map(|r| (r.get(2), r.get(3)));
+        let (at, new) = void_at(code, state, now)?;
+        if new {
+            tx.execute(
+                &tx.prepare_cached("UPDATE grants SET voided_at = $2 WHERE id = $1")
+                    .await?,
+                &[&coupon_id, &at],
+            )
+            .await?;
+            log_change(
+                &tx,
+                Some(member_id),
+                now,
+                &ChangeKind::CouponVoided { coupon_id, at },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(VoidedCoupon {
+            coupon_id,
+            member_id,
+            voided_at: at,
+        })
     }
 
     async fn stock_left(&self, now: DateTime<Utc>) -> Result<Vec<StockLeft>, StoreError> {

@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0007_activities",
     "0008_feedback",
     "0009_polls",
+    "0010_coupon_void",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

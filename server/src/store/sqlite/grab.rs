@@ -9,12 +9,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use unionpass_core::api::{ChangeKind, MutationOutcome, StockLeft};
 use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 
-use super::{json, load_campaign, log_change, ts, SqliteStore};
+use super::{json, load_campaign, log_change, parse_ts, ts, SqliteStore};
 use crate::store::rules::{
-    answer_from_memory, coupon_of, coupon_use_refusal, grab_answer, replay_grab, usage_code,
+    answer_from_memory, coupon_of, coupon_use_refusal, grab_answer, replay_grab, usage_code, void_at,
+    code_campaign_digits,
     CampaignCache,
 };
-use crate::store::{Campaigns, GrabJob, StoreError};
+use crate::store::{Campaigns, GrabJob, StoreError, VoidedCoupon};
 
 /// One grab, inside the writer group's transaction (in its own savepoint).
 pub(super) fn decide(
@@ -121,24 +122,25 @@ pub(super) fn use_coupon(
     used_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
-    let row: Option<(i64, Option<String>)> = tx
+    let row: Option<(i64, Option<String>, Option<String>)> = tx
         .query_row(
-            "SELECT campaign_id, used_at FROM grants WHERE id = ?1 AND member_id = ?2",
+            "SELECT campaign_id, used_at, voided_at FROM grants WHERE id = ?1 AND member_id = ?2",
             params![coupon_id, member_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let validity = match &row {
-        Some((campaign_id, _)) => {
-            load_campaign(tx, *campaign_id)?.map(|c| (c.coupon_valid_from, c.coupon_valid_until))
-        }
-        None => None,
+    let (validity, voided_at) = match &row {
+        Some((campaign_id, _, voided)) => (
+            load_campaign(tx, *campaign_id)?.map(|c| (c.coupon_valid_from, c.coupon_valid_until)),
+            voided.as_deref().map(parse_ts).transpose()?,
+        ),
+        None => (None, None),
     };
     let at = used_at.min(now);
-    if let Some(refused) = coupon_use_refusal(validity, at) {
+    if let Some(refused) = coupon_use_refusal(validity, voided_at, at) {
         return Ok(refused);
     }
-    if let Some((_, None)) = row {
+    if let Some((_, None, _)) = row {
         tx.execute(
             "UPDATE grants SET used_at = ?2 WHERE id = ?1",
             params![coupon_id, ts(at)],
@@ -220,6 +222,56 @@ impl Campaigns for SqliteStore {
             )?;
             log_change(tx, None, now, &ChangeKind::Campaign(new.clone()))?;
             Ok(new)
+        })
+        .await
+    }
+
+    async fn void_coupon(
+        &self,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<VoidedCoupon, StoreError> {
+        let code = code.trim().to_string();
+        self.in_tx(move |tx| {
+            let digits = code_campaign_digits(&code);
+            let row: Option<(i64, i64, Option<String>, Option<String>)> = match digits {
+                None => None,
+                Some(d) => tx
+                    .query_row(
+                        "SELECT id, member_id, used_at, voided_at FROM grants
+                         WHERE campaign_id IN (SELECT id FROM campaigns WHERE id % 10000 = ?1)
+                           AND code = ?2",
+                        params![d, code],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    )
+                    .optional()?,
+            };
+            let (coupon_id, member_id) = row.as_ref().map_or((0, 0), |r| (r.0, r.1));
+            let state = match &row {
+                Some((_, _, used, voided)) => Some((
+                    used.as_deref().map(parse_ts).transpose()?,
+                    voided.as_deref().map(parse_ts).transpose()?,
+                )),
+                None => None,
+            };
+            let (at, new) = void_at(&code, state, now)?;
+            if new {
+                tx.execute(
+                    "UPDATE grants SET voided_at = ?2 WHERE id = ?1",
+                    params![coupon_id, ts(at)],
+                )?;
+                log_change(
+                    tx,
+                    Some(member_id),
+                    now,
+                    &ChangeKind::CouponVoided { coupon_id, at },
+                )?;
+            }
+            Ok(VoidedCoupon {
+                coupon_id,
+                member_id,
+                voided_at: at,
+            })
         })
         .await
     }

@@ -36,6 +36,7 @@ fn coupons(n: i64) -> Vec<Coupon> {
                 valid_from: from,
                 valid_until: from + chrono::Duration::days(30 + i % 90),
                 granted_at: from,
+                voided_at: None,
             }
         })
         .collect()
