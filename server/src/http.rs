@@ -760,13 +760,36 @@ fn parse_device_key(text: &str) -> Option<[u8; 32]> {
 }
 
 /// Everything a staff scanner needs offline: keys, revocations, events, check-ins, conflicts.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ScannerQuery {
+    /// The validators of the parts this scanner holds (`part.digest`, comma separated, from the
+    /// last answer's `digests`); those parts are left out if unchanged. Unknown or malformed
+    /// entries are ignored (that part is sent whole).
+    #[serde(default)]
+    #[param(max_length = 512)]
+    have: String,
+}
+
 #[utoipa::path(get, path = "/v1/scanner", tag = "scanner", security(("session" = [])),
-    responses((status = 200, description = "What a staff scanner needs offline", body = ScannerBundle), crate::openapi::Errors))]
+    params(ScannerQuery),
+    responses((status = 200, description = "What a staff scanner needs offline; the parts it \
+        already holds unchanged are left out and named in `unchanged`", body = ScannerBundle),
+        crate::openapi::Errors))]
 pub(crate) async fn scanner(
     State(s): State<AppState>,
     who: AuthMember,
+    QueryParam(q): QueryParam<ScannerQuery>,
 ) -> Result<Json<ScannerBundle>, AppError> {
     let now = s.clock.now();
+    if q.have.len() > 512 {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "`have` is at most 512 characters.",
+        ));
+    }
+    sync_allowed(&s, who.member_id, now)?;
+    let have = unionpass_core::checkin::parse_have(&q.have);
     let profile =
         s.store.profile(who.member_id).await?.ok_or_else(|| {
             AppError::new(ErrorCode::SessionEnded, "This account no longer exists.")
@@ -790,7 +813,10 @@ pub(crate) async fn scanner(
         roster: data.roster,
         signup_events: data.signup_events,
         signups: data.signups,
-    }))
+        digests: Default::default(),
+        unchanged: vec![],
+    }
+    .for_scanner(&have)))
 }
 
 #[utoipa::path(get, path = "/v1/campaigns", tag = "grab", security(("session" = [])),

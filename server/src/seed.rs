@@ -412,7 +412,7 @@ async fn demo_grab(
 ///   yesterday.
 /// - Every member's wallet: one coupon in each category (grabbed in the past from campaigns
 ///   that have ended), one in each status: usable, expiring in two days, not yet valid, used
-///   yesterday, expired.
+///   yesterday, expired, and withdrawn by the union two days ago (the café's).
 /// - Every member's redemptions: a phone top-up settled, a power bill refunded with the
 ///   carrier's reason, a catalog item held (the demo's provider settles it a moment after the
 ///   server starts, as it would in real life).
@@ -579,6 +579,10 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
         for (i, (_, m)) in members.iter().enumerate() {
             let at = campaign.release_at + Duration::seconds(1 + i as i64);
             let coupon = demo_grab(store, *m, campaign.id, at).await?;
+            // the café's coupon was withdrawn (the café left the scheme) two days ago
+            if let (Category::Other, Some(coupon)) = (c.category, &coupon) {
+                store.void_coupon(&coupon.code, now - d(2)).await?;
+            }
             // the laundry coupon was used yesterday
             if let (Category::Laundry, Some(coupon)) = (c.category, coupon) {
                 let used_at = now - d(1);

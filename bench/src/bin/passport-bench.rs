@@ -225,6 +225,8 @@ fn door(union: &SigningKey, device: &SigningKey, now: DateTime<Utc>, signups: i6
             .collect(),
         signup_events: vec![event.id],
         signups: entries,
+        digests: Default::default(),
+        unchanged: vec![],
     };
     let t = Instant::now();
     store

@@ -254,15 +254,18 @@ impl Api {
     }
 
     /// The scanner bundle (staff accounts only).
-    pub async fn scanner(&self, token: &Sensitive<String>) -> Result<ScannerBundle> {
-        let resp = self
-            .http
-            .get(self.base.join("v1/scanner"))
-            .bearer_auth(token.expose())
-            .send()
-            .await
-            .map_err(transport)?;
-        read(resp).await
+    /// The scanner bundle, leaving out the parts whose validators (`have`) are still current.
+    pub async fn scanner(
+        &self,
+        token: &Sensitive<String>,
+        have: &std::collections::BTreeMap<String, String>,
+    ) -> Result<ScannerBundle> {
+        let mut url = self.base.join("v1/scanner");
+        if !have.is_empty() {
+            url.query_pairs_mut()
+                .append_pair("have", &unionpass_core::checkin::format_have(have));
+        }
+        read(send_idempotent(self.http.get(url).bearer_auth(token.expose())).await?).await
     }
 
     /// Every activity with its live counts.

@@ -17,6 +17,8 @@ use crate::error::Result;
 use crate::store::{enqueue_in, parse_ts, ts, Store};
 
 const K_TRUST_SYNCED: &str = "trust_synced_at";
+/// The validators of the scanner bundle's parts held here (JSON), sent as `have`.
+const K_BUNDLE_DIGESTS: &str = "scanner_bundle_digests";
 const K_TRUST_MAX_AGE: &str = "trust_max_age_days";
 const K_EVENT: &str = "scanner_event";
 /// The trust list's age the scanner warns past, unless the staff member chose another.
@@ -68,12 +70,26 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(
-            "DELETE FROM trust_keys; DELETE FROM revoked_devices; DELETE FROM revoked_members;
-             DELETE FROM events; DELETE FROM checkin_conflicts; DELETE FROM checkins WHERE ours = 0;
-             DELETE FROM scanner_unions; DELETE FROM scanner_roster;
-             DELETE FROM scanner_signup_events; DELETE FROM scanner_signups;",
-        )?;
+        // a part the server left out is current here: kept as it is
+        let take = |part: &str| !b.keeps(part);
+        if take("keys") {
+            tx.execute_batch("DELETE FROM trust_keys;")?;
+        }
+        if take("revocations") {
+            tx.execute_batch("DELETE FROM revoked_devices; DELETE FROM revoked_members;")?;
+        }
+        if take("events") {
+            tx.execute_batch("DELETE FROM events; DELETE FROM scanner_signup_events;")?;
+        }
+        if take("checkins") {
+            tx.execute_batch("DELETE FROM checkin_conflicts; DELETE FROM checkins WHERE ours = 0;")?;
+        }
+        if take("people") {
+            tx.execute_batch("DELETE FROM scanner_unions; DELETE FROM scanner_roster;")?;
+        }
+        if take("signups") {
+            tx.execute_batch("DELETE FROM scanner_signups;")?;
+        }
         {
             let mut put = tx.prepare_cached(
                 "INSERT OR IGNORE INTO scanner_signup_events(event_id) VALUES (?1)",
@@ -172,8 +188,22 @@ impl Store {
             )?;
         }
         crate::store::meta_set(&tx, K_TRUST_SYNCED, &ts(now))?;
+        // the validators of what is now held, for the next request
+        crate::store::meta_set(
+            &tx,
+            K_BUNDLE_DIGESTS,
+            &serde_json::to_string(&b.digests).expect("serializes"),
+        )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// The validators of the scanner bundle's parts held here (empty before the first bundle,
+    /// or when this version cannot read them: then every part is asked for whole).
+    pub fn bundle_digests(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        Ok(crate::store::meta_get(&self.conn, K_BUNDLE_DIGESTS)?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default())
     }
 
     /// The part of the trust list one code needs: every union key, and whether its device or

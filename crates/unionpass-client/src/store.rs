@@ -58,6 +58,14 @@ pub struct OutboxEntry {
     pub attempts: i64,
 }
 
+/// What [`Store::held`] counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    pub coupons: i64,
+    pub points_entries: i64,
+    pub outbox: i64,
+}
+
 /// The outcome of the last sync attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SyncLogEntry {
@@ -161,6 +169,26 @@ impl Store {
 
     pub fn set_language(&self, lang: Lang) -> Result<()> {
         self.set(K_LANGUAGE, lang.tag())
+    }
+
+    /// SQLite's own check of the file (`PRAGMA integrity_check`): "ok", or what is wrong.
+    pub fn integrity_check(&self) -> Result<String> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let lines = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(lines.join("; "))
+    }
+
+    /// How many coupons, points entries and queued changes the store holds (diagnostics; the
+    /// crash tests compare them with the server's log up to the cursor).
+    pub fn held(&self) -> Result<Held> {
+        let count = |sql: &str| -> Result<i64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        Ok(Held {
+            coupons: count("SELECT count(*) FROM coupons")?,
+            points_entries: count("SELECT count(*) FROM points_entries")?,
+            outbox: count("SELECT count(*) FROM outbox")?,
+        })
     }
 
     pub fn cursor(&self) -> Result<i64> {
@@ -785,7 +813,7 @@ fn apply_change(
 #[cfg(test)]
 mod schema_tests {
     /// SHA-256 of each released migration, in order.
-    const PINNED: [&str; 8] = [
+    const PINNED: [&str; 18] = [
         "1fb3f23bbf68d6d0843e203556f286214bcd1bd66ba5f0c50803adfde38ab1da",
         "6c285388f0986f677940ab6362bcffe191ff11b2e8542552a9b5cc6148333842",
         "f60a0603419fc4330a7d0965d456f525a174c9cc3a9af4009f8b613f67152278",
@@ -794,6 +822,16 @@ mod schema_tests {
         "6d309a36038bbf9f63c0dd1e2e350faabb5e83e31e50292a56211e09ec5a3f81",
         "50eb6138c9ba22108be8be99c5df4d0f5e40e3cf236b793cc5dc609e7cfc5bc4",
         "130b8c2b417c0991306b61114dffeffcd53e3e21c97169803634fb7b24c2d1ee",
+        "44de7c49eb0e4bf6181655162b2da4b44087346bdc228f116daeff08f856a619",
+        "e16d57fb88049aa7f623bbfe0ed5ee8dd68df12db678aa868bf4452c623c4f55",
+        "c7ca41c8d71d14bb69939346f86c7540362ebc24fbcce649998357027531a857",
+        "e1f4c2ff47881fa6f873b2bb545dab767a2b3914d505a77cbbc97cc16fc3c6ca",
+        "a7001a42a23bfa110f1474be9d18fd48d83dbd504bf4c697afdfeb3720973dd9",
+        "acfe686d918bb55c16aa9c1589b2d216f22ec001da33bdf4abf08be8fa0cfc51",
+        "80e2a1e976e36699e87d12c83547d306f002b8f7c36631d1671ce772d9919df9",
+        "09001922b2fec99b677e741e7821495eb5767d8d944133eec868cb6876aa5ae9",
+        "465c6f3013d9c281353f47bf3d1bff18be994bd675ee8b10693a6022bfe848d8",
+        "201f78735e59174ae0d19b01c58ce35e2d5b1487334d08df6b15063a4f81ca8d",
     ];
 
     /// Every file in `schema/` is a listed migration, in order; released ones are unchanged.

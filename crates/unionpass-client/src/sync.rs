@@ -122,7 +122,8 @@ pub async fn run(
         .profile()?
         .is_some_and(|p| p.role == unionpass_core::api::Role::Staff);
     if staff {
-        let bundle = api.scanner(token).await?;
+        let have = lock(store).bundle_digests()?;
+        let bundle = api.scanner(token, &have).await?;
         lock(store).apply_bundle(&bundle, now)?;
     }
     Ok(report)

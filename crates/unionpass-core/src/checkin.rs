@@ -149,6 +149,115 @@ pub struct ScannerBundle {
     /// ...and their live sign-ups (with places, or waiting).
     #[serde(default)]
     pub signups: Vec<DoorEntry>,
+    /// Each part's validator ([`BUNDLE_PARTS`]), for the scanner's next request (`have`).
+    #[serde(default)]
+    pub digests: std::collections::BTreeMap<String, String>,
+    /// The parts left out (empty above) because the scanner's copy is current.
+    #[serde(default)]
+    pub unchanged: Vec<String>,
+}
+
+/// The parts of a scanner bundle, each sent again only when it changed: the union keys; the
+/// revoked devices and members; the events (and which take sign-ups); the check-ins and
+/// conflicts; the unions' and roster's names; the sign-ups at the door.
+pub const BUNDLE_PARTS: [&str; 6] = [
+    "keys",
+    "revocations",
+    "events",
+    "checkins",
+    "people",
+    "signups",
+];
+
+/// A part's validator: the first 8 bytes of SHA-256 over its JSON, in hex (a validator, not a
+/// signature: 64 bits make an unnoticed change vanishingly unlikely).
+fn digest_of(v: &impl Serialize) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(v).expect("serializes");
+    Sha256::digest(&bytes)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl ScannerBundle {
+    /// Each part's validator, over what this bundle holds.
+    pub fn part_digests(&self) -> std::collections::BTreeMap<String, String> {
+        let digests = [
+            digest_of(&self.keys),
+            digest_of(&(&self.revoked_devices, &self.revoked_members)),
+            digest_of(&(&self.events, &self.signup_events)),
+            digest_of(&(&self.checkins, &self.conflicts)),
+            digest_of(&(&self.unions, &self.roster)),
+            digest_of(&self.signups),
+        ];
+        BUNDLE_PARTS
+            .iter()
+            .zip(digests)
+            .map(|(p, d)| (p.to_string(), d))
+            .collect()
+    }
+
+    /// The bundle to send to a scanner that holds the parts with validators `have`: every
+    /// part's validator set, and the parts it already holds left out and named in `unchanged`,
+    /// so a sync with nothing new carries a few hundred bytes whatever the event's size.
+    pub fn for_scanner(mut self, have: &std::collections::BTreeMap<String, String>) -> Self {
+        self.digests = self.part_digests();
+        self.unchanged = BUNDLE_PARTS
+            .iter()
+            .filter(|p| have.get(**p).is_some_and(|d| self.digests.get(**p) == Some(d)))
+            .map(|p| p.to_string())
+            .collect();
+        for part in &self.unchanged {
+            match part.as_str() {
+                "keys" => self.keys.clear(),
+                "revocations" => {
+                    self.revoked_devices.clear();
+                    self.revoked_members.clear();
+                }
+                "events" => {
+                    self.events.clear();
+                    self.signup_events.clear();
+                }
+                "checkins" => {
+                    self.checkins.clear();
+                    self.conflicts.clear();
+                }
+                "people" => {
+                    self.unions.clear();
+                    self.roster.clear();
+                }
+                _ => self.signups.clear(),
+            }
+        }
+        self
+    }
+
+    /// Whether this bundle left `part` out (the scanner keeps its copy).
+    pub fn keeps(&self, part: &str) -> bool {
+        self.unchanged.iter().any(|p| p == part)
+    }
+}
+
+/// Read the `have` query parameter (`part.digest,part.digest`): unknown parts and malformed or
+/// oversized entries are ignored (the part is then sent whole).
+pub fn parse_have(s: &str) -> std::collections::BTreeMap<String, String> {
+    s.split(',')
+        .take(BUNDLE_PARTS.len())
+        .filter_map(|e| e.split_once('.'))
+        .filter(|(p, d)| {
+            BUNDLE_PARTS.contains(p) && d.len() == 16 && d.bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .map(|(p, d)| (p.to_string(), d.to_ascii_lowercase()))
+        .collect()
+}
+
+/// Write `have` for a request (the inverse of [`parse_have`]).
+pub fn format_have(have: &std::collections::BTreeMap<String, String>) -> String {
+    have.iter()
+        .map(|(p, d)| format!("{p}.{d}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Why a scan did not check the member in.
@@ -237,6 +346,91 @@ mod tests {
     use super::*;
     use crate::api::Role;
     use crate::passport::Kid;
+
+    fn bundle(checkins: i64) -> ScannerBundle {
+        let at: DateTime<Utc> = "2026-11-20T02:00:00Z".parse().unwrap();
+        ScannerBundle {
+            generated_at: at,
+            keys: vec![UnionKey {
+                kid: "0a0b0c0d".into(),
+                alg: "Ed25519".into(),
+                public_key: "AAAA".into(),
+                created_at: at,
+            }],
+            revoked_devices: vec![],
+            revoked_members: vec![7],
+            events: vec![],
+            checkins: (1..=checkins)
+                .map(|m| CheckIn {
+                    event_id: 1,
+                    member_id: m,
+                    member_no: format!("M{m}"),
+                    scanned_at: at,
+                    scanner: Uuid::from_u128(1),
+                    nonce: Uuid::from_u128(m as u128),
+                    proof: None,
+                })
+                .collect(),
+            conflicts: vec![],
+            unions: vec![UnionName {
+                id: 1,
+                name: "工会".into(),
+            }],
+            roster: vec![],
+            signup_events: vec![],
+            signups: vec![],
+            digests: Default::default(),
+            unchanged: vec![],
+        }
+    }
+
+    #[test]
+    fn a_scanner_is_sent_only_the_parts_that_changed() {
+        // first sync: nothing held, everything sent, every part's validator given
+        let first = bundle(1000).for_scanner(&Default::default());
+        assert_eq!(first.checkins.len(), 1000);
+        assert!(first.unchanged.is_empty());
+        assert_eq!(
+            first.digests.keys().map(String::as_str).collect::<Vec<_>>(),
+            {
+                let mut p = BUNDLE_PARTS.to_vec();
+                p.sort();
+                p
+            }
+        );
+        // the validators travel in the query and come back the same
+        let have = parse_have(&format_have(&first.digests));
+        assert_eq!(have, first.digests);
+        // nothing new: every part left out, and the answer is small whatever the event's size
+        let again = bundle(1000).for_scanner(&have);
+        assert_eq!(again.unchanged.len(), BUNDLE_PARTS.len());
+        assert!(again.checkins.is_empty() && again.keys.is_empty() && again.unions.is_empty());
+        assert!(BUNDLE_PARTS.iter().all(|p| again.keeps(p)));
+        assert!(serde_json::to_vec(&again).unwrap().len() < 1024);
+        // one more check-in and a new revocation: those two parts travel, the rest does not
+        let mut changed = bundle(1001);
+        changed.revoked_members.push(8);
+        let changed = changed.for_scanner(&have);
+        assert_eq!(changed.checkins.len(), 1001);
+        assert_eq!(changed.revoked_members, vec![7, 8]);
+        assert!(changed.keeps("keys") && changed.keeps("people") && !changed.keeps("checkins"));
+        assert!(!changed.keeps("revocations"));
+    }
+
+    #[test]
+    fn a_malformed_have_is_ignored_and_the_part_sent_whole() {
+        let d = "0123456789ABCDEF";
+        let have = parse_have(&format!(
+            "keys.{d},nonsense.{d},checkins.xyz,events,people.{d}{d},signups.{d}"
+        ));
+        assert_eq!(have.len(), 2, "{have:?}");
+        assert_eq!(have["keys"], d.to_ascii_lowercase());
+        assert!(have.contains_key("signups"));
+        assert!(parse_have("").is_empty());
+        // bounded: no more entries are read than there are parts
+        let many = vec![format!("keys.{d}"); 10_000].join(",");
+        assert_eq!(parse_have(&many).len(), 1);
+    }
 
     fn claims(union_id: u32) -> Claims {
         Claims {

@@ -384,6 +384,27 @@ pub trait Ops: Store {
     /// Create `n` members (`B000001`…) in one union, each with a session; returns the tokens in
     /// member order.
     async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    /// Record `n` check-ins at `event_id` for members `first_member`… (numbers `B…`), scanned at
+    /// `at` by one scanner, as a busy door would leave them (benches and tests: a 10,000-person
+    /// event without 10,000 passports). Answers how many were recorded.
+    async fn bench_checkins(
+        &self,
+        event_id: i64,
+        first_member: i64,
+        n: usize,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+    /// Two years of history for member `member_no` (benches and tests: a heavy first sync):
+    /// `coupons` coupons granted by one campaign that ended a month ago, and `entries` points
+    /// accruals of one point each, each with its change for the member's devices. Answers the
+    /// member's id.
+    async fn bench_history(
+        &self,
+        member_no: &str,
+        coupons: usize,
+        entries: usize,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
     /// The newest `limit` audit records (what staff scans credited), newest first.
     async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError>;
     /// The settings an acknowledgement rests on ("answered once durable"), as the live writing
@@ -403,6 +424,29 @@ pub(crate) fn exit_after_grant_commit() {
     }
 }
 
+/// The campaign [`Ops::bench_history`] grants its coupons from (ended before `now`).
+pub(crate) fn history_campaign(coupons: usize, now: DateTime<Utc>) -> unionpass_core::campaign::Campaign {
+    use chrono::Duration;
+    unionpass_core::campaign::Campaign {
+        id: 0,
+        title_zh: "往期福利券".into(),
+        title_en: "Earlier welfare coupon".into(),
+        category: unionpass_core::campaign::Category::Meal,
+        face_value_cents: 1000,
+        terms_zh: String::new(),
+        terms_en: String::new(),
+        coupon_valid_from: now - Duration::days(60),
+        coupon_valid_until: now + Duration::days(300),
+        stock: coupons as i64,
+        per_member_limit: coupons as i64,
+        release_at: now - Duration::days(60),
+        end_at: now - Duration::days(30),
+        eligible_unions: vec![],
+        eligible_union_names: vec![],
+        cancelled_at: None,
+    }
+}
+
 /// Every store trait, for callers that hold a `dyn Store` (methods of a supertrait need it in
 /// scope).
 pub mod prelude {
@@ -412,19 +456,29 @@ pub mod prelude {
 #[cfg(test)]
 pub(crate) mod tests {
     /// SHA-256 of each released SQLite migration, in order.
-    pub const SQLITE_PINNED: [&str; 5] = [
+    pub const SQLITE_PINNED: [&str; 10] = [
         "8b624c05cd25af67b2c71f98c4a1ce6bf53cb9158f990754af4bc5aa8066326f",
         "b5a2026d3b2083d0c3951b4891ac2694bb622c65c032690c6a528db778155c81",
         "20a0cf13b89739a810e597549120f199f8a82a4e28d5864adbaa9a08e8749c47",
         "5b7d66ccc0d0e941253b8ecde3e381b29e65937952cf001ede1ffcd003760368",
         "b5b956fec055084de57288a20b219324715704b1a63c0392ea7f591fc573272d",
+        "391fd2acb0ceaadb8e5453c572ce86b6694638ece7456a053db685f4ba8e8b3f",
+        "68ebe3c7044a839a4217d41d143f1686f3db22376d5d8eac70209385b2e6abad",
+        "ff12660e677d9172da5cb1bd24bd301dbb733fdf5e6347bb6da4f7a2f056409f",
+        "279a08787bde0ab2cb741f918ddf778b1d87c6737f64b27c8c8448b0f2dc2cd4",
+        "a6a1609ee4f2020f2f5cf4810e5f5aa02eeb4a9919f8b64abe8023350fd08f33",
     ];
     /// SHA-256 of each released PostgreSQL migration, in order.
-    pub const POSTGRES_PINNED: [&str; 5] = [
+    pub const POSTGRES_PINNED: [&str; 10] = [
         "2987b2efb86df5d871fcdb3778f76ed92299b4a1cb7ab9bed7f196f64fa66a56",
         "31e6f6a441197f4abd10c559cc0c5f229763e309cb4ec284a113e1a05a530e13",
         "329a4889d3b63561a3c959833dc6fb01e8efbf6f17c5fd9801aaeeb5cb23d090",
         "63a700de401b2c78d432d0f5b6f73d5403271aaa5fc6edcb1e4df8ec7aef2b26",
         "0cdd53e11c3e98de3cd2231b7b6fe6c3a3cf7428e901152a35ccbe20a1b84121",
+        "d89412220fe68933b262bc8ab6f4efc9bcc27fadd3666460eebafeb92a688081",
+        "4bc8f472d7297911fb5ead75cc1b94f748326ab7627bbfe0c74dd4ec7e35f59b",
+        "5425c450d981b3d8065fb42dc315101e0faf5522c8853ff9ab633c9671676062",
+        "47fba8e3b8fcb94ea2968f970e3e04ef4d83719a74cbf9bdbece70a0fc2b2e87",
+        "f7d8f2c69800632e26af5c9918b7e7eb2e695cf478bbe526306e1f993cd5918f",
     ];
 }

@@ -3,6 +3,7 @@
 
 mod activities;
 mod background;
+mod crash;
 mod demo;
 mod device;
 mod grab;

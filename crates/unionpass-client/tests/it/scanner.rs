@@ -402,3 +402,126 @@ async fn codes_from_a_phone_whose_clock_is_off_pass_a_scanner_whose_clock_is_off
         assert_eq!(out.member_no.as_deref(), Some("M10001"));
     }
 }
+
+/// Copy `from` into `into`, adding what passes to `total`.
+async fn pipe(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut into: impl tokio::io::AsyncWrite + Unpin,
+    total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 || into.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+        total.fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
+    }
+    let _ = into.shutdown().await;
+}
+
+/// A loopback proxy in front of `to` that counts every byte it carries, both ways.
+async fn counting_proxy(
+    to: std::net::SocketAddr,
+) -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let total = count.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(to).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pipe(cr, sw, total.clone()));
+            tokio::spawn(pipe(sr, cw, total.clone()));
+        }
+    });
+    (addr, count)
+}
+
+/// A staff laptop at a 10,000-person event syncs again with nothing new: the whole sync (push,
+/// pull, scanner bundle, requests and answers) is under 2 KB, because each part of the bundle it
+/// already holds is left out by its validator. One more check-in at the door, and only that part
+/// travels again; revocations arrive at the next sync all the same.
+#[tokio::test]
+async fn a_scanner_with_nothing_new_transfers_under_2_kb_and_then_only_what_changed() {
+    use std::sync::atomic::Ordering;
+    let server = TestServer::start().await;
+    let (proxy, bytes) = counting_proxy(server.addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let staff = Client::open(dir.path()).unwrap();
+    staff
+        .login(&format!("http://{proxy}"), "S20001", "demo1234", "door laptop", now())
+        .await
+        .unwrap();
+    let event = staff
+        .scanner_view(None, now())
+        .unwrap()
+        .events
+        .into_iter()
+        .find(|e| e.union_id.is_some())
+        .unwrap();
+    assert_eq!(
+        server
+            .store
+            .bench_checkins(event.id, 5_000_000, 10_000, now())
+            .await
+            .unwrap(),
+        10_000
+    );
+    let before = bytes.load(Ordering::SeqCst);
+    staff.sync(now()).await.unwrap();
+    let full = bytes.load(Ordering::SeqCst) - before;
+    assert_eq!(
+        staff.scanner_view(Some(event.id), now()).unwrap().checked_in,
+        10_000
+    );
+
+    // nothing new
+    let before = bytes.load(Ordering::SeqCst);
+    staff.sync(now()).await.unwrap();
+    let again = bytes.load(Ordering::SeqCst) - before;
+    assert!(again < 2048, "a sync with nothing new moved {again} bytes (the first: {full})");
+    assert_eq!(
+        staff.scanner_view(Some(event.id), now()).unwrap().checked_in,
+        10_000,
+        "what was held is kept"
+    );
+
+    // one more at the door: the check-ins travel again, the rest (names, keys) does not
+    server
+        .store
+        .bench_checkins(event.id, 6_000_000, 1, now())
+        .await
+        .unwrap();
+    let before = bytes.load(Ordering::SeqCst);
+    staff.sync(now()).await.unwrap();
+    let changed = bytes.load(Ordering::SeqCst) - before;
+    assert_eq!(
+        staff.scanner_view(Some(event.id), now()).unwrap().checked_in,
+        10_001
+    );
+    // (the full first answer plus one check-in's row: about the same, not twice it)
+    assert!(changed > again && changed < full + full / 10, "{again} < {changed} < {full} + 10 %");
+
+    // a member suspended: the revocation reaches the scanner at the next sync, and the sync
+    // after that is small again
+    let md = tempfile::tempdir().unwrap();
+    let member = Client::open(md.path()).unwrap();
+    member
+        .login(&server.url, "M10002", "demo1234", "phone", now())
+        .await
+        .unwrap();
+    let code = member.live_passport(now()).unwrap().text;
+    assert!(server.store.suspend_member("M10002", now()).await.unwrap());
+    staff.sync(now()).await.unwrap();
+    let before = bytes.load(Ordering::SeqCst);
+    staff.sync(now()).await.unwrap();
+    let again = bytes.load(Ordering::SeqCst) - before;
+    assert!(again < 2048, "{again}");
+    let scan = staff.scan_text(event.id, &code, now()).unwrap();
+    assert_eq!(scan.code, Some(ErrorCode::PassportRevokedMember), "{scan:?}");
+}

@@ -246,7 +246,7 @@ impl Events for PgStore {
             .query(
                 &format!(
                     "SELECT {CHECKIN_COLS} FROM checkins WHERE event_id = ANY($1)
-                     ORDER BY event_id, scanned_at"
+                     ORDER BY event_id, scanned_at, nonce"
                 ),
                 &[&ids],
             )

@@ -120,6 +120,82 @@ impl Ops for PgStore {
         Ok(tokens)
     }
 
+    async fn bench_checkins(
+        &self,
+        event_id: i64,
+        first_member: i64,
+        n: usize,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let client = self.pool.get().await?;
+        let done = client
+            .execute(
+                "INSERT INTO checkins(event_id, member_id, member_no, scanned_at, scanner, nonce,
+                   received_at)
+                 SELECT $1, g, 'B' || lpad(g::text, 7, '0'), $3, $4, gen_random_uuid(), $3
+                 FROM generate_series($2::BIGINT, $2::BIGINT + $5::BIGINT - 1) AS g
+                 ON CONFLICT DO NOTHING",
+                &[&event_id, &first_member, &at, &Uuid::new_v4(), &(n as i64)],
+            )
+            .await?;
+        Ok(done as usize)
+    }
+
+    async fn bench_history(
+        &self,
+        member_no: &str,
+        coupons: usize,
+        entries: usize,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        use crate::store::Campaigns;
+        let c = self
+            .create_campaign(crate::store::history_campaign(coupons, now), now)
+            .await?;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let member_id: i64 = tx
+            .query_opt("SELECT id FROM members WHERE member_no = $1", &[&member_no])
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("no member {member_no}")))?
+            .get(0);
+        let granted_at = c.release_at;
+        for n in 1..=coupons as i64 {
+            let code = crate::store::rules::usage_code(c.id);
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO grants(campaign_id, member_id, n, code, granted_at, grab_key)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    &[&c.id, &member_id, &n, &code, &granted_at, &Uuid::new_v4()],
+                )
+                .await?
+                .get(0);
+            let coupon = crate::store::rules::coupon_of(&c, id, code, granted_at);
+            super::log_change(
+                &tx,
+                Some(member_id),
+                now,
+                &unionpass_core::api::ChangeKind::CouponGranted(coupon),
+            )
+            .await?;
+        }
+        for _ in 0..entries {
+            super::points::append(
+                &tx,
+                member_id,
+                unionpass_core::points::EntryKind::Accrual {
+                    points: 1,
+                    expires_at: now + chrono::Duration::days(365),
+                    source: "bench".into(),
+                },
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(member_id)
+    }
+
     async fn durability(&self) -> Result<Vec<(String, String)>, StoreError> {
         let client = self.pool.get().await?;
         let mut out = Vec::new();

@@ -258,7 +258,7 @@ impl Events for SqliteStore {
                 ..Default::default()
             };
             let mut first = c.prepare(&format!(
-                "SELECT {CHECKIN_COLS} FROM checkins WHERE event_id = ?1 ORDER BY scanned_at"
+                "SELECT {CHECKIN_COLS} FROM checkins WHERE event_id = ?1 ORDER BY scanned_at, nonce"
             ))?;
             let mut later = c.prepare(&format!(
                 "SELECT {CHECKIN_COLS} FROM checkin_conflicts WHERE event_id = ?1 ORDER BY id"

@@ -129,6 +129,94 @@ impl Ops for SqliteStore {
         .await
     }
 
+    async fn bench_checkins(
+        &self,
+        event_id: i64,
+        first_member: i64,
+        n: usize,
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.in_tx(move |tx| {
+            let mut put = tx.prepare(
+                "INSERT OR IGNORE INTO checkins(event_id, member_id, member_no, scanned_at, scanner,
+                   nonce, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4)",
+            )?;
+            let scanner = Uuid::new_v4().to_string();
+            let mut done = 0;
+            for m in first_member..first_member + n as i64 {
+                done += put.execute(params![
+                    event_id,
+                    m,
+                    format!("B{m:07}"),
+                    ts(at),
+                    scanner,
+                    Uuid::new_v4().to_string()
+                ])?;
+            }
+            Ok(done)
+        })
+        .await
+    }
+
+    async fn bench_history(
+        &self,
+        member_no: &str,
+        coupons: usize,
+        entries: usize,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        use crate::store::Campaigns;
+        let member_no = member_no.to_string();
+        let c = self
+            .create_campaign(crate::store::history_campaign(coupons, now), now)
+            .await?;
+        self.in_tx(move |tx| {
+            let member_id: i64 = tx
+                .query_row(
+                    "SELECT id FROM members WHERE member_no = ?1",
+                    [&member_no],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::Corrupt(format!("no member {member_no}")))?;
+            let granted_at = c.release_at;
+            for n in 1..=coupons as i64 {
+                let code = crate::store::rules::usage_code(c.id);
+                tx.execute(
+                    "INSERT INTO grants(campaign_id, member_id, n, code, granted_at, grab_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![c.id, member_id, n, code, ts(granted_at), Uuid::new_v4().to_string()],
+                )?;
+                let coupon = crate::store::rules::coupon_of(&c, tx.last_insert_rowid(), code, granted_at);
+                super::log_change(
+                    tx,
+                    Some(member_id),
+                    now,
+                    &unionpass_core::api::ChangeKind::CouponGranted(coupon),
+                )?;
+            }
+            tx.execute(
+                "UPDATE campaigns SET granted = ?2 WHERE id = ?1",
+                params![c.id, coupons as i64],
+            )?;
+            for _ in 0..entries {
+                super::points::append(
+                    tx,
+                    member_id,
+                    unionpass_core::points::EntryKind::Accrual {
+                        points: 1,
+                        expires_at: now + chrono::Duration::days(365),
+                        source: "bench".into(),
+                    },
+                    now,
+                )?;
+            }
+            Ok(member_id)
+        })
+        .await
+    }
+
     async fn durability(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.with(|c| {
             let mut out = Vec::new();
