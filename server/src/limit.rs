@@ -68,9 +68,16 @@ mod tests {
         assert_eq!(b.take("m", t0), Ok(()));
         assert_eq!(b.take("m", t0), Err(Duration::seconds(2)));
         // half a token later: one more second
-        assert_eq!(b.take("m", t0 + Duration::seconds(1)), Err(Duration::seconds(1)));
+        assert_eq!(
+            b.take("m", t0 + Duration::seconds(1)),
+            Err(Duration::seconds(1))
+        );
         assert_eq!(b.take("m", t0 + Duration::seconds(2)), Ok(()));
-        assert_eq!(Buckets::new(0.0, 0.0).take("m", t0), Ok(()), "0 turns it off");
+        assert_eq!(
+            Buckets::new(0.0, 0.0).take("m", t0),
+            Ok(()),
+            "0 turns it off"
+        );
     }
 
     #[test]

@@ -150,6 +150,12 @@ enum Command {
         /// Also sessions (on new devices) for these existing accounts, written after the others.
         #[arg(long = "also", value_name = "MEMBER_NO")]
         also: Vec<String>,
+        /// Give the first bench member two years of history: this many coupons…
+        #[arg(long, default_value_t = 0)]
+        history_coupons: usize,
+        /// …and this many points entries (the sync bench's heavy first sync).
+        #[arg(long, default_value_t = 0)]
+        history_entries: usize,
     },
 }
 
@@ -664,10 +670,17 @@ async fn main() -> anyhow::Result<()> {
             members,
             tokens_out,
             also,
+            history_coupons,
+            history_entries,
         } => {
             let store = db.open().await?;
             let now = SystemClock.now();
             let mut tokens = store.bench_members(members, now).await?;
+            if history_coupons + history_entries > 0 && members > 0 {
+                store
+                    .bench_history("B0000001", history_coupons, history_entries, now)
+                    .await?;
+            }
             for member_no in also {
                 let member = store
                     .member_auth(&member_no)

@@ -149,6 +149,13 @@ fn main() -> anyhow::Result<()> {
             bench::login_flood(&args)
         }
         Cmd::Bench {
+            which: bench::Which::Sync(args),
+        } => {
+            setup::run()?;
+            build::server_release()?;
+            bench::sync(&args)
+        }
+        Cmd::Bench {
             which: bench::Which::Passport,
         } => {
             setup::run()?;

@@ -400,11 +400,16 @@ impl Background {
             };
             let wait = next_sync_in(last, &self.timing, rand::random::<f64>());
             let retry = matches!(last, LastSync::Failed { .. });
-            self.client.set_retry_at(retry.then(|| {
-                (self.clock)() + chrono::Duration::from_std(wait).unwrap_or_default()
-            }));
+            self.client
+                .set_retry_at(retry.then(|| {
+                    (self.clock)() + chrono::Duration::from_std(wait).unwrap_or_default()
+                }));
             if retry {
-                tracing::info!(failures, wait_s = wait.as_secs_f64(), "sync failed; trying again later");
+                tracing::info!(
+                    failures,
+                    wait_s = wait.as_secs_f64(),
+                    "sync failed; trying again later"
+                );
                 self.host.state_changed();
             }
             tokio::time::sleep(wait).await;
@@ -573,7 +578,10 @@ mod tests {
         // a sync that worked: five minutes, ±20 %
         assert_eq!(s(next_sync_in(LastSync::Worked, &t, 0.0)), 240.0);
         assert_eq!(s(next_sync_in(LastSync::Worked, &t, 0.5)), 300.0);
-        assert_eq!(s(next_sync_in(LastSync::Worked, &t, 0.999_999)).round(), 360.0);
+        assert_eq!(
+            s(next_sync_in(LastSync::Worked, &t, 0.999_999)).round(),
+            360.0
+        );
         assert_eq!(next_sync_in(LastSync::Stuck, &t, 0.5), t.sync_every);
         // failures in a row: 10 s doubled each time, capped at five minutes; half to all of it
         let failed = |failures, retry_after| LastSync::Failed {
@@ -583,14 +591,21 @@ mod tests {
         let ceilings: Vec<f64> = (1..=8)
             .map(|n| s(next_sync_in(failed(n, None), &t, 1.0)))
             .collect();
-        assert_eq!(ceilings, vec![10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]);
+        assert_eq!(
+            ceilings,
+            vec![10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]
+        );
         assert_eq!(s(next_sync_in(failed(3, None), &t, 0.0)), 20.0);
         assert_eq!(s(next_sync_in(failed(u32::MAX, None), &t, 0.0)), 150.0);
         // the server's Retry-After is a floor, at most an hour
         let asked = Some(Duration::from_secs(120));
         assert_eq!(s(next_sync_in(failed(1, asked), &t, 0.3)), 120.0);
         assert_eq!(
-            s(next_sync_in(failed(6, Some(Duration::from_secs(30))), &t, 0.0)),
+            s(next_sync_in(
+                failed(6, Some(Duration::from_secs(30))),
+                &t,
+                0.0
+            )),
             150.0,
             "the back-off is longer than asked"
         );

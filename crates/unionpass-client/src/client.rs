@@ -153,8 +153,7 @@ impl Client {
                 last_error,
                 pending: s.pending_count()?,
                 rejected: rejections.len() as i64,
-                retry_at: last_error
-                    .and(*self.retry_at.lock().unwrap_or_else(|p| p.into_inner())),
+                retry_at: last_error.and(*self.retry_at.lock().unwrap_or_else(|p| p.into_inner())),
             },
             rejections,
             app_version: APP_VERSION.to_string(),

@@ -53,10 +53,13 @@ struct Folded {
 /// Keep an entry from sync. An entry older than the folded ledger (never expected: the server
 /// appends one member's entries in order) makes the next read fold from the start.
 pub(crate) fn insert_entry(conn: &Connection, e: &Entry) -> Result<()> {
-    let new = conn.execute(
-        "INSERT INTO points_entries(seq, at, body) VALUES (?1, ?2, ?3) ON CONFLICT(seq) DO NOTHING",
-        params![e.seq, ts(e.at), json(e)],
-    )? == 1;
+    // cached: a first sync inserts thousands
+    let new = conn
+        .prepare_cached(
+            "INSERT INTO points_entries(seq, at, body) VALUES (?1, ?2, ?3) ON CONFLICT(seq) DO NOTHING",
+        )?
+        .execute(params![e.seq, ts(e.at), json(e)])?
+        == 1;
     if !new {
         return Ok(()); // sent again (e.g. after a cursor reset): nothing changes
     }

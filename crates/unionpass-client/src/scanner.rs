@@ -82,7 +82,9 @@ impl Store {
             tx.execute_batch("DELETE FROM events; DELETE FROM scanner_signup_events;")?;
         }
         if take("checkins") {
-            tx.execute_batch("DELETE FROM checkin_conflicts; DELETE FROM checkins WHERE ours = 0;")?;
+            tx.execute_batch(
+                "DELETE FROM checkin_conflicts; DELETE FROM checkins WHERE ours = 0;",
+            )?;
         }
         if take("people") {
             tx.execute_batch("DELETE FROM scanner_unions; DELETE FROM scanner_roster;")?;

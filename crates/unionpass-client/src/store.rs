@@ -423,9 +423,11 @@ impl Store {
                 member_no: c.member_no.clone(),
                 event_title: self
                     .conn
-                    .query_row("SELECT title FROM events WHERE id = ?1", [c.event_id], |r| {
-                        r.get(0)
-                    })
+                    .query_row(
+                        "SELECT title FROM events WHERE id = ?1",
+                        [c.event_id],
+                        |r| r.get(0),
+                    )
                     .optional()?
                     .unwrap_or_default(),
             },
@@ -648,7 +650,8 @@ impl Store {
 /// A value of the `meta` table, read inside whatever transaction `conn` is in.
 pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?)
 }
 

@@ -18,25 +18,26 @@ pub const PAGE: i64 = 100;
 
 /// Store a granted coupon (from sync or a grab's answer); a known one keeps its use state.
 pub(crate) fn insert_coupon(conn: &rusqlite::Connection, c: &Coupon) -> Result<()> {
-    conn.execute(
+    // cached: a first sync inserts thousands
+    conn.prepare_cached(
         "INSERT INTO coupons(id, campaign_id, category, title_zh, title_en, code, face_value_cents,
            valid_from, valid_until, granted_at, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT(id) DO NOTHING",
-        params![
-            c.id,
-            c.campaign_id,
-            c.category.as_str(),
-            c.title_zh,
-            c.title_en,
-            c.code,
-            c.face_value_cents,
-            ts(c.valid_from),
-            ts(c.valid_until),
-            ts(c.granted_at),
-            serde_json::to_string(c).expect("serializes")
-        ],
-    )?;
+    )?
+    .execute(params![
+        c.id,
+        c.campaign_id,
+        c.category.as_str(),
+        c.title_zh,
+        c.title_en,
+        c.code,
+        c.face_value_cents,
+        ts(c.valid_from),
+        ts(c.valid_until),
+        ts(c.granted_at),
+        serde_json::to_string(c).expect("serializes")
+    ])?;
     Ok(())
 }
 

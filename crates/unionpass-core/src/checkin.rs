@@ -205,7 +205,10 @@ impl ScannerBundle {
         self.digests = self.part_digests();
         self.unchanged = BUNDLE_PARTS
             .iter()
-            .filter(|p| have.get(**p).is_some_and(|d| self.digests.get(**p) == Some(d)))
+            .filter(|p| {
+                have.get(**p)
+                    .is_some_and(|d| self.digests.get(**p) == Some(d))
+            })
             .map(|p| p.to_string())
             .collect();
         for part in &self.unchanged {

@@ -425,7 +425,10 @@ pub(crate) fn exit_after_grant_commit() {
 }
 
 /// The campaign [`Ops::bench_history`] grants its coupons from (ended before `now`).
-pub(crate) fn history_campaign(coupons: usize, now: DateTime<Utc>) -> unionpass_core::campaign::Campaign {
+pub(crate) fn history_campaign(
+    coupons: usize,
+    now: DateTime<Utc>,
+) -> unionpass_core::campaign::Campaign {
     use chrono::Duration;
     unionpass_core::campaign::Campaign {
         id: 0,

@@ -516,7 +516,9 @@ async fn a_withdrawn_coupon_is_refused_from_then_and_its_holder_is_told(s: TestS
     // used offline before the withdrawal and synced after: it happened, so it is recorded
     s.clock.set(void_time + Duration::minutes(30));
     assert_eq!(
-        push_use(&s, &a, second.id, void_time - Duration::minutes(1)).await.outcome,
+        push_use(&s, &a, second.id, void_time - Duration::minutes(1))
+            .await
+            .outcome,
         Applied
     );
     // used after (or at) the withdrawal: refused with the code the app explains
@@ -548,7 +550,9 @@ async fn a_withdrawn_coupon_is_refused_from_then_and_its_holder_is_told(s: TestS
 
     // a used coupon cannot be withdrawn; nor one that does not exist
     assert_eq!(
-        push_use(&s, &a, third.id, void_time + Duration::minutes(31)).await.outcome,
+        push_use(&s, &a, third.id, void_time + Duration::minutes(31))
+            .await
+            .outcome,
         Applied
     );
     assert!(matches!(

@@ -638,7 +638,10 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
             .json()
             .await?;
         assert_eq!(answer["result"], "granted", "{answer}");
-        let code = answer["coupon"]["code"].as_str().context("a code")?.to_string();
+        let code = answer["coupon"]["code"]
+            .as_str()
+            .context("a code")?
+            .to_string();
         app.click("#sync-now").await?;
         app.click("#tab-wallet").await?;
         app.wait_contains("#wallet-list", "家政保洁券", 20).await?;
@@ -647,14 +650,21 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
 
         // no network; meanwhile the union withdraws the coupon (by its usage code)
         server.stop();
-        let voided: serde_json::Value =
-            serde_json::from_str(server.admin(&["campaign", "void-coupon", "--code", &code])?.trim())?;
+        let voided: serde_json::Value = serde_json::from_str(
+            server
+                .admin(&["campaign", "void-coupon", "--code", &code])?
+                .trim(),
+        )?;
         assert_eq!(voided["coupon_id"], answer["coupon"]["id"], "{voided}");
         app.click("#coupon-use").await?;
         app.click("#coupon-use-confirm").await?;
-        app.wait_text("#coupon-status", "已使用（待同步）", 10).await?;
+        app.wait_text("#coupon-status", "已使用（待同步）", 10)
+            .await?;
         anyhow::ensure!(
-            app.c.find_all(fantoccini::Locator::Css("#rejected-badge")).await?.is_empty(),
+            app.c
+                .find_all(fantoccini::Locator::Css("#rejected-badge"))
+                .await?
+                .is_empty(),
             "nothing was refused yet"
         );
 
@@ -671,26 +681,43 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
         );
         // the coupon is not quietly usable again: it is withdrawn, with no way to mark it
         app.wait_text("#coupon-status", "已作废", 10).await?;
-        app.wait_contains("#coupon-detail .coupon-when", "工会已于", 5).await?;
+        app.wait_contains("#coupon-detail .coupon-when", "工会已于", 5)
+            .await?;
         anyhow::ensure!(
-            app.c.find_all(fantoccini::Locator::Css("#coupon-use")).await?.is_empty(),
+            app.c
+                .find_all(fantoccini::Locator::Css("#coupon-use"))
+                .await?
+                .is_empty(),
             "a withdrawn coupon offers no 'mark as used'"
         );
         unionpass_e2e::tour::judge(&app, "rejection-zh-1024", "#rejections").await?;
         app.shot("09-rejection-zh").await?;
         // the status bar's count leads to the notice
-        app.c.execute("document.getElementById('content').scrollTop = 10000", vec![]).await?;
+        app.c
+            .execute(
+                "document.getElementById('content').scrollTop = 10000",
+                vec![],
+            )
+            .await?;
         app.click("#rejected-badge").await?;
         let focused = app
             .c
-            .execute("return document.activeElement && document.activeElement.id", vec![])
+            .execute(
+                "return document.activeElement && document.activeElement.id",
+                vec![],
+            )
             .await?;
         assert_eq!(focused, serde_json::json!("rejections"));
         // in English, on a phone
         app.click("#lang-toggle").await?;
-        app.wait_text("#rejected-badge", "1 not accepted", 10).await?;
-        app.wait_contains("#rejections", "\"Home cleaning coupon\" was not marked as used", 10)
+        app.wait_text("#rejected-badge", "1 not accepted", 10)
             .await?;
+        app.wait_contains(
+            "#rejections",
+            "\"Home cleaning coupon\" was not marked as used",
+            10,
+        )
+        .await?;
         unionpass_e2e::tour::size(&app, 360, 740).await?;
         unionpass_e2e::tour::judge(&app, "rejection-en-360", "#rejections").await?;
         app.shot("09-rejection-en-360").await?;
@@ -700,7 +727,12 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
         app.click("#rejections-seen").await?;
         let mut gone = false;
         for _ in 0..100 {
-            if app.c.find_all(fantoccini::Locator::Css("#rejections, #rejected-badge")).await?.is_empty() {
+            if app
+                .c
+                .find_all(fantoccini::Locator::Css("#rejections, #rejected-badge"))
+                .await?
+                .is_empty()
+            {
                 gone = true;
                 break;
             }
@@ -710,7 +742,10 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
         app.click("#sync-now").await?;
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         anyhow::ensure!(
-            app.c.find_all(fantoccini::Locator::Css("#rejections, #rejected-badge")).await?.is_empty(),
+            app.c
+                .find_all(fantoccini::Locator::Css("#rejections, #rejected-badge"))
+                .await?
+                .is_empty(),
             "a read refusal came back"
         );
         app.wait_text("#coupon-status", "已作废", 5).await?;

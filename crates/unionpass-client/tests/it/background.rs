@@ -500,7 +500,10 @@ async fn the_periodic_sync_backs_off_says_when_it_retries_and_honours_retry_afte
             assert_eq!(sync.retry_at, None);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never synced again: {sync:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never synced again: {sync:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     task.abort();
@@ -522,9 +525,16 @@ async fn the_periodic_sync_backs_off_says_when_it_retries_and_honours_retry_afte
         if let (Some(ErrorCode::RateLimited), Some(at)) = (sync.last_error, sync.retry_at) {
             break at - now;
         }
-        assert!(std::time::Instant::now() < deadline, "no retry planned: {sync:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retry planned: {sync:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     task.abort();
-    assert_eq!(wait, chrono::Duration::seconds(20), "Retry-After is the floor");
+    assert_eq!(
+        wait,
+        chrono::Duration::seconds(20),
+        "Retry-After is the floor"
+    );
 }

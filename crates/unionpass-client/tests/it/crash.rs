@@ -108,11 +108,15 @@ async fn killed_mid_first_sync_the_store_opens_whole_and_the_next_sync_completes
         tokio::time::sleep(at).await;
         // SIGKILL: nothing of the process runs after it
         let _ = child.kill();
-        tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+        tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
 
         let path = dir.path().join(unionpass_client::client::DB_FILE);
-        let store = Store::open(&path)
-            .unwrap_or_else(|e| panic!("cycle {cycle} (killed at {at:?}): the store does not open: {e}"));
+        let store = Store::open(&path).unwrap_or_else(|e| {
+            panic!("cycle {cycle} (killed at {at:?}): the store does not open: {e}")
+        });
         assert_eq!(store.integrity_check().unwrap(), "ok", "cycle {cycle}");
         let cursor = store.cursor().unwrap();
         let held = store.held().unwrap();
@@ -122,7 +126,9 @@ async fn killed_mid_first_sync_the_store_opens_whole_and_the_next_sync_completes
             (want_coupons, want_entries),
             "cycle {cycle} (killed at {at:?}): the store holds other than the log up to its cursor {cursor}"
         );
-        if held.coupons + held.points_entries > 0 && held.coupons + held.points_entries < coupons + entries {
+        if held.coupons + held.points_entries > 0
+            && held.coupons + held.points_entries < coupons + entries
+        {
             mid_sync += 1;
         }
         drop(store);
@@ -130,7 +136,10 @@ async fn killed_mid_first_sync_the_store_opens_whole_and_the_next_sync_completes
         // the next sync completes (or, killed before the sign-in was kept, the next sign-in)
         let client = Client::open(dir.path()).unwrap();
         if client.is_logged_in().unwrap() {
-            client.sync(t0()).await.unwrap_or_else(|e| panic!("cycle {cycle}: {e}"));
+            client
+                .sync(t0())
+                .await
+                .unwrap_or_else(|e| panic!("cycle {cycle}: {e}"));
         } else {
             client
                 .login(&server.url, "M10007", "demo1234", "phone", t0())

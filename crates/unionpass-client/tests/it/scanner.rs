@@ -423,7 +423,10 @@ async fn pipe(
 /// A loopback proxy in front of `to` that counts every byte it carries, both ways.
 async fn counting_proxy(
     to: std::net::SocketAddr,
-) -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -454,7 +457,13 @@ async fn a_scanner_with_nothing_new_transfers_under_2_kb_and_then_only_what_chan
     let dir = tempfile::tempdir().unwrap();
     let staff = Client::open(dir.path()).unwrap();
     staff
-        .login(&format!("http://{proxy}"), "S20001", "demo1234", "door laptop", now())
+        .login(
+            &format!("http://{proxy}"),
+            "S20001",
+            "demo1234",
+            "door laptop",
+            now(),
+        )
         .await
         .unwrap();
     let event = staff
@@ -476,7 +485,10 @@ async fn a_scanner_with_nothing_new_transfers_under_2_kb_and_then_only_what_chan
     staff.sync(now()).await.unwrap();
     let full = bytes.load(Ordering::SeqCst) - before;
     assert_eq!(
-        staff.scanner_view(Some(event.id), now()).unwrap().checked_in,
+        staff
+            .scanner_view(Some(event.id), now())
+            .unwrap()
+            .checked_in,
         10_000
     );
 
@@ -484,9 +496,15 @@ async fn a_scanner_with_nothing_new_transfers_under_2_kb_and_then_only_what_chan
     let before = bytes.load(Ordering::SeqCst);
     staff.sync(now()).await.unwrap();
     let again = bytes.load(Ordering::SeqCst) - before;
-    assert!(again < 2048, "a sync with nothing new moved {again} bytes (the first: {full})");
+    assert!(
+        again < 2048,
+        "a sync with nothing new moved {again} bytes (the first: {full})"
+    );
     assert_eq!(
-        staff.scanner_view(Some(event.id), now()).unwrap().checked_in,
+        staff
+            .scanner_view(Some(event.id), now())
+            .unwrap()
+            .checked_in,
         10_000,
         "what was held is kept"
     );
@@ -501,11 +519,17 @@ async fn a_scanner_with_nothing_new_transfers_under_2_kb_and_then_only_what_chan
     staff.sync(now()).await.unwrap();
     let changed = bytes.load(Ordering::SeqCst) - before;
     assert_eq!(
-        staff.scanner_view(Some(event.id), now()).unwrap().checked_in,
+        staff
+            .scanner_view(Some(event.id), now())
+            .unwrap()
+            .checked_in,
         10_001
     );
     // (the full first answer plus one check-in's row: about the same, not twice it)
-    assert!(changed > again && changed < full + full / 10, "{again} < {changed} < {full} + 10 %");
+    assert!(
+        changed > again && changed < full + full / 10,
+        "{again} < {changed} < {full} + 10 %"
+    );
 
     // a member suspended: the revocation reaches the scanner at the next sync, and the sync
     // after that is small again
@@ -523,5 +547,9 @@ async fn a_scanner_with_nothing_new_transfers_under_2_kb_and_then_only_what_chan
     let again = bytes.load(Ordering::SeqCst) - before;
     assert!(again < 2048, "{again}");
     let scan = staff.scan_text(event.id, &code, now()).unwrap();
-    assert_eq!(scan.code, Some(ErrorCode::PassportRevokedMember), "{scan:?}");
+    assert_eq!(
+        scan.code,
+        Some(ErrorCode::PassportRevokedMember),
+        "{scan:?}"
+    );
 }

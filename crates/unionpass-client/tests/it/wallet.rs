@@ -8,8 +8,8 @@ use unionpass_client::store::Store;
 use unionpass_client::Client;
 use unionpass_core::api::{Change, ChangeKind, Profile, Role, SyncResponse, Union};
 use unionpass_core::campaign::{Campaign, Category, Coupon, GrabOutcome, GrabResponse};
-use unionpass_core::wallet::{sort_key, status, CouponStatus, WalletFilter};
 use unionpass_core::view::RejectedChange;
+use unionpass_core::wallet::{sort_key, status, CouponStatus, WalletFilter};
 use unionpass_core::ErrorCode;
 use unionpass_server::testing::{t0, TestServer};
 use uuid::Uuid;
@@ -96,7 +96,10 @@ fn the_stores_filters_and_order_agree_with_the_rules_on_a_large_wallet() {
     let voided_at = |c: &Coupon| (c.id % 17 == 0).then(|| c.granted_at + Duration::minutes(30));
     for c in &coupons {
         if let Some(at) = voided_at(c) {
-            changes.push(ChangeKind::CouponVoided { coupon_id: c.id, at });
+            changes.push(ChangeKind::CouponVoided {
+                coupon_id: c.id,
+                at,
+            });
         }
     }
     store.apply_sync(&page(changes), now()).unwrap();
@@ -439,7 +442,10 @@ async fn a_use_the_server_refuses_is_told_to_the_member_until_read() {
     );
     // the coupon is not "used" (the use did not count) but withdrawn, and cannot be used again
     let (v, _) = phone.coupon(coupon.id, now()).unwrap();
-    assert_eq!((v.status, v.use_pending, v.used_at), (CouponStatus::Voided, false, None));
+    assert_eq!(
+        (v.status, v.use_pending, v.used_at),
+        (CouponStatus::Voided, false, None)
+    );
     assert_eq!(v.coupon.voided_at, Some(t0()));
     assert_eq!(
         phone.use_coupon(coupon.id, now()).unwrap_err().code(),

@@ -19,8 +19,8 @@ use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 
 use super::{campaign_row, from_json, json, log_change, PgStore};
 use crate::store::rules::{
-    answer_from_memory, coupon_of, coupon_use_refusal, grab_answer, replay_grab, retrying,
-    usage_code, void_at, code_campaign_digits,
+    answer_from_memory, code_campaign_digits, coupon_of, coupon_use_refusal, grab_answer,
+    replay_grab, retrying, usage_code, void_at,
 };
 use crate::store::{Campaigns, GrabJob, StoreError, VoidedCoupon};
 

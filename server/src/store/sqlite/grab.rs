@@ -11,9 +11,8 @@ use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 
 use super::{json, load_campaign, log_change, parse_ts, ts, SqliteStore};
 use crate::store::rules::{
-    answer_from_memory, coupon_of, coupon_use_refusal, grab_answer, replay_grab, usage_code, void_at,
-    code_campaign_digits,
-    CampaignCache,
+    answer_from_memory, code_campaign_digits, coupon_of, coupon_use_refusal, grab_answer,
+    replay_grab, usage_code, void_at, CampaignCache,
 };
 use crate::store::{Campaigns, GrabJob, StoreError, VoidedCoupon};
 

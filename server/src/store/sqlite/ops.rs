@@ -186,9 +186,17 @@ impl Ops for SqliteStore {
                 tx.execute(
                     "INSERT INTO grants(campaign_id, member_id, n, code, granted_at, grab_key)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![c.id, member_id, n, code, ts(granted_at), Uuid::new_v4().to_string()],
+                    params![
+                        c.id,
+                        member_id,
+                        n,
+                        code,
+                        ts(granted_at),
+                        Uuid::new_v4().to_string()
+                    ],
                 )?;
-                let coupon = crate::store::rules::coupon_of(&c, tx.last_insert_rowid(), code, granted_at);
+                let coupon =
+                    crate::store::rules::coupon_of(&c, tx.last_insert_rowid(), code, granted_at);
                 super::log_change(
                     tx,
                     Some(member_id),
