@@ -391,8 +391,15 @@ impl Background {
             }
             let last = match self.sync_if_idle().await {
                 Some(Err(e)) => after_failure(&e, failures),
-                // none ran (another was running, or nobody is signed in), or it worked
-                _ => LastSync::Worked,
+                Some(Ok(_)) => LastSync::Worked,
+                // another sync was running (a tap on 立即同步): its outcome is not known here,
+                // so the back-off stands and the loop looks again shortly
+                None if self.client.is_logged_in().unwrap_or(false) => {
+                    tokio::time::sleep(self.timing.retry_first).await;
+                    continue;
+                }
+                // nobody is signed in
+                None => LastSync::Worked,
             };
             failures = match last {
                 LastSync::Failed { failures, .. } => failures,
@@ -410,8 +417,9 @@ impl Background {
                     wait_s = wait.as_secs_f64(),
                     "sync failed; trying again later"
                 );
-                self.host.state_changed();
             }
+            // the status bar shows the retry time, or stops showing it
+            self.host.state_changed();
             tokio::time::sleep(wait).await;
         }
     }

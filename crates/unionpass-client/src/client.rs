@@ -267,8 +267,10 @@ impl Client {
             },
         };
         self.store().log_sync(&entry)?;
-        if let Err(e) = &result {
-            self.ended_if(e);
+        match &result {
+            // whoever started it, a sync that worked ends any wait to retry
+            Ok(_) => self.set_retry_at(None),
+            Err(e) => self.ended_if(e),
         }
         let refused = matches!(&result, Err(e) if e.code() == ErrorCode::ClientTooOld);
         self.check_version(&api, refused, now).await;

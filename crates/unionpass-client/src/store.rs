@@ -388,7 +388,7 @@ impl Store {
             out.push(RejectionView {
                 id: mutation.id,
                 made_at: mutation.created_at,
-                what: self.describe(&mutation.op)?,
+                what: self.describe(&mutation.op),
                 code: code
                     .as_deref()
                     .and_then(code_from_str)
@@ -398,21 +398,27 @@ impl Store {
         Ok(out)
     }
 
-    /// A refused change in the member's terms.
-    fn describe(&self, op: &MutationOp) -> Result<RejectedChange> {
-        let titles = |sql: &str, id: i64| -> Result<(String, String)> {
-            Ok(self
-                .conn
+    /// A refused change in the member's terms. A title this device cannot read is left empty
+    /// (the notice then names the thing by its number) rather than failing the whole snapshot.
+    fn describe(&self, op: &MutationOp) -> RejectedChange {
+        let titles = |sql: &str, id: i64| -> (String, String) {
+            self.conn
                 .query_row(sql, [id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-                .unwrap_or_default())
+                .ok()
+                .unwrap_or_default()
         };
-        Ok(match op {
+        let text = |sql: &str, id: i64| -> String {
+            self.conn
+                .query_row(sql, [id], |r| r.get(0))
+                .ok()
+                .unwrap_or_default()
+        };
+        match op {
             MutationOp::UseCoupon { coupon_id, .. } => {
                 let (title_zh, title_en) = titles(
                     "SELECT title_zh, title_en FROM coupons WHERE id = ?1",
                     *coupon_id,
-                )?;
+                );
                 RejectedChange::UseCoupon {
                     coupon_id: *coupon_id,
                     title_zh,
@@ -421,28 +427,14 @@ impl Store {
             }
             MutationOp::CheckIn(c) => RejectedChange::CheckIn {
                 member_no: c.member_no.clone(),
-                event_title: self
-                    .conn
-                    .query_row(
-                        "SELECT title FROM events WHERE id = ?1",
-                        [c.event_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .unwrap_or_default(),
+                event_title: text("SELECT title FROM events WHERE id = ?1", c.event_id),
             },
             MutationOp::SetLanguage { language } => RejectedChange::SetLanguage {
                 language: *language,
             },
             MutationOp::RevokeDevice { device_id } => RejectedChange::RevokeDevice {
                 device_id: *device_id,
-                name: self
-                    .conn
-                    .query_row("SELECT name FROM devices WHERE id = ?1", [device_id], |r| {
-                        r.get(0)
-                    })
-                    .optional()?
-                    .unwrap_or_default(),
+                name: text("SELECT name FROM devices WHERE id = ?1", *device_id),
             },
             MutationOp::Redeem(r) => RejectedChange::Redeem { points: r.points },
             MutationOp::Feedback(f) => {
@@ -450,7 +442,7 @@ impl Store {
                     "SELECT json_extract(body, '$.title_zh'), json_extract(body, '$.title_en')
                      FROM activities WHERE id = ?1",
                     f.activity_id,
-                )?;
+                );
                 RejectedChange::Feedback {
                     activity_id: f.activity_id,
                     title_zh,
@@ -462,14 +454,14 @@ impl Store {
                     "SELECT json_extract(body, '$.question_zh'), json_extract(body, '$.question_en')
                      FROM polls WHERE id = ?1",
                     v.poll_id,
-                )?;
+                );
                 RejectedChange::Vote {
                     poll_id: v.poll_id,
                     question_zh,
                     question_en,
                 }
             }
-        })
+        }
     }
 
     /// The member has seen these refusals: they no longer count or show (the rows stay, with
@@ -632,7 +624,9 @@ impl Store {
              DELETE FROM revoked_members; DELETE FROM events; DELETE FROM checkins;
              DELETE FROM checkin_conflicts; DELETE FROM campaigns; DELETE FROM coupons;
              DELETE FROM grabs; DELETE FROM reminders; DELETE FROM reminder_notices;
-             DELETE FROM points_entries; DELETE FROM redemptions;",
+             DELETE FROM points_entries; DELETE FROM redemptions;
+             DELETE FROM scanner_unions; DELETE FROM scanner_roster;
+             DELETE FROM scanner_signup_events; DELETE FROM scanner_signups;",
         )?;
         tx.execute(
             "DELETE FROM meta WHERE key NOT IN (?1, ?2)",

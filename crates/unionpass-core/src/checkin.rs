@@ -406,6 +406,8 @@ mod tests {
         assert_eq!(have, first.digests);
         // nothing new: every part left out, and the answer is small whatever the event's size
         let again = bundle(1000).for_scanner(&have);
+        // the validators are of the whole parts, not of what was left to send
+        assert_eq!(again.digests, first.digests);
         assert_eq!(again.unchanged.len(), BUNDLE_PARTS.len());
         assert!(again.checkins.is_empty() && again.keys.is_empty() && again.unions.is_empty());
         assert!(BUNDLE_PARTS.iter().all(|p| again.keeps(p)));
@@ -431,8 +433,12 @@ mod tests {
         assert!(have.contains_key("signups"));
         assert!(parse_have("").is_empty());
         // bounded: no more entries are read than there are parts
-        let many = vec![format!("keys.{d}"); 10_000].join(",");
-        assert_eq!(parse_have(&many).len(), 1);
+        let junk = vec!["x.y"; BUNDLE_PARTS.len()].join(",");
+        assert!(parse_have(&format!("{junk},signups.{d}")).is_empty());
+        // a part whose validator could not be read is sent whole
+        let sent = bundle(1).for_scanner(&parse_have("checkins.xyz"));
+        assert_eq!(sent.checkins.len(), 1);
+        assert!(sent.unchanged.is_empty());
     }
 
     fn claims(union_id: u32) -> Claims {

@@ -2,8 +2,8 @@
 //! (`unionpass-signin`), killed with SIGKILL at random moments of a heavy first sync (2,000
 //! coupons and 10,000 points entries, 25 pages). After each kill the store must open and pass
 //! SQLite's integrity check, hold exactly what the server's log brought up to the stored cursor
-//! (never less: the cursor is not ahead of the data; never more: no row twice), and the next
-//! sync must complete. `UNIONPASS_CRASH_CYCLES` sets the number of kills (6 in `cargo xtask
+//! (the cursor is never ahead of the data applied, nor behind it), and the next sync must
+//! complete. `UNIONPASS_CRASH_CYCLES` sets the number of kills (6 in `cargo xtask
 //! test`; the documented longer run uses 20).
 
 use std::process::{Command, Stdio};

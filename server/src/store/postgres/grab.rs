@@ -237,7 +237,9 @@ pub(super) async fn use_coupon(
     let row = tx
         .query_opt(
             &tx.prepare_cached(
-                "SELECT campaign_id, used_at, voided_at FROM grants WHERE id = $1 AND member_id = $2",
+                // locked: a withdrawal at the same moment waits, then this use sees it
+                "SELECT campaign_id, used_at, voided_at FROM grants WHERE id = $1 AND member_id = $2
+                 FOR UPDATE",
             )
             .await?,
             &[&coupon_id, &member_id],
@@ -375,7 +377,9 @@ impl Campaigns for PgStore {
         code: &str,
         now: DateTime<Utc>,
     ) -> Result<VoidedCoupon, StoreError> {
-        let code = code.trim();
+        // as a member reads it out: spaces around, any case
+        let code = code.trim().to_ascii_uppercase();
+        let code = code.as_str();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let row = match code_campaign_digits(code) {

@@ -230,7 +230,8 @@ impl Campaigns for SqliteStore {
         code: &str,
         now: DateTime<Utc>,
     ) -> Result<VoidedCoupon, StoreError> {
-        let code = code.trim().to_string();
+        // as a member reads it out: spaces around, any case
+        let code = code.trim().to_ascii_uppercase();
         self.in_tx(move |tx| {
             let digits = code_campaign_digits(&code);
             let row: Option<(i64, i64, Option<String>, Option<String>)> = match digits {
