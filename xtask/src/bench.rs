@@ -330,32 +330,44 @@ fn seed_and_serve(
     store: &[String],
     members: usize,
 ) -> anyhow::Result<(std::path::PathBuf, Guard, String)> {
+    seed_and_serve_with(
+        server,
+        work,
+        store,
+        members,
+        &[],
+        &["--grab-address-rate", "0"],
+    )
+}
+
+/// [`seed_and_serve`] with more `bench-seed` arguments and other `serve` arguments.
+fn seed_and_serve_with(
+    server: &Path,
+    work: &Path,
+    store: &[String],
+    members: usize,
+    seed_args: &[&str],
+    serve_extra: &[&str],
+) -> anyhow::Result<(std::path::PathBuf, Guard, String)> {
     let tokens = work.join("tokens");
     let t = Instant::now();
-    server_cli(
-        server,
-        &[
-            "bench-seed",
-            "--members",
-            &members.to_string(),
-            "--tokens-out",
-            &tokens.to_string_lossy(),
-        ],
-        store,
-    )?;
+    let (members_s, tokens_s) = (members.to_string(), tokens.to_string_lossy().into_owned());
+    let mut seed = vec![
+        "bench-seed",
+        "--members",
+        &members_s,
+        "--tokens-out",
+        &tokens_s,
+    ];
+    seed.extend_from_slice(seed_args);
+    server_cli(server, &seed, store)?;
     eprintln!(
         "[bench] {members} members with sessions in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let mut serve_args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--grab-address-rate",
-        "0",
-        "--keys",
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut serve_args: Vec<String> = ["--listen", "127.0.0.1:0"].map(String::from).to_vec();
+    serve_args.extend(serve_extra.iter().map(|a| a.to_string()));
+    serve_args.push("--keys".into());
     serve_args.push(work.join("keys").to_string_lossy().into_owned());
     serve_args.extend(store.iter().cloned());
     let (guard, url) = spawn_server(server, &serve_args, "warn", &work.join("server.log"))?;
@@ -820,33 +832,15 @@ fn sync_on(
     work: &Path,
     store: &[String],
 ) -> anyhow::Result<()> {
-    let tokens = work.join("tokens");
-    let t = Instant::now();
-    server_cli(
+    let (coupons, entries) = (args.coupons.to_string(), args.entries.to_string());
+    let (tokens, _guard, url) = seed_and_serve_with(
         server,
-        &[
-            "bench-seed",
-            "--members",
-            "1",
-            "--tokens-out",
-            &tokens.to_string_lossy(),
-            "--history-coupons",
-            &args.coupons.to_string(),
-            "--history-entries",
-            &args.entries.to_string(),
-        ],
+        work,
         store,
+        1,
+        &["--history-coupons", &coupons, "--history-entries", &entries],
+        &[],
     )?;
-    eprintln!(
-        "[bench] history seeded in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-    let mut serve_args: Vec<String> = ["--listen", "127.0.0.1:0", "--keys"]
-        .map(String::from)
-        .to_vec();
-    serve_args.push(work.join("keys").to_string_lossy().into_owned());
-    serve_args.extend(store.iter().cloned());
-    let (_guard, url) = spawn_server(server, &serve_args, "warn", &work.join("server.log"))?;
     // PostgreSQL: the seeded rows are numbered by the server's sequencer after it starts; a page
     // asked for while it runs sees only what is numbered (the rest comes at the next sync), so
     // give it a moment: the first sync is timed, not the server's start

@@ -224,6 +224,66 @@ fn the_stores_filters_and_order_agree_with_the_rules_on_a_large_wallet() {
     );
 }
 
+/// A campaign released at t0 whose coupons are valid for `days` from t0, one per member.
+fn released_campaign(
+    title_zh: &str,
+    title_en: &str,
+    category: Category,
+    cents: i64,
+    days: i64,
+) -> Campaign {
+    Campaign {
+        id: 0,
+        title_zh: title_zh.into(),
+        title_en: title_en.into(),
+        category,
+        face_value_cents: cents,
+        terms_zh: String::new(),
+        terms_en: String::new(),
+        coupon_valid_from: t0(),
+        coupon_valid_until: t0() + Duration::days(days),
+        stock: 10,
+        per_member_limit: 1,
+        release_at: t0(),
+        end_at: t0() + Duration::hours(1),
+        eligible_unions: vec![],
+        eligible_union_names: vec![],
+        cancelled_at: None,
+    }
+}
+
+/// Grab one coupon of `campaign_id` over HTTP with the session of the device in `dir` (the
+/// button itself is tested in the window).
+async fn grab_with_session_of(
+    server: &TestServer,
+    dir: &std::path::Path,
+    campaign_id: i64,
+) -> Coupon {
+    let token = {
+        let store = Store::open(&dir.join(unionpass_client::client::DB_FILE)).unwrap();
+        unionpass_client::secrets::SessionSecret::for_device(store.device_id().unwrap())
+            .unwrap()
+            .load()
+            .unwrap()
+            .unwrap()
+    };
+    let resp: GrabResponse = server
+        .http
+        .post(server.at(&format!("/v1/campaigns/{campaign_id}/grab")))
+        .bearer_auth(token.expose())
+        .json(&serde_json::json!({ "key": Uuid::new_v4() }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let GrabOutcome::Granted { coupon } = resp.outcome else {
+        panic!("{resp:?}")
+    };
+    coupon
+}
+
 #[tokio::test]
 async fn a_grabbed_coupon_reaches_the_wallet_and_is_used_offline_exactly_once() {
     let mut server = TestServer::start().await;
@@ -263,29 +323,7 @@ async fn a_grabbed_coupon_reaches_the_wallet_and_is_used_offline_exactly_once() 
         .login(&server.url, "M10003", "demo1234", "laptop", now())
         .await
         .unwrap();
-    // grab over HTTP with the phone's session
-    let token = {
-        let store = Store::open(&d1.path().join(unionpass_client::client::DB_FILE)).unwrap();
-        unionpass_client::secrets::SessionSecret::for_device(store.device_id().unwrap())
-            .unwrap()
-            .load()
-            .unwrap()
-            .unwrap()
-    };
-    let resp: GrabResponse = server
-        .http
-        .post(server.at(&format!("/v1/campaigns/{}/grab", campaign.id)))
-        .bearer_auth(token.expose())
-        .json(&serde_json::json!({ "key": Uuid::new_v4() }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let GrabOutcome::Granted { coupon } = resp.outcome else {
-        panic!("{resp:?}")
-    };
+    let coupon = grab_with_session_of(&server, d1.path(), campaign.id).await;
 
     phone.sync(now()).await.unwrap();
     let w = phone.wallet(&WalletFilter::default(), 100, now()).unwrap();
@@ -360,24 +398,7 @@ async fn a_use_the_server_refuses_is_told_to_the_member_until_read() {
     let campaign = server
         .store
         .create_campaign(
-            Campaign {
-                id: 0,
-                title_zh: "洗衣券".into(),
-                title_en: "Laundry coupon".into(),
-                category: Category::Laundry,
-                face_value_cents: 800,
-                terms_zh: String::new(),
-                terms_en: String::new(),
-                coupon_valid_from: t0(),
-                coupon_valid_until: t0() + Duration::days(7),
-                stock: 10,
-                per_member_limit: 1,
-                release_at: t0(),
-                end_at: t0() + Duration::hours(1),
-                eligible_unions: vec![],
-                eligible_union_names: vec![],
-                cancelled_at: None,
-            },
+            released_campaign("洗衣券", "Laundry coupon", Category::Laundry, 800, 7),
             t0(),
         )
         .await
@@ -388,28 +409,7 @@ async fn a_use_the_server_refuses_is_told_to_the_member_until_read() {
         .login(&server.url, "M10004", "demo1234", "phone", now())
         .await
         .unwrap();
-    let token = {
-        let store = Store::open(&dir.path().join(unionpass_client::client::DB_FILE)).unwrap();
-        unionpass_client::secrets::SessionSecret::for_device(store.device_id().unwrap())
-            .unwrap()
-            .load()
-            .unwrap()
-            .unwrap()
-    };
-    let resp: GrabResponse = server
-        .http
-        .post(server.at(&format!("/v1/campaigns/{}/grab", campaign.id)))
-        .bearer_auth(token.expose())
-        .json(&serde_json::json!({ "key": Uuid::new_v4() }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let GrabOutcome::Granted { coupon } = resp.outcome else {
-        panic!("{resp:?}")
-    };
+    let coupon = grab_with_session_of(&server, dir.path(), campaign.id).await;
     phone.sync(now()).await.unwrap();
     assert_eq!(
         phone.coupon(coupon.id, now()).unwrap().0.status,
