@@ -740,7 +740,35 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
         }
         anyhow::ensure!(gone, "the notice and the count stayed after 知道了");
         app.click("#sync-now").await?;
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        // the button is disabled while the sync runs: wait for its end, not a fixed time
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut done = false;
+        for _ in 0..100 {
+            if app
+                .c
+                .find(fantoccini::Locator::Css("#sync-now"))
+                .await?
+                .is_enabled()
+                .await?
+            {
+                done = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        anyhow::ensure!(done, "the sync did not end");
+        let status = app
+            .c
+            .execute(
+                "return document.getElementById('sync-status').textContent",
+                vec![],
+            )
+            .await?;
+        let status = status.as_str().unwrap_or_default().to_string();
+        anyhow::ensure!(
+            status.contains("已同步"),
+            "the sync after 知道了 did not work: {status:?}"
+        );
         anyhow::ensure!(
             app.c
                 .find_all(fantoccini::Locator::Css("#rejections, #rejected-badge"))
