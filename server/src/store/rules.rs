@@ -616,15 +616,18 @@ pub fn coupon_use_refusal(
     }
 }
 
-/// The campaign digits a usage code starts with (its campaign id modulo 10,000), so a coupon is
-/// found by its code among that campaign's grants without an index on codes.
-pub fn code_campaign_digits(code: &str) -> Option<i64> {
-    let digits = code.trim().get(..4)?;
-    digits
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| digits.parse().ok())
-        .flatten()
+/// A usage code as a member or merchant reads it out (spaces around, any case), in its stored
+/// form, with the campaign digits it starts with (the campaign id modulo 10,000), so a coupon is
+/// found by its code among that campaign's grants without an index on codes. `None`: it cannot
+/// be a usage code.
+pub fn read_usage_code(code: &str) -> Option<(String, i64)> {
+    let code = code.trim().to_ascii_uppercase();
+    let digits = code.get(..4)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = digits.parse().ok()?;
+    Some((code, digits))
 }
 
 /// A grant row's `(used_at, voided_at)`.

@@ -19,8 +19,8 @@ use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 
 use super::{campaign_row, from_json, json, log_change, PgStore};
 use crate::store::rules::{
-    answer_from_memory, code_campaign_digits, coupon_of, coupon_use_refusal, grab_answer,
-    replay_grab, retrying, usage_code, void_at,
+    answer_from_memory, coupon_of, coupon_use_refusal, grab_answer, read_usage_code, replay_grab,
+    retrying, usage_code, void_at,
 };
 use crate::store::{Campaigns, GrabJob, StoreError, VoidedCoupon};
 
@@ -377,14 +377,11 @@ impl Campaigns for PgStore {
         code: &str,
         now: DateTime<Utc>,
     ) -> Result<VoidedCoupon, StoreError> {
-        // as a member reads it out: spaces around, any case
-        let code = code.trim().to_ascii_uppercase();
-        let code = code.as_str();
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let row = match code_campaign_digits(code) {
+        let row = match read_usage_code(code) {
             None => None,
-            Some(d) => {
+            Some((code, d)) => {
                 tx.query_opt(
                     &tx.prepare_cached(
                         "SELECT id, member_id, used_at, voided_at FROM grants

@@ -11,8 +11,8 @@ use unionpass_core::campaign::{Campaign, GrabOutcome, GrabResponse, Reschedule};
 
 use super::{json, load_campaign, log_change, parse_ts, ts, SqliteStore};
 use crate::store::rules::{
-    answer_from_memory, code_campaign_digits, coupon_of, coupon_use_refusal, grab_answer,
-    replay_grab, usage_code, void_at, CampaignCache,
+    answer_from_memory, coupon_of, coupon_use_refusal, grab_answer, read_usage_code, replay_grab,
+    usage_code, void_at, CampaignCache,
 };
 use crate::store::{Campaigns, GrabJob, StoreError, VoidedCoupon};
 
@@ -230,13 +230,12 @@ impl Campaigns for SqliteStore {
         code: &str,
         now: DateTime<Utc>,
     ) -> Result<VoidedCoupon, StoreError> {
-        // as a member reads it out: spaces around, any case
-        let code = code.trim().to_ascii_uppercase();
+        let asked = code.to_string();
+        let read = read_usage_code(code);
         self.in_tx(move |tx| {
-            let digits = code_campaign_digits(&code);
-            let row: Option<(i64, i64, Option<String>, Option<String>)> = match digits {
+            let row: Option<(i64, i64, Option<String>, Option<String>)> = match &read {
                 None => None,
-                Some(d) => tx
+                Some((code, d)) => tx
                     .query_row(
                         "SELECT id, member_id, used_at, voided_at FROM grants
                          WHERE campaign_id IN (SELECT id FROM campaigns WHERE id % 10000 = ?1)
@@ -254,7 +253,7 @@ impl Campaigns for SqliteStore {
                 )),
                 None => None,
             };
-            let (at, new) = void_at(&code, state, now)?;
+            let (at, new) = void_at(&asked, state, now)?;
             if new {
                 tx.execute(
                     "UPDATE grants SET voided_at = ?2 WHERE id = ?1",
