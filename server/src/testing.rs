@@ -155,6 +155,12 @@ impl TestServer {
     /// A seeded server on a free port over `store`; `dir` holds the union keys.
     pub async fn start_with(store: Arc<dyn Ops>, dir: tempfile::TempDir) -> TestServer {
         seed::seed_demo(store.as_ref(), t0()).await.expect("seed");
+        Self::serve_as_is(store, dir).await
+    }
+
+    /// A server on a free port over `store` as it is (no demo data added); `dir` holds the
+    /// union keys (made there if missing).
+    pub async fn serve_as_is(store: Arc<dyn Ops>, dir: tempfile::TempDir) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -189,11 +195,23 @@ impl TestServer {
     /// A seeded server on a free port over a fresh PostgreSQL database (dropped afterwards) on
     /// the server at `UNIONPASS_TEST_PG` (default: postgres@127.0.0.1:5432).
     pub async fn start_postgres() -> TestServer {
-        let db = PgTestDb::create().await;
-        let store = crate::store::PgStore::connect(&db.url, 16)
+        Self::on_postgres(PgTestDb::create().await, true, tempfile::tempdir().expect("temp dir"))
             .await
-            .expect("connect to the test database");
-        let mut s = Self::start_with(Arc::new(store), tempfile::tempdir().expect("temp dir")).await;
+    }
+
+    /// A server on a free port over the PostgreSQL database `db` (migrated on connecting, dropped
+    /// with the server), with the demo data added when `seed`; `dir` holds the union keys.
+    pub async fn on_postgres(db: PgTestDb, seed: bool, dir: tempfile::TempDir) -> TestServer {
+        let store: Arc<dyn Ops> = Arc::new(
+            crate::store::PgStore::connect(&db.url, 16)
+                .await
+                .expect("connect to the test database"),
+        );
+        let mut s = if seed {
+            Self::start_with(store, dir).await
+        } else {
+            Self::serve_as_is(store, dir).await
+        };
         s.pg = Some(db);
         s
     }
@@ -349,6 +367,97 @@ impl PgTestDb {
             url: format!("{base}/{name}"),
             name,
         }
+    }
+}
+
+impl PgTestDb {
+    /// For upgrade tests: a new database at schema version `version` (the first `version` steps
+    /// of the PostgreSQL migrations, as a server that knew only those left it) holding what the
+    /// database at `src_url` (a later version) holds that fits: the rows of every table that
+    /// existed then, with the columns it had then; identity counters go on after the copied ids.
+    /// The rows are today's (see `unionpass_sqlite::older_copy`).
+    pub async fn older_copy(src_url: &str, version: usize) -> PgTestDb {
+        let db = PgTestDb::create().await;
+        let connect = |url: String| async move {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(conn);
+            client
+        };
+        let src = connect(src_url.to_string()).await;
+        let mut dst = connect(db.url.clone()).await;
+        let tx = dst.transaction().await.expect("begin");
+        for m in &crate::store::postgres::MIGRATIONS[..version] {
+            tx.batch_execute(m.sql).await.expect(m.name);
+        }
+        tx.batch_execute(&format!(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES ({version});
+             SET LOCAL session_replication_role = replica;"
+        ))
+        .await
+        .expect("version and no reference checks while copying");
+        let columns = "SELECT table_name::text, column_name::text FROM information_schema.columns
+                       WHERE table_schema = 'public' AND table_name <> 'schema_version'";
+        let now: Vec<(String, String)> = src
+            .query(columns, &[])
+            .await
+            .expect("columns now")
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut then: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for r in tx.query(columns, &[]).await.expect("columns then") {
+            let (table, column): (String, String) = (r.get(0), r.get(1));
+            if now.contains(&(table.clone(), column.clone())) {
+                then.entry(table).or_default().push(format!("\"{column}\""));
+            }
+        }
+        for (table, cols) in &then {
+            let cols = cols.join(", ");
+            let rows: String = src
+                .query_one(
+                    &format!(
+                        "SELECT coalesce(json_agg(t), '[]')::text FROM (SELECT {cols} FROM \"{table}\") t"
+                    ),
+                    &[],
+                )
+                .await
+                .expect("read rows")
+                .get(0);
+            tx.execute(
+                &format!(
+                    "INSERT INTO \"{table}\" ({cols}) OVERRIDING SYSTEM VALUE
+                     SELECT {cols} FROM json_populate_recordset(NULL::\"{table}\", $1::text::json)"
+                ),
+                &[&rows],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("copy {table}: {e}"));
+        }
+        let identities = tx
+            .query(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns
+                 WHERE table_schema = 'public' AND is_identity = 'YES'",
+                &[],
+            )
+            .await
+            .expect("identity columns");
+        for r in identities {
+            let (table, column): (String, String) = (r.get(0), r.get(1));
+            tx.execute(
+                &format!(
+                    "SELECT setval(pg_get_serial_sequence('\"{table}\"', '{column}'),
+                                   coalesce(max(\"{column}\"), 0) + 1, false) FROM \"{table}\""
+                ),
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("identity of {table}.{column}: {e}"));
+        }
+        tx.commit().await.expect("commit the copy");
+        db
     }
 }
 

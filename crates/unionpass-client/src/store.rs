@@ -10,7 +10,7 @@ use unionpass_core::api::{
 };
 use unionpass_core::view::{RejectedChange, RejectionView};
 use unionpass_core::{ErrorCode, Lang};
-use unionpass_sqlite::{migrate, Migration};
+use unionpass_sqlite::{migrate_with, Migration};
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -42,6 +42,11 @@ const K_DEVICE_ID: &str = "device_id";
 const K_SERVER_URL: &str = "server_url";
 const K_MEMBER_ID: &str = "member_id";
 const K_CURSOR: &str = "cursor";
+/// Stores below this schema version were kept by an app that skipped kinds of change this one
+/// stores (points, activities, feedback, polls, withdrawn coupons, ...): after upgrading they
+/// fetch the whole change log again. Raise it with each migration that stores a new kind of
+/// synced change (the upgrade test, `tests/it/upgrade.rs`, fails otherwise).
+const REFETCH_BELOW: u32 = 18;
 const K_LAST_SYNC_OK: &str = "last_sync_ok_at";
 const K_LAST_SYNC_ERR: &str = "last_sync_error";
 const K_LANGUAGE: &str = "language";
@@ -103,13 +108,30 @@ impl Store {
         }
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // a store from a newer app is refused before anything is written to it (not even the
+        // journal mode)
+        let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found as usize > MIGRATIONS.len() {
+            return Err(unionpass_sqlite::MigrateError::TooNew {
+                found,
+                known: MIGRATIONS.len() as u32,
+            }
+            .into());
+        }
         // WAL for readers during writes; FULL so that an acknowledged outbox write survives power
         // loss; secure_delete so that logout overwrites what it removes.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&mut conn, MIGRATIONS)?;
+        // a store kept by an app that skipped some kinds of change fetches the log again: its
+        // cursor is past changes it could not store then
+        migrate_with(&mut conn, MIGRATIONS, |tx, found| {
+            if found > 0 && found < REFETCH_BELOW {
+                tx.execute("DELETE FROM meta WHERE key = ?1", [K_CURSOR])?;
+            }
+            Ok(())
+        })?;
         let store = Store { conn };
         store.device_id()?; // created on first open
         Ok(store)

@@ -91,6 +91,17 @@ pub enum MigrateError {
 
 /// Bring `conn` up to date with `migrations`. Returns the number of steps applied.
 pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize, MigrateError> {
+    migrate_with(conn, migrations, |_, _| Ok(()))
+}
+
+/// [`migrate`], and when steps were applied, `after(tx, found)` in the same transaction
+/// (`found`: the version the database was at), so that what an upgrade implies beyond the schema
+/// commits with it or not at all.
+pub fn migrate_with(
+    conn: &mut Connection,
+    migrations: &[Migration],
+    after: impl FnOnce(&rusqlite::Transaction, u32) -> rusqlite::Result<()>,
+) -> Result<usize, MigrateError> {
     let known = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -106,10 +117,72 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize,
             })?;
     }
     if !pending.is_empty() {
+        after(&tx, found)?;
         tx.pragma_update(None, "user_version", known)?;
     }
     tx.commit()?;
     Ok(pending.len())
+}
+
+/// For upgrade tests: make `dst` (a new file) a database at schema version `version` of
+/// `migrations`, as a binary that knew only the first `version` steps left it, holding what
+/// `src` (a database at a later version) holds that fits: the rows of every table that existed
+/// then, with the columns it had then. Returns the number of rows copied.
+///
+/// The rows are today's (JSON bodies in today's format, written by today's code); what is
+/// tested is that every later step runs over real data and that today's code reads the result.
+pub fn older_copy(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    migrations: &[Migration],
+    version: usize,
+) -> Result<usize, rusqlite::Error> {
+    let mut conn = Connection::open(dst)?;
+    let tx = conn.transaction()?;
+    for m in &migrations[..version] {
+        tx.execute_batch(m.sql)?;
+    }
+    tx.pragma_update(None, "user_version", version as u32)?;
+    tx.commit()?;
+    // the rows arrive table by table, in name order, not in the order references need
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.execute(
+        "ATTACH DATABASE ?1 AS src",
+        [src.to_string_lossy().as_ref()],
+    )?;
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let columns = |conn: &Connection, schema: &str, table: &str| -> rusqlite::Result<Vec<String>> {
+        conn.prepare("SELECT name FROM pragma_table_info(?1, ?2) ORDER BY cid")?
+            .query_map([table, schema], |r| r.get(0))?
+            .collect()
+    };
+    let mut copied = 0;
+    let tx = conn.transaction()?;
+    for table in tables {
+        let then = columns(&tx, "main", &table)?;
+        let now = columns(&tx, "src", &table)?;
+        let kept: Vec<String> = then
+            .into_iter()
+            .filter(|c| now.contains(c))
+            .map(|c| format!("\"{c}\""))
+            .collect();
+        if kept.is_empty() {
+            continue; // gone from the newer schema: nothing to bring
+        }
+        let cols = kept.join(", ");
+        copied += tx.execute(
+            &format!("INSERT INTO main.\"{table}\" ({cols}) SELECT {cols} FROM src.\"{table}\""),
+            [],
+        )?;
+    }
+    tx.commit()?;
+    conn.execute("DETACH DATABASE src", [])?;
+    Ok(copied)
 }
 
 #[cfg(test)]
@@ -195,6 +268,87 @@ mod tests {
             problems.iter().any(|p| p.contains("removed")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn an_older_copy_has_the_old_schema_and_the_rows_that_fit_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let steps = &[
+            Migration {
+                name: "t",
+                sql: "CREATE TABLE t(a INTEGER PRIMARY KEY AUTOINCREMENT, b TEXT NOT NULL);",
+            },
+            Migration {
+                name: "c",
+                sql: "ALTER TABLE t ADD COLUMN c TEXT NOT NULL DEFAULT 'x'; CREATE TABLE u(d INTEGER);",
+            },
+        ];
+        let src = dir.path().join("new.sqlite");
+        let mut conn = Connection::open(&src).unwrap();
+        migrate(&mut conn, steps).unwrap();
+        conn.execute_batch("INSERT INTO t(a, b, c) VALUES (7, 'kept', 'dropped'); INSERT INTO u VALUES (1);")
+            .unwrap();
+        drop(conn);
+
+        let old = dir.path().join("old.sqlite");
+        assert_eq!(older_copy(&src, &old, steps, 1).unwrap(), 1);
+        let mut conn = Connection::open(&old).unwrap();
+        let v: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
+        // upgraded, the row is there with the later column's default, and ids go on after it
+        assert_eq!(migrate(&mut conn, steps).unwrap(), 1);
+        let row: (i64, String, String) = conn
+            .query_row("SELECT a, b, c FROM t", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(row, (7, "kept".into(), "x".into()));
+        conn.execute("INSERT INTO t(b) VALUES ('next')", []).unwrap();
+        assert_eq!(conn.last_insert_rowid(), 8);
+        let u: i64 = conn
+            .query_row("SELECT count(*) FROM u", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(u, 0, "a table the old schema lacked starts empty");
+    }
+
+    #[test]
+    fn what_an_upgrade_implies_commits_with_it_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seen = Vec::new();
+        migrate_with(&mut open(&dir), V1, |_, found| {
+            seen.push(found);
+            Ok(())
+        })
+        .unwrap();
+        migrate_with(&mut open(&dir), V1, |_, found| {
+            seen.push(found);
+            Ok(())
+        })
+        .unwrap();
+        migrate_with(&mut open(&dir), V2, |tx, found| {
+            seen.push(found);
+            tx.execute("INSERT INTO t VALUES (?1)", [found])?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, vec![0, 1], "only when steps were applied, with the old version");
+        let a: u32 = open(&dir)
+            .query_row("SELECT a FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(a, 1);
+        // failing, it takes the steps with it
+        let dir = tempfile::tempdir().unwrap();
+        migrate(&mut open(&dir), V1).unwrap();
+        assert!(migrate_with(&mut open(&dir), V2, |tx, _| {
+            tx.execute("INSERT INTO nope VALUES (1)", []).map(|_| ())
+        })
+        .is_err());
+        let v: u32 = open(&dir)
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 1);
     }
 
     #[test]

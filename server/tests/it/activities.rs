@@ -79,7 +79,13 @@ async fn sign_up_raw(
     (resp.status(), resp.json().await.unwrap())
 }
 
-async fn sign_up(s: &TestServer, token: &str, id: i64, key: Uuid, companions: i64) -> SignupAnswer {
+pub(crate) async fn sign_up(
+    s: &TestServer,
+    token: &str,
+    id: i64,
+    key: Uuid,
+    companions: i64,
+) -> SignupAnswer {
     let (status, body) = sign_up_raw(s, token, id, key, companions).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     serde_json::from_value(body).unwrap()

@@ -15,3 +15,4 @@ mod pg_tls;
 mod points;
 mod security;
 mod store;
+mod upgrade;

@@ -10,6 +10,7 @@ mod grab;
 mod points;
 mod reminders;
 mod scanner;
+mod upgrade;
 mod wallet;
 
 /// An activity that takes sign-ups, for the stories: `seats` places, a waitlist of `waitlist`,

@@ -225,7 +225,7 @@ fn the_stores_filters_and_order_agree_with_the_rules_on_a_large_wallet() {
 }
 
 /// A campaign released at t0 whose coupons are valid for `days` from t0, one per member.
-fn released_campaign(
+pub(crate) fn released_campaign(
     title_zh: &str,
     title_en: &str,
     category: Category,
