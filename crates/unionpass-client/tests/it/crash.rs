@@ -164,3 +164,153 @@ async fn killed_mid_first_sync_the_store_opens_whole_and_the_next_sync_completes
         "no kill landed inside the sync ({cycles} cycles over {whole:?}): the test did not test it"
     );
 }
+
+/// Queueing redemptions and sending them, killed at random moments: each time the store opens
+/// whole, every redemption whose queueing committed is kept once (in the outbox until the
+/// server has it), and after the next sync the server holds each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_queueing_and_sending_redemptions_each_is_kept_once_and_applied_once() {
+    use std::collections::{HashMap, HashSet};
+    use std::io::Read;
+    use unionpass_core::points::EntryKind;
+    use unionpass_core::redeem::PointsOffer;
+    let cycles: usize = std::env::var("UNIONPASS_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let server = TestServer::start()
+        .await
+        .tweaked(|s| s.with_sync_rate(0.0, 0.0))
+        .await;
+    let mut offer = PointsOffer::demo();
+    offer.phone.monthly_cap_cents = i64::MAX / 4;
+    offer.reauth_above_points = i64::MAX / 4;
+    server.store.set_points_offer(offer).await.unwrap();
+    let member = server.store.member_auth("M10005").await.unwrap().unwrap();
+    server
+        .store
+        .accrue_points(
+            member.member_id,
+            10_000_000,
+            t0() + chrono::Duration::days(365),
+            "grant",
+            t0(),
+        )
+        .await
+        .unwrap();
+    let now = t0() + chrono::Duration::minutes(1);
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::open(dir.path()).unwrap();
+    client
+        .login(&server.url, "M10005", "demo1234", "phone", now)
+        .await
+        .unwrap();
+    drop(client);
+    let path = dir.path().join(unionpass_client::client::DB_FILE);
+
+    let mut rng = rand::thread_rng();
+    let mut printed: HashSet<uuid::Uuid> = HashSet::new();
+    let mut unsent_at_kill = 0;
+    for cycle in 0..cycles {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_unionpass-redeem-loop"))
+            .arg(dir.path())
+            .arg("400")
+            .arg(now.to_rfc3339())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start unionpass-redeem-loop");
+        let at = std::time::Duration::from_millis(rng.gen_range(300..2500));
+        tokio::time::sleep(at).await;
+        let _ = child.kill(); // SIGKILL
+        let mut stdout = child.stdout.take().unwrap();
+        let (out, _) = tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            let _ = stdout.read_to_string(&mut out);
+            (out, child.wait())
+        })
+        .await
+        .unwrap();
+        // whole lines only: a line cut by the kill was not printed
+        let ids: Vec<uuid::Uuid> = out
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        printed.extend(&ids);
+
+        let store = Store::open(&path).unwrap_or_else(|e| {
+            panic!("cycle {cycle} (killed at {at:?}): the store does not open: {e}")
+        });
+        assert_eq!(store.integrity_check().unwrap(), "ok", "cycle {cycle}");
+        drop(store);
+        let client = Client::open(dir.path()).unwrap();
+        let local: HashMap<uuid::Uuid, _> = client
+            .redemptions()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id, r.status))
+            .collect();
+        let on_server: HashSet<uuid::Uuid> = server
+            .store
+            .redemptions(member.member_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        let pending = client.snapshot(now).unwrap().sync.pending;
+        let unsent = local.keys().filter(|id| !on_server.contains(id)).count() as i64;
+        for id in &printed {
+            assert!(
+                local.contains_key(id),
+                "cycle {cycle}: {id} was queued, then lost"
+            );
+        }
+        // each redemption the server lacks still waits in the outbox, once
+        assert!(
+            pending >= unsent,
+            "cycle {cycle}: {unsent} not on the server but {pending} waiting in the outbox"
+        );
+        assert!(on_server.iter().all(|id| local.contains_key(id)));
+        unsent_at_kill += unsent;
+        // the next sync completes
+        for tries in 0.. {
+            assert!(tries < 20, "cycle {cycle}: the outbox never emptied");
+            client
+                .sync(now)
+                .await
+                .unwrap_or_else(|e| panic!("cycle {cycle}: {e}"));
+            if client.snapshot(now).unwrap().sync.pending == 0 {
+                break;
+            }
+        }
+        eprintln!(
+            "cycle {cycle}: killed at {at:?}, {} printed so far, {unsent} not yet sent",
+            printed.len()
+        );
+    }
+
+    // every redemption made on the device is on the server once: one hold each
+    let client = Client::open(dir.path()).unwrap();
+    let local: HashSet<uuid::Uuid> = client.redemptions().unwrap().iter().map(|r| r.id).collect();
+    let on_server = server.store.redemptions(member.member_id).await.unwrap();
+    assert_eq!(
+        on_server.iter().map(|r| r.id).collect::<HashSet<_>>(),
+        local
+    );
+    let mut holds: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for e in server.store.points_entries(member.member_id).await.unwrap() {
+        if let EntryKind::Hold { redemption, .. } = e.kind {
+            *holds.entry(redemption).or_default() += 1;
+        }
+    }
+    assert_eq!(holds.len(), local.len());
+    assert!(holds.values().all(|n| *n == 1), "a redemption held twice");
+    assert!(printed.is_subset(&local));
+    assert!(
+        cycles == 0 || (printed.len() > cycles && unsent_at_kill > 0),
+        "the kills never caught a redemption waiting to be sent ({} made, {unsent_at_kill} unsent at a kill)",
+        printed.len()
+    );
+}
