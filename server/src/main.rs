@@ -156,6 +156,14 @@ enum Command {
         /// …and this many points entries (the sync bench's heavy first sync).
         #[arg(long, default_value_t = 0)]
         history_entries: usize,
+        /// Whose history that is (an existing account; default: the first bench member).
+        #[arg(long, value_name = "MEMBER_NO", default_value = "B0000001")]
+        history_for: String,
+        /// A door at a big activity: a staff account `S0000001` in the bench union, an event of
+        /// that union running now, and this many check-ins at it; the staff session's token is
+        /// written last.
+        #[arg(long, default_value_t = 0)]
+        door_checkins: usize,
     },
 }
 
@@ -464,7 +472,7 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 builder.init();
             }
-            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let clock: Arc<dyn Clock> = unionpass_server::clock::serving_clock();
             let store: Arc<dyn Store> = db.open().await?;
             if let Some(url) = &db.database {
                 // number change-log rows in commit order (one sequencer across instances)
@@ -672,13 +680,58 @@ async fn main() -> anyhow::Result<()> {
             also,
             history_coupons,
             history_entries,
+            history_for,
+            door_checkins,
         } => {
             let store = db.open().await?;
             let now = SystemClock.now();
             let mut tokens = store.bench_members(members, now).await?;
-            if history_coupons + history_entries > 0 && members > 0 {
+            let mut also = also;
+            if door_checkins > 0 {
+                let union_id = store.ensure_union("压测工会").await?;
+                let hash = unionpass_server::auth::hash_password(&unionpass_server::auth::new_token());
+                match store
+                    .insert_member(
+                        unionpass_server::store::NewMember {
+                            member_no: "S0000001".into(),
+                            name: "压测检票员".into(),
+                            union_id,
+                            role: unionpass_core::api::Role::Staff,
+                            password_hash: hash,
+                        },
+                        now,
+                    )
+                    .await
+                {
+                    Ok(_)
+                    | Err(unionpass_server::store::StoreError::Duplicate(
+                        unionpass_server::store::Taken::Member(_),
+                    )) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let event = store
+                    .create_event(
+                        unionpass_core::checkin::Event {
+                            id: 0,
+                            title: "压测入场".into(),
+                            place: "体育中心".into(),
+                            starts_at: now - chrono::Duration::hours(1),
+                            ends_at: now + chrono::Duration::hours(8),
+                            capacity: door_checkins as i64 * 2,
+                            points: 0,
+                            union_id: Some(union_id),
+                        },
+                        now,
+                    )
+                    .await?;
                 store
-                    .bench_history("B0000001", history_coupons, history_entries, now)
+                    .bench_checkins(event.id, 5_000_000, door_checkins, now)
+                    .await?;
+                also.push("S0000001".into());
+            }
+            if history_coupons + history_entries > 0 {
+                store
+                    .bench_history(&history_for, history_coupons, history_entries, now)
                     .await?;
             }
             for member_no in also {

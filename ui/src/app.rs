@@ -20,7 +20,7 @@ use crate::screens::passport::PassportView;
 use crate::screens::points::PointsTab;
 use crate::screens::scanner::ScannerTab;
 use crate::screens::wallet::WalletTab;
-use crate::widgets::{LangToggle, Notices, Rejections, SyncStatus, UpdateBanner};
+use crate::widgets::{LangToggle, Notices, Rejections, SyncProblem, SyncStatus, UpdateBanner};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Screen {
@@ -194,6 +194,7 @@ fn MainView() -> impl IntoView {
             <main class="content" id="content" tabindex="0" node_ref=main_ref>
                 <div class="page">
                     <UpdateBanner/>
+                    <SyncProblem/>
                     <Notices/>
                     <Rejections/>
                     {move || match tab.get() {

@@ -44,6 +44,9 @@ pub struct Client {
     /// When the background sync tries again after a failed one (device time), for the status
     /// bar; `None` when the last one worked or none is planned.
     retry_at: Mutex<Option<DateTime<Utc>>>,
+    /// The last sync's failure when it could not be written to the store's sync log (the disk
+    /// is full): the status still tells the member.
+    unlogged: Mutex<Option<ErrorCode>>,
 }
 
 fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
@@ -95,6 +98,7 @@ impl Client {
             device_key: Mutex::new(None),
             http: crate::api::http_client(),
             retry_at: Mutex::new(None),
+            unlogged: Mutex::new(None),
         })
     }
 
@@ -137,7 +141,11 @@ impl Client {
             valid_until: p.valid_until,
         });
         let rejections = s.unseen_rejections()?;
-        let last_error = s.last_sync_error()?;
+        let unlogged = *self.unlogged.lock().unwrap_or_else(|p| p.into_inner());
+        let last_error = match unlogged {
+            Some(code) => Some(code),
+            None => s.last_sync_error()?,
+        };
         Ok(Snapshot {
             logged_in: s.member_id()?.is_some(),
             language: language_of(&s, profile.as_ref())?,
@@ -266,7 +274,16 @@ impl Client {
                 pulled: 0,
             },
         };
-        self.store().log_sync(&entry)?;
+        // on a full disk even this small write fails: the status is then kept in memory
+        let logged = self.store().log_sync(&entry);
+        *self.unlogged.lock().unwrap_or_else(|p| p.into_inner()) = match (&logged, &result) {
+            (Ok(()), _) => None,
+            (Err(_), Err(e)) => Some(e.code()),
+            (Err(e), Ok(_)) => Some(e.code()),
+        };
+        if let Err(e) = &logged {
+            tracing::warn!(code = %e.code(), error = %e, "the sync was not logged");
+        }
         match &result {
             // whoever started it, a sync that worked ends any wait to retry
             Ok(_) => self.set_retry_at(None),

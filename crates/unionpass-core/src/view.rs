@@ -220,6 +220,22 @@ impl SyncState {
     pub fn offline(&self) -> bool {
         self.last_error == Some(ErrorCode::Offline)
     }
+
+    /// Why the last sync failed, when the member has to act (free space, unlock the keyring)
+    /// rather than wait: not while it passes by itself (offline, the server busy), nor when
+    /// another screen already says it (signed out, this version no longer served).
+    pub fn problem(&self) -> Option<ErrorCode> {
+        self.last_error.filter(|code| {
+            !code.is_transient()
+                && !matches!(
+                    code,
+                    ErrorCode::Unauthenticated
+                        | ErrorCode::NotLoggedIn
+                        | ErrorCode::SessionEnded
+                        | ErrorCode::ClientTooOld
+                )
+        })
+    }
 }
 
 /// An error as the UI receives it from a command: a stable code, plus a detail for logs only.
@@ -454,6 +470,32 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_sync_problem_is_one_the_member_must_act_on() {
+        let state = |code| SyncState {
+            last_error: code,
+            ..SyncState::default()
+        };
+        assert_eq!(
+            state(Some(ErrorCode::StorageFull)).problem(),
+            Some(ErrorCode::StorageFull)
+        );
+        assert_eq!(
+            state(Some(ErrorCode::KeyringUnavailable)).problem(),
+            Some(ErrorCode::KeyringUnavailable)
+        );
+        for passes in [
+            None,
+            Some(ErrorCode::Offline),
+            Some(ErrorCode::RateLimited),
+            Some(ErrorCode::Unavailable),
+            Some(ErrorCode::SessionEnded),
+            Some(ErrorCode::ClientTooOld),
+        ] {
+            assert_eq!(state(passes).problem(), None, "{passes:?}");
+        }
     }
 
     fn entry() -> CalendarEntry {

@@ -54,6 +54,8 @@ pub struct Server {
     pub provider_url: String,
     /// The provider channel's shared secret (random per server).
     provider_secret: String,
+    /// Extra environment of the serving process (kept for restarts).
+    env: Vec<(String, String)>,
 }
 
 /// Start the demo provider on a free port; answers it and its URL.
@@ -81,6 +83,7 @@ fn serve(
     log: &Path,
     provider: &str,
     secret: &str,
+    env: &[(String, String)],
 ) -> Result<(Child, String)> {
     let mut child = Command::new(server)
         .args([
@@ -96,6 +99,7 @@ fn serve(
         .arg(db)
         .env("RUST_LOG", "debug")
         .env("UNIONPASS_PROVIDER_SECRET", secret)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(
             std::fs::OpenOptions::new()
@@ -131,6 +135,7 @@ impl Server {
             &self.log,
             &self.provider_url,
             &self.provider_secret,
+            &self.env,
         )?;
         self.child = Some(child);
         Ok(())
@@ -160,7 +165,24 @@ impl Server {
         Self::start_seeded(dir, &["--activities", "--campaigns"])
     }
 
+    /// A demo server whose clock runs `secs` seconds ahead of this machine's (behind when
+    /// negative): the app must count down and remind by the server's time, not its own.
+    pub fn start_with_clock_offset(dir: &Path, secs: i64) -> Result<Server> {
+        Self::start_seeded_env(
+            dir,
+            &[],
+            vec![(
+                "UNIONPASS_TEST_CLOCK_OFFSET_SECS".to_string(),
+                secs.to_string(),
+            )],
+        )
+    }
+
     fn start_seeded(dir: &Path, extra: &[&str]) -> Result<Server> {
+        Self::start_seeded_env(dir, extra, Vec::new())
+    }
+
+    fn start_seeded_env(dir: &Path, extra: &[&str], env: Vec<(String, String)>) -> Result<Server> {
         let server = bin("SERVER_BIN", "unionpass-server");
         let db = dir.join("server.sqlite");
         let seed = Command::new(&server)
@@ -182,6 +204,7 @@ impl Server {
             &log,
             &provider_url,
             &provider_secret,
+            &env,
         )?;
         Ok(Server {
             child: Some(child),
@@ -191,6 +214,7 @@ impl Server {
             provider,
             provider_url,
             provider_secret,
+            env,
         })
     }
 

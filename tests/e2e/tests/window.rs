@@ -2288,3 +2288,295 @@ async fn the_demo_tour_every_screen_reads_right_fits_and_is_accessible() -> anyh
     staff.close().await;
     result
 }
+
+/// Press "sync now" once it can be pressed, and wait for that sync to end (the button is
+/// disabled while it runs).
+async fn sync_and_wait(app: &App) -> anyhow::Result<()> {
+    let enabled = |app: &App| {
+        let c = app.c.clone();
+        async move {
+            c.find(fantoccini::Locator::Css("#sync-now"))
+                .await?
+                .is_enabled()
+                .await
+        }
+    };
+    for _ in 0..300 {
+        if enabled(app).await? {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.click("#sync-now").await?;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for _ in 0..600 {
+        if enabled(app).await? {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the sync did not end in a minute")
+}
+
+#[tokio::test]
+async fn a_store_written_by_a_newer_app_is_named_plainly_and_left_untouched() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("device");
+    std::fs::create_dir_all(&data)?;
+    let db = data.join(unionpass_client::client::DB_FILE);
+    {
+        let conn = rusqlite::Connection::open(&db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('written_by', 'a later UnionPass');
+             PRAGMA user_version = 999;",
+        )?;
+    }
+    let before = std::fs::read(&db)?;
+    // no server is needed to find out
+    let app = App::launch(&data, "http://127.0.0.1:9", 4600).await?;
+    let seen = async {
+        let text = app.wait_contains("#fatal-error", "更新版本", 30).await?;
+        anyhow::ensure!(text.contains("更新到最新版本"), "{text}");
+        unionpass_e2e::tour::judge(&app, "newer-store", "#fatal-error").await?;
+        app.shot("10-newer-store").await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    seen?;
+    anyhow::ensure!(
+        std::fs::read(&db)? == before,
+        "the newer app's store was written to"
+    );
+    let conn = rusqlite::Connection::open(&db)?;
+    let v: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    anyhow::ensure!(v == 999, "user_version {v}");
+    Ok(())
+}
+
+/// A tmpfs mounted for one test, unmounted (lazily, whatever still holds it) when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> anyhow::Result<Tmpfs> {
+        std::fs::create_dir_all(at)?;
+        as_root(&[
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            &at.to_string_lossy(),
+        ])
+        .context("a full disk is a small tmpfs: mounting needs root (as `cargo xtask test` runs)")?;
+        Ok(Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = as_root(&["umount", "-l", &self.0.to_string_lossy()]);
+    }
+}
+
+/// Fill the file system holding `path` with a file at `path`, leaving `spare` bytes free.
+fn fill_leaving(path: &std::path::Path, spare: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    let chunk = vec![0xA5u8; 1 << 20];
+    let mut written = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
+            Err(e) => return Err(e.into()),
+        }
+    }
+    f.set_len(written.saturating_sub(spare))?;
+    f.sync_all()?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_full_disk_during_a_sync_is_said_plainly_and_the_next_sync_completes(
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let data = dir.path().join("device");
+    let _disk = Tmpfs::mount(&data, "64m")?;
+    let app = App::launch(&data, &server.url, 4610).await?;
+    let filler = data.join("filler");
+    let run = async {
+        app.sign_in("M10015", "demo1234").await?;
+        app.wait_text("#passport-name", "胡雪", 30).await?;
+        // two years of history wait on the server: several MB to write, with 1 MB left
+        server.admin(&[
+            "bench-seed",
+            "--members",
+            "0",
+            "--tokens-out",
+            "/dev/null",
+            "--history-coupons",
+            "2000",
+            "--history-entries",
+            "10000",
+            "--history-for",
+            "M10015",
+        ])?;
+        fill_leaving(&filler, 1 << 20)?;
+        sync_and_wait(&app).await?;
+        let text = app.wait_contains("#sync-problem", "存储空间已满", 20).await?;
+        anyhow::ensure!(text.contains("清理空间"), "{text}");
+        // and the status does not claim "synced"
+        let status = app
+            .c
+            .execute(
+                "return document.getElementById('sync-status').textContent",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(
+            status.as_str().unwrap_or_default().contains("上次同步"),
+            "{status}"
+        );
+        app.shot("11-disk-full").await?;
+        // the store is whole while the disk is full
+        {
+            let conn = rusqlite::Connection::open_with_flags(
+                data.join(unionpass_client::client::DB_FILE),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )?;
+            let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            anyhow::ensure!(ok == "ok", "integrity while full: {ok}");
+        }
+        // space freed: the next sync completes and the notice goes
+        std::fs::remove_file(&filler)?;
+        sync_and_wait(&app).await?;
+        for _ in 0..100 {
+            if app
+                .c
+                .find_all(fantoccini::Locator::Css("#sync-problem"))
+                .await?
+                .is_empty()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        anyhow::ensure!(
+            app.c
+                .find_all(fantoccini::Locator::Css("#sync-problem"))
+                .await?
+                .is_empty(),
+            "the notice stayed after a sync that worked"
+        );
+        let status = app
+            .c
+            .execute(
+                "return document.getElementById('sync-status').textContent",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(
+            status.as_str().unwrap_or_default().contains("已同步"),
+            "{status}"
+        );
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    run?;
+    let store = unionpass_client::store::Store::open(&data.join(unionpass_client::client::DB_FILE))?;
+    assert_eq!(store.integrity_check()?, "ok");
+    let held = store.held()?;
+    anyhow::ensure!(
+        held.coupons >= 2000 && held.points_entries >= 10_000 && held.outbox == 0,
+        "after the disk was freed the sync did not bring everything: {held:?}"
+    );
+    Ok(())
+}
+
+/// A server whose clock is two minutes ahead of the device's: the app measures the offset and
+/// counts down, reminds and opens the grab button by the server's time. Were it to use its own
+/// clock, the reminder would come two minutes late and the button open two minutes after the
+/// coupons were gone.
+#[tokio::test]
+async fn with_the_server_clock_two_minutes_ahead_the_reminder_and_the_grab_button_follow_it(
+) -> anyhow::Result<()> {
+    use std::time::Duration;
+    use unionpass_e2e::desktop::Notifications;
+    const AHEAD: i64 = 120;
+    let mut notes = Notifications::start().await?;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_with_clock_offset(dir.path(), AHEAD)?;
+    let offset = chrono::Duration::seconds(AHEAD);
+    // in the server's time: released 100 s from now, the reminder 1 minute before
+    let release = chrono_now() + offset + chrono::Duration::seconds(100);
+    let id = server.create_campaign(
+        "共享单车骑行券",
+        "Bike ride coupon",
+        "bike",
+        5,
+        3,
+        release,
+        release + chrono::Duration::hours(1),
+        &[],
+    )?;
+    // ... which is, on this device's clock
+    let due_here = release - chrono::Duration::minutes(1) - offset;
+    let release_here = release - offset;
+    let app = App::launch(&dir.path().join("member"), &server.url, 4620).await?;
+    let result = async {
+        app.sign_in("M10009", "demo1234").await?;
+        app.wait_text("#passport-name", "周婷", 30).await?;
+        set_reminder(&app, id).await?;
+        app.wait_contains("#clock-offset", "倒计时已按服务器时间校准", 15)
+            .await?;
+        app.wait_contains(&format!("#countdown-{id}"), "距开抢", 5)
+            .await?;
+        anyhow::ensure!(
+            chrono_now() < due_here - chrono::Duration::seconds(3),
+            "set up too slowly"
+        );
+        let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
+        anyhow::ensure!(closed(&button).await?, "closed before release");
+        app.shot("12-server-clock-ahead").await?;
+
+        let note = notes
+            .next(Duration::from_secs(90))
+            .await
+            .context("no notification arrived")?;
+        let off = (note.received - due_here).num_milliseconds();
+        anyhow::ensure!(
+            off.abs() <= 1500,
+            "the reminder came {off} ms from its time by the server's clock"
+        );
+        anyhow::ensure!(note.summary == "共享单车骑行券 即将开抢", "{}", note.summary);
+
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        while closed(&button).await? || !button.is_enabled().await? {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the button never opened"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let opened = (chrono_now() - release_here).num_milliseconds();
+        anyhow::ensure!(
+            (-1000..=1500).contains(&opened),
+            "the button opened {opened} ms from the release by the server's clock"
+        );
+        button.click().await?;
+        app.wait_contains(&format!("#grab-answer-{id}"), "抢到了", 15)
+            .await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    result
+}

@@ -93,7 +93,14 @@ pub fn MeView() -> impl IntoView {
             .with(|s| s.as_ref().and_then(|s| s.sync.last_ok_at))
             .map(when)
     };
-    let last_error = move || c.snap.with(|s| s.as_ref().and_then(|s| s.sync.last_error));
+    // a problem the member must act on is already the notice on top of every screen
+    let last_error = move || {
+        c.snap.with(|s| {
+            s.as_ref()
+                .filter(|s| s.sync.problem().is_none())
+                .and_then(|s| s.sync.last_error)
+        })
+    };
     let confirming = RwSignal::new(false);
     let logout = ipc::action(move |req: Logout| async move {
         if let Ok(s) = ipc::call(&req).await {

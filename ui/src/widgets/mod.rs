@@ -11,5 +11,5 @@ pub use copy::CopyButton;
 pub use lang_toggle::LangToggle;
 pub use notices::Notices;
 pub use rejections::Rejections;
-pub use sync_status::SyncStatus;
+pub use sync_status::{SyncProblem, SyncStatus};
 pub use update::{UpdateBanner, VersionCard};

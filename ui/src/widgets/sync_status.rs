@@ -34,8 +34,10 @@ pub fn SyncStatus() -> impl IntoView {
             );
         }
         match s.last_ok_at {
-            // offline, "synced" would not be true now: say when it last was
-            Some(t) if s.offline() => fill(Msg::LastSyncedAt.text(lang), &[("time", &when(t))]),
+            // offline or failing, "synced" would not be true now: say when it last was
+            Some(t) if s.offline() || s.problem().is_some() => {
+                fill(Msg::LastSyncedAt.text(lang), &[("time", &when(t))])
+            }
             Some(t) => fill(Msg::SyncedAt.text(lang), &[("time", &when(t))]),
             None => Msg::NeverSynced.text(lang).to_string(),
         }
@@ -77,5 +79,18 @@ pub fn SyncStatus() -> impl IntoView {
                 prop:disabled=move || busy.get() || sync().syncing
                 on:click=move |_| ipc::dispatch_once(sync_now, SyncNow {})>{move || c.t(Msg::SyncNow)}</button>
         </div>
+    }
+}
+
+/// On every screen, while the last sync failed for a reason the member has to act on (the disk
+/// is full, the keyring locked): what happened and what to do, from the error's code.
+#[component]
+pub fn SyncProblem() -> impl IntoView {
+    let c = ctx();
+    let problem = move || c.snap.with(|s| s.as_ref().and_then(|s| s.sync.problem()));
+    view! {
+        {move || problem().map(|code| view! {
+            <p id="sync-problem" class="notice warn" role="alert">{c.t(code.message())}</p>
+        })}
     }
 }
