@@ -195,8 +195,12 @@ impl TestServer {
     /// A seeded server on a free port over a fresh PostgreSQL database (dropped afterwards) on
     /// the server at `UNIONPASS_TEST_PG` (default: postgres@127.0.0.1:5432).
     pub async fn start_postgres() -> TestServer {
-        Self::on_postgres(PgTestDb::create().await, true, tempfile::tempdir().expect("temp dir"))
-            .await
+        Self::on_postgres(
+            PgTestDb::create().await,
+            true,
+            tempfile::tempdir().expect("temp dir"),
+        )
+        .await
     }
 
     /// A server on a free port over the PostgreSQL database `db` (migrated on connecting, dropped

@@ -45,7 +45,8 @@ const K_CURSOR: &str = "cursor";
 /// Stores below this schema version were kept by an app that skipped kinds of change this one
 /// stores (points, activities, feedback, polls, withdrawn coupons, ...): after upgrading they
 /// fetch the whole change log again. Raise it with each migration that stores a new kind of
-/// synced change (the upgrade test, `tests/it/upgrade.rs`, fails otherwise).
+/// synced change, and give the upgrade test (`tests/it/upgrade.rs`) a change of that kind: it
+/// then fails while this is too low (as it does for the withdrawn coupon of version 18).
 const REFETCH_BELOW: u32 = 18;
 const K_LAST_SYNC_OK: &str = "last_sync_ok_at";
 const K_LAST_SYNC_ERR: &str = "last_sync_error";

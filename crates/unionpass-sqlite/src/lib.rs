@@ -286,8 +286,10 @@ mod tests {
         let src = dir.path().join("new.sqlite");
         let mut conn = Connection::open(&src).unwrap();
         migrate(&mut conn, steps).unwrap();
-        conn.execute_batch("INSERT INTO t(a, b, c) VALUES (7, 'kept', 'dropped'); INSERT INTO u VALUES (1);")
-            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO t(a, b, c) VALUES (7, 'kept', 'dropped'); INSERT INTO u VALUES (1);",
+        )
+        .unwrap();
         drop(conn);
 
         let old = dir.path().join("old.sqlite");
@@ -305,7 +307,8 @@ mod tests {
             })
             .unwrap();
         assert_eq!(row, (7, "kept".into(), "x".into()));
-        conn.execute("INSERT INTO t(b) VALUES ('next')", []).unwrap();
+        conn.execute("INSERT INTO t(b) VALUES ('next')", [])
+            .unwrap();
         assert_eq!(conn.last_insert_rowid(), 8);
         let u: i64 = conn
             .query_row("SELECT count(*) FROM u", [], |r| r.get(0))
@@ -333,7 +336,11 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(seen, vec![0, 1], "only when steps were applied, with the old version");
+        assert_eq!(
+            seen,
+            vec![0, 1],
+            "only when steps were applied, with the old version"
+        );
         let a: u32 = open(&dir)
             .query_row("SELECT a FROM t", [], |r| r.get(0))
             .unwrap();

@@ -75,12 +75,11 @@ async fn live_server_with_data(s: &TestServer) -> Before {
         .unwrap();
     s.clock.set(c.release_at);
     let signup_key = Uuid::new_v4();
-    let signup_at = match crate::activities::sign_up(s, &member.token, activity.id, signup_key, 1)
-        .await
-    {
-        unionpass_core::activity::SignupAnswer::Accepted { signup, .. } => signup.created_at,
-        other => panic!("{other:?}"),
-    };
+    let signup_at =
+        match crate::activities::sign_up(s, &member.token, activity.id, signup_key, 1).await {
+            unionpass_core::activity::SignupAnswer::Accepted { signup, .. } => signup.created_at,
+            other => panic!("{other:?}"),
+        };
     let got = crate::grab::grab(s, &member.token, c.id, Uuid::new_v4())
         .await
         .unwrap();
@@ -121,7 +120,17 @@ async fn still_works(s: &TestServer, b: &Before, version: usize) {
     );
     let page: SyncResponse = s.get_json("/v1/sync?cursor=0", Some(&fresh)).await;
     assert_eq!(page.profile.member_id, b.member.member_id, "{at}");
-    assert!(page.passport.is_some(), "{at}: a credential for the new device");
+    let sent = serde_json::to_value(&page.changes).unwrap();
+    assert_eq!(
+        sent.as_array().unwrap()[..],
+        b.changes.as_array().unwrap()[..page.changes.len()],
+        "{at}: the page brings the member's log"
+    );
+    assert!(!page.changes.is_empty(), "{at}");
+    assert!(
+        page.passport.is_some(),
+        "{at}: a credential for the new device"
+    );
 
     // sessions: since devices exist (3) a kept session goes on; before that a session belonged
     // to no device: it has ended, and its member is asked to sign in again (a clear 401)
@@ -139,7 +148,11 @@ async fn still_works(s: &TestServer, b: &Before, version: usize) {
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["code"], "session_ended", "{at}: {body}");
     }
-    let token = if version >= 3 { &b.member.token } else { &fresh };
+    let token = if version >= 3 {
+        &b.member.token
+    } else {
+        &fresh
+    };
 
     if version >= 2 {
         // the grant counts: the limit of one is reached, the stock still knows it
@@ -150,7 +163,11 @@ async fn still_works(s: &TestServer, b: &Before, version: usize) {
             matches!(again.outcome, GrabOutcome::LimitReached { .. }),
             "{at}: {again:?}"
         );
-        assert_eq!(s.store.audit(b.campaign).await.unwrap().granted, b.granted, "{at}");
+        assert_eq!(
+            s.store.audit(b.campaign).await.unwrap().granted,
+            b.granted,
+            "{at}"
+        );
         // and the coupon is used once
         let use_it = json!([{"id": Uuid::new_v4(), "created_at": s.clock.now_utc(), "op": "use_coupon",
             "args": {"coupon_id": b.coupon_id, "used_at": s.clock.now_utc()}}]);

@@ -2301,14 +2301,23 @@ async fn sync_and_wait(app: &App) -> anyhow::Result<()> {
                 .await
         }
     };
+    let mut ready = false;
     for _ in 0..300 {
         if enabled(app).await? {
+            ready = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    anyhow::ensure!(ready, "a sync ran for 30 s: the button never came back");
     app.click("#sync-now").await?;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // the press shows at once (the button is disabled while the sync runs); then wait for its end
+    for _ in 0..20 {
+        if !enabled(app).await? {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     for _ in 0..600 {
         if enabled(app).await? {
             return Ok(());
@@ -2327,8 +2336,9 @@ async fn a_store_written_by_a_newer_app_is_named_plainly_and_left_untouched() ->
     let db = data.join(unionpass_client::client::DB_FILE);
     {
         let conn = rusqlite::Connection::open(&db)?;
+        // a rollback journal, not WAL: switching it to WAL would be a write too
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
+            "PRAGMA journal_mode = DELETE;
              CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              INSERT INTO meta VALUES ('written_by', 'a later UnionPass');
              PRAGMA user_version = 999;",
@@ -2351,6 +2361,14 @@ async fn a_store_written_by_a_newer_app_is_named_plainly_and_left_untouched() ->
         std::fs::read(&db)? == before,
         "the newer app's store was written to"
     );
+    for left in ["-wal", "-journal"] {
+        let mut name = db.clone().into_os_string();
+        name.push(left);
+        anyhow::ensure!(
+            !std::path::Path::new(&name).exists(),
+            "the app left {left} beside the newer store"
+        );
+    }
     let conn = rusqlite::Connection::open(&db)?;
     let v: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     anyhow::ensure!(v == 999, "user_version {v}");
@@ -2372,14 +2390,21 @@ impl Tmpfs {
             "tmpfs",
             &at.to_string_lossy(),
         ])
-        .context("a full disk is a small tmpfs: mounting needs root (as `cargo xtask test` runs)")?;
+        .context(
+            "a full disk is a small tmpfs: mounting needs root (as `cargo xtask test` runs)",
+        )?;
         Ok(Tmpfs(at.to_path_buf()))
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = as_root(&["umount", "-l", &self.0.to_string_lossy()]);
+        if let Err(e) = as_root(&["umount", "-l", &self.0.to_string_lossy()]) {
+            eprintln!(
+                "the test's tmpfs at {} was not unmounted: {e}",
+                self.0.display()
+            );
+        }
     }
 }
 
@@ -2430,7 +2455,9 @@ async fn a_full_disk_during_a_sync_is_said_plainly_and_the_next_sync_completes(
         ])?;
         fill_leaving(&filler, 1 << 20)?;
         sync_and_wait(&app).await?;
-        let text = app.wait_contains("#sync-problem", "存储空间已满", 20).await?;
+        let text = app
+            .wait_contains("#sync-problem", "存储空间已满", 20)
+            .await?;
         anyhow::ensure!(text.contains("清理空间"), "{text}");
         // and the status does not claim "synced"
         let status = app
@@ -2491,7 +2518,8 @@ async fn a_full_disk_during_a_sync_is_said_plainly_and_the_next_sync_completes(
     .await;
     app.close().await;
     run?;
-    let store = unionpass_client::store::Store::open(&data.join(unionpass_client::client::DB_FILE))?;
+    let store =
+        unionpass_client::store::Store::open(&data.join(unionpass_client::client::DB_FILE))?;
     assert_eq!(store.integrity_check()?, "ok");
     let held = store.held()?;
     anyhow::ensure!(
@@ -2515,25 +2543,26 @@ async fn with_the_server_clock_two_minutes_ahead_the_reminder_and_the_grab_butto
     let dir = tempfile::tempdir()?;
     let server = Server::start_with_clock_offset(dir.path(), AHEAD)?;
     let offset = chrono::Duration::seconds(AHEAD);
-    // in the server's time: released 100 s from now, the reminder 1 minute before
-    let release = chrono_now() + offset + chrono::Duration::seconds(100);
-    let id = server.create_campaign(
-        "共享单车骑行券",
-        "Bike ride coupon",
-        "bike",
-        5,
-        3,
-        release,
-        release + chrono::Duration::hours(1),
-        &[],
-    )?;
-    // ... which is, on this device's clock
-    let due_here = release - chrono::Duration::minutes(1) - offset;
-    let release_here = release - offset;
     let app = App::launch(&dir.path().join("member"), &server.url, 4620).await?;
     let result = async {
         app.sign_in("M10009", "demo1234").await?;
         app.wait_text("#passport-name", "周婷", 30).await?;
+        // in the server's time: released 90 s from now, the reminder 1 minute before
+        let release = chrono_now() + offset + chrono::Duration::seconds(90);
+        let id = server.create_campaign(
+            "共享单车骑行券",
+            "Bike ride coupon",
+            "bike",
+            5,
+            3,
+            release,
+            release + chrono::Duration::hours(1),
+            &[],
+        )?;
+        // ... which is, on this device's clock
+        let due_here = release - chrono::Duration::minutes(1) - offset;
+        let release_here = release - offset;
+        sync_and_wait(&app).await?;
         set_reminder(&app, id).await?;
         app.wait_contains("#clock-offset", "倒计时已按服务器时间校准", 15)
             .await?;
@@ -2556,7 +2585,11 @@ async fn with_the_server_clock_two_minutes_ahead_the_reminder_and_the_grab_butto
             off.abs() <= 1500,
             "the reminder came {off} ms from its time by the server's clock"
         );
-        anyhow::ensure!(note.summary == "共享单车骑行券 即将开抢", "{}", note.summary);
+        anyhow::ensure!(
+            note.summary == "共享单车骑行券 即将开抢",
+            "{}",
+            note.summary
+        );
 
         let deadline = std::time::Instant::now() + Duration::from_secs(90);
         while closed(&button).await? || !button.is_enabled().await? {

@@ -1,7 +1,7 @@
 //! Upgrades with data: the app finds a store written by an older release, at every earlier
-//! schema version, holding a member's coupons, points, sign-up and reminder and a change still
-//! waiting in the outbox. It migrates the store, keeps the member signed in, sends the waiting
-//! change exactly once, and after its next sync shows what a store that was never old shows.
+//! schema version, holding a member's coupons, points, sign-up and reminder and changes still
+//! waiting in the outbox (a coupon marked used, a phone top-up). It migrates the store, keeps the
+//! member signed in, sends the waiting changes exactly once, and after its next sync shows what a store that was never old shows.
 //!
 //! The older stores are made from a live one (`unionpass_sqlite::older_copy`: the first N
 //! migrations, then the rows that fit them), so each new migration is tested against every
@@ -54,9 +54,9 @@ fn first_difference(
 ) -> Option<String> {
     use serde_json::Value;
     match (got, want) {
-        (Value::Object(a), Value::Object(b)) => b
-            .iter()
-            .find_map(|(k, v)| first_difference(a.get(k).unwrap_or(&Value::Null), v, format!("{path}.{k}"))),
+        (Value::Object(a), Value::Object(b)) => b.iter().find_map(|(k, v)| {
+            first_difference(a.get(k).unwrap_or(&Value::Null), v, format!("{path}.{k}"))
+        }),
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
             .iter()
             .zip(b)
@@ -68,8 +68,8 @@ fn first_difference(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sends_its_outbox_once(
-) {
+async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sends_its_outbox_once()
+{
     let server = TestServer::start()
         .await
         .tweaked(|s| s.with_sync_rate(0.0, 0.0))
@@ -77,6 +77,15 @@ async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sen
     let member_id = server
         .store
         .bench_history("M10001", 30, 200, t0())
+        .await
+        .unwrap();
+    // the demo offer, and enough points for a top-up
+    unionpass_server::seed::seed_demo_points(server.store.as_ref(), t0())
+        .await
+        .unwrap();
+    server
+        .store
+        .accrue_points(member_id, 10_000, t0() + Duration::days(300), "grant", t0())
         .await
         .unwrap();
     let later = server
@@ -133,7 +142,10 @@ async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sen
     live.sync(now).await.unwrap();
     let wallet = live.wallet(&WalletFilter::default(), 10_000, now).unwrap();
     assert!(
-        wallet.items.iter().any(|c| c.status == unionpass_core::wallet::CouponStatus::Voided),
+        wallet
+            .items
+            .iter()
+            .any(|c| c.status == unionpass_core::wallet::CouponStatus::Voided),
         "the withdrawal arrived"
     );
     let coupon = wallet
@@ -144,10 +156,18 @@ async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sen
         .coupon
         .id;
     live.use_coupon(coupon, now).unwrap();
+    // and a phone top-up queued offline: unlike marking a coupon used, applying it twice
+    // would take the points twice
+    let phone = unionpass_core::redeem::Target::PhoneBill {
+        mobile: "13800138000".into(),
+        amount_cents: 3000,
+    };
+    let price = live.quote_redemption(&phone, now).unwrap().points;
+    let top_up = live.redeem(&phone, price, now).unwrap().id;
     drop(live);
     let src = live_dir.path().join(DB_FILE);
     let held = Store::open(&src).unwrap().held().unwrap();
-    assert_eq!(held.outbox, 1);
+    assert_eq!(held.outbox, 2);
     assert!(held.coupons >= 30 && held.points_entries >= 200, "{held:?}");
 
     // older copies, made before anyone sends the waiting change
@@ -159,6 +179,16 @@ async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sen
                 unionpass_sqlite::older_copy(&src, &dir.path().join(DB_FILE), migrations, version)
                     .unwrap();
             assert!(rows > 0, "version {version}: nothing copied");
+            if version < 7 {
+                // an app without points (7) could not have queued a top-up
+                rusqlite::Connection::open(dir.path().join(DB_FILE))
+                    .unwrap()
+                    .execute(
+                        "DELETE FROM outbox WHERE body LIKE '%\"op\":\"redeem\"%'",
+                        [],
+                    )
+                    .unwrap();
+            }
             (version, dir)
         })
         .collect();
@@ -179,7 +209,11 @@ async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sen
             .unwrap()
             .held()
             .unwrap();
-        assert_eq!(before.outbox, 1, "{at}: the waiting change is kept");
+        assert_eq!(
+            before.outbox,
+            if version < 7 { 1 } else { 2 },
+            "{at}: the waiting changes are kept"
+        );
         client
             .sync(now)
             .await
@@ -197,7 +231,30 @@ async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sen
         }
     }
 
-    // every copy sent the same change: the server applied it once
+    // every copy sent the same changes: the server applied each once
+    let holds = server
+        .store
+        .points_entries(member_id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            matches!(&e.kind, unionpass_core::points::EntryKind::Hold { redemption, .. }
+                if *redemption == top_up)
+        })
+        .count();
+    assert_eq!(holds, 1, "the top-up's points were held once");
+    assert_eq!(
+        server
+            .store
+            .redemptions(member_id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.id == top_up)
+            .count(),
+        1
+    );
     let log = server
         .store
         .changes_since(member_id, 0, 1_000_000)
@@ -205,7 +262,9 @@ async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sen
         .unwrap();
     let uses = log
         .iter()
-        .filter(|c| matches!(&c.kind, ChangeKind::CouponUsed { coupon_id, .. } if *coupon_id == coupon))
+        .filter(
+            |c| matches!(&c.kind, ChangeKind::CouponUsed { coupon_id, .. } if *coupon_id == coupon),
+        )
         .count();
     assert_eq!(uses, 1);
 }
