@@ -31,6 +31,9 @@ enum Mode {
     Signup,
     /// Cancel the sign-up for `--activity`.
     Cancel,
+    /// One sync page each (`GET /v1/sync?cursor=0`): the member's app after a district-wide
+    /// campaign was published. Answered as asked when the page holds a campaign.
+    Sync,
 }
 
 #[derive(Parser)]
@@ -194,6 +197,24 @@ async fn main() -> anyhow::Result<()> {
                         Err(_) => "error".to_string(),
                     },
                     Mode::LoginFlood => unreachable!("handled above"),
+                    Mode::Sync => {
+                        match http
+                            .get(format!("{url}/v1/sync?cursor=0"))
+                            .bearer_auth(token)
+                            .send()
+                            .await
+                        {
+                            Ok(r) if r.status().is_success() => match r.text().await {
+                                Ok(body) if body.contains("\"kind\":\"campaign\"") => {
+                                    "page".to_string()
+                                }
+                                Ok(_) => "bad_body".to_string(),
+                                Err(_) => "error".to_string(),
+                            },
+                            Ok(r) => format!("http_{}", r.status().as_u16()),
+                            Err(_) => "error".to_string(),
+                        }
+                    }
                     Mode::Signup => {
                         let key = uuid::Uuid::new_v4();
                         let companions = i64::from(i % 4 == 0);

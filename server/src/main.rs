@@ -164,6 +164,11 @@ enum Command {
         /// written last.
         #[arg(long, default_value_t = 0)]
         door_checkins: usize,
+        /// Issue a credential to every device that has none, signed with the union keys in DIR
+        /// (the `--keys` the server will serve with), as those devices' earlier syncs would have:
+        /// members who used the app before, whose next sync issues nothing.
+        #[arg(long, value_name = "DIR")]
+        passports_keys: Option<PathBuf>,
     },
 }
 
@@ -682,6 +687,7 @@ async fn main() -> anyhow::Result<()> {
             history_entries,
             history_for,
             door_checkins,
+            passports_keys,
         } => {
             let store = db.open().await?;
             let now = SystemClock.now();
@@ -689,7 +695,8 @@ async fn main() -> anyhow::Result<()> {
             let mut also = also;
             if door_checkins > 0 {
                 let union_id = store.ensure_union("压测工会").await?;
-                let hash = unionpass_server::auth::hash_password(&unionpass_server::auth::new_token());
+                let hash =
+                    unionpass_server::auth::hash_password(&unionpass_server::auth::new_token());
                 match store
                     .insert_member(
                         unionpass_server::store::NewMember {
@@ -756,6 +763,39 @@ async fn main() -> anyhow::Result<()> {
                     })
                     .await?;
                 tokens.push(token);
+            }
+            if let Some(dir) = passports_keys {
+                let keys = UnionKeys::load_or_create(&dir, now)?;
+                let mut profiles = std::collections::HashMap::new();
+                let mut issued = 0;
+                loop {
+                    let batch = store.bench_unissued(20_000).await?;
+                    if batch.is_empty() {
+                        break;
+                    }
+                    let mut done = Vec::with_capacity(batch.len());
+                    for (device, member, key) in batch {
+                        if !profiles.contains_key(&member) {
+                            let p = store
+                                .profile(member)
+                                .await?
+                                .with_context(|| format!("no member {member}"))?;
+                            profiles.insert(member, p);
+                        }
+                        done.push((
+                            device,
+                            unionpass_server::passport::issue_for(
+                                &profiles[&member],
+                                key,
+                                &keys,
+                                now,
+                            ),
+                        ));
+                    }
+                    issued += done.len();
+                    store.bench_save_passports(done, now).await?;
+                }
+                eprintln!("issued {issued} credentials");
             }
             std::fs::write(&tokens_out, tokens.join("\n") + "\n")?;
             println!(

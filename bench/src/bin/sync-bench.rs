@@ -2,7 +2,10 @@
 //! device, from the first request to the last page applied in the app's own store
 //! (`unionpass_client::store::Store::apply_sync`, the code the app runs), against a real server
 //! on loopback; then the same rows inserted bare (prepared statements, one transaction) into a
-//! fresh store of the same schema, as the floor. Prints one JSON line.
+//! fresh store of the same schema, as the floor. With `--staff-token-line N` also a staff laptop
+//! at a door with many check-ins (the token on line N): it syncs once, then again with nothing
+//! new, and the bytes of that second sync (requests and answers, counted by a loopback proxy)
+//! are `scanner_nochange_bytes`. Prints one JSON line.
 
 use std::time::Instant;
 
@@ -22,6 +25,78 @@ struct Args {
     token_file: std::path::PathBuf,
     #[arg(long)]
     work: std::path::PathBuf,
+    /// The line of the token file holding a staff session (`bench-seed --door-checkins`).
+    #[arg(long)]
+    staff_token_line: Option<usize>,
+}
+
+/// A loopback TCP proxy to `to` counting every byte both ways.
+async fn counting_proxy(
+    to: &str,
+) -> anyhow::Result<(String, std::sync::Arc<std::sync::atomic::AtomicU64>)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let to = to
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let count = std::sync::Arc::new(AtomicU64::new(0));
+    let total = count.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&to).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            for (mut from, mut into) in [
+                (
+                    Box::new(cr) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(sw) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                ),
+                (Box::new(sr), Box::new(cw)),
+            ] {
+                let total = total.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = from.read(&mut buf).await {
+                        if n == 0 || into.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        total.fetch_add(n as u64, Ordering::SeqCst);
+                    }
+                });
+            }
+        }
+    });
+    Ok((format!("http://{addr}"), count))
+}
+
+/// A staff device's first sync, then its bytes for a sync with nothing new.
+async fn scanner_nochange_bytes(
+    url: &str,
+    token: Sensitive<String>,
+    work: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<(u64, i64)> {
+    use std::sync::atomic::Ordering;
+    let (proxy, bytes) = counting_proxy(url).await?;
+    let api = Api::new(ServerUrl::parse(&proxy)?);
+    let store = std::sync::Mutex::new(Store::open(&work.join("staff.sqlite"))?);
+    unionpass_client::sync::run(&store, &api, &token, now).await?;
+    let checked_in: i64 = {
+        let store = store.lock().map_err(|_| anyhow::anyhow!("store lock"))?;
+        let mut n = 0;
+        for e in store.scanner_view(None, now)?.events {
+            n += store.scanner_view(Some(e.id), now)?.checked_in;
+        }
+        n
+    };
+    let before = bytes.load(Ordering::SeqCst);
+    unionpass_client::sync::run(&store, &api, &token, now).await?;
+    Ok((bytes.load(Ordering::SeqCst) - before, checked_in))
 }
 
 fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -115,10 +190,25 @@ async fn main() -> anyhow::Result<()> {
     tx.commit()?;
     let bare = started.elapsed();
 
+    let scanner = match args.staff_token_line {
+        Some(line) => {
+            let staff = std::fs::read_to_string(&args.token_file)?
+                .lines()
+                .nth(line.saturating_sub(1))
+                .context("the staff token's line")?
+                .trim()
+                .to_string();
+            Some(scanner_nochange_bytes(&args.url, Sensitive::new(staff), &args.work, now).await?)
+        }
+        None => None,
+    };
+
     let secs = first_sync.as_secs_f64();
     println!(
         "{}",
         serde_json::json!({
+            "scanner_nochange_bytes": scanner.map(|s| s.0),
+            "scanner_checkins": scanner.map(|s| s.1),
             "rows": rows,
             "coupons": held.coupons,
             "points_entries": held.points_entries,

@@ -205,6 +205,19 @@ pub trait Events: Send + Sync {
 /// Sync: the change log members pull, and the mutations their devices push.
 #[async_trait]
 pub trait Changes: Send + Sync {
+    /// Everything one sync page reads, together: the member's profile, device `device_id`'s
+    /// credential, the member's devices, at most `limit` changes after `cursor`, and, when
+    /// fewer than `limit` came (the last page), the stock left at `now` and the points offer.
+    /// (SQLite reads them on one connection in one blocking call: under a burst of syncs the
+    /// hand-offs between threads cost more than the reads.)
+    async fn sync_reads(
+        &self,
+        member_id: i64,
+        device_id: i64,
+        cursor: i64,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<SyncReads, StoreError>;
     /// Changes visible to the member with `seq > cursor`, oldest first, at most `limit`.
     async fn changes_since(
         &self,
@@ -384,6 +397,16 @@ pub trait Ops: Store {
     /// Create `n` members (`B000001`…) in one union, each with a session; returns the tokens in
     /// member order.
     async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+    /// (benches) Up to `limit` unrevoked devices that hold no credential yet: device id, member
+    /// id and the device's public key.
+    async fn bench_unissued(&self, limit: i64) -> Result<Vec<(i64, i64, [u8; 32])>, StoreError>;
+    /// (benches) Save credentials for many devices in one transaction, as each device's sync
+    /// would (members who used the app before: their next sync issues nothing).
+    async fn bench_save_passports(
+        &self,
+        passports: Vec<(i64, PassportInfo)>,
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Record `n` check-ins at `event_id` for members `first_member`… (numbers `B…`), scanned at
     /// `at` by one scanner, as a busy door would leave them (benches and tests: a 10,000-person
     /// event without 10,000 passports). Answers how many were recorded.

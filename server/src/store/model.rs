@@ -54,6 +54,18 @@ pub struct SessionInfo {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What one sync page reads, read together ([`crate::store::Changes::sync_reads`]).
+#[derive(Clone, Debug)]
+pub struct SyncReads {
+    pub profile: Option<unionpass_core::api::Profile>,
+    pub device: Option<DevicePassport>,
+    pub devices: Vec<DeviceRow>,
+    pub changes: Vec<unionpass_core::api::Change>,
+    /// Only with the last page (fewer changes than asked for): the stock left and the offer.
+    pub stock_left: Vec<unionpass_core::api::StockLeft>,
+    pub points_offer: Option<unionpass_core::redeem::PointsOffer>,
+}
+
 /// An enrolled device and the credential last issued to it.
 #[derive(Clone, Debug)]
 pub struct DevicePassport {

@@ -254,8 +254,12 @@ impl Accounts for PgStore {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
-                 FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = $1",
+                &client
+                    .prepare_cached(
+                        "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
+                         FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = $1",
+                    )
+                    .await?,
                 &[&member_id],
             )
             .await?;
@@ -282,8 +286,12 @@ impl Accounts for PgStore {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from, valid_until
-                 FROM devices WHERE id = $1",
+                &client
+                    .prepare_cached(
+                        "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from,
+                           valid_until FROM devices WHERE id = $1",
+                    )
+                    .await?,
                 &[&device_id],
             )
             .await?;
@@ -328,8 +336,12 @@ impl Accounts for PgStore {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT id, name, device_kid, created_at FROM devices
-                 WHERE member_id = $1 AND revoked_at IS NULL ORDER BY id",
+                &client
+                    .prepare_cached(
+                        "SELECT id, name, device_kid, created_at FROM devices
+                         WHERE member_id = $1 AND revoked_at IS NULL ORDER BY id",
+                    )
+                    .await?,
                 &[&member_id],
             )
             .await?;

@@ -120,6 +120,51 @@ impl Ops for PgStore {
         Ok(tokens)
     }
 
+    async fn bench_unissued(&self, limit: i64) -> Result<Vec<(i64, i64, [u8; 32])>, StoreError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT id, member_id, public_key FROM devices
+                 WHERE credential IS NULL AND revoked_at IS NULL ORDER BY id LIMIT $1",
+                &[&limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let key: String = r.get(2);
+                Ok((r.get(0), r.get(1), crate::store::rules::key_bytes(&key)?))
+            })
+            .collect()
+    }
+
+    async fn bench_save_passports(
+        &self,
+        passports: Vec<(i64, unionpass_core::api::PassportInfo)>,
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let ids: Vec<i64> = passports.iter().map(|(d, _)| *d).collect();
+        let credentials: Vec<&str> = passports
+            .iter()
+            .map(|(_, p)| p.credential.as_str())
+            .collect();
+        let kids: Vec<&str> = passports.iter().map(|(_, p)| p.kid.as_str()).collect();
+        let from: Vec<DateTime<Utc>> = passports.iter().map(|(_, p)| p.valid_from).collect();
+        let until: Vec<DateTime<Utc>> = passports.iter().map(|(_, p)| p.valid_until).collect();
+        tx.execute(
+            "UPDATE devices d SET credential = v.credential, kid = v.kid, valid_from = v.valid_from,
+               valid_until = v.valid_until, issued_at = $6
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TIMESTAMPTZ[], $5::TIMESTAMPTZ[])
+               AS v(id, credential, kid, valid_from, valid_until)
+             WHERE d.id = v.id",
+            &[&ids, &credentials, &kids, &from, &until, &issued_at],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn bench_checkins(
         &self,
         event_id: i64,

@@ -129,7 +129,7 @@ impl Accounts for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<SessionInfo>, StoreError> {
         let token_hash = token_hash.to_string();
-        self.with_read(move |c| {
+        self.read_now(move |c| {
             let row = c
                 .prepare_cached(
                     "SELECT s.member_id, m.union_id, s.device_id, s.created_at, s.expires_at
@@ -259,68 +259,12 @@ impl Accounts for SqliteStore {
     }
 
     async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError> {
-        self.with_read(move |c| {
-            let row = c
-                .prepare_cached(
-                    "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
-                     FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = ?1",
-                )?
-                .query_row([member_id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                })
-                .optional()?;
-            let Some((member_no, name, role, language, union_id, union_name)) = row else {
-                return Ok(None);
-            };
-            Ok(Some(Profile {
-                member_id,
-                member_no,
-                name,
-                role: Role::parse(&role)
-                    .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-                union: Union {
-                    id: union_id,
-                    name: union_name,
-                },
-                language: language.as_deref().and_then(Lang::from_tag),
-            }))
-        })
-        .await
+        self.with_read(move |c| profile_on(c, member_id)).await
     }
 
     async fn device_passport(&self, device_id: i64) -> Result<Option<DevicePassport>, StoreError> {
-        self.with_read(move |c| {
-            type Row = (String, bool, Option<String>, Option<String>, Option<String>, Option<String>);
-            let row: Option<Row> = c
-                .query_row(
-                    "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from, valid_until
-                     FROM devices WHERE id = ?1",
-                    [device_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-                )
-                .optional()?;
-            let Some((key, revoked, credential, kid, from, until)) = row else {
-                return Ok(None);
-            };
-            let passport = match (credential, kid, from, until) {
-                (Some(credential), Some(kid), Some(from), Some(until)) => Some(PassportInfo {
-                    credential,
-                    kid,
-                    valid_from: parse_ts(&from)?,
-                    valid_until: parse_ts(&until)?,
-                }),
-                _ => None,
-            };
-            Ok(Some(DevicePassport { public_key: key_bytes(&key)?, revoked, passport }))
-        })
-        .await
+        self.with_read(move |c| device_passport_on(c, device_id))
+            .await
     }
 
     async fn save_device_passport(
@@ -342,32 +286,7 @@ impl Accounts for SqliteStore {
     }
 
     async fn devices(&self, member_id: i64) -> Result<Vec<DeviceRow>, StoreError> {
-        self.with_read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, name, device_kid, created_at FROM devices
-                 WHERE member_id = ?1 AND revoked_at IS NULL ORDER BY id",
-            )?;
-            let rows = stmt.query_map([member_id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, name, device_kid, created_at) = row?;
-                out.push(DeviceRow {
-                    id,
-                    name,
-                    device_kid,
-                    created_at: parse_ts(&created_at)?,
-                });
-            }
-            Ok(out)
-        })
-        .await
+        self.with_read(move |c| devices_on(c, member_id)).await
     }
 
     async fn suspend_member(
@@ -460,4 +379,113 @@ pub(super) fn session_live(
                AND m.suspended_at IS NULL AND d.revoked_at IS NULL)",
         )?
         .query_row(params![hash, member_id, ts(now)], |r| r.get(0))?)
+}
+
+/// The member's profile, read on `c`.
+pub(super) fn profile_on(c: &Connection, member_id: i64) -> Result<Option<Profile>, StoreError> {
+    let row = c
+        .prepare_cached(
+            "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
+                 FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = ?1",
+        )?
+        .query_row([member_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((member_no, name, role, language, union_id, union_name)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Profile {
+        member_id,
+        member_no,
+        name,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+        union: Union {
+            id: union_id,
+            name: union_name,
+        },
+        language: language.as_deref().and_then(Lang::from_tag),
+    }))
+}
+
+/// A device's key, revocation and credential, read on `c`.
+pub(super) fn device_passport_on(
+    c: &Connection,
+    device_id: i64,
+) -> Result<Option<DevicePassport>, StoreError> {
+    type Row = (
+        String,
+        bool,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = c
+        .prepare_cached(
+            "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from, valid_until
+                 FROM devices WHERE id = ?1",
+        )?
+        .query_row([device_id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((key, revoked, credential, kid, from, until)) = row else {
+        return Ok(None);
+    };
+    let passport = match (credential, kid, from, until) {
+        (Some(credential), Some(kid), Some(from), Some(until)) => Some(PassportInfo {
+            credential,
+            kid,
+            valid_from: parse_ts(&from)?,
+            valid_until: parse_ts(&until)?,
+        }),
+        _ => None,
+    };
+    Ok(Some(DevicePassport {
+        public_key: key_bytes(&key)?,
+        revoked,
+        passport,
+    }))
+}
+
+/// The member's enrolled, unrevoked devices, read on `c`.
+pub(super) fn devices_on(c: &Connection, member_id: i64) -> Result<Vec<DeviceRow>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, name, device_kid, created_at FROM devices
+             WHERE member_id = ?1 AND revoked_at IS NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map([member_id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, name, device_kid, created_at) = row?;
+        out.push(DeviceRow {
+            id,
+            name,
+            device_kid,
+            created_at: parse_ts(&created_at)?,
+        });
+    }
+    Ok(out)
 }

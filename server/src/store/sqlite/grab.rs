@@ -276,19 +276,7 @@ impl Campaigns for SqliteStore {
     }
 
     async fn stock_left(&self, now: DateTime<Utc>) -> Result<Vec<StockLeft>, StoreError> {
-        self.with_read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, stock - granted FROM campaigns WHERE end_at > ?1 ORDER BY id",
-            )?;
-            let rows = stmt.query_map([ts(now)], |r| {
-                Ok(StockLeft {
-                    campaign_id: r.get(0)?,
-                    left: r.get(1)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .await
+        self.with_read(move |conn| stock_left_on(conn, now)).await
     }
 
     async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
@@ -298,4 +286,21 @@ impl Campaigns for SqliteStore {
         }
         self.writer.grab(job).await
     }
+}
+
+/// Stock left of the campaigns that have not ended at `now`, read on `conn`.
+pub(super) fn stock_left_on(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<Vec<StockLeft>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, stock - granted FROM campaigns WHERE end_at > ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([ts(now)], |r| {
+        Ok(StockLeft {
+            campaign_id: r.get(0)?,
+            left: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

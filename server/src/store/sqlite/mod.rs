@@ -1,5 +1,5 @@
 //! The embedded SQLite backend: one writer connection in WAL mode (every write, and the group
-//! commit of grabs and sign-ups in [`writer`]), one read-only connection (sessions, profiles, sync pages), both used from
+//! commit of grabs and sign-ups in [`writer`]), read-only connections (sessions, profiles, sync pages), both used from
 //! blocking tasks. One module per domain; each works on the connection or transaction it is given.
 
 mod accounts;
@@ -94,13 +94,41 @@ pub(crate) fn load_campaign(conn: &Connection, id: i64) -> Result<Option<Campaig
     .transpose()
 }
 
+/// How many read-only connections the server keeps (reads run side by side in WAL mode).
+const READERS: usize = 4;
+
+/// The read-only connections not in use, and a permit for each.
+struct Readers {
+    free: Mutex<Vec<Connection>>,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// A reader lent to one blocking call; back in the pool when dropped (also if the call panics).
+struct Lent<'a> {
+    conn: Option<Connection>,
+    readers: &'a Readers,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.readers
+                .free
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(c);
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     /// Every write goes through this connection (SQLite has one writer at a time).
     conn: Arc<Mutex<Connection>>,
-    /// Reads (sessions, profiles, sync pages) use their own connection: in WAL mode they see the
-    /// last commit without waiting for a write group that holds the writer.
-    read: Arc<Mutex<Connection>>,
+    /// Reads (sessions, profiles, sync pages) use their own connections: in WAL mode they see
+    /// the last commit without waiting for a write group that holds the writer, and run side
+    /// by side.
+    readers: Arc<Readers>,
     writer: Arc<writer::Writer>,
     /// The grab's campaign cache, sold-out memo and granted keys, shared by the writer and the
     /// grabs answered from memory.
@@ -116,16 +144,23 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn, MIGRATIONS)?;
-        let read = Connection::open(path)?;
-        read.busy_timeout(std::time::Duration::from_secs(5))?;
-        read.pragma_update(None, "query_only", "ON")?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let read = Connection::open(path)?;
+            read.busy_timeout(std::time::Duration::from_secs(5))?;
+            read.pragma_update(None, "query_only", "ON")?;
+            readers.push(read);
+        }
         let conn = Arc::new(Mutex::new(conn));
         let campaigns = Arc::new(Mutex::new(rules::CampaignCache::default()));
         Ok(SqliteStore {
             writer: Arc::new(writer::Writer::start(conn.clone(), campaigns.clone())),
             campaigns,
             conn,
-            read: Arc::new(Mutex::new(read)),
+            readers: Arc::new(Readers {
+                free: Mutex::new(readers),
+                slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
+            }),
         })
     }
 
@@ -138,13 +173,62 @@ impl SqliteStore {
         Self::on(self.conn.clone(), f).await
     }
 
-    /// Like `with`, on the read-only connection.
+    /// Like `with`, on a free read-only connection. A read waits for one in the runtime (a
+    /// semaphore with a permit per connection), not as a blocked thread: under a burst of
+    /// syncs, hundreds of threads parked on one lock cost more than the reads themselves.
     async fn with_read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        Self::on(self.read.clone(), f).await
+        let permit = self
+            .readers
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the readers' semaphore is never closed");
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut lent = Lent {
+                conn: readers.free.lock().unwrap_or_else(|p| p.into_inner()).pop(),
+                readers: &readers,
+            };
+            let conn = lent.conn.as_mut().expect("a free reader for every permit");
+            let out = f(conn);
+            drop(lent); // back in the pool before the permit goes
+            drop(permit);
+            out
+        })
+        .await?
+    }
+
+    /// A short read (a session, a sync page's rows) on the calling thread when a reader is
+    /// free, else as [`Self::with_read`]. Under a burst of requests, handing each read to the
+    /// blocking pool and back costs more than the read itself (two thread wake-ups each); a read
+    /// in WAL mode does not wait for writers, so it holds the thread only for its own work.
+    async fn read_now<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if let Ok(permit) = self.readers.slots.clone().try_acquire_owned() {
+            let mut lent = Lent {
+                conn: self
+                    .readers
+                    .free
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .pop(),
+                readers: &self.readers,
+            };
+            let conn = lent.conn.as_mut().expect("a free reader for every permit");
+            let out = f(conn);
+            drop(lent);
+            drop(permit);
+            return out;
+        }
+        self.with_read(f).await
     }
 
     /// Like `with`, inside one `BEGIN IMMEDIATE` transaction committed when `f` succeeds.

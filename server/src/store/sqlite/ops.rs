@@ -65,6 +65,54 @@ impl Ops for SqliteStore {
         .await
     }
 
+    async fn bench_unissued(&self, limit: i64) -> Result<Vec<(i64, i64, [u8; 32])>, StoreError> {
+        self.with_read(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, member_id, public_key FROM devices
+                 WHERE credential IS NULL AND revoked_at IS NULL ORDER BY id LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (device, member, key) = row?;
+                out.push((device, member, crate::store::rules::key_bytes(&key)?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn bench_save_passports(
+        &self,
+        passports: Vec<(i64, unionpass_core::api::PassportInfo)>,
+        issued_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.in_tx(move |tx| {
+            let mut put = tx.prepare(
+                "UPDATE devices SET credential = ?2, kid = ?3, valid_from = ?4, valid_until = ?5,
+                   issued_at = ?6 WHERE id = ?1",
+            )?;
+            for (device, p) in &passports {
+                put.execute(params![
+                    device,
+                    p.credential,
+                    p.kid,
+                    ts(p.valid_from),
+                    ts(p.valid_until),
+                    ts(issued_at)
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn bench_members(&self, n: usize, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
         self.in_tx(move |tx| {
             tx.execute(

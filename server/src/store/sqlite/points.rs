@@ -24,9 +24,8 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 
 pub(super) fn offer(conn: &Connection) -> Result<PointsOffer, StoreError> {
     let body: Option<String> = conn
-        .query_row("SELECT body FROM points_offer WHERE id = 1", [], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT body FROM points_offer WHERE id = 1")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     let mut offer = match body {
         Some(b) => serde_json::from_str(&b)?,
