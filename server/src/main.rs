@@ -775,12 +775,14 @@ async fn main() -> anyhow::Result<()> {
                     }
                     let mut done = Vec::with_capacity(batch.len());
                     for (device, member, key) in batch {
-                        if !profiles.contains_key(&member) {
-                            let p = store
-                                .profile(member)
-                                .await?
-                                .with_context(|| format!("no member {member}"))?;
-                            profiles.insert(member, p);
+                        if let std::collections::hash_map::Entry::Vacant(e) = profiles.entry(member)
+                        {
+                            e.insert(
+                                store
+                                    .profile(member)
+                                    .await?
+                                    .with_context(|| format!("no member {member}"))?,
+                            );
                         }
                         done.push((
                             device,
