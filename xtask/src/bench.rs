@@ -379,16 +379,16 @@ fn seed_and_serve_with(
     Ok((tokens, guard, url))
 }
 
-fn grab_on(
-    args: &GrabArgs,
-    bin: &Path,
+/// `campaign create`: the bench's district-wide bike coupon, `stock` of them, `limit` each,
+/// released at `release` for an hour; answers the created campaign.
+fn publish_campaign(
     server: &Path,
-    work: &Path,
     store: &[String],
-) -> anyhow::Result<()> {
-    let (tokens, _server, url) = seed_and_serve(server, work, store, args.members)?;
-    let release = chrono::Utc::now() + chrono::Duration::seconds(4);
-    let created: serde_json::Value = serde_json::from_str(&server_cli(
+    stock: i64,
+    limit: i64,
+    release: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::from_str(&server_cli(
         server,
         &[
             "campaign",
@@ -402,18 +402,30 @@ fn grab_on(
             "--face-value",
             "5",
             "--stock",
-            &args.stock.to_string(),
-            // 2, so that a retried or double-tapped key granted twice would not be stopped by
-            // the limit and would show in the audit
+            &stock.to_string(),
             "--limit",
-            "2",
+            &limit.to_string(),
             "--release-at",
             &release.to_rfc3339(),
             "--end-at",
             &(release + chrono::Duration::hours(1)).to_rfc3339(),
         ],
         store,
-    )?)?;
+    )?)?)
+}
+
+fn grab_on(
+    args: &GrabArgs,
+    bin: &Path,
+    server: &Path,
+    work: &Path,
+    store: &[String],
+) -> anyhow::Result<()> {
+    let (tokens, _server, url) = seed_and_serve(server, work, store, args.members)?;
+    let release = chrono::Utc::now() + chrono::Duration::seconds(4);
+    // a limit of 2, so that a retried or double-tapped key granted twice would not be stopped
+    // by the limit and would show in the audit
+    let created = publish_campaign(server, store, args.stock, 2, release)?;
     let id = created["id"].as_i64().context("campaign id")?;
     let acked = work.join("acked");
     let grab = loadgen(
@@ -882,30 +894,12 @@ fn sync_on(
 
     // a district-wide campaign is published; every member's app syncs once (closed loop), and
     // the server's own no-op endpoint is the baseline, in the same run
-    let release = chrono::Utc::now() + chrono::Duration::hours(2);
-    server_cli(
+    publish_campaign(
         server,
-        &[
-            "campaign",
-            "create",
-            "--title-zh",
-            "共享单车骑行券",
-            "--title-en",
-            "Bike ride coupon",
-            "--category",
-            "bike",
-            "--face-value",
-            "5",
-            "--stock",
-            "1000",
-            "--limit",
-            "1",
-            "--release-at",
-            &release.to_rfc3339(),
-            "--end-at",
-            &(release + chrono::Duration::hours(1)).to_rfc3339(),
-        ],
         store,
+        1000,
+        1,
+        chrono::Utc::now() + chrono::Duration::hours(2),
     )?;
     if args.backend == Backend::Postgres {
         std::thread::sleep(Duration::from_secs(2)); // numbered by the sequencer

@@ -2289,6 +2289,21 @@ async fn the_demo_tour_every_screen_reads_right_fits_and_is_accessible() -> anyh
     result
 }
 
+/// The status bar's sync text, as the page holds it (WebDriver's rendered text of this
+/// squeezable span is unreliable).
+async fn sync_status(app: &App) -> anyhow::Result<String> {
+    Ok(app
+        .c
+        .execute(
+            "return document.getElementById('sync-status').textContent",
+            vec![],
+        )
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
 /// Press "sync now" once it can be pressed, and wait for that sync to end (the button is
 /// disabled while it runs).
 async fn sync_and_wait(app: &App) -> anyhow::Result<()> {
@@ -2460,17 +2475,8 @@ async fn a_full_disk_during_a_sync_is_said_plainly_and_the_next_sync_completes(
             .await?;
         anyhow::ensure!(text.contains("清理空间"), "{text}");
         // and the status does not claim "synced"
-        let status = app
-            .c
-            .execute(
-                "return document.getElementById('sync-status').textContent",
-                vec![],
-            )
-            .await?;
-        anyhow::ensure!(
-            status.as_str().unwrap_or_default().contains("上次同步"),
-            "{status}"
-        );
+        let status = sync_status(&app).await?;
+        anyhow::ensure!(status.contains("上次同步"), "{status}");
         app.shot("11-disk-full").await?;
         // the store is whole while the disk is full
         {
@@ -2502,17 +2508,8 @@ async fn a_full_disk_during_a_sync_is_said_plainly_and_the_next_sync_completes(
                 .is_empty(),
             "the notice stayed after a sync that worked"
         );
-        let status = app
-            .c
-            .execute(
-                "return document.getElementById('sync-status').textContent",
-                vec![],
-            )
-            .await?;
-        anyhow::ensure!(
-            status.as_str().unwrap_or_default().contains("已同步"),
-            "{status}"
-        );
+        let status = sync_status(&app).await?;
+        anyhow::ensure!(status.contains("已同步"), "{status}");
         Ok::<_, anyhow::Error>(())
     }
     .await;

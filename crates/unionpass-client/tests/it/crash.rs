@@ -26,6 +26,15 @@ fn expected(log: &[unionpass_core::api::Change], cursor: i64) -> (i64, i64) {
         })
 }
 
+/// How many kills a crash test makes: `UNIONPASS_CRASH_CYCLES`, 6 by default (20 in the
+/// documented longer run).
+fn cycles() -> usize {
+    std::env::var("UNIONPASS_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6)
+}
+
 fn signin(dir: &std::path::Path, url: &str) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_unionpass-signin"))
         .arg(dir)
@@ -41,10 +50,7 @@ fn signin(dir: &std::path::Path, url: &str) -> std::process::Child {
 // the server runs in this test's runtime: a second worker serves it while one waits on the child
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_first_sync_the_store_opens_whole_and_the_next_sync_completes() {
-    let cycles: usize = std::env::var("UNIONPASS_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
+    let cycles = cycles();
     // one phone's sign-ins and first syncs over and over, some cut mid-password-check: the
     // per-member limits on syncs and on sign-in attempts are not what is tested here
     let server = TestServer::start()
@@ -174,10 +180,7 @@ async fn killed_while_queueing_and_sending_redemptions_each_is_kept_once_and_app
     use std::io::Read;
     use unionpass_core::points::EntryKind;
     use unionpass_core::redeem::PointsOffer;
-    let cycles: usize = std::env::var("UNIONPASS_CRASH_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
+    let cycles = cycles();
     let server = TestServer::start()
         .await
         .tweaked(|s| s.with_sync_rate(0.0, 0.0))
