@@ -603,7 +603,7 @@ pub(crate) async fn sync(
         })
         .collect();
     let mut changes = reads.changes;
-    let more = changes.len() > PAGE;
+    let more = !crate::store::rules::last_page(changes.len(), PAGE + 1);
     changes.truncate(PAGE);
     let cursor = changes.last().map(|c| c.seq).unwrap_or(q.cursor);
     // once per sync, with its last page (read with it)

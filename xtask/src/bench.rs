@@ -311,18 +311,9 @@ fn loadgen(
 }
 
 pub fn grab(args: &GrabArgs) -> anyhow::Result<()> {
-    let bin = profile_dir(true);
-    let server = bin.join("unionpass-server");
-    let work = target_dir().join("bench-grab");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let pg_name = format!("unionpass_bench_{}", std::process::id());
-    let store = bench_store(args.backend, &work, &pg_name)?;
-    let result = grab_on(args, &bin, &server, &work, &store);
-    if args.backend == Backend::Postgres {
-        let _ = psql(&format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"));
-    }
-    result
+    in_fresh_store("grab", args.backend, |bin, server, work, store| {
+        grab_on(args, bin, server, work, store)
+    })
 }
 
 /// Members with sessions (their tokens in `work/tokens`) and the release server on a free
@@ -511,6 +502,27 @@ fn grab_on(
     Ok(())
 }
 
+/// One bench run: the release binaries, a fresh `target/bench-<name>` and a fresh database of
+/// `backend` (a PostgreSQL one is dropped afterwards, whatever the run did).
+fn in_fresh_store(
+    name: &str,
+    backend: Backend,
+    run: impl FnOnce(&Path, &Path, &Path, &[String]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let bin = profile_dir(true);
+    let server = bin.join("unionpass-server");
+    let work = target_dir().join(format!("bench-{name}"));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let pg_name = format!("unionpass_bench_{name}_{}", std::process::id());
+    let store = bench_store(backend, &work, &pg_name)?;
+    let result = run(&bin, &server, &work, &store);
+    if backend == Backend::Postgres {
+        let _ = psql(&format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"));
+    }
+    result
+}
+
 /// A database for one bench run: the SQLite file in `work`, or a fresh PostgreSQL database
 /// (dropped by the caller with [`drop_db`]).
 fn bench_store(backend: Backend, work: &Path, pg_name: &str) -> anyhow::Result<Vec<String>> {
@@ -530,18 +542,9 @@ fn bench_store(backend: Backend, work: &Path, pg_name: &str) -> anyhow::Result<V
 }
 
 pub fn signup(args: &SignupArgs) -> anyhow::Result<()> {
-    let bin = profile_dir(true);
-    let server = bin.join("unionpass-server");
-    let work = target_dir().join("bench-signup");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let pg_name = format!("unionpass_bench_signup_{}", std::process::id());
-    let store = bench_store(args.backend, &work, &pg_name)?;
-    let result = signup_on(args, &bin, &server, &work, &store);
-    if args.backend == Backend::Postgres {
-        let _ = psql(&format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"));
-    }
-    result
+    in_fresh_store("signup", args.backend, |bin, server, work, store| {
+        signup_on(args, bin, server, work, store)
+    })
 }
 
 fn signup_on(
@@ -824,22 +827,15 @@ pub fn login_flood(args: &FloodArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bench sync`: the release server over a fresh database with one member holding `coupons` and
-/// `entries` of history; `sync-bench` times that member's first sync on a new device and the
-/// bare insert of the same rows. One JSON line.
+/// `bench sync`: the release server over a fresh database of `members` members, the first
+/// holding `coupons` and `entries` of history, and a door of 10,000 check-ins. `sync-bench`
+/// times that member's first sync on a new device against the bare insert of the same rows and
+/// counts a door scanner's bytes for a sync with nothing new; then every member syncs once after
+/// a campaign is published, against the no-op endpoint. One JSON line.
 pub fn sync(args: &SyncArgs) -> anyhow::Result<()> {
-    let bin = profile_dir(true);
-    let server = bin.join("unionpass-server");
-    let work = target_dir().join("bench-sync");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let pg_name = format!("unionpass_bench_sync_{}", std::process::id());
-    let store = bench_store(args.backend, &work, &pg_name)?;
-    let result = sync_on(args, &bin, &server, &work, &store);
-    if args.backend == Backend::Postgres {
-        let _ = psql(&format!("DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)"));
-    }
-    result
+    in_fresh_store("sync", args.backend, |bin, server, work, store| {
+        sync_on(args, bin, server, work, store)
+    })
 }
 
 fn sync_on(

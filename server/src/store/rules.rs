@@ -693,6 +693,12 @@ pub fn finished(r: &Redemption, how: &Fulfilment, now: DateTime<Utc>) -> (EntryK
 /// Redemptions of this long ago and later are enough for any monthly cap.
 pub const CAP_WINDOW: chrono::Duration = chrono::Duration::days(32);
 
+/// A sync page asks the log for one change more than it sends: it is the last page when fewer
+/// than `asked` came, and only the last page carries the stock left and the points offer.
+pub fn last_page(got: usize, asked: usize) -> bool {
+    got < asked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

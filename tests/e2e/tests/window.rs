@@ -2367,6 +2367,10 @@ async fn a_store_written_by_a_newer_app_is_named_plainly_and_left_untouched() ->
         anyhow::ensure!(text.contains("更新到最新版本"), "{text}");
         unionpass_e2e::tour::judge(&app, "newer-store", "#fatal-error").await?;
         app.shot("10-newer-store").await?;
+        // (in Chinese only: the member's language is in the store this app cannot read)
+        unionpass_e2e::tour::size(&app, 360, 740).await?;
+        unionpass_e2e::tour::judge(&app, "newer-store-360", "#fatal-error").await?;
+        app.shot("10-newer-store-360").await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -2478,6 +2482,16 @@ async fn a_full_disk_during_a_sync_is_said_plainly_and_the_next_sync_completes(
         let status = sync_status(&app).await?;
         anyhow::ensure!(status.contains("上次同步"), "{status}");
         app.shot("11-disk-full").await?;
+        // in English, on a phone
+        app.click("#lang-toggle").await?;
+        app.wait_contains("#sync-problem", "The disk is full", 10)
+            .await?;
+        unionpass_e2e::tour::size(&app, 360, 740).await?;
+        unionpass_e2e::tour::judge(&app, "disk-full-en-360", "#sync-problem").await?;
+        app.shot("11-disk-full-en-360").await?;
+        app.click("#lang-toggle").await?;
+        app.wait_contains("#sync-problem", "存储空间已满", 10)
+            .await?;
         // the store is whole while the disk is full
         {
             let conn = rusqlite::Connection::open_with_flags(

@@ -100,7 +100,7 @@ impl Changes for PgStore {
     ) -> Result<crate::store::SyncReads, StoreError> {
         use crate::store::{Accounts, Campaigns, Points};
         let changes = self.changes_since(member_id, cursor, limit).await?;
-        let last = changes.len() < limit;
+        let last = crate::store::rules::last_page(changes.len(), limit);
         Ok(crate::store::SyncReads {
             profile: self.profile(member_id).await?,
             device: self.device_passport(device_id).await?,

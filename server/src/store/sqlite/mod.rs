@@ -103,10 +103,26 @@ struct Readers {
     slots: Arc<tokio::sync::Semaphore>,
 }
 
-/// A reader lent to one blocking call; back in the pool when dropped (also if the call panics).
+impl Readers {
+    /// A free reader; call only while holding one of the permits (there is one per reader).
+    fn lend(&self) -> Lent<'_> {
+        Lent {
+            conn: self.free.lock().unwrap_or_else(|p| p.into_inner()).pop(),
+            readers: self,
+        }
+    }
+}
+
+/// A reader lent to one call; back in the pool when dropped (also if the call panics).
 struct Lent<'a> {
     conn: Option<Connection>,
     readers: &'a Readers,
+}
+
+impl Lent<'_> {
+    fn conn(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("a free reader for every permit")
+    }
 }
 
 impl Drop for Lent<'_> {
@@ -190,12 +206,8 @@ impl SqliteStore {
             .expect("the readers' semaphore is never closed");
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let mut lent = Lent {
-                conn: readers.free.lock().unwrap_or_else(|p| p.into_inner()).pop(),
-                readers: &readers,
-            };
-            let conn = lent.conn.as_mut().expect("a free reader for every permit");
-            let out = f(conn);
+            let mut lent = readers.lend();
+            let out = f(lent.conn());
             drop(lent); // back in the pool before the permit goes
             drop(permit);
             out
@@ -213,17 +225,8 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if let Ok(permit) = self.readers.slots.clone().try_acquire_owned() {
-            let mut lent = Lent {
-                conn: self
-                    .readers
-                    .free
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .pop(),
-                readers: &self.readers,
-            };
-            let conn = lent.conn.as_mut().expect("a free reader for every permit");
-            let out = f(conn);
+            let mut lent = self.readers.lend();
+            let out = f(lent.conn());
             drop(lent);
             drop(permit);
             return out;

@@ -57,7 +57,7 @@ impl Changes for SqliteStore {
     ) -> Result<crate::store::SyncReads, StoreError> {
         self.read_now(move |c| {
             let changes = changes_on(c, member_id, cursor, limit)?;
-            let last = changes.len() < limit;
+            let last = crate::store::rules::last_page(changes.len(), limit);
             Ok(crate::store::SyncReads {
                 profile: super::accounts::profile_on(c, member_id)?,
                 device: super::accounts::device_passport_on(c, device_id)?,
