@@ -38,6 +38,7 @@ enum Mode {
 
 #[derive(Parser)]
 struct Args {
+    /// The server; several instances comma separated (requests go to each in turn).
     #[arg(long)]
     url: String,
     /// Session tokens, one per line (one request each; not for `login-flood`).
@@ -135,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         return login_flood(&args).await;
     }
     let tokens_path = args.tokens.clone().context("--tokens")?;
+    let urls: Arc<Vec<String>> = Arc::new(args.url.split(',').map(String::from).collect());
     let tokens: Arc<Vec<String>> = Arc::new(
         std::fs::read_to_string(&tokens_path)
             .context("reading tokens")?
@@ -151,8 +153,8 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     // open the connections before the start, as phones already online would be
     let warm: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            let (http, url) = (http.clone(), args.url.clone());
+        .map(|i| {
+            let (http, url) = (http.clone(), urls[i % urls.len()].clone());
             tokio::spawn(async move { http.get(format!("{url}/v1/health")).send().await.is_ok() })
         })
         .collect();
@@ -169,11 +171,11 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (http, tokens, next, url, mode, campaign, activity) = (
+        let (http, tokens, next, urls, mode, campaign, activity) = (
             http.clone(),
             tokens.clone(),
             next.clone(),
-            args.url.clone(),
+            urls.clone(),
             args.mode,
             args.campaign,
             args.activity,
@@ -189,6 +191,8 @@ async fn main() -> anyhow::Result<()> {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(token) = tokens.get(i) else { break };
+                // several instances: the requests spread over them in turn
+                let url = &urls[i % urls.len()];
                 let t = Instant::now();
                 let outcome = match mode {
                     Mode::Noop => match http.get(format!("{url}/v1/health")).send().await {
@@ -260,7 +264,7 @@ async fn main() -> anyhow::Result<()> {
                     }
                     Mode::Grab => {
                         let key = uuid::Uuid::new_v4();
-                        let once = || grab_once(&http, &url, campaign, token, key);
+                        let once = || grab_once(&http, url, campaign, token, key);
                         let first = if i % 10 == 0 {
                             // a double tap: the same key twice at once; one is the first answer
                             let (a, b) = tokio::join!(once(), once());

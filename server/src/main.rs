@@ -393,6 +393,9 @@ struct StoreArgs {
     /// Connections per server instance (PostgreSQL).
     #[arg(long, default_value_t = 32)]
     pool: usize,
+    /// Units of a campaign's stock an instance leases at a time for its grabs (PostgreSQL).
+    #[arg(long, default_value_t = 50)]
+    lease_units: i64,
 }
 
 impl StoreArgs {
@@ -426,7 +429,11 @@ impl StoreArgs {
 
     async fn open(&self) -> anyhow::Result<Arc<dyn Ops>> {
         if let Some(url) = &self.database {
-            let store = PgStore::connect(url, self.pool)
+            anyhow::ensure!(self.lease_units > 0, "--lease-units must be positive");
+            let leases = unionpass_server::store::postgres::Leases {
+                units: self.lease_units,
+            };
+            let store = PgStore::connect_with(url, self.pool, leases)
                 .await
                 .with_context(|| format!("connecting to {}", self.describe()))?;
             return Ok(Arc::new(store));
@@ -519,7 +526,7 @@ async fn main() -> anyhow::Result<()> {
                 clock.clone(),
                 std::time::Duration::from_secs(60),
             );
-            let state = AppState::new(store, keys, clock)
+            let state = AppState::new(store.clone(), keys, clock)
                 .with_grab_address_rate(grab_address_rate)
                 .with_sync_rate(sync_rate, sync_burst)
                 .with_trusted_proxies(trusted_proxies)
@@ -537,6 +544,10 @@ async fn main() -> anyhow::Result<()> {
             let warm = state.warm_sessions().await?;
             tracing::info!(sessions = warm, "live sessions read into memory");
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
+            // stock leased to this instance goes back now rather than when its lease expires
+            if let Err(e) = store.return_stock().await {
+                tracing::warn!(error = %e, "leased stock not given back; another instance takes it over when the lease expires");
+            }
             tracing::info!("stopped");
         }
         Command::Points { action } => match action {

@@ -90,6 +90,10 @@ pub struct GrabArgs {
     /// Connections the load generator keeps busy.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
+    /// Server instances over the one database (PostgreSQL), the requests spread over them in
+    /// turn (the no-op baseline too).
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -361,13 +365,25 @@ fn seed_and_serve_with(
         "[bench] {members} members with sessions in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    let (guard, url) = serve_on(server, work, store, serve_extra, "server.log")?;
+    Ok((tokens, guard, url))
+}
+
+/// The release server on a free loopback port over `store`, with the bench's union keys and
+/// `extra` arguments, logging to `work/<log>`; answers it and its URL.
+fn serve_on(
+    server: &Path,
+    work: &Path,
+    store: &[String],
+    extra: &[&str],
+    log: &str,
+) -> anyhow::Result<(Guard, String)> {
     let mut serve_args: Vec<String> = ["--listen", "127.0.0.1:0"].map(String::from).to_vec();
-    serve_args.extend(serve_extra.iter().map(|a| a.to_string()));
+    serve_args.extend(extra.iter().map(|a| a.to_string()));
     serve_args.push("--keys".into());
     serve_args.push(work.join("keys").to_string_lossy().into_owned());
     serve_args.extend(store.iter().cloned());
-    let (guard, url) = spawn_server(server, &serve_args, "warn", &work.join("server.log"))?;
-    Ok((tokens, guard, url))
+    spawn_server(server, &serve_args, "warn", &work.join(log))
 }
 
 /// `campaign create`: the bench's district-wide bike coupon, `stock` of them, `limit` each,
@@ -412,7 +428,25 @@ fn grab_on(
     work: &Path,
     store: &[String],
 ) -> anyhow::Result<()> {
-    let (tokens, _server, url) = seed_and_serve(server, work, store, args.members)?;
+    anyhow::ensure!(
+        args.instances >= 1 && (args.instances == 1 || args.backend == Backend::Postgres),
+        "--instances: one on SQLite, one or more on PostgreSQL"
+    );
+    let (tokens, _server, first) = seed_and_serve(server, work, store, args.members)?;
+    let mut url = first;
+    let mut _others = Vec::new();
+    for n in 1..args.instances {
+        // another instance over the same database, as the first was started
+        let (guard, other) = serve_on(
+            server,
+            work,
+            store,
+            &["--grab-address-rate", "0"],
+            &format!("server-{n}.log"),
+        )?;
+        url = format!("{url},{other}");
+        _others.push(guard);
+    }
     let release = chrono::Utc::now() + chrono::Duration::seconds(4);
     // a limit of 2, so that a retried or double-tapped key granted twice would not be stopped
     // by the limit and would show in the audit
@@ -458,6 +492,7 @@ fn grab_on(
     let line = serde_json::json!({
             "bench": "grab",
             "backend": match args.backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" },
+            "instances": args.instances,
             "members": args.members,
             "stock": args.stock,
             "granted": audit["granted"],

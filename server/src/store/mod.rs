@@ -127,6 +127,22 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// The same answer for a request that came twice in one write group (a double tap): the
+    /// errors a request earns on its own are repeated; any other one cannot be a single
+    /// request's answer (it fails its whole group), so the copy is told to try again.
+    pub fn again(&self) -> StoreError {
+        match self {
+            StoreError::Duplicate(t) => StoreError::Duplicate(t.clone()),
+            StoreError::NoCampaign(id) => StoreError::NoCampaign(*id),
+            StoreError::NoActivity(id) => StoreError::NoActivity(*id),
+            StoreError::KeyReused(k) => StoreError::KeyReused(*k),
+            StoreError::Refused(c) => StoreError::Refused(*c),
+            StoreError::SessionEnded => StoreError::SessionEnded,
+            StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
+            _ => StoreError::Busy,
+        }
+    }
 }
 
 /// Sign-in, sessions, devices and their credentials, members and unions.
@@ -272,6 +288,11 @@ pub trait Campaigns: Send + Sync {
     /// One grab, decided and made durable before this returns: exactly the stock is granted, no
     /// member gets more than the limit, and a repeated key returns the first answer (`replayed`).
     async fn grab(&self, grab: GrabJob) -> Result<GrabResponse, StoreError>;
+    /// Give back the stock this instance holds for its grabs (PostgreSQL leases), as a server
+    /// does when it stops; a later grab leases again. Nothing to do where stock is not leased.
+    async fn return_stock(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The points ledger, the offer, redemptions and their fulfilment.

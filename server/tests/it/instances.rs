@@ -5,11 +5,14 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
 use unionpass_core::campaign::{GrabOutcome, Reschedule};
 use unionpass_core::ErrorCode;
-use unionpass_server::store::PgStore;
+use unionpass_server::store::postgres::Leases;
+use unionpass_server::store::prelude::*;
+use unionpass_server::store::{GrabJob, PgStore};
 use unionpass_server::testing::PgTestDb;
 use uuid::Uuid;
 
@@ -271,4 +274,237 @@ async fn writers_on_two_instances_while_a_client_pulls_skip_and_repeat_nothing()
     unique.dedup();
     assert_eq!(unique.len(), seen.len(), "a change came twice: {seen:?}");
     assert_eq!(seen.len(), grants, "a change was skipped: {seen:?}");
+}
+
+/// Three instances over one database, a burst spread over them (two grabs per member and a
+/// double tap of each): each instance grants from the stock it leased, and together they grant
+/// exactly the stock, none twice, each member at most their limit, every grant kept under its
+/// key.
+#[tokio::test]
+async fn three_instances_grant_exactly_the_stock_from_their_leases() {
+    let a = TestServer::start_postgres().await;
+    let (b, c) = (second(&a).await, second(&a).await);
+    let camp = a
+        .store
+        .create_campaign(
+            unionpass_core::campaign::Campaign {
+                release_at: t0(),
+                ..campaign(130, 2)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let tokens = a.store.bench_members(90, t0()).await.unwrap();
+    let servers = [Arc::new(a), Arc::new(b), Arc::new(c)];
+    for s in &servers {
+        s.clock.set(t0() + Duration::minutes(1));
+    }
+    // each member: two keys, the first sent twice, through three different instances
+    let sends: Vec<(usize, String, Uuid)> = tokens
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            let (k1, k2) = (Uuid::new_v4(), Uuid::new_v4());
+            [
+                (i, t.clone(), k1),
+                ((i + 1), t.clone(), k1),
+                ((i + 2), t.clone(), k2),
+            ]
+        })
+        .collect();
+    let answers = join_all(sends.iter().map(|(i, t, k)| {
+        let s = servers[i % 3].clone();
+        let (t, k) = (t.clone(), *k);
+        async move { grab(&s, &t, camp.id, k).await.unwrap() }
+    }))
+    .await;
+    let mut by_key: std::collections::HashMap<Uuid, Vec<&GrabOutcome>> = Default::default();
+    for a in &answers {
+        by_key.entry(a.key).or_default().push(&a.outcome);
+    }
+    let granted: Vec<Uuid> = by_key
+        .iter()
+        .filter(|(_, o)| o.iter().any(|o| matches!(o, GrabOutcome::Granted { .. })))
+        .map(|(k, _)| *k)
+        .collect();
+    // a granted key answers the same coupon each time it is asked
+    for k in &granted {
+        let o = &by_key[k];
+        assert!(o.iter().all(|x| x == &o[0]), "{o:?}");
+    }
+    assert_eq!(granted.len(), 130);
+    let audit = servers[0].store.audit(camp.id).await.unwrap();
+    assert_eq!(
+        (
+            audit.granted,
+            audit.counter,
+            audit.oversold,
+            audit.double_grants
+        ),
+        (130, 130, 0, 0)
+    );
+    assert_eq!(
+        servers[1]
+            .store
+            .missing_grants(granted.clone())
+            .await
+            .unwrap(),
+        0
+    );
+    // every instance knows it is sold out, and the stock left is nothing anywhere
+    for s in &servers {
+        let again = grab(s, &tokens[89], camp.id, Uuid::new_v4()).await.unwrap();
+        assert!(
+            matches!(
+                again.outcome,
+                GrabOutcome::SoldOut | GrabOutcome::LimitReached
+            ),
+            "{again:?}"
+        );
+        let left = s
+            .store
+            .stock_left(t0() + Duration::minutes(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            left.iter().find(|l| l.campaign_id == camp.id).unwrap().left,
+            0
+        );
+    }
+}
+
+/// A grab on an instance of its own, in a runtime that is then shut down without running
+/// anything more: the instance dies holding the stock it leased (no goodbye).
+fn grab_and_die(url: &str, job: GrabJob, leases: Leases) -> GrabOutcome {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let answer = rt.block_on(async {
+            let store = PgStore::connect_with(&url, 2, leases).await.unwrap();
+            let answer = store.grab(job).await.unwrap();
+            std::mem::forget(store);
+            answer
+        });
+        rt.shutdown_background();
+        answer.outcome
+    })
+    .join()
+    .unwrap()
+}
+
+/// An instance that dies holding leased stock loses nothing: once the stock is gone, the others
+/// take its lease (no group of it holds the row any more) and grant it, and only then is the
+/// campaign sold out. No one is told sold out while a unit is left anywhere.
+#[tokio::test]
+async fn a_dead_instances_leased_stock_is_granted_by_the_others() {
+    let a = TestServer::start_postgres().await;
+    let url = a.database_url().unwrap().to_string();
+    let camp = a
+        .store
+        .create_campaign(
+            unionpass_core::campaign::Campaign {
+                release_at: t0(),
+                ..campaign(40, 1)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let at = t0() + Duration::minutes(1);
+    let first = a.store.member_auth("M10001").await.unwrap().unwrap();
+    let job = GrabJob {
+        member_id: first.member_id,
+        union_id: 0,
+        campaign_id: camp.id,
+        key: Uuid::new_v4(),
+        now: at,
+        session: None,
+    };
+    let died = grab_and_die(&url, job, Leases { units: 30 });
+    assert!(matches!(died, GrabOutcome::Granted { .. }), "{died:?}");
+    // 29 units leased to the dead instance, 10 in the stock: all of it is still "left"
+    let left = || async {
+        a.store
+            .stock_left(at)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.campaign_id == camp.id)
+            .unwrap()
+            .left
+    };
+    assert_eq!(left().await, 39);
+
+    let tokens = a.store.bench_members(45, t0()).await.unwrap();
+    a.clock.set(at);
+    let outcomes = join_all(tokens.iter().map(|t| {
+        let (a, t) = (&a, t.clone());
+        async move { grab(a, &t, camp.id, Uuid::new_v4()).await.unwrap().outcome }
+    }))
+    .await;
+    let granted = outcomes
+        .iter()
+        .filter(|o| matches!(o, GrabOutcome::Granted { .. }))
+        .count();
+    let sold_out = outcomes
+        .iter()
+        .filter(|o| matches!(o, GrabOutcome::SoldOut))
+        .count();
+    assert_eq!((granted, sold_out), (39, 6), "{outcomes:?}");
+    let audit = a.store.audit(camp.id).await.unwrap();
+    assert_eq!(
+        (
+            audit.granted,
+            audit.counter,
+            audit.oversold,
+            audit.double_grants
+        ),
+        (40, 40, 0, 0)
+    );
+    assert_eq!(left().await, 0);
+}
+
+/// An instance that stops gives the stock it leased back at once: another instance grants all
+/// of it without waiting for the lease to expire.
+#[tokio::test]
+async fn a_stopping_instance_gives_its_leased_stock_back() {
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    let camp = a
+        .store
+        .create_campaign(
+            unionpass_core::campaign::Campaign {
+                release_at: t0(),
+                ..campaign(60, 1)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let tokens = a.store.bench_members(70, t0()).await.unwrap();
+    a.clock.set(t0() + Duration::minutes(1));
+    b.clock.set(t0() + Duration::minutes(1));
+    // b leases 50 and grants 1
+    assert!(matches!(
+        grab(&b, &tokens[0], camp.id, Uuid::new_v4())
+            .await
+            .unwrap()
+            .outcome,
+        GrabOutcome::Granted { .. }
+    ));
+    b.store.return_stock().await.unwrap();
+    let a = Arc::new(a);
+    let outcomes = join_all(tokens[1..].iter().map(|t| {
+        let (a, t) = (a.clone(), t.clone());
+        async move { grab(&a, &t, camp.id, Uuid::new_v4()).await.unwrap().outcome }
+    }))
+    .await;
+    let granted = outcomes
+        .iter()
+        .filter(|o| matches!(o, GrabOutcome::Granted { .. }))
+        .count();
+    assert_eq!(granted, 59);
+    let audit = a.store.audit(camp.id).await.unwrap();
+    assert_eq!((audit.granted, audit.counter, audit.oversold), (60, 60, 0));
 }

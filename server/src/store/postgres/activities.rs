@@ -4,11 +4,9 @@
 //! Deadlocks and serialization failures are retried (`rules::retrying`).
 //!
 //! Sign-ups are a group commit, as on SQLite: each instance has one task that takes every
-//! sign-up waiting in its queue (up to [`MAX_GROUP`]), judges them in order in one transaction
+//! sign-up waiting in its queue (`groups`), judges them in order in one transaction
 //! and commits once; only then is each answered. A request that can only be refused (the activity
 //! full, the window shut) is answered before it queues, from a judgment without the lock.
-
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -770,69 +768,25 @@ pub(super) async fn vote(
     Ok(MutationOutcome::Applied)
 }
 
-/// The most sign-ups judged in one transaction.
-pub const MAX_GROUP: usize = 256;
-/// Sign-ups waiting for their group; beyond this a request is answered busy at once.
-const QUEUE: usize = 8192;
+/// How a group of sign-ups is judged (`groups::Groups`): in order, in one transaction.
+pub(super) struct SignupJudge;
 
-type Reply = tokio::sync::oneshot::Sender<Result<SignupAnswer, StoreError>>;
+/// This instance's sign-up groups.
+pub(super) type SignupGroups = super::groups::Groups<SignupJudge>;
 
-/// This instance's sign-up groups: a queue and the task that commits them.
-#[derive(Clone)]
-pub(super) struct SignupGroups {
-    queue: tokio::sync::mpsc::Sender<(SignupJob, Reply)>,
-}
+#[async_trait]
+impl super::groups::Judge for SignupJudge {
+    type Job = SignupJob;
+    type Answer = SignupAnswer;
+    const WHAT: &'static str = "sign-up";
 
-impl SignupGroups {
-    /// Start the task, on `pool` (its own: a burst of first judgments on the store's pool must
-    /// not keep the groups waiting for a connection); it ends when the store (the queue's sender)
-    /// is dropped.
-    pub fn start(pool: Pool) -> SignupGroups {
-        let (queue, rx) = tokio::sync::mpsc::channel(QUEUE);
-        tokio::spawn(run_groups(pool, rx));
-        SignupGroups { queue }
-    }
-
-    async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue.try_send((job, reply)).map_err(|e| match e {
-            tokio::sync::mpsc::error::TrySendError::Full(_) => StoreError::Busy,
-            tokio::sync::mpsc::error::TrySendError::Closed(_) => StoreError::WriterGone,
-        })?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
-    }
-}
-
-async fn run_groups(pool: Pool, mut rx: tokio::sync::mpsc::Receiver<(SignupJob, Reply)>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        // each group in a task of its own: a panic answers its requests with an error (their
-        // reply senders drop) and the next group goes on
-        let pool = pool.clone();
-        let batch: Vec<(SignupJob, Reply)> = std::mem::take(&mut group);
-        let done = tokio::spawn(async move {
-            let jobs: Vec<&SignupJob> = batch.iter().map(|(job, _)| job).collect();
-            let decided = retrying(|| sign_up_group(&pool, &jobs)).await;
-            drop(jobs);
-            match decided {
-                Ok(answers) => {
-                    for ((_, reply), answer) in batch.into_iter().zip(answers) {
-                        let _ = reply.send(answer);
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, size = batch.len(), "a sign-up group failed to commit");
-                    let e = Arc::new(e);
-                    for (_, reply) in batch {
-                        let _ = reply.send(Err(StoreError::GroupFailed(e.clone())));
-                    }
-                }
-            }
-        })
-        .await;
-        if let Err(e) = done {
-            tracing::error!(error = %e, "a sign-up group's task failed");
-        }
+    async fn judge(
+        &self,
+        pool: &Pool,
+        jobs: &[SignupJob],
+    ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
+        let jobs: Vec<&SignupJob> = jobs.iter().collect();
+        sign_up_group(pool, &jobs).await
     }
 }
 
@@ -991,7 +945,7 @@ impl Activities for PgStore {
                 return Ok(SignupAnswer::Refused { refusal });
             }
         }
-        self.signups.sign_up(job).await
+        self.signups.ask(job).await
     }
 
     async fn cancel_signup(

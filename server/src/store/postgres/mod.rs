@@ -1,7 +1,8 @@
 //! The PostgreSQL backend, for several stateless server instances over one database.
 //!
-//! - **Grab** ([`grab`]): one transaction per request; stock split over [`SHARDS`] rows taken with
-//!   single conditional updates; the idempotency key claimed first.
+//! - **Grab** ([`grab`], [`grants`]): refusals from memory; the rest in groups, one transaction
+//!   each, from stock leased to the instance (several instances share a campaign's stock without
+//!   a hot row; a dead instance's lease is taken over when it expires).
 //! - **Change log ordering**: with concurrent writers, identity values are not handed out in
 //!   commit order, so a reader could pass over a row that commits late. Rows are therefore
 //!   written without a sequence number; a sequencer (one at a time, under an advisory lock)
@@ -16,6 +17,8 @@ mod accounts;
 mod activities;
 mod events;
 mod grab;
+mod grants;
+mod groups;
 mod ops;
 mod points;
 mod sync;
@@ -50,6 +53,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0008_feedback",
     "0009_polls",
     "0010_coupon_void",
+    "0011_stock_leases",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
@@ -110,11 +114,26 @@ pub struct PgStore {
     campaigns: Arc<Mutex<CampaignCache>>,
     /// Sign-ups this instance decides in groups, one transaction each.
     signups: activities::SignupGroups,
+    /// Grabs this instance decides in groups, from the stock it leases.
+    grants: grants::GrantGroups,
+    /// This instance as the holder of stock leases.
+    holder: uuid::Uuid,
 }
+
+pub use grants::Leases;
 
 impl PgStore {
     /// Connect (`postgres://user@host:port/db`, TLS as [`tls`] reads the URL) and migrate.
     pub async fn connect(url: &str, pool_size: usize) -> Result<PgStore, StoreError> {
+        PgStore::connect_with(url, pool_size, Leases::default()).await
+    }
+
+    /// [`PgStore::connect`], leasing stock for the grab as `leases` says.
+    pub async fn connect_with(
+        url: &str,
+        pool_size: usize,
+        leases: Leases,
+    ) -> Result<PgStore, StoreError> {
         let target = tls::target(url)?;
         if target.check == tls::Check::Nothing
             && target.config.get_ssl_mode() != tokio_postgres::config::SslMode::Disable
@@ -132,21 +151,37 @@ impl PgStore {
             },
         );
         let pool = Pool::builder(manager).max_size(pool_size).build()?;
-        // the sign-up groups' own connection (one group at a time per instance)
-        let groups = tls::target(url)?;
-        let groups = Pool::builder(Manager::from_config(
-            groups.config,
-            groups.tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        ))
-        .max_size(1)
-        .build()?;
+        // the groups' own connections (one group of each kind at a time per instance)
+        let own_pool = |url: &str| -> Result<Pool, StoreError> {
+            let t = tls::target(url)?;
+            Ok(Pool::builder(Manager::from_config(
+                t.config,
+                t.tls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            ))
+            .max_size(1)
+            .build()?)
+        };
+        let campaigns: Arc<Mutex<CampaignCache>> = Default::default();
+        let holder = uuid::Uuid::new_v4();
         let store = PgStore {
-            signups: activities::SignupGroups::start(groups),
+            signups: activities::SignupGroups::start(
+                own_pool(url)?,
+                Arc::new(activities::SignupJudge),
+            ),
+            grants: grants::GrantGroups::start(
+                own_pool(url)?,
+                Arc::new(grants::GrantJudge {
+                    holder,
+                    leases,
+                    campaigns: campaigns.clone(),
+                }),
+            ),
+            holder,
             pool,
-            campaigns: Default::default(),
+            campaigns,
         };
         store.migrate().await?;
         Ok(store)

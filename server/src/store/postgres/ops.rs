@@ -21,7 +21,8 @@ impl Ops for PgStore {
         let (stock, limit): (i64, i64) = (row.get(0), row.get(1));
         let remaining: i64 = client
             .query_one(
-                "SELECT coalesce(sum(remaining), 0)::BIGINT FROM campaign_stock WHERE campaign_id = $1",
+                "SELECT (coalesce((SELECT sum(remaining) FROM campaign_stock WHERE campaign_id = $1), 0)
+                   + coalesce((SELECT sum(remaining) FROM stock_leases WHERE campaign_id = $1), 0))::BIGINT",
                 &[&campaign_id],
             )
             .await?
