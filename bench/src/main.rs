@@ -70,16 +70,38 @@ struct Args {
     /// `login-flood`: how long the flood lasts.
     #[arg(long, default_value_t = 20)]
     duration_s: u64,
+    /// Open loop: send at this fixed rate (requests per second), each request timed from the
+    /// instant it was due, instead of `--concurrency` requests kept in flight (which then caps
+    /// the connections in use).
+    #[arg(long)]
+    open_loop: Option<f64>,
+    /// Report `fcfs`: the share of acknowledged grants that went to the first N requests sent.
+    #[arg(long)]
+    fcfs_first: Option<usize>,
 }
 
+#[derive(Default)]
 struct Done {
     latency_us: Vec<u64>,
     outcomes: BTreeMap<String, u64>,
     acked: Vec<String>,
+    /// The send order (member index) of each acknowledged grant.
+    granted_at: Vec<usize>,
     /// Requests beyond one per member (double taps, retries).
     extra: u64,
     /// Double taps or retries answered other than the first answer.
     mismatched: u64,
+}
+
+impl Done {
+    /// One request's outcome and how long it took; latency counts well-formed answers only (a
+    /// fast error is not a fast answer).
+    fn record(&mut self, outcome: String, took: Duration) {
+        if !failure(&outcome) {
+            self.latency_us.push(took.as_micros() as u64);
+        }
+        *self.outcomes.entry(outcome).or_default() += 1;
+    }
 }
 
 /// Whether an outcome label is a failure (not an answer the client asked for).
@@ -167,162 +189,59 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_default();
         tokio::time::sleep(wait).await;
     }
-    let next = Arc::new(AtomicUsize::new(0));
+    let ctx = Arc::new(Ctx {
+        http: http.clone(),
+        mode: args.mode,
+        campaign: args.campaign,
+        activity: args.activity,
+    });
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
-        let (http, tokens, next, urls, mode, campaign, activity) = (
-            http.clone(),
-            tokens.clone(),
-            next.clone(),
-            urls.clone(),
-            args.mode,
-            args.campaign,
-            args.activity,
-        );
-        workers.push(tokio::spawn(async move {
-            let mut done = Done {
-                latency_us: Vec::new(),
-                outcomes: BTreeMap::new(),
-                acked: Vec::new(),
-                extra: 0,
-                mismatched: 0,
-            };
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(token) = tokens.get(i) else { break };
-                // several instances: the requests spread over them in turn
-                let url = &urls[i % urls.len()];
-                let t = Instant::now();
-                let outcome = match mode {
-                    Mode::Noop => match http.get(format!("{url}/v1/health")).send().await {
-                        Ok(r) if r.status().is_success() => "ok".to_string(),
-                        Ok(r) => format!("http_{}", r.status().as_u16()),
-                        Err(_) => "error".to_string(),
-                    },
-                    Mode::LoginFlood => unreachable!("handled above"),
-                    Mode::Sync => {
-                        match http
-                            .get(format!("{url}/v1/sync?cursor=0"))
-                            .bearer_auth(token)
-                            .send()
-                            .await
-                        {
-                            Ok(r) if r.status().is_success() => match r.text().await {
-                                Ok(body) if body.contains("\"kind\":\"campaign\"") => {
-                                    "page".to_string()
-                                }
-                                Ok(_) => "bad_body".to_string(),
-                                Err(_) => "error".to_string(),
-                            },
-                            Ok(r) => format!("http_{}", r.status().as_u16()),
-                            Err(_) => "error".to_string(),
-                        }
-                    }
-                    Mode::Signup => {
-                        let key = uuid::Uuid::new_v4();
-                        let companions = i64::from(i % 4 == 0);
-                        let resp = http
-                            .post(format!("{url}/v1/activities/{activity}/signup"))
-                            .bearer_auth(token)
-                            .json(&serde_json::json!({ "key": key, "companions": companions }))
-                            .send()
-                            .await;
-                        match resp {
-                            Ok(r) if r.status().is_success() => {
-                                match r.json::<SignupAnswer>().await {
-                                    Ok(SignupAnswer::Accepted { signup, .. }) => {
-                                        let state = signup.state.as_str();
-                                        let position = signup
-                                            .position
-                                            .map(|p| p.to_string())
-                                            .unwrap_or_else(|| "-".into());
-                                        done.acked.push(format!("{key} {state} {position} {i}"));
-                                        state.to_string()
-                                    }
-                                    Ok(SignupAnswer::Refused { refusal }) => {
-                                        refusal.code.as_str().to_string()
-                                    }
-                                    Err(_) => "bad_body".to_string(),
-                                }
-                            }
-                            Ok(r) => format!("http_{}", r.status().as_u16()),
-                            Err(_) => "error".to_string(),
-                        }
-                    }
-                    Mode::Cancel => {
-                        match http
-                            .post(format!("{url}/v1/activities/{activity}/cancel"))
-                            .bearer_auth(token)
-                            .send()
-                            .await
-                        {
-                            Ok(r) if r.status().is_success() => "cancelled".to_string(),
-                            Ok(r) => format!("http_{}", r.status().as_u16()),
-                            Err(_) => "error".to_string(),
-                        }
-                    }
-                    Mode::Grab => {
-                        let key = uuid::Uuid::new_v4();
-                        let once = || grab_once(&http, url, campaign, token, key);
-                        let first = if i % 10 == 0 {
-                            // a double tap: the same key twice at once; one is the first answer
-                            let (a, b) = tokio::join!(once(), once());
-                            done.extra += 1;
-                            match (a, b) {
-                                (Ok(a), Ok(b)) => {
-                                    if !same_answer(&a, &b) && !same_answer(&b, &a) {
-                                        done.mismatched += 1;
-                                    }
-                                    Ok(if a.replayed { b } else { a })
-                                }
-                                (Err(e), _) | (_, Err(e)) => Err(e),
-                            }
-                        } else {
-                            once().await
-                        };
-                        let first = match (first, i % 10 == 5) {
-                            (Ok(a), true) => {
-                                // a retry of the same key after its answer: replayed, the same
-                                done.extra += 1;
-                                match once().await {
-                                    Ok(again) if same_answer(&a, &again) => Ok(a),
-                                    Ok(_) => {
-                                        done.mismatched += 1;
-                                        Ok(a)
-                                    }
-                                    Err(e) => Err(e),
-                                }
-                            }
-                            (other, _) => other,
-                        };
-                        match first {
-                            Ok(a) => {
-                                if matches!(a.outcome, GrabOutcome::Granted { .. }) {
-                                    done.acked.push(a.key.to_string());
-                                }
-                                a.outcome.code().to_string()
-                            }
-                            Err(e) => e,
-                        }
-                    }
-                };
-                // latency counts well-formed answers only: a fast error is not a fast answer
-                if !failure(&outcome) {
-                    done.latency_us.push(t.elapsed().as_micros() as u64);
-                }
-                *done.outcomes.entry(outcome).or_default() += 1;
+    match args.open_loop {
+        // open loop: member i's request leaves at i / rate whatever came back before; its
+        // latency runs from that instant (a request held back by the client is late, not fast)
+        Some(rate) => {
+            anyhow::ensure!(rate > 0.0, "--open-loop: a rate above 0");
+            // at most `--concurrency` connections in use: a request due while all are busy waits
+            // its turn in the client (and its latency counts the wait)
+            let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
+            for i in 0..tokens.len() {
+                let due = started + Duration::from_secs_f64(i as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+                let (ctx, tokens, urls, slots) =
+                    (ctx.clone(), tokens.clone(), urls.clone(), slots.clone());
+                workers.push(tokio::spawn(async move {
+                    let _slot = slots.acquire_owned().await.expect("open");
+                    let mut done = Done::default();
+                    let outcome =
+                        request(&ctx, &urls[i % urls.len()], i, &tokens[i], &mut done).await;
+                    done.record(outcome, due.elapsed());
+                    done
+                }));
             }
-            done
-        }));
+        }
+        None => {
+            let next = Arc::new(AtomicUsize::new(0));
+            for _ in 0..args.concurrency {
+                let (ctx, tokens, next, urls) =
+                    (ctx.clone(), tokens.clone(), next.clone(), urls.clone());
+                workers.push(tokio::spawn(async move {
+                    let mut done = Done::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(token) = tokens.get(i) else { break };
+                        // several instances: the requests spread over them in turn
+                        let url = &urls[i % urls.len()];
+                        let t = Instant::now();
+                        let outcome = request(&ctx, url, i, token, &mut done).await;
+                        done.record(outcome, t.elapsed());
+                    }
+                    done
+                }));
+            }
+        }
     }
-    let mut all = Done {
-        latency_us: Vec::new(),
-        outcomes: BTreeMap::new(),
-        acked: Vec::new(),
-        extra: 0,
-        mismatched: 0,
-    };
+    let mut all = Done::default();
     for w in workers {
         let d = w.await?;
         all.latency_us.extend(d.latency_us);
@@ -330,9 +249,19 @@ async fn main() -> anyhow::Result<()> {
             *all.outcomes.entry(k).or_default() += v;
         }
         all.acked.extend(d.acked);
+        all.granted_at.extend(d.granted_at);
         all.extra += d.extra;
         all.mismatched += d.mismatched;
     }
+    // first come, first served: the share of grants that went to the first requests sent
+    let fcfs = args.fcfs_first.map(|first| {
+        let early = all.granted_at.iter().filter(|&&i| i < first).count();
+        if all.granted_at.is_empty() {
+            0.0
+        } else {
+            (early as f64 / all.granted_at.len() as f64 * 1000.0).round() / 1000.0
+        }
+    });
     let elapsed = started.elapsed().as_secs_f64();
     all.latency_us.sort_unstable();
     if let Some(path) = &args.acked_out {
@@ -360,6 +289,8 @@ async fn main() -> anyhow::Result<()> {
             "p99_ms": (percentile(&all.latency_us, 0.99) * 10.0).round() / 10.0,
             "outcomes": all.outcomes,
             "acked": all.acked.len(),
+            "open_loop_rps": args.open_loop,
+            "fcfs": fcfs,
         })
     );
     Ok(())
@@ -552,4 +483,132 @@ async fn login_flood(args: &Args) -> anyhow::Result<()> {
         })
     );
     Ok(())
+}
+
+/// What a request of the run needs besides its member.
+struct Ctx {
+    http: reqwest::Client,
+    mode: Mode,
+    campaign: i64,
+    activity: i64,
+}
+
+/// Member `i`'s request(s) to `url`: the outcome's label (a failure's, or the answer's code);
+/// acknowledged grants and sign-ups, extra requests and mismatched replays go into `done`.
+async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -> String {
+    let (http, campaign, activity) = (&ctx.http, ctx.campaign, ctx.activity);
+    match ctx.mode {
+        Mode::Noop => match http.get(format!("{url}/v1/health")).send().await {
+            Ok(r) if r.status().is_success() => "ok".to_string(),
+            Ok(r) => format!("http_{}", r.status().as_u16()),
+            Err(_) => "error".to_string(),
+        },
+        Mode::LoginFlood => unreachable!("handled above"),
+        Mode::Sync => {
+            match http
+                .get(format!("{url}/v1/sync?cursor=0"))
+                .bearer_auth(token)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => match r.text().await {
+                    Ok(body) if body.contains("\"kind\":\"campaign\"") => {
+                        "page".to_string()
+                    }
+                    Ok(_) => "bad_body".to_string(),
+                    Err(_) => "error".to_string(),
+                },
+                Ok(r) => format!("http_{}", r.status().as_u16()),
+                Err(_) => "error".to_string(),
+            }
+        }
+        Mode::Signup => {
+            let key = uuid::Uuid::new_v4();
+            let companions = i64::from(i.is_multiple_of(4));
+            let resp = http
+                .post(format!("{url}/v1/activities/{activity}/signup"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "key": key, "companions": companions }))
+                .send()
+                .await;
+            match resp {
+                Ok(r) if r.status().is_success() => {
+                    match r.json::<SignupAnswer>().await {
+                        Ok(SignupAnswer::Accepted { signup, .. }) => {
+                            let state = signup.state.as_str();
+                            let position = signup
+                                .position
+                                .map(|p| p.to_string())
+                                .unwrap_or_else(|| "-".into());
+                            done.acked.push(format!("{key} {state} {position} {i}"));
+                            state.to_string()
+                        }
+                        Ok(SignupAnswer::Refused { refusal }) => {
+                            refusal.code.as_str().to_string()
+                        }
+                        Err(_) => "bad_body".to_string(),
+                    }
+                }
+                Ok(r) => format!("http_{}", r.status().as_u16()),
+                Err(_) => "error".to_string(),
+            }
+        }
+        Mode::Cancel => {
+            match http
+                .post(format!("{url}/v1/activities/{activity}/cancel"))
+                .bearer_auth(token)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => "cancelled".to_string(),
+                Ok(r) => format!("http_{}", r.status().as_u16()),
+                Err(_) => "error".to_string(),
+            }
+        }
+        Mode::Grab => {
+            let key = uuid::Uuid::new_v4();
+            let once = || grab_once(http, url, campaign, token, key);
+            let first = if i.is_multiple_of(10) {
+                // a double tap: the same key twice at once; one is the first answer
+                let (a, b) = tokio::join!(once(), once());
+                done.extra += 1;
+                match (a, b) {
+                    (Ok(a), Ok(b)) => {
+                        if !same_answer(&a, &b) && !same_answer(&b, &a) {
+                            done.mismatched += 1;
+                        }
+                        Ok(if a.replayed { b } else { a })
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                }
+            } else {
+                once().await
+            };
+            let first = match (first, i % 10 == 5) {
+                (Ok(a), true) => {
+                    // a retry of the same key after its answer: replayed, the same
+                    done.extra += 1;
+                    match once().await {
+                        Ok(again) if same_answer(&a, &again) => Ok(a),
+                        Ok(_) => {
+                            done.mismatched += 1;
+                            Ok(a)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                (other, _) => other,
+            };
+            match first {
+                Ok(a) => {
+                    if matches!(a.outcome, GrabOutcome::Granted { .. }) {
+                        done.acked.push(a.key.to_string());
+                        done.granted_at.push(i);
+                    }
+                    a.outcome.code().to_string()
+                }
+                Err(e) => e,
+            }
+        }
+    }
 }

@@ -94,6 +94,11 @@ pub struct GrabArgs {
     /// turn (the no-op baseline too).
     #[arg(long, default_value_t = 1)]
     pub instances: usize,
+    /// Send the grabs open loop at this rate (requests per second, each timed from when it was
+    /// due) instead of closed loop, and report `fcfs`: the share of grants that went to the
+    /// first 1.2 × stock requests sent.
+    #[arg(long)]
+    pub open_loop: Option<f64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -453,22 +458,29 @@ fn grab_on(
     let created = publish_campaign(server, store, args.stock, 2, release)?;
     let id = created["id"].as_i64().context("campaign id")?;
     let acked = work.join("acked");
-    let grab = loadgen(
-        bin,
-        &url,
-        &tokens,
-        &[
-            "--mode",
-            "grab",
-            "--campaign",
-            &id.to_string(),
-            "--start-at",
-            &release.to_rfc3339(),
-            "--acked-out",
-            &acked.to_string_lossy(),
-        ],
-        args.concurrency,
-    )?;
+    let (id_s, release_s, acked_s) = (
+        id.to_string(),
+        release.to_rfc3339(),
+        acked.to_string_lossy().into_owned(),
+    );
+    let mut grab_args = vec![
+        "--mode",
+        "grab",
+        "--campaign",
+        &id_s,
+        "--start-at",
+        &release_s,
+        "--acked-out",
+        &acked_s,
+    ];
+    let (rate, first) = (
+        args.open_loop.map(|r| r.to_string()).unwrap_or_default(),
+        ((args.stock as f64) * 1.2).round().to_string(),
+    );
+    if args.open_loop.is_some() {
+        grab_args.extend(["--open-loop", &rate, "--fcfs-first", &first]);
+    }
+    let grab = loadgen(bin, &url, &tokens, &grab_args, args.concurrency)?;
     let noop = loadgen(bin, &url, &tokens, &["--mode", "noop"], args.concurrency)?;
     let audit: serde_json::Value = serde_json::from_str(&server_cli(
         server,
@@ -509,6 +521,8 @@ fn grab_on(
             "ratio": if noop_rps > 0.0 { (grab_rps / noop_rps * 1000.0).round() / 1000.0 } else { 0.0 },
             "p50_ms": grab["p50_ms"],
             "p99_ms": grab["p99_ms"],
+            "open_loop_rps": args.open_loop,
+            "fcfs": grab["fcfs"],
             "limits": "per-member 2/s burst 5; per-address off",
     });
     println!("{line}");
