@@ -512,9 +512,7 @@ async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -
                 .await
             {
                 Ok(r) if r.status().is_success() => match r.text().await {
-                    Ok(body) if body.contains("\"kind\":\"campaign\"") => {
-                        "page".to_string()
-                    }
+                    Ok(body) if body.contains("\"kind\":\"campaign\"") => "page".to_string(),
                     Ok(_) => "bad_body".to_string(),
                     Err(_) => "error".to_string(),
                 },
@@ -532,23 +530,19 @@ async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -
                 .send()
                 .await;
             match resp {
-                Ok(r) if r.status().is_success() => {
-                    match r.json::<SignupAnswer>().await {
-                        Ok(SignupAnswer::Accepted { signup, .. }) => {
-                            let state = signup.state.as_str();
-                            let position = signup
-                                .position
-                                .map(|p| p.to_string())
-                                .unwrap_or_else(|| "-".into());
-                            done.acked.push(format!("{key} {state} {position} {i}"));
-                            state.to_string()
-                        }
-                        Ok(SignupAnswer::Refused { refusal }) => {
-                            refusal.code.as_str().to_string()
-                        }
-                        Err(_) => "bad_body".to_string(),
+                Ok(r) if r.status().is_success() => match r.json::<SignupAnswer>().await {
+                    Ok(SignupAnswer::Accepted { signup, .. }) => {
+                        let state = signup.state.as_str();
+                        let position = signup
+                            .position
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "-".into());
+                        done.acked.push(format!("{key} {state} {position} {i}"));
+                        state.to_string()
                     }
-                }
+                    Ok(SignupAnswer::Refused { refusal }) => refusal.code.as_str().to_string(),
+                    Err(_) => "bad_body".to_string(),
+                },
                 Ok(r) => format!("http_{}", r.status().as_u16()),
                 Err(_) => "error".to_string(),
             }
