@@ -104,6 +104,12 @@ impl IntoResponse for AppError {
                 message,
                 retry_after,
             } => (code, message, retry_after),
+            // every connection busy for longer than the pool waits: not a failure, a moment
+            AppError::Store(e) if e.is_busy() => (
+                ErrorCode::Unavailable,
+                "The server is very busy at this moment; try again in a second.".into(),
+                Some(1),
+            ),
             internal => {
                 tracing::error!(error = %chain(&internal), "internal error");
                 (

@@ -396,6 +396,10 @@ struct StoreArgs {
     /// Units of a campaign's stock an instance leases at a time for its grabs (PostgreSQL).
     #[arg(long, default_value_t = 50)]
     lease_units: i64,
+    /// How long a request waits for a database connection before it is answered 503 with
+    /// Retry-After (PostgreSQL).
+    #[arg(long, default_value_t = 2000)]
+    pool_wait_ms: u64,
 }
 
 impl StoreArgs {
@@ -429,11 +433,16 @@ impl StoreArgs {
 
     async fn open(&self) -> anyhow::Result<Arc<dyn Ops>> {
         if let Some(url) = &self.database {
-            anyhow::ensure!(self.lease_units > 0, "--lease-units must be positive");
-            let leases = unionpass_server::store::postgres::Leases {
-                units: self.lease_units,
+            anyhow::ensure!(
+                self.lease_units > 0 && self.pool > 0 && self.pool_wait_ms > 0,
+                "--pool, --pool-wait-ms and --lease-units must be positive"
+            );
+            let settings = unionpass_server::store::postgres::PgSettings {
+                pool: self.pool,
+                pool_wait: std::time::Duration::from_millis(self.pool_wait_ms),
+                lease_units: self.lease_units,
             };
-            let store = PgStore::connect_with(url, self.pool, leases)
+            let store = PgStore::connect_with(url, settings)
                 .await
                 .with_context(|| format!("connecting to {}", self.describe()))?;
             return Ok(Arc::new(store));
@@ -546,7 +555,7 @@ async fn main() -> anyhow::Result<()> {
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
             // stock leased to this instance goes back now rather than when its lease expires
             if let Err(e) = store.return_stock().await {
-                tracing::warn!(error = %e, "leased stock not given back; another instance takes it over when the lease expires");
+                tracing::warn!(error = %e, "leased stock not given back; other instances take it from the lease when they need it");
             }
             tracing::info!("stopped");
         }

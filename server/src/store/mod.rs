@@ -128,6 +128,19 @@ impl StoreError {
         }
     }
 
+    /// Whether this is a moment's congestion, not a failure: a full queue, no connection within
+    /// the pool's wait, a lock not had within `lock_timeout`, or a group that failed for one of
+    /// these. Answered `unavailable` (503, `Retry-After`).
+    pub fn is_busy(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        match self {
+            StoreError::Busy | StoreError::Pool(deadpool_postgres::PoolError::Timeout(_)) => true,
+            StoreError::Postgres(e) => e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE),
+            StoreError::GroupFailed(inner) => inner.is_busy(),
+            _ => false,
+        }
+    }
+
     /// The same answer for a request that came twice in one write group (a double tap): the
     /// errors a request earns on its own are repeated; any other one cannot be a single
     /// request's answer (it fails its whole group), so the copy is told to try again.

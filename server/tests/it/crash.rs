@@ -382,10 +382,12 @@ async fn postgres_survives_kill_9_mid_burst() {
     crash_story(vec!["--database".to_string(), db.url.clone()], dir.path()).await;
 }
 
-/// One of three PostgreSQL instances is killed with SIGKILL mid-burst while it holds leased
-/// stock (it leases more than its members can take, so it holds some whenever it dies). Its
-/// members retry their keys on the other two, which grant the stock and then the dead instance's
-/// lease: all the stock is granted, none oversold, none twice, every grant acknowledged.
+/// One of three PostgreSQL instances is killed with SIGKILL in the middle of its burst while it
+/// holds leased stock (it leases 120 and is asked by at most 100 members, so it holds at least 20
+/// when it dies: checked in the database). Then everyone not answered (its members, retrying
+/// their keys, and the other members) asks the two left, which grant the stock and then the dead
+/// instance's lease: all the stock is granted, none oversold, none twice, every grant
+/// acknowledged.
 #[tokio::test]
 async fn postgres_one_of_three_instances_killed_mid_burst_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -422,21 +424,33 @@ async fn postgres_one_of_three_instances_killed_mid_burst_loses_nothing() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         })
     };
-    let urls = [
-        doomed.url.clone(),
-        others[0].url.clone(),
-        others[1].url.clone(),
-    ];
-    let results = spread_burst(
-        &http,
-        &urls.iter().map(String::as_str).collect::<Vec<_>>(),
-        campaign,
-        &members,
-        answers.clone(),
-    )
-    .await;
+    // the doomed instance's third of the members
+    let mine: Vec<usize> = (0..members.len()).step_by(3).collect();
+    let theirs: Vec<Member> = mine.iter().map(|&i| members[i].clone()).collect();
+    let results: Vec<(usize, Option<GrabResponse>)> =
+        spread_burst(&http, &[&doomed.url], campaign, &theirs, answers.clone())
+            .await
+            .into_iter()
+            .map(|(k, a)| (mine[k], a))
+            .collect();
     killer.await.unwrap();
     let _ = doomed.child.wait();
+    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let leased: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(remaining), 0)::BIGINT FROM stock_leases",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        leased >= 20,
+        "the killed instance held leased stock: {leased}"
+    );
     let mut acked: Vec<(Uuid, i64)> = Vec::new();
     let mut refused: Vec<usize> = Vec::new();
     let mut record = |members: &mut Vec<Member>,
@@ -456,10 +470,10 @@ async fn postgres_one_of_three_instances_killed_mid_burst_loses_nothing() {
     record(&mut members, &mut refused, results);
     let dead_answered = answers.load(Ordering::SeqCst);
     assert!(
-        members.iter().any(|m| !m.answered),
+        mine.iter().any(|&i| !members[i].answered),
         "the kill cut the burst short ({dead_answered} answered by the killed instance)"
     );
-    // the killed instance's members retry their keys on the two left
+    // everyone not answered asks the two left (the killed instance's members with their keys)
     let left = [others[0].url.as_str(), others[1].url.as_str()];
     let results = spread_burst(
         &http,

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use unionpass_core::campaign::{GrabOutcome, Reschedule};
 use unionpass_core::ErrorCode;
-use unionpass_server::store::postgres::Leases;
+use unionpass_server::store::postgres::PgSettings;
 use unionpass_server::store::prelude::*;
 use unionpass_server::store::{GrabJob, PgStore};
 use unionpass_server::testing::PgTestDb;
@@ -352,7 +352,7 @@ async fn three_instances_grant_exactly_the_stock_from_their_leases() {
             .unwrap(),
         0
     );
-    // every instance knows it is sold out, and the stock left is nothing anywhere
+    // every instance answers sold out now (or the limit), and nothing is left anywhere
     for s in &servers {
         let again = grab(s, &tokens[89], camp.id, Uuid::new_v4()).await.unwrap();
         assert!(
@@ -376,12 +376,12 @@ async fn three_instances_grant_exactly_the_stock_from_their_leases() {
 
 /// A grab on an instance of its own, in a runtime that is then shut down without running
 /// anything more: the instance dies holding the stock it leased (no goodbye).
-fn grab_and_die(url: &str, job: GrabJob, leases: Leases) -> GrabOutcome {
+fn grab_and_die(url: &str, job: GrabJob, settings: PgSettings) -> GrabOutcome {
     let url = url.to_string();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let answer = rt.block_on(async {
-            let store = PgStore::connect_with(&url, 2, leases).await.unwrap();
+            let store = PgStore::connect_with(&url, settings).await.unwrap();
             let answer = store.grab(job).await.unwrap();
             std::mem::forget(store);
             answer
@@ -421,7 +421,15 @@ async fn a_dead_instances_leased_stock_is_granted_by_the_others() {
         now: at,
         session: None,
     };
-    let died = grab_and_die(&url, job, Leases { units: 30 });
+    let died = grab_and_die(
+        &url,
+        job,
+        PgSettings {
+            pool: 2,
+            lease_units: 30,
+            ..PgSettings::default()
+        },
+    );
     assert!(matches!(died, GrabOutcome::Granted { .. }), "{died:?}");
     // 29 units leased to the dead instance, 10 in the stock: all of it is still "left"
     let left = || async {
@@ -494,6 +502,24 @@ async fn a_stopping_instance_gives_its_leased_stock_back() {
         GrabOutcome::Granted { .. }
     ));
     b.store.return_stock().await.unwrap();
+    // back in the stock itself, no lease left holding any
+    let url = a.database_url().unwrap().to_string();
+    assert_eq!(
+        db_number(
+            &url,
+            "SELECT coalesce(sum(remaining), 0)::BIGINT FROM campaign_stock"
+        )
+        .await,
+        59
+    );
+    assert_eq!(
+        db_number(
+            &url,
+            "SELECT coalesce(sum(remaining), 0)::BIGINT FROM stock_leases"
+        )
+        .await,
+        0
+    );
     let a = Arc::new(a);
     let outcomes = join_all(tokens[1..].iter().map(|t| {
         let (a, t) = (a.clone(), t.clone());
@@ -507,4 +533,163 @@ async fn a_stopping_instance_gives_its_leased_stock_back() {
     assert_eq!(granted, 59);
     let audit = a.store.audit(camp.id).await.unwrap();
     assert_eq!((audit.granted, audit.counter, audit.oversold), (60, 60, 0));
+}
+
+/// A request that cannot get a database connection within the pool's wait is answered
+/// `unavailable` (503, `Retry-After`), not held without end and not an internal error; once a
+/// connection is free again the same request is served.
+#[tokio::test]
+async fn a_request_with_no_connection_in_time_is_answered_unavailable() {
+    let db = unionpass_server::testing::PgTestDb::create().await;
+    let store = PgStore::connect_with(
+        &db.url,
+        PgSettings {
+            pool: 1,
+            pool_wait: std::time::Duration::from_millis(300),
+            ..PgSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    let s = Arc::new(TestServer::start_with(Arc::new(store), tempfile::tempdir().unwrap()).await);
+    let c = s.store.create_campaign(campaign(5, 1), t0()).await.unwrap();
+    let token = s.login("M10001").await;
+    // another client holds the campaign's row; a move of it waits for that with the pool's only
+    // connection
+    let (mut other, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let held = other.transaction().await.unwrap();
+    held.execute("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE", &[&c.id])
+        .await
+        .unwrap();
+    let mover = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.store
+                .reschedule_campaign(
+                    c.id,
+                    unionpass_core::campaign::Reschedule::Cancel,
+                    t0() + Duration::minutes(1),
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let resp = s
+        .http
+        .get(s.at("/v1/sync?cursor=0"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert!(
+        waited >= std::time::Duration::from_millis(250)
+            && waited < std::time::Duration::from_secs(3),
+        "{waited:?}"
+    );
+    held.rollback().await.unwrap();
+    mover.await.unwrap().unwrap();
+    let again = s
+        .http
+        .get(s.at("/v1/sync?cursor=0"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+/// An instance claims held redemptions (its lease on them) and dies: one order it had sent, the
+/// rest not. Another instance leaves them alone while the lease runs, then takes them: each order
+/// reaches the provider again at most once more, is fulfilled once, and is settled once.
+#[tokio::test]
+async fn a_redemption_claimed_by_an_instance_that_died_is_fulfilled_once_after_its_lease() {
+    use unionpass_core::api::PushResponse;
+    use unionpass_core::redeem::RedemptionStatus;
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    unionpass_server::seed::seed_demo_points(a.store.as_ref(), t0())
+        .await
+        .unwrap();
+    let token = a.login("M10001").await;
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let mutations: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            serde_json::json!({"id": id, "created_at": t0(), "op": "redeem", "args": {
+                "target": {"kind": "phone_bill", "mobile": format!("1390013900{i}"), "amount_cents": 1000},
+                "points": 1000}})
+        })
+        .collect();
+    let pushed: PushResponse = a
+        .http
+        .post(a.at("/v1/sync/push"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "mutations": mutations }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pushed.results.len(), 3);
+    let provider = unionpass_server::testing::ProviderProcess::start();
+    let client = provider.provider(std::time::Duration::from_secs(2));
+    // "a": claims them, sends the first order, and dies before settling anything
+    let claimed = a
+        .store
+        .claim_redemptions(t0(), unionpass_server::fulfil::LEASE, 32)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    let first = &claimed[0].redemption;
+    client
+        .fulfil(&unionpass_server::fulfil::Order {
+            id: first.id,
+            target: first.target.clone(),
+            points: first.points,
+        })
+        .await
+        .unwrap();
+    // (a's database stays: the test database lives as long as a's test server; a does no more)
+    // "b": nothing to take while the lease runs; after it, every one, once
+    b.clock.set(t0() + Duration::seconds(30));
+    assert_eq!(b.fulfil(&client).await, 0, "leased to the dead instance");
+    b.clock
+        .set(t0() + unionpass_server::fulfil::LEASE + Duration::seconds(1));
+    assert_eq!(b.fulfil(&client).await, 3);
+    assert_eq!(b.fulfil(&client).await, 0);
+    let orders = provider.orders().await;
+    assert_eq!(orders.len(), 3, "{orders:?}");
+    for o in &orders {
+        let sent_twice = o["order"]["id"] == first.id.to_string();
+        assert_eq!(o["times"], if sent_twice { 2 } else { 1 }, "{o}");
+        assert_eq!(o["answer"]["status"], "done", "fulfilled once: {o}");
+    }
+    let member = b.store.member_auth("M10001").await.unwrap().unwrap();
+    let all = b.store.redemptions(member.member_id).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .filter(|r| ids.contains(&r.id) && matches!(r.status, RedemptionStatus::Settled { .. }))
+            .count(),
+        3
+    );
+}
+
+/// One number read straight from the test database (what no store call shows).
+async fn db_number(url: &str, sql: &str) -> i64 {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.query_one(sql, &[]).await.unwrap().get(0)
 }

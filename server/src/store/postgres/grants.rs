@@ -7,7 +7,7 @@
 //!
 //! **Stock, across instances, without a hot row.** Each instance holds at most one lease per
 //! campaign (`stock_leases`, keyed by campaign and holder): units moved out of `campaign_stock`
-//! in the transaction of the group that needs them, at least [`Leases::units`] at a time. A
+//! in the transaction of the group that needs them, at least `PgSettings::lease_units` at a time. A
 //! group's grants take from its own lease row in the same transaction, so at every commit the
 //! stock equals granted + leased + left in `campaign_stock`, and instances busy with their own
 //! leases never wait for each other. A lease is never a reason to refuse: an instance whose
@@ -38,19 +38,6 @@ use super::{campaign_row, from_json, json};
 use crate::store::rules::{self, coupon_of, grab_answer, replay_grab, usage_code, CampaignCache};
 use crate::store::{GrabJob, StoreError};
 
-/// How this instance leases stock.
-#[derive(Clone, Copy, Debug)]
-pub struct Leases {
-    /// Units taken from the campaign's stock at a time (more when a group needs more).
-    pub units: i64,
-}
-
-impl Default for Leases {
-    fn default() -> Leases {
-        Leases { units: 50 }
-    }
-}
-
 /// How often a group whose stock is in another instance's group right now is judged again
 /// before it answers sold out anyway (each after [`IN_USE_WAIT`]).
 const IN_USE_TRIES: usize = 50;
@@ -59,7 +46,8 @@ const IN_USE_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 /// How a group of grabs is judged, and this instance's identity as a lease holder.
 pub(super) struct GrantJudge {
     pub holder: Uuid,
-    pub leases: Leases,
+    /// Units taken from the campaign's stock at a time (more when a group needs more).
+    pub lease_units: i64,
     pub campaigns: Arc<Mutex<CampaignCache>>,
 }
 
@@ -110,9 +98,20 @@ impl super::groups::Judge for GrantJudge {
 
     async fn idle(&self, pool: &Pool) {
         if let Err(e) = return_stock(pool, self.holder).await {
-            tracing::warn!(error = %e, "could not give leased stock back (it is taken over once its lease expires)");
+            tracing::warn!(error = %e, "could not give leased stock back (other instances take it from the lease when they need it)");
         }
     }
+}
+
+/// Whether a group got all the units it wanted for a campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Short {
+    /// Every unit wanted.
+    No,
+    /// Fewer, and nothing is left anywhere: sold out for good.
+    Gone,
+    /// Fewer, while units are left in a lease that stayed busy through every try.
+    InUse,
 }
 
 /// What each job gets, and the campaigns seen sold out for good with every key holding a grant.
@@ -354,7 +353,7 @@ impl GrantJudge {
         ids.sort_unstable();
         for id in ids {
             let want = &wanting[&id];
-            let Some((got, gone)) = self.take(tx, id, want.len() as i64, patient).await? else {
+            let Some((got, short)) = self.take(tx, id, want.len() as i64, patient).await? else {
                 return Ok(None);
             };
             for (k, &i) in want.iter().enumerate() {
@@ -363,11 +362,32 @@ impl GrantJudge {
                     let n = counts.entry((id, job.member_id)).or_insert(0);
                     *n += 1;
                     granted.push((i, *n));
+                } else if short == Short::InUse {
+                    // units are left, in a lease busy all along: not sold out, try again
+                    answers[i] = Some(Err(StoreError::Busy));
                 } else {
                     answers[i] = Some(Ok(grab_answer(job, GrabOutcome::SoldOut)));
                 }
             }
-            if gone {
+            // a request held back by the limit only because an earlier one of the member's was
+            // counted, and that one got nothing: it could not have been granted either
+            for &i in &judged {
+                let job = &jobs[i];
+                let limited =
+                    matches!(&answers[i], Some(Ok(r)) if r.outcome == GrabOutcome::LimitReached);
+                if job.campaign_id == id
+                    && limited
+                    && counts.get(&(id, job.member_id)).copied().unwrap_or(0)
+                        < campaigns[&id].per_member_limit
+                {
+                    answers[i] = Some(if short == Short::InUse {
+                        Err(StoreError::Busy)
+                    } else {
+                        Ok(grab_answer(job, GrabOutcome::SoldOut))
+                    });
+                }
+            }
+            if short == Short::Gone {
                 let mut keys: HashSet<Uuid> = tx
                     .query(
                         &tx.prepare_cached("SELECT grab_key FROM grants WHERE campaign_id = $1")
@@ -525,7 +545,7 @@ impl GrantJudge {
         id: i64,
         need: i64,
         patient: bool,
-    ) -> Result<Option<(i64, bool)>, StoreError> {
+    ) -> Result<Option<(i64, Short)>, StoreError> {
         let mut have: i64 = tx
             .query_opt(
                 &tx.prepare_cached(
@@ -540,7 +560,7 @@ impl GrantJudge {
             .unwrap_or(0);
         if have < need {
             // from the stock's shards, locked in shard order: as much as a lease, or the need
-            let want = (need - have).max(self.leases.units);
+            let want = (need - have).max(self.lease_units);
             have += tx
                 .query_one(
                     &tx.prepare_cached(
@@ -596,45 +616,62 @@ impl GrantJudge {
         )
         .await?;
         if got == need {
-            return Ok(Some((got, false)));
+            return Ok(Some((got, Short::No)));
         }
-        // short: units left anywhere are in a lease some group holds right now
-        let in_use: bool = tx
+        // short: any unit left is in a lease some group holds right now, or came back to the
+        // stock since it was read (a lease given back); one snapshot of both tables, so a unit
+        // moving from a lease to the stock is seen in one place or the other
+        let left: bool = tx
             .query_one(
                 &tx.prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM stock_leases
-                                    WHERE campaign_id = $1 AND holder <> $2 AND remaining > 0)",
+                                    WHERE campaign_id = $1 AND holder <> $2 AND remaining > 0)
+                         OR EXISTS (SELECT 1 FROM campaign_stock
+                                    WHERE campaign_id = $1 AND remaining > 0)",
                 )
                 .await?,
                 &[&id, &self.holder],
             )
             .await?
             .get(0);
-        Ok(match (in_use, patient) {
+        Ok(match (left, patient) {
             (true, true) => None,
-            (true, false) => Some((got, false)),
-            (false, _) => Some((got, true)),
+            (true, false) => Some((got, Short::InUse)),
+            (false, _) => Some((got, Short::Gone)),
         })
     }
 }
 
-/// Give every lease of `holder` back to its campaign's stock.
+/// Give every lease of `holder` back to its campaign's stock, in one transaction; the stock
+/// rows are updated in campaign order, as groups lock them, so the two never wait in a cycle.
 pub(super) async fn return_stock(pool: &Pool, holder: Uuid) -> Result<(), StoreError> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            &client
-                .prepare_cached(
-                    "WITH gone AS (DELETE FROM stock_leases WHERE holder = $1
-                                   RETURNING campaign_id, remaining),
-                          back AS (SELECT campaign_id, sum(remaining) AS r FROM gone
-                                   GROUP BY campaign_id)
-                     UPDATE campaign_stock c SET remaining = c.remaining + back.r
-                     FROM back WHERE c.campaign_id = back.campaign_id AND c.shard = 0",
-                )
-                .await?,
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let mut back: Vec<(i64, i64)> = tx
+        .query(
+            &tx.prepare_cached(
+                "DELETE FROM stock_leases WHERE holder = $1 RETURNING campaign_id, remaining",
+            )
+            .await?,
             &[&holder],
         )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    back.sort_unstable();
+    for (campaign, n) in back {
+        tx.execute(
+            &tx.prepare_cached(
+                "UPDATE campaign_stock SET remaining = remaining + $2
+                 WHERE campaign_id = $1 AND shard = 0",
+            )
+            .await?,
+            &[&campaign, &n],
+        )
         .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }

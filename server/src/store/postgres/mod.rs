@@ -120,20 +120,43 @@ pub struct PgStore {
     holder: uuid::Uuid,
 }
 
-pub use grants::Leases;
+/// How an instance uses the database (`serve --pool`, `--pool-wait-ms`, `--lease-units`).
+#[derive(Clone, Copy, Debug)]
+pub struct PgSettings {
+    /// Connections of the request pool.
+    pub pool: usize,
+    /// How long a request waits for a connection before it is answered `unavailable` (503,
+    /// `Retry-After`) instead of queueing without end.
+    pub pool_wait: std::time::Duration,
+    /// Units of a campaign's stock the instance leases at a time for its grabs (`grants`).
+    pub lease_units: i64,
+}
+
+impl Default for PgSettings {
+    fn default() -> PgSettings {
+        PgSettings {
+            pool: 32,
+            pool_wait: std::time::Duration::from_secs(2),
+            lease_units: 50,
+        }
+    }
+}
 
 impl PgStore {
     /// Connect (`postgres://user@host:port/db`, TLS as [`tls`] reads the URL) and migrate.
     pub async fn connect(url: &str, pool_size: usize) -> Result<PgStore, StoreError> {
-        PgStore::connect_with(url, pool_size, Leases::default()).await
+        PgStore::connect_with(
+            url,
+            PgSettings {
+                pool: pool_size,
+                ..PgSettings::default()
+            },
+        )
+        .await
     }
 
-    /// [`PgStore::connect`], leasing stock for the grab as `leases` says.
-    pub async fn connect_with(
-        url: &str,
-        pool_size: usize,
-        leases: Leases,
-    ) -> Result<PgStore, StoreError> {
+    /// [`PgStore::connect`] with other settings.
+    pub async fn connect_with(url: &str, settings: PgSettings) -> Result<PgStore, StoreError> {
         let target = tls::target(url)?;
         if target.check == tls::Check::Nothing
             && target.config.get_ssl_mode() != tokio_postgres::config::SslMode::Disable
@@ -150,10 +173,23 @@ impl PgStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager).max_size(pool_size).build()?;
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool)
+            .wait_timeout(Some(settings.pool_wait))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()?;
         // the groups' own connections (one group of each kind at a time per instance)
         let own_pool = |url: &str| -> Result<Pool, StoreError> {
-            let t = tls::target(url)?;
+            let mut t = tls::target(url)?;
+            // a group holds rows locked: the database ends a connection that stops talking in
+            // the middle of one (an instance frozen or cut off) after 10 s, and no group waits
+            // more than 5 s for a lock (it is answered `unavailable`, and retried by the app)
+            let options = format!(
+                "{} -c idle_in_transaction_session_timeout=10000 -c lock_timeout=5000",
+                t.config.get_options().unwrap_or_default()
+            );
+            t.config.options(options.trim());
+            t.config.keepalives_idle(std::time::Duration::from_secs(30));
             Ok(Pool::builder(Manager::from_config(
                 t.config,
                 t.tls,
@@ -175,7 +211,7 @@ impl PgStore {
                 own_pool(url)?,
                 Arc::new(grants::GrantJudge {
                     holder,
-                    leases,
+                    lease_units: settings.lease_units,
                     campaigns: campaigns.clone(),
                 }),
             ),
@@ -232,25 +268,7 @@ impl PgStore {
     /// (advisory lock); returns false when another one is running.
     pub async fn sequence(&self) -> Result<bool, StoreError> {
         let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let locked: bool = tx
-            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&SEQUENCER_LOCK])
-            .await?
-            .get(0);
-        if !locked {
-            return Ok(false);
-        }
-        tx.execute(
-            "WITH base AS (SELECT coalesce(max(seq), 0) AS top FROM change_log),
-                  pending AS (SELECT id, row_number() OVER (ORDER BY id) AS rn
-                              FROM change_log WHERE seq IS NULL ORDER BY id LIMIT 50000)
-             UPDATE change_log c SET seq = base.top + pending.rn
-             FROM pending, base WHERE c.id = pending.id",
-            &[],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        sequence_on(&mut client).await
     }
 
     /// Keep numbering new change-log rows in the background.
@@ -265,6 +283,33 @@ impl PgStore {
             }
         });
     }
+}
+
+/// [`PgStore::sequence`] on a connection the caller holds (a reader that found rows waiting
+/// numbers them on its own connection: taking a second one from the pool while holding the
+/// first could wait on itself when the pool is short).
+pub(super) async fn sequence_on(
+    client: &mut deadpool_postgres::Object,
+) -> Result<bool, StoreError> {
+    let tx = client.transaction().await?;
+    let locked: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&SEQUENCER_LOCK])
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(false);
+    }
+    tx.execute(
+        "WITH base AS (SELECT coalesce(max(seq), 0) AS top FROM change_log),
+                  pending AS (SELECT id, row_number() OVER (ORDER BY id) AS rn
+                              FROM change_log WHERE seq IS NULL ORDER BY id LIMIT 50000)
+             UPDATE change_log c SET seq = base.top + pending.rn
+             FROM pending, base WHERE c.id = pending.id",
+        &[],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 #[cfg(test)]

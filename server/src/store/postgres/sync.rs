@@ -125,7 +125,7 @@ impl Changes for PgStore {
         cursor: i64,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
         // number what has committed so far (unless another sequencer is at it right now), when
         // anything waits: one probe of the unnumbered rows' index, and the sequencer's write
         // transaction only then (on every sync it was the cost of a burst of syncs)
@@ -139,7 +139,7 @@ impl Changes for PgStore {
             .await?
             .get(0);
         if waiting {
-            self.sequence().await?;
+            super::sequence_on(&mut client).await?;
         }
         let rows = client
             .query(
