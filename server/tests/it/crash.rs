@@ -180,6 +180,51 @@ fn seed_and_release(store: &[String], dir: &Path, members: usize, stock: i64) ->
     created["id"].as_i64().expect("id")
 }
 
+/// `campaign stats` of `campaign`, told the keys of the grants acknowledged to members (written
+/// to `dir/acked`), so that it counts the acknowledged grants the database lost.
+fn stats_with_acked(store: &[String], dir: &Path, campaign: i64, acked: &[(Uuid, i64)]) -> Value {
+    let acked_file = dir.join("acked");
+    std::fs::write(
+        &acked_file,
+        acked
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    serde_json::from_str(&cli(
+        store,
+        &[
+            "campaign",
+            "stats",
+            "--id",
+            &campaign.to_string(),
+            "--acked",
+            acked_file.to_str().unwrap(),
+        ],
+    ))
+    .unwrap()
+}
+
+/// SIGKILL `server` once `answers` reaches `after` (or after 5 s): mid-burst by construction.
+fn kill_once_answered(
+    server: &Server,
+    answers: Arc<AtomicUsize>,
+    after: usize,
+) -> tokio::task::JoinHandle<()> {
+    let pid = server.child.id();
+    tokio::spawn(async move {
+        for _ in 0..5000 {
+            if answers.load(Ordering::SeqCst) >= after {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    })
+}
+
 async fn crash_story(store: Vec<String>, dir: &Path) {
     let keys = dir.join("keys");
     let tokens_file = dir.join("tokens");
@@ -212,18 +257,7 @@ async fn crash_story(store: Vec<String>, dir: &Path) {
         // SIGKILL once a random share of this burst has been answered: mid-burst by construction
         let waiting = members.iter().filter(|m| !m.answered).count();
         let kill_after = rand::thread_rng().gen_range(1..=(waiting / 3).max(1));
-        let killer = {
-            let (pid, answers) = (server.child.id(), answers.clone());
-            tokio::spawn(async move {
-                for _ in 0..2000 {
-                    if answers.load(Ordering::SeqCst) >= kill_after {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            })
-        };
+        let killer = kill_once_answered(&server, answers.clone(), kill_after);
         let results = burst(&http, &server.url, campaign, &members, answers).await;
         killer.await.unwrap();
         let _ = server.child.wait();
@@ -254,28 +288,7 @@ async fn crash_story(store: Vec<String>, dir: &Path) {
         "every member got an answer in the end"
     );
 
-    let acked_file = dir.join("acked");
-    std::fs::write(
-        &acked_file,
-        acked
-            .iter()
-            .map(|(k, _)| k.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-    .unwrap();
-    let stats: Value = serde_json::from_str(&cli(
-        &store,
-        &[
-            "campaign",
-            "stats",
-            "--id",
-            &campaign.to_string(),
-            "--acked",
-            acked_file.to_str().unwrap(),
-        ],
-    ))
-    .unwrap();
+    let stats = stats_with_acked(&store, dir, campaign, &acked);
     let mut ids: Vec<i64> = acked.iter().map(|(_, id)| *id).collect();
     ids.sort();
     ids.dedup();
@@ -412,18 +425,7 @@ async fn postgres_one_of_three_instances_killed_mid_burst_loses_nothing() {
     let http = reqwest::Client::new();
     let answers = Arc::new(AtomicUsize::new(0));
     let kill_after = rand::thread_rng().gen_range(1..=30);
-    let killer = {
-        let (pid, answers) = (doomed.child.id(), answers.clone());
-        tokio::spawn(async move {
-            for _ in 0..5000 {
-                if answers.load(Ordering::SeqCst) >= kill_after {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        })
-    };
+    let killer = kill_once_answered(&doomed, answers.clone(), kill_after);
     // the doomed instance's third of the members
     let mine: Vec<usize> = (0..members.len()).step_by(3).collect();
     let theirs: Vec<Member> = mine.iter().map(|&i| members[i].clone()).collect();
@@ -489,28 +491,7 @@ async fn postgres_one_of_three_instances_killed_mid_burst_loses_nothing() {
         let _ = s.child.kill();
         let _ = s.child.wait();
     }
-    let acked_file = dir.path().join("acked");
-    std::fs::write(
-        &acked_file,
-        acked
-            .iter()
-            .map(|(k, _)| k.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-    .unwrap();
-    let stats: Value = serde_json::from_str(&cli(
-        &store,
-        &[
-            "campaign",
-            "stats",
-            "--id",
-            &campaign.to_string(),
-            "--acked",
-            acked_file.to_str().unwrap(),
-        ],
-    ))
-    .unwrap();
+    let stats = stats_with_acked(&store, dir.path(), campaign, &acked);
     assert_eq!(
         stats["granted"], STOCK,
         "the killed instance's lease was granted: {stats}"

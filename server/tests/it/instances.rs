@@ -129,7 +129,6 @@ async fn two_instances_starting_at_once_migrate_once() {
 /// (the claim is a lease in the database, not a lock in one process) and is settled once.
 #[tokio::test]
 async fn fulfilment_on_two_instances_at_once_reaches_the_provider_once_per_order() {
-    use unionpass_core::api::PushResponse;
     use unionpass_core::redeem::RedemptionStatus;
     let a = TestServer::start_postgres().await;
     let b = second(&a).await;
@@ -138,26 +137,7 @@ async fn fulfilment_on_two_instances_at_once_reaches_the_provider_once_per_order
         .unwrap();
     let token = a.login("M10001").await;
     let ids: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
-    let mutations: Vec<Value> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            serde_json::json!({"id": id, "created_at": t0(), "op": "redeem", "args": {
-                "target": {"kind": "phone_bill", "mobile": format!("1380013800{i}"), "amount_cents": 1000},
-                "points": 1000}})
-        })
-        .collect();
-    let pushed: PushResponse = a
-        .http
-        .post(a.at("/v1/sync/push"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "mutations": mutations }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pushed = redeem_top_ups(&a, &token, &ids).await;
     assert!(
         pushed
             .results
@@ -284,17 +264,7 @@ async fn writers_on_two_instances_while_a_client_pulls_skip_and_repeat_nothing()
 async fn three_instances_grant_exactly_the_stock_from_their_leases() {
     let a = TestServer::start_postgres().await;
     let (b, c) = (second(&a).await, second(&a).await);
-    let camp = a
-        .store
-        .create_campaign(
-            unionpass_core::campaign::Campaign {
-                release_at: t0(),
-                ..campaign(130, 2)
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
+    let camp = released(&a, 130, 2).await;
     let tokens = a.store.bench_members(90, t0()).await.unwrap();
     let servers = [Arc::new(a), Arc::new(b), Arc::new(c)];
     for s in &servers {
@@ -400,17 +370,7 @@ fn grab_and_die(url: &str, job: GrabJob, settings: PgSettings) -> GrabOutcome {
 async fn a_dead_instances_leased_stock_is_granted_by_the_others() {
     let a = TestServer::start_postgres().await;
     let url = a.database_url().unwrap().to_string();
-    let camp = a
-        .store
-        .create_campaign(
-            unionpass_core::campaign::Campaign {
-                release_at: t0(),
-                ..campaign(40, 1)
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
+    let camp = released(&a, 40, 1).await;
     let at = t0() + Duration::minutes(1);
     let first = a.store.member_auth("M10001").await.unwrap().unwrap();
     let job = GrabJob {
@@ -479,17 +439,7 @@ async fn a_dead_instances_leased_stock_is_granted_by_the_others() {
 async fn a_stopping_instance_gives_its_leased_stock_back() {
     let a = TestServer::start_postgres().await;
     let b = second(&a).await;
-    let camp = a
-        .store
-        .create_campaign(
-            unionpass_core::campaign::Campaign {
-                release_at: t0(),
-                ..campaign(60, 1)
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
+    let camp = released(&a, 60, 1).await;
     let tokens = a.store.bench_members(70, t0()).await.unwrap();
     a.clock.set(t0() + Duration::minutes(1));
     b.clock.set(t0() + Duration::minutes(1));
@@ -612,7 +562,6 @@ async fn a_request_with_no_connection_in_time_is_answered_unavailable() {
 /// reaches the provider again at most once more, is fulfilled once, and is settled once.
 #[tokio::test]
 async fn a_redemption_claimed_by_an_instance_that_died_is_fulfilled_once_after_its_lease() {
-    use unionpass_core::api::PushResponse;
     use unionpass_core::redeem::RedemptionStatus;
     let a = TestServer::start_postgres().await;
     let b = second(&a).await;
@@ -621,26 +570,7 @@ async fn a_redemption_claimed_by_an_instance_that_died_is_fulfilled_once_after_i
         .unwrap();
     let token = a.login("M10001").await;
     let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
-    let mutations: Vec<Value> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            serde_json::json!({"id": id, "created_at": t0(), "op": "redeem", "args": {
-                "target": {"kind": "phone_bill", "mobile": format!("1390013900{i}"), "amount_cents": 1000},
-                "points": 1000}})
-        })
-        .collect();
-    let pushed: PushResponse = a
-        .http
-        .post(a.at("/v1/sync/push"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "mutations": mutations }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pushed = redeem_top_ups(&a, &token, &ids).await;
     assert_eq!(pushed.results.len(), 3);
     let provider = unionpass_server::testing::ProviderProcess::start();
     let client = provider.provider(std::time::Duration::from_secs(2));
@@ -692,4 +622,46 @@ async fn db_number(url: &str, sql: &str) -> i64 {
         .unwrap();
     tokio::spawn(conn);
     client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// A phone top-up of 10 yuan for 1,000 points per id, pushed through `s` as the app's outbox
+/// sends it.
+async fn redeem_top_ups(
+    s: &TestServer,
+    token: &str,
+    ids: &[Uuid],
+) -> unionpass_core::api::PushResponse {
+    let mutations: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            serde_json::json!({"id": id, "created_at": t0(), "op": "redeem", "args": {
+                "target": {"kind": "phone_bill", "mobile": format!("1380013800{i}"), "amount_cents": 1000},
+                "points": 1000}})
+        })
+        .collect();
+    s.http
+        .post(s.at("/v1/sync/push"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "mutations": mutations }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A campaign of `stock` coupons, `limit` each, released at `t0()`, created through `s`.
+async fn released(s: &TestServer, stock: i64, limit: i64) -> unionpass_core::campaign::Campaign {
+    s.store
+        .create_campaign(
+            unionpass_core::campaign::Campaign {
+                release_at: t0(),
+                ..campaign(stock, limit)
+            },
+            t0(),
+        )
+        .await
+        .unwrap()
 }
