@@ -65,6 +65,50 @@ impl super::groups::Judge for GrantJudge {
         pool: &Pool,
         jobs: &[GrabJob],
     ) -> Result<Vec<Result<GrabResponse, StoreError>>, StoreError> {
+        // requests that queued before the group that saw the stock gone: answered from memory
+        // now, without a transaction (a burst's tail waits for no further group)
+        let memo: Vec<Option<GrabResponse>> = jobs
+            .iter()
+            .map(|j| crate::store::rules::answer_from_memory(&self.campaigns, j))
+            .collect();
+        let rest: Vec<GrabJob> = jobs
+            .iter()
+            .zip(&memo)
+            .filter(|(_, m)| m.is_none())
+            .map(|(j, _)| j.clone())
+            .collect();
+        let mut judged = if rest.is_empty() {
+            Vec::new()
+        } else {
+            self.in_transactions(pool, &rest).await?
+        }
+        .into_iter();
+        Ok(memo
+            .into_iter()
+            .map(|m| match m {
+                Some(answer) => Ok(answer),
+                None => judged
+                    .next()
+                    .unwrap_or_else(|| Err(StoreError::Corrupt("a grab left unjudged".into()))),
+            })
+            .collect())
+    }
+
+    async fn idle(&self, pool: &Pool) {
+        if let Err(e) = return_stock(pool, self.holder).await {
+            tracing::warn!(error = %e, "could not give leased stock back (other instances take it from the lease when they need it)");
+        }
+    }
+}
+
+impl GrantJudge {
+    /// The group judged in one transaction (again, while stock it needs is busy elsewhere), then
+    /// committed; what it saw sold out for good is kept in memory after the commit.
+    async fn in_transactions(
+        &self,
+        pool: &Pool,
+        jobs: &[GrabJob],
+    ) -> Result<Vec<Result<GrabResponse, StoreError>>, StoreError> {
         let mut client = pool.get().await?;
         let mut tries = 0;
         let (answers, sold_out) = loop {
@@ -94,12 +138,6 @@ impl super::groups::Judge for GrantJudge {
             crate::store::exit_after_grant_commit();
         }
         Ok(answers)
-    }
-
-    async fn idle(&self, pool: &Pool) {
-        if let Err(e) = return_stock(pool, self.holder).await {
-            tracing::warn!(error = %e, "could not give leased stock back (other instances take it from the lease when they need it)");
-        }
     }
 }
 
