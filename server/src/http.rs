@@ -122,14 +122,28 @@ pub fn app(state: AppState) -> Router {
                 .layer(axum::error_handling::HandleErrorLayer::new(timed_out))
                 .layer(tower::timeout::TimeoutLayer::new(REQUEST_TIMEOUT))
                 // the fastest gzip level: sync pages are JSON, which it still shrinks about
-                // fivefold, at a fraction of the default level's time per answer
+                // fivefold, at a fraction of the default level's time per answer; and only
+                // answers above a kilobyte: a compressor's set-up (clearing its tables) costs
+                // more than a short answer (a grab's, a sign-up's) saves, and was the largest
+                // single cost of a refusal at a burst
                 .layer(
                     tower_http::compression::CompressionLayer::new()
-                        .quality(tower_http::CompressionLevel::Fastest),
+                        .quality(tower_http::CompressionLevel::Fastest)
+                        .compress_when(
+                            tower_http::compression::Predicate::and(
+                                tower_http::compression::predicate::DefaultPredicate::new(),
+                                tower_http::compression::predicate::SizeAbove::new(
+                                    COMPRESS_ABOVE,
+                                ),
+                            ),
+                        ),
                 ),
         )
         .with_state(state)
 }
+
+/// Answers shorter than this many bytes are sent as they are (see the compression layer).
+pub const COMPRESS_ABOVE: u16 = 1024;
 
 static REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
 

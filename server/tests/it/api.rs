@@ -379,3 +379,54 @@ async fn apps_older_than_the_oldest_served_are_told_to_update() {
         );
     }
 }
+
+/// Long answers (a sync page) travel gzip-compressed when the app accepts it; short ones (a
+/// grab's answer) as they are: compressing them costs the server more than it saves.
+#[tokio::test]
+async fn long_answers_are_compressed_and_short_ones_are_not() {
+    let s = TestServer::start().await;
+    for _ in 0..5 {
+        s.store
+            .create_campaign(crate::grab::campaign(5, 1), t0())
+            .await
+            .unwrap();
+    }
+    let token = s.login("M10001").await;
+    // a client that leaves the bytes as they came (the test's own decompresses and hides it)
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let encoding = |r: &reqwest::Response| {
+        r.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let page = raw
+        .get(s.at("/v1/sync?cursor=0"))
+        .bearer_auth(&token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        encoding(&page).as_deref(),
+        Some("gzip"),
+        "{:?}",
+        page.headers()
+    );
+    let short = raw
+        .post(s.at("/v1/campaigns/1/grab"))
+        .bearer_auth(&token)
+        .header("accept-encoding", "gzip")
+        .json(&json!({ "key": uuid::Uuid::new_v4() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(encoding(&short), None, "{:?}", short.headers());
+    let body = short.bytes().await.unwrap();
+    assert!(
+        body.len() < usize::from(unionpass_server::http::COMPRESS_ABOVE),
+        "{} bytes",
+        body.len()
+    );
+    serde_json::from_slice::<Value>(&body).expect("plain JSON");
+}
