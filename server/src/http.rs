@@ -123,9 +123,9 @@ pub fn app(state: AppState) -> Router {
                 .layer(tower::timeout::TimeoutLayer::new(REQUEST_TIMEOUT))
                 // the fastest gzip level: sync pages are JSON, which it still shrinks about
                 // fivefold, at a fraction of the default level's time per answer; and only
-                // answers above a kilobyte: a compressor's set-up (clearing its tables) costs
-                // more than a short answer (a grab's, a sign-up's) saves, and was the largest
-                // single cost of a refusal at a burst
+                // answers above `COMPRESS_ABOVE`: a compressor's set-up (clearing its tables)
+                // costs more than a short answer (a grab's, a sign-up's) saves, and was the
+                // largest single cost of a refusal at a burst
                 .layer(
                     tower_http::compression::CompressionLayer::new()
                         .quality(tower_http::CompressionLevel::Fastest)
@@ -142,8 +142,10 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Answers shorter than this many bytes are sent as they are (see the compression layer).
-pub const COMPRESS_ABOVE: u16 = 1024;
+/// Answers shorter than this many bytes are sent as they are (see the compression layer): a
+/// grab's or a sign-up's refusal (100–200 bytes) is not worth a compressor; a staff device's
+/// sync with nothing new (a few answers of 500 bytes and more) still is, to stay under 2 KiB.
+pub const COMPRESS_ABOVE: u16 = 512;
 
 static REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
 
