@@ -40,6 +40,15 @@ struct Server {
     url: String,
 }
 
+/// A server process is killed when its test ends, also when the test fails half-way (a failed
+/// assertion must not leave servers running for the next tests).
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn serve(store: &[String], keys: &Path) -> Server {
     serve_with(store, keys, &[])
 }
