@@ -449,6 +449,12 @@ impl CampaignCache {
     }
 }
 
+/// Whether a member holding `held` grants of `c` has reached its per-member limit (one rule for
+/// both backends: SQLite counts grants, PostgreSQL the member's locked counter).
+pub fn limit_reached(c: &Campaign, held: i64) -> bool {
+    held >= c.per_member_limit
+}
+
 /// The answer to a grab from this server's memory, when [`CampaignCache::refusal_from_memory`]
 /// has one (the same on every backend).
 pub fn answer_from_memory(

@@ -234,11 +234,9 @@ fn kill_once_answered(
     })
 }
 
-async fn crash_story(store: Vec<String>, dir: &Path) {
-    let keys = dir.join("keys");
-    let tokens_file = dir.join("tokens");
-    let campaign = seed_and_release(&store, dir, MEMBERS, STOCK);
-    let mut members: Vec<Member> = std::fs::read_to_string(&tokens_file)
+/// A member per token in `tokens_file`, each with a fresh grab key, none answered yet.
+fn members_of(tokens_file: &Path) -> Vec<Member> {
+    std::fs::read_to_string(tokens_file)
         .unwrap()
         .lines()
         .map(|t| Member {
@@ -246,7 +244,14 @@ async fn crash_story(store: Vec<String>, dir: &Path) {
             key: Uuid::new_v4(),
             answered: false,
         })
-        .collect();
+        .collect()
+}
+
+async fn crash_story(store: Vec<String>, dir: &Path) {
+    let keys = dir.join("keys");
+    let tokens_file = dir.join("tokens");
+    let campaign = seed_and_release(&store, dir, MEMBERS, STOCK);
+    let mut members = members_of(&tokens_file);
     let http = reqwest::Client::new();
     let mut acked: Vec<(Uuid, i64)> = Vec::new();
     let mut record = |members: &mut Vec<Member>, results: Vec<(usize, Option<GrabResponse>)>| {
@@ -417,15 +422,7 @@ async fn postgres_one_of_three_instances_killed_mid_burst_loses_nothing() {
     let store = vec!["--database".to_string(), db.url.clone()];
     let keys = dir.path().join("keys");
     let campaign = seed_and_release(&store, dir.path(), MEMBERS, STOCK);
-    let mut members: Vec<Member> = std::fs::read_to_string(dir.path().join("tokens"))
-        .unwrap()
-        .lines()
-        .map(|t| Member {
-            token: t.to_string(),
-            key: Uuid::new_v4(),
-            answered: false,
-        })
-        .collect();
+    let mut members = members_of(&dir.path().join("tokens"));
     // the first instance leases more than its 100 members can take; the others a little at a time
     let mut doomed = serve_with_args(&store, &keys, &[], &["--lease-units", "120"]);
     let mut others: Vec<Server> = (0..2)

@@ -130,12 +130,7 @@ async fn two_instances_starting_at_once_migrate_once() {
 #[tokio::test]
 async fn fulfilment_on_two_instances_at_once_reaches_the_provider_once_per_order() {
     use unionpass_core::redeem::RedemptionStatus;
-    let a = TestServer::start_postgres().await;
-    let b = second(&a).await;
-    unionpass_server::seed::seed_demo_points(a.store.as_ref(), t0())
-        .await
-        .unwrap();
-    let token = a.login("M10001").await;
+    let (a, b, token) = two_instances_with_points().await;
     let ids: Vec<Uuid> = (0..6).map(|_| Uuid::new_v4()).collect();
     let pushed = redeem_top_ups(&a, &token, &ids).await;
     assert!(
@@ -563,12 +558,7 @@ async fn a_request_with_no_connection_in_time_is_answered_unavailable() {
 #[tokio::test]
 async fn a_redemption_claimed_by_an_instance_that_died_is_fulfilled_once_after_its_lease() {
     use unionpass_core::redeem::RedemptionStatus;
-    let a = TestServer::start_postgres().await;
-    let b = second(&a).await;
-    unionpass_server::seed::seed_demo_points(a.store.as_ref(), t0())
-        .await
-        .unwrap();
-    let token = a.login("M10001").await;
+    let (a, b, token) = two_instances_with_points().await;
     let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
     let pushed = redeem_top_ups(&a, &token, &ids).await;
     assert_eq!(pushed.results.len(), 3);
@@ -664,4 +654,16 @@ async fn released(s: &TestServer, stock: i64, limit: i64) -> unionpass_core::cam
         )
         .await
         .unwrap()
+}
+
+/// Two instances over one database with the demo's points, and M10001 signed in through the
+/// first (the fulfilment stories).
+async fn two_instances_with_points() -> (TestServer, TestServer, String) {
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    unionpass_server::seed::seed_demo_points(a.store.as_ref(), t0())
+        .await
+        .unwrap();
+    let token = a.login("M10001").await;
+    (a, b, token)
 }

@@ -376,7 +376,7 @@ impl GrantJudge {
             let job = &jobs[i];
             let c = &campaigns[&job.campaign_id];
             let n = seen.entry((c.id, job.member_id)).or_insert(0);
-            if *n >= c.per_member_limit {
+            if rules::limit_reached(c, *n) {
                 answers[i] = Some(Ok(grab_answer(job, GrabOutcome::LimitReached)));
             } else {
                 *n += 1;
@@ -415,8 +415,10 @@ impl GrantJudge {
                     matches!(&answers[i], Some(Ok(r)) if r.outcome == GrabOutcome::LimitReached);
                 if job.campaign_id == id
                     && limited
-                    && counts.get(&(id, job.member_id)).copied().unwrap_or(0)
-                        < campaigns[&id].per_member_limit
+                    && !rules::limit_reached(
+                        &campaigns[&id],
+                        counts.get(&(id, job.member_id)).copied().unwrap_or(0),
+                    )
                 {
                     answers[i] = Some(if short == Short::InUse {
                         Err(StoreError::Busy)

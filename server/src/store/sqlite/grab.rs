@@ -80,7 +80,7 @@ fn take_one(conn: &Connection, c: &Campaign, job: &GrabJob) -> Result<GrabOutcom
     let held: i64 = conn
         .prepare_cached("SELECT count(*) FROM grants WHERE campaign_id = ?1 AND member_id = ?2")?
         .query_row(params![c.id, job.member_id], |r| r.get(0))?;
-    if held >= c.per_member_limit {
+    if crate::store::rules::limit_reached(c, held) {
         return Ok(GrabOutcome::LimitReached);
     }
     if let Some(hash) = &job.session {
