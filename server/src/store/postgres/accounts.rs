@@ -251,68 +251,11 @@ impl Accounts for PgStore {
     }
 
     async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
-                         FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = $1",
-                    )
-                    .await?,
-                &[&member_id],
-            )
-            .await?;
-        row.map(|r| {
-            let role: String = r.get(2);
-            let language: Option<String> = r.get(3);
-            Ok(Profile {
-                member_id,
-                member_no: r.get(0),
-                name: r.get(1),
-                role: Role::parse(&role)
-                    .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-                union: Union {
-                    id: r.get(4),
-                    name: r.get(5),
-                },
-                language: language.as_deref().and_then(Lang::from_tag),
-            })
-        })
-        .transpose()
+        profile_on(&self.pool.get().await?, member_id).await
     }
 
     async fn device_passport(&self, device_id: i64) -> Result<Option<DevicePassport>, StoreError> {
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from,
-                           valid_until FROM devices WHERE id = $1",
-                    )
-                    .await?,
-                &[&device_id],
-            )
-            .await?;
-        let Some(r) = row else { return Ok(None) };
-        let key: String = r.get(0);
-        let passport = match (r.get(2), r.get(3), r.get(4), r.get(5)) {
-            (Some(credential), Some(kid), Some(valid_from), Some(valid_until)) => {
-                Some(PassportInfo {
-                    credential,
-                    kid,
-                    valid_from,
-                    valid_until,
-                })
-            }
-            _ => None,
-        };
-        Ok(Some(DevicePassport {
-            public_key: key_bytes(&key)?,
-            revoked: r.get(1),
-            passport,
-        }))
+        device_passport_on(&self.pool.get().await?, device_id).await
     }
 
     async fn save_device_passport(
@@ -333,27 +276,7 @@ impl Accounts for PgStore {
     }
 
     async fn devices(&self, member_id: i64) -> Result<Vec<DeviceRow>, StoreError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT id, name, device_kid, created_at FROM devices
-                         WHERE member_id = $1 AND revoked_at IS NULL ORDER BY id",
-                    )
-                    .await?,
-                &[&member_id],
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| DeviceRow {
-                id: r.get(0),
-                name: r.get(1),
-                device_kid: r.get(2),
-                created_at: r.get(3),
-            })
-            .collect())
+        devices_on(&self.pool.get().await?, member_id).await
     }
 
     async fn suspend_member(
@@ -440,4 +363,100 @@ pub(super) async fn session_live(
     )
     .await?
     .get(0))
+}
+
+/// Reads one sync page makes (also through [`Accounts`]), on a connection the caller holds.
+pub(super) async fn profile_on(
+    c: &impl GenericClient,
+    member_id: i64,
+) -> Result<Option<Profile>, StoreError> {
+    let row = c
+        .query_opt(
+            &c
+                .prepare_cached(
+                    "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
+                     FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = $1",
+                )
+                .await?,
+            &[&member_id],
+        )
+        .await?;
+    row.map(|r| {
+        let role: String = r.get(2);
+        let language: Option<String> = r.get(3);
+        Ok(Profile {
+            member_id,
+            member_no: r.get(0),
+            name: r.get(1),
+            role: Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+            union: Union {
+                id: r.get(4),
+                name: r.get(5),
+            },
+            language: language.as_deref().and_then(Lang::from_tag),
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn device_passport_on(
+    c: &impl GenericClient,
+    device_id: i64,
+) -> Result<Option<DevicePassport>, StoreError> {
+    let row = c
+        .query_opt(
+            &c
+                .prepare_cached(
+                    "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from,
+                       valid_until FROM devices WHERE id = $1",
+                )
+                .await?,
+            &[&device_id],
+        )
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let key: String = r.get(0);
+    let passport = match (r.get(2), r.get(3), r.get(4), r.get(5)) {
+        (Some(credential), Some(kid), Some(valid_from), Some(valid_until)) => {
+            Some(PassportInfo {
+                credential,
+                kid,
+                valid_from,
+                valid_until,
+            })
+        }
+        _ => None,
+    };
+    Ok(Some(DevicePassport {
+        public_key: key_bytes(&key)?,
+        revoked: r.get(1),
+        passport,
+    }))
+}
+
+pub(super) async fn devices_on(
+    c: &impl GenericClient,
+    member_id: i64,
+) -> Result<Vec<DeviceRow>, StoreError> {
+    let rows = c
+        .query(
+            &c
+                .prepare_cached(
+                    "SELECT id, name, device_kid, created_at FROM devices
+                     WHERE member_id = $1 AND revoked_at IS NULL ORDER BY id",
+                )
+                .await?,
+            &[&member_id],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DeviceRow {
+            id: r.get(0),
+            name: r.get(1),
+            device_kid: r.get(2),
+            created_at: r.get(3),
+        })
+        .collect())
 }

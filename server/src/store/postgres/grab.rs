@@ -216,28 +216,7 @@ impl Campaigns for PgStore {
     }
 
     async fn stock_left(&self, now: DateTime<Utc>) -> Result<Vec<StockLeft>, StoreError> {
-        let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT c.id, (coalesce((SELECT sum(remaining) FROM campaign_stock s
-                                             WHERE s.campaign_id = c.id), 0)
-                             + coalesce((SELECT sum(remaining) FROM stock_leases l
-                                         WHERE l.campaign_id = c.id), 0))::BIGINT
-                 FROM campaigns c WHERE c.end_at > $1 ORDER BY c.id",
-                    )
-                    .await?,
-                &[&now],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| StockLeft {
-                campaign_id: r.get(0),
-                left: r.get(1),
-            })
-            .collect())
+        stock_left_on(&self.pool.get().await?, now).await
     }
 
     async fn grab(&self, job: GrabJob) -> Result<GrabResponse, StoreError> {
@@ -251,4 +230,32 @@ impl Campaigns for PgStore {
     async fn return_stock(&self) -> Result<(), StoreError> {
         super::grants::return_stock(&self.pool, self.holder).await
     }
+}
+
+/// The stock left of the campaigns that have not ended at `now`, on a held connection.
+pub(super) async fn stock_left_on(
+    c: &impl GenericClient,
+    now: DateTime<Utc>,
+) -> Result<Vec<StockLeft>, StoreError> {
+    let rows = c
+        .query(
+            &c
+                .prepare_cached(
+                    "SELECT c.id, (coalesce((SELECT sum(remaining) FROM campaign_stock s
+                                         WHERE s.campaign_id = c.id), 0)
+                         + coalesce((SELECT sum(remaining) FROM stock_leases l
+                                     WHERE l.campaign_id = c.id), 0))::BIGINT
+             FROM campaigns c WHERE c.end_at > $1 ORDER BY c.id",
+                )
+                .await?,
+            &[&now],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| StockLeft {
+            campaign_id: r.get(0),
+            left: r.get(1),
+        })
+        .collect())
 }

@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0009_polls",
     "0010_coupon_void",
     "0011_stock_leases",
+    "0012_sync_indexes",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

@@ -18,19 +18,19 @@ use crate::store::rules::{finished, redeem_refusal, CAP_WINDOW};
 use crate::store::{Claimed, Fulfilment, Points, StoreError};
 
 pub(super) async fn offer(c: &impl GenericClient) -> Result<PointsOffer, StoreError> {
-    let row = c
-        .query_opt("SELECT body FROM points_offer WHERE id = 1", &[])
-        .await?;
+    // both statements at once (pipelined on one connection), each prepared once per connection
+    let (body, items) = (
+        c.prepare_cached("SELECT body FROM points_offer WHERE id = 1")
+            .await?,
+        c.prepare_cached("SELECT id, title_zh, title_en, points, stock FROM catalog ORDER BY points, id")
+            .await?,
+    );
+    let (row, items) = tokio::try_join!(c.query_opt(&body, &[]), c.query(&items, &[]))?;
     let mut offer = match row {
         Some(r) => from_json(r.get(0))?,
         None => PointsOffer::none(),
     };
-    offer.catalog = c
-        .query(
-            "SELECT id, title_zh, title_en, points, stock FROM catalog ORDER BY points, id",
-            &[],
-        )
-        .await?
+    offer.catalog = items
         .iter()
         .map(|r| redeem::CatalogItem {
             id: r.get(0),

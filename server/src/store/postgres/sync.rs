@@ -11,6 +11,7 @@ use unionpass_core::api::{
 use super::{from_json, json, PgStore};
 use crate::store::rules::{fingerprint, replay_mutation, retrying};
 use crate::store::{Changes, Proven, StoreError};
+use deadpool_postgres::GenericClient;
 use unionpass_core::ErrorCode;
 
 impl PgStore {
@@ -98,23 +99,32 @@ impl Changes for PgStore {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<crate::store::SyncReads, StoreError> {
-        use crate::store::{Accounts, Campaigns, Points};
-        let changes = self.changes_since(member_id, cursor, limit).await?;
-        let last = crate::store::rules::last_page(changes.len(), limit);
+        // one connection for the page, and its reads sent together (tokio-postgres pipelines
+        // the statements of one client): one round trip instead of one per read
+        let mut client = self.pool.get().await?;
+        number_waiting(&mut client).await?;
+        let c = &client;
+        let (changes, profile, device, devices) = tokio::try_join!(
+            changes_on(c, member_id, cursor, limit),
+            super::accounts::profile_on(c, member_id),
+            super::accounts::device_passport_on(c, device_id),
+            super::accounts::devices_on(c, member_id),
+        )?;
+        let (stock_left, points_offer) = if crate::store::rules::last_page(changes.len(), limit) {
+            let (stock, offer) = tokio::try_join!(
+                super::grab::stock_left_on(c, now),
+                super::points::offer(c),
+            )?;
+            (stock, Some(offer))
+        } else {
+            (Vec::new(), None)
+        };
         Ok(crate::store::SyncReads {
-            profile: self.profile(member_id).await?,
-            device: self.device_passport(device_id).await?,
-            devices: self.devices(member_id).await?,
-            stock_left: if last {
-                self.stock_left(now).await?
-            } else {
-                Vec::new()
-            },
-            points_offer: if last {
-                Some(self.points_offer().await?)
-            } else {
-                None
-            },
+            profile,
+            device,
+            devices,
+            stock_left,
+            points_offer,
             changes,
         })
     }
@@ -126,44 +136,8 @@ impl Changes for PgStore {
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
         let mut client = self.pool.get().await?;
-        // number what has committed so far (unless another sequencer is at it right now), when
-        // anything waits: one probe of the unnumbered rows' index, and the sequencer's write
-        // transaction only then (on every sync it was the cost of a burst of syncs)
-        let waiting: bool = client
-            .query_one(
-                &client
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM change_log WHERE seq IS NULL)")
-                    .await?,
-                &[],
-            )
-            .await?
-            .get(0);
-        if waiting {
-            super::sequence_on(&mut client).await?;
-        }
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT seq, at, kind, data FROM change_log
-                         WHERE seq > $2 AND (member_id = $1 OR member_id IS NULL)
-                         ORDER BY seq LIMIT $3",
-                    )
-                    .await?,
-                &[&member_id, &cursor, &(limit as i64)],
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let kind: String = r.get(2);
-                Change {
-                    seq: r.get(0),
-                    at: r.get(1),
-                    kind: ChangeKind::from_parts(&kind, r.get(3)),
-                }
-            })
-            .collect())
+        number_waiting(&mut client).await?;
+        changes_on(&client, member_id, cursor, limit).await
     }
 
     async fn apply_mutation(
@@ -190,4 +164,62 @@ impl Changes for PgStore {
             .await?;
         Ok((a + b) as usize)
     }
+}
+
+
+/// Number what has committed so far (unless another sequencer is at it right now), when
+/// anything waits: one probe of the unnumbered rows' index, and the sequencer's write
+/// transaction only then (on every sync it was the cost of a burst of syncs).
+async fn number_waiting(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
+    let waiting: bool = client
+        .query_one(
+            &client
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM change_log WHERE seq IS NULL)")
+                .await?,
+            &[],
+        )
+        .await?
+        .get(0);
+    if waiting {
+        super::sequence_on(client).await?;
+    }
+    Ok(())
+}
+
+/// The member's changes and everyone's after `cursor`, oldest first, at most `limit`: two
+/// index ranges merged (the member's rows by `change_log_member`, everyone's by
+/// `change_log_global`), so a page reads about `limit` rows however long the log is and
+/// whatever the planner knows of it (an `OR` of the two walked the log in `seq` order).
+async fn changes_on(
+    c: &impl GenericClient,
+    member_id: i64,
+    cursor: i64,
+    limit: usize,
+) -> Result<Vec<Change>, StoreError> {
+    let rows = c
+        .query(
+            &c.prepare_cached(
+                "SELECT seq, at, kind, data FROM (
+                   (SELECT seq, at, kind, data FROM change_log
+                     WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3)
+                   UNION ALL
+                   (SELECT seq, at, kind, data FROM change_log
+                     WHERE member_id IS NULL AND seq > $2 ORDER BY seq LIMIT $3)
+                 ) page ORDER BY seq LIMIT $3",
+            )
+            .await?,
+            &[&member_id, &cursor, &(limit as i64)],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let kind: String = r.get(2);
+            Change {
+                seq: r.get(0),
+                at: r.get(1),
+                kind: ChangeKind::from_parts(&kind, r.get(3)),
+            }
+        })
+        .collect())
 }
