@@ -372,32 +372,32 @@ pub(super) async fn profile_on(
 ) -> Result<Option<Profile>, StoreError> {
     let row = c
         .query_opt(
-            &c
-                .prepare_cached(
-                    "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
+            &c.prepare_cached(
+                "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name
                      FROM members m JOIN unions u ON u.id = m.union_id WHERE m.id = $1",
-                )
-                .await?,
+            )
+            .await?,
             &[&member_id],
         )
         .await?;
-    row.map(|r| {
-        let role: String = r.get(2);
-        let language: Option<String> = r.get(3);
-        Ok(Profile {
-            member_id,
-            member_no: r.get(0),
-            name: r.get(1),
-            role: Role::parse(&role)
-                .ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
-            union: Union {
-                id: r.get(4),
-                name: r.get(5),
-            },
-            language: language.as_deref().and_then(Lang::from_tag),
-        })
+    row.map(|r| profile_of(&r, member_id)).transpose()
+}
+
+/// A profile from columns 0–5 of `r` (member_no, name, role, language, union id, union name).
+fn profile_of(r: &tokio_postgres::Row, member_id: i64) -> Result<Profile, StoreError> {
+    let role: String = r.get(2);
+    let language: Option<String> = r.get(3);
+    Ok(Profile {
+        member_id,
+        member_no: r.get(0),
+        name: r.get(1),
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
+        union: Union {
+            id: r.get(4),
+            name: r.get(5),
+        },
+        language: language.as_deref().and_then(Lang::from_tag),
     })
-    .transpose()
 }
 
 pub(super) async fn device_passport_on(
@@ -406,31 +406,35 @@ pub(super) async fn device_passport_on(
 ) -> Result<Option<DevicePassport>, StoreError> {
     let row = c
         .query_opt(
-            &c
-                .prepare_cached(
-                    "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from,
+            &c.prepare_cached(
+                "SELECT public_key, revoked_at IS NOT NULL, credential, kid, valid_from,
                        valid_until FROM devices WHERE id = $1",
-                )
-                .await?,
+            )
+            .await?,
             &[&device_id],
         )
         .await?;
-    let Some(r) = row else { return Ok(None) };
-    let key: String = r.get(0);
-    let passport = match (r.get(2), r.get(3), r.get(4), r.get(5)) {
-        (Some(credential), Some(kid), Some(valid_from), Some(valid_until)) => {
-            Some(PassportInfo {
-                credential,
-                kid,
-                valid_from,
-                valid_until,
-            })
-        }
+    row.map_or(Ok(None), |r| device_of(&r, 0))
+}
+
+/// A device from columns `at`..`at + 6` of `r` (public key, revoked, credential, kid, valid
+/// from, valid until); `None` when the key is NULL (no such device, in an outer join).
+fn device_of(r: &tokio_postgres::Row, at: usize) -> Result<Option<DevicePassport>, StoreError> {
+    let Some(key) = r.get::<_, Option<String>>(at) else {
+        return Ok(None);
+    };
+    let passport = match (r.get(at + 2), r.get(at + 3), r.get(at + 4), r.get(at + 5)) {
+        (Some(credential), Some(kid), Some(valid_from), Some(valid_until)) => Some(PassportInfo {
+            credential,
+            kid,
+            valid_from,
+            valid_until,
+        }),
         _ => None,
     };
     Ok(Some(DevicePassport {
         public_key: key_bytes(&key)?,
-        revoked: r.get(1),
+        revoked: r.get(at + 1),
         passport,
     }))
 }
@@ -441,12 +445,11 @@ pub(super) async fn devices_on(
 ) -> Result<Vec<DeviceRow>, StoreError> {
     let rows = c
         .query(
-            &c
-                .prepare_cached(
-                    "SELECT id, name, device_kid, created_at FROM devices
+            &c.prepare_cached(
+                "SELECT id, name, device_kid, created_at FROM devices
                      WHERE member_id = $1 AND revoked_at IS NULL ORDER BY id",
-                )
-                .await?,
+            )
+            .await?,
             &[&member_id],
         )
         .await?;
@@ -459,4 +462,57 @@ pub(super) async fn devices_on(
             created_at: r.get(3),
         })
         .collect())
+}
+
+/// What a sync page needs of the member, in one statement: the profile, device `device_id`'s
+/// credential and the member's live devices (oldest first). `None`s and no devices when the
+/// member is gone.
+pub(super) async fn member_page_on(
+    c: &impl GenericClient,
+    member_id: i64,
+    device_id: i64,
+) -> Result<(Option<Profile>, Option<DevicePassport>, Vec<DeviceRow>), StoreError> {
+    let row = c
+        .query_opt(
+            &c.prepare_cached(
+                "SELECT m.member_no, m.name, m.role, m.language, u.id, u.name,
+                        d.public_key, d.revoked_at IS NOT NULL, d.credential, d.kid,
+                        d.valid_from, d.valid_until,
+                        l.ids, l.names, l.kids, l.created
+                 FROM members m JOIN unions u ON u.id = m.union_id
+                 LEFT JOIN devices d ON d.id = $2
+                 CROSS JOIN LATERAL (
+                   SELECT array_agg(id ORDER BY id) AS ids, array_agg(name ORDER BY id) AS names,
+                          array_agg(device_kid ORDER BY id) AS kids,
+                          array_agg(created_at ORDER BY id) AS created
+                   FROM devices WHERE member_id = $1 AND revoked_at IS NULL) l
+                 WHERE m.id = $1",
+            )
+            .await?,
+            &[&member_id, &device_id],
+        )
+        .await?;
+    let Some(r) = row else {
+        return Ok((None, None, Vec::new()));
+    };
+    let (profile, device) = (profile_of(&r, member_id)?, device_of(&r, 6)?);
+    let ids: Vec<i64> = r.get::<_, Option<Vec<i64>>>(12).unwrap_or_default();
+    let names: Vec<String> = r.get::<_, Option<Vec<String>>>(13).unwrap_or_default();
+    let kids: Vec<String> = r.get::<_, Option<Vec<String>>>(14).unwrap_or_default();
+    let created: Vec<DateTime<Utc>> = r
+        .get::<_, Option<Vec<DateTime<Utc>>>>(15)
+        .unwrap_or_default();
+    let devices = ids
+        .into_iter()
+        .zip(names)
+        .zip(kids)
+        .zip(created)
+        .map(|(((id, name), device_kid), created_at)| DeviceRow {
+            id,
+            name,
+            device_kid,
+            created_at,
+        })
+        .collect();
+    Ok((Some(profile), device, devices))
 }

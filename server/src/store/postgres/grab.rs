@@ -11,7 +11,7 @@ use deadpool_postgres::GenericClient;
 use unionpass_core::api::{ChangeKind, MutationOutcome, StockLeft};
 use unionpass_core::campaign::{Campaign, GrabResponse, Reschedule};
 
-use super::{campaign_row, json, log_change, PgStore};
+use super::{campaign_row, json, log_change, stock_left_of_c, PgStore};
 use crate::store::rules::{answer_from_memory, coupon_use_refusal, read_usage_code, void_at};
 use crate::store::{Campaigns, GrabJob, StoreError, VoidedCoupon};
 
@@ -239,15 +239,12 @@ pub(super) async fn stock_left_on(
 ) -> Result<Vec<StockLeft>, StoreError> {
     let rows = c
         .query(
-            &c
-                .prepare_cached(
-                    "SELECT c.id, (coalesce((SELECT sum(remaining) FROM campaign_stock s
-                                         WHERE s.campaign_id = c.id), 0)
-                         + coalesce((SELECT sum(remaining) FROM stock_leases l
-                                     WHERE l.campaign_id = c.id), 0))::BIGINT
-             FROM campaigns c WHERE c.end_at > $1 ORDER BY c.id",
-                )
-                .await?,
+            &c.prepare_cached(concat!(
+                "SELECT c.id, ",
+                stock_left_of_c!(),
+                " FROM campaigns c WHERE c.end_at > $1 ORDER BY c.id"
+            ))
+            .await?,
             &[&now],
         )
         .await?;

@@ -40,6 +40,16 @@ pub use grab::SHARDS;
 const MIGRATION_LOCK: i64 = 0x554e_494f_4e50_0001;
 const SEQUENCER_LOCK: i64 = 0x554e_494f_4e50_0002;
 
+/// The stock left of campaign `c` (SQL): what its stock rows and every instance's lease hold.
+/// A macro so that the statements using it stay literals (`prepare_cached`).
+macro_rules! stock_left_of_c {
+    () => {
+        "(coalesce((SELECT sum(remaining) FROM campaign_stock s WHERE s.campaign_id = c.id), 0)
+          + coalesce((SELECT sum(remaining) FROM stock_leases l WHERE l.campaign_id = c.id), 0))::BIGINT"
+    };
+}
+pub(crate) use stock_left_of_c;
+
 /// The server's PostgreSQL schema, `schema/NNNN_name.sql`. Append only.
 pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "src/store/postgres/schema";

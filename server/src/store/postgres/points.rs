@@ -22,8 +22,10 @@ pub(super) async fn offer(c: &impl GenericClient) -> Result<PointsOffer, StoreEr
     let (body, items) = (
         c.prepare_cached("SELECT body FROM points_offer WHERE id = 1")
             .await?,
-        c.prepare_cached("SELECT id, title_zh, title_en, points, stock FROM catalog ORDER BY points, id")
-            .await?,
+        c.prepare_cached(
+            "SELECT id, title_zh, title_en, points, stock FROM catalog ORDER BY points, id",
+        )
+        .await?,
     );
     let (row, items) = tokio::try_join!(c.query_opt(&body, &[]), c.query(&items, &[]))?;
     let mut offer = match row {

@@ -5,10 +5,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use unionpass_core::api::{
-    Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult,
+    Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult, StockLeft,
 };
+use unionpass_core::redeem::{CatalogItem, PointsOffer};
 
-use super::{from_json, json, PgStore};
+use super::{from_json, json, stock_left_of_c, PgStore};
 use crate::store::rules::{fingerprint, replay_mutation, retrying};
 use crate::store::{Changes, Proven, StoreError};
 use deadpool_postgres::GenericClient;
@@ -99,22 +100,19 @@ impl Changes for PgStore {
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<crate::store::SyncReads, StoreError> {
-        // one connection for the page, and its reads sent together (tokio-postgres pipelines
-        // the statements of one client): one round trip instead of one per read
+        // one connection for the page and three statements at most, sent together (the
+        // statements of one tokio-postgres client are pipelined): under a burst of syncs each
+        // statement's own cost in the database, not the rows, was the limit
         let mut client = self.pool.get().await?;
-        number_waiting(&mut client).await?;
-        let c = &client;
-        let (changes, profile, device, devices) = tokio::try_join!(
-            changes_on(c, member_id, cursor, limit),
-            super::accounts::profile_on(c, member_id),
-            super::accounts::device_passport_on(c, device_id),
-            super::accounts::devices_on(c, member_id),
+        let ((mut changes, waiting), (profile, device, devices)) = tokio::try_join!(
+            changes_on(&client, member_id, cursor, limit),
+            super::accounts::member_page_on(&client, member_id, device_id),
         )?;
+        if waiting {
+            changes = number_then_read(&mut client, member_id, cursor, limit).await?;
+        }
         let (stock_left, points_offer) = if crate::store::rules::last_page(changes.len(), limit) {
-            let (stock, offer) = tokio::try_join!(
-                super::grab::stock_left_on(c, now),
-                super::points::offer(c),
-            )?;
+            let (stock, offer) = last_page_on(&client, now).await?;
             (stock, Some(offer))
         } else {
             (Vec::new(), None)
@@ -136,8 +134,11 @@ impl Changes for PgStore {
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
         let mut client = self.pool.get().await?;
-        number_waiting(&mut client).await?;
-        changes_on(&client, member_id, cursor, limit).await
+        let (changes, waiting) = changes_on(&client, member_id, cursor, limit).await?;
+        if waiting {
+            return number_then_read(&mut client, member_id, cursor, limit).await;
+        }
+        Ok(changes)
     }
 
     async fn apply_mutation(
@@ -166,60 +167,127 @@ impl Changes for PgStore {
     }
 }
 
-
-/// Number what has committed so far (unless another sequencer is at it right now), when
-/// anything waits: one probe of the unnumbered rows' index, and the sequencer's write
-/// transaction only then (on every sync it was the cost of a burst of syncs).
-async fn number_waiting(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
-    let waiting: bool = client
-        .query_one(
-            &client
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM change_log WHERE seq IS NULL)")
-                .await?,
-            &[],
-        )
-        .await?
-        .get(0);
-    if waiting {
-        super::sequence_on(client).await?;
-    }
-    Ok(())
+/// Rows were waiting to be numbered: number what has committed so far (unless another
+/// sequencer is at it right now), on the connection held, and read the page again. Without
+/// this a member would see their own change only after the background sequencer's next turn.
+async fn number_then_read(
+    client: &mut deadpool_postgres::Object,
+    member_id: i64,
+    cursor: i64,
+    limit: usize,
+) -> Result<Vec<Change>, StoreError> {
+    super::sequence_on(client).await?;
+    Ok(changes_on(&*client, member_id, cursor, limit).await?.0)
 }
 
-/// The member's changes and everyone's after `cursor`, oldest first, at most `limit`: two
-/// index ranges merged (the member's rows by `change_log_member`, everyone's by
-/// `change_log_global`), so a page reads about `limit` rows however long the log is and
-/// whatever the planner knows of it (an `OR` of the two walked the log in `seq` order).
+/// The member's changes and everyone's after `cursor`, oldest first, at most `limit`, and
+/// whether any committed row waits to be numbered (one probe of the unnumbered rows' index, in
+/// the same statement). The page is two index ranges merged (the member's rows by
+/// `change_log_member`, everyone's by `change_log_global`), so it reads about `limit` rows
+/// however long the log is and whatever the planner knows of it (an `OR` of the two walked the
+/// log in `seq` order).
 async fn changes_on(
     c: &impl GenericClient,
     member_id: i64,
     cursor: i64,
     limit: usize,
-) -> Result<Vec<Change>, StoreError> {
+) -> Result<(Vec<Change>, bool), StoreError> {
     let rows = c
         .query(
             &c.prepare_cached(
-                "SELECT seq, at, kind, data FROM (
-                   (SELECT seq, at, kind, data FROM change_log
-                     WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3)
-                   UNION ALL
-                   (SELECT seq, at, kind, data FROM change_log
-                     WHERE member_id IS NULL AND seq > $2 ORDER BY seq LIMIT $3)
-                 ) page ORDER BY seq LIMIT $3",
+                "(SELECT seq, at, kind, data FROM (
+                    (SELECT seq, at, kind, data FROM change_log
+                      WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3)
+                    UNION ALL
+                    (SELECT seq, at, kind, data FROM change_log
+                      WHERE member_id IS NULL AND seq > $2 ORDER BY seq LIMIT $3)
+                  ) page ORDER BY seq LIMIT $3)
+                 UNION ALL
+                 (SELECT NULL, NULL, NULL, NULL
+                   WHERE EXISTS (SELECT 1 FROM change_log WHERE seq IS NULL))",
             )
             .await?,
             &[&member_id, &cursor, &(limit as i64)],
         )
         .await?;
-    Ok(rows
+    let mut waiting = false;
+    let mut changes = Vec::with_capacity(rows.len());
+    for r in rows {
+        let Some(seq) = r.get::<_, Option<i64>>(0) else {
+            waiting = true;
+            continue;
+        };
+        let kind: String = r.get(2);
+        changes.push(Change {
+            seq,
+            at: r.get(1),
+            kind: ChangeKind::from_parts(&kind, r.get(3)),
+        });
+    }
+    // the two parts of a UNION ALL come in no promised order
+    changes.sort_unstable_by_key(|c| c.seq);
+    Ok((changes, waiting))
+}
+
+/// What the last page adds for everyone, in one statement: the stock left of the campaigns
+/// that have not ended at `now` (as [`super::grab::stock_left_on`]) and the points offer with
+/// its catalog (as [`super::points::offer`]).
+async fn last_page_on(
+    c: &impl GenericClient,
+    now: DateTime<Utc>,
+) -> Result<(Vec<StockLeft>, PointsOffer), StoreError> {
+    let r = c
+        .query_one(
+            &c.prepare_cached(concat!(
+                "SELECT (SELECT body FROM points_offer WHERE id = 1),
+                        k.ids, k.zh, k.en, k.points, k.stock, s.ids, s.lefts
+                 FROM (SELECT array_agg(id ORDER BY points, id) AS ids,
+                              array_agg(title_zh ORDER BY points, id) AS zh,
+                              array_agg(title_en ORDER BY points, id) AS en,
+                              array_agg(points ORDER BY points, id) AS points,
+                              array_agg(stock ORDER BY points, id) AS stock FROM catalog) k,
+                      (SELECT array_agg(c.id ORDER BY c.id) AS ids,
+                              array_agg(",
+                stock_left_of_c!(),
+                " ORDER BY c.id) AS lefts
+                       FROM campaigns c WHERE c.end_at > $1) s"
+            ))
+            .await?,
+            &[&now],
+        )
+        .await?;
+    fn list<'a, T: tokio_postgres::types::FromSql<'a>>(
+        r: &'a tokio_postgres::Row,
+        i: usize,
+    ) -> Vec<T> {
+        r.get::<_, Option<Vec<T>>>(i).unwrap_or_default()
+    }
+    let mut offer = match r.get::<_, Option<serde_json::Value>>(0) {
+        Some(body) => from_json(body)?,
+        None => PointsOffer::none(),
+    };
+    let (ids, zh, en, points, stock) = (
+        list::<i64>(&r, 1),
+        list::<String>(&r, 2),
+        list::<String>(&r, 3),
+        list::<i64>(&r, 4),
+        list::<i64>(&r, 5),
+    );
+    offer.catalog = (ids.into_iter().zip(zh).zip(en).zip(points).zip(stock))
+        .map(
+            |((((id, title_zh), title_en), points), stock)| CatalogItem {
+                id,
+                title_zh,
+                title_en,
+                points,
+                stock,
+            },
+        )
+        .collect();
+    let stock_left = list::<i64>(&r, 6)
         .into_iter()
-        .map(|r| {
-            let kind: String = r.get(2);
-            Change {
-                seq: r.get(0),
-                at: r.get(1),
-                kind: ChangeKind::from_parts(&kind, r.get(3)),
-            }
-        })
-        .collect())
+        .zip(list::<i64>(&r, 7))
+        .map(|(campaign_id, left)| StockLeft { campaign_id, left })
+        .collect();
+    Ok((stock_left, offer))
 }
