@@ -559,15 +559,13 @@ fn sync_allowed(
     member_id: i64,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), AppError> {
-    s.sync_per_member
-        .take(&member_id.to_string(), now)
-        .map_err(|wait| {
-            AppError::new(
-                ErrorCode::RateLimited,
-                "Too many sync requests from this account; the app tries again by itself.",
-            )
-            .retry_after(wait + chrono::Duration::milliseconds(999))
-        })
+    s.sync_per_member.take(&member_id, now).map_err(|wait| {
+        AppError::new(
+            ErrorCode::RateLimited,
+            "Too many sync requests from this account; the app tries again by itself.",
+        )
+        .retry_after(wait + chrono::Duration::milliseconds(999))
+    })
 }
 
 #[utoipa::path(get, path = "/v1/sync", tag = "sync", security(("session" = [])), params(SyncQuery),
@@ -901,9 +899,7 @@ pub(crate) async fn sign_up(
 ) -> Result<Json<SignupAnswer>, AppError> {
     let now = s.clock.now();
     // the same buckets as the grab: both are races at an opening instant
-    if !s.grab_per_address.allow(&addr.to_string(), now)
-        || !s.grab_per_member.allow(&who.member_id.to_string(), now)
-    {
+    if !s.grab_per_address.allow(&addr, now) || !s.grab_per_member.allow(&who.member_id, now) {
         return Err(AppError::new(
             ErrorCode::RateLimited,
             "Too many sign-up requests; wait a second and try again.",
@@ -986,9 +982,7 @@ pub(crate) async fn grab(
     Body(req): Body<GrabRequest>,
 ) -> Result<Json<GrabResponse>, AppError> {
     let now = s.clock.now();
-    if !s.grab_per_address.allow(&addr.to_string(), now)
-        || !s.grab_per_member.allow(&who.member_id.to_string(), now)
-    {
+    if !s.grab_per_address.allow(&addr, now) || !s.grab_per_member.allow(&who.member_id, now) {
         return Err(AppError::new(
             ErrorCode::RateLimited,
             "Too many grab requests; wait a second and try again.",
