@@ -26,9 +26,22 @@ pub use http::app;
 /// 60,000 rows on a new phone; an app syncs every few minutes.
 pub const DEFAULT_SYNC_RATE: (f64, f64) = (2.0, 120.0);
 
-/// Shared by all handlers.
+/// Shared by all handlers: one `Arc`, so a request's copy of the state is one count (axum
+/// clones the state into every request; a dozen `Arc`s counted up and down showed in the
+/// grab's profile). The parts are read through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct Shared {
     pub store: Arc<dyn store::Store>,
     pub keys: Arc<keys::UnionKeys>,
     pub clock: Arc<dyn Clock>,
@@ -89,7 +102,7 @@ impl AppState {
         keys: keys::UnionKeys,
         clock: Arc<dyn Clock>,
     ) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             store,
             keys: Arc::new(keys),
             clock,
@@ -105,12 +118,17 @@ impl AppState {
             no_show: Default::default(),
             sessions: Arc::new(auth::SessionTable::new(auth::SESSION_TABLE_CAP)),
             versions: Arc::new(Versions::new(default_versions())),
-        }
+        }))
+    }
+
+    /// The parts, to change while the state is being built (before it is shared).
+    fn parts(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
     }
 
     /// The app versions this server serves (`serve --client-*`).
     pub fn with_versions(mut self, info: unionpass_core::api::VersionInfo) -> AppState {
-        self.versions = Arc::new(Versions::new(info));
+        self.parts().versions = Arc::new(Versions::new(info));
         self
     }
 
@@ -131,32 +149,32 @@ impl AppState {
 
     /// Another no-show rule (configuration).
     pub fn with_no_show(mut self, rule: unionpass_core::activity::NoShowRule) -> AppState {
-        self.no_show = rule;
+        self.parts().no_show = rule;
         self
     }
 
     /// Other limits on password checks (tests use small ones).
     pub fn with_guard(mut self, guard: guard::Guard) -> AppState {
-        self.guard = Arc::new(guard);
+        self.parts().guard = Arc::new(guard);
         self
     }
 
     /// Believe `X-Forwarded-For` from these proxies (the address they report is the client's).
     pub fn with_trusted_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> AppState {
-        self.trusted_proxies = Arc::new(proxies);
+        self.parts().trusted_proxies = Arc::new(proxies);
         self
     }
 
     /// Set the per-member sync limit: requests per second and the burst (0 turns it off).
     pub fn with_sync_rate(mut self, rate: f64, burst: f64) -> AppState {
-        self.sync_per_member = Arc::new(limit::Buckets::new(rate, burst));
+        self.parts().sync_per_member = Arc::new(limit::Buckets::new(rate, burst));
         self
     }
 
     /// Set the per-address grab limit (requests per second; 0 turns it off, as the load bench
     /// does, since all its traffic comes from one address).
     pub fn with_grab_address_rate(mut self, rate: f64) -> AppState {
-        self.grab_per_address = Arc::new(limit::Buckets::new(rate, rate * 2.0));
+        self.parts().grab_per_address = Arc::new(limit::Buckets::new(rate, rate * 2.0));
         self
     }
 }
