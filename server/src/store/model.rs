@@ -60,10 +60,35 @@ pub struct SyncReads {
     pub profile: Option<unionpass_core::api::Profile>,
     pub device: Option<DevicePassport>,
     pub devices: Vec<DeviceRow>,
-    pub changes: Vec<unionpass_core::api::Change>,
+    pub changes: Vec<PageChange>,
     /// Only with the last page (fewer changes than asked for): the stock left and the offer.
     pub stock_left: Vec<unionpass_core::api::StockLeft>,
     pub points_offer: Option<unionpass_core::redeem::PointsOffer>,
+}
+
+/// A change as a sync page sends it: its data is the JSON the log stored, sent as it is (the
+/// server neither parses nor re-writes it). Serialised exactly as
+/// [`unionpass_core::api::Change`] is (`seq`, `at`, `kind`, `data`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PageChange {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub data: Box<serde_json::value::RawValue>,
+}
+
+impl PageChange {
+    /// The change as the domain reads it (an unknown or unreadable kind is `Unknown`).
+    pub fn read(&self) -> unionpass_core::api::Change {
+        unionpass_core::api::Change {
+            seq: self.seq,
+            at: self.at,
+            kind: unionpass_core::api::ChangeKind::from_parts(
+                &self.kind,
+                serde_json::from_str(self.data.get()).unwrap_or_default(),
+            ),
+        }
+    }
 }
 
 /// An enrolled device and the credential last issued to it.

@@ -368,7 +368,43 @@ async fn after_a_key_rotation_new_credentials_use_the_new_key_and_old_ones_still
     assert_eq!(claims.kid, new_key.kid);
 }
 
+/// The server sends each change's data as the log stored it (not parsed and written again):
+/// what it sends must be what the typed change would have been, field for field, for a member's
+/// own change and for everyone's.
+async fn a_sync_page_sends_each_change_as_its_typed_form(s: TestServer) {
+    use unionpass_core::api::ChangeKind;
+    let token = s.login("M10001").await;
+    let me = synced(&s, &token).await.profile.member_id;
+    s.store
+        .accrue_points(me, 120, t0() + chrono::Duration::days(365), "test", t0())
+        .await
+        .unwrap();
+    s.store
+        .create_campaign(crate::grab::campaign(5, 1), t0())
+        .await
+        .unwrap();
+    let raw: Value = sync(&s, &token).await.json().await.unwrap();
+    let page: SyncResponse = serde_json::from_value(raw.clone()).unwrap();
+    let kinds: Vec<&ChangeKind> = page.changes.iter().map(|c| &c.kind).collect();
+    assert!(
+        kinds.iter().any(|k| matches!(k, ChangeKind::Campaign(_))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|k| matches!(k, ChangeKind::PointsEntry(_))),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.iter().any(|k| matches!(k, ChangeKind::Unknown)),
+        "{kinds:?}"
+    );
+    assert_eq!(raw["changes"], serde_json::to_value(&page.changes).unwrap());
+}
+
 on_every_backend!(
+    a_sync_page_sends_each_change_as_its_typed_form,
     after_a_key_rotation_new_credentials_use_the_new_key_and_old_ones_still_verify,
     an_enrolled_device_presents_a_passport_a_scanner_verifies_offline,
     a_revoked_device_loses_its_session_and_lands_on_the_revocation_list,

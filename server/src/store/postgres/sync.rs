@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use unionpass_core::api::{
-    Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult, StockLeft,
+    Change, Mutation, MutationOp, MutationOutcome, MutationResult, StockLeft,
 };
 use unionpass_core::redeem::{CatalogItem, PointsOffer};
 
@@ -134,11 +134,11 @@ impl Changes for PgStore {
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
         let mut client = self.pool.get().await?;
-        let (changes, waiting) = changes_on(&client, member_id, cursor, limit).await?;
+        let (mut page, waiting) = changes_on(&client, member_id, cursor, limit).await?;
         if waiting {
-            return number_then_read(&mut client, member_id, cursor, limit).await;
+            page = number_then_read(&mut client, member_id, cursor, limit).await?;
         }
-        Ok(changes)
+        Ok(page.iter().map(crate::store::PageChange::read).collect())
     }
 
     async fn apply_mutation(
@@ -175,7 +175,7 @@ async fn number_then_read(
     member_id: i64,
     cursor: i64,
     limit: usize,
-) -> Result<Vec<Change>, StoreError> {
+) -> Result<Vec<crate::store::PageChange>, StoreError> {
     super::sequence_on(client).await?;
     Ok(changes_on(&*client, member_id, cursor, limit).await?.0)
 }
@@ -191,11 +191,11 @@ async fn changes_on(
     member_id: i64,
     cursor: i64,
     limit: usize,
-) -> Result<(Vec<Change>, bool), StoreError> {
+) -> Result<(Vec<crate::store::PageChange>, bool), StoreError> {
     let rows = c
         .query(
             &c.prepare_cached(
-                "(SELECT seq, at, kind, data FROM (
+                "(SELECT seq, at, kind, data::text FROM (
                     (SELECT seq, at, kind, data FROM change_log
                       WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3)
                     UNION ALL
@@ -203,7 +203,7 @@ async fn changes_on(
                       WHERE member_id IS NULL AND seq > $2 ORDER BY seq LIMIT $3)
                   ) page ORDER BY seq LIMIT $3)
                  UNION ALL
-                 (SELECT NULL, NULL, NULL, NULL
+                 (SELECT NULL, NULL, NULL, NULL::text
                    WHERE EXISTS (SELECT 1 FROM change_log WHERE seq IS NULL))",
             )
             .await?,
@@ -217,11 +217,12 @@ async fn changes_on(
             waiting = true;
             continue;
         };
-        let kind: String = r.get(2);
-        changes.push(Change {
+        changes.push(crate::store::PageChange {
             seq,
             at: r.get(1),
-            kind: ChangeKind::from_parts(&kind, r.get(3)),
+            kind: r.get(2),
+            // JSONB as text: what the log stored, sent as it is
+            data: serde_json::value::RawValue::from_string(r.get(3))?,
         });
     }
     // the two parts of a UNION ALL come in no promised order

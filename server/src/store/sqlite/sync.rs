@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use unionpass_core::api::{
-    Change, ChangeKind, Mutation, MutationOp, MutationOutcome, MutationResult,
-};
+use unionpass_core::api::{Change, Mutation, MutationOp, MutationOutcome, MutationResult};
 use uuid::Uuid;
 
 use super::{json, parse_ts, ts, SqliteStore};
@@ -84,8 +82,10 @@ impl Changes for SqliteStore {
         cursor: i64,
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
-        self.with_read(move |c| changes_on(c, member_id, cursor, limit))
-            .await
+        let page = self
+            .with_read(move |c| changes_on(c, member_id, cursor, limit))
+            .await?;
+        Ok(page.iter().map(crate::store::PageChange::read).collect())
     }
 
     async fn apply_mutation(
@@ -153,7 +153,7 @@ pub(super) fn changes_on(
     member_id: i64,
     cursor: i64,
     limit: usize,
-) -> Result<Vec<Change>, StoreError> {
+) -> Result<Vec<crate::store::PageChange>, StoreError> {
     // the limit is written into the statement, not bound: SQLite (with STAT4, as built here)
     // plans by a bound LIMIT's value and so prepares the statement again at every run, which
     // cost three times the read itself (a handful of page sizes are ever asked for)
@@ -165,12 +165,12 @@ pub(super) fn changes_on(
     let mut rows = stmt.query(params![member_id, cursor])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let kind: String = r.get(2)?;
-        let data: String = r.get(3)?;
-        out.push(Change {
+        out.push(crate::store::PageChange {
             seq: r.get(0)?,
             at: parse_ts(&r.get::<_, String>(1)?)?,
-            kind: ChangeKind::from_parts(&kind, serde_json::from_str(&data).unwrap_or_default()),
+            kind: r.get(2)?,
+            // written by the server as JSON; a row that is not is corrupt
+            data: serde_json::value::RawValue::from_string(r.get(3)?)?,
         });
     }
     Ok(out)
