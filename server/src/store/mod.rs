@@ -529,7 +529,7 @@ pub(crate) mod tests {
         "a6a1609ee4f2020f2f5cf4810e5f5aa02eeb4a9919f8b64abe8023350fd08f33",
     ];
     /// SHA-256 of each released PostgreSQL migration, in order.
-    pub const POSTGRES_PINNED: [&str; 10] = [
+    pub const POSTGRES_PINNED: [&str; 11] = [
         "2987b2efb86df5d871fcdb3778f76ed92299b4a1cb7ab9bed7f196f64fa66a56",
         "31e6f6a441197f4abd10c559cc0c5f229763e309cb4ec284a113e1a05a530e13",
         "329a4889d3b63561a3c959833dc6fb01e8efbf6f17c5fd9801aaeeb5cb23d090",
@@ -540,5 +540,6 @@ pub(crate) mod tests {
         "5425c450d981b3d8065fb42dc315101e0faf5522c8853ff9ab633c9671676062",
         "47fba8e3b8fcb94ea2968f970e3e04ef4d83719a74cbf9bdbece70a0fc2b2e87",
         "f7d8f2c69800632e26af5c9918b7e7eb2e695cf478bbe526306e1f993cd5918f",
+        "2cccd7fcd72695d027305171ba7bfd22f7a67d2e10904c80b1ce6a92151952a6",
     ];
 }

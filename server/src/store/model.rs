@@ -78,6 +78,30 @@ pub struct PageChange {
 }
 
 impl PageChange {
+    /// A change read from the log with its data as stored (`data` the JSON text). Data that is
+    /// not JSON (a corrupt row) goes out as an `unknown` change, which every app skips, instead
+    /// of failing the page for everyone whose log holds it.
+    pub fn stored(seq: i64, at: DateTime<Utc>, kind: String, data: String) -> PageChange {
+        match serde_json::value::RawValue::from_string(data) {
+            Ok(data) => PageChange {
+                seq,
+                at,
+                kind,
+                data,
+            },
+            Err(e) => {
+                tracing::error!(seq, kind, error = %e, "a change-log row is not JSON; sent as unknown");
+                PageChange {
+                    seq,
+                    at,
+                    kind: "unknown".into(),
+                    data: serde_json::value::RawValue::from_string("null".into())
+                        .expect("null is JSON"),
+                }
+            }
+        }
+    }
+
     /// The change as the domain reads it (an unknown or unreadable kind is `Unknown`).
     pub fn read(&self) -> unionpass_core::api::Change {
         unionpass_core::api::Change {
@@ -237,4 +261,39 @@ pub struct VoidedCoupon {
     pub coupon_id: i64,
     pub member_id: i64,
     pub voided_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod page_change_tests {
+    use super::PageChange;
+    use unionpass_core::api::ChangeKind;
+
+    #[test]
+    fn stored_data_goes_out_as_stored_and_a_corrupt_row_as_unknown() {
+        let at = "2026-12-03T08:00:00Z".parse().unwrap();
+        let kept = PageChange::stored(
+            7,
+            at,
+            "coupon_voided".into(),
+            r#"{"coupon_id": 3, "at": "2026-12-03T08:00:00Z"}"#.into(),
+        );
+        assert_eq!(
+            kept.data.get(),
+            r#"{"coupon_id": 3, "at": "2026-12-03T08:00:00Z"}"#
+        );
+        assert!(matches!(
+            kept.read().kind,
+            ChangeKind::CouponVoided { coupon_id: 3, .. }
+        ));
+        let corrupt = PageChange::stored(8, at, "coupon_voided".into(), "{not json".into());
+        assert_eq!(
+            (corrupt.kind.as_str(), corrupt.data.get()),
+            ("unknown", "null")
+        );
+        assert_eq!(corrupt.seq, 8);
+        // what the apps read of it: a change they skip
+        let wire = serde_json::to_string(&corrupt).unwrap();
+        let read: unionpass_core::api::Change = serde_json::from_str(&wire).unwrap();
+        assert_eq!(read.kind, ChangeKind::Unknown);
+    }
 }

@@ -217,13 +217,13 @@ async fn changes_on(
             waiting = true;
             continue;
         };
-        changes.push(crate::store::PageChange {
+        // JSONB as text: what the log stored, sent as it is
+        changes.push(crate::store::PageChange::stored(
             seq,
-            at: r.get(1),
-            kind: r.get(2),
-            // JSONB as text: what the log stored, sent as it is
-            data: serde_json::value::RawValue::from_string(r.get(3))?,
-        });
+            r.get(1),
+            r.get(2),
+            r.get(3),
+        ));
     }
     // the two parts of a UNION ALL come in no promised order
     changes.sort_unstable_by_key(|c| c.seq);

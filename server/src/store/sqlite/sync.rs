@@ -165,13 +165,12 @@ pub(super) fn changes_on(
     let mut rows = stmt.query(params![member_id, cursor])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        out.push(crate::store::PageChange {
-            seq: r.get(0)?,
-            at: parse_ts(&r.get::<_, String>(1)?)?,
-            kind: r.get(2)?,
-            // written by the server as JSON; a row that is not is corrupt
-            data: serde_json::value::RawValue::from_string(r.get(3)?)?,
-        });
+        out.push(crate::store::PageChange::stored(
+            r.get(0)?,
+            parse_ts(&r.get::<_, String>(1)?)?,
+            r.get(2)?,
+            r.get(3)?,
+        ));
     }
     Ok(out)
 }
