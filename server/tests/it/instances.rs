@@ -630,16 +630,7 @@ async fn redeem_top_ups(
                 "points": 1000}})
         })
         .collect();
-    s.http
-        .post(s.at("/v1/sync/push"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "mutations": mutations }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::util::push(s, token, Value::Array(mutations)).await
 }
 
 /// A campaign of `stock` coupons, `limit` each, released at `t0()`, created through `s`.
