@@ -124,6 +124,9 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let bin = profile_dir(false);
     let shots = target_dir().join("e2e-shots");
     std::fs::create_dir_all(&shots)?;
+    // written by the window tests when a close took more than one (`desktop::close_until_hidden`)
+    let retries = shots.join("close-retries.log");
+    let _ = std::fs::remove_file(&retries);
 
     let ignored = ignored(filter)?;
     if !ignored.is_empty() {
@@ -151,6 +154,10 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
 
     let totals = read_report(&report)?;
     println!("screenshots: {}", shots.display());
+    if let Ok(text) = std::fs::read_to_string(&retries) {
+        println!("window closes that needed more than one (a close the app did not answer):");
+        print!("{text}");
+    }
     println!(
         "all tests: {} passed, {} failed",
         totals.tests - totals.failures - totals.errors,

@@ -208,6 +208,50 @@ pub fn close_window(pid: u32) -> Result<()> {
     Ok(())
 }
 
+/// Close process `pid`'s window as a person does who sees it still there after a click on its ×:
+/// again, every 3 s, up to five times; returns how many closes it took. Twice on a loaded
+/// machine (a fresh CI machine, with the server tests beside the window) a close sent within
+/// seconds of the app's start never reached the app: its handler logged nothing and the window
+/// stayed up for 15 s. Not explained; a close that needed more than one is recorded in
+/// `E2E_SHOTS/close-retries.log`, so how often it happens is on record.
+pub async fn close_until_hidden(pid: u32, what: &str) -> Result<u32> {
+    if visible_windows(pid)? == 0 {
+        bail!("{what}: process {pid} shows no window to close");
+    }
+    let mut closes = 0;
+    while visible_windows(pid)? > 0 {
+        if closes == 5 {
+            bail!("{what}: the window did not close after {closes} closes");
+        }
+        // the window may hide between the look and the close: then there is none to close
+        if let Err(e) = close_window(pid) {
+            if visible_windows(pid)? > 0 {
+                return Err(e);
+            }
+        }
+        closes += 1;
+        let _ = wait_windows(pid, false, 3, what).await;
+    }
+    if closes > 1 {
+        // (a close that was only slow to hide counts here too: the record errs towards showing)
+        let dir = std::env::var_os("E2E_SHOTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e-shots")
+            });
+        let line = format!("{} {what}: {closes} closes\n", Utc::now().to_rfc3339());
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("close-retries.log"))
+        {
+            let _ = std::io::Write::write_all(&mut f, line.as_bytes());
+        }
+    }
+    Ok(closes)
+}
+
 /// The pid of the app process running on `data_dir` (found by its environment).
 pub fn app_pid(data_dir: &std::path::Path) -> Option<u32> {
     app_pids(data_dir).into_iter().next()

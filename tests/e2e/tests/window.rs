@@ -1062,9 +1062,9 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
 
         // the title bar's close hides the window; the app keeps running in the tray
         let pid = app.pid().context("the app's process")?;
-        desktop::close_window(pid)?;
-        // (generous: the server tests run beside the window and the window manager is slow then)
-        desktop::wait_windows(pid, false, 15, "the window did not close").await?;
+        // frames keep coming, as for WebDriver's own close (`App::keep_painting`)
+        app.keep_painting().await?;
+        desktop::close_until_hidden(pid, "reminder").await?;
         anyhow::ensure!(app.pid() == Some(pid), "closing the window ended the app");
 
         // the reminder arrives on time, with sound, and only once
@@ -1905,8 +1905,9 @@ async fn a_second_launch_shows_the_running_app_and_exits() -> anyhow::Result<()>
         // person closes a window they can see, and a close handled before the window is first
         // shown would be undone by that showing
         desktop::wait_windows(pid, true, 15, "the window never showed").await?;
-        desktop::close_window(pid)?;
-        desktop::wait_windows(pid, false, 15, "the window did not close").await?;
+        // frames keep coming, as for WebDriver's own close (`App::keep_painting`)
+        app.keep_painting().await?;
+        desktop::close_until_hidden(pid, "second launch").await?;
 
         // the member opens the app again, as from the desktop's menu
         let mut second = std::process::Command::new(unionpass_e2e::app_bin())
