@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::i18n::Msg;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+// On the wire as `as_str` (serde by hand below: a derived deserializer matches every name twice,
+// as text and as bytes, about 15 KB of the wasm UI; this one looks the name up in `ALL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", serde(rename_all = "snake_case"))]
 pub enum ErrorCode {
     // --- answered by the server ---
     /// The request was malformed (a missing field, a bad cursor).
@@ -194,6 +196,11 @@ impl ErrorCode {
         ErrorCode::PollClosed,
     ];
 
+    /// The code whose wire form is `wire`.
+    pub fn from_wire(wire: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|c| c.as_str() == wire)
+    }
+
     /// The stable string form, as on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -358,6 +365,21 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = String::deserialize(d)?;
+        ErrorCode::from_wire(&wire).ok_or_else(|| {
+            <D::Error as serde::de::Error>::custom(format_args!("unknown error code `{wire}`"))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,5 +394,25 @@ mod tests {
             let back: ErrorCode = serde_json::from_str(&json).unwrap();
             assert_eq!(back, *code);
         }
+        assert!(serde_json::from_str::<ErrorCode>("\"no_such_code\"").is_err());
+        assert!(serde_json::from_str::<ErrorCode>("7").is_err());
+    }
+
+    /// `ALL` is what the wire is read against: a variant left out of it could be sent but never
+    /// read back. Counted from this file's own text, so adding a variant without listing it fails.
+    #[test]
+    fn all_lists_every_variant() {
+        let src = include_str!("error.rs");
+        let body = &src[src.find("pub enum ErrorCode {").unwrap()..];
+        let body = &body[..body.find("\n}").unwrap()];
+        let variants = body
+            .lines()
+            .map(str::trim)
+            .filter(|l| {
+                l.ends_with(',') && l.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            })
+            .count();
+        assert!(variants > 50, "counted {variants}");
+        assert_eq!(ErrorCode::ALL.len(), variants);
     }
 }

@@ -4,7 +4,7 @@
 //! offset of UTC+8 with no daylight saving since 1991, so a fixed offset is exact for every instant
 //! the app can meet. A member-chosen zone is a later feature; [`Zone`] is where it will go.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, Timelike, Utc};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Zone {
@@ -103,23 +103,29 @@ impl YearMonth {
     }
 }
 
+// The three formats below are written out rather than given to chrono's `format`: its
+// format-string parser and printer are about 15 KB of the wasm UI, for three fixed shapes.
+
 /// `2026-11-29 16:05` in the zone.
 pub fn format_minute(t: DateTime<Utc>, zone: Zone) -> String {
-    t.with_timezone(&zone.offset())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+    format!("{} {}", format_date(t, zone), format_clock(t, zone))
 }
 
 /// `2026-11-29` in the zone.
 pub fn format_date(t: DateTime<Utc>, zone: Zone) -> String {
-    t.with_timezone(&zone.offset())
-        .format("%Y-%m-%d")
-        .to_string()
+    let local = t.with_timezone(&zone.offset());
+    format!(
+        "{:04}-{:02}-{:02}",
+        local.year(),
+        local.month(),
+        local.day()
+    )
 }
 
 /// `16:05` in the zone.
 pub fn format_clock(t: DateTime<Utc>, zone: Zone) -> String {
-    t.with_timezone(&zone.offset()).format("%H:%M").to_string()
+    let local = t.with_timezone(&zone.offset());
+    format!("{:02}:{:02}", local.hour(), local.minute())
 }
 
 #[cfg(test)]
