@@ -113,7 +113,8 @@ pub fn set_language(
     snapshot_of(&shell)
 }
 
-/// The UI panicked: written to the log (`target: unionpass::ui`), cut to `LogUiPanic::MAX` bytes.
+/// The UI panicked or a script error went uncaught (`assets/boot.js`): written to the log
+/// (`target: unionpass::ui`), cut to `LogUiPanic::MAX` bytes.
 #[tauri::command(rename_all = "snake_case")]
 pub fn log_ui_panic(req: ipc::LogUiPanic) -> CmdResult<ipc::LogUiPanic> {
     let mut message = req.message;
@@ -124,7 +125,7 @@ pub fn log_ui_panic(req: ipc::LogUiPanic) -> CmdResult<ipc::LogUiPanic> {
         }
         message.truncate(end);
     }
-    tracing::error!(target: "unionpass::ui", %message, "the UI panicked");
+    tracing::error!(target: "unionpass::ui", %message, "uncaught UI error (a panic or a script error)");
     Ok(())
 }
 

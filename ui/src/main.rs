@@ -17,9 +17,11 @@ mod screens;
 mod widgets;
 
 fn main() {
-    // a panic is a bug: to the console, and to the app's log file through the shell
+    // A panic is a bug. Built here it stops the wasm at once (xtask/src/build.rs,
+    // `UI_RUSTFLAGS_BUILD_STD`), surfacing as a JavaScript error that `assets/boot.js` writes to
+    // the app's log file through the shell; built where std is prebuilt, the hook below says
+    // more (the message and its line) the same way, before boot.js logs the trap that follows.
     std::panic::set_hook(Box::new(|info| {
-        console_error_panic_hook::hook(info);
         ipc::send_now(&unionpass_core::ipc::LogUiPanic {
             message: info.to_string(),
         });

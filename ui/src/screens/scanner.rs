@@ -275,7 +275,13 @@ pub fn ScannerTab() -> impl IntoView {
             };
             if let Some(video) = video_ref.get_untracked() {
                 video.set_src_object(Some(&s));
-                let _ = video.play();
+                // awaited so that a play cut short (the member left the screen) is not an
+                // uncaught rejection, which boot.js would log as an error
+                if let Ok(playing) = video.play() {
+                    spawn_local(async move {
+                        let _ = JsFuture::from(playing).await;
+                    });
+                }
             }
             stream.set_value(Some(s));
             camera_on.set(true);
