@@ -96,10 +96,6 @@ pub(crate) fn parse_ts(s: String) -> rusqlite::Result<DateTime<Utc>> {
         })
 }
 
-fn code_from_str(s: &str) -> Option<ErrorCode> {
-    serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
-}
-
 impl Store {
     /// Open (creating if needed) the store at `path` and bring its schema up to date. A store
     /// written by a newer app is refused with [`ErrorCode::DatabaseTooNew`] and left untouched.
@@ -414,7 +410,7 @@ impl Store {
                 what: self.describe(&mutation.op),
                 code: code
                     .as_deref()
-                    .and_then(code_from_str)
+                    .and_then(ErrorCode::from_wire)
                     .unwrap_or(ErrorCode::Internal),
             });
         }
@@ -612,7 +608,7 @@ impl Store {
         Ok(self
             .get(K_LAST_SYNC_ERR)?
             .as_deref()
-            .and_then(code_from_str))
+            .and_then(ErrorCode::from_wire))
     }
 
     pub fn sync_log(&self, limit: usize) -> Result<Vec<SyncLogEntry>> {
@@ -626,7 +622,7 @@ impl Store {
                 code: r
                     .get::<_, Option<String>>(2)?
                     .as_deref()
-                    .and_then(code_from_str),
+                    .and_then(ErrorCode::from_wire),
                 pushed: r.get(3)?,
                 pulled: r.get(4)?,
             })

@@ -209,12 +209,12 @@ pub fn close_window(pid: u32) -> Result<()> {
 }
 
 /// Close process `pid`'s window as a person does who sees it still there after a click on its ×:
-/// again, every 3 s, up to five times; returns how many closes it took. Twice on a loaded
+/// again, every 3 s, up to five times. Twice on a loaded
 /// machine (a fresh CI machine, with the server tests beside the window) a close sent within
 /// seconds of the app's start never reached the app: its handler logged nothing and the window
 /// stayed up for 15 s. Not explained; a close that needed more than one is recorded in
 /// `E2E_SHOTS/close-retries.log`, so how often it happens is on record.
-pub async fn close_until_hidden(pid: u32, what: &str) -> Result<u32> {
+pub async fn close_until_hidden(pid: u32, what: &str) -> Result<()> {
     if visible_windows(pid)? == 0 {
         bail!("{what}: process {pid} shows no window to close");
     }
@@ -249,7 +249,7 @@ pub async fn close_until_hidden(pid: u32, what: &str) -> Result<u32> {
             let _ = std::io::Write::write_all(&mut f, line.as_bytes());
         }
     }
-    Ok(closes)
+    Ok(())
 }
 
 /// The pid of the app process running on `data_dir` (found by its environment).
