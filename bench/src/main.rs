@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use unionpass_core::activity::SignupAnswer;
-use unionpass_core::campaign::{GrabOutcome, GrabResponse};
+use unionpass_core::campaign::{GrabOutcome, GrabRequest, GrabResponse};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Mode {
@@ -130,7 +130,7 @@ async fn grab_once(
     let resp = http
         .post(format!("{url}/v1/campaigns/{campaign}/grab"))
         .bearer_auth(token)
-        .json(&serde_json::json!({ "key": key }))
+        .json(&GrabRequest { key })
         .send()
         .await;
     match resp {

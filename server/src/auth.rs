@@ -314,12 +314,7 @@ impl FromRequestParts<AppState> for RaceMember {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    hex::encode(bytes)
 }
 
 /// Whether a new password is acceptable: 8 to 128 characters, not the member number.

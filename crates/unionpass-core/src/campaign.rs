@@ -153,8 +153,12 @@ impl GrabOutcome {
     }
 }
 
+/// Read through [`GrabResponseWire`]: serde's `flatten` over an internally tagged enum would
+/// buffer every answer into an intermediate tree first, and every grab answer is read by the
+/// app and by the load generator at the busiest moment the server has.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(try_from = "GrabResponseWire")]
 pub struct GrabResponse {
     pub key: Uuid,
     pub campaign_id: i64,
@@ -162,6 +166,68 @@ pub struct GrabResponse {
     pub outcome: GrabOutcome,
     /// This is the stored answer of an earlier request with the same key.
     pub replayed: bool,
+}
+
+/// The flat wire form of [`GrabResponse`]: `result` names the outcome and the outcome's own
+/// fields sit beside it, as the derived `Serialize` writes them. Unknown fields are ignored.
+#[derive(Deserialize)]
+struct GrabResponseWire {
+    key: Uuid,
+    campaign_id: i64,
+    result: GrabResult,
+    #[serde(default)]
+    coupon: Option<Coupon>,
+    #[serde(default)]
+    server_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    release_at: Option<DateTime<Utc>>,
+    replayed: bool,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum GrabResult {
+    Granted,
+    SoldOut,
+    LimitReached,
+    NotStarted,
+    Ended,
+    NotEligible,
+}
+
+/// A grab answer whose `result` lacks the fields that outcome carries.
+#[derive(Debug, thiserror::Error)]
+#[error("a `{result}` grab answer without its `{field}`")]
+pub struct GrabWireError {
+    result: &'static str,
+    field: &'static str,
+}
+
+impl TryFrom<GrabResponseWire> for GrabResponse {
+    type Error = GrabWireError;
+
+    fn try_from(w: GrabResponseWire) -> Result<Self, GrabWireError> {
+        let missing = |result, field| GrabWireError { result, field };
+        let outcome = match w.result {
+            GrabResult::Granted => GrabOutcome::Granted {
+                coupon: w.coupon.ok_or(missing("granted", "coupon"))?,
+            },
+            GrabResult::SoldOut => GrabOutcome::SoldOut,
+            GrabResult::LimitReached => GrabOutcome::LimitReached,
+            GrabResult::NotStarted => GrabOutcome::NotStarted {
+                server_time: w.server_time.ok_or(missing("not_started", "server_time"))?,
+                release_at: w.release_at.ok_or(missing("not_started", "release_at"))?,
+            },
+            GrabResult::Ended => GrabOutcome::Ended,
+            GrabResult::NotEligible => GrabOutcome::NotEligible,
+        };
+        Ok(GrabResponse {
+            key: w.key,
+            campaign_id: w.campaign_id,
+            outcome,
+            replayed: w.replayed,
+        })
+    }
 }
 
 /// The answer decided without touching stock, or `None` when the grab may compete for stock.
@@ -354,5 +420,90 @@ mod tests {
         assert_eq!(v["result"], "sold_out");
         assert_eq!(serde_json::from_value::<GrabResponse>(v).unwrap(), r);
         assert_eq!(Category::parse("cinema"), Some(Category::Cinema));
+    }
+
+    fn answer(outcome: GrabOutcome) -> GrabResponse {
+        GrabResponse {
+            key: Uuid::from_u128(0x5eed),
+            campaign_id: 9,
+            outcome,
+            replayed: true,
+        }
+    }
+
+    fn coupon() -> Coupon {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        Coupon {
+            id: 77,
+            campaign_id: 9,
+            code: "UP-7F3K".into(),
+            category: Category::Meal,
+            title_zh: "午餐券".into(),
+            title_en: "Lunch coupon".into(),
+            face_value_cents: 1500,
+            terms_zh: "限工作日".into(),
+            terms_en: "Weekdays only".into(),
+            valid_from: at("2026-12-01T00:00:00Z"),
+            valid_until: at("2026-12-31T15:59:59Z"),
+            granted_at: at("2026-12-01T02:00:00.123Z"),
+            voided_at: None,
+        }
+    }
+
+    #[test]
+    fn every_outcome_reads_back_as_written() {
+        let now: DateTime<Utc> = "2026-12-01T01:59:58Z".parse().unwrap();
+        let all = [
+            GrabOutcome::Granted { coupon: coupon() },
+            GrabOutcome::SoldOut,
+            GrabOutcome::LimitReached,
+            GrabOutcome::NotStarted {
+                server_time: now,
+                release_at: now + chrono::Duration::seconds(2),
+            },
+            GrabOutcome::Ended,
+            GrabOutcome::NotEligible,
+        ];
+        for outcome in all {
+            let r = answer(outcome);
+            let text = serde_json::to_string(&r).unwrap();
+            assert!(
+                text.contains(&format!(r#""result":"{}""#, r.outcome.code())),
+                "{text}"
+            );
+            assert_eq!(
+                serde_json::from_str::<GrabResponse>(&text).unwrap(),
+                r,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn wire_form_ignores_order_and_unknown_fields_but_not_missing_ones() {
+        let coupon_json = serde_json::to_string(&coupon()).unwrap();
+        // `result` last, the coupon first, and a field a newer server might add.
+        let text = format!(
+            r#"{{"coupon":{coupon_json},"replayed":false,"queue_ms":3,"campaign_id":9,"key":"{}","result":"granted"}}"#,
+            Uuid::from_u128(0x5eed)
+        );
+        let r: GrabResponse = serde_json::from_str(&text).unwrap();
+        assert_eq!(r.outcome, GrabOutcome::Granted { coupon: coupon() });
+        assert!(!r.replayed);
+
+        let key = Uuid::nil();
+        let granted_bare =
+            format!(r#"{{"key":"{key}","campaign_id":1,"result":"granted","replayed":false}}"#);
+        let err = serde_json::from_str::<GrabResponse>(&granted_bare).unwrap_err();
+        assert!(err.is_data(), "{err}");
+        let half_not_started = format!(
+            r#"{{"key":"{key}","campaign_id":1,"result":"not_started","server_time":"2026-12-01T00:00:00Z","replayed":false}}"#
+        );
+        assert!(serde_json::from_str::<GrabResponse>(&half_not_started).is_err());
+        let unknown =
+            format!(r#"{{"key":"{key}","campaign_id":1,"result":"maybe","replayed":false}}"#);
+        assert!(serde_json::from_str::<GrabResponse>(&unknown).is_err());
+        let no_result = format!(r#"{{"key":"{key}","campaign_id":1,"replayed":false}}"#);
+        assert!(serde_json::from_str::<GrabResponse>(&no_result).is_err());
     }
 }
