@@ -59,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/time", get(time))
         .route("/v1/version", get(version))
+        .route("/v1/update/{target}/{arch}/{bundle}/{current}", get(update))
         .route("/v1/keys", get(keys))
         .route("/v1/openapi.json", get(openapi_json))
         .route("/v1/login", post(login).layer(small))
@@ -249,9 +250,51 @@ pub(crate) async fn version(State(s): State<AppState>) -> Json<unionpass_core::a
     Json(s.versions.info.clone())
 }
 
+#[utoipa::path(get, path = "/v1/update/{target}/{arch}/{bundle}/{current}", tag = "server",
+    params(
+        ("target" = String, Path, description = "The asking app's OS as Tauri's updater names it", example = "linux"),
+        ("arch" = String, Path, description = "Its CPU architecture", example = "x86_64"),
+        ("bundle" = String, Path, description = "How it was installed (deb, rpm, appimage, nsis, msi, app)", example = "deb"),
+        ("current" = String, Path, description = "Its version (semver)", example = "0.1.0"),
+    ),
+    description = "The app's updater asks here (Tauri's dynamic update server form). A newer \
+        version with a package configured for this platform and package kind answers where it is \
+        and its signature; anything else answers 204.",
+    responses(
+        (status = 200, description = "A newer signed package", body = unionpass_core::api::UpdateRelease),
+        (status = 204, description = "Nothing newer for this platform and package kind"),
+        crate::openapi::Errors))]
+pub(crate) async fn update(
+    State(s): State<AppState>,
+    PathParam((target, arch, bundle, current)): PathParam<(String, String, String, String)>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let parts = [&target, &arch, &bundle, &current];
+    if parts.iter().any(|p| p.is_empty() || p.len() > 32)
+        || unionpass_core::api::parse_version(&current).is_none()
+    {
+        return Err(AppError::new(
+            ErrorCode::BadRequest,
+            "Ask as /v1/update/{target}/{arch}/{bundle}/{current}, each at most 32 characters and the version like 1.2.3.",
+        ));
+    }
+    let key = unionpass_core::api::package_key(&target, &arch, &bundle);
+    Ok(
+        match s
+            .versions
+            .info
+            .release_for(&current, &key, &s.versions.packages)
+        {
+            Some(release) => Json(release).into_response(),
+            None => axum::http::StatusCode::NO_CONTENT.into_response(),
+        },
+    )
+}
+
 /// An app older than the oldest served (its `User-Agent: UnionPass/<version>`) is answered
-/// `client_too_old` (426) on everything but `/v1/version`, `/v1/time` and `/v1/health`, so it can
-/// tell the member to update instead of failing in other ways. Other clients are not affected.
+/// `client_too_old` (426) on everything but `/v1/version`, `/v1/update/…`, `/v1/time` and
+/// `/v1/health`, so it can tell the member to update (or update itself) instead of failing in
+/// other ways. Other clients are not affected.
 async fn refuse_old_apps(
     State(s): State<AppState>,
     req: axum::extract::Request,
@@ -259,7 +302,8 @@ async fn refuse_old_apps(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = req.uri().path();
-    let open = matches!(path, "/v1/version" | "/v1/time" | "/v1/health");
+    let open = matches!(path, "/v1/version" | "/v1/time" | "/v1/health")
+        || path.starts_with("/v1/update/");
     let too_old = !open
         && req
             .headers()

@@ -70,12 +70,18 @@ pub struct Shared {
 pub struct Versions {
     pub info: unionpass_core::api::VersionInfo,
     min: Option<semver::Version>,
+    /// The packages the app's updater installs, by [`unionpass_core::api::package_key`].
+    pub packages: std::collections::BTreeMap<String, unionpass_core::api::UpdatePackage>,
 }
 
 impl Versions {
     pub fn new(info: unionpass_core::api::VersionInfo) -> Versions {
         let min = unionpass_core::api::parse_version(&info.min_supported);
-        Versions { info, min }
+        Versions {
+            info,
+            min,
+            packages: Default::default(),
+        }
     }
 
     /// Whether an app stating version `app` is older than the oldest served.
@@ -129,6 +135,18 @@ impl AppState {
     /// The app versions this server serves (`serve --client-*`).
     pub fn with_versions(mut self, info: unionpass_core::api::VersionInfo) -> AppState {
         self.parts().versions = Arc::new(Versions::new(info));
+        self
+    }
+
+    /// The packages the app's updater is offered (`serve --client-update`), with the versions
+    /// set by [`AppState::with_versions`] (set those first).
+    pub fn with_update_packages(
+        mut self,
+        packages: std::collections::BTreeMap<String, unionpass_core::api::UpdatePackage>,
+    ) -> AppState {
+        let mut versions = Versions::new(self.versions.info.clone());
+        versions.packages = packages;
+        self.parts().versions = Arc::new(versions);
         self
     }
 

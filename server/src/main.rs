@@ -88,6 +88,16 @@ enum Command {
         /// android, ios).
         #[arg(long = "client-download", value_name = "PLATFORM=URL", value_parser = parse_download)]
         client_downloads: Vec<(String, String)>,
+        /// The newest version's package the app's own updater installs (`KIND=URL`,
+        /// repeatable), by platform and package kind: linux-x86_64-deb, linux-x86_64-rpm,
+        /// linux-x86_64-appimage, windows-x86_64-nsis, macos-aarch64-app. Each needs its
+        /// --client-update-signature.
+        #[arg(long = "client-update", value_name = "KIND=URL", value_parser = parse_download)]
+        client_updates: Vec<(String, String)>,
+        /// The signature file the Tauri bundler wrote beside that package (`KIND=FILE.sig`,
+        /// repeatable), made with the union's release key.
+        #[arg(long = "client-update-signature", value_name = "KIND=FILE")]
+        client_update_signatures: Vec<String>,
     },
     /// Create data in the database.
     Seed {
@@ -487,7 +497,10 @@ async fn main() -> anyhow::Result<()> {
             client_min_version,
             client_latest_version,
             client_downloads,
+            client_updates,
+            client_update_signatures,
         } => {
+            let packages = update_packages(client_updates, &client_update_signatures)?;
             let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr);
@@ -547,12 +560,14 @@ async fn main() -> anyhow::Result<()> {
                     window_days: no_show_window_days,
                     ban_days: no_show_ban_days,
                 });
-            let state = state.with_versions(unionpass_core::api::VersionInfo {
-                min_supported: client_min_version,
-                latest: client_latest_version
-                    .unwrap_or_else(|| unionpass_server::default_versions().latest),
-                downloads: client_downloads.into_iter().collect(),
-            });
+            let state = state
+                .with_versions(unionpass_core::api::VersionInfo {
+                    min_supported: client_min_version,
+                    latest: client_latest_version
+                        .unwrap_or_else(|| unionpass_server::default_versions().latest),
+                    downloads: client_downloads.into_iter().collect(),
+                })
+                .with_update_packages(packages);
             let warm = state.warm_sessions().await?;
             tracing::info!(sessions = warm, "live sessions read into memory");
             unionpass_server::serve(listener, state, shutdown_signal()).await?;
@@ -1021,6 +1036,44 @@ fn parse_version(s: &str) -> Result<String, String> {
     semver::Version::parse(s.trim())
         .map(|v| v.to_string())
         .map_err(|e| format!("not a version like 1.2.3: {e}"))
+}
+
+/// The updater's packages: each `--client-update` with the text of its
+/// `--client-update-signature` file (base64, as the bundler writes it), and neither without the
+/// other.
+fn update_packages(
+    updates: Vec<(String, String)>,
+    signatures: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, unionpass_core::api::UpdatePackage>> {
+    use base64::Engine;
+    let mut sigs = std::collections::BTreeMap::new();
+    for arg in signatures {
+        let (kind, file) = arg
+            .split_once('=')
+            .with_context(|| format!("--client-update-signature {arg}: expected KIND=FILE"))?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--client-update-signature {kind}: reading {file}"))?;
+        let text = text.trim().to_string();
+        base64::engine::general_purpose::STANDARD
+            .decode(&text)
+            .ok()
+            .filter(|d| !d.is_empty())
+            .with_context(|| {
+                format!("--client-update-signature {kind}: {file} is not a .sig file of the Tauri bundler (base64)")
+            })?;
+        sigs.insert(kind.to_string(), text);
+    }
+    let mut packages = std::collections::BTreeMap::new();
+    for (kind, url) in updates {
+        let signature = sigs.remove(&kind).with_context(|| {
+            format!("--client-update {kind} has no --client-update-signature {kind}=FILE")
+        })?;
+        packages.insert(kind, unionpass_core::api::UpdatePackage { url, signature });
+    }
+    if let Some(kind) = sigs.keys().next() {
+        anyhow::bail!("--client-update-signature {kind} has no --client-update {kind}=URL");
+    }
+    Ok(packages)
 }
 
 /// `PLATFORM=URL` (`serve --client-download`), the URL http(s).

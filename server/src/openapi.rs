@@ -86,6 +86,7 @@ impl utoipa::Modify for SessionAuth {
         crate::http::health,
         crate::http::time,
         crate::http::version,
+        crate::http::update,
         crate::http::keys,
         crate::http::openapi_json,
         crate::http::login,

@@ -458,6 +458,33 @@ pub fn set_autostart(app: AppHandle, req: ipc::SetAutostart) -> CmdResult<ipc::S
 }
 
 #[tauri::command(rename_all = "snake_case")]
+pub fn update_support(req: ipc::GetUpdateSupport) -> CmdResult<ipc::GetUpdateSupport> {
+    let ipc::GetUpdateSupport {} = req;
+    Ok(crate::update::installable())
+}
+
+/// On `Installed` the app restarts a moment later, once the window has shown it.
+#[tauri::command(rename_all = "snake_case")]
+pub async fn install_update(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    req: ipc::InstallUpdate,
+) -> CmdResult<ipc::InstallUpdate> {
+    let ipc::InstallUpdate {} = req;
+    let server = snapshot_of(&shell)?
+        .server_url
+        .unwrap_or_else(|| shell.default_server.clone());
+    let done = crate::update::install(&app, &server).await?;
+    if matches!(done, ipc::UpdateInstalled::Installed { .. }) {
+        crate::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            app.restart();
+        });
+    }
+    Ok(done)
+}
+
+#[tauri::command(rename_all = "snake_case")]
 pub fn points(shell: State<'_, Shell>, req: ipc::GetPoints) -> CmdResult<ipc::GetPoints> {
     let ipc::GetPoints {} = req;
     Ok(shell.client()?.points_view(now())?)

@@ -7,6 +7,7 @@
 mod commands;
 mod logging;
 mod native;
+mod update;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -129,6 +130,9 @@ pub fn run() {
         tracing::info!("launched again: showing the window");
         native::show_main(app);
     }));
+    // installs a newer signed package (the endpoint is set per request: the member's server)
+    #[cfg(desktop)]
+    let builder = builder.plugin(tauri_plugin_updater::Builder::new().build());
     #[cfg(desktop)]
     let builder = builder.plugin(tauri_plugin_autostart::init(
         tauri_plugin_autostart::MacosLauncher::LaunchAgent,
@@ -224,6 +228,8 @@ pub fn run() {
             rejections_seen: RejectionsSeen,
             autostart: GetAutostart,
             set_autostart: SetAutostart,
+            update_support: GetUpdateSupport,
+            install_update: InstallUpdate,
             points: GetPoints,
             quote_redemption: QuoteRedemption,
             redeem: Redeem,

@@ -419,6 +419,36 @@ pub struct VersionInfo {
     pub downloads: std::collections::BTreeMap<String, String>,
 }
 
+/// A package the app's own updater installs on one platform (`serve --client-update`): where
+/// it is, and the detached signature the Tauri bundler wrote for it with the union's release key
+/// (the `.sig` file's text). The app refuses a package whose signature is not by that key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpdatePackage {
+    pub url: String,
+    pub signature: String,
+}
+
+/// `GET /v1/update/{target}/{arch}/{bundle}/{current}`: the newer release for the asking app's
+/// updater, in the form Tauri's updater plugin reads (a "dynamic update server" answer).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateRelease {
+    /// The version it installs (semver): [`VersionInfo::latest`].
+    pub version: String,
+    /// Where the package is.
+    pub url: String,
+    /// The package's minisign signature, base64 (the `.sig` file's text).
+    pub signature: String,
+}
+
+/// The key a package is configured under: the platform as [`platform`] names it, then the
+/// package kind, e.g. `linux-x86_64-deb`, `linux-x86_64-rpm`, `windows-x86_64-nsis`,
+/// `macos-aarch64-app`. Tauri's updater says `darwin` where we say `macos`.
+pub fn package_key(target: &str, arch: &str, bundle: &str) -> String {
+    let os = if target == "darwin" { "macos" } else { target };
+    format!("{os}-{arch}-{bundle}")
+}
+
 /// This build's platform key for [`VersionInfo::downloads`].
 pub fn platform() -> String {
     match std::env::consts::OS {
@@ -487,6 +517,26 @@ impl VersionInfo {
     }
 }
 
+impl VersionInfo {
+    /// What the updater of an app at version `current` gets for package key `key`: the newest
+    /// version's package when it is newer and one is configured for that key. The same rule as
+    /// [`VersionInfo::update_for`]: nothing is offered when a version does not parse.
+    pub fn release_for(
+        &self,
+        current: &str,
+        key: &str,
+        packages: &std::collections::BTreeMap<String, UpdatePackage>,
+    ) -> Option<UpdateRelease> {
+        let (current, latest) = (parse_version(current)?, parse_version(&self.latest)?);
+        let package = packages.get(key).filter(|_| current < latest)?;
+        Some(UpdateRelease {
+            version: latest.to_string(),
+            url: package.url.clone(),
+            signature: package.signature.clone(),
+        })
+    }
+}
+
 /// The app's version as its requests say it: `User-Agent: UnionPass/<version>`.
 pub fn app_version_of(user_agent: &str) -> Option<&str> {
     user_agent
@@ -552,6 +602,45 @@ mod tests {
 #[cfg(test)]
 mod version_tests {
     use super::*;
+
+    #[test]
+    fn the_updater_is_offered_the_newest_package_for_its_own_kind_only() {
+        let v = info("0.2.0", "0.4.1");
+        let packages: std::collections::BTreeMap<String, UpdatePackage> = [(
+            package_key("linux", "x86_64", "deb"),
+            UpdatePackage {
+                url: "https://union.example/UnionPass_0.4.1_amd64.deb".into(),
+                signature: "c2ln".into(),
+            },
+        )]
+        .into();
+        let offered = v
+            .release_for("0.3.0", "linux-x86_64-deb", &packages)
+            .unwrap();
+        assert_eq!(offered.version, "0.4.1");
+        assert_eq!(
+            offered.url,
+            "https://union.example/UnionPass_0.4.1_amd64.deb"
+        );
+        assert_eq!(offered.signature, "c2ln");
+        // below the oldest served it is offered too: that is when it matters most
+        assert!(v
+            .release_for("0.1.0", "linux-x86_64-deb", &packages)
+            .is_some());
+        assert_eq!(v.release_for("0.4.1", "linux-x86_64-deb", &packages), None);
+        assert_eq!(v.release_for("0.5.0", "linux-x86_64-deb", &packages), None);
+        assert_eq!(v.release_for("0.3.0", "linux-x86_64-rpm", &packages), None);
+        assert_eq!(
+            v.release_for("0.3.0", "linux-x86_64-unknown", &packages),
+            None
+        );
+        assert_eq!(v.release_for("three", "linux-x86_64-deb", &packages), None);
+        assert_eq!(
+            info("0.2.0", "soon").release_for("0.3.0", "linux-x86_64-deb", &packages),
+            None
+        );
+        assert_eq!(package_key("darwin", "aarch64", "app"), "macos-aarch64-app");
+    }
 
     fn info(min: &str, latest: &str) -> VersionInfo {
         VersionInfo {

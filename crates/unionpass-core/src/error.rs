@@ -99,6 +99,15 @@ pub enum ErrorCode {
     CampaignGone,
     /// The system's login items could not be read or changed.
     AutostartUnavailable,
+    /// This copy cannot replace itself (not installed from a package the updater knows, or a
+    /// phone, updated by its store): download the new version instead.
+    UpdateNotPackaged,
+    /// The downloaded update is not signed with the union's release key (or not for the version
+    /// announced): nothing was installed.
+    UpdateSignatureInvalid,
+    /// The package manager did not install the update (the password prompt was cancelled, or it
+    /// failed): nothing changed.
+    UpdateInstallFailed,
     InvalidMobile,
     InvalidAccount,
     AmountNotOffered,
@@ -173,6 +182,9 @@ impl ErrorCode {
         ErrorCode::ReminderTooLate,
         ErrorCode::CampaignGone,
         ErrorCode::AutostartUnavailable,
+        ErrorCode::UpdateNotPackaged,
+        ErrorCode::UpdateSignatureInvalid,
+        ErrorCode::UpdateInstallFailed,
         ErrorCode::InvalidMobile,
         ErrorCode::InvalidAccount,
         ErrorCode::AmountNotOffered,
@@ -251,6 +263,9 @@ impl ErrorCode {
             ErrorCode::ReminderTooLate => "reminder_too_late",
             ErrorCode::CampaignGone => "campaign_gone",
             ErrorCode::AutostartUnavailable => "autostart_unavailable",
+            ErrorCode::UpdateNotPackaged => "update_not_packaged",
+            ErrorCode::UpdateSignatureInvalid => "update_signature_invalid",
+            ErrorCode::UpdateInstallFailed => "update_install_failed",
             ErrorCode::InvalidMobile => "invalid_mobile",
             ErrorCode::InvalidAccount => "invalid_account",
             ErrorCode::AmountNotOffered => "amount_not_offered",
@@ -323,6 +338,9 @@ impl ErrorCode {
             ErrorCode::ReminderTooLate => Msg::ErrReminderTooLate,
             ErrorCode::CampaignGone => Msg::ErrCampaignGone,
             ErrorCode::AutostartUnavailable => Msg::ErrAutostart,
+            ErrorCode::UpdateNotPackaged => Msg::ErrUpdateNotPackaged,
+            ErrorCode::UpdateSignatureInvalid => Msg::ErrUpdateSignature,
+            ErrorCode::UpdateInstallFailed => Msg::ErrUpdateInstallFailed,
             ErrorCode::InvalidMobile => Msg::ErrInvalidMobile,
             ErrorCode::InvalidAccount => Msg::ErrInvalidAccount,
             ErrorCode::AmountNotOffered => Msg::ErrAmountNotOffered,

@@ -380,6 +380,88 @@ async fn apps_older_than_the_oldest_served_are_told_to_update() {
     }
 }
 
+/// The app's updater asks `/v1/update/{target}/{arch}/{bundle}/{current}`: an older app gets
+/// the newest version's package for its own platform and package kind with its signature (also
+/// below the oldest served), anything else 204; a malformed ask is a clear 400.
+#[tokio::test]
+async fn the_updater_gets_the_newest_signed_package_for_its_own_kind() {
+    use unionpass_core::api::{UpdatePackage, UpdateRelease, VersionInfo};
+    let s = TestServer::start()
+        .await
+        .tweaked(|st| {
+            st.with_versions(VersionInfo {
+                min_supported: "0.5.0".into(),
+                latest: "0.6.1".into(),
+                downloads: Default::default(),
+            })
+            .with_update_packages(
+                [(
+                    "linux-x86_64-deb".to_string(),
+                    UpdatePackage {
+                        url: "https://example.org/UnionPass_0.6.1_amd64.deb".into(),
+                        signature: "dW50cnVzdGVk".into(),
+                    },
+                )]
+                .into(),
+            )
+        })
+        .await;
+    let ask = |path: String| {
+        let (http, url) = (s.http.clone(), s.url.clone());
+        async move {
+            http.get(format!("{url}/v1/update/{path}"))
+                // as the updater asks: not as a UnionPass app, and never refused as too old
+                .header(reqwest::header::USER_AGENT, "tauri-plugin-updater/2")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for current in ["0.6.0", "0.4.0"] {
+        let r = ask(format!("linux/x86_64/deb/{current}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "{current}");
+        let release: UpdateRelease = r.json().await.unwrap();
+        assert_eq!(
+            release,
+            UpdateRelease {
+                version: "0.6.1".into(),
+                url: "https://example.org/UnionPass_0.6.1_amd64.deb".into(),
+                signature: "dW50cnVzdGVk".into(),
+            }
+        );
+    }
+    // a UnionPass app too old for everything else still reaches its update
+    let old_app = s
+        .http
+        .get(format!("{}/v1/update/linux/x86_64/deb/0.4.0", s.url))
+        .header(reqwest::header::USER_AGENT, "UnionPass/0.4.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old_app.status(), StatusCode::OK);
+    for nothing in [
+        "linux/x86_64/deb/0.6.1",
+        "linux/x86_64/deb/0.7.0",
+        "linux/x86_64/rpm/0.6.0",
+        "linux/x86_64/unknown/0.6.0",
+        "darwin/aarch64/app/0.6.0",
+    ] {
+        let r = ask(nothing.to_string()).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{nothing}");
+        assert!(r.bytes().await.unwrap().is_empty(), "{nothing}");
+    }
+    let long = "x".repeat(33);
+    for bad in [
+        "linux/x86_64/deb/latest".to_string(),
+        format!("linux/{long}/deb/0.6.0"),
+    ] {
+        let r = ask(bad.clone()).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "bad_request", "{bad}");
+    }
+}
+
 /// Long answers (a sync page) travel gzip-compressed when the app accepts it; short ones (a
 /// grab's answer) as they are: compressing them costs the server more than it saves.
 #[tokio::test]

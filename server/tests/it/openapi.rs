@@ -8,7 +8,7 @@ use unionpass_core::ErrorCode;
 use crate::util::TestServer;
 
 /// Every route the server serves, as (method, path template).
-const ROUTES: [(&str, &str); 19] = [
+const ROUTES: [(&str, &str); 20] = [
     ("get", "/v1/health"),
     ("get", "/v1/time"),
     ("get", "/v1/version"),
@@ -28,6 +28,7 @@ const ROUTES: [(&str, &str); 19] = [
     ("post", "/v1/activities/{id}/signup"),
     ("post", "/v1/activities/{id}/cancel"),
     ("get", "/v1/polls/{id}/results"),
+    ("get", "/v1/update/{target}/{arch}/{bundle}/{current}"),
 ];
 
 #[tokio::test]

@@ -54,8 +54,15 @@ pub struct Server {
     pub provider_url: String,
     /// The provider channel's shared secret (random per server).
     provider_secret: String,
-    /// Extra environment of the serving process (kept for restarts).
+    /// How this server is served beyond the defaults (kept for restarts).
+    extra: Extra,
+}
+
+/// Extra environment and `serve` arguments of a test server.
+#[derive(Clone, Default)]
+struct Extra {
     env: Vec<(String, String)>,
+    args: Vec<String>,
 }
 
 /// Start the demo provider on a free port; answers it and its URL.
@@ -83,7 +90,7 @@ fn serve(
     log: &Path,
     provider: &str,
     secret: &str,
-    env: &[(String, String)],
+    extra: &Extra,
 ) -> Result<(Child, String)> {
     let mut child = Command::new(server)
         .args([
@@ -97,9 +104,10 @@ fn serve(
             "--db",
         ])
         .arg(db)
+        .args(&extra.args)
         .env("RUST_LOG", "debug")
         .env("UNIONPASS_PROVIDER_SECRET", secret)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(extra.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(
             std::fs::OpenOptions::new()
@@ -135,7 +143,7 @@ impl Server {
             &self.log,
             &self.provider_url,
             &self.provider_secret,
-            &self.env,
+            &self.extra,
         )?;
         self.child = Some(child);
         Ok(())
@@ -159,6 +167,18 @@ impl Server {
         Self::start_seeded(dir, &[])
     }
 
+    /// The demo members' server, served with extra `serve` arguments (e.g. `--client-*`).
+    pub fn start_serving(dir: &Path, args: &[&str]) -> Result<Server> {
+        Self::start_seeded_extra(
+            dir,
+            &[],
+            Extra {
+                env: Vec::new(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+            },
+        )
+    }
+
     /// A server on the full demo data, as `cargo xtask demo` serves it: campaigns in every
     /// state, full wallets, activities and polls.
     pub fn start_demo(dir: &Path) -> Result<Server> {
@@ -168,26 +188,29 @@ impl Server {
     /// A demo server whose clock runs `secs` seconds ahead of this machine's (behind when
     /// negative): the app must count down and remind by the server's time, not its own.
     pub fn start_with_clock_offset(dir: &Path, secs: i64) -> Result<Server> {
-        Self::start_seeded_env(
+        Self::start_seeded_extra(
             dir,
             &[],
-            vec![(
-                "UNIONPASS_TEST_CLOCK_OFFSET_SECS".to_string(),
-                secs.to_string(),
-            )],
+            Extra {
+                env: vec![(
+                    "UNIONPASS_TEST_CLOCK_OFFSET_SECS".to_string(),
+                    secs.to_string(),
+                )],
+                args: Vec::new(),
+            },
         )
     }
 
-    fn start_seeded(dir: &Path, extra: &[&str]) -> Result<Server> {
-        Self::start_seeded_env(dir, extra, Vec::new())
+    fn start_seeded(dir: &Path, seed_args: &[&str]) -> Result<Server> {
+        Self::start_seeded_extra(dir, seed_args, Extra::default())
     }
 
-    fn start_seeded_env(dir: &Path, extra: &[&str], env: Vec<(String, String)>) -> Result<Server> {
+    fn start_seeded_extra(dir: &Path, seed_args: &[&str], extra: Extra) -> Result<Server> {
         let server = bin("SERVER_BIN", "unionpass-server");
         let db = dir.join("server.sqlite");
         let seed = Command::new(&server)
             .args(["seed", "--demo"])
-            .args(extra)
+            .args(seed_args)
             .arg("--db")
             .arg(&db)
             .output()?;
@@ -204,7 +227,7 @@ impl Server {
             &log,
             &provider_url,
             &provider_secret,
-            &env,
+            &extra,
         )?;
         Ok(Server {
             child: Some(child),
@@ -214,7 +237,7 @@ impl Server {
             provider,
             provider_url,
             provider_secret,
-            env,
+            extra,
         })
     }
 

@@ -2002,10 +2002,96 @@ fn system_files_named_unionpass() -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Serve `bytes` over HTTP on loopback (as a union's download site would); answers the package's
+/// URL and how many requests came.
+async fn serve_package(
+    bytes: Vec<u8>,
+) -> anyhow::Result<(String, std::sync::Arc<std::sync::atomic::AtomicUsize>)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!(
+        "http://{}/UnionPass_99.0.0_amd64.deb",
+        listener.local_addr()?
+    );
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let (counted, bytes) = (hits.clone(), std::sync::Arc::new(bytes));
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (counted, bytes) = (counted.clone(), bytes.clone());
+            tokio::spawn(async move {
+                let (mut seen, mut buf) = (Vec::new(), [0u8; 4096]);
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    bytes.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&bytes).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    Ok((url, hits))
+}
+
+/// A minisign signature of `file` for version `version`, made with a key pair made here (not
+/// the union's release key), by the Tauri CLI the bundle step uses; answers the `.sig` file.
+fn sign_with_a_foreign_key(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    version: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let cli =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/.bin/tauri");
+    let key = dir.join("foreign.key");
+    let run = |args: &[&std::ffi::OsStr]| -> anyhow::Result<()> {
+        let out = std::process::Command::new(&cli).args(args).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "tauri signer {:?}: {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    run(&[
+        "signer".as_ref(),
+        "generate".as_ref(),
+        "--ci".as_ref(),
+        "-p".as_ref(),
+        "".as_ref(),
+        "-w".as_ref(),
+        key.as_os_str(),
+    ])?;
+    run(&[
+        "signer".as_ref(),
+        "sign".as_ref(),
+        "-f".as_ref(),
+        key.as_os_str(),
+        "-p".as_ref(),
+        "".as_ref(),
+        "--app-version".as_ref(),
+        version.as_ref(),
+        file.as_os_str(),
+    ])?;
+    let mut sig = file.as_os_str().to_owned();
+    sig.push(".sig");
+    Ok(sig.into())
+}
+
 /// The package members install: `apt-get install ./UnionPass….deb` (made by the Tauri bundler
 /// from this build, `cargo xtask test` passes it as `UNIONPASS_DEB`), then the **installed**
-/// program signs in and shows the passport; removing the package leaves nothing of it outside
-/// the member's data.
+/// program signs in and shows the passport; its 我的 offers the newer version the server names
+/// and installs it through the updater, which downloads the package and refuses it because it
+/// is not signed with the union's release key (saying so, by code); removing the package leaves
+/// nothing of it outside the member's data.
 #[tokio::test]
 async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::Result<()> {
     let deb = std::env::var_os("UNIONPASS_DEB")
@@ -2063,7 +2149,23 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
         );
 
         let dir = tempfile::tempdir()?;
-        let server = Server::start(dir.path())?;
+        // a "newer version": this package again, signed with someone else's key
+        let newer = dir.path().join("UnionPass_99.0.0_amd64.deb");
+        std::fs::copy(&deb, &newer)?;
+        let sig = sign_with_a_foreign_key(dir.path(), &newer, "99.0.0")?;
+        let (package_url, downloads) = serve_package(std::fs::read(&newer)?).await?;
+        let kind = format!("linux-{}-deb", std::env::consts::ARCH);
+        let server = Server::start_serving(
+            dir.path(),
+            &[
+                "--client-latest-version",
+                "99.0.0",
+                "--client-update",
+                &format!("{kind}={package_url}"),
+                "--client-update-signature",
+                &format!("{kind}={}", sig.display()),
+            ],
+        )?;
         let data = dir.path().join("member");
         let app = App::launch_program(
             std::path::Path::new("/usr/bin/unionpass-app"),
@@ -2077,6 +2179,18 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
             app.wait_text("#passport-name", "王芳", 30).await?;
             app.wait_for("#passport-qr svg", 10).await?;
             app.shot("60-installed-package-passport").await?;
+
+            app.click("#tab-me").await?;
+            app.wait_contains("#update-available", "99.0.0", 30).await?;
+            app.click("#update-install").await?;
+            app.wait_for("#update-error[data-code='update_signature_invalid']", 90)
+                .await?;
+            assert_eq!(
+                downloads.load(std::sync::atomic::Ordering::SeqCst),
+                1,
+                "the package was downloaded once and its signature checked"
+            );
+            app.shot("61-installed-package-update-refused").await?;
             Ok::<_, anyhow::Error>(())
         }
         .await;
