@@ -58,6 +58,7 @@ fn snapshot_of(shell: &Shell) -> Result<Snapshot, CmdError> {
     if snap.server_url.is_none() {
         snap.server_url = Some(shell.default_server.clone());
     }
+    snap.update_installable = crate::update::installable();
     Ok(snap)
 }
 
@@ -457,13 +458,7 @@ pub fn set_autostart(app: AppHandle, req: ipc::SetAutostart) -> CmdResult<ipc::S
     crate::native::set_autostart(&app, req.enabled)
 }
 
-#[tauri::command(rename_all = "snake_case")]
-pub fn update_support(req: ipc::GetUpdateSupport) -> CmdResult<ipc::GetUpdateSupport> {
-    let ipc::GetUpdateSupport {} = req;
-    Ok(crate::update::installable())
-}
-
-/// On `Installed` the app restarts a moment later, once the window has shown it.
+/// Once installed the app restarts a moment later, when the window has shown it.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn install_update(
     app: AppHandle,
@@ -475,7 +470,7 @@ pub async fn install_update(
         .server_url
         .unwrap_or_else(|| shell.default_server.clone());
     let done = crate::update::install(&app, &server).await?;
-    if matches!(done, ipc::UpdateInstalled::Installed { .. }) {
+    if done.is_some() {
         crate::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             app.restart();

@@ -228,7 +228,6 @@ pub fn run() {
             rejections_seen: RejectionsSeen,
             autostart: GetAutostart,
             set_autostart: SetAutostart,
-            update_support: GetUpdateSupport,
             install_update: InstallUpdate,
             points: GetPoints,
             quote_redemption: QuoteRedemption,

@@ -7,7 +7,6 @@
 //! Phones are updated by their stores; a copy run from the source tree cannot replace itself.
 //! The policy (which version, for which package) lives in `unionpass_core::api` and the server.
 
-use unionpass_core::ipc::UpdateInstalled;
 use unionpass_core::ErrorCode;
 
 use crate::commands::CmdError;
@@ -35,9 +34,10 @@ pub fn endpoint(server: &str) -> Option<tauri::Url> {
         .filter(|u| matches!(u.scheme(), "http" | "https"))
 }
 
-/// Check, download, verify and install; the caller restarts the app on `Installed`.
+/// Check, download, verify and install: the version installed (the caller restarts the app),
+/// or `None` when the server has nothing newer for this copy.
 #[cfg(desktop)]
-pub async fn install(app: &tauri::AppHandle, server: &str) -> Result<UpdateInstalled, CmdError> {
+pub async fn install(app: &tauri::AppHandle, server: &str) -> Result<Option<String>, CmdError> {
     use tauri_plugin_updater::UpdaterExt;
     if !installable() {
         return Err(CmdError::code(ErrorCode::UpdateNotPackaged));
@@ -49,7 +49,7 @@ pub async fn install(app: &tauri::AppHandle, server: &str) -> Result<UpdateInsta
         .and_then(|b| b.timeout(std::time::Duration::from_secs(60)).build())
         .map_err(failed)?;
     let Some(update) = updater.check().await.map_err(failed)? else {
-        return Ok(UpdateInstalled::UpToDate);
+        return Ok(None);
     };
     let version = update.version.clone();
     tracing::info!(%version, "downloading the update");
@@ -58,11 +58,11 @@ pub async fn install(app: &tauri::AppHandle, server: &str) -> Result<UpdateInsta
         .await
         .map_err(failed)?;
     tracing::info!(%version, "update installed");
-    Ok(UpdateInstalled::Installed { version })
+    Ok(Some(version))
 }
 
 #[cfg(mobile)]
-pub async fn install(_app: &tauri::AppHandle, _server: &str) -> Result<UpdateInstalled, CmdError> {
+pub async fn install(_app: &tauri::AppHandle, _server: &str) -> Result<Option<String>, CmdError> {
     Err(CmdError::code(ErrorCode::UpdateNotPackaged))
 }
 

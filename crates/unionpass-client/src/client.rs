@@ -169,6 +169,8 @@ impl Client {
                 .versions()?
                 .map(|info| info.update_for(APP_VERSION, &unionpass_core::api::platform()))
                 .unwrap_or_default(),
+            // only the shell knows how this copy was installed
+            update_installable: false,
         })
     }
 

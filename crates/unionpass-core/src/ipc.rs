@@ -102,8 +102,7 @@ commands! {
     RejectionsSeen = "rejections_seen" -> Snapshot;
     GetAutostart = "autostart" -> bool;
     SetAutostart = "set_autostart" -> bool;
-    GetUpdateSupport = "update_support" -> bool;
-    InstallUpdate = "install_update" -> UpdateInstalled;
+    InstallUpdate = "install_update" -> Option<String>;
     GetPoints = "points" -> PointsView;
     QuoteRedemption = "quote_redemption" -> Quote;
     Redeem = "redeem" -> Redeemed;
@@ -282,25 +281,12 @@ pub struct RejectionsSeen {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GetAutostart {}
 
-/// Whether this copy can install a newer version itself (installed from a package the updater
-/// knows: deb, rpm, AppImage, the Windows installers, the macOS app).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GetUpdateSupport {}
-
-/// Ask the union server for a newer signed package of this copy's kind, download it, check its
-/// signature against the union's release key, install it and restart.
+/// Ask the union server for a newer signed package of this copy's kind (where
+/// `Snapshot::update_installable`), download it, check its signature against the union's
+/// release key, install it and restart. Answers the version installed (the app restarts into it
+/// in a moment), or `None` when the server has nothing newer for this copy; failures are codes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstallUpdate {}
-
-/// What [`InstallUpdate`] did (its failures are error codes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum UpdateInstalled {
-    /// The server has nothing newer for this copy's platform and package kind.
-    UpToDate,
-    /// Installed; the app restarts into it in a moment.
-    Installed { version: String },
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SetAutostart {

@@ -35,6 +35,10 @@ pub struct Snapshot {
     /// Whether a newer version is available, or needed (as the server last said).
     #[serde(default)]
     pub update: crate::api::UpdateState,
+    /// Whether this copy can install it itself (set by the shell: installed from a package the
+    /// updater knows).
+    #[serde(default)]
+    pub update_installable: bool,
 }
 
 /// A change made on this device that the server refused: what it was, in the member's terms,

@@ -2183,7 +2183,7 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
             app.click("#tab-me").await?;
             app.wait_contains("#update-available", "99.0.0", 30).await?;
             app.click("#update-install").await?;
-            app.wait_for("#update-error[data-code='update_signature_invalid']", 90)
+            app.wait_for("#update-result[data-code='update_signature_invalid']", 90)
                 .await?;
             assert_eq!(
                 downloads.load(std::sync::atomic::Ordering::SeqCst),

@@ -4,10 +4,9 @@
 //! a button that installs the new version in place (the shell's updater checks its signature).
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use unionpass_core::api::UpdateState;
 use unionpass_core::i18n::{fill, Msg};
-use unionpass_core::ipc::{GetUpdateSupport, InstallUpdate, UpdateInstalled};
+use unionpass_core::ipc::InstallUpdate;
 use unionpass_core::ErrorCode;
 
 use crate::ctx::ctx;
@@ -43,48 +42,45 @@ fn download(url: Option<String>) -> impl IntoView {
 #[component]
 fn InstallButton() -> impl IntoView {
     let c = ctx();
-    let supported = RwSignal::new(false);
-    spawn_local(async move {
-        if let Ok(yes) = ipc::call(&GetUpdateSupport {}).await {
-            supported.set(yes);
-        }
-    });
-    let result = RwSignal::new(None::<Result<UpdateInstalled, ErrorCode>>);
+    let installable = move || {
+        c.snap
+            .with(|s| s.as_ref().is_some_and(|s| s.update_installable))
+    };
+    let result = RwSignal::new(None::<Result<Option<String>, ErrorCode>>);
     let install = ipc::action(move |req: InstallUpdate| async move {
         result.set(Some(ipc::call(&req).await));
     });
     let busy = install.pending();
-    let outcome = move || {
-        result.get().map(|r| match r {
-            Ok(UpdateInstalled::Installed { version }) => view! {
-                <p id="update-result" role="status">{move || fill(c.t(Msg::UpdateInstalled), &[("version", &version)])}</p>
+    // what came of it: installed (restarting), nothing newer, or why not
+    let said = move || {
+        result.get().map(|r| {
+            let text = match &r {
+                Ok(Some(version)) => fill(c.t(Msg::UpdateInstalled), &[("version", version)]),
+                Ok(None) => c.t(Msg::UpdateUpToDate).to_string(),
+                Err(code) => c.t(code.message()).to_string(),
+            };
+            let code = r.err().map(ErrorCode::as_str);
+            view! {
+                <p id="update-result" class:notice=code.is_some() class:warn=code.is_some()
+                    role="status" data-code=code>{text}</p>
             }
-            .into_any(),
-            Ok(UpdateInstalled::UpToDate) => view! {
-                <p id="update-result" role="status">{move || c.t(Msg::UpdateUpToDate)}</p>
-            }
-            .into_any(),
-            Err(code) => view! {
-                <p id="update-error" class="notice warn small" role="alert" data-code=code.as_str()>
-                    {move || c.t(code.message())}
-                </p>
-            }
-            .into_any(),
         })
     };
-    view! {
-        <Show when=move || supported.get()>
-            <p class="row">
-                <button id="update-install" class="primary" prop:disabled=move || busy.get()
-                    on:click=move |_| {
-                        result.set(None);
-                        ipc::dispatch_once(install, InstallUpdate {});
-                    }>
-                    {move || if busy.get() { c.t(Msg::UpdateInstalling) } else { c.t(Msg::UpdateInstall) }}
-                </button>
-            </p>
-            {outcome}
-        </Show>
+    move || {
+        installable().then(|| {
+            view! {
+                <p class="row">
+                    <button id="update-install" class="primary" prop:disabled=move || busy.get()
+                        on:click=move |_| {
+                            result.set(None);
+                            ipc::dispatch_once(install, InstallUpdate {});
+                        }>
+                        {move || if busy.get() { c.t(Msg::UpdateInstalling) } else { c.t(Msg::UpdateInstall) }}
+                    </button>
+                </p>
+                {said}
+            }
+        })
     }
 }
 
