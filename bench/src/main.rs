@@ -89,6 +89,8 @@ struct Done {
     granted_at: Vec<usize>,
     /// Requests beyond one per member (double taps, retries).
     extra: u64,
+    /// Of those, the ones answered well-formed and the same as the first answer.
+    extra_answered: u64,
     /// Double taps or retries answered other than the first answer.
     mismatched: u64,
 }
@@ -251,6 +253,7 @@ async fn main() -> anyhow::Result<()> {
         all.acked.extend(d.acked);
         all.granted_at.extend(d.granted_at);
         all.extra += d.extra;
+        all.extra_answered += d.extra_answered;
         all.mismatched += d.mismatched;
     }
     // first come, first served: the share of grants that went to the first requests sent
@@ -281,7 +284,11 @@ async fn main() -> anyhow::Result<()> {
             "requests": n,
             "failed": failed,
             "answered_rps": ((n - failed) as f64 / elapsed).round(),
+            // every request answered well-formed, the double taps' and retries' too (those of a
+            // member whose own answer failed are not counted): the unit of the no-op's rate
+            "answered_requests_rps": ((n - failed + all.extra_answered) as f64 / elapsed).round(),
             "extra_requests": all.extra,
+            "extra_answered": all.extra_answered,
             "mismatched_replays": all.mismatched,
             "elapsed_s": (elapsed * 1000.0).round() / 1000.0,
             "rps": (n as f64 / elapsed).round(),
@@ -570,6 +577,8 @@ async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -
                     (Ok(a), Ok(b)) => {
                         if !same_answer(&a, &b) && !same_answer(&b, &a) {
                             done.mismatched += 1;
+                        } else {
+                            done.extra_answered += 1;
                         }
                         Ok(if a.replayed { b } else { a })
                     }
@@ -583,7 +592,10 @@ async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -
                     // a retry of the same key after its answer: replayed, the same
                     done.extra += 1;
                     match once().await {
-                        Ok(again) if same_answer(&a, &again) => Ok(a),
+                        Ok(again) if same_answer(&a, &again) => {
+                            done.extra_answered += 1;
+                            Ok(a)
+                        }
                         Ok(_) => {
                             done.mismatched += 1;
                             Ok(a)
