@@ -134,12 +134,14 @@ impl AppState {
 
     /// The app versions this server serves (`serve --client-*`).
     pub fn with_versions(mut self, info: unionpass_core::api::VersionInfo) -> AppState {
-        self.parts().versions = Arc::new(Versions::new(info));
+        let mut versions = Versions::new(info);
+        versions.packages = self.versions.packages.clone();
+        self.parts().versions = Arc::new(versions);
         self
     }
 
-    /// The packages the app's updater is offered (`serve --client-update`), with the versions
-    /// set by [`AppState::with_versions`] (set those first).
+    /// The packages the app's updater is offered (`serve --client-update`), for the versions
+    /// set by [`AppState::with_versions`] (before or after).
     pub fn with_update_packages(
         mut self,
         packages: std::collections::BTreeMap<String, unionpass_core::api::UpdatePackage>,

@@ -500,7 +500,10 @@ async fn main() -> anyhow::Result<()> {
             client_updates,
             client_update_signatures,
         } => {
-            let packages = update_packages(client_updates, &client_update_signatures)?;
+            let latest = client_latest_version
+                .clone()
+                .unwrap_or_else(|| unionpass_server::default_versions().latest);
+            let packages = update_packages(client_updates, &client_update_signatures, &latest)?;
             let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stderr);
@@ -563,8 +566,7 @@ async fn main() -> anyhow::Result<()> {
             let state = state
                 .with_versions(unionpass_core::api::VersionInfo {
                     min_supported: client_min_version,
-                    latest: client_latest_version
-                        .unwrap_or_else(|| unionpass_server::default_versions().latest),
+                    latest,
                     downloads: client_downloads.into_iter().collect(),
                 })
                 .with_update_packages(packages);
@@ -1040,31 +1042,70 @@ fn parse_version(s: &str) -> Result<String, String> {
 
 /// The updater's packages: each `--client-update` with the text of its
 /// `--client-update-signature` file (base64, as the bundler writes it), and neither without the
-/// other.
+/// other; each kind one the updater asks for, each URL https (or http on this machine), and each
+/// signature made for `latest` (the app refuses a package signed for another version, so a
+/// mismatch is refused here, at start, rather than on members' devices).
 fn update_packages(
     updates: Vec<(String, String)>,
     signatures: &[String],
+    latest: &str,
 ) -> anyhow::Result<std::collections::BTreeMap<String, unionpass_core::api::UpdatePackage>> {
     use base64::Engine;
+    let known_kind = |kind: &str| {
+        let mut parts = kind.splitn(3, '-');
+        let (os, arch, bundle) = (parts.next(), parts.next(), parts.next());
+        matches!(os, Some("linux" | "windows" | "macos"))
+            && matches!(arch, Some("x86_64" | "aarch64" | "i686" | "armv7"))
+            && matches!(
+                bundle,
+                Some("deb" | "rpm" | "appimage" | "nsis" | "msi" | "app")
+            )
+    };
     let mut sigs = std::collections::BTreeMap::new();
     for arg in signatures {
         let (kind, file) = arg
             .split_once('=')
             .with_context(|| format!("--client-update-signature {arg}: expected KIND=FILE"))?;
+        let kind = kind.trim();
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("--client-update-signature {kind}: reading {file}"))?;
         let text = text.trim().to_string();
-        base64::engine::general_purpose::STANDARD
+        let minisign = base64::engine::general_purpose::STANDARD
             .decode(&text)
             .ok()
-            .filter(|d| !d.is_empty())
+            .and_then(|d| String::from_utf8(d).ok())
             .with_context(|| {
                 format!("--client-update-signature {kind}: {file} is not a .sig file of the Tauri bundler (base64)")
             })?;
+        let signed_for = minisign
+            .lines()
+            .find_map(|l| l.strip_prefix("trusted comment:"))
+            .and_then(|c| {
+                c.split('\t')
+                    .find_map(|kv| kv.trim().strip_prefix("version:"))
+            })
+            .map(str::trim);
+        anyhow::ensure!(
+            signed_for == Some(latest),
+            "--client-update-signature {kind}: {file} is signed for version {}, not {latest} \
+             (--client-latest-version); sign the package with --app-version {latest}",
+            signed_for.unwrap_or("(none)")
+        );
         sigs.insert(kind.to_string(), text);
     }
     let mut packages = std::collections::BTreeMap::new();
     for (kind, url) in updates {
+        anyhow::ensure!(
+            known_kind(&kind),
+            "--client-update {kind}: not a package kind the updater asks for (like linux-x86_64-deb, \
+             linux-x86_64-rpm, linux-x86_64-appimage, windows-x86_64-nsis, macos-aarch64-app)"
+        );
+        let parsed = reqwest::Url::parse(&url)?;
+        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        anyhow::ensure!(
+            parsed.scheme() == "https" || loopback,
+            "--client-update {kind}: the package must be served over https"
+        );
         let signature = sigs.remove(&kind).with_context(|| {
             format!("--client-update {kind} has no --client-update-signature {kind}=FILE")
         })?;
@@ -1086,4 +1127,93 @@ fn parse_download(s: &str) -> Result<(String, String), String> {
         return Err("expected PLATFORM=https://…".into());
     }
     Ok((platform.trim().to_string(), url.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::update_packages;
+    use base64::Engine;
+
+    /// A `.sig` as the bundler writes it (base64 of minisign's text), made for `version`.
+    fn sig_file(dir: &std::path::Path, name: &str, version: Option<&str>) -> String {
+        let trusted = match version {
+            Some(v) => format!("timestamp:1764800000\tfile:UnionPass.deb\tversion:{v}"),
+            None => "timestamp:1764800000\tfile:UnionPass.deb".to_string(),
+        };
+        let text = format!(
+            "untrusted comment: signature from tauri secret key\nRUQ=\ntrusted comment: {trusted}\nc2ln\n"
+        );
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            base64::engine::general_purpose::STANDARD.encode(text),
+        )
+        .unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn update_packages_pair_each_kind_with_a_signature_for_the_latest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = sig_file(dir.path(), "good.sig", Some("0.4.0"));
+        let url = "https://union.example/UnionPass_0.4.0_amd64.deb".to_string();
+        let deb = |u: &str| vec![("linux-x86_64-deb".to_string(), u.to_string())];
+
+        let ok =
+            update_packages(deb(&url), &[format!("linux-x86_64-deb={good}")], "0.4.0").unwrap();
+        assert_eq!(ok["linux-x86_64-deb"].url, url);
+        assert_eq!(
+            ok["linux-x86_64-deb"].signature,
+            std::fs::read_to_string(&good).unwrap().trim()
+        );
+        // http only on this machine
+        assert!(update_packages(
+            deb("http://127.0.0.1:9/UnionPass.deb"),
+            &[format!("linux-x86_64-deb={good}")],
+            "0.4.0"
+        )
+        .is_ok());
+
+        type Case<'a> = (Vec<(String, String)>, Vec<String>, &'a str);
+        let refused: Vec<Case> = vec![
+            // signed for another version, or for none
+            (deb(&url), vec![format!("linux-x86_64-deb={good}")], "0.5.0"),
+            (
+                deb(&url),
+                vec![format!(
+                    "linux-x86_64-deb={}",
+                    sig_file(dir.path(), "bare.sig", None)
+                )],
+                "0.4.0",
+            ),
+            // one without the other
+            (deb(&url), vec![], "0.4.0"),
+            (vec![], vec![format!("linux-x86_64-deb={good}")], "0.4.0"),
+            // a kind the updater never asks for
+            (
+                vec![("linux-amd64-deb".to_string(), url.clone())],
+                vec![format!("linux-amd64-deb={good}")],
+                "0.4.0",
+            ),
+            // in clear to another computer
+            (
+                deb("http://union.example/UnionPass.deb"),
+                vec![format!("linux-x86_64-deb={good}")],
+                "0.4.0",
+            ),
+            // not a signature file
+            (
+                deb(&url),
+                vec![format!(
+                    "linux-x86_64-deb={}",
+                    dir.path().join("none.sig").display()
+                )],
+                "0.4.0",
+            ),
+        ];
+        for (updates, sigs, latest) in refused {
+            let what = format!("{updates:?} {sigs:?} {latest}");
+            assert!(update_packages(updates, &sigs, latest).is_err(), "{what}");
+        }
+    }
 }

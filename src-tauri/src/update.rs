@@ -12,11 +12,23 @@ use unionpass_core::ErrorCode;
 use crate::commands::CmdError;
 
 /// Whether this copy was installed from a package the updater can replace (the bundler writes
-/// the package kind into the installed binary).
+/// the package kind into the installed binary; on macOS, where every copy says "app", it must
+/// also run from inside an app bundle).
 #[cfg(desktop)]
 pub fn installable() -> bool {
-    tauri::utils::platform::bundle_type().is_some()
+    let packaged = tauri::utils::platform::bundle_type().is_some();
+    if cfg!(target_os = "macos") {
+        packaged
+            && std::env::current_exe()
+                .is_ok_and(|p| p.to_string_lossy().contains(".app/Contents/MacOS/"))
+    } else {
+        packaged
+    }
 }
+
+/// How long the package may take to arrive before the member is told to try again.
+#[cfg(desktop)]
+const DOWNLOAD_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 #[cfg(mobile)]
 pub fn installable() -> bool {
@@ -53,9 +65,19 @@ pub async fn install(app: &tauri::AppHandle, server: &str) -> Result<Option<Stri
     };
     let version = update.version.clone();
     tracing::info!(%version, "downloading the update");
-    update
-        .download_and_install(|_, _| {}, || {})
+    // the download verifies the signature; it is bounded (the plugin's timeout covers the check)
+    let bytes = tokio::time::timeout(DOWNLOAD_FOR, update.download(|_, _| {}, || {}))
         .await
+        .map_err(|_| {
+            tracing::warn!(%version, "update download timed out");
+            CmdError::code(ErrorCode::Offline)
+        })?
+        .map_err(failed)?;
+    // installing waits for the system (pkexec's password prompt, the package manager): off the
+    // async workers
+    tauri::async_runtime::spawn_blocking(move || update.install(bytes))
+        .await
+        .map_err(|_| CmdError::code(ErrorCode::UpdateInstallFailed))?
         .map_err(failed)?;
     tracing::info!(%version, "update installed");
     Ok(Some(version))
@@ -83,7 +105,7 @@ fn code_of(e: &tauri_plugin_updater::Error) -> ErrorCode {
         | E::SignatureUtf8(_)
         | E::SignedVersionMismatch { .. }
         | E::MissingSignedVersion => ErrorCode::UpdateSignatureInvalid,
-        E::Reqwest(_) | E::Network(_) => ErrorCode::Offline,
+        E::Reqwest(_) => ErrorCode::Offline,
         E::InsecureTransportProtocol => ErrorCode::InsecureServerUrl,
         E::UnsupportedOs | E::UnsupportedArch | E::InvalidUpdaterFormat => {
             ErrorCode::UpdateNotPackaged
@@ -101,6 +123,47 @@ fn code_of(e: &tauri_plugin_updater::Error) -> ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::endpoint;
+
+    #[cfg(desktop)]
+    #[test]
+    fn updater_failures_map_to_codes_by_kind() {
+        use super::code_of;
+        use tauri_plugin_updater::Error as E;
+        use unionpass_core::ErrorCode;
+        let cases = [
+            (
+                E::SignedVersionMismatch {
+                    signed: "0.3.0".into(),
+                    announced: "0.4.0".into(),
+                },
+                ErrorCode::UpdateSignatureInvalid,
+            ),
+            (E::MissingSignedVersion, ErrorCode::UpdateSignatureInvalid),
+            (
+                E::SignatureUtf8("x".into()),
+                ErrorCode::UpdateSignatureInvalid,
+            ),
+            // a download answered 404 or 500: not the member's connection
+            (
+                E::Network("404 Not Found".into()),
+                ErrorCode::UpdateInstallFailed,
+            ),
+            (E::AuthenticationFailed, ErrorCode::UpdateInstallFailed),
+            (E::DebInstallFailed, ErrorCode::UpdateInstallFailed),
+            (E::PackageInstallFailed, ErrorCode::UpdateInstallFailed),
+            (E::InsecureTransportProtocol, ErrorCode::InsecureServerUrl),
+            (E::UnsupportedOs, ErrorCode::UpdateNotPackaged),
+            (E::InvalidUpdaterFormat, ErrorCode::UpdateNotPackaged),
+            (E::ReleaseNotFound, ErrorCode::BadResponse),
+            (
+                E::TargetNotFound("linux-x86_64".into()),
+                ErrorCode::BadResponse,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(code_of(&error), code, "{error}");
+        }
+    }
 
     #[test]
     fn the_endpoint_is_on_the_members_own_server_with_the_updaters_placeholders() {

@@ -499,11 +499,14 @@ mod tests {
         let half_not_started = format!(
             r#"{{"key":"{key}","campaign_id":1,"result":"not_started","server_time":"2026-12-01T00:00:00Z","replayed":false}}"#
         );
-        assert!(serde_json::from_str::<GrabResponse>(&half_not_started).is_err());
+        let err = serde_json::from_str::<GrabResponse>(&half_not_started).unwrap_err();
+        assert!(err.is_data(), "half_not_started: {err}");
         let unknown =
             format!(r#"{{"key":"{key}","campaign_id":1,"result":"maybe","replayed":false}}"#);
-        assert!(serde_json::from_str::<GrabResponse>(&unknown).is_err());
+        let err = serde_json::from_str::<GrabResponse>(&unknown).unwrap_err();
+        assert!(err.is_data(), "unknown: {err}");
         let no_result = format!(r#"{{"key":"{key}","campaign_id":1,"replayed":false}}"#);
-        assert!(serde_json::from_str::<GrabResponse>(&no_result).is_err());
+        let err = serde_json::from_str::<GrabResponse>(&no_result).unwrap_err();
+        assert!(err.is_data(), "no_result: {err}");
     }
 }

@@ -132,7 +132,7 @@ messages! {
     UpdateInstall => "安装新版本", "Install the new version";
     UpdateInstalling => "正在下载并安装…", "Downloading and installing…";
     UpdateInstalled => "已安装 {version}，正在重新启动…", "Installed {version}; restarting…";
-    UpdateUpToDate => "已是最新版本。", "You have the newest version.";
+    UpdateNoPackage => "工会没有为这份安装提供更新包：请从下面的地址下载新版本。", "The union offers no update package for this kind of installation: download the new version from the address below.";
     AboutApp => "关于工会通", "About UnionPass";
     AppVersion => "当前版本 {version}", "Version {version}";
     ErrKeyring => "系统安全存储（钥匙串）不可用，请解锁后重试。", "The system's secure store (keyring) is unavailable. Unlock it and try again.";

@@ -313,6 +313,17 @@ on_every_backend!(
     time_endpoint_and_no_token_in_the_logs,
 );
 
+/// A server serving app versions 0.5.0 and up, 0.6.1 the newest.
+fn serving_050_to_061(
+    downloads: std::collections::BTreeMap<String, String>,
+) -> unionpass_core::api::VersionInfo {
+    unionpass_core::api::VersionInfo {
+        min_supported: "0.5.0".into(),
+        latest: "0.6.1".into(),
+        downloads,
+    }
+}
+
 /// Apps older than the oldest served are answered `client_too_old` (426) everywhere but the
 /// version, time and health endpoints; newer apps and other clients are served.
 #[tokio::test]
@@ -321,16 +332,13 @@ async fn apps_older_than_the_oldest_served_are_told_to_update() {
     let s = TestServer::start()
         .await
         .tweaked(|st| {
-            st.with_versions(VersionInfo {
-                min_supported: "0.5.0".into(),
-                latest: "0.6.1".into(),
-                downloads: [(
+            st.with_versions(serving_050_to_061(
+                [(
                     "android".to_string(),
                     "https://example.org/up.apk".to_string(),
                 )]
-                .into_iter()
-                .collect(),
-            })
+                .into(),
+            ))
         })
         .await;
     let get = |path: &str, ua: &str| {
@@ -385,16 +393,12 @@ async fn apps_older_than_the_oldest_served_are_told_to_update() {
 /// below the oldest served), anything else 204; a malformed ask is a clear 400.
 #[tokio::test]
 async fn the_updater_gets_the_newest_signed_package_for_its_own_kind() {
-    use unionpass_core::api::{UpdatePackage, UpdateRelease, VersionInfo};
+    use unionpass_core::api::{UpdatePackage, UpdateRelease};
     let s = TestServer::start()
         .await
         .tweaked(|st| {
-            st.with_versions(VersionInfo {
-                min_supported: "0.5.0".into(),
-                latest: "0.6.1".into(),
-                downloads: Default::default(),
-            })
-            .with_update_packages(
+            // the packages first: the versions set after keep them
+            st.with_update_packages(
                 [(
                     "linux-x86_64-deb".to_string(),
                     UpdatePackage {
@@ -404,6 +408,7 @@ async fn the_updater_gets_the_newest_signed_package_for_its_own_kind() {
                 )]
                 .into(),
             )
+            .with_versions(serving_050_to_061(Default::default()))
         })
         .await;
     let ask = |path: String| {

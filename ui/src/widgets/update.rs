@@ -19,6 +19,24 @@ fn update() -> UpdateState {
         .with(|s| s.as_ref().map(|s| s.update.clone()).unwrap_or_default())
 }
 
+/// An install and what came of it, made once per card: the card's view is rebuilt with each new
+/// snapshot (a sync), and an install in progress must stay in progress (and its answer shown).
+#[derive(Clone, Copy)]
+struct Installer {
+    result: RwSignal<Option<Result<Option<String>, ErrorCode>>>,
+    action: Action<InstallUpdate, ()>,
+}
+
+impl Installer {
+    fn new() -> Installer {
+        let result = RwSignal::new(None);
+        let action = ipc::action(move |req: InstallUpdate| async move {
+            result.set(Some(ipc::call(&req).await));
+        });
+        Installer { result, action }
+    }
+}
+
 /// The download address with a copy button, or whom to ask.
 fn download(url: Option<String>) -> impl IntoView {
     let c = ctx();
@@ -40,23 +58,23 @@ fn download(url: Option<String>) -> impl IntoView {
 /// "Install the new version", shown only where this copy can replace itself; then what came of
 /// it (installed and restarting, nothing newer, or why not, by code).
 #[component]
-fn InstallButton() -> impl IntoView {
+fn InstallButton(installer: Installer) -> impl IntoView {
     let c = ctx();
     let installable = move || {
         c.snap
             .with(|s| s.as_ref().is_some_and(|s| s.update_installable))
     };
-    let result = RwSignal::new(None::<Result<Option<String>, ErrorCode>>);
-    let install = ipc::action(move |req: InstallUpdate| async move {
-        result.set(Some(ipc::call(&req).await));
-    });
+    let Installer {
+        result,
+        action: install,
+    } = installer;
     let busy = install.pending();
     // what came of it: installed (restarting), nothing newer, or why not
     let said = move || {
         result.get().map(|r| {
             let text = match &r {
                 Ok(Some(version)) => fill(c.t(Msg::UpdateInstalled), &[("version", version)]),
-                Ok(None) => c.t(Msg::UpdateUpToDate).to_string(),
+                Ok(None) => c.t(Msg::UpdateNoPackage).to_string(),
                 Err(code) => c.t(code.message()).to_string(),
             };
             let code = r.err().map(ErrorCode::as_str);
@@ -88,6 +106,7 @@ fn InstallButton() -> impl IntoView {
 #[component]
 pub fn UpdateBanner() -> impl IntoView {
     let c = ctx();
+    let installer = Installer::new();
     move || match update() {
         UpdateState::Required {
             min_supported,
@@ -96,7 +115,7 @@ pub fn UpdateBanner() -> impl IntoView {
         } => Some(view! {
             <div class="notices" id="update-required" role="alert">
                 <p>{move || fill(c.t(Msg::UpdateRequired), &[("version", &min_supported)])}</p>
-                <InstallButton/>
+                <InstallButton installer/>
                 {download(url)}
             </div>
         }),
@@ -112,6 +131,7 @@ pub fn VersionCard() -> impl IntoView {
         c.snap
             .with(|s| s.as_ref().map(|s| s.app_version.clone()).unwrap_or_default())
     };
+    let installer = Installer::new();
     view! {
         <div class="card" id="version">
             <h2>{move || c.t(Msg::AboutApp)}</h2>
@@ -120,7 +140,7 @@ pub fn VersionCard() -> impl IntoView {
                 UpdateState::Available { latest, download: url } => Some(view! {
                     <div id="update-available">
                         <p><strong>{move || fill(c.t(Msg::UpdateAvailable), &[("version", &latest)])}</strong></p>
-                        <InstallButton/>
+                        <InstallButton installer/>
                         {download(url)}
                     </div>
                 }.into_any()),
