@@ -466,9 +466,8 @@ pub async fn install_update(
     req: ipc::InstallUpdate,
 ) -> CmdResult<ipc::InstallUpdate> {
     let ipc::InstallUpdate {} = req;
-    let server = snapshot_of(&shell)?
-        .server_url
-        .unwrap_or_else(|| shell.default_server.clone());
+    // the member's server (or the default one before any sign-in), as the snapshot says it
+    let server = snapshot_of(&shell)?.server_url.unwrap_or_default();
     let done = crate::update::install(&app, &server).await?;
     if done.is_some() {
         crate::spawn(async move {

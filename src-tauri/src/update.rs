@@ -26,14 +26,14 @@ pub fn installable() -> bool {
     }
 }
 
-/// How long the package may take to arrive before the member is told to try again.
-#[cfg(desktop)]
-const DOWNLOAD_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
 #[cfg(mobile)]
 pub fn installable() -> bool {
     false
 }
+
+/// How long the package may take to arrive before the member is told to try again.
+#[cfg(desktop)]
+const DOWNLOAD_FOR: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The update endpoint on `server`, with the placeholders the updater fills in.
 pub fn endpoint(server: &str) -> Option<tauri::Url> {

@@ -2191,6 +2191,33 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
                 "the package was downloaded once and its signature checked"
             );
             app.shot("61-installed-package-update-refused").await?;
+            // the same card as a member reads it on a phone, and in English (the answer stays
+            // through the re-render a language change makes)
+            let refused = "#update-result[data-code='update_signature_invalid']";
+            let look = |name: &'static str| {
+                let app = &app;
+                async move {
+                    unionpass_e2e::tour::judge(app, name, refused).await?;
+                    app.c
+                        .execute(
+                            "document.querySelector('#update-result').scrollIntoView({block: 'center'})",
+                            vec![],
+                        )
+                        .await?;
+                    app.shot(name).await?;
+                    Ok::<_, anyhow::Error>(())
+                }
+            };
+            unionpass_e2e::tour::size(&app, 360, 740).await?;
+            look("61b-installed-package-update-refused-zh-360").await?;
+            app.click("#lang-toggle").await?;
+            app.wait_contains(refused, "not signed by the union", 10)
+                .await?;
+            app.wait_contains("#update-install", "Install the new version", 10)
+                .await?;
+            look("61c-installed-package-update-refused-en-360").await?;
+            unionpass_e2e::tour::size(&app, 1024, 720).await?;
+            look("61d-installed-package-update-refused-en").await?;
             Ok::<_, anyhow::Error>(())
         }
         .await;
