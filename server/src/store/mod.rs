@@ -5,13 +5,15 @@
 //!   [`Ops`] (audits, bench seeding) is for the command line and the tests, not for handlers.
 //! - [`model`] holds the rows and jobs passed across the traits; [`rules`] the decisions both
 //!   backends share (refusals, replaying a stored first answer, the usage-code rule, the
-//!   campaign cache with its sold-out memo). Neither holds SQL.
+//!   campaign cache with its sold-out memo); [`memo`] what a server remembers of its full
+//!   activities, so a crowd is told "full" without a write. None of them holds SQL.
 //! - [`sqlite`] (embedded, the default) and [`postgres`] (several instances over one database)
 //!   have one module per domain and their migrations as `schema/NNNN_name.sql`. Domain modules
 //!   take the transaction they work in and never open one of their own, so a mutation that
 //!   touches several domains (a check-in that earns points) stays in one transaction. Neither
 //!   backend imports the other.
 
+pub mod memo;
 pub mod model;
 pub mod postgres;
 pub mod rules;
@@ -389,7 +391,60 @@ pub trait Activities: Send + Sync {
     /// Decide one sign-up request and, when accepted, make it durable before answering. A key
     /// seen before answers its sign-up as it stands now (`replayed`), or `KeyReused` when it came
     /// with other contents. A refusal writes nothing.
-    async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError>;
+    ///
+    /// At a full activity most requests are refusals: once the store has answered one "full",
+    /// the activity's snapshot is read and later requests that can only be refused are answered
+    /// from [`memo::SignupMemo`] (the same on every backend; see there for what it may answer).
+    async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
+        let memo = self.signup_memo();
+        if let Some(refusal) = memo.refusal(&job) {
+            return Ok(SignupAnswer::Refused { refusal });
+        }
+        let answer = self.judge_sign_up(job.clone()).await?;
+        match &answer {
+            SignupAnswer::Accepted {
+                replayed: false, ..
+            } => memo.forget(job.activity_id),
+            SignupAnswer::Refused { refusal } if refusal.code == ErrorCode::SignupFull => {
+                if let Some(reading) = memo.start_reading(job.activity_id, job.now) {
+                    // a failed read only leaves the memo empty: the store keeps judging
+                    if let Ok(Some(snapshot)) = self.signup_snapshot(job.activity_id).await {
+                        let popular = snapshot
+                            .live
+                            .activity
+                            .signup
+                            .as_ref()
+                            .is_some_and(|r| r.popular);
+                        if popular {
+                            if let Some(suspects) = memo.start_reading_suspects(&job) {
+                                let q = memo::SuspectQuery::at(&job);
+                                if let Ok(members) = self.no_show_suspects(q).await {
+                                    suspects.keep(members, q, job.now);
+                                }
+                            }
+                        }
+                        reading.keep(snapshot, job.now);
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(answer)
+    }
+    /// [`Activities::sign_up`] judged by the store itself (the writer, the database).
+    async fn judge_sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError>;
+    /// What this store remembers of its full activities. Its cancellations and activity changes
+    /// [`memo::SignupMemo::forget`] the activity once committed.
+    fn signup_memo(&self) -> &memo::SignupMemo;
+    /// One activity's counters, keys and live members, read in one consistent snapshot. `None`:
+    /// no such activity.
+    async fn signup_snapshot(
+        &self,
+        activity_id: i64,
+    ) -> Result<Option<memo::SignupSnapshot>, StoreError>;
+    /// The members who could be under a no-show ban (see [`memo::SuspectQuery`]); at most
+    /// [`memo::SignupMemo::MAX_SUSPECTS`] + 1 of them.
+    async fn no_show_suspects(&self, q: memo::SuspectQuery) -> Result<Vec<i64>, StoreError>;
     /// Cancel the member's sign-up (before the deadline); freed seats go to the waitlist in
     /// order, and each promoted member is told by sync.
     async fn cancel_signup(

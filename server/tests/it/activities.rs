@@ -927,6 +927,113 @@ async fn the_door_follows_promotions_and_cancels(s: TestServer) {
     assert_eq!(outcomes, vec![None, Some(ErrorCode::NotSignedUp)]);
 }
 
+/// Past the last seat and waitlist place, the crowd is answered from the server's memory of the
+/// full activity (`store::memo`), and what it answers is what the store would: a retry replays,
+/// a member holding a place hears so, a banned member hears why and until when, and a seat freed
+/// through this server is offered at once.
+async fn a_full_activity_is_answered_from_memory_as_the_store_would(s: TestServer) {
+    let banned = s.login("M10005").await;
+    let mut missed = Vec::new();
+    for day in [1, 8] {
+        let a = create(&s, activity_at(t0() + Duration::days(day), 10, 0, 0)).await;
+        accepted(&sign_up(&s, &banned, a.id, Uuid::new_v4(), 0).await);
+        missed.push(a);
+    }
+    // a popular activity of 2 seats and a waitlist of 1, open after both misses
+    let mut a = activity_at(t0() + Duration::days(20), 2, 1, 1);
+    a.signup.as_mut().unwrap().popular = true;
+    let a = create(&s, a).await;
+    s.clock.set(missed[1].ends_at + Duration::days(1));
+    let ban_ends = missed[1].ends_at + Duration::days(30);
+    let [m1, m2, m3, m4] = {
+        let mut t = Vec::new();
+        for no in ["M10001", "M10002", "M10003", "M10004"] {
+            t.push(s.login(no).await);
+        }
+        t.try_into().unwrap()
+    };
+    let (k1, k2) = (Uuid::new_v4(), Uuid::new_v4());
+    assert_eq!(
+        accepted(&sign_up(&s, &m1, a.id, k1, 1).await).state,
+        SignupState::Confirmed
+    );
+    assert_eq!(
+        accepted(&sign_up(&s, &m2, a.id, k2, 0).await).state,
+        SignupState::Waitlisted
+    );
+    assert!(s.store.signup_memo().is_empty(), "nothing full yet");
+    // the store says full, and the server reads what it needs to say it again
+    assert_eq!(
+        refused(&sign_up(&s, &m3, a.id, Uuid::new_v4(), 0).await),
+        (ErrorCode::SignupFull, None)
+    );
+    assert_eq!(s.store.signup_memo().len(), 1);
+    for _ in 0..3 {
+        assert_eq!(
+            refused(&sign_up(&s, &m4, a.id, Uuid::new_v4(), 1).await),
+            (ErrorCode::SignupFull, None)
+        );
+    }
+    // the banned member is told the ban, not "full"
+    assert_eq!(
+        refused(&sign_up(&s, &banned, a.id, Uuid::new_v4(), 0).await),
+        (ErrorCode::NoShowBanned, Some(ban_ends))
+    );
+    // retries replay; a new key of a member with a place is "already signed up"
+    match sign_up(&s, &m1, a.id, k1, 1).await {
+        SignupAnswer::Accepted { signup, replayed } => {
+            assert!(replayed);
+            assert_eq!(signup.state, SignupState::Confirmed);
+        }
+        other => panic!("{other:?}"),
+    }
+    match sign_up(&s, &m2, a.id, k2, 0).await {
+        SignupAnswer::Accepted { signup, replayed } => {
+            assert!(replayed);
+            assert_eq!(
+                (signup.state, signup.position),
+                (SignupState::Waitlisted, Some(1))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        refused(&sign_up(&s, &m1, a.id, Uuid::new_v4(), 0).await),
+        (ErrorCode::AlreadySignedUp, None)
+    );
+    // a reused key with other contents is still caught
+    let (status, body) = sign_up_raw(&s, &m1, a.id, k1, 0).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // a cancellation here: the waitlist moves up and its place is offered at once (the clock
+    // has not moved, so a remembered "full" would still be fresh)
+    assert_eq!(cancel(&s, &m1, a.id).await.0, StatusCode::OK);
+    assert!(s.store.signup_memo().is_empty());
+    assert_eq!(
+        accepted(&sign_up(&s, &m4, a.id, Uuid::new_v4(), 1).await).state,
+        SignupState::Waitlisted
+    );
+    // the promoted member left one seat: too few for a companion, enough for one alone
+    assert_eq!(
+        accepted(&sign_up(&s, &m3, a.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Confirmed
+    );
+    // full again: then an activity cancelled through the store is told as cancelled at once
+    let m6 = s.login("M10006").await;
+    assert_eq!(
+        refused(&sign_up(&s, &m6, a.id, Uuid::new_v4(), 0).await),
+        (ErrorCode::SignupFull, None)
+    );
+    assert_eq!(s.store.signup_memo().len(), 1);
+    s.store
+        .change_activity(a.id, ActivityChange::Cancel, s.clock.now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(&sign_up(&s, &m6, a.id, Uuid::new_v4(), 0).await).0,
+        ErrorCode::ActivityCancelled
+    );
+}
+
 on_every_backend!(
     sign_up_window_seats_companions_and_the_waitlist_in_order,
     eligibility_a_cancelled_activity_and_walk_ins,
@@ -939,6 +1046,7 @@ on_every_backend!(
     a_cancel_promotes_as_many_as_fit_and_a_retry_tells_the_state_now,
     cancelled_activities_and_check_ins_are_not_no_shows,
     the_door_follows_promotions_and_cancels,
+    a_full_activity_is_answered_from_memory_as_the_store_would,
 );
 
 /// A connection of its own to the test server's database: what another instance would do.

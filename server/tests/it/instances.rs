@@ -658,3 +658,47 @@ async fn two_instances_with_points() -> (TestServer, TestServer, String) {
     let token = a.login("M10001").await;
     (a, b, token)
 }
+
+/// A place freed through another instance is offered by this one within
+/// `SignupMemo::FRESH_FOR`: this instance's memory of the full activity is not told of the other's
+/// cancellation, it only ages (a member is told "full" as if they had come that much earlier).
+#[tokio::test]
+async fn a_place_freed_through_another_instance_is_offered_within_the_memo_bound() {
+    use unionpass_core::activity::{SignupAnswer, SignupState};
+    use unionpass_server::store::memo::SignupMemo;
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    let act = a
+        .store
+        .create_activity(crate::activities::activity(1, 0, 0), t0())
+        .await
+        .unwrap();
+    let opens = act.signup.as_ref().unwrap().opens_at;
+    a.clock.set(opens);
+    b.clock.set(opens);
+    let (m1, m2) = (a.login("M10001").await, a.login("M10002").await);
+    let state = |answer: SignupAnswer| match answer {
+        SignupAnswer::Accepted { signup, .. } => Ok(signup.state),
+        SignupAnswer::Refused { refusal } => Err(refusal.code),
+    };
+    let sign_up = |token: &String| {
+        let token = token.clone();
+        let a = &a;
+        async move { crate::activities::sign_up(a, &token, act.id, Uuid::new_v4(), 0).await }
+    };
+    assert_eq!(state(sign_up(&m1).await), Ok(SignupState::Confirmed));
+    assert_eq!(state(sign_up(&m2).await), Err(ErrorCode::SignupFull));
+    assert_eq!(a.store.signup_memo().len(), 1);
+    let cancelled = b
+        .http
+        .post(b.at(&format!("/v1/activities/{}/cancel", act.id)))
+        .bearer_auth(&m1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), StatusCode::OK);
+    // b, which freed the seat, offers it; a still remembers the activity full for a moment
+    assert_eq!(state(sign_up(&m2).await), Err(ErrorCode::SignupFull));
+    a.clock.set(opens + SignupMemo::FRESH_FOR);
+    assert_eq!(state(sign_up(&m2).await), Ok(SignupState::Confirmed));
+}

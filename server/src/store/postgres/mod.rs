@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0010_coupon_void",
     "0011_stock_leases",
     "0012_sync_indexes",
+    "0013_signups_by_activity",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
@@ -125,6 +126,8 @@ pub struct PgStore {
     campaigns: Arc<Mutex<CampaignCache>>,
     /// Sign-ups this instance decides in groups, one transaction each.
     signups: activities::SignupGroups,
+    /// What this instance remembers of its full activities.
+    signup_memo: Arc<crate::store::memo::SignupMemo>,
     /// Grabs this instance decides in groups, from the stock it leases.
     grants: grants::GrantGroups,
     /// This instance as the holder of stock leases.
@@ -229,6 +232,7 @@ impl PgStore {
             holder,
             pool,
             campaigns,
+            signup_memo: Default::default(),
         };
         store.migrate().await?;
         Ok(store)

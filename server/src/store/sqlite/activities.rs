@@ -14,6 +14,7 @@ use unionpass_core::api::{ChangeKind, MutationOutcome};
 use unionpass_core::ErrorCode;
 
 use super::{json, log_change, parse_ts, ts, SqliteStore};
+use crate::store::memo::{SignupMemo, SignupSnapshot, SuspectQuery};
 use crate::store::rules::{
     changed_activity, judge_feedback, judge_signup, judge_vote, misses_lookback, signup_replay,
 };
@@ -457,10 +458,78 @@ impl Activities for SqliteStore {
         .await
     }
 
-    async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
+    async fn judge_sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
         // the writer's group commit judges every request in order (a snapshot judged first on
         // the read connection was measured: no faster, and every accepted request judged twice)
         self.writer.sign_up(job).await
+    }
+
+    fn signup_memo(&self) -> &SignupMemo {
+        &self.signup_memo
+    }
+
+    async fn signup_snapshot(
+        &self,
+        activity_id: i64,
+    ) -> Result<Option<SignupSnapshot>, StoreError> {
+        self.with_read(move |c| {
+            // one read transaction: the counters, keys and members as one commit left them
+            let tx = c.transaction()?;
+            let Some(row) = load(&tx, activity_id)? else {
+                return Ok(None);
+            };
+            let keys = tx
+                .prepare_cached("SELECT key FROM signups WHERE activity_id = ?1 LIMIT ?2")?
+                .query_map(params![activity_id, SignupMemo::MAX_KEYS as i64 + 1], |r| {
+                    r.get::<_, String>(0)
+                })?
+                .map(|k| {
+                    uuid::Uuid::parse_str(&k?)
+                        .map_err(|e| StoreError::Corrupt(format!("sign-up key: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let members = tx
+                .prepare_cached(
+                    "SELECT member_id FROM signups WHERE activity_id = ?1 AND state <> 'cancelled'",
+                )?
+                .query_map([activity_id], |r| r.get(0))?
+                .collect::<Result<Vec<i64>, _>>()?;
+            Ok(Some(SignupSnapshot {
+                live: ActivityLive {
+                    activity: row.activity,
+                    seats_taken: row.seats_taken,
+                    waiting: row.waiting,
+                },
+                keys,
+                members,
+            }))
+        })
+        .await
+    }
+
+    async fn no_show_suspects(&self, q: SuspectQuery) -> Result<Vec<i64>, StoreError> {
+        self.with_read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT s.member_id FROM events e
+                 JOIN activities a ON a.event_id = e.id
+                 JOIN signups s ON s.activity_id = e.id
+                 WHERE e.ends_at > ?1 AND e.ends_at <= ?2 AND a.cancelled_at IS NULL
+                   AND s.state IN ('confirmed', 'promoted')
+                   AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.event_id = s.activity_id AND c.member_id = s.member_id)
+                 GROUP BY s.member_id HAVING count(*) >= ?3 LIMIT ?4",
+            )?
+            .query_map(
+                params![
+                    ts(q.since),
+                    ts(q.until),
+                    q.min_misses,
+                    SignupMemo::MAX_SUSPECTS as i64 + 1
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<Result<Vec<i64>, _>>()?)
+        })
+        .await
     }
 
     async fn cancel_signup(
@@ -469,8 +538,11 @@ impl Activities for SqliteStore {
         activity_id: i64,
         now: DateTime<Utc>,
     ) -> Result<Result<MySignup, ErrorCode>, StoreError> {
-        self.in_tx(move |tx| cancel_in(tx, member_id, activity_id, now))
-            .await
+        let answer = self
+            .in_tx(move |tx| cancel_in(tx, member_id, activity_id, now))
+            .await;
+        self.signup_memo.forget(activity_id);
+        answer
     }
 
     async fn change_activity(
@@ -479,21 +551,24 @@ impl Activities for SqliteStore {
         change: ActivityChange,
         now: DateTime<Utc>,
     ) -> Result<Activity, StoreError> {
-        self.in_tx(move |tx| {
-            let row = load(tx, id)?.ok_or(StoreError::NoActivity(id))?;
-            let a = changed_activity(row.activity, change, now)?;
-            tx.execute(
-                "UPDATE activities SET body = ?2, cancelled_at = ?3 WHERE event_id = ?1",
-                params![id, json(&a), a.cancelled_at.map(ts)],
-            )?;
-            tx.execute(
-                "UPDATE events SET starts_at = ?2, ends_at = ?3 WHERE id = ?1",
-                params![id, ts(a.starts_at), ts(a.ends_at)],
-            )?;
-            log_change(tx, None, now, &ChangeKind::Activity(a.clone()))?;
-            Ok(a)
-        })
-        .await
+        let changed = self
+            .in_tx(move |tx| {
+                let row = load(tx, id)?.ok_or(StoreError::NoActivity(id))?;
+                let a = changed_activity(row.activity, change, now)?;
+                tx.execute(
+                    "UPDATE activities SET body = ?2, cancelled_at = ?3 WHERE event_id = ?1",
+                    params![id, json(&a), a.cancelled_at.map(ts)],
+                )?;
+                tx.execute(
+                    "UPDATE events SET starts_at = ?2, ends_at = ?3 WHERE id = ?1",
+                    params![id, ts(a.starts_at), ts(a.ends_at)],
+                )?;
+                log_change(tx, None, now, &ChangeKind::Activity(a.clone()))?;
+                Ok(a)
+            })
+            .await;
+        self.signup_memo.forget(id);
+        changed
     }
 
     async fn create_poll(&self, poll: Poll, now: DateTime<Utc>) -> Result<Poll, StoreError> {

@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0008_feedback",
     "0009_polls",
     "0010_coupon_void",
+    "0011_signups_by_activity",
 );
 
 pub(crate) use unionpass_sqlite::ts;
@@ -149,6 +150,8 @@ pub struct SqliteStore {
     /// The grab's campaign cache, sold-out memo and granted keys, shared by the writer and the
     /// grabs answered from memory.
     campaigns: Arc<Mutex<rules::CampaignCache>>,
+    /// What this server remembers of its full activities.
+    signup_memo: Arc<crate::store::memo::SignupMemo>,
 }
 
 impl SqliteStore {
@@ -172,6 +175,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: Arc::new(writer::Writer::start(conn.clone(), campaigns.clone())),
             campaigns,
+            signup_memo: Default::default(),
             conn,
             readers: Arc::new(Readers {
                 free: Mutex::new(readers),
