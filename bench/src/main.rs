@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use unionpass_core::activity::SignupAnswer;
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::Url;
+use unionpass_core::activity::{SignupAnswer, SignupRequest};
 use unionpass_core::campaign::{GrabOutcome, GrabRequest, GrabResponse};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -124,15 +126,13 @@ fn same_answer(first: &GrabResponse, again: &GrabResponse) -> bool {
 /// One grab request: the answer, or the failure's label.
 async fn grab_once(
     http: &reqwest::Client,
-    url: &str,
-    campaign: i64,
-    token: &str,
-    key: uuid::Uuid,
+    url: &Paths,
+    phone: &Phone,
 ) -> Result<GrabResponse, String> {
     let resp = http
-        .post(format!("{url}/v1/campaigns/{campaign}/grab"))
-        .bearer_auth(token)
-        .json(&GrabRequest { key })
+        .post(url.grab.clone())
+        .header(AUTHORIZATION, phone.auth.clone())
+        .json(&GrabRequest { key: phone.key })
         .send()
         .await;
     match resp {
@@ -160,14 +160,20 @@ async fn main() -> anyhow::Result<()> {
         return login_flood(&args).await;
     }
     let tokens_path = args.tokens.clone().context("--tokens")?;
-    let urls: Arc<Vec<String>> = Arc::new(args.url.split(',').map(String::from).collect());
-    let tokens: Arc<Vec<String>> = Arc::new(
+    let urls: Arc<Vec<Paths>> = Arc::new(
+        args.url
+            .split(',')
+            .map(|u| Paths::of(u, &args))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    // each phone is signed in and holds the key of its next change before the start
+    let phones: Arc<Vec<Phone>> = Arc::new(
         std::fs::read_to_string(&tokens_path)
             .context("reading tokens")?
             .lines()
             .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect(),
+            .map(Phone::of)
+            .collect::<anyhow::Result<_>>()?,
     );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
@@ -178,8 +184,8 @@ async fn main() -> anyhow::Result<()> {
     // open the connections before the start, as phones already online would be
     let warm: Vec<_> = (0..args.concurrency)
         .map(|i| {
-            let (http, url) = (http.clone(), urls[i % urls.len()].clone());
-            tokio::spawn(async move { http.get(format!("{url}/v1/health")).send().await.is_ok() })
+            let (http, url) = (http.clone(), urls[i % urls.len()].health.clone());
+            tokio::spawn(async move { http.get(url).send().await.is_ok() })
         })
         .collect();
     for w in warm {
@@ -194,8 +200,6 @@ async fn main() -> anyhow::Result<()> {
     let ctx = Arc::new(Ctx {
         http: http.clone(),
         mode: args.mode,
-        campaign: args.campaign,
-        activity: args.activity,
     });
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -207,16 +211,16 @@ async fn main() -> anyhow::Result<()> {
             // at most `--concurrency` connections in use: a request due while all are busy waits
             // its turn in the client (and its latency counts the wait)
             let slots = Arc::new(tokio::sync::Semaphore::new(args.concurrency));
-            for i in 0..tokens.len() {
+            for i in 0..phones.len() {
                 let due = started + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(due.into()).await;
-                let (ctx, tokens, urls, slots) =
-                    (ctx.clone(), tokens.clone(), urls.clone(), slots.clone());
+                let (ctx, phones, urls, slots) =
+                    (ctx.clone(), phones.clone(), urls.clone(), slots.clone());
                 workers.push(tokio::spawn(async move {
                     let _slot = slots.acquire_owned().await.expect("open");
                     let mut done = Done::default();
                     let outcome =
-                        request(&ctx, &urls[i % urls.len()], i, &tokens[i], &mut done).await;
+                        request(&ctx, &urls[i % urls.len()], i, &phones[i], &mut done).await;
                     done.record(outcome, due.elapsed());
                     done
                 }));
@@ -225,17 +229,17 @@ async fn main() -> anyhow::Result<()> {
         None => {
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..args.concurrency {
-                let (ctx, tokens, next, urls) =
-                    (ctx.clone(), tokens.clone(), next.clone(), urls.clone());
+                let (ctx, phones, next, urls) =
+                    (ctx.clone(), phones.clone(), next.clone(), urls.clone());
                 workers.push(tokio::spawn(async move {
                     let mut done = Done::default();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(token) = tokens.get(i) else { break };
+                        let Some(phone) = phones.get(i) else { break };
                         // several instances: the requests spread over them in turn
                         let url = &urls[i % urls.len()];
                         let t = Instant::now();
-                        let outcome = request(&ctx, url, i, token, &mut done).await;
+                        let outcome = request(&ctx, url, i, phone, &mut done).await;
                         done.record(outcome, t.elapsed());
                     }
                     done
@@ -496,16 +500,54 @@ async fn login_flood(args: &Args) -> anyhow::Result<()> {
 struct Ctx {
     http: reqwest::Client,
     mode: Mode,
-    campaign: i64,
-    activity: i64,
+}
+
+/// One server's addresses for the run, parsed once (as an app holds its server's).
+struct Paths {
+    health: Url,
+    sync: Url,
+    grab: Url,
+    signup: Url,
+    cancel: Url,
+}
+
+impl Paths {
+    fn of(base: &str, args: &Args) -> anyhow::Result<Paths> {
+        let at = |path: String| Url::parse(&format!("{base}{path}")).context("--url");
+        Ok(Paths {
+            health: at("/v1/health".into())?,
+            sync: at("/v1/sync?cursor=0".into())?,
+            grab: at(format!("/v1/campaigns/{}/grab", args.campaign))?,
+            signup: at(format!("/v1/activities/{}/signup", args.activity))?,
+            cancel: at(format!("/v1/activities/{}/cancel", args.activity))?,
+        })
+    }
+}
+
+/// A member's phone before the start: signed in (its session's header), and holding the key of
+/// the change it is about to send (the app stores it before the first send).
+struct Phone {
+    auth: HeaderValue,
+    key: uuid::Uuid,
+}
+
+impl Phone {
+    fn of(token: &str) -> anyhow::Result<Phone> {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).context("a token")?;
+        auth.set_sensitive(true);
+        Ok(Phone {
+            auth,
+            key: uuid::Uuid::new_v4(),
+        })
+    }
 }
 
 /// Member `i`'s request(s) to `url`: the outcome's label (a failure's, or the answer's code);
 /// acknowledged grants and sign-ups, extra requests and mismatched replays go into `done`.
-async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -> String {
-    let (http, campaign, activity) = (&ctx.http, ctx.campaign, ctx.activity);
+async fn request(ctx: &Ctx, url: &Paths, i: usize, phone: &Phone, done: &mut Done) -> String {
+    let http = &ctx.http;
     match ctx.mode {
-        Mode::Noop => match http.get(format!("{url}/v1/health")).send().await {
+        Mode::Noop => match http.get(url.health.clone()).send().await {
             Ok(r) if r.status().is_success() => "ok".to_string(),
             Ok(r) => format!("http_{}", r.status().as_u16()),
             Err(_) => "error".to_string(),
@@ -513,8 +555,8 @@ async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -
         Mode::LoginFlood => unreachable!("handled above"),
         Mode::Sync => {
             match http
-                .get(format!("{url}/v1/sync?cursor=0"))
-                .bearer_auth(token)
+                .get(url.sync.clone())
+                .header(AUTHORIZATION, phone.auth.clone())
                 .send()
                 .await
             {
@@ -528,12 +570,12 @@ async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -
             }
         }
         Mode::Signup => {
-            let key = uuid::Uuid::new_v4();
+            let key = phone.key;
             let companions = i64::from(i.is_multiple_of(4));
             let resp = http
-                .post(format!("{url}/v1/activities/{activity}/signup"))
-                .bearer_auth(token)
-                .json(&serde_json::json!({ "key": key, "companions": companions }))
+                .post(url.signup.clone())
+                .header(AUTHORIZATION, phone.auth.clone())
+                .json(&SignupRequest { key, companions })
                 .send()
                 .await;
             match resp {
@@ -556,8 +598,8 @@ async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -
         }
         Mode::Cancel => {
             match http
-                .post(format!("{url}/v1/activities/{activity}/cancel"))
-                .bearer_auth(token)
+                .post(url.cancel.clone())
+                .header(AUTHORIZATION, phone.auth.clone())
                 .send()
                 .await
             {
@@ -567,8 +609,7 @@ async fn request(ctx: &Ctx, url: &str, i: usize, token: &str, done: &mut Done) -
             }
         }
         Mode::Grab => {
-            let key = uuid::Uuid::new_v4();
-            let once = || grab_once(http, url, campaign, token, key);
+            let once = || grab_once(http, url, phone);
             let first = if i.is_multiple_of(10) {
                 // a double tap: the same key twice at once; one is the first answer
                 let (a, b) = tokio::join!(once(), once());

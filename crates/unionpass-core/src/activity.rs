@@ -107,10 +107,16 @@ pub struct MySignup {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The answer to a sign-up request: the sign-up, or why not.
+/// The answer to a sign-up request: the sign-up, or why not. Read through [`SignupAnswerWire`]
+/// (an internally tagged enum would be buffered into an intermediate tree first, and the crowd
+/// at an opening reads one each at the busiest moment).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(tag = "result", rename_all = "snake_case")]
+#[serde(
+    tag = "result",
+    rename_all = "snake_case",
+    try_from = "SignupAnswerWire"
+)]
 pub enum SignupAnswer {
     Accepted {
         signup: MySignup,
@@ -121,6 +127,47 @@ pub enum SignupAnswer {
     Refused {
         refusal: Refusal,
     },
+}
+
+/// The flat wire form of [`SignupAnswer`]: `result` names the variant and its fields sit beside
+/// it, as the derived `Serialize` writes them. Unknown fields are ignored.
+#[derive(Deserialize)]
+struct SignupAnswerWire {
+    result: SignupResult,
+    #[serde(default)]
+    signup: Option<MySignup>,
+    #[serde(default)]
+    replayed: bool,
+    #[serde(default)]
+    refusal: Option<Refusal>,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SignupResult {
+    Accepted,
+    Refused,
+}
+
+/// A sign-up answer whose `result` lacks the field it carries.
+#[derive(Debug, thiserror::Error)]
+#[error("a `{0}` sign-up answer without its `{1}`")]
+pub struct SignupWireError(&'static str, &'static str);
+
+impl TryFrom<SignupAnswerWire> for SignupAnswer {
+    type Error = SignupWireError;
+
+    fn try_from(w: SignupAnswerWire) -> Result<Self, SignupWireError> {
+        Ok(match w.result {
+            SignupResult::Accepted => SignupAnswer::Accepted {
+                signup: w.signup.ok_or(SignupWireError("accepted", "signup"))?,
+                replayed: w.replayed,
+            },
+            SignupResult::Refused => SignupAnswer::Refused {
+                refusal: w.refusal.ok_or(SignupWireError("refused", "refusal"))?,
+            },
+        })
+    }
 }
 
 /// What kind of activity it is (the filter chips).
@@ -649,6 +696,49 @@ mod tests {
     }
 
     const OPEN: &str = "2026-12-01T02:00:00Z";
+
+    #[test]
+    fn a_signup_answer_reads_back_what_was_written_and_refuses_half_answers() {
+        let accepted = SignupAnswer::Accepted {
+            signup: MySignup {
+                activity_id: 4,
+                state: SignupState::Waitlisted,
+                companions: 1,
+                position: Some(3),
+                created_at: t(OPEN),
+                updated_at: t(OPEN),
+            },
+            replayed: true,
+        };
+        let refused = SignupAnswer::Refused {
+            refusal: Refusal {
+                code: ErrorCode::NoShowBanned,
+                until: Some(t("2026-12-30T00:00:00Z")),
+            },
+        };
+        for a in [&accepted, &refused] {
+            let text = serde_json::to_string(a).unwrap();
+            assert_eq!(&serde_json::from_str::<SignupAnswer>(&text).unwrap(), a);
+        }
+        // `result` last and a field a newer server might add; `replayed` may be absent
+        let text =
+            r#"{"refusal":{"code":"signup_full","until":null},"queue_ms":2,"result":"refused"}"#;
+        assert_eq!(
+            serde_json::from_str::<SignupAnswer>(text).unwrap(),
+            SignupAnswer::Refused {
+                refusal: Refusal::of(ErrorCode::SignupFull)
+            }
+        );
+        for half in [
+            r#"{"result":"accepted","replayed":false}"#,
+            r#"{"result":"refused"}"#,
+            r#"{"result":"maybe","refusal":{"code":"signup_full","until":null}}"#,
+            r#"{"refusal":{"code":"signup_full","until":null}}"#,
+        ] {
+            let err = serde_json::from_str::<SignupAnswer>(half).unwrap_err();
+            assert!(err.is_data(), "{half}: {err}");
+        }
+    }
 
     #[test]
     fn the_window_opens_on_its_instant_and_closes_on_its_instant() {
