@@ -1,7 +1,8 @@
-//! What a server remembers of its full activities, so that the crowd arriving after the last seat
-//! and the last waitlist place is told "full" without the writer or the database. The same on
-//! every backend: a backend only reads the snapshots ([`SignupSnapshot`], the no-show suspects);
-//! the decision is [`crate::store::rules::judge_signup`], made on the snapshot's counters.
+//! What a server remembers of the activities it just refused sign-ups for (full, not open yet,
+//! closed), so that the crowd still arriving is refused without the writer or the database.
+//! The same on every backend: a backend only reads the snapshots ([`SignupSnapshot`], the no-show
+//! suspects) and says when it committed a change; the decision is
+//! [`crate::store::rules::judge_signup`], made on the snapshot's counters at the request's `now`.
 //!
 //! The memo answers only what the store would answer on the same facts:
 //! - a request whose key the snapshot knows (a retry) or whose member holds a live sign-up goes
@@ -12,11 +13,19 @@
 //! - everyone else is judged on the counters as read, and only a refusal is answered from
 //!   memory (a refusal writes nothing, and the same key is judged again next time).
 //!
-//! A snapshot is read only when the store itself just answered "full", and kept at most
-//! [`SignupMemo::FRESH_FOR`]. This server's own cancellations and accepted sign-ups forget it at
-//! once (a snapshot read across such a change is dropped, not kept), so on one instance it is
-//! exact. Another instance's cancellation, or a change made from the command line, is seen at
-//! most `FRESH_FOR` later: a member is then told "full" as if they had come that much earlier.
+//! A snapshot (and the suspects with it) is read only when the store itself just refused a
+//! request, and kept at most [`SignupMemo::FRESH_FOR`]. Invariant: every sign-up accepted,
+//! cancellation and activity change this server commits forgets the activity right after its
+//! commit, in the code that commits (the writer thread, the group task, a spawned task: a request
+//! that goes away meanwhile cannot skip it), and a snapshot whose read began before that is
+//! dropped, not kept. What this leaves, all within `FRESH_FOR`:
+//! - another instance's cancellation, or a change made from the command line, is seen late: a
+//!   member is told "full" as if they had come that much earlier, and a retry routed here of a
+//!   key another instance accepted in that moment (after a cancellation there) is told "full"
+//!   (the member's devices still receive the sign-up by sync);
+//! - a key already used for *another* activity, sent to a remembered one, gets the refusal
+//!   instead of 409 (the memo knows one activity's keys; nothing is written either way, and the
+//!   app makes one key per sign-up).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -37,7 +46,7 @@ pub struct SignupSnapshot {
 }
 
 /// The members who could be under a no-show ban at any moment of
-/// [`SignupMemo::SUSPECTS_FOR`] after `now`: at least `rule.misses` sign-ups with seats and no
+/// [`SignupMemo::FRESH_FOR`] after `now`: at least `rule.misses` sign-ups with seats and no
 /// check-in at activities (not cancelled) ending after `now` minus the rule's lookback and
 /// before `now` plus [`SignupMemo::SUSPECTS_AHEAD`]. A superset of the banned: check-ins and
 /// cancellations arriving later only shrink the true set.
@@ -70,8 +79,11 @@ struct Inner {
     /// Activities whose snapshot is being read: `true` once forgotten meanwhile (the snapshot may
     /// predate the change, so it is dropped).
     reading: HashMap<i64, bool>,
+    /// Keys held over all of `full`.
+    keys_held: usize,
     suspects: Option<Suspects>,
-    reading_suspects: bool,
+    /// `Some(stale)` while the suspects are being read: `true` once an activity changed meanwhile.
+    reading_suspects: Option<bool>,
 }
 
 struct Full {
@@ -94,16 +106,16 @@ fn fresh(read_at: DateTime<Utc>, now: DateTime<Utc>, bound: Duration) -> bool {
 }
 
 impl SignupMemo {
-    /// How long a full activity's snapshot answers.
+    /// How long a snapshot, and the no-show suspects, answer.
     pub const FRESH_FOR: Duration = Duration::seconds(1);
-    /// How long the no-show suspects answer.
-    pub const SUSPECTS_FOR: Duration = Duration::seconds(60);
-    /// How far ahead of their reading the suspects look (well past `SUSPECTS_FOR`).
+    /// How far ahead of their reading the suspects look (far past `FRESH_FOR`).
     pub const SUSPECTS_AHEAD: Duration = Duration::days(1);
-    /// Full activities remembered at most (past it the stale ones go, then all).
-    pub const MAX_ACTIVITIES: usize = 256;
+    /// Activities remembered at most (past it the stale ones go, then all).
+    pub const MAX_ACTIVITIES: usize = 64;
     /// Keys of one activity remembered at most (beyond, its requests go to the store).
     pub const MAX_KEYS: usize = 100_000;
+    /// Keys remembered over all activities at most (about 10 MB with the members).
+    pub const MAX_KEYS_IN_ALL: usize = 200_000;
     /// Suspects remembered at most (beyond, popular activities' requests go to the store).
     pub const MAX_SUSPECTS: usize = 1_000_000;
 
@@ -125,7 +137,7 @@ impl SignupMemo {
         let popular = f.live.activity.signup.as_ref().is_some_and(|r| r.popular);
         if popular {
             let s = g.suspects.as_ref().filter(|s| {
-                fresh(s.read_at, job.now, Self::SUSPECTS_FOR)
+                fresh(s.read_at, job.now, Self::FRESH_FOR)
                     && s.query_misses == i64::from(job.no_show.misses.max(1))
             })?;
             if s.members.contains(&job.member_id) {
@@ -146,12 +158,26 @@ impl SignupMemo {
         }
     }
 
-    /// This server changed `activity_id`'s sign-ups (accepted one, cancelled one, changed the
-    /// activity): what it remembers of it is gone, and a snapshot being read is dropped.
+    /// This server committed a change to `activity_id`'s sign-ups (accepted one, cancelled one):
+    /// what it remembers of the activity is gone, and a snapshot being read is dropped.
     pub fn forget(&self, activity_id: i64) {
         let mut g = self.lock();
-        g.full.remove(&activity_id);
+        if let Some(f) = g.full.remove(&activity_id) {
+            g.keys_held -= f.keys.len();
+        }
         if let Some(stale) = g.reading.get_mut(&activity_id) {
+            *stale = true;
+        }
+    }
+
+    /// This server committed a change to the activity itself (moved, cancelled): as
+    /// [`SignupMemo::forget`], and the suspects go too (a moved activity may end sooner, and its
+    /// places become misses).
+    pub fn forget_changed(&self, activity_id: i64) {
+        self.forget(activity_id);
+        let mut g = self.lock();
+        g.suspects = None;
+        if let Some(stale) = g.reading_suspects.as_mut() {
             *stale = true;
         }
     }
@@ -180,20 +206,20 @@ impl SignupMemo {
     pub fn start_reading_suspects(&self, job: &SignupJob) -> Option<SuspectsReading<'_>> {
         let mut g = self.lock();
         let fresh_ones = g.suspects.as_ref().is_some_and(|s| {
-            fresh(s.read_at, job.now, Self::SUSPECTS_FOR)
+            fresh(s.read_at, job.now, Self::FRESH_FOR)
                 && s.query_misses == i64::from(job.no_show.misses.max(1))
         });
-        if fresh_ones || g.reading_suspects {
+        if fresh_ones || g.reading_suspects.is_some() {
             return None;
         }
-        g.reading_suspects = true;
+        g.reading_suspects = Some(false);
         Some(SuspectsReading {
             memo: self,
             done: false,
         })
     }
 
-    /// Full activities remembered now.
+    /// Activities remembered now.
     pub fn len(&self) -> usize {
         self.lock().full.len()
     }
@@ -220,13 +246,23 @@ impl Reading<'_> {
         if stale || snapshot.keys.len() > SignupMemo::MAX_KEYS {
             return;
         }
-        if g.full.len() >= SignupMemo::MAX_ACTIVITIES && !g.full.contains_key(&self.activity_id) {
+        if let Some(old) = g.full.remove(&self.activity_id) {
+            g.keys_held -= old.keys.len();
+        }
+        if g.full.len() >= SignupMemo::MAX_ACTIVITIES
+            || g.keys_held + snapshot.keys.len() > SignupMemo::MAX_KEYS_IN_ALL
+        {
             g.full
                 .retain(|_, f| fresh(f.read_at, read_at, SignupMemo::FRESH_FOR));
-            if g.full.len() >= SignupMemo::MAX_ACTIVITIES {
+            if g.full.len() >= SignupMemo::MAX_ACTIVITIES
+                || g.full.values().map(|f| f.keys.len()).sum::<usize>() + snapshot.keys.len()
+                    > SignupMemo::MAX_KEYS_IN_ALL
+            {
                 g.full.clear();
             }
+            g.keys_held = g.full.values().map(|f| f.keys.len()).sum();
         }
+        g.keys_held += snapshot.keys.len();
         g.full.insert(
             self.activity_id,
             Full {
@@ -258,8 +294,8 @@ impl SuspectsReading<'_> {
     pub fn keep(mut self, members: Vec<i64>, query: SuspectQuery, read_at: DateTime<Utc>) {
         self.done = true;
         let mut g = self.memo.lock();
-        g.reading_suspects = false;
-        g.suspects = (members.len() <= SignupMemo::MAX_SUSPECTS).then(|| Suspects {
+        let stale = g.reading_suspects.take().unwrap_or(true);
+        g.suspects = (!stale && members.len() <= SignupMemo::MAX_SUSPECTS).then(|| Suspects {
             members: members.into_iter().collect(),
             read_at,
             query_misses: query.min_misses,
@@ -270,7 +306,7 @@ impl SuspectsReading<'_> {
 impl Drop for SuspectsReading<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.memo.lock().reading_suspects = false;
+            self.memo.lock().reading_suspects = None;
         }
     }
 }
@@ -441,12 +477,90 @@ mod tests {
         assert_eq!(memo.refusal(&strict), None);
         assert!(memo.start_reading_suspects(&strict).is_some());
         // nor once stale (the snapshot read again meanwhile)
-        let later = t() + SignupMemo::SUSPECTS_FOR;
+        let later = t() + SignupMemo::FRESH_FOR;
         memo.forget(5);
         memo.start_reading(5, later)
             .unwrap()
             .keep(snapshot(2, 1, true), later);
         assert_eq!(memo.refusal(&job(2, 9, 0, later)), None);
+    }
+
+    #[test]
+    fn before_the_opening_not_open_and_at_the_opening_the_store() {
+        let memo = SignupMemo::default();
+        let mut early = snapshot(0, 0, false);
+        let opens_at = t() + Duration::milliseconds(500);
+        early.live.activity.signup.as_mut().unwrap().opens_at = opens_at;
+        memo.start_reading(5, t()).unwrap().keep(early, t());
+        let refusal = memo.refusal(&job(2, 9, 0, t())).expect("not open yet");
+        assert_eq!(
+            (refusal.code, refusal.until),
+            (ErrorCode::SignupNotOpen, Some(opens_at))
+        );
+        // the same snapshot at the opening instant: seats are free, the store decides
+        assert_eq!(memo.refusal(&job(2, 9, 0, opens_at)), None);
+    }
+
+    #[test]
+    fn an_activity_changed_here_takes_the_suspects_with_it() {
+        let memo = SignupMemo::default();
+        memo.start_reading(5, t())
+            .unwrap()
+            .keep(snapshot(2, 1, true), t());
+        let j = job(2, 9, 0, t());
+        let q = SuspectQuery::at(&j);
+        memo.start_reading_suspects(&j)
+            .unwrap()
+            .keep(vec![7], q, t());
+        assert!(memo.refusal(&j).is_some());
+        memo.forget_changed(5);
+        assert!(memo.is_empty());
+        memo.start_reading(5, t())
+            .unwrap()
+            .keep(snapshot(2, 1, true), t());
+        assert_eq!(memo.refusal(&j), None, "no suspects known: the store");
+        // suspects whose read began before a change here are dropped
+        let reading = memo.start_reading_suspects(&j).unwrap();
+        memo.forget_changed(6);
+        reading.keep(vec![7], q, t());
+        assert_eq!(memo.refusal(&j), None);
+        assert!(memo.start_reading_suspects(&j).is_some());
+    }
+
+    #[test]
+    fn keys_are_bounded_over_all_activities() {
+        let memo = SignupMemo::default();
+        let keyed = |id: i64, n: u128| {
+            let mut s = snapshot(2, 1, false);
+            s.live.activity.id = id;
+            s.keys = (0..n)
+                .map(|k| Uuid::from_u128(k + ((id as u128) << 64)))
+                .collect();
+            s
+        };
+        for id in 0..3 {
+            memo.start_reading(id, t())
+                .unwrap()
+                .keep(keyed(id, 90_000), t());
+        }
+        assert_eq!(
+            memo.len(),
+            1,
+            "the fresh two could not stay beside the third"
+        );
+        memo.forget(2);
+        assert!(memo.is_empty());
+        memo.start_reading(3, t())
+            .unwrap()
+            .keep(keyed(3, 90_000), t());
+        memo.start_reading(4, t())
+            .unwrap()
+            .keep(keyed(4, 90_000), t());
+        assert_eq!(
+            memo.len(),
+            2,
+            "the count of keys held follows what is forgotten"
+        );
     }
 
     #[test]

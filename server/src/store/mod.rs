@@ -392,9 +392,10 @@ pub trait Activities: Send + Sync {
     /// seen before answers its sign-up as it stands now (`replayed`), or `KeyReused` when it came
     /// with other contents. A refusal writes nothing.
     ///
-    /// At a full activity most requests are refusals: once the store has answered one "full",
-    /// the activity's snapshot is read and later requests that can only be refused are answered
-    /// from [`memo::SignupMemo`] (the same on every backend; see there for what it may answer).
+    /// At a full activity (or one not open yet) most requests are refusals: once the store has
+    /// refused one, the activity's snapshot is read and later requests that can only be refused
+    /// are answered from [`memo::SignupMemo`] (the same on every backend; see there for what it
+    /// may answer).
     async fn sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
         let memo = self.signup_memo();
         if let Some(refusal) = memo.refusal(&job) {
@@ -402,10 +403,8 @@ pub trait Activities: Send + Sync {
         }
         let answer = self.judge_sign_up(job.clone()).await?;
         match &answer {
-            SignupAnswer::Accepted {
-                replayed: false, ..
-            } => memo.forget(job.activity_id),
-            SignupAnswer::Refused { refusal } if refusal.code == ErrorCode::SignupFull => {
+            SignupAnswer::Accepted { .. } => {}
+            SignupAnswer::Refused { .. } => {
                 if let Some(reading) = memo.start_reading(job.activity_id, job.now) {
                     // a failed read only leaves the memo empty: the store keeps judging
                     if let Ok(Some(snapshot)) = self.signup_snapshot(job.activity_id).await {
@@ -427,14 +426,15 @@ pub trait Activities: Send + Sync {
                     }
                 }
             }
-            _ => {}
         }
         Ok(answer)
     }
     /// [`Activities::sign_up`] judged by the store itself (the writer, the database).
     async fn judge_sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError>;
-    /// What this store remembers of its full activities. Its cancellations and activity changes
-    /// [`memo::SignupMemo::forget`] the activity once committed.
+    /// What this store remembers of the activities it refused sign-ups for. The code that commits
+    /// an accepted sign-up or a cancellation calls [`memo::SignupMemo::forget`] right after the
+    /// commit, and an activity change [`memo::SignupMemo::forget_changed`], whether or not the
+    /// request that asked is still there.
     fn signup_memo(&self) -> &memo::SignupMemo;
     /// One activity's counters, keys and live members, read in one consistent snapshot. `None`:
     /// no such activity.

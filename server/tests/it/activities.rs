@@ -1034,6 +1034,73 @@ async fn a_full_activity_is_answered_from_memory_as_the_store_would(s: TestServe
     );
 }
 
+/// Before the opening, the crowd hears when it opens, from memory after the first refusal; at the
+/// opening instant the same memory sends the request to the store, which takes it.
+async fn before_the_opening_the_crowd_hears_when_and_at_the_opening_signs_up(s: TestServer) {
+    let a = create(&s, activity(1, 0, 0)).await;
+    let opens_at = a.signup.as_ref().unwrap().opens_at;
+    s.clock.set(opens_at - Duration::milliseconds(600));
+    let (m1, m2) = (s.login("M10001").await, s.login("M10002").await);
+    for token in [&m1, &m2, &m1] {
+        assert_eq!(
+            refused(&sign_up(&s, token, a.id, Uuid::new_v4(), 0).await),
+            (ErrorCode::SignupNotOpen, Some(opens_at))
+        );
+    }
+    assert_eq!(s.store.signup_memo().len(), 1);
+    s.clock.set(opens_at);
+    assert_eq!(
+        accepted(&sign_up(&s, &m2, a.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Confirmed
+    );
+    assert_eq!(
+        refused(&sign_up(&s, &m1, a.id, Uuid::new_v4(), 0).await),
+        (ErrorCode::SignupFull, None)
+    );
+}
+
+/// A cancellation whose request goes away right after it was sent still makes the server forget
+/// what it remembered of the full activity: the freed place is offered at once (the clock has
+/// not moved, so a remembered "full" would still be fresh).
+async fn a_cancel_whose_request_went_away_still_frees_the_place_at_once(s: TestServer) {
+    let mut a = activity(1, 0, 0);
+    a.signup.as_mut().unwrap().opens_at = t0();
+    let a = create(&s, a).await;
+    let (m1, m2) = (s.login("M10001").await, s.login("M10002").await);
+    accepted(&sign_up(&s, &m1, a.id, Uuid::new_v4(), 0).await);
+    assert_eq!(
+        refused(&sign_up(&s, &m2, a.id, Uuid::new_v4(), 0).await),
+        (ErrorCode::SignupFull, None)
+    );
+    assert_eq!(s.store.signup_memo().len(), 1);
+    let m1_id = s
+        .store
+        .member_auth("M10001")
+        .await
+        .unwrap()
+        .unwrap()
+        .member_id;
+    // polled once (the work is handed on), then dropped, as a request the client gave up on
+    let gone = tokio::time::timeout(
+        std::time::Duration::from_nanos(1),
+        s.store.cancel_signup(m1_id, a.id, s.clock.now_utc()),
+    )
+    .await;
+    assert!(
+        gone.is_err(),
+        "the cancellation finished within its first poll"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.store.signups(a.id).await.unwrap()[0].state != SignupState::Cancelled {
+        assert!(std::time::Instant::now() < deadline, "never cancelled");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        accepted(&sign_up(&s, &m2, a.id, Uuid::new_v4(), 0).await).state,
+        SignupState::Confirmed
+    );
+}
+
 on_every_backend!(
     sign_up_window_seats_companions_and_the_waitlist_in_order,
     eligibility_a_cancelled_activity_and_walk_ins,
@@ -1047,6 +1114,8 @@ on_every_backend!(
     cancelled_activities_and_check_ins_are_not_no_shows,
     the_door_follows_promotions_and_cancels,
     a_full_activity_is_answered_from_memory_as_the_store_would,
+    before_the_opening_the_crowd_hears_when_and_at_the_opening_signs_up,
+    a_cancel_whose_request_went_away_still_frees_the_place_at_once,
 );
 
 /// A connection of its own to the test server's database: what another instance would do.

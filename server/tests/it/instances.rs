@@ -697,7 +697,7 @@ async fn a_place_freed_through_another_instance_is_offered_within_the_memo_bound
         .await
         .unwrap();
     assert_eq!(cancelled.status(), StatusCode::OK);
-    // b, which freed the seat, offers it; a still remembers the activity full for a moment
+    // a was not told of b's cancellation: it remembers the activity full for a moment
     assert_eq!(state(sign_up(&m2).await), Err(ErrorCode::SignupFull));
     a.clock.set(opens + SignupMemo::FRESH_FOR);
     assert_eq!(state(sign_up(&m2).await), Ok(SignupState::Confirmed));

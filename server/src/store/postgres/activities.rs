@@ -744,8 +744,12 @@ pub(super) async fn vote(
     Ok(MutationOutcome::Applied)
 }
 
-/// How a group of sign-ups is judged (`groups::Groups`): in order, in one transaction.
-pub(super) struct SignupJudge;
+/// How a group of sign-ups is judged (`groups::Groups`): in order, in one transaction; once it
+/// committed, the memo forgets each activity that took a sign-up (in the group's task, which
+/// finishes whether or not the requests are still there).
+pub(super) struct SignupJudge {
+    pub memo: std::sync::Arc<SignupMemo>,
+}
 
 /// This instance's sign-up groups.
 pub(super) type SignupGroups = super::groups::Groups<SignupJudge>;
@@ -762,7 +766,17 @@ impl super::groups::Judge for SignupJudge {
         jobs: &[SignupJob],
     ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
         let jobs: Vec<&SignupJob> = jobs.iter().collect();
-        sign_up_group(pool, &jobs).await
+        let answers = sign_up_group(pool, &jobs).await?;
+        for a in &answers {
+            if let Ok(SignupAnswer::Accepted {
+                signup,
+                replayed: false,
+            }) = a
+            {
+                self.memo.forget(signup.activity_id);
+            }
+        }
+        Ok(answers)
     }
 }
 
@@ -822,6 +836,35 @@ async fn sign_up_group(
 }
 
 impl PgStore {
+    async fn change_once(
+        &self,
+        id: i64,
+        change: ActivityChange,
+        now: DateTime<Utc>,
+    ) -> Result<Activity, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = lock(&tx, id).await?.ok_or(StoreError::NoActivity(id))?;
+        let a = changed_activity(row.activity, change, now)?;
+        tx.execute(
+            &tx.prepare_cached(
+                "UPDATE activities SET body = $2, cancelled_at = $3 WHERE event_id = $1",
+            )
+            .await?,
+            &[&id, &serde_json::to_value(&a)?, &a.cancelled_at],
+        )
+        .await?;
+        tx.execute(
+            &tx.prepare_cached("UPDATE events SET starts_at = $2, ends_at = $3 WHERE id = $1")
+                .await?,
+            &[&id, &a.starts_at, &a.ends_at],
+        )
+        .await?;
+        log_change(&tx, None, now, &ChangeKind::Activity(a.clone())).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
     async fn cancel_once(
         &self,
         member_id: i64,
@@ -915,8 +958,8 @@ impl Activities for PgStore {
     async fn judge_sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
         // every request is judged in its group under the activity's lock: the crowd refused at
         // a full activity is answered from the memo before it gets here (a judgment without the
-        // lock first, one round trip each, was measured: the burst's p99 169 ms against 48-61
-        // ms without it, bench/RESULTS.md)
+        // lock first, one round trip each, was measured: the burst's p99 151-169 ms against
+        // 48-61 ms without it, bench/RESULTS.md)
         self.signups.ask(job).await
     }
 
@@ -992,9 +1035,15 @@ impl Activities for PgStore {
         activity_id: i64,
         now: DateTime<Utc>,
     ) -> Result<Result<MySignup, ErrorCode>, StoreError> {
-        let answer = retrying(|| self.cancel_once(member_id, activity_id, now)).await;
-        self.signup_memo.forget(activity_id);
-        answer
+        // in a task of its own: the commit and the memo's forgetting happen together even if
+        // this request goes away
+        let store = self.clone();
+        tokio::spawn(async move {
+            let answer = retrying(|| store.cancel_once(member_id, activity_id, now)).await;
+            store.signup_memo.forget(activity_id);
+            answer
+        })
+        .await?
     }
 
     async fn change_activity(
@@ -1003,28 +1052,14 @@ impl Activities for PgStore {
         change: ActivityChange,
         now: DateTime<Utc>,
     ) -> Result<Activity, StoreError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let row = lock(&tx, id).await?.ok_or(StoreError::NoActivity(id))?;
-        let a = changed_activity(row.activity, change, now)?;
-        tx.execute(
-            &tx.prepare_cached(
-                "UPDATE activities SET body = $2, cancelled_at = $3 WHERE event_id = $1",
-            )
-            .await?,
-            &[&id, &serde_json::to_value(&a)?, &a.cancelled_at],
-        )
-        .await?;
-        tx.execute(
-            &tx.prepare_cached("UPDATE events SET starts_at = $2, ends_at = $3 WHERE id = $1")
-                .await?,
-            &[&id, &a.starts_at, &a.ends_at],
-        )
-        .await?;
-        log_change(&tx, None, now, &ChangeKind::Activity(a.clone())).await?;
-        tx.commit().await?;
-        self.signup_memo.forget(id);
-        Ok(a)
+        // in a task of its own, as a cancellation is
+        let store = self.clone();
+        tokio::spawn(async move {
+            let changed = store.change_once(id, change, now).await;
+            store.signup_memo.forget_changed(id);
+            changed
+        })
+        .await?
     }
 
     async fn create_poll(&self, poll: Poll, now: DateTime<Utc>) -> Result<Poll, StoreError> {

@@ -216,10 +216,13 @@ impl PgStore {
         };
         let campaigns: Arc<Mutex<CampaignCache>> = Default::default();
         let holder = uuid::Uuid::new_v4();
+        let signup_memo: Arc<crate::store::memo::SignupMemo> = Default::default();
         let store = PgStore {
             signups: activities::SignupGroups::start(
                 own_pool(url)?,
-                Arc::new(activities::SignupJudge),
+                Arc::new(activities::SignupJudge {
+                    memo: signup_memo.clone(),
+                }),
             ),
             grants: grants::GrantGroups::start(
                 own_pool(url)?,
@@ -232,7 +235,7 @@ impl PgStore {
             holder,
             pool,
             campaigns,
-            signup_memo: Default::default(),
+            signup_memo,
         };
         store.migrate().await?;
         Ok(store)

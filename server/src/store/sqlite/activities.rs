@@ -538,11 +538,12 @@ impl Activities for SqliteStore {
         activity_id: i64,
         now: DateTime<Utc>,
     ) -> Result<Result<MySignup, ErrorCode>, StoreError> {
-        let answer = self
-            .in_tx(move |tx| cancel_in(tx, member_id, activity_id, now))
-            .await;
-        self.signup_memo.forget(activity_id);
-        answer
+        let memo = self.signup_memo.clone();
+        self.in_tx_then(
+            move |tx| cancel_in(tx, member_id, activity_id, now),
+            move || memo.forget(activity_id),
+        )
+        .await
     }
 
     async fn change_activity(
@@ -551,8 +552,9 @@ impl Activities for SqliteStore {
         change: ActivityChange,
         now: DateTime<Utc>,
     ) -> Result<Activity, StoreError> {
-        let changed = self
-            .in_tx(move |tx| {
+        let memo = self.signup_memo.clone();
+        self.in_tx_then(
+            move |tx| {
                 let row = load(tx, id)?.ok_or(StoreError::NoActivity(id))?;
                 let a = changed_activity(row.activity, change, now)?;
                 tx.execute(
@@ -565,10 +567,10 @@ impl Activities for SqliteStore {
                 )?;
                 log_change(tx, None, now, &ChangeKind::Activity(a.clone()))?;
                 Ok(a)
-            })
-            .await;
-        self.signup_memo.forget(id);
-        changed
+            },
+            move || memo.forget_changed(id),
+        )
+        .await
     }
 
     async fn create_poll(&self, poll: Poll, now: DateTime<Utc>) -> Result<Poll, StoreError> {

@@ -172,10 +172,15 @@ impl SqliteStore {
         }
         let conn = Arc::new(Mutex::new(conn));
         let campaigns = Arc::new(Mutex::new(rules::CampaignCache::default()));
+        let signup_memo: Arc<crate::store::memo::SignupMemo> = Default::default();
         Ok(SqliteStore {
-            writer: Arc::new(writer::Writer::start(conn.clone(), campaigns.clone())),
+            writer: Arc::new(writer::Writer::start(
+                conn.clone(),
+                campaigns.clone(),
+                signup_memo.clone(),
+            )),
             campaigns,
-            signup_memo: Default::default(),
+            signup_memo,
             conn,
             readers: Arc::new(Readers {
                 free: Mutex::new(readers),
@@ -248,6 +253,24 @@ impl SqliteStore {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// As [`Self::in_tx`], then `after` on the same thread once committed: it runs even if the
+    /// caller went away meanwhile (the blocking task finishes regardless).
+    async fn in_tx_then<T, F, A>(&self, f: F, after: A) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        A: FnOnce() + Send + 'static,
+    {
+        self.with(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            after();
             Ok(out)
         })
         .await

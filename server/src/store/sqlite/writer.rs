@@ -11,6 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use unionpass_core::activity::SignupAnswer;
 use unionpass_core::campaign::GrabResponse;
 
+use crate::store::memo::SignupMemo;
 use crate::store::rules::CampaignCache;
 use crate::store::{GrabJob, SignupJob, StoreError};
 
@@ -46,11 +47,15 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Arc<Mutex<Connection>>, cache: Arc<Mutex<CampaignCache>>) -> Writer {
+    pub fn start(
+        conn: Arc<Mutex<Connection>>,
+        cache: Arc<Mutex<CampaignCache>>,
+        memo: Arc<SignupMemo>,
+    ) -> Writer {
         let (tx, rx) = mpsc::sync_channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("group-writer".into())
-            .spawn(move || run(conn, cache, rx))
+            .spawn(move || run(conn, cache, memo, rx))
             .expect("spawn the group writer");
         Writer { tx: Mutex::new(tx) }
     }
@@ -77,7 +82,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Arc<Mutex<Connection>>, cache: Arc<Mutex<CampaignCache>>, rx: mpsc::Receiver<Job>) {
+fn run(
+    conn: Arc<Mutex<Connection>>,
+    cache: Arc<Mutex<CampaignCache>>,
+    memo: Arc<SignupMemo>,
+    rx: mpsc::Receiver<Job>,
+) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -104,6 +114,16 @@ fn run(conn: Arc<Mutex<Connection>>, cache: Arc<Mutex<CampaignCache>>, rx: mpsc:
                     matches!(a, Answer::Grab(Ok(r)) if matches!(r.outcome, unionpass_core::campaign::GrabOutcome::Granted { .. }))
                 }) {
                     crate::store::exit_after_grant_commit();
+                }
+                // committed: what the memo remembers of an activity that took a sign-up is gone
+                for a in &answers {
+                    if let Answer::Signup(Ok(SignupAnswer::Accepted {
+                        signup,
+                        replayed: false,
+                    })) = a
+                    {
+                        memo.forget(signup.activity_id);
+                    }
                 }
                 for (job, answer) in group.into_iter().zip(answers) {
                     match (job, answer) {
