@@ -57,13 +57,19 @@ pub struct SuspectQuery {
     pub min_misses: i64,
 }
 
+/// The misses that make a suspect under `job`'s rule (a rule of 0 bans nobody; 1 keeps the
+/// query meaningful).
+fn min_misses(job: &SignupJob) -> i64 {
+    i64::from(job.no_show.misses.max(1))
+}
+
 impl SuspectQuery {
     /// For sign-ups judged from `now` on under `job`'s rule.
     pub fn at(job: &SignupJob) -> SuspectQuery {
         SuspectQuery {
             since: job.now - Duration::days(job.no_show.window_days + job.no_show.ban_days),
             until: job.now + SignupMemo::SUSPECTS_AHEAD,
-            min_misses: i64::from(job.no_show.misses.max(1)),
+            min_misses: min_misses(job),
         }
     }
 }
@@ -79,8 +85,6 @@ struct Inner {
     /// Activities whose snapshot is being read: `true` once forgotten meanwhile (the snapshot may
     /// predate the change, so it is dropped).
     reading: HashMap<i64, bool>,
-    /// Keys held over all of `full`.
-    keys_held: usize,
     suspects: Option<Suspects>,
     /// `Some(stale)` while the suspects are being read: `true` once an activity changed meanwhile.
     reading_suspects: Option<bool>,
@@ -137,8 +141,7 @@ impl SignupMemo {
         let popular = f.live.activity.signup.as_ref().is_some_and(|r| r.popular);
         if popular {
             let s = g.suspects.as_ref().filter(|s| {
-                fresh(s.read_at, job.now, Self::FRESH_FOR)
-                    && s.query_misses == i64::from(job.no_show.misses.max(1))
+                fresh(s.read_at, job.now, Self::FRESH_FOR) && s.query_misses == min_misses(job)
             })?;
             if s.members.contains(&job.member_id) {
                 return None;
@@ -162,9 +165,7 @@ impl SignupMemo {
     /// what it remembers of the activity is gone, and a snapshot being read is dropped.
     pub fn forget(&self, activity_id: i64) {
         let mut g = self.lock();
-        if let Some(f) = g.full.remove(&activity_id) {
-            g.keys_held -= f.keys.len();
-        }
+        g.full.remove(&activity_id);
         if let Some(stale) = g.reading.get_mut(&activity_id) {
             *stale = true;
         }
@@ -206,8 +207,7 @@ impl SignupMemo {
     pub fn start_reading_suspects(&self, job: &SignupJob) -> Option<SuspectsReading<'_>> {
         let mut g = self.lock();
         let fresh_ones = g.suspects.as_ref().is_some_and(|s| {
-            fresh(s.read_at, job.now, Self::FRESH_FOR)
-                && s.query_misses == i64::from(job.no_show.misses.max(1))
+            fresh(s.read_at, job.now, Self::FRESH_FOR) && s.query_misses == min_misses(job)
         });
         if fresh_ones || g.reading_suspects.is_some() {
             return None;
@@ -246,23 +246,20 @@ impl Reading<'_> {
         if stale || snapshot.keys.len() > SignupMemo::MAX_KEYS {
             return;
         }
-        if let Some(old) = g.full.remove(&self.activity_id) {
-            g.keys_held -= old.keys.len();
-        }
+        g.full.remove(&self.activity_id);
+        let keys_held =
+            |full: &HashMap<i64, Full>| full.values().map(|f| f.keys.len()).sum::<usize>();
         if g.full.len() >= SignupMemo::MAX_ACTIVITIES
-            || g.keys_held + snapshot.keys.len() > SignupMemo::MAX_KEYS_IN_ALL
+            || keys_held(&g.full) + snapshot.keys.len() > SignupMemo::MAX_KEYS_IN_ALL
         {
             g.full
                 .retain(|_, f| fresh(f.read_at, read_at, SignupMemo::FRESH_FOR));
             if g.full.len() >= SignupMemo::MAX_ACTIVITIES
-                || g.full.values().map(|f| f.keys.len()).sum::<usize>() + snapshot.keys.len()
-                    > SignupMemo::MAX_KEYS_IN_ALL
+                || keys_held(&g.full) + snapshot.keys.len() > SignupMemo::MAX_KEYS_IN_ALL
             {
                 g.full.clear();
             }
-            g.keys_held = g.full.values().map(|f| f.keys.len()).sum();
         }
-        g.keys_held += snapshot.keys.len();
         g.full.insert(
             self.activity_id,
             Full {
