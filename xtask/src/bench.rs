@@ -67,6 +67,10 @@ pub struct SignupArgs {
     pub cancellations: usize,
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
+    /// Rounds, each a fresh activity between two no-op runs; `ratio` is the median round's and
+    /// `p99_ms` the worst round's.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +103,10 @@ pub struct GrabArgs {
     /// first 1.2 × stock requests sent.
     #[arg(long)]
     pub open_loop: Option<f64>,
+    /// Rounds, each a fresh campaign between two no-op runs; `ratio` is the median round's and
+    /// `p99_ms` the worst round's.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -452,12 +460,129 @@ fn grab_on(
         url = format!("{url},{other}");
         _others.push(guard);
     }
+    let rounds: Vec<GrabRound> = (0..args.rounds.max(1))
+        .map(|round| grab_round(args, bin, server, work, store, &url, &tokens, round))
+        .collect::<anyhow::Result<_>>()?;
+    let ratios: Vec<f64> = rounds.iter().map(|r| r.ratio).collect();
+    let member_ratios: Vec<f64> = rounds.iter().map(|r| r.member_ratio).collect();
+    let p99s: Vec<f64> = rounds.iter().map(|r| r.p99_ms).collect();
+    let n = |v: &serde_json::Value| v.as_i64().unwrap_or(-1);
+    let sum = |key: &str| rounds.iter().map(|r| n(&r.line[key])).sum::<i64>();
+    let line = serde_json::json!({
+            "bench": "grab",
+            "backend": match args.backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" },
+            "instances": args.instances,
+            "members": args.members,
+            "stock": args.stock,
+            "rounds": rounds.len(),
+            "granted": sum("granted"),
+            "oversold": sum("oversold"),
+            "double_grants": sum("double_grants"),
+            "lost_acks": sum("lost_acks"),
+            "errors": sum("errors"),
+            "noop_errors": sum("noop_errors"),
+            "mismatched_replays": sum("mismatched_replays"),
+            "ratio": median_f64(&ratios),
+            "member_ratio": median_f64(&member_ratios),
+            "ratio_rounds": ratios,
+            "member_ratio_rounds": member_ratios,
+            "p99_ms": p99s.iter().copied().fold(0.0, f64::max),
+            "p99_ms_rounds": p99s,
+            "open_loop_rps": args.open_loop,
+            "fcfs": rounds.iter().filter_map(|r| r.line["fcfs"].as_f64()).reduce(f64::min),
+            "limits": "per-member 2/s burst 5; per-address off",
+            "round_lines": rounds.iter().map(|r| r.line.clone()).collect::<Vec<_>>(),
+    });
+    println!("{line}");
+    let wrong: Vec<&str> = [
+        "oversold",
+        "double_grants",
+        "lost_acks",
+        "errors",
+        "noop_errors",
+        "mismatched_replays",
+    ]
+    .into_iter()
+    .filter(|k| line[*k].as_i64() != Some(0))
+    .collect();
+    let short = rounds.iter().any(|r| r.short);
+    if !wrong.is_empty() || short {
+        bail!(
+            "the grab bench's audit failed: {wrong:?} not 0{}",
+            if short {
+                "; not all the stock was granted"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The median of a non-empty list (the mean of the middle two for an even length).
+fn median_f64(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// The no-op endpoint's load, answered requests per second, with its JSON line.
+fn noop_run(
+    bin: &Path,
+    url: &str,
+    tokens: &Path,
+    concurrency: usize,
+) -> anyhow::Result<(f64, serde_json::Value)> {
+    let v = loadgen(bin, url, tokens, &["--mode", "noop"], concurrency)?;
+    Ok((v["answered_rps"].as_f64().unwrap_or(0.0), v))
+}
+
+/// `rps` over `baseline`, to three decimals (0 without a baseline).
+fn per_baseline(rps: f64, baseline: f64) -> f64 {
+    if baseline > 0.0 {
+        (rps / baseline * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
+}
+
+/// One round of the grab bench, audited: its ratios, p99 and whether the stock ran short.
+struct GrabRound {
+    ratio: f64,
+    member_ratio: f64,
+    p99_ms: f64,
+    short: bool,
+    line: serde_json::Value,
+}
+
+/// One round: the no-op load, a burst at the release of a fresh campaign, the no-op load again,
+/// and the campaign's audit. The baseline is the faster of the two no-op runs right before and
+/// right after the burst: this machine changes speed over minutes (the no-op at 37-44 k/s or
+/// 55-62 k/s), so a baseline measured far from its burst makes the ratio swing; the faster of
+/// the two neighbours is the conservative choice (a slow baseline would flatter the ratio).
+#[allow(clippy::too_many_arguments)]
+fn grab_round(
+    args: &GrabArgs,
+    bin: &Path,
+    server: &Path,
+    work: &Path,
+    store: &[String],
+    url: &str,
+    tokens: &Path,
+    round: usize,
+) -> anyhow::Result<GrabRound> {
+    let (before, before_line) = noop_run(bin, url, tokens, args.concurrency)?;
     let release = chrono::Utc::now() + chrono::Duration::seconds(4);
     // a limit of 2, so that a retried or double-tapped key granted twice would not be stopped
     // by the limit and would show in the audit
     let created = publish_campaign(server, store, args.stock, 2, release)?;
     let id = created["id"].as_i64().context("campaign id")?;
-    let acked = work.join("acked");
+    let acked = work.join(format!("acked-{round}"));
     let (id_s, release_s, acked_s) = (
         id.to_string(),
         release.to_rfc3339(),
@@ -480,22 +605,9 @@ fn grab_on(
     if args.open_loop.is_some() {
         grab_args.extend(["--open-loop", &rate, "--fcfs-first", &first]);
     }
-    let grab = loadgen(bin, &url, &tokens, &grab_args, args.concurrency)?;
-    // the no-op twice, the faster one the baseline: one run's no-op rate swings by a third on
-    // this machine, and a slow baseline would flatter the ratio
-    let noops = [
-        loadgen(bin, &url, &tokens, &["--mode", "noop"], args.concurrency)?,
-        loadgen(bin, &url, &tokens, &["--mode", "noop"], args.concurrency)?,
-    ];
-    let noop_runs: Vec<f64> = noops
-        .iter()
-        .map(|n| n["answered_rps"].as_f64().unwrap_or(0.0))
-        .collect();
-    let noop = if noop_runs[1] > noop_runs[0] {
-        &noops[1]
-    } else {
-        &noops[0]
-    };
+    let grab = loadgen(bin, url, tokens, &grab_args, args.concurrency)?;
+    let (after, after_line) = noop_run(bin, url, tokens, args.concurrency)?;
+    let noop_rps = before.max(after);
     let audit: serde_json::Value = serde_json::from_str(&server_cli(
         server,
         &[
@@ -508,75 +620,44 @@ fn grab_on(
         ],
         store,
     )?)?;
-    eprintln!("[bench] audit: {audit}");
+    eprintln!("[bench] round {round} audit: {audit}");
     // well-formed answers only (a 429, 5xx or transport error is not throughput). `ratio` is
     // answered grab requests per second (the double taps and retries included: each was judged
     // and answered) over answered no-op requests per second, like for like; `member_ratio`
     // counts members answered instead (1.2 requests each in this load) over the same no-op rate
     let grab_rps = grab["answered_rps"].as_f64().unwrap_or(0.0);
     let grab_requests_rps = grab["answered_requests_rps"].as_f64().unwrap_or(0.0);
-    let noop_rps = noop["answered_rps"].as_f64().unwrap_or(0.0);
-    let per_noop = |rps: f64| {
-        if noop_rps > 0.0 {
-            (rps / noop_rps * 1000.0).round() / 1000.0
-        } else {
-            0.0
-        }
-    };
     let n = |v: &serde_json::Value| v.as_i64().unwrap_or(-1);
     // each member sends one key (some twice): a member holding two grants got one key twice
     let key_double = n(&audit["granted"]) - n(&audit["members"]);
     let line = serde_json::json!({
-            "bench": "grab",
-            "backend": match args.backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" },
-            "instances": args.instances,
-            "members": args.members,
-            "stock": args.stock,
+            "round": round,
             "granted": audit["granted"],
             "oversold": audit["oversold"],
             "double_grants": n(&audit["double_grants"]) + key_double,
             "lost_acks": audit["lost_acks"],
             "errors": grab["failed"],
-            "noop_errors": noops.iter().map(|n| n["failed"].as_i64().unwrap_or(-1)).sum::<i64>(),
+            "noop_errors": n(&before_line["failed"]) + n(&after_line["failed"]),
             "mismatched_replays": grab["mismatched_replays"],
             "extra_requests": grab["extra_requests"],
             "outcomes": grab["outcomes"],
             "grab_rps": grab_rps,
             "grab_requests_rps": grab_requests_rps,
             "noop_rps": noop_rps,
-            "noop_rps_runs": noop_runs,
-            "ratio": per_noop(grab_requests_rps),
-            "member_ratio": per_noop(grab_rps),
+            "noop_rps_before_after": [before, after],
+            "ratio": per_baseline(grab_requests_rps, noop_rps),
+            "member_ratio": per_baseline(grab_rps, noop_rps),
             "p50_ms": grab["p50_ms"],
             "p99_ms": grab["p99_ms"],
-            "open_loop_rps": args.open_loop,
             "fcfs": grab["fcfs"],
-            "limits": "per-member 2/s burst 5; per-address off",
     });
-    println!("{line}");
-    let wrong: Vec<&str> = [
-        "oversold",
-        "double_grants",
-        "lost_acks",
-        "errors",
-        "noop_errors",
-        "mismatched_replays",
-    ]
-    .into_iter()
-    .filter(|k| line[*k].as_i64() != Some(0))
-    .collect();
-    let short = n(&audit["granted"]) != args.stock.min(args.members as i64);
-    if !wrong.is_empty() || short {
-        bail!(
-            "the grab bench's audit failed: {wrong:?} not 0{}",
-            if short {
-                "; not all the stock was granted"
-            } else {
-                ""
-            }
-        );
-    }
-    Ok(())
+    Ok(GrabRound {
+        ratio: per_baseline(grab_requests_rps, noop_rps),
+        member_ratio: per_baseline(grab_rps, noop_rps),
+        p99_ms: grab["p99_ms"].as_f64().unwrap_or(f64::INFINITY),
+        short: n(&audit["granted"]) != args.stock.min(args.members as i64),
+        line,
+    })
 }
 
 /// One bench run: the release binaries, a fresh `target/bench-<name>` and a fresh database of
@@ -632,6 +713,73 @@ fn signup_on(
     store: &[String],
 ) -> anyhow::Result<()> {
     let (tokens, _server, url) = seed_and_serve(server, work, store, args.members)?;
+    let rounds: Vec<serde_json::Value> = (0..args.rounds.max(1))
+        .map(|round| signup_round(args, bin, server, work, store, &url, &tokens, round))
+        .collect::<anyhow::Result<_>>()?;
+    let n = |v: &serde_json::Value| v.as_i64().unwrap_or(-1);
+    let sum = |key: &str| rounds.iter().map(|r| n(&r[key])).sum::<i64>();
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .map(|r| r["ratio"].as_f64().unwrap_or(0.0))
+        .collect();
+    let p99s: Vec<f64> = rounds
+        .iter()
+        .map(|r| r["p99_ms"].as_f64().unwrap_or(f64::INFINITY))
+        .collect();
+    let line = serde_json::json!({
+        "bench": "signup",
+        "backend": match args.backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" },
+        "members": args.members,
+        "seats": args.seats,
+        "waitlist": args.waitlist,
+        "rounds": rounds.len(),
+        "cancelled": sum("cancelled"),
+        "over_capacity": sum("over_capacity"),
+        "double_signups": sum("double_signups"),
+        "lost_acks": sum("lost_acks"),
+        "waitlist_out_of_order": sum("waitlist_out_of_order"),
+        "promotions_out_of_order": sum("promotions_out_of_order"),
+        "unpromoted": sum("unpromoted"),
+        "failed_requests": sum("failed_requests"),
+        "ratio": median_f64(&ratios),
+        "ratio_rounds": ratios,
+        "p99_ms": p99s.iter().copied().fold(0.0, f64::max),
+        "p99_ms_rounds": p99s,
+        "round_lines": rounds,
+    });
+    println!("{line}");
+    // a run that broke a correctness rule fails, whatever its speed
+    for k in [
+        "over_capacity",
+        "double_signups",
+        "lost_acks",
+        "waitlist_out_of_order",
+        "promotions_out_of_order",
+        "unpromoted",
+        "failed_requests",
+    ] {
+        if line[k].as_i64() != Some(0) {
+            bail!("sign-up bench: {k} = {}", line[k]);
+        }
+    }
+    Ok(())
+}
+
+/// One round of the sign-up bench: the no-op load, the rush at the opening of a fresh activity,
+/// the no-op load again (the faster of the two neighbours is the baseline, as in
+/// [`grab_round`]), the cancellations and the activity's audit; answers the round's JSON.
+#[allow(clippy::too_many_arguments)]
+fn signup_round(
+    args: &SignupArgs,
+    bin: &Path,
+    server: &Path,
+    work: &Path,
+    store: &[String],
+    url: &str,
+    tokens: &Path,
+    round: usize,
+) -> anyhow::Result<serde_json::Value> {
+    let (before, _) = noop_run(bin, url, tokens, args.concurrency)?;
     let opens = chrono::Utc::now() + chrono::Duration::seconds(4);
     let starts = opens + chrono::Duration::days(3);
     let created: serde_json::Value = serde_json::from_str(&server_cli(
@@ -663,11 +811,11 @@ fn signup_on(
         store,
     )?)?;
     let id = created["id"].as_i64().context("activity id")?;
-    let acked = work.join("acked");
+    let acked = work.join(format!("acked-{round}"));
     let rush = loadgen(
         bin,
-        &url,
-        &tokens,
+        url,
+        tokens,
         &[
             "--mode",
             "signup",
@@ -680,8 +828,9 @@ fn signup_on(
         ],
         args.concurrency,
     )?;
+    let (after, _) = noop_run(bin, url, tokens, args.concurrency)?;
     // random cancellations among the confirmed (a waiting one leaving would not promote anyone)
-    let all_tokens: Vec<String> = std::fs::read_to_string(&tokens)?
+    let all_tokens: Vec<String> = std::fs::read_to_string(tokens)?
         .lines()
         .map(String::from)
         .collect();
@@ -703,16 +852,15 @@ fn signup_on(
         .take(args.cancellations)
         .filter_map(|i| all_tokens.get(*i).map(String::as_str))
         .collect();
-    let leaving_file = work.join("leaving");
+    let leaving_file = work.join(format!("leaving-{round}"));
     std::fs::write(&leaving_file, leaving.join("\n") + "\n")?;
     let cancels = loadgen(
         bin,
-        &url,
+        url,
         &leaving_file,
         &["--mode", "cancel", "--activity", &id.to_string()],
         args.concurrency.min(64),
     )?;
-    let noop = loadgen(bin, &url, &tokens, &["--mode", "noop"], args.concurrency)?;
     let audit: serde_json::Value = serde_json::from_str(&server_cli(
         server,
         &[
@@ -725,15 +873,11 @@ fn signup_on(
         ],
         store,
     )?)?;
-    eprintln!("[bench] audit: {audit}");
+    eprintln!("[bench] round {round} audit: {audit}");
     let signup_rps = rush["answered_rps"].as_f64().unwrap_or(0.0);
-    let noop_rps = noop["answered_rps"].as_f64().unwrap_or(0.0);
-    let line = serde_json::json!({
-        "bench": "signup",
-        "backend": match args.backend { Backend::Sqlite => "sqlite", Backend::Postgres => "postgres" },
-        "members": args.members,
-        "seats": args.seats,
-        "waitlist": args.waitlist,
+    let noop_rps = before.max(after);
+    Ok(serde_json::json!({
+        "round": round,
         "cancelled": cancels["outcomes"]["cancelled"],
         "over_capacity": audit["over_capacity"],
         "double_signups": audit["double_signups"],
@@ -745,25 +889,11 @@ fn signup_on(
         "failed_requests": rush["failed"],
         "signup_rps": signup_rps,
         "noop_rps": noop_rps,
-        "ratio": if noop_rps > 0.0 { (signup_rps / noop_rps * 1000.0).round() / 1000.0 } else { 0.0 },
+        "noop_rps_before_after": [before, after],
+        "ratio": per_baseline(signup_rps, noop_rps),
         "p50_ms": rush["p50_ms"],
         "p99_ms": rush["p99_ms"],
-    });
-    println!("{line}");
-    // a run that broke a correctness rule fails, whatever its speed
-    for k in [
-        "over_capacity",
-        "double_signups",
-        "lost_acks",
-        "waitlist_out_of_order",
-        "promotions_out_of_order",
-        "unpromoted",
-    ] {
-        if line[k].as_i64() != Some(0) {
-            bail!("sign-up bench: {k} = {}", line[k]);
-        }
-    }
-    Ok(())
+    }))
 }
 
 /// `bench passport`: the release `passport-bench` binary; its last line is the JSON result.
