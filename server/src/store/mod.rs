@@ -64,6 +64,9 @@ pub enum StoreError {
     CorruptJson(#[from] serde_json::Error),
     #[error("a storage task failed")]
     Task(#[from] tokio::task::JoinError),
+    /// A thread of the store (a group task's) could not be started.
+    #[error("a storage thread could not be started")]
+    Thread(#[source] std::io::Error),
     #[error("{0} already exists")]
     Duplicate(Taken),
     #[error("no campaign {0}")]

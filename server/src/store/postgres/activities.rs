@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use deadpool_postgres::{GenericClient, Pool};
+use tokio_postgres::types::ToSql;
 use unionpass_core::activity::{
     may_cancel, promotions, Activity, ActivityLive, MySignup, SignupAnswer, SignupState,
 };
@@ -25,6 +26,9 @@ use crate::store::rules::{
     signup_replay,
 };
 use crate::store::{Activities, ActivityChange, FeedbackRow, SignupJob, SignupRow, StoreError};
+
+/// A statement's parameter, for arrays of them kept while a pipeline is in flight.
+type Param<'a> = dyn ToSql + Sync + 'a;
 
 fn activity_of(body: serde_json::Value, id: i64) -> Result<Activity, StoreError> {
     let mut a: Activity = from_json(body)?;
@@ -270,11 +274,36 @@ async fn sign_up_batch(
     let mut ids: Vec<i64> = jobs.iter().map(|j| j.activity_id).collect();
     ids.sort_unstable();
     ids.dedup();
+    let keys: Vec<uuid::Uuid> = jobs.iter().map(|j| j.key).collect();
+    let members: Vec<i64> = jobs.iter().map(|j| j.member_id).collect();
+    let hashes: Vec<&str> = jobs.iter().filter_map(|j| j.session.as_deref()).collect();
+    let most = jobs.len() as i64;
+    // One flight: the statements are sent together (tokio-postgres pipelines the queries of one
+    // connection that are in flight at once) and the database runs them in the order sent, so
+    // the reads after the lock see what the group before this one committed. Ids are taken
+    // for every job (those of refused ones are never used; a sequence has gaps anyway), after
+    // the lock, so this group's ids follow those of every group before it on these activities.
+    let (lock_st, keys_st, live_st, sessions_st, ids_st) = (
+        tx.prepare_cached(BATCH_LOCK).await?,
+        tx.prepare_cached(BATCH_KEYS).await?,
+        tx.prepare_cached(BATCH_LIVE).await?,
+        tx.prepare_cached(BATCH_SESSIONS).await?,
+        tx.prepare_cached(BATCH_IDS).await?,
+    );
+    let lock_p: [&Param<'_>; 1] = [&ids];
+    let keys_p: [&Param<'_>; 1] = [&keys];
+    let live_p: [&Param<'_>; 2] = [&ids, &members];
+    let sessions_p: [&Param<'_>; 1] = [&hashes];
+    let ids_p: [&Param<'_>; 1] = [&most];
+    let (locked, seen, live, sessions, taken) = tokio::try_join!(
+        tx.query(&lock_st, &lock_p),
+        tx.query(&keys_st, &keys_p),
+        tx.query(&live_st, &live_p),
+        tx.query(&sessions_st, &sessions_p),
+        tx.query(&ids_st, &ids_p),
+    )?;
     let mut acts: HashMap<i64, Row> = HashMap::new();
-    for r in tx
-        .query(&tx.prepare_cached(BATCH_LOCK).await?, &[&ids])
-        .await?
-    {
+    for r in locked {
         let id: i64 = r.get(0);
         acts.insert(
             id,
@@ -285,27 +314,20 @@ async fn sign_up_batch(
             },
         );
     }
-    let keys: Vec<uuid::Uuid> = jobs.iter().map(|j| j.key).collect();
-    let seen: HashMap<uuid::Uuid, (i64, (i64, i64, i64))> = tx
-        .query(&tx.prepare_cached(BATCH_KEYS).await?, &[&keys])
-        .await?
+    let seen: HashMap<uuid::Uuid, (i64, (i64, i64, i64))> = seen
         .iter()
         .map(|r| (r.get(0), (r.get(1), (r.get(2), r.get(3), r.get(4)))))
         .collect();
-    let members: Vec<i64> = jobs.iter().map(|j| j.member_id).collect();
-    let mut live: HashMap<(i64, i64), String> = tx
-        .query(&tx.prepare_cached(BATCH_LIVE).await?, &[&ids, &members])
-        .await?
+    let mut live: HashMap<(i64, i64), String> = live
         .iter()
         .map(|r| ((r.get(0), r.get(1)), r.get(2)))
         .collect();
-    let hashes: Vec<&str> = jobs.iter().filter_map(|j| j.session.as_deref()).collect();
-    let sessions: HashMap<(String, i64), DateTime<Utc>> = tx
-        .query(&tx.prepare_cached(BATCH_SESSIONS).await?, &[&hashes])
-        .await?
+    let sessions: HashMap<(String, i64), DateTime<Utc>> = sessions
         .iter()
         .map(|r| ((r.get(0), r.get(1)), r.get(2)))
         .collect();
+    let mut taken: Vec<i64> = taken.iter().map(|r| r.get(0)).collect();
+    taken.sort_unstable();
 
     // decide in order; what is accepted is written below
     enum Verdict {
@@ -398,17 +420,8 @@ async fn sign_up_batch(
     }
 
     if !accepted.is_empty() {
-        // ids in the order received, taken from the table's own sequence
-        let mut new_ids: Vec<i64> = tx
-            .query(
-                &tx.prepare_cached(BATCH_IDS).await?,
-                &[&(accepted.len() as i64)],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        new_ids.sort_unstable();
+        // ids in the order received, taken from the table's own sequence above
+        let new_ids: Vec<i64> = taken[..accepted.len()].to_vec();
         let col = |f: &dyn Fn(&Accepted) -> i64| accepted.iter().map(f).collect::<Vec<i64>>();
         let activity_ids = col(&|a| a.job.activity_id);
         let member_ids = col(&|a| a.job.member_id);
@@ -422,32 +435,6 @@ async fn sign_up_batch(
                 DateTime::from_timestamp_micros(a.job.now.timestamp_micros()).unwrap_or(a.job.now)
             })
             .collect();
-        let written = tx
-            .execute(
-                &tx.prepare_cached(BATCH_INSERT).await?,
-                &[
-                    &new_ids,
-                    &activity_ids,
-                    &member_ids,
-                    &companions,
-                    &states,
-                    &keys,
-                    &times,
-                ],
-            )
-            .await?;
-        if written as usize != accepted.len() {
-            return Ok(None);
-        }
-        for id in &ids {
-            if let Some(row) = acts.get(id) {
-                tx.execute(
-                    &tx.prepare_cached(BATCH_COUNTERS).await?,
-                    &[id, &row.seats_taken, &row.waiting],
-                )
-                .await?;
-            }
-        }
         let mine: Vec<MySignup> = accepted
             .iter()
             .zip(&times)
@@ -467,11 +454,41 @@ async fn sign_up_batch(
             kinds.push(kind);
             data.push(d);
         }
-        tx.execute(
-            &tx.prepare_cached(BATCH_LOG).await?,
-            &[&member_ids, &times, &kinds, &data],
-        )
-        .await?;
+        // the writes in one flight too; a key taken elsewhere at this moment shows as fewer rows
+        // written, and the caller rolls the whole transaction back
+        let (insert_st, counters_st, log_st) = (
+            tx.prepare_cached(BATCH_INSERT).await?,
+            tx.prepare_cached(BATCH_COUNTERS).await?,
+            tx.prepare_cached(BATCH_LOG).await?,
+        );
+        let counters: Vec<(i64, i64, i64)> = ids
+            .iter()
+            .filter_map(|id| acts.get(id).map(|r| (*id, r.seats_taken, r.waiting)))
+            .collect();
+        let insert_p: [&Param<'_>; 7] = [
+            &new_ids,
+            &activity_ids,
+            &member_ids,
+            &companions,
+            &states,
+            &keys,
+            &times,
+        ];
+        let counters_p: Vec<[&Param<'_>; 3]> = counters
+            .iter()
+            .map(|(id, seats, waiting)| -> [&Param<'_>; 3] { [id, seats, waiting] })
+            .collect();
+        let log_p: [&Param<'_>; 4] = [&member_ids, &times, &kinds, &data];
+        let (written, _, _) = tokio::try_join!(
+            tx.execute(&insert_st, &insert_p),
+            futures_util::future::try_join_all(
+                counters_p.iter().map(|p| tx.execute(&counters_st, p)),
+            ),
+            tx.execute(&log_st, &log_p),
+        )?;
+        if written as usize != accepted.len() {
+            return Ok(None);
+        }
         return Ok(Some(
             verdicts
                 .into_iter()

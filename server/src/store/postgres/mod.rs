@@ -223,7 +223,7 @@ impl PgStore {
                 Arc::new(activities::SignupJudge {
                     memo: signup_memo.clone(),
                 }),
-            ),
+            )?,
             grants: grants::GrantGroups::start(
                 own_pool(url)?,
                 Arc::new(grants::GrantJudge {
@@ -231,7 +231,7 @@ impl PgStore {
                     lease_units: settings.lease_units,
                     campaigns: campaigns.clone(),
                 }),
-            ),
+            )?,
             holder,
             pool,
             campaigns,
