@@ -106,10 +106,11 @@ fn misses(
     Ok(out)
 }
 
-/// A sign-up request judged on what `tx` sees: a key seen before, or the decision.
+/// A sign-up request judged on what `tx` sees: a key seen before, or the decision with the
+/// number waiting before it.
 enum Judged {
     Seen(i64, (i64, i64, i64)),
-    Decision(Result<SignupState, unionpass_core::activity::Refusal>),
+    Decision(Result<SignupState, unionpass_core::activity::Refusal>, i64),
 }
 
 fn judge(tx: &Connection, job: &SignupJob) -> Result<Judged, StoreError> {
@@ -134,14 +135,17 @@ fn judge(tx: &Connection, job: &SignupJob) -> Result<Judged, StoreError> {
         Some(days) => misses(tx, job.member_id, job.now, days)?,
         None => Vec::new(),
     };
-    Ok(Judged::Decision(judge_signup(
-        &row.activity,
-        row.seats_taken,
+    Ok(Judged::Decision(
+        judge_signup(
+            &row.activity,
+            row.seats_taken,
+            row.waiting,
+            existing.as_deref(),
+            &missed,
+            job,
+        )?,
         row.waiting,
-        existing.as_deref(),
-        &missed,
-        job,
-    )?))
+    ))
 }
 
 pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
@@ -154,9 +158,10 @@ pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswe
                 replayed: true,
             });
         }
-        Judged::Decision(Err(refusal)) => return Ok(SignupAnswer::Refused { refusal }),
-        Judged::Decision(Ok(state)) => state,
+        Judged::Decision(Err(refusal), _) => return Ok(SignupAnswer::Refused { refusal }),
+        Judged::Decision(Ok(state), waiting) => (state, waiting),
     };
+    let (state, waiting) = state;
     if let Some(hash) = &job.session {
         if !super::accounts::session_live(tx, hash, job.member_id, job.now)? {
             return Err(StoreError::SessionEnded);
@@ -174,7 +179,6 @@ pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswe
         key,
         ts(job.now)
     ])?;
-    let id = tx.last_insert_rowid();
     if state.has_seats() {
         tx.prepare_cached(
             "UPDATE activities SET seats_taken = seats_taken + ?2 WHERE event_id = ?1",
@@ -184,7 +188,18 @@ pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswe
         tx.prepare_cached("UPDATE activities SET waiting = waiting + 1 WHERE event_id = ?1")?
             .execute([job.activity_id])?;
     }
-    let signup = my_signup(tx, id)?;
+    // the row as `my_signup` would read it back, without counting the waitlist again: the new
+    // row is the last one waiting (`waiting` counts the waitlist, as in every backend), and its
+    // times are the stored text's (so a replay reads the same)
+    let at = parse_ts(&ts(job.now))?;
+    let signup = MySignup {
+        activity_id: job.activity_id,
+        state,
+        companions: job.companions,
+        position: (state == SignupState::Waitlisted).then_some(waiting + 1),
+        created_at: at,
+        updated_at: at,
+    };
     log_change(
         tx,
         Some(job.member_id),
