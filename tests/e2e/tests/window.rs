@@ -2182,9 +2182,20 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
 
             app.click("#tab-me").await?;
             app.wait_contains("#update-available", "99.0.0", 30).await?;
+            // a copy that can install the new version itself does not send the member to ask
+            // the union for an installer; once the install failed, it does
+            app.wait_for("#update-install", 10).await?;
+            assert!(
+                app.c
+                    .find_all(fantoccini::Locator::Css("#update-ask"))
+                    .await?
+                    .is_empty(),
+                "no 'ask your union' next to a working install button"
+            );
             app.click("#update-install").await?;
             app.wait_for("#update-result[data-code='update_signature_invalid']", 90)
                 .await?;
+            app.wait_for("#update-ask", 10).await?;
             assert_eq!(
                 downloads.load(std::sync::atomic::Ordering::SeqCst),
                 1,

@@ -37,9 +37,18 @@ impl Installer {
     }
 }
 
-/// The download address with a copy button, or whom to ask.
-fn download(url: Option<String>) -> impl IntoView {
+/// Whether this copy can replace itself (installed from a package the updater handles).
+fn installable() -> bool {
+    ctx()
+        .snap
+        .with(|s| s.as_ref().is_some_and(|s| s.update_installable))
+}
+
+/// The download address with a copy button, or whom to ask: not while the install button can
+/// still do it (a copy that can replace itself), but again once an install failed.
+fn download(url: Option<String>, installer: Installer) -> impl IntoView {
     let c = ctx();
+    let failed = move || installer.result.with(|r| matches!(r, Some(Err(_))));
     match url {
         Some(url) => view! {
             <p class="row">
@@ -51,7 +60,12 @@ fn download(url: Option<String>) -> impl IntoView {
             </p>
         }
         .into_any(),
-        None => view! { <p class="muted">{move || c.t(Msg::UpdateNoDownload)}</p> }.into_any(),
+        None => (move || {
+            (!installable() || failed()).then(|| {
+                view! { <p class="muted" id="update-ask">{move || c.t(Msg::UpdateNoDownload)}</p> }
+            })
+        })
+        .into_any(),
     }
 }
 
@@ -60,10 +74,6 @@ fn download(url: Option<String>) -> impl IntoView {
 #[component]
 fn InstallButton(installer: Installer) -> impl IntoView {
     let c = ctx();
-    let installable = move || {
-        c.snap
-            .with(|s| s.as_ref().is_some_and(|s| s.update_installable))
-    };
     let Installer {
         result,
         action: install,
@@ -116,7 +126,7 @@ pub fn UpdateBanner() -> impl IntoView {
             <div class="notices" id="update-required" role="alert">
                 <p>{move || fill(c.t(Msg::UpdateRequired), &[("version", &min_supported)])}</p>
                 <InstallButton installer/>
-                {download(url)}
+                {download(url, installer)}
             </div>
         }),
         _ => None,
@@ -141,7 +151,7 @@ pub fn VersionCard() -> impl IntoView {
                     <div id="update-available">
                         <p><strong>{move || fill(c.t(Msg::UpdateAvailable), &[("version", &latest)])}</strong></p>
                         <InstallButton installer/>
-                        {download(url)}
+                        {download(url, installer)}
                     </div>
                 }.into_any()),
                 _ => None,
