@@ -61,7 +61,7 @@ async fn create(s: &TestServer, a: Activity) -> Activity {
 }
 
 /// Sign up over HTTP: the status and the body.
-async fn sign_up_raw(
+pub(crate) async fn sign_up_raw(
     s: &TestServer,
     token: &str,
     id: i64,

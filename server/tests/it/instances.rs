@@ -702,3 +702,52 @@ async fn a_place_freed_through_another_instance_is_offered_within_the_memo_bound
     a.clock.set(opens + SignupMemo::FRESH_FOR);
     assert_eq!(state(sign_up(&m2).await), Ok(SignupState::Confirmed));
 }
+
+/// A sign-up group whose activity is locked by someone else past the groups' `lock_timeout`
+/// (another instance frozen in the middle of a group) is answered `unavailable` (503,
+/// `Retry-After`), the lock timeout being the cause reported, not the "transaction aborted" of
+/// the statements pipelined after the lock; once the lock is gone the same key signs up.
+#[tokio::test]
+async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavailable() {
+    use unionpass_core::activity::{SignupAnswer, SignupState};
+    let a = TestServer::start_postgres().await;
+    let act = a
+        .store
+        .create_activity(crate::activities::activity(5, 0, 0), t0())
+        .await
+        .unwrap();
+    a.clock.set(act.signup.as_ref().unwrap().opens_at);
+    let token = a.login("M10001").await;
+    let (mut other, conn) =
+        tokio_postgres::connect(a.database_url().unwrap(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let held = other.transaction().await.unwrap();
+    held.execute(
+        "SELECT 1 FROM activities WHERE event_id = $1 FOR UPDATE",
+        &[&act.id],
+    )
+    .await
+    .unwrap();
+    let key = Uuid::new_v4();
+    let started = std::time::Instant::now();
+    let (status, body) = crate::activities::sign_up_raw(&a, &token, act.id, key, 0).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "answered after the lock timeout, not before: {:?}",
+        started.elapsed()
+    );
+    held.rollback().await.unwrap();
+    match crate::activities::sign_up(&a, &token, act.id, key, 0).await {
+        SignupAnswer::Accepted { signup, replayed } => {
+            assert_eq!((signup.state, replayed), (SignupState::Confirmed, false))
+        }
+        other => panic!("{other:?}"),
+    }
+}

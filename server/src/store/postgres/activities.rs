@@ -295,13 +295,17 @@ async fn sign_up_batch(
     let live_p: [&Param<'_>; 2] = [&ids, &members];
     let sessions_p: [&Param<'_>; 1] = [&hashes];
     let ids_p: [&Param<'_>; 1] = [&most];
-    let (locked, seen, live, sessions, taken) = tokio::try_join!(
+    // every answer awaited, then the errors taken in the order sent: the first one is the cause
+    // (a lock timeout, a deadlock) and the later ones only say the transaction was aborted;
+    // `is_busy` and `is_retryable` must see the cause
+    let (locked, seen, live, sessions, taken) = tokio::join!(
         tx.query(&lock_st, &lock_p),
         tx.query(&keys_st, &keys_p),
         tx.query(&live_st, &live_p),
         tx.query(&sessions_st, &sessions_p),
         tx.query(&ids_st, &ids_p),
-    )?;
+    );
+    let (locked, seen, live, sessions, taken) = (locked?, seen?, live?, sessions?, taken?);
     let mut acts: HashMap<i64, Row> = HashMap::new();
     for r in locked {
         let id: i64 = r.get(0);
@@ -479,13 +483,17 @@ async fn sign_up_batch(
             .map(|(id, seats, waiting)| -> [&Param<'_>; 3] { [id, seats, waiting] })
             .collect();
         let log_p: [&Param<'_>; 4] = [&member_ids, &times, &kinds, &data];
-        let (written, _, _) = tokio::try_join!(
+        // as the reads: every answer awaited, the errors taken in the order sent
+        let (written, counted, logged) = tokio::join!(
             tx.execute(&insert_st, &insert_p),
-            futures_util::future::try_join_all(
-                counters_p.iter().map(|p| tx.execute(&counters_st, p)),
-            ),
+            futures_util::future::join_all(counters_p.iter().map(|p| tx.execute(&counters_st, p)),),
             tx.execute(&log_st, &log_p),
-        )?;
+        );
+        let written = written?;
+        for c in counted {
+            c?;
+        }
+        logged?;
         if written as usize != accepted.len() {
             return Ok(None);
         }

@@ -60,15 +60,32 @@ impl<J: Judge> Groups<J> {
     /// the pool's connection lives too. On the server's runtime, each of a group's round trips
     /// waited behind the requests that the last group's answers let in (measured at a sign-up
     /// burst: a `BEGIN` took 2-10 ms, a group 10-25 ms); the thread ends when the queue closes.
+    ///
+    /// The runtime is made on the thread itself (a runtime dropped in the caller's async context
+    /// would panic) and says whether it could be made before `start` returns.
     pub fn start(pool: Pool, judge: Arc<J>) -> Result<Groups<J>, StoreError> {
         let (queue, rx) = tokio::sync::mpsc::channel(QUEUE);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(StoreError::Thread)?;
+        let (made, runtime_made) = std::sync::mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name(format!("{}-groups", J::WHAT))
-            .spawn(move || runtime.block_on(run(pool, judge, rx)))
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => {
+                        let _ = made.send(Ok(()));
+                        runtime.block_on(run(pool, judge, rx));
+                    }
+                    Err(e) => {
+                        let _ = made.send(Err(e));
+                    }
+                }
+            })
+            .map_err(StoreError::Thread)?;
+        runtime_made
+            .recv()
+            .map_err(|_| StoreError::WriterGone)?
             .map_err(StoreError::Thread)?;
         Ok(Groups { queue })
     }
