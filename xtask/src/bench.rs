@@ -460,8 +460,16 @@ fn grab_on(
         url = format!("{url},{other}");
         _others.push(guard);
     }
+    let rig = Rig {
+        bin,
+        server,
+        work,
+        store,
+        url: &url,
+        tokens: &tokens,
+    };
     let rounds: Vec<GrabRound> = (0..args.rounds.max(1))
-        .map(|round| grab_round(args, bin, server, work, store, &url, &tokens, round))
+        .map(|round| grab_round(args, &rig, round))
         .collect::<anyhow::Result<_>>()?;
     let ratios: Vec<f64> = rounds.iter().map(|r| r.ratio).collect();
     let member_ratios: Vec<f64> = rounds.iter().map(|r| r.member_ratio).collect();
@@ -520,16 +528,18 @@ fn grab_on(
     Ok(())
 }
 
-/// The median of a non-empty list (the mean of the middle two for an even length).
+/// The median of a non-empty list (the mean of the middle two for an even length), to three
+/// decimals as the ratios are.
 fn median_f64(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 1 {
+    let median = if v.len() % 2 == 1 {
         v[m]
     } else {
         (v[m - 1] + v[m]) / 2.0
-    }
+    };
+    (median * 1000.0).round() / 1000.0
 }
 
 /// The no-op endpoint's load, answered requests per second, with its JSON line.
@@ -560,6 +570,17 @@ fn per_baseline(rps: f64, baseline: f64) -> f64 {
     }
 }
 
+/// What every round of a race bench runs against: the release binaries, the bench's work
+/// directory, the store's arguments, the server's URL(s) and the members' tokens.
+struct Rig<'a> {
+    bin: &'a Path,
+    server: &'a Path,
+    work: &'a Path,
+    store: &'a [String],
+    url: &'a str,
+    tokens: &'a Path,
+}
+
 /// One round of the grab bench, audited: its ratios, p99 and whether the stock ran short.
 struct GrabRound {
     ratio: f64,
@@ -574,17 +595,15 @@ struct GrabRound {
 /// right after the burst: this machine changes speed over minutes (the no-op at 37-44 k/s or
 /// 55-62 k/s), so a baseline measured far from its burst makes the ratio swing; the faster of
 /// the two neighbours is the conservative choice (a slow baseline would flatter the ratio).
-#[allow(clippy::too_many_arguments)]
-fn grab_round(
-    args: &GrabArgs,
-    bin: &Path,
-    server: &Path,
-    work: &Path,
-    store: &[String],
-    url: &str,
-    tokens: &Path,
-    round: usize,
-) -> anyhow::Result<GrabRound> {
+fn grab_round(args: &GrabArgs, rig: &Rig, round: usize) -> anyhow::Result<GrabRound> {
+    let Rig {
+        bin,
+        server,
+        work,
+        store,
+        url,
+        tokens,
+    } = *rig;
     let (before, before_line) = noop_run(bin, url, tokens, args.concurrency)?;
     let release = chrono::Utc::now() + chrono::Duration::seconds(4);
     // a limit of 2, so that a retried or double-tapped key granted twice would not be stopped
@@ -722,8 +741,16 @@ fn signup_on(
     store: &[String],
 ) -> anyhow::Result<()> {
     let (tokens, _server, url) = seed_and_serve(server, work, store, args.members)?;
+    let rig = Rig {
+        bin,
+        server,
+        work,
+        store,
+        url: &url,
+        tokens: &tokens,
+    };
     let rounds: Vec<serde_json::Value> = (0..args.rounds.max(1))
-        .map(|round| signup_round(args, bin, server, work, store, &url, &tokens, round))
+        .map(|round| signup_round(args, &rig, round))
         .collect::<anyhow::Result<_>>()?;
     let n = |v: &serde_json::Value| v.as_i64().unwrap_or(-1);
     let sum = |key: &str| rounds.iter().map(|r| n(&r[key])).sum::<i64>();
@@ -783,17 +810,15 @@ fn signup_on(
 /// One round of the sign-up bench: the no-op load, the rush at the opening of a fresh activity,
 /// the no-op load again (the faster of the two neighbours is the baseline, as in
 /// [`grab_round`]), the cancellations and the activity's audit; answers the round's JSON.
-#[allow(clippy::too_many_arguments)]
-fn signup_round(
-    args: &SignupArgs,
-    bin: &Path,
-    server: &Path,
-    work: &Path,
-    store: &[String],
-    url: &str,
-    tokens: &Path,
-    round: usize,
-) -> anyhow::Result<serde_json::Value> {
+fn signup_round(args: &SignupArgs, rig: &Rig, round: usize) -> anyhow::Result<serde_json::Value> {
+    let Rig {
+        bin,
+        server,
+        work,
+        store,
+        url,
+        tokens,
+    } = *rig;
     let (before, before_line) = noop_run(bin, url, tokens, args.concurrency)?;
     let opens = chrono::Utc::now() + chrono::Duration::seconds(4);
     let starts = opens + chrono::Duration::days(3);
