@@ -166,6 +166,42 @@ pub fn judge_signup(
     Ok(decide(rules, &facts, job.companions, job.now))
 }
 
+/// What a sign-up accepted in `state` takes from its activity's counters (as read under the
+/// activity's lock, and kept as a group goes): its seats with companions, or the next waitlist
+/// place; answers that place (the last one), `None` with seats. The same on every backend.
+pub fn take_place(
+    state: unionpass_core::activity::SignupState,
+    companions: i64,
+    seats_taken: &mut i64,
+    waiting: &mut i64,
+) -> Option<i64> {
+    if state.has_seats() {
+        *seats_taken += 1 + companions;
+        None
+    } else {
+        *waiting += 1;
+        Some(*waiting)
+    }
+}
+
+/// The member's view of a sign-up just accepted in `state` at `at` (the time as the store keeps
+/// it, so that a replay reads back the same), with its waitlist place from [`take_place`].
+pub fn new_signup(
+    job: &crate::store::SignupJob,
+    state: unionpass_core::activity::SignupState,
+    position: Option<i64>,
+    at: DateTime<Utc>,
+) -> unionpass_core::activity::MySignup {
+    unionpass_core::activity::MySignup {
+        activity_id: job.activity_id,
+        state,
+        companions: job.companions,
+        position,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 /// A sign-up key seen before: the same request (member, activity, companions) is answered again;
 /// the key with anything else is a reused key.
 pub fn signup_replay(
@@ -708,6 +744,26 @@ pub fn last_page(got: usize, asked: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_place_is_seats_with_companions_or_the_next_on_the_waitlist() {
+        use unionpass_core::activity::SignupState;
+        let (mut seats, mut waiting) = (3, 2);
+        assert_eq!(
+            take_place(SignupState::Confirmed, 2, &mut seats, &mut waiting),
+            None
+        );
+        assert_eq!((seats, waiting), (6, 2));
+        assert_eq!(
+            take_place(SignupState::Waitlisted, 1, &mut seats, &mut waiting),
+            Some(3)
+        );
+        assert_eq!(
+            take_place(SignupState::Waitlisted, 0, &mut seats, &mut waiting),
+            Some(4)
+        );
+        assert_eq!((seats, waiting), (6, 4), "a waiting one holds no seats yet");
+    }
 
     fn campaign(id: i64) -> Campaign {
         let t: DateTime<Utc> = "2026-12-01T04:00:00Z".parse().unwrap();

@@ -22,8 +22,8 @@ use unionpass_core::ErrorCode;
 use super::{from_json, log_change, PgStore};
 use crate::store::memo::{SignupMemo, SignupSnapshot, SuspectQuery};
 use crate::store::rules::{
-    changed_activity, judge_feedback, judge_signup, judge_vote, misses_lookback, retrying,
-    signup_replay,
+    changed_activity, judge_feedback, judge_signup, judge_vote, misses_lookback, new_signup,
+    retrying, signup_replay, take_place,
 };
 use crate::store::{Activities, ActivityChange, FeedbackRow, SignupJob, SignupRow, StoreError};
 
@@ -115,7 +115,11 @@ async fn misses(
 /// that will write the answer): a key seen before, or the decision.
 enum Judged {
     Seen(i64, (i64, i64, i64)),
-    Decision(Result<SignupState, unionpass_core::activity::Refusal>),
+    /// With the activity's counters it was made on (seats taken, waiting).
+    Decision(
+        Result<SignupState, unionpass_core::activity::Refusal>,
+        (i64, i64),
+    ),
 }
 
 async fn judge(c: &impl GenericClient, job: &SignupJob) -> Result<Judged, StoreError> {
@@ -148,18 +152,21 @@ async fn judge(c: &impl GenericClient, job: &SignupJob) -> Result<Judged, StoreE
         Some(days) => misses(c, job.member_id, job.now, days).await?,
         None => Vec::new(),
     };
-    Ok(Judged::Decision(judge_signup(
-        &row.activity,
-        row.seats_taken,
-        row.waiting,
-        existing.as_deref(),
-        &missed,
-        job,
-    )?))
+    Ok(Judged::Decision(
+        judge_signup(
+            &row.activity,
+            row.seats_taken,
+            row.waiting,
+            existing.as_deref(),
+            &missed,
+            job,
+        )?,
+        (row.seats_taken, row.waiting),
+    ))
 }
 
 async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
-    let state = match judge(c, job).await? {
+    let (state, (mut seats_taken, mut waiting)) = match judge(c, job).await? {
         Judged::Seen(id, stored) => {
             signup_replay(stored, job)?;
             return Ok(SignupAnswer::Accepted {
@@ -167,8 +174,8 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
                 replayed: true,
             });
         }
-        Judged::Decision(Err(refusal)) => return Ok(SignupAnswer::Refused { refusal }),
-        Judged::Decision(Ok(state)) => state,
+        Judged::Decision(Err(refusal), _) => return Ok(SignupAnswer::Refused { refusal }),
+        Judged::Decision(Ok(state), counters) => (state, counters),
     };
     if let Some(hash) = &job.session {
         if !super::accounts::session_live(c, hash, job.member_id, job.now).await? {
@@ -193,23 +200,13 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
         .await?
         .ok_or(StoreError::KeyReused(job.key))?
         .get(0);
-    if state.has_seats() {
-        c.execute(
-            &c.prepare_cached(
-                "UPDATE activities SET seats_taken = seats_taken + $2 WHERE event_id = $1",
-            )
-            .await?,
-            &[&job.activity_id, &(1 + job.companions)],
-        )
-        .await?;
-    } else {
-        c.execute(
-            &c.prepare_cached("UPDATE activities SET waiting = waiting + 1 WHERE event_id = $1")
-                .await?,
-            &[&job.activity_id],
-        )
-        .await?;
-    }
+    // the counters as read under the activity's lock, less what this sign-up takes
+    take_place(state, job.companions, &mut seats_taken, &mut waiting);
+    c.execute(
+        &c.prepare_cached(BATCH_COUNTERS).await?,
+        &[&job.activity_id, &seats_taken, &waiting],
+    )
+    .await?;
     let signup = my_signup(c, id).await?;
     log_change(
         c,
@@ -406,13 +403,12 @@ async fn sign_up_batch(
                 continue;
             }
         }
-        let position = if state.has_seats() {
-            row.seats_taken += 1 + job.companions;
-            None
-        } else {
-            row.waiting += 1;
-            Some(row.waiting)
-        };
+        let position = take_place(
+            state,
+            job.companions,
+            &mut row.seats_taken,
+            &mut row.waiting,
+        );
         live.insert((job.activity_id, job.member_id), state.as_str().to_string());
         in_group.insert(job.key, accepted.len());
         verdicts.push(Verdict::New(accepted.len()));
@@ -442,14 +438,7 @@ async fn sign_up_batch(
         let mine: Vec<MySignup> = accepted
             .iter()
             .zip(&times)
-            .map(|(a, at)| MySignup {
-                activity_id: a.job.activity_id,
-                state: a.state,
-                companions: a.job.companions,
-                position: a.position,
-                created_at: *at,
-                updated_at: *at,
-            })
+            .map(|(a, at)| new_signup(a.job, a.state, a.position, *at))
             .collect();
         let mut kinds = Vec::with_capacity(mine.len());
         let mut data = Vec::with_capacity(mine.len());

@@ -16,7 +16,8 @@ use unionpass_core::ErrorCode;
 use super::{json, log_change, parse_ts, ts, SqliteStore};
 use crate::store::memo::{SignupMemo, SignupSnapshot, SuspectQuery};
 use crate::store::rules::{
-    changed_activity, judge_feedback, judge_signup, judge_vote, misses_lookback, signup_replay,
+    changed_activity, judge_feedback, judge_signup, judge_vote, misses_lookback, new_signup,
+    signup_replay, take_place,
 };
 use crate::store::{Activities, ActivityChange, FeedbackRow, SignupJob, SignupRow, StoreError};
 
@@ -107,10 +108,13 @@ fn misses(
 }
 
 /// A sign-up request judged on what `tx` sees: a key seen before, or the decision with the
-/// number waiting before it.
+/// activity's counters it was made on (seats taken, waiting).
 enum Judged {
     Seen(i64, (i64, i64, i64)),
-    Decision(Result<SignupState, unionpass_core::activity::Refusal>, i64),
+    Decision(
+        Result<SignupState, unionpass_core::activity::Refusal>,
+        (i64, i64),
+    ),
 }
 
 fn judge(tx: &Connection, job: &SignupJob) -> Result<Judged, StoreError> {
@@ -144,13 +148,13 @@ fn judge(tx: &Connection, job: &SignupJob) -> Result<Judged, StoreError> {
             &missed,
             job,
         )?,
-        row.waiting,
+        (row.seats_taken, row.waiting),
     ))
 }
 
 pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
     let key = job.key.to_string();
-    let state = match judge(tx, job)? {
+    let (state, (mut seats_taken, mut waiting)) = match judge(tx, job)? {
         Judged::Seen(id, stored) => {
             signup_replay(stored, job)?;
             return Ok(SignupAnswer::Accepted {
@@ -159,9 +163,8 @@ pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswe
             });
         }
         Judged::Decision(Err(refusal), _) => return Ok(SignupAnswer::Refused { refusal }),
-        Judged::Decision(Ok(state), waiting) => (state, waiting),
+        Judged::Decision(Ok(state), counters) => (state, counters),
     };
-    let (state, waiting) = state;
     if let Some(hash) = &job.session {
         if !super::accounts::session_live(tx, hash, job.member_id, job.now)? {
             return Err(StoreError::SessionEnded);
@@ -179,27 +182,13 @@ pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswe
         key,
         ts(job.now)
     ])?;
-    if state.has_seats() {
-        tx.prepare_cached(
-            "UPDATE activities SET seats_taken = seats_taken + ?2 WHERE event_id = ?1",
-        )?
-        .execute(params![job.activity_id, 1 + job.companions])?;
-    } else {
-        tx.prepare_cached("UPDATE activities SET waiting = waiting + 1 WHERE event_id = ?1")?
-            .execute([job.activity_id])?;
-    }
-    // the row as `my_signup` would read it back, without counting the waitlist again: the new
-    // row is the last one waiting (`waiting` counts the waitlist, as in every backend), and its
-    // times are the stored text's (so a replay reads the same)
-    let at = parse_ts(&ts(job.now))?;
-    let signup = MySignup {
-        activity_id: job.activity_id,
-        state,
-        companions: job.companions,
-        position: (state == SignupState::Waitlisted).then_some(waiting + 1),
-        created_at: at,
-        updated_at: at,
-    };
+    // the counters as read in this transaction, less what this sign-up takes; its answer as
+    // `my_signup` would read it back, without counting the waitlist again (the new row is the
+    // last one waiting), its times the stored text's (so a replay reads the same)
+    let position = take_place(state, job.companions, &mut seats_taken, &mut waiting);
+    tx.prepare_cached("UPDATE activities SET seats_taken = ?2, waiting = ?3 WHERE event_id = ?1")?
+        .execute(params![job.activity_id, seats_taken, waiting])?;
+    let signup = new_signup(job, state, position, parse_ts(&ts(job.now))?);
     log_change(
         tx,
         Some(job.member_id),
