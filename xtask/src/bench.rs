@@ -542,23 +542,49 @@ fn median_f64(values: &[f64]) -> f64 {
     (median * 1000.0).round() / 1000.0
 }
 
-/// The no-op endpoint's load, answered requests per second, with its JSON line.
-fn noop_run(
-    bin: &Path,
-    url: &str,
-    tokens: &Path,
-    concurrency: usize,
-) -> anyhow::Result<(f64, serde_json::Value)> {
-    let v = loadgen(bin, url, tokens, &["--mode", "noop"], concurrency)?;
-    Ok((v["answered_rps"].as_f64().unwrap_or(0.0), v))
+/// What a burst answered, with its baseline: the no-op endpoint's load run right before and
+/// right after it. This machine changes speed within seconds (two no-op runs a few seconds apart
+/// differed by up to 38 %), so a baseline measured far from its burst makes the ratio swing; the
+/// faster of the two neighbours is the conservative choice (a slow baseline flatters the ratio).
+struct Bracketed<T> {
+    out: T,
+    /// The faster no-op rate, answered requests per second.
+    baseline: f64,
+    /// Both no-op rates, before and after.
+    runs: [f64; 2],
+    /// The no-op runs' failed requests; -1 when either did not say.
+    failed: i64,
 }
 
-/// The failed requests of two no-op runs; -1 when either did not say.
-fn noop_failed(before: &serde_json::Value, after: &serde_json::Value) -> i64 {
-    match (before["failed"].as_i64(), after["failed"].as_i64()) {
-        (Some(a), Some(b)) => a + b,
-        _ => -1,
-    }
+/// `burst` between two no-op runs (see [`Bracketed`]).
+fn between_noops<T>(
+    rig: &Rig,
+    concurrency: usize,
+    burst: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<Bracketed<T>> {
+    let noop = || {
+        loadgen(
+            rig.bin,
+            rig.url,
+            rig.tokens,
+            &["--mode", "noop"],
+            concurrency,
+        )
+    };
+    let before = noop()?;
+    let out = burst()?;
+    let after = noop()?;
+    let rps = |v: &serde_json::Value| v["answered_rps"].as_f64().unwrap_or(0.0);
+    let runs = [rps(&before), rps(&after)];
+    Ok(Bracketed {
+        out,
+        baseline: runs[0].max(runs[1]),
+        runs,
+        failed: match (before["failed"].as_i64(), after["failed"].as_i64()) {
+            (Some(a), Some(b)) => a + b,
+            _ => -1,
+        },
+    })
 }
 
 /// `rps` over `baseline`, to three decimals (0 without a baseline).
@@ -590,11 +616,8 @@ struct GrabRound {
     line: serde_json::Value,
 }
 
-/// One round: the no-op load, a burst at the release of a fresh campaign, the no-op load again,
-/// and the campaign's audit. The baseline is the faster of the two no-op runs right before and
-/// right after the burst: this machine changes speed over minutes (the no-op at 37-44 k/s or
-/// 55-62 k/s), so a baseline measured far from its burst makes the ratio swing; the faster of
-/// the two neighbours is the conservative choice (a slow baseline would flatter the ratio).
+/// One round: a burst at the release of a fresh campaign between two no-op runs
+/// ([`between_noops`]), and the campaign's audit.
 fn grab_round(args: &GrabArgs, rig: &Rig, round: usize) -> anyhow::Result<GrabRound> {
     let Rig {
         bin,
@@ -604,38 +627,40 @@ fn grab_round(args: &GrabArgs, rig: &Rig, round: usize) -> anyhow::Result<GrabRo
         url,
         tokens,
     } = *rig;
-    let (before, before_line) = noop_run(bin, url, tokens, args.concurrency)?;
-    let release = chrono::Utc::now() + chrono::Duration::seconds(4);
-    // a limit of 2, so that a retried or double-tapped key granted twice would not be stopped
-    // by the limit and would show in the audit
-    let created = publish_campaign(server, store, args.stock, 2, release)?;
-    let id = created["id"].as_i64().context("campaign id")?;
-    let acked = work.join(format!("acked-{round}"));
-    let (id_s, release_s, acked_s) = (
-        id.to_string(),
-        release.to_rfc3339(),
-        acked.to_string_lossy().into_owned(),
-    );
-    let mut grab_args = vec![
-        "--mode",
-        "grab",
-        "--campaign",
-        &id_s,
-        "--start-at",
-        &release_s,
-        "--acked-out",
-        &acked_s,
-    ];
-    let (rate, first) = (
-        args.open_loop.map(|r| r.to_string()).unwrap_or_default(),
-        ((args.stock as f64) * 1.2).round().to_string(),
-    );
-    if args.open_loop.is_some() {
-        grab_args.extend(["--open-loop", &rate, "--fcfs-first", &first]);
-    }
-    let grab = loadgen(bin, url, tokens, &grab_args, args.concurrency)?;
-    let (after, after_line) = noop_run(bin, url, tokens, args.concurrency)?;
-    let noop_rps = before.max(after);
+    let noops = between_noops(rig, args.concurrency, || {
+        let release = chrono::Utc::now() + chrono::Duration::seconds(4);
+        // a limit of 2, so that a retried or double-tapped key granted twice would not be stopped
+        // by the limit and would show in the audit
+        let created = publish_campaign(server, store, args.stock, 2, release)?;
+        let id = created["id"].as_i64().context("campaign id")?;
+        let acked = work.join(format!("acked-{round}"));
+        let (id_s, release_s, acked_s) = (
+            id.to_string(),
+            release.to_rfc3339(),
+            acked.to_string_lossy().into_owned(),
+        );
+        let mut grab_args = vec![
+            "--mode",
+            "grab",
+            "--campaign",
+            &id_s,
+            "--start-at",
+            &release_s,
+            "--acked-out",
+            &acked_s,
+        ];
+        let (rate, first) = (
+            args.open_loop.map(|r| r.to_string()).unwrap_or_default(),
+            ((args.stock as f64) * 1.2).round().to_string(),
+        );
+        if args.open_loop.is_some() {
+            grab_args.extend(["--open-loop", &rate, "--fcfs-first", &first]);
+        }
+        let grab = loadgen(bin, url, tokens, &grab_args, args.concurrency)?;
+        Ok((id, acked, grab))
+    })?;
+    let (id, acked, grab) = noops.out;
+    let noop_rps = noops.baseline;
     let audit: serde_json::Value = serde_json::from_str(&server_cli(
         server,
         &[
@@ -665,14 +690,14 @@ fn grab_round(args: &GrabArgs, rig: &Rig, round: usize) -> anyhow::Result<GrabRo
             "double_grants": n(&audit["double_grants"]) + key_double,
             "lost_acks": audit["lost_acks"],
             "errors": grab["failed"],
-            "noop_errors": noop_failed(&before_line, &after_line),
+            "noop_errors": noops.failed,
             "mismatched_replays": grab["mismatched_replays"],
             "extra_requests": grab["extra_requests"],
             "outcomes": grab["outcomes"],
             "grab_rps": grab_rps,
             "grab_requests_rps": grab_requests_rps,
             "noop_rps": noop_rps,
-            "noop_rps_before_after": [before, after],
+            "noop_rps_before_after": noops.runs,
             "ratio": per_baseline(grab_requests_rps, noop_rps),
             "member_ratio": per_baseline(grab_rps, noop_rps),
             "p50_ms": grab["p50_ms"],
@@ -807,9 +832,9 @@ fn signup_on(
     Ok(())
 }
 
-/// One round of the sign-up bench: the no-op load, the rush at the opening of a fresh activity,
-/// the no-op load again (the faster of the two neighbours is the baseline, as in
-/// [`grab_round`]), the cancellations and the activity's audit; answers the round's JSON.
+/// One round of the sign-up bench: the rush at the opening of a fresh activity between two
+/// no-op runs ([`between_noops`]), then the cancellations and the activity's audit; answers the
+/// round's JSON.
 fn signup_round(args: &SignupArgs, rig: &Rig, round: usize) -> anyhow::Result<serde_json::Value> {
     let Rig {
         bin,
@@ -819,56 +844,58 @@ fn signup_round(args: &SignupArgs, rig: &Rig, round: usize) -> anyhow::Result<se
         url,
         tokens,
     } = *rig;
-    let (before, before_line) = noop_run(bin, url, tokens, args.concurrency)?;
-    let opens = chrono::Utc::now() + chrono::Duration::seconds(4);
-    let starts = opens + chrono::Duration::days(3);
-    let created: serde_json::Value = serde_json::from_str(&server_cli(
-        server,
-        &[
-            "activity",
-            "create",
-            "--title-zh",
-            "职工运动会",
-            "--title-en",
-            "Staff sports day",
-            "--category",
-            "sports",
-            "--place",
-            "体育中心",
-            "--starts-at",
-            &starts.to_rfc3339(),
-            "--ends-at",
-            &(starts + chrono::Duration::hours(6)).to_rfc3339(),
-            "--seats",
-            &args.seats.to_string(),
-            "--waitlist",
-            &args.waitlist.to_string(),
-            "--companions",
-            "1",
-            "--signup-opens-at",
-            &opens.to_rfc3339(),
-        ],
-        store,
-    )?)?;
-    let id = created["id"].as_i64().context("activity id")?;
-    let acked = work.join(format!("acked-{round}"));
-    let rush = loadgen(
-        bin,
-        url,
-        tokens,
-        &[
-            "--mode",
-            "signup",
-            "--activity",
-            &id.to_string(),
-            "--start-at",
-            &opens.to_rfc3339(),
-            "--acked-out",
-            &acked.to_string_lossy(),
-        ],
-        args.concurrency,
-    )?;
-    let (after, after_line) = noop_run(bin, url, tokens, args.concurrency)?;
+    let noops = between_noops(rig, args.concurrency, || {
+        let opens = chrono::Utc::now() + chrono::Duration::seconds(4);
+        let starts = opens + chrono::Duration::days(3);
+        let created: serde_json::Value = serde_json::from_str(&server_cli(
+            server,
+            &[
+                "activity",
+                "create",
+                "--title-zh",
+                "职工运动会",
+                "--title-en",
+                "Staff sports day",
+                "--category",
+                "sports",
+                "--place",
+                "体育中心",
+                "--starts-at",
+                &starts.to_rfc3339(),
+                "--ends-at",
+                &(starts + chrono::Duration::hours(6)).to_rfc3339(),
+                "--seats",
+                &args.seats.to_string(),
+                "--waitlist",
+                &args.waitlist.to_string(),
+                "--companions",
+                "1",
+                "--signup-opens-at",
+                &opens.to_rfc3339(),
+            ],
+            store,
+        )?)?;
+        let id = created["id"].as_i64().context("activity id")?;
+        let acked = work.join(format!("acked-{round}"));
+        let rush = loadgen(
+            bin,
+            url,
+            tokens,
+            &[
+                "--mode",
+                "signup",
+                "--activity",
+                &id.to_string(),
+                "--start-at",
+                &opens.to_rfc3339(),
+                "--acked-out",
+                &acked.to_string_lossy(),
+            ],
+            args.concurrency,
+        )?;
+        Ok((id, acked, rush))
+    })?;
+    let (id, acked, rush) = noops.out;
     // random cancellations among the confirmed (a waiting one leaving would not promote anyone)
     let all_tokens: Vec<String> = std::fs::read_to_string(tokens)?
         .lines()
@@ -915,7 +942,7 @@ fn signup_round(args: &SignupArgs, rig: &Rig, round: usize) -> anyhow::Result<se
     )?)?;
     eprintln!("[bench] round {round} audit: {audit}");
     let signup_rps = rush["answered_rps"].as_f64().unwrap_or(0.0);
-    let noop_rps = before.max(after);
+    let noop_rps = noops.baseline;
     Ok(serde_json::json!({
         "round": round,
         "cancelled": cancels["outcomes"]["cancelled"],
@@ -927,10 +954,10 @@ fn signup_round(args: &SignupArgs, rig: &Rig, round: usize) -> anyhow::Result<se
         "unpromoted": audit["unpromoted"],
         "promoted": audit["promoted"],
         "failed_requests": rush["failed"],
-        "noop_errors": noop_failed(&before_line, &after_line),
+        "noop_errors": noops.failed,
         "signup_rps": signup_rps,
         "noop_rps": noop_rps,
-        "noop_rps_before_after": [before, after],
+        "noop_rps_before_after": noops.runs,
         "ratio": per_baseline(signup_rps, noop_rps),
         "p50_ms": rush["p50_ms"],
         "p99_ms": rush["p99_ms"],
