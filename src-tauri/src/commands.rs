@@ -301,14 +301,12 @@ pub async fn refresh_activities(
     req: ipc::RefreshActivities,
 ) -> CmdResult<ipc::RefreshActivities> {
     let ipc::RefreshActivities {} = req;
-    let client = shell.client()?.clone();
-    if let Err(e) = client.refresh_activities(now()).await {
+    let bg = shell.background()?.clone();
+    if let Err(e) = bg.client().refresh_activities(now()).await {
         tracing::debug!(code = %e.code(), "activity counts not refreshed");
     }
-    if let Err(e) = client.measure_clock(chrono::Utc::now).await {
-        tracing::debug!(code = %e.code(), "clock offset not measured");
-    }
-    Ok(client.activities(now())?)
+    bg.measure_clock().await;
+    Ok(bg.client().activities(now())?)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -405,11 +403,9 @@ pub async fn measure_clock(
     req: ipc::MeasureClock,
 ) -> CmdResult<ipc::MeasureClock> {
     let ipc::MeasureClock {} = req;
-    let client = shell.client()?.clone();
-    if let Err(e) = client.measure_clock(chrono::Utc::now).await {
-        tracing::debug!(code = %e.code(), "clock offset not measured");
-    }
-    Ok(client.calendar(now())?)
+    let bg = shell.background()?.clone();
+    bg.measure_clock().await;
+    Ok(bg.client().calendar(now())?)
 }
 
 #[tauri::command(rename_all = "snake_case")]

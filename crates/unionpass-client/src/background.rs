@@ -290,13 +290,22 @@ impl Background {
         self.host.state_changed();
         let result = self.client.sync_in_turn(turn, (self.clock)()).await;
         self.announce_promotions();
+        // campaigns may have moved: re-plan now, and again once the offset is measured
         self.wake_reminders();
-        let clock = self.clock.clone();
-        if let Err(e) = self.client.measure_clock(move || clock()).await {
-            tracing::debug!(code = %e.code(), "clock offset not measured");
-        }
+        self.measure_clock().await;
         self.host.state_changed();
         Some(result)
+    }
+
+    /// Measure the device's offset from the server clock and keep it; the reminder scheduler
+    /// then re-plans, since reminders are due in server time (a tick planned before the first
+    /// measurement slept by the device clock alone). Offline, the stored offset stays.
+    pub async fn measure_clock(&self) {
+        let clock = self.clock.clone();
+        match self.client.measure_clock(move || clock()).await {
+            Ok(_) => self.wake_reminders(),
+            Err(e) => tracing::debug!(code = %e.code(), "clock offset not measured"),
+        }
     }
 
     /// Sync now, waiting for a running sync to end first; a benign failure ([`benign`]) is not an
@@ -480,7 +489,14 @@ impl Background {
     /// change. Answers how long to sleep before the next tick.
     pub fn reminder_tick(&self) -> Duration {
         let device_now = (self.clock)();
-        let server_now = self.client.server_now(device_now).unwrap_or(device_now);
+        let server_now = match self.client.server_now(device_now) {
+            Ok(t) => t,
+            Err(e) => {
+                // the stored offset could not be read: this tick plans by the device clock
+                tracing::warn!(code = %e.code(), error = %e, "clock offset not read");
+                device_now
+            }
+        };
         let max = self.timing.reminder_max_sleep;
         let plan = match self.client.reminder_tick(server_now) {
             Ok(plan) => plan,

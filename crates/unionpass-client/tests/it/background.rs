@@ -343,6 +343,60 @@ async fn reminders_are_set_and_fired_in_server_time() {
     assert_eq!(app.host.changes(), before + 1, "the UI refreshes once");
 }
 
+/// A reminder set while the device's clock is far behind the server's and no offset is known
+/// yet: the running scheduler first plans by the device's clock alone (and would sleep its
+/// longest), so measuring the offset (after the start-up sync) must wake it to plan again in
+/// server time, and the reminder fires then, not a sleep later.
+#[tokio::test]
+async fn measuring_the_server_clock_wakes_the_scheduler_to_plan_again() {
+    let server = TestServer::start().await;
+    let release = t0() + chrono::Duration::minutes(6);
+    let c = server
+        .store
+        .create_campaign(campaign(release), t0())
+        .await
+        .unwrap();
+    let app = signed_in(
+        &server,
+        "M10004",
+        Timing {
+            reminder_max_sleep: Duration::from_secs(600),
+            ..fast()
+        },
+    )
+    .await;
+    app.bg.sync_now().await.unwrap();
+    // the device reads t0-2min and knows no offset: the 5-minute reminder (due at server
+    // t0+1min) is three minutes ahead by its own clock, so it is accepted
+    app.hand.set(t0() - chrono::Duration::minutes(2));
+    assert!(app.bg.client().calendar(t0()).unwrap().offset.is_none());
+    app.bg.set_reminder(c.id, 5).unwrap();
+    // the server's clock is already 10 s past the due time
+    server
+        .clock
+        .set(release - chrono::Duration::minutes(5) + chrono::Duration::seconds(10));
+    let running = tokio::spawn({
+        let bg = app.bg.clone();
+        async move { bg.run().await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.host.notified.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reminder waited for the scheduler's longest sleep"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.abort();
+    assert!(app.bg.client().calendar(t0()).unwrap().offset.is_some());
+    let notified = app.host.notified.lock().unwrap().clone();
+    assert_eq!(notified.len(), 1, "{notified:?}");
+    assert_eq!(
+        notified[0].opens,
+        unionpass_client::background::Opens::Campaign(c.id)
+    );
+}
+
 /// A member waiting for a place hears natively, once, when a cancellation moves them up: the
 /// notification names the activity, its time and place, and opens the activities.
 #[tokio::test]
