@@ -303,7 +303,8 @@ impl Background {
     pub async fn measure_clock(&self) {
         let clock = self.clock.clone();
         match self.client.measure_clock(move || clock()).await {
-            Ok(_) => self.wake_reminders(),
+            Ok(Some(_)) => self.wake_reminders(),
+            Ok(None) => {}
             Err(e) => tracing::debug!(code = %e.code(), "clock offset not measured"),
         }
     }
@@ -313,6 +314,8 @@ impl Background {
     pub async fn sync_now(&self) -> crate::error::Result<()> {
         let synced = self.client.sync((self.clock)()).await;
         self.announce_promotions();
+        // campaigns may have moved: the scheduler plans again (as after a background sync)
+        self.wake_reminders();
         match synced {
             Err(e) if !benign(e.code()) => Err(e),
             _ => Ok(()),

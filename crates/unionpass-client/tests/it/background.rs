@@ -397,6 +397,78 @@ async fn measuring_the_server_clock_wakes_the_scheduler_to_plan_again() {
     );
 }
 
+/// A campaign moved earlier, learnt by a sync the member asked for (立即同步) while the scheduler
+/// sleeps towards the old time: the scheduler plans again at once, and the reminder fires at its
+/// new time, not when the old plan would have woken it.
+#[tokio::test]
+async fn a_sync_on_demand_wakes_the_scheduler_for_a_moved_campaign() {
+    use unionpass_core::campaign::Reschedule;
+    let server = TestServer::start().await;
+    let c = server
+        .store
+        .create_campaign(campaign(t0() + chrono::Duration::minutes(10)), t0())
+        .await
+        .unwrap();
+    let app = signed_in(
+        &server,
+        "M10004",
+        Timing {
+            reminder_max_sleep: Duration::from_secs(600),
+            ..fast()
+        },
+    )
+    .await;
+    // device and server both read t0; the 5-minute reminder is due at t0+5min
+    app.hand.set(t0());
+    app.bg.sync_now().await.unwrap();
+    app.bg.set_reminder(c.id, 5).unwrap();
+    let running = tokio::spawn({
+        let bg = app.bg.clone();
+        async move { bg.run().await }
+    });
+    // the start-up sync measures the offset (0); give the scheduler its first plan
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.bg.client().calendar(t0()).unwrap().offset.is_none() {
+        assert!(std::time::Instant::now() < deadline, "no offset measured");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // moved to release at t0+6min (due t0+1min); both clocks then read 10 s past that
+    let release = t0() + chrono::Duration::minutes(6);
+    server
+        .store
+        .reschedule_campaign(
+            c.id,
+            Reschedule::Move {
+                release_at: release,
+                end_at: release + chrono::Duration::hours(1),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let later = release - chrono::Duration::minutes(5) + chrono::Duration::seconds(10);
+    server.clock.set(later);
+    app.hand.set(later);
+    assert!(app.host.notified.lock().unwrap().is_empty());
+    app.bg.sync_now().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.host.notified.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler kept the old campaign time's plan"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.abort();
+    let notified = app.host.notified.lock().unwrap().clone();
+    assert_eq!(notified.len(), 1, "{notified:?}");
+    assert_eq!(
+        notified[0].opens,
+        unionpass_client::background::Opens::Campaign(c.id)
+    );
+}
+
 /// A member waiting for a place hears natively, once, when a cancellation moves them up: the
 /// notification names the activity, its time and place, and opens the activities.
 #[tokio::test]
