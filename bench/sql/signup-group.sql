@@ -1,7 +1,7 @@
 -- What one PostgreSQL sign-up group costs the database, statement by statement (issue 14).
 --
 -- Run on a scratch database holding the server's migrations (for example the PostgreSQL
--- schema files applied in order), as bench/RESULTS.md "Where a PostgreSQL sign-up group's time
+-- schema files applied in order), as bench/RESULTS.md "Where a PostgreSQL sign-up burst's time
 -- goes" did:
 --
 --   createdb -h 127.0.0.1 -U postgres unionpass_scratch
@@ -10,9 +10,9 @@
 --   psql -h 127.0.0.1 -U postgres -d unionpass_scratch -f bench/sql/signup-group.sql
 --   dropdb -h 127.0.0.1 -U postgres unionpass_scratch
 --
--- It seeds 20,000 members with a device and a session each, one activity with 2,900 sign-ups
--- already taken (late in the bench's accept phase), then runs a group of 114 sign-ups (the
--- bench's mean group) three times, each in a transaction rolled back: the statements of
+-- It seeds 20,000 members with a device and a session each, one activity with 2,900 sign-up rows
+-- already in the table (about as many as the bench's burst leaves), then runs a group of 114 sign-ups (the
+-- bench's mean group) three times, each in a transaction rolled back: the eight statements of
 -- `sign_up_batch` (server/src/store/postgres/activities.rs) with the same text, as generic plans
 -- (what a cached prepared statement runs), under EXPLAIN ANALYZE. Read the "Execution Time" and
 -- "Trigger for constraint" lines of the last repetition.
@@ -63,6 +63,8 @@ PREPARE sess(text[]) AS SELECT s.token_hash, s.member_id, s.expires_at
     FROM sessions s JOIN members m ON m.id = s.member_id
     JOIN devices d ON d.id = s.device_id
     WHERE s.token_hash = ANY($1) AND m.suspended_at IS NULL AND d.revoked_at IS NULL;
+PREPARE ids(bigint) AS
+    SELECT nextval(pg_get_serial_sequence('signups', 'id')) FROM generate_series(1::bigint, $1::bigint);
 PREPARE ins(bigint[], bigint[], bigint[], bigint[], text[], uuid[], timestamptz[]) AS
     INSERT INTO signups(id, activity_id, member_id, companions, state, key, created_at, updated_at)
     OVERRIDING SYSTEM VALUE
@@ -83,18 +85,20 @@ EXECUTE lock(ARRAY[:act]::bigint[]);
 EXECUTE keys(:'keys'::uuid[]);
 EXECUTE live(ARRAY[:act]::bigint[], :'members'::bigint[]);
 EXECUTE sess(:'hashes'::text[]);
+EXECUTE ids(114);
 EXECUTE ins(:'ids', :'acts', :'members', :'comps', :'states', :'keys', :'times');
 EXECUTE counters(:act, 2000, 14);
 EXECUTE log(:'members', :'times', :'kinds', :'data');
 ROLLBACK;
 \o
 \echo '--- twice more under EXPLAIN ANALYZE (the first run above warmed the caches)'
-\set i 0
 BEGIN;
 EXPLAIN (ANALYZE) EXECUTE lock(ARRAY[:act]::bigint[]);
 EXPLAIN (ANALYZE) EXECUTE keys(:'keys'::uuid[]);
 EXPLAIN (ANALYZE) EXECUTE live(ARRAY[:act]::bigint[], :'members'::bigint[]);
 EXPLAIN (ANALYZE) EXECUTE sess(:'hashes'::text[]);
+EXPLAIN (ANALYZE) EXECUTE ids(114);
+EXECUTE ids(114);
 EXPLAIN (ANALYZE) EXECUTE ins(:'ids', :'acts', :'members', :'comps', :'states', :'keys', :'times');
 EXPLAIN (ANALYZE) EXECUTE counters(:act, 2000, 14);
 EXPLAIN (ANALYZE) EXECUTE log(:'members', :'times', :'kinds', :'data');
@@ -104,6 +108,8 @@ EXPLAIN (ANALYZE) EXECUTE lock(ARRAY[:act]::bigint[]);
 EXPLAIN (ANALYZE) EXECUTE keys(:'keys'::uuid[]);
 EXPLAIN (ANALYZE) EXECUTE live(ARRAY[:act]::bigint[], :'members'::bigint[]);
 EXPLAIN (ANALYZE) EXECUTE sess(:'hashes'::text[]);
+EXPLAIN (ANALYZE) EXECUTE ids(114);
+EXECUTE ids(114);
 EXPLAIN (ANALYZE) EXECUTE ins(:'ids', :'acts', :'members', :'comps', :'states', :'keys', :'times');
 EXPLAIN (ANALYZE) EXECUTE counters(:act, 2000, 14);
 EXPLAIN (ANALYZE) EXECUTE log(:'members', :'times', :'kinds', :'data');
