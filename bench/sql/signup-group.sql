@@ -14,7 +14,7 @@
 -- already in the table (about as many as the bench's burst leaves), then runs a group of 114 sign-ups (the
 -- bench's mean group) three times, each in a transaction rolled back: the eight statements of
 -- `sign_up_batch` (server/src/store/postgres/activities.rs) with the same text, as generic plans
--- (what a cached prepared statement runs), under EXPLAIN ANALYZE. Read the "Execution Time" and
+-- (what a cached prepared statement runs), under EXPLAIN ANALYZE (signup-group-once.sql). Read the "Execution Time" and
 -- "Trigger for constraint" lines of the last repetition.
 
 \set ON_ERROR_STOP 1
@@ -79,38 +79,11 @@ PREPARE log(bigint[], timestamptz[], text[], jsonb[]) AS
     SELECT m, t, k, d FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::jsonb[])
     WITH ORDINALITY AS x(m, t, k, d, n) ORDER BY n;
 
+-- once without EXPLAIN (warming the caches, output discarded), then twice under EXPLAIN ANALYZE
+\set run ''
 \o /dev/null
-BEGIN;
-EXECUTE lock(ARRAY[:act]::bigint[]);
-EXECUTE keys(:'keys'::uuid[]);
-EXECUTE live(ARRAY[:act]::bigint[], :'members'::bigint[]);
-EXECUTE sess(:'hashes'::text[]);
-EXECUTE ids(114);
-EXECUTE ins(:'ids', :'acts', :'members', :'comps', :'states', :'keys', :'times');
-EXECUTE counters(:act, 2000, 14);
-EXECUTE log(:'members', :'times', :'kinds', :'data');
-ROLLBACK;
+\ir signup-group-once.sql
 \o
-\echo '--- twice more under EXPLAIN ANALYZE (the first run above warmed the caches)'
-BEGIN;
-EXPLAIN (ANALYZE) EXECUTE lock(ARRAY[:act]::bigint[]);
-EXPLAIN (ANALYZE) EXECUTE keys(:'keys'::uuid[]);
-EXPLAIN (ANALYZE) EXECUTE live(ARRAY[:act]::bigint[], :'members'::bigint[]);
-EXPLAIN (ANALYZE) EXECUTE sess(:'hashes'::text[]);
-EXPLAIN (ANALYZE) EXECUTE ids(114);
-EXECUTE ids(114);
-EXPLAIN (ANALYZE) EXECUTE ins(:'ids', :'acts', :'members', :'comps', :'states', :'keys', :'times');
-EXPLAIN (ANALYZE) EXECUTE counters(:act, 2000, 14);
-EXPLAIN (ANALYZE) EXECUTE log(:'members', :'times', :'kinds', :'data');
-ROLLBACK;
-BEGIN;
-EXPLAIN (ANALYZE) EXECUTE lock(ARRAY[:act]::bigint[]);
-EXPLAIN (ANALYZE) EXECUTE keys(:'keys'::uuid[]);
-EXPLAIN (ANALYZE) EXECUTE live(ARRAY[:act]::bigint[], :'members'::bigint[]);
-EXPLAIN (ANALYZE) EXECUTE sess(:'hashes'::text[]);
-EXPLAIN (ANALYZE) EXECUTE ids(114);
-EXECUTE ids(114);
-EXPLAIN (ANALYZE) EXECUTE ins(:'ids', :'acts', :'members', :'comps', :'states', :'keys', :'times');
-EXPLAIN (ANALYZE) EXECUTE counters(:act, 2000, 14);
-EXPLAIN (ANALYZE) EXECUTE log(:'members', :'times', :'kinds', :'data');
-ROLLBACK;
+\set run 'EXPLAIN (ANALYZE)'
+\ir signup-group-once.sql
+\ir signup-group-once.sql

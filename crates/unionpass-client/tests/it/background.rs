@@ -268,25 +268,43 @@ fn campaign(release_at: DateTime<Utc>) -> Campaign {
     }
 }
 
-#[tokio::test]
-async fn reminders_are_set_and_fired_in_server_time() {
+/// A server with one campaign released at `release`, and a member's app signed in to it whose
+/// reminder scheduler sleeps up to 10 minutes (so a plan it failed to make again shows).
+async fn campaign_and_sleepy_app(release: DateTime<Utc>) -> (TestServer, Campaign, App) {
     let server = TestServer::start().await;
-    let release = t0() + chrono::Duration::minutes(10);
     let c = server
         .store
         .create_campaign(campaign(release), t0())
         .await
         .unwrap();
+    let timing = Timing {
+        reminder_max_sleep: Duration::from_secs(600),
+        ..fast()
+    };
+    let app = signed_in(&server, "M10004", timing).await;
+    (server, c, app)
+}
+
+/// Waits (10 s at most, else fails with `why`) for the app's one notification, for campaign `id`.
+async fn notified_once_within_10s(app: &App, id: i64, why: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.host.notified.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{why}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let notified = app.host.notified.lock().unwrap().clone();
+    assert_eq!(notified.len(), 1, "{notified:?}");
+    assert_eq!(
+        notified[0].opens,
+        unionpass_client::background::Opens::Campaign(id)
+    );
+}
+
+#[tokio::test]
+async fn reminders_are_set_and_fired_in_server_time() {
+    let release = t0() + chrono::Duration::minutes(10);
     // sleeps up to 10 minutes, so the first tick shows which clock it counts in
-    let app = signed_in(
-        &server,
-        "M10004",
-        Timing {
-            reminder_max_sleep: Duration::from_secs(600),
-            ..fast()
-        },
-    )
-    .await;
+    let (server, c, app) = campaign_and_sleepy_app(release).await;
     // this device's clock is two minutes behind the server's (which reads t0)
     app.hand.set(t0() - chrono::Duration::minutes(2));
     let offset = app
@@ -349,22 +367,8 @@ async fn reminders_are_set_and_fired_in_server_time() {
 /// server time, and the reminder fires then, not a sleep later.
 #[tokio::test]
 async fn measuring_the_server_clock_wakes_the_scheduler_to_plan_again() {
-    let server = TestServer::start().await;
     let release = t0() + chrono::Duration::minutes(6);
-    let c = server
-        .store
-        .create_campaign(campaign(release), t0())
-        .await
-        .unwrap();
-    let app = signed_in(
-        &server,
-        "M10004",
-        Timing {
-            reminder_max_sleep: Duration::from_secs(600),
-            ..fast()
-        },
-    )
-    .await;
+    let (server, c, app) = campaign_and_sleepy_app(release).await;
     app.bg.sync_now().await.unwrap();
     // the device reads t0-2min and knows no offset: the 5-minute reminder (due at server
     // t0+1min) is three minutes ahead by its own clock, so it is accepted
@@ -379,22 +383,14 @@ async fn measuring_the_server_clock_wakes_the_scheduler_to_plan_again() {
         let bg = app.bg.clone();
         async move { bg.run().await }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.host.notified.lock().unwrap().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the reminder waited for the scheduler's longest sleep"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    notified_once_within_10s(
+        &app,
+        c.id,
+        "the reminder waited for the scheduler's longest sleep",
+    )
+    .await;
     running.abort();
     assert!(app.bg.client().calendar(t0()).unwrap().offset.is_some());
-    let notified = app.host.notified.lock().unwrap().clone();
-    assert_eq!(notified.len(), 1, "{notified:?}");
-    assert_eq!(
-        notified[0].opens,
-        unionpass_client::background::Opens::Campaign(c.id)
-    );
 }
 
 /// A campaign moved earlier, learnt by a sync the member asked for (立即同步) while the scheduler
@@ -403,21 +399,7 @@ async fn measuring_the_server_clock_wakes_the_scheduler_to_plan_again() {
 #[tokio::test]
 async fn a_sync_on_demand_wakes_the_scheduler_for_a_moved_campaign() {
     use unionpass_core::campaign::Reschedule;
-    let server = TestServer::start().await;
-    let c = server
-        .store
-        .create_campaign(campaign(t0() + chrono::Duration::minutes(10)), t0())
-        .await
-        .unwrap();
-    let app = signed_in(
-        &server,
-        "M10004",
-        Timing {
-            reminder_max_sleep: Duration::from_secs(600),
-            ..fast()
-        },
-    )
-    .await;
+    let (server, c, app) = campaign_and_sleepy_app(t0() + chrono::Duration::minutes(10)).await;
     // device and server both read t0; the 5-minute reminder is due at t0+5min
     app.hand.set(t0());
     app.bg.sync_now().await.unwrap();
@@ -452,21 +434,13 @@ async fn a_sync_on_demand_wakes_the_scheduler_for_a_moved_campaign() {
     app.hand.set(later);
     assert!(app.host.notified.lock().unwrap().is_empty());
     app.bg.sync_now().await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while app.host.notified.lock().unwrap().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the scheduler kept the old campaign time's plan"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    notified_once_within_10s(
+        &app,
+        c.id,
+        "the scheduler kept the old campaign time's plan",
+    )
+    .await;
     running.abort();
-    let notified = app.host.notified.lock().unwrap().clone();
-    assert_eq!(notified.len(), 1, "{notified:?}");
-    assert_eq!(
-        notified[0].opens,
-        unionpass_client::background::Opens::Campaign(c.id)
-    );
 }
 
 /// A member waiting for a place hears natively, once, when a cancellation moves them up: the
