@@ -304,7 +304,8 @@ async fn notified_once_within_10s(app: &App, id: i64, why: &str) {
 async fn reminders_are_set_and_fired_in_server_time() {
     let release = t0() + chrono::Duration::minutes(10);
     // sleeps up to 10 minutes, so the first tick shows which clock it counts in
-    let (server, c, app) = campaign_and_sleepy_app(release).await;
+    // (the server lives to the end of the test)
+    let (_server, c, app) = campaign_and_sleepy_app(release).await;
     // this device's clock is two minutes behind the server's (which reads t0)
     app.hand.set(t0() - chrono::Duration::minutes(2));
     let offset = app
