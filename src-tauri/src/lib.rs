@@ -7,6 +7,8 @@
 mod commands;
 mod logging;
 mod native;
+#[cfg(target_os = "linux")]
+mod painting;
 mod update;
 
 use std::path::PathBuf;
@@ -105,15 +107,11 @@ fn instance_identifier(base: &str, data_dir: Option<&std::ffi::OsStr>) -> String
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
     use unionpass_core::ipc::*;
-    // before anything starts a thread or WebKit reads it: no accelerated compositing. The
-    // screens are still cards and lists that software painting draws at full speed, and the
-    // compositor costs about 70 MB (`cargo xtask bench startup`: 305 MB with it, 233 without;
-    // WebKit's hardware-acceleration setting, applied once the window exists, comes too late:
-    // 239 MB). A member's own setting wins.
+    // before anything starts a thread or GTK and WebKit read it: paint on the CPU, with no GPU
+    // stack in the app's own process (WebKit's hardware-acceleration setting, applied once the
+    // window exists, comes too late: see `painting`)
     #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
-        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
-    }
+    painting::paint_on_the_cpu();
     let mut context = tauri::generate_context!();
     let identifier = instance_identifier(
         &context.config().identifier,

@@ -96,7 +96,7 @@ pub fn on_notification_click(app: &AppHandle) {
 /// WebKitGTK, set up for this app: the camera on (`getUserMedia` ships switched off; the
 /// scanner needs it), and a small footprint: one page that never navigates needs no
 /// back-forward page cache, and a document viewer's cache model keeps WebKit's memory caches at
-/// their smallest. (Accelerated compositing is switched off in `run()`, before WebKit starts.)
+/// their smallest. (How WebKit paints is set in `run()`, before WebKit starts: `painting`.)
 pub fn configure_webview(app: &tauri::App) {
     #[cfg(target_os = "linux")]
     if let Some(window) = app.get_webview_window("main") {
