@@ -108,8 +108,8 @@ fn instance_identifier(base: &str, data_dir: Option<&std::ffi::OsStr>) -> String
 pub fn run() {
     use unionpass_core::ipc::*;
     // before anything starts a thread or GTK and WebKit read it: paint on the CPU, with no GPU
-    // stack in the app's own process (WebKit's hardware-acceleration setting, applied once the
-    // window exists, comes too late: see `painting`)
+    // stack in the app's own process (`painting`). WebKit's hardware-acceleration setting,
+    // applied once the window exists, comes too late (bench/RESULTS.md, startup, 2026-12-03).
     #[cfg(target_os = "linux")]
     painting::paint_on_the_cpu();
     let mut context = tauri::generate_context!();

@@ -6,17 +6,20 @@
 //! Each switch is measured by `cargo xtask bench startup` (bench/RESULTS.md):
 //! - `WEBKIT_DISABLE_COMPOSITING_MODE`: no accelerated compositor (about 70 MB).
 //! - The other three keep the app's own process from opening an EGL or GLX display it would
-//!   never draw with, which loads Mesa's driver and its LLVM (about 20 MB of relocated, private
-//!   pages): GTK probes GLX when it opens the display unless `GDK_GL=disable`; WebKit asks EGL
-//!   whether the GPU can share buffers unless the DMA-BUF renderer is off (it is only used for
-//!   accelerated compositing, which is off); and it asks EGL for the GPU's render node unless
-//!   `WEBKIT_WEB_RENDER_DEVICE_FILE` names one. We name the first render node, as WebKit's own
-//!   fallback would, or, on a machine without one, `/dev/null`, which matches no DRM device
-//!   (WebKit's answer there too: no device). The web process still opens EGL: it cannot start
-//!   without a display.
+//!   never draw with, which loads Mesa's driver and its LLVM (the app's process was about 24 MB
+//!   larger with them): GTK probes GLX when it opens the display unless `GDK_GL=disable`; WebKit
+//!   asks EGL whether the GPU can share buffers unless the DMA-BUF renderer is off (it is only
+//!   used for accelerated compositing, which is off); and it asks EGL for the GPU's render node
+//!   unless `WEBKIT_WEB_RENDER_DEVICE_FILE` names one. Any two of the three still load it. We
+//!   name the lowest-numbered render node (WebKit would ask EGL which device it renders with; on
+//!   a machine with two GPUs the two answers can differ, and with compositing off nothing here
+//!   renders with either), or, on a machine without one, `/dev/null`: a path that matches no DRM
+//!   device, so WebKit uses none (measured on such a machine; the render-node case is not). The
+//!   web process still opens EGL: it cannot start without a display.
 //!
-//! A member who turned compositing back on (`WEBKIT_DISABLE_COMPOSITING_MODE=0`) gets WebKit's
-//! defaults for the rest, and any variable the member set is left as it is.
+//! A member who turned compositing back on (`WEBKIT_DISABLE_COMPOSITING_MODE=0`; WebKit reads
+//! any other value as "off") gets WebKit's defaults for the rest, and any variable the member
+//! set is left as it is. (A restart after an update inherits these, and keeps them as set.)
 
 use std::path::Path;
 
@@ -31,7 +34,7 @@ fn environment(
     get: impl Fn(&str) -> Option<String>,
     render_node: Option<String>,
 ) -> Vec<(&'static str, String)> {
-    if get(COMPOSITING).is_some_and(|v| v != "1") {
+    if get(COMPOSITING).is_some_and(|v| v == "0") {
         return Vec::new();
     }
     [
@@ -63,7 +66,7 @@ fn first_render_node(dri: &Path) -> Option<String> {
 /// Call first thing in `run()`: `set_var` is only sound while the process has one thread.
 pub fn paint_on_the_cpu() {
     let vars = environment(
-        |name| std::env::var(name).ok(),
+        |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
         first_render_node(Path::new("/dev/dri")),
     );
     for (name, value) in vars {
@@ -101,6 +104,10 @@ mod tests {
     fn the_members_own_settings_win() {
         // compositing back on: WebKit's defaults for everything else
         assert!(with(&[(COMPOSITING, "0")], None).is_empty());
+        // any other value keeps it off, as WebKit reads it: the rest are still set
+        let vars = with(&[(COMPOSITING, "true")], None);
+        assert_eq!(vars.len(), 3);
+        assert!(!vars.contains_key(COMPOSITING));
         // a variable the member set stays theirs; the others are still set
         let vars = with(&[(GDK_GL, "always"), (COMPOSITING, "1")], None);
         assert_eq!(vars.len(), 2);
@@ -110,15 +117,15 @@ mod tests {
 
     #[test]
     fn the_lowest_render_node_is_chosen() {
-        let dir = std::env::temp_dir().join(format!("unionpass-dri-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("dri");
+        assert_eq!(first_render_node(&dir), None); // no such directory
+        std::fs::create_dir(&dir).unwrap();
         assert_eq!(first_render_node(&dir), None);
         for name in ["card0", "renderD129", "renderD128", "renderD1000"] {
             std::fs::write(dir.join(name), b"").unwrap();
         }
         let expected = dir.join("renderD128").to_string_lossy().into_owned();
         assert_eq!(first_render_node(&dir), Some(expected));
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(first_render_node(&dir), None);
     }
 }
