@@ -29,45 +29,43 @@ const GDK_GL: &str = "GDK_GL";
 const RENDER_DEVICE: &str = "WEBKIT_WEB_RENDER_DEVICE_FILE";
 
 /// The variables to set, given which are already set (`get`) and the machine's first DRM
-/// render node.
+/// render node (`render_node`, looked for only when the variable naming it is to be set).
 fn environment(
     get: impl Fn(&str) -> Option<String>,
-    render_node: Option<String>,
+    render_node: impl FnOnce() -> Option<String>,
 ) -> Vec<(&'static str, String)> {
     if get(COMPOSITING).is_some_and(|v| v == "0") {
         return Vec::new();
     }
-    [
-        (COMPOSITING, "1".to_string()),
-        (DMABUF, "1".to_string()),
-        (GDK_GL, "disable".to_string()),
-        (
-            RENDER_DEVICE,
-            render_node.unwrap_or_else(|| "/dev/null".to_string()),
-        ),
-    ]
-    .into_iter()
-    .filter(|(name, _)| get(name).is_none())
-    .collect()
+    let mut vars: Vec<(&'static str, String)> =
+        [(COMPOSITING, "1"), (DMABUF, "1"), (GDK_GL, "disable")]
+            .into_iter()
+            .filter(|(name, _)| get(name).is_none())
+            .map(|(name, value)| (name, value.to_string()))
+            .collect();
+    if get(RENDER_DEVICE).is_none() {
+        let node = render_node().unwrap_or_else(|| "/dev/null".to_string());
+        vars.push((RENDER_DEVICE, node));
+    }
+    vars
 }
 
 /// `/dev/dri/renderD128` or the lowest-numbered render node there is.
 fn first_render_node(dri: &Path) -> Option<String> {
-    let mut nodes: Vec<String> = std::fs::read_dir(dri)
+    std::fs::read_dir(dri)
         .ok()?
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with("renderD"))
         .map(|e| e.path().to_string_lossy().into_owned())
-        .collect();
-    nodes.sort_by_key(|p| (p.len(), p.clone()));
-    nodes.into_iter().next()
+        // by number: renderD128 before renderD1000
+        .min_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.cmp(b)))
 }
 
 /// Call first thing in `run()`: `set_var` is only sound while the process has one thread.
 pub fn paint_on_the_cpu() {
     let vars = environment(
         |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
-        first_render_node(Path::new("/dev/dri")),
+        || first_render_node(Path::new("/dev/dri")),
     );
     for (name, value) in vars {
         std::env::set_var(name, value);
@@ -84,7 +82,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        environment(|n| env.get(n).cloned(), node.map(str::to_string))
+        environment(|n| env.get(n).cloned(), || node.map(str::to_string))
             .into_iter()
             .collect()
     }
@@ -113,6 +111,10 @@ mod tests {
         assert_eq!(vars.len(), 2);
         assert!(!vars.contains_key(GDK_GL) && !vars.contains_key(COMPOSITING));
         assert_eq!(vars[DMABUF], "1");
+        // a device the member named: the machine's nodes are not even looked for
+        let env = |n: &str| (n == RENDER_DEVICE).then(|| "/dev/dri/renderD129".to_string());
+        let vars = environment(env, || panic!("looked for a render node"));
+        assert!(vars.iter().all(|(name, _)| *name != RENDER_DEVICE));
     }
 
     #[test]
