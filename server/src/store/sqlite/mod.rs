@@ -162,6 +162,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // the writer's statements (a grab's, a sign-up's, the savepoints', the change log's) all
+        // stay prepared when grabs and sign-ups share a group; rusqlite keeps 16 by default
+        conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn, MIGRATIONS)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
