@@ -182,3 +182,108 @@ fn decide_group(
     tx.commit()?;
     Ok(answers)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Activities, Ops};
+    use chrono::{DateTime, Duration, Utc};
+    use unionpass_core::activity::{Activity, ActivityCategory, NoShowRule, SignupRules};
+
+    /// A job that fails after it wrote (here the change log refuses its row, after its sign-up
+    /// and the activity's counters were written) leaves nothing behind, and the jobs before and
+    /// after it in the same group are kept.
+    #[tokio::test]
+    async fn a_job_that_fails_after_writing_is_undone_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::super::SqliteStore::open(&dir.path().join("server.sqlite")).unwrap();
+        let now: DateTime<Utc> = "2026-12-04T02:00:00Z".parse().unwrap();
+        store.bench_members(3, now).await.unwrap();
+        let starts_at = now + Duration::days(3);
+        let activity = store
+            .create_activity(
+                Activity {
+                    id: 0,
+                    title_zh: "职工运动会".into(),
+                    title_en: "Sports day".into(),
+                    description_zh: String::new(),
+                    description_en: String::new(),
+                    category: ActivityCategory::Sports,
+                    place: "体育中心".into(),
+                    starts_at,
+                    ends_at: starts_at + Duration::hours(3),
+                    union_id: None,
+                    points: 10,
+                    signup: Some(SignupRules {
+                        opens_at: now - Duration::hours(1),
+                        closes_at: starts_at,
+                        seats: 5,
+                        waitlist: 0,
+                        max_companions: 0,
+                        cancel_until: starts_at,
+                        popular: false,
+                    }),
+                    cancelled_at: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let mut conn = store.conn.lock().unwrap();
+        let members: Vec<i64> = conn
+            .prepare("SELECT id FROM members WHERE member_no LIKE 'B%' ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TEMP TRIGGER refuse_log BEFORE INSERT ON main.change_log
+             WHEN NEW.member_id = {} BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            members[1]
+        ))
+        .unwrap();
+        let job = |member_id: i64, key: u128| {
+            let (reply, _) = tokio::sync::oneshot::channel();
+            let job = SignupJob {
+                member_id,
+                union_id: 1,
+                activity_id: activity.id,
+                key: uuid::Uuid::from_u128(key),
+                companions: 0,
+                now,
+                no_show: NoShowRule::default(),
+                session: None,
+            };
+            Job::Signup(job, reply)
+        };
+        let group = [job(members[0], 1), job(members[1], 2), job(members[2], 3)];
+        let cache = Mutex::new(CampaignCache::default());
+        let answers = decide_group(&mut conn, &cache, &group).unwrap();
+        let failed: Vec<bool> = answers.iter().map(Answer::failed).collect();
+        assert_eq!(failed, [false, true, false]);
+        let count =
+            |sql: &str, id: i64| -> i64 { conn.query_row(sql, [id], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM signups WHERE activity_id = ?1",
+                activity.id
+            ),
+            2
+        );
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM signups WHERE member_id = ?1",
+                members[1]
+            ),
+            0
+        );
+        assert_eq!(
+            count(
+                "SELECT seats_taken FROM activities WHERE event_id = ?1",
+                activity.id
+            ),
+            2
+        );
+    }
+}
