@@ -311,7 +311,7 @@ impl Drop for SuspectsReading<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use unionpass_core::activity::{Activity, ActivityCategory, NoShowRule, SignupRules};
+    use unionpass_core::activity::NoShowRule;
     use unionpass_core::ErrorCode;
 
     fn t() -> DateTime<Utc> {
@@ -320,32 +320,14 @@ mod tests {
 
     /// Two seats, a waitlist of one, one companion allowed, open since an hour before `t`.
     fn snapshot(seats_taken: i64, waiting: i64, popular: bool) -> SignupSnapshot {
-        let starts_at = t() + Duration::days(3);
+        let mut activity = crate::store::tests::sports_day(t());
+        activity.id = 5;
+        if let Some(rules) = activity.signup.as_mut() {
+            rules.popular = popular;
+        }
         SignupSnapshot {
             live: ActivityLive {
-                activity: Activity {
-                    id: 5,
-                    title_zh: "职工运动会".into(),
-                    title_en: "Sports day".into(),
-                    description_zh: String::new(),
-                    description_en: String::new(),
-                    category: ActivityCategory::Sports,
-                    place: "体育中心".into(),
-                    starts_at,
-                    ends_at: starts_at + Duration::hours(3),
-                    union_id: None,
-                    points: 10,
-                    signup: Some(SignupRules {
-                        opens_at: t() - Duration::hours(1),
-                        closes_at: starts_at,
-                        seats: 2,
-                        waitlist: 1,
-                        max_companions: 1,
-                        cancel_until: starts_at,
-                        popular,
-                    }),
-                    cancelled_at: None,
-                },
+                activity,
                 seats_taken,
                 waiting,
             },

@@ -573,6 +573,39 @@ pub mod prelude {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use chrono::{DateTime, Duration, Utc};
+    use unionpass_core::activity::{Activity, ActivityCategory, SignupRules};
+
+    /// A district-wide sports day three days after `now`, open for sign-up since an hour before:
+    /// two seats, a waitlist of one, one companion allowed, not popular. Tests change what
+    /// they are about.
+    pub fn sports_day(now: DateTime<Utc>) -> Activity {
+        let starts_at = now + Duration::days(3);
+        Activity {
+            id: 0,
+            title_zh: "职工运动会".into(),
+            title_en: "Sports day".into(),
+            description_zh: String::new(),
+            description_en: String::new(),
+            category: ActivityCategory::Sports,
+            place: "体育中心".into(),
+            starts_at,
+            ends_at: starts_at + Duration::hours(3),
+            union_id: None,
+            points: 10,
+            signup: Some(SignupRules {
+                opens_at: now - Duration::hours(1),
+                closes_at: starts_at,
+                seats: 2,
+                waitlist: 1,
+                max_companions: 1,
+                cancel_until: starts_at,
+                popular: false,
+            }),
+            cancelled_at: None,
+        }
+    }
+
     /// SHA-256 of each released SQLite migration, in order.
     pub const SQLITE_PINNED: [&str; 10] = [
         "8b624c05cd25af67b2c71f98c4a1ce6bf53cb9158f990754af4bc5aa8066326f",

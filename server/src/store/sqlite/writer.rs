@@ -187,8 +187,8 @@ fn decide_group(
 mod tests {
     use super::*;
     use crate::store::{Activities, Ops};
-    use chrono::{DateTime, Duration, Utc};
-    use unionpass_core::activity::{Activity, ActivityCategory, NoShowRule, SignupRules};
+    use chrono::{DateTime, Utc};
+    use unionpass_core::activity::NoShowRule;
 
     /// A job that fails after it wrote (here the change log refuses its row, after its sign-up
     /// and the activity's counters were written) leaves nothing behind, and the jobs before and
@@ -199,36 +199,12 @@ mod tests {
         let store = super::super::SqliteStore::open(&dir.path().join("server.sqlite")).unwrap();
         let now: DateTime<Utc> = "2026-12-04T02:00:00Z".parse().unwrap();
         store.bench_members(3, now).await.unwrap();
-        let starts_at = now + Duration::days(3);
-        let activity = store
-            .create_activity(
-                Activity {
-                    id: 0,
-                    title_zh: "职工运动会".into(),
-                    title_en: "Sports day".into(),
-                    description_zh: String::new(),
-                    description_en: String::new(),
-                    category: ActivityCategory::Sports,
-                    place: "体育中心".into(),
-                    starts_at,
-                    ends_at: starts_at + Duration::hours(3),
-                    union_id: None,
-                    points: 10,
-                    signup: Some(SignupRules {
-                        opens_at: now - Duration::hours(1),
-                        closes_at: starts_at,
-                        seats: 5,
-                        waitlist: 0,
-                        max_companions: 0,
-                        cancel_until: starts_at,
-                        popular: false,
-                    }),
-                    cancelled_at: None,
-                },
-                now,
-            )
-            .await
-            .unwrap();
+        // five seats, no waitlist, no companions: all three would be signed up
+        let mut activity = crate::store::tests::sports_day(now);
+        if let Some(rules) = activity.signup.as_mut() {
+            (rules.seats, rules.waitlist, rules.max_companions) = (5, 0, 0);
+        }
+        let activity = store.create_activity(activity, now).await.unwrap();
         let mut conn = store.conn.lock().unwrap();
         let members: Vec<i64> = conn
             .prepare("SELECT id FROM members WHERE member_no LIKE 'B%' ORDER BY id")
