@@ -64,7 +64,7 @@ PREPARE sess(text[]) AS SELECT s.token_hash, s.member_id, s.expires_at
     JOIN devices d ON d.id = s.device_id
     WHERE s.token_hash = ANY($1) AND m.suspended_at IS NULL AND d.revoked_at IS NULL;
 PREPARE ids(bigint) AS
-    SELECT nextval(pg_get_serial_sequence('signups', 'id')) FROM generate_series(1::bigint, $1::bigint);
+    SELECT nextval('signups_id_seq'::regclass) FROM generate_series(1::bigint, $1::bigint);
 PREPARE ins(bigint[], bigint[], bigint[], bigint[], text[], uuid[], timestamptz[]) AS
     INSERT INTO signups(id, activity_id, member_id, companions, state, key, created_at, updated_at)
     OVERRIDING SYSTEM VALUE

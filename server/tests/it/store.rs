@@ -97,3 +97,117 @@ async fn acknowledgements_rest_on_durable_commits(s: crate::util::TestServer) {
 }
 
 on_every_backend!(acknowledgements_rest_on_durable_commits);
+
+/// On PostgreSQL the references of sign-ups and changes are checked once per statement
+/// (migration 0014, in place of three foreign keys that checked and locked row by row): a row
+/// naming a member or an activity that does not exist is refused with a foreign key's SQLSTATE,
+/// a written row's references never change, and members and activities are never deleted or
+/// renumbered (which is what lets the check go without a lock). The group's id draw names the
+/// identity's sequence, pinned here.
+#[tokio::test]
+async fn the_race_tables_references_hold_on_postgres() {
+    use tokio_postgres::error::SqlState;
+    let s = crate::util::TestServer::start_postgres().await;
+    let c = connect(s.database_url().expect("postgres")).await;
+    let one = |sql: &'static str| {
+        let c = &c;
+        async move {
+            // as bigint whatever the column's type
+            let sql = format!("SELECT ({sql})::bigint");
+            c.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0)
+        }
+    };
+    let (member, other) = (
+        one("SELECT min(id) FROM members").await,
+        one("SELECT max(id) FROM members").await,
+    );
+    c.batch_execute(
+        "WITH e AS (INSERT INTO events(title, place, starts_at, ends_at, capacity, created_at)
+                    VALUES ('t', 'p', now(), now(), 10, now()) RETURNING id)
+         INSERT INTO activities(event_id, body, seats, waitlist, created_at)
+         SELECT id, '{}', 10, 0, now() FROM e",
+    )
+    .await
+    .unwrap();
+    let activity = one("SELECT min(event_id) FROM activities").await;
+    let (no_member, no_activity) = (
+        one("SELECT max(id) + 1 FROM members").await,
+        one("SELECT max(id) + 1 FROM events").await,
+    );
+    let signups = one("SELECT count(*) FROM signups").await;
+    let insert = "INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
+        SELECT a, m, 0, 'cancelled', gen_random_uuid(), now(), now()
+        FROM unnest($1::bigint[], $2::bigint[]) AS x(a, m)";
+    let code = |r: Result<u64, tokio_postgres::Error>| r.unwrap_err().code().cloned();
+    let fk = Some(SqlState::FOREIGN_KEY_VIOLATION);
+
+    // one bad row among good ones refuses the whole statement
+    for (acts, members) in [
+        (vec![activity, activity], vec![member, no_member]),
+        (vec![activity, no_activity], vec![member, other]),
+    ] {
+        assert_eq!(code(c.execute(insert, &[&acts, &members]).await), fk);
+    }
+    assert_eq!(one("SELECT count(*) FROM signups").await, signups);
+    let written = c
+        .execute(insert, &[&vec![activity, activity], &vec![member, other]])
+        .await
+        .unwrap();
+    assert_eq!(written, 2);
+
+    let change = "INSERT INTO change_log(member_id, at, kind, data)
+        SELECT m, now(), 'test', '{}' FROM unnest($1::bigint[]) AS x(m)";
+    let nobody: Option<i64> = None;
+    assert_eq!(
+        c.execute(change, &[&vec![Some(member), nobody]])
+            .await
+            .unwrap(),
+        2,
+        "a change for everyone names no member"
+    );
+    assert_eq!(
+        code(
+            c.execute(change, &[&vec![Some(member), Some(no_member)]])
+                .await
+        ),
+        fk
+    );
+
+    // written references stay; other columns change as before
+    for sql in [
+        "UPDATE signups SET member_id = member_id + 1 WHERE state = 'cancelled'",
+        "UPDATE signups SET activity_id = activity_id + 1 WHERE state = 'cancelled'",
+        "UPDATE change_log SET member_id = member_id + 1 WHERE kind = 'test'",
+    ] {
+        assert_eq!(code(c.execute(sql, &[]).await), fk, "{sql}");
+    }
+    assert!(
+        c.execute(
+            "UPDATE signups SET updated_at = now() WHERE state = 'cancelled'",
+            &[]
+        )
+        .await
+        .unwrap()
+            >= 2
+    );
+
+    // what is referenced is never deleted, truncated or renumbered
+    let kept = Some(SqlState::RESTRICT_VIOLATION);
+    for sql in [
+        "DELETE FROM members WHERE id = (SELECT max(id) FROM members)",
+        "UPDATE members SET id = id + 1000000 WHERE id = (SELECT max(id) FROM members)",
+        "TRUNCATE members CASCADE",
+        "DELETE FROM activities WHERE event_id = (SELECT max(event_id) FROM activities)",
+        "UPDATE activities SET event_id = event_id + 1000000 WHERE event_id = (SELECT max(event_id) FROM activities)",
+        "TRUNCATE activities CASCADE",
+    ] {
+        assert_eq!(code(c.execute(sql, &[]).await), kept, "{sql}");
+    }
+
+    let sequence: String = c
+        .query_one("SELECT pg_get_serial_sequence('signups', 'id')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sequence, "public.signups_id_seq");
+}

@@ -66,6 +66,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0011_stock_leases",
     "0012_sync_indexes",
     "0013_signups_by_activity",
+    "0014_race_references",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
