@@ -15,7 +15,9 @@
 -- bench's mean group) three times, each in a transaction rolled back: the eight statements of
 -- `sign_up_batch` (server/src/store/postgres/activities.rs) with the same text, as generic plans
 -- (what a cached prepared statement runs), under EXPLAIN ANALYZE (signup-group-once.sql). Read the "Execution Time" and
--- "Trigger for constraint" lines of the last repetition.
+-- "Trigger" lines of the last repetition (before schema 0014, "Trigger for constraint ..._fkey": one
+-- foreign-key check per row; since, "Trigger signups_references" and "Trigger
+-- change_log_references": one check per statement).
 
 \set ON_ERROR_STOP 1
 INSERT INTO unions(name) VALUES ('bench');

@@ -121,19 +121,22 @@ async fn the_race_tables_references_hold_on_postgres() {
         one("SELECT min(id) FROM members").await,
         one("SELECT max(id) FROM members").await,
     );
+    // two activities, and an event that is not one (a sign-up names an activity, not an event)
     c.batch_execute(
         "WITH e AS (INSERT INTO events(title, place, starts_at, ends_at, capacity, created_at)
-                    VALUES ('t', 'p', now(), now(), 10, now()) RETURNING id)
+                    SELECT 't', 'p', now(), now(), 10, now() FROM generate_series(1, 3) RETURNING id)
          INSERT INTO activities(event_id, body, seats, waitlist, created_at)
-         SELECT id, '{}', 10, 0, now() FROM e",
+         SELECT id, '{}', 10, 0, now() FROM e ORDER BY id LIMIT 2",
     )
     .await
     .unwrap();
-    let activity = one("SELECT min(event_id) FROM activities").await;
-    let (no_member, no_activity) = (
-        one("SELECT max(id) + 1 FROM members").await,
-        one("SELECT max(id) + 1 FROM events").await,
+    let (activity, second) = (
+        one("SELECT min(event_id) FROM activities").await,
+        one("SELECT max(event_id) FROM activities").await,
     );
+    let no_member = one("SELECT max(id) + 1 FROM members").await;
+    let no_activity = one("SELECT max(id) FROM events").await;
+    assert!(activity < second && second < no_activity);
     let signups = one("SELECT count(*) FROM signups").await;
     let insert = "INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
         SELECT a, m, 0, 'cancelled', gen_random_uuid(), now(), now()
@@ -173,13 +176,19 @@ async fn the_race_tables_references_hold_on_postgres() {
         fk
     );
 
-    // written references stay; other columns change as before
+    // written references stay, even pointed at rows that exist (which a foreign key allows);
+    // other columns change as before
     for sql in [
-        "UPDATE signups SET member_id = member_id + 1 WHERE state = 'cancelled'",
-        "UPDATE signups SET activity_id = activity_id + 1 WHERE state = 'cancelled'",
-        "UPDATE change_log SET member_id = member_id + 1 WHERE kind = 'test'",
+        "UPDATE signups SET member_id = $1 WHERE state = 'cancelled' AND member_id = $2",
+        "UPDATE signups SET activity_id = $1 WHERE state = 'cancelled' AND activity_id = $2",
+        "UPDATE change_log SET member_id = $1 WHERE kind = 'test' AND member_id = $2",
     ] {
-        assert_eq!(code(c.execute(sql, &[]).await), fk, "{sql}");
+        let (to, from) = if sql.contains("activity_id") {
+            (second, activity)
+        } else {
+            (other, member)
+        };
+        assert_eq!(code(c.execute(sql, &[&to, &from]).await), fk, "{sql}");
     }
     assert!(
         c.execute(

@@ -235,7 +235,7 @@ const BATCH_SESSIONS: &str = "SELECT s.token_hash, s.member_id, s.expires_at
     WHERE s.token_hash = ANY($1) AND m.suspended_at IS NULL AND d.revoked_at IS NULL";
 /// The identity's sequence named as a constant: `pg_get_serial_sequence` in its place was looked
 /// up and its text parsed again for every id, ten times the cost of the draw itself (0.48 against
-/// 0.05 ms for 114 ids). A test pins the name (`the_race_tables_references_hold`).
+/// 0.05 ms for 114 ids). A test pins the name (`the_race_tables_references_hold_on_postgres`).
 const BATCH_IDS: &str =
     "SELECT nextval('signups_id_seq'::regclass) FROM generate_series(1::bigint, $1::bigint)";
 const BATCH_INSERT: &str = "INSERT INTO signups(id, activity_id, member_id, companions, state, key, created_at, updated_at)

@@ -15,6 +15,11 @@
 -- The SQLite schema keeps its foreign keys: SQLite checks them in the writer's own connection,
 -- where they cost little.
 
+-- The tables locked first, in the order a sign-up group takes them (the activity, then the rest),
+-- so that an instance of the version before still judging a group while this runs waits for it
+-- instead of deadlocking with it.
+LOCK TABLE activities, members, signups, change_log IN ACCESS EXCLUSIVE MODE;
+
 ALTER TABLE signups
     DROP CONSTRAINT signups_activity_id_fkey,
     DROP CONSTRAINT signups_member_id_fkey;
