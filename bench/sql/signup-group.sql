@@ -72,8 +72,7 @@ PREPARE ins(bigint[], bigint[], bigint[], bigint[], text[], uuid[], timestamptz[
     OVERRIDING SYSTEM VALUE
     SELECT i, a, m, c, s, k, t, t
     FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::uuid[], $7::timestamptz[])
-    AS x(i, a, m, c, s, k, t)
-    ON CONFLICT (key) DO NOTHING;
+    AS x(i, a, m, c, s, k, t);
 PREPARE counters(bigint, bigint, bigint) AS
     UPDATE activities SET seats_taken = $2, waiting = $3 WHERE event_id = $1;
 PREPARE log(bigint[], timestamptz[], text[], jsonb[]) AS

@@ -242,8 +242,7 @@ const BATCH_INSERT: &str = "INSERT INTO signups(id, activity_id, member_id, comp
     OVERRIDING SYSTEM VALUE
     SELECT i, a, m, c, s, k, t, t
     FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::uuid[], $7::timestamptz[])
-    AS x(i, a, m, c, s, k, t)
-    ON CONFLICT (key) DO NOTHING";
+    AS x(i, a, m, c, s, k, t)";
 const BATCH_COUNTERS: &str =
     "UPDATE activities SET seats_taken = $2, waiting = $3 WHERE event_id = $1";
 const BATCH_LOG: &str = "INSERT INTO change_log(member_id, at, kind, data)
@@ -260,15 +259,19 @@ const BATCH_STATEMENTS: [&str; 8] = [
     BATCH_LOG,
 ];
 
-/// A group of sign-ups judged together, in a handful of round trips whatever its size: the
-/// group's activities (locked), the keys already used, the members' live sign-ups and sessions
-/// are read at once; each request is then decided in the order received by
-/// [`unionpass_core::activity::decide`], the counters kept as it goes; the accepted ones are
-/// written at once, their ids taken in that order (the waitlist's order). `None`: a key was
-/// taken at this moment for another activity (another instance's group): the caller judges the
-/// group one request at a time instead.
+/// A group of sign-ups judged together, in two round trips whatever its size: `BEGIN` and the
+/// reads go as one flight (the group's activities, locked; the keys already used; the members'
+/// live sign-ups and sessions; the ids), then each request is decided in the order received by
+/// [`unionpass_core::activity::decide`], the counters kept as it goes, and the accepted ones are
+/// written with `COMMIT` as the second flight, their ids taken in that order (the waitlist's
+/// order). Answers only once that `COMMIT` answered. `None`: a key was taken at this moment for
+/// another activity (another instance's group): its insert failed, so the `COMMIT` rolled the
+/// whole transaction back, and the caller judges the group one request at a time instead.
+///
+/// `c` is outside any transaction when called. On `Ok` the transaction has ended; on `Err` it
+/// may still be open (a read failed), and the caller ends it ([`sign_up_group`]).
 async fn sign_up_batch(
-    tx: &deadpool_postgres::Transaction<'_>,
+    c: &deadpool_postgres::Client,
     jobs: &[&SignupJob],
 ) -> Result<Option<Vec<Result<SignupAnswer, StoreError>>>, StoreError> {
     use std::collections::HashMap;
@@ -280,16 +283,17 @@ async fn sign_up_batch(
     let hashes: Vec<&str> = jobs.iter().filter_map(|j| j.session.as_deref()).collect();
     let most = jobs.len() as i64;
     // One flight: the statements are sent together (tokio-postgres pipelines the queries of one
-    // connection that are in flight at once) and the database runs them in the order sent, so
-    // the reads after the lock see what the group before this one committed. Ids are taken
-    // for every job (those of refused ones are never used; a sequence has gaps anyway), after
-    // the lock, so this group's ids follow those of every group before it on these activities.
+    // connection that are in flight at once) and the database runs them in the order sent,
+    // `BEGIN` first, so the reads after the lock see what the group before this one committed.
+    // Ids are taken for every job (those of refused ones are never used; a sequence has gaps
+    // anyway), after the lock, so this group's ids follow those of every group before it on
+    // these activities.
     let (lock_st, keys_st, live_st, sessions_st, ids_st) = (
-        tx.prepare_cached(BATCH_LOCK).await?,
-        tx.prepare_cached(BATCH_KEYS).await?,
-        tx.prepare_cached(BATCH_LIVE).await?,
-        tx.prepare_cached(BATCH_SESSIONS).await?,
-        tx.prepare_cached(BATCH_IDS).await?,
+        c.prepare_cached(BATCH_LOCK).await?,
+        c.prepare_cached(BATCH_KEYS).await?,
+        c.prepare_cached(BATCH_LIVE).await?,
+        c.prepare_cached(BATCH_SESSIONS).await?,
+        c.prepare_cached(BATCH_IDS).await?,
     );
     let lock_p: [&Param<'_>; 1] = [&ids];
     let keys_p: [&Param<'_>; 1] = [&keys];
@@ -299,13 +303,15 @@ async fn sign_up_batch(
     // every answer awaited, then the errors taken in the order sent: the first one is the cause
     // (a lock timeout, a deadlock) and the later ones only say the transaction was aborted;
     // `is_busy` and `is_retryable` must see the cause
-    let (locked, seen, live, sessions, taken) = tokio::join!(
-        tx.query(&lock_st, &lock_p),
-        tx.query(&keys_st, &keys_p),
-        tx.query(&live_st, &live_p),
-        tx.query(&sessions_st, &sessions_p),
-        tx.query(&ids_st, &ids_p),
+    let (begun, locked, seen, live, sessions, taken) = tokio::join!(
+        c.batch_execute("BEGIN"),
+        c.query(&lock_st, &lock_p),
+        c.query(&keys_st, &keys_p),
+        c.query(&live_st, &live_p),
+        c.query(&sessions_st, &sessions_p),
+        c.query(&ids_st, &ids_p),
     );
+    begun?;
     let (locked, seen, live, sessions, taken) = (locked?, seen?, live?, sessions?, taken?);
     let mut acts: HashMap<i64, Row> = HashMap::new();
     for r in locked {
@@ -357,12 +363,10 @@ async fn sign_up_batch(
         }
         if let Some(&(id, stored)) = seen.get(&job.key) {
             let answer = match signup_replay(stored, job) {
-                Ok(()) => my_signup(tx, id)
-                    .await
-                    .map(|signup| SignupAnswer::Accepted {
-                        signup,
-                        replayed: true,
-                    }),
+                Ok(()) => my_signup(c, id).await.map(|signup| SignupAnswer::Accepted {
+                    signup,
+                    replayed: true,
+                }),
                 Err(e) => Err(e),
             };
             verdicts.push(Verdict::Answer(answer));
@@ -375,7 +379,7 @@ async fn sign_up_batch(
             continue;
         };
         let missed = match misses_lookback(&row.activity, job) {
-            Some(days) => misses(tx, job.member_id, job.now, days).await?,
+            Some(days) => misses(c, job.member_id, job.now, days).await?,
             None => Vec::new(),
         };
         let judged = judge_signup(
@@ -451,12 +455,12 @@ async fn sign_up_batch(
             kinds.push(kind);
             data.push(d);
         }
-        // the writes in one flight too; a key taken elsewhere at this moment shows as fewer rows
-        // written, and the caller rolls the whole transaction back
+        // the writes and `COMMIT` in one flight too; a key taken elsewhere at this moment fails
+        // the insert, and the `COMMIT` after it then ends the transaction as a rollback
         let (insert_st, counters_st, log_st) = (
-            tx.prepare_cached(BATCH_INSERT).await?,
-            tx.prepare_cached(BATCH_COUNTERS).await?,
-            tx.prepare_cached(BATCH_LOG).await?,
+            c.prepare_cached(BATCH_INSERT).await?,
+            c.prepare_cached(BATCH_COUNTERS).await?,
+            c.prepare_cached(BATCH_LOG).await?,
         );
         let counters: Vec<(i64, i64, i64)> = ids
             .iter()
@@ -477,19 +481,21 @@ async fn sign_up_batch(
             .collect();
         let log_p: [&Param<'_>; 4] = [&member_ids, &times, &kinds, &data];
         // as the reads: every answer awaited, the errors taken in the order sent
-        let (written, counted, logged) = tokio::join!(
-            tx.execute(&insert_st, &insert_p),
-            futures_util::future::join_all(counters_p.iter().map(|p| tx.execute(&counters_st, p)),),
-            tx.execute(&log_st, &log_p),
+        let (written, counted, logged, committed) = tokio::join!(
+            c.execute(&insert_st, &insert_p),
+            futures_util::future::join_all(counters_p.iter().map(|p| c.execute(&counters_st, p)),),
+            c.execute(&log_st, &log_p),
+            c.batch_execute("COMMIT"),
         );
-        let written = written?;
-        for c in counted {
-            c?;
+        match written {
+            Err(e) if key_taken(&e) => return Ok(None),
+            written => written?,
+        };
+        for counted in counted {
+            counted?;
         }
         logged?;
-        if written as usize != accepted.len() {
-            return Ok(None);
-        }
+        committed?;
         return Ok(Some(
             verdicts
                 .into_iter()
@@ -515,6 +521,8 @@ async fn sign_up_batch(
                 .collect(),
         ));
     }
+    // nothing written: the reads' transaction ends
+    c.batch_execute("COMMIT").await?;
     Ok(Some(
         verdicts
             .into_iter()
@@ -524,6 +532,38 @@ async fn sign_up_batch(
             })
             .collect(),
     ))
+}
+
+/// Whether `e` is a sign-up's key already taken (the unique key of `signups.key`), by SQLSTATE
+/// and the constraint's name, never the message.
+fn key_taken(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        && e.as_db_error().and_then(|d| d.constraint()) == Some("signups_key_key")
+}
+
+/// The group's connection while [`sign_up_batch`] may hold a transaction open. Dropped before
+/// [`InFlight::ended`] (an error that could not be rolled back, or the task's panic), the
+/// connection is closed instead of going back to the pool, so the next group never finds itself
+/// inside this one's transaction; closing it rolls the transaction back.
+struct InFlight(Option<deadpool_postgres::Client>);
+
+impl InFlight {
+    fn client(&self) -> &deadpool_postgres::Client {
+        self.0.as_ref().expect("held until ended")
+    }
+
+    /// The transaction has ended: the connection may be used again.
+    fn ended(mut self) -> deadpool_postgres::Client {
+        self.0.take().expect("held until ended")
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
 }
 
 async fn cancel_in(
@@ -831,16 +871,23 @@ async fn sign_up_group(
     pool: &Pool,
     jobs: &[&SignupJob],
 ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
-    let mut client = pool.get().await?;
-    {
-        let tx = client.transaction().await?;
-        if let Some(answers) = sign_up_batch(&tx, jobs).await? {
-            tx.commit().await?;
+    let held = InFlight(Some(pool.get().await?));
+    let mut client = match sign_up_batch(held.client(), jobs).await {
+        Ok(Some(answers)) => {
+            // back to the pool
+            drop(held.ended());
             return Ok(answers);
         }
-        // a key was taken elsewhere at this moment: nothing of the batch is kept; one by one
-        tx.rollback().await?;
-    }
+        // a key was taken elsewhere at this moment: nothing of the batch was kept; one by one
+        Ok(None) => held.ended(),
+        Err(e) => {
+            // a read may have failed inside the transaction: end it, or drop the connection
+            if held.client().batch_execute("ROLLBACK").await.is_ok() {
+                drop(held.ended());
+            }
+            return Err(e);
+        }
+    };
     let tx = client.transaction().await?;
     let mut ids: Vec<i64> = jobs.iter().map(|j| j.activity_id).collect();
     ids.sort_unstable();
