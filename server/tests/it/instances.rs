@@ -751,3 +751,185 @@ async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavaila
         other => panic!("{other:?}"),
     }
 }
+
+/// A sign-up group decided from what this instance last committed of the activity (its counters
+/// and the row's version) is judged again under the lock whenever that changed: another
+/// instance's sign-up in between is seen (no seat given twice), a member already signed up
+/// elsewhere is refused as such, a key used elsewhere is answered as a replay, and a session
+/// ended elsewhere gives no place. The counters always match the rows.
+#[tokio::test]
+async fn a_sign_up_decided_from_memory_yields_to_what_another_instance_changed() {
+    use unionpass_core::activity::{SignupAnswer, SignupState};
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    let act = a
+        .store
+        .create_activity(crate::activities::activity(3, 2, 0), t0())
+        .await
+        .unwrap();
+    let opens = act.signup.as_ref().unwrap().opens_at;
+    a.clock.set(opens);
+    b.clock.set(opens);
+    let mut tokens = Vec::new();
+    for n in 1..=7 {
+        tokens.push(a.login(&format!("M1000{n}")).await);
+    }
+    async fn on(s: &TestServer, token: &str, id: i64, key: Uuid) -> SignupAnswer {
+        crate::activities::sign_up(s, token, id, key, 0).await
+    }
+    let fate = |answer: SignupAnswer| match answer {
+        SignupAnswer::Accepted { signup, replayed } => {
+            Ok((signup.state, signup.position, replayed))
+        }
+        SignupAnswer::Refused { refusal } => Err(refusal.code),
+    };
+    let confirmed = Ok((SignupState::Confirmed, None, false));
+    // a learns the activity, then decides the next from memory
+    assert_eq!(
+        fate(on(&a, &tokens[0], act.id, Uuid::new_v4()).await),
+        confirmed
+    );
+    assert_eq!(
+        fate(on(&a, &tokens[1], act.id, Uuid::new_v4()).await),
+        confirmed
+    );
+    // b takes the last seat; a's memory says one is left
+    let b_key = Uuid::new_v4();
+    assert_eq!(fate(on(&b, &tokens[2], act.id, b_key).await), confirmed);
+    assert_eq!(
+        fate(on(&a, &tokens[3], act.id, Uuid::new_v4()).await),
+        Ok((SignupState::Waitlisted, Some(1), false)),
+        "the seat b gave is not given again"
+    );
+    // a member signed up through b, asking a under another key: refused as signed up; under
+    // b's key: the same sign-up again
+    assert_eq!(
+        fate(on(&a, &tokens[2], act.id, Uuid::new_v4()).await),
+        Err(ErrorCode::AlreadySignedUp)
+    );
+    assert_eq!(
+        fate(on(&a, &tokens[2], act.id, b_key).await),
+        Ok((SignupState::Confirmed, None, true))
+    );
+    // b fills the waitlist; a still remembers one place on it
+    let b_key = Uuid::new_v4();
+    assert_eq!(
+        fate(on(&b, &tokens[4], act.id, b_key).await),
+        Ok((SignupState::Waitlisted, Some(2), false))
+    );
+    assert_eq!(
+        fate(on(&a, &tokens[5], act.id, Uuid::new_v4()).await),
+        Err(ErrorCode::SignupFull)
+    );
+    // refusals decided from memory (a knows the activity full now) still read the member's
+    // sign-up and the key: the member waitlisted through b hears that, and b's key replays
+    assert_eq!(
+        fate(on(&a, &tokens[4], act.id, Uuid::new_v4()).await),
+        Err(ErrorCode::AlreadySignedUp)
+    );
+    assert_eq!(
+        fate(on(&a, &tokens[4], act.id, b_key).await),
+        Ok((SignupState::Waitlisted, Some(2), true))
+    );
+    // a session ended through b, still in a's session table (a judged a request with it), gets
+    // no place at a
+    assert_eq!(
+        fate(on(&a, &tokens[6], act.id, Uuid::new_v4()).await),
+        Err(ErrorCode::SignupFull)
+    );
+    let other = a
+        .store
+        .create_activity(crate::activities::activity(5, 0, 0), t0())
+        .await
+        .unwrap();
+    crate::activities::sign_up(&a, &tokens[0], other.id, Uuid::new_v4(), 0).await;
+    let ended = b
+        .http
+        .post(b.at("/v1/sessions/end-all"))
+        .bearer_auth(&tokens[6])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), StatusCode::OK);
+    let (status, body) =
+        crate::activities::sign_up_raw(&a, &tokens[6], other.id, Uuid::new_v4(), 0).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("session_ended")),
+        "{body}"
+    );
+    for (id, rows) in [(act.id, 5), (other.id, 1)] {
+        let signups = a.store.signups(id).await.unwrap();
+        assert_eq!(signups.len(), rows);
+        let live = a
+            .store
+            .activities()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.activity.id == id)
+            .unwrap();
+        let seated = signups
+            .iter()
+            .filter(|s| s.state.has_seats())
+            .map(|s| 1 + s.companions)
+            .sum::<i64>();
+        let waiting = signups
+            .iter()
+            .filter(|s| s.state == SignupState::Waitlisted)
+            .count() as i64;
+        assert_eq!(
+            (live.seats_taken, live.waiting),
+            (seated, waiting),
+            "activity {id}"
+        );
+    }
+}
+
+/// A group decided from memory that waits for its activity's lock past `lock_timeout` is answered
+/// `unavailable` after one wait, not judged again under the lock to wait a second time.
+#[tokio::test]
+async fn a_sign_up_decided_from_memory_waits_for_the_lock_once() {
+    use unionpass_core::activity::{SignupAnswer, SignupState};
+    let a = TestServer::start_postgres().await;
+    let act = a
+        .store
+        .create_activity(crate::activities::activity(5, 0, 0), t0())
+        .await
+        .unwrap();
+    a.clock.set(act.signup.as_ref().unwrap().opens_at);
+    let (first, token) = (a.login("M10001").await, a.login("M10002").await);
+    crate::activities::sign_up(&a, &first, act.id, Uuid::new_v4(), 0).await;
+    let (mut other, conn) =
+        tokio_postgres::connect(a.database_url().unwrap(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let held = other.transaction().await.unwrap();
+    held.execute(
+        "SELECT 1 FROM activities WHERE event_id = $1 FOR UPDATE",
+        &[&act.id],
+    )
+    .await
+    .unwrap();
+    let key = Uuid::new_v4();
+    let started = std::time::Instant::now();
+    let (status, body) = crate::activities::sign_up_raw(&a, &token, act.id, key, 0).await;
+    let waited = started.elapsed();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+        "{body}"
+    );
+    assert!(
+        waited >= std::time::Duration::from_secs(4) && waited < std::time::Duration::from_secs(9),
+        "one lock timeout (5 s), not two: {waited:?}"
+    );
+    held.rollback().await.unwrap();
+    match crate::activities::sign_up(&a, &token, act.id, key, 0).await {
+        SignupAnswer::Accepted { signup, replayed } => {
+            assert_eq!((signup.state, replayed), (SignupState::Confirmed, false))
+        }
+        other => panic!("{other:?}"),
+    }
+}

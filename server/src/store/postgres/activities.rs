@@ -223,7 +223,8 @@ async fn sign_up_in(c: &impl GenericClient, job: &SignupJob) -> Result<SignupAns
 
 /// The statements of [`sign_up_batch`], prepared on the group's connection before the first
 /// opening ([`SignupJudge`]'s `idle`): the first group of a burst then waits for no planning.
-const BATCH_LOCK: &str = "SELECT event_id, body, seats_taken, waiting FROM activities
+const BATCH_LOCK: &str =
+    "SELECT event_id, body, seats_taken, waiting, xmin::text::bigint FROM activities
     WHERE event_id = ANY($1) ORDER BY event_id FOR UPDATE";
 const BATCH_KEYS: &str =
     "SELECT key, id, member_id, activity_id, companions FROM signups WHERE key = ANY($1)";
@@ -243,12 +244,24 @@ const BATCH_INSERT: &str = "INSERT INTO signups(id, activity_id, member_id, comp
     SELECT i, a, m, c, s, k, t, t
     FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::uuid[], $7::timestamptz[])
     AS x(i, a, m, c, s, k, t)";
+/// The counters after a group, and the row's new version ([`Known`]).
 const BATCH_COUNTERS: &str =
-    "UPDATE activities SET seats_taken = $2, waiting = $3 WHERE event_id = $1";
+    "UPDATE activities SET seats_taken = $2, waiting = $3 WHERE event_id = $1
+    RETURNING xmin::text::bigint";
+/// A group decided from [`Known`]: its ids drawn by the identity in the order received.
+const DECIDED_INSERT: &str =
+    "INSERT INTO signups(activity_id, member_id, companions, state, key, created_at, updated_at)
+    SELECT a, m, c, s, k, t, t
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::uuid[], $6::timestamptz[])
+    WITH ORDINALITY AS x(a, m, c, s, k, t, n) ORDER BY n";
+/// What a group decided from [`Known`] rests on (schema `0015_signup_group_holds`).
+const DECIDED_HOLDS: &str = "SELECT signup_group_holds($1, $2, $3, $4, $5)";
 const BATCH_LOG: &str = "INSERT INTO change_log(member_id, at, kind, data)
     SELECT m, t, k, d FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::jsonb[])
     WITH ORDINALITY AS x(m, t, k, d, n) ORDER BY n";
-const BATCH_STATEMENTS: [&str; 8] = [
+const BATCH_STATEMENTS: [&str; 10] = [
+    DECIDED_HOLDS,
+    DECIDED_INSERT,
     BATCH_LOCK,
     BATCH_KEYS,
     BATCH_LIVE,
@@ -273,7 +286,7 @@ const BATCH_STATEMENTS: [&str; 8] = [
 async fn sign_up_batch(
     c: &deadpool_postgres::Client,
     jobs: &[&SignupJob],
-) -> Result<Option<Vec<Result<SignupAnswer, StoreError>>>, StoreError> {
+) -> Result<Option<GroupJudged>, StoreError> {
     use std::collections::HashMap;
     let mut ids: Vec<i64> = jobs.iter().map(|j| j.activity_id).collect();
     ids.sort_unstable();
@@ -314,6 +327,7 @@ async fn sign_up_batch(
     begun?;
     let (locked, seen, live, sessions, taken) = (locked?, seen?, live?, sessions?, taken?);
     let mut acts: HashMap<i64, Row> = HashMap::new();
+    let mut versions: HashMap<i64, i64> = HashMap::new();
     for r in locked {
         let id: i64 = r.get(0);
         acts.insert(
@@ -324,6 +338,7 @@ async fn sign_up_batch(
                 waiting: r.get(3),
             },
         );
+        versions.insert(id, r.get(4));
     }
     let seen: HashMap<uuid::Uuid, (i64, (i64, i64, i64))> = seen
         .iter()
@@ -436,13 +451,7 @@ async fn sign_up_batch(
         let companions = col(&|a| a.job.companions);
         let states: Vec<&str> = accepted.iter().map(|a| a.state.as_str()).collect();
         let keys: Vec<uuid::Uuid> = accepted.iter().map(|a| a.job.key).collect();
-        // as the database keeps them (microseconds), so a later replay reads back the same
-        let times: Vec<DateTime<Utc>> = accepted
-            .iter()
-            .map(|a| {
-                DateTime::from_timestamp_micros(a.job.now.timestamp_micros()).unwrap_or(a.job.now)
-            })
-            .collect();
+        let times = stored_times(accepted.iter().map(|a| a.job));
         let mine: Vec<MySignup> = accepted
             .iter()
             .zip(&times)
@@ -483,7 +492,7 @@ async fn sign_up_batch(
         // as the reads: every answer awaited, the errors taken in the order sent
         let (written, counted, logged, committed) = tokio::join!(
             c.execute(&insert_st, &insert_p),
-            futures_util::future::join_all(counters_p.iter().map(|p| c.execute(&counters_st, p)),),
+            futures_util::future::join_all(counters_p.iter().map(|p| c.query_one(&counters_st, p)),),
             c.execute(&log_st, &log_p),
             c.batch_execute("COMMIT"),
         );
@@ -491,13 +500,14 @@ async fn sign_up_batch(
             Err(e) if key_taken(&e) => return Ok(None),
             written => written?,
         };
-        for counted in counted {
-            counted?;
+        for ((id, _, _), counted) in counters.iter().zip(counted) {
+            versions.insert(*id, counted?.get(0));
         }
         logged?;
         committed?;
-        return Ok(Some(
-            verdicts
+        return Ok(Some(GroupJudged {
+            known: known_after(acts, &versions),
+            answers: verdicts
                 .into_iter()
                 .map(|v| match v {
                     Verdict::Answer(a) => a,
@@ -519,19 +529,20 @@ async fn sign_up_batch(
                     }),
                 })
                 .collect(),
-        ));
+        }));
     }
     // nothing written: the reads' transaction ends
     c.batch_execute("COMMIT").await?;
-    Ok(Some(
-        verdicts
+    Ok(Some(GroupJudged {
+        known: known_after(acts, &versions),
+        answers: verdicts
             .into_iter()
             .map(|v| match v {
                 Verdict::Answer(a) => a,
                 Verdict::New(_) | Verdict::Again(..) => unreachable!("nothing was accepted"),
             })
             .collect(),
-    ))
+    }))
 }
 
 /// Whether `e` is a sign-up's key already taken (the unique key of `signups.key`), by SQLSTATE
@@ -539,6 +550,372 @@ async fn sign_up_batch(
 fn key_taken(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
         && e.as_db_error().and_then(|d| d.constraint()) == Some("signups_key_key")
+}
+
+/// An activity as this instance's last committed sign-up group left it: its rules, its counters,
+/// and the version of its row (`xmin`: the transaction that last wrote it). The next group for it
+/// is decided from this before its transaction starts ([`decide_from`]) and sent in one flight
+/// whose first statement checks, under the lock, that the row is still this version
+/// ([`sign_up_decided`]; schema `0015_signup_group_holds`).
+#[derive(Clone)]
+pub(super) struct Known {
+    activity: Activity,
+    seats_taken: i64,
+    waiting: i64,
+    version: i64,
+}
+
+/// Activities remembered as [`Known`] at most (beyond, all are forgotten and learnt again).
+const MAX_KNOWN: usize = 64;
+
+/// The answers of a group judged under the lock, and what it leaves known of its activities.
+struct GroupJudged {
+    answers: Vec<Result<SignupAnswer, StoreError>>,
+    known: Vec<(i64, Known)>,
+}
+
+fn known_after(
+    acts: std::collections::HashMap<i64, Row>,
+    versions: &std::collections::HashMap<i64, i64>,
+) -> Vec<(i64, Known)> {
+    acts.into_iter()
+        .filter_map(|(id, r)| {
+            versions.get(&id).map(|v| {
+                (
+                    id,
+                    Known {
+                        activity: r.activity,
+                        seats_taken: r.seats_taken,
+                        waiting: r.waiting,
+                        version: *v,
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
+/// An accepted request, its state and its waitlist place.
+type Acceptance<'a> = (&'a SignupJob, SignupState, Option<i64>);
+
+/// What [`decide_from`] made of one request.
+enum Fate {
+    /// The n-th accepted request.
+    Accepted(usize),
+    /// The same key as the n-th accepted request (a double tap).
+    Again(usize),
+    /// Refused on the counters at its turn (seats taken, waiting), as long as the member has no
+    /// live sign-up and the key was not used before, which the flight reads.
+    Refused(unionpass_core::activity::Refusal, i64, i64),
+}
+
+/// A group decided from [`Known`].
+struct Decided<'a> {
+    /// The accepted requests in the order received.
+    accepted: Vec<Acceptance<'a>>,
+    /// Each request's fate, in the order received.
+    fates: Vec<Fate>,
+    /// Each activity after the group; `version` is still the one the decision rests on, and
+    /// `true` when the group takes places in it (its counters are written).
+    after: Vec<(i64, Known, bool)>,
+}
+
+/// The group decided from what is known, when that is enough: every activity known, none with a
+/// no-show rule to read, no member twice under different keys. A refusal holds only if the
+/// member has no live sign-up and the key is new, which the flight reads ([`sign_up_decided`]);
+/// an acceptance, by the unique indexes. `None`: the group is judged under the lock instead.
+fn decide_from<'a>(
+    known: &std::collections::HashMap<i64, Known>,
+    jobs: &[&'a SignupJob],
+) -> Option<Decided<'a>> {
+    use std::collections::{HashMap, HashSet};
+    let mut after: HashMap<i64, (Known, bool)> = HashMap::new();
+    let mut keys: HashMap<uuid::Uuid, usize> = HashMap::new();
+    let mut members: HashSet<(i64, i64)> = HashSet::new();
+    let mut accepted = Vec::with_capacity(jobs.len());
+    let mut fates = Vec::with_capacity(jobs.len());
+    for (i, &job) in jobs.iter().enumerate() {
+        if let Some(&first) = keys.get(&job.key) {
+            fates.push(match &fates[first] {
+                Fate::Accepted(n) | Fate::Again(n) => Fate::Again(*n),
+                Fate::Refused(r, seats, waiting) => Fate::Refused(r.clone(), *seats, *waiting),
+            });
+            continue;
+        }
+        keys.insert(job.key, i);
+        if !members.insert((job.activity_id, job.member_id)) {
+            return None;
+        }
+        let (k, takes) = match after.entry(job.activity_id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((known.get(&job.activity_id)?.clone(), false))
+            }
+        };
+        if misses_lookback(&k.activity, job).is_some() {
+            return None;
+        }
+        match judge_signup(&k.activity, k.seats_taken, k.waiting, None, &[], job) {
+            Ok(Ok(state)) => {
+                let position =
+                    take_place(state, job.companions, &mut k.seats_taken, &mut k.waiting);
+                *takes = true;
+                fates.push(Fate::Accepted(accepted.len()));
+                accepted.push((job, state, position));
+            }
+            Ok(Err(refusal)) => fates.push(Fate::Refused(refusal, k.seats_taken, k.waiting)),
+            Err(_) => return None,
+        }
+    }
+    Some(Decided {
+        accepted,
+        fates,
+        after: after
+            .into_iter()
+            .map(|(id, (k, takes))| (id, k, takes))
+            .collect(),
+    })
+}
+
+/// Send a group [`decide_from`] decided, in one flight: `BEGIN`, the check of what the decision
+/// rests on (`signup_group_holds`: each activity's row still the version decided from, each
+/// accepted session live), the refused requests' keys and live sign-ups, the sign-ups, the
+/// counters, the changes, `COMMIT`. The ids are drawn by the table's identity in the order
+/// received.
+///
+/// `Err`: the `COMMIT` itself failed, so whether it committed is unknown; the connection must not
+/// be used again (a judgment under the lock then finds each key that was kept and answers it as a
+/// replay). Otherwise the connection is outside any transaction.
+async fn sign_up_decided(
+    c: &deadpool_postgres::Client,
+    jobs: &[&SignupJob],
+    d: &Decided<'_>,
+) -> Result<Sent, StoreError> {
+    let mut activities: Vec<(i64, i64)> =
+        d.after.iter().map(|(id, k, _)| (*id, k.version)).collect();
+    activities.sort_unstable();
+    let ids: Vec<i64> = activities.iter().map(|(id, _)| *id).collect();
+    let versions: Vec<i64> = activities.iter().map(|(_, v)| *v).collect();
+    let checked: Vec<(&str, i64, DateTime<Utc>)> = d
+        .accepted
+        .iter()
+        .filter_map(|(j, _, _)| j.session.as_deref().map(|h| (h, j.member_id, j.now)))
+        .collect();
+    let hashes: Vec<&str> = checked.iter().map(|c| c.0).collect();
+    let holders: Vec<i64> = checked.iter().map(|c| c.1).collect();
+    let asked: Vec<DateTime<Utc>> = checked.iter().map(|c| c.2).collect();
+    let refused: Vec<&SignupJob> = jobs
+        .iter()
+        .zip(&d.fates)
+        .filter(|(_, f)| matches!(f, Fate::Refused(..)))
+        .map(|(j, _)| *j)
+        .collect();
+    let refused_keys: Vec<uuid::Uuid> = refused.iter().map(|j| j.key).collect();
+    let refused_members: Vec<i64> = refused.iter().map(|j| j.member_id).collect();
+    let col = |f: &dyn Fn(&Acceptance) -> i64| d.accepted.iter().map(f).collect::<Vec<i64>>();
+    let activity_ids = col(&|a| a.0.activity_id);
+    let member_ids = col(&|a| a.0.member_id);
+    let companions = col(&|a| a.0.companions);
+    let states: Vec<&str> = d.accepted.iter().map(|a| a.1.as_str()).collect();
+    let keys: Vec<uuid::Uuid> = d.accepted.iter().map(|a| a.0.key).collect();
+    let times = stored_times(d.accepted.iter().map(|a| a.0));
+    let mut kinds = Vec::with_capacity(d.accepted.len());
+    let mut data = Vec::with_capacity(d.accepted.len());
+    for ((job, state, position), at) in d.accepted.iter().zip(&times) {
+        let mine = new_signup(job, *state, *position, *at);
+        let (kind, v) = crate::store::rules::change_parts(&ChangeKind::Signup(mine));
+        kinds.push(kind);
+        data.push(v);
+    }
+    let counters: Vec<(i64, i64, i64)> = d
+        .after
+        .iter()
+        .filter(|(_, _, takes)| *takes)
+        .map(|(id, k, _)| (*id, k.seats_taken, k.waiting))
+        .collect();
+    let (holds_st, keys_st, live_st, insert_st, counters_st, log_st) = (
+        c.prepare_cached(DECIDED_HOLDS).await?,
+        c.prepare_cached(BATCH_KEYS).await?,
+        c.prepare_cached(BATCH_LIVE).await?,
+        c.prepare_cached(DECIDED_INSERT).await?,
+        c.prepare_cached(BATCH_COUNTERS).await?,
+        c.prepare_cached(BATCH_LOG).await?,
+    );
+    let holds_p: [&Param<'_>; 5] = [&ids, &versions, &hashes, &holders, &asked];
+    let keys_p: [&Param<'_>; 1] = [&refused_keys];
+    let live_p: [&Param<'_>; 2] = [&ids, &refused_members];
+    let insert_p: [&Param<'_>; 6] = [
+        &activity_ids,
+        &member_ids,
+        &companions,
+        &states,
+        &keys,
+        &times,
+    ];
+    let counters_p: Vec<[&Param<'_>; 3]> = counters
+        .iter()
+        .map(|(id, seats, waiting)| -> [&Param<'_>; 3] { [id, seats, waiting] })
+        .collect();
+    let log_p: [&Param<'_>; 4] = [&member_ids, &times, &kinds, &data];
+    let (any_refused, any_accepted) = (!refused.is_empty(), !d.accepted.is_empty());
+    // one flight, run by the database in the order sent; every answer awaited
+    let (begun, held, seen, live, written, counted, logged, committed) = tokio::join!(
+        c.batch_execute("BEGIN"),
+        c.query(&holds_st, &holds_p),
+        async {
+            match any_refused {
+                true => c.query(&keys_st, &keys_p).await.map(Some),
+                false => Ok(None),
+            }
+        },
+        async {
+            match any_refused {
+                true => c.query(&live_st, &live_p).await.map(Some),
+                false => Ok(None),
+            }
+        },
+        async {
+            match any_accepted {
+                true => c.execute(&insert_st, &insert_p).await.map(|_| ()),
+                false => Ok(()),
+            }
+        },
+        futures_util::future::join_all(counters_p.iter().map(|p| c.query_one(&counters_st, p))),
+        async {
+            match any_accepted {
+                true => c.execute(&log_st, &log_p).await.map(|_| ()),
+                false => Ok(()),
+            }
+        },
+        c.batch_execute("COMMIT"),
+    );
+    committed?;
+    if let Err(e) = begun.and(held.map(|_| ())) {
+        let e = StoreError::from(e);
+        // a lock not had in time is the group's answer, as under the lock; waiting for it a
+        // second time would only double the wait
+        if e.is_busy() {
+            return Ok(Sent::Failed(e));
+        }
+        tracing::debug!(error = %e, "a sign-up group decided from memory is judged again");
+        return Ok(Sent::RolledBack);
+    }
+    let (Ok(seen), Ok(live), Ok(()), Ok(())) = (seen, live, written, logged) else {
+        return Ok(Sent::RolledBack);
+    };
+    if counted.iter().any(Result::is_err) {
+        return Ok(Sent::RolledBack);
+    }
+    let versions = counters
+        .iter()
+        .zip(counted)
+        .map(|((id, _, _), row)| row.map(|r| (*id, r.get(0))))
+        .collect::<Result<_, _>>()?;
+    let seen = seen
+        .unwrap_or_default()
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), (r.get(2), r.get(3), r.get(4)))))
+        .collect();
+    let live = live
+        .unwrap_or_default()
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    Ok(Sent::Committed {
+        versions,
+        seen,
+        live,
+    })
+}
+
+/// The answers of a group [`sign_up_decided`] committed. A refused request whose key was used
+/// before is answered as a replay (its sign-up as it stands, read now); one whose member has a
+/// live sign-up is judged again with it, which can only refuse it, perhaps for another reason.
+async fn decided_answers(
+    c: &deadpool_postgres::Client,
+    jobs: &[&SignupJob],
+    d: &Decided<'_>,
+    seen: &std::collections::HashMap<uuid::Uuid, (i64, (i64, i64, i64))>,
+    live: &std::collections::HashMap<(i64, i64), String>,
+) -> Vec<Result<SignupAnswer, StoreError>> {
+    let times = stored_times(d.accepted.iter().map(|a| a.0));
+    let mine: Vec<MySignup> = d
+        .accepted
+        .iter()
+        .zip(&times)
+        .map(|((job, state, position), at)| new_signup(job, *state, *position, *at))
+        .collect();
+    let mut answers = Vec::with_capacity(jobs.len());
+    for (job, fate) in jobs.iter().zip(&d.fates) {
+        answers.push(match fate {
+            Fate::Accepted(n) => Ok(SignupAnswer::Accepted {
+                signup: mine[*n].clone(),
+                replayed: false,
+            }),
+            Fate::Again(n) => {
+                let first = d.accepted[*n].0;
+                signup_replay((first.member_id, first.activity_id, first.companions), job).map(
+                    |()| SignupAnswer::Accepted {
+                        signup: mine[*n].clone(),
+                        replayed: true,
+                    },
+                )
+            }
+            Fate::Refused(refusal, seats, waiting) => {
+                if let Some(&(id, stored)) = seen.get(&job.key) {
+                    match signup_replay(stored, job) {
+                        Ok(()) => my_signup(c, id).await.map(|signup| SignupAnswer::Accepted {
+                            signup,
+                            replayed: true,
+                        }),
+                        Err(e) => Err(e),
+                    }
+                } else if let Some(state) = live.get(&(job.activity_id, job.member_id)) {
+                    let activity = d
+                        .after
+                        .iter()
+                        .find(|(id, _, _)| *id == job.activity_id)
+                        .map(|(_, k, _)| &k.activity)
+                        .expect("decided from it");
+                    match judge_signup(activity, *seats, *waiting, Some(state), &[], job) {
+                        Ok(Err(refusal)) => Ok(SignupAnswer::Refused { refusal }),
+                        // a live sign-up refuses every request (`decide`)
+                        _ => Err(StoreError::Corrupt(format!(
+                            "sign-up {state:?} did not refuse another one"
+                        ))),
+                    }
+                } else {
+                    Ok(SignupAnswer::Refused {
+                        refusal: refusal.clone(),
+                    })
+                }
+            }
+        });
+    }
+    answers
+}
+
+/// What became of a group [`sign_up_decided`] sent.
+enum Sent {
+    /// Committed; the new version of each activity it took places in, and what it read of the
+    /// refused requests (their keys used before, their members' live sign-ups).
+    Committed {
+        versions: Vec<(i64, i64)>,
+        seen: std::collections::HashMap<uuid::Uuid, (i64, (i64, i64, i64))>,
+        live: std::collections::HashMap<(i64, i64), String>,
+    },
+    /// Nothing kept: what the decision rested on changed (the check raised), or a key or a
+    /// member was taken (the unique indexes); the `COMMIT` rolled the transaction back.
+    RolledBack,
+    /// Nothing kept, and this is the group's answer (a lock not had within `lock_timeout`).
+    Failed(StoreError),
+}
+
+/// Each request's time as the database keeps it (microseconds), so a later replay reads back the
+/// same.
+fn stored_times<'a>(jobs: impl Iterator<Item = &'a SignupJob>) -> Vec<DateTime<Utc>> {
+    jobs.map(|j| DateTime::from_timestamp_micros(j.now.timestamp_micros()).unwrap_or(j.now))
+        .collect()
 }
 
 /// The group's connection while [`sign_up_batch`] may hold a transaction open. Dropped before
@@ -802,6 +1179,9 @@ pub(super) async fn vote(
 /// finishes whether or not the requests are still there).
 pub(super) struct SignupJudge {
     pub memo: std::sync::Arc<SignupMemo>,
+    /// What this instance's groups last committed of each activity (only the group's task uses
+    /// it, one group at a time).
+    pub known: std::sync::Mutex<std::collections::HashMap<i64, Known>>,
 }
 
 /// This instance's sign-up groups.
@@ -819,7 +1199,7 @@ impl super::groups::Judge for SignupJudge {
         jobs: &[SignupJob],
     ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
         let jobs: Vec<&SignupJob> = jobs.iter().collect();
-        let answers = sign_up_group(pool, &jobs).await?;
+        let answers = sign_up_group(pool, &jobs, &self.known).await?;
         for a in &answers {
             if let Ok(SignupAnswer::Accepted {
                 signup,
@@ -870,17 +1250,79 @@ fn before_any_write(e: &StoreError) -> bool {
 async fn sign_up_group(
     pool: &Pool,
     jobs: &[&SignupJob],
+    known: &std::sync::Mutex<std::collections::HashMap<i64, Known>>,
 ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
-    let held = InFlight(Some(pool.get().await?));
+    let known_now = || known.lock().unwrap_or_else(|p| p.into_inner());
+    let forget = |ids: &mut dyn Iterator<Item = i64>| {
+        let mut k = known_now();
+        for id in ids {
+            k.remove(&id);
+        }
+    };
+    let mut held = InFlight(Some(pool.get().await?));
+    let decided = decide_from(&known_now(), jobs);
+    if let Some(d) = decided {
+        match sign_up_decided(held.client(), jobs, &d).await {
+            Ok(Sent::Committed {
+                versions,
+                seen,
+                live,
+            }) => {
+                {
+                    let mut k = known_now();
+                    for (id, after, _) in &d.after {
+                        let mut after = after.clone();
+                        // an activity the group took no place in keeps the version it was checked at
+                        if let Some((_, v)) = versions.iter().find(|(v_id, _)| v_id == id) {
+                            after.version = *v;
+                        }
+                        if k.len() >= MAX_KNOWN && !k.contains_key(id) {
+                            k.clear();
+                        }
+                        k.insert(*id, after);
+                    }
+                }
+                let answers = decided_answers(held.client(), jobs, &d, &seen, &live).await;
+                drop(held.ended());
+                return Ok(answers);
+            }
+            // what it rested on changed: judged again under the lock, on the same connection
+            Ok(Sent::RolledBack) => forget(&mut d.after.iter().map(|(id, _, _)| *id)),
+            Ok(Sent::Failed(e)) => {
+                forget(&mut d.after.iter().map(|(id, _, _)| *id));
+                drop(held.ended());
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "a sign-up group's COMMIT failed; judging it again");
+                forget(&mut d.after.iter().map(|(id, _, _)| *id));
+                // closed, not given back: its state is unknown
+                drop(held);
+                held = InFlight(Some(pool.get().await?));
+            }
+        }
+    }
     let mut client = match sign_up_batch(held.client(), jobs).await {
-        Ok(Some(answers)) => {
+        Ok(Some(judged)) => {
             // back to the pool
             drop(held.ended());
-            return Ok(answers);
+            let mut k = known_now();
+            for (id, after) in judged.known {
+                if k.len() >= MAX_KNOWN && !k.contains_key(&id) {
+                    k.clear();
+                }
+                k.insert(id, after);
+            }
+            drop(k);
+            return Ok(judged.answers);
         }
         // a key was taken elsewhere at this moment: nothing of the batch was kept; one by one
-        Ok(None) => held.ended(),
+        Ok(None) => {
+            forget(&mut jobs.iter().map(|j| j.activity_id));
+            held.ended()
+        }
         Err(e) => {
+            forget(&mut jobs.iter().map(|j| j.activity_id));
             // a read may have failed inside the transaction: end it, or drop the connection
             if held.client().batch_execute("ROLLBACK").await.is_ok() {
                 drop(held.ended());

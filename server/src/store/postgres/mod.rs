@@ -67,6 +67,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0012_sync_indexes",
     "0013_signups_by_activity",
     "0014_race_references",
+    "0015_signup_group_holds",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
@@ -223,6 +224,7 @@ impl PgStore {
                 own_pool(url)?,
                 Arc::new(activities::SignupJudge {
                     memo: signup_memo.clone(),
+                    known: Default::default(),
                 }),
             )?,
             grants: grants::GrantGroups::start(
