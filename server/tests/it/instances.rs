@@ -933,3 +933,107 @@ async fn a_sign_up_decided_from_memory_waits_for_the_lock_once() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A whole group decided from memory answers each request as judging them one by one under the
+/// lock would: seats, then the waitlist in the order received, a double tap replayed, then
+/// "full"; a member already signed up hears that, and a key already used for another sign-up is
+/// refused as reused. The requests queue behind a group kept waiting for the activity's lock,
+/// so they form one group.
+#[tokio::test]
+async fn a_group_decided_from_memory_answers_as_one_by_one_under_the_lock() {
+    use unionpass_core::activity::{SignupAnswer, SignupState};
+    let a = TestServer::start_postgres().await;
+    let act = a
+        .store
+        .create_activity(crate::activities::activity(3, 2, 1), t0())
+        .await
+        .unwrap();
+    a.clock.set(act.signup.as_ref().unwrap().opens_at);
+    let mut tokens = Vec::new();
+    for n in 1..=6 {
+        tokens.push(a.login(&format!("M1000{n}")).await);
+    }
+    // the first sign-up teaches the instance the activity
+    let first_key = Uuid::new_v4();
+    crate::activities::sign_up(&a, &tokens[0], act.id, first_key, 0).await;
+    let (mut other, conn) =
+        tokio_postgres::connect(a.database_url().unwrap(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let held = other.transaction().await.unwrap();
+    held.execute(
+        "SELECT 1 FROM activities WHERE event_id = $1 FOR UPDATE",
+        &[&act.id],
+    )
+    .await
+    .unwrap();
+    let tap = Uuid::new_v4();
+    // (member, key, companions), in the order sent
+    let asks = [
+        (1, Uuid::new_v4(), 1),
+        (2, tap, 0),
+        (2, tap, 0),
+        (3, Uuid::new_v4(), 1),
+        (4, Uuid::new_v4(), 0),
+        (0, Uuid::new_v4(), 0),
+        (5, first_key, 0),
+    ];
+    let mut sent = Vec::new();
+    for (who, key, companions) in asks {
+        let url = a.at(&format!("/v1/activities/{}/signup", act.id));
+        let (http, token) = (a.http.clone(), tokens[who].clone());
+        sent.push(tokio::spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "key": key, "companions": companions }))
+                .send()
+                .await
+                .unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    held.rollback().await.unwrap();
+    let mut got = Vec::new();
+    for s in sent {
+        let (status, body) = s.await.unwrap();
+        got.push(match status {
+            StatusCode::OK => match serde_json::from_value::<SignupAnswer>(body).unwrap() {
+                SignupAnswer::Accepted { signup, replayed } => {
+                    format!("{:?} {:?} {replayed}", signup.state, signup.position)
+                }
+                SignupAnswer::Refused { refusal } => format!("refused {:?}", refusal.code),
+            },
+            other => format!("{other} {}", body["code"]),
+        });
+    }
+    assert_eq!(
+        got,
+        [
+            "Confirmed None false",
+            "Waitlisted Some(1) false",
+            "Waitlisted Some(1) true",
+            "Waitlisted Some(2) false",
+            "refused SignupFull",
+            "refused AlreadySignedUp",
+            "409 Conflict \"idempotency_key_reused\"",
+        ]
+        .map(String::from)
+    );
+    let rows = a.store.signups(act.id).await.unwrap();
+    let order: Vec<(String, SignupState)> = rows
+        .iter()
+        .map(|r| (r.member_no.clone(), r.state))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("M10001".to_string(), SignupState::Confirmed),
+            ("M10002".to_string(), SignupState::Confirmed),
+            ("M10003".to_string(), SignupState::Waitlisted),
+            ("M10004".to_string(), SignupState::Waitlisted),
+        ]
+    );
+}

@@ -563,10 +563,31 @@ pub(super) struct Known {
     seats_taken: i64,
     waiting: i64,
     version: i64,
+    /// When the version was read or written.
+    learnt: std::time::Instant,
+    /// Not decided from before this: after a group decided from memory was rolled back (another
+    /// instance keeps changing the activity), the next ones go under the lock for a while, so
+    /// they are not sent twice each.
+    trust_after: std::time::Instant,
 }
 
 /// Activities remembered as [`Known`] at most (beyond, all are forgotten and learnt again).
 const MAX_KNOWN: usize = 64;
+/// How long a [`Known`] version is decided from at most (far within the 2^32 transactions
+/// after which a version could come round again).
+const KNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long groups go under the lock after one decided from memory was rolled back.
+const DOUBT_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Remember `after` for activity `id`, keeping a doubt already cast on it.
+fn keep(known: &mut std::collections::HashMap<i64, Known>, id: i64, mut after: Known) {
+    if let Some(old) = known.get(&id) {
+        after.trust_after = after.trust_after.max(old.trust_after);
+    } else if known.len() >= MAX_KNOWN {
+        known.clear();
+    }
+    known.insert(id, after);
+}
 
 /// The answers of a group judged under the lock, and what it leaves known of its activities.
 struct GroupJudged {
@@ -588,6 +609,8 @@ fn known_after(
                         seats_taken: r.seats_taken,
                         waiting: r.waiting,
                         version: *v,
+                        learnt: std::time::Instant::now(),
+                        trust_after: std::time::Instant::now(),
                     },
                 )
             })
@@ -627,6 +650,7 @@ struct Decided<'a> {
 fn decide_from<'a>(
     known: &std::collections::HashMap<i64, Known>,
     jobs: &[&'a SignupJob],
+    now: std::time::Instant,
 ) -> Option<Decided<'a>> {
     use std::collections::{HashMap, HashSet};
     let mut after: HashMap<i64, (Known, bool)> = HashMap::new();
@@ -636,10 +660,11 @@ fn decide_from<'a>(
     let mut fates = Vec::with_capacity(jobs.len());
     for (i, &job) in jobs.iter().enumerate() {
         if let Some(&first) = keys.get(&job.key) {
-            fates.push(match &fates[first] {
-                Fate::Accepted(n) | Fate::Again(n) => Fate::Again(*n),
-                Fate::Refused(r, seats, waiting) => Fate::Refused(r.clone(), *seats, *waiting),
-            });
+            match &fates[first] {
+                Fate::Accepted(n) | Fate::Again(n) => fates.push(Fate::Again(*n)),
+                // judged on its own contents under the lock (it may name another activity)
+                Fate::Refused(..) => return None,
+            }
             continue;
         }
         keys.insert(job.key, i);
@@ -649,7 +674,10 @@ fn decide_from<'a>(
         let (k, takes) = match after.entry(job.activity_id) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert((known.get(&job.activity_id)?.clone(), false))
+                let k = known.get(&job.activity_id).filter(|k| {
+                    now >= k.trust_after && now.saturating_duration_since(k.learnt) < KNOWN_FOR
+                })?;
+                e.insert((k.clone(), false))
             }
         };
         if misses_lookback(&k.activity, job).is_some() {
@@ -733,14 +761,20 @@ async fn sign_up_decided(
         .filter(|(_, _, takes)| *takes)
         .map(|(id, k, _)| (*id, k.seats_taken, k.waiting))
         .collect();
-    let (holds_st, keys_st, live_st, insert_st, counters_st, log_st) = (
-        c.prepare_cached(DECIDED_HOLDS).await?,
-        c.prepare_cached(BATCH_KEYS).await?,
-        c.prepare_cached(BATCH_LIVE).await?,
-        c.prepare_cached(DECIDED_INSERT).await?,
-        c.prepare_cached(BATCH_COUNTERS).await?,
-        c.prepare_cached(BATCH_LOG).await?,
-    );
+    // prepared while the task is idle (a cache hit); a failure here has sent nothing
+    let prepared = async {
+        Ok::<_, tokio_postgres::Error>((
+            c.prepare_cached(DECIDED_HOLDS).await?,
+            c.prepare_cached(BATCH_KEYS).await?,
+            c.prepare_cached(BATCH_LIVE).await?,
+            c.prepare_cached(DECIDED_INSERT).await?,
+            c.prepare_cached(BATCH_COUNTERS).await?,
+            c.prepare_cached(BATCH_LOG).await?,
+        ))
+    };
+    let Ok((holds_st, keys_st, live_st, insert_st, counters_st, log_st)) = prepared.await else {
+        return Ok(Sent::RolledBack);
+    };
     let holds_p: [&Param<'_>; 5] = [&ids, &versions, &hashes, &holders, &asked];
     let keys_p: [&Param<'_>; 1] = [&refused_keys];
     let live_p: [&Param<'_>; 2] = [&ids, &refused_members];
@@ -790,27 +824,40 @@ async fn sign_up_decided(
         c.batch_execute("COMMIT"),
     );
     committed?;
-    if let Err(e) = begun.and(held.map(|_| ())) {
-        let e = StoreError::from(e);
+    // the first error in the order sent is the cause; those after it only say the transaction
+    // was aborted
+    let mut first: Option<tokio_postgres::Error> = None;
+    fn note<T>(
+        first: &mut Option<tokio_postgres::Error>,
+        r: Result<T, tokio_postgres::Error>,
+    ) -> Option<T> {
+        r.map_err(|e| {
+            first.get_or_insert(e);
+        })
+        .ok()
+    }
+    note(&mut first, begun);
+    note(&mut first, held);
+    let seen = note(&mut first, seen).flatten();
+    let live = note(&mut first, live).flatten();
+    note(&mut first, written);
+    let counted: Vec<Option<tokio_postgres::Row>> =
+        counted.into_iter().map(|r| note(&mut first, r)).collect();
+    note(&mut first, logged);
+    if let Some(e) = first {
         // a lock not had in time is the group's answer, as under the lock; waiting for it a
         // second time would only double the wait
-        if e.is_busy() {
-            return Ok(Sent::Failed(e));
+        if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            return Ok(Sent::Failed(e.into()));
         }
         tracing::debug!(error = %e, "a sign-up group decided from memory is judged again");
         return Ok(Sent::RolledBack);
     }
-    let (Ok(seen), Ok(live), Ok(()), Ok(())) = (seen, live, written, logged) else {
-        return Ok(Sent::RolledBack);
-    };
-    if counted.iter().any(Result::is_err) {
-        return Ok(Sent::RolledBack);
-    }
     let versions = counters
         .iter()
-        .zip(counted)
-        .map(|((id, _, _), row)| row.map(|r| (*id, r.get(0))))
-        .collect::<Result<_, _>>()?;
+        .zip(counted.into_iter().flatten())
+        .map(|((id, _, _), row)| (*id, row.get(0)))
+        .collect();
     let seen = seen
         .unwrap_or_default()
         .iter()
@@ -1199,7 +1246,7 @@ impl super::groups::Judge for SignupJudge {
         jobs: &[SignupJob],
     ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
         let jobs: Vec<&SignupJob> = jobs.iter().collect();
-        let answers = sign_up_group(pool, &jobs, &self.known).await?;
+        let answers = sign_up_group(pool, &jobs, &self.known, &self.memo).await?;
         for a in &answers {
             if let Ok(SignupAnswer::Accepted {
                 signup,
@@ -1251,6 +1298,7 @@ async fn sign_up_group(
     pool: &Pool,
     jobs: &[&SignupJob],
     known: &std::sync::Mutex<std::collections::HashMap<i64, Known>>,
+    memo: &SignupMemo,
 ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
     let known_now = || known.lock().unwrap_or_else(|p| p.into_inner());
     let forget = |ids: &mut dyn Iterator<Item = i64>| {
@@ -1259,8 +1307,18 @@ async fn sign_up_group(
             k.remove(&id);
         }
     };
+    // a group decided from memory was rolled back: the next ones go under the lock for a while
+    let doubt = |ids: &mut dyn Iterator<Item = i64>| {
+        let mut k = known_now();
+        let until = std::time::Instant::now() + DOUBT_FOR;
+        for id in ids {
+            if let Some(e) = k.get_mut(&id) {
+                e.trust_after = until;
+            }
+        }
+    };
     let mut held = InFlight(Some(pool.get().await?));
-    let decided = decide_from(&known_now(), jobs);
+    let decided = decide_from(&known_now(), jobs, std::time::Instant::now());
     if let Some(d) = decided {
         match sign_up_decided(held.client(), jobs, &d).await {
             Ok(Sent::Committed {
@@ -1276,10 +1334,8 @@ async fn sign_up_group(
                         if let Some((_, v)) = versions.iter().find(|(v_id, _)| v_id == id) {
                             after.version = *v;
                         }
-                        if k.len() >= MAX_KNOWN && !k.contains_key(id) {
-                            k.clear();
-                        }
-                        k.insert(*id, after);
+                        after.learnt = std::time::Instant::now();
+                        keep(&mut k, *id, after);
                     }
                 }
                 let answers = decided_answers(held.client(), jobs, &d, &seen, &live).await;
@@ -1287,15 +1343,20 @@ async fn sign_up_group(
                 return Ok(answers);
             }
             // what it rested on changed: judged again under the lock, on the same connection
-            Ok(Sent::RolledBack) => forget(&mut d.after.iter().map(|(id, _, _)| *id)),
+            Ok(Sent::RolledBack) => doubt(&mut d.after.iter().map(|(id, _, _)| *id)),
             Ok(Sent::Failed(e)) => {
-                forget(&mut d.after.iter().map(|(id, _, _)| *id));
+                doubt(&mut d.after.iter().map(|(id, _, _)| *id));
                 drop(held.ended());
                 return Err(e);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "a sign-up group's COMMIT failed; judging it again");
                 forget(&mut d.after.iter().map(|(id, _, _)| *id));
+                // it may have committed, and then its sign-ups are answered as replays below,
+                // which do not make the memo forget (`SignupJudge::judge`): forgotten here
+                for (id, _, _) in &d.after {
+                    memo.forget(*id);
+                }
                 // closed, not given back: its state is unknown
                 drop(held);
                 held = InFlight(Some(pool.get().await?));
@@ -1308,10 +1369,7 @@ async fn sign_up_group(
             drop(held.ended());
             let mut k = known_now();
             for (id, after) in judged.known {
-                if k.len() >= MAX_KNOWN && !k.contains_key(&id) {
-                    k.clear();
-                }
-                k.insert(id, after);
+                keep(&mut k, id, after);
             }
             drop(k);
             return Ok(judged.answers);
