@@ -659,6 +659,45 @@ async fn two_instances_with_points() -> (TestServer, TestServer, String) {
     (a, b, token)
 }
 
+/// Two instances over one database, and an activity (`activities::activity`) whose sign-up has
+/// just opened on both clocks.
+async fn two_at_an_opening(
+    seats: i64,
+    waitlist: i64,
+    companions: i64,
+) -> (TestServer, TestServer, unionpass_core::activity::Activity) {
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    let act = a
+        .store
+        .create_activity(
+            crate::activities::activity(seats, waitlist, companions),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let opens = act.signup.as_ref().unwrap().opens_at;
+    a.clock.set(opens);
+    b.clock.set(opens);
+    (a, b, act)
+}
+
+/// Another instance frozen in the middle of a group: a connection of its own holding the
+/// activity's row lock until it sends `ROLLBACK`.
+async fn hold_the_lock(a: &TestServer, activity_id: i64) -> tokio_postgres::Client {
+    let (other, conn) = tokio_postgres::connect(a.database_url().unwrap(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    other
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM activities WHERE event_id = {activity_id} FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    other
+}
+
 /// A place freed through another instance is offered by this one within
 /// `SignupMemo::FRESH_FOR`: this instance's memory of the full activity is not told of the other's
 /// cancellation, it only ages (a member is told "full" as if they had come that much earlier).
@@ -666,16 +705,8 @@ async fn two_instances_with_points() -> (TestServer, TestServer, String) {
 async fn a_place_freed_through_another_instance_is_offered_within_the_memo_bound() {
     use unionpass_core::activity::{SignupAnswer, SignupState};
     use unionpass_server::store::memo::SignupMemo;
-    let a = TestServer::start_postgres().await;
-    let b = second(&a).await;
-    let act = a
-        .store
-        .create_activity(crate::activities::activity(1, 0, 0), t0())
-        .await
-        .unwrap();
+    let (a, b, act) = two_at_an_opening(1, 0, 0).await;
     let opens = act.signup.as_ref().unwrap().opens_at;
-    a.clock.set(opens);
-    b.clock.set(opens);
     let (m1, m2) = (a.login("M10001").await, a.login("M10002").await);
     let state = |answer: SignupAnswer| match answer {
         SignupAnswer::Accepted { signup, .. } => Ok(signup.state),
@@ -719,18 +750,7 @@ async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavaila
         .unwrap();
     a.clock.set(act.signup.as_ref().unwrap().opens_at);
     let token = a.login("M10001").await;
-    let (mut other, conn) =
-        tokio_postgres::connect(a.database_url().unwrap(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let held = other.transaction().await.unwrap();
-    held.execute(
-        "SELECT 1 FROM activities WHERE event_id = $1 FOR UPDATE",
-        &[&act.id],
-    )
-    .await
-    .unwrap();
+    let held = hold_the_lock(&a, act.id).await;
     let key = Uuid::new_v4();
     let started = std::time::Instant::now();
     let (status, body) = crate::activities::sign_up_raw(&a, &token, act.id, key, 0).await;
@@ -744,7 +764,7 @@ async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavaila
         "answered after the lock timeout, not before: {:?}",
         started.elapsed()
     );
-    held.rollback().await.unwrap();
+    held.batch_execute("ROLLBACK").await.unwrap();
     match crate::activities::sign_up(&a, &token, act.id, key, 0).await {
         SignupAnswer::Accepted { signup, replayed } => {
             assert_eq!((signup.state, replayed), (SignupState::Confirmed, false))
@@ -754,13 +774,7 @@ async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavaila
     // the instance now decides the activity's next group from memory: kept waiting for the lock,
     // that group is answered after one lock timeout too, not judged again to wait a second time
     let token = a.login("M10002").await;
-    let held = other.transaction().await.unwrap();
-    held.execute(
-        "SELECT 1 FROM activities WHERE event_id = $1 FOR UPDATE",
-        &[&act.id],
-    )
-    .await
-    .unwrap();
+    let held = hold_the_lock(&a, act.id).await;
     let started = std::time::Instant::now();
     let (status, body) =
         crate::activities::sign_up_raw(&a, &token, act.id, Uuid::new_v4(), 0).await;
@@ -774,7 +788,7 @@ async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavaila
         waited >= std::time::Duration::from_secs(4) && waited < std::time::Duration::from_secs(9),
         "one lock timeout (5 s), not two: {waited:?}"
     );
-    held.rollback().await.unwrap();
+    held.batch_execute("ROLLBACK").await.unwrap();
 }
 
 /// A sign-up group decided from what this instance last committed of the activity (its counters
@@ -785,16 +799,7 @@ async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavaila
 #[tokio::test]
 async fn a_sign_up_decided_from_memory_yields_to_what_another_instance_changed() {
     use unionpass_core::activity::{SignupAnswer, SignupState};
-    let a = TestServer::start_postgres().await;
-    let b = second(&a).await;
-    let act = a
-        .store
-        .create_activity(crate::activities::activity(3, 2, 0), t0())
-        .await
-        .unwrap();
-    let opens = act.signup.as_ref().unwrap().opens_at;
-    a.clock.set(opens);
-    b.clock.set(opens);
+    let (a, b, act) = two_at_an_opening(3, 2, 0).await;
     let mut tokens = Vec::new();
     for n in 1..=7 {
         tokens.push(a.login(&format!("M1000{n}")).await);
@@ -933,18 +938,7 @@ async fn a_group_decided_from_memory_answers_as_one_by_one_under_the_lock() {
     // the first sign-up teaches the instance the activity
     let first_key = Uuid::new_v4();
     crate::activities::sign_up(&a, &tokens[0], act.id, first_key, 0).await;
-    let (mut other, conn) =
-        tokio_postgres::connect(a.database_url().unwrap(), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let held = other.transaction().await.unwrap();
-    held.execute(
-        "SELECT 1 FROM activities WHERE event_id = $1 FOR UPDATE",
-        &[&act.id],
-    )
-    .await
-    .unwrap();
+    let held = hold_the_lock(&a, act.id).await;
     let tap = Uuid::new_v4();
     // (member, key, companions), in the order sent
     let asks = [
@@ -972,7 +966,7 @@ async fn a_group_decided_from_memory_answers_as_one_by_one_under_the_lock() {
         }));
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    held.rollback().await.unwrap();
+    held.batch_execute("ROLLBACK").await.unwrap();
     let mut got = Vec::new();
     for s in sent {
         let (status, body) = s.await.unwrap();
