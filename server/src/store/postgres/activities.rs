@@ -272,6 +272,75 @@ const BATCH_STATEMENTS: [&str; 10] = [
     BATCH_LOG,
 ];
 
+/// The columns a group's accepted sign-ups are written with, each sign-up as its member is told
+/// (`mine`, also the change logged), in the order received: the one shape both ways of judging a
+/// group write.
+struct Rows {
+    activity_ids: Vec<i64>,
+    member_ids: Vec<i64>,
+    companions: Vec<i64>,
+    states: Vec<&'static str>,
+    keys: Vec<uuid::Uuid>,
+    /// As the database keeps them (microseconds), so a later replay reads back the same.
+    times: Vec<DateTime<Utc>>,
+    mine: Vec<MySignup>,
+    kinds: Vec<String>,
+    data: Vec<serde_json::Value>,
+}
+
+impl Rows {
+    fn of<'a>(accepted: impl Iterator<Item = Acceptance<'a>>) -> Rows {
+        let mut r = Rows {
+            activity_ids: Vec::new(),
+            member_ids: Vec::new(),
+            companions: Vec::new(),
+            states: Vec::new(),
+            keys: Vec::new(),
+            times: Vec::new(),
+            mine: Vec::new(),
+            kinds: Vec::new(),
+            data: Vec::new(),
+        };
+        for (job, state, position) in accepted {
+            let at = DateTime::from_timestamp_micros(job.now.timestamp_micros()).unwrap_or(job.now);
+            let mine = new_signup(job, state, position, at);
+            let (kind, data) = crate::store::rules::change_parts(&ChangeKind::Signup(mine.clone()));
+            r.activity_ids.push(job.activity_id);
+            r.member_ids.push(job.member_id);
+            r.companions.push(job.companions);
+            r.states.push(state.as_str());
+            r.keys.push(job.key);
+            r.times.push(at);
+            r.mine.push(mine);
+            r.kinds.push(kind);
+            r.data.push(data);
+        }
+        r
+    }
+
+    /// The change log's insert parameters (`BATCH_LOG`).
+    fn log_params(&self) -> [&Param<'_>; 4] {
+        [&self.member_ids, &self.times, &self.kinds, &self.data]
+    }
+}
+
+/// The keys already used, as `BATCH_KEYS` reads them: each one's sign-up and what it asked
+/// (member, activity, companions).
+fn keys_seen(
+    rows: &[tokio_postgres::Row],
+) -> std::collections::HashMap<uuid::Uuid, (i64, (i64, i64, i64))> {
+    rows.iter()
+        .map(|r| (r.get(0), (r.get(1), (r.get(2), r.get(3), r.get(4)))))
+        .collect()
+}
+
+/// The live sign-ups, as `BATCH_LIVE` reads them: each (activity, member)'s state.
+fn live_of(rows: &[tokio_postgres::Row]) -> std::collections::HashMap<(i64, i64), String> {
+    rows.iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect()
+}
+
 /// A group of sign-ups judged together, in two round trips whatever its size: `BEGIN` and the
 /// reads go as one flight (the group's activities, locked; the keys already used; the members'
 /// live sign-ups and sessions; the ids), then each request is decided in the order received by
@@ -340,14 +409,8 @@ async fn sign_up_batch(
         );
         versions.insert(id, r.get(4));
     }
-    let seen: HashMap<uuid::Uuid, (i64, (i64, i64, i64))> = seen
-        .iter()
-        .map(|r| (r.get(0), (r.get(1), (r.get(2), r.get(3), r.get(4)))))
-        .collect();
-    let mut live: HashMap<(i64, i64), String> = live
-        .iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-        .collect();
+    let seen = keys_seen(&seen);
+    let mut live = live_of(&live);
     let sessions: HashMap<(String, i64), DateTime<Utc>> = sessions
         .iter()
         .map(|r| ((r.get(0), r.get(1)), r.get(2)))
@@ -445,25 +508,8 @@ async fn sign_up_batch(
     if !accepted.is_empty() {
         // ids in the order received, taken from the table's own sequence above
         let new_ids: Vec<i64> = taken[..accepted.len()].to_vec();
-        let col = |f: &dyn Fn(&Accepted) -> i64| accepted.iter().map(f).collect::<Vec<i64>>();
-        let activity_ids = col(&|a| a.job.activity_id);
-        let member_ids = col(&|a| a.job.member_id);
-        let companions = col(&|a| a.job.companions);
-        let states: Vec<&str> = accepted.iter().map(|a| a.state.as_str()).collect();
-        let keys: Vec<uuid::Uuid> = accepted.iter().map(|a| a.job.key).collect();
-        let times = stored_times(accepted.iter().map(|a| a.job));
-        let mine: Vec<MySignup> = accepted
-            .iter()
-            .zip(&times)
-            .map(|(a, at)| new_signup(a.job, a.state, a.position, *at))
-            .collect();
-        let mut kinds = Vec::with_capacity(mine.len());
-        let mut data = Vec::with_capacity(mine.len());
-        for m in &mine {
-            let (kind, d) = crate::store::rules::change_parts(&ChangeKind::Signup(m.clone()));
-            kinds.push(kind);
-            data.push(d);
-        }
+        let rows = Rows::of(accepted.iter().map(|a| (a.job, a.state, a.position)));
+        let mine = &rows.mine;
         // the writes and `COMMIT` in one flight too; a key taken elsewhere at this moment fails
         // the insert, and the `COMMIT` after it then ends the transaction as a rollback
         let (insert_st, counters_st, log_st) = (
@@ -477,18 +523,15 @@ async fn sign_up_batch(
             .collect();
         let insert_p: [&Param<'_>; 7] = [
             &new_ids,
-            &activity_ids,
-            &member_ids,
-            &companions,
-            &states,
-            &keys,
-            &times,
+            &rows.activity_ids,
+            &rows.member_ids,
+            &rows.companions,
+            &rows.states,
+            &rows.keys,
+            &rows.times,
         ];
-        let counters_p: Vec<[&Param<'_>; 3]> = counters
-            .iter()
-            .map(|(id, seats, waiting)| -> [&Param<'_>; 3] { [id, seats, waiting] })
-            .collect();
-        let log_p: [&Param<'_>; 4] = [&member_ids, &times, &kinds, &data];
+        let counters_p = counter_params(&counters);
+        let log_p = rows.log_params();
         // as the reads: every answer awaited, the errors taken in the order sent
         let (written, counted, logged, committed) = tokio::join!(
             c.execute(&insert_st, &insert_p),
@@ -599,6 +642,7 @@ fn known_after(
     acts: std::collections::HashMap<i64, Row>,
     versions: &std::collections::HashMap<i64, i64>,
 ) -> Vec<(i64, Known)> {
+    let now = std::time::Instant::now();
     acts.into_iter()
         .filter_map(|(id, r)| {
             versions.get(&id).map(|v| {
@@ -609,8 +653,8 @@ fn known_after(
                         seats_taken: r.seats_taken,
                         waiting: r.waiting,
                         version: *v,
-                        learnt: std::time::Instant::now(),
-                        trust_after: std::time::Instant::now(),
+                        learnt: now,
+                        trust_after: now,
                     },
                 )
             })
@@ -740,21 +784,7 @@ async fn sign_up_decided(
         .collect();
     let refused_keys: Vec<uuid::Uuid> = refused.iter().map(|j| j.key).collect();
     let refused_members: Vec<i64> = refused.iter().map(|j| j.member_id).collect();
-    let col = |f: &dyn Fn(&Acceptance) -> i64| d.accepted.iter().map(f).collect::<Vec<i64>>();
-    let activity_ids = col(&|a| a.0.activity_id);
-    let member_ids = col(&|a| a.0.member_id);
-    let companions = col(&|a| a.0.companions);
-    let states: Vec<&str> = d.accepted.iter().map(|a| a.1.as_str()).collect();
-    let keys: Vec<uuid::Uuid> = d.accepted.iter().map(|a| a.0.key).collect();
-    let times = stored_times(d.accepted.iter().map(|a| a.0));
-    let mut kinds = Vec::with_capacity(d.accepted.len());
-    let mut data = Vec::with_capacity(d.accepted.len());
-    for ((job, state, position), at) in d.accepted.iter().zip(&times) {
-        let mine = new_signup(job, *state, *position, *at);
-        let (kind, v) = crate::store::rules::change_parts(&ChangeKind::Signup(mine));
-        kinds.push(kind);
-        data.push(v);
-    }
+    let rows = Rows::of(d.accepted.iter().copied());
     let counters: Vec<(i64, i64, i64)> = d
         .after
         .iter()
@@ -779,18 +809,15 @@ async fn sign_up_decided(
     let keys_p: [&Param<'_>; 1] = [&refused_keys];
     let live_p: [&Param<'_>; 2] = [&ids, &refused_members];
     let insert_p: [&Param<'_>; 6] = [
-        &activity_ids,
-        &member_ids,
-        &companions,
-        &states,
-        &keys,
-        &times,
+        &rows.activity_ids,
+        &rows.member_ids,
+        &rows.companions,
+        &rows.states,
+        &rows.keys,
+        &rows.times,
     ];
-    let counters_p: Vec<[&Param<'_>; 3]> = counters
-        .iter()
-        .map(|(id, seats, waiting)| -> [&Param<'_>; 3] { [id, seats, waiting] })
-        .collect();
-    let log_p: [&Param<'_>; 4] = [&member_ids, &times, &kinds, &data];
+    let counters_p = counter_params(&counters);
+    let log_p = rows.log_params();
     let (any_refused, any_accepted) = (!refused.is_empty(), !d.accepted.is_empty());
     // one flight, run by the database in the order sent; every answer awaited
     let (begun, held, seen, live, written, counted, logged, committed) = tokio::join!(
@@ -858,20 +885,11 @@ async fn sign_up_decided(
         .zip(counted.into_iter().flatten())
         .map(|((id, _, _), row)| (*id, row.get(0)))
         .collect();
-    let seen = seen
-        .unwrap_or_default()
-        .iter()
-        .map(|r| (r.get(0), (r.get(1), (r.get(2), r.get(3), r.get(4)))))
-        .collect();
-    let live = live
-        .unwrap_or_default()
-        .iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-        .collect();
     Ok(Sent::Committed {
         versions,
-        seen,
-        live,
+        seen: keys_seen(&seen.unwrap_or_default()),
+        live: live_of(&live.unwrap_or_default()),
+        mine: rows.mine,
     })
 }
 
@@ -884,14 +902,8 @@ async fn decided_answers(
     d: &Decided<'_>,
     seen: &std::collections::HashMap<uuid::Uuid, (i64, (i64, i64, i64))>,
     live: &std::collections::HashMap<(i64, i64), String>,
+    mine: &[MySignup],
 ) -> Vec<Result<SignupAnswer, StoreError>> {
-    let times = stored_times(d.accepted.iter().map(|a| a.0));
-    let mine: Vec<MySignup> = d
-        .accepted
-        .iter()
-        .zip(&times)
-        .map(|((job, state, position), at)| new_signup(job, *state, *position, *at))
-        .collect();
     let mut answers = Vec::with_capacity(jobs.len());
     for (job, fate) in jobs.iter().zip(&d.fates) {
         answers.push(match fate {
@@ -950,6 +962,8 @@ enum Sent {
         versions: Vec<(i64, i64)>,
         seen: std::collections::HashMap<uuid::Uuid, (i64, (i64, i64, i64))>,
         live: std::collections::HashMap<(i64, i64), String>,
+        /// Each accepted sign-up as its member is told, in the order accepted.
+        mine: Vec<MySignup>,
     },
     /// Nothing kept: what the decision rested on changed (the check raised), or a key or a
     /// member was taken (the unique indexes); the `COMMIT` rolled the transaction back.
@@ -958,10 +972,11 @@ enum Sent {
     Failed(StoreError),
 }
 
-/// Each request's time as the database keeps it (microseconds), so a later replay reads back the
-/// same.
-fn stored_times<'a>(jobs: impl Iterator<Item = &'a SignupJob>) -> Vec<DateTime<Utc>> {
-    jobs.map(|j| DateTime::from_timestamp_micros(j.now.timestamp_micros()).unwrap_or(j.now))
+/// The counters' update parameters (`BATCH_COUNTERS`), one per activity.
+fn counter_params(counters: &[(i64, i64, i64)]) -> Vec<[&Param<'_>; 3]> {
+    counters
+        .iter()
+        .map(|(id, seats, waiting)| -> [&Param<'_>; 3] { [id, seats, waiting] })
         .collect()
 }
 
@@ -1325,6 +1340,7 @@ async fn sign_up_group(
                 versions,
                 seen,
                 live,
+                mine,
             }) => {
                 {
                     let mut k = known_now();
@@ -1338,7 +1354,7 @@ async fn sign_up_group(
                         keep(&mut k, *id, after);
                     }
                 }
-                let answers = decided_answers(held.client(), jobs, &d, &seen, &live).await;
+                let answers = decided_answers(held.client(), jobs, &d, &seen, &live, &mine).await;
                 drop(held.ended());
                 return Ok(answers);
             }
