@@ -526,6 +526,24 @@ pub trait Ops: Store {
     /// connection reports them: SQLite `journal_mode` and `synchronous`, PostgreSQL `fsync` and
     /// `synchronous_commit`.
     async fn durability(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// How this instance's sign-up groups were judged since it started; `None` where groups are
+    /// never decided from memory (SQLite's writer judges every sign-up itself).
+    fn signup_group_paths(&self) -> Option<GroupPaths> {
+        None
+    }
+}
+
+/// The ways a PostgreSQL sign-up group is judged, each counted (the tests read them to know
+/// which way their groups went).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupPaths {
+    /// Decided from what the instance knew, and committed so.
+    pub decided_from_memory: u64,
+    /// Decided from memory, then rolled back: what it rested on had changed (or its `COMMIT`'s
+    /// outcome was unknown); judged again under the lock.
+    pub rolled_back: u64,
+    /// Judged under the activity's lock (cold, doubted, or after a rollback).
+    pub under_the_lock: u64,
 }
 
 /// Test-only (the `testing` feature): with `UNIONPASS_TEST_EXIT_AFTER_GRANT_COMMIT` set, the

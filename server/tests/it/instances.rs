@@ -12,7 +12,7 @@ use unionpass_core::campaign::{GrabOutcome, Reschedule};
 use unionpass_core::ErrorCode;
 use unionpass_server::store::postgres::PgSettings;
 use unionpass_server::store::prelude::*;
-use unionpass_server::store::{GrabJob, PgStore};
+use unionpass_server::store::{GrabJob, GroupPaths, PgStore};
 use unionpass_server::testing::PgTestDb;
 use uuid::Uuid;
 
@@ -682,6 +682,13 @@ async fn two_at_an_opening(
     (a, b, act)
 }
 
+/// Which way `s`'s sign-up groups went so far.
+fn paths(s: &TestServer) -> GroupPaths {
+    s.store
+        .signup_group_paths()
+        .expect("PostgreSQL counts its groups' paths")
+}
+
 /// Another instance frozen in the middle of a group: a connection of its own holding the
 /// activity's row lock until it sends `ROLLBACK`.
 async fn hold_the_lock(a: &TestServer, activity_id: i64) -> tokio_postgres::Client {
@@ -823,6 +830,15 @@ async fn a_sign_up_decided_from_memory_yields_to_what_another_instance_changed()
         fate(on(&a, &tokens[1], act.id, Uuid::new_v4()).await),
         confirmed
     );
+    assert_eq!(
+        paths(&a),
+        GroupPaths {
+            decided_from_memory: 1,
+            rolled_back: 0,
+            under_the_lock: 1,
+        },
+        "the first under the lock, the second from memory"
+    );
     // b takes the last seat; a's memory says one is left
     let b_key = Uuid::new_v4();
     assert_eq!(fate(on(&b, &tokens[2], act.id, b_key).await), confirmed);
@@ -830,6 +846,15 @@ async fn a_sign_up_decided_from_memory_yields_to_what_another_instance_changed()
         fate(on(&a, &tokens[3], act.id, Uuid::new_v4()).await),
         Ok((SignupState::Waitlisted, Some(1), false)),
         "the seat b gave is not given again"
+    );
+    assert_eq!(
+        paths(&a),
+        GroupPaths {
+            decided_from_memory: 1,
+            rolled_back: 1,
+            under_the_lock: 2,
+        },
+        "decided from memory, rolled back, judged again under the lock"
     );
     // a member signed up through b, asking a under another key: refused as signed up; under
     // b's key: the same sign-up again
@@ -938,6 +963,7 @@ async fn a_group_decided_from_memory_answers_as_one_by_one_under_the_lock() {
     // the first sign-up teaches the instance the activity
     let first_key = Uuid::new_v4();
     crate::activities::sign_up(&a, &tokens[0], act.id, first_key, 0).await;
+    assert_eq!(paths(&a).under_the_lock, 1);
     let held = hold_the_lock(&a, act.id).await;
     let tap = Uuid::new_v4();
     // (member, key, companions), in the order sent
@@ -992,6 +1018,15 @@ async fn a_group_decided_from_memory_answers_as_one_by_one_under_the_lock() {
             "409 Conflict \"idempotency_key_reused\"",
         ]
         .map(String::from)
+    );
+    // what this test is about: the groups after the first were decided from memory
+    assert_eq!(
+        paths(&a),
+        GroupPaths {
+            decided_from_memory: 2,
+            rolled_back: 0,
+            under_the_lock: 1,
+        }
     );
     let rows = a.store.signups(act.id).await.unwrap();
     let order: Vec<(String, SignupState)> = rows

@@ -1244,6 +1244,31 @@ pub(super) struct SignupJudge {
     /// What this instance's groups last committed of each activity (only the group's task uses
     /// it, one group at a time).
     pub known: std::sync::Mutex<std::collections::HashMap<i64, Known>>,
+    /// Which way each group went ([`crate::store::GroupPaths`]).
+    pub paths: std::sync::Arc<PathCounts>,
+}
+
+/// [`crate::store::GroupPaths`], counted as the groups go.
+#[derive(Default)]
+pub(crate) struct PathCounts {
+    decided_from_memory: std::sync::atomic::AtomicU64,
+    rolled_back: std::sync::atomic::AtomicU64,
+    under_the_lock: std::sync::atomic::AtomicU64,
+}
+
+impl PathCounts {
+    fn count(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn read(&self) -> crate::store::GroupPaths {
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::store::GroupPaths {
+            decided_from_memory: self.decided_from_memory.load(Relaxed),
+            rolled_back: self.rolled_back.load(Relaxed),
+            under_the_lock: self.under_the_lock.load(Relaxed),
+        }
+    }
 }
 
 /// This instance's sign-up groups.
@@ -1261,7 +1286,7 @@ impl super::groups::Judge for SignupJudge {
         jobs: &[SignupJob],
     ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
         let jobs: Vec<&SignupJob> = jobs.iter().collect();
-        let answers = sign_up_group(pool, &jobs, &self.known, &self.memo).await?;
+        let answers = sign_up_group(pool, &jobs, &self.known, &self.memo, &self.paths).await?;
         for a in &answers {
             if let Ok(SignupAnswer::Accepted {
                 signup,
@@ -1314,6 +1339,7 @@ async fn sign_up_group(
     jobs: &[&SignupJob],
     known: &std::sync::Mutex<std::collections::HashMap<i64, Known>>,
     memo: &SignupMemo,
+    paths: &PathCounts,
 ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
     let known_now = || known.lock().unwrap_or_else(|p| p.into_inner());
     let forget = |ids: &mut dyn Iterator<Item = i64>| {
@@ -1342,6 +1368,7 @@ async fn sign_up_group(
                 live,
                 mine,
             }) => {
+                PathCounts::count(&paths.decided_from_memory);
                 {
                     let mut k = known_now();
                     for (id, after, _) in &d.after {
@@ -1359,7 +1386,10 @@ async fn sign_up_group(
                 return Ok(answers);
             }
             // what it rested on changed: judged again under the lock, on the same connection
-            Ok(Sent::RolledBack) => doubt(&mut d.after.iter().map(|(id, _, _)| *id)),
+            Ok(Sent::RolledBack) => {
+                PathCounts::count(&paths.rolled_back);
+                doubt(&mut d.after.iter().map(|(id, _, _)| *id));
+            }
             Ok(Sent::Failed(e)) => {
                 doubt(&mut d.after.iter().map(|(id, _, _)| *id));
                 drop(held.ended());
@@ -1367,6 +1397,7 @@ async fn sign_up_group(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "a sign-up group's COMMIT failed; judging it again");
+                PathCounts::count(&paths.rolled_back);
                 forget(&mut d.after.iter().map(|(id, _, _)| *id));
                 // it may have committed, and then its sign-ups are answered as replays below,
                 // which do not make the memo forget (`SignupJudge::judge`): forgotten here
@@ -1379,6 +1410,7 @@ async fn sign_up_group(
             }
         }
     }
+    PathCounts::count(&paths.under_the_lock);
     let mut client = match sign_up_batch(held.client(), jobs).await {
         Ok(Some(judged)) => {
             // back to the pool

@@ -130,6 +130,8 @@ pub struct PgStore {
     signups: activities::SignupGroups,
     /// What this instance remembers of its full activities.
     signup_memo: Arc<crate::store::memo::SignupMemo>,
+    /// Which way this instance's sign-up groups went.
+    signup_paths: Arc<activities::PathCounts>,
     /// Grabs this instance decides in groups, from the stock it leases.
     grants: grants::GrantGroups,
     /// This instance as the holder of stock leases.
@@ -219,12 +221,14 @@ impl PgStore {
         let campaigns: Arc<Mutex<CampaignCache>> = Default::default();
         let holder = uuid::Uuid::new_v4();
         let signup_memo: Arc<crate::store::memo::SignupMemo> = Default::default();
+        let signup_paths: Arc<activities::PathCounts> = Default::default();
         let store = PgStore {
             signups: activities::SignupGroups::start(
                 own_pool(url)?,
                 Arc::new(activities::SignupJudge {
                     memo: signup_memo.clone(),
                     known: Default::default(),
+                    paths: signup_paths.clone(),
                 }),
             )?,
             grants: grants::GrantGroups::start(
@@ -239,6 +243,7 @@ impl PgStore {
             pool,
             campaigns,
             signup_memo,
+            signup_paths,
         };
         store.migrate().await?;
         Ok(store)

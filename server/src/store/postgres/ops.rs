@@ -255,6 +255,10 @@ impl Ops for PgStore {
         Ok(out)
     }
 
+    fn signup_group_paths(&self) -> Option<crate::store::GroupPaths> {
+        Some(self.signup_paths.read())
+    }
+
     async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
         let client = self.pool.get().await?;
         Ok(client
