@@ -975,7 +975,7 @@ pub(crate) async fn sign_up(
             companions: req.companions,
             now,
             no_show: s.no_show,
-            session: Some(who.token_hash.clone()),
+            session: Some(who.token_hash),
         })
         .await
         .map(Json)
@@ -1057,7 +1057,7 @@ pub(crate) async fn grab(
             campaign_id: id,
             key: req.key,
             now,
-            session: Some(who.token_hash.clone()),
+            session: Some(who.token_hash),
         })
         .await
     {
