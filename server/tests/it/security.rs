@@ -398,6 +398,60 @@ async fn errors_are_json_everywhere(s: TestServer) {
             None
         ]
     );
+    // a body is read the same whatever spelling of JSON's media type it comes with (the plain
+    // one has a shorter path in `Body`): parsed when well-formed, refused with the same answer,
+    // word for word, when not; without a media type it is refused
+    let send = |ctype: Option<&'static str>, body: String| {
+        let mut req = s.http.post(s.at("/v1/login")).body(body);
+        if let Some(c) = ctype {
+            req = req.header("content-type", c);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap();
+            (status, body["code"].clone(), body["message"].clone())
+        }
+    };
+    let login = |member_no: Value| {
+        json!({"member_no": member_no, "password": "wrong", "device_name": "t",
+               "device_key": crate::util::device_key()})
+        .to_string()
+    };
+    let spellings = [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+    ];
+    for ctype in spellings {
+        let (status, code, _) = send(Some(ctype), login(json!("M10005"))).await;
+        assert_eq!(
+            (status, code),
+            (StatusCode::UNAUTHORIZED, json!("invalid_credentials")),
+            "{ctype}: parsed and judged"
+        );
+    }
+    let mut refusals = Vec::new();
+    for ctype in spellings {
+        refusals.push(send(Some(ctype), login(json!(7))).await);
+        refusals.push(send(Some(ctype), "{\"member_no\": ".to_string()).await);
+    }
+    assert_eq!(refusals[0].0, StatusCode::BAD_REQUEST);
+    assert_eq!(refusals[0].1, json!("bad_request"));
+    assert!(
+        refusals[0].2.as_str().unwrap().contains("member_no"),
+        "the answer names the field: {:?}",
+        refusals[0].2
+    );
+    for (i, r) in refusals.iter().enumerate() {
+        assert_eq!(r, &refusals[i % 2], "{}", spellings[i / 2]);
+    }
+    assert_ne!(refusals[0], refusals[1]);
+    let (status, code, _) = send(None, login(json!("M10005"))).await;
+    assert_eq!(
+        (status, code),
+        (StatusCode::BAD_REQUEST, json!("bad_request"))
+    );
     // a panicking handler is answered 500 as JSON, and the server keeps serving
     let (status, code, _) =
         error_of(s.http.get(s.at("/v1/testing/panic")).send().await.unwrap()).await;
