@@ -239,11 +239,12 @@ const BATCH_SESSIONS: &str = "SELECT s.token_hash, s.member_id, s.expires_at
 /// 0.05 ms for 114 ids). A test pins the name (`the_race_tables_references_hold_on_postgres`).
 const BATCH_IDS: &str =
     "SELECT nextval('signups_id_seq'::regclass) FROM generate_series(1::bigint, $1::bigint)";
+/// (The ids come last, so that both inserts take [`Rows::insert_params`] first.)
 const BATCH_INSERT: &str = "INSERT INTO signups(id, activity_id, member_id, companions, state, key, created_at, updated_at)
     OVERRIDING SYSTEM VALUE
     SELECT i, a, m, c, s, k, t, t
-    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::uuid[], $7::timestamptz[])
-    AS x(i, a, m, c, s, k, t)";
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::uuid[], $6::timestamptz[], $7::bigint[])
+    AS x(a, m, c, s, k, t, i)";
 /// The counters after a group, and the row's new version ([`Known`]).
 const BATCH_COUNTERS: &str =
     "UPDATE activities SET seats_taken = $2, waiting = $3 WHERE event_id = $1
@@ -316,6 +317,18 @@ impl Rows {
             r.data.push(data);
         }
         r
+    }
+
+    /// The sign-ups' insert parameters (`DECIDED_INSERT`; `BATCH_INSERT` adds the ids after them).
+    fn insert_params(&self) -> [&Param<'_>; 6] {
+        [
+            &self.activity_ids,
+            &self.member_ids,
+            &self.companions,
+            &self.states,
+            &self.keys,
+            &self.times,
+        ]
     }
 
     /// The change log's insert parameters (`BATCH_LOG`).
@@ -521,15 +534,8 @@ async fn sign_up_batch(
             .iter()
             .filter_map(|id| acts.get(id).map(|r| (*id, r.seats_taken, r.waiting)))
             .collect();
-        let insert_p: [&Param<'_>; 7] = [
-            &new_ids,
-            &rows.activity_ids,
-            &rows.member_ids,
-            &rows.companions,
-            &rows.states,
-            &rows.keys,
-            &rows.times,
-        ];
+        let mut insert_p = rows.insert_params().to_vec();
+        insert_p.push(&new_ids);
         let counters_p = counter_params(&counters);
         let log_p = rows.log_params();
         // as the reads: every answer awaited, the errors taken in the order sent
@@ -808,14 +814,7 @@ async fn sign_up_decided(
     let holds_p: [&Param<'_>; 5] = [&ids, &versions, &hashes, &holders, &asked];
     let keys_p: [&Param<'_>; 1] = [&refused_keys];
     let live_p: [&Param<'_>; 2] = [&ids, &refused_members];
-    let insert_p: [&Param<'_>; 6] = [
-        &rows.activity_ids,
-        &rows.member_ids,
-        &rows.companions,
-        &rows.states,
-        &rows.keys,
-        &rows.times,
-    ];
+    let insert_p = rows.insert_params();
     let counters_p = counter_params(&counters);
     let log_p = rows.log_params();
     let (any_refused, any_accepted) = (!refused.is_empty(), !d.accepted.is_empty());
