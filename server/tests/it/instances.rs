@@ -666,8 +666,19 @@ async fn two_at_an_opening(
     waitlist: i64,
     companions: i64,
 ) -> (TestServer, TestServer, unionpass_core::activity::Activity) {
-    let a = TestServer::start_postgres().await;
+    let (a, act) = one_at_an_opening(seats, waitlist, companions).await;
     let b = second(&a).await;
+    b.clock.set(act.signup.as_ref().unwrap().opens_at);
+    (a, b, act)
+}
+
+/// An instance over a fresh database with a new activity, its clock at the sign-up's opening.
+async fn one_at_an_opening(
+    seats: i64,
+    waitlist: i64,
+    companions: i64,
+) -> (TestServer, unionpass_core::activity::Activity) {
+    let a = TestServer::start_postgres().await;
     let act = a
         .store
         .create_activity(
@@ -676,10 +687,8 @@ async fn two_at_an_opening(
         )
         .await
         .unwrap();
-    let opens = act.signup.as_ref().unwrap().opens_at;
-    a.clock.set(opens);
-    b.clock.set(opens);
-    (a, b, act)
+    a.clock.set(act.signup.as_ref().unwrap().opens_at);
+    (a, act)
 }
 
 /// Which way `s`'s sign-up groups went so far.
@@ -749,13 +758,7 @@ async fn a_place_freed_through_another_instance_is_offered_within_the_memo_bound
 #[tokio::test]
 async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavailable() {
     use unionpass_core::activity::{SignupAnswer, SignupState};
-    let a = TestServer::start_postgres().await;
-    let act = a
-        .store
-        .create_activity(crate::activities::activity(5, 0, 0), t0())
-        .await
-        .unwrap();
-    a.clock.set(act.signup.as_ref().unwrap().opens_at);
+    let (a, act) = one_at_an_opening(5, 0, 0).await;
     let token = a.login("M10001").await;
     let held = hold_the_lock(&a, act.id).await;
     let key = Uuid::new_v4();
@@ -949,13 +952,7 @@ async fn a_sign_up_decided_from_memory_yields_to_what_another_instance_changed()
 #[tokio::test]
 async fn a_group_decided_from_memory_answers_as_one_by_one_under_the_lock() {
     use unionpass_core::activity::{SignupAnswer, SignupState};
-    let a = TestServer::start_postgres().await;
-    let act = a
-        .store
-        .create_activity(crate::activities::activity(3, 2, 1), t0())
-        .await
-        .unwrap();
-    a.clock.set(act.signup.as_ref().unwrap().opens_at);
+    let (a, act) = one_at_an_opening(3, 2, 1).await;
     let mut tokens = Vec::new();
     for n in 1..=6 {
         tokens.push(a.login(&format!("M1000{n}")).await);
@@ -976,26 +973,22 @@ async fn a_group_decided_from_memory_answers_as_one_by_one_under_the_lock() {
         (0, Uuid::new_v4(), 0),
         (5, first_key, 0),
     ];
-    let mut sent = Vec::new();
-    for (who, key, companions) in asks {
-        let url = a.at(&format!("/v1/activities/{}/signup", act.id));
-        let (http, token) = (a.http.clone(), tokens[who].clone());
-        sent.push(tokio::spawn(async move {
-            let resp = http
-                .post(url)
-                .bearer_auth(token)
-                .json(&serde_json::json!({ "key": key, "companions": companions }))
-                .send()
-                .await
-                .unwrap();
-            (resp.status(), resp.json::<Value>().await.unwrap())
-        }));
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    held.batch_execute("ROLLBACK").await.unwrap();
+    // sent 100 ms apart, the lock given up 100 ms after the last
+    let apart = |n: usize| std::time::Duration::from_millis(100 * n as u64);
+    let sending = join_all(asks.iter().enumerate().map(|(n, &(who, key, companions))| {
+        let (a, token, id) = (&a, &tokens[who], act.id);
+        async move {
+            tokio::time::sleep(apart(n)).await;
+            crate::activities::sign_up_raw(a, token, id, key, companions).await
+        }
+    }));
+    let released = async {
+        tokio::time::sleep(apart(asks.len())).await;
+        held.batch_execute("ROLLBACK").await.unwrap();
+    };
+    let (answers, ()) = tokio::join!(sending, released);
     let mut got = Vec::new();
-    for s in sent {
-        let (status, body) = s.await.unwrap();
+    for (status, body) in answers {
         got.push(match status {
             StatusCode::OK => match serde_json::from_value::<SignupAnswer>(body).unwrap() {
                 SignupAnswer::Accepted { signup, replayed } => {
