@@ -50,12 +50,12 @@ pub struct Shared {
     /// Proxies whose `X-Forwarded-For` is believed (`serve --trusted-proxy`); none by default.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
     /// Grab requests per member.
-    pub grab_per_member: Arc<limit::Buckets<i64>>,
+    pub grab_per_member: Arc<limit::MemberBuckets>,
     /// Grab requests per client address.
     pub grab_per_address: Arc<limit::Buckets<std::net::IpAddr>>,
     /// Sync requests (pages and pushes) per member: a first sync on a new phone takes a burst of
     /// pages; an app stuck in a loop is told when to come back (`Retry-After`).
-    pub sync_per_member: Arc<limit::Buckets<i64>>,
+    pub sync_per_member: Arc<limit::MemberBuckets>,
     /// The no-show rule for popular activities (`serve --no-show-*`).
     pub no_show: unionpass_core::activity::NoShowRule,
     /// Live sessions in memory, for the grab's and sign-up's judgments only.

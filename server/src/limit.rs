@@ -8,26 +8,31 @@ use chrono::{DateTime, Utc};
 /// Keys a limiter keeps at most before it forgets the ones that are full again.
 pub const SWEEP_ABOVE: usize = 200_000;
 
-pub struct Buckets<K = String> {
-    state: Mutex<State<K>>,
+/// Buckets per member id (assigned by the server, never chosen by a client), hashed by foldhash.
+pub type MemberBuckets = Buckets<i64, foldhash::fast::RandomState>;
+
+/// `S` hashes the keys: std's SipHash unless the keys are ones a client cannot choose (a member's
+/// id), which may take a cheaper one (`foldhash`).
+pub struct Buckets<K = String, S = std::hash::RandomState> {
+    state: Mutex<State<K, S>>,
     /// Tokens added per second; 0 disables the limit.
     pub rate: f64,
     /// The most tokens a key can hold (the burst allowed).
     pub burst: f64,
 }
 
-struct State<K> {
-    map: HashMap<K, (f64, DateTime<Utc>)>,
+struct State<K, S> {
+    map: HashMap<K, (f64, DateTime<Utc>), S>,
     /// When the keys that are full again were last forgotten: at most once a second, so a
     /// limiter holding many keys that are all still draining is not walked at every request.
     swept_at: Option<DateTime<Utc>>,
 }
 
-impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
-    pub fn new(rate: f64, burst: f64) -> Buckets<K> {
+impl<K: std::hash::Hash + Eq + Clone, S: std::hash::BuildHasher + Default> Buckets<K, S> {
+    pub fn new(rate: f64, burst: f64) -> Buckets<K, S> {
         Buckets {
             state: Mutex::new(State {
-                map: HashMap::new(),
+                map: HashMap::default(),
                 swept_at: None,
             }),
             rate,

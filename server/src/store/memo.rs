@@ -27,7 +27,8 @@
 //!   instead of 409 (the memo knows one activity's keys; nothing is written either way, and the
 //!   app makes one key per sign-up).
 
-use std::collections::{HashMap, HashSet};
+// foldhash: looked up by every sign-up refused from memory (see the server's Cargo.toml)
+use foldhash::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};

@@ -3,8 +3,6 @@
 //! the grab's campaign cache with its sold-out memo. No SQL here; the backends call these from
 //! inside their transactions.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use unionpass_core::api::{ChangeKind, MutationOutcome, MutationResult, Role};
@@ -366,8 +364,12 @@ pub fn coupon_of(c: &Campaign, id: i64, code: String, granted_at: DateTime<Utc>)
 /// stale ones are dropped, and if that is not enough, all of them (it is only a cache).
 #[derive(Default)]
 pub struct CampaignCache {
-    entries: HashMap<i64, Cached>,
+    entries: foldhash::HashMap<i64, Cached>,
 }
+
+/// The keys holding a sold-out campaign's grants ([`CampaignCache::mark_sold_out`]), looked up by
+/// every grab refused from memory (foldhash: see the server's Cargo.toml).
+pub type GrantedKeys = foldhash::HashSet<Uuid>;
 
 struct Cached {
     campaign: Campaign,
@@ -375,7 +377,7 @@ struct Cached {
     sold_out: bool,
     /// Once sold out: every key that holds a grant of it (read when the stock was seen gone, so
     /// no grant comes after). `None`: not known (a retried key is then judged by the store).
-    granted_keys: Option<std::sync::Arc<std::collections::HashSet<Uuid>>>,
+    granted_keys: Option<std::sync::Arc<GrantedKeys>>,
 }
 
 impl CampaignCache {
@@ -418,11 +420,7 @@ impl CampaignCache {
 
     /// The stock of `id` was seen gone; `granted_keys`, if read then, are the keys holding its
     /// grants (kept only up to [`CampaignCache::MAX_KEYS`]).
-    pub fn mark_sold_out(
-        &mut self,
-        id: i64,
-        granted_keys: Option<std::collections::HashSet<Uuid>>,
-    ) {
+    pub fn mark_sold_out(&mut self, id: i64, granted_keys: Option<GrantedKeys>) {
         if let Some(e) = self.entries.get_mut(&id) {
             e.sold_out = true;
             e.granted_keys = granted_keys
