@@ -329,9 +329,8 @@ fn bearer(parts: &Parts) -> Result<&str, AppError> {
 
 /// The member of a race request (grab, sign-up): from [`SessionTable`] when it holds the
 /// session (unexpired, not due for renewal), else as [`AuthMember`] from the database, then
-/// kept. What the race grants is checked against the database again where it is written. With
-/// it, the request's time, read from the clock once (the session was judged at it).
-pub struct RaceMember(pub AuthMember, pub DateTime<Utc>);
+/// kept. What the race grants is checked against the database again where it is written.
+pub struct RaceMember(pub AuthMember);
 
 impl FromRequestParts<AppState> for RaceMember {
     type Rejection = AppError;
@@ -344,19 +343,16 @@ impl FromRequestParts<AppState> for RaceMember {
         let raw: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = state.clock.now();
         if let Some(s) = state.sessions.usable(&raw, now) {
-            return Ok(RaceMember(
-                AuthMember {
-                    member_id: s.member_id,
-                    union_id: s.union_id,
-                    device_id: s.device_id,
-                    token_hash: hex(&raw),
-                },
-                now,
-            ));
+            return Ok(RaceMember(AuthMember {
+                member_id: s.member_id,
+                union_id: s.union_id,
+                device_id: s.device_id,
+                token_hash: hex(&raw),
+            }));
         }
         AuthMember::from_request_parts(parts, state)
             .await
-            .map(|who| RaceMember(who, now))
+            .map(RaceMember)
     }
 }
 
@@ -425,16 +421,18 @@ mod tests {
         let t0: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
         let (d, s) = (Duration::days(1), Duration::seconds(1));
         let mut usable = 0;
-        // sessions young and old (their maximum age leaving room for a renewal or not), used
-        // around every instant where the answer could change
-        for created in [
-            t0 - SESSION_MAX_AGE - d,
-            t0 - SESSION_MAX_AGE + s,
-            t0 - d * 30,
-            t0,
-        ] {
-            for ends_in in [0, 1, 29, 30, 31, 334, 335, 336, 364, 365, 366] {
-                let expires = created + Duration::days(ends_in);
+        let h = Duration::hours(1);
+        // sessions ending soon and late after their sign-in (the latest leaving their maximum
+        // age room for a renewal of a day, less or none), used around every instant where the
+        // answer could change
+        let created = t0;
+        let late = created + SESSION_MAX_AGE - RENEW_EVERY;
+        let ends = [0, 1, 29, 30, 31, 334, 335, 336, 364, 365, 366]
+            .map(|n| created + d * n)
+            .into_iter()
+            .chain([late - h * 12, late - s, late + s, late + h * 12]);
+        {
+            for expires in ends {
                 for at in [
                     expires - SESSION_IDLE - d,
                     expires - SESSION_IDLE + RENEW_EVERY - s,

@@ -962,9 +962,12 @@ pub(crate) async fn sign_up(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
     PathParam(id): PathParam<i64>,
-    RaceMember(who, now): RaceMember,
+    RaceMember(who): RaceMember,
     Body(req): Body<SignupRequest>,
 ) -> Result<Json<SignupAnswer>, AppError> {
+    // read once the body is in: a client that holds its body back is judged (limits, the
+    // window, the session) when it has sent it, not when it started
+    let now = s.clock.now();
     // the same buckets as the grab: both are races at an opening instant
     if !s.grab_per_address.allow(&addr, now) || !s.grab_per_member.allow(&who.member_id, now) {
         return Err(AppError::new(
@@ -1045,9 +1048,11 @@ pub(crate) async fn grab(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
     PathParam(id): PathParam<i64>,
-    RaceMember(who, now): RaceMember,
+    RaceMember(who): RaceMember,
     Body(req): Body<GrabRequest>,
 ) -> Result<Json<GrabResponse>, AppError> {
+    // read once the body is in (as for the sign-up)
+    let now = s.clock.now();
     if !s.grab_per_address.allow(&addr, now) || !s.grab_per_member.allow(&who.member_id, now) {
         return Err(AppError::new(
             ErrorCode::RateLimited,

@@ -70,7 +70,9 @@ impl<K: std::hash::Hash + Eq + Clone, S: std::hash::BuildHasher + Default> Bucke
         let (tokens, at) = map.entry(key.clone()).or_insert((self.burst, now));
         let elapsed = (now - *at).num_milliseconds().max(0) as f64 / 1000.0;
         *tokens = (*tokens + elapsed * self.rate).min(self.burst);
-        *at = now;
+        // never backwards: a request that read the clock earlier but came second must not make
+        // the next one's refill count the same time twice
+        *at = (*at).max(now);
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             Ok(())
@@ -117,6 +119,18 @@ mod tests {
             Ok(()),
             "0 turns it off"
         );
+    }
+
+    #[test]
+    fn a_request_that_read_the_clock_earlier_refills_nothing_twice() {
+        let b = Buckets::<&str>::new(1.0, 2.0);
+        let t0: DateTime<Utc> = "2026-11-29T08:00:00Z".parse().unwrap();
+        assert!(b.allow(&"m", t0) && b.allow(&"m", t0));
+        // a request judged at an instant ten seconds back (its clock read before it was held)
+        assert!(!b.allow(&"m", t0 - Duration::seconds(10)));
+        // the bucket's time stayed at t0: no ten seconds of tokens for the next one
+        assert!(!b.allow(&"m", t0));
+        assert!(b.allow(&"m", t0 + Duration::seconds(1)));
     }
 
     #[test]

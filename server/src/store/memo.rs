@@ -27,7 +27,9 @@
 //!   instead of 409 (the memo knows one activity's keys; nothing is written either way, and the
 //!   app makes one key per sign-up).
 
-// foldhash: looked up by every sign-up refused from memory (see the server's Cargo.toml)
+// foldhash for the ids (activities, members: the server's) looked up by every sign-up refused
+// from memory; the sign-up keys, chosen by clients, keep std's SipHash (see the server's
+// Cargo.toml)
 use foldhash::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
@@ -93,7 +95,7 @@ struct Inner {
 
 struct Full {
     live: ActivityLive,
-    keys: HashSet<Uuid>,
+    keys: std::collections::HashSet<Uuid>,
     members: HashSet<i64>,
     read_at: DateTime<Utc>,
 }

@@ -367,9 +367,9 @@ pub struct CampaignCache {
     entries: foldhash::HashMap<i64, Cached>,
 }
 
-/// The keys holding a sold-out campaign's grants ([`CampaignCache::mark_sold_out`]), looked up by
-/// every grab refused from memory (foldhash: see the server's Cargo.toml).
-pub type GrantedKeys = foldhash::HashSet<Uuid>;
+/// The keys holding a sold-out campaign's grants ([`CampaignCache::mark_sold_out`]). Chosen by
+/// clients, so hashed by std's SipHash (unlike the campaigns' ids: see the server's Cargo.toml).
+pub type GrantedKeys = std::collections::HashSet<Uuid>;
 
 struct Cached {
     campaign: Campaign,
