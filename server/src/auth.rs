@@ -419,9 +419,7 @@ mod tests {
     #[test]
     fn a_session_is_usable_from_memory_exactly_while_renewal_leaves_it_alone() {
         let t0: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
-        let (d, s) = (Duration::days(1), Duration::seconds(1));
-        let mut usable = 0;
-        let h = Duration::hours(1);
+        let (d, h, s) = (Duration::days(1), Duration::hours(1), Duration::seconds(1));
         // sessions ending soon and late after their sign-in (the latest leaving their maximum
         // age room for a renewal of a day, less or none), used around every instant where the
         // answer could change
@@ -431,25 +429,24 @@ mod tests {
             .map(|n| created + d * n)
             .into_iter()
             .chain([late - h * 12, late - s, late + s, late + h * 12]);
-        {
-            for expires in ends {
-                for at in [
-                    expires - SESSION_IDLE - d,
-                    expires - SESSION_IDLE + RENEW_EVERY - s,
-                    expires - SESSION_IDLE + RENEW_EVERY,
-                    expires - SESSION_IDLE + RENEW_EVERY + s,
-                    expires - s,
-                    expires,
-                    expires + s,
-                ] {
-                    let by_rule = expires > at && renewal(created, expires, at).is_none();
-                    assert_eq!(
-                        at < usable_until(created, expires),
-                        by_rule,
-                        "created {created}, expires {expires}, used at {at}"
-                    );
-                    usable += usize::from(by_rule);
-                }
+        let mut usable = 0;
+        for expires in ends {
+            for at in [
+                expires - SESSION_IDLE - d,
+                expires - SESSION_IDLE + RENEW_EVERY - s,
+                expires - SESSION_IDLE + RENEW_EVERY,
+                expires - SESSION_IDLE + RENEW_EVERY + s,
+                expires - s,
+                expires,
+                expires + s,
+            ] {
+                let by_rule = expires > at && renewal(created, expires, at).is_none();
+                assert_eq!(
+                    at < usable_until(created, expires),
+                    by_rule,
+                    "created {created}, expires {expires}, used at {at}"
+                );
+                usable += usize::from(by_rule);
             }
         }
         assert!(usable > 20, "both answers are asked often: {usable} usable");
