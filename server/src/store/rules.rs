@@ -367,17 +367,15 @@ pub struct CampaignCache {
     entries: foldhash::HashMap<i64, Cached>,
 }
 
-/// The keys holding a sold-out campaign's grants ([`CampaignCache::mark_sold_out`]). Chosen by
-/// clients, so hashed by std's SipHash (unlike the campaigns' ids: see the server's Cargo.toml).
-pub type GrantedKeys = std::collections::HashSet<Uuid>;
-
 struct Cached {
     campaign: Campaign,
     read_at: DateTime<Utc>,
     sold_out: bool,
     /// Once sold out: every key that holds a grant of it (read when the stock was seen gone, so
     /// no grant comes after). `None`: not known (a retried key is then judged by the store).
-    granted_keys: Option<std::sync::Arc<GrantedKeys>>,
+    /// Keys are chosen by clients, so std's SipHash (unlike the campaigns' ids: see the
+    /// server's Cargo.toml).
+    granted_keys: Option<std::sync::Arc<std::collections::HashSet<Uuid>>>,
 }
 
 impl CampaignCache {
@@ -420,7 +418,11 @@ impl CampaignCache {
 
     /// The stock of `id` was seen gone; `granted_keys`, if read then, are the keys holding its
     /// grants (kept only up to [`CampaignCache::MAX_KEYS`]).
-    pub fn mark_sold_out(&mut self, id: i64, granted_keys: Option<GrantedKeys>) {
+    pub fn mark_sold_out(
+        &mut self,
+        id: i64,
+        granted_keys: Option<std::collections::HashSet<Uuid>>,
+    ) {
         if let Some(e) = self.entries.get_mut(&id) {
             e.sold_out = true;
             e.granted_keys = granted_keys

@@ -155,7 +155,7 @@ enum Short {
 /// What each job gets, and the campaigns seen sold out for good with every key holding a grant.
 type Judged = (
     Vec<Result<GrabResponse, StoreError>>,
-    Vec<(i64, crate::store::rules::GrantedKeys)>,
+    Vec<(i64, HashSet<Uuid>)>,
 );
 
 impl GrantJudge {
@@ -428,7 +428,7 @@ impl GrantJudge {
                 }
             }
             if short == Short::Gone {
-                let mut keys: crate::store::rules::GrantedKeys = tx
+                let mut keys: HashSet<Uuid> = tx
                     .query(
                         &tx.prepare_cached("SELECT grab_key FROM grants WHERE campaign_id = $1")
                             .await?,

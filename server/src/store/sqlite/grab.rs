@@ -59,7 +59,7 @@ pub(super) fn decide(
                     )?
                     .query_map([c.id], |r| r.get::<_, String>(0))?
                     .map(|k| crate::store::sqlite::uuid_col(&k?))
-                    .collect::<Result<crate::store::rules::GrantedKeys, StoreError>>()?;
+                    .collect::<Result<std::collections::HashSet<_>, StoreError>>()?;
                 cache().mark_sold_out(c.id, Some(keys));
             }
             outcome
