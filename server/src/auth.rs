@@ -107,35 +107,42 @@ pub const SESSION_MAX_AGE: Duration = Duration::days(365);
 /// A session in use is renewed at most once this often (a write), not on every request.
 pub const RENEW_EVERY: Duration = Duration::days(1);
 
+/// From when a session created at `created_at` and ending at `expires_at` is renewed as it is
+/// used: once `now + SESSION_IDLE` would move its end by `RENEW_EVERY` or more. `None` when its
+/// maximum age leaves no room for a renewal that long. The renewal rule, stated once: [`renewal`]
+/// and [`usable_until`] read it.
+fn renew_from(created_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let room = created_at
+        .checked_add_signed(SESSION_MAX_AGE)
+        .is_none_or(|last| last - expires_at >= RENEW_EVERY);
+    // (out of range only at the calendar's very start: then due at once)
+    room.then(|| {
+        expires_at
+            .checked_add_signed(RENEW_EVERY - SESSION_IDLE)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    })
+}
+
 /// When a session used at `now` should expire now (its renewed end), if it should change.
 pub fn renewal(
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let renewed = (now + SESSION_IDLE).min(created_at + SESSION_MAX_AGE);
-    (renewed - expires_at >= RENEW_EVERY).then_some(renewed)
+    let last = created_at
+        .checked_add_signed(SESSION_MAX_AGE)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    renew_from(created_at, expires_at)
+        .filter(|from| now >= *from)
+        .map(|_| (now + SESSION_IDLE).min(last))
 }
 
 /// The instant from which a session created at `created_at` and ending at `expires_at` can no
 /// longer be used as it is: it has expired, or [`renewal`] would renew it. Worked out once when
 /// the session is kept in [`SessionTable`], so that a race request compares two instants instead
-/// of doing `renewal`'s date arithmetic (about 400 instructions a request). From `renewal`:
-/// `min(now + SESSION_IDLE, created_at + SESSION_MAX_AGE) - expires_at >= RENEW_EVERY` holds
-/// exactly when `now >= expires_at + RENEW_EVERY - SESSION_IDLE` and the maximum age leaves room
-/// for a renewal (`created_at + SESSION_MAX_AGE - expires_at >= RENEW_EVERY`). A test holds the
-/// two to each other at every boundary.
+/// of doing `renewal`'s date arithmetic (about 400 instructions a request).
 pub fn usable_until(created_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> DateTime<Utc> {
-    let room = created_at
-        .checked_add_signed(SESSION_MAX_AGE)
-        .is_none_or(|last| last - expires_at >= RENEW_EVERY);
-    if !room {
-        return expires_at;
-    }
-    // (out of range only at the calendar's very start: then never usable from memory)
-    expires_at
-        .checked_add_signed(RENEW_EVERY - SESSION_IDLE)
-        .map_or(DateTime::<Utc>::MIN_UTC, |due| due.min(expires_at))
+    renew_from(created_at, expires_at).map_or(expires_at, |from| from.min(expires_at))
 }
 
 /// Whether `token` has the shape of one this server hands out (43 characters of base64url).
@@ -417,7 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn a_session_is_usable_from_memory_exactly_while_renewal_leaves_it_alone() {
+    fn renewal_and_use_from_memory_follow_the_rule_at_every_boundary() {
         let t0: DateTime<Utc> = "2026-12-01T00:00:00Z".parse().unwrap();
         let (d, h, s) = (Duration::days(1), Duration::hours(1), Duration::seconds(1));
         // sessions ending soon and late after their sign-in (the latest leaving their maximum
@@ -440,7 +447,11 @@ mod tests {
                 expires,
                 expires + s,
             ] {
-                let by_rule = expires > at && renewal(created, expires, at).is_none();
+                // the rule as first written: renewed once the new end would move it a day
+                let renewed = (at + SESSION_IDLE).min(created + SESSION_MAX_AGE);
+                let due = renewed - expires >= RENEW_EVERY;
+                assert_eq!(renewal(created, expires, at), due.then_some(renewed));
+                let by_rule = expires > at && !due;
                 assert_eq!(
                     at < usable_until(created, expires),
                     by_rule,
