@@ -35,15 +35,7 @@ struct Row {
 }
 
 fn load(tx: &Connection, id: i64) -> Result<Option<Row>, StoreError> {
-    tx.prepare_cached("SELECT body, seats_taken, waiting FROM activities WHERE event_id = ?1")?
-        .query_row([id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .optional()?
+    read(tx, id)?
         .map(|(body, seats_taken, waiting)| {
             Ok(Row {
                 activity: activity_of(&body, id)?,
@@ -52,6 +44,49 @@ fn load(tx: &Connection, id: i64) -> Result<Option<Row>, StoreError> {
             })
         })
         .transpose()
+}
+
+/// The activity's stored body and its counters (seats taken, waiting).
+fn read(tx: &Connection, id: i64) -> Result<Option<(String, i64, i64)>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT body, seats_taken, waiting FROM activities WHERE event_id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
+/// Activities as the group writer last parsed them, each with the stored text it was parsed
+/// from. A burst's sign-ups for one activity then parse its JSON body once, not once a request
+/// (about 17,000 instructions each, a tenth of an accepted sign-up). An entry is used only while
+/// the stored text is the same, so a changed activity is parsed again; nothing else makes it
+/// stale, and a rolled-back group leaves it true.
+#[derive(Default)]
+pub(super) struct Parsed {
+    by_id: std::collections::HashMap<i64, (String, Activity)>,
+}
+
+impl Parsed {
+    /// Activities kept at most (beyond, all are forgotten and parsed again).
+    const MAX: usize = 256;
+
+    /// The activity with id `id` read in `tx`, and its counters (seats taken, waiting).
+    fn load(
+        &mut self,
+        tx: &Connection,
+        id: i64,
+    ) -> Result<Option<(&Activity, i64, i64)>, StoreError> {
+        let Some((body, seats_taken, waiting)) = read(tx, id)? else {
+            return Ok(None);
+        };
+        let known = matches!(self.by_id.get(&id), Some((text, _)) if *text == body);
+        if !known {
+            if self.by_id.len() >= Self::MAX {
+                self.by_id.clear();
+            }
+            let activity = activity_of(&body, id)?;
+            self.by_id.insert(id, (body, activity));
+        }
+        Ok(self.by_id.get(&id).map(|(_, a)| (a, seats_taken, waiting)))
+    }
 }
 
 /// A member's sign-up row as they see it, with its waitlist place when waiting.
@@ -117,7 +152,7 @@ enum Judged {
     ),
 }
 
-fn judge(tx: &Connection, job: &SignupJob) -> Result<Judged, StoreError> {
+fn judge(tx: &Connection, parsed: &mut Parsed, job: &SignupJob) -> Result<Judged, StoreError> {
     let key = job.key.to_string();
     let seen: Option<(i64, i64, i64, i64)> = tx
         .prepare_cached(
@@ -128,33 +163,39 @@ fn judge(tx: &Connection, job: &SignupJob) -> Result<Judged, StoreError> {
     if let Some((id, member, activity, companions)) = seen {
         return Ok(Judged::Seen(id, (member, activity, companions)));
     }
-    let row = load(tx, job.activity_id)?.ok_or(StoreError::NoActivity(job.activity_id))?;
+    let (activity, seats_taken, waiting) = parsed
+        .load(tx, job.activity_id)?
+        .ok_or(StoreError::NoActivity(job.activity_id))?;
     let existing: Option<String> = tx
         .prepare_cached(
             "SELECT state FROM signups WHERE activity_id = ?1 AND member_id = ?2 AND state <> 'cancelled'",
         )?
         .query_row(params![job.activity_id, job.member_id], |r| r.get(0))
         .optional()?;
-    let missed = match misses_lookback(&row.activity, job) {
+    let missed = match misses_lookback(activity, job) {
         Some(days) => misses(tx, job.member_id, job.now, days)?,
         None => Vec::new(),
     };
     Ok(Judged::Decision(
         judge_signup(
-            &row.activity,
-            row.seats_taken,
-            row.waiting,
+            activity,
+            seats_taken,
+            waiting,
             existing.as_deref(),
             &missed,
             job,
         )?,
-        (row.seats_taken, row.waiting),
+        (seats_taken, waiting),
     ))
 }
 
-pub(super) fn sign_up_in(tx: &Connection, job: &SignupJob) -> Result<SignupAnswer, StoreError> {
+pub(super) fn sign_up_in(
+    tx: &Connection,
+    parsed: &mut Parsed,
+    job: &SignupJob,
+) -> Result<SignupAnswer, StoreError> {
     let key = job.key.to_string();
-    let (state, (mut seats_taken, mut waiting)) = match judge(tx, job)? {
+    let (state, (mut seats_taken, mut waiting)) = match judge(tx, parsed, job)? {
         Judged::Seen(id, stored) => {
             signup_replay(stored, job)?;
             return Ok(SignupAnswer::Accepted {

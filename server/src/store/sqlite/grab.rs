@@ -16,7 +16,7 @@ use crate::store::rules::{
 };
 use crate::store::{Campaigns, GrabJob, StoreError, VoidedCoupon};
 
-/// One grab, inside the writer group's transaction (in its own savepoint).
+/// One grab, inside the writer group's transaction (`writer::decide_group`).
 pub(super) fn decide(
     conn: &Connection,
     cache: &Mutex<CampaignCache>,
