@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0009_polls",
     "0010_coupon_void",
     "0011_signups_by_activity",
+    "0012_signup_state_check",
 );
 
 pub(crate) use unionpass_sqlite::ts;
@@ -65,11 +66,11 @@ pub(crate) fn log_change(
     at: DateTime<Utc>,
     change: &ChangeKind,
 ) -> Result<(), StoreError> {
-    let (kind, data) = rules::change_parts(change);
+    let (kind, data) = rules::change_text(change);
     conn.prepare_cached(
         "INSERT INTO change_log(member_id, at, kind, data) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![member_id, ts(at), kind, data.to_string()])?;
+    .execute(params![member_id, ts(at), kind, data])?;
     Ok(())
 }
 
