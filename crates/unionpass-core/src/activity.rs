@@ -103,7 +103,9 @@ pub struct MySignup {
     /// Place on the waitlist (1 = next), while waitlisted, as of `updated_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<i64>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

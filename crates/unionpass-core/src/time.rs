@@ -128,8 +128,38 @@ pub fn format_clock(t: DateTime<Utc>, zone: Zone) -> String {
     format!("{:02}:{:02}", local.hour(), local.minute())
 }
 
+/// An instant written as serde writes a `DateTime<Utc>` (RFC 3339 in UTC with `Z`, the fraction
+/// in as many digits as it needs: none, 3, 6 or 9), built in one piece: chrono's own `Serialize`
+/// feeds it through the serializer's formatter piece by piece, about three times the cost. For
+/// `#[serde(serialize_with = "crate::time::rfc3339")]` on the fields of answers a burst writes by
+/// the thousand (a sign-up's answer and its logged change carry four); reading is chrono's.
+pub fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rfc3339_writes_what_chrono_writes() {
+        let base: DateTime<Utc> = "2026-12-05T10:00:00Z".parse().unwrap();
+        for nanos in [
+            0,
+            1,
+            125_000_000,
+            120_000_000,
+            123_456_000,
+            123_456_789,
+            999_999_999,
+        ] {
+            let t = base + chrono::Duration::nanoseconds(nanos);
+            let mut ours = serde_json::Serializer::new(Vec::new());
+            rfc3339(&t, &mut ours).unwrap();
+            let ours = String::from_utf8(ours.into_inner()).unwrap();
+            assert_eq!(ours, serde_json::to_string(&t).unwrap(), "{nanos} ns");
+            assert_eq!(serde_json::from_str::<DateTime<Utc>>(&ours).unwrap(), t);
+        }
+    }
+
     use super::*;
 
     #[test]
