@@ -347,6 +347,55 @@ async fn errors_are_json_everywhere(s: TestServer) {
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
         ),
+        // every other body is held to 16 KiB: the race routes and the login...
+        (
+            s.http
+                .post(s.at("/v1/campaigns/1/grab"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 20 * 1024])
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+        ),
+        (
+            s.http
+                .post(s.at("/v1/activities/1/signup"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 20 * 1024])
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+        ),
+        (
+            s.http
+                .post(s.at("/v1/login"))
+                .header("content-type", "application/json")
+                .body(vec![b' '; 20 * 1024])
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+        ),
+        // ...while a push of that size is read (and refused for what it says, not its size)
+        (
+            s.http
+                .post(s.at("/v1/sync/push"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 20 * 1024])
+                .send()
+                .await
+                .unwrap(),
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+        ),
         (
             s.http.get(s.at("/v2/nothing")).send().await.unwrap(),
             StatusCode::NOT_FOUND,
