@@ -21,7 +21,9 @@
 set -euo pipefail
 SRV=$(realpath "$1"); LG=$(realpath "$2"); OUT=${3:-$(mktemp -d)}
 rm -rf "$OUT"; mkdir -p "$OUT"; cd "$OUT"
-db=(--db "$OUT/db.sqlite")
+# CG_DB="--database postgres://postgres@127.0.0.1:5432/NAME" (an empty database) runs the server
+# on PostgreSQL instead; only the server's own instructions are counted, not the database's
+db=(${CG_DB:---db "$OUT/db.sqlite"})
 "$SRV" bench-seed --members 3000 --tokens-out "$OUT/tokens" "${db[@]}" >/dev/null
 at() { date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ; }
 id() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
