@@ -318,6 +318,14 @@ async fn an_ended_session_stops_on_the_next_request(s: TestServer) {
 /// Every answer is JSON with a stable code and the right status.
 async fn errors_are_json_everywhere(s: TestServer) {
     let token = s.login("M10007").await;
+    // 20 KiB of JSON whitespace, signed in
+    let big = |url| {
+        s.http
+            .post(url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(vec![b' '; 20 * 1024])
+    };
     let cases = [
         (
             s.http.get(s.at("/v1/login")).send().await.unwrap(),
@@ -349,50 +357,23 @@ async fn errors_are_json_everywhere(s: TestServer) {
         ),
         // every other body is held to 16 KiB: the race routes and the login...
         (
-            s.http
-                .post(s.at("/v1/campaigns/1/grab"))
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body(vec![b' '; 20 * 1024])
-                .send()
-                .await
-                .unwrap(),
+            big(s.at("/v1/campaigns/1/grab")).send().await.unwrap(),
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
         ),
         (
-            s.http
-                .post(s.at("/v1/activities/1/signup"))
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body(vec![b' '; 20 * 1024])
-                .send()
-                .await
-                .unwrap(),
+            big(s.at("/v1/activities/1/signup")).send().await.unwrap(),
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
         ),
         (
-            s.http
-                .post(s.at("/v1/login"))
-                .header("content-type", "application/json")
-                .body(vec![b' '; 20 * 1024])
-                .send()
-                .await
-                .unwrap(),
+            big(s.at("/v1/login")).send().await.unwrap(),
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
         ),
         // ...while a push of that size is read (and refused for what it says, not its size)
         (
-            s.http
-                .post(s.at("/v1/sync/push"))
-                .bearer_auth(&token)
-                .header("content-type", "application/json")
-                .body(vec![b' '; 20 * 1024])
-                .send()
-                .await
-                .unwrap(),
+            big(s.at("/v1/sync/push")).send().await.unwrap(),
             StatusCode::BAD_REQUEST,
             ErrorCode::BadRequest,
         ),

@@ -249,6 +249,32 @@ mod tests {
     use chrono::{DateTime, Utc};
     use unionpass_core::activity::NoShowRule;
 
+    /// A sign-up for no companion, with no session to check and no reply awaited.
+    fn signup_job(member_id: i64, activity_id: i64, key: u128, now: DateTime<Utc>) -> Job {
+        let (reply, _) = tokio::sync::oneshot::channel();
+        let job = SignupJob {
+            member_id,
+            union_id: 1,
+            activity_id,
+            key: uuid::Uuid::from_u128(key),
+            companions: 0,
+            now,
+            no_show: NoShowRule::default(),
+            session: None,
+        };
+        Job::Signup(job, reply)
+    }
+
+    /// The ids of the members `bench_members` made, in order.
+    fn bench_members(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT id FROM members WHERE member_no LIKE 'B%' ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     /// A job that fails after it wrote (here the change log refuses its row, after its sign-up
     /// and the activity's counters were written) leaves nothing behind, and the jobs before and
     /// after it in the same group are kept.
@@ -265,33 +291,14 @@ mod tests {
         }
         let activity = store.create_activity(activity, now).await.unwrap();
         let mut conn = store.conn.lock().unwrap();
-        let members: Vec<i64> = conn
-            .prepare("SELECT id FROM members WHERE member_no LIKE 'B%' ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let members = bench_members(&conn);
         conn.execute_batch(&format!(
             "CREATE TEMP TRIGGER refuse_log BEFORE INSERT ON main.change_log
              WHEN NEW.member_id = {} BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
             members[1]
         ))
         .unwrap();
-        let job = |member_id: i64, key: u128| {
-            let (reply, _) = tokio::sync::oneshot::channel();
-            let job = SignupJob {
-                member_id,
-                union_id: 1,
-                activity_id: activity.id,
-                key: uuid::Uuid::from_u128(key),
-                companions: 0,
-                now,
-                no_show: NoShowRule::default(),
-                session: None,
-            };
-            Job::Signup(job, reply)
-        };
+        let job = |member_id: i64, key: u128| signup_job(member_id, activity.id, key, now);
         let group = [job(members[0], 1), job(members[1], 2), job(members[2], 3)];
         let cache = Mutex::new(CampaignCache::default());
         let answers = decide_group(&mut conn, &cache, &mut Parsed::default(), &group).unwrap();
@@ -334,30 +341,8 @@ mod tests {
             .create_activity(crate::store::tests::sports_day(now), now)
             .await
             .unwrap();
-        let members: Vec<i64> = store
-            .conn
-            .lock()
-            .unwrap()
-            .prepare("SELECT id FROM members WHERE member_no LIKE 'B%' ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let job = |member_id: i64, key: u128| {
-            let (reply, _) = tokio::sync::oneshot::channel();
-            let job = SignupJob {
-                member_id,
-                union_id: 1,
-                activity_id: activity.id,
-                key: uuid::Uuid::from_u128(key),
-                companions: 0,
-                now,
-                no_show: NoShowRule::default(),
-                session: None,
-            };
-            Job::Signup(job, reply)
-        };
+        let members = bench_members(&store.conn.lock().unwrap());
+        let job = |member_id: i64, key: u128| signup_job(member_id, activity.id, key, now);
         let cache = Mutex::new(CampaignCache::default());
         let mut parsed = Parsed::default();
         let accepted = |a: &Answer| matches!(a, Answer::Signup(Ok(SignupAnswer::Accepted { .. })));
