@@ -139,6 +139,8 @@ pub fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn rfc3339_writes_what_chrono_writes() {
         let base: DateTime<Utc> = "2026-12-05T10:00:00Z".parse().unwrap();
@@ -159,8 +161,6 @@ mod tests {
             assert_eq!(serde_json::from_str::<DateTime<Utc>>(&ours).unwrap(), t);
         }
     }
-
-    use super::*;
 
     #[test]
     fn shanghai_is_utc_plus_eight_across_midnight() {

@@ -2,8 +2,8 @@
 //! and sign-ups therefore goes through one writer thread: it takes every request waiting in its
 //! queue (up to [`MAX_GROUP`]), decides each in order inside one transaction (a failed one leaves
 //! nothing of itself and the others are kept: see [`decide_group`]), commits once, and only then
-//! answers every request of the group. An answer is never sent before what it reports is on disk, and a failed
-//! commit answers the whole group with an error.
+//! answers every request of the group. An answer is never sent before what it reports is on
+//! disk, and a failed commit answers the whole group with an error.
 
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -230,6 +230,7 @@ fn decide_each_undoable(
     Ok(answers)
 }
 
+/// One job decided in the group's transaction.
 fn decide_one(
     tx: &Connection,
     cache: &Mutex<CampaignCache>,
