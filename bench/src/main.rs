@@ -89,6 +89,9 @@ struct Done {
     acked: Vec<String>,
     /// The send order (member index) of each acknowledged grant.
     granted_at: Vec<usize>,
+    /// When the last acknowledged grant or sign-up was answered, since the start: the end of
+    /// the phase in which requests are still accepted (after it, all are refused).
+    last_acked: Option<Duration>,
     /// Requests beyond one per member (double taps, retries).
     extra: u64,
     /// Of those, the ones answered well-formed and the same as the first answer.
@@ -197,11 +200,12 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_default();
         tokio::time::sleep(wait).await;
     }
+    let started = Instant::now();
     let ctx = Arc::new(Ctx {
         http: http.clone(),
         mode: args.mode,
+        started,
     });
-    let started = Instant::now();
     let mut workers = Vec::new();
     match args.open_loop {
         // open loop: member i's request leaves at i / rate whatever came back before; its
@@ -256,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
         }
         all.acked.extend(d.acked);
         all.granted_at.extend(d.granted_at);
+        all.last_acked = all.last_acked.max(d.last_acked);
         all.extra += d.extra;
         all.extra_answered += d.extra_answered;
         all.mismatched += d.mismatched;
@@ -302,6 +307,7 @@ async fn main() -> anyhow::Result<()> {
             "acked": all.acked.len(),
             "open_loop_rps": args.open_loop,
             "fcfs": fcfs,
+            "accepting_s": all.last_acked.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
         })
     );
     Ok(())
@@ -500,6 +506,8 @@ async fn login_flood(args: &Args) -> anyhow::Result<()> {
 struct Ctx {
     http: reqwest::Client,
     mode: Mode,
+    /// When the run started (`accepting_s`).
+    started: Instant,
 }
 
 /// One server's addresses for the run, parsed once (as an app holds its server's).
@@ -587,6 +595,7 @@ async fn request(ctx: &Ctx, url: &Paths, i: usize, phone: &Phone, done: &mut Don
                             .map(|p| p.to_string())
                             .unwrap_or_else(|| "-".into());
                         done.acked.push(format!("{key} {state} {position} {i}"));
+                        done.last_acked = Some(ctx.started.elapsed());
                         state.to_string()
                     }
                     Ok(SignupAnswer::Refused { refusal }) => refusal.code.as_str().to_string(),
@@ -651,6 +660,7 @@ async fn request(ctx: &Ctx, url: &Paths, i: usize, phone: &Phone, done: &mut Don
                     if matches!(a.outcome, GrabOutcome::Granted { .. }) {
                         done.acked.push(a.key.to_string());
                         done.granted_at.push(i);
+                        done.last_acked = Some(ctx.started.elapsed());
                     }
                     a.outcome.code().to_string()
                 }

@@ -961,6 +961,9 @@ fn signup_round(args: &SignupArgs, rig: &Rig, round: usize) -> anyhow::Result<se
         "ratio": per_baseline(signup_rps, noop_rps),
         "p50_ms": rush["p50_ms"],
         "p99_ms": rush["p99_ms"],
+        // the burst's length, and when its last sign-up was accepted (the rest were refused)
+        "burst_s": rush["elapsed_s"],
+        "accepting_s": rush["accepting_s"],
     }))
 }
 
