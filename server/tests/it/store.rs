@@ -220,3 +220,90 @@ async fn the_race_tables_references_hold_on_postgres() {
         .get(0);
     assert_eq!(sequence, "public.signups_id_seq");
 }
+
+/// On PostgreSQL the change log's indexes on `seq` hold numbered rows only (migration 0016): a
+/// change is written unnumbered and numbered later by the sequencer, and its unnumbered version
+/// takes no entry in them. Numbers stay unique, and the reads that use these indexes still
+/// choose them as generic plans (a cached prepared statement's): a member's sync page by
+/// `change_log_member`, the sequencer's highest number by `change_log_seq`.
+#[tokio::test]
+async fn the_change_log_indexes_hold_numbered_rows_on_postgres() {
+    let s = crate::util::TestServer::start_postgres().await;
+    let c = connect(s.database_url().expect("postgres")).await;
+    let partial: Vec<(String, String)> = c
+        .query(
+            "SELECT indexname, indexdef FROM pg_indexes
+             WHERE tablename = 'change_log' AND indexdef LIKE '%seq)%' ORDER BY indexname",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let names: Vec<&str> = partial.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["change_log_global", "change_log_member", "change_log_seq"]
+    );
+    for (name, def) in &partial[1..] {
+        assert!(def.ends_with("WHERE (seq IS NOT NULL)"), "{name}: {def}");
+    }
+    assert!(partial[2].1.starts_with("CREATE UNIQUE INDEX"));
+
+    // two numbers the same are refused (in a transaction the sequencer cannot see)
+    let member: i64 = c
+        .query_one("SELECT min(id) FROM members", &[])
+        .await
+        .unwrap()
+        .get(0);
+    c.batch_execute("BEGIN").await.unwrap();
+    let ids: Vec<i64> = c
+        .query(
+            "INSERT INTO change_log(member_id, at, kind, data)
+             SELECT $1, now(), 'test', '{}' FROM generate_series(1, 2) RETURNING id",
+            &[&member],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let number = "UPDATE change_log SET seq = 9000000001 WHERE id = $1";
+    c.execute(number, &[&ids[0]]).await.unwrap();
+    let twice = c.execute(number, &[&ids[1]]).await.unwrap_err();
+    assert_eq!(
+        twice.code(),
+        Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+    );
+    c.batch_execute("ROLLBACK").await.unwrap();
+
+    c.batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    for (sql, index) in [
+        (
+            "PREPARE page(bigint, bigint, bigint) AS SELECT seq FROM change_log
+               WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3;
+             EXPLAIN EXECUTE page(1, 0, 100)",
+            "change_log_member",
+        ),
+        (
+            "PREPARE top AS SELECT coalesce(max(seq), 0) FROM change_log; EXPLAIN EXECUTE top",
+            "change_log_seq",
+        ),
+    ] {
+        let plan: String = c
+            .simple_query(sql)
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(String::from),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(plan.contains(&format!(" using {index} ")), "{sql}:\n{plan}");
+    }
+}

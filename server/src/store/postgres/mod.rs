@@ -68,6 +68,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0013_signups_by_activity",
     "0014_race_references",
     "0015_signup_group_holds",
+    "0016_change_log_numbered_indexes",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
