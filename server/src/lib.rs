@@ -4,7 +4,6 @@
 //! line, opens the store and the union keys, and serves. The clock is part of the state, so every
 //! handler reads `now` once and passes it down.
 
-pub mod alloc;
 pub mod auth;
 pub mod clock;
 pub mod error;

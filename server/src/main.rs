@@ -3,7 +3,7 @@
 mod activity_cmd;
 
 #[global_allocator]
-static ALLOCATOR: unionpass_server::alloc::Allocator = unionpass_server::alloc::Allocator;
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
