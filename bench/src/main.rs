@@ -92,6 +92,8 @@ struct Done {
     /// When the last acknowledged grant or sign-up was answered, since the start: the end of
     /// the phase in which requests are still accepted (after it, all are refused).
     last_acked: Option<Duration>,
+    /// When each member's answer came, in microseconds since the start (failures too).
+    answered_at_us: Vec<u64>,
     /// Requests beyond one per member (double taps, retries).
     extra: u64,
     /// Of those, the ones answered well-formed and the same as the first answer.
@@ -146,6 +148,15 @@ async fn grab_once(
         Ok(r) => Err(format!("http_{}", r.status().as_u16())),
         Err(_) => Err("error".to_string()),
     }
+}
+
+/// The `n` longest pauses between consecutive answer times (sorted), longest first, each with
+/// when it began.
+fn longest_gaps(sorted: &[u64], n: usize) -> Vec<(u64, u64)> {
+    let mut gaps: Vec<(u64, u64)> = sorted.windows(2).map(|w| (w[1] - w[0], w[0])).collect();
+    gaps.sort_unstable_by(|a, b| b.cmp(a));
+    gaps.truncate(n);
+    gaps
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -225,6 +236,8 @@ async fn main() -> anyhow::Result<()> {
                     let mut done = Done::default();
                     let outcome =
                         request(&ctx, &urls[i % urls.len()], i, &phones[i], &mut done).await;
+                    done.answered_at_us
+                        .push(ctx.started.elapsed().as_micros() as u64);
                     done.record(outcome, due.elapsed());
                     done
                 }));
@@ -244,6 +257,8 @@ async fn main() -> anyhow::Result<()> {
                         let url = &urls[i % urls.len()];
                         let t = Instant::now();
                         let outcome = request(&ctx, url, i, phone, &mut done).await;
+                        done.answered_at_us
+                            .push(ctx.started.elapsed().as_micros() as u64);
                         done.record(outcome, t.elapsed());
                     }
                     done
@@ -261,6 +276,7 @@ async fn main() -> anyhow::Result<()> {
         all.acked.extend(d.acked);
         all.granted_at.extend(d.granted_at);
         all.last_acked = all.last_acked.max(d.last_acked);
+        all.answered_at_us.extend(d.answered_at_us);
         all.extra += d.extra;
         all.extra_answered += d.extra_answered;
         all.mismatched += d.mismatched;
@@ -276,6 +292,8 @@ async fn main() -> anyhow::Result<()> {
     });
     let elapsed = started.elapsed().as_secs_f64();
     all.latency_us.sort_unstable();
+    all.answered_at_us.sort_unstable();
+    let ms = |us: u64| (us as f64 / 100.0).round() / 10.0;
     if let Some(path) = &args.acked_out {
         std::fs::write(path, all.acked.join("\n") + "\n")?;
     }
@@ -308,6 +326,13 @@ async fn main() -> anyhow::Result<()> {
             "open_loop_rps": args.open_loop,
             "fcfs": fcfs,
             "accepting_s": all.last_acked.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
+            // where a run's time goes besides its requests: how long before the first answer,
+            // and the longest pauses with no answer at all (`[length, at]` in ms)
+            "first_answer_ms": all.answered_at_us.first().map(|&us| ms(us)),
+            "gaps_ms": longest_gaps(&all.answered_at_us, 3)
+                .into_iter()
+                .map(|(gap, at)| [ms(gap), ms(at)])
+                .collect::<Vec<_>>(),
         })
     );
     Ok(())
@@ -667,5 +692,25 @@ async fn request(ctx: &Ctx, url: &Paths, i: usize, phone: &Phone, done: &mut Don
                 Err(e) => e,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::longest_gaps;
+
+    #[test]
+    fn the_longest_pauses_between_answers_come_first_with_when_they_began() {
+        let at = [100, 150, 900, 905, 2_000, 2_010];
+        assert_eq!(longest_gaps(&at, 2), vec![(1_095, 905), (750, 150)]);
+        assert_eq!(
+            longest_gaps(&at, 9).len(),
+            5,
+            "one pause between each two answers"
+        );
+        assert!(
+            longest_gaps(&[7], 3).is_empty(),
+            "a single answer has no pause"
+        );
     }
 }

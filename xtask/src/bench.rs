@@ -964,6 +964,9 @@ fn signup_round(args: &SignupArgs, rig: &Rig, round: usize) -> anyhow::Result<se
         // the burst's length, and when its last sign-up was accepted (the rest were refused)
         "burst_s": rush["elapsed_s"],
         "accepting_s": rush["accepting_s"],
+        // the burst's first answer and its longest pauses with no answer at all ([ms, at ms])
+        "first_answer_ms": rush["first_answer_ms"],
+        "gaps_ms": rush["gaps_ms"],
     }))
 }
 
