@@ -9,7 +9,7 @@ rounds) of:
 - `refused`: sign-ups for a full activity, every one refused from the memo;
 - `accepted`: sign-ups for an activity with room for all, each accepted and committed.
 
-    CARGO_PROFILE_RELEASE_STRIP=false cargo build --release -p unionpass-server -p unionpass-loadgen
+    cargo build --release -p unionpass-server -p unionpass-loadgen
     bench/cpu-split.py target/release/unionpass-server target/release/unionpass-loadgen \
         [--database postgres://postgres@127.0.0.1:5432/NAME] [--members 20000] [--rounds 3]
 
