@@ -103,9 +103,10 @@ struct Done {
 }
 
 impl Done {
-    /// One request's outcome and how long it took; latency counts well-formed answers only (a
-    /// fast error is not a fast answer).
-    fn record(&mut self, outcome: String, took: Duration) {
+    /// One member's outcome, how long it took and when (since the start) it was answered;
+    /// latency counts well-formed answers only (a fast error is not a fast answer).
+    fn record(&mut self, outcome: String, took: Duration, answered_at: Duration) {
+        self.answered_at_us.push(answered_at.as_micros() as u64);
         if !failure(&outcome) {
             self.latency_us.push(took.as_micros() as u64);
         }
@@ -236,9 +237,7 @@ async fn main() -> anyhow::Result<()> {
                     let mut done = Done::default();
                     let outcome =
                         request(&ctx, &urls[i % urls.len()], i, &phones[i], &mut done).await;
-                    done.answered_at_us
-                        .push(ctx.started.elapsed().as_micros() as u64);
-                    done.record(outcome, due.elapsed());
+                    done.record(outcome, due.elapsed(), ctx.started.elapsed());
                     done
                 }));
             }
@@ -257,9 +256,7 @@ async fn main() -> anyhow::Result<()> {
                         let url = &urls[i % urls.len()];
                         let t = Instant::now();
                         let outcome = request(&ctx, url, i, phone, &mut done).await;
-                        done.answered_at_us
-                            .push(ctx.started.elapsed().as_micros() as u64);
-                        done.record(outcome, t.elapsed());
+                        done.record(outcome, t.elapsed(), ctx.started.elapsed());
                     }
                     done
                 }));
