@@ -1036,3 +1036,104 @@ async fn a_group_decided_from_memory_answers_as_one_by_one_under_the_lock() {
         ]
     );
 }
+
+/// An activity whose sign-up is about to open is read between bursts, so the first group at its
+/// opening is decided from memory (one flight), not under the lock; one that opened long ago is
+/// not. What was read is a hint only: another instance's sign-up in between rolls the group back
+/// and it is judged again under the lock, so no seat is given twice. (The window is the
+/// database's clock: the activities here are placed on the real time, the instances' clocks at
+/// the opening.)
+#[tokio::test]
+async fn an_activity_about_to_open_is_known_before_its_first_group() {
+    use unionpass_core::activity::{SignupAnswer, SignupState};
+    let now = chrono::Utc::now();
+    let opens_at = now + Duration::seconds(2);
+    let placed = |opens_at: chrono::DateTime<chrono::Utc>| {
+        let mut act = crate::activities::activity(2, 0, 0);
+        act.starts_at = now + Duration::days(2);
+        act.ends_at = act.starts_at + Duration::hours(3);
+        let rules = act.signup.as_mut().unwrap();
+        rules.opens_at = opens_at;
+        rules.closes_at = now + Duration::days(1);
+        rules.cancel_until = now + Duration::days(1);
+        act
+    };
+    let a = TestServer::start_postgres().await;
+    let b = second(&a).await;
+    let soon = a
+        .store
+        .create_activity(placed(opens_at), now)
+        .await
+        .unwrap();
+    let long_open = a
+        .store
+        .create_activity(placed(now - Duration::hours(1)), now)
+        .await
+        .unwrap();
+    a.clock.set(opens_at);
+    b.clock.set(opens_at);
+    let mut tokens = Vec::new();
+    for n in 1..=4 {
+        tokens.push(a.login(&format!("M1000{n}")).await);
+    }
+    // each instance's sign-up task goes idle for a second at least twice after the creation
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let state = |answer: SignupAnswer| match answer {
+        SignupAnswer::Accepted { signup, .. } => Ok(signup.state),
+        SignupAnswer::Refused { refusal } => Err(refusal.code),
+    };
+    assert_eq!(
+        state(crate::activities::sign_up(&a, &tokens[0], long_open.id, Uuid::new_v4(), 0).await),
+        Ok(SignupState::Confirmed)
+    );
+    assert_eq!(
+        paths(&a),
+        GroupPaths {
+            decided_from_memory: 0,
+            rolled_back: 0,
+            under_the_lock: 1,
+        },
+        "an activity open for an hour is learnt under the lock"
+    );
+    assert_eq!(
+        state(crate::activities::sign_up(&a, &tokens[1], soon.id, Uuid::new_v4(), 0).await),
+        Ok(SignupState::Confirmed)
+    );
+    assert_eq!(
+        paths(&a),
+        GroupPaths {
+            decided_from_memory: 1,
+            rolled_back: 0,
+            under_the_lock: 1,
+        },
+        "the first group at the opening is decided from what was read before it"
+    );
+    // b read the activity before a's sign-up: its first group rests on a version gone
+    assert_eq!(
+        state(crate::activities::sign_up(&b, &tokens[2], soon.id, Uuid::new_v4(), 0).await),
+        Ok(SignupState::Confirmed)
+    );
+    assert_eq!(
+        paths(&b),
+        GroupPaths {
+            decided_from_memory: 0,
+            rolled_back: 1,
+            under_the_lock: 1,
+        },
+        "read before another instance's sign-up: rolled back, judged under the lock"
+    );
+    // a still counts one seat left; b took it
+    assert_eq!(
+        state(crate::activities::sign_up(&a, &tokens[3], soon.id, Uuid::new_v4(), 0).await),
+        Err(ErrorCode::SignupFull)
+    );
+    let live = a
+        .store
+        .activities()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.activity.id == soon.id)
+        .unwrap();
+    assert_eq!((live.seats_taken, live.waiting), (2, 0));
+}
