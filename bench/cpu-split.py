@@ -8,6 +8,8 @@ rounds) of:
 - `noop`: `GET /v1/health`;
 - `refused`: sign-ups for a full activity, every one refused from the memo;
 - `accepted`: sign-ups for an activity with room for all, each accepted and committed.
+With each, `server_write_bytes`: what the server caused to be written to storage per request
+(`/proc/PID/io`; on SQLite its WAL and checkpoints, on PostgreSQL nothing: the database writes).
 
     cargo build --release -p unionpass-server -p unionpass-loadgen
     bench/cpu-split.py target/release/unionpass-server target/release/unionpass-loadgen \
@@ -20,10 +22,12 @@ resolution of half a microsecond.
 """
 
 import argparse
+import atexit
 import datetime as dt
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +45,15 @@ def proc_cpu(pid):
     except OSError:
         return None
     return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def written(pid):
+    """Bytes process `pid` caused to be written to storage so far (its WAL, its checkpoints)."""
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    return 0
 
 
 def postgres_pids():
@@ -77,6 +90,8 @@ def main():
     a = ap.parse_args()
     srv, lg = os.path.realpath(a.server), os.path.realpath(a.loadgen)
     work = tempfile.mkdtemp(prefix="cpu-split-")
+    # the store, its WAL (hundreds of MB after the accepted rounds) and the tokens, also on exit
+    atexit.register(shutil.rmtree, work, True)
     db = ["--database", a.database] if a.database else ["--db", f"{work}/db.sqlite"]
 
     def cli(*args):
@@ -117,12 +132,14 @@ def main():
             pg = postgres_pids() if a.database else []
             before_db = database_cpu(pg)
             before_srv = proc_cpu(server.pid)
+            before_written = written(server.pid)
             before_lg = resource.getrusage(resource.RUSAGE_CHILDREN)
             out = subprocess.run(
                 [lg, "--url", url, "--tokens", tokens, "--concurrency", str(a.concurrency), *args],
                 check=True, capture_output=True, text=True).stdout
             after_lg = resource.getrusage(resource.RUSAGE_CHILDREN)
             after_srv = proc_cpu(server.pid)
+            after_written = written(server.pid)
             after_db = database_cpu(pg)
             result = json.loads(out.strip().splitlines()[-1])
             n = result["requests"]
@@ -133,6 +150,7 @@ def main():
                 "loadgen_user_us": us(after_lg.ru_utime - before_lg.ru_utime),
                 "loadgen_sys_us": us(after_lg.ru_stime - before_lg.ru_stime),
                 "rps": result["answered_rps"],
+                "server_write_bytes": round((after_written - before_written) / n),
             }
             if a.database:
                 common = before_db.keys() & after_db.keys()
