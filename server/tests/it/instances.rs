@@ -1042,7 +1042,8 @@ async fn a_group_decided_from_memory_answers_as_one_by_one_under_the_lock() {
 /// not. What was read is a hint only: another instance's sign-up in between rolls the group back
 /// and it is judged again under the lock, so no seat is given twice. (The window is the
 /// database's clock: the activities here are placed on the real time, the instances' clocks at
-/// the opening.)
+/// the opening. An instance reads only after a second without sign-ups, so b's read cannot be
+/// renewed between its group for the other activity and its first for this one.)
 #[tokio::test]
 async fn an_activity_about_to_open_is_known_before_its_first_group() {
     use unionpass_core::activity::{SignupAnswer, SignupState};
@@ -1073,67 +1074,64 @@ async fn an_activity_about_to_open_is_known_before_its_first_group() {
     a.clock.set(opens_at);
     b.clock.set(opens_at);
     let mut tokens = Vec::new();
-    for n in 1..=4 {
+    for n in 1..=5 {
         tokens.push(a.login(&format!("M1000{n}")).await);
     }
     // each instance's sign-up task goes idle for a second at least twice after the creation
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
-    let state = |answer: SignupAnswer| match answer {
-        SignupAnswer::Accepted { signup, .. } => Ok(signup.state),
-        SignupAnswer::Refused { refusal } => Err(refusal.code),
+    let on = |s: &'static str, member: usize, act: i64| {
+        let (server, token) = (if s == "a" { &a } else { &b }, tokens[member].clone());
+        async move {
+            match crate::activities::sign_up(server, &token, act, Uuid::new_v4(), 0).await {
+                SignupAnswer::Accepted { signup, .. } => Ok(signup.state),
+                SignupAnswer::Refused { refusal } => Err(refusal.code),
+            }
+        }
     };
-    assert_eq!(
-        state(crate::activities::sign_up(&a, &tokens[0], long_open.id, Uuid::new_v4(), 0).await),
-        Ok(SignupState::Confirmed)
-    );
+    let confirmed = Ok(SignupState::Confirmed);
+    let way = |decided_from_memory, rolled_back, under_the_lock| GroupPaths {
+        decided_from_memory,
+        rolled_back,
+        under_the_lock,
+    };
+    assert_eq!(on("a", 0, long_open.id).await, confirmed);
     assert_eq!(
         paths(&a),
-        GroupPaths {
-            decided_from_memory: 0,
-            rolled_back: 0,
-            under_the_lock: 1,
-        },
+        way(0, 0, 1),
         "an activity open for an hour is learnt under the lock"
     );
-    assert_eq!(
-        state(crate::activities::sign_up(&a, &tokens[1], soon.id, Uuid::new_v4(), 0).await),
-        Ok(SignupState::Confirmed)
-    );
+    assert_eq!(on("b", 1, long_open.id).await, confirmed);
+    assert_eq!(paths(&b), way(0, 0, 1));
+    assert_eq!(on("a", 2, soon.id).await, confirmed);
     assert_eq!(
         paths(&a),
-        GroupPaths {
-            decided_from_memory: 1,
-            rolled_back: 0,
-            under_the_lock: 1,
-        },
+        way(1, 0, 1),
         "the first group at the opening is decided from what was read before it"
     );
     // b read the activity before a's sign-up: its first group rests on a version gone
-    assert_eq!(
-        state(crate::activities::sign_up(&b, &tokens[2], soon.id, Uuid::new_v4(), 0).await),
-        Ok(SignupState::Confirmed)
-    );
+    assert_eq!(on("b", 3, soon.id).await, confirmed);
     assert_eq!(
         paths(&b),
-        GroupPaths {
-            decided_from_memory: 0,
-            rolled_back: 1,
-            under_the_lock: 1,
-        },
+        way(0, 1, 2),
         "read before another instance's sign-up: rolled back, judged under the lock"
     );
     // a still counts one seat left; b took it
-    assert_eq!(
-        state(crate::activities::sign_up(&a, &tokens[3], soon.id, Uuid::new_v4(), 0).await),
-        Err(ErrorCode::SignupFull)
-    );
-    let live = a
-        .store
-        .activities()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|l| l.activity.id == soon.id)
-        .unwrap();
-    assert_eq!((live.seats_taken, live.waiting), (2, 0));
+    assert_eq!(on("a", 4, soon.id).await, Err(ErrorCode::SignupFull));
+    assert_eq!(paths(&a), way(1, 1, 2));
+    for act in [&soon, &long_open] {
+        let live = a
+            .store
+            .activities()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|l| l.activity.id == act.id)
+            .unwrap();
+        assert_eq!(
+            (live.seats_taken, live.waiting),
+            (2, 0),
+            "activity {}",
+            act.id
+        );
+    }
 }
