@@ -408,20 +408,7 @@ async fn sign_up_batch(
     );
     begun?;
     let (locked, seen, live, sessions, taken) = (locked?, seen?, live?, sessions?, taken?);
-    let mut acts: HashMap<i64, Row> = HashMap::new();
-    let mut versions: HashMap<i64, i64> = HashMap::new();
-    for r in locked {
-        let id: i64 = r.get(0);
-        acts.insert(
-            id,
-            Row {
-                activity: activity_of(r.get(1), id)?,
-                seats_taken: r.get(2),
-                waiting: r.get(3),
-            },
-        );
-        versions.insert(id, r.get(4));
-    }
+    let (mut acts, mut versions) = activity_rows(&locked)?;
     let seen = keys_seen(&seen);
     let mut live = live_of(&live);
     let sessions: HashMap<(String, i64), DateTime<Utc>> = sessions
@@ -642,6 +629,31 @@ fn keep(known: &mut std::collections::HashMap<i64, Known>, id: i64, mut after: K
 struct GroupJudged {
     answers: Vec<Result<SignupAnswer, StoreError>>,
     known: Vec<(i64, Known)>,
+}
+
+/// Activities and their counters by id, and each row's version by id.
+type ActivityRows = (
+    std::collections::HashMap<i64, Row>,
+    std::collections::HashMap<i64, i64>,
+);
+
+/// The rows of [`BATCH_LOCK`] or [`WARM`] (id, body, counters, version).
+fn activity_rows(rows: &[tokio_postgres::Row]) -> Result<ActivityRows, StoreError> {
+    let mut acts = std::collections::HashMap::new();
+    let mut versions = std::collections::HashMap::new();
+    for r in rows {
+        let id: i64 = r.get(0);
+        acts.insert(
+            id,
+            Row {
+                activity: activity_of(r.get(1), id)?,
+                seats_taken: r.get(2),
+                waiting: r.get(3),
+            },
+        );
+        versions.insert(id, r.get(4));
+    }
+    Ok((acts, versions))
 }
 
 fn known_after(
@@ -1319,34 +1331,19 @@ impl super::groups::Judge for SignupJudge {
         // trips, each waiting for the database's turn on cores the crowd keeps busy)
         let warm = async {
             let st = client.prepare_cached(WARM).await?;
-            client.query(&st, &[&(MAX_KNOWN as i64 / 2)]).await
+            let rows = client.query(&st, &[&(MAX_KNOWN as i64 / 2)]).await?;
+            activity_rows(&rows)
         };
-        let rows = match warm.await {
-            Ok(rows) => rows,
+        let (acts, versions) = match warm.await {
+            Ok(read) => read,
             Err(e) => {
                 tracing::debug!(error = %e, "activities about to open not read");
                 return;
             }
         };
-        let now = std::time::Instant::now();
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        for r in rows {
-            let id: i64 = r.get(0);
-            let Ok(activity) = activity_of(r.get(1), id) else {
-                continue;
-            };
-            keep(
-                &mut known,
-                id,
-                Known {
-                    activity,
-                    seats_taken: r.get(2),
-                    waiting: r.get(3),
-                    version: r.get(4),
-                    learnt: now,
-                    trust_after: now,
-                },
-            );
+        for (id, after) in known_after(acts, &versions) {
+            keep(&mut known, id, after);
         }
     }
 }
