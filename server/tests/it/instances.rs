@@ -919,14 +919,6 @@ async fn a_sign_up_decided_from_memory_yields_to_what_another_instance_changed()
     for (id, rows) in [(act.id, 5), (other.id, 1)] {
         let signups = a.store.signups(id).await.unwrap();
         assert_eq!(signups.len(), rows);
-        let live = a
-            .store
-            .activities()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|l| l.activity.id == id)
-            .unwrap();
         let seated = signups
             .iter()
             .filter(|s| s.state.has_seats())
@@ -937,7 +929,7 @@ async fn a_sign_up_decided_from_memory_yields_to_what_another_instance_changed()
             .filter(|s| s.state == SignupState::Waitlisted)
             .count() as i64;
         assert_eq!(
-            (live.seats_taken, live.waiting),
+            crate::activities::counters(&a, id).await,
             (seated, waiting),
             "activity {id}"
         );
@@ -1094,44 +1086,61 @@ async fn an_activity_about_to_open_is_known_before_its_first_group() {
         rolled_back,
         under_the_lock,
     };
-    assert_eq!(on("a", 0, long_open.id).await, confirmed);
-    assert_eq!(
-        paths(&a),
-        way(0, 0, 1),
-        "an activity open for an hour is learnt under the lock"
-    );
-    assert_eq!(on("b", 1, long_open.id).await, confirmed);
-    assert_eq!(paths(&b), way(0, 0, 1));
-    assert_eq!(on("a", 2, soon.id).await, confirmed);
-    assert_eq!(
-        paths(&a),
-        way(1, 0, 1),
-        "the first group at the opening is decided from what was read before it"
-    );
-    // b read the activity before a's sign-up: its first group rests on a version gone
-    assert_eq!(on("b", 3, soon.id).await, confirmed);
-    assert_eq!(
-        paths(&b),
-        way(0, 1, 2),
-        "read before another instance's sign-up: rolled back, judged under the lock"
-    );
-    // a still counts one seat left; b took it
-    assert_eq!(on("a", 4, soon.id).await, Err(ErrorCode::SignupFull));
-    assert_eq!(paths(&a), way(1, 1, 2));
-    for act in [&soon, &long_open] {
-        let live = a
-            .store
-            .activities()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|l| l.activity.id == act.id)
-            .unwrap();
+    // (instance, member, activity, answer, the instance's group ways after it, why)
+    let steps = [
+        (
+            "a",
+            0,
+            long_open.id,
+            confirmed,
+            way(0, 0, 1),
+            "an activity open for an hour is learnt under the lock",
+        ),
+        // b's task judges a group: it cannot read again for a second
+        (
+            "b",
+            1,
+            long_open.id,
+            confirmed,
+            way(0, 0, 1),
+            "the same on b",
+        ),
+        (
+            "a",
+            2,
+            soon.id,
+            confirmed,
+            way(1, 0, 1),
+            "the first group at the opening is decided from what was read before it",
+        ),
+        // b read the activity before a's sign-up: its first group rests on a version gone
+        (
+            "b",
+            3,
+            soon.id,
+            confirmed,
+            way(0, 1, 2),
+            "read before another instance's sign-up: rolled back, judged under the lock",
+        ),
+        // a still counts one seat left; b took it
+        (
+            "a",
+            4,
+            soon.id,
+            Err(ErrorCode::SignupFull),
+            way(1, 1, 2),
+            "a's memory after b's sign-up: rolled back, judged under the lock",
+        ),
+    ];
+    for (s, member, act, answer, ways, why) in steps {
+        assert_eq!(on(s, member, act).await, answer, "{why}");
+        assert_eq!(paths(if s == "a" { &a } else { &b }), ways, "{why}");
+    }
+    for act in [soon.id, long_open.id] {
         assert_eq!(
-            (live.seats_taken, live.waiting),
+            crate::activities::counters(&a, act).await,
             (2, 0),
-            "activity {}",
-            act.id
+            "activity {act}"
         );
     }
 }
