@@ -104,6 +104,30 @@ pub(crate) async fn counters(s: &TestServer, id: i64) -> (i64, i64) {
     (live.seats_taken, live.waiting)
 }
 
+/// The job the server makes of a sign-up request with `token` now, to ask the store's memo
+/// directly whether it would answer it without the store.
+async fn job_of(
+    s: &TestServer,
+    token: &str,
+    activity_id: i64,
+    key: Uuid,
+    companions: i64,
+) -> unionpass_server::store::SignupJob {
+    let now = s.clock.now_utc();
+    let hash = unionpass_server::auth::token_hash(token);
+    let who = s.store.session_member(&hash, now).await.unwrap().unwrap();
+    unionpass_server::store::SignupJob {
+        member_id: who.member_id,
+        union_id: who.union_id,
+        activity_id,
+        key,
+        companions,
+        now,
+        no_show: Default::default(),
+        session: Some(hash),
+    }
+}
+
 fn accepted(a: &SignupAnswer) -> &MySignup {
     match a {
         SignupAnswer::Accepted { signup, .. } => signup,
@@ -381,7 +405,12 @@ async fn eligibility_a_cancelled_activity_and_walk_ins(s: TestServer) {
     // an activity whose times do not hold together is refused by the store
     let mut backwards = activity(1, 0, 0);
     backwards.ends_at = backwards.starts_at;
-    assert!(s.store.create_activity(backwards, t0()).await.is_err());
+    assert!(matches!(
+        s.store.create_activity(backwards, t0()).await,
+        Err(unionpass_server::store::StoreError::Refused(
+            ErrorCode::BadRequest
+        ))
+    ));
 }
 
 async fn no_shows_close_popular_activities_until_the_ban_ends(s: TestServer) {
@@ -450,7 +479,14 @@ async fn a_crowd_at_the_opening_never_overfills_and_keeps_the_order(s: TestServe
         .filter(|r| r.state.has_seats())
         .map(|r| 1 + r.companions)
         .sum();
-    assert!(seats <= 7, "{seats} seats for 7");
+    // never more than the 7 seats, and never fewer: 13 members come alone, and one alone is
+    // waitlisted only when no seat is left
+    assert_eq!(seats, 7, "{seats} seats for 7");
+    assert_eq!(
+        counters(&s, a.id).await,
+        (7, 5),
+        "the counters agree with the rows"
+    );
     let waiting: Vec<_> = list
         .iter()
         .filter(|r| r.state == SignupState::Waitlisted)
@@ -480,7 +516,28 @@ async fn a_crowd_at_the_opening_never_overfills_and_keeps_the_order(s: TestServe
             })
             .collect();
         assert_eq!(states[0], states[1], "member {i}");
+        // an accepted key is accepted once: the other answer says it replays that one
+        let replays = answers_of(i)
+            .iter()
+            .filter(|x| matches!(x, SignupAnswer::Accepted { replayed: true, .. }))
+            .count();
+        let expected = usize::from(states[0].is_some());
+        assert_eq!(replays, expected, "member {i}: {:?}", answers_of(i));
     }
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(_, x)| matches!(
+                x,
+                SignupAnswer::Accepted {
+                    replayed: false,
+                    ..
+                }
+            ))
+            .count(),
+        list.len(),
+        "one first acceptance per sign-up recorded"
+    );
     // each waitlisted member was told the place that is their rank in the order recorded
     for (rank, r) in waiting.iter().enumerate() {
         let i: usize = r.member_no[1..].parse::<usize>().unwrap() - 10_001;
@@ -981,6 +1038,26 @@ async fn a_full_activity_is_answered_from_memory_as_the_store_would(s: TestServe
         (ErrorCode::SignupFull, None)
     );
     assert_eq!(s.store.signup_memo().len(), 1);
+    // from here the memo answers "full" itself, without the store; it leaves to the store a
+    // member it suspects of misses, a member with a sign-up, and a key it has seen
+    let memo = s.store.signup_memo();
+    let code = |r: Option<unionpass_core::activity::Refusal>| r.map(|r| (r.code, r.until));
+    assert_eq!(
+        code(memo.refusal(&job_of(&s, &m4, a.id, Uuid::new_v4(), 1).await)),
+        Some((ErrorCode::SignupFull, None))
+    );
+    assert_eq!(
+        code(memo.refusal(&job_of(&s, &banned, a.id, Uuid::new_v4(), 0).await)),
+        None
+    );
+    assert_eq!(
+        code(memo.refusal(&job_of(&s, &m1, a.id, Uuid::new_v4(), 0).await)),
+        None
+    );
+    assert_eq!(
+        code(memo.refusal(&job_of(&s, &m3, a.id, k2, 0).await)),
+        None
+    );
     for _ in 0..3 {
         assert_eq!(
             refused(&sign_up(&s, &m4, a.id, Uuid::new_v4(), 1).await),
@@ -1061,7 +1138,19 @@ async fn before_the_opening_the_crowd_hears_when_and_at_the_opening_signs_up(s: 
         );
     }
     assert_eq!(s.store.signup_memo().len(), 1);
+    // the memo itself tells a newcomer when; at the opening it leaves the request to the store
+    let memo = s.store.signup_memo();
+    let m3 = s.login("M10003").await;
+    let asked = memo.refusal(&job_of(&s, &m3, a.id, Uuid::new_v4(), 0).await);
+    assert_eq!(
+        asked.map(|r| (r.code, r.until)),
+        Some((ErrorCode::SignupNotOpen, Some(opens_at)))
+    );
     s.clock.set(opens_at);
+    assert_eq!(
+        memo.refusal(&job_of(&s, &m3, a.id, Uuid::new_v4(), 0).await),
+        None
+    );
     assert_eq!(
         accepted(&sign_up(&s, &m2, a.id, Uuid::new_v4(), 0).await).state,
         SignupState::Confirmed
@@ -1196,9 +1285,11 @@ async fn postgres_a_sign_up_waits_for_the_activity_lock_and_sees_what_was_commit
 
 /// PostgreSQL: a key taken at the same moment for another activity (another instance's group,
 /// not committed yet) is refused to that request alone; the others of its group keep their
-/// seats, and the counters match the rows.
+/// seats, and the counters match the rows. The five requests queue behind a sign-up kept waiting
+/// for the activity's lock, so they form one group, and that group waits on the key being taken.
 #[tokio::test]
 async fn postgres_a_key_taken_elsewhere_at_that_moment_is_refused_alone() {
+    use unionpass_server::store::GroupPaths;
     let s = TestServer::start_postgres().await;
     let a = create(&s, activity(10, 0, 0)).await;
     let b = create(&s, activity(10, 0, 0)).await;
@@ -1215,19 +1306,16 @@ async fn postgres_a_key_taken_elsewhere_at_that_moment_is_refused_alone() {
     .await
     .unwrap();
     // signed in before the first request: a sign-in hashes a password (a second or more on a
-    // busy machine), and the first request, waiting on the uncommitted key, must not wait
-    // past the group connection's lock timeout (5 s) for the sign-ins after it
+    // busy machine), and the requests must not wait past the group connection's lock timeout
+    // (5 s) for the sign-ins after them
     let mut tokens = Vec::new();
-    for member in ["M10001", "M10002", "M10003", "M10004", "M10005"] {
+    for member in ["M10001", "M10002", "M10003", "M10004", "M10005", "M10006"] {
         tokens.push(s.login(member).await);
     }
-    let mut requests = Vec::new();
-    for (i, token) in tokens.into_iter().enumerate() {
+    let send = |token: String, k: Uuid| {
         let url = s.at(&format!("/v1/activities/{}/signup", a.id));
         let http = s.http.clone();
-        // the first member reuses the key being taken for b
-        let k = if i == 0 { key } else { Uuid::new_v4() };
-        requests.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             let resp = http
                 .post(url)
                 .bearer_auth(token)
@@ -1239,9 +1327,38 @@ async fn postgres_a_key_taken_elsewhere_at_that_moment_is_refused_alone() {
                 resp.status(),
                 resp.json::<serde_json::Value>().await.unwrap(),
             )
-        }));
+        })
+    };
+    // a third instance holds a's lock: M10006's group waits for it, and the five queue behind
+    let locker = another_instance(&s).await;
+    locker
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM activities WHERE event_id = {} FOR UPDATE",
+            a.id
+        ))
+        .await
+        .unwrap();
+    let blocker = send(tokens.pop().unwrap(), Uuid::new_v4());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut requests = Vec::new();
+    for (i, token) in tokens.into_iter().enumerate() {
+        // the first member reuses the key being taken for b
+        requests.push(send(token, if i == 0 { key } else { Uuid::new_v4() }));
     }
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(
+        !blocker.is_finished(),
+        "the first sign-up waits for the lock"
+    );
+    locker.batch_execute("ROLLBACK").await.unwrap();
+    let (status, body) = blocker.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // the five, one group, now wait on the key M10009's uncommitted sign-up holds
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(
+        requests.iter().all(|r| !r.is_finished()),
+        "the group waits on the key being taken"
+    );
     tx.commit().await.unwrap();
     let answers = join_all(requests).await;
     let (status, body) = &answers[0].as_ref().unwrap();
@@ -1253,6 +1370,16 @@ async fn postgres_a_key_taken_elsewhere_at_that_moment_is_refused_alone() {
         assert_eq!(body["signup"]["state"], "confirmed", "{body}");
     }
     let rows = s.store.signups(a.id).await.unwrap();
-    assert_eq!(rows.len(), 4);
-    assert_eq!(counters(&s, a.id).await.0, 4);
+    assert_eq!(rows.len(), 5, "M10006 and the four");
+    assert_eq!(counters(&s, a.id).await.0, 5);
+    // M10006 under the lock (the activity was new to this instance); then the five as one group:
+    // decided from memory, rolled back by the key's unique index, judged again under the lock
+    assert_eq!(
+        s.store.signup_group_paths(),
+        Some(GroupPaths {
+            decided_from_memory: 0,
+            rolled_back: 1,
+            under_the_lock: 2,
+        })
+    );
 }

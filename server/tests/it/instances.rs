@@ -781,6 +781,13 @@ async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavaila
         }
         other => panic!("{other:?}"),
     }
+    // two groups under the lock: the one that timed out, and the retry that taught the instance
+    let learnt = GroupPaths {
+        decided_from_memory: 0,
+        rolled_back: 0,
+        under_the_lock: 2,
+    };
+    assert_eq!(paths(&a), learnt);
     // the instance now decides the activity's next group from memory: kept waiting for the lock,
     // that group is answered after one lock timeout too, not judged again to wait a second time
     let token = a.login("M10002").await;
@@ -798,6 +805,8 @@ async fn a_sign_up_group_kept_waiting_past_the_lock_timeout_is_answered_unavaila
         waited >= std::time::Duration::from_secs(4) && waited < std::time::Duration::from_secs(9),
         "one lock timeout (5 s), not two: {waited:?}"
     );
+    // it went from memory (under the lock it would count a third time) and kept nothing
+    assert_eq!(paths(&a), learnt);
     held.batch_execute("ROLLBACK").await.unwrap();
 }
 
