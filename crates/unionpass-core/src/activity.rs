@@ -828,6 +828,53 @@ mod tests {
         );
     }
 
+    /// The whole order of the reasons, one pair at a time: facts that break two checks get the
+    /// earlier one's refusal.
+    #[test]
+    fn each_reason_comes_before_the_next() {
+        let r = rules();
+        let before = t("2026-11-30T00:00:00Z");
+        let after = t("2026-12-06T00:00:00Z");
+        let full = SignupFacts {
+            seats_taken: r.seats,
+            waitlisted: r.waitlist,
+            ..facts()
+        };
+        // (facts, companions, when) breaking check n and every check after it
+        let breaking = |n: usize| -> (SignupFacts, i64, DateTime<Utc>) {
+            let mut f = full.clone();
+            f.cancelled = n == 0;
+            f.eligible = n > 1;
+            f.existing = (n <= 5).then_some(SignupState::Confirmed);
+            f.banned_until = (n <= 6).then_some(after);
+            let companions = if n <= 4 { r.max_companions + 1 } else { 0 };
+            let when = match n {
+                0..=2 => before,
+                3 => after,
+                _ => t(OPEN),
+            };
+            (f, companions, when)
+        };
+        let order = [
+            ErrorCode::ActivityCancelled,
+            ErrorCode::NotEligible,
+            ErrorCode::SignupNotOpen,
+            ErrorCode::SignupClosed,
+            ErrorCode::TooManyCompanions,
+            ErrorCode::AlreadySignedUp,
+            ErrorCode::NoShowBanned,
+            ErrorCode::SignupFull,
+        ];
+        for (n, code) in order.iter().enumerate() {
+            let (f, companions, when) = breaking(n);
+            assert_eq!(
+                decide(&r, &f, companions, when).unwrap_err().code,
+                *code,
+                "check {n}"
+            );
+        }
+    }
+
     #[test]
     fn a_ban_closes_popular_activities_only_and_says_until_when() {
         let until = t("2026-12-20T00:00:00Z");
@@ -1109,5 +1156,36 @@ mod tests {
             ..rules()
         };
         assert_eq!(many.check(starts), Err(ErrorCode::BadRequest));
+        // each other rule alone, and the edges that still hold
+        let broken = [
+            SignupRules {
+                cancel_until: starts + Duration::seconds(1),
+                ..rules()
+            },
+            SignupRules {
+                seats: 0,
+                ..rules()
+            },
+            SignupRules {
+                waitlist: -1,
+                ..rules()
+            },
+            SignupRules {
+                max_companions: -1,
+                ..rules()
+            },
+        ];
+        for r in broken {
+            assert_eq!(r.check(starts), Err(ErrorCode::BadRequest), "{r:?}");
+        }
+        let edges = SignupRules {
+            closes_at: starts,
+            cancel_until: starts,
+            seats: 1,
+            waitlist: 0,
+            max_companions: 0,
+            ..rules()
+        };
+        assert_eq!(edges.check(starts), Ok(()));
     }
 }
