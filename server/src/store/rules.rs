@@ -87,18 +87,18 @@ pub fn change_parts(kind: &ChangeKind) -> (String, serde_json::Value) {
 /// them rather than sorted.
 pub fn change_text(kind: &ChangeKind) -> (String, String) {
     let whole = serde_json::to_string(kind).expect("a change serializes");
-    // the adjacently tagged form as serde_json writes it: {"kind":"<name>","data":<data>}
-    let split = whole
-        .strip_prefix("{\"kind\":\"")
-        .and_then(|rest| rest.split_once('"'))
-        .and_then(|(name, tail)| {
-            let data = tail.strip_prefix(",\"data\":")?.strip_suffix('}')?;
-            Some((name.to_string(), data.to_string()))
-        });
-    split.unwrap_or_else(|| {
+    split_change(&whole).unwrap_or_else(|| {
         let (name, data) = change_parts(kind);
         (name, data.to_string())
     })
+}
+
+/// A change's name and data, cut out of the adjacently tagged form as serde_json writes it,
+/// `{"kind":"<name>","data":<data>}`; `None` for any other shape (no data, another order).
+fn split_change(whole: &str) -> Option<(String, String)> {
+    let (name, tail) = whole.strip_prefix("{\"kind\":\"")?.split_once('"')?;
+    let data = tail.strip_prefix(",\"data\":")?.strip_suffix('}')?;
+    Some((name.to_string(), data.to_string()))
 }
 
 /// The `feedback` mutation's decision, the same on every backend: the activity must exist, the
@@ -1021,6 +1021,14 @@ mod tests {
             ChangeKind::Unknown,
         ];
         for change in changes {
+            // every change with data takes the quick cut, not the slower way round
+            let whole = serde_json::to_string(&change).unwrap();
+            let cut = split_change(&whole);
+            assert_eq!(
+                cut.is_some(),
+                !matches!(change, ChangeKind::Unknown),
+                "{whole}"
+            );
             let (kind, data) = change_text(&change);
             let (want_kind, want_data) = change_parts(&change);
             assert_eq!(kind, want_kind);
