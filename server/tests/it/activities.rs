@@ -1330,14 +1330,7 @@ async fn postgres_a_key_taken_elsewhere_at_that_moment_is_refused_alone() {
         })
     };
     // a third instance holds a's lock: M10006's group waits for it, and the five queue behind
-    let locker = another_instance(&s).await;
-    locker
-        .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM activities WHERE event_id = {} FOR UPDATE",
-            a.id
-        ))
-        .await
-        .unwrap();
+    let locker = crate::instances::hold_the_lock(&s, a.id).await;
     let blocker = send(tokens.pop().unwrap(), Uuid::new_v4());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mut requests = Vec::new();

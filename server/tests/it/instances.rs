@@ -700,7 +700,7 @@ fn paths(s: &TestServer) -> GroupPaths {
 
 /// Another instance frozen in the middle of a group: a connection of its own holding the
 /// activity's row lock until it sends `ROLLBACK`.
-async fn hold_the_lock(a: &TestServer, activity_id: i64) -> tokio_postgres::Client {
+pub(crate) async fn hold_the_lock(a: &TestServer, activity_id: i64) -> tokio_postgres::Client {
     let (other, conn) = tokio_postgres::connect(a.database_url().unwrap(), tokio_postgres::NoTls)
         .await
         .unwrap();
