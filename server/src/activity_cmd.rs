@@ -502,7 +502,16 @@ pub async fn run(action: ActivityCmd) -> anyhow::Result<()> {
                     r.rating,
                     r.member_no,
                     r.at.to_rfc3339(),
-                    r.comment.replace('\n', " ")
+                    // on one line, and nothing in it that a terminal would act on (comments
+                    // stored before the rule refused such characters)
+                    r.comment
+                        .chars()
+                        .map(|ch| match ch {
+                            '\n' | '\t' => ' ',
+                            ch if unionpass_core::activity::hidden_control(ch) => '\u{fffd}',
+                            ch => ch,
+                        })
+                        .collect::<String>()
                 );
             }
         }

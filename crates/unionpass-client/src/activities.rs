@@ -278,7 +278,8 @@ impl Store {
     }
 
     /// Give (or change) feedback on an activity, offline: checked as the server will (checked in,
-    /// rating 1–5, comment within bounds, within the week), kept as pending and queued.
+    /// rating 1–5, comment within bounds, within the week), kept as pending and queued. Control
+    /// characters pasted with the comment are dropped first (the server refuses them).
     pub fn give_feedback(
         &mut self,
         activity_id: i64,
@@ -286,6 +287,7 @@ impl Store {
         comment: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let comment = &unionpass_core::activity::without_hidden_controls(comment);
         let attended: bool = self
             .conn
             .query_row(

@@ -644,9 +644,26 @@ pub const MAX_COMMENT_CHARS: usize = 500;
 /// How long feedback stays editable after it was first given.
 pub const FEEDBACK_EDITABLE: Duration = Duration::days(7);
 
+/// A character a member's own words may not carry: a control character other than a line break
+/// or a tab (NUL, escape sequences that rewrite a terminal's screen, a carriage return that hides
+/// what came before it), or a mark that reorders the text around it (bidirectional embeddings,
+/// overrides and isolates). Such text is shown to staff and read in a terminal, where it could
+/// pass for something else.
+pub fn hidden_control(ch: char) -> bool {
+    (ch.is_control() && ch != '\n' && ch != '\t')
+        || ('\u{202a}'..='\u{202e}').contains(&ch)
+        || ('\u{2066}'..='\u{2069}').contains(&ch)
+}
+
+/// `text` without its [`hidden_control`] characters: what a device keeps of what a member typed
+/// or pasted, before it checks and sends it.
+pub fn without_hidden_controls(text: &str) -> String {
+    text.chars().filter(|&ch| !hidden_control(ch)).collect()
+}
+
 /// Whether a member may give (or change) feedback at `now`: only after checking in, the rating
-/// 1–5 and the comment within [`MAX_COMMENT_CHARS`]; once given, editable for
-/// [`FEEDBACK_EDITABLE`].
+/// 1–5 and the comment within [`MAX_COMMENT_CHARS`] with no [`hidden_control`] character; once
+/// given, editable for [`FEEDBACK_EDITABLE`].
 pub fn may_give_feedback(
     checked_in: bool,
     first_given_at: Option<DateTime<Utc>>,
@@ -654,7 +671,10 @@ pub fn may_give_feedback(
     comment: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ErrorCode> {
-    if !(1..=5).contains(&rating) || comment.chars().count() > MAX_COMMENT_CHARS {
+    if !(1..=5).contains(&rating)
+        || comment.chars().count() > MAX_COMMENT_CHARS
+        || comment.chars().any(hidden_control)
+    {
         return Err(ErrorCode::BadRequest);
     }
     if !checked_in {
@@ -1022,6 +1042,31 @@ mod tests {
             may_give_feedback(true, None, 4, &"好".repeat(500), now),
             Ok(())
         );
+        // lines and tabs are the member's; what hides or rewrites text is not
+        assert_eq!(
+            may_give_feedback(true, None, 4, "场地很好\n\t下次还来 👍", now),
+            Ok(())
+        );
+        for hidden in [
+            "a\0b",
+            "\x1b[2K5★ 好",
+            "差\r好",
+            "\u{7f}",
+            "\u{85}",
+            "\u{202e}好差",
+            "\u{2066}x",
+        ] {
+            assert_eq!(
+                may_give_feedback(true, None, 4, hidden, now),
+                Err(ErrorCode::BadRequest),
+                "{hidden:?}"
+            );
+            assert!(
+                may_give_feedback(true, None, 4, &without_hidden_controls(hidden), now).is_ok(),
+                "{hidden:?} cleaned"
+            );
+        }
+        assert_eq!(without_hidden_controls("\x1b[2K好\n"), "[2K好\n");
         let first = now - FEEDBACK_EDITABLE;
         assert_eq!(may_give_feedback(true, Some(first), 3, "", now), Ok(()));
         assert_eq!(

@@ -296,10 +296,16 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
     );
     d.member.sync(now()).await.unwrap();
     assert!(card(&d.member).attended);
-    d.member.give_feedback(a.id, 4, "很热闹", now()).unwrap();
+    // what a paste brings along that the server would refuse is dropped on the device
+    d.member
+        .give_feedback(a.id, 4, "很热闹\u{202e}\0", now())
+        .unwrap();
     let pending = card(&d.member);
     assert!(pending.feedback_pending);
-    assert_eq!(pending.feedback.map(|f| f.rating), Some(4));
+    assert_eq!(
+        pending.feedback.map(|f| (f.rating, f.comment)),
+        Some((4, "很热闹".to_string()))
+    );
     d.member.sync(now()).await.unwrap();
     let kept = card(&d.member);
     assert!(!kept.feedback_pending);
