@@ -742,14 +742,9 @@ pub(crate) async fn reauth(
 /// The result for a change this server cannot read: an unknown kind (the app is newer), or a
 /// known kind with arguments it cannot accept.
 fn unreadable(id: uuid::Uuid, v: &serde_json::Value, e: &serde_json::Error) -> MutationResult {
-    const KNOWN: [&str; 5] = [
-        "set_language",
-        "revoke_device",
-        "check_in",
-        "use_coupon",
-        "redeem",
-    ];
-    let known = v["op"].as_str().is_some_and(|op| KNOWN.contains(&op));
+    let known = v["op"]
+        .as_str()
+        .is_some_and(|op| MutationOp::KINDS.contains(&op));
     let (code, message) = if known {
         (
             ErrorCode::BadRequest,

@@ -281,6 +281,19 @@ pub enum MutationOp {
 }
 
 impl MutationOp {
+    /// Every kind of change, as written in `op` (each variant's [`MutationOp::kind`]): a change
+    /// of one of these kinds that cannot be read is a mistake (`bad_request`); any other kind is
+    /// one this build does not know (`unsupported_mutation`).
+    pub const KINDS: [&'static str; 7] = [
+        "set_language",
+        "revoke_device",
+        "check_in",
+        "use_coupon",
+        "redeem",
+        "feedback",
+        "vote",
+    ];
+
     pub fn kind(&self) -> &'static str {
         match self {
             MutationOp::SetLanguage { .. } => "set_language",
@@ -555,6 +568,48 @@ pub struct ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `KINDS` names every kind of change once, in `kind`'s words, which are serde's.
+    #[test]
+    fn every_kind_of_change_is_listed_once() {
+        let at = "2026-11-29T08:00:00Z";
+        let uuid = "6f0c1a52-5d1e-4f7e-9d55-3a0f9b7c0003";
+        let samples = [
+            serde_json::json!({"op": "set_language", "args": {"language": "en"}}),
+            serde_json::json!({"op": "revoke_device", "args": {"device_id": 2}}),
+            serde_json::json!({"op": "check_in", "args": {"event_id": 1, "member_id": 2,
+                "member_no": "M1", "scanned_at": at, "scanner": uuid, "nonce": uuid}}),
+            serde_json::json!({"op": "use_coupon", "args": {"coupon_id": 3, "used_at": at}}),
+            serde_json::json!({"op": "redeem", "args": {"target": {"kind": "catalog", "item_id": 4},
+                "points": 100}}),
+            serde_json::json!({"op": "feedback", "args": {"activity_id": 5, "rating": 4,
+                "comment": ""}}),
+            serde_json::json!({"op": "vote", "args": {"poll_id": 6, "option": 0}}),
+        ];
+        let kinds: Vec<&str> = samples
+            .iter()
+            .map(|json| {
+                let op: MutationOp = serde_json::from_value(json.clone()).expect("a sample");
+                assert_eq!(
+                    Some(op.kind()),
+                    json["op"].as_str(),
+                    "kind() is serde's name"
+                );
+                // no wildcard: a new kind of change stops this from compiling until it has a
+                // sample above (and a place in KINDS)
+                match op {
+                    MutationOp::SetLanguage { .. }
+                    | MutationOp::RevokeDevice { .. }
+                    | MutationOp::CheckIn(_)
+                    | MutationOp::UseCoupon { .. }
+                    | MutationOp::Redeem(_)
+                    | MutationOp::Feedback(_)
+                    | MutationOp::Vote(_) => op.kind(),
+                }
+            })
+            .collect();
+        assert_eq!(kinds, MutationOp::KINDS);
+    }
 
     #[test]
     fn unknown_change_kinds_are_tolerated() {

@@ -409,15 +409,20 @@ async fn errors_are_json_everywhere(s: TestServer) {
         json!([
             {"id": Uuid::new_v4(), "created_at": t0(), "op": "teleport", "args": {"to": "moon"}},
             {"id": Uuid::new_v4(), "created_at": t0(), "op": "set_language", "args": {"language": 7}},
+            {"id": Uuid::new_v4(), "created_at": t0(), "op": "feedback", "args": {"activity_id": 1, "rating": "5"}},
+            {"id": Uuid::new_v4(), "created_at": t0(), "op": "vote", "args": {"poll_id": 1}},
             {"id": Uuid::new_v4(), "created_at": t0(), "op": "set_language", "args": {"language": "en"}},
         ]),
     )
     .await;
     let codes: Vec<_> = r.results.iter().map(|r| outcome_code(&r.outcome)).collect();
+    // a known kind sent wrong is a mistake to mend, not a change this server does not know
     assert_eq!(
         codes,
         vec![
             Some(ErrorCode::UnsupportedMutation),
+            Some(ErrorCode::BadRequest),
+            Some(ErrorCode::BadRequest),
             Some(ErrorCode::BadRequest),
             None
         ]
