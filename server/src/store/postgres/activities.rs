@@ -125,9 +125,7 @@ enum Judged {
 async fn judge(c: &impl GenericClient, job: &SignupJob) -> Result<Judged, StoreError> {
     // the activity's lock first: a retried key waits for its first answer's transaction, and
     // then the key and the member's sign-up are read as it left them
-    let row = self::lock(c, job.activity_id)
-        .await?
-        .ok_or(StoreError::NoActivity(job.activity_id))?;
+    let row = self::lock(c, job.activity_id).await?;
     let seen: Option<(i64, (i64, i64, i64))> = c
         .query_opt(
             &c.prepare_cached(
@@ -138,6 +136,13 @@ async fn judge(c: &impl GenericClient, job: &SignupJob) -> Result<Judged, StoreE
         )
         .await?
         .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))));
+    // a key used before is answered as such whatever it is sent to now (as the batch and SQLite
+    // answer it); only a new one learns that the activity does not exist
+    let row = match (row, seen) {
+        (Some(row), _) => row,
+        (None, Some((id, stored))) => return Ok(Judged::Seen(id, stored)),
+        (None, None) => return Err(StoreError::NoActivity(job.activity_id)),
+    };
     let existing: Option<String> = c
         .query_opt(
             &c.prepare_cached("SELECT state FROM signups WHERE activity_id = $1 AND member_id = $2 AND state <> 'cancelled'").await?,
