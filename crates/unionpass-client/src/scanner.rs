@@ -448,15 +448,19 @@ impl Store {
             max_age_days,
             checkins: Vec::new(),
             checked_in: 0,
+            checked_in_companions: 0,
             conflicts: Vec::new(),
         };
         let Some(event) = event else {
             return Ok(view);
         };
-        view.checked_in = self.conn.query_row(
-            "SELECT count(DISTINCT member_id) FROM checkins WHERE event_id = ?1 AND refused IS NULL",
+        // people through the door: each member once, with the companions of their sign-up
+        (view.checked_in, view.checked_in_companions) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(s.companions), 0)
+             FROM (SELECT DISTINCT member_id FROM checkins WHERE event_id = ?1 AND refused IS NULL) c
+             LEFT JOIN scanner_signups s ON s.event_id = ?1 AND s.member_id = c.member_id",
             [event.id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {CHECKIN_COLS}, ours, uploaded, refused FROM checkins WHERE event_id = ?1

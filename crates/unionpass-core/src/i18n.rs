@@ -167,6 +167,8 @@ messages! {
     NoEvents => "暂无可签到的活动，请联网同步。", "No events to check in to. Connect and sync.";
     TrustAge => "验证数据更新于 {age}前", "Verification data is {age} old";
     TrustJustNow => "验证数据刚刚更新", "Verification data was just updated";
+    DoorListAge => "报名名单更新于 {age}前。如会员手机上显示已报名或已递补，请联网同步后再扫。", "The sign-up list is {age} old. If the member's phone shows a place, sync and scan again.";
+    DoorListJustNow => "报名名单刚刚更新。如会员手机上显示已报名或已递补，请联网同步后再扫。", "The sign-up list was just updated. If the member's phone shows a place, sync and scan again.";
     ScannerSettings => "扫码设置", "Scanner settings";
     TrustNever => "尚未获取验证数据，请联网同步。", "No verification data yet. Connect and sync.";
     TrustStale => "验证数据已超过 {days} 天未更新，请尽快联网同步，以获取最新的注销名单。", "Verification data is older than {days} days. Sync soon to get the latest revocations.";
@@ -182,7 +184,8 @@ messages! {
     CameraUnavailable => "无法使用摄像头，请检查权限，或改用扫码枪、图片。", "The camera is unavailable. Check permissions, or use a scanner or an image.";
     NoQrFound => "图片中未找到二维码，请重试。", "No QR code found in the image. Try again.";
     CheckedIn => "签到成功", "Checked in";
-    CheckedInCount => "已签到 {n} / {cap}", "{n} / {cap} checked in";
+    CheckedInCount => "已入场 {n} / {cap} 人", "{n} / {cap} people in";
+    CheckedInCompanions => "（含家属 {n} 人）", " (with {n} companion)| (with {n} companions)";
     CheckInLog => "签到记录", "Check-ins";
     NotUploaded => "待同步", "Waiting to sync";
     Uploaded => "已上传", "Uploaded";

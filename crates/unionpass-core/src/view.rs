@@ -179,7 +179,12 @@ pub struct ScannerView {
     pub max_age_days: i64,
     /// Check-ins at the chosen event, newest first.
     pub checkins: Vec<CheckInRow>,
+    /// Members checked in at the chosen event.
     pub checked_in: i64,
+    /// The companions those members signed up with (each takes a place, as the member does), by
+    /// the event's door list; 0 at an event without sign-ups.
+    #[serde(default)]
+    pub checked_in_companions: i64,
     pub conflicts: Vec<ConflictRow>,
 }
 

@@ -1819,7 +1819,10 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff.wait_contains("#scan-result", "签到成功", 20).await?;
         assert_eq!(staff.text("#scan-result-name").await?, "王芳");
         assert_eq!(staff.text("#scan-result-companions").await?, "+2 位家属");
-        staff.wait_contains("#checkin-count", "1 / 3", 10).await?;
+        // the places are people: the member and both companions are in
+        staff
+            .wait_contains("#checkin-count", "已入场 3 / 3 人（含家属 2 人）", 10)
+            .await?;
         staff.shot("45-door-signed-up-with-companions").await?;
 
         // refused, each with its reason, its stable code, shown as a failure; nobody counted
@@ -1847,7 +1850,11 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
                 .await?
                 .unwrap_or_default();
             anyhow::ensure!(class.contains("fail"), "{code} shown as {class}");
-            staff.wait_contains("#checkin-count", "1 / 3", 5).await?;
+            // offline: how old the list is, and what to do if the phone says otherwise
+            staff
+                .wait_contains("#scan-result-list-age", "请联网同步后再扫", 5)
+                .await?;
+            staff.wait_contains("#checkin-count", "3 / 3", 5).await?;
             staff.shot(shot).await?;
         }
 

@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{now, when};
+use crate::fmt::{day_time, now, when};
 use crate::ipc;
 
 /// What a scan sends to the shell.
@@ -100,6 +100,19 @@ pub fn ScannerTab() -> impl IntoView {
     });
 
     let event_id = move || view.with(|v| v.as_ref().and_then(|v| v.event.as_ref().map(|e| e.id)));
+    // each answer comes into view whole, wherever the page was scrolled (on a phone the tab bar
+    // would otherwise cover its last lines)
+    Effect::new(move |_| {
+        if result.with(Option::is_some) {
+            request_animation_frame(|| {
+                if let Some(el) = document().get_element_by_id("scan-result") {
+                    let opts = web_sys::ScrollIntoViewOptions::new();
+                    opts.set_block(web_sys::ScrollLogicalPosition::Nearest);
+                    el.scroll_into_view_with_scroll_into_view_options(&opts);
+                }
+            });
+        }
+    });
     let show = move |o: ScanOutcome| {
         result.set(Some(o));
         let id = event_id();
@@ -301,14 +314,37 @@ pub fn ScannerTab() -> impl IntoView {
             ),
         })
     };
+    // the door list came with the verification data, in the same sync
+    let list_age = move || {
+        view.with(|v| {
+            let t = v.as_ref()?.trust_synced_at?;
+            Some(if (now() - t).num_minutes() < 1 {
+                c.t(Msg::DoorListJustNow).to_string()
+            } else {
+                fill(
+                    c.t(Msg::DoorListAge),
+                    &[("age", &age_text(c, (now() - t).num_minutes()))],
+                )
+            })
+        })
+    };
     let stale = move || view.with(|v| v.as_ref().is_some_and(|v| v.trust_stale));
     let max_age = move || view.with(|v| v.as_ref().map(|v| v.max_age_days).unwrap_or(7));
     let events = move || view.with(|v| v.as_ref().map(|v| v.events.clone()).unwrap_or_default());
+    // people through the door (members and their companions) against the places
     let count = move || {
         view.with(|v| {
             v.as_ref()
-                .and_then(|v| v.event.as_ref().map(|e| (v.checked_in, e.capacity)))
-                .unwrap_or((0, 0))
+                .and_then(|v| {
+                    v.event.as_ref().map(|e| {
+                        (
+                            v.checked_in + v.checked_in_companions,
+                            v.checked_in_companions,
+                            e.capacity,
+                        )
+                    })
+                })
+                .unwrap_or((0, 0, 0))
         })
     };
     let checkins =
@@ -340,13 +376,14 @@ pub fn ScannerTab() -> impl IntoView {
                             let id = e.id;
                             view! {
                                 <option value=id.to_string() selected=move || event_id() == Some(id)>
-                                    {format!("{} · {} · {}", when(e.starts_at), e.title, e.place)}
+                                    {format!("{} · {} · {}", day_time(e.starts_at, c.lang.get()), e.title, e.place)}
                                 </option>
                             }
                         }).collect_view()}
                     </select>
                     <p id="checkin-count" class="count">
-                        {move || { let (n, cap) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
+                        {move || { let (n, _, cap) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
+                        {move || { let (_, k, _) = count(); (k > 0).then(|| fill(c.t(Msg::CheckedInCompanions), &[("n", &k.to_string())])) }}
                     </p>
                 </div>
                 <div class="card">
@@ -357,21 +394,8 @@ pub fn ScannerTab() -> impl IntoView {
                             on:input=move |ev| typed.set(event_target_value(&ev))/>
                         <p class="muted small">{move || c.t(Msg::ScanInputHint)}</p>
                     </form>
-                    <div class="row">
-                        <label class="button" for="scan-file">{move || c.t(Msg::ScanImage)}</label>
-                        <input id="scan-file" class="visually-hidden" type="file" accept="image/*" on:change=on_file/>
-                        <Show when=move || camera_on.get()
-                            fallback=move || view! {
-                                <button id="scan-camera" type="button" on:click=start_camera>{move || c.t(Msg::ScanCamera)}</button>
-                            }>
-                            <button id="scan-camera-stop" type="button" on:click=move |_| stop_camera()>{move || c.t(Msg::StopCamera)}</button>
-                        </Show>
-                    </div>
-                    <video node_ref=video_ref class="camera" class:hidden=move || !camera_on.get()
-                        autoplay=true playsinline=true muted=true></video>
-                    <Show when=move || camera_error.get()>
-                        <p class="notice warn" role="alert">{move || c.t(Msg::CameraUnavailable)}</p>
-                    </Show>
+                    // right under the input, where the eyes are after a scan (on a phone, the
+                    // buttons and the camera come below it)
                     <div id="scan-result" role="status" aria-live="assertive"
                         class=move || match result.get() {
                             Some(o) if o.ok => "result ok",
@@ -401,9 +425,28 @@ pub fn ScannerTab() -> impl IntoView {
                                 </span>
                             })}
                             <span id="scan-result-text">{outcome_text(c, &o)}</span>
+                            // refused by the door list: how old that list is, and what to do
+                            // when the member's phone says otherwise
+                            {matches!(o.code, Some(ErrorCode::NotSignedUp | ErrorCode::StillWaitlisted))
+                                .then(|| view! { <span id="scan-result-list-age" class="small">{list_age}</span> })}
                             <span id="scan-result-code" class="visually-hidden">{o.code.map(|c| c.as_str()).unwrap_or("ok")}</span>
                         })}
                     </div>
+                    <div class="row">
+                        <label class="button" for="scan-file">{move || c.t(Msg::ScanImage)}</label>
+                        <input id="scan-file" class="visually-hidden" type="file" accept="image/*" on:change=on_file/>
+                        <Show when=move || camera_on.get()
+                            fallback=move || view! {
+                                <button id="scan-camera" type="button" on:click=start_camera>{move || c.t(Msg::ScanCamera)}</button>
+                            }>
+                            <button id="scan-camera-stop" type="button" on:click=move |_| stop_camera()>{move || c.t(Msg::StopCamera)}</button>
+                        </Show>
+                    </div>
+                    <video node_ref=video_ref class="camera" class:hidden=move || !camera_on.get()
+                        autoplay=true playsinline=true muted=true></video>
+                    <Show when=move || camera_error.get()>
+                        <p class="notice warn" role="alert">{move || c.t(Msg::CameraUnavailable)}</p>
+                    </Show>
                 </div>
                 <Show when=move || !conflicts().is_empty()>
                     <div class="card warn-card">

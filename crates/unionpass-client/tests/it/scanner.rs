@@ -273,6 +273,9 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
         .unwrap();
     assert_eq!(refused.code, Some(ErrorCode::NotSignedUp));
     assert!(!refused.ok);
+    // through the door: one member with two companions; the one refused is not counted
+    let door = d.staff.scanner_view(Some(a.id), now()).unwrap();
+    assert_eq!((door.checked_in, door.checked_in_companions), (1, 2));
 
     // back online: the check-in is uploaded; the member's app learns they came, and their
     // feedback (given offline, pending at first) reaches the server
