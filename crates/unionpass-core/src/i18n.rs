@@ -288,10 +288,10 @@ messages! {
     Grabbing => "正在抢…", "Grabbing…";
     GrabGranted => "抢到了！已放入卡券包。", "Got it! It is in your wallet.";
     GrabSoldOut => "本轮已全部领完。", "All coupons of this round have been taken.";
-    GrabLimit => "您已领取过这张券，已达上限。", "You have reached the limit for this coupon.";
+    GrabLimit => "你已领取过这张券，已达上限。", "You have reached the limit for this coupon.";
     GrabNotStarted => "还没开始，请在开抢后再试。", "Not open yet; try again when it opens.";
     GrabEnded => "活动已结束。", "This campaign has ended.";
-    GrabNotEligible => "您不在本次福利的领取范围内。", "You are not eligible for this campaign.";
+    GrabNotEligible => "你不在本次福利的领取范围内。", "You are not eligible for this campaign.";
     GrabRetry => "服务器没有及时回应。请求已保存，正在用同一请求自动重试，不会重复领取。", "The server did not answer in time. Your request is saved and is being retried as the same request; you cannot get two.";
     ClockOffset => "倒计时已按服务器时间校准", "Countdowns follow the server's clock";
     ClockUnknown => "尚未校准服务器时间", "Server time not measured yet";
@@ -428,6 +428,8 @@ messages! {
     CountsAsOf => "（{time} 时）", " (as of {time})";
     WalkIn => "无需报名，符合条件的会员直接到场签到", "No sign-up: eligible members just come and check in";
     CompanionsAllowed => "可携带家属 0–{n} 人（每人占 1 个名额）", "Up to {n} companions (each takes a place)";
+    PartyTooBigWaitlist => "按最近同步的名额，不够 {n} 人同去：这样报名会排入候补。少带家属可以直接报上。", "As last synced, there are not enough places for {n} of you: this sign-up would go on the waitlist. Bring fewer companions to get a place now.";
+    PartyTooBig => "按最近同步的名额，不够 {n} 人同去，候补也已满。少带家属才能报上。", "As last synced, there are not enough places for {n} of you, and the waitlist is full. Bring fewer companions to get a place.";
     SignupOpensIn => "距开始报名 {left}", "Sign-up opens in {left}";
     SignupOpensAt => "{time} 开始报名", "Sign-up opens {time}";
     SignupClosesAt => "{time} 截止报名", "Sign-up closes {time}";

@@ -495,6 +495,18 @@ impl App {
         Ok(())
     }
 
+    /// Wait until no element matches `css` (or fail after `secs`).
+    pub async fn wait_gone(&self, css: &str, secs: u64) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.c.find_all(Locator::Css(css)).await?.is_empty() {
+            if Instant::now() > deadline {
+                bail!("{css} is still shown after {secs} s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
     pub async fn wait_for(&self, css: &str, secs: u64) -> Result<fantoccini::elements::Element> {
         self.c
             .wait()

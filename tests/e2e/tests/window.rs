@@ -1540,8 +1540,20 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.wait_contains(&format!("#activity-answer-{id}"), "还没开始报名", 5)
             .await?;
         app.shot("39-activities-list").await?;
+        // three people for two places: the app says so before anything is sent, and the note
+        // goes when the party fits again
         app.click(&format!("#companions-more-{id}")).await?;
+        app.click(&format!("#companions-more-{id}")).await?;
+        app.wait_text(&format!("#companions-{id}"), "2", 5).await?;
+        app.wait_contains(
+            &format!("#activity-party-{id}"),
+            "不够 3 人同去：这样报名会排入候补",
+            5,
+        )
+        .await?;
+        app.click(&format!("#companions-less-{id}")).await?;
         app.wait_text(&format!("#companions-{id}"), "1", 5).await?;
+        app.wait_gone(&format!("#activity-party-{id}"), 5).await?;
         app.shot("40-activities-before-opening").await?;
 
         // the button opens at the opening (by the server's clock); one tap signs up
@@ -2664,24 +2676,9 @@ async fn a_full_disk_during_a_sync_is_said_plainly_and_the_next_sync_completes(
         // space freed: the next sync completes and the notice goes
         std::fs::remove_file(&filler)?;
         sync_and_wait(&app).await?;
-        for _ in 0..100 {
-            if app
-                .c
-                .find_all(fantoccini::Locator::Css("#sync-problem"))
-                .await?
-                .is_empty()
-            {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        anyhow::ensure!(
-            app.c
-                .find_all(fantoccini::Locator::Css("#sync-problem"))
-                .await?
-                .is_empty(),
-            "the notice stayed after a sync that worked"
-        );
+        app.wait_gone("#sync-problem", 10)
+            .await
+            .context("the notice stayed after a sync that worked")?;
         let status = sync_status(&app).await?;
         anyhow::ensure!(status.contains("已同步"), "{status}");
         Ok::<_, anyhow::Error>(())

@@ -485,6 +485,31 @@ fn ActivityItem(
         _ => None,
     };
     let max_companions = rules.as_ref().map(|r| r.max_companions).unwrap_or(0);
+    // the party chosen is larger than the places left (as last synced), though some are left:
+    // say what a sign-up would bring before it is sent
+    let party_note = {
+        let first = card.clone();
+        move || {
+            let card = view
+                .with(|v| {
+                    v.as_ref()
+                        .and_then(|v| v.cards.iter().find(|x| x.activity.id == id).cloned())
+                })
+                .unwrap_or_else(|| first.clone());
+            let party = 1 + companions.get();
+            match (card.seats_left, card.waitlist_left) {
+                (Some(left), waitlist) if left > 0 && party > left => Some(fill(
+                    c.t(if waitlist == Some(0) {
+                        Msg::PartyTooBig
+                    } else {
+                        Msg::PartyTooBigWaitlist
+                    }),
+                    &[("n", &party.to_string())],
+                )),
+                _ => None,
+            }
+        }
+    };
     let cancel_until = rules.as_ref().map(|r| r.cancel_until);
     let can_cancel = move || live && !cancelled && cancel_until.is_some_and(|u| server_time() < u);
     let popular = rules.as_ref().is_some_and(|r| r.popular);
@@ -550,6 +575,12 @@ fn ActivityItem(
                         </button>
                     </div>
                 </div>
+                {
+                    let party_note = party_note.clone();
+                    move || party_note().map(|note| view! {
+                        <p class="small warn-text" id=format!("activity-party-{id}")>{note}</p>
+                    })
+                }
             </Show>
             // a native reminder before sign-up opens (with the window closed too)
             <Show when=move || can_sign_up && before_open()>

@@ -6,13 +6,13 @@ use leptos::task::spawn_local;
 use unionpass_core::api::Role;
 use unionpass_core::i18n::{fill, Msg};
 use unionpass_core::ipc::{GetActivities, GetLivePassport};
-use unionpass_core::time::format_date;
+use unionpass_core::time::{format_clock, format_date, format_minute};
 use unionpass_core::view::LivePassport;
 use unionpass_core::ErrorCode;
 
 use crate::bench;
 use crate::ctx::ctx;
-use crate::fmt::{day_time, now, ZONE};
+use crate::fmt::{now, ZONE};
 use crate::ipc;
 
 /// The circumference of the countdown ring (r = 16).
@@ -29,7 +29,7 @@ pub fn PassportView() -> impl IntoView {
     };
     // today's activity the member has a place at: the passport is what gets them in
     let today =
-        RwSignal::new(Vec::<(chrono::DateTime<chrono::Utc>, String, String, String)>::new());
+        RwSignal::new(Vec::<(String, String, String, String)>::new());
     Effect::new(move |_| {
         c.snap.track();
         spawn_local(async move {
@@ -47,7 +47,15 @@ pub fn PassportView() -> impl IntoView {
                         })
                         .map(|card| {
                             let a = card.activity;
-                            (a.starts_at, a.title_zh, a.title_en, a.place)
+                            // the day is today: the hours say the rest (an end on another day
+                            // says its date)
+                            let end = if day(a.ends_at) == day(a.starts_at) {
+                                format_clock(a.ends_at, ZONE)
+                            } else {
+                                format_minute(a.ends_at, ZONE)
+                            };
+                            let hours = format!("{}–{}", format_clock(a.starts_at, ZONE), end);
+                            (hours, a.title_zh, a.title_en, a.place)
                         })
                         .collect(),
                 );
@@ -150,7 +158,7 @@ pub fn PassportView() -> impl IntoView {
                         view! {
                             <p class="notice info passport-today" id="passport-today">
                                 {fill(c.t(Msg::TodayActivity), &[
-                                    ("time", &day_time(at, c.lang.get())),
+                                    ("time", &at),
                                     ("title", &title),
                                     ("place", &place),
                                 ])}
