@@ -137,7 +137,7 @@ messages! {
     AppVersion => "当前版本 {version}", "Version {version}";
     ErrKeyring => "系统安全存储（钥匙串）不可用，请解锁后重试。", "The system's secure store (keyring) is unavailable. Unlock it and try again.";
     ErrStorage => "本机数据读写失败，请重启应用；若仍失败，请退出登录后重新登录。", "Local data could not be read or written. Restart the app; if it persists, sign out and in again.";
-    ErrStorageFull => "存储空间已满，请清理空间后重试，已保存的数据不会丢失。", "The disk is full. Free some space and try again; nothing saved is lost.";
+    ErrStorageFull => "存储空间已满，请清理空间后重试，已保存的数据不会丢失。", "Storage is full. Free some space and try again; nothing saved is lost.";
     ErrDatabaseTooNew => "本机数据来自更新版本的应用，请将应用更新到最新版本。", "The data on this device was written by a newer version of the app. Please update the app.";
     ErrInvalidInput => "请检查填写的内容。", "Please check what you entered.";
     ErrFieldRequired => "请填写{field}。", "Please enter your {field}.";
@@ -191,7 +191,7 @@ messages! {
     Uploaded => "已上传", "Uploaded";
     ConflictsTitle => "重复签到（不同设备）", "Checked in on two scanners";
     ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: {first} by {a}, again {second} by {b}";
-    ScanFailed => "签到未通过", "Not checked in";
+    ScanFailed => "签到未通过", "Check-in refused";
     ScanRepeat => "已签到过", "Already checked in";
     ScanCompanions => "+{n} 位家属", "+{n} companion|+{n} companions";
     ScanBadFormat => "这不是工会通护照二维码。", "This is not a UnionPass passport code.";
@@ -216,7 +216,7 @@ messages! {
     FilterStatus => "状态", "Status";
     ClearFilters => "清除筛选", "Clear filters";
     GoGrab => "去抢券", "Go grab coupons";
-    WalletNone => "卡券包还是空的。抢到的券会放在这里。", "Your wallet is empty. Coupons you grab land here.";
+    WalletNone => "还没有卡券。抢到的券会放在这里。", "Your wallet is empty. Coupons you grab land here.";
     CatBike => "单车", "Bike";
     CatMeal => "餐饮", "Meals";
     CatTaxi => "打车", "Taxi";
@@ -224,7 +224,7 @@ messages! {
     CatLaundry => "洗衣", "Laundry";
     CatCinema => "观影", "Cinema";
     CatOther => "其他", "Other";
-    StatusUsable => "可使用", "Usable";
+    StatusUsable => "可使用", "Ready to use";
     StatusNotYetValid => "未生效", "Not yet valid";
     StatusUsed => "已使用", "Used";
     StatusExpired => "已过期", "Expired";
@@ -243,7 +243,7 @@ messages! {
     ExpiresToday => "今天到期", "Expires today";
     DaysLeft => "还剩 {n} 天", "{n} day left|{n} days left";
     ValidUntilDate => "有效期至 {date}", "Valid until {date}";
-    UsableFrom => "{date} 起可用", "Usable from {date}";
+    UsableFrom => "{date} 起可用", "Valid from {date}";
     ExpiredOn => "已于 {date} 过期", "Expired on {date}";
     Copy => "复制", "Copy";
     Copied => "已复制", "Copied";
@@ -255,7 +255,7 @@ messages! {
     LoadMore => "加载更多", "Show more";
     // grab calendar
     TabGrab => "抢券", "Grab";
-    GrabTitle => "福利抢券", "Member perks";
+    GrabTitle => "福利抢券", "Coupon grabs";
     NoCampaigns => "暂无即将开抢的福利券。新的福利发布后会出现在这里，可以设提醒。", "No upcoming coupons. New ones appear here when published, and you can set a reminder.";
     ReleaseAt => "{time} 开抢", "Opens {time}";
     StartsIn => "距开抢 {left}", "Opens in {left}";
@@ -270,7 +270,7 @@ messages! {
     DayToday => "今天 {time}", "today {time}";
     DayTomorrow => "明天 {time}", "tomorrow {time}";
     GrabSoldOutButton => "已抢光", "Sold out";
-    GrabHeldButton => "已领取 · 去卡券", "Got it · Wallet";
+    GrabHeldButton => "已领取 · 查看卡券", "Got it · See wallet";
     GrabNotEligibleButton => "仅限指定工会", "Other unions only";
     GrabOnlyFor => "仅限{union}", "Only for {union}";
     GrabOnlyForMany => "仅限{union}等 {n} 家工会", "Only for {union} and others ({n} unions)";
@@ -286,7 +286,7 @@ messages! {
     RedeemFillFirst => "填好号码并选择金额", "Enter the number and choose an amount";
     AmountsOutOfReach => "置灰的金额超出本月额度或可用积分。", "Greyed amounts are over this month's limit or your available points.";
     Grabbing => "正在抢…", "Grabbing…";
-    GrabGranted => "抢到了！已放入卡券包。", "Got it! It is in your wallet.";
+    GrabGranted => "抢到了！已放入我的卡券。", "Got it! It is in your wallet.";
     GrabSoldOut => "本轮已全部领完。", "All coupons of this round have been taken.";
     GrabLimit => "你已领取过这张券，已达上限。", "You have reached the limit for this coupon.";
     GrabNotStarted => "还没开始，请在开抢后再试。", "Not open yet; try again when it opens.";
@@ -339,7 +339,7 @@ messages! {
     PointsAvailable => "可用积分", "Available points";
     PointsPosted => "合计 {n}", "Total {n}";
     PointsPending => "兑换办理中 {n}", "In redemptions being processed {n}";
-    PointsExpiringSoon => "{n} 积分的有效期到 {time} 为止，兑换时会先用这些积分。", "{n} points are valid until {time}; redemptions use these first.";
+    PointsExpiringSoon => "{n} 积分有效期至 {time}，兑换时会先用这些积分。", "{n} points are valid until {time}; redemptions use these first.";
     PointsQueued => "等待联网提交 {n}", "Waiting for a connection {n}";
     ExpiryTitle => "积分到期", "What expires when";
     ExpiryDay => "{n} 积分可用到 {date}", "{n} point usable until {date}|{n} points usable until {date}";
@@ -404,7 +404,7 @@ messages! {
     CharsLeft => "还可输入 {n} 字", "{n} character left|{n} characters left";
     TodayActivity => "今天的活动：{time} {title}，{place}。入场时出示本页二维码。", "Today: {title}, {time}, {place}. Show this page's code at the door.";
     SegActivities => "活动报名", "Sign-ups";
-    SegGrab => "福利抢券", "Coupons";
+    SegGrab => "福利抢券", "Coupon grabs";
     SegScanner => "扫码签到", "Check-in";
     ActivitiesTitle => "心悦活动", "Activities";
     NoActivities => "暂时没有活动。工会发布新活动后会出现在这里。", "No activities yet. New ones appear here when the union publishes them.";
@@ -425,7 +425,7 @@ messages! {
     SeatsLeft => "剩余 {left} / {seats} 个名额", "{left} of {seats} places left";
     SeatsFullWaitlist => "名额已满，候补还剩 {n} 位", "Full; {n} waitlist place left|Full; {n} waitlist places left";
     SeatsAllTaken => "名额和候补都已满", "Full, waitlist full";
-    CountsAsOf => "（{time} 时）", " (as of {time})";
+    CountsAsOf => "（截至 {time}）", " (as of {time})";
     WalkIn => "无需报名，符合条件的会员直接到场签到", "No sign-up: eligible members just come and check in";
     CompanionsAllowed => "可携带家属 0–{n} 人（每人占 1 个名额）", "Up to {n} companions (each takes a place)";
     PartyTooBigWaitlist => "按最近同步的名额，不够 {n} 人同去：这样报名会排入候补。少带家属可以直接报上。", "As last synced, there are not enough places for {n} of you: this sign-up would go on the waitlist. Bring fewer companions to get a place now.";
@@ -466,8 +466,8 @@ messages! {
     NoticeCancelled => "「{title}」已被工会取消，它的提醒已删除。", "\"{title}\" was cancelled by the union; its reminder was removed.";
     NoticesTitle => "提醒通知", "Reminder notices";
     Dismiss => "知道了", "Got it";
-    RetryAt => "· {time} 重试", "· retry {time}";
-    RejectionsTitle => "没有被受理的更改", "Changes that were not accepted";
+    RetryAt => "· {time} 自动重试", "· retrying at {time}";
+    RejectionsTitle => "未被受理的更改", "Changes that were not accepted";
     RejectionsCount => "{n} 项未受理", "{n} not accepted";
     RejectionsHint => "有更改没有被服务器受理，点此查看原因", "Some changes were not accepted by the server; open to see why";
     GoWallet => "查看卡券", "Open the wallet";

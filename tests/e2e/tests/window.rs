@@ -431,7 +431,7 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         staff.click("#lang-toggle").await?;
         staff.wait_text("#lang-toggle", "简体中文", 5).await?;
         staff
-            .wait_contains("#scan-result", "Not checked in", 5)
+            .wait_contains("#scan-result", "Check-in refused", 5)
             .await?;
         staff.shot("06b-scanner-en").await?;
         staff.c.set_window_size(360, 740).await?;
@@ -911,7 +911,7 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
         app.wait_text(&button(other), "仅限星河互联网络技术有限公司工会", 5)
             .await?;
         assert!(!app.wait_for(&button(other), 1).await?.is_enabled().await?);
-        app.wait_text(&button(mine), "已领取 · 去卡券", 5).await?;
+        app.wait_text(&button(mine), "已领取 · 查看卡券", 5).await?;
         app.wait_text(&format!("#face-{cheap}"), "12.50 元", 5)
             .await?;
         app.wait_contains(&format!("#countdown-{cheap}"), "分", 5)
@@ -953,7 +953,7 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
         );
         app.wait_contains(&format!("#grab-answer-{taxi}"), "抢到了", 40)
             .await?;
-        app.wait_text(&button(taxi), "已领取 · 去卡券", 10).await?;
+        app.wait_text(&button(taxi), "已领取 · 查看卡券", 10).await?;
 
         // the held card's button opens the wallet
         app.click(&button(mine)).await?;
@@ -1190,7 +1190,7 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
     let data = dir.path().join("device");
     let app = App::launch(&data, &server.url, 4524).await?;
     let expiring_first = |text: String, n: &str| {
-        anyhow::ensure!(text.starts_with(&format!("{n} 积分的有效期到")), "{text}");
+        anyhow::ensure!(text.starts_with(&format!("{n} 积分有效期至")), "{text}");
         Ok(())
     };
     let result = async {
@@ -2656,7 +2656,7 @@ async fn a_full_disk_during_a_sync_is_said_plainly_and_the_next_sync_completes(
         app.shot("11-disk-full").await?;
         // in English, on a phone
         app.click("#lang-toggle").await?;
-        app.wait_contains("#sync-problem", "The disk is full", 10)
+        app.wait_contains("#sync-problem", "Storage is full", 10)
             .await?;
         unionpass_e2e::tour::size(&app, 360, 740).await?;
         unionpass_e2e::tour::judge(&app, "disk-full-en-360", "#sync-problem").await?;
