@@ -953,7 +953,8 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
         );
         app.wait_contains(&format!("#grab-answer-{taxi}"), "抢到了", 40)
             .await?;
-        app.wait_text(&button(taxi), "已领取 · 查看卡券", 10).await?;
+        app.wait_text(&button(taxi), "已领取 · 查看卡券", 10)
+            .await?;
 
         // the held card's button opens the wallet
         app.click(&button(mine)).await?;

@@ -400,16 +400,22 @@ fn ActivityItem(
             );
         }
     });
-    // the counts change with every refresh; the row (and the companions chosen) stays
-    let seats_text = {
+    // the counts change with every refresh; the row (and the companions chosen) stays: the card
+    // as last refreshed
+    let latest = {
         let first = card.clone();
         move || {
-            let card = view
-                .with(|v| {
-                    v.as_ref()
-                        .and_then(|v| v.cards.iter().find(|x| x.activity.id == id).cloned())
-                })
-                .unwrap_or_else(|| first.clone());
+            view.with(|v| {
+                v.as_ref()
+                    .and_then(|v| v.cards.iter().find(|x| x.activity.id == id).cloned())
+            })
+            .unwrap_or_else(|| first.clone())
+        }
+    };
+    let seats_text = {
+        let latest = latest.clone();
+        move || {
+            let card = latest();
             let Some(r) = &card.activity.signup else {
                 return c.t(Msg::WalkIn).to_string();
             };
@@ -488,14 +494,9 @@ fn ActivityItem(
     // the party chosen is larger than the places left (as last synced), though some are left:
     // say what a sign-up would bring before it is sent
     let party_note = {
-        let first = card.clone();
+        let latest = latest.clone();
         move || {
-            let card = view
-                .with(|v| {
-                    v.as_ref()
-                        .and_then(|v| v.cards.iter().find(|x| x.activity.id == id).cloned())
-                })
-                .unwrap_or_else(|| first.clone());
+            let card = latest();
             let party = 1 + companions.get();
             match (card.seats_left, card.waitlist_left) {
                 (Some(left), waitlist) if left > 0 && party > left => Some(fill(
