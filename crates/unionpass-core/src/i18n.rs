@@ -233,7 +233,7 @@ messages! {
     WalletSearch => "搜索卡券名称或券码", "Search by name or code";
     WalletEmpty => "没有符合条件的卡券。换个条件试试，或清除筛选。", "No coupons match. Try other filters, or clear them.";
     WalletCount => "共 {n} 张", "{n} coupon|{n} coupons";
-    FaceValue => "{v} 元", "¥{v}";
+    FaceValue => "面值 {v} 元", "Worth ¥{v}";
     ValidPeriod => "{from} 至 {until}", "{from} to {until}";
     UsageCode => "券码", "Code";
     UsageHint => "向商家出示此二维码或券码。", "Show this QR code or the code to the merchant.";

@@ -912,7 +912,7 @@ async fn grab_cards_tell_the_truth_before_the_tap() -> anyhow::Result<()> {
             .await?;
         assert!(!app.wait_for(&button(other), 1).await?.is_enabled().await?);
         app.wait_text(&button(mine), "已领取 · 查看卡券", 5).await?;
-        app.wait_text(&format!("#face-{cheap}"), "12.50 元", 5)
+        app.wait_text(&format!("#face-{cheap}"), "面值 12.50 元", 5)
             .await?;
         app.wait_contains(&format!("#countdown-{cheap}"), "分", 5)
             .await?;
