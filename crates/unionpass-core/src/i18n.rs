@@ -187,6 +187,7 @@ messages! {
     CheckedInCount => "已入场 {n} / {cap} 人", "{n} / {cap} people in";
     CheckedInCompanions => "（含家属 {n} 人）", " (with {n} companion)| (with {n} companions)";
     CheckInLog => "签到记录", "Check-ins";
+    NoCheckIns => "还没有人签到。扫到的会员会按时间倒序列在这里。", "Nobody has checked in yet. Each scan is listed here, newest first.";
     NotUploaded => "待同步", "Waiting to sync";
     Uploaded => "已上传", "Uploaded";
     ConflictsTitle => "重复签到（不同设备）", "Checked in on two scanners";

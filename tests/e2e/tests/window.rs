@@ -1818,6 +1818,9 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             .select_by_value(&id.to_string())
             .await?;
         staff.wait_contains("#checkin-count", "0 / 3", 10).await?;
+        staff
+            .wait_contains("#checkin-log-empty", "还没有人签到", 5)
+            .await?;
 
         // the network is cut: every answer below comes from the scanner's own copy
         server.stop();
@@ -1836,6 +1839,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff
             .wait_contains("#checkin-count", "已入场 3 / 3 人（含家属 2 人）", 10)
             .await?;
+        staff.wait_gone("#checkin-log-empty", 5).await?;
         staff.shot("45-door-signed-up-with-companions").await?;
 
         // refused, each with its reason, its stable code, shown as a failure; nobody counted

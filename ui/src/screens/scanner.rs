@@ -463,6 +463,9 @@ pub fn ScannerTab() -> impl IntoView {
                 </Show>
                 <div class="card">
                     <h2>{move || c.t(Msg::CheckInLog)}</h2>
+                    <Show when=move || checkins().is_empty()>
+                        <p id="checkin-log-empty" class="muted small">{move || c.t(Msg::NoCheckIns)}</p>
+                    </Show>
                     <ul id="checkin-log" class="list">
                         {move || checkins().into_iter().map(|r| view! {
                             <li class="checkin">
