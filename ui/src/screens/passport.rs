@@ -28,8 +28,7 @@ pub fn PassportView() -> impl IntoView {
             .with(|s| s.as_ref().is_some_and(|s| s.sync.last_ok_at.is_some()))
     };
     // today's activity the member has a place at: the passport is what gets them in
-    let today =
-        RwSignal::new(Vec::<(String, String, String, String)>::new());
+    let today = RwSignal::new(Vec::<(String, String, String, String)>::new());
     Effect::new(move |_| {
         c.snap.track();
         spawn_local(async move {

@@ -304,30 +304,24 @@ pub fn ScannerTab() -> impl IntoView {
         });
     };
 
-    let trust_line = move || {
-        view.with(|v| match v.as_ref().and_then(|v| v.trust_synced_at) {
-            None => c.t(Msg::TrustNever).to_string(),
-            Some(t) if (now() - t).num_minutes() < 1 => c.t(Msg::TrustJustNow).to_string(),
-            Some(t) => fill(
-                c.t(Msg::TrustAge),
-                &[("age", &age_text(c, (now() - t).num_minutes()))],
-            ),
-        })
-    };
-    // the door list came with the verification data, in the same sync
-    let list_age = move || {
+    // how old the verification data is, in words: `just` under a minute, `aged` with the age
+    // after; `None` before the first sync. The door list comes in the same sync, so its age is
+    // the same.
+    let synced_age = move |just: Msg, aged: Msg| {
         view.with(|v| {
-            let t = v.as_ref()?.trust_synced_at?;
-            Some(if (now() - t).num_minutes() < 1 {
-                c.t(Msg::DoorListJustNow).to_string()
+            let minutes = (now() - v.as_ref()?.trust_synced_at?).num_minutes();
+            Some(if minutes < 1 {
+                c.t(just).to_string()
             } else {
-                fill(
-                    c.t(Msg::DoorListAge),
-                    &[("age", &age_text(c, (now() - t).num_minutes()))],
-                )
+                fill(c.t(aged), &[("age", &age_text(c, minutes))])
             })
         })
     };
+    let trust_line = move || {
+        synced_age(Msg::TrustJustNow, Msg::TrustAge)
+            .unwrap_or_else(|| c.t(Msg::TrustNever).to_string())
+    };
+    let list_age = move || synced_age(Msg::DoorListJustNow, Msg::DoorListAge);
     let stale = move || view.with(|v| v.as_ref().is_some_and(|v| v.trust_stale));
     let max_age = move || view.with(|v| v.as_ref().map(|v| v.max_age_days).unwrap_or(7));
     let events = move || view.with(|v| v.as_ref().map(|v| v.events.clone()).unwrap_or_default());
