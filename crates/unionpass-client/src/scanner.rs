@@ -454,13 +454,19 @@ impl Store {
         let Some(event) = event else {
             return Ok(view);
         };
-        // people through the door: each member once, with the companions of their sign-up
-        (view.checked_in, view.checked_in_companions) = self.conn.query_row(
-            "SELECT count(*), coalesce(sum(s.companions), 0)
-             FROM (SELECT DISTINCT member_id FROM checkins WHERE event_id = ?1 AND refused IS NULL) c
-             LEFT JOIN scanner_signups s ON s.event_id = ?1 AND s.member_id = c.member_id",
+        // people through the door: each member once, and the companions of the sign-ups that
+        // have some (read after every scan: only those sign-ups are looked up in the check-ins)
+        view.checked_in = self.conn.query_row(
+            "SELECT count(DISTINCT member_id) FROM checkins WHERE event_id = ?1 AND refused IS NULL",
             [event.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| r.get(0),
+        )?;
+        view.checked_in_companions = self.conn.query_row(
+            "SELECT coalesce(sum(s.companions), 0) FROM scanner_signups s
+             WHERE s.event_id = ?1 AND s.companions > 0 AND EXISTS (SELECT 1 FROM checkins c
+               WHERE c.event_id = ?1 AND c.member_id = s.member_id AND c.refused IS NULL)",
+            [event.id],
+            |r| r.get(0),
         )?;
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {CHECKIN_COLS}, ours, uploaded, refused FROM checkins WHERE event_id = ?1

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0016_polls",
     "0017_activity_reminders",
     "0018_rejections_and_voids",
+    "0019_door_companions",
 );
 
 const K_DEVICE_ID: &str = "device_id";
