@@ -132,7 +132,8 @@ messages! {
     UpdateInstall => "安装新版本", "Install the new version";
     UpdateInstalling => "正在下载并安装…", "Downloading and installing…";
     UpdateInstalled => "已安装 {version}，正在重新启动…", "Installed {version}; restarting…";
-    UpdateNoPackage => "工会没有为这份安装提供更新包：请从下面的地址下载新版本。", "The union offers no update package for this kind of installation: download the new version from the address below.";
+    UpdateNoPackage => "工会没有为这种安装方式提供更新包，需要手动安装新版本。", "The union offers no update package for this kind of installation; the new version has to be installed by hand.";
+    UpdateRetry => "重试安装", "Try installing again";
     AboutApp => "关于工会通", "About UnionPass";
     AppVersion => "当前版本 {version}", "Version {version}";
     ErrKeyring => "系统安全存储（钥匙串）不可用，请解锁后重试。", "The system's secure store (keyring) is unavailable. Unlock it and try again.";
@@ -302,9 +303,9 @@ messages! {
     ErrReminderTooLate => "离开抢已不足所选提前时间，请选更短的提前量。", "The release is closer than that lead time; choose a shorter one.";
     ErrCampaignGone => "该活动已取消或已不在日历中，请同步后再看。", "This campaign was cancelled or is no longer in the calendar; sync and look again.";
     ErrAutostart => "无法更改开机启动设置，请在系统设置的“启动项”中手动添加工会通。", "Could not change the start-at-login setting; add UnionPass to your system's startup items yourself.";
-    ErrUpdateNotPackaged => "这份工会通不是从安装包安装的，无法自动更新：请从下面的地址下载新版本。", "This copy of UnionPass was not installed from a package, so it cannot update itself: download the new version from the address below.";
-    ErrUpdateSignature => "下载的更新没有工会的发布签名，已停止安装，原版本不受影响。请从工会公布的地址下载，并告知工会信息部门。", "The downloaded update is not signed by the union, so it was not installed and this version is unchanged. Download it from the union's published address and tell the union's IT staff.";
-    ErrUpdateInstallFailed => "更新没有安装（授权被取消，或系统软件包管理器出错），原版本不受影响。请重试，或从下面的地址下载安装。", "The update was not installed (the password prompt was cancelled, or the system's package manager failed); this version is unchanged. Try again, or install it from the address below.";
+    ErrUpdateNotPackaged => "这份工会通不是从安装包安装的，无法自动更新，需要手动安装新版本。", "This copy of UnionPass was not installed from a package, so it cannot update itself; the new version has to be installed by hand.";
+    ErrUpdateSignature => "下载的更新没有工会的发布签名，已停止安装，原版本不受影响。请把这件事告诉工会信息部门。", "The downloaded update is not signed by the union, so it was not installed and this version is unchanged. Please tell the union's IT staff.";
+    ErrUpdateInstallFailed => "更新没有安装（授权被取消，或系统软件包管理器出错），原版本不受影响。", "The update was not installed (the password prompt was cancelled, or the system's package manager failed); this version is unchanged.";
     ErrInvalidMobile => "请输入正确的 11 位手机号。", "Enter a valid 11-digit mainland mobile number.";
     ErrInvalidAccount => "请输入电费单上的 10 位户号。", "Enter the 10-digit account number from your electricity bill.";
     ErrAmountNotOffered => "请从列出的金额中选择。", "Choose one of the listed amounts.";

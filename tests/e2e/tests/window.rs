@@ -2220,6 +2220,14 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
             app.wait_for("#update-result[data-code='update_signature_invalid']", 90)
                 .await?;
             app.wait_for("#update-ask", 10).await?;
+            // a second download would fetch the same unsigned package: no button invites it,
+            // and the answer sends the member nowhere the card does not (no "address below")
+            app.wait_gone("#update-install", 10).await?;
+            let said = app.text("#update-result").await?;
+            assert!(
+                !said.contains("下面") && !said.contains("地址"),
+                "the refusal gives no second instruction: {said}"
+            );
             assert_eq!(
                 downloads.load(std::sync::atomic::Ordering::SeqCst),
                 1,
@@ -2248,7 +2256,7 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
             app.click("#lang-toggle").await?;
             app.wait_contains(refused, "not signed by the union", 10)
                 .await?;
-            app.wait_contains("#update-install", "Install the new version", 10)
+            app.wait_contains("#update-ask", "Ask your union", 10)
                 .await?;
             look("61c-installed-package-update-refused-en-360").await?;
             unionpass_e2e::tour::size(&app, 1024, 720).await?;

@@ -44,11 +44,29 @@ fn installable() -> bool {
         .with(|s| s.as_ref().is_some_and(|s| s.update_installable))
 }
 
-/// The download address with a copy button, or whom to ask: not while the install button can
-/// still do it (a copy that can replace itself), but again once an install failed.
+/// What came of an install leaves the member to install by hand: it failed, or the union has
+/// no package for this copy.
+fn by_hand(result: &Option<Result<Option<String>, ErrorCode>>) -> bool {
+    matches!(result, Some(Err(_) | Ok(None)))
+}
+
+/// Whether the install button is still worth pressing: not once it installed, nor when trying
+/// again cannot help (nothing for this copy; a package without the union's signature, which a
+/// second download would fetch again).
+fn worth_trying(result: &Option<Result<Option<String>, ErrorCode>>) -> bool {
+    match result {
+        None => true,
+        Some(Err(code)) => *code != ErrorCode::UpdateSignatureInvalid,
+        Some(Ok(_)) => false,
+    }
+}
+
+/// The download address with a copy button, or whom to ask: the one instruction for installing
+/// by hand, so not while the install button can still do it (a copy that can replace itself),
+/// but again once an install came to nothing.
 fn download(url: Option<String>, installer: Installer) -> impl IntoView {
     let c = ctx();
-    let failed = move || installer.result.with(|r| matches!(r, Some(Err(_))));
+    let failed = move || installer.result.with(by_hand);
     match url {
         Some(url) => view! {
             <p class="row">
@@ -69,10 +87,11 @@ fn download(url: Option<String>, installer: Installer) -> impl IntoView {
     }
 }
 
-/// "Install the new version", shown only where this copy can replace itself; then what came of
-/// it (installed and restarting, nothing newer, or why not, by code).
+/// "Install the new version", shown only where this copy can replace itself and while pressing
+/// it can still help ("Try installing again" after a failure); then what came of it (installed
+/// and restarting, nothing for this copy, or why not, by code).
 #[component]
-fn InstallButton(installer: Installer) -> impl IntoView {
+fn InstallButton(installer: Installer, #[prop(into)] installable: Signal<bool>) -> impl IntoView {
     let c = ctx();
     let Installer {
         result,
@@ -94,8 +113,17 @@ fn InstallButton(installer: Installer) -> impl IntoView {
             }
         })
     };
-    move || {
-        installable().then(|| {
+    let label = move || {
+        if busy.get() {
+            c.t(Msg::UpdateInstalling)
+        } else if result.with(|r| matches!(r, Some(Err(_)))) {
+            c.t(Msg::UpdateRetry)
+        } else {
+            c.t(Msg::UpdateInstall)
+        }
+    };
+    let button = move || {
+        result.with(worth_trying).then(|| {
             view! {
                 <p class="row">
                     <button id="update-install" class="primary" prop:disabled=move || busy.get()
@@ -103,13 +131,13 @@ fn InstallButton(installer: Installer) -> impl IntoView {
                             result.set(None);
                             ipc::dispatch_once(install, InstallUpdate {});
                         }>
-                        {move || if busy.get() { c.t(Msg::UpdateInstalling) } else { c.t(Msg::UpdateInstall) }}
+                        {label}
                     </button>
                 </p>
-                {said}
             }
         })
-    }
+    };
+    move || installable.get().then(|| view! { {button} {said} })
 }
 
 /// On every screen while this version is no longer served.
@@ -125,7 +153,7 @@ pub fn UpdateBanner() -> impl IntoView {
         } => Some(view! {
             <div class="notices" id="update-required" role="alert">
                 <p>{move || fill(c.t(Msg::UpdateRequired), &[("version", &min_supported)])}</p>
-                <InstallButton installer/>
+                <InstallButton installer installable=Signal::derive(installable)/>
                 {download(url, installer)}
             </div>
         }),
@@ -150,7 +178,7 @@ pub fn VersionCard() -> impl IntoView {
                 UpdateState::Available { latest, download: url } => Some(view! {
                     <div id="update-available">
                         <p><strong>{move || fill(c.t(Msg::UpdateAvailable), &[("version", &latest)])}</strong></p>
-                        <InstallButton installer/>
+                        <InstallButton installer installable=Signal::derive(installable)/>
                         {download(url, installer)}
                     </div>
                 }.into_any()),
