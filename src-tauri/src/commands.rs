@@ -454,6 +454,15 @@ pub fn set_autostart(app: AppHandle, req: ipc::SetAutostart) -> CmdResult<ipc::S
     crate::native::set_autostart(&app, req.enabled)
 }
 
+#[tauri::command(rename_all = "snake_case")]
+pub fn app_info(req: ipc::GetAppInfo) -> CmdResult<ipc::GetAppInfo> {
+    let ipc::GetAppInfo {} = req;
+    Ok(ipc::AppInfo {
+        version: unionpass_client::client::APP_VERSION.to_string(),
+        installable: crate::update::installable(),
+    })
+}
+
 /// Once installed the app restarts a moment later, when the window has shown it.
 #[tauri::command(rename_all = "snake_case")]
 pub async fn install_update(
@@ -462,8 +471,14 @@ pub async fn install_update(
     req: ipc::InstallUpdate,
 ) -> CmdResult<ipc::InstallUpdate> {
     let ipc::InstallUpdate {} = req;
-    // the member's server (or the default one before any sign-in), as the snapshot says it
-    let server = snapshot_of(&shell)?.server_url.unwrap_or_default();
+    // the member's server (or the default one before any sign-in), as the snapshot says it; the
+    // default one too when the local store could not be opened (written by a newer version: the
+    // way out is this update)
+    let server = match snapshot_of(&shell) {
+        Ok(snap) => snap.server_url.unwrap_or_default(),
+        Err(_) if shell.background.is_err() => shell.default_server.clone(),
+        Err(e) => return Err(e),
+    };
     let done = crate::update::install(&app, &server).await?;
     if done.is_some() {
         crate::spawn(async move {

@@ -227,6 +227,7 @@ pub fn run() {
             autostart: GetAutostart,
             set_autostart: SetAutostart,
             install_update: InstallUpdate,
+            app_info: GetAppInfo,
             points: GetPoints,
             quote_redemption: QuoteRedemption,
             redeem: Redeem,

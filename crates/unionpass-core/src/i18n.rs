@@ -140,6 +140,7 @@ messages! {
     ErrStorage => "本机数据读写失败，请重启应用；若仍失败，请退出登录后重新登录。", "Local data could not be read or written. Restart the app; if it persists, sign out and in again.";
     ErrStorageFull => "存储空间已满，请清理空间后重试，已保存的数据不会丢失。", "Storage is full. Free some space and try again; nothing saved is lost.";
     ErrDatabaseTooNew => "本机数据来自更新版本的应用，请将应用更新到最新版本。", "The data on this device was written by a newer version of the app. Please update the app.";
+    DataKept => "你的数据仍完整保存在本机，安装新版本后即可继续使用。", "Your data is still on this device, complete; the new version carries on with it.";
     ErrInvalidInput => "请检查填写的内容。", "Please check what you entered.";
     ErrFieldRequired => "请填写{field}。", "Please enter your {field}.";
     ErrSessionEnded => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），本机的会员数据已清除，请重新登录。", "Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long); this device's member data was cleared. Please sign in again.";

@@ -103,6 +103,7 @@ commands! {
     GetAutostart = "autostart" -> bool;
     SetAutostart = "set_autostart" -> bool;
     InstallUpdate = "install_update" -> Option<String>;
+    GetAppInfo = "app_info" -> AppInfo;
     GetPoints = "points" -> PointsView;
     QuoteRedemption = "quote_redemption" -> Quote;
     Redeem = "redeem" -> Redeemed;
@@ -287,6 +288,18 @@ pub struct GetAutostart {}
 /// in a moment), or `None` when the server has nothing newer for this copy; failures are codes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstallUpdate {}
+
+/// This copy of the app, for the screen shown when the local store could not be opened (no
+/// snapshot then): its version, and whether it can install a newer one itself.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetAppInfo {}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppInfo {
+    pub version: String,
+    /// As `Snapshot::update_installable`.
+    pub installable: bool,
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SetAutostart {

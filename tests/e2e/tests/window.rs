@@ -2550,6 +2550,24 @@ async fn a_store_written_by_a_newer_app_is_named_plainly_and_left_untouched() ->
     let seen = async {
         let text = app.wait_contains("#fatal-error", "更新版本", 30).await?;
         anyhow::ensure!(text.contains("更新到最新版本"), "{text}");
+        // not a dead end: the data is said to be kept, this copy's version is given, and (a copy
+        // run from the build cannot replace itself) whom to ask for the new one
+        app.wait_contains("#fatal-kept", "仍完整保存在本机", 10)
+            .await?;
+        app.wait_contains(
+            "#app-version",
+            &format!("当前版本 {}", unionpass_client::client::APP_VERSION),
+            10,
+        )
+        .await?;
+        app.wait_contains("#update-ask", "索取安装包", 10).await?;
+        anyhow::ensure!(
+            app.c
+                .find_all(fantoccini::Locator::Css("#update-install"))
+                .await?
+                .is_empty(),
+            "no install button on a copy that cannot replace itself"
+        );
         unionpass_e2e::tour::judge(&app, "newer-store", "#fatal-error").await?;
         app.shot("10-newer-store").await?;
         // (in Chinese only: the member's language is in the store this app cannot read)

@@ -12,4 +12,4 @@ pub use lang_toggle::LangToggle;
 pub use notices::Notices;
 pub use rejections::Rejections;
 pub use sync_status::{SyncProblem, SyncStatus};
-pub use update::{UpdateBanner, VersionCard};
+pub use update::{UpdateBanner, UpdateWayOut, VersionCard};

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use unionpass_core::api::UpdateState;
 use unionpass_core::i18n::{fill, Msg};
-use unionpass_core::ipc::InstallUpdate;
+use unionpass_core::ipc::{AppInfo, GetAppInfo, InstallUpdate};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::ctx;
@@ -184,6 +184,36 @@ pub fn VersionCard() -> impl IntoView {
                 }.into_any()),
                 _ => None,
             }}
+        </div>
+    }
+}
+
+/// The way out when the local store was written by a newer version of the app (there is no
+/// snapshot then, so this copy is asked directly): its version, and the install button where it
+/// can replace itself (from the default server), else whom to ask for the installer.
+#[component]
+pub fn UpdateWayOut() -> impl IntoView {
+    let c = ctx();
+    let info = RwSignal::new(None::<AppInfo>);
+    leptos::task::spawn_local(async move {
+        if let Ok(found) = ipc::call(&GetAppInfo {}).await {
+            info.set(Some(found));
+        }
+    });
+    let can = Signal::derive(move || info.with(|i| i.as_ref().is_some_and(|i| i.installable)));
+    let installer = Installer::new();
+    let ask = move || {
+        (info.with(Option::is_some) && (!can.get() || installer.result.with(by_hand))).then(|| {
+            view! { <p class="muted" id="update-ask">{move || c.t(Msg::UpdateNoDownload)}</p> }
+        })
+    };
+    view! {
+        <div id="update-way-out">
+            <p class="muted" id="app-version">
+                {move || info.with(|i| i.as_ref().map(|i| fill(c.t(Msg::AppVersion), &[("version", &i.version)])))}
+            </p>
+            <InstallButton installer installable=can/>
+            {ask}
         </div>
     }
 }
