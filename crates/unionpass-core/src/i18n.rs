@@ -396,7 +396,7 @@ messages! {
     // activities
     TabActivities => "活动", "Activities";
     AddToCalendar => "加入日历", "Add to calendar";
-    CalendarSaved => "已保存为 {path}，用日历打开即可添加。", "Saved as {path}; open it with your calendar to add it.";
+    CalendarSaved => "已保存到“{folder}”文件夹：{file}。用日历应用打开它即可添加。", "Saved to your “{folder}” folder as {file}. Open it with your calendar app to add it.";
     FeedbackTitle => "活动评价", "How was it?";
     FeedbackStars => "{n} 星", "{n} star|{n} stars";
     FeedbackComment => "想说的话（选填，500 字以内）", "Anything to add (optional, up to 500 characters)";

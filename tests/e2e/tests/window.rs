@@ -1697,16 +1697,28 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
 
         // the walk-in goes into the member's calendar as an .ics file
         app.click(&format!("#ics-{walk}")).await?;
-        let note = app
-            .wait_contains(&format!("#ics-note-{walk}"), ".ics", 10)
-            .await?;
-        // the path runs from the last space before ".ics" to its end
-        let end = note.find(".ics").context("a path in the note")? + ".ics".len();
-        let path = note[..end]
-            .rsplit(char::is_whitespace)
-            .next()
-            .context("a path in the note")?
-            .to_string();
+        let note_css = format!("#ics-note-{walk}");
+        let note = app.wait_contains(&note_css, ".ics", 10).await?;
+        // the note names the file and its folder; the whole path is on hover
+        let path = app
+            .c
+            .find(fantoccini::Locator::Css(&note_css))
+            .await?
+            .attr("title")
+            .await?
+            .context("the file's path on hover")?;
+        let file = std::path::Path::new(&path);
+        let (name, folder) = (
+            file.file_name().context("a file")?.to_string_lossy(),
+            file.parent()
+                .and_then(|d| d.file_name())
+                .context("a folder")?
+                .to_string_lossy(),
+        );
+        anyhow::ensure!(
+            note.contains(&format!("“{folder}”文件夹：{name}")) && !note.contains(&path),
+            "the note names the file and its folder, not the whole path: {note}"
+        );
         let ics = std::fs::read_to_string(&path).with_context(|| path.clone())?;
         anyhow::ensure!(
             ics.contains("SUMMARY:午间健步走")

@@ -615,8 +615,14 @@ fn ActivityItem(
                                 }
                             });
                         }>{move || c.t(Msg::AddToCalendar)}</button>
-                    <span class="muted small" id=format!("ics-note-{id}")>
-                        {move || saved.get().map(|p| fill(c.t(Msg::CalendarSaved), &[("path", &p)])).unwrap_or_default()}
+                    // the file and its folder by name; the whole path on hover
+                    <span class="muted small" id=format!("ics-note-{id}") title=move || saved.get()>
+                        {move || saved.get().map(|p| {
+                            let mut parts = p.rsplit(['/', '\\']);
+                            let file = parts.next().unwrap_or_default();
+                            let folder = parts.next().unwrap_or_default();
+                            fill(c.t(Msg::CalendarSaved), &[("file", file), ("folder", folder)])
+                        }).unwrap_or_default()}
                     </span>
                 </div>
             </Show>
