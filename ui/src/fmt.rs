@@ -72,6 +72,23 @@ pub fn countdown(ms: i64, lang: unionpass_core::i18n::Lang) -> String {
     unionpass_core::i18n::countdown(ms, lang)
 }
 
+/// `text` with each date in it (and its time) kept on one line: a narrow screen would break
+/// `2027-01-05` after a hyphen otherwise ([`unionpass_core::i18n::date_runs`]).
+pub fn unbroken(text: String) -> impl leptos::IntoView {
+    use leptos::prelude::*;
+    unionpass_core::i18n::date_runs(&text)
+        .into_iter()
+        .map(|(date, run)| {
+            let run = run.to_string();
+            if date {
+                view! { <span class="nowrap">{run}</span> }.into_any()
+            } else {
+                run.into_any()
+            }
+        })
+        .collect_view()
+}
+
 /// `2026-11-28 16:05` in the member's zone, whatever the day (for records kept long).
 pub fn full(t: DateTime<Utc>) -> String {
     format_minute(t, ZONE)

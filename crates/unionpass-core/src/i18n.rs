@@ -587,9 +587,93 @@ pub fn fill(text: &str, args: &[(&str, &str)]) -> String {
     out
 }
 
+/// `text` cut into runs, each `(is_date, run)`: a date (`2027-01-05`, `12-05`), with the time
+/// that follows it (`2027-01-05 16:05`), is a run of its own, for a screen to keep on one line
+/// (a narrow one would break it after a hyphen otherwise). The runs put together are `text`.
+pub fn date_runs(text: &str) -> Vec<(bool, &str)> {
+    let b = text.as_bytes();
+    let digits = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut runs = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        // a date starts with digits not glued to a letter or digit before them
+        if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
+        let mut end = digits(i);
+        let mut parts = 1;
+        while end + 1 < b.len() && b[end] == b'-' && b[end + 1].is_ascii_digit() {
+            end = digits(end + 1);
+            parts += 1;
+        }
+        if parts < 2 {
+            i = end;
+            continue;
+        }
+        // its time, `HH:MM`
+        if b.len() >= end + 6
+            && b[end] == b' '
+            && b[end + 1..end + 3].iter().all(u8::is_ascii_digit)
+            && b[end + 3] == b':'
+            && b[end + 4..end + 6].iter().all(u8::is_ascii_digit)
+        {
+            end += 6;
+        }
+        if start < i {
+            runs.push((false, &text[start..i]));
+        }
+        runs.push((true, &text[i..end]));
+        (start, i) = (end, end);
+    }
+    if start < b.len() {
+        runs.push((false, &text[start..]));
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_and_their_times_are_runs_of_their_own() {
+        assert_eq!(
+            date_runs("有效期至 2027-01-05 · 还剩 3 天"),
+            vec![
+                (false, "有效期至 "),
+                (true, "2027-01-05"),
+                (false, " · 还剩 3 天")
+            ]
+        );
+        assert_eq!(
+            date_runs("2026-12-05 16:05 起可用，12-31 截止"),
+            vec![
+                (true, "2026-12-05 16:05"),
+                (false, " 起可用，"),
+                (true, "12-31"),
+                (false, " 截止")
+            ]
+        );
+        // not dates: a lone number, a minus, a code with letters, a trailing hyphen
+        for text in ["面值 30 元", "-5 分", "M10001-2", "A12-3", "第 3- 名", ""] {
+            let runs = date_runs(text);
+            assert!(runs.iter().all(|(date, _)| !date), "{text}: {runs:?}");
+            assert_eq!(runs.iter().map(|r| r.1).collect::<String>(), text);
+        }
+        let text = "截至 2027-01-05 12:3 和 2027-1-5";
+        let runs = date_runs(text);
+        assert_eq!(runs.iter().map(|r| r.1).collect::<String>(), text);
+        assert_eq!(
+            runs.iter().filter(|r| r.0).map(|r| r.1).collect::<Vec<_>>(),
+            ["2027-01-05", "2027-1-5"]
+        );
+    }
 
     fn placeholders(s: &str) -> Vec<String> {
         let mut v: Vec<String> = s

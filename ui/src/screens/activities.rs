@@ -17,7 +17,7 @@ use unionpass_core::view::{ActivitiesView, ActivityCard, PollCard};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{countdown, day_time, now, ticking, when, ZONE};
+use crate::fmt::{countdown, day_time, now, ticking, unbroken, when, ZONE};
 use crate::ipc;
 use unionpass_core::time::{format_clock, format_date};
 
@@ -526,7 +526,7 @@ fn ActivityItem(
                         {popular.then(|| view! { <span class="badge hot">{move || c.t(Msg::ActivityPopular)}</span> })}
                     </span>
                     <span class="muted small" id=format!("activity-when-{id}")>
-                        {move || fill(c.t(Msg::ActivityTime), &[
+                        {move || unbroken(fill(c.t(Msg::ActivityTime), &[
                             ("start", &day_time(start, c.lang.get())),
                             // the same day: the end's clock is enough
                             ("end", &if format_date(start, ZONE) == format_date(end, ZONE) {
@@ -534,7 +534,7 @@ fn ActivityItem(
                             } else {
                                 day_time(end, c.lang.get())
                             }),
-                        ])}
+                        ]))}
                     </span>
                     <span class="muted small">{move || fill(c.t(Msg::ActivityPlace), &[("place", &place)])}</span>
                 </div>

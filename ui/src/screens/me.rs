@@ -10,7 +10,7 @@ use unionpass_core::ipc::{
 use unionpass_core::ErrorCode;
 
 use crate::ctx::ctx;
-use crate::fmt::{full, when};
+use crate::fmt::{full, unbroken, when};
 use crate::ipc;
 use crate::widgets::VersionCard;
 
@@ -45,7 +45,7 @@ fn DevicesCard() -> impl IntoView {
                                 <span class="device-name">{d.name.clone()}</span>
                                 {d.current.then(|| view! { <span class="badge">{move || c.t(Msg::ThisDevice)}</span> })}
                                 <div class="muted small">
-                                    {let at = d.created_at; move || fill(c.t(Msg::EnrolledAt), &[("time", &full(at))])}
+                                    {let at = d.created_at; move || unbroken(fill(c.t(Msg::EnrolledAt), &[("time", &full(at))]))}
                                     " · " <span class="mono">{d.device_kid.clone()}</span>
                                 </div>
                             </div>

@@ -15,7 +15,7 @@ use unionpass_core::view::{HistoryMonth, PointsView};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{thousands, when, yuan, ZONE};
+use crate::fmt::{thousands, unbroken, when, yuan, ZONE};
 use crate::ipc;
 use unionpass_core::time::format_date;
 
@@ -581,10 +581,10 @@ pub fn PointsTab() -> impl IntoView {
                 </p>
                 {move || v().and_then(|v| v.expiring_soon).map(|(at, n)| view! {
                     <p class="notice warn small" id="points-expiring-soon" role="status">
-                        {move || fill(c.t(Msg::PointsExpiringSoon), &[
+                        {move || unbroken(fill(c.t(Msg::PointsExpiringSoon), &[
                             ("n", &thousands(n)),
                             ("time", &format_date(at - chrono::Duration::seconds(1), ZONE)),
-                        ])}
+                        ]))}
                     </p>
                 })}
             </div>
@@ -601,7 +601,7 @@ pub fn PointsTab() -> impl IntoView {
                                 <li class="redemption" id=format!("redemption-{}", r.id)>
                                     <div class="redemption-main">
                                         <span>{describe(c, &r.target, &pv)}</span>
-                                        <span class="muted small">{when(r.created_at)}" · "{fill(c.t(Msg::PointsN), &[("n", &thousands(r.points))])}</span>
+                                        <span class="muted small"><span class="nowrap">{when(r.created_at)}</span>" · "{fill(c.t(Msg::PointsN), &[("n", &thousands(r.points))])}</span>
                                     </div>
                                     <span class="redemption-status small" class:warn=bad class:ok=ok>{status_text(c, r)}</span>
                                 </li>

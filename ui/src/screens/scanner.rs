@@ -464,7 +464,7 @@ pub fn ScannerTab() -> impl IntoView {
                         {move || checkins().into_iter().map(|r| view! {
                             <li class="checkin">
                                 <span><strong>{r.name.clone().unwrap_or_default()}</strong>" "<span class="mono">{r.member_no.clone()}</span></span>
-                                <span class="muted">{when(r.scanned_at)}</span>
+                                <span class="muted nowrap">{when(r.scanned_at)}</span>
                                 <span class="muted small">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { r.scanner_short.clone() }}</span>
                                 {match r.refused {
                                     Some(code) => view! {

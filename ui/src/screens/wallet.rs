@@ -14,7 +14,7 @@ use unionpass_core::ErrorCode;
 
 use crate::bench;
 use crate::ctx::{ctx, Ctx, Place};
-use crate::fmt::{category_msg, now, when, yuan, ZONE};
+use crate::fmt::{category_msg, now, unbroken, when, yuan, ZONE};
 use crate::ipc;
 use crate::widgets::CopyButton;
 
@@ -127,7 +127,7 @@ fn CouponRow(v: CouponView, open: WriteSignal<Option<i64>>) -> impl IntoView {
                 <span class="coupon-value">{value}</span>
                 <span class="coupon-main">
                     <span class="coupon-title">{title(&v, lang)}</span>
-                    <span class="muted small coupon-when" class:soon=warn>{when_line(lang, &v)}</span>
+                    <span class="muted small coupon-when" class:soon=warn>{unbroken(when_line(lang, &v))}</span>
                 </span>
                 <span class="badge" class:usable=usable>{badge}</span>
             </button>
@@ -317,8 +317,8 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                     <div class="card">
                         <h1 id="coupon-title">{title(&v, c.lang.get())}</h1>
                         <p class="coupon-value big">{fill(c.t(Msg::FaceValue), &[("v", &yuan(v.coupon.face_value_cents))])}</p>
-                        <p class="muted">{validity(c, &v)}</p>
-                        <p class="coupon-when" class:soon=v.expiring_soon>{when_line(c.lang.get(), &v)}</p>
+                        <p class="muted">{unbroken(validity(c, &v))}</p>
+                        <p class="coupon-when" class:soon=v.expiring_soon>{unbroken(when_line(c.lang.get(), &v))}</p>
                         <p><span id="coupon-status" class="badge">{if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}</span></p>
                         <Show when=move || status == CouponStatus::Usable>
                             <div id="coupon-qr" class="qr" role="img" aria-label=move || c.t(Msg::UsageCode)
