@@ -671,6 +671,7 @@ async fn main() -> anyhow::Result<()> {
                         unionpass_core::checkin::Event {
                             id: 0,
                             title,
+                            title_en: None,
                             place,
                             starts_at: starts_at.with_timezone(&chrono::Utc),
                             ends_at: ends_at.with_timezone(&chrono::Utc),
@@ -761,6 +762,7 @@ async fn main() -> anyhow::Result<()> {
                         unionpass_core::checkin::Event {
                             id: 0,
                             title: "压测入场".into(),
+                            title_en: None,
                             place: "体育中心".into(),
                             starts_at: now - chrono::Duration::hours(1),
                             ends_at: now + chrono::Duration::hours(8),

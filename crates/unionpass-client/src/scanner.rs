@@ -57,10 +57,12 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         capacity: r.get(5)?,
         union_id: r.get(6)?,
         points: r.get(7)?,
+        title_en: r.get(8)?,
     })
 }
 
-const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points";
+const EVENT_COLS: &str =
+    "id, title, place, starts_at, ends_at, capacity, union_id, points, title_en";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
 
 impl Store {
@@ -142,7 +144,7 @@ impl Store {
         for e in &b.events {
             tx.execute(
                 &format!(
-                    "INSERT INTO events({EVENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    "INSERT INTO events({EVENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ),
                 params![
                     e.id,
@@ -152,7 +154,8 @@ impl Store {
                     ts(e.ends_at),
                     e.capacity,
                     e.union_id,
-                    e.points
+                    e.points,
+                    e.title_en
                 ],
             )?;
         }

@@ -14,7 +14,12 @@ use crate::ErrorCode;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub id: i64,
+    /// In Chinese (an activity's `title_zh`).
     pub title: String,
+    /// In English, where the event is an activity (which has one): the scanner shows it to staff
+    /// who read English. A plain event has one title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_en: Option<String>,
     pub place: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
@@ -27,6 +32,14 @@ pub struct Event {
 }
 
 impl Event {
+    /// The title in `lang`: the Chinese one where there is no other.
+    pub fn title_in(&self, lang: crate::i18n::Lang) -> &str {
+        match (lang, &self.title_en) {
+            (crate::i18n::Lang::En, Some(en)) if !en.trim().is_empty() => en,
+            _ => &self.title,
+        }
+    }
+
     pub fn admits(&self, claims: &Claims) -> bool {
         self.union_id.is_none_or(|u| u == claims.union_id as i64)
     }
@@ -458,6 +471,7 @@ mod tests {
         Event {
             id: 1,
             title: "职工运动会".into(),
+            title_en: None,
             place: "体育中心".into(),
             starts_at: "2026-11-29T01:00:00Z".parse().unwrap(),
             ends_at: "2026-11-29T09:00:00Z".parse().unwrap(),

@@ -577,6 +577,12 @@ async fn the_door_admits_those_with_a_place_and_says_why_not(s: TestServer) {
     let bundle: unionpass_core::checkin::ScannerBundle =
         s.get_json("/v1/scanner", Some(&staff)).await;
     assert!(bundle.signup_events.contains(&a.id));
+    // the event carries both titles, for staff who read English
+    let event = bundle.events.iter().find(|e| e.id == a.id).unwrap();
+    assert_eq!(
+        (event.title.as_str(), event.title_en.as_deref()),
+        (a.title_zh.as_str(), Some(a.title_en.as_str()))
+    );
     let door: Vec<(i64, i64, bool)> = bundle
         .signups
         .iter()

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use unionpass_client::Client;
+use unionpass_core::i18n::Lang;
 use unionpass_core::ErrorCode;
 use unionpass_server::testing::{t0, TestServer};
 
@@ -243,7 +244,10 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
         .server
         .store
         .create_activity(
-            crate::activity("亲子运动会", "体育中心", starts_at, t0(), (100, 0, 2)),
+            unionpass_core::activity::Activity {
+                title_en: "Family sports day".into(),
+                ..crate::activity("亲子运动会", "体育中心", starts_at, t0(), (100, 0, 2))
+            },
             t0(),
         )
         .await
@@ -256,6 +260,13 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
         .await
         .unwrap();
     d.staff.sync(now()).await.unwrap();
+    // kept with both titles: the event picker reads in the staff member's language
+    let event = d.staff.scanner_view(Some(a.id), now()).unwrap().events;
+    let event = event.iter().find(|e| e.id == a.id).unwrap();
+    assert_eq!(
+        (event.title_in(Lang::ZhCn), event.title_in(Lang::En)),
+        ("亲子运动会", "Family sports day")
+    );
 
     d.server.stop().await;
     let placed = d

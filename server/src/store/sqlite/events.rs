@@ -14,7 +14,9 @@ use super::{parse_ts, ts, uuid_col, SqliteStore};
 use crate::store::rules::{accrual_audit, admit_checkin, CheckinFacts, EVENT_GRACE};
 use crate::store::{Events, ScannerData, StoreError};
 
-const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points";
+/// An activity's English title comes from its body (the events table has one title).
+const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points,
+     (SELECT json_extract(body, '$.title_en') FROM activities WHERE event_id = events.id)";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
 
 fn event_of(r: &rusqlite::Row<'_>) -> Result<Event, StoreError> {
@@ -27,6 +29,7 @@ fn event_of(r: &rusqlite::Row<'_>) -> Result<Event, StoreError> {
         capacity: r.get(5)?,
         union_id: r.get(6)?,
         points: r.get(7)?,
+        title_en: r.get(8)?,
     })
 }
 
