@@ -587,41 +587,50 @@ pub fn fill(text: &str, args: &[(&str, &str)]) -> String {
     out
 }
 
-/// `text` cut into runs, each `(is_date, run)`: a date (`2027-01-05`, `12-05`), with the time
-/// that follows it (`2027-01-05 16:05`), is a run of its own, for a screen to keep on one line
-/// (a narrow one would break it after a hyphen otherwise). The runs put together are `text`.
+/// `text` cut into runs, each `(is_date, run)`: a date as the app writes one (`2027-01-05`,
+/// `12-05`), with the time that follows it (`2027-01-05 16:05`), is a run of its own, for a
+/// screen to keep on one line (a narrow one would break it after a hyphen otherwise). A word of
+/// letters, digits and hyphens is a date only as a whole: `M10001-12-05`, `010-1234-5678` and
+/// `1-5` are not. The runs put together are `text`.
 pub fn date_runs(text: &str) -> Vec<(bool, &str)> {
     let b = text.as_bytes();
-    let digits = |mut i: usize| {
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        i
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'-';
+    let digits = |from: usize, n: usize| {
+        b.len() >= from + n && b[from..from + n].iter().all(u8::is_ascii_digit)
     };
     let mut runs = Vec::new();
     let (mut start, mut i) = (0, 0);
     while i < b.len() {
-        // a date starts with digits not glued to a letter or digit before them
-        if !b[i].is_ascii_digit() || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+        if !word(b[i]) {
             i += 1;
             continue;
         }
-        let mut end = digits(i);
-        let mut parts = 1;
-        while end + 1 < b.len() && b[end] == b'-' && b[end + 1].is_ascii_digit() {
-            end = digits(end + 1);
-            parts += 1;
+        // the whole word, then whether it is `YYYY-MM-DD` or `MM-DD`
+        let mut end = i;
+        while end < b.len() && word(b[end]) {
+            end += 1;
         }
-        if parts < 2 {
+        let date = match end - i {
+            10 => {
+                digits(i, 4)
+                    && b[i + 4] == b'-'
+                    && digits(i + 5, 2)
+                    && b[i + 7] == b'-'
+                    && digits(i + 8, 2)
+            }
+            5 => digits(i, 2) && b[i + 2] == b'-' && digits(i + 3, 2),
+            _ => false,
+        };
+        if !date {
             i = end;
             continue;
         }
-        // its time, `HH:MM`
-        if b.len() >= end + 6
-            && b[end] == b' '
-            && b[end + 1..end + 3].iter().all(u8::is_ascii_digit)
-            && b[end + 3] == b':'
-            && b[end + 4..end + 6].iter().all(u8::is_ascii_digit)
+        // its time, `HH:MM`, as a word of its own
+        if b.get(end) == Some(&b' ')
+            && digits(end + 1, 2)
+            && b.get(end + 3) == Some(&b':')
+            && digits(end + 4, 2)
+            && b.get(end + 6).is_none_or(|&c| !word(c) && c != b':')
         {
             end += 6;
         }
@@ -660,18 +669,40 @@ mod tests {
                 (false, " 截止")
             ]
         );
-        // not dates: a lone number, a minus, a code with letters, a trailing hyphen
-        for text in ["面值 30 元", "-5 分", "M10001-2", "A12-3", "第 3- 名", ""] {
+        // not dates: a lone number, a minus, codes with letters (before or after), a trailing
+        // hyphen, a range, a phone number
+        for text in [
+            "面值 30 元",
+            "-5 分",
+            "M10001-2",
+            "A12-3",
+            "M10001-2-3",
+            "A2027-01-05",
+            "12-31x",
+            "第 3- 名",
+            "1-5 人",
+            "010-1234-5678",
+            "",
+            "1",
+            "-",
+        ] {
             let runs = date_runs(text);
             assert!(runs.iter().all(|(date, _)| !date), "{text}: {runs:?}");
             assert_eq!(runs.iter().map(|r| r.1).collect::<String>(), text);
         }
-        let text = "截至 2027-01-05 12:3 和 2027-1-5";
+        // cut short at the end of the text: the date alone
+        assert_eq!(
+            date_runs("至 2027-01-05 12"),
+            vec![(false, "至 "), (true, "2027-01-05"), (false, " 12")]
+        );
+        assert_eq!(date_runs("12-05 1"), vec![(true, "12-05"), (false, " 1")]);
+        // a time only when whole; a date glued to a Chinese word; a time at the very end
+        let text = "截至 2027-01-05 12:3 和至2027-01-06，12-07 08:30:15 或 2027-01-08 09:45";
         let runs = date_runs(text);
         assert_eq!(runs.iter().map(|r| r.1).collect::<String>(), text);
         assert_eq!(
             runs.iter().filter(|r| r.0).map(|r| r.1).collect::<Vec<_>>(),
-            ["2027-01-05", "2027-1-5"]
+            ["2027-01-05", "2027-01-06", "12-07", "2027-01-08 09:45"]
         );
     }
 
