@@ -586,28 +586,30 @@ mod tests {
                 "comment": ""}}),
             serde_json::json!({"op": "vote", "args": {"poll_id": 6, "option": 0}}),
         ];
-        let kinds: Vec<&str> = samples
-            .iter()
-            .map(|json| {
-                let op: MutationOp = serde_json::from_value(json.clone()).expect("a sample");
-                assert_eq!(
-                    Some(op.kind()),
-                    json["op"].as_str(),
-                    "kind() is serde's name"
-                );
-                // no wildcard: a new kind of change stops this from compiling until it has a
-                // sample above (and a place in KINDS)
-                match op {
-                    MutationOp::SetLanguage { .. }
-                    | MutationOp::RevokeDevice { .. }
-                    | MutationOp::CheckIn(_)
-                    | MutationOp::UseCoupon { .. }
-                    | MutationOp::Redeem(_)
-                    | MutationOp::Feedback(_)
-                    | MutationOp::Vote(_) => op.kind(),
-                }
-            })
-            .collect();
+        // each variant's place, with no wildcard: a new kind of change does not compile until it
+        // has a place here, and then the samples miss it until one is added above
+        let place = |op: &MutationOp| match op {
+            MutationOp::SetLanguage { .. } => 0,
+            MutationOp::RevokeDevice { .. } => 1,
+            MutationOp::CheckIn(_) => 2,
+            MutationOp::UseCoupon { .. } => 3,
+            MutationOp::Redeem(_) => 4,
+            MutationOp::Feedback(_) => 5,
+            MutationOp::Vote(_) => 6,
+        };
+        let mut kinds = vec![""; samples.len()];
+        for json in &samples {
+            let op: MutationOp = serde_json::from_value(json.clone()).expect("a sample");
+            assert_eq!(
+                Some(op.kind()),
+                json["op"].as_str(),
+                "kind() is serde's name"
+            );
+            let slot = &mut kinds[place(&op)];
+            assert!(slot.is_empty(), "one sample per kind: {}", op.kind());
+            *slot = op.kind();
+        }
+        // every place has its sample, and KINDS lists them all, once
         assert_eq!(kinds, MutationOp::KINDS);
     }
 
