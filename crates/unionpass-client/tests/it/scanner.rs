@@ -332,6 +332,45 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
     );
 }
 
+/// The door let a member in on its last list, but they had cancelled since: the server refuses
+/// the check-in at the upload, and the door's count of people no longer has them or their
+/// companions.
+#[tokio::test]
+async fn a_check_in_the_server_refuses_leaves_the_doors_count() {
+    let d = devices("M10001").await;
+    let starts_at = t0() + Duration::hours(1);
+    let a = d
+        .server
+        .store
+        .create_activity(
+            crate::activity("亲子运动会", "体育中心", starts_at, t0(), (100, 0, 2)),
+            t0(),
+        )
+        .await
+        .unwrap();
+    d.member.sign_up(a.id, 2, now()).await.unwrap();
+    d.staff.sync(now()).await.unwrap();
+    // cancelled after the scanner's last sync: its list still has the place
+    d.member.cancel_signup(a.id).await.unwrap();
+    let passed = d
+        .staff
+        .scan_text(a.id, &d.member.live_passport(now()).unwrap().text, now())
+        .unwrap();
+    assert!(passed.ok, "{passed:?}");
+    let door = d.staff.scanner_view(Some(a.id), now()).unwrap();
+    assert_eq!((door.checked_in, door.checked_in_companions), (1, 2));
+
+    d.staff.sync(now()).await.unwrap();
+    let door = d.staff.scanner_view(Some(a.id), now()).unwrap();
+    let refused = door.checkins.iter().find(|c| c.member_no == "M10001");
+    assert_eq!(
+        refused.and_then(|c| c.refused),
+        Some(ErrorCode::NotSignedUp),
+        "the log keeps the scan, with the server's reason"
+    );
+    assert_eq!((door.checked_in, door.checked_in_companions), (0, 0));
+}
+
 /// Offline at the door, a member still on the waitlist is refused as such (no place yet).
 #[tokio::test]
 async fn a_member_still_waiting_is_refused_at_the_door_offline() {
@@ -341,7 +380,7 @@ async fn a_member_still_waiting_is_refused_at_the_door_offline() {
         .server
         .store
         .create_activity(
-            crate::activity("插花课", "工人文化宫", starts_at, t0(), (1, 1, 0)),
+            crate::activity("插花课", "工人文化宫", starts_at, t0(), (2, 5, 2)),
             t0(),
         )
         .await
@@ -352,8 +391,9 @@ async fn a_member_still_waiting_is_refused_at_the_door_offline() {
         .login(&d.server.url, "M10002", "demo1234", "phone", now())
         .await
         .unwrap();
-    first.sign_up(a.id, 0, now()).await.unwrap();
-    d.member.sign_up(a.id, 0, now()).await.unwrap();
+    // the first takes both places (with a companion); the second waits with two companions
+    first.sign_up(a.id, 1, now()).await.unwrap();
+    d.member.sign_up(a.id, 2, now()).await.unwrap();
     d.staff.sync(now()).await.unwrap();
     d.server.stop().await;
     let waiting = d
@@ -367,6 +407,9 @@ async fn a_member_still_waiting_is_refused_at_the_door_offline() {
         .scan_text(a.id, &first.live_passport(now()).unwrap().text, now())
         .unwrap();
     assert!(placed.ok, "{placed:?}");
+    // the door counts the one let in and their companion, not the waiting member's party
+    let door = d.staff.scanner_view(Some(a.id), now()).unwrap();
+    assert_eq!((door.checked_in, door.checked_in_companions), (1, 1));
 }
 
 /// Clocks that lie: the member's phone and the staff scanner each run fast or slow (45 s and
