@@ -1880,10 +1880,16 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
                 .unwrap_or_default();
             anyhow::ensure!(class.contains("fail"), "{code} shown as {class}");
             // offline: how old the list is, and what to do if the phone says otherwise
-            staff
+            let age = staff
                 .wait_contains("#scan-result-list-age", "请联网同步后再扫", 5)
                 .await?;
-            staff.wait_contains("#checkin-count", "3 / 3", 5).await?;
+            anyhow::ensure!(
+                age.starts_with("报名名单") && (age.contains("更新于") || age.contains("刚刚更新")),
+                "the list's age is said: {age}"
+            );
+            staff
+                .wait_text("#checkin-count", "已入场 3 / 3 人（含家属 2 人）", 5)
+                .await?;
             staff.shot(shot).await?;
         }
 
@@ -2272,8 +2278,14 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
             unionpass_e2e::tour::size(&app, 360, 740).await?;
             look("61b-installed-package-update-refused-zh-360").await?;
             app.click("#lang-toggle").await?;
-            app.wait_contains(refused, "not signed by the union", 10)
+            let said = app
+                .wait_contains(refused, "not signed by the union", 10)
                 .await?;
+            anyhow::ensure!(
+                !said.contains("address") && !said.contains("below"),
+                "the refusal gives no second instruction: {said}"
+            );
+            app.wait_gone("#update-install", 10).await?;
             app.wait_contains("#update-ask", "Ask your union", 10)
                 .await?;
             look("61c-installed-package-update-refused-en-360").await?;
@@ -2283,7 +2295,40 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
         }
         .await;
         app.close().await;
-        run
+        run?;
+
+        // the same copy finds its store written by a newer version: the screen that says so
+        // offers the install, from the default server (the store, which names the member's, is
+        // unreadable), and the answer comes back to it
+        {
+            let db = rusqlite::Connection::open(data.join(unionpass_client::client::DB_FILE))?;
+            db.execute_batch("PRAGMA user_version = 999;")?;
+        }
+        let app = App::launch_program(
+            std::path::Path::new("/usr/bin/unionpass-app"),
+            &data,
+            &server.url,
+            4571,
+        )
+        .await?;
+        let way_out = async {
+            app.wait_contains("#fatal-error", "更新版本", 30).await?;
+            app.click("#update-install").await?;
+            app.wait_for("#update-result[data-code='update_signature_invalid']", 90)
+                .await?;
+            app.wait_for("#update-ask", 10).await?;
+            app.wait_gone("#update-install", 10).await?;
+            assert_eq!(
+                downloads.load(std::sync::atomic::Ordering::SeqCst),
+                2,
+                "the newer-store screen asked the server and downloaded the package"
+            );
+            app.shot("62-installed-package-newer-store-way-out").await?;
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        app.close().await;
+        way_out
     }
     .await;
     let removed = as_root(&["apt-get", "purge", "-y", "-qq", &package]);
