@@ -2448,13 +2448,16 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                 }
                 app.shot(&format!("50-{who}-{lang}-{w}-{}", stop.name))
                     .await?;
-                if stop.name == "passport" && w == 1024 {
-                    // the live code's countdown is above the fold at 1024×720
+                if stop.name == "passport" {
+                    // the live code's countdown is above the fold: at 1024×720, and on a phone
+                    // above the bottom tabs (the name first, the details below the code)
                     let fits = app
                         .c
                         .execute(
-                            "return document.getElementById('passport-countdown')
-                                .getBoundingClientRect().bottom <= window.innerHeight",
+                            "const tabs = document.querySelector('.tabs').getBoundingClientRect();
+                             const limit = window.innerWidth < 720 ? tabs.top : window.innerHeight;
+                             return document.getElementById('passport-countdown')
+                                .getBoundingClientRect().bottom <= limit",
                             vec![],
                         )
                         .await?;
