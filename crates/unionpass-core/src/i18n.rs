@@ -140,7 +140,7 @@ messages! {
     ErrStorage => "本机数据读写失败，请重启应用；若仍失败，请退出登录后重新登录。", "Local data could not be read or written. Restart the app; if it persists, sign out and in again.";
     ErrStorageFull => "存储空间已满，请清理空间后重试，已保存的数据不会丢失。", "Storage is full. Free some space and try again; nothing saved is lost.";
     ErrDatabaseTooNew => "本机数据来自更新版本的应用，请将应用更新到最新版本。", "The data on this device was written by a newer version of the app. Please update the app.";
-    DataKept => "你的数据仍完整保存在本机，安装新版本后即可继续使用。", "Your data is still on this device, complete; the new version carries on with it.";
+    DataKept => "你的数据仍完整保存在本机，安装新版本后即可继续使用。", "All your data is still on this device; install the newer version to carry on.";
     ErrInvalidInput => "请检查填写的内容。", "Please check what you entered.";
     ErrFieldRequired => "请填写{field}。", "Please enter your {field}.";
     ErrSessionEnded => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），本机的会员数据已清除，请重新登录。", "Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long); this device's member data was cleared. Please sign in again.";
@@ -169,8 +169,8 @@ messages! {
     NoEvents => "暂无可签到的活动，请联网同步。", "No events to check in to. Connect and sync.";
     TrustAge => "验证数据更新于 {age}前", "Verification data is {age} old";
     TrustJustNow => "验证数据刚刚更新", "Verification data was just updated";
-    DoorListAge => "报名名单更新于 {age}前。如会员手机上显示已报名或已递补，请联网同步后再扫。", "The sign-up list is {age} old. If the member's phone shows a place, sync and scan again.";
-    DoorListJustNow => "报名名单刚刚更新。如会员手机上显示已报名或已递补，请联网同步后再扫。", "The sign-up list was just updated. If the member's phone shows a place, sync and scan again.";
+    DoorListAge => "报名名单更新于 {age}前。如会员手机上显示已报名或已递补，请联网同步后再扫；暂时无法联网时，请核对会员手机上的报名状态后放行，并记下会员号。", "The sign-up list is {age} old. If the member's phone shows a place, sync and scan again; with no network, check the place on their phone, let them in and note their member number.";
+    DoorListJustNow => "报名名单刚刚更新。如会员手机上显示已报名或已递补，请联网同步后再扫；暂时无法联网时，请核对会员手机上的报名状态后放行，并记下会员号。", "The sign-up list was just updated. If the member's phone shows a place, sync and scan again; with no network, check the place on their phone, let them in and note their member number.";
     ScannerSettings => "扫码设置", "Scanner settings";
     TrustNever => "尚未获取验证数据，请联网同步。", "No verification data yet. Connect and sync.";
     TrustStale => "验证数据已超过 {days} 天未更新，请尽快联网同步，以获取最新的注销名单。", "Verification data is older than {days} days. Sync soon to get the latest revocations.";
@@ -305,7 +305,7 @@ messages! {
     ErrCampaignGone => "该活动已取消或已不在日历中，请同步后再看。", "This campaign was cancelled or is no longer in the calendar; sync and look again.";
     ErrAutostart => "无法更改开机启动设置，请在系统设置的“启动项”中手动添加工会通。", "Could not change the start-at-login setting; add UnionPass to your system's startup items yourself.";
     ErrUpdateNotPackaged => "这份工会通不是从安装包安装的，无法自动更新，需要手动安装新版本。", "This copy of UnionPass was not installed from a package, so it cannot update itself; the new version has to be installed by hand.";
-    ErrUpdateSignature => "下载的更新没有工会的发布签名，已停止安装，原版本不受影响。请把这件事告诉工会信息部门。", "The downloaded update is not signed by the union, so it was not installed and this version is unchanged. Please tell the union's IT staff.";
+    ErrUpdateSignature => "下载的更新没有工会的发布签名，已停止安装；当前版本不受影响，可以继续使用。", "The downloaded update is not signed by the union, so it was not installed; this version is unchanged and keeps working.";
     ErrUpdateInstallFailed => "更新没有安装（授权被取消，或系统软件包管理器出错），原版本不受影响。", "The update was not installed (the password prompt was cancelled, or the system's package manager failed); this version is unchanged.";
     ErrInvalidMobile => "请输入正确的 11 位手机号。", "Enter a valid 11-digit mainland mobile number.";
     ErrInvalidAccount => "请输入电费单上的 10 位户号。", "Enter the 10-digit account number from your electricity bill.";
