@@ -1902,7 +1902,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         // the activity by its English title (its place has one name)
         let option = hidden_text(staff, &format!("#scanner-event option[value='{id}']")).await?;
         anyhow::ensure!(
-            option.contains("Family sports day · 区体育中心"),
+            option.starts_with("Family sports day · ") && option.ends_with(" · 区体育中心"),
             "the event picker in English: {option}"
         );
         staff.shot("47b-door-en-1024").await?;
