@@ -341,8 +341,8 @@ pub fn set_opening_reminder(
     Ok(bg.client().activities(now())?)
 }
 
-/// Written to the Downloads folder (the home folder where there is none); the path is answered
-/// for the screen to show.
+/// Written to the Downloads folder (the home folder where there is none); the path and which of
+/// the two are answered for the screen to say.
 #[tauri::command(rename_all = "snake_case")]
 pub fn export_ics(
     app: AppHandle,
@@ -351,10 +351,11 @@ pub fn export_ics(
 ) -> CmdResult<ipc::ExportIcs> {
     use tauri::Manager;
     let text = shell.client()?.activity_ics(req.activity_id, now())?;
-    let dir = app
-        .path()
-        .download_dir()
-        .or_else(|_| app.path().home_dir())
+    let downloads = app.path().download_dir().ok();
+    let in_downloads = downloads.is_some();
+    let dir = downloads
+        .map(Ok)
+        .unwrap_or_else(|| app.path().home_dir())
         .map_err(|_| CmdError::code(ErrorCode::Storage))?;
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("unionpass-activity-{}.ics", req.activity_id));
@@ -366,7 +367,10 @@ pub fn export_ics(
             ErrorCode::Storage
         })
     })?;
-    Ok(path.to_string_lossy().into_owned())
+    Ok(ipc::IcsSaved {
+        path: path.to_string_lossy().into_owned(),
+        in_downloads,
+    })
 }
 
 /// Queued (offline works) and sent with the next sync; the results are fetched after it.

@@ -396,7 +396,8 @@ messages! {
     // activities
     TabActivities => "活动", "Activities";
     AddToCalendar => "加入日历", "Add to calendar";
-    CalendarSaved => "已保存到“{folder}”文件夹：{file}。用日历应用打开它即可添加。", "Saved to your “{folder}” folder as {file}. Open it with your calendar app to add it.";
+    CalendarSaved => "已保存到“下载”文件夹：{file}。用日历应用打开它即可添加。", "Saved to your Downloads folder as {file}. Open it with your calendar app to add it.";
+    CalendarSavedHome => "已保存到主文件夹：{file}。用日历应用打开它即可添加。", "Saved to your home folder as {file}. Open it with your calendar app to add it.";
     FeedbackTitle => "活动评价", "How was it?";
     FeedbackStars => "{n} 星", "{n} star|{n} stars";
     FeedbackComment => "想说的话（选填，500 字以内）", "Anything to add (optional, up to 500 characters)";

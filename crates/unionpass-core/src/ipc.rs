@@ -114,7 +114,7 @@ commands! {
     CancelSignup = "cancel_signup" -> MySignup;
     GiveFeedback = "give_feedback" -> ActivitiesView;
     CastVote = "vote" -> ActivitiesView;
-    ExportIcs = "export_ics" -> String;
+    ExportIcs = "export_ics" -> IcsSaved;
     SetOpeningReminder = "set_opening_reminder" -> ActivitiesView;
     ChangePassword = "change_password" -> EndedSessions;
 }
@@ -288,6 +288,14 @@ pub struct GetAutostart {}
 /// in a moment), or `None` when the server has nothing newer for this copy; failures are codes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstallUpdate {}
+
+/// Where an activity's calendar file was written: the Downloads folder, or the home folder
+/// where there is none.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IcsSaved {
+    pub path: String,
+    pub in_downloads: bool,
+}
 
 /// This copy of the app, for the screen shown when the local store could not be opened (no
 /// snapshot then): its version, and whether it can install a newer one itself.

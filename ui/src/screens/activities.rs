@@ -290,7 +290,7 @@ fn ActivityItem(
     let error = RwSignal::new(None::<ErrorCode>);
     let early = RwSignal::new(false);
     let confirming = RwSignal::new(false);
-    let saved = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(None::<unionpass_core::ipc::IcsSaved>);
     let opening_reminder = card.opening_reminder;
     let remind = move |on: bool| {
         spawn_local(async move {
@@ -616,12 +616,11 @@ fn ActivityItem(
                             });
                         }>{move || c.t(Msg::AddToCalendar)}</button>
                     // the file and its folder by name; the whole path on hover
-                    <span class="muted small" id=format!("ics-note-{id}") title=move || saved.get()>
-                        {move || saved.get().map(|p| {
-                            let mut parts = p.rsplit(['/', '\\']);
-                            let file = parts.next().unwrap_or_default();
-                            let folder = parts.next().unwrap_or_default();
-                            fill(c.t(Msg::CalendarSaved), &[("file", file), ("folder", folder)])
+                    <span class="muted small" id=format!("ics-note-{id}") title=move || saved.get().map(|s| s.path)>
+                        {move || saved.get().map(|s| {
+                            let file = s.path.rsplit(['/', '\\']).next().unwrap_or_default();
+                            let msg = if s.in_downloads { Msg::CalendarSaved } else { Msg::CalendarSavedHome };
+                            fill(c.t(msg), &[("file", file)])
                         }).unwrap_or_default()}
                     </span>
                 </div>
