@@ -1576,9 +1576,29 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
                 && late > chrono::Duration::milliseconds(-300),
             "opened {late} from the opening"
         );
+        // where the card stands on the screen as the member taps, and after the answer: the
+        // card is rebuilt with its new state, and must not move under the member's thumb
+        let card_top = || {
+            app.c.execute(
+                "return document.getElementById(arguments[0]).getBoundingClientRect().top",
+                vec![serde_json::json!(format!("activity-{id}"))],
+            )
+        };
+        app.c
+            .execute(
+                "document.getElementById(arguments[0]).scrollIntoView({block: 'center'})",
+                vec![serde_json::json!(format!("activity-{id}"))],
+            )
+            .await?;
+        let before = card_top().await?.as_f64().context("the card's place")?;
         button.click().await?;
         app.wait_contains(&format!("#activity-status-{id}"), "已报名 · 携带 1 人", 10)
             .await?;
+        let after = card_top().await?.as_f64().context("the card's place")?;
+        anyhow::ensure!(
+            (after - before).abs() < 40.0,
+            "the card moved from {before} to {after} px after the sign-up"
+        );
 
         // both seats are taken: the other member waits, first in line
         let answer: serde_json::Value = reqwest::Client::new()
