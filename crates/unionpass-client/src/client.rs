@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use unionpass_core::api::{LoginRequest, MutationOp};
+use unionpass_core::api::LoginRequest;
 use unionpass_core::passport;
 use unionpass_core::view::{LivePassport, PassportView, ScanOutcome, ScannerView, SyncState};
 use unionpass_core::{ErrorCode, Lang};
@@ -334,7 +334,7 @@ impl Client {
         let s = self.store();
         s.set_language(lang)?;
         if s.member_id()?.is_some() {
-            s.enqueue(MutationOp::SetLanguage { language: lang }, now)?;
+            s.enqueue_language(lang, now)?;
         }
         Ok(())
     }

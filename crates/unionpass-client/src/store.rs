@@ -335,6 +335,20 @@ impl Store {
         enqueue_in(&self.conn, op, now)
     }
 
+    /// Queue the member's language for the server in place of a choice not sent yet: only the
+    /// last counts, so switching back and forth offline leaves one change waiting, not one per
+    /// switch (which the sync bar would count as changes waiting to upload).
+    pub fn enqueue_language(&self, lang: Lang, now: DateTime<Utc>) -> Result<Mutation> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "DELETE FROM outbox WHERE state = 'pending' AND json_extract(body, '$.op') = 'set_language'",
+            [],
+        )?;
+        let m = enqueue_in(&tx, MutationOp::SetLanguage { language: lang }, now)?;
+        tx.commit()?;
+        Ok(m)
+    }
+
     /// The member's enrolled devices, as last synced.
     pub fn devices(&self) -> Result<Vec<DeviceInfo>> {
         let mut stmt = self

@@ -154,10 +154,13 @@ async fn offline_the_passport_still_shows_and_changes_wait_in_the_outbox_until_t
         "the last good sync is still known"
     );
 
+    // switched back and forth offline: one change waits, the last choice
+    client.set_language(Lang::En, later).unwrap();
+    client.set_language(Lang::ZhCn, later).unwrap();
     client.set_language(Lang::En, later).unwrap();
     let snap = client.snapshot(later).unwrap();
     assert_eq!(snap.language, Lang::En, "the choice applies at once");
-    assert_eq!(snap.sync.pending, 1);
+    assert_eq!(snap.sync.pending, 1, "only the last choice is sent");
 
     server.restart().await;
     let report = client.sync(later + Duration::minutes(1)).await.unwrap();
