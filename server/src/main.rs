@@ -312,8 +312,12 @@ enum EventCmd {
     Create {
         #[command(flatten)]
         db: StoreArgs,
+        /// In Chinese.
         #[arg(long)]
         title: String,
+        /// In English, for staff who use the scanner in English (else the Chinese title).
+        #[arg(long)]
+        title_en: Option<String>,
         #[arg(long)]
         place: String,
         /// Start, RFC 3339 (e.g. 2026-12-05T09:00:00+08:00)
@@ -654,6 +658,7 @@ async fn main() -> anyhow::Result<()> {
             EventCmd::Create {
                 db,
                 title,
+                title_en,
                 place,
                 starts_at,
                 ends_at,
@@ -671,7 +676,7 @@ async fn main() -> anyhow::Result<()> {
                         unionpass_core::checkin::Event {
                             id: 0,
                             title,
-                            title_en: None,
+                            title_en: title_en.filter(|t| !t.trim().is_empty()),
                             place,
                             starts_at: starts_at.with_timezone(&chrono::Utc),
                             ends_at: ends_at.with_timezone(&chrono::Utc),

@@ -104,7 +104,7 @@ pub fn demo_events(first_union: i64, now: DateTime<Utc>) -> Vec<Event> {
         Event {
             id: 0,
             title: "智云科技职工趣味运动会".into(),
-            title_en: None,
+            title_en: Some("Zhiyun Tech staff fun sports day".into()),
             place: "科学城体育中心 2 号馆".into(),
             starts_at: hour - Duration::hours(1),
             ends_at: hour + Duration::hours(8),
@@ -115,7 +115,7 @@ pub fn demo_events(first_union: i64, now: DateTime<Utc>) -> Vec<Event> {
         Event {
             id: 0,
             title: "园区职工心理健康讲座".into(),
-            title_en: None,
+            title_en: Some("Talk: mental health at work".into()),
             place: "职工服务中心 301 报告厅".into(),
             starts_at: hour + Duration::days(1),
             ends_at: hour + Duration::days(1) + Duration::hours(2),

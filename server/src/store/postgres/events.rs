@@ -14,9 +14,9 @@ use super::PgStore;
 use crate::store::rules::{accrual_audit, admit_checkin, CheckinFacts, EVENT_GRACE};
 use crate::store::{Events, ScannerData, StoreError};
 
-/// An activity's English title comes from its body (the events table has one title).
+/// The English title: a plain event's own, else an activity's from its body.
 const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points,
-     (SELECT body->>'title_en' FROM activities WHERE event_id = events.id)";
+     COALESCE(title_en, (SELECT body->>'title_en' FROM activities WHERE event_id = events.id))";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
 
 fn event_of(r: &tokio_postgres::Row) -> Event {
@@ -198,9 +198,9 @@ impl Events for PgStore {
         let client = self.pool.get().await?;
         let id: i64 = client
             .query_one(
-                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                &[&e.title, &e.place, &e.starts_at, &e.ends_at, &e.capacity, &e.union_id, &now, &e.points],
+                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points, title_en)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                &[&e.title, &e.place, &e.starts_at, &e.ends_at, &e.capacity, &e.union_id, &now, &e.points, &e.title_en],
             )
             .await?
             .get(0);

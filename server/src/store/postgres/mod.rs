@@ -69,6 +69,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0014_race_references",
     "0015_signup_group_holds",
     "0016_change_log_numbered_indexes",
+    "0017_event_title_en",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

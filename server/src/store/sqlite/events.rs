@@ -14,9 +14,9 @@ use super::{parse_ts, ts, uuid_col, SqliteStore};
 use crate::store::rules::{accrual_audit, admit_checkin, CheckinFacts, EVENT_GRACE};
 use crate::store::{Events, ScannerData, StoreError};
 
-/// An activity's English title comes from its body (the events table has one title).
+/// The English title: a plain event's own, else an activity's from its body.
 const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points,
-     (SELECT json_extract(body, '$.title_en') FROM activities WHERE event_id = events.id)";
+     COALESCE(title_en, (SELECT json_extract(body, '$.title_en') FROM activities WHERE event_id = events.id))";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
 
 fn event_of(r: &rusqlite::Row<'_>) -> Result<Event, StoreError> {
@@ -221,9 +221,9 @@ impl Events for SqliteStore {
     async fn create_event(&self, e: Event, now: DateTime<Utc>) -> Result<Event, StoreError> {
         self.with(move |c| {
             c.execute(
-                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![e.title, e.place, ts(e.starts_at), ts(e.ends_at), e.capacity, e.union_id, ts(now), e.points],
+                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points, title_en)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![e.title, e.place, ts(e.starts_at), ts(e.ends_at), e.capacity, e.union_id, ts(now), e.points, e.title_en],
             )?;
             Ok(Event { id: c.last_insert_rowid(), ..e })
         })
