@@ -574,6 +574,9 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         server.restart()?;
         app.click("#sync-now").await?;
         app.wait_text("#coupon-status", "已使用", 30).await?;
+        // when it was used is said once
+        let page = app.text("main").await?;
+        assert_eq!(page.matches("使用于").count(), 1, "{page}");
         // the coupon page in both languages, at desktop size and on a phone
         for (lang, w) in [("zh", 360), ("en", 360), ("en", 1024)] {
             if lang == "en" && w == 360 {

@@ -330,7 +330,8 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                             <span id="coupon-code" class="mono big selectable">{code.clone()}</span>
                             <CopyButton id="coupon-copy" text=code.clone() target="coupon-code"/>
                         </p>
-                        {v.used_at.map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when(t))])}</p> })}
+                        // a used coupon says when in its status line above; not twice
+                        {v.used_at.filter(|_| status != CouponStatus::Used).map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when(t))])}</p> })}
                         <Show when={let terms = terms.clone(); move || !terms.is_empty()}>
                             <h2>{move || c.t(Msg::Terms)}</h2>
                             <p>{terms.clone()}</p>
