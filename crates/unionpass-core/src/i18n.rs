@@ -471,6 +471,7 @@ messages! {
     NoticesTitle => "提醒通知", "Reminder notices";
     Dismiss => "知道了", "Got it";
     RetryAt => "· {time} 自动重试", "· retrying at {time}";
+    RetrySoon => "· 1 分钟内自动重试", "· retrying within a minute";
     RejectionsTitle => "未被受理的更改", "Changes that were not accepted";
     RejectionsCount => "{n} 项未受理", "{n} not accepted";
     RejectionsHint => "有更改没有被服务器受理，点此查看原因", "Some changes were not accepted by the server; open to see why";

@@ -3,7 +3,7 @@ use unionpass_core::i18n::{fill, Msg};
 use unionpass_core::ipc::SyncNow;
 
 use crate::ctx::ctx;
-use crate::fmt::when;
+use crate::fmt::{now, when};
 use crate::ipc;
 
 /// Always visible: synced at hh:mm, syncing, offline, or n changes waiting; and "sync now".
@@ -69,9 +69,14 @@ pub fn SyncStatus() -> impl IntoView {
             // it gives way on a narrow screen)
             {move || {
                 let s = sync();
+                // within the minute the clock would read as the last sync's: said as such
                 s.retry_at.filter(|_| !s.syncing && !busy.get()).map(|t| view! {
                     <span id="sync-retry" class="sync-retry">
-                        {fill(c.t(Msg::RetryAt), &[("time", &when(t))])}
+                        {if t - now() < chrono::Duration::minutes(1) {
+                            c.t(Msg::RetrySoon).to_string()
+                        } else {
+                            fill(c.t(Msg::RetryAt), &[("time", &when(t))])
+                        }}
                     </span>
                 })
             }}
