@@ -531,6 +531,20 @@ pub trait Ops: Store {
     fn signup_group_paths(&self) -> Option<GroupPaths> {
         None
     }
+    /// (tests) Judge `jobs` the way a sign-up group whose batch kept nothing is judged: on
+    /// PostgreSQL in one transaction, one at a time (reached in service only when a key of the
+    /// group was taken elsewhere at the same moment, which a test cannot time). SQLite judges
+    /// every sign-up one at a time already.
+    async fn sign_up_one_at_a_time(
+        &self,
+        jobs: Vec<SignupJob>,
+    ) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
+        let mut answers = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            answers.push(self.judge_sign_up(job).await);
+        }
+        Ok(answers)
+    }
 }
 
 /// The ways a PostgreSQL sign-up group is judged, each counted (the tests read them to know

@@ -11,7 +11,7 @@ use unionpass_core::activity::{
 };
 use unionpass_core::api::{ChangeKind, SyncResponse};
 use unionpass_core::ErrorCode;
-use unionpass_server::store::ActivityChange;
+use unionpass_server::store::{ActivityChange, StoreError};
 use uuid::Uuid;
 
 use crate::util::{t0, TestServer};
@@ -1220,6 +1220,48 @@ async fn a_cancel_whose_request_went_away_still_frees_the_place_at_once(s: TestS
     );
 }
 
+/// The way a group is judged when its batch kept nothing (PostgreSQL, after a key of it was
+/// taken elsewhere at the same moment; SQLite, always): a key used before is answered as such
+/// whatever it is sent to now, a missing activity too (409, as a lone request and the batch
+/// answer it), and a new key to a missing activity learns that it does not exist; the job beside
+/// them is judged as it would be alone.
+async fn one_at_a_time_a_used_key_is_answered_before_the_activity_is_looked_for(s: TestServer) {
+    let a = create(&s, activity_at(t0() + Duration::days(2), 5, 0, 1)).await;
+    let (m1, m2) = (s.login("M10001").await, s.login("M10002").await);
+    let used = Uuid::new_v4();
+    accepted(&sign_up(&s, &m1, a.id, used, 0).await);
+    let missing = a.id + 1000;
+    let answers = s
+        .store
+        .sign_up_one_at_a_time(vec![
+            job_of(&s, &m1, missing, used, 0).await,
+            job_of(&s, &m2, missing, Uuid::new_v4(), 0).await,
+            job_of(&s, &m2, a.id, Uuid::new_v4(), 1).await,
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&answers[0], Err(StoreError::KeyReused(k)) if *k == used),
+        "{:?}",
+        answers[0]
+    );
+    assert!(
+        matches!(&answers[1], Err(StoreError::NoActivity(id)) if *id == missing),
+        "{:?}",
+        answers[1]
+    );
+    match &answers[2] {
+        Ok(answer) => assert_eq!(accepted(answer).state, SignupState::Confirmed),
+        other => panic!("{other:?}"),
+    }
+    // and over HTTP, the used key on a missing activity: 409 on every backend
+    let (status, body) = sign_up_raw(&s, &m1, missing, used, 0).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
+}
+
 on_every_backend!(
     sign_up_window_seats_companions_and_the_waitlist_in_order,
     eligibility_a_cancelled_activity_and_walk_ins,
@@ -1235,6 +1277,7 @@ on_every_backend!(
     a_full_activity_is_answered_from_memory_as_the_store_would,
     before_the_opening_the_crowd_hears_when_and_at_the_opening_signs_up,
     a_cancel_whose_request_went_away_still_frees_the_place_at_once,
+    one_at_a_time_a_used_key_is_answered_before_the_activity_is_looked_for,
 );
 
 /// A connection of its own to the test server's database: what another instance would do.

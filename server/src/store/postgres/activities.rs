@@ -1483,6 +1483,16 @@ async fn sign_up_group(
             return Err(e);
         }
     };
+    one_at_a_time(&mut client, jobs).await
+}
+
+/// A group whose batch kept nothing (a key of it was taken elsewhere at the same moment): judged
+/// again in one transaction under its activities' locks, one sign-up at a time, each as a lone
+/// request would be (a key used before is answered as such, before whether its activity exists).
+pub(super) async fn one_at_a_time(
+    client: &mut deadpool_postgres::Client,
+    jobs: &[&SignupJob],
+) -> Result<Vec<Result<SignupAnswer, StoreError>>, StoreError> {
     let tx = client.transaction().await?;
     let mut ids: Vec<i64> = jobs.iter().map(|j| j.activity_id).collect();
     ids.sort_unstable();

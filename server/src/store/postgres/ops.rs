@@ -259,6 +259,15 @@ impl Ops for PgStore {
         Some(self.signup_paths.read())
     }
 
+    async fn sign_up_one_at_a_time(
+        &self,
+        jobs: Vec<crate::store::SignupJob>,
+    ) -> Result<Vec<Result<unionpass_core::activity::SignupAnswer, StoreError>>, StoreError> {
+        let mut client = self.pool.get().await?;
+        let jobs: Vec<&crate::store::SignupJob> = jobs.iter().collect();
+        super::activities::one_at_a_time(&mut client, &jobs).await
+    }
+
     async fn audit_log(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
         let client = self.pool.get().await?;
         Ok(client
