@@ -1263,6 +1263,20 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             5,
         )
         .await?;
+        // as every confirmation in the app: back first, the final step last
+        let order = app
+            .c
+            .execute(
+                "return document.getElementById('redeem-back')
+                    .compareDocumentPosition(document.getElementById('redeem-go'))
+                    & Node.DOCUMENT_POSITION_FOLLOWING",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(
+            order.as_i64() == Some(4),
+            "the final step comes last: {order}"
+        );
         app.shot("12b-points-confirm").await?;
         app.click("#redeem-go").await?;
         app.wait_contains("#redeem-done", "联网后会自动提交", 10)

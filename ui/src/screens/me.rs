@@ -59,9 +59,9 @@ fn DevicesCard() -> impl IntoView {
                                         }>
                                         <p role="alert" class="small">{move || c.t(Msg::RevokeConfirm)}</p>
                                         <div class="row">
+                                            <button type="button" on:click=move |_| confirming.set(None)>{move || c.t(Msg::Cancel)}</button>
                                             <button type="button" class="danger" id=format!("revoke-confirm-{id}")
                                                 on:click=move |_| revoke(id)>{move || c.t(Msg::Revoke)}</button>
-                                            <button type="button" on:click=move |_| confirming.set(None)>{move || c.t(Msg::Cancel)}</button>
                                         </div>
                                     </Show>
                                 }
@@ -152,11 +152,11 @@ pub fn MeView() -> impl IntoView {
                 >
                     <p role="alert">{move || c.t(Msg::LogoutConfirm)}</p>
                     <div class="row">
-                        <button id="logout-confirm" type="button" class="danger" prop:disabled=move || busy.get() on:click=move |_| ipc::dispatch_once(logout, Logout {})>
-                            {move || c.t(Msg::Logout)}
-                        </button>
                         <button id="logout-cancel" type="button" on:click=move |_| confirming.set(false)>
                             {move || c.t(Msg::Cancel)}
+                        </button>
+                        <button id="logout-confirm" type="button" class="danger" prop:disabled=move || busy.get() on:click=move |_| ipc::dispatch_once(logout, Logout {})>
+                            {move || c.t(Msg::Logout)}
                         </button>
                     </div>
                 </Show>
@@ -294,12 +294,12 @@ fn SecurityCard() -> impl IntoView {
                 }>
                 <p role="alert">{move || c.t(Msg::SignOutEverywhereConfirm)}</p>
                 <div class="row">
+                    <button type="button" on:click=move |_| confirming.set(false)>{move || c.t(Msg::Cancel)}</button>
                     <button id="sign-out-everywhere-confirm" type="button" class="danger"
                         prop:disabled=move || ending.get()
                         on:click=move |_| ipc::dispatch_once(everywhere, SignOutEverywhere {})>
                         {move || c.t(Msg::SignOutEverywhere)}
                     </button>
-                    <button type="button" on:click=move |_| confirming.set(false)>{move || c.t(Msg::Cancel)}</button>
                 </div>
             </Show>
             <Show when=move || everywhere_error.get().is_some()>

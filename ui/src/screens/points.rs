@@ -513,6 +513,12 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                             on:input=move |ev| password.set(event_target_value(&ev))/>
                     </Show>
                     <div class="actions">
+                        // back first, the final step last: as every confirmation in the app
+                        <button type="button" class="secondary" id="redeem-back"
+                            prop:disabled=move || busy.get()
+                            on:click=move |_| { confirming.set(false); error.set(None); }>
+                            {move || c.t(Msg::BackToEdit)}
+                        </button>
                         <button type="submit" class="primary" id="redeem-go"
                             prop:disabled=move || busy.get() || (needs_password() && password.get().is_empty())>
                             {move || if busy.get() {
@@ -520,11 +526,6 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                             } else {
                                 fill(c.t(Msg::ConfirmGo), &[("n", &quote.with(|q| q.as_ref().map(|q| thousands(q.points))).unwrap_or_default())])
                             }}
-                        </button>
-                        <button type="button" class="secondary" id="redeem-back"
-                            prop:disabled=move || busy.get()
-                            on:click=move |_| { confirming.set(false); error.set(None); }>
-                            {move || c.t(Msg::BackToEdit)}
                         </button>
                     </div>
                 </div>
