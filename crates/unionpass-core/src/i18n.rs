@@ -353,14 +353,14 @@ messages! {
     OverCap => "超出本月额度", "over this month's limit";
     ConfirmTitle => "请确认兑换", "Confirm the redemption";
     ConfirmCost => "将使用 {n} 积分，兑换后可用 {after} 积分。", "Uses {n} points; {after} available after.";
-    ConfirmFinal => "提交后不能撤销；如果没有办成，积分会自动退回。", "It cannot be undone once sent; if it cannot be done, the points come back.";
+    ConfirmFinal => "提交后不能撤销；如果兑换未成功，积分会自动退回。", "It cannot be undone once sent; if it does not go through, the points come back.";
     ConfirmGo => "确认，使用 {n} 积分", "Confirm, use {n} points";
     BackToEdit => "返回修改", "Back to edit";
     ReauthWrongPassword => "密码不正确，请重新输入你的登录密码。", "The password is wrong; enter your sign-in password again.";
     RedeemNoteQueued => "已保存，积分已为你预留。现在连不上服务器，联网后会自动提交。", "Saved, and the points are set aside. The server cannot be reached now; it is sent when you are online.";
     RedeemNoteHeld => "已提交，正在办理，办好后这里会显示结果。", "Sent and being processed; the result shows here.";
     RedeemNoteSettled => "兑换成功：{what}。", "Done: {what}.";
-    RedeemNoteRefunded => "没有办成，{n} 积分已退回：{reason}。", "Not done; {n} points returned: {reason}.";
+    RedeemNoteRefunded => "兑换未成功，{n} 积分已退回：{reason}。", "It did not go through; {n} points returned: {reason}.";
     RedeemNoteRejected => "未受理，积分没有扣除：{reason}", "Not accepted, no points taken: {reason}";
     RefundPhone => "运营商没有完成充值，请核对手机号是否正确、是否停机后再试", "the carrier did not top up; check the number is right and in service, then try again";
     RefundPower => "电力公司没有完成缴费，请核对户号后再试", "the power company did not take the payment; check the account number and try again";
@@ -389,7 +389,7 @@ messages! {
     RStatusQueued => "已排队，等待联网提交", "Queued, waiting for the network";
     RStatusHeld => "处理中（积分已预留）", "In progress (points set aside)";
     RStatusSettled => "已完成", "Done";
-    RStatusRefunded => "未成功，{n} 积分已退回：{reason}", "Not done; {n} points returned: {reason}";
+    RStatusRefunded => "未成功，{n} 积分已退回：{reason}", "Did not go through; {n} points returned: {reason}";
     RStatusRejected => "未受理：{reason}", "Not accepted: {reason}";
     RefundTimeout => "服务商未及时确认", "the provider did not confirm in time";
     ChooseItem => "请选择商品", "Choose an item";

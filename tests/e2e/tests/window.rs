@@ -1338,7 +1338,7 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             .await?;
         app.wait_contains(
             "#redeem-done",
-            "没有办成，10,000 积分已退回：电力公司没有完成缴费",
+            "兑换未成功，10,000 积分已退回：电力公司没有完成缴费",
             60,
         )
         .await?;
