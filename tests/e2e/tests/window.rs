@@ -2272,22 +2272,12 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
                     .is_empty(),
                 "no 'ask your union' next to a working install button"
             );
-            app.click("#update-install").await?;
-            app.wait_for("#update-result[data-code='update_signature_invalid']", 90)
-                .await?;
-            app.wait_for("#update-ask", 10).await?;
-            // a second download would fetch the same unsigned package: no button invites it,
-            // and the answer sends the member nowhere the card does not (no "address below")
-            app.wait_gone("#update-install", 10).await?;
+            install_refused_unsigned(&app, &downloads, 1).await?;
+            // the answer sends the member nowhere the card does not (no "address below")
             let said = app.text("#update-result").await?;
             assert!(
                 !said.contains("下面") && !said.contains("地址"),
                 "the refusal gives no second instruction: {said}"
-            );
-            assert_eq!(
-                downloads.load(std::sync::atomic::Ordering::SeqCst),
-                1,
-                "the package was downloaded once and its signature checked"
             );
             app.shot("61-installed-package-update-refused").await?;
             // the same card as a member reads it on a phone, and in English (the answer stays
@@ -2345,16 +2335,8 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
         .await?;
         let way_out = async {
             app.wait_contains("#fatal-error", "更新版本", 30).await?;
-            app.click("#update-install").await?;
-            app.wait_for("#update-result[data-code='update_signature_invalid']", 90)
-                .await?;
-            app.wait_for("#update-ask", 10).await?;
-            app.wait_gone("#update-install", 10).await?;
-            assert_eq!(
-                downloads.load(std::sync::atomic::Ordering::SeqCst),
-                2,
-                "the newer-store screen asked the server and downloaded the package"
-            );
+            // the newer-store screen asked the server and downloaded the package again
+            install_refused_unsigned(&app, &downloads, 2).await?;
             app.shot("62-installed-package-newer-store-way-out").await?;
             Ok::<_, anyhow::Error>(())
         }
@@ -2623,6 +2605,27 @@ async fn sync_and_wait(app: &App) -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     anyhow::bail!("the sync did not end in a minute")
+}
+
+/// Press 安装新版本 on a copy whose server offers a package without the union's signature: the
+/// refusal is answered, the package was downloaded (`times` in all) and checked, whom
+/// to ask is said, and no button invites a second download of the same package.
+async fn install_refused_unsigned(
+    app: &App,
+    downloads: &std::sync::atomic::AtomicUsize,
+    times: usize,
+) -> anyhow::Result<()> {
+    app.click("#update-install").await?;
+    app.wait_for("#update-result[data-code='update_signature_invalid']", 90)
+        .await?;
+    app.wait_for("#update-ask", 10).await?;
+    app.wait_gone("#update-install", 10).await?;
+    assert_eq!(
+        downloads.load(std::sync::atomic::Ordering::SeqCst),
+        times,
+        "the package was downloaded and its signature checked"
+    );
+    Ok(())
 }
 
 #[tokio::test]
