@@ -676,7 +676,7 @@ async fn main() -> anyhow::Result<()> {
                         unionpass_core::checkin::Event {
                             id: 0,
                             title,
-                            title_en: title_en.filter(|t| !t.trim().is_empty()),
+                            title_en,
                             place,
                             starts_at: starts_at.with_timezone(&chrono::Utc),
                             ends_at: ends_at.with_timezone(&chrono::Utc),

@@ -11,12 +11,16 @@ use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
 
 use super::{parse_ts, ts, uuid_col, SqliteStore};
-use crate::store::rules::{accrual_audit, admit_checkin, CheckinFacts, EVENT_GRACE};
+use crate::store::rules::{
+    accrual_audit, admit_checkin, event_title_en, CheckinFacts, EVENT_GRACE,
+};
 use crate::store::{Events, ScannerData, StoreError};
 
-/// The English title: a plain event's own, else an activity's from its body.
-const EVENT_COLS: &str = "id, title, place, starts_at, ends_at, capacity, union_id, points,
-     COALESCE(title_en, (SELECT json_extract(body, '$.title_en') FROM activities WHERE event_id = events.id))";
+/// Both English titles, the event's own and its activity's (from the body), for
+/// [`event_title_en`] to choose.
+const EVENT_COLS: &str =
+    "id, title, place, starts_at, ends_at, capacity, union_id, points, title_en,
+     (SELECT json_extract(body, '$.title_en') FROM activities WHERE event_id = events.id)";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
 
 fn event_of(r: &rusqlite::Row<'_>) -> Result<Event, StoreError> {
@@ -29,7 +33,7 @@ fn event_of(r: &rusqlite::Row<'_>) -> Result<Event, StoreError> {
         capacity: r.get(5)?,
         union_id: r.get(6)?,
         points: r.get(7)?,
-        title_en: r.get(8)?,
+        title_en: event_title_en(r.get(8)?, r.get(9)?),
     })
 }
 
