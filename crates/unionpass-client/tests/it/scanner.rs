@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use unionpass_client::Client;
+use unionpass_core::activity::Activity;
 use unionpass_core::i18n::Lang;
 use unionpass_core::ErrorCode;
 use unionpass_server::testing::{t0, TestServer};
@@ -234,24 +235,30 @@ async fn the_trust_list_age_warning_follows_the_chosen_limit() {
     );
 }
 
+/// An activity starting in an hour, its sign-up open since `t0` (`rules`: seats, waitlist,
+/// companions).
+fn in_an_hour(title: &str, place: &str, rules: (i64, i64, i64)) -> Activity {
+    crate::activity(title, place, t0() + Duration::hours(1), t0(), rules)
+}
+
+/// Publish `a` on the test server.
+async fn publish(d: &Devices, a: Activity) -> Activity {
+    d.server.store.create_activity(a, t0()).await.unwrap()
+}
+
 /// At the door of an activity that takes sign-ups, offline: a member with a place comes in with
 /// their companions shown; one without a sign-up is refused, saying so.
 #[tokio::test]
 async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
     let mut d = devices("M10001").await;
-    let starts_at = t0() + Duration::hours(1);
-    let a = d
-        .server
-        .store
-        .create_activity(
-            unionpass_core::activity::Activity {
-                title_en: "Family sports day".into(),
-                ..crate::activity("亲子运动会", "体育中心", starts_at, t0(), (100, 0, 2))
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
+    let a = publish(
+        &d,
+        Activity {
+            title_en: "Family sports day".into(),
+            ..in_an_hour("亲子运动会", "体育中心", (100, 0, 2))
+        },
+    )
+    .await;
     d.member.sign_up(a.id, 2, now()).await.unwrap();
     let od = tempfile::tempdir().unwrap();
     let other = Client::open(od.path()).unwrap();
@@ -338,16 +345,7 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
 #[tokio::test]
 async fn a_check_in_the_server_refuses_leaves_the_doors_count() {
     let d = devices("M10001").await;
-    let starts_at = t0() + Duration::hours(1);
-    let a = d
-        .server
-        .store
-        .create_activity(
-            crate::activity("亲子运动会", "体育中心", starts_at, t0(), (100, 0, 2)),
-            t0(),
-        )
-        .await
-        .unwrap();
+    let a = publish(&d, in_an_hour("亲子运动会", "体育中心", (100, 0, 2))).await;
     d.member.sign_up(a.id, 2, now()).await.unwrap();
     d.staff.sync(now()).await.unwrap();
     // cancelled after the scanner's last sync: its list still has the place
@@ -375,16 +373,7 @@ async fn a_check_in_the_server_refuses_leaves_the_doors_count() {
 #[tokio::test]
 async fn a_member_still_waiting_is_refused_at_the_door_offline() {
     let mut d = devices("M10001").await;
-    let starts_at = t0() + Duration::hours(1);
-    let a = d
-        .server
-        .store
-        .create_activity(
-            crate::activity("插花课", "工人文化宫", starts_at, t0(), (2, 5, 2)),
-            t0(),
-        )
-        .await
-        .unwrap();
+    let a = publish(&d, in_an_hour("插花课", "工人文化宫", (2, 5, 2))).await;
     let od = tempfile::tempdir().unwrap();
     let first = Client::open(od.path()).unwrap();
     first
