@@ -64,7 +64,7 @@ fn worth_trying(result: &Option<Result<Option<String>, ErrorCode>>) -> bool {
 /// The download address with a copy button, or whom to ask: the one instruction for installing
 /// by hand, so not while the install button can still do it (a copy that can replace itself),
 /// but again once an install came to nothing.
-fn download(url: Option<String>, installer: Installer) -> impl IntoView {
+fn download(url: Option<String>, installer: Installer, installable: Signal<bool>) -> impl IntoView {
     let c = ctx();
     let failed = move || installer.result.with(by_hand);
     match url {
@@ -79,7 +79,7 @@ fn download(url: Option<String>, installer: Installer) -> impl IntoView {
         }
         .into_any(),
         None => (move || {
-            (!installable() || failed()).then(|| {
+            (!installable.get() || failed()).then(|| {
                 view! { <p class="muted" id="update-ask">{move || c.t(Msg::UpdateNoDownload)}</p> }
             })
         })
@@ -154,7 +154,7 @@ pub fn UpdateBanner() -> impl IntoView {
             <div class="notices" id="update-required" role="alert">
                 <p>{move || fill(c.t(Msg::UpdateRequired), &[("version", &min_supported)])}</p>
                 <InstallButton installer installable=Signal::derive(installable)/>
-                {download(url, installer)}
+                {download(url, installer, Signal::derive(installable))}
             </div>
         }),
         _ => None,
@@ -166,8 +166,11 @@ pub fn UpdateBanner() -> impl IntoView {
 pub fn VersionCard() -> impl IntoView {
     let c = ctx();
     let own = move || {
-        c.snap
-            .with(|s| s.as_ref().map(|s| s.app_version.clone()).unwrap_or_default())
+        c.snap.with(|s| {
+            s.as_ref()
+                .map(|s| s.app_version.clone())
+                .unwrap_or_default()
+        })
     };
     let installer = Installer::new();
     view! {
@@ -179,7 +182,7 @@ pub fn VersionCard() -> impl IntoView {
                     <div id="update-available">
                         <p><strong>{move || fill(c.t(Msg::UpdateAvailable), &[("version", &latest)])}</strong></p>
                         <InstallButton installer installable=Signal::derive(installable)/>
-                        {download(url, installer)}
+                        {download(url, installer, Signal::derive(installable))}
                     </div>
                 }.into_any()),
                 _ => None,
@@ -202,10 +205,10 @@ pub fn UpdateWayOut() -> impl IntoView {
     });
     let can = Signal::derive(move || info.with(|i| i.as_ref().is_some_and(|i| i.installable)));
     let installer = Installer::new();
+    // whom to ask, as on 我的, once this copy has said whether it can install
     let ask = move || {
-        (info.with(Option::is_some) && (!can.get() || installer.result.with(by_hand))).then(|| {
-            view! { <p class="muted" id="update-ask">{move || c.t(Msg::UpdateNoDownload)}</p> }
-        })
+        info.with(Option::is_some)
+            .then(|| download(None, installer, can))
     };
     view! {
         <div id="update-way-out">
