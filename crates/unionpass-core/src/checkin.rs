@@ -32,10 +32,11 @@ pub struct Event {
 }
 
 impl Event {
-    /// The title in `lang`: the Chinese one where there is no other.
+    /// The title in `lang`: the Chinese one where there is no other (the server sends no blank
+    /// English title, `event_title_en`).
     pub fn title_in(&self, lang: crate::i18n::Lang) -> &str {
         match (lang, &self.title_en) {
-            (crate::i18n::Lang::En, Some(en)) if !en.trim().is_empty() => en,
+            (crate::i18n::Lang::En, Some(en)) => en,
             _ => &self.title,
         }
     }
