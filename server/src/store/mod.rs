@@ -639,7 +639,7 @@ pub(crate) mod tests {
     }
 
     /// SHA-256 of each released SQLite migration, in order.
-    pub const SQLITE_PINNED: [&str; 10] = [
+    pub const SQLITE_PINNED: [&str; 13] = [
         "8b624c05cd25af67b2c71f98c4a1ce6bf53cb9158f990754af4bc5aa8066326f",
         "b5a2026d3b2083d0c3951b4891ac2694bb622c65c032690c6a528db778155c81",
         "20a0cf13b89739a810e597549120f199f8a82a4e28d5864adbaa9a08e8749c47",
@@ -650,9 +650,12 @@ pub(crate) mod tests {
         "ff12660e677d9172da5cb1bd24bd301dbb733fdf5e6347bb6da4f7a2f056409f",
         "279a08787bde0ab2cb741f918ddf778b1d87c6737f64b27c8c8448b0f2dc2cd4",
         "a6a1609ee4f2020f2f5cf4810e5f5aa02eeb4a9919f8b64abe8023350fd08f33",
+        "f32ba28330a5436b4d1ebcae3f40bcb85f4bca88c93b490e402ac61d794b204a",
+        "d96b783faf04427e38b30d99498735a84b3b4f9e5647ea33103c047fa6d1ab7b",
+        "3ea1c43b74a8fde051e7cb98c86c71582fcf8e863e3657e37d9ad277eb9061d5",
     ];
     /// SHA-256 of each released PostgreSQL migration, in order.
-    pub const POSTGRES_PINNED: [&str; 11] = [
+    pub const POSTGRES_PINNED: [&str; 17] = [
         "2987b2efb86df5d871fcdb3778f76ed92299b4a1cb7ab9bed7f196f64fa66a56",
         "31e6f6a441197f4abd10c559cc0c5f229763e309cb4ec284a113e1a05a530e13",
         "329a4889d3b63561a3c959833dc6fb01e8efbf6f17c5fd9801aaeeb5cb23d090",
@@ -664,5 +667,11 @@ pub(crate) mod tests {
         "47fba8e3b8fcb94ea2968f970e3e04ef4d83719a74cbf9bdbece70a0fc2b2e87",
         "f7d8f2c69800632e26af5c9918b7e7eb2e695cf478bbe526306e1f993cd5918f",
         "2cccd7fcd72695d027305171ba7bfd22f7a67d2e10904c80b1ce6a92151952a6",
+        "4e03678930ced3653a4da281b14baf666f1e51d17ad43ba52aa395691cf30d62",
+        "f32ba28330a5436b4d1ebcae3f40bcb85f4bca88c93b490e402ac61d794b204a",
+        "44ed30b044bc1246b5ab6adb24e70db28aacdcd2130eed3a5194602821f39b97",
+        "5a3dfb1ee18a78390b312c13720cee97831b64f1823b118e4505854ab084821f",
+        "f0b75c832f3652aa6612f9869d27073832ea7ef677a950940b5c4faea85cee95",
+        "3ea1c43b74a8fde051e7cb98c86c71582fcf8e863e3657e37d9ad277eb9061d5",
     ];
 }
