@@ -544,6 +544,18 @@ pub fn day_time(
     }
 }
 
+/// A line that begins with a filled-in value, its first letter made a capital: "today 10:14 to
+/// 12:44" heads a line as "Today 10:14 to 12:44". Chinese, digits and capitals are left as they
+/// are.
+pub fn line_start(text: String) -> String {
+    match text.chars().next() {
+        Some(first) if first.is_lowercase() => {
+            first.to_uppercase().chain(text.chars().skip(1)).collect()
+        }
+        _ => text,
+    }
+}
+
 /// Replace each `{name}` in `text` with its value. A text with plural forms (`one|other`, in
 /// English) is first cut to the form `{n}` needs: the first for 1, the second otherwise.
 pub fn fill(text: &str, args: &[(&str, &str)]) -> String {
@@ -779,6 +791,24 @@ mod tests {
             ),
             "2026-12-03 09:00"
         );
+    }
+
+    #[test]
+    fn a_line_begins_with_a_capital_in_english_only() {
+        let line = |lang| {
+            let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T02:00:00Z")
+                .unwrap()
+                .to_utc();
+            let start = day_time(now, now, crate::time::Zone::AsiaShanghai, lang);
+            line_start(fill(
+                Msg::ActivityTime.text(lang),
+                &[("start", &start), ("end", "12:44")],
+            ))
+        };
+        assert_eq!(line(Lang::En), "Today 10:00 to 12:44");
+        assert_eq!(line(Lang::ZhCn), "今天 10:00 至 12:44");
+        assert_eq!(line_start("2026-12-03 09:00".into()), "2026-12-03 09:00");
+        assert_eq!(line_start(String::new()), "");
     }
 
     #[test]

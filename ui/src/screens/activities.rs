@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::activity::{ActivityCategory, SignupAnswer, SignupState};
-use unionpass_core::i18n::{fill, Lang, Msg};
+use unionpass_core::i18n::{fill, line_start, Lang, Msg};
 use unionpass_core::ipc::{
     CancelSignup, CastVote, ExportIcs, GetActivities, GiveFeedback, RefreshActivities,
     SetOpeningReminder, SignUp,
@@ -526,7 +526,7 @@ fn ActivityItem(
                         {popular.then(|| view! { <span class="badge hot">{move || c.t(Msg::ActivityPopular)}</span> })}
                     </span>
                     <span class="muted small" id=format!("activity-when-{id}")>
-                        {move || unbroken(fill(c.t(Msg::ActivityTime), &[
+                        {move || unbroken(line_start(fill(c.t(Msg::ActivityTime), &[
                             ("start", &day_time(start, c.lang.get())),
                             // the same day: the end's clock is enough
                             ("end", &if format_date(start, ZONE) == format_date(end, ZONE) {
@@ -534,7 +534,7 @@ fn ActivityItem(
                             } else {
                                 day_time(end, c.lang.get())
                             }),
-                        ]))}
+                        ])))}
                     </span>
                     <span class="muted small">{move || fill(c.t(Msg::ActivityPlace), &[("place", &place)])}</span>
                 </div>
