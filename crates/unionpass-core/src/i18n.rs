@@ -472,9 +472,9 @@ messages! {
     Dismiss => "知道了", "Got it";
     RetryAt => "· {time} 自动重试", "· retrying at {time}";
     RetrySoon => "· 1 分钟内自动重试", "· retrying within a minute";
-    RejectionsTitle => "未被受理的更改", "Changes that were not accepted";
-    RejectionsCount => "{n} 项未受理", "{n} not accepted";
-    RejectionsHint => "有更改没有被服务器受理，点此查看原因", "Some changes were not accepted by the server; open to see why";
+    RejectionsTitle => "没有成功的操作", "What did not go through";
+    RejectionsCount => "{n} 项没有成功", "{n} failed";
+    RejectionsHint => "有操作没有成功，点此查看原因和处理办法", "Some of your changes did not go through; open to see why and what to do";
     GoWallet => "查看卡券", "Open the wallet";
     RejUseCoupon => "「{title}」没有记为已使用：{reason}", "\"{title}\" was not marked as used: {reason}";
     RejCheckIn => "{member} 在「{event}」的签到没有记录：{reason}", "The check-in of {member} at \"{event}\" was not recorded: {reason}";
