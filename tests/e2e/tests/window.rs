@@ -1944,6 +1944,17 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             .wait_contains("#scan-result", "Already checked in", 20)
             .await?;
         staff.shot("47c-door-en-360").await?;
+        // the sync line is whole on the phone, on two lines if need be ("2 changes wa…" before)
+        let cut = staff
+            .c
+            .execute(
+                "const e = document.getElementById('sync-status');
+                 return [e.textContent, e.scrollHeight > e.clientHeight + 1
+                         || e.scrollWidth > e.clientWidth + 1]",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(cut[1] == serde_json::json!(false), "the sync line is cut: {cut}");
         staff.click("#lang-toggle").await?;
         staff.wait_text("#lang-toggle", "English", 5).await?;
         staff.shot("47d-door-zh-360").await?;
