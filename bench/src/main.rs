@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use reqwest::header::{HeaderValue, AUTHORIZATION};
+use bytes::Bytes;
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 use unionpass_core::activity::{SignupAnswer, SignupRequest};
 use unionpass_core::campaign::{GrabOutcome, GrabRequest, GrabResponse};
@@ -100,17 +101,74 @@ struct Done {
     extra_answered: u64,
     /// Double taps or retries answered other than the first answer.
     mismatched: u64,
+    /// Sign-up answers kept as they came, read after the run (see [`Answer`]).
+    kept: Vec<Kept>,
+}
+
+/// What a request came to: its outcome's label, or (a sign-up's 2xx) the answer's body, kept as
+/// it came and read after the run. The phones of a real opening read their answers on their own
+/// processors; here they share the server's, so the load generator's part of a sign-up during
+/// the burst is what the no-op's is: send bytes ready beforehand, take the answer's bytes.
+enum Answer {
+    Label(String),
+    /// Copied out of the connection's read buffer: a slice of it kept would keep the whole
+    /// buffer, and each answer would then need a new one (measured: the burst a fifth slower).
+    Body(Vec<u8>),
+}
+
+/// A sign-up answer kept to be read after the run: the member, the body, and when it came.
+struct Kept {
+    member: usize,
+    body: Vec<u8>,
+    took: Duration,
+    answered_at: Duration,
 }
 
 impl Done {
     /// One member's outcome, how long it took and when (since the start) it was answered;
     /// latency counts well-formed answers only (a fast error is not a fast answer).
-    fn record(&mut self, outcome: String, took: Duration, answered_at: Duration) {
+    fn record(&mut self, member: usize, answer: Answer, took: Duration, answered_at: Duration) {
         self.answered_at_us.push(answered_at.as_micros() as u64);
+        match answer {
+            Answer::Label(outcome) => self.count(outcome, took),
+            Answer::Body(body) => self.kept.push(Kept {
+                member,
+                body,
+                took,
+                answered_at,
+            }),
+        }
+    }
+
+    fn count(&mut self, outcome: String, took: Duration) {
         if !failure(&outcome) {
             self.latency_us.push(took.as_micros() as u64);
         }
         *self.outcomes.entry(outcome).or_default() += 1;
+    }
+
+    /// Read the kept sign-up answers (after the run): each one's outcome, and each acknowledged
+    /// sign-up (`key state position index`) with when it came.
+    fn read_kept(&mut self, phones: &[Phone]) {
+        for kept in std::mem::take(&mut self.kept) {
+            let outcome = match serde_json::from_slice::<SignupAnswer>(&kept.body) {
+                Ok(SignupAnswer::Accepted { signup, .. }) => {
+                    let state = signup.state.as_str();
+                    let position = signup
+                        .position
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "-".into());
+                    let key = phones[kept.member].key;
+                    self.acked
+                        .push(format!("{key} {state} {position} {}", kept.member));
+                    self.last_acked = self.last_acked.max(Some(kept.answered_at));
+                    state.to_string()
+                }
+                Ok(SignupAnswer::Refused { refusal }) => refusal.code.as_str().to_string(),
+                Err(_) => "bad_body".to_string(),
+            };
+            self.count(outcome, kept.took);
+        }
     }
 }
 
@@ -187,7 +245,8 @@ async fn main() -> anyhow::Result<()> {
             .context("reading tokens")?
             .lines()
             .filter(|l| !l.is_empty())
-            .map(Phone::of)
+            .enumerate()
+            .map(|(i, token)| Phone::of(i, token))
             .collect::<anyhow::Result<_>>()?,
     );
     let http = reqwest::Client::builder()
@@ -235,9 +294,9 @@ async fn main() -> anyhow::Result<()> {
                 workers.push(tokio::spawn(async move {
                     let _slot = slots.acquire_owned().await.expect("open");
                     let mut done = Done::default();
-                    let outcome =
+                    let answer =
                         request(&ctx, &urls[i % urls.len()], i, &phones[i], &mut done).await;
-                    done.record(outcome, due.elapsed(), ctx.started.elapsed());
+                    done.record(i, answer, due.elapsed(), ctx.started.elapsed());
                     done
                 }));
             }
@@ -255,8 +314,8 @@ async fn main() -> anyhow::Result<()> {
                         // several instances: the requests spread over them in turn
                         let url = &urls[i % urls.len()];
                         let t = Instant::now();
-                        let outcome = request(&ctx, url, i, phone, &mut done).await;
-                        done.record(outcome, t.elapsed(), ctx.started.elapsed());
+                        let answer = request(&ctx, url, i, phone, &mut done).await;
+                        done.record(i, answer, t.elapsed(), ctx.started.elapsed());
                     }
                     done
                 }));
@@ -277,7 +336,11 @@ async fn main() -> anyhow::Result<()> {
         all.extra += d.extra;
         all.extra_answered += d.extra_answered;
         all.mismatched += d.mismatched;
+        all.kept.extend(d.kept);
     }
+    // the run is over (its time stops here): now the answers kept as they came are read
+    let elapsed = started.elapsed().as_secs_f64();
+    all.read_kept(&phones);
     // first come, first served: the share of grants that went to the first requests sent
     let fcfs = args.fcfs_first.map(|first| {
         let early = all.granted_at.iter().filter(|&&i| i < first).count();
@@ -287,7 +350,6 @@ async fn main() -> anyhow::Result<()> {
             (early as f64 / all.granted_at.len() as f64 * 1000.0).round() / 1000.0
         }
     });
-    let elapsed = started.elapsed().as_secs_f64();
     all.latency_us.sort_unstable();
     all.answered_at_us.sort_unstable();
     let ms = |us: u64| (us as f64 / 100.0).round() / 10.0;
@@ -555,28 +617,45 @@ impl Paths {
 }
 
 /// A member's phone before the start: signed in (its session's header), and holding the key of
-/// the change it is about to send (the app stores it before the first send).
+/// the change it is about to send (the app stores it before the first send), and the sign-up
+/// it is about to send, written out (member `i` brings a companion when `i` is a multiple of 4).
 struct Phone {
     auth: HeaderValue,
     key: uuid::Uuid,
+    signup: Bytes,
 }
 
 impl Phone {
-    fn of(token: &str) -> anyhow::Result<Phone> {
+    fn of(i: usize, token: &str) -> anyhow::Result<Phone> {
         let mut auth = HeaderValue::from_str(&format!("Bearer {token}")).context("a token")?;
         auth.set_sensitive(true);
-        Ok(Phone {
-            auth,
-            key: uuid::Uuid::new_v4(),
-        })
+        let key = uuid::Uuid::new_v4();
+        let companions = i64::from(i.is_multiple_of(4));
+        let signup = serde_json::to_vec(&SignupRequest { key, companions })?.into();
+        Ok(Phone { auth, key, signup })
     }
 }
 
-/// Member `i`'s request(s) to `url`: the outcome's label (a failure's, or the answer's code);
-/// acknowledged grants and sign-ups, extra requests and mismatched replays go into `done`.
-async fn request(ctx: &Ctx, url: &Paths, i: usize, phone: &Phone, done: &mut Done) -> String {
+/// Member `i`'s request(s) to `url`: the outcome's label (a failure's, or the answer's code), or
+/// a sign-up's answer to read after the run; acknowledged grants, extra requests and mismatched
+/// replays go into `done`.
+async fn request(ctx: &Ctx, url: &Paths, i: usize, phone: &Phone, done: &mut Done) -> Answer {
+    Answer::Label(match label(ctx, url, i, phone, done).await {
+        Ok(label) => label,
+        Err(answer) => return answer,
+    })
+}
+
+/// [`request`]'s label, or `Err` with a sign-up's answer.
+async fn label(
+    ctx: &Ctx,
+    url: &Paths,
+    i: usize,
+    phone: &Phone,
+    done: &mut Done,
+) -> Result<String, Answer> {
     let http = &ctx.http;
-    match ctx.mode {
+    Ok(match ctx.mode {
         Mode::Noop => match http.get(url.health.clone()).send().await {
             Ok(r) if r.status().is_success() => "ok".to_string(),
             Ok(r) => format!("http_{}", r.status().as_u16()),
@@ -600,28 +679,17 @@ async fn request(ctx: &Ctx, url: &Paths, i: usize, phone: &Phone, done: &mut Don
             }
         }
         Mode::Signup => {
-            let key = phone.key;
-            let companions = i64::from(i.is_multiple_of(4));
             let resp = http
                 .post(url.signup.clone())
                 .header(AUTHORIZATION, phone.auth.clone())
-                .json(&SignupRequest { key, companions })
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(phone.signup.clone())
                 .send()
                 .await;
             match resp {
-                Ok(r) if r.status().is_success() => match r.json::<SignupAnswer>().await {
-                    Ok(SignupAnswer::Accepted { signup, .. }) => {
-                        let state = signup.state.as_str();
-                        let position = signup
-                            .position
-                            .map(|p| p.to_string())
-                            .unwrap_or_else(|| "-".into());
-                        done.acked.push(format!("{key} {state} {position} {i}"));
-                        done.last_acked = Some(ctx.started.elapsed());
-                        state.to_string()
-                    }
-                    Ok(SignupAnswer::Refused { refusal }) => refusal.code.as_str().to_string(),
-                    Err(_) => "bad_body".to_string(),
+                Ok(r) if r.status().is_success() => match r.bytes().await {
+                    Ok(body) => return Err(Answer::Body(body.to_vec())),
+                    Err(_) => "error".to_string(),
                 },
                 Ok(r) => format!("http_{}", r.status().as_u16()),
                 Err(_) => "error".to_string(),
@@ -689,7 +757,7 @@ async fn request(ctx: &Ctx, url: &Paths, i: usize, phone: &Phone, done: &mut Don
                 Err(e) => e,
             }
         }
-    }
+    })
 }
 
 #[cfg(test)]
