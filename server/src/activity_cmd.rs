@@ -188,8 +188,12 @@ pub struct CreateArgs {
     /// sports, culture, training, family, volunteering, health or other
     #[arg(long)]
     category: String,
+    /// Where, in Chinese
     #[arg(long)]
     place: String,
+    /// Where, in English (members reading in English see the Chinese place without it)
+    #[arg(long, default_value = "")]
+    place_en: String,
     /// Start, RFC 3339 (e.g. 2026-12-12T09:00:00+08:00)
     #[arg(long)]
     starts_at: DateTime<FixedOffset>,
@@ -346,6 +350,7 @@ pub async fn run(action: ActivityCmd) -> anyhow::Result<()> {
                 description_en,
                 category,
                 place,
+                place_en,
                 starts_at,
                 ends_at,
                 union,
@@ -391,6 +396,7 @@ pub async fn run(action: ActivityCmd) -> anyhow::Result<()> {
                 description_en,
                 category,
                 place,
+                place_en,
                 starts_at,
                 ends_at,
                 union_id: union,

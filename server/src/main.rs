@@ -318,8 +318,12 @@ enum EventCmd {
         /// In English, for staff who use the scanner in English (else the Chinese title).
         #[arg(long)]
         title_en: Option<String>,
+        /// In Chinese.
         #[arg(long)]
         place: String,
+        /// In English, for staff who use the scanner in English (else the Chinese place).
+        #[arg(long)]
+        place_en: Option<String>,
         /// Start, RFC 3339 (e.g. 2026-12-05T09:00:00+08:00)
         #[arg(long)]
         starts_at: chrono::DateTime<chrono::FixedOffset>,
@@ -660,6 +664,7 @@ async fn main() -> anyhow::Result<()> {
                 title,
                 title_en,
                 place,
+                place_en,
                 starts_at,
                 ends_at,
                 capacity,
@@ -678,6 +683,7 @@ async fn main() -> anyhow::Result<()> {
                             title,
                             title_en,
                             place,
+                            place_en,
                             starts_at: starts_at.with_timezone(&chrono::Utc),
                             ends_at: ends_at.with_timezone(&chrono::Utc),
                             capacity,
@@ -768,6 +774,7 @@ async fn main() -> anyhow::Result<()> {
                             id: 0,
                             title: "压测入场".into(),
                             title_en: None,
+                            place_en: None,
                             place: "体育中心".into(),
                             starts_at: now - chrono::Duration::hours(1),
                             ends_at: now + chrono::Duration::hours(8),

@@ -165,6 +165,7 @@ fn door(union: &SigningKey, device: &SigningKey, now: DateTime<Utc>, signups: i6
         id: 7,
         title: "职工运动会".into(),
         title_en: None,
+        place_en: None,
         place: "区体育中心".into(),
         starts_at: now - Duration::hours(1),
         ends_at: now + Duration::hours(5),

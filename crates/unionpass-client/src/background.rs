@@ -107,7 +107,7 @@ impl Notification {
                             "time",
                             &unionpass_core::time::format_clock(a.starts_at, Zone::AsiaShanghai),
                         ),
-                        ("place", &a.place),
+                        ("place", a.place_in(lang)),
                     ],
                 ),
             )
@@ -130,7 +130,7 @@ impl Notification {
             ),
             body: fill(
                 Msg::NotifPromotedBody.text(lang),
-                &[("time", &when), ("place", &a.place)],
+                &[("time", &when), ("place", a.place_in(lang))],
             ),
         }
     }

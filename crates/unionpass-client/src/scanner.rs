@@ -58,11 +58,12 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
         union_id: r.get(6)?,
         points: r.get(7)?,
         title_en: r.get(8)?,
+        place_en: r.get(9)?,
     })
 }
 
 const EVENT_COLS: &str =
-    "id, title, place, starts_at, ends_at, capacity, union_id, points, title_en";
+    "id, title, place, starts_at, ends_at, capacity, union_id, points, title_en, place_en";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
 
 impl Store {
@@ -144,7 +145,7 @@ impl Store {
         for e in &b.events {
             tx.execute(
                 &format!(
-                    "INSERT INTO events({EVENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                    "INSERT INTO events({EVENT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
                 ),
                 params![
                     e.id,
@@ -155,7 +156,8 @@ impl Store {
                     e.capacity,
                     e.union_id,
                     e.points,
-                    e.title_en
+                    e.title_en,
+                    e.place_en
                 ],
             )?;
         }

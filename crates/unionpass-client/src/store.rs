@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0018_rejections_and_voids",
     "0019_door_companions",
     "0020_event_title_en",
+    "0021_event_place_en",
 );
 
 const K_DEVICE_ID: &str = "device_id";

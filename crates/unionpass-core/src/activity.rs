@@ -29,7 +29,11 @@ pub struct Activity {
     pub description_zh: String,
     pub description_en: String,
     pub category: ActivityCategory,
+    /// Where, in Chinese (what staff and most members read).
     pub place: String,
+    /// Where, in English; empty when the union gave none (English then shows [`Activity::place`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub place_en: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// The workplace union it belongs to; `None`: district-wide.
@@ -47,6 +51,14 @@ impl Activity {
         match lang {
             crate::Lang::ZhCn => &self.title_zh,
             crate::Lang::En => &self.title_en,
+        }
+    }
+
+    /// Where, in `lang`: the English place when there is one, else the Chinese.
+    pub fn place_in(&self, lang: crate::Lang) -> &str {
+        match lang {
+            crate::Lang::En if !self.place_en.trim().is_empty() => &self.place_en,
+            _ => &self.place,
         }
     }
 
@@ -579,7 +591,7 @@ pub fn may_vote(
 }
 
 /// The activity as an iCalendar file (RFC 5545) to add to a phone's or computer's calendar:
-/// times in UTC, the title and description in `lang`, the place, a reminder an hour before, and
+/// times in UTC, the title, description and place in `lang`, a reminder an hour before, and
 /// a stable UID so adding it again updates the same entry. `now` stamps it.
 pub fn ics(a: &Activity, lang: crate::Lang, now: DateTime<Utc>) -> String {
     let stamp = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
@@ -606,7 +618,7 @@ pub fn ics(a: &Activity, lang: crate::Lang, now: DateTime<Utc>) -> String {
         format!("DTSTART:{}", stamp(a.starts_at)),
         format!("DTEND:{}", stamp(a.ends_at)),
         format!("SUMMARY:{}", text(a.title(lang))),
-        format!("LOCATION:{}", text(&a.place)),
+        format!("LOCATION:{}", text(a.place_in(lang))),
         format!("DESCRIPTION:{}", text(description)),
         if a.cancelled_at.is_some() {
             "STATUS:CANCELLED".into()
@@ -1121,6 +1133,7 @@ mod tests {
             description_en: String::new(),
             category: ActivityCategory::Family,
             place: "职工之家 3 楼".into(),
+            place_en: String::new(),
             starts_at: t("2026-12-12T06:00:00Z"),
             ends_at: t("2026-12-12T09:00:00Z"),
             union_id: None,
@@ -1144,13 +1157,19 @@ mod tests {
             "\r\nDESCRIPTION:{}\r\n",
             "材料由工会准备；带孩子来".repeat(6)
         )));
-        // a comma and a semicolon in ASCII are escaped
+        assert!(f.contains("\r\nLOCATION:职工之家 3 楼\r\n"));
+        // with no English place, English shows the Chinese one
+        let en = ics(&a, crate::Lang::En, t("2026-12-01T00:00:00Z"));
+        assert!(en.contains("\r\nLOCATION:职工之家 3 楼\r\n"), "{en}");
+        // the place in the file's language; a comma and a semicolon in ASCII are escaped
         let b = Activity {
-            place: "Hall 3, floor 2; east".into(),
+            place_en: "Hall 3, floor 2; east".into(),
             ..a
         };
         let f = ics(&b, crate::Lang::En, t("2026-12-01T00:00:00Z"));
         assert!(f.contains("LOCATION:Hall 3\\, floor 2\\; east"));
+        let zh = ics(&b, crate::Lang::ZhCn, t("2026-12-01T00:00:00Z"));
+        assert!(zh.contains("\r\nLOCATION:职工之家 3 楼\r\n"), "{zh}");
         assert!(f.contains("\r\nSTATUS:CONFIRMED\r\n"));
         // a backslash is doubled first, line breaks become \n: one physical line each
         let c = Activity {

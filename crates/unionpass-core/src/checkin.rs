@@ -21,6 +21,9 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title_en: Option<String>,
     pub place: String,
+    /// The place in English, where the event or its activity has one (else the Chinese place).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place_en: Option<String>,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub capacity: i64,
@@ -38,6 +41,15 @@ impl Event {
         match (lang, &self.title_en) {
             (crate::i18n::Lang::En, Some(en)) => en,
             _ => &self.title,
+        }
+    }
+
+    /// The place in `lang`: the Chinese one where there is no other (the server sends no blank
+    /// English place).
+    pub fn place_in(&self, lang: crate::i18n::Lang) -> &str {
+        match (lang, &self.place_en) {
+            (crate::i18n::Lang::En, Some(en)) => en,
+            _ => &self.place,
         }
     }
 
@@ -473,6 +485,7 @@ mod tests {
             id: 1,
             title: "职工运动会".into(),
             title_en: None,
+            place_en: None,
             place: "体育中心".into(),
             starts_at: "2026-11-29T01:00:00Z".parse().unwrap(),
             ends_at: "2026-11-29T09:00:00Z".parse().unwrap(),

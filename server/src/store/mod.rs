@@ -621,6 +621,7 @@ pub(crate) mod tests {
             description_en: String::new(),
             category: ActivityCategory::Sports,
             place: "体育中心".into(),
+            place_en: "Sports centre".into(),
             starts_at,
             ends_at: starts_at + Duration::hours(3),
             union_id: None,

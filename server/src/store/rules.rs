@@ -222,9 +222,10 @@ pub fn new_signup(
 
 /// A sign-up key seen before: the same request (member, activity, companions) is answered again;
 /// the key with anything else is a reused key.
-/// The English title a scanner shows for an event: its own (`event create --title-en`), else its
-/// activity's; none where neither says anything (the Chinese title is shown then).
-pub fn event_title_en(own: Option<String>, activity: Option<String>) -> Option<String> {
+/// The English title or place a scanner shows for an event: its own (`event create --title-en`,
+/// `--place-en`), else its activity's; none where neither says anything (the Chinese one is shown
+/// then).
+pub fn event_english(own: Option<String>, activity: Option<String>) -> Option<String> {
     own.into_iter()
         .chain(activity)
         .find(|t| !t.trim().is_empty())
@@ -774,16 +775,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_events_own_english_title_comes_before_its_activitys_and_blank_is_none() {
+    fn an_events_own_english_comes_before_its_activitys_and_blank_is_none() {
         let t = |s: &str| Some(s.to_string());
         assert_eq!(
-            event_title_en(t("Sports day"), t("Family day")),
+            event_english(t("Sports day"), t("Family day")),
             t("Sports day")
         );
-        assert_eq!(event_title_en(None, t("Family day")), t("Family day"));
-        assert_eq!(event_title_en(t("  "), t("Family day")), t("Family day"));
-        assert_eq!(event_title_en(t(""), None), None);
-        assert_eq!(event_title_en(None, None), None);
+        assert_eq!(event_english(None, t("Family day")), t("Family day"));
+        assert_eq!(event_english(t("  "), t("Family day")), t("Family day"));
+        assert_eq!(event_english(t(""), None), None);
+        assert_eq!(event_english(None, None), None);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub(crate) fn activity(seats: i64, waitlist: i64, companions: i64) -> Activity {
         description_en: "Crafts with the children".into(),
         category: ActivityCategory::Family,
         place: "职工之家".into(),
+        place_en: "Staff Home".into(),
         starts_at,
         ends_at: starts_at + Duration::hours(3),
         union_id: None,
@@ -577,11 +578,15 @@ async fn the_door_admits_those_with_a_place_and_says_why_not(s: TestServer) {
     let bundle: unionpass_core::checkin::ScannerBundle =
         s.get_json("/v1/scanner", Some(&staff)).await;
     assert!(bundle.signup_events.contains(&a.id));
-    // the event carries both titles, for staff who read English
+    // the event carries both titles and both places, for staff who read English
     let event = bundle.events.iter().find(|e| e.id == a.id).unwrap();
     assert_eq!(
         (event.title.as_str(), event.title_en.as_deref()),
         (a.title_zh.as_str(), Some(a.title_en.as_str()))
+    );
+    assert_eq!(
+        (event.place.as_str(), event.place_en.as_deref()),
+        ("职工之家", Some("Staff Home"))
     );
     let door: Vec<(i64, i64, bool)> = bundle
         .signups

@@ -183,13 +183,17 @@ async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
     assert_eq!(b.events.len(), 2, "{:?}", b.events);
     let own = b.events.iter().find(|e| e.union_id.is_some()).unwrap();
     let district = b.events.iter().find(|e| e.union_id.is_none()).unwrap();
-    // a plain event's English title, as it was created (the seed gives both)
+    // a plain event's English title and place, as it was created (the seed gives both)
     assert_eq!(
         (own.title.as_str(), own.title_en.as_deref()),
         (
             "智云科技职工趣味运动会",
             Some("Zhiyun Tech staff fun sports day")
         )
+    );
+    assert_eq!(
+        own.place_en.as_deref(),
+        Some("Science City Sports Centre, Hall 2")
     );
     // names for the door: every union's, and the staff member's own union's members only
     let names: Vec<&str> = b.unions.iter().map(|u| u.name.as_str()).collect();

@@ -349,6 +349,7 @@ async fn a_first_check_in_earns_the_event_points_once(s: TestServer) {
                 id: 0,
                 title: "职工运动会".into(),
                 title_en: None,
+                place_en: None,
                 place: "体育中心".into(),
                 starts_at: t0(),
                 ends_at: t0() + chrono::Duration::hours(8),

@@ -516,7 +516,7 @@ fn ActivityItem(
     let popular = rules.as_ref().is_some_and(|r| r.popular);
     let start = a.starts_at;
     let end = a.ends_at;
-    let place = a.place.clone();
+    let here = a.clone();
     view! {
         <li class="activity campaign" id=format!("activity-{id}") class:inactive=cancelled || !eligible>
             <div class="campaign-head">
@@ -536,7 +536,7 @@ fn ActivityItem(
                             }),
                         ])))}
                     </span>
-                    <span class="muted small">{move || fill(c.t(Msg::ActivityPlace), &[("place", &place)])}</span>
+                    <span class="muted small">{move || fill(c.t(Msg::ActivityPlace), &[("place", here.place_in(c.lang.get()))])}</span>
                 </div>
             </div>
             <p class="small activity-desc">{description}</p>

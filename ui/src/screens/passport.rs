@@ -28,7 +28,7 @@ pub fn PassportView() -> impl IntoView {
             .with(|s| s.as_ref().is_some_and(|s| s.sync.last_ok_at.is_some()))
     };
     // today's activity the member has a place at: the passport is what gets them in
-    let today = RwSignal::new(Vec::<(String, String, String, String)>::new());
+    let today = RwSignal::new(Vec::<(String, unionpass_core::activity::Activity)>::new());
     Effect::new(move |_| {
         c.snap.track();
         spawn_local(async move {
@@ -54,7 +54,7 @@ pub fn PassportView() -> impl IntoView {
                                 format_minute(a.ends_at, ZONE)
                             };
                             let hours = format!("{}–{}", format_clock(a.starts_at, ZONE), end);
-                            (hours, a.title_zh, a.title_en, a.place)
+                            (hours, a)
                         })
                         .collect(),
                 );
@@ -152,14 +152,14 @@ pub fn PassportView() -> impl IntoView {
                         <dt>{move || c.t(Msg::ValidUntil)}</dt>
                         <dd id="passport-valid-until">{move || passport().map(|p| format_date(p.valid_until, ZONE)).unwrap_or_default()}</dd>
                     </dl>
-                    {move || today.get().into_iter().map(|(at, zh, en, place)| {
-                        let title = match c.lang.get() { unionpass_core::Lang::ZhCn => zh, unionpass_core::Lang::En => en };
+                    {move || today.get().into_iter().map(|(at, a)| {
+                        let lang = c.lang.get();
                         view! {
                             <p class="notice info passport-today" id="passport-today">
                                 {fill(c.t(Msg::TodayActivity), &[
                                     ("time", &at),
-                                    ("title", &title),
-                                    ("place", &place),
+                                    ("title", a.title(lang)),
+                                    ("place", a.place_in(lang)),
                                 ])}
                             </p>
                         }

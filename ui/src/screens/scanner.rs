@@ -370,7 +370,7 @@ pub fn ScannerTab() -> impl IntoView {
                             let id = e.id;
                             view! {
                                 <option value=id.to_string() selected=move || event_id() == Some(id)>
-                                    {format!("{} · {} · {}", e.title_in(c.lang.get()), day_time(e.starts_at, c.lang.get()), e.place)}
+                                    {format!("{} · {} · {}", e.title_in(c.lang.get()), day_time(e.starts_at, c.lang.get()), e.place_in(c.lang.get()))}
                                 </option>
                             }
                         }).collect_view()}

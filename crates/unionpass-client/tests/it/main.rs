@@ -32,6 +32,7 @@ pub fn activity(
         description_en: String::new(),
         category: ActivityCategory::Other,
         place: place.into(),
+        place_en: String::new(),
         starts_at,
         ends_at: starts_at + chrono::Duration::hours(2),
         union_id: None,

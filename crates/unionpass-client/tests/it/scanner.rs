@@ -255,6 +255,7 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
         &d,
         Activity {
             title_en: "Family sports day".into(),
+            place_en: "Sports centre".into(),
             ..in_an_hour("亲子运动会", "体育中心", (100, 0, 2))
         },
     )
@@ -267,12 +268,16 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
         .await
         .unwrap();
     d.staff.sync(now()).await.unwrap();
-    // kept with both titles: the event picker reads in the staff member's language
+    // kept with both titles and places: the event picker reads in the staff member's language
     let event = d.staff.scanner_view(Some(a.id), now()).unwrap().events;
     let event = event.iter().find(|e| e.id == a.id).unwrap();
     assert_eq!(
         (event.title_in(Lang::ZhCn), event.title_in(Lang::En)),
         ("亲子运动会", "Family sports day")
+    );
+    assert_eq!(
+        (event.place_in(Lang::ZhCn), event.place_in(Lang::En)),
+        ("体育中心", "Sports centre")
     );
 
     d.server.stop().await;

@@ -12,15 +12,16 @@ use unionpass_core::ErrorCode;
 
 use super::PgStore;
 use crate::store::rules::{
-    accrual_audit, admit_checkin, event_title_en, CheckinFacts, EVENT_GRACE,
+    accrual_audit, admit_checkin, event_english, CheckinFacts, EVENT_GRACE,
 };
 use crate::store::{Events, ScannerData, StoreError};
 
-/// Both English titles, the event's own and its activity's (from the body), for
-/// [`event_title_en`] to choose.
+/// Both English titles and both English places, the event's own and its activity's (from the
+/// body), for [`event_english`] to choose.
 const EVENT_COLS: &str =
     "id, title, place, starts_at, ends_at, capacity, union_id, points, title_en,
-     (SELECT body->>'title_en' FROM activities WHERE event_id = events.id)";
+     (SELECT body->>'title_en' FROM activities WHERE event_id = events.id), place_en,
+     (SELECT body->>'place_en' FROM activities WHERE event_id = events.id)";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
 
 fn event_of(r: &tokio_postgres::Row) -> Event {
@@ -33,7 +34,8 @@ fn event_of(r: &tokio_postgres::Row) -> Event {
         capacity: r.get(5),
         union_id: r.get(6),
         points: r.get(7),
-        title_en: event_title_en(r.get(8), r.get(9)),
+        title_en: event_english(r.get(8), r.get(9)),
+        place_en: event_english(r.get(10), r.get(11)),
     }
 }
 
@@ -202,9 +204,9 @@ impl Events for PgStore {
         let client = self.pool.get().await?;
         let id: i64 = client
             .query_one(
-                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points, title_en)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                &[&e.title, &e.place, &e.starts_at, &e.ends_at, &e.capacity, &e.union_id, &now, &e.points, &e.title_en],
+                "INSERT INTO events(title, place, starts_at, ends_at, capacity, union_id, created_at, points, title_en, place_en)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                &[&e.title, &e.place, &e.starts_at, &e.ends_at, &e.capacity, &e.union_id, &now, &e.points, &e.title_en, &e.place_en],
             )
             .await?
             .get(0);

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0011_signups_by_activity",
     "0012_signup_state_check",
     "0013_event_title_en",
+    "0014_event_place_en",
 );
 
 pub(crate) use unionpass_sqlite::ts;
