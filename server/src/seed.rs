@@ -237,7 +237,10 @@ pub async fn seed_demo_activities(store: &dyn Store, now: DateTime<Utc>) -> Resu
                 "单打、双打均可报名，自备球拍。",
                 "Singles and doubles; bring your own racket.",
                 ActivityCategory::Sports,
-                ("科学城体育中心 3 号馆", "Science City Sports Centre, Hall 3"),
+                (
+                    "科学城体育中心 3 号馆",
+                    "Science City Sports Centre, Hall 3",
+                ),
                 badminton,
                 4,
                 150,
@@ -273,7 +276,10 @@ pub async fn seed_demo_activities(store: &dyn Store, now: DateTime<Utc>) -> Resu
                 "如何应对工作压力，讲座后有答疑。",
                 "Coping with stress at work, with questions after.",
                 ActivityCategory::Health,
-                ("职工服务中心 301 报告厅", "Staff Service Centre, lecture hall 301"),
+                (
+                    "职工服务中心 301 报告厅",
+                    "Staff Service Centre, lecture hall 301",
+                ),
                 talk,
                 2,
                 100,

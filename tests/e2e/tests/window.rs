@@ -713,8 +713,7 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
         assert_eq!(focused, serde_json::json!("rejections"));
         // in English, on a phone
         app.click("#lang-toggle").await?;
-        app.wait_text("#rejected-badge", "1 failed", 10)
-            .await?;
+        app.wait_text("#rejected-badge", "1 failed", 10).await?;
         app.wait_contains(
             "#rejections",
             "\"Home cleaning coupon\" was not marked as used",
@@ -1957,7 +1956,10 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
                 vec![],
             )
             .await?;
-        anyhow::ensure!(cut[1] == serde_json::json!(false), "the sync line is cut: {cut}");
+        anyhow::ensure!(
+            cut[1] == serde_json::json!(false),
+            "the sync line is cut: {cut}"
+        );
         staff.click("#lang-toggle").await?;
         staff.wait_text("#lang-toggle", "English", 5).await?;
         staff.shot("47d-door-zh-360").await?;
@@ -2589,7 +2591,10 @@ async fn passport_today(app: &App, lang: &str) -> anyhow::Result<()> {
     if let Some(line) = shown.first() {
         let line = line.text().await?;
         let (title, place) = if lang == "en" {
-            ("Staff mental health talk", "Staff Service Centre, lecture hall 301")
+            (
+                "Staff mental health talk",
+                "Staff Service Centre, lecture hall 301",
+            )
         } else {
             ("职工心理健康讲座", "职工服务中心 301 报告厅")
         };

@@ -11,9 +11,7 @@ use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
 
 use super::{parse_ts, ts, uuid_col, SqliteStore};
-use crate::store::rules::{
-    accrual_audit, admit_checkin, event_english, CheckinFacts, EVENT_GRACE,
-};
+use crate::store::rules::{accrual_audit, admit_checkin, event_english, CheckinFacts, EVENT_GRACE};
 use crate::store::{Events, ScannerData, StoreError};
 
 /// Both English titles and both English places, the event's own and its activity's (from the
