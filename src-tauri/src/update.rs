@@ -106,6 +106,8 @@ fn code_of(e: &tauri_plugin_updater::Error) -> ErrorCode {
         | E::SignedVersionMismatch { .. }
         | E::MissingSignedVersion => ErrorCode::UpdateSignatureInvalid,
         E::Reqwest(_) => ErrorCode::Offline,
+        // the server answered the check or the download with an error status
+        E::Network(_) => ErrorCode::UpdateDownloadFailed,
         E::InsecureTransportProtocol => ErrorCode::InsecureServerUrl,
         E::UnsupportedOs | E::UnsupportedArch | E::InvalidUpdaterFormat => {
             ErrorCode::UpdateNotPackaged
@@ -143,10 +145,11 @@ mod tests {
                 E::SignatureUtf8("x".into()),
                 ErrorCode::UpdateSignatureInvalid,
             ),
-            // a download answered 404 or 500: not the member's connection
+            // a download answered 404 or 500: not the member's connection, nor the package
+            // manager; worth trying again later
             (
                 E::Network("404 Not Found".into()),
-                ErrorCode::UpdateInstallFailed,
+                ErrorCode::UpdateDownloadFailed,
             ),
             (E::AuthenticationFailed, ErrorCode::UpdateInstallFailed),
             (E::DebInstallFailed, ErrorCode::UpdateInstallFailed),

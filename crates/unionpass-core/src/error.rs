@@ -108,6 +108,9 @@ pub enum ErrorCode {
     /// The package manager did not install the update (the password prompt was cancelled, or it
     /// failed): nothing changed.
     UpdateInstallFailed,
+    /// The update server did not hand the package over (it answered an error): nothing was
+    /// installed, and trying again later may work.
+    UpdateDownloadFailed,
     InvalidMobile,
     InvalidAccount,
     AmountNotOffered,
@@ -185,6 +188,7 @@ impl ErrorCode {
         ErrorCode::UpdateNotPackaged,
         ErrorCode::UpdateSignatureInvalid,
         ErrorCode::UpdateInstallFailed,
+        ErrorCode::UpdateDownloadFailed,
         ErrorCode::InvalidMobile,
         ErrorCode::InvalidAccount,
         ErrorCode::AmountNotOffered,
@@ -266,6 +270,7 @@ impl ErrorCode {
             ErrorCode::UpdateNotPackaged => "update_not_packaged",
             ErrorCode::UpdateSignatureInvalid => "update_signature_invalid",
             ErrorCode::UpdateInstallFailed => "update_install_failed",
+            ErrorCode::UpdateDownloadFailed => "update_download_failed",
             ErrorCode::InvalidMobile => "invalid_mobile",
             ErrorCode::InvalidAccount => "invalid_account",
             ErrorCode::AmountNotOffered => "amount_not_offered",
@@ -341,6 +346,7 @@ impl ErrorCode {
             ErrorCode::UpdateNotPackaged => Msg::ErrUpdateNotPackaged,
             ErrorCode::UpdateSignatureInvalid => Msg::ErrUpdateSignature,
             ErrorCode::UpdateInstallFailed => Msg::ErrUpdateInstallFailed,
+            ErrorCode::UpdateDownloadFailed => Msg::ErrUpdateDownloadFailed,
             ErrorCode::InvalidMobile => Msg::ErrInvalidMobile,
             ErrorCode::InvalidAccount => Msg::ErrInvalidAccount,
             ErrorCode::AmountNotOffered => Msg::ErrAmountNotOffered,

@@ -2102,6 +2102,7 @@ fn system_files_named_unionpass() -> Vec<std::path::PathBuf> {
 /// URL and how many requests came.
 async fn serve_package(
     bytes: Vec<u8>,
+    fail_first: usize,
 ) -> anyhow::Result<(String, std::sync::Arc<std::sync::atomic::AtomicUsize>)> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -2123,7 +2124,14 @@ async fn serve_package(
                         Ok(n) => seen.extend_from_slice(&buf[..n]),
                     }
                 }
-                counted.fetch_add(1, Ordering::SeqCst);
+                // the first `fail_first` requests: a server error instead of the package
+                if counted.fetch_add(1, Ordering::SeqCst) < fail_first {
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
+                    let _ = sock.shutdown().await;
+                    return;
+                }
                 let head = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                     bytes.len()
@@ -2249,7 +2257,8 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
         let newer = dir.path().join("UnionPass_99.0.0_amd64.deb");
         std::fs::copy(&deb, &newer)?;
         let sig = sign_with_a_foreign_key(dir.path(), &newer, "99.0.0")?;
-        let (package_url, downloads) = serve_package(std::fs::read(&newer)?).await?;
+        // its first download answered by a server error
+        let (package_url, downloads) = serve_package(std::fs::read(&newer)?, 1).await?;
         let kind = format!("linux-{}-deb", std::env::consts::ARCH);
         let server = Server::start_serving(
             dir.path(),
@@ -2288,7 +2297,16 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
                     .is_empty(),
                 "no 'ask your union' next to a working install button"
             );
-            install_refused_unsigned(&app, &downloads, 1).await?;
+            // the download fails: said as such, nothing installed, and the button offers to try
+            // again (the server may answer next time)
+            app.click("#update-install").await?;
+            app.wait_for("#update-result[data-code='update_download_failed']", 90)
+                .await?;
+            app.wait_text("#update-install", "重试安装", 10).await?;
+            assert_eq!(downloads.load(std::sync::atomic::Ordering::SeqCst), 1);
+            app.shot("61a-installed-package-download-failed").await?;
+            // tried again: downloaded, and refused for its signature
+            install_refused_unsigned(&app, &downloads, 2).await?;
             // the answer sends the member nowhere the card does not (no "address below")
             let said = app.text("#update-result").await?;
             assert!(
@@ -2352,7 +2370,7 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
         let way_out = async {
             app.wait_contains("#fatal-error", "更新版本", 30).await?;
             // the newer-store screen asked the server and downloaded the package again
-            install_refused_unsigned(&app, &downloads, 2).await?;
+            install_refused_unsigned(&app, &downloads, 3).await?;
             app.shot("62-installed-package-newer-store-way-out").await?;
             Ok::<_, anyhow::Error>(())
         }
