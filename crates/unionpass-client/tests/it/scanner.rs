@@ -610,3 +610,49 @@ async fn a_scanner_with_nothing_new_transfers_under_2_kb_and_then_only_what_chan
         "{scan:?}"
     );
 }
+
+/// A staff device whose server learned English places before the app did: its store, from
+/// before client schema 0021, holds the events without their English place and the digest of
+/// the bundle that had it. Migrated, it fetches the events whole at the next sync instead of being
+/// told they are unchanged, and the picker reads the English place.
+#[tokio::test]
+async fn a_scanner_store_from_before_english_places_fetches_its_events_whole() {
+    let d = devices("M10001").await;
+    let a = publish(
+        &d,
+        Activity {
+            place_en: "Sports centre".into(),
+            ..in_an_hour("亲子运动会", "体育中心", (100, 0, 0))
+        },
+    )
+    .await;
+    d.staff.sync(now()).await.unwrap();
+    let place = |c: &Client| {
+        c.scanner_view(Some(a.id), now())
+            .unwrap()
+            .events
+            .iter()
+            .find(|e| e.id == a.id)
+            .map(|e| e.place_in(Lang::En).to_string())
+    };
+    assert_eq!(place(&d.staff).as_deref(), Some("Sports centre"));
+
+    // the same store as the release before 0021 kept it (no English place), digests and all
+    let src = d._dirs.1.path().join(unionpass_client::client::DB_FILE);
+    let old = tempfile::tempdir().unwrap();
+    let migrations = unionpass_client::store::MIGRATIONS;
+    let version = migrations
+        .iter()
+        .position(|m| m.name == "0021_event_place_en")
+        .unwrap();
+    unionpass_sqlite::older_copy(
+        &src,
+        &old.path().join(unionpass_client::client::DB_FILE),
+        migrations,
+        version,
+    )
+    .unwrap();
+    let upgraded = Client::open(old.path()).unwrap();
+    upgraded.sync(now()).await.unwrap();
+    assert_eq!(place(&upgraded).as_deref(), Some("Sports centre"));
+}
