@@ -713,7 +713,7 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
         assert_eq!(focused, serde_json::json!("rejections"));
         // in English, on a phone
         app.click("#lang-toggle").await?;
-        app.wait_text("#rejected-badge", "1 failed", 10).await?;
+        app.wait_text("#rejected-badge", "1 not done", 10).await?;
         app.wait_contains(
             "#rejections",
             "\"Home cleaning coupon\" was not marked as used",
