@@ -108,7 +108,7 @@ struct Done {
 /// What a request came to: its outcome's label, or (a sign-up's 2xx) the answer's body, kept as
 /// it came and read after the run. The phones of a real opening read their answers on their own
 /// processors; here they share the server's, so the load generator's part of a sign-up during
-/// the burst is what the no-op's is: send bytes ready beforehand, take the answer's bytes.
+/// the burst is closer to the no-op's: send bytes ready beforehand, copy the answer's bytes.
 enum Answer {
     Label(String),
     /// Copied out of the connection's read buffer: a slice of it kept would keep the whole
