@@ -220,8 +220,6 @@ pub fn new_signup(
     }
 }
 
-/// A sign-up key seen before: the same request (member, activity, companions) is answered again;
-/// the key with anything else is a reused key.
 /// The English title or place a scanner shows for an event: its own (`event create --title-en`,
 /// `--place-en`), else its activity's; none where neither says anything (the Chinese one is shown
 /// then).
@@ -231,6 +229,8 @@ pub fn event_english(own: Option<String>, activity: Option<String>) -> Option<St
         .find(|t| !t.trim().is_empty())
 }
 
+/// A sign-up key seen before: the same request (member, activity, companions) is answered again;
+/// the key with anything else is a reused key.
 pub fn signup_replay(
     stored: (i64, i64, i64),
     job: &crate::store::SignupJob,
