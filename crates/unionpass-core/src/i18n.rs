@@ -362,7 +362,7 @@ messages! {
     RedeemNoteHeld => "已提交，正在办理，办好后这里会显示结果。", "Sent and being processed; the result shows here.";
     RedeemNoteSettled => "兑换成功：{what}。", "Done: {what}.";
     RedeemNoteRefunded => "兑换未成功，{n} 积分已退回：{reason}。", "It did not go through; {n} points returned: {reason}.";
-    RedeemNoteRejected => "未受理，积分没有扣除：{reason}", "Not accepted, no points taken: {reason}";
+    RedeemNoteRejected => "兑换未成功，积分没有扣除：{reason}", "It did not go through; no points were taken: {reason}";
     RefundPhone => "运营商没有完成充值，请核对手机号是否正确、是否停机后再试", "the carrier did not top up; check the number is right and in service, then try again";
     RefundPower => "电力公司没有完成缴费，请核对户号后再试", "the power company did not take the payment; check the account number and try again";
     RefundCatalog => "商家没有完成发货，请稍后再试或换一件", "the merchant could not deliver; try later or choose another item";
@@ -391,7 +391,7 @@ messages! {
     RStatusHeld => "处理中（积分已预留）", "In progress (points set aside)";
     RStatusSettled => "已完成", "Done";
     RStatusRefunded => "未成功，{n} 积分已退回：{reason}", "Did not go through; {n} points returned: {reason}";
-    RStatusRejected => "未受理：{reason}", "Not accepted: {reason}";
+    RStatusRejected => "未成功：{reason}", "Did not go through: {reason}";
     RefundTimeout => "服务商未及时确认", "the provider did not confirm in time";
     ChooseItem => "请选择商品", "Choose an item";
     // activities
@@ -473,15 +473,15 @@ messages! {
     Dismiss => "知道了", "Got it";
     RetryAt => "· {time} 自动重试", "· retrying at {time}";
     RetrySoon => "· 1 分钟内自动重试", "· retrying within a minute";
-    RejectionsTitle => "没有成功的操作", "Changes that did not go through";
-    RejectionsCount => "{n} 项没有成功", "{n} not done";
-    RejectionsHint => "有操作没有成功，点此查看原因", "Some of your changes did not go through; select to see why";
+    RejectionsTitle => "未成功的操作", "Changes that did not go through";
+    RejectionsCount => "{n} 项未成功", "{n} not done";
+    RejectionsHint => "有操作未成功，点此查看原因", "Some of your changes did not go through; select to see why";
     GoWallet => "查看卡券", "Open the wallet";
     RejUseCoupon => "「{title}」没有记为已使用：{reason}", "\"{title}\" was not marked as used: {reason}";
     RejCheckIn => "{member} 在「{event}」的签到没有记录：{reason}", "The check-in of {member} at \"{event}\" was not recorded: {reason}";
     RejLanguage => "语言设置没有保存到账户：{reason}", "Your language choice was not saved to your account: {reason}";
     RejRevokeDevice => "移除设备「{name}」没有完成：{reason}", "Removing the device \"{name}\" did not go through: {reason}";
-    RejRedeem => "{n} 积分的兑换没有成功，积分没有扣除：{reason}", "A redemption of {n} point did not go through; no points were taken: {reason}|A redemption of {n} points did not go through; no points were taken: {reason}";
+    RejRedeem => "{n} 积分的兑换未成功，积分没有扣除：{reason}", "A redemption of {n} point did not go through; no points were taken: {reason}|A redemption of {n} points did not go through; no points were taken: {reason}";
     RejFeedback => "对「{title}」的评价没有保存：{reason}", "Your feedback on \"{title}\" was not kept: {reason}";
     RejVote => "「{title}」的投票没有计入：{reason}", "Your vote on \"{title}\" was not counted: {reason}";
     RejMadeAt => "{time} 的操作", "Made {time}";

@@ -674,7 +674,7 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
         // back online: refused, and said so
         server.restart()?;
         app.click("#sync-now").await?;
-        app.wait_text("#rejected-badge", "1 项没有成功", 30).await?;
+        app.wait_text("#rejected-badge", "1 项未成功", 30).await?;
         let notice = app
             .wait_contains("#rejections", "「家政保洁券」没有记为已使用", 10)
             .await?;
@@ -724,7 +724,7 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
         unionpass_e2e::tour::judge(&app, "rejection-en-360", "#rejections").await?;
         app.shot("09-rejection-en-360").await?;
         app.click("#lang-toggle").await?;
-        app.wait_text("#rejected-badge", "1 项没有成功", 10).await?;
+        app.wait_text("#rejected-badge", "1 项未成功", 10).await?;
         // read: the notice and the count go, and stay gone after the next sync
         app.click("#rejections-seen").await?;
         let mut gone = false;
