@@ -2273,13 +2273,16 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
             ],
         )?;
         let data = dir.path().join("member");
-        let app = App::launch_program(
-            std::path::Path::new("/usr/bin/unionpass-app"),
-            &data,
-            &server.url,
-            4570,
-        )
-        .await?;
+        // the installed program, on this member's data
+        let installed = |port: u16| {
+            App::launch_program(
+                std::path::Path::new("/usr/bin/unionpass-app"),
+                &data,
+                &server.url,
+                port,
+            )
+        };
+        let app = installed(4570).await?;
         let run = async {
             app.sign_in("M10001", "demo1234").await?;
             app.wait_text("#passport-name", "王芳", 30).await?;
@@ -2361,13 +2364,7 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
             let db = rusqlite::Connection::open(data.join(unionpass_client::client::DB_FILE))?;
             db.execute_batch("PRAGMA user_version = 999;")?;
         }
-        let app = App::launch_program(
-            std::path::Path::new("/usr/bin/unionpass-app"),
-            &data,
-            &server.url,
-            4571,
-        )
-        .await?;
+        let app = installed(4571).await?;
         let way_out = async {
             app.wait_contains("#fatal-error", "更新版本", 30).await?;
             // the newer-store screen asked the server and downloaded the package again
