@@ -846,7 +846,7 @@ fn apply_change(
 #[cfg(test)]
 mod schema_tests {
     /// SHA-256 of each released migration, in order.
-    const PINNED: [&str; 20] = [
+    const PINNED: [&str; 21] = [
         "1fb3f23bbf68d6d0843e203556f286214bcd1bd66ba5f0c50803adfde38ab1da",
         "6c285388f0986f677940ab6362bcffe191ff11b2e8542552a9b5cc6148333842",
         "f60a0603419fc4330a7d0965d456f525a174c9cc3a9af4009f8b613f67152278",
@@ -867,6 +867,7 @@ mod schema_tests {
         "201f78735e59174ae0d19b01c58ce35e2d5b1487334d08df6b15063a4f81ca8d",
         "c2ff6ae41d6fdee4bcef5e22f51dbf774687989309e1c0b67c1e3c2d45fc11dc",
         "b2ccd7c475941b3dc4bc20c925d8e7d416b716fb8a05245b1d1453cfd798edc8",
+        "b1033f37804bff2fa7e738f5a10dbeff1d74c1e0ab57c69db5d10fd843bd07d9",
     ];
 
     /// Every file in `schema/` is a listed migration, in order; released ones are unchanged.
