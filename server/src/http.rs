@@ -904,13 +904,24 @@ pub(crate) async fn campaigns(
 
 #[utoipa::path(get, path = "/v1/activities", tag = "activities", security(("session" = [])),
     description = "Every activity, soonest first, with its seats taken and sign-ups waiting now \
-        (members receive the activities by sync; the counts change with every sign-up).",
+        (members receive the activities by sync; the counts change with every sign-up), and the \
+        asking member's place on each waitlist they are on.",
     responses((status = 200, description = "Every activity with its live counts", body = Vec<ActivityLive>), crate::openapi::Errors))]
 pub(crate) async fn activities(
     State(s): State<AppState>,
-    _who: AuthMember,
+    who: AuthMember,
 ) -> Result<Json<Vec<ActivityLive>>, AppError> {
-    Ok(Json(s.store.activities().await?))
+    let mut all = s.store.activities().await?;
+    let places: std::collections::HashMap<i64, i64> = s
+        .store
+        .waitlist_places(who.member_id)
+        .await?
+        .into_iter()
+        .collect();
+    for live in &mut all {
+        live.my_position = places.get(&live.activity.id).copied();
+    }
+    Ok(Json(all))
 }
 
 /// A race request judged with a session that had ended by the time its grant was written.

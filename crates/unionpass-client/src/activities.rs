@@ -213,7 +213,8 @@ impl Store {
             .transpose()
     }
 
-    /// Keep the live counts fetched from the server, as of `now`.
+    /// Keep the live counts fetched from the server, as of `now`, and the member's place on each
+    /// waitlist they are still on there (it moves up as those ahead leave).
     pub fn set_activity_counts(&mut self, live: &[ActivityLive], now: DateTime<Utc>) -> Result<()> {
         let tx = self.conn.transaction()?;
         for l in live {
@@ -224,6 +225,13 @@ impl Store {
                    waiting = excluded.waiting, at = excluded.at",
                 params![l.activity.id, l.seats_taken, l.waiting, ts(now)],
             )?;
+            if let Some(place) = l.my_position {
+                tx.execute(
+                    "UPDATE my_signups SET body = json_set(body, '$.position', ?2)
+                     WHERE activity_id = ?1 AND state = 'waitlisted'",
+                    params![l.activity.id, place],
+                )?;
+            }
         }
         tx.commit()?;
         Ok(())

@@ -92,6 +92,10 @@ pub struct ActivityLive {
     pub activity: Activity,
     pub seats_taken: i64,
     pub waiting: i64,
+    /// The asking member's place on its waitlist now (1 = next), while they wait: the place
+    /// their own sign-up change gave moves up as those ahead leave or are promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub my_position: Option<i64>,
 }
 
 /// `POST /v1/activities/{id}/signup`: the key is made on the device and stored before the

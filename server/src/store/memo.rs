@@ -333,6 +333,7 @@ mod tests {
                 activity,
                 seats_taken,
                 waiting,
+                my_position: None,
             },
             keys: vec![Uuid::from_u128(1), Uuid::from_u128(2)],
             members: vec![1],

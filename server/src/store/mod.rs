@@ -391,6 +391,9 @@ pub trait Activities: Send + Sync {
     ) -> Result<Activity, StoreError>;
     /// Every activity with its live counts, soonest first.
     async fn activities(&self) -> Result<Vec<ActivityLive>, StoreError>;
+    /// Where `member_id` waits now: (activity, place on its waitlist, 1 = next) for each of
+    /// their sign-ups still waiting.
+    async fn waitlist_places(&self, member_id: i64) -> Result<Vec<(i64, i64)>, StoreError>;
     /// Decide one sign-up request and, when accepted, make it durable before answering. A key
     /// seen before answers its sign-up as it stands now (`replayed`), or `KeyReused` when it came
     /// with other contents. A refusal writes nothing.

@@ -230,6 +230,19 @@ async fn sign_up_window_seats_companions_and_the_waitlist_in_order(s: TestServer
     let this = live.iter().find(|l| l.activity.id == a.id).unwrap();
     assert_eq!((this.seats_taken, this.waiting), (4, 2));
     assert_eq!(this.activity, a);
+    // and each member's own place on the waitlist, for those who wait
+    async fn my_place(s: &TestServer, token: &str, id: i64) -> Option<i64> {
+        let all: Vec<unionpass_core::activity::ActivityLive> =
+            s.get_json("/v1/activities", Some(token)).await;
+        all.into_iter()
+            .find(|l| l.activity.id == id)
+            .unwrap()
+            .my_position
+    }
+    assert_eq!(this.my_position, None, "m6 is not waiting");
+    assert_eq!(my_place(&s, &m2, a.id).await, Some(1));
+    assert_eq!(my_place(&s, &m5, a.id).await, Some(2));
+    assert_eq!(my_place(&s, &m1, a.id).await, None, "m1 has a seat");
 
     // the same key again: the same sign-up, replayed; with other contents: 409
     match sign_up(&s, &m1, a.id, k1, 1).await {
@@ -283,6 +296,9 @@ async fn sign_up_window_seats_companions_and_the_waitlist_in_order(s: TestServer
         "in the order received"
     );
     assert!(list.windows(2).all(|w| w[0].seq < w[1].seq));
+    // m5 moved up to first in line, and is told so when the counts are fetched
+    assert_eq!(my_place(&s, &m5, a.id).await, Some(1));
+    assert_eq!(my_place(&s, &m2, a.id).await, None, "m2 has seats now");
     // the promoted member hears it by sync: their last sign-up change says promoted
     let theirs: Vec<MySignup> = synced(&s, &m2)
         .await

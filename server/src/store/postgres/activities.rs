@@ -1631,9 +1631,31 @@ impl Activities for PgStore {
                     activity: activity_of(r.get(1), r.get(0))?,
                     seats_taken: r.get(2),
                     waiting: r.get(3),
+                    my_position: None,
                 })
             })
             .collect()
+    }
+
+    async fn waitlist_places(&self, member_id: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(
+                &client
+                    .prepare_cached(
+                        "SELECT s.activity_id,
+                           (SELECT count(*) FROM signups w
+                            WHERE w.activity_id = s.activity_id AND w.state = 'waitlisted'
+                              AND w.id <= s.id)
+                         FROM signups s WHERE s.member_id = $1 AND s.state = 'waitlisted'",
+                    )
+                    .await?,
+                &[&member_id],
+            )
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
     }
 
     async fn judge_sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
@@ -1676,6 +1698,7 @@ impl Activities for PgStore {
                 activity: activity_of(r.get(0), activity_id)?,
                 seats_taken: r.get(1),
                 waiting: r.get(2),
+                my_position: None,
             },
             keys: r.get(3),
             members: r.get(4),

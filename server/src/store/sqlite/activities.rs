@@ -90,6 +90,13 @@ impl Parsed {
 }
 
 /// A member's sign-up row as they see it, with its waitlist place when waiting.
+/// A member's waiting sign-ups with their place now: those waiting at the same activity that
+/// came before, and theirs (the place [`my_signup`] gives).
+const WAITLIST_PLACES: &str = "SELECT s.activity_id,
+       (SELECT count(*) FROM signups w
+        WHERE w.activity_id = s.activity_id AND w.state = 'waitlisted' AND w.id <= s.id)
+     FROM signups s WHERE s.member_id = ?1 AND s.state = 'waitlisted'";
+
 fn my_signup(tx: &Connection, signup_id: i64) -> Result<MySignup, StoreError> {
     let (activity_id, state, companions, created, updated): (i64, String, i64, String, String) = tx
         .prepare_cached(
@@ -496,9 +503,19 @@ impl Activities for SqliteStore {
                     activity: activity_of(&r.get::<_, String>(1)?, r.get(0)?)?,
                     seats_taken: r.get(2)?,
                     waiting: r.get(3)?,
+                    my_position: None,
                 });
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn waitlist_places(&self, member_id: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        self.with_read(move |c| {
+            let mut stmt = c.prepare_cached(WAITLIST_PLACES)?;
+            let rows = stmt.query_map([member_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
     }
@@ -544,6 +561,7 @@ impl Activities for SqliteStore {
                     activity: row.activity,
                     seats_taken: row.seats_taken,
                     waiting: row.waiting,
+                    my_position: None,
                 },
                 keys,
                 members,
