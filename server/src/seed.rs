@@ -179,10 +179,13 @@ pub async fn seed_demo_points(store: &dyn Store, now: DateTime<Utc>) -> Result<(
 
 /// Demo activities in every state, relative to `now` (once: nothing is added if any exist): a
 /// popular one whose sign-up opens two minutes from now, a family day that is full with a
-/// waitlist, a talk later today that M10001 has a place at (the passport shows it), and a
-/// walk-in volunteering day.
-pub async fn seed_demo_activities(store: &dyn Store, now: DateTime<Utc>) -> Result<(), StoreError> {
-    use unionpass_core::activity::{Activity, ActivityCategory, NoShowRule, SignupRules};
+/// waitlist, a talk later today that M10001 has a place at (the passport shows it), a walk-in
+/// volunteering day, and yesterday's training that M10001 signed up for and was checked in to by
+/// the staff account, waiting for their feedback; and an open needs poll for the whole district.
+pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result<(), StoreError> {
+    use unionpass_core::activity::{
+        Activity, ActivityCategory, NoShowRule, Poll, PollOption, SignupRules,
+    };
     if !store.activities().await?.is_empty() {
         return Ok(());
     }
@@ -313,13 +316,38 @@ pub async fn seed_demo_activities(store: &dyn Store, now: DateTime<Utc>) -> Resu
             now,
         )
         .await?;
-    // the family day fills up and two wait; M10001 has a place at today's talk
-    for (member_no, activity, companions) in [
-        ("M10002", family.id, 1),
-        ("M10003", family.id, 1),
-        ("M10004", family.id, 0),
-        ("M10005", family.id, 0),
-        ("M10001", talk.id, 0),
+    // yesterday's training: M10001 signed up a week before and came
+    let training = hour - Duration::hours(26);
+    let opened = training - Duration::days(8);
+    let training = store
+        .create_activity(
+            make(
+                "安全生产与急救培训",
+                "Workplace safety and first aid training",
+                "消防器材使用与心肺复苏实操，完成可得培训证明。",
+                "Fire equipment and CPR, hands on; a certificate for those who finish.",
+                ActivityCategory::Training,
+                (
+                    "职工服务中心 201 培训室",
+                    "Staff Service Centre, training room 201",
+                ),
+                training,
+                3,
+                60,
+                signup(opened, training, 30, 0, 0, false),
+            ),
+            opened,
+        )
+        .await?;
+    // the family day fills up and two wait; M10001 has a place at today's talk and had one at
+    // the training
+    for (member_no, activity, companions, at) in [
+        ("M10002", family.id, 1, now),
+        ("M10003", family.id, 1, now),
+        ("M10004", family.id, 0, now),
+        ("M10005", family.id, 0, now),
+        ("M10001", talk.id, 0, now),
+        ("M10001", training.id, 0, opened + Duration::hours(1)),
     ] {
         let Some((member_id, union_id)) = demo_member(store, member_no).await? else {
             continue;
@@ -331,12 +359,45 @@ pub async fn seed_demo_activities(store: &dyn Store, now: DateTime<Utc>) -> Resu
                 activity_id: activity,
                 key: uuid::Uuid::new_v4(),
                 companions,
-                now,
+                now: at,
                 no_show: NoShowRule::default(),
                 session: None,
             })
             .await?;
     }
+    if demo_member(store, "M10001").await?.is_some() {
+        store
+            .demo_checkin(
+                training.id,
+                "M10001",
+                STAFF.0,
+                training.starts_at + Duration::minutes(5),
+                now,
+            )
+            .await?;
+    }
+    let option = |zh: &str, en: &str| PollOption {
+        zh: zh.into(),
+        en: en.into(),
+    };
+    store
+        .create_poll(
+            Poll {
+                id: 0,
+                question_zh: "下个月的职工活动，你最想参加哪一项？".into(),
+                question_en: "Which staff activity would you most like next month?".into(),
+                options: vec![
+                    option("羽毛球团体赛", "Badminton team games"),
+                    option("亲子郊游", "A family outing"),
+                    option("读书分享会", "A book club evening"),
+                    option("健康体检讲座", "A talk on health checks"),
+                ],
+                union_id: None,
+                closes_at: hour + Duration::days(7),
+            },
+            now,
+        )
+        .await?;
     Ok(())
 }
 

@@ -643,7 +643,8 @@ async fn the_door_admits_those_with_a_place_and_says_why_not(s: TestServer) {
 }
 
 /// The demo's activities show every state: an opening two minutes away, a full one with a
-/// waitlist, one today with M10001's place, a walk-in; seeding again adds nothing.
+/// waitlist, one today with M10001's place, a walk-in, yesterday's that M10001 came to (waiting
+/// for feedback), and an open needs poll; seeding again adds nothing.
 async fn the_demo_has_activities_in_every_state(s: TestServer) {
     let now = s.clock.now_utc();
     unionpass_server::seed::seed_demo_activities(s.store.as_ref(), now)
@@ -653,7 +654,23 @@ async fn the_demo_has_activities_in_every_state(s: TestServer) {
         .await
         .unwrap();
     let all = s.store.activities().await.unwrap();
-    assert_eq!(all.len(), 4);
+    assert_eq!(all.len(), 5);
+    let past = all
+        .iter()
+        .find(|l| l.activity.ends_at < now)
+        .expect("an activity that has ended");
+    let came = s.store.signups(past.activity.id).await.unwrap();
+    assert_eq!(
+        came.iter()
+            .map(|r| (r.member_no.as_str(), r.state, r.checked_in))
+            .collect::<Vec<_>>(),
+        vec![("M10001", SignupState::Confirmed, true)]
+    );
+    assert!(now - past.activity.ends_at < Duration::days(2), "recent");
+    assert!(s.store.feedback(past.activity.id).await.unwrap().is_empty());
+    let polls = s.store.polls().await.unwrap();
+    assert_eq!(polls.len(), 1);
+    assert!(polls[0].closes_at > now && polls[0].options.len() >= 3);
     let opening = all
         .iter()
         .find(|l| l.activity.signup.as_ref().is_some_and(|r| r.opens_at > now))

@@ -2494,6 +2494,23 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                 }
                 app.shot(&format!("50-{who}-{lang}-{w}-{}", stop.name))
                     .await?;
+                if who == "member" && stop.name == "activities" {
+                    // further down the same screen: the demo's open needs poll, and yesterday's
+                    // training waiting for the member's feedback
+                    for (part, css) in [("poll", "#polls"), ("feedback", "form.feedback")] {
+                        app.wait_for(css, 10)
+                            .await
+                            .with_context(|| format!("{name}: no {part}"))?;
+                        app.c
+                            .execute(
+                                "document.querySelector(arguments[0]).scrollIntoView({block: 'start'})",
+                                vec![serde_json::json!(css)],
+                            )
+                            .await?;
+                        app.shot(&format!("50-{who}-{lang}-{w}-activities-{part}"))
+                            .await?;
+                    }
+                }
                 if stop.name == "passport" {
                     // the live code's countdown is above the fold: at 1024×720, and on a phone
                     // above the bottom tabs (the name first, the details below the code)

@@ -38,11 +38,24 @@ async fn a_fresh_demo_has_content_on_every_tab() {
     let snap = app.snapshot(now()).unwrap();
     assert!(snap.passport.is_some());
     let acts = app.activities(now()).unwrap();
-    assert!(acts.cards.len() >= 4, "{} activities", acts.cards.len());
+    assert!(acts.cards.len() >= 5, "{} activities", acts.cards.len());
     assert!(
         acts.cards.iter().any(|c| c.mine.is_some()),
         "a place at today's talk"
     );
+    // 活动: yesterday's, which the member came to, waits for their feedback; a poll is open
+    let past = acts
+        .cards
+        .iter()
+        .find(|c| c.activity.ends_at < now())
+        .expect("yesterday's activity");
+    assert!(past.attended && past.feedback.is_none());
+    app.give_feedback(past.activity.id, 5, "很实用", now())
+        .unwrap();
+    assert!(acts
+        .polls
+        .iter()
+        .any(|p| p.poll.closes_at > now() && p.mine.is_none()));
 
     // 抢券: one campaign in each state the calendar can show
     let cal = app.calendar(now()).unwrap();

@@ -133,23 +133,7 @@ pub(super) async fn check_in(
         Err(refused) => return Ok(refused),
     };
     let member_id = claims.member_id as i64;
-    let row: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
-        &c.event_id,
-        &member_id,
-        &claims.member_no,
-        &c.scanned_at,
-        &c.scanner,
-        &c.nonce,
-        &now,
-        &c.proof,
-    ];
-    let insert = |table: &str| {
-        format!(
-            "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
-        )
-    };
-    let first = tx.execute(&insert("checkins"), &row).await?;
+    let first = insert_checkin(tx, "checkins", c, member_id, &claims.member_no, now).await?;
     // not the first check-in of this member here: a conflict, unless it is this very scan
     // delivered again under another mutation id
     if first == 0
@@ -158,42 +142,129 @@ pub(super) async fn check_in(
             .await?
             .is_none()
     {
-        tx.execute(&insert("checkin_conflicts"), &row).await?;
-    }
-    if first == 1 {
-        // the member's devices learn they attended (feedback opens)
-        super::log_change(
+        insert_checkin(
             tx,
-            Some(member_id),
+            "checkin_conflicts",
+            c,
+            member_id,
+            &claims.member_no,
             now,
-            &unionpass_core::api::ChangeKind::Attended {
-                activity_id: c.event_id,
-                at: c.scanned_at,
-            },
         )
         .await?;
-        // the member's first check-in here earns the event's points
-        let points: i64 = tx
-            .query_one("SELECT points FROM events WHERE id = $1", &[&c.event_id])
-            .await?
-            .get(0);
-        if let Some(kind) = unionpass_core::points::activity_accrual(c.event_id, points, now) {
-            super::points::lock_member(tx, member_id).await?;
-            super::points::append(tx, member_id, kind, now).await?;
-            tx.execute(
-                "INSERT INTO audit_log(at, actor, action, subject, detail)
-                 VALUES ($1, $2, 'checkin_points', $3, $4)",
-                &[
-                    &now,
-                    &staff_id,
-                    &member_id,
-                    &accrual_audit(staff_id, c, member_id, points),
-                ],
-            )
-            .await?;
-        }
+    }
+    if first == 1 {
+        first_checkin(tx, staff_id, c, member_id, now).await?;
     }
     Ok(MutationOutcome::Applied)
+}
+
+/// `c` as the scan of member `member_id` (`member_no`), into `table` (`checkins`, or
+/// `checkin_conflicts`); answers 0 when the member's check-in there is already kept.
+async fn insert_checkin(
+    tx: &impl GenericClient,
+    table: &str,
+    c: &CheckIn,
+    member_id: i64,
+    member_no: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(tx
+        .execute(
+            &format!(
+                "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+            ),
+            &[
+                &c.event_id,
+                &member_id,
+                &member_no,
+                &c.scanned_at,
+                &c.scanner,
+                &c.nonce,
+                &now,
+                &c.proof,
+            ],
+        )
+        .await?)
+}
+
+/// What a member's first check-in at an event brings, just kept: their devices learn they
+/// attended (feedback opens at the end), and it earns the event's points, credited to
+/// `staff_id` in the audit log.
+async fn first_checkin(
+    tx: &impl GenericClient,
+    staff_id: i64,
+    c: &CheckIn,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    super::log_change(
+        tx,
+        Some(member_id),
+        now,
+        &unionpass_core::api::ChangeKind::Attended {
+            activity_id: c.event_id,
+            at: c.scanned_at,
+        },
+    )
+    .await?;
+    let points: i64 = tx
+        .query_one("SELECT points FROM events WHERE id = $1", &[&c.event_id])
+        .await?
+        .get(0);
+    if let Some(kind) = unionpass_core::points::activity_accrual(c.event_id, points, now) {
+        super::points::lock_member(tx, member_id).await?;
+        super::points::append(tx, member_id, kind, now).await?;
+        tx.execute(
+            "INSERT INTO audit_log(at, actor, action, subject, detail)
+             VALUES ($1, $2, 'checkin_points', $3, $4)",
+            &[
+                &now,
+                &staff_id,
+                &member_id,
+                &accrual_audit(staff_id, c, member_id, points),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// (the demo) Member `member_no` checked in at `event_id` at `at` by staff `staff_no`, uploaded
+/// at `now`, as the door's upload would have recorded it, without a passport to prove it (see
+/// [`crate::store::Ops::demo_checkin`]).
+pub(super) async fn demo_checkin(
+    tx: &impl GenericClient,
+    event_id: i64,
+    member_no: &str,
+    staff_no: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut ids = Vec::new();
+    for no in [member_no, staff_no] {
+        ids.push(
+            tx.query_opt("SELECT id FROM members WHERE member_no = $1", &[&no])
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("no member {no}")))?
+                .get::<_, i64>(0),
+        );
+    }
+    let (member_id, staff_id) = (ids[0], ids[1]);
+    let c = CheckIn {
+        event_id,
+        member_id,
+        member_no: member_no.to_string(),
+        scanned_at: at,
+        scanner: uuid::Uuid::new_v4(),
+        nonce: uuid::Uuid::new_v4(),
+        proof: None,
+    };
+    let first = insert_checkin(tx, "checkins", &c, member_id, member_no, now).await? == 1;
+    if first {
+        first_checkin(tx, staff_id, &c, member_id, now).await?;
+    }
+    Ok(first)
 }
 
 #[async_trait]

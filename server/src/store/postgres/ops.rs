@@ -187,6 +187,22 @@ impl Ops for PgStore {
         Ok(done as usize)
     }
 
+    async fn demo_checkin(
+        &self,
+        event_id: i64,
+        member_no: &str,
+        staff_no: &str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let first =
+            super::events::demo_checkin(&tx, event_id, member_no, staff_no, at, now).await?;
+        tx.commit().await?;
+        Ok(first)
+    }
+
     async fn bench_history(
         &self,
         member_no: &str,

@@ -9,6 +9,7 @@ use unionpass_core::checkin::{
 };
 use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
+use uuid::Uuid;
 
 use super::{parse_ts, ts, uuid_col, SqliteStore};
 use crate::store::rules::{accrual_audit, admit_checkin, event_english, CheckinFacts, EVENT_GRACE};
@@ -158,23 +159,7 @@ pub(super) fn check_in(
         Err(refused) => return Ok(refused),
     };
     let member_id = claims.member_id as i64;
-    let row = params![
-        c.event_id,
-        member_id,
-        claims.member_no,
-        ts(c.scanned_at),
-        c.scanner.to_string(),
-        c.nonce.to_string(),
-        ts(now),
-        c.proof
-    ];
-    let insert = |table: &str| {
-        format!(
-            "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
-        )
-    };
-    let first = tx.execute(&insert("checkins"), row)?;
+    let first = insert_checkin(tx, "checkins", c, member_id, &claims.member_no, now)?;
     // not the first check-in of this member here: a conflict, unless it is this very scan
     // delivered again under another mutation id
     if first == 0
@@ -184,40 +169,122 @@ pub(super) fn check_in(
             |r| r.get::<_, bool>(0),
         )?
     {
-        tx.execute(&insert("checkin_conflicts"), row)?;
+        insert_checkin(
+            tx,
+            "checkin_conflicts",
+            c,
+            member_id,
+            &claims.member_no,
+            now,
+        )?;
     }
     if first == 1 {
-        // the member's devices learn they attended (feedback opens)
-        super::log_change(
-            tx,
-            Some(member_id),
-            now,
-            &unionpass_core::api::ChangeKind::Attended {
-                activity_id: c.event_id,
-                at: c.scanned_at,
-            },
-        )?;
-        // the member's first check-in here earns the event's points
-        let points: i64 = tx.query_row(
-            "SELECT points FROM events WHERE id = ?1",
-            [c.event_id],
-            |r| r.get(0),
-        )?;
-        if let Some(kind) = unionpass_core::points::activity_accrual(c.event_id, points, now) {
-            super::points::append(tx, member_id, kind, now)?;
-            tx.execute(
-                "INSERT INTO audit_log(at, actor, action, subject, detail)
-                 VALUES (?1, ?2, 'checkin_points', ?3, ?4)",
-                params![
-                    ts(now),
-                    staff_id,
-                    member_id,
-                    accrual_audit(staff_id, c, member_id, points).to_string()
-                ],
-            )?;
-        }
+        first_checkin(tx, staff_id, c, member_id, now)?;
     }
     Ok(MutationOutcome::Applied)
+}
+
+/// `c` as the scan of member `member_id` (`member_no`), into `table` (`checkins`, or
+/// `checkin_conflicts`); answers 0 when the member's check-in there is already kept.
+fn insert_checkin(
+    tx: &Connection,
+    table: &str,
+    c: &CheckIn,
+    member_id: i64,
+    member_no: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        &format!(
+            "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
+        ),
+        params![
+            c.event_id,
+            member_id,
+            member_no,
+            ts(c.scanned_at),
+            c.scanner.to_string(),
+            c.nonce.to_string(),
+            ts(now),
+            c.proof
+        ],
+    )?)
+}
+
+/// What a member's first check-in at an event brings, just kept: their devices learn they
+/// attended (feedback opens at the end), and it earns the event's points, credited to
+/// `staff_id` in the audit log.
+fn first_checkin(
+    tx: &Connection,
+    staff_id: i64,
+    c: &CheckIn,
+    member_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    super::log_change(
+        tx,
+        Some(member_id),
+        now,
+        &unionpass_core::api::ChangeKind::Attended {
+            activity_id: c.event_id,
+            at: c.scanned_at,
+        },
+    )?;
+    let points: i64 = tx.query_row(
+        "SELECT points FROM events WHERE id = ?1",
+        [c.event_id],
+        |r| r.get(0),
+    )?;
+    if let Some(kind) = unionpass_core::points::activity_accrual(c.event_id, points, now) {
+        super::points::append(tx, member_id, kind, now)?;
+        tx.execute(
+            "INSERT INTO audit_log(at, actor, action, subject, detail)
+             VALUES (?1, ?2, 'checkin_points', ?3, ?4)",
+            params![
+                ts(now),
+                staff_id,
+                member_id,
+                accrual_audit(staff_id, c, member_id, points).to_string()
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// (the demo) Member `member_no` checked in at `event_id` at `at` by staff `staff_no`, uploaded
+/// at `now`, as the door's upload would have recorded it, without a passport to prove it (see
+/// [`crate::store::Ops::demo_checkin`]).
+pub(super) fn demo_checkin(
+    tx: &Connection,
+    event_id: i64,
+    member_no: &str,
+    staff_no: &str,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let id = |no: &str| -> Result<i64, StoreError> {
+        tx.query_row("SELECT id FROM members WHERE member_no = ?1", [no], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::Corrupt(format!("no member {no}")))
+    };
+    let (member_id, staff_id) = (id(member_no)?, id(staff_no)?);
+    let c = CheckIn {
+        event_id,
+        member_id,
+        member_no: member_no.to_string(),
+        scanned_at: at,
+        scanner: Uuid::new_v4(),
+        nonce: Uuid::new_v4(),
+        proof: None,
+    };
+    let first = insert_checkin(tx, "checkins", &c, member_id, member_no, now)? == 1;
+    if first {
+        first_checkin(tx, staff_id, &c, member_id, now)?;
+    }
+    Ok(first)
 }
 
 #[async_trait]

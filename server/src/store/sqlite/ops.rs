@@ -207,6 +207,21 @@ impl Ops for SqliteStore {
         .await
     }
 
+    async fn demo_checkin(
+        &self,
+        event_id: i64,
+        member_no: &str,
+        staff_no: &str,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (member_no, staff_no) = (member_no.to_string(), staff_no.to_string());
+        self.in_tx(move |tx| {
+            super::events::demo_checkin(tx, event_id, &member_no, &staff_no, at, now)
+        })
+        .await
+    }
+
     async fn bench_history(
         &self,
         member_no: &str,
