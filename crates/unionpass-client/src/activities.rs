@@ -11,9 +11,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use unionpass_core::activity::{
-    may_give_feedback, may_vote, opening_reminder_at, Activity, ActivityLive, Feedback,
-    FeedbackGiven, MySignup, Poll, PollResults, SignupAnswer, SignupState, Vote, OPENING_LEAD,
-    START_LEAD,
+    change_notice, may_give_feedback, may_vote, opening_reminder_at, Activity, ActivityLive,
+    ChangeNotice, Feedback, FeedbackGiven, MySignup, Poll, PollResults, SignupAnswer, SignupState,
+    Vote, OPENING_LEAD, START_LEAD,
 };
 use unionpass_core::api::MutationOp;
 use unionpass_core::view::{ActivitiesView, ActivityCard, PollCard};
@@ -32,13 +32,15 @@ impl Store {
                     t.activity_id IS NOT NULL, f.rating, f.comment, f.first_given_at,
                     f.updated_at, coalesce(f.pending, 0),
                     EXISTS (SELECT 1 FROM activity_reminders r
-                            WHERE r.activity_id = a.id AND r.kind = 'opens' AND r.fired = 0)
+                            WHERE r.activity_id = a.id AND r.kind = 'opens' AND r.fired = 0),
+                    n.notice
              FROM activities a
              LEFT JOIN my_signups s ON s.activity_id = a.id
              LEFT JOIN activity_counts c ON c.activity_id = a.id
              LEFT JOIN signup_keys k ON k.activity_id = a.id
              LEFT JOIN attended t ON t.activity_id = a.id
              LEFT JOIN my_feedback f ON f.activity_id = a.id
+             LEFT JOIN activity_notices n ON n.activity_id = a.id
              WHERE json_extract(a.body, '$.ends_at') > ?1
              ORDER BY a.starts_at, a.id",
         )?;
@@ -62,11 +64,12 @@ impl Store {
                     r.get::<_, bool>(11)?,
                     r.get::<_, bool>(12)?,
                 ),
+                r.get::<_, Option<String>>(13)?,
             ))
         })?;
         let mut cards = Vec::new();
         for row in rows {
-            let ((body, mine, taken, waiting, at, pending), fb) = row?;
+            let ((body, mine, taken, waiting, at, pending), fb, change) = row?;
             let (attended, rating, comment, first, updated, feedback_pending, opening_reminder) =
                 fb;
             let feedback = match (rating, comment, first, updated) {
@@ -94,7 +97,12 @@ impl Store {
                 activity_id: activity.id,
                 ..f
             });
+            let change: Option<ChangeNotice> = change
+                .map(|n| serde_json::from_str(&n))
+                .transpose()
+                .map_err(bad)?;
             cards.push(ActivityCard {
+                change,
                 opening_reminder,
                 attended,
                 feedback,
@@ -286,7 +294,8 @@ impl Store {
     }
 
     /// Give (or change) feedback on an activity, offline: checked as the server will (checked in,
-    /// rating 1–5, comment within bounds, within the week), kept as pending and queued. Control
+    /// the activity ended, rating 1–5, comment within bounds, within the week), kept as pending
+    /// and queued. Control
     /// characters pasted with the comment are dropped first (the server refuses them).
     pub fn give_feedback(
         &mut self,
@@ -314,7 +323,23 @@ impl Store {
             )
             .optional()?;
         let first = first.map(parse_ts).transpose()?;
-        may_give_feedback(attended, first, rating, comment, now)
+        let ends_at: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT json_extract(body, '$.ends_at') FROM activities WHERE id = ?1",
+                [activity_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        // an activity this device has not synced yet: the member cannot have come to it here
+        let ends_at = ends_at.map(parse_ts).transpose()?.ok_or({
+            crate::ClientError::Refused(if attended {
+                unionpass_core::ErrorCode::NotFound
+            } else {
+                unionpass_core::ErrorCode::FeedbackNotAttended
+            })
+        })?;
+        may_give_feedback(attended, ends_at, first, rating, comment, now)
             .map_err(crate::ClientError::Refused)?;
         let tx = self.conn.transaction()?;
         tx.execute(
@@ -373,6 +398,94 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+impl Store {
+    /// The activity changes a sync found and the member was not told of natively yet (each
+    /// once; not for an activity already over), now marked told.
+    pub fn take_activity_notices(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Activity, ChangeNotice)>> {
+        let tx = self.conn.transaction()?;
+        let rows: Vec<(String, String)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT a.body, n.notice FROM activity_notices n
+                 JOIN activities a ON a.id = n.activity_id
+                 WHERE n.notified = 0 ORDER BY n.activity_id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        tx.execute(
+            "UPDATE activity_notices SET notified = 1 WHERE notified = 0",
+            [],
+        )?;
+        tx.commit()?;
+        let mut out = Vec::new();
+        for (body, notice) in rows {
+            let a: Activity = serde_json::from_str(&body).map_err(bad)?;
+            let notice: ChangeNotice = serde_json::from_str(&notice).map_err(bad)?;
+            if a.ends_at > now {
+                out.push((a, notice));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A synced change of activity `new` (at `at`, the server's time of it), kept to tell the
+/// member when they have a live sign-up for it ([`change_notice`] over the body held before):
+/// natively once ([`Store::take_activity_notices`]) and on its card. A second move still says
+/// when it was first to start.
+pub(crate) fn note_change(
+    tx: &rusqlite::Transaction<'_>,
+    new: &Activity,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let old: Option<String> = tx
+        .query_row("SELECT body FROM activities WHERE id = ?1", [new.id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(old) = old else {
+        return Ok(());
+    };
+    let old: Activity = serde_json::from_str(&old).map_err(bad)?;
+    let mine: Option<String> = tx
+        .query_row(
+            "SELECT state FROM my_signups WHERE activity_id = ?1",
+            [new.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(mut notice) = change_notice(&old, new, mine.as_deref().and_then(SignupState::parse))
+    else {
+        return Ok(());
+    };
+    let earlier: Option<String> = tx
+        .query_row(
+            "SELECT notice FROM activity_notices WHERE activity_id = ?1",
+            [new.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let (ChangeNotice::Moved { .. }, Some(earlier)) = (notice, earlier) {
+        if let Ok(first @ ChangeNotice::Moved { .. }) = serde_json::from_str(&earlier) {
+            notice = first;
+        }
+    }
+    tx.execute(
+        "INSERT INTO activity_notices(activity_id, notice, at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(activity_id) DO UPDATE SET notice = excluded.notice, at = excluded.at,
+           notified = 0",
+        params![
+            new.id,
+            serde_json::to_string(&notice).expect("serializes"),
+            ts(at)
+        ],
+    )?;
+    Ok(())
 }
 
 /// A place at an activity brings the automatic reminder [`START_LEAD`] before it starts; a

@@ -119,6 +119,42 @@ impl Notification {
         }
     }
 
+    /// The union moved or cancelled an activity the member has a sign-up for: its name, and the
+    /// new time and place with the old time, or that it is off.
+    pub fn for_activity_change(
+        a: &unionpass_core::activity::Activity,
+        notice: unionpass_core::activity::ChangeNotice,
+        lang: Lang,
+    ) -> Notification {
+        use unionpass_core::activity::ChangeNotice;
+        let minute = |t| unionpass_core::time::format_minute(t, Zone::AsiaShanghai);
+        let (title, body) = match notice {
+            ChangeNotice::Moved { was_starts_at } => (
+                fill(Msg::NotifMovedTitle.text(lang), &[("title", a.title(lang))]),
+                fill(
+                    Msg::NotifMovedBody.text(lang),
+                    &[
+                        ("time", &minute(a.starts_at)),
+                        ("place", a.place_in(lang)),
+                        ("was", &minute(was_starts_at)),
+                    ],
+                ),
+            ),
+            ChangeNotice::Cancelled => (
+                fill(
+                    Msg::NotifCancelledTitle.text(lang),
+                    &[("title", a.title(lang))],
+                ),
+                Msg::NotifCancelledBody.text(lang).to_string(),
+            ),
+        };
+        Notification {
+            opens: Opens::Activity(a.id),
+            title,
+            body,
+        }
+    }
+
     /// A place at an activity came free and is now the member's: its name, time and place.
     pub fn for_promotion(a: &unionpass_core::activity::Activity, lang: Lang) -> Notification {
         let when = unionpass_core::time::format_minute(a.starts_at, Zone::AsiaShanghai);
@@ -322,8 +358,9 @@ impl Background {
         }
     }
 
-    /// Tell the member, natively, of each sign-up a sync found moved up from the waitlist (once
-    /// each; not for an activity already over).
+    /// Tell the member, natively, of each sign-up a sync found moved up from the waitlist, and of
+    /// each activity they have a sign-up for that the union moved or cancelled (once each; not for
+    /// an activity already over).
     pub fn announce_promotions(&self) {
         let now = (self.clock)();
         let promoted = match self.client.take_promotions(now) {
@@ -338,7 +375,19 @@ impl Background {
             tracing::info!(activity_id = a.id, "promoted from the waitlist");
             self.host.notify(&Notification::for_promotion(a, lang));
         }
-        if !promoted.is_empty() {
+        let changed = match self.client.take_activity_notices(now) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(code = %e.code(), "activity changes not read");
+                Vec::new()
+            }
+        };
+        for (a, notice) in &changed {
+            tracing::info!(activity_id = a.id, ?notice, "activity changed");
+            self.host
+                .notify(&Notification::for_activity_change(a, *notice, lang));
+        }
+        if !promoted.is_empty() || !changed.is_empty() {
             self.host.state_changed();
         }
     }

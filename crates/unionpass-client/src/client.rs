@@ -675,6 +675,20 @@ impl Client {
         Ok(answer.outcome)
     }
 
+    /// Moves and cancellations of activities the member has a sign-up for, found by sync and not
+    /// announced yet (see `Background::announce_promotions`).
+    pub fn take_activity_notices(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<
+        Vec<(
+            unionpass_core::activity::Activity,
+            unionpass_core::activity::ChangeNotice,
+        )>,
+    > {
+        self.store().take_activity_notices(now)
+    }
+
     /// Promotions found by sync and not announced yet (see `Background::announce_promotions`).
     pub fn take_promotions(
         &self,
@@ -683,14 +697,17 @@ impl Client {
         self.store().take_promotions(now)
     }
 
-    /// Rate an activity the member attended (offline works; queued for the server).
+    /// Rate an activity the member attended (offline works; queued for the server). Judged at
+    /// the server's time by this device's clock and the last measured offset, as the screen shows
+    /// the form: a phone whose clock is behind is not told "too early" after the end.
     pub fn give_feedback(
         &self,
         activity_id: i64,
         rating: i64,
         comment: &str,
-        now: DateTime<Utc>,
+        device_now: DateTime<Utc>,
     ) -> Result<()> {
+        let now = self.server_now(device_now)?;
         self.store()
             .give_feedback(activity_id, rating, comment, now)
     }

@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0019_door_companions",
     "0020_event_title_en",
     "0021_event_place_en",
+    "0022_activity_notices",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -764,6 +765,7 @@ fn apply_change(
         ChangeKind::PointsEntry(e) => crate::points::insert_entry(tx, e)?,
         ChangeKind::Redemption(r) => crate::points::upsert_redemption(tx, r)?,
         ChangeKind::Activity(a) => {
+            crate::activities::note_change(tx, a, change.at)?;
             crate::activities::reschedule_reminders(tx, a)?;
             tx.execute(
                 "INSERT INTO activities(id, starts_at, body) VALUES (?1, ?2, ?3)

@@ -496,8 +496,9 @@ pub fn no_show_ban(
     until.filter(|u| *u > now)
 }
 
-/// The `feedback` mutation: a member's rating and comment on an activity they checked in to
-/// (queued offline like every change; sent again, it replaces the earlier one within the week).
+/// The `feedback` mutation: a member's rating and comment on an activity they checked in to,
+/// from its end (queued offline like every change; sent again, it replaces the earlier one within
+/// the week).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Feedback {
@@ -655,6 +656,92 @@ pub fn ics(a: &Activity, lang: crate::Lang, now: DateTime<Utc>) -> String {
     out
 }
 
+/// What a member with a sign-up is told when the union changes an activity (`activity move`,
+/// `activity cancel`), learnt by sync: natively once, and on the activity's card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChangeNotice {
+    /// Moved; it was to start at `was_starts_at`.
+    Moved {
+        was_starts_at: DateTime<Utc>,
+    },
+    Cancelled,
+}
+
+/// The notice `new` (as synced) calls for over `old` (as the device held it) for a member whose
+/// sign-up for it is `mine`: only for a live sign-up (a place or on the waitlist), when it was
+/// cancelled now, or its start or end moved. An earlier notice not yet over is kept by the
+/// caller: a second move still says when it was first to start.
+pub fn change_notice(
+    old: &Activity,
+    new: &Activity,
+    mine: Option<SignupState>,
+) -> Option<ChangeNotice> {
+    if !mine.is_some_and(SignupState::is_active) {
+        return None;
+    }
+    if new.cancelled_at.is_some() {
+        return old
+            .cancelled_at
+            .is_none()
+            .then_some(ChangeNotice::Cancelled);
+    }
+    ((old.starts_at, old.ends_at) != (new.starts_at, new.ends_at)).then_some(ChangeNotice::Moved {
+        was_starts_at: old.starts_at,
+    })
+}
+
+/// The activity list's date filter: when an activity takes place, in days of the member's zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateRange {
+    Any,
+    /// Any part of it today.
+    Today,
+    /// Any part of it from today's start through the sixth day after today.
+    NextSevenDays,
+    /// Any part of it from today's start to the end of this month.
+    ThisMonth,
+}
+
+impl DateRange {
+    pub const ALL: [DateRange; 4] = [
+        DateRange::Any,
+        DateRange::Today,
+        DateRange::NextSevenDays,
+        DateRange::ThisMonth,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DateRange::Any => "any",
+            DateRange::Today => "today",
+            DateRange::NextSevenDays => "week",
+            DateRange::ThisMonth => "month",
+        }
+    }
+
+    /// Whether `a` takes place, any part of it, within this range as seen at `now` in `zone`.
+    /// An activity that ended earlier today is still today's.
+    pub fn holds(self, a: &Activity, now: DateTime<Utc>, zone: crate::time::Zone) -> bool {
+        let offset = zone.offset();
+        let today = now.with_timezone(&offset).date_naive();
+        let midnight = |day: chrono::NaiveDate| {
+            day.and_time(chrono::NaiveTime::MIN)
+                .and_local_timezone(offset)
+                .single()
+                .expect("a fixed offset has one local midnight")
+                .with_timezone(&Utc)
+        };
+        let until = match self {
+            DateRange::Any => return true,
+            DateRange::Today => midnight(today + Duration::days(1)),
+            DateRange::NextSevenDays => midnight(today + Duration::days(7)),
+            DateRange::ThisMonth => crate::time::YearMonth::of(now, zone).next().start(zone),
+        };
+        a.starts_at < until && a.ends_at > midnight(today)
+    }
+}
+
 /// Feedback after an activity: a rating 1–5 and a comment of at most this many characters.
 pub const MAX_COMMENT_CHARS: usize = 500;
 /// How long feedback stays editable after it was first given.
@@ -677,11 +764,13 @@ pub fn without_hidden_controls(text: &str) -> String {
     text.chars().filter(|&ch| !hidden_control(ch)).collect()
 }
 
-/// Whether a member may give (or change) feedback at `now`: only after checking in, the rating
-/// 1–5 and the comment within [`MAX_COMMENT_CHARS`] with no [`hidden_control`] character; once
-/// given, editable for [`FEEDBACK_EDITABLE`].
+/// Whether a member may give (or change) feedback at `now`: only after checking in and once the
+/// activity has ended (`ends_at`: how it was is known then, not at the door), the rating 1–5 and
+/// the comment within [`MAX_COMMENT_CHARS`] with no [`hidden_control`] character; once given,
+/// editable for [`FEEDBACK_EDITABLE`].
 pub fn may_give_feedback(
     checked_in: bool,
+    ends_at: DateTime<Utc>,
     first_given_at: Option<DateTime<Utc>>,
     rating: i64,
     comment: &str,
@@ -695,6 +784,9 @@ pub fn may_give_feedback(
     }
     if !checked_in {
         return Err(ErrorCode::FeedbackNotAttended);
+    }
+    if now < ends_at {
+        return Err(ErrorCode::FeedbackTooEarly);
     }
     if first_given_at.is_some_and(|t| now - t > FEEDBACK_EDITABLE) {
         return Err(ErrorCode::FeedbackLocked);
@@ -1039,28 +1131,162 @@ mod tests {
     }
 
     #[test]
-    fn feedback_after_attending_once_and_editable_for_a_week() {
-        let now = t("2026-12-10T00:00:00Z");
-        assert_eq!(may_give_feedback(true, None, 5, "很好", now), Ok(()));
+    fn members_with_a_sign_up_are_told_of_a_move_or_a_cancel() {
+        let old = Activity {
+            id: 1,
+            title_zh: "插花课".into(),
+            title_en: "Flowers".into(),
+            description_zh: String::new(),
+            description_en: String::new(),
+            category: ActivityCategory::Culture,
+            place: "文化宫".into(),
+            place_en: String::new(),
+            starts_at: t("2026-12-12T06:00:00Z"),
+            ends_at: t("2026-12-12T08:00:00Z"),
+            union_id: None,
+            points: 0,
+            signup: None,
+            cancelled_at: None,
+        };
+        let later = Activity {
+            starts_at: old.starts_at + Duration::days(1),
+            ends_at: old.ends_at + Duration::days(1),
+            ..old.clone()
+        };
+        let longer = Activity {
+            ends_at: old.ends_at + Duration::hours(1),
+            ..old.clone()
+        };
+        let off = Activity {
+            cancelled_at: Some(t("2026-12-10T00:00:00Z")),
+            ..old.clone()
+        };
+        let moved = Some(ChangeNotice::Moved {
+            was_starts_at: old.starts_at,
+        });
+        for mine in [
+            SignupState::Confirmed,
+            SignupState::Promoted,
+            SignupState::Waitlisted,
+        ] {
+            assert_eq!(change_notice(&old, &later, Some(mine)), moved);
+            assert_eq!(
+                change_notice(&old, &longer, Some(mine)),
+                moved,
+                "a new end too"
+            );
+            assert_eq!(
+                change_notice(&old, &off, Some(mine)),
+                Some(ChangeNotice::Cancelled)
+            );
+            assert_eq!(
+                change_notice(&old, &old, Some(mine)),
+                None,
+                "nothing changed"
+            );
+            assert_eq!(
+                change_notice(&off, &off, Some(mine)),
+                None,
+                "cancelled before"
+            );
+        }
+        // no live sign-up: nothing to tell
+        assert_eq!(change_notice(&old, &later, None), None);
         assert_eq!(
-            may_give_feedback(false, None, 5, "", now),
+            change_notice(&old, &off, Some(SignupState::Cancelled)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_date_filter_takes_days_in_the_members_zone() {
+        use crate::time::Zone;
+        let at = |starts: &str, hours: i64| Activity {
+            id: 1,
+            title_zh: "健步走".into(),
+            title_en: "Walk".into(),
+            description_zh: String::new(),
+            description_en: String::new(),
+            category: ActivityCategory::Health,
+            place: "绿道".into(),
+            place_en: String::new(),
+            starts_at: t(starts),
+            ends_at: t(starts) + Duration::hours(hours),
+            union_id: None,
+            points: 0,
+            signup: None,
+            cancelled_at: None,
+        };
+        // 23:30 on 30 November in Shanghai (15:30 UTC)
+        let now = t("2026-11-30T15:30:00Z");
+        let zone = Zone::AsiaShanghai;
+        let kinds = |a: &Activity| {
+            DateRange::ALL
+                .into_iter()
+                .filter(|r| r.holds(a, now, zone))
+                .map(DateRange::as_str)
+                .collect::<Vec<_>>()
+        };
+        // this morning's, over: still today's
+        assert_eq!(
+            kinds(&at("2026-11-30T01:00:00Z", 2)),
+            ["any", "today", "week", "month"]
+        );
+        // 00:30 tomorrow in Shanghai (still 30 November in UTC): not today, not this month
+        assert_eq!(kinds(&at("2026-11-30T16:30:00Z", 2)), ["any", "week"]);
+        // the sixth day after today, and the seventh
+        assert_eq!(kinds(&at("2026-12-06T15:00:00Z", 1)), ["any", "week"]);
+        assert_eq!(kinds(&at("2026-12-06T16:00:00Z", 1)), ["any"]);
+        // yesterday's: only "any"
+        assert_eq!(kinds(&at("2026-11-29T01:00:00Z", 2)), ["any"]);
+        // running since yesterday, into today
+        assert_eq!(
+            kinds(&at("2026-11-29T12:00:00Z", 8)),
+            ["any", "today", "week", "month"]
+        );
+        // later this month (mid-month)
+        let mid = t("2026-12-10T04:00:00Z");
+        let later = at("2026-12-28T02:00:00Z", 2);
+        assert!(DateRange::ThisMonth.holds(&later, mid, zone));
+        assert!(!DateRange::NextSevenDays.holds(&later, mid, zone));
+        assert!(!DateRange::ThisMonth.holds(&at("2027-01-01T02:00:00Z", 2), mid, zone));
+    }
+
+    #[test]
+    fn feedback_after_attending_from_the_end_once_and_editable_for_a_week() {
+        let now = t("2026-12-10T00:00:00Z");
+        let ended = now - Duration::hours(1);
+        // not while it is still going on: from its end on
+        assert_eq!(
+            may_give_feedback(true, now + Duration::seconds(1), None, 5, "", now),
+            Err(ErrorCode::FeedbackTooEarly)
+        );
+        assert_eq!(may_give_feedback(true, now, None, 5, "", now), Ok(()));
+        assert_eq!(
+            may_give_feedback(false, now + Duration::hours(1), None, 5, "", now),
+            Err(ErrorCode::FeedbackNotAttended),
+            "who did not come hears that, not when"
+        );
+        assert_eq!(may_give_feedback(true, ended, None, 5, "很好", now), Ok(()));
+        assert_eq!(
+            may_give_feedback(false, ended, None, 5, "", now),
             Err(ErrorCode::FeedbackNotAttended)
         );
         assert_eq!(
-            may_give_feedback(true, None, 0, "", now),
+            may_give_feedback(true, ended, None, 0, "", now),
             Err(ErrorCode::BadRequest)
         );
         assert_eq!(
-            may_give_feedback(true, None, 4, &"好".repeat(501), now),
+            may_give_feedback(true, ended, None, 4, &"好".repeat(501), now),
             Err(ErrorCode::BadRequest)
         );
         assert_eq!(
-            may_give_feedback(true, None, 4, &"好".repeat(500), now),
+            may_give_feedback(true, ended, None, 4, &"好".repeat(500), now),
             Ok(())
         );
         // lines and tabs are the member's; what hides or rewrites text is not
         assert_eq!(
-            may_give_feedback(true, None, 4, "场地很好\n\t下次还来 👍", now),
+            may_give_feedback(true, ended, None, 4, "场地很好\n\t下次还来 👍", now),
             Ok(())
         );
         for hidden in [
@@ -1073,20 +1299,24 @@ mod tests {
             "\u{2066}x",
         ] {
             assert_eq!(
-                may_give_feedback(true, None, 4, hidden, now),
+                may_give_feedback(true, ended, None, 4, hidden, now),
                 Err(ErrorCode::BadRequest),
                 "{hidden:?}"
             );
             assert!(
-                may_give_feedback(true, None, 4, &without_hidden_controls(hidden), now).is_ok(),
+                may_give_feedback(true, ended, None, 4, &without_hidden_controls(hidden), now)
+                    .is_ok(),
                 "{hidden:?} cleaned"
             );
         }
         assert_eq!(without_hidden_controls("\x1b[2K好\n"), "[2K好\n");
         let first = now - FEEDBACK_EDITABLE;
-        assert_eq!(may_give_feedback(true, Some(first), 3, "", now), Ok(()));
         assert_eq!(
-            may_give_feedback(true, Some(first - Duration::seconds(1)), 3, "", now),
+            may_give_feedback(true, ended, Some(first), 3, "", now),
+            Ok(())
+        );
+        assert_eq!(
+            may_give_feedback(true, ended, Some(first - Duration::seconds(1)), 3, "", now),
             Err(ErrorCode::FeedbackLocked)
         );
     }

@@ -325,6 +325,7 @@ messages! {
     ErrCancelTooLate => "已过取消截止时间，不能再取消；如不能到场，请联系工会。", "The cancellation deadline has passed; if you cannot come, tell your union.";
     ErrActivityCancelled => "这个活动已被工会取消。", "This activity was cancelled by the union.";
     ErrFeedbackNotAttended => "签到参加过活动后才能评价。", "You can rate an activity after checking in to it.";
+    ErrFeedbackTooEarly => "活动结束后才能评价。", "You can rate an activity once it has ended.";
     ErrFeedbackLocked => "评价提交超过 7 天，已不能修改。", "Feedback can be changed for 7 days; that time has passed.";
     ErrNotSignedUp => "该会员没有报名这个活动（本活动须报名），不能入场。", "This member did not sign up for this activity, which needs a sign-up.";
     ErrStillWaitlisted => "该会员仍在候补中，没有名额，不能入场。", "This member is still on the waitlist and has no place.";
@@ -405,6 +406,7 @@ messages! {
     FeedbackSubmit => "提交评价", "Send feedback";
     FeedbackUpdate => "修改评价", "Update feedback";
     FeedbackGivenNote => "你的评价：{n} 星。{time} 前可以修改。", "You rated it {n} of 5; you can change it until {time}.";
+    FeedbackAfterEnd => "活动结束后（{time}）可以在这里评价。", "You can rate it here once it ends ({time}).";
     FeedbackPendingNote => "评价已保存，联网后自动提交。", "Saved; it is sent when you are online.";
     CharsLeft => "还可输入 {n} 字", "{n} character left|{n} characters left";
     TodayActivity => "今天的活动：{time} {title}，{place}。入场时出示本页二维码。", "Today: {title}, {time}, {place}. Show this page's code at the door.";
@@ -424,7 +426,14 @@ messages! {
     ScopeAll => "全部", "All";
     ScopeMyUnion => "本单位", "My union";
     ScopeDistrict => "全区", "District-wide";
-    OnlyMine => "我报名的", "Mine";
+    DateAny => "全部日期", "Any date";
+    DateToday => "今天", "Today";
+    DateWeek => "7 天内", "Next 7 days";
+    DateMonth => "本月", "This month";
+    MineUpcoming => "即将参加", "Coming up";
+    MineAttended => "已参加", "Attended";
+    MineMissed => "报了名没到场（计入爽约）", "Signed up, did not come (counts as a no-show)";
+    OnlyMine => "我的活动", "My activities";
     ActivityPlace => "地点：{place}", "Place: {place}";
     ActivityTime => "{start} 至 {end}", "{start} to {end}";
     SeatsLeft => "剩余 {left} / {seats} 个名额", "{left} of {seats} places left";
@@ -487,6 +496,11 @@ messages! {
     RejMadeAt => "{time} 的操作", "Made {time}";
     NotifPromotedTitle => "候补成功：{title}", "You have a place: {title}";
     NotifPromotedBody => "{time}，{place}。名额已为你保留，不能参加请及时取消。", "{time}, {place}. Your place is kept; cancel in time if you cannot come.";
+    NotifMovedTitle => "活动改期：{title}", "Moved: {title}";
+    NotifMovedBody => "改为 {time}，{place}（原定 {was}）。", "Now {time}, {place} (was {was}).";
+    NotifCancelledTitle => "活动取消：{title}", "Cancelled: {title}";
+    NotifCancelledBody => "工会已取消这次活动，你的报名随之取消。", "The union has cancelled it; your sign-up goes with it.";
+    ActivityMovedNote => "时间有调整，原定 {was}", "The time has changed; it was {was}";
     NotifOpensTitle => "「{title}」即将开始报名", "Sign-up for \"{title}\" opens soon";
     NotifOpensBody => "{time} 开始报名，名额有限。点击打开。", "Sign-up opens at {time}; places are limited. Click to open.";
     NotifStartsTitle => "「{title}」一小时后开始", "\"{title}\" starts in an hour";

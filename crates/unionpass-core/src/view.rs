@@ -396,6 +396,39 @@ pub struct ActivityCard {
     /// "Remind me before sign-up opens" is set and has not fired.
     #[serde(default)]
     pub opening_reminder: bool,
+    /// The union moved or cancelled it since the member signed up (as synced).
+    #[serde(default)]
+    pub change: Option<crate::activity::ChangeNotice>,
+}
+
+/// Where an activity sits in the member's own list (我的活动).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MineGroup {
+    /// A live sign-up (a place or the waitlist) for one not over yet.
+    Upcoming,
+    /// Checked in (a sign-up or a walk-in).
+    Attended,
+    /// A place at one that took place and ended with no check-in: what the no-show rule counts.
+    Missed,
+}
+
+impl ActivityCard {
+    /// Its group in the member's own list at `now`; `None` when it is not theirs (no live
+    /// sign-up, not attended), the union cancelled it, or it is over with nothing to count (a
+    /// waitlist place that never moved up).
+    pub fn mine_group(&self, now: DateTime<Utc>) -> Option<MineGroup> {
+        if self.attended {
+            return Some(MineGroup::Attended);
+        }
+        let state = self.mine.as_ref()?.state;
+        if !state.is_active() || self.activity.cancelled_at.is_some() {
+            return None;
+        }
+        if self.activity.ends_at > now {
+            return Some(MineGroup::Upcoming);
+        }
+        state.has_seats().then_some(MineGroup::Missed)
+    }
 }
 
 /// One needs poll on the activities screen.
@@ -479,6 +512,88 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn the_members_own_activities_are_upcoming_attended_or_missed() {
+        use crate::activity::{Activity, ActivityCategory, MySignup, SignupState};
+        let now = at("2026-12-10T00:00:00Z");
+        let card = |ends: &str, mine: Option<SignupState>, attended: bool, cancelled: bool| {
+            let ends_at = at(ends);
+            ActivityCard {
+                activity: Activity {
+                    id: 1,
+                    title_zh: "讲座".into(),
+                    title_en: "Talk".into(),
+                    description_zh: String::new(),
+                    description_en: String::new(),
+                    category: ActivityCategory::Health,
+                    place: "礼堂".into(),
+                    place_en: String::new(),
+                    starts_at: ends_at - chrono::Duration::hours(2),
+                    ends_at,
+                    union_id: None,
+                    points: 0,
+                    signup: None,
+                    cancelled_at: cancelled.then_some(now),
+                },
+                mine: mine.map(|state| MySignup {
+                    activity_id: 1,
+                    state,
+                    companions: 0,
+                    position: None,
+                    created_at: now,
+                    updated_at: now,
+                }),
+                eligible: true,
+                seats_left: None,
+                waitlist_left: None,
+                counted_at: None,
+                pending: false,
+                attended,
+                feedback: None,
+                feedback_pending: false,
+                opening_reminder: false,
+                change: None,
+            }
+        };
+        let (ahead, past) = ("2026-12-11T00:00:00Z", "2026-12-09T00:00:00Z");
+        use SignupState::*;
+        let group = |c: ActivityCard| c.mine_group(now);
+        assert_eq!(
+            group(card(ahead, Some(Confirmed), false, false)),
+            Some(MineGroup::Upcoming)
+        );
+        assert_eq!(
+            group(card(ahead, Some(Waitlisted), false, false)),
+            Some(MineGroup::Upcoming)
+        );
+        assert_eq!(
+            group(card(past, Some(Promoted), true, false)),
+            Some(MineGroup::Attended)
+        );
+        assert_eq!(
+            group(card(past, None, true, false)),
+            Some(MineGroup::Attended),
+            "a walk-in"
+        );
+        assert_eq!(
+            group(card(past, Some(Confirmed), false, false)),
+            Some(MineGroup::Missed)
+        );
+        assert_eq!(
+            group(card(past, Some(Waitlisted), false, false)),
+            None,
+            "never had a place"
+        );
+        assert_eq!(group(card(ahead, Some(Cancelled), false, false)), None);
+        assert_eq!(
+            group(card(past, Some(Confirmed), false, true)),
+            None,
+            "the union cancelled it"
+        );
+        assert_eq!(group(card(ahead, Some(Confirmed), false, true)), None);
+        assert_eq!(group(card(ahead, None, false, false)), None);
     }
 
     #[test]

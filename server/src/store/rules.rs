@@ -101,21 +101,23 @@ fn split_change(whole: &str) -> Option<(String, String)> {
     Some((name.to_string(), data.to_string()))
 }
 
-/// The `feedback` mutation's decision, the same on every backend: the activity must exist, the
-/// rest is `activity::may_give_feedback`. `Ok` gives the instant it was first given (kept when
-/// it is changed).
+/// The `feedback` mutation's decision, the same on every backend: the activity must exist
+/// (`ends_at`: when it ends, `None` for no such activity), the rest is
+/// `activity::may_give_feedback`. `Ok` gives the instant it was first given (kept when it is
+/// changed).
 pub fn judge_feedback(
-    known: bool,
+    ends_at: Option<DateTime<Utc>>,
     checked_in: bool,
     first_given_at: Option<DateTime<Utc>>,
     f: &unionpass_core::activity::Feedback,
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, MutationOutcome> {
-    if !known {
+    let Some(ends_at) = ends_at else {
         return Err(rejected(ErrorCode::NotFound, "No such activity."));
-    }
+    };
     unionpass_core::activity::may_give_feedback(
         checked_in,
+        ends_at,
         first_given_at,
         f.rating,
         &f.comment,

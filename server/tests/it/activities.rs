@@ -698,8 +698,9 @@ async fn the_demo_has_activities_in_every_state(s: TestServer) {
     assert!(talk.activity.starts_at > now && talk.activity.starts_at - now <= Duration::hours(3));
 }
 
-/// After the activity: feedback only from a member who checked in, rating 1–5, changeable for a
-/// week, and the member's other devices learn of it (and of the attendance) by sync.
+/// After the activity: feedback only from a member who checked in, once it has ended, rating
+/// 1–5, changeable for a week, and the member's other devices learn of it (and of the
+/// attendance) by sync.
 async fn feedback_comes_from_those_who_came_and_can_be_changed_for_a_week(s: TestServer) {
     use crate::util::{check_in, push, Holder};
     use unionpass_core::activity::Feedback;
@@ -740,6 +741,10 @@ async fn feedback_comes_from_those_who_came_and_can_be_changed_for_a_week(s: Tes
             }
         }
     };
+    // at the door, and up to its last second, it is too early to say how it was
+    assert_eq!(rate(&came, 4, "").await, Some(ErrorCode::FeedbackTooEarly));
+    s.clock.set(a.ends_at - Duration::seconds(1));
+    assert_eq!(rate(&came, 4, "").await, Some(ErrorCode::FeedbackTooEarly));
     let after = a.ends_at + Duration::hours(1);
     s.clock.set(after);
     assert_eq!(

@@ -1533,6 +1533,15 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.wait_contains(&format!("#activity-{id}"), "亲子手工日", 20)
             .await?;
         app.wait_contains("#activities", "无需报名", 5).await?;
+        // the date filter, in Shanghai's days: today has the lunchtime walk and not the craft
+        // day two days on; the next seven days have both
+        app.click("#act-date-today").await?;
+        app.wait_gone(&format!("#activity-{id}"), 5).await?;
+        app.wait_for(&format!("#activity-{walk}"), 5).await?;
+        app.click("#act-date-week").await?;
+        app.wait_for(&format!("#activity-{id}"), 5).await?;
+        app.wait_for(&format!("#activity-{walk}"), 5).await?;
+        app.click("#act-date-any").await?;
 
         // the needs poll: results only after voting; one vote, then the counts
         app.wait_contains(&format!("#poll-{poll}"), "投票后可以看到大家的选择", 10)
@@ -1687,6 +1696,28 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
             10,
         )
         .await?;
+        // the union moves it an hour later: the member with the place is told natively at the
+        // next sync, and the card says it was moved, from when
+        server.admin(&[
+            "activity",
+            "move",
+            "--id",
+            &small.to_string(),
+            "--starts-at",
+            &(starts + chrono::Duration::hours(6)).to_rfc3339(),
+            "--ends-at",
+            &(starts + chrono::Duration::hours(8)).to_rfc3339(),
+        ])?;
+        app.click("#sync-now").await?;
+        let note = notes
+            .next(std::time::Duration::from_secs(30))
+            .await
+            .context("no notification of the move")?;
+        assert_eq!(note.summary, "活动改期：插花课");
+        assert!(note.body.contains("工人文化宫"), "{}", note.body);
+        app.wait_contains(&format!("#activity-change-{small}"), "时间有调整", 10)
+            .await?;
+        app.shot("42b-activity-moved").await?;
 
         // at the walk-in: staff scan the member's live code; the member's app learns they came
         // and offers feedback, which is kept and sent
@@ -1720,7 +1751,26 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         );
         app.click("#tab-activities").await?;
         app.click("#sync-now").await?;
+        // the app learns they came, but the walk is still going on: feedback opens at its end
+        app.wait_contains(&format!("#feedback-later-{walk}"), "活动结束后", 20)
+            .await?;
+        // no form beside the note
+        app.wait_gone(&format!("#feedback-{walk}"), 1).await?;
+        app.shot("44a-activity-feedback-later").await?;
+        // the union ends it early: at the next sync the member can say how it was
+        server.admin(&[
+            "activity",
+            "move",
+            "--id",
+            &walk.to_string(),
+            "--starts-at",
+            &(now - chrono::Duration::minutes(30)).to_rfc3339(),
+            "--ends-at",
+            &chrono_now().to_rfc3339(),
+        ])?;
+        app.click("#sync-now").await?;
         app.wait_for(&format!("#feedback-{walk}"), 20).await?;
+        app.wait_gone(&format!("#feedback-later-{walk}"), 5).await?;
         app.click(&format!("#star-{walk}-4")).await?;
         app.wait_for(&format!("#feedback-comment-{walk}"), 5)
             .await?
@@ -1730,6 +1780,16 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.wait_contains(&format!("#feedback-note-{walk}"), "你的评价：4 星", 30)
             .await?;
         app.shot("44-activity-feedback").await?;
+
+        // 我的活动: the flower class ahead (moved up from the waitlist), the walk attended; the
+        // craft day they cancelled is not theirs
+        app.click("#act-mine").await?;
+        app.wait_contains("#mine-upcoming", "插花课", 10).await?;
+        app.wait_contains("#mine-attended", "午间健步走", 5).await?;
+        app.wait_gone(&format!("#activity-{id}"), 1).await?;
+        app.wait_gone("#mine-missed", 1).await?;
+        app.shot("44b-my-activities").await?;
+        app.click("#act-mine").await?;
 
         // the walk-in goes into the member's calendar as an .ics file
         app.click(&format!("#ics-{walk}")).await?;

@@ -6,14 +6,16 @@
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use unionpass_core::activity::{ActivityCategory, SignupAnswer, SignupState};
+use unionpass_core::activity::{
+    ActivityCategory, ChangeNotice, DateRange, SignupAnswer, SignupState,
+};
 use unionpass_core::i18n::{fill, line_start, Lang, Msg};
 use unionpass_core::ipc::{
     CancelSignup, CastVote, ExportIcs, GetActivities, GiveFeedback, RefreshActivities,
     SetOpeningReminder, SignUp,
 };
 use unionpass_core::reminder::server_now;
-use unionpass_core::view::{ActivitiesView, ActivityCard, PollCard};
+use unionpass_core::view::{ActivitiesView, ActivityCard, MineGroup, PollCard};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
@@ -173,8 +175,8 @@ fn PollItem(card: PollCard, view: RwSignal<Option<ActivitiesView>>) -> impl Into
     }
 }
 
-/// After the activity: the member who attended rates it 1–5 and may say more; queued offline,
-/// editable for a week after it was first given.
+/// After the activity (from its end): the member who attended rates it 1–5 and may say more;
+/// queued offline, editable for a week after it was first given.
 #[component]
 fn FeedbackBlock(card: ActivityCard, view: RwSignal<Option<ActivitiesView>>) -> impl IntoView {
     let c = ctx();
@@ -545,6 +547,19 @@ fn ActivityItem(
                 <p class="muted small">{move || fill(c.t(Msg::CompanionsAllowed), &[("n", &max_companions.to_string())])}</p>
             })}
             <p class="activity-status" id=format!("activity-status-{id}") class:ok=has_seats>{status_text}</p>
+            // a move since the member signed up (the sync also said it natively; a cancel is the
+            // status line's)
+            {match card.change {
+                Some(ChangeNotice::Moved { was_starts_at }) => Some(view! {
+                    <p class="small warn-text" id=format!("activity-change-{id}") role="status">
+                        {move || fill(
+                            c.t(Msg::ActivityMovedNote),
+                            &[("was", &day_time(was_starts_at, c.lang.get()))],
+                        )}
+                    </p>
+                }),
+                _ => None,
+            }}
             <Show when=move || can_sign_up>
                 <div class="campaign-action">
                     <span class="countdown-text" id=format!("activity-window-{id}")>{window_text}</span>
@@ -625,7 +640,20 @@ fn ActivityItem(
                     </span>
                 </div>
             </Show>
-            {card.attended.then(|| view! { <FeedbackBlock card=card.clone() view/> })}
+            // feedback from the activity's end by the server's clock; until then, from when
+            {card.attended.then(|| {
+                let card = card.clone();
+                view! {
+                    <Show when=move || { server_time() >= end }
+                        fallback=move || view! {
+                            <p class="muted small" id=format!("feedback-later-{id}")>
+                                {move || fill(c.t(Msg::FeedbackAfterEnd), &[("time", &day_time(end, c.lang.get()))])}
+                            </p>
+                        }>
+                        <FeedbackBlock card=card.clone() view/>
+                    </Show>
+                }
+            })}
             <Show when=can_cancel>
                 <div class="activity-cancel">
                     <span class="muted small">{move || cancel_until.map(|u| fill(c.t(Msg::CancelUntil), &[("time", &day_time(u, c.lang.get()))])).unwrap_or_default()}</span>
@@ -659,6 +687,7 @@ pub fn ActivitiesList() -> impl IntoView {
     let tick = ticking(std::time::Duration::from_millis(200));
     let category = RwSignal::new(None::<ActivityCategory>);
     let scope = RwSignal::new(Scope::All);
+    let date = RwSignal::new(DateRange::Any);
     let only_mine = RwSignal::new(false);
     Effect::new(move |_| {
         c.snap.track();
@@ -706,10 +735,40 @@ pub fn ActivitiesList() -> impl IntoView {
                 }
                 Scope::District => card.activity.union_id.is_none(),
             })
-            .filter(|card| {
-                !only_mine.get() || card.mine.as_ref().is_some_and(|m| m.state.is_active())
-            })
+            .filter(|card| date.get().holds(&card.activity, now(), ZONE))
+            .filter(|card| !only_mine.get() || card.mine_group(now()).is_some())
             .collect::<Vec<_>>()
+    };
+    // 我的活动: the member's own, upcoming, attended and missed, each under its heading
+    let group = move |g: MineGroup| {
+        Signal::derive(move || {
+            shown()
+                .into_iter()
+                .filter(|card| card.mine_group(now()) == Some(g))
+                .collect::<Vec<_>>()
+        })
+    };
+    let mine_section = move |g: MineGroup, id: &'static str, heading: Msg| {
+        let cards = group(g);
+        view! {
+            <Show when=move || !cards.with(Vec::is_empty)>
+                <h2 class="small mine-heading" id=format!("{id}-heading")>{move || c.t(heading)}</h2>
+                <CardList cards id view tick/>
+            </Show>
+        }
+    };
+    let date_chip = move |d: DateRange| {
+        let label = match d {
+            DateRange::Any => Msg::DateAny,
+            DateRange::Today => Msg::DateToday,
+            DateRange::NextSevenDays => Msg::DateWeek,
+            DateRange::ThisMonth => Msg::DateMonth,
+        };
+        view! {
+            <button type="button" class="chip" id=format!("act-date-{}", d.as_str())
+                class:active=move || date.get() == d
+                on:click=move |_| date.set(d)>{move || c.t(label)}</button>
+        }
     };
     let scope_chip = move |s: Scope, id: &'static str, label: Msg| {
         view! {
@@ -741,6 +800,9 @@ pub fn ActivitiesList() -> impl IntoView {
                     }).collect_view()}
                 </div>
                 <div class="chips scroll" role="group">
+                    {DateRange::ALL.into_iter().map(date_chip).collect_view()}
+                </div>
+                <div class="chips scroll" role="group">
                     {scope_chip(Scope::All, "act-scope-all", Msg::ScopeAll)}
                     {scope_chip(Scope::MyUnion, "act-scope-union", Msg::ScopeMyUnion)}
                     {scope_chip(Scope::District, "act-scope-district", Msg::ScopeDistrict)}
@@ -754,24 +816,44 @@ pub fn ActivitiesList() -> impl IntoView {
                         {move || if all().is_empty() { c.t(Msg::NoActivities) } else { c.t(Msg::NoMatchingActivities) }}
                     </p>
                 }>
-                <ul id="activities" class="list cards">
-                    <For each=shown
-                        key=|card| (
-                            card.activity.id,
-                            card.activity.starts_at,
-                            card.activity.cancelled_at,
-                            card.mine.as_ref().map(|m| (m.state.as_str(), m.position, m.companions)),
-                            card.eligible,
-                            card.attended,
-                            card.feedback.as_ref().map(|f| (f.rating, f.updated_at)),
-                            card.feedback_pending,
-                            card.opening_reminder,
-                        )
-                        let:card>
-                        <ActivityItem card view tick/>
-                    </For>
-                </ul>
+                <Show when=move || only_mine.get()
+                    fallback=move || view! { <CardList cards=Signal::derive(shown) id="activities" view tick/> }>
+                    {mine_section(MineGroup::Upcoming, "mine-upcoming", Msg::MineUpcoming)}
+                    {mine_section(MineGroup::Attended, "mine-attended", Msg::MineAttended)}
+                    {mine_section(MineGroup::Missed, "mine-missed", Msg::MineMissed)}
+                </Show>
             </Show>
         </section>
+    }
+}
+
+/// Activity cards, each rebuilt when what it shows changed.
+#[component]
+fn CardList(
+    cards: Signal<Vec<ActivityCard>>,
+    id: &'static str,
+    view: RwSignal<Option<ActivitiesView>>,
+    tick: RwSignal<DateTime<Utc>>,
+) -> impl IntoView {
+    view! {
+        <ul id=id class="list cards">
+            <For each=move || cards.get()
+                key=|card| (
+                    card.activity.id,
+                    card.activity.starts_at,
+                    card.activity.ends_at,
+                    card.activity.cancelled_at,
+                    card.mine.as_ref().map(|m| (m.state.as_str(), m.position, m.companions)),
+                    card.eligible,
+                    card.attended,
+                    card.feedback.as_ref().map(|f| (f.rating, f.updated_at)),
+                    card.feedback_pending,
+                    card.opening_reminder,
+                    card.change,
+                )
+                let:card>
+                <ActivityItem card view tick/>
+            </For>
+        </ul>
     }
 }

@@ -116,3 +116,148 @@ async fn a_sign_up_survives_a_dropped_connection_and_a_promotion_arrives_by_sync
         ErrorCode::NotFound
     );
 }
+
+/// The union moves an activity, moves it again, then cancels it: the member with a place hears
+/// each once (what the background announces natively) and the card says what changed, a move
+/// with the time first given; a member with no sign-up hears nothing.
+#[tokio::test]
+async fn a_member_with_a_place_is_told_when_the_union_moves_or_cancels_it() {
+    use unionpass_client::background::{Notification, Opens};
+    use unionpass_core::activity::ChangeNotice;
+    use unionpass_core::i18n::Lang;
+    use unionpass_server::store::ActivityChange;
+    let server = TestServer::start().await;
+    let a = server
+        .store
+        .create_activity(activity(), t0())
+        .await
+        .unwrap();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = Client::open(da.path()).unwrap();
+    alice
+        .login(&server.url, "M10004", "demo1234", "phone", now())
+        .await
+        .unwrap();
+    let bob = Client::open(db.path()).unwrap();
+    bob.login(&server.url, "M10005", "demo1234", "laptop", now())
+        .await
+        .unwrap();
+    alice.sign_up(a.id, 0, now()).await.unwrap();
+    let card = |app: &Client| {
+        app.activities(now())
+            .unwrap()
+            .cards
+            .into_iter()
+            .find(|c| c.activity.id == a.id)
+            .unwrap()
+    };
+    let first = a.starts_at;
+    let moved = ChangeNotice::Moved {
+        was_starts_at: first,
+    };
+    let move_by = |days: i64| ActivityChange::Move {
+        starts_at: a.starts_at + Duration::days(days),
+        ends_at: a.ends_at + Duration::days(days),
+    };
+
+    server
+        .store
+        .change_activity(a.id, move_by(1), now())
+        .await
+        .unwrap();
+    alice.sync(now()).await.unwrap();
+    bob.sync(now()).await.unwrap();
+    let told = alice.take_activity_notices(now()).unwrap();
+    assert_eq!(told.len(), 1);
+    assert_eq!(
+        (told[0].0.starts_at, told[0].1),
+        (first + Duration::days(1), moved)
+    );
+    let note = Notification::for_activity_change(&told[0].0, told[0].1, Lang::ZhCn);
+    assert_eq!(note.opens, Opens::Activity(a.id));
+    assert_eq!(note.title, "活动改期：职工健步走");
+    assert!(note.body.contains("滨江绿道"), "{}", note.body);
+    assert!(
+        alice.take_activity_notices(now()).unwrap().is_empty(),
+        "once"
+    );
+    assert_eq!(card(&alice).change, Some(moved));
+    assert!(bob.take_activity_notices(now()).unwrap().is_empty());
+    assert_eq!(card(&bob).change, None);
+
+    // moved again: told again, still with the time first given
+    server
+        .store
+        .change_activity(a.id, move_by(2), now())
+        .await
+        .unwrap();
+    alice.sync(now()).await.unwrap();
+    let told = alice.take_activity_notices(now()).unwrap();
+    assert_eq!(
+        told.iter()
+            .map(|(a, n)| (a.starts_at, *n))
+            .collect::<Vec<_>>(),
+        vec![(first + Duration::days(2), moved)]
+    );
+
+    // cancelled: told, in English too
+    server
+        .store
+        .change_activity(a.id, ActivityChange::Cancel, now())
+        .await
+        .unwrap();
+    alice.sync(now()).await.unwrap();
+    bob.sync(now()).await.unwrap();
+    let told = alice.take_activity_notices(now()).unwrap();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].1, ChangeNotice::Cancelled);
+    let note = Notification::for_activity_change(&told[0].0, told[0].1, Lang::En);
+    assert_eq!(note.title, "Cancelled: 职工健步走");
+    assert_eq!(card(&alice).change, Some(ChangeNotice::Cancelled));
+    assert!(bob.take_activity_notices(now()).unwrap().is_empty());
+}
+
+/// A member second in line sees themselves move up to first when the one ahead leaves the
+/// waitlist: the place comes with the counts, when the activities are fetched.
+#[tokio::test]
+async fn the_place_on_the_waitlist_moves_up_when_the_one_ahead_leaves() {
+    let server = TestServer::start().await;
+    let starts_at = t0() + Duration::days(2);
+    let a = server
+        .store
+        .create_activity(
+            crate::activity("插花课", "文化宫", starts_at, t0(), (1, 2, 0)),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let mut apps = Vec::new();
+    let mut dirs = Vec::new();
+    for no in ["M10004", "M10005", "M10006"] {
+        let dir = tempfile::tempdir().unwrap();
+        let app = Client::open(dir.path()).unwrap();
+        app.login(&server.url, no, "demo1234", "phone", now())
+            .await
+            .unwrap();
+        app.sign_up(a.id, 0, now()).await.unwrap();
+        apps.push(app);
+        dirs.push(dir);
+    }
+    let place = |app: &Client| {
+        app.activities(now())
+            .unwrap()
+            .cards
+            .into_iter()
+            .find(|c| c.activity.id == a.id)
+            .and_then(|c| c.mine)
+            .map(|m| (m.state, m.position))
+    };
+    assert_eq!(place(&apps[2]), Some((SignupState::Waitlisted, Some(2))));
+    // the first in line gives up their place on the waitlist
+    apps[1].cancel_signup(a.id).await.unwrap();
+    apps[2].refresh_activities(now()).await.unwrap();
+    assert_eq!(place(&apps[2]), Some((SignupState::Waitlisted, Some(1))));
+    // the seat holder's own card has no place to change
+    apps[0].refresh_activities(now()).await.unwrap();
+    assert_eq!(place(&apps[0]), Some((SignupState::Confirmed, None)));
+}

@@ -322,9 +322,23 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
     );
     d.member.sync(now()).await.unwrap();
     assert!(card(&d.member).attended);
-    // what a paste brings along that the server would refuse is dropped on the device
+    assert_eq!(
+        d.member
+            .give_feedback(a.id, 4, "", now())
+            .unwrap_err()
+            .code(),
+        ErrorCode::FeedbackTooEarly,
+        "not while the activity is still going on"
+    );
+    // once it has ended by the server's clock: this phone's clock is five minutes behind, and
+    // by it the activity has not ended yet. What a paste brings along that the server would
+    // refuse is dropped on the device
+    let after = a.ends_at + Duration::minutes(2);
+    d.server.clock.set(after);
+    let phone = after - Duration::minutes(5);
+    d.member.measure_clock(move || phone).await.unwrap();
     d.member
-        .give_feedback(a.id, 4, "很热闹\u{202e}\0", now())
+        .give_feedback(a.id, 4, "很热闹\u{202e}\0", phone)
         .unwrap();
     let pending = card(&d.member);
     assert!(pending.feedback_pending);
@@ -332,7 +346,7 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
         pending.feedback.map(|f| (f.rating, f.comment)),
         Some((4, "很热闹".to_string()))
     );
-    d.member.sync(now()).await.unwrap();
+    d.member.sync(after).await.unwrap();
     let kept = card(&d.member);
     assert!(!kept.feedback_pending);
     let rows = d.server.store.feedback(a.id).await.unwrap();

@@ -1151,14 +1151,17 @@ pub(super) async fn give_feedback(
     f: &Feedback,
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
-    let known = tx
+    let ends_at: Option<DateTime<Utc>> = tx
         .query_opt(
-            &tx.prepare_cached("SELECT 1 FROM activities WHERE event_id = $1")
-                .await?,
+            &tx.prepare_cached(
+                "SELECT e.ends_at FROM activities a JOIN events e ON e.id = a.event_id
+                 WHERE a.event_id = $1",
+            )
+            .await?,
             &[&f.activity_id],
         )
         .await?
-        .is_some();
+        .map(|r| r.get(0));
     let checked_in = tx
         .query_opt(
             &tx.prepare_cached("SELECT 1 FROM checkins WHERE event_id = $1 AND member_id = $2")
@@ -1174,7 +1177,7 @@ pub(super) async fn give_feedback(
         )
         .await?
         .map(|r| r.get(0));
-    let first_given_at = match judge_feedback(known, checked_in, first, f, now) {
+    let first_given_at = match judge_feedback(ends_at, checked_in, first, f, now) {
         Ok(t) => t,
         Err(refused) => return Ok(refused),
     };

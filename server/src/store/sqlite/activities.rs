@@ -341,23 +341,24 @@ fn promote(
     Ok(())
 }
 
-/// The `feedback` mutation, inside the mutation's transaction: only after checking in, rating
-/// 1–5, comment within bounds, editable for a week after it was first given
-/// (`activity::may_give_feedback`).
+/// The `feedback` mutation, inside the mutation's transaction: only after checking in and once
+/// the activity has ended, rating 1–5, comment within bounds, editable for a week after it was
+/// first given (`activity::may_give_feedback`).
 pub(super) fn give_feedback(
     tx: &rusqlite::Connection,
     member_id: i64,
     f: &Feedback,
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
-    let known: bool = tx
+    let ends_at: Option<String> = tx
         .query_row(
-            "SELECT 1 FROM activities WHERE event_id = ?1",
+            "SELECT e.ends_at FROM activities a JOIN events e ON e.id = a.event_id
+             WHERE a.event_id = ?1",
             [f.activity_id],
-            |_| Ok(()),
+            |r| r.get(0),
         )
-        .optional()?
-        .is_some();
+        .optional()?;
+    let ends_at = ends_at.map(|t| parse_ts(&t)).transpose()?;
     let checked_in: bool = tx
         .query_row(
             "SELECT 1 FROM checkins WHERE event_id = ?1 AND member_id = ?2",
@@ -374,7 +375,7 @@ pub(super) fn give_feedback(
         )
         .optional()?;
     let first = first.map(|t| parse_ts(&t)).transpose()?;
-    let first_given_at = match judge_feedback(known, checked_in, first, f, now) {
+    let first_given_at = match judge_feedback(ends_at, checked_in, first, f, now) {
         Ok(t) => t,
         Err(refused) => return Ok(refused),
     };
