@@ -773,8 +773,15 @@ fn unreadable(id: uuid::Uuid, v: &serde_json::Value, e: &serde_json::Error) -> M
 pub(crate) async fn push(
     State(s): State<AppState>,
     who: AuthMember,
+    headers: axum::http::HeaderMap,
     Body(req): Body<PushRequest<serde_json::Value>>,
 ) -> Result<Json<PushResponse>, AppError> {
+    // a refusal is said in a code the app reads (an older app fails on one it does not know)
+    let app = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(unionpass_core::api::app_version_of)
+        .and_then(unionpass_core::api::parse_version);
     if req.mutations.len() > MAX_PUSH {
         return Err(AppError::new(
             ErrorCode::BadRequest,
@@ -815,7 +822,16 @@ pub(crate) async fn push(
         {
             tracing::warn!(target: "security", event = "check_in_refused", staff = who.member_id, event_id = c.event_id, %code, "an uploaded check-in was refused");
         }
-        results.push(result);
+        results.push(match result.outcome {
+            MutationOutcome::Rejected { code, message } => MutationResult {
+                outcome: MutationOutcome::Rejected {
+                    code: code.for_app(app.as_ref()),
+                    message,
+                },
+                ..result
+            },
+            MutationOutcome::Applied => result,
+        });
     }
     Ok(Json(PushResponse { results }))
 }

@@ -379,7 +379,12 @@ pub struct MutationResult {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum MutationOutcome {
     Applied,
-    Rejected { code: ErrorCode, message: String },
+    Rejected {
+        /// Read leniently: a code from a newer server is `bad_request` here.
+        #[serde(deserialize_with = "ErrorCode::deserialize_lenient")]
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// One public union signing key, as published at `GET /v1/keys`.

@@ -214,6 +214,35 @@ impl ErrorCode {
         ErrorCode::PollClosed,
     ];
 
+    /// The first app version that reads this code, for the codes added after the first
+    /// release (0.1.0), whose apps read codes strictly: one they do not know fails the whole
+    /// answer it is in (a push's, and every retry of it).
+    pub fn since(self) -> Option<semver::Version> {
+        match self {
+            ErrorCode::FeedbackTooEarly => Some(semver::Version::new(0, 2, 0)),
+            _ => None,
+        }
+    }
+
+    /// This code as an app of `version` can read it: a code newer than the app is answered as
+    /// [`ErrorCode::BadRequest`] (with the same message). An app that does not say its version
+    /// is taken to be current.
+    pub fn for_app(self, version: Option<&semver::Version>) -> ErrorCode {
+        match (self.since(), version) {
+            (Some(since), Some(v)) if *v < since => ErrorCode::BadRequest,
+            _ => self,
+        }
+    }
+
+    /// A code read leniently (a mutation's outcome): one this app does not know, from a newer
+    /// server, is [`ErrorCode::BadRequest`] rather than an unreadable answer.
+    pub fn deserialize_lenient<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<ErrorCode, D::Error> {
+        let wire = String::deserialize(d)?;
+        Ok(ErrorCode::from_wire(&wire).unwrap_or(ErrorCode::BadRequest))
+    }
+
     /// The code whose wire form is `wire`.
     pub fn from_wire(wire: &str) -> Option<ErrorCode> {
         ErrorCode::ALL.iter().copied().find(|c| c.as_str() == wire)
@@ -424,6 +453,33 @@ mod tests {
         }
         assert!(serde_json::from_str::<ErrorCode>("\"no_such_code\"").is_err());
         assert!(serde_json::from_str::<ErrorCode>("7").is_err());
+    }
+
+    #[test]
+    fn apps_older_than_a_code_are_answered_one_they_read() {
+        let v = |s: &str| semver::Version::parse(s).unwrap();
+        let early = ErrorCode::FeedbackTooEarly;
+        assert_eq!(early.for_app(Some(&v("0.1.0"))), ErrorCode::BadRequest);
+        assert_eq!(early.for_app(Some(&v("0.2.0"))), early);
+        assert_eq!(early.for_app(Some(&v("1.0.0"))), early);
+        assert_eq!(early.for_app(None), early, "no version said: current");
+        // the codes of the first release reach every app as they are
+        assert_eq!(
+            ErrorCode::FeedbackLocked.for_app(Some(&v("0.1.0"))),
+            ErrorCode::FeedbackLocked
+        );
+        // this release's apps read a code from a newer server
+        let outcome: crate::api::MutationOutcome = serde_json::from_str(
+            r#"{"status":"rejected","code":"a_code_from_the_future","message":"m"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            outcome,
+            crate::api::MutationOutcome::Rejected {
+                code: ErrorCode::BadRequest,
+                message: "m".into()
+            }
+        );
     }
 
     /// `ALL` is what the wire is read against: a variant left out of it could be sent but never

@@ -743,6 +743,32 @@ async fn feedback_comes_from_those_who_came_and_can_be_changed_for_a_week(s: Tes
     };
     // at the door, and up to its last second, it is too early to say how it was
     assert_eq!(rate(&came, 4, "").await, Some(ErrorCode::FeedbackTooEarly));
+    // an app of the first release, which reads codes strictly and knows no such code, is told
+    // bad_request, the reason in words
+    let first_release: unionpass_core::api::PushResponse = s
+        .http
+        .post(s.at("/v1/sync/push"))
+        .bearer_auth(&came.token)
+        .header(reqwest::header::USER_AGENT, "UnionPass/0.1.0")
+        .json(&serde_json::json!({ "mutations": [{
+            "id": Uuid::new_v4(),
+            "created_at": s.clock.now_utc(),
+            "op": "feedback",
+            "args": Feedback { activity_id: a.id, rating: 4, comment: String::new() },
+        }]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    match &first_release.results[0].outcome {
+        MutationOutcome::Rejected { code, message } => {
+            assert_eq!(*code, ErrorCode::BadRequest);
+            assert!(!message.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
     s.clock.set(a.ends_at - Duration::seconds(1));
     assert_eq!(rate(&came, 4, "").await, Some(ErrorCode::FeedbackTooEarly));
     let after = a.ends_at + Duration::hours(1);
