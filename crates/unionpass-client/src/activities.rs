@@ -435,14 +435,20 @@ impl Store {
 }
 
 /// A synced change of activity `new` (at `at`, the server's time of it), kept to tell the
-/// member when they have a live sign-up for it ([`change_notice`] over the body held before):
-/// natively once ([`Store::take_activity_notices`]) and on its card. A second move still says
-/// when it was first to start.
+/// member when they have a live sign-up for it ([`change_notice`] over the body held before and
+/// the notice already held): natively once ([`Store::take_activity_notices`]) and on its card.
+/// Not while the device catches up with the whole log (a first sync, a fetch again after an
+/// upgrade): what it replays is history, not news, and compared with a body held from later it
+/// would say the wrong thing.
 pub(crate) fn note_change(
     tx: &rusqlite::Transaction<'_>,
     new: &Activity,
     at: DateTime<Utc>,
+    catching_up: bool,
 ) -> Result<()> {
+    if catching_up {
+        return Ok(());
+    }
     let old: Option<String> = tx
         .query_row("SELECT body FROM activities WHERE id = ?1", [new.id], |r| {
             r.get(0)
@@ -459,10 +465,6 @@ pub(crate) fn note_change(
             |r| r.get(0),
         )
         .optional()?;
-    let Some(mut notice) = change_notice(&old, new, mine.as_deref().and_then(SignupState::parse))
-    else {
-        return Ok(());
-    };
     let earlier: Option<String> = tx
         .query_row(
             "SELECT notice FROM activity_notices WHERE activity_id = ?1",
@@ -470,20 +472,36 @@ pub(crate) fn note_change(
             |r| r.get(0),
         )
         .optional()?;
-    if let (ChangeNotice::Moved { .. }, Some(earlier)) = (notice, earlier) {
-        if let Ok(first @ ChangeNotice::Moved { .. }) = serde_json::from_str(&earlier) {
-            notice = first;
+    let earlier: Option<ChangeNotice> = earlier
+        .map(|n| serde_json::from_str(&n))
+        .transpose()
+        .map_err(bad)?;
+    let mine = mine.as_deref().and_then(SignupState::parse);
+    match change_notice(&old, new, mine, earlier) {
+        None => {}
+        Some(None) => forget_change(tx, new.id)?,
+        Some(Some(notice)) => {
+            tx.execute(
+                "INSERT INTO activity_notices(activity_id, notice, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(activity_id) DO UPDATE SET notice = excluded.notice,
+                   at = excluded.at, notified = 0",
+                params![
+                    new.id,
+                    serde_json::to_string(&notice).expect("serializes"),
+                    ts(at)
+                ],
+            )?;
         }
     }
+    Ok(())
+}
+
+/// The member's sign-up for `activity_id` ended (or the activity is back at its time): what the
+/// union changed is no longer theirs to be told, natively or on the card.
+pub(crate) fn forget_change(tx: &rusqlite::Transaction<'_>, activity_id: i64) -> Result<()> {
     tx.execute(
-        "INSERT INTO activity_notices(activity_id, notice, at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(activity_id) DO UPDATE SET notice = excluded.notice, at = excluded.at,
-           notified = 0",
-        params![
-            new.id,
-            serde_json::to_string(&notice).expect("serializes"),
-            ts(at)
-        ],
+        "DELETE FROM activity_notices WHERE activity_id = ?1",
+        [activity_id],
     )?;
     Ok(())
 }

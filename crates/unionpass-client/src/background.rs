@@ -120,23 +120,26 @@ impl Notification {
     }
 
     /// The union moved or cancelled an activity the member has a sign-up for: its name, and the
-    /// new time and place with the old time, or that it is off.
+    /// new time (start to end) and place with the old time, or that it is off.
     pub fn for_activity_change(
         a: &unionpass_core::activity::Activity,
         notice: unionpass_core::activity::ChangeNotice,
         lang: Lang,
     ) -> Notification {
         use unionpass_core::activity::ChangeNotice;
-        let minute = |t| unionpass_core::time::format_minute(t, Zone::AsiaShanghai);
+        let span = |from, to| unionpass_core::time::format_span(from, to, Zone::AsiaShanghai);
         let (title, body) = match notice {
-            ChangeNotice::Moved { was_starts_at } => (
+            ChangeNotice::Moved {
+                was_starts_at,
+                was_ends_at,
+            } => (
                 fill(Msg::NotifMovedTitle.text(lang), &[("title", a.title(lang))]),
                 fill(
                     Msg::NotifMovedBody.text(lang),
                     &[
-                        ("time", &minute(a.starts_at)),
+                        ("time", &span(a.starts_at, a.ends_at)),
                         ("place", a.place_in(lang)),
-                        ("was", &minute(was_starts_at)),
+                        ("was", &span(was_starts_at, was_ends_at)),
                     ],
                 ),
             ),

@@ -53,6 +53,8 @@ const K_CURSOR: &str = "cursor";
 /// then fails while this is too low (as it does for the withdrawn coupon of version 18).
 const REFETCH_BELOW: u32 = 18;
 const K_LAST_SYNC_OK: &str = "last_sync_ok_at";
+/// Set while a sync from the log's start has more pages to come (see `apply_sync`).
+const K_CATCHING_UP: &str = "catching_up";
 const K_LAST_SYNC_ERR: &str = "last_sync_error";
 const K_LANGUAGE: &str = "language";
 /// Why the member was signed out without asking (a stable code), shown at the next sign-in.
@@ -315,8 +317,17 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
+        // a sync from the log's start (a first one, or again after an upgrade) replays history,
+        // page by page, until the last page
+        let catching_up = meta_get(&tx, K_CURSOR)?.is_none_or(|c| c == "0")
+            || meta_get(&tx, K_CATCHING_UP)?.is_some();
         for change in &resp.changes {
-            apply_change(&tx, change, language_pending)?;
+            apply_change(&tx, change, language_pending, catching_up)?;
+        }
+        if resp.more && catching_up {
+            meta_set(&tx, K_CATCHING_UP, "1")?;
+        } else {
+            tx.execute("DELETE FROM meta WHERE key = ?1", [K_CATCHING_UP])?;
         }
         if let Some(offer) = &resp.points_offer {
             crate::points::set_offer(&tx, offer)?;
@@ -728,6 +739,7 @@ fn apply_change(
     tx: &rusqlite::Transaction<'_>,
     change: &Change,
     language_pending: bool,
+    catching_up: bool,
 ) -> Result<()> {
     match &change.kind {
         ChangeKind::Preferences { language } => {
@@ -765,7 +777,7 @@ fn apply_change(
         ChangeKind::PointsEntry(e) => crate::points::insert_entry(tx, e)?,
         ChangeKind::Redemption(r) => crate::points::upsert_redemption(tx, r)?,
         ChangeKind::Activity(a) => {
-            crate::activities::note_change(tx, a, change.at)?;
+            crate::activities::note_change(tx, a, change.at, catching_up)?;
             crate::activities::reschedule_reminders(tx, a)?;
             tx.execute(
                 "INSERT INTO activities(id, starts_at, body) VALUES (?1, ?2, ?3)
@@ -787,6 +799,9 @@ fn apply_change(
                     "DELETE FROM signup_notices WHERE activity_id = ?1 AND notified = 1",
                     [s.activity_id],
                 )?;
+            }
+            if !s.state.is_active() {
+                crate::activities::forget_change(tx, s.activity_id)?;
             }
             // a later state wins; the log is in order, so the last change is the latest
             tx.execute(

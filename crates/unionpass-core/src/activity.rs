@@ -661,22 +661,26 @@ pub fn ics(a: &Activity, lang: crate::Lang, now: DateTime<Utc>) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChangeNotice {
-    /// Moved; it was to start at `was_starts_at`.
+    /// Moved; it was to take place from `was_starts_at` to `was_ends_at`.
     Moved {
         was_starts_at: DateTime<Utc>,
+        was_ends_at: DateTime<Utc>,
     },
     Cancelled,
 }
 
 /// The notice `new` (as synced) calls for over `old` (as the device held it) for a member whose
-/// sign-up for it is `mine`: only for a live sign-up (a place or on the waitlist), when it was
-/// cancelled now, or its start or end moved. An earlier notice not yet over is kept by the
-/// caller: a second move still says when it was first to start.
+/// sign-up for it is `mine`, given the notice `earlier` still held for it: only for a live
+/// sign-up (a place or on the waitlist), when it was cancelled now, or its start or end moved.
+/// A second move still says when it was first to take place, and a move back to that time
+/// leaves nothing to tell (`Some(None)`: drop the earlier notice). `None`: nothing to tell of
+/// this change, keep what is held.
 pub fn change_notice(
     old: &Activity,
     new: &Activity,
     mine: Option<SignupState>,
-) -> Option<ChangeNotice> {
+    earlier: Option<ChangeNotice>,
+) -> Option<Option<ChangeNotice>> {
     if !mine.is_some_and(SignupState::is_active) {
         return None;
     }
@@ -684,11 +688,23 @@ pub fn change_notice(
         return old
             .cancelled_at
             .is_none()
-            .then_some(ChangeNotice::Cancelled);
+            .then_some(Some(ChangeNotice::Cancelled));
     }
-    ((old.starts_at, old.ends_at) != (new.starts_at, new.ends_at)).then_some(ChangeNotice::Moved {
-        was_starts_at: old.starts_at,
-    })
+    if (old.starts_at, old.ends_at) == (new.starts_at, new.ends_at) {
+        return None;
+    }
+    let (was_starts_at, was_ends_at) = match earlier {
+        Some(ChangeNotice::Moved {
+            was_starts_at,
+            was_ends_at,
+        }) => (was_starts_at, was_ends_at),
+        _ => (old.starts_at, old.ends_at),
+    };
+    let back = (was_starts_at, was_ends_at) == (new.starts_at, new.ends_at);
+    Some((!back).then_some(ChangeNotice::Moved {
+        was_starts_at,
+        was_ends_at,
+    }))
 }
 
 /// The activity list's date filter: when an activity takes place, in days of the member's zone.
@@ -1148,13 +1164,9 @@ mod tests {
             signup: None,
             cancelled_at: None,
         };
-        let later = Activity {
-            starts_at: old.starts_at + Duration::days(1),
-            ends_at: old.ends_at + Duration::days(1),
-            ..old.clone()
-        };
-        let longer = Activity {
-            ends_at: old.ends_at + Duration::hours(1),
+        let shifted = |days: i64, hours: i64| Activity {
+            starts_at: old.starts_at + Duration::days(days),
+            ends_at: old.ends_at + Duration::days(days) + Duration::hours(hours),
             ..old.clone()
         };
         let off = Activity {
@@ -1163,37 +1175,31 @@ mod tests {
         };
         let moved = Some(ChangeNotice::Moved {
             was_starts_at: old.starts_at,
+            was_ends_at: old.ends_at,
         });
+        let cancelled = Some(Some(ChangeNotice::Cancelled));
         for mine in [
             SignupState::Confirmed,
             SignupState::Promoted,
             SignupState::Waitlisted,
         ] {
-            assert_eq!(change_notice(&old, &later, Some(mine)), moved);
-            assert_eq!(
-                change_notice(&old, &longer, Some(mine)),
-                moved,
-                "a new end too"
-            );
-            assert_eq!(
-                change_notice(&old, &off, Some(mine)),
-                Some(ChangeNotice::Cancelled)
-            );
-            assert_eq!(
-                change_notice(&old, &old, Some(mine)),
-                None,
-                "nothing changed"
-            );
-            assert_eq!(
-                change_notice(&off, &off, Some(mine)),
-                None,
-                "cancelled before"
-            );
+            let tell = |from: &Activity, to: &Activity, earlier| {
+                change_notice(from, to, Some(mine), earlier)
+            };
+            assert_eq!(tell(&old, &shifted(1, 0), None), Some(moved));
+            assert_eq!(tell(&old, &shifted(0, 1), None), Some(moved), "a new end");
+            // moved again: still the time first given; moved back to it: nothing to tell
+            assert_eq!(tell(&shifted(1, 0), &shifted(2, 0), moved), Some(moved));
+            assert_eq!(tell(&shifted(1, 0), &old, moved), Some(None));
+            assert_eq!(tell(&old, &off, None), cancelled);
+            assert_eq!(tell(&shifted(1, 0), &off, moved), cancelled);
+            assert_eq!(tell(&old, &old, moved), None, "nothing changed: keep it");
+            assert_eq!(tell(&off, &off, None), None, "cancelled before");
         }
         // no live sign-up: nothing to tell
-        assert_eq!(change_notice(&old, &later, None), None);
+        assert_eq!(change_notice(&old, &shifted(1, 0), None, None), None);
         assert_eq!(
-            change_notice(&old, &off, Some(SignupState::Cancelled)),
+            change_notice(&old, &off, Some(SignupState::Cancelled), None),
             None
         );
     }

@@ -111,6 +111,16 @@ pub fn format_minute(t: DateTime<Utc>, zone: Zone) -> String {
     format!("{} {}", format_date(t, zone), format_clock(t, zone))
 }
 
+/// `2026-11-29 14:00–16:00` in the zone, or `2026-11-29 14:00–2026-11-30 10:00` across days.
+pub fn format_span(start: DateTime<Utc>, end: DateTime<Utc>, zone: Zone) -> String {
+    let end = if format_date(start, zone) == format_date(end, zone) {
+        format_clock(end, zone)
+    } else {
+        format_minute(end, zone)
+    };
+    format!("{}–{end}", format_minute(start, zone))
+}
+
 /// `2026-11-29` in the zone.
 pub fn format_date(t: DateTime<Utc>, zone: Zone) -> String {
     let local = t.with_timezone(&zone.offset());

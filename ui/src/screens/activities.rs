@@ -21,7 +21,7 @@ use unionpass_core::ErrorCode;
 use crate::ctx::{ctx, Ctx};
 use crate::fmt::{countdown, day_time, now, ticking, unbroken, when, ZONE};
 use crate::ipc;
-use unionpass_core::time::{format_clock, format_date};
+use unionpass_core::time::{format_clock, format_date, format_span};
 
 fn category_msg(c: ActivityCategory) -> Msg {
     match c {
@@ -550,11 +550,11 @@ fn ActivityItem(
             // a move since the member signed up (the sync also said it natively; a cancel is the
             // status line's)
             {match card.change {
-                Some(ChangeNotice::Moved { was_starts_at }) => Some(view! {
+                Some(ChangeNotice::Moved { was_starts_at, was_ends_at }) => Some(view! {
                     <p class="small warn-text" id=format!("activity-change-{id}") role="status">
                         {move || fill(
                             c.t(Msg::ActivityMovedNote),
-                            &[("was", &day_time(was_starts_at, c.lang.get()))],
+                            &[("was", &format_span(was_starts_at, was_ends_at, ZONE))],
                         )}
                     </p>
                 }),

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use unionpass_client::Client;
 use unionpass_core::activity::{Activity, SignupAnswer, SignupState};
+use unionpass_core::view::ActivityCard;
 use unionpass_core::ErrorCode;
 use unionpass_server::testing::{t0, TestServer};
 
@@ -17,6 +18,27 @@ fn activity() -> Activity {
     crate::activity("职工健步走", "滨江绿道", starts_at, t0(), (2, 1, 1))
 }
 
+/// Member `member_no` signed in on a fresh device, with the device's folder (kept while the
+/// client is used).
+async fn member(server: &TestServer, member_no: &str) -> (Client, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Client::open(dir.path()).unwrap();
+    app.login(&server.url, member_no, "demo1234", "phone", now())
+        .await
+        .unwrap();
+    (app, dir)
+}
+
+/// Activity `id`'s card on `app`'s activities screen.
+fn card_of(app: &Client, id: i64) -> ActivityCard {
+    app.activities(now())
+        .unwrap()
+        .cards
+        .into_iter()
+        .find(|c| c.activity.id == id)
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_sign_up_survives_a_dropped_connection_and_a_promotion_arrives_by_sync() {
     let mut server = TestServer::start().await;
@@ -25,26 +47,11 @@ async fn a_sign_up_survives_a_dropped_connection_and_a_promotion_arrives_by_sync
         .create_activity(activity(), t0())
         .await
         .unwrap();
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let alice = Client::open(da.path()).unwrap();
-    alice
-        .login(&server.url, "M10004", "demo1234", "phone", now())
-        .await
-        .unwrap();
-    let bob = Client::open(db.path()).unwrap();
-    bob.login(&server.url, "M10005", "demo1234", "laptop", now())
-        .await
-        .unwrap();
+    let (alice, _da) = member(&server, "M10004").await;
+    let (bob, _db) = member(&server, "M10005").await;
 
     // synced at sign-in; counts unknown until fetched, then kept with their time
-    let card = |app: &Client| {
-        app.activities(now())
-            .unwrap()
-            .cards
-            .into_iter()
-            .find(|c| c.activity.id == a.id)
-            .unwrap()
-    };
+    let card = |app: &Client| card_of(app, a.id);
     let first = card(&alice);
     assert_eq!(first.activity, a);
     assert!(first.eligible && first.mine.is_none());
@@ -119,7 +126,9 @@ async fn a_sign_up_survives_a_dropped_connection_and_a_promotion_arrives_by_sync
 
 /// The union moves an activity, moves it again, then cancels it: the member with a place hears
 /// each once (what the background announces natively) and the card says what changed, a move
-/// with the time first given; a member with no sign-up hears nothing.
+/// with the time first given; a member with no sign-up hears nothing, nor does a member's new
+/// device catching up with the log (history, not news), and a member who gave up their place
+/// is no longer told.
 #[tokio::test]
 async fn a_member_with_a_place_is_told_when_the_union_moves_or_cancels_it() {
     use unionpass_client::background::{Notification, Opens};
@@ -132,51 +141,42 @@ async fn a_member_with_a_place_is_told_when_the_union_moves_or_cancels_it() {
         .create_activity(activity(), t0())
         .await
         .unwrap();
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let alice = Client::open(da.path()).unwrap();
-    alice
-        .login(&server.url, "M10004", "demo1234", "phone", now())
-        .await
-        .unwrap();
-    let bob = Client::open(db.path()).unwrap();
-    bob.login(&server.url, "M10005", "demo1234", "laptop", now())
-        .await
-        .unwrap();
+    let (alice, _da) = member(&server, "M10004").await;
+    let (bob, _db) = member(&server, "M10005").await;
     alice.sign_up(a.id, 0, now()).await.unwrap();
-    let card = |app: &Client| {
-        app.activities(now())
-            .unwrap()
-            .cards
-            .into_iter()
-            .find(|c| c.activity.id == a.id)
-            .unwrap()
-    };
-    let first = a.starts_at;
+    let card = |app: &Client| card_of(app, a.id);
     let moved = ChangeNotice::Moved {
-        was_starts_at: first,
+        was_starts_at: a.starts_at,
+        was_ends_at: a.ends_at,
     };
-    let move_by = |days: i64| ActivityChange::Move {
-        starts_at: a.starts_at + Duration::days(days),
-        ends_at: a.ends_at + Duration::days(days),
+    let (id, starts_at, ends_at) = (a.id, a.starts_at, a.ends_at);
+    let move_to = |days: i64| {
+        let store = server.store.clone();
+        async move {
+            let to = ActivityChange::Move {
+                starts_at: starts_at + Duration::days(days),
+                ends_at: ends_at + Duration::days(days),
+            };
+            store.change_activity(id, to, now()).await.unwrap();
+        }
     };
 
-    server
-        .store
-        .change_activity(a.id, move_by(1), now())
-        .await
-        .unwrap();
+    move_to(1).await;
     alice.sync(now()).await.unwrap();
     bob.sync(now()).await.unwrap();
     let told = alice.take_activity_notices(now()).unwrap();
     assert_eq!(told.len(), 1);
     assert_eq!(
         (told[0].0.starts_at, told[0].1),
-        (first + Duration::days(1), moved)
+        (a.starts_at + Duration::days(1), moved)
     );
     let note = Notification::for_activity_change(&told[0].0, told[0].1, Lang::ZhCn);
     assert_eq!(note.opens, Opens::Activity(a.id));
     assert_eq!(note.title, "活动改期：职工健步走");
+    // the new time and the old one, each start to end
     assert!(note.body.contains("滨江绿道"), "{}", note.body);
+    assert!(note.body.contains("（原定 "), "{}", note.body);
+    assert_eq!(note.body.matches('–').count(), 2, "{}", note.body);
     assert!(
         alice.take_activity_notices(now()).unwrap().is_empty(),
         "once"
@@ -185,20 +185,29 @@ async fn a_member_with_a_place_is_told_when_the_union_moves_or_cancels_it() {
     assert!(bob.take_activity_notices(now()).unwrap().is_empty());
     assert_eq!(card(&bob).change, None);
 
-    // moved again: told again, still with the time first given
-    server
-        .store
-        .change_activity(a.id, move_by(2), now())
-        .await
-        .unwrap();
+    // moved again: told again, still with the time first given; moved back to it: nothing left
+    // to tell, and the card says nothing
+    move_to(2).await;
     alice.sync(now()).await.unwrap();
     let told = alice.take_activity_notices(now()).unwrap();
     assert_eq!(
         told.iter()
             .map(|(a, n)| (a.starts_at, *n))
             .collect::<Vec<_>>(),
-        vec![(first + Duration::days(2), moved)]
+        vec![(a.starts_at + Duration::days(2), moved)]
     );
+    move_to(0).await;
+    alice.sync(now()).await.unwrap();
+    assert!(alice.take_activity_notices(now()).unwrap().is_empty());
+    assert_eq!(card(&alice).change, None);
+    move_to(1).await;
+    alice.sync(now()).await.unwrap();
+    assert_eq!(alice.take_activity_notices(now()).unwrap().len(), 1);
+
+    // the member's new phone catches up with the whole log: the moves are history there
+    let (phone, _dp) = member(&server, "M10004").await;
+    assert!(phone.take_activity_notices(now()).unwrap().is_empty());
+    assert_eq!(card(&phone).change, None);
 
     // cancelled: told, in English too
     server
@@ -215,6 +224,33 @@ async fn a_member_with_a_place_is_told_when_the_union_moves_or_cancels_it() {
     assert_eq!(note.title, "Cancelled: 职工健步走");
     assert_eq!(card(&alice).change, Some(ChangeNotice::Cancelled));
     assert!(bob.take_activity_notices(now()).unwrap().is_empty());
+
+    // the union moves an activity, then the member gives up their place on another device: the
+    // two arrive in one sync, and the member is not told of a move that is no longer theirs
+    let b = server
+        .store
+        .create_activity(activity(), t0())
+        .await
+        .unwrap();
+    bob.sync(now()).await.unwrap();
+    bob.sign_up(b.id, 0, now()).await.unwrap();
+    let (other, _do) = member(&server, "M10005").await;
+    server
+        .store
+        .change_activity(
+            b.id,
+            ActivityChange::Move {
+                starts_at: b.starts_at + Duration::days(1),
+                ends_at: b.ends_at + Duration::days(1),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    other.cancel_signup(b.id).await.unwrap();
+    bob.sync(now()).await.unwrap();
+    assert!(bob.take_activity_notices(now()).unwrap().is_empty());
+    assert_eq!(card_of(&bob, b.id).change, None);
 }
 
 /// A member second in line sees themselves move up to first when the one ahead leaves the
@@ -232,32 +268,19 @@ async fn the_place_on_the_waitlist_moves_up_when_the_one_ahead_leaves() {
         .await
         .unwrap();
     let mut apps = Vec::new();
-    let mut dirs = Vec::new();
     for no in ["M10004", "M10005", "M10006"] {
-        let dir = tempfile::tempdir().unwrap();
-        let app = Client::open(dir.path()).unwrap();
-        app.login(&server.url, no, "demo1234", "phone", now())
-            .await
-            .unwrap();
+        let (app, dir) = member(&server, no).await;
         app.sign_up(a.id, 0, now()).await.unwrap();
-        apps.push(app);
-        dirs.push(dir);
+        apps.push((app, dir));
     }
-    let place = |app: &Client| {
-        app.activities(now())
-            .unwrap()
-            .cards
-            .into_iter()
-            .find(|c| c.activity.id == a.id)
-            .and_then(|c| c.mine)
-            .map(|m| (m.state, m.position))
-    };
-    assert_eq!(place(&apps[2]), Some((SignupState::Waitlisted, Some(2))));
+    let apps: Vec<&Client> = apps.iter().map(|(app, _)| app).collect();
+    let place = |app: &Client| card_of(app, a.id).mine.map(|m| (m.state, m.position));
+    assert_eq!(place(apps[2]), Some((SignupState::Waitlisted, Some(2))));
     // the first in line gives up their place on the waitlist
     apps[1].cancel_signup(a.id).await.unwrap();
     apps[2].refresh_activities(now()).await.unwrap();
-    assert_eq!(place(&apps[2]), Some((SignupState::Waitlisted, Some(1))));
+    assert_eq!(place(apps[2]), Some((SignupState::Waitlisted, Some(1))));
     // the seat holder's own card has no place to change
     apps[0].refresh_activities(now()).await.unwrap();
-    assert_eq!(place(&apps[0]), Some((SignupState::Confirmed, None)));
+    assert_eq!(place(apps[0]), Some((SignupState::Confirmed, None)));
 }
