@@ -180,8 +180,9 @@ pub async fn seed_demo_points(store: &dyn Store, now: DateTime<Utc>) -> Result<(
 /// Demo activities in every state, relative to `now` (once: nothing is added if any exist): a
 /// popular one whose sign-up opens two minutes from now, a family day that is full with a
 /// waitlist, a talk later today that M10001 has a place at (the passport shows it), a walk-in
-/// volunteering day, and yesterday's training that M10001 signed up for and was checked in to by
-/// the staff account, waiting for their feedback; and an open needs poll for the whole district.
+/// volunteering day, yesterday's training that M10001 signed up for and was checked in to by
+/// the staff account (waiting for their feedback), and an art show three days ago that M10001
+/// had a place at and missed; and an open needs poll for the whole district.
 pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result<(), StoreError> {
     use unionpass_core::activity::{
         Activity, ActivityCategory, NoShowRule, Poll, PollOption, SignupRules,
@@ -339,8 +340,28 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
             opened,
         )
         .await?;
-    // the family day fills up and two wait; M10001 has a place at today's talk and had one at
-    // the training
+    // three days ago: M10001 had a place and did not come (one no-show; the rule bans at two)
+    let show = hour - Duration::days(3) - Duration::hours(2);
+    let show_opened = show - Duration::days(10);
+    let show = store
+        .create_activity(
+            make(
+                "职工书画展导览",
+                "Staff art show: guided tour",
+                "由职工书画协会会员讲解参展作品。",
+                "Members of the staff art society show the works.",
+                ActivityCategory::Culture,
+                ("区文化馆 2 号展厅", "District Cultural Centre, gallery 2"),
+                show,
+                2,
+                30,
+                signup(show_opened, show, 50, 0, 0, false),
+            ),
+            show_opened,
+        )
+        .await?;
+    // the family day fills up and two wait; M10001 has a place at today's talk, had one at the
+    // training, and at the art show
     for (member_no, activity, companions, at) in [
         ("M10002", family.id, 1, now),
         ("M10003", family.id, 1, now),
@@ -348,6 +369,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
         ("M10005", family.id, 0, now),
         ("M10001", talk.id, 0, now),
         ("M10001", training.id, 0, opened + Duration::hours(1)),
+        ("M10001", show.id, 0, show_opened + Duration::hours(2)),
     ] {
         let Some((member_id, union_id)) = demo_member(store, member_no).await? else {
             continue;

@@ -432,7 +432,7 @@ messages! {
     DateMonth => "本月", "This month";
     MineUpcoming => "即将参加", "Coming up";
     MineAttended => "已参加", "Attended";
-    MineMissed => "报了名没到场（计入爽约）", "Signed up, did not come (counts as a no-show)";
+    MineMissed => "报了名未签到", "Had a place, not checked in";
     OnlyMine => "我的活动", "My activities";
     ActivityPlace => "地点：{place}", "Place: {place}";
     ActivityTime => "{start} 至 {end}", "{start} to {end}";

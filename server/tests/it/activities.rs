@@ -654,20 +654,45 @@ async fn the_demo_has_activities_in_every_state(s: TestServer) {
         .await
         .unwrap();
     let all = s.store.activities().await.unwrap();
-    assert_eq!(all.len(), 5);
-    let past = all
-        .iter()
-        .find(|l| l.activity.ends_at < now)
-        .expect("an activity that has ended");
-    let came = s.store.signups(past.activity.id).await.unwrap();
+    assert_eq!(all.len(), 6);
+    // two that ended within the week the app lists: M10001 came to one and missed the other
+    let mut past = Vec::new();
+    let mut attended = None;
+    for l in all.iter().filter(|l| l.activity.ends_at < now) {
+        assert!(now - l.activity.ends_at < Duration::days(7), "recent");
+        let rows = s.store.signups(l.activity.id).await.unwrap();
+        assert!(s.store.feedback(l.activity.id).await.unwrap().is_empty());
+        if rows.iter().any(|r| r.checked_in) {
+            attended = Some(l.activity.id);
+        }
+        past.push(
+            rows.iter()
+                .map(|r| (r.member_no.clone(), r.state, r.checked_in))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let m = |came| vec![("M10001".to_string(), SignupState::Confirmed, came)];
     assert_eq!(
-        came.iter()
-            .map(|r| (r.member_no.as_str(), r.state, r.checked_in))
-            .collect::<Vec<_>>(),
-        vec![("M10001", SignupState::Confirmed, true)]
+        past,
+        vec![m(false), m(true)],
+        "the art show, then the training"
     );
-    assert!(now - past.activity.ends_at < Duration::days(2), "recent");
-    assert!(s.store.feedback(past.activity.id).await.unwrap().is_empty());
+    // the check-in earned the training's points, credited to the staff account in the audit log
+    let audit = s.store.audit_log(20).await.unwrap();
+    let staff = s
+        .store
+        .member_auth("S20001")
+        .await
+        .unwrap()
+        .unwrap()
+        .member_id;
+    assert!(
+        audit.iter().any(|r| r["event"] == attended.unwrap()
+            && r["member"].is_i64()
+            && r["staff"] == staff
+            && r["points"] == 60),
+        "{audit:?}"
+    );
     let polls = s.store.polls().await.unwrap();
     assert_eq!(polls.len(), 1);
     assert!(polls[0].closes_at > now && polls[0].options.len() >= 3);

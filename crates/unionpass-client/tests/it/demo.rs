@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use unionpass_client::Client;
 use unionpass_core::campaign::Category;
 use unionpass_core::redeem::RedemptionStatus;
-use unionpass_core::view::CardState;
+use unionpass_core::view::{CardState, MineGroup};
 use unionpass_core::wallet::{CouponStatus, WalletFilter};
 use unionpass_server::seed;
 use unionpass_server::testing::{t0, TestServer};
@@ -43,14 +43,20 @@ async fn a_fresh_demo_has_content_on_every_tab() {
         acts.cards.iter().any(|c| c.mine.is_some()),
         "a place at today's talk"
     );
-    // 活动: yesterday's, which the member came to, waits for their feedback; a poll is open
-    let past = acts
-        .cards
-        .iter()
-        .find(|c| c.activity.ends_at < now())
-        .expect("yesterday's activity");
-    assert!(past.attended && past.feedback.is_none());
-    app.give_feedback(past.activity.id, 5, "很实用", now())
+    // 活动: 我的活动 has one of each: coming up, attended (yesterday's, waiting for their
+    // feedback) and missed; a poll is open
+    let group = |g| {
+        acts.cards
+            .iter()
+            .filter(|c| c.mine_group(now()) == Some(g))
+            .collect::<Vec<_>>()
+    };
+    assert!(!group(MineGroup::Upcoming).is_empty());
+    assert_eq!(group(MineGroup::Missed).len(), 1);
+    let came = group(MineGroup::Attended);
+    assert_eq!(came.len(), 1);
+    assert!(came[0].activity.ends_at < now() && came[0].feedback.is_none());
+    app.give_feedback(came[0].activity.id, 5, "很实用", now())
         .unwrap();
     assert!(acts
         .polls
