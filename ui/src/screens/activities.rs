@@ -720,6 +720,13 @@ pub fn ActivitiesList() -> impl IntoView {
                 .map(|p| p.union.id)
         })
     };
+    // the server's time to the minute: the groups and the date filter follow it (an activity
+    // that ends while the screen is open moves on) without filtering again at every tick
+    let minute = Memo::new(move |_| {
+        use chrono::DurationRound;
+        let t = server_now(tick.get(), view.with(|v| v.as_ref().and_then(|v| v.offset)));
+        t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t)
+    });
     let shown = move || {
         all()
             .into_iter()
@@ -735,8 +742,8 @@ pub fn ActivitiesList() -> impl IntoView {
                 }
                 Scope::District => card.activity.union_id.is_none(),
             })
-            .filter(|card| date.get().holds(&card.activity, now(), ZONE))
-            .filter(|card| !only_mine.get() || card.mine_group(now()).is_some())
+            .filter(|card| date.get().holds(&card.activity, minute.get(), ZONE))
+            .filter(|card| !only_mine.get() || card.mine_group(minute.get()).is_some())
             .collect::<Vec<_>>()
     };
     // 我的活动: the member's own, upcoming, attended and missed, each under its heading
@@ -744,7 +751,7 @@ pub fn ActivitiesList() -> impl IntoView {
         Signal::derive(move || {
             shown()
                 .into_iter()
-                .filter(|card| card.mine_group(now()) == Some(g))
+                .filter(|card| card.mine_group(minute.get()) == Some(g))
                 .collect::<Vec<_>>()
         })
     };

@@ -89,7 +89,6 @@ impl Parsed {
     }
 }
 
-/// A member's sign-up row as they see it, with its waitlist place when waiting.
 /// A member's waiting sign-ups with their place now: those waiting at the same activity that
 /// came before, and theirs (the place [`my_signup`] gives).
 const WAITLIST_PLACES: &str = "SELECT s.activity_id,
@@ -97,6 +96,7 @@ const WAITLIST_PLACES: &str = "SELECT s.activity_id,
         WHERE w.activity_id = s.activity_id AND w.state = 'waitlisted' AND w.id <= s.id)
      FROM signups s WHERE s.member_id = ?1 AND s.state = 'waitlisted'";
 
+/// A member's sign-up row as they see it, with its waitlist place when waiting.
 fn my_signup(tx: &Connection, signup_id: i64) -> Result<MySignup, StoreError> {
     let (activity_id, state, companions, created, updated): (i64, String, i64, String, String) = tx
         .prepare_cached(
