@@ -920,13 +920,15 @@ pub(crate) async fn campaigns(
 
 #[utoipa::path(get, path = "/v1/activities", tag = "activities", security(("session" = [])),
     description = "Every activity, soonest first, with its seats taken and sign-ups waiting now \
-        (members receive the activities by sync; the counts change with every sign-up), and the \
-        asking member's place on each waitlist they are on.",
+        (members receive the activities by sync; the counts change with every sign-up), the \
+        asking member's place on each waitlist they are on, and on popular activities until when \
+        the no-show rule keeps them from signing up.",
     responses((status = 200, description = "Every activity with its live counts", body = Vec<ActivityLive>), crate::openapi::Errors))]
 pub(crate) async fn activities(
     State(s): State<AppState>,
     who: AuthMember,
 ) -> Result<Json<Vec<ActivityLive>>, AppError> {
+    let now = s.clock.now();
     let mut all = s.store.activities().await?;
     let places: std::collections::HashMap<i64, i64> = s
         .store
@@ -934,8 +936,13 @@ pub(crate) async fn activities(
         .await?
         .into_iter()
         .collect();
+    let lookback = crate::store::rules::ban_lookback(&s.no_show);
+    let missed = s.store.missed_ends(who.member_id, now, lookback).await?;
+    let banned_until = unionpass_core::activity::no_show_ban(&s.no_show, &missed, now);
     for live in &mut all {
         live.my_position = places.get(&live.activity.id).copied();
+        let popular = live.activity.signup.as_ref().is_some_and(|r| r.popular);
+        live.my_ban_until = banned_until.filter(|_| popular);
     }
     Ok(Json(all))
 }

@@ -22,6 +22,9 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::store::{parse_ts, ts, Store};
 
+/// Until when the no-show rule keeps the member from popular activities, as last fetched.
+const K_BAN_UNTIL: &str = "no_show_ban_until";
+
 impl Store {
     /// Every activity not ended more than a week ago, soonest first, with this member's
     /// sign-up, eligibility and the last fetched counts.
@@ -116,7 +119,11 @@ impl Store {
                 pending,
             });
         }
+        let ban_until = crate::store::meta_get(&self.conn, K_BAN_UNTIL)?
+            .map(parse_ts)
+            .transpose()?;
         Ok(ActivitiesView {
+            ban_until,
             cards,
             polls: self.poll_cards(union, now)?,
             offset: self.clock_offset()?,
@@ -239,6 +246,19 @@ impl Store {
                      WHERE activity_id = ?1 AND state = 'waitlisted'",
                     params![l.activity.id, place],
                 )?;
+            }
+        }
+        // the no-show ban is the member's, said on each popular activity: kept while the list
+        // has one to say it on
+        if live
+            .iter()
+            .any(|l| l.activity.signup.as_ref().is_some_and(|r| r.popular))
+        {
+            match live.iter().find_map(|l| l.my_ban_until) {
+                Some(until) => crate::store::meta_set(&tx, K_BAN_UNTIL, &ts(until))?,
+                None => {
+                    tx.execute("DELETE FROM meta WHERE key = ?1", [K_BAN_UNTIL])?;
+                }
             }
         }
         tx.commit()?;

@@ -96,6 +96,10 @@ pub struct ActivityLive {
     /// their own sign-up change gave moves up as those ahead leave or are promoted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub my_position: Option<i64>,
+    /// Until when the asking member may not sign up for it: a popular activity, under the
+    /// no-show rule (what a sign-up would be refused with, told before the member asks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub my_ban_until: Option<DateTime<Utc>>,
 }
 
 /// `POST /v1/activities/{id}/signup`: the key is made on the device and stored before the

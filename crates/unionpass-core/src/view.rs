@@ -450,6 +450,10 @@ pub struct PollCard {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivitiesView {
     pub cards: Vec<ActivityCard>,
+    /// Until when the no-show rule keeps the member from popular activities, as the server said
+    /// with the last counts (`ActivityLive::my_ban_until`).
+    #[serde(default)]
+    pub ban_until: Option<DateTime<Utc>>,
     #[serde(default)]
     pub polls: Vec<PollCard>,
     pub offset: Option<crate::reminder::ClockOffset>,

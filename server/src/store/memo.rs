@@ -334,6 +334,7 @@ mod tests {
                 seats_taken,
                 waiting,
                 my_position: None,
+                my_ban_until: None,
             },
             keys: vec![Uuid::from_u128(1), Uuid::from_u128(2)],
             members: vec![1],

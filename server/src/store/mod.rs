@@ -394,6 +394,14 @@ pub trait Activities: Send + Sync {
     /// Where `member_id` waits now: (activity, place on its waitlist, 1 = next) for each of
     /// their sign-ups still waiting.
     async fn waitlist_places(&self, member_id: i64) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// The end times of the activities `member_id` had seats for, did not check in to and were
+    /// not cancelled, ended in the `days` before `now`: what the no-show rule counts.
+    async fn missed_ends(
+        &self,
+        member_id: i64,
+        now: DateTime<Utc>,
+        days: i64,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError>;
     /// Decide one sign-up request and, when accepted, make it durable before answering. A key
     /// seen before answers its sign-up as it stands now (`replayed`), or `KeyReused` when it came
     /// with other contents. A refusal writes nothing.

@@ -150,7 +150,13 @@ pub fn misses_lookback(
         .signup
         .as_ref()
         .filter(|r| r.popular)
-        .map(|_| job.no_show.window_days + job.no_show.ban_days)
+        .map(|_| ban_lookback(&job.no_show))
+}
+
+/// How far back a member's misses can still ban them (`activity::no_show_ban`): the rule's
+/// window before the latest miss, and the ban after it.
+pub fn ban_lookback(rule: &unionpass_core::activity::NoShowRule) -> i64 {
+    rule.window_days + rule.ban_days
 }
 
 /// One sign-up request judged on what the store read under the activity's lock: its seats taken

@@ -463,6 +463,27 @@ async fn no_shows_close_popular_activities_until_the_ban_ends(s: TestServer) {
             Some(missed[1].ends_at + Duration::days(30))
         )
     );
+    // the app is told before the member asks: the popular one carries the ban's end when the
+    // counts are fetched, the ordinary one nothing, and a member with no misses nothing
+    let ban = |token: String| {
+        let s = &s;
+        async move {
+            let all: Vec<unionpass_core::activity::ActivityLive> =
+                s.get_json("/v1/activities", Some(&token)).await;
+            let of = |id: i64| {
+                all.iter()
+                    .find(|l| l.activity.id == id)
+                    .unwrap()
+                    .my_ban_until
+            };
+            (of(popular.id), of(ordinary.id))
+        }
+    };
+    assert_eq!(
+        ban(member.clone()).await,
+        (Some(missed[1].ends_at + Duration::days(30)), None)
+    );
+    assert_eq!(ban(s.login("M10005").await).await, (None, None));
     assert_eq!(
         accepted(&sign_up(&s, &member, ordinary.id, Uuid::new_v4(), 0).await).state,
         SignupState::Confirmed

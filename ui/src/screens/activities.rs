@@ -361,6 +361,13 @@ fn ActivityItem(
     };
     let can_sign_up = rules.is_some() && !live && !cancelled && eligible;
     let waiting = move || can_sign_up && before_open();
+    // the no-show rule, as the server said with the last counts: said before the member asks,
+    // and the button closed (the server would refuse the same)
+    let is_popular = rules.as_ref().is_some_and(|r| r.popular);
+    let banned = move || {
+        view.with(|v| v.as_ref().and_then(|v| v.ban_until))
+            .filter(|u| can_sign_up && is_popular && *u > server_time())
+    };
     Effect::new(move |_| {
         if !before_open() && early.get_untracked() {
             early.set(false);
@@ -468,6 +475,12 @@ fn ActivityItem(
             }
             if !eligible {
                 return Some(c.t(Msg::ActivityNotEligible).to_string());
+            }
+            if let Some(until) = banned() {
+                return Some(fill(
+                    c.t(Msg::BannedUntil),
+                    &[("time", &day_time(until, c.lang.get()))],
+                ));
             }
             mine_text(c, &card)
         }
@@ -579,7 +592,7 @@ fn ActivityItem(
                         <button type="button" class="primary grab" id=format!("signup-{id}")
                             class:waiting=waiting
                             aria-disabled=move || if waiting() { "true" } else { "false" }
-                            prop:disabled=move || !waiting() && (!open() || busy.get() || offline())
+                            prop:disabled=move || banned().is_some() || (!waiting() && (!open() || busy.get() || offline()))
                             on:click=press>
                             {move || if busy.get() {
                                 c.t(Msg::SigningUp)

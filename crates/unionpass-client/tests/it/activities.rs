@@ -284,3 +284,48 @@ async fn the_place_on_the_waitlist_moves_up_when_the_one_ahead_leaves() {
     apps[0].refresh_activities(now()).await.unwrap();
     assert_eq!(place(apps[0]), Some((SignupState::Confirmed, None)));
 }
+
+/// After two no-shows the app says, before the member asks, until when popular activities are
+/// closed to them: the server tells it with the counts, and it is kept with them.
+#[tokio::test]
+async fn the_app_knows_a_no_show_ban_before_the_member_asks() {
+    let server = TestServer::start().await;
+    let mut missed = Vec::new();
+    for day in [2, 9] {
+        let a = crate::activity(
+            "读书会",
+            "图书馆",
+            t0() + Duration::days(day),
+            t0(),
+            (5, 0, 0),
+        );
+        missed.push(server.store.create_activity(a, t0()).await.unwrap());
+    }
+    let mut popular = crate::activity(
+        "演唱会",
+        "体育馆",
+        t0() + Duration::days(30),
+        t0(),
+        (5, 0, 0),
+    );
+    popular.signup.as_mut().unwrap().popular = true;
+    let popular = server.store.create_activity(popular, t0()).await.unwrap();
+    let (alice, _da) = member(&server, "M10004").await;
+    for a in &missed {
+        alice.sign_up(a.id, 0, now()).await.unwrap();
+    }
+    alice.refresh_activities(now()).await.unwrap();
+    assert_eq!(alice.activities(now()).unwrap().ban_until, None);
+    // a day after the second activity ended, neither attended
+    let later = missed[1].ends_at + Duration::days(1);
+    server.clock.set(later);
+    alice.refresh_activities(later).await.unwrap();
+    assert_eq!(
+        alice.activities(later).unwrap().ban_until,
+        Some(missed[1].ends_at + Duration::days(30))
+    );
+    assert!(
+        card_of(&alice, popular.id).eligible,
+        "eligible; banned for a while"
+    );
+}

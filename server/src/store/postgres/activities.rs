@@ -1635,6 +1635,7 @@ impl Activities for PgStore {
                     seats_taken: r.get(2),
                     waiting: r.get(3),
                     my_position: None,
+                    my_ban_until: None,
                 })
             })
             .collect()
@@ -1659,6 +1660,15 @@ impl Activities for PgStore {
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())
+    }
+
+    async fn missed_ends(
+        &self,
+        member_id: i64,
+        now: DateTime<Utc>,
+        days: i64,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        misses(&self.pool.get().await?, member_id, now, days).await
     }
 
     async fn judge_sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
@@ -1702,6 +1712,7 @@ impl Activities for PgStore {
                 seats_taken: r.get(1),
                 waiting: r.get(2),
                 my_position: None,
+                my_ban_until: None,
             },
             keys: r.get(3),
             members: r.get(4),

@@ -505,6 +505,7 @@ impl Activities for SqliteStore {
                     seats_taken: r.get(2)?,
                     waiting: r.get(3)?,
                     my_position: None,
+                    my_ban_until: None,
                 });
             }
             Ok(out)
@@ -519,6 +520,16 @@ impl Activities for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
+    }
+
+    async fn missed_ends(
+        &self,
+        member_id: i64,
+        now: DateTime<Utc>,
+        days: i64,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        self.with_read(move |c| misses(c, member_id, now, days))
+            .await
     }
 
     async fn judge_sign_up(&self, job: SignupJob) -> Result<SignupAnswer, StoreError> {
@@ -563,6 +574,7 @@ impl Activities for SqliteStore {
                     seats_taken: row.seats_taken,
                     waiting: row.waiting,
                     my_position: None,
+                    my_ban_until: None,
                 },
                 keys,
                 members,
