@@ -822,16 +822,12 @@ pub(crate) async fn push(
         {
             tracing::warn!(target: "security", event = "check_in_refused", staff = who.member_id, event_id = c.event_id, %code, "an uploaded check-in was refused");
         }
-        results.push(match result.outcome {
-            MutationOutcome::Rejected { code, message } => MutationResult {
-                outcome: MutationOutcome::Rejected {
-                    code: code.for_app(app.as_ref()),
-                    message,
-                },
-                ..result
-            },
-            MutationOutcome::Applied => result,
-        });
+        results.push(result);
+    }
+    for r in &mut results {
+        if let MutationOutcome::Rejected { code, .. } = &mut r.outcome {
+            *code = code.for_app(app.as_ref());
+        }
     }
     Ok(Json(PushResponse { results }))
 }
@@ -936,13 +932,19 @@ pub(crate) async fn activities(
         .await?
         .into_iter()
         .collect();
-    let lookback = crate::store::rules::ban_lookback(&s.no_show);
-    let missed = s.store.missed_ends(who.member_id, now, lookback).await?;
-    let banned_until = unionpass_core::activity::no_show_ban(&s.no_show, &missed, now);
+    // the member's misses only where the rule bans and something is popular (a read fewer for
+    // every member fetching the counts)
+    let popular = |l: &ActivityLive| l.activity.signup.as_ref().is_some_and(|r| r.popular);
+    let banned_until = if s.no_show.misses > 0 && all.iter().any(popular) {
+        let lookback = crate::store::rules::ban_lookback(&s.no_show);
+        let missed = s.store.missed_ends(who.member_id, now, lookback).await?;
+        unionpass_core::activity::no_show_ban(&s.no_show, &missed, now)
+    } else {
+        None
+    };
     for live in &mut all {
         live.my_position = places.get(&live.activity.id).copied();
-        let popular = live.activity.signup.as_ref().is_some_and(|r| r.popular);
-        live.my_ban_until = banned_until.filter(|_| popular);
+        live.my_ban_until = banned_until.filter(|_| popular(live));
     }
     Ok(Json(all))
 }

@@ -100,10 +100,8 @@ impl Store {
                 activity_id: activity.id,
                 ..f
             });
-            let change: Option<ChangeNotice> = change
-                .map(|n| serde_json::from_str(&n))
-                .transpose()
-                .map_err(bad)?;
+            // one this version cannot read is not shown (it is replaced at the next change)
+            let change: Option<ChangeNotice> = change.and_then(|n| serde_json::from_str(&n).ok());
             cards.push(ActivityCard {
                 change,
                 opening_reminder,
@@ -248,17 +246,12 @@ impl Store {
                 )?;
             }
         }
-        // the no-show ban is the member's, said on each popular activity: kept while the list
-        // has one to say it on
-        if live
-            .iter()
-            .any(|l| l.activity.signup.as_ref().is_some_and(|r| r.popular))
-        {
-            match live.iter().find_map(|l| l.my_ban_until) {
-                Some(until) => crate::store::meta_set(&tx, K_BAN_UNTIL, &ts(until))?,
-                None => {
-                    tx.execute("DELETE FROM meta WHERE key = ?1", [K_BAN_UNTIL])?;
-                }
+        // the no-show ban is the member's, said on each popular activity; a list with none
+        // to say it on leaves it unknown, which closes nothing (the server still judges)
+        match live.iter().find_map(|l| l.my_ban_until) {
+            Some(until) => crate::store::meta_set(&tx, K_BAN_UNTIL, &ts(until))?,
+            None => {
+                tx.execute("DELETE FROM meta WHERE key = ?1", [K_BAN_UNTIL])?;
             }
         }
         tx.commit()?;
@@ -386,6 +379,9 @@ impl Store {
     pub fn record_cancel(&mut self, signup: &MySignup) -> Result<()> {
         let tx = self.conn.transaction()?;
         put_signup(&tx, signup)?;
+        if !signup.state.is_active() {
+            forget_change(&tx, signup.activity_id)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -445,8 +441,8 @@ impl Store {
         let mut out = Vec::new();
         for (body, notice) in rows {
             let a: Activity = serde_json::from_str(&body).map_err(bad)?;
-            let notice: ChangeNotice = serde_json::from_str(&notice).map_err(bad)?;
-            if a.ends_at > now {
+            let notice: Option<ChangeNotice> = serde_json::from_str(&notice).ok();
+            if let Some(notice) = notice.filter(|_| a.ends_at > now) {
                 out.push((a, notice));
             }
         }
@@ -485,17 +481,19 @@ pub(crate) fn note_change(
             |r| r.get(0),
         )
         .optional()?;
-    let earlier: Option<String> = tx
+    // a notice not told yet is this one's start (a second move says the time first given; a
+    // move back to it leaves nothing to tell); one already told is what the member knows, and a
+    // new move is news from the time they were told of
+    let earlier: Option<(String, bool)> = tx
         .query_row(
-            "SELECT notice FROM activity_notices WHERE activity_id = ?1",
+            "SELECT notice, notified FROM activity_notices WHERE activity_id = ?1",
             [new.id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
     let earlier: Option<ChangeNotice> = earlier
-        .map(|n| serde_json::from_str(&n))
-        .transpose()
-        .map_err(bad)?;
+        .filter(|(_, told)| !told)
+        .and_then(|(n, _)| serde_json::from_str(&n).ok());
     let mine = mine.as_deref().and_then(SignupState::parse);
     match change_notice(&old, new, mine, earlier) {
         None => {}

@@ -800,7 +800,7 @@ fn apply_change(
                     [s.activity_id],
                 )?;
             }
-            if !s.state.is_active() {
+            if !s.state.is_active() && !catching_up {
                 crate::activities::forget_change(tx, s.activity_id)?;
             }
             // a later state wins; the log is in order, so the last change is the latest

@@ -674,11 +674,11 @@ pub enum ChangeNotice {
 }
 
 /// The notice `new` (as synced) calls for over `old` (as the device held it) for a member whose
-/// sign-up for it is `mine`, given the notice `earlier` still held for it: only for a live
-/// sign-up (a place or on the waitlist), when it was cancelled now, or its start or end moved.
-/// A second move still says when it was first to take place, and a move back to that time
-/// leaves nothing to tell (`Some(None)`: drop the earlier notice). `None`: nothing to tell of
-/// this change, keep what is held.
+/// sign-up for it is `mine`, given the notice `earlier` held for it and not told yet: only for a
+/// live sign-up (a place or on the waitlist), when it was cancelled now, or its start or end
+/// moved. A second move before the member is told still says when it was first to take place,
+/// and a move back to that time leaves nothing to tell (`Some(None)`: drop the earlier notice).
+/// `None`: nothing to tell of this change, keep what is held.
 pub fn change_notice(
     old: &Activity,
     new: &Activity,

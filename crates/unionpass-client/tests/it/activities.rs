@@ -185,24 +185,43 @@ async fn a_member_with_a_place_is_told_when_the_union_moves_or_cancels_it() {
     assert!(bob.take_activity_notices(now()).unwrap().is_empty());
     assert_eq!(card(&bob).change, None);
 
-    // moved again: told again, still with the time first given; moved back to it: nothing left
-    // to tell, and the card says nothing
+    // moved again after the member was told: news from the time they were told of; and back
+    // again: told that too
+    let was = |days: i64| ChangeNotice::Moved {
+        was_starts_at: a.starts_at + Duration::days(days),
+        was_ends_at: a.ends_at + Duration::days(days),
+    };
+    let starts_of = |told: Vec<(Activity, ChangeNotice)>| {
+        told.into_iter()
+            .map(|(a, n)| (a.starts_at, n))
+            .collect::<Vec<_>>()
+    };
     move_to(2).await;
     alice.sync(now()).await.unwrap();
-    let told = alice.take_activity_notices(now()).unwrap();
     assert_eq!(
-        told.iter()
-            .map(|(a, n)| (a.starts_at, *n))
-            .collect::<Vec<_>>(),
-        vec![(a.starts_at + Duration::days(2), moved)]
+        starts_of(alice.take_activity_notices(now()).unwrap()),
+        vec![(a.starts_at + Duration::days(2), was(1))]
     );
     move_to(0).await;
     alice.sync(now()).await.unwrap();
+    assert_eq!(
+        starts_of(alice.take_activity_notices(now()).unwrap()),
+        vec![(a.starts_at, was(2))]
+    );
+    // moved twice before the member syncs: one notice, with the time first given; moved away
+    // and back before they sync: nothing to tell, the time is the one they know
+    move_to(1).await;
+    move_to(3).await;
+    alice.sync(now()).await.unwrap();
+    assert_eq!(
+        starts_of(alice.take_activity_notices(now()).unwrap()),
+        vec![(a.starts_at + Duration::days(3), moved)]
+    );
+    move_to(1).await;
+    move_to(3).await;
+    alice.sync(now()).await.unwrap();
     assert!(alice.take_activity_notices(now()).unwrap().is_empty());
     assert_eq!(card(&alice).change, None);
-    move_to(1).await;
-    alice.sync(now()).await.unwrap();
-    assert_eq!(alice.take_activity_notices(now()).unwrap().len(), 1);
 
     // the member's new phone catches up with the whole log: the moves are history there
     let (phone, _dp) = member(&server, "M10004").await;
@@ -251,6 +270,31 @@ async fn a_member_with_a_place_is_told_when_the_union_moves_or_cancels_it() {
     bob.sync(now()).await.unwrap();
     assert!(bob.take_activity_notices(now()).unwrap().is_empty());
     assert_eq!(card_of(&bob, b.id).change, None);
+
+    // and giving up the place on this device clears the card's note at once
+    let c = server
+        .store
+        .create_activity(activity(), t0())
+        .await
+        .unwrap();
+    bob.sync(now()).await.unwrap();
+    bob.sign_up(c.id, 0, now()).await.unwrap();
+    server
+        .store
+        .change_activity(
+            c.id,
+            ActivityChange::Move {
+                starts_at: c.starts_at + Duration::days(1),
+                ends_at: c.ends_at + Duration::days(1),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    bob.sync(now()).await.unwrap();
+    assert!(card_of(&bob, c.id).change.is_some());
+    bob.cancel_signup(c.id).await.unwrap();
+    assert_eq!(card_of(&bob, c.id).change, None);
 }
 
 /// A member second in line sees themselves move up to first when the one ahead leaves the
@@ -320,12 +364,20 @@ async fn the_app_knows_a_no_show_ban_before_the_member_asks() {
     let later = missed[1].ends_at + Duration::days(1);
     server.clock.set(later);
     alice.refresh_activities(later).await.unwrap();
-    assert_eq!(
-        alice.activities(later).unwrap().ban_until,
-        Some(missed[1].ends_at + Duration::days(30))
-    );
-    assert!(
-        card_of(&alice, popular.id).eligible,
-        "eligible; banned for a while"
-    );
+    let until = missed[1].ends_at + Duration::days(30);
+    assert_eq!(alice.activities(later).unwrap().ban_until, Some(until));
+    // the server refuses the same, saying until when
+    match alice.sign_up(popular.id, 0, later).await.unwrap() {
+        SignupAnswer::Refused { refusal } => {
+            assert_eq!(
+                (refusal.code, refusal.until),
+                (ErrorCode::NoShowBanned, Some(until))
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // once it has run out, the next count says so
+    server.clock.set(until + Duration::minutes(1));
+    alice.refresh_activities(until).await.unwrap();
+    assert_eq!(alice.activities(until).unwrap().ban_until, None);
 }
