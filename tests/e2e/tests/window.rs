@@ -1754,6 +1754,12 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         // the app learns they came, but the walk is still going on: feedback opens at its end
         app.wait_contains(&format!("#feedback-later-{walk}"), "活动结束后", 20)
             .await?;
+        app.c
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+                vec![serde_json::json!(format!("#feedback-later-{walk}"))],
+            )
+            .await?;
         app.shot("44a-activity-feedback-later").await?;
         // the union ends it early: at the next sync the member can say how it was
         server.admin(&[
@@ -1785,6 +1791,12 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.wait_contains("#mine-upcoming", "插花课", 10).await?;
         app.wait_contains("#mine-attended", "午间健步走", 5).await?;
         app.wait_gone(&format!("#activity-{id}"), 1).await?;
+        app.c
+            .execute(
+                "document.getElementById('mine-upcoming-heading').scrollIntoView({block: 'start'})",
+                vec![],
+            )
+            .await?;
         app.shot("44b-my-activities").await?;
         app.click("#act-mine").await?;
 
@@ -2583,7 +2595,8 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                             .with_context(|| format!("{name}: no {part}"))?;
                         app.c
                             .execute(
-                                "document.querySelector(arguments[0]).scrollIntoView({block: 'start'})",
+                                "const e = document.querySelector(arguments[0]);
+                                 (e.closest('li') || e).scrollIntoView({block: 'start'})",
                                 vec![serde_json::json!(css)],
                             )
                             .await?;

@@ -246,55 +246,38 @@ async fn a_member_with_a_place_is_told_when_the_union_moves_or_cancels_it() {
 
     // the union moves an activity, then the member gives up their place on another device: the
     // two arrive in one sync, and the member is not told of a move that is no longer theirs
-    let b = server
-        .store
-        .create_activity(activity(), t0())
-        .await
-        .unwrap();
-    bob.sync(now()).await.unwrap();
-    bob.sign_up(b.id, 0, now()).await.unwrap();
+    let b = placed_then_moved(&server, &bob).await;
     let (other, _do) = member(&server, "M10005").await;
-    server
-        .store
-        .change_activity(
-            b.id,
-            ActivityChange::Move {
-                starts_at: b.starts_at + Duration::days(1),
-                ends_at: b.ends_at + Duration::days(1),
-            },
-            now(),
-        )
-        .await
-        .unwrap();
     other.cancel_signup(b.id).await.unwrap();
     bob.sync(now()).await.unwrap();
     assert!(bob.take_activity_notices(now()).unwrap().is_empty());
     assert_eq!(card_of(&bob, b.id).change, None);
 
     // and giving up the place on this device clears the card's note at once
-    let c = server
-        .store
-        .create_activity(activity(), t0())
-        .await
-        .unwrap();
-    bob.sync(now()).await.unwrap();
-    bob.sign_up(c.id, 0, now()).await.unwrap();
-    server
-        .store
-        .change_activity(
-            c.id,
-            ActivityChange::Move {
-                starts_at: c.starts_at + Duration::days(1),
-                ends_at: c.ends_at + Duration::days(1),
-            },
-            now(),
-        )
-        .await
-        .unwrap();
+    let c = placed_then_moved(&server, &bob).await;
     bob.sync(now()).await.unwrap();
     assert!(card_of(&bob, c.id).change.is_some());
     bob.cancel_signup(c.id).await.unwrap();
     assert_eq!(card_of(&bob, c.id).change, None);
+}
+
+/// A new activity that `app`'s member takes a place at (synced, then signed up), which the union
+/// then moves a day later.
+async fn placed_then_moved(server: &TestServer, app: &Client) -> Activity {
+    use unionpass_server::store::ActivityChange;
+    let a = server
+        .store
+        .create_activity(activity(), t0())
+        .await
+        .unwrap();
+    app.sync(now()).await.unwrap();
+    app.sign_up(a.id, 0, now()).await.unwrap();
+    let to = ActivityChange::Move {
+        starts_at: a.starts_at + Duration::days(1),
+        ends_at: a.ends_at + Duration::days(1),
+    };
+    server.store.change_activity(a.id, to, now()).await.unwrap();
+    a
 }
 
 /// A member second in line sees themselves move up to first when the one ahead leaves the
