@@ -453,6 +453,7 @@ messages! {
     CompanionsLabel => "携带家属", "Companions";
     CompanionsN => "携带 {n} 人", "with {n} companion|with {n} companions";
     MyConfirmed => "已报名", "Signed up";
+    MyAttended => "已签到参加", "You came (checked in)";
     MyWaitlisted => "候补第 {n} 位", "Waitlist place {n}";
     MyPromoted => "已由候补转为正式报名", "Moved up from the waitlist: you have a place";
     MyCancelled => "已取消报名", "Sign-up cancelled";

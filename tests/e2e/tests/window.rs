@@ -1790,6 +1790,8 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.click("#act-mine").await?;
         app.wait_contains("#mine-upcoming", "插花课", 10).await?;
         app.wait_contains("#mine-attended", "午间健步走", 5).await?;
+        app.wait_contains(&format!("#activity-status-{walk}"), "已签到参加", 5)
+            .await?;
         app.wait_gone(&format!("#activity-{id}"), 1).await?;
         app.c
             .execute(
@@ -2573,6 +2575,7 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                             ["职工心理健康讲座", "Staff mental health talk"],
                         ),
                         ("#mine-attended", ["安全生产与急救培训", "Workplace safety"]),
+                        ("#mine-attended", ["已签到参加", "You came (checked in)"]),
                         ("#mine-missed", ["职工书画展导览", "Staff art show"]),
                     ] {
                         let title = if lang == "zh" { title[0] } else { title[1] };
@@ -2584,6 +2587,12 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                     {
                         problems.push(format!("{e:#}"));
                     }
+                    app.c
+                        .execute(
+                            "document.getElementById('mine-upcoming-heading').scrollIntoView({block: 'start'})",
+                            vec![],
+                        )
+                        .await?;
                     app.shot(&format!("50-{who}-{lang}-{w}-activities-mine"))
                         .await?;
                     app.click("#act-mine").await?;

@@ -473,6 +473,10 @@ fn ActivityItem(
             if cancelled {
                 return Some(c.t(Msg::ActivityCancelledNote).to_string());
             }
+            // once the member came, that is what their status is
+            if card.attended {
+                return Some(c.t(Msg::MyAttended).to_string());
+            }
             if !eligible {
                 return Some(c.t(Msg::ActivityNotEligible).to_string());
             }
