@@ -387,16 +387,21 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
             })
             .await?;
     }
-    if demo_member(store, "M10001").await?.is_some() {
-        store
-            .demo_checkin(
-                training.id,
-                "M10001",
-                STAFF.0,
-                training.starts_at + Duration::minutes(5),
-                now,
-            )
-            .await?;
+    if let (Some(member), Some(staff)) = (
+        store.member_auth("M10001").await?,
+        store.member_auth(STAFF.0).await?,
+    ) {
+        // scanned five minutes in, uploaded when the demo is seeded
+        let scan = unionpass_core::checkin::CheckIn {
+            event_id: training.id,
+            member_id: member.member_id,
+            member_no: "M10001".into(),
+            scanned_at: training.starts_at + Duration::minutes(5),
+            scanner: uuid::Uuid::new_v4(),
+            nonce: uuid::Uuid::new_v4(),
+            proof: None,
+        };
+        store.demo_checkin(scan, staff.member_id, now).await?;
     }
     let option = |zh: &str, en: &str| PollOption {
         zh: zh.into(),

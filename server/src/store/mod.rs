@@ -520,17 +520,14 @@ pub trait Ops: Store {
         n: usize,
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
-    /// (the demo) Member `member_no` checked in at `event_id` at `at` by staff `staff_no`, as the
-    /// door's upload at `now` would have recorded it (the check-in, the member's `attended`
-    /// change, the event's points with their audit record), with no passport to prove it: the
-    /// demo's past activity, waiting for the member's feedback. Answers whether it was the
-    /// member's first check-in there.
+    /// (the demo) The scan `c` by staff member `staff_id`, recorded as the door's upload at `now`
+    /// would have been (the check-in, the member's `attended` change, the event's points with
+    /// their audit record), with no passport to prove it: the demo's past activity, waiting for
+    /// the member's feedback. Answers whether it was the member's first check-in there.
     async fn demo_checkin(
         &self,
-        event_id: i64,
-        member_no: &str,
-        staff_no: &str,
-        at: DateTime<Utc>,
+        c: unionpass_core::checkin::CheckIn,
+        staff_id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     /// Two years of history for member `member_no` (benches and tests: a heavy first sync):

@@ -29,6 +29,27 @@ async fn member(server: &TestServer, member_no: &str) -> (Client, tempfile::Temp
     (app, dir)
 }
 
+/// An activity taking sign-ups (two places, a waitlist of one) and two members signed in on
+/// their own devices, M10004 and M10005.
+async fn two_members_and_an_activity(
+    server: &TestServer,
+) -> (
+    Activity,
+    (Client, tempfile::TempDir),
+    (Client, tempfile::TempDir),
+) {
+    let a = server
+        .store
+        .create_activity(activity(), t0())
+        .await
+        .unwrap();
+    (
+        a,
+        member(server, "M10004").await,
+        member(server, "M10005").await,
+    )
+}
+
 /// Activity `id`'s card on `app`'s activities screen.
 fn card_of(app: &Client, id: i64) -> ActivityCard {
     app.activities(now())
@@ -42,13 +63,7 @@ fn card_of(app: &Client, id: i64) -> ActivityCard {
 #[tokio::test]
 async fn a_sign_up_survives_a_dropped_connection_and_a_promotion_arrives_by_sync() {
     let mut server = TestServer::start().await;
-    let a = server
-        .store
-        .create_activity(activity(), t0())
-        .await
-        .unwrap();
-    let (alice, _da) = member(&server, "M10004").await;
-    let (bob, _db) = member(&server, "M10005").await;
+    let (a, (alice, _da), (bob, _db)) = two_members_and_an_activity(&server).await;
 
     // synced at sign-in; counts unknown until fetched, then kept with their time
     let card = |app: &Client| card_of(app, a.id);
@@ -136,13 +151,7 @@ async fn a_member_with_a_place_is_told_when_the_union_moves_or_cancels_it() {
     use unionpass_core::i18n::Lang;
     use unionpass_server::store::ActivityChange;
     let server = TestServer::start().await;
-    let a = server
-        .store
-        .create_activity(activity(), t0())
-        .await
-        .unwrap();
-    let (alice, _da) = member(&server, "M10004").await;
-    let (bob, _db) = member(&server, "M10005").await;
+    let (a, (alice, _da), (bob, _db)) = two_members_and_an_activity(&server).await;
     alice.sign_up(a.id, 0, now()).await.unwrap();
     let card = |app: &Client| card_of(app, a.id);
     let moved = ChangeNotice::Moved {

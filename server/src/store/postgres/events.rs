@@ -160,7 +160,7 @@ pub(super) async fn check_in(
 
 /// `c` as the scan of member `member_id` (`member_no`), into `table` (`checkins`, or
 /// `checkin_conflicts`); answers 0 when the member's check-in there is already kept.
-async fn insert_checkin(
+pub(super) async fn insert_checkin(
     tx: &impl GenericClient,
     table: &str,
     c: &CheckIn,
@@ -191,7 +191,7 @@ async fn insert_checkin(
 /// What a member's first check-in at an event brings, just kept: their devices learn they
 /// attended (feedback opens at the end), and it earns the event's points, credited to
 /// `staff_id` in the audit log.
-async fn first_checkin(
+pub(super) async fn first_checkin(
     tx: &impl GenericClient,
     staff_id: i64,
     c: &CheckIn,
@@ -228,43 +228,6 @@ async fn first_checkin(
         .await?;
     }
     Ok(())
-}
-
-/// (the demo) Member `member_no` checked in at `event_id` at `at` by staff `staff_no`, uploaded
-/// at `now`, as the door's upload would have recorded it, without a passport to prove it (see
-/// [`crate::store::Ops::demo_checkin`]).
-pub(super) async fn demo_checkin(
-    tx: &impl GenericClient,
-    event_id: i64,
-    member_no: &str,
-    staff_no: &str,
-    at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let mut ids = Vec::new();
-    for no in [member_no, staff_no] {
-        ids.push(
-            tx.query_opt("SELECT id FROM members WHERE member_no = $1", &[&no])
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("no member {no}")))?
-                .get::<_, i64>(0),
-        );
-    }
-    let (member_id, staff_id) = (ids[0], ids[1]);
-    let c = CheckIn {
-        event_id,
-        member_id,
-        member_no: member_no.to_string(),
-        scanned_at: at,
-        scanner: uuid::Uuid::new_v4(),
-        nonce: uuid::Uuid::new_v4(),
-        proof: None,
-    };
-    let first = insert_checkin(tx, "checkins", &c, member_id, member_no, now).await? == 1;
-    if first {
-        first_checkin(tx, staff_id, &c, member_id, now).await?;
-    }
-    Ok(first)
 }
 
 #[async_trait]

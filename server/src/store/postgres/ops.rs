@@ -189,16 +189,17 @@ impl Ops for PgStore {
 
     async fn demo_checkin(
         &self,
-        event_id: i64,
-        member_no: &str,
-        staff_no: &str,
-        at: DateTime<Utc>,
+        c: unionpass_core::checkin::CheckIn,
+        staff_id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        use super::events::{first_checkin, insert_checkin};
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let first =
-            super::events::demo_checkin(&tx, event_id, member_no, staff_no, at, now).await?;
+        let first = insert_checkin(&tx, "checkins", &c, c.member_id, &c.member_no, now).await? == 1;
+        if first {
+            first_checkin(&tx, staff_id, &c, c.member_id, now).await?;
+        }
         tx.commit().await?;
         Ok(first)
     }

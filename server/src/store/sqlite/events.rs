@@ -9,7 +9,6 @@ use unionpass_core::checkin::{
 };
 use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
-use uuid::Uuid;
 
 use super::{parse_ts, ts, uuid_col, SqliteStore};
 use crate::store::rules::{accrual_audit, admit_checkin, event_english, CheckinFacts, EVENT_GRACE};
@@ -186,7 +185,7 @@ pub(super) fn check_in(
 
 /// `c` as the scan of member `member_id` (`member_no`), into `table` (`checkins`, or
 /// `checkin_conflicts`); answers 0 when the member's check-in there is already kept.
-fn insert_checkin(
+pub(super) fn insert_checkin(
     tx: &Connection,
     table: &str,
     c: &CheckIn,
@@ -215,7 +214,7 @@ fn insert_checkin(
 /// What a member's first check-in at an event brings, just kept: their devices learn they
 /// attended (feedback opens at the end), and it earns the event's points, credited to
 /// `staff_id` in the audit log.
-fn first_checkin(
+pub(super) fn first_checkin(
     tx: &Connection,
     staff_id: i64,
     c: &CheckIn,
@@ -250,41 +249,6 @@ fn first_checkin(
         )?;
     }
     Ok(())
-}
-
-/// (the demo) Member `member_no` checked in at `event_id` at `at` by staff `staff_no`, uploaded
-/// at `now`, as the door's upload would have recorded it, without a passport to prove it (see
-/// [`crate::store::Ops::demo_checkin`]).
-pub(super) fn demo_checkin(
-    tx: &Connection,
-    event_id: i64,
-    member_no: &str,
-    staff_no: &str,
-    at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let id = |no: &str| -> Result<i64, StoreError> {
-        tx.query_row("SELECT id FROM members WHERE member_no = ?1", [no], |r| {
-            r.get(0)
-        })
-        .optional()?
-        .ok_or_else(|| StoreError::Corrupt(format!("no member {no}")))
-    };
-    let (member_id, staff_id) = (id(member_no)?, id(staff_no)?);
-    let c = CheckIn {
-        event_id,
-        member_id,
-        member_no: member_no.to_string(),
-        scanned_at: at,
-        scanner: Uuid::new_v4(),
-        nonce: Uuid::new_v4(),
-        proof: None,
-    };
-    let first = insert_checkin(tx, "checkins", &c, member_id, member_no, now)? == 1;
-    if first {
-        first_checkin(tx, staff_id, &c, member_id, now)?;
-    }
-    Ok(first)
 }
 
 #[async_trait]

@@ -209,15 +209,17 @@ impl Ops for SqliteStore {
 
     async fn demo_checkin(
         &self,
-        event_id: i64,
-        member_no: &str,
-        staff_no: &str,
-        at: DateTime<Utc>,
+        c: unionpass_core::checkin::CheckIn,
+        staff_id: i64,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let (member_no, staff_no) = (member_no.to_string(), staff_no.to_string());
+        use super::events::{first_checkin, insert_checkin};
         self.in_tx(move |tx| {
-            super::events::demo_checkin(tx, event_id, &member_no, &staff_no, at, now)
+            let first = insert_checkin(tx, "checkins", &c, c.member_id, &c.member_no, now)? == 1;
+            if first {
+                first_checkin(tx, staff_id, &c, c.member_id, now)?;
+            }
+            Ok(first)
         })
         .await
     }
