@@ -297,6 +297,14 @@ pub(crate) async fn update(
     )
 }
 
+/// The app's version as its `User-Agent` says it (`UnionPass/<version>`); none from other clients.
+fn app_version(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(unionpass_core::api::app_version_of)
+}
+
 /// An app older than the oldest served (its `User-Agent: UnionPass/<version>`) is answered
 /// `client_too_old` (426) on everything but `/v1/version`, `/v1/update/…`, `/v1/time` and
 /// `/v1/health`, so it can tell the member to update (or update itself) instead of failing in
@@ -310,13 +318,7 @@ async fn refuse_old_apps(
     let path = req.uri().path();
     let open = matches!(path, "/v1/version" | "/v1/time" | "/v1/health")
         || path.starts_with("/v1/update/");
-    let too_old = !open
-        && req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .and_then(unionpass_core::api::app_version_of)
-            .is_some_and(|v| s.versions.refuses(v));
+    let too_old = !open && app_version(req.headers()).is_some_and(|v| s.versions.refuses(v));
     if too_old {
         return AppError::new(
             ErrorCode::ClientTooOld,
@@ -777,11 +779,7 @@ pub(crate) async fn push(
     Body(req): Body<PushRequest<serde_json::Value>>,
 ) -> Result<Json<PushResponse>, AppError> {
     // a refusal is said in a code the app reads (an older app fails on one it does not know)
-    let app = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(unionpass_core::api::app_version_of)
-        .and_then(unionpass_core::api::parse_version);
+    let app = app_version(&headers).and_then(unionpass_core::api::parse_version);
     if req.mutations.len() > MAX_PUSH {
         return Err(AppError::new(
             ErrorCode::BadRequest,

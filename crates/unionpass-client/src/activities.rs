@@ -216,14 +216,7 @@ impl Store {
 
     /// One activity as synced.
     pub fn activity(&self, id: i64) -> Result<Option<Activity>> {
-        let body: Option<String> = self
-            .conn
-            .query_row("SELECT body FROM activities WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        body.map(|b| serde_json::from_str(&b).map_err(bad))
-            .transpose()
+        activity_in(&self.conn, id)
     }
 
     /// Keep the live counts fetched from the server, as of `now`, and the member's place on each
@@ -336,16 +329,8 @@ impl Store {
             )
             .optional()?;
         let first = first.map(parse_ts).transpose()?;
-        let ends_at: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT json_extract(body, '$.ends_at') FROM activities WHERE id = ?1",
-                [activity_id],
-                |r| r.get(0),
-            )
-            .optional()?;
         // an activity this device has not synced yet: the member cannot have come to it here
-        let ends_at = ends_at.map(parse_ts).transpose()?.ok_or({
+        let ends_at = self.activity(activity_id)?.map(|a| a.ends_at).ok_or({
             crate::ClientError::Refused(if attended {
                 unionpass_core::ErrorCode::NotFound
             } else {
@@ -450,6 +435,17 @@ impl Store {
     }
 }
 
+/// Activity `id` as `conn` holds it (the store's, or a transaction's).
+fn activity_in(conn: &rusqlite::Connection, id: i64) -> Result<Option<Activity>> {
+    let body: Option<String> = conn
+        .query_row("SELECT body FROM activities WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    body.map(|b| serde_json::from_str(&b).map_err(bad))
+        .transpose()
+}
+
 /// A synced change of activity `new` (at `at`, the server's time of it), kept to tell the
 /// member when they have a live sign-up for it ([`change_notice`] over the body held before and
 /// the notice already held): natively once ([`Store::take_activity_notices`]) and on its card.
@@ -465,15 +461,9 @@ pub(crate) fn note_change(
     if catching_up {
         return Ok(());
     }
-    let old: Option<String> = tx
-        .query_row("SELECT body FROM activities WHERE id = ?1", [new.id], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let Some(old) = old else {
+    let Some(old) = activity_in(tx, new.id)? else {
         return Ok(());
     };
-    let old: Activity = serde_json::from_str(&old).map_err(bad)?;
     let mine: Option<String> = tx
         .query_row(
             "SELECT state FROM my_signups WHERE activity_id = ?1",
