@@ -449,9 +449,9 @@ fn activity_in(conn: &rusqlite::Connection, id: i64) -> Result<Option<Activity>>
 /// A synced change of activity `new` (at `at`, the server's time of it), kept to tell the
 /// member when they have a live sign-up for it ([`change_notice`] over the body held before and
 /// the notice already held): natively once ([`Store::take_activity_notices`]) and on its card.
-/// Not while the device catches up with the whole log (a first sync, a fetch again after an
-/// upgrade): what it replays is history, not news, and compared with a body held from later it
-/// would say the wrong thing.
+/// Not for history (`catching_up`: a new device's first sync, or what a store fetching the log
+/// again after an upgrade had synced before): what it replays is not news, and compared with a
+/// body held from later it would say the wrong thing.
 pub(crate) fn note_change(
     tx: &rusqlite::Transaction<'_>,
     new: &Activity,

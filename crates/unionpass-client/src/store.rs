@@ -51,10 +51,13 @@ const K_CURSOR: &str = "cursor";
 /// fetch the whole change log again. Raise it with each migration that stores a new kind of
 /// synced change, and give the upgrade test (`tests/it/upgrade.rs`) a change of that kind: it
 /// then fails while this is too low (as it does for the withdrawn coupon of version 18).
-const REFETCH_BELOW: u32 = 18;
+pub const REFETCH_BELOW: u32 = 18;
 const K_LAST_SYNC_OK: &str = "last_sync_ok_at";
 /// Set while a sync from the log's start has more pages to come (see `apply_sync`).
 const K_CATCHING_UP: &str = "catching_up";
+/// Set while a store fetches the log again after an upgrade: the cursor it had reached, up to
+/// which the changes it fetches are history (see `apply_sync`).
+const K_HISTORY_UNTIL: &str = "history_until";
 const K_LAST_SYNC_ERR: &str = "last_sync_error";
 const K_LANGUAGE: &str = "language";
 /// Why the member was signed out without asking (a stable code), shown at the next sign-in.
@@ -131,6 +134,13 @@ impl Store {
         // cursor is past changes it could not store then
         migrate_with(&mut conn, MIGRATIONS, |tx, found| {
             if found > 0 && found < REFETCH_BELOW {
+                // what the store had synced is known to the member; what the fetch brings after
+                // it is news (see `apply_sync`)
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta(key, value)
+                     SELECT ?2, value FROM meta WHERE key = ?1 AND value <> '0'",
+                    [K_CURSOR, K_HISTORY_UNTIL],
+                )?;
                 tx.execute("DELETE FROM meta WHERE key = ?1", [K_CURSOR])?;
             }
             Ok(())
@@ -317,17 +327,26 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
-        // a sync from the log's start (a first one, or again after an upgrade) replays history,
-        // page by page, until the last page
-        let catching_up = meta_get(&tx, K_CURSOR)?.is_none_or(|c| c == "0")
+        // history is not news (no notice, no announced promotion): a new device's first sync
+        // replays the whole log, page by page, until the last page; a store fetching the log
+        // again after an upgrade replays it up to the cursor it had reached, and what comes
+        // after that happened since the member's last sync
+        let history_until: Option<i64> =
+            meta_get(&tx, K_HISTORY_UNTIL)?.and_then(|v| v.parse().ok());
+        let catching_up = (history_until.is_none()
+            && meta_get(&tx, K_CURSOR)?.is_none_or(|c| c == "0"))
             || meta_get(&tx, K_CATCHING_UP)?.is_some();
         for change in &resp.changes {
-            apply_change(&tx, change, language_pending, catching_up)?;
+            let history = catching_up || history_until.is_some_and(|h| change.seq <= h);
+            apply_change(&tx, change, language_pending, history)?;
         }
         if resp.more && catching_up {
             meta_set(&tx, K_CATCHING_UP, "1")?;
         } else {
             tx.execute("DELETE FROM meta WHERE key = ?1", [K_CATCHING_UP])?;
+        }
+        if history_until.is_some_and(|h| !resp.more || resp.cursor >= h) {
+            tx.execute("DELETE FROM meta WHERE key = ?1", [K_HISTORY_UNTIL])?;
         }
         if let Some(offer) = &resp.points_offer {
             crate::points::set_offer(&tx, offer)?;
@@ -787,12 +806,13 @@ fn apply_change(
         }
         ChangeKind::Signup(s) => {
             crate::activities::schedule_start_reminder(tx, s)?;
-            // a promotion is announced natively once (Background::announce_promotions); a later
-            // sign-up for the same activity (after a cancel) may be promoted and announced again
+            // a promotion is announced natively once (Background::announce_promotions), and
+            // not at all when it is history (kept as told); a later sign-up for the same
+            // activity (after a cancel) may be promoted and announced again
             if s.state == unionpass_core::activity::SignupState::Promoted {
                 tx.execute(
-                    "INSERT OR IGNORE INTO signup_notices(activity_id) VALUES (?1)",
-                    [s.activity_id],
+                    "INSERT OR IGNORE INTO signup_notices(activity_id, notified) VALUES (?1, ?2)",
+                    params![s.activity_id, catching_up],
                 )?;
             } else {
                 tx.execute(

@@ -268,3 +268,119 @@ async fn a_store_from_every_earlier_version_is_migrated_keeps_its_member_and_sen
         .count();
     assert_eq!(uses, 1);
 }
+
+/// A store from before [`REFETCH_BELOW`] fetches the whole log again after the upgrade. What it
+/// had synced is history there: a promotion and a move the member was told of on this device are
+/// not told again. What happened since its last sync is news, told as any sync tells it: the
+/// promotion the member waited for, and the move of an activity they have a place at.
+///
+/// [`REFETCH_BELOW`]: unionpass_client::store::REFETCH_BELOW
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_fetching_the_log_again_tells_what_happened_since_its_last_sync_once() {
+    use unionpass_core::activity::ChangeNotice;
+    use unionpass_server::store::ActivityChange;
+    let server = TestServer::start().await;
+    let now = t0() + Duration::minutes(1);
+    let starts = t0() + Duration::days(3);
+    let create = |title: &'static str, seats: i64| {
+        let store = server.store.clone();
+        async move {
+            store
+                .create_activity(
+                    crate::activity(title, "职工之家", starts, t0(), (seats, 1, 0)),
+                    t0(),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let move_a_day = |a: &unionpass_core::activity::Activity| {
+        let (store, id) = (server.store.clone(), a.id);
+        let to = ActivityChange::Move {
+            starts_at: a.starts_at + Duration::days(1),
+            ends_at: a.ends_at + Duration::days(1),
+        };
+        async move { store.change_activity(id, to, now).await.unwrap() }
+    };
+    // promoted and moved before the copy (told on this device), and after it
+    let (promoted_before, moved_before) = (create("合唱排练", 1).await, create("读书会", 5).await);
+    let (promoted_after, moved_after) = (create("羽毛球赛", 1).await, create("插花课", 5).await);
+
+    let sign_in = |no: &'static str, dir: &tempfile::TempDir| {
+        let (url, path) = (server.url.clone(), dir.path().to_path_buf());
+        async move {
+            let app = Client::open(&path).unwrap();
+            app.login(&url, no, "demo1234", "phone", now).await.unwrap();
+            app
+        }
+    };
+    let (live_dir, other_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (live, other) = (
+        sign_in("M10004", &live_dir).await,
+        sign_in("M10005", &other_dir).await,
+    );
+    for a in [&promoted_before, &promoted_after] {
+        other.sign_up(a.id, 0, now).await.unwrap();
+    }
+    for a in [
+        &promoted_before,
+        &moved_before,
+        &promoted_after,
+        &moved_after,
+    ] {
+        live.sign_up(a.id, 0, now).await.unwrap();
+    }
+    other.cancel_signup(promoted_before.id).await.unwrap();
+    move_a_day(&moved_before).await;
+    live.sync(now).await.unwrap();
+    let ids =
+        |v: Vec<unionpass_core::activity::Activity>| v.iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(live.take_promotions(now).unwrap()),
+        vec![promoted_before.id]
+    );
+    let told = live.take_activity_notices(now).unwrap();
+    assert_eq!(
+        ids(told.into_iter().map(|(a, _)| a).collect()),
+        vec![moved_before.id]
+    );
+    drop(live);
+
+    // the store as the last release that fetches again left it, then what happened since
+    let old_dir = tempfile::tempdir().unwrap();
+    let version = unionpass_client::store::REFETCH_BELOW as usize - 1;
+    unionpass_sqlite::older_copy(
+        &live_dir.path().join(DB_FILE),
+        &old_dir.path().join(DB_FILE),
+        unionpass_client::store::MIGRATIONS,
+        version,
+    )
+    .unwrap();
+    other.cancel_signup(promoted_after.id).await.unwrap();
+    move_a_day(&moved_after).await;
+
+    let upgraded = Client::open(old_dir.path()).unwrap();
+    upgraded.sync(now).await.unwrap();
+    assert_eq!(
+        ids(upgraded.take_promotions(now).unwrap()),
+        vec![promoted_after.id],
+        "only the promotion since the last sync"
+    );
+    let told = upgraded.take_activity_notices(now).unwrap();
+    assert_eq!(
+        told.iter().map(|(a, n)| (a.id, *n)).collect::<Vec<_>>(),
+        vec![(
+            moved_after.id,
+            ChangeNotice::Moved {
+                was_starts_at: moved_after.starts_at,
+                was_ends_at: moved_after.ends_at,
+            }
+        )],
+        "only the move since the last sync, from the time the member knew"
+    );
+    // and a new phone catching up tells nothing: all of it is history there
+    let phone_dir = tempfile::tempdir().unwrap();
+    let phone = sign_in("M10004", &phone_dir).await;
+    assert!(phone.take_promotions(now).unwrap().is_empty());
+    assert!(phone.take_activity_notices(now).unwrap().is_empty());
+}
