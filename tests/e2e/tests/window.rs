@@ -1792,6 +1792,9 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.wait_contains("#mine-attended", "午间健步走", 5).await?;
         app.wait_contains(&format!("#activity-status-{walk}"), "已签到参加", 5)
             .await?;
+        // in green, as a place is, though the walk took no sign-up
+        app.wait_for(&format!("#activity-status-{walk}.ok"), 1)
+            .await?;
         app.wait_gone(&format!("#activity-{id}"), 1).await?;
         app.c
             .execute(

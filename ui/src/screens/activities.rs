@@ -310,6 +310,9 @@ fn ActivityItem(
     let rules_none = a.signup.is_none();
     let live = card.mine.as_ref().is_some_and(|m| m.state.is_active());
     let has_seats = card.mine.as_ref().is_some_and(|m| m.state.has_seats());
+    // the status in green: a place, or the member came (a walk-in too, with no sign-up); not
+    // once the activity is cancelled
+    let status_ok = (has_seats || card.attended) && a.cancelled_at.is_none();
     let cancelled = a.cancelled_at.is_some();
     let eligible = card.eligible;
     let title = {
@@ -563,7 +566,7 @@ fn ActivityItem(
             {(max_companions > 0).then(|| view! {
                 <p class="muted small">{move || fill(c.t(Msg::CompanionsAllowed), &[("n", &max_companions.to_string())])}</p>
             })}
-            <p class="activity-status" id=format!("activity-status-{id}") class:ok=has_seats>{status_text}</p>
+            <p class="activity-status" id=format!("activity-status-{id}") class:ok=status_ok>{status_text}</p>
             // a move since the member signed up (the sync also said it natively; a cancel is the
             // status line's)
             {match card.change {
