@@ -95,7 +95,11 @@ fn load(
         if let Ok(v) = ipc::call(&GetWallet { filter, limit }).await {
             let answered = bench::perf_now() - started;
             // the rows this answer shows, by identity: the list before may have as many
-            let ids: Vec<String> = v.items.iter().map(|i| format!("coupon-{}", i.coupon.id)).collect();
+            let ids: Vec<String> = v
+                .items
+                .iter()
+                .map(|i| format!("coupon-{}", i.coupon.id))
+                .collect();
             view.set(Some(v));
             bench::wallet_rows_shown(what, started, answered, ids).await;
         }
