@@ -207,6 +207,15 @@ pub fn scan_text(shell: State<'_, Shell>, req: ipc::ScanText) -> CmdResult<ipc::
 }
 
 #[tauri::command(rename_all = "snake_case")]
+pub fn let_in(shell: State<'_, Shell>, req: ipc::LetIn) -> CmdResult<ipc::LetIn> {
+    let outcome = shell
+        .client()?
+        .let_in(req.event_id, &req.text, req.scanned_at, now())?;
+    upload_if_ok(&shell, outcome.ok)?;
+    Ok(outcome)
+}
+
+#[tauri::command(rename_all = "snake_case")]
 pub fn scan_image(shell: State<'_, Shell>, req: ipc::ScanImage) -> CmdResult<ipc::ScanImage> {
     let outcome = shell
         .client()?

@@ -214,6 +214,7 @@ pub fn run() {
             scan_text: ScanText,
             scan_image: ScanImage,
             scan_frame: ScanFrame,
+            let_in: LetIn,
             wallet: GetWallet,
             coupon: GetCoupon,
             use_coupon: UseCoupon,

@@ -49,6 +49,10 @@ pub struct Client {
     unlogged: Mutex<Option<ErrorCode>>,
 }
 
+/// How long after a scan the door list refused staff may still let the member in by hand
+/// ([`Client::let_in`]): time to look at the member's phone, not to come back to a code later.
+pub const LET_IN_WITHIN: chrono::Duration = chrono::Duration::minutes(10);
+
 fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
     ScanOutcome {
         ok: false,
@@ -60,6 +64,8 @@ fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
         name: None,
         union_name: None,
         companions: None,
+        by_hand: false,
+        by_hand_code: None,
     }
 }
 
@@ -892,7 +898,29 @@ impl Client {
         // judged, and the check-in stamped, by the server's time (see `live_passport`)
         let now = unionpass_core::reminder::server_now(device_now, s.clock_offset()?);
         let scanner = s.device_id()?;
-        s.scan(event_id, text, scanner, now)
+        s.scan(event_id, text, scanner, now, false)
+    }
+
+    /// Let in by hand a member the door list refused at `scanned_at` (the refused scan's code
+    /// and time): staff checked the member's place on their phone, as the list's age told them
+    /// to. Everything else is judged again as at the scan (the code, the event, a check-in
+    /// before); the check-in is recorded and sent like any other, marked as let in by hand, and
+    /// the server judges it by its own list. Refused with `invalid_input` for a scan more than
+    /// [`LET_IN_WITHIN`] old or ahead of the server's time: scan again.
+    pub fn let_in(
+        &self,
+        event_id: i64,
+        text: &str,
+        scanned_at: DateTime<Utc>,
+        device_now: DateTime<Utc>,
+    ) -> Result<ScanOutcome> {
+        let mut s = self.store();
+        let now = unionpass_core::reminder::server_now(device_now, s.clock_offset()?);
+        if scanned_at > now || now - scanned_at > LET_IN_WITHIN {
+            return Err(ClientError::InvalidInput("scanned_at"));
+        }
+        let scanner = s.device_id()?;
+        s.scan(event_id, text, scanner, scanned_at, true)
     }
 
     /// Check the QR code in an image file (PNG or JPEG).

@@ -281,12 +281,17 @@ impl Store {
     /// Check a scanned code against the trust list and the check-in log, and record the check-in
     /// (log + outbox, in one transaction) when it passes. Every failure is an answer, not an
     /// error: the staff member sees why.
+    ///
+    /// `by_hand`: staff let the member in over the door list (see [`crate::Client::let_in`]): a
+    /// refusal by the list alone (no place on it, still waiting) admits them, with no companions
+    /// counted, and the check-in is marked so. Every other rule holds as for any scan.
     pub fn scan(
         &mut self,
         event_id: i64,
         text: &str,
         scanner: Uuid,
         now: DateTime<Utc>,
+        by_hand: bool,
     ) -> Result<ScanOutcome> {
         let event = self
             .event(event_id)?
@@ -330,6 +335,8 @@ impl Store {
                 name: None,
                 union_name: None,
                 companions: None,
+                by_hand: false,
+                by_hand_code: None,
             }
         };
         let code = match passport::decode(text) {
@@ -376,14 +383,24 @@ impl Store {
         } else {
             Door::Open
         };
+        let by_hand = by_hand && matches!(door, Door::NotSignedUp | Door::Waitlisted);
+        let door = if by_hand {
+            Door::SignedUp { companions: 0 }
+        } else {
+            door
+        };
         let companions = match admit(&claims, &event, earlier.as_ref(), door) {
             Ok(n) => n,
             Err(e) => {
+                // refused by the door list alone: staff may let the member in by hand
+                let by_hand_code = matches!(e, ScanError::NotSignedUp | ScanError::StillWaitlisted)
+                    .then(|| text.trim().to_string());
                 return Ok(ScanOutcome {
                     name,
                     union_name,
+                    by_hand_code,
                     ..fail(e, Some(claims.member_no))
-                })
+                });
             }
         };
         let checkin = CheckIn {
@@ -398,7 +415,7 @@ impl Store {
         };
         tx.execute(
             &format!(
-                "INSERT INTO checkins({CHECKIN_COLS}, ours, uploaded) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 0)"
+                "INSERT INTO checkins({CHECKIN_COLS}, ours, uploaded, by_hand) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 0, ?7)"
             ),
             params![
                 checkin.event_id,
@@ -406,12 +423,13 @@ impl Store {
                 checkin.member_no,
                 ts(checkin.scanned_at),
                 checkin.scanner.to_string(),
-                checkin.nonce.to_string()
+                checkin.nonce.to_string(),
+                by_hand
             ],
         )?;
         enqueue_in(&tx, MutationOp::CheckIn(checkin), now)?;
         tx.commit()?;
-        tracing::info!(event_id, "checked a member in");
+        tracing::info!(event_id, by_hand, "checked a member in");
         Ok(ScanOutcome {
             ok: true,
             code: None,
@@ -422,6 +440,8 @@ impl Store {
             name,
             union_name,
             companions: (companions > 0).then_some(companions),
+            by_hand,
+            by_hand_code: None,
         })
     }
 
@@ -474,7 +494,7 @@ impl Store {
             |r| r.get(0),
         )?;
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {CHECKIN_COLS}, ours, uploaded, refused FROM checkins WHERE event_id = ?1
+            "SELECT {CHECKIN_COLS}, ours, uploaded, refused, by_hand FROM checkins WHERE event_id = ?1
              ORDER BY scanned_at DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![event.id, LOG_ROWS], |r| {
@@ -483,13 +503,14 @@ impl Store {
                 r.get::<_, bool>(6)?,
                 r.get::<_, bool>(7)?,
                 r.get::<_, Option<String>>(8)?,
+                r.get::<_, bool>(9)?,
             ))
         })?;
         let mut name_of = self
             .conn
             .prepare_cached("SELECT name FROM scanner_roster WHERE member_id = ?1")?;
         for row in rows {
-            let (c, ours, uploaded, refused) = row?;
+            let (c, ours, uploaded, refused, by_hand) = row?;
             view.checkins.push(CheckInRow {
                 name: name_of.query_row([c.member_id], |r| r.get(0)).optional()?,
                 member_no: c.member_no,
@@ -500,6 +521,7 @@ impl Store {
                 scanner_short: short(&c.scanner),
                 refused: refused
                     .and_then(|code| serde_json::from_value(serde_json::Value::String(code)).ok()),
+                by_hand,
             });
         }
         let mut stmt = self

@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0020_event_title_en",
     "0021_event_place_en",
     "0022_activity_notices",
+    "0023_checkin_by_hand",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -883,7 +884,7 @@ fn apply_change(
 #[cfg(test)]
 mod schema_tests {
     /// SHA-256 of each released migration, in order.
-    const PINNED: [&str; 21] = [
+    const PINNED: [&str; 22] = [
         "1fb3f23bbf68d6d0843e203556f286214bcd1bd66ba5f0c50803adfde38ab1da",
         "6c285388f0986f677940ab6362bcffe191ff11b2e8542552a9b5cc6148333842",
         "f60a0603419fc4330a7d0965d456f525a174c9cc3a9af4009f8b613f67152278",
@@ -905,6 +906,7 @@ mod schema_tests {
         "c2ff6ae41d6fdee4bcef5e22f51dbf774687989309e1c0b67c1e3c2d45fc11dc",
         "b2ccd7c475941b3dc4bc20c925d8e7d416b716fb8a05245b1d1453cfd798edc8",
         "b1033f37804bff2fa7e738f5a10dbeff1d74c1e0ab57c69db5d10fd843bd07d9",
+        "943f1a6e28abe131d5ca69a9feea62ad20d383bfb822f546983547f4742f6a9b",
     ];
 
     /// Every file in `schema/` is a listed migration, in order; released ones are unchanged.

@@ -90,6 +90,7 @@ commands! {
     ScanText = "scan_text" -> ScanOutcome;
     ScanImage = "scan_image" -> ScanOutcome;
     ScanFrame = "scan_frame" -> Option<ScanOutcome>;
+    LetIn = "let_in" -> ScanOutcome;
     GetWallet = "wallet" -> WalletView;
     GetCoupon = "coupon" -> CouponDetail;
     UseCoupon = "use_coupon" -> CouponView;
@@ -199,6 +200,16 @@ pub struct SetTrustMaxAge {
 pub struct ScanText {
     pub event_id: i64,
     pub text: String,
+}
+
+/// Let in by hand a member the door list refused (no place on it, or still waiting), after staff
+/// checked the place on the member's phone: the refused scan's code and time, as
+/// [`ScanOutcome::by_hand_code`] and [`ScanOutcome::at`] gave them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LetIn {
+    pub event_id: i64,
+    pub text: String,
+    pub scanned_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// An image file (PNG or JPEG), base64.

@@ -156,6 +156,9 @@ pub struct CheckInRow {
     /// an older app).
     #[serde(default)]
     pub refused: Option<crate::ErrorCode>,
+    /// Let in by hand over the door list ([`ScanOutcome::by_hand`]).
+    #[serde(default)]
+    pub by_hand: bool,
 }
 
 /// A member checked in to the same event by two scanners, as reported by the server.
@@ -208,6 +211,14 @@ pub struct ScanOutcome {
     /// Companions who come in with the member (an activity's sign-up).
     #[serde(default)]
     pub companions: Option<i64>,
+    /// Let in by hand over the door list (staff checked the member's place on their phone); the
+    /// server judges it by its own list when the scanner syncs.
+    #[serde(default)]
+    pub by_hand: bool,
+    /// The scanned code, when only the door list refused the member (no place on it, or still
+    /// waiting): what staff send back to let them in by hand ([`crate::ipc::LetIn`]).
+    #[serde(default)]
+    pub by_hand_code: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

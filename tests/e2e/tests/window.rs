@@ -2039,10 +2039,44 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff.wait_text("#lang-toggle", "English", 5).await?;
         staff.shot("47d-door-zh-360").await?;
 
-        // back online: the one check-in reaches the server, which checks the sign-up again
+        // staff let the waiting member in by hand over the list (as if the phone had shown a
+        // place): counted and marked so at the door, judged by the server's list at the upload
+        scan(waiting.code_at(chrono_now())).await?;
+        staff
+            .wait_contains("#scan-result-text", "仍在候补", 20)
+            .await?;
+        staff.click("#scan-let-in").await?;
+        staff
+            .wait_contains("#scan-result-by-hand", "已手动放行", 10)
+            .await?;
+        staff.wait_contains("#scan-result", "签到成功", 1).await?;
+        staff
+            .wait_contains("#checkin-count", "已入场 4 / 3 人（含家属 2 人）", 10)
+            .await?;
+        staff
+            .wait_contains("#checkin-log .checkin-by-hand", "手动放行", 5)
+            .await?;
+        staff.shot("47e-door-let-in-by-hand-zh-360").await?;
+        staff.click("#lang-toggle").await?;
+        staff
+            .wait_contains("#scan-result-by-hand", "Let in by hand", 5)
+            .await?;
+        resize(staff, 1024).await?;
+        staff.shot("47f-door-let-in-by-hand-en-1024").await?;
+        staff.click("#lang-toggle").await?;
+        staff.wait_text("#lang-toggle", "English", 5).await?;
+
+        // back online: the check-ins reach the server, which checks the sign-ups again: 王芳's
+        // place holds; the waiting member has none, and the door's count is back to 3
         server.restart()?;
         staff.click("#sync-now").await?;
         staff.wait_contains("#checkin-log", "已上传", 30).await?;
+        staff
+            .wait_contains("#checkin-log .checkin-refused", "仍在候补", 30)
+            .await?;
+        staff
+            .wait_contains("#checkin-count", "已入场 3 / 3 人（含家属 2 人）", 10)
+            .await?;
         let rows = server.admin(&["activity", "signups", "--id", &id.to_string(), "--csv"])?;
         let wang_row = rows
             .lines()

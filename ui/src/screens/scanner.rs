@@ -6,7 +6,7 @@ use base64::Engine;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::i18n::{fill, Msg};
-use unionpass_core::ipc::{GetScannerView, ScanFrame, ScanImage, ScanText, SetTrustMaxAge};
+use unionpass_core::ipc::{GetScannerView, LetIn, ScanFrame, ScanImage, ScanText, SetTrustMaxAge};
 use unionpass_core::view::{ScanOutcome, ScannerView};
 use unionpass_core::ErrorCode;
 use wasm_bindgen::JsCast;
@@ -20,6 +20,8 @@ use crate::ipc;
 enum Req {
     Text(String),
     Image(String),
+    /// Let in by hand: a code the door list refused, and when it was scanned.
+    LetIn(String, chrono::DateTime<chrono::Utc>),
 }
 
 const FRAME_W: u32 = 640;
@@ -128,6 +130,14 @@ pub fn ScannerTab() -> impl IntoView {
             let answer = match req {
                 Req::Text(text) => ipc::call(&ScanText { event_id, text }).await,
                 Req::Image(data) => ipc::call(&ScanImage { event_id, data }).await,
+                Req::LetIn(text, scanned_at) => {
+                    ipc::call(&LetIn {
+                        event_id,
+                        text,
+                        scanned_at,
+                    })
+                    .await
+                }
             };
             match answer {
                 Ok(o) => show(o),
@@ -141,6 +151,8 @@ pub fn ScannerTab() -> impl IntoView {
                     name: None,
                     union_name: None,
                     companions: None,
+                    by_hand: false,
+                    by_hand_code: None,
                 })),
             }
             busy.set(false);
@@ -423,6 +435,18 @@ pub fn ScannerTab() -> impl IntoView {
                             // when the member's phone says otherwise
                             {matches!(o.code, Some(ErrorCode::NotSignedUp | ErrorCode::StillWaitlisted))
                                 .then(|| view! { <span id="scan-result-list-age" class="small">{list_age}</span> })}
+                            // what that note says to tap, for this member's code
+                            {o.by_hand_code.clone().map(|text| {
+                                let at = o.at;
+                                view! {
+                                    <button id="scan-let-in" type="button" class="secondary"
+                                        prop:disabled=move || busy.get()
+                                        on:click=move |_| { scan(Req::LetIn(text.clone(), at)); refocus(); }>
+                                        {move || c.t(Msg::LetIn)}
+                                    </button>
+                                }
+                            })}
+                            {o.by_hand.then(|| view! { <span id="scan-result-by-hand" class="small">{move || c.t(Msg::LetInDone)}</span> })}
                             <span id="scan-result-code" class="visually-hidden">{o.code.map(|c| c.as_str()).unwrap_or("ok")}</span>
                         })}
                     </div>
@@ -466,6 +490,7 @@ pub fn ScannerTab() -> impl IntoView {
                                 <span><strong>{r.name.clone().unwrap_or_default()}</strong>" "<span class="mono">{r.member_no.clone()}</span></span>
                                 <span class="muted nowrap">{when(r.scanned_at)}</span>
                                 <span class="muted small">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { r.scanner_short.clone() }}</span>
+                                {r.by_hand.then(|| view! { <span class="badge checkin-by-hand">{move || c.t(Msg::ByHand)}</span> })}
                                 {match r.refused {
                                     Some(code) => view! {
                                         <span class="badge offline checkin-refused">

@@ -420,6 +420,113 @@ async fn a_member_still_waiting_is_refused_at_the_door_offline() {
     assert_eq!((door.checked_in, door.checked_in_companions), (1, 1));
 }
 
+/// The door's list is older than a promotion: offline, the promoted member is refused as still
+/// waiting, and staff, having seen the place on the member's phone, let them in by hand. A member
+/// with no place at all is let in by hand too (staff were wrong). Back online, the server judges
+/// both by its own list: the first is checked in (so not a no-show, and they may give feedback),
+/// the second is refused and leaves the door's count. Letting in by hand overrides the list
+/// alone: a code that does not verify stays refused, and a scan older than
+/// `LET_IN_WITHIN` must be made again.
+#[tokio::test]
+async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_it() {
+    let mut d = devices("M10001").await;
+    let a = publish(&d, in_an_hour("插花课", "工人文化宫", (1, 5, 2))).await;
+    let phone = |no: &'static str, dir: &tempfile::TempDir| {
+        let (url, path) = (d.server.url.clone(), dir.path().to_path_buf());
+        async move {
+            let app = Client::open(&path).unwrap();
+            app.login(&url, no, "demo1234", "phone", now())
+                .await
+                .unwrap();
+            app
+        }
+    };
+    let (fd, nd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first, nobody) = (phone("M10002", &fd).await, phone("M10003", &nd).await);
+    first.sign_up(a.id, 0, now()).await.unwrap();
+    d.member.sign_up(a.id, 0, now()).await.unwrap();
+    d.staff.sync(now()).await.unwrap();
+    // after the scanner's last sync the first gives up the place: the member is promoted
+    first.cancel_signup(a.id).await.unwrap();
+    d.member.sync(now()).await.unwrap();
+
+    d.server.stop().await;
+    let code = d.member.live_passport(now()).unwrap().text;
+    let waiting = d.staff.scan_text(a.id, &code, now()).unwrap();
+    assert_eq!(waiting.code, Some(ErrorCode::StillWaitlisted));
+    assert_eq!(waiting.by_hand_code.as_deref(), Some(code.trim()));
+    let at = waiting.at;
+    let later = now() + Duration::seconds(40);
+    let let_in = d.staff.let_in(a.id, &code, at, later).unwrap();
+    assert!(let_in.ok && let_in.by_hand, "{let_in:?}");
+    assert_eq!((let_in.at, let_in.companions), (at, None));
+    // scanned again: already in
+    let again = d.staff.scan_text(a.id, &code, later).unwrap();
+    assert_eq!(again.code, Some(ErrorCode::AlreadyCheckedIn));
+    assert_eq!(again.by_hand_code, None);
+    let none = nobody.live_passport(now()).unwrap().text;
+    let refused = d.staff.scan_text(a.id, &none, now()).unwrap();
+    assert_eq!(refused.code, Some(ErrorCode::NotSignedUp));
+    assert!(
+        d.staff
+            .let_in(a.id, &none, refused.at, later)
+            .unwrap()
+            .by_hand
+    );
+    // only the list's refusal can be overridden; and not long after the scan
+    let bad = d.staff.scan_text(a.id, "not a passport", now()).unwrap();
+    assert_eq!(bad.by_hand_code, None);
+    let still = d
+        .staff
+        .let_in(a.id, "not a passport", bad.at, later)
+        .unwrap();
+    assert_eq!((still.ok, still.code), (false, bad.code));
+    assert_eq!(
+        d.staff
+            .let_in(
+                a.id,
+                &code,
+                at,
+                at + unionpass_client::client::LET_IN_WITHIN + Duration::seconds(1)
+            )
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidInput
+    );
+    let door = d.staff.scanner_view(Some(a.id), later).unwrap();
+    assert_eq!(door.checked_in, 2);
+    assert!(
+        door.checkins.iter().all(|c| c.by_hand),
+        "{:?}",
+        door.checkins
+    );
+
+    d.server.restart().await;
+    d.staff.sync(later).await.unwrap();
+    let door = d.staff.scanner_view(Some(a.id), later).unwrap();
+    let row = |no: &str| door.checkins.iter().find(|c| c.member_no == no).unwrap();
+    assert_eq!(
+        (row("M10001").refused, row("M10001").uploaded),
+        (None, true),
+        "the server found the place"
+    );
+    assert_eq!(row("M10003").refused, Some(ErrorCode::NotSignedUp));
+    assert_eq!((door.checked_in, door.checked_in_companions), (1, 0));
+    d.member.sync(later).await.unwrap();
+    let card = d
+        .member
+        .activities(later)
+        .unwrap()
+        .cards
+        .into_iter()
+        .find(|c| c.activity.id == a.id)
+        .unwrap();
+    assert!(
+        card.attended,
+        "the member came, whatever the scanner's list said"
+    );
+}
+
 /// Clocks that lie: the member's phone and the staff scanner each run fast or slow (45 s and
 /// 2 minutes, both directions). Each app measured its offset from the server when it was
 /// online, so the code the phone shows is the one for the server's time step, and the scanner
