@@ -47,16 +47,34 @@ pub struct Client {
     /// The last sync's failure when it could not be written to the store's sync log (the disk
     /// is full): the status still tells the member.
     unlogged: Mutex<Option<ErrorCode>>,
+    /// The last scans the door list alone refused, newest last: the only ones staff may let in
+    /// by hand ([`Client::let_in`]).
+    list_refusals: Mutex<std::collections::VecDeque<ListRefusal>>,
 }
+
+/// A scan the door list alone refused: the event, the code as scanned, and when.
+struct ListRefusal {
+    event_id: i64,
+    text: String,
+    at: DateTime<Utc>,
+}
+
+/// How many of those [`Client::list_refusals`] keeps (a queue at the door, not a history).
+const LIST_REFUSALS_KEPT: usize = 16;
 
 /// How long after a scan the door list refused staff may still let the member in by hand
 /// ([`Client::let_in`]): time to look at the member's phone, not to come back to a code later.
 pub const LET_IN_WITHIN: chrono::Duration = chrono::Duration::minutes(10);
 
 fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
+    refused(ErrorCode::NoQrFound, now)
+}
+
+/// A scan's refusal with nothing more to say than `code`.
+fn refused(code: ErrorCode, now: DateTime<Utc>) -> ScanOutcome {
     ScanOutcome {
         ok: false,
-        code: Some(ErrorCode::NoQrFound),
+        code: Some(code),
         member_no: None,
         at: now,
         earlier_at: None,
@@ -105,6 +123,7 @@ impl Client {
             http: crate::api::http_client(),
             retry_at: Mutex::new(None),
             unlogged: Mutex::new(None),
+            list_refusals: Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -898,15 +917,28 @@ impl Client {
         // judged, and the check-in stamped, by the server's time (see `live_passport`)
         let now = unionpass_core::reminder::server_now(device_now, s.clock_offset()?);
         let scanner = s.device_id()?;
-        s.scan(event_id, text, scanner, now, false)
+        let outcome = s.scan(event_id, text, scanner, now)?;
+        if let Some(code) = &outcome.by_hand_code {
+            let mut kept = self.list_refusals.lock().unwrap_or_else(|e| e.into_inner());
+            if kept.len() >= LIST_REFUSALS_KEPT {
+                kept.pop_front();
+            }
+            kept.push_back(ListRefusal {
+                event_id,
+                text: code.clone(),
+                at: outcome.at,
+            });
+        }
+        Ok(outcome)
     }
 
-    /// Let in by hand a member the door list refused at `scanned_at` (the refused scan's code
-    /// and time): staff checked the member's place on their phone, as the list's age told them
-    /// to. Everything else is judged again as at the scan (the code, the event, a check-in
-    /// before); the check-in is recorded and sent like any other, marked as let in by hand, and
-    /// the server judges it by its own list. Refused with `invalid_input` for a scan more than
-    /// [`LET_IN_WITHIN`] old or ahead of the server's time: scan again.
+    /// Let in by hand a member the door list alone refused: staff checked the member's place on
+    /// their phone, as the list's age told them to. `text` and `scanned_at` are one of this
+    /// run's last refusals by the list ([`ScanOutcome::by_hand_code`] and [`ScanOutcome::at`]),
+    /// at most [`LET_IN_WITHIN`] ago; any other is answered `passport_stale` (scan the live code
+    /// again). Everything but the list is judged again as at the scan (the code, the event, a
+    /// check-in since); the check-in is recorded and sent like any other, marked as let in by
+    /// hand, and the server judges it by its own list.
     pub fn let_in(
         &self,
         event_id: i64,
@@ -916,11 +948,17 @@ impl Client {
     ) -> Result<ScanOutcome> {
         let mut s = self.store();
         let now = unionpass_core::reminder::server_now(device_now, s.clock_offset()?);
-        if scanned_at > now || now - scanned_at > LET_IN_WITHIN {
-            return Err(ClientError::InvalidInput("scanned_at"));
+        let known = {
+            let mut kept = self.list_refusals.lock().unwrap_or_else(|e| e.into_inner());
+            kept.retain(|r| now - r.at <= LET_IN_WITHIN);
+            kept.iter()
+                .any(|r| r.event_id == event_id && r.text == text.trim() && r.at == scanned_at)
+        };
+        if !known {
+            return Ok(refused(ErrorCode::PassportStale, now));
         }
         let scanner = s.device_id()?;
-        s.scan(event_id, text, scanner, scanned_at, true)
+        s.scan_by_hand(event_id, text, scanner, scanned_at)
     }
 
     /// Check the QR code in an image file (PNG or JPEG).

@@ -281,11 +281,31 @@ impl Store {
     /// Check a scanned code against the trust list and the check-in log, and record the check-in
     /// (log + outbox, in one transaction) when it passes. Every failure is an answer, not an
     /// error: the staff member sees why.
-    ///
-    /// `by_hand`: staff let the member in over the door list (see [`crate::Client::let_in`]): a
-    /// refusal by the list alone (no place on it, still waiting) admits them, with no companions
-    /// counted, and the check-in is marked so. Every other rule holds as for any scan.
     pub fn scan(
+        &mut self,
+        event_id: i64,
+        text: &str,
+        scanner: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<ScanOutcome> {
+        self.scan_as(event_id, text, scanner, now, false)
+    }
+
+    /// [`Store::scan`] for a member staff let in over the door list (see
+    /// [`crate::Client::let_in`]), judged as at `scanned_at`: a refusal by the list alone (no
+    /// place on it, still waiting) admits them, with no companions, and the check-in is marked
+    /// so. Every other rule holds as for any scan.
+    pub fn scan_by_hand(
+        &mut self,
+        event_id: i64,
+        text: &str,
+        scanner: Uuid,
+        scanned_at: DateTime<Utc>,
+    ) -> Result<ScanOutcome> {
+        self.scan_as(event_id, text, scanner, scanned_at, true)
+    }
+
+    fn scan_as(
         &mut self,
         event_id: i64,
         text: &str,
@@ -480,7 +500,8 @@ impl Store {
             return Ok(view);
         };
         // people through the door: each member once, and the companions of the sign-ups that
-        // have some (read after every scan: only those sign-ups are looked up in the check-ins)
+        // have some (read after every scan: only those sign-ups are looked up in the check-ins),
+        // not of a member let in by hand (their list said no place: staff count those)
         view.checked_in = self.conn.query_row(
             "SELECT count(DISTINCT member_id) FROM checkins WHERE event_id = ?1 AND refused IS NULL",
             [event.id],
@@ -489,7 +510,8 @@ impl Store {
         view.checked_in_companions = self.conn.query_row(
             "SELECT coalesce(sum(s.companions), 0) FROM scanner_signups s
              WHERE s.event_id = ?1 AND s.companions > 0 AND EXISTS (SELECT 1 FROM checkins c
-               WHERE c.event_id = ?1 AND c.member_id = s.member_id AND c.refused IS NULL)",
+               WHERE c.event_id = ?1 AND c.member_id = s.member_id AND c.refused IS NULL
+                 AND c.by_hand = 0)",
             [event.id],
             |r| r.get(0),
         )?;

@@ -759,7 +759,7 @@ fn apply_change(
     tx: &rusqlite::Transaction<'_>,
     change: &Change,
     language_pending: bool,
-    catching_up: bool,
+    history: bool,
 ) -> Result<()> {
     match &change.kind {
         ChangeKind::Preferences { language } => {
@@ -797,7 +797,7 @@ fn apply_change(
         ChangeKind::PointsEntry(e) => crate::points::insert_entry(tx, e)?,
         ChangeKind::Redemption(r) => crate::points::upsert_redemption(tx, r)?,
         ChangeKind::Activity(a) => {
-            crate::activities::note_change(tx, a, change.at, catching_up)?;
+            crate::activities::note_change(tx, a, change.at, history)?;
             crate::activities::reschedule_reminders(tx, a)?;
             tx.execute(
                 "INSERT INTO activities(id, starts_at, body) VALUES (?1, ?2, ?3)
@@ -813,7 +813,7 @@ fn apply_change(
             if s.state == unionpass_core::activity::SignupState::Promoted {
                 tx.execute(
                     "INSERT OR IGNORE INTO signup_notices(activity_id, notified) VALUES (?1, ?2)",
-                    params![s.activity_id, catching_up],
+                    params![s.activity_id, history],
                 )?;
             } else {
                 tx.execute(
@@ -821,7 +821,7 @@ fn apply_change(
                     [s.activity_id],
                 )?;
             }
-            if !s.state.is_active() && !catching_up {
+            if !s.state.is_active() && !history {
                 crate::activities::forget_change(tx, s.activity_id)?;
             }
             // a later state wins; the log is in order, so the last change is the latest

@@ -173,7 +173,7 @@ messages! {
     DoorListJustNow => "报名名单刚刚更新。如会员手机上显示已报名或已递补，请联网同步后再扫；暂时无法联网时，请核对会员手机上的报名状态，再点“放行并记录”。", "The sign-up list was just updated. If the member's phone shows a place, sync and scan again; with no network, check the place on their phone, then tap \"Let in and record\".";
     LetIn => "放行并记录", "Let in and record";
     LetInDone => "已手动放行（家属请另行清点）。联网同步后，服务器按报名名单核对这次签到。", "Let in by hand (count any companions yourself). When this scanner syncs, the server checks this check-in against its sign-up list.";
-    ByHand => "手动放行", "let in by hand";
+    ByHand => "手动放行", "Let in by hand";
     ScannerSettings => "扫码设置", "Scanner settings";
     TrustNever => "尚未获取验证数据，请联网同步。", "No verification data yet. Connect and sync.";
     TrustStale => "验证数据已超过 {days} 天未更新，请尽快联网同步，以获取最新的注销名单。", "Verification data is older than {days} days. Sync soon to get the latest revocations.";

@@ -20,8 +20,23 @@ use crate::ipc;
 enum Req {
     Text(String),
     Image(String),
-    /// Let in by hand: a code the door list refused, and when it was scanned.
-    LetIn(String, chrono::DateTime<chrono::Utc>),
+}
+
+/// An answer the shell could not give (`code`), shown as a failed scan.
+fn failed(code: ErrorCode) -> ScanOutcome {
+    ScanOutcome {
+        ok: false,
+        code: Some(code),
+        member_no: None,
+        at: now(),
+        earlier_at: None,
+        earlier_scanner: None,
+        name: None,
+        union_name: None,
+        companions: None,
+        by_hand: false,
+        by_hand_code: None,
+    }
 }
 
 const FRAME_W: u32 = 640;
@@ -130,32 +145,34 @@ pub fn ScannerTab() -> impl IntoView {
             let answer = match req {
                 Req::Text(text) => ipc::call(&ScanText { event_id, text }).await,
                 Req::Image(data) => ipc::call(&ScanImage { event_id, data }).await,
-                Req::LetIn(text, scanned_at) => {
-                    ipc::call(&LetIn {
-                        event_id,
-                        text,
-                        scanned_at,
-                    })
-                    .await
-                }
             };
             match answer {
                 Ok(o) => show(o),
-                Err(code) => result.set(Some(ScanOutcome {
-                    ok: false,
-                    code: Some(code),
-                    member_no: None,
-                    at: now(),
-                    earlier_at: None,
-                    earlier_scanner: None,
-                    name: None,
-                    union_name: None,
-                    companions: None,
-                    by_hand: false,
-                    by_hand_code: None,
-                })),
+                Err(code) => result.set(Some(failed(code))),
             }
             busy.set(false);
+        });
+    };
+    // let in by hand the member of the refusal on screen: its own request, not held back by a
+    // scan in flight (a camera frame), and one at a time
+    let letting_in = RwSignal::new(false);
+    let let_in = move |text: String, scanned_at: chrono::DateTime<chrono::Utc>| {
+        let Some(event_id) = event_id() else { return };
+        if letting_in.get_untracked() {
+            return;
+        }
+        letting_in.set(true);
+        spawn_local(async move {
+            let req = LetIn {
+                event_id,
+                text,
+                scanned_at,
+            };
+            match ipc::call(&req).await {
+                Ok(o) => show(o),
+                Err(code) => result.set(Some(failed(code))),
+            }
+            letting_in.set(false);
         });
     };
 
@@ -273,9 +290,18 @@ pub fn ScannerTab() -> impl IntoView {
                 height: FRAME_H as usize,
             };
             if let Ok(Some(o)) = ipc::call_raw(&req, &luma).await {
-                show(o);
-                // leave the answer on screen before the next member steps up
-                gloo_pause(1500).await;
+                // the member the list refused, still in view while staff look at their phone:
+                // the answer on screen (and its let-in button) stays as it is
+                let again = result.with_untracked(|r| {
+                    r.as_ref().is_some_and(|r| {
+                        r.by_hand_code.is_some() && r.code == o.code && r.member_no == o.member_no
+                    })
+                });
+                if !again {
+                    show(o);
+                    // leave the answer on screen before the next member steps up
+                    gloo_pause(1500).await;
+                }
             }
             busy.set(false);
         });
@@ -440,8 +466,8 @@ pub fn ScannerTab() -> impl IntoView {
                                 let at = o.at;
                                 view! {
                                     <button id="scan-let-in" type="button" class="secondary"
-                                        prop:disabled=move || busy.get()
-                                        on:click=move |_| { scan(Req::LetIn(text.clone(), at)); refocus(); }>
+                                        prop:disabled=move || letting_in.get()
+                                        on:click=move |_| { let_in(text.clone(), at); refocus(); }>
                                         {move || c.t(Msg::LetIn)}
                                     </button>
                                 }

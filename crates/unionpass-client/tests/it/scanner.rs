@@ -423,14 +423,15 @@ async fn a_member_still_waiting_is_refused_at_the_door_offline() {
 /// The door's list is older than a promotion: offline, the promoted member is refused as still
 /// waiting, and staff, having seen the place on the member's phone, let them in by hand. A member
 /// with no place at all is let in by hand too (staff were wrong). Back online, the server judges
-/// both by its own list: the first is checked in (so not a no-show, and they may give feedback),
-/// the second is refused and leaves the door's count. Letting in by hand overrides the list
-/// alone: a code that does not verify stays refused, and a scan older than
-/// `LET_IN_WITHIN` must be made again.
+/// both by its own list: the first is checked in (so not a no-show), the second is refused and
+/// leaves the door's count. Letting in by hand overrides the list alone, for a scan it refused:
+/// no companions are counted for it, a code that does not verify stays refused, and a code the
+/// list did not just refuse, or one refused more than `LET_IN_WITHIN` ago, must be scanned
+/// again.
 #[tokio::test]
 async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_it() {
     let mut d = devices("M10001").await;
-    let a = publish(&d, in_an_hour("插花课", "工人文化宫", (1, 5, 2))).await;
+    let a = publish(&d, in_an_hour("插花课", "工人文化宫", (3, 5, 2))).await;
     let phone = |no: &'static str, dir: &tempfile::TempDir| {
         let (url, path) = (d.server.url.clone(), dir.path().to_path_buf());
         async move {
@@ -443,8 +444,9 @@ async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_i
     };
     let (fd, nd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (first, nobody) = (phone("M10002", &fd).await, phone("M10003", &nd).await);
-    first.sign_up(a.id, 0, now()).await.unwrap();
-    d.member.sign_up(a.id, 0, now()).await.unwrap();
+    // the first takes the three places with two companions; the member waits with two
+    first.sign_up(a.id, 2, now()).await.unwrap();
+    d.member.sign_up(a.id, 2, now()).await.unwrap();
     d.staff.sync(now()).await.unwrap();
     // after the scanner's last sync the first gives up the place: the member is promoted
     first.cancel_signup(a.id).await.unwrap();
@@ -460,39 +462,56 @@ async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_i
     let let_in = d.staff.let_in(a.id, &code, at, later).unwrap();
     assert!(let_in.ok && let_in.by_hand, "{let_in:?}");
     assert_eq!((let_in.at, let_in.companions), (at, None));
+    // one person through the door: the list's two companions of a waiting member are not counted
+    let door = d.staff.scanner_view(Some(a.id), later).unwrap();
+    assert_eq!((door.checked_in, door.checked_in_companions), (1, 0));
     // scanned again: already in
     let again = d.staff.scan_text(a.id, &code, later).unwrap();
     assert_eq!(again.code, Some(ErrorCode::AlreadyCheckedIn));
     assert_eq!(again.by_hand_code, None);
     let none = nobody.live_passport(now()).unwrap().text;
+    // a code the list has not refused (nor any scan at that time) cannot be let in
+    let stale = |o: unionpass_core::view::ScanOutcome| (o.ok, o.code);
+    let unrefused = d.staff.let_in(a.id, &none, now(), later).unwrap();
+    assert_eq!(stale(unrefused), (false, Some(ErrorCode::PassportStale)));
     let refused = d.staff.scan_text(a.id, &none, now()).unwrap();
     assert_eq!(refused.code, Some(ErrorCode::NotSignedUp));
+    let other_time = d
+        .staff
+        .let_in(a.id, &none, refused.at - Duration::seconds(30), later)
+        .unwrap();
+    assert_eq!(stale(other_time), (false, Some(ErrorCode::PassportStale)));
+    // a refusal at the door of another event is not this one's
+    let elsewhere = d.staff.let_in(a.id + 1, &none, refused.at, later).unwrap();
+    assert_eq!(stale(elsewhere), (false, Some(ErrorCode::PassportStale)));
+    // not more than LET_IN_WITHIN after the scan (the times passed are the device's, as the
+    // scan's was: now())
+    let within = unionpass_client::client::LET_IN_WITHIN;
+    let too_late = d
+        .staff
+        .let_in(
+            a.id,
+            &none,
+            refused.at,
+            now() + within + Duration::seconds(1),
+        )
+        .unwrap();
+    assert_eq!(stale(too_late), (false, Some(ErrorCode::PassportStale)));
+    let refused = d.staff.scan_text(a.id, &none, now()).unwrap();
     assert!(
         d.staff
-            .let_in(a.id, &none, refused.at, later)
+            .let_in(a.id, &none, refused.at, now() + within)
             .unwrap()
             .by_hand
     );
-    // only the list's refusal can be overridden; and not long after the scan
+    // a code that does not verify is no refusal by the list
     let bad = d.staff.scan_text(a.id, "not a passport", now()).unwrap();
     assert_eq!(bad.by_hand_code, None);
     let still = d
         .staff
         .let_in(a.id, "not a passport", bad.at, later)
         .unwrap();
-    assert_eq!((still.ok, still.code), (false, bad.code));
-    assert_eq!(
-        d.staff
-            .let_in(
-                a.id,
-                &code,
-                at,
-                at + unionpass_client::client::LET_IN_WITHIN + Duration::seconds(1)
-            )
-            .unwrap_err()
-            .code(),
-        ErrorCode::InvalidInput
-    );
+    assert_eq!(stale(still), (false, Some(ErrorCode::PassportStale)));
     let door = d.staff.scanner_view(Some(a.id), later).unwrap();
     assert_eq!(door.checked_in, 2);
     assert!(
@@ -511,6 +530,7 @@ async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_i
         "the server found the place"
     );
     assert_eq!(row("M10003").refused, Some(ErrorCode::NotSignedUp));
+    // the new list has the member's place with two companions; staff counted any at the door
     assert_eq!((door.checked_in, door.checked_in_companions), (1, 0));
     d.member.sync(later).await.unwrap();
     let card = d
