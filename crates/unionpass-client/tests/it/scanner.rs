@@ -547,6 +547,35 @@ async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_i
     );
 }
 
+/// The scanner synced between the list's refusal and the tap on 放行并记录: its new list has the
+/// place, so the member comes in as by any scan, not by hand, with their companions.
+#[tokio::test]
+async fn a_let_in_after_the_list_caught_up_is_an_ordinary_check_in() {
+    let d = devices("M10001").await;
+    let a = publish(&d, in_an_hour("插花课", "工人文化宫", (3, 5, 2))).await;
+    let fd = tempfile::tempdir().unwrap();
+    let first = Client::open(fd.path()).unwrap();
+    first
+        .login(&d.server.url, "M10002", "demo1234", "phone", now())
+        .await
+        .unwrap();
+    first.sign_up(a.id, 2, now()).await.unwrap();
+    d.member.sign_up(a.id, 2, now()).await.unwrap();
+    d.staff.sync(now()).await.unwrap();
+    first.cancel_signup(a.id).await.unwrap();
+    let code = d.member.live_passport(now()).unwrap().text;
+    let waiting = d.staff.scan_text(a.id, &code, now()).unwrap();
+    assert_eq!(waiting.code, Some(ErrorCode::StillWaitlisted));
+
+    d.staff.sync(now()).await.unwrap();
+    let came = d.staff.let_in(a.id, &code, waiting.at, now()).unwrap();
+    assert!(came.ok && !came.by_hand, "{came:?}");
+    assert_eq!(came.companions, Some(2));
+    let door = d.staff.scanner_view(Some(a.id), now()).unwrap();
+    assert_eq!((door.checked_in, door.checked_in_companions), (1, 2));
+    assert!(!door.checkins[0].by_hand);
+}
+
 /// Clocks that lie: the member's phone and the staff scanner each run fast or slow (45 s and
 /// 2 minutes, both directions). Each app measured its offset from the server when it was
 /// online, so the code the phone shows is the one for the server's time step, and the scanner
