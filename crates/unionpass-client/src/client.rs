@@ -67,24 +67,7 @@ const LIST_REFUSALS_KEPT: usize = 16;
 pub const LET_IN_WITHIN: chrono::Duration = chrono::Duration::minutes(10);
 
 fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
-    refused(ErrorCode::NoQrFound, now)
-}
-
-/// A scan's refusal with nothing more to say than `code`.
-fn refused(code: ErrorCode, now: DateTime<Utc>) -> ScanOutcome {
-    ScanOutcome {
-        ok: false,
-        code: Some(code),
-        member_no: None,
-        at: now,
-        earlier_at: None,
-        earlier_scanner: None,
-        name: None,
-        union_name: None,
-        companions: None,
-        by_hand: false,
-        by_hand_code: None,
-    }
+    ScanOutcome::refused(ErrorCode::NoQrFound, now)
 }
 
 /// This caller's turn to sync (or sign in or out): no other sync runs while it is held. While it
@@ -955,7 +938,7 @@ impl Client {
                 .any(|r| r.event_id == event_id && r.text == text.trim() && r.at == scanned_at)
         };
         if !known {
-            return Ok(refused(ErrorCode::PassportStale, now));
+            return Ok(ScanOutcome::refused(ErrorCode::PassportStale, now));
         }
         let scanner = s.device_id()?;
         s.scan_by_hand(event_id, text, scanner, scanned_at)

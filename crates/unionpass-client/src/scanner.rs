@@ -346,17 +346,10 @@ impl Store {
             };
             tracing::info!(code = %e.code(), "scan refused");
             ScanOutcome {
-                ok: false,
-                code: Some(e.code()),
                 member_no,
-                at: now,
                 earlier_at,
                 earlier_scanner,
-                name: None,
-                union_name: None,
-                companions: None,
-                by_hand: false,
-                by_hand_code: None,
+                ..ScanOutcome::refused(e.code(), now)
             }
         };
         let code = match passport::decode(text) {

@@ -221,6 +221,25 @@ pub struct ScanOutcome {
     pub by_hand_code: Option<String>,
 }
 
+impl ScanOutcome {
+    /// A scan refused at `at` with nothing more to say than `code`.
+    pub fn refused(code: ErrorCode, at: DateTime<Utc>) -> ScanOutcome {
+        ScanOutcome {
+            ok: false,
+            code: Some(code),
+            member_no: None,
+            at,
+            earlier_at: None,
+            earlier_scanner: None,
+            name: None,
+            union_name: None,
+            companions: None,
+            by_hand: false,
+            by_hand_code: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncState {
     pub syncing: bool,

@@ -24,19 +24,7 @@ enum Req {
 
 /// An answer the shell could not give (`code`), shown as a failed scan.
 fn failed(code: ErrorCode) -> ScanOutcome {
-    ScanOutcome {
-        ok: false,
-        code: Some(code),
-        member_no: None,
-        at: now(),
-        earlier_at: None,
-        earlier_scanner: None,
-        name: None,
-        union_name: None,
-        companions: None,
-        by_hand: false,
-        by_hand_code: None,
-    }
+    ScanOutcome::refused(code, now())
 }
 
 const FRAME_W: u32 = 640;

@@ -420,6 +420,29 @@ async fn a_member_still_waiting_is_refused_at_the_door_offline() {
     assert_eq!((door.checked_in, door.checked_in_companions), (1, 1));
 }
 
+/// `member_no` signed in on a phone whose data lives in `dir`.
+async fn signed_in(d: &Devices, member_no: &str, dir: &tempfile::TempDir) -> Client {
+    let app = Client::open(dir.path()).unwrap();
+    app.login(&d.server.url, member_no, "demo1234", "phone", now())
+        .await
+        .unwrap();
+    app
+}
+
+/// An activity of three places whose scanner's list has the member (M10001) waiting with two
+/// companions, promoted since: M10002 took the places with two companions, the scanner synced,
+/// then M10002 gave them up.
+async fn promoted_after_the_list(d: &Devices) -> Activity {
+    let a = publish(d, in_an_hour("插花课", "工人文化宫", (3, 5, 2))).await;
+    let fd = tempfile::tempdir().unwrap();
+    let first = signed_in(d, "M10002", &fd).await;
+    first.sign_up(a.id, 2, now()).await.unwrap();
+    d.member.sign_up(a.id, 2, now()).await.unwrap();
+    d.staff.sync(now()).await.unwrap();
+    first.cancel_signup(a.id).await.unwrap();
+    a
+}
+
 /// The door's list is older than a promotion: offline, the promoted member is refused as still
 /// waiting, and staff, having seen the place on the member's phone, let them in by hand. A member
 /// with no place at all is let in by hand too (staff were wrong). Back online, the server judges
@@ -431,25 +454,9 @@ async fn a_member_still_waiting_is_refused_at_the_door_offline() {
 #[tokio::test]
 async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_it() {
     let mut d = devices("M10001").await;
-    let a = publish(&d, in_an_hour("插花课", "工人文化宫", (3, 5, 2))).await;
-    let phone = |no: &'static str, dir: &tempfile::TempDir| {
-        let (url, path) = (d.server.url.clone(), dir.path().to_path_buf());
-        async move {
-            let app = Client::open(&path).unwrap();
-            app.login(&url, no, "demo1234", "phone", now())
-                .await
-                .unwrap();
-            app
-        }
-    };
-    let (fd, nd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (first, nobody) = (phone("M10002", &fd).await, phone("M10003", &nd).await);
-    // the first takes the three places with two companions; the member waits with two
-    first.sign_up(a.id, 2, now()).await.unwrap();
-    d.member.sign_up(a.id, 2, now()).await.unwrap();
-    d.staff.sync(now()).await.unwrap();
-    // after the scanner's last sync the first gives up the place: the member is promoted
-    first.cancel_signup(a.id).await.unwrap();
+    let a = promoted_after_the_list(&d).await;
+    let nd = tempfile::tempdir().unwrap();
+    let nobody = signed_in(&d, "M10003", &nd).await;
     d.member.sync(now()).await.unwrap();
 
     d.server.stop().await;
@@ -552,17 +559,7 @@ async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_i
 #[tokio::test]
 async fn a_let_in_after_the_list_caught_up_is_an_ordinary_check_in() {
     let d = devices("M10001").await;
-    let a = publish(&d, in_an_hour("插花课", "工人文化宫", (3, 5, 2))).await;
-    let fd = tempfile::tempdir().unwrap();
-    let first = Client::open(fd.path()).unwrap();
-    first
-        .login(&d.server.url, "M10002", "demo1234", "phone", now())
-        .await
-        .unwrap();
-    first.sign_up(a.id, 2, now()).await.unwrap();
-    d.member.sign_up(a.id, 2, now()).await.unwrap();
-    d.staff.sync(now()).await.unwrap();
-    first.cancel_signup(a.id).await.unwrap();
+    let a = promoted_after_the_list(&d).await;
     let code = d.member.live_passport(now()).unwrap().text;
     let waiting = d.staff.scan_text(a.id, &code, now()).unwrap();
     assert_eq!(waiting.code, Some(ErrorCode::StillWaitlisted));
