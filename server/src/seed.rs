@@ -104,7 +104,7 @@ pub fn demo_events(first_union: i64, now: DateTime<Utc>) -> Vec<Event> {
         Event {
             id: 0,
             title: "智云科技职工趣味运动会".into(),
-            title_en: Some("Zhiyun Tech staff fun sports day".into()),
+            title_en: Some("Zhiyun Tech workers' fun sports day".into()),
             place: "科学城体育中心 2 号馆".into(),
             place_en: Some("Science City Sports Centre, Hall 2".into()),
             starts_at: hour - Duration::hours(1),
@@ -118,7 +118,7 @@ pub fn demo_events(first_union: i64, now: DateTime<Utc>) -> Vec<Event> {
             title: "园区职工心理健康讲座".into(),
             title_en: Some("Talk: mental health at work".into()),
             place: "职工服务中心 301 报告厅".into(),
-            place_en: Some("Staff Service Centre, lecture hall 301".into()),
+            place_en: Some("Workers' Service Centre, lecture hall 301".into()),
             starts_at: hour + Duration::days(1),
             ends_at: hour + Duration::days(1) + Duration::hours(2),
             capacity: 120,
@@ -136,7 +136,7 @@ pub async fn seed_demo_points(store: &dyn Store, now: DateTime<Utc>) -> Result<(
     if store.points_offer().await?.phone.amounts_cents.is_empty() {
         store.set_points_offer(PointsOffer::demo()).await?;
         for (id, zh, en, points, stock) in [
-            (1, "职工书屋借阅卡", "Staff library card", 800, 50),
+            (1, "职工书屋借阅卡", "Workers' library card", 800, 50),
             (2, "保温杯", "Thermos flask", 1500, 30),
             (3, "体检套餐（基础）", "Basic health check", 6000, 10),
         ] {
@@ -262,7 +262,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
                 "带孩子一起做花灯，材料由工会准备。",
                 "Make lanterns with your children; the union brings the materials.",
                 ActivityCategory::Family,
-                ("职工之家 3 楼", "Staff Home, floor 3"),
+                ("职工之家 3 楼", "Workers' Home, floor 3"),
                 family,
                 3,
                 80,
@@ -276,13 +276,13 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
         .create_activity(
             make(
                 "职工心理健康讲座",
-                "Staff mental health talk",
+                "Workers' mental health talk",
                 "如何应对工作压力，讲座后有答疑。",
                 "Coping with stress at work, with questions after.",
                 ActivityCategory::Health,
                 (
                     "职工服务中心 301 报告厅",
-                    "Staff Service Centre, lecture hall 301",
+                    "Workers' Service Centre, lecture hall 301",
                 ),
                 talk,
                 2,
@@ -330,7 +330,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
                 ActivityCategory::Training,
                 (
                     "职工服务中心 201 培训室",
-                    "Staff Service Centre, training room 201",
+                    "Workers' Service Centre, training room 201",
                 ),
                 training,
                 3,
@@ -347,9 +347,9 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
         .create_activity(
             make(
                 "职工书画展导览",
-                "Staff art show: guided tour",
+                "Workers' art show: guided tour",
                 "由职工书画协会会员讲解参展作品。",
-                "Members of the staff art society show the works.",
+                "Members of the workers' art society show their works.",
                 ActivityCategory::Culture,
                 ("区文化馆 2 号展厅", "District Cultural Centre, gallery 2"),
                 show,
@@ -412,7 +412,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
             Poll {
                 id: 0,
                 question_zh: "下个月的职工活动，你最想参加哪一项？".into(),
-                question_en: "Which staff activity would you most like next month?".into(),
+                question_en: "Which activity would you most like next month?".into(),
                 options: vec![
                     option("羽毛球团体赛", "Badminton team games"),
                     option("亲子郊游", "A family outing"),
@@ -537,11 +537,11 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
         },
         DemoCampaign {
             title_zh: "职工食堂午餐券",
-            title_en: "Staff canteen lunch",
+            title_en: "Workers' canteen lunch",
             category: Category::Meal,
             face_yuan: 12,
             terms_zh: "园区职工食堂午餐时段可用。",
-            terms_en: "At the park's staff canteens at lunchtime.",
+            terms_en: "At the park's workers' canteens at lunchtime.",
             window: (-m(30), d(2)),
             valid: (Duration::zero(), d(10)),
             stock: 500,
@@ -661,11 +661,11 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
         },
         DemoCampaign {
             title_zh: "职工书屋咖啡券",
-            title_en: "Staff library café",
+            title_en: "Workers' library café",
             category: Category::Other,
             face_yuan: 15,
             terms_zh: "职工书屋咖啡吧可用。",
-            terms_en: "At the staff library's café.",
+            terms_en: "At the workers' library café.",
             window: (-d(7), -d(6)),
             valid: (-d(7), d(23)),
             stock: 100,

@@ -26,7 +26,7 @@ pub(crate) fn activity(seats: i64, waitlist: i64, companions: i64) -> Activity {
         description_en: "Crafts with the children".into(),
         category: ActivityCategory::Family,
         place: "职工之家".into(),
-        place_en: "Staff Home".into(),
+        place_en: "Workers' Home".into(),
         starts_at,
         ends_at: starts_at + Duration::hours(3),
         union_id: None,
@@ -623,7 +623,7 @@ async fn the_door_admits_those_with_a_place_and_says_why_not(s: TestServer) {
     );
     assert_eq!(
         (event.place.as_str(), event.place_en.as_deref()),
-        ("职工之家", Some("Staff Home"))
+        ("职工之家", Some("Workers' Home"))
     );
     let door: Vec<(i64, i64, bool)> = bundle
         .signups

@@ -130,7 +130,7 @@ async fn a_redemption_made_offline_is_queued_then_settled_or_refunded_with_its_r
         .put_catalog_item(unionpass_core::redeem::CatalogItem {
             id: 1,
             title_zh: "职工书屋借阅卡".into(),
-            title_en: "Staff library card".into(),
+            title_en: "Workers' library card".into(),
             points: 800,
             stock: 0,
         })
