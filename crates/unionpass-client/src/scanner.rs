@@ -487,6 +487,7 @@ impl Store {
             checkins: Vec::new(),
             checked_in: 0,
             checked_in_companions: 0,
+            checked_in_by_hand: 0,
             conflicts: Vec::new(),
         };
         let Some(event) = event else {
@@ -497,6 +498,13 @@ impl Store {
         // not of a member let in by hand (their list said no place: staff count those)
         view.checked_in = self.conn.query_row(
             "SELECT count(DISTINCT member_id) FROM checkins WHERE event_id = ?1 AND refused IS NULL",
+            [event.id],
+            |r| r.get(0),
+        )?;
+        view.checked_in_by_hand = self.conn.query_row(
+            "SELECT count(DISTINCT member_id) FROM checkins c WHERE event_id = ?1 AND refused IS NULL
+               AND by_hand = 1 AND uploaded = 0 AND NOT EXISTS (SELECT 1 FROM checkins o WHERE o.event_id = ?1
+                 AND o.member_id = c.member_id AND o.refused IS NULL AND o.by_hand = 0)",
             [event.id],
             |r| r.get(0),
         )?;

@@ -191,6 +191,8 @@ messages! {
     CheckedIn => "签到成功", "Checked in";
     CheckedInCount => "已入场 {n} / {cap} 人", "{n} / {cap} people in";
     CheckedInCompanions => "（含家属 {n} 人）", " (with {n} companion)| (with {n} companions)";
+    CheckedInByHand => " · 其中手动放行待核对 {n} 人", " · {n} let in by hand, not yet checked";
+    LetInTitle => "已手动放行（待核对）", "Let in by hand (to be checked)";
     CheckInLog => "签到记录", "Check-ins";
     NoCheckIns => "还没有人签到。扫到的会员会按时间倒序列在这里。", "Nobody has checked in yet. Each scan is listed here, newest first.";
     NotUploaded => "待同步", "Waiting to sync";
@@ -412,7 +414,7 @@ messages! {
     FeedbackAfterEnd => "活动结束后（{time}）可以在这里评价。", "You can rate it here once it ends ({time}).";
     FeedbackPendingNote => "评价已保存，联网后自动提交。", "Saved; it is sent when you are online.";
     CharsLeft => "还可输入 {n} 字", "{n} character left|{n} characters left";
-    TodayActivity => "今天的活动：{time} {title}，{place}。入场时出示本页二维码。", "Today: {title}, {time}, {place}. Show this page's code at the door.";
+    TodayActivity => "今天你报了名的活动：{time} {title}，{place}。入场时出示本页二维码。", "Today you have a place at {title}, {time}, {place}. Show this page's code at the door.";
     SegActivities => "活动报名", "Sign-ups";
     SegGrab => "福利抢券", "Coupon grabs";
     SegScanner => "扫码签到", "Check-in";
@@ -440,9 +442,9 @@ messages! {
     ActivityPlace => "地点：{place}", "Place: {place}";
     ActivityTime => "{start} 至 {end}", "{start} to {end}";
     SeatsLeft => "剩余 {left} / {seats} 个名额", "{left} of {seats} places left";
-    SeatsFullWaitlist => "名额已满，候补还剩 {n} 位", "Full; {n} waitlist place left|Full; {n} waitlist places left";
+    SeatsFullWaitlist => "名额已满，候补名额还剩 {n} 个", "Full; {n} waitlist place left|Full; {n} waitlist places left";
     SeatsAllTaken => "名额和候补都已满", "Full, waitlist full";
-    CountsAsOf => "（截至 {time}）", " (as of {time})";
+    CountsAsOf => "（{time} 更新）", " (counted {time})";
     WalkIn => "无需报名，符合条件的会员直接到场签到", "No sign-up: eligible members just come and check in";
     CompanionsAllowed => "可携带家属 0–{n} 人（每人占 1 个名额）", "Up to {n} companions (each takes a place)";
     PartyTooBigWaitlist => "按最近同步的名额，不够 {n} 人同去：这样报名会排入候补。少带家属可以直接报上。", "As last synced, there are not enough places for {n} of you: this sign-up would go on the waitlist. Bring fewer companions to get a place now.";
@@ -452,6 +454,7 @@ messages! {
     SignupClosesAt => "{time} 截止报名", "Sign-up closes {time}";
     SignupButton => "报名", "Sign up";
     SignupWaitButton => "等待开始报名", "Not open yet";
+    SignupWaitlistButton => "报名候补", "Join the waitlist";
     SigningUp => "正在报名…", "Signing up…";
     CompanionsLabel => "携带家属", "Companions";
     CompanionsN => "携带 {n} 人", "with {n} companion|with {n} companions";

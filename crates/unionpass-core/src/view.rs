@@ -188,6 +188,10 @@ pub struct ScannerView {
     /// the event's door list; 0 at an event without sign-ups.
     #[serde(default)]
     pub checked_in_companions: i64,
+    /// Of [`ScannerView::checked_in`], those let in by hand only (staff's word, not the list's)
+    /// whose check-in the server has not judged yet.
+    #[serde(default)]
+    pub checked_in_by_hand: i64,
     pub conflicts: Vec<ConflictRow>,
 }
 

@@ -1643,7 +1643,7 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.click("#part-signups").await?;
         app.wait_contains(
             &format!("#activity-seats-{id}"),
-            "名额已满，候补还剩 1 位",
+            "名额已满，候补名额还剩 1 个",
             10,
         )
         .await?;
@@ -1674,6 +1674,9 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
 
         // the app's member waits for the one-place activity; the other member lets it go: the
         // next sync moves the app's member up, and a native notification says so
+        // full as last counted: the button says where the sign-up goes
+        app.wait_contains(&format!("#signup-{small}"), "报名候补", 5)
+            .await?;
         app.click(&format!("#signup-{small}")).await?;
         app.wait_contains(&format!("#activity-status-{small}"), "候补第 1 位", 10)
             .await?;
@@ -1761,6 +1764,32 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
             )
             .await?;
         app.shot("44a-activity-feedback-later").await?;
+        // the walk-in, while it goes on, goes into the member's calendar as an .ics file
+        app.click(&format!("#ics-{walk}")).await?;
+        let note_css = format!("#ics-note-{walk}");
+        let note = app.wait_contains(&note_css, ".ics", 10).await?;
+        // the note names the file and its folder; the whole path is on hover
+        let path = app
+            .c
+            .find(fantoccini::Locator::Css(&note_css))
+            .await?
+            .attr("title")
+            .await?
+            .context("the file's path on hover")?;
+        let file = std::path::Path::new(&path);
+        let name = file.file_name().context("a file")?.to_string_lossy();
+        // this window's HOME has no Downloads folder: the home folder, by that name
+        anyhow::ensure!(
+            note.contains(&format!("已保存到主文件夹：{name}")) && !note.contains(&path),
+            "the note names the file and its folder, not the whole path: {note}"
+        );
+        let ics = std::fs::read_to_string(&path).with_context(|| path.clone())?;
+        anyhow::ensure!(
+            ics.contains("SUMMARY:午间健步走")
+                && ics.contains(&format!("UID:activity-{walk}@unionpass")),
+            "{ics}"
+        );
+        let _ = std::fs::remove_file(&path);
         // the union ends it early: at the next sync the member can say how it was
         server.admin(&[
             "activity",
@@ -1775,6 +1804,8 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.click("#sync-now").await?;
         app.wait_for(&format!("#feedback-{walk}"), 20).await?;
         app.wait_gone(&format!("#feedback-later-{walk}"), 5).await?;
+        // over: no calendar entry to add, no places to count
+        app.wait_gone(&format!("#ics-{walk}"), 5).await?;
         app.click(&format!("#star-{walk}-4")).await?;
         app.wait_for(&format!("#feedback-comment-{walk}"), 5)
             .await?
@@ -1804,33 +1835,6 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
             .await?;
         app.shot("44b-my-activities").await?;
         app.click("#act-mine").await?;
-
-        // the walk-in goes into the member's calendar as an .ics file
-        app.click(&format!("#ics-{walk}")).await?;
-        let note_css = format!("#ics-note-{walk}");
-        let note = app.wait_contains(&note_css, ".ics", 10).await?;
-        // the note names the file and its folder; the whole path is on hover
-        let path = app
-            .c
-            .find(fantoccini::Locator::Css(&note_css))
-            .await?
-            .attr("title")
-            .await?
-            .context("the file's path on hover")?;
-        let file = std::path::Path::new(&path);
-        let name = file.file_name().context("a file")?.to_string_lossy();
-        // this window's HOME has no Downloads folder: the home folder, by that name
-        anyhow::ensure!(
-            note.contains(&format!("已保存到主文件夹：{name}")) && !note.contains(&path),
-            "the note names the file and its folder, not the whole path: {note}"
-        );
-        let ics = std::fs::read_to_string(&path).with_context(|| path.clone())?;
-        anyhow::ensure!(
-            ics.contains("SUMMARY:午间健步走")
-                && ics.contains(&format!("UID:activity-{walk}@unionpass")),
-            "{ics}"
-        );
-        let _ = std::fs::remove_file(&path);
 
         // the screen in both languages, at desktop size and on a phone
         for (lang, w) in [("zh", 1024), ("zh", 360), ("en", 360), ("en", 1024)] {
@@ -2049,9 +2053,22 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff
             .wait_contains("#scan-result-by-hand", "已手动放行", 10)
             .await?;
-        staff.wait_contains("#scan-result", "签到成功", 1).await?;
         staff
-            .wait_contains("#checkin-count", "已入场 4 / 3 人（含家属 2 人）", 10)
+            .wait_contains("#scan-result", "已手动放行（待核对）", 1)
+            .await?;
+        let class = staff
+            .wait_for("#scan-result", 1)
+            .await?
+            .attr("class")
+            .await?
+            .unwrap_or_default();
+        anyhow::ensure!(class.contains("repeat"), "let in by hand shown as {class}");
+        staff
+            .wait_text(
+                "#checkin-count",
+                "已入场 4 / 3 人（含家属 2 人） · 其中手动放行待核对 1 人",
+                10,
+            )
             .await?;
         staff
             .wait_contains("#checkin-log .checkin-by-hand", "手动放行", 5)
@@ -2075,7 +2092,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             .wait_contains("#checkin-log .checkin-refused", "仍在候补", 30)
             .await?;
         staff
-            .wait_contains("#checkin-count", "已入场 3 / 3 人（含家属 2 人）", 10)
+            .wait_text("#checkin-count", "已入场 3 / 3 人（含家属 2 人）", 10)
             .await?;
         let rows = server.admin(&["activity", "signups", "--id", &id.to_string(), "--csv"])?;
         let wang_row = rows
@@ -2609,11 +2626,11 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                     for (group, title) in [
                         (
                             "#mine-upcoming",
-                            ["职工心理健康讲座", "Staff mental health talk"],
+                            ["职工心理健康讲座", "Workers' mental health talk"],
                         ),
                         ("#mine-attended", ["安全生产与急救培训", "Workplace safety"]),
                         ("#mine-attended", ["已签到参加", "You came (checked in)"]),
-                        ("#mine-missed", ["职工书画展导览", "Staff art show"]),
+                        ("#mine-missed", ["职工书画展导览", "Workers' art show"]),
                     ] {
                         let title = if lang == "zh" { title[0] } else { title[1] };
                         app.wait_contains(group, title, 10)
@@ -2765,8 +2782,8 @@ async fn passport_today(app: &App, lang: &str) -> anyhow::Result<()> {
         let line = line.text().await?;
         let (title, place) = if lang == "en" {
             (
-                "Staff mental health talk",
-                "Staff Service Centre, lecture hall 301",
+                "Workers' mental health talk",
+                "Workers' Service Centre, lecture hall 301",
             )
         } else {
             ("职工心理健康讲座", "职工服务中心 301 报告厅")

@@ -287,6 +287,9 @@ fn ActivityItem(
     let rules = a.signup.clone();
     let offset = move || view.with(|v| v.as_ref().and_then(|v| v.offset));
     let server_time = move || server_now(tick.get(), offset());
+    // over by the server's clock: places and a calendar entry no longer matter
+    let ends_at = a.ends_at;
+    let over = move || server_time() >= ends_at;
     let companions = RwSignal::new(0i64);
     let answer = RwSignal::new(None::<SignupAnswer>);
     let error = RwSignal::new(None::<ErrorCode>);
@@ -428,6 +431,9 @@ fn ActivityItem(
         let latest = latest.clone();
         move || {
             let card = latest();
+            if over() {
+                return String::new();
+            }
             let Some(r) = &card.activity.signup else {
                 return c.t(Msg::WalkIn).to_string();
             };
@@ -533,6 +539,16 @@ fn ActivityItem(
             }
         }
     };
+    // as last counted, the party does not fit the places left but the waitlist has room: the
+    // button says where the sign-up goes
+    let to_waitlist = {
+        let latest = latest.clone();
+        move || {
+            let card = latest();
+            let party = 1 + companions.get();
+            matches!((card.seats_left, card.waitlist_left), (Some(left), Some(w)) if party > left && w > 0)
+        }
+    };
     let cancel_until = rules.as_ref().map(|r| r.cancel_until);
     let can_cancel = move || live && !cancelled && cancel_until.is_some_and(|u| server_time() < u);
     let popular = rules.as_ref().is_some_and(|r| r.popular);
@@ -605,6 +621,8 @@ fn ActivityItem(
                                 c.t(Msg::SigningUp)
                             } else if waiting() {
                                 c.t(Msg::SignupWaitButton)
+                            } else if to_waitlist() {
+                                c.t(Msg::SignupWaitlistButton)
                             } else {
                                 c.t(Msg::SignupButton)
                             }}
@@ -638,8 +656,8 @@ fn ActivityItem(
             <p class="grab-answer" class:room=move || can_sign_up id=format!("activity-answer-{id}") role="status">
                 {move || answer_text().unwrap_or_default()}
             </p>
-            // a place (or a walk-in) is worth a calendar entry
-            <Show when=move || (has_seats || rules_none) && !cancelled>
+            // a place (or a walk-in) is worth a calendar entry, until it is over
+            <Show when=move || (has_seats || rules_none) && !cancelled && !over()>
                 <div class="row calendar-export">
                     <button type="button" class="secondary small-button" id=format!("ics-{id}")
                         on:click=move |_| {

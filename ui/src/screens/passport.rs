@@ -6,13 +6,13 @@ use leptos::task::spawn_local;
 use unionpass_core::api::Role;
 use unionpass_core::i18n::{fill, Msg};
 use unionpass_core::ipc::{GetActivities, GetLivePassport};
-use unionpass_core::time::{format_clock, format_date, format_minute};
+use unionpass_core::time::{format_clock, format_date};
 use unionpass_core::view::LivePassport;
 use unionpass_core::ErrorCode;
 
 use crate::bench;
 use crate::ctx::ctx;
-use crate::fmt::{now, ZONE};
+use crate::fmt::{day_time, now, ZONE};
 use crate::ipc;
 
 /// The circumference of the countdown ring (r = 16).
@@ -28,7 +28,7 @@ pub fn PassportView() -> impl IntoView {
             .with(|s| s.as_ref().is_some_and(|s| s.sync.last_ok_at.is_some()))
     };
     // today's activity the member has a place at: the passport is what gets them in
-    let today = RwSignal::new(Vec::<(String, unionpass_core::activity::Activity)>::new());
+    let today = RwSignal::new(Vec::<unionpass_core::activity::Activity>::new());
     Effect::new(move |_| {
         c.snap.track();
         spawn_local(async move {
@@ -44,18 +44,7 @@ pub fn PassportView() -> impl IntoView {
                                 && day(card.activity.starts_at) == day(t)
                                 && card.activity.ends_at > t
                         })
-                        .map(|card| {
-                            let a = card.activity;
-                            // the day is today: the hours say the rest (an end on another day
-                            // says its date)
-                            let end = if day(a.ends_at) == day(a.starts_at) {
-                                format_clock(a.ends_at, ZONE)
-                            } else {
-                                format_minute(a.ends_at, ZONE)
-                            };
-                            let hours = format!("{}–{}", format_clock(a.starts_at, ZONE), end);
-                            (hours, a)
-                        })
+                        .map(|card| card.activity)
                         .collect(),
                 );
             }
@@ -152,8 +141,16 @@ pub fn PassportView() -> impl IntoView {
                         <dt>{move || c.t(Msg::ValidUntil)}</dt>
                         <dd id="passport-valid-until">{move || passport().map(|p| format_date(p.valid_until, ZONE)).unwrap_or_default()}</dd>
                     </dl>
-                    {move || today.get().into_iter().map(|(at, a)| {
+                    {move || today.get().into_iter().map(|a| {
                         let lang = c.lang.get();
+                        // the day is today: the start's hour says the rest; an end on another
+                        // day says which, as the activity's card does ("明天 00:00")
+                        let end = if format_date(a.ends_at, ZONE) == format_date(a.starts_at, ZONE) {
+                            format_clock(a.ends_at, ZONE)
+                        } else {
+                            day_time(a.ends_at, lang)
+                        };
+                        let at = format!("{}–{end}", format_clock(a.starts_at, ZONE));
                         view! {
                             <p class="notice info passport-today" id="passport-today">
                                 {fill(c.t(Msg::TodayActivity), &[

@@ -361,10 +361,11 @@ pub fn ScannerTab() -> impl IntoView {
                             v.checked_in + v.checked_in_companions,
                             v.checked_in_companions,
                             e.capacity,
+                            v.checked_in_by_hand,
                         )
                     })
                 })
-                .unwrap_or((0, 0, 0))
+                .unwrap_or((0, 0, 0, 0))
         })
     };
     let checkins =
@@ -402,8 +403,9 @@ pub fn ScannerTab() -> impl IntoView {
                         }).collect_view()}
                     </select>
                     <p id="checkin-count" class="count">
-                        {move || { let (n, _, cap) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
-                        {move || { let (_, k, _) = count(); (k > 0).then(|| fill(c.t(Msg::CheckedInCompanions), &[("n", &k.to_string())])) }}
+                        {move || { let (n, _, cap, _) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
+                        {move || { let (_, k, _, _) = count(); (k > 0).then(|| fill(c.t(Msg::CheckedInCompanions), &[("n", &k.to_string())])) }}
+                        {move || { let (_, _, _, h) = count(); (h > 0).then(|| fill(c.t(Msg::CheckedInByHand), &[("n", &h.to_string())])) }}
                     </p>
                 </div>
                 <div class="card">
@@ -418,6 +420,8 @@ pub fn ScannerTab() -> impl IntoView {
                     // buttons and the camera come below it)
                     <div id="scan-result" role="status" aria-live="assertive"
                         class=move || match result.get() {
+                            // in, but on staff's word: amber until the server checks it
+                            Some(o) if o.ok && o.by_hand => "result repeat",
                             Some(o) if o.ok => "result ok",
                             // a repeat is not a failure: the member is in
                             Some(o) if o.code == Some(ErrorCode::AlreadyCheckedIn) => "result repeat",
@@ -425,7 +429,9 @@ pub fn ScannerTab() -> impl IntoView {
                             None => "result",
                         }>
                         {move || result.get().map(|o| view! {
-                            <strong>{if o.ok {
+                            <strong>{if o.ok && o.by_hand {
+                                c.t(Msg::LetInTitle)
+                            } else if o.ok {
                                 c.t(Msg::CheckedIn)
                             } else if o.code == Some(ErrorCode::AlreadyCheckedIn) {
                                 c.t(Msg::ScanRepeat)

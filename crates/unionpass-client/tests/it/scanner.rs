@@ -520,7 +520,7 @@ async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_i
         .unwrap();
     assert_eq!(stale(still), (false, Some(ErrorCode::PassportStale)));
     let door = d.staff.scanner_view(Some(a.id), later).unwrap();
-    assert_eq!(door.checked_in, 2);
+    assert_eq!((door.checked_in, door.checked_in_by_hand), (2, 2));
     assert!(
         door.checkins.iter().all(|c| c.by_hand),
         "{:?}",
@@ -537,8 +537,10 @@ async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_i
         "the server found the place"
     );
     assert_eq!(row("M10003").refused, Some(ErrorCode::NotSignedUp));
-    // the new list has the member's place with two companions; staff counted any at the door
+    // the new list has the member's place with two companions; staff counted any at the door.
+    // Both let-ins are judged now: none is waiting for the server
     assert_eq!((door.checked_in, door.checked_in_companions), (1, 0));
+    assert_eq!(door.checked_in_by_hand, 0);
     d.member.sync(later).await.unwrap();
     let card = d
         .member
