@@ -541,14 +541,14 @@ fn ActivityItem(
     };
     // as last counted, the party does not fit the places left but the waitlist has room: the
     // button says where the sign-up goes
-    let to_waitlist = {
+    let to_waitlist = Signal::derive({
         let latest = latest.clone();
         move || {
             let card = latest();
             let party = 1 + companions.get();
             matches!((card.seats_left, card.waitlist_left), (Some(left), Some(w)) if party > left && w > 0)
         }
-    };
+    });
     let cancel_until = rules.as_ref().map(|r| r.cancel_until);
     let can_cancel = move || live && !cancelled && cancel_until.is_some_and(|u| server_time() < u);
     let popular = rules.as_ref().is_some_and(|r| r.popular);
@@ -621,7 +621,7 @@ fn ActivityItem(
                                 c.t(Msg::SigningUp)
                             } else if waiting() {
                                 c.t(Msg::SignupWaitButton)
-                            } else if to_waitlist() {
+                            } else if to_waitlist.get() {
                                 c.t(Msg::SignupWaitlistButton)
                             } else {
                                 c.t(Msg::SignupButton)
