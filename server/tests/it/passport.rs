@@ -188,7 +188,7 @@ async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
         (own.title.as_str(), own.title_en.as_deref()),
         (
             "智云科技职工趣味运动会",
-            Some("Zhiyun Tech staff fun sports day")
+            Some("Zhiyun Tech workers' fun sports day")
         )
     );
     assert_eq!(
