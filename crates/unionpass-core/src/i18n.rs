@@ -214,6 +214,7 @@ messages! {
     ScanNotEligible => "该会员不属于本活动的参加范围。", "This member is not eligible for this event.";
     ScanAlreadyCheckedIn => "{time} 已由{device}签到过，可直接放行，无需再扫。", "Already checked in at {time} by {device}; let them in, no need to scan again.";
     ScannerThis => "本机", "this scanner";
+    ScannerNamed => "扫码设备 {id}", "scanner {id}";
     // wallet
     TabWallet => "卡券", "Wallet";
     WalletTitle => "我的卡券", "My coupons";

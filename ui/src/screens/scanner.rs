@@ -57,7 +57,8 @@ fn outcome_text(c: Ctx, o: &ScanOutcome) -> String {
                 (
                     "device",
                     &o.earlier_scanner
-                        .clone()
+                        .as_deref()
+                        .map(|id| fill(Msg::ScannerNamed.text(lang), &[("id", id)]))
                         .unwrap_or_else(|| Msg::ScannerThis.text(lang).to_string()),
                 ),
             ],
@@ -492,8 +493,10 @@ pub fn ScannerTab() -> impl IntoView {
                         <ul id="conflicts" class="list">
                             {move || conflicts().into_iter().map(|x| view! {
                                 <li>{fill(c.t(Msg::ConflictLine), &[
-                                    ("member", &x.member_no), ("first", &when(x.first_at)), ("a", &x.first_scanner),
-                                    ("second", &when(x.second_at)), ("b", &x.second_scanner),
+                                    ("member", &x.member_no), ("first", &when(x.first_at)),
+                                    ("a", &fill(c.t(Msg::ScannerNamed), &[("id", &x.first_scanner)])),
+                                    ("second", &when(x.second_at)),
+                                    ("b", &fill(c.t(Msg::ScannerNamed), &[("id", &x.second_scanner)])),
                                 ])}</li>
                             }).collect_view()}
                         </ul>
@@ -509,7 +512,7 @@ pub fn ScannerTab() -> impl IntoView {
                             <li class="checkin">
                                 <span><strong>{r.name.clone().unwrap_or_default()}</strong>" "<span class="mono">{r.member_no.clone()}</span></span>
                                 <span class="muted nowrap">{when(r.scanned_at)}</span>
-                                <span class="muted small">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { r.scanner_short.clone() }}</span>
+                                <span class="muted small">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { fill(c.t(Msg::ScannerNamed), &[("id", &r.scanner_short)]) }}</span>
                                 {r.by_hand.then(|| view! { <span class="badge checkin-by-hand">{move || c.t(Msg::ByHand)}</span> })}
                                 {match r.refused {
                                     Some(code) => view! {
