@@ -404,10 +404,9 @@ pub fn ScannerTab() -> impl IntoView {
                         }).collect_view()}
                     </select>
                     <p id="checkin-count" class="count">
-                        // each part whole on a phone: the line breaks between them
-                        <span class="nowrap">{move || { let (n, _, cap, _) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}</span>
-                        <span class="nowrap">{move || { let (_, k, _, _) = count(); (k > 0).then(|| fill(c.t(Msg::CheckedInCompanions), &[("n", &k.to_string())])) }}</span>
-                        <span class="nowrap">{move || { let (_, _, _, h) = count(); (h > 0).then(|| fill(c.t(Msg::CheckedInByHand), &[("n", &h.to_string())])) }}</span>
+                        {move || { let (n, _, cap, _) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
+                        {move || { let (_, k, _, _) = count(); (k > 0).then(|| fill(c.t(Msg::CheckedInCompanions), &[("n", &k.to_string())])) }}
+                        {move || { let (_, _, _, h) = count(); (h > 0).then(|| fill(c.t(Msg::CheckedInByHand), &[("n", &h.to_string())])) }}
                     </p>
                 </div>
                 <div class="card">
