@@ -139,6 +139,16 @@ async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyho
     result
 }
 
+/// The scanner's answer's class: how it is shown (`ok`, `repeat` in amber, `fail`).
+async fn result_class(app: &App) -> anyhow::Result<String> {
+    Ok(app
+        .wait_for("#scan-result", 1)
+        .await?
+        .attr("class")
+        .await?
+        .unwrap_or_default())
+}
+
 fn chrono_now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
@@ -340,12 +350,7 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         staff
             .wait_text("#scan-result strong", "已签到过", 5)
             .await?;
-        let class = staff
-            .wait_for("#scan-result", 1)
-            .await?
-            .attr("class")
-            .await?
-            .unwrap_or_default();
+        let class = result_class(&staff).await?;
         anyhow::ensure!(class.contains("repeat"), "{class}");
         assert_eq!(staff.text("#scan-result-name").await?, "王芳");
         assert_eq!(
@@ -1983,12 +1988,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             scan(phone.code_at(chrono_now())).await?;
             staff.wait_contains("#scan-result-text", reason, 20).await?;
             assert_eq!(hidden_text(staff, "#scan-result-code").await?, code);
-            let class = staff
-                .wait_for("#scan-result", 1)
-                .await?
-                .attr("class")
-                .await?
-                .unwrap_or_default();
+            let class = result_class(staff).await?;
             anyhow::ensure!(class.contains("fail"), "{code} shown as {class}");
             // offline: how old the list is, and what to do if the phone says otherwise
             let age = staff
@@ -2056,12 +2056,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff
             .wait_contains("#scan-result", "已手动放行（待核对）", 1)
             .await?;
-        let class = staff
-            .wait_for("#scan-result", 1)
-            .await?
-            .attr("class")
-            .await?
-            .unwrap_or_default();
+        let class = result_class(staff).await?;
         anyhow::ensure!(class.contains("repeat"), "let in by hand shown as {class}");
         staff
             .wait_text(
