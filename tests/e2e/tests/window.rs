@@ -1050,7 +1050,10 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         app.wait_contains("#clock-offset", "倒计时已按服务器时间校准", 15)
             .await?;
         let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
-        assert!(closed(&button).await?, "closed before release");
+        anyhow::ensure!(
+            closed(&button).await?,
+            "the grab button open before release"
+        );
         // a tap before the release is answered, not dropped: nothing is sent
         button.click().await?;
         app.wait_contains(&format!("#grab-answer-{id}"), "还没开抢", 5)
@@ -1063,9 +1066,10 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
                 .is_err(),
             "a reminder just set raised a notice"
         );
-        assert!(
+        anyhow::ensure!(
             chrono_now() < due - chrono::Duration::seconds(3),
-            "set up too slowly"
+            "set up too slowly: {} s before the reminder",
+            (due - chrono_now()).num_seconds()
         );
 
         // the title bar's close hides the window; the app keeps running in the tray
@@ -1081,12 +1085,21 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
             .await
             .context("no notification arrived")?;
         let off = (note.received - due).num_milliseconds();
-        assert!(off.abs() <= 1000, "notification {off} ms from its time");
-        assert_eq!(note.summary, "共享单车骑行券 即将开抢");
-        assert!(note.body.contains("还有 1 分钟"), "{}", note.body);
-        assert_eq!(note.sound.as_deref(), Some("alarm-clock-elapsed"));
-        assert!(note.actions.iter().any(|a| a == "default"), "clickable");
-        assert_eq!(desktop::visible_windows(pid)?, 0, "the window stays closed");
+        anyhow::ensure!(off.abs() <= 1000, "notification {off} ms from its time");
+        anyhow::ensure!(
+            note.summary == "共享单车骑行券 即将开抢"
+                && note.body.contains("还有 1 分钟")
+                && note.sound.as_deref() == Some("alarm-clock-elapsed"),
+            "the notification: {note:?}"
+        );
+        anyhow::ensure!(
+            note.actions.iter().any(|a| a == "default"),
+            "not clickable: {note:?}"
+        );
+        anyhow::ensure!(
+            desktop::visible_windows(pid)? == 0,
+            "the window showed with the notification"
+        );
 
         // a click on it shows the window on that campaign
         notes.click(note.id).await?;
@@ -1099,14 +1112,14 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         let button = app.wait_for(&format!("#grab-{id}"), 5).await?;
         let deadline = std::time::Instant::now() + Duration::from_secs(70);
         while closed(&button).await? || !button.is_enabled().await? {
-            assert!(
+            anyhow::ensure!(
                 std::time::Instant::now() < deadline,
                 "the button never opened"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let opened_late = chrono_now() - release;
-        assert!(
+        anyhow::ensure!(
             opened_late < chrono::Duration::milliseconds(1500),
             "opened {opened_late} after release"
         );
@@ -1123,9 +1136,9 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
                 .admin(&["campaign", "stats", "--id", &id.to_string()])?
                 .trim(),
         )?;
-        assert_eq!(
-            (stats["granted"].as_i64(), stats["double_grants"].as_i64()),
-            (Some(1), Some(0))
+        anyhow::ensure!(
+            (stats["granted"].as_i64(), stats["double_grants"].as_i64()) == (Some(1), Some(0)),
+            "granted once: {stats}"
         );
         app.click("#tab-wallet").await?;
         app.wait_contains("#wallet-list", "共享单车骑行券", 10)
