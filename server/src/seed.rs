@@ -177,6 +177,15 @@ pub async fn seed_demo_points(store: &dyn Store, now: DateTime<Utc>) -> Result<(
     Ok(())
 }
 
+/// `hh:mm` in Shanghai on the day `days` after `now`'s day there.
+pub fn demo_day_at(now: DateTime<Utc>, days: i64, hh: u32, mm: u32) -> DateTime<Utc> {
+    let zone = unionpass_core::time::Zone::AsiaShanghai.offset();
+    let day = (now.with_timezone(&zone) + Duration::days(days)).date_naive();
+    day.and_hms_opt(hh, mm, 0)
+        .and_then(|t| t.and_local_timezone(zone).single())
+        .map_or(now + Duration::days(days), |t| t.with_timezone(&Utc))
+}
+
 /// Demo activities in every state, relative to `now` (once: nothing is added if any exist): a
 /// popular one whose sign-up opens two minutes from now, a family day that is full with a
 /// waitlist, a talk later today that M10001 has a place at (the passport shows it), a walk-in
@@ -191,6 +200,9 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
         return Ok(());
     }
     let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+    // activities on other days start at an hour such activities start at, whatever hour the demo
+    // is seeded (a demo started at night would otherwise hold a sports day at 01:00)
+    let at = |days, hh, mm| demo_day_at(now, days, hh, mm);
     let signup = |opens_at: DateTime<Utc>,
                   starts_at: DateTime<Utc>,
                   seats,
@@ -232,7 +244,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
         signup,
         cancelled_at: None,
     };
-    let badminton = hour + Duration::days(3) + Duration::hours(2);
+    let badminton = at(3, 14, 0);
     store
         .create_activity(
             make(
@@ -253,7 +265,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
             now,
         )
         .await?;
-    let family = hour + Duration::days(5);
+    let family = at(5, 9, 30);
     let family = store
         .create_activity(
             make(
@@ -309,7 +321,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
                 "Guide riders at greenway stops; no sign-up, just come and check in.",
                 ActivityCategory::Volunteering,
                 ("滨江绿道 1 号驿站", "Riverside Greenway, station 1"),
-                hour + Duration::days(7),
+                at(7, 8, 30),
                 4,
                 120,
                 None,
@@ -318,7 +330,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
         )
         .await?;
     // yesterday's training: M10001 signed up a week before and came
-    let training = hour - Duration::hours(26);
+    let training = at(-1, 14, 0);
     let opened = training - Duration::days(8);
     let training = store
         .create_activity(
@@ -341,7 +353,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
         )
         .await?;
     // three days ago: M10001 had a place and did not come (one no-show; the rule bans at two)
-    let show = hour - Duration::days(3) - Duration::hours(2);
+    let show = at(-3, 10, 0);
     let show_opened = show - Duration::days(10);
     let show = store
         .create_activity(
@@ -759,4 +771,29 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_days_are_shanghai_days_whatever_the_hour_of_seeding() {
+        // 2026-12-06 00:30 and 23:30 in Shanghai are 16:30 UTC the day before and 15:30 UTC
+        for (now, want) in [
+            ("2026-12-05T16:30:00Z", "2026-12-09T06:00:00Z"),
+            ("2026-12-06T15:30:00Z", "2026-12-09T06:00:00Z"),
+            ("2026-12-06T04:00:00Z", "2026-12-09T06:00:00Z"),
+        ] {
+            let now: DateTime<Utc> = now.parse().unwrap();
+            let want: DateTime<Utc> = want.parse().unwrap();
+            assert_eq!(demo_day_at(now, 3, 14, 0), want, "{now}");
+        }
+        let now: DateTime<Utc> = "2026-12-05T16:30:00Z".parse().unwrap();
+        // yesterday in Shanghai (2026-12-05) at 14:00 is 06:00 UTC, ten and a half hours before
+        assert_eq!(
+            demo_day_at(now, -1, 14, 0),
+            "2026-12-05T06:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
 }

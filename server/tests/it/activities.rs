@@ -667,7 +667,8 @@ async fn the_door_admits_those_with_a_place_and_says_why_not(s: TestServer) {
 /// waitlist, one today with M10001's place, a walk-in, yesterday's that M10001 came to (waiting
 /// for feedback), and an open needs poll; seeding again adds nothing.
 async fn the_demo_has_activities_in_every_state(s: TestServer) {
-    let now = s.clock.now_utc();
+    // seeded at 01:00 in Shanghai, when an activity a day or more away must not start at its hour
+    let now = s.clock.now_utc() + Duration::hours(9);
     unionpass_server::seed::seed_demo_activities(s.store.as_ref(), now)
         .await
         .unwrap();
@@ -742,6 +743,21 @@ async fn the_demo_has_activities_in_every_state(s: TestServer) {
         ("M10001", SignupState::Confirmed)
     );
     assert!(talk.activity.starts_at > now && talk.activity.starts_at - now <= Duration::hours(3));
+    // on other days, at an hour such activities start at in Shanghai (at other hours of seeding:
+    // `seed::demo_day_at`'s own test)
+    for l in &all {
+        let local = l
+            .activity
+            .starts_at
+            .with_timezone(&unionpass_core::time::Zone::AsiaShanghai.offset());
+        if (l.activity.starts_at - now).num_hours().abs() > 24 {
+            assert!(
+                (8..=18).contains(&chrono::Timelike::hour(&local)),
+                "{} at {local}",
+                l.activity.title_en
+            );
+        }
+    }
 }
 
 /// After the activity: feedback only from a member who checked in, once it has ended, rating
