@@ -67,6 +67,25 @@ pub fn day_time(t: DateTime<Utc>, lang: unionpass_core::i18n::Lang) -> String {
     unionpass_core::i18n::day_time(t, now(), ZONE, lang)
 }
 
+/// "今天 14:00 至 18:00", "Tomorrow 09:30 to 12:30": when an activity runs, the end's day said
+/// only when it is not the start's.
+pub fn activity_time(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    lang: unionpass_core::i18n::Lang,
+) -> String {
+    use unionpass_core::i18n::{fill, line_start};
+    let end = if format_date(start, ZONE) == format_date(end, ZONE) {
+        format_clock(end, ZONE)
+    } else {
+        day_time(end, lang)
+    };
+    line_start(fill(
+        Msg::ActivityTime.text(lang),
+        &[("start", &day_time(start, lang)), ("end", &end)],
+    ))
+}
+
 /// "5 分 20 秒": a time left with its units.
 pub fn countdown(ms: i64, lang: unionpass_core::i18n::Lang) -> String {
     unionpass_core::i18n::countdown(ms, lang)

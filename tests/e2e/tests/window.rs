@@ -1665,6 +1665,13 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
             10,
         )
         .await?;
+        // the card itself, wherever switching parts left the page
+        app.c
+            .execute(
+                "document.getElementById(arguments[0]).scrollIntoView({block: 'center'})",
+                vec![serde_json::json!(format!("activity-{id}"))],
+            )
+            .await?;
         app.shot("41-activities-signed-up").await?;
 
         // cancelling asks first, then gives the seats to the waitlist's head
@@ -1978,7 +1985,10 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         assert_eq!(staff.text("#scan-result-companions").await?, "+2 位家属");
         // the places are people: the member and both companions are in
         staff
-            .wait_contains("#checkin-count", "已入场 3 / 3 人（含家属 2 人）", 10)
+            .wait_text("#checkin-count", "已入场 3 / 3 人", 10)
+            .await?;
+        staff
+            .wait_text("#checkin-count-detail", "含家属 2 人", 5)
             .await?;
         staff.wait_gone("#checkin-log-empty", 5).await?;
         staff.shot("45-door-signed-up-with-companions").await?;
@@ -2012,7 +2022,10 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
                 "the list's age is said: {age}"
             );
             staff
-                .wait_text("#checkin-count", "已入场 3 / 3 人（含家属 2 人）", 5)
+                .wait_text("#checkin-count", "已入场 3 / 3 人", 5)
+                .await?;
+            staff
+                .wait_text("#checkin-count-detail", "含家属 2 人", 5)
                 .await?;
             staff.shot(shot).await?;
         }
@@ -2029,6 +2042,14 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             option.starts_with("Family sports day · ")
                 && option.ends_with(" · District Sports Centre"),
             "the event picker in English: {option}"
+        );
+        // and, under the picker, when and where in full (a phone's picker cuts its line)
+        let place = staff
+            .wait_contains("#scanner-event-where", "District Sports Centre", 5)
+            .await?;
+        anyhow::ensure!(
+            place.contains(" to ") && place.ends_with(" · District Sports Centre"),
+            "the chosen event's time and place: {place}"
         );
         staff.shot("47b-door-en-1024").await?;
         resize(staff, 360).await?;
@@ -2072,10 +2093,13 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         let class = result_class(staff).await?;
         anyhow::ensure!(class.contains("repeat"), "let in by hand shown as {class}");
         staff
+            .wait_text("#checkin-count", "已入场 4 / 3 人", 10)
+            .await?;
+        staff
             .wait_text(
-                "#checkin-count",
-                "已入场 4 / 3 人（含家属 2 人） · 其中手动放行待核对 1 人",
-                10,
+                "#checkin-count-detail",
+                "含家属 2 人 · 其中手动放行待核对 1 人",
+                5,
             )
             .await?;
         staff
@@ -2100,7 +2124,10 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             .wait_contains("#checkin-log .checkin-refused", "仍在候补", 30)
             .await?;
         staff
-            .wait_text("#checkin-count", "已入场 3 / 3 人（含家属 2 人）", 10)
+            .wait_text("#checkin-count", "已入场 3 / 3 人", 10)
+            .await?;
+        staff
+            .wait_text("#checkin-count-detail", "含家属 2 人", 5)
             .await?;
         let rows = server.admin(&["activity", "signups", "--id", &id.to_string(), "--csv"])?;
         let wang_row = rows

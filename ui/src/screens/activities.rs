@@ -9,7 +9,7 @@ use leptos::task::spawn_local;
 use unionpass_core::activity::{
     ActivityCategory, ChangeNotice, DateRange, SignupAnswer, SignupState,
 };
-use unionpass_core::i18n::{fill, line_start, Lang, Msg};
+use unionpass_core::i18n::{fill, Lang, Msg};
 use unionpass_core::ipc::{
     CancelSignup, CastVote, ExportIcs, GetActivities, GiveFeedback, RefreshActivities,
     SetOpeningReminder, SignUp,
@@ -19,9 +19,9 @@ use unionpass_core::view::{ActivitiesView, ActivityCard, MineGroup, PollCard};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{countdown, day_time, now, ticking, unbroken, when, ZONE};
+use crate::fmt::{activity_time, countdown, day_time, now, ticking, unbroken, when, ZONE};
 use crate::ipc;
-use unionpass_core::time::{format_clock, format_date, format_span};
+use unionpass_core::time::format_span;
 
 fn category_msg(c: ActivityCategory) -> Msg {
     match c {
@@ -564,15 +564,7 @@ fn ActivityItem(
                         {popular.then(|| view! { <span class="badge hot">{move || c.t(Msg::ActivityPopular)}</span> })}
                     </span>
                     <span class="muted small" id=format!("activity-when-{id}")>
-                        {move || unbroken(line_start(fill(c.t(Msg::ActivityTime), &[
-                            ("start", &day_time(start, c.lang.get())),
-                            // the same day: the end's clock is enough
-                            ("end", &if format_date(start, ZONE) == format_date(end, ZONE) {
-                                format_clock(end, ZONE)
-                            } else {
-                                day_time(end, c.lang.get())
-                            }),
-                        ])))}
+                        {move || unbroken(activity_time(start, end, c.lang.get()))}
                     </span>
                     <span class="muted small">{move || fill(c.t(Msg::ActivityPlace), &[("place", here.place_in(c.lang.get()))])}</span>
                 </div>

@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{day_time, now, when};
+use crate::fmt::{activity_time, day_time, now, when};
 use crate::ipc;
 
 /// What a scan sends to the shell.
@@ -369,6 +369,35 @@ pub fn ScannerTab() -> impl IntoView {
                 .unwrap_or((0, 0, 0, 0))
         })
     };
+    let count_detail = move || {
+        let (_, k, _, h) = count();
+        let mut parts = Vec::new();
+        if k > 0 {
+            parts.push(fill(
+                c.t(Msg::CheckedInCompanions),
+                &[("n", &k.to_string())],
+            ));
+        }
+        if h > 0 {
+            parts.push(fill(c.t(Msg::CheckedInByHand), &[("n", &h.to_string())]));
+        }
+        parts.join(" · ")
+    };
+    let chosen_where = move || {
+        let lang = c.lang.get();
+        view.with(|v| {
+            v.as_ref()
+                .and_then(|v| v.event.as_ref())
+                .map(|e| {
+                    format!(
+                        "{} · {}",
+                        activity_time(e.starts_at, e.ends_at, lang),
+                        e.place_in(lang)
+                    )
+                })
+                .unwrap_or_default()
+        })
+    };
     let checkins =
         move || view.with(|v| v.as_ref().map(|v| v.checkins.clone()).unwrap_or_default());
     let conflicts =
@@ -403,11 +432,14 @@ pub fn ScannerTab() -> impl IntoView {
                             }
                         }).collect_view()}
                     </select>
+                    // when and where, whole: a phone's picker cuts its line short
+                    <p id="scanner-event-where" class="muted small">{move || chosen_where()}</p>
+                    // the count on its own line, what it includes under it (on a phone the two
+                    // on one line broke inside "含家属 2 人")
                     <p id="checkin-count" class="count">
                         {move || { let (n, _, cap, _) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
-                        {move || { let (_, k, _, _) = count(); (k > 0).then(|| fill(c.t(Msg::CheckedInCompanions), &[("n", &k.to_string())])) }}
-                        {move || { let (_, _, _, h) = count(); (h > 0).then(|| fill(c.t(Msg::CheckedInByHand), &[("n", &h.to_string())])) }}
                     </p>
+                    <p id="checkin-count-detail" class="muted small">{move || count_detail()}</p>
                 </div>
                 <div class="card">
                     <form on:submit=on_typed>
