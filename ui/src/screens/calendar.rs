@@ -157,12 +157,19 @@ fn load(cal: RwSignal<Option<Calendar>>) {
 /// How often a grab whose answer did not come is sent again (same key) while the card is open.
 const AUTO_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 const AUTO_RETRIES: u32 = 5;
+/// A tap this soon after a grab tap on the same card is the rest of a double tap: once the grab
+/// is answered the button turns into "查看卡券", and that tap must not take the member away to
+/// the wallet before they have read the answer.
+const DOUBLE_TAP_MS: f64 = 1000.0;
 
 #[component]
 fn CampaignCard(
     entry: CalendarEntry,
     cal: RwSignal<Option<Calendar>>,
     tick: RwSignal<DateTime<Utc>>,
+    /// The last grab tap (campaign, page time in ms), kept by the list: the answer rebuilds the
+    /// card.
+    last_grab: StoredValue<Option<(i64, f64)>>,
 ) -> impl IntoView {
     let c: Ctx = ctx();
     let camp = entry.campaign.clone();
@@ -200,6 +207,7 @@ fn CampaignCard(
     let busy = grab.pending();
     // a double tap sends one request
     let press = move |_| {
+        last_grab.set_value(Some((id, js_sys::Date::now())));
         retries.set(0);
         ipc::dispatch_once(grab, Grab { campaign_id: id })
     };
@@ -273,7 +281,14 @@ fn CampaignCard(
     // happened (a disabled button would swallow it silently)
     let waiting = move || state() == CardState::Upcoming && !offline();
     let on_button = move |ev| match state() {
-        CardState::Held => c.go.set(Some(Place::Wallet)),
+        CardState::Held => {
+            let double_tap = last_grab
+                .get_value()
+                .is_some_and(|(on, at)| on == id && js_sys::Date::now() - at < DOUBLE_TAP_MS);
+            if !double_tap {
+                c.go.set(Some(Place::Wallet));
+            }
+        }
         CardState::Upcoming => early.set(true),
         _ => press(ev),
     };
@@ -367,6 +382,7 @@ pub fn CalendarTab() -> impl IntoView {
     let c = ctx();
     let cal = RwSignal::new(None::<Calendar>);
     let tick = ticking(std::time::Duration::from_millis(200));
+    let last_grab = StoredValue::new(None::<(i64, f64)>);
     Effect::new(move |_| {
         c.snap.track();
         load(cal);
@@ -390,7 +406,7 @@ pub fn CalendarTab() -> impl IntoView {
                 fallback=move || view! { <p id="no-campaigns" class="notice">{move || if c.snap.with(|s| s.as_ref().is_some_and(|s| s.sync.offline())) { c.t(Msg::NoCampaignsOffline) } else { c.t(Msg::NoCampaigns) }}</p> }>
                 <ul id="campaigns" class="list cards">
                     <For each=entries key=|e| (e.campaign.id, e.stock_left, e.held, e.answer.as_ref().map(|a| a.code()), e.campaign.release_at) let:entry>
-                        <CampaignCard entry cal tick/>
+                        <CampaignCard entry cal tick last_grab/>
                     </For>
                 </ul>
             </Show>
