@@ -1,8 +1,8 @@
 //! `cargo xtask test`: every test through cargo-nextest (same features as the build, so nothing is
 //! built twice), with the E2E suite pointed at the binaries just built. Test groups
-//! (`.config/nextest.toml`) run the window tests one at a time and everything else in parallel,
-//! each with a time limit. An ignored test fails the run, named; the totals are read from
-//! nextest's JUnit report.
+//! (`.config/nextest.toml`) run the window tests one at a time with nothing beside them, and
+//! everything else in parallel, each with a time limit. An ignored test fails the run, named; the
+//! totals are read from nextest's JUnit report.
 
 use std::path::Path;
 use std::process::Command;
