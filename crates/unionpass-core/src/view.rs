@@ -371,6 +371,17 @@ pub enum CardState {
     Ended,
 }
 
+/// How soon (ms) after a grab tap on a card another tap on it is the rest of a double tap. Once
+/// the grab is answered the button goes to the wallet ([`CardState::Held`]); that tap must not
+/// take the member away before they have read the answer.
+pub const DOUBLE_TAP_MS: f64 = 1000.0;
+
+/// Whether a tap at `now_ms` on campaign `id`'s card is the rest of the double tap begun by
+/// `last_grab` (the card and the time of the last grab tap, on the same monotonic clock in ms).
+pub fn rest_of_double_tap(last_grab: Option<(i64, f64)>, id: i64, now_ms: f64) -> bool {
+    last_grab.is_some_and(|(card, at)| card == id && (0.0..DOUBLE_TAP_MS).contains(&(now_ms - at)))
+}
+
 impl CalendarEntry {
     /// The card's state at `server_now`. What the member can do nothing about comes first
     /// (ended, not eligible), then what they already have, then the stock, then the clock.
@@ -547,6 +558,20 @@ pub struct PointsView {
 mod tests {
     use super::*;
     use crate::campaign::{Campaign, Category, GrabOutcome};
+
+    #[test]
+    fn a_tap_right_after_a_grab_tap_on_the_same_card_is_the_rest_of_a_double_tap() {
+        let grab = Some((7, 10_000.0));
+        assert!(rest_of_double_tap(grab, 7, 10_000.0));
+        assert!(rest_of_double_tap(grab, 7, 10_999.0));
+        // a second later it is a tap of its own (the button goes to the wallet)
+        assert!(!rest_of_double_tap(grab, 7, 11_000.0));
+        // another card, or no grab tap at all
+        assert!(!rest_of_double_tap(grab, 8, 10_100.0));
+        assert!(!rest_of_double_tap(None, 7, 10_100.0));
+        // a time before the grab tap (a clock that went back) swallows nothing
+        assert!(!rest_of_double_tap(grab, 7, 9_000.0));
+    }
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()

@@ -9,7 +9,7 @@ use unionpass_core::campaign::GrabOutcome;
 use unionpass_core::i18n::{fill, Lang, Msg};
 use unionpass_core::ipc::{ClearReminder, GetCalendar, Grab, MeasureClock, SetReminder};
 use unionpass_core::reminder::{server_now, Reminder, ReminderState, DEFAULT_LEAD, LEADS};
-use unionpass_core::view::{Calendar, CalendarEntry, CardState};
+use unionpass_core::view::{rest_of_double_tap, Calendar, CalendarEntry, CardState};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx, Place};
@@ -157,18 +157,14 @@ fn load(cal: RwSignal<Option<Calendar>>) {
 /// How often a grab whose answer did not come is sent again (same key) while the card is open.
 const AUTO_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 const AUTO_RETRIES: u32 = 5;
-/// A tap this soon after a grab tap on the same card is the rest of a double tap: once the grab
-/// is answered the button turns into "查看卡券", and that tap must not take the member away to
-/// the wallet before they have read the answer.
-const DOUBLE_TAP_MS: f64 = 1000.0;
 
 #[component]
 fn CampaignCard(
     entry: CalendarEntry,
     cal: RwSignal<Option<Calendar>>,
     tick: RwSignal<DateTime<Utc>>,
-    /// The last grab tap (campaign, page time in ms), kept by the list: the answer rebuilds the
-    /// card.
+    /// The last grab tap (campaign, the page's monotonic clock in ms), kept by the list: the
+    /// answer rebuilds the card.
     last_grab: StoredValue<Option<(i64, f64)>>,
 ) -> impl IntoView {
     let c: Ctx = ctx();
@@ -207,7 +203,7 @@ fn CampaignCard(
     let busy = grab.pending();
     // a double tap sends one request
     let press = move |_| {
-        last_grab.set_value(Some((id, js_sys::Date::now())));
+        last_grab.set_value(Some((id, crate::bench::perf_now())));
         retries.set(0);
         ipc::dispatch_once(grab, Grab { campaign_id: id })
     };
@@ -281,11 +277,9 @@ fn CampaignCard(
     // happened (a disabled button would swallow it silently)
     let waiting = move || state() == CardState::Upcoming && !offline();
     let on_button = move |ev| match state() {
+        // the rest of a double tap stays on the answer
         CardState::Held => {
-            let double_tap = last_grab
-                .get_value()
-                .is_some_and(|(on, at)| on == id && js_sys::Date::now() - at < DOUBLE_TAP_MS);
-            if !double_tap {
+            if !rest_of_double_tap(last_grab.get_value(), id, crate::bench::perf_now()) {
                 c.go.set(Some(Place::Wallet));
             }
         }
