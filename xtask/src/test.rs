@@ -148,12 +148,12 @@ pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
         .env("APP_BIN", bin.join("unionpass-app"))
         .env("SERVER_BIN", bin.join("unionpass-server"))
         .env("PROVIDER_BIN", bin.join("unionpass-provider"))
-        .env("E2E_SHOTS", &shots)
-        // a failure ends with what failed, not a backtrace of the test harness and the runtime:
-        // the end of the output is what a CI log keeps (`RUST_BACKTRACE=1 cargo nextest run …`
-        // for a backtrace)
-        .env("RUST_BACKTRACE", "0")
-        .env("RUST_LIB_BACKTRACE", "0");
+        .env("E2E_SHOTS", &shots);
+    // a test that fails with an error ends with what failed, not with a backtrace of the harness
+    // and the runtime: the end of the output is what a CI log keeps (panics keep theirs)
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        c.env("RUST_LIB_BACKTRACE", "0");
+    }
     eprintln!("[xtask] $ {}", show(&c));
     let status = c.status().context("running cargo nextest")?;
 

@@ -191,7 +191,7 @@ messages! {
     CheckedIn => "签到成功", "Checked in";
     CheckedInCount => "已入场 {n} / {cap} 人", "{n} / {cap} people in";
     CheckedInCompanions => "含家属 {n} 人", "Including {n} companion|Including {n} companions";
-    CheckedInByHand => "其中手动放行待核对 {n} 人", "{n} let in by hand, not yet checked";
+    CheckedInByHand => "手动放行待核对 {n} 人", "{n} let in by hand, not yet checked";
     LetInTitle => "已手动放行（待核对）", "Let in by hand (to be checked)";
     CheckInLog => "签到记录", "Check-ins";
     NoCheckIns => "还没有人签到。扫到的会员会按时间倒序列在这里。", "Nobody has checked in yet. Each scan is listed here, newest first.";

@@ -439,7 +439,9 @@ pub fn ScannerTab() -> impl IntoView {
                     <p id="checkin-count" class="count">
                         {move || { let (n, _, cap, _) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
                     </p>
-                    <p id="checkin-count-detail" class="muted small">{move || count_detail()}</p>
+                    <Show when=move || !count_detail().is_empty()>
+                        <p id="checkin-count-detail" class="muted small">{move || count_detail()}</p>
+                    </Show>
                 </div>
                 <div class="card">
                     <form on:submit=on_typed>
