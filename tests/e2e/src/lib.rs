@@ -530,6 +530,17 @@ impl App {
     /// Click the element once it is there and enabled, as a person waits for a greyed-out
     /// button (e.g. "sync now" during a background sync) before tapping it; after 10 s it is
     /// clicked as it is.
+    /// Scroll the element to the middle of the window (for a screenshot of it, or a tap).
+    pub async fn center(&self, css: &str) -> Result<()> {
+        self.c
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
+                vec![serde_json::json!(css)],
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn click(&self, css: &str) -> Result<()> {
         let el = self.wait_for(css, 10).await?;
         let deadline = Instant::now() + Duration::from_secs(10);
