@@ -192,6 +192,7 @@ messages! {
     CheckedInCount => "已入场 {n} / {cap} 人", "{n} / {cap} people in";
     CheckedInCompanions => "含家属 {n} 人", "Including {n} companion|Including {n} companions";
     CheckedInByHand => "手动放行待核对 {n} 人", "{n} let in by hand, not yet checked";
+    CheckedInOver => "超出名额 {n} 人", "{n} over capacity";
     LetInTitle => "已手动放行（待核对）", "Let in by hand (to be checked)";
     CheckInLog => "签到记录", "Check-ins";
     NoCheckIns => "还没有人签到。扫到的会员会按时间倒序列在这里。", "Nobody has checked in yet. Each scan is listed here, newest first.";
@@ -458,7 +459,7 @@ messages! {
     SignupWaitlistButton => "报名候补", "Join the waitlist";
     SigningUp => "正在报名…", "Signing up…";
     CompanionsLabel => "携带家属", "Companions";
-    CompanionsN => "携带 {n} 人", "with {n} companion|with {n} companions";
+    CompanionsN => "携带家属 {n} 人", "with {n} companion|with {n} companions";
     MyConfirmed => "已报名", "Signed up";
     MyAttended => "已签到参加", "You came (checked in)";
     MyWaitlisted => "候补第 {n} 位", "Waitlist place {n}";

@@ -1654,16 +1654,15 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
                 vec![serde_json::json!(format!("activity-{id}"))],
             )
         };
-        app.c
-            .execute(
-                "document.getElementById(arguments[0]).scrollIntoView({block: 'center'})",
-                vec![serde_json::json!(format!("activity-{id}"))],
-            )
-            .await?;
+        app.center(&format!("#activity-{id}")).await?;
         let before = card_top().await?.as_f64().context("the card's place")?;
         button.click().await?;
-        app.wait_contains(&format!("#activity-status-{id}"), "已报名 · 携带 1 人", 10)
-            .await?;
+        app.wait_contains(
+            &format!("#activity-status-{id}"),
+            "已报名 · 携带家属 1 人",
+            10,
+        )
+        .await?;
         let after = card_top().await?.as_f64().context("the card's place")?;
         anyhow::ensure!(
             (after - before).abs() < 40.0,
@@ -1693,12 +1692,7 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         )
         .await?;
         // the card itself, wherever switching parts left the page
-        app.c
-            .execute(
-                "document.getElementById(arguments[0]).scrollIntoView({block: 'center'})",
-                vec![serde_json::json!(format!("activity-{id}"))],
-            )
-            .await?;
+        app.center(&format!("#activity-{id}")).await?;
         app.shot("41-activities-signed-up").await?;
 
         // cancelling asks first, then gives the seats to the waitlist's head
@@ -1809,12 +1803,7 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         // the app learns they came, but the walk is still going on: feedback opens at its end
         app.wait_contains(&format!("#feedback-later-{walk}"), "活动结束后", 20)
             .await?;
-        app.c
-            .execute(
-                "document.querySelector(arguments[0]).scrollIntoView({block: 'center'})",
-                vec![serde_json::json!(format!("#feedback-later-{walk}"))],
-            )
-            .await?;
+        app.center(&format!("#feedback-later-{walk}")).await?;
         app.shot("44a-activity-feedback-later").await?;
         // the walk-in, while it goes on, goes into the member's calendar as an .ics file
         app.click(&format!("#ics-{walk}")).await?;
@@ -2125,10 +2114,21 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff
             .wait_text(
                 "#checkin-count-detail",
-                "含家属 2 人 · 手动放行待核对 1 人",
+                "超出名额 1 人 · 含家属 2 人 · 手动放行待核对 1 人",
                 5,
             )
             .await?;
+        anyhow::ensure!(
+            staff
+                .c
+                .execute(
+                    "return document.getElementById('checkin-count').classList.contains('over')",
+                    vec![],
+                )
+                .await?
+                == serde_json::json!(true),
+            "a count over the places is marked"
+        );
         staff
             .wait_contains("#checkin-log .checkin-by-hand", "手动放行", 5)
             .await?;
@@ -2512,12 +2512,7 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
                 let app = &app;
                 async move {
                     unionpass_e2e::tour::judge(app, name, refused).await?;
-                    app.c
-                        .execute(
-                            "document.querySelector('#update-result').scrollIntoView({block: 'center'})",
-                            vec![],
-                        )
-                        .await?;
+                    app.center("#update-result").await?;
                     app.shot(name).await?;
                     Ok::<_, anyhow::Error>(())
                 }

@@ -5,7 +5,7 @@
 use base64::Engine;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use unionpass_core::i18n::{fill, Msg};
+use unionpass_core::i18n::{fill, line_start, Msg};
 use unionpass_core::ipc::{GetScannerView, LetIn, ScanFrame, ScanImage, ScanText, SetTrustMaxAge};
 use unionpass_core::view::{ScanOutcome, ScannerView};
 use unionpass_core::ErrorCode;
@@ -369,9 +369,21 @@ pub fn ScannerTab() -> impl IntoView {
                 .unwrap_or((0, 0, 0, 0))
         })
     };
+    let over = move || {
+        let (n, _, cap, _) = count();
+        if cap > 0 {
+            n - cap
+        } else {
+            0
+        }
+    };
     let count_detail = move || {
         let (_, k, _, h) = count();
         let mut parts = Vec::new();
+        // more people in than places (staff let someone in by hand): said first, in red
+        if over() > 0 {
+            parts.push(fill(c.t(Msg::CheckedInOver), &[("n", &over().to_string())]));
+        }
         if k > 0 {
             parts.push(fill(
                 c.t(Msg::CheckedInCompanions),
@@ -427,7 +439,7 @@ pub fn ScannerTab() -> impl IntoView {
                             let id = e.id;
                             view! {
                                 <option value=id.to_string() selected=move || event_id() == Some(id)>
-                                    {format!("{} · {} · {}", e.title_in(c.lang.get()), day_time(e.starts_at, c.lang.get()), e.place_in(c.lang.get()))}
+                                    {format!("{} · {} · {}", e.title_in(c.lang.get()), line_start(day_time(e.starts_at, c.lang.get())), e.place_in(c.lang.get()))}
                                 </option>
                             }
                         }).collect_view()}
@@ -436,7 +448,7 @@ pub fn ScannerTab() -> impl IntoView {
                     <p id="scanner-event-where" class="muted small">{move || chosen_where()}</p>
                     // the count on its own line, what it includes under it (on a phone the two
                     // on one line broke inside "含家属 2 人")
-                    <p id="checkin-count" class="count">
+                    <p id="checkin-count" class="count" class:over=move || over() > 0>
                         {move || { let (n, _, cap, _) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
                     </p>
                     <Show when=move || !count_detail().is_empty()>
