@@ -377,6 +377,7 @@ pub fn ScannerTab() -> impl IntoView {
             0
         }
     };
+    let is_over = move || over() > 0;
     let count_detail = move || {
         let (_, k, _, h) = count();
         let mut parts = Vec::new();
@@ -448,7 +449,7 @@ pub fn ScannerTab() -> impl IntoView {
                     <p id="scanner-event-where" class="muted small">{move || chosen_where()}</p>
                     // the count on its own line, what it includes under it (on a phone the two
                     // on one line broke inside "含家属 2 人")
-                    <p id="checkin-count" class="count" class:over=move || over() > 0>
+                    <p id="checkin-count" class="count" class:over=is_over>
                         {move || { let (n, _, cap, _) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
                     </p>
                     <Show when=move || !count_detail().is_empty()>
