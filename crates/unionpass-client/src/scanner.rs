@@ -408,10 +408,27 @@ impl Store {
                 // refused by the door list alone: staff may let the member in by hand
                 let by_hand_code = matches!(e, ScanError::NotSignedUp | ScanError::StillWaitlisted)
                     .then(|| text.trim().to_string());
+                // already in with a place: who came in with them, as the count has it (none
+                // for a member let in by hand)
+                let companions = match (&e, door) {
+                    (ScanError::AlreadyCheckedIn(_), Door::SignedUp { companions })
+                        if companions > 0 =>
+                    {
+                        let by_hand: bool = tx.query_row(
+                            "SELECT by_hand FROM checkins WHERE event_id = ?1 AND member_id = ?2
+                             ORDER BY scanned_at LIMIT 1",
+                            params![event_id, claims.member_id as i64],
+                            |r| r.get(0),
+                        )?;
+                        (!by_hand).then_some(companions)
+                    }
+                    _ => None,
+                };
                 return Ok(ScanOutcome {
                     name,
                     union_name,
                     by_hand_code,
+                    companions,
                     ..fail(e, Some(claims.member_no))
                 });
             }

@@ -296,6 +296,15 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
         .unwrap();
     assert_eq!(refused.code, Some(ErrorCode::NotSignedUp));
     assert!(!refused.ok);
+    // scanned again: already in, and the card says the two came in with the member
+    let again = d
+        .staff
+        .scan_text(a.id, &d.member.live_passport(now()).unwrap().text, now())
+        .unwrap();
+    assert_eq!(
+        (again.code, again.companions),
+        (Some(ErrorCode::AlreadyCheckedIn), Some(2))
+    );
     // through the door: one member with two companions; the one refused is not counted
     let door = d.staff.scanner_view(Some(a.id), now()).unwrap();
     assert_eq!((door.checked_in, door.checked_in_companions), (1, 2));
@@ -541,6 +550,12 @@ async fn staff_let_in_by_hand_whom_the_door_list_refused_and_the_server_judges_i
     // Both let-ins are judged now: none is waiting for the server
     assert_eq!((door.checked_in, door.checked_in_companions), (1, 0));
     assert_eq!(door.checked_in_by_hand, 0);
+    // and a repeat scan says none came in with the member (the list's place came later)
+    let again = d.staff.scan_text(a.id, &code, later).unwrap();
+    assert_eq!(
+        (again.code, again.companions),
+        (Some(ErrorCode::AlreadyCheckedIn), None)
+    );
     d.member.sync(later).await.unwrap();
     let card = d
         .member
