@@ -365,16 +365,18 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let earlier: Option<CheckIn> = tx
+        // the first check-in, and whether staff let the member in by hand then
+        let (earlier, earlier_by_hand) = tx
             .query_row(
                 &format!(
-                    "SELECT {CHECKIN_COLS} FROM checkins WHERE event_id = ?1 AND member_id = ?2
-                     ORDER BY scanned_at LIMIT 1"
+                    "SELECT {CHECKIN_COLS}, by_hand FROM checkins
+                     WHERE event_id = ?1 AND member_id = ?2 ORDER BY scanned_at LIMIT 1"
                 ),
                 params![event_id, claims.member_id as i64],
-                checkin_row,
+                |r| Ok((checkin_row(r)?, r.get::<_, bool>(6)?)),
             )
-            .optional()?;
+            .optional()?
+            .unzip();
         // an activity that takes sign-ups lets in those with a place (and their companions)
         let door = if tx
             .query_row(
@@ -412,15 +414,9 @@ impl Store {
                 // for a member let in by hand)
                 let companions = match (&e, door) {
                     (ScanError::AlreadyCheckedIn(_), Door::SignedUp { companions })
-                        if companions > 0 =>
+                        if companions > 0 && earlier_by_hand != Some(true) =>
                     {
-                        let by_hand: bool = tx.query_row(
-                            "SELECT by_hand FROM checkins WHERE event_id = ?1 AND member_id = ?2
-                             ORDER BY scanned_at LIMIT 1",
-                            params![event_id, claims.member_id as i64],
-                            |r| r.get(0),
-                        )?;
-                        (!by_hand).then_some(companions)
+                        Some(companions)
                     }
                     _ => None,
                 };
