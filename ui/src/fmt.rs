@@ -75,15 +75,26 @@ pub fn activity_time(
     lang: unionpass_core::i18n::Lang,
 ) -> String {
     use unionpass_core::i18n::{fill, line_start};
-    let end = if format_date(start, ZONE) == format_date(end, ZONE) {
+    line_start(fill(
+        Msg::ActivityTime.text(lang),
+        &[
+            ("start", &day_time(start, lang)),
+            ("end", &end_time(start, end, lang)),
+        ],
+    ))
+}
+
+/// An end after `start`: its clock on the same day, else its day too ("明天 00:00").
+pub fn end_time(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    lang: unionpass_core::i18n::Lang,
+) -> String {
+    if format_date(start, ZONE) == format_date(end, ZONE) {
         format_clock(end, ZONE)
     } else {
         day_time(end, lang)
-    };
-    line_start(fill(
-        Msg::ActivityTime.text(lang),
-        &[("start", &day_time(start, lang)), ("end", &end)],
-    ))
+    }
 }
 
 /// "5 分 20 秒": a time left with its units.

@@ -12,7 +12,7 @@ use unionpass_core::ErrorCode;
 
 use crate::bench;
 use crate::ctx::ctx;
-use crate::fmt::{day_time, now, ZONE};
+use crate::fmt::{end_time, now, ZONE};
 use crate::ipc;
 
 /// The circumference of the countdown ring (r = 16).
@@ -145,12 +145,11 @@ pub fn PassportView() -> impl IntoView {
                         let lang = c.lang.get();
                         // the day is today: the start's hour says the rest; an end on another
                         // day says which, as the activity's card does ("明天 00:00")
-                        let end = if format_date(a.ends_at, ZONE) == format_date(a.starts_at, ZONE) {
-                            format_clock(a.ends_at, ZONE)
-                        } else {
-                            day_time(a.ends_at, lang)
-                        };
-                        let at = format!("{}–{end}", format_clock(a.starts_at, ZONE));
+                        let at = format!(
+                            "{}–{}",
+                            format_clock(a.starts_at, ZONE),
+                            end_time(a.starts_at, a.ends_at, lang)
+                        );
                         view! {
                             <p class="notice info passport-today" id="passport-today">
                                 {fill(c.t(Msg::TodayActivity), &[
