@@ -170,8 +170,9 @@ messages! {
     TrustAge => "验证数据更新于 {age}前", "Verification data is {age} old";
     TrustJustNow => "验证数据刚刚更新", "Verification data was just updated";
     DoorListAge => "报名名单更新于 {age}前。如会员手机上显示已报名或已递补，请联网同步后再扫；暂时无法联网时，请核对会员手机上的报名状态，再点“放行并记录”。", "The sign-up list is {age} old. If the member's phone shows a place, sync and scan again; with no network, check the place on their phone, then tap \"Let in and record\".";
-    DoorListJustNow => "报名名单刚刚更新。如会员手机上显示已报名或已递补，请联网同步后再扫；暂时无法联网时，请核对会员手机上的报名状态，再点“放行并记录”。", "The sign-up list was just updated. If the member's phone shows a place, sync and scan again; with no network, check the place on their phone, then tap \"Let in and record\".";
+    DoorListJustNow => "报名名单刚刚更新，名单上没有此会员的名额。如会员手机上显示已报名或已递补（可能是刚刚报名或递补），请核对后点“放行并记录”，或稍后联网同步再扫。", "The sign-up list was just updated and has no place for this member. If their phone shows a place (they may have just got it), check it, then tap \"Let in and record\", or sync again in a while and scan again.";
     LetIn => "放行并记录", "Let in and record";
+    LetInFull => "名额已满（已入场 {n} / {cap} 人）：放行后将超出名额。", "Full ({n} / {cap} people in): letting them in goes over capacity.";
     LetInDone => "已手动放行（家属请另行清点）。联网同步后，服务器按报名名单核对这次签到。", "Let in by hand (count any companions yourself). When this scanner syncs, the server checks this check-in against its sign-up list.";
     ByHand => "手动放行", "Let in by hand";
     ScannerSettings => "扫码设置", "Scanner settings";
@@ -625,6 +626,17 @@ pub fn fill(text: &str, args: &[(&str, &str)]) -> String {
     out
 }
 
+/// Short parts of one line joined with " · ", each kept whole: a narrow screen may break the line
+/// only between parts. Inside a part, spaces are no-break spaces; Chinese, which breaks between
+/// any two characters, needs the line's `word-break: keep-all` too.
+pub fn whole_parts<S: AsRef<str>>(parts: &[S]) -> String {
+    parts
+        .iter()
+        .map(|p| p.as_ref().replace(' ', "\u{a0}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 /// `text` cut into runs, each `(is_date, run)`: a date as the app writes one (`2027-01-05`,
 /// `12-05`), with the time that follows it (`2027-01-05 16:05`), is a run of its own, for a
 /// screen to keep on one line (a narrow one would break it after a hyphen otherwise). A word of
@@ -881,6 +893,22 @@ mod tests {
         // unknown and unclosed braces stay as they are
         assert_eq!(fill("{x} {n} {", &[("n", "2")]), "{x} 2 {");
         assert_eq!(fill("费用 {n} 元", &[("n", "5")]), "费用 5 元");
+    }
+
+    #[test]
+    fn whole_parts_break_only_between_parts() {
+        let line = whole_parts(&["超出名额 1 人", "手动放行待核对 1 人"]);
+        assert_eq!(
+            line,
+            "超出名额\u{a0}1\u{a0}人 · 手动放行待核对\u{a0}1\u{a0}人"
+        );
+        // the only ordinary spaces are the separators'
+        assert_eq!(line.matches(' ').count(), 2);
+        assert_eq!(
+            whole_parts(&["1 over capacity"]),
+            "1\u{a0}over\u{a0}capacity"
+        );
+        assert_eq!(whole_parts::<&str>(&[]), "");
     }
 
     #[test]

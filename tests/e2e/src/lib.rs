@@ -426,7 +426,7 @@ impl App {
             .map(|_| ())
     }
 
-    /// Poll the element's text until `ok` holds; on timeout, save a screenshot and fail with the
+    /// Poll the element's text (no-break spaces read as spaces) until `ok` holds; on timeout, save a screenshot and fail with the
     /// last text seen and the app's log.
     pub async fn wait_until(
         &self,
@@ -440,6 +440,8 @@ impl App {
         loop {
             if let Ok(e) = self.c.find(Locator::Css(css)).await {
                 if let Ok(t) = e.text().await {
+                    // a no-break space (a line's part kept whole) reads as a space
+                    let t = t.replace('\u{a0}', " ");
                     if ok(&t) {
                         return Ok(t);
                     }

@@ -2025,16 +2025,22 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             ),
         ] {
             scan(phone.code_at(chrono_now())).await?;
-            staff.wait_contains("#scan-result-text", reason, 20).await?;
+            let said = staff.wait_contains("#scan-result-text", reason, 20).await?;
+            // the member number with its label, as on a pass
+            anyhow::ensure!(said.starts_with("会员号 M1000"), "the refusal: {said}");
             assert_eq!(hidden_text(staff, "#scan-result-code").await?, code);
             let class = result_class(staff).await?;
             anyhow::ensure!(class.contains("fail"), "{code} shown as {class}");
             // offline: how old the list is, and what to do if the phone says otherwise
             let age = staff
-                .wait_contains("#scan-result-list-age", "请联网同步后再扫", 5)
+                .wait_contains("#scan-result-list-age", "放行并记录", 5)
                 .await?;
+            // an old list: sync and scan again; one just updated does not send staff to sync
+            // at once, it says the member has no place on it
             anyhow::ensure!(
-                age.starts_with("报名名单") && (age.contains("更新于") || age.contains("刚刚更新")),
+                age.starts_with("报名名单")
+                    && ((age.contains("更新于") && age.contains("请联网同步后再扫"))
+                        || (age.contains("刚刚更新") && age.contains("名单上没有此会员的名额"))),
                 "the list's age is said: {age}"
             );
             staff
@@ -2099,6 +2105,16 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff
             .wait_contains("#scan-result-text", "仍在候补", 20)
             .await?;
+        // the door is full: said before the tap, not only by the red count after it
+        staff
+            .wait_text(
+                "#scan-let-in-full",
+                "名额已满（已入场 3 / 3 人）：放行后将超出名额。",
+                5,
+            )
+            .await?;
+        staff.center("#scan-let-in").await?;
+        staff.shot("47d2-door-full-before-let-in-zh-360").await?;
         staff.click("#scan-let-in").await?;
         staff
             .wait_contains("#scan-result-by-hand", "已手动放行", 10)
@@ -2132,6 +2148,33 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff
             .wait_contains("#checkin-log .checkin-by-hand", "手动放行", 5)
             .await?;
+        // on the phone the detail line breaks between its parts, never inside one ("手动 /
+        // 放行"): each part's characters lie on one line
+        let split = staff
+            .c
+            .execute(
+                "const e = document.getElementById('checkin-count-detail');
+                 const w = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+                 const lines = new Set(); const split = [];
+                 for (let n = w.nextNode(); n; n = w.nextNode()) {
+                   let at = 0;
+                   for (const part of n.data.split(' · ')) {
+                     const r = document.createRange();
+                     r.setStart(n, at); r.setEnd(n, at + part.length);
+                     const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+                     tops.forEach(t => lines.add(t));
+                     if (tops.size > 1) split.push(part);
+                     at += part.length + 3;
+                   }
+                 }
+                 return [split, lines.size, e.getBoundingClientRect().width];",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(
+            split[0] == serde_json::json!([]),
+            "the count's detail broken inside a part at 360 px: {split}"
+        );
         staff.shot("47e-door-let-in-by-hand-zh-360").await?;
         staff.click("#lang-toggle").await?;
         staff

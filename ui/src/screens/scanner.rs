@@ -5,7 +5,7 @@
 use base64::Engine;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use unionpass_core::i18n::{fill, line_start, Msg};
+use unionpass_core::i18n::{fill, line_start, whole_parts, Msg};
 use unionpass_core::ipc::{GetScannerView, LetIn, ScanFrame, ScanImage, ScanText, SetTrustMaxAge};
 use unionpass_core::view::{ScanOutcome, ScannerView};
 use unionpass_core::ErrorCode;
@@ -65,8 +65,9 @@ fn outcome_text(c: Ctx, o: &ScanOutcome) -> String {
         ),
         other => other.message().text(lang).to_string(),
     };
+    // the number with its label, as on a pass ("会员号 M10003")
     match &o.member_no {
-        Some(no) => format!("{no} · {text}"),
+        Some(no) => format!("{} {no} · {text}", Msg::MemberNo.text(lang)),
         None => text,
     }
 }
@@ -378,6 +379,11 @@ pub fn ScannerTab() -> impl IntoView {
         }
     };
     let is_over = move || over() > 0;
+    // the door already full: letting one more in by hand puts it over the places
+    let full = move || {
+        let (n, _, cap, _) = count();
+        cap > 0 && n >= cap
+    };
     let count_detail = move || {
         let (_, k, _, h) = count();
         let mut parts = Vec::new();
@@ -394,7 +400,8 @@ pub fn ScannerTab() -> impl IntoView {
         if h > 0 {
             parts.push(fill(c.t(Msg::CheckedInByHand), &[("n", &h.to_string())]));
         }
-        parts.join(" · ")
+        // a phone's line breaks between the parts, never inside one ("手动 / 放行")
+        whole_parts(&parts)
     };
     let chosen_where = move || {
         let lang = c.lang.get();
@@ -512,6 +519,12 @@ pub fn ScannerTab() -> impl IntoView {
                                         on:click=move |_| { let_in(text.clone(), at); refocus(); }>
                                         {move || c.t(Msg::LetIn)}
                                     </button>
+                                    // said before the tap, not only by the red count after it
+                                    <Show when=full>
+                                        <span id="scan-let-in-full" class="small warn-text">
+                                            {move || { let (n, _, cap, _) = count(); fill(c.t(Msg::LetInFull), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
+                                        </span>
+                                    </Show>
                                 }
                             })}
                             {o.by_hand.then(|| view! { <span id="scan-result-by-hand" class="small">{move || c.t(Msg::LetInDone)}</span> })}
