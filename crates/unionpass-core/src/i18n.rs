@@ -285,7 +285,7 @@ messages! {
     GrabNotEligibleButton => "仅限指定工会", "Other unions only";
     GrabOnlyFor => "仅限{union}", "Only for {union}";
     GrabOnlyForMany => "仅限{union}等 {n} 家工会", "Only for {union} and others ({n} unions)";
-    GrabTooEarly => "还没开抢，{left}后按钮变红再点；现在点不会提交。", "Not open yet: tap again when the button turns red in {left}; nothing was sent.";
+    GrabTooEarly => "还没开抢，按钮变红后再点；现在点不会提交。", "Not open yet: tap again when the button turns red; nothing was sent.";
     GrabEndedButton => "已结束", "Ended";
     GrabOffline => "当前离线，联网后才能抢券。", "You are offline; connect to grab.";
     NoCampaignsOffline => "暂无福利券信息。联网后会自动同步。", "No coupons to show yet. They sync when you are online.";
@@ -476,7 +476,7 @@ messages! {
     BannedUntil => "因近期报名后多次未到场，{time} 前不能报名热门活动。", "After recent no-shows, popular activities are closed to you until {time}.";
     OpensAtNote => "{time} 开始报名，届时再来。", "Sign-up opens {time}; come back then.";
     SignupRetry => "服务器没有及时回应。请求已保存，正在用同一请求自动重试，不会重复报名。", "The server did not answer in time. Your request is saved and is being retried as the same request; you cannot be signed up twice.";
-    TooEarlySignup => "还没开始报名，{left}后按钮变红再点；现在点不会提交。", "Sign-up is not open yet: tap again when the button turns red in {left}; nothing was sent.";
+    TooEarlySignup => "还没开始报名，按钮变红后再点；现在点不会提交。", "Sign-up is not open yet: tap again when the button turns red; nothing was sent.";
     RemindersSection => "抢券提醒", "Grab reminders";
     RemindMe => "提醒我（开抢前 {n} 分钟）", "Remind me ({n} min before)";
     ReminderLead => "提前 {n} 分钟", "{n} min before";

@@ -1058,8 +1058,14 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         );
         // a tap before the release is answered, not dropped: nothing is sent
         button.click().await?;
-        app.wait_contains(&format!("#grab-answer-{id}"), "还没开抢", 5)
+        let answer = app
+            .wait_contains(&format!("#grab-answer-{id}"), "还没开抢", 5)
             .await?;
+        // the countdown beside it says how long; the answer does not say it again
+        anyhow::ensure!(
+            !answer.chars().any(|ch| ch.is_ascii_digit()),
+            "the early tap's answer repeats the countdown: {answer}"
+        );
         app.shot("10-grab-calendar-countdown").await?;
         anyhow::ensure!(
             app.c
@@ -1158,6 +1164,23 @@ async fn a_reminder_fires_with_the_window_closed_and_the_grab_at_release_grants_
         app.wait_contains(&format!("#stock-{id}"), "剩余 2 / 3 张", 20)
             .await?;
         app.shot("11-grab-granted").await?;
+        // the answer stands on the button's line (it was under it), and the reminder's mark is
+        // gone from a card that has its answer
+        let layout = app
+            .c
+            .execute(
+                "const a = document.getElementById('grab-answer-' + arguments[0]).getBoundingClientRect();
+                 const b = document.getElementById('grab-' + arguments[0]).getBoundingClientRect();
+                 const mid = a.top + a.height / 2;
+                 return [mid >= b.top && mid <= b.bottom,
+                         document.getElementById('campaign-' + arguments[0]).classList.contains('focus')]",
+                vec![serde_json::json!(id)],
+            )
+            .await?;
+        anyhow::ensure!(
+            layout == serde_json::json!([true, false]),
+            "the granted card: [answer on the button's line, still marked]: {layout}"
+        );
         let stats: serde_json::Value = serde_json::from_str(
             server
                 .admin(&["campaign", "stats", "--id", &id.to_string()])?
@@ -1608,8 +1631,13 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         assert!(closed(&button).await?, "closed before the opening");
         // a tap before the opening is answered; nothing is sent
         button.click().await?;
-        app.wait_contains(&format!("#activity-answer-{id}"), "还没开始报名", 5)
+        let answer = app
+            .wait_contains(&format!("#activity-answer-{id}"), "还没开始报名", 5)
             .await?;
+        anyhow::ensure!(
+            !answer.chars().any(|ch| ch.is_ascii_digit()),
+            "the early tap's answer repeats the countdown: {answer}"
+        );
         app.shot("39-activities-list").await?;
         // three people for two places: the app says so before anything is sent, and the note
         // goes when the party fits again

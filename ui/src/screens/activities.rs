@@ -504,18 +504,8 @@ fn ActivityItem(
         (None, Some(SignupAnswer::Refused { refusal })) => {
             Some(refusal_text(c, refusal.code, refusal.until))
         }
-        _ if early.get() && before_open() => Some(fill(
-            c.t(Msg::TooEarlySignup),
-            &[(
-                "left",
-                &countdown(
-                    opens_at
-                        .map(|o| (o - server_time()).num_milliseconds())
-                        .unwrap_or(0),
-                    c.lang.get(),
-                ),
-            )],
-        )),
+        // the countdown beside it says how long: not said twice
+        _ if early.get() && before_open() => Some(c.t(Msg::TooEarlySignup).to_string()),
         _ => None,
     };
     let max_companions = rules.as_ref().map(|r| r.max_companions).unwrap_or(0);

@@ -321,8 +321,28 @@ fn CampaignCard(
         CardState::Open => c.t(Msg::LiveNow).to_string(),
         _ => String::new(),
     };
+    let has_countdown = move || matches!(state(), CardState::Upcoming | CardState::Open);
+    let answer_line = move || {
+        view! {
+            <p class="grab-answer" id=format!("grab-answer-{id}") role="status"
+                class:ok=granted class:room=has_countdown>
+                {move || match (error.get(), answer.get()) {
+                    (Some(ErrorCode::Offline), _) => c.t(Msg::GrabRetry).to_string(),
+                    (Some(code), _) => c.t(code.message()).to_string(),
+                    (None, Some(a)) => c.t(answer_msg(&a)).to_string(),
+                    (None, None) if offline() && state() == CardState::Open => c.t(Msg::GrabOffline).to_string(),
+                    // the countdown beside it says how long: not said twice
+                    (None, None) if early.get() && state() == CardState::Upcoming => c.t(Msg::GrabTooEarly).to_string(),
+                    (None, None) => String::new(),
+                }}
+            </p>
+        }
+    };
     view! {
-        <li class="campaign" id=format!("campaign-{id}") class:focus=focused
+        <li class="campaign" id=format!("campaign-{id}")
+            // the campaign a reminder opened, until the member has an answer (a mark left on a
+            // card that said "抢到了" read as an alarm)
+            class:focus=move || focused() && answer.with(Option::is_none)
             class:inactive=move || !matches!(state(), CardState::Upcoming | CardState::Open)>
             <div class="campaign-head">
                 <span class="badge campaign-cat">{move || c.t(category_msg(camp.category))}</span>
@@ -339,7 +359,9 @@ fn CampaignCard(
                 <span class="coupon-value" id=format!("face-{id}")>{move || fill(c.t(Msg::FaceValue), &[("v", &yuan(camp.face_value_cents))])}</span>
             </div>
             <div class="campaign-action">
-                <span class="countdown-text" id=format!("countdown-{id}")>{countdown_text}</span>
+                <Show when=has_countdown fallback=answer_line>
+                    <span class="countdown-text" id=format!("countdown-{id}")>{countdown_text}</span>
+                </Show>
                 <button type="button" class="primary grab" id=format!("grab-{id}")
                     class:secondary=move || state() == CardState::Held
                     class:waiting=waiting
@@ -349,21 +371,9 @@ fn CampaignCard(
                     {button_text}
                 </button>
             </div>
-            <p class="grab-answer" id=format!("grab-answer-{id}") role="status"
-                class:ok=granted
-                class:room=move || matches!(state(), CardState::Upcoming | CardState::Open) || answer.with(|a| a.is_some()) || error.get().is_some()>
-                {move || match (error.get(), answer.get()) {
-                    (Some(ErrorCode::Offline), _) => c.t(Msg::GrabRetry).to_string(),
-                    (Some(code), _) => c.t(code.message()).to_string(),
-                    (None, Some(a)) => c.t(answer_msg(&a)).to_string(),
-                    (None, None) if offline() && state() == CardState::Open => c.t(Msg::GrabOffline).to_string(),
-                    (None, None) if early.get() && state() == CardState::Upcoming => fill(
-                        c.t(Msg::GrabTooEarly),
-                        &[("left", &countdown(left(), c.lang.get()))],
-                    ),
-                    (None, None) => String::new(),
-                }}
-            </p>
+            // under the countdown while a tap can still bring an answer; after that, where the
+            // countdown was, on the button's line
+            <Show when=has_countdown>{answer_line}</Show>
             <Show when=upcoming>
                 <ReminderRow id release_at=camp.release_at initial=reminder.clone() cal tick/>
             </Show>
