@@ -114,7 +114,7 @@ pub fn MeView() -> impl IntoView {
             <div class="card">
                 <h2>{move || c.t(Msg::Account)}</h2>
                 <p class="name">{move || profile().map(|p| p.name).unwrap_or_default()}</p>
-                <p class="muted">{move || profile().map(|p| format!("{} · {}", p.member_no, p.union.name)).unwrap_or_default()}</p>
+                <p class="muted" id="me-member-no">{move || profile().map(|p| fill(c.t(Msg::MemberOfUnion), &[("no", &p.member_no), ("union", &p.union.name)])).unwrap_or_default()}</p>
             </div>
             <VersionCard/>
             <div class="card">
