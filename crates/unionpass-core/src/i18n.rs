@@ -282,6 +282,14 @@ messages! {
     CountdownSeconds => "{s} 秒", "{s} s";
     DayToday => "今天 {time}", "today {time}";
     DayTomorrow => "明天 {time}", "tomorrow {time}";
+    DayYesterday => "昨天 {time}", "yesterday {time}";
+    WeekdayMon => "周一", "Mon";
+    WeekdayTue => "周二", "Tue";
+    WeekdayWed => "周三", "Wed";
+    WeekdayThu => "周四", "Thu";
+    WeekdayFri => "周五", "Fri";
+    WeekdaySat => "周六", "Sat";
+    WeekdaySun => "周日", "Sun";
     GrabSoldOutButton => "已抢光", "Sold out";
     GrabHeldButton => "已领取 · 查看卡券", "Got it · See wallet";
     GrabNotEligibleButton => "仅限指定工会", "Other unions only";
@@ -554,8 +562,9 @@ pub fn countdown(ms: i64, lang: Lang) -> String {
     fill(msg.text(lang), &args)
 }
 
-/// "今天 17:00", "明天 09:30", or "2026-12-05 09:30": an instant by its day relative to `now`, in
-/// `zone`.
+/// "今天 17:00", "明天 09:30", "昨天 14:00", "周四 12-03 09:00" (the rest of the coming week:
+/// its weekday, which members plan by, and its date), or "2026-12-09 09:30": an instant by its
+/// day relative to `now`, in `zone`.
 pub fn day_time(
     t: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
@@ -567,6 +576,25 @@ pub fn day_time(
     match (day(t) - day(now)).num_days() {
         0 => fill(Msg::DayToday.text(lang), &[("time", &clock)]),
         1 => fill(Msg::DayTomorrow.text(lang), &[("time", &clock)]),
+        -1 => fill(Msg::DayYesterday.text(lang), &[("time", &clock)]),
+        2..=6 => {
+            use chrono::Datelike;
+            let weekday = match day(t).weekday() {
+                chrono::Weekday::Mon => Msg::WeekdayMon,
+                chrono::Weekday::Tue => Msg::WeekdayTue,
+                chrono::Weekday::Wed => Msg::WeekdayWed,
+                chrono::Weekday::Thu => Msg::WeekdayThu,
+                chrono::Weekday::Fri => Msg::WeekdayFri,
+                chrono::Weekday::Sat => Msg::WeekdaySat,
+                chrono::Weekday::Sun => Msg::WeekdaySun,
+            };
+            // the weekday kept on one line with its date (the same order in both languages)
+            format!(
+                "{}\u{a0}{} {clock}",
+                weekday.text(lang),
+                day(t).format("%m-%d")
+            )
+        }
         _ => crate::time::format_minute(t, zone),
     }
 }
@@ -827,8 +855,23 @@ mod tests {
                 Zone::AsiaShanghai,
                 Lang::ZhCn
             ),
-            "2026-12-03 09:00"
+            "周四\u{a0}12-03 09:00"
         );
+        // the coming week by weekday, up to six days ahead; a week ahead, and further back than
+        // yesterday, by the whole date
+        let days = |d: i64, lang| {
+            day_time(
+                at("2026-12-01T01:00:00Z") + chrono::Duration::days(d),
+                now,
+                Zone::AsiaShanghai,
+                lang,
+            )
+        };
+        assert_eq!(days(6, Lang::En), "Mon\u{a0}12-07 09:00");
+        assert_eq!(days(7, Lang::ZhCn), "2026-12-08 09:00");
+        assert_eq!(days(-1, Lang::ZhCn), "昨天 09:00");
+        assert_eq!(line_start(days(-1, Lang::En)), "Yesterday 09:00");
+        assert_eq!(days(-2, Lang::En), "2026-11-29 09:00");
     }
 
     #[test]
