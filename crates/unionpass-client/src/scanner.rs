@@ -471,7 +471,8 @@ impl Store {
         })
     }
 
-    /// The scanner screen for `event_id` (or the last chosen event, or the first one).
+    /// The scanner screen for `event_id` (or the last chosen event, or the one on now or next:
+    /// [`unionpass_core::checkin::door_event`]).
     pub fn scanner_view(&self, event_id: Option<i64>, now: DateTime<Utc>) -> Result<ScannerView> {
         let events: Vec<Event> = self
             .conn
@@ -484,10 +485,7 @@ impl Store {
             self.set(K_EVENT, &id.to_string())?;
         }
         let chosen = event_id.or(self.get(K_EVENT)?.and_then(|v| v.parse().ok()));
-        let event = chosen
-            .and_then(|id| events.iter().find(|e| e.id == id))
-            .or(events.first())
-            .cloned();
+        let event = unionpass_core::checkin::door_event(&events, chosen, now).cloned();
         let synced_at = self.get(K_TRUST_SYNCED)?.map(parse_ts).transpose()?;
         let max_age_days = self.trust_max_age_days()?;
         let (_, trust_stale) = trust_age(synced_at, max_age_days, now);

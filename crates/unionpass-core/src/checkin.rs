@@ -355,6 +355,17 @@ pub fn door_rule(door: Door) -> Result<i64, ScanError> {
     }
 }
 
+/// The event a scanner's door screen opens on: the one staff chose last, while the scanner still
+/// has it (an ended one too: a show may run late; the screen says it ended); else the first not
+/// ended at `now` (on now, or next), not yesterday's; else the last. `events` are in the order
+/// they start.
+pub fn door_event(events: &[Event], chosen: Option<i64>, now: DateTime<Utc>) -> Option<&Event> {
+    chosen
+        .and_then(|id| events.iter().find(|e| e.id == id))
+        .or_else(|| events.iter().find(|e| e.ends_at > now))
+        .or(events.last())
+}
+
 /// The trust list's age, and whether it is past the limit the scanner warns at.
 pub fn trust_age(
     synced_at: Option<DateTime<Utc>>,
@@ -375,6 +386,41 @@ mod tests {
     use super::*;
     use crate::api::Role;
     use crate::passport::Kid;
+
+    #[test]
+    fn the_door_opens_on_the_chosen_event_else_the_one_on_now_or_next() {
+        let at = |s: &str| -> DateTime<Utc> { s.parse().unwrap() };
+        let event = |id: i64, starts: &str, ends: &str| Event {
+            id,
+            title: format!("event {id}"),
+            title_en: None,
+            place: "体育中心".into(),
+            place_en: None,
+            starts_at: at(starts),
+            ends_at: at(ends),
+            capacity: 10,
+            union_id: None,
+            points: 0,
+        };
+        let events = [
+            event(1, "2026-12-05T06:00:00Z", "2026-12-05T08:00:00Z"),
+            event(2, "2026-12-06T01:00:00Z", "2026-12-06T03:00:00Z"),
+            event(3, "2026-12-07T01:00:00Z", "2026-12-07T03:00:00Z"),
+        ];
+        let id = |chosen, now| door_event(&events, chosen, at(now)).map(|e| e.id);
+        // yesterday's has ended: today's, on now
+        assert_eq!(id(None, "2026-12-06T02:00:00Z"), Some(2));
+        // before today's starts: today's, next
+        assert_eq!(id(None, "2026-12-06T00:00:00Z"), Some(2));
+        // at its end it is over: the next
+        assert_eq!(id(None, "2026-12-06T03:00:00Z"), Some(3));
+        // all ended: the last
+        assert_eq!(id(None, "2026-12-08T00:00:00Z"), Some(3));
+        // the staff's choice holds, ended or not, while the scanner has it
+        assert_eq!(id(Some(1), "2026-12-06T02:00:00Z"), Some(1));
+        assert_eq!(id(Some(9), "2026-12-06T02:00:00Z"), Some(2));
+        assert_eq!(door_event(&[], None, at("2026-12-06T02:00:00Z")), None);
+    }
 
     fn bundle(checkins: i64) -> ScannerBundle {
         let at: DateTime<Utc> = "2026-11-20T02:00:00Z".parse().unwrap();

@@ -168,6 +168,7 @@ messages! {
     TabScanner => "扫码签到", "Check-in";
     ScannerTitle => "活动签到", "Event check-in";
     PickEvent => "选择活动", "Choose an event";
+    DoorEventEnded => "此活动已于 {time} 结束。请确认选对了活动。", "This event ended {time}. Check that you chose the right one.";
     NoEvents => "暂无可签到的活动，请联网同步。", "No events to check in to. Connect and sync.";
     TrustAge => "验证数据更新于 {age}前", "Verification data is {age} old";
     TrustJustNow => "验证数据刚刚更新", "Verification data was just updated";

@@ -2886,7 +2886,48 @@ async fn the_demo_tour_every_screen_reads_right_fits_and_is_accessible() -> anyh
     let staff = App::launch(&dir.path().join("staff"), &server.url, 4580).await?;
     let result = async {
         staff.sign_in("S20001", "demo1234").await?;
-        tour(&staff, "staff", STAFF_TOUR).await
+        tour(&staff, "staff", STAFF_TOUR).await?;
+        // the door opens on an event not over (it opened on yesterday's training, the first by
+        // its start); chosen, the training says it ended
+        let training = |t: &str| t.contains("安全生产") || t.contains("Workplace safety");
+        let picked = staff
+            .c
+            .execute(
+                "const s = document.getElementById('scanner-event');
+                 return s.options[s.selectedIndex].text",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(
+            !training(picked.as_str().unwrap_or_default()),
+            "the door opened on an ended event: {picked}"
+        );
+        anyhow::ensure!(
+            staff
+                .c
+                .find(fantoccini::Locator::Css("#scanner-event-ended"))
+                .await
+                .is_err(),
+            "an event on now or next said it ended"
+        );
+        staff
+            .c
+            .execute(
+                "const s = document.getElementById('scanner-event');
+                 const o = [...s.options].find(o => o.text.includes('安全生产') || o.text.includes('Workplace safety'));
+                 s.value = o.value;
+                 s.dispatchEvent(new Event('change', { bubbles: true }));",
+                vec![],
+            )
+            .await?;
+        let said = staff
+            .wait_until("#scanner-event-ended", 10, "the event's end", |t| {
+                t.contains("昨天") || t.contains("yesterday")
+            })
+            .await?;
+        anyhow::ensure!(said.contains("17:00"), "the training's end: {said}");
+        staff.shot("50b-staff-ended-event").await?;
+        Ok::<_, anyhow::Error>(())
     }
     .await;
     staff.close().await;

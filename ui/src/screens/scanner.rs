@@ -418,6 +418,14 @@ pub fn ScannerTab() -> impl IntoView {
                 .unwrap_or_default()
         })
     };
+    let ended_at = move || {
+        view.with(|v| {
+            v.as_ref()
+                .and_then(|v| v.event.as_ref())
+                .map(|e| e.ends_at)
+                .filter(|end| *end <= now())
+        })
+    };
     let checkins =
         move || view.with(|v| v.as_ref().map(|v| v.checkins.clone()).unwrap_or_default());
     let conflicts =
@@ -454,6 +462,13 @@ pub fn ScannerTab() -> impl IntoView {
                     </select>
                     // when and where, whole: a phone's picker cuts its line short
                     <p id="scanner-event-where" class="muted small">{move || chosen_where()}</p>
+                    // an event over (chosen earlier, or the last there is): said, so staff do not
+                    // check the crowd in to yesterday's
+                    <Show when=move || ended_at().is_some()>
+                        <p id="scanner-event-ended" class="notice warn" role="alert">
+                            {move || fill(c.t(Msg::DoorEventEnded), &[("time", &ended_at().map(|t| day_time(t, c.lang.get())).unwrap_or_default())])}
+                        </p>
+                    </Show>
                     // the count on its own line, what it includes under it (on a phone the two
                     // on one line broke inside "含家属 2 人")
                     <p id="checkin-count" class="count" class:over=is_over>
