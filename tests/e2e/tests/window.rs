@@ -585,6 +585,8 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         // when it was used is said once
         let page = app.text("main").await?;
         assert_eq!(page.matches("使用于").count(), 1, "{page}");
+        // used, it no longer looks usable: its value greyed, its code not offered to copy
+        spent_look(&app).await?;
         // the coupon page in both languages, at desktop size and on a phone
         for (lang, w) in [("zh", 360), ("en", 360), ("en", 1024)] {
             if lang == "en" && w == 360 {
@@ -701,6 +703,7 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
                 .is_empty(),
             "a withdrawn coupon offers no 'mark as used'"
         );
+        spent_look(&app).await?;
         unionpass_e2e::tour::judge(&app, "rejection-zh-1024", "#rejections").await?;
         app.shot("09-rejection-zh").await?;
         // the status bar's count leads to the notice
@@ -3326,4 +3329,25 @@ async fn with_the_server_clock_two_minutes_ahead_the_reminder_and_the_grab_butto
     .await;
     app.close().await;
     result
+}
+
+/// The coupon page of a coupon no longer usable: its value in the muted colour, not the red of
+/// a usable one, and no copy button for its code.
+async fn spent_look(app: &App) -> anyhow::Result<()> {
+    let look = app
+        .c
+        .execute(
+            "const v = document.querySelector('#coupon-detail .coupon-value');
+             return [v.classList.contains('dim'), getComputedStyle(v).color,
+                     document.getElementById('coupon-copy') === null]",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(
+        look[0] == serde_json::json!(true)
+            && look[1] != serde_json::json!("rgb(200, 55, 45)")
+            && look[2] == serde_json::json!(true),
+        "a spent coupon's page [value dimmed, its colour, no copy button]: {look}"
+    );
+    Ok(())
 }

@@ -320,7 +320,9 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                 view! {
                     <div class="card">
                         <h1 id="coupon-title">{title(&v, c.lang.get())}</h1>
-                        <p class="coupon-value big">{fill(c.t(Msg::FaceValue), &[("v", &yuan(v.coupon.face_value_cents))])}</p>
+                        // a coupon no longer usable (used, expired, withdrawn) does not look usable:
+                        // its value greyed, its code kept to quote but not offered to copy
+                        <p class="coupon-value big" class:dim={status != CouponStatus::Usable}>{fill(c.t(Msg::FaceValue), &[("v", &yuan(v.coupon.face_value_cents))])}</p>
                         <p class="muted">{unbroken(validity(c, &v))}</p>
                         <p class="coupon-when" class:soon=v.expiring_soon>{unbroken(when_line(c.lang.get(), &v))}</p>
                         <p><span id="coupon-status" class="badge">{if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}</span></p>
@@ -331,8 +333,8 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                         </Show>
                         <p class="code-line">
                             <span class="muted">{c.t(Msg::UsageCode)}</span>" "
-                            <span id="coupon-code" class="mono big selectable">{code.clone()}</span>
-                            <CopyButton id="coupon-copy" text=code.clone() target="coupon-code"/>
+                            <span id="coupon-code" class="mono big selectable" class:dim={status != CouponStatus::Usable}>{code.clone()}</span>
+                            {(status == CouponStatus::Usable).then(|| view! { <CopyButton id="coupon-copy" text=code.clone() target="coupon-code"/> })}
                         </p>
                         // a used coupon says when in its status line above; not twice
                         {v.used_at.filter(|_| status != CouponStatus::Used).map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when(t))])}</p> })}
