@@ -324,7 +324,9 @@ messages! {
     ErrCampaignGone => "该活动已取消或已不在日历中，请同步后再看。", "This campaign was cancelled or is no longer in the calendar; sync and look again.";
     ErrAutostart => "无法更改开机启动设置，请在系统设置的“启动项”中手动添加工会通。", "Could not change the start-at-login setting; add UnionPass to your system's startup items yourself.";
     ErrUpdateNotPackaged => "这份工会通不是从安装包安装的，无法自动更新，需要手动安装新版本。", "This copy of UnionPass was not installed from a package, so it cannot update itself; the new version has to be installed by hand.";
-    ErrUpdateSignature => "下载的更新没有工会的发布签名，已停止安装；当前版本不受影响，可以继续使用。", "The downloaded update is not signed by the union, so it was not installed; this version is unchanged and keeps working.";
+    // said on 我的 and on the screen of a store too new for this copy: "keeps working" would be
+    // false on the second
+    ErrUpdateSignature => "下载的更新没有工会的发布签名，已停止安装；原版本不受影响。", "The downloaded update is not signed by the union, so it was not installed; this version is unchanged.";
     ErrUpdateDownloadFailed => "新版本没有下载成功（更新服务器出错），原版本不受影响。", "The new version could not be downloaded (the update server failed); this version is unchanged.";
     ErrUpdateInstallFailed => "更新没有安装（授权被取消，或系统软件包管理器出错），原版本不受影响。", "The update was not installed (the password prompt was cancelled, or the system's package manager failed); this version is unchanged.";
     ErrInvalidMobile => "请输入正确的 11 位手机号。", "Enter a valid 11-digit mainland mobile number.";

@@ -2628,6 +2628,12 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
             app.wait_contains("#fatal-error", "更新版本", 30).await?;
             // the newer-store screen asked the server and downloaded the package again
             install_refused_unsigned(&app, &downloads, 3).await?;
+            // and does not say this copy keeps working: it cannot open the store
+            let said = app.text("#update-result").await?;
+            anyhow::ensure!(
+                !said.contains("继续使用"),
+                "the refusal on the newer-store screen: {said}"
+            );
             app.shot("62-installed-package-newer-store-way-out").await?;
             Ok::<_, anyhow::Error>(())
         }
