@@ -250,8 +250,9 @@ pub fn signup_replay(
     }
 }
 
-/// An activity after the union's change: moved (a sign-up window or deadline past the new start
-/// is brought back to it) or cancelled (once; the first instant stays).
+/// An activity after the union's change: moved (the cancellation deadline moves with the start,
+/// so a member who cannot come at the new time may still cancel; a sign-up window or deadline
+/// past the new start is brought back to it) or cancelled (once; the first instant stays).
 pub fn changed_activity(
     mut a: unionpass_core::activity::Activity,
     change: crate::store::ActivityChange,
@@ -263,11 +264,12 @@ pub fn changed_activity(
             if starts_at >= ends_at {
                 return Err(StoreError::Refused(ErrorCode::BadRequest));
             }
+            let by = starts_at - a.starts_at;
             a.starts_at = starts_at;
             a.ends_at = ends_at;
             if let Some(r) = a.signup.as_mut() {
                 r.closes_at = r.closes_at.min(starts_at);
-                r.cancel_until = r.cancel_until.min(starts_at);
+                r.cancel_until = (r.cancel_until + by).min(starts_at);
                 r.opens_at = r.opens_at.min(r.closes_at - chrono::Duration::minutes(1));
             }
         }

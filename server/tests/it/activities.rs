@@ -383,10 +383,11 @@ async fn eligibility_a_cancelled_activity_and_walk_ins(s: TestServer) {
 
     // moving one reaches members with its new time
     let moved_to = t0() + Duration::days(5);
+    let before = create(&s, activity(5, 0, 0)).await;
     let moved = s
         .store
         .change_activity(
-            create(&s, activity(5, 0, 0)).await.id,
+            before.id,
             ActivityChange::Move {
                 starts_at: moved_to,
                 ends_at: moved_to + Duration::hours(2),
@@ -396,6 +397,13 @@ async fn eligibility_a_cancelled_activity_and_walk_ins(s: TestServer) {
         .await
         .unwrap();
     assert_eq!(moved.starts_at, moved_to);
+    // its cancellation deadline moved with it: as long before the new start as before the old
+    let deadline = |a: &Activity| a.signup.as_ref().unwrap().cancel_until;
+    assert_eq!(
+        moved.starts_at - deadline(&moved),
+        before.starts_at - deadline(&before)
+    );
+    assert!(deadline(&moved) > deadline(&before));
     let last = synced(&s, &member)
         .await
         .changes
