@@ -1798,8 +1798,11 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
             .context("no notification of the move")?;
         assert_eq!(note.summary, "活动改期：插花课");
         assert!(note.body.contains("工人文化宫"), "{}", note.body);
-        app.wait_contains(&format!("#activity-change-{small}"), "时间有调整", 10)
+        let moved = app
+            .wait_contains(&format!("#activity-change-{small}"), "时间有调整", 10)
             .await?;
+        // the old time in the card's own words ("… 至 …"), not in another style
+        anyhow::ensure!(moved.contains(" 至 "), "the moved note: {moved}");
         app.shot("42b-activity-moved").await?;
 
         // at the walk-in: staff scan the member's live code; the member's app learns they came
@@ -2208,6 +2211,20 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         anyhow::ensure!(
             split[0] == serde_json::json!([]),
             "the count's detail broken inside a part at 360 px: {split}"
+        );
+        // the row's marks (手动放行, 待同步) stay together on a phone: one did wrap alone
+        let marks = staff
+            .c
+            .execute(
+                "const b = [...document.querySelectorAll('#checkin-log li')[0]
+                              .querySelectorAll('.checkin-marks .badge')];
+                 return [b.length, new Set(b.map(x => Math.round(x.getBoundingClientRect().top))).size]",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(
+            marks == serde_json::json!([2, 1]),
+            "the let-in row's marks [count, lines]: {marks}"
         );
         staff.shot("47e-door-let-in-by-hand-zh-360").await?;
         staff.click("#lang-toggle").await?;

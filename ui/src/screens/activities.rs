@@ -19,9 +19,10 @@ use unionpass_core::view::{ActivitiesView, ActivityCard, MineGroup, PollCard};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{activity_time, countdown, day_time, now, ticking, unbroken, when, ZONE};
+use crate::fmt::{
+    activity_time, countdown, day_time, end_time, now, ticking, unbroken, when, ZONE,
+};
 use crate::ipc;
-use unionpass_core::time::format_span;
 
 fn category_msg(c: ActivityCategory) -> Msg {
     match c {
@@ -570,10 +571,19 @@ fn ActivityItem(
             {match card.change {
                 Some(ChangeNotice::Moved { was_starts_at, was_ends_at }) => Some(view! {
                     <p class="small warn-text" id=format!("activity-change-{id}") role="status">
-                        {move || fill(
-                            c.t(Msg::ActivityMovedNote),
-                            &[("was", &format_span(was_starts_at, was_ends_at, ZONE))],
-                        )}
+                        // the old time in the words of the new one above it ("周三 12-09 07:33 至
+                        // 09:33"), not in another style
+                        {move || {
+                            let lang = c.lang.get();
+                            let was = fill(
+                                c.t(Msg::ActivityTime),
+                                &[
+                                    ("start", &day_time(was_starts_at, lang)),
+                                    ("end", &end_time(was_starts_at, was_ends_at, lang)),
+                                ],
+                            );
+                            fill(c.t(Msg::ActivityMovedNote), &[("was", &was)])
+                        }}
                     </p>
                 }),
                 _ => None,

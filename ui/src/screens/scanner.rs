@@ -588,6 +588,8 @@ pub fn ScannerTab() -> impl IntoView {
                                 <span><strong>{r.name.clone().unwrap_or_default()}</strong>" "<span class="mono">{r.member_no.clone()}</span></span>
                                 <span class="muted nowrap">{when(r.scanned_at)}</span>
                                 <span class="muted small">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { fill(c.t(Msg::ScannerNamed), &[("id", &r.scanner_short)]) }}</span>
+                                // the marks kept together: on a phone they wrap as one, not one alone
+                                <span class="checkin-marks">
                                 {r.by_hand.then(|| view! { <span class="badge checkin-by-hand">{move || c.t(Msg::ByHand)}</span> })}
                                 {match r.refused {
                                     Some(code) => view! {
@@ -601,6 +603,7 @@ pub fn ScannerTab() -> impl IntoView {
                                         </span>
                                     }.into_any(),
                                 }}
+                                </span>
                             </li>
                         }).collect_view()}
                     </ul>
