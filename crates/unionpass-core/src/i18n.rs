@@ -175,7 +175,7 @@ messages! {
     DoorListAge => "报名名单更新于 {age}前。如会员手机上显示已报名或已递补，请联网同步后再扫；暂时无法联网时，请核对会员手机上的报名状态，再点“放行并记录”。", "The sign-up list is {age} old. If the member's phone shows a place, sync and scan again; with no network, check the place on their phone, then tap \"Let in and record\".";
     DoorListJustNow => "报名名单刚刚更新，名单上没有此会员的名额。如会员手机上显示已报名或已递补（可能是刚刚报名或递补），请核对后点“放行并记录”，或稍后联网同步再扫。", "The sign-up list was just updated and has no place for this member. If their phone shows a place (they may have just got it), check it, then tap \"Let in and record\", or sync again in a while and scan again.";
     LetIn => "放行并记录", "Let in and record";
-    LetInFull => "名额已满（已入场 {n} / {cap} 人）：放行后将超出名额。", "Full ({n} / {cap} people in): letting them in goes over capacity.";
+    LetInFull => "名额已满（已入场 {n} 人 · 名额 {cap}）：放行后将超出名额。", "Full (in: {n} · places: {cap}): letting them in goes over capacity.";
     LetInDone => "已手动放行（家属请另行清点）。联网同步后，服务器按报名名单核对这次签到。", "Let in by hand (count any companions yourself). When this scanner syncs, the server checks this check-in against its sign-up list.";
     ByHand => "手动放行", "Let in by hand";
     ScannerSettings => "扫码设置", "Scanner settings";
@@ -193,7 +193,8 @@ messages! {
     CameraUnavailable => "无法使用摄像头，请检查权限，或改用扫码枪、图片。", "The camera is unavailable. Check permissions, or use a scanner or an image.";
     NoQrFound => "图片中未找到二维码，请重试。", "No QR code found in the image. Try again.";
     CheckedIn => "签到成功", "Checked in";
-    CheckedInCount => "已入场 {n} / {cap} 人", "{n} / {cap} people in";
+    // which number is which, said: "3 / 3" left staff to guess the second was the places
+    CheckedInCount => "已入场 {n} 人 · 名额 {cap}", "In: {n} · Places: {cap}";
     CheckedInCompanions => "含家属 {n} 人", "Including {n} companion|Including {n} companions";
     CheckedInByHand => "手动放行待核对 {n} 人", "{n} let in by hand, not yet checked";
     CheckedInOver => "超出名额 {n} 人", "{n} over capacity";

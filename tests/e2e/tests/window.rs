@@ -302,7 +302,9 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         staff.click("#tab-activities").await?;
         staff.click("#part-scanner").await?;
         staff.wait_for("#scanner-event", 15).await?;
-        staff.wait_contains("#checkin-count", "0 / 200", 10).await?;
+        staff
+            .wait_contains("#checkin-count", "已入场 0 人 · 名额 200", 10)
+            .await?;
         assert_eq!(staff.text("#trust-age").await?, "验证数据刚刚更新");
 
         // choosing an event hands the focus back to the scan input, where a scan gun types
@@ -325,7 +327,9 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             .await?
             .select_by_index(0)
             .await?;
-        staff.wait_contains("#checkin-count", "0 / 200", 10).await?;
+        staff
+            .wait_contains("#checkin-count", "已入场 0 人 · 名额 200", 10)
+            .await?;
         assert_eq!(focused().await?, serde_json::json!("scan-input"));
 
         // the network is cut: the check happens on the scanner alone
@@ -339,7 +343,9 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             staff.text("#scan-result-union").await?,
             "智云科技有限公司工会"
         );
-        staff.wait_contains("#checkin-count", "1 / 200", 10).await?;
+        staff
+            .wait_contains("#checkin-count", "已入场 1 人 · 名额 200", 10)
+            .await?;
         staff.wait_contains("#checkin-log", "待同步", 10).await?;
         staff.shot("05-scanner-checked-in").await?;
 
@@ -418,7 +424,9 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             .wait_contains("#scan-result-text", "二维码已过时", 20)
             .await?;
         staff.shot("06-scanner-stale-screenshot").await?;
-        staff.wait_contains("#checkin-count", "1 / 200", 5).await?;
+        staff
+            .wait_contains("#checkin-count", "已入场 1 人 · 名额 200", 5)
+            .await?;
 
         // back online: the check-in is uploaded through the outbox
         server.restart()?;
@@ -2018,7 +2026,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             .await?
             .select_by_value(&id.to_string())
             .await?;
-        staff.wait_contains("#checkin-count", "0 / 3", 10).await?;
+        staff.wait_contains("#checkin-count", "已入场 0 人 · 名额 3", 10).await?;
         staff
             .wait_contains("#checkin-log-empty", "还没有人签到", 5)
             .await?;
@@ -2038,7 +2046,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         assert_eq!(staff.text("#scan-result-companions").await?, "+2 位家属");
         // the places are people: the member and both companions are in
         staff
-            .wait_text("#checkin-count", "已入场 3 / 3 人", 10)
+            .wait_text("#checkin-count", "已入场 3 人 · 名额 3", 10)
             .await?;
         staff
             .wait_text("#checkin-count-detail", "含家属 2 人", 5)
@@ -2081,7 +2089,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
                 "the list's age is said: {age}"
             );
             staff
-                .wait_text("#checkin-count", "已入场 3 / 3 人", 5)
+                .wait_text("#checkin-count", "已入场 3 人 · 名额 3", 5)
                 .await?;
             staff
                 .wait_text("#checkin-count-detail", "含家属 2 人", 5)
@@ -2146,7 +2154,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff
             .wait_text(
                 "#scan-let-in-full",
-                "名额已满（已入场 3 / 3 人）：放行后将超出名额。",
+                "名额已满（已入场 3 人 · 名额 3）：放行后将超出名额。",
                 5,
             )
             .await?;
@@ -2162,7 +2170,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         let class = result_class(staff).await?;
         anyhow::ensure!(class.contains("repeat"), "let in by hand shown as {class}");
         staff
-            .wait_text("#checkin-count", "已入场 4 / 3 人", 10)
+            .wait_text("#checkin-count", "已入场 4 人 · 名额 3", 10)
             .await?;
         staff
             .wait_text(
@@ -2245,7 +2253,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             .wait_contains("#checkin-log .checkin-refused", "仍在候补", 30)
             .await?;
         staff
-            .wait_text("#checkin-count", "已入场 3 / 3 人", 10)
+            .wait_text("#checkin-count", "已入场 3 人 · 名额 3", 10)
             .await?;
         staff
             .wait_text("#checkin-count-detail", "含家属 2 人", 5)
