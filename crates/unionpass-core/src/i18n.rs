@@ -175,7 +175,8 @@ messages! {
     DoorListAge => "报名名单更新于 {age}前。如会员手机上显示已报名或已递补，请联网同步后再扫；暂时无法联网时，请核对会员手机上的报名状态，再点“放行并记录”。", "The sign-up list is {age} old. If the member's phone shows a place, sync and scan again; with no network, check the place on their phone, then tap \"Let in and record\".";
     DoorListJustNow => "报名名单刚刚更新，名单上没有此会员的名额。如会员手机上显示已报名或已递补（可能是刚刚报名或递补），请核对后点“放行并记录”，或稍后联网同步再扫。", "The sign-up list was just updated and has no place for this member. If their phone shows a place (they may have just got it), check it, then tap \"Let in and record\", or sync again in a while and scan again.";
     LetIn => "放行并记录", "Let in and record";
-    LetInFull => "名额已满（已入场 {n} 人 · 名额 {cap}）：放行后将超出名额。", "Full (in: {n} · places: {cap}): letting them in goes over capacity.";
+    // {count}: the door's count as its line says it (`CheckedInCount`)
+    LetInFull => "名额已满（{count}）：放行后将超出名额。", "Full ({count}): letting them in goes over capacity.";
     LetInDone => "已手动放行（家属请另行清点）。联网同步后，服务器按报名名单核对这次签到。", "Let in by hand (count any companions yourself). When this scanner syncs, the server checks this check-in against its sign-up list.";
     ByHand => "手动放行", "Let in by hand";
     ScannerSettings => "扫码设置", "Scanner settings";
@@ -583,15 +584,16 @@ pub fn day_time(
         -1 => fill(Msg::DayYesterday.text(lang), &[("time", &clock)]),
         2..=6 => {
             use chrono::Datelike;
-            let weekday = match day(t).weekday() {
-                chrono::Weekday::Mon => Msg::WeekdayMon,
-                chrono::Weekday::Tue => Msg::WeekdayTue,
-                chrono::Weekday::Wed => Msg::WeekdayWed,
-                chrono::Weekday::Thu => Msg::WeekdayThu,
-                chrono::Weekday::Fri => Msg::WeekdayFri,
-                chrono::Weekday::Sat => Msg::WeekdaySat,
-                chrono::Weekday::Sun => Msg::WeekdaySun,
-            };
+            const WEEKDAYS: [Msg; 7] = [
+                Msg::WeekdayMon,
+                Msg::WeekdayTue,
+                Msg::WeekdayWed,
+                Msg::WeekdayThu,
+                Msg::WeekdayFri,
+                Msg::WeekdaySat,
+                Msg::WeekdaySun,
+            ];
+            let weekday = WEEKDAYS[day(t).weekday().num_days_from_monday() as usize];
             // the weekday kept on one line with its date (the same order in both languages)
             format!(
                 "{}\u{a0}{} {clock}",

@@ -379,6 +379,14 @@ pub fn ScannerTab() -> impl IntoView {
         }
     };
     let is_over = move || over() > 0;
+    // "已入场 3 人 · 名额 3": on its line, and in the full door's warning
+    let count_line = move || {
+        let (n, _, cap, _) = count();
+        fill(
+            c.t(Msg::CheckedInCount),
+            &[("n", &n.to_string()), ("cap", &cap.to_string())],
+        )
+    };
     // the door already full: letting one more in by hand puts it over the places
     let full = move || {
         let (n, _, cap, _) = count();
@@ -472,7 +480,7 @@ pub fn ScannerTab() -> impl IntoView {
                     // the count on its own line, what it includes under it (on a phone the two
                     // on one line broke inside "含家属 2 人")
                     <p id="checkin-count" class="count" class:over=is_over>
-                        {move || { let (n, _, cap, _) = count(); fill(c.t(Msg::CheckedInCount), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
+                        {count_line}
                     </p>
                     <Show when=move || !count_detail().is_empty()>
                         <p id="checkin-count-detail" class="muted small">{move || count_detail()}</p>
@@ -537,7 +545,7 @@ pub fn ScannerTab() -> impl IntoView {
                                     // said before the tap, not only by the red count after it
                                     <Show when=full>
                                         <span id="scan-let-in-full" class="small warn-text">
-                                            {move || { let (n, _, cap, _) = count(); fill(c.t(Msg::LetInFull), &[("n", &n.to_string()), ("cap", &cap.to_string())]) }}
+                                            {move || fill(c.t(Msg::LetInFull), &[("count", &count_line())])}
                                         </span>
                                     </Show>
                                 }
