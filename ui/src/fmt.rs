@@ -27,13 +27,10 @@ pub fn ticking(every: std::time::Duration) -> leptos::prelude::RwSignal<DateTime
     tick
 }
 
-/// `16:05` for today, `2026-11-28 16:05` otherwise, in the member's zone.
-pub fn when(t: DateTime<Utc>) -> String {
-    if format_date(t, ZONE) == format_date(now(), ZONE) {
-        format_clock(t, ZONE)
-    } else {
-        format_minute(t, ZONE)
-    }
+/// `16:05` for today, `昨天 16:05`, `明天 09:30` or the date otherwise, in the member's zone: a
+/// log's or a stamp's time ([`unionpass_core::i18n::moment`]).
+pub fn when(t: DateTime<Utc>, lang: unionpass_core::i18n::Lang) -> String {
+    unionpass_core::i18n::moment(t, now(), ZONE, lang)
 }
 
 /// `12`, `12.50`, `8.80`: whole yuan without decimals, otherwise with fen.

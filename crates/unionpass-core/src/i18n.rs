@@ -87,7 +87,7 @@ messages! {
     PassportMissing => "还没有护照数据，请联网同步。", "No passport yet. Connect to the internet and sync.";
     Loading => "正在加载…", "Loading…";
     // sync status
-    SyncedAt => "已同步 {time}", "Synced at {time}";
+    SyncedAt => "已同步 {time}", "Synced {time}";
     LastSyncedAt => "上次同步 {time}", "Last synced {time}";
     Syncing => "正在同步…", "Syncing…";
     Offline => "离线", "Offline";
@@ -219,7 +219,7 @@ messages! {
     ScanRevokedDevice => "该设备已被移除，请会员用仍登记的设备出示护照。", "This device was revoked; the member must use an enrolled device.";
     ScanRevokedMember => "该会员的护照已被注销。", "This member's passport was revoked.";
     ScanNotEligible => "该会员不属于本活动的参加范围。", "This member is not eligible for this event.";
-    ScanAlreadyCheckedIn => "{time} 已由{device}签到过，可直接放行，无需再扫。", "Already checked in at {time} by {device}; let them in, no need to scan again.";
+    ScanAlreadyCheckedIn => "{time} 已由{device}签到过，可直接放行，无需再扫。", "Already checked in {time} by {device}; let them in, no need to scan again.";
     ScannerThis => "本机", "this scanner";
     ScannerNamed => "扫码设备 {id}", "scanner {id}";
     // wallet
@@ -500,8 +500,8 @@ messages! {
     ReminderFired => "已提醒", "Reminded";
     ReminderMissedShort => "提醒已错过", "Reminder missed";
     ReminderKeepRunning => "提醒需要应用在后台运行：关闭窗口后它会留在托盘里。", "Reminders need the app running: closing the window keeps it in the tray.";
-    NoticeMissed => "错过的提醒：「{title}」应在 {time} 提醒你（{release} 开抢），当时应用未在运行。", "Missed reminder: \"{title}\" was due at {time} (release {release}), but the app was not running.";
-    NoticeMoved => "「{title}」改期至 {release}，提醒已改到 {time}。", "\"{title}\" moved to {release}; the reminder now comes at {time}.";
+    NoticeMissed => "错过的提醒：「{title}」应在 {time} 提醒你（{release} 开抢），当时应用未在运行。", "Missed reminder: \"{title}\" was due {time} (release {release}), but the app was not running.";
+    NoticeMoved => "「{title}」改期至 {release}，提醒已改到 {time}。", "\"{title}\" moved to {release}; the reminder is now set for {time}.";
     NoticeCancelled => "「{title}」已被工会取消，它的提醒已删除。", "\"{title}\" was cancelled by the union; its reminder was removed.";
     NoticesTitle => "提醒通知", "Reminder notices";
     Dismiss => "知道了", "Got it";
@@ -602,6 +602,22 @@ pub fn day_time(
             )
         }
         _ => crate::time::format_minute(t, zone),
+    }
+}
+
+/// When something happened or will happen, for a log or a stamp: the clock alone on the day of
+/// `now` ("14:05"), otherwise as [`day_time`] says it ("昨天 17:00", "明天 09:30", the date).
+/// A log that mixes today's rows with yesterday's says which is which without repeating today.
+pub fn moment(
+    t: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    zone: crate::time::Zone,
+    lang: Lang,
+) -> String {
+    if crate::time::format_date(t, zone) == crate::time::format_date(now, zone) {
+        crate::time::format_clock(t, zone)
+    } else {
+        day_time(t, now, zone, lang)
     }
 }
 
@@ -878,6 +894,22 @@ mod tests {
         assert_eq!(days(-1, Lang::ZhCn), "昨天 09:00");
         assert_eq!(line_start(days(-1, Lang::En)), "Yesterday 09:00");
         assert_eq!(days(-2, Lang::En), "2026-11-29 09:00");
+    }
+
+    #[test]
+    fn a_moment_is_its_clock_today_and_its_day_otherwise() {
+        use crate::time::Zone;
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        // 00:30 on 2 December in Shanghai (still 1 December in UTC)
+        let now = at("2026-12-01T16:30:00Z");
+        let m = |s: &str, lang| moment(at(s), now, Zone::AsiaShanghai, lang);
+        // 00:05 today in Shanghai
+        assert_eq!(m("2026-12-01T16:05:00Z", Lang::ZhCn), "00:05");
+        // 23:50 on 1 December in Shanghai: yesterday there, though the same UTC day
+        assert_eq!(m("2026-12-01T15:50:00Z", Lang::ZhCn), "昨天 23:50");
+        assert_eq!(m("2026-12-01T15:50:00Z", Lang::En), "yesterday 23:50");
+        assert_eq!(m("2026-11-30T15:50:00Z", Lang::En), "2026-11-30 23:50");
+        assert_eq!(m("2026-12-02T17:00:00Z", Lang::ZhCn), "明天 01:00");
     }
 
     #[test]

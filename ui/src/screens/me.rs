@@ -91,7 +91,7 @@ pub fn MeView() -> impl IntoView {
     let last_ok = move || {
         c.snap
             .with(|s| s.as_ref().and_then(|s| s.sync.last_ok_at))
-            .map(when)
+            .map(|t| when(t, c.lang.get()))
     };
     // a problem the member must act on is already the notice on top of every screen
     let last_error = move || {

@@ -602,7 +602,7 @@ pub fn PointsTab() -> impl IntoView {
                                 <li class="redemption" id=format!("redemption-{}", r.id)>
                                     <div class="redemption-main">
                                         <span>{describe(c, &r.target, &pv)}</span>
-                                        <span class="muted small"><span class="nowrap">{when(r.created_at)}</span>" · "{fill(c.t(Msg::PointsN), &[("n", &thousands(r.points))])}</span>
+                                        <span class="muted small"><span class="nowrap">{when(r.created_at, c.lang.get())}</span>" · "{fill(c.t(Msg::PointsN), &[("n", &thousands(r.points))])}</span>
                                     </div>
                                     <span class="redemption-status small" class:warn=bad class:ok=ok>{status_text(c, r)}</span>
                                 </li>

@@ -53,7 +53,10 @@ fn outcome_text(c: Ctx, o: &ScanOutcome) -> String {
         ErrorCode::AlreadyCheckedIn => fill(
             code.message().text(lang),
             &[
-                ("time", &o.earlier_at.map(when).unwrap_or_default()),
+                (
+                    "time",
+                    &o.earlier_at.map(|t| when(t, lang)).unwrap_or_default(),
+                ),
                 (
                     "device",
                     &o.earlier_scanner
@@ -576,9 +579,9 @@ pub fn ScannerTab() -> impl IntoView {
                         <ul id="conflicts" class="list">
                             {move || conflicts().into_iter().map(|x| view! {
                                 <li>{fill(c.t(Msg::ConflictLine), &[
-                                    ("member", &x.member_no), ("first", &when(x.first_at)),
+                                    ("member", &x.member_no), ("first", &when(x.first_at, c.lang.get())),
                                     ("a", &fill(c.t(Msg::ScannerNamed), &[("id", &x.first_scanner)])),
-                                    ("second", &when(x.second_at)),
+                                    ("second", &when(x.second_at, c.lang.get())),
                                     ("b", &fill(c.t(Msg::ScannerNamed), &[("id", &x.second_scanner)])),
                                 ])}</li>
                             }).collect_view()}
@@ -593,9 +596,9 @@ pub fn ScannerTab() -> impl IntoView {
                     <ul id="checkin-log" class="list">
                         {move || checkins().into_iter().map(|r| view! {
                             <li class="checkin">
-                                <span><strong>{r.name.clone().unwrap_or_default()}</strong>" "<span class="mono">{r.member_no.clone()}</span></span>
-                                <span class="muted nowrap">{when(r.scanned_at)}</span>
-                                <span class="muted small">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { fill(c.t(Msg::ScannerNamed), &[("id", &r.scanner_short)]) }}</span>
+                                <span class="checkin-who"><strong>{r.name.clone().unwrap_or_default()}</strong>" "<span class="mono">{r.member_no.clone()}</span></span>
+                                <span class="muted nowrap checkin-when">{when(r.scanned_at, c.lang.get())}</span>
+                                <span class="muted small checkin-device">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { fill(c.t(Msg::ScannerNamed), &[("id", &r.scanner_short)]) }}</span>
                                 // the marks kept together: on a phone they wrap as one, not one alone
                                 <span class="checkin-marks">
                                 {r.by_hand.then(|| view! { <span class="badge checkin-by-hand">{move || c.t(Msg::ByHand)}</span> })}

@@ -72,11 +72,11 @@ fn when_line(lang: Lang, v: &CouponView) -> String {
         ),
         CouponStatus::Expired => fill(Msg::ExpiredOn.text(lang), &[("date", &until)]),
         CouponStatus::Voided => match v.coupon.voided_at {
-            Some(t) => fill(Msg::VoidedAt.text(lang), &[("time", &when(t))]),
+            Some(t) => fill(Msg::VoidedAt.text(lang), &[("time", &when(t, lang))]),
             None => Msg::StatusVoided.text(lang).to_string(),
         },
         CouponStatus::Used => match v.used_at {
-            Some(t) => fill(Msg::UsedAt.text(lang), &[("time", &when(t))]),
+            Some(t) => fill(Msg::UsedAt.text(lang), &[("time", &when(t, lang))]),
             None => Msg::StatusUsed.text(lang).to_string(),
         },
     }
@@ -337,7 +337,7 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                             {(status == CouponStatus::Usable).then(|| view! { <CopyButton id="coupon-copy" text=code.clone() target="coupon-code"/> })}
                         </p>
                         // a used coupon says when in its status line above; not twice
-                        {v.used_at.filter(|_| status != CouponStatus::Used).map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when(t))])}</p> })}
+                        {v.used_at.filter(|_| status != CouponStatus::Used).map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when(t, c.lang.get()))])}</p> })}
                         <Show when={let terms = terms.clone(); move || !terms.is_empty()}>
                             <h2>{move || c.t(Msg::Terms)}</h2>
                             <p>{terms.clone()}</p>

@@ -18,16 +18,16 @@ fn notice_text(n: &ReminderNotice, lang: Lang) -> String {
             Msg::NoticeMissed.text(lang),
             &[
                 ("title", title),
-                ("time", &when(due_at)),
-                ("release", &when(release_at)),
+                ("time", &when(due_at, lang)),
+                ("release", &when(release_at, lang)),
             ],
         ),
         NoticeKind::Moved { release_at, due_at } => fill(
             Msg::NoticeMoved.text(lang),
             &[
                 ("title", title),
-                ("time", &when(due_at)),
-                ("release", &when(release_at)),
+                ("time", &when(due_at, lang)),
+                ("release", &when(release_at, lang)),
             ],
         ),
         NoticeKind::Cancelled => fill(Msg::NoticeCancelled.text(lang), &[("title", title)]),

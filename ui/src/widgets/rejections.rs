@@ -119,7 +119,7 @@ pub fn Rejections() -> impl IntoView {
                                 <span class="rej-text">{rejection_text(&r, lang)}</span>
                                 " "
                                 <span class="muted small">
-                                    {fill(Msg::RejMadeAt.text(lang), &[("time", &when(r.made_at))])}
+                                    {fill(Msg::RejMadeAt.text(lang), &[("time", &when(r.made_at, lang))])}
                                 </span>
                             </li>
                         }

@@ -36,9 +36,9 @@ pub fn SyncStatus() -> impl IntoView {
         match s.last_ok_at {
             // offline or failing, "synced" would not be true now: say when it last was
             Some(t) if s.offline() || s.problem().is_some() => {
-                fill(Msg::LastSyncedAt.text(lang), &[("time", &when(t))])
+                fill(Msg::LastSyncedAt.text(lang), &[("time", &when(t, lang))])
             }
-            Some(t) => fill(Msg::SyncedAt.text(lang), &[("time", &when(t))]),
+            Some(t) => fill(Msg::SyncedAt.text(lang), &[("time", &when(t, lang))]),
             None => Msg::NeverSynced.text(lang).to_string(),
         }
     };
@@ -75,7 +75,7 @@ pub fn SyncStatus() -> impl IntoView {
                         {if t - now() < chrono::Duration::minutes(1) {
                             c.t(Msg::RetrySoon).to_string()
                         } else {
-                            fill(c.t(Msg::RetryAt), &[("time", &when(t))])
+                            fill(c.t(Msg::RetryAt), &[("time", &when(t, c.lang.get()))])
                         }}
                     </span>
                 })
