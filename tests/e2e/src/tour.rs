@@ -159,6 +159,34 @@ pub async fn judge(app: &App, name: &str, ready: &str) -> Result<()> {
         "{name}: wider than the window: {wide:#}"
     );
 
+    // a line of parts (`.joined`): a "·" shows between two parts on one line, never where a
+    // part begins a line (its gutter, left of the line's box, is hidden)
+    let dots = app
+        .c
+        .execute(
+            "const out = [];
+             for (const box of document.querySelectorAll('.joined')) {
+               const edge = box.getBoundingClientRect().left;
+               if (box.getBoundingClientRect().width === 0) continue;
+               if (getComputedStyle(box).overflowX === 'visible') out.push((box.id || 'joined') + ': does not hide its gutter');
+               for (const sep of box.querySelectorAll('.joined-sep')) {
+                 const shown = sep.getBoundingClientRect().right > edge + 0.5;
+                 const part = sep.closest('.joined-part');
+                 const text = part.textContent.slice(1, 30);
+                 const first = part.getBoundingClientRect().left + parseFloat(getComputedStyle(part).paddingLeft) <= edge + 0.5;
+                 if (first && shown) out.push((box.id || 'joined') + ': a dot begins a line before ' + JSON.stringify(text));
+                 if (!first && !shown) out.push((box.id || 'joined') + ': no dot before ' + JSON.stringify(text));
+               }
+             }
+             return out.slice(0, 6);",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        dots.as_array().is_some_and(|a| a.is_empty()),
+        "{name}: a line's separators: {dots:#}"
+    );
+
     // axe-core in the real window
     let loaded = app
         .c

@@ -348,12 +348,13 @@ fn CampaignCard(
                 <span class="badge campaign-cat">{move || c.t(category_msg(camp.category))}</span>
                 <div class="campaign-main">
                     <span class="coupon-title">{title}</span>
-                    <span class="muted small" id=format!("campaign-times-{id}")>
-                        <span class="nowrap">{times}</span>
-                        " · "
-                        <span class="nowrap" id=format!("stock-{id}")>{stock_text}</span>
-                        " · "
-                        <span class="nowrap">{move || fill(c.t(Msg::PerMemberLimit), &[("n", &camp.per_member_limit.to_string())])}</span>
+                    // its parts with a "·" between them, never one left at a line's end or start
+                    <span class="muted small joined" id=format!("campaign-times-{id}")>
+                        <span class="joined-in">
+                            <span class="joined-part">{times}</span>
+                            <span class="joined-part"><span class="joined-sep" aria-hidden="true">"·"</span><span id=format!("stock-{id}")>{stock_text}</span></span>
+                            <span class="joined-part"><span class="joined-sep" aria-hidden="true">"·"</span>{move || fill(c.t(Msg::PerMemberLimit), &[("n", &camp.per_member_limit.to_string())])}</span>
+                        </span>
                     </span>
                 </div>
                 <span class="coupon-value" id=format!("face-{id}")>{move || fill(c.t(Msg::FaceValue), &[("v", &yuan(camp.face_value_cents))])}</span>
