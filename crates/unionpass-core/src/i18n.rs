@@ -362,6 +362,12 @@ messages! {
     PollPending => "已保存，联网后提交", "Saved; sent when you are online";
     PollResultsAfter => "投票后可以看到大家的选择。", "You see everyone's choices after voting.";
     PollResultsOffline => "联网后显示投票结果。", "Results show when you are online.";
+    PollVoted => "你已投票", "You have voted";
+    PollNotVoted => "你还没有投票", "You have not voted yet";
+    PollClosed => "已截止", "Closed";
+    PollShow => "去投票", "Vote now";
+    PollSeeResults => "看结果", "See results";
+    PollHide => "收起", "Hide";
     TabPoints => "积分", "Points";
     PointsTitle => "我的积分", "My points";
     PointsAvailable => "可用积分", "Available points";
@@ -439,6 +445,8 @@ messages! {
     ActivitiesTitle => "心悦活动", "Activities";
     NoActivities => "暂时没有活动。工会发布新活动后会出现在这里。", "No activities yet. New ones appear here when the union publishes them.";
     NoMatchingActivities => "没有符合条件的活动，换个条件试试。", "No activities match; try other filters.";
+    NoUpcomingActivities => "暂时没有即将开始的活动。", "Nothing coming up for now.";
+    RecentlyEnded => "最近结束", "Recently ended";
     ActCatSports => "体育", "Sports";
     ActCatCulture => "文化", "Culture";
     ActCatTraining => "教培", "Training";

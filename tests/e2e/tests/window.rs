@@ -1625,12 +1625,20 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.wait_for(&format!("#activity-{walk}"), 5).await?;
         app.click("#act-date-any").await?;
 
-        // the needs poll: results only after voting; one vote, then the counts
+        // the needs poll, folded to its question above the activities: where the member
+        // stands, and a tap opens it; results only after voting; one vote, then the counts
+        app.wait_contains(&format!("#poll-state-{poll}"), "你还没有投票", 10)
+            .await?;
+        app.wait_gone(&format!("#poll-{poll}-1"), 5).await?;
+        app.click(&format!("#poll-open-{poll}")).await?;
         app.wait_contains(&format!("#poll-{poll}"), "投票后可以看到大家的选择", 10)
             .await?;
         app.click(&format!("#poll-{poll}-1")).await?;
         app.click(&format!("#poll-vote-{poll}")).await?;
         app.wait_contains(&format!("#poll-{poll}-1"), "1 票", 20)
+            .await?;
+        // still open after the answer re-drew it, and the head says the vote is in
+        app.wait_contains(&format!("#poll-state-{poll}"), "你已投票", 5)
             .await?;
         app.wait_contains(&format!("#poll-{poll}-1"), "你的选择", 5)
             .await?;
@@ -1813,6 +1821,32 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         anyhow::ensure!(moved.contains(" 至 "), "the moved note: {moved}");
         app.shot("42b-activity-moved").await?;
 
+        // the walk-in, before the member goes, goes into the member's calendar as an .ics file
+        app.click(&format!("#ics-{walk}")).await?;
+        let note_css = format!("#ics-note-{walk}");
+        let note = app.wait_contains(&note_css, ".ics", 10).await?;
+        // the note names the file and its folder; the whole path is on hover
+        let path = app
+            .c
+            .find(fantoccini::Locator::Css(&note_css))
+            .await?
+            .attr("title")
+            .await?
+            .context("the file's path on hover")?;
+        let file = std::path::Path::new(&path);
+        let name = file.file_name().context("a file")?.to_string_lossy();
+        // this window's HOME has no Downloads folder: the home folder, by that name
+        anyhow::ensure!(
+            note.contains(&format!("已保存到主文件夹：{name}")) && !note.contains(&path),
+            "the note names the file and its folder, not the whole path: {note}"
+        );
+        let ics = std::fs::read_to_string(&path).with_context(|| path.clone())?;
+        anyhow::ensure!(
+            ics.contains("SUMMARY:午间健步走")
+                && ics.contains(&format!("UID:activity-{walk}@unionpass")),
+            "{ics}"
+        );
+        let _ = std::fs::remove_file(&path);
         // at the walk-in: staff scan the member's live code; the member's app learns they came
         // and offers feedback, which is kept and sent
         app.click("#tab-passport").await?;
@@ -1848,34 +1882,10 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         // the app learns they came, but the walk is still going on: feedback opens at its end
         app.wait_contains(&format!("#feedback-later-{walk}"), "活动结束后", 20)
             .await?;
+        // there already: no calendar entry to add
+        app.wait_gone(&format!("#ics-{walk}"), 5).await?;
         app.center(&format!("#feedback-later-{walk}")).await?;
         app.shot("44a-activity-feedback-later").await?;
-        // the walk-in, while it goes on, goes into the member's calendar as an .ics file
-        app.click(&format!("#ics-{walk}")).await?;
-        let note_css = format!("#ics-note-{walk}");
-        let note = app.wait_contains(&note_css, ".ics", 10).await?;
-        // the note names the file and its folder; the whole path is on hover
-        let path = app
-            .c
-            .find(fantoccini::Locator::Css(&note_css))
-            .await?
-            .attr("title")
-            .await?
-            .context("the file's path on hover")?;
-        let file = std::path::Path::new(&path);
-        let name = file.file_name().context("a file")?.to_string_lossy();
-        // this window's HOME has no Downloads folder: the home folder, by that name
-        anyhow::ensure!(
-            note.contains(&format!("已保存到主文件夹：{name}")) && !note.contains(&path),
-            "the note names the file and its folder, not the whole path: {note}"
-        );
-        let ics = std::fs::read_to_string(&path).with_context(|| path.clone())?;
-        anyhow::ensure!(
-            ics.contains("SUMMARY:午间健步走")
-                && ics.contains(&format!("UID:activity-{walk}@unionpass")),
-            "{ics}"
-        );
-        let _ = std::fs::remove_file(&path);
         // the union ends it early: at the next sync the member can say how it was
         server.admin(&[
             "activity",
@@ -1890,8 +1900,6 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
         app.click("#sync-now").await?;
         app.wait_for(&format!("#feedback-{walk}"), 20).await?;
         app.wait_gone(&format!("#feedback-later-{walk}"), 5).await?;
-        // over: no calendar entry to add, no places to count
-        app.wait_gone(&format!("#ics-{walk}"), 5).await?;
         app.click(&format!("#star-{walk}-4")).await?;
         app.wait_for(&format!("#feedback-comment-{walk}"), 5)
             .await?
@@ -2785,6 +2793,20 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                 app.shot(&format!("50-{who}-{lang}-{w}-{}", stop.name))
                     .await?;
                 if who == "member" && stop.name == "activities" {
+                    // the list: what is coming up first; the week's ended ones after it, under
+                    // their own heading
+                    let art = if lang == "zh" {
+                        "职工书画展导览"
+                    } else {
+                        "Workers' art show"
+                    };
+                    app.wait_contains("#activities-ended", art, 10)
+                        .await
+                        .with_context(|| format!("{name}: ended"))?;
+                    anyhow::ensure!(
+                        !app.text("#activities").await?.contains(art),
+                        "{name}: an ended activity among those coming up"
+                    );
                     // 我的活动 on the demo: the talk coming up, yesterday's training attended,
                     // the art show missed
                     app.click("#act-mine").await?;
@@ -2821,6 +2843,25 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                         app.wait_for(css, 10)
                             .await
                             .with_context(|| format!("{name}: no {part}"))?;
+                        if part == "poll" {
+                            // unfolded, its options shown (it stays so while the tab is open)
+                            app.c
+                                .execute(
+                                    "const h = document.querySelector('.poll-head');
+                                     if (h.getAttribute('aria-expanded') !== 'true') h.click();",
+                                    vec![],
+                                )
+                                .await?;
+                            app.wait_for("#polls .poll-option", 5)
+                                .await
+                                .with_context(|| format!("{name}: the poll does not unfold"))?;
+                            if let Err(e) =
+                                tour::judge(app, &format!("{name} poll"), "#polls .poll-option")
+                                    .await
+                            {
+                                problems.push(format!("{e:#}"));
+                            }
+                        }
                         app.c
                             .execute(
                                 "const e = document.querySelector(arguments[0]);

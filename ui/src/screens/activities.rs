@@ -92,9 +92,15 @@ fn mine_text(c: Ctx, card: &ActivityCard) -> Option<String> {
 
 /// A needs poll: one option, changeable until the close; the results after voting.
 #[component]
-fn PollItem(card: PollCard, view: RwSignal<Option<ActivitiesView>>) -> impl IntoView {
+fn PollItem(
+    card: PollCard,
+    view: RwSignal<Option<ActivitiesView>>,
+    unfolded: RwSignal<Option<i64>>,
+) -> impl IntoView {
     let c = ctx();
     let id = card.poll.id;
+    // folded to its question until the member opens it: the activities come first on a phone
+    let shown = move || unfolded.get() == Some(id);
     let chosen = RwSignal::new(card.mine);
     let error = RwSignal::new(None::<ErrorCode>);
     let open = now() < card.poll.closes_at;
@@ -120,57 +126,104 @@ fn PollItem(card: PollCard, view: RwSignal<Option<ActivitiesView>>) -> impl Into
     let closes = card.poll.closes_at;
     let counts = card.counts.clone();
     let mine = card.mine;
+    let pending = card.pending;
+    let no_counts = card.counts.is_none();
+    let options = card.poll.options.clone();
+    let closes_text = move || {
+        fill(
+            c.t(Msg::PollClosesAt),
+            &[("time", &day_time(closes, c.lang.get()))],
+        )
+    };
+    // where the member stands, beside the close: voted or not, or closed
+    let state = move || {
+        if pending {
+            c.t(Msg::PollPending)
+        } else if voted {
+            c.t(Msg::PollVoted)
+        } else if open {
+            c.t(Msg::PollNotVoted)
+        } else {
+            c.t(Msg::PollClosed)
+        }
+    };
+    let action = move || {
+        if shown() {
+            c.t(Msg::PollHide)
+        } else if open && !voted {
+            c.t(Msg::PollShow)
+        } else {
+            c.t(Msg::PollSeeResults)
+        }
+    };
     view! {
         <li class="poll campaign" id=format!("poll-{id}")>
-            <p class="coupon-title">{question}</p>
-            <p class="muted small">{move || fill(c.t(Msg::PollClosesAt), &[("time", &day_time(closes, c.lang.get()))])}</p>
-            <div class="poll-options" role="radiogroup">
-                {card.poll.options.iter().enumerate().map(|(i, o)| {
-                    let i = i as i64;
-                    let (zh, en) = (o.zh.clone(), o.en.clone());
-                    let n = counts.as_ref().and_then(|c| c.get(i as usize).copied());
-                    let share = n.map(|n| if total > 0 { n * 100 / total } else { 0 });
-                    view! {
-                        <button type="button" role="radio" class="choice poll-option" id=format!("poll-{id}-{i}")
-                            class:active=move || chosen.get() == Some(i)
-                            aria-checked=move || (chosen.get() == Some(i)).to_string()
-                            prop:disabled=!open
-                            on:click=move |_| chosen.set(Some(i))>
-                            <span class="poll-label">{move || match c.lang.get() { Lang::ZhCn => zh.clone(), Lang::En => en.clone() }}
-                                {(mine == Some(i)).then(|| view! { <span class="muted small">" · "{move || c.t(Msg::PollYourVote)}</span> })}
-                            </span>
-                            {n.map(|n| view! {
-                                <span class="poll-count small">{move || fill(c.t(Msg::PollVotes), &[("n", &n.to_string())])}</span>
-                                <span class="poll-bar" style=format!("width: {}%", share.unwrap_or(0))></span>
-                            })}
+            <button type="button" class="poll-head" id=format!("poll-open-{id}")
+                aria-expanded=move || shown().to_string() aria-controls=format!("poll-body-{id}")
+                on:click=move |_| unfolded.update(|u| *u = if *u == Some(id) { None } else { Some(id) })>
+                <span class="poll-question">
+                    <span class="coupon-title">{question}</span>
+                    <span class="muted small joined">
+                        <span class="joined-in">
+                            <span class="joined-part">{closes_text}</span>
+                            <span class="joined-part"><span class="joined-sep" aria-hidden="true">"·"</span><span id=format!("poll-state-{id}")>{state}</span></span>
+                        </span>
+                    </span>
+                </span>
+                <span class="poll-action">{action}</span>
+            </button>
+            <Show when=shown>
+                <div id=format!("poll-body-{id}")>
+                    <div class="poll-options" role="radiogroup">
+                        {options.iter().enumerate().map(|(i, o)| {
+                            let i = i as i64;
+                            let (zh, en) = (o.zh.clone(), o.en.clone());
+                            let n = counts.as_ref().and_then(|c| c.get(i as usize).copied());
+                            let share = n.map(|n| if total > 0 { n * 100 / total } else { 0 });
+                            view! {
+                                <button type="button" role="radio" class="choice poll-option" id=format!("poll-{id}-{i}")
+                                    class:active=move || chosen.get() == Some(i)
+                                    aria-checked=move || (chosen.get() == Some(i)).to_string()
+                                    prop:disabled=!open
+                                    on:click=move |_| chosen.set(Some(i))>
+                                    <span class="poll-label">{move || match c.lang.get() { Lang::ZhCn => zh.clone(), Lang::En => en.clone() }}
+                                        {(mine == Some(i)).then(|| view! { <span class="muted small">" · "{move || c.t(Msg::PollYourVote)}</span> })}
+                                    </span>
+                                    {n.map(|n| view! {
+                                        <span class="poll-count small">{move || fill(c.t(Msg::PollVotes), &[("n", &n.to_string())])}</span>
+                                        <span class="poll-bar" style=format!("width: {}%", share.unwrap_or(0))></span>
+                                    })}
+                                </button>
+                            }
+                        }).collect_view()}
+                    </div>
+                    <p class="muted small" id=format!("poll-note-{id}")>
+                        // pending: the head says it is saved; here, when the results come
+                        {move || if pending {
+                            c.t(Msg::PollResultsOffline).to_string()
+                        } else if !voted {
+                            c.t(Msg::PollResultsAfter).to_string()
+                        } else if no_counts {
+                            c.t(Msg::PollResultsOffline).to_string()
+                        } else {
+                            String::new()
+                        }}
+                    </p>
+                    <Show when=move || error.get().is_some()>
+                        <p class="notice warn" role="alert">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
+                    </Show>
+                    <Show when=move || open>
+                        <button type="button" class="secondary" id=format!("poll-vote-{id}")
+                            prop:disabled=move || { chosen.get().is_none() || chosen.get() == mine || busy.get() }
+                            on:click=move |_| {
+                                if let Some(option) = chosen.get_untracked() {
+                                    ipc::dispatch_once(send, CastVote { poll_id: id, option });
+                                }
+                            }>
+                            {move || if voted { c.t(Msg::PollChange) } else { c.t(Msg::PollVote) }}
                         </button>
-                    }
-                }).collect_view()}
-            </div>
-            <p class="muted small" id=format!("poll-note-{id}")>
-                {move || if card.pending {
-                    c.t(Msg::PollPending).to_string()
-                } else if !voted {
-                    c.t(Msg::PollResultsAfter).to_string()
-                } else if card.counts.is_none() {
-                    c.t(Msg::PollResultsOffline).to_string()
-                } else {
-                    String::new()
-                }}
-            </p>
-            <Show when=move || error.get().is_some()>
-                <p class="notice warn" role="alert">{move || error.get().map(|e| c.t(e.message())).unwrap_or_default()}</p>
-            </Show>
-            <Show when=move || open>
-                <button type="button" class="secondary" id=format!("poll-vote-{id}")
-                    prop:disabled=move || { chosen.get().is_none() || chosen.get() == mine || busy.get() }
-                    on:click=move |_| {
-                        if let Some(option) = chosen.get_untracked() {
-                            ipc::dispatch_once(send, CastVote { poll_id: id, option });
-                        }
-                    }>
-                    {move || if voted { c.t(Msg::PollChange) } else { c.t(Msg::PollVote) }}
-                </button>
+                    </Show>
+                </div>
             </Show>
         </li>
     }
@@ -318,6 +371,7 @@ fn ActivityItem(
     // once the activity is cancelled
     let status_ok = (has_seats || card.attended) && a.cancelled_at.is_none();
     let cancelled = a.cancelled_at.is_some();
+    let attended = card.attended;
     let eligible = card.eligible;
     let title = {
         let a = a.clone();
@@ -452,7 +506,7 @@ fn ActivityItem(
             };
             let as_of = card
                 .counted_at
-                .map(|t| fill(c.t(Msg::CountsAsOf), &[("time", &when(t))]))
+                .map(|t| fill(c.t(Msg::CountsAsOf), &[("time", &when(t, c.lang.get()))]))
                 .unwrap_or_default();
             format!("{counts}{as_of}")
         }
@@ -648,8 +702,9 @@ fn ActivityItem(
             <p class="grab-answer" class:room=move || can_sign_up id=format!("activity-answer-{id}") role="status">
                 {move || answer_text().unwrap_or_default()}
             </p>
-            // a place (or a walk-in) is worth a calendar entry, until it is over
-            <Show when=move || (has_seats || rules_none) && !cancelled && !over()>
+            // a place (or a walk-in) is worth a calendar entry, until it is over or the member is
+            // there already
+            <Show when=move || (has_seats || rules_none) && !cancelled && !attended && !over()>
                 <div class="row calendar-export">
                     <button type="button" class="secondary small-button" id=format!("ics-{id}")
                         on:click=move |_| {
@@ -730,6 +785,8 @@ pub fn ActivitiesList() -> impl IntoView {
         }
     });
     let all = move || view.with(|v| v.as_ref().map(|v| v.cards.clone()).unwrap_or_default());
+    // the poll the member unfolded (one at a time)
+    let unfolded_poll = RwSignal::new(None::<i64>);
     let polls = move || {
         view.with(|v| {
             v.as_ref()
@@ -776,6 +833,22 @@ pub fn ActivitiesList() -> impl IntoView {
             .filter(|card| !only_mine.get() || card.mine_group(minute.get()).is_some())
             .collect::<Vec<_>>()
     };
+    // the list: what is coming up or going on first, soonest first; the week's ended ones after
+    // it under their own heading, the latest first (they were first, by their earlier start)
+    let upcoming = Signal::derive(move || {
+        shown()
+            .into_iter()
+            .filter(|card| card.activity.ends_at > minute.get())
+            .collect::<Vec<_>>()
+    });
+    let ended = Signal::derive(move || {
+        let mut cards = shown()
+            .into_iter()
+            .filter(|card| card.activity.ends_at <= minute.get())
+            .collect::<Vec<_>>();
+        cards.reverse();
+        cards
+    });
     // 我的活动: the member's own, upcoming, attended and missed, each under its heading
     let group = move |g: MineGroup| {
         Signal::derive(move || {
@@ -822,7 +895,7 @@ pub fn ActivitiesList() -> impl IntoView {
                     <For each=polls
                         key=|p| (p.poll.id, p.mine, p.pending, p.counts.clone(), p.counted_at)
                         let:card>
-                        <PollItem card view/>
+                        <PollItem card view unfolded=unfolded_poll/>
                     </For>
                 </ul>
             </Show>
@@ -854,7 +927,16 @@ pub fn ActivitiesList() -> impl IntoView {
                     </p>
                 }>
                 <Show when=move || only_mine.get()
-                    fallback=move || view! { <CardList cards=Signal::derive(shown) id="activities" view tick/> }>
+                    fallback=move || view! {
+                        <Show when=move || !upcoming.with(Vec::is_empty)
+                            fallback=move || view! { <p id="no-upcoming" class="notice">{move || c.t(Msg::NoUpcomingActivities)}</p> }>
+                            <CardList cards=upcoming id="activities" view tick/>
+                        </Show>
+                        <Show when=move || !ended.with(Vec::is_empty)>
+                            <h2 class="small mine-heading" id="ended-heading">{move || c.t(Msg::RecentlyEnded)}</h2>
+                            <CardList cards=ended id="activities-ended" view tick/>
+                        </Show>
+                    }>
                     {mine_section(MineGroup::Upcoming, "mine-upcoming", Msg::MineUpcoming)}
                     {mine_section(MineGroup::Attended, "mine-attended", Msg::MineAttended)}
                     {mine_section(MineGroup::Missed, "mine-missed", Msg::MineMissed)}
