@@ -1384,6 +1384,13 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         // nothing set aside any more: the total, equal to the big number, is not repeated
         app.wait_text("#points-detail", "", 10).await?;
         app.wait_text("#points-available", "17,000", 5).await?;
+        // the chart gives what went under its bar (this month, the last), as what came over its own
+        app.wait_contains(
+            "#points-chart g:last-of-type .chart-value-spent",
+            "-3,000",
+            10,
+        )
+        .await?;
         // 30 of the month's 100 yuan used: the 100 yuan amount is out of reach, and says so
         app.wait_contains("#redeem-cap", "本月还可兑 70 元", 10)
             .await?;

@@ -127,7 +127,8 @@ fn status_text(c: Ctx, r: &Redemption) -> String {
 fn HistoryChart(history: Vec<HistoryMonth>) -> impl IntoView {
     let c = ctx();
     const W: f64 = 360.0;
-    const H: f64 = 160.0;
+    // room under the lowest bar for its figure, above the months
+    const H: f64 = 172.0;
     const MID: f64 = 80.0;
     let top = history
         .iter()
@@ -181,6 +182,11 @@ fn HistoryChart(history: Vec<HistoryMonth>) -> impl IntoView {
                     {(m.earned > 0).then(|| view! {
                         <text class="chart-value" x=format!("{:.1}", x + bar / 2.0)
                             y=format!("{:.1}", MID - up - 2.0) text-anchor="middle">{thousands(m.earned)}</text>
+                    })}
+                    // what went, under its bar, as what came is over its own
+                    {(m.spent + m.expired > 0).then(|| view! {
+                        <text class="chart-value chart-value-spent" x=format!("{:.1}", x + bar / 2.0)
+                            y=format!("{:.1}", MID + down + 10.0) text-anchor="middle">{format!("-{}", thousands(m.spent + m.expired))}</text>
                     })}
                 </g>
             }
