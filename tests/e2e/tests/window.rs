@@ -2679,7 +2679,39 @@ async fn the_installed_package_signs_in_and_leaves_nothing_behind() -> anyhow::R
         }
         .await;
         app.close().await;
-        way_out
+        way_out?;
+
+        // a union that announces a version but offers no package for this kind of install: the
+        // install says so, is not offered again, and the card says whom to ask for the installer
+        let bare_dir = tempfile::tempdir()?;
+        let bare = Server::start_serving(bare_dir.path(), &["--client-latest-version", "99.0.0"])?;
+        let app = App::launch_program(
+            std::path::Path::new("/usr/bin/unionpass-app"),
+            &bare_dir.path().join("member"),
+            &bare.url,
+            4572,
+        )
+        .await?;
+        let no_package = async {
+            app.sign_in("M10001", "demo1234").await?;
+            app.wait_text("#passport-name", "王芳", 30).await?;
+            app.click("#tab-me").await?;
+            app.wait_contains("#update-available", "99.0.0", 30).await?;
+            app.wait_gone("#update-ask", 5).await?;
+            app.click("#update-install").await?;
+            let said = app
+                .wait_contains("#update-result", "没有为这种安装方式提供更新包", 60)
+                .await?;
+            anyhow::ensure!(said.contains("手动安装"), "{said}");
+            app.wait_gone("#update-install", 5).await?;
+            app.wait_for("#update-ask", 5).await?;
+            app.center("#update-result").await?;
+            app.shot("63-installed-package-no-package").await?;
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        app.close().await;
+        no_package
     }
     .await;
     let removed = as_root(&["apt-get", "purge", "-y", "-qq", &package]);

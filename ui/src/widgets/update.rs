@@ -126,7 +126,9 @@ fn InstallButton(installer: Installer, #[prop(into)] installable: Signal<bool>) 
         result.with(worth_trying).then(|| {
             view! {
                 <p class="row">
+                    // after a failure the warning above speaks; trying again is the quieter button
                     <button id="update-install" class="primary" prop:disabled=move || busy.get()
+                        class:secondary=move || result.with(|r| matches!(r, Some(Err(_))))
                         on:click=move |_| {
                             result.set(None);
                             ipc::dispatch_once(install, InstallUpdate {});
