@@ -559,8 +559,8 @@ pub async fn seed_demo_campaigns(store: &dyn Store, now: DateTime<Utc>) -> Resul
             stock: 500,
         },
         DemoCampaign {
-            title_zh: "影院观影 5 折券",
-            title_en: "Half-price cinema ticket",
+            title_zh: "影院观影抵扣券",
+            title_en: "Cinema ticket voucher",
             category: Category::Cinema,
             face_yuan: 30,
             terms_zh: "合作影院 2D/3D 场次可用，节假日除外。",

@@ -79,7 +79,7 @@ messages! {
     PassportTitle => "电子护照", "Electronic passport";
     PassportHint => "在活动入口出示此二维码，由工作人员扫码签到。", "Show this QR code at the event entrance; staff scan it to check you in.";
     PassportQrLabel => "会员电子护照二维码", "Member passport QR code";
-    WorkplaceUnion => "所属工会", "Workplace union";
+    WorkplaceUnion => "所属工会", "Union";
     ValidUntil => "有效期至", "Valid until";
     RoleMember => "会员", "Member";
     RoleStaff => "工作人员", "Staff";

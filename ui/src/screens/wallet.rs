@@ -325,7 +325,7 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                         <p class="coupon-value big" class:dim={status != CouponStatus::Usable}>{fill(c.t(Msg::FaceValue), &[("v", &yuan(v.coupon.face_value_cents))])}</p>
                         <p class="muted">{unbroken(validity(c, &v))}</p>
                         <p class="coupon-when" class:soon=v.expiring_soon>{unbroken(when_line(c.lang.get(), &v))}</p>
-                        <p><span id="coupon-status" class="badge">{if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}</span></p>
+                        <p><span id="coupon-status" class="badge" class:usable={status == CouponStatus::Usable && !v.use_pending}>{if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}</span></p>
                         <Show when=move || status == CouponStatus::Usable>
                             <div id="coupon-qr" class="qr" role="img" aria-label=move || c.t(Msg::UsageCode)
                                 inner_html=move || detail.with(|d| d.as_ref().map(|d| d.qr_svg.clone()).unwrap_or_default())></div>
