@@ -1573,6 +1573,8 @@ async fn a_member_signs_up_at_the_opening_and_a_cancel_promotes_the_waitlist() -
                 "health",
                 "--place",
                 "园区中心湖",
+                "--place-en",
+                "Central Lake, Science Park",
                 "--starts-at",
                 &(now - chrono::Duration::minutes(30)).to_rfc3339(),
                 "--ends-at",
@@ -2845,6 +2847,17 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                     anyhow::ensure!(
                         !app.text("#activities").await?.contains(art),
                         "{name}: an ended activity among those coming up"
+                    );
+                    // the place at the art show went unused: said so, not "已报名" in green
+                    let ended = app.text("#activities-ended").await?;
+                    let missed = if lang == "zh" {
+                        "报了名未签到"
+                    } else {
+                        "Had a place, not checked in"
+                    };
+                    anyhow::ensure!(
+                        ended.contains(missed) && !ended.contains("已报名"),
+                        "{name}: the missed art show's status: {ended}"
                     );
                     // 我的活动 on the demo: the talk coming up, yesterday's training attended,
                     // the art show missed

@@ -368,10 +368,10 @@ fn ActivityItem(
     let live = card.mine.as_ref().is_some_and(|m| m.state.is_active());
     let has_seats = card.mine.as_ref().is_some_and(|m| m.state.has_seats());
     // the status in green: a place, or the member came (a walk-in too, with no sign-up); not
-    // once the activity is cancelled
-    let status_ok = (has_seats || card.attended) && a.cancelled_at.is_none();
-    let cancelled = a.cancelled_at.is_some();
+    // once the activity is cancelled, nor for a place not used once it is over
     let attended = card.attended;
+    let cancelled = a.cancelled_at.is_some();
+    let status_ok = move || (attended || has_seats && !over()) && !cancelled;
     let eligible = card.eligible;
     let title = {
         let a = a.clone();
@@ -540,6 +540,10 @@ fn ActivityItem(
             // once the member came, that is what their status is
             if card.attended {
                 return Some(c.t(Msg::MyAttended).to_string());
+            }
+            // over, and the place was not used: said so, not "已报名"
+            if has_seats && over() {
+                return Some(c.t(Msg::MineMissed).to_string());
             }
             if !eligible {
                 return Some(c.t(Msg::ActivityNotEligible).to_string());
