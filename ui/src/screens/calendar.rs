@@ -17,7 +17,7 @@ use crate::fmt::{category_msg, countdown, day_time, ticking, yuan};
 use crate::ipc;
 
 /// "提醒我": the lead times, the reminder's state, and "cancel reminder". A lead whose time has
-/// passed by the server clock cannot be chosen.
+/// passed by the server clock is not offered.
 #[component]
 fn ReminderRow(
     id: i64,
@@ -115,13 +115,15 @@ fn ReminderRow(
             </Show>
             <span class="small" id=format!("reminder-state-{id}") class:ok=pending>{state_text}</span>
             <div class="choices small-choices" role="group">
+                // a lead whose time has passed is not offered (greyed, it read as broken)
                 {LEADS.into_iter().map(|lead| view! {
-                    <button type="button" class="choice" id=format!("remind-{id}-{lead}")
-                        class:active=move || pending() && reminder.with(|r| r.as_ref().is_some_and(|r| r.lead_minutes == lead))
-                        prop:disabled=move || release_at - chrono::Duration::minutes(lead) <= server_now(tick.get(), offset())
-                        on:click=move |_| apply(Some(lead))>
-                        {move || fill(c.t(Msg::ReminderLead), &[("n", &lead.to_string())])}
-                    </button>
+                    <Show when={move || release_at - chrono::Duration::minutes(lead) > server_now(tick.get(), offset())}>
+                        <button type="button" class="choice" id=format!("remind-{id}-{lead}")
+                            class:active=move || pending() && reminder.with(|r| r.as_ref().is_some_and(|r| r.lead_minutes == lead))
+                            on:click=move |_| apply(Some(lead))>
+                            {move || fill(c.t(Msg::ReminderLead), &[("n", &lead.to_string())])}
+                        </button>
+                    </Show>
                 }).collect_view()}
                 <Show when=move || reminder.with(|r| r.is_some())>
                     <button type="button" class="link" id=format!("remind-off-{id}")
