@@ -540,17 +540,18 @@ pub fn ScannerTab() -> impl IntoView {
                             {o.by_hand_code.clone().map(|text| {
                                 let at = o.at;
                                 view! {
-                                    <button id="scan-let-in" type="button" class="secondary"
-                                        prop:disabled=move || letting_in.get()
-                                        on:click=move |_| { let_in(text.clone(), at); refocus(); }>
-                                        {move || c.t(Msg::LetIn)}
-                                    </button>
-                                    // said before the tap, not only by the red count after it
+                                    // said before the tap, not only by the red count after it,
+                                    // and read before the button is reached
                                     <Show when=full>
                                         <span id="scan-let-in-full" class="small warn-text">
                                             {move || fill(c.t(Msg::LetInFull), &[("count", &count_line())])}
                                         </span>
                                     </Show>
+                                    <button id="scan-let-in" type="button" class="secondary"
+                                        prop:disabled=move || letting_in.get()
+                                        on:click=move |_| { let_in(text.clone(), at); refocus(); }>
+                                        {move || c.t(Msg::LetIn)}
+                                    </button>
                                 }
                             })}
                             {o.by_hand.then(|| view! { <span id="scan-result-by-hand" class="small">{move || c.t(Msg::LetInDone)}</span> })}

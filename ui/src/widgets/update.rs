@@ -139,7 +139,8 @@ fn InstallButton(installer: Installer, #[prop(into)] installable: Signal<bool>) 
             }
         })
     };
-    move || installable.get().then(|| view! { {button} {said} })
+    // what came of the last try, then the button to try again: the reason is read first
+    move || installable.get().then(|| view! { {said} {button} })
 }
 
 /// On every screen while this version is no longer served.
