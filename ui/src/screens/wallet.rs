@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::campaign::Category;
-use unionpass_core::i18n::{fill, Lang, Msg};
+use unionpass_core::i18n::{fill, whole_parts, Lang, Msg};
 use unionpass_core::ipc::{GetCoupon, GetWallet, UseCoupon};
 use unionpass_core::time::format_date;
 use unionpass_core::view::{CouponDetail, CouponView, WalletView};
@@ -57,11 +57,11 @@ fn when_line(lang: Lang, v: &CouponView) -> String {
             if left <= 0 {
                 Msg::ExpiresToday.text(lang).to_string()
             } else if left <= 30 {
-                format!(
-                    "{} · {}",
+                // a phone breaks the line between the two, never inside "有效期至"
+                whole_parts(&[
                     fill(Msg::DaysLeft.text(lang), &[("n", &left.to_string())]),
-                    fill(Msg::ValidUntilDate.text(lang), &[("date", &until)])
-                )
+                    fill(Msg::ValidUntilDate.text(lang), &[("date", &until)]),
+                ])
             } else {
                 fill(Msg::ValidUntilDate.text(lang), &[("date", &until)])
             }
