@@ -2835,6 +2835,23 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                 }
                 app.shot(&format!("50-{who}-{lang}-{w}-{}", stop.name))
                     .await?;
+                if stop.name == "grab" || stop.name == "activities" {
+                    // every card's title starts at the same place, whatever its category's word
+                    let lefts = app
+                        .c
+                        .execute(
+                            "return [...document.querySelectorAll('.campaign-head .coupon-title')]
+                               .filter(e => e.getBoundingClientRect().width > 0)
+                               .map(e => Math.round(e.getBoundingClientRect().left))",
+                            vec![],
+                        )
+                        .await?;
+                    let lefts: Vec<i64> = serde_json::from_value(lefts)?;
+                    anyhow::ensure!(
+                        lefts.len() > 1 && lefts.iter().all(|l| (l - lefts[0]).abs() <= 1),
+                        "{name}: card titles start at different places: {lefts:?}"
+                    );
+                }
                 if who == "member" && stop.name == "activities" {
                     // the list: what is coming up first; the week's ended ones after it, under
                     // their own heading
