@@ -196,7 +196,7 @@ fn MainView() -> impl IntoView {
                     <UpdateBanner/>
                     <SyncProblem/>
                     <Notices/>
-                    <Rejections/>
+                    <Rejections on_wallet=Signal::derive(move || tab.get() == Tab::Wallet)/>
                     {move || match tab.get() {
                         Tab::Passport => view! { <PassportView/> }.into_any(),
                         Tab::Activities => view! {

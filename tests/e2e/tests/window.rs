@@ -730,6 +730,27 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
             )
             .await?;
         assert_eq!(focused, serde_json::json!("rejections"));
+        // on the wallet already, the notice offers no button to go there; from another tab it
+        // does, and it leads there
+        anyhow::ensure!(
+            app.c
+                .find_all(fantoccini::Locator::Css("#rejections-go-wallet"))
+                .await?
+                .is_empty(),
+            "a button to the wallet, on the wallet"
+        );
+        app.click("#tab-passport").await?;
+        app.click("#rejections-go-wallet").await?;
+        app.wait_contains("#wallet-list", "家政保洁券", 10).await?;
+        app.c
+            .execute(
+                "[...document.querySelectorAll('#wallet-list .coupon-row .coupon')]
+                   .find(e => e.textContent.includes('家政保洁券')).click()",
+                vec![],
+            )
+            .await?;
+        app.wait_text("#coupon-code", &code, 10).await?;
+        app.wait_gone("#rejections-go-wallet", 5).await?;
         // in English, on a phone
         app.click("#lang-toggle").await?;
         app.wait_text("#rejected-badge", "1 not done", 10).await?;

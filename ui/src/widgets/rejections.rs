@@ -88,7 +88,11 @@ fn rejection_text(r: &RejectionView, lang: Lang) -> String {
 
 /// Changes the server refused, on every screen until the member has read them ("知道了").
 #[component]
-pub fn Rejections() -> impl IntoView {
+pub fn Rejections(
+    /// The wallet is the screen shown: no button to go there.
+    #[prop(into)]
+    on_wallet: Signal<bool>,
+) -> impl IntoView {
     let c = ctx();
     let rejections = move || {
         c.snap
@@ -126,7 +130,7 @@ pub fn Rejections() -> impl IntoView {
                     }).collect_view()}
                 </ul>
                 <div class="row">
-                    <Show when=about_coupons>
+                    <Show when=move || about_coupons() && !on_wallet.get()>
                         <button type="button" class="secondary" id="rejections-go-wallet"
                             on:click=move |_| c.go.set(Some(Place::Wallet))>{move || c.t(Msg::GoWallet)}</button>
                     </Show>
