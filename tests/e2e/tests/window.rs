@@ -2856,6 +2856,23 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                 }
                 app.shot(&format!("50-{who}-{lang}-{w}-{}", stop.name))
                     .await?;
+                if stop.name == "grab" {
+                    // the open canteen coupon, with nothing to say yet, keeps no blank line for
+                    // an answer: one would take the place of "抢券进行中"
+                    let blank = app
+                        .c
+                        .execute(
+                            "const card = [...document.querySelectorAll('#campaigns .campaign')]
+                               .find(e => /职工食堂午餐券|Workers' canteen lunch/.test(e.textContent));
+                             return card ? card.querySelectorAll('.grab-answer').length : -1",
+                            vec![],
+                        )
+                        .await?;
+                    anyhow::ensure!(
+                        blank == serde_json::json!(0),
+                        "{name}: the open card's answer line: {blank}"
+                    );
+                }
                 if stop.name == "grab" || stop.name == "activities" {
                     // every card's title starts at the same place, whatever its category's word
                     let lefts = app

@@ -323,20 +323,33 @@ fn CampaignCard(
         CardState::Open => c.t(Msg::LiveNow).to_string(),
         _ => String::new(),
     };
-    let has_countdown = move || matches!(state(), CardState::Upcoming | CardState::Open);
+    let answer_text = move || match (error.get(), answer.get()) {
+        (Some(ErrorCode::Offline), _) => c.t(Msg::GrabRetry).to_string(),
+        (Some(code), _) => c.t(code.message()).to_string(),
+        (None, Some(a)) => c.t(answer_msg(&a)).to_string(),
+        (None, None) if offline() && state() == CardState::Open => {
+            c.t(Msg::GrabOffline).to_string()
+        }
+        // the countdown beside it says how long: not said twice
+        (None, None) if early.get() && state() == CardState::Upcoming => {
+            c.t(Msg::GrabTooEarly).to_string()
+        }
+        (None, None) => String::new(),
+    };
+    // the line beside the button: the countdown before the release; once open, "抢券进行中"
+    // until there is something to say, which then takes its place (no blank kept under it)
+    let has_countdown = move || match state() {
+        CardState::Upcoming => true,
+        CardState::Open => answer_text().is_empty(),
+        _ => false,
+    };
+    // counting down to the release (not a card this member cannot grab)
+    let counting = move || state() == CardState::Upcoming;
     let answer_line = move || {
         view! {
             <p class="grab-answer" id=format!("grab-answer-{id}") role="status"
-                class:ok=granted class:room=has_countdown>
-                {move || match (error.get(), answer.get()) {
-                    (Some(ErrorCode::Offline), _) => c.t(Msg::GrabRetry).to_string(),
-                    (Some(code), _) => c.t(code.message()).to_string(),
-                    (None, Some(a)) => c.t(answer_msg(&a)).to_string(),
-                    (None, None) if offline() && state() == CardState::Open => c.t(Msg::GrabOffline).to_string(),
-                    // the countdown beside it says how long: not said twice
-                    (None, None) if early.get() && state() == CardState::Upcoming => c.t(Msg::GrabTooEarly).to_string(),
-                    (None, None) => String::new(),
-                }}
+                class:ok=granted class:room=counting>
+                {answer_text}
             </p>
         }
     };
@@ -374,9 +387,9 @@ fn CampaignCard(
                     {button_text}
                 </button>
             </div>
-            // under the countdown while a tap can still bring an answer; after that, where the
-            // countdown was, on the button's line
-            <Show when=has_countdown>{answer_line}</Show>
+            // under the countdown, before the release (a tap then is answered there, the
+            // countdown kept); otherwise on the button's line
+            <Show when=counting>{answer_line}</Show>
             <Show when=upcoming>
                 <ReminderRow id release_at=camp.release_at initial=reminder.clone() cal tick/>
             </Show>
