@@ -23,6 +23,7 @@ use crate::fmt::{
     activity_time, countdown, day_time, end_time, now, ticking, unbroken, when, ZONE,
 };
 use crate::ipc;
+use crate::widgets::Joined;
 
 fn category_msg(c: ActivityCategory) -> Msg {
     match c {
@@ -163,12 +164,10 @@ fn PollItem(
                 on:click=move |_| unfolded.update(|u| *u = if *u == Some(id) { None } else { Some(id) })>
                 <span class="poll-question">
                     <span class="coupon-title">{question}</span>
-                    <span class="muted small joined">
-                        <span class="joined-in">
-                            <span class="joined-part">{closes_text}</span>
-                            <span class="joined-part"><span class="joined-sep" aria-hidden="true">"·"</span><span id=format!("poll-state-{id}")>{state}</span></span>
-                        </span>
-                    </span>
+                    <Joined parts=vec![
+                        closes_text.into_any(),
+                        view! { <span id=format!("poll-state-{id}")>{state}</span> }.into_any(),
+                    ]/>
                 </span>
                 <span class="poll-action">{action}</span>
             </button>

@@ -15,6 +15,7 @@ use unionpass_core::ErrorCode;
 use crate::ctx::{ctx, Ctx, Place};
 use crate::fmt::{category_msg, countdown, day_time, ticking, yuan};
 use crate::ipc;
+use crate::widgets::Joined;
 
 /// "提醒我": the lead times, the reminder's state, and "cancel reminder". A lead whose time has
 /// passed by the server clock is not offered.
@@ -364,13 +365,11 @@ fn CampaignCard(
                 <div class="campaign-main">
                     <span class="coupon-title">{title}</span>
                     // its parts with a "·" between them, never one left at a line's end or start
-                    <span class="muted small joined" id=format!("campaign-times-{id}")>
-                        <span class="joined-in">
-                            <span class="joined-part">{times}</span>
-                            <span class="joined-part"><span class="joined-sep" aria-hidden="true">"·"</span><span id=format!("stock-{id}")>{stock_text}</span></span>
-                            <span class="joined-part"><span class="joined-sep" aria-hidden="true">"·"</span>{move || fill(c.t(Msg::PerMemberLimit), &[("n", &camp.per_member_limit.to_string())])}</span>
-                        </span>
-                    </span>
+                    <Joined id=format!("campaign-times-{id}") parts=vec![
+                        times.into_any(),
+                        view! { <span id=format!("stock-{id}")>{stock_text}</span> }.into_any(),
+                        (move || fill(c.t(Msg::PerMemberLimit), &[("n", &camp.per_member_limit.to_string())])).into_any(),
+                    ]/>
                 </div>
                 <span class="coupon-value" id=format!("face-{id}")>{move || fill(c.t(Msg::FaceValue), &[("v", &yuan(camp.face_value_cents))])}</span>
             </div>

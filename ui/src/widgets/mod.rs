@@ -1,6 +1,7 @@
 //! Pieces shown on several screens.
 
 mod copy;
+mod joined;
 mod lang_toggle;
 mod notices;
 mod rejections;
@@ -8,6 +9,7 @@ mod sync_status;
 mod update;
 
 pub use copy::CopyButton;
+pub use joined::Joined;
 pub use lang_toggle::LangToggle;
 pub use notices::Notices;
 pub use rejections::Rejections;
