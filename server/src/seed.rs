@@ -412,6 +412,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
             scanner: uuid::Uuid::new_v4(),
             nonce: uuid::Uuid::new_v4(),
             proof: None,
+            staff: None,
         };
         store.demo_checkin(scan, staff.member_id, now).await?;
     }

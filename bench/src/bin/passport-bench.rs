@@ -210,6 +210,7 @@ fn door(union: &SigningKey, device: &SigningKey, now: DateTime<Utc>, signups: i6
                 scanner: uuid::Uuid::from_u128(m as u128 % 7),
                 nonce: uuid::Uuid::from_u128(m as u128),
                 proof: None,
+                staff: None,
             })
             .collect(),
         conflicts: vec![],

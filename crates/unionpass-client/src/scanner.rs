@@ -44,6 +44,8 @@ fn checkin_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckIn> {
         scanner: uuid(4)?,
         nonce: uuid(5)?,
         proof: None,
+        // read where it is shown (`staff`, after the columns above)
+        staff: None,
     })
 }
 
@@ -162,16 +164,16 @@ impl Store {
             )?;
         }
         for c in &b.checkins {
-            // ours and already known: now confirmed as uploaded
+            // ours, or kept before the server named its staff: now confirmed as uploaded, by whom
             let known = tx.execute(
-                "UPDATE checkins SET uploaded = 1 WHERE nonce = ?1",
-                [c.nonce.to_string()],
+                "UPDATE checkins SET uploaded = 1, staff = ?2 WHERE nonce = ?1",
+                params![c.nonce.to_string(), c.staff],
             )?;
             if known == 0 {
                 tx.execute(
                     &format!(
-                        "INSERT INTO checkins({CHECKIN_COLS}, ours, uploaded)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 1)"
+                        "INSERT INTO checkins({CHECKIN_COLS}, ours, uploaded, staff)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 1, ?7)"
                     ),
                     params![
                         c.event_id,
@@ -179,7 +181,8 @@ impl Store {
                         c.member_no,
                         ts(c.scanned_at),
                         c.scanner.to_string(),
-                        c.nonce.to_string()
+                        c.nonce.to_string(),
+                        c.staff
                     ],
                 )?;
             }
@@ -337,18 +340,19 @@ impl Store {
             Ok((name, union_name))
         };
         let fail = |e: ScanError, member_no: Option<String>| {
-            let (earlier_at, earlier_scanner) = match &e {
-                ScanError::AlreadyCheckedIn(c) => (
-                    Some(c.scanned_at),
-                    (c.scanner != scanner).then(|| short(&c.scanner)),
-                ),
-                _ => (None, None),
+            let (earlier_at, earlier_scanner, earlier_staff) = match &e {
+                ScanError::AlreadyCheckedIn(c) if c.scanner != scanner => {
+                    (Some(c.scanned_at), Some(short(&c.scanner)), c.staff.clone())
+                }
+                ScanError::AlreadyCheckedIn(c) => (Some(c.scanned_at), None, None),
+                _ => (None, None, None),
             };
             tracing::info!(code = %e.code(), "scan refused");
             ScanOutcome {
                 member_no,
                 earlier_at,
                 earlier_scanner,
+                earlier_staff,
                 ..ScanOutcome::refused(e.code(), now)
             }
         };
@@ -369,11 +373,17 @@ impl Store {
         let (earlier, earlier_by_hand) = tx
             .query_row(
                 &format!(
-                    "SELECT {CHECKIN_COLS}, by_hand FROM checkins
+                    "SELECT {CHECKIN_COLS}, by_hand, staff FROM checkins
                      WHERE event_id = ?1 AND member_id = ?2 ORDER BY scanned_at LIMIT 1"
                 ),
                 params![event_id, claims.member_id as i64],
-                |r| Ok((checkin_row(r)?, r.get::<_, bool>(6)?)),
+                |r| {
+                    let c = CheckIn {
+                        staff: r.get(7)?,
+                        ..checkin_row(r)?
+                    };
+                    Ok((c, r.get::<_, bool>(6)?))
+                },
             )
             .optional()?
             .unzip();
@@ -438,6 +448,7 @@ impl Store {
             nonce: Uuid::new_v4(),
             // the server checks the same code again before it records anything
             proof: Some(text.trim().to_string()),
+            staff: None,
         };
         tx.execute(
             &format!(
@@ -463,6 +474,7 @@ impl Store {
             at: now,
             earlier_at: None,
             earlier_scanner: None,
+            earlier_staff: None,
             name,
             union_name,
             companions: (companions > 0).then_some(companions),
@@ -528,7 +540,7 @@ impl Store {
             |r| r.get(0),
         )?;
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {CHECKIN_COLS}, ours, uploaded, refused, by_hand FROM checkins WHERE event_id = ?1
+            "SELECT {CHECKIN_COLS}, ours, uploaded, refused, by_hand, staff FROM checkins WHERE event_id = ?1
              ORDER BY scanned_at DESC LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![event.id, LOG_ROWS], |r| {
@@ -538,13 +550,14 @@ impl Store {
                 r.get::<_, bool>(7)?,
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, bool>(9)?,
+                r.get::<_, Option<String>>(10)?,
             ))
         })?;
         let mut name_of = self
             .conn
             .prepare_cached("SELECT name FROM scanner_roster WHERE member_id = ?1")?;
         for row in rows {
-            let (c, ours, uploaded, refused, by_hand) = row?;
+            let (c, ours, uploaded, refused, by_hand, staff) = row?;
             view.checkins.push(CheckInRow {
                 name: name_of.query_row([c.member_id], |r| r.get(0)).optional()?,
                 member_no: c.member_no,
@@ -553,6 +566,7 @@ impl Store {
                 ours,
                 uploaded,
                 scanner_short: short(&c.scanner),
+                staff,
                 refused: refused
                     .and_then(|code| serde_json::from_value(serde_json::Value::String(code)).ok()),
                 by_hand,
@@ -567,8 +581,10 @@ impl Store {
                     member_no: c.first.member_no,
                     first_at: c.first.scanned_at,
                     first_scanner: short(&c.first.scanner),
+                    first_staff: c.first.staff,
                     second_at: c.second.scanned_at,
                     second_scanner: short(&c.second.scanner),
+                    second_staff: c.second.staff,
                 });
             }
         }

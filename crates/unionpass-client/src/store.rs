@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0021_event_place_en",
     "0022_activity_notices",
     "0023_checkin_by_hand",
+    "0024_checkin_staff",
 );
 
 const K_DEVICE_ID: &str = "device_id";

@@ -74,6 +74,11 @@ pub struct CheckIn {
     /// takes the member from it. Not sent back to scanners.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
+    /// The staff member whose signed-in scanner uploaded it, named by the server from the
+    /// session (what a scanner sends here is not read): other scanners' logs say who scanned.
+    /// `None` while not uploaded, and for check-ins the server kept before it recorded this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff: Option<String>,
 }
 
 /// The same member checked in to one event by two scanners; the server keeps `first`.
@@ -444,6 +449,7 @@ mod tests {
                     scanner: Uuid::from_u128(1),
                     nonce: Uuid::from_u128(m as u128),
                     proof: None,
+                    staff: None,
                 })
                 .collect(),
             conflicts: vec![],
@@ -594,6 +600,7 @@ mod tests {
             scanner: Uuid::from_u128(9),
             nonce: Uuid::from_u128(10),
             proof: None,
+            staff: None,
         };
         let e = admit(&claims(1), &event(Some(1)), Some(&first), Door::Open).unwrap_err();
         assert_eq!(e.code(), ErrorCode::AlreadyCheckedIn);

@@ -152,6 +152,11 @@ pub struct CheckInRow {
     pub uploaded: bool,
     /// The scanner's device id, shortened for display.
     pub scanner_short: String,
+    /// Who scanned it, as the server names the staff member who uploaded it (another scanner's
+    /// check-in; `None` for this scanner's own until it comes back, or when the server kept it
+    /// before it recorded this).
+    #[serde(default)]
+    pub staff: Option<String>,
     /// The server did not record it, and why (e.g. `checkin_proof_missing` for a check-in made by
     /// an older app).
     #[serde(default)]
@@ -167,8 +172,13 @@ pub struct ConflictRow {
     pub member_no: String,
     pub first_at: DateTime<Utc>,
     pub first_scanner: String,
+    /// Who scanned it ([`CheckInRow::staff`]).
+    #[serde(default)]
+    pub first_staff: Option<String>,
     pub second_at: DateTime<Utc>,
     pub second_scanner: String,
+    #[serde(default)]
+    pub second_staff: Option<String>,
 }
 
 /// The scanner screen: events, the trust list's age, and the log of the chosen event.
@@ -206,6 +216,9 @@ pub struct ScanOutcome {
     /// For `already_checked_in`: when, and by which scanner (`None`: this one).
     pub earlier_at: Option<DateTime<Utc>>,
     pub earlier_scanner: Option<String>,
+    /// Who scanned that earlier check-in, when the server named them ([`CheckInRow::staff`]).
+    #[serde(default)]
+    pub earlier_staff: Option<String>,
     /// The member's name, when the scanner knows it (members of the staff member's union).
     #[serde(default)]
     pub name: Option<String>,
@@ -235,6 +248,7 @@ impl ScanOutcome {
             at,
             earlier_at: None,
             earlier_scanner: None,
+            earlier_staff: None,
             name: None,
             union_name: None,
             companions: None,

@@ -267,8 +267,34 @@ async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
     ));
 }
 
+/// A second staff account of S20001's union, "S20002" (the demo has one): signs in with the demo
+/// password.
+async fn second_staff(s: &TestServer) -> String {
+    use unionpass_server::store::NewMember;
+    let first = unionpass_server::seed::demo_accounts()
+        .into_iter()
+        .find(|a| a.member_no == "S20001")
+        .unwrap();
+    let auth = s.store.member_auth("S20001").await.unwrap().unwrap();
+    s.store
+        .insert_member(
+            NewMember {
+                member_no: "S20002".into(),
+                name: "韩立新".into(),
+                union_id: s.store.ensure_union(first.union).await.unwrap(),
+                role: unionpass_core::api::Role::Staff,
+                password_hash: auth.password_hash,
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    s.login("S20002").await
+}
+
 async fn the_first_check_in_wins_and_a_second_scanner_is_reported_as_a_conflict(s: TestServer) {
     let staff = s.login("S20001").await;
+    let colleague = second_staff(&s).await;
     let event = bundle(&s, &staff).await.events[0].clone();
     let holder = Holder::of(&s, "M10001").await;
     let at = t0() + chrono::Duration::seconds(1);
@@ -286,7 +312,11 @@ async fn the_first_check_in_wins_and_a_second_scanner_is_reported_as_a_conflict(
     );
     // the same upload again (a retry) changes nothing
     assert!(push(&s, &staff, json!([a.clone()])).await.results[0].replayed);
-    let r = push(&s, &staff, json!([b])).await;
+    // the second scanner is a colleague's, who says it was scanned by someone else: the
+    // server names whoever uploaded it, from the session
+    let mut b = b;
+    b["args"]["staff"] = json!("冒名者");
+    let r = push(&s, &colleague, json!([b])).await;
     assert_eq!(
         r.results[0].outcome,
         unionpass_core::api::MutationOutcome::Applied
@@ -304,9 +334,15 @@ async fn the_first_check_in_wins_and_a_second_scanner_is_reported_as_a_conflict(
         Uuid::from_u128(1),
         "the first check-in is kept"
     );
+    assert_eq!(ours[0].staff.as_deref(), Some("郑晓梅"), "who scanned it");
     assert_eq!(bundle.conflicts.len(), 1);
     assert_eq!(bundle.conflicts[0].first.scanner, Uuid::from_u128(1));
     assert_eq!(bundle.conflicts[0].second.scanner, Uuid::from_u128(2));
+    assert_eq!(bundle.conflicts[0].first.staff.as_deref(), Some("郑晓梅"));
+    assert_eq!(bundle.conflicts[0].second.staff.as_deref(), Some("韩立新"));
+    // the colleague's scanner gets the same names
+    let theirs = self::bundle(&s, &colleague).await;
+    assert_eq!(theirs.conflicts[0].second.staff.as_deref(), Some("韩立新"));
 
     // the same scan (same nonce) under a new mutation id is not a conflict with itself
     let mut again = a;

@@ -118,6 +118,7 @@ pub fn check_in(
         scanner,
         nonce,
         proof: Some(holder.code_at(at)),
+        staff: None,
     };
     let id = uuid::Uuid::new_v4();
     (

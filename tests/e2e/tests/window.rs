@@ -442,6 +442,8 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             .await?;
         assert_eq!(bundle.checkins.len(), 1);
         assert_eq!(bundle.checkins[0].member_no, "M10001");
+        // named by the session that uploaded it
+        assert_eq!(bundle.checkins[0].staff.as_deref(), Some("郑晓梅"));
 
         // the scanner in English, at desktop size and on a 360 px phone
         staff.click("#lang-toggle").await?;
@@ -3110,6 +3112,13 @@ async fn the_demo_tour_every_screen_reads_right_fits_and_is_accessible() -> anyh
             })
             .await?;
         anyhow::ensure!(said.contains("17:00"), "the training's end: {said}");
+        // the demo's check-in there came from another scanner: the log names who scanned it
+        let by = staff
+            .wait_until("#checkin-log .checkin-device", 10, "who scanned", |t| {
+                !t.is_empty()
+            })
+            .await?;
+        anyhow::ensure!(by == "郑晓梅", "the log's scanner column: {by}");
         staff.shot("50b-staff-ended-event").await?;
         Ok::<_, anyhow::Error>(())
     }

@@ -5,7 +5,7 @@
 use base64::Engine;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use unionpass_core::i18n::{fill, line_start, whole_parts, Msg};
+use unionpass_core::i18n::{fill, line_start, whole_parts, Lang, Msg};
 use unionpass_core::ipc::{GetScannerView, LetIn, ScanFrame, ScanImage, ScanText, SetTrustMaxAge};
 use unionpass_core::view::{ScanOutcome, ScannerView};
 use unionpass_core::ErrorCode;
@@ -59,10 +59,10 @@ fn outcome_text(c: Ctx, o: &ScanOutcome) -> String {
                 ),
                 (
                     "device",
-                    &o.earlier_scanner
-                        .as_deref()
-                        .map(|id| fill(Msg::ScannerNamed.text(lang), &[("id", id)]))
-                        .unwrap_or_else(|| Msg::ScannerThis.text(lang).to_string()),
+                    &match &o.earlier_scanner {
+                        Some(id) => scanned_by(lang, o.earlier_staff.as_deref(), id),
+                        None => Msg::ScannerThis.text(lang).to_string(),
+                    },
                 ),
             ],
         ),
@@ -72,6 +72,15 @@ fn outcome_text(c: Ctx, o: &ScanOutcome) -> String {
     match &o.member_no {
         Some(no) => format!("{} {no} · {text}", Msg::MemberNo.text(lang)),
         None => text,
+    }
+}
+
+/// Who scanned a check-in made on another scanner: the staff member the server named, else the
+/// scanner's short id (a check-in the server kept before it named staff).
+fn scanned_by(lang: Lang, staff: Option<&str>, scanner_short: &str) -> String {
+    match staff {
+        Some(name) => name.to_string(),
+        None => fill(Msg::ScannerNamed.text(lang), &[("id", scanner_short)]),
     }
 }
 
@@ -581,9 +590,9 @@ pub fn ScannerTab() -> impl IntoView {
                             {move || conflicts().into_iter().map(|x| view! {
                                 <li>{fill(c.t(Msg::ConflictLine), &[
                                     ("member", &x.member_no), ("first", &when(x.first_at, c.lang.get())),
-                                    ("a", &fill(c.t(Msg::ScannerNamed), &[("id", &x.first_scanner)])),
+                                    ("a", &scanned_by(c.lang.get(), x.first_staff.as_deref(), &x.first_scanner)),
                                     ("second", &when(x.second_at, c.lang.get())),
-                                    ("b", &fill(c.t(Msg::ScannerNamed), &[("id", &x.second_scanner)])),
+                                    ("b", &scanned_by(c.lang.get(), x.second_staff.as_deref(), &x.second_scanner)),
                                 ])}</li>
                             }).collect_view()}
                         </ul>
@@ -599,7 +608,7 @@ pub fn ScannerTab() -> impl IntoView {
                             <li class="checkin">
                                 <span class="checkin-who"><strong>{r.name.clone().unwrap_or_default()}</strong>" "<span class="mono">{r.member_no.clone()}</span></span>
                                 <span class="muted nowrap checkin-when">{when(r.scanned_at, c.lang.get())}</span>
-                                <span class="muted small checkin-device">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { fill(c.t(Msg::ScannerNamed), &[("id", &r.scanner_short)]) }}</span>
+                                <span class="muted small checkin-device">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { scanned_by(c.lang.get(), r.staff.as_deref(), &r.scanner_short) }}</span>
                                 // the marks kept together: on a phone they wrap as one, not one alone
                                 <span class="checkin-marks">
                                 {r.by_hand.then(|| view! { <span class="badge checkin-by-hand">{move || c.t(Msg::ByHand)}</span> })}

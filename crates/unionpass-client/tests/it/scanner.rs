@@ -158,13 +158,23 @@ async fn a_second_scanner_learns_of_check_ins_through_sync_and_conflicts_are_sho
         let v = s.scanner_view(Some(event.id), t2).unwrap();
         assert_eq!(v.conflicts.len(), 1, "{v:?}");
         assert_eq!(v.checked_in, 1);
+        // each scan is named by the staff member the server saw upload it
+        let c = &v.conflicts[0];
+        assert_eq!(c.first_staff.as_deref(), Some("郑晓梅"), "{c:?}");
+        assert_eq!(c.second_staff.as_deref(), Some("郑晓梅"), "{c:?}");
     }
-    // a third scan on scanner 2 now names scanner 1's earlier check-in
+    // scanner 2's log has scanner 1's check-in (the one kept), with who scanned it
+    let log = staff2.scanner_view(Some(event.id), t2).unwrap().checkins;
+    let kept = log.iter().find(|r| !r.ours).expect("scanner 1's check-in");
+    assert_eq!(kept.staff.as_deref(), Some("郑晓梅"));
+    // a third scan on scanner 2 now names scanner 1's earlier check-in, and who made it
     let t3 = now() + Duration::seconds(10);
     let code = d.member.live_passport(t3).unwrap().text;
     let third = staff2.scan_text(event.id, &code, t3).unwrap();
     assert_eq!(third.code, Some(ErrorCode::AlreadyCheckedIn));
     assert_eq!(third.earlier_at, Some(now()));
+    assert!(third.earlier_scanner.is_some());
+    assert_eq!(third.earlier_staff.as_deref(), Some("郑晓梅"));
 }
 
 #[tokio::test]
@@ -839,4 +849,52 @@ async fn a_scanner_store_from_before_english_places_fetches_its_events_whole() {
     let upgraded = Client::open(old.path()).unwrap();
     upgraded.sync(now()).await.unwrap();
     assert_eq!(place(&upgraded).as_deref(), Some("Sports centre"));
+}
+
+/// A staff device whose server learned to name who scanned before the app did: its store, from
+/// before client schema 0024, holds another scanner's check-ins without the name and the digest
+/// of the bundle that had it. Migrated, it fetches the check-ins whole at the next sync instead of
+/// being told they are unchanged, and its log names who scanned.
+#[tokio::test]
+async fn a_scanner_store_from_before_staff_names_fetches_its_check_ins_whole() {
+    let d = devices("M10003").await;
+    let sd2 = tempfile::tempdir().unwrap();
+    let staff2 = Client::open(sd2.path()).unwrap();
+    staff2
+        .login(&d.server.url, "S20001", "demo1234", "scanner 2", now())
+        .await
+        .unwrap();
+    let event = d.staff.scanner_view(None, now()).unwrap().events[0].clone();
+    let code = d.member.live_passport(now()).unwrap().text;
+    assert!(staff2.scan_text(event.id, &code, now()).unwrap().ok);
+    staff2.sync(now()).await.unwrap();
+    d.staff.sync(now()).await.unwrap();
+    let named = |c: &Client| {
+        c.scanner_view(Some(event.id), now())
+            .unwrap()
+            .checkins
+            .iter()
+            .find(|r| r.member_no == "M10003")
+            .map(|r| r.staff.clone())
+    };
+    assert_eq!(named(&d.staff), Some(Some("郑晓梅".to_string())));
+
+    // the same store as the release before 0024 kept it (no names), digests and all
+    let src = d._dirs.1.path().join(unionpass_client::client::DB_FILE);
+    let old = tempfile::tempdir().unwrap();
+    let migrations = unionpass_client::store::MIGRATIONS;
+    let version = migrations
+        .iter()
+        .position(|m| m.name == "0024_checkin_staff")
+        .unwrap();
+    unionpass_sqlite::older_copy(
+        &src,
+        &old.path().join(unionpass_client::client::DB_FILE),
+        migrations,
+        version,
+    )
+    .unwrap();
+    let upgraded = Client::open(old.path()).unwrap();
+    upgraded.sync(now()).await.unwrap();
+    assert_eq!(named(&upgraded), Some(Some("郑晓梅".to_string())));
 }

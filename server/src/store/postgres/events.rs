@@ -21,6 +21,10 @@ const EVENT_COLS: &str =
      (SELECT body->>'title_en' FROM activities WHERE event_id = events.id), place_en,
      (SELECT body->>'place_en' FROM activities WHERE event_id = events.id)";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
+/// A kept check-in (`c`) as scanners get it, with the name of the staff member who uploaded it
+/// (`FROM … c LEFT JOIN members s ON s.id = c.staff_id`).
+const CHECKIN_READ: &str =
+    "c.event_id, c.member_id, c.member_no, c.scanned_at, c.scanner, c.nonce, s.name";
 
 fn event_of(r: &tokio_postgres::Row) -> Event {
     Event {
@@ -46,6 +50,7 @@ fn checkin_of(r: &tokio_postgres::Row) -> CheckIn {
         scanner: r.get(4),
         nonce: r.get(5),
         proof: None,
+        staff: r.get(6),
     }
 }
 
@@ -133,7 +138,16 @@ pub(super) async fn check_in(
         Err(refused) => return Ok(refused),
     };
     let member_id = claims.member_id as i64;
-    let first = insert_checkin(tx, "checkins", c, member_id, &claims.member_no, now).await?;
+    let first = insert_checkin(
+        tx,
+        "checkins",
+        c,
+        member_id,
+        &claims.member_no,
+        staff_id,
+        now,
+    )
+    .await?;
     // not the first check-in of this member here: a conflict, unless it is this very scan
     // delivered again under another mutation id
     if first == 0
@@ -148,6 +162,7 @@ pub(super) async fn check_in(
             c,
             member_id,
             &claims.member_no,
+            staff_id,
             now,
         )
         .await?;
@@ -158,21 +173,23 @@ pub(super) async fn check_in(
     Ok(MutationOutcome::Applied)
 }
 
-/// `c` as the scan of member `member_id` (`member_no`), into `table` (`checkins`, or
-/// `checkin_conflicts`); answers 0 when the member's check-in there is already kept.
+/// `c` as the scan of member `member_id` (`member_no`), uploaded by staff member `staff_id`,
+/// into `table` (`checkins`, or `checkin_conflicts`); answers 0 when the member's check-in there
+/// is already kept. What the scanner says of its staff (`c.staff`) is not read.
 pub(super) async fn insert_checkin(
     tx: &impl GenericClient,
     table: &str,
     c: &CheckIn,
     member_id: i64,
     member_no: &str,
+    staff_id: i64,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     Ok(tx
         .execute(
             &format!(
-                "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+                "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof, staff_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
             ),
             &[
                 &c.event_id,
@@ -183,6 +200,7 @@ pub(super) async fn insert_checkin(
                 &c.nonce,
                 &now,
                 &c.proof,
+                &staff_id,
             ],
         )
         .await?)
@@ -286,8 +304,8 @@ impl Events for PgStore {
         let firsts: Vec<CheckIn> = client
             .query(
                 &format!(
-                    "SELECT {CHECKIN_COLS} FROM checkins WHERE event_id = ANY($1)
-                     ORDER BY event_id, scanned_at, nonce"
+                    "SELECT {CHECKIN_READ} FROM checkins c LEFT JOIN members s ON s.id = c.staff_id
+                     WHERE c.event_id = ANY($1) ORDER BY c.event_id, c.scanned_at, c.nonce"
                 ),
                 &[&ids],
             )
@@ -298,7 +316,8 @@ impl Events for PgStore {
         let later = client
             .query(
                 &format!(
-                    "SELECT {CHECKIN_COLS} FROM checkin_conflicts WHERE event_id = ANY($1) ORDER BY id"
+                    "SELECT {CHECKIN_READ} FROM checkin_conflicts c LEFT JOIN members s ON s.id = c.staff_id
+                     WHERE c.event_id = ANY($1) ORDER BY c.id"
                 ),
                 &[&ids],
             )

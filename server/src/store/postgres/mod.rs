@@ -71,6 +71,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0016_change_log_numbered_indexes",
     "0017_event_title_en",
     "0018_event_place_en",
+    "0019_checkin_staff",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

@@ -196,7 +196,17 @@ impl Ops for PgStore {
         use super::events::{first_checkin, insert_checkin};
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let first = insert_checkin(&tx, "checkins", &c, c.member_id, &c.member_no, now).await? == 1;
+        let first = insert_checkin(
+            &tx,
+            "checkins",
+            &c,
+            c.member_id,
+            &c.member_no,
+            staff_id,
+            now,
+        )
+        .await?
+            == 1;
         if first {
             first_checkin(&tx, staff_id, &c, c.member_id, now).await?;
         }

@@ -21,6 +21,10 @@ const EVENT_COLS: &str =
      (SELECT json_extract(body, '$.title_en') FROM activities WHERE event_id = events.id), place_en,
      (SELECT json_extract(body, '$.place_en') FROM activities WHERE event_id = events.id)";
 const CHECKIN_COLS: &str = "event_id, member_id, member_no, scanned_at, scanner, nonce";
+/// A kept check-in (`c`) as scanners get it, with the name of the staff member who uploaded it
+/// (`FROM … c LEFT JOIN members s ON s.id = c.staff_id`).
+const CHECKIN_READ: &str =
+    "c.event_id, c.member_id, c.member_no, c.scanned_at, c.scanner, c.nonce, s.name";
 
 fn event_of(r: &rusqlite::Row<'_>) -> Result<Event, StoreError> {
     Ok(Event {
@@ -46,6 +50,7 @@ fn checkin_of(r: &rusqlite::Row<'_>) -> Result<CheckIn, StoreError> {
         scanner: uuid_col(&r.get::<_, String>(4)?)?,
         nonce: uuid_col(&r.get::<_, String>(5)?)?,
         proof: None,
+        staff: r.get(6)?,
     })
 }
 
@@ -158,7 +163,15 @@ pub(super) fn check_in(
         Err(refused) => return Ok(refused),
     };
     let member_id = claims.member_id as i64;
-    let first = insert_checkin(tx, "checkins", c, member_id, &claims.member_no, now)?;
+    let first = insert_checkin(
+        tx,
+        "checkins",
+        c,
+        member_id,
+        &claims.member_no,
+        staff_id,
+        now,
+    )?;
     // not the first check-in of this member here: a conflict, unless it is this very scan
     // delivered again under another mutation id
     if first == 0
@@ -174,6 +187,7 @@ pub(super) fn check_in(
             c,
             member_id,
             &claims.member_no,
+            staff_id,
             now,
         )?;
     }
@@ -183,20 +197,22 @@ pub(super) fn check_in(
     Ok(MutationOutcome::Applied)
 }
 
-/// `c` as the scan of member `member_id` (`member_no`), into `table` (`checkins`, or
-/// `checkin_conflicts`); answers 0 when the member's check-in there is already kept.
+/// `c` as the scan of member `member_id` (`member_no`), uploaded by staff member `staff_id`,
+/// into `table` (`checkins`, or `checkin_conflicts`); answers 0 when the member's check-in there
+/// is already kept. What the scanner says of its staff (`c.staff`) is not read.
 pub(super) fn insert_checkin(
     tx: &Connection,
     table: &str,
     c: &CheckIn,
     member_id: i64,
     member_no: &str,
+    staff_id: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     Ok(tx.execute(
         &format!(
-            "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING"
+            "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof, staff_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING"
         ),
         params![
             c.event_id,
@@ -206,7 +222,8 @@ pub(super) fn insert_checkin(
             c.scanner.to_string(),
             c.nonce.to_string(),
             ts(now),
-            c.proof
+            c.proof,
+            staff_id
         ],
     )?)
 }
@@ -296,10 +313,12 @@ impl Events for SqliteStore {
                 ..Default::default()
             };
             let mut first = c.prepare(&format!(
-                "SELECT {CHECKIN_COLS} FROM checkins WHERE event_id = ?1 ORDER BY scanned_at, nonce"
+                "SELECT {CHECKIN_READ} FROM checkins c LEFT JOIN members s ON s.id = c.staff_id
+                 WHERE c.event_id = ?1 ORDER BY c.scanned_at, c.nonce"
             ))?;
             let mut later = c.prepare(&format!(
-                "SELECT {CHECKIN_COLS} FROM checkin_conflicts WHERE event_id = ?1 ORDER BY id"
+                "SELECT {CHECKIN_READ} FROM checkin_conflicts c LEFT JOIN members s ON s.id = c.staff_id
+                 WHERE c.event_id = ?1 ORDER BY c.id"
             ))?;
             for e in &data.events {
                 let firsts = rows(&mut first, [e.id], checkin_of)?;

@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0012_signup_state_check",
     "0013_event_title_en",
     "0014_event_place_en",
+    "0015_checkin_staff",
 );
 
 pub(crate) use unionpass_sqlite::ts;
