@@ -511,6 +511,8 @@ impl Store {
             checked_in: 0,
             checked_in_companions: 0,
             checked_in_by_hand: 0,
+            made_here: 0,
+            made_here_waiting: 0,
             conflicts: Vec::new(),
         };
         let Some(event) = event else {
@@ -530,6 +532,13 @@ impl Store {
                  AND o.member_id = c.member_id AND o.refused IS NULL AND o.by_hand = 0)",
             [event.id],
             |r| r.get(0),
+        )?;
+        // a refused one was uploaded: the server's answer is its refusal
+        (view.made_here, view.made_here_waiting) = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(uploaded = 0 AND refused IS NULL), 0) FROM checkins
+             WHERE event_id = ?1 AND ours = 1",
+            [event.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         view.checked_in_companions = self.conn.query_row(
             "SELECT coalesce(sum(s.companions), 0) FROM scanner_signups s

@@ -202,6 +202,13 @@ pub struct ScannerView {
     /// whose check-in the server has not judged yet.
     #[serde(default)]
     pub checked_in_by_hand: i64,
+    /// Check-ins made on this device at the chosen event (the log may show only the latest).
+    #[serde(default)]
+    pub made_here: i64,
+    /// Of [`ScannerView::made_here`], those not uploaded yet: what staff wait for before they
+    /// leave a door with no network.
+    #[serde(default)]
+    pub made_here_waiting: i64,
     pub conflicts: Vec<ConflictRow>,
 }
 

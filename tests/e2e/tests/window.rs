@@ -347,6 +347,10 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             .wait_contains("#checkin-count", "已入场 1 人 · 名额 200", 10)
             .await?;
         staff.wait_contains("#checkin-log", "待同步", 10).await?;
+        // what of this door is not with the server yet, said before staff leave it
+        staff
+            .wait_contains("#checkin-upload", "有 1 条待上传", 10)
+            .await?;
         staff.shot("05-scanner-checked-in").await?;
 
         // the same screenshot again: already checked in, by this scanner
@@ -432,6 +436,9 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         server.restart()?;
         staff.click("#sync-now").await?;
         staff.wait_contains("#checkin-log", "已上传", 30).await?;
+        staff
+            .wait_contains("#checkin-upload", "1 条签到都已上传", 10)
+            .await?;
         let token = token_of(&staff_dir)?;
         let bundle: unionpass_core::checkin::ScannerBundle = reqwest::Client::new()
             .get(format!("{}/v1/scanner", server.url))

@@ -450,6 +450,13 @@ pub fn ScannerTab() -> impl IntoView {
         move || view.with(|v| v.as_ref().map(|v| v.checkins.clone()).unwrap_or_default());
     let conflicts =
         move || view.with(|v| v.as_ref().map(|v| v.conflicts.clone()).unwrap_or_default());
+    let made_here = move || {
+        view.with(|v| {
+            v.as_ref()
+                .map(|v| (v.made_here, v.made_here_waiting))
+                .unwrap_or_default()
+        })
+    };
 
     view! {
         <section class="scanner">
@@ -600,6 +607,20 @@ pub fn ScannerTab() -> impl IntoView {
                 </Show>
                 <div class="card">
                     <h2>{move || c.t(Msg::CheckInLog)}</h2>
+                    // whether this device's part of the door is with the server yet (the sync
+                    // line counts every change of every kind; the log shows the latest rows)
+                    <Show when={move || made_here().0 > 0}>
+                        <p id="checkin-upload" class="small" class:warn-text={move || made_here().1 > 0}>
+                            {move || {
+                                let (all, waiting) = made_here();
+                                if waiting > 0 {
+                                    fill(c.t(Msg::MadeHereWaiting), &[("n", &waiting.to_string())])
+                                } else {
+                                    fill(c.t(Msg::MadeHereUploaded), &[("n", &all.to_string())])
+                                }
+                            }}
+                        </p>
+                    </Show>
                     <Show when=move || checkins().is_empty()>
                         <p id="checkin-log-empty" class="muted small">{move || c.t(Msg::NoCheckIns)}</p>
                     </Show>

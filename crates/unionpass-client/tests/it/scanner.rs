@@ -115,6 +115,7 @@ async fn offline_check_in_from_an_image_then_duplicate_stale_and_upload() {
     assert_eq!(view.checked_in, 1);
     assert_eq!(view.checkins.len(), 1);
     assert!(view.checkins[0].ours && !view.checkins[0].uploaded);
+    assert_eq!((view.made_here, view.made_here_waiting), (1, 1));
     assert_eq!(d.staff.snapshot(later).unwrap().sync.pending, 1);
 
     // back online: the check-in is uploaded exactly once and confirmed by the server
@@ -122,6 +123,7 @@ async fn offline_check_in_from_an_image_then_duplicate_stale_and_upload() {
     d.staff.sync(later).await.unwrap();
     let view = d.staff.scanner_view(Some(event.id), later).unwrap();
     assert!(view.checkins[0].uploaded);
+    assert_eq!((view.made_here, view.made_here_waiting), (1, 0));
     assert_eq!(d.staff.snapshot(later).unwrap().sync.pending, 0);
     let token = d.server.login("S20001").await;
     let bundle: unionpass_core::checkin::ScannerBundle =
@@ -318,6 +320,7 @@ async fn the_door_of_a_sign_up_activity_knows_who_has_a_place_offline() {
     // through the door: one member with two companions; the one refused is not counted
     let door = d.staff.scanner_view(Some(a.id), now()).unwrap();
     assert_eq!((door.checked_in, door.checked_in_companions), (1, 2));
+    assert_eq!(door.made_here_waiting, 1);
 
     // back online: the check-in is uploaded; the member's app learns they came, and their
     // feedback (given offline, pending at first) reaches the server
@@ -405,6 +408,8 @@ async fn a_check_in_the_server_refuses_leaves_the_doors_count() {
         "the log keeps the scan, with the server's reason"
     );
     assert_eq!((door.checked_in, door.checked_in_companions), (0, 0));
+    // answered, if with a refusal: nothing of this door waits to go
+    assert_eq!((door.made_here, door.made_here_waiting), (1, 0));
 }
 
 /// Offline at the door, a member still on the waitlist is refused as such (no place yet).
