@@ -101,6 +101,8 @@ messages! {
     SyncSection => "同步", "Sync";
     ServerSection => "服务器", "Server";
     Logout => "退出登录", "Sign out";
+    LogoutLoses => "还有 {n} 项更改没有上传到工会服务器（如签到、用券、兑换、评价）。现在退出，它们会从本机清除，不会再上传。请先联网同步。", "{n} change has not reached the union's server yet (a check-in, a coupon used, a redemption, a rating). Signing out now removes it from this device for good. Sync first while online.|{n} changes have not reached the union's server yet (check-ins, coupons used, redemptions, ratings). Signing out now removes them from this device for good. Sync first while online.";
+    LogoutAnyway => "仍然退出", "Sign out anyway";
     LogoutConfirm => "退出后，本机保存的会员数据将被清除。确定退出吗？", "Signing out removes your member data from this device. Sign out?";
     Cancel => "取消", "Cancel";
     SecuritySection => "账户安全", "Account security";

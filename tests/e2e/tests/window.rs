@@ -595,6 +595,21 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         app.click("#coupon-use-confirm").await?;
         app.wait_text("#coupon-status", "已使用（待同步）", 10)
             .await?;
+        // signing out now would clear the use from the device before it was uploaded: the
+        // confirmation says so, with the way to upload it first, and its button says "anyway"
+        app.click("#tab-me").await?;
+        app.click("#logout").await?;
+        app.wait_contains("#logout-waiting", "1 项更改没有上传", 5)
+            .await?;
+        app.wait_text("#logout-sync", "立即同步", 5).await?;
+        app.wait_text("#logout-confirm", "仍然退出", 5).await?;
+        app.center("#logout-confirm").await?;
+        app.shot("08d-logout-waiting").await?;
+        app.click("#logout-cancel").await?;
+        app.click("#tab-wallet").await?;
+        app.click("#wallet-list .coupon-row .coupon").await?;
+        app.wait_text("#coupon-status", "已使用（待同步）", 10)
+            .await?;
         // back online: the page itself drops "待同步" once the server has it
         server.restart()?;
         app.click("#sync-now").await?;
@@ -627,6 +642,13 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
             app.click("#status-used").await?;
         }
         assert!(!app.text("#wallet-list").await?.contains("待同步"));
+        // uploaded: signing out warns of nothing, and clears the device
+        app.click("#tab-me").await?;
+        app.click("#logout").await?;
+        app.wait_text("#logout-confirm", "退出登录", 5).await?;
+        app.wait_gone("#logout-waiting", 5).await?;
+        app.click("#logout-confirm").await?;
+        app.wait_for("#member-no", 20).await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::i18n::{fill, Lang, Msg};
 use unionpass_core::ipc::{
-    ChangePassword, GetAutostart, Logout, RevokeDevice, SetAutostart, SignOutEverywhere,
+    ChangePassword, GetAutostart, Logout, RevokeDevice, SetAutostart, SignOutEverywhere, SyncNow,
 };
 use unionpass_core::ErrorCode;
 
@@ -108,6 +108,18 @@ pub fn MeView() -> impl IntoView {
         }
     });
     let busy = logout.pending();
+    // signing out clears the device, the changes not yet uploaded too (a door's check-ins, a
+    // coupon used offline): said, with the way to upload them first
+    let waiting = move || {
+        c.snap
+            .with(|s| s.as_ref().map(|s| s.sync.pending).unwrap_or(0))
+    };
+    let sync_now = ipc::action(move |req: SyncNow| async move {
+        if let Ok(s) = ipc::call(&req).await {
+            c.snap.set(Some(s));
+        }
+    });
+    let syncing = sync_now.pending();
     view! {
         <section class="me">
             <h1>{move || c.t(Msg::TabMe)}</h1>
@@ -151,12 +163,21 @@ pub fn MeView() -> impl IntoView {
                     }
                 >
                     <p role="alert">{move || c.t(Msg::LogoutConfirm)}</p>
+                    <Show when=move || { waiting() > 0 }>
+                        <p id="logout-waiting" class="notice warn" role="alert">
+                            {move || fill(c.t(Msg::LogoutLoses), &[("n", &waiting().to_string())])}
+                        </p>
+                        <button id="logout-sync" type="button" prop:disabled=move || syncing.get()
+                            on:click=move |_| ipc::dispatch_once(sync_now, SyncNow {})>
+                            {move || if syncing.get() { c.t(Msg::Syncing) } else { c.t(Msg::SyncNow) }}
+                        </button>
+                    </Show>
                     <div class="row">
                         <button id="logout-cancel" type="button" on:click=move |_| confirming.set(false)>
                             {move || c.t(Msg::Cancel)}
                         </button>
                         <button id="logout-confirm" type="button" class="danger" prop:disabled=move || busy.get() on:click=move |_| ipc::dispatch_once(logout, Logout {})>
-                            {move || c.t(Msg::Logout)}
+                            {move || if waiting() > 0 { c.t(Msg::LogoutAnyway) } else { c.t(Msg::Logout) }}
                         </button>
                     </div>
                 </Show>
