@@ -517,6 +517,15 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         app.wait_contains("#wallet-expiring", "工会午餐券", 5)
             .await?;
         app.wait_contains("#wallet-count", "共 1 张", 5).await?;
+        // "expiring soon" names it and how long it has left; the coupon itself is shown once,
+        // in the list
+        app.wait_contains("#wallet-expiring", "还剩", 5).await?;
+        let rows = app
+            .c
+            .find_all(fantoccini::Locator::Css(".coupon-row"))
+            .await?
+            .len();
+        anyhow::ensure!(rows == 1, "the coupon is shown {rows} times");
         // the row says how long it is left, in days, not as a date range
         app.wait_contains("#wallet-list .coupon-when", "还剩", 5)
             .await?;
@@ -561,7 +570,8 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         app.click("#wallet-clear").await?;
         app.wait_contains("#wallet-list", "工会午餐券", 10).await?;
         app.wait_contains("#wallet-count", "共 1 张", 5).await?;
-        app.click(".coupon-row .coupon").await?;
+        // a tap on its line under "expiring soon" opens it
+        app.click("#wallet-expiring .expiring-item").await?;
         app.wait_text("#coupon-code", &code, 10).await?;
         let png = app.shot("08-coupon-detail").await?;
         assert_eq!(

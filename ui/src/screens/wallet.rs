@@ -106,6 +106,30 @@ fn load(
     });
 }
 
+/// One coupon of "expiring soon": its title and how long it has left, a tap to open it. The
+/// list below shows the same coupon whole; this card only says which ones to use first.
+#[component]
+fn ExpiringItem(v: CouponView, open: WriteSignal<Option<i64>>) -> impl IntoView {
+    let c = ctx();
+    let id = v.coupon.id;
+    let until = v.coupon.valid_until;
+    let left = move || {
+        let lang = c.lang.get();
+        match days_left(until, now(), ZONE) {
+            ..=0 => Msg::ExpiresToday.text(lang).to_string(),
+            n => fill(Msg::DaysLeft.text(lang), &[("n", &n.to_string())]),
+        }
+    };
+    view! {
+        <li>
+            <button type="button" class="expiring-item" id=format!("expiring-{id}") on:click=move |_| open.set(Some(id))>
+                <span class="expiring-title">{move || title(&v, c.lang.get())}</span>
+                <span class="expiring-left">{left}</span>
+            </button>
+        </li>
+    }
+}
+
 /// One row. Its words are computed once (a language switch reloads the list, and the row key
 /// includes the language), so a page of rows renders without a reactive closure per field.
 #[component]
@@ -196,8 +220,8 @@ pub fn WalletTab() -> impl IntoView {
                 <Show when=move || !expiring().is_empty()>
                     <div class="card warn-card">
                         <h2>{move || c.t(Msg::ExpiringSoon)}</h2>
-                        <ul id="wallet-expiring" class="list">
-                            {move || expiring().into_iter().map(|v| view! { <CouponRow v open=open.write_only()/> }).collect_view()}
+                        <ul id="wallet-expiring" class="expiring-list">
+                            {move || expiring().into_iter().map(|v| view! { <ExpiringItem v open=open.write_only()/> }).collect_view()}
                         </ul>
                     </div>
                 </Show>
