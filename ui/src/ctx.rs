@@ -14,6 +14,8 @@ use crate::ipc;
 pub struct Ctx {
     pub snap: RwSignal<Option<Snapshot>>,
     pub lang: Memo<Lang>,
+    /// The language chosen where the store cannot keep it (it cannot be opened): this session's.
+    chosen: RwSignal<Option<Lang>>,
     /// The campaign a clicked reminder asked to show.
     pub focus: RwSignal<Option<i64>>,
     /// A screen asked to show another tab (the root switches and clears it).
@@ -32,11 +34,17 @@ impl Ctx {
     /// Provide the context for the page; `snap` starts empty.
     pub fn provide() -> Ctx {
         let snap = RwSignal::new(None::<Snapshot>);
-        let lang =
-            Memo::new(move |_| snap.with(|s| s.as_ref().map(|s| s.language).unwrap_or_default()));
+        let chosen = RwSignal::new(None::<Lang>);
+        // the store's, once read; until then (or when it cannot be read) the one chosen here
+        let lang = Memo::new(move |_| {
+            snap.with(|s| s.as_ref().map(|s| s.language))
+                .or(chosen.get())
+                .unwrap_or_default()
+        });
         let c = Ctx {
             snap,
             lang,
+            chosen,
             focus: RwSignal::new(None),
             go: RwSignal::new(None),
         };
@@ -62,8 +70,10 @@ impl Ctx {
         });
     }
 
-    /// Switch the language (at once; the server learns it with the next sync).
+    /// Switch the language (at once; the server learns it with the next sync). Where the store
+    /// cannot be opened, the choice holds for this session only.
     pub fn choose_language(self, language: Lang) {
+        self.chosen.set(Some(language));
         spawn_local(async move {
             if let Ok(s) = ipc::call(&SetLanguage { language }).await {
                 self.snap.set(Some(s));

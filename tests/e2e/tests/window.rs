@@ -3317,10 +3317,19 @@ async fn a_store_written_by_a_newer_app_is_named_plainly_and_left_untouched() ->
         );
         unionpass_e2e::tour::judge(&app, "newer-store", "#fatal-error").await?;
         app.shot("10-newer-store").await?;
-        // (in Chinese only: the member's language is in the store this app cannot read)
         unionpass_e2e::tour::size(&app, 360, 740).await?;
         unionpass_e2e::tour::judge(&app, "newer-store-360", "#fatal-error").await?;
         app.shot("10-newer-store-360").await?;
+        // the member's language is in the store this app cannot read: the switch is here, for
+        // this session (and writes nothing: checked below)
+        app.click("#lang-toggle").await?;
+        app.wait_contains("#fatal-error", "written by a newer version", 10)
+            .await?;
+        app.wait_contains("#fatal-kept", "still on this device", 10)
+            .await?;
+        app.wait_contains("#lang-toggle", "中文", 10).await?;
+        unionpass_e2e::tour::judge(&app, "newer-store-en-360", "#fatal-error").await?;
+        app.shot("10-newer-store-en-360").await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;
