@@ -473,6 +473,7 @@ messages! {
     ActivityTime => "{start} 至 {end}", "{start} to {end}";
     SeatsLeft => "剩余 {left} / {seats} 个名额", "{left} of {seats} places left";
     SeatsFullWaitlist => "名额已满，候补名额还剩 {n} 个", "Full; {n} waitlist place left|Full; {n} waitlist places left";
+    SeatsFull => "名额已满", "Full";
     SeatsAllTaken => "名额和候补都已满", "Full, waitlist full";
     CountsAsOf => "（{time} 更新）", " (counted {time})";
     WalkIn => "无需报名，符合条件的会员直接到场签到", "No sign-up: eligible members just come and check in";

@@ -492,6 +492,8 @@ fn ActivityItem(
                 return c.t(Msg::WalkIn).to_string();
             };
             let counts = match (card.seats_left, card.waitlist_left) {
+                // the member's place is kept: the waitlist's room is none of their worry
+                (Some(0), _) if has_seats => c.t(Msg::SeatsFull).to_string(),
                 (Some(0), Some(0)) => c.t(Msg::SeatsAllTaken).to_string(),
                 (Some(0), Some(w)) => fill(c.t(Msg::SeatsFullWaitlist), &[("n", &w.to_string())]),
                 (Some(left), _) => fill(
