@@ -1,4 +1,4 @@
-//! Demo data: three workplace unions at science-park companies, twenty members, one staff account.
+//! Demo data: three workplace unions at science-park companies, twenty members, two staff accounts.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use unionpass_core::api::Role;
@@ -47,7 +47,8 @@ const MEMBERS: [(&str, &str, usize); 20] = [
     ("M10020", "罗思琪", 2),
 ];
 
-const STAFF: (&str, &str, usize) = ("S20001", "郑晓梅", 0);
+/// Staff of the first union: two, so a door has a colleague (the demo's check-in is theirs).
+const STAFF: [(&str, &str, usize); 2] = [("S20001", "郑晓梅", 0), ("S20002", "韩立新", 0)];
 
 pub fn demo_accounts() -> Vec<DemoAccount> {
     MEMBERS
@@ -58,10 +59,10 @@ pub fn demo_accounts() -> Vec<DemoAccount> {
             union: UNIONS[u],
             role: Role::Member,
         })
-        .chain(std::iter::once(DemoAccount {
-            member_no: STAFF.0,
-            name: STAFF.1,
-            union: UNIONS[STAFF.2],
+        .chain(STAFF.iter().map(|&(no, name, u)| DemoAccount {
+            member_no: no,
+            name,
+            union: UNIONS[u],
             role: Role::Staff,
         }))
         .collect()
@@ -190,7 +191,7 @@ pub fn demo_day_at(now: DateTime<Utc>, days: i64, hh: u32, mm: u32) -> DateTime<
 /// popular one whose sign-up opens two minutes from now, a family day that is full with a
 /// waitlist, a talk later today that M10001 has a place at (the passport shows it), a walk-in
 /// volunteering day, yesterday's training that M10001 signed up for and was checked in to by
-/// the staff account (waiting for their feedback), and an art show three days ago that M10001
+/// S20002 (waiting for their feedback), and an art show three days ago that M10001
 /// had a place at and missed; and an open needs poll for the whole district.
 pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result<(), StoreError> {
     use unionpass_core::activity::{
@@ -401,7 +402,7 @@ pub async fn seed_demo_activities(store: &dyn Ops, now: DateTime<Utc>) -> Result
     }
     if let (Some(member), Some(staff)) = (
         store.member_auth("M10001").await?,
-        store.member_auth(STAFF.0).await?,
+        store.member_auth(STAFF[1].0).await?,
     ) {
         // scanned five minutes in, uploaded when the demo is seeded
         let scan = unionpass_core::checkin::CheckIn {

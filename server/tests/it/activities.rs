@@ -707,11 +707,12 @@ async fn the_demo_has_activities_in_every_state(s: TestServer) {
         vec![m(false), m(true)],
         "the art show, then the training"
     );
-    // the check-in earned the training's points, credited to the staff account in the audit log
+    // the check-in earned the training's points, credited in the audit log to the staff
+    // member who scanned it (the demo's second staff account)
     let audit = s.store.audit_log(20).await.unwrap();
     let staff = s
         .store
-        .member_auth("S20001")
+        .member_auth("S20002")
         .await
         .unwrap()
         .unwrap()

@@ -267,34 +267,10 @@ async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
     ));
 }
 
-/// A second staff account of S20001's union, "S20002" (the demo has one): signs in with the demo
-/// password.
-async fn second_staff(s: &TestServer) -> String {
-    use unionpass_server::store::NewMember;
-    let first = unionpass_server::seed::demo_accounts()
-        .into_iter()
-        .find(|a| a.member_no == "S20001")
-        .unwrap();
-    let auth = s.store.member_auth("S20001").await.unwrap().unwrap();
-    s.store
-        .insert_member(
-            NewMember {
-                member_no: "S20002".into(),
-                name: "韩立新".into(),
-                union_id: s.store.ensure_union(first.union).await.unwrap(),
-                role: unionpass_core::api::Role::Staff,
-                password_hash: auth.password_hash,
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
-    s.login("S20002").await
-}
-
 async fn the_first_check_in_wins_and_a_second_scanner_is_reported_as_a_conflict(s: TestServer) {
     let staff = s.login("S20001").await;
-    let colleague = second_staff(&s).await;
+    // a colleague of the same union (the demo's second staff account)
+    let colleague = s.login("S20002").await;
     let event = bundle(&s, &staff).await.events[0].clone();
     let holder = Holder::of(&s, "M10001").await;
     let at = t0() + chrono::Duration::seconds(1);

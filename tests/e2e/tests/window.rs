@@ -3150,13 +3150,10 @@ async fn the_demo_tour_every_screen_reads_right_fits_and_is_accessible() -> anyh
             })
             .await?;
         anyhow::ensure!(said.contains("17:00"), "the training's end: {said}");
-        // the demo's check-in there came from another scanner: the log names who scanned it
-        let by = staff
-            .wait_until("#checkin-log .checkin-device", 10, "who scanned", |t| {
-                !t.is_empty()
-            })
+        // the demo's check-in there came from a colleague's scanner: the log names them
+        staff
+            .wait_text("#checkin-log .checkin-device", "韩立新", 10)
             .await?;
-        anyhow::ensure!(by == "郑晓梅", "the log's scanner column: {by}");
         staff.shot("50b-staff-ended-event").await?;
         Ok::<_, anyhow::Error>(())
     }

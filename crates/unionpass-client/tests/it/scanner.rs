@@ -143,8 +143,9 @@ async fn a_second_scanner_learns_of_check_ins_through_sync_and_conflicts_are_sho
     let d = devices("M10002").await;
     let sd2 = tempfile::tempdir().unwrap();
     let staff2 = Client::open(sd2.path()).unwrap();
+    // a colleague's scanner
     staff2
-        .login(&d.server.url, "S20001", "demo1234", "scanner 2", now())
+        .login(&d.server.url, "S20002", "demo1234", "scanner 2", now())
         .await
         .unwrap();
     let event = d.staff.scanner_view(None, now()).unwrap().events[0].clone();
@@ -163,11 +164,18 @@ async fn a_second_scanner_learns_of_check_ins_through_sync_and_conflicts_are_sho
         // each scan is named by the staff member the server saw upload it
         let c = &v.conflicts[0];
         assert_eq!(c.first_staff.as_deref(), Some("郑晓梅"), "{c:?}");
-        assert_eq!(c.second_staff.as_deref(), Some("郑晓梅"), "{c:?}");
+        assert_eq!(c.second_staff.as_deref(), Some("韩立新"), "{c:?}");
     }
-    // scanner 2's log has scanner 1's check-in (the one kept), with who scanned it
-    let log = staff2.scanner_view(Some(event.id), t2).unwrap().checkins;
-    let kept = log.iter().find(|r| !r.ours).expect("scanner 1's check-in");
+    // scanner 2's log has scanner 1's check-in (the one kept), with who scanned it; of the
+    // two rows, one was made here
+    let door = staff2.scanner_view(Some(event.id), t2).unwrap();
+    assert_eq!(door.checkins.len(), 2);
+    assert_eq!((door.made_here, door.made_here_waiting), (1, 0));
+    let kept = door
+        .checkins
+        .iter()
+        .find(|r| !r.ours)
+        .expect("scanner 1's check-in");
     assert_eq!(kept.staff.as_deref(), Some("郑晓梅"));
     // a third scan on scanner 2 now names scanner 1's earlier check-in, and who made it
     let t3 = now() + Duration::seconds(10);
@@ -866,7 +874,7 @@ async fn a_scanner_store_from_before_staff_names_fetches_its_check_ins_whole() {
     let sd2 = tempfile::tempdir().unwrap();
     let staff2 = Client::open(sd2.path()).unwrap();
     staff2
-        .login(&d.server.url, "S20001", "demo1234", "scanner 2", now())
+        .login(&d.server.url, "S20002", "demo1234", "scanner 2", now())
         .await
         .unwrap();
     let event = d.staff.scanner_view(None, now()).unwrap().events[0].clone();
@@ -882,7 +890,7 @@ async fn a_scanner_store_from_before_staff_names_fetches_its_check_ins_whole() {
             .find(|r| r.member_no == "M10003")
             .map(|r| r.staff.clone())
     };
-    assert_eq!(named(&d.staff), Some(Some("郑晓梅".to_string())));
+    assert_eq!(named(&d.staff), Some(Some("韩立新".to_string())));
 
     // the same store as the release before 0024 kept it (no names), digests and all
     let src = d._dirs.1.path().join(unionpass_client::client::DB_FILE);
@@ -901,5 +909,5 @@ async fn a_scanner_store_from_before_staff_names_fetches_its_check_ins_whole() {
     .unwrap();
     let upgraded = Client::open(old.path()).unwrap();
     upgraded.sync(now()).await.unwrap();
-    assert_eq!(named(&upgraded), Some(Some("郑晓梅".to_string())));
+    assert_eq!(named(&upgraded), Some(Some("韩立新".to_string())));
 }
