@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0022_activity_notices",
     "0023_checkin_by_hand",
     "0024_checkin_staff",
+    "0025_checkins_made_here",
 );
 
 const K_DEVICE_ID: &str = "device_id";

@@ -207,7 +207,7 @@ messages! {
     NotUploaded => "待同步", "Waiting to sync";
     Uploaded => "已上传", "Uploaded";
     MadeHereWaiting => "本机在本场的签到有 {n} 条待上传，联网后会自动上传；上传前请勿卸载应用或退出登录。", "{n} check-in made here waits to upload. It goes by itself once online; until then, do not uninstall the app or sign out.|{n} check-ins made here wait to upload. They go by themselves once online; until then, do not uninstall the app or sign out.";
-    MadeHereUploaded => "本机在本场的 {n} 条签到都已上传。", "The {n} check-in made here has been uploaded.|All {n} check-ins made here have been uploaded.";
+    MadeHereUploaded => "本机在本场的 {n} 条签到已全部上传。", "The {n} check-in made here has been uploaded.|All {n} check-ins made here have been uploaded.";
     ConflictsTitle => "重复签到（不同设备）", "Checked in on two scanners";
     ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: {first} by {a}, again {second} by {b}";
     ScanFailed => "签到未通过", "Check-in refused";

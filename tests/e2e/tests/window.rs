@@ -437,7 +437,7 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         staff.click("#sync-now").await?;
         staff.wait_contains("#checkin-log", "已上传", 30).await?;
         staff
-            .wait_contains("#checkin-upload", "1 条签到都已上传", 10)
+            .wait_contains("#checkin-upload", "1 条签到已全部上传", 10)
             .await?;
         let token = token_of(&staff_dir)?;
         let bundle: unionpass_core::checkin::ScannerBundle = reqwest::Client::new()
