@@ -519,7 +519,8 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         app.wait_contains("#wallet-count", "共 1 张", 5).await?;
         // "expiring soon" names it and how long it has left; the coupon itself is shown once,
         // in the list
-        app.wait_contains("#wallet-expiring", "还剩", 5).await?;
+        app.wait_contains("#wallet-expiring .expiring-left", "还剩", 5)
+            .await?;
         let rows = app
             .c
             .find_all(fantoccini::Locator::Css(".coupon-row"))
@@ -652,11 +653,22 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
             app.click("#status-used").await?;
         }
         assert!(!app.text("#wallet-list").await?.contains("待同步"));
-        // uploaded: signing out warns of nothing, and clears the device
+        // a change made offline again (the language, which the server keeps for the member):
+        // signing out offers to upload it first; uploaded, it warns of nothing, and clears the
+        // device
+        server.stop();
         app.click("#tab-me").await?;
+        app.click("#lang-en").await?;
+        app.wait_text("#lang-toggle", "简体中文", 5).await?;
+        app.click("#lang-zh-CN").await?;
+        app.wait_text("#lang-toggle", "English", 5).await?;
         app.click("#logout").await?;
+        app.wait_contains("#logout-waiting", "项更改没有上传", 10)
+            .await?;
+        server.restart()?;
+        app.click("#logout-sync").await?;
+        app.wait_gone("#logout-waiting", 30).await?;
         app.wait_text("#logout-confirm", "退出登录", 5).await?;
-        app.wait_gone("#logout-waiting", 5).await?;
         app.click("#logout-confirm").await?;
         app.wait_for("#member-no", 20).await?;
         Ok::<_, anyhow::Error>(())

@@ -167,12 +167,15 @@ pub fn MeView() -> impl IntoView {
                         <p id="logout-waiting" class="notice warn" role="alert">
                             {move || fill(c.t(Msg::LogoutLoses), &[("n", &waiting().to_string())])}
                         </p>
-                        <button id="logout-sync" type="button" prop:disabled=move || syncing.get()
-                            on:click=move |_| ipc::dispatch_once(sync_now, SyncNow {})>
-                            {move || if syncing.get() { c.t(Msg::Syncing) } else { c.t(Msg::SyncNow) }}
-                        </button>
                     </Show>
                     <div class="row">
+                        // the safe way first
+                        <Show when=move || { waiting() > 0 }>
+                            <button id="logout-sync" type="button" prop:disabled=move || syncing.get()
+                                on:click=move |_| ipc::dispatch_once(sync_now, SyncNow {})>
+                                {move || if syncing.get() { c.t(Msg::Syncing) } else { c.t(Msg::SyncNow) }}
+                            </button>
+                        </Show>
                         <button id="logout-cancel" type="button" on:click=move |_| confirming.set(false)>
                             {move || c.t(Msg::Cancel)}
                         </button>
