@@ -108,10 +108,20 @@ pub async fn judge(app: &App, name: &str, ready: &str) -> Result<()> {
              }
              const label = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
                (e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\\s+/).join('.') : '');
+             // text kept for screen readers only: a box taken out of the flow, a pixel wide and
+             // clipped to nothing (`.visually-hidden`, or a phone's rule hiding a heading so)
+             const clipped = e => {
+               for (let a = e; a && a !== document.body; a = a.parentElement) {
+                 const s = getComputedStyle(a);
+                 if (s.clip === 'rect(0px, 0px, 0px, 0px)' && (s.position === 'absolute' || s.position === 'fixed') &&
+                     a.getBoundingClientRect().width <= 1) return true;
+               }
+               return false;
+             };
              for (const e of document.querySelectorAll('body *')) {
                // rows meant to scroll sideways, hidden labels, and one-line texts cut with an
                // ellipsis (the sync line, a native select showing a long choice)
-               if (e.closest('.chips.scroll, .visually-hidden, .sync-text, svg, select')) continue;
+               if (e.closest('.chips.scroll, .visually-hidden, .sync-text, svg, select') || clipped(e)) continue;
                const r = e.getBoundingClientRect();
                if (r.width === 0 || r.height === 0) continue;
                const s = getComputedStyle(e);

@@ -2212,10 +2212,45 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         );
         staff.shot("47b-door-en-1024").await?;
         resize(staff, 360).await?;
+        // the door's first answer on a phone (a tall kind: name, union, companions, why) shows
+        // on the first screen, above the tab bar, with nothing scrolled: the part's heading and
+        // the picker's label are for screen readers there, and the scan gun's hint, shown until
+        // then, gives the answer its place
+        staff.click("#part-grab").await?;
+        staff.click("#part-scanner").await?;
+        staff.wait_for("#scan-input", 10).await?;
+        let hint = staff
+            .c
+            .execute(
+                "document.getElementById('content').scrollTop = 0;
+                 return document.getElementById('scan-hint').getClientRects().length",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(hint == serde_json::json!(1), "the hint before an answer: {hint}");
         scan(wang.code_at(chrono_now())).await?;
         staff
             .wait_contains("#scan-result", "Already checked in", 20)
             .await?;
+        staff
+            .wait_contains("#scan-result-companions", "+2", 5)
+            .await?;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let place = staff
+            .c
+            .execute(
+                "return [document.getElementById('content').scrollTop,
+                         document.getElementById('scan-result').getBoundingClientRect().bottom,
+                         document.querySelector('.tabs').getBoundingClientRect().top,
+                         document.getElementById('scan-hint').getClientRects().length]",
+                vec![],
+            )
+            .await?;
+        let at = |i: usize| place[i].as_f64().unwrap_or(f64::NAN);
+        anyhow::ensure!(
+            at(0) < 1.0 && at(1) <= at(2) && at(3) == 0.0,
+            "the first answer at 360 px [scrolled, its bottom, the tab bar's top, hint boxes]: {place}"
+        );
         staff.shot("47c-door-en-360").await?;
         // the sync line is whole on the phone, on two lines if need be ("2 changes wa…" before)
         let cut = staff
@@ -2967,6 +3002,26 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                     anyhow::ensure!(
                         ended.contains(missed) && !ended.contains("已报名"),
                         "{name}: the missed art show's status: {ended}"
+                    );
+                    // the full family day, where M10001 has no place: the waitlist's room is
+                    // said (a member holding a place reads only that it is full)
+                    let family = app
+                        .c
+                        .execute(
+                            "const card = [...document.querySelectorAll('#activities .activity')]
+                               .find(e => /亲子手工日|Family craft day/.test(e.textContent));
+                             return card ? card.querySelector('[id^=activity-seats-]').textContent : ''",
+                            vec![],
+                        )
+                        .await?;
+                    let room = if lang == "zh" {
+                        "候补名额还剩"
+                    } else {
+                        "waitlist place"
+                    };
+                    anyhow::ensure!(
+                        family.as_str().is_some_and(|t| t.contains(room)),
+                        "{name}: the full family day's places: {family}"
                     );
                     // 我的活动 on the demo: the talk coming up, yesterday's training attended,
                     // the art show missed

@@ -893,7 +893,7 @@ pub fn ActivitiesList() -> impl IntoView {
     };
     view! {
         <section class="activities">
-            <h1>{move || c.t(Msg::ActivitiesTitle)}</h1>
+            <h1 class="part-title">{move || c.t(Msg::ActivitiesTitle)}</h1>
             <Show when=move || !polls().is_empty()>
                 <h2>{move || c.t(Msg::PollsTitle)}</h2>
                 <ul id="polls" class="list cards">

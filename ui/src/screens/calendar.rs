@@ -419,7 +419,7 @@ pub fn CalendarTab() -> impl IntoView {
     };
     view! {
         <section class="calendar">
-            <h1>{move || c.t(Msg::GrabTitle)}</h1>
+            <h1 class="part-title">{move || c.t(Msg::GrabTitle)}</h1>
             <p id="clock-offset" class="muted small">{offset_text}</p>
             <Show when=move || !entries().is_empty()
                 fallback=move || view! { <p id="no-campaigns" class="notice">{move || if c.snap.with(|s| s.as_ref().is_some_and(|s| s.sync.offline())) { c.t(Msg::NoCampaignsOffline) } else { c.t(Msg::NoCampaigns) }}</p> }>

@@ -460,7 +460,7 @@ pub fn ScannerTab() -> impl IntoView {
 
     view! {
         <section class="scanner">
-            <h1>{move || c.t(Msg::ScannerTitle)}</h1>
+            <h1 class="part-title">{move || c.t(Msg::ScannerTitle)}</h1>
             <Show when=stale>
                 <p id="trust-stale" class="notice warn" role="alert">
                     {move || fill(c.t(Msg::TrustStale), &[("days", &max_age().to_string())])}
@@ -469,7 +469,7 @@ pub fn ScannerTab() -> impl IntoView {
             <Show when=move || !events().is_empty()
                 fallback=move || view! { <p id="no-events" class="notice">{move || c.t(Msg::NoEvents)}</p> }>
                 <div class="card">
-                    <label for="scanner-event">{move || c.t(Msg::PickEvent)}</label>
+                    <label for="scanner-event" class="phone-hidden">{move || c.t(Msg::PickEvent)}</label>
                     <select id="scanner-event" on:change=move |ev| {
                         if let Ok(id) = event_target_value(&ev).parse::<i64>() {
                             result.set(None);
@@ -511,7 +511,7 @@ pub fn ScannerTab() -> impl IntoView {
                         <input id="scan-input" node_ref=input_ref autocomplete="off" autocapitalize="off" spellcheck="false"
                             prop:value=move || typed.get()
                             on:input=move |ev| typed.set(event_target_value(&ev))/>
-                        <p class="muted small">{move || c.t(Msg::ScanInputHint)}</p>
+                        <p id="scan-hint" class="muted small" class:answered=move || result.with(Option::is_some)>{move || c.t(Msg::ScanInputHint)}</p>
                     </form>
                     // right under the input, where the eyes are after a scan (on a phone, the
                     // buttons and the camera come below it)
