@@ -818,6 +818,24 @@ async fn a_scanner_with_nothing_new_transfers_under_2_kb_and_then_only_what_chan
     );
 }
 
+/// The staff device's store as the release before migration `name` kept it (its rows, digests
+/// and all), opened by this version, which migrates it; the directory holds it.
+fn staff_store_before(d: &Devices, name: &str) -> (tempfile::TempDir, Client) {
+    let src = d._dirs.1.path().join(unionpass_client::client::DB_FILE);
+    let old = tempfile::tempdir().unwrap();
+    let migrations = unionpass_client::store::MIGRATIONS;
+    let version = migrations.iter().position(|m| m.name == name).unwrap();
+    unionpass_sqlite::older_copy(
+        &src,
+        &old.path().join(unionpass_client::client::DB_FILE),
+        migrations,
+        version,
+    )
+    .unwrap();
+    let client = Client::open(old.path()).unwrap();
+    (old, client)
+}
+
 /// A staff device whose server learned English places before the app did: its store, from
 /// before client schema 0021, holds the events without their English place and the digest of
 /// the bundle that had it. Migrated, it fetches the events whole at the next sync instead of being
@@ -845,21 +863,7 @@ async fn a_scanner_store_from_before_english_places_fetches_its_events_whole() {
     assert_eq!(place(&d.staff).as_deref(), Some("Sports centre"));
 
     // the same store as the release before 0021 kept it (no English place), digests and all
-    let src = d._dirs.1.path().join(unionpass_client::client::DB_FILE);
-    let old = tempfile::tempdir().unwrap();
-    let migrations = unionpass_client::store::MIGRATIONS;
-    let version = migrations
-        .iter()
-        .position(|m| m.name == "0021_event_place_en")
-        .unwrap();
-    unionpass_sqlite::older_copy(
-        &src,
-        &old.path().join(unionpass_client::client::DB_FILE),
-        migrations,
-        version,
-    )
-    .unwrap();
-    let upgraded = Client::open(old.path()).unwrap();
+    let (_old, upgraded) = staff_store_before(&d, "0021_event_place_en");
     upgraded.sync(now()).await.unwrap();
     assert_eq!(place(&upgraded).as_deref(), Some("Sports centre"));
 }
@@ -893,21 +897,7 @@ async fn a_scanner_store_from_before_staff_names_fetches_its_check_ins_whole() {
     assert_eq!(named(&d.staff), Some(Some("韩立新".to_string())));
 
     // the same store as the release before 0024 kept it (no names), digests and all
-    let src = d._dirs.1.path().join(unionpass_client::client::DB_FILE);
-    let old = tempfile::tempdir().unwrap();
-    let migrations = unionpass_client::store::MIGRATIONS;
-    let version = migrations
-        .iter()
-        .position(|m| m.name == "0024_checkin_staff")
-        .unwrap();
-    unionpass_sqlite::older_copy(
-        &src,
-        &old.path().join(unionpass_client::client::DB_FILE),
-        migrations,
-        version,
-    )
-    .unwrap();
-    let upgraded = Client::open(old.path()).unwrap();
+    let (_old, upgraded) = staff_store_before(&d, "0024_checkin_staff");
     upgraded.sync(now()).await.unwrap();
     assert_eq!(named(&upgraded), Some(Some("韩立新".to_string())));
 }
