@@ -138,16 +138,21 @@ async fn offline_check_in_from_an_image_then_duplicate_stale_and_upload() {
     );
 }
 
-#[tokio::test]
-async fn a_second_scanner_learns_of_check_ins_through_sync_and_conflicts_are_shown() {
-    let d = devices("M10002").await;
-    let sd2 = tempfile::tempdir().unwrap();
-    let staff2 = Client::open(sd2.path()).unwrap();
-    // a colleague's scanner
-    staff2
+/// A colleague's scanner (S20002, the demo's second staff account of the same union).
+async fn colleague(d: &Devices) -> (tempfile::TempDir, Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let staff = Client::open(dir.path()).unwrap();
+    staff
         .login(&d.server.url, "S20002", "demo1234", "scanner 2", now())
         .await
         .unwrap();
+    (dir, staff)
+}
+
+#[tokio::test]
+async fn a_second_scanner_learns_of_check_ins_through_sync_and_conflicts_are_shown() {
+    let d = devices("M10002").await;
+    let (_sd2, staff2) = colleague(&d).await;
     let event = d.staff.scanner_view(None, now()).unwrap().events[0].clone();
     let code = d.member.live_passport(now()).unwrap().text;
     // both scan the member before either has synced: the server keeps the first, reports both
@@ -875,12 +880,7 @@ async fn a_scanner_store_from_before_english_places_fetches_its_events_whole() {
 #[tokio::test]
 async fn a_scanner_store_from_before_staff_names_fetches_its_check_ins_whole() {
     let d = devices("M10003").await;
-    let sd2 = tempfile::tempdir().unwrap();
-    let staff2 = Client::open(sd2.path()).unwrap();
-    staff2
-        .login(&d.server.url, "S20002", "demo1234", "scanner 2", now())
-        .await
-        .unwrap();
+    let (_sd2, staff2) = colleague(&d).await;
     let event = d.staff.scanner_view(None, now()).unwrap().events[0].clone();
     let code = d.member.live_passport(now()).unwrap().text;
     assert!(staff2.scan_text(event.id, &code, now()).unwrap().ok);
