@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::i18n::{Lang, Msg};
-use unionpass_core::ipc::{GetSnapshot, SetLanguage};
+use unionpass_core::ipc::{GetSnapshot, SetLanguage, SyncNow};
 use unionpass_core::view::Snapshot;
 use unionpass_core::ErrorCode;
 
@@ -68,6 +68,16 @@ impl Ctx {
                 Err(code) => failed.set(Some(code)),
             }
         });
+    }
+
+    /// "Sync now": the sync, then the snapshot it answers with (for a button's busy state, use the
+    /// action's `pending()`; dispatch with `ipc::dispatch_once`).
+    pub fn sync_action(self) -> Action<SyncNow, ()> {
+        ipc::action(move |req: SyncNow| async move {
+            if let Ok(s) = ipc::call(&req).await {
+                self.snap.set(Some(s));
+            }
+        })
     }
 
     /// Switch the language (at once; the server learns it with the next sync). Where the store

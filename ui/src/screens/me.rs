@@ -114,11 +114,7 @@ pub fn MeView() -> impl IntoView {
         c.snap
             .with(|s| s.as_ref().map(|s| s.sync.pending).unwrap_or(0))
     };
-    let sync_now = ipc::action(move |req: SyncNow| async move {
-        if let Ok(s) = ipc::call(&req).await {
-            c.snap.set(Some(s));
-        }
-    });
+    let sync_now = c.sync_action();
     let syncing = sync_now.pending();
     view! {
         <section class="me">

@@ -2,6 +2,7 @@
 //! coupon's detail with the usage QR to show a merchant. Everything comes from the local store,
 //! so it works offline; marking a coupon used goes through the outbox.
 
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::campaign::Category;
@@ -48,6 +49,14 @@ fn validity(c: Ctx, v: &CouponView) -> String {
     )
 }
 
+/// How long a usable coupon valid until `until` has left: "今天到期" or "还剩 N 天".
+fn left_text(lang: Lang, until: DateTime<Utc>) -> String {
+    match days_left(until, now(), ZONE) {
+        ..=0 => Msg::ExpiresToday.text(lang).to_string(),
+        n => fill(Msg::DaysLeft.text(lang), &[("n", &n.to_string())]),
+    }
+}
+
 /// The line a member acts on: "今天到期", "还剩 3 天", "12-05 起可用", "已于 … 过期", "使用于 …".
 fn when_line(lang: Lang, v: &CouponView) -> String {
     let until = format_date(v.last_day(), ZONE);
@@ -55,11 +64,11 @@ fn when_line(lang: Lang, v: &CouponView) -> String {
         CouponStatus::Usable => {
             let left = days_left(v.coupon.valid_until, now(), ZONE);
             if left <= 0 {
-                Msg::ExpiresToday.text(lang).to_string()
+                left_text(lang, v.coupon.valid_until)
             } else if left <= 30 {
                 // a phone breaks the line between the two, never inside "有效期至"
                 whole_parts(&[
-                    fill(Msg::DaysLeft.text(lang), &[("n", &left.to_string())]),
+                    left_text(lang, v.coupon.valid_until),
                     fill(Msg::ValidUntilDate.text(lang), &[("date", &until)]),
                 ])
             } else {
@@ -113,13 +122,7 @@ fn ExpiringItem(v: CouponView, open: WriteSignal<Option<i64>>) -> impl IntoView 
     let c = ctx();
     let id = v.coupon.id;
     let until = v.coupon.valid_until;
-    let left = move || {
-        let lang = c.lang.get();
-        match days_left(until, now(), ZONE) {
-            ..=0 => Msg::ExpiresToday.text(lang).to_string(),
-            n => fill(Msg::DaysLeft.text(lang), &[("n", &n.to_string())]),
-        }
-    };
+    let left = move || left_text(c.lang.get(), until);
     view! {
         <li>
             <button type="button" class="expiring-item" id=format!("expiring-{id}") on:click=move |_| open.set(Some(id))>

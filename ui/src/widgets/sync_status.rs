@@ -14,11 +14,7 @@ pub fn SyncStatus() -> impl IntoView {
         c.snap
             .with(|s| s.as_ref().map(|s| s.sync.clone()).unwrap_or_default())
     };
-    let sync_now = ipc::action(move |req: SyncNow| async move {
-        if let Ok(s) = ipc::call(&req).await {
-            c.snap.set(Some(s));
-        }
-    });
+    let sync_now = c.sync_action();
     let busy = sync_now.pending();
     let text = move || {
         let s = sync();
