@@ -347,16 +347,22 @@ impl Client {
         Ok(())
     }
 
-    /// Sign out: tell the server (best effort), delete the token, wipe the member's local data.
-    /// Waits for a running sync to end first.
-    /// Sign out: the server is told (when it cannot be reached, the ended session waits in the
-    /// keyring and the server is told later, [`Client::finish_pending_sign_out`]); the token,
-    /// the device key and the member's local data go at once.
+    /// Sign out, after any running sync. When the server can be reached, the changes waiting
+    /// in the outbox go up first, so a sign-out with the network loses none of them (without
+    /// it they are lost, which the screen says before asking). The server is told (when it
+    /// cannot be reached, the ended session waits in the keyring and the server is told later,
+    /// [`Client::finish_pending_sign_out`]); the token, the device key and the member's local
+    /// data go at once.
     pub async fn logout(&self) -> Result<()> {
         let _turn = self.sync_turn().await;
         let secret = self.secret()?;
         if let (Ok(api), Ok(Some(token))) = (self.api(), secret.load()) {
-            match api.logout(&token).await {
+            let told = match sync::push(&self.store, &api, &token).await {
+                // unreachable: not tried a second time now, told later
+                Err(e) if e.code().is_transient() => Err(e),
+                _ => api.logout(&token).await,
+            };
+            match told {
                 Ok(()) => {}
                 Err(e) if e.code().is_transient() => {
                     tracing::info!(code = %e.code(), "server not told of the sign-out yet; it is kept to be sent later");
@@ -420,12 +426,18 @@ impl Client {
         }
     }
 
-    /// Sign out everywhere (online only): every session of the member ends, this one too, and
-    /// this device forgets the member.
+    /// Sign out everywhere (online only): this device's waiting changes go up first, then every
+    /// session of the member ends, this one too, and this device forgets the member. When the
+    /// changes cannot go up, nothing ends.
     pub async fn sign_out_everywhere(&self) -> Result<usize> {
         let _turn = self.sync_turn().await;
         let token = self.secret()?.load()?.ok_or(ClientError::NotLoggedIn)?;
-        let ended = match self.api()?.end_all_sessions(&token).await {
+        let api = self.api()?;
+        let ended = match sync::push(&self.store, &api, &token).await {
+            Ok(_) => api.end_all_sessions(&token).await,
+            Err(e) => Err(e),
+        };
+        let ended = match ended {
             Ok(e) => e.ended,
             Err(e) => {
                 self.ended_if(&e);

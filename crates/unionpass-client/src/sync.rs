@@ -75,12 +75,12 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
     store.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// One full sync. The store lock is never held across a network call.
-pub async fn run(
+/// Push the outbox, oldest first, in batches: applied changes leave it, refused ones are kept
+/// to be shown. The first part of a sync; on its own before a sign-out.
+pub async fn push(
     store: &Mutex<Store>,
     api: &Api,
     token: &Sensitive<String>,
-    now: DateTime<Utc>,
 ) -> Result<SyncReport> {
     let mut report = SyncReport::default();
     let pending = lock(store).pending()?;
@@ -103,6 +103,17 @@ pub async fn run(
             }
         }
     }
+    Ok(report)
+}
+
+/// One full sync. The store lock is never held across a network call.
+pub async fn run(
+    store: &Mutex<Store>,
+    api: &Api,
+    token: &Sensitive<String>,
+    now: DateTime<Utc>,
+) -> Result<SyncReport> {
+    let mut report = push(store, api, token).await?;
     for _ in 0..MAX_PAGES {
         let cursor = lock(store).cursor()?;
         let page = api.sync(token, cursor).await?;

@@ -101,7 +101,7 @@ messages! {
     SyncSection => "同步", "Sync";
     ServerSection => "服务器", "Server";
     Logout => "退出登录", "Sign out";
-    LogoutLoses => "还有 {n} 项更改没有上传到工会服务器（如签到、用券、兑换、评价）。现在退出，它们会从本机清除，不会再上传。请先联网同步。", "{n} change has not reached the union's server yet (a check-in, a coupon used, a redemption, a rating). Signing out now removes it from this device for good. Sync first while online.|{n} changes have not reached the union's server yet (check-ins, coupons used, redemptions, ratings). Signing out now removes them from this device for good. Sync first while online.";
+    LogoutLoses => "还有 {n} 项更改没有上传到工会服务器（如签到、用券、兑换、评价）。退出时若连不上服务器，它们会从本机清除，不会再上传。请先联网同步。", "{n} change has not reached the union's server yet (a check-in, a coupon used, a redemption, a rating). If the server cannot be reached when you sign out, it is removed from this device for good. Sync first while online.|{n} changes have not reached the union's server yet (check-ins, coupons used, redemptions, ratings). If the server cannot be reached when you sign out, they are removed from this device for good. Sync first while online.";
     LogoutAnyway => "仍然退出", "Sign out anyway";
     LogoutConfirm => "退出后，本机保存的会员数据将被清除。确定退出吗？", "Signing out removes your member data from this device. Sign out?";
     Cancel => "取消", "Cancel";
@@ -114,7 +114,7 @@ messages! {
     PasswordChanged => "密码已修改；其他设备上的登录已结束：{n}。", "Password changed; sessions ended on other devices: {n}.";
     SignOutEverywhere => "退出所有设备", "Sign out everywhere";
     SignOutEverywhereHint => "手机丢了？这会结束你在所有设备（包括本机）上的登录。", "Lost a phone? This ends your sessions on every device, this one included.";
-    SignOutEverywhereConfirm => "确定结束所有设备上的登录吗？之后需要重新登录。", "End your sessions on every device? You will need to sign in again.";
+    SignOutEverywhereConfirm => "确定结束所有设备上的登录吗？本机还没上传的更改会先上传，之后需要重新登录。", "End your sessions on every device? Changes not yet uploaded from this device go up first; then you will need to sign in again.";
     OnlineOnly => "需要联网。", "Needs the network.";
     CheckinRefused => "未记入：{reason}", "Not recorded: {reason}";
     // errors: what happened, and what to do next

@@ -311,6 +311,15 @@ async fn logout_deletes_the_token_and_the_member_data() {
         client.sync(now()).await,
         Err(ClientError::NotLoggedIn)
     ));
+    // with the server reachable, the redemption queued here went up before the sign-out
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Client::open(other_dir.path()).unwrap();
+    other
+        .login(&server.url, "M10012", "demo1234", "d2", now())
+        .await
+        .unwrap();
+    let ledger = other.points_view(now()).unwrap();
+    assert_eq!(ledger.balance.pending, 1000, "{:?}", ledger.balance);
 }
 
 #[test]
@@ -426,7 +435,10 @@ async fn signing_out_everywhere_and_a_new_password_end_the_other_devices() {
         .unwrap();
     assert_eq!(phone.snapshot(now()).unwrap().signed_out, None);
 
-    // sign out everywhere (a lost laptop): both end; this device forgets the member at once
+    // sign out everywhere (a lost laptop): the change waiting here goes up first, then both
+    // sessions end; this device forgets the member at once
+    phone.set_language(Lang::En, now()).unwrap();
+    assert_eq!(phone.snapshot(now()).unwrap().sync.pending, 1);
     assert_eq!(phone.sign_out_everywhere().await.unwrap(), 2);
     assert!(!phone.snapshot(now()).unwrap().logged_in);
     assert_eq!(
@@ -434,6 +446,17 @@ async fn signing_out_everywhere_and_a_new_password_end_the_other_devices() {
         ErrorCode::SessionEnded
     );
     assert!(!laptop.snapshot(now()).unwrap().logged_in);
+    let third_dir = tempfile::tempdir().unwrap();
+    let third = Client::open(third_dir.path()).unwrap();
+    third
+        .login(&server.url, "M10014", "a much better one", "d", now())
+        .await
+        .unwrap();
+    assert_eq!(
+        third.language().unwrap(),
+        Lang::En,
+        "the language went up first"
+    );
 }
 
 /// The version handshake: the app learns a newer version exists (with this platform's download
