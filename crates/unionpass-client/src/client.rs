@@ -163,6 +163,7 @@ impl Client {
             devices: s.devices()?,
             notices: s.notices()?,
             signed_out: s.signed_out_reason()?,
+            held: s.held_count()?,
             sync: SyncState {
                 syncing: self.syncing.load(Ordering::SeqCst),
                 last_ok_at: s.last_sync_ok_at()?,
@@ -230,10 +231,7 @@ impl Client {
             }
         };
         if self.is_logged_in()? {
-            self.store
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .wipe_member_data()?;
+            self.store().wipe_member_data(false)?;
         }
         secret.store(&Sensitive::new(resp.token))?;
         self.store().set_account(url.as_str(), resp.member_id)?;
@@ -401,13 +399,15 @@ impl Client {
     }
 
     /// Forget the member on this device: token and device key out of the keyring, local data
-    /// wiped; `reason` (why the server ended the session) is shown at the next sign-in.
+    /// wiped; `reason` (why the server ended the session) is shown at the next sign-in. When the
+    /// server ended it, the changes not yet uploaded are held for the member's next sign-in
+    /// here ([`Store::wipe_member_data`]): the member did not choose to lose them.
     fn end_locally(&self, reason: Option<ErrorCode>) -> Result<()> {
         self.secret()?.delete()?;
         self.device_secret()?.delete()?;
         *self.device_key.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let mut store = self.store();
-        store.wipe_member_data()?;
+        store.wipe_member_data(reason.is_some())?;
         if let Some(code) = reason {
             store.set_signed_out_reason(code)?;
         }

@@ -72,6 +72,7 @@ impl Store {
     /// Replace the trust list, events and server-side check-ins with a fresh bundle, in one
     /// transaction; check-ins made here and not yet uploaded stay.
     pub fn apply_bundle(&mut self, b: &ScannerBundle, now: DateTime<Utc>) -> Result<()> {
+        let here = self.device_id()?.to_string();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -170,10 +171,12 @@ impl Store {
                 params![c.nonce.to_string(), c.staff],
             )?;
             if known == 0 {
+                // made on this device, but no longer in its log: held over a session the
+                // server ended (`Store::wipe_member_data`), it is still this door's own
                 tx.execute(
                     &format!(
                         "INSERT INTO checkins({CHECKIN_COLS}, ours, uploaded, staff)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 1, ?7)"
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5 = ?8, 1, ?7)"
                     ),
                     params![
                         c.event_id,
@@ -182,7 +185,8 @@ impl Store {
                         ts(c.scanned_at),
                         c.scanner.to_string(),
                         c.nonce.to_string(),
-                        c.staff
+                        c.staff,
+                        here
                     ],
                 )?;
             }

@@ -65,6 +65,9 @@ const K_LAST_SYNC_ERR: &str = "last_sync_error";
 const K_LANGUAGE: &str = "language";
 /// Why the member was signed out without asking (a stable code), shown at the next sign-in.
 const K_SIGNED_OUT: &str = "signed_out_reason";
+/// The member whose changes were still waiting when the server ended their session: they stay
+/// in the outbox for that member's next sign-in here (see [`Store::wipe_member_data`]).
+const K_HELD_FOR: &str = "held_for_member";
 /// The server's last `GET /v1/version` answer, and when it came.
 const K_VERSIONS: &str = "server_versions";
 const K_VERSIONS_AT: &str = "server_versions_at";
@@ -181,12 +184,48 @@ impl Store {
         Ok(self.get(K_MEMBER_ID)?.and_then(|v| v.parse().ok()))
     }
 
-    /// Record who signed in where. The token itself goes to the keyring, never here.
-    pub fn set_account(&self, server_url: &str, member_id: i64) -> Result<()> {
-        self.set(K_SERVER_URL, server_url)?;
-        self.conn
-            .execute("DELETE FROM meta WHERE key = ?1", [K_SIGNED_OUT])?;
-        self.set(K_MEMBER_ID, &member_id.to_string())
+    /// Record who signed in where (the token goes to the keyring, never here). Changes held
+    /// from a session the server ended go up with the first sync when they are this member's,
+    /// and are dropped unsent when they are another member's: the server would credit the new
+    /// member with them (a check-in to the wrong staff member, a coupon used from the wrong
+    /// wallet).
+    pub fn set_account(&mut self, server_url: &str, member_id: i64) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held_for = meta_get(&tx, K_HELD_FOR)?.and_then(|v| v.parse::<i64>().ok());
+        if held_for != Some(member_id) {
+            // nothing may wait here for anyone but the member signed in
+            tx.execute("DELETE FROM outbox", [])?;
+        }
+        let kept: i64 = tx.query_row(
+            "SELECT count(*) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "DELETE FROM meta WHERE key IN (?1, ?2)",
+            params![K_SIGNED_OUT, K_HELD_FOR],
+        )?;
+        meta_set(&tx, K_SERVER_URL, server_url)?;
+        meta_set(&tx, K_MEMBER_ID, &member_id.to_string())?;
+        tx.commit()?;
+        if kept > 0 {
+            tracing::info!(
+                kept,
+                "changes held from the ended session go up with this sync"
+            );
+        }
+        Ok(())
+    }
+
+    /// How many changes wait here for the member whose session the server ended (0 when none
+    /// are held), shown on the sign-in screen.
+    pub fn held_count(&self) -> Result<i64> {
+        if self.get(K_HELD_FOR)?.is_none() {
+            return Ok(0);
+        }
+        self.pending_count()
     }
 
     /// Why the member was signed out without asking, until they sign in again.
@@ -684,12 +723,33 @@ impl Store {
     /// Remove every trace of the signed-in member (logout). The device id and the language
     /// choice stay: they belong to the device, not the member. Freed pages are overwritten
     /// (`secure_delete`) and the WAL is truncated.
-    pub fn wipe_member_data(&mut self) -> Result<()> {
+    ///
+    /// With `hold` (the server ended the session; the member did not choose to sign out), the
+    /// changes still waiting to be uploaded stay, held for the same member's next sign-in here
+    /// ([`Store::set_account`]): a door's check-ins made offline, a coupon used at a merchant.
+    /// Only their bodies and the member's id stay; everything the screens showed goes.
+    pub fn wipe_member_data(&mut self, hold: bool) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let member = meta_get(&tx, K_MEMBER_ID)?;
+        let held = match member {
+            Some(m) if hold => {
+                tx.execute("DELETE FROM outbox WHERE state <> 'pending'", [])?;
+                let n: i64 = tx.query_row(
+                    "SELECT count(*) FROM outbox WHERE state = 'pending'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                (n > 0).then_some(m)
+            }
+            _ => None,
+        };
+        if held.is_none() {
+            tx.execute("DELETE FROM outbox", [])?;
+        }
         tx.execute_batch(
-            "DELETE FROM profile; DELETE FROM passport; DELETE FROM outbox; DELETE FROM sync_log;
+            "DELETE FROM profile; DELETE FROM passport; DELETE FROM sync_log;
              DELETE FROM devices; DELETE FROM trust_keys; DELETE FROM revoked_devices;
              DELETE FROM revoked_members; DELETE FROM events; DELETE FROM checkins;
              DELETE FROM checkin_conflicts; DELETE FROM campaigns; DELETE FROM coupons;
@@ -702,6 +762,9 @@ impl Store {
             "DELETE FROM meta WHERE key NOT IN (?1, ?2)",
             params![K_DEVICE_ID, K_LANGUAGE],
         )?;
+        if let Some(m) = held {
+            meta_set(&tx, K_HELD_FOR, &m)?;
+        }
         tx.commit()?;
         self.conn.execute_batch("VACUUM;")?;
         self.conn

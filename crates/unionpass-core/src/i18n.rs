@@ -115,6 +115,7 @@ messages! {
     SignOutEverywhere => "退出所有设备", "Sign out everywhere";
     SignOutEverywhereHint => "手机丢了？这会结束你在所有设备（包括本机）上的登录。", "Lost a phone? This ends your sessions on every device, this one included.";
     SignOutEverywhereConfirm => "确定结束所有设备上的登录吗？本机还没上传的更改会先上传，之后需要重新登录。", "End your sessions on every device? Changes not yet uploaded from this device go up first; then you will need to sign in again.";
+    HeldChanges => "本机还有 {n} 项更改没有上传（如签到、用券）。用原来的账号重新登录后会自动上传；用其他账号登录会清除它们。", "{n} change made on this device has not been uploaded (a check-in, a coupon used). Sign in again with the same account and it goes up; signing in with another account removes it.|{n} changes made on this device have not been uploaded (check-ins, coupons used). Sign in again with the same account and they go up; signing in with another account removes them.";
     OnlineOnly => "需要联网。", "Needs the network.";
     CheckinRefused => "未记入：{reason}", "Not recorded: {reason}";
     // errors: what happened, and what to do next

@@ -29,6 +29,10 @@ pub struct Snapshot {
     /// Why the member was signed out without asking (`session_ended`), until the next sign-in.
     #[serde(default)]
     pub signed_out: Option<ErrorCode>,
+    /// Changes made here that were not uploaded when the server ended the session: they wait
+    /// for the same member's next sign-in here, and go if another member signs in.
+    #[serde(default)]
+    pub held: i64,
     /// This app's version.
     #[serde(default)]
     pub app_version: String,

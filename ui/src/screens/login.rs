@@ -68,6 +68,14 @@ pub fn LoginView() -> impl IntoView {
                     {move || c.snap.with(|s| s.as_ref().and_then(|s| s.signed_out)).map(|code| view! {
                         <p id="signed-out" class="notice warn" role="alert">{move || c.t(code.message())}</p>
                     })}
+                    {move || {
+                        let held = c.snap.with(|s| s.as_ref().map_or(0, |s| s.held));
+                        (held > 0).then(|| view! {
+                            <p id="held-changes" class="notice warn">
+                                {move || fill(c.t(Msg::HeldChanges), &[("n", &held.to_string())])}
+                            </p>
+                        })
+                    }}
                     <UpdateBanner/>
                     <label for="member-no">{move || c.t(Msg::MemberNo)}</label>
                     <input id="member-no" name="member-no" autocomplete="username" inputmode="text"

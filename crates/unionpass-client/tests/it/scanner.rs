@@ -149,6 +149,104 @@ async fn colleague(d: &Devices) -> (tempfile::TempDir, Client) {
     (dir, staff)
 }
 
+/// The server ends a scanner's session (the staff member signed out everywhere from another
+/// device) while check-ins made at the door still wait here. The device forgets the staff member
+/// but holds those check-ins, says so at the sign-in, and uploads them, credited to the same
+/// staff member, when they sign in again here. Another staff member signing in instead drops
+/// them: the server would credit the wrong person.
+#[tokio::test]
+async fn check_ins_waiting_when_the_server_ends_the_session_go_up_at_the_same_sign_in() {
+    let d = devices("M10001").await;
+    let second = Client::open(d._dirs.0.path().join("second").as_path()).unwrap();
+    second
+        .login(&d.server.url, "M10002", "demo1234", "phone 2", now())
+        .await
+        .unwrap();
+    let event = d
+        .staff
+        .scanner_view(None, now())
+        .unwrap()
+        .events
+        .iter()
+        .find(|e| e.union_id.is_some())
+        .unwrap()
+        .id;
+    let end_sessions_of = |staff_no: &'static str| {
+        let url = d.server.url.clone();
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let elsewhere = Client::open(dir.path()).unwrap();
+            elsewhere
+                .login(&url, staff_no, "demo1234", "lost phone's owner", now())
+                .await
+                .unwrap();
+            assert_eq!(elsewhere.sign_out_everywhere().await.unwrap(), 2);
+        }
+    };
+    let on_server = |c: &Client, member: &str| {
+        c.scanner_view(Some(event), now())
+            .unwrap()
+            .checkins
+            .into_iter()
+            .find(|r| r.member_no == member)
+    };
+
+    let code = d.member.live_passport(now()).unwrap().text;
+    assert!(d.staff.scan_text(event, &code, now()).unwrap().ok);
+    end_sessions_of("S20001").await;
+    assert_eq!(
+        d.staff.sync(now()).await.unwrap_err().code(),
+        ErrorCode::SessionEnded
+    );
+    let snap = d.staff.snapshot(now()).unwrap();
+    assert!(!snap.logged_in && snap.profile.is_none());
+    assert_eq!(
+        (snap.signed_out, snap.held),
+        (Some(ErrorCode::SessionEnded), 1)
+    );
+    assert!(d
+        .staff
+        .scanner_view(Some(event), now())
+        .unwrap()
+        .checkins
+        .is_empty());
+    // the same staff member again: the check-in goes up with the first sync, in their name
+    let report = d
+        .staff
+        .login(&d.server.url, "S20001", "demo1234", "scanner", now())
+        .await
+        .unwrap();
+    assert_eq!((report.pushed, report.rejected), (1, 0));
+    assert_eq!(d.staff.snapshot(now()).unwrap().held, 0);
+    let row = on_server(&d.staff, "M10001").expect("the held check-in reached the server");
+    assert!(row.uploaded && row.ours, "{row:?}");
+    assert_eq!(row.staff.as_deref(), Some("郑晓梅"));
+    let v = d.staff.scanner_view(Some(event), now()).unwrap();
+    assert_eq!((v.made_here, v.made_here_waiting), (1, 0));
+
+    // again, but a colleague signs in on this device: the waiting check-in is dropped unsent
+    let code = second.live_passport(now()).unwrap().text;
+    assert!(d.staff.scan_text(event, &code, now()).unwrap().ok);
+    end_sessions_of("S20001").await;
+    assert_eq!(
+        d.staff.sync(now()).await.unwrap_err().code(),
+        ErrorCode::SessionEnded
+    );
+    assert_eq!(d.staff.snapshot(now()).unwrap().held, 1);
+    let report = d
+        .staff
+        .login(&d.server.url, "S20002", "demo1234", "scanner", now())
+        .await
+        .unwrap();
+    assert_eq!((report.pushed, report.rejected), (0, 0));
+    assert_eq!(d.staff.snapshot(now()).unwrap().sync.pending, 0);
+    assert!(on_server(&d.staff, "M10001").is_some(), "the bundle came");
+    assert!(
+        on_server(&d.staff, "M10002").is_none(),
+        "the other staff member's check-in was not sent"
+    );
+}
+
 #[tokio::test]
 async fn a_second_scanner_learns_of_check_ins_through_sync_and_conflicts_are_shown() {
     let d = devices("M10002").await;
