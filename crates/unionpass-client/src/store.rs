@@ -141,11 +141,13 @@ impl Store {
         migrate_with(&mut conn, MIGRATIONS, |tx, found| {
             if found > 0 && found < REFETCH_BELOW {
                 // what the store had synced is known to the member; what the fetch brings after
-                // it is news (see `apply_sync`)
+                // it is news (see `apply_sync`). A store that never finished a sync was cut off
+                // in its first one, catching up: all it fetches is history, as on a new phone
                 tx.execute(
                     "INSERT OR REPLACE INTO meta(key, value)
-                     SELECT ?2, value FROM meta WHERE key = ?1 AND value <> '0'",
-                    [K_CURSOR, K_HISTORY_UNTIL],
+                     SELECT ?2, value FROM meta WHERE key = ?1 AND value <> '0'
+                       AND EXISTS (SELECT 1 FROM meta WHERE key = ?3)",
+                    [K_CURSOR, K_HISTORY_UNTIL, K_LAST_SYNC_OK],
                 )?;
                 tx.execute("DELETE FROM meta WHERE key = ?1", [K_CURSOR])?;
             }

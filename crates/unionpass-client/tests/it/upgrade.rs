@@ -356,6 +356,21 @@ async fn a_store_fetching_the_log_again_tells_what_happened_since_its_last_sync_
         version,
     )
     .unwrap();
+    // the same store, had its first sync been cut off before the last page: it never finished
+    // one, so what it fetches after the upgrade is all history, as on a new phone
+    let cut_dir = tempfile::tempdir().unwrap();
+    unionpass_sqlite::older_copy(
+        &live_dir.path().join(DB_FILE),
+        &cut_dir.path().join(DB_FILE),
+        unionpass_client::store::MIGRATIONS,
+        version,
+    )
+    .unwrap();
+    let forgotten = rusqlite::Connection::open(cut_dir.path().join(DB_FILE))
+        .unwrap()
+        .execute("DELETE FROM meta WHERE key = 'last_sync_ok_at'", [])
+        .unwrap();
+    assert_eq!(forgotten, 1);
     other.cancel_signup(promoted_after.id).await.unwrap();
     move_a_day(&moved_after).await;
 
@@ -377,6 +392,22 @@ async fn a_store_fetching_the_log_again_tells_what_happened_since_its_last_sync_
             }
         )],
         "only the move since the last sync, from the time the member knew"
+    );
+    let cut = Client::open(cut_dir.path()).unwrap();
+    cut.sync(now).await.unwrap();
+    assert!(cut.take_promotions(now).unwrap().is_empty());
+    assert!(cut.take_activity_notices(now).unwrap().is_empty());
+    let mine = |app: &Client| {
+        let cards = app.activities(now).unwrap().cards;
+        cards
+            .iter()
+            .map(|c| format!("{} {:?}", c.activity.id, c.mine))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        mine(&cut),
+        mine(&upgraded),
+        "the same activities and places as the store that had finished its syncs"
     );
     // and a new phone catching up tells nothing: all of it is history there
     let phone_dir = tempfile::tempdir().unwrap();
