@@ -149,6 +149,7 @@ impl Client {
             valid_until: p.valid_until,
         });
         let rejections = s.unseen_rejections()?;
+        let (held, held_for) = s.held_for_sign_in()?;
         let unlogged = *self.unlogged.lock().unwrap_or_else(|p| p.into_inner());
         let last_error = match unlogged {
             Some(code) => Some(code),
@@ -163,7 +164,8 @@ impl Client {
             devices: s.devices()?,
             notices: s.notices()?,
             signed_out: s.signed_out_reason()?,
-            held: s.held_count()?,
+            held,
+            held_for,
             sync: SyncState {
                 syncing: self.syncing.load(Ordering::SeqCst),
                 last_ok_at: s.last_sync_ok_at()?,

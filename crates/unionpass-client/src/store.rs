@@ -68,6 +68,8 @@ const K_SIGNED_OUT: &str = "signed_out_reason";
 /// The member whose changes were still waiting when the server ended their session: they stay
 /// in the outbox for that member's next sign-in here (see [`Store::wipe_member_data`]).
 const K_HELD_FOR: &str = "held_for_member";
+/// That member's number, so the sign-in screen can name the account and fill it in.
+const K_HELD_NO: &str = "held_for_member_no";
 /// The server's last `GET /v1/version` answer, and when it came.
 const K_VERSIONS: &str = "server_versions";
 const K_VERSIONS_AT: &str = "server_versions_at";
@@ -206,8 +208,8 @@ impl Store {
             |r| r.get(0),
         )?;
         tx.execute(
-            "DELETE FROM meta WHERE key IN (?1, ?2)",
-            params![K_SIGNED_OUT, K_HELD_FOR],
+            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
+            params![K_SIGNED_OUT, K_HELD_FOR, K_HELD_NO],
         )?;
         meta_set(&tx, K_SERVER_URL, server_url)?;
         meta_set(&tx, K_MEMBER_ID, &member_id.to_string())?;
@@ -222,12 +224,12 @@ impl Store {
     }
 
     /// How many changes wait here for the member whose session the server ended (0 when none
-    /// are held), shown on the sign-in screen.
-    pub fn held_count(&self) -> Result<i64> {
+    /// are held), and that member's number: the sign-in screen says both and fills the number in.
+    pub fn held_for_sign_in(&self) -> Result<(i64, Option<String>)> {
         if self.get(K_HELD_FOR)?.is_none() {
-            return Ok(0);
+            return Ok((0, None));
         }
-        self.pending_count()
+        Ok((self.pending_count()?, self.get(K_HELD_NO)?))
     }
 
     /// Why the member was signed out without asking, until they sign in again.
@@ -729,12 +731,16 @@ impl Store {
     /// With `hold` (the server ended the session; the member did not choose to sign out), the
     /// changes still waiting to be uploaded stay, held for the same member's next sign-in here
     /// ([`Store::set_account`]): a door's check-ins made offline, a coupon used at a merchant.
-    /// Only their bodies and the member's id stay; everything the screens showed goes.
+    /// Only their bodies and the member's id and number stay; everything the screens showed
+    /// goes.
     pub fn wipe_member_data(&mut self, hold: bool) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let member = meta_get(&tx, K_MEMBER_ID)?;
+        let member_no: Option<String> = tx
+            .query_row("SELECT member_no FROM profile", [], |r| r.get(0))
+            .optional()?;
         let held = match member {
             Some(m) if hold => {
                 tx.execute("DELETE FROM outbox WHERE state <> 'pending'", [])?;
@@ -766,6 +772,9 @@ impl Store {
         )?;
         if let Some(m) = held {
             meta_set(&tx, K_HELD_FOR, &m)?;
+            if let Some(no) = member_no {
+                meta_set(&tx, K_HELD_NO, &no)?;
+            }
         }
         tx.commit()?;
         self.conn.execute_batch("VACUUM;")?;

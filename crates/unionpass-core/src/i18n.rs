@@ -115,7 +115,8 @@ messages! {
     SignOutEverywhere => "退出所有设备", "Sign out everywhere";
     SignOutEverywhereHint => "手机丢了？这会结束你在所有设备（包括本机）上的登录。", "Lost a phone? This ends your sessions on every device, this one included.";
     SignOutEverywhereConfirm => "确定结束所有设备上的登录吗？本机还没上传的更改会先上传，之后需要重新登录。", "End your sessions on every device? Changes not yet uploaded from this device go up first; then you will need to sign in again.";
-    HeldChanges => "本机还有 {n} 项更改没有上传（如签到、用券）。用原来的账号重新登录后会自动上传；用其他账号登录会清除它们。", "{n} change made on this device has not been uploaded (a check-in, a coupon used). Sign in again with the same account and it goes up; signing in with another account removes it.|{n} changes made on this device have not been uploaded (check-ins, coupons used). Sign in again with the same account and they go up; signing in with another account removes them.";
+    HeldSameAccount => "原来的账号", "the same account";
+    HeldChanges => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），但本机还有 {n} 项更改没有上传，已为你保留。用 {member} 重新登录后会自动上传；用其他账号登录会清除它们。", "Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long), but {n} change made on this device has not been uploaded yet and is kept. Sign in again as {member} and it uploads; signing in with another account removes it.|Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long), but {n} changes made on this device have not been uploaded yet and are kept. Sign in again as {member} and they upload; signing in with another account removes them.";
     OnlineOnly => "需要联网。", "Needs the network.";
     CheckinRefused => "未记入：{reason}", "Not recorded: {reason}";
     // errors: what happened, and what to do next
@@ -207,7 +208,7 @@ messages! {
     NoCheckIns => "还没有人签到。扫到的会员会按时间倒序列在这里。", "Nobody has checked in yet. Each scan is listed here, newest first.";
     NotUploaded => "待同步", "Waiting to sync";
     Uploaded => "已上传", "Uploaded";
-    MadeHereWaiting => "本机在本场的签到有 {n} 条待上传，联网后会自动上传；上传前请勿卸载应用或退出登录。", "{n} check-in made here waits to upload. It goes by itself once online; until then, do not uninstall the app or sign out.|{n} check-ins made here wait to upload. They go by themselves once online; until then, do not uninstall the app or sign out.";
+    MadeHereWaiting => "本机在本场的签到有 {n} 条待上传，联网后会自动上传；上传前请勿卸载应用或退出登录。", "{n} check-in made here is waiting to upload. It uploads automatically once online; until then, do not uninstall the app or sign out.|{n} check-ins made here are waiting to upload. They upload automatically once online; until then, do not uninstall the app or sign out.";
     MadeHereUploaded => "本机在本场的 {n} 条签到已全部上传。", "The {n} check-in made here has been uploaded.|All {n} check-ins made here have been uploaded.";
     ConflictsTitle => "重复签到（不同设备）", "Checked in on two scanners";
     ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: {first} by {a}, again {second} by {b}";

@@ -33,6 +33,9 @@ pub struct Snapshot {
     /// for the same member's next sign-in here, and go if another member signs in.
     #[serde(default)]
     pub held: i64,
+    /// The number of the member they wait for (the sign-in screen fills it in).
+    #[serde(default)]
+    pub held_for: Option<String>,
     /// This app's version.
     #[serde(default)]
     pub app_version: String,

@@ -447,18 +447,22 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         assert_eq!(ended["ended"], 1, "{ended}");
         staff.click("#sync-now").await?;
         staff.wait_for("#member-no", 30).await?;
-        staff
-            .wait_contains("#signed-out", "你的登录已结束", 5)
-            .await?;
-        staff
+        // one note says both why and what is kept, for whom; not a second one saying the data
+        // was cleared
+        let note = staff
             .wait_contains("#held-changes", "本机还有 1 项更改没有上传", 5)
             .await?;
+        anyhow::ensure!(
+            note.starts_with("你的登录已结束") && note.contains("用 S20001 重新登录"),
+            "the held changes' note: {note}"
+        );
+        staff.wait_gone("#signed-out", 1).await?;
         staff.shot("06a-held-changes-zh-1024").await?;
         staff.click("#lang-toggle").await?;
         staff
             .wait_contains(
                 "#held-changes",
-                "1 change made on this device has not been uploaded",
+                "1 change made on this device has not been uploaded yet",
                 5,
             )
             .await?;
@@ -467,8 +471,19 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         staff.click("#lang-toggle").await?;
         staff.wait_contains("#held-changes", "本机还有", 5).await?;
         resize(&staff, 1024).await?;
-        // the same staff member signs in again: the check-in goes up, and is still this door's
-        staff.sign_in("S20001", "demo1234").await?;
+        // the same staff member signs in again, their number already filled in: the check-in
+        // goes up, and is still this door's
+        let filled = staff
+            .c
+            .execute("return document.getElementById('member-no').value", vec![])
+            .await?;
+        assert_eq!(filled, serde_json::json!("S20001"));
+        staff
+            .wait_for("#password", 5)
+            .await?
+            .send_keys("demo1234")
+            .await?;
+        staff.click("#login-submit").await?;
         staff.wait_text("#passport-name", "郑晓梅", 30).await?;
         staff.click("#tab-activities").await?;
         staff.click("#part-scanner").await?;

@@ -14,7 +14,12 @@ pub fn LoginView() -> impl IntoView {
             .and_then(|s| s.server_url.clone())
             .unwrap_or_default()
     }));
-    let member_no = RwSignal::new(String::new());
+    // changes held for a member whose session the server ended: their number is filled in
+    let member_no = RwSignal::new(c.snap.with_untracked(|s| {
+        s.as_ref()
+            .and_then(|s| s.held_for.clone())
+            .unwrap_or_default()
+    }));
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let login = ipc::action(move |req: Login| async move {
@@ -65,16 +70,23 @@ pub fn LoginView() -> impl IntoView {
                 <p class="tagline">{move || c.t(Msg::Tagline)}</p>
                 <form on:submit=submit novalidate=true>
                     <h2>{move || c.t(Msg::LoginTitle)}</h2>
-                    {move || c.snap.with(|s| s.as_ref().and_then(|s| s.signed_out)).map(|code| view! {
-                        <p id="signed-out" class="notice warn" role="alert">{move || c.t(code.message())}</p>
-                    })}
+                    // why the member was signed out; with changes kept for them, one note says
+                    // that too, and whose they are
                     {move || {
-                        let held = c.snap.with(|s| s.as_ref().map_or(0, |s| s.held));
-                        (held > 0).then(|| view! {
-                            <p id="held-changes" class="notice warn">
-                                {move || fill(c.t(Msg::HeldChanges), &[("n", &held.to_string())])}
-                            </p>
-                        })
+                        let (code, held, who) = c.snap.with(|s| {
+                            s.as_ref().map_or((None, 0, None), |s| (s.signed_out, s.held, s.held_for.clone()))
+                        });
+                        if held > 0 {
+                            let text = move || {
+                                let who = who.clone().unwrap_or_else(|| c.t(Msg::HeldSameAccount).to_string());
+                                fill(c.t(Msg::HeldChanges), &[("n", &held.to_string()), ("member", &who)])
+                            };
+                            Some(view! { <p id="held-changes" class="notice warn" role="alert">{text}</p> }.into_any())
+                        } else {
+                            code.map(|code| view! {
+                                <p id="signed-out" class="notice warn" role="alert">{move || c.t(code.message())}</p>
+                            }.into_any())
+                        }
                     }}
                     <UpdateBanner/>
                     <label for="member-no">{move || c.t(Msg::MemberNo)}</label>

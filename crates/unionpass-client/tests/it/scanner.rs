@@ -204,6 +204,11 @@ async fn check_ins_waiting_when_the_server_ends_the_session_go_up_at_the_same_si
         (snap.signed_out, snap.held),
         (Some(ErrorCode::SessionEnded), 1)
     );
+    assert_eq!(
+        snap.held_for.as_deref(),
+        Some("S20001"),
+        "the sign-in fills it in"
+    );
     assert!(d
         .staff
         .scanner_view(Some(event), now())
@@ -239,7 +244,8 @@ async fn check_ins_waiting_when_the_server_ends_the_session_go_up_at_the_same_si
         .await
         .unwrap();
     assert_eq!((report.pushed, report.rejected), (0, 0));
-    assert_eq!(d.staff.snapshot(now()).unwrap().sync.pending, 0);
+    let snap = d.staff.snapshot(now()).unwrap();
+    assert_eq!((snap.sync.pending, snap.held, snap.held_for), (0, 0, None));
     assert!(on_server(&d.staff, "M10001").is_some(), "the bundle came");
     assert!(
         on_server(&d.staff, "M10002").is_none(),
