@@ -470,6 +470,7 @@ messages! {
     MineUpcoming => "即将参加", "Coming up";
     MineAttended => "已参加", "Attended";
     MineMissed => "报了名未签到", "Had a place, not checked in";
+    MissedHint => "未到场记为一次爽约，近期多次爽约将暂时不能报名热门活动。不能参加时，请在截止前取消报名。", "This counts as a no-show: several in a short time close popular activities to you for a while. If you cannot come, cancel before the deadline.";
     OnlyMine => "我的活动", "My activities";
     ActivityPlace => "地点：{place}", "Place: {place}";
     ActivityTime => "{start} 至 {end}", "{start} to {end}";

@@ -3059,6 +3059,12 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                         ended.contains(missed) && !ended.contains("已报名"),
                         "{name}: the missed art show's status: {ended}"
                     );
+                    // and what a place not used means: the no-show rule, and what to do instead
+                    let rule = if lang == "zh" { "爽约" } else { "no-show" };
+                    anyhow::ensure!(
+                        ended.contains(rule),
+                        "{name}: the missed art show does not say it counts as a no-show: {ended}"
+                    );
                     // the full family day, where M10001 has no place: the waitlist's room is
                     // said (a member holding a place reads only that it is full)
                     let family = app

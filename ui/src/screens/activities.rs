@@ -625,6 +625,10 @@ fn ActivityItem(
                 <p class="muted small">{move || fill(c.t(Msg::CompanionsAllowed), &[("n", &max_companions.to_string())])}</p>
             })}
             <p class="activity-status" id=format!("activity-status-{id}") class:ok=status_ok>{status_text}</p>
+            // a place not used counts against the member (the no-show rule): said where it shows
+            <Show when=move || has_seats && over() && !attended && !cancelled>
+                <p class="muted small" id=format!("activity-missed-{id}")>{move || c.t(Msg::MissedHint)}</p>
+            </Show>
             // a move since the member signed up (the sync also said it natively; a cancel is the
             // status line's)
             {match card.change {
