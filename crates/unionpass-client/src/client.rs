@@ -171,6 +171,7 @@ impl Client {
                 last_ok_at: s.last_sync_ok_at()?,
                 last_error,
                 pending: s.pending_count()?,
+                pending_kinds: s.pending_kinds()?,
                 rejected: rejections.len() as i64,
                 retry_at: last_error.and(*self.retry_at.lock().unwrap_or_else(|p| p.into_inner())),
             },

@@ -474,6 +474,21 @@ impl Store {
         Ok(out)
     }
 
+    /// The changes waiting, counted by kind, the kind waiting longest first.
+    pub fn pending_kinds(&self) -> Result<Vec<unionpass_core::view::PendingKind>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT coalesce(json_extract(body, '$.op'), ''), count(*) FROM outbox
+             WHERE state = 'pending' GROUP BY 1 ORDER BY min(seq)",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(unionpass_core::view::PendingKind {
+                kind: r.get(0)?,
+                n: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn pending_count(&self) -> Result<i64> {
         Ok(self.conn.query_row(
             "SELECT count(*) FROM outbox WHERE state = 'pending'",

@@ -101,7 +101,15 @@ messages! {
     SyncSection => "同步", "Sync";
     ServerSection => "服务器", "Server";
     Logout => "退出登录", "Sign out";
-    LogoutLoses => "还有 {n} 项更改没有上传到工会服务器（如签到、用券、兑换、评价）。退出时若连不上服务器，它们会从本机清除，不会再上传。请先联网同步。", "{n} change has not reached the union's server yet (a check-in, a coupon used, a redemption, a rating). If the server cannot be reached when you sign out, it is removed from this device for good. Sync first while online.|{n} changes have not reached the union's server yet (check-ins, coupons used, redemptions, ratings). If the server cannot be reached when you sign out, they are removed from this device for good. Sync first while online.";
+    LogoutLoses => "还有 {n} 项更改没有上传到工会服务器（{what}）。退出时若连不上服务器，它们会从本机清除，不会再上传。请先联网同步。", "{n} change has not reached the union's server yet ({what}). If the server cannot be reached when you sign out, it is removed from this device for good. Sync first while online.|{n} changes have not reached the union's server yet ({what}). If the server cannot be reached when you sign out, they are removed from this device for good. Sync first while online.";
+    PendingCheckIns => "签到 {n} 条", "{n} check-in|{n} check-ins";
+    PendingCouponUses => "用券 {n} 次", "{n} coupon use|{n} coupon uses";
+    PendingRedemptions => "积分兑换 {n} 笔", "{n} points redemption|{n} points redemptions";
+    PendingFeedback => "活动评价 {n} 条", "{n} activity rating|{n} activity ratings";
+    PendingVotes => "征集投票 {n} 次", "{n} poll vote|{n} poll votes";
+    PendingLanguage => "语言设置", "the language choice";
+    PendingDeviceRemovals => "移除设备 {n} 台", "{n} device removal|{n} device removals";
+    PendingOther => "其他更改 {n} 项", "{n} other change|{n} other changes";
     LogoutAnyway => "仍然退出", "Sign out anyway";
     LogoutConfirm => "退出后，本机保存的会员数据将被清除。确定退出吗？", "Signing out removes your member data from this device. Sign out?";
     Cancel => "取消", "Cancel";
@@ -116,7 +124,7 @@ messages! {
     SignOutEverywhereHint => "手机丢了？这会结束你在所有设备（包括本机）上的登录。", "Lost a phone? This ends your sessions on every device, this one included.";
     SignOutEverywhereConfirm => "确定结束所有设备上的登录吗？本机还没上传的更改会先上传，之后需要重新登录。", "End your sessions on every device? Changes not yet uploaded from this device go up first; then you will need to sign in again.";
     HeldSameAccount => "原来的账号", "the same account";
-    HeldChanges => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），但本机还有 {n} 项更改没有上传，已为你保留。用 {member} 重新登录后会自动上传；用其他账号登录会清除它们。", "Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long), but {n} change made on this device has not been uploaded yet and is kept. Sign in again as {member} and it uploads; signing in with another account removes it.|Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long), but {n} changes made on this device have not been uploaded yet and are kept. Sign in again as {member} and they upload; signing in with another account removes them.";
+    HeldChanges => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），但本机还有 {n} 项更改没有上传（{what}），已为你保留。用 {member} 重新登录后会自动上传；用其他账号登录会清除它们。", "Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long), but {n} change made on this device has not been uploaded yet ({what}) and is kept. Sign in again as {member} and it uploads; signing in with another account removes it.|Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long), but {n} changes made on this device have not been uploaded yet ({what}) and are kept. Sign in again as {member} and they upload; signing in with another account removes them.";
     OnlineOnly => "需要联网。", "Needs the network.";
     CheckinRefused => "未记入：{reason}", "Not recorded: {reason}";
     // errors: what happened, and what to do next
@@ -583,6 +591,31 @@ pub fn countdown(ms: i64, lang: Lang) -> String {
     fill(msg.text(lang), &args)
 }
 
+/// What changes wait to be uploaded, by kind, in the order given: "签到 2 条、用券 1 次",
+/// "2 check-ins, 1 coupon use".
+pub fn pending_what(kinds: &[crate::view::PendingKind], lang: Lang) -> String {
+    let parts: Vec<String> = kinds
+        .iter()
+        .map(|k| {
+            let msg = match k.kind.as_str() {
+                "check_in" => Msg::PendingCheckIns,
+                "use_coupon" => Msg::PendingCouponUses,
+                "redeem" => Msg::PendingRedemptions,
+                "feedback" => Msg::PendingFeedback,
+                "vote" => Msg::PendingVotes,
+                "set_language" => Msg::PendingLanguage,
+                "revoke_device" => Msg::PendingDeviceRemovals,
+                _ => Msg::PendingOther,
+            };
+            fill(msg.text(lang), &[("n", &k.n.to_string())])
+        })
+        .collect();
+    parts.join(match lang {
+        Lang::ZhCn => "、",
+        Lang::En => ", ",
+    })
+}
+
 /// "今天 17:00", "明天 09:30", "昨天 14:00", "周四 12-03 09:00" (the rest of the coming week:
 /// its weekday, which members plan by, and its date), or "2026-12-09 09:30": an instant by its
 /// day relative to `now`, in `zone`.
@@ -767,6 +800,37 @@ pub fn date_runs(text: &str) -> Vec<(bool, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_changes_are_named_by_kind_in_order() {
+        use crate::view::PendingKind;
+        let k = |kind: &str, n| PendingKind {
+            kind: kind.into(),
+            n,
+        };
+        let kinds = [k("use_coupon", 1), k("check_in", 2), k("set_language", 1)];
+        assert_eq!(
+            pending_what(&kinds, Lang::ZhCn),
+            "用券 1 次、签到 2 条、语言设置"
+        );
+        assert_eq!(
+            pending_what(&kinds, Lang::En),
+            "1 coupon use, 2 check-ins, the language choice"
+        );
+        // every kind a device sends has its own words
+        for kind in crate::api::MutationOp::KINDS {
+            assert_ne!(
+                pending_what(&[k(kind, 3)], Lang::En),
+                "3 other changes",
+                "{kind}"
+            );
+        }
+        assert_eq!(
+            pending_what(&[k("from_a_newer_app", 3)], Lang::ZhCn),
+            "其他更改 3 项"
+        );
+        assert_eq!(pending_what(&[], Lang::En), "");
+    }
 
     #[test]
     fn dates_and_their_times_are_runs_of_their_own() {

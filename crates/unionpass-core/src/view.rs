@@ -280,11 +280,22 @@ pub struct SyncState {
     pub last_error: Option<ErrorCode>,
     /// Mutations waiting in the outbox.
     pub pending: i64,
+    /// The same, by kind (`MutationOp::kind`), oldest kind first: what would be lost is named.
+    #[serde(default)]
+    pub pending_kinds: Vec<PendingKind>,
     /// Mutations the server refused that the member has not seen yet.
     pub rejected: i64,
     /// After a failed sync: when the app tries again by itself (device time).
     #[serde(default)]
     pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// Changes of one kind waiting in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingKind {
+    /// As written in a mutation's `op` (`check_in`, `use_coupon`, ...).
+    pub kind: String,
+    pub n: i64,
 }
 
 impl SyncState {
@@ -690,6 +701,7 @@ mod tests {
     #[test]
     fn a_sync_problem_is_one_the_member_must_act_on() {
         let state = |code| SyncState {
+            pending_kinds: Vec::new(),
             last_error: code,
             ..SyncState::default()
         };

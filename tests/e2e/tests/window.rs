@@ -453,7 +453,9 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             .wait_contains("#held-changes", "本机还有 1 项更改没有上传", 5)
             .await?;
         anyhow::ensure!(
-            note.starts_with("你的登录已结束") && note.contains("用 S20001 重新登录"),
+            note.starts_with("你的登录已结束")
+                && note.contains("（签到 1 条）")
+                && note.contains("用 S20001 重新登录"),
             "the held changes' note: {note}"
         );
         staff.wait_gone("#signed-out", 1).await?;
@@ -666,7 +668,7 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         // confirmation says so, with the way to upload it first, and its button says "anyway"
         app.click("#tab-me").await?;
         app.click("#logout").await?;
-        app.wait_contains("#logout-waiting", "1 项更改没有上传", 5)
+        app.wait_contains("#logout-waiting", "1 项更改没有上传到工会服务器（用券 1 次）", 5)
             .await?;
         app.wait_text("#logout-sync", "立即同步", 5).await?;
         app.wait_text("#logout-confirm", "仍然退出", 5).await?;
@@ -719,7 +721,7 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         app.click("#lang-zh-CN").await?;
         app.wait_text("#lang-toggle", "English", 5).await?;
         app.click("#logout").await?;
-        app.wait_contains("#logout-waiting", "项更改没有上传", 10)
+        app.wait_contains("#logout-waiting", "项更改没有上传到工会服务器（语言设置）", 10)
             .await?;
         server.restart()?;
         app.click("#logout-sync").await?;

@@ -1,5 +1,5 @@
 use leptos::prelude::*;
-use unionpass_core::i18n::{fill, Msg};
+use unionpass_core::i18n::{fill, pending_what, Msg};
 use unionpass_core::ipc::Login;
 
 use crate::ctx::ctx;
@@ -73,13 +73,16 @@ pub fn LoginView() -> impl IntoView {
                     // why the member was signed out; with changes kept for them, one note says
                     // that too, and whose they are
                     {move || {
-                        let (code, held, who) = c.snap.with(|s| {
-                            s.as_ref().map_or((None, 0, None), |s| (s.signed_out, s.held, s.held_for.clone()))
+                        let (code, held, who, kinds) = c.snap.with(|s| {
+                            s.as_ref().map_or((None, 0, None, Vec::new()), |s| {
+                                (s.signed_out, s.held, s.held_for.clone(), s.sync.pending_kinds.clone())
+                            })
                         });
                         if held > 0 {
                             let text = move || {
                                 let who = who.clone().unwrap_or_else(|| c.t(Msg::HeldSameAccount).to_string());
-                                fill(c.t(Msg::HeldChanges), &[("n", &held.to_string()), ("member", &who)])
+                                let what = pending_what(&kinds, c.lang.get());
+                                fill(c.t(Msg::HeldChanges), &[("n", &held.to_string()), ("member", &who), ("what", &what)])
                             };
                             Some(view! { <p id="held-changes" class="notice warn" role="alert">{text}</p> }.into_any())
                         } else {

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use unionpass_core::i18n::{fill, Lang, Msg};
+use unionpass_core::i18n::{fill, pending_what, Lang, Msg};
 use unionpass_core::ipc::{
     ChangePassword, GetAutostart, Logout, RevokeDevice, SetAutostart, SignOutEverywhere, SyncNow,
 };
@@ -161,7 +161,12 @@ pub fn MeView() -> impl IntoView {
                     <p role="alert">{move || c.t(Msg::LogoutConfirm)}</p>
                     <Show when=move || { waiting() > 0 }>
                         <p id="logout-waiting" class="notice warn" role="alert">
-                            {move || fill(c.t(Msg::LogoutLoses), &[("n", &waiting().to_string())])}
+                            {move || {
+                                let what = c.snap.with(|s| {
+                                    s.as_ref().map(|s| pending_what(&s.sync.pending_kinds, c.lang.get())).unwrap_or_default()
+                                });
+                                fill(c.t(Msg::LogoutLoses), &[("n", &waiting().to_string()), ("what", &what)])
+                            }}
                         </p>
                     </Show>
                     <div class="row">

@@ -209,6 +209,13 @@ async fn check_ins_waiting_when_the_server_ends_the_session_go_up_at_the_same_si
         Some("S20001"),
         "the sign-in fills it in"
     );
+    let kinds: Vec<_> = snap
+        .sync
+        .pending_kinds
+        .iter()
+        .map(|k| (k.kind.as_str(), k.n))
+        .collect();
+    assert_eq!(kinds, [("check_in", 1)], "named by kind");
     assert!(d
         .staff
         .scanner_view(Some(event), now())
