@@ -139,6 +139,17 @@ async fn offline_check_in_from_an_image_then_duplicate_stale_and_upload() {
 }
 
 /// A colleague's scanner (S20002, the demo's second staff account of the same union).
+/// The scanner's event of its own union (the demo's other one is open to every union).
+fn own_union_event(staff: &Client) -> unionpass_core::checkin::Event {
+    staff
+        .scanner_view(None, now())
+        .unwrap()
+        .events
+        .into_iter()
+        .find(|e| e.union_id.is_some())
+        .unwrap()
+}
+
 async fn colleague(d: &Devices) -> (tempfile::TempDir, Client) {
     let dir = tempfile::tempdir().unwrap();
     let staff = Client::open(dir.path()).unwrap();
@@ -162,15 +173,7 @@ async fn check_ins_waiting_when_the_server_ends_the_session_go_up_at_the_same_si
         .login(&d.server.url, "M10002", "demo1234", "phone 2", now())
         .await
         .unwrap();
-    let event = d
-        .staff
-        .scanner_view(None, now())
-        .unwrap()
-        .events
-        .iter()
-        .find(|e| e.union_id.is_some())
-        .unwrap()
-        .id;
+    let event = own_union_event(&d.staff).id;
     let end_sessions_of = |staff_no: &'static str| {
         let url = d.server.url.clone();
         async move {
@@ -738,14 +741,7 @@ async fn a_let_in_after_the_list_caught_up_is_an_ordinary_check_in() {
 async fn codes_from_a_phone_whose_clock_is_off_pass_a_scanner_whose_clock_is_off_too() {
     for (phone, scanner) in [(120, -45), (-120, 45), (45, 120), (-45, -120)] {
         let d = devices("M10001").await;
-        let event = d
-            .staff
-            .scanner_view(None, now())
-            .unwrap()
-            .events
-            .into_iter()
-            .find(|e| e.union_id.is_some())
-            .unwrap();
+        let event = own_union_event(&d.staff);
         let phone_at = |t: DateTime<Utc>| t + Duration::seconds(phone);
         let scanner_at = |t: DateTime<Utc>| t + Duration::seconds(scanner);
         if phone.abs() == 120 {
@@ -846,13 +842,7 @@ async fn a_scanner_with_nothing_new_transfers_under_2_kb_and_then_only_what_chan
         )
         .await
         .unwrap();
-    let event = staff
-        .scanner_view(None, now())
-        .unwrap()
-        .events
-        .into_iter()
-        .find(|e| e.union_id.is_some())
-        .unwrap();
+    let event = own_union_event(&staff);
     assert_eq!(
         server
             .store

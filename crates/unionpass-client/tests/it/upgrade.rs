@@ -347,25 +347,21 @@ async fn a_store_fetching_the_log_again_tells_what_happened_since_its_last_sync_
     drop(live);
 
     // the store as the last release that fetches again left it, then what happened since
-    let old_dir = tempfile::tempdir().unwrap();
-    let version = unionpass_client::store::REFETCH_BELOW as usize - 1;
-    unionpass_sqlite::older_copy(
-        &live_dir.path().join(DB_FILE),
-        &old_dir.path().join(DB_FILE),
-        unionpass_client::store::MIGRATIONS,
-        version,
-    )
-    .unwrap();
+    let old_copy = || {
+        let dir = tempfile::tempdir().unwrap();
+        unionpass_sqlite::older_copy(
+            &live_dir.path().join(DB_FILE),
+            &dir.path().join(DB_FILE),
+            unionpass_client::store::MIGRATIONS,
+            unionpass_client::store::REFETCH_BELOW as usize - 1,
+        )
+        .unwrap();
+        dir
+    };
+    let old_dir = old_copy();
     // the same store, had its first sync been cut off before the last page: it never finished
     // one, so what it fetches after the upgrade is all history, as on a new phone
-    let cut_dir = tempfile::tempdir().unwrap();
-    unionpass_sqlite::older_copy(
-        &live_dir.path().join(DB_FILE),
-        &cut_dir.path().join(DB_FILE),
-        unionpass_client::store::MIGRATIONS,
-        version,
-    )
-    .unwrap();
+    let cut_dir = old_copy();
     let forgotten = rusqlite::Connection::open(cut_dir.path().join(DB_FILE))
         .unwrap()
         .execute("DELETE FROM meta WHERE key = 'last_sync_ok_at'", [])
