@@ -150,6 +150,8 @@ impl Client {
         });
         let rejections = s.unseen_rejections()?;
         let (held, held_for) = s.held_for_sign_in()?;
+        // one read of the outbox, by kind, gives the count too
+        let pending_kinds = s.pending_kinds()?;
         let unlogged = *self.unlogged.lock().unwrap_or_else(|p| p.into_inner());
         let last_error = match unlogged {
             Some(code) => Some(code),
@@ -170,8 +172,8 @@ impl Client {
                 syncing: self.syncing.load(Ordering::SeqCst),
                 last_ok_at: s.last_sync_ok_at()?,
                 last_error,
-                pending: s.pending_count()?,
-                pending_kinds: s.pending_kinds()?,
+                pending: pending_kinds.iter().map(|k| k.n).sum(),
+                pending_kinds,
                 rejected: rejections.len() as i64,
                 retry_at: last_error.and(*self.retry_at.lock().unwrap_or_else(|p| p.into_inner())),
             },

@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0023_checkin_by_hand",
     "0024_checkin_staff",
     "0025_checkins_made_here",
+    "0026_outbox_kind",
 );
 
 const K_DEVICE_ID: &str = "device_id";
@@ -477,8 +478,8 @@ impl Store {
     /// The changes waiting, counted by kind, the kind waiting longest first.
     pub fn pending_kinds(&self) -> Result<Vec<unionpass_core::view::PendingKind>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT coalesce(json_extract(body, '$.op'), ''), count(*) FROM outbox
-             WHERE state = 'pending' GROUP BY 1 ORDER BY min(seq)",
+            "SELECT kind, count(*) FROM outbox WHERE state = 'pending'
+             GROUP BY kind ORDER BY min(seq)",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(unionpass_core::view::PendingKind {
@@ -840,8 +841,8 @@ pub(crate) fn enqueue_as(
     };
     let body = serde_json::to_string(&mutation).expect("mutations serialize");
     conn.execute(
-        "INSERT INTO outbox(id, created_at, body) VALUES (?1, ?2, ?3)",
-        params![mutation.id.to_string(), ts(now), body],
+        "INSERT INTO outbox(id, created_at, body, kind) VALUES (?1, ?2, ?3, ?4)",
+        params![mutation.id.to_string(), ts(now), body, mutation.op.kind()],
     )?;
     Ok(mutation)
 }

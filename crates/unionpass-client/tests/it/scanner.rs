@@ -196,6 +196,17 @@ async fn check_ins_waiting_when_the_server_ends_the_session_go_up_at_the_same_si
 
     let code = d.member.live_passport(now()).unwrap().text;
     assert!(d.staff.scan_text(event, &code, now()).unwrap().ok);
+    // a store from before each waiting change's kind was kept names it too, once migrated
+    let (_old, upgraded) = staff_store_before(&d, "0026_outbox_kind");
+    let kinds = upgraded.snapshot(now()).unwrap().sync.pending_kinds;
+    assert_eq!(
+        kinds
+            .iter()
+            .map(|k| (k.kind.as_str(), k.n))
+            .collect::<Vec<_>>(),
+        [("check_in", 1)]
+    );
+    drop(upgraded);
     end_sessions_of("S20001").await;
     assert_eq!(
         d.staff.sync(now()).await.unwrap_err().code(),
