@@ -149,9 +149,10 @@ impl Client {
             valid_until: p.valid_until,
         });
         let rejections = s.unseen_rejections()?;
-        let (held, held_for) = s.held_for_sign_in()?;
-        // one read of the outbox, by kind, gives the count too
+        let (holding, held_for) = s.held_for_sign_in()?;
+        // one read of the outbox, by kind, gives the count too (and, held, the held count)
         let pending_kinds = s.pending_kinds()?;
+        let pending: i64 = pending_kinds.iter().map(|k| k.n).sum();
         let unlogged = *self.unlogged.lock().unwrap_or_else(|p| p.into_inner());
         let last_error = match unlogged {
             Some(code) => Some(code),
@@ -166,13 +167,13 @@ impl Client {
             devices: s.devices()?,
             notices: s.notices()?,
             signed_out: s.signed_out_reason()?,
-            held,
+            held: if holding { pending } else { 0 },
             held_for,
             sync: SyncState {
                 syncing: self.syncing.load(Ordering::SeqCst),
                 last_ok_at: s.last_sync_ok_at()?,
                 last_error,
-                pending: pending_kinds.iter().map(|k| k.n).sum(),
+                pending,
                 pending_kinds,
                 rejected: rejections.len() as i64,
                 retry_at: last_error.and(*self.retry_at.lock().unwrap_or_else(|p| p.into_inner())),

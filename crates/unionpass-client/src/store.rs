@@ -224,13 +224,13 @@ impl Store {
         Ok(())
     }
 
-    /// How many changes wait here for the member whose session the server ended (0 when none
-    /// are held), and that member's number: the sign-in screen says both and fills the number in.
-    pub fn held_for_sign_in(&self) -> Result<(i64, Option<String>)> {
+    /// Whether the outbox is held for a member whose session the server ended, and that
+    /// member's number (the sign-in screen names the account and fills it in).
+    pub fn held_for_sign_in(&self) -> Result<(bool, Option<String>)> {
         if self.get(K_HELD_FOR)?.is_none() {
-            return Ok((0, None));
+            return Ok((false, None));
         }
-        Ok((self.pending_count()?, self.get(K_HELD_NO)?))
+        Ok((true, self.get(K_HELD_NO)?))
     }
 
     /// Why the member was signed out without asking, until they sign in again.

@@ -186,6 +186,10 @@ async fn check_ins_waiting_when_the_server_ends_the_session_go_up_at_the_same_si
             assert_eq!(elsewhere.sign_out_everywhere().await.unwrap(), 2);
         }
     };
+    let sign_in_here = |no: &'static str| {
+        d.staff
+            .login(&d.server.url, no, "demo1234", "scanner", now())
+    };
     let on_server = |c: &Client, member: &str| {
         c.scanner_view(Some(event), now())
             .unwrap()
@@ -237,11 +241,7 @@ async fn check_ins_waiting_when_the_server_ends_the_session_go_up_at_the_same_si
         .checkins
         .is_empty());
     // the same staff member again: the check-in goes up with the first sync, in their name
-    let report = d
-        .staff
-        .login(&d.server.url, "S20001", "demo1234", "scanner", now())
-        .await
-        .unwrap();
+    let report = sign_in_here("S20001").await.unwrap();
     assert_eq!((report.pushed, report.rejected), (1, 0));
     assert_eq!(d.staff.snapshot(now()).unwrap().held, 0);
     let row = on_server(&d.staff, "M10001").expect("the held check-in reached the server");
@@ -259,11 +259,7 @@ async fn check_ins_waiting_when_the_server_ends_the_session_go_up_at_the_same_si
         ErrorCode::SessionEnded
     );
     assert_eq!(d.staff.snapshot(now()).unwrap().held, 1);
-    let report = d
-        .staff
-        .login(&d.server.url, "S20002", "demo1234", "scanner", now())
-        .await
-        .unwrap();
+    let report = sign_in_here("S20002").await.unwrap();
     assert_eq!((report.pushed, report.rejected), (0, 0));
     let snap = d.staff.snapshot(now()).unwrap();
     assert_eq!((snap.sync.pending, snap.held, snap.held_for), (0, 0, None));
