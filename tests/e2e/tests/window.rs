@@ -3035,6 +3035,25 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                         "{name}: card titles start at different places: {lefts:?}"
                     );
                 }
+                if stop.name == "wallet" {
+                    // a coupon's name has most of its row, on a phone too: the status is not a
+                    // third column beside it (at 360 px in English it had a third of the row,
+                    // and "Weekday lunch subsidy" broke over two lines)
+                    let share = app
+                        .c
+                        .execute(
+                            "return [...document.querySelectorAll('#wallet-list .coupon')]
+                               .map(b => b.querySelector('.coupon-main').getBoundingClientRect().width
+                                         / b.getBoundingClientRect().width)",
+                            vec![],
+                        )
+                        .await?;
+                    let share: Vec<f64> = serde_json::from_value(share)?;
+                    anyhow::ensure!(
+                        !share.is_empty() && share.iter().all(|s| *s >= 0.55),
+                        "{name}: the coupons' names have too little of their rows: {share:?}"
+                    );
+                }
                 if who == "member" && stop.name == "activities" {
                     // the list: what is coming up first; the week's ended ones after it, under
                     // their own heading
