@@ -33,6 +33,11 @@ pub fn when(t: DateTime<Utc>, lang: unionpass_core::i18n::Lang) -> String {
     unionpass_core::i18n::moment(t, now(), ZONE, lang)
 }
 
+/// [`when`] inside a sentence ("checked in at 11:03").
+pub fn when_in_sentence(t: DateTime<Utc>, lang: unionpass_core::i18n::Lang) -> String {
+    unionpass_core::i18n::moment_in_sentence(t, now(), ZONE, lang)
+}
+
 /// `12`, `12.50`, `8.80`: whole yuan without decimals, otherwise with fen.
 pub fn yuan(cents: i64) -> String {
     if cents % 100 == 0 {

@@ -184,8 +184,8 @@ messages! {
     NoEvents => "暂无可签到的活动，请联网同步。", "No events to check in to. Connect and sync.";
     TrustAge => "验证数据更新于 {age}前", "Verification data is {age} old";
     TrustJustNow => "验证数据刚刚更新", "Verification data was just updated";
-    DoorListAge => "报名名单更新于 {age}前。如会员手机上显示已报名或已递补，请联网同步后再扫；暂时无法联网时，请核对会员手机上的报名状态，再点“放行并记录”。", "The sign-up list is {age} old. If the member's phone shows a place, sync and scan again; with no network, check the place on their phone, then tap \"Let in and record\".";
-    DoorListJustNow => "报名名单刚刚更新，名单上没有此会员的名额。如会员手机上显示已报名或已递补（可能是刚刚报名或递补），请核对后点“放行并记录”，或稍后联网同步再扫。", "The sign-up list was just updated and has no place for this member. If their phone shows a place (they may have just got it), check it, then tap \"Let in and record\", or sync again in a while and scan again.";
+    DoorListAge => "报名名单更新于 {age}前。会员手机显示有名额时，请联网同步后再扫；无法联网时，核对后点“放行并记录”。", "The sign-up list is {age} old. If their phone shows a place, sync and scan again; with no network, check it, then tap \"Let in and record\".";
+    DoorListJustNow => "报名名单刚刚更新，名单上没有此会员的名额。会员手机显示有名额时（可能刚报上），核对后点“放行并记录”。", "The sign-up list was just updated and has no place for them. If their phone shows one (it may be new), check it, then tap \"Let in and record\".";
     LetIn => "放行并记录", "Let in and record";
     // {count}: the door's count as its line says it (`CheckedInCount`)
     LetInFull => "名额已满（{count}）：放行后将超出名额。", "Full ({count}): letting them in goes over capacity.";
@@ -219,7 +219,7 @@ messages! {
     MadeHereWaiting => "本机在本场的签到有 {n} 条待上传，联网后会自动上传；上传前请勿卸载应用或退出登录。", "{n} check-in made here is waiting to upload. It uploads automatically once online; until then, do not uninstall the app or sign out.|{n} check-ins made here are waiting to upload. They upload automatically once online; until then, do not uninstall the app or sign out.";
     MadeHereUploaded => "本机在本场的 {n} 条签到已全部上传。", "The {n} check-in made here has been uploaded.|All {n} check-ins made here have been uploaded.";
     ConflictsTitle => "重复签到（不同设备）", "Checked in on two scanners";
-    ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: {first} by {a}, again {second} by {b}";
+    ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: checked in {first} by {a}, again {second} by {b}";
     ScanFailed => "签到未通过", "Check-in refused";
     ScanRepeat => "已签到过", "Already checked in";
     ScanCompanions => "+{n} 位家属", "+{n} companion|+{n} companions";
@@ -300,6 +300,8 @@ messages! {
     DayToday => "今天 {time}", "today {time}";
     DayTomorrow => "明天 {time}", "tomorrow {time}";
     DayYesterday => "昨天 {time}", "yesterday {time}";
+    // today's clock inside a sentence ("11:03 已签到过", "checked in at 11:03")
+    AtClock => "{time}", "at {time}";
     WeekdayMon => "周一", "Mon";
     WeekdayTue => "周二", "Tue";
     WeekdayWed => "周三", "Wed";
@@ -670,6 +672,24 @@ pub fn moment(
     }
 }
 
+/// [`moment`] inside a sentence: today's clock takes its preposition in English ("Already
+/// checked in at 11:03"); another day reads as its day already does ("yesterday 17:00").
+pub fn moment_in_sentence(
+    t: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    zone: crate::time::Zone,
+    lang: Lang,
+) -> String {
+    if crate::time::format_date(t, zone) == crate::time::format_date(now, zone) {
+        fill(
+            Msg::AtClock.text(lang),
+            &[("time", &crate::time::format_clock(t, zone))],
+        )
+    } else {
+        day_time(t, now, zone, lang)
+    }
+}
+
 /// A line that begins with a filled-in value, its first letter made a capital: "today 10:14 to
 /// 12:44" heads a line as "Today 10:14 to 12:44". Chinese, digits and capitals are left as they
 /// are.
@@ -990,6 +1010,21 @@ mod tests {
         assert_eq!(m("2026-12-01T15:50:00Z", Lang::En), "yesterday 23:50");
         assert_eq!(m("2026-11-30T15:50:00Z", Lang::En), "2026-11-30 23:50");
         assert_eq!(m("2026-12-02T17:00:00Z", Lang::ZhCn), "明天 01:00");
+        // inside a sentence, today's clock takes "at" in English only
+        let s = |t: &str, lang| moment_in_sentence(at(t), now, Zone::AsiaShanghai, lang);
+        assert_eq!(s("2026-12-01T16:05:00Z", Lang::En), "at 00:05");
+        assert_eq!(s("2026-12-01T16:05:00Z", Lang::ZhCn), "00:05");
+        assert_eq!(s("2026-12-01T15:50:00Z", Lang::En), "yesterday 23:50");
+        assert_eq!(
+            fill(
+                Msg::ScanAlreadyCheckedIn.text(Lang::En),
+                &[
+                    ("time", &s("2026-12-01T16:05:00Z", Lang::En)),
+                    ("device", "Li Wei")
+                ]
+            ),
+            "Already checked in at 00:05 by Li Wei; let them in, no need to scan again."
+        );
     }
 
     #[test]

@@ -2290,6 +2290,12 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff
             .wait_contains("#scan-result", "Already checked in", 20)
             .await?;
+        // when, as a sentence says it: "at 14:03" today ("yesterday 23:59" past midnight)
+        let said = staff.text("#scan-result-text").await?;
+        anyhow::ensure!(
+            said.contains("Already checked in at ") || said.contains("Already checked in yesterday "),
+            "the repeat's time in English: {said}"
+        );
         staff
             .wait_contains("#scan-result-companions", "+2", 5)
             .await?;

@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::ctx::{ctx, Ctx};
-use crate::fmt::{activity_time, day_time, now, when};
+use crate::fmt::{activity_time, day_time, now, when, when_in_sentence};
 use crate::ipc;
 
 /// What a scan sends to the shell.
@@ -55,7 +55,9 @@ fn outcome_text(c: Ctx, o: &ScanOutcome) -> String {
             &[
                 (
                     "time",
-                    &o.earlier_at.map(|t| when(t, lang)).unwrap_or_default(),
+                    &o.earlier_at
+                        .map(|t| when_in_sentence(t, lang))
+                        .unwrap_or_default(),
                 ),
                 (
                     "device",
@@ -596,9 +598,9 @@ pub fn ScannerTab() -> impl IntoView {
                         <ul id="conflicts" class="list">
                             {move || conflicts().into_iter().map(|x| view! {
                                 <li>{fill(c.t(Msg::ConflictLine), &[
-                                    ("member", &x.member_no), ("first", &when(x.first_at, c.lang.get())),
+                                    ("member", &x.member_no), ("first", &when_in_sentence(x.first_at, c.lang.get())),
                                     ("a", &scanned_by(c.lang.get(), x.first_staff.as_deref(), &x.first_scanner)),
-                                    ("second", &when(x.second_at, c.lang.get())),
+                                    ("second", &when_in_sentence(x.second_at, c.lang.get())),
                                     ("b", &scanned_by(c.lang.get(), x.second_staff.as_deref(), &x.second_scanner)),
                                 ])}</li>
                             }).collect_view()}
