@@ -218,6 +218,8 @@ messages! {
     Uploaded => "已上传", "Uploaded";
     MadeHereWaiting => "本机在本场的签到有 {n} 条待上传，联网后会自动上传；上传前请勿卸载应用或退出登录。", "{n} check-in made here is waiting to upload. It uploads automatically once online; until then, do not uninstall the app or sign out.|{n} check-ins made here are waiting to upload. They upload automatically once online; until then, do not uninstall the app or sign out.";
     MadeHereUploaded => "本机在本场的 {n} 条签到已全部上传。", "The {n} check-in made here has been uploaded.|All {n} check-ins made here have been uploaded.";
+    // beside the door's upload line when the sync line counts more ({what}: `pending_what`)
+    OtherChangesWaiting => "本机另有 {n} 项其他更改待同步（{what}），已计入顶部的数字。", "{n} other change on this device is waiting too ({what}); the count at the top includes it.|{n} other changes on this device are waiting too ({what}); the count at the top includes them.";
     ConflictsTitle => "重复签到（不同设备）", "Checked in on two scanners";
     ConflictLine => "{member}：{first} 由 {a} 签到，{second} 又由 {b} 签到", "{member}: checked in {first} by {a}, again {second} by {b}";
     ScanFailed => "签到未通过", "Check-in refused";

@@ -303,6 +303,23 @@ impl SyncState {
         self.last_error == Some(ErrorCode::Offline)
     }
 
+    /// What waits besides `door_waiting` check-ins (a door's own, counted by its log): the
+    /// changes the sync line's count holds that the door's upload line does not, by kind.
+    pub fn pending_besides_check_ins(&self, door_waiting: i64) -> Vec<PendingKind> {
+        self.pending_kinds
+            .iter()
+            .map(|k| PendingKind {
+                kind: k.kind.clone(),
+                n: if k.kind == "check_in" {
+                    (k.n - door_waiting).max(0)
+                } else {
+                    k.n
+                },
+            })
+            .filter(|k| k.n > 0)
+            .collect()
+    }
+
     /// Why the last sync failed, when the member has to act (free space, unlock the keyring)
     /// rather than wait: not while it passes by itself (offline, the server busy), nor when
     /// another screen already says it (signed out, this version no longer served).
@@ -723,6 +740,37 @@ mod tests {
         ] {
             assert_eq!(state(passes).problem(), None, "{passes:?}");
         }
+    }
+
+    #[test]
+    fn besides_a_doors_check_ins_the_rest_of_what_waits_is_named() {
+        let k = |kind: &str, n| PendingKind {
+            kind: kind.into(),
+            n,
+        };
+        let state = SyncState {
+            pending: 5,
+            pending_kinds: vec![k("check_in", 3), k("set_language", 1), k("use_coupon", 1)],
+            ..SyncState::default()
+        };
+        // two of the three check-ins are this door's: one from another event is left, with
+        // the rest in their order
+        assert_eq!(
+            state.pending_besides_check_ins(2),
+            vec![k("check_in", 1), k("set_language", 1), k("use_coupon", 1)]
+        );
+        // all three are this door's
+        assert_eq!(
+            state.pending_besides_check_ins(3),
+            vec![k("set_language", 1), k("use_coupon", 1)]
+        );
+        // a log that counts more than the outbox holds (a row uploaded meanwhile) never leaves
+        // a negative count
+        assert_eq!(
+            state.pending_besides_check_ins(9),
+            vec![k("set_language", 1), k("use_coupon", 1)]
+        );
+        assert_eq!(SyncState::default().pending_besides_check_ins(0), vec![]);
     }
 
     fn entry() -> CalendarEntry {

@@ -2334,6 +2334,29 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         staff.click("#lang-toggle").await?;
         staff.wait_text("#lang-toggle", "English", 5).await?;
         staff.shot("47d-door-zh-360").await?;
+        // the sync line counts every change waiting (the language choice made offline too); the
+        // door's lines add up to it: this door's one check-in, and the other change named
+        // (its text read as a screen reader would: on a phone the line is clamped to two; a
+        // retry in the background says "同步中…" for a moment)
+        let mut header = String::new();
+        for _ in 0..50 {
+            header = hidden_text(staff, "#sync-status").await?;
+            if header == "2 项更改待同步" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(header, "2 项更改待同步");
+        staff
+            .wait_contains("#checkin-upload", "本机在本场的签到有 1 条待上传", 5)
+            .await?;
+        staff
+            .wait_text(
+                "#checkin-upload-others",
+                "本机另有 1 项其他更改待同步（语言设置），已计入顶部的数字。",
+                5,
+            )
+            .await?;
 
         // staff let the waiting member in by hand over the list (as if the phone had shown a
         // place): counted and marked so at the door, judged by the server's list at the upload

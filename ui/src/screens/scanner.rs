@@ -5,7 +5,7 @@
 use base64::Engine;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use unionpass_core::i18n::{fill, line_start, whole_parts, Lang, Msg};
+use unionpass_core::i18n::{fill, line_start, pending_what, whole_parts, Lang, Msg};
 use unionpass_core::ipc::{GetScannerView, LetIn, ScanFrame, ScanImage, ScanText, SetTrustMaxAge};
 use unionpass_core::view::{ScanOutcome, ScannerView};
 use unionpass_core::ErrorCode;
@@ -622,6 +622,24 @@ pub fn ScannerTab() -> impl IntoView {
                                 }
                             }}
                         </p>
+                        // the sync line's count holds more than this door's check-ins: said, so
+                        // the two counts add up
+                        {move || {
+                            let others = c.snap.with(|s| {
+                                s.as_ref()
+                                    .map(|s| s.sync.pending_besides_check_ins(made_here().1))
+                                    .unwrap_or_default()
+                            });
+                            let n: i64 = others.iter().map(|k| k.n).sum();
+                            (n > 0).then(|| view! {
+                                <p id="checkin-upload-others" class="small muted">
+                                    {fill(c.t(Msg::OtherChangesWaiting), &[
+                                        ("n", &n.to_string()),
+                                        ("what", &pending_what(&others, c.lang.get())),
+                                    ])}
+                                </p>
+                            })
+                        }}
                     </Show>
                     <Show when=move || checkins().is_empty()>
                         <p id="checkin-log-empty" class="muted small">{move || c.t(Msg::NoCheckIns)}</p>
