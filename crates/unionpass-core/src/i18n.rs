@@ -238,6 +238,8 @@ messages! {
     ScanAlreadyCheckedIn => "{time} 已由{device}签到过，可直接放行，无需再扫。", "Already checked in {time} by {device}; let them in, no need to scan again.";
     ScannerThis => "本机", "this scanner";
     ScannerNamed => "扫码设备 {id}", "scanner {id}";
+    // a check-in log's row made on another scanner, by the staff member the server named
+    ScannedByStaff => "{name} 扫码", "scanned by {name}";
     // wallet
     TabWallet => "卡券", "Wallet";
     WalletTitle => "我的卡券", "My coupons";

@@ -3329,9 +3329,12 @@ async fn the_demo_tour_every_screen_reads_right_fits_and_is_accessible() -> anyh
             })
             .await?;
         anyhow::ensure!(said.contains("17:00"), "the training's end: {said}");
-        // the demo's check-in there came from a colleague's scanner: the log names them
+        // the demo's check-in there came from a colleague's scanner: the log names them as the
+        // one who scanned (a name alone under the member's read as a companion's)
         staff
-            .wait_text("#checkin-log .checkin-device", "韩立新", 10)
+            .wait_until("#checkin-log .checkin-device", 10, "who scanned", |t| {
+                t == "韩立新 扫码" || t == "scanned by 韩立新"
+            })
             .await?;
         staff.shot("50b-staff-ended-event").await?;
         Ok::<_, anyhow::Error>(())

@@ -649,7 +649,14 @@ pub fn ScannerTab() -> impl IntoView {
                             <li class="checkin">
                                 <span class="checkin-who"><strong>{r.name.clone().unwrap_or_default()}</strong>" "<span class="mono">{r.member_no.clone()}</span></span>
                                 <span class="muted nowrap checkin-when">{when(r.scanned_at, c.lang.get())}</span>
-                                <span class="muted small checkin-device">{if r.ours { c.t(Msg::ScannerThis).to_string() } else { scanned_by(c.lang.get(), r.staff.as_deref(), &r.scanner_short) }}</span>
+                                <span class="muted small checkin-device">{if r.ours {
+                                    c.t(Msg::ScannerThis).to_string()
+                                } else if let Some(name) = r.staff.as_deref() {
+                                    // a name alone under the member's read as a companion's
+                                    fill(c.t(Msg::ScannedByStaff), &[("name", name)])
+                                } else {
+                                    scanned_by(c.lang.get(), None, &r.scanner_short)
+                                }}</span>
                                 // the marks kept together: on a phone they wrap as one, not one alone
                                 <span class="checkin-marks">
                                 {r.by_hand.then(|| view! { <span class="badge checkin-by-hand">{move || c.t(Msg::ByHand)}</span> })}
