@@ -622,9 +622,9 @@ pub fn pending_what(kinds: &[crate::view::PendingKind], lang: Lang) -> String {
     })
 }
 
-/// "今天 17:00", "明天 09:30", "昨天 14:00", "周四 12-03 09:00" (the rest of the coming week:
-/// its weekday, which members plan by, and its date), or "2026-12-09 09:30": an instant by its
-/// day relative to `now`, in `zone`.
+/// "今天 17:00", "明天 09:30", "昨天 14:00", "周四 12-03 09:00" or "Thu 3 Dec 09:00" (the rest of
+/// the coming week: its weekday, which members plan by, and its date), or "2026-12-09 09:30": an
+/// instant by its day relative to `now`, in `zone`.
 pub fn day_time(
     t: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
@@ -649,12 +649,13 @@ pub fn day_time(
                 Msg::WeekdaySun,
             ];
             let weekday = WEEKDAYS[day(t).weekday().num_days_from_monday() as usize];
-            // the weekday kept on one line with its date (the same order in both languages)
-            format!(
-                "{}\u{a0}{} {clock}",
-                weekday.text(lang),
-                day(t).format("%m-%d")
-            )
+            // the weekday kept on one line with its date; in English the month by its name
+            // ("12-09" reads as 12 September to many)
+            let date = match lang {
+                Lang::ZhCn => day(t).format("%m-%d").to_string(),
+                Lang::En => day(t).format("%-d\u{a0}%b").to_string(),
+            };
+            format!("{}\u{a0}{date} {clock}", weekday.text(lang))
         }
         _ => crate::time::format_minute(t, zone),
     }
@@ -993,7 +994,8 @@ mod tests {
                 lang,
             )
         };
-        assert_eq!(days(6, Lang::En), "Mon\u{a0}12-07 09:00");
+        assert_eq!(days(6, Lang::En), "Mon\u{a0}7\u{a0}Dec 09:00");
+        assert_eq!(days(6, Lang::ZhCn), "周一\u{a0}12-07 09:00");
         assert_eq!(days(7, Lang::ZhCn), "2026-12-08 09:00");
         assert_eq!(days(-1, Lang::ZhCn), "昨天 09:00");
         assert_eq!(line_start(days(-1, Lang::En)), "Yesterday 09:00");
