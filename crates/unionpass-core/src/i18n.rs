@@ -124,7 +124,7 @@ messages! {
     SignOutEverywhereHint => "手机丢了？这会结束你在所有设备（包括本机）上的登录。", "Lost a phone? This ends your sessions on every device, this one included.";
     SignOutEverywhereConfirm => "确定结束所有设备上的登录吗？本机还没上传的更改会先上传，之后需要重新登录。", "End your sessions on every device? Changes not yet uploaded from this device go up first; then you will need to sign in again.";
     HeldSameAccount => "原来的账号", "the same account";
-    HeldChanges => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），但本机还有 {n} 项更改没有上传（{what}），已为你保留。用 {member} 重新登录后会自动上传；用其他账号登录会清除它们。", "Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long), but {n} change made on this device has not been uploaded yet ({what}) and is kept. Sign in again as {member} and it uploads; signing in with another account removes it.|Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long), but {n} changes made on this device have not been uploaded yet ({what}) and are kept. Sign in again as {member} and they upload; signing in with another account removes them.";
+    HeldChanges => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），但本机还有 {n} 项更改没有上传（{what}），已为你保留。用 {member} 重新登录后会自动上传；用其他账号登录则会清除。", "Your session has ended: you signed out on another device, your password was changed, this device was removed, your membership was suspended, or the app went unused for a long time. {what} made on this device has not been uploaded yet and is kept. Sign in again as {member} to upload it; signing in with another account deletes it.|Your session has ended: you signed out on another device, your password was changed, this device was removed, your membership was suspended, or the app went unused for a long time. {n} changes made on this device have not been uploaded yet ({what}) and are kept. Sign in again as {member} to upload them; signing in with another account deletes them.";
     OnlineOnly => "需要联网。", "Needs the network.";
     CheckinRefused => "未记入：{reason}", "Not recorded: {reason}";
     // errors: what happened, and what to do next
@@ -157,7 +157,7 @@ messages! {
     DataKept => "你的数据仍完整保存在本机，安装新版本后即可继续使用。", "All your data is still on this device; install the newer version to carry on.";
     ErrInvalidInput => "请检查填写的内容。", "Please check what you entered.";
     ErrFieldRequired => "请填写{field}。", "Please enter your {field}.";
-    ErrSessionEnded => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），本机的会员数据已清除，请重新登录。", "Your session has ended (signed out elsewhere, password changed, device removed, membership suspended or unused for long); this device's member data was cleared. Please sign in again.";
+    ErrSessionEnded => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），本机的会员数据已清除，请重新登录。", "Your session has ended: you signed out on another device, your password was changed, this device was removed, your membership was suspended, or the app went unused for a long time. This device's member data was cleared; please sign in again.";
     ErrKeyReused => "这次操作的编号已被另一项操作使用过，请重新操作一次。", "This action's id was already used for a different action; please do it again.";
     ErrTooLarge => "发送的内容过大，请减少后重试。", "What was sent is too large; send less and try again.";
     ErrCheckinProof => "这条签到来自旧版扫码应用，缺少护照凭证，服务器未记入；请更新应用后重新扫码。", "This check-in came from an older scanner app without the passport proof and was not recorded; update the app and scan the member again.";
@@ -348,9 +348,9 @@ messages! {
     ErrUpdateNotPackaged => "这份工会通不是从安装包安装的，无法自动更新，需要手动安装新版本。", "This copy of UnionPass was not installed from a package, so it cannot update itself; the new version has to be installed by hand.";
     // said on 我的 and on the screen of a store too new for this copy: "keeps working" would be
     // false on the second
-    ErrUpdateSignature => "下载的更新没有工会的发布签名，已停止安装；原版本不受影响。", "The downloaded update is not signed by the union, so it was not installed; this version is unchanged.";
-    ErrUpdateDownloadFailed => "新版本没有下载成功（更新服务器出错），原版本不受影响。", "The new version could not be downloaded (the update server failed); this version is unchanged.";
-    ErrUpdateInstallFailed => "更新没有安装（授权被取消，或系统软件包管理器出错），原版本不受影响。", "The update was not installed (the password prompt was cancelled, or the system's package manager failed); this version is unchanged.";
+    ErrUpdateSignature => "下载的更新没有工会的发布签名，已停止安装；原版本不受影响。", "The downloaded update is not signed by the union, so it was not installed; your current version still works.";
+    ErrUpdateDownloadFailed => "新版本没有下载成功（更新服务器出错），原版本不受影响。", "The new version could not be downloaded (the update server failed); your current version still works.";
+    ErrUpdateInstallFailed => "更新没有安装（授权被取消，或系统软件包管理器出错），原版本不受影响。", "The update was not installed (the password prompt was cancelled, or the system's package manager failed); your current version still works.";
     ErrInvalidMobile => "请输入正确的 11 位手机号。", "Enter a valid 11-digit mainland mobile number.";
     ErrInvalidAccount => "请输入电费单上的 10 位户号。", "Enter the 10-digit account number from your electricity bill.";
     ErrAmountNotOffered => "请从列出的金额中选择。", "Choose one of the listed amounts.";
@@ -380,7 +380,7 @@ messages! {
     PollVotes => "{n} 票", "{n} vote|{n} votes";
     PollYourVote => "你的选择", "your choice";
     PollPending => "已保存，联网后提交", "Saved; sent when you are online";
-    PollResultsAfter => "投票后可以看到大家的选择。", "You see everyone's choices after voting.";
+    PollResultsAfter => "投票后可以看到大家的选择。", "You'll see everyone's choices after you vote.";
     PollResultsOffline => "联网后显示投票结果。", "Results show when you are online.";
     PollVoted => "你已投票", "You have voted";
     PollNotVoted => "你还没有投票", "You have not voted yet";
@@ -454,7 +454,7 @@ messages! {
     FeedbackComment => "想说的话（选填，500 字以内）", "Anything to add (optional, up to 500 characters)";
     FeedbackSubmit => "提交评价", "Send feedback";
     FeedbackUpdate => "修改评价", "Update feedback";
-    FeedbackGivenNote => "你的评价：{n} 星。{time} 前可以修改。", "You rated it {n} of 5; you can change it until {time}.";
+    FeedbackGivenNote => "你的评价：{n} 星。{time} 前可以修改。", "You rated it {n} out of 5; you can change it until {time}.";
     FeedbackAfterEnd => "活动结束后（{time}）可以在这里评价。", "You can rate it here once it ends ({time}).";
     FeedbackPendingNote => "评价已保存，联网后自动提交。", "Saved; it is sent when you are online.";
     CharsLeft => "还可输入 {n} 字", "{n} character left|{n} characters left";
@@ -483,7 +483,7 @@ messages! {
     DateMonth => "本月", "This month";
     MineUpcoming => "即将参加", "Coming up";
     MineAttended => "已参加", "Attended";
-    MineMissed => "报了名未签到", "Had a place, not checked in";
+    MineMissed => "报了名未签到", "Signed up, not checked in";
     MissedHint => "未到场记为一次爽约，近期多次爽约将暂时不能报名热门活动。不能参加时，请在截止前取消报名。", "This counts as a no-show: several in a short time close popular activities to you for a while. If you cannot come, cancel before the deadline.";
     OnlyMine => "我的活动", "My activities";
     ActivityPlace => "地点：{place}", "Place: {place}";
@@ -507,7 +507,7 @@ messages! {
     CompanionsLabel => "携带家属", "Companions";
     CompanionsN => "携带家属 {n} 人", "with {n} companion|with {n} companions";
     MyConfirmed => "已报名", "Signed up";
-    MyAttended => "已签到参加", "You came (checked in)";
+    MyAttended => "已签到参加", "Checked in";
     MyWaitlisted => "候补第 {n} 位", "Waitlist place {n}";
     MyPromoted => "已由候补转为正式报名", "Moved up from the waitlist: you have a place";
     MyCancelled => "已取消报名", "Sign-up cancelled";
@@ -538,7 +538,7 @@ messages! {
     RetryAt => "· {time} 自动重试", "· retrying at {time}";
     RetrySoon => "· 1 分钟内自动重试", "· retrying within a minute";
     RejectionsTitle => "未成功的操作", "Changes that did not go through";
-    RejectionsCount => "{n} 项未成功", "{n} not done";
+    RejectionsCount => "{n} 项未成功", "{n} failed";
     RejectionsHint => "有操作未成功，点此查看原因", "Some of your changes did not go through; select to see why";
     GoWallet => "查看卡券", "Open the wallet";
     RejUseCoupon => "「{title}」没有记为已使用：{reason}", "\"{title}\" was not marked as used: {reason}";

@@ -464,7 +464,7 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         staff
             .wait_contains(
                 "#held-changes",
-                "1 change made on this device has not been uploaded yet",
+                "1 check-in made on this device has not been uploaded yet",
                 5,
             )
             .await?;
@@ -864,7 +864,7 @@ async fn an_offline_coupon_use_the_server_refuses_is_shown_until_read() -> anyho
         app.wait_gone("#rejections-go-wallet", 5).await?;
         // in English, on a phone
         app.click("#lang-toggle").await?;
-        app.wait_text("#rejected-badge", "1 not done", 10).await?;
+        app.wait_text("#rejected-badge", "1 failed", 10).await?;
         app.wait_contains(
             "#rejections",
             "\"Home cleaning coupon\" was not marked as used",
@@ -3103,7 +3103,7 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                     let missed = if lang == "zh" {
                         "报了名未签到"
                     } else {
-                        "Had a place, not checked in"
+                        "Signed up, not checked in"
                     };
                     anyhow::ensure!(
                         ended.contains(missed) && !ended.contains("已报名"),
@@ -3144,7 +3144,7 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                             ["职工心理健康讲座", "Workers' mental health talk"],
                         ),
                         ("#mine-attended", ["安全生产与急救培训", "Workplace safety"]),
-                        ("#mine-attended", ["已签到参加", "You came (checked in)"]),
+                        ("#mine-attended", ["已签到参加", "Checked in"]),
                         ("#mine-missed", ["职工书画展导览", "Workers' art show"]),
                     ] {
                         let title = if lang == "zh" { title[0] } else { title[1] };

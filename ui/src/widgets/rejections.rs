@@ -5,7 +5,7 @@ use unionpass_core::ipc::RejectionsSeen;
 use unionpass_core::view::{RejectedChange, RejectionView};
 
 use crate::ctx::{ctx, Place};
-use crate::fmt::when;
+use crate::fmt::when_in_sentence;
 use crate::ipc;
 
 /// A title as this device knows it, or the thing's number when it never did.
@@ -123,7 +123,7 @@ pub fn Rejections(
                                 <span class="rej-text">{rejection_text(&r, lang)}</span>
                                 " "
                                 <span class="muted small">
-                                    {fill(Msg::RejMadeAt.text(lang), &[("time", &when(r.made_at, lang))])}
+                                    {fill(Msg::RejMadeAt.text(lang), &[("time", &when_in_sentence(r.made_at, lang))])}
                                 </span>
                             </li>
                         }
