@@ -68,7 +68,6 @@ messages! {
     ServerUrl => "服务器地址", "Server address";
     MemberNo => "会员号", "Member number";
     // the account card's line under the name: the number with its label, as the passport has it
-    MemberOfUnion => "会员号 {no} · {union}", "Member number {no} · {union}";
     Password => "密码", "Password";
     LoginButton => "登录", "Sign in";
     LoggingIn => "正在登录…", "Signing in…";

@@ -251,7 +251,7 @@ async fn switching_to_english_relabels_the_screen_and_syncs_the_choice() -> anyh
         app.click("#tab-me").await?;
         app.wait_contains(".me", "Start at login", 10).await?;
         // the member number with its label, as the passport says it
-        app.wait_contains("#me-member-no", "Member number M10008 · ", 5)
+        app.wait_text("#me-member-no .joined-part", "Member number M10008", 5)
             .await?;
         let toggle = app.wait_for("#autostart", 5).await?;
         assert!(entries().is_empty());

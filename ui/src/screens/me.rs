@@ -12,7 +12,7 @@ use unionpass_core::ErrorCode;
 use crate::ctx::ctx;
 use crate::fmt::{full, unbroken, when};
 use crate::ipc;
-use crate::widgets::VersionCard;
+use crate::widgets::{Joined, VersionCard};
 
 /// The member's enrolled devices; any but this one can be revoked here.
 #[component]
@@ -122,7 +122,14 @@ pub fn MeView() -> impl IntoView {
             <div class="card">
                 <h2>{move || c.t(Msg::Account)}</h2>
                 <p class="name">{move || profile().map(|p| p.name).unwrap_or_default()}</p>
-                <p class="muted" id="me-member-no">{move || profile().map(|p| fill(c.t(Msg::MemberOfUnion), &[("no", &p.member_no), ("union", &p.union.name)])).unwrap_or_default()}</p>
+                // the number with its label, as the passport says it, then the union: a phone breaks
+                // the line between the two, never leaving a "·" at a line's end
+                <p class="muted" id="me-member-no">{move || profile().map(|p| view! {
+                    <Joined parts=vec![
+                        format!("{} {}", c.t(Msg::MemberNo), p.member_no).into_any(),
+                        p.union.name.into_any(),
+                    ]/>
+                })}</p>
             </div>
             <VersionCard/>
             <div class="card">

@@ -15,9 +15,9 @@ use unionpass_core::ErrorCode;
 
 use crate::bench;
 use crate::ctx::{ctx, Ctx, Place};
-use crate::fmt::{category_msg, now, unbroken, when, yuan, ZONE};
+use crate::fmt::{category_msg, now, unbroken, when_in_sentence, yuan, ZONE};
 use crate::ipc;
-use crate::widgets::CopyButton;
+use crate::widgets::{CopyButton, Joined};
 
 /// Rows per page: more than a screenful; "show more" adds the next page.
 const PAGE: i64 = 40;
@@ -57,37 +57,44 @@ fn left_text(lang: Lang, until: DateTime<Utc>) -> String {
     }
 }
 
-/// The line a member acts on: "今天到期", "还剩 3 天", "12-05 起可用", "已于 … 过期", "使用于 …".
-fn when_line(lang: Lang, v: &CouponView) -> String {
+/// The line a member acts on: "今天到期", "还剩 3 天", "12-05 起可用", "已于 … 过期", "使用于 …",
+/// in its parts ("还剩 3 天", "有效期至 12-05"): a list row shows them [`Joined`], so a phone
+/// breaks the line between two, never leaving a "·" at a line's end.
+fn when_parts(lang: Lang, v: &CouponView) -> Vec<String> {
     let until = format_date(v.last_day(), ZONE);
     match v.status {
         CouponStatus::Usable => {
             let left = days_left(v.coupon.valid_until, now(), ZONE);
             if left <= 0 {
-                left_text(lang, v.coupon.valid_until)
+                vec![left_text(lang, v.coupon.valid_until)]
             } else if left <= 30 {
-                // a phone breaks the line between the two, never inside "有效期至"
-                whole_parts(&[
+                vec![
                     left_text(lang, v.coupon.valid_until),
                     fill(Msg::ValidUntilDate.text(lang), &[("date", &until)]),
-                ])
+                ]
             } else {
-                fill(Msg::ValidUntilDate.text(lang), &[("date", &until)])
+                vec![fill(Msg::ValidUntilDate.text(lang), &[("date", &until)])]
             }
         }
-        CouponStatus::NotYetValid => fill(
+        CouponStatus::NotYetValid => vec![fill(
             Msg::UsableFrom.text(lang),
             &[("date", &format_date(v.coupon.valid_from, ZONE))],
-        ),
-        CouponStatus::Expired => fill(Msg::ExpiredOn.text(lang), &[("date", &until)]),
-        CouponStatus::Voided => match v.coupon.voided_at {
-            Some(t) => fill(Msg::VoidedAt.text(lang), &[("time", &when(t, lang))]),
+        )],
+        CouponStatus::Expired => vec![fill(Msg::ExpiredOn.text(lang), &[("date", &until)])],
+        CouponStatus::Voided => vec![match v.coupon.voided_at {
+            Some(t) => fill(
+                Msg::VoidedAt.text(lang),
+                &[("time", &when_in_sentence(t, lang))],
+            ),
             None => Msg::StatusVoided.text(lang).to_string(),
-        },
-        CouponStatus::Used => match v.used_at {
-            Some(t) => fill(Msg::UsedAt.text(lang), &[("time", &when(t, lang))]),
+        }],
+        CouponStatus::Used => vec![match v.used_at {
+            Some(t) => fill(
+                Msg::UsedAt.text(lang),
+                &[("time", &when_in_sentence(t, lang))],
+            ),
             None => Msg::StatusUsed.text(lang).to_string(),
-        },
+        }],
     }
 }
 
@@ -158,7 +165,9 @@ fn CouponRow(v: CouponView, open: WriteSignal<Option<i64>>) -> impl IntoView {
                 <span class="coupon-value">{value}</span>
                 <span class="coupon-main">
                     <span class="coupon-title">{title(&v, lang)}</span>
-                    <span class="muted small coupon-when" class:soon=warn>{unbroken(when_line(lang, &v))}</span>
+                    <span class="coupon-when" class:soon=warn>
+                        <Joined parts=when_parts(lang, &v).into_iter().map(|p| unbroken(p).into_any()).collect()/>
+                    </span>
                 </span>
                 <span class="badge" class:usable=usable>{badge}</span>
             </button>
@@ -351,7 +360,7 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                         // its value greyed, its code kept to quote but not offered to copy
                         <p class="coupon-value big" class:dim={status != CouponStatus::Usable}>{fill(c.t(Msg::FaceValue), &[("v", &yuan(v.coupon.face_value_cents))])}</p>
                         <p class="muted">{unbroken(validity(c, &v))}</p>
-                        <p class="coupon-when" class:soon=v.expiring_soon>{unbroken(when_line(c.lang.get(), &v))}</p>
+                        <p class="coupon-when" class:soon=v.expiring_soon>{unbroken(whole_parts(&when_parts(c.lang.get(), &v)))}</p>
                         <p><span id="coupon-status" class="badge" class:usable={status == CouponStatus::Usable && !v.use_pending}>{if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}</span></p>
                         <Show when=move || status == CouponStatus::Usable>
                             <div id="coupon-qr" class="qr" role="img" aria-label=move || c.t(Msg::UsageCode)
@@ -364,7 +373,7 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                             {(status == CouponStatus::Usable).then(|| view! { <CopyButton id="coupon-copy" text=code.clone() target="coupon-code"/> })}
                         </p>
                         // a used coupon says when in its status line above; not twice
-                        {v.used_at.filter(|_| status != CouponStatus::Used).map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when(t, c.lang.get()))])}</p> })}
+                        {v.used_at.filter(|_| status != CouponStatus::Used).map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when_in_sentence(t, c.lang.get()))])}</p> })}
                         <Show when={let terms = terms.clone(); move || !terms.is_empty()}>
                             <h2>{move || c.t(Msg::Terms)}</h2>
                             <p>{terms.clone()}</p>
