@@ -684,13 +684,11 @@ pub fn moment_in_sentence(
     zone: crate::time::Zone,
     lang: Lang,
 ) -> String {
+    let said = moment(t, now, zone, lang);
     if crate::time::format_date(t, zone) == crate::time::format_date(now, zone) {
-        fill(
-            Msg::AtClock.text(lang),
-            &[("time", &crate::time::format_clock(t, zone))],
-        )
+        fill(Msg::AtClock.text(lang), &[("time", &said)])
     } else {
-        day_time(t, now, zone, lang)
+        said
     }
 }
 
