@@ -490,14 +490,6 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    pub fn pending_count(&self) -> Result<i64> {
-        Ok(self.conn.query_row(
-            "SELECT count(*) FROM outbox WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )?)
-    }
-
     /// The refused changes the member has not seen yet, oldest first, each described with what
     /// this device knows of its subject (a coupon's title, an activity's, a device's name).
     pub fn unseen_rejections(&self) -> Result<Vec<RejectionView>> {

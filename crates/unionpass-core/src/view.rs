@@ -718,7 +718,6 @@ mod tests {
     #[test]
     fn a_sync_problem_is_one_the_member_must_act_on() {
         let state = |code| SyncState {
-            pending_kinds: Vec::new(),
             last_error: code,
             ..SyncState::default()
         };
