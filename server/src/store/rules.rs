@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use super::{Fulfilment, GrabJob, StoreError, Taken};
 
-/// Events listed to a scanner: those not ended more than this long ago.
-pub const EVENT_GRACE: chrono::Duration = chrono::Duration::days(1);
+/// Events listed to a scanner: those not ended more than this long ago. Two days, so that all of
+/// yesterday's events are still there at any hour of today (the door says when one ended).
+pub const EVENT_GRACE: chrono::Duration = chrono::Duration::days(2);
 
 /// How many times a grab or a mutation is run again after a retryable failure
 /// ([`StoreError::is_retryable`]).

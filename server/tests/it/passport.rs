@@ -233,6 +233,32 @@ async fn scanners_are_staff_only_and_see_their_unions_events(s: TestServer) {
         .await
         .unwrap();
     assert_eq!(bundle(&s, &staff).await.events.len(), 2);
+    // an ended event stays listed for two days after its end, so a door sees all of yesterday's
+    // whatever the hour (it says when one ended); older ones are gone
+    for (title, ended) in [("两天内结束", 47), ("两天前结束", 49)] {
+        let ends_at = t0() - chrono::Duration::hours(ended);
+        s.store
+            .create_event(
+                unionpass_core::checkin::Event {
+                    id: 0,
+                    title: title.into(),
+                    starts_at: ends_at - chrono::Duration::hours(2),
+                    ends_at,
+                    ..own.clone()
+                },
+                ends_at - chrono::Duration::days(3),
+            )
+            .await
+            .unwrap();
+    }
+    let titles: Vec<String> = bundle(&s, &staff)
+        .await
+        .events
+        .into_iter()
+        .map(|e| e.title)
+        .collect();
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert_eq!(titles[0], "两天内结束", "{titles:?}");
     let holder = Holder::of(&s, "M10001").await;
     let (_, m) = check_in(
         foreign.id,
