@@ -285,26 +285,38 @@ impl MutationOp {
     /// of one of these kinds that cannot be read is a mistake (`bad_request`); any other kind is
     /// one this build does not know (`unsupported_mutation`).
     pub const KINDS: [&'static str; 7] = [
-        "set_language",
-        "revoke_device",
-        "check_in",
-        "use_coupon",
-        "redeem",
-        "feedback",
-        "vote",
+        kind::SET_LANGUAGE,
+        kind::REVOKE_DEVICE,
+        kind::CHECK_IN,
+        kind::USE_COUPON,
+        kind::REDEEM,
+        kind::FEEDBACK,
+        kind::VOTE,
     ];
 
     pub fn kind(&self) -> &'static str {
         match self {
-            MutationOp::SetLanguage { .. } => "set_language",
-            MutationOp::RevokeDevice { .. } => "revoke_device",
-            MutationOp::CheckIn(_) => "check_in",
-            MutationOp::UseCoupon { .. } => "use_coupon",
-            MutationOp::Redeem(_) => "redeem",
-            MutationOp::Feedback(_) => "feedback",
-            MutationOp::Vote(_) => "vote",
+            MutationOp::SetLanguage { .. } => kind::SET_LANGUAGE,
+            MutationOp::RevokeDevice { .. } => kind::REVOKE_DEVICE,
+            MutationOp::CheckIn(_) => kind::CHECK_IN,
+            MutationOp::UseCoupon { .. } => kind::USE_COUPON,
+            MutationOp::Redeem(_) => kind::REDEEM,
+            MutationOp::Feedback(_) => kind::FEEDBACK,
+            MutationOp::Vote(_) => kind::VOTE,
         }
     }
+}
+
+/// The kinds of change as written in a mutation's `op` (serde's tags for [`MutationOp`]; a test
+/// checks each against a serialized sample). Code that sorts changes by kind names them here.
+pub mod kind {
+    pub const SET_LANGUAGE: &str = "set_language";
+    pub const REVOKE_DEVICE: &str = "revoke_device";
+    pub const CHECK_IN: &str = "check_in";
+    pub const USE_COUPON: &str = "use_coupon";
+    pub const REDEEM: &str = "redeem";
+    pub const FEEDBACK: &str = "feedback";
+    pub const VOTE: &str = "vote";
 }
 
 /// `POST /v1/reauth`: the member's password again, for one large redemption (its id). The

@@ -602,14 +602,15 @@ pub fn pending_what(kinds: &[crate::view::PendingKind], lang: Lang) -> String {
     let parts: Vec<String> = kinds
         .iter()
         .map(|k| {
+            use crate::api::kind;
             let msg = match k.kind.as_str() {
-                "check_in" => Msg::PendingCheckIns,
-                "use_coupon" => Msg::PendingCouponUses,
-                "redeem" => Msg::PendingRedemptions,
-                "feedback" => Msg::PendingFeedback,
-                "vote" => Msg::PendingVotes,
-                "set_language" => Msg::PendingLanguage,
-                "revoke_device" => Msg::PendingDeviceRemovals,
+                kind::CHECK_IN => Msg::PendingCheckIns,
+                kind::USE_COUPON => Msg::PendingCouponUses,
+                kind::REDEEM => Msg::PendingRedemptions,
+                kind::FEEDBACK => Msg::PendingFeedback,
+                kind::VOTE => Msg::PendingVotes,
+                kind::SET_LANGUAGE => Msg::PendingLanguage,
+                kind::REVOKE_DEVICE => Msg::PendingDeviceRemovals,
                 _ => Msg::PendingOther,
             };
             fill(msg.text(lang), &[("n", &k.n.to_string())])

@@ -310,7 +310,7 @@ impl SyncState {
             .iter()
             .map(|k| PendingKind {
                 kind: k.kind.clone(),
-                n: if k.kind == "check_in" {
+                n: if k.kind == crate::api::kind::CHECK_IN {
                     (k.n - door_waiting).max(0)
                 } else {
                     k.n
