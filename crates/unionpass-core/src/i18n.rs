@@ -840,12 +840,20 @@ mod tests {
             pending_what(&kinds, Lang::En),
             "1 coupon use, 2 check-ins, the language choice"
         );
-        // every kind a device sends has its own words
-        for kind in crate::api::MutationOp::KINDS {
-            assert_ne!(
-                pending_what(&[k(kind, 3)], Lang::En),
-                "3 other changes",
-                "{kind}"
+        // every kind a device sends has its own words, in both languages, none another's
+        for lang in [Lang::ZhCn, Lang::En] {
+            let words: std::collections::HashSet<String> = crate::api::MutationOp::KINDS
+                .iter()
+                .map(|kind| pending_what(&[k(kind, 3)], lang))
+                .collect();
+            assert_eq!(
+                words.len(),
+                crate::api::MutationOp::KINDS.len(),
+                "{words:?}"
+            );
+            assert!(
+                !words.contains(&pending_what(&[k("from_a_newer_app", 3)], lang)),
+                "{words:?}"
             );
         }
         assert_eq!(

@@ -224,6 +224,39 @@ fn the_stores_filters_and_order_agree_with_the_rules_on_a_large_wallet() {
     );
 }
 
+/// The changes waiting are counted by kind, the kind waiting longest first (the sync line and
+/// the door name them in that order), whatever the kinds' names or counts.
+#[test]
+fn waiting_changes_are_counted_by_kind_oldest_kind_first() {
+    use unionpass_core::api::MutationOp;
+    use unionpass_core::view::PendingKind;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("client.sqlite")).unwrap();
+    let used = |coupon_id| MutationOp::UseCoupon {
+        coupon_id,
+        used_at: now(),
+    };
+    store.enqueue(used(1), now()).unwrap();
+    store
+        .enqueue_language(unionpass_core::Lang::En, now())
+        .unwrap();
+    let vote = unionpass_core::activity::Vote {
+        poll_id: 1,
+        option: 0,
+    };
+    store.enqueue(MutationOp::Vote(vote), now()).unwrap();
+    store.enqueue(used(2), now()).unwrap();
+    let k = |kind: &str, n| PendingKind {
+        kind: kind.into(),
+        n,
+    };
+    // by name it would be set_language first; by the newest, use_coupon last
+    assert_eq!(
+        store.pending_kinds().unwrap(),
+        vec![k("use_coupon", 2), k("set_language", 1), k("vote", 1)]
+    );
+}
+
 /// A campaign released at t0 whose coupons are valid for `days` from t0, one per member.
 pub(crate) fn released_campaign(
     title_zh: &str,
