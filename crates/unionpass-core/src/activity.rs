@@ -770,10 +770,16 @@ pub const FEEDBACK_EDITABLE: Duration = Duration::days(7);
 /// A character a member's own words may not carry: a control character other than a line break
 /// or a tab (NUL, escape sequences that rewrite a terminal's screen, a carriage return that hides
 /// what came before it), or a mark that reorders the text around it (bidirectional embeddings,
-/// overrides and isolates). Such text is shown to staff and read in a terminal, where it could
-/// pass for something else.
+/// overrides and isolates, and the invisible direction marks LRM, RLM and ALM, which move the
+/// digits and punctuation beside them), or a line or paragraph separator (a line break a
+/// terminal does not show as one). Such text is shown to staff and read in a terminal, where it
+/// could pass for something else.
 pub fn hidden_control(ch: char) -> bool {
     (ch.is_control() && ch != '\n' && ch != '\t')
+        || matches!(
+            ch,
+            '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{2028}' | '\u{2029}'
+        )
         || ('\u{202a}'..='\u{202e}').contains(&ch)
         || ('\u{2066}'..='\u{2069}').contains(&ch)
 }
@@ -1307,6 +1313,11 @@ mod tests {
             "\u{85}",
             "\u{202e}好差",
             "\u{2066}x",
+            "5\u{200f}★ 1",
+            "\u{200e}好",
+            "\u{061c}12",
+            "好\u{2028}差",
+            "好\u{2029}差",
         ] {
             assert_eq!(
                 may_give_feedback(true, ended, None, 4, hidden, now),

@@ -849,7 +849,12 @@ async fn feedback_comes_from_those_who_came_and_can_be_changed_for_a_week(s: Tes
     assert_eq!(rate(&came, 6, "").await, Some(ErrorCode::BadRequest));
     // words that would rewrite the staff's terminal, or that PostgreSQL cannot hold (NUL), are
     // refused alike on both backends, and nothing of them is kept
-    for hidden in ["a\0b", "\x1b[1A\x1b[2K5★ M10009 很好", "\u{202e}好很"] {
+    for hidden in [
+        "a\0b",
+        "\x1b[1A\x1b[2K5★ M10009 很好",
+        "\u{202e}好很",
+        "12\u{200f}3 好",
+    ] {
         assert_eq!(
             rate(&came, 4, hidden).await,
             Some(ErrorCode::BadRequest),
