@@ -788,15 +788,21 @@ pub(crate) async fn push(
     }
     let now = s.clock.now();
     sync_allowed(&s, who.member_id, now)?;
+    // every change's id first: a push refused whole is refused before any of it is applied
+    let ids = req
+        .mutations
+        .iter()
+        .map(|raw| {
+            raw.get("id")
+                .and_then(|v| v.as_str())
+                .and_then(|v| v.parse::<uuid::Uuid>().ok())
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            AppError::new(ErrorCode::BadRequest, "Every change needs its id (a UUID).")
+        })?;
     let mut results = Vec::with_capacity(req.mutations.len());
-    for raw in req.mutations {
-        let id: uuid::Uuid = raw
-            .get("id")
-            .cloned()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| {
-                AppError::new(ErrorCode::BadRequest, "Every change needs its id (a UUID).")
-            })?;
+    for (raw, id) in req.mutations.into_iter().zip(ids) {
         let m: Mutation = match serde_json::from_value(raw.clone()) {
             Ok(m) => m,
             Err(e) => {

@@ -268,6 +268,33 @@ async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer
     // Nothing new after the cursor.
     assert!(sync(&s, &token, page.cursor).await.changes.is_empty());
 
+    // a push with a change that has no id is refused whole, and none of it is applied: a
+    // refusal of the request never hides a change it made
+    let first_of_two = json!({"id": "6f0c1a52-5d1e-4f7e-9d55-3a0f9b7c0004", "created_at": "2026-11-29T08:00:00Z", "op": "set_language", "args": {"language": "zh-CN"}});
+    for second in [
+        json!({"created_at": "2026-11-29T08:00:00Z", "op": "set_language", "args": {"language": "en"}}),
+        json!(1),
+    ] {
+        let resp = s
+            .http
+            .post(s.at("/v1/sync/push"))
+            .bearer_auth(&token)
+            .json(&json!({ "mutations": [first_of_two, second] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(resp).await,
+            (StatusCode::BAD_REQUEST, ErrorCode::BadRequest)
+        );
+        assert_eq!(sync(&s, &token, 0).await.profile.language, Some(Lang::En));
+    }
+    // sent again alone, it is new (not a replay of a change made by the refused push)
+    let alone = push(&s, &token, &json!({ "mutations": [first_of_two] })).await;
+    assert_eq!(alone.results[0].outcome, MutationOutcome::Applied);
+    assert!(!alone.results[0].replayed);
+    assert_eq!(sync(&s, &token, 0).await.profile.language, Some(Lang::ZhCn));
+
     let unknown = json!({"mutations": [{"id": "6f0c1a52-5d1e-4f7e-9d55-3a0f9b7c0003", "created_at": "2026-11-29T08:00:00Z", "op": "launch_rocket", "args": {}}]});
     // a change of a kind this server does not know is refused alone, not the whole push
     let r = push(&s, &token, &unknown).await;
