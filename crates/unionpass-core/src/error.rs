@@ -43,6 +43,9 @@ pub enum ErrorCode {
     CheckinProofMissing,
     /// A check-in whose scan time is outside the event's hours, or not plausible.
     CheckinOutsideEvent,
+    /// A check-in whose scanned code (that showing of the passport: its device and time step)
+    /// already checked the member in at another event.
+    CheckinProofReused,
     /// A new password that is too short or too easy.
     WeakPassword,
     // --- raised on the device ---
@@ -154,6 +157,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::CheckinProofMissing,
         ErrorCode::CheckinOutsideEvent,
+        ErrorCode::CheckinProofReused,
         ErrorCode::WeakPassword,
         ErrorCode::Offline,
         ErrorCode::BadResponse,
@@ -219,7 +223,9 @@ impl ErrorCode {
     /// answer it is in (a push's, and every retry of it).
     pub fn since(self) -> Option<semver::Version> {
         match self {
-            ErrorCode::FeedbackTooEarly => Some(semver::Version::new(0, 2, 0)),
+            ErrorCode::FeedbackTooEarly | ErrorCode::CheckinProofReused => {
+                Some(semver::Version::new(0, 2, 0))
+            }
             _ => None,
         }
     }
@@ -266,6 +272,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::CheckinProofMissing => "checkin_proof_missing",
             ErrorCode::CheckinOutsideEvent => "checkin_outside_event",
+            ErrorCode::CheckinProofReused => "checkin_proof_reused",
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::Offline => "offline",
             ErrorCode::BadResponse => "bad_response",
@@ -339,6 +346,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => Msg::ErrTooLarge,
             ErrorCode::CheckinProofMissing => Msg::ErrCheckinProof,
             ErrorCode::CheckinOutsideEvent => Msg::ErrCheckinOutsideEvent,
+            ErrorCode::CheckinProofReused => Msg::ErrCheckinProofReused,
             ErrorCode::WeakPassword => Msg::ErrWeakPassword,
             ErrorCode::InsecureServerUrl => Msg::ErrInsecureServerUrl,
             ErrorCode::InvalidCredentials => Msg::ErrInvalidCredentials,

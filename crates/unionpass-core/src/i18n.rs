@@ -160,6 +160,7 @@ messages! {
     ErrKeyReused => "这次操作的编号已被另一项操作使用过，请重新操作一次。", "This action's id was already used for a different action; please do it again.";
     ErrTooLarge => "发送的内容过大，请减少后重试。", "What was sent is too large; send less and try again.";
     ErrCheckinProof => "这条签到来自旧版扫码应用，缺少护照凭证，服务器未记入；请更新应用后重新扫码。", "This check-in came from an older scanner app without the passport proof and was not recorded; update the app and scan the member again.";
+    ErrCheckinProofReused => "这个二维码已在另一场活动签到过，同一个二维码只能签到一场，本场未记入。如会员确在本场，请扫描其手机上的实时二维码。", "This code was already used to check in at another event, and one code checks in at one event only; not recorded here. If the member is here, scan the live code on their phone.";
     ErrCheckinOutsideEvent => "扫码时间不在活动时间内（或扫码设备的时间不准），签到未记入。", "The scan time is outside the event's hours (or the scanner's clock is wrong); the check-in was not recorded.";
     ErrWeakPassword => "新密码至少 8 位，且不能与会员号相同。", "The new password needs at least 8 characters and must differ from your member number.";
     ErrInsecureServerUrl => "为保护你的密码，服务器地址必须以 https:// 开头（本机上的服务器除外）。", "To protect your password, the server address must start with https:// (except a server on this computer).";

@@ -308,6 +308,18 @@ pub struct TrustList {
 }
 
 impl Presentation {
+    /// Which showing of a passport this is: its device and its time step, as
+    /// `<device kid hex>:<step>`. A phone shows one code per step, so two scans with the same id
+    /// are the same showing, whatever the text around it (a check-in's proof is refused at a
+    /// second event on this).
+    pub fn id(&self) -> String {
+        format!(
+            "{}:{}",
+            self.credential.claims.device_kid().to_hex(),
+            self.step
+        )
+    }
+
     /// Every offline check, in this order: union key known, union signature, device signature,
     /// validity window, time step within ±[`STEP_TOLERANCE`] of the scanner's, revocation.
     pub fn verify(&self, trust: &TrustList, now: DateTime<Utc>) -> Result<Claims, PassportError> {
@@ -405,6 +417,27 @@ mod tests {
         let p = decode(&text).unwrap();
         assert_eq!(p.step, step_of(now()));
         assert_eq!(p.verify(&trust(&f), now()).unwrap(), f.claims);
+    }
+
+    /// A showing's id is its device and step: the same code with spaces around it is the same
+    /// showing, the next step or another device is another.
+    #[test]
+    fn a_showing_is_its_device_and_step() {
+        let f = fixture();
+        let step = step_of(now());
+        let text = present(&f.l1, &f.device, step);
+        let id = decode(&text).unwrap().id();
+        assert_eq!(id, format!("{}:{step}", f.claims.device_kid().to_hex()));
+        assert_eq!(decode(&format!("  {text}\n")).unwrap().id(), id);
+        assert_ne!(
+            decode(&present(&f.l1, &f.device, step + 1)).unwrap().id(),
+            id
+        );
+        let other = SigningKey::generate(&mut OsRng);
+        let mut claims = f.claims.clone();
+        claims.device_key = other.verifying_key().to_bytes();
+        let l1 = issue(&claims, &f.union);
+        assert_ne!(decode(&present(&l1, &other, step)).unwrap().id(), id);
     }
 
     #[test]

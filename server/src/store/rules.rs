@@ -566,6 +566,19 @@ pub struct CheckinFacts {
     pub member: Option<Option<DateTime<Utc>>>,
     /// The scanned member's sign-up, when the event is an activity that takes them.
     pub door: unionpass_core::checkin::Door,
+    /// The scanned code (that showing of the passport, [`Presentation::id`]) already checked the
+    /// member in at another event.
+    ///
+    /// [`Presentation::id`]: unionpass_core::passport::Presentation::id
+    pub shown_elsewhere: bool,
+}
+
+/// Which showing of a passport a check-in's proof is ([`Presentation::id`]), when it decodes.
+///
+/// [`Presentation::id`]: unionpass_core::passport::Presentation::id
+pub fn shown_of(c: &unionpass_core::checkin::CheckIn) -> Option<String> {
+    let text = c.proof.as_deref()?;
+    unionpass_core::passport::decode(text).ok().map(|p| p.id())
 }
 
 pub(crate) fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
@@ -578,9 +591,11 @@ pub(crate) fn rejected(code: ErrorCode, message: &str) -> MutationOutcome {
 /// Whether an uploaded check-in is recorded, decided the same way by every backend: the uploader
 /// is staff of the event's union (or the event is district-wide); the scanned passport was
 /// proved (`claims`: verified with the union keys at the scan's time); its holder belongs where
-/// the event admits; the scan time is plausible (not ahead of the server, inside the event's
-/// hours with [`CHECKIN_EARLY`] and [`CHECKIN_LATE`]); the device and the member were not
-/// revoked by then. `Ok` gives the proved claims: record it, for the member they name.
+/// the event admits; the scanned code has not checked them in at another event (a scan proves
+/// the member was at one door, not at every event on at that moment); the scan time is
+/// plausible (not ahead of the server, inside the event's hours with [`CHECKIN_EARLY`] and
+/// [`CHECKIN_LATE`]); the device and the member were not revoked by then. `Ok` gives the
+/// proved claims: record it, for the member they name.
 pub fn admit_checkin<'a>(
     facts: &CheckinFacts,
     claims: &'a Result<Claims, ErrorCode>,
@@ -612,6 +627,12 @@ pub fn admit_checkin<'a>(
             ))
         }
     };
+    if facts.shown_elsewhere {
+        return Err(rejected(
+            ErrorCode::CheckinProofReused,
+            "This scanned code already checked the member in at another event.",
+        ));
+    }
     if event_union.is_some_and(|u| u != i64::from(claims.union_id)) {
         return Err(rejected(
             ErrorCode::NotEligible,
@@ -864,6 +885,7 @@ mod tests {
             device_revoked_at: None,
             member: Some(None),
             door: unionpass_core::checkin::Door::Open,
+            shown_elsewhere: false,
         };
         let during = start + chrono::Duration::hours(1);
         let code = |f: &CheckinFacts, c: &Result<Claims, ErrorCode>, at, now| match admit_checkin(
@@ -917,6 +939,20 @@ mod tests {
                 during
             ),
             Some(ErrorCode::PassportBadSignature)
+        );
+        // the same showing of the passport already checked the member in elsewhere; a proof that
+        // does not verify says so first
+        let elsewhere = CheckinFacts {
+            shown_elsewhere: true,
+            ..facts.clone()
+        };
+        assert_eq!(
+            code(&elsewhere, &ok, during, during),
+            Some(ErrorCode::CheckinProofReused)
+        );
+        assert_eq!(
+            code(&elsewhere, &Err(ErrorCode::PassportStale), during, during),
+            Some(ErrorCode::PassportStale)
         );
         // the passport's holder belongs to another union
         assert_eq!(

@@ -353,6 +353,107 @@ async fn the_first_check_in_wins_and_a_second_scanner_is_reported_as_a_conflict(
     assert_eq!(conflict_count(&s, &staff).await, 1);
 }
 
+/// A scan proves the member was at one door: the same showing of their passport (its device and
+/// time step) uploaded for another event on at that moment, by any staff member, is refused and
+/// earns nothing; the next showing checks them in there.
+async fn one_scanned_code_checks_in_at_one_event_only(s: TestServer) {
+    let staff = s.login("S20001").await;
+    let colleague = s.login("S20002").await;
+    let own = bundle(&s, &staff)
+        .await
+        .events
+        .into_iter()
+        .find(|e| e.union_id.is_some())
+        .unwrap();
+    let mut events = Vec::new();
+    for title in ["一号厅", "二号厅"] {
+        let e = s
+            .store
+            .create_event(
+                unionpass_core::checkin::Event {
+                    id: 0,
+                    title: title.into(),
+                    starts_at: t0() - chrono::Duration::hours(1),
+                    ends_at: t0() + chrono::Duration::hours(2),
+                    points: 100,
+                    ..own.clone()
+                },
+                t0() - chrono::Duration::days(1),
+            )
+            .await
+            .unwrap();
+        events.push(e.id);
+    }
+    let holder = Holder::of(&s, "M10001").await;
+    let points = |p: &SyncResponse| {
+        p.changes
+            .iter()
+            .filter(|c| matches!(c.kind, unionpass_core::api::ChangeKind::PointsEntry(_)))
+            .count()
+    };
+    let member = s.login("M10001").await;
+    let before = points(&synced(&s, &member).await);
+    let at = t0() + chrono::Duration::seconds(1);
+    let (_, first) = check_in(events[0], &holder, Uuid::from_u128(1), Uuid::new_v4(), at);
+    let r = push(&s, &staff, json!([first.clone()])).await;
+    assert_eq!(
+        r.results[0].outcome,
+        unionpass_core::api::MutationOutcome::Applied
+    );
+    // the same code, as scanned (its text with a space before it, and a new nonce), uploaded
+    // for the other hall by a colleague: refused, on the server's word
+    let mut replay = first.clone();
+    replay["id"] = json!(Uuid::new_v4());
+    replay["args"]["event_id"] = json!(events[1]);
+    replay["args"]["nonce"] = json!(Uuid::new_v4());
+    replay["args"]["scanner"] = json!(Uuid::from_u128(2));
+    let proof = replay["args"]["proof"].as_str().unwrap().to_string();
+    replay["args"]["proof"] = json!(format!(" {proof}"));
+    let r = push(&s, &colleague, json!([replay])).await;
+    assert!(
+        matches!(
+            r.results[0].outcome,
+            unionpass_core::api::MutationOutcome::Rejected {
+                code: ErrorCode::CheckinProofReused,
+                ..
+            }
+        ),
+        "{:?}",
+        r.results[0]
+    );
+    // the first door's event once, the other's not at all, and one accrual
+    let kept = bundle(&s, &staff).await.checkins;
+    assert_eq!(kept.iter().filter(|c| c.event_id == events[0]).count(), 1);
+    assert_eq!(kept.iter().filter(|c| c.event_id == events[1]).count(), 0);
+    assert_eq!(points(&synced(&s, &member).await), before + 1);
+    // the same code at the same door again is still the door's own business (a repeat)
+    let mut repeat = first;
+    repeat["id"] = json!(Uuid::new_v4());
+    repeat["args"]["nonce"] = json!(Uuid::new_v4());
+    let r = push(&s, &colleague, json!([repeat])).await;
+    assert_eq!(
+        r.results[0].outcome,
+        unionpass_core::api::MutationOutcome::Applied
+    );
+    // the member shows the live code at the other hall a minute later: checked in there
+    let later = at + chrono::Duration::seconds(60);
+    let (_, next) = check_in(
+        events[1],
+        &holder,
+        Uuid::from_u128(2),
+        Uuid::new_v4(),
+        later,
+    );
+    let r = push(&s, &colleague, json!([next])).await;
+    assert_eq!(
+        r.results[0].outcome,
+        unionpass_core::api::MutationOutcome::Applied
+    );
+    let kept = bundle(&s, &staff).await.checkins;
+    assert_eq!(kept.iter().filter(|c| c.event_id == events[1]).count(), 1);
+    assert_eq!(points(&synced(&s, &member).await), before + 2);
+}
+
 async fn conflict_count(s: &TestServer, token: &str) -> usize {
     bundle(s, token).await.conflicts.len()
 }
@@ -461,5 +562,6 @@ on_every_backend!(
     logout_revokes_the_device_and_a_bad_device_key_is_refused,
     scanners_are_staff_only_and_see_their_unions_events,
     the_first_check_in_wins_and_a_second_scanner_is_reported_as_a_conflict,
+    one_scanned_code_checks_in_at_one_event_only,
     a_suspended_member_cannot_sign_in_and_is_revoked_for_scanners,
 );

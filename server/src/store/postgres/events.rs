@@ -11,7 +11,9 @@ use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
 
 use super::PgStore;
-use crate::store::rules::{accrual_audit, admit_checkin, event_english, CheckinFacts, EVENT_GRACE};
+use crate::store::rules::{
+    accrual_audit, admit_checkin, event_english, shown_of, CheckinFacts, EVENT_GRACE,
+};
 use crate::store::{Events, ScannerData, StoreError};
 
 /// Both English titles and both English places, the event's own and its activity's (from the
@@ -126,12 +128,28 @@ pub(super) async fn check_in(
         Ok(cl) => door_of(tx, c.event_id, cl.member_id as i64).await?,
         Err(_) => Door::Open,
     };
+    let shown_elsewhere = match (claims, shown_of(c)) {
+        (Ok(_), Some(shown)) => {
+            // one showing's uploads one at a time, so two doors' uploads of the same code
+            // cannot both find the other not kept yet
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&shown])
+                .await?;
+            tx.query_one(
+                "SELECT EXISTS(SELECT 1 FROM checkins WHERE shown = $1 AND event_id <> $2)",
+                &[&shown, &c.event_id],
+            )
+            .await?
+            .get(0)
+        }
+        _ => false,
+    };
     let facts = CheckinFacts {
         door,
         staff,
         event,
         device_revoked_at,
         member,
+        shown_elsewhere,
     };
     let claims = match admit_checkin(&facts, claims, c.scanned_at, now) {
         Ok(claims) => claims,
@@ -188,8 +206,8 @@ pub(super) async fn insert_checkin(
     Ok(tx
         .execute(
             &format!(
-                "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof, staff_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+                "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof, staff_id, shown)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
             ),
             &[
                 &c.event_id,
@@ -201,6 +219,7 @@ pub(super) async fn insert_checkin(
                 &now,
                 &c.proof,
                 &staff_id,
+                &shown_of(c),
             ],
         )
         .await?)

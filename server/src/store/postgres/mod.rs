@@ -72,6 +72,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0017_event_title_en",
     "0018_event_place_en",
     "0019_checkin_staff",
+    "0020_checkin_shown",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

@@ -11,7 +11,9 @@ use unionpass_core::passport::Claims;
 use unionpass_core::ErrorCode;
 
 use super::{parse_ts, ts, uuid_col, SqliteStore};
-use crate::store::rules::{accrual_audit, admit_checkin, event_english, CheckinFacts, EVENT_GRACE};
+use crate::store::rules::{
+    accrual_audit, admit_checkin, event_english, shown_of, CheckinFacts, EVENT_GRACE,
+};
 use crate::store::{Events, ScannerData, StoreError};
 
 /// Both English titles and both English places, the event's own and its activity's (from the
@@ -151,12 +153,21 @@ pub(super) fn check_in(
         Ok(cl) => door_of(tx, c.event_id, cl.member_id as i64)?,
         Err(_) => Door::Open,
     };
+    let shown_elsewhere = match (claims, shown_of(c)) {
+        (Ok(_), Some(shown)) => tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM checkins WHERE shown = ?1 AND event_id <> ?2)",
+            params![shown, c.event_id],
+            |r| r.get::<_, bool>(0),
+        )?,
+        _ => false,
+    };
     let facts = CheckinFacts {
         staff,
         event,
         device_revoked_at,
         member,
         door,
+        shown_elsewhere,
     };
     let claims = match admit_checkin(&facts, claims, c.scanned_at, now) {
         Ok(claims) => claims,
@@ -211,8 +222,8 @@ pub(super) fn insert_checkin(
 ) -> Result<usize, StoreError> {
     Ok(tx.execute(
         &format!(
-            "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof, staff_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING"
+            "INSERT INTO {table}({CHECKIN_COLS}, received_at, proof, staff_id, shown)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING"
         ),
         params![
             c.event_id,
@@ -223,7 +234,8 @@ pub(super) fn insert_checkin(
             c.nonce.to_string(),
             ts(now),
             c.proof,
-            staff_id
+            staff_id,
+            shown_of(c)
         ],
     )?)
 }

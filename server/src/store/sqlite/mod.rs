@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0013_event_title_en",
     "0014_event_place_en",
     "0015_checkin_staff",
+    "0016_checkin_shown",
 );
 
 pub(crate) use unionpass_sqlite::ts;
