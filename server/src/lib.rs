@@ -12,6 +12,7 @@ pub mod guard;
 pub mod http;
 pub mod keys;
 pub mod limit;
+pub mod listen;
 pub mod openapi;
 pub mod passport;
 pub mod seed;
@@ -63,6 +64,8 @@ pub struct Shared {
     /// The app versions served and where to get a newer one (`serve --client-*`); set with
     /// [`AppState::with_versions`].
     pub versions: Arc<Versions>,
+    /// What the listener allows (`serve --max-connections*`).
+    pub conn_limits: listen::ConnLimits,
 }
 
 /// What `GET /v1/version` answers, with its minimum parsed once (every request's `User-Agent`
@@ -124,6 +127,7 @@ impl AppState {
             no_show: Default::default(),
             sessions: Arc::new(auth::SessionTable::new(auth::SESSION_TABLE_CAP)),
             versions: Arc::new(Versions::new(default_versions())),
+            conn_limits: listen::ConnLimits::default(),
         }))
     }
 
@@ -179,6 +183,12 @@ impl AppState {
         self
     }
 
+    /// Other limits on connections (`serve --max-connections*`; tests use small ones).
+    pub fn with_conn_limits(mut self, limits: listen::ConnLimits) -> AppState {
+        self.parts().conn_limits = limits;
+        self
+    }
+
     /// Believe `X-Forwarded-For` from these proxies (the address they report is the client's).
     pub fn with_trusted_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> AppState {
         self.parts().trusted_proxies = Arc::new(proxies);
@@ -205,12 +215,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = state.conn_limits;
+    listen::serve(listener, state, limits, shutdown).await
 }
 
 #[cfg(feature = "testing")]

@@ -52,6 +52,14 @@ enum Command {
         sync_rate: f64,
         #[arg(long, default_value_t = unionpass_server::DEFAULT_SYNC_RATE.1)]
         sync_burst: f64,
+        /// Connections served at once; more wait to be taken. Keep it under the process's
+        /// open-file limit (`ulimit -n`).
+        #[arg(long, default_value_t = unionpass_server::listen::ConnLimits::default().max)]
+        max_connections: usize,
+        /// Connections one address may hold open at once (a trusted proxy's is not limited). A
+        /// workplace's members behind one NAT share it.
+        #[arg(long, default_value_t = unionpass_server::listen::ConnLimits::default().per_address)]
+        max_connections_per_address: usize,
         /// No-shows (signed up, did not check in) that close popular activities to a member
         /// (0: the rule is off).
         #[arg(long, default_value_t = 2)]
@@ -495,6 +503,8 @@ async fn main() -> anyhow::Result<()> {
             grab_address_rate,
             sync_rate,
             sync_burst,
+            max_connections,
+            max_connections_per_address,
             no_show_misses,
             no_show_window_days,
             no_show_ban_days,
@@ -566,6 +576,11 @@ async fn main() -> anyhow::Result<()> {
                 .with_grab_address_rate(grab_address_rate)
                 .with_sync_rate(sync_rate, sync_burst)
                 .with_trusted_proxies(trusted_proxies)
+                .with_conn_limits(unionpass_server::listen::ConnLimits {
+                    max: max_connections.max(1),
+                    per_address: max_connections_per_address.max(1),
+                    ..Default::default()
+                })
                 .with_no_show(unionpass_core::activity::NoShowRule {
                     misses: no_show_misses,
                     window_days: no_show_window_days,

@@ -764,8 +764,130 @@ on_every_backend!(
     an_ended_session_stops_on_the_next_request,
 );
 
+/// Clients that hold connections open cannot take the server down: a connection that does not
+/// finish its headers in time is closed, one address holds at most its share (the rest are
+/// closed at once), and past the total the next connection waits for a place instead of
+/// failing; an honest request is answered throughout.
+async fn held_connections_are_bounded_and_time_out(s: TestServer) {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use unionpass_server::listen::ConnLimits;
+    let s = s
+        .tweaked(|state| {
+            state.with_conn_limits(ConnLimits {
+                max: 6,
+                per_address: 4,
+                header_read_timeout: Duration::from_millis(800),
+            })
+        })
+        .await;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let health = || async {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), c.read_to_string(&mut answer))
+            .await
+            .expect("answered in time")
+            .unwrap();
+        answer
+    };
+    // half a request's headers, never finished: closed after the timeout, not kept
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let began = Instant::now();
+    let mut rest = Vec::new();
+    // closed (an end of stream, or a reset), with no answer to a request never finished
+    let _ = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest))
+        .await
+        .expect("the half-sent request's connection is closed");
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(600) && took < Duration::from_secs(4),
+        "closed after {took:?}"
+    );
+    // from one address (all of a test's are 127.0.0.1): four held, the fifth closed at once
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut fifth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = fifth
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut got = Vec::new();
+    let n = tokio::time::timeout(Duration::from_millis(500), fifth.read_to_end(&mut got))
+        .await
+        .expect("closed at once, not left waiting")
+        .unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "no answer over the address's limit: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    // once the held ones time out, the address is served again
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let answer = health().await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(held);
+
+    // past the total, a connection waits for a place (it is not refused or dropped)
+    let s = s
+        .tweaked(|state| {
+            state.with_conn_limits(ConnLimits {
+                max: 2,
+                per_address: 10,
+                header_read_timeout: Duration::from_millis(800),
+            })
+        })
+        .await;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let began = Instant::now();
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    third
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_string(&mut answer))
+        .await
+        .expect("answered once a place is free")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let waited = began.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500),
+        "answered after {waited:?}, before the held connections timed out"
+    );
+    drop(held);
+}
+
 mod sqlite_only {
     use super::*;
+
+    #[tokio::test]
+    async fn held_connections() {
+        held_connections_are_bounded_and_time_out(TestServer::start().await).await
+    }
 
     #[tokio::test]
     async fn errors() {
