@@ -764,6 +764,20 @@ on_every_backend!(
     an_ended_session_stops_on_the_next_request,
 );
 
+/// `n` connections to `addr`, each with a request's headers begun and never finished.
+async fn half_sent(addr: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(c);
+    }
+    held
+}
+
 /// Clients that hold connections open cannot take the server down: a connection that does not
 /// finish its headers in time is closed, one address holds at most its share (the rest are
 /// closed at once), and past the total the next connection waits for a place instead of
@@ -811,14 +825,7 @@ async fn held_connections_are_bounded_and_time_out(s: TestServer) {
         "closed after {took:?}"
     );
     // from one address (all of a test's are 127.0.0.1): four held, the fifth closed at once
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        c.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .unwrap();
-        held.push(c);
-    }
+    let held = half_sent(&addr, 4).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut fifth = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let _ = fifth
@@ -852,14 +859,7 @@ async fn held_connections_are_bounded_and_time_out(s: TestServer) {
         })
         .await;
     let addr = s.url.trim_start_matches("http://").to_string();
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        c.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .unwrap();
-        held.push(c);
-    }
+    let held = half_sent(&addr, 2).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let began = Instant::now();
     let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
