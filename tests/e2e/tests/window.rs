@@ -1546,6 +1546,23 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             10,
         )
         .await?;
+        // under its bar, not over it, and inside the chart
+        let place = app
+            .c
+            .execute(
+                "const g = document.querySelector('#points-chart g:last-of-type');
+                 const label = g.querySelector('.chart-value-spent').getBoundingClientRect();
+                 const bar = g.querySelector('rect.bar-spent').getBoundingClientRect();
+                 const chart = document.getElementById('points-chart').getBoundingClientRect();
+                 return [label.top - bar.bottom, chart.bottom - label.bottom, bar.height]",
+                vec![],
+            )
+            .await?;
+        let place: Vec<f64> = serde_json::from_value(place)?;
+        anyhow::ensure!(
+            place[2] > 0.0 && place[0] >= -1.0 && place[1] >= -1.0,
+            "the spent label against its bar and the chart (gap under the bar, room left, bar height): {place:?}"
+        );
         // 30 of the month's 100 yuan used: the 100 yuan amount is out of reach, and says so
         app.wait_contains("#redeem-cap", "本月还可兑 70 元", 10)
             .await?;
