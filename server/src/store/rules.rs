@@ -15,6 +15,11 @@ use uuid::Uuid;
 
 use super::{Fulfilment, GrabJob, StoreError, Taken};
 
+/// Devices a member has signed in at once. Signing in on one more revokes the one enrolled
+/// longest ago, with its session, so no account grows its devices, sessions and sync answer
+/// without bound however often it signs in.
+pub const MAX_DEVICES: i64 = 10;
+
 /// Events listed to a scanner: those not ended more than this long ago. Two days, so that all of
 /// yesterday's events are still there at any hour of today (the door says when one ended).
 pub const EVENT_GRACE: chrono::Duration = chrono::Duration::days(2);

@@ -307,6 +307,36 @@ async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer
     ));
 }
 
+/// However often a member signs in, they hold at most `MAX_DEVICES` devices: one more revokes
+/// the device enrolled longest ago, whose session ends; the others go on.
+async fn signing_in_again_and_again_keeps_at_most_ten_devices(s: TestServer) {
+    let max = unionpass_server::store::rules::MAX_DEVICES as usize;
+    let mut tokens = Vec::new();
+    for _ in 0..max + 2 {
+        tokens.push(s.login("M10004").await);
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        let resp = s
+            .http
+            .get(s.at("/v1/sync?cursor=0"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        if i < 2 {
+            assert_eq!(
+                error_of(resp).await,
+                (StatusCode::UNAUTHORIZED, ErrorCode::SessionEnded),
+                "sign-in {i}"
+            );
+        } else {
+            assert_eq!(resp.status(), 200, "sign-in {i}");
+        }
+    }
+    let page = sync(&s, tokens.last().unwrap(), 0).await;
+    assert_eq!(page.devices.len(), max, "{:?}", page.devices);
+}
+
 async fn time_endpoint_and_no_token_in_the_logs(s: TestServer) {
     let logs = LogCapture::install();
     let t: Value = s.get_json("/v1/time", None).await;
@@ -337,6 +367,7 @@ on_every_backend!(
     sessions_are_required_expire_and_end_at_logout,
     a_token_reaches_only_its_own_members_data,
     pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer,
+    signing_in_again_and_again_keeps_at_most_ten_devices,
     time_endpoint_and_no_token_in_the_logs,
 );
 

@@ -108,7 +108,29 @@ impl Accounts for PgStore {
                         &[&s.member_id, &d.name, &key_text(&d.public_key), &kid, &s.created_at],
                     )
                     .await?;
-                Some(row.ok_or(StoreError::Duplicate(Taken::DeviceKey))?.get(0))
+                let device_id: i64 = row.ok_or(StoreError::Duplicate(Taken::DeviceKey))?.get(0);
+                // past the cap, the devices enrolled longest ago go, with their sessions (the
+                // member's row locked, so two sign-ins at once count each other)
+                tx.execute(
+                    "SELECT 1 FROM members WHERE id = $1 FOR UPDATE",
+                    &[&s.member_id],
+                )
+                .await?;
+                tx.execute(
+                    "WITH gone AS (
+                       UPDATE devices SET revoked_at = $3 WHERE id IN (
+                         SELECT id FROM devices WHERE member_id = $1 AND revoked_at IS NULL
+                         ORDER BY id DESC OFFSET $2)
+                       RETURNING id)
+                     DELETE FROM sessions WHERE device_id IN (SELECT id FROM gone)",
+                    &[
+                        &s.member_id,
+                        &crate::store::rules::MAX_DEVICES,
+                        &s.created_at,
+                    ],
+                )
+                .await?;
+                Some(device_id)
             }
             None => None,
         };

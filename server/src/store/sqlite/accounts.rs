@@ -102,7 +102,21 @@ impl Accounts for SqliteStore {
                     if n == 0 {
                         return Err(StoreError::Duplicate(Taken::DeviceKey));
                     }
-                    Some(tx.last_insert_rowid())
+                    let device_id = tx.last_insert_rowid();
+                    // past the cap, the devices enrolled longest ago go, with their sessions
+                    tx.execute(
+                        "DELETE FROM sessions WHERE device_id IN (
+                           SELECT id FROM devices WHERE member_id = ?1 AND revoked_at IS NULL
+                           ORDER BY id DESC LIMIT -1 OFFSET ?2)",
+                        params![s.member_id, crate::store::rules::MAX_DEVICES],
+                    )?;
+                    tx.execute(
+                        "UPDATE devices SET revoked_at = ?3 WHERE id IN (
+                           SELECT id FROM devices WHERE member_id = ?1 AND revoked_at IS NULL
+                           ORDER BY id DESC LIMIT -1 OFFSET ?2)",
+                        params![s.member_id, crate::store::rules::MAX_DEVICES, ts(s.created_at)],
+                    )?;
+                    Some(device_id)
                 }
                 None => None,
             };
