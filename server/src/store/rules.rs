@@ -18,7 +18,13 @@ use super::{Fulfilment, GrabJob, StoreError, Taken};
 /// Devices a member has signed in at once. Signing in on one more revokes the one enrolled
 /// longest ago, with its session, so no account grows its devices, sessions and sync answer
 /// without bound however often it signs in.
-pub const MAX_DEVICES: i64 = 10;
+pub const MAX_DEVICES: usize = 10;
+
+/// Which of a member's signed-in devices (their ids, the one enrolled first first) a sign-in
+/// just enrolled, the last of them, leaves over [`MAX_DEVICES`]: the oldest.
+pub fn devices_over_cap(signed_in: &[i64]) -> &[i64] {
+    &signed_in[..signed_in.len().saturating_sub(MAX_DEVICES)]
+}
 
 /// Events listed to a scanner: those not ended more than this long ago. Two days, so that all of
 /// yesterday's events are still there at any hour of today (the door says when one ended).
@@ -810,6 +816,14 @@ pub fn last_page(got: usize, asked: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sign_in_over_the_device_cap_takes_the_oldest_only() {
+        let ids: Vec<i64> = (1..=MAX_DEVICES as i64 + 2).collect();
+        assert_eq!(devices_over_cap(&ids), &[1, 2]);
+        assert!(devices_over_cap(&ids[..MAX_DEVICES]).is_empty());
+        assert!(devices_over_cap(&[]).is_empty());
+    }
 
     #[test]
     fn an_events_own_english_comes_before_its_activitys_and_blank_is_none() {

@@ -116,20 +116,26 @@ impl Accounts for PgStore {
                     &[&s.member_id],
                 )
                 .await?;
-                tx.execute(
-                    "WITH gone AS (
-                       UPDATE devices SET revoked_at = $3 WHERE id IN (
-                         SELECT id FROM devices WHERE member_id = $1 AND revoked_at IS NULL
-                         ORDER BY id DESC OFFSET $2)
-                       RETURNING id)
-                     DELETE FROM sessions WHERE device_id IN (SELECT id FROM gone)",
-                    &[
-                        &s.member_id,
-                        &crate::store::rules::MAX_DEVICES,
-                        &s.created_at,
-                    ],
-                )
-                .await?;
+                let signed_in: Vec<i64> = tx
+                    .query(
+                        "SELECT id FROM devices WHERE member_id = $1 AND revoked_at IS NULL
+                         ORDER BY id",
+                        &[&s.member_id],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let gone = crate::store::rules::devices_over_cap(&signed_in);
+                if !gone.is_empty() {
+                    tx.execute(
+                        "WITH gone AS (
+                           UPDATE devices SET revoked_at = $2 WHERE id = ANY($1) RETURNING id)
+                         DELETE FROM sessions WHERE device_id IN (SELECT id FROM gone)",
+                        &[&gone, &s.created_at],
+                    )
+                    .await?;
+                }
                 Some(device_id)
             }
             None => None,

@@ -103,19 +103,20 @@ impl Accounts for SqliteStore {
                         return Err(StoreError::Duplicate(Taken::DeviceKey));
                     }
                     let device_id = tx.last_insert_rowid();
-                    // past the cap, the devices enrolled longest ago go, with their sessions
-                    tx.execute(
-                        "DELETE FROM sessions WHERE device_id IN (
-                           SELECT id FROM devices WHERE member_id = ?1 AND revoked_at IS NULL
-                           ORDER BY id DESC LIMIT -1 OFFSET ?2)",
-                        params![s.member_id, crate::store::rules::MAX_DEVICES],
-                    )?;
-                    tx.execute(
-                        "UPDATE devices SET revoked_at = ?3 WHERE id IN (
-                           SELECT id FROM devices WHERE member_id = ?1 AND revoked_at IS NULL
-                           ORDER BY id DESC LIMIT -1 OFFSET ?2)",
-                        params![s.member_id, crate::store::rules::MAX_DEVICES, ts(s.created_at)],
-                    )?;
+                    let signed_in = tx
+                        .prepare_cached(
+                            "SELECT id FROM devices WHERE member_id = ?1 AND revoked_at IS NULL
+                             ORDER BY id",
+                        )?
+                        .query_map([s.member_id], |r| r.get::<_, i64>(0))?
+                        .collect::<rusqlite::Result<Vec<i64>>>()?;
+                    for gone in crate::store::rules::devices_over_cap(&signed_in) {
+                        tx.execute(
+                            "UPDATE devices SET revoked_at = ?2 WHERE id = ?1",
+                            params![gone, ts(s.created_at)],
+                        )?;
+                        tx.execute("DELETE FROM sessions WHERE device_id = ?1", [gone])?;
+                    }
                     Some(device_id)
                 }
                 None => None,
