@@ -128,7 +128,8 @@ pub(super) async fn check_in(
         Ok(cl) => door_of(tx, c.event_id, cl.member_id as i64).await?,
         Err(_) => Door::Open,
     };
-    let shown_elsewhere = match (claims, shown_of(c)) {
+    let shown = shown_of(c);
+    let shown_elsewhere = match (claims, &shown) {
         (Ok(_), Some(shown)) => {
             // one showing's uploads one at a time, so two doors' uploads of the same code
             // cannot both find the other not kept yet
@@ -160,9 +161,9 @@ pub(super) async fn check_in(
         tx,
         "checkins",
         c,
-        member_id,
-        &claims.member_no,
+        (member_id, &claims.member_no),
         staff_id,
+        shown.as_deref(),
         now,
     )
     .await?;
@@ -178,9 +179,9 @@ pub(super) async fn check_in(
             tx,
             "checkin_conflicts",
             c,
-            member_id,
-            &claims.member_no,
+            (member_id, &claims.member_no),
             staff_id,
+            shown.as_deref(),
             now,
         )
         .await?;
@@ -191,16 +192,17 @@ pub(super) async fn check_in(
     Ok(MutationOutcome::Applied)
 }
 
-/// `c` as the scan of member `member_id` (`member_no`), uploaded by staff member `staff_id`,
+/// `c` as the scan of member `member_id` (`member_no`), uploaded by staff member `staff_id`
+/// (`shown`: which showing of the passport it was, [`shown_of`]),
 /// into `table` (`checkins`, or `checkin_conflicts`); answers 0 when the member's check-in there
 /// is already kept. What the scanner says of its staff (`c.staff`) is not read.
 pub(super) async fn insert_checkin(
     tx: &impl GenericClient,
     table: &str,
     c: &CheckIn,
-    member_id: i64,
-    member_no: &str,
+    (member_id, member_no): (i64, &str),
     staff_id: i64,
+    shown: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     Ok(tx
@@ -219,7 +221,7 @@ pub(super) async fn insert_checkin(
                 &now,
                 &c.proof,
                 &staff_id,
-                &shown_of(c),
+                &shown,
             ],
         )
         .await?)

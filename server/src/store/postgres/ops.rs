@@ -196,13 +196,14 @@ impl Ops for PgStore {
         use super::events::{first_checkin, insert_checkin};
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        let shown = crate::store::rules::shown_of(&c);
         let first = insert_checkin(
             &tx,
             "checkins",
             &c,
-            c.member_id,
-            &c.member_no,
+            (c.member_id, &c.member_no),
             staff_id,
+            shown.as_deref(),
             now,
         )
         .await?

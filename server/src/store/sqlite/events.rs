@@ -153,7 +153,8 @@ pub(super) fn check_in(
         Ok(cl) => door_of(tx, c.event_id, cl.member_id as i64)?,
         Err(_) => Door::Open,
     };
-    let shown_elsewhere = match (claims, shown_of(c)) {
+    let shown = shown_of(c);
+    let shown_elsewhere = match (claims, &shown) {
         (Ok(_), Some(shown)) => tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM checkins WHERE shown = ?1 AND event_id <> ?2)",
             params![shown, c.event_id],
@@ -178,9 +179,9 @@ pub(super) fn check_in(
         tx,
         "checkins",
         c,
-        member_id,
-        &claims.member_no,
+        (member_id, &claims.member_no),
         staff_id,
+        shown.as_deref(),
         now,
     )?;
     // not the first check-in of this member here: a conflict, unless it is this very scan
@@ -196,9 +197,9 @@ pub(super) fn check_in(
             tx,
             "checkin_conflicts",
             c,
-            member_id,
-            &claims.member_no,
+            (member_id, &claims.member_no),
             staff_id,
+            shown.as_deref(),
             now,
         )?;
     }
@@ -208,16 +209,17 @@ pub(super) fn check_in(
     Ok(MutationOutcome::Applied)
 }
 
-/// `c` as the scan of member `member_id` (`member_no`), uploaded by staff member `staff_id`,
+/// `c` as the scan of member `member_id` (`member_no`), uploaded by staff member `staff_id`
+/// (`shown`: which showing of the passport it was, [`shown_of`]),
 /// into `table` (`checkins`, or `checkin_conflicts`); answers 0 when the member's check-in there
 /// is already kept. What the scanner says of its staff (`c.staff`) is not read.
 pub(super) fn insert_checkin(
     tx: &Connection,
     table: &str,
     c: &CheckIn,
-    member_id: i64,
-    member_no: &str,
+    (member_id, member_no): (i64, &str),
     staff_id: i64,
+    shown: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     Ok(tx.execute(
@@ -235,7 +237,7 @@ pub(super) fn insert_checkin(
             ts(now),
             c.proof,
             staff_id,
-            shown_of(c)
+            shown
         ],
     )?)
 }

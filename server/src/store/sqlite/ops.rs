@@ -215,8 +215,16 @@ impl Ops for SqliteStore {
     ) -> Result<bool, StoreError> {
         use super::events::{first_checkin, insert_checkin};
         self.in_tx(move |tx| {
-            let first =
-                insert_checkin(tx, "checkins", &c, c.member_id, &c.member_no, staff_id, now)? == 1;
+            let shown = crate::store::rules::shown_of(&c);
+            let first = insert_checkin(
+                tx,
+                "checkins",
+                &c,
+                (c.member_id, &c.member_no),
+                staff_id,
+                shown.as_deref(),
+                now,
+            )? == 1;
             if first {
                 first_checkin(tx, staff_id, &c, c.member_id, now)?;
             }
