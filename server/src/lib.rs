@@ -210,14 +210,7 @@ impl AppState {
 }
 
 /// Serve `state` on an already bound listener until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let limits = state.conn_limits;
-    listen::serve(listener, state, limits, shutdown).await
-}
+pub use listen::serve;
 
 #[cfg(feature = "testing")]
 pub mod testing;

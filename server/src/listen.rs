@@ -82,15 +82,14 @@ impl Drop for Held {
     }
 }
 
-/// Serve `state`'s API on `listener` within `limits` until `shutdown` completes, then stop
-/// taking connections and wait for the open ones to finish their requests.
+/// Serve `state`'s API on `listener` within its [`ConnLimits`] until `shutdown` completes, then
+/// stop taking connections and wait for the open ones to finish their requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
-    limits: ConnLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let trusted = state.trusted_proxies.clone();
+    let (limits, trusted) = (state.conn_limits, state.trusted_proxies.clone());
     let mut make = crate::http::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max));
     let per_address = Arc::new(PerAddress::default());
