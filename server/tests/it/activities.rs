@@ -9,12 +9,12 @@ use reqwest::StatusCode;
 use unionpass_core::activity::{
     Activity, ActivityCategory, MySignup, SignupAnswer, SignupRules, SignupState,
 };
-use unionpass_core::api::{ChangeKind, SyncResponse};
+use unionpass_core::api::ChangeKind;
 use unionpass_core::ErrorCode;
 use unionpass_server::store::{ActivityChange, StoreError};
 use uuid::Uuid;
 
-use crate::util::{t0, TestServer};
+use crate::util::{synced, t0, TestServer};
 
 pub(crate) fn activity(seats: i64, waitlist: i64, companions: i64) -> Activity {
     let starts_at = t0() + Duration::days(3);
@@ -152,18 +152,6 @@ async fn cancel(s: &TestServer, token: &str, id: i64) -> (StatusCode, serde_json
         .await
         .unwrap();
     (resp.status(), resp.json().await.unwrap())
-}
-
-async fn synced(s: &TestServer, token: &str) -> SyncResponse {
-    let resp = s
-        .http
-        .get(s.at("/v1/sync?cursor=0"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
 }
 
 async fn sign_up_window_seats_companions_and_the_waitlist_in_order(s: TestServer) {

@@ -1,6 +1,6 @@
 //! The union server over real HTTP on 127.0.0.1 port 0, on a real SQLite file.
 
-use crate::util::{t0, LogCapture, TestServer};
+use crate::util::{sync_answer, t0, LogCapture, TestServer};
 use ed25519_dalek::VerifyingKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -310,19 +310,13 @@ async fn pushed_mutations_apply_exactly_once_and_replays_return_the_first_answer
 /// However often a member signs in, they hold at most `MAX_DEVICES` devices: one more revokes
 /// the device enrolled longest ago, whose session ends; the others go on.
 async fn signing_in_again_and_again_keeps_at_most_ten_devices(s: TestServer) {
-    let max = unionpass_server::store::rules::MAX_DEVICES as usize;
+    let max = unionpass_server::store::rules::MAX_DEVICES;
     let mut tokens = Vec::new();
     for _ in 0..max + 2 {
         tokens.push(s.login("M10004").await);
     }
     for (i, token) in tokens.iter().enumerate() {
-        let resp = s
-            .http
-            .get(s.at("/v1/sync?cursor=0"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let resp = sync_answer(&s, token).await;
         if i < 2 {
             assert_eq!(
                 error_of(resp).await,

@@ -1,7 +1,7 @@
 //! Two-level passports, device enrolment and revocation, the scanner bundle and check-in upload,
 //! over real HTTP, on SQLite and on PostgreSQL.
 
-use crate::util::{check_in, push, t0, Holder, TestServer};
+use crate::util::{check_in, push, sync_answer, synced, t0, Holder, TestServer};
 use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 use reqwest::StatusCode;
@@ -11,21 +11,6 @@ use unionpass_core::checkin::ScannerBundle;
 use unionpass_core::passport::{self, TrustList};
 use unionpass_core::ErrorCode;
 use uuid::Uuid;
-
-async fn sync(s: &TestServer, token: &str) -> reqwest::Response {
-    s.http
-        .get(s.at("/v1/sync?cursor=0"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn synced(s: &TestServer, token: &str) -> SyncResponse {
-    let resp = sync(s, token).await;
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
 
 async fn bundle(s: &TestServer, token: &str) -> ScannerBundle {
     let resp = s
@@ -96,7 +81,10 @@ async fn a_revoked_device_loses_its_session_and_lands_on_the_revocation_list(s: 
     );
     assert!(push(&s, &laptop, revoke).await.results[0].replayed);
     // the phone's session ended at once (the cache is evicted too)
-    assert_eq!(sync(&s, &phone).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sync_answer(&s, &phone).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(synced(&s, &laptop).await.devices.len(), 1);
 
     let staff = s.login("S20001").await;
@@ -121,7 +109,7 @@ async fn a_revoked_device_loses_its_session_and_lands_on_the_revocation_list(s: 
             ..
         }
     ));
-    assert_eq!(sync(&s, &laptop).await.status(), StatusCode::OK);
+    assert_eq!(sync_answer(&s, &laptop).await.status(), StatusCode::OK);
 }
 
 async fn logout_revokes_the_device_and_a_bad_device_key_is_refused(s: TestServer) {
@@ -534,7 +522,7 @@ async fn a_sync_page_sends_each_change_as_its_typed_form(s: TestServer) {
         .create_campaign(crate::grab::campaign(5, 1), t0())
         .await
         .unwrap();
-    let raw: Value = sync(&s, &token).await.json().await.unwrap();
+    let raw: Value = sync_answer(&s, &token).await.json().await.unwrap();
     let page: SyncResponse = serde_json::from_value(raw.clone()).unwrap();
     let kinds: Vec<&ChangeKind> = page.changes.iter().map(|c| &c.kind).collect();
     assert!(

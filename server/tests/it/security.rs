@@ -764,6 +764,19 @@ on_every_backend!(
     an_ended_session_stops_on_the_next_request,
 );
 
+/// `s` again with at most `max` connections, `per_address` from one address, and headers due
+/// within 800 ms.
+async fn limited(s: TestServer, max: usize, per_address: usize) -> TestServer {
+    s.tweaked(move |state| {
+        state.with_conn_limits(unionpass_server::listen::ConnLimits {
+            max,
+            per_address,
+            header_read_timeout: std::time::Duration::from_millis(800),
+        })
+    })
+    .await
+}
+
 /// `n` connections to `addr`, each with a request's headers begun and never finished.
 async fn half_sent(addr: &str, n: usize) -> Vec<tokio::net::TcpStream> {
     use tokio::io::AsyncWriteExt;
@@ -785,16 +798,7 @@ async fn half_sent(addr: &str, n: usize) -> Vec<tokio::net::TcpStream> {
 async fn held_connections_are_bounded_and_time_out(s: TestServer) {
     use std::time::{Duration, Instant};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use unionpass_server::listen::ConnLimits;
-    let s = s
-        .tweaked(|state| {
-            state.with_conn_limits(ConnLimits {
-                max: 6,
-                per_address: 4,
-                header_read_timeout: Duration::from_millis(800),
-            })
-        })
-        .await;
+    let s = limited(s, 6, 4).await;
     let addr = s.url.trim_start_matches("http://").to_string();
     let health = || async {
         let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -849,15 +853,7 @@ async fn held_connections_are_bounded_and_time_out(s: TestServer) {
     drop(held);
 
     // past the total, a connection waits for a place (it is not refused or dropped)
-    let s = s
-        .tweaked(|state| {
-            state.with_conn_limits(ConnLimits {
-                max: 2,
-                per_address: 10,
-                header_read_timeout: Duration::from_millis(800),
-            })
-        })
-        .await;
+    let s = limited(s, 2, 10).await;
     let addr = s.url.trim_start_matches("http://").to_string();
     let held = half_sent(&addr, 2).await;
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -127,6 +127,24 @@ pub fn check_in(
     )
 }
 
+/// The first sync page's answer for `token`, as it came (a test of an ended session reads its
+/// error).
+pub async fn sync_answer(s: &TestServer, token: &str) -> reqwest::Response {
+    s.http
+        .get(s.at("/v1/sync?cursor=0"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The first sync page for `token`, which must be served.
+pub async fn synced(s: &TestServer, token: &str) -> unionpass_core::api::SyncResponse {
+    let resp = sync_answer(s, token).await;
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
 /// A fresh device public key, as the app sends at sign-in.
 pub fn device_key() -> String {
     use base64::Engine;
