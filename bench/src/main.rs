@@ -8,8 +8,9 @@
 //! companion) and writes each acknowledged sign-up (`key state position index`) to `--acked-out`;
 //! `--mode cancel` cancels each member's sign-up. `--mode login-flood` keeps `--concurrency` sign-ins with wrong passwords in
 //! flight for `--duration-s` seconds, each from a different `X-Forwarded-For` address (a botnet,
-//! seen through a trusted proxy), while one honest member signs in once a second from their own
-//! address; it prints what the flood got back and how long each honest sign-in took, retries after
+//! seen through a trusted proxy), while honest members sign in once a second, in turn, from their
+//! own address (one member alone would run into the guard's free sign-ins, ten in 15 minutes); it
+//! prints what the flood got back and how long each honest sign-in took, retries after
 //! `Retry-After` included, first without the flood (the baseline) and then during it.
 
 use std::collections::BTreeMap;
@@ -61,7 +62,8 @@ struct Args {
     /// Where to write the keys of acknowledged grants.
     #[arg(long)]
     acked_out: Option<std::path::PathBuf>,
-    /// `login-flood`: the honest member's number and password.
+    /// `login-flood`: the honest members' numbers (comma separated, signing in in turn) and
+    /// their password.
     #[arg(long)]
     honest_member: Option<String>,
     #[arg(long, default_value = "")]
@@ -457,18 +459,22 @@ async fn honest_login(
     (None, refusals)
 }
 
-/// Honest sign-ins, one a second for `duration`, each as the app makes one: with a new device key.
+/// Honest sign-ins, one a second for `duration`, the members in turn from `*turn`, each as the
+/// app makes one: with a new device key.
 async fn honest_run(
     http: reqwest::Client,
     url: String,
-    (member, password): (String, String),
+    (members, password): (&[String], &str),
+    turn: &mut usize,
     duration: Duration,
 ) -> serde_json::Value {
     let started = Instant::now();
     let (mut times, mut failed, mut refusals) = (Vec::new(), 0u32, 0u32);
     while started.elapsed() < duration {
         let t = Instant::now();
-        let body = login_body(&member, &password, &device_key());
+        let member = &members[*turn % members.len()];
+        *turn += 1;
+        let body = login_body(member, password, &device_key());
         match honest_login(&http, &url, &body, "198.51.100.7").await {
             (Some(ms), r) => {
                 times.push(ms);
@@ -500,18 +506,28 @@ async fn honest_run(
 }
 
 async fn login_flood(args: &Args) -> anyhow::Result<()> {
-    let member = args.honest_member.clone().context("--honest-member")?;
+    let members: Vec<String> = args
+        .honest_member
+        .as_deref()
+        .context("--honest-member")?
+        .split(',')
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    anyhow::ensure!(!members.is_empty(), "--honest-member: no member number");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency + 4)
         .timeout(Duration::from_secs(60))
         .build()?;
-    let honest = (member.clone(), args.honest_password.clone());
+    let honest = (members.as_slice(), args.honest_password.as_str());
+    let mut turn = 0;
     let duration = Duration::from_secs(args.duration_s);
     // the baseline: the same honest sign-ins with nothing else going on
     let baseline = honest_run(
         http.clone(),
         args.url.clone(),
-        honest.clone(),
+        honest,
+        &mut turn,
         Duration::from_secs(5),
     )
     .await;
@@ -565,6 +581,7 @@ async fn login_flood(args: &Args) -> anyhow::Result<()> {
         http.clone(),
         args.url.clone(),
         honest,
+        &mut turn,
         duration.saturating_sub(Duration::from_millis(500)),
     )
     .await;

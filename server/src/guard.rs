@@ -8,7 +8,10 @@
 //! not lock them out; the caps for one address are long. Failures are also counted server-wide:
 //! past a budget per minute (an attack from many addresses), every key with a recent failure
 //! waits the base delay between attempts, while members and addresses without one go on as
-//! before. Every map is bounded by size and time.
+//! before. Right passwords are counted too, per member number: past the free sign-ins, the next
+//! waits as after a failure, and a member number has at most two attempts in progress, so that
+//! whoever holds a password cannot keep the hashers busy with it. Every map is bounded by size
+//! and time.
 //!
 //! Hashing is bounded separately: at most one hash per core runs at once (argon2 takes about
 //! 19 MiB and a good fraction of a second each), a few requests may wait briefly for a turn, and
@@ -38,6 +41,13 @@ pub struct Policy {
     pub free_per_address: u32,
     /// Attempts one address may have in progress at once.
     pub in_flight_per_address: u32,
+    /// Attempts one member number may have in progress at once, from anywhere (an app signs in
+    /// once at a time; this keeps one account from holding more than its share of the hashers).
+    pub in_flight_per_member: u32,
+    /// Right passwords for one member number before delays start: whoever holds a password
+    /// (the owner, or someone it leaked to) may not keep the hashers busy with it. A member
+    /// holds at most ten devices, so ten sign-ins in the window are as many as any use needs.
+    pub free_sign_ins_per_member: u32,
     /// Failures older than this are forgotten.
     pub window: Duration,
     /// The first delay past the free failures; it doubles with each further failure.
@@ -59,6 +69,8 @@ impl Default for Policy {
             free_per_member: 20,
             free_per_address: 30,
             in_flight_per_address: 4,
+            in_flight_per_member: 2,
+            free_sign_ins_per_member: 10,
             window: Duration::minutes(15),
             base_delay: Duration::seconds(2),
             max_delay_pair: Duration::minutes(15),
@@ -75,6 +87,9 @@ struct Record {
     failures: u32,
     last_failure: Option<DateTime<Utc>>,
     in_flight: u32,
+    /// Right passwords (kept on the member-wide key only).
+    successes: u32,
+    last_success: Option<DateTime<Utc>>,
 }
 
 impl Record {
@@ -82,6 +97,34 @@ impl Record {
         if self.last_failure.is_some_and(|t| now - t >= window) {
             self.failures = 0;
             self.last_failure = None;
+        }
+        if self.last_success.is_some_and(|t| now - t >= window) {
+            self.successes = 0;
+            self.last_success = None;
+        }
+    }
+
+    /// Whether the record still says anything (otherwise it is dropped from its map).
+    fn live(&self) -> bool {
+        self.failures > 0 || self.in_flight > 0 || self.successes > 0
+    }
+
+    /// How long until one more attempt may start, counting right passwords: past the free
+    /// ones, a delay from the last that doubles with each, up to `max`.
+    fn sign_in_wait(
+        &self,
+        free: u32,
+        base: Duration,
+        max: Duration,
+        now: DateTime<Utc>,
+    ) -> Duration {
+        if self.successes < free {
+            return Duration::zero();
+        }
+        let delay = (base * 2i32.pow((self.successes - free).min(20))).min(max);
+        match self.last_success {
+            Some(t) if now < t + delay => t + delay - now,
+            _ => Duration::zero(),
         }
     }
 
@@ -135,7 +178,7 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
         if self.map.len() >= max_keys && !self.map.contains_key(key) {
             self.map.retain(|_, r| {
                 r.forget_old(now, window);
-                r.failures > 0 || r.in_flight > 0
+                r.live()
             });
             if self.map.len() >= max_keys {
                 // still full: keep only what is in progress (the rest is forgotten, not kept
@@ -146,7 +189,7 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
         let r = self.map.entry(key.clone()).or_default();
         r.forget_old(now, window);
         f(r);
-        if r.failures == 0 && r.in_flight == 0 {
+        if !r.live() {
             self.map.remove(key);
         }
     }
@@ -192,6 +235,17 @@ impl Refused {
             Refused::TooMany { retry_after } | Refused::Busy { retry_after } => retry_after,
         }
     }
+}
+
+/// How a counted attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The password was right.
+    Right,
+    /// The password (or the member number) was wrong.
+    Wrong,
+    /// Never checked (no hashing slot, or the store failed): neither.
+    Unchecked,
 }
 
 /// A counted attempt; give it back with [`Guard::finish`].
@@ -269,8 +323,15 @@ impl Guard {
         let mut wait = pair
             .wait(p.free_per_pair, p.base_delay, p.max_delay_pair, now)
             .max(whole.wait(p.free_per_member, p.base_delay, p.max_delay_member, now))
-            .max(address.wait(p.free_per_address, p.base_delay, p.max_delay_address, now));
-        if address.in_flight >= p.in_flight_per_address {
+            .max(address.wait(p.free_per_address, p.base_delay, p.max_delay_address, now))
+            .max(whole.sign_in_wait(
+                p.free_sign_ins_per_member,
+                p.base_delay,
+                p.max_delay_member,
+                now,
+            ));
+        if address.in_flight >= p.in_flight_per_address || whole.in_flight >= p.in_flight_per_member
+        {
             wait = wait.max(Duration::seconds(1));
         }
         let failed_before = [pair, whole, address]
@@ -305,30 +366,38 @@ impl Guard {
         })
     }
 
-    /// The attempt ended: a failure counts against every key; a success clears the failures of
-    /// this member number from this address (not those made from elsewhere).
-    pub fn finish(&self, t: Ticket, ok: bool, now: DateTime<Utc>) {
+    /// The attempt ended: a wrong password counts against every key; a right one clears the
+    /// failures of this member number from this address (not those made from elsewhere) and
+    /// counts against the member's free sign-ins; an attempt never checked counts for nothing.
+    pub fn finish(&self, t: Ticket, outcome: Outcome, now: DateTime<Utc>) {
         let p = &self.policy;
         let (max, window) = (p.max_keys, p.window);
         let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        let fail = |r: &mut Record| {
+        let wrong = outcome == Outcome::Wrong;
+        let ended = |r: &mut Record| {
             r.in_flight = r.in_flight.saturating_sub(1);
-            if !ok {
+            if wrong {
                 r.failures += 1;
                 r.last_failure = Some(now);
             }
         };
         let pair_key = (t.member.clone(), t.addr);
         a.pairs.update(&pair_key, max, now, window, |r| {
-            fail(r);
-            if ok {
+            ended(r);
+            if outcome == Outcome::Right {
                 r.failures = 0;
                 r.last_failure = None;
             }
         });
-        a.members.update(&t.member, max, now, window, fail);
-        a.addresses.update(&t.addr, max, now, window, fail);
-        if !ok {
+        a.members.update(&t.member, max, now, window, |r| {
+            ended(r);
+            if outcome == Outcome::Right {
+                r.successes += 1;
+                r.last_success = Some(now);
+            }
+        });
+        a.addresses.update(&t.addr, max, now, window, ended);
+        if wrong {
             a.global_level(now, p.global_failures_per_minute);
             // capped, so that the level drains within a minute of the attack's end
             a.global = (a.global + 1.0).min(2.0 * p.global_failures_per_minute as f64);
@@ -489,17 +558,24 @@ mod tests {
     fn attempts_in_progress_count_before_their_result() {
         let g = Guard::new(Policy::default(), 2);
         let a = ip("10.0.0.1");
-        // 40 guesses at once for one member from one address: only the free ones start
+        // 40 guesses at once for one member from one address: only 2 start
         let tickets: Vec<_> = (0..40)
             .filter_map(|_| g.begin("M10001", a, t0()).ok())
             .collect();
-        assert_eq!(tickets.len(), 4, "the address may have 4 in progress");
-        for t in tickets {
-            g.finish(t, false, t0());
+        assert_eq!(tickets.len(), 2, "a member number may have 2 in progress");
+        // 40 more for other numbers from that address: 2 more, up to the address's 4
+        let others: Vec<_> = (0..40)
+            .filter_map(|i| g.begin(&format!("M2{i:04}"), a, t0()).ok())
+            .collect();
+        assert_eq!(others.len(), 2, "the address may have 4 in progress");
+        for t in tickets.into_iter().chain(others) {
+            g.finish(t, Outcome::Wrong, t0());
         }
-        // one more free failure for the pair (5), then delays
-        let t = g.begin("M10001", a, t0()).unwrap();
-        g.finish(t, false, t0());
+        // three more free failures for the pair (5), then delays
+        for _ in 0..3 {
+            let t = g.begin("M10001", a, t0()).unwrap();
+            g.finish(t, Outcome::Wrong, t0());
+        }
         match g.begin("M10001", a, t0()) {
             Err(Refused::TooMany { retry_after }) => {
                 assert_eq!(retry_after, Duration::seconds(2))
@@ -508,7 +584,7 @@ mod tests {
         }
         // after the delay, one attempt; each failure doubles the next delay
         let t = g.begin("M10001", a, t0() + Duration::seconds(2)).unwrap();
-        g.finish(t, false, t0() + Duration::seconds(2));
+        g.finish(t, Outcome::Wrong, t0() + Duration::seconds(2));
         assert_eq!(
             g.begin("M10001", a, t0() + Duration::seconds(3))
                 .unwrap_err()
@@ -519,13 +595,80 @@ mod tests {
     }
 
     #[test]
+    fn right_passwords_past_the_free_sign_ins_wait_and_one_member_holds_two_hashes_at_most() {
+        let g = Guard::new(Policy::default(), 2);
+        let from = |i: u32| ip(&format!("10.2.{}.{}", i / 200, i % 200));
+        // ten sign-ins with the right password, each from its own address
+        for i in 0..10 {
+            let t = g.begin("M10001", from(i), t0()).unwrap();
+            g.finish(t, Outcome::Right, t0());
+        }
+        // the eleventh waits, from anywhere, and each further one twice as long, up to a minute
+        let mut at = t0();
+        for (n, expected) in [2, 4, 8, 16, 32, 60, 60].into_iter().enumerate() {
+            let wait = g.begin("M10001", from(100 + n as u32), at).unwrap_err();
+            assert_eq!(
+                wait.retry_after(),
+                Duration::seconds(expected),
+                "sign-in {}",
+                11 + n
+            );
+            at += Duration::seconds(expected);
+            let t = g.begin("M10001", from(100 + n as u32), at).unwrap();
+            g.finish(t, Outcome::Right, at);
+        }
+        // another member is not slowed, and the count is forgotten after the window
+        assert!(g.begin("M10002", from(1), at).is_ok());
+        assert!(g
+            .begin("M10001", from(1), at + Duration::minutes(15))
+            .is_ok());
+
+        // attempts never checked (no hashing slot) count as neither
+        for i in 0..30 {
+            let t = g.begin("M10003", from(i), t0()).unwrap();
+            g.finish(t, Outcome::Unchecked, t0());
+        }
+        // and do not clear a pair's failures the way a right password does
+        let a = ip("10.3.0.1");
+        for _ in 0..5 {
+            let t = g.begin("M10004", a, t0()).unwrap();
+            g.finish(t, Outcome::Wrong, t0());
+        }
+        let t2s = t0() + Duration::seconds(2);
+        let t = g.begin("M10004", a, t2s).unwrap();
+        g.finish(t, Outcome::Unchecked, t2s);
+        let t = g.begin("M10004", a, t2s).unwrap();
+        g.finish(t, Outcome::Wrong, t2s);
+        assert_eq!(
+            g.begin("M10004", a, t2s + Duration::seconds(1))
+                .unwrap_err()
+                .retry_after(),
+            Duration::seconds(3),
+            "the sixth failure doubles the delay: the pair's count was kept"
+        );
+
+        // one member number: two attempts in progress at once, from anywhere
+        let t1 = g.begin("M10005", from(1), t0()).unwrap();
+        let t2 = g.begin("M10005", from(2), t0()).unwrap();
+        assert_eq!(
+            g.begin("M10005", from(3), t0()).unwrap_err(),
+            Refused::TooMany {
+                retry_after: Duration::seconds(1)
+            }
+        );
+        g.finish(t1, Outcome::Right, t0());
+        assert!(g.begin("M10005", from(3), t0()).is_ok());
+        g.finish(t2, Outcome::Right, t0());
+    }
+
+    #[test]
     fn guesses_from_elsewhere_slow_the_owner_but_do_not_lock_them_out() {
         let g = Guard::new(Policy::default(), 2);
         // an attacker spreads 60 guesses for one member over many addresses
         for i in 0..60u32 {
             let addr = ip(&format!("10.1.{}.{}", i / 200, i % 200));
             if let Ok(t) = g.begin("M10001", addr, t0()) {
-                g.finish(t, false, t0());
+                g.finish(t, Outcome::Wrong, t0());
             }
         }
         // the owner, from home, waits at most the member-wide cap
@@ -533,7 +676,7 @@ mod tests {
         let wait = g.begin("M10001", home, t0()).unwrap_err().retry_after();
         assert!(wait <= Duration::minutes(1), "{wait}");
         let t = g.begin("M10001", home, t0() + wait).unwrap();
-        g.finish(t, true, t0() + wait);
+        g.finish(t, Outcome::Right, t0() + wait);
         // other members are not affected
         assert!(g.begin("M10002", home, t0()).is_ok());
     }
@@ -546,7 +689,7 @@ mod tests {
         for i in 0..60 {
             if let Ok(t) = g.begin(&format!("M{}", 10_000 + i), a, t0()) {
                 checked += 1;
-                g.finish(t, false, t0());
+                g.finish(t, Outcome::Wrong, t0());
             }
         }
         assert_eq!(checked, 30, "the address's free failures, then delays");
@@ -568,7 +711,7 @@ mod tests {
         for i in 0..1000u32 {
             let addr = ip(&format!("10.{}.{}.1", i / 250, i % 250));
             if let Ok(t) = g.begin(&format!("X{i}"), addr, t0()) {
-                g.finish(t, false, t0());
+                g.finish(t, Outcome::Wrong, t0());
             }
         }
         assert!(g.keys() <= 300, "{}", g.keys());
@@ -643,7 +786,7 @@ mod tests {
         let (a, b) = (ip("10.0.0.1"), ip("10.0.0.2"));
         let t = g.begin("M10001", a, t0()).unwrap();
         assert!(t.clean());
-        g.finish(t, false, t0());
+        g.finish(t, Outcome::Wrong, t0());
         // the member failed from a: not clean from b either, nor the address a for others
         assert!(!g.begin("M10001", b, t0()).unwrap().clean());
         assert!(!g.begin("M10002", a, t0()).unwrap().clean());
@@ -668,7 +811,7 @@ mod tests {
                     t0(),
                 )
                 .unwrap();
-            g.finish(t, false, t0());
+            g.finish(t, Outcome::Wrong, t0());
         }
         assert!(g.under_attack(t0()));
         // a key with a failure now waits the base delay; a clean one does not

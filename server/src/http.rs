@@ -23,7 +23,7 @@ use unionpass_core::ErrorCode;
 
 use crate::auth::{self, AuthMember, RaceMember};
 use crate::error::{AppError, Body, PathParam, QueryParam};
-use crate::guard::{HashError, Refused};
+use crate::guard::{HashError, Outcome, Refused};
 use crate::passport;
 use crate::store::{GrabJob, NewDevice, NewSession, Proven, SignupJob, StoreError, Taken};
 use crate::AppState;
@@ -390,17 +390,13 @@ async fn check_password(
         Ok(Some(member).filter(|_| ok))
     }
     .await;
-    let ok = matches!(result, Ok(Some(_)));
-    // a refusal to hash (busy) is neither a failure nor a success of the password
-    if let Err(AppError::Api {
-        code: ErrorCode::Unavailable,
-        ..
-    }) = &result
-    {
-        s.guard.finish(ticket, true, now);
-    } else {
-        s.guard.finish(ticket, ok, now);
-    }
+    // a refusal to hash (busy) or a failing store is neither a wrong password nor a right one
+    let outcome = match &result {
+        Ok(Some(_)) => Outcome::Right,
+        Ok(None) => Outcome::Wrong,
+        Err(_) => Outcome::Unchecked,
+    };
+    s.guard.finish(ticket, outcome, now);
     if matches!(result, Ok(None)) {
         tracing::warn!(target: "security", event = "password_wrong", %addr, member = %hashed(member_no), "wrong member number or password");
     }

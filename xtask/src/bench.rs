@@ -1031,8 +1031,8 @@ fn rss_mb(pid: u32) -> (f64, f64) {
 
 /// `bench login-flood`: the release server on SQLite with the demo accounts, behind a "proxy"
 /// (loopback is trusted, so each flood request can claim its own address); two floods in turn,
-/// unknown member numbers and then the demo members' numbers with wrong passwords, while M10001
-/// signs in with the right one once a second.
+/// unknown member numbers and then ten demo members' numbers (M10011-M10020) with wrong passwords,
+/// while the other ten (M10001-M10010) sign in with the right one once a second, in turn.
 pub fn login_flood(args: &FloodArgs) -> anyhow::Result<()> {
     let bin = profile_dir(true);
     let server = bin.join("unionpass-server");
@@ -1052,14 +1052,17 @@ pub fn login_flood(args: &FloodArgs) -> anyhow::Result<()> {
     let pid = guard.0.id();
     std::thread::sleep(Duration::from_millis(500));
     let idle = rss_mb(pid).1;
-    let others: Vec<String> = (2..=20).map(|n| format!("M{}", 10_000 + n)).collect();
+    let member = |n: u32| format!("M{}", 10_000 + n);
+    let honest: Vec<String> = (1..=10).map(member).collect();
+    let others: Vec<String> = (11..=20).map(member).collect();
     let mut runs = Vec::new();
     for (name, targets) in [("unknown", String::new()), ("members", others.join(","))] {
         let out = Command::new(bin.join("unionpass-loadgen"))
             .args(["--url", &url, "--mode", "login-flood"])
             .args(["--concurrency", &args.concurrency.to_string()])
             .args(["--duration-s", &args.duration_s.to_string()])
-            .args(["--honest-member", "M10001", "--honest-password", "demo1234"])
+            .args(["--honest-member", &honest.join(",")])
+            .args(["--honest-password", "demo1234"])
             .args(["--flood-members", &targets])
             .output()?;
         if !out.status.success() {

@@ -628,6 +628,44 @@ async fn an_attacker_cannot_lock_the_owner_out(s: TestServer) {
     );
 }
 
+/// Whoever holds a member's password cannot keep the server hashing it: past ten sign-ins in the
+/// window, from any addresses, the next waits (2 s, then doubling); other members sign in as usual.
+async fn one_password_cannot_keep_the_hashers_busy(s: TestServer) {
+    let s = guarded(s).await;
+    for i in 0..10 {
+        let resp = login_from(&s, &format!("203.0.113.{}", 100 + i), "M10013", "demo1234").await;
+        assert_eq!(resp.status(), 200, "sign-in {}", i + 1);
+    }
+    let (status, code, retry) =
+        error_of(login_from(&s, "198.51.100.13", "M10013", "demo1234").await).await;
+    assert_eq!(
+        (status, code),
+        (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited)
+    );
+    assert_eq!(retry, Some(2));
+    assert_eq!(
+        login_from(&s, "198.51.100.14", "M10014", "demo1234")
+            .await
+            .status(),
+        200
+    );
+    s.clock.set(t0() + chrono::Duration::seconds(2));
+    assert_eq!(
+        login_from(&s, "198.51.100.13", "M10013", "demo1234")
+            .await
+            .status(),
+        200,
+        "after the wait"
+    );
+    let (_, code, retry) =
+        error_of(login_from(&s, "198.51.100.13", "M10013", "demo1234").await).await;
+    assert_eq!(
+        (code, retry),
+        (ErrorCode::RateLimited, Some(4)),
+        "twice as long"
+    );
+}
+
 /// Every session belongs to an enrolled device; oversized fields are refused before hashing.
 async fn a_login_needs_a_device_key_and_sane_lengths(s: TestServer) {
     let resp = s
@@ -903,6 +941,11 @@ mod sqlite_only {
     #[tokio::test]
     async fn no_lock_out() {
         an_attacker_cannot_lock_the_owner_out(TestServer::start().await).await
+    }
+
+    #[tokio::test]
+    async fn one_password() {
+        one_password_cannot_keep_the_hashers_busy(TestServer::start().await).await
     }
 
     #[tokio::test]
