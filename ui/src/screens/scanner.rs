@@ -509,8 +509,11 @@ pub fn ScannerTab() -> impl IntoView {
                 </div>
                 <div class="card">
                     <form on:submit=on_typed>
-                        <label for="scan-input">{move || c.t(Msg::ScanInputLabel)}</label>
+                        // on a phone the label is for screen readers and the box says it instead,
+                        // so that the answer under it fits above the tab bar
+                        <label for="scan-input" class="phone-hidden">{move || c.t(Msg::ScanInputLabel)}</label>
                         <input id="scan-input" node_ref=input_ref autocomplete="off" autocapitalize="off" spellcheck="false"
+                            placeholder=move || c.t(Msg::ScanInputLabel)
                             prop:value=move || typed.get()
                             on:input=move |ev| typed.set(event_target_value(&ev))/>
                         <p id="scan-hint" class="muted small" class:answered=move || result.with(Option::is_some)>{move || c.t(Msg::ScanInputHint)}</p>
