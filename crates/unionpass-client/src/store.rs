@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use unionpass_core::api::{
-    Change, ChangeKind, DeviceInfo, Mutation, MutationOp, PassportInfo, Profile, Role,
+    kind, Change, ChangeKind, DeviceInfo, Mutation, MutationOp, PassportInfo, Profile, Role,
     SyncResponse, Union,
 };
 use unionpass_core::view::{RejectedChange, RejectionView};
@@ -370,8 +370,8 @@ impl Store {
             )?;
         }
         let language_pending: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'pending' AND body LIKE '%\"set_language\"%')",
-            [],
+            "SELECT EXISTS(SELECT 1 FROM outbox WHERE state = 'pending' AND kind = ?1)",
+            [kind::SET_LANGUAGE],
             |r| r.get(0),
         )?;
         // history is not news (no notice, no announced promotion): a new device's first sync
@@ -420,8 +420,8 @@ impl Store {
     pub fn enqueue_language(&self, lang: Lang, now: DateTime<Utc>) -> Result<Mutation> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "DELETE FROM outbox WHERE state = 'pending' AND json_extract(body, '$.op') = 'set_language'",
-            [],
+            "DELETE FROM outbox WHERE state = 'pending' AND kind = ?1",
+            [kind::SET_LANGUAGE],
         )?;
         let m = enqueue_in(&tx, MutationOp::SetLanguage { language: lang }, now)?;
         tx.commit()?;
@@ -612,14 +612,14 @@ impl Store {
         // a check-in the server now holds
         self.conn.execute(
             "UPDATE checkins SET uploaded = 1 WHERE nonce =
-               (SELECT json_extract(body, '$.args.nonce') FROM outbox WHERE id = ?1 AND body LIKE '%\"check_in\"%')",
-            [id.to_string()],
+               (SELECT json_extract(body, '$.args.nonce') FROM outbox WHERE id = ?1 AND kind = ?2)",
+            params![id.to_string(), kind::CHECK_IN],
         )?;
         // a coupon use the server took (also when it was already used from another device)
         self.conn.execute(
             "UPDATE coupons SET use_pending = 0 WHERE id =
-               (SELECT json_extract(body, '$.args.coupon_id') FROM outbox WHERE id = ?1 AND body LIKE '%\"use_coupon\"%')",
-            [id.to_string()],
+               (SELECT json_extract(body, '$.args.coupon_id') FROM outbox WHERE id = ?1 AND kind = ?2)",
+            params![id.to_string(), kind::USE_COUPON],
         )?;
         self.conn
             .execute("DELETE FROM outbox WHERE id = ?1", [id.to_string()])?;
@@ -631,14 +631,14 @@ impl Store {
         // a check-in the server did not record: the scanner's log says why
         self.conn.execute(
             "UPDATE checkins SET refused = ?2 WHERE nonce =
-               (SELECT json_extract(body, '$.args.nonce') FROM outbox WHERE id = ?1 AND body LIKE '%\"check_in\"%')",
-            params![id.to_string(), code.as_str()],
+               (SELECT json_extract(body, '$.args.nonce') FROM outbox WHERE id = ?1 AND kind = ?3)",
+            params![id.to_string(), code.as_str(), kind::CHECK_IN],
         )?;
         // a coupon use the server refused (e.g. expired): it was not used after all
         self.conn.execute(
             "UPDATE coupons SET used_at = NULL, use_pending = 0 WHERE use_pending = 1 AND id =
-               (SELECT json_extract(body, '$.args.coupon_id') FROM outbox WHERE id = ?1 AND body LIKE '%\"use_coupon\"%')",
-            [id.to_string()],
+               (SELECT json_extract(body, '$.args.coupon_id') FROM outbox WHERE id = ?1 AND kind = ?2)",
+            params![id.to_string(), kind::USE_COUPON],
         )?;
         // a redemption the server refused: kept, with the reason (nothing was held)
         crate::points::reject(&self.conn, id, code)?;
