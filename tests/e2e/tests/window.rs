@@ -3182,6 +3182,24 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                         "{name}: the coupons' names have too little of their rows: {share:?}"
                     );
                 }
+                if who == "member" && stop.name == "activities" && w >= 720 {
+                    // on a wide screen each row of filter chips is one line: no chip left alone
+                    // on a second line ("Other" was, at 1024 px in English)
+                    let lines = app
+                        .c
+                        .execute(
+                            "return [...document.querySelectorAll('#content .chips')]
+                               .map(row => new Set([...row.children]
+                                 .map(c => Math.round(c.getBoundingClientRect().top))).size)",
+                            vec![],
+                        )
+                        .await?;
+                    let lines: Vec<usize> = serde_json::from_value(lines)?;
+                    anyhow::ensure!(
+                        lines.len() >= 3 && lines.iter().all(|n| *n == 1),
+                        "{name}: filter rows on more than one line: {lines:?}"
+                    );
+                }
                 if who == "member" && stop.name == "activities" {
                     // the list: what is coming up first; the week's ended ones after it, under
                     // their own heading
