@@ -25,6 +25,7 @@ impl CmdError {
         CmdError(CommandError {
             code,
             detail: String::new(),
+            retry_after_s: None,
         })
     }
 }
@@ -35,6 +36,7 @@ impl From<ClientError> for CmdError {
         CmdError(CommandError {
             code: e.code(),
             detail: e.to_string(),
+            retry_after_s: e.retry_after().map(|d| d.as_secs()),
         })
     }
 }

@@ -30,10 +30,16 @@ extern "C" {
 }
 
 fn code_of(err: JsValue) -> ErrorCode {
+    error_of(err).code
+}
+
+fn error_of(err: JsValue) -> CommandError {
     // anything but our `{code, detail}` means the UI and the shell disagree about a command
-    serde_wasm_bindgen::from_value::<CommandError>(err)
-        .map(|e| e.code)
-        .unwrap_or(ErrorCode::BadResponse)
+    serde_wasm_bindgen::from_value::<CommandError>(err).unwrap_or(CommandError {
+        code: ErrorCode::BadResponse,
+        detail: String::new(),
+        retry_after_s: None,
+    })
 }
 
 /// The one argument every command takes (`unionpass_core::ipc::ARG`).
@@ -44,10 +50,22 @@ struct Args<'a, C> {
 
 /// Invoke command `C` with `req`.
 pub async fn call<C: Command>(req: &C) -> Result<Answer<C>, ErrorCode> {
+    call_told(req).await.map_err(|e| e.code)
+}
+
+/// Invoke command `C` with `req`; an error with all the UI may show of it (the wait the server
+/// asked for, besides the code).
+pub async fn call_told<C: Command>(req: &C) -> Result<Answer<C>, CommandError> {
     debug_assert_eq!(unionpass_core::ipc::ARG, "req");
-    let args = serde_wasm_bindgen::to_value(&Args { req }).map_err(|_| ErrorCode::Internal)?;
-    let value = invoke(C::NAME, args).await.map_err(code_of)?;
-    serde_wasm_bindgen::from_value(value).map_err(|_| ErrorCode::BadResponse)
+    let only = |code| CommandError {
+        code,
+        detail: String::new(),
+        retry_after_s: None,
+    };
+    let args =
+        serde_wasm_bindgen::to_value(&Args { req }).map_err(|_| only(ErrorCode::Internal))?;
+    let value = invoke(C::NAME, args).await.map_err(error_of)?;
+    serde_wasm_bindgen::from_value(value).map_err(|_| only(ErrorCode::BadResponse))
 }
 
 /// Invoke command `C` with `bytes` as the raw IPC body (no JSON, no base64) and `req` in the

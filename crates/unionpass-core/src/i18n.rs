@@ -131,6 +131,7 @@ messages! {
     ErrSessionExpired => "登录已失效，请重新登录。", "Your session has ended. Please sign in again.";
     ErrForbidden => "无权访问该内容。", "You do not have access to this.";
     ErrRateLimited => "尝试次数过多，请稍后再试。", "Too many attempts. Please wait a moment and try again.";
+    ErrRateLimitedWait => "尝试次数过多，请 {wait}后再试。", "Too many attempts. Try again in {wait}.";
     ErrServer => "服务器暂时出现问题，请稍后再试。", "The server has a problem right now. Please try again later.";
     ErrOffline => "无法连接服务器，请检查网络后重试。", "Cannot reach the server. Check your connection and try again.";
     ErrUpdateApp => "服务器的回复无法识别，请将应用更新到最新版本。", "The server's answer was not understood. Please update the app.";
@@ -198,6 +199,7 @@ messages! {
     Days => "{n} 天", "{n} day|{n} days";
     Hours => "{n} 小时", "{n} hour|{n} hours";
     Minutes => "{n} 分钟", "{n} minute|{n} minutes";
+    Seconds => "{n} 秒", "{n} second|{n} seconds";
     ScanInputLabel => "扫码枪输入", "Barcode scanner input";
     ScanInputHint => "连接扫码枪后在此处扫描，或粘贴二维码内容后按回车。", "Scan here with a hardware scanner, or paste the code and press Enter.";
     ScanImage => "从图片识别", "Scan an image";
@@ -595,6 +597,17 @@ pub fn countdown(ms: i64, lang: Lang) -> String {
     };
     let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
     fill(msg.text(lang), &args)
+}
+
+/// A wait the server asked for, as a sentence says it: seconds under a minute, else whole minutes
+/// rounded up ("2 秒", "1 minute", "15 minutes").
+pub fn wait_text(seconds: u64, lang: Lang) -> String {
+    let (msg, n) = if seconds < 60 {
+        (Msg::Seconds, seconds.max(1))
+    } else {
+        (Msg::Minutes, seconds.div_ceil(60))
+    };
+    fill(msg.text(lang), &[("n", &n.to_string())])
 }
 
 /// What changes wait to be uploaded, by kind, in the order given: "签到 2 条、用券 1 次",

@@ -342,6 +342,23 @@ impl SyncState {
 pub struct CommandError {
     pub code: ErrorCode,
     pub detail: String,
+    /// How long the server asked to wait before trying again, in seconds, if it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+}
+
+impl CommandError {
+    /// What to tell the member: the code's words, and for too many attempts how long to wait
+    /// when the server said ("请 2 秒后再试", "Try again in 2 seconds").
+    pub fn text(&self, lang: Lang) -> String {
+        match (self.code, self.retry_after_s) {
+            (ErrorCode::RateLimited, Some(s)) if s > 0 => crate::i18n::fill(
+                crate::i18n::Msg::ErrRateLimitedWait.text(lang),
+                &[("wait", &crate::i18n::wait_text(s, lang))],
+            ),
+            _ => self.code.message().text(lang).to_string(),
+        }
+    }
 }
 
 /// One coupon as the wallet shows it.
@@ -613,6 +630,49 @@ pub struct PointsView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn too_many_attempts_says_how_long_to_wait_when_the_server_said() {
+        let e = |code, retry_after_s| CommandError {
+            code,
+            detail: String::new(),
+            retry_after_s,
+        };
+        let limited = |s| e(ErrorCode::RateLimited, s);
+        assert_eq!(
+            limited(Some(2)).text(Lang::ZhCn),
+            "尝试次数过多，请 2 秒后再试。"
+        );
+        assert_eq!(
+            limited(Some(1)).text(Lang::En),
+            "Too many attempts. Try again in 1 second."
+        );
+        assert_eq!(
+            limited(Some(60)).text(Lang::En),
+            "Too many attempts. Try again in 1 minute."
+        );
+        assert_eq!(
+            limited(Some(61)).text(Lang::En),
+            "Too many attempts. Try again in 2 minutes."
+        );
+        assert_eq!(
+            limited(Some(900)).text(Lang::ZhCn),
+            "尝试次数过多，请 15 分钟后再试。"
+        );
+        // no wait said: the code's own words; another code keeps its words whatever the wait
+        assert_eq!(
+            limited(None).text(Lang::En),
+            ErrorCode::RateLimited.message().text(Lang::En)
+        );
+        assert_eq!(
+            e(ErrorCode::Unavailable, Some(2)).text(Lang::En),
+            ErrorCode::Unavailable.message().text(Lang::En)
+        );
+        // an error without the field (an older shell's) still reads
+        let old: CommandError =
+            serde_json::from_str(r#"{"code":"rate_limited","detail":""}"#).unwrap();
+        assert_eq!(old, limited(None));
+    }
     use crate::campaign::{Campaign, Category, GrabOutcome};
 
     #[test]

@@ -153,6 +153,41 @@ fn chrono_now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
 }
 
+/// Too many wrong passwords: the sign-in screen says how long to wait (the server's
+/// `Retry-After`), not only "later"; after the wait the right password gets in.
+#[tokio::test]
+async fn too_many_wrong_passwords_say_how_long_to_wait() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let app = App::launch(&dir.path().join("app"), &server.url, 4620).await?;
+    let result = async {
+        app.sign_in("M10015", "wrong-1").await?;
+        app.wait_contains("#login-error", "会员号或密码不正确", 30)
+            .await?;
+        // four more are free for this number from this address; the one after waits
+        for _ in 0..5 {
+            app.click("#login-submit").await?;
+        }
+        let said = app
+            .wait_contains("#login-error", "尝试次数过多", 30)
+            .await?;
+        anyhow::ensure!(
+            (said == "尝试次数过多，请 1 秒后再试。" || said == "尝试次数过多，请 2 秒后再试。"),
+            "the wait in words: {said}"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        let password = app.wait_for("#password", 5).await?;
+        password.send_keys(&"\u{E003}".repeat(12)).await?;
+        password.send_keys("demo1234").await?;
+        app.click("#login-submit").await?;
+        app.wait_for("#passport-name", 30).await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    result
+}
+
 #[tokio::test]
 async fn restarted_with_the_server_down_the_passport_shows_from_the_store_offline(
 ) -> anyhow::Result<()> {

@@ -23,11 +23,10 @@ pub fn LoginView() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let login = ipc::action(move |req: Login| async move {
-        match ipc::call(&req).await {
+        match ipc::call_told(&req).await {
             Ok(s) => c.snap.set(Some(s)),
-            Err(code) => error.set(Some(
-                code.message().text(c.lang.get_untracked()).to_string(),
-            )),
+            // too many attempts says how long to wait, when the server said
+            Err(e) => error.set(Some(e.text(c.lang.get_untracked()))),
         }
     });
     let busy = login.pending();
