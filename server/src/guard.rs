@@ -181,6 +181,11 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
                 r.live()
             });
             if self.map.len() >= max_keys {
+                // then the right passwords: a busy morning of honest sign-ins must not push
+                // out the failures that slow a guesser down
+                self.map.retain(|_, r| r.failures > 0 || r.in_flight > 0);
+            }
+            if self.map.len() >= max_keys {
                 // still full: keep only what is in progress (the rest is forgotten, not kept
                 // without bound)
                 self.map.retain(|_, r| r.in_flight > 0);
@@ -697,6 +702,36 @@ mod tests {
         assert!(g.begin("M10099", ip("10.0.0.10"), t0()).is_ok());
         // failures are forgotten after the window
         assert!(g.begin("M10099", a, t0() + Duration::minutes(16)).is_ok());
+    }
+
+    #[test]
+    fn honest_sign_ins_filling_the_map_do_not_push_out_a_guessers_failures() {
+        let g = Guard::new(
+            Policy {
+                max_keys: 100,
+                ..Policy::default()
+            },
+            2,
+        );
+        let from = |i: u32| ip(&format!("10.4.{}.{}", i / 200, i % 200));
+        // 20 guesses at one member from as many addresses: the member-wide free ones are spent
+        for i in 0..20 {
+            let t = g.begin("M10001", from(i), t0()).unwrap();
+            g.finish(t, Outcome::Wrong, t0());
+        }
+        assert!(g.begin("M10001", from(50), t0()).is_err());
+        // then 300 other members sign in, each rightly, from one office
+        let office = ip("192.0.2.50");
+        for i in 0..300 {
+            let t = g.begin(&format!("M2{i:04}"), office, t0()).unwrap();
+            g.finish(t, Outcome::Right, t0());
+        }
+        assert!(g.keys() <= 300, "{}", g.keys());
+        // the guesser, from yet another address, still waits
+        assert!(
+            g.begin("M10001", from(60), t0()).is_err(),
+            "the member-wide failures were forgotten"
+        );
     }
 
     #[test]
