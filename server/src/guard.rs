@@ -704,15 +704,20 @@ mod tests {
         assert!(g.begin("M10099", a, t0() + Duration::minutes(16)).is_ok());
     }
 
-    #[test]
-    fn honest_sign_ins_filling_the_map_do_not_push_out_a_guessers_failures() {
-        let g = Guard::new(
+    /// A guard whose maps hold at most 100 keys each.
+    fn small_maps() -> Guard {
+        Guard::new(
             Policy {
                 max_keys: 100,
                 ..Policy::default()
             },
             2,
-        );
+        )
+    }
+
+    #[test]
+    fn honest_sign_ins_filling_the_map_do_not_push_out_a_guessers_failures() {
+        let g = small_maps();
         let from = |i: u32| ip(&format!("10.4.{}.{}", i / 200, i % 200));
         // 20 guesses at one member from as many addresses: the member-wide free ones are spent
         for i in 0..20 {
@@ -736,13 +741,7 @@ mod tests {
 
     #[test]
     fn the_maps_stay_bounded() {
-        let g = Guard::new(
-            Policy {
-                max_keys: 100,
-                ..Policy::default()
-            },
-            2,
-        );
+        let g = small_maps();
         for i in 0..1000u32 {
             let addr = ip(&format!("10.{}.{}.1", i / 250, i % 250));
             if let Ok(t) = g.begin(&format!("X{i}"), addr, t0()) {
