@@ -51,8 +51,10 @@ fn signin(dir: &std::path::Path, url: &str) -> std::process::Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_first_sync_the_store_opens_whole_and_the_next_sync_completes() {
     let cycles = cycles();
-    // one phone's sign-ins and first syncs over and over, some cut mid-password-check: the
-    // per-member limits on syncs and on sign-in attempts are not what is tested here
+    // one phone's sign-ins and first syncs over and over (a right password for nearly every
+    // cycle: more than a member's free sign-ins by the sixth), some cut mid-password-check: the
+    // per-member limits on syncs, sign-in attempts, right passwords and attempts in progress
+    // are not what is tested here
     let server = TestServer::start()
         .await
         .tweaked(|s| {
@@ -62,6 +64,9 @@ async fn killed_mid_first_sync_the_store_opens_whole_and_the_next_sync_completes
                     free_per_pair: 1000,
                     free_per_member: 1000,
                     free_per_address: 1000,
+                    free_sign_ins_per_member: 1000,
+                    in_flight_per_member: 1000,
+                    in_flight_per_address: 1000,
                     ..Policy::default()
                 },
                 2,
