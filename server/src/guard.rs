@@ -253,18 +253,44 @@ pub enum Outcome {
     Unchecked,
 }
 
-/// A counted attempt; give it back with [`Guard::finish`].
-#[derive(Debug)]
-pub struct Ticket {
+/// A counted attempt; give it back with [`Guard::finish`]. Dropped unfinished (its request was
+/// cancelled: the client hung up while it waited for a hashing slot or its password was being
+/// checked), it ends as a failure. It is no longer in progress: left counted, two such requests
+/// with any password would hold a member's attempts in progress at the limit, refusing the
+/// owner, for as long as the server runs. And it is not free: its hash still runs to the end
+/// (see [`Guard::hash`]), so a client that hangs up on every guess is slowed like one that
+/// waits for the answers.
+pub struct Ticket<'g> {
+    guard: &'g Guard,
     member: String,
     addr: IpAddr,
     /// No recent failure on any of its keys when it began: it may use the kept hashing slot.
     clean: bool,
+    began: DateTime<Utc>,
+    finished: bool,
 }
 
-impl Ticket {
+impl Ticket<'_> {
     pub fn clean(&self) -> bool {
         self.clean
+    }
+}
+
+impl std::fmt::Debug for Ticket<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("addr", &self.addr)
+            .field("clean", &self.clean)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.guard
+                .end(&self.member, self.addr, Outcome::Wrong, self.began);
+        }
     }
 }
 
@@ -318,7 +344,7 @@ impl Guard {
 
     /// Count an attempt for `member` (a normalised member number, or another key such as a
     /// session for the password asked again) from `addr`, or say why it may not start now.
-    pub fn begin(&self, member: &str, addr: IpAddr, now: DateTime<Utc>) -> Result<Ticket, Refused> {
+    pub fn begin(&self, member: &str, addr: IpAddr, now: DateTime<Utc>) -> Result<Ticket<'_>, Refused> {
         let p = &self.policy;
         let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         let pair_key = (member.to_string(), addr);
@@ -365,16 +391,25 @@ impl Guard {
         a.addresses
             .update(&addr, max, now, window, |r| r.in_flight += 1);
         Ok(Ticket {
+            guard: self,
             member: member.to_string(),
             addr,
             clean: failed_before.is_none() && whole.in_flight == 0,
+            began: now,
+            finished: false,
         })
     }
 
     /// The attempt ended: a wrong password counts against every key; a right one clears the
     /// failures of this member number from this address (not those made from elsewhere) and
     /// counts against the member's free sign-ins; an attempt never checked counts for nothing.
-    pub fn finish(&self, t: Ticket, outcome: Outcome, now: DateTime<Utc>) {
+    pub fn finish(&self, mut t: Ticket<'_>, outcome: Outcome, now: DateTime<Utc>) {
+        debug_assert!(std::ptr::eq(t.guard, self), "a ticket of another guard");
+        t.finished = true;
+        self.end(&t.member, t.addr, outcome, now);
+    }
+
+    fn end(&self, member: &str, addr: IpAddr, outcome: Outcome, now: DateTime<Utc>) {
         let p = &self.policy;
         let (max, window) = (p.max_keys, p.window);
         let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
@@ -386,7 +421,7 @@ impl Guard {
                 r.last_failure = Some(now);
             }
         };
-        let pair_key = (t.member.clone(), t.addr);
+        let pair_key = (member.to_string(), addr);
         a.pairs.update(&pair_key, max, now, window, |r| {
             ended(r);
             if outcome == Outcome::Right {
@@ -394,14 +429,14 @@ impl Guard {
                 r.last_failure = None;
             }
         });
-        a.members.update(&t.member, max, now, window, |r| {
+        a.members.update(&member.to_string(), max, now, window, |r| {
             ended(r);
             if outcome == Outcome::Right {
                 r.successes += 1;
                 r.last_success = Some(now);
             }
         });
-        a.addresses.update(&t.addr, max, now, window, ended);
+        a.addresses.update(&addr, max, now, window, ended);
         if wrong {
             a.global_level(now, p.global_failures_per_minute);
             // capped, so that the level drains within a minute of the attack's end
@@ -815,6 +850,35 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_dropped_unfinished_is_a_failure_no_longer_in_progress() {
+        let g = Guard::new(Policy::default(), 2);
+        let a = ip("10.0.0.1");
+        // a client hangs up mid-check four times: its requests' tickets are dropped
+        for _ in 0..4 {
+            drop(g.begin("M10001", a, t0()).unwrap());
+        }
+        // none is still in progress: the member may have two at once, the address four
+        let t1 = g.begin("M10001", ip("10.0.0.2"), t0()).unwrap();
+        let t2 = g.begin("M10001", ip("10.0.0.3"), t0()).unwrap();
+        let others: Vec<_> = (0..4)
+            .map(|i| g.begin(&format!("M2{i:04}"), a, t0()).unwrap())
+            .collect();
+        g.finish(t1, Outcome::Right, t0());
+        g.finish(t2, Outcome::Right, t0());
+        for t in others {
+            g.finish(t, Outcome::Right, t0());
+        }
+        // and each counted as a failure of the pair: one more is free, the one after waits
+        drop(g.begin("M10001", a, t0()).unwrap());
+        assert_eq!(
+            g.begin("M10001", a, t0()).unwrap_err(),
+            Refused::TooMany {
+                retry_after: Duration::seconds(2)
+            }
+        );
+    }
+
+    #[test]
     fn a_clean_ticket_has_no_recent_failure_on_any_key() {
         let g = Guard::new(Policy::default(), 2);
         let (a, b) = (ip("10.0.0.1"), ip("10.0.0.2"));
@@ -822,9 +886,12 @@ mod tests {
         assert!(t.clean());
         g.finish(t, Outcome::Wrong, t0());
         // the member failed from a: not clean from b either, nor the address a for others
-        assert!(!g.begin("M10001", b, t0()).unwrap().clean());
-        assert!(!g.begin("M10002", a, t0()).unwrap().clean());
-        assert!(g.begin("M10003", b, t0()).unwrap().clean());
+        for (member, addr, clean) in [("M10001", b, false), ("M10002", a, false), ("M10003", b, true)]
+        {
+            let t = g.begin(member, addr, t0()).unwrap();
+            assert_eq!(t.clean(), clean, "{member} from {addr}");
+            g.finish(t, Outcome::Unchecked, t0());
+        }
     }
 
     #[test]

@@ -666,6 +666,64 @@ async fn one_password_cannot_keep_the_hashers_busy(s: TestServer) {
     );
 }
 
+/// A client that hangs up while its password is being checked leaves no attempt in progress:
+/// otherwise two such requests, with any password, would hold a member's attempts in progress at
+/// the limit and refuse the owner's sign-in for as long as the server runs. Each counts as a
+/// failure instead (its hash still runs): hanging up on every guess is slowed like guessing.
+async fn hanging_up_mid_check_cannot_lock_the_owner_out(s: TestServer) {
+    use tokio::io::AsyncWriteExt;
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let body = json!({"member_no": "M10012", "password": "a guess", "device_name": "t",
+                      "device_key": crate::util::device_key()})
+    .to_string();
+    let request = format!(
+        "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let hang_up = |times: usize, member_no: &str| {
+        let request = request.replace("M10012", member_no);
+        let addr = addr.clone();
+        async move {
+            for _ in 0..times {
+                let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                c.write_all(request.as_bytes()).await.unwrap();
+                // the request is whole and its check has begun (a hash takes far longer in a
+                // test build)
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                drop(c);
+            }
+            // the server sees each connection close
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    hang_up(4, "M10012").await;
+    // the cancelled checks may still hold the hashers for a moment (busy, told to come back);
+    // the owner is let in once they are done, not refused for good
+    let mut last = None;
+    let mut let_in = false;
+    for _ in 0..100 {
+        let resp = login_from(&s, "127.0.0.1", "M10012", "demo1234").await;
+        if resp.status() == StatusCode::OK {
+            let_in = true;
+            break;
+        }
+        last = Some(error_of(resp).await);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(let_in, "the owner is still refused after 20 s: {last:?}");
+
+    // five hung-up guesses at another member: the sixth attempt from there waits, as after five
+    // wrong passwords
+    hang_up(5, "M10011").await;
+    let (status, code, retry) =
+        error_of(login_from(&s, "127.0.0.1", "M10011", "demo1234").await).await;
+    assert_eq!(
+        (status, code, retry),
+        (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, Some(2))
+    );
+}
+
 /// Every session belongs to an enrolled device; oversized fields are refused before hashing.
 async fn a_login_needs_a_device_key_and_sane_lengths(s: TestServer) {
     let resp = s
@@ -938,6 +996,11 @@ mod sqlite_only {
     #[tokio::test]
     async fn one_password() {
         one_password_cannot_keep_the_hashers_busy(TestServer::start().await).await
+    }
+
+    #[tokio::test]
+    async fn hanging_up() {
+        hanging_up_mid_check_cannot_lock_the_owner_out(TestServer::start().await).await
     }
 
     #[tokio::test]
