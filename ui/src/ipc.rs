@@ -35,11 +35,8 @@ fn code_of(err: JsValue) -> ErrorCode {
 
 fn error_of(err: JsValue) -> CommandError {
     // anything but our `{code, detail}` means the UI and the shell disagree about a command
-    serde_wasm_bindgen::from_value::<CommandError>(err).unwrap_or(CommandError {
-        code: ErrorCode::BadResponse,
-        detail: String::new(),
-        retry_after_s: None,
-    })
+    serde_wasm_bindgen::from_value::<CommandError>(err)
+        .unwrap_or_else(|_| ErrorCode::BadResponse.into())
 }
 
 /// The one argument every command takes (`unionpass_core::ipc::ARG`).
@@ -57,15 +54,10 @@ pub async fn call<C: Command>(req: &C) -> Result<Answer<C>, ErrorCode> {
 /// asked for, besides the code).
 pub async fn call_told<C: Command>(req: &C) -> Result<Answer<C>, CommandError> {
     debug_assert_eq!(unionpass_core::ipc::ARG, "req");
-    let only = |code| CommandError {
-        code,
-        detail: String::new(),
-        retry_after_s: None,
-    };
     let args =
-        serde_wasm_bindgen::to_value(&Args { req }).map_err(|_| only(ErrorCode::Internal))?;
+        serde_wasm_bindgen::to_value(&Args { req }).map_err(|_| ErrorCode::Internal)?;
     let value = invoke(C::NAME, args).await.map_err(error_of)?;
-    serde_wasm_bindgen::from_value(value).map_err(|_| only(ErrorCode::BadResponse))
+    Ok(serde_wasm_bindgen::from_value(value).map_err(|_| ErrorCode::BadResponse)?)
 }
 
 /// Invoke command `C` with `bytes` as the raw IPC body (no JSON, no base64) and `req` in the

@@ -347,6 +347,17 @@ pub struct CommandError {
     pub retry_after_s: Option<u64>,
 }
 
+/// A code alone: no detail, no wait.
+impl From<ErrorCode> for CommandError {
+    fn from(code: ErrorCode) -> CommandError {
+        CommandError {
+            code,
+            detail: String::new(),
+            retry_after_s: None,
+        }
+    }
+}
+
 impl CommandError {
     /// What to tell the member: the code's words, and for too many attempts how long to wait
     /// when the server said ("请 2 秒后再试", "Try again in 2 seconds").

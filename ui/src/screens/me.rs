@@ -248,14 +248,19 @@ fn SecurityCard() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let done = RwSignal::new(None::<usize>);
     let change = ipc::action(move |req: ChangePassword| async move {
-        match ipc::call(&req).await {
+        match ipc::call_told(&req).await {
             Ok(ended) => {
                 done.set(Some(ended.ended));
                 current.set(String::new());
                 new.set(String::new());
                 again.set(String::new());
             }
-            Err(code) => error.set(Some(c.t(code.message()).to_string())),
+            // no member number was typed here: the wrong one is the current password
+            Err(e) if e.code == ErrorCode::InvalidCredentials => {
+                error.set(Some(c.t(Msg::ReauthWrongPassword).to_string()))
+            }
+            // too many attempts says how long to wait, when the server said
+            Err(e) => error.set(Some(e.text(c.lang.get_untracked()))),
         }
     });
     let changing = change.pending();

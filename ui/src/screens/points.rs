@@ -11,7 +11,7 @@ use unionpass_core::redeem::{
     normalize_mobile, normalize_power_account, Quote, Redemption, RedemptionStatus, RefundReason,
     Target,
 };
-use unionpass_core::view::{HistoryMonth, PointsView};
+use unionpass_core::view::{CommandError, HistoryMonth, PointsView};
 use unionpass_core::ErrorCode;
 
 use crate::ctx::{ctx, Ctx};
@@ -226,7 +226,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
     let item = RwSignal::new(None::<i64>);
     let password = RwSignal::new(String::new());
     let quote = RwSignal::new(None::<Quote>);
-    let error = RwSignal::new(None::<ErrorCode>);
+    let error = RwSignal::new(None::<CommandError>);
     // the confirmation step, between the form and the request
     let confirming = RwSignal::new(false);
     // the redemption made last: the note under the form follows its state
@@ -296,7 +296,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                         quote.set(Some(q));
                         error.set(None);
                     }
-                    Err(code) => error.set(Some(code)),
+                    Err(code) => error.set(Some(code.into())),
                 }
             }),
             Err(_) => error.set(None),
@@ -320,20 +320,21 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
         _ => None,
     };
     // a refusal said in the words this form can be most precise in
-    let error_text = move |e: ErrorCode| -> String {
-        match e {
+    let error_text = move |e: CommandError| -> String {
+        match e.code {
             ErrorCode::CapReached => match cap() {
                 Some(cl) => fill(c.t(Msg::CapNotEnough), &[("left", &yuan(cl.left_cents))]),
-                None => c.t(e.message()).to_string(),
+                None => c.t(e.code.message()).to_string(),
             },
             // the only password asked here is the member's own: no member number was typed
             ErrorCode::InvalidCredentials => c.t(Msg::ReauthWrongPassword).to_string(),
-            _ => c.t(e.message()).to_string(),
+            // too many wrong passwords says how long to wait, when the server said
+            _ => e.text(c.lang.get()),
         }
     };
     let needs_password = move || quote.with(|q| q.as_ref().is_some_and(|q| q.needs_reauth));
     let redeem = ipc::action(move |req: Redeem| async move {
-        match ipc::call(&req).await {
+        match ipc::call_told(&req).await {
             Ok(done) => {
                 view.set(Some(done.view));
                 made.set(Some(done.id));
@@ -342,9 +343,10 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                 amount.set(None);
                 item.set(None);
             }
-            Err(code) => {
-                error.set(Some(code));
-                if code == ErrorCode::InvalidCredentials {
+            Err(e) => {
+                let wrong_password = e.code == ErrorCode::InvalidCredentials;
+                error.set(Some(e));
+                if wrong_password {
                     password.set(String::new());
                 } else {
                     confirming.set(false);
