@@ -95,6 +95,16 @@ pub fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A password reset code: [`unionpass_core::api::RESET_CODE_DIGITS`] random digits (about 40
+/// bits; guesses go through the guard, and the code works once, for a day).
+pub fn new_reset_code() -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    (0..unionpass_core::api::RESET_CODE_DIGITS)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
 /// What the database keeps instead of the token.
 pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()).into())

@@ -344,7 +344,12 @@ impl Guard {
 
     /// Count an attempt for `member` (a normalised member number, or another key such as a
     /// session for the password asked again) from `addr`, or say why it may not start now.
-    pub fn begin(&self, member: &str, addr: IpAddr, now: DateTime<Utc>) -> Result<Ticket<'_>, Refused> {
+    pub fn begin(
+        &self,
+        member: &str,
+        addr: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket<'_>, Refused> {
         let p = &self.policy;
         let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         let pair_key = (member.to_string(), addr);
@@ -429,19 +434,37 @@ impl Guard {
                 r.last_failure = None;
             }
         });
-        a.members.update(&member.to_string(), max, now, window, |r| {
-            ended(r);
-            if outcome == Outcome::Right {
-                r.successes += 1;
-                r.last_success = Some(now);
-            }
-        });
+        a.members
+            .update(&member.to_string(), max, now, window, |r| {
+                ended(r);
+                if outcome == Outcome::Right {
+                    r.successes += 1;
+                    r.last_success = Some(now);
+                }
+            });
         a.addresses.update(&addr, max, now, window, ended);
         if wrong {
             a.global_level(now, p.global_failures_per_minute);
             // capped, so that the level drains within a minute of the attack's end
             a.global = (a.global + 1.0).min(2.0 * p.global_failures_per_minute as f64);
         }
+    }
+
+    /// The member proved who they are another way (a reset code from union staff): their
+    /// failures, member-wide and from `addr`, are forgotten, so the sign-in that follows does not
+    /// wait for the guesses that led them to reset. Failures from other addresses stay.
+    pub fn forgive(&self, member: &str, addr: IpAddr, now: DateTime<Utc>) {
+        let p = &self.policy;
+        let (max, window) = (p.max_keys, p.window);
+        let mut a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        let forget = |r: &mut Record| {
+            r.failures = 0;
+            r.last_failure = None;
+        };
+        a.pairs
+            .update(&(member.to_string(), addr), max, now, window, forget);
+        a.members
+            .update(&member.to_string(), max, now, window, forget);
     }
 
     /// Whether the server-wide failure budget is spent (for tests and the logs).
@@ -886,8 +909,11 @@ mod tests {
         assert!(t.clean());
         g.finish(t, Outcome::Wrong, t0());
         // the member failed from a: not clean from b either, nor the address a for others
-        for (member, addr, clean) in [("M10001", b, false), ("M10002", a, false), ("M10003", b, true)]
-        {
+        for (member, addr, clean) in [
+            ("M10001", b, false),
+            ("M10002", a, false),
+            ("M10003", b, true),
+        ] {
             let t = g.begin(member, addr, t0()).unwrap();
             assert_eq!(t.clean(), clean, "{member} from {addr}");
             g.finish(t, Outcome::Unchecked, t0());

@@ -15,7 +15,7 @@ use tower_http::trace::TraceLayer;
 use unionpass_core::api::{
     ChangePasswordRequest, DeviceInfo, EndedSessions, KeysResponse, LoginRequest, LoginResponse,
     Mutation, MutationOp, MutationOutcome, MutationResult, PushRequest, PushResponse,
-    ReauthRequest, Role, SyncResponse, TimeResponse,
+    ReauthRequest, ResetPasswordRequest, Role, SyncResponse, TimeResponse,
 };
 use unionpass_core::campaign::{Campaign, GrabRequest, GrabResponse};
 use unionpass_core::checkin::ScannerBundle;
@@ -65,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/logout", post(logout))
         .route("/v1/sessions/end-all", post(end_all_sessions))
         .route("/v1/password", post(change_password))
+        .route("/v1/password/reset", post(reset_password))
         .route("/v1/sync", get(sync))
         .route(
             "/v1/sync/push",
@@ -366,31 +367,39 @@ async fn check_password(
     addr: IpAddr,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<crate::store::MemberAuth>, AppError> {
-    let ticket = s.guard.begin(key, addr, now).map_err(|r| {
-        tracing::warn!(target: "security", event = "password_attempt_refused", %addr, member = %hashed(member_no), "too many attempts");
-        refused(r)
-    })?;
-    let clean = ticket.clean();
-    let result = async {
+    guarded(s, key, member_no, addr, now, |clean| async move {
         let Some(member) = s.store.member_auth(member_no).await? else {
             // no such number: no hash, the same wait (see `crate::guard`)
             s.guard.imitate().await;
             return Ok(None);
         };
         let (password, hash) = (password.to_string(), member.password_hash.clone());
-        let ok = match s
-            .guard
-            .hash(clean, move || auth::verify_password(&password, &hash))
-            .await
-        {
-            Ok(ok) => ok,
-            Err(HashError::Refused(r)) => return Err(refused(r)),
-            Err(HashError::Task(e)) => return Err(e.into()),
-        };
+        let ok = hash_check(s, clean, move || auth::verify_password(&password, &hash)).await?;
         Ok(Some(member).filter(|_| ok))
-    }
-    .await;
-    // a refusal to hash (busy) or a failing store is neither a wrong password nor a right one
+    })
+    .await
+}
+
+/// Run `check` (which looks a secret up and checks it with [`hash_check`]) as one attempt
+/// counted under `key` from `addr` before it starts (`crate::guard`): `Some` is a right secret,
+/// `None` a wrong one. `clean` is the ticket's, for [`hash_check`].
+async fn guarded<T, F>(
+    s: &AppState,
+    key: &str,
+    member_no: &str,
+    addr: IpAddr,
+    now: chrono::DateTime<chrono::Utc>,
+    check: impl FnOnce(bool) -> F,
+) -> Result<Option<T>, AppError>
+where
+    F: std::future::Future<Output = Result<Option<T>, AppError>>,
+{
+    let ticket = s.guard.begin(key, addr, now).map_err(|r| {
+        tracing::warn!(target: "security", event = "password_attempt_refused", %addr, member = %hashed(member_no), "too many attempts");
+        refused(r)
+    })?;
+    let result = check(ticket.clean()).await;
+    // a refusal to hash (busy) or a failing store is neither a wrong secret nor a right one
     let outcome = match &result {
         Ok(Some(_)) => Outcome::Right,
         Ok(None) => Outcome::Wrong,
@@ -398,9 +407,129 @@ async fn check_password(
     };
     s.guard.finish(ticket, outcome, now);
     if matches!(result, Ok(None)) {
-        tracing::warn!(target: "security", event = "password_wrong", %addr, member = %hashed(member_no), "wrong member number or password");
+        tracing::warn!(target: "security", event = "password_wrong", %addr, member = %hashed(member_no), "wrong member number, password or reset code");
     }
     result
+}
+
+/// A password hash check on one of the guard's hashing slots.
+async fn hash_check(
+    s: &AppState,
+    clean: bool,
+    check: impl FnOnce() -> bool + Send + 'static,
+) -> Result<bool, AppError> {
+    match s.guard.hash(clean, check).await {
+        Ok(ok) => Ok(ok),
+        Err(HashError::Refused(r)) => Err(refused(r)),
+        Err(HashError::Task(e)) => Err(e.into()),
+    }
+}
+
+/// A forgotten password, reset with the one-time code union staff gave the member.
+#[utoipa::path(post, path = "/v1/password/reset", tag = "session", request_body = ResetPasswordRequest,
+    description = "A new password for a member who forgot theirs, with the one-time code union \
+        staff issued (`member reset-password`; 12 digits, valid 24 hours). Every session of the \
+        member ends and their devices are revoked. Attempts are counted before the code is \
+        checked, like sign-ins but on their own count (guesses at codes never slow the member's \
+        sign-in). A wrong, expired or used code is `invalid_credentials`; the same code with the \
+        same new password again (an answer lost) is answered as done, with no session ended.",
+    responses((status = 200, description = "Reset; how many sessions ended", body = EndedSessions), crate::openapi::Errors))]
+pub(crate) async fn reset_password(
+    State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Body(req): Body<ResetPasswordRequest>,
+) -> Result<Json<EndedSessions>, AppError> {
+    use crate::store::ResetState;
+    let now = s.clock.now();
+    let member_no = normalise_member_no(&req.member_no)?;
+    check_password_length(&req.new_password)?;
+    let code = unionpass_core::api::reset_code_digits(&req.code).ok_or_else(|| {
+        AppError::new(
+            ErrorCode::InvalidInput,
+            "A reset code has 12 digits; check the one your union gave you.",
+        )
+    })?;
+    if !auth::password_acceptable(&member_no, &req.new_password) {
+        return Err(AppError::new(
+            ErrorCode::WeakPassword,
+            "The new password needs 8 to 128 characters and must differ from the member number.",
+        ));
+    }
+    let wrong = || {
+        AppError::new(
+            ErrorCode::InvalidCredentials,
+            "The reset code is wrong, has expired or was already used; ask your union for a new one.",
+        )
+    };
+    // counted apart from sign-ins: guesses at a code never slow the member's own sign-in
+    let key = format!("reset:{member_no}");
+    let new_password = &req.new_password;
+    let reset = guarded(&s, &key, &member_no, addr, now, |clean| {
+        let (s, member_no) = (&s, &member_no);
+        async move {
+            let found = s.store.password_reset(member_no).await?;
+            let Some(reset) = found.filter(|r| r.state(now) != ResetState::Void) else {
+                // no code, expired, or suspended: no hash, the same wait
+                s.guard.imitate().await;
+                return Ok(None);
+            };
+            let (typed, hash) = (code, reset.code_hash.clone());
+            if !hash_check(s, clean, move || auth::verify_password(&typed, &hash)).await? {
+                return Ok(None);
+            }
+            if reset.state(now) == ResetState::Used
+                && !same_password(s, clean, new_password, &reset.password_hash).await?
+            {
+                // sent again after its answer was lost: right only with the password the code
+                // set (and still stands); anything else counts as a wrong guess
+                return Ok(None);
+            }
+            Ok(Some(reset))
+        }
+    })
+    .await?
+    .ok_or_else(wrong)?;
+    if reset.state(now) == ResetState::Used {
+        return Ok(Json(EndedSessions { ended: 0 }));
+    }
+    let new = req.new_password.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new)).await?;
+    let Some(ended) = s
+        .store
+        .use_password_reset(reset.member_id, &reset.code_hash, &hash, now)
+        .await?
+    else {
+        // used by another request between the check and now (the same reset sent twice at
+        // once): done if that one set this very password
+        let used = s
+            .store
+            .password_reset(&member_no)
+            .await?
+            .filter(|r| r.code_hash == reset.code_hash && r.state(now) == ResetState::Used)
+            .ok_or_else(wrong)?;
+        return if same_password(&s, false, &req.new_password, &used.password_hash).await? {
+            Ok(Json(EndedSessions { ended: 0 }))
+        } else {
+            Err(wrong())
+        };
+    };
+    s.sessions.forget_member(reset.member_id);
+    // the member proved who they are to staff: the guesses that led here (their own, most
+    // likely) do not make the sign-in that follows wait
+    s.guard.forgive(&member_no, addr, now);
+    tracing::warn!(target: "security", event = "password_reset", %addr, member_id = reset.member_id, ended, "password reset with a code; every session ended");
+    Ok(Json(EndedSessions { ended }))
+}
+
+/// Whether `password` is the one `hash` was made of, checked on a hashing slot.
+async fn same_password(
+    s: &AppState,
+    clean: bool,
+    password: &str,
+    hash: &str,
+) -> Result<bool, AppError> {
+    let (password, hash) = (password.to_string(), hash.to_string());
+    hash_check(s, clean, move || auth::verify_password(&password, &hash)).await
 }
 
 fn normalise_member_no(raw: &str) -> Result<String, AppError> {

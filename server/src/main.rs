@@ -382,6 +382,17 @@ enum MemberCmd {
         db: StoreArgs,
         member_no: String,
     },
+    /// Give a member who forgot their password a one-time reset code, after checking who they
+    /// are. They enter it in the app with a new password; every session then ends. A new code
+    /// replaces the last.
+    ResetPassword {
+        #[command(flatten)]
+        db: StoreArgs,
+        member_no: String,
+        /// How long the code works, in hours.
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u16).range(1..=168))]
+        hours: u16,
+    },
 }
 
 /// "12.50" yuan -> 1250 fen.
@@ -744,6 +755,41 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
             anyhow::ensure!(found, "no member {member_no}");
             println!("suspended {member_no}; scanners see it after their next sync");
+        }
+        Command::Member {
+            action:
+                MemberCmd::ResetPassword {
+                    db,
+                    member_no,
+                    hours,
+                },
+        } => {
+            let store = db.open().await?;
+            let member = store
+                .member_auth(&member_no)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no member {member_no}"))?;
+            anyhow::ensure!(
+                !member.suspended,
+                "{member_no} is suspended: a new password would not let them sign in"
+            );
+            let code = unionpass_server::auth::new_reset_code();
+            let hash = tokio::task::spawn_blocking({
+                let code = code.clone();
+                move || unionpass_server::auth::hash_password(&code)
+            })
+            .await?;
+            let now = SystemClock.now();
+            let until = now + chrono::Duration::hours(i64::from(hours));
+            store
+                .issue_password_reset(&member_no, &hash, now, until)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no member {member_no}"))?;
+            println!(
+                "reset code for {member_no}: {}\nit works once, until {} (Asia/Shanghai); a new code replaces it",
+                unionpass_core::api::reset_code_shown(&code),
+                unionpass_core::time::format_minute(until, unionpass_core::time::Zone::AsiaShanghai),
+            );
         }
         Command::BenchSeed {
             db,

@@ -93,6 +93,7 @@ impl utoipa::Modify for SessionAuth {
         crate::http::logout,
         crate::http::end_all_sessions,
         crate::http::change_password,
+        crate::http::reset_password,
         crate::http::sync,
         crate::http::push,
         crate::http::campaigns,

@@ -87,6 +87,23 @@ pub async fn login(shell: State<'_, Shell>, req: ipc::Login) -> CmdResult<ipc::L
 }
 
 #[tauri::command(rename_all = "snake_case")]
+pub async fn reset_password(
+    shell: State<'_, Shell>,
+    req: ipc::ResetPassword,
+) -> CmdResult<ipc::ResetPassword> {
+    shell
+        .background()?
+        .reset_password(
+            &req.server_url,
+            &req.member_no,
+            &req.code,
+            &req.new_password,
+        )
+        .await?;
+    snapshot_of(&shell)
+}
+
+#[tauri::command(rename_all = "snake_case")]
 pub async fn logout(shell: State<'_, Shell>, req: ipc::Logout) -> CmdResult<ipc::Logout> {
     let ipc::Logout {} = req;
     shell.client()?.logout().await?;

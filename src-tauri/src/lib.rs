@@ -234,6 +234,7 @@ pub fn run() {
             redeem: Redeem,
             sign_out_everywhere: SignOutEverywhere,
             change_password: ChangePassword,
+            reset_password: ResetPassword,
             activities: GetActivities,
             refresh_activities: RefreshActivities,
             sign_up: SignUp,

@@ -54,8 +54,7 @@ pub async fn call<C: Command>(req: &C) -> Result<Answer<C>, ErrorCode> {
 /// asked for, besides the code).
 pub async fn call_told<C: Command>(req: &C) -> Result<Answer<C>, CommandError> {
     debug_assert_eq!(unionpass_core::ipc::ARG, "req");
-    let args =
-        serde_wasm_bindgen::to_value(&Args { req }).map_err(|_| ErrorCode::Internal)?;
+    let args = serde_wasm_bindgen::to_value(&Args { req }).map_err(|_| ErrorCode::Internal)?;
     let value = invoke(C::NAME, args).await.map_err(error_of)?;
     Ok(serde_wasm_bindgen::from_value(value).map_err(|_| ErrorCode::BadResponse)?)
 }

@@ -130,9 +130,13 @@ async fn send_idempotent(request: reqwest::RequestBuilder) -> Result<reqwest::Re
 
 /// The app's one HTTP client: its connection pool (kept-alive connections, TLS sessions) is shared
 /// by every request, so a grab at the moment of release does not pay a new handshake. Pages
-/// are asked for gzip.
+/// are asked for gzip. Redirects are not followed: the address is checked once (`ServerUrl`:
+/// https, or http on this computer), and a redirect must not carry a password, a reset code or
+/// a session token anywhere else (reqwest would send a body again on 307 and 308, even to
+/// http); an answer that redirects is not one this app understands.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(20))
         .pool_idle_timeout(Duration::from_secs(90))
@@ -161,11 +165,31 @@ impl Api {
     /// Sign in. When the server is too busy checking passwords (503 with a short `Retry-After`,
     /// as under a flood of guesses), wait as told and ask again, for up to about 15 s.
     pub async fn login(&self, req: &LoginRequest) -> Result<LoginResponse> {
+        self.post_checked("v1/login", req).await
+    }
+
+    /// A forgotten password reset with a code from union staff; every session ends. Waits out
+    /// a busy server as [`Api::login`] does.
+    pub async fn reset_password(
+        &self,
+        req: &unionpass_core::api::ResetPasswordRequest,
+    ) -> Result<unionpass_core::api::EndedSessions> {
+        self.post_checked("v1/password/reset", req).await
+    }
+
+    /// POST `req` to an endpoint that checks a password or a code, without a session: a 503
+    /// with a short `Retry-After` (too many being checked at once) is waited out and asked
+    /// again, for up to about 15 s.
+    async fn post_checked<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        req: &impl serde::Serialize,
+    ) -> Result<T> {
         let mut waited = Duration::ZERO;
         loop {
             let resp = self
                 .http
-                .post(self.base.join("v1/login"))
+                .post(self.base.join(path))
                 .json(req)
                 .send()
                 .await

@@ -413,6 +413,39 @@ impl Background {
                 (self.clock)(),
             )
             .await;
+        self.signed_in(result)
+    }
+
+    /// A forgotten password reset with the code union staff gave, then signed in with the new
+    /// one ([`Client::reset_password`]); as [`Background::sign_in`], a failed first sync is not
+    /// an error.
+    pub async fn reset_password(
+        &self,
+        server_url: &str,
+        member_no: &str,
+        code: &str,
+        new_password: &str,
+    ) -> crate::error::Result<()> {
+        let result = self
+            .client
+            .reset_password(
+                server_url,
+                member_no,
+                code,
+                new_password,
+                &device_name(),
+                (self.clock)(),
+            )
+            .await;
+        self.signed_in(result)
+    }
+
+    /// After a sign-in: the reminders are planned for whoever is signed in now, and a sign-in
+    /// whose first sync failed is still a sign-in.
+    fn signed_in(
+        &self,
+        result: crate::error::Result<crate::sync::SyncReport>,
+    ) -> crate::error::Result<()> {
         self.wake_reminders();
         match result {
             Ok(_) => Ok(()),

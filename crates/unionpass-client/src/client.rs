@@ -245,6 +245,41 @@ impl Client {
         self.sync_in_turn(turn, now).await
     }
 
+    /// A forgotten password: set `new_password` with the one-time `code` union staff gave the
+    /// member (online; every session of the member ends), then sign in with it as
+    /// [`Client::login`] does. Sent again after a lost answer, the server answers it as done.
+    pub async fn reset_password(
+        &self,
+        server_url: &str,
+        member_no: &str,
+        code: &str,
+        new_password: &str,
+        device_name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SyncReport> {
+        let member_no = member_no.trim();
+        if member_no.is_empty() {
+            return Err(ClientError::InvalidInput("member number"));
+        }
+        let code = unionpass_core::api::reset_code_digits(code)
+            .ok_or(ClientError::InvalidInput("reset code"))?;
+        if new_password.chars().count() < 8 {
+            return Err(ClientError::Refused(ErrorCode::WeakPassword));
+        }
+        // the address is checked before the new password is sent anywhere
+        let url = ServerUrl::parse(server_url)?;
+        Api::over(self.http.clone(), url)
+            .reset_password(&unionpass_core::api::ResetPasswordRequest {
+                member_no: member_no.to_string(),
+                code,
+                new_password: new_password.to_string(),
+            })
+            .await?;
+        tracing::info!("password reset with a code");
+        self.login(server_url, member_no, new_password, device_name, now)
+            .await
+    }
+
     /// Wait for this caller's turn to sync (a running sync ends first).
     pub async fn sync_turn(&self) -> SyncTurn<'_> {
         SyncTurn::new(self.sync_lock.lock().await, &self.syncing)

@@ -363,7 +363,71 @@ impl std::fmt::Debug for ChangePasswordRequest {
     }
 }
 
-/// The answer to `POST /v1/sessions/end-all` and `POST /v1/password`: how many sessions ended.
+/// `POST /v1/password/reset`: a new password for a member who forgot theirs, with the one-time
+/// code union staff gave them (`unionpass-server member reset-password`). Every session ends.
+/// Sent again with the same code and the same new password (its answer lost), it is answered
+/// as done, not refused.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResetPasswordRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 32, example = "M10001")
+    )]
+    pub member_no: String,
+    /// The code's 12 digits; spaces and dashes between them are ignored.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 12, max_length = 32, example = "4827 1930 5521")
+    )]
+    pub code: String,
+    /// 8 to 128 characters, not the member number (`weak_password` otherwise).
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 128))]
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ResetPasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetPasswordRequest")
+            .field("member_no", &self.member_no)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The digits of a password reset code.
+pub const RESET_CODE_DIGITS: usize = 12;
+
+/// A reset code as typed ("4827 1930 5521", "4827-1930-5521", or in full-width digits from a
+/// Chinese input method) reduced to its digits, or `None` when it is not [`RESET_CODE_DIGITS`]
+/// digits.
+pub fn reset_code_digits(typed: &str) -> Option<String> {
+    if typed.chars().count() > 32 {
+        return None;
+    }
+    let digits: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '-' | '－'))
+        .map(|c| match c {
+            '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+            c => c,
+        })
+        .collect();
+    (digits.len() == RESET_CODE_DIGITS && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(digits)
+}
+
+/// A reset code's digits in groups of four, to read out: "4827 1930 5521".
+pub fn reset_code_shown(digits: &str) -> String {
+    digits
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The answer to `POST /v1/sessions/end-all`, `POST /v1/password` and `POST
+/// /v1/password/reset`: how many sessions ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndedSessions {
@@ -585,6 +649,44 @@ pub struct ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reset_code_is_read_as_typed_and_shown_in_fours() {
+        for typed in [
+            "482719305521",
+            "4827 1930 5521",
+            " 4827-1930-5521 ",
+            "4827\t19305521",
+            "４８２７　１９３０－５５２１",
+        ] {
+            assert_eq!(
+                reset_code_digits(typed).as_deref(),
+                Some("482719305521"),
+                "{typed:?}"
+            );
+        }
+        for wrong in [
+            "",
+            "48271930552",
+            "4827193055211",
+            "4827 1930 552a",
+            "4827 1930 55２",
+        ] {
+            assert_eq!(reset_code_digits(wrong), None, "{wrong:?}");
+        }
+        assert_eq!(reset_code_digits(&format!("{}1", " ".repeat(40))), None);
+        assert_eq!(reset_code_shown("482719305521"), "4827 1930 5521");
+        let req = ResetPasswordRequest {
+            member_no: "M1".into(),
+            code: "482719305521".into(),
+            new_password: "hunter2!".into(),
+        };
+        let shown = format!("{req:?}");
+        assert!(
+            !shown.contains("4827") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
 
     /// `KINDS` names every kind of change once, in `kind`'s words, which are serde's.
     #[test]

@@ -119,6 +119,16 @@ messages! {
     NewPasswordAgain => "再次输入新密码", "New password again";
     PasswordsDiffer => "两次输入的新密码不一致。", "The two new passwords differ.";
     PasswordChanged => "密码已修改；其他设备上的登录已结束：{n}。", "Password changed; sessions ended on other devices: {n}.";
+    // a forgotten password: a one-time code from union staff
+    ForgotPassword => "忘记密码？", "Forgot your password?";
+    ResetTitle => "重设密码", "Reset your password";
+    ResetHint => "请到所在工会，由工作人员核对身份后领取重设码（24 小时内有效，只能用一次），填在下面并设置新密码。重设后，你在所有设备上的登录都会结束。", "Ask the staff of your workplace union for a reset code: they check who you are first. It works once, within 24 hours. Enter it below with a new password. Resetting ends your sessions on every device.";
+    ResetCode => "重设码（12 位数字）", "Reset code (12 digits)";
+    ResetButton => "重设密码并登录", "Reset password and sign in";
+    Resetting => "正在重设…", "Resetting…";
+    BackToSignIn => "返回登录", "Back to sign-in";
+    ResetCodeFormat => "重设码是 12 位数字，请核对。", "A reset code has 12 digits. Please check it.";
+    ResetCodeWrong => "重设码不正确、已过期或已经用过。请核对后再试，或向工会重新领取。", "The reset code is wrong, has expired or was already used. Check it, or ask your union for a new one.";
     SignOutEverywhere => "退出所有设备", "Sign out everywhere";
     SignOutEverywhereHint => "手机丢了？这会结束你在所有设备（包括本机）上的登录。", "Lost a phone? This ends your sessions on every device, this one included.";
     SignOutEverywhereConfirm => "确定结束所有设备上的登录吗？本机还没上传的更改会先上传，之后需要重新登录。", "End your sessions on every device? Changes not yet uploaded from this device go up first; then you will need to sign in again.";

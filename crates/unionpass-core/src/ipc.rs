@@ -118,6 +118,7 @@ commands! {
     ExportIcs = "export_ics" -> IcsSaved;
     SetOpeningReminder = "set_opening_reminder" -> ActivitiesView;
     ChangePassword = "change_password" -> EndedSessions;
+    ResetPassword = "reset_password" -> Snapshot;
 }
 
 /// Everything the screens show, from the local store.
@@ -428,6 +429,25 @@ impl std::fmt::Debug for ChangePassword {
     }
 }
 
+/// A forgotten password: a new one set with the one-time code union staff gave the member
+/// (online), then signed in with it, as [`Login`] does.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResetPassword {
+    pub server_url: String,
+    pub member_no: String,
+    pub code: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ResetPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetPassword")
+            .field("server_url", &self.server_url)
+            .field("member_no", &self.member_no)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Whether two names are the same (usable in `const` checks).
 pub const fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -502,6 +522,14 @@ mod tests {
             password: Some("hunter2".into()),
         };
         assert!(!format!("{r:?}").contains("hunter2"));
+        let reset = ResetPassword {
+            server_url: "https://u.example".into(),
+            member_no: "M1".into(),
+            code: "482719305521".into(),
+            new_password: "hunter2!".into(),
+        };
+        let shown = format!("{reset:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains("4827") && shown.contains("M1"));
     }
 
     #[test]

@@ -198,6 +198,29 @@ pub trait Accounts: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
     async fn set_password(&self, member_id: i64, password_hash: &str) -> Result<(), StoreError>;
+    /// Keep `code_hash` as the member's one password reset code from `now` until `expires_at`,
+    /// replacing any earlier one. `None` when no member has that number.
+    async fn issue_password_reset(
+        &self,
+        member_no: &str,
+        code_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError>;
+    /// The reset code kept for the member with that number, if any.
+    async fn password_reset(&self, member_no: &str) -> Result<Option<PasswordReset>, StoreError>;
+    /// Use the member's reset code (`code_hash`, as read): in one transaction mark it used
+    /// (keeping `password_hash` as the one it set), set `password_hash`, and end every session
+    /// of the member (their devices revoked). Answers how many sessions ended; `None` when that
+    /// code is no longer there unused and in time at `now` (used, replaced or expired
+    /// meanwhile), and then nothing changed.
+    async fn use_password_reset(
+        &self,
+        member_id: i64,
+        code_hash: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<usize>, StoreError>;
     /// End a session (logout); the device it enrolled is revoked with it.
     async fn delete_session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
     async fn profile(&self, member_id: i64) -> Result<Option<Profile>, StoreError>;

@@ -14,6 +14,59 @@ pub struct MemberAuth {
     pub suspended: bool,
 }
 
+/// A member's password reset code as kept, with what judging a reset needs.
+#[derive(Clone)]
+pub struct PasswordReset {
+    pub member_id: i64,
+    /// The code's argon2 hash.
+    pub code_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    /// The password hash the code set, once used.
+    pub set_hash: Option<String>,
+    /// The member's password now.
+    pub password_hash: String,
+    pub suspended: bool,
+}
+
+impl std::fmt::Debug for PasswordReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordReset")
+            .field("member_id", &self.member_id)
+            .field("expires_at", &self.expires_at)
+            .field("used_at", &self.used_at)
+            .field("suspended", &self.suspended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a reset code is good for at a moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetState {
+    /// Unused and in time: the right code sets the new password.
+    Usable,
+    /// Used, still in time, and the password it set still stands: the same code with the same
+    /// new password is answered as done (a reset sent again); anything else is refused.
+    Used,
+    /// Expired, the member suspended, or used and the password changed since: refused, as a
+    /// wrong code is (a used code never tests guesses at a later password).
+    Void,
+}
+
+impl PasswordReset {
+    pub fn state(&self, now: DateTime<Utc>) -> ResetState {
+        if self.suspended || now >= self.expires_at {
+            ResetState::Void
+        } else if self.used_at.is_none() {
+            ResetState::Usable
+        } else if self.set_hash.as_deref() == Some(self.password_hash.as_str()) {
+            ResetState::Used
+        } else {
+            ResetState::Void
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct NewMember {
     pub member_no: String,

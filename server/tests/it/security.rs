@@ -720,7 +720,11 @@ async fn hanging_up_mid_check_cannot_lock_the_owner_out(s: TestServer) {
         error_of(login_from(&s, "127.0.0.1", "M10011", "demo1234").await).await;
     assert_eq!(
         (status, code, retry),
-        (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, Some(2))
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            Some(2)
+        )
     );
 }
 
@@ -853,11 +857,198 @@ async fn a_session_ended_elsewhere_wins_no_coupon_and_no_seat(s: TestServer) {
     ));
 }
 
+/// A member who forgot their password gets a one-time code from union staff: with it, a new
+/// password is set and every session ends. A wrong, malformed, expired, used or suspended
+/// member's code sets nothing; the same reset sent again is answered as done; a new code
+/// replaces the last.
+async fn a_forgotten_password_is_reset_once_with_a_code_from_staff(s: TestServer) {
+    use chrono::Duration;
+    use unionpass_core::api::reset_code_shown;
+    use unionpass_server::auth::{hash_password, new_reset_code};
+    let phone = s.login("M10009").await;
+    let laptop = s.login("M10009").await;
+    let live = |token: String| {
+        let s = &s;
+        async move {
+            let resp = s
+                .http
+                .get(s.at("/v1/sync"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            resp.status() == StatusCode::OK
+        }
+    };
+    let reset = |member_no: &str, code: &str, new: &str| {
+        s.http
+            .post(s.at("/v1/password/reset"))
+            .json(&json!({"member_no": member_no, "code": code, "new_password": new}))
+            .send()
+    };
+    let refused = |resp: reqwest::Response| async move { error_of(resp).await.1 };
+    let signs_in = |password: &'static str| {
+        let s = &s;
+        async move {
+            login_from(s, "127.0.0.1", "M10009", password)
+                .await
+                .status()
+                == 200
+        }
+    };
+    let issue = |member_no: &'static str, code: String, until: chrono::DateTime<chrono::Utc>| {
+        let s = &s;
+        async move {
+            s.store
+                .issue_password_reset(member_no, &hash_password(&code), t0(), until)
+                .await
+                .unwrap()
+        }
+    };
+
+    // no code issued yet: refused as a wrong one
+    let code = new_reset_code();
+    assert_eq!(
+        refused(reset("M10009", &code, "a new secret").await.unwrap()).await,
+        ErrorCode::InvalidCredentials
+    );
+    assert!(issue("M10009", code.clone(), t0() + Duration::hours(24))
+        .await
+        .is_some());
+    assert!(issue("M99999", code.clone(), t0() + Duration::hours(24))
+        .await
+        .is_none());
+    // a digit off, too short, a weak new password: refused, nothing changed
+    let off = format!("{}{}", (code.as_bytes()[0] - b'0' + 1) % 10, &code[1..]);
+    assert_eq!(
+        refused(reset("M10009", &off, "a new secret").await.unwrap()).await,
+        ErrorCode::InvalidCredentials
+    );
+    assert_eq!(
+        refused(reset("M10009", &code[..11], "a new secret").await.unwrap()).await,
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        refused(reset("M10009", &code, "short").await.unwrap()).await,
+        ErrorCode::WeakPassword
+    );
+    assert_eq!(
+        refused(reset("M10010", &code, "a new secret").await.unwrap()).await,
+        ErrorCode::InvalidCredentials,
+        "another member's number with this code"
+    );
+    assert!(live(phone.clone()).await && signs_in("demo1234").await);
+    // the member's own guesses before they went to the union: sign-in from here now waits
+    for _ in 0..6 {
+        login_from(&s, "127.0.0.1", "M10009", "is it this one").await;
+    }
+    assert!(!signs_in("demo1234").await, "slowed down");
+
+    // the right code, as staff read it out (in groups), sent twice at once (a double tap, a
+    // retry): set once, and every session ends; the copy is answered as done
+    let (one, two) = tokio::join!(
+        reset("M10009", &reset_code_shown(&code), "a new secret"),
+        reset("M10009", &code, "a new secret")
+    );
+    let mut ended = Vec::new();
+    for resp in [one.unwrap(), two.unwrap()] {
+        assert_eq!(resp.status(), 200);
+        ended.push(
+            resp.json::<Value>().await.unwrap()["ended"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    ended.sort();
+    assert_eq!(ended, [0, 3]);
+    assert!(!live(phone).await && !live(laptop).await);
+    // the guesses before the reset do not make the new password wait
+    assert!(signs_in("a new secret").await && !signs_in("demo1234").await);
+
+    // sent again (its answer lost): done, and nothing more ends
+    let again = login_from(&s, "127.0.0.1", "M10009", "a new secret")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = reset("M10009", &code, "a new secret").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["ended"], 0);
+    assert!(live(again).await);
+    // the used code with another password: refused (the code works once)
+    assert_eq!(
+        refused(reset("M10009", &code, "someone else's").await.unwrap()).await,
+        ErrorCode::InvalidCredentials
+    );
+    assert!(signs_in("a new secret").await && !signs_in("someone else's").await);
+    // the password changed since: the used code no longer answers for any password
+    let changed = login_from(&s, "127.0.0.1", "M10009", "a new secret")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = s
+        .http
+        .post(s.at("/v1/password"))
+        .bearer_auth(&changed)
+        .json(&json!({"current_password": "a new secret", "new_password": "changed later"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        refused(reset("M10009", &code, "changed later").await.unwrap()).await,
+        ErrorCode::InvalidCredentials,
+        "a used code is no test of a later password"
+    );
+
+    // a new code replaces the last; it expires
+    let (first, second) = (new_reset_code(), new_reset_code());
+    issue("M10009", first.clone(), t0() + Duration::hours(1)).await;
+    issue("M10009", second.clone(), t0() + Duration::hours(1)).await;
+    assert_eq!(
+        refused(reset("M10009", &first, "third secret").await.unwrap()).await,
+        ErrorCode::InvalidCredentials,
+        "replaced"
+    );
+    s.clock.set(t0() + Duration::hours(1));
+    assert_eq!(
+        refused(reset("M10009", &second, "third secret").await.unwrap()).await,
+        ErrorCode::InvalidCredentials,
+        "expired"
+    );
+    // a suspended member's code sets nothing
+    let third = new_reset_code();
+    issue("M10009", third.clone(), t0() + Duration::hours(24)).await;
+    assert!(s
+        .store
+        .suspend_member("M10009", t0() + Duration::hours(1))
+        .await
+        .unwrap());
+    assert_eq!(
+        refused(reset("M10009", &third, "third secret").await.unwrap()).await,
+        ErrorCode::InvalidCredentials,
+        "suspended"
+    );
+    let kept = s.store.member_auth("M10009").await.unwrap().unwrap();
+    assert!(unionpass_server::auth::verify_password(
+        "changed later",
+        &kept.password_hash
+    ));
+}
+
 on_every_backend!(
     a_session_ended_elsewhere_wins_no_coupon_and_no_seat,
     a_check_in_is_recorded_only_with_a_proof_of_the_member_scanned,
     a_key_reused_for_something_else_is_refused,
     an_ended_session_stops_on_the_next_request,
+    a_forgotten_password_is_reset_once_with_a_code_from_staff,
 );
 
 /// `s` again with at most `max` connections, `per_address` from one address, and headers due

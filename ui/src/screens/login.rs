@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 use unionpass_core::i18n::{fill, pending_what, Msg};
-use unionpass_core::ipc::Login;
+use unionpass_core::ipc::{Login, ResetPassword};
+use unionpass_core::ErrorCode;
 
 use crate::ctx::ctx;
 use crate::ipc;
@@ -30,6 +31,8 @@ pub fn LoginView() -> impl IntoView {
         }
     });
     let busy = login.pending();
+    // a forgotten password: the form for the code union staff give, in place of the sign-in
+    let resetting = RwSignal::new(false);
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -67,7 +70,10 @@ pub fn LoginView() -> impl IntoView {
                 <div class="logo" aria-hidden="true">"工"</div>
                 <h1>{move || c.t(Msg::AppName)}</h1>
                 <p class="tagline">{move || c.t(Msg::Tagline)}</p>
-                <form on:submit=submit novalidate=true>
+                <Show when=move || resetting.get()>
+                    <ResetForm server=server member_no=member_no back=resetting/>
+                </Show>
+                <form on:submit=submit novalidate=true class:hidden=move || resetting.get()>
                     <h2>{move || c.t(Msg::LoginTitle)}</h2>
                     // why the member was signed out; with changes kept for them, one note says
                     // that too, and whose they are
@@ -99,19 +105,121 @@ pub fn LoginView() -> impl IntoView {
                     <input id="password" name="password" type="password" autocomplete="current-password"
                         prop:value=move || password.get()
                         on:input=move |ev| password.set(event_target_value(&ev))/>
-                    <details class="advanced">
-                        <summary>{move || c.t(Msg::ServerSection)}</summary>
-                        <label for="server-url">{move || c.t(Msg::ServerUrl)}</label>
-                        <input id="server-url" name="server-url" type="url" inputmode="url"
-                            prop:value=move || server.get()
-                            on:input=move |ev| server.set(event_target_value(&ev))/>
-                    </details>
+                    <ServerField server=server id="server-url"/>
                     <p id="login-error" class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
                     <button id="login-submit" class="primary" type="submit" prop:disabled=move || busy.get()>
                         {move || if busy.get() { c.t(Msg::LoggingIn) } else { c.t(Msg::LoginButton) }}
                     </button>
+                    <button id="forgot-password" type="button" class="link login-aside"
+                        on:click=move |_| { error.set(None); resetting.set(true); }>
+                        {move || c.t(Msg::ForgotPassword)}
+                    </button>
                 </form>
             </div>
         </main>
+    }
+}
+
+/// The server address, folded away: members rarely need it.
+#[component]
+fn ServerField(server: RwSignal<String>, id: &'static str) -> impl IntoView {
+    let c = ctx();
+    view! {
+        <details class="advanced">
+            <summary>{move || c.t(Msg::ServerSection)}</summary>
+            <label for=id>{move || c.t(Msg::ServerUrl)}</label>
+            <input id=id name="server-url" type="url" inputmode="url"
+                prop:value=move || server.get()
+                on:input=move |ev| server.set(event_target_value(&ev))/>
+        </details>
+    }
+}
+
+/// A forgotten password: the member number, the one-time code union staff gave, a new password
+/// twice; then signed in with it (online).
+#[component]
+fn ResetForm(
+    server: RwSignal<String>,
+    member_no: RwSignal<String>,
+    back: RwSignal<bool>,
+) -> impl IntoView {
+    let c = ctx();
+    let code = RwSignal::new(String::new());
+    let new = RwSignal::new(String::new());
+    let again = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let reset = ipc::action(move |req: ResetPassword| async move {
+        match ipc::call_told(&req).await {
+            Ok(s) => c.snap.set(Some(s)),
+            // the code is what was checked: no password was typed that could be wrong
+            Err(e) if e.code == ErrorCode::InvalidCredentials => {
+                error.set(Some(c.t(Msg::ResetCodeWrong).to_string()))
+            }
+            Err(e) => error.set(Some(e.text(c.lang.get_untracked()))),
+        }
+    });
+    let busy = reset.pending();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let lang = c.lang.get_untracked();
+        let problem = if member_no.get_untracked().trim().is_empty() {
+            Some(fill(
+                Msg::ErrFieldRequired.text(lang),
+                &[("field", Msg::MemberNo.text(lang))],
+            ))
+        } else if unionpass_core::api::reset_code_digits(&code.get_untracked()).is_none() {
+            Some(Msg::ResetCodeFormat.text(lang).to_string())
+        } else if new.get_untracked().chars().count() < 8 {
+            Some(ErrorCode::WeakPassword.message().text(lang).to_string())
+        } else if new.get_untracked() != again.get_untracked() {
+            Some(Msg::PasswordsDiffer.text(lang).to_string())
+        } else {
+            None
+        };
+        error.set(problem.clone());
+        if problem.is_some() {
+            return;
+        }
+        // a double tap sends one reset
+        ipc::dispatch_once(
+            reset,
+            ResetPassword {
+                server_url: server.get_untracked(),
+                member_no: member_no.get_untracked(),
+                code: code.get_untracked(),
+                new_password: new.get_untracked(),
+            },
+        );
+    };
+    view! {
+        <form id="reset-form" on:submit=submit novalidate=true>
+            <h2>{move || c.t(Msg::ResetTitle)}</h2>
+            <p class="muted small">{move || c.t(Msg::ResetHint)}</p>
+            <label for="reset-member-no">{move || c.t(Msg::MemberNo)}</label>
+            <input id="reset-member-no" autocomplete="username" inputmode="text"
+                prop:value=move || member_no.get()
+                on:input=move |ev| member_no.set(event_target_value(&ev))/>
+            <label for="reset-code">{move || c.t(Msg::ResetCode)}</label>
+            <input id="reset-code" autocomplete="one-time-code" inputmode="numeric"
+                prop:value=move || code.get()
+                on:input=move |ev| code.set(event_target_value(&ev))/>
+            <label for="reset-new-password">{move || c.t(Msg::NewPassword)}</label>
+            <input id="reset-new-password" type="password" autocomplete="new-password"
+                prop:value=move || new.get()
+                on:input=move |ev| new.set(event_target_value(&ev))/>
+            <label for="reset-new-password-again">{move || c.t(Msg::NewPasswordAgain)}</label>
+            <input id="reset-new-password-again" type="password" autocomplete="new-password"
+                prop:value=move || again.get()
+                on:input=move |ev| again.set(event_target_value(&ev))/>
+            <ServerField server=server id="reset-server-url"/>
+            <p id="reset-error" class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
+            <button id="reset-submit" class="primary" type="submit" prop:disabled=move || busy.get()>
+                {move || if busy.get() { c.t(Msg::Resetting) } else { c.t(Msg::ResetButton) }}
+            </button>
+            <button id="back-to-sign-in" type="button" class="link login-aside"
+                on:click=move |_| back.set(false)>
+                {move || format!("‹ {}", c.t(Msg::BackToSignIn))}
+            </button>
+        </form>
     }
 }

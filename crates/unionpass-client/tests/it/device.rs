@@ -126,6 +126,124 @@ async fn wrong_password_and_bad_server_address_leave_nothing_behind() {
     assert!(!client.is_logged_in().unwrap());
 }
 
+/// A forgotten password, reset with the code union staff gave: the app signs in with the new
+/// password at once. A wrong or malformed code, or an insecure address, leaves nothing behind
+/// (a malformed code and the address are refused before anything is sent).
+#[tokio::test]
+async fn a_password_reset_with_a_code_from_staff_signs_in_with_the_new_password() {
+    use unionpass_server::auth::{hash_password, new_reset_code};
+    let server = TestServer::start().await;
+    let code = new_reset_code();
+    server
+        .store
+        .issue_password_reset(
+            "M10011",
+            &hash_password(&code),
+            t0(),
+            t0() + Duration::hours(24),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::open(dir.path()).unwrap();
+    let off = format!("{}{}", (code.as_bytes()[0] - b'0' + 1) % 10, &code[1..]);
+    let tries = [
+        (
+            server.url.clone(),
+            off.as_str(),
+            ErrorCode::InvalidCredentials,
+        ),
+        (server.url.clone(), "1234", ErrorCode::InvalidInput),
+        (
+            "http://192.0.2.1:8080".into(),
+            code.as_str(),
+            ErrorCode::InsecureServerUrl,
+        ),
+    ];
+    for (url, typed, want) in tries {
+        let err = client
+            .reset_password(&url, "M10011", typed, "fresh-secret-1", "d", now())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), want, "{typed}");
+        assert!(!client.is_logged_in().unwrap());
+    }
+    client
+        .reset_password(&server.url, " M10011 ", &code, "fresh-secret-1", "d", now())
+        .await
+        .unwrap();
+    let snap = client.snapshot(now()).unwrap();
+    assert!(snap.logged_in && snap.passport.is_some());
+    assert_eq!(snap.profile.unwrap().member_no, "M10011");
+    // the new password is the one that signs in now
+    let other = tempfile::tempdir().unwrap();
+    let other = Client::open(other.path()).unwrap();
+    assert_eq!(
+        other
+            .login(&server.url, "M10011", "demo1234", "d", now())
+            .await
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidCredentials
+    );
+    other
+        .login(&server.url, "M10011", "fresh-secret-1", "d", now())
+        .await
+        .unwrap();
+}
+
+/// A server (or something in the way) that answers a sign-in with a redirect does not get the
+/// password sent on: the redirect is not followed, and the member is told the answer was not
+/// understood.
+#[tokio::test]
+async fn a_redirect_does_not_carry_the_password_elsewhere() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_url = format!("http://{}/v1/login", elsewhere.local_addr().unwrap());
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while let Ok((_conn, _)) = elsewhere.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let redirecting = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", redirecting.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = redirecting.accept().await {
+            let to = elsewhere_url.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = conn.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n"
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::open(dir.path()).unwrap();
+    for code in [None, Some("482719305521")] {
+        let err = match code {
+            None => client.login(&url, "M10009", "demo1234", "d", now()).await,
+            Some(code) => {
+                client
+                    .reset_password(&url, "M10009", code, "fresh-secret-1", "d", now())
+                    .await
+            }
+        }
+        .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BadResponse, "{code:?}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(reached.load(Ordering::SeqCst), 0, "followed the redirect");
+    assert!(!client.is_logged_in().unwrap());
+}
+
 #[tokio::test]
 async fn offline_the_passport_still_shows_and_changes_wait_in_the_outbox_until_the_server_is_back()
 {

@@ -9,9 +9,33 @@ use unionpass_core::Lang;
 use super::{log_change, PgStore};
 use crate::store::rules::{key_bytes, key_text, no_such_device};
 use crate::store::{
-    Accounts, DevicePassport, DeviceRow, MemberAuth, NewMember, NewSession, SessionInfo,
-    StoreError, Taken,
+    Accounts, DevicePassport, DeviceRow, MemberAuth, NewMember, NewSession, PasswordReset,
+    SessionInfo, StoreError, Taken,
 };
+
+/// End every session of the member but `keep` (a token hash), revoking their devices, inside
+/// the caller's transaction. Answers how many ended.
+async fn end_sessions_in(
+    tx: &impl GenericClient,
+    member_id: i64,
+    keep: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    tx.execute(
+        "UPDATE devices SET revoked_at = $3 WHERE revoked_at IS NULL AND id IN
+           (SELECT device_id FROM sessions WHERE member_id = $1
+              AND ($2::TEXT IS NULL OR token_hash <> $2))",
+        &[&member_id, &keep, &now],
+    )
+    .await?;
+    let n = tx
+        .execute(
+            "DELETE FROM sessions WHERE member_id = $1 AND ($2::TEXT IS NULL OR token_hash <> $2)",
+            &[&member_id, &keep],
+        )
+        .await?;
+    Ok(n as usize)
+}
 
 /// The `set_language` mutation, inside the mutation's transaction.
 pub(super) async fn set_language(
@@ -235,21 +259,82 @@ impl Accounts for PgStore {
     ) -> Result<usize, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "UPDATE devices SET revoked_at = $3 WHERE revoked_at IS NULL AND id IN
-               (SELECT device_id FROM sessions WHERE member_id = $1
-                  AND ($2::TEXT IS NULL OR token_hash <> $2))",
-            &[&member_id, &keep, &now],
-        )
-        .await?;
-        let n = tx
-            .execute(
-                "DELETE FROM sessions WHERE member_id = $1 AND ($2::TEXT IS NULL OR token_hash <> $2)",
-                &[&member_id, &keep],
+        let n = end_sessions_in(&tx, member_id, keep, now).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn issue_password_reset(
+        &self,
+        member_no: &str,
+        code_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "INSERT INTO password_resets(member_id, code_hash, issued_at, expires_at)
+                 SELECT id, $2, $3, $4 FROM members WHERE member_no = $1
+                 ON CONFLICT(member_id) DO UPDATE SET code_hash = excluded.code_hash,
+                   issued_at = excluded.issued_at, expires_at = excluded.expires_at,
+                   used_at = NULL, set_hash = NULL
+                 RETURNING member_id",
+                &[&member_no, &code_hash, &now, &expires_at],
             )
             .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn password_reset(&self, member_no: &str) -> Result<Option<PasswordReset>, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT m.id, r.code_hash, r.expires_at, r.used_at, r.set_hash,
+                        m.password_hash, m.suspended_at IS NOT NULL
+                   FROM members m JOIN password_resets r ON r.member_id = m.id
+                  WHERE m.member_no = $1",
+                &[&member_no],
+            )
+            .await?;
+        Ok(row.map(|r| PasswordReset {
+            member_id: r.get(0),
+            code_hash: r.get(1),
+            expires_at: r.get(2),
+            used_at: r.get(3),
+            set_hash: r.get(4),
+            password_hash: r.get(5),
+            suspended: r.get(6),
+        }))
+    }
+
+    async fn use_password_reset(
+        &self,
+        member_id: i64,
+        code_hash: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<usize>, StoreError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let used = tx
+            .execute(
+                "UPDATE password_resets SET used_at = $3, set_hash = $4
+                  WHERE member_id = $1 AND code_hash = $2 AND used_at IS NULL AND expires_at > $3",
+                &[&member_id, &code_hash, &now, &password_hash],
+            )
+            .await?;
+        if used == 0 {
+            return Ok(None);
+        }
+        tx.execute(
+            "UPDATE members SET password_hash = $2 WHERE id = $1",
+            &[&member_id, &password_hash],
+        )
+        .await?;
+        let n = end_sessions_in(&tx, member_id, None, now).await?;
         tx.commit().await?;
-        Ok(n as usize)
+        Ok(Some(n))
     }
 
     async fn set_password(&self, member_id: i64, password_hash: &str) -> Result<(), StoreError> {

@@ -73,6 +73,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0018_event_place_en",
     "0019_checkin_staff",
     "0020_checkin_shown",
+    "0021_password_resets",
 );
 
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {

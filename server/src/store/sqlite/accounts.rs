@@ -9,9 +9,29 @@ use unionpass_core::Lang;
 use super::{log_change, parse_ts, ts, SqliteStore};
 use crate::store::rules::{key_bytes, key_text, no_such_device};
 use crate::store::{
-    Accounts, DevicePassport, DeviceRow, MemberAuth, NewMember, NewSession, SessionInfo,
-    StoreError, Taken,
+    Accounts, DevicePassport, DeviceRow, MemberAuth, NewMember, NewSession, PasswordReset,
+    SessionInfo, StoreError, Taken,
 };
+
+/// End every session of the member but `keep` (a token hash), revoking their devices, inside
+/// the caller's transaction. Answers how many ended.
+fn end_sessions_in(
+    tx: &Connection,
+    member_id: i64,
+    keep: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    tx.execute(
+        "UPDATE devices SET revoked_at = ?3 WHERE revoked_at IS NULL AND id IN
+           (SELECT device_id FROM sessions WHERE member_id = ?1
+              AND (?2 IS NULL OR token_hash <> ?2))",
+        params![member_id, keep, ts(now)],
+    )?;
+    Ok(tx.execute(
+        "DELETE FROM sessions WHERE member_id = ?1 AND (?2 IS NULL OR token_hash <> ?2)",
+        params![member_id, keep],
+    )?)
+}
 
 /// The `set_language` mutation, inside the mutation's transaction.
 pub(super) fn set_language(
@@ -232,17 +252,112 @@ impl Accounts for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let keep = keep.map(str::to_string);
+        self.in_tx(move |tx| end_sessions_in(tx, member_id, keep.as_deref(), now))
+            .await
+    }
+
+    async fn issue_password_reset(
+        &self,
+        member_no: &str,
+        code_hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let (member_no, code_hash) = (member_no.to_string(), code_hash.to_string());
         self.in_tx(move |tx| {
+            let Some(member_id) = tx
+                .query_row(
+                    "SELECT id FROM members WHERE member_no = ?1",
+                    [&member_no],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?
+            else {
+                return Ok(None);
+            };
             tx.execute(
-                "UPDATE devices SET revoked_at = ?3 WHERE revoked_at IS NULL AND id IN
-                   (SELECT device_id FROM sessions WHERE member_id = ?1
-                      AND (?2 IS NULL OR token_hash <> ?2))",
-                params![member_id, keep, ts(now)],
+                "INSERT INTO password_resets(member_id, code_hash, issued_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(member_id) DO UPDATE SET code_hash = excluded.code_hash,
+                   issued_at = excluded.issued_at, expires_at = excluded.expires_at,
+                   used_at = NULL, set_hash = NULL",
+                params![member_id, code_hash, ts(now), ts(expires_at)],
             )?;
-            Ok(tx.execute(
-                "DELETE FROM sessions WHERE member_id = ?1 AND (?2 IS NULL OR token_hash <> ?2)",
-                params![member_id, keep],
-            )?)
+            Ok(Some(member_id))
+        })
+        .await
+    }
+
+    async fn password_reset(&self, member_no: &str) -> Result<Option<PasswordReset>, StoreError> {
+        let member_no = member_no.to_string();
+        self.with_read(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT m.id, r.code_hash, r.expires_at, r.used_at, r.set_hash,
+                            m.password_hash, m.suspended_at IS NOT NULL
+                       FROM members m JOIN password_resets r ON r.member_id = m.id
+                      WHERE m.member_no = ?1",
+                    [member_no],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, bool>(6)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((
+                member_id,
+                code_hash,
+                expires_at,
+                used_at,
+                set_hash,
+                password_hash,
+                suspended,
+            )) = row
+            else {
+                return Ok(None);
+            };
+            Ok(Some(PasswordReset {
+                member_id,
+                code_hash,
+                expires_at: parse_ts(&expires_at)?,
+                used_at: used_at.as_deref().map(parse_ts).transpose()?,
+                set_hash,
+                password_hash,
+                suspended,
+            }))
+        })
+        .await
+    }
+
+    async fn use_password_reset(
+        &self,
+        member_id: i64,
+        code_hash: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<usize>, StoreError> {
+        let (code_hash, password_hash) = (code_hash.to_string(), password_hash.to_string());
+        self.in_tx(move |tx| {
+            let used = tx.execute(
+                "UPDATE password_resets SET used_at = ?3, set_hash = ?4
+                  WHERE member_id = ?1 AND code_hash = ?2 AND used_at IS NULL AND expires_at > ?3",
+                params![member_id, code_hash, ts(now), password_hash],
+            )?;
+            if used == 0 {
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE members SET password_hash = ?2 WHERE id = ?1",
+                params![member_id, password_hash],
+            )?;
+            end_sessions_in(tx, member_id, None, now).map(Some)
         })
         .await
     }

@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
     "0014_event_place_en",
     "0015_checkin_staff",
     "0016_checkin_shown",
+    "0017_password_resets",
 );
 
 pub(crate) use unionpass_sqlite::ts;
