@@ -8,7 +8,7 @@ use unionpass_core::ErrorCode;
 use crate::util::TestServer;
 
 /// Every route the server serves, as (method, path template).
-const ROUTES: [(&str, &str); 20] = [
+const ROUTES: [(&str, &str); 21] = [
     ("get", "/v1/health"),
     ("get", "/v1/time"),
     ("get", "/v1/version"),
@@ -18,6 +18,7 @@ const ROUTES: [(&str, &str); 20] = [
     ("post", "/v1/logout"),
     ("post", "/v1/sessions/end-all"),
     ("post", "/v1/password"),
+    ("post", "/v1/password/reset"),
     ("get", "/v1/sync"),
     ("post", "/v1/sync/push"),
     ("get", "/v1/campaigns"),
@@ -130,6 +131,7 @@ async fn the_document_names_every_route_every_error_code_and_the_session_scheme(
     );
     assert!(paths["/v1/sync"]["get"]["security"].is_array());
     assert!(paths["/v1/login"]["post"]["security"].is_null());
+    assert!(paths["/v1/password/reset"]["post"]["security"].is_null());
     // 429 and 503 say when to come back
     assert!(paths["/v1/login"]["post"]["responses"]["429"]["headers"]["retry-after"].is_object());
 }

@@ -240,13 +240,7 @@ async fn an_ended_session_stops_on_the_next_request(s: TestServer) {
     let ended = |token: String| {
         let s = &s;
         async move {
-            let resp = s
-                .http
-                .get(s.at("/v1/sync"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
+            let resp = sync_with(s, &token).await;
             resp.status() == StatusCode::UNAUTHORIZED
                 && error_of(resp).await.1 == ErrorCode::SessionEnded
         }
@@ -313,6 +307,16 @@ async fn an_ended_session_stops_on_the_next_request(s: TestServer) {
     assert!(!ended(owner.clone()).await, "renewed by the last use");
     s.clock.set(t0() + idle * 3);
     assert!(ended(owner).await, "unused for longer than the idle time");
+}
+
+/// A first sync with `token`: what the server answers a session.
+async fn sync_with(s: &TestServer, token: &str) -> reqwest::Response {
+    s.http
+        .get(s.at("/v1/sync"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Every answer is JSON with a stable code and the right status.
@@ -869,16 +873,7 @@ async fn a_forgotten_password_is_reset_once_with_a_code_from_staff(s: TestServer
     let laptop = s.login("M10009").await;
     let live = |token: String| {
         let s = &s;
-        async move {
-            let resp = s
-                .http
-                .get(s.at("/v1/sync"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            resp.status() == StatusCode::OK
-        }
+        async move { sync_with(s, &token).await.status() == StatusCode::OK }
     };
     let reset = |member_no: &str, code: &str, new: &str| {
         s.http

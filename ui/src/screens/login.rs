@@ -5,7 +5,7 @@ use unionpass_core::ErrorCode;
 
 use crate::ctx::ctx;
 use crate::ipc;
-use crate::widgets::{LangToggle, UpdateBanner};
+use crate::widgets::{LangToggle, NewPasswordFields, UpdateBanner};
 
 #[component]
 pub fn LoginView() -> impl IntoView {
@@ -203,14 +203,7 @@ fn ResetForm(
             <input id="reset-code" autocomplete="one-time-code" inputmode="numeric"
                 prop:value=move || code.get()
                 on:input=move |ev| code.set(event_target_value(&ev))/>
-            <label for="reset-new-password">{move || c.t(Msg::NewPassword)}</label>
-            <input id="reset-new-password" type="password" autocomplete="new-password"
-                prop:value=move || new.get()
-                on:input=move |ev| new.set(event_target_value(&ev))/>
-            <label for="reset-new-password-again">{move || c.t(Msg::NewPasswordAgain)}</label>
-            <input id="reset-new-password-again" type="password" autocomplete="new-password"
-                prop:value=move || again.get()
-                on:input=move |ev| again.set(event_target_value(&ev))/>
+            <NewPasswordFields id="reset-new-password" new=new again=again/>
             <ServerField server=server id="reset-server-url"/>
             <p id="reset-error" class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
             <button id="reset-submit" class="primary" type="submit" prop:disabled=move || busy.get()>

@@ -12,7 +12,7 @@ use unionpass_core::ErrorCode;
 use crate::ctx::ctx;
 use crate::fmt::{full, unbroken, when};
 use crate::ipc;
-use crate::widgets::{Joined, VersionCard};
+use crate::widgets::{Joined, NewPasswordFields, VersionCard};
 
 /// The member's enrolled devices; any but this one can be revoked here.
 #[component]
@@ -301,14 +301,7 @@ fn SecurityCard() -> impl IntoView {
                 <input id="current-password" type="password" autocomplete="current-password"
                     prop:value=move || current.get()
                     on:input=move |ev| current.set(event_target_value(&ev))/>
-                <label for="new-password">{move || c.t(Msg::NewPassword)}</label>
-                <input id="new-password" type="password" autocomplete="new-password"
-                    prop:value=move || new.get()
-                    on:input=move |ev| new.set(event_target_value(&ev))/>
-                <label for="new-password-again">{move || c.t(Msg::NewPasswordAgain)}</label>
-                <input id="new-password-again" type="password" autocomplete="new-password"
-                    prop:value=move || again.get()
-                    on:input=move |ev| again.set(event_target_value(&ev))/>
+                <NewPasswordFields id="new-password" new=new again=again/>
                 <p id="password-error" class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
                 <Show when=move || done.get().is_some()>
                     <p id="password-changed" class="notice ok" role="status">

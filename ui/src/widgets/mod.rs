@@ -3,6 +3,7 @@
 mod copy;
 mod joined;
 mod lang_toggle;
+mod new_password;
 mod notices;
 mod rejections;
 mod sync_status;
@@ -11,6 +12,7 @@ mod update;
 pub use copy::CopyButton;
 pub use joined::Joined;
 pub use lang_toggle::LangToggle;
+pub use new_password::NewPasswordFields;
 pub use notices::Notices;
 pub use rejections::Rejections;
 pub use sync_status::{SyncProblem, SyncStatus};
