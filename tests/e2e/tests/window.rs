@@ -251,7 +251,7 @@ async fn a_forgotten_password_is_reset_with_a_code_from_the_union() -> anyhow::R
                     .await?;
             }
             resize(&app, w).await?;
-            app.shot(&format!("62-{lang}-{w}-reset-password")).await?;
+            app.shot(&format!("64-{lang}-{w}-reset-password")).await?;
         }
         app.click("#lang-toggle").await?;
         app.wait_text("#reset-submit", "重设密码并登录", 5).await?;
@@ -282,7 +282,7 @@ async fn a_forgotten_password_is_reset_with_a_code_from_the_union() -> anyhow::R
             30,
         )
         .await?;
-        app.shot("62b-zh-360-reset-wrong-code").await?;
+        app.shot("64b-zh-360-reset-wrong-code").await?;
         // the code as staff read it out, spaces and all: reset and signed in
         let field = app.wait_for("#reset-code", 5).await?;
         field.send_keys(&"\u{E003}".repeat(20)).await?;

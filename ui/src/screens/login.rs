@@ -204,7 +204,8 @@ fn ResetForm(
                 prop:value=move || code.get()
                 on:input=move |ev| code.set(event_target_value(&ev))/>
             <NewPasswordFields id="reset-new-password" new=new again=again/>
-            <ServerField server=server id="reset-server-url"/>
+            // the answer right under what was typed, the button under it in view on a phone; the
+            // server address (rarely needed: it is the one sign-in used) last
             <p id="reset-error" class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
             <button id="reset-submit" class="primary" type="submit" prop:disabled=move || busy.get()>
                 {move || if busy.get() { c.t(Msg::Resetting) } else { c.t(Msg::ResetButton) }}
@@ -213,6 +214,7 @@ fn ResetForm(
                 on:click=move |_| back.set(false)>
                 {move || format!("‹ {}", c.t(Msg::BackToSignIn))}
             </button>
+            <ServerField server=server id="reset-server-url"/>
         </form>
     }
 }
