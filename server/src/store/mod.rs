@@ -197,6 +197,8 @@ pub trait Accounts: Send + Sync {
         keep: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
+    /// A new password the member chose, knowing the current one. A reset code not yet used is
+    /// void with it: whoever finds the slip later cannot take the account over.
     async fn set_password(&self, member_id: i64, password_hash: &str) -> Result<(), StoreError>;
     /// Keep `code_hash` as the member's one password reset code from `now` until `expires_at`,
     /// replacing any earlier one. `None` when no member has that number.

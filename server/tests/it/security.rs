@@ -863,8 +863,8 @@ async fn a_session_ended_elsewhere_wins_no_coupon_and_no_seat(s: TestServer) {
 
 /// A member who forgot their password gets a one-time code from union staff: with it, a new
 /// password is set and every session ends. A wrong, malformed, expired, used or suspended
-/// member's code sets nothing; the same reset sent again is answered as done; a new code
-/// replaces the last.
+/// member's code sets nothing, nor one issued before the member changed their password
+/// themselves; the same reset sent again is answered as done; a new code replaces the last.
 async fn a_forgotten_password_is_reset_once_with_a_code_from_staff(s: TestServer) {
     use chrono::Duration;
     use unionpass_core::api::reset_code_shown;
@@ -1036,6 +1036,33 @@ async fn a_forgotten_password_is_reset_once_with_a_code_from_staff(s: TestServer
         "changed later",
         &kept.password_hash
     ));
+
+    // a member who changes their password themselves voids a code not yet used: a slip found
+    // later takes nothing over
+    let slip = new_reset_code();
+    issue("M10010", slip.clone(), t0() + Duration::hours(24)).await;
+    let token = login_from(&s, "127.0.0.1", "M10010", "demo1234")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = s
+        .http
+        .post(s.at("/v1/password"))
+        .bearer_auth(&token)
+        .json(&json!({"current_password": "demo1234", "new_password": "remembered it"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        refused(reset("M10010", &slip, "taken over").await.unwrap()).await,
+        ErrorCode::InvalidCredentials,
+        "void after the member's own change"
+    );
 }
 
 on_every_backend!(

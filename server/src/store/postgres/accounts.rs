@@ -338,13 +338,19 @@ impl Accounts for PgStore {
     }
 
     async fn set_password(&self, member_id: i64, password_hash: &str) -> Result<(), StoreError> {
-        let client = self.pool.get().await?;
-        client
-            .execute(
-                "UPDATE members SET password_hash = $2 WHERE id = $1",
-                &[&member_id, &password_hash],
-            )
-            .await?;
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "UPDATE members SET password_hash = $2 WHERE id = $1",
+            &[&member_id, &password_hash],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM password_resets WHERE member_id = $1 AND used_at IS NULL",
+            &[&member_id],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -364,10 +364,14 @@ impl Accounts for SqliteStore {
 
     async fn set_password(&self, member_id: i64, password_hash: &str) -> Result<(), StoreError> {
         let hash = password_hash.to_string();
-        self.with(move |c| {
-            c.execute(
+        self.in_tx(move |tx| {
+            tx.execute(
                 "UPDATE members SET password_hash = ?2 WHERE id = ?1",
                 params![member_id, hash],
+            )?;
+            tx.execute(
+                "DELETE FROM password_resets WHERE member_id = ?1 AND used_at IS NULL",
+                [member_id],
             )?;
             Ok(())
         })
