@@ -901,6 +901,36 @@ async fn a_forgotten_password_is_reset_once_with_a_code_from_staff(s: TestServer
         }
     };
 
+    let token_of = |member_no: &'static str, password: &'static str| {
+        let s = &s;
+        async move {
+            login_from(s, "127.0.0.1", member_no, password)
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()["token"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    // the member changes their own password, knowing the current one
+    let change_own = |member_no: &'static str, current: &'static str, new: &'static str| {
+        let s = &s;
+        async move {
+            let token = token_of(member_no, current).await;
+            let resp = s
+                .http
+                .post(s.at("/v1/password"))
+                .bearer_auth(&token)
+                .json(&json!({"current_password": current, "new_password": new}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+    };
+
     // no code issued yet: refused as a wrong one
     let code = new_reset_code();
     assert_eq!(
@@ -961,14 +991,7 @@ async fn a_forgotten_password_is_reset_once_with_a_code_from_staff(s: TestServer
     assert!(signs_in("a new secret").await && !signs_in("demo1234").await);
 
     // sent again (its answer lost): done, and nothing more ends
-    let again = login_from(&s, "127.0.0.1", "M10009", "a new secret")
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let again = token_of("M10009", "a new secret").await;
     let resp = reset("M10009", &code, "a new secret").await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["ended"], 0);
@@ -980,23 +1003,7 @@ async fn a_forgotten_password_is_reset_once_with_a_code_from_staff(s: TestServer
     );
     assert!(signs_in("a new secret").await && !signs_in("someone else's").await);
     // the password changed since: the used code no longer answers for any password
-    let changed = login_from(&s, "127.0.0.1", "M10009", "a new secret")
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let resp = s
-        .http
-        .post(s.at("/v1/password"))
-        .bearer_auth(&changed)
-        .json(&json!({"current_password": "a new secret", "new_password": "changed later"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    change_own("M10009", "a new secret", "changed later").await;
     assert_eq!(
         refused(reset("M10009", &code, "changed later").await.unwrap()).await,
         ErrorCode::InvalidCredentials,
@@ -1041,23 +1048,7 @@ async fn a_forgotten_password_is_reset_once_with_a_code_from_staff(s: TestServer
     // later takes nothing over
     let slip = new_reset_code();
     issue("M10010", slip.clone(), t0() + Duration::hours(24)).await;
-    let token = login_from(&s, "127.0.0.1", "M10010", "demo1234")
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let resp = s
-        .http
-        .post(s.at("/v1/password"))
-        .bearer_auth(&token)
-        .json(&json!({"current_password": "demo1234", "new_password": "remembered it"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    change_own("M10010", "demo1234", "remembered it").await;
     assert_eq!(
         refused(reset("M10010", &slip, "taken over").await.unwrap()).await,
         ErrorCode::InvalidCredentials,
