@@ -359,7 +359,11 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                         // a coupon no longer usable (used, expired, withdrawn) does not look usable:
                         // its value greyed, its code kept to quote but not offered to copy
                         <p class="coupon-value big" class:dim={status != CouponStatus::Usable}>{fill(c.t(Msg::FaceValue), &[("v", &yuan(v.coupon.face_value_cents))])}</p>
-                        <p class="muted">{unbroken(validity(c, &v))}</p>
+                        // a usable coupon's line below already says its last day, and its first
+                        // is past: the whole period is shown for the others (not yet valid, and
+                        // the history of a used, expired or withdrawn one), and on a phone the
+                        // code stays above the tabs
+                        {(status != CouponStatus::Usable).then(|| view! { <p class="muted">{unbroken(validity(c, &v))}</p> })}
                         <p class="coupon-when" class:soon=v.expiring_soon>{unbroken(whole_parts(&when_parts(c.lang.get(), &v)))}</p>
                         <p><span id="coupon-status" class="badge" class:usable={status == CouponStatus::Usable && !v.use_pending}>{if v.use_pending { c.t(Msg::UsePending) } else { c.t(status_msg(status)) }}</span></p>
                         <Show when=move || status == CouponStatus::Usable>
