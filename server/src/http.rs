@@ -496,11 +496,11 @@ pub(crate) async fn reset_password(
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&new)).await?;
     let Some(ended) = s
         .store
-        .use_password_reset(reset.member_id, &reset.code_hash, &hash, now)
+        .use_password_reset(&member_no, &reset.code_hash, &hash, now)
         .await?
     else {
-        // used by another request between the check and now (the same reset sent twice at
-        // once): done if that one set this very password
+        // no longer usable: used by another request since the check (the same reset sent
+        // twice at once; done if that one set this very password), or expired or suspended
         let used = s
             .store
             .password_reset(&member_no)

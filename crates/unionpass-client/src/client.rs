@@ -199,10 +199,7 @@ impl Client {
         device_name: &str,
         now: DateTime<Utc>,
     ) -> Result<SyncReport> {
-        let member_no = member_no.trim();
-        if member_no.is_empty() {
-            return Err(ClientError::InvalidInput("member number"));
-        }
+        let member_no = typed_member_no(member_no)?;
         if password.is_empty() {
             return Err(ClientError::InvalidInput("password"));
         }
@@ -257,10 +254,7 @@ impl Client {
         device_name: &str,
         now: DateTime<Utc>,
     ) -> Result<SyncReport> {
-        let member_no = member_no.trim();
-        if member_no.is_empty() {
-            return Err(ClientError::InvalidInput("member number"));
-        }
+        let member_no = typed_member_no(member_no)?;
         let code = unionpass_core::api::reset_code_digits(code)
             .ok_or(ClientError::InvalidInput("reset code"))?;
         if new_password.chars().count() < 8 {
@@ -1029,4 +1023,13 @@ fn language_of(s: &Store, profile: Option<&unionpass_core::api::Profile>) -> Res
     Ok(s.language()?
         .or(profile.and_then(|p| p.language))
         .unwrap_or_default())
+}
+
+/// A member number as typed, trimmed; none typed is refused before anything is sent.
+fn typed_member_no(typed: &str) -> Result<&str> {
+    let n = typed.trim();
+    if n.is_empty() {
+        return Err(ClientError::InvalidInput("member number"));
+    }
+    Ok(n)
 }

@@ -644,10 +644,9 @@ mod tests {
 
     #[test]
     fn too_many_attempts_says_how_long_to_wait_when_the_server_said() {
-        let e = |code, retry_after_s| CommandError {
-            code,
-            detail: String::new(),
+        let e = |code: ErrorCode, retry_after_s| CommandError {
             retry_after_s,
+            ..code.into()
         };
         let limited = |s| e(ErrorCode::RateLimited, s);
         assert_eq!(

@@ -197,8 +197,8 @@ pub trait Accounts: Send + Sync {
         keep: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
-    /// A new password the member chose, knowing the current one. A reset code not yet used is
-    /// void with it: whoever finds the slip later cannot take the account over.
+    /// A new password the member chose, knowing the current one. Their reset code goes with it:
+    /// whoever finds the slip later cannot take the account over.
     async fn set_password(&self, member_id: i64, password_hash: &str) -> Result<(), StoreError>;
     /// Keep `code_hash` as the member's one password reset code from `now` until `expires_at`,
     /// replacing any earlier one. `None` when no member has that number.
@@ -211,14 +211,15 @@ pub trait Accounts: Send + Sync {
     ) -> Result<Option<i64>, StoreError>;
     /// The reset code kept for the member with that number, if any.
     async fn password_reset(&self, member_no: &str) -> Result<Option<PasswordReset>, StoreError>;
-    /// Use the member's reset code (`code_hash`, as read): in one transaction mark it used
-    /// (keeping `password_hash` as the one it set), set `password_hash`, and end every session
-    /// of the member (their devices revoked). Answers how many sessions ended; `None` when that
-    /// code is no longer there unused and in time at `now` (used, replaced or expired
-    /// meanwhile), and then nothing changed.
+    /// Use the reset code of the member with that number (`code_hash`, as checked): in one
+    /// transaction, read it again and, if it is still usable (`PasswordReset::usable_as`), mark
+    /// it used (keeping `password_hash` as the one it set), set `password_hash`, and end every
+    /// session of the member (their devices revoked). Answers how many sessions ended; `None`
+    /// when it is no longer usable (used, replaced or expired meanwhile, the member suspended),
+    /// and then nothing changed.
     async fn use_password_reset(
         &self,
-        member_id: i64,
+        member_no: &str,
         code_hash: &str,
         password_hash: &str,
         now: DateTime<Utc>,

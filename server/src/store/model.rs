@@ -53,20 +53,6 @@ pub enum ResetState {
     Void,
 }
 
-impl PasswordReset {
-    pub fn state(&self, now: DateTime<Utc>) -> ResetState {
-        if self.suspended || now >= self.expires_at {
-            ResetState::Void
-        } else if self.used_at.is_none() {
-            ResetState::Usable
-        } else if self.set_hash.as_deref() == Some(self.password_hash.as_str()) {
-            ResetState::Used
-        } else {
-            ResetState::Void
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct NewMember {
     pub member_no: String,

@@ -20,6 +20,29 @@ use super::{Fulfilment, GrabJob, StoreError, Taken};
 /// without bound however often it signs in.
 pub const MAX_DEVICES: usize = 10;
 
+impl super::PasswordReset {
+    /// What the code is good for at `now` (one rule for the handler's check and for both
+    /// stores' use of it, inside their transaction).
+    pub fn state(&self, now: DateTime<Utc>) -> super::ResetState {
+        use super::ResetState;
+        if self.suspended || now >= self.expires_at {
+            ResetState::Void
+        } else if self.used_at.is_none() {
+            ResetState::Usable
+        } else if self.set_hash.as_deref() == Some(self.password_hash.as_str()) {
+            ResetState::Used
+        } else {
+            ResetState::Void
+        }
+    }
+
+    /// Whether `code_hash` (the code as the handler checked it) may be used now: still the
+    /// member's code, unused, in time, the member not suspended.
+    pub fn usable_as(&self, code_hash: &str, now: DateTime<Utc>) -> bool {
+        self.code_hash == code_hash && self.state(now) == super::ResetState::Usable
+    }
+}
+
 /// Which of a member's signed-in devices (their ids, the one enrolled first first) a sign-in
 /// just enrolled, the last of them, leaves over [`MAX_DEVICES`]: the oldest.
 pub fn devices_over_cap(signed_in: &[i64]) -> &[i64] {

@@ -37,6 +37,34 @@ async fn end_sessions_in(
     Ok(n as usize)
 }
 
+/// The reset code kept for the member with that number, if any; `lock`: its row locked until
+/// the transaction ends.
+async fn reset_of(
+    c: &impl GenericClient,
+    member_no: &str,
+    lock: bool,
+) -> Result<Option<PasswordReset>, StoreError> {
+    let sql = "SELECT m.id, r.code_hash, r.expires_at, r.used_at, r.set_hash,
+                      m.password_hash, m.suspended_at IS NOT NULL
+                 FROM members m JOIN password_resets r ON r.member_id = m.id
+                WHERE m.member_no = $1";
+    let row = if lock {
+        c.query_opt(&format!("{sql} FOR UPDATE OF r"), &[&member_no])
+            .await?
+    } else {
+        c.query_opt(sql, &[&member_no]).await?
+    };
+    Ok(row.map(|r| PasswordReset {
+        member_id: r.get(0),
+        code_hash: r.get(1),
+        expires_at: r.get(2),
+        used_at: r.get(3),
+        set_hash: r.get(4),
+        password_hash: r.get(5),
+        suspended: r.get(6),
+    }))
+}
+
 /// The `set_language` mutation, inside the mutation's transaction.
 pub(super) async fn set_language(
     tx: &impl GenericClient,
@@ -288,51 +316,36 @@ impl Accounts for PgStore {
 
     async fn password_reset(&self, member_no: &str) -> Result<Option<PasswordReset>, StoreError> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                "SELECT m.id, r.code_hash, r.expires_at, r.used_at, r.set_hash,
-                        m.password_hash, m.suspended_at IS NOT NULL
-                   FROM members m JOIN password_resets r ON r.member_id = m.id
-                  WHERE m.member_no = $1",
-                &[&member_no],
-            )
-            .await?;
-        Ok(row.map(|r| PasswordReset {
-            member_id: r.get(0),
-            code_hash: r.get(1),
-            expires_at: r.get(2),
-            used_at: r.get(3),
-            set_hash: r.get(4),
-            password_hash: r.get(5),
-            suspended: r.get(6),
-        }))
+        reset_of(&client, member_no, false).await
     }
 
     async fn use_password_reset(
         &self,
-        member_id: i64,
+        member_no: &str,
         code_hash: &str,
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<usize>, StoreError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let used = tx
-            .execute(
-                "UPDATE password_resets SET used_at = $3, set_hash = $4
-                  WHERE member_id = $1 AND code_hash = $2 AND used_at IS NULL AND expires_at > $3",
-                &[&member_id, &code_hash, &now, &password_hash],
-            )
-            .await?;
-        if used == 0 {
+        // the row locked: a reset sent twice at once waits here, then finds the code used
+        let Some(reset) = reset_of(&tx, member_no, true)
+            .await?
+            .filter(|r| r.usable_as(code_hash, now))
+        else {
             return Ok(None);
-        }
+        };
         tx.execute(
-            "UPDATE members SET password_hash = $2 WHERE id = $1",
-            &[&member_id, &password_hash],
+            "UPDATE password_resets SET used_at = $2, set_hash = $3 WHERE member_id = $1",
+            &[&reset.member_id, &now, &password_hash],
         )
         .await?;
-        let n = end_sessions_in(&tx, member_id, None, now).await?;
+        tx.execute(
+            "UPDATE members SET password_hash = $2 WHERE id = $1",
+            &[&reset.member_id, &password_hash],
+        )
+        .await?;
+        let n = end_sessions_in(&tx, reset.member_id, None, now).await?;
         tx.commit().await?;
         Ok(Some(n))
     }
@@ -346,7 +359,7 @@ impl Accounts for PgStore {
         )
         .await?;
         tx.execute(
-            "DELETE FROM password_resets WHERE member_id = $1 AND used_at IS NULL",
+            "DELETE FROM password_resets WHERE member_id = $1",
             &[&member_id],
         )
         .await?;

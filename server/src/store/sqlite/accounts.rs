@@ -33,6 +33,42 @@ fn end_sessions_in(
     )?)
 }
 
+/// The reset code kept for the member with that number, if any.
+fn reset_of(c: &Connection, member_no: &str) -> Result<Option<PasswordReset>, StoreError> {
+    let row = c
+        .prepare_cached(
+            "SELECT m.id, r.code_hash, r.expires_at, r.used_at, r.set_hash,
+                    m.password_hash, m.suspended_at IS NOT NULL
+               FROM members m JOIN password_resets r ON r.member_id = m.id
+              WHERE m.member_no = ?1",
+        )?
+        .query_row([member_no], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, bool>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((member_id, code_hash, expires_at, used_at, set_hash, password_hash, suspended)) = row
+    else {
+        return Ok(None);
+    };
+    Ok(Some(PasswordReset {
+        member_id,
+        code_hash,
+        expires_at: parse_ts(&expires_at)?,
+        used_at: used_at.as_deref().map(parse_ts).transpose()?,
+        set_hash,
+        password_hash,
+        suspended,
+    }))
+}
+
 /// The `set_language` mutation, inside the mutation's transaction.
 pub(super) fn set_language(
     tx: &Connection,
@@ -290,74 +326,36 @@ impl Accounts for SqliteStore {
 
     async fn password_reset(&self, member_no: &str) -> Result<Option<PasswordReset>, StoreError> {
         let member_no = member_no.to_string();
-        self.with_read(move |c| {
-            let row = c
-                .query_row(
-                    "SELECT m.id, r.code_hash, r.expires_at, r.used_at, r.set_hash,
-                            m.password_hash, m.suspended_at IS NOT NULL
-                       FROM members m JOIN password_resets r ON r.member_id = m.id
-                      WHERE m.member_no = ?1",
-                    [member_no],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, Option<String>>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, String>(5)?,
-                            r.get::<_, bool>(6)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((
-                member_id,
-                code_hash,
-                expires_at,
-                used_at,
-                set_hash,
-                password_hash,
-                suspended,
-            )) = row
-            else {
-                return Ok(None);
-            };
-            Ok(Some(PasswordReset {
-                member_id,
-                code_hash,
-                expires_at: parse_ts(&expires_at)?,
-                used_at: used_at.as_deref().map(parse_ts).transpose()?,
-                set_hash,
-                password_hash,
-                suspended,
-            }))
-        })
-        .await
+        self.with_read(move |c| reset_of(c, &member_no)).await
     }
 
     async fn use_password_reset(
         &self,
-        member_id: i64,
+        member_no: &str,
         code_hash: &str,
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<usize>, StoreError> {
-        let (code_hash, password_hash) = (code_hash.to_string(), password_hash.to_string());
+        let (member_no, code_hash, password_hash) = (
+            member_no.to_string(),
+            code_hash.to_string(),
+            password_hash.to_string(),
+        );
+        // the writer's transaction: nothing changes the code between this read and the use
         self.in_tx(move |tx| {
-            let used = tx.execute(
-                "UPDATE password_resets SET used_at = ?3, set_hash = ?4
-                  WHERE member_id = ?1 AND code_hash = ?2 AND used_at IS NULL AND expires_at > ?3",
-                params![member_id, code_hash, ts(now), password_hash],
-            )?;
-            if used == 0 {
+            let Some(reset) = reset_of(tx, &member_no)?.filter(|r| r.usable_as(&code_hash, now))
+            else {
                 return Ok(None);
-            }
+            };
+            tx.execute(
+                "UPDATE password_resets SET used_at = ?2, set_hash = ?3 WHERE member_id = ?1",
+                params![reset.member_id, ts(now), password_hash],
+            )?;
             tx.execute(
                 "UPDATE members SET password_hash = ?2 WHERE id = ?1",
-                params![member_id, password_hash],
+                params![reset.member_id, password_hash],
             )?;
-            end_sessions_in(tx, member_id, None, now).map(Some)
+            end_sessions_in(tx, reset.member_id, None, now).map(Some)
         })
         .await
     }
@@ -370,7 +368,7 @@ impl Accounts for SqliteStore {
                 params![member_id, hash],
             )?;
             tx.execute(
-                "DELETE FROM password_resets WHERE member_id = ?1 AND used_at IS NULL",
+                "DELETE FROM password_resets WHERE member_id = ?1",
                 [member_id],
             )?;
             Ok(())
