@@ -26,6 +26,9 @@ struct KeepRunning(bool);
 pub struct Shell {
     /// `Err` when the local store cannot be opened (e.g. written by a newer app): the UI shows it.
     background: Result<Arc<Background>, ErrorCode>,
+    /// When a newer app wrote that store: its passport, read once and read-only, so the member
+    /// can still get in at a door (`GetKeptPassport`, and `GetLivePassport` answered from it).
+    kept: Option<unionpass_client::kept::KeptPassport>,
     /// Prefills the login form: `UNIONPASS_SERVER`, else the local demo server.
     default_server: String,
 }
@@ -154,6 +157,18 @@ pub fn run() {
                     tracing::error!(error = %e, dir = %dir.display(), "cannot open the local store");
                     e.code()
                 });
+            let kept = match &background {
+                Err(ErrorCode::DatabaseTooNew) => {
+                    match unionpass_client::kept::KeptPassport::read(&dir) {
+                        Ok(kept) => Some(kept),
+                        Err(e) => {
+                            tracing::warn!(code = %e.code(), error = %e, "no passport readable in the newer store");
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
             let default_server =
                 std::env::var("UNIONPASS_SERVER").unwrap_or_else(|_| "http://127.0.0.1:8080".to_string());
             let lang = background
@@ -165,7 +180,11 @@ pub fn run() {
                 native::on_notification_click(app.handle());
                 spawn(b.clone().run());
             }
-            app.manage(Shell { background, default_server });
+            app.manage(Shell {
+                background,
+                kept,
+                default_server,
+            });
             native::configure_webview(app);
             // the tray keeps reminders running with the window closed; without a tray (no
             // status-notifier host) closing the window quits, as it would otherwise be lost
@@ -208,6 +227,7 @@ pub fn run() {
             ui_ready: UiReady,
             log_ui_panic: LogUiPanic,
             live_passport: GetLivePassport,
+            kept_passport: GetKeptPassport,
             revoke_device: RevokeDevice,
             scanner_view: GetScannerView,
             set_trust_max_age: SetTrustMaxAge,

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use unionpass_core::api::LoginRequest;
+use unionpass_core::api::{LoginRequest, PassportInfo};
 use unionpass_core::passport;
 use unionpass_core::view::{LivePassport, PassportView, ScanOutcome, ScannerView, SyncState};
 use unionpass_core::{ErrorCode, Lang};
@@ -65,6 +65,36 @@ const LIST_REFUSALS_KEPT: usize = 16;
 /// How long after a scan the door list refused staff may still let the member in by hand
 /// ([`Client::let_in`]): time to look at the member's phone, not to come back to a code later.
 pub const LET_IN_WITHIN: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The passport QR for the time step the **server's** time falls in (`device_now` corrected by
+/// the last measured clock `offset`: a phone whose clock is two minutes off would otherwise show
+/// codes every scanner calls stale), signed by `key`. The step's start and end are given back
+/// in this device's time, for its countdown. A credential issued to another key (the keyring
+/// restored elsewhere) or unreadable is `device_not_enrolled`.
+pub(crate) fn live_code(
+    p: &PassportInfo,
+    key: &ed25519_dalek::SigningKey,
+    offset: Option<unionpass_core::reminder::ClockOffset>,
+    device_now: DateTime<Utc>,
+) -> Result<LivePassport> {
+    let now = unionpass_core::reminder::server_now(device_now, offset);
+    let ahead = now - device_now;
+    let l1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&p.credential)
+        .map_err(|_| ClientError::DeviceNotEnrolled)?;
+    let cred = passport::Credential::parse(&l1).map_err(|_| ClientError::DeviceNotEnrolled)?;
+    if cred.claims.device_key != key.verifying_key().to_bytes() {
+        return Err(ClientError::DeviceNotEnrolled);
+    }
+    let step = passport::step_of(now);
+    let text = passport::present(&l1, key, step);
+    Ok(LivePassport {
+        qr_svg: crate::qr::svg(&text).unwrap_or_default(),
+        text,
+        step_starts_at: passport::step_start(step) - ahead,
+        step_ends_at: passport::step_start(step + 1) - ahead,
+    })
+}
 
 fn no_qr(now: DateTime<Utc>) -> ScanOutcome {
     ScanOutcome::refused(ErrorCode::NoQrFound, now)
@@ -520,35 +550,17 @@ impl Client {
         Ok(key)
     }
 
-    /// The passport QR for the time step the **server's** time falls in (this device's
-    /// `device_now` corrected by the last measured clock offset: a phone whose clock is two
-    /// minutes off would otherwise show codes every scanner calls stale), signed by this
-    /// device's key. The step's start and end are given back in this device's time, for its
-    /// countdown.
+    /// The passport QR for the time step the **server's** time falls in, signed by this
+    /// device's key ([`live_code`]).
     pub fn live_passport(&self, device_now: DateTime<Utc>) -> Result<LivePassport> {
-        let (p, now) = {
+        let (p, offset) = {
             let s = self.store();
-            let now = unionpass_core::reminder::server_now(device_now, s.clock_offset()?);
-            (s.passport()?.ok_or(ClientError::DeviceNotEnrolled)?, now)
+            (
+                s.passport()?.ok_or(ClientError::DeviceNotEnrolled)?,
+                s.clock_offset()?,
+            )
         };
-        let ahead = now - device_now;
-        let l1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&p.credential)
-            .map_err(|_| ClientError::DeviceNotEnrolled)?;
-        let cred = passport::Credential::parse(&l1).map_err(|_| ClientError::DeviceNotEnrolled)?;
-        let key = self.signing_key()?;
-        if cred.claims.device_key != key.verifying_key().to_bytes() {
-            // the credential belongs to another key (e.g. the keyring was restored elsewhere)
-            return Err(ClientError::DeviceNotEnrolled);
-        }
-        let step = passport::step_of(now);
-        let text = passport::present(&l1, &key, step);
-        Ok(LivePassport {
-            qr_svg: crate::qr::svg(&text).unwrap_or_default(),
-            text,
-            step_starts_at: passport::step_start(step) - ahead,
-            step_ends_at: passport::step_start(step + 1) - ahead,
-        })
+        live_code(&p, &self.signing_key()?, offset, device_now)
     }
 
     /// The grab calendar from the store (campaigns not ended, the last answers, the clock offset).

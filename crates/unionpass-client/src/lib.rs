@@ -12,6 +12,7 @@
 //! - [`api`]: the union server's HTTP API.
 //! - [`sync`]: push the outbox, then pull changes; the planning steps are pure functions.
 //! - [`client`]: the facade the Tauri shell calls.
+//! - [`kept`]: the passport read, read-only, from a store a newer version wrote.
 //!
 //! Nothing here reads the system clock: callers pass `now`.
 
@@ -21,6 +22,7 @@ pub mod background;
 pub mod client;
 pub mod error;
 pub mod grab;
+pub mod kept;
 pub mod points;
 pub mod qr;
 pub mod reminders;

@@ -13,7 +13,7 @@ use unionpass_core::{ErrorCode, Lang};
 use unionpass_sqlite::{migrate_with, Migration};
 use uuid::Uuid;
 
-use crate::error::Result;
+use crate::error::{ClientError, Result};
 
 /// The store's schema, `schema/NNNN_name.sql`. Append only.
 pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
@@ -161,6 +161,37 @@ impl Store {
         Ok(store)
     }
 
+    /// Open the store at `path` to read only, whatever its schema: no migration, no pragma, and
+    /// SQLite itself refuses any write. For a store a newer app wrote
+    /// ([`crate::kept::KeptPassport`]): what this version can still read from it is read as it
+    /// is, and a table it changed is an error, never a guess. Nothing is created beside it
+    /// either: with no write-ahead log waiting, the file is opened as immutable (no lock, no
+    /// shared-memory file); a log that holds writes not yet in the file is read through SQLite's
+    /// usual read-only path, which needs the files already beside it.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let waiting = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if waiting {
+            Connection::open_with_flags(path, flags)?
+        } else {
+            let abs = std::path::absolute(path)?;
+            let mut uri = url::Url::from_file_path(&abs)
+                .map_err(|()| ClientError::InvalidInput("the store's path is not absolute"))?;
+            uri.set_query(Some("immutable=1"));
+            Connection::open_with_flags(uri.as_str(), flags | OpenFlags::SQLITE_OPEN_URI)?
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Store { conn })
+    }
+
+    /// This installation's id as stored, without making one (a read-only store cannot).
+    pub fn stored_device_id(&self) -> Result<Option<Uuid>> {
+        Ok(self.get(K_DEVICE_ID)?.and_then(|v| v.parse().ok()))
+    }
+
     pub(crate) fn get(&self, key: &str) -> Result<Option<String>> {
         meta_get(&self.conn, key)
     }
@@ -171,10 +202,8 @@ impl Store {
 
     /// This installation's random id; names the keyring entry. Not a secret.
     pub fn device_id(&self) -> Result<Uuid> {
-        if let Some(v) = self.get(K_DEVICE_ID)? {
-            if let Ok(id) = v.parse() {
-                return Ok(id);
-            }
+        if let Some(id) = self.stored_device_id()? {
+            return Ok(id);
         }
         let id = Uuid::new_v4();
         self.set(K_DEVICE_ID, &id.to_string())?;

@@ -133,7 +133,9 @@ messages! {
     SignOutEverywhereHint => "手机丢了？这会结束你在所有设备（包括本机）上的登录。", "Lost a phone? This ends your sessions on every device, this one included.";
     SignOutEverywhereConfirm => "确定结束所有设备上的登录吗？本机还没上传的更改会先上传，之后需要重新登录。", "End your sessions on every device? Changes not yet uploaded from this device go up first; then you will need to sign in again.";
     HeldSameAccount => "原来的账号", "the same account";
-    HeldChanges => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），但本机还有 {n} 项更改没有上传（{what}），已为你保留。用 {member} 重新登录后会自动上传；用其他账号登录则会清除。", "Your session has ended: you signed out on another device, your password was changed, this device was removed, your membership was suspended, or the app went unused for a long time. {what} made on this device has not been uploaded yet and is kept. Sign in again as {member} to upload it; signing in with another account deletes it.|Your session has ended: you signed out on another device, your password was changed, this device was removed, your membership was suspended, or the app went unused for a long time. {n} changes made on this device have not been uploaded yet ({what}) and are kept. Sign in again as {member} to upload them; signing in with another account deletes them.";
+    HeldChanges => "你的登录已结束，但本机还有 {n} 项更改没有上传（{what}），已为你保留。用 {member} 重新登录后会自动上传；用其他账号登录则会清除。", "Your session has ended. {what} made on this device has not been uploaded yet and is kept. Sign in again as {member} to upload it; signing in with another account deletes it.|Your session has ended. {n} changes made on this device have not been uploaded yet ({what}) and are kept. Sign in again as {member} to upload them; signing in with another account deletes them.";
+    SessionEndedWhy => "为什么会这样？", "Why did this happen?";
+    SessionEndedCauses => "可能是：在别的设备上退出了所有设备、修改了密码或移除了本机；会员资格暂停；或很久没有使用本应用。", "One of these: on another device you signed out everywhere, changed your password or removed this device; your membership was suspended; or the app went unused for a long time.";
     OnlineOnly => "需要联网。", "Needs the network.";
     CheckinRefused => "未记入：{reason}", "Not recorded: {reason}";
     // errors: what happened, and what to do next
@@ -165,9 +167,11 @@ messages! {
     ErrStorageFull => "存储空间已满，请清理空间后重试，已保存的数据不会丢失。", "Storage is full. Free some space and try again; nothing saved is lost.";
     ErrDatabaseTooNew => "本机数据来自更新版本的应用，请将应用更新到最新版本。", "The data on this device was written by a newer version of the app. Please update the app.";
     DataKept => "你的数据仍完整保存在本机，安装新版本后即可继续使用。", "All your data is still on this device; install the newer version to carry on.";
+    KeptPassportHint => "更新之前，仍可在活动入口出示下面的电子护照签到。", "Until you update, you can still show the passport below at the door to check in.";
+    KeptPassportExpired => "这张电子护照已过期，更新应用并同步后才会续期。", "This passport has expired; it is renewed once the app is updated and syncs.";
     ErrInvalidInput => "请检查填写的内容。", "Please check what you entered.";
     ErrFieldRequired => "请填写{field}。", "Please enter your {field}.";
-    ErrSessionEnded => "你的登录已结束（已在别处退出、修改了密码、设备被移除、会员资格暂停或长期未使用），本机的会员数据已清除，请重新登录。", "Your session has ended: you signed out on another device, your password was changed, this device was removed, your membership was suspended, or the app went unused for a long time. This device's member data was cleared; please sign in again.";
+    ErrSessionEnded => "你的登录已结束，本机的会员数据已清除，请重新登录。", "Your session has ended and this device's member data was cleared. Please sign in again.";
     ErrKeyReused => "这次操作的编号已被另一项操作使用过，请重新操作一次。", "This action's id was already used for a different action; please do it again.";
     ErrTooLarge => "发送的内容过大，请减少后重试。", "What was sent is too large; send less and try again.";
     ErrCheckinProof => "这条签到来自旧版扫码应用，缺少护照凭证，服务器未记入；请更新应用后重新扫码。", "This check-in came from an older scanner app without the passport proof and was not recorded; update the app and scan the member again.";
@@ -254,7 +258,7 @@ messages! {
     ScannedByStaff => "{name} 扫码", "scanned by {name}";
     // wallet
     TabWallet => "卡券", "Wallet";
-    WalletTitle => "我的卡券", "My coupons";
+    WalletTitle => "我的卡券", "My wallet";
     ExpiringSoon => "即将过期", "Expiring soon";
     AllCategories => "全部类别", "All categories";
     AllStatuses => "全部状态", "All statuses";
@@ -408,7 +412,7 @@ messages! {
     PointsExpiringSoon => "{n} 积分有效期至 {time}，兑换时会先用这些积分。", "{n} points are valid until {time}; redemptions use these first.";
     PointsQueued => "等待联网提交 {n}", "Waiting for a connection {n}";
     ExpiryTitle => "积分到期", "What expires when";
-    ExpiryDay => "{n} 积分可用到 {date}", "{n} point usable until {date}|{n} points usable until {date}";
+    ExpiryDay => "{n} 积分有效期至 {date}", "{n} point valid until {date}|{n} points valid until {date}";
     PointsN => "{n} 积分", "{n} point|{n} points";
     AmountChip => "{v} 元 · {points} 积分", "¥{v} · {points} pts";
     CapLeftLine => "本月还可兑 {left} 元（每月上限 {cap} 元）", "This month: ¥{left} of the ¥{cap} limit left";

@@ -15,8 +15,8 @@ use crate::campaign::GrabOutcome;
 use crate::i18n::Lang;
 use crate::redeem::{Quote, Target};
 use crate::view::{
-    ActivitiesView, Calendar, CouponDetail, CouponView, LivePassport, PointsView, ScanOutcome,
-    ScannerView, Snapshot, WalletView,
+    ActivitiesView, Calendar, CouponDetail, CouponView, KeptPassport, LivePassport, PointsView,
+    ScanOutcome, ScannerView, Snapshot, WalletView,
 };
 use crate::wallet::WalletFilter;
 
@@ -84,6 +84,7 @@ commands! {
     UiReady = "ui_ready" -> ();
     LogUiPanic = "log_ui_panic" -> ();
     GetLivePassport = "live_passport" -> LivePassport;
+    GetKeptPassport = "kept_passport" -> Option<KeptPassport>;
     RevokeDevice = "revoke_device" -> Snapshot;
     GetScannerView = "scanner_view" -> ScannerView;
     SetTrustMaxAge = "set_trust_max_age" -> ScannerView;
@@ -177,6 +178,12 @@ impl LogUiPanic {
 /// The passport QR for the current 30-second step, signed with this device's key.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GetLivePassport {}
+
+/// The passport kept in a local store this version cannot open (written by a newer version):
+/// whose it is and until when; `None` when there is none it can read. Its QR is
+/// [`GetLivePassport`], which in that state answers from the kept passport.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetKeptPassport {}
 
 /// Queue the revocation of one of the member's other devices.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

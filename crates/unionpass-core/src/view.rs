@@ -134,6 +134,15 @@ pub struct PassportView {
     pub expired: bool,
 }
 
+/// The passport kept in a store this version of the app cannot open (a newer version wrote it):
+/// read once, read-only, so a member whose app went back a version can still get in at a door.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeptPassport {
+    /// Who it belongs to, as last synced (absent when the newer store keeps it elsewhere).
+    pub profile: Option<crate::api::Profile>,
+    pub passport: PassportView,
+}
+
 /// The QR for the current time step, made on the device with its key.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LivePassport {

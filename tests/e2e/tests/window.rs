@@ -633,6 +633,24 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         );
         staff.wait_gone("#signed-out", 1).await?;
         staff.shot("06a-held-changes-zh-1024").await?;
+        // the possible causes are one tap away, folded under the note
+        let said = staff.text("#held-changes > p").await?;
+        anyhow::ensure!(
+            !said.contains("修改了密码"),
+            "the note lists the causes: {said}"
+        );
+        let why = staff.wait_for("#session-ended-why", 5).await?;
+        anyhow::ensure!(
+            why.prop("open").await?.as_deref() == Some("false"),
+            "the causes are shown unasked"
+        );
+        staff.click("#session-ended-why summary").await?;
+        anyhow::ensure!(why.prop("open").await?.as_deref() == Some("true"));
+        staff
+            .wait_contains("#session-ended-why", "修改了密码", 5)
+            .await?;
+        staff.shot("06a-held-changes-why-zh-1024").await?;
+        staff.click("#session-ended-why summary").await?;
         staff.click("#lang-toggle").await?;
         staff
             .wait_contains(
@@ -1606,7 +1624,7 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         app.wait_for("#points-chart rect.bar-earned", 5).await?;
 
         // expiry lines name the day; the chart's values can be read without hovering
-        app.wait_contains("#points-expiry", "积分可用到 20", 5)
+        app.wait_contains("#points-expiry", "积分有效期至 20", 5)
             .await?;
         app.click("#points-chart-values summary").await?;
         // this month: the two grants, and the demo's 2,500 of five days ago if that was this month
@@ -3770,6 +3788,14 @@ async fn a_store_written_by_a_newer_app_is_named_plainly_and_left_untouched() ->
                 .is_empty(),
             "no install button on a copy that cannot replace itself"
         );
+        // this store keeps no passport: none is made up
+        anyhow::ensure!(
+            app.c
+                .find_all(fantoccini::Locator::Css("#kept-passport, #passport-qr"))
+                .await?
+                .is_empty(),
+            "a passport shown from a store that has none"
+        );
         unionpass_e2e::tour::judge(&app, "newer-store", "#fatal-error").await?;
         app.shot("10-newer-store").await?;
         unionpass_e2e::tour::size(&app, 360, 740).await?;
@@ -3804,6 +3830,120 @@ async fn a_store_written_by_a_newer_app_is_named_plainly_and_left_untouched() ->
     }
     let conn = rusqlite::Connection::open(&db)?;
     let v: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    anyhow::ensure!(v == 999, "user_version {v}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_store_written_by_a_newer_app_still_shows_the_passport_for_the_door() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let data = dir.path().join("device");
+    let app = App::launch(&data, &server.url, 4640).await?;
+    let signed_in = async {
+        app.sign_in("M10001", "demo1234").await?;
+        app.wait_for("#passport-qr svg", 30).await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    signed_in?;
+    // what a scanner trusts: the union key the server publishes
+    let keys: KeysResponse = reqwest::get(format!("{}/v1/keys", server.url))
+        .await?
+        .json()
+        .await?;
+    let trust = passport::TrustList {
+        keys: keys
+            .keys
+            .iter()
+            .map(|k| k.verifying_key().expect("a valid published key"))
+            .collect::<Vec<VerifyingKey>>(),
+        ..Default::default()
+    };
+    let device_key = device_key_of(&data)?;
+    let public = ed25519_dalek::SigningKey::from_bytes(&device_key.try_into().unwrap())
+        .verifying_key()
+        .to_bytes();
+    // a newer version of the app took the store over, then this one came back
+    let db = data.join(unionpass_client::client::DB_FILE);
+    rusqlite::Connection::open(&db)?.pragma_update(None, "user_version", 999)?;
+    let before = std::fs::read(&db)?;
+    let app = App::launch(&data, &server.url, 4640).await?;
+    let seen = async {
+        app.wait_contains("#fatal-error", "更新版本", 30).await?;
+        app.wait_for("#kept-passport #passport-qr svg", 15).await?;
+        app.wait_text("#passport-name", "王芳", 5).await?;
+        anyhow::ensure!(app.text("#passport-member-no").await? == "M10001");
+        app.wait_contains("#kept-passport", "仍可在活动入口出示", 5)
+            .await?;
+        // the way to update is still there, below it
+        app.wait_contains("#fatal-kept", "仍完整保存在本机", 5)
+            .await?;
+        app.wait_for("#update-way-out", 5).await?;
+        let mut steps = Vec::new();
+        for (name, w) in [("zh-1024", 1024), ("zh-360", 360)] {
+            resize(&app, w).await?;
+            unionpass_e2e::tour::judge(
+                &app,
+                &format!("newer-store-passport-{name}"),
+                "#passport-qr svg",
+            )
+            .await?;
+            let png = app
+                .shot(&format!("10d-{name}-newer-store-passport"))
+                .await?;
+            // what the scanner at the door reads: a live code for this member, signed by this
+            // device's key, that the union's trust list accepts
+            let codes = decode_qr(&png)?;
+            anyhow::ensure!(codes.len() == 1, "{} QR codes in the window", codes.len());
+            let shown = passport::decode(&codes[0])?;
+            let claims = shown.verify(&trust, chrono_now())?;
+            anyhow::ensure!(claims.member_no == "M10001" && claims.device_key == public);
+            steps.push(shown.step);
+        }
+        app.click("#lang-toggle").await?;
+        app.wait_contains("#kept-passport", "at the door", 10)
+            .await?;
+        app.wait_contains("#passport-countdown", "s", 5).await?;
+        for (name, w) in [("en-360", 360), ("en-1024", 1024)] {
+            resize(&app, w).await?;
+            unionpass_e2e::tour::judge(
+                &app,
+                &format!("newer-store-passport-{name}"),
+                "#passport-qr svg",
+            )
+            .await?;
+            let png = app
+                .shot(&format!("10d-{name}-newer-store-passport"))
+                .await?;
+            passport::decode(&decode_qr(&png)?[0])?.verify(&trust, chrono_now())?;
+        }
+        // the code moves on with the time step, as on the passport screen
+        let next = passport::step_start(steps[0] + 1) - chrono_now();
+        tokio::time::sleep(
+            next.to_std().unwrap_or_default() + std::time::Duration::from_millis(1500),
+        )
+        .await;
+        let png = app.shot("10d-en-1024-newer-store-passport-rotated").await?;
+        let rotated = passport::decode(&decode_qr(&png)?[0])?;
+        anyhow::ensure!(
+            rotated.step > steps[0],
+            "no fresh code after the step changed"
+        );
+        rotated.verify(&trust, chrono_now())?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    app.close().await;
+    seen?;
+    anyhow::ensure!(
+        std::fs::read(&db)? == before,
+        "the newer app's store was written to"
+    );
+    let v: u32 =
+        rusqlite::Connection::open(&db)?.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     anyhow::ensure!(v == 999, "user_version {v}");
     Ok(())
 }

@@ -89,10 +89,18 @@ pub fn LoginView() -> impl IntoView {
                                 let what = pending_what(&kinds, c.lang.get());
                                 fill(c.t(Msg::HeldChanges), &[("n", &held.to_string()), ("member", &who), ("what", &what)])
                             };
-                            Some(view! { <p id="held-changes" class="notice warn" role="alert">{text}</p> }.into_any())
+                            Some(view! {
+                                <div id="held-changes" class="notice warn session-ended">
+                                    <p role="alert">{text}</p>
+                                    <SessionEndedWhy/>
+                                </div>
+                            }.into_any())
                         } else {
                             code.map(|code| view! {
-                                <p id="signed-out" class="notice warn" role="alert">{move || c.t(code.message())}</p>
+                                <div id="signed-out" class="notice warn session-ended">
+                                    <p role="alert">{move || c.t(code.message())}</p>
+                                    {(code == ErrorCode::SessionEnded).then(|| view! { <SessionEndedWhy/> })}
+                                </div>
                             }.into_any())
                         }
                     }}
@@ -216,5 +224,18 @@ fn ResetForm(
             </button>
             <ServerField server=server id="reset-server-url"/>
         </form>
+    }
+}
+
+/// What may have ended a session, kept folded: the server does not say which, and the note above
+/// it stays short (a phone shows it above the sign-in fields).
+#[component]
+fn SessionEndedWhy() -> impl IntoView {
+    let c = ctx();
+    view! {
+        <details class="why" id="session-ended-why">
+            <summary>{move || c.t(Msg::SessionEndedWhy)}</summary>
+            <p>{move || c.t(Msg::SessionEndedCauses)}</p>
+        </details>
     }
 }

@@ -5,18 +5,14 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use unionpass_core::api::Role;
 use unionpass_core::i18n::{fill, Msg};
-use unionpass_core::ipc::{GetActivities, GetLivePassport};
+use unionpass_core::ipc::GetActivities;
 use unionpass_core::time::{format_clock, format_date};
-use unionpass_core::view::LivePassport;
 use unionpass_core::ErrorCode;
 
-use crate::bench;
 use crate::ctx::ctx;
 use crate::fmt::{end_time, now, ZONE};
 use crate::ipc;
-
-/// The circumference of the countdown ring (r = 16).
-const RING: f64 = 100.53;
+use crate::widgets::LiveQr;
 
 #[component]
 pub fn PassportView() -> impl IntoView {
@@ -50,75 +46,6 @@ pub fn PassportView() -> impl IntoView {
             }
         });
     });
-    let live = RwSignal::new(None::<LivePassport>);
-    let live_error = RwSignal::new(None::<ErrorCode>);
-    let clock = RwSignal::new(now());
-    let fetching = StoredValue::new(false);
-    let fetch = move || {
-        if fetching.get_value() {
-            return;
-        }
-        fetching.set_value(true);
-        spawn_local(async move {
-            match ipc::call(&GetLivePassport {}).await {
-                Ok(l) => {
-                    live.set(Some(l));
-                    live_error.set(None);
-                }
-                Err(code) => {
-                    live.set(None);
-                    live_error.set(Some(code));
-                }
-            }
-            fetching.set_value(false);
-        });
-    };
-    // a new credential from sync (or the first one): make a code for it
-    Effect::new(move |_| {
-        if passport().is_some() {
-            fetch();
-        }
-    });
-    // every step: a fresh code, made on this device
-    let ticker = set_interval_with_handle(
-        move || {
-            let t = now();
-            clock.set(t);
-            let due = live.with_untracked(|l| l.as_ref().is_some_and(|l| t >= l.step_ends_at));
-            if due {
-                fetch();
-            }
-        },
-        std::time::Duration::from_millis(250),
-    )
-    .ok();
-    on_cleanup(move || {
-        if let Some(h) = ticker {
-            h.clear();
-        }
-    });
-    let qr_svg = Memo::new(move |_| {
-        live.with(|l| l.as_ref().map(|l| l.qr_svg.clone()))
-            .unwrap_or_default()
-    });
-    let left_ms = move || {
-        live.with(|l| {
-            l.as_ref()
-                .map(|l| {
-                    (l.step_ends_at - clock.get())
-                        .num_milliseconds()
-                        .clamp(0, 30_000)
-                })
-                .unwrap_or(0)
-        })
-    };
-
-    Effect::new(move |_| {
-        if !qr_svg.get().is_empty() {
-            bench::qr_visible();
-        }
-    });
-
     view! {
         <section class="passport" aria-labelledby="passport-title">
             <h1 id="passport-title">{move || c.t(Msg::PassportTitle)}</h1>
@@ -161,36 +88,16 @@ pub fn PassportView() -> impl IntoView {
                         }
                     }).collect_view()}
                 </div>
-                <Show
-                    when=move || !qr_svg.get().is_empty()
-                    fallback=move || view! {
-                        <p id="passport-missing" class="notice">
-                            {move || match (passport().is_some(), live_error.get()) {
-                                    (true, Some(code)) => c.t(code.message()),
-                                    (true, None) => c.t(Msg::Loading),
-                                    // synced, yet no credential: a session from before device enrolment
-                                    (false, _) if synced_once() => c.t(ErrorCode::DeviceNotEnrolled.message()),
-                                    (false, _) => c.t(Msg::PassportMissing),
-                                }}
-                        </p>
-                    }
-                >
-                    <div id="passport-qr" class="qr" role="img"
-                        aria-label=move || c.t(Msg::PassportQrLabel)
-                        inner_html=move || qr_svg.get()></div>
-                    <div class="countdown" aria-live="off">
-                        <svg class="ring" viewBox="0 0 36 36" aria-hidden="true">
-                            <circle class="ring-bg" cx="18" cy="18" r="16"/>
-                            <circle class="ring-fg" cx="18" cy="18" r="16"
-                                stroke-dasharray=RING.to_string()
-                                stroke-dashoffset=move || format!("{:.2}", RING * (1.0 - left_ms() as f64 / 30_000.0))/>
-                        </svg>
-                        <span id="passport-countdown">
-                            {move || fill(c.t(Msg::PassportRefreshIn), &[("s", &((left_ms() + 999) / 1000).to_string())])}
-                        </span>
-                    </div>
-                    <p class="hint">{move || c.t(Msg::PassportLiveHint)}</p>
-                </Show>
+                <LiveQr
+                    wanted=Signal::derive(move || passport().is_some())
+                    missing={move |error: Option<ErrorCode>| match (passport().is_some(), error) {
+                        (true, Some(code)) => c.t(code.message()),
+                        (true, None) => c.t(Msg::Loading),
+                        // synced, yet no credential: a session from before device enrolment
+                        (false, _) if synced_once() => c.t(ErrorCode::DeviceNotEnrolled.message()),
+                        (false, _) => c.t(Msg::PassportMissing),
+                    }}
+                />
                 <Show when=move || passport().is_some_and(|p| p.expired)>
                     <p id="passport-expired" class="notice warn" role="alert">{move || c.t(Msg::PassportExpired)}</p>
                 </Show>

@@ -458,6 +458,119 @@ fn a_store_written_by_a_newer_app_is_refused_untouched() {
     assert_eq!(v, 99);
 }
 
+/// The files beside the store (its journal, WAL and shared memory), and the store's own bytes.
+fn store_files(path: &Path) -> (Vec<String>, Vec<u8>) {
+    let mut beside: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(DB_FILE) && n != DB_FILE)
+        .collect();
+    beside.sort();
+    (beside, std::fs::read(path).unwrap())
+}
+
+#[tokio::test]
+async fn a_store_written_by_a_newer_app_still_shows_its_passport_and_is_not_written() {
+    use unionpass_client::kept::KeptPassport;
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = Client::open(dir.path()).unwrap();
+    client
+        .login(&server.url, "M10009", "demo1234", "d", now())
+        .await
+        .unwrap();
+    let path = dir.path().join(DB_FILE);
+    // a phone whose clock runs 95 s behind the server's: the kept passport corrects it too
+    Store::open(&path)
+        .unwrap()
+        .set_clock_offset(&unionpass_core::reminder::ClockOffset {
+            offset_ms: 95_000,
+            rtt_ms: 40,
+            measured_at: now(),
+        })
+        .unwrap();
+    let at = now() + Duration::seconds(7);
+    let expected = client.live_passport(at).unwrap();
+    drop(client);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let before = store_files(&path);
+    assert_eq!(
+        Client::open(dir.path()).err().expect("refused").code(),
+        ErrorCode::DatabaseTooNew
+    );
+
+    let kept = KeptPassport::read(dir.path()).unwrap();
+    // the very code this device showed before (the signature is deterministic), so it verifies
+    // wherever that one did
+    assert_eq!(kept.live(at).unwrap(), expected);
+    let later = kept.live(at + Duration::seconds(30)).unwrap();
+    assert_ne!(later.text, expected.text, "a fresh code every step");
+    assert_eq!(later.step_starts_at, expected.step_ends_at);
+    let view = kept.view(now());
+    let profile = view.profile.clone().expect("whose passport");
+    assert_eq!(
+        (profile.member_no.as_str(), profile.name.as_str()),
+        ("M10009", "周婷")
+    );
+    assert!(!view.passport.expired);
+    assert!(kept.view(view.passport.valid_until).passport.expired);
+    drop(kept);
+    assert!(
+        store_files(&path) == before,
+        "the newer store or the files beside it changed"
+    );
+    let v: u32 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 99);
+
+    // a newer store that keeps the passport in another shape: no passport, not a guess
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE passport RENAME TO passport_v99")
+        .unwrap();
+    assert!(KeptPassport::read(dir.path()).is_err());
+    conn.execute_batch("ALTER TABLE passport_v99 RENAME TO passport")
+        .unwrap();
+    assert!(KeptPassport::read(dir.path()).is_ok());
+    // a newer app stopped with writes still in its write-ahead log: they are read too
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    conn.execute(
+        "UPDATE passport SET valid_until = '2031-01-01T00:00:00.000Z'",
+        [],
+    )
+    .unwrap();
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "a log waiting");
+    assert_eq!(
+        KeptPassport::read(dir.path())
+            .unwrap()
+            .view(now())
+            .passport
+            .valid_until,
+        "2031-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    // nor without this device's key in the keyring (another user's session, a wiped keyring)
+    let id: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    unionpass_client::secrets::DeviceKeySecret::for_device(id.parse().unwrap())
+        .unwrap()
+        .delete()
+        .unwrap();
+    assert_eq!(
+        KeptPassport::read(dir.path()).err().map(|e| e.code()),
+        Some(ErrorCode::DeviceNotEnrolled)
+    );
+}
+
 #[tokio::test]
 async fn a_sign_out_made_offline_reaches_the_server_later() {
     let mut server = TestServer::start().await;
