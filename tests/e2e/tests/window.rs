@@ -3360,13 +3360,15 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                         "{name}: the coupons' names have too little of their rows: {share:?}"
                     );
                 }
-                if who == "member" && stop.name == "activities" && w >= 720 {
-                    // on a wide screen each row of filter chips is one line: no chip left alone
-                    // on a second line ("Other" was, at 1024 px in English)
+                if who == "member" && stop.name == "activities" {
+                    // three groups of filter chips (what, when, whose), each on one line: on a
+                    // wide screen no chip is left alone on a second line ("Other" was, at 1024 px
+                    // in English); on a phone the rows scroll sideways
                     let lines = app
                         .c
                         .execute(
-                            "return [...document.querySelectorAll('#content .chips')]
+                            "return [...document.querySelectorAll(
+                                 '#content .chips:not(.chip-groups), #content .chip-group')]
                                .map(row => new Set([...row.children]
                                  .map(c => Math.round(c.getBoundingClientRect().top))).size)",
                             vec![],
@@ -3374,9 +3376,25 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                         .await?;
                     let lines: Vec<usize> = serde_json::from_value(lines)?;
                     anyhow::ensure!(
-                        lines.len() >= 3 && lines.iter().all(|n| *n == 1),
+                        lines.len() == 3 && lines.iter().all(|n| *n == 1),
                         "{name}: filter rows on more than one line: {lines:?}"
                     );
+                    if w < 720 {
+                        // when and whose share a line, so the list starts two rows down
+                        let tops = app
+                            .c
+                            .execute(
+                                "return ['#act-date-any', '#act-scope-all'].map(css =>
+                                   Math.round(document.querySelector(css).getBoundingClientRect().top))",
+                                vec![],
+                            )
+                            .await?;
+                        let tops: Vec<i64> = serde_json::from_value(tops)?;
+                        anyhow::ensure!(
+                            tops[0] == tops[1],
+                            "{name}: the date and scope chips on two lines: {tops:?}"
+                        );
+                    }
                 }
                 if who == "member" && stop.name == "activities" {
                     // the list: what is coming up first; the week's ended ones after it, under

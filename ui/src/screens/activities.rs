@@ -918,15 +918,20 @@ pub fn ActivitiesList() -> impl IntoView {
                             on:click=move |_| category.set(Some(cat))>{move || c.t(category_msg(cat))}</button>
                     }).collect_view()}
                 </div>
-                <div class="chips scroll" role="group">
-                    {DateRange::ALL.into_iter().map(date_chip).collect_view()}
-                </div>
-                <div class="chips scroll" role="group">
-                    {scope_chip(Scope::All, "act-scope-all", Msg::ScopeAll)}
-                    {scope_chip(Scope::MyUnion, "act-scope-union", Msg::ScopeMyUnion)}
-                    {scope_chip(Scope::District, "act-scope-district", Msg::ScopeDistrict)}
-                    <button type="button" class="chip" id="act-mine" class:active=move || only_mine.get()
-                        on:click=move |_| only_mine.update(|m| *m = !*m)>{move || c.t(Msg::OnlyMine)}</button>
+                // when and whose on one line: on a phone it scrolls sideways, as the categories do,
+                // so the list starts two rows of chips below the title, not three
+                <div class="chips scroll chip-groups">
+                    <div class="chip-group" role="group">
+                        {DateRange::ALL.into_iter().map(date_chip).collect_view()}
+                    </div>
+                    <span class="chip-sep" aria-hidden="true"></span>
+                    <div class="chip-group" role="group">
+                        {scope_chip(Scope::All, "act-scope-all", Msg::ScopeAll)}
+                        {scope_chip(Scope::MyUnion, "act-scope-union", Msg::ScopeMyUnion)}
+                        {scope_chip(Scope::District, "act-scope-district", Msg::ScopeDistrict)}
+                        <button type="button" class="chip" id="act-mine" class:active=move || only_mine.get()
+                            on:click=move |_| only_mine.update(|m| *m = !*m)>{move || c.t(Msg::OnlyMine)}</button>
+                    </div>
                 </div>
             </Show>
             <Show when=move || !shown().is_empty()

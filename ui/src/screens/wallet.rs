@@ -244,7 +244,7 @@ pub fn WalletTab() -> impl IntoView {
                             aria-label=move || c.t(Msg::WalletSearch)
                             prop:value=move || query.get()
                             on:input=move |ev| { limit.set(PAGE); query.set(event_target_value(&ev)) }/>
-                        <p class="chips-label small muted" id="cat-label">{move || c.t(Msg::FilterCategory)}</p>
+                        <p class="chips-label small muted phone-hidden" id="cat-label">{move || c.t(Msg::FilterCategory)}</p>
                         <div class="chips scroll" role="group" aria-labelledby="cat-label">
                             <button type="button" class="chip" id="cat-all" class:active=move || category.get().is_none()
                                 on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
@@ -257,7 +257,7 @@ pub fn WalletTab() -> impl IntoView {
                                 </button>
                             }).collect_view()}
                         </div>
-                        <p class="chips-label small muted" id="status-label">{move || c.t(Msg::FilterStatus)}</p>
+                        <p class="chips-label small muted phone-hidden" id="status-label">{move || c.t(Msg::FilterStatus)}</p>
                         <div class="chips scroll" role="group" aria-labelledby="status-label">
                             <button type="button" class="chip" id="status-all" class:active=move || status.get().is_none()
                                 on:click=move |_| { limit.set(PAGE); status.set(None) }>{move || c.t(Msg::AllStatuses)}</button>
