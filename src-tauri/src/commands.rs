@@ -178,20 +178,32 @@ pub fn live_passport(
     req: ipc::GetLivePassport,
 ) -> CmdResult<ipc::GetLivePassport> {
     let ipc::GetLivePassport {} = req;
-    match (&shell.background, &shell.kept) {
+    match (&shell.background, shell.kept.get()) {
         // the store is unreadable to this version, but its passport was read
-        (Err(_), Some(kept)) => Ok(kept.live(now())?),
+        (Err(_), Some(Some(kept))) => Ok(kept.live(now())?),
         _ => Ok(shell.client()?.live_passport(now())?),
     }
 }
 
+/// Read (once) the passport a store this version cannot open keeps: only when a newer version
+/// wrote it. Async, so the keyring's unlock prompt, if any, does not hold the window.
 #[tauri::command(rename_all = "snake_case")]
-pub fn kept_passport(
+pub async fn kept_passport(
     shell: State<'_, Shell>,
     req: ipc::GetKeptPassport,
 ) -> CmdResult<ipc::GetKeptPassport> {
     let ipc::GetKeptPassport {} = req;
-    Ok(shell.kept.as_ref().map(|k| k.view(now())))
+    if !matches!(shell.background, Err(ErrorCode::DatabaseTooNew)) {
+        return Ok(None);
+    }
+    let kept = shell.kept.get_or_init(|| {
+        unionpass_client::kept::KeptPassport::read(&shell.data_dir)
+            .inspect_err(|e| {
+                tracing::warn!(code = %e.code(), error = %e, "no passport readable in the newer store");
+            })
+            .ok()
+    });
+    Ok(kept.as_ref().map(|k| k.view(now())))
 }
 
 #[tauri::command(rename_all = "snake_case")]

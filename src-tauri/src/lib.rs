@@ -26,9 +26,11 @@ struct KeepRunning(bool);
 pub struct Shell {
     /// `Err` when the local store cannot be opened (e.g. written by a newer app): the UI shows it.
     background: Result<Arc<Background>, ErrorCode>,
-    /// When a newer app wrote that store: its passport, read once and read-only, so the member
-    /// can still get in at a door (`GetKeptPassport`, and `GetLivePassport` answered from it).
-    kept: Option<unionpass_client::kept::KeptPassport>,
+    /// When a newer app wrote that store: its passport, read once and read-only on the first
+    /// `GetKeptPassport` (not while the window opens: the keyring may ask to be unlocked), so the
+    /// member can still get in at a door; `GetLivePassport` then answers from it.
+    kept: std::sync::OnceLock<Option<unionpass_client::kept::KeptPassport>>,
+    data_dir: PathBuf,
     /// Prefills the login form: `UNIONPASS_SERVER`, else the local demo server.
     default_server: String,
 }
@@ -157,18 +159,6 @@ pub fn run() {
                     tracing::error!(error = %e, dir = %dir.display(), "cannot open the local store");
                     e.code()
                 });
-            let kept = match &background {
-                Err(ErrorCode::DatabaseTooNew) => {
-                    match unionpass_client::kept::KeptPassport::read(&dir) {
-                        Ok(kept) => Some(kept),
-                        Err(e) => {
-                            tracing::warn!(code = %e.code(), error = %e, "no passport readable in the newer store");
-                            None
-                        }
-                    }
-                }
-                _ => None,
-            };
             let default_server =
                 std::env::var("UNIONPASS_SERVER").unwrap_or_else(|_| "http://127.0.0.1:8080".to_string());
             let lang = background
@@ -182,7 +172,8 @@ pub fn run() {
             }
             app.manage(Shell {
                 background,
-                kept,
+                kept: std::sync::OnceLock::new(),
+                data_dir: dir,
                 default_server,
             });
             native::configure_webview(app);

@@ -40,21 +40,24 @@ impl KeptPassport {
             .stored_device_id()?
             .ok_or(ClientError::DeviceNotEnrolled)?;
         let passport = store.passport()?.ok_or(ClientError::DeviceNotEnrolled)?;
-        // whose it is: shown beside the code, but the code does not need it
-        let profile = store.profile().ok().flatten();
         let offset = store.clock_offset()?;
+        // whose it is, shown beside the code (which does not need it): only when the profile
+        // names the member the credential was issued to
+        let profile = store.profile().ok().flatten();
         drop(store);
         let key = DeviceKeySecret::for_device(device_id)?
             .load()?
             .ok_or(ClientError::DeviceNotEnrolled)?;
-        let kept = KeptPassport {
-            profile,
+        let mut kept = KeptPassport {
+            profile: None,
             passport,
             offset,
             key,
         };
         // a credential this key cannot present is no passport to show
         kept.live(kept.passport.valid_from)?;
+        let holder = credential_member_no(&kept.passport);
+        kept.profile = profile.filter(|p| holder.as_deref() == Some(p.member_no.as_str()));
         Ok(kept)
     }
 
@@ -74,4 +77,15 @@ impl KeptPassport {
     pub fn live(&self, device_now: DateTime<Utc>) -> Result<LivePassport> {
         live_code(&self.passport, &self.key, self.offset, device_now)
     }
+}
+
+/// The member number the credential was issued to.
+fn credential_member_no(p: &PassportInfo) -> Option<String> {
+    use base64::Engine;
+    let l1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&p.credential)
+        .ok()?;
+    unionpass_core::passport::Credential::parse(&l1)
+        .ok()
+        .map(|c| c.claims.member_no)
 }

@@ -13,7 +13,7 @@ use unionpass_core::{ErrorCode, Lang};
 use unionpass_sqlite::{migrate_with, Migration};
 use uuid::Uuid;
 
-use crate::error::{ClientError, Result};
+use crate::error::Result;
 
 /// The store's schema, `schema/NNNN_name.sql`. Append only.
 pub const MIGRATIONS: &[Migration] = unionpass_sqlite::schema!(
@@ -114,6 +114,18 @@ pub(crate) fn parse_ts(s: String) -> rusqlite::Result<DateTime<Utc>> {
         })
 }
 
+/// A store `found` migrations along, from an app newer than this one: refused.
+fn too_new(found: u32) -> Result<()> {
+    if found as usize > MIGRATIONS.len() {
+        return Err(unionpass_sqlite::MigrateError::TooNew {
+            found,
+            known: MIGRATIONS.len() as u32,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 impl Store {
     /// Open (creating if needed) the store at `path` and bring its schema up to date. A store
     /// written by a newer app is refused with [`ErrorCode::DatabaseTooNew`] and left untouched.
@@ -121,18 +133,19 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        // a store from a newer app is refused before anything is written to it or beside it:
+        // its version is read without a writable connection (closing one would copy a log the
+        // newer app left into the file, and a store in WAL mode would get its log files back).
+        // When that read fails (a journal left mid-write needs rolling back), the writable
+        // connection below reads it instead, before it writes anything
+        if path.exists() {
+            if let Ok(found) = Store::open_read_only(path).and_then(|s| s.user_version()) {
+                too_new(found)?;
+            }
+        }
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        // a store from a newer app is refused before anything is written to it (not even the
-        // journal mode)
-        let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if found as usize > MIGRATIONS.len() {
-            return Err(unionpass_sqlite::MigrateError::TooNew {
-                found,
-                known: MIGRATIONS.len() as u32,
-            }
-            .into());
-        }
+        too_new(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)?;
         // WAL for readers during writes; FULL so that an acknowledged outbox write survives power
         // loss; secure_delete so that logout overwrites what it removes.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -164,27 +177,46 @@ impl Store {
     /// Open the store at `path` to read only, whatever its schema: no migration, no pragma, and
     /// SQLite itself refuses any write. For a store a newer app wrote
     /// ([`crate::kept::KeptPassport`]): what this version can still read from it is read as it
-    /// is, and a table it changed is an error, never a guess. Nothing is created beside it
-    /// either: with no write-ahead log waiting, the file is opened as immutable (no lock, no
-    /// shared-memory file); a log that holds writes not yet in the file is read through SQLite's
-    /// usual read-only path, which needs the files already beside it.
+    /// is, and a table it changed is an error, never a guess. When no log or journal waits
+    /// beside it, the file is opened immutable: no lock, nothing created beside it. A
+    /// write-ahead log still holding writes is read through SQLite's read-only path, which
+    /// keeps its shared-memory index (`-wal`'s `-shm`) beside it as any reader does; the file
+    /// and its log are not written. A journal left mid-write cannot be read without rolling it
+    /// back, a write: that is an error.
     pub fn open_read_only(path: &Path) -> Result<Store> {
         use rusqlite::OpenFlags;
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let waiting = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+        // a file beside the store with something in it, or one that cannot be looked at
+        let waiting = |suffix: &str| {
+            let mut beside = path.as_os_str().to_owned();
+            beside.push(suffix);
+            match std::fs::metadata(&beside) {
+                Ok(m) => m.len() > 0,
+                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+            }
+        };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = if waiting {
-            Connection::open_with_flags(path, flags)?
-        } else {
-            let abs = std::path::absolute(path)?;
-            let mut uri = url::Url::from_file_path(&abs)
-                .map_err(|()| ClientError::InvalidInput("the store's path is not absolute"))?;
-            uri.set_query(Some("immutable=1"));
-            Connection::open_with_flags(uri.as_str(), flags | OpenFlags::SQLITE_OPEN_URI)?
+        // `file:///C:/…` or `file:///home/…`; a Windows share (`\\server\share`) would need a
+        // URI authority, which SQLite refuses: read it the usual read-only way
+        let immutable = std::path::absolute(path)
+            .ok()
+            .and_then(|abs| url::Url::from_file_path(abs).ok())
+            .filter(|uri| uri.host().is_none() && !waiting("-wal") && !waiting("-journal"));
+        let conn = match immutable {
+            Some(mut uri) => {
+                uri.set_query(Some("immutable=1"));
+                Connection::open_with_flags(uri.as_str(), flags | OpenFlags::SQLITE_OPEN_URI)?
+            }
+            None => Connection::open_with_flags(path, flags)?,
         };
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Store { conn })
+    }
+
+    /// How many migrations the store has had (a newer app's: more than this one knows).
+    pub fn user_version(&self) -> Result<u32> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     /// This installation's id as stored, without making one (a read-only store cannot).

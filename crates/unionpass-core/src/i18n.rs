@@ -135,7 +135,7 @@ messages! {
     HeldSameAccount => "原来的账号", "the same account";
     HeldChanges => "你的登录已结束，但本机还有 {n} 项更改没有上传（{what}），已为你保留。用 {member} 重新登录后会自动上传；用其他账号登录则会清除。", "Your session has ended. {what} made on this device has not been uploaded yet and is kept. Sign in again as {member} to upload it; signing in with another account deletes it.|Your session has ended. {n} changes made on this device have not been uploaded yet ({what}) and are kept. Sign in again as {member} to upload them; signing in with another account deletes them.";
     SessionEndedWhy => "为什么会这样？", "Why did this happen?";
-    SessionEndedCauses => "可能是：在别的设备上退出了所有设备、修改了密码或移除了本机；会员资格暂停；或很久没有使用本应用。", "One of these: on another device you signed out everywhere, changed your password or removed this device; your membership was suspended; or the app went unused for a long time.";
+    SessionEndedCauses => "可能的原因：在其他设备上点了「退出所有设备」、修改了密码或移除了本机；会员资格被暂停或账号已注销；或长时间未使用本应用。", "Possible causes: on another device you signed out everywhere, changed your password or removed this device; your membership was suspended or your account closed; or the app went unused for a long time.";
     OnlineOnly => "需要联网。", "Needs the network.";
     CheckinRefused => "未记入：{reason}", "Not recorded: {reason}";
     // errors: what happened, and what to do next

@@ -41,6 +41,32 @@ async fn resize(app: &App, w: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a scanner trusts: the union keys the server publishes.
+async fn published_trust(server: &Server) -> anyhow::Result<passport::TrustList> {
+    let keys: KeysResponse = reqwest::get(format!("{}/v1/keys", server.url))
+        .await?
+        .json()
+        .await?;
+    Ok(passport::TrustList {
+        keys: keys
+            .keys
+            .iter()
+            .map(|k| k.verifying_key().expect("a valid published key"))
+            .collect::<Vec<VerifyingKey>>(),
+        ..Default::default()
+    })
+}
+
+/// The public half of the device key the app keeps in the keyring for `data`.
+fn device_public_key(data: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    let key: [u8; 32] = device_key_of(data)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a device key of another length"))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&key)
+        .verifying_key()
+        .to_bytes())
+}
+
 #[tokio::test]
 async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -73,28 +99,15 @@ async fn sign_in_shows_the_passport_whose_qr_is_the_signed_credential() -> anyho
             issued
         );
         // ...and it verifies with the union key the server publishes and the device's own key.
-        let keys: KeysResponse = reqwest::get(format!("{}/v1/keys", server.url))
-            .await?
-            .json()
-            .await?;
-        let trust = passport::TrustList {
-            keys: keys
-                .keys
-                .iter()
-                .map(|k| k.verifying_key().expect("a valid published key"))
-                .collect::<Vec<VerifyingKey>>(),
-            ..Default::default()
-        };
+        let trust = published_trust(&server).await?;
         let claims = shown.verify(&trust, chrono_now())?;
         assert_eq!((claims.member_id, claims.member_no.as_str()), (1, "M10001"));
-        let device_key = device_key_of(&data)?;
-        let public = ed25519_dalek::SigningKey::from_bytes(&device_key.clone().try_into().unwrap())
-            .verifying_key();
         assert_eq!(
             claims.device_key,
-            public.to_bytes(),
+            device_public_key(&data)?,
             "signed by this device's key"
         );
+        let device_key = device_key_of(&data)?;
 
         // The code rotates with the time step, and each one verifies.
         let next = passport::step_start(shown.step + 1) - chrono_now();
@@ -3867,23 +3880,8 @@ async fn a_store_written_by_a_newer_app_still_shows_the_passport_for_the_door() 
     .await;
     app.close().await;
     signed_in?;
-    // what a scanner trusts: the union key the server publishes
-    let keys: KeysResponse = reqwest::get(format!("{}/v1/keys", server.url))
-        .await?
-        .json()
-        .await?;
-    let trust = passport::TrustList {
-        keys: keys
-            .keys
-            .iter()
-            .map(|k| k.verifying_key().expect("a valid published key"))
-            .collect::<Vec<VerifyingKey>>(),
-        ..Default::default()
-    };
-    let device_key = device_key_of(&data)?;
-    let public = ed25519_dalek::SigningKey::from_bytes(&device_key.try_into().unwrap())
-        .verifying_key()
-        .to_bytes();
+    let trust = published_trust(&server).await?;
+    let public = device_public_key(&data)?;
     // a newer version of the app took the store over, then this one came back
     let db = data.join(unionpass_client::client::DB_FILE);
     rusqlite::Connection::open(&db)?.pragma_update(None, "user_version", 999)?;
@@ -3924,7 +3922,8 @@ async fn a_store_written_by_a_newer_app_still_shows_the_passport_for_the_door() 
         app.click("#lang-toggle").await?;
         app.wait_contains("#kept-passport", "at the door", 10)
             .await?;
-        app.wait_contains("#passport-countdown", "s", 5).await?;
+        app.wait_contains("#passport-countdown", "Refreshes in", 5)
+            .await?;
         for (name, w) in [("en-360", 360), ("en-1024", 1024)] {
             resize(&app, w).await?;
             unionpass_e2e::tour::judge(

@@ -55,7 +55,7 @@ fn KeptPassportCard() -> impl IntoView {
             view! {
                 <section class="passport kept-passport" id="kept-passport" aria-labelledby="kept-passport-title">
                     <h2 id="kept-passport-title">{move || c.t(Msg::PassportTitle)}</h2>
-                    <p class="hint">{move || c.t(Msg::KeptPassportHint)}</p>
+                    {(!expired).then(|| view! { <p class="hint">{move || c.t(Msg::KeptPassportHint)}</p> })}
                     <div class="card">
                         <div class="who">
                             <div class="name-row">

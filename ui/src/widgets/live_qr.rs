@@ -17,9 +17,13 @@ use crate::ipc;
 /// The circumference of the countdown ring (r = 16).
 const RING: f64 = 100.53;
 
-/// `wanted`: there is a credential to make codes from (read again whenever it changes: a new
-/// credential from sync). `missing`: what to say while there is no code, given the error the
-/// last try got.
+/// How long after a failed try the code is asked for again (the keyring was locked, say).
+const RETRY_MS: i64 = 5_000;
+
+/// `wanted`: there is a credential to make codes from; a code is asked for each time it notifies
+/// true (a derived signal notifies whenever what it reads changes: on the passport screen, every
+/// snapshot, so a new credential from sync gets a new code). `missing`: what to say while there
+/// is no code, given the error the last try got; a failed try is repeated every few seconds.
 #[component]
 pub fn LiveQr<F>(#[prop(into)] wanted: Signal<bool>, missing: F) -> impl IntoView
 where
@@ -31,11 +35,13 @@ where
     let live_error = RwSignal::new(None::<ErrorCode>);
     let clock = RwSignal::new(now());
     let fetching = StoredValue::new(false);
+    let tried_at = StoredValue::new(now());
     let fetch = move || {
         if fetching.get_value() {
             return;
         }
         fetching.set_value(true);
+        tried_at.set_value(now());
         spawn_local(async move {
             match ipc::call(&GetLivePassport {}).await {
                 Ok(l) => {
@@ -61,7 +67,10 @@ where
             let t = now();
             clock.set(t);
             let due = live.with_untracked(|l| l.as_ref().is_some_and(|l| t >= l.step_ends_at));
-            if due {
+            let retry = live_error.with_untracked(Option::is_some)
+                && wanted.get_untracked()
+                && (t - tried_at.get_value()).num_milliseconds() >= RETRY_MS;
+            if due || retry {
                 fetch();
             }
         },

@@ -529,24 +529,59 @@ async fn a_store_written_by_a_newer_app_still_shows_its_passport_and_is_not_writ
         .unwrap();
     assert_eq!(v, 99);
 
-    // a newer store that keeps the passport in another shape: no passport, not a guess
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("ALTER TABLE passport RENAME TO passport_v99")
+    // a newer store that keeps the passport in another shape: no passport, not a guess (read
+    // immutable: the change is in the file, nothing waits beside it)
+    let edit = |sql: &str| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap()
+    };
+    edit("ALTER TABLE passport RENAME TO passport_v99");
+    assert_eq!(
+        KeptPassport::read(dir.path()).err().map(|e| e.code()),
+        Some(ErrorCode::Storage)
+    );
+    edit("ALTER TABLE passport_v99 RENAME TO passport");
+    // a profile that names someone else than the credential's member: the code without a name
+    edit("UPDATE profile SET member_no = 'M10010', name = '别人'");
+    let kept = KeptPassport::read(dir.path()).unwrap();
+    assert_eq!(kept.view(now()).profile, None);
+    assert_eq!(kept.live(at).unwrap(), expected);
+    edit("UPDATE profile SET member_no = 'M10009', name = '周婷'");
+
+    // a newer app stopped with writes still in its write-ahead log (killed, or a backup came
+    // back with its log): closing without a checkpoint leaves the log as a crash does
+    let newer = rusqlite::Connection::open(&path).unwrap();
+    newer
+        .set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
         .unwrap();
-    assert!(KeptPassport::read(dir.path()).is_err());
-    conn.execute_batch("ALTER TABLE passport_v99 RENAME TO passport")
+    newer
+        .execute(
+            "UPDATE passport SET valid_until = '2031-01-01T00:00:00.000Z'",
+            [],
+        )
         .unwrap();
-    assert!(KeptPassport::read(dir.path()).is_ok());
-    // a newer app stopped with writes still in its write-ahead log: they are read too
-    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-    conn.execute(
-        "UPDATE passport SET valid_until = '2031-01-01T00:00:00.000Z'",
-        [],
-    )
-    .unwrap();
+    drop(newer);
     let mut wal = path.clone().into_os_string();
     wal.push("-wal");
-    assert!(std::fs::metadata(&wal).unwrap().len() > 0, "a log waiting");
+    let log = std::fs::read(&wal).unwrap();
+    assert!(!log.is_empty(), "a log waiting");
+    let file = std::fs::read(&path).unwrap();
+    // this version finds out it is too old without copying the log into the file...
+    assert_eq!(
+        Client::open(dir.path()).err().expect("refused").code(),
+        ErrorCode::DatabaseTooNew
+    );
+    assert!(
+        std::fs::read(&path).unwrap() == file,
+        "the store was written"
+    );
+    assert!(std::fs::read(&wal).unwrap() == log, "the log was moved");
+    // ...and reads the passport with the log's writes, writing neither
     assert_eq!(
         KeptPassport::read(dir.path())
             .unwrap()
@@ -555,16 +590,27 @@ async fn a_store_written_by_a_newer_app_still_shows_its_passport_and_is_not_writ
             .valid_until,
         "2031-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
     );
-    // nor without this device's key in the keyring (another user's session, a wiped keyring)
-    let id: String = conn
+    assert!(
+        std::fs::read(&path).unwrap() == file,
+        "the store was written"
+    );
+    assert!(std::fs::read(&wal).unwrap() == log, "the log was moved");
+
+    // nor with another key than the credential's (the keyring restored from elsewhere), or none
+    let id: String = rusqlite::Connection::open(&path)
+        .unwrap()
         .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
             r.get(0)
         })
         .unwrap();
-    unionpass_client::secrets::DeviceKeySecret::for_device(id.parse().unwrap())
-        .unwrap()
-        .delete()
-        .unwrap();
+    let secret =
+        unionpass_client::secrets::DeviceKeySecret::for_device(id.parse().unwrap()).unwrap();
+    secret.create().unwrap();
+    assert_eq!(
+        KeptPassport::read(dir.path()).err().map(|e| e.code()),
+        Some(ErrorCode::DeviceNotEnrolled)
+    );
+    secret.delete().unwrap();
     assert_eq!(
         KeptPassport::read(dir.path()).err().map(|e| e.code()),
         Some(ErrorCode::DeviceNotEnrolled)
