@@ -3899,7 +3899,19 @@ async fn a_store_written_by_a_newer_app_still_shows_the_passport_for_the_door() 
             .await?;
         app.wait_for("#update-way-out", 5).await?;
         let mut steps = Vec::new();
-        for (name, w) in [("zh-1024", 1024), ("zh-360", 360)] {
+        for (name, w) in [
+            ("zh-1024", 1024),
+            ("zh-360", 360),
+            ("en-360", 360),
+            ("en-1024", 1024),
+        ] {
+            if name == "en-360" {
+                app.click("#lang-toggle").await?;
+                app.wait_contains("#kept-passport", "at the door", 10)
+                    .await?;
+                app.wait_contains("#passport-countdown", "Refreshes in", 5)
+                    .await?;
+            }
             resize(&app, w).await?;
             unionpass_e2e::tour::judge(
                 &app,
@@ -3918,24 +3930,6 @@ async fn a_store_written_by_a_newer_app_still_shows_the_passport_for_the_door() 
             let claims = shown.verify(&trust, chrono_now())?;
             anyhow::ensure!(claims.member_no == "M10001" && claims.device_key == public);
             steps.push(shown.step);
-        }
-        app.click("#lang-toggle").await?;
-        app.wait_contains("#kept-passport", "at the door", 10)
-            .await?;
-        app.wait_contains("#passport-countdown", "Refreshes in", 5)
-            .await?;
-        for (name, w) in [("en-360", 360), ("en-1024", 1024)] {
-            resize(&app, w).await?;
-            unionpass_e2e::tour::judge(
-                &app,
-                &format!("newer-store-passport-{name}"),
-                "#passport-qr svg",
-            )
-            .await?;
-            let png = app
-                .shot(&format!("10d-{name}-newer-store-passport"))
-                .await?;
-            passport::decode(&decode_qr(&png)?[0])?.verify(&trust, chrono_now())?;
         }
         // the code moves on with the time step, as on the passport screen
         let next = passport::step_start(steps[0] + 1) - chrono_now();
