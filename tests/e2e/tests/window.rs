@@ -3847,20 +3847,26 @@ async fn a_store_written_by_a_newer_app_is_named_plainly_and_left_untouched() ->
     .await;
     app.close().await;
     seen?;
+    newer_store_untouched(&db, &before)
+}
+
+/// The newer app's store (`user_version` 999) as it was `before` the app ran on it: not a byte
+/// written, no log or journal left beside it.
+fn newer_store_untouched(db: &std::path::Path, before: &[u8]) -> anyhow::Result<()> {
     anyhow::ensure!(
-        std::fs::read(&db)? == before,
+        std::fs::read(db)? == before,
         "the newer app's store was written to"
     );
     for left in ["-wal", "-journal"] {
-        let mut name = db.clone().into_os_string();
+        let mut name = db.as_os_str().to_owned();
         name.push(left);
         anyhow::ensure!(
             !std::path::Path::new(&name).exists(),
             "the app left {left} beside the newer store"
         );
     }
-    let conn = rusqlite::Connection::open(&db)?;
-    let v: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let v: u32 =
+        rusqlite::Connection::open(db)?.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     anyhow::ensure!(v == 999, "user_version {v}");
     Ok(())
 }
@@ -3949,14 +3955,7 @@ async fn a_store_written_by_a_newer_app_still_shows_the_passport_for_the_door() 
     .await;
     app.close().await;
     seen?;
-    anyhow::ensure!(
-        std::fs::read(&db)? == before,
-        "the newer app's store was written to"
-    );
-    let v: u32 =
-        rusqlite::Connection::open(&db)?.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    anyhow::ensure!(v == 999, "user_version {v}");
-    Ok(())
+    newer_store_untouched(&db, &before)
 }
 
 /// A tmpfs mounted for one test, unmounted (lazily, whatever still holds it) when dropped.
