@@ -114,18 +114,6 @@ pub(crate) fn parse_ts(s: String) -> rusqlite::Result<DateTime<Utc>> {
         })
 }
 
-/// A store `found` migrations along, from an app newer than this one: refused.
-fn too_new(found: u32) -> Result<()> {
-    if found as usize > MIGRATIONS.len() {
-        return Err(unionpass_sqlite::MigrateError::TooNew {
-            found,
-            known: MIGRATIONS.len() as u32,
-        }
-        .into());
-    }
-    Ok(())
-}
-
 impl Store {
     /// Open (creating if needed) the store at `path` and bring its schema up to date. A store
     /// written by a newer app is refused with [`ErrorCode::DatabaseTooNew`] and left untouched.
@@ -133,19 +121,8 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        // a store from a newer app is refused before anything is written to it or beside it:
-        // its version is read without a writable connection (closing one would copy a log the
-        // newer app left into the file, and a store in WAL mode would get its log files back).
-        // When that read fails (a journal left mid-write needs rolling back), the writable
-        // connection below reads it instead, before it writes anything
-        if path.exists() {
-            if let Ok(found) = Store::open_read_only(path).and_then(|s| s.user_version()) {
-                too_new(found)?;
-            }
-        }
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        too_new(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)?;
+        // a store from a newer app is refused before anything is written to it or beside it
+        let mut conn = unionpass_sqlite::open(path, MIGRATIONS)?;
         // WAL for readers during writes; FULL so that an acknowledged outbox write survives power
         // loss; secure_delete so that logout overwrites what it removes.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -174,49 +151,14 @@ impl Store {
         Ok(store)
     }
 
-    /// Open the store at `path` to read only, whatever its schema: no migration, no pragma, and
-    /// SQLite itself refuses any write. For a store a newer app wrote
+    /// Open the store at `path` to read only, whatever its schema, writing nothing to it or
+    /// beside it ([`unionpass_sqlite::open_read_only`]). For a store a newer app wrote
     /// ([`crate::kept::KeptPassport`]): what this version can still read from it is read as it
-    /// is, and a table it changed is an error, never a guess. When no log or journal waits
-    /// beside it, the file is opened immutable: no lock, nothing created beside it. A
-    /// write-ahead log still holding writes is read through SQLite's read-only path, which
-    /// keeps its shared-memory index (`-wal`'s `-shm`) beside it as any reader does; the file
-    /// and its log are not written. A journal left mid-write cannot be read without rolling it
-    /// back, a write: that is an error.
+    /// is, and a table it changed is an error, never a guess.
     pub fn open_read_only(path: &Path) -> Result<Store> {
-        use rusqlite::OpenFlags;
-        // a file beside the store with something in it, or one that cannot be looked at
-        let waiting = |suffix: &str| {
-            let mut beside = path.as_os_str().to_owned();
-            beside.push(suffix);
-            match std::fs::metadata(&beside) {
-                Ok(m) => m.len() > 0,
-                Err(e) => e.kind() != std::io::ErrorKind::NotFound,
-            }
-        };
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        // `file:///C:/…` or `file:///home/…`; a Windows share (`\\server\share`) would need a
-        // URI authority, which SQLite refuses: read it the usual read-only way
-        let immutable = std::path::absolute(path)
-            .ok()
-            .and_then(|abs| url::Url::from_file_path(abs).ok())
-            .filter(|uri| uri.host().is_none() && !waiting("-wal") && !waiting("-journal"));
-        let conn = match immutable {
-            Some(mut uri) => {
-                uri.set_query(Some("immutable=1"));
-                Connection::open_with_flags(uri.as_str(), flags | OpenFlags::SQLITE_OPEN_URI)?
-            }
-            None => Connection::open_with_flags(path, flags)?,
-        };
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Store { conn })
-    }
-
-    /// How many migrations the store has had (a newer app's: more than this one knows).
-    pub fn user_version(&self) -> Result<u32> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(Store {
+            conn: unionpass_sqlite::open_read_only(path)?,
+        })
     }
 
     /// This installation's id as stored, without making one (a read-only store cannot).

@@ -4,8 +4,16 @@
 //! open, the pending ones run inside one `BEGIN IMMEDIATE` transaction together with the version
 //! bump, so a crash leaves either the old schema or the new one. A database whose version is
 //! higher than the list is long was written by a newer binary: it is refused, never touched.
+//!
+//! "Never touched" includes finding out: [`open`] reads the version through a read-only
+//! connection before any writable one exists, because closing a writable connection copies a
+//! write-ahead log that a stopped newer binary left into the file, and setting the journal mode
+//! writes the header. [`open_read_only`] is that connection, also for reading what an older
+//! binary still can from a newer database.
 
-use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// How instants are stored in SQLite text columns, by every store: RFC 3339 in UTC with
 /// milliseconds, so that text order is time order.
@@ -89,6 +97,73 @@ pub enum MigrateError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+/// The schema version `conn` is at; a database `migrations` does not reach (a newer binary's)
+/// is [`MigrateError::TooNew`].
+pub fn version(conn: &Connection, migrations: &[Migration]) -> Result<u32, MigrateError> {
+    let known = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
+    let found: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > known {
+        return Err(MigrateError::TooNew { found, known });
+    }
+    Ok(found)
+}
+
+/// Open (creating if needed) the database at `path` for writing, after making sure no newer
+/// binary wrote it, without writing to it or beside it to find out. The caller sets its
+/// pragmas and calls [`migrate`]. The connection waits up to 5 s for a lock.
+///
+/// The version is read through [`open_read_only`] first. When that read fails (a rollback
+/// journal left mid-write needs rolling back, which only a writer may do), the writable
+/// connection reads it before it is handed back, so before the caller writes anything.
+pub fn open(path: &Path, migrations: &[Migration]) -> Result<Connection, MigrateError> {
+    if path.exists() {
+        if let Ok(conn) = open_read_only(path) {
+            if let Err(e @ MigrateError::TooNew { .. }) = version(&conn, migrations) {
+                return Err(e);
+            }
+        }
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    version(&conn, migrations)?;
+    Ok(conn)
+}
+
+/// Open the database at `path` to read only, whatever its schema: no migration, no pragma, and
+/// SQLite itself refuses any write. When no log or journal waits beside it, the file is opened
+/// immutable: no lock, nothing created beside it. A write-ahead log still holding writes is
+/// read through SQLite's read-only path, which keeps its shared-memory index (`-wal`'s `-shm`)
+/// beside it as any reader does; the file and its log are not written. A journal left
+/// mid-write cannot be read without rolling it back, a write: that is an error. The connection
+/// waits up to 5 s for a lock.
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    // a file beside the database with something in it, or one that cannot be looked at
+    let waiting = |suffix: &str| {
+        let mut beside = path.as_os_str().to_owned();
+        beside.push(suffix);
+        match std::fs::metadata(&beside) {
+            Ok(m) => m.len() > 0,
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        }
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // `file:///C:/…` or `file:///home/…`; a Windows share (`\\server\share`) would need a URI
+    // authority, which SQLite refuses: read it the usual read-only way
+    let immutable = std::path::absolute(path)
+        .ok()
+        .and_then(|abs| url::Url::from_file_path(abs).ok())
+        .filter(|uri| uri.host().is_none() && !waiting("-wal") && !waiting("-journal"));
+    let conn = match immutable {
+        Some(mut uri) => {
+            uri.set_query(Some("immutable=1"));
+            Connection::open_with_flags(uri.as_str(), flags | OpenFlags::SQLITE_OPEN_URI)?
+        }
+        None => Connection::open_with_flags(path, flags)?,
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
 /// Bring `conn` up to date with `migrations`. Returns the number of steps applied.
 pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<usize, MigrateError> {
     migrate_with(conn, migrations, |_, _| Ok(()))
@@ -104,10 +179,7 @@ pub fn migrate_with(
 ) -> Result<usize, MigrateError> {
     let known = u32::try_from(migrations.len()).expect("fewer than 2^32 migrations");
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found > known {
-        return Err(MigrateError::TooNew { found, known });
-    }
+    let found = version(&tx, migrations)?;
     let pending = &migrations[found as usize..];
     for m in pending {
         tx.execute_batch(m.sql)
@@ -229,6 +301,108 @@ mod tests {
             matches!(err, MigrateError::TooNew { found: 2, known: 1 }),
             "{err}"
         );
+    }
+
+    /// The files beside `path` (journal, log, shared memory) and the bytes of each, the
+    /// database's own included.
+    fn files(path: &Path) -> Vec<(String, Vec<u8>)> {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&name))
+            .map(|n| {
+                let bytes = std::fs::read(path.with_file_name(&n)).unwrap();
+                (n, bytes)
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn a_newer_database_is_refused_without_writing_it_or_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        // a newer binary's database in rollback-journal mode: setting WAL on it would write
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, V2).unwrap();
+        drop(conn);
+        let before = files(&path);
+        assert_eq!(before.len(), 1, "nothing beside it: {before:?}");
+        let err = super::open(&path, V1).err().expect("refused");
+        assert!(
+            matches!(err, MigrateError::TooNew { found: 2, known: 1 }),
+            "{err}"
+        );
+        assert!(files(&path) == before, "written, or files made beside it");
+        // a binary that knows as much opens it
+        let conn = super::open(&path, V2).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        drop(conn);
+
+        // the newer binary stopped with writes in its write-ahead log (killed, or a backup came
+        // back with its log): closing without a checkpoint leaves the log as a crash does
+        let newer = Connection::open(&path).unwrap();
+        newer
+            .set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )
+            .unwrap();
+        newer.execute("INSERT INTO u VALUES (42)", []).unwrap();
+        drop(newer);
+        let before = files(&path);
+        let log = |all: &[(String, Vec<u8>)]| {
+            all.iter()
+                .find(|(n, _)| n.ends_with("-wal"))
+                .map(|(_, b)| b.clone())
+        };
+        assert!(log(&before).is_some_and(|l| !l.is_empty()), "a log waits");
+        let err = super::open(&path, V1).err().expect("refused");
+        assert!(matches!(err, MigrateError::TooNew { .. }), "{err}");
+        let after = files(&path);
+        // the reader keeps the log's shared-memory index beside it, as any reader does; the
+        // database and its log are as the newer binary left them
+        let kept = |all: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+            all.iter()
+                .filter(|(n, _)| !n.ends_with("-shm"))
+                .cloned()
+                .collect()
+        };
+        assert!(
+            kept(&after) == kept(&before),
+            "the log was moved into the file"
+        );
+
+        // and what this binary can still read, it reads with the log's writes
+        let read = open_read_only(&path).unwrap();
+        let b: i64 = read.query_row("SELECT b FROM u", [], |r| r.get(0)).unwrap();
+        assert_eq!(b, 42);
+        assert!(read.execute("INSERT INTO u VALUES (1)", []).is_err());
+        drop(read);
+        assert!(kept(&files(&path)) == kept(&before), "written by reading");
+    }
+
+    #[test]
+    fn a_database_with_nothing_waiting_is_read_immutable_with_nothing_made_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, V2).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        drop(conn); // the last connection checkpoints and removes the log
+        let before = files(&path);
+        assert_eq!(before.len(), 1, "{before:?}");
+        let read = open_read_only(&path).unwrap();
+        assert_eq!(version(&read, V2).unwrap(), 2);
+        assert!(matches!(
+            version(&read, V1),
+            Err(MigrateError::TooNew { found: 2, known: 1 })
+        ));
+        drop(read);
+        assert!(files(&path) == before, "{:?}", files(&path));
     }
 
     #[test]

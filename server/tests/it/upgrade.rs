@@ -287,3 +287,131 @@ async fn a_postgres_database_from_every_earlier_version_is_migrated_and_its_memb
         still_works(&s, &before, version).await;
     }
 }
+
+/// The server binary started on `store` (`--db FILE` or `--database URL`): it must stop, within
+/// a minute, with an error. Returns what it said.
+fn refused_at_start(store: &[&str], keys: &std::path::Path) -> String {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unionpass-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--keys"])
+        .arg(keys)
+        .args(store)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("the server started on a newer database");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut said).unwrap();
+    assert!(!status.success(), "{said}");
+    said
+}
+
+/// The files beside a SQLite database (its log, journal) and the bytes of each, the
+/// database's own included; not the log's shared-memory index, which every reader keeps.
+fn sqlite_files(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&name) && !n.ends_with("-shm"))
+        .map(|n| {
+            let bytes = std::fs::read(path.with_file_name(&n)).unwrap();
+            (n, bytes)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// A database a newer server migrated is refused by this one at start, with a message that says
+/// to update, and finding out writes nothing into it. On SQLite that includes a write-ahead log
+/// the newer server left waiting (killed, or a backup restored with its log): a writable
+/// connection closing would copy it into the file.
+#[tokio::test]
+async fn a_database_from_a_newer_server_is_refused_untouched_on_both_backends() {
+    use unionpass_server::store::{postgres, sqlite};
+    let keys = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("union.sqlite");
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    unionpass_sqlite::migrate(&mut conn, sqlite::MIGRATIONS).unwrap();
+    drop(conn);
+    // the newer server's last migration, still in its log when it stopped
+    let newer = rusqlite::Connection::open(&path).unwrap();
+    newer
+        .set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .unwrap();
+    newer
+        .execute_batch("BEGIN; CREATE TABLE from_the_future(a INTEGER); COMMIT;")
+        .unwrap();
+    newer
+        .pragma_update(None, "user_version", sqlite::MIGRATIONS.len() + 1)
+        .unwrap();
+    drop(newer);
+    let before = sqlite_files(&path);
+    assert!(
+        before
+            .iter()
+            .any(|(n, b)| n.ends_with("-wal") && !b.is_empty()),
+        "a log waits: {:?}",
+        before.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    let db = path.to_string_lossy().into_owned();
+    let said = refused_at_start(&["--db", &db], keys.path());
+    assert!(said.contains("update the program"), "{said}");
+    assert!(
+        sqlite_files(&path) == before,
+        "the newer database or its log was written"
+    );
+    assert!(matches!(
+        unionpass_server::store::SqliteStore::open(&path).err(),
+        Some(unionpass_server::store::StoreError::Migrate(
+            unionpass_sqlite::MigrateError::TooNew { .. }
+        ))
+    ));
+    assert!(
+        sqlite_files(&path) == before,
+        "the newer database or its log was written"
+    );
+
+    let pg = PgTestDb::create().await;
+    drop(postgres::PgStore::connect(&pg.url, 2).await.unwrap());
+    let (client, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let newer = postgres::MIGRATIONS.len() as i32 + 1;
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE from_the_future(a INTEGER); UPDATE schema_version SET version = {newer}"
+        ))
+        .await
+        .unwrap();
+    let said = refused_at_start(&["--database", &pg.url], keys.path());
+    assert!(said.contains("update the program"), "{said}");
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM schema_version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, vec![newer]);
+}

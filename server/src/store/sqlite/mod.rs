@@ -161,10 +161,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Open or create the database file and migrate it. A database from a newer server is refused.
+    /// Open or create the database file and migrate it. A database from a newer server is
+    /// refused before anything is written to it or beside it ([`unionpass_sqlite::open`]).
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut conn = unionpass_sqlite::open(path, MIGRATIONS)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
