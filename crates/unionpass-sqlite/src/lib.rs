@@ -331,7 +331,7 @@ mod tests {
         drop(conn);
         let before = files(&path);
         assert_eq!(before.len(), 1, "nothing beside it: {before:?}");
-        let err = super::open(&path, V1).err().expect("refused");
+        let err = super::open(&path, V1).expect_err("refused");
         assert!(
             matches!(err, MigrateError::TooNew { found: 2, known: 1 }),
             "{err}"
@@ -360,7 +360,7 @@ mod tests {
                 .map(|(_, b)| b.clone())
         };
         assert!(log(&before).is_some_and(|l| !l.is_empty()), "a log waits");
-        let err = super::open(&path, V1).err().expect("refused");
+        let err = super::open(&path, V1).expect_err("refused");
         assert!(matches!(err, MigrateError::TooNew { .. }), "{err}");
         let after = files(&path);
         // the reader keeps the log's shared-memory index beside it, as any reader does; the
