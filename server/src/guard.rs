@@ -17,10 +17,12 @@
 //! 19 MiB and a good fraction of a second each), a few requests may wait briefly for a turn, and
 //! the rest are answered `unavailable` with a `Retry-After` at once. One more slot is kept for
 //! attempts with no recent failure on any key, so that a flood of wrong guesses cannot keep an
-//! honest member from signing in. A member number that does not exist costs no hash at all: the
-//! answer waits as long as a recent real check took (member numbers are sequential and printed on
-//! cards, so whether one exists is not a secret; what matters is that asking costs the server
-//! nothing).
+//! honest member from signing in. A member number that does not exist, or a reset code never
+//! issued, costs no hash, no slot and no place in the queue: the answer waits about as long as a
+//! recent real check took, plus, when every slot it could take is busy, about as long as its
+//! turn would take, and is refused as busy when a real check would be (an estimate: see
+//! [`Guard::imitate`]). Member numbers are sequential and printed on cards, so whether one
+//! exists matters little; whether a member has a reset code waiting is theirs.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -298,9 +300,13 @@ pub struct Guard {
     policy: Policy,
     attempts: Mutex<Attempts>,
     hashing: Arc<tokio::sync::Semaphore>,
+    /// How many general hashing slots there are.
+    hashers: usize,
     /// The slot kept for attempts without recent failures.
     kept: Arc<tokio::sync::Semaphore>,
     waiting: AtomicUsize,
+    /// Of those waiting, how many may take the kept slot too.
+    waiting_clean: AtomicUsize,
     max_waiting: usize,
     max_wait: std::time::Duration,
     /// How long a recent real check took, in microseconds (what an unknown number waits).
@@ -330,8 +336,10 @@ impl Guard {
                 global_at: None,
             }),
             hashing: Arc::new(tokio::sync::Semaphore::new(hashers.max(1))),
+            hashers: hashers.max(1),
             kept: Arc::new(tokio::sync::Semaphore::new(1)),
             waiting: AtomicUsize::new(0),
+            waiting_clean: AtomicUsize::new(0),
             max_waiting: hashers.max(1) * 4,
             max_wait: std::time::Duration::from_secs(3),
             typical_us: AtomicUsize::new(300_000),
@@ -482,43 +490,7 @@ impl Guard {
         clean: bool,
         check: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let busy = || {
-            HashError::Refused(Refused::Busy {
-                retry_after: Duration::seconds(2),
-            })
-        };
-        let kept = if clean {
-            self.kept.clone().try_acquire_owned().ok()
-        } else {
-            None
-        };
-        let permit = match kept {
-            Some(p) => p,
-            None => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    return Err(busy());
-                }
-                // counted down however this ends, also when the request is dropped meanwhile
-                let _waiting = Waiting(&self.waiting);
-                let acquired = if clean {
-                    // whichever frees first: a general slot or the kept one
-                    tokio::time::timeout(self.max_wait, async {
-                        tokio::select! {
-                            p = self.hashing.clone().acquire_owned() => p,
-                            p = self.kept.clone().acquire_owned() => p,
-                        }
-                    })
-                    .await
-                } else {
-                    tokio::time::timeout(self.max_wait, self.hashing.clone().acquire_owned()).await
-                };
-                match acquired {
-                    Ok(Ok(p)) => p,
-                    _ => return Err(busy()),
-                }
-            }
-        };
+        let permit = self.slot(clean).await?;
         let started = std::time::Instant::now();
         // the slot goes with the hash: if the request is dropped, the hash still runs to its end
         // and holds its slot until then, so dropped requests cannot add hashes
@@ -536,12 +508,86 @@ impl Guard {
         Ok(out)
     }
 
-    /// Take as long as a password check, without one (a member number that does not exist).
-    pub async fn imitate(&self) {
+    /// Take about as long as a password check and answer as one would, without one (a member
+    /// number that does not exist, a reset code never issued), and without taking a hashing
+    /// slot or a place in the queue for one: asking for what does not exist costs the server no
+    /// hash and no slot. It is refused as busy when a real check would be (the queue full, or
+    /// the turn too far off), and when every slot it could take is busy it waits about as long
+    /// as its turn would take: an answer that came sooner, or never as a refusal under load,
+    /// would tell which numbers and codes exist. (An estimate: imitations do not load the
+    /// queue as real checks do, so a burst of them is refused less often than one of real
+    /// checks; the per-key limits keep such bursts small.)
+    pub async fn imitate(&self, clean: bool) -> Result<(), HashError> {
         let typical = self.typical_us.load(Ordering::Relaxed) as u64;
+        let waiting = self.waiting.load(Ordering::SeqCst) as u64;
+        let kept_free = clean && self.kept.available_permits() > 0;
+        if !kept_free && waiting >= self.max_waiting as u64 {
+            return Err(busy());
+        }
+        // a general slot: after the first of the running checks ends (on average a check's
+        // 1/(slots+1) with `slots` of them), then a check per slot for those ahead
+        let slots = self.hashers as u64;
+        let general = if self.hashing.available_permits() > 0 {
+            0
+        } else {
+            typical * (waiting / slots) + typical * (waiting % slots + 1) / (slots + 1)
+        };
+        // a clean check takes the kept slot instead when it frees first; only clean checks
+        // wait for it
+        let turn_us = if kept_free {
+            0
+        } else if clean {
+            let ahead = self.waiting_clean.load(Ordering::SeqCst) as u64;
+            general.min(typical * ahead + typical / 2)
+        } else {
+            general
+        };
+        if turn_us > self.max_wait.as_micros() as u64 {
+            tokio::time::sleep(self.max_wait).await;
+            return Err(busy());
+        }
         // a little spread, as real checks have
         let jitter = rand::random::<u64>() % (typical / 10 + 1);
-        tokio::time::sleep(std::time::Duration::from_micros(typical * 19 / 20 + jitter)).await;
+        tokio::time::sleep(std::time::Duration::from_micros(
+            turn_us + typical * 19 / 20 + jitter,
+        ))
+        .await;
+        Ok(())
+    }
+
+    /// A hashing slot: a general one, or for a `clean` attempt the kept one, whichever frees
+    /// first; refused at once when too many already wait, or after waiting too long.
+    async fn slot(&self, clean: bool) -> Result<tokio::sync::OwnedSemaphorePermit, HashError> {
+        if clean {
+            if let Ok(p) = self.kept.clone().try_acquire_owned() {
+                return Ok(p);
+            }
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(busy());
+        }
+        // counted down however this ends, also when the request is dropped meanwhile
+        let _waiting = Waiting(&self.waiting);
+        let _clean = clean.then(|| {
+            self.waiting_clean.fetch_add(1, Ordering::SeqCst);
+            Waiting(&self.waiting_clean)
+        });
+        let acquired = if clean {
+            tokio::time::timeout(self.max_wait, async {
+                tokio::select! {
+                    p = self.hashing.clone().acquire_owned() => p,
+                    p = self.kept.clone().acquire_owned() => p,
+                }
+            })
+            .await
+        } else {
+            tokio::time::timeout(self.max_wait, self.hashing.clone().acquire_owned()).await
+        };
+        match acquired {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(busy()),
+        }
     }
 
     /// How many keys the limiter holds (for tests and the logs).
@@ -549,6 +595,13 @@ impl Guard {
         let a = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         a.pairs.len() + a.members.len() + a.addresses.len()
     }
+}
+
+/// No hashing slot now: come back in a moment.
+fn busy() -> HashError {
+    HashError::Refused(Refused::Busy {
+        retry_after: Duration::seconds(2),
+    })
 }
 
 /// One request waiting for a hashing slot (counted down on drop).
@@ -960,9 +1013,96 @@ mod tests {
             .unwrap();
         }
         let t = std::time::Instant::now();
-        g.imitate().await;
+        g.imitate(false).await.unwrap();
         let took = t.elapsed().as_millis();
         assert!((30..200).contains(&took), "{took} ms");
+    }
+
+    /// Under load an unknown number waits about as long as its turn for a hashing slot would
+    /// take, and is refused as busy when the queue is full, as a real check is: answered at
+    /// once, it would tell which numbers exist. It takes no slot and no place in the queue.
+    #[tokio::test]
+    async fn an_unknown_number_waits_its_turn_and_is_refused_as_a_real_check_is() {
+        use std::time::{Duration, Instant};
+        async fn until(what: &str, done: impl Fn() -> bool) {
+            tokio::time::timeout(Duration::from_secs(10), async {
+                while !done() {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("never {what}"));
+        }
+        let ms = |t: Instant| t.elapsed().as_millis();
+        let g = std::sync::Arc::new(Guard::new(Policy::default(), 2));
+        // a real check takes 100 ms
+        g.typical_us.store(100_000, Ordering::Relaxed);
+        // real checks hold both general slots and the kept one, and three more wait
+        let (gate, hold) = std::sync::mpsc::channel::<()>();
+        let hold = std::sync::Arc::new(std::sync::Mutex::new(hold));
+        let mut real = Vec::new();
+        let mut start = |clean: bool| {
+            let (g, hold) = (g.clone(), hold.clone());
+            real.push(tokio::spawn(async move {
+                g.hash(clean, move || {
+                    let _ = hold.lock().unwrap().recv();
+                })
+                .await
+            }));
+        };
+        start(false);
+        start(false);
+        until("two general slots taken", || {
+            g.hashing.available_permits() == 0
+        })
+        .await;
+        start(true);
+        until("the kept slot taken", || g.kept.available_permits() == 0).await;
+        for _ in 0..3 {
+            start(false);
+        }
+        until("three waiting", || g.waiting.load(Ordering::SeqCst) == 3).await;
+
+        // fourth in line for two slots: a check and two thirds (166 ms), then its own
+        let t = Instant::now();
+        let imitation = {
+            let g = g.clone();
+            tokio::spawn(async move { g.imitate(false).await })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(g.waiting.load(Ordering::SeqCst), 3, "it took a place");
+        imitation.await.unwrap().unwrap();
+        assert!(ms(t) >= 250, "answered in {} ms, every slot busy", ms(t));
+        // a clean one may take the kept slot, which no clean check waits for: half a check,
+        // then its own (145 ms)
+        let t = Instant::now();
+        g.imitate(true).await.unwrap();
+        assert!((140..240).contains(&ms(t)), "clean: {} ms", ms(t));
+
+        // a full queue (four a slot): refused at once, as a real check is
+        for _ in 0..5 {
+            start(false);
+        }
+        until("eight waiting", || g.waiting.load(Ordering::SeqCst) == 8).await;
+        for clean in [false, true] {
+            let t = Instant::now();
+            assert!(matches!(
+                g.imitate(clean).await,
+                Err(HashError::Refused(Refused::Busy { .. }))
+            ));
+            assert!(ms(t) < 50, "refused after {} ms", ms(t));
+        }
+        for _ in 0..real.len() {
+            gate.send(()).unwrap();
+        }
+        for r in real {
+            r.await.unwrap().unwrap();
+        }
+        // every slot free: a check's time, no turn
+        g.typical_us.store(100_000, Ordering::Relaxed);
+        let t = Instant::now();
+        g.imitate(false).await.unwrap();
+        assert!((95..180).contains(&ms(t)), "idle: {} ms", ms(t));
     }
 
     #[test]

@@ -369,8 +369,8 @@ async fn check_password(
 ) -> Result<Option<crate::store::MemberAuth>, AppError> {
     guarded(s, key, member_no, addr, now, |clean| async move {
         let Some(member) = s.store.member_auth(member_no).await? else {
-            // no such number: no hash, the same wait (see `crate::guard`)
-            s.guard.imitate().await;
+            // no such number: no hash, the same queue and wait (see `crate::guard`)
+            imitate(s, clean).await?;
             return Ok(None);
         };
         let (password, hash) = (password.to_string(), member.password_hash.clone());
@@ -425,6 +425,15 @@ async fn hash_check(
     }
 }
 
+/// As long as [`hash_check`] takes, and refused as it is under load, without a hash.
+async fn imitate(s: &AppState, clean: bool) -> Result<(), AppError> {
+    match s.guard.imitate(clean).await {
+        Ok(()) => Ok(()),
+        Err(HashError::Refused(r)) => Err(refused(r)),
+        Err(HashError::Task(e)) => Err(e.into()),
+    }
+}
+
 /// A forgotten password, reset with the one-time code union staff gave the member.
 #[utoipa::path(post, path = "/v1/password/reset", tag = "session", request_body = ResetPasswordRequest,
     description = "A new password for a member who forgot theirs, with the one-time code union \
@@ -469,8 +478,8 @@ pub(crate) async fn reset_password(
         async move {
             let found = s.store.password_reset(member_no).await?;
             let Some(reset) = found.filter(|r| r.state(now) != ResetState::Void) else {
-                // no code, expired, or suspended: no hash, the same wait
-                s.guard.imitate().await;
+                // no code, expired, or suspended: no hash, the same queue and wait
+                imitate(s, clean).await?;
                 return Ok(None);
             };
             let (typed, hash) = (code, reset.code_hash.clone());
