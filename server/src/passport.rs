@@ -7,6 +7,7 @@ use unionpass_core::api::{PassportInfo, Profile};
 use unionpass_core::passport::{issue, Claims, MAX_MEMBER_NO};
 
 use crate::keys::UnionKeys;
+use crate::store::ProvenCheckin;
 
 /// How long a credential is valid.
 pub const VALIDITY: Duration = Duration::days(30);
@@ -55,23 +56,31 @@ pub fn issue_for(
 }
 
 /// The scanned passport behind an uploaded check-in, verified again with the union's keys at the
-/// scan's time (the scanner's word is not taken): the holder's claims, or why not. Revocations are
-/// checked by the store, against the database as of the scan.
-pub fn prove_checkin(
-    c: &unionpass_core::checkin::CheckIn,
-    keys: &UnionKeys,
-) -> Result<Claims, unionpass_core::ErrorCode> {
+/// scan's time (the scanner's word is not taken): the holder's claims, or why not, and which
+/// showing of the passport it was. Revocations are checked by the store, against the database as
+/// of the scan.
+pub fn prove_checkin(c: &unionpass_core::checkin::CheckIn, keys: &UnionKeys) -> ProvenCheckin {
     use unionpass_core::checkin::ScanError;
     use unionpass_core::passport::{decode, TrustList};
-    use unionpass_core::ErrorCode;
-    let text = c.proof.as_deref().ok_or(ErrorCode::CheckinProofMissing)?;
+    let Some(text) = c.proof.as_deref() else {
+        return ProvenCheckin::missing();
+    };
     let trust = TrustList {
         keys: keys.verifying_keys(),
         ..TrustList::default()
     };
-    decode(text)
-        .and_then(|p| p.verify(&trust, c.scanned_at))
-        .map_err(|e| ScanError::Passport(e).code())
+    match decode(text) {
+        Ok(p) => ProvenCheckin {
+            shown: Some(p.id()),
+            claims: p
+                .verify(&trust, c.scanned_at)
+                .map_err(|e| ScanError::Passport(e).code()),
+        },
+        Err(e) => ProvenCheckin {
+            claims: Err(ScanError::Passport(e).code()),
+            shown: None,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -204,7 +204,28 @@ pub struct Claimed {
 pub struct Proven {
     /// For a check-in: the claims of the scanned passport, verified with the union keys at the
     /// scan's time (`crate::passport::prove_checkin`), or the code saying why not.
-    pub checkin: Option<Result<unionpass_core::passport::Claims, unionpass_core::ErrorCode>>,
+    pub checkin: Option<ProvenCheckin>,
+}
+
+/// A check-in's proof, decoded once and verified (`crate::passport::prove_checkin`).
+#[derive(Clone, Debug)]
+pub struct ProvenCheckin {
+    /// The scanned passport's claims, or the code saying why not.
+    pub claims: Result<unionpass_core::passport::Claims, unionpass_core::ErrorCode>,
+    /// Which showing of the passport it is ([`Presentation::id`]), when the proof decodes.
+    ///
+    /// [`Presentation::id`]: unionpass_core::passport::Presentation::id
+    pub shown: Option<String>,
+}
+
+impl ProvenCheckin {
+    /// A check-in that came without a proof.
+    pub fn missing() -> ProvenCheckin {
+        ProvenCheckin {
+            claims: Err(unionpass_core::ErrorCode::CheckinProofMissing),
+            shown: None,
+        }
+    }
 }
 
 /// A member's grab request, as the store sees it.

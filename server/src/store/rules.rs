@@ -607,7 +607,9 @@ pub struct CheckinFacts {
     pub shown_elsewhere: bool,
 }
 
-/// Which showing of a passport a check-in's proof is ([`Presentation::id`]), when it decodes.
+/// Which showing of a passport a check-in's proof is ([`Presentation::id`]), when it decodes:
+/// for the demo's check-ins, which are not proved (an upload's is read with its proof,
+/// [`crate::store::ProvenCheckin::shown`]).
 ///
 /// [`Presentation::id`]: unionpass_core::passport::Presentation::id
 pub fn shown_of(c: &unionpass_core::checkin::CheckIn) -> Option<String> {

@@ -11,9 +11,8 @@ use unionpass_core::redeem::{CatalogItem, PointsOffer};
 
 use super::{from_json, json, stock_left_of_c, PgStore};
 use crate::store::rules::{fingerprint, replay_mutation, retrying};
-use crate::store::{Changes, Proven, StoreError};
+use crate::store::{Changes, Proven, ProvenCheckin, StoreError};
 use deadpool_postgres::GenericClient;
-use unionpass_core::ErrorCode;
 
 impl PgStore {
     async fn apply_once(
@@ -69,11 +68,11 @@ impl PgStore {
                 super::grab::use_coupon(&tx, member_id, *coupon_id, *used_at, now).await?
             }
             MutationOp::CheckIn(c) => {
-                let claims = proven
+                let proof = proven
                     .checkin
                     .clone()
-                    .unwrap_or(Err(ErrorCode::CheckinProofMissing));
-                super::events::check_in(&tx, member_id, c, &claims, now).await?
+                    .unwrap_or_else(ProvenCheckin::missing);
+                super::events::check_in(&tx, member_id, c, &proof, now).await?
             }
         };
         tx.execute(

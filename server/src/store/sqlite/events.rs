@@ -7,14 +7,10 @@ use unionpass_core::api::MutationOutcome;
 use unionpass_core::checkin::{
     CheckIn, Conflict, Door, DoorEntry, Event, Person, RevokedDevice, UnionName,
 };
-use unionpass_core::passport::Claims;
-use unionpass_core::ErrorCode;
 
 use super::{parse_ts, ts, uuid_col, SqliteStore};
-use crate::store::rules::{
-    accrual_audit, admit_checkin, event_english, shown_of, CheckinFacts, EVENT_GRACE,
-};
-use crate::store::{Events, ScannerData, StoreError};
+use crate::store::rules::{accrual_audit, admit_checkin, event_english, CheckinFacts, EVENT_GRACE};
+use crate::store::{Events, ProvenCheckin, ScannerData, StoreError};
 
 /// Both English titles and both English places, the event's own and its activity's (from the
 /// body), for [`event_english`] to choose.
@@ -104,9 +100,10 @@ pub(super) fn check_in(
     tx: &Connection,
     staff_id: i64,
     c: &CheckIn,
-    claims: &Result<Claims, ErrorCode>,
+    proof: &ProvenCheckin,
     now: DateTime<Utc>,
 ) -> Result<MutationOutcome, StoreError> {
+    let (claims, shown) = (&proof.claims, proof.shown.as_deref());
     let staff = super::accounts::role_and_union(tx, staff_id)?;
     let event = tx
         .query_row(
@@ -153,8 +150,7 @@ pub(super) fn check_in(
         Ok(cl) => door_of(tx, c.event_id, cl.member_id as i64)?,
         Err(_) => Door::Open,
     };
-    let shown = shown_of(c);
-    let shown_elsewhere = match (claims, &shown) {
+    let shown_elsewhere = match (claims, shown) {
         (Ok(_), Some(shown)) => tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM checkins WHERE shown = ?1 AND event_id <> ?2)",
             params![shown, c.event_id],
@@ -181,7 +177,7 @@ pub(super) fn check_in(
         c,
         (member_id, &claims.member_no),
         staff_id,
-        shown.as_deref(),
+        shown,
         now,
     )?;
     // not the first check-in of this member here: a conflict, unless it is this very scan
@@ -199,7 +195,7 @@ pub(super) fn check_in(
             c,
             (member_id, &claims.member_no),
             staff_id,
-            shown.as_deref(),
+            shown,
             now,
         )?;
     }
@@ -210,7 +206,7 @@ pub(super) fn check_in(
 }
 
 /// `c` as the scan of member `member_id` (`member_no`), uploaded by staff member `staff_id`
-/// (`shown`: which showing of the passport it was, [`shown_of`]),
+/// (`shown`: which showing of the passport it was, [`crate::store::Proven::shown`]),
 /// into `table` (`checkins`, or `checkin_conflicts`); answers 0 when the member's check-in there
 /// is already kept. What the scanner says of its staff (`c.staff`) is not read.
 pub(super) fn insert_checkin(

@@ -8,8 +8,7 @@ use uuid::Uuid;
 
 use super::{json, parse_ts, ts, SqliteStore};
 use crate::store::rules::{fingerprint, replay_mutation};
-use crate::store::{Changes, Proven, StoreError};
-use unionpass_core::ErrorCode;
+use crate::store::{Changes, Proven, ProvenCheckin, StoreError};
 
 /// One mutation's effect, inside its transaction; each domain does its own part.
 fn apply_op(
@@ -34,11 +33,11 @@ fn apply_op(
             super::grab::use_coupon(tx, member_id, *coupon_id, *used_at, now)
         }
         MutationOp::CheckIn(c) => {
-            let claims = proven
+            let proof = proven
                 .checkin
                 .clone()
-                .unwrap_or(Err(ErrorCode::CheckinProofMissing));
-            super::events::check_in(tx, member_id, c, &claims, now)
+                .unwrap_or_else(ProvenCheckin::missing);
+            super::events::check_in(tx, member_id, c, &proof, now)
         }
     }
 }
