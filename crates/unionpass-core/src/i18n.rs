@@ -264,6 +264,9 @@ messages! {
     AllStatuses => "全部状态", "All statuses";
     FilterCategory => "类别", "Category";
     FilterStatus => "状态", "Status";
+    // the activity list's filters, for screen readers: whose activities, and when
+    FilterScope => "范围", "Whose";
+    FilterDate => "日期", "When";
     ClearFilters => "清除筛选", "Clear filters";
     GoGrab => "去抢券", "Go grab coupons";
     WalletNone => "还没有卡券。抢到的券会放在这里。", "Your wallet is empty. Coupons you grab land here.";
@@ -440,6 +443,9 @@ messages! {
     HistorySpent => "使用", "Spent";
     HistoryExpired => "过期", "Expired";
     RedeemTitle => "积分兑换", "Redeem points";
+    // the redemption's choices, for screen readers
+    RedeemKindLabel => "兑换什么", "What to redeem for";
+    RedeemAmountLabel => "金额", "Amount";
     KindPhone => "话费", "Phone bill";
     KindPower => "电费", "Electricity";
     KindCatalog => "实物", "Catalog";
@@ -541,6 +547,8 @@ messages! {
     RemindersSection => "抢券提醒", "Grab reminders";
     RemindMe => "提醒我（开抢前 {n} 分钟）", "Remind me ({n} min before)";
     ReminderLead => "提前 {n} 分钟", "{n} min before";
+    // the choices of how long before, for screen readers
+    ReminderLeadsLabel => "提前多久提醒", "How long before to remind you";
     ReminderSet => "已设提醒：开抢前 {n} 分钟", "Reminder set: {n} min before release";
     ReminderOff => "取消提醒", "Cancel reminder";
     ReminderFired => "已提醒", "Reminded";

@@ -197,6 +197,37 @@ pub async fn judge(app: &App, name: &str, ready: &str) -> Result<()> {
         "{name}: a line's separators: {dots:#}"
     );
 
+    // every group of controls is named for a screen reader, and every chip or choice says
+    // whether it is on as its colour does (a radio's aria-checked, a switch's aria-pressed)
+    let unsaid = app
+        .c
+        .execute(
+            "const out = [];
+             const seen = e => e.getBoundingClientRect().width > 0;
+             for (const g of document.querySelectorAll('#content [role=group], #content [role=radiogroup]')) {
+               if (!seen(g)) continue;
+               const by = (g.getAttribute('aria-labelledby') || '').split(/\\s+/).filter(Boolean)
+                 .map(id => (document.getElementById(id) || {}).textContent || '').join('');
+               if (!((g.getAttribute('aria-label') || '') + by).trim()) {
+                 out.push('a group without a name: ' + (g.id || g.className) + ' (' + g.textContent.slice(0, 30) + ')');
+               }
+             }
+             for (const b of document.querySelectorAll('#content .chip, #content .choice')) {
+               if (!seen(b)) continue;
+               const said = b.getAttribute('role') === 'radio'
+                 ? b.getAttribute('aria-checked') : b.getAttribute('aria-pressed');
+               const shown = String(b.classList.contains('active'));
+               if (said !== shown) out.push((b.id || b.textContent.slice(0, 20)) + ': shown ' + shown + ', said ' + said);
+             }
+             return out.slice(0, 8);",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        unsaid.as_array().is_some_and(|a| a.is_empty()),
+        "{name}: controls a screen reader cannot follow: {unsaid:#}"
+    );
+
     // axe-core in the real window
     let loaded = app
         .c

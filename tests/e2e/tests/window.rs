@@ -734,6 +734,55 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         staff.click("#lang-toggle").await?;
         staff.wait_text("#lang-toggle", "English", 5).await?;
         staff.shot("06d-scanner-zh-360").await?;
+
+        // the session ended again, with nothing held this time: a two-line note that the data
+        // was cleared and to sign in again, its possible causes folded under it
+        resize(&staff, 1024).await?;
+        let ended: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/sessions/end-all", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        assert_eq!(ended["ended"], 1, "{ended}");
+        staff.click("#sync-now").await?;
+        staff.wait_for("#member-no", 30).await?;
+        let note = staff
+            .wait_contains("#signed-out", "你的登录已结束", 5)
+            .await?;
+        anyhow::ensure!(
+            note.starts_with("你的登录已结束，本机的会员数据已清除，请重新登录。"),
+            "the signed-out note: {note}"
+        );
+        staff.wait_gone("#held-changes", 1).await?;
+        let said = staff.text("#signed-out > p").await?;
+        anyhow::ensure!(
+            !said.contains("修改了密码"),
+            "the note lists the causes: {said}"
+        );
+        let why = staff.wait_for("#signed-out #session-ended-why", 5).await?;
+        anyhow::ensure!(
+            why.prop("open").await?.as_deref() == Some("false"),
+            "the causes are shown unasked"
+        );
+        staff.shot("06e-signed-out-zh-1024").await?;
+        resize(&staff, 360).await?;
+        staff.shot("06e-signed-out-zh-360").await?;
+        staff.click("#lang-toggle").await?;
+        staff
+            .wait_contains("#signed-out", "Your session has ended", 5)
+            .await?;
+        staff.click("#session-ended-why summary").await?;
+        let why = staff.wait_for("#session-ended-why", 5).await?;
+        anyhow::ensure!(why.prop("open").await?.as_deref() == Some("true"));
+        staff
+            .wait_contains("#session-ended-why", "Possible causes", 5)
+            .await?;
+        staff.shot("06e-signed-out-why-en-360").await?;
+        resize(&staff, 1024).await?;
+        staff.shot("06e-signed-out-why-en-1024").await?;
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -3374,7 +3423,7 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                     );
                 }
                 if who == "member" && stop.name == "activities" {
-                    // three groups of filter chips (what, when, whose), each on one line: on a
+                    // three groups of filter chips (what, whose, when), each on one line: on a
                     // wide screen no chip is left alone on a second line ("Other" was, at 1024 px
                     // in English); on a phone the rows scroll sideways
                     let lines = app
@@ -3388,8 +3437,9 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                         )
                         .await?;
                     let lines: Vec<usize> = serde_json::from_value(lines)?;
+                    // (whose holds 我的活动 and the group of choices after it)
                     anyhow::ensure!(
-                        lines.len() == 3 && lines.iter().all(|n| *n == 1),
+                        lines.len() == 4 && lines.iter().all(|n| *n == 1),
                         "{name}: filter rows on more than one line: {lines:?}"
                     );
                     if w < 720 {
@@ -3408,6 +3458,24 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                             "{name}: the date and scope chips on two lines: {tops:?}"
                         );
                     }
+                    // 我的活动 is in sight without scrolling a row sideways (nor under the fade at
+                    // its right end on a phone)
+                    let seen = app
+                        .c
+                        .execute(
+                            "const mine = document.querySelector('#act-mine');
+                             const r = mine.getBoundingClientRect();
+                             const row = mine.closest('.chips').getBoundingClientRect();
+                             const fade = innerWidth < 720 ? 44 : 0;
+                             return r.left >= Math.max(0, row.left) - 1
+                               && r.right <= Math.min(innerWidth, row.right) - fade + 1",
+                            vec![],
+                        )
+                        .await?;
+                    anyhow::ensure!(
+                        seen == serde_json::json!(true),
+                        "{name}: 我的活动 is scrolled out of sight"
+                    );
                 }
                 if who == "member" && stop.name == "activities" {
                     // the list: what is coming up first; the week's ended ones after it, under
@@ -3464,6 +3532,17 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                     // 我的活动 on the demo: the talk coming up, yesterday's training attended,
                     // the art show missed
                     app.click("#act-mine").await?;
+                    let said = app
+                        .c
+                        .execute(
+                            "return document.querySelector('#act-mine').getAttribute('aria-pressed')",
+                            vec![],
+                        )
+                        .await?;
+                    anyhow::ensure!(
+                        said == serde_json::json!("true"),
+                        "{name}: 我的活动 on, but said {said}"
+                    );
                     for (group, title) in [
                         (
                             "#mine-upcoming",

@@ -163,7 +163,7 @@ fn PollItem(
                 aria-expanded=move || shown().to_string() aria-controls=format!("poll-body-{id}")
                 on:click=move |_| unfolded.update(|u| *u = if *u == Some(id) { None } else { Some(id) })>
                 <span class="poll-question">
-                    <span class="coupon-title">{question}</span>
+                    <span class="coupon-title" id=format!("poll-question-{id}")>{question}</span>
                     <Joined parts=vec![
                         closes_text.into_any(),
                         view! { <span id=format!("poll-state-{id}")>{state}</span> }.into_any(),
@@ -173,7 +173,7 @@ fn PollItem(
             </button>
             <Show when=shown>
                 <div id=format!("poll-body-{id}")>
-                    <div class="poll-options" role="radiogroup">
+                    <div class="poll-options" role="radiogroup" aria-labelledby=format!("poll-question-{id}")>
                         {options.iter().enumerate().map(|(i, o)| {
                             let i = i as i64;
                             let (zh, en) = (o.zh.clone(), o.en.clone());
@@ -886,12 +886,14 @@ pub fn ActivitiesList() -> impl IntoView {
         view! {
             <button type="button" class="chip" id=format!("act-date-{}", d.as_str())
                 class:active=move || date.get() == d
+                role="radio" aria-checked=move || (date.get() == d).to_string()
                 on:click=move |_| date.set(d)>{move || c.t(label)}</button>
         }
     };
     let scope_chip = move |s: Scope, id: &'static str, label: Msg| {
         view! {
             <button type="button" class="chip" id=id class:active=move || scope.get() == s
+                role="radio" aria-checked=move || (scope.get() == s).to_string()
                 on:click=move |_| scope.set(s)>{move || c.t(label)}</button>
         }
     };
@@ -909,28 +911,35 @@ pub fn ActivitiesList() -> impl IntoView {
                 </ul>
             </Show>
             <Show when=move || !all().is_empty()>
-                <div class="chips scroll" role="group">
+                <div class="chips scroll" role="radiogroup" aria-label=move || c.t(Msg::FilterCategory)>
                     <button type="button" class="chip" id="act-cat-all" class:active=move || category.get().is_none()
+                        role="radio" aria-checked=move || (category.get().is_none()).to_string()
                         on:click=move |_| category.set(None)>{move || c.t(Msg::AllCategories)}</button>
                     {ActivityCategory::ALL.into_iter().map(|cat| view! {
                         <button type="button" class="chip" id=format!("act-cat-{}", cat.as_str())
                             class:active=move || category.get() == Some(cat)
+                            role="radio" aria-checked=move || (category.get() == Some(cat)).to_string()
                             on:click=move |_| category.set(Some(cat))>{move || c.t(category_msg(cat))}</button>
                     }).collect_view()}
                 </div>
-                // when and whose on one line: on a phone it scrolls sideways, as the categories do,
-                // so the list starts two rows of chips below the title, not three
+                // whose and when on one line: on a phone it scrolls sideways, as the categories
+                // do, so the list starts two rows of chips below the title, not three. 我的活动
+                // leads it, so that it is in sight on a phone without scrolling the row
                 <div class="chips scroll chip-groups">
-                    <div class="chip-group" role="group">
-                        {DateRange::ALL.into_iter().map(date_chip).collect_view()}
+                    <div class="chip-group">
+                        // a switch of its own: on with any of the choices after it
+                        <button type="button" class="chip lead" id="act-mine" class:active=move || only_mine.get()
+                            aria-pressed=move || only_mine.get().to_string()
+                            on:click=move |_| only_mine.update(|m| *m = !*m)>{move || c.t(Msg::OnlyMine)}</button>
+                        <div class="chip-group" role="radiogroup" aria-label=move || c.t(Msg::FilterScope)>
+                            {scope_chip(Scope::All, "act-scope-all", Msg::ScopeAll)}
+                            {scope_chip(Scope::MyUnion, "act-scope-union", Msg::ScopeMyUnion)}
+                            {scope_chip(Scope::District, "act-scope-district", Msg::ScopeDistrict)}
+                        </div>
                     </div>
                     <span class="chip-sep" aria-hidden="true"></span>
-                    <div class="chip-group" role="group">
-                        {scope_chip(Scope::All, "act-scope-all", Msg::ScopeAll)}
-                        {scope_chip(Scope::MyUnion, "act-scope-union", Msg::ScopeMyUnion)}
-                        {scope_chip(Scope::District, "act-scope-district", Msg::ScopeDistrict)}
-                        <button type="button" class="chip" id="act-mine" class:active=move || only_mine.get()
-                            on:click=move |_| only_mine.update(|m| *m = !*m)>{move || c.t(Msg::OnlyMine)}</button>
+                    <div class="chip-group" role="radiogroup" aria-label=move || c.t(Msg::FilterDate)>
+                        {DateRange::ALL.into_iter().map(date_chip).collect_view()}
                     </div>
                 </div>
             </Show>

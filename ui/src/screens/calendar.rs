@@ -115,12 +115,13 @@ fn ReminderRow(
                 </button>
             </Show>
             <span class="small" id=format!("reminder-state-{id}") class:ok=pending>{state_text}</span>
-            <div class="choices small-choices" role="group">
+            <div class="choices small-choices" role="group" aria-label=move || c.t(Msg::ReminderLeadsLabel)>
                 // a lead whose time has passed is not offered (greyed, it read as broken)
                 {LEADS.into_iter().map(|lead| view! {
                     <Show when={move || release_at - chrono::Duration::minutes(lead) > server_now(tick.get(), offset())}>
                         <button type="button" class="choice" id=format!("remind-{id}-{lead}")
                             class:active=move || pending() && reminder.with(|r| r.as_ref().is_some_and(|r| r.lead_minutes == lead))
+                            aria-pressed=move || (pending() && reminder.with(|r| r.as_ref().is_some_and(|r| r.lead_minutes == lead))).to_string()
                             on:click=move |_| apply(Some(lead))>
                             {move || fill(c.t(Msg::ReminderLead), &[("n", &lead.to_string())])}
                         </button>

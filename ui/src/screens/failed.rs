@@ -7,7 +7,7 @@ use unionpass_core::view::KeptPassport;
 use unionpass_core::ErrorCode;
 
 use crate::ctx::ctx;
-use crate::fmt::ZONE;
+use crate::fmt::{ticking, ZONE};
 use crate::ipc;
 use crate::widgets::{LangToggle, LiveQr, UpdateWayOut};
 
@@ -47,7 +47,12 @@ fn KeptPassportCard() -> impl IntoView {
     });
     move || {
         kept.get().map(|k| {
-            let expired = k.passport.expired;
+            // expired when read, or since: a screen left open past the end of its validity says
+            // so then (the device's clock; the shell judged by the same at reading)
+            let tick = ticking(std::time::Duration::from_secs(30));
+            let valid_until = k.passport.valid_until;
+            let read_expired = k.passport.expired;
+            let expired = move || read_expired || tick.get() >= valid_until;
             let (name, member_no) = k
                 .profile
                 .map(|p| (p.name, p.member_no))
@@ -55,7 +60,9 @@ fn KeptPassportCard() -> impl IntoView {
             view! {
                 <section class="passport kept-passport" id="kept-passport" aria-labelledby="kept-passport-title">
                     <h2 id="kept-passport-title">{move || c.t(Msg::PassportTitle)}</h2>
-                    {(!expired).then(|| view! { <p class="hint">{move || c.t(Msg::KeptPassportHint)}</p> })}
+                    <Show when=move || !expired()>
+                        <p class="hint">{move || c.t(Msg::KeptPassportHint)}</p>
+                    </Show>
                     <div class="card">
                         <div class="who">
                             <div class="name-row">
@@ -75,9 +82,9 @@ fn KeptPassportCard() -> impl IntoView {
                                 None => c.t(Msg::Loading),
                             }}
                         />
-                        {expired.then(|| view! {
+                        <Show when=expired>
                             <p id="passport-expired" class="notice warn">{move || c.t(Msg::KeptPassportExpired)}</p>
-                        })}
+                        </Show>
                     </div>
                 </section>
             }

@@ -375,6 +375,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
     let kind_chip = move |k: Kind, id: &'static str, label: Msg| {
         view! {
             <button type="button" class="choice" id=id class:active=move || kind.get() == k
+                role="radio" aria-checked=move || (kind.get() == k).to_string()
                 on:click=move |_| { kind.set(k); amount.set(None); edited(); }>
                 {move || c.t(label)}
             </button>
@@ -415,7 +416,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
     view! {
         <form class="card" id="redeem" on:submit=move |ev| { ev.prevent_default(); if confirming.get_untracked() { submit() } else if quote.get_untracked().is_some() { confirming.set(true) } }>
             <h2>{move || c.t(Msg::RedeemTitle)}</h2>
-            <div class="choices" role="group">
+            <div class="choices" role="radiogroup" aria-label=move || c.t(Msg::RedeemKindLabel)>
                 {kind_chip(Kind::Phone, "redeem-kind-phone", Msg::KindPhone)}
                 {kind_chip(Kind::Power, "redeem-kind-power", Msg::KindPower)}
                 {kind_chip(Kind::Catalog, "redeem-kind-catalog", Msg::KindCatalog)}
@@ -444,7 +445,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                         ("cap", &yuan(cl.cap_cents)),
                     ]))}
                 </p>
-                <div class="choices amounts" role="group">
+                <div class="choices amounts" role="radiogroup" aria-label=move || c.t(Msg::RedeemAmountLabel)>
                     {move || amounts().into_iter().map(|a| {
                         // over the month's cap, or more points than are available
                         let over = move || {
@@ -454,6 +455,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                         view! {
                             <button type="button" class="choice" id=format!("amount-{a}")
                                 class:active=move || amount.get() == Some(a)
+                                role="radio" aria-checked=move || (amount.get() == Some(a)).to_string()
                                 prop:disabled=move || over() || confirming.get()
                                 title=move || if over() { c.t(Msg::OverCap).to_string() } else { String::new() }
                                 on:click=move |_| { amount.set(Some(a)); edited(); }>

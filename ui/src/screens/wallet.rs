@@ -245,12 +245,14 @@ pub fn WalletTab() -> impl IntoView {
                             prop:value=move || query.get()
                             on:input=move |ev| { limit.set(PAGE); query.set(event_target_value(&ev)) }/>
                         <p class="chips-label small muted phone-hidden" id="cat-label">{move || c.t(Msg::FilterCategory)}</p>
-                        <div class="chips scroll" role="group" aria-labelledby="cat-label">
+                        <div class="chips scroll" role="radiogroup" aria-labelledby="cat-label">
                             <button type="button" class="chip" id="cat-all" class:active=move || category.get().is_none()
+                                role="radio" aria-checked=move || (category.get().is_none()).to_string()
                                 on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(None) }>{move || c.t(Msg::AllCategories)}</button>
                             {Category::ALL.into_iter().map(|cat| view! {
                                 <button type="button" class="chip" id=format!("cat-{}", cat.as_str())
                                     class:active=move || category.get() == Some(cat)
+                                    role="radio" aria-checked=move || (category.get() == Some(cat)).to_string()
                                     on:click=move |_| { pressed.set_value(Some(bench::perf_now())); limit.set(PAGE); category.set(Some(cat)) }>
                                     {move || c.t(category_msg(cat))}
                                     <span class="chip-count">{move || count_in(cat)}</span>
@@ -258,12 +260,14 @@ pub fn WalletTab() -> impl IntoView {
                             }).collect_view()}
                         </div>
                         <p class="chips-label small muted phone-hidden" id="status-label">{move || c.t(Msg::FilterStatus)}</p>
-                        <div class="chips scroll" role="group" aria-labelledby="status-label">
+                        <div class="chips scroll" role="radiogroup" aria-labelledby="status-label">
                             <button type="button" class="chip" id="status-all" class:active=move || status.get().is_none()
+                                role="radio" aria-checked=move || (status.get().is_none()).to_string()
                                 on:click=move |_| { limit.set(PAGE); status.set(None) }>{move || c.t(Msg::AllStatuses)}</button>
                             {CouponStatus::ALL.into_iter().map(|st| view! {
                                 <button type="button" class="chip" id=format!("status-{}", st.as_str())
                                     class:active=move || status.get() == Some(st)
+                                    role="radio" aria-checked=move || (status.get() == Some(st)).to_string()
                                     on:click=move |_| { limit.set(PAGE); status.set(Some(st)) }>{move || c.t(status_msg(st))}</button>
                             }).collect_view()}
                         </div>
