@@ -223,7 +223,7 @@ messages! {
     NoQrFound => "图片中未找到二维码，请重试。", "No QR code found in the image. Try again.";
     CheckedIn => "签到成功", "Checked in";
     // which number is which, said: "3 / 3" left staff to guess the second was the places
-    CheckedInCount => "已入场 {n} 人 · 名额 {cap}", "In: {n} · Places: {cap}";
+    CheckedInCount => "已入场 {n} 人 · 名额 {cap}", "{n} checked in · capacity {cap}";
     CheckedInCompanions => "含家属 {n} 人", "Including {n} companion|Including {n} companions";
     CheckedInByHand => "手动放行待核对 {n} 人", "{n} let in by hand, not yet checked";
     CheckedInOver => "超出名额 {n} 人", "{n} over capacity";
@@ -286,7 +286,7 @@ messages! {
     WalletSearch => "搜索卡券名称或券码", "Search by name or code";
     WalletEmpty => "没有符合条件的卡券。换个条件试试，或清除筛选。", "No coupons match. Try other filters, or clear them.";
     WalletCount => "共 {n} 张", "{n} coupon|{n} coupons";
-    FaceValue => "面值 {v} 元", "Worth ¥{v}";
+    FaceValue => "面值 {v} 元", "Face value ¥{v}";
     ValidPeriod => "{from} 至 {until}", "{from} to {until}";
     UsageCode => "券码", "Code";
     UsageHint => "向商家出示此二维码或券码。", "Show this QR code or the code to the merchant.";
@@ -508,7 +508,7 @@ messages! {
     MineMissed => "报了名未签到", "Signed up, not checked in";
     MissedHint => "未到场记为一次爽约，近期多次爽约将暂时不能报名热门活动。不能参加时，请在截止前取消报名。", "This counts as a no-show: several in a short time close popular activities to you for a while. If you cannot come, cancel before the deadline.";
     OnlyMine => "我的活动", "My activities";
-    ActivityPlace => "地点：{place}", "Place: {place}";
+    ActivityPlace => "地点：{place}", "Venue: {place}";
     ActivityTime => "{start} 至 {end}", "{start} to {end}";
     SeatsLeft => "剩余 {left} / {seats} 个名额", "{left} of {seats} places left";
     SeatsFullWaitlist => "名额已满，候补名额还剩 {n} 个", "Full; {n} waitlist place left|Full; {n} waitlist places left";
