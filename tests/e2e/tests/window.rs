@@ -41,6 +41,41 @@ async fn resize(app: &App, w: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// End every session of the member whose `token` it is, as a sign-out everywhere from another
+/// device does, then sync `app`: it is back at the sign-in form.
+async fn end_sessions_and_sync(server: &Server, token: &str, app: &App) -> anyhow::Result<()> {
+    let ended: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/sessions/end-all", server.url))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    anyhow::ensure!(ended["ended"] == 1, "{ended}");
+    app.click("#sync-now").await?;
+    app.wait_for("#member-no", 30).await?;
+    Ok(())
+}
+
+/// The note that a session ended (`note`: its element) says so in its own words; the possible
+/// causes wait, folded, under it.
+async fn causes_folded(app: &App, note: &str) -> anyhow::Result<()> {
+    let said = app.text(&format!("{note} > p")).await?;
+    anyhow::ensure!(
+        !said.contains("修改了密码"),
+        "the note lists the causes: {said}"
+    );
+    let why = app
+        .wait_for(&format!("{note} #session-ended-why"), 5)
+        .await?;
+    anyhow::ensure!(
+        why.prop("open").await?.as_deref() == Some("false"),
+        "the causes are shown unasked"
+    );
+    Ok(())
+}
+
 /// What a scanner trusts: the union keys the server publishes.
 async fn published_trust(server: &Server) -> anyhow::Result<passport::TrustList> {
     let keys: KeysResponse = reqwest::get(format!("{}/v1/keys", server.url))
@@ -622,17 +657,7 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         // member signed out everywhere from a lost phone): the scanner forgets the staff member
         // and keeps the check-in made offline for their next sign-in here, and says so
         server.restart()?;
-        let ended: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/v1/sessions/end-all", server.url))
-            .bearer_auth(token_of(&staff_dir)?)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        assert_eq!(ended["ended"], 1, "{ended}");
-        staff.click("#sync-now").await?;
-        staff.wait_for("#member-no", 30).await?;
+        end_sessions_and_sync(&server, &token_of(&staff_dir)?, &staff).await?;
         // one note says both why and what is kept, for whom; not a second one saying the data
         // was cleared
         let note = staff
@@ -647,17 +672,9 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         staff.wait_gone("#signed-out", 1).await?;
         staff.shot("06a-held-changes-zh-1024").await?;
         // the possible causes are one tap away, folded under the note
-        let said = staff.text("#held-changes > p").await?;
-        anyhow::ensure!(
-            !said.contains("修改了密码"),
-            "the note lists the causes: {said}"
-        );
-        let why = staff.wait_for("#session-ended-why", 5).await?;
-        anyhow::ensure!(
-            why.prop("open").await?.as_deref() == Some("false"),
-            "the causes are shown unasked"
-        );
+        causes_folded(&staff, "#held-changes").await?;
         staff.click("#session-ended-why summary").await?;
+        let why = staff.wait_for("#session-ended-why", 5).await?;
         anyhow::ensure!(why.prop("open").await?.as_deref() == Some("true"));
         staff
             .wait_contains("#session-ended-why", "修改了密码", 5)
@@ -738,17 +755,7 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
         // the session ended again, with nothing held this time: a two-line note that the data
         // was cleared and to sign in again, its possible causes folded under it
         resize(&staff, 1024).await?;
-        let ended: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/v1/sessions/end-all", server.url))
-            .bearer_auth(&token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        assert_eq!(ended["ended"], 1, "{ended}");
-        staff.click("#sync-now").await?;
-        staff.wait_for("#member-no", 30).await?;
+        end_sessions_and_sync(&server, &token, &staff).await?;
         let note = staff
             .wait_contains("#signed-out", "你的登录已结束", 5)
             .await?;
@@ -757,16 +764,7 @@ async fn a_staff_scanner_offline_checks_in_from_a_screenshot_and_refuses_replays
             "the signed-out note: {note}"
         );
         staff.wait_gone("#held-changes", 1).await?;
-        let said = staff.text("#signed-out > p").await?;
-        anyhow::ensure!(
-            !said.contains("修改了密码"),
-            "the note lists the causes: {said}"
-        );
-        let why = staff.wait_for("#signed-out #session-ended-why", 5).await?;
-        anyhow::ensure!(
-            why.prop("open").await?.as_deref() == Some("false"),
-            "the causes are shown unasked"
-        );
+        causes_folded(&staff, "#signed-out").await?;
         staff.shot("06e-signed-out-zh-1024").await?;
         resize(&staff, 360).await?;
         staff.shot("06e-signed-out-zh-360").await?;
