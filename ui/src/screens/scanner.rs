@@ -182,7 +182,18 @@ pub fn ScannerTab() -> impl IntoView {
 
     // a hardware scanner types into whatever has focus: keep it on the input
     let input_ref = NodeRef::<leptos::html::Input>::new();
+    // the scan gun types into the input, so it keeps the focus after each scan; not on a touch
+    // screen, where focusing it opens the on-screen keyboard over the answer (staff tap it there
+    // when a gun is paired)
+    let touch = window()
+        .match_media("(pointer: coarse)")
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.matches());
     let refocus = move || {
+        if touch {
+            return;
+        }
         if let Some(i) = input_ref.get_untracked() {
             let _ = i.focus();
         }
