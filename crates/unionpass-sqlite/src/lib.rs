@@ -196,6 +196,43 @@ pub fn migrate_with(
     Ok(pending.len())
 }
 
+/// For tests of a newer binary's database: run `sql` on the database at `path` (in WAL mode)
+/// as a binary that then stopped without a checkpoint (killed, or a backup restored with its
+/// log): the writes stay in the write-ahead log beside the file, as a crash leaves them.
+pub fn stop_with_log_waiting(path: &Path, sql: &str) -> rusqlite::Result<()> {
+    let newer = Connection::open(path)?;
+    newer.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )?;
+    newer.execute_batch(sql)?;
+    Ok(())
+}
+
+/// For the same tests: the database at `path` and every file beside it (journal, log, the
+/// log's shared-memory index), by name, with their bytes, to compare before and after.
+pub fn files_beside(path: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let file = entry?.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&name) {
+            let bytes = std::fs::read(dir.join(&file))?;
+            all.push((file, bytes));
+        }
+    }
+    all.sort();
+    Ok(all)
+}
+
 /// For upgrade tests: make `dst` (a new file) a database at schema version `version` of
 /// `migrations`, as a binary that knew only the first `version` steps left it, holding what
 /// `src` (a database at a later version) holds that fits: the rows of every table that existed
@@ -303,22 +340,8 @@ mod tests {
         );
     }
 
-    /// The files beside `path` (journal, log, shared memory) and the bytes of each, the
-    /// database's own included.
     fn files(path: &Path) -> Vec<(String, Vec<u8>)> {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with(&name))
-            .map(|n| {
-                let bytes = std::fs::read(path.with_file_name(&n)).unwrap();
-                (n, bytes)
-            })
-            .collect();
-        all.sort();
-        all
+        files_beside(path).unwrap()
     }
 
     #[test]
@@ -344,15 +367,7 @@ mod tests {
 
         // the newer binary stopped with writes in its write-ahead log (killed, or a backup came
         // back with its log): closing without a checkpoint leaves the log as a crash does
-        let newer = Connection::open(&path).unwrap();
-        newer
-            .set_db_config(
-                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-                true,
-            )
-            .unwrap();
-        newer.execute("INSERT INTO u VALUES (42)", []).unwrap();
-        drop(newer);
+        stop_with_log_waiting(&path, "INSERT INTO u VALUES (42)").unwrap();
         let before = files(&path);
         let log = |all: &[(String, Vec<u8>)]| {
             all.iter()

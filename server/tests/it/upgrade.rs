@@ -321,18 +321,8 @@ fn refused_at_start(store: &[&str], keys: &std::path::Path) -> String {
 /// The files beside a SQLite database (its log, journal) and the bytes of each, the
 /// database's own included; not the log's shared-memory index, which every reader keeps.
 fn sqlite_files(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let mut all: Vec<(String, Vec<u8>)> = std::fs::read_dir(path.parent().unwrap())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(&name) && !n.ends_with("-shm"))
-        .map(|n| {
-            let bytes = std::fs::read(path.with_file_name(&n)).unwrap();
-            (n, bytes)
-        })
-        .collect();
-    all.sort();
+    let mut all = unionpass_sqlite::files_beside(path).unwrap();
+    all.retain(|(n, _)| !n.ends_with("-shm"));
     all
 }
 
@@ -351,20 +341,14 @@ async fn a_database_from_a_newer_server_is_refused_untouched_on_both_backends() 
     unionpass_sqlite::migrate(&mut conn, sqlite::MIGRATIONS).unwrap();
     drop(conn);
     // the newer server's last migration, still in its log when it stopped
-    let newer = rusqlite::Connection::open(&path).unwrap();
-    newer
-        .set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )
-        .unwrap();
-    newer
-        .execute_batch("BEGIN; CREATE TABLE from_the_future(a INTEGER); COMMIT;")
-        .unwrap();
-    newer
-        .pragma_update(None, "user_version", sqlite::MIGRATIONS.len() + 1)
-        .unwrap();
-    drop(newer);
+    unionpass_sqlite::stop_with_log_waiting(
+        &path,
+        &format!(
+            "CREATE TABLE from_the_future(a INTEGER); PRAGMA user_version = {};",
+            sqlite::MIGRATIONS.len() + 1
+        ),
+    )
+    .unwrap();
     let before = sqlite_files(&path);
     assert!(
         before

@@ -552,20 +552,11 @@ async fn a_store_written_by_a_newer_app_still_shows_its_passport_and_is_not_writ
 
     // a newer app stopped with writes still in its write-ahead log (killed, or a backup came
     // back with its log): closing without a checkpoint leaves the log as a crash does
-    let newer = rusqlite::Connection::open(&path).unwrap();
-    newer
-        .set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )
-        .unwrap();
-    newer
-        .execute(
-            "UPDATE passport SET valid_until = '2031-01-01T00:00:00.000Z'",
-            [],
-        )
-        .unwrap();
-    drop(newer);
+    unionpass_sqlite::stop_with_log_waiting(
+        &path,
+        "UPDATE passport SET valid_until = '2031-01-01T00:00:00.000Z'",
+    )
+    .unwrap();
     let mut wal = path.clone().into_os_string();
     wal.push("-wal");
     let log = std::fs::read(&wal).unwrap();
