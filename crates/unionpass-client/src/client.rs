@@ -66,6 +66,22 @@ const LIST_REFUSALS_KEPT: usize = 16;
 /// ([`Client::let_in`]): time to look at the member's phone, not to come back to a code later.
 pub const LET_IN_WITHIN: chrono::Duration = chrono::Duration::minutes(10);
 
+/// The credential the server issued, as its bytes and parsed, when `key` can present it (it
+/// names that key); otherwise, or unreadable, `device_not_enrolled`.
+pub(crate) fn presentable(
+    p: &PassportInfo,
+    key: &ed25519_dalek::SigningKey,
+) -> Result<(Vec<u8>, passport::Credential)> {
+    let l1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&p.credential)
+        .map_err(|_| ClientError::DeviceNotEnrolled)?;
+    let cred = passport::Credential::parse(&l1).map_err(|_| ClientError::DeviceNotEnrolled)?;
+    if cred.claims.device_key != key.verifying_key().to_bytes() {
+        return Err(ClientError::DeviceNotEnrolled);
+    }
+    Ok((l1, cred))
+}
+
 /// The passport QR for the time step the **server's** time falls in (`device_now` corrected by
 /// the last measured clock `offset`: a phone whose clock is two minutes off would otherwise show
 /// codes every scanner calls stale), signed by `key`. The step's start and end are given back
@@ -79,13 +95,7 @@ pub(crate) fn live_code(
 ) -> Result<LivePassport> {
     let now = unionpass_core::reminder::server_now(device_now, offset);
     let ahead = now - device_now;
-    let l1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&p.credential)
-        .map_err(|_| ClientError::DeviceNotEnrolled)?;
-    let cred = passport::Credential::parse(&l1).map_err(|_| ClientError::DeviceNotEnrolled)?;
-    if cred.claims.device_key != key.verifying_key().to_bytes() {
-        return Err(ClientError::DeviceNotEnrolled);
-    }
+    let (l1, _) = presentable(p, key)?;
     let step = passport::step_of(now);
     let text = passport::present(&l1, key, step);
     Ok(LivePassport {

@@ -15,7 +15,7 @@ use unionpass_core::api::{PassportInfo, Profile};
 use unionpass_core::reminder::ClockOffset;
 use unionpass_core::view::{self, LivePassport, PassportView};
 
-use crate::client::{live_code, DB_FILE};
+use crate::client::{live_code, presentable, DB_FILE};
 use crate::error::{ClientError, Result};
 use crate::secrets::DeviceKeySecret;
 use crate::store::Store;
@@ -48,17 +48,15 @@ impl KeptPassport {
         let key = DeviceKeySecret::for_device(device_id)?
             .load()?
             .ok_or(ClientError::DeviceNotEnrolled)?;
-        let mut kept = KeptPassport {
-            profile: None,
+        // a credential this key cannot present is no passport to show
+        let (_, credential) = presentable(&passport, &key)?;
+        let holder = credential.claims.member_no;
+        Ok(KeptPassport {
+            profile: profile.filter(|p| p.member_no == holder),
             passport,
             offset,
             key,
-        };
-        // a credential this key cannot present is no passport to show
-        kept.live(kept.passport.valid_from)?;
-        let holder = credential_member_no(&kept.passport);
-        kept.profile = profile.filter(|p| holder.as_deref() == Some(p.member_no.as_str()));
-        Ok(kept)
+        })
     }
 
     /// Whose passport it is and until when, at `now`.
@@ -77,15 +75,4 @@ impl KeptPassport {
     pub fn live(&self, device_now: DateTime<Utc>) -> Result<LivePassport> {
         live_code(&self.passport, &self.key, self.offset, device_now)
     }
-}
-
-/// The member number the credential was issued to.
-fn credential_member_no(p: &PassportInfo) -> Option<String> {
-    use base64::Engine;
-    let l1 = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&p.credential)
-        .ok()?;
-    unionpass_core::passport::Credential::parse(&l1)
-        .ok()
-        .map(|c| c.claims.member_no)
 }
