@@ -2584,7 +2584,7 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
         // the door's first answer on a phone (a tall kind: name, union, companions, why) shows
         // on the first screen, above the tab bar, with nothing scrolled: the part's heading and
         // the picker's label are for screen readers there, and the scan gun's hint, shown until
-        // then, gives the answer its place
+        // then, goes
         staff.click("#part-grab").await?;
         staff.click("#part-scanner").await?;
         staff.wait_for("#scan-input", 10).await?;
@@ -2618,24 +2618,38 @@ async fn at_the_door_the_offline_scanner_admits_sign_ups_with_companions_and_ref
             .wait_contains("#scan-result-companions", "+2", 5)
             .await?;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // the camera (a phone's way to scan) first in the card, the answer right under it,
+        // whole between the top bar and the tab bar; the scan gun's input under the answer
         let place = staff
             .c
             .execute(
                 "const rows = document.createRange();
                  rows.selectNodeContents(document.getElementById('scanner-event-where'));
+                 const box = id => document.getElementById(id).getBoundingClientRect();
                  return [document.getElementById('content').scrollTop,
-                         document.getElementById('scan-result').getBoundingClientRect().bottom,
+                         box('scan-camera').bottom,
+                         box('scan-result').top,
+                         box('scan-result').bottom,
                          document.querySelector('.tabs').getBoundingClientRect().top,
                          document.getElementById('scan-hint').getClientRects().length,
-                         rows.getClientRects().length]",
+                         rows.getClientRects().length,
+                         box('scan-input').top,
+                         box('content').top]",
                 vec![],
             )
             .await?;
         let at = |i: usize| place[i].as_f64().unwrap_or(f64::NAN);
         anyhow::ensure!(
-            at(0) < 1.0 && at(1) <= at(2) && at(3) == 0.0 && at(4) >= 2.0,
-            "the first answer at 360 px, under a when-and-where line of two rows [scrolled, its \
-             bottom, the tab bar's top, hint boxes, the line's rows]: {place}"
+            at(0) < 1.0
+                && at(8) <= at(1)
+                && at(1) <= at(2)
+                && at(3) <= at(4)
+                && at(5) == 0.0
+                && at(6) >= 2.0
+                && at(7) >= at(3),
+            "the first answer at 360 px, under a when-and-where line of two rows [scrolled, the \
+             camera's bottom, the answer's top and bottom, the tab bar's top, hint boxes, the \
+             line's rows, the input's top, the page's top]: {place}"
         );
         staff.shot("47c-door-en-360").await?;
         // the sync line is whole on the phone, on two lines if need be ("2 changes wa…" before)

@@ -68,12 +68,25 @@ fn outcome_text(c: Ctx, o: &ScanOutcome) -> String {
                 ),
             ],
         ),
-        other => other.message().text(lang).to_string(),
+        other => door_reason(other)
+            .unwrap_or(other.message())
+            .text(lang)
+            .to_string(),
     };
     // the number with its label, as on a pass ("会员号 M10003")
     match &o.member_no {
         Some(no) => format!("{} {no} · {text}", Msg::MemberNo.text(lang)),
         None => text,
+    }
+}
+
+/// A refusal by the door's sign-up list in a few words: the verdict above it already says the
+/// member may not enter, and what staff can do comes under the let-in button.
+fn door_reason(code: ErrorCode) -> Option<Msg> {
+    match code {
+        ErrorCode::NotSignedUp => Some(Msg::DoorNotSignedUp),
+        ErrorCode::StillWaitlisted => Some(Msg::DoorStillWaitlisted),
+        _ => None,
     }
 }
 
@@ -195,7 +208,11 @@ pub fn ScannerTab() -> impl IntoView {
             return;
         }
         if let Some(i) = input_ref.get_untracked() {
-            let _ = i.focus();
+            // where the page is: on a narrow window the input is under the answer, which the
+            // page scrolls to
+            let opts = web_sys::FocusOptions::new();
+            opts.set_prevent_scroll(true);
+            let _ = i.focus_with_options(&opts);
         }
     };
     Effect::new(move |_| {
@@ -518,10 +535,12 @@ pub fn ScannerTab() -> impl IntoView {
                         <p id="checkin-count-detail" class="muted small">{move || count_detail()}</p>
                     </Show>
                 </div>
-                <div class="card">
+                // on a phone: the camera first, then the answer, the camera's picture, and the
+                // input a paired scan gun types into
+                <div class="card door-scan">
                     <form on:submit=on_typed>
                         // on a phone the label is for screen readers and the box says it instead,
-                        // so that the answer under it fits above the tab bar
+                        // so that the card fits above the tab bar with an answer in it
                         <label for="scan-input" class="phone-hidden">{move || c.t(Msg::ScanInputLabel)}</label>
                         <input id="scan-input" node_ref=input_ref autocomplete="off" autocapitalize="off" spellcheck="false"
                             placeholder=move || c.t(Msg::ScanInputLabel)
@@ -529,8 +548,8 @@ pub fn ScannerTab() -> impl IntoView {
                             on:input=move |ev| typed.set(event_target_value(&ev))/>
                         <p id="scan-hint" class="muted small" class:answered=move || result.with(Option::is_some)>{move || c.t(Msg::ScanInputHint)}</p>
                     </form>
-                    // right under the input, where the eyes are after a scan (on a phone, the
-                    // buttons and the camera come below it)
+                    // right under the input, where the eyes are after a scan with the gun (on a
+                    // phone, under the camera's button, above its picture and the input)
                     <div id="scan-result" role="status" aria-live="assertive"
                         class=move || match result.get() {
                             // in, but on staff's word: amber until the server checks it
@@ -564,10 +583,6 @@ pub fn ScannerTab() -> impl IntoView {
                                 </span>
                             })}
                             <span id="scan-result-text">{outcome_text(c, &o)}</span>
-                            // refused by the door list: how old that list is, and what to do
-                            // when the member's phone says otherwise
-                            {matches!(o.code, Some(ErrorCode::NotSignedUp | ErrorCode::StillWaitlisted))
-                                .then(|| view! { <span id="scan-result-list-age" class="small">{list_age}</span> })}
                             // what that note says to tap, for this member's code
                             {o.by_hand_code.clone().map(|text| {
                                 let at = o.at;
@@ -586,6 +601,10 @@ pub fn ScannerTab() -> impl IntoView {
                                     </button>
                                 }
                             })}
+                            // refused by the door list: how old that list is, and when to
+                            // tap the button above (the member's phone shows a place)
+                            {o.code.and_then(door_reason)
+                                .map(|_| view! { <span id="scan-result-list-age" class="small">{list_age}</span> })}
                             {o.by_hand.then(|| view! { <span id="scan-result-by-hand" class="small">{move || c.t(Msg::LetInDone)}</span> })}
                             <span id="scan-result-code" class="visually-hidden">{o.code.map(|c| c.as_str()).unwrap_or("ok")}</span>
                         })}
