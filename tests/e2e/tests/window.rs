@@ -1752,6 +1752,17 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
             "the final step comes last: {order}"
         );
         app.shot("12b-points-confirm").await?;
+        // the other amounts stay as they were: greyed says out of reach, and only that; taking
+        // another one goes back to the form, with its own price
+        assert!(app.wait_for("#amount-2000", 5).await?.is_enabled().await?);
+        app.click("#amount-2000").await?;
+        app.wait_gone("#redeem-confirm", 5).await?;
+        app.wait_text("#redeem-price", "需 2,000 积分", 5).await?;
+        app.click("#amount-3000").await?;
+        app.wait_text("#redeem-price", "需 3,000 积分", 5).await?;
+        app.click("#redeem-submit").await?;
+        app.wait_contains("#redeem-confirm-what", "话费 30 元 · 13800138000", 5)
+            .await?;
         app.click("#redeem-go").await?;
         app.wait_contains("#redeem-done", "联网后会自动提交", 10)
             .await?;

@@ -376,7 +376,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
         view! {
             <button type="button" class="choice" id=id class:active=move || kind.get() == k
                 role="radio" aria-checked=move || (kind.get() == k).to_string()
-                on:click=move |_| { kind.set(k); amount.set(None); edited(); }>
+                on:click=move |_| if !busy.get_untracked() { kind.set(k); amount.set(None); edited(); }>
                 {move || c.t(label)}
             </button>
         }
@@ -456,9 +456,11 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                             <button type="button" class="choice" id=format!("amount-{a}")
                                 class:active=move || amount.get() == Some(a)
                                 role="radio" aria-checked=move || (amount.get() == Some(a)).to_string()
-                                prop:disabled=move || over() || confirming.get()
+                                // open while the choice is confirmed (another one goes back to
+                                // the form): greyed means out of reach, nothing else
+                                prop:disabled=over
                                 title=move || if over() { c.t(Msg::OverCap).to_string() } else { String::new() }
-                                on:click=move |_| { amount.set(Some(a)); edited(); }>
+                                on:click=move |_| if !busy.get_untracked() { amount.set(Some(a)); edited(); }>
                                 {move || fill(c.t(Msg::AmountChip), &[
                                     ("v", &yuan(a)),
                                     ("points", &points_of(a).map(thousands).unwrap_or_default()),
@@ -480,8 +482,8 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
                             <li>
                                 <button type="button" class="choice item" id=format!("item-{id}")
                                     class:active=move || item.get() == Some(id)
-                                    prop:disabled=move || stock <= 0 || confirming.get()
-                                    on:click=move |_| { item.set(Some(id)); edited(); }>
+                                    prop:disabled=move || stock <= 0
+                                    on:click=move |_| if !busy.get_untracked() { item.set(Some(id)); edited(); }>
                                     <span>{i.title(c.lang.get()).to_string()}</span>
                                     <span class="muted small">{fill(c.t(Msg::ItemStock), &[("points", &thousands(i.points)), ("n", &stock.to_string())])}</span>
                                 </button>
