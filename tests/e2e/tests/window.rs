@@ -945,6 +945,13 @@ async fn a_grabbed_coupon_shows_in_the_wallet_and_is_used_offline() -> anyhow::R
         // when it was used is said once
         let page = app.text("main").await?;
         assert_eq!(page.matches("使用于").count(), 1, "{page}");
+        // with its day, as a stamp on a coupon kept for weeks reads ("使用于 04:34" did not say
+        // which day); "昨天" only when midnight in Shanghai fell between the use and now
+        let page = page.replace('\u{a0}', " ");
+        anyhow::ensure!(
+            page.contains("使用于 今天 ") || page.contains("使用于 昨天 "),
+            "the used stamp says its day: {page}"
+        );
         // used, it no longer looks usable: its value greyed, its code not offered to copy
         spent_look(&app).await?;
         // the coupon page in both languages, at desktop size and on a phone

@@ -15,7 +15,7 @@ use unionpass_core::ErrorCode;
 
 use crate::bench;
 use crate::ctx::{ctx, Ctx, Place};
-use crate::fmt::{category_msg, now, unbroken, when_in_sentence, yuan, ZONE};
+use crate::fmt::{category_msg, day_time, now, unbroken, yuan, ZONE};
 use crate::ipc;
 use crate::widgets::{CopyButton, Joined};
 
@@ -82,17 +82,11 @@ fn when_parts(lang: Lang, v: &CouponView) -> Vec<String> {
         )],
         CouponStatus::Expired => vec![fill(Msg::ExpiredOn.text(lang), &[("date", &until)])],
         CouponStatus::Voided => vec![match v.coupon.voided_at {
-            Some(t) => fill(
-                Msg::VoidedAt.text(lang),
-                &[("time", &when_in_sentence(t, lang))],
-            ),
+            Some(t) => fill(Msg::VoidedAt.text(lang), &[("time", &day_time(t, lang))]),
             None => Msg::StatusVoided.text(lang).to_string(),
         }],
         CouponStatus::Used => vec![match v.used_at {
-            Some(t) => fill(
-                Msg::UsedAt.text(lang),
-                &[("time", &when_in_sentence(t, lang))],
-            ),
+            Some(t) => fill(Msg::UsedAt.text(lang), &[("time", &day_time(t, lang))]),
             None => Msg::StatusUsed.text(lang).to_string(),
         }],
     }
@@ -381,7 +375,7 @@ fn CouponDetailView(id: i64, close: WriteSignal<Option<i64>>) -> impl IntoView {
                             {(status == CouponStatus::Usable).then(|| view! { <CopyButton id="coupon-copy" text=code.clone() target="coupon-code"/> })}
                         </p>
                         // a used coupon says when in its status line above; not twice
-                        {v.used_at.filter(|_| status != CouponStatus::Used).map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &when_in_sentence(t, c.lang.get()))])}</p> })}
+                        {v.used_at.filter(|_| status != CouponStatus::Used).map(|t| view! { <p class="muted">{fill(c.t(Msg::UsedAt), &[("time", &day_time(t, c.lang.get()))])}</p> })}
                         <Show when={let terms = terms.clone(); move || !terms.is_empty()}>
                             <h2>{move || c.t(Msg::Terms)}</h2>
                             <p>{terms.clone()}</p>
