@@ -84,7 +84,8 @@ pub(crate) fn presentable(
 
 /// The passport QR for the time step the **server's** time falls in (`device_now` corrected by
 /// the last measured clock `offset`: a phone whose clock is two minutes off would otherwise show
-/// codes every scanner calls stale), signed by `key`. The step's start and end are given back
+/// codes every scanner calls stale), signed by `key`; none once the credential has expired
+/// (`passport_expired`). The step's start and end are given back
 /// in this device's time, for its countdown. A credential issued to another key (the keyring
 /// restored elsewhere) or unreadable is `device_not_enrolled`.
 pub(crate) fn live_code(
@@ -95,14 +96,20 @@ pub(crate) fn live_code(
 ) -> Result<LivePassport> {
     let now = unionpass_core::reminder::server_now(device_now, offset);
     let ahead = now - device_now;
-    let (l1, _) = presentable(p, key)?;
+    let (l1, credential) = presentable(p, key)?;
+    // a code every scanner would refuse is not shown (the next sync brings a renewed one)
+    if credential.claims.expired_at(now) {
+        return Err(ClientError::Refused(ErrorCode::PassportExpired));
+    }
     let step = passport::step_of(now);
     let text = passport::present(&l1, key, step);
     Ok(LivePassport {
         qr_svg: crate::qr::svg(&text).unwrap_or_default(),
         text,
         step_starts_at: passport::step_start(step) - ahead,
-        step_ends_at: passport::step_start(step + 1) - ahead,
+        // the last code goes at the expiry, not at its step's end: the screen asks again then
+        // and is told there is none
+        step_ends_at: passport::step_start(step + 1).min(credential.claims.valid_until) - ahead,
     })
 }
 
@@ -183,8 +190,10 @@ impl Client {
     pub fn snapshot(&self, now: DateTime<Utc>) -> Result<Snapshot> {
         let s = self.store();
         let profile = s.profile()?;
+        // by the server's time, as the live code is made
+        let server_now = unionpass_core::reminder::server_now(now, s.clock_offset()?);
         let passport = s.passport()?.map(|p| PassportView {
-            expired: now >= p.valid_until,
+            expired: server_now >= p.valid_until,
             valid_from: p.valid_from,
             valid_until: p.valid_until,
         });

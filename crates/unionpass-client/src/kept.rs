@@ -59,14 +59,16 @@ impl KeptPassport {
         })
     }
 
-    /// Whose passport it is and until when, at `now`.
+    /// Whose passport it is and until when, at the device's `now` (expired by the server's
+    /// time, as the live code is made).
     pub fn view(&self, now: DateTime<Utc>) -> view::KeptPassport {
+        let server_now = unionpass_core::reminder::server_now(now, self.offset);
         view::KeptPassport {
             profile: self.profile.clone(),
             passport: PassportView {
                 valid_from: self.passport.valid_from,
                 valid_until: self.passport.valid_until,
-                expired: now >= self.passport.valid_until,
+                expired: server_now >= self.passport.valid_until,
             },
         }
     }

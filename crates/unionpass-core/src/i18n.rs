@@ -82,7 +82,8 @@ messages! {
     ValidUntil => "有效期至", "Valid until";
     RoleMember => "会员", "Member";
     RoleStaff => "工作人员", "Staff";
-    PassportExpired => "护照已过期，请联网同步以更新。", "This passport has expired. Connect and sync to renew it.";
+    // where the code was: every scanner would refuse it
+    PassportNoCode => "护照已过期，不再显示入场二维码。请联网同步以更新。", "This passport has expired, so no entry code is shown. Connect and sync to renew it.";
     PassportMissing => "还没有护照数据，请联网同步。", "No passport yet. Connect to the internet and sync.";
     Loading => "正在加载…", "Loading…";
     // sync status

@@ -103,6 +103,12 @@ impl Claims {
     pub fn device_kid(&self) -> DeviceKid {
         DeviceKid::of(&self.device_key)
     }
+
+    /// Past the end of its validity at `now`: every scanner refuses it, and the device that
+    /// holds it shows no code.
+    pub fn expired_at(&self, now: DateTime<Utc>) -> bool {
+        now >= self.valid_until
+    }
 }
 
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
@@ -333,7 +339,7 @@ impl Presentation {
         if now < claims.valid_from {
             return Err(PassportError::NotYetValid);
         }
-        if now >= claims.valid_until {
+        if claims.expired_at(now) {
             return Err(PassportError::Expired);
         }
         let steps = self.step as i64 - step_of(now) as i64;

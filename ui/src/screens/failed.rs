@@ -47,8 +47,9 @@ fn KeptPassportCard() -> impl IntoView {
     });
     move || {
         kept.get().map(|k| {
-            // expired when read, or since: a screen left open past the end of its validity says
-            // so then (the device's clock; the shell judged by the same at reading)
+            // expired when read, or since: a screen left open past the end of its validity drops
+            // the hint that it can still be shown (the code's place says it has expired: no code
+            // is made past then)
             let tick = ticking(std::time::Duration::from_secs(30));
             let valid_until = k.passport.valid_until;
             let read_expired = k.passport.expired;
@@ -78,13 +79,11 @@ fn KeptPassportCard() -> impl IntoView {
                         <LiveQr
                             wanted=Signal::derive(|| true)
                             missing={move |error: Option<ErrorCode>| match error {
+                                Some(ErrorCode::PassportExpired) => c.t(Msg::KeptPassportExpired),
                                 Some(code) => c.t(code.message()),
                                 None => c.t(Msg::Loading),
                             }}
                         />
-                        <Show when=expired>
-                            <p id="passport-expired" class="notice warn">{move || c.t(Msg::KeptPassportExpired)}</p>
-                        </Show>
                     </div>
                 </section>
             }

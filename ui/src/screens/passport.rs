@@ -91,6 +91,9 @@ pub fn PassportView() -> impl IntoView {
                 <LiveQr
                     wanted=Signal::derive(move || passport().is_some())
                     missing={move |error: Option<ErrorCode>| match (passport().is_some(), error) {
+                        // said once, where the code was (made by the server's time, as the
+                        // snapshot's `expired` is)
+                        (true, Some(ErrorCode::PassportExpired)) => c.t(Msg::PassportNoCode),
                         (true, Some(code)) => c.t(code.message()),
                         (true, None) => c.t(Msg::Loading),
                         // synced, yet no credential: a session from before device enrolment
@@ -98,9 +101,6 @@ pub fn PassportView() -> impl IntoView {
                         (false, _) => c.t(Msg::PassportMissing),
                     }}
                 />
-                <Show when=move || passport().is_some_and(|p| p.expired)>
-                    <p id="passport-expired" class="notice warn" role="alert">{move || c.t(Msg::PassportExpired)}</p>
-                </Show>
                 <p class="hint">{move || c.t(Msg::PassportHint)}</p>
             </div>
         </section>

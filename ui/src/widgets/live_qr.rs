@@ -108,7 +108,9 @@ where
             fallback=move || {
                 let missing = missing.clone();
                 view! {
-                    <p id="passport-missing" class="notice">{move || missing(live_error.get())}</p>
+                    // no code because of a problem (expired, the keyring locked): a warning
+                    <p id="passport-missing" class="notice" class:warn=move || live_error.with(Option::is_some)
+                        role="status">{move || missing(live_error.get())}</p>
                 }
             }
         >

@@ -518,6 +518,19 @@ async fn a_store_written_by_a_newer_app_still_shows_its_passport_and_is_not_writ
     );
     assert!(!view.passport.expired);
     assert!(kept.view(view.passport.valid_until).passport.expired);
+    // no code past the credential's validity, judged by the server's time (95 s ahead of this
+    // device's): every scanner would refuse it
+    let end = view.passport.valid_until - Duration::seconds(95);
+    let last = kept.live(end - Duration::seconds(1)).unwrap();
+    // the last code's countdown ends at the expiry, when the screen asks again
+    assert_eq!(last.step_ends_at, end);
+    assert_eq!(
+        kept.live(end).err().map(|e| e.code()),
+        Some(ErrorCode::PassportExpired)
+    );
+    // and the screen's words agree with the code, by the same time
+    assert!(!kept.view(end - Duration::seconds(1)).passport.expired);
+    assert!(kept.view(end).passport.expired);
     drop(kept);
     assert!(
         store_files(&path) == before,
