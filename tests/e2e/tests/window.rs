@@ -3653,6 +3653,29 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                         fits == serde_json::json!(true),
                         "{name}: countdown below the fold"
                     );
+                    // on a phone, whose it is (number and union) in one line above the code,
+                    // the details below it
+                    if w == 360 {
+                        let brief = app.text("#passport-brief").await?;
+                        let no = app.text("#passport-member-no").await?;
+                        let union = app.text("#passport-union").await?;
+                        anyhow::ensure!(
+                            !no.is_empty() && brief == format!("{no} · {union}"),
+                            "{name}: the line above the code says {brief:?}"
+                        );
+                        let above = app
+                            .c
+                            .execute(
+                                "const box = id => document.getElementById(id).getBoundingClientRect();
+                                 return box('passport-brief').bottom <= box('passport-qr').top",
+                                vec![],
+                            )
+                            .await?;
+                        anyhow::ensure!(
+                            above == serde_json::json!(true),
+                            "{name}: the line is not above the code"
+                        );
+                    }
                     if who == "member" {
                         passport_today(app, lang).await.context(name.clone())?;
                     }

@@ -48,7 +48,8 @@ pub fn PassportView() -> impl IntoView {
     });
     view! {
         <section class="passport" aria-labelledby="passport-title">
-            <h1 id="passport-title">{move || c.t(Msg::PassportTitle)}</h1>
+            // on a phone the tab under the thumb names the screen: its height goes to the code
+            <h1 id="passport-title" class="phone-hidden">{move || c.t(Msg::PassportTitle)}</h1>
             <div class="card">
                 <div class="who">
                     <div class="name-row">
@@ -60,6 +61,12 @@ pub fn PassportView() -> impl IntoView {
                             }}
                         </span>
                     </div>
+                    // on a phone, whose passport in one line above the code: staff at a door
+                    // and the member read it there; the details with their labels come below
+                    // the code (a screen reader reads those, not this)
+                    <p id="passport-brief" class="passport-brief" aria-hidden="true">
+                        {move || profile().map(|p| format!("{} · {}", p.member_no, p.union.name)).unwrap_or_default()}
+                    </p>
                     <dl>
                         <dt>{move || c.t(Msg::MemberNo)}</dt>
                         <dd id="passport-member-no">{move || profile().map(|p| p.member_no).unwrap_or_default()}</dd>
