@@ -733,6 +733,24 @@ pub fn moment_in_sentence(
     }
 }
 
+/// A month under a chart's bar, from its "2026-12": "12月", "Dec" (a bare "12" read as a
+/// quantity). Anything else is shown as it came.
+pub fn month_short(month: &str, lang: Lang) -> String {
+    const EN: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let n = month
+        .split_once('-')
+        .filter(|(year, _)| !year.is_empty() && year.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|(_, m)| m.parse::<usize>().ok())
+        .filter(|n| (1..=12).contains(n));
+    match (n, lang) {
+        (Some(n), Lang::ZhCn) => format!("{n}月"),
+        (Some(n), Lang::En) => EN[n - 1].to_string(),
+        (None, _) => month.to_string(),
+    }
+}
+
 /// A line that begins with a filled-in value, its first letter made a capital: "today 10:14 to
 /// 12:44" heads a line as "Today 10:14 to 12:44". Chinese, digits and capitals are left as they
 /// are.
@@ -863,6 +881,17 @@ pub fn date_runs(text: &str) -> Vec<(bool, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chart_month_is_named_as_a_month() {
+        assert_eq!(month_short("2026-12", Lang::ZhCn), "12月");
+        assert_eq!(month_short("2027-01", Lang::ZhCn), "1月");
+        assert_eq!(month_short("2027-01", Lang::En), "Jan");
+        assert_eq!(month_short("2026-09", Lang::En), "Sep");
+        for odd in ["2026-13", "2026-00", "december", ""] {
+            assert_eq!(month_short(odd, Lang::En), odd);
+        }
+    }
 
     #[test]
     fn waiting_changes_are_named_by_kind_in_order() {

@@ -1795,6 +1795,17 @@ async fn a_top_up_made_offline_settles_and_a_refused_bill_is_refunded() -> anyho
         // nothing set aside any more: the total, equal to the big number, is not repeated
         app.wait_text("#points-detail", "", 10).await?;
         app.wait_text("#points-available", "17,000", 5).await?;
+        // under each bar its month, as a month ("12月"): this month's is the last
+        let this_month = {
+            use chrono::Datelike;
+            (chrono_now() + chrono::Duration::hours(8)).month()
+        };
+        app.wait_text(
+            "#points-chart g:last-of-type .chart-label",
+            &format!("{this_month}月"),
+            5,
+        )
+        .await?;
         // the chart gives what went under its bar (this month, the last), as what came over its own
         app.wait_contains(
             "#points-chart g:last-of-type .chart-value-spent",

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use unionpass_core::i18n::{fill, Msg};
+use unionpass_core::i18n::{fill, month_short, Msg};
 use unionpass_core::ipc::{GetPoints, QuoteRedemption, Redeem};
 use unionpass_core::redeem::{
     normalize_mobile, normalize_power_account, Quote, Redemption, RedemptionStatus, RefundReason,
@@ -163,7 +163,8 @@ fn HistoryChart(history: Vec<HistoryMonth>) -> impl IntoView {
             let x = i as f64 * slot + (slot - bar) / 2.0;
             let up = m.earned as f64 * scale;
             let down = (m.spent + m.expired) as f64 * scale;
-            let label = m.month.get(5..).unwrap_or(&m.month).trim_start_matches('0').to_string();
+            let month = m.month.clone();
+            let label = move || month_short(&month, c.lang.get());
             let tip = format!(
                 "{}: +{} / -{}",
                 m.month,
