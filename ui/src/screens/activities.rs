@@ -901,7 +901,9 @@ pub fn ActivitiesList() -> impl IntoView {
         <section class="activities">
             <h1 class="part-title">{move || c.t(Msg::ActivitiesTitle)}</h1>
             <Show when=move || !polls().is_empty()>
-                <h2>{move || c.t(Msg::PollsTitle)}</h2>
+                // on a phone for screen readers only: the folded poll's question and "去投票"
+                // say what it is, and the activities start a heading's height sooner
+                <h2 class="phone-hidden">{move || c.t(Msg::PollsTitle)}</h2>
                 <ul id="polls" class="list cards">
                     <For each=polls
                         key=|p| (p.poll.id, p.mine, p.pending, p.counts.clone(), p.counted_at)
