@@ -229,9 +229,9 @@ messages! {
     // which number is which, said: "3 / 3" left staff to guess the second was the places
     CheckedInCount => "已入场 {n} 人 · 名额 {cap}", "{n} checked in · capacity {cap}";
     CheckedInCompanions => "含家属 {n} 人", "Including {n} companion|Including {n} companions";
-    CheckedInByHand => "手动放行待核对 {n} 人", "{n} let in by hand, not yet checked";
+    CheckedInByHand => "手动放行待核对 {n} 人", "{n} let in by hand, unverified";
     CheckedInOver => "超出名额 {n} 人", "{n} over capacity";
-    LetInTitle => "已手动放行（待核对）", "Let in by hand (to be checked)";
+    LetInTitle => "已手动放行（待核对）", "Let in by hand (unverified)";
     CheckInLog => "签到记录", "Check-ins";
     NoCheckIns => "还没有人签到。扫到的会员会按时间倒序列在这里。", "Nobody has checked in yet. Each scan is listed here, newest first.";
     NotUploaded => "待同步", "Waiting to sync";
@@ -484,7 +484,7 @@ messages! {
     FeedbackAfterEnd => "活动结束后（{time}）可以在这里评价。", "You can rate it here once it ends ({time}).";
     FeedbackPendingNote => "评价已保存，联网后自动提交。", "Saved; it is sent when you are online.";
     CharsLeft => "还可输入 {n} 字", "{n} character left|{n} characters left";
-    TodayActivity => "你今天报名的活动：{time} {title}，{place}。入场时出示本页二维码。", "Today you have a place at {title}, {time}, {place}. Show this page's code at the door.";
+    TodayActivity => "你今天报名的活动：{time} {title}，{place}。入场时出示本页二维码。", "You are booked for {title} today, {time}, at {place}. Show this code at the door.";
     SegActivities => "活动报名", "Sign-ups";
     SegGrab => "福利抢券", "Coupon grabs";
     SegScanner => "扫码签到", "Check-in";
