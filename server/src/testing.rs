@@ -372,6 +372,21 @@ impl PgTestDb {
             name,
         }
     }
+
+    /// The rows of `schema_version` (one, when a server migrated it).
+    pub async fn schema_versions(&self) -> Vec<i32> {
+        let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+            .query("SELECT version FROM schema_version", &[])
+            .await
+            .expect("the schema version")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
 }
 
 impl PgTestDb {

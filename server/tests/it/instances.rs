@@ -108,19 +108,8 @@ async fn two_instances_starting_at_once_migrate_once() {
     let (a, b) = tokio::join!(PgStore::connect(&db.url, 2), PgStore::connect(&db.url, 2));
     a.unwrap();
     b.unwrap();
-    let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let versions: Vec<i32> = client
-        .query("SELECT version FROM schema_version", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
     assert_eq!(
-        versions,
+        db.schema_versions().await,
         vec![unionpass_server::store::postgres::MIGRATIONS.len() as i32]
     );
 }

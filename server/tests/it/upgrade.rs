@@ -390,12 +390,5 @@ async fn a_database_from_a_newer_server_is_refused_untouched_on_both_backends() 
         .unwrap();
     let said = refused_at_start(&["--database", &pg.url], keys.path());
     assert!(said.contains("update the program"), "{said}");
-    let versions: Vec<i32> = client
-        .query("SELECT version FROM schema_version", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(versions, vec![newer]);
+    assert_eq!(pg.schema_versions().await, vec![newer]);
 }
