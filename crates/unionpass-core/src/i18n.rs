@@ -205,7 +205,7 @@ messages! {
     LetIn => "放行并记录", "Let in and record";
     // a refusal by the door's sign-up list, in one line under the red verdict, which says the rest
     DoorNotSignedUp => "没有报名这个活动", "did not sign up for this activity";
-    DoorStillWaitlisted => "仍在候补，还没有名额", "still on the waitlist, no place yet";
+    DoorStillWaitlisted => "仍在候补，尚无名额", "still on the waitlist, no place yet";
     // {count}: the door's count as its line says it (`CheckedInCount`)
     LetInFull => "名额已满（{count}）：放行后将超出名额。", "Full ({count}): letting them in goes over capacity.";
     LetInDone => "已手动放行（家属请另行清点）。联网同步后，服务器按报名名单核对这次签到。", "Let in by hand (count any companions yourself). When this scanner syncs, the server checks this check-in against its sign-up list.";
