@@ -484,7 +484,7 @@ messages! {
     FeedbackAfterEnd => "活动结束后（{time}）可以在这里评价。", "You can rate it here once it ends ({time}).";
     FeedbackPendingNote => "评价已保存，联网后自动提交。", "Saved; it is sent when you are online.";
     CharsLeft => "还可输入 {n} 字", "{n} character left|{n} characters left";
-    TodayActivity => "你今天报名的活动：{time} {title}，{place}。入场时出示本页二维码。", "You are booked for {title} today, {time}, at {place}. Show this code at the door.";
+    TodayActivity => "你今天报名的活动：{time} {title}，{place}。入场时出示本页二维码。", "Booked for today: {title}, {time}, {place}. Show this code at the door.";
     SegActivities => "活动报名", "Sign-ups";
     SegGrab => "福利抢券", "Coupon grabs";
     SegScanner => "扫码签到", "Check-in";

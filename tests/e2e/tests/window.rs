@@ -3463,6 +3463,27 @@ async fn tour(app: &App, who: &str, stops: &[Stop]) -> anyhow::Result<()> {
                         "{name}: the coupons' names have too little of their rows: {share:?}"
                     );
                 }
+                if stop.name == "points" {
+                    // what to redeem: the three kinds on one line, each label whole (in English
+                    // at 360 px "Catalog" was left alone on a second line)
+                    let kinds = app
+                        .c
+                        .execute(
+                            "return [...document.querySelectorAll('#redeem .kinds > .choice')]
+                               .map(b => [b.getBoundingClientRect().top,
+                                          b.scrollWidth > b.clientWidth + 1])",
+                            vec![],
+                        )
+                        .await?;
+                    let kinds: Vec<(f64, bool)> = serde_json::from_value(kinds)?;
+                    anyhow::ensure!(
+                        kinds.len() == 3
+                            && kinds
+                                .iter()
+                                .all(|(top, cut)| (top - kinds[0].0).abs() <= 1.0 && !cut),
+                        "{name}: the redeem kinds [top, cut]: {kinds:?}"
+                    );
+                }
                 if who == "member" && stop.name == "activities" {
                     // three groups of filter chips (what, whose, when), each on one line: on a
                     // wide screen no chip is left alone on a second line ("Other" was, at 1024 px

@@ -417,7 +417,7 @@ fn RedeemForm(view: RwSignal<Option<PointsView>>) -> impl IntoView {
     view! {
         <form class="card" id="redeem" on:submit=move |ev| { ev.prevent_default(); if confirming.get_untracked() { submit() } else if quote.get_untracked().is_some() { confirming.set(true) } }>
             <h2>{move || c.t(Msg::RedeemTitle)}</h2>
-            <div class="choices" role="radiogroup" aria-label=move || c.t(Msg::RedeemKindLabel)>
+            <div class="choices kinds" role="radiogroup" aria-label=move || c.t(Msg::RedeemKindLabel)>
                 {kind_chip(Kind::Phone, "redeem-kind-phone", Msg::KindPhone)}
                 {kind_chip(Kind::Power, "redeem-kind-power", Msg::KindPower)}
                 {kind_chip(Kind::Catalog, "redeem-kind-catalog", Msg::KindCatalog)}
