@@ -736,18 +736,13 @@ pub fn moment_in_sentence(
 /// A month under a chart's bar, from its "2026-12": "12月", "Dec" (a bare "12" read as a
 /// quantity). Anything else is shown as it came.
 pub fn month_short(month: &str, lang: Lang) -> String {
-    const EN: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let n = month
-        .split_once('-')
-        .filter(|(year, _)| !year.is_empty() && year.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|(_, m)| m.parse::<usize>().ok())
-        .filter(|n| (1..=12).contains(n));
-    match (n, lang) {
-        (Some(n), Lang::ZhCn) => format!("{n}月"),
-        (Some(n), Lang::En) => EN[n - 1].to_string(),
-        (None, _) => month.to_string(),
+    use chrono::Datelike;
+    match chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d") {
+        Ok(day) => match lang {
+            Lang::ZhCn => format!("{}月", day.month()),
+            Lang::En => day.format("%b").to_string(),
+        },
+        Err(_) => month.to_string(),
     }
 }
 
